@@ -1,0 +1,3 @@
+export * from './meta.js';
+export * from './errors.js';
+export * from './resource.js';

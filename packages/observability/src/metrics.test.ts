@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { Registry } from './metrics.js';
+
+describe('Registry', () => {
+  it('renders counters and histograms in the exposition format', () => {
+    const r = new Registry();
+    const c = r.counter('requests_total', 'Requests.');
+    c.inc({ verb: 'GET', resource: 'pods' });
+    c.inc({ verb: 'GET', resource: 'pods' });
+    const h = r.histogram('latency_seconds', 'Latency.', [0.1, 1]);
+    h.observe(0.05, { verb: 'GET' });
+    h.observe(0.5, { verb: 'GET' });
+    const text = r.render();
+    expect(text).toContain('requests_total{resource="pods",verb="GET"} 2');
+    expect(text).toContain('latency_seconds_bucket{verb="GET",le="0.1"} 1');
+    expect(text).toContain('latency_seconds_bucket{verb="GET",le="1"} 2');
+    expect(text).toContain('latency_seconds_bucket{verb="GET",le="+Inf"} 2');
+    expect(text).toContain('latency_seconds_count{verb="GET"} 2');
+  });
+
+  it('escapes label values', () => {
+    const r = new Registry();
+    r.gauge('g', 'G.').set(1, { path: 'a"b\\c' });
+    expect(r.render()).toContain('g{path="a\\"b\\\\c"} 1');
+  });
+});

@@ -1,0 +1,78 @@
+import type { DeleteOptions, KubeObject } from '@flotilla/api';
+
+/** Options of a list. */
+export interface StoreListOptions {
+  /** At most this many items; a `continue` token is returned when more remain. */
+  limit?: number;
+  /** Token from a previous page: the list resumes at the same revision. */
+  continue?: string;
+  /** Only objects for which this is true are returned (label/field selectors). */
+  predicate?: (obj: KubeObject) => boolean;
+}
+
+/** A page of a list, consistent at one revision. */
+export interface StoreListResult {
+  items: KubeObject[];
+  /** The etcd revision the list was read at. */
+  resourceVersion: string;
+  continue?: string;
+  remainingItemCount?: number;
+}
+
+/** A change seen by a watch. DELETED carries the last state, stamped with the deletion revision. */
+export interface StoreWatchEvent {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  object: KubeObject;
+}
+
+/** Options of a watch. */
+export interface StoreWatchOptions {
+  /** Deliver every change after this revision; '' or '0' means "from now". */
+  resourceVersion?: string;
+  predicate?: (obj: KubeObject) => boolean;
+  signal?: AbortSignal;
+}
+
+/** The result of a delete: the object is gone, or only marked (finalizers, grace period). */
+export interface StoreDeleteResult {
+  object: KubeObject;
+  deleted: boolean;
+}
+
+/**
+ * The store of record. Keys are `/<prefix>/<resource>/<namespace>/<name>`
+ * (cluster-scoped: no namespace segment). `metadata.resourceVersion` is the
+ * etcd mod revision. Failures are ApiErrors: NotFound, AlreadyExists,
+ * Conflict, Gone, ServiceUnavailable.
+ */
+export interface Storage {
+  /** Stores a new object; fills in name (from generateName), uid, creationTimestamp, generation, resourceVersion. */
+  create(resource: string, obj: KubeObject): Promise<KubeObject>;
+  get(resource: string, namespace: string | undefined, name: string): Promise<KubeObject>;
+  /**
+   * Replaces an object. When `obj.metadata.resourceVersion` is set it must
+   * equal the stored one (compare-and-swap), otherwise 409 Conflict.
+   * Bumps `metadata.generation` when anything but metadata and status changed.
+   * An object with a deletionTimestamp whose finalizers become empty is deleted.
+   */
+  update(resource: string, obj: KubeObject): Promise<KubeObject>;
+  /** Read-modify-write that retries on conflict; `mutate` gets a private copy. */
+  guaranteedUpdate(
+    resource: string,
+    namespace: string | undefined,
+    name: string,
+    mutate: (current: KubeObject) => KubeObject | Promise<KubeObject>,
+  ): Promise<KubeObject>;
+  /**
+   * Deletes, honouring preconditions. With finalizers, or a grace period > 0,
+   * the object is only marked (deletionTimestamp) and stays until they are done.
+   */
+  delete(resource: string, namespace: string | undefined, name: string, options?: DeleteOptions): Promise<StoreDeleteResult>;
+  /** Lists one namespace, or all when namespace is undefined, at one revision. */
+  list(resource: string, namespace: string | undefined, options?: StoreListOptions): Promise<StoreListResult>;
+  /** Streams changes after a revision; throws Gone (410) if it was compacted. */
+  watch(resource: string, namespace: string | undefined, options?: StoreWatchOptions): AsyncIterable<StoreWatchEvent>;
+  /** The current revision of the store. */
+  currentRevision(): Promise<string>;
+  close(): Promise<void>;
+}
