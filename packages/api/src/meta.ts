@@ -78,3 +78,19 @@ export interface DeleteOptions extends TypeMeta {
   propagationPolicy?: 'Orphan' | 'Background' | 'Foreground';
   dryRun?: string[];
 }
+
+/** Operators of a label selector requirement. */
+export type LabelSelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+
+/** One set-based requirement of a label selector. */
+export interface LabelSelectorRequirement {
+  key: string;
+  operator: LabelSelectorOperator;
+  values?: string[];
+}
+
+/** A label query (metav1.LabelSelector): every matchLabels pair and every expression must hold. */
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: LabelSelectorRequirement[];
+}

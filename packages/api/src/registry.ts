@@ -1,0 +1,208 @@
+/**
+ * The table of every resource Flotilla serves. The apiserver routes and
+ * discovers from it, the store keys by its plural, the CLI resolves
+ * `po` / `deploy` / `deployments.apps` through it.
+ */
+import type { ReplicaSet } from './apps-types.js';
+import type { Event, Namespace, Node, Pod, Service } from './core-types.js';
+import {
+  defaultDeployment,
+  defaultEndpoints,
+  defaultIngress,
+  defaultNamespace,
+  defaultNode,
+  defaultPod,
+  defaultReplicaSet,
+  defaultService,
+  noDefaults,
+} from './defaults.js';
+import type { KubeObject } from './meta.js';
+import { groupVersion, type ResourceInfo } from './resource.js';
+import * as v from './validation.js';
+
+const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+
+function metaFields(obj: KubeObject, namespaced: boolean): Record<string, string> {
+  return {
+    'metadata.name': obj.metadata?.name ?? '',
+    'metadata.namespace': namespaced ? (obj.metadata?.namespace ?? '') : '',
+  };
+}
+
+const str = (x: unknown): string => (x === undefined || x === null ? '' : String(x));
+
+type Def = Omit<ResourceInfo, 'listKind' | 'verbs' | 'fieldLabels'> & {
+  verbs?: string[];
+  extraFields?: (obj: KubeObject) => Record<string, string>;
+};
+
+function resource(d: Def): ResourceInfo {
+  const { extraFields, ...rest } = d;
+  return {
+    ...rest,
+    listKind: `${d.kind}List`,
+    verbs: d.verbs ?? ALL_VERBS,
+    fieldLabels: (obj) => ({ ...metaFields(obj, d.namespaced), ...(extraFields ? extraFields(obj) : {}) }),
+  };
+}
+
+/** Every resource served, in discovery order. */
+export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
+  resource({
+    group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', singular: 'namespace', shortNames: ['ns'],
+    namespaced: false, subresources: ['status'], verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+    applyDefaults: defaultNamespace, validate: v.validateNamespace,
+    extraFields: (o) => ({ 'status.phase': str((o as Namespace).status?.phase) }),
+  }),
+  resource({
+    group: '', version: 'v1', kind: 'Node', plural: 'nodes', singular: 'node', shortNames: ['no'],
+    namespaced: false, subresources: ['status'],
+    applyDefaults: defaultNode, validate: v.validateNode,
+    extraFields: (o) => ({ 'spec.unschedulable': String((o as Node).spec?.unschedulable === true) }),
+  }),
+  resource({
+    group: '', version: 'v1', kind: 'Pod', plural: 'pods', singular: 'pod', shortNames: ['po'],
+    namespaced: true, subresources: ['status', 'binding', 'log'],
+    applyDefaults: defaultPod, validate: v.validatePod,
+    extraFields: (o) => {
+      const p = o as Pod;
+      return {
+        'spec.nodeName': str(p.spec?.nodeName),
+        'spec.restartPolicy': str(p.spec?.restartPolicy),
+        'spec.schedulerName': str(p.spec?.schedulerName),
+        'spec.serviceAccountName': str(p.spec?.serviceAccountName),
+        'spec.hostNetwork': String(p.spec?.hostNetwork === true),
+        'status.phase': str(p.status?.phase),
+        'status.podIP': str(p.status?.podIP),
+        'status.nominatedNodeName': str(p.status?.nominatedNodeName),
+      };
+    },
+  }),
+  resource({
+    group: 'apps', version: 'v1', kind: 'ReplicaSet', plural: 'replicasets', singular: 'replicaset', shortNames: ['rs'],
+    namespaced: true, subresources: ['status', 'scale'],
+    applyDefaults: defaultReplicaSet, validate: v.validateReplicaSet,
+    extraFields: (o) => ({ 'status.replicas': str((o as ReplicaSet).status?.replicas ?? 0) }),
+  }),
+  resource({
+    group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments', singular: 'deployment', shortNames: ['deploy'],
+    namespaced: true, subresources: ['status', 'scale'],
+    applyDefaults: defaultDeployment, validate: v.validateDeployment,
+  }),
+  resource({
+    group: '', version: 'v1', kind: 'Service', plural: 'services', singular: 'service', shortNames: ['svc'],
+    namespaced: true, subresources: ['status'],
+    applyDefaults: defaultService, validate: v.validateService,
+    extraFields: (o) => ({ 'spec.clusterIP': str((o as Service).spec?.clusterIP), 'spec.type': str((o as Service).spec?.type) }),
+  }),
+  resource({
+    group: '', version: 'v1', kind: 'Endpoints', plural: 'endpoints', singular: 'endpoints', shortNames: ['ep'],
+    namespaced: true, subresources: [],
+    applyDefaults: defaultEndpoints, validate: v.validateEndpoints,
+  }),
+  resource({
+    group: 'networking.k8s.io', version: 'v1', kind: 'Ingress', plural: 'ingresses', singular: 'ingress', shortNames: ['ing'],
+    namespaced: true, subresources: ['status'],
+    applyDefaults: defaultIngress, validate: v.validateIngress,
+  }),
+  resource({
+    group: '', version: 'v1', kind: 'Event', plural: 'events', singular: 'event', shortNames: ['ev'],
+    namespaced: true, subresources: [],
+    applyDefaults: noDefaults, validate: v.validateEvent,
+    extraFields: (o) => {
+      const e = o as Event;
+      const io = e.involvedObject ?? {};
+      return {
+        'involvedObject.kind': str(io.kind),
+        'involvedObject.namespace': str(io.namespace),
+        'involvedObject.name': str(io.name),
+        'involvedObject.uid': str(io.uid),
+        'involvedObject.apiVersion': str(io.apiVersion),
+        'involvedObject.resourceVersion': str(io.resourceVersion),
+        'involvedObject.fieldPath': str(io.fieldPath),
+        reason: str(e.reason),
+        reportingComponent: str(e.reportingComponent),
+        source: str(e.source?.component),
+        type: str(e.type),
+      };
+    },
+  }),
+  resource({
+    group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', plural: 'leases', singular: 'lease', shortNames: [],
+    namespaced: true, subresources: [],
+    applyDefaults: noDefaults, validate: v.validateLease,
+  }),
+]);
+
+/** One group of the API as discovery lists it. */
+export interface GroupVersionInfo {
+  /** '' for the core group (served under /api). */
+  group: string;
+  versions: string[];
+  preferredVersion: string;
+}
+
+/**
+ * Every group version served, core first. autoscaling/v1 is listed because
+ * the `scale` subresources speak its Scale kind, although it has no
+ * top-level resources of its own here.
+ */
+export const GROUP_VERSIONS: readonly GroupVersionInfo[] = Object.freeze([
+  { group: '', versions: ['v1'], preferredVersion: 'v1' },
+  { group: 'apps', versions: ['v1'], preferredVersion: 'v1' },
+  { group: 'networking.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
+  { group: 'coordination.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
+  { group: 'autoscaling', versions: ['v1'], preferredVersion: 'v1' },
+]);
+
+/** The group, version and kind a subresource reads and writes (for discovery and request bodies). */
+export function subresourceKind(info: ResourceInfo, subresource: string): { group: string; version: string; kind: string } | undefined {
+  if (!info.subresources.includes(subresource as ResourceInfo['subresources'][number])) return undefined;
+  switch (subresource) {
+    case 'scale':
+      return { group: 'autoscaling', version: 'v1', kind: 'Scale' };
+    case 'binding':
+      return { group: '', version: 'v1', kind: 'Binding' };
+    default:
+      // status and log are served with the parent's kind, as in Kubernetes discovery.
+      return { group: info.group, version: info.version, kind: info.kind };
+  }
+}
+
+/** The resources of one group version, for a discovery document. */
+export function resourcesIn(group: string, version: string): ResourceInfo[] {
+  return RESOURCES.filter((r) => r.group === group && r.version === version);
+}
+
+/** The resource served at `/apis/{group}/{version}/…/{plural}` (group '' for /api/v1). */
+export function findResource(group: string, version: string, plural: string): ResourceInfo | undefined {
+  return RESOURCES.find((r) => r.group === group && r.version === version && r.plural === plural);
+}
+
+/** The resource of an object's `apiVersion` and `kind` (e.g. `apps/v1`, `Deployment`). */
+export function resourceForKind(apiVersion: string, kind: string): ResourceInfo | undefined {
+  return RESOURCES.find((r) => groupVersion(r) === apiVersion && r.kind === kind);
+}
+
+/**
+ * Resolves what a user types on a command line: plural, singular, short
+ * name or kind, case-insensitively, optionally qualified by group
+ * (`deployments.apps`) or version and group (`deployments.v1.apps`).
+ */
+export function resourceByName(nameOrShortOrKind: string): ResourceInfo | undefined {
+  const input = nameOrShortOrKind.trim();
+  const names = (r: ResourceInfo) => [r.plural, r.singular, r.kind.toLowerCase(), ...r.shortNames];
+  const lower = input.toLowerCase();
+  const exact = RESOURCES.find((r) => names(r).includes(lower));
+  if (exact) return exact;
+  const dot = lower.indexOf('.');
+  if (dot < 0) return undefined;
+  const name = lower.slice(0, dot);
+  const rest = lower.slice(dot + 1);
+  const byGroup = RESOURCES.find((r) => r.group === rest && names(r).includes(name));
+  if (byGroup) return byGroup;
+  const dot2 = rest.indexOf('.');
+  const version = dot2 < 0 ? rest : rest.slice(0, dot2);
+  const group = dot2 < 0 ? '' : rest.slice(dot2 + 1);
+  return RESOURCES.find((r) => r.version === version && r.group === group && names(r).includes(name));
+}
