@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Builds the images Flotilla uses locally (no registry is reachable):
+#   flotilla/pause:1    the pod sandbox (holds the network namespace)
+#   flotilla/busybox:1  busybox with every applet, /bin/sh
+#   flotilla/echo:1     an HTTP echo server on :8080
+# Each is a `docker import` of a tiny rootfs around Debian's static busybox.
+# Idempotent: an image is rebuilt only when missing, when its inputs changed
+# (a content hash is kept in a label), or with --force. Honours DOCKER_HOST.
+set -euo pipefail
+
+force=0
+for arg in "$@"; do
+  case "$arg" in
+    --force|-f) force=1 ;;
+    -h|--help) echo "usage: $0 [--force]"; exit 0 ;;
+    *) echo "unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ctx="$root/images"
+
+busybox=""
+for b in /bin/busybox /usr/bin/busybox; do
+  if [ -x "$b" ] && file -L "$b" 2>/dev/null | grep -q 'statically linked'; then busybox="$b"; break; fi
+done
+if [ -z "$busybox" ]; then
+  for b in /bin/busybox /usr/bin/busybox; do [ -x "$b" ] && busybox="$b" && break; done
+fi
+if [ -z "$busybox" ]; then
+  echo "images.sh: no busybox found; install it with: apt-get install -y busybox-static" >&2
+  exit 1
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  echo "images.sh: cannot reach the Docker engine at ${DOCKER_HOST:-unix:///var/run/docker.sock}" >&2
+  exit 1
+fi
+
+# A hash of everything an image is made from, so a changed script rebuilds it.
+inputs_hash() { # name
+  { sha256sum "$busybox" "$0" | cut -d' ' -f1; if [ -d "$ctx/$1" ]; then (cd "$ctx/$1" && find . -type f | LC_ALL=C sort | xargs -r sha256sum); fi; } | sha256sum | cut -c1-16
+}
+
+# A rootfs with busybox, a symlink for every applet, and the bare /etc a
+# shell and `id` expect.
+make_rootfs() { # dir
+  local dir="$1"
+  mkdir -p "$dir"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,proc,sys,dev,root,var/run}
+  chmod 1777 "$dir/tmp"
+  cp "$busybox" "$dir/bin/busybox"
+  local applet
+  for applet in $("$busybox" --list-full); do
+    [ "$applet" = bin/busybox ] && continue
+    ln -sf /bin/busybox "$dir/$applet"
+  done
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$dir/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$dir/etc/group"
+}
+
+build() { # name tag [--change ...]
+  local name="$1" ref="$2"; shift 2
+  local hash; hash="$(inputs_hash "$name")"
+  if [ "$force" = 0 ] && [ "$(docker image inspect -f '{{ index .Config.Labels "flotilla.image.hash" }}' "$ref" 2>/dev/null || true)" = "$hash" ]; then
+    echo "images.sh: $ref is up to date"
+    return
+  fi
+  local old; old="$(docker image inspect -f '{{.Id}}' "$ref" 2>/dev/null || true)"
+  local tmp; tmp="$(mktemp -d)"
+  make_rootfs "$tmp"
+  if [ -d "$ctx/$name" ]; then cp -a "$ctx/$name/." "$tmp/"; fi
+  tar --numeric-owner --owner=0 --group=0 -C "$tmp" -c . |
+    docker import \
+      --change 'LABEL flotilla.image=1' \
+      --change "LABEL flotilla.image.hash=$hash" \
+      --change 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin' \
+      "$@" - "$ref" >/dev/null
+  rm -rf "$tmp"
+  # Drop the superseded image unless a container still uses it.
+  if [ -n "$old" ] && [ "$old" != "$(docker image inspect -f '{{.Id}}' "$ref")" ]; then docker rmi "$old" >/dev/null 2>&1 || true; fi
+  echo "images.sh: built $ref"
+}
+
+build pause flotilla/pause:1 --change 'ENTRYPOINT ["/pause.sh"]'
+build busybox flotilla/busybox:1 --change 'CMD ["/bin/sh"]'
+build echo flotilla/echo:1 --change 'ENTRYPOINT ["/serve.sh"]' --change 'EXPOSE 8080/tcp'
