@@ -1,0 +1,3 @@
+export * from './serving-certs.js';
+export * from './ca-bundle.js';
+export { classifyHosts } from './openssl.js';
