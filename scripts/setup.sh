@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what is missing and builds. Idempotent and quiet when all is in
+# place; on failure it prints the output of the step that failed.
+#   - Debian packages: docker.io etcd-server etcd-client busybox-static
+#     iproute2 iptables openssl ca-certificates (apt-get update only if one
+#     is missing)
+#   - npm ci, only if node_modules is missing or older than package-lock.json
+#   - npx tsc -b
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$FLOTILLA_ROOT"
+
+# run_quiet DESCRIPTION CMD...: runs CMD, shows its output only if it fails.
+run_quiet() {
+  local what="$1" out
+  shift
+  out="$(mktemp)"
+  if ! "$@" >"$out" 2>&1; then
+    cat "$out" >&2
+    rm -f "$out"
+    die "$what failed: $*"
+  fi
+  rm -f "$out"
+}
+
+packages=(docker.io etcd-server etcd-client busybox-static iproute2 iptables openssl ca-certificates curl)
+missing=()
+for p in "${packages[@]}"; do
+  if [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]]; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]})); then
+  ((EUID == 0)) || die "packages missing (${missing[*]}) and not root: run as root, or install them"
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  run_quiet "apt-get update" apt-get update
+  run_quiet "apt-get install" apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+((major >= 20)) || die "Node.js 20 or newer is required (found: $(node --version 2>/dev/null || echo none))"
+
+# node_modules/.package-lock.json is what npm writes after an install; it is
+# newer than package-lock.json exactly when the install is up to date.
+if [[ ! -d node_modules || ! -e node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  log "npm ci"
+  run_quiet "npm ci" npm ci --no-audit --no-fund
+fi
+
+run_quiet "TypeScript build" npx tsc -b
