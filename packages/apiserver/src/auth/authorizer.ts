@@ -1,0 +1,157 @@
+import type { KubeObject } from '@flotilla/api';
+import type { Authorizer, Decision, RequestAttributes, UserInfo, Verb } from './types.js';
+
+/** Cluster administrators: allowed everything (as in Kubernetes). */
+export const MASTERS_GROUP = 'system:masters';
+/** Every node agent's group; its user is `system:node:<nodeName>`. */
+export const NODES_GROUP = 'system:nodes';
+/** The user-name prefix of node identities. */
+export const NODE_USER_PREFIX = 'system:node:';
+/**
+ * The control-plane components (scheduler, controller-manager, proxy,
+ * ingress). They act on every kind of object across namespaces, so the
+ * group is allowed everything, like system:masters; give its tokens only
+ * to those processes.
+ */
+export const COMPONENTS_GROUP = 'system:flotilla-components';
+/** The namespace of node heartbeat Leases. */
+export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
+
+const READ_VERBS: ReadonlySet<Verb> = new Set(['get', 'list', 'watch']);
+
+/** `group/resource` pairs a node may read: what the agent needs to run its pods and register itself. */
+const NODE_READABLE: ReadonlySet<string> = new Set([
+  '/pods',
+  '/services',
+  '/endpoints',
+  '/nodes',
+  '/namespaces',
+  '/configmaps',
+  '/events',
+  'coordination.k8s.io/leases',
+  'discovery.k8s.io/endpointslices',
+]);
+
+const ALLOW: Decision = { allowed: true };
+const deny = (reason: string): Decision => ({ allowed: false, reason });
+
+/** The node name of a node identity (user `system:node:<name>` in group system:nodes), else undefined. */
+export function nodeNameOf(user: UserInfo): string | undefined {
+  if (!user.groups.includes(NODES_GROUP) || !user.name.startsWith(NODE_USER_PREFIX)) return undefined;
+  const name = user.name.slice(NODE_USER_PREFIX.length);
+  return name === '' ? undefined : name;
+}
+
+/** `pods/status`, `nodes`, `leases.coordination.k8s.io`: how the resource reads in a reason. */
+function what(attrs: RequestAttributes): string {
+  const r = attrs.subresource ? `${attrs.resource}/${attrs.subresource}` : attrs.resource;
+  return attrs.group ? `${r}.${attrs.group}` : r;
+}
+
+function boundNode(obj: KubeObject | undefined): string | undefined {
+  const spec = obj?.spec as { nodeName?: unknown } | undefined;
+  return typeof spec?.nodeName === 'string' && spec.nodeName !== '' ? spec.nodeName : undefined;
+}
+
+/**
+ * Flotilla's built-in authorization, after Kubernetes' Node authorizer and
+ * NodeRestriction admission plus two fixed groups:
+ * - system:masters and system:flotilla-components may do anything;
+ * - a node (user `system:node:<n>`, group system:nodes) may read what its
+ *   agent needs, write its own Node (and status) and its own Lease in
+ *   kube-node-lease, update the status of and delete the pods bound to it,
+ *   and write Events;
+ * - everyone else is denied.
+ * `authorize` decides from the request; `admit` adds the checks that need
+ * the stored or submitted object (a create's name, a pod's spec.nodeName).
+ */
+export class DefaultAuthorizer implements Authorizer {
+  authorize(attrs: RequestAttributes): Decision {
+    const { user } = attrs;
+    if (user.groups.includes(MASTERS_GROUP) || user.groups.includes(COMPONENTS_GROUP)) return ALLOW;
+    const node = nodeNameOf(user);
+    if (node === undefined) return deny(`user "${user.name}" is not in a group that grants access`);
+    return authorizeNode(node, attrs);
+  }
+
+  admit(attrs: RequestAttributes, oldObject: KubeObject | undefined, newObject: KubeObject | undefined): Decision {
+    // Re-checked so that admit alone is never more permissive than authorize.
+    const first = this.authorize(attrs);
+    if (!first.allowed) return first;
+    const node = nodeNameOf(attrs.user);
+    const { user } = attrs;
+    if (node === undefined || user.groups.includes(MASTERS_GROUP) || user.groups.includes(COMPONENTS_GROUP)) return ALLOW;
+    return admitNode(node, attrs, oldObject, newObject);
+  }
+}
+
+function authorizeNode(node: string, attrs: RequestAttributes): Decision {
+  const { verb, group, resource, subresource, namespace, name } = attrs;
+  const key = `${group}/${resource}`;
+  const no = (why?: string) => deny(why ?? `node "${node}" cannot ${verb} ${what(attrs)}`);
+
+  if (READ_VERBS.has(verb) && NODE_READABLE.has(key) && (subresource === undefined || subresource === 'status')) return ALLOW;
+
+  if ((group === '' || group === 'events.k8s.io') && resource === 'events' && !subresource) {
+    return verb === 'create' || verb === 'update' || verb === 'patch' ? ALLOW : no();
+  }
+
+  if (key === '/nodes' && (subresource === undefined || subresource === 'status')) {
+    if (verb !== 'create' && verb !== 'update' && verb !== 'patch') return no();
+    if (verb === 'create' && subresource) return no();
+    // A create's name is only known from the body; admit checks it.
+    if (name !== undefined && name !== node) return no(`node "${node}" cannot ${verb} ${what(attrs)} of node "${name}"`);
+    if (name === undefined && verb !== 'create') return no();
+    return ALLOW;
+  }
+
+  if (key === 'coordination.k8s.io/leases' && !subresource) {
+    if (verb !== 'create' && verb !== 'update' && verb !== 'patch') return no();
+    if (namespace !== NODE_LEASE_NAMESPACE) return no(`node "${node}" can only write leases in namespace "${NODE_LEASE_NAMESPACE}"`);
+    if (name !== undefined && name !== node) return no(`node "${node}" cannot ${verb} lease "${name}"`);
+    if (name === undefined && verb !== 'create') return no();
+    return ALLOW;
+  }
+
+  if (key === '/pods') {
+    // Which node a pod is bound to is only known from the stored object: admit decides.
+    if (subresource === 'status' && (verb === 'update' || verb === 'patch') && name !== undefined) return ALLOW;
+    if (!subresource && verb === 'delete' && name !== undefined) return ALLOW;
+    return no();
+  }
+
+  return no();
+}
+
+function admitNode(node: string, attrs: RequestAttributes, oldObject: KubeObject | undefined, newObject: KubeObject | undefined): Decision {
+  const { verb, group, resource, subresource } = attrs;
+  const key = `${group}/${resource}`;
+
+  if (key === '/nodes' || key === 'coordination.k8s.io/leases') {
+    const kind = key === '/nodes' ? 'node' : 'lease';
+    for (const obj of [oldObject, newObject]) {
+      const objName = obj?.metadata?.name;
+      if (objName !== undefined && objName !== node) return deny(`node "${node}" cannot ${verb} ${what(attrs)} of ${kind} "${objName}"`);
+    }
+    if (verb === 'create' && newObject?.metadata?.name !== node) {
+      return deny(`node "${node}" can only create a ${kind} named "${node}"`);
+    }
+    return ALLOW;
+  }
+
+  if (key === '/pods') {
+    const label = subresource ? `${resource}/${subresource}` : resource;
+    // Without the stored pod its binding is unknown: deny rather than guess.
+    if (oldObject === undefined) return deny(`node "${node}" cannot ${verb} ${label} of a pod it cannot see`);
+    const bound = boundNode(oldObject);
+    if (bound !== node) return deny(`node "${node}" cannot ${verb} ${label} of pod ${bound ? `bound to "${bound}"` : 'not bound to it'}`);
+    // Status writes must not move the pod to another node (an absent nodeName is "unchanged").
+    const moved = boundNode(newObject);
+    if (moved !== undefined && moved !== node) {
+      return deny(`node "${node}" cannot change spec.nodeName of pod bound to "${node}"`);
+    }
+    return ALLOW;
+  }
+
+  return ALLOW;
+}
