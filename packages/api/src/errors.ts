@@ -55,7 +55,7 @@ export type StatusReason = keyof typeof STATUS_REASONS;
 /** One problem found by validation, with the path of the offending field. */
 export interface FieldError {
   /** Kubernetes cause type: FieldValueRequired, FieldValueInvalid, … */
-  type: 'FieldValueRequired' | 'FieldValueInvalid' | 'FieldValueNotSupported' | 'FieldValueDuplicate' | 'FieldValueForbidden' | 'FieldValueTooLong' | 'FieldValueTypeInvalid';
+  type: 'FieldValueRequired' | 'FieldValueInvalid' | 'FieldValueNotSupported' | 'FieldValueDuplicate' | 'FieldValueForbidden' | 'FieldValueTooLong' | 'FieldValueTypeInvalid' | 'FieldValueNotFound';
   /** Dotted path with indices, e.g. `spec.containers[0].image`. */
   field: string;
   message: string;
