@@ -3,8 +3,7 @@
  * not, says why in words a user can act on. An empty array means pass.
  * Pure functions of (pod, node); the per-pod facts come precomputed.
  */
-import type { Node, NodeSelectorRequirement, NodeSelectorTerm, Taint, Toleration } from '@flotilla/api';
-import { formatCpu, formatMemory } from './quantity.js';
+import { formatCpu, formatMemory, type Node, type NodeSelectorRequirement, type NodeSelectorTerm, type Taint, type Toleration } from '@flotilla/api';
 import type { NodeInfo, PodInfo } from './snapshot.js';
 import { portKey } from './snapshot.js';
 

@@ -4,8 +4,7 @@
  * events (and from the scheduler's own assumptions), so one scheduling
  * decision costs a pass over the nodes, never over the pods.
  */
-import { controllerRef, objectKey, type Container, type Node, type Pod, type QuantityValue, type Toleration } from '@flotilla/api';
-import { cpuMillis, memoryBytes } from './quantity.js';
+import { controllerRef, cpuMillis, memoryBytes, objectKey, type Container, type Node, type Pod, type QuantityValue, type Toleration } from '@flotilla/api';
 
 /** Kubernetes' DefaultMilliCPURequest: what scoring assumes for a container that requests no CPU. */
 export const DEFAULT_MILLI_CPU_REQUEST = 100;
