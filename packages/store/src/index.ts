@@ -1,1 +1,3 @@
 export * from './storage.js';
+export * from './etcd-storage.js';
+export * from './keys.js';

@@ -1,0 +1,532 @@
+/**
+ * The etcd implementation of Storage: the only code in Flotilla that talks
+ * to etcd. Kubernetes key layout and semantics; resourceVersion is the
+ * key's etcd mod revision and is never stored inside the value.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  ApiError,
+  badRequest,
+  conflict,
+  gone,
+  invalid,
+  isReason,
+  notFound,
+  alreadyExists,
+  serviceUnavailable,
+  type DeleteOptions,
+  type KubeObject,
+} from '@flotilla/api';
+import { createLogger, type Logger } from '@flotilla/observability';
+import { Etcd3, isRecoverableError, type IKeyValue, type IOptions, type IWatchResponse } from 'etcd3';
+import { decodeContinue, encodeContinue } from './continue-token.js';
+import { isCompactedError, isFutureRevisionError, toApiError } from './etcd-errors.js';
+import { generationChanged, jsonEqual } from './generation.js';
+import { listPrefix, normalizePrefix, objectKey, prefixRangeEnd } from './keys.js';
+import { generateObjectName, rfc3339 } from './names.js';
+import type {
+  Storage,
+  StoreDeleteResult,
+  StoreListOptions,
+  StoreListResult,
+  StoreWatchEvent,
+  StoreWatchOptions,
+} from './storage.js';
+import { Change, ResourceHub, Subscription } from './watch-hub.js';
+
+/** How to reach etcd and how much to keep in memory for watches. */
+export interface EtcdStorageOptions {
+  /** etcd client URLs, e.g. `['http://127.0.0.1:2379']`. */
+  endpoints: string[];
+  /** Root of every key; default `/registry`. */
+  prefix?: string;
+  logger?: Logger;
+  /** Deadline of each etcd request; past it the call fails with 503. Default 5000 ms. */
+  requestTimeoutMs?: number;
+  /** Changes per resource kept in memory so recent watch resumptions need no etcd watch. Default 10,000. */
+  watchHistorySize?: number;
+  /** Undelivered events a single watcher may have before it is ended with 410 Gone. Default 10,000. */
+  watchBufferSize?: number;
+}
+
+const MODIFIED = 'the object has been modified; please apply your changes to the latest version and try again';
+const MAX_RETRIES = 16;
+const MAX_LIST_CHUNK = 10_000;
+
+type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
+type Backoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>;
+
+// No circuit breaker: an open breaker would keep failing for seconds after
+// etcd is back; gRPC already fails fast while the connection is down.
+const passThrough = {
+  execute: (fn: (ctx: { signal: AbortSignal }) => unknown, signal?: AbortSignal) =>
+    Promise.resolve().then(() => fn({ signal: signal ?? new AbortController().signal })),
+} as unknown as Policy;
+
+// One quick retry on a fresh connection for transient failures (the pool
+// resets a host's channels after a recoverable error).
+const retryOnce = {
+  execute: async (fn: (ctx: { signal: AbortSignal }) => unknown, signal?: AbortSignal) => {
+    const ctx = { signal: signal ?? new AbortController().signal };
+    try {
+      return await fn(ctx);
+    } catch (err) {
+      if (!(err instanceof Error) || !isRecoverableError(err)) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+      return fn(ctx);
+    }
+  },
+} as unknown as Policy;
+
+// Watch reconnects: 100 ms doubling to 2 s, so a restarted etcd is picked up quickly.
+function backoff(ms: number): Backoff {
+  return { duration: ms, next: () => backoff(Math.min(ms * 2, 2000)) } as unknown as Backoff;
+}
+
+/** Parses a stored value into a private (mutable) object stamped with its revision. */
+function decode(kv: IKeyValue): KubeObject {
+  const obj = JSON.parse(kv.value.toString('utf8')) as KubeObject;
+  if (typeof obj.metadata !== 'object' || obj.metadata === null) obj.metadata = {};
+  obj.metadata.resourceVersion = kv.mod_revision;
+  return obj;
+}
+
+/** The stored form: JSON without resourceVersion (etcd's mod revision is the truth). */
+function encode(obj: KubeObject): Buffer {
+  const { resourceVersion: _rv, ...metadata } = obj.metadata;
+  return Buffer.from(JSON.stringify({ ...obj, metadata }));
+}
+
+function stamp(obj: KubeObject, rev: number | string): KubeObject {
+  obj.metadata.resourceVersion = String(rev);
+  return obj;
+}
+
+/**
+ * Storage on etcd v3.
+ *
+ * Watches: one etcd watch per resource, shared by every watcher of this
+ * instance, with the last `watchHistorySize` changes in memory. A watch from
+ * an older (not compacted) revision reads from etcd until it catches up with
+ * the shared watch, then joins it. Objects yielded by `watch()` are shared
+ * between watchers and deep-frozen: copy before changing them. Objects from
+ * get/list/create/update/delete are private copies.
+ */
+export class EtcdStorage implements Storage {
+  private readonly client: Etcd3;
+  private readonly prefix: string;
+  private readonly log: Logger;
+  private readonly timeoutMs: number;
+  private readonly historySize: number;
+  private readonly bufferSize: number;
+  private readonly hubs = new Map<string, Promise<ResourceHub>>();
+  private readonly subs = new Set<Subscription>();
+  private closed = false;
+
+  constructor(options: EtcdStorageOptions) {
+    if (!options.endpoints?.length) throw new Error('EtcdStorage needs at least one etcd endpoint');
+    this.prefix = normalizePrefix(options.prefix ?? '/registry');
+    this.log = options.logger ?? createLogger('store');
+    this.timeoutMs = options.requestTimeoutMs ?? 5000;
+    this.historySize = options.watchHistorySize ?? 10_000;
+    this.bufferSize = options.watchBufferSize ?? 10_000;
+    const timeout = this.timeoutMs;
+    this.client = new Etcd3({
+      hosts: options.endpoints,
+      dialTimeout: timeout,
+      grpcOptions: {
+        // Big lists (10,000 pods) exceed gRPC's default 4 MiB message limit.
+        'grpc.max_receive_message_length': 1024 * 1024 * 1024,
+        'grpc.max_send_message_length': 64 * 1024 * 1024,
+        'grpc.initial_reconnect_backoff_ms': 100,
+        'grpc.max_reconnect_backoff_ms': 2000,
+        // Detects a dead etcd under a long-lived watch stream.
+        'grpc.keepalive_time_ms': 15_000,
+        'grpc.keepalive_timeout_ms': 5000,
+      },
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+      faultHandling: { host: () => passThrough, global: retryOnce, watchBackoff: backoff(100) },
+    });
+  }
+
+  /** The key prefix of this store (normalised), e.g. `/registry`. */
+  get keyPrefix(): string {
+    return this.prefix;
+  }
+
+  private key(resource: string, namespace: string | undefined, name: string): string {
+    return objectKey(this.prefix, resource, namespace || undefined, name);
+  }
+
+  // Runs one etcd call, turning client failures into ApiErrors (503 when etcd is away).
+  private async call<T>(operation: string, key: string, fn: () => Promise<T>): Promise<T> {
+    if (this.closed) throw serviceUnavailable(`storage is closed (${operation} ${key})`);
+    try {
+      return await fn();
+    } catch (err) {
+      throw toApiError(err, operation, key);
+    }
+  }
+
+  private async readKv(key: string): Promise<IKeyValue | undefined> {
+    const res = await this.call('get', key, () => this.client.kv.range({ key: Buffer.from(key) }));
+    return res.kvs[0];
+  }
+
+  // One compare-and-swap on the key's mod revision; undefined when someone else wrote first.
+  private async swap(key: string, revision: string, op: 'put' | 'delete', value?: Buffer): Promise<number | undefined> {
+    const kb = Buffer.from(key);
+    const res = await this.call(op === 'put' ? 'update' : 'delete', key, () =>
+      this.client.kv.txn({
+        compare: [{ key: kb, target: 'Mod', result: 'Equal', mod_revision: revision }],
+        success: [op === 'put' ? { request_put: { key: kb, value } } : { request_delete_range: { key: kb } }],
+        failure: [],
+      }),
+    );
+    return res.succeeded ? Number(res.header.revision) : undefined;
+  }
+
+  /** {@inheritDoc Storage.create} */
+  async create(resource: string, obj: KubeObject): Promise<KubeObject> {
+    const meta = obj.metadata ?? {};
+    const namespace = meta.namespace || undefined;
+    if (!meta.name && !meta.generateName) {
+      throw invalid(resource, '', [{ type: 'FieldValueRequired', field: 'metadata.name', message: 'name or generateName is required' }]);
+    }
+    const tries = meta.name ? 1 : 8;
+    for (let i = 0; i < tries; i++) {
+      const name = meta.name || generateObjectName(meta.generateName!);
+      const next = structuredClone(obj) as KubeObject;
+      next.metadata = {
+        ...next.metadata,
+        name,
+        uid: randomUUID(),
+        creationTimestamp: rfc3339(),
+        generation: 1,
+      };
+      delete next.metadata.resourceVersion;
+      const key = this.key(resource, namespace, name);
+      const kb = Buffer.from(key);
+      const res = await this.call('create', key, () =>
+        this.client.kv.txn({
+          compare: [{ key: kb, target: 'Version', result: 'Equal', version: 0 }],
+          success: [{ request_put: { key: kb, value: encode(next) } }],
+          failure: [],
+        }),
+      );
+      if (res.succeeded) return stamp(next, res.header.revision);
+      if (meta.name) throw alreadyExists(resource, name);
+    }
+    throw new ApiError('AlreadyExists', `${resource} could not get a unique name from generateName "${meta.generateName}"; try again`, {
+      kind: resource,
+    });
+  }
+
+  /** {@inheritDoc Storage.get} */
+  async get(resource: string, namespace: string | undefined, name: string): Promise<KubeObject> {
+    const kv = await this.readKv(this.key(resource, namespace, name));
+    if (!kv) throw notFound(resource, name);
+    return decode(kv);
+  }
+
+  /**
+   * {@inheritDoc Storage.update}
+   * uid, creationTimestamp, deletionTimestamp and deletionGracePeriodSeconds
+   * always come from the stored object. An update that changes nothing is not
+   * written (no new resourceVersion, no watch event). When the object is
+   * deleted instead (deletionTimestamp, no finalizers, no grace left) the
+   * returned object carries the deletion revision.
+   */
+  async update(resource: string, obj: KubeObject): Promise<KubeObject> {
+    const name = obj.metadata?.name;
+    if (!name) throw invalid(resource, '', [{ type: 'FieldValueRequired', field: 'metadata.name', message: 'name is required' }]);
+    const key = this.key(resource, obj.metadata.namespace, name);
+    const wanted = obj.metadata.resourceVersion || undefined;
+    for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
+      const kv = await this.readKv(key);
+      if (!kv) throw notFound(resource, name);
+      if (wanted && wanted !== kv.mod_revision) throw conflict(resource, name, MODIFIED);
+      const stored = decode(kv);
+      const next = structuredClone(obj) as KubeObject;
+      const sm = stored.metadata;
+      next.metadata = { ...next.metadata, resourceVersion: kv.mod_revision };
+      const nm = next.metadata;
+      for (const f of ['uid', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds'] as const) {
+        if (sm[f] === undefined) delete nm[f];
+        else (nm as Record<string, unknown>)[f] = sm[f];
+      }
+      nm.generation = (sm.generation ?? 1) + (generationChanged(stored, next) ? 1 : 0);
+      const finalize = !!nm.deletionTimestamp && !nm.finalizers?.length && !(nm.deletionGracePeriodSeconds && nm.deletionGracePeriodSeconds > 0);
+      if (!finalize && jsonEqual(stored, next)) return stored;
+      const rev = finalize ? await this.swap(key, kv.mod_revision, 'delete') : await this.swap(key, kv.mod_revision, 'put', encode(next));
+      if (rev !== undefined) return stamp(next, rev);
+      if (wanted) throw conflict(resource, name, MODIFIED);
+    }
+    throw conflict(resource, name, MODIFIED);
+  }
+
+  /**
+   * {@inheritDoc Storage.guaranteedUpdate}
+   * `mutate` gets a fresh copy carrying the current resourceVersion. If it
+   * returns an object with a different resourceVersion, that is taken as the
+   * caller's precondition and a mismatch is a 409 (not retried); leave it (or
+   * clear it) to get retry-until-success. Throws from `mutate` propagate.
+   */
+  async guaranteedUpdate(
+    resource: string,
+    namespace: string | undefined,
+    name: string,
+    mutate: (current: KubeObject) => KubeObject | Promise<KubeObject>,
+  ): Promise<KubeObject> {
+    for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
+      const current = await this.get(resource, namespace, name);
+      const rv = current.metadata.resourceVersion!;
+      const out = await mutate(structuredClone(current));
+      const outRv = out.metadata?.resourceVersion;
+      if (outRv && outRv !== rv) throw conflict(resource, name, MODIFIED);
+      const next: KubeObject = { ...out, metadata: { ...out.metadata, name, resourceVersion: rv } };
+      if (namespace) next.metadata.namespace = namespace;
+      try {
+        return await this.update(resource, next);
+      } catch (err) {
+        if (!isReason(err, 'Conflict')) throw err;
+      }
+    }
+    throw conflict(resource, name, MODIFIED);
+  }
+
+  /**
+   * {@inheritDoc Storage.delete}
+   * Marking sets deletionTimestamp = now + grace (only ever moved earlier),
+   * deletionGracePeriodSeconds, and bumps generation the first time. A real
+   * deletion returns the last state stamped with the deletion revision.
+   */
+  async delete(resource: string, namespace: string | undefined, name: string, options: DeleteOptions = {}): Promise<StoreDeleteResult> {
+    const key = this.key(resource, namespace, name);
+    for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
+      const kv = await this.readKv(key);
+      if (!kv) throw notFound(resource, name);
+      const cur = decode(kv);
+      const m = cur.metadata;
+      const pre = options.preconditions;
+      if (pre?.uid && pre.uid !== m.uid) {
+        throw conflict(resource, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${m.uid ?? ''}`);
+      }
+      if (pre?.resourceVersion && pre.resourceVersion !== kv.mod_revision) {
+        throw conflict(resource, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${kv.mod_revision}`);
+      }
+      const grace = options.gracePeriodSeconds !== undefined && options.gracePeriodSeconds > 0 ? Math.floor(options.gracePeriodSeconds) : 0;
+      if (m.finalizers?.length || grace > 0) {
+        const deadline = Math.floor(Date.now() / 1000) * 1000 + grace * 1000;
+        const existing = m.deletionTimestamp ? Date.parse(m.deletionTimestamp) : undefined;
+        if (existing !== undefined && !Number.isNaN(existing) && existing <= deadline && m.deletionGracePeriodSeconds !== undefined) {
+          return { object: cur, deleted: false };
+        }
+        const next = structuredClone(cur);
+        if (existing === undefined) next.metadata.generation = (m.generation ?? 1) + 1;
+        next.metadata.deletionTimestamp = rfc3339(new Date(deadline));
+        next.metadata.deletionGracePeriodSeconds = grace;
+        const rev = await this.swap(key, kv.mod_revision, 'put', encode(next));
+        if (rev !== undefined) return { object: stamp(next, rev), deleted: false };
+        continue;
+      }
+      const rev = await this.swap(key, kv.mod_revision, 'delete');
+      if (rev !== undefined) return { object: stamp(cur, rev), deleted: true };
+    }
+    throw conflict(resource, name, MODIFIED);
+  }
+
+  /**
+   * {@inheritDoc Storage.list}
+   * Every page is read at the first page's revision. A continue token whose
+   * revision has been compacted is 410 Gone; a malformed one is 400.
+   * remainingItemCount is set only without a predicate.
+   */
+  async list(resource: string, namespace: string | undefined, options: StoreListOptions = {}): Promise<StoreListResult> {
+    const base = listPrefix(this.prefix, resource, namespace || undefined);
+    const end = prefixRangeEnd(base);
+    const limit = options.limit && options.limit > 0 ? Math.floor(options.limit) : 0;
+    const pred = options.predicate;
+    let start = base;
+    let revision = 0;
+    if (options.continue) {
+      const token = decodeContinue(options.continue);
+      start = base + token.start;
+      revision = token.rv;
+    }
+    const items: KubeObject[] = [];
+    let chunk = limit;
+    for (;;) {
+      let res;
+      try {
+        const startKey = start;
+        const rev = revision;
+        res = await this.call('list', base, () =>
+          this.client.kv.range({ key: Buffer.from(startKey), range_end: end, limit: chunk, ...(rev ? { revision: rev } : {}) }),
+        );
+      } catch (err) {
+        throw this.listError(err, revision);
+      }
+      if (!revision) revision = Number(res.header.revision);
+      const kvs = res.kvs;
+      for (let i = 0; i < kvs.length; i++) {
+        const obj = decode(kvs[i]!);
+        if (pred && !pred(obj)) continue;
+        items.push(obj);
+        if (limit && items.length === limit) {
+          const more = i < kvs.length - 1 || res.more;
+          const result: StoreListResult = { items, resourceVersion: String(revision) };
+          if (more) {
+            result.continue = encodeContinue({ rv: revision, start: kvs[i]!.key.toString('utf8').slice(base.length) + '\u0000' });
+            if (!pred) result.remainingItemCount = Number(res.count) - kvs.length;
+          }
+          return result;
+        }
+      }
+      if (!res.more || kvs.length === 0) return { items, resourceVersion: String(revision) };
+      // Only a predicate gets here (it filtered some out): read on, in growing chunks.
+      start = kvs[kvs.length - 1]!.key.toString('utf8') + '\u0000';
+      chunk = Math.min(Math.max(chunk * 2, 100), MAX_LIST_CHUNK);
+    }
+  }
+
+  private listError(err: unknown, revision: number): unknown {
+    const cause = err instanceof ApiError ? err.message : (err as Error)?.message;
+    if (revision && (isCompactedError(err) || (cause && isCompactedError(new Error(cause))))) {
+      return gone(
+        'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
+      );
+    }
+    if (revision && (isFutureRevisionError(err) || (cause && isFutureRevisionError(new Error(cause))))) {
+      return badRequest('continue key is not valid: its resourceVersion is newer than the store');
+    }
+    return err;
+  }
+
+  /** {@inheritDoc Storage.currentRevision} */
+  async currentRevision(): Promise<string> {
+    const key = `${this.prefix}/`;
+    const res = await this.call('revision', key, () => this.client.kv.range({ key: Buffer.from(key), count_only: true, limit: 1 }));
+    return res.header.revision;
+  }
+
+  /**
+   * {@inheritDoc Storage.watch}
+   * Errors surface from the iterator: 400 for a malformed resourceVersion,
+   * 410 Gone when it was compacted, when this watcher fell more than
+   * `watchBufferSize` events behind (a slow consumer never blocks the
+   * others), or when the shared etcd watch was lost to compaction — in every
+   * 410 case the client must relist. 503 while etcd is unreachable. Ends
+   * normally on `signal` abort or close().
+   */
+  watch(resource: string, namespace: string | undefined, options: StoreWatchOptions = {}): AsyncIterable<StoreWatchEvent> {
+    return this.watchEvents(resource, namespace || undefined, options);
+  }
+
+  private async *watchEvents(resource: string, namespace: string | undefined, options: StoreWatchOptions): AsyncGenerator<StoreWatchEvent, void, undefined> {
+    if (this.closed) throw serviceUnavailable('storage is closed');
+    const rvText = options.resourceVersion;
+    let from: number | undefined;
+    if (rvText && rvText !== '0') {
+      if (!/^\d+$/.test(rvText) || !Number.isSafeInteger(Number(rvText))) throw badRequest(`invalid resource version: ${JSON.stringify(rvText)}`);
+      from = Number(rvText);
+    }
+    const signal = options.signal;
+    if (signal?.aborted) return;
+    const hub = await this.hubFor(resource);
+    // After the hub is up, so "now" is never older than the hub's window.
+    if (from === undefined) from = Number(await this.currentRevision());
+    if (signal?.aborted || this.closed) return;
+    const sub = new Subscription({
+      keyPrefix: listPrefix(this.prefix, resource, namespace),
+      afterRevision: from,
+      bufferSize: this.bufferSize,
+      ...(options.predicate ? { predicate: options.predicate } : {}),
+    });
+    this.subs.add(sub);
+    sub.onEnd(() => this.subs.delete(sub));
+    if (signal) {
+      const onAbort = () => sub.end();
+      signal.addEventListener('abort', onAbort, { once: true });
+      sub.onEnd(() => signal.removeEventListener('abort', onAbort));
+    }
+    if (hub.canServe(from)) hub.attach(sub);
+    else this.catchUp(resource, hub, sub, from);
+    yield* sub.events();
+  }
+
+  // A watch from before the hub's window: a private etcd watch that hands the
+  // subscriber over to the shared hub as soon as it reaches the hub's window.
+  private catchUp(resource: string, hub: ResourceHub, sub: Subscription, from: number): void {
+    const prefix = listPrefix(this.prefix, resource);
+    const watcher = this.client.watch().prefix(prefix).withPreviousKV().startRevision(String(from + 1)).watcher();
+    let handedOver = false;
+    const cancel = () => void watcher.cancel().catch(() => undefined);
+    sub.onEnd(() => {
+      if (!handedOver) cancel();
+    });
+    watcher.on('data', (res: IWatchResponse) => {
+      if (handedOver || sub.closed) return;
+      try {
+        for (const ev of res.events) sub.offer(new Change(ev));
+      } catch (err) {
+        this.log.error({ prefix, err: (err as Error).message }, 'failed to process watch event');
+      }
+      if (hub.canServe(sub.cursor) && !sub.closed) {
+        handedOver = true;
+        cancel();
+        hub.attach(sub);
+      }
+    });
+    watcher.on('disconnected', () => {
+      (watcher as unknown as { request: { start_revision: string } }).request.start_revision = String(sub.cursor + 1);
+    });
+    watcher.on('error', (err: Error) => {
+      if (handedOver) return;
+      this.log.info({ prefix, revision: from, err: err?.message }, 'watch from an old revision refused');
+      sub.fail(gone(`too old resource version: ${from} (${hub.historyStart})`));
+    });
+  }
+
+  private hubFor(resource: string): Promise<ResourceHub> {
+    let pending = this.hubs.get(resource);
+    if (pending) return pending;
+    const prefix = listPrefix(this.prefix, resource);
+    const drop = () => {
+      if (this.hubs.get(resource) === pending) this.hubs.delete(resource);
+    };
+    const hub = new ResourceHub({ client: this.client, resourcePrefix: prefix, historySize: this.historySize, log: this.log, onBroken: drop });
+    pending = (async () => {
+      const rev = Number(await this.currentRevision());
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          hub.start(rev),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(serviceUnavailable(`etcd did not accept a watch on ${prefix} within ${this.timeoutMs} ms`)), this.timeoutMs);
+          }),
+        ]);
+      } catch (err) {
+        void hub.close();
+        throw toApiError(err, 'watch', prefix);
+      } finally {
+        clearTimeout(timer);
+      }
+      return hub;
+    })();
+    pending.catch(drop);
+    this.hubs.set(resource, pending);
+    return pending;
+  }
+
+  /** Ends every watch (normally, not with an error) and closes the etcd client. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const sub of [...this.subs]) sub.end();
+    const hubs = await Promise.allSettled([...this.hubs.values()]);
+    this.hubs.clear();
+    await Promise.all(hubs.map((h) => (h.status === 'fulfilled' ? h.value.close() : undefined)));
+    this.client.close();
+  }
+}

@@ -1,0 +1,335 @@
+/**
+ * In-process fan-out of etcd watches: ONE etcd watch per resource feeds every
+ * watcher of that resource, with a bounded history of recent changes so a
+ * watcher resuming from a recent revision is served from memory.
+ */
+import { ApiError, gone, type KubeObject } from '@flotilla/api';
+import type { Logger } from '@flotilla/observability';
+import type { Etcd3, IEvent, IWatchResponse, Watcher as EtcdWatcher } from 'etcd3';
+import type { StoreWatchEvent } from './storage.js';
+
+/** Freezes a parsed object all the way down: watch objects are shared by every watcher, so a mutation must fail loudly. */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+function parseStamped(buf: Buffer, rev: number): KubeObject {
+  const obj = JSON.parse(buf.toString('utf8')) as KubeObject;
+  if (typeof obj.metadata !== 'object' || obj.metadata === null) obj.metadata = {};
+  obj.metadata.resourceVersion = String(rev);
+  return deepFreeze(obj);
+}
+
+/** One change read from etcd, decoded lazily and at most once, then shared read-only by every watcher. */
+export class Change {
+  /** Full etcd key. */
+  readonly key: string;
+  /** The etcd revision of the change (the object's new resourceVersion). */
+  readonly rev: number;
+  readonly deleted: boolean;
+  /** True for the first version of a key (ADDED rather than MODIFIED). */
+  readonly created: boolean;
+  private readonly value: Buffer | undefined;
+  private readonly prevValue: Buffer | undefined;
+  private parsed: KubeObject | undefined;
+  private parsedPrev: KubeObject | null | undefined;
+
+  constructor(ev: IEvent) {
+    this.key = ev.kv.key.toString('utf8');
+    this.rev = Number(ev.kv.mod_revision);
+    this.deleted = ev.type === 'Delete';
+    this.created = !this.deleted && ev.kv.version === '1';
+    this.value = this.deleted ? undefined : ev.kv.value;
+    this.prevValue = ev.prev_kv?.value && ev.prev_kv.value.length > 0 ? ev.prev_kv.value : undefined;
+  }
+
+  /** The new state; for a deletion, the last state stamped with the deletion revision. */
+  get object(): KubeObject {
+    if (!this.parsed) {
+      if (this.value) this.parsed = parseStamped(this.value, this.rev);
+      else this.parsed = this.previous ?? this.placeholder();
+    }
+    return this.parsed;
+  }
+
+  /** The state before this change, stamped with this change's revision (Kubernetes' convention), if etcd still had it. */
+  get previous(): KubeObject | undefined {
+    if (this.parsedPrev === undefined) this.parsedPrev = this.prevValue ? parseStamped(this.prevValue, this.rev) : null;
+    return this.parsedPrev ?? undefined;
+  }
+
+  // Only when etcd lost the previous value (compacted): still tell watchers which object went away.
+  private placeholder(): KubeObject {
+    const parts = this.key.split('/');
+    return deepFreeze({ metadata: { name: parts[parts.length - 1], resourceVersion: String(this.rev) } });
+  }
+}
+
+/** Options of one watcher. */
+export interface SubscriptionOptions {
+  /** Only keys under this prefix (a namespace, or the whole resource). */
+  keyPrefix: string;
+  /** Deliver changes with a revision strictly greater than this. */
+  afterRevision: number;
+  predicate?: (obj: KubeObject) => boolean;
+  /** Undelivered events allowed before the watcher is ended with 410. */
+  bufferSize: number;
+}
+
+/** One caller's watch: filters changes, converts them to events and queues them for its async iterator. */
+export class Subscription {
+  /** Highest revision this subscription has looked at (delivered or filtered out). */
+  cursor: number;
+  private queue: StoreWatchEvent[] = [];
+  private head = 0;
+  private wake: (() => void) | undefined;
+  private finished = false;
+  private error: ApiError | undefined;
+  private readonly cleanups: Array<() => void> = [];
+  private cleanedUp = false;
+
+  constructor(private readonly opts: SubscriptionOptions) {
+    this.cursor = opts.afterRevision;
+  }
+
+  /** Registers work to undo when the watcher ends (detach from the hub, cancel an etcd watch, ...). */
+  onEnd(fn: () => void): void {
+    if (this.cleanedUp) fn();
+    else this.cleanups.push(fn);
+  }
+
+  /** True once ended or failed. */
+  get closed(): boolean {
+    return this.finished;
+  }
+
+  /** Offers a change in revision order; ignored if already seen or outside the prefix. */
+  offer(change: Change): void {
+    if (this.finished || change.rev <= this.cursor) return;
+    this.cursor = change.rev;
+    if (!change.key.startsWith(this.opts.keyPrefix)) return;
+    const event = this.toEvent(change);
+    if (!event) return;
+    if (this.queue.length - this.head >= this.opts.bufferSize) {
+      this.fail(gone(`watch of ${this.opts.keyPrefix} fell too far behind (more than ${this.opts.bufferSize} undelivered events); relist and watch again`));
+      return;
+    }
+    this.queue.push(event);
+    this.notify();
+  }
+
+  // Kubernetes semantics with a predicate: leaving the selection is DELETED, entering it is ADDED.
+  private toEvent(change: Change): StoreWatchEvent | undefined {
+    const pred = this.opts.predicate;
+    if (change.deleted) {
+      if (pred && !pred(change.object)) return undefined;
+      return { type: 'DELETED', object: change.object };
+    }
+    if (!pred) return { type: change.created ? 'ADDED' : 'MODIFIED', object: change.object };
+    const now = pred(change.object);
+    const prev = change.created ? undefined : change.previous;
+    const before = prev ? pred(prev) : false;
+    if (now && before) return { type: 'MODIFIED', object: change.object };
+    if (now) return { type: 'ADDED', object: change.object };
+    if (before && prev) return { type: 'DELETED', object: prev };
+    return undefined;
+  }
+
+  /** Ends the stream after the queued events (abort, close). */
+  end(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.notify();
+    this.runCleanups();
+  }
+
+  /** Ends the stream now with an error; queued events are dropped because the caller must relist anyway. */
+  fail(err: ApiError): void {
+    if (this.finished) return;
+    this.error = err;
+    this.finished = true;
+    this.queue = [];
+    this.head = 0;
+    this.notify();
+    this.runCleanups();
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  private runCleanups(): void {
+    this.finished = true;
+    this.cleanedUp = true;
+    for (const fn of this.cleanups.splice(0)) {
+      try {
+        fn();
+      } catch {
+        // cleanup is best effort; the watcher is gone either way
+      }
+    }
+  }
+
+  /** The events, in revision order, until the watch ends; throws the ApiError it failed with. */
+  async *events(): AsyncGenerator<StoreWatchEvent, void, undefined> {
+    try {
+      for (;;) {
+        if (this.head < this.queue.length) {
+          const e = this.queue[this.head]!;
+          this.queue[this.head++] = undefined as unknown as StoreWatchEvent;
+          if (this.head > 1024 && this.head * 2 > this.queue.length) {
+            this.queue = this.queue.slice(this.head);
+            this.head = 0;
+          }
+          yield e;
+          continue;
+        }
+        if (this.error) throw this.error;
+        if (this.finished) return;
+        await new Promise<void>((resolve) => (this.wake = resolve));
+      }
+    } finally {
+      this.runCleanups();
+    }
+  }
+}
+
+/** Options of a hub. */
+export interface HubOptions {
+  client: Etcd3;
+  /** Key prefix of the resource, e.g. `/registry/pods/`. */
+  resourcePrefix: string;
+  /** Changes kept in memory for watchers that resume from a recent revision. */
+  historySize: number;
+  log: Logger;
+  /** Called once when the hub can no longer serve (its etcd watch was cancelled, e.g. compacted while etcd was away). */
+  onBroken: () => void;
+}
+
+/**
+ * The shared watch of one resource. Holds changes with revision in
+ * (historyStart, lastRevision] in memory and fans each new change out to
+ * every attached subscription synchronously, in revision order.
+ */
+export class ResourceHub {
+  /** Every change with a revision above this is in `history` (or was never made). */
+  historyStart = 0;
+  /** The last revision this hub has processed. */
+  lastRevision = 0;
+  private history: Change[] = [];
+  private historyHead = 0;
+  private readonly subs = new Set<Subscription>();
+  private watcher: EtcdWatcher | undefined;
+  private broken = false;
+
+  constructor(private readonly opts: HubOptions) {}
+
+  /** Starts the etcd watch right after revision `startRevision` and resolves once etcd has accepted it. */
+  async start(startRevision: number): Promise<void> {
+    this.historyStart = startRevision;
+    this.lastRevision = startRevision;
+    const { client, resourcePrefix, log } = this.opts;
+    const watcher = client.watch().prefix(resourcePrefix).withPreviousKV().startRevision(String(startRevision + 1)).watcher();
+    this.watcher = watcher;
+    await new Promise<void>((resolve, reject) => {
+      let connected = false;
+      watcher.on('connected', () => {
+        if (!connected) {
+          connected = true;
+          resolve();
+        } else {
+          log.info({ prefix: resourcePrefix, revision: this.lastRevision }, 'shared watch re-established');
+        }
+      });
+      watcher.on('data', (res: IWatchResponse) => this.onData(res));
+      watcher.on('disconnected', (err: Error) => {
+        // The client resumes from the last *header* revision, which can be past
+        // events it has not sent yet (etcd batches catch-up); resume from ours.
+        (watcher as unknown as { request: { start_revision: string } }).request.start_revision = String(this.lastRevision + 1);
+        log.warn({ prefix: resourcePrefix, revision: this.lastRevision, err: err?.message }, 'shared watch disconnected; will resume');
+      });
+      watcher.on('error', (err: Error) => {
+        log.warn({ prefix: resourcePrefix, revision: this.lastRevision, err: err?.message }, 'shared watch cancelled');
+        this.breakDown(gone(`too old resource version: ${this.lastRevision} (the shared watch was cancelled by etcd: ${err?.message ?? 'compacted'})`));
+        if (!connected) reject(err);
+      });
+    });
+  }
+
+  private onData(res: IWatchResponse): void {
+    try {
+      for (const ev of res.events) {
+        const change = new Change(ev);
+        if (change.rev <= this.lastRevision) continue; // replay after a reconnect
+        this.lastRevision = change.rev;
+        this.remember(change);
+        for (const sub of this.subs) sub.offer(change);
+      }
+    } catch (err) {
+      // Never let a bad value take the shared watch (and every watcher) down.
+      this.opts.log.error({ prefix: this.opts.resourcePrefix, err: (err as Error).message }, 'failed to process watch event');
+    }
+  }
+
+  private remember(change: Change): void {
+    this.history.push(change);
+    if (this.history.length - this.historyHead > this.opts.historySize) {
+      const evicted = this.history[this.historyHead]!;
+      this.history[this.historyHead++] = undefined as unknown as Change;
+      this.historyStart = evicted.rev;
+      if (this.historyHead > 4096 && this.historyHead * 2 > this.history.length) {
+        this.history = this.history.slice(this.historyHead);
+        this.historyHead = 0;
+      }
+    }
+  }
+
+  /** True when a watch from `revision` can be served from memory. */
+  canServe(revision: number): boolean {
+    return !this.broken && revision >= this.historyStart;
+  }
+
+  /** Number of attached subscriptions. */
+  get size(): number {
+    return this.subs.size;
+  }
+
+  /** Replays remembered changes after the subscription's cursor, then keeps it fed. Synchronous, so nothing falls in between. */
+  attach(sub: Subscription): void {
+    if (!this.canServe(sub.cursor)) throw new Error(`hub cannot serve revision ${sub.cursor}`);
+    // Binary search for the first remembered change after the cursor.
+    let lo = this.historyHead;
+    let hi = this.history.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.history[mid]!.rev <= sub.cursor) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < this.history.length && !sub.closed; i++) sub.offer(this.history[i]!);
+    if (sub.closed) return;
+    this.subs.add(sub);
+    sub.onEnd(() => this.subs.delete(sub));
+  }
+
+  private breakDown(err: ApiError): void {
+    if (this.broken) return;
+    this.broken = true;
+    for (const sub of this.subs) sub.fail(err);
+    this.subs.clear();
+    this.opts.onBroken();
+  }
+
+  /** Ends every subscription and cancels the etcd watch. */
+  async close(): Promise<void> {
+    this.broken = true;
+    for (const sub of this.subs) sub.end();
+    this.subs.clear();
+    await this.watcher?.cancel().catch(() => undefined);
+  }
+}
