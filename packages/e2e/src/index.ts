@@ -1,1 +1,7 @@
-export {};
+export * from './apiserver.js';
+export * from './env.js';
+export * from './etcd.js';
+export * from './free-port.js';
+export * from './https.js';
+export * from './kubeconfig.js';
+export * from './wait-for.js';

@@ -1,0 +1,210 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deleteEtcdPrefix } from './etcd.js';
+import { etcdEndpoints, flotillaBin, repoRoot } from './env.js';
+import { freePort } from './free-port.js';
+import { apiRequest, type Endpoint } from './https.js';
+import { writeKubeconfig } from './kubeconfig.js';
+import { waitFor } from './wait-for.js';
+
+/** Node names that get a token in every test apiserver's token file. */
+export const TEST_NODES = ['node-1', 'node-2', 'node-3', 'node-4', 'node-5'] as const;
+
+/** Options of startApiServer. */
+export interface StartApiServerOptions {
+  /** etcd key prefix; a fresh `/e2e-<random>` by default. Pass another server's prefix to share its data. */
+  prefix?: string;
+  /** More `flotilla apiserver` flags. */
+  extraArgs?: string[];
+  /** How long to wait for /readyz (default 30 s). */
+  readyTimeout?: number;
+}
+
+/** A running `flotilla apiserver` process and everything needed to talk to it. */
+export interface TestApiServer {
+  /** `https://127.0.0.1:<port>` */
+  url: string;
+  port: number;
+  /** The etcd key prefix it stores under. */
+  prefix: string;
+  /** The generated cluster CA (ca.crt in the cert dir) and its PEM. */
+  caFile: string;
+  caPem: string;
+  certDir: string;
+  /** Token of user `admin`, group system:masters. */
+  adminToken: string;
+  /** Token of user `system:node:<name>`, group system:nodes (node-1 … node-5). */
+  nodeToken(name: string): string;
+  /** A kubeconfig for the admin (server, embedded CA, token). */
+  kubeconfigPath: string;
+  /** Endpoint for apiRequest/openWatch as the admin, or with another token. */
+  endpoint(token?: string): Endpoint;
+  /** PID of the current process (changes on restart). */
+  pid(): number | undefined;
+  /** Sends a signal and resolves once the process has exited. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts the process again (stopping it first if it still runs): same port, certs, tokens and prefix. */
+  restart(): Promise<void>;
+  /** SIGTERM (SIGKILL after 15 s), then deletes the etcd prefix and the temporary files. */
+  stop(): Promise<void>;
+  /** Everything the process (all its incarnations) wrote to stdout and stderr. */
+  logs(): string;
+}
+
+const MAX_LOG = 4 * 1024 * 1024;
+
+// Children still alive when a test worker exits are killed with it, so a
+// crashed test cannot leave an apiserver holding a port.
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+const token = () => randomBytes(24).toString('base64url');
+
+/**
+ * Spawns the real `flotilla apiserver` (packages/cli/dist) on a free port
+ * against the test etcd, with a token file for an admin and five nodes,
+ * waits until /readyz answers over HTTPS with the generated CA, and writes
+ * an admin kubeconfig.
+ */
+export async function startApiServer(options: StartApiServerOptions = {}): Promise<TestApiServer> {
+  const bin = flotillaBin();
+  const endpoints = etcdEndpoints();
+  const prefix = options.prefix ?? `/e2e-${randomBytes(6).toString('hex')}`;
+  const dir = await mkdtemp(join(tmpdir(), 'flotilla-e2e-'));
+  const certDir = join(dir, 'certs');
+  const tokenFile = join(dir, 'tokens.csv');
+  const kubeconfigPath = join(dir, 'kubeconfig');
+  const caFile = join(certDir, 'ca.crt');
+  const port = await freePort();
+  const url = `https://127.0.0.1:${port}`;
+
+  const adminToken = token();
+  const nodeTokens = new Map<string, string>(TEST_NODES.map((n) => [n, token()]));
+  const lines = [`${adminToken},admin,admin-uid,"system:masters"`];
+  for (const [name, t] of nodeTokens) lines.push(`${t},system:node:${name},node-uid-${name},"system:nodes"`);
+  await writeFile(tokenFile, `${lines.join('\n')}\n`, { mode: 0o600 });
+
+  const args = [
+    bin,
+    'apiserver',
+    '--etcd-servers', endpoints.join(','),
+    '--etcd-prefix', prefix,
+    '--bind-address', '127.0.0.1',
+    '--secure-port', String(port),
+    '--cert-dir', certDir,
+    '--token-auth-file', tokenFile,
+    ...(options.extraArgs ?? []),
+  ];
+
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  let log = '';
+  let caPem = '';
+  const append = (chunk: Buffer) => {
+    log += chunk.toString('utf8');
+    if (log.length > MAX_LOG) log = log.slice(log.length - MAX_LOG);
+  };
+
+  const adminEndpoint = (t: string | undefined = adminToken): Endpoint => ({ url, ca: caPem, ...(t ? { token: t } : {}) });
+
+  const launch = async () => {
+    log += `--- start: node ${args.slice(1).join(' ')}\n`;
+    const proc = spawn(process.execPath, args, { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+    child = proc;
+    live.add(proc);
+    proc.stdout!.on('data', append);
+    proc.stderr!.on('data', append);
+    let exitInfo = '';
+    exited = new Promise((resolve) => {
+      proc.once('exit', (code, signal) => {
+        exitInfo = `exited with ${signal ?? `code ${code}`}`;
+        log += `--- ${exitInfo}\n`;
+        live.delete(proc);
+        resolve();
+      });
+    });
+    const timeout = options.readyTimeout ?? 30_000;
+    const ready = waitFor(
+      async () => {
+        if (!caPem) caPem = await readFile(caFile, 'utf8');
+        const res = await apiRequest(adminEndpoint(), 'GET', '/readyz');
+        if (res.status !== 200) throw new Error(`/readyz answered ${res.status}: ${res.text.slice(0, 200)}`);
+        return true;
+      },
+      { timeout, interval: 100, message: `flotilla apiserver on ${url} to be ready` },
+    );
+    // A process that dies while starting fails the start at once, not at the deadline.
+    const died = exited.then(() => {
+      throw new Error(`apiserver ${exitInfo} before it was ready`);
+    });
+    try {
+      await Promise.race([ready, died]);
+    } catch (err) {
+      ready.catch(() => undefined);
+      died.catch(() => undefined);
+      proc.kill('SIGKILL');
+      await exited;
+      throw new Error(`${(err as Error).message}\n--- apiserver output (last 4 KiB):\n${log.slice(-4096)}`);
+    }
+    died.catch(() => undefined);
+  };
+
+  const kill = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    const proc = child;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill(signal);
+    await exited;
+  };
+
+  const stopProcess = async () => {
+    const proc = child;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  try {
+    await launch();
+    await writeKubeconfig(kubeconfigPath, { server: url, caPem, token: adminToken, user: 'admin', cluster: 'flotilla-e2e' });
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    if (!options.prefix) await deleteEtcdPrefix(endpoints, `${prefix}/`).catch(() => undefined);
+    throw err;
+  }
+
+  return {
+    url,
+    port,
+    prefix,
+    caFile,
+    caPem,
+    certDir,
+    adminToken,
+    kubeconfigPath,
+    nodeToken(name: string) {
+      const t = nodeTokens.get(name);
+      if (!t) throw new Error(`no token for node ${name}; the test apiserver knows ${TEST_NODES.join(', ')}`);
+      return t;
+    },
+    endpoint: adminEndpoint,
+    pid: () => child?.pid,
+    kill,
+    async restart() {
+      await stopProcess();
+      await launch();
+    },
+    async stop() {
+      await stopProcess();
+      await deleteEtcdPrefix(endpoints, `${prefix}/`);
+      await rm(dir, { recursive: true, force: true });
+    },
+    logs: () => log,
+  };
+}

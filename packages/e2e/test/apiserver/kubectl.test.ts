@@ -1,0 +1,111 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApiServer, type TestApiServer } from '../../src/index.js';
+
+// The real kubectl (1.32, on the PATH) with the harness's kubeconfig: the
+// commands a newcomer types first. A plain Kubernetes manifest must apply
+// unchanged.
+
+const ns = 'e2e-kubectl';
+
+const deployment = (replicas: number) => `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels:
+    app: web
+spec:
+  replicas: ${replicas}
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+        - name: web
+          image: flotilla/echo:1
+          ports:
+            - containerPort: 8080
+`;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describe('kubectl against flotilla apiserver', () => {
+  let server: TestApiServer;
+  let dir: string;
+
+  const kubectl = (...args: string[]): Promise<Run> =>
+    new Promise((resolve) => {
+      // A private cache dir: kubectl caches discovery per server, and a stale
+      // cache from another run must not answer for this server.
+      execFile('kubectl', ['--kubeconfig', server.kubeconfigPath, '--cache-dir', join(dir, 'cache'), '--request-timeout', '20s', ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+        const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? Number((err as NodeJS.ErrnoException).code) : 1) : 0;
+        resolve({ code, stdout, stderr });
+      });
+    });
+  const ok = async (...args: string[]): Promise<string> => {
+    const run = await kubectl(...args);
+    expect(run.code, `kubectl ${args.join(' ')}\nstdout: ${run.stdout}\nstderr: ${run.stderr}`).toBe(0);
+    return run.stdout;
+  };
+
+  beforeAll(async () => {
+    server = await startApiServer();
+    dir = await mkdtemp(join(tmpdir(), 'flotilla-kubectl-'));
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('get --raw /version', async () => {
+    const version = JSON.parse(await ok('get', '--raw', '/version'));
+    expect(version.gitVersion).toMatch(/^v\d+\.\d+\.\d+/);
+    expect(version.major).toBeTruthy();
+    expect(version.minor).toBeTruthy();
+  });
+
+  it('create namespace, then get ns lists it', async () => {
+    expect(await ok('create', 'namespace', ns)).toContain(`namespace/${ns} created`);
+    const names = (await ok('get', 'ns', '-o', 'name')).split('\n');
+    expect(names).toContain(`namespace/${ns}`);
+    const table = await ok('get', 'ns');
+    expect(table).toMatch(new RegExp(`^${ns}\\s`, 'm'));
+  });
+
+  it('apply -f a plain Deployment manifest, get deploy, apply again', async () => {
+    const file = join(dir, 'web.yaml');
+    await writeFile(file, deployment(2));
+    // --validate=false: kubectl's schema validation needs the OpenAPI documents.
+    expect(await ok('apply', '--validate=false', '-n', ns, '-f', file)).toContain('deployment.apps/web created');
+
+    const got = JSON.parse(await ok('get', 'deploy', 'web', '-n', ns, '-o', 'json'));
+    expect(got.kind).toBe('Deployment');
+    expect(got.spec.replicas).toBe(2);
+    expect(got.metadata.annotations?.['kubectl.kubernetes.io/last-applied-configuration']).toBeTruthy();
+    expect(await ok('get', 'deploy', '-n', ns)).toMatch(/^web\s/m);
+
+    expect(await ok('apply', '--validate=false', '-n', ns, '-f', file)).toContain('deployment.apps/web unchanged');
+    await writeFile(file, deployment(3));
+    expect(await ok('apply', '--validate=false', '-n', ns, '-f', file)).toContain('deployment.apps/web configured');
+    const scaled = JSON.parse(await ok('get', 'deploy', 'web', '-n', ns, '-o', 'json'));
+    expect(scaled.spec.replicas).toBe(3);
+  });
+
+  it('reports a missing object as NotFound with exit status 1', async () => {
+    const run = await kubectl('get', 'deploy', 'nope', '-n', ns);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('NotFound');
+  });
+});

@@ -1,0 +1,35 @@
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { countEtcdPrefix, deleteEtcdPrefix, etcdEndpoints } from '../../src/index.js';
+
+// The clean-up every e2e test relies on: deleting a prefix removes exactly
+// the keys under it, against the real etcd.
+
+const put = async (key: string, value: string) => {
+  const res = await fetch(`${etcdEndpoints()[0]}/v3/kv/put`, {
+    method: 'POST',
+    body: JSON.stringify({ key: Buffer.from(key).toString('base64'), value: Buffer.from(value).toString('base64') }),
+  });
+  expect(res.status).toBe(200);
+};
+
+describe('deleteEtcdPrefix', () => {
+  const base = `/e2e-harness-${randomBytes(6).toString('hex')}`;
+  afterEach(async () => {
+    await deleteEtcdPrefix(etcdEndpoints(), base);
+  });
+
+  it('deletes the keys under the prefix and nothing beside it', async () => {
+    await put(`${base}/a/1`, 'x');
+    await put(`${base}/a/2`, 'x');
+    await put(`${base}/ab/1`, 'x');
+    expect(await countEtcdPrefix(etcdEndpoints(), `${base}/a/`)).toBe(2);
+    expect(await deleteEtcdPrefix(etcdEndpoints(), `${base}/a/`)).toBe(2);
+    expect(await countEtcdPrefix(etcdEndpoints(), `${base}/a/`)).toBe(0);
+    expect(await countEtcdPrefix(etcdEndpoints(), `${base}/ab/`)).toBe(1);
+  });
+
+  it('refuses to delete the whole keyspace', async () => {
+    await expect(deleteEtcdPrefix(etcdEndpoints(), '/')).rejects.toThrow(/refusing/);
+  });
+});
