@@ -1,1 +1,11 @@
-export {};
+export * from './api-client.js';
+export * from './clock.js';
+export * from './controller.js';
+export * from './informer.js';
+export * from './kubeconfig.js';
+export * from './logger.js';
+export * from './rate-limiter.js';
+export * from './rest-client.js';
+export * from './store.js';
+export * from './watch.js';
+export * from './workqueue.js';

@@ -1,0 +1,264 @@
+/**
+ * The HTTP client of the Kubernetes REST API, on one undici Pool per
+ * apiserver (keep-alive, the cluster CA as TLS trust, many connections so
+ * concurrent watches and benchmark clients are not serialised).
+ */
+import { ApiError, isStatus, type DeleteOptions, type KubeList, type KubeObject, type Scale, type WatchEvent } from '@flotilla/api';
+import { Pool } from 'undici';
+import {
+  namespaceOf,
+  PATCH_CONTENT_TYPES,
+  queryString,
+  resolveResource,
+  resourcePath,
+  type ApiClient,
+  type ListOptions,
+  type PatchType,
+  type ResourceClient,
+  type ResourceRef,
+  type ResourceTarget,
+  type WatchOptions,
+} from './api-client.js';
+import { loadKubeconfig, type ClientConfig } from './kubeconfig.js';
+import { apiErrorFromStatus, decodeWatchStream, reasonForCode } from './watch.js';
+
+/** Options of the REST client beyond where the server is. */
+export interface RestClientOptions {
+  /** Parallel connections to the apiserver (each open watch holds one). Default 128. */
+  connections?: number;
+  /** Timeout of an ordinary request, in ms. Default 60 s. */
+  requestTimeoutMs?: number;
+  /** User-Agent header, e.g. `flotilla-scheduler`. */
+  userAgent?: string;
+}
+
+/** A transport failure (refused, reset, TLS) of one request, naming the method and path. */
+export class NetworkError extends Error {
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    override readonly cause: unknown,
+  ) {
+    super(`${method} ${path}: ${(cause as Error)?.message ?? String(cause)}`);
+    this.name = 'NetworkError';
+  }
+}
+
+interface RequestOptions {
+  method: string;
+  path: string;
+  body?: unknown;
+  contentType?: string;
+  signal?: AbortSignal;
+}
+
+/** The real ApiClient: talks to an apiserver over HTTP(S). */
+export class RestClient implements ApiClient {
+  readonly server: string;
+  private readonly pool: Pool;
+  private readonly headers: Record<string, string>;
+  private readonly requestTimeoutMs: number;
+  private readonly resources = new Map<string, RestResourceClient<KubeObject>>();
+
+  constructor(config: ClientConfig, options: RestClientOptions = {}) {
+    const url = new URL(config.server);
+    this.server = url.origin;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
+    this.pool = new Pool(url.origin, {
+      connections: options.connections ?? 128,
+      keepAliveTimeout: 30_000,
+      // Watches can be quiet for minutes; they end through the server's timeoutSeconds instead.
+      bodyTimeout: 0,
+      connect: url.protocol === 'https:' ? { ca: config.ca, rejectUnauthorized: !config.insecureSkipTlsVerify } : undefined,
+    });
+    this.headers = { accept: 'application/json', 'user-agent': options.userAgent ?? 'flotilla-client' };
+    if (config.token) this.headers.authorization = `Bearer ${config.token}`;
+  }
+
+  /** A client for the kubeconfig at `path` (or $KUBECONFIG, or ~/.kube/config). */
+  static fromKubeconfig(path?: string, options?: RestClientOptions): RestClient {
+    return new RestClient(loadKubeconfig(path), options);
+  }
+
+  resource<T extends KubeObject = KubeObject>(target: ResourceTarget): ResourceClient<T> {
+    const ref = resolveResource(target);
+    const key = `${ref.group}/${ref.version}/${ref.plural}`;
+    let rc = this.resources.get(key);
+    if (!rc) {
+      rc = new RestResourceClient(this, ref);
+      this.resources.set(key, rc);
+    }
+    return rc as unknown as ResourceClient<T>;
+  }
+
+  async bind(namespace: string, podName: string, nodeName: string): Promise<void> {
+    const pods = resolveResource({ apiVersion: 'v1', kind: 'Pod' });
+    await this.request({
+      method: 'POST',
+      path: resourcePath(pods, namespace, podName, 'binding'),
+      body: { apiVersion: 'v1', kind: 'Binding', metadata: { name: podName, namespace }, target: { apiVersion: 'v1', kind: 'Node', name: nodeName } },
+    });
+  }
+
+  /** One JSON request; non-2xx throws the ApiError of the returned Status. */
+  async request<R = unknown>(opts: RequestOptions): Promise<R> {
+    const headers: Record<string, string> = { ...this.headers };
+    let body: string | undefined;
+    if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers['content-type'] = opts.contentType ?? 'application/json';
+    }
+    let res;
+    try {
+      res = await this.pool.request({
+        method: opts.method as 'GET',
+        path: opts.path,
+        headers,
+        body,
+        signal: opts.signal,
+        headersTimeout: this.requestTimeoutMs,
+        bodyTimeout: this.requestTimeoutMs,
+      });
+    } catch (err) {
+      throw this.wrap(opts, err);
+    }
+    let text: string;
+    try {
+      text = await res.body.text();
+    } catch (err) {
+      throw this.wrap(opts, err);
+    }
+    if (res.statusCode < 200 || res.statusCode >= 300) throw errorFromResponse(res.statusCode, text);
+    if (!text) return undefined as R;
+    try {
+      return JSON.parse(text) as R;
+    } catch {
+      throw new ApiError('InternalError', `${opts.method} ${opts.path}: response is not JSON: ${text.slice(0, 200)}`);
+    }
+  }
+
+  /** A watch stream: the raw events, ended when the connection ends or `signal` aborts. */
+  async *stream<T>(path: string, signal?: AbortSignal): AsyncGenerator<WatchEvent<T>> {
+    let res;
+    try {
+      res = await this.pool.request({ method: 'GET', path, headers: this.headers, signal, headersTimeout: this.requestTimeoutMs, bodyTimeout: 0 });
+    } catch (err) {
+      if (signal?.aborted) return;
+      throw this.wrap({ method: 'GET', path }, err);
+    }
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      const text = await res.body.text().catch(() => '');
+      throw errorFromResponse(res.statusCode, text);
+    }
+    try {
+      yield* decodeWatchStream<T>(res.body);
+    } finally {
+      // The consumer may stop early: release the connection rather than leave it streaming.
+      if (!res.body.destroyed) res.body.destroy();
+    }
+  }
+
+  /** Closes every connection; open watches end. */
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
+
+  private wrap(opts: { method: string; path: string }, err: unknown): Error {
+    if ((err as Error)?.name === 'AbortError' || err instanceof ApiError) return err as Error;
+    return new NetworkError(opts.method, opts.path, err);
+  }
+}
+
+/** The ApiError a non-2xx response stands for: its Status body, or a synthetic Status. */
+export function errorFromResponse(code: number, text: string): ApiError {
+  try {
+    const body = JSON.parse(text) as unknown;
+    if (isStatus(body)) return apiErrorFromStatus(body, code);
+  } catch {
+    // not JSON: fall through to a synthetic Status
+  }
+  const snippet = text.trim().slice(0, 200);
+  return apiErrorFromStatus({ code, reason: reasonForCode(code), message: `the server responded with status ${code}${snippet ? `: ${snippet}` : ''}` }, code);
+}
+
+class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
+  constructor(
+    private readonly client: RestClient,
+    readonly resource: ResourceRef,
+  ) {}
+
+  get(namespace: string | undefined, name: string): Promise<T> {
+    return this.client.request<T>({ method: 'GET', path: resourcePath(this.resource, namespace, name) });
+  }
+
+  list(namespace?: string, options: ListOptions = {}): Promise<KubeList<T>> {
+    const q = queryString({
+      labelSelector: options.labelSelector,
+      fieldSelector: options.fieldSelector,
+      limit: options.limit,
+      continue: options.continue,
+      resourceVersion: options.resourceVersion,
+    });
+    return this.client.request<KubeList<T>>({ method: 'GET', path: resourcePath(this.resource, namespace) + q });
+  }
+
+  create(obj: T): Promise<T> {
+    return this.client.request<T>({ method: 'POST', path: resourcePath(this.resource, namespaceOf(this.resource, obj)), body: this.typed(obj) });
+  }
+
+  update(obj: T): Promise<T> {
+    return this.client.request<T>({ method: 'PUT', path: this.objectPath(obj), body: this.typed(obj) });
+  }
+
+  updateStatus(obj: T): Promise<T> {
+    return this.client.request<T>({ method: 'PUT', path: this.objectPath(obj, 'status'), body: this.typed(obj) });
+  }
+
+  patch(namespace: string | undefined, name: string, patch: unknown, type: PatchType = 'merge'): Promise<T> {
+    return this.client.request<T>({ method: 'PATCH', path: resourcePath(this.resource, namespace, name), body: patch, contentType: PATCH_CONTENT_TYPES[type] });
+  }
+
+  patchStatus(namespace: string | undefined, name: string, patch: unknown, type: PatchType = 'merge'): Promise<T> {
+    return this.client.request<T>({ method: 'PATCH', path: resourcePath(this.resource, namespace, name, 'status'), body: patch, contentType: PATCH_CONTENT_TYPES[type] });
+  }
+
+  async delete(namespace: string | undefined, name: string, options?: DeleteOptions): Promise<T | undefined> {
+    const body = options ? { apiVersion: 'v1', kind: 'DeleteOptions', ...options } : undefined;
+    const res = await this.client.request<T | { kind?: string }>({ method: 'DELETE', path: resourcePath(this.resource, namespace, name), body });
+    return res && !isStatus(res) ? (res as T) : undefined;
+  }
+
+  watch(namespace?: string, options: WatchOptions = {}): AsyncIterable<WatchEvent<T>> {
+    const q = queryString({
+      watch: 1,
+      labelSelector: options.labelSelector,
+      fieldSelector: options.fieldSelector,
+      resourceVersion: options.resourceVersion,
+      allowWatchBookmarks: options.allowWatchBookmarks ? 'true' : undefined,
+      timeoutSeconds: options.timeoutSeconds,
+    });
+    return this.client.stream<T>(resourcePath(this.resource, namespace) + q, options.signal);
+  }
+
+  getScale(namespace: string, name: string): Promise<Scale> {
+    return this.client.request<Scale>({ method: 'GET', path: resourcePath(this.resource, namespace, name, 'scale') });
+  }
+
+  updateScale(namespace: string, name: string, scale: Scale): Promise<Scale> {
+    return this.client.request<Scale>({
+      method: 'PUT',
+      path: resourcePath(this.resource, namespace, name, 'scale'),
+      body: { apiVersion: 'autoscaling/v1', kind: 'Scale', ...scale },
+    });
+  }
+
+  private objectPath(obj: T, subresource?: string): string {
+    return resourcePath(this.resource, namespaceOf(this.resource, obj), obj.metadata.name ?? '', subresource);
+  }
+
+  /** Fills in apiVersion and kind, which the server requires on a body. */
+  private typed(obj: T): T {
+    const apiVersion = this.resource.group ? `${this.resource.group}/${this.resource.version}` : this.resource.version;
+    return { ...obj, apiVersion: obj.apiVersion ?? apiVersion, kind: obj.kind ?? this.resource.kind };
+  }
+}

@@ -1,0 +1,3 @@
+export * from './fake-api-client.js';
+export * from './fake-clock.js';
+export * from './patch.js';
