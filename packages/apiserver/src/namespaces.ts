@@ -1,0 +1,55 @@
+/**
+ * Namespace lifecycle: the namespaces every cluster has, and the admission
+ * rule that nothing new is created in a namespace that is missing or being
+ * terminated.
+ */
+import { ApiError, isReason, notFound } from '@flotilla/api';
+import type { KubeObject } from '@flotilla/api';
+import type { Storage } from '@flotilla/store';
+
+/** Namespaces that exist in every cluster. */
+export const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'] as const;
+
+/** The finalizer the namespace controller removes once a terminating namespace is empty. */
+export const NAMESPACE_FINALIZER = 'kubernetes';
+
+/** Creates the system namespaces if missing; safe when several apiservers start at once. */
+export async function ensureSystemNamespaces(storage: Storage): Promise<void> {
+  for (const name of SYSTEM_NAMESPACES) {
+    try {
+      await storage.get('namespaces', undefined, name);
+    } catch (err) {
+      if (!isReason(err, 'NotFound')) throw err;
+      try {
+        await storage.create('namespaces', {
+          apiVersion: 'v1',
+          kind: 'Namespace',
+          metadata: { name, labels: { 'kubernetes.io/metadata.name': name } },
+          spec: {},
+          status: { phase: 'Active' },
+        });
+      } catch (e) {
+        if (!isReason(e, 'AlreadyExists')) throw e;
+      }
+    }
+  }
+}
+
+/** Throws 404 when the namespace is missing and 403 when it is terminating (NamespaceLifecycle). */
+export async function checkNamespaceAcceptsCreate(storage: Storage, namespace: string, resource: string, name: string): Promise<void> {
+  let ns: KubeObject;
+  try {
+    ns = await storage.get('namespaces', undefined, namespace);
+  } catch (err) {
+    if (isReason(err, 'NotFound')) throw notFound('namespaces', namespace);
+    throw err;
+  }
+  const phase = (ns.status as { phase?: string } | undefined)?.phase;
+  if (ns.metadata.deletionTimestamp || phase === 'Terminating') {
+    throw new ApiError(
+      'Forbidden',
+      `${resource} "${name}" is forbidden: unable to create new content in namespace ${namespace} because it is being terminated`,
+      { name, kind: resource },
+    );
+  }
+}

@@ -1,0 +1,439 @@
+/**
+ * The REST verbs on one resource: get, list, create, update, patch, delete,
+ * deletecollection, and the status, scale and binding subresources. Every
+ * write is decoded, checked against the path, defaulted, validated (with the
+ * old object on update) and admitted before it reaches the store.
+ */
+import { ApiError, badRequest, conflict, groupVersion, invalid, isReason, notFound } from '@flotilla/api';
+import type { DeleteOptions, FieldError, KubeObject, ResourceInfo } from '@flotilla/api';
+import type { Storage } from '@flotilla/store';
+import type { Authorizer, RequestAttributes } from './auth/types.js';
+import { decodeObjectBody, decodePatchBody, patchTypeOf } from './body.js';
+import { checkNamespaceAcceptsCreate, NAMESPACE_FINALIZER } from './namespaces.js';
+import { applyPatch } from './patch.js';
+import type { ResourcePath } from './request-info.js';
+import { fromScale, toScale } from './scale.js';
+import { selectorPredicate } from './selectors.js';
+
+/** Everything a handler needs to know about one request. */
+export interface RestRequest {
+  path: ResourcePath;
+  info: ResourceInfo;
+  attrs: RequestAttributes;
+  query: Record<string, string | undefined>;
+  /** The raw body (Buffer) or undefined. */
+  body: unknown;
+  contentType: string | undefined;
+}
+
+/** An HTTP answer: status code and JSON body. */
+export interface RestResponse {
+  code: number;
+  body: unknown;
+}
+
+const clone = <T>(v: T): T => structuredClone(v);
+const MAX_CONFLICT_RETRIES = 5;
+
+/** Sets kind and apiVersion, which the store may not keep, on an outgoing object. */
+export function withType(info: ResourceInfo, obj: KubeObject): KubeObject {
+  return { apiVersion: groupVersion(info), kind: info.kind, ...obj };
+}
+
+/** Runs a kind's own code on client data: a throw there is the client's bad input (400), not a 500. */
+function guarded<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    throw badRequest(`${what}: the object is malformed: ${(err as Error).message?.slice(0, 200) ?? String(err)}`);
+  }
+}
+
+/** The REST handlers over one Storage. */
+export class RestHandlers {
+  constructor(
+    private readonly storage: Storage,
+    private readonly authorizer: Authorizer,
+  ) {}
+
+  private admit(attrs: RequestAttributes, old: KubeObject | undefined, obj: KubeObject | undefined): void {
+    const d = this.authorizer.admit(attrs, old, obj);
+    if (!d.allowed) {
+      const sub = attrs.subresource ? `/${attrs.subresource}` : '';
+      throw new ApiError(
+        'Forbidden',
+        `${attrs.resource}${sub} "${attrs.name ?? obj?.metadata?.name ?? ''}" is forbidden: User "${attrs.user.name}" cannot ${attrs.verb} this object${d.reason ? `: ${d.reason}` : ''}`,
+        { name: attrs.name ?? obj?.metadata?.name, kind: attrs.resource },
+      );
+    }
+  }
+
+  private validate(info: ResourceInfo, obj: KubeObject, old?: KubeObject): void {
+    guarded('defaulting', () => info.applyDefaults(obj));
+    const errors: FieldError[] = guarded('validation', () => info.validate(obj, old));
+    if (errors.length > 0) throw invalid(info.kind, obj.metadata?.name ?? '', errors, info.group || undefined);
+  }
+
+  /**
+   * Turns a decoded body into an object of this resource: apiVersion/kind
+   * filled in when missing and checked when present, metadata an object,
+   * namespace and name consistent with the path.
+   */
+  private normalize(req: RestRequest, value: Record<string, unknown>, expect: { kind: string; apiVersion: string }): KubeObject {
+    const obj = value as KubeObject;
+    if (obj.apiVersion === undefined) obj.apiVersion = expect.apiVersion;
+    if (obj.kind === undefined) obj.kind = expect.kind;
+    if (obj.apiVersion !== expect.apiVersion || obj.kind !== expect.kind) {
+      throw badRequest(`the API version in the data (${String(obj.apiVersion)}) and kind (${String(obj.kind)}) do not match the path, which expects ${expect.apiVersion} ${expect.kind}`);
+    }
+    if (obj.metadata === undefined || obj.metadata === null) obj.metadata = {};
+    if (typeof obj.metadata !== 'object' || Array.isArray(obj.metadata)) {
+      throw invalid(expect.kind, '', [{ type: 'FieldValueTypeInvalid', field: 'metadata', message: 'must be an object' }]);
+    }
+    const md = obj.metadata;
+    for (const f of ['name', 'namespace', 'generateName', 'resourceVersion', 'uid'] as const) {
+      if (md[f] !== undefined && typeof md[f] !== 'string') {
+        throw invalid(expect.kind, '', [{ type: 'FieldValueTypeInvalid', field: `metadata.${f}`, message: 'must be a string' }]);
+      }
+    }
+    if (req.info.namespaced) {
+      const ns = req.path.namespace;
+      if (!ns) throw badRequest('a namespaced resource is created and updated under /namespaces/{namespace}/');
+      if (md.namespace && md.namespace !== ns) {
+        throw badRequest(`the namespace of the provided object (${md.namespace}) does not match the namespace sent on the request (${ns})`);
+      }
+      md.namespace = ns;
+    } else {
+      delete md.namespace;
+    }
+    if (req.path.name !== undefined && md.name !== undefined && md.name !== req.path.name) {
+      throw badRequest(`the name of the object (${md.name}) does not match the name on the URL (${req.path.name})`);
+    }
+    if (req.path.name !== undefined) md.name = req.path.name;
+    return obj;
+  }
+
+  private expectedType(info: ResourceInfo): { kind: string; apiVersion: string } {
+    return { kind: info.kind, apiVersion: groupVersion(info) };
+  }
+
+  // --------------------------------------------------------------- reads
+
+  /** GET of one object or its status. */
+  async get(req: RestRequest): Promise<RestResponse> {
+    const { info, path } = req;
+    const obj = await this.storage.get(info.plural, path.namespace, path.name!);
+    if (path.subresource === 'scale') return { code: 200, body: toScale(obj) };
+    return { code: 200, body: withType(info, obj) };
+  }
+
+  /** GET of a collection. */
+  async list(req: RestRequest): Promise<RestResponse> {
+    const { info, path, query } = req;
+    const predicate = selectorPredicate(info, query.labelSelector, query.fieldSelector);
+    const limit = parseNonNegativeInt(query.limit, 'limit');
+    const result = await this.storage.list(info.plural, path.namespace, {
+      ...(predicate ? { predicate } : {}),
+      ...(limit ? { limit } : {}),
+      ...(query.continue ? { continue: query.continue } : {}),
+    });
+    const metadata: Record<string, unknown> = { resourceVersion: result.resourceVersion };
+    if (result.continue) metadata.continue = result.continue;
+    if (result.remainingItemCount !== undefined) metadata.remainingItemCount = result.remainingItemCount;
+    return {
+      code: 200,
+      body: { kind: info.listKind, apiVersion: groupVersion(info), metadata, items: result.items.map((o) => withType(info, o)) },
+    };
+  }
+
+  // -------------------------------------------------------------- create
+
+  /** POST to a collection. */
+  async create(req: RestRequest): Promise<RestResponse> {
+    const { info, path } = req;
+    const obj = this.normalize(req, decodeObjectBody(req.body, req.contentType)!, this.expectedType(info));
+    const md = obj.metadata;
+    for (const f of ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'generation'] as const) delete md[f];
+    prepareForCreate(info, obj);
+    this.validate(info, obj);
+    if (!md.name && !md.generateName) {
+      throw invalid(info.kind, '', [{ type: 'FieldValueRequired', field: 'metadata.name', message: 'name or generateName is required' }], info.group || undefined);
+    }
+    if (info.namespaced) await checkNamespaceAcceptsCreate(this.storage, path.namespace!, info.plural, md.name ?? md.generateName ?? '');
+    this.admit(req.attrs, undefined, obj);
+    const created = await this.storage.create(info.plural, obj);
+    return { code: 201, body: withType(info, created) };
+  }
+
+  // -------------------------------------------------------------- update
+
+  /**
+   * Shared read-modify-write of PUT and PATCH. `build` turns the current
+   * object into the desired one; a resourceVersion it sets is a precondition
+   * (409 when stale), otherwise conflicts from concurrent writers are retried.
+   */
+  private async write(req: RestRequest, build: (cur: KubeObject) => KubeObject): Promise<KubeObject> {
+    const { info, path } = req;
+    for (let attempt = 0; ; attempt++) {
+      const cur = await this.storage.get(info.plural, path.namespace, path.name!);
+      const desired = build(clone(cur));
+      const wanted = desired.metadata.resourceVersion;
+      if (wanted && wanted !== cur.metadata.resourceVersion) {
+        throw conflict(info.plural, path.name!, 'the object has been modified; please apply your changes to the latest version and try again', info.group || undefined);
+      }
+      const next = this.mergeForSubresource(info, path.subresource, cur, desired);
+      next.metadata.resourceVersion = cur.metadata.resourceVersion;
+      this.validate(info, next, cur);
+      this.admit(req.attrs, cur, next);
+      try {
+        return await this.storage.update(info.plural, next);
+      } catch (err) {
+        if (!wanted && isReason(err, 'Conflict') && attempt < MAX_CONFLICT_RETRIES) continue;
+        throw err;
+      }
+    }
+  }
+
+  /** The object to store: the main resource keeps the stored status; `/status` changes only status. */
+  private mergeForSubresource(info: ResourceInfo, sub: string | undefined, cur: KubeObject, desired: KubeObject): KubeObject {
+    if (sub === 'status') {
+      const next = clone(cur);
+      if (desired.status === undefined) delete next.status;
+      else next.status = desired.status;
+      return next;
+    }
+    const next = desired;
+    if (info.subresources.includes('status')) {
+      if (cur.status === undefined) delete next.status;
+      else next.status = clone(cur.status);
+    }
+    // Fields only the server sets survive any client write.
+    next.metadata.uid = cur.metadata.uid;
+    next.metadata.creationTimestamp = cur.metadata.creationTimestamp;
+    if (cur.metadata.deletionTimestamp) next.metadata.deletionTimestamp = cur.metadata.deletionTimestamp;
+    else delete next.metadata.deletionTimestamp;
+    if (cur.metadata.deletionGracePeriodSeconds !== undefined) next.metadata.deletionGracePeriodSeconds = cur.metadata.deletionGracePeriodSeconds;
+    else delete next.metadata.deletionGracePeriodSeconds;
+    if (cur.metadata.generation !== undefined) next.metadata.generation = cur.metadata.generation;
+    return next;
+  }
+
+  /** PUT of an object, its status or its scale. */
+  async update(req: RestRequest): Promise<RestResponse> {
+    const { info, path } = req;
+    const raw = decodeObjectBody(req.body, req.contentType)!;
+    if (path.subresource === 'scale') {
+      const scale = this.normalize(req, raw, { kind: 'Scale', apiVersion: 'autoscaling/v1' });
+      const updated = await this.write(req, (cur) => fromScale(cur, scale));
+      return { code: 200, body: toScale(updated) };
+    }
+    const obj = this.normalize(req, raw, this.expectedType(info));
+    const updated = await this.write(req, () => clone(obj));
+    return { code: 200, body: withType(info, updated) };
+  }
+
+  /** PATCH of an object, its status or its scale. */
+  async patch(req: RestRequest): Promise<RestResponse> {
+    const { info, path } = req;
+    const type = patchTypeOf(req.contentType);
+    const patch = decodePatchBody(req.body);
+    const scale = path.subresource === 'scale';
+    const expect = scale ? { kind: 'Scale', apiVersion: 'autoscaling/v1' } : this.expectedType(info);
+    const updated = await this.write(req, (cur) => {
+      const base = scale ? toScale(cur) : withType(info, cur);
+      const baseRv = base.metadata.resourceVersion;
+      const patched = applyPatch(type, base, patch);
+      if (typeof patched !== 'object' || patched === null || Array.isArray(patched)) throw badRequest('the patched document is not an object');
+      const obj = this.normalize(req, patched as Record<string, unknown>, expect);
+      // Only a resourceVersion the patch itself sets is a precondition.
+      if (obj.metadata.resourceVersion === baseRv) delete obj.metadata.resourceVersion;
+      return scale ? fromScale(cur, obj) : obj;
+    });
+    return { code: 200, body: scale ? toScale(updated) : withType(info, updated) };
+  }
+
+  // ------------------------------------------------------------- binding
+
+  /** POST pods/{name}/binding (or namespaces/{ns}/bindings): sets spec.nodeName once. */
+  async bind(req: RestRequest): Promise<RestResponse> {
+    const { path } = req;
+    const binding = decodeObjectBody(req.body, req.contentType)!;
+    if (binding.apiVersion === undefined) binding.apiVersion = 'v1';
+    if (binding.kind === undefined) binding.kind = 'Binding';
+    if (binding.apiVersion !== 'v1' || binding.kind !== 'Binding') throw badRequest('the body must be a v1 Binding');
+    const md = (binding.metadata ?? {}) as Record<string, unknown>;
+    if (typeof md !== 'object' || Array.isArray(md)) throw badRequest('metadata must be an object');
+    const name = path.name ?? (md.name as string | undefined);
+    if (typeof name !== 'string' || name === '') {
+      throw invalid('Binding', '', [{ type: 'FieldValueRequired', field: 'metadata.name', message: 'name is required' }]);
+    }
+    if (path.name && md.name !== undefined && md.name !== path.name) {
+      throw badRequest(`the name of the object (${String(md.name)}) does not match the name on the URL (${path.name})`);
+    }
+    if (md.namespace !== undefined && md.namespace !== path.namespace) {
+      throw badRequest(`the namespace of the provided object (${String(md.namespace)}) does not match the namespace sent on the request (${path.namespace})`);
+    }
+    const target = binding.target as { kind?: unknown; name?: unknown } | undefined;
+    const errors: FieldError[] = [];
+    if (!target || typeof target !== 'object') errors.push({ type: 'FieldValueRequired', field: 'target', message: 'target is required' });
+    else {
+      if (typeof target.name !== 'string' || target.name === '') errors.push({ type: 'FieldValueRequired', field: 'target.name', message: 'node name is required' });
+      if (target.kind !== undefined && target.kind !== '' && target.kind !== 'Node') errors.push({ type: 'FieldValueNotSupported', field: 'target.kind', message: 'must be empty or Node' });
+    }
+    if (errors.length) throw invalid('Binding', name, errors);
+    const node = target!.name as string;
+    const annotations = md.annotations;
+    const attrs = { ...req.attrs, name };
+    await this.storage.guaranteedUpdate('pods', path.namespace, name, (pod) => {
+      const spec = (pod.spec ?? (pod.spec = {})) as { nodeName?: string };
+      if (pod.metadata.deletionTimestamp) throw conflict('pods', name, `pod ${name} is being deleted, cannot be assigned to a host`);
+      if (spec.nodeName) throw conflict('pods', name, `pod ${name} is already assigned to node "${spec.nodeName}"`);
+      const next = clone(pod);
+      (next.spec as { nodeName?: string }).nodeName = node;
+      if (annotations && typeof annotations === 'object' && !Array.isArray(annotations)) {
+        next.metadata.annotations = { ...next.metadata.annotations, ...(annotations as Record<string, string>) };
+      }
+      const status = (next.status ?? (next.status = {})) as { conditions?: Array<Record<string, unknown>> };
+      const conditions = Array.isArray(status.conditions) ? status.conditions.filter((c) => c?.type !== 'PodScheduled') : [];
+      conditions.push({ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now() });
+      status.conditions = conditions;
+      this.admit(attrs, pod, next);
+      return next;
+    });
+    return { code: 201, body: successStatus() };
+  }
+
+  // -------------------------------------------------------------- delete
+
+  /** DELETE of one object. */
+  async delete(req: RestRequest): Promise<RestResponse> {
+    const { info, path } = req;
+    const options = deleteOptions(req);
+    const { object, deleted } = await this.deleteOne(req, info, path.namespace, path.name!, options);
+    if (deleted && info.kind !== 'Pod') {
+      return { code: 200, body: successStatus({ name: path.name, group: info.group, kind: info.plural, uid: object.metadata.uid }) };
+    }
+    return { code: 200, body: withType(info, object) };
+  }
+
+  /** The delete of one object with Kubernetes' grace period and propagation rules. */
+  private async deleteOne(req: RestRequest, info: ResourceInfo, namespace: string | undefined, name: string, options: DeleteOptions) {
+    const cur = await this.storage.get(info.plural, namespace, name);
+    const pre = options.preconditions;
+    if (pre?.uid && pre.uid !== cur.metadata.uid) {
+      throw conflict(info.plural, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${cur.metadata.uid}`, info.group || undefined);
+    }
+    if (pre?.resourceVersion && pre.resourceVersion !== cur.metadata.resourceVersion) {
+      throw conflict(info.plural, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${cur.metadata.resourceVersion}`, info.group || undefined);
+    }
+    this.admit({ ...req.attrs, name }, cur, undefined);
+    const finalizers: string[] = [];
+    if (options.propagationPolicy === 'Foreground') finalizers.push('foregroundDeletion');
+    if (options.propagationPolicy === 'Orphan') finalizers.push('orphan');
+    const isNamespace = info.group === '' && info.plural === 'namespaces';
+    if (isNamespace) finalizers.push(NAMESPACE_FINALIZER);
+    if (finalizers.length > 0 && !cur.metadata.deletionTimestamp) {
+      await this.storage.guaranteedUpdate(info.plural, namespace, name, (o) => {
+        const list = o.metadata.finalizers ?? [];
+        for (const f of finalizers) if (!list.includes(f)) list.push(f);
+        o.metadata.finalizers = list;
+        if (isNamespace) o.status = { ...(o.status as object | undefined), phase: 'Terminating' };
+        return o;
+      });
+    }
+    let grace = 0;
+    if (info.group === '' && info.plural === 'pods') {
+      const pod = cur as KubeObject & { spec?: { nodeName?: string; terminationGracePeriodSeconds?: number }; status?: { phase?: string } };
+      const terminal = pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+      if (pod.spec?.nodeName && !terminal) grace = options.gracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30;
+    }
+    // Preconditions were checked above; the uid keeps a re-created namesake safe.
+    return this.storage.delete(info.plural, namespace, name, { gracePeriodSeconds: grace, preconditions: { uid: cur.metadata.uid! } });
+  }
+
+  /** DELETE of a collection, with selectors: returns the list of what was deleted or marked. */
+  async deleteCollection(req: RestRequest): Promise<RestResponse> {
+    const { info, path, query } = req;
+    const options = deleteOptions(req);
+    const predicate = selectorPredicate(info, query.labelSelector, query.fieldSelector);
+    const { items } = await this.storage.list(info.plural, path.namespace, predicate ? { predicate } : {});
+    const out: KubeObject[] = [];
+    for (const item of items) {
+      try {
+        const r = await this.deleteOne(req, info, item.metadata.namespace, item.metadata.name!, { ...options, preconditions: undefined });
+        out.push(withType(info, r.object));
+      } catch (err) {
+        if (!isReason(err, 'NotFound')) throw err;
+      }
+    }
+    const rv = await this.storage.currentRevision();
+    return { code: 200, body: { kind: info.listKind, apiVersion: groupVersion(info), metadata: { resourceVersion: rv }, items: out } };
+  }
+}
+
+const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+
+/** A `Status` of success, as Kubernetes returns for deletes and bindings. */
+export function successStatus(details?: Record<string, unknown>): Record<string, unknown> {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', ...(details ? { details } : {}) };
+}
+
+/** What a create leaves of status: pods start Pending, namespaces Active, other status is the controllers' to write. */
+function prepareForCreate(info: ResourceInfo, obj: KubeObject): void {
+  if (info.group !== '') {
+    if (info.subresources.includes('status')) delete obj.status;
+    return;
+  }
+  if (info.plural === 'pods') obj.status = { phase: 'Pending' };
+  else if (info.plural === 'namespaces') obj.status = { phase: 'Active' };
+  else if (info.plural !== 'nodes' && info.subresources.includes('status')) delete obj.status;
+}
+
+function parseNonNegativeInt(v: string | undefined, name: string): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d{1,9}$/.test(v)) throw badRequest(`${name} must be a non-negative integer`);
+  return Number(v);
+}
+
+/** DeleteOptions from the body (JSON/YAML) or the query string. */
+function deleteOptions(req: RestRequest): DeleteOptions {
+  const body = decodeObjectBody(req.body, req.contentType, true) ?? {};
+  const opts = body as DeleteOptions & Record<string, unknown>;
+  if (opts.kind !== undefined && opts.kind !== 'DeleteOptions') throw badRequest('the body of a DELETE must be DeleteOptions');
+  const q = req.query;
+  const errors: FieldError[] = [];
+  let grace: unknown = opts.gracePeriodSeconds;
+  if (q.gracePeriodSeconds !== undefined) grace = /^-?\d{1,9}$/.test(q.gracePeriodSeconds) ? Number(q.gracePeriodSeconds) : NaN;
+  if (grace !== undefined && grace !== null && (typeof grace !== 'number' || !Number.isInteger(grace))) {
+    errors.push({ type: 'FieldValueInvalid', field: 'gracePeriodSeconds', message: 'must be an integer' });
+  }
+  const policy = q.propagationPolicy ?? opts.propagationPolicy;
+  if (policy !== undefined && policy !== null && !['Orphan', 'Background', 'Foreground'].includes(policy as string)) {
+    errors.push({ type: 'FieldValueNotSupported', field: 'propagationPolicy', message: 'supported values: "Orphan", "Background", "Foreground"' });
+  }
+  let orphan = opts.orphanDependents as unknown;
+  if (q.orphanDependents !== undefined) orphan = q.orphanDependents === 'true';
+  const pre = opts.preconditions as unknown;
+  if (pre !== undefined && pre !== null && (typeof pre !== 'object' || Array.isArray(pre))) {
+    errors.push({ type: 'FieldValueTypeInvalid', field: 'preconditions', message: 'must be an object' });
+  }
+  if (errors.length) throw invalid('DeleteOptions', '', errors);
+  const out: DeleteOptions = {};
+  if (typeof grace === 'number') out.gracePeriodSeconds = Math.max(0, grace);
+  if (policy) out.propagationPolicy = policy as DeleteOptions['propagationPolicy'];
+  else if (orphan === true) out.propagationPolicy = 'Orphan';
+  if (pre && typeof pre === 'object') {
+    const p = pre as { uid?: unknown; resourceVersion?: unknown };
+    out.preconditions = {
+      ...(typeof p.uid === 'string' && p.uid ? { uid: p.uid } : {}),
+      ...(typeof p.resourceVersion === 'string' && p.resourceVersion ? { resourceVersion: p.resourceVersion } : {}),
+    };
+  }
+  return out;
+}
+
+/** 404 for a subresource this resource does not have. */
+export function noSuchSubresource(info: ResourceInfo, sub: string): ApiError {
+  return notFound(`${info.plural}/${sub}`, '', info.group || undefined);
+}

@@ -1,0 +1,334 @@
+/**
+ * The Flotilla apiserver: a fastify instance that serves the Kubernetes API
+ * over a Storage. Routing is by Kubernetes path rules (request-info.ts), not
+ * fastify routes, so every path shape and every error is a Status.
+ */
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { ApiError, badRequest, findResource as findBuiltinResource, forbidden, internalError, RESOURCES, unauthorized } from '@flotilla/api';
+import type { ResourceInfo } from '@flotilla/api';
+import type { Storage } from '@flotilla/store';
+import { METRICS_CONTENT_TYPE, Registry, type Logger } from '@flotilla/observability';
+import type { Authenticator, Authorizer, RequestAttributes, UserInfo, Verb } from './auth/types.js';
+import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.js';
+import { ApiServerMetrics } from './metrics.js';
+import { ensureSystemNamespaces } from './namespaces.js';
+import { parseApiPath, type ResourcePath } from './request-info.js';
+import { noSuchSubresource, RestHandlers, type RestRequest, type RestResponse } from './rest-handlers.js';
+import { toTable, wantsTable } from './table.js';
+import { defaultWatchTimings, serveWatch, watchParams, type WatchTimings } from './watch.js';
+
+/** Serves `pods/{name}/log`; the agent's log proxy plugs in here. Write the answer with `reply`. */
+export type PodLogHandler = (
+  target: { namespace: string; name: string; query: Record<string, string | undefined>; user: UserInfo },
+  request: FastifyRequest,
+  reply: FastifyReply,
+) => Promise<void>;
+
+/** Options of createApiServer. */
+export interface ApiServerOptions {
+  storage: Storage;
+  authenticator: Authenticator;
+  authorizer: Authorizer;
+  logger: Logger;
+  /** Resources served; every built-in one by default. */
+  resources?: readonly ResourceInfo[];
+  /** Serve HTTPS with this key pair (PEM). */
+  https?: { key: string | Buffer; cert: string | Buffer };
+  /** Largest accepted request body; 1.5 MiB like Kubernetes. */
+  maxBodyBytes?: number;
+  /** Watch bookmark interval and timeouts (tests shorten them). */
+  watchTimings?: Partial<WatchTimings>;
+  /** Metrics registry served on /metrics; a new one by default. */
+  registry?: Registry;
+  /** Handler of `pods/{name}/log`; 404 Status until the agent provides one. */
+  podLogHandler?: PodLogHandler;
+}
+
+/** Per-request facts, kept on the request for logs and metrics. */
+export interface ApiRequestState {
+  user?: UserInfo;
+  attrs?: Omit<RequestAttributes, 'user'>;
+  start: bigint;
+  /** Long-running (watch): logged and counted by the watch itself. */
+  longRunning?: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Flotilla's per-request state (user, attributes, timing). */
+    flotilla: ApiRequestState;
+  }
+}
+
+/** The apiserver: fastify plus what a runner needs. */
+export type ApiServer = FastifyInstance & {
+  /** The metrics of this server. */
+  readonly apiMetrics: ApiServerMetrics;
+};
+
+const DEFAULT_MAX_BODY = 1.5 * 1024 * 1024;
+const UNAUTHENTICATED_PATHS = new Set(['/healthz', '/readyz', '/livez']);
+
+const VERB_BY_METHOD: Record<string, Verb | undefined> = { POST: 'create', PUT: 'update', PATCH: 'patch' };
+
+/** The Kubernetes verb of a request on a resource path. */
+function verbOf(method: string, path: ResourcePath, watch: boolean): Verb | undefined {
+  if (method === 'GET' || method === 'HEAD') return path.name === undefined ? (watch ? 'watch' : 'list') : watch ? 'watch' : 'get';
+  if (method === 'DELETE') return path.name === undefined ? 'deletecollection' : 'delete';
+  return VERB_BY_METHOD[method];
+}
+
+/** The first value of each query parameter, as strings. */
+function flatQuery(q: unknown): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  if (q && typeof q === 'object') {
+    for (const [k, v] of Object.entries(q as Record<string, unknown>)) out[k] = Array.isArray(v) ? String(v[0]) : v === undefined ? undefined : String(v);
+  }
+  return out;
+}
+
+/** Maps fastify's own errors (body parser, limits) to Kubernetes reasons. */
+function toApiError(err: unknown): ApiError | undefined {
+  if (err instanceof ApiError) return err;
+  const e = err as { statusCode?: number; code?: string; message?: string };
+  const msg = e?.message ?? 'error';
+  if (e?.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || e?.statusCode === 413) return new ApiError('RequestEntityTooLarge', 'the request body is too large');
+  if (e?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || e?.statusCode === 415) return new ApiError('UnsupportedMediaType', msg);
+  if (e?.statusCode === 404) return new ApiError('NotFound', msg);
+  if (e?.statusCode === 405) return new ApiError('MethodNotAllowed', msg);
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return badRequest(msg);
+  return undefined;
+}
+
+/** Builds the apiserver (not listening). Call `listen()` or use `runApiServer`. */
+export function createApiServer(options: ApiServerOptions): ApiServer {
+  const { storage, authenticator, authorizer, logger } = options;
+  const resources = options.resources ?? RESOURCES;
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  const timings: WatchTimings = { ...defaultWatchTimings(), ...options.watchTimings };
+  const registry = options.registry ?? new Registry();
+  const metrics = new ApiServerMetrics(registry);
+  const handlers = new RestHandlers(storage, authorizer);
+  const shutdown = new AbortController();
+  const find = (group: string, version: string, plural: string) =>
+    options.resources ? resources.find((r) => r.group === group && r.version === version && r.plural === plural) : findBuiltinResource(group, version, plural);
+
+  const app = Fastify({
+    loggerInstance: logger as never,
+    // One line per request is written by our onResponse hook instead.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: maxBody,
+    // Watches are long; never let the server cut a response mid-stream.
+    requestTimeout: 0,
+    return503OnClosing: true,
+    ...(options.https ? { https: { key: options.https.key, cert: options.https.cert } } : {}),
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 },
+  } as never) as unknown as FastifyInstance;
+
+  app.decorateRequest('flotilla', undefined as unknown as ApiRequestState);
+  app.decorate('apiMetrics', metrics);
+
+  // Every body arrives raw; decoding happens where the endpoint knows what it expects.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBody }, (_req, body, done) => done(null, body));
+
+  app.addHook('onRequest', async (req) => {
+    req.flotilla = { start: process.hrtime.bigint() };
+    const path = req.url.split('?')[0]!;
+    if (UNAUTHENTICATED_PATHS.has(path)) return;
+    const user = authenticator.authenticate(req.headers);
+    if (!user) throw unauthorized();
+    req.flotilla.user = user;
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const st = req.flotilla;
+    if (!st || st.longRunning) return;
+    const seconds = Number(process.hrtime.bigint() - st.start) / 1e9;
+    const a = st.attrs;
+    const verb = a?.verb ?? req.method.toLowerCase();
+    metrics.request(verb.toUpperCase(), a?.resource ?? '', a?.subresource ?? '', reply.statusCode, seconds);
+    const key = a ? [a.namespace, a.name].filter(Boolean).join('/') : undefined;
+    const line = { method: req.method, path: req.url.split('?')[0], verb, resource: a?.resource, subresource: a?.subresource, key, user: st.user?.name, code: reply.statusCode, ms: Math.round(seconds * 1000) };
+    if (reply.statusCode >= 500) logger.error(line, 'request');
+    else logger.info(line, 'request');
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const apiErr = toApiError(err);
+    if (apiErr) {
+      void reply.code(apiErr.code).type('application/json').send(apiErr.status);
+      return;
+    }
+    logger.error({ err, method: req.method, path: req.url.split('?')[0] }, 'unexpected error');
+    const status = internalError((err as Error)?.message ?? 'unknown').status;
+    void reply.code(500).type('application/json').send(status);
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0]!;
+    void reply.code(404).type('application/json').send(new ApiError('NotFound', `the server could not find the requested resource (${req.method} ${path.slice(0, 200)})`).status);
+  });
+
+  // ---------------------------------------------------------- health and metrics
+
+  const ok = async (_req: FastifyRequest, reply: FastifyReply) => reply.type('text/plain').send('ok');
+  app.get('/healthz', ok);
+  app.get('/livez', ok);
+  app.get('/readyz', async (_req, reply) => {
+    try {
+      await Promise.race([storage.currentRevision(), new Promise((_, rej) => setTimeout(() => rej(new Error('timeout')), 2000).unref())]);
+      return reply.type('text/plain').send('ok');
+    } catch {
+      return reply.code(503).type('text/plain').send('[-]etcd failed: reason withheld\nreadyz check failed');
+    }
+  });
+  app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(registry.render()));
+  app.get('/version', async () => versionInfo());
+  const openApiMissing = async (req: FastifyRequest, reply: FastifyReply) =>
+    reply.code(404).type('application/json').send(new ApiError('NotFound', `the server could not find the requested resource (${req.url.split('?')[0]})`).status);
+  app.get('/openapi/v2', openApiMissing);
+  app.get('/openapi/v3', openApiMissing);
+  app.get('/openapi/v3/*', openApiMissing);
+
+  // ---------------------------------------------------------------- the API
+
+  const apiHandler = async (req: FastifyRequest, reply: FastifyReply) => {
+    const parsed = parseApiPath(req.url);
+    if (!parsed) throw new ApiError('NotFound', `the server could not find the requested resource`);
+    if (parsed.type !== 'resource') {
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw new ApiError('MethodNotAllowed', `the server does not allow this method on the requested resource`);
+      let doc: unknown;
+      if (parsed.type === 'apiVersions') doc = apiVersions();
+      else if (parsed.type === 'apiGroupList') doc = apiGroupList(resources);
+      else if (parsed.type === 'apiGroup') doc = apiGroup(resources, parsed.group);
+      else doc = apiResourceList(resources, parsed.group, parsed.version);
+      if (!doc) throw new ApiError('NotFound', 'the server could not find the requested resource');
+      return reply.type('application/json').send(doc);
+    }
+    const query = flatQuery(req.query);
+    const watch = parsed.watchPath || query.watch === 'true' || query.watch === '1';
+    // The legacy collection of bindings: POST namespaces/{ns}/bindings with the pod named in the body.
+    const legacyBinding = parsed.group === '' && parsed.version === 'v1' && parsed.resource === 'bindings' && parsed.namespace !== undefined && parsed.name === undefined;
+    const info = legacyBinding ? find('', 'v1', 'pods') : find(parsed.group, parsed.version, parsed.resource);
+    if (!info) throw new ApiError('NotFound', `the server could not find the requested resource`);
+    if (info.namespaced && parsed.namespace === undefined && parsed.name !== undefined) throw new ApiError('NotFound', 'the server could not find the requested resource');
+    if (!info.namespaced && parsed.namespace !== undefined) throw new ApiError('NotFound', 'the server could not find the requested resource');
+    const sub = legacyBinding ? 'binding' : parsed.subresource;
+    if (sub !== undefined && !info.subresources.includes(sub as never)) throw noSuchSubresource(info, sub);
+    const verb = verbOf(req.method, parsed, watch);
+    if (!verb) throw new ApiError('MethodNotAllowed', `the server does not allow this method on the requested resource`);
+    if (watch && parsed.name !== undefined) {
+      // A watch on one object is a watch on the collection filtered by name.
+      query.fieldSelector = [query.fieldSelector, `metadata.name=${parsed.name}`].filter(Boolean).join(',');
+    }
+    const attrs: Omit<RequestAttributes, 'user'> = {
+      verb: legacyBinding ? 'create' : verb,
+      group: info.group,
+      resource: info.plural,
+      ...(sub ? { subresource: sub } : {}),
+      ...(parsed.namespace !== undefined ? { namespace: parsed.namespace } : {}),
+      ...(parsed.name !== undefined ? { name: parsed.name } : {}),
+    };
+    req.flotilla.attrs = attrs;
+    const user = req.flotilla.user!;
+    const decision = authorizer.authorize({ ...attrs, user });
+    if (!decision.allowed) {
+      throw forbidden(user.name, attrs.verb, sub ? `${info.plural}/${sub}` : info.plural, parsed.namespace, decision.reason);
+    }
+    const path: ResourcePath = legacyBinding ? { ...parsed, resource: 'pods' } : parsed;
+    const rest: RestRequest = { path, info, attrs: { ...attrs, user }, query, body: req.body, contentType: req.headers['content-type'] };
+
+    if (verb === 'watch') return startWatch(req, reply, rest);
+    if (sub === 'log') {
+      if (req.method !== 'GET') throw new ApiError('MethodNotAllowed', 'the server does not allow this method on the requested resource');
+      if (!options.podLogHandler) throw new ApiError('NotFound', 'pod logs are not available on this server');
+      return options.podLogHandler({ namespace: path.namespace!, name: path.name!, query, user }, req, reply);
+    }
+    let out: RestResponse;
+    switch (req.method) {
+      case 'GET':
+      case 'HEAD':
+        out = path.name === undefined ? await handlers.list(rest) : await handlers.get(rest);
+        break;
+      case 'POST':
+        if (sub === 'binding') out = await handlers.bind(rest);
+        else if (path.name !== undefined) throw new ApiError('MethodNotAllowed', 'POST is not allowed on a named object');
+        else out = await handlers.create(rest);
+        break;
+      case 'PUT':
+        if (path.name === undefined) throw new ApiError('MethodNotAllowed', 'PUT needs an object name');
+        if (sub === 'binding') throw new ApiError('MethodNotAllowed', 'binding only supports POST');
+        out = await handlers.update(rest);
+        break;
+      case 'PATCH':
+        if (path.name === undefined) throw new ApiError('MethodNotAllowed', 'PATCH needs an object name');
+        if (sub === 'binding') throw new ApiError('MethodNotAllowed', 'binding only supports POST');
+        out = await handlers.patch(rest);
+        break;
+      case 'DELETE':
+        if (sub !== undefined) throw new ApiError('MethodNotAllowed', 'DELETE is not allowed on a subresource');
+        out = path.name === undefined ? await handlers.deleteCollection(rest) : await handlers.delete(rest);
+        break;
+      default:
+        throw new ApiError('MethodNotAllowed', `the server does not allow this method on the requested resource`);
+    }
+    if (req.method === 'GET' && wantsTable(req.headers.accept)) {
+      return reply.code(out.code).type('application/json').send(toTable(info, out.body, query.includeObject));
+    }
+    return reply.code(out.code).type('application/json').send(out.body);
+  };
+
+  const startWatch = async (req: FastifyRequest, reply: FastifyReply, rest: RestRequest) => {
+    const params = watchParams(rest, timings);
+    req.flotilla.longRunning = true;
+    reply.hijack();
+    metrics.watchStarted(rest.info.plural);
+    const started = process.hrtime.bigint();
+    try {
+      await serveWatch(storage, rest, params, reply.raw, shutdown.signal, timings, logger);
+    } finally {
+      metrics.watchEnded(rest.info.plural);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      metrics.request('WATCH', rest.info.plural, '', 200, seconds);
+      logger.info({ verb: 'watch', resource: rest.info.plural, namespace: rest.path.namespace, user: rest.attrs.user.name, code: 200, ms: Math.round(seconds * 1000) }, 'watch closed');
+    }
+  };
+
+  for (const prefix of ['/api', '/apis']) {
+    app.all(prefix, apiHandler);
+    app.all(`${prefix}/*`, apiHandler);
+  }
+
+  app.addHook('onReady', async () => {
+    try {
+      await ensureSystemNamespaces(storage);
+    } catch (err) {
+      // Not fatal: /readyz reports the store, and the next apiserver start retries.
+      logger.error({ err }, 'could not ensure the system namespaces');
+    }
+  });
+  // Open watches would keep close() waiting forever.
+  app.addHook('preClose', async () => shutdown.abort());
+
+  return app as ApiServer;
+}
+
+/** What runApiServer needs besides the server options. */
+export interface RunApiServerOptions extends ApiServerOptions {
+  host?: string;
+  port: number;
+}
+
+/**
+ * Starts the apiserver and keeps it running until `signal` aborts; then
+ * closes watches and the listener. Resolves once closed. For the CLI.
+ */
+export async function runApiServer(options: RunApiServerOptions, signal: AbortSignal): Promise<void> {
+  const app = createApiServer(options);
+  const address = await app.listen({ host: options.host ?? '0.0.0.0', port: options.port });
+  options.logger.info({ address }, 'apiserver listening');
+  if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  await app.close();
+  options.logger.info('apiserver stopped');
+}

@@ -1,0 +1,2 @@
+export * from './memory-storage.js';
+export * from './auth-fakes.js';

@@ -1,0 +1,133 @@
+/**
+ * Watch streams: newline-delimited `{"type":…,"object":…}` events over a
+ * chunked response, as Kubernetes serves them. Without a resourceVersion the
+ * stream starts with ADDED for every current object (from one list) and
+ * continues from that list's revision. A 410 from the store becomes one
+ * ERROR event carrying the Status, then the stream ends.
+ */
+import type { ServerResponse } from 'node:http';
+import { ApiError, badRequest, groupVersion, internalError } from '@flotilla/api';
+import type { KubeObject, ResourceInfo } from '@flotilla/api';
+import type { Storage } from '@flotilla/store';
+import type { Logger } from '@flotilla/observability';
+import { withType } from './rest-handlers.js';
+import type { ResourcePath } from './request-info.js';
+import { selectorPredicate } from './selectors.js';
+
+/** Timing of watches; tests shorten them. */
+export interface WatchTimings {
+  /** Interval between BOOKMARK events when the client allows them. */
+  bookmarkIntervalMs: number;
+  /** Lower and upper bound of the default timeout (a random value between spreads reconnects). */
+  minTimeoutSeconds: number;
+  maxTimeoutSeconds: number;
+}
+
+/** Kubernetes-like defaults: bookmarks every 30 s (or FLOTILLA_WATCH_BOOKMARK_MS), timeouts of 30–60 min. */
+export function defaultWatchTimings(): WatchTimings {
+  const env = Number(process.env.FLOTILLA_WATCH_BOOKMARK_MS);
+  return { bookmarkIntervalMs: Number.isFinite(env) && env > 0 ? env : 30_000, minTimeoutSeconds: 1800, maxTimeoutSeconds: 3600 };
+}
+
+/** One watch request. */
+export interface WatchRequest {
+  path: ResourcePath;
+  info: ResourceInfo;
+  query: Record<string, string | undefined>;
+}
+
+const truthy = (v: string | undefined) => v === 'true' || v === '1';
+
+/** Validated watch parameters; throws 400 before any byte is sent. */
+export function watchParams(req: WatchRequest, timings: WatchTimings) {
+  const { query, info } = req;
+  const predicate = selectorPredicate(info, query.labelSelector, query.fieldSelector);
+  const rv = query.resourceVersion ?? '';
+  if (rv !== '' && !/^\d{1,19}$/.test(rv)) throw badRequest(`invalid resourceVersion "${rv.slice(0, 50)}"`);
+  let timeoutSeconds: number;
+  if (query.timeoutSeconds !== undefined && query.timeoutSeconds !== '') {
+    if (!/^\d{1,9}$/.test(query.timeoutSeconds)) throw badRequest('timeoutSeconds must be a non-negative integer');
+    timeoutSeconds = Number(query.timeoutSeconds);
+  } else {
+    const { minTimeoutSeconds: lo, maxTimeoutSeconds: hi } = timings;
+    timeoutSeconds = lo + Math.floor(Math.random() * Math.max(1, hi - lo));
+  }
+  const sendInitial = query.sendInitialEvents === undefined ? rv === '' || rv === '0' : truthy(query.sendInitialEvents);
+  return { predicate, rv, timeoutSeconds, sendInitial, bookmarks: truthy(query.allowWatchBookmarks), initialEnd: query.sendInitialEvents !== undefined && truthy(query.sendInitialEvents) };
+}
+
+/**
+ * Streams a watch into a raw response until the client goes away, the
+ * timeout passes, or `signal` aborts (server shutdown).
+ */
+export async function serveWatch(
+  storage: Storage,
+  req: WatchRequest,
+  params: ReturnType<typeof watchParams>,
+  res: ServerResponse,
+  signal: AbortSignal,
+  timings: WatchTimings,
+  log: Logger,
+): Promise<void> {
+  const { info, path } = req;
+  const ac = new AbortController();
+  const abort = () => ac.abort();
+  signal.addEventListener('abort', abort, { once: true });
+  res.on('close', abort);
+  const timer = params.timeoutSeconds > 0 ? setTimeout(abort, params.timeoutSeconds * 1000) : undefined;
+  let lastRv = params.rv;
+  let bookmarkTimer: NodeJS.Timeout | undefined;
+
+  const write = async (line: unknown): Promise<void> => {
+    if (res.destroyed || res.writableEnded) return;
+    if (!res.write(JSON.stringify(line) + '\n')) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off('drain', done);
+          ac.signal.removeEventListener('abort', done);
+          resolve();
+        };
+        res.on('drain', done);
+        ac.signal.addEventListener('abort', done, { once: true });
+      });
+    }
+  };
+  const bookmark = (annotations?: Record<string, string>) =>
+    write({ type: 'BOOKMARK', object: { kind: info.kind, apiVersion: groupVersion(info), metadata: { resourceVersion: lastRv, ...(annotations ? { annotations } : {}) } } });
+
+  res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'transfer-encoding': 'chunked' });
+  res.flushHeaders();
+  try {
+    let from = params.rv;
+    if (params.sendInitial) {
+      const list = await storage.list(info.plural, path.namespace, params.predicate ? { predicate: params.predicate } : {});
+      for (const item of list.items) await write({ type: 'ADDED', object: withType(info, item) });
+      // A list without resourceVersion is "from now"; with one, keep the caller's starting point.
+      if (from === '' || from === '0') from = list.resourceVersion;
+      lastRv = list.resourceVersion;
+      if (params.bookmarks && params.initialEnd) await bookmark({ 'k8s.io/initial-events-end': 'true' });
+    } else if (from === '' || from === '0') {
+      from = await storage.currentRevision();
+      lastRv = from;
+    }
+    if (params.bookmarks) bookmarkTimer = setInterval(() => void bookmark(), timings.bookmarkIntervalMs);
+    if (ac.signal.aborted) return;
+    const events = storage.watch(info.plural, path.namespace, { resourceVersion: from, signal: ac.signal, ...(params.predicate ? { predicate: params.predicate } : {}) });
+    for await (const ev of events) {
+      if (ac.signal.aborted) break;
+      lastRv = ev.object.metadata.resourceVersion ?? lastRv;
+      await write({ type: ev.type, object: withType(info, ev.object as KubeObject) });
+    }
+  } catch (err) {
+    if (!ac.signal.aborted) {
+      const status = err instanceof ApiError ? err.status : internalError('watch failed').status;
+      if (!(err instanceof ApiError)) log.error({ err, resource: info.plural, namespace: path.namespace }, 'watch failed');
+      await write({ type: 'ERROR', object: status });
+    }
+  } finally {
+    if (timer) clearTimeout(timer);
+    if (bookmarkTimer) clearInterval(bookmarkTimer);
+    signal.removeEventListener('abort', abort);
+    if (!res.writableEnded) res.end();
+  }
+}
