@@ -1,1 +1,4 @@
-export {};
+export * from './runtime/types.js';
+export * from './runtime/docker-runtime.js';
+export * from './runtime/docker-stream.js';
+export * from './runtime/fake-runtime.js';

@@ -1,0 +1,672 @@
+/**
+ * ContainerRuntime on a Docker engine (dockerode). A pod is a pause container
+ * on the default bridge (the pod network) that owns the network and IPC
+ * namespaces and publishes the hostPorts; app containers join it with
+ * `NetworkMode: container:<sandbox>`. The agent heals, so Docker never
+ * restarts anything itself.
+ */
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, normalize } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import Docker from 'dockerode';
+import type { PullPolicy } from '@flotilla/api';
+import { createLogger, type Logger } from '@flotilla/observability';
+import { DockerDemux, demuxBuffer } from './docker-stream.js';
+import {
+  LABELS,
+  PAUSE_IMAGE,
+  RuntimeError,
+  SANDBOX_CONTAINER_NAME,
+  type ContainerInfo,
+  type ContainerRuntime,
+  type ContainerSpec,
+  type ContainerState,
+  type CreateContainerOptions,
+  type ExecResult,
+  type HostInfo,
+  type ListFilter,
+  type LogOptions,
+  type Mount,
+  type PodSandboxConfig,
+  type RuntimeEvent,
+  type Sandbox,
+} from './types.js';
+
+/** Options of DockerRuntime. */
+export interface DockerRuntimeOptions {
+  /** `unix:///var/run/docker.sock`, `tcp://host:port`, or a socket path; DOCKER_HOST or the default socket when unset. */
+  host?: string;
+  /** The agent's state directory; emptyDir volumes live under `<stateDir>/pods/<uid>/volumes`. */
+  stateDir: string;
+  /** How long a pull may take before it counts as failed (no registry may be reachable). Default 60 s. */
+  pullTimeoutMs?: number;
+  /** The sandbox image. Default flotilla/pause:1. */
+  pauseImage?: string;
+  logger?: Logger;
+}
+
+/** Largest exec probe output kept, as the kubelet does (10 KiB). */
+const MAX_EXEC_OUTPUT = 10 * 1024;
+/** json-file logs are capped so a chatty container cannot fill the disk. */
+const LOG_CONFIG = { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } };
+const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+/** Builds a dockerode client from a Docker host string. */
+export function dockerFromHost(host: string | undefined = process.env.DOCKER_HOST): Docker {
+  const h = host && host.length > 0 ? host : 'unix:///var/run/docker.sock';
+  if (h.startsWith('unix://')) return new Docker({ socketPath: h.slice('unix://'.length) });
+  if (h.startsWith('/')) return new Docker({ socketPath: h });
+  const url = new URL(h.replace(/^tcp:/, 'http:'));
+  return new Docker({ host: url.hostname, port: Number(url.port || 2375), protocol: url.protocol === 'https:' ? 'https' : 'http' });
+}
+
+interface EngineError {
+  statusCode?: number;
+  json?: { message?: string } | null;
+  reason?: string;
+  message?: string;
+  code?: string;
+}
+
+/** The engine's own message of a dockerode error. */
+function engineMessage(err: unknown): string {
+  const e = err as EngineError;
+  const fromJson = e?.json && typeof e.json === 'object' ? e.json.message : undefined;
+  return (fromJson ?? e?.message ?? String(err)).trim();
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as EngineError)?.statusCode;
+}
+
+/** Maps an engine failure to a RuntimeError: connection errors mean the engine is down. */
+function wrap(err: unknown, fallback: RuntimeError['reason'], what: string): RuntimeError {
+  if (err instanceof RuntimeError) return err;
+  const code = (err as EngineError)?.code;
+  if (code === 'ECONNREFUSED' || code === 'ENOENT' || code === 'EACCES' || code === 'ECONNRESET') {
+    return new RuntimeError('RuntimeUnavailable', `${what}: container engine unreachable: ${engineMessage(err)}`, undefined, { cause: err });
+  }
+  const status = statusOf(err);
+  const reason = status === 404 ? 'NotFound' : fallback;
+  return new RuntimeError(reason, `${what}: ${engineMessage(err)}`, status, { cause: err });
+}
+
+const isPortConflict = (msg: string) => /port is already allocated|address already in use/i.test(msg);
+
+/** Engine object names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*. */
+const safe = (s: string) => s.replace(/[^a-zA-Z0-9_.-]/g, '-');
+
+/** A pod hostname: at most 63 characters, no trailing dot or dash (like the kubelet). */
+function podHostname(name: string): string {
+  return name.slice(0, 63).replace(/[-.]+$/, '') || 'pod';
+}
+
+function time(s: string | undefined): string | undefined {
+  if (!s || s === ZERO_TIME || s.startsWith('0001-')) return undefined;
+  const d = new Date(s);
+  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
+}
+
+function stateOf(status: string | undefined): ContainerState {
+  switch (status) {
+    case 'running':
+    case 'paused':
+    case 'restarting':
+      return 'running';
+    case 'exited':
+    case 'dead':
+    case 'removing':
+      return 'exited';
+    case 'created':
+      return 'created';
+    default:
+      return 'unknown';
+  }
+}
+
+function numberLabel(labels: Record<string, string>, key: string): number | undefined {
+  const v = labels[key];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** Rebuilds a ContainerInfo from an inspect answer: labels and engine state only. */
+export function infoFromInspect(c: Docker.ContainerInspectInfo): ContainerInfo {
+  const labels = c.Config?.Labels ?? {};
+  const type = labels[LABELS.type] === 'sandbox' ? 'sandbox' : 'container';
+  const state = stateOf(c.State?.Status);
+  const grace = numberLabel(labels, LABELS.terminationGracePeriodSeconds);
+  const info: ContainerInfo = {
+    id: c.Id,
+    type,
+    podUid: labels[LABELS.podUid] ?? '',
+    podNamespace: labels[LABELS.podNamespace] ?? '',
+    podName: labels[LABELS.podName] ?? '',
+    containerName: labels[LABELS.containerName] ?? '',
+    attempt: numberLabel(labels, LABELS.attempt) ?? 0,
+    state,
+    oomKilled: Boolean(c.State?.OOMKilled),
+    createdAt: time(c.Created) ?? new Date(0).toISOString(),
+    image: c.Config?.Image ?? '',
+    imageId: c.Image ?? '',
+    labels,
+  };
+  if (state === 'exited') info.exitCode = c.State?.ExitCode ?? 0;
+  if (c.State?.Error) info.error = c.State.Error;
+  const started = time(c.State?.StartedAt);
+  if (started) info.startedAt = started;
+  const finished = time(c.State?.FinishedAt);
+  if (finished && state === 'exited') info.finishedAt = finished;
+  if (grace !== undefined) info.terminationGracePeriodSeconds = grace;
+  if (type === 'sandbox' && state === 'running') {
+    // The top-level IPAddress is the default bridge's; newer typings omit it.
+    const ns = c.NetworkSettings as (typeof c.NetworkSettings & { IPAddress?: string }) | undefined;
+    const ip = ns?.IPAddress || Object.values(ns?.Networks ?? {}).find((n) => n?.IPAddress)?.IPAddress;
+    if (ip) info.ip = ip;
+  }
+  return info;
+}
+
+/** Runs `fn` over items with at most `limit` calls in flight. */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** The ContainerRuntime of a real Docker engine. */
+export class DockerRuntime implements ContainerRuntime {
+  /** The dockerode client, for callers that need the engine directly (tests, node setup). */
+  readonly docker: Docker;
+  private readonly stateDir: string;
+  private readonly pullTimeoutMs: number;
+  private readonly pauseImage: string;
+  private readonly log: Logger;
+
+  constructor(options: DockerRuntimeOptions) {
+    this.docker = dockerFromHost(options.host);
+    this.stateDir = options.stateDir;
+    this.pullTimeoutMs = options.pullTimeoutMs ?? 60_000;
+    this.pauseImage = options.pauseImage ?? PAUSE_IMAGE;
+    this.log = options.logger ?? createLogger('agent-runtime');
+  }
+
+  /** Where a pod's emptyDir volumes live on the host. */
+  podVolumesDir(podUid: string): string {
+    return join(this.stateDir, 'pods', safe(podUid), 'volumes');
+  }
+
+  async ensureSandbox(pod: PodSandboxConfig): Promise<Sandbox> {
+    const existing = await this.listContainers({ podUid: pod.uid, type: 'sandbox' });
+    const running = existing.filter((s) => s.state === 'running' && s.ip).sort((a, b) => b.attempt - a.attempt)[0];
+    if (running) return this.toSandbox(running, false);
+
+    const attempt = existing.length ? Math.max(...existing.map((s) => s.attempt)) + 1 : 0;
+    // A dead sandbox's namespace is gone; its containers are useless too.
+    for (const old of existing) await this.removeContainer(old.id);
+
+    const labels = this.podLabels(pod.uid, pod.namespace, pod.name, SANDBOX_CONTAINER_NAME, attempt, 'sandbox', pod.terminationGracePeriodSeconds);
+    const exposed: Record<string, object> = {};
+    const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+    for (const p of pod.ports ?? []) {
+      if (!p.hostPort) continue;
+      const key = `${p.containerPort}/${(p.protocol ?? 'TCP').toLowerCase()}`;
+      exposed[key] = {};
+      (bindings[key] ??= []).push({ HostIp: p.hostIP ?? '', HostPort: String(p.hostPort) });
+    }
+    const name = `flotilla_${SANDBOX_CONTAINER_NAME}_${safe(pod.name)}_${safe(pod.namespace)}_${safe(pod.uid)}_${attempt}`;
+    const hostConfig: Docker.HostConfig = {
+      NetworkMode: 'bridge',
+      IpcMode: 'shareable',
+      PortBindings: bindings,
+      RestartPolicy: { Name: 'no' },
+      LogConfig: LOG_CONFIG,
+      Init: false,
+    };
+    if (pod.dns?.servers?.length) hostConfig.Dns = pod.dns.servers;
+    if (pod.dns?.searches?.length) hostConfig.DnsSearch = pod.dns.searches;
+    if (pod.dns?.options?.length) hostConfig.DnsOptions = pod.dns.options;
+
+    let container: Docker.Container;
+    try {
+      container = await this.docker.createContainer({
+        name,
+        Image: this.pauseImage,
+        Hostname: podHostname(pod.hostname ?? pod.name),
+        Labels: labels,
+        ExposedPorts: exposed,
+        HostConfig: hostConfig,
+        StopTimeout: 2,
+      });
+    } catch (err) {
+      if (statusOf(err) === 404) {
+        throw new RuntimeError('CreateContainerError', `sandbox image ${this.pauseImage} is missing: run scripts/images.sh (${engineMessage(err)})`, 404, { cause: err });
+      }
+      if (statusOf(err) === 409) throw new RuntimeError('AlreadyExists', `sandbox ${name} already exists: ${engineMessage(err)}`, 409, { cause: err });
+      throw wrap(err, 'CreateContainerError', `create sandbox of pod ${pod.namespace}/${pod.name}`);
+    }
+    try {
+      await container.start();
+    } catch (err) {
+      await this.removeContainer(container.id).catch(() => undefined);
+      const msg = engineMessage(err);
+      if (isPortConflict(msg)) {
+        const ports = (pod.ports ?? []).filter((p) => p.hostPort).map((p) => `${p.hostPort}/${p.protocol ?? 'TCP'}`).join(', ');
+        throw new RuntimeError('HostPortConflict', `host port ${ports} of pod ${pod.namespace}/${pod.name} is already in use: ${msg}`, statusOf(err), { cause: err });
+      }
+      throw wrap(err, 'RunContainerError', `start sandbox of pod ${pod.namespace}/${pod.name}`);
+    }
+    const info = await this.inspect(container.id);
+    if (!info.ip) throw new RuntimeError('RunContainerError', `sandbox of pod ${pod.namespace}/${pod.name} has no IP (state ${info.state})`);
+    this.log.debug({ pod: `${pod.namespace}/${pod.name}`, id: info.id, ip: info.ip, attempt }, 'sandbox started');
+    return this.toSandbox(info, true);
+  }
+
+  async createContainer(sandbox: Sandbox, spec: ContainerSpec, options: CreateContainerOptions): Promise<string> {
+    if (!spec.image) throw new RuntimeError('InvalidArgument', `container ${spec.name} has no image`);
+    const labels = {
+      ...(options.labels ?? {}),
+      ...this.podLabels(sandbox.podUid, sandbox.podNamespace, sandbox.podName, spec.name, options.attempt, 'container', sandbox.terminationGracePeriodSeconds),
+    };
+    const mounts = await this.prepareMounts(sandbox.podUid, options.mounts ?? []);
+    const r = options.resources ?? {};
+    const hostConfig: Docker.HostConfig = {
+      NetworkMode: `container:${sandbox.id}`,
+      IpcMode: `container:${sandbox.id}`,
+      Mounts: mounts,
+      RestartPolicy: { Name: 'no' },
+      LogConfig: LOG_CONFIG,
+      Init: false,
+    };
+    if (r.memoryLimitBytes && r.memoryLimitBytes > 0) {
+      hostConfig.Memory = Math.floor(r.memoryLimitBytes);
+      // No swap: over the limit means an OOM kill, as in Kubernetes.
+      hostConfig.MemorySwap = Math.floor(r.memoryLimitBytes);
+    }
+    if (r.cpuLimitMillis && r.cpuLimitMillis > 0) hostConfig.NanoCpus = Math.round(r.cpuLimitMillis * 1e6);
+    if (r.cpuRequestMillis && r.cpuRequestMillis > 0) hostConfig.CpuShares = Math.max(2, Math.round((r.cpuRequestMillis * 1024) / 1000));
+
+    const name = `flotilla_${safe(spec.name)}_${safe(sandbox.podName)}_${safe(sandbox.podNamespace)}_${safe(sandbox.podUid)}_${options.attempt}`;
+    const create: Docker.ContainerCreateOptions = {
+      name,
+      Image: spec.image,
+      Labels: labels,
+      Env: (options.env ?? []).map((e) => `${e.name}=${e.value}`),
+      Tty: false,
+      OpenStdin: false,
+      AttachStdout: false,
+      AttachStderr: false,
+      HostConfig: hostConfig,
+    };
+    // Kubernetes semantics: command replaces ENTRYPOINT (and drops the image CMD), args replace CMD.
+    if (spec.command?.length) create.Entrypoint = spec.command;
+    if (spec.args?.length) create.Cmd = spec.args;
+    else if (spec.command?.length) create.Cmd = [];
+    if (spec.workingDir) create.WorkingDir = spec.workingDir;
+    if (sandbox.terminationGracePeriodSeconds !== undefined) create.StopTimeout = sandbox.terminationGracePeriodSeconds;
+    try {
+      const c = await this.docker.createContainer(create);
+      this.log.debug({ pod: `${sandbox.podNamespace}/${sandbox.podName}`, container: spec.name, id: c.id, attempt: options.attempt }, 'container created');
+      return c.id;
+    } catch (err) {
+      if (statusOf(err) === 409) throw new RuntimeError('AlreadyExists', `container ${name} already exists: ${engineMessage(err)}`, 409, { cause: err });
+      if (statusOf(err) === 404 && /image/i.test(engineMessage(err))) {
+        throw new RuntimeError('ErrImagePull', `image "${spec.image}" is not present: ${engineMessage(err)}`, 404, { cause: err });
+      }
+      throw wrap(err, 'CreateContainerError', `create container ${spec.name} of pod ${sandbox.podNamespace}/${sandbox.podName}`);
+    }
+  }
+
+  async startContainer(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).start();
+    } catch (err) {
+      if (statusOf(err) === 304) return;
+      throw wrap(err, 'RunContainerError', `start container ${id.slice(0, 12)}`);
+    }
+  }
+
+  async stopContainer(id: string, graceSeconds: number): Promise<void> {
+    try {
+      await this.docker.getContainer(id).stop({ t: Math.max(0, Math.ceil(graceSeconds)) });
+    } catch (err) {
+      const s = statusOf(err);
+      if (s === 304 || s === 404) return;
+      throw wrap(err, 'Unknown', `stop container ${id.slice(0, 12)}`);
+    }
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: true });
+    } catch (err) {
+      const s = statusOf(err);
+      // 409: a removal is already in progress, which is what we asked for.
+      if (s === 404 || (s === 409 && /already in progress/i.test(engineMessage(err)))) return;
+      throw wrap(err, 'Unknown', `remove container ${id.slice(0, 12)}`);
+    }
+  }
+
+  async removeSandbox(podUid: string): Promise<void> {
+    const all = await this.listContainers({ podUid });
+    // App containers first: removing the sandbox first would leave them without a network namespace.
+    const ordered = [...all.filter((c) => c.type === 'container'), ...all.filter((c) => c.type === 'sandbox')];
+    for (const c of ordered) await this.removeContainer(c.id);
+    await rm(join(this.stateDir, 'pods', safe(podUid)), { recursive: true, force: true });
+  }
+
+  async listContainers(filter: ListFilter = {}): Promise<ContainerInfo[]> {
+    const label: string[] = [filter.type ? `${LABELS.type}=${filter.type}` : LABELS.type];
+    if (filter.podUid) label.push(`${LABELS.podUid}=${filter.podUid}`);
+    let summaries: Docker.ContainerInfo[];
+    try {
+      summaries = await this.docker.listContainers({ all: true, filters: { label } });
+    } catch (err) {
+      throw wrap(err, 'Unknown', 'list containers');
+    }
+    const infos = await mapLimit(summaries, 8, async (s) => {
+      try {
+        return await this.inspect(s.Id);
+      } catch (err) {
+        if (err instanceof RuntimeError && err.reason === 'NotFound') return undefined; // removed meanwhile
+        throw err;
+      }
+    });
+    return infos.filter((i): i is ContainerInfo => i !== undefined);
+  }
+
+  async inspect(id: string): Promise<ContainerInfo> {
+    try {
+      return infoFromInspect(await this.docker.getContainer(id).inspect());
+    } catch (err) {
+      throw wrap(err, 'Unknown', `inspect container ${id.slice(0, 12)}`);
+    }
+  }
+
+  /**
+   * Docker's event stream for our containers. `since` replays buffered engine
+   * events from that time, so a caller can list first and then watch without a gap.
+   */
+  async *events(signal: AbortSignal, since?: Date): AsyncIterable<RuntimeEvent> {
+    const opts: Record<string, unknown> = {
+      filters: { type: ['container'], label: [LABELS.type], event: ['start', 'die', 'oom', 'destroy'] },
+      abortSignal: signal,
+    };
+    if (since) opts.since = Math.floor(since.getTime() / 1000);
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = (await this.docker.getEvents(opts as Docker.GetEventsOptions)) as NodeJS.ReadableStream;
+    } catch (err) {
+      if (signal.aborted) return;
+      throw wrap(err, 'Unknown', 'subscribe to engine events');
+    }
+    const onAbort = () => (stream as Readable).destroy?.();
+    signal.addEventListener('abort', onAbort, { once: true });
+    let buf = '';
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+        buf += chunk.toString();
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          if (!line) continue;
+          const ev = parseEvent(line);
+          if (ev) yield ev;
+        }
+      }
+    } catch (err) {
+      if (signal.aborted) return;
+      throw wrap(err, 'RuntimeUnavailable', 'engine event stream');
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      (stream as Readable).destroy?.();
+    }
+    if (!signal.aborted) throw new RuntimeError('RuntimeUnavailable', 'engine event stream ended');
+  }
+
+  async logs(id: string, options: LogOptions = {}): Promise<Readable> {
+    const c = this.docker.getContainer(id);
+    const base: Record<string, unknown> = { stdout: true, stderr: true, timestamps: Boolean(options.timestamps) };
+    if (options.tailLines !== undefined) base.tail = Math.max(0, Math.floor(options.tailLines));
+    if (options.since) base.since = Math.floor(options.since.getTime() / 1000);
+    try {
+      if (options.follow) {
+        const raw = (await c.logs({ ...base, follow: true, abortSignal: options.signal } as Docker.ContainerLogsOptions & { follow: true })) as Readable;
+        const out = new DockerDemux();
+        raw.on('error', (e) => (options.signal?.aborted ? out.end() : out.destroy(e)));
+        out.on('close', () => raw.destroy());
+        return raw.pipe(out);
+      }
+      const buf = (await c.logs({ ...base, follow: false } as Docker.ContainerLogsOptions & { follow?: false })) as Buffer;
+      return Readable.from([demuxBuffer(buf)]);
+    } catch (err) {
+      throw wrap(err, 'Unknown', `logs of container ${id.slice(0, 12)}`);
+    }
+  }
+
+  async tailOutput(id: string, lines: number): Promise<string> {
+    const stream = await this.logs(id, { tailLines: lines });
+    const parts: Buffer[] = [];
+    for await (const chunk of stream) parts.push(Buffer.from(chunk));
+    return Buffer.concat(parts).toString('utf8');
+  }
+
+  async exec(id: string, command: string[], timeoutMs: number): Promise<ExecResult> {
+    const c = this.docker.getContainer(id);
+    let exec: Docker.Exec;
+    try {
+      exec = await c.exec({ Cmd: command, AttachStdout: true, AttachStderr: true, AttachStdin: false, Tty: false });
+    } catch (err) {
+      throw wrap(err, 'RunContainerError', `exec in container ${id.slice(0, 12)}`);
+    }
+    const stream = (await exec.start({ hijack: true, stdin: false })) as unknown as Readable;
+    const demux = new DockerDemux();
+    let output = Buffer.alloc(0);
+    demux.on('data', (d: Buffer) => {
+      if (output.length < MAX_EXEC_OUTPUT) output = Buffer.concat([output, d]).subarray(0, MAX_EXEC_OUTPUT);
+    });
+    stream.pipe(demux);
+    const finished = new Promise<boolean>((resolve) => {
+      demux.on('end', () => resolve(true));
+      stream.on('end', () => resolve(true));
+      stream.on('close', () => resolve(true));
+      stream.on('error', () => resolve(true));
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    const done = await Promise.race([finished, timeout]);
+    clearTimeout(timer);
+    if (!done) {
+      stream.destroy();
+      return { exitCode: null, output: output.toString('utf8'), timedOut: true };
+    }
+    // The stream can end a moment before the engine records the exit code.
+    const deadline = Date.now() + Math.max(1000, timeoutMs);
+    for (;;) {
+      const info = await exec.inspect();
+      if (!info.Running && info.ExitCode !== null && info.ExitCode !== undefined) {
+        return { exitCode: info.ExitCode, output: output.toString('utf8'), timedOut: false };
+      }
+      if (Date.now() > deadline) return { exitCode: null, output: output.toString('utf8'), timedOut: true };
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  async ensureImage(image: string, pullPolicy: PullPolicy): Promise<void> {
+    const present = await this.imageExists(image);
+    if (pullPolicy === 'Never') {
+      if (!present) throw new RuntimeError('ErrImageNeverPull', `Container image "${image}" is not present with pull policy of Never`);
+      return;
+    }
+    if (pullPolicy === 'IfNotPresent' && present) return;
+    this.log.info({ image, pullPolicy }, 'pulling image');
+    const signal = AbortSignal.timeout(this.pullTimeoutMs);
+    try {
+      const stream = (await this.docker.pull(image, { abortSignal: signal })) as NodeJS.ReadableStream;
+      await new Promise<void>((resolve, reject) => {
+        this.docker.modem.followProgress(stream, (err: Error | null, out: Array<{ error?: string; errorDetail?: { message?: string } }>) => {
+          if (err) return reject(err);
+          const failed = out?.find((o) => o.error || o.errorDetail);
+          if (failed) return reject(new Error(failed.errorDetail?.message ?? failed.error));
+          resolve();
+        });
+      });
+    } catch (err) {
+      const why = signal.aborted ? `timed out after ${this.pullTimeoutMs} ms` : engineMessage(err);
+      throw new RuntimeError('ErrImagePull', `Failed to pull image "${image}": ${why}`, statusOf(err), { cause: err });
+    }
+  }
+
+  async imageExists(image: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(image).inspect();
+      return true;
+    } catch (err) {
+      if (statusOf(err) === 404) return false;
+      throw wrap(err, 'Unknown', `inspect image ${image}`);
+    }
+  }
+
+  async hostInfo(): Promise<HostInfo> {
+    try {
+      const i = await this.docker.info();
+      return {
+        cpus: i.NCPU,
+        memoryBytes: i.MemTotal,
+        os: i.OperatingSystem,
+        osType: i.OSType,
+        architecture: i.Architecture,
+        kernel: i.KernelVersion,
+        dockerVersion: i.ServerVersion,
+      };
+    } catch (err) {
+      throw wrap(err, 'RuntimeUnavailable', 'engine info');
+    }
+  }
+
+  private podLabels(uid: string, namespace: string, name: string, container: string, attempt: number, type: 'sandbox' | 'container', grace?: number): Record<string, string> {
+    const labels: Record<string, string> = {
+      [LABELS.podUid]: uid,
+      [LABELS.podNamespace]: namespace,
+      [LABELS.podName]: name,
+      [LABELS.containerName]: container,
+      [LABELS.attempt]: String(attempt),
+      [LABELS.type]: type,
+    };
+    if (grace !== undefined) labels[LABELS.terminationGracePeriodSeconds] = String(grace);
+    return labels;
+  }
+
+  private toSandbox(info: ContainerInfo, created: boolean): Sandbox {
+    const s: Sandbox = {
+      id: info.id,
+      ip: info.ip ?? '',
+      podUid: info.podUid,
+      podNamespace: info.podNamespace,
+      podName: info.podName,
+      attempt: info.attempt,
+      created,
+    };
+    if (info.terminationGracePeriodSeconds !== undefined) s.terminationGracePeriodSeconds = info.terminationGracePeriodSeconds;
+    return s;
+  }
+
+  /** Resolves volume sources to host paths, creating emptyDirs and hostPath dirs/files as their types require. */
+  private async prepareMounts(podUid: string, mounts: Mount[]): Promise<Docker.MountSettings[]> {
+    const out: Docker.MountSettings[] = [];
+    for (const m of mounts) {
+      if (!isAbsolute(m.containerPath)) throw new RuntimeError('InvalidArgument', `mount path ${m.containerPath} of volume ${m.name} must be absolute`);
+      let source: string;
+      if (m.emptyDir) {
+        source = join(this.podVolumesDir(podUid), 'empty-dir', safe(m.name));
+        await mkdir(source, { recursive: true });
+      } else if (m.hostPath) {
+        source = m.hostPath.path;
+        await this.prepareHostPath(m.name, source, m.hostPath.type ?? '');
+      } else {
+        throw new RuntimeError('InvalidArgument', `volume ${m.name} has no supported source (emptyDir or hostPath)`);
+      }
+      if (m.subPath) {
+        const sub = normalize(m.subPath);
+        if (isAbsolute(sub) || sub.split('/').includes('..')) throw new RuntimeError('InvalidArgument', `subPath ${m.subPath} of volume ${m.name} must be a relative path inside the volume`);
+        source = join(source, sub);
+        await mkdir(source, { recursive: true });
+      }
+      out.push({ Type: 'bind', Source: source, Target: m.containerPath, ReadOnly: Boolean(m.readOnly) });
+    }
+    return out;
+  }
+
+  private async prepareHostPath(volume: string, path: string, type: string): Promise<void> {
+    const st = await stat(path).catch(() => undefined);
+    const fail = (why: string) => new RuntimeError('CreateContainerError', `hostPath volume ${volume}: ${path} ${why}`);
+    switch (type) {
+      case 'DirectoryOrCreate':
+      case '':
+        // An unchecked hostPath behaves as Docker's -v does: a missing directory is created.
+        if (!st) await mkdir(path, { recursive: true });
+        return;
+      case 'FileOrCreate':
+        if (!st) {
+          await mkdir(join(path, '..'), { recursive: true });
+          await writeFile(path, '', { flag: 'a' });
+        }
+        return;
+      case 'Directory':
+        if (!st?.isDirectory()) throw fail('is not a directory');
+        return;
+      case 'File':
+        if (!st?.isFile()) throw fail('is not a file');
+        return;
+      case 'Socket':
+        if (!st?.isSocket()) throw fail('is not a socket');
+        return;
+      case 'CharDevice':
+        if (!st?.isCharacterDevice()) throw fail('is not a character device');
+        return;
+      case 'BlockDevice':
+        if (!st?.isBlockDevice()) throw fail('is not a block device');
+        return;
+      default:
+        throw new RuntimeError('InvalidArgument', `hostPath volume ${volume}: unsupported type ${type}`);
+    }
+  }
+}
+
+/** Parses one engine event line; undefined for events that are not ours. */
+export function parseEvent(line: string): RuntimeEvent | undefined {
+  let raw: { Action?: string; status?: string; id?: string; time?: number; timeNano?: number; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  const action = raw.Action ?? raw.status;
+  if (action !== 'start' && action !== 'die' && action !== 'oom' && action !== 'destroy') return undefined;
+  const a = raw.Actor?.Attributes ?? {};
+  if (!a[LABELS.type]) return undefined;
+  const ev: RuntimeEvent = {
+    type: action,
+    id: raw.Actor?.ID ?? raw.id ?? '',
+    podUid: a[LABELS.podUid] ?? '',
+    podNamespace: a[LABELS.podNamespace] ?? '',
+    podName: a[LABELS.podName] ?? '',
+    containerName: a[LABELS.containerName] ?? '',
+    containerType: a[LABELS.type] === 'sandbox' ? 'sandbox' : 'container',
+    attempt: Number(a[LABELS.attempt] ?? 0) || 0,
+    time: raw.timeNano ? Math.floor(raw.timeNano / 1e6) : (raw.time ?? 0) * 1000,
+  };
+  if (action === 'die' && a.exitCode !== undefined) ev.exitCode = Number(a.exitCode);
+  return ev;
+}

@@ -1,0 +1,58 @@
+/**
+ * Docker's multiplexed attach/log format: each frame is an 8-byte header
+ * (stream type, 3 zero bytes, big-endian payload length) and the payload.
+ * Containers are created without a TTY, so every log and exec stream uses it.
+ */
+import { Transform, type TransformCallback } from 'node:stream';
+
+/** Frame stream types in the header's first byte. */
+export const STREAM_STDIN = 0;
+/** stdout frames. */
+export const STREAM_STDOUT = 1;
+/** stderr frames. */
+export const STREAM_STDERR = 2;
+
+/** Turns a multiplexed byte stream into the interleaved payloads (stdout and stderr together, in order). */
+export class DockerDemux extends Transform {
+  private pending: Buffer = Buffer.alloc(0);
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    for (;;) {
+      if (this.pending.length < 8) break;
+      const size = this.pending.readUInt32BE(4);
+      if (this.pending.length < 8 + size) break;
+      const payload = this.pending.subarray(8, 8 + size);
+      this.pending = this.pending.subarray(8 + size);
+      if (payload.length) this.push(payload);
+    }
+    done();
+  }
+
+  override _flush(done: TransformCallback): void {
+    // A truncated last frame still carries output worth showing.
+    if (this.pending.length > 8) this.push(this.pending.subarray(8));
+    done();
+  }
+}
+
+/** Demultiplexes a complete buffer (a non-follow log answer) into its payloads. */
+export function demuxBuffer(buf: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let off = 0;
+  while (off + 8 <= buf.length) {
+    const size = buf.readUInt32BE(off + 4);
+    parts.push(buf.subarray(off + 8, Math.min(buf.length, off + 8 + size)));
+    off += 8 + size;
+  }
+  return Buffer.concat(parts);
+}
+
+/** Encodes one frame; the fake runtime and tests use it. */
+export function encodeFrame(stream: number, payload: Buffer | string): Buffer {
+  const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
+  const header = Buffer.alloc(8);
+  header.writeUInt8(stream, 0);
+  header.writeUInt32BE(body.length, 4);
+  return Buffer.concat([header, body]);
+}
