@@ -1,0 +1,119 @@
+/**
+ * The scheduler as a process: client from a kubeconfig, the /metrics and
+ * /healthz server, optional leader election, and the Scheduler itself.
+ * `flotilla scheduler` only parses flags into a SchedulerConfig and calls run().
+ */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { RestClient, type ApiClient } from '@flotilla/client';
+import { createLogger, Registry, type Logger } from '@flotilla/observability';
+import { startStatusServer } from './http-server.js';
+import { Scheduler, DEFAULT_SCHEDULER_NAME, type SchedulerEventSink } from './scheduler.js';
+
+/** Everything `flotilla scheduler` can set. */
+export interface SchedulerConfig {
+  /** kubeconfig path; $KUBECONFIG or ~/.kube/config when unset. */
+  kubeconfig?: string;
+  /** Only the holder of the `flotilla-scheduler` Lease in kube-system schedules. Default false. */
+  leaderElect?: boolean;
+  /** This instance's name in the Lease; `<hostname>_<uuid>` when unset. */
+  identity?: string;
+  /** Port of /metrics and /healthz; 0 picks a free one; -1 serves none. Default 10251. */
+  metricsPort?: number;
+  /** Address the metrics server binds. Default 127.0.0.1. */
+  metricsHost?: string;
+  /** Decisions + bindings in flight at once. Default 16. */
+  concurrency?: number;
+  /** Pods naming this scheduler are ours. Default `default-scheduler`. */
+  schedulerName?: string;
+  /** Backstop retry of unschedulable pods, ms. Default 30 s. */
+  flushIntervalMs?: number;
+  /** Lease namespace and name. Defaults kube-system / flotilla-scheduler. */
+  leaseNamespace?: string;
+  leaseName?: string;
+  /** An ApiClient to use instead of one built from the kubeconfig (tests, benchmarks). */
+  client?: ApiClient;
+  logger?: Logger;
+  /** Told once the metrics server listens (the port matters when metricsPort is 0). */
+  onListening?: (port: number) => void;
+  /** Told once the Scheduler exists, before it runs: tests and benchmarks read its snapshot and metrics. */
+  onScheduler?: (scheduler: Scheduler) => void;
+}
+
+/** Runs the scheduler until `signal` aborts; rejects if it cannot start. */
+export async function run(config: SchedulerConfig, signal: AbortSignal): Promise<void> {
+  const log = config.logger ?? createLogger('scheduler');
+  const identity = config.identity ?? `${hostname()}_${randomUUID()}`;
+  const client = config.client ?? RestClient.fromKubeconfig(config.kubeconfig, { userAgent: 'flotilla-scheduler' });
+  const registry = new Registry();
+  const scheduler = new Scheduler({
+    client,
+    concurrency: config.concurrency ?? 16,
+    schedulerName: config.schedulerName ?? DEFAULT_SCHEDULER_NAME,
+    flushIntervalMs: config.flushIntervalMs,
+    logger: log,
+    metrics: registry,
+    events: eventSink(client, identity, log),
+  });
+  config.onScheduler?.(scheduler);
+
+  const port = config.metricsPort ?? 10251;
+  const server = port >= 0 ? await startStatusServer(registry, port, () => true, config.metricsHost ?? '127.0.0.1') : undefined;
+  if (server) {
+    log.info({ port: server.port }, 'serving /metrics and /healthz');
+    config.onListening?.(server.port);
+  }
+  try {
+    if (config.leaderElect) {
+      await runAsLeader(client, config, identity, log, signal, (leading) => scheduler.run(leading));
+    } else {
+      log.info({ identity, concurrency: config.concurrency ?? 16 }, 'scheduler starting');
+      await scheduler.run(signal);
+    }
+  } finally {
+    await server?.close();
+    log.info({ identity }, 'scheduler stopped');
+  }
+}
+
+/** Events recorded through the API as core/v1 Events; failures are logged, never fatal. */
+function eventSink(client: ApiClient, identity: string, log: Logger): SchedulerEventSink {
+  return {
+    event(obj, type, reason, message) {
+      const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      const ns = obj.metadata.namespace ?? 'default';
+      const ev = {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { name: `${obj.metadata.name}.${Date.now().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`, namespace: ns },
+        involvedObject: { apiVersion: obj.apiVersion ?? 'v1', kind: obj.kind ?? 'Pod', namespace: ns, name: obj.metadata.name, uid: obj.metadata.uid, resourceVersion: obj.metadata.resourceVersion },
+        reason,
+        message,
+        type,
+        source: { component: DEFAULT_SCHEDULER_NAME },
+        reportingComponent: DEFAULT_SCHEDULER_NAME,
+        reportingInstance: identity,
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+      };
+      client
+        .resource('events')
+        .create(ev)
+        .catch((err: unknown) => log.warn({ pod: `${ns}/${obj.metadata.name}`, reason, err: (err as Error)?.message }, 'could not record event'));
+    },
+  };
+}
+
+/** Waits to hold the Lease, schedules while holding it, and stops (rejecting) if it is lost. */
+async function runAsLeader(
+  _client: ApiClient,
+  config: SchedulerConfig,
+  identity: string,
+  log: Logger,
+  _signal: AbortSignal,
+  _lead: (signal: AbortSignal) => Promise<void>,
+): Promise<void> {
+  log.error({ identity, lease: `${config.leaseNamespace ?? 'kube-system'}/${config.leaseName ?? 'flotilla-scheduler'}` }, 'leader election is not available yet');
+  throw new Error('leader election is not available yet: run with leader election disabled');
+}
