@@ -1,3 +1,4 @@
 export * from './fake-api-client.js';
 export * from './fake-clock.js';
 export * from './patch.js';
+export * from './wait-for.js';
