@@ -291,6 +291,8 @@ export class EtcdStorage implements Storage {
       } catch (err) {
         if (!isReason(err, 'Conflict')) throw err;
       }
+      // Jittered back-off so writers racing on a hot object spread out instead of colliding again.
+      await new Promise((r) => setTimeout(r, Math.random() * Math.min(2 ** attempt * 2, 100)));
     }
     throw conflict(resource, name, MODIFIED);
   }
