@@ -159,6 +159,7 @@ export function infoFromInspect(c: Docker.ContainerInspectInfo): ContainerInfo {
   const finished = time(c.State?.FinishedAt);
   if (finished && state === 'exited') info.finishedAt = finished;
   if (grace !== undefined) info.terminationGracePeriodSeconds = grace;
+  if (type === 'container' && labels[LABELS.sandboxId]) info.sandboxId = labels[LABELS.sandboxId];
   if (type === 'sandbox' && state === 'running') {
     // The top-level IPAddress is the default bridge's; newer typings omit it.
     const ns = c.NetworkSettings as (typeof c.NetworkSettings & { IPAddress?: string }) | undefined;
@@ -275,6 +276,7 @@ export class DockerRuntime implements ContainerRuntime {
     const labels = {
       ...(options.labels ?? {}),
       ...this.podLabels(sandbox.podUid, sandbox.podNamespace, sandbox.podName, spec.name, options.attempt, 'container', sandbox.terminationGracePeriodSeconds),
+      [LABELS.sandboxId]: sandbox.id,
     };
     const mounts = await this.prepareMounts(sandbox.podUid, options.mounts ?? []);
     const r = options.resources ?? {};

@@ -137,7 +137,8 @@ export class FakeRuntime implements ContainerRuntime {
     const clash = [...this.containers.values()].find((c) => c.info.podUid === sandbox.podUid && c.info.containerName === spec.name && c.info.attempt === options.attempt && c.info.type === 'container');
     if (clash) throw new RuntimeError('AlreadyExists', `container ${spec.name} attempt ${options.attempt} of pod ${sandbox.podNamespace}/${sandbox.podName} already exists`, 409);
     const env = Object.fromEntries((options.env ?? []).map((e) => [e.name, e.value]));
-    const c = this.add('container', sandbox.podUid, sandbox.podNamespace, sandbox.podName, spec.name, options.attempt, spec.image, sandbox.terminationGracePeriodSeconds, options.labels ?? {});
+    const c = this.add('container', sandbox.podUid, sandbox.podNamespace, sandbox.podName, spec.name, options.attempt, spec.image, sandbox.terminationGracePeriodSeconds, { ...options.labels, [LABELS.sandboxId]: sandbox.id });
+    c.info.sandboxId = sandbox.id;
     c.spec = spec;
     c.env = env;
     this.calls.push(`createContainer ${sandbox.podNamespace}/${sandbox.podName} ${spec.name} ${options.attempt}`);

@@ -16,6 +16,8 @@ export const LABELS = {
   attempt: 'io.flotilla.container.attempt',
   type: 'io.flotilla.type',
   terminationGracePeriodSeconds: 'io.flotilla.pod.terminationGracePeriodSeconds',
+  /** On app containers: the sandbox whose namespaces they joined (stale once that sandbox is replaced). */
+  sandboxId: 'io.flotilla.sandbox.id',
 } as const;
 
 /** The container name label value of a sandbox, as the kubelet spells it. */
@@ -169,6 +171,8 @@ export interface ContainerInfo {
   /** The pod IP, for a running sandbox. */
   ip?: string;
   terminationGracePeriodSeconds?: number;
+  /** For app containers: the sandbox they joined. */
+  sandboxId?: string;
   labels: Record<string, string>;
 }
 

@@ -227,7 +227,10 @@ describe('DockerRuntime', () => {
   it('runs exec probes with their exit code, output and timeout', async () => {
     const sb = await rt.ensureSandbox(pod('probe'));
     const id = await startApp(sb, 'app', 'flotilla/busybox:1', ['sleep', '3600']);
-    expect(await rt.exec(id, ['sh', '-c', 'echo ready; echo warn >&2; exit 3'], 5000)).toEqual({ exitCode: 3, output: 'ready\nwarn\n', timedOut: false });
+    const r = await rt.exec(id, ['sh', '-c', 'echo ready; echo warn >&2; exit 3'], 5000);
+    expect(r).toMatchObject({ exitCode: 3, timedOut: false });
+    // stdout and stderr are separate pipes in the engine, so their relative order is not guaranteed.
+    expect(r.output.split('\n').sort()).toEqual(['', 'ready', 'warn']);
     expect(await rt.exec(id, ['true'], 5000)).toMatchObject({ exitCode: 0, timedOut: false });
     const t0 = Date.now();
     const slow = await rt.exec(id, ['sleep', '5'], 300);
@@ -294,6 +297,7 @@ describe('DockerRuntime', () => {
     expect(sandbox).toMatchObject({ id: sb.id, ip: sb.ip, state: 'running', podName: 'restart', podNamespace: 'rt-test', containerName: 'POD', image: 'flotilla/pause:1' });
     expect(container).toMatchObject({ id: app, state: 'running', containerName: 'app', attempt: 2, image: 'flotilla/busybox:1', terminationGracePeriodSeconds: 5 });
     expect(container?.labels['io.flotilla.container.hash']).toBe('abc');
+    expect(container?.sandboxId).toBe(sb.id);
     expect(container?.startedAt).toBeTruthy();
     // ensureSandbox in the new runtime adopts the running sandbox.
     expect(await fresh.ensureSandbox(p)).toMatchObject({ id: sb.id, created: false });
