@@ -1,0 +1,79 @@
+import type { Lease } from '@flotilla/api';
+import { describe, expect, it } from 'vitest';
+import { LeaderElector } from './leader-election.js';
+import { FakeApiClient } from './testing/fake-api-client.js';
+import { waitFor } from './testing/wait-for.js';
+
+const opts = { namespace: 'kube-system', name: 'lock', leaseDurationSeconds: 1, renewDeadlineSeconds: 0.5, retryPeriodSeconds: 0.05 };
+
+function candidate(fake: FakeApiClient, identity: string, extra: Partial<typeof opts & { releaseOnCancel: boolean }> = {}) {
+  const elector = new LeaderElector(fake, { ...opts, identity, ...extra });
+  const ac = new AbortController();
+  const state = { leading: false, stopped: false, ran: 0 };
+  const done = elector.run(ac.signal, {
+    onStartedLeading: async (signal) => {
+      state.leading = true;
+      state.ran++;
+      await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+      state.leading = false;
+    },
+    onStoppedLeading: () => (state.stopped = true),
+  });
+  return { elector, ac, state, done };
+}
+
+describe('LeaderElector', () => {
+  it('elects exactly one of two candidates and hands over fast when the leader stops', async () => {
+    const fake = new FakeApiClient();
+    const a = candidate(fake, 'a');
+    const b = candidate(fake, 'b');
+    await waitFor(() => a.state.leading || b.state.leading);
+    // Several renew periods later there is still exactly one leader.
+    await new Promise((r) => setTimeout(r, 300));
+    expect([a.state.leading, b.state.leading].filter(Boolean)).toHaveLength(1);
+    const [leader, standby] = a.state.leading ? [a, b] : [b, a];
+    const lease = fake.peek<Lease>('leases', 'kube-system', 'lock')!;
+    expect(lease.spec?.holderIdentity).toBe(leader === a ? 'a' : 'b');
+
+    const t0 = Date.now();
+    leader.ac.abort();
+    await leader.done;
+    expect(leader.state.stopped).toBe(true);
+    await waitFor(() => standby.state.leading, { timeoutMs: 3000 });
+    // Released, so the standby did not wait out the 1 s lease.
+    expect(Date.now() - t0).toBeLessThan(900);
+    expect(fake.peek<Lease>('leases', 'kube-system', 'lock')?.spec?.leaseTransitions).toBe(1);
+    standby.ac.abort();
+    await standby.done;
+  });
+
+  it('takes over from a crashed leader once its lease expires', async () => {
+    const fake = new FakeApiClient();
+    const a = candidate(fake, 'a', { releaseOnCancel: false });
+    await waitFor(() => a.state.leading);
+    const b = candidate(fake, 'b');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(b.state.leading).toBe(false);
+    a.ac.abort(); // "crash": stops renewing and keeps the lease
+    await a.done;
+    const t0 = Date.now();
+    await waitFor(() => b.state.leading, { timeoutMs: 5000 });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(500);
+    b.ac.abort();
+    await b.done;
+  });
+
+  it('steps down when another holder took the lease', async () => {
+    const fake = new FakeApiClient();
+    const a = candidate(fake, 'a');
+    await waitFor(() => a.state.leading);
+    const leases = fake.resource<Lease>('leases');
+    const l = await leases.get('kube-system', 'lock');
+    l.spec = { ...l.spec, holderIdentity: 'intruder' };
+    await leases.update(l);
+    await a.done;
+    expect(a.state.stopped).toBe(true);
+    expect(a.elector.isLeader()).toBe(false);
+    expect(a.elector.getLeader()).toBe('intruder');
+  });
+});

@@ -1,0 +1,198 @@
+/**
+ * Leader election on a coordination.k8s.io/v1 Lease, like client-go's:
+ * take the Lease when it is free or its holder stopped renewing, renew it
+ * with compare-and-swap on resourceVersion, and release it on shutdown so a
+ * standby takes over at once instead of waiting out the lease.
+ */
+import { deepCopy, isReason, nowMicroTimestamp, type Lease } from '@flotilla/api';
+import type { ApiClient, ResourceClient } from './api-client.js';
+import { realClock, sleep, type Clock } from './clock.js';
+import { silentLogger, type Logger } from './logger.js';
+
+/** Options of a LeaderElector. */
+export interface LeaderElectorOptions {
+  /** Namespace of the Lease. */
+  namespace: string;
+  /** Name of the Lease, e.g. `flotilla-controller-manager`. */
+  name: string;
+  /** This candidate's unique identity (e.g. hostname + pid). */
+  identity: string;
+  /** How long a holder's claim lasts without renewal. Default 15. */
+  leaseDurationSeconds?: number;
+  /** A leader that could not renew for this long steps down. Default 10. */
+  renewDeadlineSeconds?: number;
+  /** Pause between attempts to acquire or renew. Default 2. */
+  retryPeriodSeconds?: number;
+  /** Give the Lease up when the signal aborts (default true); false simulates a crash in tests. */
+  releaseOnCancel?: boolean;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+/** What a candidate does with leadership. */
+export interface LeaderCallbacks {
+  /** Runs the leader's work; `signal` aborts when leadership is lost or the process stops. */
+  onStartedLeading(signal: AbortSignal): void | Promise<void>;
+  /** Called once the work has stopped after leading. */
+  onStoppedLeading?(): void;
+  /** Called when a different holder is observed. */
+  onNewLeader?(identity: string): void;
+}
+
+type Attempt = 'held' | 'other' | 'failed';
+
+/** One candidate in a leader election. */
+export class LeaderElector {
+  private readonly leases: ResourceClient<Lease>;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly durationS: number;
+  private readonly renewDeadlineMs: number;
+  private readonly retryMs: number;
+  private leading = false;
+  private leader: string | undefined;
+  /** Local time at which the Lease was last seen to change; expiry is judged from it, not from remote clocks. */
+  private observedRV: string | undefined;
+  private observedAt = 0;
+
+  constructor(
+    client: ApiClient,
+    private readonly options: LeaderElectorOptions,
+  ) {
+    this.leases = client.resource<Lease>({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease' });
+    this.clock = options.clock ?? realClock;
+    this.log = options.logger ?? silentLogger;
+    this.durationS = options.leaseDurationSeconds ?? 15;
+    this.renewDeadlineMs = (options.renewDeadlineSeconds ?? 10) * 1000;
+    this.retryMs = (options.retryPeriodSeconds ?? 2) * 1000;
+  }
+
+  /** True while this candidate holds the Lease. */
+  isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** The holder last observed, if any. */
+  getLeader(): string | undefined {
+    return this.leader;
+  }
+
+  /**
+   * Campaigns until elected, leads until leadership is lost or `signal`
+   * aborts, then returns (after the leader's work finished and, on abort,
+   * the Lease was released). Call again to stand for election again.
+   */
+  async run(signal: AbortSignal, callbacks: LeaderCallbacks): Promise<void> {
+    const who = { lease: `${this.options.namespace}/${this.options.name}`, identity: this.options.identity };
+    while (!signal.aborted) {
+      const r = await this.tryAcquireOrRenew(callbacks);
+      if (r === 'held') break;
+      await sleep(this.clock, this.retryMs * (1 + Math.random() * 0.2), signal);
+    }
+    if (signal.aborted) return;
+
+    this.leading = true;
+    this.log.info(who, 'became leader');
+    const leaderAc = new AbortController();
+    const onAbort = () => leaderAc.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    const work = Promise.resolve()
+      .then(() => callbacks.onStartedLeading(leaderAc.signal))
+      .catch((err: unknown) => this.log.error({ ...who, err: (err as Error)?.message ?? String(err) }, 'leader work failed'));
+
+    let lastRenew = this.clock.now();
+    while (!signal.aborted) {
+      await sleep(this.clock, this.retryMs, signal);
+      if (signal.aborted) break;
+      const r = await this.tryAcquireOrRenew(callbacks);
+      if (r === 'held') lastRenew = this.clock.now();
+      else if (r === 'other' || this.clock.now() - lastRenew > this.renewDeadlineMs) {
+        this.log.warn({ ...who, holder: this.leader }, 'lost leadership');
+        break;
+      }
+    }
+    leaderAc.abort();
+    signal.removeEventListener('abort', onAbort);
+    await work;
+    if (signal.aborted && (this.options.releaseOnCancel ?? true)) await this.release();
+    this.leading = false;
+    callbacks.onStoppedLeading?.();
+  }
+
+  private async tryAcquireOrRenew(callbacks: LeaderCallbacks): Promise<Attempt> {
+    const { namespace, name, identity } = this.options;
+    const now = this.clock.now();
+    const stamp = nowMicroTimestamp(new Date(now));
+    let lease: Lease;
+    try {
+      lease = await this.leases.get(namespace, name);
+    } catch (err) {
+      if (!isReason(err, 'NotFound')) return this.failed(err);
+      try {
+        const created = await this.leases.create({
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { namespace, name },
+          spec: { holderIdentity: identity, leaseDurationSeconds: this.durationS, acquireTime: stamp, renewTime: stamp, leaseTransitions: 0 },
+        });
+        this.observe(created, now, callbacks);
+        return 'held';
+      } catch (e) {
+        return isReason(e, 'AlreadyExists') ? 'other' : this.failed(e);
+      }
+    }
+    this.observe(lease, now, callbacks);
+    const spec = lease.spec ?? {};
+    const holder = spec.holderIdentity;
+    const durationMs = (spec.leaseDurationSeconds ?? this.durationS) * 1000;
+    if (holder && holder !== identity && this.observedAt + durationMs > now) return 'other';
+
+    const next = deepCopy(lease);
+    next.spec = { ...spec, holderIdentity: identity, leaseDurationSeconds: this.durationS, renewTime: stamp };
+    if (holder !== identity) {
+      next.spec.acquireTime = stamp;
+      next.spec.leaseTransitions = (spec.leaseTransitions ?? 0) + 1;
+    }
+    try {
+      const updated = await this.leases.update(next); // CAS on metadata.resourceVersion
+      this.observe(updated, now, callbacks);
+      return 'held';
+    } catch (err) {
+      return isReason(err, 'Conflict') ? 'other' : this.failed(err);
+    }
+  }
+
+  private observe(lease: Lease, now: number, callbacks: LeaderCallbacks): void {
+    if (lease.metadata.resourceVersion !== this.observedRV) {
+      this.observedRV = lease.metadata.resourceVersion;
+      this.observedAt = now;
+    }
+    const holder = lease.spec?.holderIdentity || undefined;
+    if (holder !== this.leader) {
+      this.leader = holder;
+      if (holder) callbacks.onNewLeader?.(holder);
+    }
+  }
+
+  private failed(err: unknown): Attempt {
+    this.log.warn({ lease: `${this.options.namespace}/${this.options.name}`, err: (err as Error)?.message ?? String(err) }, 'lease request failed');
+    return 'failed';
+  }
+
+  /** Gives the Lease up (holder cleared, 1 s duration) so a standby need not wait for it to expire. */
+  private async release(): Promise<void> {
+    const { namespace, name, identity } = this.options;
+    try {
+      const lease = await this.leases.get(namespace, name);
+      if (lease.spec?.holderIdentity !== identity) return;
+      const next = deepCopy(lease);
+      const stamp = nowMicroTimestamp(new Date(this.clock.now()));
+      next.spec = { ...lease.spec, leaseDurationSeconds: 1, renewTime: stamp };
+      delete next.spec.holderIdentity;
+      await this.leases.update(next);
+      this.log.info({ lease: `${namespace}/${name}`, identity }, 'released leadership');
+    } catch (err) {
+      this.log.warn({ lease: `${namespace}/${name}`, err: (err as Error)?.message ?? String(err) }, 'could not release lease');
+    }
+  }
+}
