@@ -5,8 +5,8 @@
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { RestClient, type ApiClient } from '@flotilla/client';
-import { createLogger, Registry, type Logger } from '@flotilla/observability';
+import { RestClient, type ApiClient, type Logger } from '@flotilla/client';
+import { createLogger, Registry } from '@flotilla/observability';
 import { startStatusServer } from './http-server.js';
 import { Scheduler, DEFAULT_SCHEDULER_NAME, type SchedulerEventSink } from './scheduler.js';
 
