@@ -83,8 +83,9 @@ export function formatQuantity(value: number, format: 'BinarySI' | 'DecimalSI' =
     if (Math.abs(value) < 1024) return String(value);
   }
   for (const s of ['E', 'P', 'T', 'G', 'M', 'k', '', 'm', 'u', 'n']) {
-    const mult = DECIMAL[s]!;
-    const scaled = roundFloat(value / mult);
+    const raw = value / DECIMAL[s]!;
+    if (Math.abs(raw) < 1) continue;
+    const scaled = roundFloat(raw);
     if (Number.isInteger(scaled)) return `${scaled}${s}`;
   }
   // Finer than a nano: Kubernetes rounds up to the nearest nano.
