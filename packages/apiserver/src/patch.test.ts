@@ -152,3 +152,15 @@ describe('PATCH over HTTP', () => {
     expect(r.body.metadata.generation).toBe(2);
   });
 });
+
+describe('prototype safety', () => {
+  it('a __proto__ key in any patch type never touches Object.prototype', () => {
+    const evil = JSON.parse('{"__proto__": {"polluted": "yes"}, "a": {"__proto__": {"polluted": "yes"}}}');
+    const m = applyPatch('merge', { a: {} }, evil) as any;
+    const sm = applyPatch('strategic', { a: {} }, evil) as any;
+    applyPatch('json', { a: {} }, [{ op: 'add', path: '/__proto__', value: { polluted: 'yes' } }]);
+    expect(({} as any).polluted).toBeUndefined();
+    expect(Object.hasOwn(m, '__proto__')).toBe(true);
+    expect(Object.hasOwn(sm.a, '__proto__')).toBe(true);
+  });
+});

@@ -22,6 +22,14 @@ type JsonObject = { [k: string]: Json };
 const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
 const clone = <T>(v: T): T => (v === undefined ? v : (structuredClone(v) as T));
 
+/** Own-property read: a key like `__proto__` must never reach the prototype chain. */
+const own = (o: JsonObject, k: string): Json | undefined => (Object.hasOwn(o, k) ? o[k] : undefined);
+
+/** Own-property write, safe for `__proto__` (defines a plain data property instead of changing the prototype). */
+function put(o: JsonObject, k: string, v: Json): void {
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
+
 /** A patch that cannot be applied to this object: 422, like Kubernetes. */
 function patchFailed(message: string): ApiError {
   return new ApiError('Invalid', `the server rejected our request due to an error in our request: ${message}`);
@@ -49,7 +57,7 @@ export function mergePatch(target: Json | undefined, patch: Json): Json {
   const out: JsonObject = isObject(target) ? target : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
-    else out[k] = mergePatch(out[k], v);
+    else put(out, k, mergePatch(own(out, k), v));
   }
   return out;
 }
@@ -96,7 +104,7 @@ function addAt(doc: Json, path: string, value: Json): Json {
   if (tokens.length === 0) return value;
   const { parent, last } = locate(doc, tokens, path);
   if (Array.isArray(parent)) parent.splice(arrayIndex(parent, last, true, path), 0, value);
-  else if (isObject(parent)) parent[last] = value;
+  else if (isObject(parent)) put(parent, last, value);
   else throw patchFailed(`json patch: cannot add at "${path}"`);
   return doc;
 }
@@ -212,8 +220,8 @@ function strategicMerge(target: Json | undefined, patch: Json, field: string): J
     if (k.startsWith('$setElementOrder/')) continue;
     if (k.startsWith('$deleteFromPrimitiveList/')) {
       const name = k.slice('$deleteFromPrimitiveList/'.length);
-      const cur = out[name];
-      if (Array.isArray(cur) && Array.isArray(v)) out[name] = cur.filter((x) => !v.some((d) => jsonEqual(d, x)));
+      const cur = own(out, name);
+      if (Array.isArray(cur) && Array.isArray(v)) put(out, name, cur.filter((x) => !v.some((d) => jsonEqual(d, x))));
       continue;
     }
     if (k.startsWith('$')) continue;
@@ -226,10 +234,10 @@ function strategicMerge(target: Json | undefined, patch: Json, field: string): J
       continue;
     }
     if (Array.isArray(v)) {
-      out[k] = mergeList(out[k], v, k);
+      put(out, k, mergeList(own(out, k), v, k));
       continue;
     }
-    out[k] = strategicMerge(out[k], v, k);
+    put(out, k, strategicMerge(own(out, k), v, k));
   }
   if (Array.isArray(retain)) {
     for (const k of Object.keys(out)) if (!retain.includes(k)) delete out[k];
@@ -253,7 +261,7 @@ function mergeList(target: Json | undefined, patch: Json[], field: string): Json
   const out = [...cur];
   for (const e of patch as JsonObject[]) {
     const kv = e[key];
-    const i = out.findIndex((x) => isObject(x) && kv !== undefined && jsonEqual(x[key]!, kv));
+    const i = out.findIndex((x) => isObject(x) && kv !== undefined && Object.hasOwn(x, key) && jsonEqual(x[key]!, kv));
     if (e.$patch === 'delete') {
       if (i >= 0) out.splice(i, 1);
       continue;
@@ -269,6 +277,6 @@ function stripDirectives(v: Json): Json {
   if (Array.isArray(v)) return v.map(stripDirectives);
   if (!isObject(v)) return v;
   const out: JsonObject = {};
-  for (const [k, x] of Object.entries(v)) if (!k.startsWith('$') && x !== null) out[k] = stripDirectives(x);
+  for (const [k, x] of Object.entries(v)) if (!k.startsWith('$') && x !== null) put(out, k, stripDirectives(x));
   return out;
 }

@@ -7,6 +7,10 @@ import type { KubeObject, ResourceInfo } from '@flotilla/api';
 
 type LabelTest = (labels: Record<string, string>) => boolean;
 
+// Own properties only: `constructor` is not a label every object has.
+const has = (l: Record<string, string>, k: string) => Object.hasOwn(l, k);
+const val = (l: Record<string, string>, k: string) => (Object.hasOwn(l, k) ? l[k] : undefined);
+
 /** Splits on commas that are not inside parentheses. */
 function splitTerms(s: string): string[] {
   const out: string[] = [];
@@ -45,18 +49,18 @@ export function labelSelectorPredicate(selector: string): LabelTest {
       const key = checkKey(m[1]!, selector);
       const values = new Set(m[3]!.split(',').map((v) => checkValue(v.trim(), selector)));
       const notIn = m[2] === 'notin';
-      tests.push((l) => (notIn ? !(key in l) || !values.has(l[key]!) : key in l && values.has(l[key]!)));
+      tests.push((l) => (notIn ? !has(l, key) || !values.has(val(l, key)!) : has(l, key) && values.has(val(l, key)!)));
     } else if ((m = term.match(/^([^=!\s]+)\s*(==|=|!=)\s*(\S*)$/))) {
       const key = checkKey(m[1]!, selector);
       const value = checkValue(m[3]!, selector);
       const neg = m[2] === '!=';
-      tests.push((l) => (neg ? l[key] !== value : l[key] === value));
+      tests.push((l) => (neg ? val(l, key) !== value : val(l, key) === value));
     } else if ((m = term.match(/^!\s*(\S+)$/))) {
       const key = checkKey(m[1]!, selector);
-      tests.push((l) => !(key in l));
+      tests.push((l) => !has(l, key));
     } else {
       const key = checkKey(term, selector);
-      tests.push((l) => key in l);
+      tests.push((l) => has(l, key));
     }
   }
   return (labels) => tests.every((t) => t(labels));
@@ -73,7 +77,7 @@ export function fieldSelectorPredicate(selector: string, info: ResourceInfo): (o
     const value = m[3]!.trim();
     if (supported && !supported.has(field)) throw badRequest(`field label not supported: ${field}`);
     const neg = m[2] === '!=';
-    tests.push((f) => (neg ? (f[field] ?? '') !== value : (f[field] ?? '') === value));
+    tests.push((f) => (neg ? (val(f, field) ?? '') !== value : (val(f, field) ?? '') === value));
   }
   return (obj) => {
     const fields = { 'metadata.name': obj.metadata?.name ?? '', 'metadata.namespace': obj.metadata?.namespace ?? '', ...safeFieldLabels(info, obj) };

@@ -123,6 +123,10 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     return503OnClosing: true,
     ...(options.https ? { https: { key: options.https.key, cert: options.https.cert } } : {}),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 },
+    // A malformed URL (bad percent-encoding) is the client's error, as a Status.
+    frameworkErrors: (err: Error, _req: FastifyRequest, reply: FastifyReply) => {
+      void reply.code(400).type('application/json').send(badRequest(`malformed request: ${err.message.slice(0, 200)}`).status);
+    },
   } as never) as unknown as FastifyInstance;
 
   app.decorateRequest('flotilla', undefined as unknown as ApiRequestState);
