@@ -1,0 +1,144 @@
+/**
+ * The apiserver over a real etcd: CRUD, compare-and-swap conflicts, watch
+ * streams and concurrent start-up, the same checks the unit tests make over
+ * MemoryStorage.
+ */
+import { randomBytes } from 'node:crypto';
+import { request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '@flotilla/observability';
+import { EtcdStorage } from '@flotilla/store';
+import { startTestApiServer, testDeployment, testPod, type TestApiServer } from '../src/testing/index.js';
+
+const endpoints = (process.env.FLOTILLA_ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379').split(',').map((s) => s.trim()).filter(Boolean);
+const prefix = `/flotilla-test-apiserver-${randomBytes(6).toString('hex')}`;
+const PODS = '/api/v1/namespaces/default/pods';
+
+/** Deletes every key under the prefix through etcd's JSON gateway (no etcd client outside the store). */
+async function deletePrefix(p: string): Promise<void> {
+  const key = Buffer.from(`${p}/`);
+  const end = Buffer.from(key);
+  end[end.length - 1]! += 1;
+  await fetch(`${endpoints[0]}/v3/kv/deleterange`, {
+    method: 'POST',
+    body: JSON.stringify({ key: key.toString('base64'), range_end: end.toString('base64') }),
+  });
+}
+
+const stores: EtcdStorage[] = [];
+function store(): EtcdStorage {
+  const s = new EtcdStorage({ endpoints, prefix, logger: createLogger('store', { level: 'silent' }) });
+  stores.push(s);
+  return s;
+}
+
+let s: TestApiServer;
+let base: string;
+
+beforeAll(async () => {
+  // Three apiservers starting at once over one etcd all ensure the system namespaces.
+  const servers = await Promise.all([0, 1, 2].map(() => startTestApiServer({ storage: store() as never })));
+  s = servers[0]!;
+  await Promise.all(servers.slice(1).map((x) => x.close()));
+  base = await s.app.listen({ port: 0, host: '127.0.0.1' });
+});
+
+afterAll(async () => {
+  await s?.close();
+  await Promise.allSettled(stores.map((x) => x.close()));
+  await deletePrefix(prefix);
+});
+
+function watchLines(path: string) {
+  const events: any[] = [];
+  const req = request(base + path, (res) => {
+    let buf = '';
+    res.setEncoding('utf8');
+    res.on('data', (c: string) => {
+      buf += c;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        events.push(JSON.parse(buf.slice(0, i)));
+        buf = buf.slice(i + 1);
+      }
+    });
+  });
+  req.on('error', () => undefined);
+  req.end();
+  return { events, close: () => req.destroy() };
+}
+
+async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('apiserver over etcd', () => {
+  it('has the system namespaces exactly once after concurrent starts', async () => {
+    const names = (await s.request('GET', '/api/v1/namespaces')).body.items.map((n: any) => n.metadata.name).sort();
+    expect(names).toEqual(['default', 'kube-node-lease', 'kube-public', 'kube-system']);
+  });
+
+  it('CRUD with resourceVersion = etcd revision, and 409 on a stale update', async () => {
+    const c = await s.request('POST', PODS, testPod('web'));
+    expect(c.status).toBe(201);
+    const rv = Number(c.body.metadata.resourceVersion);
+    expect(rv).toBeGreaterThan(0);
+    const g = (await s.request('GET', `${PODS}/web`)).body;
+    g.metadata.labels = { app: 'web', v: '2' };
+    const u = await s.request('PUT', `${PODS}/web`, g);
+    expect(u.status).toBe(200);
+    expect(Number(u.body.metadata.resourceVersion)).toBeGreaterThan(rv);
+    const stale = await s.request('PUT', `${PODS}/web`, g);
+    expect(stale.status).toBe(409);
+    expect(stale.body).toMatchObject({ kind: 'Status', reason: 'Conflict' });
+    const p = await s.request('PATCH', `${PODS}/web`, { metadata: { labels: { v: '3' } } }, { 'content-type': 'application/strategic-merge-patch+json' });
+    expect(p.body.metadata.labels).toEqual({ app: 'web', v: '3' });
+    const l = await s.request('GET', `${PODS}?labelSelector=v%3D3`);
+    expect(l.body.items.map((x: any) => x.metadata.name)).toEqual(['web']);
+    expect((await s.request('DELETE', `${PODS}/web`)).status).toBe(200);
+    expect((await s.request('GET', `${PODS}/web`)).status).toBe(404);
+  });
+
+  it('subresources: status, scale, binding and graceful pod deletion', async () => {
+    await s.request('POST', '/apis/apps/v1/namespaces/default/deployments', testDeployment('d', 1));
+    const sc = await s.request('PATCH', '/apis/apps/v1/namespaces/default/deployments/d/scale', { spec: { replicas: 4 } }, { 'content-type': 'application/merge-patch+json' });
+    expect(sc.body).toMatchObject({ kind: 'Scale', spec: { replicas: 4 }, status: { selector: 'app=d' } });
+    await s.request('POST', PODS, testPod('b'));
+    expect((await s.request('POST', `${PODS}/b/binding`, { target: { name: 'n1' } })).status).toBe(201);
+    expect((await s.request('POST', `${PODS}/b/binding`, { target: { name: 'n2' } })).status).toBe(409);
+    const st = await s.request('PATCH', `${PODS}/b/status`, { status: { phase: 'Running' } }, { 'content-type': 'application/merge-patch+json' });
+    expect(st.body.status.phase).toBe('Running');
+    const d = await s.request('DELETE', `${PODS}/b`);
+    expect(d.body.metadata.deletionTimestamp).toBeTruthy();
+    expect((await s.request('GET', `${PODS}/b`)).status).toBe(200);
+    await s.request('DELETE', `${PODS}/b`, { gracePeriodSeconds: 0 });
+    expect((await s.request('GET', `${PODS}/b`)).status).toBe(404);
+  });
+
+  it('watch: initial ADDED, then changes; resume from a resourceVersion', async () => {
+    const first = (await s.request('POST', PODS, testPod('w1'))).body;
+    const w = watchLines(`${PODS}?watch=1&labelSelector=app%3Dweb`);
+    await until(() => w.events.some((e) => e.object.metadata.name === 'w1'), 'initial ADDED');
+    await s.request('POST', PODS, testPod('w2'));
+    await s.request('DELETE', `${PODS}/w1`);
+    await until(() => w.events.some((e) => e.type === 'DELETED'), 'DELETED');
+    const seen = w.events.map((e) => `${e.type} ${e.object.metadata.name}`);
+    expect(seen.slice(-2)).toEqual(['ADDED w2', 'DELETED w1']);
+    w.close();
+    const r = watchLines(`${PODS}?watch=1&resourceVersion=${first.metadata.resourceVersion}`);
+    await until(() => r.events.length >= 2, 'replayed events');
+    expect(r.events.slice(0, 2).map((e) => `${e.type} ${e.object.metadata.name}`)).toEqual(['ADDED w2', 'DELETED w1']);
+    r.close();
+  });
+
+  it('a namespace must exist and not be terminating', async () => {
+    expect((await s.request('POST', '/api/v1/namespaces/nope/pods', testPod('x'))).status).toBe(404);
+    await s.request('POST', '/api/v1/namespaces', { metadata: { name: 'it-doomed' } });
+    await s.request('DELETE', '/api/v1/namespaces/it-doomed');
+    expect((await s.request('POST', '/api/v1/namespaces/it-doomed/pods', testPod('x'))).status).toBe(403);
+  });
+});
