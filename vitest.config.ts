@@ -6,8 +6,8 @@ const root = fileURLToPath(new URL('.', import.meta.url));
 // Tests import sibling packages from their TypeScript sources, so a unit test
 // run needs no build. Integration tests that spawn processes use dist/.
 const alias = [
-  { find: /^@flotilla\/([a-z-]+)$/, replacement: `${root}packages/$1/src/index.ts` },
-  { find: /^@flotilla\/([a-z-]+)\/([a-z-]+)$/, replacement: `${root}packages/$1/src/$2/index.ts` },
+  { find: /^@flotilla\/([a-z0-9-]+)$/, replacement: `${root}packages/$1/src/index.ts` },
+  { find: /^@flotilla\/([a-z0-9-]+)\/([a-z0-9-]+)$/, replacement: `${root}packages/$1/src/$2/index.ts` },
 ];
 
 export default defineConfig({
