@@ -6,3 +6,5 @@ export * from './request-info.js';
 export * from './watch.js';
 export * from './discovery.js';
 export * from './auth/index.js';
+export * from './tls/index.js';
+export * from './run.js';

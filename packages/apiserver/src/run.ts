@@ -1,0 +1,109 @@
+import type { AddressInfo } from 'node:net';
+import { isIP } from 'node:net';
+import { createLogger, type Logger } from '@flotilla/observability';
+import { EtcdStorage } from '@flotilla/store';
+import { DefaultAuthorizer } from './auth/authorizer.js';
+import { TokenAuthenticator } from './auth/token-file.js';
+import { createApiServer, type ApiServer } from './server.js';
+import { ensureServingCerts } from './tls/serving-certs.js';
+
+/** Everything `flotilla apiserver` is configured with (flags named as kube-apiserver's). */
+export interface ApiServerConfig {
+  /** etcd client URLs (--etcd-servers). */
+  etcdServers: string[];
+  /** Root of every key in etcd (--etcd-prefix), `/registry` by default. */
+  etcdPrefix: string;
+  /** Address to listen on (--bind-address). */
+  bindAddress: string;
+  /** HTTPS port (--secure-port); 0 lets the kernel choose, and the `listening` log line says which. */
+  securePort: number;
+  /** Where the CA and serving cert are created and reused (--cert-dir). */
+  certDir: string;
+  /** Serve this pair instead (--tls-cert-file, --tls-private-key-file). */
+  tlsCertFile?: string;
+  tlsPrivateKeyFile?: string;
+  /** Static token file (--token-auth-file). */
+  tokenAuthFile: string;
+  /** The address clients use (--advertise-address); added to the serving cert and the logged URL. */
+  advertiseAddress?: string;
+  /** More names and IPs for the serving cert (--tls-san). */
+  extraSans?: string[];
+  logger?: Logger;
+  /** How long open requests (watches) get to finish on shutdown before their connections are cut. Default 5 s. */
+  shutdownGraceMs?: number;
+}
+
+const WILDCARDS = new Set(['0.0.0.0', '::', '']);
+
+/** `https://host:port`, bracketing IPv6. */
+function httpsUrl(host: string, port: number): string {
+  return `https://${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * Runs the apiserver until `signal` aborts: loads the token file, makes sure
+ * the serving certificate exists, connects the etcd storage, listens over
+ * HTTPS and logs `listening` with the URL. On abort it stops accepting,
+ * ends watches, closes the etcd client and resolves.
+ */
+export async function run(config: ApiServerConfig, signal: AbortSignal): Promise<void> {
+  const log = config.logger ?? createLogger('apiserver');
+  const authenticator = await TokenAuthenticator.fromFile(config.tokenAuthFile);
+  log.info({ file: config.tokenAuthFile, users: authenticator.size }, 'loaded token file');
+
+  const hosts = [...(config.extraSans ?? [])];
+  if (config.advertiseAddress) hosts.push(config.advertiseAddress);
+  if (!WILDCARDS.has(config.bindAddress)) hosts.push(config.bindAddress);
+  const certs = await ensureServingCerts({
+    certDir: config.certDir,
+    hosts,
+    ...(config.tlsCertFile ? { tlsCertFile: config.tlsCertFile } : {}),
+    ...(config.tlsPrivateKeyFile ? { tlsPrivateKeyFile: config.tlsPrivateKeyFile } : {}),
+  });
+  log.info({ action: certs.action, reason: certs.reason, certFile: certs.certFile, caFile: certs.caFile, hosts: certs.hosts }, 'serving certificate');
+  if (signal.aborted) return;
+
+  const storage = new EtcdStorage({ endpoints: config.etcdServers, prefix: config.etcdPrefix, logger: log });
+  let server: ApiServer | undefined;
+  try {
+    server = createApiServer({
+      storage,
+      authenticator,
+      authorizer: new DefaultAuthorizer(),
+      logger: log,
+      https: { key: certs.key, cert: certs.cert },
+    });
+    await server.listen({ host: config.bindAddress, port: config.securePort });
+    const port = (server.server.address() as AddressInfo).port;
+    const host = config.advertiseAddress ?? (WILDCARDS.has(config.bindAddress) ? '127.0.0.1' : config.bindAddress);
+    log.info({ url: httpsUrl(host, port), port, bindAddress: config.bindAddress, etcd: config.etcdServers, prefix: config.etcdPrefix }, 'listening');
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      else signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  } finally {
+    await shutdown(log, server, storage, config.shutdownGraceMs ?? 5_000);
+  }
+}
+
+/**
+ * Stops accepting, lets fastify end the watches (its preClose hook) and the
+ * open requests, then closes the etcd client; connections still open after
+ * the grace period are cut so a stuck client cannot hold the process.
+ */
+async function shutdown(log: Logger, server: ApiServer | undefined, storage: EtcdStorage, graceMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  if (server) {
+    const closing = server.close();
+    const grace = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), graceMs);
+    });
+    if ((await Promise.race([closing.then(() => 'closed' as const), grace])) === 'timeout') {
+      log.warn({ graceMs }, 'requests still open after the grace period; closing their connections');
+      server.server.closeAllConnections?.();
+      await closing;
+    }
+    clearTimeout(timer);
+  }
+  await storage.close().catch((err: unknown) => log.warn({ err }, 'closing the etcd client failed'));
+}

@@ -1,0 +1,55 @@
+import { Command, Option } from 'commander';
+import { run, type ApiServerConfig } from '@flotilla/apiserver';
+import { createLogger } from '@flotilla/observability';
+import { parseIp, parsePort, parseUrlList } from '../flags.js';
+import { runComponent } from '../run-component.js';
+
+interface ApiServerFlags {
+  etcdServers: string[];
+  etcdPrefix: string;
+  bindAddress: string;
+  securePort?: number;
+  port?: number;
+  certDir: string;
+  tlsCertFile?: string;
+  tlsPrivateKeyFile?: string;
+  tokenAuthFile: string;
+  advertiseAddress?: string;
+  tlsSan: string[];
+  logLevel?: string;
+}
+
+/** `flotilla apiserver`: the Kubernetes-compatible API server (HTTPS only), flags named as kube-apiserver's. */
+export function apiserverCommand(): Command {
+  return new Command('apiserver')
+    .description('serve the Kubernetes API over HTTPS, backed by etcd')
+    .addOption(new Option('--etcd-servers <urls>', 'comma-separated etcd client URLs').argParser(parseUrlList).default(['http://127.0.0.1:2379'], 'http://127.0.0.1:2379'))
+    .option('--etcd-prefix <prefix>', 'key prefix of every object in etcd', '/registry')
+    .option('--bind-address <ip>', 'address to listen on', parseIp, '0.0.0.0')
+    .option('--secure-port <port>', 'HTTPS port (0: any free port, logged at start) [default: 6443]', parsePort)
+    .addOption(new Option('--port <port>', 'alias of --secure-port').argParser(parsePort).conflicts('securePort'))
+    .option('--cert-dir <dir>', 'where the cluster CA and the serving cert are created and reused', '.flotilla/pki')
+    .option('--tls-cert-file <file>', 'serve this certificate instead of one from --cert-dir')
+    .option('--tls-private-key-file <file>', 'the private key of --tls-cert-file')
+    .option('--tls-san <host>', 'extra DNS name or IP for the serving certificate (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .requiredOption('--token-auth-file <file>', 'static token file: token,user,uid,"group1,group2" per line')
+    .option('--advertise-address <ip>', 'address clients reach this apiserver at (added to the certificate)', parseIp)
+    .option('--log-level <level>', 'pino log level (default: $FLOTILLA_LOG_LEVEL or info)')
+    .action(async (flags: ApiServerFlags) => {
+      const logger = createLogger('apiserver', flags.logLevel ? { level: flags.logLevel } : {});
+      const config: ApiServerConfig = {
+        etcdServers: flags.etcdServers,
+        etcdPrefix: flags.etcdPrefix,
+        bindAddress: flags.bindAddress,
+        securePort: flags.securePort ?? flags.port ?? 6443,
+        certDir: flags.certDir,
+        tokenAuthFile: flags.tokenAuthFile,
+        extraSans: flags.tlsSan,
+        logger,
+        ...(flags.tlsCertFile ? { tlsCertFile: flags.tlsCertFile } : {}),
+        ...(flags.tlsPrivateKeyFile ? { tlsPrivateKeyFile: flags.tlsPrivateKeyFile } : {}),
+        ...(flags.advertiseAddress ? { advertiseAddress: flags.advertiseAddress } : {}),
+      };
+      await runComponent('apiserver', run, config, logger);
+    });
+}

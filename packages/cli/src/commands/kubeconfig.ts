@@ -1,0 +1,38 @@
+import { Command } from 'commander';
+import { readCaBundle } from '@flotilla/apiserver';
+import { renderKubeconfig, writeKubeconfig } from '../kubeconfig.js';
+
+interface KubeconfigFlags {
+  server: string;
+  caFile: string;
+  token: string;
+  user: string;
+  cluster?: string;
+  context?: string;
+  namespace?: string;
+  output?: string;
+}
+
+/** `flotilla kubeconfig`: writes a standard kubeconfig for one cluster and one token user. */
+export function kubeconfigCommand(): Command {
+  return new Command('kubeconfig')
+    .description('write a kubeconfig (server, cluster CA, bearer token) that kubectl and flotctl read')
+    .requiredOption('--server <url>', 'apiserver URL, e.g. https://127.0.0.1:6443')
+    .requiredOption('--ca-file <file>', 'cluster CA certificate, e.g. .flotilla/pki/ca.crt')
+    .requiredOption('--token <token>', 'bearer token from the token auth file')
+    .requiredOption('--user <name>', 'name of the user entry')
+    .option('--cluster <name>', 'name of the cluster entry', 'flotilla')
+    .option('--context <name>', 'name of the context (default <user>@<cluster>)')
+    .option('--namespace <ns>', 'default namespace of the context')
+    .option('-o, --output <file>', 'write here (mode 0600) instead of stdout')
+    .action(async (opts: KubeconfigFlags) => {
+      const ca = await readCaBundle(opts.caFile);
+      const text = renderKubeconfig({ ...opts, caData: ca.data });
+      if (opts.output) {
+        const file = await writeKubeconfig(opts.output, text);
+        process.stderr.write(`wrote ${file}\n`);
+      } else {
+        process.stdout.write(text);
+      }
+    });
+}

@@ -1,0 +1,37 @@
+import { InvalidArgumentError } from 'commander';
+import { isIP } from 'node:net';
+
+/** Parses a TCP port (0 lets the kernel choose). */
+export function parsePort(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('want a port number 0-65535');
+  return n;
+}
+
+/** Parses a comma-separated list of URLs (e.g. --etcd-servers). */
+export function parseUrlList(value: string): string[] {
+  const urls = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (urls.length === 0) throw new InvalidArgumentError('want at least one URL');
+  for (const u of urls) {
+    try {
+      const parsed = new URL(u);
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error();
+    } catch {
+      throw new InvalidArgumentError(`${JSON.stringify(u)} is not an http(s) URL`);
+    }
+  }
+  return urls;
+}
+
+/** Parses an IP address. */
+export function parseIp(value: string): string {
+  if (!isIP(value)) throw new InvalidArgumentError('want an IP address');
+  return value;
+}
+
+/** Parses a positive integer. */
+export function parsePositiveInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1) throw new InvalidArgumentError('want a positive integer');
+  return n;
+}

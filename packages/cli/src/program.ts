@@ -1,0 +1,30 @@
+import { Command } from 'commander';
+import { apiserverCommand } from './commands/apiserver.js';
+import { kubeconfigCommand } from './commands/kubeconfig.js';
+import { tokenCommand } from './commands/token.js';
+
+/**
+ * The `flotilla` command: one sub-command per server component (like k3s),
+ * plus small tools. New components (agent, scheduler, controller-manager,
+ * proxy, ingress) add one file under commands/ and one line here.
+ */
+export function createProgram(): Command {
+  const program = new Command('flotilla')
+    .description('Flotilla: a container orchestrator that speaks the Kubernetes API')
+    .showHelpAfterError()
+    .configureOutput({ outputError: (s, write) => write(s) });
+  program.addCommand(apiserverCommand());
+  program.addCommand(tokenCommand());
+  program.addCommand(kubeconfigCommand());
+  return program;
+}
+
+/** Parses argv and runs the chosen sub-command; errors are printed, not thrown, and exit 1. */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await createProgram().parseAsync(argv);
+  } catch (err) {
+    process.stderr.write(`flotilla: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}
