@@ -30,7 +30,11 @@ export function apiVersions(): Record<string, unknown> {
   return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: '' }] };
 }
 
-/** Group name → versions, named groups only; autoscaling appears when some resource serves scale. */
+/**
+ * Group name → versions, named groups only. autoscaling/v1 is not listed:
+ * no top-level resource lives there, and kubectl treats an empty resource
+ * list as a failed discovery. Scale is announced on each `…/scale` entry.
+ */
 function groupVersions(resources: readonly ResourceInfo[]): Map<string, string[]> {
   const groups = new Map<string, string[]>();
   const add = (g: string, v: string) => {
@@ -39,7 +43,6 @@ function groupVersions(resources: readonly ResourceInfo[]): Map<string, string[]
     groups.set(g, list);
   };
   for (const r of resources) if (r.group) add(r.group, r.version);
-  if (resources.some((r) => r.subresources.includes('scale'))) add('autoscaling', 'v1');
   return groups;
 }
 
@@ -64,13 +67,7 @@ export function apiGroup(resources: readonly ResourceInfo[], group: string): Rec
 /** `/api/v1` or `/apis/{group}/{version}`; undefined when not served. */
 export function apiResourceList(resources: readonly ResourceInfo[], group: string, version: string): Record<string, unknown> | undefined {
   const served = resources.filter((r) => r.group === group && r.version === version);
-  const gv = group ? `${group}/${version}` : version;
-  if (served.length === 0) {
-    if (group === 'autoscaling' && version === 'v1' && groupVersions(resources).has('autoscaling')) {
-      return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: gv, resources: [] };
-    }
-    return undefined;
-  }
+  if (served.length === 0) return undefined;
   const out: Array<Record<string, unknown>> = [];
   for (const r of served) {
     out.push({ name: r.plural, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: r.verbs, ...(r.shortNames.length ? { shortNames: r.shortNames } : {}) });

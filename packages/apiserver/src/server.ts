@@ -191,7 +191,14 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   app.get('/version', async () => versionInfo());
   const openApiMissing = async (req: FastifyRequest, reply: FastifyReply) =>
     reply.code(404).type('application/json').send(new ApiError('NotFound', `the server could not find the requested resource (${req.url.split('?')[0]})`).status);
-  app.get('/openapi/v2', openApiMissing);
+  // An empty OpenAPI v2 document (an empty protobuf message is zero bytes, and
+  // `{}` in JSON): kubectl's client-side validation then finds no schema for
+  // a kind and lets the server validate, so `kubectl apply` works without
+  // --validate=false.
+  app.get('/openapi/v2', async (req, reply) => {
+    if ((req.headers.accept ?? '').includes('protobuf')) return reply.type('application/com.github.proto-openapi.spec.v2@v1.0+protobuf').send(Buffer.alloc(0));
+    return reply.type('application/json').send({ swagger: '2.0', info: { title: 'Flotilla', version: versionInfo().gitVersion }, paths: {}, definitions: {} });
+  });
   app.get('/openapi/v3', openApiMissing);
   app.get('/openapi/v3/*', openApiMissing);
 
