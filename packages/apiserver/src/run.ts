@@ -95,6 +95,10 @@ async function shutdown(log: Logger, server: ApiServer | undefined, storage: Etc
   let timer: NodeJS.Timeout | undefined;
   if (server) {
     const closing = server.close();
+    // Node closes only the connections idle at close(); a watch that fastify ends afterwards
+    // leaves a keep-alive socket that would hold the process for the keep-alive timeout.
+    const sweeper = setInterval(() => server.server.closeIdleConnections?.(), 50);
+    void closing.finally(() => clearInterval(sweeper));
     const grace = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), graceMs);
     });

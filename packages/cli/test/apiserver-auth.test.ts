@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiRequest, etcdEndpoints, flotillaBin, repoRoot, startApiServer, type TestApiServer } from '@flotilla/e2e';
+import { apiRequest, etcdEndpoints, openWatch, flotillaBin, repoRoot, startApiServer, type TestApiServer } from '@flotilla/e2e';
 
 const run = promisify(execFile);
 
@@ -167,8 +167,16 @@ describe('flotilla kubeconfig + kubectl', () => {
 describe('flotilla apiserver: lifecycle', () => {
   it('stops gracefully on SIGTERM (exit 0) and reuses the CA on restart', async () => {
     const caBefore = await readFile(srv.caFile, 'utf8');
-    await srv.restart();
+    // An open watch must not hold the shutdown up: the server ends it and exits well within its 5 s grace.
+    const watch = await openWatch(srv.endpoint(), '/api/v1/namespaces?watch=1');
+    expect(watch.status).toBe(200);
+    const stopping = Date.now();
+    await srv.kill('SIGTERM');
+    const stopMs = Date.now() - stopping;
+    await watch.ended;
     expect(srv.logs()).toMatch(/--- exited with code 0\n/);
+    expect(stopMs).toBeLessThan(4_000);
+    await srv.restart();
     expect(await readFile(srv.caFile, 'utf8')).toBe(caBefore);
     // The restarted server still verifies against the CA every kubeconfig already carries.
     const res = await apiRequest({ url: srv.url, ca: caBefore, token: srv.adminToken }, 'GET', '/api/v1/namespaces');
