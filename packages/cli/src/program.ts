@@ -11,11 +11,10 @@ import { tokenCommand } from './commands/token.js';
 export function createProgram(): Command {
   const program = new Command('flotilla')
     .description('Flotilla: a container orchestrator that speaks the Kubernetes API')
-    .showHelpAfterError()
-    .configureOutput({ outputError: (s, write) => write(s) });
-  program.addCommand(apiserverCommand());
-  program.addCommand(tokenCommand());
-  program.addCommand(kubeconfigCommand());
+    .showHelpAfterError('(add --help for usage)');
+  for (const cmd of [apiserverCommand(), tokenCommand(), kubeconfigCommand()]) {
+    program.addCommand(cmd.showHelpAfterError('(add --help for usage)'));
+  }
   return program;
 }
 

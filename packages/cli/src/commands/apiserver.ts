@@ -15,7 +15,7 @@ interface ApiServerFlags {
   tlsPrivateKeyFile?: string;
   tokenAuthFile: string;
   advertiseAddress?: string;
-  tlsSan: string[];
+  tlsSan?: string[];
   logLevel?: string;
 }
 
@@ -31,7 +31,7 @@ export function apiserverCommand(): Command {
     .option('--cert-dir <dir>', 'where the cluster CA and the serving cert are created and reused', '.flotilla/pki')
     .option('--tls-cert-file <file>', 'serve this certificate instead of one from --cert-dir')
     .option('--tls-private-key-file <file>', 'the private key of --tls-cert-file')
-    .option('--tls-san <host>', 'extra DNS name or IP for the serving certificate (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--tls-san <host>', 'extra DNS name or IP for the serving certificate (repeatable)', (v: string, acc: string[] | undefined) => [...(acc ?? []), v])
     .requiredOption('--token-auth-file <file>', 'static token file: token,user,uid,"group1,group2" per line')
     .option('--advertise-address <ip>', 'address clients reach this apiserver at (added to the certificate)', parseIp)
     .option('--log-level <level>', 'pino log level (default: $FLOTILLA_LOG_LEVEL or info)')
@@ -44,7 +44,7 @@ export function apiserverCommand(): Command {
         securePort: flags.securePort ?? flags.port ?? 6443,
         certDir: flags.certDir,
         tokenAuthFile: flags.tokenAuthFile,
-        extraSans: flags.tlsSan,
+        extraSans: flags.tlsSan ?? [],
         logger,
         ...(flags.tlsCertFile ? { tlsCertFile: flags.tlsCertFile } : {}),
         ...(flags.tlsPrivateKeyFile ? { tlsPrivateKeyFile: flags.tlsPrivateKeyFile } : {}),
