@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApiServer, type TestApiServer } from '../../src/index.js';
+import { apiRequest, startApiServer, type TestApiServer } from '../../src/index.js';
 
 // The real kubectl (1.32, on the PATH) with the harness's kubeconfig: the
 // commands a newcomer types first. A plain Kubernetes manifest must apply
@@ -62,6 +62,10 @@ describe('kubectl against flotilla apiserver', () => {
   beforeAll(async () => {
     server = await startApiServer();
     dir = await mkdtemp(join(tmpdir(), 'flotilla-kubectl-'));
+    // The namespace the apply test uses comes from the harness, so that test
+    // does not depend on `kubectl create namespace` (tested on its own).
+    const res = await apiRequest(server.endpoint(), 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    expect(res.status, res.text).toBe(201);
   });
 
   afterAll(async () => {
@@ -76,12 +80,16 @@ describe('kubectl against flotilla apiserver', () => {
     expect(version.minor).toBeTruthy();
   });
 
-  it('create namespace, then get ns lists it', async () => {
-    expect(await ok('create', 'namespace', ns)).toContain(`namespace/${ns} created`);
+  it('get ns lists the namespaces', async () => {
     const names = (await ok('get', 'ns', '-o', 'name')).split('\n');
     expect(names).toContain(`namespace/${ns}`);
-    const table = await ok('get', 'ns');
-    expect(table).toMatch(new RegExp(`^${ns}\\s`, 'm'));
+    expect(await ok('get', 'ns')).toMatch(new RegExp(`^${ns}\\s+Active\\s`, 'm'));
+  });
+
+  it('create namespace (kubectl sends this one as protobuf), then get it', async () => {
+    expect(await ok('create', 'namespace', `${ns}-created`)).toContain(`namespace/${ns}-created created`);
+    const got = JSON.parse(await ok('get', 'ns', `${ns}-created`, '-o', 'json'));
+    expect(got.status.phase).toBe('Active');
   });
 
   it('apply -f a plain Deployment manifest, get deploy, apply again', async () => {
