@@ -6,6 +6,7 @@
 import { parse as parseYaml } from 'yaml';
 import { ApiError, badRequest } from '@flotilla/api';
 import { PATCH_TYPES, type PatchType } from './patch.js';
+import { decodeProtobuf, PROTOBUF_TYPE } from './protobuf.js';
 
 /** The media type without parameters, lower-cased; '' when absent. */
 export function mediaType(contentType: string | undefined): string {
@@ -46,6 +47,11 @@ export function decodeObjectBody(raw: unknown, contentType: string | undefined, 
     throw badRequest('the request body is empty; an object is required');
   }
   const type = mediaType(contentType);
+  if (type === PROTOBUF_TYPE && Buffer.isBuffer(raw)) {
+    const decoded = decodeProtobuf(raw);
+    if (!decoded) throw unsupportedMediaType(type);
+    return decoded;
+  }
   const yaml = YAML_TYPES.has(type);
   if (!yaml && type !== 'application/json' && type !== '' && !type.endsWith('+json')) throw unsupportedMediaType(type);
   const value = parseDocument(body, yaml);

@@ -386,7 +386,11 @@ function prepareForCreate(info: ResourceInfo, obj: KubeObject): void {
     return;
   }
   if (info.plural === 'pods') obj.status = { phase: 'Pending' };
-  else if (info.plural === 'namespaces') obj.status = { phase: 'Active' };
+  else if (info.plural === 'namespaces') {
+    obj.status = { phase: 'Active' };
+    // Kubernetes labels every namespace with its name, so selectors can pick namespaces.
+    if (obj.metadata.name) obj.metadata.labels = { ...obj.metadata.labels, 'kubernetes.io/metadata.name': obj.metadata.name };
+  }
   else if (info.plural !== 'nodes' && info.subresources.includes('status')) delete obj.status;
 }
 
