@@ -1,1 +1,11 @@
-export {};
+export * from './stats.js';
+export * from './load.js';
+export * from './report.js';
+export * from './fixtures.js';
+export * from './free-port.js';
+export * from './processes.js';
+export * from './etcd-baseline.js';
+export * from './profile-summary.js';
+export * from './apiserver-bench.js';
+export * from './agent-bench.js';
+export * from './scheduler-bench.js';

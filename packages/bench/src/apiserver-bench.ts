@@ -1,0 +1,351 @@
+/**
+ * The apiserver benchmark (issue 2): the real `flotilla apiserver` process
+ * over HTTPS on a dedicated etcd, driven by @flotilla/client's RestClient,
+ * against the bare-etcd baseline measured in the same run.
+ */
+import { performance } from 'node:perf_hooks';
+import type { KubeObject, Pod } from '@flotilla/api';
+import { RestClient, type ResourceClient } from '@flotilla/client';
+import { etcdClient, measureEtcdBaseline, type EtcdBaseline } from './etcd-baseline.js';
+import { benchPod, WRITTEN_AT_ANNOTATION } from './fixtures.js';
+import { mapLimit, runClosedLoop, type ClosedLoopResult } from './load.js';
+import { freePort } from './free-port.js';
+import { cpuSeconds, etcdEndpoints, rssMiB, startApiServer } from './processes.js';
+import { print, printJson, progress, section, table, targetTable, type TargetCheck } from './report.js';
+import { ratio, summarize, type LatencySummary } from './stats.js';
+
+/** Knobs of the apiserver benchmark. */
+export interface ApiserverBenchOptions {
+  /** Concurrent clients for GET and create (default 1, 16, 64). */
+  concurrencies: number[];
+  /** Measured time of each closed-loop run (ms). */
+  durationMs: number;
+  /** Discarded warm-up at the start of each run (ms). */
+  warmupMs: number;
+  /** Pods in the LIST benchmark (default 10,000). */
+  listSize: number;
+  /** Times the LIST is repeated. */
+  listRepeats: number;
+  /** Open watches in the delivery benchmark (default 1,000). */
+  watchers: number;
+  /** Pods written while the watches are open. */
+  watchWrites: number;
+  /** Pause between two of those writes (ms), so delivery, not a backlog, is measured. */
+  watchIntervalMs: number;
+  /** Start the apiserver with node --cpu-prof, writing the profile into this directory. */
+  cpuProfDir?: string;
+}
+
+/** Full-size defaults: what the issue's targets are stated for. */
+export const APISERVER_DEFAULTS: ApiserverBenchOptions = {
+  concurrencies: [1, 16, 64],
+  durationMs: 5_000,
+  warmupMs: 1_000,
+  listSize: 10_000,
+  listRepeats: 5,
+  watchers: 1_000,
+  watchWrites: 200,
+  watchIntervalMs: 25,
+};
+
+/** A smoke-sized run that finishes in seconds (for tests and a quick check). */
+export const APISERVER_QUICK: ApiserverBenchOptions = {
+  concurrencies: [1, 4],
+  durationMs: 300,
+  warmupMs: 100,
+  listSize: 100,
+  listRepeats: 2,
+  watchers: 10,
+  watchWrites: 10,
+  watchIntervalMs: 10,
+};
+
+/** Watch delivery figures. */
+export interface WatchResult {
+  watchers: number;
+  writes: number;
+  deliveries: number;
+  missing: number;
+  /** Write start → event received, over every (watcher, event) pair. */
+  delivery: LatencySummary;
+  /** Write start → the last watcher received it, per write. */
+  fanoutComplete: LatencySummary;
+  /** Write start → a direct etcd3 watch saw it: the floor. */
+  etcdWatch: LatencySummary;
+  /** Write start → the create request answered. */
+  write: LatencySummary;
+  openMs: number;
+}
+
+/** Everything the apiserver benchmark measured. */
+export interface ApiserverBenchResult {
+  baseline: EtcdBaseline;
+  get: ClosedLoopResult[];
+  create: ClosedLoopResult[];
+  list: { pods: number; bytes: number; fill: ClosedLoopResult; apiserver: LatencySummary; etcdRange: LatencySummary };
+  watch: WatchResult;
+  apiserverRssMiB: { idle: number; afterList: number; withWatches: number };
+  cpuSeconds: { apiserver: number; bench: number };
+  targets: TargetCheck[];
+}
+
+const now = () => performance.timeOrigin + performance.now();
+
+/** Runs the whole apiserver benchmark, printing as it goes; returns the figures. */
+export async function runApiserverBench(opts: ApiserverBenchOptions): Promise<ApiserverBenchResult> {
+  const endpoints = etcdEndpoints();
+  const etcd = etcdClient(endpoints);
+  const benchCpu0 = process.cpuUsage();
+  section(`apiserver benchmark (etcd ${endpoints.join(',')}, ${opts.durationMs} ms per run after ${opts.warmupMs} ms warm-up)`);
+
+  progress('bare etcd baseline (etcd3 put/get)');
+  const baseline = await measureEtcdBaseline(etcd, opts.concurrencies, opts.durationMs, opts.warmupMs);
+
+  progress('starting flotilla apiserver');
+  const server = await startApiServer({
+    port: await freePort(),
+    nodeFlags: opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [],
+    keepDir: Boolean(opts.cpuProfDir),
+  });
+  const apiCpu0 = cpuSeconds(server.pid);
+  const config = { server: server.url, ca: server.caPem, token: server.adminToken };
+  const client = new RestClient(config, { connections: Math.max(...opts.concurrencies) + 8, userAgent: 'flotilla-bench' });
+  const watchClient = new RestClient(config, { connections: opts.watchers + 8, userAgent: 'flotilla-bench-watch' });
+  const namespaces = client.resource('namespaces');
+  const pods = client.resource<Pod>('pods');
+  const rss = { idle: Number.NaN, afterList: Number.NaN, withWatches: Number.NaN };
+  try {
+    for (const ns of ['bench', 'bench-list', 'bench-watch']) await namespaces.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    await pods.create(benchPod('bench', 'get-target'));
+    rss.idle = rssMiB(server.pid);
+
+    const get: ClosedLoopResult[] = [];
+    const create: ClosedLoopResult[] = [];
+    for (const c of opts.concurrencies) {
+      progress(`GET at ${c} concurrent clients`);
+      get.push(await runClosedLoop({ concurrency: c, durationMs: opts.durationMs, warmupMs: opts.warmupMs, op: () => pods.get('bench', 'get-target') }));
+      progress(`create at ${c} concurrent clients`);
+      create.push(await runClosedLoop({ concurrency: c, durationMs: opts.durationMs, warmupMs: opts.warmupMs, op: (seq) => pods.create(benchPod('bench', `c${c}-${seq}`)) }));
+    }
+
+    progress(`filling bench-list with ${opts.listSize} pods (64 concurrent creates)`);
+    const fill = await runClosedLoop({ concurrency: 64, durationMs: 10 * 60_000, maxOps: opts.listSize, op: (seq) => pods.create(benchPod('bench-list', `pod-${seq}`)) });
+    if (fill.errors) throw new Error(`filling the list namespace failed ${fill.errors} times: ${fill.firstError}`);
+    progress(`LIST of ${opts.listSize} pods x${opts.listRepeats}`);
+    const list = await measureList(client, etcd, server.prefix, opts);
+    rss.afterList = rssMiB(server.pid);
+
+    progress(`watch delivery with ${opts.watchers} watches`);
+    const watch = await measureWatch(pods, watchClient.resource<Pod>('pods'), etcd, server.prefix, opts, () => (rss.withWatches = rssMiB(server.pid)));
+
+    const result: ApiserverBenchResult = {
+      baseline,
+      get,
+      create,
+      list: { ...list, fill },
+      watch,
+      apiserverRssMiB: rss,
+      cpuSeconds: { apiserver: cpuSeconds(server.pid) - apiCpu0, bench: (process.cpuUsage(benchCpu0).user + process.cpuUsage(benchCpu0).system) / 1e6 },
+      targets: [],
+    };
+    result.targets = checkTargets(result, opts);
+    printApiserverResult(result, opts);
+    return result;
+  } finally {
+    await watchClient.close().catch(() => undefined);
+    await client.close().catch(() => undefined);
+    await server.stop();
+    await etcd.delete().prefix(`${server.prefix}/`).catch(() => undefined);
+    etcd.close();
+    if (opts.cpuProfDir) progress(`apiserver CPU profile in ${opts.cpuProfDir} (summarise: bench profile <file>)`);
+  }
+}
+
+async function measureList(client: RestClient, etcd: ReturnType<typeof etcdClient>, prefix: string, opts: ApiserverBenchOptions) {
+  const apiserver: number[] = [];
+  const etcdRange: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < opts.listRepeats; i++) {
+    let t0 = performance.now();
+    const kvs = await etcd.getAll().prefix(`${prefix}/pods/bench-list/`).buffers();
+    const parsed = Object.values(kvs).map((b) => JSON.parse(b.toString('utf8')) as KubeObject);
+    etcdRange.push(performance.now() - t0);
+    if (parsed.length !== opts.listSize) throw new Error(`etcd holds ${parsed.length} pods in bench-list, expected ${opts.listSize}`);
+    t0 = performance.now();
+    const body = await client.request<{ items: unknown[] }>({ method: 'GET', path: '/api/v1/namespaces/bench-list/pods' });
+    apiserver.push(performance.now() - t0);
+    bytes = Buffer.byteLength(JSON.stringify(body));
+    const items = body.items.length;
+    if (items !== opts.listSize) throw new Error(`LIST returned ${items} pods, expected ${opts.listSize}`);
+  }
+  return { pods: opts.listSize, bytes, apiserver: summarize(apiserver), etcdRange: summarize(etcdRange) };
+}
+
+async function measureWatch(
+  writer: ResourceClient<Pod>,
+  watchPods: ResourceClient<Pod>,
+  etcd: ReturnType<typeof etcdClient>,
+  prefix: string,
+  opts: ApiserverBenchOptions,
+  sampleRss: () => void,
+): Promise<WatchResult> {
+  const ns = 'bench-watch';
+  const abort = new AbortController();
+  const delivery: number[] = [];
+  const lastSeen = new Map<string, number>();
+  const seenBy = new Map<string, number>();
+  const syncSeen = new Set<number>();
+  let watchErrors = 0;
+  let firstWatchError: string | undefined;
+
+  const watcher = async (id: number) => {
+    try {
+      for await (const ev of watchPods.watch(ns, { signal: abort.signal })) {
+        if (ev.type !== 'ADDED') continue;
+        const received = now();
+        const name = ev.object.metadata.name!;
+        if (name.startsWith('sync-')) {
+          syncSeen.add(id);
+          continue;
+        }
+        const at = Number(ev.object.metadata.annotations?.[WRITTEN_AT_ANNOTATION]);
+        delivery.push(received - at);
+        seenBy.set(name, (seenBy.get(name) ?? 0) + 1);
+        lastSeen.set(name, Math.max(lastSeen.get(name) ?? 0, received - at));
+      }
+    } catch (err) {
+      if (!abort.signal.aborted) {
+        watchErrors++;
+        firstWatchError ??= (err as Error).message;
+      }
+    }
+  };
+
+  // The etcd floor: one direct watch on the same keys.
+  const etcdDelivery: number[] = [];
+  const etcdWatcher = await etcd.watch().prefix(`${prefix}/pods/${ns}/`).create();
+  etcdWatcher.on('put', (kv) => {
+    const received = now();
+    const obj = JSON.parse(kv.value.toString('utf8')) as KubeObject;
+    const at = Number(obj.metadata.annotations?.[WRITTEN_AT_ANNOTATION]);
+    if (Number.isFinite(at)) etcdDelivery.push(received - at);
+  });
+
+  const t0 = performance.now();
+  const running = Array.from({ length: opts.watchers }, (_, i) => watcher(i));
+  // Every watch is open once each has seen a sync pod written after it started.
+  let syncN = 0;
+  const deadline = Date.now() + 120_000;
+  while (syncSeen.size < opts.watchers) {
+    if (Date.now() > deadline) throw new Error(`only ${syncSeen.size}/${opts.watchers} watches open after 120 s (${watchErrors} errors: ${firstWatchError})`);
+    await writer.create(benchPod(ns, `sync-${syncN++}`));
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const openMs = performance.now() - t0;
+  sampleRss();
+
+  const writeLatency: number[] = [];
+  const writes: Promise<void>[] = [];
+  for (let i = 0; i < opts.watchWrites; i++) {
+    const name = `w-${i}`;
+    writes.push(
+      (async () => {
+        const at = now();
+        await writer.create(benchPod(ns, name, { annotations: { [WRITTEN_AT_ANNOTATION]: String(at) } }));
+        writeLatency.push(now() - at);
+      })(),
+    );
+    await new Promise((r) => setTimeout(r, opts.watchIntervalMs));
+  }
+  await Promise.all(writes);
+  const expected = opts.watchers * opts.watchWrites;
+  const waitUntil = Date.now() + 60_000;
+  while (delivery.length < expected && Date.now() < waitUntil) await new Promise((r) => setTimeout(r, 50));
+  abort.abort();
+  await etcdWatcher.cancel();
+  await Promise.all(running);
+  if (watchErrors) progress(`${watchErrors} watches failed: ${firstWatchError}`);
+  return {
+    watchers: opts.watchers,
+    writes: opts.watchWrites,
+    deliveries: delivery.length,
+    missing: expected - delivery.length,
+    delivery: summarize(delivery),
+    fanoutComplete: summarize([...lastSeen.values()]),
+    etcdWatch: summarize(etcdDelivery),
+    write: summarize(writeLatency),
+    openMs,
+  };
+}
+
+function checkTargets(r: ApiserverBenchResult, opts: ApiserverBenchOptions): TargetCheck[] {
+  const bestGet = Math.max(...r.get.map((x) => x.opsPerSec));
+  const bestCreate = r.create.reduce((a, b) => (b.opsPerSec > a.opsPerSec ? b : a));
+  const createsP99Ok = r.create.filter((x) => x.latency.p99 < 50);
+  const bestCreateUnder50 = createsP99Ok.length ? Math.max(...createsP99Ok.map((x) => x.opsPerSec)) : 0;
+  const n = (v: number, d = 0) => v.toFixed(d);
+  const checks: TargetCheck[] = [
+    { name: 'GET throughput', target: '>= 2000/s', measured: `${n(bestGet)}/s (best of c=${opts.concurrencies.join('/')})`, met: bestGet >= 2000 },
+    {
+      name: 'create throughput with p99 < 50 ms',
+      target: '>= 500/s',
+      measured: `${n(bestCreateUnder50)}/s (best overall ${n(bestCreate.opsPerSec)}/s at c=${bestCreate.concurrency}, p99 ${n(bestCreate.latency.p99, 1)} ms)`,
+      met: bestCreateUnder50 >= 500,
+    },
+    { name: `LIST ${r.list.pods} pods`, target: '< 1000 ms', measured: `${n(r.list.apiserver.p50)} ms p50, ${n(r.list.apiserver.max)} ms max`, met: r.list.apiserver.p50 < 1000 },
+    {
+      name: `watch delivery p99 (${r.watch.watchers} watches)`,
+      target: '< 100 ms',
+      measured: `${n(r.watch.delivery.p99, 1)} ms${r.watch.missing ? ` (${r.watch.missing} events missing)` : ''}`,
+      met: r.watch.delivery.p99 < 100 && r.watch.missing === 0,
+    },
+  ];
+  return checks;
+}
+
+function printApiserverResult(r: ApiserverBenchResult, opts: ApiserverBenchOptions): void {
+  const rows: (string | number)[][] = [];
+  opts.concurrencies.forEach((c, i) => {
+    const bp = r.baseline.put[i]!;
+    const bg = r.baseline.get[i]!;
+    const g = r.get[i]!;
+    const cr = r.create[i]!;
+    rows.push([`etcd get`, c, bg.opsPerSec, bg.latency.p50, bg.latency.p99, '1.0x', '1.0x', bg.errors]);
+    rows.push([`apiserver GET`, c, g.opsPerSec, g.latency.p50, g.latency.p99, `${ratio(g.latency.p50, bg.latency.p50)}x`, `${ratio(bg.opsPerSec, g.opsPerSec)}x`, g.errors]);
+    rows.push([`etcd put`, c, bp.opsPerSec, bp.latency.p50, bp.latency.p99, '1.0x', '1.0x', bp.errors]);
+    rows.push([`apiserver create`, c, cr.opsPerSec, cr.latency.p50, cr.latency.p99, `${ratio(cr.latency.p50, bp.latency.p50)}x`, `${ratio(bp.opsPerSec, cr.opsPerSec)}x`, cr.errors]);
+  });
+  section('single-object GET and create vs bare etcd (same run)');
+  print(table(['operation', 'clients', 'ops/s', 'p50 ms', 'p99 ms', 'p50 vs etcd', 'etcd ops/s ÷ ops/s', 'errors'], rows));
+  section(`LIST of ${r.list.pods} pods (${(r.list.bytes / 1048576).toFixed(1)} MiB JSON)`);
+  print(
+    table(
+      ['path', 'p50 ms', 'max ms', 'vs etcd'],
+      [
+        ['etcd3 prefix range + JSON.parse', r.list.etcdRange.p50, r.list.etcdRange.max, '1.0x'],
+        ['apiserver GET /pods (HTTPS, parsed)', r.list.apiserver.p50, r.list.apiserver.max, `${ratio(r.list.apiserver.p50, r.list.etcdRange.p50)}x`],
+      ],
+    ),
+  );
+  print(`(filling it: ${r.list.fill.ops} creates at 64 clients, ${r.list.fill.opsPerSec.toFixed(0)}/s, p99 ${r.list.fill.latency.p99.toFixed(1)} ms)`);
+  section(`watch delivery: ${r.watch.watchers} watches, ${r.watch.writes} creates ${opts.watchIntervalMs} ms apart`);
+  const w = r.watch;
+  print(
+    table(
+      ['measure', 'count', 'p50 ms', 'p99 ms', 'max ms'],
+      [
+        ['etcd3 direct watch (floor)', w.etcdWatch.count, w.etcdWatch.p50, w.etcdWatch.p99, w.etcdWatch.max],
+        ['create answered', w.write.count, w.write.p50, w.write.p99, w.write.max],
+        ['write -> event, every watcher', w.delivery.count, w.delivery.p50, w.delivery.p99, w.delivery.max],
+        ['write -> last watcher has it', w.fanoutComplete.count, w.fanoutComplete.p50, w.fanoutComplete.p99, w.fanoutComplete.max],
+      ],
+    ),
+  );
+  print(`(${w.missing} deliveries missing; opening the ${w.watchers} watches took ${(w.openMs / 1000).toFixed(1)} s)`);
+  section('resources');
+  print(`apiserver RSS: idle ${r.apiserverRssMiB.idle.toFixed(0)} MiB, after the LIST ${r.apiserverRssMiB.afterList.toFixed(0)} MiB, with ${w.watchers} watches ${r.apiserverRssMiB.withWatches.toFixed(0)} MiB`);
+  print(`CPU used: apiserver ${r.cpuSeconds.apiserver.toFixed(1)} s, benchmark clients ${r.cpuSeconds.bench.toFixed(1)} s (same 2 cores)`);
+  section('targets (issue 2)');
+  print(targetTable(r.targets));
+  printJson('apiserver', r);
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+/**
+ * `bench apiserver|agent|scheduler|all [--quick] [--cpu-prof DIR]` and
+ * `bench profile FILE`: parses flags and calls the benchmark. scripts/bench.sh
+ * starts the dedicated etcd (and Docker) first; run that rather than this.
+ */
+import { mkdirSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Command } from 'commander';
+import { APISERVER_DEFAULTS, APISERVER_QUICK, runApiserverBench } from '../apiserver-bench.js';
+import { AGENT_DEFAULTS, AGENT_QUICK, runAgentBench } from '../agent-bench.js';
+import { SCHEDULER_DEFAULTS, SCHEDULER_QUICK, runSchedulerBench } from '../scheduler-bench.js';
+import { summarizeProfile } from '../profile-summary.js';
+import { print, section, table } from '../report.js';
+
+interface Flags {
+  quick?: boolean;
+  cpuProf?: string;
+}
+
+function printProfile(file: string): void {
+  const s = summarizeProfile(file);
+  section(`CPU profile ${file}: ${(s.totalMs / 1000).toFixed(1)} s sampled, ${(s.idleMs / 1000).toFixed(1)} s idle`);
+  print(table(['area (self time)', 'ms', '% of busy'], s.areas.map((a) => [a.name, a.ms, a.percent])));
+  print('');
+  print(table(['function (self time)', 'ms', '% of busy'], s.functions.map((a) => [a.name, a.ms, a.percent])));
+}
+
+function profileDir(flags: Flags, what: string): string | undefined {
+  if (!flags.cpuProf) return undefined;
+  const dir = resolve(flags.cpuProf, what);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+function printProfiles(dir: string | undefined): void {
+  if (!dir) return;
+  for (const f of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) printProfile(join(dir, f));
+}
+
+async function apiserver(flags: Flags): Promise<void> {
+  const dir = profileDir(flags, 'apiserver');
+  await runApiserverBench({ ...(flags.quick ? APISERVER_QUICK : APISERVER_DEFAULTS), ...(dir ? { cpuProfDir: dir } : {}) });
+  printProfiles(dir);
+}
+
+async function agent(flags: Flags): Promise<void> {
+  await runAgentBench(flags.quick ? AGENT_QUICK : AGENT_DEFAULTS);
+}
+
+async function scheduler(flags: Flags): Promise<void> {
+  const dir = profileDir(flags, 'scheduler');
+  await runSchedulerBench({ ...(flags.quick ? SCHEDULER_QUICK : SCHEDULER_DEFAULTS), ...(dir ? { cpuProfDir: dir } : {}) });
+  printProfiles(dir);
+}
+
+const program = new Command('bench').description("Flotilla's benchmarks, each against a baseline measured in the same run");
+const withFlags = (c: Command) =>
+  c.option('--quick', 'smoke-sized run (seconds)').option('--cpu-prof <dir>', 'run the measured processes under node --cpu-prof and summarise the profiles');
+withFlags(program.command('apiserver').description('GET/create/LIST/watch of the real apiserver vs bare etcd')).action(apiserver);
+withFlags(program.command('agent').description('pod start and restart through the agent vs raw docker run')).action(agent);
+withFlags(program.command('scheduler').description('scheduler_perf: pods bound per second on hollow nodes')).action(scheduler);
+withFlags(program.command('all').description('every benchmark')).action(async (flags: Flags) => {
+  await apiserver(flags);
+  await agent(flags);
+  await scheduler(flags);
+});
+program
+  .command('profile <file>')
+  .description('summarise a .cpuprofile: self time by area and by function')
+  .action((file: string) => printProfile(file));
+
+program.parseAsync(process.argv).then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`[bench] failed: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

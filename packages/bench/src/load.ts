@@ -1,0 +1,93 @@
+/**
+ * A closed-loop load generator: N workers each issue one operation, wait for
+ * its answer, and issue the next, so the offered load adapts to the server
+ * (the way `etcdctl benchmark` and kube's density tests drive a server).
+ */
+import { performance } from 'node:perf_hooks';
+import { summarize, type LatencySummary } from './stats.js';
+
+/** Options of a closed-loop run. */
+export interface ClosedLoopOptions {
+  /** Workers issuing operations in parallel. */
+  concurrency: number;
+  /** Stop issuing new operations after this long (ms). */
+  durationMs: number;
+  /** Stop after this many operations in total, if reached first. */
+  maxOps?: number;
+  /** Warm-up time (ms) whose samples are discarded: connections, JIT. */
+  warmupMs?: number;
+  /** One operation; `seq` is unique over the run (for distinct names). */
+  op: (seq: number, worker: number) => Promise<unknown>;
+}
+
+/** What a closed-loop run measured (the warm-up excluded). */
+export interface ClosedLoopResult {
+  concurrency: number;
+  ops: number;
+  errors: number;
+  /** The first error message, to say why errors happened. */
+  firstError?: string;
+  elapsedMs: number;
+  opsPerSec: number;
+  latency: LatencySummary;
+}
+
+/** Runs `op` from `concurrency` workers for `durationMs` and reports latency and throughput. */
+export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedLoopResult> {
+  const { concurrency, op } = options;
+  const warmupMs = options.warmupMs ?? 0;
+  const maxOps = options.maxOps ?? Number.POSITIVE_INFINITY;
+  let seq = 0;
+  const samples: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  const begin = performance.now();
+  const measureFrom = begin + warmupMs;
+  const end = measureFrom + options.durationMs;
+  let measuredOps = 0;
+
+  const worker = async (w: number) => {
+    for (;;) {
+      const t0 = performance.now();
+      if (t0 >= end || seq >= maxOps) return;
+      const n = seq++;
+      try {
+        await op(n, w);
+        const t1 = performance.now();
+        if (t0 >= measureFrom) {
+          samples.push(t1 - t0);
+          measuredOps++;
+        }
+      } catch (err) {
+        errors++;
+        firstError ??= (err as Error)?.message ?? String(err);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
+  const elapsedMs = performance.now() - Math.min(measureFrom, performance.now());
+  return {
+    concurrency,
+    ops: measuredOps,
+    errors,
+    ...(firstError ? { firstError } : {}),
+    elapsedMs,
+    opsPerSec: elapsedMs > 0 ? (measuredOps / elapsedMs) * 1000 : 0,
+    latency: summarize(samples),
+  };
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; resolves when all are done (rejects on the first failure). */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= items.length) return;
+      results[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}

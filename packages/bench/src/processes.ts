@@ -1,0 +1,183 @@
+/**
+ * Starting the real `flotilla <component>` processes the benchmarks measure
+ * (packages/cli/dist, so `npx tsc -b` first), with their output in a log
+ * file rather than a pipe the benchmark process would have to drain.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Agent, request } from 'undici';
+
+/** The repository root (found from this file, which runs from dist/). */
+export function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { workspaces?: unknown }).workspaces) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('cannot find the repository root (a package.json with workspaces)');
+    dir = parent;
+  }
+}
+
+/** The built `flotilla` entry point. */
+export function flotillaBin(): string {
+  const bin = join(repoRoot(), 'packages', 'cli', 'dist', 'bin', 'flotilla.js');
+  if (!existsSync(bin)) throw new Error(`${bin} does not exist: build first (npx tsc -b)`);
+  return bin;
+}
+
+/** etcd endpoints from FLOTILLA_ETCD_ENDPOINTS (scripts/bench.sh points it at its own etcd). */
+export function etcdEndpoints(): string[] {
+  const raw = process.env.FLOTILLA_ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379';
+  return raw.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/** Resident set size of a process in MiB (from /proc), or NaN when it is gone. */
+export function rssMiB(pid: number | undefined): number {
+  if (!pid) return Number.NaN;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** CPU time (user+system, seconds) a process has used so far, or NaN. */
+export function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return Number.NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** A child process the benchmark started, and how to stop it. */
+export interface Started {
+  pid: number;
+  logFile: string;
+  /** SIGTERM, SIGKILL after `graceMs`; resolves once it exited. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Spawns `node <args>` with output into `logFile`; node flags (e.g. --cpu-prof) go first. */
+export function spawnNode(args: string[], logFile: string, nodeFlags: string[] = [], env: NodeJS.ProcessEnv = process.env): Started {
+  const fd = openSync(logFile, 'a');
+  const child: ChildProcess = spawn(process.execPath, [...nodeFlags, ...args], { cwd: repoRoot(), stdio: ['ignore', fd, fd], env });
+  closeSync(fd);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const kill = () => child.kill('SIGKILL');
+  process.once('exit', kill);
+  return {
+    pid: child.pid!,
+    logFile,
+    async stop(graceMs = 15_000) {
+      process.off('exit', kill);
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** A running `flotilla apiserver` the benchmark started. */
+export interface BenchApiServer extends Started {
+  url: string;
+  caPem: string;
+  adminToken: string;
+  /** Token of `system:node:<name>` for the given node names (those passed as `nodes`). */
+  nodeTokens: Map<string, string>;
+  prefix: string;
+  dir: string;
+  /** Stops the process and removes its temporary files (the etcd data goes with the bench etcd). */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Options of startApiServer. */
+export interface StartApiServerOptions {
+  port: number;
+  /** etcd key prefix (default `/bench-<random>`). */
+  prefix?: string;
+  /** Node names that get a node token. */
+  nodes?: string[];
+  /** Extra node flags, e.g. `--cpu-prof`. */
+  nodeFlags?: string[];
+  /** More `flotilla apiserver` flags. */
+  extraArgs?: string[];
+  /** Keep the log and profile directory (for --cpu-prof). */
+  keepDir?: boolean;
+}
+
+const token = () => randomBytes(24).toString('base64url');
+
+/** Starts the real apiserver over HTTPS on `port` and waits for /readyz. */
+export async function startApiServer(options: StartApiServerOptions): Promise<BenchApiServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'flotilla-bench-'));
+  const certDir = join(dir, 'certs');
+  const tokenFile = join(dir, 'tokens.csv');
+  const adminToken = token();
+  const nodeTokens = new Map((options.nodes ?? []).map((n) => [n, token()] as const));
+  const lines = [`${adminToken},admin,admin-uid,"system:masters"`];
+  for (const [n, t] of nodeTokens) lines.push(`${t},system:node:${n},node-uid-${n},"system:nodes"`);
+  await writeFile(tokenFile, `${lines.join('\n')}\n`, { mode: 0o600 });
+  const prefix = options.prefix ?? `/bench-${randomBytes(4).toString('hex')}`;
+  const url = `https://127.0.0.1:${options.port}`;
+  const proc = spawnNode(
+    [
+      flotillaBin(),
+      'apiserver',
+      '--etcd-servers', etcdEndpoints().join(','),
+      '--etcd-prefix', prefix,
+      '--bind-address', '127.0.0.1',
+      '--secure-port', String(options.port),
+      '--cert-dir', certDir,
+      '--token-auth-file', tokenFile,
+      ...(options.extraArgs ?? []),
+    ],
+    join(dir, 'apiserver.log'),
+    options.nodeFlags ?? [],
+  );
+  let caPem = '';
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      caPem ||= await readFile(join(certDir, 'ca.crt'), 'utf8');
+      const dispatcher = new Agent({ connect: { ca: caPem } });
+      const res = await request(`${url}/readyz`, { dispatcher, headers: { authorization: `Bearer ${adminToken}` } });
+      await res.body.text();
+      await dispatcher.close();
+      if (res.statusCode === 200) break;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) {
+      await proc.stop(1000);
+      const log = await readFile(proc.logFile, 'utf8').catch(() => '');
+      throw new Error(`apiserver on ${url} not ready after 30 s; log:\n${log.slice(-3000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    ...proc,
+    url,
+    caPem,
+    adminToken,
+    nodeTokens,
+    prefix,
+    dir,
+    async stop(graceMs?: number) {
+      await proc.stop(graceMs);
+      if (!options.keepDir) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Flotilla's benchmarks, each printed against a baseline measured in the
+# same run (bare etcd, raw `docker run`), as a table and a BENCH_JSON line.
+#
+#   scripts/bench.sh [apiserver|agent|scheduler|all] [--quick] [--cpu-prof DIR]
+#
+# apiserver  GET/create at 1/16/64 clients, LIST of 10,000 pods and watch
+#            delivery with 1,000 watches, vs etcd3 put/get (issue 2)
+# agent      pod start and container restart through the agent vs raw
+#            `docker run -d` (issue 3; needs Docker and the flotilla/busybox image)
+# scheduler  scheduler_perf: 10,000 pods on 1,000 hollow nodes (issue 4)
+# --quick    smoke-sized run (seconds); --cpu-prof DIR profiles the measured
+#            processes and prints where their CPU time went.
+#
+# A private etcd is started on FLOTILLA_BENCH_ETCD_PORT (default 23890) with
+# a fresh data directory, so the numbers are not polluted by other data, and
+# deleted afterwards; a Docker engine is started only when none answers.
+# Whatever this script started is stopped on exit.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$FLOTILLA_ROOT"
+
+what="apiserver"
+if [[ $# -gt 0 && "$1" != -* ]]; then what="$1"; shift; fi
+case "$what" in
+  apiserver|agent|scheduler|all) ;;
+  -h|--help|help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) die "unknown benchmark '$what' (apiserver|agent|scheduler|all)" ;;
+esac
+
+etcd_port="${FLOTILLA_BENCH_ETCD_PORT:-23890}"
+etcd_started=0
+dockerd_started=0
+
+cleanup() {
+  local rc=$?
+  set +e
+  trap - EXIT INT TERM
+  if [[ -n "${DOCKER_HOST:-}" ]] && command -v docker >/dev/null; then
+    local leftovers
+    leftovers="$(docker ps -aq --filter label=flotilla.bench 2>/dev/null)"
+    # shellcheck disable=SC2086
+    [[ -n "$leftovers" ]] && docker rm -f $leftovers >/dev/null 2>&1
+  fi
+  ((etcd_started)) && "$FLOTILLA_ROOT/scripts/etcd.sh" stop --port "$etcd_port" --purge
+  ((dockerd_started)) && "$FLOTILLA_ROOT/scripts/dockerd.sh" stop
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+log "building (npx tsc -b)"
+# A compile error elsewhere in the tree should not block measuring what is
+# built; tsc still emits every project it could build.
+npx tsc -b >&2 || warn "the build reported errors (above); running what is built"
+[[ -f packages/bench/dist/bin/bench.js && -f packages/cli/dist/bin/flotilla.js ]] || die "nothing to run: packages/bench or packages/cli is not built"
+
+# 1,000 watches need 1,000 sockets on each side.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# A fresh etcd: drop any data an earlier run left on this port.
+"$FLOTILLA_ROOT/scripts/etcd.sh" stop --port "$etcd_port" --purge
+etcd_started=1
+FLOTILLA_ETCD_ENDPOINTS="$("$FLOTILLA_ROOT/scripts/etcd.sh" start --port "$etcd_port")"
+export FLOTILLA_ETCD_ENDPOINTS
+
+if [[ "$what" == agent || "$what" == all ]]; then
+  [[ -s "$FLOTILLA_STATE/dockerd/dockerd.pid" ]] || dockerd_started=1
+  DOCKER_HOST="$("$FLOTILLA_ROOT/scripts/dockerd.sh" start)"
+  export DOCKER_HOST
+  # dockerd.sh leaves an engine it did not start alone; only ours is stopped.
+  [[ -s "$FLOTILLA_STATE/dockerd/dockerd.pid" ]] || dockerd_started=0
+  "$FLOTILLA_ROOT/scripts/images.sh" >&2
+fi
+
+log "running '$what' $* (etcd $FLOTILLA_ETCD_ENDPOINTS)"
+node packages/bench/dist/bin/bench.js "$what" "$@"
