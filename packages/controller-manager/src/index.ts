@@ -1,1 +1,9 @@
-export {};
+export * from './context.js';
+export * from './controller-metrics.js';
+export * from './controller-manager.js';
+export * from './http-server.js';
+export * from './run.js';
+export * from './endpoints/index.js';
+export * from './garbage-collector/index.js';
+export * from './namespace/index.js';
+export * from './node-lifecycle/index.js';

@@ -1,0 +1,176 @@
+/**
+ * The ControllerManager runs the chosen controllers on one shared
+ * InformerFactory, so each resource is listed and watched once per process
+ * however many controllers read it. It knows nothing of flags, kubeconfigs
+ * or leader election: run.ts does that and hands it a client and a signal.
+ */
+import { EventRecorder, InformerFactory, realClock, type ApiClient, type Clock, type Logger } from '@flotilla/client';
+import { ControllerMetrics } from './controller-metrics.js';
+import type { ControllerDeps } from './context.js';
+import { EndpointsController } from './endpoints/index.js';
+import { GarbageCollector } from './garbage-collector/index.js';
+import { NamespaceController } from './namespace/index.js';
+import { NodeLifecycleController } from './node-lifecycle/index.js';
+
+/** Every controller the manager can run, by its `--controllers` name. */
+export const CONTROLLER_NAMES = ['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'garbage-collector', 'namespace'] as const;
+
+/** A controller name. */
+export type ControllerName = (typeof CONTROLLER_NAMES)[number];
+
+/** What the manager needs of a controller: run until the signal aborts. */
+export interface RunnableController {
+  run(signal: AbortSignal): Promise<void>;
+}
+
+/** The Event source component of each controller, as Kubernetes names them. */
+const COMPONENTS: Record<ControllerName, string> = {
+  replicaset: 'replicaset-controller',
+  deployment: 'deployment-controller',
+  'node-lifecycle': 'node-controller',
+  endpoints: 'endpoint-controller',
+  'garbage-collector': 'garbage-collector-controller',
+  namespace: 'namespace-controller',
+};
+
+/** Options of a ControllerManager. */
+export interface ControllerManagerOptions {
+  client: ApiClient;
+  /** Which controllers run: names, `*` for all, `-name` to leave one out (kube-controller-manager syntax). Default all. */
+  controllers?: readonly string[];
+  logger: Logger;
+  clock?: Clock;
+  metrics?: ControllerMetrics;
+  /** Node lifecycle: Lease silence before a node is Unknown. Default 8 s. */
+  nodeMonitorGracePeriodMs?: number;
+  /** Node lifecycle: default toleration of pods for the unreachable taint. Default 5 s. */
+  defaultUnreachableTolerationSeconds?: number;
+  /** Workers per controller, by name. */
+  workers?: Partial<Record<ControllerName, number>>;
+  /** Informer watch timeout (tests use short ones). */
+  watchTimeoutSeconds?: number;
+}
+
+/** Resolves a `--controllers` list to the names that run; throws on an unknown name. */
+export function resolveControllers(spec: readonly string[] | undefined): ControllerName[] {
+  const list = spec && spec.length > 0 ? spec : ['*'];
+  const known = new Set<string>(CONTROLLER_NAMES);
+  const on = new Set<ControllerName>();
+  const off = new Set<string>();
+  for (const raw of list) {
+    const item = raw.trim();
+    if (!item) continue;
+    if (item === '*') CONTROLLER_NAMES.forEach((n) => on.add(n));
+    else if (item.startsWith('-')) {
+      if (!known.has(item.slice(1))) throw new Error(`unknown controller "${item.slice(1)}"; known: ${CONTROLLER_NAMES.join(', ')}`);
+      off.add(item.slice(1));
+    } else {
+      if (!known.has(item)) throw new Error(`unknown controller "${item}"; known: ${CONTROLLER_NAMES.join(', ')}`);
+      on.add(item as ControllerName);
+    }
+  }
+  return CONTROLLER_NAMES.filter((n) => on.has(n) && !off.has(n));
+}
+
+/** Loads a controller module that may not exist in this build (the app controllers land separately). */
+async function optionalModule(dir: string): Promise<Record<string, unknown> | undefined> {
+  // Built at run time so the compiler does not insist the module exists yet.
+  const path = ['.', dir, 'index.js'].join('/');
+  try {
+    return (await import(path)) as Record<string, unknown>;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException)?.code === 'ERR_MODULE_NOT_FOUND') return undefined;
+    throw err;
+  }
+}
+
+/** Runs a set of controllers over one shared informer factory. */
+export class ControllerManager {
+  /** Reconcile counts, errors, durations and queue depths of every controller. */
+  readonly metrics: ControllerMetrics;
+  /** The controllers that will run (or ran), by name; filled by run(). */
+  readonly running = new Map<ControllerName, RunnableController>();
+  private readonly names: ControllerName[];
+  private readonly clock: Clock;
+
+  constructor(private readonly options: ControllerManagerOptions) {
+    this.names = resolveControllers(options.controllers);
+    this.metrics = options.metrics ?? new ControllerMetrics();
+    this.clock = options.clock ?? realClock;
+  }
+
+  /** The controllers selected to run. */
+  get controllers(): readonly ControllerName[] {
+    return this.names;
+  }
+
+  /** Builds the controllers on a fresh informer factory, starts it, and runs them until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { client, logger } = this.options;
+    const informers = new InformerFactory(client, { clock: this.clock, logger, watchTimeoutSeconds: this.options.watchTimeoutSeconds });
+    const recorders: EventRecorder[] = [];
+    this.running.clear();
+    for (const name of this.names) {
+      const recorder = new EventRecorder(client, { component: COMPONENTS[name], clock: this.clock, logger });
+      recorders.push(recorder);
+      const deps: ControllerDeps = {
+        client,
+        informers,
+        recorder,
+        logger: childLogger(logger, name),
+        clock: this.clock,
+        metrics: this.metrics,
+        ...(this.options.workers?.[name] ? { workers: this.options.workers[name] } : {}),
+      };
+      const c = await this.build(name, deps);
+      if (c) this.running.set(name, c);
+      else logger.warn({ controller: name }, 'controller not available in this build; skipped');
+    }
+    if (signal.aborted) return;
+    informers.start(signal);
+    logger.info({ controllers: [...this.running.keys()] }, 'controllers starting');
+    await Promise.all(
+      [...this.running.entries()].map(([name, c]) =>
+        c.run(signal).catch((err: unknown) => {
+          logger.error({ controller: name, err: (err as Error)?.message ?? String(err) }, 'controller failed');
+          throw err;
+        }),
+      ),
+    );
+    await Promise.all(recorders.map((r) => r.flush()));
+    logger.info({}, 'controllers stopped');
+  }
+
+  private async build(name: ControllerName, deps: ControllerDeps): Promise<RunnableController | undefined> {
+    switch (name) {
+      case 'node-lifecycle':
+        return new NodeLifecycleController({
+          ...deps,
+          nodeMonitorGracePeriodMs: this.options.nodeMonitorGracePeriodMs,
+          defaultUnreachableTolerationSeconds: this.options.defaultUnreachableTolerationSeconds,
+        });
+      case 'endpoints':
+        return new EndpointsController(deps);
+      case 'garbage-collector':
+        return new GarbageCollector(deps);
+      case 'namespace':
+        return new NamespaceController(deps);
+      case 'replicaset': {
+        const mod = await optionalModule('replicaset');
+        const Ctor = mod?.ReplicaSetController as (new (d: ControllerDeps) => RunnableController) | undefined;
+        return Ctor ? new Ctor(deps) : undefined;
+      }
+      case 'deployment': {
+        const mod = await optionalModule('deployment');
+        const Ctor = mod?.DeploymentController as (new (d: ControllerDeps) => RunnableController) | undefined;
+        return Ctor ? new Ctor(deps) : undefined;
+      }
+    }
+  }
+}
+
+/** A pino child logger with the controller's name on every line, when the logger supports it. */
+function childLogger(logger: Logger, controller: string): Logger {
+  const child = (logger as Logger & { child?: (b: object) => Logger }).child;
+  return typeof child === 'function' ? child.call(logger, { controller }) : logger;
+}

@@ -1,0 +1,2 @@
+export * from './node-lifecycle-controller.js';
+export * from './taints.js';

@@ -1,0 +1,138 @@
+/**
+ * The controller-manager as a process: client from a kubeconfig, the
+ * /metrics and /healthz server, optional leader election, and the
+ * ControllerManager. `flotilla controller-manager` only parses flags into a
+ * ControllerManagerConfig and calls run().
+ *
+ * With leader election only the holder of the Lease runs controllers. When
+ * leadership is lost (not handed back on shutdown) the controllers stop and
+ * run() rejects, so the process exits non-zero and its supervisor restarts
+ * it as a fresh candidate, as kube-controller-manager does.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { LeaderElector, RestClient, type ApiClient, type Clock, type Logger } from '@flotilla/client';
+import { createLogger } from '@flotilla/observability';
+import { ControllerManager } from './controller-manager.js';
+import { ControllerMetrics } from './controller-metrics.js';
+import { startStatusServer } from './http-server.js';
+
+/** Everything `flotilla controller-manager` can set. */
+export interface ControllerManagerConfig {
+  /** kubeconfig path; $KUBECONFIG or ~/.kube/config when unset. */
+  kubeconfig?: string;
+  /** Controllers to run: names, `*`, `-name`. Default all. */
+  controllers?: string[];
+  /** Only the holder of the Lease runs controllers. Default false. */
+  leaderElect?: boolean;
+  /** This instance's name in the Lease; `<hostname>_<uuid>` when unset. */
+  identity?: string;
+  /** Lease namespace and name. Defaults kube-system / flotilla-controller-manager. */
+  leaseNamespace?: string;
+  leaseName?: string;
+  /** Leader election timings in seconds. Defaults 15 / 10 / 2 (Kubernetes'). */
+  leaseDurationSeconds?: number;
+  renewDeadlineSeconds?: number;
+  retryPeriodSeconds?: number;
+  /** Port of /metrics and /healthz; 0 picks a free one; -1 serves none. Default 10257. */
+  metricsPort?: number;
+  /** Address the metrics server binds. Default 127.0.0.1. */
+  metricsHost?: string;
+  /** Lease silence before a node is Unknown, seconds. Default 8 (Kubernetes: 40). */
+  nodeMonitorGracePeriodSeconds?: number;
+  /** Default toleration of the unreachable taint, seconds. Default 5 (Kubernetes: 300). */
+  defaultUnreachableTolerationSeconds?: number;
+  /** An ApiClient to use instead of one built from the kubeconfig (tests). */
+  client?: ApiClient;
+  logger?: Logger;
+  clock?: Clock;
+  /** Informer watch timeout in seconds (tests use short ones). */
+  watchTimeoutSeconds?: number;
+  /** Told once the metrics server listens (the port matters when metricsPort is 0). */
+  onListening?: (port: number) => void;
+  /** Told each time this instance starts leading (or at start without leader election). */
+  onStartedLeading?: (manager: ControllerManager) => void;
+}
+
+/** Runs the controller-manager until `signal` aborts; rejects if it cannot start or loses leadership. */
+export async function run(config: ControllerManagerConfig, signal: AbortSignal): Promise<void> {
+  const log = config.logger ?? createLogger('controller-manager');
+  const identity = config.identity ?? `${hostname()}_${randomUUID()}`;
+  const client = config.client ?? RestClient.fromKubeconfig(config.kubeconfig, { userAgent: 'flotilla-controller-manager' });
+  const metrics = new ControllerMetrics();
+  const leaderGauge = metrics.registry.gauge('leader_election_master_status', '1 while this instance holds the leader Lease.');
+  const leaseName = config.leaseName ?? 'flotilla-controller-manager';
+  const manager = () =>
+    new ControllerManager({
+      client,
+      controllers: config.controllers,
+      logger: log,
+      clock: config.clock,
+      metrics,
+      nodeMonitorGracePeriodMs: config.nodeMonitorGracePeriodSeconds !== undefined ? config.nodeMonitorGracePeriodSeconds * 1000 : undefined,
+      defaultUnreachableTolerationSeconds: config.defaultUnreachableTolerationSeconds,
+      watchTimeoutSeconds: config.watchTimeoutSeconds,
+    });
+  // Validate --controllers before anything starts.
+  manager();
+
+  const port = config.metricsPort ?? 10257;
+  const server = port >= 0 ? await startStatusServer(() => metrics.render(), port, config.metricsHost ?? '127.0.0.1') : undefined;
+  if (server) {
+    log.info({ port: server.port }, 'serving /metrics and /healthz');
+    config.onListening?.(server.port);
+  }
+  try {
+    if (!config.leaderElect) {
+      const m = manager();
+      log.info({ identity, controllers: m.controllers }, 'controller-manager starting');
+      config.onStartedLeading?.(m);
+      await m.run(signal);
+      return;
+    }
+    const elector = new LeaderElector(client, {
+      namespace: config.leaseNamespace ?? 'kube-system',
+      name: leaseName,
+      identity,
+      leaseDurationSeconds: config.leaseDurationSeconds,
+      renewDeadlineSeconds: config.renewDeadlineSeconds,
+      retryPeriodSeconds: config.retryPeriodSeconds,
+      clock: config.clock,
+      logger: log,
+    });
+    log.info({ identity, lease: `${config.leaseNamespace ?? 'kube-system'}/${leaseName}` }, 'waiting to become leader');
+    let led = false;
+    let failure: unknown;
+    // Stops the campaign (and releases the Lease) when the controllers fail, not only on shutdown.
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await elector.run(stop.signal, {
+        onStartedLeading: async (leading) => {
+          led = true;
+          leaderGauge.set(1, { name: leaseName });
+          const m = manager();
+          config.onStartedLeading?.(m);
+          try {
+            await m.run(leading);
+          } catch (err) {
+            failure = err;
+            stop.abort();
+          }
+        },
+        onStoppedLeading: () => leaderGauge.set(0, { name: leaseName }),
+        onNewLeader: (holder) => log.info({ identity, leader: holder }, 'new leader observed'),
+      });
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+    if (failure) throw failure;
+    if (!signal.aborted && led) throw new Error(`lost leadership of ${config.leaseNamespace ?? 'kube-system'}/${leaseName}`);
+  } finally {
+    await server?.close();
+    const closable = client as ApiClient & { close?: () => Promise<void> };
+    if (!config.client) await closable.close?.();
+    log.info({ identity }, 'controller-manager stopped');
+  }
+}
