@@ -8,3 +8,6 @@ export * from './discovery.js';
 export * from './auth/index.js';
 export * from './tls/index.js';
 export * from './run.js';
+export * from './tls/index.js';
+export * from './table.js';
+export * from './scale.js';

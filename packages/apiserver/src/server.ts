@@ -5,7 +5,7 @@
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ApiError, badRequest, findResource as findBuiltinResource, forbidden, internalError, RESOURCES, unauthorized } from '@flotilla/api';
-import type { ResourceInfo } from '@flotilla/api';
+import type { KubeObject, ResourceInfo } from '@flotilla/api';
 import type { Storage } from '@flotilla/store';
 import { METRICS_CONTENT_TYPE, Registry, type Logger } from '@flotilla/observability';
 import type { Authenticator, Authorizer, RequestAttributes, UserInfo, Verb } from './auth/types.js';
@@ -297,7 +297,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     metrics.watchStarted(rest.info.plural);
     const started = process.hrtime.bigint();
     try {
-      await serveWatch(storage, rest, params, reply.raw, shutdown.signal, timings, logger);
+      const render = wantsTable(req.headers.accept) ? (obj: KubeObject) => toTable(rest.info, obj, rest.query.includeObject) : undefined;
+      await serveWatch(storage, rest, params, reply.raw, shutdown.signal, timings, logger, render);
     } finally {
       metrics.watchEnded(rest.info.plural);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;

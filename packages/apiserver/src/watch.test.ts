@@ -5,12 +5,12 @@ import { startTestApiServer, testPod, type TestApiServer } from './testing/index
 const PODS = '/api/v1/namespaces/default/pods';
 
 /** A watch over a real socket: collects decoded events as they arrive. */
-function openWatch(base: string, path: string) {
+function openWatch(base: string, path: string, reqHeaders: Record<string, string> = {}) {
   const events: any[] = [];
   let status = 0;
   let headers: Record<string, unknown> = {};
   let ended = false;
-  const req = request(base + path, (res) => {
+  const req = request(base + path, { headers: reqHeaders }, (res) => {
     status = res.statusCode!;
     headers = res.headers;
     let buf = '';
@@ -142,6 +142,14 @@ describe('watch', () => {
     await until(() => w.status === 200, 'watch open');
     await s.close();
     await until(() => w.ended, 'end on close');
+  });
+
+  it('sends Table rows to kubectl get -w', async () => {
+    await s.request('POST', PODS, testPod('a'));
+    const w = openWatch(base, `${PODS}?watch=1`, { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' });
+    await until(() => w.events.length === 1, 'initial event');
+    expect(w.events[0]).toMatchObject({ type: 'ADDED', object: { kind: 'Table', rows: [{ cells: ['a', '0/1', 'Pending', '0', expect.any(String), '<none>', '<none>'] }] } });
+    w.close();
   });
 
   it('rejects bad watch parameters with a 400 Status before streaming', async () => {

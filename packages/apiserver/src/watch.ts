@@ -68,6 +68,8 @@ export async function serveWatch(
   signal: AbortSignal,
   timings: WatchTimings,
   log: Logger,
+  /** Rewrites each object before it is sent (e.g. into a Table for kubectl get -w). */
+  render: (obj: KubeObject) => unknown = (obj) => obj,
 ): Promise<void> {
   const { info, path } = req;
   const ac = new AbortController();
@@ -101,7 +103,7 @@ export async function serveWatch(
     let from = params.rv;
     if (params.sendInitial) {
       const list = await storage.list(info.plural, path.namespace, params.predicate ? { predicate: params.predicate } : {});
-      for (const item of list.items) await write({ type: 'ADDED', object: withType(info, item) });
+      for (const item of list.items) await write({ type: 'ADDED', object: render(withType(info, item)) });
       // A list without resourceVersion is "from now"; with one, keep the caller's starting point.
       if (from === '' || from === '0') from = list.resourceVersion;
       lastRv = list.resourceVersion;
@@ -116,7 +118,7 @@ export async function serveWatch(
     for await (const ev of events) {
       if (ac.signal.aborted) break;
       lastRv = ev.object.metadata.resourceVersion ?? lastRv;
-      await write({ type: ev.type, object: withType(info, ev.object as KubeObject) });
+      await write({ type: ev.type, object: render(withType(info, ev.object as KubeObject)) });
     }
   } catch (err) {
     if (!ac.signal.aborted) {
