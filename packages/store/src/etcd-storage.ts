@@ -18,7 +18,7 @@ import {
   type KubeObject,
 } from '@flotilla/api';
 import { createLogger, type Logger } from '@flotilla/observability';
-import { Etcd3, isRecoverableError, type IKeyValue, type IOptions, type IWatchResponse } from 'etcd3';
+import { Etcd3, isRecoverableError, type IKeyValue, type IOptions } from 'etcd3';
 import { decodeContinue, encodeContinue } from './continue-token.js';
 import { isCompactedError, isFutureRevisionError, toApiError } from './etcd-errors.js';
 import { generationChanged, jsonEqual } from './generation.js';
@@ -33,6 +33,7 @@ import type {
   StoreWatchOptions,
 } from './storage.js';
 import { Change, ResourceHub, Subscription } from './watch-hub.js';
+import { WatchStream } from './watch-stream.js';
 
 /** How to reach etcd and how much to keep in memory for watches. */
 export interface EtcdStorageOptions {
@@ -114,6 +115,7 @@ function stamp(obj: KubeObject, rev: number | string): KubeObject {
  */
 export class EtcdStorage implements Storage {
   private readonly client: Etcd3;
+  private readonly watchStream: WatchStream;
   private readonly prefix: string;
   private readonly log: Logger;
   private readonly timeoutMs: number;
@@ -147,6 +149,7 @@ export class EtcdStorage implements Storage {
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
       faultHandling: { host: () => passThrough, global: retryOnce, watchBackoff: backoff(100) },
     });
+    this.watchStream = new WatchStream(this.client, this.log);
   }
 
   /** The key prefix of this store (normalised), e.g. `/registry`. */
@@ -453,40 +456,35 @@ export class EtcdStorage implements Storage {
       sub.onEnd(() => signal.removeEventListener('abort', onAbort));
     }
     if (hub.canServe(from)) hub.attach(sub);
-    else this.catchUp(resource, hub, sub, from);
+    else this.catchUp(hub, listPrefix(this.prefix, resource), sub, from);
     yield* sub.events();
   }
 
   // A watch from before the hub's window: a private etcd watch that hands the
   // subscriber over to the shared hub as soon as it reaches the hub's window.
-  private catchUp(resource: string, hub: ResourceHub, sub: Subscription, from: number): void {
-    const prefix = listPrefix(this.prefix, resource);
-    const watcher = this.client.watch().prefix(prefix).withPreviousKV().startRevision(String(from + 1)).watcher();
+  private catchUp(hub: ResourceHub, resourcePrefix: string, sub: Subscription, from: number): void {
     let handedOver = false;
-    const cancel = () => void watcher.cancel().catch(() => undefined);
+    const cancel = this.watchStream.watch(
+      { key: Buffer.from(resourcePrefix), rangeEnd: prefixRangeEnd(resourcePrefix), startRevision: from + 1 },
+      {
+        onEvents: (events) => {
+          if (handedOver || sub.closed) return;
+          for (const ev of events) sub.offer(new Change(ev));
+          if (hub.canServe(sub.cursor) && !sub.closed) {
+            handedOver = true;
+            cancel();
+            hub.attach(sub);
+          }
+        },
+        onCanceled: (compactRevision, reason) => {
+          if (handedOver) return;
+          this.log.info({ prefix: resourcePrefix, revision: from, compactRevision, reason }, 'watch from an old revision refused');
+          sub.fail(gone(`too old resource version: ${from} (${compactRevision || hub.historyStart})`));
+        },
+      },
+    );
     sub.onEnd(() => {
       if (!handedOver) cancel();
-    });
-    watcher.on('data', (res: IWatchResponse) => {
-      if (handedOver || sub.closed) return;
-      try {
-        for (const ev of res.events) sub.offer(new Change(ev));
-      } catch (err) {
-        this.log.error({ prefix, err: (err as Error).message }, 'failed to process watch event');
-      }
-      if (hub.canServe(sub.cursor) && !sub.closed) {
-        handedOver = true;
-        cancel();
-        hub.attach(sub);
-      }
-    });
-    watcher.on('disconnected', () => {
-      (watcher as unknown as { request: { start_revision: string } }).request.start_revision = String(sub.cursor + 1);
-    });
-    watcher.on('error', (err: Error) => {
-      if (handedOver) return;
-      this.log.info({ prefix, revision: from, err: err?.message }, 'watch from an old revision refused');
-      sub.fail(gone(`too old resource version: ${from} (${hub.historyStart})`));
     });
   }
 
@@ -497,7 +495,7 @@ export class EtcdStorage implements Storage {
     const drop = () => {
       if (this.hubs.get(resource) === pending) this.hubs.delete(resource);
     };
-    const hub = new ResourceHub({ client: this.client, resourcePrefix: prefix, historySize: this.historySize, log: this.log, onBroken: drop });
+    const hub = new ResourceHub({ stream: this.watchStream, resourcePrefix: prefix, historySize: this.historySize, log: this.log, onBroken: drop });
     pending = (async () => {
       const rev = Number(await this.currentRevision());
       let timer: NodeJS.Timeout | undefined;
@@ -529,6 +527,7 @@ export class EtcdStorage implements Storage {
     const hubs = await Promise.allSettled([...this.hubs.values()]);
     this.hubs.clear();
     await Promise.all(hubs.map((h) => (h.status === 'fulfilled' ? h.value.close() : undefined)));
+    this.watchStream.close();
     this.client.close();
   }
 }

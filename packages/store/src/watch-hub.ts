@@ -5,8 +5,10 @@
  */
 import { ApiError, gone, type KubeObject } from '@flotilla/api';
 import type { Logger } from '@flotilla/observability';
-import type { Etcd3, IEvent, IWatchResponse, Watcher as EtcdWatcher } from 'etcd3';
+import type { IEvent } from 'etcd3';
+import { prefixRangeEnd } from './keys.js';
 import type { StoreWatchEvent } from './storage.js';
+import type { WatchStream } from './watch-stream.js';
 
 /** Freezes a parsed object all the way down: watch objects are shared by every watcher, so a mutation must fail loudly. */
 export function deepFreeze<T>(value: T): T {
@@ -202,7 +204,7 @@ export class Subscription {
 
 /** Options of a hub. */
 export interface HubOptions {
-  client: Etcd3;
+  stream: WatchStream;
   /** Key prefix of the resource, e.g. `/registry/pods/`. */
   resourcePrefix: string;
   /** Changes kept in memory for watchers that resume from a recent revision. */
@@ -225,46 +227,44 @@ export class ResourceHub {
   private history: Change[] = [];
   private historyHead = 0;
   private readonly subs = new Set<Subscription>();
-  private watcher: EtcdWatcher | undefined;
+  private cancelWatch: (() => void) | undefined;
   private broken = false;
 
   constructor(private readonly opts: HubOptions) {}
 
   /** Starts the etcd watch right after revision `startRevision` and resolves once etcd has accepted it. */
-  async start(startRevision: number): Promise<void> {
+  start(startRevision: number): Promise<void> {
     this.historyStart = startRevision;
     this.lastRevision = startRevision;
-    const { client, resourcePrefix, log } = this.opts;
-    const watcher = client.watch().prefix(resourcePrefix).withPreviousKV().startRevision(String(startRevision + 1)).watcher();
-    this.watcher = watcher;
-    await new Promise<void>((resolve, reject) => {
-      let connected = false;
-      watcher.on('connected', () => {
-        if (!connected) {
-          connected = true;
-          resolve();
-        } else {
-          log.info({ prefix: resourcePrefix, revision: this.lastRevision }, 'shared watch re-established');
-        }
-      });
-      watcher.on('data', (res: IWatchResponse) => this.onData(res));
-      watcher.on('disconnected', (err: Error) => {
-        // The client resumes from the last *header* revision, which can be past
-        // events it has not sent yet (etcd batches catch-up); resume from ours.
-        (watcher as unknown as { request: { start_revision: string } }).request.start_revision = String(this.lastRevision + 1);
-        log.warn({ prefix: resourcePrefix, revision: this.lastRevision, err: err?.message }, 'shared watch disconnected; will resume');
-      });
-      watcher.on('error', (err: Error) => {
-        log.warn({ prefix: resourcePrefix, revision: this.lastRevision, err: err?.message }, 'shared watch cancelled');
-        this.breakDown(gone(`too old resource version: ${this.lastRevision} (the shared watch was cancelled by etcd: ${err?.message ?? 'compacted'})`));
-        if (!connected) reject(err);
-      });
+    const { stream, resourcePrefix, log } = this.opts;
+    return new Promise<void>((resolve, reject) => {
+      let created = false;
+      this.cancelWatch = stream.watch(
+        { key: Buffer.from(resourcePrefix), rangeEnd: prefixRangeEnd(resourcePrefix), startRevision: startRevision + 1 },
+        {
+          onCreated: () => {
+            if (!created) {
+              created = true;
+              resolve();
+            } else {
+              log.info({ prefix: resourcePrefix, revision: this.lastRevision }, 'shared watch re-established');
+            }
+          },
+          onEvents: (events) => this.onEvents(events),
+          onCanceled: (compactRevision, reason) => {
+            log.warn({ prefix: resourcePrefix, revision: this.lastRevision, compactRevision, reason }, 'shared watch cancelled by etcd');
+            const err = gone(`too old resource version: ${this.lastRevision} (${compactRevision})`);
+            this.breakDown(err);
+            if (!created) reject(err);
+          },
+        },
+      );
     });
   }
 
-  private onData(res: IWatchResponse): void {
+  private onEvents(events: IEvent[]): void {
     try {
-      for (const ev of res.events) {
+      for (const ev of events) {
         const change = new Change(ev);
         if (change.rev <= this.lastRevision) continue; // replay after a reconnect
         this.lastRevision = change.rev;
@@ -330,6 +330,6 @@ export class ResourceHub {
     this.broken = true;
     for (const sub of this.subs) sub.end();
     this.subs.clear();
-    await this.watcher?.cancel().catch(() => undefined);
+    this.cancelWatch?.();
   }
 }

@@ -1,0 +1,244 @@
+import { setMaxListeners } from 'node:events';
+import type { KubeObject } from '@flotilla/api';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { StoreWatchEvent } from '../src/index.js';
+import { eventually, Fixture, percentile, pod, rejection } from './helpers.js';
+
+let fx: Fixture;
+beforeEach(() => {
+  fx = new Fixture();
+});
+afterEach(async () => {
+  await fx.cleanup();
+});
+
+/** Consumes a watch in the background, collecting events, until aborted. */
+function collect(iterable: AsyncIterable<StoreWatchEvent>) {
+  const events: StoreWatchEvent[] = [];
+  const state: { error?: { code?: number; message: string }; done: boolean } = { done: false };
+  void (async () => {
+    try {
+      for await (const e of iterable) events.push(e);
+    } catch (err) {
+      state.error = err as { code?: number; message: string };
+    } finally {
+      state.done = true;
+    }
+  })();
+  return { events, state };
+}
+
+const summary = (events: StoreWatchEvent[]) => events.map((e) => `${e.type} ${e.object.metadata.name} ${e.object.metadata.resourceVersion}`);
+
+describe('EtcdStorage watch', () => {
+  it('replays every change after a revision, in order, stamped with its revision', async () => {
+    const s = fx.store();
+    const start = await s.currentRevision();
+    const a = await s.create('pods', pod('default', 'a'));
+    const b = await s.create('pods', pod('other', 'b'));
+    a.metadata.labels = { v: '2' };
+    const a2 = await s.update('pods', a);
+    const del = await s.delete('pods', 'default', 'a');
+
+    const ac = new AbortController();
+    const all = collect(s.watch('pods', undefined, { resourceVersion: start, signal: ac.signal }));
+    const ns = collect(s.watch('pods', 'default', { resourceVersion: start, signal: ac.signal }));
+    const fromB = collect(s.watch('pods', undefined, { resourceVersion: b.metadata.resourceVersion!, signal: ac.signal }));
+    await eventually(() => all.events.length === 4 && ns.events.length === 3 && fromB.events.length === 2, 10_000, 'replayed events');
+    expect(summary(all.events)).toEqual([
+      `ADDED a ${a.metadata.resourceVersion}`,
+      `ADDED b ${b.metadata.resourceVersion}`,
+      `MODIFIED a ${a2.metadata.resourceVersion}`,
+      `DELETED a ${del.object.metadata.resourceVersion}`,
+    ]);
+    expect(all.events[3]!.object.metadata.labels).toEqual({ v: '2' });
+    expect(summary(ns.events)).toEqual(summary(all.events).filter((l) => !l.includes(' b ')));
+    expect(summary(fromB.events)).toEqual(summary(all.events).slice(2));
+
+    // Live changes keep coming, and a watch "from now" sees only those.
+    const now = collect(s.watch('pods', undefined, { signal: ac.signal }));
+    await eventually(async () => {
+      await s.create('pods', pod('default', `probe-${Date.now()}`));
+      return now.events.length > 0;
+    });
+    expect(now.events.every((e) => e.object.metadata.name!.startsWith('probe-'))).toBe(true);
+    ac.abort();
+    await eventually(() => all.state.done && ns.state.done && fromB.state.done && now.state.done, 5000, 'watches to end on abort');
+    expect(all.state.error).toBeUndefined();
+  });
+
+  it('serves old revisions from etcd and then joins the shared watch without gaps', async () => {
+    const s = fx.store({ watchHistorySize: 5 });
+    const start = await s.currentRevision();
+    // Start the shared watch, then push more changes than the history holds.
+    const ac = new AbortController();
+    const live = collect(s.watch('pods', undefined, { signal: ac.signal }));
+    await eventually(async () => {
+      await s.create('pods', pod('default', `warm-${Date.now()}`));
+      return live.events.length > 0;
+    });
+    for (let i = 0; i < 20; i++) await s.create('pods', pod('default', `p-${i}`));
+    const old = collect(s.watch('pods', undefined, { resourceVersion: start, signal: ac.signal }));
+    for (let i = 20; i < 30; i++) await s.create('pods', pod('default', `p-${i}`));
+    await eventually(() => old.events.filter((e) => e.object.metadata.name!.startsWith('p-')).length === 30, 10_000, 'catch-up');
+    const revs = old.events.map((e) => Number(e.object.metadata.resourceVersion));
+    expect(revs).toEqual([...revs].sort((x, y) => x - y));
+    expect(new Set(revs).size).toBe(revs.length);
+    ac.abort();
+  });
+
+  it('turns predicate transitions into ADDED and DELETED', async () => {
+    const s = fx.store();
+    const ac = new AbortController();
+    const onN1 = (o: KubeObject) => (o.spec as { nodeName?: string } | undefined)?.nodeName === 'n1';
+    const w = collect(s.watch('pods', 'default', { predicate: onN1, signal: ac.signal }));
+    await eventually(async () => {
+      await s.create('pods', pod('default', `ready-${Date.now()}`, { nodeName: 'n1' }));
+      return w.events.length > 0;
+    });
+    let p = await s.create('pods', pod('default', 'mover'));
+    p = await s.guaranteedUpdate('pods', 'default', 'mover', (c) => ({ ...c, spec: { ...(c.spec as object), nodeName: 'n1' } }));
+    p = await s.guaranteedUpdate('pods', 'default', 'mover', (c) => ({ ...c, metadata: { ...c.metadata, labels: { x: '1' } } }));
+    const moved = await s.guaranteedUpdate('pods', 'default', 'mover', (c) => ({ ...c, spec: { ...(c.spec as object), nodeName: 'n2' } }));
+    await s.guaranteedUpdate('pods', 'default', 'mover', (c) => ({ ...c, spec: { ...(c.spec as object), nodeName: 'n1' } }));
+    await s.delete('pods', 'default', 'mover');
+    const mover = () => w.events.filter((e) => e.object.metadata.name === 'mover');
+    await eventually(() => mover().length === 5, 10_000, 'predicate events');
+    expect(mover().map((e) => e.type)).toEqual(['ADDED', 'MODIFIED', 'DELETED', 'ADDED', 'DELETED']);
+    // Leaving the selection: the last matching state, stamped with the revision of the change.
+    expect((mover()[2]!.object.spec as { nodeName: string }).nodeName).toBe('n1');
+    expect(mover()[2]!.object.metadata.resourceVersion).toBe(moved.metadata.resourceVersion);
+    expect(p.metadata.labels).toEqual({ x: '1' });
+    ac.abort();
+  });
+
+  it('answers 410 Gone for a watch from a compacted revision', async () => {
+    const s = fx.store();
+    const a = await s.create('pods', pod('default', 'a'));
+    await s.create('pods', pod('default', 'b'));
+    const rev = Number(await s.currentRevision());
+    await fx.etcd.kv.compact({ revision: rev, physical: true });
+    const err = await rejection((async () => {
+      for await (const _ of s.watch('pods', undefined, { resourceVersion: String(Number(a.metadata.resourceVersion) - 1) })) {
+        // no event may arrive before the error
+        throw new Error('unexpected event');
+      }
+    })());
+    expect(err.code).toBe(410);
+    expect(err.message).toContain('too old resource version');
+    expect((await rejection((async () => {
+      for await (const _ of s.watch('pods', undefined, { resourceVersion: 'abc' })) break;
+    })())).code).toBe(400);
+  });
+
+  it('ends a watcher that falls too far behind with 410, without holding up the others', async () => {
+    const s = fx.store({ watchBufferSize: 10 });
+    const ac = new AbortController();
+    const fast = collect(s.watch('pods', undefined, { signal: ac.signal }));
+    const slowIter = s.watch('pods', undefined, { signal: ac.signal })[Symbol.asyncIterator]();
+    const firstSlow = slowIter.next(); // registers, then never reads again
+    await eventually(async () => {
+      await s.create('pods', pod('default', `w-${Date.now()}`));
+      return fast.events.length > 0;
+    });
+    await firstSlow;
+    const before = fast.events.length;
+    for (let i = 0; i < 30; i++) await s.create('pods', pod('default', `x-${i}`));
+    await eventually(() => fast.events.length === before + 30, 10_000, 'fast watcher');
+    const err = await rejection((async () => {
+      for (;;) {
+        const r = await slowIter.next();
+        if (r.done) return;
+      }
+    })());
+    expect(err.code).toBe(410);
+    ac.abort();
+  });
+
+  it('delivers each event to 1,000 watchers quickly (one shared etcd watch)', async () => {
+    const s = fx.store();
+    const n = 1000;
+    const ac = new AbortController();
+    setMaxListeners(0, ac.signal); // one signal shared by 1,000 watchers is expected here
+    const latencies: number[] = [];
+    const sentAt = new Map<string, number>();
+    const counts = new Array<number>(n).fill(0);
+    const rv = await s.currentRevision();
+    await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        const it = s.watch('pods', undefined, { resourceVersion: rv, signal: ac.signal });
+        void (async () => {
+          try {
+            for await (const e of it) {
+              const t = sentAt.get(e.object.metadata.name!);
+              if (t !== undefined) latencies.push(performance.now() - t);
+              counts[i]!++;
+            }
+          } catch {
+            // abort ends the loop; anything else shows up as a missing count
+          }
+        })();
+      }),
+    );
+    // Warm-up: every watcher registered and the JIT warm before measuring.
+    await s.create('pods', pod('default', 'warm-up'));
+    await eventually(() => counts.every((c) => c === 1), 20_000, 'warm-up event at every watcher');
+    const events = 20;
+    for (let k = 0; k < events; k++) {
+      const name = `fan-${k}`;
+      sentAt.set(name, performance.now());
+      await s.create('pods', pod('default', name));
+      await eventually(() => latencies.length === n * (k + 1), 10_000, `event ${k} at every watcher`);
+    }
+    expect(counts.every((c) => c === events + 1)).toBe(true);
+    const p50 = percentile(latencies, 50);
+    const p99 = percentile(latencies, 99);
+    console.log(`[store] ${n} watchers x ${events} events: write-to-delivery p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`);
+    expect(p99).toBeLessThan(100);
+    ac.abort();
+  });
+
+  it('resumes a watch on a new store after the old one closed, missing nothing', async () => {
+    const first = fx.store();
+    const ac = new AbortController();
+    const w1 = collect(first.watch('pods', undefined, { signal: ac.signal }));
+    await eventually(async () => {
+      await first.create('pods', pod('default', `a-${Date.now()}`));
+      return w1.events.length > 0;
+    });
+    for (let i = 0; i < 5; i++) await first.create('pods', pod('default', `b-${i}`));
+    await eventually(() => w1.events.some((e) => e.object.metadata.name === 'b-4'), 10_000, 'first watcher');
+    const last = w1.events[w1.events.length - 1]!.object.metadata.resourceVersion!;
+    await first.close();
+    await eventually(() => w1.state.done, 5000, 'watch to end on close');
+    expect(w1.state.error).toBeUndefined();
+
+    // Changes while no store is running.
+    const writer = fx.store();
+    for (let i = 0; i < 5; i++) await writer.create('pods', pod('default', `c-${i}`));
+    await writer.delete('pods', 'default', 'b-0');
+
+    const second = fx.store();
+    const w2 = collect(second.watch('pods', undefined, { resourceVersion: last, signal: ac.signal }));
+    for (let i = 0; i < 3; i++) await second.create('pods', pod('default', `d-${i}`));
+    await eventually(() => w2.events.length >= 9, 10_000, 'resumed watcher');
+    expect(summary(w2.events).map((l) => l.split(' ').slice(0, 2).join(' '))).toEqual([
+      ...[0, 1, 2, 3, 4].map((i) => `ADDED c-${i}`),
+      'DELETED b-0',
+      ...[0, 1, 2].map((i) => `ADDED d-${i}`),
+    ]);
+    ac.abort();
+  });
+
+  it('freezes shared watch objects so one watcher cannot corrupt another', async () => {
+    const s = fx.store();
+    const rv = await s.currentRevision();
+    await s.create('pods', pod('default', 'a'));
+    const it = s.watch('pods', undefined, { resourceVersion: rv })[Symbol.asyncIterator]();
+    const { value } = await it.next();
+    expect(() => {
+      (value as StoreWatchEvent).object.metadata.name = 'b';
+    }).toThrow(TypeError);
+    await it.return?.();
+  });
+});
