@@ -1,0 +1,418 @@
+/**
+ * The ReplicaSet controller: keeps `spec.replicas` pods that match the
+ * selector and carry the ReplicaSet's controller ownerReference, with
+ * Kubernetes semantics — adoption and release, slow-start batched
+ * creation, least-valuable-first deletion, expectations so a lagging cache
+ * never causes over-creation, and status through `/status` only when it
+ * changed.
+ */
+import {
+  ApiError,
+  canonicalJson,
+  controllerRef,
+  deepCopy,
+  getCondition,
+  isPodReady,
+  isReason,
+  labelSelectorFromObject,
+  nowTimestamp,
+  objectKey,
+  selectorFromSet,
+  type Condition,
+  type KubeObject,
+  type OwnerReference,
+  type Pod,
+  type ReplicaSet,
+  type ReplicaSetStatus,
+  type Selector,
+} from '@flotilla/api';
+import {
+  Controller,
+  realClock,
+  silentLogger,
+  type ApiClient,
+  type Clock,
+  type EventRecorder,
+  type Informer,
+  type InformerFactory,
+  type Logger,
+  type ReconcileResult,
+  type ResourceClient,
+} from '@flotilla/client';
+import { claim, newControllerRef } from './controller-ref.js';
+import { Expectations } from './expectations.js';
+import { isPodActive, isPodAvailable, msUntilAvailable, podsToDelete } from './pod-util.js';
+
+/** Where controllers send Events: an EventRecorder, or anything with the same `event` method (tests). */
+export type EventSink = Pick<EventRecorder, 'event'>;
+
+/** Options of a ReplicaSetController. */
+export interface ReplicaSetControllerOptions {
+  client: ApiClient;
+  /** Shared informers; run() starts the pod and ReplicaSet informers if nobody has. */
+  informers: InformerFactory;
+  recorder?: EventSink;
+  logger?: Logger;
+  /** Parallel reconciles. Default 5, like kube-controller-manager's --concurrent-replicaset-syncs. */
+  workers?: number;
+  clock?: Clock;
+  /** Most pods created or deleted in one reconcile (Kubernetes' burstReplicas). Default 500. */
+  burstReplicas?: number;
+  /** How long expectations may block a key before they are ignored. Default 5 minutes. */
+  expectationsTimeoutMs?: number;
+}
+
+/** Index of pods that have no controller, by namespace: the orphans a ReplicaSet may adopt. */
+export const ORPHAN_PODS_INDEX = 'flotilla.io/orphan-pods-by-namespace';
+
+const RS_API_VERSION = 'apps/v1';
+const RS_KIND = 'ReplicaSet';
+const SLOW_START_INITIAL_BATCH = 1;
+const noEvents: EventSink = { event: () => {} };
+
+/** Runs `fn` `count` times in batches of 1, 2, 4, …; stops after the first batch with a failure. */
+export async function slowStartBatch(count: number, initialBatch: number, fn: () => Promise<void>): Promise<{ successes: number; error?: unknown }> {
+  let remaining = count;
+  let successes = 0;
+  for (let batch = Math.min(remaining, initialBatch); batch > 0; batch = Math.min(2 * batch, remaining)) {
+    const results = await Promise.allSettled(Array.from({ length: batch }, () => fn()));
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    successes += batch - failed.length;
+    if (failed.length) return { successes, error: failed[0]!.reason };
+    remaining -= batch;
+  }
+  return { successes };
+}
+
+function sameRef(a: OwnerReference | undefined, b: OwnerReference | undefined): boolean {
+  return a?.uid === b?.uid && a?.name === b?.name && a?.kind === b?.kind;
+}
+
+function isNamespaceTerminating(err: unknown): boolean {
+  return err instanceof ApiError && (err.status.details?.causes?.some((c) => c.reason === 'NamespaceTerminating') || (err.reason === 'Forbidden' && /being terminated/.test(err.message)));
+}
+
+const errText = (err: unknown) => (err as Error)?.message ?? String(err);
+
+/** Keeps the pods of every ReplicaSet at `spec.replicas`. */
+export class ReplicaSetController {
+  /** The harness (queue + workers); exposed so tests and the process can enqueue and inspect. */
+  readonly controller: Controller;
+  /** Outstanding creations/deletions per ReplicaSet key. */
+  readonly expectations: Expectations;
+  private readonly pods: ResourceClient<Pod>;
+  private readonly replicaSets: ResourceClient<ReplicaSet>;
+  private readonly podInformer: Informer<Pod>;
+  private readonly rsInformer: Informer<ReplicaSet>;
+  private readonly recorder: EventSink;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly burst: number;
+  private readonly selectors = new WeakMap<ReplicaSet, Selector | null>();
+
+  constructor(options: ReplicaSetControllerOptions) {
+    this.clock = options.clock ?? realClock;
+    this.log = options.logger ?? silentLogger;
+    this.recorder = options.recorder ?? noEvents;
+    this.burst = options.burstReplicas ?? 500;
+    this.expectations = new Expectations(this.clock, options.expectationsTimeoutMs);
+    this.pods = options.client.resource<Pod>({ apiVersion: 'v1', kind: 'Pod' });
+    this.replicaSets = options.client.resource<ReplicaSet>({ apiVersion: RS_API_VERSION, kind: RS_KIND });
+    this.podInformer = options.informers.informer<Pod>('pods');
+    this.rsInformer = options.informers.informer<ReplicaSet>('replicasets');
+    this.podInformer.addIndexer(ORPHAN_PODS_INDEX, (p) => (controllerRef(p) || !p.metadata.namespace ? [] : [p.metadata.namespace]));
+    this.controller = new Controller({
+      name: 'replicaset',
+      workers: options.workers ?? 5,
+      reconcile: (key) => this.reconcile(key),
+      informers: [this.podInformer, this.rsInformer],
+      logger: this.log,
+      clock: this.clock,
+    });
+    this.rsInformer.addEventHandler({
+      onAdd: (rs) => this.controller.enqueue(rs),
+      onUpdate: (_old, cur) => this.controller.enqueue(cur),
+      onDelete: (rs) => {
+        this.expectations.delete(objectKey(rs));
+        this.controller.enqueue(rs);
+      },
+    });
+    this.podInformer.addEventHandler({
+      onAdd: (pod) => this.addPod(pod),
+      onUpdate: (old, cur) => this.updatePod(old, cur),
+      onDelete: (pod) => this.deletePod(pod),
+    });
+  }
+
+  /**
+   * Starts the pod and ReplicaSet informers unless something already runs
+   * them, then reconciles until `signal` aborts (in-flight keys finish).
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    if (!this.podInformer.isRunning()) this.podInformer.start(signal);
+    if (!this.rsInformer.isRunning()) this.rsInformer.start(signal);
+    await this.controller.run(signal);
+  }
+
+  /** Resolves true once both caches have synced (false if `signal` aborts first). */
+  async waitForSync(signal?: AbortSignal): Promise<boolean> {
+    const r = await Promise.all([this.podInformer.waitForSync(signal), this.rsInformer.waitForSync(signal)]);
+    return r.every(Boolean);
+  }
+
+  // ------------------------------------------------------------------ handlers
+
+  private selectorOf(rs: ReplicaSet): Selector | null {
+    let s = this.selectors.get(rs);
+    if (s === undefined) {
+      try {
+        s = labelSelectorFromObject(rs.spec?.selector);
+      } catch {
+        s = null;
+      }
+      this.selectors.set(rs, s);
+    }
+    return s;
+  }
+
+  /** The ReplicaSet a controller ref points at, if it is in the cache with the same uid. */
+  private resolve(namespace: string | undefined, ref: OwnerReference | undefined): ReplicaSet | undefined {
+    if (!ref || ref.kind !== RS_KIND || !namespace) return undefined;
+    const rs = this.rsInformer.store.get(`${namespace}/${ref.name}`);
+    return rs && rs.metadata.uid === ref.uid ? rs : undefined;
+  }
+
+  /** ReplicaSets whose selector matches an orphan pod: each may want to adopt it. */
+  private replicaSetsForOrphan(pod: Pod): ReplicaSet[] {
+    if (!pod.metadata.namespace) return [];
+    return this.rsInformer.store.byNamespace(pod.metadata.namespace).filter((rs) => {
+      const s = this.selectorOf(rs);
+      return s !== null && !s.empty && s.matches(pod.metadata.labels);
+    });
+  }
+
+  private addPod(pod: Pod): void {
+    if (pod.metadata.deletionTimestamp) {
+      // Seen for the first time already terminating (e.g. after a restart): a deletion, not a creation.
+      this.deletePod(pod);
+      return;
+    }
+    const ref = controllerRef(pod);
+    if (ref) {
+      const rs = this.resolve(pod.metadata.namespace, ref);
+      if (!rs) return;
+      const key = objectKey(rs);
+      this.expectations.creationObserved(key);
+      this.controller.enqueue(key);
+      return;
+    }
+    for (const rs of this.replicaSetsForOrphan(pod)) this.controller.enqueue(rs);
+  }
+
+  private updatePod(old: Pod, cur: Pod): void {
+    if (old.metadata.resourceVersion === cur.metadata.resourceVersion) return;
+    const labelChanged = canonicalJson(old.metadata.labels ?? {}) !== canonicalJson(cur.metadata.labels ?? {});
+    if (cur.metadata.deletionTimestamp) {
+      // Graceful deletion started: count it now so a replacement is made without waiting for the grace period.
+      this.deletePod(cur);
+      if (labelChanged) this.deletePod(old);
+      return;
+    }
+    const curRef = controllerRef(cur);
+    const oldRef = controllerRef(old);
+    const refChanged = !sameRef(curRef, oldRef);
+    if (refChanged && oldRef) {
+      const rs = this.resolve(old.metadata.namespace, oldRef);
+      if (rs) this.controller.enqueue(rs);
+    }
+    if (curRef) {
+      const rs = this.resolve(cur.metadata.namespace, curRef);
+      if (!rs) return;
+      this.controller.enqueue(rs);
+      const minReady = rs.spec?.minReadySeconds ?? 0;
+      // Availability changes with time, not with an event: look again when the pod has been ready long enough.
+      if (minReady > 0 && !isPodReady(old) && isPodReady(cur)) this.controller.enqueueAfter(rs, minReady * 1000);
+      return;
+    }
+    if (labelChanged || refChanged) for (const rs of this.replicaSetsForOrphan(cur)) this.controller.enqueue(rs);
+  }
+
+  private deletePod(pod: Pod): void {
+    const rs = this.resolve(pod.metadata.namespace, controllerRef(pod));
+    if (!rs) return;
+    const key = objectKey(rs);
+    this.expectations.deletionObserved(key, objectKey(pod));
+    this.controller.enqueue(key);
+  }
+
+  // ------------------------------------------------------------------ reconcile
+
+  /** Reconciles one ReplicaSet by key (`namespace/name`); exposed for tests. */
+  async reconcile(key: string): Promise<ReconcileResult | void> {
+    const rs = this.rsInformer.store.get(key);
+    if (!rs) {
+      this.expectations.delete(key);
+      return;
+    }
+    const needsSync = this.expectations.satisfied(key);
+    const selector = this.selectorOf(rs);
+    if (!selector) {
+      this.recorder.event(rs, 'Warning', 'InvalidSelector', 'the ReplicaSet selector is invalid');
+      return;
+    }
+    const ns = rs.metadata.namespace!;
+    const candidates = new Map<string, Pod>();
+    for (const p of this.podInformer.store.byControllerUid(rs.metadata.uid ?? '')) if (p.metadata.namespace === ns) candidates.set(objectKey(p), p);
+    for (const p of this.podInformer.store.byIndex(ORPHAN_PODS_INDEX, ns)) candidates.set(objectKey(p), p);
+    const active = [...candidates.values()].filter(isPodActive);
+    const pods = await claim(
+      {
+        owner: rs,
+        ownerApiVersion: RS_API_VERSION,
+        ownerKind: RS_KIND,
+        selector,
+        dependents: this.pods,
+        getOwner: () => this.replicaSets.get(ns, rs.metadata.name!),
+      },
+      active,
+    );
+
+    let manageErr: unknown;
+    if (needsSync && !rs.metadata.deletionTimestamp) {
+      try {
+        await this.manageReplicas(key, rs, pods);
+      } catch (err) {
+        manageErr = err;
+      }
+    }
+    const now = this.clock.now();
+    const status = this.calculateStatus(rs, pods, manageErr, now);
+    await this.writeStatus(rs, status);
+    if (manageErr) throw manageErr;
+
+    const minReady = rs.spec?.minReadySeconds ?? 0;
+    let next: number | undefined;
+    for (const p of pods) {
+      const ms = msUntilAvailable(p, minReady, now);
+      if (ms !== undefined && (next === undefined || ms < next)) next = ms;
+    }
+    return next === undefined ? undefined : { requeueAfter: next };
+  }
+
+  private async manageReplicas(key: string, rs: ReplicaSet, pods: Pod[]): Promise<void> {
+    const desired = rs.spec?.replicas ?? 1;
+    const diff = pods.length - desired;
+    if (diff < 0) {
+      const want = Math.min(-diff, this.burst);
+      // Expect before creating: the informer may report a new pod before create() even returns.
+      this.expectations.expectCreations(key, want);
+      this.log.debug({ replicaset: key, need: desired, have: pods.length, creating: want }, 'too few replicas');
+      const { successes, error } = await slowStartBatch(want, SLOW_START_INITIAL_BATCH, () => this.createPod(rs));
+      // Creations that failed or were never tried will never be observed.
+      for (let i = successes; i < want; i++) this.expectations.creationObserved(key);
+      if (error) throw error;
+      return;
+    }
+    if (diff > 0) {
+      const victims = podsToDelete(pods, Math.min(diff, this.burst));
+      this.expectations.expectDeletions(key, victims.map(objectKey));
+      this.log.debug({ replicaset: key, need: desired, have: pods.length, deleting: victims.length }, 'too many replicas');
+      const errors: unknown[] = [];
+      await Promise.all(
+        victims.map(async (pod) => {
+          try {
+            await this.pods.delete(pod.metadata.namespace, pod.metadata.name!);
+            this.recorder.event(rs, 'Normal', 'SuccessfulDelete', `Deleted pod: ${pod.metadata.name}`);
+          } catch (err) {
+            // The delete event will never come for a pod we failed to delete (or that was already gone).
+            this.expectations.deletionObserved(key, objectKey(pod));
+            if (!isReason(err, 'NotFound')) {
+              this.recorder.event(rs, 'Warning', 'FailedDelete', `Error deleting: ${errText(err)}`);
+              errors.push(err);
+            }
+          }
+        }),
+      );
+      if (errors.length) throw errors[0];
+    }
+  }
+
+  private async createPod(rs: ReplicaSet): Promise<void> {
+    const template = rs.spec?.template;
+    const labels = { ...(template?.metadata?.labels ?? {}) };
+    if (!template || Object.keys(labels).length === 0) throw new ApiError('Invalid', `unable to create pods for ReplicaSet ${objectKey(rs)}: the template has no labels`);
+    const pod: Pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        generateName: `${rs.metadata.name}-`,
+        namespace: rs.metadata.namespace,
+        labels,
+        ...(template.metadata?.annotations ? { annotations: { ...template.metadata.annotations } } : {}),
+        ...(template.metadata?.finalizers ? { finalizers: [...template.metadata.finalizers] } : {}),
+        ownerReferences: [newControllerRef(rs, RS_API_VERSION, RS_KIND)],
+      },
+      spec: deepCopy(template.spec),
+    };
+    try {
+      const created = await this.pods.create(pod);
+      this.recorder.event(rs, 'Normal', 'SuccessfulCreate', `Created pod: ${created.metadata.name}`);
+    } catch (err) {
+      // Every create in a terminating namespace fails; nothing to report or retry.
+      if (isNamespaceTerminating(err)) return;
+      this.recorder.event(rs, 'Warning', 'FailedCreate', `Error creating: ${errText(err)}`);
+      throw err;
+    }
+  }
+
+  private calculateStatus(rs: ReplicaSet, pods: Pod[], manageErr: unknown, now: number): ReplicaSetStatus {
+    const templateLabels = selectorFromSet(rs.spec?.template?.metadata?.labels);
+    const minReady = rs.spec?.minReadySeconds ?? 0;
+    let fullyLabeled = 0;
+    let ready = 0;
+    let available = 0;
+    for (const p of pods) {
+      if (templateLabels.matches(p.metadata.labels)) fullyLabeled++;
+      if (isPodReady(p)) ready++;
+      if (isPodAvailable(p, minReady, now)) available++;
+    }
+    const conditions: Condition[] = (rs.status?.conditions ?? []).map((c) => ({ ...c }));
+    const failure = getCondition(conditions, 'ReplicaFailure');
+    if (manageErr && !failure) {
+      const diff = pods.length - (rs.spec?.replicas ?? 1);
+      conditions.push({
+        type: 'ReplicaFailure',
+        status: 'True',
+        reason: diff < 0 ? 'FailedCreate' : 'FailedDelete',
+        message: errText(manageErr),
+        lastTransitionTime: nowTimestamp(new Date(now)),
+      });
+    } else if (!manageErr && failure) {
+      conditions.splice(conditions.indexOf(failure), 1);
+    }
+    const status: ReplicaSetStatus = {
+      replicas: pods.length,
+      fullyLabeledReplicas: fullyLabeled,
+      readyReplicas: ready,
+      availableReplicas: available,
+      observedGeneration: rs.metadata.generation ?? 1,
+    };
+    if (conditions.length) status.conditions = conditions;
+    return status;
+  }
+
+  private async writeStatus(rs: ReplicaSet, status: ReplicaSetStatus): Promise<void> {
+    const cur = rs.status ?? { replicas: 0 };
+    const same =
+      (cur.replicas ?? 0) === status.replicas &&
+      (cur.fullyLabeledReplicas ?? 0) === status.fullyLabeledReplicas &&
+      (cur.readyReplicas ?? 0) === status.readyReplicas &&
+      (cur.availableReplicas ?? 0) === status.availableReplicas &&
+      cur.observedGeneration === status.observedGeneration &&
+      canonicalJson(cur.conditions ?? []) === canonicalJson(status.conditions ?? []);
+    if (same) return;
+    // A merge patch of the whole status: no resourceVersion needed, and only this controller writes it.
+    const patch: KubeObject['status'] = { ...status, conditions: status.conditions ?? null };
+    await this.replicaSets.patchStatus(rs.metadata.namespace, rs.metadata.name!, { status: patch }, 'merge');
+  }
+}
