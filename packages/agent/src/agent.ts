@@ -1,0 +1,238 @@
+/**
+ * One node's agent: registers the Node, renews its Lease, and runs a pod
+ * worker per pod key through the shared controller harness. Keys come from
+ * three sources: the pod informer, the runtime's event stream (a container
+ * died), and a periodic relist that also sweeps away containers of pods
+ * that no longer exist.
+ */
+import { objectKey, type Pod } from '@flotilla/api';
+import { Backoff, Controller, EventRecorder, Informer, realClock, sleep, type ApiClient } from '@flotilla/client';
+import { createLogger, type Logger } from '@flotilla/observability';
+import { resolveConfig, type AgentConfig, type ResolvedAgentConfig } from './config.js';
+import { LeaseHeartbeat } from './lease-heartbeat.js';
+import { startLogServer, type LogServer, type TokenReviewer } from './log-server.js';
+import { AgentMetrics } from './metrics.js';
+import { NodeStatusReporter } from './node-status.js';
+import { NodePodIndex } from './pod-source.js';
+import { PodSyncer } from './pod-sync.js';
+import { ProbeManager, type ProbeRunner } from './prober.js';
+import type { ContainerRuntime } from './runtime/types.js';
+import { StatusManager } from './status-manager.js';
+
+/** The log server an agent runs, if any. */
+export interface AgentLogServerOptions {
+  port: number;
+  host?: string;
+  tls: { key: string; cert: string };
+  reviewer: TokenReviewer;
+}
+
+/** What an Agent is built from. */
+export interface AgentOptions {
+  config: AgentConfig;
+  client: ApiClient;
+  runtime: ContainerRuntime;
+  /** A shared pod index (hollow nodes); otherwise the agent watches its own pods. */
+  pods?: NodePodIndex;
+  metrics?: AgentMetrics;
+  /** Replaces real probes (hollow nodes have no network). */
+  probeRunner?: ProbeRunner;
+  /** Serve logs and metrics; without it the Node advertises `advertisedPort` (or 0). */
+  logServer?: AgentLogServerOptions;
+  advertisedPort?: number;
+  /** Event recorder; one per agent by default. */
+  recorder?: EventRecorder;
+}
+
+/** A node agent. */
+export class Agent {
+  readonly config: ResolvedAgentConfig;
+  readonly metrics: AgentMetrics;
+  readonly syncer: PodSyncer;
+  readonly prober: ProbeManager;
+  readonly controller: Controller;
+  private readonly log: Logger;
+  private readonly recorder: EventRecorder;
+  private pods: NodePodIndex | undefined;
+  private logServer: LogServer | undefined;
+  private readonly ready: Promise<void>;
+  private markReady!: () => void;
+
+  constructor(private readonly o: AgentOptions) {
+    this.config = resolveConfig(o.config);
+    this.log = this.config.logger ?? createLogger('agent');
+    this.metrics = o.metrics ?? new AgentMetrics();
+    this.recorder = o.recorder ?? new EventRecorder(o.client, { component: 'kubelet', host: this.config.nodeName, logger: this.log });
+    this.pods = o.pods;
+    this.ready = new Promise((r) => (this.markReady = r));
+    this.prober = new ProbeManager({
+      runtime: o.runtime,
+      onChange: (key) => this.controller.enqueue(key),
+      onFailure: (target, kind, message) => {
+        const pod = this.pods?.get(this.config.nodeName, target.podKey);
+        const what = kind === 'liveness' ? 'Liveness' : kind === 'readiness' ? 'Readiness' : 'Startup';
+        if (pod) this.recorder.event(pod, 'Warning', 'Unhealthy', `${what} probe failed: ${message}`);
+      },
+      ...(o.probeRunner ? { runner: o.probeRunner } : {}),
+    });
+    this.syncer = new PodSyncer({
+      runtime: o.runtime,
+      client: o.client,
+      recorder: this.recorder,
+      prober: this.prober,
+      status: new StatusManager(o.client, this.metrics),
+      config: this.config,
+      metrics: this.metrics,
+      log: this.log,
+    });
+    this.controller = new Controller({
+      name: `agent-${this.config.nodeName}`,
+      workers: this.config.workers,
+      reconcile: (key) => this.reconcile(key),
+      logger: this.log,
+      informers: [{ waitForSync: (s?: AbortSignal) => this.ready.then(() => this.pods!.waitForSync(s)) }],
+    });
+  }
+
+  /** The log server's port once started (0 when none). */
+  get logPort(): number {
+    return this.logServer?.port ?? 0;
+  }
+
+  /** Resolves once the Node is registered and the pod cache is synced. */
+  whenReady(): Promise<void> {
+    return this.ready;
+  }
+
+  /** Runs until `signal` aborts; containers keep running after it stops (a restarted agent adopts them). */
+  async run(signal: AbortSignal): Promise<void> {
+    const { nodeName } = this.config;
+    const host = await this.o.runtime.hostInfo();
+    if (this.o.logServer) {
+      this.logServer = await startLogServer({
+        runtime: this.o.runtime,
+        reviewer: this.o.logServer.reviewer,
+        podUid: (ns, name) => this.pods?.get(nodeName, `${ns}/${name}`)?.metadata.uid,
+        registry: this.metrics.registry,
+        tls: this.o.logServer.tls,
+        port: this.o.logServer.port,
+        ...(this.o.logServer.host ? { host: this.o.logServer.host } : {}),
+        log: this.log,
+      });
+    }
+    const reporter = new NodeStatusReporter(
+      this.o.client,
+      {
+        nodeName,
+        nodeIP: this.config.nodeIP,
+        maxPods: this.config.maxPods,
+        logPort: this.logServer?.port ?? this.o.advertisedPort ?? 0,
+        host,
+        ...(this.config.podCIDR ? { podCIDR: this.config.podCIDR } : {}),
+        ...(this.config.cpus ? { cpus: this.config.cpus } : {}),
+        ...(this.config.memoryBytes ? { memoryBytes: this.config.memoryBytes } : {}),
+      },
+      this.log,
+    );
+    const tasks: Array<Promise<void>> = [];
+    try {
+      const node = await retry(signal, this.log, 'register node', () => reporter.register());
+      if (!node || signal.aborted) return;
+      const lease = new LeaseHeartbeat(this.o.client, nodeName, this.config.leaseDurationSeconds, node.metadata.uid);
+      tasks.push(every(signal, this.config.heartbeatIntervalMs, this.log, 'renew lease', () => lease.renew().then(() => undefined), true));
+      tasks.push(every(signal, this.config.nodeStatusIntervalMs, this.log, 'update node status', () => reporter.update(), false));
+
+      if (!this.pods) {
+        const informer = new Informer<Pod>(this.o.client, { apiVersion: 'v1', kind: 'Pod' }, { fieldSelector: `spec.nodeName=${nodeName}`, logger: this.log });
+        this.pods = new NodePodIndex(informer);
+        informer.start(signal);
+      }
+      const unsubscribe = this.pods.subscribe(nodeName, (key) => this.controller.enqueue(key));
+      this.markReady();
+      tasks.push(this.watchRuntime(signal));
+      tasks.push(
+        this.pods.waitForSync(signal).then((ok) => (ok ? every(signal, this.config.relistIntervalMs, this.log, 'relist', () => this.relist(), false) : undefined)),
+      );
+      await this.controller.run(signal);
+      unsubscribe();
+    } finally {
+      this.markReady();
+      this.prober.stop();
+      await Promise.allSettled(tasks);
+      await this.recorder.flush();
+      await this.logServer?.close();
+    }
+  }
+
+  /** The pod worker: sync a pod of this node, or clean up after one that is gone. */
+  private async reconcile(key: string) {
+    const pod = this.pods?.get(this.config.nodeName, key);
+    if (!pod) {
+      await this.syncer.removeOrphans((uid) => this.isKnown(uid), key);
+      return {};
+    }
+    return this.syncer.sync(pod);
+  }
+
+  private isKnown(uid: string): boolean {
+    return this.pods!.podsOf(this.config.nodeName).some((p) => p.metadata.uid === uid);
+  }
+
+  /** The backstop: every pod again, and containers of vanished pods removed. */
+  private async relist(): Promise<void> {
+    const pods = this.pods!.podsOf(this.config.nodeName);
+    for (const p of pods) this.controller.enqueue(objectKey(p));
+    const uids = new Set(pods.map((p) => p.metadata.uid ?? ''));
+    await this.syncer.removeOrphans((uid) => uids.has(uid));
+    const ids = new Set((await this.o.runtime.listContainers()).map((c) => c.id));
+    this.syncer.gc(ids);
+  }
+
+  /** Follows the runtime's event stream: a container that starts, dies or is OOM-killed re-syncs its pod. */
+  private async watchRuntime(signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff(500, 10_000);
+    let since = new Date();
+    while (!signal.aborted) {
+      try {
+        for await (const ev of this.o.runtime.events(signal, since)) {
+          since = new Date(ev.time);
+          backoff.reset();
+          if (ev.type === 'start' && ev.containerType === 'container') continue;
+          this.controller.enqueue(`${ev.podNamespace}/${ev.podName}`);
+        }
+      } catch (err) {
+        if (signal.aborted) return;
+        this.log.warn({ node: this.config.nodeName, err: (err as Error)?.message ?? String(err) }, 'runtime event stream broke; resubscribing');
+        await sleep(realClock, backoff.next(), signal);
+      }
+    }
+  }
+}
+
+/** Retries `fn` with back-off until it succeeds or `signal` aborts. */
+async function retry<T>(signal: AbortSignal, log: Logger, what: string, fn: () => Promise<T>): Promise<T | undefined> {
+  const backoff = new Backoff(500, 10_000);
+  while (!signal.aborted) {
+    try {
+      return await fn();
+    } catch (err) {
+      log.warn({ err: (err as Error)?.message ?? String(err) }, `${what} failed; retrying`);
+      await sleep(realClock, backoff.next(), signal);
+    }
+  }
+  return undefined;
+}
+
+/** Runs `fn` every `ms` until `signal` aborts; failures are logged, never fatal. */
+async function every(signal: AbortSignal, ms: number, log: Logger, what: string, fn: () => Promise<void>, immediately: boolean): Promise<void> {
+  if (!immediately) await sleep(realClock, ms, signal);
+  while (!signal.aborted) {
+    try {
+      await fn();
+    } catch (err) {
+      if (signal.aborted) return;
+      log.warn({ err: (err as Error)?.message ?? String(err) }, `${what} failed`);
+    }
+    await sleep(realClock, ms, signal);
+  }
+}

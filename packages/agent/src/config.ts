@@ -1,0 +1,61 @@
+/** The agent's configuration: what `flotilla agent` flags map to, with defaults. */
+import type { Logger } from '@flotilla/observability';
+
+/** Everything an Agent is configured with. Durations are milliseconds. */
+export interface AgentConfig {
+  /** The Node this agent registers and whose pods it runs. */
+  nodeName: string;
+  /** The node's address (InternalIP, pod hostIP, where the log server is reached). */
+  nodeIP: string;
+  /** Written to spec.podCIDR when set. */
+  podCIDR?: string;
+  /** Override of the host's CPU count for capacity. */
+  cpus?: number;
+  /** Override of the host's memory (bytes) for capacity. */
+  memoryBytes?: number;
+  /** Max pods (capacity `pods`). Default 110. */
+  maxPods?: number;
+  /** Lease renewal period. Default 10 s. */
+  heartbeatIntervalMs?: number;
+  /** Lease duration written on the Lease. Default 40 s. */
+  leaseDurationSeconds?: number;
+  /** How often Node status is refreshed even without change. Default 10 s. */
+  nodeStatusIntervalMs?: number;
+  /** Periodic relist of pods and containers, the backstop of the event stream. Default 5 s. */
+  relistIntervalMs?: number;
+  /** First crash back-off delay. Default 10 s. */
+  backoffInitialMs?: number;
+  /** Largest crash back-off delay. Default 5 min. */
+  backoffMaxMs?: number;
+  /** A container that ran this long cleanly resets its back-off. Default 10 min. */
+  backoffResetMs?: number;
+  /** Parallel pod workers. Default 8. */
+  workers?: number;
+  /** Lines kept as a dead container's termination message. Default 20 (capped at 4 KiB). */
+  terminationMessageLines?: number;
+  logger?: Logger;
+}
+
+/** AgentConfig with every default filled in. */
+export type ResolvedAgentConfig = Required<Omit<AgentConfig, 'podCIDR' | 'cpus' | 'memoryBytes' | 'logger'>> & Pick<AgentConfig, 'podCIDR' | 'cpus' | 'memoryBytes' | 'logger'>;
+
+/** Fills in the defaults of an AgentConfig. */
+export function resolveConfig(c: AgentConfig): ResolvedAgentConfig {
+  return {
+    maxPods: 110,
+    heartbeatIntervalMs: 10_000,
+    leaseDurationSeconds: 40,
+    nodeStatusIntervalMs: 10_000,
+    relistIntervalMs: 5_000,
+    backoffInitialMs: 10_000,
+    backoffMaxMs: 300_000,
+    backoffResetMs: 600_000,
+    workers: 8,
+    terminationMessageLines: 20,
+    ...stripUndefined(c),
+  } as ResolvedAgentConfig;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

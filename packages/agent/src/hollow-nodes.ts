@@ -1,0 +1,88 @@
+/**
+ * Hollow nodes: many agents in one process on FakeRuntimes, for control-loop
+ * tests and scale benchmarks. They share one pod informer (indexed by
+ * spec.nodeName), one client and one metrics registry; each has its own
+ * Node, Lease, work queue and runtime. Probes always succeed (no network).
+ */
+import type { Pod } from '@flotilla/api';
+import { Informer, type ApiClient } from '@flotilla/client';
+import { createLogger, type Logger } from '@flotilla/observability';
+import { Agent } from './agent.js';
+import type { AgentConfig } from './config.js';
+import { AgentMetrics } from './metrics.js';
+import { NodePodIndex } from './pod-source.js';
+import { FakeRuntime, type FakeRuntimeOptions } from './runtime/fake-runtime.js';
+
+/** Options of runHollowNodes. */
+export interface HollowNodesOptions {
+  count: number;
+  /** Node names are `<prefix><index>`; default `hollow-`. */
+  namePrefix?: string;
+  client: ApiClient;
+  signal: AbortSignal;
+  /** Overrides for every node (heartbeat, relist, back-off…); longer intervals by default to keep 1,000 nodes cheap. */
+  config?: Partial<Omit<AgentConfig, 'nodeName' | 'nodeIP'>>;
+  /** Options of each node's FakeRuntime. */
+  runtime?: FakeRuntimeOptions;
+  logger?: Logger;
+}
+
+/** The running hollow nodes. */
+export interface HollowNodes {
+  nodeNames: string[];
+  agents: Agent[];
+  runtimes: FakeRuntime[];
+  /** Shared metrics of every node. */
+  metrics: AgentMetrics;
+  /** Resolves when every node has registered and the pod cache synced. */
+  ready: Promise<void>;
+  /** Resolves when every agent has stopped (after the signal aborted). */
+  done: Promise<void>;
+}
+
+/** Starts `count` hollow nodes; they run until `signal` aborts. */
+export function runHollowNodes(o: HollowNodesOptions): HollowNodes {
+  const prefix = o.namePrefix ?? 'hollow-';
+  const log = o.logger ?? createLogger('hollow-nodes');
+  const informer = new Informer<Pod>(o.client, { apiVersion: 'v1', kind: 'Pod' }, { logger: log });
+  const index = new NodePodIndex(informer);
+  informer.start(o.signal);
+  const metrics = new AgentMetrics();
+  const agents: Agent[] = [];
+  const runtimes: FakeRuntime[] = [];
+  const nodeNames: string[] = [];
+  for (let i = 0; i < o.count; i++) {
+    const nodeName = `${prefix}${i}`;
+    const runtime = new FakeRuntime({ ipPrefix: `10.${100 + ((i >> 8) & 127)}.${i & 255}`, ...o.runtime });
+    const agent = new Agent({
+      config: {
+        heartbeatIntervalMs: 10_000,
+        nodeStatusIntervalMs: 60_000,
+        relistIntervalMs: 30_000,
+        workers: 2,
+        ...o.config,
+        nodeName,
+        nodeIP: `10.250.${(i >> 8) & 255}.${i & 255}`,
+        logger: log,
+      },
+      client: o.client,
+      runtime,
+      pods: index,
+      metrics,
+      probeRunner: async () => ({ ok: true, message: '' }),
+      advertisedPort: 10250,
+    });
+    agents.push(agent);
+    runtimes.push(runtime);
+    nodeNames.push(nodeName);
+  }
+  const runs = agents.map((a) => a.run(o.signal).catch((err: unknown) => log.error({ node: a.config.nodeName, err: (err as Error)?.message ?? String(err) }, 'hollow node failed')));
+  return {
+    nodeNames,
+    agents,
+    runtimes,
+    metrics,
+    ready: Promise.all(agents.map((a) => a.whenReady())).then(() => undefined),
+    done: Promise.all(runs).then(() => undefined),
+  };
+}

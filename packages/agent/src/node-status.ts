@@ -1,0 +1,134 @@
+/**
+ * Registers the agent's Node and keeps its status fresh: capacity and
+ * allocatable from the host (or flags), labels, addresses, nodeInfo, the
+ * log server's port and the Ready condition with a heartbeat. The Node is
+ * written on start, then every interval (the Lease is the fast heartbeat).
+ */
+import { formatMemory, isReason, nowTimestamp, setCondition, type Condition, type Node, type NodeStatus } from '@flotilla/api';
+import type { ApiClient, ResourceClient } from '@flotilla/client';
+import type { Logger } from '@flotilla/observability';
+import type { HostInfo } from './runtime/types.js';
+
+/** What the Node object is built from. */
+export interface NodeFacts {
+  nodeName: string;
+  nodeIP: string;
+  podCIDR?: string;
+  cpus?: number;
+  memoryBytes?: number;
+  maxPods: number;
+  /** Port of the log server (daemonEndpoints.kubeletEndpoint.Port); 0 when none runs. */
+  logPort: number;
+  host: HostInfo;
+}
+
+/** The agent's version, reported as kubeletVersion. */
+export const AGENT_VERSION = 'v1.32.0-flotilla';
+
+/** The labels, spec and status the agent owns on its Node. */
+export function desiredNode(f: NodeFacts, previous?: Node, now: string = nowTimestamp()): Node {
+  const cpus = f.cpus ?? f.host.cpus;
+  const memory = f.memoryBytes ?? f.host.memoryBytes;
+  const capacity = { cpu: String(cpus), memory: formatMemory(memory), pods: String(f.maxPods) };
+  const conditions: Condition[] = (previous?.status?.conditions ?? []).map((c) => ({ ...c }));
+  setCondition(conditions, { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'agent is posting ready status', lastHeartbeatTime: now }, now);
+  for (const type of ['MemoryPressure', 'DiskPressure', 'PIDPressure']) {
+    setCondition(conditions, { type, status: 'False', reason: `KubeletHasNo${type}`, message: `agent has no ${type.replace('Pressure', '').toLowerCase()} pressure`, lastHeartbeatTime: now }, now);
+  }
+  const status: NodeStatus = {
+    ...(previous?.status ?? {}),
+    capacity,
+    allocatable: { ...capacity },
+    conditions,
+    addresses: [
+      { type: 'InternalIP', address: f.nodeIP },
+      { type: 'Hostname', address: f.nodeName },
+    ],
+    daemonEndpoints: { kubeletEndpoint: { Port: f.logPort } },
+    nodeInfo: {
+      kernelVersion: f.host.kernel,
+      osImage: f.host.os,
+      containerRuntimeVersion: `docker://${f.host.dockerVersion}`,
+      kubeletVersion: AGENT_VERSION,
+      kubeProxyVersion: AGENT_VERSION,
+      operatingSystem: 'linux',
+      architecture: f.host.architecture === 'x86_64' ? 'amd64' : f.host.architecture === 'aarch64' ? 'arm64' : f.host.architecture,
+    },
+  };
+  const labels = {
+    ...(previous?.metadata.labels ?? {}),
+    'kubernetes.io/hostname': f.nodeName,
+    'kubernetes.io/os': 'linux',
+    'kubernetes.io/arch': status.nodeInfo!.architecture!,
+    'beta.kubernetes.io/os': 'linux',
+  };
+  const spec = { ...(previous?.spec ?? {}) };
+  if (f.podCIDR && !spec.podCIDR) {
+    spec.podCIDR = f.podCIDR;
+    spec.podCIDRs = [f.podCIDR];
+  }
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { ...(previous?.metadata ?? {}), name: f.nodeName, labels },
+    spec,
+    status,
+  };
+}
+
+/** Creates or updates the Node, then refreshes its status. */
+export class NodeStatusReporter {
+  private readonly nodes: ResourceClient<Node>;
+
+  constructor(
+    client: ApiClient,
+    private readonly facts: NodeFacts,
+    private readonly log: Logger,
+  ) {
+    this.nodes = client.resource<Node>({ apiVersion: 'v1', kind: 'Node' });
+  }
+
+  /** Registers the node (create, or update labels/spec of an existing one) and writes its status. */
+  async register(): Promise<Node> {
+    for (let attempt = 0; ; attempt++) {
+      let current: Node | undefined;
+      try {
+        current = await this.nodes.get(undefined, this.facts.nodeName);
+      } catch (err) {
+        if (!isReason(err, 'NotFound')) throw err;
+      }
+      try {
+        if (!current) {
+          const created = await this.nodes.create(desiredNode(this.facts));
+          this.log.info({ node: this.facts.nodeName }, 'node registered');
+          return created;
+        }
+        const want = desiredNode(this.facts, current);
+        const updated = await this.nodes.update({ ...want, status: current.status ?? {} });
+        return await this.nodes.updateStatus({ ...updated, status: desiredNode(this.facts, updated).status });
+      } catch (err) {
+        if ((isReason(err, 'Conflict') || isReason(err, 'AlreadyExists')) && attempt < 5) continue;
+        throw err;
+      }
+    }
+  }
+
+  /** Refreshes the status (Ready heartbeat, capacity). */
+  async update(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const current = await this.nodes.get(undefined, this.facts.nodeName);
+        await this.nodes.updateStatus({ ...current, status: desiredNode(this.facts, current).status });
+        return;
+      } catch (err) {
+        if (isReason(err, 'NotFound')) {
+          // Someone deleted our Node: register again, as the kubelet does.
+          await this.register();
+          return;
+        }
+        if (isReason(err, 'Conflict') && attempt < 5) continue;
+        throw err;
+      }
+    }
+  }
+}

@@ -1,0 +1,455 @@
+/**
+ * The level-triggered sync of one pod: compare the pod spec with the
+ * containers the runtime has (found by labels), make the sandbox, pull
+ * images, create and start what is missing, restart what died (with the
+ * crash-loop back-off), kill what failed liveness, stop everything of a pod
+ * being deleted, and report the resulting status. Every decision is made
+ * from the runtime's view now, never from remembered events.
+ */
+import { isReason, type Container, type Pod } from '@flotilla/api';
+import type { ApiClient, EventRecorder, ReconcileResult, ResourceClient } from '@flotilla/client';
+import type { Logger } from '@flotilla/observability';
+import { RestartBackoff } from './backoff.js';
+import type { ResolvedAgentConfig } from './config.js';
+import { ContainerConfigError, containerHash, hostPorts, linuxResources, mountsOf, resolveEnv, SPEC_HASH_LABEL } from './container-config.js';
+import type { AgentMetrics } from './metrics.js';
+import { computePodStatus, instancesOf, runningSandbox, type WaitingReason } from './pod-status.js';
+import type { ProbeManager, ProbeTarget } from './prober.js';
+import { isRuntimeError, type ContainerInfo, type ContainerRuntime, type Sandbox } from './runtime/types.js';
+import type { StatusManager } from './status-manager.js';
+
+/** Largest termination message kept (Kubernetes caps at 4 KiB per container). */
+const MAX_TERMINATION_MESSAGE = 4096;
+
+/** What a PodSyncer works with. */
+export interface PodSyncerDeps {
+  runtime: ContainerRuntime;
+  client: ApiClient;
+  recorder: EventRecorder;
+  prober: ProbeManager;
+  status: StatusManager;
+  config: ResolvedAgentConfig;
+  metrics: AgentMetrics;
+  log: Logger;
+  now?: () => number;
+}
+
+interface PodMemory {
+  /** When the agent first saw the pod, for start latency. */
+  firstSeen: number;
+  started: boolean;
+}
+
+/** `name_namespace(uid)`: how the kubelet names a pod in messages. */
+export function podDesc(pod: Pod): string {
+  return `${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`;
+}
+
+/** Syncs pods of one node against a runtime. */
+export class PodSyncer {
+  private readonly pods: ResourceClient<Pod>;
+  private readonly backoff: RestartBackoff;
+  private readonly imageBackoff: RestartBackoff;
+  private readonly sandboxBackoff: RestartBackoff;
+  private readonly imageFailedAt = new Map<string, { at: number; message: string }>();
+  private readonly sandboxFailedAt = new Map<string, { at: number; reason: string; message: string }>();
+  private readonly termMessages = new Map<string, string>();
+  private readonly memory = new Map<string, PodMemory>();
+  /** Pods whose containers are being stopped, so the orphan sweep leaves them to their worker. */
+  readonly terminating = new Set<string>();
+  private readonly now: () => number;
+
+  constructor(private readonly d: PodSyncerDeps) {
+    this.pods = d.client.resource<Pod>({ apiVersion: 'v1', kind: 'Pod' });
+    this.now = d.now ?? Date.now;
+    this.backoff = new RestartBackoff(d.config.backoffInitialMs, d.config.backoffMaxMs, this.now);
+    this.imageBackoff = new RestartBackoff(d.config.backoffInitialMs, d.config.backoffMaxMs, this.now);
+    this.sandboxBackoff = new RestartBackoff(d.config.backoffInitialMs, d.config.backoffMaxMs, this.now);
+  }
+
+  /** The crash back-off delay of a container (for tests and the CrashLoopBackOff message). */
+  backoffDelay(podUid: string, container: string): number {
+    return this.backoff.delay(`${podUid}/${container}`);
+  }
+
+  /** One reconcile of a pod that is in the API. */
+  async sync(pod: Pod): Promise<ReconcileResult> {
+    const started = this.now();
+    try {
+      if (pod.metadata.deletionTimestamp) {
+        await this.terminate(pod);
+        return {};
+      }
+      return await this.syncRunning(pod);
+    } finally {
+      this.d.metrics.syncDuration.observe((this.now() - started) / 1000);
+    }
+  }
+
+  private async syncRunning(pod: Pod): Promise<ReconcileResult> {
+    const uid = pod.metadata.uid ?? '';
+    const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
+    const spec = pod.spec ?? { containers: [] };
+    const policy = spec.restartPolicy ?? 'Always';
+    const grace = spec.terminationGracePeriodSeconds ?? 30;
+    const mem = this.memory.get(uid) ?? { firstSeen: this.now(), started: false };
+    this.memory.set(uid, mem);
+    const waiting = new Map<string, WaitingReason>();
+    let requeue: number | undefined;
+    const requeueIn = (ms: number) => {
+      requeue = requeue === undefined ? ms : Math.min(requeue, ms);
+    };
+    let containers = await this.d.runtime.listContainers({ podUid: uid });
+    const terminal = pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+
+    // Which containers must (re)start now, and which wait.
+    const toStart: Array<{ c: Container; attempt: number; restart: boolean }> = [];
+    const sandboxInfo = runningSandbox(containers);
+    for (const c of spec.containers) {
+      const [latest] = instancesOf(containers, c.name);
+      const bkey = `${uid}/${c.name}`;
+      if (latest && latest.state === 'running') {
+        const why = this.killReason(latest, c, sandboxInfo, terminal);
+        if (!why) {
+          // A long clean run earns a fresh back-off.
+          if (latest.startedAt && this.now() - Date.parse(latest.startedAt) >= this.d.config.backoffResetMs) this.backoff.reset(bkey);
+          continue;
+        }
+        this.d.recorder.event(pod, 'Normal', 'Killing', why.message);
+        await this.d.runtime.stopContainer(latest.id, why.grace ?? grace);
+        containers = await this.d.runtime.listContainers({ podUid: uid });
+      }
+      const current = instancesOf(containers, c.name)[0];
+      if (terminal) continue;
+      if (!current) {
+        toStart.push({ c, attempt: 0, restart: false });
+        continue;
+      }
+      if (current.state === 'created' || current.state === 'unknown') {
+        // Created but never started (its start failed): replace it under the same attempt number.
+        await this.d.runtime.removeContainer(current.id);
+        toStart.push({ c, attempt: current.attempt, restart: current.attempt > 0 });
+        continue;
+      }
+      if (current.state !== 'exited') continue;
+      await this.rememberTermination(current);
+      const restart = policy === 'Always' || (policy === 'OnFailure' && (current.exitCode ?? 0) !== 0);
+      if (!restart) continue;
+      if (current.startedAt && current.finishedAt && Date.parse(current.finishedAt) - Date.parse(current.startedAt) >= this.d.config.backoffResetMs) this.backoff.reset(bkey);
+      const finishedAt = current.finishedAt ? Date.parse(current.finishedAt) : this.now();
+      const remaining = this.backoff.remaining(bkey, finishedAt);
+      if (remaining > 0) {
+        const delay = Math.round(this.backoff.delay(bkey) / 1000);
+        waiting.set(c.name, { reason: 'CrashLoopBackOff', message: `back-off ${delay}s restarting failed container=${c.name} pod=${podDesc(pod)}` });
+        this.d.recorder.event(pod, 'Warning', 'BackOff', `Back-off restarting failed container ${c.name} in pod ${podDesc(pod)}`);
+        requeueIn(remaining);
+        continue;
+      }
+      toStart.push({ c, attempt: current.attempt + 1, restart: true });
+    }
+
+    let sandbox: Sandbox | undefined;
+    let sandboxProblem: WaitingReason | undefined;
+    if (toStart.length > 0) {
+      const got = await this.ensureSandbox(pod, grace);
+      if ('problem' in got) {
+        sandboxProblem = got.problem;
+        for (const t of toStart) waiting.set(t.c.name, got.problem);
+        requeueIn(got.retryInMs);
+      } else {
+        sandbox = got.sandbox;
+        // A new sandbox means a new network namespace: containers of the old one are useless.
+        if (sandbox.created) {
+          for (const old of containers.filter((x) => x.type === 'container' && x.state === 'running' && x.sandboxId !== sandbox!.id)) {
+            await this.d.runtime.stopContainer(old.id, grace);
+            const c = spec.containers.find((s) => s.name === old.containerName);
+            if (c && !toStart.some((t) => t.c.name === c.name)) toStart.push({ c, attempt: old.attempt + 1, restart: true });
+          }
+        }
+      }
+    }
+
+    if (sandbox) {
+      for (const t of toStart) {
+        const r = await this.startContainer(pod, sandbox, t.c, t.attempt);
+        if (r.waiting) {
+          waiting.set(t.c.name, r.waiting);
+          if (r.retryInMs !== undefined) requeueIn(r.retryInMs);
+          continue;
+        }
+        if (t.restart) {
+          this.backoff.next(`${uid}/${t.c.name}`);
+          this.d.metrics.containerRestarts.inc();
+        }
+      }
+      containers = await this.d.runtime.listContainers({ podUid: uid });
+      await this.pruneDead(containers, spec.containers);
+      containers = await this.d.runtime.listContainers({ podUid: uid });
+    }
+
+    // Pods that finished keep their containers (for logs) but not their sandbox.
+    const status = computePodStatus(pod, {
+      containers,
+      waiting,
+      terminationMessages: this.termMessages,
+      ready: (id) => this.readiness(id),
+      started: (id) => this.d.prober.started(id),
+      hostIP: this.d.config.nodeIP,
+      ...(sandboxProblem ? { sandboxProblem } : {}),
+    });
+    if (status.phase === 'Succeeded' || status.phase === 'Failed') {
+      const sb = runningSandbox(containers);
+      if (sb && !containers.some((x) => x.type === 'container' && x.state === 'running')) await this.d.runtime.stopContainer(sb.id, 0);
+    }
+    if (!mem.started && status.containerStatuses?.every((s) => s.state?.running)) {
+      mem.started = true;
+      this.d.metrics.podStarts.inc();
+      this.d.metrics.podStartLatency.observe((this.now() - mem.firstSeen) / 1000);
+    }
+    this.d.prober.sync(key, this.probeTargets(pod, containers));
+    await this.d.status.write(pod, status);
+    return requeue !== undefined ? { requeueAfter: requeue } : {};
+  }
+
+  /** Why a running instance must be killed now, or undefined to keep it. */
+  private killReason(latest: ContainerInfo, c: Container, sandbox: ContainerInfo | undefined, terminal: boolean): { message: string; grace?: number } | undefined {
+    if (terminal) return { message: `Stopping container ${c.name}` };
+    if (!sandbox || (latest.sandboxId && latest.sandboxId !== sandbox.id)) return { message: `Container ${c.name}'s sandbox is gone, will be restarted` };
+    const hash = latest.labels[SPEC_HASH_LABEL];
+    if (hash && hash !== containerHash(c)) return { message: `Container ${c.name} definition changed, will be restarted` };
+    if (this.d.prober.result(latest.id, 'startup') === 'failure' && this.startupExpired(latest, c)) {
+      return { message: `Container ${c.name} failed startup probe, will be restarted`, ...(c.startupProbe?.terminationGracePeriodSeconds !== undefined ? { grace: c.startupProbe.terminationGracePeriodSeconds } : {}) };
+    }
+    if (this.d.prober.result(latest.id, 'liveness') === 'failure') {
+      return { message: `Container ${c.name} failed liveness probe, will be restarted`, ...(c.livenessProbe?.terminationGracePeriodSeconds !== undefined ? { grace: c.livenessProbe.terminationGracePeriodSeconds } : {}) };
+    }
+    return undefined;
+  }
+
+  /** A startup probe counts as failed only once it had its chance (initialDelay + threshold × period). */
+  private startupExpired(latest: ContainerInfo, c: Container): boolean {
+    const p = c.startupProbe;
+    if (!p || !latest.startedAt) return false;
+    const budget = ((p.initialDelaySeconds ?? 0) + (p.failureThreshold ?? 3) * (p.periodSeconds ?? 10)) * 1000;
+    return this.now() - Date.parse(latest.startedAt) >= budget;
+  }
+
+  private readiness(id: string): boolean | undefined {
+    const r = this.d.prober.result(id, 'readiness');
+    return r === undefined ? undefined : r === 'success';
+  }
+
+  private probeTargets(pod: Pod, containers: ContainerInfo[]): ProbeTarget[] {
+    const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
+    const sb = runningSandbox(containers);
+    const out: ProbeTarget[] = [];
+    for (const c of pod.spec?.containers ?? []) {
+      if (!c.livenessProbe && !c.readinessProbe && !c.startupProbe) continue;
+      const [latest] = instancesOf(containers, c.name);
+      if (!latest || latest.state !== 'running' || !sb?.ip) continue;
+      out.push({ podKey: key, podIP: sb.ip, containerId: latest.id, container: c, startedAt: latest.startedAt ? Date.parse(latest.startedAt) : this.now() });
+    }
+    return out;
+  }
+
+  private async ensureSandbox(pod: Pod, grace: number): Promise<{ sandbox: Sandbox } | { problem: WaitingReason; retryInMs: number }> {
+    const uid = pod.metadata.uid ?? '';
+    const failed = this.sandboxFailedAt.get(uid);
+    if (failed) {
+      const remaining = this.sandboxBackoff.remaining(uid, failed.at);
+      if (remaining > 0) return { problem: { reason: failed.reason, message: failed.message }, retryInMs: remaining };
+    }
+    try {
+      const sandbox = await this.d.runtime.ensureSandbox({
+        uid,
+        namespace: pod.metadata.namespace ?? 'default',
+        name: pod.metadata.name ?? '',
+        hostname: pod.spec?.hostname ?? pod.metadata.name ?? '',
+        ports: hostPorts(pod),
+        terminationGracePeriodSeconds: grace,
+      });
+      this.sandboxFailedAt.delete(uid);
+      this.sandboxBackoff.reset(uid);
+      return { sandbox };
+    } catch (err) {
+      if (!isRuntimeError(err) || err.reason === 'RuntimeUnavailable') throw err;
+      const reason = err.reason === 'HostPortConflict' ? 'HostPortConflict' : 'FailedCreatePodSandBox';
+      this.d.recorder.event(pod, 'Warning', reason, `Failed to create pod sandbox: ${err.message}`);
+      this.sandboxBackoff.next(uid);
+      this.sandboxFailedAt.set(uid, { at: this.now(), reason, message: err.message });
+      return { problem: { reason, message: err.message }, retryInMs: this.sandboxBackoff.delay(uid) };
+    }
+  }
+
+  /** Pulls (per policy), creates and starts one container; a waiting reason when it could not. */
+  private async startContainer(pod: Pod, sandbox: Sandbox, c: Container, attempt: number): Promise<{ waiting?: WaitingReason; retryInMs?: number }> {
+    const uid = pod.metadata.uid ?? '';
+    const image = c.image ?? '';
+    const ikey = `${uid}/${c.name}`;
+    const policy = c.imagePullPolicy ?? 'IfNotPresent';
+    const failed = this.imageFailedAt.get(ikey);
+    if (failed) {
+      const remaining = this.imageBackoff.remaining(ikey, failed.at);
+      if (remaining > 0) {
+        this.d.recorder.event(pod, 'Normal', 'BackOff', `Back-off pulling image "${image}"`);
+        return { waiting: { reason: 'ImagePullBackOff', message: `Back-off pulling image "${image}": ${failed.message}` }, retryInMs: remaining };
+      }
+    }
+    try {
+      const present = await this.d.runtime.imageExists(image);
+      const willPull = policy === 'Always' || (policy === 'IfNotPresent' && !present);
+      if (willPull) this.d.recorder.event(pod, 'Normal', 'Pulling', `Pulling image "${image}"`);
+      const t0 = this.now();
+      await this.d.runtime.ensureImage(image, policy);
+      if (willPull) this.d.recorder.event(pod, 'Normal', 'Pulled', `Successfully pulled image "${image}" in ${this.now() - t0}ms`);
+      else this.d.recorder.event(pod, 'Normal', 'Pulled', `Container image "${image}" already present on machine`);
+      this.imageFailedAt.delete(ikey);
+      this.imageBackoff.reset(ikey);
+    } catch (err) {
+      if (!isRuntimeError(err) || err.reason === 'RuntimeUnavailable') throw err;
+      const reason = err.reason === 'ErrImageNeverPull' ? 'ErrImageNeverPull' : 'ErrImagePull';
+      this.d.recorder.event(pod, 'Warning', 'Failed', `Failed to pull image "${image}": ${err.message}`);
+      this.d.recorder.event(pod, 'Warning', 'Failed', `Error: ${reason}`);
+      this.imageBackoff.next(ikey);
+      this.imageFailedAt.set(ikey, { at: this.now(), message: err.message });
+      return { waiting: { reason, message: err.message }, retryInMs: this.imageBackoff.delay(ikey) };
+    }
+    let id: string;
+    try {
+      const env = resolveEnv(pod, c, sandbox.ip, this.d.config.nodeIP);
+      const mounts = mountsOf(pod, c);
+      id = await this.d.runtime.createContainer(sandbox, c, { attempt, env, mounts, resources: linuxResources(c), labels: { [SPEC_HASH_LABEL]: containerHash(c) } });
+    } catch (err) {
+      if (err instanceof ContainerConfigError) {
+        this.d.recorder.event(pod, 'Warning', 'Failed', `Error: ${err.message}`);
+        return { waiting: { reason: 'CreateContainerConfigError', message: err.message }, retryInMs: this.d.config.backoffInitialMs };
+      }
+      if (isRuntimeError(err, 'AlreadyExists')) return { retryInMs: 0, waiting: { reason: 'ContainerCreating' } };
+      if (!isRuntimeError(err) || err.reason === 'RuntimeUnavailable') throw err;
+      const reason = err.reason === 'ErrImagePull' ? 'ErrImagePull' : 'CreateContainerError';
+      this.d.recorder.event(pod, 'Warning', 'Failed', `Error: ${err.message}`);
+      return { waiting: { reason, message: err.message }, retryInMs: this.d.config.backoffInitialMs };
+    }
+    this.d.recorder.event(pod, 'Normal', 'Created', `Created container ${c.name}`);
+    try {
+      await this.d.runtime.startContainer(id);
+    } catch (err) {
+      if (!isRuntimeError(err) || err.reason === 'RuntimeUnavailable') throw err;
+      this.d.recorder.event(pod, 'Warning', 'Failed', `Error: failed to start container "${c.name}": ${err.message}`);
+      return { waiting: { reason: 'RunContainerError', message: err.message }, retryInMs: this.d.config.backoffInitialMs };
+    }
+    this.d.recorder.event(pod, 'Normal', 'Started', `Started container ${c.name}`);
+    return {};
+  }
+
+  /** Reads a dead instance's last output once, as its termination message. */
+  private async rememberTermination(info: ContainerInfo): Promise<void> {
+    if (this.termMessages.has(info.id)) return;
+    let text = '';
+    try {
+      text = await this.d.runtime.tailOutput(info.id, this.d.config.terminationMessageLines);
+    } catch {
+      // Removed meanwhile: no message, as Kubernetes when the log is gone.
+    }
+    if (Buffer.byteLength(text) > MAX_TERMINATION_MESSAGE) text = Buffer.from(text).subarray(-MAX_TERMINATION_MESSAGE).toString('utf8');
+    this.termMessages.set(info.id, text.replace(/\s+$/, ''));
+  }
+
+  /** Keeps only the newest dead instance of each container (for `previous` logs and lastState). */
+  private async pruneDead(containers: ContainerInfo[], spec: Container[]): Promise<void> {
+    for (const c of spec) {
+      const [latest, prev, ...older] = instancesOf(containers, c.name);
+      const doomed = [...older];
+      if (latest && prev && prev.state === 'exited') await this.rememberTermination(prev);
+      for (const o of doomed) {
+        await this.d.runtime.removeContainer(o.id);
+        this.termMessages.delete(o.id);
+      }
+    }
+    // Dead sandboxes are of no use once a newer one runs.
+    const sandboxes = containers.filter((x) => x.type === 'sandbox').sort((a, b) => b.attempt - a.attempt);
+    for (const s of sandboxes.slice(1)) if (s.state !== 'running') await this.d.runtime.removeContainer(s.id);
+  }
+
+  /**
+   * A pod being deleted: stop its containers with the grace period (SIGTERM,
+   * then SIGKILL), remove the sandbox, then delete the pod for good with a
+   * uid precondition so a new pod of the same name is never touched.
+   */
+  async terminate(pod: Pod): Promise<void> {
+    const uid = pod.metadata.uid ?? '';
+    const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
+    const grace = pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
+    this.terminating.add(uid);
+    try {
+      this.d.prober.remove(key);
+      const containers = await this.d.runtime.listContainers({ podUid: uid });
+      const running = containers.filter((c) => c.type === 'container' && c.state === 'running');
+      await Promise.all(
+        running.map(async (c) => {
+          this.d.recorder.event(pod, 'Normal', 'Killing', `Stopping container ${c.containerName}`);
+          await this.d.runtime.stopContainer(c.id, grace);
+        }),
+      );
+      await this.d.runtime.removeSandbox(uid);
+      this.forget(uid);
+      try {
+        await this.pods.delete(pod.metadata.namespace, pod.metadata.name ?? '', { gracePeriodSeconds: 0, preconditions: { uid } });
+      } catch (err) {
+        // Already gone, or a new pod took the name: either way ours is done.
+        if (!isReason(err, 'NotFound') && !isReason(err, 'Conflict')) throw err;
+      }
+      this.d.log.info({ pod: key, uid, grace }, 'pod terminated and deleted');
+    } finally {
+      this.terminating.delete(uid);
+    }
+  }
+
+  /**
+   * Removes the containers of pods that are no longer in the API
+   * (`keep(uid)` false), stopping them with their recorded grace period.
+   */
+  async removeOrphans(keep: (uid: string) => boolean, onlyKey?: string): Promise<number> {
+    const all = await this.d.runtime.listContainers();
+    const uids = new Map<string, ContainerInfo[]>();
+    for (const c of all) {
+      if (keep(c.podUid) || this.terminating.has(c.podUid)) continue;
+      if (onlyKey && `${c.podNamespace}/${c.podName}` !== onlyKey) continue;
+      const list = uids.get(c.podUid) ?? [];
+      list.push(c);
+      uids.set(c.podUid, list);
+    }
+    for (const [uid, list] of uids) {
+      this.terminating.add(uid);
+      try {
+        const running = list.filter((c) => c.type === 'container' && c.state === 'running');
+        await Promise.all(running.map((c) => this.d.runtime.stopContainer(c.id, c.terminationGracePeriodSeconds ?? 30)));
+        await this.d.runtime.removeSandbox(uid);
+        this.forget(uid);
+        const first = list[0]!;
+        this.d.prober.remove(`${first.podNamespace}/${first.podName}`);
+        this.d.log.info({ pod: `${first.podNamespace}/${first.podName}`, uid, containers: list.length }, 'removed containers of a pod that no longer exists');
+      } finally {
+        this.terminating.delete(uid);
+      }
+    }
+    return uids.size;
+  }
+
+  /** Drops everything remembered about a pod. */
+  forget(uid: string): void {
+    this.memory.delete(uid);
+    this.backoff.resetPrefix(`${uid}/`);
+    this.imageBackoff.resetPrefix(`${uid}/`);
+    this.sandboxBackoff.reset(uid);
+    this.sandboxFailedAt.delete(uid);
+    for (const k of this.imageFailedAt.keys()) if (k.startsWith(`${uid}/`)) this.imageFailedAt.delete(k);
+    this.d.status.forget(uid);
+  }
+
+  /** Periodic housekeeping of in-memory state. */
+  gc(liveContainerIds: Set<string>): void {
+    this.backoff.gc();
+    for (const id of this.termMessages.keys()) if (!liveContainerIds.has(id)) this.termMessages.delete(id);
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * `flotilla agent`: builds the API client, the runtime (Docker, or the fake
+ * one for hollow nodes), the log server's certificate and token reviewer,
+ * then runs one Agent until the signal aborts.
+ */
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { RestClient } from '@flotilla/client';
+import { createLogger } from '@flotilla/observability';
+import { Agent } from './agent.js';
+import type { AgentConfig } from './config.js';
+import { CachingTokenReviewer, type TokenReviewResponse } from './log-server.js';
+import { DockerRuntime } from './runtime/docker-runtime.js';
+import { FakeRuntime } from './runtime/fake-runtime.js';
+import type { ContainerRuntime } from './runtime/types.js';
+import { ensureSelfSignedCert } from './serving-cert.js';
+
+/** Everything `flotilla agent` is configured with. */
+export interface AgentRunConfig extends Omit<AgentConfig, 'nodeIP'> {
+  /** The node's address; the first non-loopback IPv4 address when unset. */
+  nodeIP?: string;
+  /** Kubeconfig path ($KUBECONFIG or ~/.kube/config when unset). */
+  kubeconfig?: string;
+  /** Docker engine (`unix:///var/run/docker.sock` by default). */
+  dockerHost?: string;
+  /** Where emptyDirs and the log server's certificate live. */
+  stateDir: string;
+  /** Log server port (Kubernetes' kubelet port: 10250); 0 picks a free one. */
+  logPort: number;
+  /** Log server bind address; all addresses by default. */
+  logBindAddress?: string;
+  /** Use the in-memory runtime: pods "run" without Docker (hollow node). */
+  fakeRuntime?: boolean;
+}
+
+/** The first non-internal IPv4 address of this host, else 127.0.0.1. */
+export function defaultNodeIP(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+/** Runs the agent until `signal` aborts. */
+export async function run(config: AgentRunConfig, signal: AbortSignal): Promise<void> {
+  const log = config.logger ?? createLogger('agent');
+  const nodeIP = config.nodeIP ?? defaultNodeIP();
+  const client = RestClient.fromKubeconfig(config.kubeconfig, { userAgent: `flotilla-agent/${config.nodeName}` });
+  const runtime: ContainerRuntime = config.fakeRuntime
+    ? new FakeRuntime()
+    : new DockerRuntime({ stateDir: config.stateDir, logger: log, ...(config.dockerHost ? { host: config.dockerHost } : {}) });
+  const tls = await ensureSelfSignedCert(join(config.stateDir, 'pki'), config.nodeName, nodeIP);
+  const reviewer = new CachingTokenReviewer((body) => client.request<TokenReviewResponse>({ method: 'POST', path: '/apis/authentication.k8s.io/v1/tokenreviews', body }));
+  const agent = new Agent({
+    config: { ...config, nodeIP, logger: log },
+    client,
+    runtime,
+    logServer: { port: config.logPort, tls, reviewer, ...(config.logBindAddress ? { host: config.logBindAddress } : {}) },
+  });
+  log.info({ node: config.nodeName, nodeIP, runtime: config.fakeRuntime ? 'fake' : (config.dockerHost ?? 'default docker socket'), stateDir: config.stateDir }, 'agent starting');
+  try {
+    await agent.run(signal);
+  } finally {
+    await client.close();
+  }
+}

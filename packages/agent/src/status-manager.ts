@@ -1,0 +1,69 @@
+/**
+ * Writes pod status through pods/{name}/status, only when it changed: the
+ * last written status per pod uid is remembered (the informer cache may lag
+ * our own writes), and a 409 re-reads the pod and tries again.
+ */
+import { canonicalJson, isReason, type Pod, type PodStatus } from '@flotilla/api';
+import type { ApiClient, ResourceClient } from '@flotilla/client';
+import type { AgentMetrics } from './metrics.js';
+
+/** Drops fields that change without meaning (probe times) so comparisons see only real changes. */
+function comparable(s: PodStatus | undefined): string {
+  if (!s) return '';
+  const copy = { ...s, conditions: (s.conditions ?? []).map(({ lastProbeTime: _p, ...c }) => c) };
+  return canonicalJson(copy);
+}
+
+/** Writes pod statuses that changed. */
+export class StatusManager {
+  private readonly pods: ResourceClient<Pod>;
+  private readonly written = new Map<string, string>();
+
+  constructor(
+    client: ApiClient,
+    private readonly metrics?: AgentMetrics,
+  ) {
+    this.pods = client.resource<Pod>({ apiVersion: 'v1', kind: 'Pod' });
+  }
+
+  /** True when `status` differs from both what the pod shows and what we last wrote. */
+  changed(pod: Pod, status: PodStatus): boolean {
+    const next = comparable(status);
+    const uid = pod.metadata.uid ?? '';
+    if (this.written.get(uid) === next) return false;
+    return comparable(pod.status) !== next;
+  }
+
+  /** Writes `status` if it changed; returns the stored pod when it wrote, undefined when there was nothing to do or the pod is gone. */
+  async write(pod: Pod, status: PodStatus): Promise<Pod | undefined> {
+    if (!this.changed(pod, status)) return undefined;
+    const uid = pod.metadata.uid ?? '';
+    let current: Pod = pod;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        // Conditions written by others (the scheduler's PodScheduled) are kept.
+        const others = (current.status?.conditions ?? []).filter((c) => !status.conditions?.some((x) => x.type === c.type));
+        const body: Pod = { ...current, status: { ...status, conditions: [...(status.conditions ?? []), ...others] } };
+        const out = await this.pods.updateStatus(body);
+        this.written.set(uid, comparable(status));
+        this.metrics?.statusWrites.inc();
+        return out;
+      } catch (err) {
+        if (isReason(err, 'NotFound')) return undefined;
+        if (!isReason(err, 'Conflict') || attempt >= 4) throw err;
+        const fresh = await this.pods.get(pod.metadata.namespace, pod.metadata.name ?? '').catch((e: unknown) => {
+          if (isReason(e, 'NotFound')) return undefined;
+          throw e;
+        });
+        // A different uid is another pod of the same name: ours is gone.
+        if (!fresh || fresh.metadata.uid !== uid) return undefined;
+        current = fresh;
+      }
+    }
+  }
+
+  /** Forgets a pod (deleted). */
+  forget(uid: string): void {
+    this.written.delete(uid);
+  }
+}
