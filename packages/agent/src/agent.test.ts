@@ -35,6 +35,12 @@ function start(opts: { runtime?: FakeRuntime; client?: FakeApiClient; backoffIni
 }
 
 const getPod = (c: FakeApiClient, name: string) => c.peek<Pod>('pods', 'default', name);
+/** The pod once `pred` holds for it. */
+const podWhen = (c: FakeApiClient, name: string, pred: (p: Pod) => boolean, what: string, timeoutMs = 5000) =>
+  waitFor(() => {
+    const p = getPod(c, name);
+    return p && pred(p) ? p : undefined;
+  }, { what, timeoutMs });
 
 describe('Agent over FakeRuntime', () => {
   it('registers its Node with capacity, labels, addresses and Ready, and renews its Lease', async () => {
@@ -51,7 +57,7 @@ describe('Agent over FakeRuntime', () => {
   it('creates sandbox then containers in order and reports Running with the pod IP, events Created/Started', async () => {
     const { client, runtime } = start();
     await client.resource<Pod>('pods').create(pod('web', { containers: [{ name: 'a', image: 'flotilla/busybox:1' }, { name: 'b', image: 'flotilla/echo:1' }] }));
-    const p = await waitFor(() => getPod(client, 'web')?.status?.phase === 'Running' && getPod(client, 'web'), { what: 'Running' });
+    const p = await podWhen(client, 'web', (p) => p.status?.phase === 'Running', 'Running');
     expect(p.status?.podIP).toMatch(/^10\.88\.0\./);
     expect(p.status?.hostIP).toBe('192.0.2.10');
     expect(p.status?.containerStatuses?.map((s) => [s.name, s.ready, s.restartCount])).toEqual([['a', true, 0], ['b', true, 0]]);
@@ -70,7 +76,7 @@ describe('Agent over FakeRuntime', () => {
     const behavior = (_i: unknown, spec: { name: string }): FakeBehavior | undefined => (spec.name === 'crash' ? { exitAfterMs: 20, exitCode: 1, output: 'boom: config missing\n' } : undefined);
     const { client, agent } = start({ runtime: new FakeRuntime({ behavior }), backoffInitialMs: 300 });
     await client.resource<Pod>('pods').create(pod('c1', { containers: [{ name: 'crash', image: 'flotilla/busybox:1' }] }));
-    const p = await waitFor(() => getPod(client, 'c1')?.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff' && getPod(client, 'c1'), { what: 'CrashLoopBackOff', timeoutMs: 5000 });
+    const p = await podWhen(client, 'c1', (p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff', 'CrashLoopBackOff', 5000);
     const cs = p.status!.containerStatuses![0]!;
     expect(cs.restartCount).toBeGreaterThanOrEqual(1);
     expect(cs.state?.waiting?.message).toMatch(/^back-off \d+s restarting failed container=crash pod=c1_default\(/);
@@ -85,7 +91,7 @@ describe('Agent over FakeRuntime', () => {
     const runtime = new FakeRuntime({ behavior: () => ({ exitAfterMs: 10, exitCode: 3 }) });
     const { client } = start({ runtime });
     await client.resource<Pod>('pods').create(pod('once', { restartPolicy: 'Never' }));
-    const p = await waitFor(() => getPod(client, 'once')?.status?.phase === 'Failed' && getPod(client, 'once'), { what: 'Failed' });
+    const p = await podWhen(client, 'once', (p) => p.status?.phase === 'Failed', 'Failed');
     expect(p.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({ exitCode: 3, reason: 'Error' });
     expect(runtime.calls.filter((c) => c.startsWith('createContainer'))).toHaveLength(1);
   });
@@ -112,7 +118,7 @@ describe('Agent over FakeRuntime', () => {
     await client.resource<Pod>('pods').create(pod('p1', { containers: [{ name: 'app', image: 'flotilla/echo:1', ports: [{ containerPort: 8080, hostPort: 18080, protocol: 'TCP' }] }] }));
     await waitFor(() => getPod(client, 'p1')?.status?.phase === 'Running', { what: 'p1 running' });
     await client.resource<Pod>('pods').create(pod('p2', { containers: [{ name: 'app', image: 'flotilla/echo:1', ports: [{ containerPort: 8080, hostPort: 18080, protocol: 'TCP' }] }] }));
-    const p2 = await waitFor(() => getPod(client, 'p2')?.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'HostPortConflict' && getPod(client, 'p2'), { what: 'conflict' });
+    const p2 = await podWhen(client, 'p2', (p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'HostPortConflict', 'conflict');
     expect(p2.status?.conditions?.find((c) => c.type === 'PodReadyToStartContainers')).toMatchObject({ status: 'False', reason: 'HostPortConflict' });
     expect(p2.status?.containerStatuses?.[0]?.state?.waiting?.message).toContain('18080');
     expect(getPod(client, 'p1')?.status?.phase).toBe('Running');
@@ -122,11 +128,12 @@ describe('Agent over FakeRuntime', () => {
   it('deletion: stops containers with the grace period, removes the sandbox, then deletes the pod with uid precondition', async () => {
     const { client, runtime } = start();
     await client.resource<Pod>('pods').create(pod('del'));
-    const p = await waitFor(() => getPod(client, 'del')?.status?.phase === 'Running' && getPod(client, 'del'), { what: 'running' });
+    const p = await podWhen(client, 'del', (p) => p.status?.phase === 'Running', 'running');
     runtime.calls.length = 0;
-    await client.resource<Pod>('pods').delete('default', 'del');
+    // What the apiserver does on a graceful DELETE (the fake deletes at once): mark the pod.
+    client.seed({ ...getPod(client, 'del')!, metadata: { ...getPod(client, 'del')!.metadata, deletionTimestamp: new Date().toISOString(), deletionGracePeriodSeconds: 7 } });
     await waitFor(() => !getPod(client, 'del'), { what: 'pod deleted' });
-    expect(runtime.calls).toEqual(['stopContainer default/del app 5', 'removeContainer default/del app 0', 'removeContainer default/del POD 0']);
+    expect(runtime.calls).toEqual(['stopContainer default/del app 7', 'removeContainer default/del app 0', 'removeContainer default/del POD 0']);
     const del = client.actionsOf('delete', 'pods').at(-1)!;
     expect(del.object).toMatchObject({ gracePeriodSeconds: 0, preconditions: { uid: p.metadata.uid } });
   });
