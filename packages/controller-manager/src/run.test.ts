@@ -1,0 +1,52 @@
+import { silentLogger } from '@flotilla/client';
+import { FakeApiClient, waitFor } from '@flotilla/client/testing';
+import { describe, expect, it } from 'vitest';
+import { resolveControllers, type ControllerManager } from './controller-manager.js';
+import { pod, service } from './fixtures.js';
+import { run } from './run.js';
+
+describe('resolveControllers', () => {
+  it('reads kube-controller-manager style lists', () => {
+    expect(resolveControllers(undefined)).toEqual(['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'garbage-collector', 'namespace']);
+    expect(resolveControllers(['*', '-deployment', '-replicaset'])).toEqual(['node-lifecycle', 'endpoints', 'garbage-collector', 'namespace']);
+    expect(resolveControllers(['endpoints', 'namespace'])).toEqual(['endpoints', 'namespace']);
+    expect(() => resolveControllers(['endpoint'])).toThrow(/unknown controller "endpoint"/);
+  });
+});
+
+describe('run', () => {
+  it('runs the chosen controllers and serves /healthz and /metrics with per-controller numbers', async () => {
+    const client = new FakeApiClient({ objects: [service('web', { app: 'web' }), pod('a', { ip: '10.0.0.1' })] });
+    const ac = new AbortController();
+    let port = 0;
+    let manager: ControllerManager | undefined;
+    const done = run(
+      {
+        client,
+        controllers: ['endpoints', 'garbage-collector'],
+        metricsPort: 0,
+        logger: silentLogger,
+        onListening: (p) => (port = p),
+        onStartedLeading: (m) => (manager = m),
+      },
+      ac.signal,
+    );
+    await waitFor(() => client.peek('endpoints', 'default', 'web'), { what: 'endpoints written' });
+    expect(manager!.controllers).toEqual(['endpoints', 'garbage-collector']);
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.text()).toBe('ok');
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toMatch(/controller_reconcile_total\{controller="endpoints",result="success"\} [1-9]/);
+    expect(metrics).toMatch(/controller_reconcile_duration_seconds_count\{controller="endpoints"\} [1-9]/);
+    expect(metrics).toContain('workqueue_depth{name="garbage-collector"} 0');
+    expect((await fetch(`http://127.0.0.1:${port}/nope`)).status).toBe(404);
+    ac.abort();
+    await done;
+    await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+  });
+
+  it('refuses an unknown controller before starting anything', async () => {
+    await expect(run({ client: new FakeApiClient(), controllers: ['nope'], metricsPort: -1, logger: silentLogger }, new AbortController().signal)).rejects.toThrow(/unknown controller/);
+  });
+});
