@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { RestClient, type ApiClient, type Logger } from '@flotilla/client';
+import { LeaderElector, RestClient, type ApiClient, type Logger } from '@flotilla/client';
 import { createLogger, Registry } from '@flotilla/observability';
 import { startStatusServer } from './http-server.js';
 import { Scheduler, DEFAULT_SCHEDULER_NAME, type SchedulerEventSink } from './scheduler.js';
@@ -105,15 +105,46 @@ function eventSink(client: ApiClient, identity: string, log: Logger): SchedulerE
   };
 }
 
-/** Waits to hold the Lease, schedules while holding it, and stops (rejecting) if it is lost. */
+/**
+ * Waits to hold the Lease, schedules while holding it, and rejects if it is
+ * lost (not released on shutdown), so the process exits non-zero and its
+ * supervisor restarts it as a fresh candidate, as kube-scheduler does.
+ */
 async function runAsLeader(
-  _client: ApiClient,
+  client: ApiClient,
   config: SchedulerConfig,
   identity: string,
   log: Logger,
-  _signal: AbortSignal,
-  _lead: (signal: AbortSignal) => Promise<void>,
+  signal: AbortSignal,
+  lead: (signal: AbortSignal) => Promise<void>,
 ): Promise<void> {
-  log.error({ identity, lease: `${config.leaseNamespace ?? 'kube-system'}/${config.leaseName ?? 'flotilla-scheduler'}` }, 'leader election is not available yet');
-  throw new Error('leader election is not available yet: run with leader election disabled');
+  const namespace = config.leaseNamespace ?? 'kube-system';
+  const name = config.leaseName ?? 'flotilla-scheduler';
+  const elector = new LeaderElector(client, { namespace, name, identity, logger: log });
+  // Stops the campaign (and releases the Lease) when scheduling fails, not only on shutdown.
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  let led = false;
+  let failure: unknown;
+  log.info({ identity, lease: `${namespace}/${name}` }, 'waiting to become leader');
+  try {
+    await elector.run(stop.signal, {
+      onStartedLeading: async (leading) => {
+        led = true;
+        log.info({ identity, concurrency: config.concurrency ?? 16 }, 'scheduler starting as leader');
+        try {
+          await lead(leading);
+        } catch (err) {
+          failure = err;
+          stop.abort();
+        }
+      },
+      onNewLeader: (holder) => log.info({ identity, leader: holder }, 'new leader observed'),
+    });
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+  if (failure) throw failure;
+  if (!signal.aborted && led) throw new Error(`lost leadership of ${namespace}/${name}`);
 }
