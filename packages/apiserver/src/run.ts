@@ -4,6 +4,7 @@ import { createLogger, type Logger } from '@flotilla/observability';
 import { EtcdStorage } from '@flotilla/store';
 import { DefaultAuthorizer } from './auth/authorizer.js';
 import { TokenAuthenticator } from './auth/token-file.js';
+import { createPodLogProxy, kubeletClientTokenFromFile, registerTokenReview } from './pod-log-proxy.js';
 import { createApiServer, type ApiServer } from './server.js';
 import { ensureServingCerts } from './tls/serving-certs.js';
 
@@ -72,7 +73,10 @@ export async function run(config: ApiServerConfig, signal: AbortSignal): Promise
       authorizer: new DefaultAuthorizer(),
       logger: log,
       https: { key: certs.key, cert: certs.cert },
+      // Agents accept the token file's first system:masters token for log requests (see pod-log-proxy.ts).
+      podLogHandler: createPodLogProxy({ storage, kubeletClientToken: await kubeletClientTokenFromFile(config.tokenAuthFile), logger: log }),
     });
+    registerTokenReview(server, authenticator);
     await server.listen({ host: config.bindAddress, port: config.securePort });
     const port = (server.server.address() as AddressInfo).port;
     const host = config.advertiseAddress ?? (WILDCARDS.has(config.bindAddress) ? '127.0.0.1' : config.bindAddress);
