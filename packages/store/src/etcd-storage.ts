@@ -425,10 +425,36 @@ export class EtcdStorage implements Storage {
    * normally on `signal` abort or close().
    */
   watch(resource: string, namespace: string | undefined, options: StoreWatchOptions = {}): AsyncIterable<StoreWatchEvent> {
-    return this.watchEvents(resource, namespace || undefined, options);
+    const open = () => this.openWatch(resource, namespace || undefined, options);
+    const finished = (): Promise<IteratorResult<StoreWatchEvent, undefined>> => Promise.resolve({ value: undefined, done: true });
+    return {
+      [Symbol.asyncIterator]: () => {
+        // Set-up (hub, revision) runs on the first next(); later calls go straight to the subscription.
+        let sub: Subscription | undefined;
+        let setup: Promise<Subscription | undefined> | undefined;
+        let stopped = false;
+        return {
+          next: () => {
+            if (sub) return sub.next();
+            if (stopped) return finished();
+            setup ??= open().then((s) => {
+              if (stopped) void s?.return();
+              return (sub = s);
+            });
+            return setup.then((s) => (s && !stopped ? s.next() : finished()));
+          },
+          return: () => {
+            stopped = true;
+            if (sub) return sub.return();
+            void setup?.then((s) => s?.return(), () => undefined);
+            return finished();
+          },
+        };
+      },
+    };
   }
 
-  private async *watchEvents(resource: string, namespace: string | undefined, options: StoreWatchOptions): AsyncGenerator<StoreWatchEvent, void, undefined> {
+  private async openWatch(resource: string, namespace: string | undefined, options: StoreWatchOptions): Promise<Subscription | undefined> {
     if (this.closed) throw serviceUnavailable('storage is closed');
     const rvText = options.resourceVersion;
     let from: number | undefined;
@@ -457,7 +483,7 @@ export class EtcdStorage implements Storage {
     }
     if (hub.canServe(from)) hub.attach(sub);
     else this.catchUp(hub, listPrefix(this.prefix, resource), sub, from);
-    yield* sub.events();
+    return sub;
   }
 
   // A watch from before the hub's window: a private etcd watch that hands the

@@ -35,8 +35,9 @@ export class Change {
   readonly deleted: boolean;
   /** True for the first version of a key (ADDED rather than MODIFIED). */
   readonly created: boolean;
-  private readonly value: Buffer | undefined;
-  private readonly prevValue: Buffer | undefined;
+  // Raw values are dropped once parsed so the history holds one copy of each object.
+  private value: Buffer | undefined;
+  private prevValue: Buffer | undefined;
   private parsed: KubeObject | undefined;
   private parsedPrev: KubeObject | null | undefined;
 
@@ -54,13 +55,17 @@ export class Change {
     if (!this.parsed) {
       if (this.value) this.parsed = parseStamped(this.value, this.rev);
       else this.parsed = this.previous ?? this.placeholder();
+      this.value = undefined;
     }
     return this.parsed;
   }
 
   /** The state before this change, stamped with this change's revision (Kubernetes' convention), if etcd still had it. */
   get previous(): KubeObject | undefined {
-    if (this.parsedPrev === undefined) this.parsedPrev = this.prevValue ? parseStamped(this.prevValue, this.rev) : null;
+    if (this.parsedPrev === undefined) {
+      this.parsedPrev = this.prevValue ? parseStamped(this.prevValue, this.rev) : null;
+      this.prevValue = undefined;
+    }
     return this.parsedPrev ?? undefined;
   }
 
@@ -178,27 +183,57 @@ export class Subscription {
     }
   }
 
-  /** The events, in revision order, until the watch ends; throws the ApiError it failed with. */
-  async *events(): AsyncGenerator<StoreWatchEvent, void, undefined> {
-    try {
-      for (;;) {
-        if (this.head < this.queue.length) {
-          const e = this.queue[this.head]!;
-          this.queue[this.head++] = undefined as unknown as StoreWatchEvent;
-          if (this.head > 1024 && this.head * 2 > this.queue.length) {
-            this.queue = this.queue.slice(this.head);
-            this.head = 0;
-          }
-          yield e;
-          continue;
-        }
-        if (this.error) throw this.error;
-        if (this.finished) return;
-        await new Promise<void>((resolve) => (this.wake = resolve));
-      }
-    } finally {
-      this.runCleanups();
+  private take(): StoreWatchEvent {
+    const e = this.queue[this.head]!;
+    this.queue[this.head++] = undefined as unknown as StoreWatchEvent;
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
     }
+    return e;
+  }
+
+  /**
+   * The next event (async-iterator protocol, one caller at a time): resolves
+   * at once when one is queued; rejects once with the ApiError the watch
+   * failed with; then `done`. A hand-written iterator, not an async
+   * generator, because this is the hot path of the 1,000-watcher fan-out.
+   */
+  next(): Promise<IteratorResult<StoreWatchEvent, undefined>> {
+    if (this.head < this.queue.length) return Promise.resolve({ value: this.take(), done: false });
+    if (this.error) {
+      const err = this.error;
+      this.error = undefined;
+      this.runCleanups();
+      return Promise.reject(err);
+    }
+    if (this.finished) {
+      this.runCleanups();
+      return Promise.resolve({ value: undefined, done: true });
+    }
+    return new Promise((resolve, reject) => {
+      this.wake = () => this.next().then(resolve, reject);
+    });
+  }
+
+  /** Stops the watch early (a `break` out of `for await`). */
+  return(): Promise<IteratorResult<StoreWatchEvent, undefined>> {
+    this.end();
+    this.queue = [];
+    this.head = 0;
+    this.error = undefined;
+    this.runCleanups();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  /** This subscription as an async iterator of its events. */
+  events(): AsyncIterableIterator<StoreWatchEvent, undefined> {
+    const iterator: AsyncIterableIterator<StoreWatchEvent, undefined> = {
+      next: () => this.next(),
+      return: () => this.return(),
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
   }
 }
 

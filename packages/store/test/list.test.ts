@@ -87,23 +87,4 @@ describe('EtcdStorage list', () => {
     expect(err.message).toContain('The provided continue parameter is too old');
   });
 
-  it('lists 10,000 pods in under a second', async () => {
-    const s = fx.store();
-    const names = Array.from({ length: 10_000 }, (_, i) => `p-${String(i).padStart(5, '0')}`);
-    const t0 = performance.now();
-    await mapLimit(names, 128, (n) => s.create('pods', pod('bench', n)));
-    const createMs = performance.now() - t0;
-    // Warm the connection and the JIT, then measure.
-    await s.list('pods', 'bench', { limit: 10 });
-    const times: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      const t = performance.now();
-      const all = await s.list('pods', undefined);
-      times.push(performance.now() - t);
-      expect(all.items).toHaveLength(10_000);
-    }
-    const best = Math.min(...times);
-    console.log(`[store] created 10,000 pods in ${createMs.toFixed(0)} ms; full list took ${times.map((t) => t.toFixed(0)).join(' / ')} ms`);
-    expect(best).toBeLessThan(1000);
-  }, 180_000);
 });
