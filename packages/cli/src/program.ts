@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { apiserverCommand } from './commands/apiserver.js';
+import { controllerManagerCommand } from './commands/controller-manager.js';
 import { kubeconfigCommand } from './commands/kubeconfig.js';
+import { schedulerCommand } from './commands/scheduler.js';
 import { tokenCommand } from './commands/token.js';
 
 /**
@@ -12,7 +14,7 @@ export function createProgram(): Command {
   const program = new Command('flotilla')
     .description('Flotilla: a container orchestrator that speaks the Kubernetes API')
     .showHelpAfterError('(add --help for usage)');
-  for (const cmd of [apiserverCommand(), tokenCommand(), kubeconfigCommand()]) {
+  for (const cmd of [apiserverCommand(), schedulerCommand(), controllerManagerCommand(), tokenCommand(), kubeconfigCommand()]) {
     program.addCommand(cmd.showHelpAfterError('(add --help for usage)'));
   }
   return program;

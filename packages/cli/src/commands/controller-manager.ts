@@ -1,0 +1,94 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { CONTROLLER_NAMES, resolveControllers, run, type ControllerManagerConfig } from '@flotilla/controller-manager';
+import { createLogger } from '@flotilla/observability';
+import { runComponent } from '../run-component.js';
+
+interface ControllerManagerFlags {
+  kubeconfig?: string;
+  controllers: string[];
+  leaderElect: boolean;
+  identity?: string;
+  leaseNamespace: string;
+  leaseName: string;
+  leaderElectLeaseDuration: number;
+  leaderElectRenewDeadline: number;
+  leaderElectRetryPeriod: number;
+  metricsPort: number;
+  metricsHost: string;
+  nodeMonitorGracePeriod: number;
+  defaultUnreachableTolerationSeconds: number;
+  logLevel?: string;
+}
+
+/** Parses a port, with -1 meaning "serve no metrics". */
+function parseMetricsPort(value: string): number {
+  const n = Number(value);
+  if (!/^-?\d+$/.test(value) || n < -1 || n > 65535) throw new InvalidArgumentError('want a port number 0-65535, or -1 for none');
+  return n;
+}
+
+/** Parses a whole number of seconds, 0 allowed. */
+function parseNonNegativeInt(value: string): number {
+  if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError('want a whole number of seconds');
+  return Number(value);
+}
+
+/** Parses a duration in seconds: `40`, `40s`, `2m` (Kubernetes flags take Go durations). */
+function parseSeconds(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
+  if (!m) throw new InvalidArgumentError('want a duration such as 40s, 5m or 300');
+  const n = Number(m[1]);
+  return m[2] === 'ms' ? n / 1000 : m[2] === 'm' ? n * 60 : n;
+}
+
+/** Parses `--controllers`: a comma-separated list of names, `*`, `-name`. */
+function parseControllers(value: string): string[] {
+  const list = value.split(',').map((s) => s.trim()).filter(Boolean);
+  try {
+    resolveControllers(list);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  return list;
+}
+
+/** `flotilla controller-manager`: the reconcilers (flags named as kube-controller-manager's). */
+export function controllerManagerCommand(): Command {
+  return new Command('controller-manager')
+    .description(`run the control loops: ${CONTROLLER_NAMES.join(', ')}`)
+    .option('--kubeconfig <file>', 'kubeconfig to reach the apiserver (default: $KUBECONFIG or ~/.kube/config)')
+    .option('--controllers <list>', `controllers to run: names, * for all, -name to leave one out (${CONTROLLER_NAMES.join(', ')})`, parseControllers, ['*'])
+    .option('--leader-elect', 'only the holder of the Lease runs controllers, so several can run', false)
+    .option('--identity <name>', 'this instance in the Lease (default: <hostname>_<uuid>)')
+    .option('--lease-namespace <ns>', 'namespace of the leader-election Lease', 'kube-system')
+    .option('--lease-name <name>', 'name of the leader-election Lease', 'flotilla-controller-manager')
+    .option('--leader-elect-lease-duration <duration>', 'how long a silent leader keeps the Lease', parseSeconds, 15)
+    .option('--leader-elect-renew-deadline <duration>', 'a leader that cannot renew this long steps down', parseSeconds, 10)
+    .option('--leader-elect-retry-period <duration>', 'pause between attempts to acquire or renew', parseSeconds, 2)
+    .option('--metrics-port <port>', 'port of /metrics and /healthz (0: any free port, -1: none)', parseMetricsPort, 10257)
+    .option('--metrics-host <ip>', 'address of /metrics and /healthz', '127.0.0.1')
+    .option('--node-monitor-grace-period <duration>', 'Lease silence before a node is Unknown and tainted unreachable (Kubernetes: 40s)', parseSeconds, 8)
+    .option('--default-unreachable-toleration-seconds <n>', 'how long pods without their own toleration stay on an unreachable node (Kubernetes: 300)', parseNonNegativeInt, 5)
+    .option('--log-level <level>', 'pino log level (default: $FLOTILLA_LOG_LEVEL or info)')
+    .action(async (flags: ControllerManagerFlags) => {
+      const logger = createLogger('controller-manager', flags.logLevel ? { level: flags.logLevel } : {});
+      const config: ControllerManagerConfig = {
+        controllers: flags.controllers,
+        leaderElect: flags.leaderElect,
+        leaseNamespace: flags.leaseNamespace,
+        leaseName: flags.leaseName,
+        // The Lease stores whole seconds.
+        leaseDurationSeconds: Math.max(1, Math.round(flags.leaderElectLeaseDuration)),
+        renewDeadlineSeconds: flags.leaderElectRenewDeadline,
+        retryPeriodSeconds: flags.leaderElectRetryPeriod,
+        metricsPort: flags.metricsPort,
+        metricsHost: flags.metricsHost,
+        nodeMonitorGracePeriodSeconds: flags.nodeMonitorGracePeriod,
+        defaultUnreachableTolerationSeconds: flags.defaultUnreachableTolerationSeconds,
+        logger,
+        ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
+        ...(flags.identity ? { identity: flags.identity } : {}),
+      };
+      await runComponent('controller-manager', run, config, logger);
+    });
+}
