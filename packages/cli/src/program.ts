@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { agentCommand } from './commands/agent.js';
 import { apiserverCommand } from './commands/apiserver.js';
 import { controllerManagerCommand } from './commands/controller-manager.js';
 import { kubeconfigCommand } from './commands/kubeconfig.js';
@@ -14,7 +15,7 @@ export function createProgram(): Command {
   const program = new Command('flotilla')
     .description('Flotilla: a container orchestrator that speaks the Kubernetes API')
     .showHelpAfterError('(add --help for usage)');
-  for (const cmd of [apiserverCommand(), schedulerCommand(), controllerManagerCommand(), tokenCommand(), kubeconfigCommand()]) {
+  for (const cmd of [apiserverCommand(), agentCommand(), schedulerCommand(), controllerManagerCommand(), tokenCommand(), kubeconfigCommand()]) {
     program.addCommand(cmd.showHelpAfterError('(add --help for usage)'));
   }
   return program;

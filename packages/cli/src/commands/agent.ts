@@ -1,0 +1,99 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { run, type AgentRunConfig } from '@flotilla/agent';
+import { memoryBytes } from '@flotilla/api';
+import { createLogger } from '@flotilla/observability';
+import { parseIp, parsePort, parsePositiveInt } from '../flags.js';
+import { runComponent } from '../run-component.js';
+
+interface AgentFlags {
+  nodeName: string;
+  kubeconfig?: string;
+  dockerHost?: string;
+  stateDir: string;
+  nodeIp?: string;
+  podCidr?: string;
+  heartbeatInterval: number;
+  nodeStatusInterval: number;
+  relistInterval: number;
+  backoffInitial: number;
+  backoffMax: number;
+  backoffReset: number;
+  cpus?: number;
+  memory?: number;
+  maxPods: number;
+  logPort: number;
+  logBindAddress?: string;
+  fakeRuntime?: boolean;
+  logLevel?: string;
+}
+
+/** Parses a Go-style duration (`500ms`, `2s`, `5m`, `1h`, or combined `1m30s`) into milliseconds. */
+export function parseDuration(value: string): number {
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
+  let total = 0;
+  let consumed = 0;
+  for (const m of value.matchAll(re)) {
+    total += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+    consumed += m[0].length;
+  }
+  if (consumed !== value.length || consumed === 0) throw new InvalidArgumentError('want a duration like 500ms, 2s, 5m or 1m30s');
+  return total;
+}
+
+function parseMemory(value: string): number {
+  try {
+    return memoryBytes(value);
+  } catch {
+    throw new InvalidArgumentError('want a memory quantity like 4Gi or 512Mi');
+  }
+}
+
+/** `flotilla agent`: the node agent (kubelet) that runs the node's pods on Docker. */
+export function agentCommand(): Command {
+  return new Command('agent')
+    .description('run the node agent: register the Node, run its pods on Docker, heal them, serve their logs')
+    .requiredOption('--node-name <name>', 'name of the Node this agent registers')
+    .option('--kubeconfig <file>', 'kubeconfig with the node credential ($KUBECONFIG or ~/.kube/config by default)')
+    .option('--docker-host <url>', 'Docker engine, e.g. unix:///var/run/docker.sock ($DOCKER_HOST or the local socket by default)')
+    .option('--state-dir <dir>', 'where emptyDir volumes and the log server certificate live', '.flotilla/agent')
+    .option('--node-ip <ip>', 'the node address (InternalIP); the first non-loopback IPv4 by default', parseIp)
+    .option('--pod-cidr <cidr>', 'pod range of this node, written to spec.podCIDR')
+    .option('--heartbeat-interval <duration>', 'Lease renewal period', parseDuration, 10_000)
+    .option('--node-status-interval <duration>', 'Node status refresh period', parseDuration, 10_000)
+    .option('--relist-interval <duration>', 'periodic relist of pods and containers', parseDuration, 5_000)
+    .option('--backoff-initial <duration>', 'first crash back-off delay', parseDuration, 10_000)
+    .option('--backoff-max <duration>', 'largest crash back-off delay', parseDuration, 300_000)
+    .option('--backoff-reset <duration>', 'clean run after which the back-off starts over', parseDuration, 600_000)
+    .option('--cpus <n>', 'CPU capacity to report instead of the host count', parsePositiveInt)
+    .option('--memory <quantity>', 'memory capacity to report instead of the host total (e.g. 4Gi)', parseMemory)
+    .option('--max-pods <n>', 'pod capacity', parsePositiveInt, 110)
+    .option('--log-port <port>', 'HTTPS port of the log server (0: any free port)', parsePort, 10250)
+    .option('--log-bind-address <ip>', 'address the log server listens on (all by default)', parseIp)
+    .option('--fake-runtime', 'run pods in memory instead of Docker (hollow node)')
+    .option('--log-level <level>', 'pino log level (default: $FLOTILLA_LOG_LEVEL or info)')
+    .action(async (f: AgentFlags) => {
+      const logger = createLogger('agent', f.logLevel ? { level: f.logLevel } : {});
+      const config: AgentRunConfig = {
+        nodeName: f.nodeName,
+        stateDir: f.stateDir,
+        logPort: f.logPort,
+        heartbeatIntervalMs: f.heartbeatInterval,
+        nodeStatusIntervalMs: f.nodeStatusInterval,
+        relistIntervalMs: f.relistInterval,
+        backoffInitialMs: f.backoffInitial,
+        backoffMaxMs: f.backoffMax,
+        backoffResetMs: f.backoffReset,
+        maxPods: f.maxPods,
+        fakeRuntime: Boolean(f.fakeRuntime),
+        logger,
+        ...(f.kubeconfig ? { kubeconfig: f.kubeconfig } : {}),
+        ...(f.dockerHost ? { dockerHost: f.dockerHost } : {}),
+        ...(f.nodeIp ? { nodeIP: f.nodeIp } : {}),
+        ...(f.podCidr ? { podCIDR: f.podCidr } : {}),
+        ...(f.cpus ? { cpus: f.cpus } : {}),
+        ...(f.memory ? { memoryBytes: f.memory } : {}),
+        ...(f.logBindAddress ? { logBindAddress: f.logBindAddress } : {}),
+      };
+      await runComponent('agent', run, config, logger);
+    });
+}
