@@ -23,7 +23,7 @@ cd "$FLOTILLA_ROOT"
 what="apiserver"
 if [[ $# -gt 0 && "$1" != -* ]]; then what="$1"; shift; fi
 case "$what" in
-  apiserver|agent|scheduler|all) ;;
+  apiserver|apiserver-op|agent|scheduler|all) ;;
   -h|--help|help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) die "unknown benchmark '$what' (apiserver|agent|scheduler|all)" ;;
 esac
@@ -63,7 +63,8 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 "$FLOTILLA_ROOT/scripts/etcd.sh" stop --port "$etcd_port" --purge
 etcd_started=1
 FLOTILLA_ETCD_ENDPOINTS="$("$FLOTILLA_ROOT/scripts/etcd.sh" start --port "$etcd_port")"
-export FLOTILLA_ETCD_ENDPOINTS
+FLOTILLA_BENCH_ETCD_PID="$(cat "$FLOTILLA_STATE/etcd/$etcd_port/etcd.pid")"
+export FLOTILLA_ETCD_ENDPOINTS FLOTILLA_BENCH_ETCD_PID
 
 if [[ "$what" == agent || "$what" == all ]]; then
   [[ -s "$FLOTILLA_STATE/dockerd/dockerd.pid" ]] || dockerd_started=1

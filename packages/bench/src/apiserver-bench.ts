@@ -3,6 +3,8 @@
  * over HTTPS on a dedicated etcd, driven by @flotilla/client's RestClient,
  * against the bare-etcd baseline measured in the same run.
  */
+import { setMaxListeners } from 'node:events';
+import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { KubeObject, Pod } from '@flotilla/api';
 import { RestClient, type ResourceClient } from '@flotilla/client';
@@ -10,7 +12,7 @@ import { etcdClient, measureEtcdBaseline, type EtcdBaseline } from './etcd-basel
 import { benchPod, WRITTEN_AT_ANNOTATION } from './fixtures.js';
 import { mapLimit, runClosedLoop, type ClosedLoopResult } from './load.js';
 import { freePort } from './free-port.js';
-import { cpuSeconds, etcdEndpoints, rssMiB, startApiServer } from './processes.js';
+import { cpuSeconds, etcdEndpoints, etcdPid, rssMiB, startApiServer } from './processes.js';
 import { print, printJson, progress, section, table, targetTable, type TargetCheck } from './report.js';
 import { ratio, summarize, type LatencySummary } from './stats.js';
 
@@ -44,8 +46,8 @@ export const APISERVER_DEFAULTS: ApiserverBenchOptions = {
   listSize: 10_000,
   listRepeats: 5,
   watchers: 1_000,
-  watchWrites: 200,
-  watchIntervalMs: 25,
+  watchWrites: 100,
+  watchIntervalMs: 100,
 };
 
 /** A smoke-sized run that finishes in seconds (for tests and a quick check). */
@@ -87,6 +89,8 @@ export interface ApiserverBenchResult {
   apiserverRssMiB: { idle: number; afterList: number; withWatches: number };
   cpuSeconds: { apiserver: number; bench: number };
   targets: TargetCheck[];
+  /** Cores and 1-minute load average before and after: other work on the machine skews every figure. */
+  machine: { cpus: number; loadBefore: number; loadAfter: number };
 }
 
 const now = () => performance.timeOrigin + performance.now();
@@ -96,10 +100,11 @@ export async function runApiserverBench(opts: ApiserverBenchOptions): Promise<Ap
   const endpoints = etcdEndpoints();
   const etcd = etcdClient(endpoints);
   const benchCpu0 = process.cpuUsage();
+  const loadBefore = loadavg()[0]!;
   section(`apiserver benchmark (etcd ${endpoints.join(',')}, ${opts.durationMs} ms per run after ${opts.warmupMs} ms warm-up)`);
 
   progress('bare etcd baseline (etcd3 put/get)');
-  const baseline = await measureEtcdBaseline(etcd, opts.concurrencies, opts.durationMs, opts.warmupMs);
+  const baseline = await measureEtcdBaseline(etcd, opts.concurrencies, opts.durationMs, opts.warmupMs, { etcd: etcdPid() });
 
   progress('starting flotilla apiserver');
   const server = await startApiServer({
@@ -123,9 +128,10 @@ export async function runApiserverBench(opts: ApiserverBenchOptions): Promise<Ap
     const create: ClosedLoopResult[] = [];
     for (const c of opts.concurrencies) {
       progress(`GET at ${c} concurrent clients`);
-      get.push(await runClosedLoop({ concurrency: c, durationMs: opts.durationMs, warmupMs: opts.warmupMs, op: () => pods.get('bench', 'get-target') }));
+      const cpuOf = { apiserver: server.pid, etcd: etcdPid() };
+      get.push(await runClosedLoop({ concurrency: c, durationMs: opts.durationMs, warmupMs: opts.warmupMs, cpuOf, op: () => pods.get('bench', 'get-target') }));
       progress(`create at ${c} concurrent clients`);
-      create.push(await runClosedLoop({ concurrency: c, durationMs: opts.durationMs, warmupMs: opts.warmupMs, op: (seq) => pods.create(benchPod('bench', `c${c}-${seq}`)) }));
+      create.push(await runClosedLoop({ concurrency: c, durationMs: opts.durationMs, warmupMs: opts.warmupMs, cpuOf, op: (seq) => pods.create(benchPod('bench', `c${c}-${seq}`)) }));
     }
 
     progress(`filling bench-list with ${opts.listSize} pods (64 concurrent creates)`);
@@ -147,6 +153,7 @@ export async function runApiserverBench(opts: ApiserverBenchOptions): Promise<Ap
       apiserverRssMiB: rss,
       cpuSeconds: { apiserver: cpuSeconds(server.pid) - apiCpu0, bench: (process.cpuUsage(benchCpu0).user + process.cpuUsage(benchCpu0).system) / 1e6 },
       targets: [],
+      machine: { cpus: cpus().length, loadBefore, loadAfter: loadavg()[0]! },
     };
     result.targets = checkTargets(result, opts);
     printApiserverResult(result, opts);
@@ -191,6 +198,8 @@ async function measureWatch(
 ): Promise<WatchResult> {
   const ns = 'bench-watch';
   const abort = new AbortController();
+  // One signal is shared by every watch on purpose; it is not a leak.
+  setMaxListeners(0, abort.signal);
   const delivery: number[] = [];
   const lastSeen = new Map<string, number>();
   const seenBy = new Map<string, number>();
@@ -305,18 +314,21 @@ function checkTargets(r: ApiserverBenchResult, opts: ApiserverBenchOptions): Tar
 
 function printApiserverResult(r: ApiserverBenchResult, opts: ApiserverBenchOptions): void {
   const rows: (string | number)[][] = [];
+  const cpu = (x: ClosedLoopResult, k: string) => x.cpuMsPerOp[k] ?? Number.NaN;
   opts.concurrencies.forEach((c, i) => {
     const bp = r.baseline.put[i]!;
     const bg = r.baseline.get[i]!;
     const g = r.get[i]!;
     const cr = r.create[i]!;
-    rows.push([`etcd get`, c, bg.opsPerSec, bg.latency.p50, bg.latency.p99, '1.0x', '1.0x', bg.errors]);
-    rows.push([`apiserver GET`, c, g.opsPerSec, g.latency.p50, g.latency.p99, `${ratio(g.latency.p50, bg.latency.p50)}x`, `${ratio(bg.opsPerSec, g.opsPerSec)}x`, g.errors]);
-    rows.push([`etcd put`, c, bp.opsPerSec, bp.latency.p50, bp.latency.p99, '1.0x', '1.0x', bp.errors]);
-    rows.push([`apiserver create`, c, cr.opsPerSec, cr.latency.p50, cr.latency.p99, `${ratio(cr.latency.p50, bp.latency.p50)}x`, `${ratio(bp.opsPerSec, cr.opsPerSec)}x`, cr.errors]);
+    rows.push([`etcd get`, c, bg.opsPerSec, bg.latency.p50, bg.latency.p99, '1.0x', '1.0x', '', cpu(bg, 'etcd'), cpu(bg, 'bench'), bg.errors]);
+    rows.push([`apiserver GET`, c, g.opsPerSec, g.latency.p50, g.latency.p99, `${ratio(g.latency.p50, bg.latency.p50)}x`, `${ratio(bg.opsPerSec, g.opsPerSec)}x`, cpu(g, 'apiserver'), cpu(g, 'etcd'), cpu(g, 'bench'), g.errors]);
+    rows.push([`etcd put`, c, bp.opsPerSec, bp.latency.p50, bp.latency.p99, '1.0x', '1.0x', '', cpu(bp, 'etcd'), cpu(bp, 'bench'), bp.errors]);
+    rows.push([`apiserver create`, c, cr.opsPerSec, cr.latency.p50, cr.latency.p99, `${ratio(cr.latency.p50, bp.latency.p50)}x`, `${ratio(bp.opsPerSec, cr.opsPerSec)}x`, cpu(cr, 'apiserver'), cpu(cr, 'etcd'), cpu(cr, 'bench'), cr.errors]);
   });
   section('single-object GET and create vs bare etcd (same run)');
-  print(table(['operation', 'clients', 'ops/s', 'p50 ms', 'p99 ms', 'p50 vs etcd', 'etcd ops/s ÷ ops/s', 'errors'], rows));
+  print(`machine: ${r.machine.cpus} cores, 1-min load average ${r.machine.loadBefore.toFixed(1)} at start, ${r.machine.loadAfter.toFixed(1)} at end (other work shares the cores)`);
+  print(table(['operation', 'clients', 'ops/s', 'p50 ms', 'p99 ms', 'p50 vs etcd', 'etcd ops/s ÷ ops/s', 'CPU ms/op apiserver', 'etcd', 'bench client', 'errors'], rows));
+  print('(CPU ms/op: CPU time each process spent per operation; 1000 ÷ apiserver ms/op is the ceiling of one apiserver event loop)');
   section(`LIST of ${r.list.pods} pods (${(r.list.bytes / 1048576).toFixed(1)} MiB JSON)`);
   print(
     table(
@@ -348,4 +360,57 @@ function printApiserverResult(r: ApiserverBenchResult, opts: ApiserverBenchOptio
   section('targets (issue 2)');
   print(targetTable(r.targets));
   printJson('apiserver', r);
+}
+
+/** One operation measured alone (for profiling): `get`, `create` or `list` (of `listSize` pods). */
+export type ApiserverOp = 'get' | 'create' | 'list';
+
+/**
+ * Runs one operation against a fresh apiserver at one concurrency, so a CPU
+ * profile (`cpuProfDir`) holds only that operation's work.
+ */
+export async function runApiserverOp(op: ApiserverOp, concurrency: number, durationMs: number, cpuProfDir?: string, listSize = 10_000): Promise<ClosedLoopResult> {
+  const etcd = etcdClient(etcdEndpoints());
+  const server = await startApiServer({
+    port: await freePort(),
+    nodeFlags: cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [],
+    keepDir: Boolean(cpuProfDir),
+  });
+  const client = new RestClient({ server: server.url, ca: server.caPem, token: server.adminToken }, { connections: concurrency + 8, userAgent: 'flotilla-bench' });
+  const pods = client.resource<Pod>('pods');
+  try {
+    await client.resource('namespaces').create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bench' } });
+    await pods.create(benchPod('bench', 'get-target'));
+    if (op === 'list') {
+      progress(`filling with ${listSize} pods`);
+      await mapLimit(Array.from({ length: listSize }, (_, i) => i), 64, (i) => pods.create(benchPod('bench', `pod-${i}`)));
+    }
+    const run = (): Promise<unknown> => {
+      if (op === 'get') return pods.get('bench', 'get-target');
+      if (op === 'list') return pods.list('bench');
+      return Promise.resolve();
+    };
+    progress(`${op} at ${concurrency} clients for ${durationMs} ms`);
+    const r = await runClosedLoop({
+      concurrency,
+      durationMs,
+      warmupMs: 1000,
+      cpuOf: { apiserver: server.pid, etcd: etcdPid() },
+      op: op === 'create' ? (seq) => pods.create(benchPod('bench', `p-${seq}`)) : run,
+    });
+    section(`apiserver ${op} alone, ${concurrency} clients`);
+    print(
+      table(
+        ['ops', 'ops/s', 'p50 ms', 'p99 ms', 'CPU ms/op apiserver', 'etcd', 'bench client', 'errors'],
+        [[r.ops, r.opsPerSec, r.latency.p50, r.latency.p99, r.cpuMsPerOp.apiserver, r.cpuMsPerOp.etcd, r.cpuMsPerOp.bench, r.errors]],
+      ),
+    );
+    printJson(`apiserver-${op}`, r);
+    return r;
+  } finally {
+    await client.close().catch(() => undefined);
+    await server.stop();
+    await etcd.delete().prefix(`${server.prefix}/`).catch(() => undefined);
+    etcd.close();
+  }
 }

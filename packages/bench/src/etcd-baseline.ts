@@ -25,7 +25,13 @@ export function etcdClient(endpoints: string[]): Etcd3 {
 }
 
 /** Measures put (a fresh key each time, pod-sized value) and get (one key) at each concurrency. */
-export async function measureEtcdBaseline(client: Etcd3, concurrencies: readonly number[], durationMs: number, warmupMs: number): Promise<EtcdBaseline> {
+export async function measureEtcdBaseline(
+  client: Etcd3,
+  concurrencies: readonly number[],
+  durationMs: number,
+  warmupMs: number,
+  cpuOf: Record<string, number | undefined> = {},
+): Promise<EtcdBaseline> {
   const prefix = `/bench-baseline-${randomBytes(4).toString('hex')}/`;
   const value = podSizedValue();
   const put: ClosedLoopResult[] = [];
@@ -33,12 +39,13 @@ export async function measureEtcdBaseline(client: Etcd3, concurrencies: readonly
   try {
     await client.put(`${prefix}target`).value(value);
     for (const c of concurrencies) {
-      put.push(await runClosedLoop({ concurrency: c, durationMs, warmupMs, op: (seq) => client.put(`${prefix}c${c}-${seq}`).value(value).exec() }));
+      put.push(await runClosedLoop({ concurrency: c, durationMs, warmupMs, cpuOf, op: (seq) => client.put(`${prefix}c${c}-${seq}`).value(value).exec() }));
       get.push(
         await runClosedLoop({
           concurrency: c,
           durationMs,
           warmupMs,
+          cpuOf,
           op: async () => {
             const v = await client.get(`${prefix}target`).buffer();
             if (!v) throw new Error('baseline key missing');

@@ -4,6 +4,7 @@
  * (the way `etcdctl benchmark` and kube's density tests drive a server).
  */
 import { performance } from 'node:perf_hooks';
+import { CpuMeter } from './processes.js';
 import { summarize, type LatencySummary } from './stats.js';
 
 /** Options of a closed-loop run. */
@@ -16,6 +17,8 @@ export interface ClosedLoopOptions {
   maxOps?: number;
   /** Warm-up time (ms) whose samples are discarded: connections, JIT. */
   warmupMs?: number;
+  /** Processes whose CPU time per operation is reported (name → PID); this process is always counted as `bench`. */
+  cpuOf?: Record<string, number | undefined>;
   /** One operation; `seq` is unique over the run (for distinct names). */
   op: (seq: number, worker: number) => Promise<unknown>;
 }
@@ -30,6 +33,8 @@ export interface ClosedLoopResult {
   elapsedMs: number;
   opsPerSec: number;
   latency: LatencySummary;
+  /** CPU milliseconds per measured operation, per process (from /proc; includes the warm-up's share). */
+  cpuMsPerOp: Record<string, number>;
 }
 
 /** Runs `op` from `concurrency` workers for `durationMs` and reports latency and throughput. */
@@ -45,6 +50,8 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
   const measureFrom = begin + warmupMs;
   const end = measureFrom + options.durationMs;
   let measuredOps = 0;
+  let totalOps = 0;
+  const meter = new CpuMeter(options.cpuOf ?? {});
 
   const worker = async (w: number) => {
     for (;;) {
@@ -54,6 +61,7 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
       try {
         await op(n, w);
         const t1 = performance.now();
+        totalOps++;
         if (t0 >= measureFrom) {
           samples.push(t1 - t0);
           measuredOps++;
@@ -66,6 +74,8 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
   };
   await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
   const elapsedMs = performance.now() - Math.min(measureFrom, performance.now());
+  const cpu = meter.read();
+  const cpuMsPerOp = Object.fromEntries(Object.entries(cpu).map(([k, s]) => [k, totalOps ? (s * 1000) / totalOps : Number.NaN]));
   return {
     concurrency,
     ops: measuredOps,
@@ -74,6 +84,7 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
     elapsedMs,
     opsPerSec: elapsedMs > 0 ? (measuredOps / elapsedMs) * 1000 : 0,
     latency: summarize(samples),
+    cpuMsPerOp,
   };
 }
 

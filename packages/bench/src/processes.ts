@@ -181,3 +181,28 @@ export async function startApiServer(options: StartApiServerOptions): Promise<Be
     },
   };
 }
+
+/** CPU time used between `start()` and `stop()` by some processes (by PID) and by this one. */
+export class CpuMeter {
+  private readonly start0: Map<string, number>;
+  private readonly self0 = process.cpuUsage();
+
+  constructor(private readonly pids: Record<string, number | undefined>) {
+    this.start0 = new Map(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+  }
+
+  /** CPU seconds used since construction, per name, plus `bench` (this process). */
+  read(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [k, pid] of Object.entries(this.pids)) out[k] = cpuSeconds(pid) - (this.start0.get(k) ?? Number.NaN);
+    const self = process.cpuUsage(this.self0);
+    out.bench = (self.user + self.system) / 1e6;
+    return out;
+  }
+}
+
+/** The PID of the benchmark's etcd (scripts/bench.sh exports it), to count its CPU too. */
+export function etcdPid(): number | undefined {
+  const v = Number(process.env.FLOTILLA_BENCH_ETCD_PID);
+  return Number.isInteger(v) && v > 0 ? v : undefined;
+}

@@ -30,7 +30,14 @@ export interface ProfileEntry {
 export interface ProfileSummary {
   totalMs: number;
   idleMs: number;
+  /** Self time by the area of the leaf function. */
   areas: ProfileEntry[];
+  /**
+   * Self time charged to the nearest caller outside node core and natives:
+   * a native `writev` called from grpc counts as etcd client work, the same
+   * call under fastify's reply as HTTP serving.
+   */
+  attributed: ProfileEntry[];
   functions: ProfileEntry[];
 }
 
@@ -56,6 +63,19 @@ const AREAS: Array<[string, (url: string, fn: string) => boolean]> = [
 export function summarizeProfile(file: string, top = 25): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const areaOf = (url: string, fn: string) => AREAS.find(([, match]) => match(url, fn))![0];
+  const attributedArea = (id: number): string => {
+    const leaf = byId.get(id)!.callFrame;
+    if (leaf.functionName.startsWith('(')) return areaOf(leaf.url, leaf.functionName);
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const f = byId.get(cur)!.callFrame;
+      if (f.url && !f.url.startsWith('node:')) return areaOf(f.url, f.functionName);
+    }
+    return 'node internals (no JS caller: sockets, timers)';
+  };
+  const attributed = new Map<string, number>();
   const selfUs = new Map<number, number>();
   for (let i = 0; i < profile.samples.length; i++) {
     const id = profile.samples[i]!;
@@ -71,8 +91,10 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
     const fn = functionName || '(anonymous)';
     total += us;
     if (fn === '(idle)') idle += us;
-    const area = AREAS.find(([, match]) => match(url, fn))![0];
+    const area = areaOf(url, fn);
     areas.set(area, (areas.get(area) ?? 0) + us);
+    const attr = attributedArea(id);
+    attributed.set(attr, (attributed.get(attr) ?? 0) + us);
     const short = url.replace(/^.*\/node_modules\//, '').replace(/^.*\/packages\//, '').replace(/^file:\/\//, '');
     const key = `${fn} ${short ? `${short}:${lineNumber + 1}` : ''}`.trim();
     fns.set(key, (fns.get(key) ?? 0) + us);
@@ -83,5 +105,5 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
       .filter(([k]) => !(skipIdle && (k === 'idle' || k.startsWith('(idle)'))))
       .sort((a, b) => b[1] - a[1])
       .map(([name, us]) => ({ name, ms: us / 1000, percent: busy > 0 ? (100 * us) / busy : 0 }));
-  return { totalMs: total / 1000, idleMs: idle / 1000, areas: entries(areas, true), functions: entries(fns, true).slice(0, top) };
+  return { totalMs: total / 1000, idleMs: idle / 1000, areas: entries(areas, true), attributed: entries(attributed, true), functions: entries(fns, true).slice(0, top) };
 }

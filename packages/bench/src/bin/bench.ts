@@ -7,7 +7,7 @@
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
-import { APISERVER_DEFAULTS, APISERVER_QUICK, runApiserverBench } from '../apiserver-bench.js';
+import { APISERVER_DEFAULTS, APISERVER_QUICK, runApiserverBench, runApiserverOp, type ApiserverOp } from '../apiserver-bench.js';
 import { AGENT_DEFAULTS, AGENT_QUICK, runAgentBench } from '../agent-bench.js';
 import { SCHEDULER_DEFAULTS, SCHEDULER_QUICK, runSchedulerBench } from '../scheduler-bench.js';
 import { summarizeProfile } from '../profile-summary.js';
@@ -21,7 +21,9 @@ interface Flags {
 function printProfile(file: string): void {
   const s = summarizeProfile(file);
   section(`CPU profile ${file}: ${(s.totalMs / 1000).toFixed(1)} s sampled, ${(s.idleMs / 1000).toFixed(1)} s idle`);
-  print(table(['area (self time)', 'ms', '% of busy'], s.areas.map((a) => [a.name, a.ms, a.percent])));
+  print(table(['area (self time of the leaf)', 'ms', '% of busy'], s.areas.map((a) => [a.name, a.ms, a.percent])));
+  print('');
+  print(table(['area (native/node time charged to its nearest JS caller)', 'ms', '% of busy'], s.attributed.map((a) => [a.name, a.ms, a.percent])));
   print('');
   print(table(['function (self time)', 'ms', '% of busy'], s.functions.map((a) => [a.name, a.ms, a.percent])));
 }
@@ -65,6 +67,16 @@ withFlags(program.command('all').description('every benchmark')).action(async (f
   await agent(flags);
   await scheduler(flags);
 });
+withFlags(program.command('apiserver-op <op>').description('one apiserver operation alone (get|create|list), for profiling'))
+  .option('-c, --concurrency <n>', 'concurrent clients', '16')
+  .option('-d, --duration <seconds>', 'measured seconds', '10')
+  .option('--list-size <n>', 'pods in the list', '10000')
+  .action(async (op: string, flags: Flags & { concurrency: string; duration: string; listSize: string }) => {
+    if (!['get', 'create', 'list'].includes(op)) throw new Error(`unknown op ${op}: get, create or list`);
+    const dir = profileDir(flags, `apiserver-${op}`);
+    await runApiserverOp(op as ApiserverOp, Number(flags.concurrency), Number(flags.duration) * 1000, dir, Number(flags.listSize));
+    printProfiles(dir);
+  });
 program
   .command('profile <file>')
   .description('summarise a .cpuprofile: self time by area and by function')
