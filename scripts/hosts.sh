@@ -1,0 +1,369 @@
+#!/usr/bin/env bash
+# Worker hosts on this machine: one network namespace per host, joined by a
+# bridge in the root namespace, each with its own dockerd, on one flat pod
+# network (host-gw: every pod range is routed via its host's address).
+#
+#   scripts/hosts.sh create N [options]   # idempotent; prints one line per host
+#   scripts/hosts.sh delete [options]     # stops the engines, removes everything
+#   scripts/hosts.sh status [options]     # prints the host lines; fails if none
+#   scripts/hosts.sh kill N [options]     # power cut: SIGKILL every process of host N
+#                                         # (dockerd, containerd, its containers, an agent)
+#   scripts/hosts.sh disconnect N | connect N   # pull / plug host N's network cable
+#
+# Options (or environment variables), so that several clusters can coexist:
+#   --name NAME        FLOTILLA_HOSTS_NAME, default flot: bridge NAME0, hosts NAME-h1 …
+#                      (netns and the root side of each veth), state in .flotilla/hosts/NAME/
+#   --subnet A.B.C     FLOTILLA_HOSTS_SUBNET, default 10.250.0: bridge A.B.C.1/24,
+#                      host N at A.B.C.(10+N)
+#   --pod-offset K     FLOTILLA_HOSTS_POD_OFFSET, default 0: host N's pods in
+#                      10.244.(K+N).0/24 (its docker0 is 10.244.(K+N).1)
+#   --no-images        FLOTILLA_HOSTS_IMAGES=0: do not load the flotilla/* images
+#
+# Host line (stdout, tab separated):
+#   name  ip  podCIDR  dockerHost  netns  veth  dockerdPid
+#
+# The images of scripts/images.sh are built in the root engine when one
+# answers (DOCKER_HOST, else /var/run/docker.sock) and copied with
+# `docker save | docker load`; otherwise each host's engine builds them.
+# A root-namespace dockerd, when one runs, is never started or stopped here.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+cmd="${1:-}"
+[[ -n "$cmd" ]] || usage
+shift
+count=""
+if [[ "$cmd" =~ ^(create|kill|disconnect|connect)$ ]]; then
+  count="${1:-}"
+  [[ "$count" =~ ^[1-9]$ ]] || die "$cmd needs a number from 1 to 9, got '${count}'"
+  shift
+fi
+name="${FLOTILLA_HOSTS_NAME:-flot}"
+subnet="${FLOTILLA_HOSTS_SUBNET:-10.250.0}"
+pod_offset="${FLOTILLA_HOSTS_POD_OFFSET:-0}"
+images="${FLOTILLA_HOSTS_IMAGES:-1}"
+while (($#)); do
+  case "$1" in
+    --name) name="$2"; shift 2 ;;
+    --name=*) name="${1#*=}"; shift ;;
+    --subnet) subnet="$2"; shift 2 ;;
+    --subnet=*) subnet="${1#*=}"; shift ;;
+    --pod-offset) pod_offset="$2"; shift 2 ;;
+    --pod-offset=*) pod_offset="${1#*=}"; shift ;;
+    --no-images) images=0; shift ;;
+    -h|--help) usage ;;
+    *) die "unknown argument: $1" ;;
+  esac
+done
+
+# Interface names are at most 15 bytes: NAME-h9 and NAME0 must fit.
+[[ "$name" =~ ^[a-z][a-z0-9]{0,7}$ ]] || die "--name must be 1-8 lower-case letters or digits, starting with a letter; got '$name'"
+octet='(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])'
+[[ "$subnet" =~ ^$octet\.$octet\.$octet$ ]] || die "--subnet must be three octets like 10.250.0, got '$subnet'"
+[[ "$pod_offset" =~ ^[0-9]+$ ]] && ((pod_offset <= 245)) || die "--pod-offset must be 0-245, got '$pod_offset'"
+
+exec 3>&2
+bridge="${name}0"
+dir="$FLOTILLA_STATE/hosts/$name"
+cluster_env="$dir/cluster.env"
+image_refs=(flotilla/pause:1 flotilla/busybox:1 flotilla/echo:1)
+# The root engine: where images are built once and copied from.
+root_docker="${DOCKER_HOST:-unix:///var/run/docker.sock}"
+
+ns_of() { printf '%s-h%s' "$name" "$1"; }
+ip_of() { printf '%s.%s' "$subnet" $((10 + $1)); }
+pod_net_of() { printf '10.244.%s' $((pod_offset + $1)); }
+hdir_of() { printf '%s/h%s' "$dir" "$1"; }
+sock_of() { printf '%s/h%s/docker.sock' "$dir" "$1"; }
+in_ns() { local ns="$1"; shift; nsenter --net="/var/run/netns/$ns" "$@"; }
+answers() { curl -fsS --max-time 2 --unix-socket "$1" http://docker/_ping; }
+ipt() { iptables -w 10 "$@"; }
+
+# A cluster's parameters are fixed at creation: routes and addresses of the
+# hosts already made depend on them.
+load_cluster_env() {
+  [[ -f "$cluster_env" ]] || return 1
+  local s o
+  s="$(sed -n 's/^subnet=//p' "$cluster_env")"
+  o="$(sed -n 's/^pod_offset=//p' "$cluster_env")"
+  printf '%s %s\n' "$s" "$o"
+}
+
+host_line() { # N
+  local n="$1" pid
+  pid="$(alive "$(hdir_of "$n")/dockerd.pid" || echo -)"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "h$n" "$(ip_of "$n")" "$(pod_net_of "$n").0/24" \
+    "unix://$(sock_of "$n")" "$(ns_of "$n")" "$(ns_of "$n")" "$pid"
+}
+
+# Hosts that exist now, by number: a netns or a state directory.
+existing_hosts() {
+  local n
+  for n in 1 2 3 4 5 6 7 8 9; do
+    if [[ -e "/var/run/netns/$(ns_of "$n")" || -d "$(hdir_of "$n")" ]]; then printf '%s\n' "$n"; fi
+  done
+}
+
+start_dockerd() { # N
+  local n="$1" ns hd
+  ns="$(ns_of "$n")"
+  hd="$(hdir_of "$n")"
+  alive "$hd/dockerd.pid" >/dev/null && return 0
+  mkdir -p "$hd/docker" "$hd/exec"
+  # PID files of a killed engine: dockerd refuses to start over its own, and
+  # would adopt whatever process now holds containerd's old PID.
+  rm -f "$hd/dockerd.own.pid" "$hd/exec/containerd/containerd.pid"
+  # nsenter execs dockerd in place, so the recorded PID is dockerd's own.
+  start_bg "$hd/dockerd.pid" "$hd/dockerd.log" nsenter --net="/var/run/netns/$ns" \
+    dockerd --data-root "$hd/docker" --exec-root "$hd/exec" -H "unix://$hd/docker.sock" \
+    --pidfile "$hd/dockerd.own.pid" --bip "$(pod_net_of "$n").1/24" --ip-masq=false --iptables=true
+}
+
+# The PID in PIDFILE when that process runs; a zombie counts as dead (PID 1
+# on this machine reaps late, and a killed dockerd lingers as one).
+alive() { # PIDFILE
+  local pid state
+  [[ -s "$1" ]] || return 1
+  pid="$(tr -dc '0-9' <"$1")"
+  [[ -n "$pid" ]] || return 1
+  state="$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)" || return 1
+  [[ -n "$state" && "$state" != Z ]] || return 1
+  printf '%s\n' "$pid"
+}
+
+not_running() { ! alive "$1" >/dev/null; }
+
+# Polled until dockerd answers; a dockerd that exited ends the wait at once.
+dockerd_up() { # N
+  answers "$(sock_of "$1")" && return 0
+  # wait_for hides the output of what it polls: report on fd 3 (stderr).
+  alive "$(hdir_of "$1")/dockerd.pid" >/dev/null || { tail -n 5 "$(hdir_of "$1")/dockerd.log" >&3; die "dockerd of $(ns_of "$1") exited; log: $(hdir_of "$1")/dockerd.log" 2>&3; }
+  return 1
+}
+
+# SIGTERM, then SIGKILL after GRACE seconds; only the recorded PID.
+stop_dockerd() { # N GRACE
+  local pidfile pid
+  pidfile="$(hdir_of "$1")/dockerd.pid"
+  if pid="$(alive "$pidfile")"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! wait_for "$2" "dockerd of $(ns_of "$1") (PID $pid) to exit" not_running "$pidfile"; then
+      kill -KILL "$pid" 2>/dev/null || true
+      wait_for 10 "PID $pid to die" not_running "$pidfile" || true
+    fi
+  fi
+  rm -f "$pidfile"
+}
+
+# Every process of the host: those in its network namespace (dockerd,
+# containerd, shims, an agent run there) and those in its containers'
+# cgroups (they have namespaces of their own). Container IDs are random,
+# so /docker/<id> cgroups of this data root hold only this host's processes.
+host_pids() { # N
+  local n="$1" ns hd id f
+  ns="$(ns_of "$n")"
+  hd="$(hdir_of "$n")"
+  [[ -e "/var/run/netns/$ns" ]] && ip netns pids "$ns" 2>/dev/null
+  for id in $(ls "$hd/docker/containers" 2>/dev/null); do
+    for f in /sys/fs/cgroup/*/docker/"$id"/cgroup.procs; do
+      [[ -r "$f" ]] && cat "$f"
+    done
+  done | sort -u
+}
+
+# SIGKILLs every process of the host at once: a power cut, not a shutdown.
+power_off() { # N
+  local pids
+  pids="$(host_pids "$1" | tr '\n' ' ')"
+  # shellcheck disable=SC2086
+  [[ -n "${pids// /}" ]] && kill -KILL $pids 2>/dev/null
+  wait_for 10 "the processes of $(ns_of "$1") to die" no_live_pids "$1" || true
+}
+
+no_live_pids() { # N
+  local p state
+  for p in $(host_pids "$1"); do
+    state="$(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null)" || continue
+    [[ "$state" == Z ]] || return 1
+  done
+}
+
+# Removes what a dockerd that did not stop cleanly leaves: processes (its
+# containers, shims), their cgroups, and mounts under the host's state.
+reap_host() { # N
+  local n="$1" hd m id d
+  hd="$(hdir_of "$n")"
+  if ! no_live_pids "$n"; then
+    warn "$(ns_of "$n"): killing processes left behind: $(host_pids "$n" | tr '\n' ' ')"
+    power_off "$n"
+  fi
+  for id in $(ls "$hd/docker/containers" 2>/dev/null); do
+    for d in /sys/fs/cgroup/*/docker/"$id"; do
+      [[ -d "$d" ]] && rmdir "$d" 2>/dev/null
+    done
+  done
+  # Deepest first, so nested mounts come off before their parents.
+  while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+  done < <(awk -v p="$hd/" 'index($5, p) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
+  return 0
+}
+
+delete_host() { # N
+  local n="$1" ns hd sock ids
+  ns="$(ns_of "$n")"
+  hd="$(hdir_of "$n")"
+  sock="$(sock_of "$n")"
+  if alive "$hd/dockerd.pid" >/dev/null; then
+    if answers "$sock" >/dev/null 2>&1; then
+      ids="$(docker -H "unix://$sock" ps -aq 2>/dev/null || true)"
+      # shellcheck disable=SC2086
+      [[ -z "$ids" ]] || docker -H "unix://$sock" rm -f $ids >/dev/null 2>&1 || true
+    fi
+    stop_dockerd "$n" 30
+  fi
+  reap_host "$n"
+  [[ ! -e "/var/run/netns/$ns" ]] || ip netns delete "$ns"
+  # The veth's root end goes with the namespace; one left by a failed create does not.
+  ip link delete "$ns" 2>/dev/null || true
+  ip route del "$(pod_net_of "$n").0/24" via "$(ip_of "$n")" 2>/dev/null || true
+  rm -rf "$hd"
+}
+
+# Builds the images in the root engine (once, serialised between concurrent
+# callers) and copies them into every host whose copy differs.
+load_images() { # N...
+  local n sock want have pids=() rc=0
+  local lock="$FLOTILLA_STATE/hosts/.images.lock"
+  if answers "${root_docker#unix://}" >/dev/null 2>&1 || DOCKER_HOST="$root_docker" docker info >/dev/null 2>&1; then
+    flock "$lock" env DOCKER_HOST="$root_docker" bash "$FLOTILLA_ROOT/scripts/images.sh" >/dev/null
+    want="$(DOCKER_HOST="$root_docker" docker image inspect -f '{{.Id}}' "${image_refs[@]}")"
+    for n in "$@"; do
+      sock="unix://$(sock_of "$n")"
+      have="$(docker -H "$sock" image inspect -f '{{.Id}}' "${image_refs[@]}" 2>/dev/null || true)"
+      [[ "$have" == "$want" ]] && continue
+      (DOCKER_HOST="$root_docker" docker save "${image_refs[@]}" | docker -H "$sock" load -q >/dev/null) &
+      pids+=($!)
+    done
+  else
+    log "no root Docker engine answers at $root_docker: building the images in each host"
+    for n in "$@"; do
+      (DOCKER_HOST="unix://$(sock_of "$n")" bash "$FLOTILLA_ROOT/scripts/images.sh" >/dev/null) &
+      pids+=($!)
+    done
+  fi
+  for n in "${pids[@]}"; do wait "$n" || rc=1; done
+  ((rc == 0)) || die "loading the images into the hosts failed"
+}
+
+case "$cmd" in
+  create)
+    ((EUID == 0)) || die "creating network namespaces needs root"
+    for tool in ip iptables nsenter dockerd docker curl flock; do
+      command -v "$tool" >/dev/null || die "$tool is not installed; run scripts/setup.sh"
+    done
+    start_ns="$(date +%s%N)"
+    mkdir -p "$dir"
+    if params="$(load_cluster_env)"; then
+      [[ "$params" == "$subnet $pod_offset" ]] || die "cluster '$name' exists with subnet/pod offset $params; delete it first (scripts/hosts.sh delete --name $name)"
+    fi
+    printf 'subnet=%s\npod_offset=%s\n' "$subnet" "$pod_offset" >"$cluster_env"
+    # Fewer hosts than last time: the extra ones go.
+    for n in $(existing_hosts); do ((n > count)) && delete_host "$n"; done
+
+    # The bridge every host's veth joins, and the root end of the routes.
+    ip link show "$bridge" >/dev/null 2>&1 || ip link add "$bridge" type bridge
+    ip -br addr show dev "$bridge" | grep -qw "$subnet.1/24" || ip addr add "$subnet.1/24" dev "$bridge"
+    ip link set "$bridge" up
+    # A root-namespace dockerd sets FORWARD to DROP, and bridged frames pass
+    # iptables (br_netfilter): hosts could not talk to each other without this.
+    ipt -C FORWARD -i "$bridge" -o "$bridge" -j ACCEPT 2>/dev/null || ipt -A FORWARD -i "$bridge" -o "$bridge" -j ACCEPT
+
+    for ((n = 1; n <= count; n++)); do
+      ns="$(ns_of "$n")"
+      [[ -e "/var/run/netns/$ns" ]] || ip netns add "$ns"
+      if ! ip -n "$ns" link show eth0 >/dev/null 2>&1; then
+        ip link show "$ns" >/dev/null 2>&1 && ip link delete "$ns"
+        ip link add "$ns" type veth peer name eth0 netns "$ns"
+      fi
+      ip link set "$ns" master "$bridge" up
+      ip -n "$ns" link set lo up
+      ip -n "$ns" -br addr show dev eth0 | grep -qw "$(ip_of "$n")/24" || ip -n "$ns" addr add "$(ip_of "$n")/24" dev eth0
+      ip -n "$ns" link set eth0 up
+      ip -n "$ns" route replace default via "$subnet.1"
+      # Forwarding on before dockerd starts, so it keeps FORWARD at ACCEPT.
+      in_ns "$ns" sysctl -qw net.ipv4.ip_forward=1
+      start_dockerd "$n"
+    done
+    for ((n = 1; n <= count; n++)); do
+      if ! wait_for 60 "dockerd of $(ns_of "$n")" dockerd_up "$n"; then
+        tail -n 20 "$(hdir_of "$n")/dockerd.log" >&2 || true
+        die "dockerd of $(ns_of "$n") did not start; log: $(hdir_of "$n")/dockerd.log"
+      fi
+    done
+    for ((n = 1; n <= count; n++)); do
+      ns="$(ns_of "$n")"
+      # Pod traffic arriving from other hosts; DOCKER-USER ends in RETURN, so insert.
+      in_ns "$ns" iptables -w 10 -C DOCKER-USER -i eth0 -o docker0 -j ACCEPT 2>/dev/null ||
+        in_ns "$ns" iptables -w 10 -I DOCKER-USER -i eth0 -o docker0 -j ACCEPT
+      for ((m = 1; m <= count; m++)); do
+        ((m == n)) || ip -n "$ns" route replace "$(pod_net_of "$m").0/24" via "$(ip_of "$m")" dev eth0
+      done
+      ip route replace "$(pod_net_of "$n").0/24" via "$(ip_of "$n")" dev "$bridge"
+    done
+    if [[ "$images" != 0 ]]; then
+      load_images $(seq 1 "$count")
+    fi
+    elapsed_ms=$((($(date +%s%N) - start_ns) / 1000000))
+    log "$count host(s) of '$name' ready in ${elapsed_ms} ms (bridge $bridge $subnet.1/24)"
+    for ((n = 1; n <= count; n++)); do host_line "$n"; done
+    ;;
+  delete)
+    hosts="$(existing_hosts)"
+    if params="$(load_cluster_env)"; then
+      read -r subnet pod_offset <<<"$params"
+    fi
+    for n in $hosts; do delete_host "$n" & done
+    wait
+    # Routes to pod ranges via the bridge that a partial create may have left.
+    if ip link show "$bridge" >/dev/null 2>&1; then
+      while ipt -C FORWARD -i "$bridge" -o "$bridge" -j ACCEPT 2>/dev/null; do
+        ipt -D FORWARD -i "$bridge" -o "$bridge" -j ACCEPT
+      done
+      ip route flush dev "$bridge" 2>/dev/null || true
+      ip link delete "$bridge"
+    fi
+    while ipt -C FORWARD -i "$bridge" -o "$bridge" -j ACCEPT 2>/dev/null; do
+      ipt -D FORWARD -i "$bridge" -o "$bridge" -j ACCEPT
+    done
+    rm -rf "$dir"
+    log "cluster '$name' deleted${hosts:+ (hosts: $(echo $hosts | tr ' ' ','))}"
+    ;;
+  status)
+    params="$(load_cluster_env)" || { log "no hosts of cluster '$name'"; exit 1; }
+    read -r subnet pod_offset <<<"$params"
+    hosts="$(existing_hosts)"
+    [[ -n "$hosts" ]] || { log "no hosts of cluster '$name'"; exit 1; }
+    for n in $hosts; do
+      if answers "$(sock_of "$n")" >/dev/null 2>&1; then
+        log "$(ns_of "$n"): dockerd answers, $(docker -H "unix://$(sock_of "$n")" ps -q | wc -l) container(s) running"
+      else
+        log "$(ns_of "$n"): dockerd does not answer"
+      fi
+      host_line "$n"
+    done
+    ;;
+  kill)
+    [[ -e "/var/run/netns/$(ns_of "$count")" ]] || die "no host $(ns_of "$count")"
+    power_off "$count"
+    log "$(ns_of "$count"): every process killed (create again to restart its dockerd)"
+    ;;
+  disconnect|connect)
+    ip link show "$(ns_of "$count")" >/dev/null 2>&1 || die "no host $(ns_of "$count")"
+    ip link set "$(ns_of "$count")" "$([[ "$cmd" == connect ]] && echo up || echo down)"
+    log "$(ns_of "$count"): ${cmd}ed"
+    ;;
+  *) usage ;;
+esac
