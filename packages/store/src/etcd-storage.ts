@@ -189,7 +189,7 @@ export class EtcdStorage implements Storage {
     return res.succeeded ? Number(res.header.revision) : undefined;
   }
 
-  /** {@inheritDoc Storage.create} */
+  /** {@inheritDoc Storage.create} Clears deletionTimestamp and deletionGracePeriodSeconds; keeps everything else as given. */
   async create(resource: string, obj: KubeObject): Promise<KubeObject> {
     const meta = obj.metadata ?? {};
     const namespace = meta.namespace || undefined;
@@ -207,7 +207,10 @@ export class EtcdStorage implements Storage {
         creationTimestamp: rfc3339(),
         generation: 1,
       };
+      // As Kubernetes' BeforeCreate: nothing is born already being deleted.
       delete next.metadata.resourceVersion;
+      delete next.metadata.deletionTimestamp;
+      delete next.metadata.deletionGracePeriodSeconds;
       const key = this.key(resource, namespace, name);
       const kb = Buffer.from(key);
       const res = await this.call('create', key, () =>
