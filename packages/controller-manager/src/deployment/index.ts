@@ -1,0 +1,2 @@
+export * from './deployment-controller.js';
+export * from './deployment-util.js';
