@@ -11,6 +11,7 @@ import { EndpointsController } from './endpoints/index.js';
 import { GarbageCollector } from './garbage-collector/index.js';
 import { NamespaceController } from './namespace/index.js';
 import { NodeLifecycleController } from './node-lifecycle/index.js';
+import { ReplicaSetController } from './replicaset/index.js';
 
 /** Every controller the manager can run, by its `--controllers` name. */
 export const CONTROLLER_NAMES = ['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'garbage-collector', 'namespace'] as const;
@@ -155,11 +156,8 @@ export class ControllerManager {
         return new GarbageCollector(deps);
       case 'namespace':
         return new NamespaceController(deps);
-      case 'replicaset': {
-        const mod = await optionalModule('replicaset');
-        const Ctor = mod?.ReplicaSetController as (new (d: ControllerDeps) => RunnableController) | undefined;
-        return Ctor ? new Ctor(deps) : undefined;
-      }
+      case 'replicaset':
+        return new ReplicaSetController(deps);
       case 'deployment': {
         const mod = await optionalModule('deployment');
         const Ctor = mod?.DeploymentController as (new (d: ControllerDeps) => RunnableController) | undefined;

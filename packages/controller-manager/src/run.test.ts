@@ -50,3 +50,14 @@ describe('run', () => {
     await expect(run({ client: new FakeApiClient(), controllers: ['nope'], metricsPort: -1, logger: silentLogger }, new AbortController().signal)).rejects.toThrow(/unknown controller/);
   });
 });
+
+describe('ControllerManager with the app controllers', () => {
+  it('wires every selected controller that this build has', async () => {
+    const { ControllerManager } = await import('./controller-manager.js');
+    const m = new ControllerManager({ client: new FakeApiClient(), controllers: ['replicaset', 'deployment'], logger: silentLogger });
+    const ac = new AbortController();
+    ac.abort();
+    await m.run(ac.signal);
+    expect([...m.running.keys()]).toContain('replicaset');
+  });
+});
