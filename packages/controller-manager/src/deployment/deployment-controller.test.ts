@@ -64,6 +64,49 @@ describe('DeploymentController.reconcile', () => {
   });
 });
 
+describe('DeploymentController.reconcile (one rolling step)', () => {
+  it('on a template change creates the new ReplicaSet at maxSurge and scales the old one down by maxUnavailable', async () => {
+    const clock = new FakeClock(T0);
+    const d = deployment('web', 4, 'img:2', { strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 1 } } });
+    d.metadata.generation = 2;
+    d.metadata.annotations = { [REVISION_ANNOTATION]: '1' };
+    const oldTemplate = { metadata: { labels: { app: 'web', 'pod-template-hash': 'old' } }, spec: { containers: [{ name: 'c', image: 'img:1' }] } };
+    const old: ReplicaSet = {
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      metadata: {
+        namespace: 'ns',
+        name: 'web-old',
+        uid: 'uid-old',
+        labels: oldTemplate.metadata.labels,
+        annotations: { [REVISION_ANNOTATION]: '1', 'deployment.kubernetes.io/desired-replicas': '4', 'deployment.kubernetes.io/max-replicas': '5' },
+        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: 'uid-web', controller: true }],
+      },
+      spec: { replicas: 4, selector: { matchLabels: oldTemplate.metadata.labels }, template: oldTemplate },
+      status: { replicas: 4, readyReplicas: 4, availableReplicas: 4, observedGeneration: 1 },
+    };
+    const fake = new FakeApiClient({ objects: [d, old], clock });
+    const informers = new InformerFactory(fake, { clock });
+    const events = new MemoryEvents();
+    const dc = new DeploymentController({ client: fake, informers, recorder: events, clock });
+    const stop = new AbortController();
+    stops.push(stop);
+    informers.start(stop.signal);
+    await dc.waitForSync();
+    await dc.reconcile('ns/web');
+    const rsWrites = fake.actions.filter((a) => a.resource === 'replicasets').map((a) => [a.verb, (a.object as ReplicaSet).metadata.name, (a.object as ReplicaSet).spec?.replicas]);
+    const hash = podTemplateHash(d.spec!.template);
+    expect(rsWrites).toEqual([
+      ['create', `web-${hash}`, 1],
+      ['update', 'web-old', 3],
+    ]);
+    expect(events.events.map((e) => e.message)).toEqual([`Scaled up replica set web-${hash} from 0 to 1`, 'Scaled down replica set web-old from 4 to 3']);
+    const cur = fake.peek<Deployment>('deployments', 'ns', 'web')!;
+    expect(cur.metadata.annotations?.[REVISION_ANNOTATION]).toBe('2');
+    expect(cur.status).toMatchObject({ observedGeneration: 2, replicas: 4, updatedReplicas: 0, availableReplicas: 4 });
+  });
+});
+
 /** Both controllers and a kubelet over one fake API, driven by a fake clock. */
 async function cluster(objects: Deployment[], opts: { healthy?: (p: Pod) => boolean } = {}) {
   const clock = new FakeClock(T0);
