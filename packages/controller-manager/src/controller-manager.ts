@@ -6,6 +6,7 @@
  */
 import { EventRecorder, InformerFactory, realClock, type ApiClient, type Clock, type Logger } from '@flotilla/client';
 import { ControllerMetrics } from './controller-metrics.js';
+import { DeploymentController } from './deployment/index.js';
 import type { ControllerDeps } from './context.js';
 import { EndpointsController } from './endpoints/index.js';
 import { GarbageCollector } from './garbage-collector/index.js';
@@ -71,18 +72,6 @@ export function resolveControllers(spec: readonly string[] | undefined): Control
     }
   }
   return CONTROLLER_NAMES.filter((n) => on.has(n) && !off.has(n));
-}
-
-/** Loads a controller module that may not exist in this build (the app controllers land separately). */
-async function optionalModule(dir: string): Promise<Record<string, unknown> | undefined> {
-  // Built at run time so the compiler does not insist the module exists yet.
-  const path = ['.', dir, 'index.js'].join('/');
-  try {
-    return (await import(path)) as Record<string, unknown>;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException)?.code === 'ERR_MODULE_NOT_FOUND') return undefined;
-    throw err;
-  }
 }
 
 /** Runs a set of controllers over one shared informer factory. */
@@ -158,11 +147,8 @@ export class ControllerManager {
         return new NamespaceController(deps);
       case 'replicaset':
         return new ReplicaSetController(deps);
-      case 'deployment': {
-        const mod = await optionalModule('deployment');
-        const Ctor = mod?.DeploymentController as (new (d: ControllerDeps) => RunnableController) | undefined;
-        return Ctor ? new Ctor(deps) : undefined;
-      }
+      case 'deployment':
+        return new DeploymentController(deps);
     }
   }
 }
