@@ -1,0 +1,380 @@
+/**
+ * A whole control plane as real processes for end-to-end tests of the
+ * control loops: one `flotilla apiserver` (startApiServer), one or more
+ * `flotilla scheduler` and `flotilla controller-manager` processes (with
+ * --leader-elect when there are several), and hollow nodes — each one a
+ * `flotilla agent --fake-runtime` process, so the real agent code
+ * registers, heartbeats and reports pods Running without Docker, and a node
+ * "dies" the way a host does: its process is SIGKILLed (or SIGSTOPped) and
+ * the heartbeats stop.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Lease, Node } from '@flotilla/api';
+import { RestClient } from '@flotilla/client';
+import { startApiServer, type StartApiServerOptions, type TestApiServer } from './apiserver.js';
+import { flotillaBin, repoRoot } from './env.js';
+import { freePort } from './free-port.js';
+import { writeKubeconfig } from './kubeconfig.js';
+import { waitFor } from './wait-for.js';
+
+/** The components a cluster runs as processes besides the apiserver. */
+export type ClusterComponent = 'scheduler' | 'controller-manager' | 'agent';
+
+/** One hollow node: a `flotilla agent --fake-runtime` process. */
+export interface HollowNodeSpec {
+  /** The Node name; it needs a token in the apiserver's token file (node-1 … node-5, see TEST_NODES). */
+  name: string;
+  /** CPU capacity reported (the fake runtime's host has 4 CPUs otherwise). */
+  cpus?: number;
+  /** Memory capacity reported, e.g. `8Gi`. */
+  memory?: string;
+  /** Pod capacity. */
+  maxPods?: number;
+  /** More `flotilla agent` flags. */
+  extraArgs?: string[];
+}
+
+/** Options of startCluster. */
+export interface StartClusterOptions {
+  /** Hollow nodes started with the cluster; default node-1, node-2, node-3. */
+  nodes?: Array<string | HollowNodeSpec>;
+  /** Scheduler processes; default 1. */
+  schedulers?: number;
+  /** Controller-manager processes; default 1. */
+  controllerManagers?: number;
+  /** Run scheduler and controller-manager with --leader-elect; default: when there are several of either. */
+  leaderElect?: boolean;
+  /** Agents' Lease renewal period (`flotilla agent --heartbeat-interval`); default 1s. */
+  heartbeatInterval?: string;
+  /** More flags for every scheduler / controller-manager / agent process. */
+  schedulerArgs?: string[];
+  controllerManagerArgs?: string[];
+  agentArgs?: string[];
+  /** Options of the apiserver. */
+  apiserver?: StartApiServerOptions;
+  /** pino level of the component processes; default info (their logs are kept for failure reports). */
+  logLevel?: string;
+  /** How long a process may take to become ready; default 30 s. */
+  readyTimeout?: number;
+}
+
+/** One process of the cluster, started with `node packages/cli/dist/bin/flotilla.js <component> …`. */
+export interface ClusterProcess {
+  /** `scheduler-1`, `controller-manager-2`, `node-3`; also its --identity / --node-name. */
+  name: string;
+  component: ClusterComponent;
+  /** PID of the current incarnation. */
+  pid(): number | undefined;
+  /** Whether the current incarnation is still alive (a SIGSTOPped process counts as alive). */
+  running(): boolean;
+  /** Sends a signal; for anything but SIGSTOP/SIGCONT it resolves once the process has exited. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts the process again with the same flags (stopping it first if it still runs) and waits until it is ready. */
+  restart(): Promise<void>;
+  /** Everything all its incarnations wrote to stdout and stderr. */
+  logs(): string;
+}
+
+/** A running control plane with hollow nodes. */
+export interface TestCluster {
+  api: TestApiServer;
+  /** A client acting as the admin (system:masters). */
+  client: RestClient;
+  /** Every process by name, in start order. */
+  processes: Map<string, ClusterProcess>;
+  /** The process called `name`; throws when there is none. */
+  process(name: string): ClusterProcess;
+  /** Names of the processes of one component. */
+  names(component: ClusterComponent): string[];
+  /** Starts another hollow node and waits until its Node is Ready. */
+  addNode(node: string | HollowNodeSpec): Promise<ClusterProcess>;
+  /** `process(name).kill(signal)`. */
+  kill(name: string, signal?: NodeJS.Signals): Promise<void>;
+  /** `process(name).restart()`. */
+  restart(name: string): Promise<void>;
+  /** The process name holding the scheduler's or controller-manager's leader Lease (their --identity), if any. */
+  leader(component: 'scheduler' | 'controller-manager'): Promise<string | undefined>;
+  /** The tail of every process's output, labelled: print it when a test fails. */
+  dumpLogs(tailBytes?: number): string;
+  /** Stops every process (SIGTERM, SIGKILL after 5 s), the apiserver and its etcd prefix, and deletes the temporary files. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+const MAX_LOG = 2 * 1024 * 1024;
+
+// Processes still alive when the test worker exits die with it, so a crashed
+// test cannot leave hollow nodes heartbeating into a deleted prefix.
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+/** GET http://127.0.0.1:port/healthz answered 200. */
+function healthz(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path: '/healthz', timeout: 2_000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.once('error', () => resolve(false));
+    req.once('timeout', () => {
+      req.destroy();
+      resolve(false);
+    });
+    req.end();
+  });
+}
+
+/**
+ * Spawns one cluster process and returns its handle once `ready()` holds.
+ * `args` are computed per incarnation so a restart can pick a new free port.
+ */
+async function spawnProcess(
+  name: string,
+  component: ClusterComponent,
+  args: () => Promise<{ argv: string[]; ready: (startedAt: number) => Promise<boolean> }>,
+  readyTimeout: number,
+): Promise<ClusterProcess> {
+  const bin = flotillaBin();
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  let log = '';
+  const append = (chunk: Buffer) => {
+    log += chunk.toString('utf8');
+    if (log.length > MAX_LOG) log = log.slice(log.length - MAX_LOG);
+  };
+  const alive = () => !!child && child.exitCode === null && child.signalCode === null;
+
+  const launch = async () => {
+    const { argv, ready } = await args();
+    const startedAt = Date.now();
+    log += `--- start ${new Date(startedAt).toISOString()}: flotilla ${component} ${argv.join(' ')}\n`;
+    const proc = spawn(process.execPath, [bin, component, ...argv], { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+    child = proc;
+    live.add(proc);
+    proc.stdout!.on('data', append);
+    proc.stderr!.on('data', append);
+    let exitInfo = '';
+    exited = new Promise((resolve) => {
+      proc.once('exit', (code, signal) => {
+        exitInfo = `exited with ${signal ?? `code ${code}`}`;
+        log += `--- ${new Date().toISOString()} ${exitInfo}\n`;
+        live.delete(proc);
+        resolve();
+      });
+    });
+    const isReady = waitFor(() => ready(startedAt), { timeout: readyTimeout, interval: 100, message: `${name} (flotilla ${component}) to be ready` });
+    const died = exited.then(() => {
+      throw new Error(`${name} ${exitInfo} before it was ready`);
+    });
+    try {
+      await Promise.race([isReady, died]);
+    } catch (err) {
+      isReady.catch(() => undefined);
+      died.catch(() => undefined);
+      proc.kill('SIGKILL');
+      await exited;
+      throw new Error(`${(err as Error).message}\n--- ${name} output (last 4 KiB):\n${log.slice(-4096)}`);
+    }
+    died.catch(() => undefined);
+  };
+
+  const kill = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    const proc = child;
+    if (!proc || !alive()) return;
+    proc.kill(signal);
+    if (signal === 'SIGSTOP' || signal === 'SIGCONT') return;
+    await exited;
+  };
+
+  const stop = async () => {
+    const proc = child;
+    if (!proc || !alive()) return;
+    proc.kill('SIGCONT');
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  await launch();
+  return {
+    name,
+    component,
+    pid: () => child?.pid,
+    running: alive,
+    kill,
+    async restart() {
+      await stop();
+      await launch();
+    },
+    logs: () => log,
+  };
+}
+
+/**
+ * Starts an apiserver, the schedulers, the controller-managers and the
+ * hollow nodes, each as its own process, and resolves once every node is
+ * Ready. On any failure everything already started is stopped.
+ */
+export async function startCluster(options: StartClusterOptions = {}): Promise<TestCluster> {
+  const dir = await mkdtemp(join(tmpdir(), 'flotilla-cluster-'));
+  const readyTimeout = options.readyTimeout ?? 30_000;
+  const schedulers = options.schedulers ?? 1;
+  const managers = options.controllerManagers ?? 1;
+  const leaderElect = options.leaderElect ?? (schedulers > 1 || managers > 1);
+  const logLevel = options.logLevel ?? 'info';
+  const processes = new Map<string, ClusterProcess>();
+  let api: TestApiServer | undefined;
+  let client: RestClient | undefined;
+  let stopped = false;
+
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    // Nodes first, so no heartbeat lands after the prefix is deleted.
+    const all = [...processes.values()];
+    const ordered = [...all.filter((p) => p.component === 'agent'), ...all.filter((p) => p.component !== 'agent')];
+    await Promise.all(ordered.map((p) => stopOne(p)));
+    await client?.close().catch(() => undefined);
+    await api?.stop().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  };
+  const stopOne = async (p: ClusterProcess) => {
+    if (!p.running()) return;
+    await p.kill('SIGCONT');
+    const done = p.kill('SIGTERM');
+    const timer = setTimeout(() => p.running() && p.kill('SIGKILL'), 5_000);
+    await done;
+    clearTimeout(timer);
+  };
+
+  try {
+    api = await startApiServer(options.apiserver);
+    const server = api;
+    client = new RestClient({ server: server.url, ca: server.caPem, token: server.adminToken });
+    const admin = client;
+
+    // The token file has an admin (system:masters) and node-1 … node-5
+    // (system:nodes); the components act as the admin, each with its own kubeconfig.
+    const componentKubeconfig = async (name: string) => {
+      const path = join(dir, `${name}.kubeconfig`);
+      await writeKubeconfig(path, { server: server.url, caPem: server.caPem, token: server.adminToken, user: name, cluster: 'flotilla-e2e' });
+      return path;
+    };
+
+    const startComponent = async (component: 'scheduler' | 'controller-manager', name: string, extra: string[]) => {
+      const kubeconfig = await componentKubeconfig(name);
+      const p = await spawnProcess(
+        name,
+        component,
+        async () => {
+          const port = await freePort();
+          return {
+            argv: [
+              '--kubeconfig', kubeconfig,
+              '--identity', name,
+              '--metrics-port', String(port),
+              '--log-level', logLevel,
+              ...(leaderElect ? ['--leader-elect'] : []),
+              ...extra,
+            ],
+            ready: () => healthz(port),
+          };
+        },
+        readyTimeout,
+      );
+      processes.set(name, p);
+      return p;
+    };
+
+    const addNode = async (spec: string | HollowNodeSpec) => {
+      const node: HollowNodeSpec = typeof spec === 'string' ? { name: spec } : spec;
+      if (processes.has(node.name)) throw new Error(`a process called ${node.name} already exists`);
+      const path = join(dir, `${node.name}.kubeconfig`);
+      await writeKubeconfig(path, { server: server.url, caPem: server.caPem, token: server.nodeToken(node.name), user: `system:node:${node.name}`, cluster: 'flotilla-e2e' });
+      const argv = [
+        '--node-name', node.name,
+        '--kubeconfig', path,
+        '--fake-runtime',
+        '--state-dir', join(dir, 'agents', node.name),
+        '--node-ip', '127.0.0.1',
+        '--log-port', '0',
+        '--log-bind-address', '127.0.0.1',
+        '--heartbeat-interval', options.heartbeatInterval ?? '1s',
+        '--node-status-interval', '2s',
+        '--relist-interval', '2s',
+        '--log-level', logLevel,
+        ...(node.cpus ? ['--cpus', String(node.cpus)] : []),
+        ...(node.memory ? ['--memory', node.memory] : []),
+        ...(node.maxPods ? ['--max-pods', String(node.maxPods)] : []),
+        ...(options.agentArgs ?? []),
+        ...(node.extraArgs ?? []),
+      ];
+      const p = await spawnProcess(
+        node.name,
+        'agent',
+        async () => ({
+          argv,
+          // Ready once this incarnation has renewed the Lease and the Node says Ready.
+          ready: async (startedAt) => {
+            const lease = await admin.resource<Lease>('leases').get('kube-node-lease', node.name);
+            const renewed = Date.parse(lease.spec?.renewTime ?? '');
+            if (!(renewed >= startedAt - 1_000)) return false;
+            const n = await admin.resource<Node>('nodes').get(undefined, node.name);
+            return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+          },
+        }),
+        readyTimeout,
+      );
+      processes.set(node.name, p);
+      return p;
+    };
+
+    const starts: Array<Promise<unknown>> = [];
+    for (let i = 1; i <= schedulers; i++) starts.push(startComponent('scheduler', `scheduler-${i}`, options.schedulerArgs ?? []));
+    for (let i = 1; i <= managers; i++) starts.push(startComponent('controller-manager', `controller-manager-${i}`, options.controllerManagerArgs ?? []));
+    for (const node of options.nodes ?? ['node-1', 'node-2', 'node-3']) starts.push(addNode(node));
+    const results = await Promise.allSettled(starts);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+
+    const must = (name: string) => {
+      const p = processes.get(name);
+      if (!p) throw new Error(`no cluster process called ${name}; there are ${[...processes.keys()].join(', ')}`);
+      return p;
+    };
+    return {
+      api: server,
+      client: admin,
+      processes,
+      process: must,
+      names: (component) => [...processes.values()].filter((p) => p.component === component).map((p) => p.name),
+      addNode,
+      kill: (name, signal) => must(name).kill(signal),
+      restart: (name) => must(name).restart(),
+      async leader(component) {
+        const name = component === 'scheduler' ? 'flotilla-scheduler' : 'flotilla-controller-manager';
+        try {
+          const lease = await admin.resource<Lease>('leases').get('kube-system', name);
+          return lease.spec?.holderIdentity || undefined;
+        } catch {
+          return undefined;
+        }
+      },
+      dumpLogs(tailBytes = 16 * 1024) {
+        const parts = [`=== apiserver (last ${tailBytes} bytes)\n${server.logs().slice(-tailBytes)}`];
+        for (const p of processes.values()) parts.push(`=== ${p.name} (last ${tailBytes} bytes)\n${p.logs().slice(-tailBytes)}`);
+        return parts.join('\n');
+      },
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
