@@ -3,7 +3,10 @@
  * over HTTPS on a dedicated etcd, driven by @flotilla/client's RestClient,
  * against the bare-etcd baseline measured in the same run.
  */
-import { setMaxListeners } from 'node:events';
+import { fork } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { KubeObject, Pod } from '@flotilla/api';
@@ -12,7 +15,8 @@ import { etcdClient, measureEtcdBaseline, type EtcdBaseline } from './etcd-basel
 import { benchPod, WRITTEN_AT_ANNOTATION } from './fixtures.js';
 import { mapLimit, runClosedLoop, type ClosedLoopResult } from './load.js';
 import { freePort } from './free-port.js';
-import { cpuSeconds, etcdEndpoints, etcdPid, rssMiB, startApiServer } from './processes.js';
+import { cpuSeconds, etcdEndpoints, etcdPid, rssMiB, startApiServer, type BenchApiServer } from './processes.js';
+import type { WatchersMessage } from './bin/watchers.js';
 import { print, printJson, progress, section, table, targetTable, type TargetCheck } from './report.js';
 import { ratio, summarize, type LatencySummary } from './stats.js';
 
@@ -77,6 +81,8 @@ export interface WatchResult {
   /** Write start → the create request answered. */
   write: LatencySummary;
   openMs: number;
+  /** CPU the watcher process spent while the measured events flowed. */
+  watcherCpuSeconds: number;
 }
 
 /** Everything the apiserver benchmark measured. */
@@ -115,7 +121,6 @@ export async function runApiserverBench(opts: ApiserverBenchOptions): Promise<Ap
   const apiCpu0 = cpuSeconds(server.pid);
   const config = { server: server.url, ca: server.caPem, token: server.adminToken };
   const client = new RestClient(config, { connections: Math.max(...opts.concurrencies) + 8, userAgent: 'flotilla-bench' });
-  const watchClient = new RestClient(config, { connections: opts.watchers + 8, userAgent: 'flotilla-bench-watch' });
   const namespaces = client.resource('namespaces');
   const pods = client.resource<Pod>('pods');
   const rss = { idle: Number.NaN, afterList: Number.NaN, withWatches: Number.NaN };
@@ -142,7 +147,7 @@ export async function runApiserverBench(opts: ApiserverBenchOptions): Promise<Ap
     rss.afterList = rssMiB(server.pid);
 
     progress(`watch delivery with ${opts.watchers} watches`);
-    const watch = await measureWatch(pods, watchClient.resource<Pod>('pods'), etcd, server.prefix, opts, () => (rss.withWatches = rssMiB(server.pid)));
+    const watch = await measureWatch(pods, server, etcd, opts, () => (rss.withWatches = rssMiB(server.pid)));
 
     const result: ApiserverBenchResult = {
       baseline,
@@ -159,7 +164,6 @@ export async function runApiserverBench(opts: ApiserverBenchOptions): Promise<Ap
     printApiserverResult(result, opts);
     return result;
   } finally {
-    await watchClient.close().catch(() => undefined);
     await client.close().catch(() => undefined);
     await server.stop();
     await etcd.delete().prefix(`${server.prefix}/`).catch(() => undefined);
@@ -190,49 +194,31 @@ async function measureList(client: RestClient, etcd: ReturnType<typeof etcdClien
 
 async function measureWatch(
   writer: ResourceClient<Pod>,
-  watchPods: ResourceClient<Pod>,
+  server: BenchApiServer,
   etcd: ReturnType<typeof etcdClient>,
-  prefix: string,
   opts: ApiserverBenchOptions,
   sampleRss: () => void,
 ): Promise<WatchResult> {
   const ns = 'bench-watch';
-  const abort = new AbortController();
-  // One signal is shared by every watch on purpose; it is not a leak.
-  setMaxListeners(0, abort.signal);
-  const delivery: number[] = [];
-  const lastSeen = new Map<string, number>();
-  const seenBy = new Map<string, number>();
-  const syncSeen = new Set<number>();
-  let watchErrors = 0;
-  let firstWatchError: string | undefined;
+  // The watches live in a child process: decoding 1,000 streams there does
+  // not delay this process's write clock or its direct-etcd floor.
+  const caFile = join(server.dir, 'bench-ca.crt');
+  await writeFile(caFile, server.caPem);
+  const child = fork(fileURLToPath(new URL('./bin/watchers.js', import.meta.url)), [server.url, caFile, server.adminToken, ns, String(opts.watchers)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const childCpu0 = cpuSeconds(child.pid);
+  let synced = 0;
+  let result: Extract<WatchersMessage, { type: 'result' }> | undefined;
+  child.on('message', (m: WatchersMessage) => {
+    if (m.type === 'synced') synced = m.count;
+    else result = m;
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
 
-  const watcher = async (id: number) => {
-    try {
-      for await (const ev of watchPods.watch(ns, { signal: abort.signal })) {
-        if (ev.type !== 'ADDED') continue;
-        const received = now();
-        const name = ev.object.metadata.name!;
-        if (name.startsWith('sync-')) {
-          syncSeen.add(id);
-          continue;
-        }
-        const at = Number(ev.object.metadata.annotations?.[WRITTEN_AT_ANNOTATION]);
-        delivery.push(received - at);
-        seenBy.set(name, (seenBy.get(name) ?? 0) + 1);
-        lastSeen.set(name, Math.max(lastSeen.get(name) ?? 0, received - at));
-      }
-    } catch (err) {
-      if (!abort.signal.aborted) {
-        watchErrors++;
-        firstWatchError ??= (err as Error).message;
-      }
-    }
-  };
-
-  // The etcd floor: one direct watch on the same keys.
+  // The etcd floor: one direct watch on the same keys, in this process.
   const etcdDelivery: number[] = [];
-  const etcdWatcher = await etcd.watch().prefix(`${prefix}/pods/${ns}/`).create();
+  const etcdWatcher = await etcd.watch().prefix(`${server.prefix}/pods/${ns}/`).create();
   etcdWatcher.on('put', (kv) => {
     const received = now();
     const obj = JSON.parse(kv.value.toString('utf8')) as KubeObject;
@@ -240,51 +226,64 @@ async function measureWatch(
     if (Number.isFinite(at)) etcdDelivery.push(received - at);
   });
 
-  const t0 = performance.now();
-  const running = Array.from({ length: opts.watchers }, (_, i) => watcher(i));
-  // Every watch is open once each has seen a sync pod written after it started.
-  let syncN = 0;
-  const deadline = Date.now() + 120_000;
-  while (syncSeen.size < opts.watchers) {
-    if (Date.now() > deadline) throw new Error(`only ${syncSeen.size}/${opts.watchers} watches open after 120 s (${watchErrors} errors: ${firstWatchError})`);
-    await writer.create(benchPod(ns, `sync-${syncN++}`));
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  const openMs = performance.now() - t0;
-  sampleRss();
+  try {
+    const t0 = performance.now();
+    // Every watch is open once each has seen a sync pod written after it started.
+    let syncN = 0;
+    const deadline = Date.now() + 120_000;
+    while (synced < opts.watchers) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`only ${synced}/${opts.watchers} watches open after ${((Date.now() - deadline + 120_000) / 1000).toFixed(0)} s`);
+      await writer.create(benchPod(ns, `sync-${syncN++}`));
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const openMs = performance.now() - t0;
+    sampleRss();
+    // Let the sync events drain before the clock starts.
+    await new Promise((r) => setTimeout(r, 1000));
 
-  const writeLatency: number[] = [];
-  const writes: Promise<void>[] = [];
-  for (let i = 0; i < opts.watchWrites; i++) {
-    const name = `w-${i}`;
-    writes.push(
-      (async () => {
-        const at = now();
-        await writer.create(benchPod(ns, name, { annotations: { [WRITTEN_AT_ANNOTATION]: String(at) } }));
-        writeLatency.push(now() - at);
-      })(),
-    );
-    await new Promise((r) => setTimeout(r, opts.watchIntervalMs));
+    const writeLatency: number[] = [];
+    const writes: Promise<void>[] = [];
+    for (let i = 0; i < opts.watchWrites; i++) {
+      const name = `w-${i}`;
+      writes.push(
+        (async () => {
+          const at = now();
+          await writer.create(benchPod(ns, name, { annotations: { [WRITTEN_AT_ANNOTATION]: String(at) } }));
+          writeLatency.push(now() - at);
+        })(),
+      );
+      await new Promise((r) => setTimeout(r, opts.watchIntervalMs));
+    }
+    await Promise.all(writes);
+    // Give the last events time to arrive (delivery is measured per event, so waiting adds nothing to it).
+    await new Promise((r) => setTimeout(r, Math.max(2000, opts.watchIntervalMs * 5)));
+    const watcherCpu = cpuSeconds(child.pid) - childCpu0;
+    child.send({ type: 'finish' });
+    const waitUntil = Date.now() + 60_000;
+    while (!result && Date.now() < waitUntil && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+    if (!result) throw new Error('the watcher process sent no result');
+    if (result.errors) progress(`${result.errors} watches failed: ${result.firstError}`);
+    const expected = opts.watchers * opts.watchWrites;
+    return {
+      watchers: opts.watchers,
+      writes: opts.watchWrites,
+      deliveries: result.delivery.length,
+      missing: expected - result.delivery.length,
+      delivery: summarize(result.delivery),
+      fanoutComplete: summarize(Object.values(result.lastByName)),
+      etcdWatch: summarize(etcdDelivery),
+      write: summarize(writeLatency),
+      openMs,
+      watcherCpuSeconds: watcherCpu,
+    };
+  } finally {
+    await etcdWatcher.cancel();
+    if (child.exitCode === null) {
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
   }
-  await Promise.all(writes);
-  const expected = opts.watchers * opts.watchWrites;
-  const waitUntil = Date.now() + 60_000;
-  while (delivery.length < expected && Date.now() < waitUntil) await new Promise((r) => setTimeout(r, 50));
-  abort.abort();
-  await etcdWatcher.cancel();
-  await Promise.all(running);
-  if (watchErrors) progress(`${watchErrors} watches failed: ${firstWatchError}`);
-  return {
-    watchers: opts.watchers,
-    writes: opts.watchWrites,
-    deliveries: delivery.length,
-    missing: expected - delivery.length,
-    delivery: summarize(delivery),
-    fanoutComplete: summarize([...lastSeen.values()]),
-    etcdWatch: summarize(etcdDelivery),
-    write: summarize(writeLatency),
-    openMs,
-  };
 }
 
 function checkTargets(r: ApiserverBenchResult, opts: ApiserverBenchOptions): TargetCheck[] {
@@ -353,7 +352,7 @@ function printApiserverResult(r: ApiserverBenchResult, opts: ApiserverBenchOptio
       ],
     ),
   );
-  print(`(${w.missing} deliveries missing; opening the ${w.watchers} watches took ${(w.openMs / 1000).toFixed(1)} s)`);
+  print(`(${w.missing} deliveries missing; opening the ${w.watchers} watches took ${(w.openMs / 1000).toFixed(1)} s; the watcher process used ${w.watcherCpuSeconds.toFixed(1)} CPU s)`);
   section('resources');
   print(`apiserver RSS: idle ${r.apiserverRssMiB.idle.toFixed(0)} MiB, after the LIST ${r.apiserverRssMiB.afterList.toFixed(0)} MiB, with ${w.watchers} watches ${r.apiserverRssMiB.withWatches.toFixed(0)} MiB`);
   print(`CPU used: apiserver ${r.cpuSeconds.apiserver.toFixed(1)} s, benchmark clients ${r.cpuSeconds.bench.toFixed(1)} s (same 2 cores)`);

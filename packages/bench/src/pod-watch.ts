@@ -1,0 +1,108 @@
+/**
+ * One watch over a namespace's pods that resolves waiters when a pod reaches
+ * a state: the benchmarks' "seen through a watch" clock.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Pod } from '@flotilla/api';
+import type { ApiClient } from '@flotilla/client';
+
+interface Waiter {
+  name: string;
+  pred: (pod: Pod) => boolean;
+  resolve: (at: number) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** Watches the pods of a namespace (or all) and answers "when did pod X first satisfy P". */
+export class PodWatch {
+  /** The latest state of each pod seen. */
+  readonly pods = new Map<string, Pod>();
+  private readonly waiters = new Set<Waiter>();
+  private readonly abort = new AbortController();
+  private running: Promise<void> | undefined;
+  /** Called with every event (after the cache is updated). */
+  onEvent?: (type: string, pod: Pod, at: number) => void;
+
+  constructor(
+    private readonly client: ApiClient,
+    private readonly namespace?: string,
+  ) {}
+
+  /** Lists (to learn the resourceVersion) and starts watching from there; resolves once the list is in. */
+  async start(): Promise<void> {
+    const pods = this.client.resource<Pod>('pods');
+    const list = await pods.list(this.namespace);
+    for (const p of list.items) this.pods.set(key(p), p);
+    let rv = list.metadata?.resourceVersion;
+    this.running = (async () => {
+      while (!this.abort.signal.aborted) {
+        try {
+          for await (const ev of pods.watch(this.namespace, { resourceVersion: rv, signal: this.abort.signal, allowWatchBookmarks: true })) {
+            const at = performance.now();
+            rv = ev.object.metadata?.resourceVersion ?? rv;
+            if (ev.type === 'BOOKMARK') continue;
+            const k = key(ev.object);
+            if (ev.type === 'DELETED') this.pods.delete(k);
+            else this.pods.set(k, ev.object);
+            this.onEvent?.(ev.type, ev.object, at);
+            if (ev.type !== 'DELETED') for (const w of this.waiters) if (w.name === k && w.pred(ev.object)) this.settle(w, at);
+          }
+        } catch (err) {
+          if (this.abort.signal.aborted) return;
+          // 410 Gone or a dropped stream: resume from "now" after a relist, like a reflector.
+          const relist = await pods.list(this.namespace).catch(() => undefined);
+          rv = relist?.metadata?.resourceVersion;
+          void err;
+        }
+      }
+    })();
+  }
+
+  /** Resolves with the performance.now() time at which `namespace/name` (or `name` for all-namespace watches) first satisfied `pred`. */
+  waitFor(name: string, pred: (pod: Pod) => boolean, timeoutMs = 120_000): Promise<number> {
+    const cur = this.pods.get(name);
+    if (cur && pred(cur)) return Promise.resolve(performance.now());
+    const p = new Promise<number>((resolve, reject) => {
+      const w: Waiter = {
+        name,
+        pred,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.waiters.delete(w);
+          reject(new Error(`pod ${name} did not reach the expected state within ${timeoutMs} ms; last seen: ${JSON.stringify(this.pods.get(name)?.status ?? null).slice(0, 400)}`));
+        }, timeoutMs),
+      };
+      this.waiters.add(w);
+    });
+    // A caller that failed before awaiting must not turn stop() into an unhandled rejection.
+    p.catch(() => undefined);
+    return p;
+  }
+
+  private settle(w: Waiter, at: number): void {
+    clearTimeout(w.timer);
+    this.waiters.delete(w);
+    w.resolve(at);
+  }
+
+  /** Stops watching. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    for (const w of this.waiters) {
+      clearTimeout(w.timer);
+      w.reject(new Error('watch stopped'));
+    }
+    this.waiters.clear();
+    await this.running;
+  }
+}
+
+/** `namespace/name`, the key waitFor uses. */
+export function key(p: Pod): string {
+  return `${p.metadata.namespace ?? ''}/${p.metadata.name}`;
+}
+
+/** True when the pod's phase is Running. */
+export const isRunning = (p: Pod): boolean => p.status?.phase === 'Running';
