@@ -1,9 +1,8 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiRequest, startApiServer, type TestApiServer } from '../../src/index.js';
+import { apiRequest, runKubectl, startApiServer, type KubectlResult, type TestApiServer } from '../../src/index.js';
 
 // The real kubectl (1.32, on the PATH) with the harness's kubeconfig: the
 // commands a newcomer types first. A plain Kubernetes manifest must apply
@@ -34,25 +33,13 @@ spec:
             - containerPort: 8080
 `;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 describe('kubectl against flotilla apiserver', () => {
   let server: TestApiServer;
   let dir: string;
 
-  const kubectl = (...args: string[]): Promise<Run> =>
-    new Promise((resolve) => {
-      // A private cache dir: kubectl caches discovery per server, and a stale
-      // cache from another run must not answer for this server.
-      execFile('kubectl', ['--kubeconfig', server.kubeconfigPath, '--cache-dir', join(dir, 'cache'), '--request-timeout', '20s', ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-        const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? Number((err as NodeJS.ErrnoException).code) : 1) : 0;
-        resolve({ code, stdout, stderr });
-      });
-    });
+  // A private cache dir: kubectl caches discovery per server, and a stale
+  // cache from another run must not answer for this server.
+  const kubectl = (...args: string[]): Promise<KubectlResult> => runKubectl(server.kubeconfigPath, args, { cacheDir: join(dir, 'cache') });
   const ok = async (...args: string[]): Promise<string> => {
     const run = await kubectl(...args);
     expect(run.code, `kubectl ${args.join(' ')}\nstdout: ${run.stdout}\nstderr: ${run.stderr}`).toBe(0);
