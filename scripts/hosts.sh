@@ -116,7 +116,9 @@ start_dockerd() { # N
   # would adopt whatever process now holds containerd's old PID.
   rm -f "$hd/dockerd.own.pid" "$hd/exec/containerd/containerd.pid"
   # nsenter execs dockerd in place, so the recorded PID is dockerd's own.
-  start_bg "$hd/dockerd.pid" "$hd/dockerd.log" nsenter --net="/var/run/netns/$ns" \
+  # Fd 3 (our stderr) is closed for it: a caller reading our output to EOF
+  # must not wait for the daemon.
+  start_bg "$hd/dockerd.pid" "$hd/dockerd.log" 3>&- nsenter --net="/var/run/netns/$ns" \
     dockerd --data-root "$hd/docker" --exec-root "$hd/exec" -H "unix://$hd/docker.sock" \
     --pidfile "$hd/dockerd.own.pid" --bip "$(pod_net_of "$n").1/24" --ip-masq=false --iptables=true
 }

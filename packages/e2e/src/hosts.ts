@@ -1,0 +1,187 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { repoRoot } from './env.js';
+
+/** What a command run on a host (or the machine) returned. */
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  /** The exit status; 0 is success. */
+  code: number;
+}
+
+/** One worker host of a test cluster: a network namespace with its own dockerd. */
+export interface Host {
+  /** `h1`, `h2`, … (the agent's --node-name). */
+  name: string;
+  /** 1-based number of the host in its cluster. */
+  index: number;
+  /** The host's address on the cluster bridge (the agent's --node-ip). */
+  ip: string;
+  /** The pod range its dockerd hands out, e.g. `10.244.11.0/24` (the agent's --pod-cidr). */
+  podCIDR: string;
+  /** `unix:///…/docker.sock` of its engine (the agent's --docker-host). */
+  dockerHost: string;
+  /** The network namespace (/var/run/netns/<netns>). */
+  netns: string;
+  /** The root namespace's end of its veth: down means cut off. */
+  veth: string;
+  /** Runs argv inside the host's network namespace (nsenter --net); never throws on a non-zero exit. */
+  exec(argv: string[], options?: { timeout?: number }): Promise<ExecResult>;
+  /** Runs the docker CLI against this host's engine; throws on a non-zero exit, returns stdout trimmed. */
+  docker(args: string[], options?: { timeout?: number }): Promise<string>;
+  /** Power cut: SIGKILLs every process of the host (dockerd, containerd, its containers, anything run in its netns). */
+  kill(): Promise<void>;
+  /** Pulls the host's network cable (its veth goes down); the processes keep running. */
+  disconnect(): Promise<void>;
+  /** Plugs the cable back in. */
+  connect(): Promise<void>;
+}
+
+/** A set of hosts on one bridge and one flat pod network, made by scripts/hosts.sh. */
+export interface HostCluster {
+  /** The cluster name: bridge `<name>0`, namespaces `<name>-h1` … */
+  name: string;
+  /** The bridge in the root namespace. */
+  bridge: string;
+  /** The bridge's address: where processes in the root namespace (an apiserver) are reached from hosts and pods. */
+  gateway: string;
+  hosts: Host[];
+  /** Removes every host, the bridge, routes and iptables rules; safe to call twice. */
+  delete(): Promise<void>;
+}
+
+/** Options of createHosts. */
+export interface CreateHostsOptions {
+  /** Cluster name prefix (a random suffix is added): 1-3 lower-case letters, default `t`. */
+  prefix?: string;
+  /** Load the flotilla/* images into every host (default true). */
+  images?: boolean;
+}
+
+// Subnet slot K gives hosts 10.250.K.0/24 and pods 10.244.(10K+N).0/24;
+// slot 0 is the developer's cluster of scripts/up.sh.
+const FIRST_SLOT = 1;
+const LAST_SLOT = 24;
+
+function hostsScript(): string {
+  return join(repoRoot(), 'scripts', 'hosts.sh');
+}
+
+function slotDir(): string {
+  return join(process.env.FLOTILLA_STATE ?? join(repoRoot(), '.flotilla'), 'hosts', '.slots');
+}
+
+/** Runs a command; resolves with its output and exit status instead of throwing. */
+export function run(file: string, args: string[], options: { timeout?: number; env?: NodeJS.ProcessEnv } = {}): Promise<ExecResult> {
+  return new Promise((resolve) => {
+    execFile(file, args, { timeout: options.timeout ?? 120_000, maxBuffer: 16 * 1024 * 1024, env: options.env ?? process.env }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ stdout: String(stdout), stderr: String(stderr) + (err && typeof err.code !== 'number' ? `\n${err.message}` : ''), code });
+    });
+  });
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Claims a free subnet slot with an atomic mkdir, so test files running at
+ * the same time never share addresses. A slot whose owner process is gone
+ * is taken over.
+ */
+async function claimSlot(name: string): Promise<number> {
+  await mkdir(slotDir(), { recursive: true });
+  const start = FIRST_SLOT + Math.floor(Math.random() * (LAST_SLOT - FIRST_SLOT + 1));
+  for (let i = 0; i <= LAST_SLOT - FIRST_SLOT; i += 1) {
+    const slot = FIRST_SLOT + ((start - FIRST_SLOT + i) % (LAST_SLOT - FIRST_SLOT + 1));
+    const dir = join(slotDir(), String(slot));
+    try {
+      await mkdir(dir);
+    } catch {
+      const owner = await readFile(join(dir, 'owner'), 'utf8').catch(() => '');
+      const [pidText, ownerName] = owner.trim().split(' ');
+      const pid = Number(pidText);
+      // An owner that died without deleting: its hosts go before the slot is reused.
+      if (!Number.isInteger(pid) || pid <= 0 || pidAlive(pid)) continue;
+      if (ownerName) await run(hostsScript(), ['delete', '--name', ownerName]);
+    }
+    await writeFile(join(dir, 'owner'), `${process.pid} ${name}\n`);
+    return slot;
+  }
+  throw new Error(`no free host subnet slot (${FIRST_SLOT}-${LAST_SLOT} all taken; see ${slotDir()})`);
+}
+
+/**
+ * Creates `count` worker hosts (1-9) with scripts/hosts.sh under a unique
+ * name and subnet, so concurrent test files never collide. Needs root.
+ * Call `delete()` in afterAll.
+ */
+export async function createHosts(count: number, options: CreateHostsOptions = {}): Promise<HostCluster> {
+  if (!Number.isInteger(count) || count < 1 || count > 9) throw new Error(`createHosts: count must be 1-9, got ${count}`);
+  const prefix = options.prefix ?? 't';
+  if (!/^[a-z]{1,3}$/.test(prefix)) throw new Error(`createHosts: prefix must be 1-3 lower-case letters, got '${prefix}'`);
+  const name = `${prefix}${randomBytes(3).toString('hex').slice(0, 5)}`;
+  const slot = await claimSlot(name);
+  const flags = ['--name', name, '--subnet', `10.250.${slot}`, '--pod-offset', String(slot * 10)];
+  if (options.images === false) flags.push('--no-images');
+  let deleted = false;
+  const remove = async (): Promise<void> => {
+    if (deleted) return;
+    deleted = true;
+    const res = await run(hostsScript(), ['delete', ...flags.slice(0, 2)]);
+    await rm(join(slotDir(), String(slot)), { recursive: true, force: true });
+    if (res.code !== 0) throw new Error(`hosts.sh delete ${name} failed (${res.code}): ${res.stderr}`);
+  };
+  const res = await run(hostsScript(), ['create', String(count), ...flags], { timeout: 150_000 });
+  if (res.code !== 0) {
+    await remove().catch(() => undefined);
+    throw new Error(`hosts.sh create ${count} ${flags.join(' ')} failed (${res.code}): ${res.stderr}`);
+  }
+  const hosts = res.stdout
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((line) => hostFromLine(line, name, flags.slice(0, 2)));
+  return { name, bridge: `${name}0`, gateway: `10.250.${slot}.1`, hosts, delete: remove };
+}
+
+/** Deletes a cluster made by createHosts (the same as `cluster.delete()`). */
+export async function deleteHosts(cluster: HostCluster): Promise<void> {
+  await cluster.delete();
+}
+
+function hostFromLine(line: string, cluster: string, nameFlags: string[]): Host {
+  const [name, ip, podCIDR, dockerHost, netns, veth] = line.split('\t');
+  if (!name || !ip || !podCIDR || !dockerHost || !netns || !veth) throw new Error(`unexpected hosts.sh line: ${JSON.stringify(line)}`);
+  const index = Number(name.slice(1));
+  const script = async (cmd: string): Promise<void> => {
+    const r = await run(hostsScript(), [cmd, String(index), ...nameFlags]);
+    if (r.code !== 0) throw new Error(`hosts.sh ${cmd} ${index} (${cluster}) failed: ${r.stderr}`);
+  };
+  return {
+    name,
+    index,
+    ip,
+    podCIDR,
+    dockerHost,
+    netns,
+    veth,
+    exec: (argv, options = {}) => run('nsenter', [`--net=/var/run/netns/${netns}`, '--', ...argv], options),
+    docker: async (args, options = {}) => {
+      const r = await run('docker', ['-H', dockerHost, ...args], options);
+      if (r.code !== 0) throw new Error(`docker -H ${dockerHost} ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
+      return r.stdout.trim();
+    },
+    kill: () => script('kill'),
+    disconnect: () => script('disconnect'),
+    connect: () => script('connect'),
+  };
+}
