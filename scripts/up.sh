@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# A whole local Flotilla cluster, from nothing, in one command. Idempotent:
+# run it again and it starts only what is not running.
+#
+#   ./scripts/up.sh            # then: export KUBECONFIG=$PWD/.flotilla/kubeconfig
+#   ./scripts/down.sh [--purge]
+#
+# 1. scripts/setup.sh (packages, npm ci, build)
+# 2. etcd (scripts/etcd.sh) on FLOTILLA_ETCD_PORT, default 2379 (the next
+#    free of 12379, 12389, … when something else holds 2379)
+# 3. FLOTILLA_HOSTS worker hosts (default 3; scripts/hosts.sh): network
+#    namespaces flot-h1 … on the bridge flot0 (10.250.0.1), each with its
+#    own dockerd and pod range 10.244.N.0/24
+# 4. `flotilla apiserver` on https://10.250.0.1:FLOTILLA_APISERVER_PORT
+#    (default 6443), certs in .flotilla/pki, tokens in .flotilla/tokens.csv
+# 5. `flotilla scheduler` and `flotilla controller-manager`
+# 6. one `flotilla agent` per host, inside the host's namespace
+# 7. kubectl apply -f manifests/demo.yaml
+#
+# State: .flotilla/ (PID files in run/, logs in logs/, kubeconfigs).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$FLOTILLA_ROOT"
+
+count="${FLOTILLA_HOSTS:-3}"
+[[ "$count" =~ ^[1-9]$ ]] || die "FLOTILLA_HOSTS must be 1-9, got '$count'"
+api_port="${FLOTILLA_APISERVER_PORT:-6443}"
+gateway="${FLOTILLA_HOSTS_SUBNET:-10.250.0}.1"
+server="https://$gateway:$api_port"
+run_dir="$(state_dir run)"
+logs_dir="$(state_dir logs)"
+pki="$FLOTILLA_STATE/pki"
+tokens="$FLOTILLA_STATE/tokens.csv"
+up_env="$FLOTILLA_STATE/up.env"
+flotilla=(node "$FLOTILLA_ROOT/packages/cli/dist/bin/flotilla.js")
+kubectl=(kubectl --kubeconfig "$FLOTILLA_STATE/kubeconfig")
+missing=()
+
+((EUID == 0)) || die "up.sh needs root (network namespaces, dockerd)"
+
+log "1/7 set-up and build (scripts/setup.sh)"
+scripts/setup.sh
+
+has_command() { "${flotilla[@]}" --help 2>/dev/null | grep -qE "^  $1( |$)"; }
+
+# --- etcd -----------------------------------------------------------------
+# The port is chosen once and remembered, so a second run and down.sh find it.
+etcd_port=""
+[[ -f "$up_env" ]] && etcd_port="$(sed -n 's/^etcd_port=//p' "$up_env")"
+if [[ -z "$etcd_port" ]]; then
+  etcd_port="${FLOTILLA_ETCD_PORT:-2379}"
+  if [[ -z "${FLOTILLA_ETCD_PORT:-}" ]] && { port_in_use 2379 || port_in_use 2380; }; then
+    for ((p = 12379; p < 13379; p += 10)); do
+      if ! port_in_use "$p" && ! port_in_use $((p + 1)); then etcd_port=$p; break; fi
+    done
+    log "port 2379 is taken by something this repo did not start: etcd goes on $etcd_port"
+  fi
+  printf 'etcd_port=%s\n' "$etcd_port" >"$up_env"
+fi
+log "2/7 etcd on port $etcd_port"
+etcd_endpoint="$(scripts/etcd.sh start --port "$etcd_port")"
+
+# --- hosts ----------------------------------------------------------------
+log "3/7 $count worker host(s) (scripts/hosts.sh create $count)"
+# Built in the root engine when one answers, copied into each host.
+host_lines="$(scripts/hosts.sh create "$count")"
+
+# --- tokens ---------------------------------------------------------------
+# Generated once (mode 0600): restarting the apiserver keeps every credential.
+if [[ ! -s "$tokens" ]]; then
+  log "generating $tokens"
+  (
+    umask 077
+    {
+      "${flotilla[@]}" token generate --user admin --groups system:masters
+      for ((n = 1; n <= 9; n++)); do
+        "${flotilla[@]}" token generate --user "system:node:h$n" --groups system:nodes
+      done
+      for c in scheduler controller-manager; do
+        "${flotilla[@]}" token generate --user "system:flotilla:$c" --groups system:flotilla-components
+      done
+    } >"$tokens.tmp"
+    mv "$tokens.tmp" "$tokens"
+  )
+fi
+chmod 600 "$tokens"
+token_of() { awk -F, -v u="\"$1\"" '$2 == u { print $1; exit }' "$tokens"; }
+
+# --- apiserver ------------------------------------------------------------
+log "4/7 apiserver on $server"
+ready() { curl -fsS --max-time 2 --cacert "$pki/ca.crt" "$server/readyz"; }
+if ! pid="$(pidfile_alive "$run_dir/apiserver.pid")"; then
+  if port_in_use "$api_port"; then
+    die "port $api_port is in use by something else${api_port:+ (PID $(port_owner_pids "$api_port" | tr '\n' ' '))}; set FLOTILLA_APISERVER_PORT"
+  fi
+  # Bound to the bridge: the agents in the hosts' namespaces reach it there,
+  # and it is not exposed on the machine's own network.
+  start_bg "$run_dir/apiserver.pid" "$logs_dir/apiserver.log" "${flotilla[@]}" apiserver \
+    --etcd-servers "$etcd_endpoint" --bind-address "$gateway" --advertise-address "$gateway" \
+    --secure-port "$api_port" --cert-dir "$pki" --token-auth-file "$tokens"
+fi
+wait_for 60 "the apiserver's /readyz on $server" ready || { tail -n 20 "$logs_dir/apiserver.log" >&2; die "the apiserver is not ready; log: $logs_dir/apiserver.log"; }
+
+kubeconfig_for() { # FILE USER
+  "${flotilla[@]}" kubeconfig --server "$server" --ca-file "$pki/ca.crt" --token "$(token_of "$2")" \
+    --user "$2" --namespace default -o "$1" 2>/dev/null
+}
+kubeconfig_for "$FLOTILLA_STATE/kubeconfig" admin
+
+# --- control loops --------------------------------------------------------
+log "5/7 scheduler and controller-manager"
+start_component() { # NAME ARGS...
+  local name="$1"
+  shift
+  if ! has_command "$name"; then
+    missing+=("flotilla $name")
+    warn "'flotilla $name' does not exist yet: not started"
+    return 0
+  fi
+  pidfile_alive "$run_dir/$name.pid" >/dev/null && return 0
+  kubeconfig_for "$FLOTILLA_STATE/$name.kubeconfig" "system:flotilla:$name"
+  start_bg "$run_dir/$name.pid" "$logs_dir/$name.log" "${flotilla[@]}" "$name" \
+    --kubeconfig "$FLOTILLA_STATE/$name.kubeconfig" "$@"
+}
+start_component scheduler
+start_component controller-manager
+
+# --- agents ---------------------------------------------------------------
+log "6/7 one agent per host"
+if has_command agent; then
+  while IFS=$'\t' read -r host ip pod_cidr docker_host netns _veth _pid; do
+    [[ -n "$host" ]] || continue
+    pidfile_alive "$run_dir/agent-$host.pid" >/dev/null && continue
+    kubeconfig_for "$FLOTILLA_STATE/$host.kubeconfig" "system:node:$host"
+    # In the host's namespace, so the Node's address and its log server are the host's.
+    start_bg "$run_dir/agent-$host.pid" "$logs_dir/agent-$host.log" \
+      nsenter --net="/var/run/netns/$netns" "${flotilla[@]}" agent \
+      --node-name "$host" --kubeconfig "$FLOTILLA_STATE/$host.kubeconfig" \
+      --docker-host "$docker_host" --node-ip "$ip" --pod-cidr "$pod_cidr" \
+      --state-dir "$FLOTILLA_STATE/agents/$host"
+  done <<<"$host_lines"
+  nodes_ready() {
+    local n
+    n="$("${kubectl[@]}" get nodes -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c '^True$')"
+    ((n >= count))
+  }
+  wait_for 60 "$count node(s) to be Ready" nodes_ready || warn "not every node is Ready yet; see $logs_dir/agent-h*.log"
+else
+  missing+=("flotilla agent")
+  warn "'flotilla agent' does not exist yet: the hosts run no agent"
+fi
+
+# --- demo -----------------------------------------------------------------
+log "7/7 kubectl apply -f manifests/demo.yaml"
+"${kubectl[@]}" apply -f manifests/demo.yaml >&2
+if ((${#missing[@]} == 0)); then
+  available() { (($("${kubectl[@]}" get deployment echo -o jsonpath='{.status.availableReplicas}' || echo 0) >= 3)); }
+  wait_for 90 "deployment/echo to have 3 available replicas" available || warn "deployment/echo is not fully available yet"
+fi
+
+missing_line=""
+((${#missing[@]} == 0)) || missing_line="MISSING (not built yet, so not started): ${missing[*]}"
+
+cat <<EOF
+
+Flotilla is up: etcd $etcd_endpoint, apiserver $server, $count host(s).
+Logs: $logs_dir/   PIDs: $run_dir/
+$missing_line
+Try:
+  export KUBECONFIG=$FLOTILLA_STATE/kubeconfig
+  kubectl get nodes,pods -o wide
+  kubectl get deploy,rs,svc,endpoints
+  kubectl scale deployment echo --replicas 5
+  # a pod answers on its pod IP from this machine (the flat pod network):
+  curl -s http://\$(kubectl get pod -l app=echo -o jsonpath='{.items[0].status.podIP}'):8080/hello
+
+Kill a host (a power cut: its dockerd, containers and agent die) and watch it heal:
+  ./scripts/hosts.sh kill 2
+  kubectl get nodes,pods -o wide -w     # h2 goes NotReady, its pods come back on h1 and h3
+  ./scripts/hosts.sh disconnect 3       # or pull a host's network cable (connect 3 to plug it back)
+  ./scripts/up.sh                       # brings the killed host and its agent back
+
+Stop everything: ./scripts/down.sh   (--purge also deletes the etcd data, tokens and certificates)
+EOF
