@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiRequest, openWatch, startApiServer, waitFor, type TestApiServer } from '../../src/index.js';
+import { apiRequest, openWatch, startApiServer, waitFor, type TestApiServer, type WatchStream } from '../../src/index.js';
 
 // A watch resumed from the last resourceVersion a client saw, on an
 // apiserver that was SIGKILLed and started again, must deliver every write
@@ -12,6 +12,16 @@ const pod = (name: string, labels: Record<string, string> = {}) => ({
   metadata: { name, labels },
   spec: { containers: [{ name: 'main', image: 'flotilla/busybox:1', command: ['sleep', '3600'] }] },
 });
+
+/** Waits for at least `n` events; on timeout the error lists what did arrive. */
+const eventsAtLeast = (watch: WatchStream, n: number, what: string) =>
+  waitFor(
+    () => {
+      if (watch.events.length >= n) return true;
+      throw new Error(`have ${JSON.stringify(watch.events.map((e) => [e.type, e.object?.metadata?.name, e.object?.metadata?.resourceVersion]))}`);
+    },
+    { timeout: 15_000, message: what },
+  );
 
 describe('watch resumed across an apiserver restart', () => {
   let a: TestApiServer;
@@ -30,7 +40,10 @@ describe('watch resumed across an apiserver restart', () => {
     await a?.stop();
   });
 
-  it('delivers the writes made while it was down, in order, after SIGKILL and restart', async () => {
+  it('delivers the writes made while it was down, in order, after SIGKILL and restart', async ({ onTestFailed }) => {
+    onTestFailed(() => {
+      console.error(`--- apiserver A:\n${a.logs().slice(-8192)}\n--- apiserver B:\n${b.logs().slice(-4096)}`);
+    });
     const base = `/api/v1/namespaces/${ns}/pods`;
     for (const name of ['p1', 'p3']) {
       const res = await apiRequest(a.endpoint(), 'POST', base, pod(name));
@@ -44,7 +57,7 @@ describe('watch resumed across an apiserver restart', () => {
     expect(watch.status).toBe(200);
     const created = await apiRequest(a.endpoint(), 'POST', base, pod('p0'));
     expect(created.status, created.text).toBe(201);
-    await waitFor(() => watch.events.length >= 1, { timeout: 10_000, message: 'the ADDED event of p0' });
+    await eventsAtLeast(watch, 1, 'the ADDED event of p0');
     expect(watch.events.map((e) => [e.type, e.object.metadata.name])).toEqual([['ADDED', 'p0']]);
     const lastSeen: string = watch.events[0]!.object.metadata.resourceVersion;
     expect(lastSeen).toBe(created.json().metadata.resourceVersion);
@@ -67,11 +80,11 @@ describe('watch resumed across an apiserver restart', () => {
     const resumed = await openWatch(a.endpoint(), `${base}?watch=1&resourceVersion=${lastSeen}`);
     try {
       expect(resumed.status).toBe(200);
-      await waitFor(() => resumed.events.length >= 3, { timeout: 10_000, message: 'the three events made while the apiserver was down' });
+      await eventsAtLeast(resumed, 3, 'the three events made while the apiserver was down');
       // Nothing more is pending: one further write must arrive right after them.
       const p4 = await apiRequest(a.endpoint(), 'POST', base, pod('p4'));
       expect(p4.status, p4.text).toBe(201);
-      await waitFor(() => resumed.events.length >= 4, { timeout: 10_000, message: 'the ADDED event of p4' });
+      await eventsAtLeast(resumed, 4, 'the ADDED event of p4');
 
       expect(resumed.events.map((e) => [e.type, e.object.metadata.name])).toEqual([
         ['ADDED', 'p2'],
