@@ -177,7 +177,9 @@ export async function startApiServer(options: StartApiServerOptions): Promise<Be
     dir,
     async stop(graceMs?: number) {
       await proc.stop(graceMs);
-      if (!options.keepDir) await rm(dir, { recursive: true, force: true });
+      // FLOTILLA_BENCH_KEEP=1 keeps the processes' logs for a post-mortem.
+      if (!options.keepDir && !process.env.FLOTILLA_BENCH_KEEP) await rm(dir, { recursive: true, force: true });
+      else process.stderr.write(`[bench] logs kept in ${dir}\n`);
     },
   };
 }

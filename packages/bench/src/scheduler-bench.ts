@@ -1,18 +1,337 @@
-/** The scheduler benchmark (issue 4): placeholder until written. */
+/**
+ * scheduler_perf for Flotilla (issue 4): the real apiserver, scheduler and
+ * controller-manager processes on a dedicated etcd, hollow nodes (the
+ * agent's code on fake runtimes, in their own process), no Docker.
+ * Measures pods bound per second and scheduling latency (creation → binding
+ * seen through a watch), the control plane's memory, a Deployment becoming
+ * fully available, and a lost node's pods running elsewhere.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import type { KubeObject, Pod } from '@flotilla/api';
+import { RestClient } from '@flotilla/client';
+import { etcdClient } from './etcd-baseline.js';
+import { benchPod } from './fixtures.js';
+import { freePort } from './free-port.js';
+import { writeKubeconfig } from './kubeconfig.js';
+import { runClosedLoop } from './load.js';
+import { isRunning, key, PodWatch } from './pod-watch.js';
+import { etcdEndpoints, etcdPid, flotillaBin, repoRoot, rssMiB, spawnNode, startApiServer, type Started } from './processes.js';
+import { print, printJson, progress, section, table, targetTable, type TargetCheck } from './report.js';
+import { percentile, summarize, type LatencySummary } from './stats.js';
 
 /** Knobs of the scheduler benchmark. */
 export interface SchedulerBenchOptions {
+  /** Hollow nodes. */
   nodes: number;
+  /** Pods created and scheduled. */
   pods: number;
+  /** Concurrent pod creates. */
+  createConcurrency: number;
+  /** Replicas of the Deployment timed to full availability. */
+  deploymentReplicas: number;
+  /** Pods on the node that is lost. */
+  lostNodePods: number;
+  /**
+   * The controller-manager's --node-monitor-grace-period (s). Kubernetes'
+   * 40 s: Flotilla's own default (8 s) is shorter than the agent's default
+   * 10 s Lease renewal, so with it every healthy node flaps NotReady.
+   */
+  nodeMonitorGraceSeconds: number;
+  /** Profile the scheduler process into this directory. */
   cpuProfDir?: string;
 }
 
-/** Full-size defaults. */
-export const SCHEDULER_DEFAULTS: SchedulerBenchOptions = { nodes: 1000, pods: 10_000 };
+/** Full-size defaults (the issue's figures). */
+export const SCHEDULER_DEFAULTS: SchedulerBenchOptions = { nodes: 1000, pods: 10_000, createConcurrency: 64, deploymentReplicas: 100, lostNodePods: 30, nodeMonitorGraceSeconds: 40 };
 /** Smoke-sized run. */
-export const SCHEDULER_QUICK: SchedulerBenchOptions = { nodes: 10, pods: 50 };
+export const SCHEDULER_QUICK: SchedulerBenchOptions = { nodes: 10, pods: 100, createConcurrency: 16, deploymentReplicas: 10, lostNodePods: 3, nodeMonitorGraceSeconds: 40 };
 
-/** Runs the scheduler benchmark. */
-export async function runSchedulerBench(_opts: SchedulerBenchOptions): Promise<void> {
-  throw new Error('scheduler benchmark not written yet');
+/** Everything the scheduler benchmark measured. */
+export interface SchedulerBenchResult {
+  nodes: number;
+  pods: number;
+  /** Pods created per second by the benchmark (the offered load). */
+  createdPerSec: number;
+  /** Pods bound per second: bound ÷ (last binding − first creation). */
+  boundPerSec: number;
+  /** Bindings per one-second window while scheduling ran (scheduler_perf's SchedulingThroughput). */
+  throughputWindows: { average: number; p50: number; p90: number; p99: number };
+  /** Creation request start → binding seen through the watch (ms). */
+  schedulingLatency: LatencySummary;
+  /** Creation → Running reported by the hollow node (ms). */
+  runningLatency: LatencySummary;
+  unbound: number;
+  rssMiB: Record<string, number>;
+  deployment: { replicas: number; availableMs: number };
+  lostNode: { pods: number; graceSeconds: number; notReadyMs: number; evictedMs: number; runningElsewhereMs: number };
+  machine: { cpus: number; loadBefore: number; loadAfter: number };
+  targets: TargetCheck[];
+}
+
+interface Hollow {
+  proc: ChildProcess;
+  ready: Promise<void>;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+function startHollow(kubeconfig: string, count: number, prefix: string, logFile: string): Hollow {
+  const fd = openSync(logFile, 'a');
+  const proc = spawn(process.execPath, [fileURLToPath(new URL('./bin/hollow-nodes.js', import.meta.url)), kubeconfig, String(count), prefix], {
+    cwd: repoRoot(),
+    stdio: ['ignore', 'pipe', fd],
+  });
+  closeSync(fd);
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const kill = () => proc.kill('SIGKILL');
+  process.once('exit', kill);
+  const ready = new Promise<void>((resolve, reject) => {
+    let out = '';
+    proc.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.includes('READY')) resolve();
+      if (out.includes('FAILED')) reject(new Error(`hollow nodes failed: ${out}`));
+    });
+    void exited.then(() => reject(new Error(`hollow nodes process exited before ready; log ${logFile}`)));
+  });
+  ready.catch(() => undefined);
+  return {
+    proc,
+    ready,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      process.off('exit', kill);
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill(signal);
+      const t = setTimeout(() => proc.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+async function until<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined> | T | undefined, intervalMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+function deployment(ns: string, name: string, replicas: number, extraSpec: Record<string, unknown> = {}): KubeObject {
+  const pod = benchPod(ns, name, { labels: { app: name } });
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: ns },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { ...pod.spec, terminationGracePeriodSeconds: 0, ...extraSpec } },
+    },
+  };
+}
+
+const available = (d: KubeObject | undefined) => (d?.status as { availableReplicas?: number } | undefined)?.availableReplicas ?? 0;
+
+/** Runs the scheduler benchmark; prints as it goes and returns the figures. */
+export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<SchedulerBenchResult> {
+  section(`scheduler benchmark: ${opts.nodes} hollow nodes, ${opts.pods} pods, ${opts.createConcurrency} concurrent creates`);
+  const loadBefore = loadavg()[0]!;
+  const server = await startApiServer({ port: await freePort() });
+  const kubeconfig = join(server.dir, 'admin.kubeconfig');
+  await writeKubeconfig(kubeconfig, server.url, server.caPem, server.adminToken, 'admin');
+  const client = new RestClient({ server: server.url, ca: server.caPem, token: server.adminToken }, { connections: opts.createConcurrency + 16, userAgent: 'flotilla-bench' });
+  const pods = client.resource<Pod>('pods');
+  const deployments = client.resource('deployments');
+  const nodesApi = client.resource('nodes');
+  const started: Array<{ stop(): Promise<void> }> = [];
+  const ns = 'bench-sched';
+  const lostName = 'lost-0';
+  const watch = new PodWatch(client);
+  try {
+    for (const n of [ns]) await client.resource('namespaces').create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: n } });
+
+    progress('starting scheduler and controller-manager');
+    const scheduler: Started = spawnNode(
+      [flotillaBin(), 'scheduler', '--kubeconfig', kubeconfig, '--metrics-port', '0'],
+      join(server.dir, 'scheduler.log'),
+      opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [],
+    );
+    started.push(scheduler);
+    const cm: Started = spawnNode([flotillaBin(), 'controller-manager', '--kubeconfig', kubeconfig, '--metrics-port', '0', '--node-monitor-grace-period', `${opts.nodeMonitorGraceSeconds}s`], join(server.dir, 'controller-manager.log'));
+    started.push(cm);
+    await watch.start();
+
+    // The node that will be lost, with its pods, first and alone, so every one of them lands on it.
+    progress(`the node to lose (${lostName}) and its ${opts.lostNodePods} pods`);
+    const lost = startHollow(kubeconfig, 1, 'lost-', join(server.dir, 'hollow-lost.log'));
+    started.push({ stop: () => lost.stop() });
+    await lost.ready;
+    await deployments.create(deployment(ns, 'lost', opts.lostNodePods));
+    await until('the lost-node deployment to be available', 180_000, async () => available(await deployments.get(ns, 'lost')) >= opts.lostNodePods || undefined, 200);
+    // Cordoned, so the measured pods go to the hollow fleet only.
+    await nodesApi.patch(undefined, lostName, { spec: { unschedulable: true } });
+
+    progress(`starting ${opts.nodes} hollow nodes`);
+    const t0nodes = performance.now();
+    const fleet = startHollow(kubeconfig, opts.nodes, 'hollow-', join(server.dir, 'hollow.log'));
+    started.push({ stop: () => fleet.stop() });
+    await fleet.ready;
+    progress(`${opts.nodes} hollow nodes registered in ${((performance.now() - t0nodes) / 1000).toFixed(1)} s`);
+
+    // scheduler_perf: creation → binding seen.
+    const created = new Map<string, number>();
+    const bound = new Map<string, number>();
+    const running = new Map<string, number>();
+    watch.onEvent = (_type, pod, at) => {
+      if (pod.metadata.namespace !== ns || !pod.metadata.name!.startsWith('p-')) return;
+      const k = key(pod);
+      if (pod.spec?.nodeName && !bound.has(k)) bound.set(k, at);
+      if (isRunning(pod) && !running.has(k)) running.set(k, at);
+    };
+    progress(`creating ${opts.pods} pods`);
+    const tCreate = performance.now();
+    const fill = await runClosedLoop({
+      concurrency: opts.createConcurrency,
+      durationMs: 30 * 60_000,
+      maxOps: opts.pods,
+      op: async (seq) => {
+        const name = `p-${seq}`;
+        created.set(`${ns}/${name}`, performance.now());
+        await pods.create(benchPod(ns, name));
+      },
+    });
+    if (fill.errors) throw new Error(`${fill.errors} pod creates failed: ${fill.firstError}`);
+    const createdPerSec = (opts.pods / (performance.now() - tCreate)) * 1000;
+    progress(`created at ${createdPerSec.toFixed(0)}/s; waiting for every binding`);
+    await until(`${opts.pods} pods bound`, 600_000, () => bound.size >= opts.pods || undefined, 100).catch((e: Error) => progress(e.message));
+    await until(`${opts.pods} pods Running`, 300_000, () => running.size >= opts.pods || undefined, 100).catch((e: Error) => progress(e.message));
+    const rss: Record<string, number> = {
+      apiserver: rssMiB(server.pid),
+      scheduler: rssMiB(scheduler.pid),
+      'controller-manager': rssMiB(cm.pid),
+      etcd: rssMiB(etcdPid()),
+      [`hollow nodes (${opts.nodes}, one process)`]: rssMiB(fleet.proc.pid),
+    };
+
+    const latencies: number[] = [];
+    const toRunning: number[] = [];
+    for (const [k, t] of created) {
+      const b = bound.get(k);
+      if (b !== undefined) latencies.push(b - t);
+      const r = running.get(k);
+      if (r !== undefined) toRunning.push(r - t);
+    }
+    const bindTimes = [...bound.values()].sort((a, b) => a - b);
+    const lastBind = bindTimes[bindTimes.length - 1] ?? tCreate;
+    const boundPerSec = (bound.size / (lastBind - tCreate)) * 1000;
+    const windows: number[] = [];
+    for (let w = bindTimes[0] ?? 0; w < lastBind; w += 1000) windows.push(bindTimes.filter((t) => t >= w && t < w + 1000).length);
+    const sortedWindows = [...windows].sort((a, b) => a - b);
+
+    progress(`Deployment of ${opts.deploymentReplicas} replicas to fully available`);
+    const tDep = performance.now();
+    await deployments.create(deployment(ns, 'web', opts.deploymentReplicas));
+    await until('the deployment to be available', 300_000, async () => available(await deployments.get(ns, 'web')) >= opts.deploymentReplicas || undefined);
+    const deploymentMs = performance.now() - tDep;
+
+    progress(`losing ${lostName} (SIGKILL of its hollow-node process)`);
+    const lostPods = [...watch.pods.values()].filter((p) => p.spec?.nodeName === lostName && p.metadata.labels?.app === 'lost').map(key);
+    const tLost = performance.now();
+    await lost.stop('SIGKILL');
+    const notReadyMs = await until('the lost node to be NotReady', 300_000, async () => {
+      const n = await nodesApi.get(undefined, lostName);
+      const ready = ((n.status as { conditions?: Array<{ type: string; status: string }> })?.conditions ?? []).find((c) => c.type === 'Ready');
+      return ready && ready.status !== 'True' ? performance.now() - tLost : undefined;
+    }, 100);
+    const evictedMs = await until('its pods to be evicted', 300_000, () => (lostPods.every((k) => !watch.pods.has(k) || watch.pods.get(k)!.metadata.deletionTimestamp) ? performance.now() - tLost : undefined), 50);
+    const runningElsewhereMs = await until(`${opts.lostNodePods} replacement pods Running elsewhere`, 300_000, () => {
+      const live = [...watch.pods.values()].filter((p) => p.metadata.labels?.app === 'lost' && !p.metadata.deletionTimestamp && p.spec?.nodeName !== lostName && isRunning(p));
+      return live.length >= opts.lostNodePods ? performance.now() - tLost : undefined;
+    }, 50);
+
+    const result: SchedulerBenchResult = {
+      nodes: opts.nodes,
+      pods: opts.pods,
+      createdPerSec,
+      boundPerSec,
+      throughputWindows: {
+        average: windows.length ? windows.reduce((a, b) => a + b, 0) / windows.length : Number.NaN,
+        p50: percentile(sortedWindows, 50),
+        p90: percentile(sortedWindows, 90),
+        p99: percentile(sortedWindows, 99),
+      },
+      schedulingLatency: summarize(latencies),
+      runningLatency: summarize(toRunning),
+      unbound: opts.pods - bound.size,
+      rssMiB: rss,
+      deployment: { replicas: opts.deploymentReplicas, availableMs: deploymentMs },
+      lostNode: { pods: lostPods.length, graceSeconds: opts.nodeMonitorGraceSeconds, notReadyMs, evictedMs, runningElsewhereMs },
+      machine: { cpus: cpus().length, loadBefore, loadAfter: loadavg()[0]! },
+      targets: [],
+    };
+    result.targets = [
+      { name: `pods bound per second (${opts.nodes} nodes)`, target: '>= 500/s', measured: `${boundPerSec.toFixed(0)}/s (created at ${createdPerSec.toFixed(0)}/s)`, met: boundPerSec >= 500 },
+    ];
+    printSchedulerResult(result);
+    return result;
+  } finally {
+    progress('stopping');
+    await watch.stop().catch(() => undefined);
+    for (const s of started.reverse()) await s.stop().catch(() => undefined);
+    await client.close().catch(() => undefined);
+    await server.stop();
+    const etcd = etcdClient(etcdEndpoints());
+    await etcd.delete().prefix(`${server.prefix}/`).catch(() => undefined);
+    etcd.close();
+  }
+}
+
+function printSchedulerResult(r: SchedulerBenchResult): void {
+  print(`machine: ${r.machine.cpus} cores, 1-min load average ${r.machine.loadBefore.toFixed(1)} at start, ${r.machine.loadAfter.toFixed(1)} at end`);
+  section(`scheduling ${r.pods} pods on ${r.nodes} hollow nodes`);
+  print(
+    table(
+      ['measure', 'value'],
+      [
+        ['pods created per second (offered load)', r.createdPerSec],
+        ['pods bound per second (bound ÷ first create → last binding)', r.boundPerSec],
+        ['bindings per 1 s window: average / p50 / p90 / p99', `${r.throughputWindows.average.toFixed(0)} / ${r.throughputWindows.p50} / ${r.throughputWindows.p90} / ${r.throughputWindows.p99}`],
+        ['pods never bound', r.unbound],
+      ],
+    ),
+  );
+  print('');
+  print(
+    table(
+      ['latency (ms)', 'n', 'p50', 'p90', 'p99', 'max'],
+      [
+        ['creation -> binding seen', r.schedulingLatency.count, r.schedulingLatency.p50, r.schedulingLatency.p90, r.schedulingLatency.p99, r.schedulingLatency.max],
+        ['creation -> Running (hollow node)', r.runningLatency.count, r.runningLatency.p50, r.runningLatency.p90, r.runningLatency.p99, r.runningLatency.max],
+      ],
+    ),
+  );
+  section('memory (RSS MiB, after scheduling)');
+  print(table(['process', 'RSS MiB'], Object.entries(r.rssMiB).map(([k, v]) => [k, v])));
+  section('control loops');
+  print(
+    table(
+      ['scenario', 'seconds'],
+      [
+        [`Deployment of ${r.deployment.replicas} replicas to fully available`, r.deployment.availableMs / 1000],
+        [`lost node (${r.lostNode.pods} pods, grace ${r.lostNode.graceSeconds} s): NotReady after`, r.lostNode.notReadyMs / 1000],
+        ['   its pods evicted after', r.lostNode.evictedMs / 1000],
+        ['   replacements Running elsewhere after', r.lostNode.runningElsewhereMs / 1000],
+      ],
+    ),
+  );
+  section('targets (issue 4)');
+  print(targetTable(r.targets));
+  printJson('scheduler', r);
 }
