@@ -6,7 +6,8 @@
  * `flotilla agent --fake-runtime` process, so the real agent code
  * registers, heartbeats and reports pods Running without Docker, and a node
  * "dies" the way a host does: its process is SIGKILLed (or SIGSTOPped) and
- * the heartbeats stop.
+ * the heartbeats stop. A node can also be a real agent on a Docker engine
+ * (a host of scripts/hosts.sh) for the scenarios where Docker is the point.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -24,8 +25,18 @@ import { waitFor } from './wait-for.js';
 /** The components a cluster runs as processes besides the apiserver. */
 export type ClusterComponent = 'scheduler' | 'controller-manager' | 'agent';
 
-/** One hollow node: a `flotilla agent --fake-runtime` process. */
-export interface HollowNodeSpec {
+/** A real Docker engine for an agent instead of the fake runtime (e.g. a host of scripts/hosts.sh). */
+export interface AgentDocker {
+  /** The engine, `unix:///…/docker.sock` (--docker-host). */
+  host: string;
+  /** The node address (--node-ip), e.g. the host's address on its bridge. */
+  nodeIP: string;
+  /** The host's pod range (--pod-cidr). */
+  podCIDR?: string;
+}
+
+/** One node: a `flotilla agent --fake-runtime` process (hollow), or a real agent on a Docker engine. */
+export interface ClusterNodeSpec {
   /** The Node name; it needs a token in the apiserver's token file (node-1 … node-5, see TEST_NODES). */
   name: string;
   /** CPU capacity reported (the fake runtime's host has 4 CPUs otherwise). */
@@ -36,12 +47,14 @@ export interface HollowNodeSpec {
   maxPods?: number;
   /** More `flotilla agent` flags. */
   extraArgs?: string[];
+  /** Run pods on this Docker engine instead of in memory. */
+  docker?: AgentDocker;
 }
 
 /** Options of startCluster. */
 export interface StartClusterOptions {
   /** Hollow nodes started with the cluster; default node-1, node-2, node-3. */
-  nodes?: Array<string | HollowNodeSpec>;
+  nodes?: Array<string | ClusterNodeSpec>;
   /** Scheduler processes; default 1. */
   schedulers?: number;
   /** Controller-manager processes; default 1. */
@@ -90,8 +103,8 @@ export interface TestCluster {
   process(name: string): ClusterProcess;
   /** Names of the processes of one component. */
   names(component: ClusterComponent): string[];
-  /** Starts another hollow node and waits until its Node is Ready. */
-  addNode(node: string | HollowNodeSpec): Promise<ClusterProcess>;
+  /** Starts another node (agent process) and waits until its Node is Ready. */
+  addNode(node: string | ClusterNodeSpec): Promise<ClusterProcess>;
   /** `process(name).kill(signal)`. */
   kill(name: string, signal?: NodeJS.Signals): Promise<void>;
   /** `process(name).restart()`. */
@@ -292,17 +305,18 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
       return p;
     };
 
-    const addNode = async (spec: string | HollowNodeSpec) => {
-      const node: HollowNodeSpec = typeof spec === 'string' ? { name: spec } : spec;
+    const addNode = async (spec: string | ClusterNodeSpec) => {
+      const node: ClusterNodeSpec = typeof spec === 'string' ? { name: spec } : spec;
       if (processes.has(node.name)) throw new Error(`a process called ${node.name} already exists`);
       const path = join(dir, `${node.name}.kubeconfig`);
       await writeKubeconfig(path, { server: server.url, caPem: server.caPem, token: server.nodeToken(node.name), user: `system:node:${node.name}`, cluster: 'flotilla-e2e' });
       const argv = [
         '--node-name', node.name,
         '--kubeconfig', path,
-        '--fake-runtime',
+        ...(node.docker
+          ? ['--docker-host', node.docker.host, '--node-ip', node.docker.nodeIP, ...(node.docker.podCIDR ? ['--pod-cidr', node.docker.podCIDR] : [])]
+          : ['--fake-runtime', '--node-ip', '127.0.0.1']),
         '--state-dir', join(dir, 'agents', node.name),
-        '--node-ip', '127.0.0.1',
         '--log-port', '0',
         '--log-bind-address', '127.0.0.1',
         '--heartbeat-interval', options.heartbeatInterval ?? '1s',
