@@ -1,4 +1,5 @@
 export * from './apiserver.js';
+export * from './cluster.js';
 export * from './env.js';
 export * from './etcd.js';
 export * from './free-port.js';
