@@ -48,7 +48,7 @@ export async function run(config: AgentRunConfig, signal: AbortSignal): Promise<
   const client = RestClient.fromKubeconfig(config.kubeconfig, { userAgent: `flotilla-agent/${config.nodeName}` });
   const runtime: ContainerRuntime = config.fakeRuntime
     ? new FakeRuntime()
-    : new DockerRuntime({ stateDir: config.stateDir, logger: log, ...(config.dockerHost ? { host: config.dockerHost } : {}) });
+    : new DockerRuntime({ stateDir: config.stateDir, nodeName: config.nodeName, logger: log, ...(config.dockerHost ? { host: config.dockerHost } : {}) });
   const tls = await ensureSelfSignedCert(join(config.stateDir, 'pki'), config.nodeName, nodeIP);
   const reviewer = new CachingTokenReviewer((body) => client.request<TokenReviewResponse>({ method: 'POST', path: '/apis/authentication.k8s.io/v1/tokenreviews', body }));
   const agent = new Agent({

@@ -42,6 +42,12 @@ export interface DockerRuntimeOptions {
   pullTimeoutMs?: number;
   /** The sandbox image. Default flotilla/pause:1. */
   pauseImage?: string;
+  /**
+   * The node this runtime works for. Its containers carry the name in a label,
+   * and listing and events see only those, so agents sharing one engine never
+   * touch (or garbage-collect) each other's pods.
+   */
+  nodeName?: string;
   logger?: Logger;
 }
 
@@ -190,6 +196,7 @@ export class DockerRuntime implements ContainerRuntime {
   private readonly stateDir: string;
   private readonly pullTimeoutMs: number;
   private readonly pauseImage: string;
+  private readonly nodeName: string | undefined;
   private readonly log: Logger;
 
   constructor(options: DockerRuntimeOptions) {
@@ -197,6 +204,7 @@ export class DockerRuntime implements ContainerRuntime {
     this.stateDir = options.stateDir;
     this.pullTimeoutMs = options.pullTimeoutMs ?? 60_000;
     this.pauseImage = options.pauseImage ?? PAUSE_IMAGE;
+    this.nodeName = options.nodeName;
     this.log = options.logger ?? createLogger('agent-runtime');
   }
 
@@ -366,7 +374,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async listContainers(filter: ListFilter = {}): Promise<ContainerInfo[]> {
-    const label: string[] = [filter.type ? `${LABELS.type}=${filter.type}` : LABELS.type];
+    const label: string[] = [filter.type ? `${LABELS.type}=${filter.type}` : LABELS.type, ...this.nodeFilter()];
     if (filter.podUid) label.push(`${LABELS.podUid}=${filter.podUid}`);
     let summaries: Docker.ContainerInfo[];
     try {
@@ -399,7 +407,7 @@ export class DockerRuntime implements ContainerRuntime {
    */
   async *events(signal: AbortSignal, since?: Date): AsyncIterable<RuntimeEvent> {
     const opts: Record<string, unknown> = {
-      filters: { type: ['container'], label: [LABELS.type], event: ['start', 'die', 'oom', 'destroy'] },
+      filters: { type: ['container'], label: [LABELS.type, ...this.nodeFilter()], event: ['start', 'die', 'oom', 'destroy'] },
       abortSignal: signal,
     };
     if (since) opts.since = Math.floor(since.getTime() / 1000);
@@ -567,7 +575,13 @@ export class DockerRuntime implements ContainerRuntime {
       [LABELS.type]: type,
     };
     if (grace !== undefined) labels[LABELS.terminationGracePeriodSeconds] = String(grace);
+    if (this.nodeName) labels[LABELS.node] = this.nodeName;
     return labels;
+  }
+
+  /** The label filter that limits listing and events to this node's containers. */
+  private nodeFilter(): string[] {
+    return this.nodeName ? [`${LABELS.node}=${this.nodeName}`] : [];
   }
 
   private toSandbox(info: ContainerInfo, created: boolean): Sandbox {

@@ -18,6 +18,8 @@ export const LABELS = {
   terminationGracePeriodSeconds: 'io.flotilla.pod.terminationGracePeriodSeconds',
   /** On app containers: the sandbox whose namespaces they joined (stale once that sandbox is replaced). */
   sandboxId: 'io.flotilla.sandbox.id',
+  /** The node whose agent owns the container: several agents may share one engine. */
+  node: 'io.flotilla.node',
 } as const;
 
 /** The container name label value of a sandbox, as the kubelet spells it. */

@@ -95,7 +95,7 @@ beforeAll(async () => {
   url = `https://127.0.0.1:${(server.server.address() as AddressInfo).port}`;
   admin = new RestClient({ server: url, ca, token: adminToken });
   nodeClient = new RestClient({ server: url, ca, token: nodeToken });
-  runtime = new DockerRuntime({ stateDir: join(dir, 'state'), logger: log });
+  runtime = new DockerRuntime({ stateDir: join(dir, 'state'), nodeName, logger: log });
   for (const image of ['flotilla/pause:1', 'flotilla/busybox:1', 'flotilla/echo:1']) {
     if (!(await runtime.imageExists(image))) throw new Error(`image ${image} is missing: run scripts/images.sh`);
   }

@@ -21,6 +21,8 @@ const run = promisify(execFile);
 let stateDir: string;
 let rt: DockerRuntime;
 const uids: string[] = [];
+// Each run owns its containers through the node label, as an agent does.
+const nodeName = `rt-node-${randomBytes(4).toString('hex')}`;
 
 /** A pod config with a uid unique to this run, registered for cleanup. */
 function pod(name: string, extra: Partial<PodSandboxConfig> = {}): PodSandboxConfig {
@@ -71,7 +73,7 @@ async function freePort(): Promise<number> {
 
 beforeAll(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'flotilla-rt-'));
-  rt = new DockerRuntime({ host: process.env.DOCKER_HOST, stateDir, pullTimeoutMs: 10_000, logger: createLogger('agent-runtime-test', { level: 'silent' }) });
+  rt = new DockerRuntime({ host: process.env.DOCKER_HOST, stateDir, nodeName, pullTimeoutMs: 10_000, logger: createLogger('agent-runtime-test', { level: 'silent' }) });
   const missing: string[] = [];
   for (const image of IMAGES) if (!(await rt.imageExists(image))) missing.push(image);
   if (missing.length) throw new Error(`missing images ${missing.join(', ')}: run scripts/images.sh first`);
@@ -289,9 +291,12 @@ describe('DockerRuntime', () => {
     const sb = await rt.ensureSandbox(p);
     const app = await startApp(sb, 'app', 'flotilla/busybox:1', ['sleep', '3600'], { attempt: 2, labels: { 'io.flotilla.container.hash': 'abc' } });
 
-    const fresh = new DockerRuntime({ host: process.env.DOCKER_HOST, stateDir });
+    const fresh = new DockerRuntime({ host: process.env.DOCKER_HOST, stateDir, nodeName });
     const list = await fresh.listContainers({ podUid: p.uid });
     expect(list).toHaveLength(2);
+    // Another node's runtime on the same engine sees none of them.
+    const other = new DockerRuntime({ host: process.env.DOCKER_HOST, stateDir, nodeName: `${nodeName}-other` });
+    expect(await other.listContainers({ podUid: p.uid })).toEqual([]);
     const sandbox = list.find((c) => c.type === 'sandbox');
     const container = list.find((c) => c.type === 'container');
     expect(sandbox).toMatchObject({ id: sb.id, ip: sb.ip, state: 'running', podName: 'restart', podNamespace: 'rt-test', containerName: 'POD', image: 'flotilla/pause:1' });
