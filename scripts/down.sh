@@ -22,18 +22,26 @@ done
 run_dir="$FLOTILLA_STATE/run"
 up_env="$FLOTILLA_STATE/up.env"
 
+# stop_all PIDFILE...: stops them at once (each SIGTERM, SIGKILL after 20 s).
+stop_all() {
+  local pidfile name pid
+  for pidfile in "$@"; do
+    [[ -e "$pidfile" ]] || continue
+    name="$(basename "$pidfile" .pid)"
+    if pid="$(pidfile_alive "$pidfile")"; then
+      (stop_pid "$pidfile" 20 && log "$name stopped (PID $pid)") &
+    else
+      rm -f "$pidfile"
+    fi
+  done
+  wait
+}
+
 # Agents first (they would otherwise report their pods failing), then the
 # control loops, then the apiserver they talk to.
-for pidfile in "$run_dir"/agent-*.pid "$run_dir/controller-manager.pid" "$run_dir/scheduler.pid" "$run_dir/apiserver.pid"; do
-  [[ -e "$pidfile" ]] || continue
-  name="$(basename "$pidfile" .pid)"
-  if pid="$(pidfile_alive "$pidfile")"; then
-    stop_pid "$pidfile" 20
-    log "$name stopped (PID $pid)"
-  else
-    rm -f "$pidfile"
-  fi
-done
+stop_all "$run_dir"/agent-*.pid
+stop_all "$run_dir/controller-manager.pid" "$run_dir/scheduler.pid"
+stop_all "$run_dir/apiserver.pid"
 
 scripts/hosts.sh delete
 

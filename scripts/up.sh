@@ -36,9 +36,13 @@ flotilla=(node "$FLOTILLA_ROOT/packages/cli/dist/bin/flotilla.js")
 kubectl=(kubectl --kubeconfig "$FLOTILLA_STATE/kubeconfig")
 missing=()
 
+started=$SECONDS
 ((EUID == 0)) || die "up.sh needs root (network namespaces, dockerd)"
 
-log "1/7 set-up and build (scripts/setup.sh)"
+# A numbered step, with the seconds spent so far.
+step() { log "$1 (+$((SECONDS - started))s)"; }
+
+step "1/7 set-up and build (scripts/setup.sh)"
 scripts/setup.sh
 
 has_command() { "${flotilla[@]}" --help 2>/dev/null | grep -qE "^  $1( |$)"; }
@@ -57,11 +61,11 @@ if [[ -z "$etcd_port" ]]; then
   fi
   printf 'etcd_port=%s\n' "$etcd_port" >"$up_env"
 fi
-log "2/7 etcd on port $etcd_port"
+step "2/7 etcd on port $etcd_port"
 etcd_endpoint="$(scripts/etcd.sh start --port "$etcd_port")"
 
 # --- hosts ----------------------------------------------------------------
-log "3/7 $count worker host(s) (scripts/hosts.sh create $count)"
+step "3/7 $count worker host(s) (scripts/hosts.sh create $count)"
 # Built in the root engine when one answers, copied into each host.
 host_lines="$(scripts/hosts.sh create "$count")"
 
@@ -87,7 +91,7 @@ chmod 600 "$tokens"
 token_of() { awk -F, -v u="\"$1\"" '$2 == u { print $1; exit }' "$tokens"; }
 
 # --- apiserver ------------------------------------------------------------
-log "4/7 apiserver on $server"
+step "4/7 apiserver on $server"
 ready() { curl -fsS --max-time 2 --cacert "$pki/ca.crt" "$server/readyz"; }
 if ! pid="$(pidfile_alive "$run_dir/apiserver.pid")"; then
   if port_in_use "$api_port"; then
@@ -108,7 +112,7 @@ kubeconfig_for() { # FILE USER
 kubeconfig_for "$FLOTILLA_STATE/kubeconfig" admin
 
 # --- control loops --------------------------------------------------------
-log "5/7 scheduler and controller-manager"
+step "5/7 scheduler and controller-manager"
 start_component() { # NAME ARGS...
   local name="$1"
   shift
@@ -126,8 +130,9 @@ start_component scheduler
 start_component controller-manager
 
 # --- agents ---------------------------------------------------------------
-log "6/7 one agent per host"
+step "6/7 one agent per host"
 if has_command agent; then
+  agents_since="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   while IFS=$'\t' read -r host ip pod_cidr docker_host netns _veth _pid; do
     [[ -n "$host" ]] || continue
     pidfile_alive "$run_dir/agent-$host.pid" >/dev/null && continue
@@ -139,9 +144,12 @@ if has_command agent; then
       --docker-host "$docker_host" --node-ip "$ip" --pod-cidr "$pod_cidr" \
       --state-dir "$FLOTILLA_STATE/agents/$host"
   done <<<"$host_lines"
+  # A Node kept in etcd from an earlier run still says Ready: count only
+  # those whose agent has reported since this run started them.
   nodes_ready() {
     local n
-    n="$("${kubectl[@]}" get nodes -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c '^True$')"
+    n="$("${kubectl[@]}" get nodes -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{" "}{.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}{"\n"}{end}' |
+      awk -v since="$agents_since" '$1 == "True" && $2 >= since' | wc -l)"
     ((n >= count))
   }
   wait_for 60 "$count node(s) to be Ready" nodes_ready || warn "not every node is Ready yet; see $logs_dir/agent-h*.log"
@@ -151,7 +159,7 @@ else
 fi
 
 # --- demo -----------------------------------------------------------------
-log "7/7 kubectl apply -f manifests/demo.yaml"
+step "7/7 kubectl apply -f manifests/demo.yaml"
 "${kubectl[@]}" apply -f manifests/demo.yaml >&2
 if ((${#missing[@]} == 0)); then
   available() { (($("${kubectl[@]}" get deployment echo -o jsonpath='{.status.availableReplicas}' || echo 0) >= 3)); }
@@ -163,7 +171,7 @@ missing_line=""
 
 cat <<EOF
 
-Flotilla is up: etcd $etcd_endpoint, apiserver $server, $count host(s).
+Flotilla is up ($((SECONDS - started)) s): etcd $etcd_endpoint, apiserver $server, $count host(s).
 Logs: $logs_dir/   PIDs: $run_dir/
 $missing_line
 Try:
