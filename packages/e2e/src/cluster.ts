@@ -71,7 +71,7 @@ export interface StartClusterOptions {
   apiserver?: StartApiServerOptions;
   /** pino level of the component processes; default info (their logs are kept for failure reports). */
   logLevel?: string;
-  /** How long a process may take to become ready; default 30 s. */
+  /** How long a process may take to become ready; default 60 s (six processes loading at once on a busy 2-core machine are slow). */
   readyTimeout?: number;
 }
 
@@ -236,7 +236,7 @@ async function spawnProcess(
  */
 export async function startCluster(options: StartClusterOptions = {}): Promise<TestCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'flotilla-cluster-'));
-  const readyTimeout = options.readyTimeout ?? 30_000;
+  const readyTimeout = options.readyTimeout ?? 60_000;
   const schedulers = options.schedulers ?? 1;
   const managers = options.controllerManagers ?? 1;
   const leaderElect = options.leaderElect ?? (schedulers > 1 || managers > 1);
@@ -267,7 +267,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
   };
 
   try {
-    api = await startApiServer(options.apiserver);
+    api = await startApiServer({ readyTimeout, ...options.apiserver });
     const server = api;
     client = new RestClient({ server: server.url, ca: server.caPem, token: server.adminToken });
     const admin = client;
