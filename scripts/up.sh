@@ -132,10 +132,12 @@ start_component controller-manager
 # --- agents ---------------------------------------------------------------
 step "6/7 one agent per host"
 if has_command agent; then
-  agents_since="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  # Empty when every agent already ran: then any Ready Node counts.
+  agents_since=""
   while IFS=$'\t' read -r host ip pod_cidr docker_host netns _veth _pid; do
     [[ -n "$host" ]] || continue
     pidfile_alive "$run_dir/agent-$host.pid" >/dev/null && continue
+    [[ -n "$agents_since" ]] || agents_since="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     kubeconfig_for "$FLOTILLA_STATE/$host.kubeconfig" "system:node:$host"
     # In the host's namespace, so the Node's address and its log server are the host's.
     start_bg "$run_dir/agent-$host.pid" "$logs_dir/agent-$host.log" \
