@@ -35,3 +35,11 @@ export function parsePositiveInt(value: string): number {
   if (!/^\d+$/.test(value) || n < 1) throw new InvalidArgumentError('want a positive integer');
   return n;
 }
+
+/** Parses a duration in seconds: `40`, `40s`, `2m` (Kubernetes flags take Go durations). */
+export function parseSeconds(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
+  if (!m) throw new InvalidArgumentError('want a duration such as 40s, 5m or 300');
+  const n = Number(m[1]);
+  return m[2] === 'ms' ? n / 1000 : m[2] === 'm' ? n * 60 : n;
+}

@@ -31,6 +31,10 @@ export interface SchedulerConfig {
   /** Lease namespace and name. Defaults kube-system / flotilla-scheduler. */
   leaseNamespace?: string;
   leaseName?: string;
+  /** Leader-election timing in seconds (LeaderElector's defaults when unset: 15 / 10 / 2). */
+  leaseDurationSeconds?: number;
+  renewDeadlineSeconds?: number;
+  retryPeriodSeconds?: number;
   /** An ApiClient to use instead of one built from the kubeconfig (tests, benchmarks). */
   client?: ApiClient;
   logger?: Logger;
@@ -120,7 +124,15 @@ async function runAsLeader(
 ): Promise<void> {
   const namespace = config.leaseNamespace ?? 'kube-system';
   const name = config.leaseName ?? 'flotilla-scheduler';
-  const elector = new LeaderElector(client, { namespace, name, identity, logger: log });
+  const elector = new LeaderElector(client, {
+    namespace,
+    name,
+    identity,
+    logger: log,
+    ...(config.leaseDurationSeconds !== undefined ? { leaseDurationSeconds: config.leaseDurationSeconds } : {}),
+    ...(config.renewDeadlineSeconds !== undefined ? { renewDeadlineSeconds: config.renewDeadlineSeconds } : {}),
+    ...(config.retryPeriodSeconds !== undefined ? { retryPeriodSeconds: config.retryPeriodSeconds } : {}),
+  });
   // Stops the campaign (and releases the Lease) when scheduling fails, not only on shutdown.
   const stop = new AbortController();
   const onAbort = () => stop.abort();

@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { CONTROLLER_NAMES, resolveControllers, run, type ControllerManagerConfig } from '@flotilla/controller-manager';
 import { createLogger } from '@flotilla/observability';
+import { parseSeconds } from '../flags.js';
 import { runComponent } from '../run-component.js';
 
 interface ControllerManagerFlags {
@@ -31,14 +32,6 @@ function parseMetricsPort(value: string): number {
 function parseNonNegativeInt(value: string): number {
   if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError('want a whole number of seconds');
   return Number(value);
-}
-
-/** Parses a duration in seconds: `40`, `40s`, `2m` (Kubernetes flags take Go durations). */
-function parseSeconds(value: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
-  if (!m) throw new InvalidArgumentError('want a duration such as 40s, 5m or 300');
-  const n = Number(m[1]);
-  return m[2] === 'ms' ? n / 1000 : m[2] === 'm' ? n * 60 : n;
 }
 
 /** Parses `--controllers`: a comma-separated list of names, `*`, `-name`. */

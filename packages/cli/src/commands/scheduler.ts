@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { run, type SchedulerConfig } from '@flotilla/scheduler';
 import { createLogger } from '@flotilla/observability';
-import { parsePositiveInt } from '../flags.js';
+import { parsePositiveInt, parseSeconds } from '../flags.js';
 import { runComponent } from '../run-component.js';
 
 interface SchedulerFlags {
@@ -15,6 +15,9 @@ interface SchedulerFlags {
   flushIntervalMs?: number;
   leaseNamespace: string;
   leaseName: string;
+  leaderElectLeaseDuration: number;
+  leaderElectRenewDeadline: number;
+  leaderElectRetryPeriod: number;
   logLevel?: string;
 }
 
@@ -39,6 +42,9 @@ export function schedulerCommand(): Command {
     .option('--flush-interval-ms <ms>', 'backstop retry of unschedulable pods (default: 30000)', parsePositiveInt)
     .option('--lease-namespace <ns>', 'namespace of the leader-election Lease', 'kube-system')
     .option('--lease-name <name>', 'name of the leader-election Lease', 'flotilla-scheduler')
+    .option('--leader-elect-lease-duration <duration>', 'how long a silent leader keeps the Lease', parseSeconds, 15)
+    .option('--leader-elect-renew-deadline <duration>', 'a leader that cannot renew this long steps down', parseSeconds, 10)
+    .option('--leader-elect-retry-period <duration>', 'pause between attempts to acquire or renew', parseSeconds, 2)
     .option('--log-level <level>', 'pino log level (default: $FLOTILLA_LOG_LEVEL or info)')
     .action(async (flags: SchedulerFlags) => {
       const logger = createLogger('scheduler', flags.logLevel ? { level: flags.logLevel } : {});
@@ -50,6 +56,9 @@ export function schedulerCommand(): Command {
         schedulerName: flags.schedulerName,
         leaseNamespace: flags.leaseNamespace,
         leaseName: flags.leaseName,
+        leaseDurationSeconds: Math.max(1, Math.round(flags.leaderElectLeaseDuration)),
+        renewDeadlineSeconds: flags.leaderElectRenewDeadline,
+        retryPeriodSeconds: flags.leaderElectRetryPeriod,
         logger,
         ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
         ...(flags.identity ? { identity: flags.identity } : {}),

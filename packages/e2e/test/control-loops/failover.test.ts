@@ -19,6 +19,7 @@ beforeAll(async () => {
     schedulers: 2,
     controllerManagers: 2,
     leaderElect: true,
+    schedulerArgs: ['--leader-elect-lease-duration', '4s', '--leader-elect-renew-deadline', '3s', '--leader-elect-retry-period', '1s'],
     controllerManagerArgs: ['--leader-elect-lease-duration', '4s', '--leader-elect-renew-deadline', '3s', '--leader-elect-retry-period', '1s'],
   });
 });
