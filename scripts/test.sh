@@ -10,7 +10,9 @@
 # of 23790, 23800, … so a developer's etcd on 2379 is never touched) and is
 # deleted afterwards. The Docker engine already answering on
 # /var/run/docker.sock is used as is; otherwise one is started and stopped.
-# Whatever this script started is stopped on exit, tests failing or not.
+# Whatever this script started is stopped on exit, tests failing or not;
+# containers labelled flotilla.test left behind are removed when the engine
+# is one this script started (on a shared engine they are only listed).
 # The last line is "N passed, N failed" (both projects summed); the exit
 # status is non-zero when any test failed.
 set -euo pipefail
@@ -34,10 +36,14 @@ cleanup() {
   if [[ -n "${DOCKER_HOST:-}" ]] && command -v docker >/dev/null; then
     local leftovers
     leftovers="$(docker ps -aq --filter label=flotilla.test 2>/dev/null)"
-    if [[ -n "$leftovers" ]]; then
+    if [[ -n "$leftovers" ]] && ((stop_dockerd)); then
       log "removing $(wc -w <<<"$leftovers") leftover test container(s) (label flotilla.test)"
       # shellcheck disable=SC2086
       docker rm -f $leftovers >/dev/null 2>&1
+    elif [[ -n "$leftovers" ]]; then
+      # A shared engine may be running another checkout's tests right now:
+      # their containers are not ours to remove.
+      warn "containers labelled flotilla.test remain on the shared engine $DOCKER_HOST: $(tr '\n' ' ' <<<"$leftovers")"
     fi
   fi
   [[ -n "$etcd_port" ]] && "$FLOTILLA_ROOT/scripts/etcd.sh" stop --port "$etcd_port" --purge
