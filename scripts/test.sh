@@ -24,7 +24,8 @@ etcd_port=""
 stop_dockerd=0
 vitest_pgid=""
 summary=""
-report_dir="$FLOTILLA_STATE/test-report"
+# Per run: several runs may share a checkout (and its .flotilla/).
+report_dir="$FLOTILLA_STATE/test-reports/run-$(date +%Y%m%d-%H%M%S)-$$"
 
 cleanup() {
   local rc=$?
@@ -48,6 +49,8 @@ cleanup() {
   fi
   [[ -n "$etcd_port" ]] && "$FLOTILLA_ROOT/scripts/etcd.sh" stop --port "$etcd_port" --purge
   ((stop_dockerd)) && "$FLOTILLA_ROOT/scripts/dockerd.sh" stop
+  # Reports of a passing run are of no further use; a failing one keeps them.
+  if ((rc == 0)); then rm -rf "$report_dir"; fi
   log "wall time $((SECONDS - run_started))s"
   # Last, so that it is the final line of the run: CI reads it.
   # A run that died before counting (set-up, build) is one failure.
@@ -86,7 +89,6 @@ fi
 
 npx tsc -b
 
-rm -rf "$report_dir"
 mkdir -p "$report_dir"
 
 # run_project NAME BUDGET_SECONDS ARGS...: one vitest project, with a JSON
