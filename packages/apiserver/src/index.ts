@@ -11,3 +11,7 @@ export * from './run.js';
 export * from './tls/index.js';
 export * from './table.js';
 export * from './scale.js';
+export * from './service-ranges.js';
+export * from './range-allocator.js';
+export * from './service-allocator.js';
+export * from './kubernetes-service.js';

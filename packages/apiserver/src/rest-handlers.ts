@@ -5,7 +5,7 @@
  * old object on update) and admitted before it reaches the store.
  */
 import { ApiError, badRequest, conflict, groupVersion, invalid, isReason, notFound } from '@flotilla/api';
-import type { DeleteOptions, FieldError, KubeObject, ResourceInfo } from '@flotilla/api';
+import type { DeleteOptions, FieldError, KubeObject, ResourceInfo, Service } from '@flotilla/api';
 import type { Storage } from '@flotilla/store';
 import type { Authorizer, RequestAttributes } from './auth/types.js';
 import { decodeObjectBody, decodePatchBody, patchTypeOf } from './body.js';
@@ -14,6 +14,7 @@ import { applyPatch } from './patch.js';
 import type { ResourcePath } from './request-info.js';
 import { fromScale, toScale } from './scale.js';
 import { selectorPredicate } from './selectors.js';
+import type { ServiceAllocator, TakenValues } from './service-allocator.js';
 
 /** Everything a handler needs to know about one request. */
 export interface RestRequest {
@@ -33,6 +34,7 @@ export interface RestResponse {
 }
 
 const clone = <T>(v: T): T => structuredClone(v);
+const isServices = (info: ResourceInfo) => info.group === '' && info.plural === 'services';
 const MAX_CONFLICT_RETRIES = 5;
 
 /** Sets kind and apiVersion, which the store may not keep, on an outgoing object. */
@@ -55,7 +57,14 @@ export class RestHandlers {
   constructor(
     private readonly storage: Storage,
     private readonly authorizer: Authorizer,
+    /** Cluster IPs and node ports of Services; without it Services are stored as given. */
+    private readonly services?: ServiceAllocator,
   ) {}
+
+  /** The allocator when this resource is Services, so callers need one check. */
+  private serviceAllocator(info: ResourceInfo): ServiceAllocator | undefined {
+    return isServices(info) ? this.services : undefined;
+  }
 
   private admit(attrs: RequestAttributes, old: KubeObject | undefined, obj: KubeObject | undefined): void {
     const d = this.authorizer.admit(attrs, old, obj);
@@ -162,7 +171,16 @@ export class RestHandlers {
     }
     if (info.namespaced) await checkNamespaceAcceptsCreate(this.storage, path.namespace!, info.plural, md.name ?? md.generateName ?? '');
     this.admit(req.attrs, undefined, obj);
-    const created = await this.storage.create(info.plural, obj);
+    // Allocate, then create; a failed create gives the values back.
+    const alloc = this.serviceAllocator(info);
+    const taken = alloc ? await alloc.allocateCreate(obj as Service) : undefined;
+    let created: KubeObject;
+    try {
+      created = await this.storage.create(info.plural, obj);
+    } catch (err) {
+      if (alloc && taken) await alloc.release(taken);
+      throw err;
+    }
     return { code: 201, body: withType(info, created) };
   }
 
@@ -184,11 +202,23 @@ export class RestHandlers {
       }
       const next = this.mergeForSubresource(info, path.subresource, cur, desired);
       next.metadata.resourceVersion = cur.metadata.resourceVersion;
+      const alloc = path.subresource === undefined ? this.serviceAllocator(info) : undefined;
+      if (alloc) alloc.prepareUpdate(next as Service, cur as Service);
       this.validate(info, next, cur);
       this.admit(req.attrs, cur, next);
+      let taken: TakenValues | undefined;
       try {
-        return await this.storage.update(info.plural, next);
+        if (alloc) taken = await alloc.allocateUpdate(next as Service, cur as Service);
+        const updated = await this.storage.update(info.plural, next);
+        if (alloc) {
+          // An update that removed the last finalizer deleted the Service.
+          const gone = !!updated.metadata.deletionTimestamp && !updated.metadata.finalizers?.length;
+          if (gone) await alloc.release(alloc.valuesOf(updated as Service));
+          else await alloc.releaseReplaced(cur as Service, updated as Service);
+        }
+        return updated;
       } catch (err) {
+        if (alloc && taken) await alloc.release(taken);
         if (!wanted && isReason(err, 'Conflict') && attempt < MAX_CONFLICT_RETRIES) continue;
         throw err;
       }
@@ -349,7 +379,10 @@ export class RestHandlers {
       if (pod.spec?.nodeName && !terminal) grace = options.gracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30;
     }
     // Preconditions were checked above; the uid keeps a re-created namesake safe.
-    return this.storage.delete(info.plural, namespace, name, { gracePeriodSeconds: grace, preconditions: { uid: cur.metadata.uid! } });
+    const result = await this.storage.delete(info.plural, namespace, name, { gracePeriodSeconds: grace, preconditions: { uid: cur.metadata.uid! } });
+    const alloc = this.serviceAllocator(info);
+    if (alloc && result.deleted) await alloc.release(alloc.valuesOf(result.object as Service));
+    return result;
   }
 
   /** DELETE of a collection, with selectors: returns the list of what was deleted or marked. */

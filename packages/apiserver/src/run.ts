@@ -1,9 +1,11 @@
 import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { createLogger, type Logger } from '@flotilla/observability';
 import { EtcdStorage } from '@flotilla/store';
 import { DefaultAuthorizer } from './auth/authorizer.js';
 import { TokenAuthenticator } from './auth/token-file.js';
+import { KubernetesServiceReconciler } from './kubernetes-service.js';
 import { createPodLogProxy, kubeletClientTokenFromFile, registerTokenReview } from './pod-log-proxy.js';
 import { createApiServer, type ApiServer } from './server.js';
 import { ensureServingCerts } from './tls/serving-certs.js';
@@ -32,6 +34,10 @@ export interface ApiServerConfig {
   logger?: Logger;
   /** How long open requests (watches) get to finish on shutdown before their connections are cut. Default 5 s. */
   shutdownGraceMs?: number;
+  /** Cluster IPs of Services (--service-cluster-ip-range), 10.96.0.0/16 by default; its first address is the `kubernetes` Service's. */
+  serviceClusterIPRange?: string;
+  /** Node ports of Services (--service-node-port-range), 30000-32767 by default. */
+  serviceNodePortRange?: string;
 }
 
 const WILDCARDS = new Set(['0.0.0.0', '::', '']);
@@ -39,6 +45,16 @@ const WILDCARDS = new Set(['0.0.0.0', '::', '']);
 /** `https://host:port`, bracketing IPv6. */
 function httpsUrl(host: string, port: number): string {
   return `https://${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+}
+
+/** The address the `kubernetes` Endpoints carry: as kube-apiserver, the advertise address, else the bind address, else the host's first non-loopback IPv4. */
+function endpointAddress(config: ApiServerConfig): string {
+  if (config.advertiseAddress) return config.advertiseAddress;
+  if (!WILDCARDS.has(config.bindAddress)) return config.bindAddress;
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
 }
 
 /**
@@ -66,6 +82,8 @@ export async function run(config: ApiServerConfig, signal: AbortSignal): Promise
 
   const storage = new EtcdStorage({ endpoints: config.etcdServers, prefix: config.etcdPrefix, logger: log });
   let server: ApiServer | undefined;
+  const stopReconciler = new AbortController();
+  let reconciler: Promise<void> | undefined;
   try {
     server = createApiServer({
       storage,
@@ -75,17 +93,23 @@ export async function run(config: ApiServerConfig, signal: AbortSignal): Promise
       https: { key: certs.key, cert: certs.cert },
       // Agents accept the token file's first system:masters token for log requests (see pod-log-proxy.ts).
       podLogHandler: createPodLogProxy({ storage, kubeletClientToken: await kubeletClientTokenFromFile(config.tokenAuthFile), logger: log }),
+      ...(config.serviceClusterIPRange ? { serviceClusterIPRange: config.serviceClusterIPRange } : {}),
+      ...(config.serviceNodePortRange ? { serviceNodePortRange: config.serviceNodePortRange } : {}),
     });
     registerTokenReview(server, authenticator);
     await server.listen({ host: config.bindAddress, port: config.securePort });
     const port = (server.server.address() as AddressInfo).port;
     const host = config.advertiseAddress ?? (WILDCARDS.has(config.bindAddress) ? '127.0.0.1' : config.bindAddress);
     log.info({ url: httpsUrl(host, port), port, bindAddress: config.bindAddress, etcd: config.etcdServers, prefix: config.etcdPrefix }, 'listening');
+    reconciler = new KubernetesServiceReconciler(storage, server.serviceAllocator, { address: endpointAddress(config), port, logger: log }).run(stopReconciler.signal);
     await new Promise<void>((resolve) => {
       if (signal.aborted) resolve();
       else signal.addEventListener('abort', () => resolve(), { once: true });
     });
   } finally {
+    // First out of the kubernetes Endpoints (needs the store), then close.
+    stopReconciler.abort();
+    await reconciler;
     await shutdown(log, server, storage, config.shutdownGraceMs ?? 5_000);
   }
 }

@@ -14,6 +14,7 @@ import { ApiServerMetrics } from './metrics.js';
 import { ensureSystemNamespaces } from './namespaces.js';
 import { parseApiPath, type ResourcePath } from './request-info.js';
 import { noSuchSubresource, RestHandlers, type RestRequest, type RestResponse } from './rest-handlers.js';
+import { ServiceAllocator } from './service-allocator.js';
 import { toTable, wantsTable } from './table.js';
 import { defaultWatchTimings, serveWatch, watchParams, type WatchTimings } from './watch.js';
 
@@ -42,6 +43,14 @@ export interface ApiServerOptions {
   registry?: Registry;
   /** Handler of `pods/{name}/log`; 404 Status until the agent provides one. */
   podLogHandler?: PodLogHandler;
+  /** Cluster IPs of Services (--service-cluster-ip-range), 10.96.0.0/16 by default. */
+  serviceClusterIPRange?: string;
+  /** Node ports of Services (--service-node-port-range), 30000-32767 by default. */
+  serviceNodePortRange?: string;
+  /** How often the Service allocations are rebuilt from the Services (also once at start). Default 60 s. */
+  serviceRepairIntervalMs?: number;
+  /** How long a fresh allocation without its Service survives a repair. Default 60 s. */
+  serviceAllocationGraceMs?: number;
 }
 
 /** Per-request facts, kept on the request for logs and metrics. */
@@ -64,6 +73,8 @@ declare module 'fastify' {
 export type ApiServer = FastifyInstance & {
   /** The metrics of this server. */
   readonly apiMetrics: ApiServerMetrics;
+  /** Cluster IPs and node ports of Services. */
+  readonly serviceAllocator: ServiceAllocator;
 };
 
 const DEFAULT_MAX_BODY = 1.5 * 1024 * 1024;
@@ -108,7 +119,16 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const timings: WatchTimings = { ...defaultWatchTimings(), ...options.watchTimings };
   const registry = options.registry ?? new Registry();
   const metrics = new ApiServerMetrics(registry);
-  const handlers = new RestHandlers(storage, authorizer);
+  const serviceAllocator = new ServiceAllocator(
+    storage,
+    {
+      ...(options.serviceClusterIPRange ? { clusterIPRange: options.serviceClusterIPRange } : {}),
+      ...(options.serviceNodePortRange ? { nodePortRange: options.serviceNodePortRange } : {}),
+      ...(options.serviceAllocationGraceMs !== undefined ? { recentGraceMs: options.serviceAllocationGraceMs } : {}),
+    },
+    logger,
+  );
+  const handlers = new RestHandlers(storage, authorizer, serviceAllocator);
   const shutdown = new AbortController();
   const find = (group: string, version: string, plural: string) =>
     options.resources ? resources.find((r) => r.group === group && r.version === version && r.plural === plural) : findBuiltinResource(group, version, plural);
@@ -131,6 +151,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
 
   app.decorateRequest('flotilla', undefined as unknown as ApiRequestState);
   app.decorate('apiMetrics', metrics);
+  app.decorate('serviceAllocator', serviceAllocator);
 
   // Every body arrives raw; decoding happens where the endpoint knows what it expects.
   app.removeAllContentTypeParsers();
@@ -319,6 +340,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       // Not fatal: /readyz reports the store, and the next apiserver start retries.
       logger.error({ err }, 'could not ensure the system namespaces');
     }
+    // In the background: a crash between allocate and create must not leak an IP or port forever.
+    void serviceAllocator.runRepairLoop(shutdown.signal, options.serviceRepairIntervalMs ?? 60_000);
   });
   // Open watches would keep close() waiting forever.
   app.addHook('preClose', async () => shutdown.abort());

@@ -1,5 +1,5 @@
-import { Command, Option } from 'commander';
-import { run, type ApiServerConfig } from '@flotilla/apiserver';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parsePortRange, parseServiceCidr, run, type ApiServerConfig } from '@flotilla/apiserver';
 import { createLogger } from '@flotilla/observability';
 import { parseIp, parsePort, parseUrlList } from '../flags.js';
 import { runComponent } from '../run-component.js';
@@ -17,6 +17,19 @@ interface ApiServerFlags {
   advertiseAddress?: string;
   tlsSan?: string[];
   logLevel?: string;
+  serviceClusterIpRange: string;
+  serviceNodePortRange: string;
+}
+
+/** A commander parser that keeps the text after checking it with `parse`, reporting its message on failure. */
+function checked(parse: (text: string) => { text: string }): (value: string) => string {
+  return (value) => {
+    try {
+      return parse(value).text;
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  };
 }
 
 /** `flotilla apiserver`: the Kubernetes-compatible API server (HTTPS only), flags named as kube-apiserver's. */
@@ -34,6 +47,8 @@ export function apiserverCommand(): Command {
     .option('--tls-san <host>', 'extra DNS name or IP for the serving certificate (repeatable)', (v: string, acc: string[] | undefined) => [...(acc ?? []), v])
     .requiredOption('--token-auth-file <file>', 'static token file: token,user,uid,"group1,group2" per line')
     .option('--advertise-address <ip>', 'address clients reach this apiserver at (added to the certificate)', parseIp)
+    .option('--service-cluster-ip-range <cidr>', 'IPv4 CIDR that Service cluster IPs come from; its first address is the kubernetes Service\'s', checked(parseServiceCidr), '10.96.0.0/16')
+    .option('--service-node-port-range <range>', 'ports that NodePort Services get', checked(parsePortRange), '30000-32767')
     .option('--log-level <level>', 'pino log level (default: $FLOTILLA_LOG_LEVEL or info)')
     .action(async (flags: ApiServerFlags) => {
       const logger = createLogger('apiserver', flags.logLevel ? { level: flags.logLevel } : {});
@@ -49,6 +64,8 @@ export function apiserverCommand(): Command {
         ...(flags.tlsCertFile ? { tlsCertFile: flags.tlsCertFile } : {}),
         ...(flags.tlsPrivateKeyFile ? { tlsPrivateKeyFile: flags.tlsPrivateKeyFile } : {}),
         ...(flags.advertiseAddress ? { advertiseAddress: flags.advertiseAddress } : {}),
+        serviceClusterIPRange: flags.serviceClusterIpRange,
+        serviceNodePortRange: flags.serviceNodePortRange,
       };
       await runComponent('apiserver', run, config, logger);
     });
