@@ -3,6 +3,7 @@
 # same run (bare etcd, raw `docker run`), as a table and a BENCH_JSON line.
 #
 #   scripts/bench.sh [apiserver|agent|scheduler|all] [--quick] [--cpu-prof DIR]
+#   scripts/bench.sh apiserver-op get|create|list [-c N] [-d SECONDS] [--cpu-prof DIR]
 #
 # apiserver  GET/create at 1/16/64 clients, LIST of 10,000 pods and watch
 #            delivery with 1,000 watches, vs etcd3 put/get (issue 2)
@@ -15,7 +16,8 @@
 # A private etcd is started on FLOTILLA_BENCH_ETCD_PORT (default 23890) with
 # a fresh data directory, so the numbers are not polluted by other data, and
 # deleted afterwards; a Docker engine is started only when none answers.
-# Whatever this script started is stopped on exit.
+# Whatever this script started is stopped on exit. FLOTILLA_BENCH_KEEP=1
+# keeps the logs of the processes a benchmark started.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$FLOTILLA_ROOT"
@@ -24,7 +26,7 @@ what="apiserver"
 if [[ $# -gt 0 && "$1" != -* ]]; then what="$1"; shift; fi
 case "$what" in
   apiserver|apiserver-op|agent|scheduler|all) ;;
-  -h|--help|help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help|help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) die "unknown benchmark '$what' (apiserver|agent|scheduler|all)" ;;
 esac
 

@@ -116,7 +116,6 @@ export async function runApiserverBench(opts: ApiserverBenchOptions): Promise<Ap
   const server = await startApiServer({
     port: await freePort(),
     nodeFlags: opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [],
-    keepDir: Boolean(opts.cpuProfDir),
   });
   const apiCpu0 = cpuSeconds(server.pid);
   const config = { server: server.url, ca: server.caPem, token: server.adminToken };
@@ -209,10 +208,11 @@ async function measureWatch(
   });
   const childCpu0 = cpuSeconds(child.pid);
   let synced = 0;
-  let result: Extract<WatchersMessage, { type: 'result' }> | undefined;
+  let resolveResult!: (m: Extract<WatchersMessage, { type: 'result' }>) => void;
+  const resultP = new Promise<Extract<WatchersMessage, { type: 'result' }>>((r) => (resolveResult = r));
   child.on('message', (m: WatchersMessage) => {
     if (m.type === 'synced') synced = m.count;
-    else result = m;
+    else resolveResult(m);
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
 
@@ -259,9 +259,11 @@ async function measureWatch(
     await new Promise((r) => setTimeout(r, Math.max(2000, opts.watchIntervalMs * 5)));
     const watcherCpu = cpuSeconds(child.pid) - childCpu0;
     child.send({ type: 'finish' });
-    const waitUntil = Date.now() + 60_000;
-    while (!result && Date.now() < waitUntil && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
-    if (!result) throw new Error('the watcher process sent no result');
+    const result = await Promise.race([
+      resultP,
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), 120_000).unref()),
+    ]);
+    if (!result) throw new Error('the watcher process sent no result within 120 s');
     if (result.errors) progress(`${result.errors} watches failed: ${result.firstError}`);
     const expected = opts.watchers * opts.watchWrites;
     return {
@@ -373,7 +375,6 @@ export async function runApiserverOp(op: ApiserverOp, concurrency: number, durat
   const server = await startApiServer({
     port: await freePort(),
     nodeFlags: cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [],
-    keepDir: Boolean(cpuProfDir),
   });
   const client = new RestClient({ server: server.url, ca: server.caPem, token: server.adminToken }, { connections: concurrency + 8, userAgent: 'flotilla-bench' });
   const pods = client.resource<Pod>('pods');

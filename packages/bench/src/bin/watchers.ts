@@ -67,7 +67,7 @@ process.on('message', (m: WatchersCommand) => {
   void Promise.all(running)
     .then(() => client.close())
     .finally(() => {
-      send({ type: 'result', delivery, lastByName, errors, ...(firstError ? { firstError } : {}) });
-      process.disconnect();
+      // Disconnect only once the (large) result is flushed to the parent.
+      process.send!({ type: 'result', delivery, lastByName, errors, ...(firstError ? { firstError } : {}) } satisfies WatchersMessage, undefined, {}, () => process.disconnect());
     });
 });
