@@ -42,7 +42,7 @@ export interface SchedulerBenchOptions {
    * 10 s Lease renewal, so with it every healthy node flaps NotReady.
    */
   nodeMonitorGraceSeconds: number;
-  /** Profile the scheduler process into this directory. */
+  /** Profile the apiserver and scheduler processes into subdirectories of this directory. */
   cpuProfDir?: string;
 }
 
@@ -143,7 +143,8 @@ const available = (d: KubeObject | undefined) => (d?.status as { availableReplic
 export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<SchedulerBenchResult> {
   section(`scheduler benchmark: ${opts.nodes} hollow nodes, ${opts.pods} pods, ${opts.createConcurrency} concurrent creates`);
   const loadBefore = loadavg()[0]!;
-  const server = await startApiServer({ port: await freePort() });
+  const profile = (what: string) => (opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(opts.cpuProfDir, what)}`] : []);
+  const server = await startApiServer({ port: await freePort(), nodeFlags: profile('apiserver') });
   const kubeconfig = join(server.dir, 'admin.kubeconfig');
   await writeKubeconfig(kubeconfig, server.url, server.caPem, server.adminToken, 'admin');
   const client = new RestClient({ server: server.url, ca: server.caPem, token: server.adminToken }, { connections: opts.createConcurrency + 16, userAgent: 'flotilla-bench' });
@@ -161,7 +162,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const scheduler: Started = spawnNode(
       [flotillaBin(), 'scheduler', '--kubeconfig', kubeconfig, '--metrics-port', '0'],
       join(server.dir, 'scheduler.log'),
-      opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [],
+      profile('scheduler'),
     );
     started.push(scheduler);
     const cm: Started = spawnNode([flotillaBin(), 'controller-manager', '--kubeconfig', kubeconfig, '--metrics-port', '0', '--node-monitor-grace-period', `${opts.nodeMonitorGraceSeconds}s`], join(server.dir, 'controller-manager.log'));

@@ -37,7 +37,10 @@ function profileDir(flags: Flags, what: string): string | undefined {
 
 function printProfiles(dir: string | undefined): void {
   if (!dir) return;
-  for (const f of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) printProfile(join(dir, f));
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.isDirectory()) printProfiles(join(dir, e.name));
+    else if (e.name.endsWith('.cpuprofile')) printProfile(join(dir, e.name));
+  }
 }
 
 async function apiserver(flags: Flags): Promise<void> {
