@@ -20,108 +20,392 @@ interface Column {
   format?: string;
   description: string;
   priority: number;
-  cell: (o: KubeObject) => unknown;
+  cell: (o: KubeObject, now: number) => unknown;
 }
 
-/** `5m`, `3h`, `2d`: age as kubectl prints it. */
-export function age(ts: string | undefined, now = Date.now()): string {
+/** A duration as kubectl prints it (apimachinery's HumanDuration): `45s`, `5m3s`, `3h20m`, `2d4h`, `1y30d`. */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < -1) return '<invalid>';
+  if (seconds < 0) return '0s';
+  if (seconds < 120) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 10) return seconds % 60 === 0 ? `${minutes}m` : `${minutes}m${seconds % 60}s`;
+  if (minutes < 180) return `${minutes}m`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 8) return minutes % 60 === 0 ? `${hours}h` : `${hours}h${minutes % 60}m`;
+  if (hours < 48) return `${hours}h`;
+  const days = Math.floor(hours / 24);
+  if (hours < 24 * 8) return hours % 24 === 0 ? `${days}d` : `${days}d${hours % 24}h`;
+  if (hours < 24 * 365 * 2) return `${days}d`;
+  const years = Math.floor(days / 365);
+  if (hours < 24 * 365 * 8) return days % 365 === 0 ? `${years}y` : `${years}y${days % 365}d`;
+  return `${years}y`;
+}
+
+/** Time since a timestamp as kubectl prints it; `<unknown>` when missing. */
+export function age(ts: string | undefined | null, now = Date.now()): string {
   if (!ts) return '<unknown>';
-  const s = Math.max(0, Math.floor((now - Date.parse(ts)) / 1000));
-  if (!Number.isFinite(s)) return '<unknown>';
-  if (s < 120) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 10) return `${m}m${s % 60 ? `${s % 60}s` : ''}`;
-  if (m < 180) return `${m}m`;
-  const h = Math.floor(m / 60);
-  if (h < 48) return `${h}h`;
-  return `${Math.floor(h / 24)}d`;
+  const t = Date.parse(ts);
+  if (!Number.isFinite(t)) return '<unknown>';
+  return humanDuration(now - t);
 }
 
-const get = (o: unknown, path: string): unknown => path.split('.').reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), o);
-const num = (v: unknown) => (typeof v === 'number' ? v : 0);
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-function podStatus(o: KubeObject): string {
-  if (o.metadata.deletionTimestamp) return 'Terminating';
-  const st = (o.status ?? {}) as { phase?: string; reason?: string; containerStatuses?: Array<{ state?: { waiting?: { reason?: string }; terminated?: { reason?: string } } }> };
-  for (const c of st.containerStatuses ?? []) {
-    const r = c.state?.waiting?.reason ?? c.state?.terminated?.reason;
-    if (r && r !== 'Completed') return r;
+const get = (o: unknown, path: string): any => // eslint-disable-line @typescript-eslint/no-explicit-any
+  path.split('.').reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), o);
+const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+const str = (v: unknown) => (typeof v === 'string' ? v : '');
+const list = (v: unknown): Obj[] => (Array.isArray(v) ? v.filter((x) => x && typeof x === 'object') : []);
+
+/** `a=b,c=d` sorted by key, `<none>` when empty (labels.FormatLabels). */
+export function formatLabels(labels: unknown): string {
+  if (!labels || typeof labels !== 'object') return '<none>';
+  const s = Object.keys(labels).sort().map((k) => `${k}=${String((labels as Record<string, unknown>)[k])}`).join(',');
+  return s || '<none>';
+}
+
+/** A LabelSelector as a selector string (`app=web,tier in (a,b),!legacy`), sorted by key like labels.Selector.String(). */
+export function formatLabelSelector(sel: unknown): string {
+  if (!sel || typeof sel !== 'object') return '';
+  const parts: Array<[string, string]> = [];
+  for (const [k, v] of Object.entries((sel as Obj).matchLabels ?? {})) parts.push([k, `${k}=${String(v)}`]);
+  for (const e of list((sel as Obj).matchExpressions)) {
+    const key = str(e.key);
+    const values = (Array.isArray(e.values) ? e.values.map(String) : []).sort().join(',');
+    if (e.operator === 'In') parts.push([key, `${key} in (${values})`]);
+    else if (e.operator === 'NotIn') parts.push([key, `${key} notin (${values})`]);
+    else if (e.operator === 'Exists') parts.push([key, key]);
+    else if (e.operator === 'DoesNotExist') parts.push([key, `!${key}`]);
   }
-  return st.reason ?? st.phase ?? 'Unknown';
+  return parts.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((p) => p[1]).join(',');
 }
 
-const name: Column = { name: 'Name', type: 'string', format: 'name', description: 'Name of the object.', priority: 0, cell: (o) => o.metadata.name ?? '' };
-const ageCol: Column = { name: 'Age', type: 'string', description: 'Time since creation.', priority: 0, cell: (o) => age(o.metadata.creationTimestamp) };
+/** The STATUS, READY and RESTARTS of a pod, computed as kubectl's printPod does. */
+export function podSummary(o: KubeObject, now = Date.now()): { ready: string; status: string; restarts: string } {
+  const spec = (o.spec ?? {}) as Obj;
+  const status = (o.status ?? {}) as Obj;
+  const containers = list(spec.containers);
+  const initSpecs = list(spec.initContainers);
+  const restartable = (name: unknown) => initSpecs.some((c) => c.name === name && c.restartPolicy === 'Always');
+  const total = containers.length + initSpecs.filter((c) => c.restartPolicy === 'Always').length;
+  let ready = 0;
+  let restarts = 0;
+  let sidecarRestarts = 0;
+  let lastRestart = 0;
+  let lastSidecarRestart = 0;
+  let reason: string = str(status.reason) || str(status.phase);
+  for (const c of list(status.conditions)) if (c.type === 'PodScheduled' && c.reason === 'SchedulingGated') reason = 'SchedulingGated';
+  const finished = (c: Obj) => {
+    const t = Date.parse(str(get(c, 'lastState.terminated.finishedAt')));
+    return Number.isFinite(t) ? t : 0;
+  };
 
+  let initializing = false;
+  const initStatuses = list(status.initContainerStatuses);
+  for (const [i, c] of initStatuses.entries()) {
+    restarts += num(c.restartCount);
+    lastRestart = Math.max(lastRestart, finished(c));
+    const sidecar = restartable(c.name);
+    if (sidecar) {
+      sidecarRestarts += num(c.restartCount);
+      lastSidecarRestart = Math.max(lastSidecarRestart, finished(c));
+    }
+    const term = get(c, 'state.terminated') as Obj | undefined;
+    const wait = get(c, 'state.waiting') as Obj | undefined;
+    if (term && num(term.exitCode) === 0) continue;
+    if (sidecar && c.started === true) {
+      if (c.ready) ready++;
+      continue;
+    }
+    if (term) reason = term.reason ? `Init:${term.reason}` : term.signal ? `Init:Signal:${term.signal}` : `Init:ExitCode:${num(term.exitCode)}`;
+    else if (wait && wait.reason && wait.reason !== 'PodInitializing') reason = `Init:${wait.reason}`;
+    else reason = `Init:${i}/${initSpecs.length}`;
+    initializing = true;
+    break;
+  }
+  const initialized = list(status.conditions).some((c) => c.type === 'Initialized' && c.status === 'True');
+  if (!initializing || initialized) {
+    restarts = sidecarRestarts;
+    lastRestart = lastSidecarRestart;
+    let hasRunning = false;
+    const statuses = list(status.containerStatuses);
+    for (let i = statuses.length - 1; i >= 0; i--) {
+      const c = statuses[i]!;
+      restarts += num(c.restartCount);
+      lastRestart = Math.max(lastRestart, finished(c));
+      const wait = get(c, 'state.waiting') as Obj | undefined;
+      const term = get(c, 'state.terminated') as Obj | undefined;
+      if (wait?.reason) reason = wait.reason;
+      else if (term?.reason) reason = term.reason;
+      else if (term) reason = term.signal ? `Signal:${term.signal}` : `ExitCode:${num(term.exitCode)}`;
+      else if (c.ready && get(c, 'state.running')) {
+        hasRunning = true;
+        ready++;
+      }
+    }
+    if (reason === 'Completed' && hasRunning) {
+      reason = list(status.conditions).some((c) => c.type === 'Ready' && c.status === 'True') ? 'Running' : 'NotReady';
+    }
+  }
+  const phase = str(status.phase);
+  if (o.metadata.deletionTimestamp && status.reason === 'NodeLost') reason = 'Unknown';
+  else if (o.metadata.deletionTimestamp && phase !== 'Succeeded' && phase !== 'Failed') reason = 'Terminating';
+  const restartText = restarts !== 0 && lastRestart > 0 ? `${restarts} (${humanDuration(now - lastRestart)} ago)` : String(restarts);
+  return { ready: `${ready}/${total}`, status: reason, restarts: restartText };
+}
+
+/** The first address of a type on a node, `<none>` when it has none. */
+function nodeAddress(o: KubeObject, type: string): string {
+  return str(list(get(o, 'status.addresses')).find((a) => a.type === type)?.address) || '<none>';
+}
+
+/** Roles from `node-role.kubernetes.io/<role>` labels and `kubernetes.io/role`, like kubectl. */
+function nodeRoles(o: KubeObject): string {
+  const roles = new Set<string>();
+  for (const [k, v] of Object.entries(o.metadata.labels ?? {})) {
+    if (k.startsWith('node-role.kubernetes.io/')) {
+      const r = k.slice('node-role.kubernetes.io/'.length);
+      if (r) roles.add(r);
+    } else if (k === 'kubernetes.io/role' && v) roles.add(v);
+  }
+  return [...roles].sort().join(',') || '<none>';
+}
+
+function nodeStatus(o: KubeObject): string {
+  const out: string[] = [];
+  const readyCond = list(get(o, 'status.conditions')).find((c) => c.type === 'Ready');
+  if (readyCond) out.push(readyCond.status === 'True' ? 'Ready' : 'NotReady');
+  if (out.length === 0) out.push('Unknown');
+  if (get(o, 'spec.unschedulable') === true) out.push('SchedulingDisabled');
+  return out.join(',');
+}
+
+/** `80/TCP,443:30443/TCP`. */
+function servicePorts(o: KubeObject): string {
+  const s = list(get(o, 'spec.ports'))
+    .map((p) => (num(p.nodePort) > 0 ? `${num(p.port)}:${num(p.nodePort)}/${str(p.protocol) || 'TCP'}` : `${num(p.port)}/${str(p.protocol) || 'TCP'}`))
+    .join(',');
+  return s || '<none>';
+}
+
+function serviceExternalIP(o: KubeObject): string {
+  const spec = (o.spec ?? {}) as Obj;
+  const external = Array.isArray(spec.externalIPs) ? spec.externalIPs.map(String) : [];
+  switch (spec.type) {
+    case 'ExternalName':
+      return str(spec.externalName);
+    case 'LoadBalancer': {
+      const lb = list(get(o, 'status.loadBalancer.ingress')).map((i) => str(i.ip) || str(i.hostname)).filter(Boolean);
+      const all = [...lb, ...external];
+      return all.length ? all.join(',') : '<pending>';
+    }
+    default:
+      return external.length ? external.join(',') : '<none>';
+  }
+}
+
+/** `10.244.1.5:8080,10.244.2.3:8080 + 2 more...` (kubectl's formatEndpoints). */
+function endpointsText(o: KubeObject): string {
+  const subsets = list((o as Obj).subsets);
+  if (subsets.length === 0) return '<none>';
+  const out: string[] = [];
+  const max = 3;
+  let more = false;
+  let count = 0;
+  const host = (ip: string) => (ip.includes(':') ? `[${ip}]` : ip);
+  for (const ss of subsets) {
+    const addresses = list(ss.addresses);
+    const ports = list(ss.ports);
+    if (ports.length === 0) {
+      count += addresses.length;
+      for (const a of addresses) {
+        if (out.length === max) {
+          more = true;
+          break;
+        }
+        out.push(str(a.ip));
+      }
+    } else {
+      for (const p of ports) {
+        count += addresses.length;
+        for (const a of addresses) {
+          if (out.length === max) {
+            more = true;
+            break;
+          }
+          out.push(`${host(str(a.ip))}:${num(p.port)}`);
+        }
+      }
+    }
+  }
+  const text = out.join(',');
+  return more ? `${text} + ${count - max} more...` : text;
+}
+
+function ingressHosts(o: KubeObject): string {
+  const rules = list(get(o, 'spec.rules'));
+  const out: string[] = [];
+  let more = false;
+  for (const r of rules) {
+    if (out.length === 3) more = true;
+    if (!more && str(r.host)) out.push(str(r.host));
+  }
+  if (out.length === 0) return '*';
+  return more ? `${out.join(',')} + ${rules.length - 3} more...` : out.join(',');
+}
+
+/** Event times: lastTimestamp, else firstTimestamp, else eventTime; series override both. */
+function eventTimes(o: KubeObject, now: number): { first: string; last: string; count: number } {
+  const e = o as Obj;
+  const first = e.firstTimestamp ? age(e.firstTimestamp, now) : age(e.eventTime, now);
+  let last = e.lastTimestamp ? age(e.lastTimestamp, now) : first;
+  let count = num(e.count);
+  if (e.series && typeof e.series === 'object') {
+    last = age(e.series.lastObservedTime, now);
+    count = num(e.series.count);
+  } else if (count === 0) count = 1;
+  return { first, last, count };
+}
+
+const col = (name: string, cell: Column['cell'], extra: Partial<Column> = {}): Column => ({ name, type: 'string', description: '', priority: 0, cell, ...extra });
+const wide = (name: string, cell: Column['cell'], extra: Partial<Column> = {}): Column => col(name, cell, { priority: 1, ...extra });
+
+const name: Column = col('Name', (o) => o.metadata.name ?? '', { format: 'name', description: 'Name must be unique within a namespace.' });
+const ageCol: Column = col('Age', (o, now) => age(o.metadata.creationTimestamp, now), { description: 'CreationTimestamp is a timestamp representing the server time when this object was created.' });
+
+const containerNames = (o: KubeObject) => list(get(o, 'spec.template.spec.containers')).map((c) => str(c.name)).join(',');
+const containerImages = (o: KubeObject) => list(get(o, 'spec.template.spec.containers')).map((c) => str(c.image)).join(',');
+
+/** The columns kubectl shows for a resource (server-side printing), wide ones at priority 1. */
 function columnsFor(info: ResourceInfo): Column[] {
   switch (`${info.group}/${info.plural}`) {
     case '/pods':
       return [
         name,
-        { name: 'Ready', type: 'string', description: 'Ready containers.', priority: 0, cell: (o) => {
-          const cs = (get(o, 'status.containerStatuses') as Array<{ ready?: boolean }> | undefined) ?? [];
-          const total = ((get(o, 'spec.containers') as unknown[] | undefined) ?? []).length;
-          return `${cs.filter((c) => c.ready).length}/${total}`;
-        } },
-        { name: 'Status', type: 'string', description: 'Pod status.', priority: 0, cell: podStatus },
-        { name: 'Restarts', type: 'string', description: 'Container restarts.', priority: 0, cell: (o) => String(((get(o, 'status.containerStatuses') as Array<{ restartCount?: number }> | undefined) ?? []).reduce((a, c) => a + num(c.restartCount), 0)) },
+        col('Ready', (o, now) => podSummary(o, now).ready, { description: 'The aggregate readiness state of this pod for accepting traffic.' }),
+        col('Status', (o, now) => podSummary(o, now).status, { description: 'The aggregate status of the containers in this pod.' }),
+        col('Restarts', (o, now) => podSummary(o, now).restarts, { description: 'The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.' }),
         ageCol,
-        { name: 'IP', type: 'string', description: 'Pod IP.', priority: 1, cell: (o) => get(o, 'status.podIP') ?? '<none>' },
-        { name: 'Node', type: 'string', description: 'Node.', priority: 1, cell: (o) => get(o, 'spec.nodeName') ?? '<none>' },
+        wide('IP', (o) => str(get(o, 'status.podIPs.0.ip')) || str(get(o, 'status.podIP')) || '<none>', { description: 'IP address allocated to the pod.' }),
+        wide('Node', (o) => str(get(o, 'spec.nodeName')) || '<none>', { description: 'Name of the node the pod is bound to.' }),
+        wide('Nominated Node', (o) => str(get(o, 'status.nominatedNodeName')) || '<none>', { description: 'Name of the node where the pod is nominated to run.' }),
+        wide('Readiness Gates', (o) => {
+          const gates = list(get(o, 'spec.readinessGates'));
+          if (gates.length === 0) return '<none>';
+          const conds = list(get(o, 'status.conditions'));
+          const ok = gates.filter((g) => conds.find((c) => c.type === g.conditionType)?.status === 'True').length;
+          return `${ok}/${gates.length}`;
+        }, { description: 'Pod readiness gates.' }),
       ];
     case 'apps/deployments':
       return [
         name,
-        { name: 'Ready', type: 'string', description: 'Ready replicas.', priority: 0, cell: (o) => `${num(get(o, 'status.readyReplicas'))}/${num(get(o, 'spec.replicas'))}` },
-        { name: 'Up-to-date', type: 'integer', description: 'Updated replicas.', priority: 0, cell: (o) => num(get(o, 'status.updatedReplicas')) },
-        { name: 'Available', type: 'integer', description: 'Available replicas.', priority: 0, cell: (o) => num(get(o, 'status.availableReplicas')) },
+        col('Ready', (o) => `${num(get(o, 'status.readyReplicas'))}/${num(get(o, 'spec.replicas'))}`, { description: 'Number of the pod with ready state' }),
+        col('Up-to-date', (o) => num(get(o, 'status.updatedReplicas')), { type: 'integer', description: 'Total number of non-terminated pods targeted by this deployment that have the desired template spec.' }),
+        col('Available', (o) => num(get(o, 'status.availableReplicas')), { type: 'integer', description: 'Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.' }),
         ageCol,
+        wide('Containers', containerNames, { description: 'Names of each container in the template.' }),
+        wide('Images', containerImages, { description: 'Images referenced by each container in the template.' }),
+        wide('Selector', (o) => formatLabelSelector(get(o, 'spec.selector')), { description: 'Label selector for pods.' }),
       ];
     case 'apps/replicasets':
       return [
         name,
-        { name: 'Desired', type: 'integer', description: 'Desired replicas.', priority: 0, cell: (o) => num(get(o, 'spec.replicas')) },
-        { name: 'Current', type: 'integer', description: 'Current replicas.', priority: 0, cell: (o) => num(get(o, 'status.replicas')) },
-        { name: 'Ready', type: 'integer', description: 'Ready replicas.', priority: 0, cell: (o) => num(get(o, 'status.readyReplicas')) },
+        col('Desired', (o) => num(get(o, 'spec.replicas')), { type: 'integer', description: 'Number of desired pods.' }),
+        col('Current', (o) => num(get(o, 'status.replicas')), { type: 'integer', description: 'Number of actually running pods.' }),
+        col('Ready', (o) => num(get(o, 'status.readyReplicas')), { type: 'integer', description: 'Number of pods that are ready.' }),
         ageCol,
+        wide('Containers', containerNames, { description: 'Names of each container in the template.' }),
+        wide('Images', containerImages, { description: 'Images referenced by each container in the template.' }),
+        wide('Selector', (o) => formatLabelSelector(get(o, 'spec.selector')), { description: 'Label selector for pods.' }),
       ];
     case '/nodes':
       return [
         name,
-        { name: 'Status', type: 'string', description: 'Node readiness.', priority: 0, cell: (o) => {
-          const ready = ((get(o, 'status.conditions') as Array<{ type?: string; status?: string }> | undefined) ?? []).find((c) => c.type === 'Ready');
-          const s = ready?.status === 'True' ? 'Ready' : ready ? 'NotReady' : 'Unknown';
-          return get(o, 'spec.unschedulable') === true ? `${s},SchedulingDisabled` : s;
-        } },
+        col('Status', nodeStatus, { description: 'The status of the node' }),
+        col('Roles', nodeRoles, { description: 'The roles of the node' }),
         ageCol,
-        { name: 'Version', type: 'string', description: 'Agent version.', priority: 0, cell: (o) => get(o, 'status.nodeInfo.kubeletVersion') ?? '' },
+        col('Version', (o) => str(get(o, 'status.nodeInfo.kubeletVersion')), { description: 'Kubelet Version reported by the node.' }),
+        wide('Internal-IP', (o) => nodeAddress(o, 'InternalIP'), { description: 'List of addresses reachable to the node.' }),
+        wide('External-IP', (o) => nodeAddress(o, 'ExternalIP'), { description: 'List of addresses reachable to the node.' }),
+        wide('OS-Image', (o) => str(get(o, 'status.nodeInfo.osImage')) || '<unknown>', { description: 'OS Image reported by the node from /etc/os-release.' }),
+        wide('Kernel-Version', (o) => str(get(o, 'status.nodeInfo.kernelVersion')) || '<unknown>', { description: "Kernel Version reported by the node from 'uname -r'." }),
+        wide('Container-Runtime', (o) => str(get(o, 'status.nodeInfo.containerRuntimeVersion')) || '<unknown>', { description: 'Container Runtime Version reported by the node through runtime remote API.' }),
       ];
     case '/namespaces':
-      return [name, { name: 'Status', type: 'string', description: 'Phase.', priority: 0, cell: (o) => get(o, 'status.phase') ?? '' }, ageCol];
+      return [name, col('Status', (o) => str(get(o, 'status.phase')), { description: 'The status of the namespace' }), ageCol];
     case '/services':
       return [
         name,
-        { name: 'Type', type: 'string', description: 'Service type.', priority: 0, cell: (o) => get(o, 'spec.type') ?? 'ClusterIP' },
-        { name: 'Cluster-IP', type: 'string', description: 'Cluster IP.', priority: 0, cell: (o) => get(o, 'spec.clusterIP') ?? '<none>' },
-        { name: 'Ports', type: 'string', description: 'Ports.', priority: 0, cell: (o) => ((get(o, 'spec.ports') as Array<{ port?: number; nodePort?: number; protocol?: string }> | undefined) ?? []).map((p) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ''}/${p.protocol ?? 'TCP'}`).join(',') || '<none>' },
+        col('Type', (o) => str(get(o, 'spec.type')), { description: 'The type of the service.' }),
+        col('Cluster-IP', (o) => str(get(o, 'spec.clusterIPs.0')) || str(get(o, 'spec.clusterIP')) || '<none>', { description: 'The IP address of the service.' }),
+        col('External-IP', serviceExternalIP, { description: 'The external IP addresses of the service.' }),
+        col('Port(s)', servicePorts, { description: 'The ports exposed by the service.' }),
+        ageCol,
+        wide('Selector', (o) => formatLabels(get(o, 'spec.selector')), { description: 'Route service traffic to pods with label keys and values matching this selector.' }),
+      ];
+    case '/endpoints':
+      return [name, col('Endpoints', endpointsText, { description: 'Endpoints of the service.' }), ageCol];
+    case 'networking.k8s.io/ingresses':
+      return [
+        name,
+        col('Class', (o) => str(get(o, 'spec.ingressClassName')) || '<none>', { description: 'The name of the IngressClass resource.' }),
+        col('Hosts', ingressHosts, { description: 'Hosts that incoming requests are matched against.' }),
+        col('Address', (o) => list(get(o, 'status.loadBalancer.ingress')).map((i) => str(i.ip) || str(i.hostname)).filter(Boolean).join(','), { description: 'Address is a list containing ingress points for the load-balancer.' }),
+        col('Ports', (o) => (list(get(o, 'spec.tls')).length ? '80, 443' : '80'), { description: 'Ports of TLS configurations that open.' }),
         ageCol,
       ];
+    case '/events':
+      return [
+        col('Last Seen', (o, now) => eventTimes(o, now).last, { description: 'The time at which the most recent occurrence of this event was recorded.' }),
+        col('Type', (o) => str((o as Obj).type), { description: 'Type of this event (Normal, Warning).' }),
+        col('Reason', (o) => str((o as Obj).reason), { description: 'Why the action was taken.' }),
+        col('Object', (o) => {
+          const io = ((o as Obj).involvedObject ?? {}) as Obj;
+          return str(io.name) ? `${str(io.kind).toLowerCase()}/${str(io.name)}` : str(io.kind).toLowerCase();
+        }, { description: 'The object that this event is about.' }),
+        wide('Subobject', (o) => str(get(o, 'involvedObject.fieldPath')), { description: 'The part of the object this event is about.' }),
+        wide('Source', (o) => {
+          const e = o as Obj;
+          const component = str(get(e, 'source.component')) || str(e.reportingComponent) || str(e.reportingController);
+          const instance = str(get(e, 'source.host')) || str(e.reportingInstance);
+          return instance ? `${component}, ${instance}` : component;
+        }, { description: 'The component reporting this event.' }),
+        col('Message', (o) => str((o as Obj).message).trim(), { description: 'A human-readable description of the status of this operation.' }),
+        wide('First Seen', (o, now) => eventTimes(o, now).first, { description: 'The time at which the event was first recorded.' }),
+        wide('Count', (o, now) => eventTimes(o, now).count, { description: 'The number of times this event has occurred.' }),
+        wide('Name', (o) => o.metadata.name ?? '', { format: 'name', description: 'Name must be unique within a namespace.' }),
+      ];
+    case 'coordination.k8s.io/leases':
+      return [name, col('Holder', (o) => str(get(o, 'spec.holderIdentity')), { description: 'The holder of the lease.' }), ageCol];
     default:
       return [name, ageCol];
   }
 }
 
+/** Finished pods carry a Completed row condition, as Kubernetes' printer sets. */
+function podRowConditions(o: KubeObject): { conditions?: Array<Record<string, string>> } {
+  const phase = get(o, 'status.phase');
+  if (phase === 'Succeeded') return { conditions: [{ type: 'Completed', status: 'True', reason: 'Succeeded', message: 'The pod has completed successfully.' }] };
+  if (phase === 'Failed') return { conditions: [{ type: 'Completed', status: 'True', reason: 'Failed', message: 'The pod failed.' }] };
+  return {};
+}
+
 /** A Table of a list or a single object; `includeObject` is None, Metadata (default) or Object. */
-export function toTable(info: ResourceInfo, body: unknown, includeObject = 'Metadata'): Record<string, unknown> {
+export function toTable(info: ResourceInfo, body: unknown, includeObject = 'Metadata', now = Date.now()): Record<string, unknown> {
   const b = body as { kind?: string; items?: KubeObject[]; metadata?: Record<string, unknown> };
   const isList = Array.isArray(b?.items);
   if (!isList && !(b && typeof b === 'object' && 'metadata' in b && b.kind === info.kind)) return body as Record<string, unknown>;
   const items = isList ? b.items! : [b as KubeObject];
   const cols = columnsFor(info);
+  const isPods = info.group === '' && info.plural === 'pods';
   const rows = items.map((o) => ({
+    ...(isPods ? podRowConditions(o) : {}),
     cells: cols.map((c) => {
       try {
-        return c.cell(o);
+        return c.cell(o, now);
       } catch {
         return '';
       }
