@@ -345,7 +345,7 @@ describe('lists', () => {
     const accept = 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json';
     const t = (await s.request('GET', PODS, undefined, { accept })).body;
     expect(t).toMatchObject({ kind: 'Table', apiVersion: 'meta.k8s.io/v1' });
-    expect(t.columnDefinitions.map((c: any) => c.name)).toEqual(['Name', 'Ready', 'Status', 'Restarts', 'Age', 'IP', 'Node']);
+    expect(t.columnDefinitions.map((c: any) => c.name)).toEqual(['Name', 'Ready', 'Status', 'Restarts', 'Age', 'IP', 'Node', 'Nominated Node', 'Readiness Gates']);
     expect(t.rows).toHaveLength(4);
     expect(t.rows[0].cells.slice(0, 3)).toEqual(['a', '0/1', 'Pending']);
     expect(t.rows[0].object).toMatchObject({ kind: 'PartialObjectMetadata', metadata: { name: 'a' } });

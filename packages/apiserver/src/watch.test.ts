@@ -148,7 +148,7 @@ describe('watch', () => {
     await s.request('POST', PODS, testPod('a'));
     const w = openWatch(base, `${PODS}?watch=1`, { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' });
     await until(() => w.events.length === 1, 'initial event');
-    expect(w.events[0]).toMatchObject({ type: 'ADDED', object: { kind: 'Table', rows: [{ cells: ['a', '0/1', 'Pending', '0', expect.any(String), '<none>', '<none>'] }] } });
+    expect(w.events[0]).toMatchObject({ type: 'ADDED', object: { kind: 'Table', rows: [{ cells: ['a', '0/1', 'Pending', '0', expect.any(String), '<none>', '<none>', '<none>', '<none>'] }] } });
     w.close();
   });
 
