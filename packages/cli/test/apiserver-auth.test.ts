@@ -181,7 +181,11 @@ describe('flotilla apiserver: lifecycle', () => {
     // The restarted server still verifies against the CA every kubeconfig already carries.
     const res = await apiRequest({ url: srv.url, ca: caBefore, token: srv.adminToken }, 'GET', '/api/v1/namespaces');
     expect(res.status).toBe(200);
-    expect(srv.logs()).toMatch(/"action":"reused"/);
+    // The serving certificate is kept, or re-issued under the same CA when the
+    // host gained an address meanwhile (tests running beside this one add
+    // Docker bridges); a new CA would have failed the request above.
+    expect(srv.logs()).toMatch(/"action":"(reused|reissued)"/);
+    expect(srv.logs()).not.toMatch(/"action":"created"[\s\S]*"action":"created"/);
   });
 
   it('refuses to start with a broken token file, naming file and line', async () => {
