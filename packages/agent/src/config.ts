@@ -15,7 +15,10 @@ export interface AgentConfig {
   memoryBytes?: number;
   /** Max pods (capacity `pods`). Default 110. */
   maxPods?: number;
-  /** Lease renewal period. Default 10 s. */
+  /**
+   * Lease renewal period. Default 2 s: the controller-manager's default grace
+   * (8 s) then tolerates three missed renewals before it marks the node NotReady.
+   */
   heartbeatIntervalMs?: number;
   /** Lease duration written on the Lease. Default 40 s. */
   leaseDurationSeconds?: number;
@@ -43,7 +46,7 @@ export type ResolvedAgentConfig = Required<Omit<AgentConfig, 'podCIDR' | 'cpus' 
 export function resolveConfig(c: AgentConfig): ResolvedAgentConfig {
   return {
     maxPods: 110,
-    heartbeatIntervalMs: 10_000,
+    heartbeatIntervalMs: 2_000,
     leaseDurationSeconds: 40,
     nodeStatusIntervalMs: 10_000,
     relistIntervalMs: 5_000,

@@ -20,7 +20,11 @@ export interface HollowNodesOptions {
   namePrefix?: string;
   client: ApiClient;
   signal: AbortSignal;
-  /** Overrides for every node (heartbeat, relist, back-off…); longer intervals by default to keep 1,000 nodes cheap. */
+  /**
+   * Overrides for every node (heartbeat, relist, back-off…). Intervals are longer
+   * by default to keep 1,000 nodes cheap: a 10 s heartbeat needs the
+   * controller-manager's --node-monitor-grace-period at Kubernetes' 40s, not our 8s.
+   */
   config?: Partial<Omit<AgentConfig, 'nodeName' | 'nodeIP'>>;
   /** Options of each node's FakeRuntime. */
   runtime?: FakeRuntimeOptions;

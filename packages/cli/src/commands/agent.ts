@@ -58,7 +58,7 @@ export function agentCommand(): Command {
     .option('--state-dir <dir>', 'where emptyDir volumes and the log server certificate live', '.flotilla/agent')
     .option('--node-ip <ip>', 'the node address (InternalIP); the first non-loopback IPv4 by default', parseIp)
     .option('--pod-cidr <cidr>', 'pod range of this node, written to spec.podCIDR')
-    .option('--heartbeat-interval <duration>', 'Lease renewal period', parseDuration, 10_000)
+    .option('--heartbeat-interval <duration>', 'Lease renewal period (keep it well under the controller-manager\'s --node-monitor-grace-period, 8s by default)', parseDuration, 2_000)
     .option('--node-status-interval <duration>', 'Node status refresh period', parseDuration, 10_000)
     .option('--relist-interval <duration>', 'periodic relist of pods and containers', parseDuration, 5_000)
     .option('--backoff-initial <duration>', 'first crash back-off delay', parseDuration, 10_000)
