@@ -1,8 +1,9 @@
 /**
  * Just enough of the Kubernetes protobuf encoding to accept what kubectl's
- * typed commands send for a Namespace (`kubectl create namespace`): the
- * `k8s\0` envelope (runtime.Unknown) and ObjectMeta's common fields. Other
- * kinds stay 415, which tells the user to send JSON or YAML.
+ * typed commands send (`kubectl create namespace|deployment|service`,
+ * `kubectl run`): the `k8s\0` envelope (runtime.Unknown) and, per kind, a
+ * table of the field numbers those commands set. Other kinds, and fields
+ * outside the table, stay 415, which tells the user to send JSON or YAML.
  */
 import { badRequest } from '@flotilla/api';
 
@@ -49,40 +50,152 @@ function fields(buf: Buffer): Field[] {
 const str = (f: Field) => (Buffer.isBuffer(f.value) ? f.value.toString('utf8') : String(f.value));
 const bytes = (f: Field): Buffer => (Buffer.isBuffer(f.value) ? f.value : Buffer.alloc(0));
 
-function stringMap(entries: Field[]): Record<string, string> {
-  const m: Record<string, string> = {};
+/** A varint as a JS number; int32/int64 negatives arrive as 64-bit two's complement. */
+function int(f: Field): number {
+  const v = typeof f.value === 'bigint' ? f.value : 0n;
+  return Number(v >= 1n << 63n ? v - (1n << 64n) : v);
+}
+
+/**
+ * How a field decodes. A `ptr` scalar (a Go pointer, e.g. replicas) keeps
+ * its zero value; other zero scalars are dropped like JSON's omitempty, since
+ * the Go protobuf encoder writes every non-pointer field.
+ */
+type FieldType = 'string' | 'int' | 'bool' | 'ptrInt' | 'ptrBool' | 'stringMap' | 'quantityMap' | 'intOrString' | 'time' | Schema;
+/** Field number → [JSON name, type, repeated]. */
+type Schema = { [num: number]: [string, FieldType, boolean?] };
+
+/** Thrown inside the decoder for a field we have no schema for: the body goes back as 415. */
+class Unsupported extends Error {}
+
+function mapEntries(entries: Field[], value: (f: Field) => unknown): Record<string, unknown> {
+  const m: Record<string, unknown> = {};
   for (const e of entries) {
     let k = '';
-    let v = '';
+    let v: unknown = '';
     for (const f of fields(bytes(e))) {
       if (f.num === 1) k = str(f);
-      if (f.num === 2) v = str(f);
+      if (f.num === 2) v = value(f);
     }
     Object.defineProperty(m, k, { value: v, enumerable: true, writable: true, configurable: true });
   }
   return m;
 }
 
-function objectMeta(buf: Buffer): Record<string, unknown> {
-  const md: Record<string, unknown> = {};
-  const fs = fields(buf);
-  for (const f of fs) {
-    if (f.num === 1) md.name = str(f);
-    if (f.num === 2) md.generateName = str(f);
-    if (f.num === 3) md.namespace = str(f);
-    if (f.num === 6) md.resourceVersion = str(f);
+function scalar(type: FieldType, f: Field): unknown {
+  switch (type) {
+    case 'string':
+      return str(f) || undefined;
+    case 'int':
+      return int(f) || undefined;
+    case 'ptrInt':
+      return int(f);
+    case 'bool':
+      return int(f) !== 0 || undefined;
+    case 'ptrBool':
+      return int(f) !== 0;
+    case 'intOrString': {
+      let t = 0;
+      let i = 0;
+      let sv = '';
+      for (const x of fields(bytes(f))) {
+        if (x.num === 1) t = int(x);
+        if (x.num === 2) i = int(x);
+        if (x.num === 3) sv = str(x);
+      }
+      return t === 1 ? sv : i;
+    }
+    case 'time': {
+      let seconds = 0;
+      for (const x of fields(bytes(f))) if (x.num === 1) seconds = int(x);
+      return seconds ? new Date(seconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z') : undefined;
+    }
+    default:
+      return message(type as Schema, bytes(f));
   }
-  const labels = fs.filter((f) => f.num === 11);
-  const annotations = fs.filter((f) => f.num === 12);
-  const finalizers = fs.filter((f) => f.num === 14).map(str);
-  if (labels.length) md.labels = stringMap(labels);
-  if (annotations.length) md.annotations = stringMap(annotations);
-  if (finalizers.length) md.finalizers = finalizers;
-  for (const k of Object.keys(md)) if (md[k] === '') delete md[k];
-  return md;
 }
 
-/** Decodes a protobuf body into a JSON object, or undefined when its kind is not one we can read. */
+/** Decodes one message by its schema; unknown fields with a non-zero value are refused. */
+function message(schema: Schema, buf: Buffer): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const fs = fields(buf);
+  const seen = new Set<number>();
+  for (const f of fs) {
+    const def = schema[f.num];
+    if (!def) {
+      const zero = Buffer.isBuffer(f.value) ? f.value.length === 0 : f.value === 0n;
+      if (!zero) throw new Unsupported(`field number ${f.num}`);
+      continue;
+    }
+    const [name, type, repeated] = def;
+    if (type === 'stringMap' || type === 'quantityMap') {
+      if (seen.has(f.num)) continue;
+      seen.add(f.num);
+      const entries = fs.filter((x) => x.num === f.num);
+      out[name] = mapEntries(entries, (v) => (type === 'stringMap' ? str(v) : fields(bytes(v)).filter((q) => q.num === 1).map(str)[0] ?? '0'));
+      continue;
+    }
+    const value = scalar(type, f);
+    if (repeated) {
+      const list = (out[name] as unknown[] | undefined) ?? [];
+      list.push(value ?? (typeof type === 'object' ? {} : ''));
+      out[name] = list;
+    } else if (value !== undefined) out[name] = value;
+  }
+  return out;
+}
+
+// Field numbers from k8s.io/api's generated.proto, for what kubectl's typed commands send.
+const OWNER_REFERENCE: Schema = { 1: ['kind', 'string'], 3: ['name', 'string'], 4: ['uid', 'string'], 5: ['apiVersion', 'string'], 6: ['controller', 'ptrBool'], 7: ['blockOwnerDeletion', 'ptrBool'] };
+const OBJECT_META: Schema = {
+  1: ['name', 'string'], 2: ['generateName', 'string'], 3: ['namespace', 'string'], 5: ['uid', 'string'], 6: ['resourceVersion', 'string'],
+  7: ['generation', 'int'], 8: ['creationTimestamp', 'time'], 9: ['deletionTimestamp', 'time'], 10: ['deletionGracePeriodSeconds', 'ptrInt'],
+  11: ['labels', 'stringMap'], 12: ['annotations', 'stringMap'], 13: ['ownerReferences', OWNER_REFERENCE, true], 14: ['finalizers', 'string', true],
+};
+const LABEL_SELECTOR: Schema = { 1: ['matchLabels', 'stringMap'], 2: ['matchExpressions', { 1: ['key', 'string'], 2: ['operator', 'string'], 3: ['values', 'string', true] }, true] };
+const CONTAINER: Schema = {
+  1: ['name', 'string'], 2: ['image', 'string'], 3: ['command', 'string', true], 4: ['args', 'string', true], 5: ['workingDir', 'string'],
+  6: ['ports', { 1: ['name', 'string'], 2: ['hostPort', 'int'], 3: ['containerPort', 'int'], 4: ['protocol', 'string'], 5: ['hostIP', 'string'] }, true],
+  7: ['env', { 1: ['name', 'string'], 2: ['value', 'string'] }, true],
+  8: ['resources', { 1: ['limits', 'quantityMap'], 2: ['requests', 'quantityMap'] }],
+  13: ['terminationMessagePath', 'string'], 14: ['imagePullPolicy', 'string'], 16: ['stdin', 'bool'], 17: ['stdinOnce', 'bool'], 18: ['tty', 'bool'],
+  20: ['terminationMessagePolicy', 'string'],
+};
+const TOLERATION: Schema = { 1: ['key', 'string'], 2: ['operator', 'string'], 3: ['value', 'string'], 4: ['effect', 'string'], 5: ['tolerationSeconds', 'ptrInt'] };
+const POD_SPEC: Schema = {
+  2: ['containers', CONTAINER, true], 3: ['restartPolicy', 'string'], 4: ['terminationGracePeriodSeconds', 'ptrInt'], 5: ['activeDeadlineSeconds', 'ptrInt'],
+  6: ['dnsPolicy', 'string'], 7: ['nodeSelector', 'stringMap'], 8: ['serviceAccountName', 'string'], 9: ['serviceAccount', 'string'], 10: ['nodeName', 'string'],
+  11: ['hostNetwork', 'bool'], 16: ['hostname', 'string'], 17: ['subdomain', 'string'], 19: ['schedulerName', 'string'], 20: ['initContainers', CONTAINER, true],
+  21: ['automountServiceAccountToken', 'ptrBool'], 22: ['tolerations', TOLERATION, true], 24: ['priorityClassName', 'string'], 25: ['priority', 'ptrInt'],
+  28: ['readinessGates', { 1: ['conditionType', 'string'] }, true], 30: ['enableServiceLinks', 'ptrBool'],
+  // An empty securityContext (14) is always sent; a non-empty one is refused by the zero rule.
+};
+const POD_TEMPLATE: Schema = { 1: ['metadata', OBJECT_META], 2: ['spec', POD_SPEC] };
+const DEPLOYMENT_SPEC: Schema = {
+  1: ['replicas', 'ptrInt'], 2: ['selector', LABEL_SELECTOR], 3: ['template', POD_TEMPLATE],
+  4: ['strategy', { 1: ['type', 'string'], 2: ['rollingUpdate', { 1: ['maxUnavailable', 'intOrString'], 2: ['maxSurge', 'intOrString'] }] }],
+  5: ['minReadySeconds', 'int'], 6: ['revisionHistoryLimit', 'ptrInt'], 7: ['paused', 'bool'], 9: ['progressDeadlineSeconds', 'ptrInt'],
+};
+const SERVICE_SPEC: Schema = {
+  1: ['ports', { 1: ['name', 'string'], 2: ['protocol', 'string'], 3: ['port', 'int'], 4: ['targetPort', 'intOrString'], 5: ['nodePort', 'int'], 6: ['appProtocol', 'string'] }, true],
+  2: ['selector', 'stringMap'], 3: ['clusterIP', 'string'], 4: ['type', 'string'], 5: ['externalIPs', 'string', true], 7: ['sessionAffinity', 'string'],
+  10: ['externalName', 'string'], 11: ['externalTrafficPolicy', 'string'], 13: ['publishNotReadyAddresses', 'bool'], 18: ['clusterIPs', 'string', true],
+  19: ['ipFamilies', 'string', true], 17: ['ipFamilyPolicy', 'string'], 22: ['internalTrafficPolicy', 'string'],
+};
+/** The kinds a protobuf body may carry, by `apiVersion/kind`. Status (field 3) is the server's and is skipped. */
+const KINDS: Record<string, Schema> = {
+  'v1/Namespace': { 1: ['metadata', OBJECT_META], 2: ['spec', { 1: ['finalizers', 'string', true] }] },
+  'v1/Service': { 1: ['metadata', OBJECT_META], 2: ['spec', SERVICE_SPEC] },
+  'v1/Pod': { 1: ['metadata', OBJECT_META], 2: ['spec', POD_SPEC] },
+  'apps/v1/Deployment': { 1: ['metadata', OBJECT_META], 2: ['spec', DEPLOYMENT_SPEC] },
+  'apps/v1/ReplicaSet': { 1: ['metadata', OBJECT_META], 2: ['spec', { 1: ['replicas', 'ptrInt'], 2: ['selector', LABEL_SELECTOR], 3: ['template', POD_TEMPLATE], 4: ['minReadySeconds', 'int'] }] },
+};
+
+/**
+ * Decodes a protobuf body into a JSON object, or undefined when its kind,
+ * or a field it sets, is not one we can read (the caller answers 415, which
+ * tells the client to send JSON or YAML).
+ */
 export function decodeProtobuf(body: Buffer): Record<string, unknown> | undefined {
   if (body.length < 4 || !body.subarray(0, 4).equals(MAGIC)) throw badRequest('malformed protobuf body: missing the k8s envelope');
   let apiVersion = '';
@@ -97,14 +210,33 @@ export function decodeProtobuf(body: Buffer): Record<string, unknown> | undefine
     }
     if (f.num === 2) raw = bytes(f);
   }
-  if (apiVersion !== 'v1' || kind !== 'Namespace') return undefined;
-  const obj: Record<string, unknown> = { apiVersion, kind, metadata: {} };
-  for (const f of fields(raw)) {
-    if (f.num === 1) obj.metadata = objectMeta(bytes(f));
-    if (f.num === 2) {
-      const finalizers = fields(bytes(f)).filter((x) => x.num === 1).map(str);
-      obj.spec = finalizers.length ? { finalizers } : {};
-    }
+  const schema = KINDS[`${apiVersion}/${kind}`];
+  if (!schema) return undefined;
+  try {
+    // Field 3 is status in every kind: skipped, the server owns it.
+    const withoutStatus = Buffer.concat(fields(raw).filter((f) => f.num !== 3).map(reencode));
+    const obj = message(schema, withoutStatus);
+    return { apiVersion, kind, metadata: {}, ...obj, ...(kind === 'Namespace' && !obj.spec ? { spec: {} } : {}) };
+  } catch (err) {
+    if (err instanceof Unsupported) return undefined;
+    throw err;
   }
-  return obj;
+}
+
+/** One field back to its wire form (to drop fields before decoding). */
+function reencode(f: Field): Buffer {
+  const varint = (v: bigint): Buffer => {
+    const out: number[] = [];
+    do {
+      let b = Number(v & 0x7fn);
+      v >>= 7n;
+      if (v > 0n) b |= 0x80;
+      out.push(b);
+    } while (v > 0n);
+    return Buffer.from(out);
+  };
+  const tag = varint(BigInt((f.num << 3) | f.wire));
+  if (f.wire === 0) return Buffer.concat([tag, varint(f.value as bigint)]);
+  if (f.wire === 2) return Buffer.concat([tag, varint(BigInt(bytes(f).length)), bytes(f)]);
+  return Buffer.alloc(0);
 }
