@@ -111,14 +111,23 @@ export class RangeAllocator {
     return Number.isInteger(value) && value >= this.range.min && value <= this.range.max;
   }
 
-  /** Takes any free value (random, upper band first). Throws AllocationError('full') when none is left. */
-  allocateNext(): Promise<number> {
-    return this.enqueue({ type: 'next' });
+  /** Takes any free value (random, upper band first). Throws AllocationError('full') when none is left. `dryRun` only picks one. */
+  allocateNext(dryRun = false): Promise<number> {
+    return dryRun ? this.dry({ type: 'next' }) : this.enqueue({ type: 'next' });
   }
 
-  /** Takes this value. Throws AllocationError('allocated' | 'out-of-range'). */
-  allocate(value: number): Promise<number> {
-    return this.enqueue({ type: 'exact', value });
+  /** Takes this value. Throws AllocationError('allocated' | 'out-of-range'). `dryRun` only checks. */
+  allocate(value: number, dryRun = false): Promise<number> {
+    return dryRun ? this.dry({ type: 'exact', value }) : this.enqueue({ type: 'exact', value });
+  }
+
+  /** The outcome an allocation would have now, without writing (dryRun=All). */
+  private async dry(op: { type: 'next' } | { type: 'exact'; value: number }): Promise<number> {
+    const obj = await this.read();
+    const st: State = obj ? this.decode(obj) : { bits: Buffer.alloc(Math.ceil(this.size / 8)), recent: new Map() };
+    const o = this.apply(st, { ...op, resolve: () => undefined, reject: () => undefined } as Op);
+    if (!o.ok) throw o.error;
+    return o.value;
   }
 
   /** Frees values; values outside the range or already free are ignored. */

@@ -4,6 +4,7 @@
  * write is decoded, checked against the path, defaulted, validated (with the
  * old object on update) and admitted before it reaches the store.
  */
+import { randomUUID } from 'node:crypto';
 import { ApiError, badRequest, conflict, groupVersion, invalid, isReason, notFound } from '@flotilla/api';
 import type { DeleteOptions, FieldError, KubeObject, ResourceInfo, Service } from '@flotilla/api';
 import type { Storage } from '@flotilla/store';
@@ -171,8 +172,17 @@ export class RestHandlers {
     }
     if (info.namespaced) await checkNamespaceAcceptsCreate(this.storage, path.namespace!, info.plural, md.name ?? md.generateName ?? '');
     this.admit(req.attrs, undefined, obj);
-    // Allocate, then create; a failed create gives the values back.
     const alloc = this.serviceAllocator(info);
+    if (isDryRun(req)) {
+      // Everything but the write: what the object would look like once stored.
+      if (alloc) await alloc.allocateCreate(obj as Service, true);
+      if (!md.name) md.name = `${md.generateName}${randomSuffix()}`;
+      md.uid = randomUUID();
+      md.creationTimestamp = now();
+      md.generation = 1;
+      return { code: 201, body: withType(info, obj) };
+    }
+    // Allocate, then create; a failed create gives the values back.
     const taken = alloc ? await alloc.allocateCreate(obj as Service) : undefined;
     let created: KubeObject;
     try {
@@ -206,6 +216,10 @@ export class RestHandlers {
       if (alloc) alloc.prepareUpdate(next as Service, cur as Service);
       this.validate(info, next, cur);
       this.admit(req.attrs, cur, next);
+      if (isDryRun(req)) {
+        if (alloc) await alloc.allocateUpdate(next as Service, cur as Service, true);
+        return next;
+      }
       let taken: TakenValues | undefined;
       try {
         if (alloc) taken = await alloc.allocateUpdate(next as Service, cur as Service);
@@ -314,6 +328,10 @@ export class RestHandlers {
     if (errors.length) throw invalid('Binding', name, errors);
     const node = target!.name as string;
     const annotations = md.annotations;
+    if (isDryRun(req)) {
+      await this.storage.get('pods', path.namespace, name);
+      return { code: 201, body: successStatus() };
+    }
     const attrs = { ...req.attrs, name };
     await this.storage.guaranteedUpdate('pods', path.namespace, name, (pod) => {
       const spec = (pod.spec ?? (pod.spec = {})) as { nodeName?: string };
@@ -363,6 +381,11 @@ export class RestHandlers {
     if (options.propagationPolicy === 'Orphan') finalizers.push('orphan');
     const isNamespace = info.group === '' && info.plural === 'namespaces';
     if (isNamespace) finalizers.push(NAMESPACE_FINALIZER);
+    if (isDryRun(req)) {
+      // Nothing is written: the answer is the object as it stands.
+      const marked = finalizers.length > 0 || (cur.metadata.finalizers?.length ?? 0) > 0 || (info.group === '' && info.plural === 'pods' && !!(cur.spec as { nodeName?: string } | undefined)?.nodeName);
+      return { object: cur, deleted: !marked };
+    }
     if (finalizers.length > 0 && !cur.metadata.deletionTimestamp) {
       await this.storage.guaranteedUpdate(info.plural, namespace, name, (o) => {
         const list = o.metadata.finalizers ?? [];
@@ -406,6 +429,22 @@ export class RestHandlers {
 }
 
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+
+/** `?dryRun=All` (kubectl diff, --dry-run=server): everything but the write. Any other value is a 400, as in Kubernetes. */
+function isDryRun(req: RestRequest): boolean {
+  const v = req.query.dryRun;
+  if (v === undefined || v === '') return false;
+  if (v !== 'All') throw badRequest(`dryRun: Unsupported value: "${v}": supported values: "All"`);
+  return true;
+}
+
+/** Five characters for generateName, like the store's (Kubernetes' alphabet without vowels). */
+function randomSuffix(): string {
+  const chars = 'bcdfghjklmnpqrstvwxz2456789';
+  let out = '';
+  for (let i = 0; i < 5; i++) out += chars[Math.floor(Math.random() * chars.length)];
+  return out;
+}
 
 /** A `Status` of success, as Kubernetes returns for deletes and bindings. */
 export function successStatus(details?: Record<string, unknown>): Record<string, unknown> {

@@ -78,8 +78,8 @@ export class ServiceAllocator {
    * that with a 500, but nothing is wrong with the server; the client can free
    * Services, ask for a headless one, or the admin can widen the range).
    */
-  async allocateCreate(svc: Service): Promise<TakenValues> {
-    return this.take(svc, undefined);
+  async allocateCreate(svc: Service, dryRun = false): Promise<TakenValues> {
+    return this.take(svc, undefined, dryRun);
   }
 
   /**
@@ -98,8 +98,8 @@ export class ServiceAllocator {
   }
 
   /** Takes what an update adds (a new nodePort, a type change to NodePort); see releaseReplaced for what it drops. */
-  async allocateUpdate(svc: Service, old: Service): Promise<TakenValues> {
-    return this.take(svc, old);
+  async allocateUpdate(svc: Service, old: Service, dryRun = false): Promise<TakenValues> {
+    return this.take(svc, old, dryRun);
   }
 
   /** After a successful update: frees what the old object held and the new one does not. */
@@ -155,8 +155,8 @@ export class ServiceAllocator {
 
   // ------------------------------------------------------------ internals
 
-  /** Takes what `svc` needs beyond what `old` holds; all or nothing. */
-  private async take(svc: Service, old: Service | undefined): Promise<TakenValues> {
+  /** Takes what `svc` needs beyond what `old` holds; all or nothing. A dry run fills in values and reports conflicts but takes nothing. */
+  private async take(svc: Service, old: Service | undefined, dryRun = false): Promise<TakenValues> {
     const spec = svc.spec;
     if (!spec || typeof spec !== 'object') return NONE;
     const name = svc.metadata?.name ?? '';
@@ -176,14 +176,14 @@ export class ServiceAllocator {
             if (ip === undefined || !this.ips.contains(ip)) {
               errors.push(fieldInvalid('spec.clusterIP', requested, `provided IP is not in the valid range. The range of valid IPs is ${this.ips.range.text}`));
             } else if (!held.ips.includes(ip)) {
-              await this.takeOne(this.ips, ip, taken.ips, errors, 'spec.clusterIP', requested);
+              await this.takeOne(this.ips, ip, dryRun ? undefined : taken.ips, errors, 'spec.clusterIP', requested);
             }
             if (ip !== undefined) {
               spec.clusterIP = requested;
               spec.clusterIPs = [requested];
             }
           } else {
-            const ip = await this.takeOne(this.ips, undefined, taken.ips, errors, 'spec.clusterIP', '');
+            const ip = await this.takeOne(this.ips, undefined, dryRun ? undefined : taken.ips, errors, 'spec.clusterIP', '');
             if (ip !== undefined) {
               spec.clusterIP = this.ips.range.format(ip);
               spec.clusterIPs = [spec.clusterIP];
@@ -204,12 +204,12 @@ export class ServiceAllocator {
             errors.push(fieldInvalid(field, p.nodePort, `provided port is not in the valid range. The range of valid ports is ${this.ports.range.text}`));
             continue;
           }
-          const got = await this.takeOne(this.ports, p.nodePort, taken.ports, errors, field, p.nodePort);
+          const got = await this.takeOne(this.ports, p.nodePort, dryRun ? undefined : taken.ports, errors, field, p.nodePort);
           if (got !== undefined) mine.add(got);
         }
         for (const [i, p] of spec.ports.entries()) {
           if (!p || typeof p !== 'object' || p.nodePort) continue;
-          const got = await this.takeOne(this.ports, undefined, taken.ports, errors, `spec.ports[${i}].nodePort`, 0);
+          const got = await this.takeOne(this.ports, undefined, dryRun ? undefined : taken.ports, errors, `spec.ports[${i}].nodePort`, 0);
           if (got !== undefined) p.nodePort = got;
         }
       }
@@ -225,10 +225,10 @@ export class ServiceAllocator {
   }
 
   /** One allocation; an AllocationError becomes a field error, anything else (the store) is thrown. */
-  private async takeOne(alloc: RangeAllocator, value: number | undefined, into: number[], errors: FieldError[], field: string, shown: unknown): Promise<number | undefined> {
+  private async takeOne(alloc: RangeAllocator, value: number | undefined, into: number[] | undefined, errors: FieldError[], field: string, shown: unknown): Promise<number | undefined> {
     try {
-      const v = value === undefined ? await alloc.allocateNext() : await alloc.allocate(value);
-      into.push(v);
+      const v = value === undefined ? await alloc.allocateNext(into === undefined) : await alloc.allocate(value, into === undefined);
+      into?.push(v);
       return v;
     } catch (err) {
       if (!(err instanceof AllocationError)) throw err;
