@@ -64,13 +64,25 @@ export function apiGroup(resources: readonly ResourceInfo[], group: string): Rec
   return { kind: 'APIGroup', apiVersion: 'v1', ...groupDoc(group, versions) };
 }
 
+/** Discovery categories as Kubernetes announces them: `kubectl get all` expands to the kinds in `all`. */
+const CATEGORIES: Record<string, string[]> = { '/pods': ['all'], '/services': ['all'], 'apps/deployments': ['all'], 'apps/replicasets': ['all'] };
+
 /** `/api/v1` or `/apis/{group}/{version}`; undefined when not served. */
 export function apiResourceList(resources: readonly ResourceInfo[], group: string, version: string): Record<string, unknown> | undefined {
   const served = resources.filter((r) => r.group === group && r.version === version);
   if (served.length === 0) return undefined;
   const out: Array<Record<string, unknown>> = [];
   for (const r of served) {
-    out.push({ name: r.plural, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: r.verbs, ...(r.shortNames.length ? { shortNames: r.shortNames } : {}) });
+    const categories = CATEGORIES[`${r.group}/${r.plural}`];
+    out.push({
+      name: r.plural,
+      singularName: r.singular,
+      namespaced: r.namespaced,
+      kind: r.kind,
+      verbs: r.verbs,
+      ...(r.shortNames.length ? { shortNames: r.shortNames } : {}),
+      ...(categories ? { categories } : {}),
+    });
     for (const sub of r.subresources) {
       const base = { name: `${r.plural}/${sub}`, singularName: '', namespaced: r.namespaced };
       if (sub === 'status') out.push({ ...base, kind: r.kind, verbs: ['get', 'patch', 'update'] });

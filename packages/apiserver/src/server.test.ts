@@ -366,8 +366,10 @@ describe('discovery and misc endpoints', () => {
     expect(core).toMatchObject({ kind: 'APIResourceList', groupVersion: 'v1' });
     const names = core.resources.map((r: any) => r.name);
     expect(names).toEqual(expect.arrayContaining(['pods', 'pods/status', 'pods/binding', 'pods/log', 'namespaces', 'nodes', 'services']));
-    expect(core.resources.find((r: any) => r.name === 'pods')).toMatchObject({ singularName: 'pod', namespaced: true, kind: 'Pod', shortNames: ['po'] });
+    expect(core.resources.find((r: any) => r.name === 'pods')).toMatchObject({ singularName: 'pod', namespaced: true, kind: 'Pod', shortNames: ['po'], categories: ['all'] });
+    expect(core.resources.find((r: any) => r.name === 'endpoints').categories).toBeUndefined();
     const apps = (await s.request('GET', '/apis/apps/v1')).body;
+    expect(apps.resources.find((r: any) => r.name === 'deployments').categories).toEqual(['all']);
     expect(apps.resources.find((r: any) => r.name === 'deployments/scale')).toMatchObject({ kind: 'Scale', group: 'autoscaling', version: 'v1' });
     expect((await s.request('GET', '/apis/nope/v1')).status).toBe(404);
     const v = (await s.request('GET', '/version')).body;
