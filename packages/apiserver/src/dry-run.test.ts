@@ -48,3 +48,13 @@ describe('dryRun=All (kubectl diff, --dry-run=server)', () => {
     expect(clash.body.message).toContain('provided port is already allocated');
   });
 });
+
+describe('dryRun in DeleteOptions (kubectl delete --dry-run=server)', () => {
+  it('keeps the object', async () => {
+    await s.request('POST', PODS, testPod('keep'));
+    const d = await s.request('DELETE', `${PODS}/keep`, { kind: 'DeleteOptions', apiVersion: 'v1', dryRun: ['All'] });
+    expect(d.status).toBe(200);
+    expect((await s.request('GET', `${PODS}/keep`)).status).toBe(200);
+    expect((await s.request('DELETE', `${PODS}/keep`, { dryRun: ['Some'] })).status).toBe(400);
+  });
+});

@@ -90,4 +90,9 @@ describe('protobuf bodies', () => {
       await s.close();
     }
   });
+
+  it('decodes DeleteOptions as a typed client sends them with a DELETE', () => {
+    const opts = envelope('v1', 'DeleteOptions', cat(vi(1, 30), ld(2, ld(1, 'u1')), ld(4, 'Foreground'), ld(5, 'All')));
+    expect(decodeProtobuf(opts)).toEqual({ apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 30, preconditions: { uid: 'u1' }, propagationPolicy: 'Foreground', dryRun: ['All'] });
+  });
 });

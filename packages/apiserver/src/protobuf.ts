@@ -182,6 +182,12 @@ const SERVICE_SPEC: Schema = {
   10: ['externalName', 'string'], 11: ['externalTrafficPolicy', 'string'], 13: ['publishNotReadyAddresses', 'bool'], 18: ['clusterIPs', 'string', true],
   19: ['ipFamilies', 'string', true], 17: ['ipFamilyPolicy', 'string'], 22: ['internalTrafficPolicy', 'string'],
 };
+/** The body of a typed client's DELETE (kubectl drain falls back to it when there is no eviction API). */
+const DELETE_OPTIONS: Schema = {
+  1: ['gracePeriodSeconds', 'ptrInt'], 2: ['preconditions', { 1: ['uid', 'string'], 2: ['resourceVersion', 'string'] }], 3: ['orphanDependents', 'ptrBool'],
+  4: ['propagationPolicy', 'string'], 5: ['dryRun', 'string', true],
+};
+
 /** The kinds a protobuf body may carry, by `apiVersion/kind`. Status (field 3) is the server's and is skipped. */
 const KINDS: Record<string, Schema> = {
   'v1/Namespace': { 1: ['metadata', OBJECT_META], 2: ['spec', { 1: ['finalizers', 'string', true] }] },
@@ -210,12 +216,14 @@ export function decodeProtobuf(body: Buffer): Record<string, unknown> | undefine
     }
     if (f.num === 2) raw = bytes(f);
   }
-  const schema = KINDS[`${apiVersion}/${kind}`];
+  // DeleteOptions is registered in every group version (metav1.AddToGroupVersion).
+  const schema = kind === 'DeleteOptions' ? DELETE_OPTIONS : KINDS[`${apiVersion}/${kind}`];
   if (!schema) return undefined;
   try {
-    // Field 3 is status in every kind: skipped, the server owns it.
-    const withoutStatus = Buffer.concat(fields(raw).filter((f) => f.num !== 3).map(reencode));
+    // Field 3 is status in every object kind: skipped, the server owns it.
+    const withoutStatus = schema === DELETE_OPTIONS ? raw : Buffer.concat(fields(raw).filter((f) => f.num !== 3).map(reencode));
     const obj = message(schema, withoutStatus);
+    if (schema === DELETE_OPTIONS) return { apiVersion, kind, ...obj };
     return { apiVersion, kind, metadata: {}, ...obj, ...(kind === 'Namespace' && !obj.spec ? { spec: {} } : {}) };
   } catch (err) {
     if (err instanceof Unsupported) return undefined;

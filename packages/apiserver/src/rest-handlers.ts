@@ -381,7 +381,7 @@ export class RestHandlers {
     if (options.propagationPolicy === 'Orphan') finalizers.push('orphan');
     const isNamespace = info.group === '' && info.plural === 'namespaces';
     if (isNamespace) finalizers.push(NAMESPACE_FINALIZER);
-    if (isDryRun(req)) {
+    if (isDryRun(req) || options.dryRun?.includes('All')) {
       // Nothing is written: the answer is the object as it stands.
       const marked = finalizers.length > 0 || (cur.metadata.finalizers?.length ?? 0) > 0 || (info.group === '' && info.plural === 'pods' && !!(cur.spec as { nodeName?: string } | undefined)?.nodeName);
       return { object: cur, deleted: !marked };
@@ -496,6 +496,11 @@ function deleteOptions(req: RestRequest): DeleteOptions {
   }
   if (errors.length) throw invalid('DeleteOptions', '', errors);
   const out: DeleteOptions = {};
+  const dry = opts.dryRun as unknown;
+  if (dry !== undefined && dry !== null) {
+    if (!Array.isArray(dry) || dry.some((d) => d !== 'All')) throw badRequest(`dryRun: Unsupported value: ${JSON.stringify(dry)}: supported values: "All"`);
+    if (dry.length > 0) out.dryRun = ['All'];
+  }
   if (typeof grace === 'number') out.gracePeriodSeconds = Math.max(0, grace);
   if (policy) out.propagationPolicy = policy as DeleteOptions['propagationPolicy'];
   else if (orphan === true) out.propagationPolicy = 'Orphan';
