@@ -91,5 +91,7 @@ export function apiResourceList(resources: readonly ResourceInfo[], group: strin
       if (sub === 'log') out.push({ ...base, kind: r.kind, verbs: ['get'] });
     }
   }
+  // Alphabetical like kube-apiserver's (a subresource right after its parent): `kubectl get all` prints kinds in this order.
+  out.sort((a, b) => (String(a.name) < String(b.name) ? -1 : String(a.name) > String(b.name) ? 1 : 0));
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: groupVersion({ group, version }), resources: out };
 }
