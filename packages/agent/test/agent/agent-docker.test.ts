@@ -201,7 +201,7 @@ describe('agent on Docker', () => {
     const gap12 = seen.get(2)! - seen.get(1)!;
     const gap23 = seen.get(3)! - seen.get(2)!;
     expect(gap23).toBeGreaterThan(gap12);
-    expect((await events('crash')).some((e) => e.reason === 'BackOff')).toBe(true);
+    await waitFor(async () => ((await events('crash')).some((e) => e.reason === 'BackOff') ? true : undefined), { what: 'BackOff event', timeoutMs: 15_000 });
   });
 
   it('GET pods/{name}/log returns the output; previous the dead instance; errors are Status', async () => {
@@ -237,9 +237,16 @@ describe('agent on Docker', () => {
       pod('live', { containers: [{ ...echo, livenessProbe: { httpGet: { path: '/', port: 8081 }, periodSeconds: 1, failureThreshold: 2, timeoutSeconds: 1 } }] }),
     );
     await podWhen('live', (x) => (x.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1, 'restarted by liveness', 40_000);
-    const ev = await events('live');
-    expect(ev.some((e) => e.reason === 'Unhealthy' && e.message?.startsWith('Liveness probe failed'))).toBe(true);
-    expect(ev.some((e) => e.reason === 'Killing' && e.message?.includes('failed liveness probe'))).toBe(true);
+    // Events are written in the background: wait for both rather than expect them already there.
+    await waitFor(
+      async () => {
+        const ev = await events('live');
+        const unhealthy = ev.some((e) => e.reason === 'Unhealthy' && e.message?.startsWith('Liveness probe failed'));
+        const killing = ev.some((e) => e.reason === 'Killing' && e.message?.includes('failed liveness probe'));
+        return unhealthy && killing ? true : undefined;
+      },
+      { what: 'Unhealthy and Killing events for the liveness failure', timeoutMs: 15_000 },
+    );
 
     await pods().create(pod('unready', { containers: [{ ...echo, readinessProbe: { exec: { command: ['cat', '/tmp/ready'] }, periodSeconds: 1, failureThreshold: 1 } }] }));
     await waitFor(async () => ((await events('unready')).find((e) => e.reason === 'Unhealthy')?.count ?? 0) >= 3, { what: 'three readiness failures', timeoutMs: 30_000, intervalMs: 200 });
@@ -314,7 +321,8 @@ describe('agent on Docker', () => {
     const b = await podWhen('port-b', (x) => x.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'HostPortConflict', 'HostPortConflict');
     expect(b.status?.containerStatuses?.[0]?.state?.waiting?.message).toContain(String(port));
     expect(b.status?.conditions?.find((c) => c.type === 'PodReadyToStartContainers')).toMatchObject({ status: 'False', reason: 'HostPortConflict' });
-    expect((await events('port-b')).some((e) => e.reason === 'HostPortConflict')).toBe(true);
+    // Events are written in the background: wait for it rather than expect it already there.
+    await waitFor(async () => ((await events('port-b')).some((e) => e.reason === 'HostPortConflict') ? true : undefined), { what: 'HostPortConflict event', timeoutMs: 15_000 });
     expect(running(await getPod('port-a'))).toBe(true);
     expect(await appIds('port-a')).toEqual(idsA);
   });
