@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApiError, badRequest, type Status } from '@flotilla/api';
-import { METRICS_CONTENT_TYPE, type Logger, type Registry } from '@flotilla/observability';
+import { serveStatus, type Logger, type Registry } from '@flotilla/observability';
 import { instancesOf } from './pod-status.js';
 import type { ContainerInfo, ContainerRuntime } from './runtime/types.js';
 
@@ -113,17 +113,8 @@ export async function startLogServer(o: LogServerOptions): Promise<LogServer> {
 }
 
 async function handle(o: LogServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (serveStatus(req, res, { registry: o.registry })) return;
   const url = new URL(req.url ?? '/', 'https://agent');
-  if (url.pathname === '/healthz') {
-    res.writeHead(200, { 'content-type': 'text/plain' });
-    res.end('ok');
-    return;
-  }
-  if (url.pathname === '/metrics') {
-    res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE });
-    res.end(o.registry.render());
-    return;
-  }
   const m = /^\/containerLogs\/([^/]+)\/([^/]+)\/([^/]+)\/?$/.exec(url.pathname);
   if (!m) throw new ApiError('NotFound', `the server could not find the requested resource (${url.pathname.slice(0, 200)})`);
   if (req.method !== 'GET') throw new ApiError('MethodNotAllowed', 'only GET is allowed');

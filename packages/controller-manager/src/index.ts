@@ -1,7 +1,6 @@
 export * from './context.js';
 export * from './controller-metrics.js';
 export * from './controller-manager.js';
-export * from './http-server.js';
 export * from './run.js';
 export * from './endpoints/index.js';
 export * from './garbage-collector/index.js';

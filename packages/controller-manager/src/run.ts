@@ -12,10 +12,9 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { LeaderElector, RestClient, type ApiClient, type Clock, type Logger } from '@flotilla/client';
-import { createLogger } from '@flotilla/observability';
+import { createLogger, startStatusServer } from '@flotilla/observability';
 import { ControllerManager } from './controller-manager.js';
 import { ControllerMetrics } from './controller-metrics.js';
-import { startStatusServer } from './http-server.js';
 
 /** Everything `flotilla controller-manager` can set. */
 export interface ControllerManagerConfig {
@@ -77,11 +76,9 @@ export async function run(config: ControllerManagerConfig, signal: AbortSignal):
   manager();
 
   const port = config.metricsPort ?? 10257;
-  const server = port >= 0 ? await startStatusServer(() => metrics.render(), port, config.metricsHost ?? '127.0.0.1') : undefined;
-  if (server) {
-    log.info({ port: server.port }, 'serving /metrics and /healthz');
-    config.onListening?.(server.port);
-  }
+  // ControllerMetrics.render() refreshes the queue depths before each scrape.
+  const server = port >= 0 ? await startStatusServer({ registry: metrics, port, host: config.metricsHost ?? '127.0.0.1', logger: log }) : undefined;
+  if (server) config.onListening?.(server.port);
   try {
     if (!config.leaderElect) {
       const m = manager();

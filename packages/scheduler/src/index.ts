@@ -3,6 +3,5 @@ export * from './filters.js';
 export * from './scores.js';
 export * from './schedule.js';
 export * from './scheduler.js';
-export * from './http-server.js';
 export * from './run.js';
 export * from './fixtures.js';

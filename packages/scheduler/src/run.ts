@@ -6,8 +6,7 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { LeaderElector, RestClient, type ApiClient, type Logger } from '@flotilla/client';
-import { createLogger, Registry } from '@flotilla/observability';
-import { startStatusServer } from './http-server.js';
+import { createLogger, Registry, startStatusServer } from '@flotilla/observability';
 import { Scheduler, DEFAULT_SCHEDULER_NAME, type SchedulerEventSink } from './scheduler.js';
 
 /** Everything `flotilla scheduler` can set. */
@@ -62,11 +61,8 @@ export async function run(config: SchedulerConfig, signal: AbortSignal): Promise
   config.onScheduler?.(scheduler);
 
   const port = config.metricsPort ?? 10251;
-  const server = port >= 0 ? await startStatusServer(registry, port, () => true, config.metricsHost ?? '127.0.0.1') : undefined;
-  if (server) {
-    log.info({ port: server.port }, 'serving /metrics and /healthz');
-    config.onListening?.(server.port);
-  }
+  const server = port >= 0 ? await startStatusServer({ registry, port, host: config.metricsHost ?? '127.0.0.1', logger: log }) : undefined;
+  if (server) config.onListening?.(server.port);
   try {
     if (config.leaderElect) {
       await runAsLeader(client, config, identity, log, signal, (leading) => scheduler.run(leading));
