@@ -1,6 +1,6 @@
 import type { Lease } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
-import { LeaderElector } from './leader-election.js';
+import { LeaderElector, runWithLeaderElection } from './leader-election.js';
 import { FakeApiClient } from './testing/fake-api-client.js';
 import { waitFor } from './testing/wait-for.js';
 
@@ -75,5 +75,47 @@ describe('LeaderElector', () => {
     expect(a.state.stopped).toBe(true);
     expect(a.elector.isLeader()).toBe(false);
     expect(a.elector.getLeader()).toBe('intruder');
+  });
+});
+
+describe('runWithLeaderElection', () => {
+  it('resolves on shutdown, hands the Lease back and reports when leading stopped', async () => {
+    const fake = new FakeApiClient();
+    const ac = new AbortController();
+    let leading = false;
+    let stopped = 0;
+    const done = runWithLeaderElection(fake, { ...opts, identity: 'a', onStoppedLeading: () => stopped++ }, ac.signal, async (signal) => {
+      leading = true;
+      await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+    });
+    await waitFor(() => leading);
+    ac.abort();
+    await expect(done).resolves.toBeUndefined();
+    expect(stopped).toBe(1);
+    expect(fake.peek<Lease>('leases', 'kube-system', 'lock')?.spec?.holderIdentity).toBeUndefined();
+  });
+
+  it("rejects with the leader's error and releases the Lease", async () => {
+    const fake = new FakeApiClient();
+    const done = runWithLeaderElection(fake, { ...opts, identity: 'a' }, new AbortController().signal, async () => {
+      throw new Error('work failed');
+    });
+    await expect(done).rejects.toThrow('work failed');
+    expect(fake.peek<Lease>('leases', 'kube-system', 'lock')?.spec?.holderIdentity).toBeUndefined();
+  });
+
+  it('rejects when another holder takes the Lease', async () => {
+    const fake = new FakeApiClient();
+    let leading = false;
+    const done = runWithLeaderElection(fake, { ...opts, identity: 'a' }, new AbortController().signal, async (signal) => {
+      leading = true;
+      await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+    });
+    await waitFor(() => leading);
+    const leases = fake.resource<Lease>('leases');
+    const l = await leases.get('kube-system', 'lock');
+    l.spec = { ...l.spec, holderIdentity: 'intruder' };
+    await leases.update(l);
+    await expect(done).rejects.toThrow('lost leadership of kube-system/lock');
   });
 });

@@ -196,3 +196,54 @@ export class LeaderElector {
     }
   }
 }
+
+/** Options of runWithLeaderElection(): the Lease, its timings, and a hook for when leading stops. */
+export interface LeaderElectionRunOptions extends LeaderElectorOptions {
+  /** Called once the leader's work has stopped after leading (e.g. to zero a leader gauge). */
+  onStoppedLeading?(): void;
+}
+
+/**
+ * Waits to hold the Lease, runs `lead` while holding it, and resolves once
+ * `signal` aborts. Rejects with lead's error (after handing the Lease back)
+ * or when leadership is lost, so the process exits non-zero and its
+ * supervisor restarts it as a fresh candidate, as kube-scheduler and
+ * kube-controller-manager do.
+ */
+export async function runWithLeaderElection(
+  client: ApiClient,
+  options: LeaderElectionRunOptions,
+  signal: AbortSignal,
+  lead: (signal: AbortSignal) => Promise<void>,
+): Promise<void> {
+  const { onStoppedLeading, ...electorOptions } = options;
+  const { namespace, name, identity } = options;
+  const log = options.logger ?? silentLogger;
+  const elector = new LeaderElector(client, electorOptions);
+  // Stops the campaign (and releases the Lease) when the leader's work fails, not only on shutdown.
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  let led = false;
+  let failure: unknown;
+  log.info({ identity, lease: `${namespace}/${name}` }, 'waiting to become leader');
+  try {
+    await elector.run(stop.signal, {
+      onStartedLeading: async (leading) => {
+        led = true;
+        try {
+          await lead(leading);
+        } catch (err) {
+          failure = err;
+          stop.abort();
+        }
+      },
+      onStoppedLeading: () => onStoppedLeading?.(),
+      onNewLeader: (holder) => log.info({ identity, leader: holder }, 'new leader observed'),
+    });
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+  if (failure) throw failure;
+  if (!signal.aborted && led) throw new Error(`lost leadership of ${namespace}/${name}`);
+}

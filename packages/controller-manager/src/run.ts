@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { LeaderElector, RestClient, type ApiClient, type Clock, type Logger } from '@flotilla/client';
+import { RestClient, runWithLeaderElection, type ApiClient, type Clock, type Logger } from '@flotilla/client';
 import { createLogger, startStatusServer } from '@flotilla/observability';
 import { ControllerManager } from './controller-manager.js';
 import { ControllerMetrics } from './controller-metrics.js';
@@ -87,7 +87,7 @@ export async function run(config: ControllerManagerConfig, signal: AbortSignal):
       await m.run(signal);
       return;
     }
-    const elector = new LeaderElector(client, {
+    const lease = {
       namespace: config.leaseNamespace ?? 'kube-system',
       name: leaseName,
       identity,
@@ -96,36 +96,14 @@ export async function run(config: ControllerManagerConfig, signal: AbortSignal):
       retryPeriodSeconds: config.retryPeriodSeconds,
       clock: config.clock,
       logger: log,
+      onStoppedLeading: () => leaderGauge.set(0, { name: leaseName }),
+    };
+    await runWithLeaderElection(client, lease, signal, async (leading) => {
+      leaderGauge.set(1, { name: leaseName });
+      const m = manager();
+      config.onStartedLeading?.(m);
+      await m.run(leading);
     });
-    log.info({ identity, lease: `${config.leaseNamespace ?? 'kube-system'}/${leaseName}` }, 'waiting to become leader');
-    let led = false;
-    let failure: unknown;
-    // Stops the campaign (and releases the Lease) when the controllers fail, not only on shutdown.
-    const stop = new AbortController();
-    const onAbort = () => stop.abort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      await elector.run(stop.signal, {
-        onStartedLeading: async (leading) => {
-          led = true;
-          leaderGauge.set(1, { name: leaseName });
-          const m = manager();
-          config.onStartedLeading?.(m);
-          try {
-            await m.run(leading);
-          } catch (err) {
-            failure = err;
-            stop.abort();
-          }
-        },
-        onStoppedLeading: () => leaderGauge.set(0, { name: leaseName }),
-        onNewLeader: (holder) => log.info({ identity, leader: holder }, 'new leader observed'),
-      });
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-    }
-    if (failure) throw failure;
-    if (!signal.aborted && led) throw new Error(`lost leadership of ${config.leaseNamespace ?? 'kube-system'}/${leaseName}`);
   } finally {
     await server?.close();
     const closable = client as ApiClient & { close?: () => Promise<void> };

@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { LeaderElector, RestClient, type ApiClient, type Logger } from '@flotilla/client';
+import { RestClient, runWithLeaderElection, type ApiClient, type Logger } from '@flotilla/client';
 import { createLogger, Registry, startStatusServer } from '@flotilla/observability';
 import { Scheduler, DEFAULT_SCHEDULER_NAME, type SchedulerEventSink } from './scheduler.js';
 
@@ -65,7 +65,19 @@ export async function run(config: SchedulerConfig, signal: AbortSignal): Promise
   if (server) config.onListening?.(server.port);
   try {
     if (config.leaderElect) {
-      await runAsLeader(client, config, identity, log, signal, (leading) => scheduler.run(leading));
+      const lease = {
+        namespace: config.leaseNamespace ?? 'kube-system',
+        name: config.leaseName ?? 'flotilla-scheduler',
+        identity,
+        logger: log,
+        leaseDurationSeconds: config.leaseDurationSeconds,
+        renewDeadlineSeconds: config.renewDeadlineSeconds,
+        retryPeriodSeconds: config.retryPeriodSeconds,
+      };
+      await runWithLeaderElection(client, lease, signal, (leading) => {
+        log.info({ identity, concurrency: config.concurrency ?? 16 }, 'scheduler starting as leader');
+        return scheduler.run(leading);
+      });
     } else {
       log.info({ identity, concurrency: config.concurrency ?? 16 }, 'scheduler starting');
       await scheduler.run(signal);
@@ -103,56 +115,4 @@ function eventSink(client: ApiClient, identity: string, log: Logger): SchedulerE
         .catch((err: unknown) => log.warn({ pod: `${ns}/${obj.metadata.name}`, reason, err: (err as Error)?.message }, 'could not record event'));
     },
   };
-}
-
-/**
- * Waits to hold the Lease, schedules while holding it, and rejects if it is
- * lost (not released on shutdown), so the process exits non-zero and its
- * supervisor restarts it as a fresh candidate, as kube-scheduler does.
- */
-async function runAsLeader(
-  client: ApiClient,
-  config: SchedulerConfig,
-  identity: string,
-  log: Logger,
-  signal: AbortSignal,
-  lead: (signal: AbortSignal) => Promise<void>,
-): Promise<void> {
-  const namespace = config.leaseNamespace ?? 'kube-system';
-  const name = config.leaseName ?? 'flotilla-scheduler';
-  const elector = new LeaderElector(client, {
-    namespace,
-    name,
-    identity,
-    logger: log,
-    ...(config.leaseDurationSeconds !== undefined ? { leaseDurationSeconds: config.leaseDurationSeconds } : {}),
-    ...(config.renewDeadlineSeconds !== undefined ? { renewDeadlineSeconds: config.renewDeadlineSeconds } : {}),
-    ...(config.retryPeriodSeconds !== undefined ? { retryPeriodSeconds: config.retryPeriodSeconds } : {}),
-  });
-  // Stops the campaign (and releases the Lease) when scheduling fails, not only on shutdown.
-  const stop = new AbortController();
-  const onAbort = () => stop.abort();
-  signal.addEventListener('abort', onAbort, { once: true });
-  let led = false;
-  let failure: unknown;
-  log.info({ identity, lease: `${namespace}/${name}` }, 'waiting to become leader');
-  try {
-    await elector.run(stop.signal, {
-      onStartedLeading: async (leading) => {
-        led = true;
-        log.info({ identity, concurrency: config.concurrency ?? 16 }, 'scheduler starting as leader');
-        try {
-          await lead(leading);
-        } catch (err) {
-          failure = err;
-          stop.abort();
-        }
-      },
-      onNewLeader: (holder) => log.info({ identity, leader: holder }, 'new leader observed'),
-    });
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-  }
-  if (failure) throw failure;
-  if (!signal.aborted && led) throw new Error(`lost leadership of ${namespace}/${name}`);
 }
