@@ -58,6 +58,11 @@ describe('leader failover', () => {
     try {
       await pods().create(pod(ns, 'before'));
       await waitFor(async () => (await pods().get(ns, 'before')).spec?.nodeName, { timeout: 10_000, message: 'the leader to bind a pod' });
+      // The Scheduled event is written just after the binding: a SIGKILL in between would lose it, not duplicate it.
+      await waitFor(async () => (await cluster.client.resource<Event>('events').list(ns)).items.some((e) => e.reason === 'Scheduled' && e.involvedObject?.name === 'before'), {
+        timeout: 10_000,
+        message: "the leader's Scheduled event",
+      });
 
       await cluster.kill(leader, 'SIGKILL');
       const killedAt = Date.now();
