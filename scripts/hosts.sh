@@ -93,7 +93,7 @@ load_cluster_env() {
 
 host_line() { # N
   local n="$1" pid
-  pid="$(alive "$(hdir_of "$n")/dockerd.pid" || echo -)"
+  pid="$(pidfile_alive "$(hdir_of "$n")/dockerd.pid" || echo -)"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "h$n" "$(ip_of "$n")" "$(pod_net_of "$n").0/24" \
     "unix://$(sock_of "$n")" "$(ns_of "$n")" "$(ns_of "$n")" "$pid"
 }
@@ -110,7 +110,7 @@ start_dockerd() { # N
   local n="$1" ns hd
   ns="$(ns_of "$n")"
   hd="$(hdir_of "$n")"
-  alive "$hd/dockerd.pid" >/dev/null && return 0
+  pidfile_alive "$hd/dockerd.pid" >/dev/null && return 0
   mkdir -p "$hd/docker" "$hd/exec"
   # PID files of a killed engine: dockerd refuses to start over its own, and
   # would adopt whatever process now holds containerd's old PID.
@@ -123,40 +123,12 @@ start_dockerd() { # N
     --pidfile "$hd/dockerd.own.pid" --bip "$(pod_net_of "$n").1/24" --ip-masq=false --iptables=true
 }
 
-# The PID in PIDFILE when that process runs; a zombie counts as dead (PID 1
-# on this machine reaps late, and a killed dockerd lingers as one).
-alive() { # PIDFILE
-  local pid state
-  [[ -s "$1" ]] || return 1
-  pid="$(tr -dc '0-9' <"$1")"
-  [[ -n "$pid" ]] || return 1
-  state="$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)" || return 1
-  [[ -n "$state" && "$state" != Z ]] || return 1
-  printf '%s\n' "$pid"
-}
-
-not_running() { ! alive "$1" >/dev/null; }
-
 # Polled until dockerd answers; a dockerd that exited ends the wait at once.
 dockerd_up() { # N
   answers "$(sock_of "$1")" && return 0
   # wait_for hides the output of what it polls: report on fd 3 (stderr).
-  alive "$(hdir_of "$1")/dockerd.pid" >/dev/null || { tail -n 5 "$(hdir_of "$1")/dockerd.log" >&3; die "dockerd of $(ns_of "$1") exited; log: $(hdir_of "$1")/dockerd.log" 2>&3; }
+  pidfile_alive "$(hdir_of "$1")/dockerd.pid" >/dev/null || { tail -n 5 "$(hdir_of "$1")/dockerd.log" >&3; die "dockerd of $(ns_of "$1") exited; log: $(hdir_of "$1")/dockerd.log" 2>&3; }
   return 1
-}
-
-# SIGTERM, then SIGKILL after GRACE seconds; only the recorded PID.
-stop_dockerd() { # N GRACE
-  local pidfile pid
-  pidfile="$(hdir_of "$1")/dockerd.pid"
-  if pid="$(alive "$pidfile")"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    if ! wait_for "$2" "dockerd of $(ns_of "$1") (PID $pid) to exit" not_running "$pidfile"; then
-      kill -KILL "$pid" 2>/dev/null || true
-      wait_for 10 "PID $pid to die" not_running "$pidfile" || true
-    fi
-  fi
-  rm -f "$pidfile"
 }
 
 # Every process of the host: those in its network namespace (dockerd,
@@ -184,11 +156,11 @@ power_off() { # N
   wait_for 10 "the processes of $(ns_of "$1") to die" no_live_pids "$1" || true
 }
 
+# Zombies count as dead (lib.sh's pid_alive): PID 1 here reaps late.
 no_live_pids() { # N
-  local p state
+  local p
   for p in $(host_pids "$1"); do
-    state="$(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null)" || continue
-    [[ "$state" == Z ]] || return 1
+    ! pid_alive "$p" || return 1
   done
 }
 
@@ -218,13 +190,13 @@ delete_host() { # N
   ns="$(ns_of "$n")"
   hd="$(hdir_of "$n")"
   sock="$(sock_of "$n")"
-  if alive "$hd/dockerd.pid" >/dev/null; then
+  if pidfile_alive "$hd/dockerd.pid" >/dev/null; then
     if answers "$sock" >/dev/null 2>&1; then
       ids="$(docker -H "unix://$sock" ps -aq 2>/dev/null || true)"
       # shellcheck disable=SC2086
       [[ -z "$ids" ]] || docker -H "unix://$sock" rm -f $ids >/dev/null 2>&1 || true
     fi
-    stop_dockerd "$n" 30
+    stop_pid "$hd/dockerd.pid" 30
   fi
   reap_host "$n"
   [[ ! -e "/var/run/netns/$ns" ]] || ip netns delete "$ns"

@@ -39,12 +39,24 @@ wait_for() {
   done
 }
 
+# Succeeds when process PID runs. A zombie counts as dead: PID 1 on this
+# machine reaps late, so a killed daemon lingers as one and `kill -0` on it
+# still succeeds.
+pid_alive() {
+  local stat
+  [[ "$1" =~ ^[0-9]+$ ]] || return 1
+  read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+  # The state follows the command name, which is in parentheses and may hold spaces.
+  stat="${stat##*) }"
+  [[ -n "$stat" && "${stat%% *}" != Z ]]
+}
+
 # Prints the PID in PIDFILE when that process is alive; fails otherwise.
 pidfile_alive() {
   local pidfile="$1" pid
   [[ -s "$pidfile" ]] || return 1
   pid="$(tr -dc '0-9' <"$pidfile")"
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+  pid_alive "$pid" || return 1
   printf '%s\n' "$pid"
 }
 
@@ -81,7 +93,7 @@ stop_pid() {
   rm -f "$pidfile"
 }
 
-_pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+_pid_gone() { ! pid_alive "$1"; }
 
 # Succeeds when something listens on 127.0.0.1:PORT (TCP).
 port_in_use() {
