@@ -10,7 +10,6 @@ import {
   controllerRef,
   deepCopy,
   isReason,
-  labelSelectorFromObject,
   objectKey,
   podTemplateHash,
   type Deployment,
@@ -32,6 +31,7 @@ import {
   type ReconcileResult,
   type ResourceClient,
 } from '@flotilla/client';
+import { informersSynced, resolveControllerRef, SelectorCache, startInformers } from '../owner-lookup.js';
 import { claim, newControllerRef } from '../replicaset/controller-ref.js';
 import type { EventSink } from '../replicaset/replicaset-controller.js';
 import {
@@ -113,7 +113,7 @@ export class DeploymentController {
   private readonly recorder: EventSink;
   private readonly log: Logger;
   private readonly clock: Clock;
-  private readonly selectors = new WeakMap<Deployment, Selector | null>();
+  private readonly selectors = new SelectorCache<Deployment>();
 
   constructor(options: DeploymentControllerOptions) {
     this.clock = options.clock ?? realClock;
@@ -148,35 +148,23 @@ export class DeploymentController {
 
   /** Starts the informers it uses unless something already runs them, then reconciles until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
-    for (const inf of [this.dInformer, this.rsInformer, this.podInformer]) if (!inf.isRunning()) inf.start(signal);
+    startInformers([this.dInformer, this.rsInformer, this.podInformer], signal);
     await this.controller.run(signal);
   }
 
   /** Resolves true once its caches have synced (false if `signal` aborts first). */
-  async waitForSync(signal?: AbortSignal): Promise<boolean> {
-    const r = await Promise.all([this.dInformer, this.rsInformer, this.podInformer].map((i) => i.waitForSync(signal)));
-    return r.every(Boolean);
+  waitForSync(signal?: AbortSignal): Promise<boolean> {
+    return informersSynced([this.dInformer, this.rsInformer, this.podInformer], signal);
   }
 
   // ------------------------------------------------------------------ handlers
 
   private selectorOf(d: Deployment): Selector | null {
-    let s = this.selectors.get(d);
-    if (s === undefined) {
-      try {
-        s = labelSelectorFromObject(d.spec?.selector);
-      } catch {
-        s = null;
-      }
-      this.selectors.set(d, s);
-    }
-    return s;
+    return this.selectors.get(d);
   }
 
   private resolve(namespace: string | undefined, ref: OwnerReference | undefined): Deployment | undefined {
-    if (!ref || ref.kind !== D_KIND || !namespace) return undefined;
-    const d = this.dInformer.store.get(`${namespace}/${ref.name}`);
-    return d && d.metadata.uid === ref.uid ? d : undefined;
+    return resolveControllerRef(this.dInformer.store, D_KIND, namespace, ref);
   }
 
   private enqueueOwner(namespace: string | undefined, ref: OwnerReference | undefined): void {

@@ -14,7 +14,6 @@ import {
   getCondition,
   isPodReady,
   isReason,
-  labelSelectorFromObject,
   nowTimestamp,
   objectKey,
   selectorFromSet,
@@ -39,6 +38,7 @@ import {
   type ReconcileResult,
   type ResourceClient,
 } from '@flotilla/client';
+import { informersSynced, resolveControllerRef, SelectorCache, startInformers } from '../owner-lookup.js';
 import { claim, newControllerRef } from './controller-ref.js';
 import { Expectations } from './expectations.js';
 import { isPodActive, isPodAvailable, msUntilAvailable, podsToDelete } from './pod-util.js';
@@ -108,7 +108,7 @@ export class ReplicaSetController {
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly burst: number;
-  private readonly selectors = new WeakMap<ReplicaSet, Selector | null>();
+  private readonly selectors = new SelectorCache<ReplicaSet>();
 
   constructor(options: ReplicaSetControllerOptions) {
     this.clock = options.clock ?? realClock;
@@ -149,37 +149,24 @@ export class ReplicaSetController {
    * them, then reconciles until `signal` aborts (in-flight keys finish).
    */
   async run(signal: AbortSignal): Promise<void> {
-    if (!this.podInformer.isRunning()) this.podInformer.start(signal);
-    if (!this.rsInformer.isRunning()) this.rsInformer.start(signal);
+    startInformers([this.podInformer, this.rsInformer], signal);
     await this.controller.run(signal);
   }
 
   /** Resolves true once both caches have synced (false if `signal` aborts first). */
-  async waitForSync(signal?: AbortSignal): Promise<boolean> {
-    const r = await Promise.all([this.podInformer.waitForSync(signal), this.rsInformer.waitForSync(signal)]);
-    return r.every(Boolean);
+  waitForSync(signal?: AbortSignal): Promise<boolean> {
+    return informersSynced([this.podInformer, this.rsInformer], signal);
   }
 
   // ------------------------------------------------------------------ handlers
 
   private selectorOf(rs: ReplicaSet): Selector | null {
-    let s = this.selectors.get(rs);
-    if (s === undefined) {
-      try {
-        s = labelSelectorFromObject(rs.spec?.selector);
-      } catch {
-        s = null;
-      }
-      this.selectors.set(rs, s);
-    }
-    return s;
+    return this.selectors.get(rs);
   }
 
   /** The ReplicaSet a controller ref points at, if it is in the cache with the same uid. */
   private resolve(namespace: string | undefined, ref: OwnerReference | undefined): ReplicaSet | undefined {
-    if (!ref || ref.kind !== RS_KIND || !namespace) return undefined;
-    const rs = this.rsInformer.store.get(`${namespace}/${ref.name}`);
-    return rs && rs.metadata.uid === ref.uid ? rs : undefined;
+    return resolveControllerRef(this.rsInformer.store, RS_KIND, namespace, ref);
   }
 
   /** ReplicaSets whose selector matches an orphan pod: each may want to adopt it. */
