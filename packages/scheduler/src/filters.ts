@@ -43,23 +43,21 @@ function describeTaint(t: Taint): string {
   return t.value ? `${t.key}=${t.value}` : t.key;
 }
 
-function isBlockingEffect(effect: string): boolean {
-  return effect === 'NoSchedule' || effect === 'NoExecute';
-}
-
 /** Ready=True, and no not-ready/unreachable taint the pod does not tolerate. */
 export const nodeReady: Filter = {
   name: 'NodeReady',
   filter(pod, ni) {
-    const reasons: string[] = [];
-    const ready = ni.node?.status?.conditions?.find((c) => c.type === 'Ready');
-    if (ready?.status !== 'True') reasons.push(`node is not ready (Ready=${ready?.status ?? 'Unknown'})`);
-    for (const taint of ni.node?.spec?.taints ?? []) {
-      if ((taint.key === TAINT_NOT_READY || taint.key === TAINT_UNREACHABLE) && isBlockingEffect(taint.effect) && !tolerated(pod.tolerations, taint)) {
-        reasons.push(`taint ${describeTaint(taint)}:${taint.effect} not tolerated`);
+    const st = ni.static;
+    // The common case, a healthy untainted node, costs two field reads.
+    if (st.readyStatus === 'True' && st.blockingTaints.length === 0) return PASS;
+    let reasons: string[] | undefined;
+    if (st.readyStatus !== 'True') (reasons ??= []).push(`node is not ready (Ready=${st.readyStatus})`);
+    for (const taint of st.blockingTaints) {
+      if ((taint.key === TAINT_NOT_READY || taint.key === TAINT_UNREACHABLE) && !tolerated(pod.tolerations, taint)) {
+        (reasons ??= []).push(`taint ${describeTaint(taint)}:${taint.effect} not tolerated`);
       }
     }
-    return reasons.length ? reasons : PASS;
+    return reasons ?? PASS;
   },
 };
 
@@ -67,7 +65,7 @@ export const nodeReady: Filter = {
 export const nodeUnschedulable: Filter = {
   name: 'NodeUnschedulable',
   filter(pod, ni) {
-    if (!ni.node?.spec?.unschedulable) return PASS;
+    if (!ni.static.unschedulable) return PASS;
     if (tolerated(pod.tolerations, { key: TAINT_UNSCHEDULABLE, effect: 'NoSchedule' })) return PASS;
     return ['node is unschedulable (cordoned)'];
   },
@@ -141,14 +139,14 @@ export const nodeAffinity: Filter = {
   filter(pod, ni) {
     const node = ni.node;
     if (!node) return ['node is unknown'];
-    const spec = pod.pod.spec;
-    const labels = node.metadata.labels ?? {};
+    if (pod.nodeSelector.length === 0 && !pod.requiredNodeTerms) return PASS;
+    const labels = ni.static.labels;
     let reasons: string[] | undefined;
-    for (const [k, v] of Object.entries(spec?.nodeSelector ?? {})) {
+    for (const [k, v] of pod.nodeSelector) {
       if (labels[k] !== v) (reasons ??= []).push(`nodeSelector ${k}=${v} not matched`);
     }
-    const required = spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
-    if (required && !required.nodeSelectorTerms.some((t) => matchTerm(t, node))) {
+    const required = pod.requiredNodeTerms;
+    if (required && !required.some((t) => matchTerm(t, node))) {
       (reasons ??= []).push('required node affinity not matched');
     }
     return reasons ?? PASS;
@@ -163,9 +161,11 @@ export const nodeAffinity: Filter = {
 export const taintToleration: Filter = {
   name: 'TaintToleration',
   filter(pod, ni) {
+    const taints = ni.static.blockingTaints;
+    if (taints.length === 0) return PASS;
     let reasons: string[] | undefined;
-    for (const taint of ni.node?.spec?.taints ?? []) {
-      if (!isBlockingEffect(taint.effect) || taint.key === TAINT_NOT_READY || taint.key === TAINT_UNREACHABLE) continue;
+    for (const taint of taints) {
+      if (taint.key === TAINT_NOT_READY || taint.key === TAINT_UNREACHABLE) continue;
       if (!tolerated(pod.tolerations, taint)) (reasons ??= []).push(`taint ${describeTaint(taint)} not tolerated`);
     }
     return reasons ?? PASS;

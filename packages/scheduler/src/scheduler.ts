@@ -100,7 +100,8 @@ export class Scheduler {
     this.clock = options.clock ?? realClock;
     this.log = options.logger ?? silentLogger;
     this.events = options.events;
-    this.scheduleOptions = options.scheduleOptions ?? {};
+    // One cursor for the scheduler's lifetime: successive decisions start where the last one stopped, as in Kubernetes.
+    this.scheduleOptions = { cursor: { next: 0 }, ...options.scheduleOptions };
     this.registry = options.metrics ?? new Registry();
     this.metrics = schedulerMetrics(this.registry);
     this.ownInformers = !options.nodeInformer && !options.podInformer;

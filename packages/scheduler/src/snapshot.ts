@@ -4,7 +4,7 @@
  * events (and from the scheduler's own assumptions), so one scheduling
  * decision costs a pass over the nodes, never over the pods.
  */
-import { controllerRef, cpuMillis, memoryBytes, objectKey, type Container, type Node, type Pod, type QuantityValue, type Toleration } from '@flotilla/api';
+import { controllerRef, cpuMillis, memoryBytes, objectKey, type Container, type Node, type NodeSelectorTerm, type Pod, type QuantityValue, type Taint, type Toleration } from '@flotilla/api';
 
 /** Kubernetes' DefaultMilliCPURequest: what scoring assumes for a container that requests no CPU. */
 export const DEFAULT_MILLI_CPU_REQUEST = 100;
@@ -36,6 +36,10 @@ export interface PodInfo {
   nonZeroRequest: Resources;
   hostPorts: HostPort[];
   tolerations: Toleration[];
+  /** spec.nodeSelector as pairs (empty when none), so the affinity filter does not rebuild them per node. */
+  nodeSelector: ReadonlyArray<readonly [string, string]>;
+  /** Required node affinity terms, undefined when the pod has none. */
+  requiredNodeTerms: readonly NodeSelectorTerm[] | undefined;
   /** uid of the controller ownerReference, for spreading one owner's pods. */
   ownerUid: string | undefined;
 }
@@ -49,10 +53,40 @@ export interface NodeInfo {
   requested: Resources;
   nonZeroRequested: Resources;
   pods: Map<string, PodInfo>;
+  /**
+   * Facts of the Node object that filters read for every pod, computed once
+   * when the node changes rather than once per pod (heartbeats are rare next
+   * to decisions).
+   */
+  static: NodeStaticInfo;
   /** `protocol/port` → host IPs using it, for O(1) clash checks. */
   usedPorts: Map<string, Map<string, number>>;
   /** Controller uid → number of its pods on this node. */
   ownerCounts: Map<string, number>;
+}
+
+/** What the per-node filters need from the Node object, precomputed by upsertNode. */
+export interface NodeStaticInfo {
+  /** status of the Ready condition (`Unknown` when absent). */
+  readyStatus: string;
+  /** spec.unschedulable. */
+  unschedulable: boolean;
+  /** The NoSchedule/NoExecute taints, in spec order: the only ones a filter can fail on. */
+  blockingTaints: readonly Taint[];
+  /** metadata.labels (empty when none). */
+  labels: Readonly<Record<string, string>>;
+}
+
+/** Precomputes the filter-relevant facts of a Node (or of a node the cache has not seen). */
+export function nodeStaticInfo(node: Node | undefined): NodeStaticInfo {
+  let readyStatus = 'Unknown';
+  for (const c of node?.status?.conditions ?? []) if (c.type === 'Ready') readyStatus = c.status ?? 'Unknown';
+  return {
+    readyStatus,
+    unschedulable: !!node?.spec?.unschedulable,
+    blockingTaints: (node?.spec?.taints ?? []).filter((t) => t.effect === 'NoSchedule' || t.effect === 'NoExecute'),
+    labels: node?.metadata.labels ?? {},
+  };
 }
 
 function quantity(list: Record<string, QuantityValue> | undefined, name: string, parse: (q: QuantityValue) => number): number | undefined {
@@ -117,6 +151,8 @@ export function podInfo(pod: Pod): PodInfo {
     nonZeroRequest: podRequest(pod, true),
     hostPorts: podHostPorts(pod),
     tolerations: pod.spec?.tolerations ?? [],
+    nodeSelector: Object.entries(pod.spec?.nodeSelector ?? {}),
+    requiredNodeTerms: pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms,
     ownerUid: controllerRef(pod)?.uid,
   };
 }
@@ -145,6 +181,7 @@ function emptyNodeInfo(name: string): NodeInfo {
     requested: { milliCPU: 0, memory: 0 },
     nonZeroRequested: { milliCPU: 0, memory: 0 },
     pods: new Map(),
+    static: nodeStaticInfo(undefined),
     usedPorts: new Map(),
     ownerCounts: new Map(),
   };
@@ -213,6 +250,7 @@ export class Snapshot {
     if (!ni.node) this.nodeListCache = undefined;
     ni.node = node;
     ni.allocatable = nodeAllocatable(node);
+    ni.static = nodeStaticInfo(node);
   }
 
   /** Removes a node. Pods still bound to it stay counted until they go, so a node that comes back is not overbooked. */
@@ -221,7 +259,10 @@ export class Snapshot {
     if (!ni) return;
     this.nodeListCache = undefined;
     if (ni.pods.size === 0) this.infos.delete(name);
-    else ni.node = undefined;
+    else {
+      ni.node = undefined;
+      ni.static = nodeStaticInfo(undefined);
+    }
   }
 
   /**
@@ -239,6 +280,13 @@ export class Snapshot {
       return;
     }
     this.assumed.delete(key);
+    // Status updates of a running pod are most of the pod events; its spec (requests, ports) is immutable, so the counted info stays
+    // unless the pod was replaced or its controller changed (adoption, orphaning).
+    const counted = this.podNode.get(key) === nodeName ? this.infos.get(nodeName)?.pods.get(key) : undefined;
+    if (counted && counted.pod.metadata.uid === pod.metadata.uid && counted.ownerUid === controllerRef(pod)?.uid) {
+      counted.pod = pod;
+      return;
+    }
     this.place(podInfo(pod), nodeName);
   }
 
