@@ -4,8 +4,8 @@
  * spec.nodeName), one client and one metrics registry; each has its own
  * Node, Lease, work queue and runtime. Probes always succeed (no network).
  */
-import type { Pod } from '@flotilla/api';
-import { Informer, type ApiClient } from '@flotilla/client';
+import type { KubeObject, Pod } from '@flotilla/api';
+import { EventRecorder, Informer, type ApiClient, type EventType } from '@flotilla/client';
 import { createLogger, type Logger } from '@flotilla/observability';
 import { Agent } from './agent.js';
 import type { AgentConfig } from './config.js';
@@ -28,7 +28,21 @@ export interface HollowNodesOptions {
   config?: Partial<Omit<AgentConfig, 'nodeName' | 'nodeIP'>>;
   /** Options of each node's FakeRuntime. */
   runtime?: FakeRuntimeOptions;
+  /**
+   * Record the kubelet's Events (Pulled, Created, Started…) through the API,
+   * as Kubemark's hollow kubelets do. Default true. A scheduler benchmark may
+   * turn them off: they are three writes per pod that have nothing to do with
+   * scheduling, and it must say so in its output.
+   */
+  events?: boolean;
   logger?: Logger;
+}
+
+/** An EventRecorder that records nothing: hollow nodes with `events: false`. */
+class DroppingEventRecorder extends EventRecorder {
+  override event(_obj: KubeObject, _type: EventType, _reason: string, _message: string): void {
+    // Dropped on purpose (HollowNodesOptions.events is false).
+  }
 }
 
 /** The running hollow nodes. */
@@ -55,13 +69,15 @@ export function runHollowNodes(o: HollowNodesOptions): HollowNodes {
   const agents: Agent[] = [];
   const runtimes: FakeRuntime[] = [];
   const nodeNames: string[] = [];
+  const dropEvents = o.events === false ? new DroppingEventRecorder(o.client, { component: 'kubelet' }) : undefined;
   for (let i = 0; i < o.count; i++) {
     const nodeName = `${prefix}${i}`;
     const runtime = new FakeRuntime({ ipPrefix: `10.${100 + ((i >> 8) & 127)}.${i & 255}`, ...o.runtime });
     const agent = new Agent({
       config: {
         heartbeatIntervalMs: 10_000,
-        nodeStatusIntervalMs: 60_000,
+        // Kubernetes' nodeStatusReportFrequency: the Lease is the heartbeat, a Node status write (GET + PUT) every 5 min is enough.
+        nodeStatusIntervalMs: 300_000,
         relistIntervalMs: 30_000,
         workers: 2,
         ...o.config,
@@ -75,6 +91,7 @@ export function runHollowNodes(o: HollowNodesOptions): HollowNodes {
       metrics,
       probeRunner: async () => ({ ok: true, message: '' }),
       advertisedPort: 10250,
+      ...(dropEvents ? { recorder: dropEvents } : {}),
     });
     agents.push(agent);
     runtimes.push(runtime);

@@ -100,7 +100,10 @@ export class PodSyncer {
       requeue = requeue === undefined ? ms : Math.min(requeue, ms);
     };
     let containers = await this.d.runtime.listContainers({ podUid: uid });
-    const terminal = pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+    // From the status we last wrote, not the informer's possibly older copy: a pod we saw finish stays finished,
+    // and startTime and transition times are not restamped (a needless second write).
+    const base = this.d.status.base(pod);
+    const terminal = base?.phase === 'Succeeded' || base?.phase === 'Failed';
 
     // Which containers must (re)start now, and which wait.
     const toStart: Array<{ c: Container; attempt: number; restart: boolean }> = [];
@@ -188,7 +191,7 @@ export class PodSyncer {
     }
 
     // Pods that finished keep their containers (for logs) but not their sandbox.
-    const status = computePodStatus(pod, {
+    const status = computePodStatus(base === pod.status ? pod : { ...pod, status: base }, {
       containers,
       waiting,
       terminationMessages: this.termMessages,

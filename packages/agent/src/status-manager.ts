@@ -18,12 +18,27 @@ function comparable(s: PodStatus | undefined): string {
 export class StatusManager {
   private readonly pods: ResourceClient<Pod>;
   private readonly written = new Map<string, string>();
+  /** The status last written per pod uid, as the kubelet's status manager caches it. */
+  private readonly last = new Map<string, PodStatus>();
 
   constructor(
     client: ApiClient,
     private readonly metrics?: AgentMetrics,
   ) {
     this.pods = client.resource<Pod>({ apiVersion: 'v1', kind: 'Pod' });
+  }
+
+  /**
+   * The status the next one should be computed from: the one we last wrote,
+   * since the informer may not show it yet (computing from the stale copy
+   * restamps startTime and transition times, which is a needless second write),
+   * plus any condition others added since. The pod's own status until we wrote one.
+   */
+  base(pod: Pod): PodStatus | undefined {
+    const mine = this.last.get(pod.metadata.uid ?? '');
+    if (!mine) return pod.status;
+    const others = (pod.status?.conditions ?? []).filter((c) => !mine.conditions?.some((x) => x.type === c.type));
+    return others.length ? { ...mine, conditions: [...(mine.conditions ?? []), ...others] } : mine;
   }
 
   /** True when `status` differs from both what the pod shows and what we last wrote. */
@@ -46,6 +61,7 @@ export class StatusManager {
         const body: Pod = { ...current, status: { ...status, conditions: [...(status.conditions ?? []), ...others] } };
         const out = await this.pods.updateStatus(body);
         this.written.set(uid, comparable(status));
+        this.last.set(uid, status);
         this.metrics?.statusWrites.inc();
         return out;
       } catch (err) {
@@ -65,5 +81,6 @@ export class StatusManager {
   /** Forgets a pod (deleted). */
   forget(uid: string): void {
     this.written.delete(uid);
+    this.last.delete(uid);
   }
 }
