@@ -7,6 +7,7 @@ import { ApiError, type KubeObject, type Pod } from '@flotilla/api';
 import { createApiServer, DefaultAuthorizer, TokenAuthenticator, type ApiServer } from '@flotilla/apiserver';
 import { ensureServingCerts } from '@flotilla/apiserver/tls';
 import { createLogger } from '@flotilla/observability';
+import { deleteEtcdPrefix, etcdEndpoints } from '@flotilla/e2e';
 import { EtcdStorage } from '@flotilla/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -23,7 +24,7 @@ import {
 } from '../src/index.js';
 import { waitFor } from '../src/testing/index.js';
 
-const endpoints = (process.env.FLOTILLA_ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379').split(',');
+const endpoints = etcdEndpoints();
 const prefix = `/client-it-${randomBytes(6).toString('hex')}`;
 const ns = `it-${randomBytes(3).toString('hex')}`;
 const token = randomBytes(24).toString('base64url');
@@ -39,17 +40,6 @@ const pod = (name: string, labels: Record<string, string> = {}): Pod => ({
   metadata: { name, namespace: ns, labels },
   spec: { containers: [{ name: 'c', image: 'flotilla/busybox:latest' }] },
 });
-
-/** Deletes this test's keys through etcd's JSON gateway (only the store package links etcd3). */
-async function deleteEtcdPrefix(urls: string[], keyPrefix: string): Promise<void> {
-  const key = Buffer.from(keyPrefix);
-  const end = Buffer.from(key);
-  end[end.length - 1]! += 1;
-  await fetch(`${urls[0]}/v3/kv/deleterange`, {
-    method: 'POST',
-    body: JSON.stringify({ key: key.toString('base64'), range_end: end.toString('base64') }),
-  });
-}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'flotilla-client-it-'));

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createApiServer, DefaultAuthorizer, TokenAuthenticator, type ApiServer } from '@flotilla/apiserver';
 import { ensureServingCerts } from '@flotilla/apiserver/tls';
 import { RestClient } from '@flotilla/client';
+import { deleteEtcdPrefix, etcdEndpoints } from '@flotilla/e2e';
 import { createLogger } from '@flotilla/observability';
 import { EtcdStorage } from '@flotilla/store';
 
@@ -23,21 +24,9 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-const endpoints = (process.env.FLOTILLA_ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379').split(',').map((s) => s.trim());
-
-/** Deletes every key under `prefix` through etcd's JSON gateway (only the store package links etcd3). */
-async function deleteEtcdPrefix(keyPrefix: string): Promise<void> {
-  const key = Buffer.from(keyPrefix);
-  const end = Buffer.from(key);
-  end[end.length - 1]! += 1;
-  await fetch(`${endpoints[0]}/v3/kv/deleterange`, {
-    method: 'POST',
-    body: JSON.stringify({ key: key.toString('base64'), range_end: end.toString('base64') }),
-  });
-}
-
 /** Starts the apiserver in-process on 127.0.0.1 over a unique etcd prefix. */
 export async function startCluster(name: string): Promise<TestCluster> {
+  const endpoints = etcdEndpoints();
   const prefix = `/cm-it-${name}-${randomBytes(5).toString('hex')}`;
   const dir = await mkdtemp(join(tmpdir(), 'flotilla-cm-it-'));
   const token = randomBytes(24).toString('base64url');
@@ -48,7 +37,7 @@ export async function startCluster(name: string): Promise<TestCluster> {
     for (const c of clients) await c.close().catch(() => undefined);
     await server?.close().catch(() => undefined);
     await storage?.close().catch(() => undefined);
-    await deleteEtcdPrefix(prefix).catch(() => undefined);
+    await deleteEtcdPrefix(endpoints, prefix).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   };
   try {
