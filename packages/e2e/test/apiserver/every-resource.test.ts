@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiRequest, countEtcdPrefix, etcdEndpoints, startApiServer, waitFor, type TestApiServer } from '../../src/index.js';
+import { resourceRows, type Row } from './manifests.js';
 
 // Every resource the API serves goes through create, get, list, update and
 // delete on the real `flotilla apiserver` process over the real etcd, with
@@ -10,108 +11,8 @@ import { apiRequest, countEtcdPrefix, etcdEndpoints, startApiServer, waitFor, ty
 
 const run = randomBytes(3).toString('hex');
 const ns = `e2e-every-${run}`;
-const runLabel = { 'e2e.flotilla.dev/run': run };
 
-interface Row {
-  plural: string;
-  /** `/api/v1` or `/apis/<group>/v1`. */
-  groupPath: string;
-  namespaced: boolean;
-  manifest: () => Record<string, any>;
-}
-
-const core = '/api/v1';
-const podSpec = { containers: [{ name: 'nginx', image: 'flotilla/busybox:1.35', ports: [{ containerPort: 80 }] }] };
-
-// Names are per run for cluster-scoped kinds (the etcd prefix is private, but names in the test output stay unambiguous).
-const ROWS: Row[] = [
-  {
-    plural: 'namespaces', groupPath: core, namespaced: false,
-    manifest: () => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: `development-${run}`, labels: { name: 'development', ...runLabel } } }),
-  },
-  {
-    plural: 'nodes', groupPath: core, namespaced: false,
-    manifest: () => ({
-      apiVersion: 'v1', kind: 'Node',
-      metadata: { name: `node-${run}.example.com`, labels: { 'kubernetes.io/hostname': `node-${run}`, ...runLabel } },
-      spec: { podCIDR: '10.244.7.0/24', taints: [{ key: 'example.com/maintenance', value: 'true', effect: 'NoSchedule' }] },
-    }),
-  },
-  {
-    plural: 'pods', groupPath: core, namespaced: true,
-    manifest: () => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'nginx', labels: { app: 'nginx', ...runLabel } }, spec: podSpec }),
-  },
-  {
-    plural: 'replicasets', groupPath: '/apis/apps/v1', namespaced: true,
-    manifest: () => ({
-      apiVersion: 'apps/v1', kind: 'ReplicaSet',
-      metadata: { name: 'frontend', labels: { app: 'guestbook', tier: 'frontend', ...runLabel } },
-      spec: {
-        replicas: 3,
-        selector: { matchLabels: { tier: 'frontend' } },
-        template: { metadata: { labels: { tier: 'frontend' } }, spec: { containers: [{ name: 'php-redis', image: 'flotilla/busybox:1.35' }] } },
-      },
-    }),
-  },
-  {
-    plural: 'deployments', groupPath: '/apis/apps/v1', namespaced: true,
-    manifest: () => ({
-      apiVersion: 'apps/v1', kind: 'Deployment',
-      metadata: { name: 'nginx-deployment', labels: { app: 'nginx', ...runLabel } },
-      spec: {
-        replicas: 3,
-        selector: { matchLabels: { app: 'nginx' } },
-        template: { metadata: { labels: { app: 'nginx' } }, spec: podSpec },
-      },
-    }),
-  },
-  {
-    plural: 'services', groupPath: core, namespaced: true,
-    manifest: () => ({
-      apiVersion: 'v1', kind: 'Service',
-      metadata: { name: 'my-service', labels: runLabel },
-      spec: { selector: { 'app.kubernetes.io/name': 'MyApp' }, ports: [{ protocol: 'TCP', port: 80, targetPort: 9376 }] },
-    }),
-  },
-  {
-    plural: 'endpoints', groupPath: core, namespaced: true,
-    manifest: () => ({
-      apiVersion: 'v1', kind: 'Endpoints',
-      metadata: { name: 'my-service-manual', labels: runLabel },
-      subsets: [{ addresses: [{ ip: '192.0.2.42' }], ports: [{ port: 9376 }] }],
-    }),
-  },
-  {
-    plural: 'ingresses', groupPath: '/apis/networking.k8s.io/v1', namespaced: true,
-    manifest: () => ({
-      apiVersion: 'networking.k8s.io/v1', kind: 'Ingress',
-      metadata: { name: 'minimal-ingress', labels: runLabel, annotations: { 'nginx.ingress.kubernetes.io/rewrite-target': '/' } },
-      spec: {
-        ingressClassName: 'nginx-example',
-        rules: [{ http: { paths: [{ path: '/testpath', pathType: 'Prefix', backend: { service: { name: 'test', port: { number: 80 } } } }] } }],
-      },
-    }),
-  },
-  {
-    plural: 'events', groupPath: core, namespaced: true,
-    manifest: () => ({
-      apiVersion: 'v1', kind: 'Event',
-      metadata: { name: 'nginx.17a8f9c1d2e3b4a5', labels: runLabel },
-      involvedObject: { apiVersion: 'v1', kind: 'Pod', namespace: ns, name: 'nginx' },
-      reason: 'Scheduled', message: `Successfully assigned ${ns}/nginx to node-1`, type: 'Normal',
-      source: { component: 'default-scheduler' }, count: 1,
-      firstTimestamp: '2024-01-01T00:00:00Z', lastTimestamp: '2024-01-01T00:00:00Z',
-    }),
-  },
-  {
-    plural: 'leases', groupPath: '/apis/coordination.k8s.io/v1', namespaced: true,
-    manifest: () => ({
-      apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
-      metadata: { name: 'node-1', labels: runLabel },
-      spec: { holderIdentity: 'node-1', leaseDurationSeconds: 40, renewTime: '2024-01-01T00:00:00.000000Z' },
-    }),
-  },
-];
+const ROWS: Row[] = resourceRows(ns, run);
 
 describe('create, get, list, update, delete of every resource through the apiserver on etcd', () => {
   let srv: TestApiServer;

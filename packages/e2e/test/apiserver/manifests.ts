@@ -1,0 +1,114 @@
+/**
+ * One manifest per resource the apiserver serves, written the way the
+ * Kubernetes documentation writes them, for the end-to-end tests of this
+ * folder (every-resource, random-bodies).
+ */
+
+/** A resource, where it is served, and a valid manifest of it. */
+export interface Row {
+  plural: string;
+  /** `/api/v1` or `/apis/<group>/v1`. */
+  groupPath: string;
+  namespaced: boolean;
+  manifest: () => Record<string, any>;
+}
+
+const core = '/api/v1';
+const podSpec = { containers: [{ name: 'nginx', image: 'flotilla/busybox:1.35', ports: [{ containerPort: 80 }] }] };
+
+/**
+ * The rows for a test run: `ns` is the namespace the namespaced objects go
+ * to (an Event names it), `run` makes cluster-scoped names and the
+ * `e2e.flotilla.dev/run` label unique.
+ */
+export function resourceRows(ns: string, run: string): Row[] {
+  const runLabel = { 'e2e.flotilla.dev/run': run };
+  return [
+    {
+      plural: 'namespaces', groupPath: core, namespaced: false,
+      manifest: () => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: `development-${run}`, labels: { name: 'development', ...runLabel } } }),
+    },
+    {
+      plural: 'nodes', groupPath: core, namespaced: false,
+      manifest: () => ({
+        apiVersion: 'v1', kind: 'Node',
+        metadata: { name: `node-${run}.example.com`, labels: { 'kubernetes.io/hostname': `node-${run}`, ...runLabel } },
+        spec: { podCIDR: '10.244.7.0/24', taints: [{ key: 'example.com/maintenance', value: 'true', effect: 'NoSchedule' }] },
+      }),
+    },
+    {
+      plural: 'pods', groupPath: core, namespaced: true,
+      manifest: () => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'nginx', labels: { app: 'nginx', ...runLabel } }, spec: podSpec }),
+    },
+    {
+      plural: 'replicasets', groupPath: '/apis/apps/v1', namespaced: true,
+      manifest: () => ({
+        apiVersion: 'apps/v1', kind: 'ReplicaSet',
+        metadata: { name: 'frontend', labels: { app: 'guestbook', tier: 'frontend', ...runLabel } },
+        spec: {
+          replicas: 3,
+          selector: { matchLabels: { tier: 'frontend' } },
+          template: { metadata: { labels: { tier: 'frontend' } }, spec: { containers: [{ name: 'php-redis', image: 'flotilla/busybox:1.35' }] } },
+        },
+      }),
+    },
+    {
+      plural: 'deployments', groupPath: '/apis/apps/v1', namespaced: true,
+      manifest: () => ({
+        apiVersion: 'apps/v1', kind: 'Deployment',
+        metadata: { name: 'nginx-deployment', labels: { app: 'nginx', ...runLabel } },
+        spec: {
+          replicas: 3,
+          selector: { matchLabels: { app: 'nginx' } },
+          template: { metadata: { labels: { app: 'nginx' } }, spec: podSpec },
+        },
+      }),
+    },
+    {
+      plural: 'services', groupPath: core, namespaced: true,
+      manifest: () => ({
+        apiVersion: 'v1', kind: 'Service',
+        metadata: { name: 'my-service', labels: runLabel },
+        spec: { selector: { 'app.kubernetes.io/name': 'MyApp' }, ports: [{ protocol: 'TCP', port: 80, targetPort: 9376 }] },
+      }),
+    },
+    {
+      plural: 'endpoints', groupPath: core, namespaced: true,
+      manifest: () => ({
+        apiVersion: 'v1', kind: 'Endpoints',
+        metadata: { name: 'my-service-manual', labels: runLabel },
+        subsets: [{ addresses: [{ ip: '192.0.2.42' }], ports: [{ port: 9376 }] }],
+      }),
+    },
+    {
+      plural: 'ingresses', groupPath: '/apis/networking.k8s.io/v1', namespaced: true,
+      manifest: () => ({
+        apiVersion: 'networking.k8s.io/v1', kind: 'Ingress',
+        metadata: { name: 'minimal-ingress', labels: runLabel, annotations: { 'nginx.ingress.kubernetes.io/rewrite-target': '/' } },
+        spec: {
+          ingressClassName: 'nginx-example',
+          rules: [{ http: { paths: [{ path: '/testpath', pathType: 'Prefix', backend: { service: { name: 'test', port: { number: 80 } } } }] } }],
+        },
+      }),
+    },
+    {
+      plural: 'events', groupPath: core, namespaced: true,
+      manifest: () => ({
+        apiVersion: 'v1', kind: 'Event',
+        metadata: { name: 'nginx.17a8f9c1d2e3b4a5', labels: runLabel },
+        involvedObject: { apiVersion: 'v1', kind: 'Pod', namespace: ns, name: 'nginx' },
+        reason: 'Scheduled', message: `Successfully assigned ${ns}/nginx to node-1`, type: 'Normal',
+        source: { component: 'default-scheduler' }, count: 1,
+        firstTimestamp: '2024-01-01T00:00:00Z', lastTimestamp: '2024-01-01T00:00:00Z',
+      }),
+    },
+    {
+      plural: 'leases', groupPath: '/apis/coordination.k8s.io/v1', namespaced: true,
+      manifest: () => ({
+        apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
+        metadata: { name: 'node-1', labels: runLabel },
+        spec: { holderIdentity: 'node-1', leaseDurationSeconds: 40, renewTime: '2024-01-01T00:00:00.000000Z' },
+      }),
+    },
+  ];
+}
