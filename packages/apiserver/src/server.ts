@@ -98,6 +98,24 @@ function flatQuery(q: unknown): Record<string, string | undefined> {
   return out;
 }
 
+/** Requests slower than this are logged at info whatever their verb. */
+const SLOW_REQUEST_SECONDS = 1;
+
+/**
+ * The level of a request's log line. One info line per read was ~7 % of the
+ * CPU of a GET, so successful reads (and a GET's 404, which informers and
+ * controllers hit as a matter of course) are debug; writes, other client
+ * errors and slow requests stay at info, and server errors are errors.
+ * FLOTILLA_LOG_LEVEL=debug (or --log-level debug) brings every line back.
+ */
+export function requestLogLevel(method: string, code: number, seconds: number): 'debug' | 'info' | 'error' {
+  if (code >= 500) return 'error';
+  if (seconds > SLOW_REQUEST_SECONDS) return 'info';
+  const read = method === 'GET' || method === 'HEAD';
+  if (code >= 400) return read && code === 404 ? 'debug' : 'info';
+  return read ? 'debug' : 'info';
+}
+
 /** Maps fastify's own errors (body parser, limits) to Kubernetes reasons. */
 function toApiError(err: unknown): ApiError | undefined {
   if (err instanceof ApiError) return err;
@@ -174,9 +192,12 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     const verb = a?.verb ?? req.method.toLowerCase();
     metrics.request(verb.toUpperCase(), a?.resource ?? '', a?.subresource ?? '', reply.statusCode, seconds);
     const key = a ? [a.namespace, a.name].filter(Boolean).join('/') : undefined;
-    const line = { method: req.method, path: req.url.split('?')[0], verb, resource: a?.resource, subresource: a?.subresource, key, user: st.user?.name, code: reply.statusCode, ms: Math.round(seconds * 1000) };
-    if (reply.statusCode >= 500) logger.error(line, 'request');
-    else logger.info(line, 'request');
+    const code = reply.statusCode;
+    const level = requestLogLevel(req.method, code, seconds);
+    // Building the line costs as much as writing it: skip both when the level is off.
+    if (!logger.isLevelEnabled(level)) return;
+    const line = { method: req.method, path: req.url.split('?')[0], verb, resource: a?.resource, subresource: a?.subresource, key, user: st.user?.name, code, ms: Math.round(seconds * 1000) };
+    logger[level](line, 'request');
   });
 
   app.setErrorHandler((err, req, reply) => {

@@ -34,6 +34,7 @@ import type {
 } from './storage.js';
 import { Change, ResourceHub, Subscription } from './watch-hub.js';
 import { WatchStream } from './watch-stream.js';
+import { ReadCache, STALE } from './read-cache.js';
 
 /** How to reach etcd and how much to keep in memory for watches. */
 export interface EtcdStorageOptions {
@@ -48,7 +49,18 @@ export interface EtcdStorageOptions {
   watchHistorySize?: number;
   /** Undelivered events a single watcher may have before it is ended with 410 Gone. Default 10,000. */
   watchBufferSize?: number;
+  /**
+   * Serve consistent gets from an in-memory copy of the prefix (see
+   * read-cache.ts) when it has caught up with etcd's current revision.
+   * Default true; false sends every get to etcd.
+   */
+  readCache?: boolean;
+  /** After a get the cache could not serve, gets go straight to etcd for this long. Default 250 ms. */
+  readCacheMissBackoffMs?: number;
 }
+
+/** After a read the cache could not serve, reads go straight to etcd for this long: with writes in flight most would miss and pay two calls. */
+const CACHE_MISS_BACKOFF_MS = 250;
 
 const MODIFIED = 'the object has been modified; please apply your changes to the latest version and try again';
 const MAX_RETRIES = 16;
@@ -124,6 +136,12 @@ export class EtcdStorage implements Storage {
   private readonly hubs = new Map<string, Promise<ResourceHub>>();
   private readonly subs = new Set<Subscription>();
   private closed = false;
+  private readonly readCache: ReadCache | undefined;
+  private cacheSkipUntil = 0;
+  private readonly cacheMissBackoffMs: number;
+  private revisionBatch: Promise<number> | undefined;
+  /** Gets served from the read cache, and gets that had to read etcd (for tests and metrics). */
+  readonly readStats = { cacheHits: 0, etcdReads: 0 };
 
   constructor(options: EtcdStorageOptions) {
     if (!options.endpoints?.length) throw new Error('EtcdStorage needs at least one etcd endpoint');
@@ -150,6 +168,10 @@ export class EtcdStorage implements Storage {
       faultHandling: { host: () => passThrough, global: retryOnce, watchBackoff: backoff(100) },
     });
     this.watchStream = new WatchStream(this.client, this.log);
+    this.cacheMissBackoffMs = options.readCacheMissBackoffMs ?? CACHE_MISS_BACKOFF_MS;
+    if (options.readCache !== false) {
+      this.readCache = new ReadCache({ client: this.client, stream: this.watchStream, keyPrefix: `${this.prefix}/`, log: this.log });
+    }
   }
 
   /** The key prefix of this store (normalised), e.g. `/registry`. */
@@ -228,11 +250,48 @@ export class EtcdStorage implements Storage {
     });
   }
 
-  /** {@inheritDoc Storage.get} */
+  /**
+   * {@inheritDoc Storage.get}
+   * Consistent: reflects every write acknowledged before the call. Served
+   * from the read cache when it has caught up with etcd's current revision
+   * (fetched once for all gets of the same tick), else read from etcd.
+   */
   async get(resource: string, namespace: string | undefined, name: string): Promise<KubeObject> {
-    const kv = await this.readKv(this.key(resource, namespace, name));
+    const key = this.key(resource, namespace, name);
+    const cache = this.readCache;
+    if (cache && !this.closed && Date.now() >= this.cacheSkipUntil) {
+      if (cache.ready) {
+        const hit = cache.lookup(key, await this.sharedRevision());
+        if (hit !== STALE) {
+          this.readStats.cacheHits++;
+          if (!hit) throw notFound(resource, name);
+          return decode({ value: hit.value, mod_revision: hit.modRevision } as IKeyValue);
+        }
+        this.cacheSkipUntil = Date.now() + this.cacheMissBackoffMs;
+      } else {
+        cache.start();
+      }
+    }
+    this.readStats.etcdReads++;
+    const kv = await this.readKv(key);
     if (!kv) throw notFound(resource, name);
     return decode(kv);
+  }
+
+  /**
+   * etcd's current revision, asked once for every caller of the same tick.
+   * The call goes out after every joining caller arrived (setImmediate), so
+   * it is ordered after each of their starts; a caller arriving once it is
+   * out starts the next batch rather than reuse an answer that may predate it.
+   */
+  private sharedRevision(): Promise<number> {
+    this.revisionBatch ??= new Promise<number>((resolve, reject) => {
+      setImmediate(() => {
+        this.revisionBatch = undefined;
+        this.currentRevision().then((r) => resolve(Number(r)), reject);
+      });
+    });
+    return this.revisionBatch;
   }
 
   /**
@@ -556,6 +615,7 @@ export class EtcdStorage implements Storage {
     const hubs = await Promise.allSettled([...this.hubs.values()]);
     this.hubs.clear();
     await Promise.all(hubs.map((h) => (h.status === 'fulfilled' ? h.value.close() : undefined)));
+    this.readCache?.close();
     this.watchStream.close();
     this.client.close();
   }

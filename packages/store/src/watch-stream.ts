@@ -24,6 +24,8 @@ export interface WatchRequest {
   rangeEnd: Buffer;
   /** First revision to deliver. */
   startRevision: number;
+  /** Ask for each change's previous value (default true); a consumer that never reads it saves half the bytes. */
+  prevKv?: boolean;
 }
 
 interface Entry {
@@ -102,7 +104,7 @@ export class WatchStream {
         key: next.req.key,
         range_end: next.req.rangeEnd,
         start_revision: next.nextRevision,
-        prev_kv: true,
+        prev_kv: next.req.prevKv !== false,
       },
     });
   }

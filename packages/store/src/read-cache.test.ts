@@ -1,0 +1,67 @@
+import { createLogger } from '@flotilla/observability';
+import type { Etcd3, IEvent, IKeyValue } from 'etcd3';
+import { describe, expect, it } from 'vitest';
+import { ReadCache, STALE } from './read-cache.js';
+import type { WatchHandlers, WatchRequest, WatchStream } from './watch-stream.js';
+
+const kv = (key: string, rev: number, value = `{"metadata":{"name":"${key}"}}`): IKeyValue =>
+  ({ key: Buffer.from(key), value: Buffer.from(value), mod_revision: String(rev), create_revision: String(rev), version: '1', lease: '0' }) as IKeyValue;
+
+/** A fake etcd: one range answer, and the watch handlers the cache registers. */
+function fakes(kvs: IKeyValue[], revision: number) {
+  const watches: Array<{ req: WatchRequest; handlers: WatchHandlers; cancelled: boolean }> = [];
+  const client = { kv: { range: async () => ({ kvs, header: { revision: String(revision) } }) } } as unknown as Etcd3;
+  const stream = {
+    watch: (req: WatchRequest, handlers: WatchHandlers) => {
+      const w = { req, handlers, cancelled: false };
+      watches.push(w);
+      return () => (w.cancelled = true);
+    },
+  } as unknown as WatchStream;
+  return { client, stream, watches };
+}
+
+const settle = () => new Promise((r) => setImmediate(r));
+
+describe('ReadCache', () => {
+  it('answers only revisions it has caught up with, and applies puts and deletes in order', async () => {
+    const f = fakes([kv('/r/pods/default/a', 5)], 10);
+    const cache = new ReadCache({ client: f.client, stream: f.stream, keyPrefix: '/r/', log: createLogger('test', { level: 'silent' }) });
+    expect(cache.lookup('/r/pods/default/a', 1)).toBe(STALE); // not loaded
+    cache.start();
+    await settle();
+    expect(cache.ready).toBe(true);
+    expect(f.watches[0]!.req.startRevision).toBe(11);
+    expect(f.watches[0]!.req.prevKv).toBe(false);
+    expect((cache.lookup('/r/pods/default/a', 10) as { modRevision: string }).modRevision).toBe('5');
+    expect(cache.lookup('/r/pods/default/b', 10)).toBeUndefined();
+    // A read that started after revision 12 was written must wait for it.
+    expect(cache.lookup('/r/pods/default/a', 12)).toBe(STALE);
+    f.watches[0]!.handlers.onEvents([
+      { type: 'Put', kv: kv('/r/pods/default/b', 11) },
+      { type: 'Delete', kv: kv('/r/pods/default/a', 12, '') },
+    ] as IEvent[]);
+    expect(cache.revision).toBe(12);
+    expect(cache.lookup('/r/pods/default/a', 12)).toBeUndefined();
+    expect((cache.lookup('/r/pods/default/b', 12) as { modRevision: string }).modRevision).toBe('11');
+    // A replay after a reconnect changes nothing.
+    f.watches[0]!.handlers.onEvents([{ type: 'Put', kv: kv('/r/pods/default/a', 9) }] as IEvent[]);
+    expect(cache.lookup('/r/pods/default/a', 12)).toBeUndefined();
+  });
+
+  it('drops the copy when etcd cancels its watch (compaction) and reloads on the next start', async () => {
+    const f = fakes([kv('/r/pods/default/a', 5)], 10);
+    const cache = new ReadCache({ client: f.client, stream: f.stream, keyPrefix: '/r/', log: createLogger('test', { level: 'silent' }) });
+    cache.start();
+    await settle();
+    f.watches[0]!.handlers.onCanceled(20, 'compacted');
+    expect(cache.ready).toBe(false);
+    expect(cache.lookup('/r/pods/default/a', 1)).toBe(STALE);
+    cache.start();
+    await settle();
+    expect(cache.ready).toBe(true);
+    expect(f.watches).toHaveLength(2);
+    cache.close();
+    expect(f.watches[1]!.cancelled).toBe(true);
+  });
+});
