@@ -28,8 +28,47 @@ function text(raw: unknown): string {
   return JSON.stringify(raw);
 }
 
+/** Deepest nesting of objects and lists a body may have; real manifests stay far below. */
+export const MAX_BODY_NESTING = 100;
+
+/**
+ * The deepest nesting of flow collections (`[`/`{`) outside quoted strings and
+ * comments. Checked before parsing: the YAML parser recurses per level, and
+ * a thousand nested flow sequences make V8 abort the whole process rather
+ * than throw.
+ */
+export function flowNestingDepth(body: string): number {
+  let depth = 0;
+  let max = 0;
+  let quote: '"' | "'" | undefined;
+  let comment = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (comment) {
+      if (c === '\n') comment = false;
+    } else if (quote === '"') {
+      if (c === '\\') i++;
+      else if (c === '"') quote = undefined;
+    } else if (quote === "'") {
+      if (c === "'") quote = undefined; // '' (an escaped quote) closes and reopens: same outcome
+    } else if (c === '"' || c === "'") {
+      quote = c;
+    } else if (c === '#' && (i === 0 || body[i - 1] === ' ' || body[i - 1] === '\t' || body[i - 1] === '\n')) {
+      comment = true;
+    } else if (c === '[' || c === '{') {
+      if (++depth > max) max = depth;
+    } else if (c === ']' || c === '}') {
+      depth--;
+    }
+  }
+  return max;
+}
+
 /** Parses a JSON or YAML document; a syntax error is a 400. */
 function parseDocument(body: string, yaml: boolean): unknown {
+  if (flowNestingDepth(body) > MAX_BODY_NESTING) {
+    throw badRequest(`the body could not be decoded: it is nested more than ${MAX_BODY_NESTING} levels deep`);
+  }
   try {
     if (!yaml) return JSON.parse(body);
     const v = parseYaml(body, { maxAliasCount: 100, uniqueKeys: false });
