@@ -19,7 +19,8 @@ export function createLogger(component: string, options: LoggerOptions = {}): Lo
     level,
     base: { component, pid: process.pid },
     redact: {
-      paths: ['token', '*.token', 'authorization', '*.authorization', 'headers.authorization', 'req.headers.authorization', 'key', '*.key', 'password', '*.password'],
+      // Not `key`: every line carries the object key (`ns/name`) under that name.
+      paths: ['token', '*.token', 'authorization', '*.authorization', 'headers.authorization', 'req.headers.authorization', 'privateKey', '*.privateKey', 'password', '*.password'],
       censor: '[redacted]',
     },
   };
