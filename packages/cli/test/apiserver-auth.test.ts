@@ -174,7 +174,7 @@ describe('flotilla apiserver: lifecycle', () => {
     await srv.kill('SIGTERM');
     const stopMs = Date.now() - stopping;
     await watch.ended;
-    expect(srv.logs()).toMatch(/--- exited with code 0\n/);
+    expect(srv.logs()).toMatch(/--- \S+ exited with code 0\n/);
     expect(stopMs).toBeLessThan(4_000);
     await srv.restart();
     expect(await readFile(srv.caFile, 'utf8')).toBe(caBefore);

@@ -1,14 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { superviseProcess } from './child-process.js';
 import { deleteEtcdPrefix } from './etcd.js';
-import { etcdEndpoints, flotillaBin, repoRoot } from './env.js';
+import { etcdEndpoints, flotillaBin } from './env.js';
 import { freePort } from './free-port.js';
 import { apiRequest, type Endpoint } from './https.js';
 import { writeKubeconfig } from './kubeconfig.js';
-import { waitFor } from './wait-for.js';
 
 /** Node names that get a token in every test apiserver's token file. */
 export const TEST_NODES = ['node-1', 'node-2', 'node-3', 'node-4', 'node-5'] as const;
@@ -54,15 +53,6 @@ export interface TestApiServer {
   logs(): string;
 }
 
-const MAX_LOG = 4 * 1024 * 1024;
-
-// Children still alive when a test worker exits are killed with it, so a
-// crashed test cannot leave an apiserver holding a port.
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
-
 const token = () => randomBytes(24).toString('base64url');
 
 /**
@@ -101,77 +91,27 @@ export async function startApiServer(options: StartApiServerOptions = {}): Promi
     ...(options.extraArgs ?? []),
   ];
 
-  let child: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
-  let log = '';
   let caPem = '';
-  const append = (chunk: Buffer) => {
-    log += chunk.toString('utf8');
-    if (log.length > MAX_LOG) log = log.slice(log.length - MAX_LOG);
-  };
-
   const adminEndpoint = (t: string | undefined = adminToken): Endpoint => ({ url, ca: caPem, ...(t ? { token: t } : {}) });
-
-  const launch = async () => {
-    log += `--- start: node ${args.slice(1).join(' ')}\n`;
-    const proc = spawn(process.execPath, args, { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
-    child = proc;
-    live.add(proc);
-    proc.stdout!.on('data', append);
-    proc.stderr!.on('data', append);
-    let exitInfo = '';
-    exited = new Promise((resolve) => {
-      proc.once('exit', (code, signal) => {
-        exitInfo = `exited with ${signal ?? `code ${code}`}`;
-        log += `--- ${exitInfo}\n`;
-        live.delete(proc);
-        resolve();
-      });
-    });
-    const timeout = options.readyTimeout ?? 30_000;
-    const ready = waitFor(
-      async () => {
+  const proc = superviseProcess({
+    name: 'apiserver',
+    readyMessage: `flotilla apiserver on ${url} to be ready`,
+    readyTimeout: options.readyTimeout ?? 30_000,
+    stopGraceMs: 15_000,
+    incarnation: async () => ({
+      args,
+      command: `node ${args.slice(1).join(' ')}`,
+      ready: async () => {
         if (!caPem) caPem = await readFile(caFile, 'utf8');
         const res = await apiRequest(adminEndpoint(), 'GET', '/readyz');
         if (res.status !== 200) throw new Error(`/readyz answered ${res.status}: ${res.text.slice(0, 200)}`);
         return true;
       },
-      { timeout, interval: 100, message: `flotilla apiserver on ${url} to be ready` },
-    );
-    // A process that dies while starting fails the start at once, not at the deadline.
-    const died = exited.then(() => {
-      throw new Error(`apiserver ${exitInfo} before it was ready`);
-    });
-    try {
-      await Promise.race([ready, died]);
-    } catch (err) {
-      ready.catch(() => undefined);
-      died.catch(() => undefined);
-      proc.kill('SIGKILL');
-      await exited;
-      throw new Error(`${(err as Error).message}\n--- apiserver output (last 4 KiB):\n${log.slice(-4096)}`);
-    }
-    died.catch(() => undefined);
-  };
-
-  const kill = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    const proc = child;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    proc.kill(signal);
-    await exited;
-  };
-
-  const stopProcess = async () => {
-    const proc = child;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    proc.kill('SIGTERM');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
-    await exited;
-    clearTimeout(timer);
-  };
+    }),
+  });
 
   try {
-    await launch();
+    await proc.launch();
     await writeKubeconfig(kubeconfigPath, { server: url, caPem, token: adminToken, user: 'admin', cluster: 'flotilla-e2e' });
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
@@ -194,17 +134,17 @@ export async function startApiServer(options: StartApiServerOptions = {}): Promi
       return t;
     },
     endpoint: adminEndpoint,
-    pid: () => child?.pid,
-    kill,
+    pid: proc.pid,
+    kill: proc.kill,
     async restart() {
-      await stopProcess();
-      await launch();
+      await proc.stop();
+      await proc.launch();
     },
     async stop() {
-      await stopProcess();
+      await proc.stop();
       await deleteEtcdPrefix(endpoints, `${prefix}/`);
       await rm(dir, { recursive: true, force: true });
     },
-    logs: () => log,
+    logs: proc.logs,
   };
 }

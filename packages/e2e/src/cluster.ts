@@ -9,7 +9,6 @@
  * the heartbeats stop. A node can also be a real agent on a Docker engine
  * (a host of scripts/hosts.sh) for the scenarios where Docker is the point.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -17,10 +16,10 @@ import { join } from 'node:path';
 import type { Lease, Node } from '@flotilla/api';
 import { RestClient } from '@flotilla/client';
 import { startApiServer, type StartApiServerOptions, type TestApiServer } from './apiserver.js';
-import { flotillaBin, repoRoot } from './env.js';
+import { superviseProcess } from './child-process.js';
+import { flotillaBin } from './env.js';
 import { freePort } from './free-port.js';
 import { writeKubeconfig } from './kubeconfig.js';
-import { waitFor } from './wait-for.js';
 
 /** The components a cluster runs as processes besides the apiserver. */
 export type ClusterComponent = 'scheduler' | 'controller-manager' | 'agent';
@@ -117,15 +116,6 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-const MAX_LOG = 2 * 1024 * 1024;
-
-// Processes still alive when the test worker exits die with it, so a crashed
-// test cannot leave hollow nodes heartbeating into a deleted prefix.
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
-
 /** GET http://127.0.0.1:port/healthz answered 200. */
 function healthz(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -153,79 +143,28 @@ async function spawnProcess(
   readyTimeout: number,
 ): Promise<ClusterProcess> {
   const bin = flotillaBin();
-  let child: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
-  let log = '';
-  const append = (chunk: Buffer) => {
-    log += chunk.toString('utf8');
-    if (log.length > MAX_LOG) log = log.slice(log.length - MAX_LOG);
-  };
-  const alive = () => !!child && child.exitCode === null && child.signalCode === null;
-
-  const launch = async () => {
-    const { argv, ready } = await args();
-    const startedAt = Date.now();
-    log += `--- start ${new Date(startedAt).toISOString()}: flotilla ${component} ${argv.join(' ')}\n`;
-    const proc = spawn(process.execPath, [bin, component, ...argv], { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
-    child = proc;
-    live.add(proc);
-    proc.stdout!.on('data', append);
-    proc.stderr!.on('data', append);
-    let exitInfo = '';
-    exited = new Promise((resolve) => {
-      proc.once('exit', (code, signal) => {
-        exitInfo = `exited with ${signal ?? `code ${code}`}`;
-        log += `--- ${new Date().toISOString()} ${exitInfo}\n`;
-        live.delete(proc);
-        resolve();
-      });
-    });
-    const isReady = waitFor(() => ready(startedAt), { timeout: readyTimeout, interval: 100, message: `${name} (flotilla ${component}) to be ready` });
-    const died = exited.then(() => {
-      throw new Error(`${name} ${exitInfo} before it was ready`);
-    });
-    try {
-      await Promise.race([isReady, died]);
-    } catch (err) {
-      isReady.catch(() => undefined);
-      died.catch(() => undefined);
-      proc.kill('SIGKILL');
-      await exited;
-      throw new Error(`${(err as Error).message}\n--- ${name} output (last 4 KiB):\n${log.slice(-4096)}`);
-    }
-    died.catch(() => undefined);
-  };
-
-  const kill = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    const proc = child;
-    if (!proc || !alive()) return;
-    proc.kill(signal);
-    if (signal === 'SIGSTOP' || signal === 'SIGCONT') return;
-    await exited;
-  };
-
-  const stop = async () => {
-    const proc = child;
-    if (!proc || !alive()) return;
-    proc.kill('SIGCONT');
-    proc.kill('SIGTERM');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(timer);
-  };
-
-  await launch();
+  const proc = superviseProcess({
+    name,
+    readyMessage: `${name} (flotilla ${component}) to be ready`,
+    readyTimeout,
+    stopGraceMs: 5_000,
+    incarnation: async () => {
+      const { argv, ready } = await args();
+      return { args: [bin, component, ...argv], command: `flotilla ${component} ${argv.join(' ')}`, ready };
+    },
+  });
+  await proc.launch();
   return {
     name,
     component,
-    pid: () => child?.pid,
-    running: alive,
-    kill,
+    pid: proc.pid,
+    running: proc.alive,
+    kill: proc.kill,
     async restart() {
-      await stop();
-      await launch();
+      await proc.stop();
+      await proc.launch();
     },
-    logs: () => log,
+    logs: proc.logs,
   };
 }
 

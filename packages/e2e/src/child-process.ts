@@ -1,0 +1,127 @@
+/**
+ * One restartable child process of a test cluster (the apiserver, a
+ * scheduler, an agent…): spawned with node, its output kept (the last
+ * 4 MiB) for failure messages, started only once ready, stopped politely.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { repoRoot } from './env.js';
+import { waitFor } from './wait-for.js';
+
+const MAX_LOG = 4 * 1024 * 1024;
+
+// Children still alive when the test worker exits die with it, so a crashed
+// test never leaves a process behind.
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+/** What one incarnation runs: node's arguments, and when it counts as ready. */
+export interface Incarnation {
+  /** Arguments to node (the script first). */
+  args: string[];
+  /** What the start line of the log shows, e.g. `flotilla scheduler --port 1`. */
+  command: string;
+  /** Polled until true; `startedAt` is when this incarnation was spawned. */
+  ready: (startedAt: number) => Promise<boolean>;
+}
+
+/** A supervised child process. */
+export interface SupervisedProcess {
+  /** Spawns the next incarnation and resolves once it is ready; rejects, with its output, if it dies or times out first. */
+  launch(): Promise<void>;
+  /** Sends `signal` and, unless it is SIGSTOP/SIGCONT, waits for the exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** SIGCONT + SIGTERM, SIGKILL after the grace period; resolves once it exited. */
+  stop(): Promise<void>;
+  /** Whether the current incarnation is still alive (a SIGSTOPped process counts as alive). */
+  alive(): boolean;
+  pid(): number | undefined;
+  /** Every incarnation's output (the last 4 MiB). */
+  logs(): string;
+}
+
+/** Options of superviseProcess(). */
+export interface SuperviseOptions {
+  /** Names the process in messages (`node-2`, `apiserver`). */
+  name: string;
+  /** What the start waits for, in a timeout message: `node-2 (flotilla agent) to be ready`. */
+  readyMessage: string;
+  /** Computed per launch, so a restart can pick a new free port. */
+  incarnation: () => Promise<Incarnation>;
+  /** How long one launch may take to be ready, ms. */
+  readyTimeout: number;
+  /** How long stop() waits after SIGTERM before SIGKILL, ms. */
+  stopGraceMs: number;
+}
+
+/** A process handle; nothing runs until launch(). */
+export function superviseProcess(options: SuperviseOptions): SupervisedProcess {
+  const { name } = options;
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  let log = '';
+  const append = (chunk: Buffer) => {
+    log += chunk.toString('utf8');
+    if (log.length > MAX_LOG) log = log.slice(log.length - MAX_LOG);
+  };
+  const alive = () => !!child && child.exitCode === null && child.signalCode === null;
+
+  const launch = async () => {
+    const { args, command, ready } = await options.incarnation();
+    const startedAt = Date.now();
+    log += `--- start ${new Date(startedAt).toISOString()}: ${command}\n`;
+    const proc = spawn(process.execPath, args, { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+    child = proc;
+    live.add(proc);
+    proc.stdout!.on('data', append);
+    proc.stderr!.on('data', append);
+    let exitInfo = '';
+    exited = new Promise((resolve) => {
+      proc.once('exit', (code, signal) => {
+        exitInfo = `exited with ${signal ?? `code ${code}`}`;
+        log += `--- ${new Date().toISOString()} ${exitInfo}\n`;
+        live.delete(proc);
+        resolve();
+      });
+    });
+    const isReady = waitFor(() => ready(startedAt), { timeout: options.readyTimeout, interval: 100, message: options.readyMessage });
+    // A process that dies while starting fails the start at once, not at the deadline.
+    const died = exited.then(() => {
+      throw new Error(`${name} ${exitInfo} before it was ready`);
+    });
+    try {
+      await Promise.race([isReady, died]);
+    } catch (err) {
+      isReady.catch(() => undefined);
+      died.catch(() => undefined);
+      proc.kill('SIGKILL');
+      await exited;
+      throw new Error(`${(err as Error).message}\n--- ${name} output (last 4 KiB):\n${log.slice(-4096)}`);
+    }
+    died.catch(() => undefined);
+  };
+
+  return {
+    launch,
+    async kill(signal: NodeJS.Signals = 'SIGTERM') {
+      const proc = child;
+      if (!proc || !alive()) return;
+      proc.kill(signal);
+      if (signal === 'SIGSTOP' || signal === 'SIGCONT') return;
+      await exited;
+    },
+    async stop() {
+      const proc = child;
+      if (!proc || !alive()) return;
+      proc.kill('SIGCONT');
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), options.stopGraceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+    alive,
+    pid: () => child?.pid,
+    logs: () => log,
+  };
+}
