@@ -12,6 +12,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { Agent as HttpAgent, request } from 'undici';
 import type { KubeObject, Pod } from '@flotilla/api';
 import { RestClient } from '@flotilla/client';
 import { etcdClient } from './etcd-baseline.js';
@@ -20,7 +21,7 @@ import { freePort } from './free-port.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import { runClosedLoop } from './load.js';
 import { isRunning, key, PodWatch } from './pod-watch.js';
-import { etcdEndpoints, etcdPid, flotillaBin, repoRoot, rssMiB, spawnNode, startApiServer, type Started } from './processes.js';
+import { CpuMeter, etcdEndpoints, etcdPid, flotillaBin, repoRoot, rssMiB, spawnNode, startApiServer, type BenchApiServer, type Started } from './processes.js';
 import { print, printJson, progress, section, table, targetTable, type TargetCheck } from './report.js';
 import { percentile, summarize, type LatencySummary } from './stats.js';
 
@@ -44,6 +45,13 @@ export interface SchedulerBenchOptions {
   nodeMonitorGraceSeconds: number;
   /** Profile the apiserver and scheduler processes into subdirectories of this directory. */
   cpuProfDir?: string;
+  /**
+   * Whether the hollow fleet's kubelets record their Events (Pulled, Created,
+   * Started: three writes per pod that are not scheduling). Off unless
+   * FLOTILLA_BENCH_HOLLOW_EVENTS=1; the output says which. The scheduler's
+   * own `Scheduled` event is always recorded.
+   */
+  hollowEvents?: boolean;
 }
 
 /** Full-size defaults (the issue's figures). */
@@ -55,6 +63,8 @@ export const SCHEDULER_QUICK: SchedulerBenchOptions = { nodes: 10, pods: 100, cr
 export interface SchedulerBenchResult {
   nodes: number;
   pods: number;
+  /** Whether the hollow fleet recorded kubelet Events. */
+  hollowEvents: boolean;
   /** Pods created per second by the benchmark (the offered load). */
   createdPerSec: number;
   /** Pods bound per second: bound ÷ (last binding − first creation). */
@@ -66,6 +76,16 @@ export interface SchedulerBenchResult {
   /** Creation → Running reported by the hollow node (ms). */
   runningLatency: LatencySummary;
   unbound: number;
+  /** CPU ms per pod of each process, first create → last binding seen. */
+  cpuMsPerPodToBound: Record<string, number>;
+  /** CPU ms per pod of each process, first create → last pod Running (includes the hollow nodes' work). */
+  cpuMsPerPodToRunning: Record<string, number>;
+  /** apiserver requests per pod (`VERB resource[/subresource]`), first create → last pod Running; heartbeats included. */
+  requestsPerPod: Record<string, number>;
+  /** Every write (CREATE/UPDATE/PATCH/DELETE, failed ones included) per pod in the same window. */
+  writesPerPod: number;
+  /** Seconds of that window, to put the heartbeat writes in proportion. */
+  requestWindowSeconds: number;
   rssMiB: Record<string, number>;
   deployment: { replicas: number; availableMs: number };
   lostNode: { pods: number; graceSeconds: number; notReadyMs: number; evictedMs: number; runningElsewhereMs: number };
@@ -79,9 +99,9 @@ interface Hollow {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-function startHollow(kubeconfig: string, count: number, prefix: string, logFile: string): Hollow {
+function startHollow(kubeconfig: string, count: number, prefix: string, logFile: string, events = true): Hollow {
   const fd = openSync(logFile, 'a');
-  const proc = spawn(process.execPath, [fileURLToPath(new URL('./bin/hollow-nodes.js', import.meta.url)), kubeconfig, String(count), prefix], {
+  const proc = spawn(process.execPath, [fileURLToPath(new URL('./bin/hollow-nodes.js', import.meta.url)), kubeconfig, String(count), prefix, ...(events ? [] : ['no-events'])], {
     cwd: repoRoot(),
     stdio: ['ignore', 'pipe', fd],
   });
@@ -123,6 +143,31 @@ async function until<T>(what: string, timeoutMs: number, fn: () => Promise<T | u
   }
 }
 
+/** `VERB resource[/subresource]` → count, summed over response codes, from the apiserver's /metrics. */
+async function requestCounts(server: BenchApiServer): Promise<Map<string, number>> {
+  const dispatcher = new HttpAgent({ connect: { ca: server.caPem } });
+  try {
+    const res = await request(`${server.url}/metrics`, { dispatcher, headers: { authorization: `Bearer ${server.adminToken}` } });
+    const text = await res.body.text();
+    const out = new Map<string, number>();
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('apiserver_request_total{')) continue;
+      const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+      // Failures (409 Conflict above all) apart: each is a wasted round trip worth seeing.
+      const code = Number(labels.code);
+      const k = `${labels.verb} ${labels.resource}${labels.subresource ? `/${labels.subresource}` : ''}${code >= 200 && code < 300 ? '' : ` (${labels.code})`}`;
+      out.set(k, (out.get(k) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
+    }
+    return out;
+  } finally {
+    await dispatcher.close();
+  }
+}
+
+function perPod(cpu: Record<string, number>, pods: number): Record<string, number> {
+  return Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, (v * 1000) / pods]));
+}
+
 function deployment(ns: string, name: string, replicas: number, extraSpec: Record<string, unknown> = {}): KubeObject {
   const pod = benchPod(ns, name, { labels: { app: name } });
   return {
@@ -141,7 +186,9 @@ const available = (d: KubeObject | undefined) => (d?.status as { availableReplic
 
 /** Runs the scheduler benchmark; prints as it goes and returns the figures. */
 export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<SchedulerBenchResult> {
+  const hollowEvents = opts.hollowEvents ?? process.env.FLOTILLA_BENCH_HOLLOW_EVENTS === '1';
   section(`scheduler benchmark: ${opts.nodes} hollow nodes, ${opts.pods} pods, ${opts.createConcurrency} concurrent creates`);
+  print(`hollow nodes' kubelet Events (Pulled/Created/Started): ${hollowEvents ? 'recorded' : 'off (FLOTILLA_BENCH_HOLLOW_EVENTS=1 records them)'}; the scheduler's Scheduled event: recorded`);
   const loadBefore = loadavg()[0]!;
   const profile = (what: string) => (opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(opts.cpuProfDir, what)}`] : []);
   const server = await startApiServer({ port: await freePort(), nodeFlags: profile('apiserver') });
@@ -181,7 +228,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
 
     progress(`starting ${opts.nodes} hollow nodes`);
     const t0nodes = performance.now();
-    const fleet = startHollow(kubeconfig, opts.nodes, 'hollow-', join(server.dir, 'hollow.log'));
+    const fleet = startHollow(kubeconfig, opts.nodes, 'hollow-', join(server.dir, 'hollow.log'), hollowEvents);
     started.push({ stop: () => fleet.stop() });
     await fleet.ready;
     progress(`${opts.nodes} hollow nodes registered in ${((performance.now() - t0nodes) / 1000).toFixed(1)} s`);
@@ -197,6 +244,8 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       if (isRunning(pod) && !running.has(k)) running.set(k, at);
     };
     progress(`creating ${opts.pods} pods`);
+    const cpu = new CpuMeter({ apiserver: server.pid, scheduler: scheduler.pid, 'controller-manager': cm.pid, etcd: etcdPid(), 'hollow nodes': fleet.proc.pid });
+    const requests0 = await requestCounts(server);
     const tCreate = performance.now();
     const fill = await runClosedLoop({
       concurrency: opts.createConcurrency,
@@ -212,7 +261,19 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const createdPerSec = (opts.pods / (performance.now() - tCreate)) * 1000;
     progress(`created at ${createdPerSec.toFixed(0)}/s; waiting for every binding`);
     await until(`${opts.pods} pods bound`, 600_000, () => bound.size >= opts.pods || undefined, 100).catch((e: Error) => progress(e.message));
+    const cpuToBound = cpu.read();
     await until(`${opts.pods} pods Running`, 300_000, () => running.size >= opts.pods || undefined, 100).catch((e: Error) => progress(e.message));
+    const cpuToRunning = cpu.read();
+    const requests1 = await requestCounts(server);
+    const requestWindowSeconds = (performance.now() - tCreate) / 1000;
+    const requestsPerPod: Record<string, number> = {};
+    let writes = 0;
+    for (const [k, n] of requests1) {
+      const d = n - (requests0.get(k) ?? 0);
+      if (d <= 0) continue;
+      requestsPerPod[k] = d / opts.pods;
+      if (/^(CREATE|UPDATE|PATCH|DELETE|DELETECOLLECTION) /.test(k)) writes += d;
+    }
     const rss: Record<string, number> = {
       apiserver: rssMiB(server.pid),
       scheduler: rssMiB(scheduler.pid),
@@ -260,6 +321,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const result: SchedulerBenchResult = {
       nodes: opts.nodes,
       pods: opts.pods,
+      hollowEvents,
       createdPerSec,
       boundPerSec,
       throughputWindows: {
@@ -271,6 +333,11 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       schedulingLatency: summarize(latencies),
       runningLatency: summarize(toRunning),
       unbound: opts.pods - bound.size,
+      cpuMsPerPodToBound: perPod(cpuToBound, opts.pods),
+      cpuMsPerPodToRunning: perPod(cpuToRunning, opts.pods),
+      requestsPerPod,
+      writesPerPod: writes / opts.pods,
+      requestWindowSeconds,
       rssMiB: rss,
       deployment: { replicas: opts.deploymentReplicas, availableMs: deploymentMs },
       lostNode: { pods: lostPods.length, graceSeconds: opts.nodeMonitorGraceSeconds, notReadyMs, evictedMs, runningElsewhereMs },
@@ -305,6 +372,7 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
         ['pods bound per second (bound ÷ first create → last binding)', r.boundPerSec],
         ['bindings per 1 s window: average / p50 / p90 / p99', `${r.throughputWindows.average.toFixed(0)} / ${r.throughputWindows.p50} / ${r.throughputWindows.p90} / ${r.throughputWindows.p99}`],
         ['pods never bound', r.unbound],
+        ["hollow nodes' kubelet Events", r.hollowEvents ? 'recorded' : 'off'],
       ],
     ),
   );
@@ -318,6 +386,12 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
       ],
     ),
   );
+  section('CPU ms per pod (from /proc; the figure a shared machine distorts least)');
+  const procs = Object.keys(r.cpuMsPerPodToRunning);
+  print(table(['process', 'create -> last bound', 'create -> last Running'], procs.map((k) => [k, r.cpuMsPerPodToBound[k], r.cpuMsPerPodToRunning[k]])));
+  section(`apiserver requests per pod (create -> last Running, ${r.requestWindowSeconds.toFixed(0)} s; node heartbeats included)`);
+  const reqs = Object.entries(r.requestsPerPod).sort((a, b) => b[1] - a[1]);
+  print(table(['request', 'per pod'], [...reqs.filter(([, v]) => v >= 0.005).map(([k, v]) => [k, v.toFixed(3)]), ['all writes', r.writesPerPod.toFixed(3)]]));
   section('memory (RSS MiB, after scheduling)');
   print(table(['process', 'RSS MiB'], Object.entries(r.rssMiB).map(([k, v]) => [k, v])));
   section('control loops');
