@@ -34,7 +34,8 @@ export interface RestResponse {
   body: unknown;
 }
 
-const clone = <T>(v: T): T => structuredClone(v);
+// Objects here are plain JSON; a JSON round trip copies them faster than structuredClone.
+const clone = <T>(v: T): T => (v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T));
 const isServices = (info: ResourceInfo) => info.group === '' && info.plural === 'services';
 const MAX_CONFLICT_RETRIES = 5;
 

@@ -29,6 +29,21 @@ export function defaultWatchTimings(): WatchTimings {
   return { bookmarkIntervalMs: Number.isFinite(env) && env > 0 ? env : 30_000, minTimeoutSeconds: 1800, maxTimeoutSeconds: 3600 };
 }
 
+// The JSON line of each shared (frozen) watch object, per event type and
+// kind, so 1,000 watchers of one change cost one JSON.stringify, not 1,000.
+const encodedLines = new WeakMap<object, Map<string, Buffer>>();
+
+/** The `{"type":…,"object":…}\n` line of a store event as bytes, encoded once per frozen object. */
+export function eventLine(info: ResourceInfo, type: string, obj: KubeObject): Buffer {
+  if (!Object.isFrozen(obj)) return Buffer.from(JSON.stringify({ type, object: withType(info, obj) }) + '\n');
+  let lines = encodedLines.get(obj);
+  if (!lines) encodedLines.set(obj, (lines = new Map()));
+  const k = `${type} ${info.group}/${info.version} ${info.kind}`;
+  let line = lines.get(k);
+  if (!line) lines.set(k, (line = Buffer.from(JSON.stringify({ type, object: withType(info, obj) }) + '\n')));
+  return line;
+}
+
 /** One watch request. */
 export interface WatchRequest {
   path: ResourcePath;
@@ -68,8 +83,8 @@ export async function serveWatch(
   signal: AbortSignal,
   timings: WatchTimings,
   log: Logger,
-  /** Rewrites each object before it is sent (e.g. into a Table for kubectl get -w). */
-  render: (obj: KubeObject) => unknown = (obj) => obj,
+  /** Rewrites each object before it is sent (e.g. into a Table for kubectl get -w); none sends the object itself. */
+  render?: (obj: KubeObject) => unknown,
 ): Promise<void> {
   const { info, path } = req;
   const ac = new AbortController();
@@ -80,9 +95,20 @@ export async function serveWatch(
   let lastRv = params.rv;
   let bookmarkTimer: NodeJS.Timeout | undefined;
 
+  // Events that arrive together (one etcd response) leave in one TLS write.
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    if (!res.destroyed) res.uncork();
+  };
   const write = async (line: unknown): Promise<void> => {
     if (res.destroyed || res.writableEnded) return;
-    if (!res.write(JSON.stringify(line) + '\n')) {
+    if (!corked) {
+      corked = true;
+      res.cork();
+      process.nextTick(uncork);
+    }
+    if (!res.write(Buffer.isBuffer(line) ? line : JSON.stringify(line) + '\n')) {
       await new Promise<void>((resolve) => {
         const done = () => {
           res.off('drain', done);
@@ -103,7 +129,7 @@ export async function serveWatch(
     let from = params.rv;
     if (params.sendInitial) {
       const list = await storage.list(info.plural, path.namespace, params.predicate ? { predicate: params.predicate } : {});
-      for (const item of list.items) await write({ type: 'ADDED', object: render(withType(info, item)) });
+      for (const item of list.items) await write({ type: 'ADDED', object: render ? render(withType(info, item)) : withType(info, item) });
       // A list without resourceVersion is "from now"; with one, keep the caller's starting point.
       if (from === '' || from === '0') from = list.resourceVersion;
       lastRv = list.resourceVersion;
@@ -118,7 +144,8 @@ export async function serveWatch(
     for await (const ev of events) {
       if (ac.signal.aborted) break;
       lastRv = ev.object.metadata.resourceVersion ?? lastRv;
-      await write({ type: ev.type, object: render(withType(info, ev.object as KubeObject)) });
+      const obj = ev.object as KubeObject;
+      await write(render ? { type: ev.type, object: render(withType(info, obj)) } : eventLine(info, ev.type, obj));
     }
   } catch (err) {
     if (!ac.signal.aborted) {

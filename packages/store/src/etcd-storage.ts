@@ -105,9 +105,24 @@ function decode(kv: IKeyValue): KubeObject {
 }
 
 /** The stored form: JSON without resourceVersion (etcd's mod revision is the truth). */
-function encode(obj: KubeObject): Buffer {
+function encodeJson(obj: KubeObject): string {
   const { resourceVersion: _rv, ...metadata } = obj.metadata;
-  return Buffer.from(JSON.stringify({ ...obj, metadata }));
+  return JSON.stringify({ ...obj, metadata });
+}
+
+function encode(obj: KubeObject): Buffer {
+  return Buffer.from(encodeJson(obj));
+}
+
+/**
+ * A private copy of what was stored, parsed back from its JSON: the caller's
+ * object is only shallow-copied on the way in, and this one parse is cheaper
+ * than a structuredClone before the write.
+ */
+function storedCopy(json: string, rev: number | string): KubeObject {
+  const obj = JSON.parse(json) as KubeObject;
+  obj.metadata.resourceVersion = String(rev);
+  return obj;
 }
 
 function stamp(obj: KubeObject, rev: number | string): KubeObject {
@@ -221,7 +236,8 @@ export class EtcdStorage implements Storage {
     const tries = meta.name ? 1 : 8;
     for (let i = 0; i < tries; i++) {
       const name = meta.name || generateObjectName(meta.generateName!);
-      const next = structuredClone(obj) as KubeObject;
+      // Shallow: nothing below metadata is changed, and the result is parsed back from the stored JSON.
+      const next: KubeObject = { ...obj };
       next.metadata = {
         ...next.metadata,
         name,
@@ -235,14 +251,15 @@ export class EtcdStorage implements Storage {
       delete next.metadata.deletionGracePeriodSeconds;
       const key = this.key(resource, namespace, name);
       const kb = Buffer.from(key);
+      const json = encodeJson(next);
       const res = await this.call('create', key, () =>
         this.client.kv.txn({
           compare: [{ key: kb, target: 'Version', result: 'Equal', version: 0 }],
-          success: [{ request_put: { key: kb, value: encode(next) } }],
+          success: [{ request_put: { key: kb, value: Buffer.from(json) } }],
           failure: [],
         }),
       );
-      if (res.succeeded) return stamp(next, res.header.revision);
+      if (res.succeeded) return storedCopy(json, res.header.revision);
       if (meta.name) throw alreadyExists(resource, name);
     }
     throw new ApiError('AlreadyExists', `${resource} could not get a unique name from generateName "${meta.generateName}"; try again`, {
@@ -312,7 +329,8 @@ export class EtcdStorage implements Storage {
       if (!kv) throw notFound(resource, name);
       if (wanted && wanted !== kv.mod_revision) throw conflict(resource, name, MODIFIED);
       const stored = decode(kv);
-      const next = structuredClone(obj) as KubeObject;
+      // Shallow: only metadata is changed here; what is returned is parsed back from the stored JSON.
+      const next: KubeObject = { ...obj };
       const sm = stored.metadata;
       next.metadata = { ...next.metadata, resourceVersion: kv.mod_revision };
       const nm = next.metadata;
@@ -323,8 +341,9 @@ export class EtcdStorage implements Storage {
       nm.generation = (sm.generation ?? 1) + (generationChanged(stored, next) ? 1 : 0);
       const finalize = !!nm.deletionTimestamp && !nm.finalizers?.length && !(nm.deletionGracePeriodSeconds && nm.deletionGracePeriodSeconds > 0);
       if (!finalize && jsonEqual(stored, next)) return stored;
-      const rev = finalize ? await this.swap(key, kv.mod_revision, 'delete') : await this.swap(key, kv.mod_revision, 'put', encode(next));
-      if (rev !== undefined) return stamp(next, rev);
+      const json = encodeJson(next);
+      const rev = finalize ? await this.swap(key, kv.mod_revision, 'delete') : await this.swap(key, kv.mod_revision, 'put', Buffer.from(json));
+      if (rev !== undefined) return storedCopy(json, rev);
       if (wanted) throw conflict(resource, name, MODIFIED);
     }
     throw conflict(resource, name, MODIFIED);
@@ -346,7 +365,8 @@ export class EtcdStorage implements Storage {
     for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
       const current = await this.get(resource, namespace, name);
       const rv = current.metadata.resourceVersion!;
-      const out = await mutate(structuredClone(current));
+      // `current` is already a private copy (get decodes afresh): no clone needed.
+      const out = await mutate(current);
       const outRv = out.metadata?.resourceVersion;
       if (outRv && outRv !== rv) throw conflict(resource, name, MODIFIED);
       const next: KubeObject = { ...out, metadata: { ...out.metadata, name, resourceVersion: rv } };
@@ -389,7 +409,7 @@ export class EtcdStorage implements Storage {
         if (existing !== undefined && !Number.isNaN(existing) && existing <= deadline && m.deletionGracePeriodSeconds !== undefined) {
           return { object: cur, deleted: false };
         }
-        const next = structuredClone(cur);
+        const next = cur; // private (decoded from etcd) and re-read on a retry
         if (existing === undefined) next.metadata.generation = (m.generation ?? 1) + 1;
         next.metadata.deletionTimestamp = rfc3339(new Date(deadline));
         next.metadata.deletionGracePeriodSeconds = grace;
