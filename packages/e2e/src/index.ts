@@ -6,4 +6,5 @@ export * from './free-port.js';
 export * from './https.js';
 export * from './kubeconfig.js';
 export * from './kubectl.js';
+export * from './private-etcd.js';
 export * from './wait-for.js';

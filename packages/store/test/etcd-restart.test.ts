@@ -1,71 +1,25 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { startPrivateEtcd, type PrivateEtcd } from '@flotilla/e2e';
 import { createLogger } from '@flotilla/observability';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdStorage, type StoreWatchEvent } from '../src/index.js';
 import { eventually, pod, rejection } from './helpers.js';
 
 // A private etcd (its own ports and data dir) that this test may stop and
-// start; the shared development etcd is never touched.
-const ETCD = process.env.FLOTILLA_ETCD_BINARY ?? '/usr/bin/etcd';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
-
-describe.skipIf(!existsSync(ETCD))('EtcdStorage across an etcd restart', () => {
-  let dataDir: string;
-  let clientPort: number;
-  let peerPort: number;
-  let proc: ChildProcess | undefined;
-
-  const start = async () => {
-    proc = spawn(
-      ETCD,
-      [
-        '--name', 'store-restart-test',
-        '--data-dir', dataDir,
-        '--listen-client-urls', `http://127.0.0.1:${clientPort}`,
-        '--advertise-client-urls', `http://127.0.0.1:${clientPort}`,
-        '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
-        '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
-        '--initial-cluster', `store-restart-test=http://127.0.0.1:${peerPort}`,
-      ],
-      { stdio: 'ignore' },
-    );
-  };
-  const stop = async () => {
-    const p = proc;
-    proc = undefined;
-    if (!p || p.exitCode !== null) return;
-    const exited = new Promise((r) => p.once('exit', r));
-    p.kill('SIGKILL');
-    await exited;
-  };
+// start; the shared test etcd is never touched.
+describe('EtcdStorage across an etcd restart', () => {
+  let etcd: PrivateEtcd;
+  const start = () => etcd.start();
+  const stop = () => etcd.kill();
 
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'flotilla-store-etcd-'));
-    clientPort = await freePort();
-    peerPort = await freePort();
-    await start();
+    etcd = await startPrivateEtcd();
   });
   afterAll(async () => {
-    await stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    await etcd?.close();
   });
 
   it('answers 503 while etcd is down, then works again and the shared watch resumes without losing events', async () => {
-    const s = new EtcdStorage({ endpoints: [`http://127.0.0.1:${clientPort}`], prefix: '/flotilla-restart', requestTimeoutMs: 2000, logger: createLogger('store-test', { level: 'error' }) });
+    const s = new EtcdStorage({ endpoints: [etcd.endpoint], prefix: '/flotilla-restart', requestTimeoutMs: 2000, logger: createLogger('store-test', { level: 'error' }) });
     try {
       await eventually(async () => (await s.currentRevision().catch(() => undefined)) !== undefined, 20_000, 'private etcd to start');
       const events: StoreWatchEvent[] = [];

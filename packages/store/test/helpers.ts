@@ -16,12 +16,17 @@ export function uniquePrefix(): string {
 /** Tracks stores and prefixes of one test and removes them afterwards, even on failure. */
 export class Fixture {
   readonly prefix = uniquePrefix();
-  readonly etcd = new Etcd3({ hosts: endpoints });
+  readonly etcd: Etcd3;
   private readonly stores: EtcdStorage[] = [];
+
+  /** On the shared test etcd, or on `hosts` (a test's private etcd, for compaction). */
+  constructor(private readonly hosts: string[] = endpoints) {
+    this.etcd = new Etcd3({ hosts });
+  }
 
   /** A store on this test's prefix. */
   store(options: Partial<EtcdStorageOptions> = {}): EtcdStorage {
-    const s = new EtcdStorage({ endpoints, prefix: this.prefix, logger: createLogger('store-test', { level: 'warn' }), ...options });
+    const s = new EtcdStorage({ endpoints: this.hosts, prefix: this.prefix, logger: createLogger('store-test', { level: 'warn' }), ...options });
     this.stores.push(s);
     return s;
   }
