@@ -20,6 +20,8 @@ export interface StartApiServerOptions {
   extraArgs?: string[];
   /** How long to wait for /readyz (default 30 s). */
   readyTimeout?: number;
+  /** etcd endpoints; the test etcd (FLOTILLA_ETCD_ENDPOINTS) by default. */
+  etcd?: string[];
 }
 
 /** A running `flotilla apiserver` process and everything needed to talk to it. */
@@ -63,7 +65,7 @@ const token = () => randomBytes(24).toString('base64url');
  */
 export async function startApiServer(options: StartApiServerOptions = {}): Promise<TestApiServer> {
   const bin = flotillaBin();
-  const endpoints = etcdEndpoints();
+  const endpoints = options.etcd ?? etcdEndpoints();
   const prefix = options.prefix ?? `/e2e-${randomBytes(6).toString('hex')}`;
   const dir = await mkdtemp(join(tmpdir(), 'flotilla-e2e-'));
   const certDir = join(dir, 'certs');

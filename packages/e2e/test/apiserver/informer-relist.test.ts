@@ -1,7 +1,7 @@
 import { isReason, type KubeObject, type Pod } from '@flotilla/api';
 import { Informer, RestClient, type ApiClient, type ResourceClient, type ResourceTarget, type WatchOptions } from '@flotilla/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiRequest, etcdEndpoints, openWatch, startApiServer, waitFor, type TestApiServer } from '../../src/index.js';
+import { apiRequest, openWatch, startApiServer, startPrivateEtcd, waitFor, type PrivateEtcd, type TestApiServer } from '../../src/index.js';
 
 // An informer whose watch was down while etcd compacted past its last
 // resourceVersion, and while the apiserver restarted (so no in-memory watch
@@ -21,7 +21,7 @@ const pod = (name: string, labels: Record<string, string> = {}): Pod => ({
 
 /** Compacts the whole etcd history below `revision` (etcd's v3 JSON gateway; only the store links etcd3). */
 async function compactEtcd(revision: string): Promise<void> {
-  const res = await fetch(`${etcdEndpoints()[0]!.replace(/\/$/, '')}/v3/kv/compaction`, {
+  const res = await fetch(`${etcd.endpoint}/v3/kv/compaction`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ revision, physical: true }),
@@ -92,12 +92,17 @@ class HoldableClient implements ApiClient {
   }
 }
 
+// The apiserver runs on an etcd of its own: compacting the shared one would
+// give other test files running beside this one a 410 for revisions they hold.
+let etcd: PrivateEtcd;
+
 describe('informer over the real apiserver when its resourceVersion is compacted', () => {
   let srv: TestApiServer;
   let rest: RestClient;
 
   beforeAll(async () => {
-    srv = await startApiServer();
+    etcd = await startPrivateEtcd();
+    srv = await startApiServer({ etcd: [etcd.endpoint] });
     const res = await apiRequest(srv.endpoint(), 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
     expect(res.status, res.text).toBe(201);
     rest = RestClient.fromKubeconfig(srv.kubeconfigPath);
@@ -106,6 +111,7 @@ describe('informer over the real apiserver when its resourceVersion is compacted
   afterAll(async () => {
     await rest?.close();
     await srv?.stop();
+    await etcd?.close();
   });
 
   it('gets 410 Gone after compaction and an apiserver restart, relists, converges and emits exactly the changes it missed', async ({ onTestFailed }) => {
