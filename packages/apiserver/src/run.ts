@@ -80,7 +80,8 @@ export async function run(config: ApiServerConfig, signal: AbortSignal): Promise
   log.info({ action: certs.action, reason: certs.reason, certFile: certs.certFile, caFile: certs.caFile, hosts: certs.hosts }, 'serving certificate');
   if (signal.aborted) return;
 
-  const storage = new EtcdStorage({ endpoints: config.etcdServers, prefix: config.etcdPrefix, logger: log });
+  // FLOTILLA_READ_CACHE=false sends every get to etcd (an escape hatch, and the benchmark's A/B switch).
+  const storage = new EtcdStorage({ endpoints: config.etcdServers, prefix: config.etcdPrefix, logger: log, readCache: process.env.FLOTILLA_READ_CACHE !== 'false' });
   let server: ApiServer | undefined;
   const stopReconciler = new AbortController();
   let reconciler: Promise<void> | undefined;
