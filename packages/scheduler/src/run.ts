@@ -5,9 +5,9 @@
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { RestClient, runWithLeaderElection, type ApiClient, type Logger } from '@flotilla/client';
+import { EventRecorder, RestClient, runWithLeaderElection, type ApiClient, type Logger } from '@flotilla/client';
 import { createLogger, Registry, startStatusServer } from '@flotilla/observability';
-import { Scheduler, DEFAULT_SCHEDULER_NAME, type SchedulerEventSink } from './scheduler.js';
+import { Scheduler, DEFAULT_SCHEDULER_NAME } from './scheduler.js';
 
 /** Everything `flotilla scheduler` can set. */
 export interface SchedulerConfig {
@@ -56,7 +56,8 @@ export async function run(config: SchedulerConfig, signal: AbortSignal): Promise
     flushIntervalMs: config.flushIntervalMs,
     logger: log,
     metrics: registry,
-    events: eventSink(client, identity, log),
+    // Deduplicated, bounded and written in the background: never in the way of a binding.
+    events: new EventRecorder(client, { component: DEFAULT_SCHEDULER_NAME, instance: identity, logger: log }),
   });
   config.onScheduler?.(scheduler);
 
@@ -86,33 +87,4 @@ export async function run(config: SchedulerConfig, signal: AbortSignal): Promise
     await server?.close();
     log.info({ identity }, 'scheduler stopped');
   }
-}
-
-/** Events recorded through the API as core/v1 Events; failures are logged, never fatal. */
-function eventSink(client: ApiClient, identity: string, log: Logger): SchedulerEventSink {
-  return {
-    event(obj, type, reason, message) {
-      const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-      const ns = obj.metadata.namespace ?? 'default';
-      const ev = {
-        apiVersion: 'v1',
-        kind: 'Event',
-        metadata: { name: `${obj.metadata.name}.${Date.now().toString(16)}${Math.floor(Math.random() * 0xffff).toString(16)}`, namespace: ns },
-        involvedObject: { apiVersion: obj.apiVersion ?? 'v1', kind: obj.kind ?? 'Pod', namespace: ns, name: obj.metadata.name, uid: obj.metadata.uid, resourceVersion: obj.metadata.resourceVersion },
-        reason,
-        message,
-        type,
-        source: { component: DEFAULT_SCHEDULER_NAME },
-        reportingComponent: DEFAULT_SCHEDULER_NAME,
-        reportingInstance: identity,
-        firstTimestamp: now,
-        lastTimestamp: now,
-        count: 1,
-      };
-      client
-        .resource('events')
-        .create(ev)
-        .catch((err: unknown) => log.warn({ pod: `${ns}/${obj.metadata.name}`, reason, err: (err as Error)?.message }, 'could not record event'));
-    },
-  };
 }
