@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import type { KubeObject } from '@flotilla/api';
 import { createLogger } from '@flotilla/observability';
 import { Etcd3 } from 'etcd3';
+import { afterAll, beforeAll } from 'vitest';
+import { startPrivateEtcd, type PrivateEtcd } from '@flotilla/e2e';
 import { EtcdStorage, type EtcdStorageOptions } from '../src/index.js';
 
 /** etcd endpoints from FLOTILLA_ETCD_ENDPOINTS (comma separated), default the local dev etcd. */
@@ -111,4 +113,25 @@ export async function rejection(p: Promise<unknown>): Promise<{ code?: number; r
 export function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/**
+ * A Fixture on an etcd of the calling describe block's own, started in
+ * beforeAll and removed in afterAll: for tests that compact the history.
+ */
+export function privateEtcdFixture(): () => Fixture {
+  let etcd: PrivateEtcd | undefined;
+  let fixture: Fixture | undefined;
+  beforeAll(async () => {
+    etcd = await startPrivateEtcd();
+    fixture = new Fixture([etcd.endpoint]);
+  });
+  afterAll(async () => {
+    await fixture?.cleanup();
+    await etcd?.close();
+  });
+  return () => {
+    if (!fixture) throw new Error('privateEtcdFixture() is used before its beforeAll ran');
+    return fixture;
+  };
 }

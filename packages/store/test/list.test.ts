@@ -1,6 +1,5 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startPrivateEtcd, type PrivateEtcd } from '@flotilla/e2e';
-import { Fixture, mapLimit, pod, rejection } from './helpers.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Fixture, mapLimit, pod, privateEtcdFixture, rejection } from './helpers.js';
 
 let fx: Fixture;
 beforeEach(() => {
@@ -79,25 +78,16 @@ describe('EtcdStorage list', () => {
 // Compaction on an etcd of its own: on the shared one it would give every
 // test file running beside this one a 410 for the revisions it still holds.
 describe('EtcdStorage list after a compaction', () => {
-  let etcd: PrivateEtcd;
-  let own: Fixture;
-  beforeAll(async () => {
-    etcd = await startPrivateEtcd();
-    own = new Fixture([etcd.endpoint]);
-  });
-  afterAll(async () => {
-    await own?.cleanup();
-    await etcd?.close();
-  });
+  const own = privateEtcdFixture();
 
   it('answers 410 Gone for a continue token whose revision was compacted', async () => {
-    const s = own.store();
+    const s = own().store();
     await mapLimit(Array.from({ length: 10 }, (_, i) => i), 10, (i) => s.create('pods', pod('default', `p-${i}`)));
     const first = await s.list('pods', undefined, { limit: 3 });
     expect(first.continue).toBeDefined();
     // Move past the page's revision, then compact past it.
     const later = await s.create('pods', pod('default', 'later'));
-    await own.etcd.kv.compact({ revision: Number(first.resourceVersion) + 1, physical: true });
+    await own().etcd.kv.compact({ revision: Number(first.resourceVersion) + 1, physical: true });
     expect(Number(later.metadata.resourceVersion)).toBeGreaterThan(Number(first.resourceVersion));
     const err = await rejection(s.list('pods', undefined, { limit: 3, continue: first.continue! }));
     expect(err.code).toBe(410);

@@ -1,8 +1,7 @@
 import type { KubeObject } from '@flotilla/api';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startPrivateEtcd, type PrivateEtcd } from '@flotilla/e2e';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StoreWatchEvent } from '../src/index.js';
-import { eventually, Fixture, pod, rejection } from './helpers.js';
+import { eventually, Fixture, pod, privateEtcdFixture, rejection } from './helpers.js';
 
 let fx: Fixture;
 beforeEach(() => {
@@ -185,23 +184,14 @@ describe('EtcdStorage watch', () => {
 // Compaction on an etcd of its own: on the shared one it would give every
 // test file running beside this one a 410 for the revisions it still holds.
 describe('EtcdStorage watch after a compaction', () => {
-  let etcd: PrivateEtcd;
-  let own: Fixture;
-  beforeAll(async () => {
-    etcd = await startPrivateEtcd();
-    own = new Fixture([etcd.endpoint]);
-  });
-  afterAll(async () => {
-    await own?.cleanup();
-    await etcd?.close();
-  });
+  const own = privateEtcdFixture();
 
   it('answers 410 Gone for a watch from a compacted revision', async () => {
-    const s = own.store();
+    const s = own().store();
     const a = await s.create('pods', pod('default', 'a'));
     await s.create('pods', pod('default', 'b'));
     const rev = Number(await s.currentRevision());
-    await own.etcd.kv.compact({ revision: rev, physical: true });
+    await own().etcd.kv.compact({ revision: rev, physical: true });
     const err = await rejection((async () => {
       for await (const _ of s.watch('pods', undefined, { resourceVersion: String(Number(a.metadata.resourceVersion) - 1) })) {
         // no event may arrive before the error
