@@ -182,13 +182,23 @@ describe('agent on Docker', () => {
   });
 
   it('a container exiting 1 in a loop: CrashLoopBackOff, exit code, last output, growing delay', async () => {
+    // The delay is timed from the engine's own start/die events: polling the pod status would add the
+    // latency of status writes, which on a loaded machine can make a longer gap look shorter.
+    const engineEvents = new AbortController();
+    const starts: number[] = [];
+    const deaths: number[] = [];
+    const watching = (async () => {
+      for await (const e of runtime.events(engineEvents.signal)) {
+        if (e.podName !== 'crash' || e.podNamespace !== ns || e.containerType !== 'container') continue;
+        if (e.type === 'start') starts.push(e.time);
+        if (e.type === 'die') deaths.push(e.time);
+      }
+    })().catch(() => undefined);
     await pods().create(pod('crash', { containers: [{ name: 'app', image: 'flotilla/busybox:1', command: ['sh', '-c', 'echo "started $(date +%s%N)"; echo "fatal: no config at /etc/app.conf"; exit 1'] }] }));
-    const seen = new Map<number, number>();
     const p = await waitFor(
       async () => {
         const x = await getPod('crash');
         const rc = x.status?.containerStatuses?.[0]?.restartCount ?? 0;
-        if (!seen.has(rc)) seen.set(rc, Date.now());
         return rc >= 3 && x.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff' ? x : undefined;
       },
       { what: 'three restarts and CrashLoopBackOff', timeoutMs: 40_000, intervalMs: 50 },
@@ -197,10 +207,13 @@ describe('agent on Docker', () => {
     expect(cs.state?.waiting?.message).toMatch(/^back-off \d+s restarting failed container=app pod=crash_/);
     expect(cs.lastState?.terminated).toMatchObject({ exitCode: 1, reason: 'Error' });
     expect(cs.lastState?.terminated?.message).toContain('fatal: no config at /etc/app.conf');
-    // restart 1 is immediate, 2 waits 1 s, 3 waits 2 s.
-    const gap12 = seen.get(2)! - seen.get(1)!;
-    const gap23 = seen.get(3)! - seen.get(2)!;
-    expect(gap23).toBeGreaterThan(gap12);
+    // Restart 1 is immediate, 2 waits 1 s, 3 waits 2 s: each start after a death waits longer than the one before.
+    await waitFor(() => (starts.length >= 4 && deaths.length >= 3 ? true : undefined), { what: 'four starts and three deaths from the engine', timeoutMs: 20_000 });
+    engineEvents.abort();
+    await watching;
+    const delays = [1, 2, 3].map((i) => starts[i]! - deaths[i - 1]!);
+    expect(delays[1]!).toBeGreaterThan(delays[0]!);
+    expect(delays[2]!).toBeGreaterThan(delays[1]!);
     await waitFor(async () => ((await events('crash')).some((e) => e.reason === 'BackOff') ? true : undefined), { what: 'BackOff event', timeoutMs: 15_000 });
   });
 
