@@ -141,4 +141,40 @@ describe('Scheduler with a FakeApiClient', () => {
     expect(Object.values(cpu)).toEqual([1000, 1000, 1000, 1000, 1000]);
     expect(maxInFlight).toBeGreaterThan(8);
   });
+
+  it('keeps deciding while bindings are in flight: more bindings overlap than there are workers, up to the pool size', async () => {
+    const nodes = Array.from({ length: 4 }, (_, i) => makeNode(`n${i}`, { cpu: '8' }));
+    const pods = Array.from({ length: 30 }, (_, i) => makePod(`q${i}`, { cpu: '100m' }));
+    const client = new FakeApiClient({ objects: [...nodes, ...pods] });
+    // Bindings answer only once released: with bindings holding workers, at most 2 could be in flight.
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const release: Array<() => void> = [];
+    const realBind = client.bind.bind(client);
+    client.bind = async (ns, name, node) => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      await new Promise<void>((r) => release.push(r));
+      inFlight--;
+      return realBind(ns, name, node);
+    };
+    const events = new RecordingEvents();
+    const scheduler = new Scheduler({ client, events, flushIntervalMs: 3_600_000, concurrency: 2, maxBindingsInFlight: 10 });
+    const ac = new AbortController();
+    aborts.push(ac);
+    void scheduler.run(ac.signal);
+    await until(() => inFlight === 10, '10 bindings in flight with 2 workers');
+    expect(scheduler.bindingsInFlight).toBe(10);
+    // The pool is full: no 11th binding until one answers.
+    await new Promise((r) => setTimeout(r, 20));
+    expect(maxInFlight).toBe(10);
+    await until(() => {
+      for (const r of release.splice(0)) r();
+      return bound(client).length === 30;
+    }, 'all 30 bound once bindings answer');
+    await until(() => scheduler.bindingsInFlight === 0, 'pool drained');
+    expect(maxInFlight).toBe(10);
+    expect(client.actionsOf('create', 'pods').filter((a) => a.subresource === 'binding')).toHaveLength(30);
+    expect(scheduler.metrics.attempts.get({ result: 'scheduled' })).toBe(30);
+  });
 });

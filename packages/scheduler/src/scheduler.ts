@@ -2,11 +2,13 @@
  * The scheduler process logic: informers on nodes and pods keep a Snapshot
  * current, unscheduled pods' keys go through a work queue, and N workers
  * each take a key, decide against the snapshot, assume the pod on the chosen
- * node at once (so concurrent decisions never double-book) and POST the
- * binding. Pods that fit nowhere are parked until the cluster changes.
+ * node at once (so concurrent decisions never double-book) and hand the
+ * binding POST to a bounded in-flight pool, taking the next pod at once (as
+ * Kubernetes' binding cycle runs apart from the scheduling cycle). Pods that
+ * fit nowhere are parked until the cluster changes.
  */
 import { ApiError, getCondition, isReason, nowTimestamp, objectKey, setCondition, deepCopy, type KubeObject, type Node, type Pod } from '@flotilla/api';
-import { Controller, Informer, realClock, silentLogger, WorkQueue, type ApiClient, type Clock, type Logger, type TimerHandle } from '@flotilla/client';
+import { Controller, defaultControllerRateLimiter, Informer, realClock, type RateLimiter, silentLogger, WorkQueue, type ApiClient, type Clock, type Logger, type TimerHandle } from '@flotilla/client';
 import { Registry, type Counter, type Gauge, type Histogram } from '@flotilla/observability';
 import { schedule, type ScheduleOptions } from './schedule.js';
 import { podInfo, Snapshot } from './snapshot.js';
@@ -25,8 +27,10 @@ export interface SchedulerEventSink {
 /** What a Scheduler is built from; everything but the client has a default. */
 export interface SchedulerOptions {
   client: ApiClient;
-  /** Decisions + bindings in flight at once. Default 16. */
+  /** Decisions in progress at once (workers). Default 16. */
   concurrency?: number;
+  /** Bindings in flight at once; a worker waits for a slot only when all are taken. Default 64. */
+  maxBindingsInFlight?: number;
   schedulerName?: string;
   /** Backstop: parked (unschedulable) pods are retried at least this often, in ms. Default 30 s. */
   flushIntervalMs?: number;
@@ -92,6 +96,17 @@ export class Scheduler {
   /** Keys of unassigned pods of this scheduler (queued, in flight or parked), for the pending gauge. */
   private readonly pending = new Set<string>();
   private flushTimer: TimerHandle | undefined;
+  private readonly maxBindings: number;
+  /** Bindings posted and not yet answered. */
+  private readonly bindings = new Set<Promise<void>>();
+  /** Workers waiting for a binding slot. */
+  private readonly slotWaiters: Array<() => void> = [];
+  /**
+   * Back-off of failed bindings. The worker's attempt succeeded when the POST
+   * went out (and the controller forgot the key), so the binding keeps its own
+   * history to make repeated failures wait longer.
+   */
+  private readonly bindRetry: RateLimiter<string>;
 
   constructor(options: SchedulerOptions) {
     this.client = options.client;
@@ -100,6 +115,8 @@ export class Scheduler {
     this.clock = options.clock ?? realClock;
     this.log = options.logger ?? silentLogger;
     this.events = options.events;
+    this.maxBindings = Math.max(1, options.maxBindingsInFlight ?? 64);
+    this.bindRetry = defaultControllerRateLimiter(this.clock);
     // One cursor for the scheduler's lifetime: successive decisions start where the last one stopped, as in Kubernetes.
     this.scheduleOptions = { cursor: { next: 0 }, ...options.scheduleOptions };
     this.registry = options.metrics ?? new Registry();
@@ -132,7 +149,13 @@ export class Scheduler {
     } finally {
       if (this.flushTimer !== undefined) this.clock.clearTimeout(this.flushTimer);
       this.flushTimer = undefined;
+      while (this.bindings.size > 0) await Promise.allSettled([...this.bindings]);
     }
+  }
+
+  /** Bindings posted and not yet answered. */
+  get bindingsInFlight(): number {
+    return this.bindings.size;
   }
 
   /** Keys of pods currently parked as unschedulable. */
@@ -242,21 +265,38 @@ export class Scheduler {
 
     const node = result.node;
     this.snapshot.assume(pi, node);
+    // The assumption holds the node's room; the worker is free once the POST is out.
+    while (this.bindings.size >= this.maxBindings) await new Promise<void>((r) => this.slotWaiters.push(r));
+    const binding = this.bind(pod, key, node, start).finally(() => {
+      this.bindings.delete(binding);
+      this.slotWaiters.shift()?.();
+    });
+    this.bindings.add(binding);
+  }
+
+  /**
+   * POSTs one binding. A 409 or 404 drops the pod (already bound, or gone:
+   * the informer tells the rest); any other failure forgets the assumption
+   * and re-queues the pod with back-off. Never rejects.
+   */
+  private async bind(pod: Pod, key: string, node: string, start: number): Promise<void> {
     const { namespace, name } = pod.metadata;
     try {
       await this.client.bind(namespace ?? 'default', name ?? '', node);
     } catch (err) {
       this.snapshot.forget(key);
       if (isReason(err, 'Conflict') || isReason(err, 'NotFound')) {
-        // Already bound (by us earlier, or someone else) or gone: the informer will tell the rest.
         this.metrics.attempts.inc({ result: 'dropped' });
         this.log.debug({ pod: key, node, err: (err as Error).message }, 'binding not needed');
         return;
       }
       this.metrics.attempts.inc({ result: 'error' });
       this.metrics.duration.observe((performance.now() - start) / 1000, { result: 'error' });
-      throw wrap(err, `binding pod ${key} to node ${node}`);
+      this.log.error({ pod: key, node, retries: this.bindRetry.numRequeues(key), err: (err as Error)?.message ?? String(err) }, 'binding failed; retrying with back-off');
+      this.controller.queue.addAfter(key, this.bindRetry.when(key));
+      return;
     }
+    this.bindRetry.forget(key);
     this.metrics.attempts.inc({ result: 'scheduled' });
     this.metrics.duration.observe((performance.now() - start) / 1000, { result: 'scheduled' });
     this.log.debug({ pod: key, node }, 'bound');
