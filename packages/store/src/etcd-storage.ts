@@ -34,7 +34,7 @@ import type {
 } from './storage.js';
 import { Change, ResourceHub, Subscription } from './watch-hub.js';
 import { WatchStream } from './watch-stream.js';
-import { ReadCache, STALE } from './read-cache.js';
+import { ReadCache, STALE, type CachedValue } from './read-cache.js';
 
 /** How to reach etcd and how much to keep in memory for watches. */
 export interface EtcdStorageOptions {
@@ -155,6 +155,8 @@ export class EtcdStorage implements Storage {
   private cacheSkipUntil = 0;
   private readonly cacheMissBackoffMs: number;
   private revisionBatch: Promise<number> | undefined;
+  /** Per resource, the highest revision of a write this instance made and had acknowledged: getCached never answers from before it. */
+  private readonly lastWriteRevision = new Map<string, number>();
   /** Gets served from the read cache, and gets that had to read etcd (for tests and metrics). */
   readonly readStats = { cacheHits: 0, etcdReads: 0 };
 
@@ -214,7 +216,7 @@ export class EtcdStorage implements Storage {
   }
 
   // One compare-and-swap on the key's mod revision; undefined when someone else wrote first.
-  private async swap(key: string, revision: string, op: 'put' | 'delete', value?: Buffer): Promise<number | undefined> {
+  private async swap(resource: string, key: string, revision: string, op: 'put' | 'delete', value?: Buffer): Promise<number | undefined> {
     const kb = Buffer.from(key);
     const res = await this.call(op === 'put' ? 'update' : 'delete', key, () =>
       this.client.kv.txn({
@@ -223,7 +225,25 @@ export class EtcdStorage implements Storage {
         failure: [],
       }),
     );
-    return res.succeeded ? Number(res.header.revision) : undefined;
+    if (!res.succeeded) return undefined;
+    return this.wrote(resource, Number(res.header.revision));
+  }
+
+  private wrote(resource: string, revision: number): number {
+    if (revision > (this.lastWriteRevision.get(resource) ?? 0)) this.lastWriteRevision.set(resource, revision);
+    return revision;
+  }
+
+  /** The cached bytes of a key, possibly stale; undefined when not cached or the cache is not loaded (which starts it). */
+  private peek(key: string): CachedValue | undefined {
+    const cache = this.readCache;
+    if (!cache || this.closed) return undefined;
+    const hit = cache.peek(key);
+    if (hit === STALE) {
+      cache.start();
+      return undefined;
+    }
+    return hit;
   }
 
   /** {@inheritDoc Storage.create} Clears deletionTimestamp and deletionGracePeriodSeconds; keeps everything else as given. */
@@ -259,7 +279,7 @@ export class EtcdStorage implements Storage {
           failure: [],
         }),
       );
-      if (res.succeeded) return storedCopy(json, res.header.revision);
+      if (res.succeeded) return storedCopy(json, this.wrote(resource, Number(res.header.revision)));
       if (meta.name) throw alreadyExists(resource, name);
     }
     throw new ApiError('AlreadyExists', `${resource} could not get a unique name from generateName "${meta.generateName}"; try again`, {
@@ -296,6 +316,22 @@ export class EtcdStorage implements Storage {
   }
 
   /**
+   * {@inheritDoc Storage.getCached}
+   * From the read cache once it has applied every write this instance made.
+   */
+  getCached(resource: string, namespace: string | undefined, name: string): KubeObject | undefined {
+    const cache = this.readCache;
+    if (!cache || this.closed) return undefined;
+    if (!cache.ready) {
+      cache.start();
+      return undefined;
+    }
+    if (cache.revision < (this.lastWriteRevision.get(resource) ?? 0)) return undefined;
+    const hit = this.peek(this.key(resource, namespace, name));
+    return hit ? decode({ value: hit.value, mod_revision: hit.modRevision } as IKeyValue) : undefined;
+  }
+
+  /**
    * etcd's current revision, asked once for every caller of the same tick.
    * The call goes out after every joining caller arrived (setImmediate), so
    * it is ordered after each of their starts; a caller arriving once it is
@@ -324,8 +360,18 @@ export class EtcdStorage implements Storage {
     if (!name) throw invalid(resource, '', [{ type: 'FieldValueRequired', field: 'metadata.name', message: 'name is required' }]);
     const key = this.key(resource, obj.metadata.namespace, name);
     const wanted = obj.metadata.resourceVersion || undefined;
+    // A key's value at a given mod revision never changes, so a cached copy at
+    // exactly the wanted revision is what etcd holds there: the swap below
+    // checks it is still current, and no read is needed.
+    let cachedKv: IKeyValue | undefined;
+    if (wanted) {
+      const hit = this.peek(key);
+      if (hit && hit.modRevision === wanted) cachedKv = { key: Buffer.from(key), value: hit.value, mod_revision: hit.modRevision } as IKeyValue;
+    }
     for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
-      const kv = await this.readKv(key);
+      const fromCache = cachedKv;
+      cachedKv = undefined;
+      const kv = fromCache ?? (await this.readKv(key));
       if (!kv) throw notFound(resource, name);
       if (wanted && wanted !== kv.mod_revision) throw conflict(resource, name, MODIFIED);
       const stored = decode(kv);
@@ -340,11 +386,16 @@ export class EtcdStorage implements Storage {
       }
       nm.generation = (sm.generation ?? 1) + (generationChanged(stored, next) ? 1 : 0);
       const finalize = !!nm.deletionTimestamp && !nm.finalizers?.length && !(nm.deletionGracePeriodSeconds && nm.deletionGracePeriodSeconds > 0);
-      if (!finalize && jsonEqual(stored, next)) return stored;
+      if (!finalize && jsonEqual(stored, next)) {
+        // Nothing to write: only a read of etcd can say the wanted revision is still current.
+        if (fromCache) continue;
+        return stored;
+      }
       const json = encodeJson(next);
-      const rev = finalize ? await this.swap(key, kv.mod_revision, 'delete') : await this.swap(key, kv.mod_revision, 'put', Buffer.from(json));
+      const rev = finalize ? await this.swap(resource, key, kv.mod_revision, 'delete') : await this.swap(resource, key, kv.mod_revision, 'put', Buffer.from(json));
       if (rev !== undefined) return storedCopy(json, rev);
-      if (wanted) throw conflict(resource, name, MODIFIED);
+      // After a swap on a cached copy failed, etcd says whether it is gone (404) or changed (409).
+      if (wanted && !fromCache) throw conflict(resource, name, MODIFIED);
     }
     throw conflict(resource, name, MODIFIED);
   }
@@ -362,19 +413,37 @@ export class EtcdStorage implements Storage {
     name: string,
     mutate: (current: KubeObject) => KubeObject | Promise<KubeObject>,
   ): Promise<KubeObject> {
+    // First try on the cached copy, as Kubernetes does: the swap fails if it
+    // was stale, and only then is the object read (consistently) from etcd.
+    let optimistic = true;
     for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
-      const current = await this.get(resource, namespace, name);
+      const hit = optimistic ? this.peek(this.key(resource, namespace, name)) : undefined;
+      optimistic = false;
+      const cached = hit ? decode({ value: hit.value, mod_revision: hit.modRevision } as IKeyValue) : undefined;
+      // Either way a private copy (decoded afresh): no clone needed.
+      const current = cached ?? (await this.get(resource, namespace, name));
       const rv = current.metadata.resourceVersion!;
-      // `current` is already a private copy (get decodes afresh): no clone needed.
-      const out = await mutate(current);
+      let out: KubeObject;
+      try {
+        out = await mutate(current);
+      } catch (err) {
+        // A stale copy may have misled mutate: decide again on the current object.
+        if (cached) continue;
+        throw err;
+      }
       const outRv = out.metadata?.resourceVersion;
-      if (outRv && outRv !== rv) throw conflict(resource, name, MODIFIED);
+      if (outRv && outRv !== rv) {
+        if (cached) continue;
+        throw conflict(resource, name, MODIFIED);
+      }
       const next: KubeObject = { ...out, metadata: { ...out.metadata, name, resourceVersion: rv } };
       if (namespace) next.metadata.namespace = namespace;
       try {
         return await this.update(resource, next);
       } catch (err) {
-        if (!isReason(err, 'Conflict')) throw err;
+        if (!isReason(err, 'Conflict') && !(cached && isReason(err, 'NotFound'))) throw err;
+        // A stale cache is not contention: read etcd at once.
+        if (cached) continue;
       }
       // Jittered back-off so writers racing on a hot object spread out instead of colliding again.
       await new Promise((r) => setTimeout(r, Math.random() * Math.min(2 ** attempt * 2, 100)));
@@ -413,11 +482,11 @@ export class EtcdStorage implements Storage {
         if (existing === undefined) next.metadata.generation = (m.generation ?? 1) + 1;
         next.metadata.deletionTimestamp = rfc3339(new Date(deadline));
         next.metadata.deletionGracePeriodSeconds = grace;
-        const rev = await this.swap(key, kv.mod_revision, 'put', encode(next));
+        const rev = await this.swap(resource, key, kv.mod_revision, 'put', encode(next));
         if (rev !== undefined) return { object: stamp(next, rev), deleted: false };
         continue;
       }
-      const rev = await this.swap(key, kv.mod_revision, 'delete');
+      const rev = await this.swap(resource, key, kv.mod_revision, 'delete');
       if (rev !== undefined) return { object: stamp(cur, rev), deleted: true };
     }
     throw conflict(resource, name, MODIFIED);

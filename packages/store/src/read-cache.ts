@@ -117,6 +117,16 @@ export class ReadCache {
     return this.entries.get(key);
   }
 
+  /**
+   * The value of `key` as the copy holds it now, whatever etcd's revision:
+   * possibly stale, for callers that check it (a compare-and-swap on its mod
+   * revision) or accept it. STALE when not loaded.
+   */
+  peek(key: string): CachedValue | undefined | typeof STALE {
+    if (this.state !== 'ready') return STALE;
+    return this.entries.get(key);
+  }
+
   /** Stops the watch and drops the copy. */
   close(): void {
     this.closed = true;

@@ -50,6 +50,14 @@ export interface Storage {
   create(resource: string, obj: KubeObject): Promise<KubeObject>;
   get(resource: string, namespace: string | undefined, name: string): Promise<KubeObject>;
   /**
+   * The object from an in-memory copy, without asking the backend: it may lag
+   * writes made elsewhere (never this instance's own acknowledged writes of the same resource), so
+   * use it only where a stale answer is acceptable, as Kubernetes' admission
+   * reads its listers. undefined when the copy does not hold it or cannot
+   * tell: confirm with get() before concluding anything from that.
+   */
+  getCached?(resource: string, namespace: string | undefined, name: string): KubeObject | undefined;
+  /**
    * Replaces an object. When `obj.metadata.resourceVersion` is set it must
    * equal the stored one (compare-and-swap), otherwise 409 Conflict.
    * Bumps `metadata.generation` when anything but metadata and status changed.

@@ -72,3 +72,50 @@ describe('consistent gets (read cache)', () => {
     expect(s.readStats).toEqual({ cacheHits: 0, etcdReads: 2 });
   });
 });
+
+describe('writes on cached copies', () => {
+  it('getCached never answers from before this store\'s own acknowledged writes of that resource', async () => {
+    const s = fx.store();
+    await s.create('pods', pod('default', 'warm'));
+    await s.get('pods', 'default', 'warm');
+    await eventually(() => s.getCached('pods', 'default', 'warm') !== undefined, 10_000, 'read cache loaded');
+    for (let i = 0; i < 20; i++) {
+      const cur = await s.get('pods', 'default', 'warm');
+      cur.metadata.labels = { round: String(i) };
+      const updated = await s.update('pods', cur);
+      // Right after the write: either the new version or no answer (caller then reads etcd), never the old one.
+      const cached = s.getCached('pods', 'default', 'warm');
+      if (cached) expect(cached.metadata.resourceVersion).toBe(updated.metadata.resourceVersion);
+    }
+    await eventually(() => s.getCached('pods', 'default', 'warm')?.metadata.labels?.round === '19', 10_000, 'cache caught up');
+  });
+
+  it('guaranteedUpdate from two stores on one object loses no increment (stale cached copies are retried)', async () => {
+    const a = fx.store();
+    const b = fx.store();
+    await a.create('pods', pod('default', 'counter'));
+    await a.get('pods', 'default', 'counter');
+    await b.get('pods', 'default', 'counter');
+    const bump = (s: EtcdStorage) =>
+      s.guaranteedUpdate('pods', 'default', 'counter', (cur) => {
+        const n = Number(cur.metadata.annotations?.n ?? '0');
+        cur.metadata.annotations = { n: String(n + 1) };
+        return cur;
+      });
+    await Promise.all([a, b].map(async (s) => {
+      for (let i = 0; i < 25; i++) await Promise.all([bump(s), bump(s)]);
+    }));
+    expect((await a.get('pods', 'default', 'counter')).metadata.annotations).toEqual({ n: '100' });
+  });
+
+  it('an update with a resourceVersion the cache still holds is 404 once the object is deleted, 409 once changed', async () => {
+    const s = fx.store();
+    const other = fx.store({ readCache: false });
+    const created = await s.create('pods', pod('default', 'gone'));
+    await eventually(() => s.getCached('pods', 'default', 'gone') !== undefined, 10_000, 'cached');
+    const changed = await other.update('pods', { ...created, metadata: { ...created.metadata, labels: { by: 'other' } } });
+    expect((await rejection(s.update('pods', { ...created, metadata: { ...created.metadata, labels: { by: 's' } } }))).code).toBe(409);
+    await other.delete('pods', 'default', 'gone', { preconditions: { resourceVersion: changed.metadata.resourceVersion! } });
+    expect((await rejection(s.update('pods', { ...changed, metadata: { ...changed.metadata, labels: { by: 's' } } }))).code).toBe(404);
+  });
+});
