@@ -37,6 +37,11 @@ export async function ensureSystemNamespaces(storage: Storage): Promise<void> {
 
 /** Throws 404 when the namespace is missing and 403 when it is terminating (NamespaceLifecycle). */
 export async function checkNamespaceAcceptsCreate(storage: Storage, namespace: string, resource: string, name: string): Promise<void> {
+  // The in-memory copy answers the common case without a round trip, as
+  // Kubernetes' admission reads its namespace lister; a missing or
+  // terminating answer from it is confirmed with a consistent read.
+  const cached = storage.getCached?.('namespaces', undefined, namespace);
+  if (cached && !isTerminating(cached)) return;
   let ns: KubeObject;
   try {
     ns = await storage.get('namespaces', undefined, namespace);
@@ -44,12 +49,15 @@ export async function checkNamespaceAcceptsCreate(storage: Storage, namespace: s
     if (isReason(err, 'NotFound')) throw notFound('namespaces', namespace);
     throw err;
   }
-  const phase = (ns.status as { phase?: string } | undefined)?.phase;
-  if (ns.metadata.deletionTimestamp || phase === 'Terminating') {
+  if (isTerminating(ns)) {
     throw new ApiError(
       'Forbidden',
       `${resource} "${name}" is forbidden: unable to create new content in namespace ${namespace} because it is being terminated`,
       { name, kind: resource },
     );
   }
+}
+
+function isTerminating(ns: KubeObject): boolean {
+  return !!ns.metadata.deletionTimestamp || (ns.status as { phase?: string } | undefined)?.phase === 'Terminating';
 }
