@@ -38,6 +38,8 @@ export interface RestResponse {
 const clone = <T>(v: T): T => (v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T));
 const isServices = (info: ResourceInfo) => info.group === '' && info.plural === 'services';
 const MAX_CONFLICT_RETRIES = 5;
+/** Thrown by one write attempt to ask for another on a fresh read. */
+const RETRY = Symbol('retry');
 
 /** Sets kind and apiVersion, which the store may not keep, on an outgoing object. */
 export function withType(info: ResourceInfo, obj: KubeObject): KubeObject {
@@ -204,39 +206,57 @@ export class RestHandlers {
    */
   private async write(req: RestRequest, build: (cur: KubeObject) => KubeObject): Promise<KubeObject> {
     const { info, path } = req;
+    // The first attempt starts from the store's cached copy (no etcd read):
+    // the write is a compare-and-swap on its resourceVersion, and anything
+    // that fails on it (stale copy, a check the copy may have misled) is
+    // decided again on a consistent read. A dry run answers from a consistent read.
+    let optimistic = !isDryRun(req);
     for (let attempt = 0; ; attempt++) {
-      const cur = await this.storage.get(info.plural, path.namespace, path.name!);
-      const desired = build(clone(cur));
-      const wanted = desired.metadata.resourceVersion;
-      if (wanted && wanted !== cur.metadata.resourceVersion) {
-        throw conflict(info.plural, path.name!, 'the object has been modified; please apply your changes to the latest version and try again', info.group || undefined);
-      }
-      const next = this.mergeForSubresource(info, path.subresource, cur, desired);
-      next.metadata.resourceVersion = cur.metadata.resourceVersion;
-      const alloc = path.subresource === undefined ? this.serviceAllocator(info) : undefined;
-      if (alloc) alloc.prepareUpdate(next as Service, cur as Service);
-      this.validate(info, next, cur);
-      this.admit(req.attrs, cur, next);
-      if (isDryRun(req)) {
-        if (alloc) await alloc.allocateUpdate(next as Service, cur as Service, true);
-        return next;
-      }
-      let taken: TakenValues | undefined;
+      const cached = optimistic ? this.storage.getCached?.(info.plural, path.namespace, path.name!) : undefined;
+      optimistic = false;
+      const cur = cached ?? (await this.storage.get(info.plural, path.namespace, path.name!));
       try {
-        if (alloc) taken = await alloc.allocateUpdate(next as Service, cur as Service);
-        const updated = await this.storage.update(info.plural, next);
-        if (alloc) {
-          // An update that removed the last finalizer deleted the Service.
-          const gone = !!updated.metadata.deletionTimestamp && !updated.metadata.finalizers?.length;
-          if (gone) await alloc.release(alloc.valuesOf(updated as Service));
-          else await alloc.releaseReplaced(cur as Service, updated as Service);
-        }
-        return updated;
+        return await this.writeOnce(req, build, cur, attempt);
       } catch (err) {
-        if (alloc && taken) await alloc.release(taken);
-        if (!wanted && isReason(err, 'Conflict') && attempt < MAX_CONFLICT_RETRIES) continue;
+        if (err === RETRY || cached) continue;
         throw err;
       }
+    }
+  }
+
+  /** One attempt of write() on `cur`; RETRY after a conflict with a concurrent writer worth retrying. */
+  private async writeOnce(req: RestRequest, build: (cur: KubeObject) => KubeObject, cur: KubeObject, attempt: number): Promise<KubeObject> {
+    const { info, path } = req;
+    const desired = build(clone(cur));
+    const wanted = desired.metadata.resourceVersion;
+    if (wanted && wanted !== cur.metadata.resourceVersion) {
+      throw conflict(info.plural, path.name!, 'the object has been modified; please apply your changes to the latest version and try again', info.group || undefined);
+    }
+    const next = this.mergeForSubresource(info, path.subresource, cur, desired);
+    next.metadata.resourceVersion = cur.metadata.resourceVersion;
+    const alloc = path.subresource === undefined ? this.serviceAllocator(info) : undefined;
+    if (alloc) alloc.prepareUpdate(next as Service, cur as Service);
+    this.validate(info, next, cur);
+    this.admit(req.attrs, cur, next);
+    if (isDryRun(req)) {
+      if (alloc) await alloc.allocateUpdate(next as Service, cur as Service, true);
+      return next;
+    }
+    let taken: TakenValues | undefined;
+    try {
+      if (alloc) taken = await alloc.allocateUpdate(next as Service, cur as Service);
+      const updated = await this.storage.update(info.plural, next);
+      if (alloc) {
+        // An update that removed the last finalizer deleted the Service.
+        const gone = !!updated.metadata.deletionTimestamp && !updated.metadata.finalizers?.length;
+        if (gone) await alloc.release(alloc.valuesOf(updated as Service));
+        else await alloc.releaseReplaced(cur as Service, updated as Service);
+      }
+      return updated;
+    } catch (err) {
+      if (alloc && taken) await alloc.release(taken);
+      if (!wanted && isReason(err, 'Conflict') && attempt < MAX_CONFLICT_RETRIES) throw RETRY;
+      throw err;
     }
   }
 

@@ -141,4 +141,31 @@ describe('apiserver over etcd', () => {
     await s.request('DELETE', '/api/v1/namespaces/it-doomed');
     expect((await s.request('POST', '/api/v1/namespaces/it-doomed/pods', testPod('x'))).status).toBe(403);
   });
+
+  it('writes through two apiservers on one pod lose nothing, whatever their caches hold', async () => {
+    const other = await startTestApiServer({ storage: store() as never });
+    try {
+      const path = `${PODS}/it-two-writers`;
+      expect((await s.request('POST', PODS, testPod('it-two-writers'))).status).toBe(201);
+      // Each server PATCHes labels of its own and the other's writes land in between: every label must survive.
+      const patch = (srv: TestApiServer, i: number) =>
+        srv.request('PATCH', path, { metadata: { labels: { [`l${i}`]: 'x' } } }, { 'content-type': 'application/merge-patch+json' });
+      for (let i = 0; i < 30; i += 2) {
+        const answers = await Promise.all([patch(s, i), patch(other, i + 1)]);
+        expect(answers.map((a) => a.status)).toEqual([200, 200]);
+      }
+      const got = (await s.request('GET', path)).body as { metadata: { labels: Record<string, string>; resourceVersion: string } };
+      expect(Object.keys(got.metadata.labels).filter((k) => /^l\d+$/.test(k))).toHaveLength(30);
+      // A PUT carrying a resourceVersion that another server has moved past is 409 on either.
+      expect((await other.request('PUT', path, { ...got, metadata: { ...got.metadata, labels: { moved: 'yes' } } })).status).toBe(200);
+      expect((await s.request('PUT', path, { ...got, metadata: { ...got.metadata, labels: { stale: 'yes' } } })).status).toBe(409);
+      // Status through the other server, then a status write through this one on the stale copy: 409, not a lost update.
+      const fresh = (await s.request('GET', path)).body as { metadata: { resourceVersion: string } };
+      expect((await other.request('PUT', `${path}/status`, { ...fresh, status: { phase: 'Running' } })).status).toBe(200);
+      expect((await s.request('PUT', `${path}/status`, { ...fresh, status: { phase: 'Failed' } })).status).toBe(409);
+      expect(((await s.request('GET', path)).body as { status: { phase: string } }).status.phase).toBe('Running');
+    } finally {
+      await other.close();
+    }
+  });
 });
