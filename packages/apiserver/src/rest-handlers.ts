@@ -201,7 +201,8 @@ export class RestHandlers {
 
   /**
    * Shared read-modify-write of PUT and PATCH. `build` turns the current
-   * object into the desired one; a resourceVersion it sets is a precondition
+   * object into the desired one without changing it (every build copies what
+   * it changes, so the current object is not copied for it); a resourceVersion it sets is a precondition
    * (409 when stale), otherwise conflicts from concurrent writers are retried.
    */
   private async write(req: RestRequest, build: (cur: KubeObject) => KubeObject): Promise<KubeObject> {
@@ -227,7 +228,7 @@ export class RestHandlers {
   /** One attempt of write() on `cur`; RETRY after a conflict with a concurrent writer worth retrying. */
   private async writeOnce(req: RestRequest, build: (cur: KubeObject) => KubeObject, cur: KubeObject, attempt: number): Promise<KubeObject> {
     const { info, path } = req;
-    const desired = build(clone(cur));
+    const desired = build(cur);
     const wanted = desired.metadata.resourceVersion;
     if (wanted && wanted !== cur.metadata.resourceVersion) {
       throw conflict(info.plural, path.name!, 'the object has been modified; please apply your changes to the latest version and try again', info.group || undefined);
@@ -263,7 +264,8 @@ export class RestHandlers {
   /** The object to store: the main resource keeps the stored status; `/status` changes only status. */
   private mergeForSubresource(info: ResourceInfo, sub: string | undefined, cur: KubeObject, desired: KubeObject): KubeObject {
     if (sub === 'status') {
-      const next = clone(cur);
+      // Shallow: only metadata (resourceVersion) and status are replaced below.
+      const next: KubeObject = { ...cur, metadata: { ...cur.metadata } };
       if (desired.status === undefined) delete next.status;
       else next.status = desired.status;
       return next;
@@ -358,12 +360,12 @@ export class RestHandlers {
       const spec = (pod.spec ?? (pod.spec = {})) as { nodeName?: string };
       if (pod.metadata.deletionTimestamp) throw conflict('pods', name, `pod ${name} is being deleted, cannot be assigned to a host`);
       if (spec.nodeName) throw conflict('pods', name, `pod ${name} is already assigned to node "${spec.nodeName}"`);
-      const next = clone(pod);
-      (next.spec as { nodeName?: string }).nodeName = node;
+      // Shallow copies of what changes: `pod` stays the old object admission compares with.
+      const next: KubeObject = { ...pod, metadata: { ...pod.metadata }, spec: { ...spec, nodeName: node }, status: { ...(pod.status as object | undefined) } };
       if (annotations && typeof annotations === 'object' && !Array.isArray(annotations)) {
         next.metadata.annotations = { ...next.metadata.annotations, ...(annotations as Record<string, string>) };
       }
-      const status = (next.status ?? (next.status = {})) as { conditions?: Array<Record<string, unknown>> };
+      const status = next.status as { conditions?: Array<Record<string, unknown>> };
       const conditions = Array.isArray(status.conditions) ? status.conditions.filter((c) => c?.type !== 'PodScheduled') : [];
       conditions.push({ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now() });
       status.conditions = conditions;
