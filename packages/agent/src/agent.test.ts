@@ -72,6 +72,22 @@ describe('Agent over FakeRuntime', () => {
     await waitFor(() => client.peekAll<Event>('events').some((e) => e.reason === 'Started'), { what: 'Started event' });
   });
 
+  it('a container with a readiness probe is never reported Ready before the probe has passed', async () => {
+    let passing = false;
+    const runtime = new FakeRuntime({ execHandler: () => ({ exitCode: passing ? 0 : 1 }) });
+    const { client } = start({ runtime });
+    const probe = { exec: { command: ['cat', '/tmp/ready'] }, periodSeconds: 1, failureThreshold: 1 };
+    await client.resource<Pod>('pods').create(pod('gated', { containers: [{ name: 'app', image: 'flotilla/busybox:1', readinessProbe: probe }] }));
+    await podWhen(client, 'gated', (p) => p.status?.phase === 'Running', 'Running');
+    await waitFor(() => client.peekAll<Event>('events').some((e) => e.reason === 'Unhealthy'), { what: 'a failed readiness probe' });
+    const statusWrites = () => client.actions.filter((a) => a.resource === 'pods' && a.subresource === 'status' && a.name === 'gated');
+    const readyIn = (a: { object?: unknown }) => ((a.object as Pod).status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+    expect(statusWrites().length).toBeGreaterThan(0);
+    expect(statusWrites().filter(readyIn)).toEqual([]);
+    passing = true;
+    await podWhen(client, 'gated', (p) => p.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True', 'Ready once the probe passes');
+  });
+
   it('restarts a killed container at once, then backs off with CrashLoopBackOff and a growing delay', async () => {
     const behavior = (_i: unknown, spec: { name: string }): FakeBehavior | undefined => (spec.name === 'crash' ? { exitAfterMs: 20, exitCode: 1, output: 'boom: config missing\n' } : undefined);
     const { client, agent } = start({ runtime: new FakeRuntime({ behavior }), backoffInitialMs: 300 });

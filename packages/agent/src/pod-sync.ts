@@ -190,6 +190,10 @@ export class PodSyncer {
       containers = await this.d.runtime.listContainers({ podUid: uid });
     }
 
+    // Probe workers first: a container with a readiness (or startup) probe is not ready (started)
+    // until that probe has passed. Asked before its worker existed, the prober has no result, which
+    // reads as "no probe": the pod flashed Ready, then not ready once the worker began, then ready.
+    this.d.prober.sync(key, this.probeTargets(pod, containers));
     // Pods that finished keep their containers (for logs) but not their sandbox.
     const status = computePodStatus(base === pod.status ? pod : { ...pod, status: base }, {
       containers,
@@ -209,7 +213,6 @@ export class PodSyncer {
       this.d.metrics.podStarts.inc();
       this.d.metrics.podStartLatency.observe((this.now() - mem.firstSeen) / 1000);
     }
-    this.d.prober.sync(key, this.probeTargets(pod, containers));
     await this.d.status.write(pod, status);
     return requeue !== undefined ? { requeueAfter: requeue } : {};
   }

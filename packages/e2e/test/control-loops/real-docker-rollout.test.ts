@@ -68,7 +68,9 @@ function echoDeployment(replicas: number, message: string): Deployment {
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'MESSAGE', value: message },
   ];
-  c.readinessProbe = { httpGet: { path: '/healthz', port: 8080 }, periodSeconds: 1, failureThreshold: 1 };
+  // Kubernetes' default failureThreshold (3): with 1, a single probe that times out on a loaded machine
+  // marks a healthy old pod unready, which the rollout invariant would then blame on the controller.
+  c.readinessProbe = { httpGet: { path: '/healthz', port: 8080 }, periodSeconds: 1, timeoutSeconds: 2, failureThreshold: 3 };
   return d;
 }
 
