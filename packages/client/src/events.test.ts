@@ -1,4 +1,5 @@
-import { ApiError, type Event, type Pod } from '@flotilla/api';
+import { ApiError, type Event, type KubeObject, type Pod } from '@flotilla/api';
+import type { ApiClient, ResourceClient } from './api-client.js';
 import { describe, expect, it } from 'vitest';
 import { EventRecorder } from './events.js';
 import { FakeApiClient } from './testing/fake-api-client.js';
@@ -12,8 +13,10 @@ describe('EventRecorder', () => {
     const fake = new FakeApiClient({ clock });
     const rec = new EventRecorder(fake, { component: 'kubelet', host: 'n1', clock });
     rec.event(pod, 'Warning', 'BackOff', 'Back-off restarting failed container');
+    await rec.flush();
     clock.advance(1000);
     rec.event(pod, 'Warning', 'BackOff', 'Back-off restarting failed container');
+    await rec.flush();
     clock.advance(1000);
     rec.event(pod, 'Warning', 'BackOff', 'Back-off restarting failed container');
     await rec.flush();
@@ -60,4 +63,119 @@ describe('EventRecorder', () => {
     await rec.flush();
     expect(warnings).toEqual(['could not record event']);
   });
+
+  it('folds repeats of an event still waiting or in flight into one write with the summed count', async () => {
+    const clock = new FakeClock();
+    const fake = new FakeApiClient({ clock });
+    const gated = gate(fake);
+    const rec = new EventRecorder(gated.client, { component: 'scheduler', clock });
+    // The first occurrence starts a write at once; the seven arriving while it is in flight must follow it as one patch.
+    for (let i = 0; i < 8; i++) {
+      rec.event(pod, 'Normal', 'Scheduled', 'assigned ns/web to n1');
+      clock.advance(1000);
+    }
+    gated.open();
+    await rec.flush();
+    expect(fake.actions.map((a) => `${a.verb} ${a.resource}`)).toEqual(['create events', 'patch events']);
+    const ev = fake.peekAll<Event>('events')[0]!;
+    expect(ev.count).toBe(8);
+    expect(Date.parse(ev.lastTimestamp!) - Date.parse(ev.firstTimestamp!)).toBe(7000);
+    expect(rec.aggregated).toBe(7);
+    expect(rec.dropped).toBe(0);
+  });
+
+  it('counts drops beyond maxPending in `dropped` and logs them once per interval', async () => {
+    const clock = new FakeClock();
+    const fake = new FakeApiClient({ clock });
+    const gated = gate(fake);
+    const warnings: Array<Record<string, unknown>> = [];
+    const rec = new EventRecorder(gated.client, {
+      component: 'c',
+      clock,
+      maxPending: 3,
+      dropLogIntervalMs: 10_000,
+      logger: { debug() {}, info() {}, error() {}, warn: (f) => warnings.push(f as Record<string, unknown>) },
+    });
+    for (let i = 0; i < 10; i++) rec.event(podNamed(`p${i}`), 'Normal', 'Scheduled', 'x');
+    // A repeat of a waiting event is aggregated, not dropped, even at the cap.
+    rec.event(podNamed('p0'), 'Normal', 'Scheduled', 'x');
+    expect(rec.dropped).toBe(7);
+    expect(warnings).toHaveLength(1);
+    clock.advance(5_000);
+    rec.event(podNamed('late1'), 'Normal', 'Scheduled', 'x');
+    expect(warnings).toHaveLength(1);
+    clock.advance(5_000);
+    rec.event(podNamed('late2'), 'Normal', 'Scheduled', 'x');
+    expect(rec.dropped).toBe(9);
+    expect(warnings).toHaveLength(2);
+    expect(warnings[1]).toMatchObject({ droppedSinceLastLog: 8, droppedTotal: 9 });
+    gated.open();
+    await rec.flush();
+    expect(fake.peekAll<Event>('events').map((e) => [e.involvedObject.name, e.count]).sort()).toEqual([
+      ['p0', 2],
+      ['p1', 1],
+      ['p2', 1],
+    ]);
+    // Room again once the writes are done.
+    rec.event(podNamed('after'), 'Normal', 'Scheduled', 'x');
+    await rec.flush();
+    expect(fake.peekAll('events')).toHaveLength(4);
+    expect(rec.dropped).toBe(9);
+  });
+
+  it('writes events of different objects concurrently, at most maxInFlight at once', async () => {
+    const clock = new FakeClock();
+    const fake = new FakeApiClient({ clock });
+    const gated = gate(fake);
+    const rec = new EventRecorder(gated.client, { component: 'c', clock, maxInFlight: 16 });
+    for (let i = 0; i < 40; i++) rec.event(podNamed(`p${i}`), 'Normal', 'Scheduled', 'x');
+    await settle();
+    expect(gated.waiting()).toBe(16);
+    gated.open();
+    await rec.flush();
+    expect(gated.maxConcurrent).toBe(16);
+    expect(fake.peekAll('events')).toHaveLength(40);
+  });
 });
+
+function podNamed(name: string): Pod {
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { namespace: 'ns', name, uid: `uid-${name}` }, spec: { containers: [] } };
+}
+
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Wraps a client so event writes wait until `open()`; counts writes in flight. */
+function gate(fake: FakeApiClient) {
+  let opened = false;
+  let release: Array<() => void> = [];
+  let inFlight = 0;
+  const state = {
+    maxConcurrent: 0,
+    waiting: () => release.length,
+    open: () => {
+      opened = true;
+      for (const r of release) r();
+      release = [];
+    },
+    client: Object.create(fake) as ApiClient,
+  };
+  const held = async <R>(fn: () => Promise<R>): Promise<R> => {
+    inFlight++;
+    state.maxConcurrent = Math.max(state.maxConcurrent, inFlight);
+    try {
+      if (!opened) await new Promise<void>((resolve) => release.push(resolve));
+      await settle();
+      return await fn();
+    } finally {
+      inFlight--;
+    }
+  };
+  state.client.resource = <T extends KubeObject>(ref: Parameters<ApiClient['resource']>[0]) => {
+    const inner = fake.resource<T>(ref);
+    const wrapped: ResourceClient<T> = Object.create(inner);
+    wrapped.create = (obj) => held(() => inner.create(obj));
+    wrapped.patch = (ns, name, patch, type) => held(() => inner.patch(ns, name, patch, type));
+    return wrapped;
+  };
+  return state;
+}

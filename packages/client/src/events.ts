@@ -2,8 +2,11 @@
  * Recording core/v1 Events about objects, deduplicated as Kubernetes does:
  * the same object, type, reason and message within a window bumps `count`
  * and `lastTimestamp` of the existing Event instead of creating another.
- * Recording never blocks nor throws: writes run in the background, failures
- * are logged.
+ * Repeats that arrive while an identical event is still waiting to be
+ * written are folded into that write (one API call for a burst). Writes for
+ * different events run in the background with bounded concurrency.
+ * Recording never blocks nor throws: failures are logged, and events beyond
+ * the pending cap are dropped and counted in `dropped`.
  */
 import { groupVersion, isReason, nowTimestamp, type Event, type KubeObject } from '@flotilla/api';
 import { resolveResource, type ApiClient, type ResourceClient } from './api-client.js';
@@ -20,8 +23,12 @@ export interface EventRecorderOptions {
   instance?: string;
   /** Events repeated within this window are merged (Kubernetes: 10 minutes). */
   dedupeWindowMs?: number;
-  /** Writes queued beyond this are dropped with a warning, so a storm cannot grow memory. */
+  /** Distinct events waiting or being written beyond this are dropped (and counted), so a storm cannot grow memory. */
   maxPending?: number;
+  /** Writes in flight at once; different events do not wait for each other beyond this. */
+  maxInFlight?: number;
+  /** Drops are logged at most once per this interval, with the count since the last log. */
+  dropLogIntervalMs?: number;
   clock?: Clock;
   logger?: Logger;
 }
@@ -36,65 +43,141 @@ interface Seen {
   lastSeen: number;
 }
 
+/** One distinct event waiting for (or in) its write; repeats meanwhile add to `hits`. */
+interface Job {
+  key: string;
+  obj: KubeObject;
+  type: EventType;
+  reason: string;
+  message: string;
+  /** Occurrences not yet written; 0 while a write carries them all. */
+  hits: number;
+  firstAt: number;
+  lastAt: number;
+}
+
 const CACHE_LIMIT = 4096;
 
 /** Records Events for involved objects in the background. */
 export class EventRecorder {
+  /** Events dropped because `maxPending` distinct events were already waiting (monotonic, for metrics). */
+  dropped = 0;
+  /** Occurrences folded into an event already waiting to be written instead of costing a write of their own. */
+  aggregated = 0;
   private readonly events: ResourceClient<Event>;
-  private readonly opts: Required<Pick<EventRecorderOptions, 'component' | 'dedupeWindowMs' | 'maxPending'>> & EventRecorderOptions;
+  private readonly opts: Required<Pick<EventRecorderOptions, 'component' | 'dedupeWindowMs' | 'maxPending' | 'maxInFlight' | 'dropLogIntervalMs'>> &
+    EventRecorderOptions;
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly seen = new Map<string, Seen>();
-  private tail: Promise<void> = Promise.resolve();
-  private pending = 0;
+  /** Waiting or in-flight events by dedupe key. */
+  private readonly jobs = new Map<string, Job>();
+  private readonly queue: Job[] = [];
+  private inFlight = 0;
+  private idleWaiters: Array<() => void> = [];
+  private droppedSinceLog = 0;
+  private lastDropLog: number | undefined;
   private seq = 0;
 
   constructor(client: ApiClient, options: EventRecorderOptions) {
     this.events = client.resource<Event>({ apiVersion: 'v1', kind: 'Event' });
-    this.opts = { dedupeWindowMs: 10 * 60_000, maxPending: 1000, ...options };
+    this.opts = { dedupeWindowMs: 10 * 60_000, maxPending: 1000, maxInFlight: 16, dropLogIntervalMs: 10_000, ...options };
     this.clock = options.clock ?? realClock;
     this.log = options.logger ?? silentLogger;
   }
 
   /** Records an event about `obj`. Returns at once; the write happens in the background. */
   event(obj: KubeObject, type: EventType, reason: string, message: string): void {
-    if (this.pending >= this.opts.maxPending) {
-      this.log.warn({ object: describe(obj), reason }, 'event dropped: too many pending');
+    const md = obj.metadata ?? {};
+    const key = [obj.apiVersion, obj.kind, md.namespace ?? '', md.name, md.uid ?? '', type, reason, message].join('\u0000');
+    const at = this.clock.now();
+    const job = this.jobs.get(key);
+    if (job) {
+      // The same event is already on its way: fold this occurrence into it.
+      if (job.hits === 0) job.firstAt = at;
+      job.hits++;
+      job.lastAt = at;
+      this.aggregated++;
       return;
     }
-    this.pending++;
-    const at = this.clock.now();
-    this.tail = this.tail
-      .then(() => this.write(obj, type, reason, message, at))
-      .catch((err: unknown) => this.log.warn({ object: describe(obj), reason, err: (err as Error)?.message ?? String(err) }, 'could not record event'))
-      .finally(() => {
-        this.pending--;
-      });
+    if (this.jobs.size >= this.opts.maxPending) {
+      this.drop(obj, reason, at);
+      return;
+    }
+    const fresh: Job = { key, obj, type, reason, message, hits: 1, firstAt: at, lastAt: at };
+    this.jobs.set(key, fresh);
+    this.queue.push(fresh);
+    this.pump();
   }
 
   /** Resolves when every event recorded so far has been written (or has failed). */
   flush(): Promise<void> {
-    return this.tail;
+    if (this.jobs.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private async write(obj: KubeObject, type: EventType, reason: string, message: string, at: number): Promise<void> {
+  private drop(obj: KubeObject, reason: string, at: number): void {
+    this.dropped++;
+    this.droppedSinceLog++;
+    if (this.lastDropLog !== undefined && at - this.lastDropLog < this.opts.dropLogIntervalMs) return;
+    this.log.warn(
+      { object: describe(obj), reason, droppedSinceLastLog: this.droppedSinceLog, droppedTotal: this.dropped, maxPending: this.opts.maxPending },
+      'events dropped: too many pending',
+    );
+    this.lastDropLog = at;
+    this.droppedSinceLog = 0;
+  }
+
+  /** Starts waiting writes up to the in-flight bound. */
+  private pump(): void {
+    while (this.inFlight < this.opts.maxInFlight && this.queue.length > 0) {
+      const job = this.queue.shift()!;
+      this.inFlight++;
+      void this.run(job).finally(() => {
+        this.inFlight--;
+        this.pump();
+        if (this.jobs.size === 0) {
+          const waiters = this.idleWaiters;
+          this.idleWaiters = [];
+          for (const w of waiters) w();
+        }
+      });
+    }
+  }
+
+  /** Writes a job, then again while repeats arrived during the write (they must follow the create in order). */
+  private async run(job: Job): Promise<void> {
+    try {
+      while (job.hits > 0) {
+        const hits = job.hits;
+        job.hits = 0;
+        await this.write(job, hits, job.firstAt, job.lastAt);
+      }
+    } catch (err) {
+      this.log.warn({ object: describe(job.obj), reason: job.reason, err: (err as Error)?.message ?? String(err) }, 'could not record event');
+    } finally {
+      this.jobs.delete(job.key);
+    }
+  }
+
+  private async write(job: Job, hits: number, firstAt: number, lastAt: number): Promise<void> {
+    const { obj, type, reason, message, key } = job;
     const md = obj.metadata ?? {};
     // Cluster-scoped objects (nodes) get their events in `default`, as in Kubernetes.
     const namespace = md.namespace || 'default';
-    const key = [obj.apiVersion, obj.kind, md.namespace ?? '', md.name, md.uid ?? '', type, reason, message].join('\u0000');
-    const ts = nowTimestamp(new Date(at));
     const prev = this.seen.get(key);
-    if (prev && at - prev.lastSeen < this.opts.dedupeWindowMs) {
+    if (prev && firstAt - prev.lastSeen < this.opts.dedupeWindowMs) {
       try {
-        await this.events.patch(prev.namespace, prev.name, { count: prev.count + 1, lastTimestamp: ts, message }, 'merge');
-        this.remember(key, { ...prev, count: prev.count + 1, lastSeen: at });
+        const count = prev.count + hits;
+        await this.events.patch(prev.namespace, prev.name, { count, lastTimestamp: nowTimestamp(new Date(lastAt)), message }, 'merge');
+        this.remember(key, { ...prev, count, lastSeen: lastAt });
         return;
       } catch (err) {
         // Deleted or expired meanwhile: fall through and create a fresh one.
         if (!isReason(err, 'NotFound')) throw err;
       }
     }
-    const name = `${md.name ?? 'unknown'}.${this.suffix(at)}`;
+    const name = `${md.name ?? 'unknown'}.${this.suffix(firstAt)}`;
     const ev: Event = {
       apiVersion: 'v1',
       kind: 'Event',
@@ -111,9 +194,9 @@ export class EventRecorder {
       message,
       type,
       source: { component: this.opts.component, ...(this.opts.host ? { host: this.opts.host } : {}) },
-      firstTimestamp: ts,
-      lastTimestamp: ts,
-      count: 1,
+      firstTimestamp: nowTimestamp(new Date(firstAt)),
+      lastTimestamp: nowTimestamp(new Date(lastAt)),
+      count: hits,
       reportingComponent: this.opts.component,
       reportingInstance: this.opts.instance ?? this.opts.host ?? this.opts.component,
     };
@@ -122,7 +205,7 @@ export class EventRecorder {
     } catch (err) {
       if (!isReason(err, 'AlreadyExists')) throw err;
     }
-    this.remember(key, { namespace, name, count: 1, lastSeen: at });
+    this.remember(key, { namespace, name, count: hits, lastSeen: lastAt });
   }
 
   /** Kubernetes names events `<object>.<unix nanoseconds in hex>`; a counter keeps same-ms names apart. */
