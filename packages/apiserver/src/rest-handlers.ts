@@ -5,6 +5,7 @@
  * old object on update) and admitted before it reaches the store.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, badRequest, conflict, groupVersion, invalid, isReason, notFound } from '@flotilla/api';
 import type { DeleteOptions, FieldError, KubeObject, ResourceInfo, Service } from '@flotilla/api';
 import type { Storage } from '@flotilla/store';
@@ -37,7 +38,15 @@ export interface RestResponse {
 // Objects here are plain JSON; a JSON round trip copies them faster than structuredClone.
 const clone = <T>(v: T): T => (v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T));
 const isServices = (info: ResourceInfo) => info.group === '' && info.plural === 'services';
-const MAX_CONFLICT_RETRIES = 5;
+/**
+ * A write without a client resourceVersion is unconditional: like Kubernetes'
+ * GuaranteedUpdate it is retried on conflicts until it applies, within these
+ * generous bounds (a hot object may see dozens of concurrent writers).
+ */
+const MAX_CONFLICT_RETRIES = 100;
+const CONFLICT_RETRY_DEADLINE_MS = 10_000;
+/** Jittered back-off before a conflict retry, growing to 50 ms, so writers that collided spread out. */
+const conflictBackoffMs = (attempt: number) => Math.random() * Math.min(50, 2 ** Math.min(attempt, 6));
 /** Thrown by one write attempt to ask for another on a fresh read. */
 const RETRY = Symbol('retry');
 
@@ -212,13 +221,16 @@ export class RestHandlers {
     // that fails on it (stale copy, a check the copy may have misled) is
     // decided again on a consistent read. A dry run answers from a consistent read.
     let optimistic = !isDryRun(req);
+    const deadline = Date.now() + CONFLICT_RETRY_DEADLINE_MS;
     for (let attempt = 0; ; attempt++) {
       const cached = optimistic ? this.storage.getCached?.(info.plural, path.namespace, path.name!) : undefined;
       optimistic = false;
       const cur = cached ?? (await this.storage.get(info.plural, path.namespace, path.name!));
       try {
-        return await this.writeOnce(req, build, cur, attempt);
+        return await this.writeOnce(req, build, cur, attempt < MAX_CONFLICT_RETRIES && Date.now() < deadline);
       } catch (err) {
+        // A stale cached copy is retried at once; a lost race on a consistent read backs off first.
+        if (err === RETRY && !cached) await sleep(conflictBackoffMs(attempt));
         if (err === RETRY || cached) continue;
         throw err;
       }
@@ -226,7 +238,7 @@ export class RestHandlers {
   }
 
   /** One attempt of write() on `cur`; RETRY after a conflict with a concurrent writer worth retrying. */
-  private async writeOnce(req: RestRequest, build: (cur: KubeObject) => KubeObject, cur: KubeObject, attempt: number): Promise<KubeObject> {
+  private async writeOnce(req: RestRequest, build: (cur: KubeObject) => KubeObject, cur: KubeObject, mayRetry: boolean): Promise<KubeObject> {
     const { info, path } = req;
     const desired = build(cur);
     const wanted = desired.metadata.resourceVersion;
@@ -256,7 +268,7 @@ export class RestHandlers {
       return updated;
     } catch (err) {
       if (alloc && taken) await alloc.release(taken);
-      if (!wanted && isReason(err, 'Conflict') && attempt < MAX_CONFLICT_RETRIES) throw RETRY;
+      if (!wanted && isReason(err, 'Conflict') && mayRetry) throw RETRY;
       throw err;
     }
   }
