@@ -39,6 +39,7 @@ describe('EventRecorder', () => {
     rec.event(pod, 'Normal', 'Pulled', 'a');
     rec.event(pod, 'Normal', 'Pulled', 'b');
     rec.event(pod, 'Normal', 'Started', 'a');
+    await rec.flush();
     clock.advance(61_000);
     rec.event(pod, 'Normal', 'Pulled', 'a');
     await rec.flush();
@@ -69,14 +70,21 @@ describe('EventRecorder', () => {
     const fake = new FakeApiClient({ clock });
     const gated = gate(fake);
     const rec = new EventRecorder(gated.client, { component: 'scheduler', clock });
-    // The first occurrence starts a write at once; the seven arriving while it is in flight must follow it as one patch.
-    for (let i = 0; i < 8; i++) {
+    // Repeats in the same tick fold into the first write; the ones arriving while it is in flight follow it as one patch.
+    for (let i = 0; i < 3; i++) {
+      rec.event(pod, 'Normal', 'Scheduled', 'assigned ns/web to n1');
+      clock.advance(1000);
+    }
+    await settle();
+    expect(gated.waiting()).toBe(1);
+    for (let i = 0; i < 5; i++) {
       rec.event(pod, 'Normal', 'Scheduled', 'assigned ns/web to n1');
       clock.advance(1000);
     }
     gated.open();
     await rec.flush();
     expect(fake.actions.map((a) => `${a.verb} ${a.resource}`)).toEqual(['create events', 'patch events']);
+    expect((fake.actions[0]!.object as Event).count).toBe(3);
     const ev = fake.peekAll<Event>('events')[0]!;
     expect(ev.count).toBe(8);
     expect(Date.parse(ev.lastTimestamp!) - Date.parse(ev.firstTimestamp!)).toBe(7000);

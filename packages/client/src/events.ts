@@ -74,6 +74,7 @@ export class EventRecorder {
   private readonly jobs = new Map<string, Job>();
   private readonly queue: Job[] = [];
   private inFlight = 0;
+  private pumpScheduled = false;
   private idleWaiters: Array<() => void> = [];
   private droppedSinceLog = 0;
   private lastDropLog: number | undefined;
@@ -107,7 +108,15 @@ export class EventRecorder {
     const fresh: Job = { key, obj, type, reason, message, hits: 1, firstAt: at, lastAt: at };
     this.jobs.set(key, fresh);
     this.queue.push(fresh);
-    this.pump();
+    // Writes start on a microtask: never inside the caller's own synchronous
+    // work (its writes go first), and a same-tick burst folds into one write.
+    if (!this.pumpScheduled) {
+      this.pumpScheduled = true;
+      queueMicrotask(() => {
+        this.pumpScheduled = false;
+        this.pump();
+      });
+    }
   }
 
   /** Resolves when every event recorded so far has been written (or has failed). */
