@@ -15,7 +15,7 @@ import { RestClient } from '@flotilla/client';
 import { DockerApi } from './docker-api.js';
 import { etcdClient } from './etcd-baseline.js';
 import { benchPod } from './fixtures.js';
-import { freePort } from './free-port.js';
+import { freePort } from '@flotilla/e2e';
 import { writeKubeconfig } from './kubeconfig.js';
 import { isRunning, PodWatch } from './pod-watch.js';
 import { etcdEndpoints, flotillaBin, rssMiB, spawnNode, startApiServer } from './processes.js';

@@ -14,7 +14,7 @@ import { RestClient, type ResourceClient } from '@flotilla/client';
 import { etcdClient, measureEtcdBaseline, type EtcdBaseline } from './etcd-baseline.js';
 import { benchPod, WRITTEN_AT_ANNOTATION } from './fixtures.js';
 import { mapLimit, runClosedLoop, type ClosedLoopResult } from './load.js';
-import { freePort } from './free-port.js';
+import { freePort } from '@flotilla/e2e';
 import { cpuSeconds, etcdEndpoints, etcdPid, rssMiB, startApiServer, type BenchApiServer } from './processes.js';
 import type { WatchersMessage } from './bin/watchers.js';
 import { print, printJson, progress, section, table, targetTable, type TargetCheck } from './report.js';

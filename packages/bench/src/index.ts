@@ -2,7 +2,6 @@ export * from './stats.js';
 export * from './load.js';
 export * from './report.js';
 export * from './fixtures.js';
-export * from './free-port.js';
 export * from './processes.js';
 export * from './etcd-baseline.js';
 export * from './profile-summary.js';

@@ -5,37 +5,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Agent, request } from 'undici';
+import { etcdEndpoints, flotillaBin, repoRoot } from '@flotilla/e2e';
 
-/** The repository root (found from this file, which runs from dist/). */
-export function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { workspaces?: unknown }).workspaces) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('cannot find the repository root (a package.json with workspaces)');
-    dir = parent;
-  }
-}
-
-/** The built `flotilla` entry point. */
-export function flotillaBin(): string {
-  const bin = join(repoRoot(), 'packages', 'cli', 'dist', 'bin', 'flotilla.js');
-  if (!existsSync(bin)) throw new Error(`${bin} does not exist: build first (npx tsc -b)`);
-  return bin;
-}
-
-/** etcd endpoints from FLOTILLA_ETCD_ENDPOINTS (scripts/bench.sh points it at its own etcd). */
-export function etcdEndpoints(): string[] {
-  const raw = process.env.FLOTILLA_ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379';
-  return raw.split(',').map((s) => s.trim()).filter(Boolean);
-}
+// Where the repo, the built CLI and the test etcd are: the e2e harness's answers, shared.
+export { etcdEndpoints, flotillaBin, repoRoot } from '@flotilla/e2e';
 
 /** Resident set size of a process in MiB (from /proc), or NaN when it is gone. */
 export function rssMiB(pid: number | undefined): number {

@@ -17,7 +17,7 @@ import type { KubeObject, Pod } from '@flotilla/api';
 import { RestClient } from '@flotilla/client';
 import { etcdClient } from './etcd-baseline.js';
 import { benchPod } from './fixtures.js';
-import { freePort } from './free-port.js';
+import { freePort } from '@flotilla/e2e';
 import { writeKubeconfig } from './kubeconfig.js';
 import { runClosedLoop } from './load.js';
 import { isRunning, key, PodWatch } from './pod-watch.js';
