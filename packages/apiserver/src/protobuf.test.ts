@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { decodeProtobuf } from './protobuf.js';
+import { decodeProtobuf, encodeVarint } from './protobuf.js';
 import { startTestApiServer } from './testing/index.js';
 
 // A tiny encoder for length-delimited fields, enough to build what kubectl sends.
-const uvarint = (v: bigint) => {
-  const out: number[] = [];
-  do {
-    let b = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v > 0n) b |= 0x80;
-    out.push(b);
-  } while (v > 0n);
-  return Buffer.from(out);
-};
+const uvarint = encodeVarint;
 const ld = (num: number, payload: Buffer | string) => {
   const b = Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
   return Buffer.concat([uvarint(BigInt((num << 3) | 2)), uvarint(BigInt(b.length)), b]);

@@ -231,20 +231,22 @@ export function decodeProtobuf(body: Buffer): Record<string, unknown> | undefine
   }
 }
 
+/** A protobuf base-128 varint. */
+export function encodeVarint(v: bigint): Buffer {
+  const out: number[] = [];
+  do {
+    let b = Number(v & 0x7fn);
+    v >>= 7n;
+    if (v > 0n) b |= 0x80;
+    out.push(b);
+  } while (v > 0n);
+  return Buffer.from(out);
+}
+
 /** One field back to its wire form (to drop fields before decoding). */
 function reencode(f: Field): Buffer {
-  const varint = (v: bigint): Buffer => {
-    const out: number[] = [];
-    do {
-      let b = Number(v & 0x7fn);
-      v >>= 7n;
-      if (v > 0n) b |= 0x80;
-      out.push(b);
-    } while (v > 0n);
-    return Buffer.from(out);
-  };
-  const tag = varint(BigInt((f.num << 3) | f.wire));
-  if (f.wire === 0) return Buffer.concat([tag, varint(f.value as bigint)]);
-  if (f.wire === 2) return Buffer.concat([tag, varint(BigInt(bytes(f).length)), bytes(f)]);
+  const tag = encodeVarint(BigInt((f.num << 3) | f.wire));
+  if (f.wire === 0) return Buffer.concat([tag, encodeVarint(f.value as bigint)]);
+  if (f.wire === 2) return Buffer.concat([tag, encodeVarint(BigInt(bytes(f).length)), bytes(f)]);
   return Buffer.alloc(0);
 }
