@@ -168,11 +168,10 @@ describe('DockerRuntime', () => {
 
   it('stops a container that handles SIGTERM at once and kills one that ignores it after the grace', async () => {
     const sb = await rt.ensureSandbox(pod('stopper'));
-    const polite = await startApp(sb, 'polite', 'flotilla/busybox:1', ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 0.1; done']);
-    const stubborn = await startApp(sb, 'stubborn', 'flotilla/busybox:1', ['sh', '-c', 'trap "" TERM; while true; do sleep 0.1; done']);
-    // Let the shells install their traps.
-    await waitFor('both running', async () => (await rt.inspect(polite)).state === 'running' && (await rt.inspect(stubborn)).state === 'running');
-    await new Promise((r) => setTimeout(r, 300));
+    const polite = await startApp(sb, 'polite', 'flotilla/busybox:1', ['sh', '-c', 'trap "exit 0" TERM; echo trapped; while true; do sleep 0.1; done']);
+    const stubborn = await startApp(sb, 'stubborn', 'flotilla/busybox:1', ['sh', '-c', 'trap "" TERM; echo trapped; while true; do sleep 0.1; done']);
+    // Each shell says when its trap is installed.
+    await waitFor('both traps installed', async () => (await rt.tailOutput(polite, 5)).includes('trapped') && (await rt.tailOutput(stubborn, 5)).includes('trapped'));
 
     let t0 = Date.now();
     await rt.stopContainer(polite, 10);
