@@ -70,8 +70,13 @@ function hostsScript(): string {
   return join(repoRoot(), 'scripts', 'hosts.sh');
 }
 
+/**
+ * Slots are machine-wide, not per checkout: two clones running tests at the
+ * same time share the kernel's routes and bridges, so they must not share a
+ * subnet. /run is cleared at boot, like the namespaces the slots stand for.
+ */
 function slotDir(): string {
-  return join(process.env.FLOTILLA_STATE ?? join(repoRoot(), '.flotilla'), 'hosts', '.slots');
+  return process.env.FLOTILLA_HOST_SLOTS_DIR ?? '/run/flotilla/host-slots';
 }
 
 /** Runs a command; resolves with its output and exit status instead of throwing. */
