@@ -4,6 +4,7 @@
  * Every function fills in place and is idempotent.
  */
 import type { DeploymentSpec, ReplicaSet, Deployment } from './apps-types.js';
+import type { EndpointSlice } from './discovery-types.js';
 import type { Container, Endpoints, Namespace, Node, Pod, PodSpec, PodTemplateSpec, Probe, Service } from './core-types.js';
 import type { Ingress } from './networking-types.js';
 import type { KubeObject } from './meta.js';
@@ -146,6 +147,17 @@ export function defaultEndpoints(obj: KubeObject): void {
   const ep = obj as Endpoints;
   for (const s of Array.isArray(ep.subsets) ? ep.subsets : []) {
     for (const p of Array.isArray(s?.ports) ? s.ports : []) if (p && typeof p === 'object') p.protocol ??= 'TCP';
+  }
+}
+
+/** EndpointSlice defaults: TCP ports and, as Kubernetes does, an unset condition read as true. */
+export function defaultEndpointSlice(obj: KubeObject): void {
+  const slice = obj as EndpointSlice;
+  for (const p of Array.isArray(slice.ports) ? slice.ports : []) if (p && typeof p === 'object') p.protocol ??= 'TCP';
+  if (!Array.isArray(slice.endpoints)) return;
+  for (const ep of slice.endpoints) {
+    if (!ep || typeof ep !== 'object') continue;
+    ep.conditions ??= {};
   }
 }
 

@@ -3,8 +3,8 @@ import { findResource, GROUP_VERSIONS, RESOURCES, resourceByName, resourceForKin
 import { groupVersion } from './resource.js';
 
 describe('resource registry', () => {
-  it('serves the ten resources with unique plurals and short names', () => {
-    expect(RESOURCES.map((r) => r.plural).sort()).toEqual(['deployments', 'endpoints', 'events', 'ingresses', 'leases', 'namespaces', 'nodes', 'pods', 'replicasets', 'services']);
+  it('serves every resource with unique plurals and short names', () => {
+    expect(RESOURCES.map((r) => r.plural).sort()).toEqual(['deployments', 'endpoints', 'endpointslices', 'events', 'ingresses', 'leases', 'namespaces', 'nodes', 'pods', 'replicasets', 'services']);
     const shorts = RESOURCES.flatMap((r) => r.shortNames);
     expect(new Set(shorts).size).toBe(shorts.length);
     for (const r of RESOURCES) {

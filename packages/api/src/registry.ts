@@ -5,8 +5,10 @@
  */
 import type { ReplicaSet } from './apps-types.js';
 import type { Event, Namespace, Node, Pod, Service } from './core-types.js';
+import type { EndpointSlice } from './discovery-types.js';
 import {
   defaultDeployment,
+  defaultEndpointSlice,
   defaultEndpoints,
   defaultIngress,
   defaultNamespace,
@@ -101,6 +103,12 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     applyDefaults: defaultEndpoints, validate: v.validateEndpoints,
   }),
   resource({
+    group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', plural: 'endpointslices', singular: 'endpointslice', shortNames: [],
+    namespaced: true, subresources: [],
+    applyDefaults: defaultEndpointSlice, validate: v.validateEndpointSlice,
+    extraFields: (o) => ({ addressType: str((o as EndpointSlice).addressType) }),
+  }),
+  resource({
     group: 'networking.k8s.io', version: 'v1', kind: 'Ingress', plural: 'ingresses', singular: 'ingress', shortNames: ['ing'],
     namespaced: true, subresources: ['status'],
     applyDefaults: defaultIngress, validate: v.validateIngress,
@@ -150,6 +158,7 @@ export interface GroupVersionInfo {
 export const GROUP_VERSIONS: readonly GroupVersionInfo[] = Object.freeze([
   { group: '', versions: ['v1'], preferredVersion: 'v1' },
   { group: 'apps', versions: ['v1'], preferredVersion: 'v1' },
+  { group: 'discovery.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
   { group: 'networking.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
   { group: 'coordination.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
   { group: 'autoscaling', versions: ['v1'], preferredVersion: 'v1' },

@@ -7,6 +7,7 @@
  */
 import type { Deployment, ReplicaSet, RollingUpdateDeployment } from './apps-types.js';
 import type { Lease } from './coordination-types.js';
+import type { EndpointSlice } from './discovery-types.js';
 import type {
   Container,
   Endpoints,
@@ -1086,5 +1087,74 @@ export function validateLease(obj: KubeObject, old?: KubeObject): FieldError[] {
     }
   }
   if (old) validateObjectMetaUpdate(e, lease.metadata, old.metadata);
+  return e.list;
+}
+
+// ------------------------------------------------------------ endpointslice
+
+const ADDRESS_TYPES = ['FQDN', 'IPv4', 'IPv6'] as const;
+/** Kubernetes' limits: 1,000 endpoints and 100 ports per slice, 100 addresses per endpoint. */
+const MAX_SLICE_ENDPOINTS = 1000;
+const MAX_SLICE_PORTS = 100;
+const MAX_ENDPOINT_ADDRESSES = 100;
+
+function validateSliceAddress(e: FieldErrors, field: string, addressType: string, a: unknown): void {
+  if (typeof a !== 'string') return e.invalid(field, a, 'must be a string');
+  if (addressType === 'FQDN') return e.each(field, a, isDns1123Subdomain(a));
+  const problems = isValidIp(a);
+  if (problems.length) return e.each(field, a, problems);
+  if ((addressType === 'IPv4') === a.includes(':')) e.invalid(field, a, `must be an ${addressType} address`);
+}
+
+/** Validates a discovery.k8s.io/v1 EndpointSlice. */
+export function validateEndpointSlice(obj: KubeObject, old?: KubeObject): FieldError[] {
+  const e = new FieldErrors();
+  const slice = obj as EndpointSlice;
+  validateObjectMeta(e, slice.metadata, true, isDns1123Subdomain);
+  const addressType = slice.addressType;
+  if (addressType === undefined || (addressType as unknown) === '') e.required('addressType');
+  else if (!(ADDRESS_TYPES as readonly unknown[]).includes(addressType)) e.notSupported('addressType', addressType, ADDRESS_TYPES);
+  if (old && addressType !== (old as EndpointSlice).addressType) e.invalid('addressType', addressType, IMMUTABLE);
+  const endpoints = slice.endpoints;
+  if (endpoints === undefined || endpoints === null) e.required('endpoints');
+  else if (!Array.isArray(endpoints)) e.invalid('endpoints', endpoints, 'must be a list');
+  else {
+    if (endpoints.length > MAX_SLICE_ENDPOINTS) e.tooLong('endpoints', `must have at most ${MAX_SLICE_ENDPOINTS} items`);
+    endpoints.forEach((ep, i) => {
+      const p = `endpoints[${i}]`;
+      if (!isObj(ep)) return e.invalid(p, ep, 'must be an object');
+      if (!Array.isArray(ep.addresses) || ep.addresses.length === 0) e.required(`${p}.addresses`, 'must contain at least 1 address');
+      else if (ep.addresses.length > MAX_ENDPOINT_ADDRESSES) e.tooLong(`${p}.addresses`, `must have at most ${MAX_ENDPOINT_ADDRESSES} items`);
+      else ep.addresses.forEach((a: unknown, j: number) => validateSliceAddress(e, `${p}.addresses[${j}]`, String(addressType), a));
+      if (ep.conditions !== undefined && ep.conditions !== null) {
+        if (!isObj(ep.conditions)) e.invalid(`${p}.conditions`, ep.conditions, 'must be an object');
+        else for (const c of ['ready', 'serving', 'terminating'] as const) {
+          const v = ep.conditions[c];
+          if (v !== undefined && v !== null && typeof v !== 'boolean') e.invalid(`${p}.conditions.${c}`, v, 'must be a boolean');
+        }
+      }
+      if (ep.hostname !== undefined && ep.hostname !== null) e.each(`${p}.hostname`, ep.hostname, isDns1123Label(String(ep.hostname)));
+      if (ep.nodeName !== undefined && ep.nodeName !== null) e.each(`${p}.nodeName`, ep.nodeName, isDns1123Subdomain(String(ep.nodeName)));
+    });
+  }
+  if (slice.ports !== undefined && slice.ports !== null) {
+    if (!Array.isArray(slice.ports)) e.invalid('ports', slice.ports, 'must be a list');
+    else {
+      if (slice.ports.length > MAX_SLICE_PORTS) e.tooLong('ports', `must have at most ${MAX_SLICE_PORTS} items`);
+      const names = new Set<string>();
+      slice.ports.forEach((port, i) => {
+        const p = `ports[${i}]`;
+        if (!isObj(port)) return e.invalid(p, port, 'must be an object');
+        const name = port.name ?? '';
+        if (name !== '') e.each(`${p}.name`, name, isDns1123Label(String(name)));
+        if (names.has(name)) e.duplicate(`${p}.name`, name);
+        names.add(name);
+        // A nil port means "all ports" in Kubernetes; a set one must be valid.
+        if (port.port !== undefined && port.port !== null) portNumber(e, `${p}.port`, port.port);
+        protocol(e, `${p}.protocol`, port.protocol, true);
+      });
+    }
+  }
+  if (old) validateObjectMetaUpdate(e, slice.metadata, old.metadata);
   return e.list;
 }

@@ -206,6 +206,21 @@ function serviceExternalIP(o: KubeObject): string {
   }
 }
 
+/** `80,443`, `<unset>` for a nil port, `<none>` without ports (kubectl's formatDiscoveryPorts). */
+function slicePorts(o: KubeObject): string {
+  const ports = list((o as Obj).ports);
+  if (ports.length === 0) return '<none>';
+  const shown = ports.slice(0, 3).map((p) => (p.port === undefined || p.port === null ? '<unset>' : str(p.port)));
+  return ports.length > 3 ? `${shown.join(',')} + ${ports.length - 3} more...` : shown.join(',');
+}
+
+/** The first three addresses, then `+ N more...` (kubectl's formatDiscoveryEndpoints). */
+function sliceEndpoints(o: KubeObject): string {
+  const all = list((o as Obj).endpoints).flatMap((ep) => (Array.isArray(ep.addresses) ? ep.addresses.map(str) : []));
+  if (all.length === 0) return '<unset>';
+  return all.length > 3 ? `${all.slice(0, 3).join(',')} + ${all.length - 3} more...` : all.join(',');
+}
+
 /** `10.244.1.5:8080,10.244.2.3:8080 + 2 more...` (kubectl's formatEndpoints). */
 function endpointsText(o: KubeObject): string {
   const subsets = list((o as Obj).subsets);
@@ -348,6 +363,14 @@ function columnsFor(info: ResourceInfo): Column[] {
       ];
     case '/endpoints':
       return [name, col('Endpoints', endpointsText, { description: 'Endpoints of the service.' }), ageCol];
+    case 'discovery.k8s.io/endpointslices':
+      return [
+        name,
+        col('AddressType', (o) => str((o as Obj).addressType), { description: 'Type of address carried by this EndpointSlice.' }),
+        col('Ports', slicePorts, { description: 'Ports allowed by this EndpointSlice.' }),
+        col('Endpoints', sliceEndpoints, { description: 'Endpoints included in this EndpointSlice.' }),
+        ageCol,
+      ];
     case 'networking.k8s.io/ingresses':
       return [
         name,
