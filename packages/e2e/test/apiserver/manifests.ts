@@ -81,6 +81,16 @@ export function resourceRows(ns: string, run: string): Row[] {
       }),
     },
     {
+      plural: 'endpointslices', groupPath: '/apis/discovery.k8s.io/v1', namespaced: true,
+      manifest: () => ({
+        apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+        metadata: { name: 'example-abc', labels: { ...runLabel, 'kubernetes.io/service-name': 'example' } },
+        addressType: 'IPv4',
+        ports: [{ name: 'http', protocol: 'TCP', port: 80 }],
+        endpoints: [{ addresses: ['10.1.2.3'], conditions: { ready: true }, hostname: 'pod-1', nodeName: 'node-1', zone: 'us-west2-a' }],
+      }),
+    },
+    {
       plural: 'ingresses', groupPath: '/apis/networking.k8s.io/v1', namespaced: true,
       manifest: () => ({
         apiVersion: 'networking.k8s.io/v1', kind: 'Ingress',
