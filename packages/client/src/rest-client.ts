@@ -44,11 +44,15 @@ export class NetworkError extends Error {
   }
 }
 
-interface RequestOptions {
+/** One request of RestClient.request / requestText. */
+export interface RequestOptions {
   method: string;
+  /** Path and query, e.g. `/api/v1/namespaces/default/pods?limit=5`. */
   path: string;
   body?: unknown;
   contentType?: string;
+  /** Accept header; JSON by default (e.g. `application/json;as=Table;v=v1;g=meta.k8s.io` for kubectl's tables). */
+  accept?: string;
   signal?: AbortSignal;
 }
 
@@ -102,7 +106,19 @@ export class RestClient implements ApiClient {
 
   /** One JSON request; non-2xx throws the ApiError of the returned Status. */
   async request<R = unknown>(opts: RequestOptions): Promise<R> {
+    const text = await this.requestText(opts);
+    if (!text) return undefined as R;
+    try {
+      return JSON.parse(text) as R;
+    } catch {
+      throw new ApiError('InternalError', `${opts.method} ${opts.path}: response is not JSON: ${text.slice(0, 200)}`);
+    }
+  }
+
+  /** One request whose body is returned as text (e.g. pod logs); non-2xx throws the ApiError of the returned Status. */
+  async requestText(opts: RequestOptions): Promise<string> {
     const headers: Record<string, string> = { ...this.headers };
+    if (opts.accept) headers.accept = opts.accept;
     let body: string | undefined;
     if (opts.body !== undefined) {
       body = JSON.stringify(opts.body);
@@ -129,11 +145,28 @@ export class RestClient implements ApiClient {
       throw this.wrap(opts, err);
     }
     if (res.statusCode < 200 || res.statusCode >= 300) throw errorFromResponse(res.statusCode, text);
-    if (!text) return undefined as R;
+    return text;
+  }
+
+  /** A GET whose body is streamed as it arrives (e.g. `pods/log?follow=true`); ends with the response or when `signal` aborts. */
+  async *streamBytes(path: string, signal?: AbortSignal): AsyncGenerator<Buffer> {
+    let res;
     try {
-      return JSON.parse(text) as R;
-    } catch {
-      throw new ApiError('InternalError', `${opts.method} ${opts.path}: response is not JSON: ${text.slice(0, 200)}`);
+      res = await this.pool.request({ method: 'GET', path, headers: { ...this.headers, accept: '*/*' }, signal, headersTimeout: this.requestTimeoutMs, bodyTimeout: 0 });
+    } catch (err) {
+      if (signal?.aborted) return;
+      throw this.wrap({ method: 'GET', path }, err);
+    }
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      const text = await res.body.text().catch(() => '');
+      throw errorFromResponse(res.statusCode, text);
+    }
+    try {
+      for await (const chunk of res.body) yield chunk as Buffer;
+    } catch (err) {
+      if (!signal?.aborted) throw this.wrap({ method: 'GET', path }, err);
+    } finally {
+      if (!res.body.destroyed) res.body.destroy();
     }
   }
 

@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+import { main } from '../program.js';
+
+const controller = new AbortController();
+// Ctrl-C ends a follow or a watch cleanly; a second one exits at once.
+process.once('SIGINT', () => {
+  controller.abort();
+  process.once('SIGINT', () => process.exit(130));
+});
+const code = await main(process.argv, {
+  out: (t) => process.stdout.write(`${t}\n`),
+  err: (t) => process.stderr.write(`${t}\n`),
+  write: (chunk) => process.stdout.write(chunk),
+  signal: controller.signal,
+});
+process.exitCode = code;
+// Open keep-alive sockets must not hold the process.
+setImmediate(() => process.exit(code));
