@@ -1,3 +1,5 @@
+import { mkdir } from 'node:fs/promises';
+import { defaultStateDir } from '../state-dir.js';
 import { Command, InvalidArgumentError } from 'commander';
 import { run, type AgentRunConfig } from '@flotilla/agent';
 import { memoryBytes } from '@flotilla/api';
@@ -55,7 +57,7 @@ export function agentCommand(): Command {
     .requiredOption('--node-name <name>', 'name of the Node this agent registers')
     .option('--kubeconfig <file>', 'kubeconfig with the node credential ($KUBECONFIG or ~/.kube/config by default)')
     .option('--docker-host <url>', 'Docker engine, e.g. unix:///var/run/docker.sock ($DOCKER_HOST or the local socket by default)')
-    .option('--state-dir <dir>', 'where emptyDir volumes and the log server certificate live', '.flotilla/agent')
+    .option('--state-dir <dir>', 'where emptyDir volumes and the log server certificate live (created if missing)', defaultStateDir('agent'))
     .option('--node-ip <ip>', 'the node address (InternalIP); the first non-loopback IPv4 by default', parseIp)
     .option('--pod-cidr <cidr>', 'pod range of this node, written to spec.podCIDR')
     .option('--heartbeat-interval <duration>', 'Lease renewal period (keep it well under the controller-manager\'s --node-monitor-grace-period, 8s by default)', parseDuration, 2_000)
@@ -73,6 +75,7 @@ export function agentCommand(): Command {
     .option('--log-level <level>', 'pino log level (default: $FLOTILLA_LOG_LEVEL or info)')
     .action(async (f: AgentFlags) => {
       const logger = createLogger('agent', f.logLevel ? { level: f.logLevel } : {});
+      await mkdir(f.stateDir, { recursive: true, mode: 0o700 });
       const config: AgentRunConfig = {
         nodeName: f.nodeName,
         stateDir: f.stateDir,

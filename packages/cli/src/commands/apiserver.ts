@@ -1,3 +1,4 @@
+import { defaultStateDir } from '../state-dir.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parsePortRange, parseServiceCidr, run, type ApiServerConfig } from '@flotilla/apiserver';
 import { createLogger } from '@flotilla/observability';
@@ -41,7 +42,7 @@ export function apiserverCommand(): Command {
     .option('--bind-address <ip>', 'address to listen on', parseIp, '0.0.0.0')
     .option('--secure-port <port>', 'HTTPS port (0: any free port, logged at start) [default: 6443]', parsePort)
     .addOption(new Option('--port <port>', 'alias of --secure-port').argParser(parsePort).conflicts('securePort'))
-    .option('--cert-dir <dir>', 'where the cluster CA and the serving cert are created and reused', '.flotilla/pki')
+    .option('--cert-dir <dir>', 'where the cluster CA and the serving cert are created and reused', defaultStateDir('pki'))
     .option('--tls-cert-file <file>', 'serve this certificate instead of one from --cert-dir')
     .option('--tls-private-key-file <file>', 'the private key of --tls-cert-file')
     .option('--tls-san <host>', 'extra DNS name or IP for the serving certificate (repeatable)', (v: string, acc: string[] | undefined) => [...(acc ?? []), v])

@@ -18,7 +18,7 @@ export function kubeconfigCommand(): Command {
   return new Command('kubeconfig')
     .description('write a kubeconfig (server, cluster CA, bearer token) that kubectl and flotctl read')
     .requiredOption('--server <url>', 'apiserver URL, e.g. https://127.0.0.1:6443')
-    .requiredOption('--ca-file <file>', 'cluster CA certificate, e.g. .flotilla/pki/ca.crt')
+    .requiredOption('--ca-file <file>', 'cluster CA certificate, e.g. /var/lib/flotilla/pki/ca.crt')
     .requiredOption('--token <token>', 'bearer token from the token auth file')
     .requiredOption('--user <name>', 'name of the user entry')
     .option('--cluster <name>', 'name of the cluster entry', 'flotilla')
