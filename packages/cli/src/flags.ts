@@ -43,3 +43,10 @@ export function parseSeconds(value: string): number {
   const n = Number(m[1]);
   return m[2] === 'ms' ? n / 1000 : m[2] === 'm' ? n * 60 : n;
 }
+
+/** A boolean flag value as Go's strconv.ParseBool reads it (`--leader-elect=false`), as Kubernetes' flags take them. */
+export function parseBool(value: string): boolean {
+  if (['1', 't', 'T', 'true', 'True', 'TRUE'].includes(value)) return true;
+  if (['0', 'f', 'F', 'false', 'False', 'FALSE'].includes(value)) return false;
+  throw new InvalidArgumentError('want true or false');
+}

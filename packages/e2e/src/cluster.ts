@@ -232,7 +232,8 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
               '--identity', name,
               '--metrics-port', String(port),
               '--log-level', logLevel,
-              ...(leaderElect ? ['--leader-elect'] : []),
+              // Explicit both ways: the default is on, and a lone process restarted in a test must act at once.
+              leaderElect ? '--leader-elect=true' : '--leader-elect=false',
               ...extra,
             ],
             ready: () => healthz(port),

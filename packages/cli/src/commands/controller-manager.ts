@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { CONTROLLER_NAMES, resolveControllers, run, type ControllerManagerConfig } from '@flotilla/controller-manager';
 import { createLogger } from '@flotilla/observability';
-import { parseSeconds } from '../flags.js';
+import { parseBool, parseSeconds } from '../flags.js';
 import { runComponent } from '../run-component.js';
 
 interface ControllerManagerFlags {
@@ -51,7 +51,7 @@ export function controllerManagerCommand(): Command {
     .description(`run the control loops: ${CONTROLLER_NAMES.join(', ')}`)
     .option('--kubeconfig <file>', 'kubeconfig to reach the apiserver (default: $KUBECONFIG or ~/.kube/config)')
     .option('--controllers <list>', `controllers to run: names, * for all, -name to leave one out (${CONTROLLER_NAMES.join(', ')})`, parseControllers, ['*'])
-    .option('--leader-elect', 'only the holder of the Lease runs controllers, so several can run', false)
+    .option('--leader-elect [bool]', 'only the holder of the Lease runs controllers, so several can run (on by default, as in Kubernetes; --leader-elect=false for a lone instance that must act the moment it restarts)', parseBool, true)
     .option('--identity <name>', 'this instance in the Lease (default: <hostname>_<uuid>)')
     .option('--lease-namespace <ns>', 'namespace of the leader-election Lease', 'kube-system')
     .option('--lease-name <name>', 'name of the leader-election Lease', 'flotilla-controller-manager')

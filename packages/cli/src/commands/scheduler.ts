@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { run, type SchedulerConfig } from '@flotilla/scheduler';
 import { createLogger } from '@flotilla/observability';
-import { parsePositiveInt, parseSeconds } from '../flags.js';
+import { parseBool, parsePositiveInt, parseSeconds } from '../flags.js';
 import { runComponent } from '../run-component.js';
 
 interface SchedulerFlags {
@@ -33,7 +33,7 @@ export function schedulerCommand(): Command {
   return new Command('scheduler')
     .description('assign pending pods to nodes (filter, score, bind)')
     .option('--kubeconfig <file>', 'kubeconfig to reach the apiserver (default: $KUBECONFIG or ~/.kube/config)')
-    .option('--leader-elect', 'only the holder of the Lease schedules, so several can run', false)
+    .option('--leader-elect [bool]', 'only the holder of the Lease schedules, so several can run (on by default, as in Kubernetes; --leader-elect=false for a lone instance that must act the moment it restarts)', parseBool, true)
     .option('--identity <name>', 'this instance in the Lease (default: <hostname>_<uuid>)')
     .option('--metrics-port <port>', 'port of /metrics and /healthz (0: any free port, -1: none)', parseMetricsPort, 10251)
     .option('--metrics-host <ip>', 'address of /metrics and /healthz', '127.0.0.1')
