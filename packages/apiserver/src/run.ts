@@ -16,6 +16,8 @@ export interface ApiServerConfig {
   etcdServers: string[];
   /** Root of every key in etcd (--etcd-prefix), `/registry` by default. */
   etcdPrefix: string;
+  /** Compact etcd's history this often, keeping one interval of it (--etcd-compaction-interval); 0 never. Default 5 min. */
+  etcdCompactionIntervalMs?: number;
   /** Address to listen on (--bind-address). */
   bindAddress: string;
   /** HTTPS port (--secure-port); 0 lets the kernel choose, and the `listening` log line says which. */
@@ -81,7 +83,13 @@ export async function run(config: ApiServerConfig, signal: AbortSignal): Promise
   if (signal.aborted) return;
 
   // FLOTILLA_READ_CACHE=false sends every get to etcd (an escape hatch, and the benchmark's A/B switch).
-  const storage = new EtcdStorage({ endpoints: config.etcdServers, prefix: config.etcdPrefix, logger: log, readCache: process.env.FLOTILLA_READ_CACHE !== 'false' });
+  const storage = new EtcdStorage({
+    endpoints: config.etcdServers,
+    prefix: config.etcdPrefix,
+    logger: log,
+    readCache: process.env.FLOTILLA_READ_CACHE !== 'false',
+    compactionIntervalMs: config.etcdCompactionIntervalMs ?? 5 * 60_000,
+  });
   let server: ApiServer | undefined;
   const stopReconciler = new AbortController();
   let reconciler: Promise<void> | undefined;

@@ -50,3 +50,17 @@ export function parseBool(value: string): boolean {
   if (['0', 'f', 'F', 'false', 'False', 'FALSE'].includes(value)) return false;
   throw new InvalidArgumentError('want true or false');
 }
+
+/** Parses a Go-style duration (`500ms`, `2s`, `5m`, `1h`, combined `1m30s`, or `0`) into milliseconds. */
+export function parseDuration(value: string): number {
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
+  let total = 0;
+  let consumed = 0;
+  for (const m of value.matchAll(re)) {
+    total += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+    consumed += m[0].length;
+  }
+  if (value === '0') return 0;
+  if (consumed !== value.length || consumed === 0) throw new InvalidArgumentError('want a duration like 500ms, 2s, 5m or 1m30s');
+  return total;
+}

@@ -35,6 +35,7 @@ import type {
 import { Change, ResourceHub, Subscription } from './watch-hub.js';
 import { WatchStream } from './watch-stream.js';
 import { ReadCache, STALE, type CachedValue } from './read-cache.js';
+import { Compactor } from './compactor.js';
 
 /** How to reach etcd and how much to keep in memory for watches. */
 export interface EtcdStorageOptions {
@@ -57,6 +58,12 @@ export interface EtcdStorageOptions {
   readCache?: boolean;
   /** After a get the cache could not serve, gets go straight to etcd for this long. Default 250 ms. */
   readCacheMissBackoffMs?: number;
+  /**
+   * Compact etcd's history every this many ms, keeping at least one
+   * interval of it (kube-apiserver's --etcd-compaction-interval, 5 min).
+   * 0 or unset: never (tests that need old revisions, embedded uses).
+   */
+  compactionIntervalMs?: number;
 }
 
 /** After a read the cache could not serve, reads go straight to etcd for this long: with writes in flight most would miss and pay two calls. */
@@ -159,6 +166,8 @@ export class EtcdStorage implements Storage {
   private readonly lastWriteRevision = new Map<string, number>();
   /** Gets served from the read cache, and gets that had to read etcd (for tests and metrics). */
   readonly readStats = { cacheHits: 0, etcdReads: 0 };
+  /** The history compaction loop, when compactionIntervalMs is set. */
+  readonly compactor: Compactor | undefined;
 
   constructor(options: EtcdStorageOptions) {
     if (!options.endpoints?.length) throw new Error('EtcdStorage needs at least one etcd endpoint');
@@ -188,6 +197,10 @@ export class EtcdStorage implements Storage {
     this.cacheMissBackoffMs = options.readCacheMissBackoffMs ?? CACHE_MISS_BACKOFF_MS;
     if (options.readCache !== false) {
       this.readCache = new ReadCache({ client: this.client, stream: this.watchStream, keyPrefix: `${this.prefix}/`, log: this.log });
+    }
+    if (options.compactionIntervalMs && options.compactionIntervalMs > 0) {
+      this.compactor = new Compactor(this.client, this.log);
+      this.compactor.start(options.compactionIntervalMs);
     }
   }
 
@@ -700,6 +713,7 @@ export class EtcdStorage implements Storage {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.compactor?.stop();
     for (const sub of [...this.subs]) sub.end();
     const hubs = await Promise.allSettled([...this.hubs.values()]);
     this.hubs.clear();

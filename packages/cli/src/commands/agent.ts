@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { run, type AgentRunConfig } from '@flotilla/agent';
 import { memoryBytes } from '@flotilla/api';
 import { createLogger } from '@flotilla/observability';
-import { parseIp, parsePort, parsePositiveInt } from '../flags.js';
+import { parseDuration, parseIp, parsePort, parsePositiveInt } from '../flags.js';
 import { runComponent } from '../run-component.js';
 
 interface AgentFlags {
@@ -27,19 +27,6 @@ interface AgentFlags {
   logBindAddress?: string;
   fakeRuntime?: boolean;
   logLevel?: string;
-}
-
-/** Parses a Go-style duration (`500ms`, `2s`, `5m`, `1h`, or combined `1m30s`) into milliseconds. */
-export function parseDuration(value: string): number {
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
-  let total = 0;
-  let consumed = 0;
-  for (const m of value.matchAll(re)) {
-    total += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-    consumed += m[0].length;
-  }
-  if (consumed !== value.length || consumed === 0) throw new InvalidArgumentError('want a duration like 500ms, 2s, 5m or 1m30s');
-  return total;
 }
 
 function parseMemory(value: string): number {

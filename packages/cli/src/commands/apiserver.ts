@@ -2,12 +2,13 @@ import { defaultStateDir } from '../state-dir.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parsePortRange, parseServiceCidr, run, type ApiServerConfig } from '@flotilla/apiserver';
 import { createLogger } from '@flotilla/observability';
-import { parseIp, parsePort, parseUrlList } from '../flags.js';
+import { parseDuration, parseIp, parsePort, parseUrlList } from '../flags.js';
 import { runComponent } from '../run-component.js';
 
 interface ApiServerFlags {
   etcdServers: string[];
   etcdPrefix: string;
+  etcdCompactionInterval: number;
   bindAddress: string;
   securePort?: number;
   port?: number;
@@ -39,6 +40,7 @@ export function apiserverCommand(): Command {
     .description('serve the Kubernetes API over HTTPS, backed by etcd')
     .addOption(new Option('--etcd-servers <urls>', 'comma-separated etcd client URLs').argParser(parseUrlList).default(['http://127.0.0.1:2379'], 'http://127.0.0.1:2379'))
     .option('--etcd-prefix <prefix>', 'key prefix of every object in etcd', '/registry')
+    .option('--etcd-compaction-interval <duration>', "compact etcd's history this often, keeping one interval of it (0: never; several apiservers on one etcd compact once between them)", parseDuration, 5 * 60_000)
     .option('--bind-address <ip>', 'address to listen on', parseIp, '0.0.0.0')
     .option('--secure-port <port>', 'HTTPS port (0: any free port, logged at start) [default: 6443]', parsePort)
     .addOption(new Option('--port <port>', 'alias of --secure-port').argParser(parsePort).conflicts('securePort'))
@@ -56,6 +58,7 @@ export function apiserverCommand(): Command {
       const config: ApiServerConfig = {
         etcdServers: flags.etcdServers,
         etcdPrefix: flags.etcdPrefix,
+        etcdCompactionIntervalMs: flags.etcdCompactionInterval,
         bindAddress: flags.bindAddress,
         securePort: flags.securePort ?? flags.port ?? 6443,
         certDir: flags.certDir,
