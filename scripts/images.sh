@@ -2,7 +2,10 @@
 # Builds the images Flotilla uses locally (no registry is reachable):
 #   flotilla/pause:1    the pod sandbox (holds the network namespace)
 #   flotilla/busybox:1  busybox with every applet, /bin/sh
-#   flotilla/echo:1     an HTTP echo server on :8080
+#   flotilla/echo:1     an HTTP echo server on :8080 (a shell per request: demos)
+#   flotilla/httpd:1    a fast HTTP backend on :8080 for tests and benchmarks:
+#                       this machine's own `node` (stripped) plus the shared
+#                       libraries `ldd` lists, and images/httpd/srv/server.js
 # Each is a `docker import` of a tiny rootfs around Debian's static busybox.
 # Idempotent: an image is rebuilt only when missing, when its inputs changed
 # (a content hash is kept in a label), or with --force. Honours DOCKER_HOST.
@@ -37,9 +40,43 @@ if ! docker info >/dev/null 2>&1; then
   exit 1
 fi
 
+# Files an image copies from the host besides busybox (the httpd image's node and its libraries).
+extra_inputs() { # name
+  case "$1" in
+    httpd) node_files ;;
+  esac
+}
+
+# The node binary and every shared library it loads (with the loader), one path a line.
+node_files() {
+  local node; node="$(readlink -f "$(command -v node)")"
+  echo "$node"
+  ldd "$node" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | while read -r lib; do readlink -f "$lib"; echo "$lib"; done | LC_ALL=C sort -u
+}
+
 # A hash of everything an image is made from, so a changed script rebuilds it.
+# Host files are hashed by path, size and mtime: node is ~100 MB and a package upgrade changes all three.
 inputs_hash() { # name
-  { sha256sum "$busybox" "$0" | cut -d' ' -f1; if [ -d "$ctx/$1" ]; then (cd "$ctx/$1" && find . -type f | LC_ALL=C sort | xargs -r sha256sum); fi; } | sha256sum | cut -c1-16
+  {
+    sha256sum "$busybox" "$0" | cut -d' ' -f1
+    if [ -d "$ctx/$1" ]; then (cd "$ctx/$1" && find . -type f | LC_ALL=C sort | xargs -r sha256sum); fi
+    extra_inputs "$1" | while read -r f; do stat -Lc '%n %s %Y' "$f"; done
+  } | sha256sum | cut -c1-16
+}
+
+# Copies node (stripped when `strip` exists: ~12 MB less) and its libraries into a rootfs.
+add_node() { # dir
+  local dir="$1" node f
+  node="$(readlink -f "$(command -v node)")"
+  mkdir -p "$dir/usr/local/bin"
+  if command -v strip >/dev/null 2>&1; then strip -o "$dir/usr/local/bin/node" "$node"; else cp "$node" "$dir/usr/local/bin/node"; fi
+  # Real files are copied once; other paths the loader may use (/lib on merged-/usr, sonames) become symlinks to them.
+  node_files | while read -r f; do
+    [ "$f" = "$node" ] && continue
+    local real; real="$(readlink -f "$f")"
+    mkdir -p "$dir$(dirname "$f")"
+    if [ "$f" = "$real" ]; then cp "$f" "$dir$f"; else ln -sf "$real" "$dir$f"; fi
+  done
 }
 
 # A rootfs with busybox, a symlink for every applet, and the bare /etc a
@@ -69,6 +106,7 @@ build() { # name tag [--change ...]
   local tmp; tmp="$(mktemp -d)"
   make_rootfs "$tmp"
   if [ -d "$ctx/$name" ]; then cp -a "$ctx/$name/." "$tmp/"; fi
+  if [ "$name" = httpd ]; then add_node "$tmp"; fi
   tar --numeric-owner --owner=0 --group=0 -C "$tmp" -c . |
     docker import \
       --change 'LABEL flotilla.image=1' \
@@ -84,3 +122,4 @@ build() { # name tag [--change ...]
 build pause flotilla/pause:1 --change 'ENTRYPOINT ["/pause.sh"]'
 build busybox flotilla/busybox:1 --change 'CMD ["/bin/sh"]'
 build echo flotilla/echo:1 --change 'ENTRYPOINT ["/serve.sh"]' --change 'EXPOSE 8080/tcp'
+build httpd flotilla/httpd:1 --change 'ENTRYPOINT ["/usr/local/bin/node", "/srv/server.js"]' --change 'ENV PORT=8080' --change 'EXPOSE 8080/tcp'
