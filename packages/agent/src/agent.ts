@@ -5,7 +5,7 @@
  * died), and a periodic relist that also sweeps away containers of pods
  * that no longer exist.
  */
-import { objectKey, type Pod } from '@flotilla/api';
+import { objectKey, type Pod, type Service } from '@flotilla/api';
 import { Backoff, Controller, EventRecorder, Informer, realClock, sleep, type ApiClient } from '@flotilla/client';
 import { createLogger, type Logger } from '@flotilla/observability';
 import { resolveConfig, type AgentConfig, type ResolvedAgentConfig } from './config.js';
@@ -42,6 +42,8 @@ export interface AgentOptions {
   advertisedPort?: number;
   /** Event recorder; one per agent by default. */
   recorder?: EventRecorder;
+  /** Services for the containers' service variables: a shared informer (hollow nodes); the agent watches its own otherwise. */
+  services?: Informer<Service>;
 }
 
 /** A node agent. */
@@ -54,6 +56,7 @@ export class Agent {
   private readonly log: Logger;
   private readonly recorder: EventRecorder;
   private pods: NodePodIndex | undefined;
+  private readonly services: Informer<Service>;
   private logServer: LogServer | undefined;
   private readonly ready: Promise<void>;
   private markReady!: () => void;
@@ -64,6 +67,7 @@ export class Agent {
     this.metrics = o.metrics ?? new AgentMetrics();
     this.recorder = o.recorder ?? new EventRecorder(o.client, { component: 'kubelet', host: this.config.nodeName, logger: this.log });
     this.pods = o.pods;
+    this.services = o.services ?? new Informer<Service>(o.client, { apiVersion: 'v1', kind: 'Service' }, { logger: this.log });
     this.ready = new Promise((r) => (this.markReady = r));
     this.prober = new ProbeManager({
       runtime: o.runtime,
@@ -84,13 +88,15 @@ export class Agent {
       config: this.config,
       metrics: this.metrics,
       log: this.log,
+      services: () => this.services.store.list(),
     });
     this.controller = new Controller({
       name: `agent-${this.config.nodeName}`,
       workers: this.config.workers,
       reconcile: (key) => this.reconcile(key),
       logger: this.log,
-      informers: [{ waitForSync: (s?: AbortSignal) => this.ready.then(() => this.pods!.waitForSync(s)) }],
+      // Containers start only once the Services were read: their service variables are fixed at start.
+      informers: [{ waitForSync: (s?: AbortSignal) => this.ready.then(async () => (await this.pods!.waitForSync(s)) && (await this.services.waitForSync(s))) }],
     });
   }
 
@@ -142,6 +148,7 @@ export class Agent {
       tasks.push(every(signal, this.config.heartbeatIntervalMs, this.log, 'renew lease', () => lease.renew().then(() => undefined), true));
       tasks.push(every(signal, this.config.nodeStatusIntervalMs, this.log, 'update node status', () => reporter.update(), false));
 
+      if (!this.o.services) this.services.start(signal);
       if (!this.pods) {
         const informer = new Informer<Pod>(this.o.client, { apiVersion: 'v1', kind: 'Pod' }, { fieldSelector: `spec.nodeName=${nodeName}`, logger: this.log });
         this.pods = new NodePodIndex(informer);

@@ -36,6 +36,12 @@ export interface AgentConfig {
   workers?: number;
   /** Lines kept as a dead container's termination message. Default 20 (capped at 4 KiB). */
   terminationMessageLines?: number;
+  /** Cluster DNS server addresses pods with dnsPolicy ClusterFirst use (kubelet --cluster-dns). Default none: they get the host's. */
+  clusterDNS?: string[];
+  /** The cluster domain of pods' search path (kubelet --cluster-domain). Default `cluster.local`. */
+  clusterDomain?: string;
+  /** The host resolv.conf pods with dnsPolicy Default copy (kubelet --resolv-conf); '' for none. Default /etc/resolv.conf. */
+  resolvConf?: string;
   logger?: Logger;
 }
 
@@ -55,6 +61,9 @@ export function resolveConfig(c: AgentConfig): ResolvedAgentConfig {
     backoffResetMs: 600_000,
     workers: 8,
     terminationMessageLines: 20,
+    clusterDNS: [],
+    clusterDomain: 'cluster.local',
+    resolvConf: '/etc/resolv.conf',
     ...stripUndefined(c),
   } as ResolvedAgentConfig;
 }

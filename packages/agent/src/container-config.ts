@@ -56,9 +56,13 @@ export function expandVars(value: string, vars: Map<string, string>): string {
   });
 }
 
-/** The container's environment with every value resolved, in order. */
-export function resolveEnv(pod: Pod, c: Container, podIP: string, hostIP: string): Array<{ name: string; value: string }> {
-  const vars = new Map<string, string>();
+/**
+ * The container's environment with every value resolved, in order. The
+ * Service variables (`serviceEnv`) come first: the container's own env
+ * overrides them and may reference them as `$(VAR)`, as in Kubernetes.
+ */
+export function resolveEnv(pod: Pod, c: Container, podIP: string, hostIP: string, serviceEnv: Array<{ name: string; value: string }> = []): Array<{ name: string; value: string }> {
+  const vars = new Map<string, string>(serviceEnv.map((e) => [e.name, e.value]));
   for (const e of c.env ?? []) {
     let value: string;
     if (e.valueFrom?.fieldRef) value = fieldRefValue(pod, e.valueFrom.fieldRef.fieldPath, podIP, hostIP);

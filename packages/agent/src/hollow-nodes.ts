@@ -4,7 +4,7 @@
  * spec.nodeName), one client and one metrics registry; each has its own
  * Node, Lease, work queue and runtime. Probes always succeed (no network).
  */
-import type { KubeObject, Pod } from '@flotilla/api';
+import type { KubeObject, Pod, Service } from '@flotilla/api';
 import { EventRecorder, Informer, type ApiClient, type EventType } from '@flotilla/client';
 import { createLogger, type Logger } from '@flotilla/observability';
 import { Agent } from './agent.js';
@@ -65,6 +65,9 @@ export function runHollowNodes(o: HollowNodesOptions): HollowNodes {
   const informer = new Informer<Pod>(o.client, { apiVersion: 'v1', kind: 'Pod' }, { logger: log });
   const index = new NodePodIndex(informer);
   informer.start(o.signal);
+  // One Service watch for every hollow node, as one pod watch.
+  const services = new Informer<Service>(o.client, { apiVersion: 'v1', kind: 'Service' }, { logger: log });
+  services.start(o.signal);
   const metrics = new AgentMetrics();
   const agents: Agent[] = [];
   const runtimes: FakeRuntime[] = [];
@@ -88,6 +91,7 @@ export function runHollowNodes(o: HollowNodesOptions): HollowNodes {
       client: o.client,
       runtime,
       pods: index,
+      services,
       metrics,
       probeRunner: async () => ({ ok: true, message: '' }),
       advertisedPort: 10250,

@@ -6,7 +6,8 @@
  * being deleted, and report the resulting status. Every decision is made
  * from the runtime's view now, never from remembered events.
  */
-import { isReason, type Container, type Pod } from '@flotilla/api';
+import { readFileSync } from 'node:fs';
+import { isReason, type Container, type Pod, type Service } from '@flotilla/api';
 import type { ApiClient, EventRecorder, ReconcileResult, ResourceClient } from '@flotilla/client';
 import type { Logger } from '@flotilla/observability';
 import { RestartBackoff } from './backoff.js';
@@ -14,7 +15,9 @@ import type { ResolvedAgentConfig } from './config.js';
 import { ContainerConfigError, containerHash, hostPorts, linuxResources, mountsOf, resolveEnv, SPEC_HASH_LABEL } from './container-config.js';
 import type { AgentMetrics } from './metrics.js';
 import { computePodStatus, instancesOf, runningSandbox, type WaitingReason } from './pod-status.js';
+import { parseResolvConf, podDnsConfig, type HostDns } from './pod-dns.js';
 import type { ProbeManager, ProbeTarget } from './prober.js';
+import { podServiceEnv } from './service-env.js';
 import { isRuntimeError, type ContainerInfo, type ContainerRuntime, type Sandbox } from './runtime/types.js';
 import type { StatusManager } from './status-manager.js';
 
@@ -32,6 +35,8 @@ export interface PodSyncerDeps {
   metrics: AgentMetrics;
   log: Logger;
   now?: () => number;
+  /** The Services that exist now (an informer's cache), for the containers' service variables; none when unset. */
+  services?: () => Iterable<Service>;
 }
 
 interface PodMemory {
@@ -58,6 +63,7 @@ export class PodSyncer {
   /** Pods whose containers are being stopped, so the orphan sweep leaves them to their worker. */
   readonly terminating = new Set<string>();
   private readonly now: () => number;
+  private warnedNoClusterDNS = false;
 
   constructor(private readonly d: PodSyncerDeps) {
     this.pods = d.client.resource<Pod>({ apiVersion: 'v1', kind: 'Pod' });
@@ -266,14 +272,21 @@ export class PodSyncer {
       if (remaining > 0) return { problem: { reason: failed.reason, message: failed.message }, retryInMs: remaining };
     }
     try {
+      const { dns, missingClusterDNS } = podDnsConfig(pod, { clusterDNS: this.d.config.clusterDNS, clusterDomain: this.d.config.clusterDomain, host: this.hostDns() });
       const sandbox = await this.d.runtime.ensureSandbox({
         uid,
         namespace: pod.metadata.namespace ?? 'default',
         name: pod.metadata.name ?? '',
         hostname: pod.spec?.hostname ?? pod.metadata.name ?? '',
         ports: hostPorts(pod),
+        dns,
         terminationGracePeriodSeconds: grace,
       });
+      // The kubelet records an Event per pod for this; once per agent in the log keeps clusters without DNS (benchmarks) cheap.
+      if (sandbox.created && missingClusterDNS && !this.warnedNoClusterDNS) {
+        this.warnedNoClusterDNS = true;
+        this.d.log.warn({ pod: `${pod.metadata.namespace}/${pod.metadata.name}` }, 'dnsPolicy ClusterFirst needs --cluster-dns, which is not set: pods get the host\'s resolvers ("Default" policy)');
+      }
       this.sandboxFailedAt.delete(uid);
       this.sandboxBackoff.reset(uid);
       return { sandbox };
@@ -284,6 +297,16 @@ export class PodSyncer {
       this.sandboxBackoff.next(uid);
       this.sandboxFailedAt.set(uid, { at: this.now(), reason, message: err.message });
       return { problem: { reason, message: err.message }, retryInMs: this.sandboxBackoff.delay(uid) };
+    }
+  }
+
+  /** The host's resolver settings (--resolv-conf), read when a sandbox is made: the file may change. */
+  private hostDns(): HostDns {
+    if (!this.d.config.resolvConf) return { servers: [], searches: [], options: [] };
+    try {
+      return parseResolvConf(readFileSync(this.d.config.resolvConf, 'utf8'));
+    } catch {
+      return { servers: [], searches: [], options: [] };
     }
   }
 
@@ -322,7 +345,7 @@ export class PodSyncer {
     }
     let id: string;
     try {
-      const env = resolveEnv(pod, c, sandbox.ip, this.d.config.nodeIP);
+      const env = resolveEnv(pod, c, sandbox.ip, this.d.config.nodeIP, this.d.services ? podServiceEnv(pod, this.d.services()) : []);
       const mounts = mountsOf(pod, c);
       id = await this.d.runtime.createContainer(sandbox, c, { attempt, env, mounts, resources: linuxResources(c), labels: { [SPEC_HASH_LABEL]: containerHash(c) } });
     } catch (err) {

@@ -327,6 +327,19 @@ export type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
 /** DNS policies of a pod. */
 export type DNSPolicy = 'ClusterFirst' | 'ClusterFirstWithHostNet' | 'Default' | 'None';
 
+/** A resolver option of a pod's resolv.conf (`ndots:5` is `{ name: 'ndots', value: '5' }`). */
+export interface PodDNSConfigOption {
+  name?: string;
+  value?: string;
+}
+
+/** DNS parameters of a pod beyond its dnsPolicy, merged into what the policy gives. */
+export interface PodDNSConfig {
+  nameservers?: string[];
+  searches?: string[];
+  options?: PodDNSConfigOption[];
+}
+
 /** spec of a Pod. */
 export interface PodSpec {
   containers: Container[];
@@ -336,6 +349,7 @@ export interface PodSpec {
   terminationGracePeriodSeconds?: number;
   activeDeadlineSeconds?: number;
   dnsPolicy?: DNSPolicy;
+  dnsConfig?: PodDNSConfig;
   nodeSelector?: Record<string, string>;
   serviceAccountName?: string;
   automountServiceAccountToken?: boolean;

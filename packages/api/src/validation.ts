@@ -26,6 +26,7 @@ import type {
 import { SUPPORTED_VOLUME_SOURCES } from './defaults.js';
 import type { FieldError } from './errors.js';
 import { canonicalJson, deepCopy } from './helpers.js';
+import { isIP } from 'node:net';
 import type { KubeObject, LabelSelector, ObjectMeta } from './meta.js';
 import {
   isDns1035Label,
@@ -538,6 +539,45 @@ function validateTolerations(e: FieldErrors, tolerations: unknown, field: string
   });
 }
 
+/** dnsConfig as Kubernetes checks it: required with dnsPolicy None, at most 3 nameservers (IPs) and 32 search paths. */
+function validateDnsConfig(e: FieldErrors, spec: PodSpec, path: string): void {
+  const c = spec.dnsConfig;
+  const p = `${path}.dnsConfig`;
+  if (spec.dnsPolicy === 'None' && !isObj(c)) {
+    e.required(p, 'must provide `dnsConfig` when `dnsPolicy` is None');
+    return;
+  }
+  if (c === undefined) return;
+  if (!isObj(c)) {
+    e.invalid(p, c, 'must be an object');
+    return;
+  }
+  const servers = c.nameservers ?? [];
+  if (!Array.isArray(servers)) e.invalid(`${p}.nameservers`, servers, 'must be a list of IP addresses');
+  else {
+    if (spec.dnsPolicy === 'None' && servers.length === 0) e.required(`${p}.nameservers`, 'must provide at least one DNS nameserver when `dnsPolicy` is None');
+    if (servers.length > 3) e.invalid(`${p}.nameservers`, servers, 'must not have more than 3 nameservers');
+    servers.forEach((s, i) => {
+      if (typeof s !== 'string' || isIP(s) === 0) e.invalid(`${p}.nameservers[${i}]`, s, 'must be valid IP address');
+    });
+  }
+  const searches = c.searches ?? [];
+  if (!Array.isArray(searches)) e.invalid(`${p}.searches`, searches, 'must be a list of domains');
+  else {
+    if (searches.length > 32) e.invalid(`${p}.searches`, searches, 'must not have more than 32 search paths');
+    if (searches.join(' ').length > 2048) e.invalid(`${p}.searches`, searches, 'must not have more than 2048 characters (including spaces) in the search list');
+    searches.forEach((s, i) => {
+      if (typeof s !== 'string') e.invalid(`${p}.searches[${i}]`, s, 'must be a string');
+      else e.each(`${p}.searches[${i}]`, s, isDns1123Subdomain(s.replace(/\.$/, '')));
+    });
+  }
+  const options = c.options ?? [];
+  if (!Array.isArray(options)) e.invalid(`${p}.options`, options, 'must be a list');
+  else options.forEach((o, i) => {
+    if (!isObj(o) || typeof o.name !== 'string' || o.name === '') e.required(`${p}.options[${i}].name`, 'Option.Name must not be empty');
+  });
+}
+
 /** Validates a PodSpec at `path` (`spec`, or `spec.template.spec` for controllers). */
 export function validatePodSpec(e: FieldErrors, spec: PodSpec | undefined, path: string): void {
   if (!isObj(spec)) {
@@ -557,6 +597,7 @@ export function validatePodSpec(e: FieldErrors, spec: PodSpec | undefined, path:
   else if (!restart.includes(spec.restartPolicy)) e.notSupported(`${path}.restartPolicy`, spec.restartPolicy, restart);
   const dns = ['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None'];
   if (spec.dnsPolicy !== undefined && !dns.includes(spec.dnsPolicy)) e.notSupported(`${path}.dnsPolicy`, spec.dnsPolicy, dns);
+  validateDnsConfig(e, spec, path);
   nonNegativeInt(e, `${path}.terminationGracePeriodSeconds`, spec.terminationGracePeriodSeconds);
   if (spec.activeDeadlineSeconds !== undefined && (!isInt(spec.activeDeadlineSeconds) || spec.activeDeadlineSeconds < 1)) {
     e.invalid(`${path}.activeDeadlineSeconds`, spec.activeDeadlineSeconds, 'must be between 1 and 2147483647, inclusive');

@@ -11,6 +11,7 @@ import { PassThrough, Readable } from 'node:stream';
 import Docker from 'dockerode';
 import type { PullPolicy } from '@flotilla/api';
 import { createLogger, type Logger } from '@flotilla/observability';
+import { formatResolvConf } from '../pod-dns.js';
 import { DockerDemux, demuxBuffer } from './docker-stream.js';
 import {
   LABELS,
@@ -273,10 +274,28 @@ export class DockerRuntime implements ContainerRuntime {
       }
       throw wrap(err, 'RunContainerError', `start sandbox of pod ${pod.namespace}/${pod.name}`);
     }
+    if (pod.dns) await this.writeResolvConf(container, pod);
     const info = await this.inspect(container.id);
     if (!info.ip) throw new RuntimeError('RunContainerError', `sandbox of pod ${pod.namespace}/${pod.name} has no IP (state ${info.state})`);
     this.log.debug({ pod: `${pod.namespace}/${pod.name}`, id: info.id, ip: info.ip, attempt }, 'sandbox started');
     return this.toSandbox(info, true);
+  }
+
+  /**
+   * Writes the pod's resolv.conf over the one the engine made for the sandbox,
+   * as cri-dockerd does: app containers joining the sandbox's network share
+   * that file, and on a user-defined network the engine would otherwise point
+   * it at its embedded resolver (127.0.0.11) instead of the cluster DNS.
+   * The engine's own file is the fallback when it is not on this machine.
+   */
+  private async writeResolvConf(container: Docker.Container, pod: PodSandboxConfig): Promise<void> {
+    let path: string | undefined;
+    try {
+      path = (await container.inspect()).ResolvConfPath;
+      if (path) await writeFile(path, formatResolvConf(pod.dns ?? {}));
+    } catch (err) {
+      this.log.warn({ pod: `${pod.namespace}/${pod.name}`, path, err: engineMessage(err) }, 'could not write the pod resolv.conf; keeping the engine\'s');
+    }
   }
 
   async createContainer(sandbox: Sandbox, spec: ContainerSpec, options: CreateContainerOptions): Promise<string> {

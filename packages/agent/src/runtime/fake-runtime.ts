@@ -65,6 +65,7 @@ export class FakeRuntime implements ContainerRuntime {
   /** One line per mutating call (`createContainer ns/pod web 0`), for tests to assert the agent's actions. */
   readonly calls: string[] = [];
   private readonly containers = new Map<string, FakeContainer>();
+  private readonly sandboxConfigs = new Map<string, PodSandboxConfig>();
   private readonly images: Set<string>;
   private readonly pullable: Set<string>;
   private readonly history: RuntimeEvent[] = [];
@@ -107,6 +108,16 @@ export class FakeRuntime implements ContainerRuntime {
     for (const l of c.listeners) l();
   }
 
+  /** The config the newest sandbox of a pod was made with (its DNS settings, ports, …). */
+  sandboxConfig(podUid: string): PodSandboxConfig | undefined {
+    return this.sandboxConfigs.get(podUid);
+  }
+
+  /** The environment a container was created with. */
+  envOf(id: string): Record<string, string> {
+    return { ...this.must(id).env };
+  }
+
   /** A snapshot of every container, including non-running ones. */
   all(): ContainerInfo[] {
     return [...this.containers.values()].map((c) => structuredClone(c.info));
@@ -125,6 +136,7 @@ export class FakeRuntime implements ContainerRuntime {
     }
     const c = this.add('sandbox', pod.uid, pod.namespace, pod.name, SANDBOX_CONTAINER_NAME, attempt, 'flotilla/pause:1', pod.terminationGracePeriodSeconds, {});
     c.ports = wanted;
+    this.sandboxConfigs.set(pod.uid, structuredClone(pod));
     c.info.ip = `${this.opts.ipPrefix ?? '10.88.0'}.${this.nextIp++}`;
     this.calls.push(`ensureSandbox ${pod.namespace}/${pod.name} ${attempt}`);
     this.begin(c);

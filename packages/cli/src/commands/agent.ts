@@ -26,7 +26,15 @@ interface AgentFlags {
   logPort: number;
   logBindAddress?: string;
   fakeRuntime?: boolean;
+  clusterDns?: string[];
+  clusterDomain: string;
+  resolvConf: string;
   logLevel?: string;
+}
+
+/** Parses a comma-separated list of IP addresses (kubelet's --cluster-dns). */
+function parseIpList(value: string, prev: string[] = []): string[] {
+  return [...prev, ...value.split(',').map((s) => s.trim()).filter(Boolean).map(parseIp)];
 }
 
 function parseMemory(value: string): number {
@@ -58,6 +66,9 @@ export function agentCommand(): Command {
     .option('--max-pods <n>', 'pod capacity', parsePositiveInt, 110)
     .option('--log-port <port>', 'HTTPS port of the log server (0: any free port)', parsePort, 10250)
     .option('--log-bind-address <ip>', 'address the log server listens on (all by default)', parseIp)
+    .option('--cluster-dns <ips>', 'cluster DNS server(s) for pods with dnsPolicy ClusterFirst, comma-separated (e.g. 10.96.0.10); pods get the host\'s resolvers without it', parseIpList)
+    .option('--cluster-domain <domain>', 'cluster domain of the pods\' DNS search path', 'cluster.local')
+    .option('--resolv-conf <file>', 'resolver config pods with dnsPolicy Default copy (\'\' for none)', '/etc/resolv.conf')
     .option('--fake-runtime', 'run pods in memory instead of Docker (hollow node)')
     .option('--log-level <level>', 'pino log level (default: $FLOTILLA_LOG_LEVEL or info)')
     .action(async (f: AgentFlags) => {
@@ -75,6 +86,9 @@ export function agentCommand(): Command {
         backoffResetMs: f.backoffReset,
         maxPods: f.maxPods,
         fakeRuntime: Boolean(f.fakeRuntime),
+        clusterDNS: f.clusterDns ?? [],
+        clusterDomain: f.clusterDomain.replace(/\.$/, ''),
+        resolvConf: f.resolvConf,
         logger,
         ...(f.kubeconfig ? { kubeconfig: f.kubeconfig } : {}),
         ...(f.dockerHost ? { dockerHost: f.dockerHost } : {}),

@@ -1,0 +1,40 @@
+import type { Pod, Service } from '@flotilla/api';
+import { FakeApiClient, waitFor } from '@flotilla/client/testing';
+import { createLogger } from '@flotilla/observability';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Agent } from './agent.js';
+import { FakeRuntime } from './runtime/fake-runtime.js';
+
+const log = createLogger('agent-test', { level: 'silent' });
+const stops: AbortController[] = [];
+afterEach(() => {
+  for (const s of stops.splice(0)) s.abort();
+});
+
+describe('Agent: pods get the cluster DNS and the service variables', () => {
+  it('passes resolv.conf settings to the sandbox and service variables to the containers', async () => {
+    const client = new FakeApiClient();
+    client.seed(
+      { apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'default', name: 'kubernetes' }, spec: { clusterIP: '10.96.0.1', ports: [{ name: 'https', port: 443, protocol: 'TCP' }] } } as Service,
+      { apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'shop', name: 'web' }, spec: { clusterIP: '10.96.0.20', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] } } as Service,
+    );
+    const runtime = new FakeRuntime();
+    const agent = new Agent({
+      config: { nodeName: 'n1', nodeIP: '192.0.2.10', logger: log, relistIntervalMs: 200, heartbeatIntervalMs: 100, clusterDNS: ['10.96.0.10'], clusterDomain: 'cluster.local', resolvConf: '' },
+      client,
+      runtime,
+    });
+    const ac = new AbortController();
+    stops.push(ac);
+    void agent.run(ac.signal);
+    const pod = await client.resource<Pod>('pods').create({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'p', namespace: 'shop' },
+      spec: { nodeName: 'n1', restartPolicy: 'Always', containers: [{ name: 'app', image: 'flotilla/busybox:1', env: [{ name: 'MINE', value: 'x' }] }] },
+    });
+    const id = await waitFor(() => runtime.all().find((c) => c.type === 'container' && c.podName === 'p')?.id, { what: 'container created' });
+    expect(runtime.sandboxConfig(pod.metadata.uid!)?.dns).toEqual({ servers: ['10.96.0.10'], searches: ['shop.svc.cluster.local', 'svc.cluster.local', 'cluster.local'], options: ['ndots:5'] });
+    expect(runtime.envOf(id)).toMatchObject({ KUBERNETES_SERVICE_HOST: '10.96.0.1', WEB_SERVICE_HOST: '10.96.0.20', WEB_SERVICE_PORT_HTTP: '80', WEB_PORT: 'tcp://10.96.0.20:80', MINE: 'x' });
+  });
+});
