@@ -68,7 +68,7 @@ exec 3>&2
 bridge="${name}0"
 dir="$FLOTILLA_STATE/hosts/$name"
 cluster_env="$dir/cluster.env"
-image_refs=(flotilla/pause:1 flotilla/busybox:1 flotilla/echo:1)
+image_refs=(flotilla/pause:1 flotilla/busybox:1 flotilla/echo:1 flotilla/httpd:1)
 # The root engine: where images are built once and copied from.
 root_docker="${DOCKER_HOST:-unix:///var/run/docker.sock}"
 

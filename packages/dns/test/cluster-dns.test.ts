@@ -94,7 +94,7 @@ describe('flotilla dns against a real apiserver', () => {
   it('answers a Service with its ClusterIP, over UDP and TCP', async () => {
     const svc = await client.resource<Service>({ apiVersion: 'v1', kind: 'Service' }).get(ns, 'web');
     const ip = svc.spec!.clusterIP!;
-    await waitFor(async () => (await ips(`web.${ns}.svc.cluster.local`))[0] === ip, { what: 'web resolves', timeoutMs: 10_000 });
+    await waitFor(async () => (await ips(`web.${ns}.svc.cluster.local`))[0] === ip, { message: 'web resolves', timeout: 10_000 });
     const tcp = await ask(`web.${ns}.svc.cluster.local`, 'A', true);
     expect(tcp.answers.map((a) => a.data)).toEqual([ip]);
     expect(tcp.flag_aa).toBe(true);
@@ -132,7 +132,7 @@ describe('flotilla dns against a real apiserver', () => {
   });
 
   it('keeps the kube-dns Service at 10.96.0.10 with this server as its endpoint', async () => {
-    const svc = await waitFor(() => client.resource<Service>({ apiVersion: 'v1', kind: 'Service' }).get('kube-system', 'kube-dns').catch(() => undefined), { what: 'kube-dns service' });
+    const svc = await waitFor(() => client.resource<Service>({ apiVersion: 'v1', kind: 'Service' }).get('kube-system', 'kube-dns').catch(() => undefined), { message: 'kube-dns service' });
     expect(svc.spec?.clusterIP).toBe('10.96.0.10');
     expect(svc.spec?.ports?.map((p) => [p.name, p.port, p.protocol])).toEqual([
       ['dns', 53, 'UDP'],
@@ -141,7 +141,7 @@ describe('flotilla dns against a real apiserver', () => {
     const slices = await waitFor(async () => {
       const l = await client.resource<EndpointSlice>({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice' }).list('kube-system', { labelSelector: 'kubernetes.io/service-name=kube-dns' });
       return l.items.length > 0 ? l.items : undefined;
-    }, { what: 'kube-dns slice' });
+    }, { message: 'kube-dns slice' });
     expect(slices.flatMap((s) => s.endpoints.flatMap((e) => e.addresses))).toContain('127.0.0.1');
     expect(slices[0]!.ports).toContainEqual({ name: 'dns', protocol: 'UDP', port: dnsPort });
     const ep = await client.resource<Endpoints>({ apiVersion: 'v1', kind: 'Endpoints' }).get('kube-system', 'kube-dns');
@@ -152,7 +152,7 @@ describe('flotilla dns against a real apiserver', () => {
 
   it('sees a Service deleted at once, and counts queries by type and rcode in /metrics', async () => {
     await client.resource<Service>({ apiVersion: 'v1', kind: 'Service' }).delete(ns, 'web');
-    await waitFor(async () => (await ask(`web.${ns}.svc.cluster.local`)).rcode === 'NXDOMAIN', { what: 'web gone', timeoutMs: 10_000 });
+    await waitFor(async () => (await ask(`web.${ns}.svc.cluster.local`)).rcode === 'NXDOMAIN', { message: 'web gone', timeout: 10_000 });
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     expect(text).toMatch(/dns_requests_total\{proto="udp",source="zone",type="A"\} \d+/);
     expect(text).toMatch(/dns_responses_total\{rcode="NXDOMAIN",source="zone"\} \d+/);
@@ -165,7 +165,7 @@ describe('flotilla dns against a real apiserver', () => {
     await waitFor(async () => {
       const l = await client.resource<EndpointSlice>({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice' }).list('kube-system', { labelSelector: 'kubernetes.io/service-name=kube-dns' });
       return l.items.length === 0;
-    }, { what: 'kube-dns slice removed', timeoutMs: 10_000 });
+    }, { message: 'kube-dns slice removed', timeout: 10_000 });
     const ep = await client.resource<Endpoints>({ apiVersion: 'v1', kind: 'Endpoints' }).get('kube-system', 'kube-dns');
     expect(ep.subsets ?? []).toEqual([]);
   });
