@@ -2,7 +2,7 @@
 # Flotilla's benchmarks, each printed against a baseline measured in the
 # same run (bare etcd, raw `docker run`), as a table and a BENCH_JSON line.
 #
-#   scripts/bench.sh [apiserver|agent|scheduler|all] [--quick] [--cpu-prof DIR]
+#   scripts/bench.sh [apiserver|agent|scheduler|dns|all] [--quick] [--cpu-prof DIR]
 #   scripts/bench.sh apiserver-op get|create|list [-c N] [-d SECONDS] [--cpu-prof DIR]
 #
 # apiserver  GET/create at 1/16/64 clients, LIST of 10,000 pods and watch
@@ -10,6 +10,9 @@
 # agent      pod start and container restart through the agent vs raw
 #            `docker run -d` (issue 3; needs Docker and the flotilla/busybox image)
 # scheduler  scheduler_perf: 10,000 pods on 1,000 hollow nodes (issue 4)
+# dns        flotilla dns queries/s and p50/p99 (zone name, NXDOMAIN, forwarded)
+#            vs dnsmasq answering a local name on loopback (issue 7; needs
+#            dnsmasq-base, installed when missing)
 # --quick    smoke-sized run (seconds); --cpu-prof DIR profiles the measured
 #            processes and prints where their CPU time went.
 #
@@ -22,12 +25,12 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$FLOTILLA_ROOT"
 
-case "${1:-}" in -h|--help|help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h|--help|help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 what="apiserver"
 if [[ $# -gt 0 && "$1" != -* ]]; then what="$1"; shift; fi
 case "$what" in
-  apiserver|apiserver-op|agent|scheduler|all) ;;
-  *) die "unknown benchmark '$what' (apiserver|agent|scheduler|all)" ;;
+  apiserver|apiserver-op|agent|scheduler|dns|all) ;;
+  *) die "unknown benchmark '$what' (apiserver|agent|scheduler|dns|all)" ;;
 esac
 
 etcd_port="${FLOTILLA_BENCH_ETCD_PORT:-23890}"
@@ -75,6 +78,11 @@ if [[ "$what" == agent || "$what" == all ]]; then
   # dockerd.sh leaves an engine it did not start alone; only ours is stopped.
   [[ -s "$FLOTILLA_STATE/dockerd/dockerd.pid" ]] || dockerd_started=0
   "$FLOTILLA_ROOT/scripts/images.sh" >&2
+fi
+
+if [[ "$what" == dns ]] && ! command -v dnsmasq >/dev/null; then
+  log "installing dnsmasq-base (the DNS baseline)"
+  apt-get install -y dnsmasq-base >&2 || die "dnsmasq is needed for the dns benchmark: apt-get install -y dnsmasq-base"
 fi
 
 log "running '$what' $* (etcd $FLOTILLA_ETCD_ENDPOINTS)"

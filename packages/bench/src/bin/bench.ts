@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { APISERVER_DEFAULTS, APISERVER_QUICK, runApiserverBench, runApiserverOp, type ApiserverOp } from '../apiserver-bench.js';
 import { AGENT_DEFAULTS, AGENT_QUICK, runAgentBench } from '../agent-bench.js';
+import { DNS_DEFAULTS, DNS_QUICK, runDnsBench } from '../dns-bench.js';
 import { SCHEDULER_DEFAULTS, SCHEDULER_QUICK, runSchedulerBench } from '../scheduler-bench.js';
 import { summarizeProfile } from '../profile-summary.js';
 import { print, section, table } from '../report.js';
@@ -65,6 +66,9 @@ const withFlags = (c: Command) =>
 withFlags(program.command('apiserver').description('GET/create/LIST/watch of the real apiserver vs bare etcd')).action(apiserver);
 withFlags(program.command('agent').description('pod start and restart through the agent vs raw docker run')).action(agent);
 withFlags(program.command('scheduler').description('scheduler_perf: pods bound per second on hollow nodes')).action(scheduler);
+withFlags(program.command('dns').description('flotilla dns queries/s and p99 (zone, NXDOMAIN, forwarded) vs dnsmasq answering a local name')).action((flags: Flags) =>
+  runDnsBench(flags.quick ? DNS_QUICK : DNS_DEFAULTS),
+);
 withFlags(program.command('all').description('every benchmark')).action(async (flags: Flags) => {
   await apiserver(flags);
   await agent(flags);
