@@ -34,7 +34,7 @@ export interface DnsConfig {
   clusterDns?: string;
   /** Keep the kube-dns Service and add this server to its endpoints. Default true. */
   registerService?: boolean;
-  /** Resolvers for names outside the zone. Default: the nameservers of /etc/resolv.conf. */
+  /** Resolvers for names outside the zone ([]: forward nothing, SERVFAIL). Default: the nameservers of /etc/resolv.conf. */
   upstreams?: Upstream[];
   /** Per-upstream timeout of a forwarded query, ms. Default 2000. */
   forwardTimeoutMs?: number;
@@ -61,7 +61,7 @@ export async function run(config: DnsConfig, signal: AbortSignal): Promise<void>
   const register = config.registerService ?? true;
   if (register && !advertise) throw new Error('--advertise-address is required when listening on every address (the kube-dns endpoints need one)');
   const upstreams = config.upstreams ?? hostUpstreams();
-  if (upstreams.length === 0) log.warn('no upstream resolvers (none in /etc/resolv.conf, no --upstream): names outside the zone get SERVFAIL');
+  if (upstreams.length === 0) log.warn('no upstream resolvers (--no-forward, or none in /etc/resolv.conf): names outside the zone get SERVFAIL');
 
   const services = new Informer<Service>(client, { apiVersion: 'v1', kind: 'Service' }, { logger: log });
   const slices = new Informer<EndpointSlice>(client, { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice' }, { logger: log });

@@ -14,6 +14,7 @@ interface DnsFlags {
   advertiseAddress?: string;
   upstream?: string[];
   forwardTimeout: number;
+  forward: boolean;
   registerService: boolean;
   metricsPort: number;
   metricsHost: string;
@@ -53,6 +54,7 @@ export function dnsCommand(): Command {
     .option('--port <port>', 'port to answer on (0: any free port)', parsePort, 53)
     .option('--advertise-address <ip>', 'address the proxies reach this server at (default: --bind-address)', parseIp)
     .option('--upstream <ip[:port]>', 'resolver for names outside the zone, repeatable (default: nameservers of /etc/resolv.conf)', collectUpstream)
+    .option('--no-forward', 'answer only the cluster zone: SERVFAIL for other names (where no resolver may be asked)')
     .option('--forward-timeout <duration>', 'timeout of a forwarded query, per upstream', parseSeconds, 2)
     .option('--no-register-service', 'do not keep the kube-dns Service or join its endpoints')
     .option('--metrics-port <port>', 'port of /metrics and /healthz (0: any free port, -1: none)', parseMetricsPort, 9153)
@@ -76,7 +78,7 @@ export function dnsCommand(): Command {
         logger,
         ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
         ...(flags.advertiseAddress ? { advertiseAddress: flags.advertiseAddress } : {}),
-        ...(flags.upstream?.length ? { upstreams: flags.upstream.map(parseUpstream) } : {}),
+        ...(!flags.forward ? { upstreams: [] } : flags.upstream?.length ? { upstreams: flags.upstream.map(parseUpstream) } : {}),
         ...(flags.identity ? { identity: flags.identity } : {}),
       };
       await runComponent('dns', run, config, logger);
