@@ -89,6 +89,7 @@ export class ClusterZone {
   readonly domain: string;
   private readonly labels: number;
   private serial = Math.floor(Date.now() / 1000);
+  private gen = 0;
 
   constructor(
     private readonly view: ClusterView,
@@ -104,9 +105,15 @@ export class ClusterZone {
     return n === this.domain || n.endsWith(`.${this.domain}`);
   }
 
-  /** Tells the zone its data changed, so the SOA serial moves (secondaries and caches may look at it). */
+  /** Tells the zone its data changed, so the SOA serial moves and cached answers are dropped. */
   touch(now = Date.now()): void {
     this.serial = Math.max(this.serial + 1, Math.floor(now / 1000));
+    this.gen++;
+  }
+
+  /** Moves on every touch(): an answer computed at one generation is valid until the next. */
+  get generation(): number {
+    return this.gen;
   }
 
   /** The zone's SOA record (also the authority of negative answers). */

@@ -9,6 +9,7 @@ describe('DnsServer on loopback sockets', () => {
   let upstream: FakeUpstream;
   let server: DnsServer;
   let forwarder: Forwarder;
+  let zone: ClusterZone;
   const metrics = new DnsMetrics();
   const view = new StaticClusterView([clusterIPService('default', 'web', '10.96.0.20'), headlessService('default', 'big')], []);
 
@@ -17,7 +18,8 @@ describe('DnsServer on loopback sockets', () => {
     // 20 endpoints: ~900 bytes of answers (no name compression): more than 512, less than EDNS 1232.
     view.slices.push(endpointSlice('default', 'big', Array.from({ length: 20 }, (_, i) => ({ addresses: [`10.244.9.${i + 1}`] }))));
     forwarder = new Forwarder({ upstreams: [{ host: '127.0.0.1', port: 9 }, { host: upstream.host, port: upstream.port }], timeoutMs: 300 });
-    server = new DnsServer({ zone: new ClusterZone(view, { domain: 'cluster.local', ttl: 30 }), forwarder, metrics, host: '127.0.0.1', port: 0 });
+    zone = new ClusterZone(view, { domain: 'cluster.local', ttl: 30 });
+    server = new DnsServer({ zone, forwarder, metrics, host: '127.0.0.1', port: 0 });
     await server.listen();
   });
   afterAll(async () => {
@@ -80,6 +82,20 @@ describe('DnsServer on loopback sockets', () => {
     expect(text).toMatch(/dns_responses_total\{rcode="NXDOMAIN",source="zone"\} 1/);
     expect(text).toMatch(/dns_responses_total\{rcode="NOERROR",source="forward"\} 1/);
     expect(text).toMatch(/dns_truncated_responses_total 1/);
+  });
+
+  it('serves repeated questions from its answer cache until the zone changes, with each asker\'s id', async () => {
+    const name = 'cached.default.svc.cluster.local';
+    view.services.push(clusterIPService('default', 'cached', '10.96.0.30'));
+    zone.touch();
+    const first = await queryDns('127.0.0.1', server.port, name, 'A');
+    expect(first.answers.map((a) => a.data)).toEqual(['10.96.0.30']);
+    view.services = view.services.map((s) => (s.metadata.name === 'cached' ? clusterIPService('default', 'cached', '10.96.0.31') : s));
+    const again = await queryDns('127.0.0.1', server.port, name, 'A');
+    expect(again.answers.map((a) => a.data)).toEqual(['10.96.0.30']);
+    expect(again.id).not.toBe(first.id);
+    zone.touch();
+    expect((await queryDns('127.0.0.1', server.port, name, 'A')).answers.map((a) => a.data)).toEqual(['10.96.0.31']);
   });
 
   it('answers SERVFAIL when no upstream answers', async () => {

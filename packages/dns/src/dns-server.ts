@@ -26,6 +26,15 @@ export interface DnsServerOptions {
   port: number;
   /** Idle TCP connections are closed after this long. Default 10 s. */
   tcpIdleMs?: number;
+  /** Encoded zone answers kept until the zone changes (0: none). Default 10,000. */
+  answerCacheSize?: number;
+}
+
+/** An encoded zone answer and what the metrics need to know about it. */
+interface CachedAnswer {
+  bytes: Buffer;
+  qtype: string;
+  rcode: string;
 }
 
 /** The EDNS payload size we advertise (the DNS flag day 2020 value). */
@@ -45,8 +54,18 @@ export class DnsServer {
   private tcp: Server | undefined;
   private readonly tcpConns = new Set<TcpSocket>();
   private boundPort = 0;
+  /**
+   * Zone answers by the query's bytes after the id (question spelling, flags,
+   * EDNS size, transport): the same bytes always get the same answer until
+   * the zone changes, so a hit skips decoding, resolving and encoding.
+   */
+  private readonly answers = new Map<string, CachedAnswer>();
+  private answersGen = -1;
+  private readonly cacheSize: number;
 
-  constructor(private readonly o: DnsServerOptions) {}
+  constructor(private readonly o: DnsServerOptions) {
+    this.cacheSize = o.answerCacheSize ?? 10_000;
+  }
 
   /** The bound port (after listen()). */
   get port(): number {
@@ -97,6 +116,20 @@ export class DnsServer {
   async handle(msg: Buffer, transport: ForwardTransport): Promise<Buffer | undefined> {
     const started = performance.now();
     if (msg.length < 12 || (msg[2]! & 0x80) !== 0) return undefined;
+    const key = this.cacheSize > 0 ? transport + msg.toString('latin1', 2) : '';
+    if (key) {
+      if (this.answersGen !== this.o.zone.generation) {
+        this.answers.clear();
+        this.answersGen = this.o.zone.generation;
+      }
+      const hit = this.answers.get(key);
+      if (hit) {
+        const out = Buffer.from(hit.bytes);
+        msg.copy(out, 0, 0, 2);
+        this.o.metrics.requests.inc({ proto: transport, type: hit.qtype, source: 'zone' });
+        return this.done(out, 'zone', hit.rcode, started);
+      }
+    }
     let query: Decoded;
     try {
       query = packet.decode(msg);
@@ -124,7 +157,14 @@ export class DnsServer {
     }
     this.o.metrics.requests.inc({ proto: transport, type: qtype, source: 'zone' });
     const answer = this.o.zone.resolve(q.name, qtype);
-    return this.done(this.encode(query, answer, transport), 'zone', RCODE_NAME[answer.rcode] ?? 'OTHER', started);
+    const out = this.encode(query, answer, transport);
+    const rcode = RCODE_NAME[answer.rcode] ?? 'OTHER';
+    if (key) {
+      // Bounded: a flood of distinct names empties it rather than growing it.
+      if (this.answers.size >= this.cacheSize) this.answers.clear();
+      this.answers.set(key, { bytes: Buffer.from(out), qtype, rcode });
+    }
+    return this.done(out, 'zone', rcode, started);
   }
 
   private finish(out: Buffer, source: string, transport: ForwardTransport, qtype: string, started: number): Buffer {
