@@ -12,7 +12,8 @@
  *
  * One load generator for all (UDP, a fixed number of queries in flight over
  * a few sockets, for a fixed time), on the same 2-core machine as the
- * servers, so the ratio is what matters. Nothing leaves loopback.
+ * servers, so the ratio is what matters; each scenario is measured in two
+ * interleaved rounds and the better kept. Nothing leaves loopback.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
@@ -194,22 +195,26 @@ export async function runDnsBench(o: DnsBenchOptions): Promise<void> {
     );
     await waitHealthy(metricsPort, 'flotilla dns');
 
-    const ms = o.durationSec * 1000;
-    const runs: Array<[string, string, () => Promise<LoadResult>]> = [
-      ['dnsmasq (baseline)', 'local.bench', () => load(BASELINE_ADDR, basePort, () => 'local.bench', ms, o.inflight)],
-      ['flotilla dns: zone A', 'svc-N.bench.svc.cluster.local', () => load('127.0.0.1', dnsPort, (i) => `svc-${i % o.services}.bench.svc.cluster.local`, ms, o.inflight)],
-      ['flotilla dns: NXDOMAIN', 'nope-N.bench.svc.cluster.local', () => load('127.0.0.1', dnsPort, (i) => `nope-${i % 1000}.bench.svc.cluster.local`, ms, o.inflight)],
-      ['flotilla dns: forwarded', 'local.bench → dnsmasq', () => load('127.0.0.1', dnsPort, () => 'local.bench', ms, o.inflight)],
+    const runs: Array<[string, string, (ms: number) => Promise<LoadResult>]> = [
+      ['dnsmasq (baseline)', 'local.bench', (ms) => load(BASELINE_ADDR, basePort, () => 'local.bench', ms, o.inflight)],
+      ['flotilla dns: zone A', 'svc-N.bench.svc.cluster.local', (ms) => load('127.0.0.1', dnsPort, (i) => `svc-${i % o.services}.bench.svc.cluster.local`, ms, o.inflight)],
+      ['flotilla dns: NXDOMAIN', 'nope-N.bench.svc.cluster.local', (ms) => load('127.0.0.1', dnsPort, (i) => `nope-${i % 1000}.bench.svc.cluster.local`, ms, o.inflight)],
+      ['flotilla dns: forwarded', 'local.bench → dnsmasq', (ms) => load('127.0.0.1', dnsPort, () => 'local.bench', ms, o.inflight)],
     ];
+    // Untimed first pass: the JIT and the servers' caches warm up on the same paths.
+    for (const [, , fn] of runs) await fn(Math.min(2000, o.durationSec * 500));
+    // Two rounds through every scenario, best of the two kept: on a shared 2-core machine
+    // another process's burst lands on one scenario only, and the rounds interleave them.
     const results: Record<string, LoadResult> = {};
-    for (const [label, , fn] of runs) {
-      progress(`${label}: warm-up, then ${o.durationSec}s at ${o.inflight} in flight`);
-      // Untimed first pass: the JIT and the servers' caches warm up on the same path.
-      await fn();
-      results[label] = await fn();
+    for (let round = 1; round <= 2; round++) {
+      for (const [label, , fn] of runs) {
+        progress(`round ${round}: ${label}: ${o.durationSec}s at ${o.inflight} in flight`);
+        const r = await fn(o.durationSec * 1000);
+        if (!results[label] || r.qps > results[label]!.qps) results[label] = r;
+      }
     }
     const base = results['dnsmasq (baseline)']!;
-    section(`DNS: ${o.inflight} UDP queries in flight, ${o.durationSec}s each, ${o.services} Services`);
+    section(`DNS: ${o.inflight} UDP queries in flight, ${o.durationSec}s each (best of 2 rounds), ${o.services} Services`);
     print(
       table(
         ['server: what', 'name', 'queries/s', 'p50 ms', 'p99 ms', 'vs dnsmasq q/s', 'rcodes', 'lost'],
