@@ -32,12 +32,12 @@ const host = () => hosts!.hosts[0]!;
 
 /** Creates a pod on node-1 and waits until it runs; returns its app container's engine id. */
 async function runPod(name: string, spec: Partial<Pod['spec']> & { image?: string; command?: string[] } = {}): Promise<string> {
-  const { image = 'flotilla/busybox:1', command = ['sleep', '3600'], ...rest } = spec;
+  const { image = 'flotilla/busybox:1', command = ['sleep', '3600'], containers, ...rest } = spec;
   await pods().create({
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name, namespace: ns },
-    spec: { nodeName: 'node-1', terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image, imagePullPolicy: 'Never', command }], ...rest },
+    spec: { nodeName: 'node-1', terminationGracePeriodSeconds: 1, containers: containers ?? [{ name: 'app', image, imagePullPolicy: 'Never', command }], ...rest },
   });
   await waitFor(async () => (await pods().get(ns, name)).status?.phase === 'Running', { message: `pod ${name} Running`, timeout: 60_000 });
   const ids = await host().docker(['ps', '-q', '--filter', `label=io.flotilla.pod.namespace=${ns}`, '--filter', `label=io.flotilla.pod.name=${name}`, '--filter', 'label=io.flotilla.container.name=app']);
@@ -141,5 +141,37 @@ describe('pods on a real Docker host get cluster DNS and service variables', () 
       'nope-nothing=ENOTFOUND',
     ]);
     expect(upstream!.asked).toContain('outside.test A');
+  });
+
+  it('flotilla/httpd names its replica, serves 64 KiB bodies, and /unready makes its readiness probe fail', async () => {
+    await runPod('backend', {
+      image: 'flotilla/httpd:1',
+      command: ['/usr/local/bin/node', '/srv/server.js'],
+      containers: [
+        {
+          name: 'app',
+          image: 'flotilla/httpd:1',
+          imagePullPolicy: 'Never',
+          ports: [{ containerPort: 8080 }],
+          readinessProbe: { httpGet: { path: '/healthz', port: 8080 }, periodSeconds: 1, failureThreshold: 1 },
+        },
+      ],
+    });
+    const ready = (p: Pod) => p.status?.conditions?.find((c) => c.type === 'Ready')?.status;
+    const pod = await waitFor(async () => {
+      const p = await pods().get(ns, 'backend');
+      return ready(p) === 'True' ? p : undefined;
+    }, { message: 'backend Ready', timeout: 30_000 });
+    const ip = pod.status!.podIP!;
+    // The pod network is routed from the root namespace to the host (scripts/hosts.sh).
+    const hello = await fetch(`http://${ip}:8080/`, { signal: AbortSignal.timeout(5000) });
+    expect(await hello.text()).toBe(`backend ${ip}\n`);
+    expect(hello.headers.get('x-hostname')).toBe('backend');
+    const big = await fetch(`http://${ip}:8080/bytes/65536`, { signal: AbortSignal.timeout(5000) });
+    expect((await big.arrayBuffer()).byteLength).toBe(65536);
+    await (await fetch(`http://${ip}:8080/unready`, { signal: AbortSignal.timeout(5000) })).text();
+    await waitFor(async () => ready(await pods().get(ns, 'backend')) === 'False', { message: 'backend not Ready after /unready', timeout: 30_000 });
+    await (await fetch(`http://${ip}:8080/ready`, { signal: AbortSignal.timeout(5000) })).text();
+    await waitFor(async () => ready(await pods().get(ns, 'backend')) === 'True', { message: 'backend Ready again after /ready', timeout: 30_000 });
   });
 });
