@@ -4,7 +4,8 @@ import { createLogger } from '@flotilla/observability';
 import { parseIp, parsePort, parsePositiveInt, parseSeconds } from '../flags.js';
 import { runComponent } from '../run-component.js';
 
-interface DnsFlags {
+/** The parsed flags of `flotilla dns`. */
+export interface DnsFlags {
   kubeconfig?: string;
   clusterDomain: string;
   clusterDns: string;
@@ -63,24 +64,27 @@ export function dnsCommand(): Command {
     .option('--log-level <level>', 'pino log level (default: $FLOTILLA_LOG_LEVEL or info)')
     .action(async (flags: DnsFlags) => {
       const logger = createLogger('dns', flags.logLevel ? { level: flags.logLevel } : {});
-      const ttl = Math.round(flags.ttl);
-      if (ttl < 0) throw new InvalidArgumentError('--ttl must not be negative');
-      const config: DnsConfig = {
-        clusterDomain: flags.clusterDomain.replace(/\.$/, ''),
-        clusterDns: flags.clusterDns,
-        ttlSeconds: ttl,
-        bindAddress: flags.bindAddress,
-        port: flags.port,
-        registerService: flags.registerService,
-        forwardTimeoutMs: Math.max(1, Math.round(flags.forwardTimeout * 1000)),
-        metricsPort: flags.metricsPort,
-        metricsHost: flags.metricsHost,
-        logger,
-        ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
-        ...(flags.advertiseAddress ? { advertiseAddress: flags.advertiseAddress } : {}),
-        ...(!flags.forward ? { upstreams: [] } : flags.upstream?.length ? { upstreams: flags.upstream.map(parseUpstream) } : {}),
-        ...(flags.identity ? { identity: flags.identity } : {}),
-      };
-      await runComponent('dns', run, config, logger);
+      await runComponent('dns', run, { ...dnsConfigFromFlags(flags), logger }, logger);
     });
+}
+
+/** The DnsConfig the parsed flags ask for (without a logger). */
+export function dnsConfigFromFlags(flags: DnsFlags): DnsConfig {
+  const ttl = Math.round(flags.ttl);
+  if (ttl < 0) throw new InvalidArgumentError('--ttl must not be negative');
+  return {
+    clusterDomain: flags.clusterDomain.replace(/\.$/, ''),
+    clusterDns: flags.clusterDns,
+    ttlSeconds: ttl,
+    bindAddress: flags.bindAddress,
+    port: flags.port,
+    registerService: flags.registerService,
+    forwardTimeoutMs: Math.max(1, Math.round(flags.forwardTimeout * 1000)),
+    metricsPort: flags.metricsPort,
+    metricsHost: flags.metricsHost,
+    ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
+    ...(flags.advertiseAddress ? { advertiseAddress: flags.advertiseAddress } : {}),
+    ...(!flags.forward ? { upstreams: [] } : flags.upstream?.length ? { upstreams: flags.upstream.map(parseUpstream) } : {}),
+    ...(flags.identity ? { identity: flags.identity } : {}),
+  };
 }
