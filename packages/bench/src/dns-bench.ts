@@ -139,7 +139,15 @@ function startDnsmasq(port: number, logFile: string): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     child.once('error', (err) => reject(new Error(`dnsmasq did not start (apt-get install -y dnsmasq-base): ${err.message}`)));
     child.once('exit', (code) => reject(new Error(`dnsmasq exited with ${code}; see ${logFile}`)));
-    setTimeout(() => resolve(child), 300);
+    // Ready once it answers a query (a short probe run), within 10 s.
+    const deadline = Date.now() + 10_000;
+    const probe = async (): Promise<void> => {
+      const r = await load(BASELINE_ADDR, port, () => 'local.bench', 50, 1);
+      if (r.latencyMs.count > 0) return resolve(child);
+      if (Date.now() > deadline) return reject(new Error(`dnsmasq on ${BASELINE_ADDR}:${port} did not answer within 10 s; see ${logFile}`));
+      await probe();
+    };
+    void probe();
   });
 }
 
