@@ -3,6 +3,7 @@
  * Flotilla acts on is typed; every object still extends KubeObject so
  * unknown fields survive a round trip through the store.
  */
+import type { ConfigMapVolumeSource, EnvFromSource, KeySelector, SecretVolumeSource } from './config-types.js';
 import type { Condition, KubeList, KubeObject, ObjectMeta } from './meta.js';
 
 /** A number or a string such as `25%` or a port name (intstr.IntOrString). */
@@ -135,8 +136,8 @@ export interface ResourceFieldSelector {
 export interface EnvVarSource {
   fieldRef?: ObjectFieldSelector;
   resourceFieldRef?: ResourceFieldSelector;
-  configMapKeyRef?: { name?: string; key: string; optional?: boolean };
-  secretKeyRef?: { name?: string; key: string; optional?: boolean };
+  configMapKeyRef?: KeySelector;
+  secretKeyRef?: KeySelector;
 }
 
 /** An environment variable of a container. */
@@ -239,6 +240,7 @@ export interface Container {
   workingDir?: string;
   ports?: ContainerPort[];
   env?: EnvVar[];
+  envFrom?: EnvFromSource[];
   resources?: ResourceRequirements;
   volumeMounts?: VolumeMount[];
   livenessProbe?: Probe;
@@ -269,6 +271,8 @@ export interface Volume {
   name: string;
   emptyDir?: EmptyDirVolumeSource;
   hostPath?: HostPathVolumeSource;
+  configMap?: ConfigMapVolumeSource;
+  secret?: SecretVolumeSource;
   [source: string]: unknown;
 }
 

@@ -10,7 +10,10 @@ import type { Ingress } from './networking-types.js';
 import type { KubeObject } from './meta.js';
 
 /** Volume sources Flotilla understands. */
-export const SUPPORTED_VOLUME_SOURCES = ['emptyDir', 'hostPath'] as const;
+export const SUPPORTED_VOLUME_SOURCES = ['emptyDir', 'hostPath', 'configMap', 'secret'] as const;
+
+/** The file mode of projected ConfigMap and Secret keys when the volume sets none: 0644. */
+export const DEFAULT_PROJECTED_MODE = 0o644;
 
 /** `Always` for `:latest` or untagged images, `IfNotPresent` otherwise (digests count as tags). */
 export function defaultPullPolicy(image: string | undefined): 'Always' | 'IfNotPresent' {
@@ -78,6 +81,9 @@ export function defaultPodSpec(spec: PodSpec | undefined): void {
     // A volume that names no source at all is an emptyDir, as in Kubernetes.
     if (Object.keys(v).every((k) => k === 'name')) v.emptyDir = {};
     if (v.hostPath && typeof v.hostPath === 'object') v.hostPath.type ??= '';
+    for (const src of [v.configMap, v.secret] as Array<{ defaultMode?: number } | undefined>) {
+      if (src && typeof src === 'object') src.defaultMode ??= DEFAULT_PROJECTED_MODE;
+    }
   }
 }
 

@@ -4,6 +4,8 @@
  * `po` / `deploy` / `deployments.apps` through it.
  */
 import type { ReplicaSet } from './apps-types.js';
+import type { Secret } from './config-types.js';
+import { defaultConfigMap, defaultSecret, validateConfigMap, validateSecret } from './config-validation.js';
 import type { Event, Namespace, Node, Pod, Service } from './core-types.js';
 import type { EndpointSlice } from './discovery-types.js';
 import {
@@ -107,6 +109,17 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     namespaced: true, subresources: [],
     applyDefaults: defaultEndpointSlice, validate: v.validateEndpointSlice,
     extraFields: (o) => ({ addressType: str((o as EndpointSlice).addressType) }),
+  }),
+  resource({
+    group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', singular: 'configmap', shortNames: ['cm'],
+    namespaced: true, subresources: [],
+    applyDefaults: defaultConfigMap, validate: validateConfigMap,
+  }),
+  resource({
+    group: '', version: 'v1', kind: 'Secret', plural: 'secrets', singular: 'secret', shortNames: [],
+    namespaced: true, subresources: [],
+    applyDefaults: defaultSecret, validate: validateSecret,
+    extraFields: (o) => ({ type: str((o as Secret).type) }),
   }),
   resource({
     group: 'networking.k8s.io', version: 'v1', kind: 'Ingress', plural: 'ingresses', singular: 'ingress', shortNames: ['ing'],

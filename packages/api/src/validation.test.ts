@@ -119,7 +119,7 @@ describe('pod validation', () => {
     ['probe negative delay', (p) => (p.spec!.containers[0]!.livenessProbe!.initialDelaySeconds = -1), 'spec.containers[0].livenessProbe.initialDelaySeconds'],
     ['probe bad port name', (p) => (p.spec!.containers[0]!.livenessProbe!.httpGet!.port = 'Not_A_Name'), 'spec.containers[0].livenessProbe.httpGet.port'],
     ['duplicate volume', (p) => p.spec!.volumes!.push({ name: 'cache-volume', emptyDir: {} }), 'spec.volumes[1].name'],
-    ['unknown volume type', (p) => (p.spec!.volumes![0] = { name: 'cache-volume', configMap: { name: 'x' } }), 'spec.volumes[0].configMap'],
+    ['unknown volume type', (p) => (p.spec!.volumes![0] = { name: 'cache-volume', persistentVolumeClaim: { claimName: 'x' } }), 'spec.volumes[0].persistentVolumeClaim'],
     ['two volume types', (p) => (p.spec!.volumes![0]!.hostPath = { path: '/tmp' }), 'spec.volumes[0].hostPath'],
     ['no volume type', (p) => (p.spec!.volumes![0] = { name: 'cache-volume', emptyDir: null } as never), 'spec.volumes[0]'],
     ['relative hostPath', (p) => (p.spec!.volumes![0] = { name: 'cache-volume', hostPath: { path: 'tmp' } }), 'spec.volumes[0].hostPath.path'],

@@ -31,6 +31,7 @@ import type { KubeObject, LabelSelector, ObjectMeta } from './meta.js';
 import {
   isDns1035Label,
   isDns1123Label,
+  isConfigMapKey,
   isDns1123Subdomain,
   isEnvVarName,
   isQualifiedName,
@@ -308,6 +309,21 @@ function validateEnv(e: FieldErrors, env: unknown, field: string): void {
       const sources = ['fieldRef', 'resourceFieldRef', 'configMapKeyRef', 'secretKeyRef'].filter((s) => vf[s] !== undefined);
       if (sources.length === 0) e.invalid(`${p}.valueFrom`, '', 'must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`');
       else if (sources.length > 1) e.invalid(`${p}.valueFrom`, '', 'may not have more than one field specified at a time');
+      for (const ref of ['configMapKeyRef', 'secretKeyRef'] as const) {
+        const r = vf[ref];
+        if (r === undefined) continue;
+        const rp = `${p}.valueFrom.${ref}`;
+        if (!isObj(r)) {
+          e.invalid(rp, r, 'must be an object');
+          continue;
+        }
+        if (!r.name) e.required(`${rp}.name`);
+        else if (typeof r.name !== 'string') e.invalid(`${rp}.name`, r.name, 'must be a string');
+        if (!r.key) e.required(`${rp}.key`);
+        else if (typeof r.key !== 'string') e.invalid(`${rp}.key`, r.key, 'must be a string');
+        else e.each(`${rp}.key`, r.key, isConfigMapKey(r.key));
+        if (r.optional !== undefined && r.optional !== null && typeof r.optional !== 'boolean') e.invalid(`${rp}.optional`, r.optional, 'must be a boolean');
+      }
       if (isObj(vf.fieldRef)) {
         const fp = vf.fieldRef.fieldPath;
         if (!fp) e.required(`${p}.valueFrom.fieldRef.fieldPath`);
@@ -316,6 +332,71 @@ function validateEnv(e: FieldErrors, env: unknown, field: string): void {
         }
       }
     }
+  });
+}
+
+/** `envFrom`: each entry one of configMapRef / secretRef with a name, and an optional prefix that is a valid env var name. */
+function validateEnvFrom(e: FieldErrors, envFrom: unknown, field: string): void {
+  if (envFrom === undefined || envFrom === null) return;
+  if (!Array.isArray(envFrom)) return e.invalid(field, envFrom, 'must be a list');
+  envFrom.forEach((v, i) => {
+    const p = `${field}[${i}]`;
+    if (!isObj(v)) return e.invalid(p, v, 'must be an object');
+    if (v.prefix !== undefined && v.prefix !== '') {
+      if (typeof v.prefix !== 'string') e.invalid(`${p}.prefix`, v.prefix, 'must be a string');
+      else e.each(`${p}.prefix`, v.prefix, isEnvVarName(v.prefix));
+    }
+    const refs = (['configMapRef', 'secretRef'] as const).filter((r) => v[r] !== undefined && v[r] !== null);
+    if (refs.length === 0) e.invalid(p, '', 'must specify one of: `configMapRef` or `secretRef`');
+    else if (refs.length > 1) e.invalid(p, '', 'may not have more than one field specified at a time');
+    for (const r of refs) {
+      const ref = v[r];
+      if (!isObj(ref)) {
+        e.invalid(`${p}.${r}`, ref, 'must be an object');
+        continue;
+      }
+      if (!ref.name) e.required(`${p}.${r}.name`);
+      else if (typeof ref.name !== 'string') e.invalid(`${p}.${r}.name`, ref.name, 'must be a string');
+      else e.each(`${p}.${r}.name`, ref.name, isDns1123Subdomain(ref.name));
+      if (ref.optional !== undefined && ref.optional !== null && typeof ref.optional !== 'boolean') e.invalid(`${p}.${r}.optional`, ref.optional, 'must be a boolean');
+    }
+  });
+}
+
+/** File mode bits of a projected key: 0 to 0777. */
+function fileMode(e: FieldErrors, field: string, mode: unknown): void {
+  if (mode === undefined || mode === null) return;
+  if (!isInt(mode) || mode < 0 || mode > 0o777) e.invalid(field, mode, 'must be a number between 0 and 0777 (octal), both inclusive');
+}
+
+/** A configMap or secret volume source: the object's name, items (key, relative path without '..', mode), defaultMode, optional. */
+function validateProjectedSource(e: FieldErrors, src: unknown, p: string, nameField: 'name' | 'secretName'): void {
+  if (!isObj(src)) return e.invalid(p, src, 'must be an object');
+  const name = src[nameField];
+  if (!name) e.required(`${p}.${nameField}`);
+  else if (typeof name !== 'string') e.invalid(`${p}.${nameField}`, name, 'must be a string');
+  else e.each(`${p}.${nameField}`, name, isDns1123Subdomain(name));
+  fileMode(e, `${p}.defaultMode`, src.defaultMode);
+  if (src.optional !== undefined && src.optional !== null && typeof src.optional !== 'boolean') e.invalid(`${p}.optional`, src.optional, 'must be a boolean');
+  if (src.items === undefined || src.items === null) return;
+  if (!Array.isArray(src.items)) return e.invalid(`${p}.items`, src.items, 'must be a list');
+  const paths = new Set<string>();
+  src.items.forEach((it: unknown, i: number) => {
+    const ip = `${p}.items[${i}]`;
+    if (!isObj(it)) return e.invalid(ip, it, 'must be an object');
+    if (!it.key) e.required(`${ip}.key`);
+    else if (typeof it.key !== 'string') e.invalid(`${ip}.key`, it.key, 'must be a string');
+    else e.each(`${ip}.key`, it.key, isConfigMapKey(it.key));
+    if (!it.path) e.required(`${ip}.path`);
+    else if (typeof it.path !== 'string') e.invalid(`${ip}.path`, it.path, 'must be a string');
+    else if (it.path.startsWith('/')) e.invalid(`${ip}.path`, it.path, 'must be a relative path');
+    else if (it.path.split('/').includes('..')) e.invalid(`${ip}.path`, it.path, "must not contain '..'");
+    else if (it.path.startsWith('..')) e.invalid(`${ip}.path`, it.path, "must not start with '..'");
+    else {
+      if (paths.has(it.path)) e.duplicate(`${ip}.path`, it.path);
+      paths.add(it.path);
+    }
+    fileMode(e, `${ip}.mode`, it.mode);
   });
 }
 
@@ -384,6 +465,7 @@ function validateContainers(
       });
     }
     validateEnv(e, c.env, `${p}.env`);
+    validateEnvFrom(e, c.envFrom, `${p}.envFrom`);
     validateResources(e, c.resources, `${p}.resources`);
     if (c.volumeMounts !== undefined) {
       if (!Array.isArray(c.volumeMounts)) e.invalid(`${p}.volumeMounts`, c.volumeMounts, 'must be a list');
@@ -450,6 +532,8 @@ function validateVolumes(e: FieldErrors, volumes: unknown, field: string): Set<s
         if (ed.sizeLimit !== undefined && !isValidQuantity(ed.sizeLimit)) e.invalid(`${p}.emptyDir.sizeLimit`, ed.sizeLimit, 'must be a valid quantity');
       }
     }
+    if (v.configMap !== undefined && v.configMap !== null) validateProjectedSource(e, v.configMap, `${p}.configMap`, 'name');
+    if (v.secret !== undefined && v.secret !== null) validateProjectedSource(e, v.secret, `${p}.secret`, 'secretName');
     if (v.hostPath !== undefined && v.hostPath !== null) {
       const hp = v.hostPath;
       if (!isObj(hp)) e.invalid(`${p}.hostPath`, hp, 'must be an object');

@@ -23,6 +23,13 @@ function namespaceProto(name: string): Buffer {
 }
 
 describe('protobuf bodies', () => {
+  it('decodes a ConfigMap and a Secret as kubectl create configmap|secret send them (field 3 is data, not status)', () => {
+    const cm = envelope('v1', 'ConfigMap', cat(ld(1, ld(1, 'app')), entry(2, 'a', 'one'), entry(3, 'bin', '\u0000\u0001')));
+    expect(decodeProtobuf(cm)).toEqual({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'app' }, data: { a: 'one' }, binaryData: { bin: 'AAE=' } });
+    const sec = envelope('v1', 'Secret', cat(ld(1, ld(1, 'tls')), entry(2, 'tls.crt', 'C'), entry(2, 'tls.key', 'K'), ld(3, 'kubernetes.io/tls'), vi(5, 1)));
+    expect(decodeProtobuf(sec)).toEqual({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'tls' }, data: { 'tls.crt': 'Qw==', 'tls.key': 'Sw==' }, type: 'kubernetes.io/tls', immutable: true });
+  });
+
   it('decodes a Namespace as kubectl create namespace sends it', () => {
     expect(decodeProtobuf(namespaceProto('foo'))).toEqual({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'foo', labels: { team: 'a' } }, spec: {} });
   });

@@ -61,7 +61,7 @@ function int(f: Field): number {
  * its zero value; other zero scalars are dropped like JSON's omitempty, since
  * the Go protobuf encoder writes every non-pointer field.
  */
-type FieldType = 'string' | 'int' | 'bool' | 'ptrInt' | 'ptrBool' | 'stringMap' | 'quantityMap' | 'intOrString' | 'time' | Schema;
+type FieldType = 'string' | 'int' | 'bool' | 'ptrInt' | 'ptrBool' | 'stringMap' | 'bytesMap' | 'quantityMap' | 'intOrString' | 'time' | Schema;
 /** Field number → [JSON name, type, repeated]. */
 type Schema = { [num: number]: [string, FieldType, boolean?] };
 
@@ -128,11 +128,13 @@ function message(schema: Schema, buf: Buffer): Record<string, unknown> {
       continue;
     }
     const [name, type, repeated] = def;
-    if (type === 'stringMap' || type === 'quantityMap') {
+    if (type === 'stringMap' || type === 'bytesMap' || type === 'quantityMap') {
       if (seen.has(f.num)) continue;
       seen.add(f.num);
       const entries = fs.filter((x) => x.num === f.num);
-      out[name] = mapEntries(entries, (v) => (type === 'stringMap' ? str(v) : fields(bytes(v)).filter((q) => q.num === 1).map(str)[0] ?? '0'));
+      // map<string, bytes> (Secret data, ConfigMap binaryData) is base64 in JSON.
+      const value = type === 'stringMap' ? str : type === 'bytesMap' ? (v: Field) => bytes(v).toString('base64') : (v: Field) => fields(bytes(v)).filter((q) => q.num === 1).map(str)[0] ?? '0';
+      out[name] = mapEntries(entries, value);
       continue;
     }
     const value = scalar(type, f);
@@ -194,8 +196,14 @@ const KINDS: Record<string, Schema> = {
   'v1/Service': { 1: ['metadata', OBJECT_META], 2: ['spec', SERVICE_SPEC] },
   'v1/Pod': { 1: ['metadata', OBJECT_META], 2: ['spec', POD_SPEC] },
   'apps/v1/Deployment': { 1: ['metadata', OBJECT_META], 2: ['spec', DEPLOYMENT_SPEC] },
+  // kubectl create configmap|secret: field 3 is binaryData / type here, not status.
+  'v1/ConfigMap': { 1: ['metadata', OBJECT_META], 2: ['data', 'stringMap'], 3: ['binaryData', 'bytesMap'], 4: ['immutable', 'ptrBool'] },
+  'v1/Secret': { 1: ['metadata', OBJECT_META], 2: ['data', 'bytesMap'], 3: ['type', 'string'], 4: ['stringData', 'stringMap'], 5: ['immutable', 'ptrBool'] },
   'apps/v1/ReplicaSet': { 1: ['metadata', OBJECT_META], 2: ['spec', { 1: ['replicas', 'ptrInt'], 2: ['selector', LABEL_SELECTOR], 3: ['template', POD_TEMPLATE], 4: ['minReadySeconds', 'int'] }] },
 };
+
+/** Kinds without a status, whose field 3 is data. */
+const NO_STATUS = new Set(['ConfigMap', 'Secret']);
 
 /**
  * Decodes a protobuf body into a JSON object, or undefined when its kind,
@@ -220,8 +228,9 @@ export function decodeProtobuf(body: Buffer): Record<string, unknown> | undefine
   const schema = kind === 'DeleteOptions' ? DELETE_OPTIONS : KINDS[`${apiVersion}/${kind}`];
   if (!schema) return undefined;
   try {
-    // Field 3 is status in every object kind: skipped, the server owns it.
-    const withoutStatus = schema === DELETE_OPTIONS ? raw : Buffer.concat(fields(raw).filter((f) => f.num !== 3).map(reencode));
+    // Field 3 is status in every object kind that has one: skipped, the server owns it.
+    const hasStatus = schema !== DELETE_OPTIONS && !NO_STATUS.has(kind);
+    const withoutStatus = hasStatus ? Buffer.concat(fields(raw).filter((f) => f.num !== 3).map(reencode)) : raw;
     const obj = message(schema, withoutStatus);
     if (schema === DELETE_OPTIONS) return { apiVersion, kind, ...obj };
     return { apiVersion, kind, metadata: {}, ...obj, ...(kind === 'Namespace' && !obj.spec ? { spec: {} } : {}) };

@@ -290,6 +290,7 @@ const wide = (name: string, cell: Column['cell'], extra: Partial<Column> = {}): 
 const name: Column = col('Name', (o) => o.metadata.name ?? '', { format: 'name', description: 'Name must be unique within a namespace.' });
 const ageCol: Column = col('Age', (o, now) => age(o.metadata.creationTimestamp, now), { description: 'CreationTimestamp is a timestamp representing the server time when this object was created.' });
 
+const keyCount = (v: unknown) => (v && typeof v === 'object' ? Object.keys(v).length : 0);
 const containerNames = (o: KubeObject) => list(get(o, 'spec.template.spec.containers')).map((c) => str(c.name)).join(',');
 const containerImages = (o: KubeObject) => list(get(o, 'spec.template.spec.containers')).map((c) => str(c.image)).join(',');
 
@@ -400,6 +401,19 @@ function columnsFor(info: ResourceInfo): Column[] {
         wide('First Seen', (o, now) => eventTimes(o, now).first, { description: 'The time at which the event was first recorded.' }),
         wide('Count', (o, now) => eventTimes(o, now).count, { description: 'The number of times this event has occurred.' }),
         wide('Name', (o) => o.metadata.name ?? '', { format: 'name', description: 'Name must be unique within a namespace.' }),
+      ];
+    case '/configmaps':
+      return [
+        name,
+        col('Data', (o) => keyCount(get(o, 'data')) + keyCount(get(o, 'binaryData')), { type: 'integer', description: 'Data contains the configuration data.' }),
+        ageCol,
+      ];
+    case '/secrets':
+      return [
+        name,
+        col('Type', (o) => str(get(o, 'type')), { description: 'Used to facilitate programmatic handling of secret data.' }),
+        col('Data', (o) => keyCount(get(o, 'data')), { type: 'integer', description: 'Data contains the secret data.' }),
+        ageCol,
       ];
     case 'coordination.k8s.io/leases':
       return [name, col('Holder', (o) => str(get(o, 'spec.holderIdentity')), { description: 'The holder of the lease.' }), ageCol];

@@ -73,6 +73,22 @@ export function resourceRows(ns: string, run: string): Row[] {
       }),
     },
     {
+      plural: 'configmaps', groupPath: core, namespaced: true,
+      manifest: () => ({
+        apiVersion: 'v1', kind: 'ConfigMap',
+        metadata: { name: 'game-demo', labels: runLabel },
+        data: { player_initial_lives: '3', ui_properties_file_name: 'user-interface.properties', 'game.properties': 'enemy.types=aliens,monsters\nplayer.maximum-lives=5\n' },
+      }),
+    },
+    {
+      plural: 'secrets', groupPath: core, namespaced: true,
+      manifest: () => ({
+        apiVersion: 'v1', kind: 'Secret',
+        metadata: { name: 'dotfile-secret', labels: runLabel },
+        data: { '.secret-file': 'dmFsdWUtMg0KDQo=' },
+      }),
+    },
+    {
       plural: 'endpoints', groupPath: core, namespaced: true,
       manifest: () => ({
         apiVersion: 'v1', kind: 'Endpoints',
