@@ -5,6 +5,7 @@ import { createLogger, type Logger } from '@flotilla/observability';
 import { EtcdStorage } from '@flotilla/store';
 import { DefaultAuthorizer } from './auth/authorizer.js';
 import { TokenAuthenticator } from './auth/token-file.js';
+import { loadEncryptionConfig } from './encryption-config.js';
 import { KubernetesServiceReconciler } from './kubernetes-service.js';
 import { createPodLogProxy, kubeletClientTokenFromFile, registerTokenReview } from './pod-log-proxy.js';
 import { createApiServer, type ApiServer } from './server.js';
@@ -40,6 +41,8 @@ export interface ApiServerConfig {
   serviceClusterIPRange?: string;
   /** Node ports of Services (--service-node-port-range), 30000-32767 by default. */
   serviceNodePortRange?: string;
+  /** Kubernetes EncryptionConfiguration file (--encryption-provider-config); default: generated in the cert dir, encrypting Secrets. */
+  encryptionProviderConfig?: string;
 }
 
 const WILDCARDS = new Set(['0.0.0.0', '::', '']);
@@ -81,6 +84,8 @@ export async function run(config: ApiServerConfig, signal: AbortSignal): Promise
   });
   log.info({ action: certs.action, reason: certs.reason, certFile: certs.certFile, caFile: certs.caFile, hosts: certs.hosts }, 'serving certificate');
   if (signal.aborted) return;
+  const encryption = await loadEncryptionConfig({ certDir: config.certDir, ...(config.encryptionProviderConfig ? { file: config.encryptionProviderConfig } : {}) });
+  log.info({ file: encryption.file, generated: encryption.generated, encrypted: encryption.encrypted }, 'encryption at rest');
 
   // FLOTILLA_READ_CACHE=false sends every get to etcd (an escape hatch, and the benchmark's A/B switch).
   const storage = new EtcdStorage({
@@ -89,6 +94,7 @@ export async function run(config: ApiServerConfig, signal: AbortSignal): Promise
     logger: log,
     readCache: process.env.FLOTILLA_READ_CACHE !== 'false',
     compactionIntervalMs: config.etcdCompactionIntervalMs ?? 5 * 60_000,
+    transformer: encryption.transformer,
   });
   let server: ApiServer | undefined;
   const stopReconciler = new AbortController();

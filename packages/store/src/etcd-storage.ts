@@ -20,6 +20,7 @@ import {
 import { createLogger, type Logger } from '@flotilla/observability';
 import { Etcd3, isRecoverableError, type IKeyValue, type IOptions } from 'etcd3';
 import { decodeContinue, encodeContinue } from './continue-token.js';
+import { IDENTITY_TRANSFORMER, type ValueTransformer } from './encryption.js';
 import { isCompactedError, isFutureRevisionError, toApiError } from './etcd-errors.js';
 import { generationChanged, jsonEqual } from './generation.js';
 import { listPrefix, normalizePrefix, objectKey, prefixRangeEnd } from './keys.js';
@@ -64,6 +65,8 @@ export interface EtcdStorageOptions {
    * 0 or unset: never (tests that need old revisions, embedded uses).
    */
   compactionIntervalMs?: number;
+  /** Encryption at rest (see encryption.ts); values are stored as they are by default. */
+  transformer?: ValueTransformer;
 }
 
 /** After a read the cache could not serve, reads go straight to etcd for this long: with writes in flight most would miss and pay two calls. */
@@ -117,9 +120,6 @@ function encodeJson(obj: KubeObject): string {
   return JSON.stringify({ ...obj, metadata });
 }
 
-function encode(obj: KubeObject): Buffer {
-  return Buffer.from(encodeJson(obj));
-}
 
 /**
  * A private copy of what was stored, parsed back from its JSON: the caller's
@@ -164,6 +164,7 @@ export class EtcdStorage implements Storage {
   private revisionBatch: Promise<number> | undefined;
   /** Per resource, the highest revision of a write this instance made and had acknowledged: getCached never answers from before it. */
   private readonly lastWriteRevision = new Map<string, number>();
+  private readonly transformer: ValueTransformer;
   /** Gets served from the read cache, and gets that had to read etcd (for tests and metrics). */
   readonly readStats = { cacheHits: 0, etcdReads: 0 };
   /** The history compaction loop, when compactionIntervalMs is set. */
@@ -176,6 +177,7 @@ export class EtcdStorage implements Storage {
     this.timeoutMs = options.requestTimeoutMs ?? 5000;
     this.historySize = options.watchHistorySize ?? 10_000;
     this.bufferSize = options.watchBufferSize ?? 10_000;
+    this.transformer = options.transformer ?? IDENTITY_TRANSFORMER;
     const timeout = this.timeoutMs;
     this.client = new Etcd3({
       hosts: options.endpoints,
@@ -207,6 +209,16 @@ export class EtcdStorage implements Storage {
   /** The key prefix of this store (normalised), e.g. `/registry`. */
   get keyPrefix(): string {
     return this.prefix;
+  }
+
+  /** Decodes a stored value of `key` (decrypting it when it was stored encrypted). */
+  private decode(key: string, kv: Pick<IKeyValue, 'value' | 'mod_revision'>): KubeObject {
+    return decode({ value: this.transformer.fromStorage(key, kv.value), mod_revision: kv.mod_revision } as IKeyValue);
+  }
+
+  /** The bytes etcd stores for `json` at `key` (encrypted when the resource is configured so). */
+  private seal(resource: string, key: string, json: string): Buffer {
+    return this.transformer.toStorage(resource, key, Buffer.from(json));
   }
 
   private key(resource: string, namespace: string | undefined, name: string): string {
@@ -288,7 +300,7 @@ export class EtcdStorage implements Storage {
       const res = await this.call('create', key, () =>
         this.client.kv.txn({
           compare: [{ key: kb, target: 'Version', result: 'Equal', version: 0 }],
-          success: [{ request_put: { key: kb, value: Buffer.from(json) } }],
+          success: [{ request_put: { key: kb, value: this.seal(resource, key, json) } }],
           failure: [],
         }),
       );
@@ -315,7 +327,7 @@ export class EtcdStorage implements Storage {
         if (hit !== STALE) {
           this.readStats.cacheHits++;
           if (!hit) throw notFound(resource, name);
-          return decode({ value: hit.value, mod_revision: hit.modRevision } as IKeyValue);
+          return this.decode(key, { value: hit.value, mod_revision: hit.modRevision });
         }
         this.cacheSkipUntil = Date.now() + this.cacheMissBackoffMs;
       } else {
@@ -325,7 +337,7 @@ export class EtcdStorage implements Storage {
     this.readStats.etcdReads++;
     const kv = await this.readKv(key);
     if (!kv) throw notFound(resource, name);
-    return decode(kv);
+    return this.decode(key, kv);
   }
 
   /**
@@ -340,8 +352,9 @@ export class EtcdStorage implements Storage {
       return undefined;
     }
     if (cache.revision < (this.lastWriteRevision.get(resource) ?? 0)) return undefined;
-    const hit = this.peek(this.key(resource, namespace, name));
-    return hit ? decode({ value: hit.value, mod_revision: hit.modRevision } as IKeyValue) : undefined;
+    const key = this.key(resource, namespace, name);
+    const hit = this.peek(key);
+    return hit ? this.decode(key, { value: hit.value, mod_revision: hit.modRevision }) : undefined;
   }
 
   /**
@@ -387,7 +400,7 @@ export class EtcdStorage implements Storage {
       const kv = fromCache ?? (await this.readKv(key));
       if (!kv) throw notFound(resource, name);
       if (wanted && wanted !== kv.mod_revision) throw conflict(resource, name, MODIFIED);
-      const stored = decode(kv);
+      const stored = this.decode(key, kv);
       // Shallow: only metadata is changed here; what is returned is parsed back from the stored JSON.
       const next: KubeObject = { ...obj };
       const sm = stored.metadata;
@@ -405,7 +418,7 @@ export class EtcdStorage implements Storage {
         return stored;
       }
       const json = encodeJson(next);
-      const rev = finalize ? await this.swap(resource, key, kv.mod_revision, 'delete') : await this.swap(resource, key, kv.mod_revision, 'put', Buffer.from(json));
+      const rev = finalize ? await this.swap(resource, key, kv.mod_revision, 'delete') : await this.swap(resource, key, kv.mod_revision, 'put', this.seal(resource, key, json));
       if (rev !== undefined) return storedCopy(json, rev);
       // After a swap on a cached copy failed, etcd says whether it is gone (404) or changed (409).
       if (wanted && !fromCache) throw conflict(resource, name, MODIFIED);
@@ -430,9 +443,10 @@ export class EtcdStorage implements Storage {
     // was stale, and only then is the object read (consistently) from etcd.
     let optimistic = true;
     for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
-      const hit = optimistic ? this.peek(this.key(resource, namespace, name)) : undefined;
+      const key = this.key(resource, namespace, name);
+      const hit = optimistic ? this.peek(key) : undefined;
       optimistic = false;
-      const cached = hit ? decode({ value: hit.value, mod_revision: hit.modRevision } as IKeyValue) : undefined;
+      const cached = hit ? this.decode(key, { value: hit.value, mod_revision: hit.modRevision }) : undefined;
       // Either way a private copy (decoded afresh): no clone needed.
       const current = cached ?? (await this.get(resource, namespace, name));
       const rv = current.metadata.resourceVersion!;
@@ -475,7 +489,7 @@ export class EtcdStorage implements Storage {
     for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
       const kv = await this.readKv(key);
       if (!kv) throw notFound(resource, name);
-      const cur = decode(kv);
+      const cur = this.decode(key, kv);
       const m = cur.metadata;
       const pre = options.preconditions;
       if (pre?.uid && pre.uid !== m.uid) {
@@ -495,7 +509,7 @@ export class EtcdStorage implements Storage {
         if (existing === undefined) next.metadata.generation = (m.generation ?? 1) + 1;
         next.metadata.deletionTimestamp = rfc3339(new Date(deadline));
         next.metadata.deletionGracePeriodSeconds = grace;
-        const rev = await this.swap(resource, key, kv.mod_revision, 'put', encode(next));
+        const rev = await this.swap(resource, key, kv.mod_revision, 'put', this.seal(resource, key, encodeJson(next)));
         if (rev !== undefined) return { object: stamp(next, rev), deleted: false };
         continue;
       }
@@ -539,7 +553,7 @@ export class EtcdStorage implements Storage {
       if (!revision) revision = Number(res.header.revision);
       const kvs = res.kvs;
       for (let i = 0; i < kvs.length; i++) {
-        const obj = decode(kvs[i]!);
+        const obj = this.decode(kvs[i]!.key.toString('utf8'), kvs[i]!);
         if (pred && !pred(obj)) continue;
         items.push(obj);
         if (limit && items.length === limit) {
@@ -659,7 +673,7 @@ export class EtcdStorage implements Storage {
       {
         onEvents: (events) => {
           if (handedOver || sub.closed) return;
-          for (const ev of events) sub.offer(new Change(ev));
+          for (const ev of events) sub.offer(new Change(ev, this.transformer));
           if (hub.canServe(sub.cursor) && !sub.closed) {
             handedOver = true;
             cancel();
@@ -685,7 +699,7 @@ export class EtcdStorage implements Storage {
     const drop = () => {
       if (this.hubs.get(resource) === pending) this.hubs.delete(resource);
     };
-    const hub = new ResourceHub({ stream: this.watchStream, resourcePrefix: prefix, historySize: this.historySize, log: this.log, onBroken: drop });
+    const hub = new ResourceHub({ stream: this.watchStream, resourcePrefix: prefix, historySize: this.historySize, log: this.log, onBroken: drop, transformer: this.transformer });
     pending = (async () => {
       const rev = Number(await this.currentRevision());
       let timer: NodeJS.Timeout | undefined;

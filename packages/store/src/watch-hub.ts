@@ -7,6 +7,7 @@ import { ApiError, gone, type KubeObject } from '@flotilla/api';
 import type { Logger } from '@flotilla/observability';
 import type { IEvent } from 'etcd3';
 import { prefixRangeEnd } from './keys.js';
+import { IDENTITY_TRANSFORMER, type ValueTransformer } from './encryption.js';
 import type { StoreWatchEvent } from './storage.js';
 import type { WatchStream } from './watch-stream.js';
 
@@ -41,7 +42,7 @@ export class Change {
   private parsed: KubeObject | undefined;
   private parsedPrev: KubeObject | null | undefined;
 
-  constructor(ev: IEvent) {
+  constructor(ev: IEvent, private readonly transformer: ValueTransformer = IDENTITY_TRANSFORMER) {
     this.key = ev.kv.key.toString('utf8');
     this.rev = Number(ev.kv.mod_revision);
     this.deleted = ev.type === 'Delete';
@@ -53,7 +54,7 @@ export class Change {
   /** The new state; for a deletion, the last state stamped with the deletion revision. */
   get object(): KubeObject {
     if (!this.parsed) {
-      if (this.value) this.parsed = parseStamped(this.value, this.rev);
+      if (this.value) this.parsed = parseStamped(this.transformer.fromStorage(this.key, this.value), this.rev);
       else this.parsed = this.previous ?? this.placeholder();
       this.value = undefined;
     }
@@ -63,7 +64,7 @@ export class Change {
   /** The state before this change, stamped with this change's revision (Kubernetes' convention), if etcd still had it. */
   get previous(): KubeObject | undefined {
     if (this.parsedPrev === undefined) {
-      this.parsedPrev = this.prevValue ? parseStamped(this.prevValue, this.rev) : null;
+      this.parsedPrev = this.prevValue ? parseStamped(this.transformer.fromStorage(this.key, this.prevValue), this.rev) : null;
       this.prevValue = undefined;
     }
     return this.parsedPrev ?? undefined;
@@ -247,6 +248,8 @@ export interface HubOptions {
   log: Logger;
   /** Called once when the hub can no longer serve (its etcd watch was cancelled, e.g. compacted while etcd was away). */
   onBroken: () => void;
+  /** Decrypts stored values (identity by default). */
+  transformer?: ValueTransformer;
 }
 
 /**
@@ -300,7 +303,7 @@ export class ResourceHub {
   private onEvents(events: IEvent[]): void {
     try {
       for (const ev of events) {
-        const change = new Change(ev);
+        const change = new Change(ev, this.opts.transformer);
         if (change.rev <= this.lastRevision) continue; // replay after a reconnect
         this.lastRevision = change.rev;
         this.remember(change);

@@ -21,6 +21,7 @@ interface ApiServerFlags {
   logLevel?: string;
   serviceClusterIpRange: string;
   serviceNodePortRange: string;
+  encryptionProviderConfig?: string;
 }
 
 /** A commander parser that keeps the text after checking it with `parse`, reporting its message on failure. */
@@ -52,6 +53,7 @@ export function apiserverCommand(): Command {
     .option('--advertise-address <ip>', 'address clients reach this apiserver at (added to the certificate)', parseIp)
     .option('--service-cluster-ip-range <cidr>', 'IPv4 CIDR that Service cluster IPs come from; its first address is the kubernetes Service\'s', checked(parseServiceCidr), '10.96.0.0/16')
     .option('--service-node-port-range <range>', 'ports that NodePort Services get', checked(parsePortRange), '30000-32767')
+    .option('--encryption-provider-config <file>', 'EncryptionConfiguration (aesgcm/identity providers) for data at rest [default: generated in --cert-dir, encrypting secrets]')
     .option('--log-level <level>', 'pino log level (default: $FLOTILLA_LOG_LEVEL or info)')
     .action(async (flags: ApiServerFlags) => {
       const logger = createLogger('apiserver', flags.logLevel ? { level: flags.logLevel } : {});
@@ -70,6 +72,7 @@ export function apiserverCommand(): Command {
         ...(flags.advertiseAddress ? { advertiseAddress: flags.advertiseAddress } : {}),
         serviceClusterIPRange: flags.serviceClusterIpRange,
         serviceNodePortRange: flags.serviceNodePortRange,
+        ...(flags.encryptionProviderConfig ? { encryptionProviderConfig: flags.encryptionProviderConfig } : {}),
       };
       await runComponent('apiserver', run, config, logger);
     });
