@@ -42,11 +42,13 @@ export interface AgentConfig {
   clusterDomain?: string;
   /** The host resolv.conf pods with dnsPolicy Default copy (kubelet --resolv-conf); '' for none. Default /etc/resolv.conf. */
   resolvConf?: string;
+  /** Where pods' configMap and secret volume files are written; a directory under the OS temp dir by default. */
+  stateDir?: string;
   logger?: Logger;
 }
 
 /** AgentConfig with every default filled in. */
-export type ResolvedAgentConfig = Required<Omit<AgentConfig, 'podCIDR' | 'cpus' | 'memoryBytes' | 'logger'>> & Pick<AgentConfig, 'podCIDR' | 'cpus' | 'memoryBytes' | 'logger'>;
+export type ResolvedAgentConfig = Required<Omit<AgentConfig, 'podCIDR' | 'cpus' | 'memoryBytes' | 'logger' | 'stateDir'>> & Pick<AgentConfig, 'podCIDR' | 'cpus' | 'memoryBytes' | 'logger' | 'stateDir'>;
 
 /** Fills in the defaults of an AgentConfig. */
 export function resolveConfig(c: AgentConfig): ResolvedAgentConfig {

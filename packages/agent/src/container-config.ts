@@ -5,7 +5,8 @@
  * a hash that detects a changed spec. Pure; errors are ContainerConfigErrors.
  */
 import { createHash } from 'node:crypto';
-import { canonicalJson, cpuMillis, memoryBytes, parseQuantity, type Container, type Pod } from '@flotilla/api';
+import { canonicalJson, cpuMillis, isEnvVarName, memoryBytes, parseQuantity, type Container, type Pod } from '@flotilla/api';
+import { NO_SOURCES, type PodConfigSources } from './config-sources.js';
 import type { LinuxResources, Mount, PortMapping } from './runtime/types.js';
 
 /** A container cannot be configured (Kubernetes' CreateContainerConfigError). */
@@ -56,20 +57,79 @@ export function expandVars(value: string, vars: Map<string, string>): string {
   });
 }
 
+/** Keys of an `envFrom` source skipped because prefix + key is not a valid env var name (the kubelet's InvalidEnvironmentVariableNames). */
+export interface SkippedEnvKeys {
+  kind: 'configMap' | 'secret';
+  name: string;
+  keys: string[];
+}
+
+/** The value of one key of a ConfigMap (data) or Secret (decoded data), or a ContainerConfigError naming what is missing. */
+function keyRefValue(pod: Pod, sources: PodConfigSources, kind: 'ConfigMap' | 'Secret', ref: { name?: string; key: string; optional?: boolean }): string | undefined {
+  const ns = pod.metadata.namespace ?? 'default';
+  const name = ref.name ?? '';
+  const obj = kind === 'ConfigMap' ? sources.configMaps.get(name) : sources.secrets.get(name);
+  if (!obj) {
+    if (ref.optional) return undefined;
+    throw new ContainerConfigError(`${kind.toLowerCase()} "${name}" not found`);
+  }
+  const raw = (obj as { data?: Record<string, string> }).data?.[ref.key];
+  if (raw === undefined) {
+    if (ref.optional) return undefined;
+    throw new ContainerConfigError(`couldn't find key ${ref.key} in ${kind} ${ns}/${name}`);
+  }
+  return kind === 'ConfigMap' ? raw : Buffer.from(raw, 'base64').toString('utf8');
+}
+
 /**
- * The container's environment with every value resolved, in order. The
- * Service variables (`serviceEnv`) come first: the container's own env
- * overrides them and may reference them as `$(VAR)`, as in Kubernetes.
+ * The container's environment with every value resolved, in order: the
+ * Service variables (`serviceEnv`), then `envFrom` (each source's keys
+ * sorted, invalid names skipped and reported through `onSkipped`), then
+ * `env`; later ones override earlier ones and may refer to them as
+ * `$(VAR)`, as in Kubernetes. A missing non-optional ConfigMap, Secret or
+ * key is a ContainerConfigError.
  */
-export function resolveEnv(pod: Pod, c: Container, podIP: string, hostIP: string, serviceEnv: Array<{ name: string; value: string }> = []): Array<{ name: string; value: string }> {
+export function resolveEnv(
+  pod: Pod,
+  c: Container,
+  podIP: string,
+  hostIP: string,
+  serviceEnv: Array<{ name: string; value: string }> = [],
+  sources: PodConfigSources = NO_SOURCES,
+  onSkipped?: (skipped: SkippedEnvKeys) => void,
+): Array<{ name: string; value: string }> {
   const vars = new Map<string, string>(serviceEnv.map((e) => [e.name, e.value]));
+  for (const f of c.envFrom ?? []) {
+    const kind = f.configMapRef ? 'ConfigMap' : 'Secret';
+    const ref = f.configMapRef ?? f.secretRef;
+    if (!ref) continue;
+    const name = ref.name ?? '';
+    const obj = kind === 'ConfigMap' ? sources.configMaps.get(name) : sources.secrets.get(name);
+    if (!obj) {
+      if (ref.optional) continue;
+      throw new ContainerConfigError(`${kind.toLowerCase()} "${name}" not found`);
+    }
+    const data = (obj as { data?: Record<string, string> }).data ?? {};
+    const invalid: string[] = [];
+    for (const k of Object.keys(data).sort()) {
+      const envName = `${f.prefix ?? ''}${k}`;
+      if (isEnvVarName(envName).length > 0) {
+        invalid.push(k);
+        continue;
+      }
+      vars.set(envName, kind === 'ConfigMap' ? data[k]! : Buffer.from(data[k]!, 'base64').toString('utf8'));
+    }
+    if (invalid.length > 0) onSkipped?.({ kind: kind === 'ConfigMap' ? 'configMap' : 'secret', name, keys: invalid });
+  }
   for (const e of c.env ?? []) {
-    let value: string;
+    let value: string | undefined;
     if (e.valueFrom?.fieldRef) value = fieldRefValue(pod, e.valueFrom.fieldRef.fieldPath, podIP, hostIP);
     else if (e.valueFrom?.resourceFieldRef) value = resourceFieldValue(pod, c, e.valueFrom.resourceFieldRef);
-    else if (e.valueFrom?.configMapKeyRef) throw new ContainerConfigError(`env ${e.name}: configMapKeyRef is not supported by this agent`);
-    else if (e.valueFrom?.secretKeyRef) throw new ContainerConfigError(`env ${e.name}: secretKeyRef is not supported by this agent`);
+    else if (e.valueFrom?.configMapKeyRef) value = keyRefValue(pod, sources, 'ConfigMap', e.valueFrom.configMapKeyRef);
+    else if (e.valueFrom?.secretKeyRef) value = keyRefValue(pod, sources, 'Secret', e.valueFrom.secretKeyRef);
     else value = expandVars(e.value ?? '', vars);
+    // An optional reference to something missing sets nothing, as in Kubernetes.
+    if (value === undefined) continue;
     vars.set(e.name, value);
   }
   return [...vars].map(([name, value]) => ({ name, value }));
@@ -98,8 +158,12 @@ export function linuxResources(c: Container): LinuxResources {
   return r;
 }
 
-/** The runtime mounts of a container's volumeMounts. */
-export function mountsOf(pod: Pod, c: Container): Mount[] {
+/**
+ * The runtime mounts of a container's volumeMounts. ConfigMap and Secret
+ * volumes are host directories the agent keeps up to date
+ * (`projectedDir(volumeName)`), mounted read-only.
+ */
+export function mountsOf(pod: Pod, c: Container, projectedDir?: (volume: string) => string | undefined): Mount[] {
   const volumes = new Map((pod.spec?.volumes ?? []).map((v) => [v.name, v]));
   return (c.volumeMounts ?? []).map((m) => {
     const v = volumes.get(m.name);
@@ -108,7 +172,12 @@ export function mountsOf(pod: Pod, c: Container): Mount[] {
     if (m.subPath) mount.subPath = m.subPath;
     if (v.emptyDir) mount.emptyDir = { ...v.emptyDir };
     else if (v.hostPath) mount.hostPath = { path: v.hostPath.path, ...(v.hostPath.type ? { type: v.hostPath.type } : {}) };
-    else throw new ContainerConfigError(`volume ${m.name}: only emptyDir and hostPath volumes are supported`);
+    else if (v.configMap || v.secret) {
+      const dir = projectedDir?.(m.name);
+      if (!dir) throw new ContainerConfigError(`volume ${m.name}: its files are not ready`);
+      mount.hostPath = { path: dir, type: 'Directory' };
+      mount.readOnly = true;
+    } else throw new ContainerConfigError(`volume ${m.name}: only emptyDir, hostPath, configMap and secret volumes are supported`);
     return mount;
   });
 }

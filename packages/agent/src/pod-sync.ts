@@ -7,12 +7,16 @@
  * from the runtime's view now, never from remembered events.
  */
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { isReason, type Container, type Pod, type Service } from '@flotilla/api';
 import type { ApiClient, EventRecorder, ReconcileResult, ResourceClient } from '@flotilla/client';
 import type { Logger } from '@flotilla/observability';
 import { RestartBackoff } from './backoff.js';
 import type { ResolvedAgentConfig } from './config.js';
+import { fetchSources, NO_SOURCES, referencedSources, type PodConfigSources } from './config-sources.js';
 import { ContainerConfigError, containerHash, hostPorts, linuxResources, mountsOf, resolveEnv, SPEC_HASH_LABEL } from './container-config.js';
+import { filesDigest, projectedVolumeDir, projectVolume, writeAtomically } from './projected-volumes.js';
 import type { AgentMetrics } from './metrics.js';
 import { computePodStatus, instancesOf, runningSandbox, type WaitingReason } from './pod-status.js';
 import { parseResolvConf, podDnsConfig, type HostDns } from './pod-dns.js';
@@ -20,6 +24,8 @@ import type { ProbeManager, ProbeTarget } from './prober.js';
 import { podServiceEnv } from './service-env.js';
 import { isRuntimeError, type ContainerInfo, type ContainerRuntime, type Sandbox } from './runtime/types.js';
 import type { StatusManager } from './status-manager.js';
+
+const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /** Largest termination message kept (Kubernetes caps at 4 KiB per container). */
 const MAX_TERMINATION_MESSAGE = 4096;
@@ -60,6 +66,9 @@ export class PodSyncer {
   private readonly sandboxFailedAt = new Map<string, { at: number; reason: string; message: string }>();
   private readonly termMessages = new Map<string, string>();
   private readonly memory = new Map<string, PodMemory>();
+  /** Per pod uid: the digest of what each configMap/secret volume directory holds, so unchanged volumes are not rewritten. */
+  private readonly projected = new Map<string, Map<string, string>>();
+  private readonly stateDir: string;
   /** Pods whose containers are being stopped, so the orphan sweep leaves them to their worker. */
   readonly terminating = new Set<string>();
   private readonly now: () => number;
@@ -68,6 +77,7 @@ export class PodSyncer {
   constructor(private readonly d: PodSyncerDeps) {
     this.pods = d.client.resource<Pod>({ apiVersion: 'v1', kind: 'Pod' });
     this.now = d.now ?? Date.now;
+    this.stateDir = d.config.stateDir ?? join(tmpdir(), 'flotilla-agent', d.config.nodeName);
     this.backoff = new RestartBackoff(d.config.backoffInitialMs, d.config.backoffMaxMs, this.now);
     this.imageBackoff = new RestartBackoff(d.config.backoffInitialMs, d.config.backoffMaxMs, this.now);
     this.sandboxBackoff = new RestartBackoff(d.config.backoffInitialMs, d.config.backoffMaxMs, this.now);
@@ -157,6 +167,13 @@ export class PodSyncer {
       toStart.push({ c, attempt: current.attempt + 1, restart: true });
     }
 
+    // Every sync, not only before a start: a changed ConfigMap or Secret reaches running containers' volumes.
+    const prep = terminal ? { sources: NO_SOURCES, dirs: new Map<string, string>() } : await this.prepareConfig(pod);
+    if (prep.problem) {
+      for (const t of toStart.splice(0)) waiting.set(t.c.name, prep.problem);
+      requeueIn(prep.retryInMs ?? this.d.config.backoffInitialMs);
+    }
+
     let sandbox: Sandbox | undefined;
     let sandboxProblem: WaitingReason | undefined;
     if (toStart.length > 0) {
@@ -180,7 +197,7 @@ export class PodSyncer {
 
     if (sandbox) {
       for (const t of toStart) {
-        const r = await this.startContainer(pod, sandbox, t.c, t.attempt);
+        const r = await this.startContainer(pod, sandbox, t.c, t.attempt, prep);
         if (r.waiting) {
           waiting.set(t.c.name, r.waiting);
           if (r.retryInMs !== undefined) requeueIn(r.retryInMs);
@@ -311,7 +328,59 @@ export class PodSyncer {
   }
 
   /** Pulls (per policy), creates and starts one container; a waiting reason when it could not. */
-  private async startContainer(pod: Pod, sandbox: Sandbox, c: Container, attempt: number): Promise<{ waiting?: WaitingReason; retryInMs?: number }> {
+  /**
+   * Reads the pod's ConfigMaps and Secrets and brings its configMap/secret
+   * volume directories up to date. A missing non-optional source of a
+   * volume keeps new containers waiting (ContainerCreating, a FailedMount
+   * Event), as the kubelet's volume manager does; running ones keep the
+   * files they have.
+   */
+  private async prepareConfig(pod: Pod): Promise<{ sources: PodConfigSources; dirs: Map<string, string>; problem?: WaitingReason; retryInMs?: number }> {
+    const dirs = new Map<string, string>();
+    const refs = referencedSources(pod);
+    if (refs.configMaps.size === 0 && refs.secrets.size === 0) return { sources: NO_SOURCES, dirs };
+    const uid = pod.metadata.uid ?? '';
+    let sources: PodConfigSources;
+    try {
+      sources = await fetchSources(this.d.client, pod);
+    } catch (err) {
+      // Transient (the apiserver's node authorizer may not have seen the binding yet): retry soon.
+      const message = `failed to read the pod's ConfigMaps and Secrets: ${errorMessage(err)}`;
+      this.d.log.warn({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, err: errorMessage(err) }, 'reading config sources failed');
+      return { sources: NO_SOURCES, dirs, problem: { reason: 'CreateContainerConfigError', message }, retryInMs: 1000 };
+    }
+    const known = this.projected.get(uid) ?? new Map<string, string>();
+    this.projected.set(uid, known);
+    let problem: WaitingReason | undefined;
+    for (const v of pod.spec?.volumes ?? []) {
+      if (!v.configMap && !v.secret) continue;
+      const dir = projectedVolumeDir(this.stateDir, uid, v.configMap ? 'configmap' : 'secret', v.name);
+      const result = projectVolume(pod, v, sources);
+      if ('missing' in result) {
+        const message = `MountVolume.SetUp failed for volume "${v.name}" : ${result.missing}`;
+        this.d.recorder.event(pod, 'Warning', 'FailedMount', message);
+        // Files written before stay in place for containers already running.
+        if (known.has(v.name)) dirs.set(v.name, dir);
+        else problem ??= { reason: 'ContainerCreating', message };
+        continue;
+      }
+      const digest = filesDigest(result.files);
+      if (known.get(v.name) !== digest) {
+        await writeAtomically(dir, result.files);
+        known.set(v.name, digest);
+      }
+      dirs.set(v.name, dir);
+    }
+    return { sources, dirs, ...(problem ? { problem, retryInMs: this.d.config.relistIntervalMs } : {}) };
+  }
+
+  private async startContainer(
+    pod: Pod,
+    sandbox: Sandbox,
+    c: Container,
+    attempt: number,
+    prep: { sources: PodConfigSources; dirs: Map<string, string> },
+  ): Promise<{ waiting?: WaitingReason; retryInMs?: number }> {
     const uid = pod.metadata.uid ?? '';
     const image = c.image ?? '';
     const ikey = `${uid}/${c.name}`;
@@ -345,13 +414,17 @@ export class PodSyncer {
     }
     let id: string;
     try {
-      const env = resolveEnv(pod, c, sandbox.ip, this.d.config.nodeIP, this.d.services ? podServiceEnv(pod, this.d.services()) : []);
-      const mounts = mountsOf(pod, c);
+      const ns = pod.metadata.namespace ?? 'default';
+      const env = resolveEnv(pod, c, sandbox.ip, this.d.config.nodeIP, this.d.services ? podServiceEnv(pod, this.d.services()) : [], prep.sources, (s) =>
+        this.d.recorder.event(pod, 'Warning', 'InvalidEnvironmentVariableNames', `Keys [${s.keys.join(', ')}] from the EnvFrom ${s.kind} ${ns}/${s.name} were skipped since they are considered invalid environment variable names.`),
+      );
+      const mounts = mountsOf(pod, c, (name) => prep.dirs.get(name));
       id = await this.d.runtime.createContainer(sandbox, c, { attempt, env, mounts, resources: linuxResources(c), labels: { [SPEC_HASH_LABEL]: containerHash(c) } });
     } catch (err) {
       if (err instanceof ContainerConfigError) {
         this.d.recorder.event(pod, 'Warning', 'Failed', `Error: ${err.message}`);
-        return { waiting: { reason: 'CreateContainerConfigError', message: err.message }, retryInMs: this.d.config.backoffInitialMs };
+        // Retried at the relist pace: a ConfigMap or Secret created meanwhile starts the container promptly.
+        return { waiting: { reason: 'CreateContainerConfigError', message: err.message }, retryInMs: Math.min(this.d.config.backoffInitialMs, this.d.config.relistIntervalMs) };
       }
       if (isRuntimeError(err, 'AlreadyExists')) return { retryInMs: 0, waiting: { reason: 'ContainerCreating' } };
       if (!isRuntimeError(err) || err.reason === 'RuntimeUnavailable') throw err;
@@ -468,6 +541,7 @@ export class PodSyncer {
   /** Drops everything remembered about a pod. */
   forget(uid: string): void {
     this.memory.delete(uid);
+    this.projected.delete(uid);
     this.backoff.resetPrefix(`${uid}/`);
     this.imageBackoff.resetPrefix(`${uid}/`);
     this.sandboxBackoff.reset(uid);

@@ -4,6 +4,7 @@ import { networkInterfaces } from 'node:os';
 import { createLogger, type Logger } from '@flotilla/observability';
 import { EtcdStorage } from '@flotilla/store';
 import { DefaultAuthorizer } from './auth/authorizer.js';
+import { NodeGraph } from './auth/node-graph.js';
 import { TokenAuthenticator } from './auth/token-file.js';
 import { loadEncryptionConfig } from './encryption-config.js';
 import { KubernetesServiceReconciler } from './kubernetes-service.js';
@@ -98,12 +99,15 @@ export async function run(config: ApiServerConfig, signal: AbortSignal): Promise
   });
   let server: ApiServer | undefined;
   const stopReconciler = new AbortController();
+  // Which Secrets and ConfigMaps each node may read: kept from a watch on pods until shutdown.
+  const nodeGraph = new NodeGraph(storage, log);
+  const graphRun = nodeGraph.run(stopReconciler.signal);
   let reconciler: Promise<void> | undefined;
   try {
     server = createApiServer({
       storage,
       authenticator,
-      authorizer: new DefaultAuthorizer(),
+      authorizer: new DefaultAuthorizer({ nodeGraph }),
       logger: log,
       https: { key: certs.key, cert: certs.cert },
       // Agents accept the token file's first system:masters token for log requests (see pod-log-proxy.ts).
@@ -125,6 +129,7 @@ export async function run(config: ApiServerConfig, signal: AbortSignal): Promise
     // First out of the kubernetes Endpoints (needs the store), then close.
     stopReconciler.abort();
     await reconciler;
+    await graphRun;
     await shutdown(log, server, storage, config.shutdownGraceMs ?? 5_000);
   }
 }

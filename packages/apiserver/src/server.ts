@@ -285,7 +285,9 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     };
     req.flotilla.attrs = attrs;
     const user = req.flotilla.user!;
-    const decision = authorizer.authorize({ ...attrs, user });
+    let decision = authorizer.authorize({ ...attrs, user });
+    // A view that may lag (the node graph): confirm a denial against the store before answering 403.
+    if (!decision.allowed && decision.recheck && authorizer.recheck) decision = await authorizer.recheck({ ...attrs, user });
     if (!decision.allowed) {
       throw forbidden(user.name, attrs.verb, sub ? `${info.plural}/${sub}` : info.plural, parsed.namespace, decision.reason);
     }

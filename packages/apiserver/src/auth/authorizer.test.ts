@@ -1,6 +1,8 @@
 import type { KubeObject } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
+import { MemoryStorage } from '../testing/memory-storage.js';
 import { DefaultAuthorizer, nodeNameOf } from './authorizer.js';
+import { NodeGraph } from './node-graph.js';
 import type { RequestAttributes, UserInfo, Verb } from './types.js';
 
 const admin: UserInfo = { name: 'admin', groups: ['system:masters', 'system:authenticated'] };
@@ -33,10 +35,12 @@ describe('DefaultAuthorizer.authorize', () => {
     ['node lists nodes', req(n1, 'list', 'nodes'), true],
     ['node gets another node', req(n1, 'get', 'nodes', { name: 'n2' }), true],
     ['node reads namespaces', req(n1, 'get', 'namespaces', { name: 'default' }), true],
-    ['node reads configmaps', req(n1, 'get', 'configmaps', { namespace: 'a', name: 'c' }), true],
+    ['node reads a configmap without a graph', req(n1, 'get', 'configmaps', { namespace: 'a', name: 'c' }), false, /no relationship found between node 'n1' and this object/],
+    ['node lists configmaps', req(n1, 'list', 'configmaps', { namespace: 'a' }), false, /cannot list configmaps/],
     ['node reads leases', req(n1, 'get', 'leases', { group: 'coordination.k8s.io', namespace: 'kube-node-lease', name: 'n2' }), true],
     ['node reads a pod status', req(n1, 'get', 'pods', { subresource: 'status', namespace: 'a', name: 'p' }), true],
-    ['node cannot read secrets', req(n1, 'get', 'secrets', { namespace: 'a', name: 's' }), false, /node "n1" cannot get secrets/],
+    ['node cannot read secrets', req(n1, 'get', 'secrets', { namespace: 'a', name: 's' }), false, /no relationship found/],
+    ['node cannot list secrets', req(n1, 'list', 'secrets', { namespace: 'a' }), false, /node "n1" cannot list secrets/],
     ['node cannot list deployments', req(n1, 'list', 'deployments', { group: 'apps' }), false, /cannot list deployments\.apps/],
     ['node creates a node (name from body)', req(n1, 'create', 'nodes'), true],
     ['node updates itself', req(n1, 'update', 'nodes', { name: 'n1' }), true],
@@ -102,3 +106,55 @@ describe('nodeNameOf', () => {
     expect(nodeNameOf({ name: 'n1', groups: ['system:nodes'] })).toBeUndefined();
   });
 });
+
+describe('node graph: a node reads only the Secrets and ConfigMaps its pods reference', () => {
+  const refPod = (name: string, nodeName: string | undefined, namespace = 'default'): KubeObject => ({
+    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace },
+    spec: {
+      ...(nodeName ? { nodeName } : {}),
+      containers: [{ name: 'c', image: 'x', env: [{ name: 'A', valueFrom: { secretKeyRef: { name: 'db', key: 'k' } } }], envFrom: [{ configMapRef: { name: 'env' } }] }],
+      initContainers: [{ name: 'i', image: 'x', envFrom: [{ secretRef: { name: 'init-secret' } }] }],
+      volumes: [{ name: 'v', configMap: { name: 'files' } }, { name: 's', secret: { secretName: 'certs' } }],
+    },
+  });
+
+  it('follows binding, references and deletion through the pod watch; recheck reads the store', async () => {
+    const storage = new MemoryStorage();
+    const graph = new NodeGraph(storage);
+    const stop = new AbortController();
+    const running = graph.run(stop.signal);
+    const authz = new DefaultAuthorizer({ nodeGraph: graph });
+    const get = (user: UserInfo, resource: string, name: string, namespace = 'default') => req(user, 'get', resource, { namespace, name });
+    const n2: UserInfo = { name: 'system:node:n2', groups: ['system:nodes'] };
+    try {
+      await storage.create('pods', refPod('web', undefined));
+      // Not bound yet: nobody may read.
+      expect(await authz.recheck(get(n1, 'secrets', 'db'))).toMatchObject({ allowed: false });
+      await storage.update('pods', { ...(await storage.get('pods', 'default', 'web')), spec: refPod('web', 'n1').spec });
+      // recheck answers from the store even before the watch delivered the change.
+      expect(await authz.recheck(get(n1, 'secrets', 'db'))).toEqual({ allowed: true });
+      await waitUntil(() => authz.authorize(get(n1, 'secrets', 'db')).allowed);
+      for (const [resource, name] of [['secrets', 'db'], ['configmaps', 'env'], ['secrets', 'init-secret'], ['configmaps', 'files'], ['secrets', 'certs']] as const) {
+        expect(authz.authorize(get(n1, resource, name)).allowed, `${resource}/${name}`).toBe(true);
+        const other = authz.authorize(get(n2, resource, name));
+        expect(other).toMatchObject({ allowed: false, recheck: true });
+        expect(await authz.recheck(get(n2, resource, name))).toMatchObject({ allowed: false, reason: "no relationship found between node 'n2' and this object" });
+      }
+      expect(authz.authorize(get(n1, 'secrets', 'unrelated')).allowed).toBe(false);
+      expect(authz.authorize(get(n1, 'secrets', 'db', 'other-ns')).allowed).toBe(false);
+      await storage.delete('pods', 'default', 'web');
+      await waitUntil(() => !authz.authorize(get(n1, 'secrets', 'db')).allowed);
+    } finally {
+      stop.abort();
+      await running;
+    }
+  });
+});
+
+async function waitUntil(fn: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!fn()) {
+    if (Date.now() > deadline) throw new Error('condition not met within 5 s');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

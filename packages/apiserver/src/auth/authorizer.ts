@@ -1,4 +1,5 @@
 import type { KubeObject } from '@flotilla/api';
+import type { NodeGraph } from './node-graph.js';
 import type { Authorizer, Decision, RequestAttributes, UserInfo, Verb } from './types.js';
 
 /** Cluster administrators: allowed everything (as in Kubernetes). */
@@ -26,7 +27,6 @@ const NODE_READABLE: ReadonlySet<string> = new Set([
   '/endpoints',
   '/nodes',
   '/namespaces',
-  '/configmaps',
   '/events',
   'coordination.k8s.io/leases',
   'discovery.k8s.io/endpointslices',
@@ -58,7 +58,9 @@ function boundNode(obj: KubeObject | undefined): string | undefined {
  * NodeRestriction admission plus two fixed groups:
  * - system:masters and system:flotilla-components may do anything;
  * - a node (user `system:node:<n>`, group system:nodes) may read what its
- *   agent needs, write its own Node (and status) and its own Lease in
+ *   agent needs — Secrets and ConfigMaps only one by one (get), and only
+ *   those the pods bound to it reference (the NodeGraph) —, write its own
+ *   Node (and status) and its own Lease in
  *   kube-node-lease, update the status of and delete the pods bound to it,
  *   and write Events;
  * - everyone else is denied.
@@ -66,12 +68,28 @@ function boundNode(obj: KubeObject | undefined): string | undefined {
  * the stored or submitted object (a create's name, a pod's spec.nodeName).
  */
 export class DefaultAuthorizer implements Authorizer {
+  /** Without a graph no node may read a Secret or ConfigMap. */
+  constructor(private readonly options: { nodeGraph?: NodeGraph } = {}) {}
+
   authorize(attrs: RequestAttributes): Decision {
     const { user } = attrs;
     if (user.groups.includes(MASTERS_GROUP) || user.groups.includes(COMPONENTS_GROUP)) return ALLOW;
     const node = nodeNameOf(user);
     if (node === undefined) return deny(`user "${user.name}" is not in a group that grants access`);
+    const ref = referencedRead(attrs);
+    if (ref) {
+      if (this.options.nodeGraph?.allows(node, ref.resource, ref.namespace, ref.name)) return ALLOW;
+      return { ...noRelationship(node), ...(this.options.nodeGraph ? { recheck: true } : {}) };
+    }
     return authorizeNode(node, attrs);
+  }
+
+  async recheck(attrs: RequestAttributes): Promise<Decision> {
+    const node = nodeNameOf(attrs.user);
+    const ref = referencedRead(attrs);
+    const graph = this.options.nodeGraph;
+    if (node === undefined || !ref || !graph) return this.authorize(attrs);
+    return (await graph.confirm(node, ref.resource, ref.namespace, ref.name)) ? ALLOW : noRelationship(node);
   }
 
   admit(attrs: RequestAttributes, oldObject: KubeObject | undefined, newObject: KubeObject | undefined): Decision {
@@ -83,6 +101,17 @@ export class DefaultAuthorizer implements Authorizer {
     if (node === undefined || user.groups.includes(MASTERS_GROUP) || user.groups.includes(COMPONENTS_GROUP)) return ALLOW;
     return admitNode(node, attrs, oldObject, newObject);
   }
+}
+
+/** Kubernetes' node authorizer wording for an object no pod of the node references. */
+const noRelationship = (node: string): Decision => deny(`no relationship found between node '${node}' and this object`);
+
+/** A get of one Secret or ConfigMap (what the node graph decides), else undefined. Lists and watches stay denied. */
+function referencedRead(attrs: RequestAttributes): { resource: 'secrets' | 'configmaps'; namespace: string; name: string } | undefined {
+  const { verb, group, resource, subresource, namespace, name } = attrs;
+  if (group !== '' || (resource !== 'secrets' && resource !== 'configmaps') || subresource) return undefined;
+  if (verb !== 'get' || !namespace || !name) return undefined;
+  return { resource, namespace, name };
 }
 
 function authorizeNode(node: string, attrs: RequestAttributes): Decision {

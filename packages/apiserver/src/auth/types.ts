@@ -32,6 +32,8 @@ export interface RequestAttributes {
 export interface Decision {
   allowed: boolean;
   reason?: string;
+  /** A denial that `recheck` may overturn after a consistent read (the authorizer's view may lag the store). */
+  recheck?: boolean;
 }
 
 /**
@@ -43,4 +45,6 @@ export interface Decision {
 export interface Authorizer {
   authorize(attrs: RequestAttributes): Decision;
   admit(attrs: RequestAttributes, oldObject: KubeObject | undefined, newObject: KubeObject | undefined): Decision;
+  /** Decides again, from the store, a request `authorize` denied with `recheck: true`. */
+  recheck?(attrs: RequestAttributes): Promise<Decision>;
 }

@@ -1,0 +1,114 @@
+/**
+ * Which Secrets and ConfigMaps each node may read, after Kubernetes' node
+ * authorizer graph: a node may get exactly those referenced by the pods
+ * bound to it (env key refs, envFrom, configMap/secret volumes). Kept from a
+ * watch on every pod; `confirm` re-checks one namespace against the store
+ * for a request the watch has not caught up with (a pod bound a moment ago).
+ */
+import type { KubeObject, Pod } from '@flotilla/api';
+import type { Logger } from '@flotilla/observability';
+import type { Storage } from '@flotilla/store';
+
+/** The resources the graph answers for. */
+export type NodeReadableRef = 'secrets' | 'configmaps';
+
+/** `secrets/ns/name` keys of what a pod references (pods reference objects of their own namespace only). */
+export function podReferences(pod: Pod): string[] {
+  const ns = pod.metadata?.namespace ?? '';
+  const out = new Set<string>();
+  const spec = pod.spec;
+  const add = (kind: NodeReadableRef, name: unknown) => {
+    if (typeof name === 'string' && name !== '') out.add(`${kind}/${ns}/${name}`);
+  };
+  for (const c of [...(Array.isArray(spec?.initContainers) ? spec!.initContainers : []), ...(Array.isArray(spec?.containers) ? spec!.containers : [])]) {
+    for (const e of Array.isArray(c?.env) ? c.env : []) {
+      add('configmaps', e?.valueFrom?.configMapKeyRef?.name);
+      add('secrets', e?.valueFrom?.secretKeyRef?.name);
+    }
+    for (const f of Array.isArray(c?.envFrom) ? c.envFrom : []) {
+      add('configmaps', f?.configMapRef?.name);
+      add('secrets', f?.secretRef?.name);
+    }
+  }
+  for (const v of Array.isArray(spec?.volumes) ? spec!.volumes : []) {
+    add('configmaps', v?.configMap?.name);
+    add('secrets', v?.secret?.secretName);
+  }
+  return [...out];
+}
+
+const nodeOf = (pod: KubeObject): string | undefined => {
+  const n = (pod.spec as { nodeName?: unknown } | undefined)?.nodeName;
+  return typeof n === 'string' && n !== '' ? n : undefined;
+};
+
+/** The node → referenced objects graph, fed by a watch on pods. */
+export class NodeGraph {
+  private readonly pods = new Map<string, { node: string; refs: string[] }>();
+  private readonly edges = new Map<string, Map<string, number>>();
+  private synced = false;
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly log?: Logger,
+  ) {}
+
+  /** True when a pod bound to `node` references `resource/namespace/name`. */
+  allows(node: string, resource: NodeReadableRef, namespace: string, name: string): boolean {
+    return (this.edges.get(node)?.get(`${resource}/${namespace}/${name}`) ?? 0) > 0;
+  }
+
+  /** A consistent answer for one object: the pods of its namespace, read from the store now. */
+  async confirm(node: string, resource: NodeReadableRef, namespace: string, name: string): Promise<boolean> {
+    const ref = `${resource}/${namespace}/${name}`;
+    const { items } = await this.storage.list('pods', namespace, { predicate: (p) => nodeOf(p) === node });
+    return items.some((p) => podReferences(p as Pod).includes(ref));
+  }
+
+  /** Keeps the graph until `signal` aborts: list, then watch; a failed watch lists again. */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        const list = await this.storage.list('pods', undefined);
+        this.pods.clear();
+        this.edges.clear();
+        for (const p of list.items) this.apply(p, false);
+        this.synced = true;
+        for await (const ev of this.storage.watch('pods', undefined, { resourceVersion: list.resourceVersion, signal })) {
+          this.apply(ev.object, ev.type === 'DELETED');
+        }
+      } catch (err) {
+        if (signal.aborted) return;
+        this.log?.warn({ err: (err as Error).message }, 'node authorizer graph: pod watch failed; listing again');
+        await new Promise((r) => setTimeout(r, 1000).unref());
+      }
+    }
+  }
+
+  /** True once the first list has been applied. */
+  get ready(): boolean {
+    return this.synced;
+  }
+
+  private apply(pod: KubeObject, deleted: boolean): void {
+    const key = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+    const before = this.pods.get(key);
+    if (before) {
+      const m = this.edges.get(before.node);
+      for (const r of before.refs) {
+        const n = (m?.get(r) ?? 1) - 1;
+        if (n <= 0) m?.delete(r);
+        else m?.set(r, n);
+      }
+      this.pods.delete(key);
+    }
+    const node = nodeOf(pod);
+    if (deleted || !node) return;
+    const refs = podReferences(pod as Pod);
+    this.pods.set(key, { node, refs });
+    if (refs.length === 0) return;
+    const m = this.edges.get(node) ?? new Map<string, number>();
+    this.edges.set(node, m);
+    for (const r of refs) m.set(r, (m.get(r) ?? 0) + 1);
+  }
+}
