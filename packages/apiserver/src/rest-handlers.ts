@@ -13,6 +13,7 @@ import type { Authorizer, RequestAttributes } from './auth/types.js';
 import { decodeObjectBody, decodePatchBody, patchTypeOf } from './body.js';
 import { checkNamespaceAcceptsCreate, NAMESPACE_FINALIZER } from './namespaces.js';
 import { applyPatch } from './patch.js';
+import { boolParam } from './query-params.js';
 import type { ResourcePath } from './request-info.js';
 import { fromScale, toScale } from './scale.js';
 import { selectorPredicate } from './selectors.js';
@@ -524,7 +525,8 @@ function deleteOptions(req: RestRequest): DeleteOptions {
     errors.push({ type: 'FieldValueNotSupported', field: 'propagationPolicy', message: 'supported values: "Orphan", "Background", "Foreground"' });
   }
   let orphan = opts.orphanDependents as unknown;
-  if (q.orphanDependents !== undefined) orphan = q.orphanDependents === 'true';
+  const orphanParam = boolParam(q, 'orphanDependents');
+  if (orphanParam !== undefined) orphan = orphanParam;
   const pre = opts.preconditions as unknown;
   if (pre !== undefined && pre !== null && (typeof pre !== 'object' || Array.isArray(pre))) {
     errors.push({ type: 'FieldValueTypeInvalid', field: 'preconditions', message: 'must be an object' });

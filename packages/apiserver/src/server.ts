@@ -12,6 +12,7 @@ import type { Authenticator, Authorizer, RequestAttributes, UserInfo, Verb } fro
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.js';
 import { ApiServerMetrics } from './metrics.js';
 import { ensureSystemNamespaces } from './namespaces.js';
+import { boolParam } from './query-params.js';
 import { parseApiPath, type ResourcePath } from './request-info.js';
 import { noSuchSubresource, RestHandlers, type RestRequest, type RestResponse } from './rest-handlers.js';
 import { ServiceAllocator } from './service-allocator.js';
@@ -260,7 +261,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       return reply.type('application/json').send(doc);
     }
     const query = flatQuery(req.query);
-    const watch = parsed.watchPath || query.watch === 'true' || query.watch === '1';
+    const watch = parsed.watchPath || boolParam(query, 'watch') === true;
     // The legacy collection of bindings: POST namespaces/{ns}/bindings with the pod named in the body.
     const legacyBinding = parsed.group === '' && parsed.version === 'v1' && parsed.resource === 'bindings' && parsed.namespace !== undefined && parsed.name === undefined;
     const info = legacyBinding ? find('', 'v1', 'pods') : find(parsed.group, parsed.version, parsed.resource);

@@ -13,6 +13,7 @@ import type { Logger } from '@flotilla/observability';
 import { withType } from './rest-handlers.js';
 import type { ResourcePath } from './request-info.js';
 import { selectorPredicate } from './selectors.js';
+import { boolParam } from './query-params.js';
 
 /** Timing of watches; tests shorten them. */
 export interface WatchTimings {
@@ -51,7 +52,7 @@ export interface WatchRequest {
   query: Record<string, string | undefined>;
 }
 
-const truthy = (v: string | undefined) => v === 'true' || v === '1';
+
 
 /** Validated watch parameters; throws 400 before any byte is sent. */
 export function watchParams(req: WatchRequest, timings: WatchTimings) {
@@ -67,8 +68,9 @@ export function watchParams(req: WatchRequest, timings: WatchTimings) {
     const { minTimeoutSeconds: lo, maxTimeoutSeconds: hi } = timings;
     timeoutSeconds = lo + Math.floor(Math.random() * Math.max(1, hi - lo));
   }
-  const sendInitial = query.sendInitialEvents === undefined ? rv === '' || rv === '0' : truthy(query.sendInitialEvents);
-  return { predicate, rv, timeoutSeconds, sendInitial, bookmarks: truthy(query.allowWatchBookmarks), initialEnd: query.sendInitialEvents !== undefined && truthy(query.sendInitialEvents) };
+  const sendInitialEvents = boolParam(query, 'sendInitialEvents');
+  const sendInitial = sendInitialEvents === undefined ? rv === '' || rv === '0' : sendInitialEvents;
+  return { predicate, rv, timeoutSeconds, sendInitial, bookmarks: boolParam(query, 'allowWatchBookmarks') === true, initialEnd: sendInitialEvents === true };
 }
 
 /**
