@@ -228,6 +228,33 @@ describe('pods using ConfigMaps and Secrets on Docker', () => {
     console.log(`configmap change visible in the container after ${seconds.toFixed(2)} s (relist 1 s)`);
   });
 
+  it('a reader in the container never sees a half-written version while the ConfigMap changes', async () => {
+    const size = 256 * 1024;
+    const value = (ch: string) => ch.repeat(size);
+    await cms().create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'big', namespace: ns }, data: { v: value('a'), other: 'x' } });
+    await pods().create({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'reader', namespace: ns },
+      spec: {
+        nodeName, terminationGracePeriodSeconds: 0,
+        // Reads the file through its top-level name, as an application would, as fast as it can.
+        containers: [{ name: 'app', image: 'flotilla/busybox:1', command: ['sh', '-c', 'while true; do md5sum /etc/big/v >> /tmp/sums; done'], volumeMounts: [{ name: 'big', mountPath: '/etc/big' }] }],
+        volumes: [{ name: 'big', configMap: { name: 'big' } }],
+      },
+    });
+    await waitFor(async () => running(await pods().get(ns, 'reader')), { what: 'reader Running', timeoutMs: 30_000 });
+    for (const ch of ['b', 'c', 'd']) {
+      const cur = await cms().get(ns, 'big');
+      await cms().update({ ...cur, data: { v: value(ch), other: ch } });
+      await waitFor(async () => (await execIn('reader', ['head', '-c', '1', '/etc/big/v'])) === ch, { what: `version ${ch} visible`, timeoutMs: 15_000, intervalMs: 100 });
+    }
+    const sums = new Set((await execIn('reader', ['cat', '/tmp/sums'])).split('\n').map((l) => l.split(' ')[0]).filter(Boolean));
+    const { createHash } = await import('node:crypto');
+    const whole = new Set(['a', 'b', 'c', 'd'].map((ch) => createHash('md5').update(value(ch)).digest('hex')));
+    // Every read saw one whole version: never a torn (half old, half new, or empty) file.
+    for (const s of sums) expect(whole.has(s), `a read saw a torn or mixed version (${s})`).toBe(true);
+    expect(sums.size).toBeGreaterThanOrEqual(2);
+  });
+
   it('a missing key of a non-optional secretKeyRef: CreateContainerConfigError with an Event naming the key', async () => {
     const p = appPod('badkey');
     p.spec!.containers[0]!.env = [{ name: 'X', valueFrom: { secretKeyRef: { name: 'app-secret', key: 'no-such-key' } } }];
