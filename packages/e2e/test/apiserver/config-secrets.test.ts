@@ -68,6 +68,16 @@ describe('ConfigMaps and Secrets with the real kubectl', () => {
     expect(await ok('get', 'secrets', '--field-selector', 'type=kubernetes.io/tls', '-o', 'name')).toBe('secret/web-tls\n');
   });
 
+  it('create secret docker-registry (kubernetes.io/dockerconfigjson) and configmap --from-env-file', async () => {
+    expect(await ok('create', 'secret', 'docker-registry', 'reg', '--docker-server=registry.example', '--docker-username=u', '--docker-password=reg-pass')).toContain('secret/reg created');
+    const reg = JSON.parse(await ok('get', 'secret', 'reg', '-o', 'json'));
+    expect(reg.type).toBe('kubernetes.io/dockerconfigjson');
+    expect(JSON.parse(Buffer.from(reg.data['.dockerconfigjson'], 'base64').toString()).auths['registry.example'].username).toBe('u');
+    await writeFile(join(dir, 'app.env'), 'A=1\nB=two\n');
+    await ok('create', 'configmap', 'from-env', `--from-env-file=${join(dir, 'app.env')}`);
+    expect(JSON.parse(await ok('get', 'cm', 'from-env', '-o', 'json')).data).toEqual({ A: '1', B: 'two' });
+  });
+
   it('apply with stringData stores it in data only', async () => {
     const file = join(dir, 'string-data.yaml');
     await writeFile(file, `apiVersion: v1\nkind: Secret\nmetadata:\n  name: sd\nstringData:\n  token: plain-text\ndata:\n  other: ${Buffer.from('x').toString('base64')}\n`);
