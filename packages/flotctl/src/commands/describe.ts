@@ -3,7 +3,7 @@
  * what matters for its kind (a pod's containers, a Service's endpoints, a
  * Deployment's rollout, a node's conditions and pods) — and its Events.
  */
-import type { Deployment, EndpointSlice, Event, KubeObject, Node, Pod, Service } from '@flotilla/api';
+import type { Deployment, EndpointSlice, Event, KubeObject, Node, Pod, Secret, Service } from '@flotilla/api';
 import { stringify } from 'yaml';
 import { parseTargets, UsageError, type Ctx } from '../context.js';
 import { layout } from '../printer.js';
@@ -74,6 +74,14 @@ async function nodeSection(ctx: Ctx, n: Node): Promise<string[]> {
   return out;
 }
 
+/** A Secret as kubectl describes it: its type and each key's size, never a value. */
+export function secretSection(s: Secret): string[] {
+  const data = s.data ?? {};
+  const out = [field('Type', s.type ?? 'Opaque'), '', 'Data', '====', ...Object.keys(data).sort().map((k) => `${k}:  ${Buffer.from(data[k] ?? '', 'base64').length} bytes`)];
+  if (s.immutable) out.splice(1, 0, field('Immutable', true));
+  return out;
+}
+
 function genericSection(o: KubeObject): string[] {
   const rest = { ...(o as Record<string, unknown>) };
   delete rest.apiVersion;
@@ -99,6 +107,7 @@ export async function describe(ctx: Ctx, args: string[]): Promise<number> {
       else if (info.kind === 'Service') lines.push(...(await serviceSection(ctx, o as Service)));
       else if (info.kind === 'Deployment') lines.push(...deploymentSection(o as Deployment));
       else if (info.kind === 'Node') lines.push(...(await nodeSection(ctx, o as Node)));
+      else if (info.kind === 'Secret' && info.group === '') lines.push(...secretSection(o as Secret));
       else lines.push(...genericSection(o));
       const events = await ctx.client.resource<Event>('events').list(md.namespace ?? undefined, { fieldSelector: `involvedObject.uid=${md.uid}` }).then((l) => l.items, () => []);
       if (events.length) {
