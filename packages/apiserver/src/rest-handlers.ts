@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiError, badRequest, conflict, groupVersion, invalid, isReason, notFound } from '@flotilla/api';
+import { ApiError, badRequest, conflict, groupVersion, invalid, isReason, notFound, unknownFields } from '@flotilla/api';
 import type { DeleteOptions, FieldError, KubeObject, ResourceInfo, Service } from '@flotilla/api';
 import type { Storage } from '@flotilla/store';
 import type { Authorizer, RequestAttributes } from './auth/types.js';
@@ -30,10 +30,11 @@ export interface RestRequest {
   contentType: string | undefined;
 }
 
-/** An HTTP answer: status code and JSON body. */
+/** An HTTP answer: status code, JSON body and any warnings (sent as `Warning: 299` headers, which kubectl prints). */
 export interface RestResponse {
   code: number;
   body: unknown;
+  warnings?: string[];
 }
 
 // Objects here are plain JSON; a JSON round trip copies them faster than structuredClone.
@@ -176,6 +177,7 @@ export class RestHandlers {
   async create(req: RestRequest): Promise<RestResponse> {
     const { info, path } = req;
     const obj = this.normalize(req, decodeObjectBody(req.body, req.contentType)!, this.expectedType(info));
+    const warnings = checkFields(req, obj);
     const md = obj.metadata;
     for (const f of ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'generation'] as const) delete md[f];
     prepareForCreate(info, obj);
@@ -193,7 +195,7 @@ export class RestHandlers {
       md.uid = randomUUID();
       md.creationTimestamp = now();
       md.generation = 1;
-      return { code: 201, body: withType(info, obj) };
+      return { code: 201, body: withType(info, obj), ...(warnings.length ? { warnings } : {}) };
     }
     // Allocate, then create; a failed create gives the values back.
     const taken = alloc ? await alloc.allocateCreate(obj as Service) : undefined;
@@ -204,7 +206,7 @@ export class RestHandlers {
       if (alloc && taken) await alloc.release(taken);
       throw err;
     }
-    return { code: 201, body: withType(info, created) };
+    return { code: 201, body: withType(info, created), ...(warnings.length ? { warnings } : {}) };
   }
 
   // -------------------------------------------------------------- update
@@ -309,8 +311,9 @@ export class RestHandlers {
       return { code: 200, body: toScale(updated) };
     }
     const obj = this.normalize(req, raw, this.expectedType(info));
+    const warnings = path.subresource === undefined ? checkFields(req, obj) : [];
     const updated = await this.write(req, () => clone(obj));
-    return { code: 200, body: withType(info, updated) };
+    return { code: 200, body: withType(info, updated), ...(warnings.length ? { warnings } : {}) };
   }
 
   /** PATCH of an object, its status or its scale. */
@@ -320,17 +323,20 @@ export class RestHandlers {
     const patch = decodePatchBody(req.body);
     const scale = path.subresource === 'scale';
     const expect = scale ? { kind: 'Scale', apiVersion: 'autoscaling/v1' } : this.expectedType(info);
+    let warnings: string[] = [];
     const updated = await this.write(req, (cur) => {
       const base = scale ? toScale(cur) : withType(info, cur);
       const baseRv = base.metadata.resourceVersion;
       const patched = applyPatch(type, base, patch);
       if (typeof patched !== 'object' || patched === null || Array.isArray(patched)) throw badRequest('the patched document is not an object');
       const obj = this.normalize(req, patched as Record<string, unknown>, expect);
+      // Only what the patch brings is judged: unknown fields already stored (written under Warn or Ignore) stay.
+      if (path.subresource === undefined) warnings = checkFields(req, obj, new Set(unknownFields(info, cur)));
       // Only a resourceVersion the patch itself sets is a precondition.
       if (obj.metadata.resourceVersion === baseRv) delete obj.metadata.resourceVersion;
       return scale ? fromScale(cur, obj) : obj;
     });
-    return { code: 200, body: scale ? toScale(updated) : withType(info, updated) };
+    return { code: 200, body: scale ? toScale(updated) : withType(info, updated), ...(warnings.length ? { warnings } : {}) };
   }
 
   // ------------------------------------------------------------- binding
@@ -465,6 +471,26 @@ export class RestHandlers {
 }
 
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+
+/**
+ * `?fieldValidation=Strict|Warn|Ignore` (Warn when absent, as Kubernetes):
+ * fields the kind does not know are a 422 naming each under Strict, and
+ * warnings under Warn. `known` are unknown fields already stored, not judged again.
+ */
+function checkFields(req: RestRequest, obj: KubeObject, known?: Set<string>): string[] {
+  const mode = req.query.fieldValidation ?? 'Warn';
+  if (mode !== 'Strict' && mode !== 'Warn' && mode !== 'Ignore' && mode !== '') {
+    throw badRequest(`fieldValidation: Unsupported value: ${JSON.stringify(mode.slice(0, 100))}: supported values: "Ignore", "Warn", "Strict"`);
+  }
+  if (mode === 'Ignore') return [];
+  const unknown = unknownFields(req.info, obj).filter((f) => !known?.has(f));
+  if (unknown.length === 0) return [];
+  const messages = unknown.map((f) => `unknown field "${f}"`);
+  if (mode === 'Strict') {
+    throw invalid(req.info.kind, obj.metadata?.name ?? '', unknown.map((f) => ({ type: 'FieldValueInvalid', field: f, message: `strict decoding error: unknown field "${f}"` })), req.info.group || undefined);
+  }
+  return messages;
+}
 
 /** `?dryRun=All` (kubectl diff, --dry-run=server): everything but the write. Any other value is a 400, as in Kubernetes. */
 function isDryRun(req: RestRequest): boolean {

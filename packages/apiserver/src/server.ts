@@ -329,6 +329,9 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       default:
         throw new ApiError('MethodNotAllowed', `the server does not allow this method on the requested resource`);
     }
+    // As Kubernetes: `299 - "text"`, one header per warning; kubectl prints each as `Warning: text`.
+    // Header values must be printable ASCII: a field name from a client may not be.
+    if (out.warnings?.length) void reply.header('Warning', out.warnings.slice(0, 50).map((w) => `299 - ${JSON.stringify(w.slice(0, 256)).replace(/[^\x20-\x7e]/g, '?')}`));
     if (req.method === 'GET' && wantsTable(req.headers.accept)) {
       return reply.code(out.code).type('application/json').send(toTable(info, out.body, query.includeObject));
     }

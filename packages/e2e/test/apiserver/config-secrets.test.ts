@@ -126,6 +126,30 @@ describe('ConfigMaps and Secrets with the real kubectl', () => {
     expect(await ok('get', 'secrets', '-o', 'name')).not.toContain('secret/db');
   });
 
+  it('fieldValidation: kubectl (Strict) refuses an unknown field with 422 naming it; Warn answers with a Warning kubectl prints; Ignore stores as sent', async () => {
+    const file = join(dir, 'typo.yaml');
+    const manifest = (extra: string) => `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: typo\nspec:\n  replicaz: 3\n  selector:\n    matchLabels:\n      app: typo\n  template:\n    metadata:\n      labels:\n        app: typo\n    spec:\n      containers:\n        - name: app\n          image: flotilla/busybox:1\n${extra}`;
+    await writeFile(file, manifest(''));
+    expect(await fails('apply', '-f', file)).toMatch(/unknown field "spec\.replicaz"/);
+    expect(await fails('create', '-f', file)).toMatch(/unknown field "spec\.replicaz"/);
+    const warned = await kubectl('apply', '-f', file, '--validate=warn');
+    expect(warned.code, warned.stderr).toBe(0);
+    expect(warned.stderr).toMatch(/Warning: unknown field "spec\.replicaz"/);
+    // Updates and patches are judged on what they bring.
+    const res = await apiRequest(server.endpoint(), 'PATCH', `/apis/apps/v1/namespaces/${ns}/deployments/typo?fieldValidation=Strict`, { spec: { paused: true, replicsa: 1 } }, { 'content-type': 'application/merge-patch+json' });
+    expect(res.status).toBe(422);
+    expect(res.json().details.causes[0].field).toBe('spec.replicsa');
+    const ok2 = await apiRequest(server.endpoint(), 'PATCH', `/apis/apps/v1/namespaces/${ns}/deployments/typo?fieldValidation=Strict`, { metadata: { labels: { fine: 'yes' } } }, { 'content-type': 'application/merge-patch+json' });
+    expect(ok2.status, ok2.text).toBe(200);
+    expect(res.json().message).toContain('strict decoding error: unknown field "spec.replicsa"');
+    const ignored = await apiRequest(server.endpoint(), 'POST', `/api/v1/namespaces/${ns}/configmaps?fieldValidation=Ignore`, { metadata: { name: 'ignored' }, dataa: { k: 'v' } });
+    expect(ignored.status, ignored.text).toBe(201);
+    expect(ignored.headers.warning).toBeUndefined();
+    const bad = await apiRequest(server.endpoint(), 'POST', `/api/v1/namespaces/${ns}/configmaps?fieldValidation=Sometimes`, { metadata: { name: 'x' } });
+    expect(bad.status).toBe(400);
+    await ok('delete', 'deployment', 'typo');
+  });
+
   it('stores Secrets encrypted in etcd (etcdctl shows no value), ConfigMaps plain; the key file is 0600; no value in the logs', async () => {
     await ok('create', 'secret', 'generic', 'enc', '--from-literal=password=very-s3cret-password');
     const raw = await etcdGet(`${server.prefix}/secrets/${ns}/enc`);
