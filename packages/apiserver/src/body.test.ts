@@ -38,3 +38,14 @@ describe('decodeObjectBody', () => {
     expect(decodeObjectBody(body, 'application/yaml')).toMatchObject({ kind: 'Pod', metadata: { name: 'web' } });
   });
 });
+
+describe('duplicateFields', () => {
+  it('names keys repeated in one object of a JSON or YAML body, at any depth', async () => {
+    const { duplicateFields } = await import('./body.js');
+    expect(duplicateFields('{"spec":{"replicas":1,"replicas":2,"template":{"spec":{"containers":[{"name":"a","name":"b"}]}}}}', 'application/json')).toEqual(['spec.replicas', 'spec.template.spec.containers[0].name']);
+    expect(duplicateFields('metadata:\n  name: a\n  name: b\n', 'application/yaml')).toEqual(['metadata.name']);
+    expect(duplicateFields('{"a":1,"b":{"a":2}}', 'application/json')).toEqual([]);
+    expect(duplicateFields('', 'application/json')).toEqual([]);
+    expect(duplicateFields('{not json', 'application/json')).toEqual([]);
+  });
+});

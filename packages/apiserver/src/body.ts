@@ -3,7 +3,7 @@
  * hands every body over as a raw Buffer (see server.ts) so that a malformed
  * one becomes a Kubernetes Status rather than fastify's own error shape.
  */
-import { parse as parseYaml } from 'yaml';
+import { isMap, isScalar, isSeq, parse as parseYaml, parseDocument as parseYamlDocument, type Node as YamlNode } from 'yaml';
 import { ApiError, badRequest } from '@flotilla/api';
 import { PATCH_TYPES, type PatchType } from './patch.js';
 import { decodeProtobuf, PROTOBUF_TYPE } from './protobuf.js';
@@ -115,4 +115,39 @@ export function decodePatchBody(raw: unknown): unknown {
   const body = text(raw);
   if (body.trim() === '') throw badRequest('the patch body is empty');
   return parseDocument(body, false);
+}
+
+/**
+ * Paths of keys that appear twice in one object of a JSON or YAML body
+ * (`spec.replicas`), for fieldValidation: JSON.parse keeps the last silently.
+ * [] for empty, protobuf or unparsable bodies (decoding reports those).
+ */
+export function duplicateFields(raw: unknown, contentType: string | undefined): string[] {
+  const body = text(raw);
+  if (body.trim() === '' || mediaType(contentType) === PROTOBUF_TYPE || flowNestingDepth(body) > MAX_BODY_NESTING) return [];
+  let doc;
+  try {
+    // JSON is YAML: one parser finds duplicates in both.
+    doc = parseYamlDocument(body, { uniqueKeys: false });
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  const walk = (node: unknown, path: string, depth: number): void => {
+    if (depth > MAX_BODY_NESTING) return;
+    if (isMap(node)) {
+      const seen = new Set<string>();
+      for (const pair of node.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+        const p = path ? `${path}.${key}` : key;
+        if (seen.has(key)) out.push(p);
+        seen.add(key);
+        walk(pair.value, p, depth + 1);
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => walk(item as YamlNode, `${path}[${i}]`, depth + 1));
+    }
+  };
+  walk(doc.contents, '', 0);
+  return out;
 }

@@ -10,7 +10,7 @@ import { ApiError, badRequest, conflict, groupVersion, invalid, isReason, notFou
 import type { DeleteOptions, FieldError, KubeObject, ResourceInfo, Service } from '@flotilla/api';
 import type { Storage } from '@flotilla/store';
 import type { Authorizer, RequestAttributes } from './auth/types.js';
-import { decodeObjectBody, decodePatchBody, patchTypeOf } from './body.js';
+import { decodeObjectBody, decodePatchBody, duplicateFields, patchTypeOf } from './body.js';
 import { checkNamespaceAcceptsCreate, NAMESPACE_FINALIZER } from './namespaces.js';
 import { applyPatch } from './patch.js';
 import { boolParam } from './query-params.js';
@@ -473,7 +473,7 @@ export class RestHandlers {
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 
 /**
- * `?fieldValidation=Strict|Warn|Ignore` (Warn when absent, as Kubernetes):
+ * `?fieldValidation=Strict|Warn|Ignore` (Warn when absent, as Kubernetes; duplicates are checked under Strict only):
  * fields the kind does not know are a 422 naming each under Strict, and
  * warnings under Warn. `known` are unknown fields already stored, not judged again.
  */
@@ -483,11 +483,17 @@ function checkFields(req: RestRequest, obj: KubeObject, known?: Set<string>): st
     throw badRequest(`fieldValidation: Unsupported value: ${JSON.stringify(mode.slice(0, 100))}: supported values: "Ignore", "Warn", "Strict"`);
   }
   if (mode === 'Ignore') return [];
+  // A second parse of the body: only for Strict (kubectl's writes), never on the controllers' hot paths.
+  const duplicates = mode === 'Strict' ? duplicateFields(req.body, req.contentType) : [];
   const unknown = unknownFields(req.info, obj).filter((f) => !known?.has(f));
-  if (unknown.length === 0) return [];
-  const messages = unknown.map((f) => `unknown field "${f}"`);
+  if (unknown.length === 0 && duplicates.length === 0) return [];
+  const messages = [...duplicates.map((f) => `duplicate field "${f}"`), ...unknown.map((f) => `unknown field "${f}"`)];
   if (mode === 'Strict') {
-    throw invalid(req.info.kind, obj.metadata?.name ?? '', unknown.map((f) => ({ type: 'FieldValueInvalid', field: f, message: `strict decoding error: unknown field "${f}"` })), req.info.group || undefined);
+    const causes = [
+      ...duplicates.map((f) => ({ type: 'FieldValueDuplicate' as const, field: f, message: `strict decoding error: duplicate field "${f}"` })),
+      ...unknown.map((f) => ({ type: 'FieldValueInvalid' as const, field: f, message: `strict decoding error: unknown field "${f}"` })),
+    ];
+    throw invalid(req.info.kind, obj.metadata?.name ?? '', causes, req.info.group || undefined);
   }
   return messages;
 }

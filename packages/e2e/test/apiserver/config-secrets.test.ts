@@ -145,6 +145,13 @@ describe('ConfigMaps and Secrets with the real kubectl', () => {
     const ignored = await apiRequest(server.endpoint(), 'POST', `/api/v1/namespaces/${ns}/configmaps?fieldValidation=Ignore`, { metadata: { name: 'ignored' }, dataa: { k: 'v' } });
     expect(ignored.status, ignored.text).toBe(201);
     expect(ignored.headers.warning).toBeUndefined();
+    const dup = await apiRequest(server.endpoint(), 'POST', `/api/v1/namespaces/${ns}/configmaps?fieldValidation=Strict`, '{"metadata":{"name":"dup"},"data":{"k":"1","k":"2"}}', { 'content-type': 'application/json' });
+    expect(dup.status).toBe(422);
+    expect(dup.json().message).toContain('duplicate field "data.k"');
+    // Warn (the default) judges unknown fields only: the duplicate check is a second parse, kept off the controllers' writes.
+    const dupWarn = await apiRequest(server.endpoint(), 'POST', `/api/v1/namespaces/${ns}/configmaps`, '{"metadata":{"name":"dup"},"data":{"k":"1","k":"2"},"extra":1}', { 'content-type': 'application/json' });
+    expect(dupWarn.status).toBe(201);
+    expect(String(dupWarn.headers.warning)).toContain('unknown field \\"extra\\"');
     const bad = await apiRequest(server.endpoint(), 'POST', `/api/v1/namespaces/${ns}/configmaps?fieldValidation=Sometimes`, { metadata: { name: 'x' } });
     expect(bad.status).toBe(400);
     await ok('delete', 'deployment', 'typo');
