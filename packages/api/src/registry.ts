@@ -64,7 +64,7 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
   }),
   resource({
     group: '', version: 'v1', kind: 'Pod', plural: 'pods', singular: 'pod', shortNames: ['po'],
-    namespaced: true, subresources: ['status', 'binding', 'log'],
+    namespaced: true, subresources: ['status', 'binding', 'log', 'exec', 'attach', 'portforward'],
     applyDefaults: defaultPod, validate: v.validatePod,
     extraFields: (o) => {
       const p = o as Pod;

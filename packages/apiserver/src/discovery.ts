@@ -89,6 +89,11 @@ export function apiResourceList(resources: readonly ResourceInfo[], group: strin
       if (sub === 'scale') out.push({ ...base, group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] });
       if (sub === 'binding') out.push({ ...base, kind: 'Binding', verbs: ['create'] });
       if (sub === 'log') out.push({ ...base, kind: r.kind, verbs: ['get'] });
+      // Connect subresources: kube lists them with kind PodExecOptions etc. and verbs get/create.
+      if (sub === 'exec' || sub === 'attach' || sub === 'portforward') {
+        const kind = { exec: 'PodExecOptions', attach: 'PodAttachOptions', portforward: 'PodPortForwardOptions' }[sub];
+        out.push({ ...base, kind, verbs: ['create', 'get'] });
+      }
     }
   }
   // Alphabetical like kube-apiserver's (a subresource right after its parent): `kubectl get all` prints kinds in this order.

@@ -15,3 +15,7 @@ export * from './service-ranges.js';
 export * from './range-allocator.js';
 export * from './service-allocator.js';
 export * from './kubernetes-service.js';
+export * from './node-client.js';
+export * from './node-certificate-endpoint.js';
+export * from './pod-log-proxy.js';
+export * from './pod-stream-proxy.js';

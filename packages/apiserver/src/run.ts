@@ -6,8 +6,10 @@ import { EtcdStorage } from '@flotilla/store';
 import { DefaultAuthorizer } from './auth/authorizer.js';
 import { TokenAuthenticator } from './auth/token-file.js';
 import { KubernetesServiceReconciler } from './kubernetes-service.js';
-import { createPodLogProxy, kubeletClientTokenFromFile, registerTokenReview } from './pod-log-proxy.js';
+import { registerNodeCertificates } from './node-certificate-endpoint.js';
+import { createPodLogProxy, registerTokenReview } from './pod-log-proxy.js';
 import { createApiServer, type ApiServer } from './server.js';
+import { ensureKubeletClientCert } from './tls/node-certs.js';
 import { ensureServingCerts } from './tls/serving-certs.js';
 
 /** Everything `flotilla apiserver` is configured with (flags named as kube-apiserver's). */
@@ -80,6 +82,12 @@ export async function run(config: ApiServerConfig, signal: AbortSignal): Promise
     ...(config.tlsPrivateKeyFile ? { tlsPrivateKeyFile: config.tlsPrivateKeyFile } : {}),
   });
   log.info({ action: certs.action, reason: certs.reason, certFile: certs.certFile, caFile: certs.caFile, hosts: certs.hosts }, 'serving certificate');
+  // The apiserver → agent channel: our client certificate, signed by the cluster CA (which also signs the agents').
+  const nodeTls = await ensureKubeletClientCert(config.certDir).catch((err: unknown) => {
+    // An operator-supplied serving pair without the CA key: the API works, node streams (logs, exec) do not.
+    log.warn({ err: (err as Error).message }, 'no client certificate for agents: pods/log, exec, attach and port-forward are unavailable');
+    return undefined;
+  });
   if (signal.aborted) return;
 
   // FLOTILLA_READ_CACHE=false sends every get to etcd (an escape hatch, and the benchmark's A/B switch).
@@ -100,12 +108,13 @@ export async function run(config: ApiServerConfig, signal: AbortSignal): Promise
       authorizer: new DefaultAuthorizer(),
       logger: log,
       https: { key: certs.key, cert: certs.cert },
-      // Agents accept the token file's first system:masters token for log requests (see pod-log-proxy.ts).
-      podLogHandler: createPodLogProxy({ storage, kubeletClientToken: await kubeletClientTokenFromFile(config.tokenAuthFile), logger: log }),
+      // Agents are reached over mutual TLS (node-client.ts): no token of ours ever goes to a node.
+      ...(nodeTls ? { podLogHandler: createPodLogProxy({ storage, nodeTls, logger: log }), nodeTls } : {}),
       ...(config.serviceClusterIPRange ? { serviceClusterIPRange: config.serviceClusterIPRange } : {}),
       ...(config.serviceNodePortRange ? { serviceNodePortRange: config.serviceNodePortRange } : {}),
     });
     registerTokenReview(server, authenticator);
+    registerNodeCertificates(server, storage, config.certDir);
     await server.listen({ host: config.bindAddress, port: config.securePort });
     const port = (server.server.address() as AddressInfo).port;
     const host = config.advertiseAddress ?? (WILDCARDS.has(config.bindAddress) ? '127.0.0.1' : config.bindAddress);

@@ -12,6 +12,8 @@ import type { Authenticator, Authorizer, RequestAttributes, UserInfo, Verb } fro
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.js';
 import { ApiServerMetrics } from './metrics.js';
 import { ensureSystemNamespaces } from './namespaces.js';
+import type { NodeChannelTls } from './node-client.js';
+import { servePodStreams, STREAM_SUBRESOURCES } from './pod-stream-proxy.js';
 import { parseApiPath, type ResourcePath } from './request-info.js';
 import { noSuchSubresource, RestHandlers, type RestRequest, type RestResponse } from './rest-handlers.js';
 import { ServiceAllocator } from './service-allocator.js';
@@ -43,6 +45,8 @@ export interface ApiServerOptions {
   registry?: Registry;
   /** Handler of `pods/{name}/log`; 404 Status until the agent provides one. */
   podLogHandler?: PodLogHandler;
+  /** The apiserver → agent channel's credentials; with them `pods/exec|attach|portforward` upgrades are proxied to agents. */
+  nodeTls?: NodeChannelTls;
   /** Cluster IPs of Services (--service-cluster-ip-range), 10.96.0.0/16 by default. */
   serviceClusterIPRange?: string;
   /** Node ports of Services (--service-node-port-range), 30000-32767 by default. */
@@ -293,6 +297,10 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     const rest: RestRequest = { path, info, attrs: { ...attrs, user }, query, body: req.body, contentType: req.headers['content-type'] };
 
     if (verb === 'watch') return startWatch(req, reply, rest);
+    if (sub !== undefined && STREAM_SUBRESOURCES.has(sub)) {
+      // Only connection upgrades (served by pod-stream-proxy.ts) can carry a stream.
+      throw badRequest(`Upgrade request required: pods/${sub} speaks WebSocket (${sub === 'portforward' ? 'SPDY/3.1+portforward.k8s.io' : 'v5.channel.k8s.io'}) or SPDY`);
+    }
     if (sub === 'log') {
       if (req.method !== 'GET') throw new ApiError('MethodNotAllowed', 'the server does not allow this method on the requested resource');
       if (!options.podLogHandler) throw new ApiError('NotFound', 'pod logs are not available on this server');
@@ -364,8 +372,14 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     // In the background: a crash between allocate and create must not leak an IP or port forever.
     void serviceAllocator.runRepairLoop(shutdown.signal, options.serviceRepairIntervalMs ?? 60_000);
   });
-  // Open watches would keep close() waiting forever.
-  app.addHook('preClose', async () => shutdown.abort());
+  const cutStreams = options.nodeTls
+    ? servePodStreams(app.server, { storage, authenticator, authorizer, nodeTls: options.nodeTls, logger })
+    : undefined;
+  // Open watches and streams would keep close() waiting forever.
+  app.addHook('preClose', async () => {
+    shutdown.abort();
+    cutStreams?.();
+  });
 
   return app as ApiServer;
 }
