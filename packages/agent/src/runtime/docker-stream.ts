@@ -67,9 +67,17 @@ export function splitDockerStream(input: NodeJS.ReadableStream & { pause(): unkn
   const resume = () => input.resume();
   stdout?.on('drain', resume);
   stderr?.on('drain', resume);
+  let raw = false;
   input.on('data', (chunk: Buffer) => {
     pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
     let full = false;
+    // The engine writes a failed exec's start error (e.g. `OCI runtime exec failed: … not found`) as plain text, unframed.
+    if (!raw && pending.length >= 4 && (pending[0]! > STREAM_STDERR || pending[1] !== 0 || pending[2] !== 0 || pending[3] !== 0)) raw = true;
+    if (raw) {
+      const out = stderr ?? stdout;
+      if (out && !out.write(pending)) full = true;
+      pending = Buffer.alloc(0);
+    }
     while (pending.length >= 8) {
       const size = pending.readUInt32BE(4);
       if (pending.length < 8 + size) break;

@@ -1,0 +1,241 @@
+/**
+ * `kubectl exec`, `exec -i`, `exec -it`, `cp` and their errors with the
+ * real kubectl 1.32 against the real processes: a `flotilla apiserver`
+ * and one `flotilla agent` on the machine's Docker engine (a unique node
+ * name, so its orphan sweep never touches another test's containers). The
+ * stream goes kubectl → apiserver (WebSocket v5.channel.k8s.io) → agent
+ * (mutual TLS) → Docker's exec API. Also the agent's port seen directly:
+ * only the apiserver's client certificate (or an admin's token) gets in.
+ */
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import type { Node, Pod } from '@flotilla/api';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type TestCluster } from '../../src/cluster.js';
+import { waitFor } from '../../src/wait-for.js';
+
+const id = randomBytes(3).toString('hex');
+const nodeName = `exec-${id}`;
+const ns = `exec-${id}`;
+const dockerHost = process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+
+let cluster: TestCluster | undefined;
+let dir = '';
+
+/** What a kubectl run gave: exit code, stdout as bytes, stderr as text. */
+interface Run {
+  code: number;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Runs `cmd args` with `input` on stdin, collecting binary stdout. */
+function sh(cmd: string, args: string[], input?: Buffer | string, timeoutMs = 60_000): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') });
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(input ?? '');
+  });
+}
+
+const kubectl = (args: string[], input?: Buffer | string, timeoutMs?: number) =>
+  sh('kubectl', ['--kubeconfig', cluster!.api.kubeconfigPath, '--cache-dir', join(dir, 'cache'), '-n', ns, ...args], input, timeoutMs);
+
+/** A pod bound straight to the agent's node (no scheduler needed) that runs until deleted. */
+function shellPod(name: string, command = ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done']): Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: ns },
+    spec: { nodeName, restartPolicy: 'Never', containers: [{ name: 'main', image: 'flotilla/busybox:1', imagePullPolicy: 'Never', command }] },
+  } as Pod;
+}
+
+async function podPhase(name: string, phase: string): Promise<Pod> {
+  return waitFor(
+    async () => {
+      const p = await cluster!.client.resource<Pod>('pods').get(ns, name);
+      return p.status?.phase === phase ? p : undefined;
+    },
+    { timeout: 60_000, message: `pod ${name} ${phase}` },
+  );
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'flotilla-exec-'));
+  cluster = await startCluster({
+    schedulers: 0,
+    controllerManagers: 0,
+    apiserver: { extraNodes: [nodeName] },
+    nodes: [{ name: nodeName, docker: { host: dockerHost, nodeIP: '127.0.0.1' } }],
+  });
+  await cluster.client.resource('namespaces').create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  await cluster.client.resource<Pod>('pods').create(shellPod('sh'));
+  await cluster.client.resource<Pod>('pods').create(shellPod('done', ['sh', '-c', 'exit 0']));
+  await podPhase('sh', 'Running');
+}, 120_000);
+
+afterEach(({ task }) => {
+  if (task.result?.state === 'fail' && cluster) console.error(`--- logs after "${task.name}" failed\n${cluster.dumpLogs()}`);
+});
+
+afterAll(async () => {
+  await cluster?.stop();
+  // The agent is gone: remove what it left of this test's pods (only agents may use dockerode).
+  const left = (await sh('docker', ['-H', dockerHost, 'ps', '-aq', '--filter', `label=io.flotilla.pod.namespace=${ns}`])).stdout.toString().split('\n').filter(Boolean);
+  if (left.length) await sh('docker', ['-H', dockerHost, 'rm', '-f', ...left]);
+  if (dir) await rm(dir, { recursive: true, force: true });
+}, 60_000);
+
+/** Every file under `root` with its sha256, by relative path. */
+async function tree(root: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (d: string) => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else out[relative(root, p)] = createHash('sha256').update(await readFile(p)).digest('hex');
+    }
+  };
+  await walk(root);
+  return out;
+}
+
+describe('kubectl exec through the apiserver and the agent', () => {
+  it('exec: stdout and stderr apart, the exit code is kubectl\'s', async () => {
+    const r = await kubectl(['exec', 'sh', '--', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    expect(r.stdout.toString()).toBe('out\n');
+    expect(r.stderr).toContain('err\n');
+    expect(r.code).toBe(3);
+    const ok = await kubectl(['exec', 'sh', '--', 'true']);
+    expect(ok).toMatchObject({ code: 0, stderr: '' });
+  });
+
+  it('exec -i: 1 MiB of stdin round-trips byte for byte', async () => {
+    const data = randomBytes(1024 * 1024);
+    const r = await kubectl(['exec', '-i', 'sh', '--', 'cat'], data);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout.length).toBe(data.length);
+    expect(createHash('sha256').update(r.stdout).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+  });
+
+  it('exec -it under a pseudo-terminal runs an interactive shell with a terminal size', async () => {
+    // script(1) gives kubectl a pty; the shell reads our lines from it.
+    const r = await sh('script', ['-qec', `stty rows 40 cols 100; kubectl --kubeconfig ${cluster!.api.kubeconfigPath} --cache-dir ${join(dir, 'cache')} -n ${ns} exec -it sh -- sh`, '/dev/null'], 'echo "tty=$(tty)"; i=0; while [ "$(stty size)" != "40 100" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; echo "size=$(stty size)"; echo sum=$((40+2)); exit 7\n', 60_000);
+    const text = r.stdout.toString();
+    expect(text).toContain('sum=42');
+    expect(text).toMatch(/tty=\/dev\/pts\/\d+/);
+    // The size kubectl sent on the resize channel reached the container's terminal (it arrives just after the shell starts).
+    expect(text).toContain('size=40 100');
+    expect(r.code).toBe(7);
+  });
+
+  it('cp: a directory into and back out of the container, byte-identical', async () => {
+    const src = join(dir, 'src');
+    await mkdir(join(src, 'sub', 'deeper'), { recursive: true });
+    await writeFile(join(src, 'a.txt'), 'hello\n');
+    await writeFile(join(src, 'sub', 'b.bin'), randomBytes(300_000));
+    await writeFile(join(src, 'sub', 'deeper', 'c.bin'), randomBytes(7));
+    await writeFile(join(src, 'empty'), '');
+    const into = await kubectl(['cp', src, `${ns}/sh:/tmp/copied`]);
+    expect(into.stderr).toBe('');
+    expect(into.code).toBe(0);
+    const back = join(dir, 'back');
+    const out = await kubectl(['cp', `${ns}/sh:/tmp/copied`, back]);
+    expect(out.code).toBe(0);
+    expect(await tree(back)).toEqual(await tree(src));
+    expect((await stat(join(back, 'sub', 'b.bin'))).size).toBe(300_000);
+  });
+
+  it('bad input: a missing container, a missing command, a finished pod, an unknown pod: clear errors and exit codes', async () => {
+    const noContainer = await kubectl(['exec', 'sh', '-c', 'nope', '--', 'true']);
+    expect(noContainer.code).toBe(1);
+    expect(noContainer.stderr).toContain('container "nope" not found in pod "sh"');
+    expect(noContainer.stderr).not.toContain('pods/exec ""');
+
+    const noCommand = await kubectl(['exec', 'sh', '--', 'no-such-command']);
+    // Docker's own words (the engine writes them on the exec's stdout) and code, as `docker exec` gives them.
+    expect(noCommand.stdout.toString() + noCommand.stderr).toMatch(/exec: "no-such-command": executable file not found in \$PATH/);
+    expect(noCommand.code).toBe(126);
+
+    await podPhase('done', 'Succeeded');
+    const finished = await kubectl(['exec', 'done', '--', 'true']);
+    expect(finished.code).toBe(1);
+    // kubectl checks the phase itself before it connects; the apiserver would answer 'pod "done" is not running (phase Succeeded)'.
+    expect(finished.stderr).toContain('cannot exec into a container in a completed pod; current phase is Succeeded');
+
+    const noPod = await kubectl(['exec', 'ghost', '--', 'true']);
+    expect(noPod.code).toBe(1);
+    expect(noPod.stderr).toContain('pods "ghost" not found');
+  });
+});
+
+describe('the agent\'s port reached directly', () => {
+  /** GET a container log path on the agent with optional client certificate and token; the HTTP status, or the TLS error. */
+  async function direct(opts: { cert?: string; key?: string; token?: string }): Promise<number | string> {
+    const node = await cluster!.client.resource<Node>('nodes').get(undefined, nodeName);
+    const port = node.status!.daemonEndpoints!.kubeletEndpoint!.Port;
+    return new Promise((resolve) => {
+      const r = httpsRequest(
+        {
+          host: '127.0.0.1',
+          port,
+          path: `/containerLogs/${ns}/sh/main`,
+          ca: cluster!.api.caPem,
+          ...(opts.cert ? { cert: opts.cert, key: opts.key } : {}),
+          headers: opts.token ? { authorization: `Bearer ${opts.token}` } : {},
+          checkServerIdentity: () => undefined,
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      r.on('error', (err) => resolve(err.message));
+      r.end();
+    });
+  }
+
+  it('serves a CA-signed certificate for its node; refuses callers without the apiserver\'s client certificate', async () => {
+    const node = await cluster!.client.resource<Node>('nodes').get(undefined, nodeName);
+    const { connect } = await import('node:tls');
+    const peer = await new Promise<{ cn: string; authorized: boolean }>((resolve, reject) => {
+      const s = connect({ host: '127.0.0.1', port: node.status!.daemonEndpoints!.kubeletEndpoint!.Port, ca: cluster!.api.caPem, checkServerIdentity: () => undefined }, () => {
+        resolve({ cn: String(s.getPeerCertificate().subject.CN), authorized: s.authorized });
+        s.end();
+      });
+      s.on('error', reject);
+    });
+    expect(peer).toEqual({ cn: `system:node:${nodeName}`, authorized: true });
+
+    expect(await direct({})).toBe(401);
+    expect(await direct({ token: cluster!.api.nodeToken(nodeName) })).toBe(403);
+    expect(await direct({ token: 'not-a-token' })).toBe(401);
+    // The apiserver's own name on a certificate from another CA does not pass.
+    const forged = await sh('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/O=system:masters/CN=kube-apiserver-kubelet-client',
+      '-keyout', join(dir, 'forged.key'), '-out', join(dir, 'forged.crt')]);
+    expect(forged.code).toBe(0);
+    expect(await direct({ cert: await readFile(join(dir, 'forged.crt'), 'utf8'), key: await readFile(join(dir, 'forged.key'), 'utf8') })).toBe(401);
+    // The real thing: the apiserver's client pair from its cert dir.
+    const cert = await readFile(join(cluster!.api.certDir, 'apiserver-kubelet-client.crt'), 'utf8');
+    const key = await readFile(join(cluster!.api.certDir, 'apiserver-kubelet-client.key'), 'utf8');
+    expect(await direct({ cert, key })).toBe(200);
+    // An administrator's token, reviewed by the apiserver, also passes.
+    expect(await direct({ token: cluster!.api.adminToken })).toBe(200);
+  });
+});
