@@ -1,5 +1,5 @@
 /**
- * `kubectl exec`, `exec -i`, `exec -it`, `cp` and their errors with the
+ * `kubectl exec`, `exec -i`, `exec -it`, `cp`, `port-forward` and their errors with the
  * real kubectl 1.32 against the real processes: a `flotilla apiserver`
  * and one `flotilla agent` on the machine's Docker engine (a unique node
  * name, so its orphan sweep never touches another test's containers). The
@@ -7,7 +7,7 @@
  * (mutual TLS) → Docker's exec API. Also the agent's port seen directly:
  * only the apiserver's client certificate (or an admin's token) gets in.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
@@ -16,6 +16,7 @@ import { join, relative } from 'node:path';
 import type { Node, Pod } from '@flotilla/api';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type TestCluster } from '../../src/cluster.js';
+import { freePort } from '../../src/free-port.js';
 import { waitFor } from '../../src/wait-for.js';
 
 const id = randomBytes(3).toString('hex');
@@ -86,14 +87,24 @@ beforeAll(async () => {
   await cluster.client.resource('namespaces').create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   await cluster.client.resource<Pod>('pods').create(shellPod('sh'));
   await cluster.client.resource<Pod>('pods').create(shellPod('done', ['sh', '-c', 'exit 0']));
+  await cluster.client.resource<Pod>('pods').create({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'web', namespace: ns },
+    spec: { nodeName, containers: [{ name: 'web', image: 'flotilla/echo:1', imagePullPolicy: 'Never', ports: [{ containerPort: 8080 }] }] },
+  } as Pod);
   await podPhase('sh', 'Running');
+  await podPhase('web', 'Running');
 }, 120_000);
 
 afterEach(({ task }) => {
   if (task.result?.state === 'fail' && cluster) console.error(`--- logs after "${task.name}" failed\n${cluster.dumpLogs()}`);
 });
 
+const forwards: ChildProcess[] = [];
+
 afterAll(async () => {
+  for (const f of forwards) f.kill('SIGKILL');
   await cluster?.stop();
   // The agent is gone: remove what it left of this test's pods (only agents may use dockerode).
   const left = (await sh('docker', ['-H', dockerHost, 'ps', '-aq', '--filter', `label=io.flotilla.pod.namespace=${ns}`])).stdout.toString().split('\n').filter(Boolean);
@@ -237,5 +248,59 @@ describe('the agent\'s port reached directly', () => {
     expect(await direct({ cert, key })).toBe(200);
     // An administrator's token, reviewed by the apiserver, also passes.
     expect(await direct({ token: cluster!.api.adminToken })).toBe(200);
+  });
+});
+
+/** A running `kubectl port-forward pod/<pod> <local>:<remote>`, ready once it printed its "Forwarding from" line. */
+async function portForward(pod: string, remote: number, env: Record<string, string> = {}): Promise<{ port: number; child: ChildProcess; output: () => string }> {
+  const port = await freePort();
+  const child = spawn('kubectl', ['--kubeconfig', cluster!.api.kubeconfigPath, '--cache-dir', join(dir, 'cache'), '-n', ns, 'port-forward', `pod/${pod}`, `${port}:${remote}`], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  forwards.push(child);
+  let text = '';
+  child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (text += d.toString()));
+  await waitFor(() => text.includes('Forwarding from') || child.exitCode !== null, { timeout: 20_000, message: 'kubectl port-forward to listen' });
+  if (child.exitCode !== null) throw new Error(`kubectl port-forward exited: ${text}`);
+  return { port, child, output: () => text };
+}
+
+/** GET / on a local port: the body, or the error. */
+async function get(port: number): Promise<string> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/hello`, { signal: AbortSignal.timeout(15_000) });
+    return `${res.status} ${await res.text()}`;
+  } catch (err) {
+    return `error: ${(err as Error).message}: ${String((err as Error & { cause?: Error }).cause?.message ?? '')}`;
+  }
+}
+
+describe('kubectl port-forward through the apiserver and the agent', () => {
+  // kubectl 1.32 tunnels SPDY in a WebSocket by default; KUBECTL_PORT_FORWARD_WEBSOCKETS=false makes it speak SPDY/3.1 directly (its fallback).
+  it.each([
+    ['WebSocket (SPDY/3.1+portforward.k8s.io)', {}],
+    ['SPDY/3.1', { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' }],
+  ])('20 concurrent requests through one port-forward over %s are all answered by the pod', async (_name, env) => {
+    const pf = await portForward('web', 8080, env);
+    const answers = await Promise.all(Array.from({ length: 20 }, () => get(pf.port)));
+    for (const a of answers) expect(a).toMatch(/^200 \{"pod":"web".*"path":"\/hello"/);
+    // And again on the same session (new streams on one SPDY connection).
+    const again = await Promise.all(Array.from({ length: 20 }, () => get(pf.port)));
+    expect(again.filter((a) => a.startsWith('200 '))).toHaveLength(20);
+    expect(pf.child.exitCode).toBeNull();
+    pf.child.kill('SIGTERM');
+  });
+
+  it('a closed port: that connection is closed with an error message; another forward keeps working', async () => {
+    const good = await portForward('web', 8080);
+    const closed = await portForward('web', 9999);
+    const failed = await get(closed.port);
+    expect(failed).toMatch(/^error/);
+    await waitFor(() => closed.output().includes('error forwarding port 9999'), { timeout: 10_000, message: 'kubectl to print the error' });
+    expect(closed.output()).toContain('connection refused');
+    // The other session is untouched.
+    const answers = await Promise.all(Array.from({ length: 10 }, () => get(good.port)));
+    expect(answers.filter((a) => a.startsWith('200 '))).toHaveLength(10);
+    good.child.kill('SIGTERM');
+    closed.child.kill('SIGTERM');
   });
 });
