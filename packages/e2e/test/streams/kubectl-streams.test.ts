@@ -314,3 +314,51 @@ describe('kubectl port-forward through the apiserver and the agent', () => {
     closed.child.kill('SIGTERM');
   });
 });
+
+/** Median of numbers. */
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+describe('benchmark (printed, not asserted beyond sanity)', () => {
+  it('kubectl exec -- true vs docker exec; port-forward download vs the pod IP directly', async () => {
+    const n = 10;
+    const container = (await sh('docker', ['-H', dockerHost, 'ps', '-q', '--filter', `label=io.flotilla.pod.namespace=${ns}`, '--filter', 'label=io.flotilla.pod.name=sh', '--filter', 'label=io.flotilla.type=container'])).stdout.toString().trim();
+    expect(container).not.toBe('');
+    const kubectlMs: number[] = [];
+    const dockerMs: number[] = [];
+    for (let i = 0; i < n; i++) {
+      let t = performance.now();
+      expect((await kubectl(['exec', 'sh', '--', 'true'])).code).toBe(0);
+      kubectlMs.push(performance.now() - t);
+      t = performance.now();
+      expect((await sh('docker', ['-H', dockerHost, 'exec', container, 'true'])).code).toBe(0);
+      dockerMs.push(performance.now() - t);
+    }
+
+    // 64 MiB served by busybox httpd inside the pod, fetched through port-forward and straight from the pod IP.
+    const setup = await kubectl(['exec', 'sh', '--', 'sh', '-c', 'mkdir -p /tmp/www && dd if=/dev/urandom of=/tmp/www/big bs=1M count=64 2>/dev/null && httpd -p 8081 -h /tmp/www && echo ok']);
+    expect(setup.stdout.toString()).toContain('ok');
+    const pod = await cluster!.client.resource<Pod>('pods').get(ns, 'sh');
+    const download = async (url: string) => {
+      const t = performance.now();
+      const res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
+      const size = (await res.arrayBuffer()).byteLength;
+      expect(size).toBe(64 * 1024 * 1024);
+      return size / 1024 / 1024 / ((performance.now() - t) / 1000);
+    };
+    await waitFor(async () => (await fetch(`http://${pod.status!.podIP}:8081/big`, { method: 'HEAD' })).ok, { timeout: 10_000, message: 'httpd in the pod' });
+    const pf = await portForward('sh', 8081);
+    const direct = [await download(`http://${pod.status!.podIP}:8081/big`), await download(`http://${pod.status!.podIP}:8081/big`)];
+    const forwarded = [await download(`http://127.0.0.1:${pf.port}/big`), await download(`http://127.0.0.1:${pf.port}/big`)];
+    pf.child.kill('SIGTERM');
+    const report = {
+      kubectlExecMedianMs: Math.round(median(kubectlMs)),
+      dockerExecMedianMs: Math.round(median(dockerMs)),
+      execRatio: +(median(kubectlMs) / median(dockerMs)).toFixed(2),
+      directMiBps: direct.map((x) => Math.round(x)),
+      portForwardMiBps: forwarded.map((x) => Math.round(x)),
+      portForwardRatio: +(Math.max(...forwarded) / Math.max(...direct)).toFixed(3),
+    };
+    console.info(`streams benchmark: ${JSON.stringify(report)}`);
+    expect(report.portForwardRatio).toBeGreaterThan(0);
+  }, 240_000);
+});
