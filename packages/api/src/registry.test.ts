@@ -4,7 +4,7 @@ import { groupVersion } from './resource.js';
 
 describe('resource registry', () => {
   it('serves every resource with unique plurals and short names', () => {
-    expect(RESOURCES.map((r) => r.plural).sort()).toEqual(['deployments', 'endpoints', 'endpointslices', 'events', 'ingresses', 'leases', 'namespaces', 'nodes', 'pods', 'replicasets', 'services']);
+    expect(RESOURCES.map((r) => r.plural).sort()).toEqual(['deployments', 'endpoints', 'endpointslices', 'events', 'ingresses', 'leases', 'namespaces', 'nodes', 'poddisruptionbudgets', 'pods', 'replicasets', 'services']);
     const shorts = RESOURCES.flatMap((r) => r.shortNames);
     expect(new Set(shorts).size).toBe(shorts.length);
     for (const r of RESOURCES) {

@@ -10,6 +10,7 @@ import type { Storage } from '@flotilla/store';
 import { METRICS_CONTENT_TYPE, Registry, type Logger } from '@flotilla/observability';
 import type { Authenticator, Authorizer, RequestAttributes, UserInfo, Verb } from './auth/types.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.js';
+import { evictPod } from './eviction.js';
 import { ApiServerMetrics } from './metrics.js';
 import { ensureSystemNamespaces } from './namespaces.js';
 import type { NodeChannelTls } from './node-client.js';
@@ -300,6 +301,11 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     if (sub !== undefined && STREAM_SUBRESOURCES.has(sub)) {
       // Only connection upgrades (served by pod-stream-proxy.ts) can carry a stream.
       throw badRequest(`Upgrade request required: pods/${sub} speaks WebSocket (${sub === 'portforward' ? 'SPDY/3.1+portforward.k8s.io' : 'v5.channel.k8s.io'}) or SPDY`);
+    }
+    if (sub === 'eviction') {
+      if (req.method !== 'POST') throw new ApiError('MethodNotAllowed', 'pods/eviction only supports POST');
+      const out = await evictPod(storage, handlers, rest);
+      return reply.code(out.code).type('application/json').send(out.body);
     }
     if (sub === 'log') {
       if (req.method !== 'GET') throw new ApiError('MethodNotAllowed', 'the server does not allow this method on the requested resource');
