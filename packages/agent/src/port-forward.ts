@@ -30,24 +30,28 @@ export interface PortForwardContext {
   podIP?: (namespace: string, name: string) => string | undefined;
 }
 
-const wss = new WebSocketServer({ noServer: true, clientTracking: false, handleProtocols: (offered) => (offered.has(PORT_FORWARD_TUNNEL_PROTOCOL) ? PORT_FORWARD_TUNNEL_PROTOCOL : false) });
+/** Stands in for the tunnel subprotocol in the request: `/` is not a token character, so ws would refuse the real name. */
+const TUNNEL_PLACEHOLDER = 'x-flotilla-spdy-tunnel';
+const wss = new WebSocketServer({ noServer: true, clientTracking: false, handleProtocols: (offered) => (offered.has(TUNNEL_PLACEHOLDER) ? PORT_FORWARD_TUNNEL_PROTOCOL : false) });
 
 /** Serves one port-forward upgrade request (already authorized). */
 export async function servePortForward(c: PortForwardContext, ns: string, pod: string, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
   const ip = c.podIP?.(ns, pod);
   if (!ip) throw badRequest(`pod "${pod}" in namespace "${ns}" has no IP on this node (not running here?)`);
   const upgrade = String(req.headers.upgrade ?? '').toLowerCase();
-  const target = { namespace: ns, pod, ip, log: c.log };
+  const target = { namespace: ns, pod, ip, log: c.log, transport: '' };
   if (upgrade === 'websocket') {
     const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     if (!offered.includes(PORT_FORWARD_TUNNEL_PROTOCOL)) throw badRequest(`port-forward over WebSocket needs subprotocol ${PORT_FORWARD_TUNNEL_PROTOCOL}; offered ${JSON.stringify(offered.filter(Boolean))}`);
+    // Checked above; ws answers with the real name (handleProtocols), which is what kubectl looks for.
+    req.headers['sec-websocket-protocol'] = TUNNEL_PLACEHOLDER;
     wss.handleUpgrade(req, socket, head, (ws) => {
       const session = new SpdySession((bytes) => ws.send(bytes));
       ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => session.receive(Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)));
       ws.on('close', () => session.close(false));
       ws.on('error', () => ws.terminate());
       session.on('close', () => ws.close(1000));
-      run(session, target);
+      run(session, { ...target, transport: 'websocket' });
     });
     return;
   }
@@ -60,7 +64,7 @@ export async function servePortForward(c: PortForwardContext, ns: string, pod: s
     socket.on('close', () => session.close(false));
     session.on('close', () => socket.end());
     if (head.length) session.receive(head);
-    run(session, target);
+    run(session, { ...target, transport: 'spdy' });
     return;
   }
   throw new ApiError('BadRequest', `port-forward is served over WebSocket (${PORT_FORWARD_TUNNEL_PROTOCOL}) or SPDY/3.1; this client asked for ${JSON.stringify(req.headers.upgrade ?? '')}`);
@@ -71,6 +75,8 @@ interface Target {
   pod: string;
   ip: string;
   log: Logger;
+  /** `websocket` (SPDY tunnelled) or `spdy`, for the logs. */
+  transport: string;
 }
 
 /** Pairs the error and data streams of each request and forwards it. */
@@ -78,7 +84,8 @@ function run(session: SpdySession, t: Target): void {
   const pairs = new Map<string, { error?: SpdyStream; data?: SpdyStream }>();
   let forwarded = 0;
   session.on('error', (err: Error) => t.log.warn({ pod: `${t.namespace}/${t.pod}`, err: err.message }, 'port-forward session failed'));
-  session.on('close', () => t.log.info({ pod: `${t.namespace}/${t.pod}`, connections: forwarded }, 'port-forward session closed'));
+  t.log.info({ pod: `${t.namespace}/${t.pod}`, transport: t.transport }, 'port-forward session opened');
+  session.on('close', () => t.log.info({ pod: `${t.namespace}/${t.pod}`, transport: t.transport, connections: forwarded }, 'port-forward session closed'));
   session.on('stream', (s: SpdyStream) => {
     const type = s.headers.streamtype;
     const key = `${s.headers.requestid ?? ''}/${s.headers.port ?? ''}`;

@@ -287,9 +287,11 @@ async function get(port: number): Promise<string> {
 describe('kubectl port-forward through the apiserver and the agent', () => {
   // kubectl 1.32 tunnels SPDY in a WebSocket by default; KUBECTL_PORT_FORWARD_WEBSOCKETS=false makes it speak SPDY/3.1 directly (its fallback).
   it.each([
-    ['WebSocket (SPDY/3.1+portforward.k8s.io)', {}],
-    ['SPDY/3.1', { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' }],
-  ])('20 concurrent requests through one port-forward over %s are all answered by the pod', async (_name, env) => {
+    ['WebSocket (SPDY/3.1+portforward.k8s.io)', 'websocket', {}],
+    ['SPDY/3.1', 'spdy', { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' }],
+  ])('20 concurrent requests through one port-forward over %s are all answered by the pod', async (_name, transport, env) => {
+    const sessions = () => cluster!.process(nodeName).logs().split('\n').filter((l) => l.includes('port-forward session opened') && l.includes(`"transport":"${transport}"`)).length;
+    const before = sessions();
     const pf = await portForward('web', 8080, env);
     const answers = await Promise.all(Array.from({ length: 20 }, () => get(pf.port)));
     for (const a of answers) expect(a).toMatch(/^200 \{"pod":"web".*"path":"\/hello"/);
@@ -298,6 +300,9 @@ describe('kubectl port-forward through the apiserver and the agent', () => {
     expect(again.filter((a) => a.startsWith('200 '))).toHaveLength(20);
     expect(pf.child.exitCode).toBeNull();
     pf.child.kill('SIGTERM');
+    // The agent served it over the transport asked for (kubectl would silently fall back to SPDY if the WebSocket were refused).
+    expect(sessions()).toBeGreaterThan(before);
+    expect(cluster!.api.logs()).not.toContain('Invalid Sec-WebSocket-Protocol');
   });
 
   it('a closed port: that connection is closed with an error message; another forward keeps working', async () => {
@@ -334,21 +339,28 @@ describe('benchmark (printed, not asserted beyond sanity)', () => {
       dockerMs.push(performance.now() - t);
     }
 
-    // 64 MiB served by busybox httpd inside the pod, fetched through port-forward and straight from the pod IP.
-    const setup = await kubectl(['exec', 'sh', '--', 'sh', '-c', 'mkdir -p /tmp/www && dd if=/dev/urandom of=/tmp/www/big bs=1M count=64 2>/dev/null && httpd -p 8081 -h /tmp/www && echo ok']);
+    // 64 MiB sent raw by busybox nc in the pod (httpd caps out below the transport), read over TCP through port-forward and straight from the pod IP.
+    const size = 64 * 1024 * 1024;
+    const setup = await kubectl(['exec', 'sh', '--', 'sh', '-c', 'dd if=/dev/urandom of=/tmp/big bs=1M count=64 2>/dev/null; nc -ll -p 8082 -e cat /tmp/big >/dev/null 2>&1 & echo ok']);
     expect(setup.stdout.toString()).toContain('ok');
     const pod = await cluster!.client.resource<Pod>('pods').get(ns, 'sh');
-    const download = async (url: string) => {
-      const t = performance.now();
-      const res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
-      const size = (await res.arrayBuffer()).byteLength;
-      expect(size).toBe(64 * 1024 * 1024);
-      return size / 1024 / 1024 / ((performance.now() - t) / 1000);
-    };
-    await waitFor(async () => (await fetch(`http://${pod.status!.podIP}:8081/big`, { method: 'HEAD' })).ok, { timeout: 10_000, message: 'httpd in the pod' });
-    const pf = await portForward('sh', 8081);
-    const direct = [await download(`http://${pod.status!.podIP}:8081/big`), await download(`http://${pod.status!.podIP}:8081/big`)];
-    const forwarded = [await download(`http://127.0.0.1:${pf.port}/big`), await download(`http://127.0.0.1:${pf.port}/big`)];
+    const { connect } = await import('node:net');
+    const download = (host: string, port: number) =>
+      new Promise<number>((resolve, reject) => {
+        const t = performance.now();
+        let got = 0;
+        const s = connect({ host, port });
+        s.on('data', (d: Buffer) => {
+          got += d.length;
+          if (got >= size) s.destroy();
+        });
+        s.on('close', () => (got >= size ? resolve(size / 1024 / 1024 / ((performance.now() - t) / 1000)) : reject(new Error(`only ${got} bytes from ${host}:${port}`))));
+        s.on('error', reject);
+      });
+    await waitFor(() => download(pod.status!.podIP!, 8082).then(() => true, () => false), { timeout: 20_000, message: 'nc in the pod serving' });
+    const pf = await portForward('sh', 8082);
+    const direct = [await download(pod.status!.podIP!, 8082), await download(pod.status!.podIP!, 8082)];
+    const forwarded = [await download('127.0.0.1', pf.port), await download('127.0.0.1', pf.port)];
     pf.child.kill('SIGTERM');
     const report = {
       kubectlExecMedianMs: Math.round(median(kubectlMs)),
