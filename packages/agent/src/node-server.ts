@@ -212,6 +212,14 @@ async function handle(o: NodeServerOptions, allowed: Set<string>, req: IncomingM
     await authorize(o, allowed, req);
     throw badRequest('Upgrade request required: exec, attach and portForward speak WebSocket');
   }
+  if (url.pathname === '/stats/summary') {
+    if (req.method !== 'GET') throw new ApiError('MethodNotAllowed', 'only GET is allowed');
+    await authorize(o, allowed, req);
+    const summary = await resourceSummary(o.runtime);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(summary));
+    return;
+  }
   const m = /^\/containerLogs\/([^/]+)\/([^/]+)\/([^/]+)\/?$/.exec(url.pathname);
   if (!m) throw new ApiError('NotFound', `the server could not find the requested resource (${url.pathname.slice(0, 200)})`);
   if (req.method !== 'GET') throw new ApiError('MethodNotAllowed', 'only GET is allowed');
@@ -235,6 +243,33 @@ async function handle(o: NodeServerOptions, allowed: Set<string>, req: IncomingM
   res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache' });
   stream.on('error', () => res.destroy());
   stream.pipe(res);
+}
+
+/** What `/stats/summary` answers: CPU (cores) and working-set memory (bytes) per container, per pod and for the node. */
+export interface ResourceSummary {
+  timestamp: string;
+  /** The sampling window, in seconds. */
+  windowSeconds: number;
+  node: { cpuCores: number; memoryBytes: number };
+  pods: Array<{ namespace: string; name: string; containers: Array<{ name: string; cpuCores: number; memoryBytes: number }> }>;
+}
+
+/** Samples every running app container (in parallel: each engine sample takes about a second). */
+export async function resourceSummary(runtime: ContainerRuntime): Promise<ResourceSummary> {
+  const running = (await runtime.listContainers({ type: 'container' })).filter((c) => c.state === 'running');
+  const samples = await Promise.all(running.map(async (c) => ({ c, u: await runtime.usage?.(c.id).catch(() => undefined) })));
+  const pods = new Map<string, ResourceSummary['pods'][number]>();
+  const node = { cpuCores: 0, memoryBytes: 0 };
+  for (const { c, u } of samples) {
+    if (!u) continue;
+    const key = `${c.podNamespace}/${c.podName}`;
+    const pod = pods.get(key) ?? { namespace: c.podNamespace, name: c.podName, containers: [] };
+    pod.containers.push({ name: c.containerName, cpuCores: u.cpuCores, memoryBytes: u.memoryBytes });
+    pods.set(key, pod);
+    node.cpuCores += u.cpuCores;
+    node.memoryBytes += u.memoryBytes;
+  }
+  return { timestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), windowSeconds: 1, node, pods: [...pods.values()] };
 }
 
 /** The container instance whose logs are asked for: the newest, or with `previous` the dead one before it. */

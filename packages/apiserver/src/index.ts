@@ -19,3 +19,5 @@ export * from './node-client.js';
 export * from './node-certificate-endpoint.js';
 export * from './pod-log-proxy.js';
 export * from './pod-stream-proxy.js';
+export * from './metrics-api.js';
+export * from './eviction.js';

@@ -6,6 +6,7 @@ import { EtcdStorage } from '@flotilla/store';
 import { DefaultAuthorizer } from './auth/authorizer.js';
 import { TokenAuthenticator } from './auth/token-file.js';
 import { KubernetesServiceReconciler } from './kubernetes-service.js';
+import { MetricsApi } from './metrics-api.js';
 import { registerNodeCertificates } from './node-certificate-endpoint.js';
 import { createPodLogProxy, registerTokenReview } from './pod-log-proxy.js';
 import { createApiServer, type ApiServer } from './server.js';
@@ -109,7 +110,7 @@ export async function run(config: ApiServerConfig, signal: AbortSignal): Promise
       logger: log,
       https: { key: certs.key, cert: certs.cert },
       // Agents are reached over mutual TLS (node-client.ts): no token of ours ever goes to a node.
-      ...(nodeTls ? { podLogHandler: createPodLogProxy({ storage, nodeTls, logger: log }), nodeTls } : {}),
+      ...(nodeTls ? { podLogHandler: createPodLogProxy({ storage, nodeTls, logger: log }), nodeTls, metricsApi: new MetricsApi(storage, nodeTls, log) } : {}),
       ...(config.serviceClusterIPRange ? { serviceClusterIPRange: config.serviceClusterIPRange } : {}),
       ...(config.serviceNodePortRange ? { serviceNodePortRange: config.serviceNodePortRange } : {}),
     });

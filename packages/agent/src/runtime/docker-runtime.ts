@@ -31,6 +31,7 @@ import {
   type PodSandboxConfig,
   type RuntimeEvent,
   type Sandbox,
+  type ContainerUsage,
   type StreamOptions,
   type StreamSession,
 } from './types.js';
@@ -624,6 +625,24 @@ export class DockerRuntime implements ContainerRuntime {
       done: done.then(() => null),
       close: () => socket.destroy(),
     };
+  }
+
+  async usage(id: string): Promise<ContainerUsage | undefined> {
+    // stream=false: the engine samples twice about a second apart and fills precpu_stats, so one call gives a rate.
+    const st = (await this.docker.getContainer(id).stats({ stream: false })) as unknown as {
+      cpu_stats?: { cpu_usage?: { total_usage?: number }; system_cpu_usage?: number; online_cpus?: number };
+      precpu_stats?: { cpu_usage?: { total_usage?: number }; system_cpu_usage?: number };
+      memory_stats?: { usage?: number; stats?: Record<string, number> };
+    };
+    const cpu = st.cpu_stats;
+    const pre = st.precpu_stats;
+    if (!cpu?.cpu_usage?.total_usage || !cpu.system_cpu_usage) return undefined;
+    const cpuDelta = cpu.cpu_usage.total_usage - (pre?.cpu_usage?.total_usage ?? 0);
+    const sysDelta = cpu.system_cpu_usage - (pre?.system_cpu_usage ?? 0);
+    const cpuCores = sysDelta > 0 && pre?.system_cpu_usage ? (cpuDelta / sysDelta) * (cpu.online_cpus ?? 1) : 0;
+    const mem = st.memory_stats;
+    const inactive = mem?.stats?.total_inactive_file ?? mem?.stats?.inactive_file ?? 0;
+    return { cpuCores: Math.max(0, cpuCores), memoryBytes: Math.max(0, (mem?.usage ?? 0) - inactive) };
   }
 
   async ensureImage(image: string, pullPolicy: PullPolicy): Promise<void> {

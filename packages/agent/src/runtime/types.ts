@@ -246,6 +246,14 @@ export interface StreamSession {
   close(): void;
 }
 
+/** Resource usage of a container over the engine's last sampling window. */
+export interface ContainerUsage {
+  /** CPU in cores (1.0 = one core busy). */
+  cpuCores: number;
+  /** Working set: memory in use minus inactive file cache, in bytes. */
+  memoryBytes: number;
+}
+
 /** Facts about the host the engine runs on, for Node capacity and nodeInfo. */
 export interface HostInfo {
   cpus: number;
@@ -294,6 +302,8 @@ export interface ContainerRuntime {
   execStream?(id: string, command: string[], options: StreamOptions): Promise<StreamSession>;
   /** Attaches to a running container's main process (kubectl attach). */
   attach?(id: string, options: StreamOptions): Promise<StreamSession>;
+  /** CPU and memory use of a running container (kubectl top); undefined when the engine has no numbers. */
+  usage?(id: string): Promise<ContainerUsage | undefined>;
   /** Makes the image present according to the pull policy; RuntimeError ErrImagePull / ErrImageNeverPull otherwise. */
   ensureImage(image: string, pullPolicy: PullPolicy): Promise<void>;
   /** Whether the engine has the image locally. */

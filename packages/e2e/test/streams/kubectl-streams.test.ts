@@ -320,6 +320,37 @@ describe('kubectl port-forward through the apiserver and the agent', () => {
   });
 });
 
+describe('kubectl top through metrics.k8s.io', () => {
+  it('top pods shows a CPU burner\'s usage as Docker measures it, and plausible memory; top nodes shows the node', async () => {
+    await cluster!.client.resource<Pod>('pods').create(shellPod('burner', ['sh', '-c', 'trap "exit 0" TERM; while :; do :; done']));
+    await podPhase('burner', 'Running');
+    const millicores = await waitFor(
+      async () => {
+        const r = await kubectl(['top', 'pod', 'burner', '--no-headers']);
+        const m = /^burner\s+(\d+)m\s+(\d+)Mi/m.exec(r.stdout.toString());
+        return m && Number(m[1]) > 0 ? { cpu: Number(m[1]), mem: Number(m[2]) } : undefined;
+      },
+      { timeout: 30_000, message: 'kubectl top pod burner to show usage' },
+    );
+    // The engine's own view of the same container, for comparison: a busy loop gets close to a core on an idle
+    // machine, but this one is shared (load average well above its two cores), so both only have to agree it is busy.
+    const id = (await sh('docker', ['-H', dockerHost, 'ps', '-q', '--filter', `label=io.flotilla.pod.namespace=${ns}`, '--filter', 'label=io.flotilla.pod.name=burner', '--filter', 'label=io.flotilla.type=container'])).stdout.toString().trim();
+    const dockerPct = Number.parseFloat((await sh('docker', ['-H', dockerHost, 'stats', '--no-stream', '--format', '{{.CPUPerc}}', id])).stdout.toString());
+    console.info(`kubectl top pod burner: ${millicores.cpu}m ${millicores.mem}Mi; docker stats: ${dockerPct}% of one core`);
+    expect(millicores.cpu).toBeGreaterThan(50);
+    expect(millicores.cpu).toBeLessThan(1200);
+    expect(dockerPct).toBeGreaterThan(5);
+    expect(millicores.mem).toBeLessThan(64);
+    const all = await kubectl(['top', 'pods']);
+    expect(all.stdout.toString()).toMatch(/^NAME\s+CPU\(cores\)\s+MEMORY\(bytes\)/);
+    expect(all.stdout.toString()).toContain('burner');
+    const nodes = await kubectl(['top', 'nodes']);
+    expect(nodes.code).toBe(0);
+    expect(nodes.stdout.toString()).toMatch(new RegExp(`^${nodeName}\\s+\\d+m\\s+\\d+%\\s+\\d+Mi\\s+\\d+%`, 'm'));
+    await cluster!.client.resource<Pod>('pods').delete(ns, 'burner');
+  });
+});
+
 /** Median of numbers. */
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
