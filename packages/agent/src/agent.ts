@@ -10,7 +10,7 @@ import { Backoff, Controller, EventRecorder, Informer, realClock, sleep, type Ap
 import { createLogger, type Logger } from '@flotilla/observability';
 import { resolveConfig, type AgentConfig, type ResolvedAgentConfig } from './config.js';
 import { LeaseHeartbeat } from './lease-heartbeat.js';
-import { startLogServer, type LogServer, type TokenReviewer } from './log-server.js';
+import { startNodeServer, type NodeServer, type TokenReviewer } from './node-server.js';
 import { AgentMetrics } from './metrics.js';
 import { NodeStatusReporter } from './node-status.js';
 import { NodePodIndex } from './pod-source.js';
@@ -19,12 +19,18 @@ import { ProbeManager, type ProbeRunner } from './prober.js';
 import type { ContainerRuntime } from './runtime/types.js';
 import { StatusManager } from './status-manager.js';
 
-/** The log server an agent runs, if any. */
-export interface AgentLogServerOptions {
+/** The node server (logs, exec, attach, port-forward) an agent runs, if any. */
+export interface AgentNodeServerOptions {
   port: number;
   host?: string;
+  /** The pair to start serving with: a stored CA-signed one, or a throwaway bootstrap one. */
   tls: { key: string; cert: string };
-  reviewer: TokenReviewer;
+  /** The cluster CA: the apiserver's client certificate must chain to it. */
+  clientCa: string;
+  /** When `tls` is not CA-signed yet: fetches the CA-signed pair once the Node exists (retried until it succeeds). */
+  obtainCert?: () => Promise<{ key: string; cert: string }>;
+  /** Reviews bearer tokens of administrators who call the node server directly. */
+  reviewer?: TokenReviewer;
 }
 
 /** What an Agent is built from. */
@@ -37,8 +43,8 @@ export interface AgentOptions {
   metrics?: AgentMetrics;
   /** Replaces real probes (hollow nodes have no network). */
   probeRunner?: ProbeRunner;
-  /** Serve logs and metrics; without it the Node advertises `advertisedPort` (or 0). */
-  logServer?: AgentLogServerOptions;
+  /** Serve logs, exec, attach, port-forward and metrics; without it the Node advertises `advertisedPort` (or 0). */
+  nodeServer?: AgentNodeServerOptions;
   advertisedPort?: number;
   /** Event recorder; one per agent by default. */
   recorder?: EventRecorder;
@@ -57,9 +63,11 @@ export class Agent {
   private readonly recorder: EventRecorder;
   private pods: NodePodIndex | undefined;
   private readonly services: Informer<Service>;
-  private logServer: LogServer | undefined;
+  private nodeServer: NodeServer | undefined;
   private readonly ready: Promise<void>;
   private markReady!: () => void;
+  private readonly certReady: Promise<void>;
+  private markCertReady!: () => void;
 
   constructor(private readonly o: AgentOptions) {
     this.config = resolveConfig(o.config);
@@ -69,6 +77,7 @@ export class Agent {
     this.pods = o.pods;
     this.services = o.services ?? new Informer<Service>(o.client, { apiVersion: 'v1', kind: 'Service' }, { logger: this.log });
     this.ready = new Promise((r) => (this.markReady = r));
+    this.certReady = new Promise((r) => (this.markCertReady = r));
     this.prober = new ProbeManager({
       runtime: o.runtime,
       onChange: (key) => this.controller.enqueue(key),
@@ -100,9 +109,14 @@ export class Agent {
     });
   }
 
-  /** The log server's port once started (0 when none). */
-  get logPort(): number {
-    return this.logServer?.port ?? 0;
+  /** The node server's port once started (0 when none). */
+  get nodeServerPort(): number {
+    return this.nodeServer?.port ?? 0;
+  }
+
+  /** Resolves once the node server serves its CA-signed certificate. */
+  whenServingCertReady(): Promise<void> {
+    return this.certReady;
   }
 
   /** Resolves once the Node is registered and the pod cache is synced. */
@@ -114,17 +128,20 @@ export class Agent {
   async run(signal: AbortSignal): Promise<void> {
     const { nodeName } = this.config;
     const host = await this.o.runtime.hostInfo();
-    if (this.o.logServer) {
-      this.logServer = await startLogServer({
+    const ns = this.o.nodeServer;
+    if (ns) {
+      this.nodeServer = await startNodeServer({
         runtime: this.o.runtime,
-        reviewer: this.o.logServer.reviewer,
-        podUid: (ns, name) => this.pods?.get(nodeName, `${ns}/${name}`)?.metadata.uid,
+        ...(ns.reviewer ? { reviewer: ns.reviewer } : {}),
+        podUid: (namespace, name) => this.pods?.get(nodeName, `${namespace}/${name}`)?.metadata.uid,
+        podIP: (namespace, name) => this.pods?.get(nodeName, `${namespace}/${name}`)?.status?.podIP,
         registry: this.metrics.registry,
-        tls: this.o.logServer.tls,
-        port: this.o.logServer.port,
-        ...(this.o.logServer.host ? { host: this.o.logServer.host } : {}),
+        tls: { ...ns.tls, clientCa: ns.clientCa },
+        port: ns.port,
+        ...(ns.host ? { host: ns.host } : {}),
         log: this.log,
       });
+      if (!ns.obtainCert) this.markCertReady();
     }
     const reporter = new NodeStatusReporter(
       this.o.client,
@@ -132,7 +149,7 @@ export class Agent {
         nodeName,
         nodeIP: this.config.nodeIP,
         maxPods: this.config.maxPods,
-        logPort: this.logServer?.port ?? this.o.advertisedPort ?? 0,
+        logPort: this.nodeServer?.port ?? this.o.advertisedPort ?? 0,
         host,
         ...(this.config.podCIDR ? { podCIDR: this.config.podCIDR } : {}),
         ...(this.config.cpus ? { cpus: this.config.cpus } : {}),
@@ -147,6 +164,19 @@ export class Agent {
       const lease = new LeaseHeartbeat(this.o.client, nodeName, this.config.leaseDurationSeconds, node.metadata.uid);
       tasks.push(every(signal, this.config.heartbeatIntervalMs, this.log, 'renew lease', () => lease.renew().then(() => undefined), true));
       tasks.push(every(signal, this.config.nodeStatusIntervalMs, this.log, 'update node status', () => reporter.update(), false));
+      if (ns?.obtainCert && this.nodeServer) {
+        // The apiserver signs only for a registered Node (it takes the names from it), hence after register.
+        const server = this.nodeServer;
+        const obtain = ns.obtainCert;
+        tasks.push(
+          retry(signal, this.log, 'get the node serving certificate', obtain).then((pair) => {
+            if (!pair) return;
+            server.setTls({ ...pair, clientCa: ns.clientCa });
+            this.log.info({ node: nodeName }, 'node server uses its CA-signed certificate');
+            this.markCertReady();
+          }),
+        );
+      }
 
       if (!this.o.services) this.services.start(signal);
       if (!this.pods) {
@@ -167,7 +197,7 @@ export class Agent {
       this.prober.stop();
       await Promise.allSettled(tasks);
       await this.recorder.flush();
-      await this.logServer?.close();
+      await this.nodeServer?.close();
     }
   }
 

@@ -5,15 +5,15 @@
  */
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { RestClient } from '@flotilla/client';
+import { RestClient, loadKubeconfig } from '@flotilla/client';
 import { createLogger } from '@flotilla/observability';
 import { Agent } from './agent.js';
 import type { AgentConfig } from './config.js';
-import { CachingTokenReviewer, type TokenReviewResponse } from './log-server.js';
+import { CachingTokenReviewer, type TokenReviewResponse } from './node-server.js';
 import { DockerRuntime } from './runtime/docker-runtime.js';
 import { FakeRuntime } from './runtime/fake-runtime.js';
 import type { ContainerRuntime } from './runtime/types.js';
-import { ensureSelfSignedCert } from './serving-cert.js';
+import { ensureSelfSignedCert, loadNodeCert, requestNodeCert } from './serving-cert.js';
 
 /** Everything `flotilla agent` is configured with. */
 export interface AgentRunConfig extends Omit<AgentConfig, 'nodeIP'> {
@@ -45,17 +45,33 @@ export function defaultNodeIP(): string {
 export async function run(config: AgentRunConfig, signal: AbortSignal): Promise<void> {
   const log = config.logger ?? createLogger('agent');
   const nodeIP = config.nodeIP ?? defaultNodeIP();
-  const client = RestClient.fromKubeconfig(config.kubeconfig, { userAgent: `flotilla-agent/${config.nodeName}` });
+  const kubeconfig = loadKubeconfig(config.kubeconfig);
+  // The cluster CA of the kubeconfig also signs the apiserver's client certificate: the node server trusts only it.
+  if (!kubeconfig.ca) throw new Error('the kubeconfig carries no cluster CA (certificate-authority-data); the node server needs it to authenticate the apiserver');
+  const clientCa = kubeconfig.ca;
+  const client = new RestClient(kubeconfig, { userAgent: `flotilla-agent/${config.nodeName}` });
   const runtime: ContainerRuntime = config.fakeRuntime
     ? new FakeRuntime()
     : new DockerRuntime({ stateDir: config.stateDir, nodeName: config.nodeName, logger: log, ...(config.dockerHost ? { host: config.dockerHost } : {}) });
-  const tls = await ensureSelfSignedCert(join(config.stateDir, 'pki'), config.nodeName, nodeIP);
+  const pki = join(config.stateDir, 'pki');
+  const stored = await loadNodeCert(pki, clientCa, config.nodeName, nodeIP);
+  const tls = stored ?? (await ensureSelfSignedCert(pki, config.nodeName, nodeIP));
+  const obtainCert = async () =>
+    requestNodeCert(pki, clientCa, config.nodeName, nodeIP, async (csrPem) => {
+      const res = await client.request<{ status?: { certificate?: string } }>({
+        method: 'POST',
+        path: '/apis/certificates.flotilla.io/v1/nodeservingcertificates',
+        body: { apiVersion: 'certificates.flotilla.io/v1', kind: 'NodeServingCertificateRequest', spec: { request: Buffer.from(csrPem).toString('base64') } },
+      });
+      if (!res.status?.certificate) throw new Error('the apiserver answered without a certificate');
+      return Buffer.from(res.status.certificate, 'base64').toString('utf8');
+    });
   const reviewer = new CachingTokenReviewer((body) => client.request<TokenReviewResponse>({ method: 'POST', path: '/apis/authentication.k8s.io/v1/tokenreviews', body }));
   const agent = new Agent({
     config: { ...config, nodeIP, logger: log },
     client,
     runtime,
-    logServer: { port: config.logPort, tls, reviewer, ...(config.logBindAddress ? { host: config.logBindAddress } : {}) },
+    nodeServer: { port: config.logPort, tls, clientCa, reviewer, ...(stored ? {} : { obtainCert }), ...(config.logBindAddress ? { host: config.logBindAddress } : {}) },
   });
   log.info({ node: config.nodeName, nodeIP, runtime: config.fakeRuntime ? 'fake' : (config.dockerHost ?? 'default docker socket'), stateDir: config.stateDir }, 'agent starting');
   try {

@@ -7,6 +7,8 @@ export * from './networking-types.js';
 export * from './discovery-types.js';
 export * from './coordination-types.js';
 export * from './config-types.js';
+export * from './policy-types.js';
+export * from './policy-validation.js';
 export * from './helpers.js';
 export * from './names.js';
 export * from './quantity.js';

@@ -7,7 +7,7 @@ describe('resource registry', () => {
     // Containment, not equality: each kind's own change adds its plural here.
     const plurals = RESOURCES.map((r) => r.plural);
     expect(plurals).toEqual(expect.arrayContaining(['deployments', 'endpoints', 'endpointslices', 'events', 'ingresses', 'leases', 'namespaces', 'nodes', 'pods', 'replicasets', 'services']));
-    expect(plurals).toEqual(expect.arrayContaining(['configmaps', 'secrets']));
+    expect(plurals).toEqual(expect.arrayContaining(['configmaps', 'secrets', 'poddisruptionbudgets']));
     expect(new Set(plurals).size).toBe(plurals.length);
     const shorts = RESOURCES.flatMap((r) => r.shortNames);
     expect(new Set(shorts).size).toBe(shorts.length);

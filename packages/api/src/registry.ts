@@ -21,6 +21,7 @@ import {
   noDefaults,
 } from './defaults.js';
 import type { KubeObject } from './meta.js';
+import { validatePodDisruptionBudget } from './policy-validation.js';
 import { groupVersion, type ResourceInfo } from './resource.js';
 import * as v from './validation.js';
 
@@ -66,7 +67,7 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
   }),
   resource({
     group: '', version: 'v1', kind: 'Pod', plural: 'pods', singular: 'pod', shortNames: ['po'],
-    namespaced: true, subresources: ['status', 'binding', 'log'],
+    namespaced: true, subresources: ['status', 'binding', 'log', 'exec', 'attach', 'portforward', 'eviction'],
     applyDefaults: defaultPod, validate: v.validatePod,
     extraFields: (o) => {
       const p = o as Pod;
@@ -149,6 +150,11 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     },
   }),
   resource({
+    group: 'policy', version: 'v1', kind: 'PodDisruptionBudget', plural: 'poddisruptionbudgets', singular: 'poddisruptionbudget', shortNames: ['pdb'],
+    namespaced: true, subresources: ['status'],
+    applyDefaults: noDefaults, validate: validatePodDisruptionBudget,
+  }),
+  resource({
     group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', plural: 'leases', singular: 'lease', shortNames: [],
     namespaced: true, subresources: [],
     applyDefaults: noDefaults, validate: v.validateLease,
@@ -175,6 +181,7 @@ export const GROUP_VERSIONS: readonly GroupVersionInfo[] = Object.freeze([
   { group: 'networking.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
   { group: 'coordination.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
   { group: 'autoscaling', versions: ['v1'], preferredVersion: 'v1' },
+  { group: 'policy', versions: ['v1'], preferredVersion: 'v1' },
 ]);
 
 /** The group, version and kind a subresource reads and writes (for discovery and request bodies). */
@@ -185,6 +192,8 @@ export function subresourceKind(info: ResourceInfo, subresource: string): { grou
       return { group: 'autoscaling', version: 'v1', kind: 'Scale' };
     case 'binding':
       return { group: '', version: 'v1', kind: 'Binding' };
+    case 'eviction':
+      return { group: 'policy', version: 'v1', kind: 'Eviction' };
     default:
       // status and log are served with the parent's kind, as in Kubernetes discovery.
       return { group: info.group, version: info.version, kind: info.kind };

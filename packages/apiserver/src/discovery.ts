@@ -88,7 +88,14 @@ export function apiResourceList(resources: readonly ResourceInfo[], group: strin
       if (sub === 'status') out.push({ ...base, kind: r.kind, verbs: ['get', 'patch', 'update'] });
       if (sub === 'scale') out.push({ ...base, group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] });
       if (sub === 'binding') out.push({ ...base, kind: 'Binding', verbs: ['create'] });
+      // kubectl drain looks for exactly this entry to decide it can evict instead of delete.
+      if (sub === 'eviction') out.push({ ...base, group: 'policy', version: 'v1', kind: 'Eviction', verbs: ['create'] });
       if (sub === 'log') out.push({ ...base, kind: r.kind, verbs: ['get'] });
+      // Connect subresources: kube lists them with kind PodExecOptions etc. and verbs get/create.
+      if (sub === 'exec' || sub === 'attach' || sub === 'portforward') {
+        const kind = { exec: 'PodExecOptions', attach: 'PodAttachOptions', portforward: 'PodPortForwardOptions' }[sub];
+        out.push({ ...base, kind, verbs: ['create', 'get'] });
+      }
     }
   }
   // Alphabetical like kube-apiserver's (a subresource right after its parent): `kubectl get all` prints kinds in this order.

@@ -8,8 +8,11 @@ import { NodeGraph } from './auth/node-graph.js';
 import { TokenAuthenticator } from './auth/token-file.js';
 import { loadEncryptionConfig } from './encryption-config.js';
 import { KubernetesServiceReconciler } from './kubernetes-service.js';
-import { createPodLogProxy, kubeletClientTokenFromFile, registerTokenReview } from './pod-log-proxy.js';
+import { MetricsApi } from './metrics-api.js';
+import { registerNodeCertificates } from './node-certificate-endpoint.js';
+import { createPodLogProxy, registerTokenReview } from './pod-log-proxy.js';
 import { createApiServer, type ApiServer } from './server.js';
+import { ensureKubeletClientCert } from './tls/node-certs.js';
 import { ensureServingCerts } from './tls/serving-certs.js';
 
 /** Everything `flotilla apiserver` is configured with (flags named as kube-apiserver's). */
@@ -84,6 +87,12 @@ export async function run(config: ApiServerConfig, signal: AbortSignal): Promise
     ...(config.tlsPrivateKeyFile ? { tlsPrivateKeyFile: config.tlsPrivateKeyFile } : {}),
   });
   log.info({ action: certs.action, reason: certs.reason, certFile: certs.certFile, caFile: certs.caFile, hosts: certs.hosts }, 'serving certificate');
+  // The apiserver → agent channel: our client certificate, signed by the cluster CA (which also signs the agents').
+  const nodeTls = await ensureKubeletClientCert(config.certDir).catch((err: unknown) => {
+    // An operator-supplied serving pair without the CA key: the API works, node streams (logs, exec) do not.
+    log.warn({ err: (err as Error).message }, 'no client certificate for agents: pods/log, exec, attach and port-forward are unavailable');
+    return undefined;
+  });
   if (signal.aborted) return;
   const encryption = await loadEncryptionConfig({ certDir: config.certDir, ...(config.encryptionProviderConfig ? { file: config.encryptionProviderConfig } : {}) });
   log.info({ file: encryption.file, generated: encryption.generated, encrypted: encryption.encrypted }, 'encryption at rest');
@@ -110,12 +119,13 @@ export async function run(config: ApiServerConfig, signal: AbortSignal): Promise
       authorizer: new DefaultAuthorizer({ nodeGraph }),
       logger: log,
       https: { key: certs.key, cert: certs.cert },
-      // Agents accept the token file's first system:masters token for log requests (see pod-log-proxy.ts).
-      podLogHandler: createPodLogProxy({ storage, kubeletClientToken: await kubeletClientTokenFromFile(config.tokenAuthFile), logger: log }),
+      // Agents are reached over mutual TLS (node-client.ts): no token of ours ever goes to a node.
+      ...(nodeTls ? { podLogHandler: createPodLogProxy({ storage, nodeTls, logger: log }), nodeTls, metricsApi: new MetricsApi(storage, nodeTls, log) } : {}),
       ...(config.serviceClusterIPRange ? { serviceClusterIPRange: config.serviceClusterIPRange } : {}),
       ...(config.serviceNodePortRange ? { serviceNodePortRange: config.serviceNodePortRange } : {}),
     });
     registerTokenReview(server, authenticator);
+    registerNodeCertificates(server, storage, config.certDir);
     await server.listen({ host: config.bindAddress, port: config.securePort });
     const port = (server.server.address() as AddressInfo).port;
     const host = config.advertiseAddress ?? (WILDCARDS.has(config.bindAddress) ? '127.0.0.1' : config.bindAddress);

@@ -4,14 +4,18 @@
  * fastify routes, so every path shape and every error is a Status.
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { ApiError, badRequest, findResource as findBuiltinResource, forbidden, internalError, RESOURCES, unauthorized } from '@flotilla/api';
+import { ApiError, badRequest, findResource as findBuiltinResource, forbidden, internalError, parseLabelSelector, RESOURCES, unauthorized } from '@flotilla/api';
 import type { KubeObject, ResourceInfo } from '@flotilla/api';
 import type { Storage } from '@flotilla/store';
 import { METRICS_CONTENT_TYPE, Registry, type Logger } from '@flotilla/observability';
 import type { Authenticator, Authorizer, RequestAttributes, UserInfo, Verb } from './auth/types.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.js';
+import { evictPod } from './eviction.js';
+import { METRICS_GROUP, METRICS_VERSION, metricsResourceList, type MetricsApi } from './metrics-api.js';
 import { ApiServerMetrics } from './metrics.js';
 import { ensureSystemNamespaces } from './namespaces.js';
+import type { NodeChannelTls } from './node-client.js';
+import { servePodStreams, STREAM_SUBRESOURCES } from './pod-stream-proxy.js';
 import { boolParam } from './query-params.js';
 import { parseApiPath, type ResourcePath } from './request-info.js';
 import { noSuchSubresource, RestHandlers, type RestRequest, type RestResponse } from './rest-handlers.js';
@@ -44,6 +48,10 @@ export interface ApiServerOptions {
   registry?: Registry;
   /** Handler of `pods/{name}/log`; 404 Status until the agent provides one. */
   podLogHandler?: PodLogHandler;
+  /** Serves metrics.k8s.io (kubectl top) from the agents when set. */
+  metricsApi?: MetricsApi;
+  /** The apiserver → agent channel's credentials; with them `pods/exec|attach|portforward` upgrades are proxied to agents. */
+  nodeTls?: NodeChannelTls;
   /** Cluster IPs of Services (--service-cluster-ip-range), 10.96.0.0/16 by default. */
   serviceClusterIPRange?: string;
   /** Node ports of Services (--service-node-port-range), 30000-32767 by default. */
@@ -253,14 +261,19 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     if (parsed.type !== 'resource') {
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new ApiError('MethodNotAllowed', `the server does not allow this method on the requested resource`);
       let doc: unknown;
+      const metricsGroup = { name: METRICS_GROUP, versions: [{ groupVersion: `${METRICS_GROUP}/${METRICS_VERSION}`, version: METRICS_VERSION }], preferredVersion: { groupVersion: `${METRICS_GROUP}/${METRICS_VERSION}`, version: METRICS_VERSION } };
       if (parsed.type === 'apiVersions') doc = apiVersions();
-      else if (parsed.type === 'apiGroupList') doc = apiGroupList(resources);
-      else if (parsed.type === 'apiGroup') doc = apiGroup(resources, parsed.group);
+      else if (parsed.type === 'apiGroupList') {
+        const list = apiGroupList(resources) as { groups: unknown[] };
+        doc = options.metricsApi ? { ...list, groups: [...list.groups, metricsGroup] } : list;
+      } else if (parsed.type === 'apiGroup') doc = options.metricsApi && parsed.group === METRICS_GROUP ? { kind: 'APIGroup', apiVersion: 'v1', ...metricsGroup } : apiGroup(resources, parsed.group);
+      else if (options.metricsApi && parsed.group === METRICS_GROUP) doc = parsed.version === METRICS_VERSION ? metricsResourceList() : undefined;
       else doc = apiResourceList(resources, parsed.group, parsed.version);
       if (!doc) throw new ApiError('NotFound', 'the server could not find the requested resource');
       return reply.type('application/json').send(doc);
     }
     const query = flatQuery(req.query);
+    if (options.metricsApi && parsed.group === METRICS_GROUP) return serveMetrics(options.metricsApi, parsed, query, req, reply);
     const watch = parsed.watchPath || boolParam(query, 'watch') === true;
     // The legacy collection of bindings: POST namespaces/{ns}/bindings with the pod named in the body.
     const legacyBinding = parsed.group === '' && parsed.version === 'v1' && parsed.resource === 'bindings' && parsed.namespace !== undefined && parsed.name === undefined;
@@ -296,6 +309,15 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     const rest: RestRequest = { path, info, attrs: { ...attrs, user }, query, body: req.body, contentType: req.headers['content-type'] };
 
     if (verb === 'watch') return startWatch(req, reply, rest);
+    if (sub !== undefined && STREAM_SUBRESOURCES.has(sub)) {
+      // Only connection upgrades (served by pod-stream-proxy.ts) can carry a stream.
+      throw badRequest(`Upgrade request required: pods/${sub} speaks WebSocket (${sub === 'portforward' ? 'SPDY/3.1+portforward.k8s.io' : 'v5.channel.k8s.io'}) or SPDY`);
+    }
+    if (sub === 'eviction') {
+      if (req.method !== 'POST') throw new ApiError('MethodNotAllowed', 'pods/eviction only supports POST');
+      const out = await evictPod(storage, handlers, rest);
+      return reply.code(out.code).type('application/json').send(out.body);
+    }
     if (sub === 'log') {
       if (req.method !== 'GET') throw new ApiError('MethodNotAllowed', 'the server does not allow this method on the requested resource');
       if (!options.podLogHandler) throw new ApiError('NotFound', 'pod logs are not available on this server');
@@ -338,6 +360,21 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     return reply.code(out.code).type('application/json').send(out.body);
   };
 
+  /** GET metrics.k8s.io/v1beta1 nodes and pods (list or one), authorized like any read. */
+  const serveMetrics = async (m: MetricsApi, p: ResourcePath, query: Record<string, string | undefined>, req: FastifyRequest, reply: FastifyReply) => {
+    if (req.method !== 'GET') throw new ApiError('MethodNotAllowed', 'metrics are read-only');
+    const known = p.version === METRICS_VERSION && ((p.resource === 'nodes' && p.namespace === undefined) || p.resource === 'pods') && !p.subresource && !p.watchPath;
+    if (!known) throw new ApiError('NotFound', 'the server could not find the requested resource');
+    const attrs: Omit<RequestAttributes, 'user'> = { verb: p.name ? 'get' : 'list', group: METRICS_GROUP, resource: p.resource, ...(p.namespace ? { namespace: p.namespace } : {}), ...(p.name ? { name: p.name } : {}) };
+    req.flotilla.attrs = attrs;
+    const user = req.flotilla.user!;
+    const decision = authorizer.authorize({ ...attrs, user });
+    if (!decision.allowed) throw forbidden(user.name, attrs.verb, `${p.resource}.${METRICS_GROUP}`, p.namespace, decision.reason);
+    const selector = query.labelSelector ? parseLabelSelector(query.labelSelector) : undefined;
+    const body = p.resource === 'nodes' ? await m.nodeMetrics(p.name) : await m.podMetrics(p.namespace, p.name, selector ? (l) => selector.matches(l) : undefined);
+    return reply.type('application/json').send(body);
+  };
+
   const startWatch = async (req: FastifyRequest, reply: FastifyReply, rest: RestRequest) => {
     const params = watchParams(rest, timings);
     req.flotilla.longRunning = true;
@@ -370,8 +407,14 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     // In the background: a crash between allocate and create must not leak an IP or port forever.
     void serviceAllocator.runRepairLoop(shutdown.signal, options.serviceRepairIntervalMs ?? 60_000);
   });
-  // Open watches would keep close() waiting forever.
-  app.addHook('preClose', async () => shutdown.abort());
+  const cutStreams = options.nodeTls
+    ? servePodStreams(app.server, { storage, authenticator, authorizer, nodeTls: options.nodeTls, logger })
+    : undefined;
+  // Open watches and streams would keep close() waiting forever.
+  app.addHook('preClose', async () => {
+    shutdown.abort();
+    cutStreams?.();
+  });
 
   return app as ApiServer;
 }

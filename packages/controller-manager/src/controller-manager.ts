@@ -7,6 +7,7 @@
 import { EventRecorder, InformerFactory, realClock, type ApiClient, type Clock, type Logger } from '@flotilla/client';
 import { ControllerMetrics } from './controller-metrics.js';
 import { DeploymentController } from './deployment/index.js';
+import { DisruptionController } from './disruption/index.js';
 import type { ControllerDeps } from './context.js';
 import { EndpointsController } from './endpoints/index.js';
 import { GarbageCollector } from './garbage-collector/index.js';
@@ -15,7 +16,7 @@ import { NodeLifecycleController } from './node-lifecycle/index.js';
 import { ReplicaSetController } from './replicaset/index.js';
 
 /** Every controller the manager can run, by its `--controllers` name. */
-export const CONTROLLER_NAMES = ['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'garbage-collector', 'namespace'] as const;
+export const CONTROLLER_NAMES = ['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'garbage-collector', 'namespace', 'disruption'] as const;
 
 /** A controller name. */
 export type ControllerName = (typeof CONTROLLER_NAMES)[number];
@@ -33,6 +34,7 @@ const COMPONENTS: Record<ControllerName, string> = {
   endpoints: 'endpoint-controller',
   'garbage-collector': 'garbage-collector-controller',
   namespace: 'namespace-controller',
+  disruption: 'controllermanager',
 };
 
 /** Options of a ControllerManager. */
@@ -149,6 +151,8 @@ export class ControllerManager {
         return new ReplicaSetController(deps);
       case 'deployment':
         return new DeploymentController(deps);
+      case 'disruption':
+        return new DisruptionController(deps);
     }
   }
 }

@@ -7,3 +7,4 @@ export * from './garbage-collector/index.js';
 export * from './namespace/index.js';
 export * from './node-lifecycle/index.js';
 export * from './replicaset/index.js';
+export * from './disruption/index.js';

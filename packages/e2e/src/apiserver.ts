@@ -22,6 +22,8 @@ export interface StartApiServerOptions {
   readyTimeout?: number;
   /** etcd endpoints; the test etcd (FLOTILLA_ETCD_ENDPOINTS) by default. */
   etcd?: string[];
+  /** More node names that get a `system:node:<name>` token (besides TEST_NODES), e.g. a unique name per test. */
+  extraNodes?: string[];
 }
 
 /** A running `flotilla apiserver` process and everything needed to talk to it. */
@@ -76,7 +78,7 @@ export async function startApiServer(options: StartApiServerOptions = {}): Promi
   const url = `https://127.0.0.1:${port}`;
 
   const adminToken = token();
-  const nodeTokens = new Map<string, string>(TEST_NODES.map((n) => [n, token()]));
+  const nodeTokens = new Map<string, string>([...TEST_NODES, ...(options.extraNodes ?? [])].map((n) => [n, token()]));
   const lines = [`${adminToken},admin,admin-uid,"system:masters"`];
   for (const [name, t] of nodeTokens) lines.push(`${t},system:node:${name},node-uid-${name},"system:nodes"`);
   await writeFile(tokenFile, `${lines.join('\n')}\n`, { mode: 0o600 });
@@ -132,7 +134,7 @@ export async function startApiServer(options: StartApiServerOptions = {}): Promi
     kubeconfigPath,
     nodeToken(name: string) {
       const t = nodeTokens.get(name);
-      if (!t) throw new Error(`no token for node ${name}; the test apiserver knows ${TEST_NODES.join(', ')}`);
+      if (!t) throw new Error(`no token for node ${name}; the test apiserver knows ${[...nodeTokens.keys()].join(', ')}`);
       return t;
     },
     endpoint: adminEndpoint,

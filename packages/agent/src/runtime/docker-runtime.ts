@@ -7,12 +7,12 @@
  */
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, normalize } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, type Duplex } from 'node:stream';
 import Docker from 'dockerode';
 import type { PullPolicy } from '@flotilla/api';
 import { createLogger, type Logger } from '@flotilla/observability';
 import { formatResolvConf } from '../pod-dns.js';
-import { DockerDemux, demuxBuffer } from './docker-stream.js';
+import { DockerDemux, demuxBuffer, splitDockerStream } from './docker-stream.js';
 import {
   LABELS,
   PAUSE_IMAGE,
@@ -31,6 +31,9 @@ import {
   type PodSandboxConfig,
   type RuntimeEvent,
   type Sandbox,
+  type ContainerUsage,
+  type StreamOptions,
+  type StreamSession,
 } from './types.js';
 
 /** Options of DockerRuntime. */
@@ -530,6 +533,116 @@ export class DockerRuntime implements ContainerRuntime {
       if (Date.now() > deadline) return { exitCode: null, output: output.toString('utf8'), timedOut: true };
       await new Promise((r) => setTimeout(r, 10));
     }
+  }
+
+  async execStream(id: string, command: string[], options: StreamOptions): Promise<StreamSession> {
+    const c = this.docker.getContainer(id);
+    let exec: Docker.Exec;
+    try {
+      exec = await c.exec({ Cmd: command, AttachStdin: options.stdin, AttachStdout: options.stdout, AttachStderr: options.stderr && !options.tty, Tty: options.tty });
+    } catch (err) {
+      throw wrap(err, 'RunContainerError', `exec in container ${id.slice(0, 12)}`);
+    }
+    let socket: Duplex;
+    try {
+      socket = (await exec.start({ hijack: true, stdin: options.stdin, Tty: options.tty } as Docker.ExecStartOptions)) as unknown as Duplex;
+    } catch (err) {
+      throw wrap(err, 'RunContainerError', `start exec in container ${id.slice(0, 12)}`);
+    }
+    const session = this.session(socket, options, (w, h) => (exec.resize({ w, h } as never) as unknown as Promise<unknown>).then(() => undefined));
+    return {
+      ...session,
+      done: session.done.then(async () => {
+        // The stream can end a moment before the engine records the exit code.
+        const deadline = Date.now() + 5_000;
+        for (;;) {
+          const info = await exec.inspect().catch(() => undefined);
+          if (!info) return null;
+          if (!info.Running && info.ExitCode !== null && info.ExitCode !== undefined) return info.ExitCode;
+          if (Date.now() > deadline) return null;
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      }),
+    };
+  }
+
+  async attach(id: string, options: StreamOptions): Promise<StreamSession> {
+    const c = this.docker.getContainer(id);
+    let socket: Duplex;
+    try {
+      const info = await c.inspect();
+      if (options.stdin && !info.Config.OpenStdin) throw new RuntimeError('InvalidArgument', `container ${id.slice(0, 12)} was not started with stdin open (spec.stdin: true)`);
+      options = { ...options, tty: Boolean(info.Config.Tty) };
+      socket = (await c.attach({ stream: true, hijack: true, stdin: options.stdin, stdout: options.stdout, stderr: options.stderr, logs: false } as never)) as unknown as Duplex;
+    } catch (err) {
+      throw wrap(err, 'RunContainerError', `attach to container ${id.slice(0, 12)}`);
+    }
+    const session = this.session(socket, options, (w, h) => (c.resize({ w, h } as never) as unknown as Promise<unknown>).then(() => undefined));
+    return {
+      ...session,
+      done: session.done.then(async () => {
+        const info = await c.inspect().catch(() => undefined);
+        return info && !info.State.Running ? info.State.ExitCode : null;
+      }),
+    };
+  }
+
+  /** The streams of a hijacked exec/attach connection: raw with a TTY, demultiplexed without. */
+  private session(socket: Duplex, options: StreamOptions, resize: (w: number, h: number) => Promise<void>): StreamSession {
+    const stdout = options.stdout ? new PassThrough() : undefined;
+    const stderr = options.stderr && !options.tty ? new PassThrough() : undefined;
+    if (options.tty) {
+      if (stdout) socket.pipe(stdout);
+      else socket.resume();
+    } else {
+      splitDockerStream(socket, stdout, stderr);
+    }
+    const done = new Promise<void>((resolve) => {
+      let left = (stdout ? 1 : 0) + (stderr ? 1 : 0);
+      const one = () => {
+        if (--left <= 0) resolve();
+      };
+      stdout?.on('end', one);
+      stderr?.on('end', one);
+      socket.on('close', () => {
+        stdout?.end();
+        stderr?.end();
+        resolve();
+      });
+      if (left === 0) socket.on('end', () => resolve());
+    });
+    // stdin's end() half-closes the connection: the engine closes the process's stdin and keeps sending output.
+    let stdin: PassThrough | undefined;
+    if (options.stdin) {
+      stdin = new PassThrough();
+      stdin.pipe(socket);
+    }
+    return {
+      ...(stdin ? { stdin } : {}),
+      ...(stdout ? { stdout } : {}),
+      ...(stderr ? { stderr } : {}),
+      resize: (w, h) => resize(w, h).catch(() => undefined),
+      done: done.then(() => null),
+      close: () => socket.destroy(),
+    };
+  }
+
+  async usage(id: string): Promise<ContainerUsage | undefined> {
+    // stream=false: the engine samples twice about a second apart and fills precpu_stats, so one call gives a rate.
+    const st = (await this.docker.getContainer(id).stats({ stream: false })) as unknown as {
+      cpu_stats?: { cpu_usage?: { total_usage?: number }; system_cpu_usage?: number; online_cpus?: number };
+      precpu_stats?: { cpu_usage?: { total_usage?: number }; system_cpu_usage?: number };
+      memory_stats?: { usage?: number; stats?: Record<string, number> };
+    };
+    const cpu = st.cpu_stats;
+    const pre = st.precpu_stats;
+    if (!cpu?.cpu_usage?.total_usage || !cpu.system_cpu_usage) return undefined;
+    const cpuDelta = cpu.cpu_usage.total_usage - (pre?.cpu_usage?.total_usage ?? 0);
+    const sysDelta = cpu.system_cpu_usage - (pre?.system_cpu_usage ?? 0);
+    const cpuCores = sysDelta > 0 && pre?.system_cpu_usage ? (cpuDelta / sysDelta) * (cpu.online_cpus ?? 1) : 0;
+    const mem = st.memory_stats;
+    const inactive = mem?.stats?.total_inactive_file ?? mem?.stats?.inactive_file ?? 0;
+    return { cpuCores: Math.max(0, cpuCores), memoryBytes: Math.max(0, (mem?.usage ?? 0) - inactive) };
   }
 
   async ensureImage(image: string, pullPolicy: PullPolicy): Promise<void> {

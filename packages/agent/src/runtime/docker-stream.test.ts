@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DockerDemux, STREAM_STDERR, STREAM_STDOUT, demuxBuffer, encodeFrame } from './docker-stream.js';
+import { DockerDemux, STREAM_STDERR, STREAM_STDOUT, demuxBuffer, encodeFrame, splitDockerStream } from './docker-stream.js';
 import { infoFromInspect, parseEvent } from './docker-runtime.js';
 import { LABELS } from './types.js';
 
@@ -56,5 +56,29 @@ describe('infoFromInspect', () => {
     expect(info.state).toBe('created');
     expect(info.startedAt).toBeUndefined();
     expect(info.exitCode).toBeUndefined();
+  });
+});
+
+describe('splitDockerStream', () => {
+  it('routes frames to stdout and stderr and ends both; unframed engine text goes to stderr', async () => {
+    const { PassThrough } = await import('node:stream');
+    const collect = (s: InstanceType<typeof PassThrough>) => new Promise<string>((r) => { const parts: Buffer[] = []; s.on('data', (d: Buffer) => parts.push(d)); s.on('end', () => r(Buffer.concat(parts).toString())); });
+    const input = new PassThrough();
+    const out = new PassThrough();
+    const err = new PassThrough();
+    splitDockerStream(input, out, err);
+    const both = Promise.all([collect(out), collect(err)]);
+    const frames = Buffer.concat([encodeFrame(1, 'out1 '), encodeFrame(2, 'err1 '), encodeFrame(1, 'out2')]);
+    input.write(frames.subarray(0, 5));
+    input.end(frames.subarray(5));
+    expect(await both).toEqual(['out1 out2', 'err1 ']);
+
+    const input2 = new PassThrough();
+    const out2 = new PassThrough();
+    const err2 = new PassThrough();
+    splitDockerStream(input2, out2, err2);
+    const both2 = Promise.all([collect(out2), collect(err2)]);
+    input2.end('OCI runtime exec failed: exec failed\r\n');
+    expect(await both2).toEqual(['', 'OCI runtime exec failed: exec failed\r\n']);
   });
 });

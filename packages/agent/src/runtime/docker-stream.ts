@@ -3,7 +3,7 @@
  * (stream type, 3 zero bytes, big-endian payload length) and the payload.
  * Containers are created without a TTY, so every log and exec stream uses it.
  */
-import { Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 
 /** Frame stream types in the header's first byte. */
 export const STREAM_STDIN = 0;
@@ -55,4 +55,45 @@ export function encodeFrame(stream: number, payload: Buffer | string): Buffer {
   header.writeUInt8(stream, 0);
   header.writeUInt32BE(body.length, 4);
   return Buffer.concat([header, body]);
+}
+
+/**
+ * Splits a multiplexed stream into stdout and stderr streams (either may be
+ * absent: its frames are dropped), ending both when the input ends.
+ * Back-pressure is passed on: the input pauses while a reader is full.
+ */
+export function splitDockerStream(input: NodeJS.ReadableStream & { pause(): unknown; resume(): unknown }, stdout: PassThrough | undefined, stderr: PassThrough | undefined): void {
+  let pending: Buffer = Buffer.alloc(0);
+  const resume = () => input.resume();
+  stdout?.on('drain', resume);
+  stderr?.on('drain', resume);
+  let raw = false;
+  input.on('data', (chunk: Buffer) => {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    let full = false;
+    // The engine writes a failed exec's start error (e.g. `OCI runtime exec failed: … not found`) as plain text, unframed.
+    if (!raw && pending.length >= 4 && (pending[0]! > STREAM_STDERR || pending[1] !== 0 || pending[2] !== 0 || pending[3] !== 0)) raw = true;
+    if (raw) {
+      const out = stderr ?? stdout;
+      if (out && !out.write(pending)) full = true;
+      pending = Buffer.alloc(0);
+    }
+    while (pending.length >= 8) {
+      const size = pending.readUInt32BE(4);
+      if (pending.length < 8 + size) break;
+      const kind = pending[0];
+      const payload = pending.subarray(8, 8 + size);
+      pending = pending.subarray(8 + size);
+      const out = kind === STREAM_STDERR ? stderr : stdout;
+      if (out && payload.length && !out.write(payload)) full = true;
+    }
+    if (full) input.pause();
+  });
+  const finish = () => {
+    stdout?.end();
+    stderr?.end();
+  };
+  input.on('end', finish);
+  input.on('close', finish);
+  input.on('error', finish);
 }

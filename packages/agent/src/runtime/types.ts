@@ -221,6 +221,39 @@ export interface ExecResult {
   timedOut: boolean;
 }
 
+/** Which streams an interactive exec or attach carries. */
+export interface StreamOptions {
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+  /** A pseudo-terminal: stdout and stderr arrive together on stdout, and the size can change. */
+  tty: boolean;
+}
+
+/** A running interactive exec or attach: the process's streams and its end. */
+export interface StreamSession {
+  /** The process's stdin (when asked for); end() closes it. */
+  stdin?: NodeJS.WritableStream & { end(): unknown; destroyed?: boolean };
+  /** stdout (everything, with a TTY); ends when the process closes it. */
+  stdout?: Readable;
+  /** stderr (never with a TTY). */
+  stderr?: Readable;
+  /** Sets the TTY size. */
+  resize(width: number, height: number): Promise<void>;
+  /** Resolves once the output has ended, with the exit code (null when the engine cannot tell). */
+  done: Promise<number | null>;
+  /** Drops the connection to the process (the client went away). */
+  close(): void;
+}
+
+/** Resource usage of a container over the engine's last sampling window. */
+export interface ContainerUsage {
+  /** CPU in cores (1.0 = one core busy). */
+  cpuCores: number;
+  /** Working set: memory in use minus inactive file cache, in bytes. */
+  memoryBytes: number;
+}
+
 /** Facts about the host the engine runs on, for Node capacity and nodeInfo. */
 export interface HostInfo {
   cpus: number;
@@ -265,6 +298,12 @@ export interface ContainerRuntime {
   tailOutput(id: string, lines: number): Promise<string>;
   /** Runs a command in a running container (exec probes). */
   exec(id: string, command: string[], timeoutMs: number): Promise<ExecResult>;
+  /** Starts a command in a running container with its streams attached (kubectl exec); RuntimeError NotFound / RunContainerError. */
+  execStream?(id: string, command: string[], options: StreamOptions): Promise<StreamSession>;
+  /** Attaches to a running container's main process (kubectl attach). */
+  attach?(id: string, options: StreamOptions): Promise<StreamSession>;
+  /** CPU and memory use of a running container (kubectl top); undefined when the engine has no numbers. */
+  usage?(id: string): Promise<ContainerUsage | undefined>;
   /** Makes the image present according to the pull policy; RuntimeError ErrImagePull / ErrImageNeverPull otherwise. */
   ensureImage(image: string, pullPolicy: PullPolicy): Promise<void>;
   /** Whether the engine has the image locally. */

@@ -12,8 +12,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiError, type Event, type Lease, type Node, type Pod } from '@flotilla/api';
-import { createApiServer, DefaultAuthorizer, TokenAuthenticator, type ApiServer } from '@flotilla/apiserver';
-import { ensureServingCerts } from '@flotilla/apiserver/tls';
+import { createApiServer, DefaultAuthorizer, registerNodeCertificates, TokenAuthenticator, type ApiServer } from '@flotilla/apiserver';
+import { ensureKubeletClientCert, ensureServingCerts } from '@flotilla/apiserver/tls';
 import { RestClient } from '@flotilla/client';
 import { waitFor } from '@flotilla/client/testing';
 import { createLogger } from '@flotilla/observability';
@@ -21,10 +21,10 @@ import { EtcdStorage } from '@flotilla/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPodLogProxy, registerTokenReview } from '../../../apiserver/src/pod-log-proxy.js';
 import { Agent } from '../../src/agent.js';
-import { CachingTokenReviewer, type TokenReviewResponse } from '../../src/log-server.js';
+import { CachingTokenReviewer, type TokenReviewResponse } from '../../src/node-server.js';
 import { DockerRuntime } from '../../src/runtime/docker-runtime.js';
 import { LABELS } from '../../src/runtime/types.js';
-import { ensureSelfSignedCert } from '../../src/serving-cert.js';
+import { ensureSelfSignedCert, loadNodeCert, requestNodeCert } from '../../src/serving-cert.js';
 
 const endpoints = (process.env.FLOTILLA_ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379').split(',');
 const id = randomBytes(4).toString('hex');
@@ -53,17 +53,29 @@ async function deleteEtcdPrefix(keyPrefix: string): Promise<void> {
 }
 
 async function startAgent(): Promise<void> {
-  const tls = await ensureSelfSignedCert(join(dir, 'agent-pki'), nodeName, '127.0.0.1');
+  const pki = join(dir, 'agent-pki');
+  const stored = await loadNodeCert(pki, ca, nodeName, '127.0.0.1');
+  const tls = stored ?? (await ensureSelfSignedCert(pki, nodeName, '127.0.0.1'));
+  const obtainCert = () =>
+    requestNodeCert(pki, ca, nodeName, '127.0.0.1', async (csr) => {
+      const res = await nodeClient.request<{ status: { certificate: string } }>({
+        method: 'POST',
+        path: '/apis/certificates.flotilla.io/v1/nodeservingcertificates',
+        body: { apiVersion: 'certificates.flotilla.io/v1', kind: 'NodeServingCertificateRequest', spec: { request: Buffer.from(csr).toString('base64') } },
+      });
+      return Buffer.from(res.status.certificate, 'base64').toString('utf8');
+    });
   const reviewer = new CachingTokenReviewer((body) => nodeClient.request<TokenReviewResponse>({ method: 'POST', path: '/apis/authentication.k8s.io/v1/tokenreviews', body }));
   const agent = new Agent({
     config: { nodeName, nodeIP: '127.0.0.1', logger: log, relistIntervalMs: 2000, heartbeatIntervalMs: 1000, backoffInitialMs: 1000, backoffMaxMs: 8000 },
     client: nodeClient,
     runtime,
-    logServer: { port: 0, host: '127.0.0.1', tls, reviewer },
+    nodeServer: { port: 0, host: '127.0.0.1', tls, clientCa: ca, reviewer, ...(stored ? {} : { obtainCert }) },
   });
   const ac = new AbortController();
   agentRun = { ac, agent, done: agent.run(ac.signal) };
   await agent.whenReady();
+  await agent.whenServingCertReady();
 }
 
 async function stopAgent(): Promise<void> {
@@ -77,6 +89,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'flotilla-agent-it-'));
   const certs = await ensureServingCerts({ certDir: join(dir, 'certs'), hosts: ['127.0.0.1'], skipInterfaceAddresses: true });
   ca = certs.ca!;
+  const nodeTls = await ensureKubeletClientCert(join(dir, 'certs'));
   storage = new EtcdStorage({ endpoints, prefix, logger: createLogger('store', { level: 'silent' }) });
   const authenticator = new TokenAuthenticator([
     { token: adminToken, user: { name: 'admin', uid: 'admin', groups: ['system:masters'] } },
@@ -88,9 +101,11 @@ beforeAll(async () => {
     authorizer: new DefaultAuthorizer(),
     logger: createLogger('apiserver', { level: 'silent' }),
     https: { key: certs.key, cert: certs.cert },
-    podLogHandler: createPodLogProxy({ storage, kubeletClientToken: adminToken }),
+    podLogHandler: createPodLogProxy({ storage, nodeTls }),
+    nodeTls,
   });
   registerTokenReview(server, authenticator);
+  registerNodeCertificates(server, storage, join(dir, 'certs'));
   await server.listen({ host: '127.0.0.1', port: 0 });
   url = `https://127.0.0.1:${(server.server.address() as AddressInfo).port}`;
   admin = new RestClient({ server: url, ca, token: adminToken });
@@ -158,7 +173,7 @@ describe('agent on Docker', () => {
   it('registers the Node with the log port and renews the Lease', async () => {
     const node = await admin.resource<Node>('nodes').get(undefined, nodeName);
     expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
-    expect(node.status?.daemonEndpoints?.kubeletEndpoint?.Port).toBe(agentRun!.agent.logPort);
+    expect(node.status?.daemonEndpoints?.kubeletEndpoint?.Port).toBe(agentRun!.agent.nodeServerPort);
     expect(Number(node.status?.capacity?.cpu)).toBeGreaterThan(0);
     const l1 = await waitFor(() => admin.resource<Lease>('leases').get('kube-node-lease', nodeName), { what: 'lease', timeoutMs: 5000 });
     await waitFor(async () => (await admin.resource<Lease>('leases').get('kube-node-lease', nodeName)).spec?.renewTime !== l1.spec?.renewTime, { what: 'lease renewed', timeoutMs: 5000 });
@@ -233,9 +248,9 @@ describe('agent on Docker', () => {
     expect(JSON.parse(bad.text)).toMatchObject({ kind: 'Status', reason: 'BadRequest' });
     await pods().create({ ...pod('unscheduled', { containers: [echo] }), spec: { containers: [echo] } });
     expect((await getLog(`/api/v1/namespaces/${ns}/pods/unscheduled/log`)).status).toBe(400);
-    // The agent itself refuses callers without a valid token.
+    // The agent itself refuses callers without the apiserver's client certificate or a valid token.
     const direct = await new Promise<number>((resolve, reject) => {
-      const r = httpsRequest({ host: '127.0.0.1', port: agentRun!.agent.logPort, path: `/containerLogs/${ns}/crash/app`, rejectUnauthorized: false, headers: { authorization: 'Bearer wrong' } }, (res) => {
+      const r = httpsRequest({ host: '127.0.0.1', port: agentRun!.agent.nodeServerPort, path: `/containerLogs/${ns}/crash/app`, rejectUnauthorized: false, headers: { authorization: 'Bearer wrong' } }, (res) => {
         res.resume();
         resolve(res.statusCode ?? 0);
       });

@@ -101,11 +101,12 @@ beforeAll(async () => {
       });
   }
   dir = await mkdtemp(join(tmpdir(), 'flotilla-agent-proc-'));
-  api = await startApiServer();
+  api = await startApiServer({ extraNodes: [nodeName] });
   admin = new RestClient({ server: api.url, ca: api.caPem, token: api.adminToken });
   await admin.resource('namespaces').create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   const kubeconfig = join(dir, 'agent.kubeconfig');
-  await writeKubeconfig(kubeconfig, { server: api.url, caPem: api.caPem, token: api.adminToken, user: 'admin', cluster: 'flotilla-e2e' });
+  // The agent acts as its node (the apiserver signs its serving certificate only for that identity).
+  await writeKubeconfig(kubeconfig, { server: api.url, caPem: api.caPem, token: api.nodeToken(nodeName), user: `system:node:${nodeName}`, cluster: 'flotilla-e2e' });
   const argv = [
     flotillaBin(), 'agent',
     '--node-name', nodeName,

@@ -136,5 +136,13 @@ export function resourceRows(ns: string, run: string): Row[] {
         spec: { holderIdentity: 'node-1', leaseDurationSeconds: 40, renewTime: '2024-01-01T00:00:00.000000Z' },
       }),
     },
+    {
+      plural: 'poddisruptionbudgets', groupPath: '/apis/policy/v1', namespaced: true,
+      manifest: () => ({
+        apiVersion: 'policy/v1', kind: 'PodDisruptionBudget',
+        metadata: { name: 'zk-pdb', labels: runLabel },
+        spec: { minAvailable: 2, selector: { matchLabels: { app: 'zookeeper' } } },
+      }),
+    },
   ];
 }
