@@ -10,6 +10,7 @@ export * from './hollow-nodes.js';
 export * from './lease-heartbeat.js';
 export * from './log-server.js';
 export * from './metrics.js';
+export { PodNetworkManager, type PodNetworkManagerOptions } from './network/pod-network.js';
 export * from './node-status.js';
 export * from './pod-source.js';
 export * from './pod-status.js';

@@ -33,6 +33,9 @@ export interface AgentRunConfig extends Omit<AgentConfig, 'nodeIP'> {
   fakeRuntime?: boolean;
 }
 
+/** The Docker network of the pod range (its bridge device is `flotilla0`). */
+export const POD_NETWORK_NAME = 'flotilla';
+
 /** The first non-internal IPv4 address of this host, else 127.0.0.1. */
 export function defaultNodeIP(): string {
   for (const list of Object.values(networkInterfaces())) {
@@ -48,11 +51,18 @@ export async function run(config: AgentRunConfig, signal: AbortSignal): Promise<
   const client = RestClient.fromKubeconfig(config.kubeconfig, { userAgent: `flotilla-agent/${config.nodeName}` });
   const runtime: ContainerRuntime = config.fakeRuntime
     ? new FakeRuntime()
-    : new DockerRuntime({ stateDir: config.stateDir, nodeName: config.nodeName, logger: log, ...(config.dockerHost ? { host: config.dockerHost } : {}) });
+    : new DockerRuntime({
+        stateDir: config.stateDir,
+        nodeName: config.nodeName,
+        logger: log,
+        ...(config.dockerHost ? { host: config.dockerHost } : {}),
+        ...(config.podNetwork ? { podNetwork: POD_NETWORK_NAME } : {}),
+      });
   const tls = await ensureSelfSignedCert(join(config.stateDir, 'pki'), config.nodeName, nodeIP);
   const reviewer = new CachingTokenReviewer((body) => client.request<TokenReviewResponse>({ method: 'POST', path: '/apis/authentication.k8s.io/v1/tokenreviews', body }));
   const agent = new Agent({
-    config: { ...config, nodeIP, logger: log },
+    // The fake runtime has no network to make: hollow nodes never wait for one.
+    config: { ...config, nodeIP, logger: log, podNetwork: Boolean(config.podNetwork) && !config.fakeRuntime },
     client,
     runtime,
     logServer: { port: config.logPort, tls, reviewer, ...(config.logBindAddress ? { host: config.logBindAddress } : {}) },

@@ -22,6 +22,12 @@ export interface StartApiServerOptions {
   readyTimeout?: number;
   /** etcd endpoints; the test etcd (FLOTILLA_ETCD_ENDPOINTS) by default. */
   etcd?: string[];
+  /**
+   * Address to listen on and to reach it by (default 127.0.0.1). A host
+   * cluster's gateway (createHosts().gateway) lets agents inside the hosts'
+   * network namespaces reach it.
+   */
+  bindAddress?: string;
 }
 
 /** A running `flotilla apiserver` process and everything needed to talk to it. */
@@ -73,7 +79,8 @@ export async function startApiServer(options: StartApiServerOptions = {}): Promi
   const kubeconfigPath = join(dir, 'kubeconfig');
   const caFile = join(certDir, 'ca.crt');
   const port = await freePort();
-  const url = `https://127.0.0.1:${port}`;
+  const bindAddress = options.bindAddress ?? '127.0.0.1';
+  const url = `https://${bindAddress}:${port}`;
 
   const adminToken = token();
   const nodeTokens = new Map<string, string>(TEST_NODES.map((n) => [n, token()]));
@@ -86,7 +93,7 @@ export async function startApiServer(options: StartApiServerOptions = {}): Promi
     'apiserver',
     '--etcd-servers', endpoints.join(','),
     '--etcd-prefix', prefix,
-    '--bind-address', '127.0.0.1',
+    '--bind-address', bindAddress,
     '--secure-port', String(port),
     '--cert-dir', certDir,
     '--token-auth-file', tokenFile,

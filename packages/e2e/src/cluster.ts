@@ -14,7 +14,8 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Lease, Node } from '@flotilla/api';
-import { RestClient } from '@flotilla/client';
+import { InformerFactory, RestClient, silentLogger } from '@flotilla/client';
+import { cidrContains, HostGatewayRoutes, IpRouteTable, parseCidr } from '@flotilla/network';
 import { startApiServer, type StartApiServerOptions, type TestApiServer } from './apiserver.js';
 import { superviseProcess } from './child-process.js';
 import { flotillaBin } from './env.js';
@@ -30,8 +31,15 @@ export interface AgentDocker {
   host: string;
   /** The node address (--node-ip), e.g. the host's address on its bridge. */
   nodeIP: string;
-  /** The host's pod range (--pod-cidr). */
+  /** A fixed pod range (--pod-cidr); the controller-manager allocates one otherwise. */
   podCIDR?: string;
+  /**
+   * The host's network namespace (createHosts' `netns`): the agent runs inside it
+   * (nsenter --net), manages the pod network (--pod-network flotilla) and its routes
+   * land there. Without it the agent runs here on the engine's default bridge
+   * (--pod-network docker-bridge).
+   */
+  netns?: string;
 }
 
 /** One node: a `flotilla agent --fake-runtime` process (hollow), or a real agent on a Docker engine. */
@@ -68,6 +76,12 @@ export interface StartClusterOptions {
   agentArgs?: string[];
   /** Options of the apiserver. */
   apiserver?: StartApiServerOptions;
+  /**
+   * The cluster pod range (controller-manager --cluster-cidr; createHosts().podCIDR).
+   * With agents in host namespaces, the test process also keeps routes from this
+   * (root) namespace to every node's range within it, so tests reach pods by IP.
+   */
+  clusterCIDR?: string;
   /** pino level of the component processes; default info (their logs are kept for failure reports). */
   logLevel?: string;
   /** How long a process may take to become ready; default 60 s (six processes loading at once on a busy 2-core machine are slow). */
@@ -112,6 +126,8 @@ export interface TestCluster {
   leader(component: 'scheduler' | 'controller-manager'): Promise<string | undefined>;
   /** The tail of every process's output, labelled: print it when a test fails. */
   dumpLogs(tailBytes?: number): string;
+  /** The root namespace's host-gw route sync (see StartClusterOptions.clusterCIDR), when it runs. */
+  podRoutes?: HostGatewayRoutes;
   /** Stops every process (SIGTERM, SIGKILL after 5 s), the apiserver and its etcd prefix, and deletes the temporary files. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -141,6 +157,7 @@ async function spawnProcess(
   component: ClusterComponent,
   args: () => Promise<{ argv: string[]; ready: (startedAt: number) => Promise<boolean> }>,
   readyTimeout: number,
+  netns?: string,
 ): Promise<ClusterProcess> {
   const bin = flotillaBin();
   const proc = superviseProcess({
@@ -150,7 +167,10 @@ async function spawnProcess(
     stopGraceMs: 5_000,
     incarnation: async () => {
       const { argv, ready } = await args();
-      return { args: [bin, component, ...argv], command: `flotilla ${component} ${argv.join(' ')}`, ready };
+      const command = `flotilla ${component} ${argv.join(' ')}`;
+      // nsenter execs node in place: the PID is the component's own.
+      if (netns) return { file: 'nsenter', args: [`--net=/var/run/netns/${netns}`, '--', process.execPath, bin, component, ...argv], command: `nsenter --net=${netns} ${command}`, ready };
+      return { args: [bin, component, ...argv], command, ready };
     },
   });
   await proc.launch();
@@ -185,6 +205,9 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
   let client: RestClient | undefined;
   let stopped = false;
 
+  const routesAbort = new AbortController();
+  let podRoutes: HostGatewayRoutes | undefined;
+  let routesDone: Promise<void> | undefined;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
@@ -192,6 +215,10 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
     const all = [...processes.values()];
     const ordered = [...all.filter((p) => p.component === 'agent'), ...all.filter((p) => p.component !== 'agent')];
     await Promise.all(ordered.map((p) => stopOne(p)));
+    routesAbort.abort();
+    await routesDone?.catch(() => undefined);
+    // The routes this process made (the hosts' bridge takes them along too, when it goes).
+    if (podRoutes && options.clusterCIDR) await removeRoutesWithin(options.clusterCIDR).catch(() => undefined);
     await client?.close().catch(() => undefined);
     await api?.stop().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
@@ -210,6 +237,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
     const server = api;
     client = new RestClient({ server: server.url, ca: server.caPem, token: server.adminToken });
     const admin = client;
+    const routeInformers = new InformerFactory(admin, { logger: silentLogger });
 
     // The token file has an admin (system:masters) and node-1 … node-5
     // (system:nodes); the components act as the admin, each with its own kubeconfig.
@@ -254,11 +282,17 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
         '--node-name', node.name,
         '--kubeconfig', path,
         ...(node.docker
-          ? ['--docker-host', node.docker.host, '--node-ip', node.docker.nodeIP, ...(node.docker.podCIDR ? ['--pod-cidr', node.docker.podCIDR] : [])]
+          ? [
+              '--docker-host', node.docker.host,
+              '--node-ip', node.docker.nodeIP,
+              '--pod-network', node.docker.netns ? 'flotilla' : 'docker-bridge',
+              ...(node.docker.podCIDR ? ['--pod-cidr', node.docker.podCIDR] : []),
+            ]
           : ['--fake-runtime', '--node-ip', '127.0.0.1']),
         '--state-dir', join(dir, 'agents', node.name),
         '--log-port', '0',
-        '--log-bind-address', '127.0.0.1',
+        // Inside a host's namespace its own address is where the apiserver reaches the log server.
+        '--log-bind-address', node.docker?.netns ? node.docker.nodeIP : '127.0.0.1',
         '--heartbeat-interval', options.heartbeatInterval ?? '1s',
         '--node-status-interval', '2s',
         '--relist-interval', '2s',
@@ -284,6 +318,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
           },
         }),
         readyTimeout,
+        node.docker?.netns,
       );
       processes.set(node.name, p);
       return p;
@@ -291,7 +326,15 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
 
     const starts: Array<Promise<unknown>> = [];
     for (let i = 1; i <= schedulers; i++) starts.push(startComponent('scheduler', `scheduler-${i}`, options.schedulerArgs ?? []));
-    for (let i = 1; i <= managers; i++) starts.push(startComponent('controller-manager', `controller-manager-${i}`, options.controllerManagerArgs ?? []));
+    const cidrArgs = options.clusterCIDR ? ['--cluster-cidr', options.clusterCIDR] : [];
+    for (let i = 1; i <= managers; i++) starts.push(startComponent('controller-manager', `controller-manager-${i}`, [...cidrArgs, ...(options.controllerManagerArgs ?? [])]));
+    // What `flotilla proxy` will do on the control plane's machine: routes from here to every node's pod range.
+    const nodeSpecs = (options.nodes ?? []).map((n) => (typeof n === 'string' ? { name: n } : n));
+    if (options.clusterCIDR && nodeSpecs.some((n) => n.docker?.netns)) {
+      podRoutes = new HostGatewayRoutes({ nodes: routeInformers.informer<Node>('nodes'), routes: new IpRouteTable(), logger: silentLogger, within: options.clusterCIDR, resyncMs: 5_000 });
+      routeInformers.start(routesAbort.signal);
+      routesDone = podRoutes.run(routesAbort.signal);
+    }
     for (const node of options.nodes ?? ['node-1', 'node-2', 'node-3']) starts.push(addNode(node));
     const results = await Promise.allSettled(starts);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -320,6 +363,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
           return undefined;
         }
       },
+      ...(podRoutes ? { podRoutes } : {}),
       dumpLogs(tailBytes = 16 * 1024) {
         const parts = [`=== apiserver (last ${tailBytes} bytes)\n${server.logs().slice(-tailBytes)}`];
         for (const p of processes.values()) parts.push(`=== ${p.name} (last ${tailBytes} bytes)\n${p.logs().slice(-tailBytes)}`);
@@ -330,5 +374,16 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+/** Deletes the host-gw routes (ours: IpRouteTable's protocol) of this namespace whose destination lies in `cidr`. */
+async function removeRoutesWithin(cidr: string): Promise<void> {
+  const range = parseCidr(cidr);
+  if (!range) return;
+  const table = new IpRouteTable();
+  for (const r of await table.list()) {
+    const d = parseCidr(r.dst);
+    if (d && d.bits >= range.bits && cidrContains(range, d.base)) await table.delete(r.dst);
   }
 }

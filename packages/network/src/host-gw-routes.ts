@@ -19,7 +19,7 @@
 import type { Node } from '@flotilla/api';
 import { Controller, InformerFactory, type ApiClient, type Clock, type Informer, type Logger } from '@flotilla/client';
 import type { Counter, Gauge, Histogram, Registry } from '@flotilla/observability';
-import { formatCidr, parseCidr, parseIpv4 } from './cidr.js';
+import { cidrContains, formatCidr, mustParseCidr, parseCidr, parseIpv4, type Ipv4Cidr } from './cidr.js';
 import type { HostRoute, RouteTable } from './route-table.js';
 
 /** The one key of the route sync's queue: the routes are one set. */
@@ -101,6 +101,12 @@ export interface HostGatewayRoutesOptions {
   registry?: Registry;
   /** Full resync period, repairing routes changed behind our back. Default 30 s. */
   resyncMs?: number;
+  /**
+   * Only routes to destinations inside this range are wanted or owned: several
+   * syncs (of different clusters) can then share one namespace, each leaving
+   * the others' routes alone. Default: every route of our protocol number.
+   */
+  within?: string;
   clock?: Clock;
 }
 
@@ -111,11 +117,13 @@ export class HostGatewayRoutes {
   private readonly metrics: RouteMetrics | undefined;
   private readonly log: Logger;
   private readonly resyncMs: number;
+  private readonly within: Ipv4Cidr | undefined;
   private last = '';
 
   constructor(private readonly o: HostGatewayRoutesOptions) {
     this.log = o.logger;
     this.resyncMs = o.resyncMs ?? 30_000;
+    this.within = o.within ? mustParseCidr(o.within, 'within') : undefined;
     this.metrics = o.registry ? new RouteMetrics(o.registry) : undefined;
     this.controller = new Controller({ name: 'host-gw-routes', reconcile: () => this.sync(), informers: [o.nodes], logger: o.logger, ...(o.clock ? { clock: o.clock } : {}) });
     const enqueue = () => this.controller.enqueue(ROUTES_KEY);
@@ -137,8 +145,13 @@ export class HostGatewayRoutes {
   /** One sync: make the kernel's routes of our protocol match the Nodes. Throws (to retry with back-off) when any route failed. */
   async sync(): Promise<{ requeueAfter: number }> {
     const started = performance.now();
-    const wanted = desiredRoutes(this.o.nodes.store.list(), this.o.nodeName);
-    const current = await this.o.routes.list();
+    const inside = (r: HostRoute) => {
+      if (!this.within) return true;
+      const c = parseCidr(r.dst);
+      return c !== undefined && c.bits >= this.within.bits && cidrContains(this.within, c.base);
+    };
+    const wanted = desiredRoutes(this.o.nodes.store.list(), this.o.nodeName).filter(inside);
+    const current = (await this.o.routes.list()).filter(inside);
     const plan = planRoutes(wanted, current);
     const failures: string[] = [];
     for (const r of plan.replace) {
