@@ -24,4 +24,5 @@ export {
   type StartHostGatewayRoutesOptions,
 } from './host-gw-routes.js';
 export { execCommand, FLOTILLA_ROUTE_PROTOCOL, IpRouteTable, type CommandRunner, type HostRoute, type IpRouteTableOptions, type RouteTable } from './route-table.js';
+export { runHostRoutes, type HostRoutesConfig } from './run.js';
 export { DEFAULT_SINK_CIDRS, ensureSink, type EnsureSinkOptions } from './sink.js';
