@@ -14,8 +14,8 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Lease, Node } from '@flotilla/api';
-import { InformerFactory, RestClient, silentLogger } from '@flotilla/client';
-import { cidrContains, HostGatewayRoutes, IpRouteTable, parseCidr } from '@flotilla/network';
+import { RestClient } from '@flotilla/client';
+import { cidrContains, IpRouteTable, parseCidr } from '@flotilla/network';
 import { startApiServer, type StartApiServerOptions, type TestApiServer } from './apiserver.js';
 import { superviseProcess } from './child-process.js';
 import { flotillaBin } from './env.js';
@@ -23,7 +23,7 @@ import { freePort } from './free-port.js';
 import { writeKubeconfig } from './kubeconfig.js';
 
 /** The components a cluster runs as processes besides the apiserver. */
-export type ClusterComponent = 'scheduler' | 'controller-manager' | 'agent';
+export type ClusterComponent = 'scheduler' | 'controller-manager' | 'agent' | 'host-routes';
 
 /** A real Docker engine for an agent instead of the fake runtime (e.g. a host of scripts/hosts.sh). */
 export interface AgentDocker {
@@ -78,8 +78,9 @@ export interface StartClusterOptions {
   apiserver?: StartApiServerOptions;
   /**
    * The cluster pod range (controller-manager --cluster-cidr; createHosts().podCIDR).
-   * With agents in host namespaces, the test process also keeps routes from this
-   * (root) namespace to every node's range within it, so tests reach pods by IP.
+   * With agents in host namespaces, a `flotilla host-routes --within <range>` process
+   * (named `host-routes`) keeps routes from this (root) namespace to every node's
+   * range, as on the control plane's machine, so tests reach pods by IP.
    */
   clusterCIDR?: string;
   /** pino level of the component processes; default info (their logs are kept for failure reports). */
@@ -126,8 +127,6 @@ export interface TestCluster {
   leader(component: 'scheduler' | 'controller-manager'): Promise<string | undefined>;
   /** The tail of every process's output, labelled: print it when a test fails. */
   dumpLogs(tailBytes?: number): string;
-  /** The root namespace's host-gw route sync (see StartClusterOptions.clusterCIDR), when it runs. */
-  podRoutes?: HostGatewayRoutes;
   /** Stops every process (SIGTERM, SIGKILL after 5 s), the apiserver and its etcd prefix, and deletes the temporary files. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -205,9 +204,6 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
   let client: RestClient | undefined;
   let stopped = false;
 
-  const routesAbort = new AbortController();
-  let podRoutes: HostGatewayRoutes | undefined;
-  let routesDone: Promise<void> | undefined;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
@@ -215,10 +211,8 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
     const all = [...processes.values()];
     const ordered = [...all.filter((p) => p.component === 'agent'), ...all.filter((p) => p.component !== 'agent')];
     await Promise.all(ordered.map((p) => stopOne(p)));
-    routesAbort.abort();
-    await routesDone?.catch(() => undefined);
-    // The routes this process made (the hosts' bridge takes them along too, when it goes).
-    if (podRoutes && options.clusterCIDR) await removeRoutesWithin(options.clusterCIDR).catch(() => undefined);
+    // The routes host-routes made (the hosts' bridge takes them along too, when it goes).
+    if (processes.has('host-routes') && options.clusterCIDR) await removeRoutesWithin(options.clusterCIDR).catch(() => undefined);
     await client?.close().catch(() => undefined);
     await api?.stop().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
@@ -237,7 +231,6 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
     const server = api;
     client = new RestClient({ server: server.url, ca: server.caPem, token: server.adminToken });
     const admin = client;
-    const routeInformers = new InformerFactory(admin, { logger: silentLogger });
 
     // The token file has an admin (system:masters) and node-1 … node-5
     // (system:nodes); the components act as the admin, each with its own kubeconfig.
@@ -331,9 +324,23 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
     // What `flotilla proxy` will do on the control plane's machine: routes from here to every node's pod range.
     const nodeSpecs = (options.nodes ?? []).map((n) => (typeof n === 'string' ? { name: n } : n));
     if (options.clusterCIDR && nodeSpecs.some((n) => n.docker?.netns)) {
-      podRoutes = new HostGatewayRoutes({ nodes: routeInformers.informer<Node>('nodes'), routes: new IpRouteTable(), logger: silentLogger, within: options.clusterCIDR, resyncMs: 5_000 });
-      routeInformers.start(routesAbort.signal);
-      routesDone = podRoutes.run(routesAbort.signal);
+      const within = options.clusterCIDR;
+      starts.push(
+        (async () => {
+          const kubeconfig = await componentKubeconfig('host-routes');
+          const p = await spawnProcess(
+            'host-routes',
+            'host-routes',
+            async () => {
+              const port = await freePort();
+              // The sink is hosts.sh's (it must exist before any agent starts).
+              return { argv: ['--kubeconfig', kubeconfig, '--within', within, '--no-sink', '--metrics-port', String(port), '--log-level', logLevel], ready: () => healthz(port) };
+            },
+            readyTimeout,
+          );
+          processes.set('host-routes', p);
+        })(),
+      );
     }
     for (const node of options.nodes ?? ['node-1', 'node-2', 'node-3']) starts.push(addNode(node));
     const results = await Promise.allSettled(starts);
@@ -363,7 +370,6 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
           return undefined;
         }
       },
-      ...(podRoutes ? { podRoutes } : {}),
       dumpLogs(tailBytes = 16 * 1024) {
         const parts = [`=== apiserver (last ${tailBytes} bytes)\n${server.logs().slice(-tailBytes)}`];
         for (const p of processes.values()) parts.push(`=== ${p.name} (last ${tailBytes} bytes)\n${p.logs().slice(-tailBytes)}`);
