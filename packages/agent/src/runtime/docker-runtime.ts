@@ -235,7 +235,7 @@ export class DockerRuntime implements ContainerRuntime {
    * range that overlaps another network of the engine (an old `--bip`) is
    * refused by the engine, and said so.
    */
-  async ensurePodNetwork(podCIDR: string): Promise<PodNetworkInfo> {
+  async ensurePodNetwork(podCIDR: string, retried = false): Promise<PodNetworkInfo> {
     const name = this.podNetwork;
     if (!name) throw new RuntimeError('InvalidArgument', 'this runtime has no pod network configured (podNetwork)');
     const range = parseCidr(podCIDR);
@@ -267,7 +267,7 @@ export class DockerRuntime implements ContainerRuntime {
         Labels: { [POD_NETWORK_LABEL]: 'pod' },
       });
     } catch (err) {
-      if (statusOf(err) === 409) return this.ensurePodNetwork(podCIDR); // a concurrent creator: look again
+      if (statusOf(err) === 409 && !retried) return this.ensurePodNetwork(podCIDR, true); // a concurrent creator: look once more
       throw wrap(err, 'InvalidArgument', `create pod network ${name} ${podCIDR} (does it overlap the engine's docker0, e.g. an old --bip?)`);
     }
     this.log.info({ network: name, subnet: podCIDR, gateway, bridge: this.podBridge }, 'pod network created');
