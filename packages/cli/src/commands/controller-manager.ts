@@ -51,13 +51,6 @@ function parseMaskSize(value: string): number {
   return n;
 }
 
-/** Parses true/false (Kubernetes' `--flag=false` style). */
-function parseBool(value: string): boolean {
-  if (value === 'true') return true;
-  if (value === 'false') return false;
-  throw new InvalidArgumentError('want true or false');
-}
-
 /** Parses `--controllers`: a comma-separated list of names, `*`, `-name`. */
 function parseControllers(value: string): string[] {
   const list = value.split(',').map((s) => s.trim()).filter(Boolean);
