@@ -40,7 +40,7 @@ stop_all() {
 # Agents first (they would otherwise report their pods failing), then the
 # control loops, then the apiserver they talk to.
 stop_all "$run_dir"/agent-*.pid
-stop_all "$run_dir/controller-manager.pid" "$run_dir/scheduler.pid"
+stop_all "$run_dir/controller-manager.pid" "$run_dir/scheduler.pid" "$run_dir/host-routes.pid"
 stop_all "$run_dir/apiserver.pid"
 
 scripts/hosts.sh delete

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Worker hosts on this machine: one network namespace per host, joined by a
-# bridge in the root namespace, each with its own dockerd, on one flat pod
-# network (host-gw: every pod range is routed via its host's address).
+# bridge in the root namespace, each with its own dockerd. The pod network is
+# not made here: the controller manager gives each Node a podCIDR and the
+# agent (run inside its host's namespace) makes that range a Docker network
+# and routes the other hosts' ranges (host-gw). What this script does for it:
+# the local route sink, so that cluster addresses nothing more specific
+# catches never follow the default route off this machine.
 #
 #   scripts/hosts.sh create N [options]   # idempotent; prints one line per host
 #   scripts/hosts.sh delete [options]     # stops the engines, removes everything
@@ -15,12 +19,18 @@
 #                      (netns and the root side of each veth), state in .flotilla/hosts/NAME/
 #   --subnet A.B.C     FLOTILLA_HOSTS_SUBNET, default 10.250.0: bridge A.B.C.1/24,
 #                      host N at A.B.C.(10+N)
-#   --pod-offset K     FLOTILLA_HOSTS_POD_OFFSET, default 0: host N's pods in
-#                      10.244.(K+N).0/24 (its docker0 is 10.244.(K+N).1)
 #   --no-images        FLOTILLA_HOSTS_IMAGES=0: do not load the flotilla/* images
 #
 # Host line (stdout, tab separated):
-#   name  ip  podCIDR  dockerHost  netns  veth  dockerdPid
+#   name  ip  dockerHost  netns  veth  dockerdPid
+#
+# The sink: a bridge with no ports called flotsink, in the root namespace
+# (shared by every cluster of this machine, never removed) and in each host,
+# with routes to it for 10.96.0.0/12 (services), 10.244.0.0/16 (pods) and
+# 10.250.0.0/16 (the hosts' bridges). More specific routes (a host's own
+# bridge, the agents' routes to pod ranges) win; anything else dies there.
+# Not a blackhole route: that makes connect() fail before the NAT of the
+# service proxy can rewrite the address; and this kernel has no dummy devices.
 #
 # The images of scripts/images.sh are built in the root engine when one
 # answers (DOCKER_HOST, else /var/run/docker.sock) and copied with
@@ -29,7 +39,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 cmd="${1:-}"
 [[ -n "$cmd" ]] || usage
@@ -42,7 +52,6 @@ if [[ "$cmd" =~ ^(create|kill|disconnect|connect)$ ]]; then
 fi
 name="${FLOTILLA_HOSTS_NAME:-flot}"
 subnet="${FLOTILLA_HOSTS_SUBNET:-10.250.0}"
-pod_offset="${FLOTILLA_HOSTS_POD_OFFSET:-0}"
 images="${FLOTILLA_HOSTS_IMAGES:-1}"
 while (($#)); do
   case "$1" in
@@ -50,8 +59,6 @@ while (($#)); do
     --name=*) name="${1#*=}"; shift ;;
     --subnet) subnet="$2"; shift 2 ;;
     --subnet=*) subnet="${1#*=}"; shift ;;
-    --pod-offset) pod_offset="$2"; shift 2 ;;
-    --pod-offset=*) pod_offset="${1#*=}"; shift ;;
     --no-images) images=0; shift ;;
     -h|--help) usage ;;
     *) die "unknown argument: $1" ;;
@@ -62,7 +69,6 @@ done
 [[ "$name" =~ ^[a-z][a-z0-9]{0,7}$ ]] || die "--name must be 1-8 lower-case letters or digits, starting with a letter; got '$name'"
 octet='(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])'
 [[ "$subnet" =~ ^$octet\.$octet\.$octet$ ]] || die "--subnet must be three octets like 10.250.0, got '$subnet'"
-[[ "$pod_offset" =~ ^[0-9]+$ ]] && ((pod_offset <= 245)) || die "--pod-offset must be 0-245, got '$pod_offset'"
 
 exec 3>&2
 bridge="${name}0"
@@ -74,27 +80,36 @@ root_docker="${DOCKER_HOST:-unix:///var/run/docker.sock}"
 
 ns_of() { printf '%s-h%s' "$name" "$1"; }
 ip_of() { printf '%s.%s' "$subnet" $((10 + $1)); }
-pod_net_of() { printf '10.244.%s' $((pod_offset + $1)); }
+# Cluster ranges that must never leave the machine (see the header).
+sink_dev=flotsink
+sink_cidrs=(10.96.0.0/12 10.244.0.0/16 10.250.0.0/16)
 hdir_of() { printf '%s/h%s' "$dir" "$1"; }
 sock_of() { printf '%s/h%s/docker.sock' "$dir" "$1"; }
 in_ns() { local ns="$1"; shift; nsenter --net="/var/run/netns/$ns" "$@"; }
 answers() { curl -fsS --max-time 2 --unix-socket "$1" http://docker/_ping; }
 ipt() { iptables -w 10 "$@"; }
 
-# A cluster's parameters are fixed at creation: routes and addresses of the
-# hosts already made depend on them.
+# A cluster's parameters are fixed at creation: addresses of the hosts
+# already made depend on them.
 load_cluster_env() {
   [[ -f "$cluster_env" ]] || return 1
-  local s o
-  s="$(sed -n 's/^subnet=//p' "$cluster_env")"
-  o="$(sed -n 's/^pod_offset=//p' "$cluster_env")"
-  printf '%s %s\n' "$s" "$o"
+  sed -n 's/^subnet=//p' "$cluster_env"
+}
+
+# The sink bridge and the routes to it, in the namespace `$@` runs in
+# (nothing for the root namespace, `in_ns NS` for a host). Idempotent.
+ensure_sink() {
+  local c
+  "$@" ip link show "$sink_dev" >/dev/null 2>&1 || "$@" ip link add "$sink_dev" type bridge 2>/dev/null ||
+    "$@" ip link show "$sink_dev" >/dev/null 2>&1 || die "cannot create the route sink $sink_dev"
+  "$@" ip link set "$sink_dev" up
+  for c in "${sink_cidrs[@]}"; do "$@" ip route replace "$c" dev "$sink_dev"; done
 }
 
 host_line() { # N
   local n="$1" pid
   pid="$(pidfile_alive "$(hdir_of "$n")/dockerd.pid" || echo -)"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "h$n" "$(ip_of "$n")" "$(pod_net_of "$n").0/24" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "h$n" "$(ip_of "$n")" \
     "unix://$(sock_of "$n")" "$(ns_of "$n")" "$(ns_of "$n")" "$pid"
 }
 
@@ -120,7 +135,7 @@ start_dockerd() { # N
   # must not wait for the daemon.
   start_bg "$hd/dockerd.pid" "$hd/dockerd.log" 3>&- nsenter --net="/var/run/netns/$ns" \
     dockerd --data-root "$hd/docker" --exec-root "$hd/exec" -H "unix://$hd/docker.sock" \
-    --pidfile "$hd/dockerd.own.pid" --bip "$(pod_net_of "$n").1/24" --ip-masq=false --iptables=true
+    --pidfile "$hd/dockerd.own.pid" --iptables=true
 }
 
 # Polled until dockerd answers; a dockerd that exited ends the wait at once.
@@ -202,7 +217,6 @@ delete_host() { # N
   [[ ! -e "/var/run/netns/$ns" ]] || ip netns delete "$ns"
   # The veth's root end goes with the namespace; one left by a failed create does not.
   ip link delete "$ns" 2>/dev/null || true
-  ip route del "$(pod_net_of "$n").0/24" via "$(ip_of "$n")" 2>/dev/null || true
   rm -rf "$hd"
 }
 
@@ -241,9 +255,11 @@ case "$cmd" in
     start_ns="$(date +%s%N)"
     mkdir -p "$dir"
     if params="$(load_cluster_env)"; then
-      [[ "$params" == "$subnet $pod_offset" ]] || die "cluster '$name' exists with subnet/pod offset $params; delete it first (scripts/hosts.sh delete --name $name)"
+      [[ "$params" == "$subnet" ]] || die "cluster '$name' exists with subnet $params; delete it first (scripts/hosts.sh delete --name $name)"
     fi
-    printf 'subnet=%s\npod_offset=%s\n' "$subnet" "$pod_offset" >"$cluster_env"
+    printf 'subnet=%s\n' "$subnet" >"$cluster_env"
+    # Before anything can send to a cluster address.
+    ensure_sink
     # Fewer hosts than last time: the extra ones go.
     for n in $(existing_hosts); do ((n > count)) && delete_host "$n"; done
 
@@ -267,6 +283,7 @@ case "$cmd" in
       ip -n "$ns" -br addr show dev eth0 | grep -qw "$(ip_of "$n")/24" || ip -n "$ns" addr add "$(ip_of "$n")/24" dev eth0
       ip -n "$ns" link set eth0 up
       ip -n "$ns" route replace default via "$subnet.1"
+      ensure_sink in_ns "$ns"
       # Forwarding on before dockerd starts, so it keeps FORWARD at ACCEPT.
       in_ns "$ns" sysctl -qw net.ipv4.ip_forward=1
       start_dockerd "$n"
@@ -276,16 +293,6 @@ case "$cmd" in
         tail -n 20 "$(hdir_of "$n")/dockerd.log" >&2 || true
         die "dockerd of $(ns_of "$n") did not start; log: $(hdir_of "$n")/dockerd.log"
       fi
-    done
-    for ((n = 1; n <= count; n++)); do
-      ns="$(ns_of "$n")"
-      # Pod traffic arriving from other hosts; DOCKER-USER ends in RETURN, so insert.
-      in_ns "$ns" iptables -w 10 -C DOCKER-USER -i eth0 -o docker0 -j ACCEPT 2>/dev/null ||
-        in_ns "$ns" iptables -w 10 -I DOCKER-USER -i eth0 -o docker0 -j ACCEPT
-      for ((m = 1; m <= count; m++)); do
-        ((m == n)) || ip -n "$ns" route replace "$(pod_net_of "$m").0/24" via "$(ip_of "$m")" dev eth0
-      done
-      ip route replace "$(pod_net_of "$n").0/24" via "$(ip_of "$n")" dev "$bridge"
     done
     if [[ "$images" != 0 ]]; then
       load_images $(seq 1 "$count")
@@ -297,7 +304,7 @@ case "$cmd" in
   delete)
     hosts="$(existing_hosts)"
     if params="$(load_cluster_env)"; then
-      read -r subnet pod_offset <<<"$params"
+      subnet="$params"
     fi
     for n in $hosts; do delete_host "$n" & done
     wait
@@ -316,8 +323,7 @@ case "$cmd" in
     log "cluster '$name' deleted${hosts:+ (hosts: $(echo $hosts | tr ' ' ','))}"
     ;;
   status)
-    params="$(load_cluster_env)" || { log "no hosts of cluster '$name'"; exit 1; }
-    read -r subnet pod_offset <<<"$params"
+    subnet="$(load_cluster_env)" || { log "no hosts of cluster '$name'"; exit 1; }
     hosts="$(existing_hosts)"
     [[ -n "$hosts" ]] || { log "no hosts of cluster '$name'"; exit 1; }
     for n in $hosts; do

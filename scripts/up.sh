@@ -10,11 +10,14 @@
 #    free of 12379, 12389, … when something else holds 2379)
 # 3. FLOTILLA_HOSTS worker hosts (default 3; scripts/hosts.sh): network
 #    namespaces flot-h1 … on the bridge flot0 (10.250.0.1), each with its
-#    own dockerd and pod range 10.244.N.0/24
+#    own dockerd; cluster ranges routed to the local sink (flotsink)
 # 4. `flotilla apiserver` on https://10.250.0.1:FLOTILLA_APISERVER_PORT
 #    (default 6443), certs in .flotilla/pki, tokens in .flotilla/tokens.csv
-# 5. `flotilla scheduler` and `flotilla controller-manager`
-# 6. one `flotilla agent` per host, inside the host's namespace
+# 5. `flotilla scheduler`, `flotilla controller-manager` (it gives each
+#    Node a pod range of 10.244.0.0/20) and `flotilla host-routes` (routes
+#    from this machine to every node's pod range)
+# 6. one `flotilla agent` per host, inside the host's namespace: it makes
+#    its node's range the `flotilla` Docker network and routes the others'
 # 7. kubectl apply -f manifests/demo.yaml
 #
 # State: .flotilla/ (PID files in run/, logs in logs/, kubeconfigs).
@@ -131,14 +134,22 @@ start_component() { # NAME ARGS...
     --kubeconfig "$FLOTILLA_STATE/$name.kubeconfig" "$@"
 }
 start_component scheduler
-start_component controller-manager
+# Slot 0 of the machine's pod range: test clusters (createHosts) take 10.244.16.0/20 and up.
+pod_cidr="10.244.0.0/20"
+start_component controller-manager --cluster-cidr "$pod_cidr"
+# The control plane's machine runs no agent: this keeps its routes to the pods.
+if ! pidfile_alive "$run_dir/host-routes.pid" >/dev/null; then
+  start_bg "$run_dir/host-routes.pid" "$logs_dir/host-routes.log" "${flotilla[@]}" host-routes \
+    --kubeconfig "$FLOTILLA_STATE/kubeconfig" --within "$pod_cidr" \
+    --sink-cidr 10.96.0.0/12 --sink-cidr 10.244.0.0/16 --sink-cidr 10.250.0.0/16
+fi
 
 # --- agents ---------------------------------------------------------------
 step "6/7 one agent per host"
 if has_command agent; then
   # Empty when every agent already ran: then any Ready Node counts.
   agents_since=""
-  while IFS=$'\t' read -r host ip pod_cidr docker_host netns _veth _pid; do
+  while IFS=$'\t' read -r host ip docker_host netns _veth _pid; do
     [[ -n "$host" ]] || continue
     pidfile_alive "$run_dir/agent-$host.pid" >/dev/null && continue
     [[ -n "$agents_since" ]] || agents_since="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -147,7 +158,7 @@ if has_command agent; then
     start_bg "$run_dir/agent-$host.pid" "$logs_dir/agent-$host.log" \
       nsenter --net="/var/run/netns/$netns" "${flotilla[@]}" agent \
       --node-name "$host" --kubeconfig "$FLOTILLA_STATE/$host.kubeconfig" \
-      --docker-host "$docker_host" --node-ip "$ip" --pod-cidr "$pod_cidr" \
+      --docker-host "$docker_host" --node-ip "$ip" \
       --state-dir "$FLOTILLA_STATE/agents/$host"
   done <<<"$host_lines"
   # A Node kept in etcd from an earlier run still says Ready: count only

@@ -5,12 +5,14 @@
  * died), and a periodic relist that also sweeps away containers of pods
  * that no longer exist.
  */
-import { objectKey, type Pod, type Service } from '@flotilla/api';
+import { objectKey, type Node, type Pod, type Service } from '@flotilla/api';
 import { Backoff, Controller, EventRecorder, Informer, realClock, sleep, type ApiClient } from '@flotilla/client';
 import { createLogger, type Logger } from '@flotilla/observability';
 import { resolveConfig, type AgentConfig, type ResolvedAgentConfig } from './config.js';
+import type { RouteTable } from '@flotilla/network';
 import { LeaseHeartbeat } from './lease-heartbeat.js';
 import { startNodeServer, type NodeServer, type TokenReviewer } from './node-server.js';
+import { PodNetworkManager } from './network/pod-network.js';
 import { AgentMetrics } from './metrics.js';
 import { NodeStatusReporter } from './node-status.js';
 import { NodePodIndex } from './pod-source.js';
@@ -50,6 +52,10 @@ export interface AgentOptions {
   recorder?: EventRecorder;
   /** Services for the containers' service variables: a shared informer (hollow nodes); the agent watches its own otherwise. */
   services?: Informer<Service>;
+  /** With `config.podNetwork`: the routing table of host-gw routes (default the kernel's), or false for none. */
+  hostRoutes?: RouteTable | false;
+  /** With `config.podNetwork`: how forwarding into the pod bridge is allowed (default an iptables DOCKER-USER rule). */
+  podForwarding?: (bridge: string) => Promise<unknown>;
 }
 
 /** A node agent. */
@@ -64,6 +70,8 @@ export class Agent {
   private pods: NodePodIndex | undefined;
   private readonly services: Informer<Service>;
   private nodeServer: NodeServer | undefined;
+  /** The pod network, when the agent manages it (set in run()). */
+  network: PodNetworkManager | undefined;
   private readonly ready: Promise<void>;
   private markReady!: () => void;
   private readonly certReady: Promise<void>;
@@ -98,6 +106,7 @@ export class Agent {
       metrics: this.metrics,
       log: this.log,
       services: () => this.services.store.list(),
+      networkNotReady: () => (this.network ? this.network.notReadyReason() : this.config.podNetwork ? 'the agent is starting' : undefined),
     });
     this.controller = new Controller({
       name: `agent-${this.config.nodeName}`,
@@ -183,6 +192,25 @@ export class Agent {
         const informer = new Informer<Pod>(this.o.client, { apiVersion: 'v1', kind: 'Pod' }, { fieldSelector: `spec.nodeName=${nodeName}`, logger: this.log });
         this.pods = new NodePodIndex(informer);
         informer.start(signal);
+      }
+      if (this.config.podNetwork) {
+        const nodes = new Informer<Node>(this.o.client, { apiVersion: 'v1', kind: 'Node' }, { logger: this.log });
+        this.network = new PodNetworkManager({
+          nodeName,
+          runtime: this.o.runtime,
+          nodes,
+          log: this.log,
+          recorder: this.recorder,
+          registry: this.metrics.registry,
+          // Pods held back for the network go on at once.
+          onReady: () => {
+            for (const p of this.pods?.podsOf(nodeName) ?? []) this.controller.enqueue(objectKey(p));
+          },
+          ...(this.o.hostRoutes !== undefined ? { routes: this.o.hostRoutes } : {}),
+          ...(this.o.podForwarding ? { forwarding: this.o.podForwarding } : {}),
+        });
+        nodes.start(signal);
+        tasks.push(this.network.run(signal));
       }
       const unsubscribe = this.pods.subscribe(nodeName, (key) => this.controller.enqueue(key));
       this.markReady();

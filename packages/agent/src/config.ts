@@ -7,8 +7,14 @@ export interface AgentConfig {
   nodeName: string;
   /** The node's address (InternalIP, pod hostIP, where the log server is reached). */
   nodeIP: string;
-  /** Written to spec.podCIDR when set. */
+  /** Written to spec.podCIDR when set (a fixed range; node IPAM allocates one otherwise). */
   podCIDR?: string;
+  /**
+   * Manage the pod network: realise the node's podCIDR on the runtime (pods
+   * wait until it exists) and keep host-gw routes to the other nodes' ranges.
+   * Default false here; `flotilla agent` turns it on unless `--pod-network docker-bridge`.
+   */
+  podNetwork?: boolean;
   /** Override of the host's CPU count for capacity. */
   cpus?: number;
   /** Override of the host's memory (bytes) for capacity. */

@@ -11,6 +11,7 @@ export * from './lease-heartbeat.js';
 export * from './node-server.js';
 export * from './port-forward.js';
 export * from './metrics.js';
+export { PodNetworkManager, type PodNetworkManagerOptions } from './network/pod-network.js';
 export * from './node-status.js';
 export * from './pod-source.js';
 export * from './pod-status.js';

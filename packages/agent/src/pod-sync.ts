@@ -43,6 +43,8 @@ export interface PodSyncerDeps {
   now?: () => number;
   /** The Services that exist now (an informer's cache), for the containers' service variables; none when unset. */
   services?: () => Iterable<Service>;
+  /** Why the pod network is not ready (no sandbox may start), or undefined when it is. */
+  networkNotReady?: () => string | undefined;
 }
 
 interface PodMemory {
@@ -283,6 +285,13 @@ export class PodSyncer {
 
   private async ensureSandbox(pod: Pod, grace: number): Promise<{ sandbox: Sandbox } | { problem: WaitingReason; retryInMs: number }> {
     const uid = pod.metadata.uid ?? '';
+    // As the kubelet with NetworkReady=false: no sandbox, the pod stays Pending and says why.
+    const notReady = this.d.networkNotReady?.();
+    if (notReady) {
+      const message = `network is not ready: ${notReady}`;
+      this.d.recorder.event(pod, 'Warning', 'NetworkNotReady', message);
+      return { problem: { reason: 'NetworkNotReady', message }, retryInMs: 5_000 };
+    }
     const failed = this.sandboxFailedAt.get(uid);
     if (failed) {
       const remaining = this.sandboxBackoff.remaining(uid, failed.at);

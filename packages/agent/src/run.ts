@@ -33,6 +33,9 @@ export interface AgentRunConfig extends Omit<AgentConfig, 'nodeIP'> {
   fakeRuntime?: boolean;
 }
 
+/** The Docker network of the pod range (its bridge device is `flotilla0`). */
+export const POD_NETWORK_NAME = 'flotilla';
+
 /** The first non-internal IPv4 address of this host, else 127.0.0.1. */
 export function defaultNodeIP(): string {
   for (const list of Object.values(networkInterfaces())) {
@@ -52,7 +55,13 @@ export async function run(config: AgentRunConfig, signal: AbortSignal): Promise<
   const client = new RestClient(kubeconfig, { userAgent: `flotilla-agent/${config.nodeName}` });
   const runtime: ContainerRuntime = config.fakeRuntime
     ? new FakeRuntime()
-    : new DockerRuntime({ stateDir: config.stateDir, nodeName: config.nodeName, logger: log, ...(config.dockerHost ? { host: config.dockerHost } : {}) });
+    : new DockerRuntime({
+        stateDir: config.stateDir,
+        nodeName: config.nodeName,
+        logger: log,
+        ...(config.dockerHost ? { host: config.dockerHost } : {}),
+        ...(config.podNetwork ? { podNetwork: POD_NETWORK_NAME } : {}),
+      });
   const pki = join(config.stateDir, 'pki');
   const stored = await loadNodeCert(pki, clientCa, config.nodeName, nodeIP);
   const tls = stored ?? (await ensureSelfSignedCert(pki, config.nodeName, nodeIP));
@@ -68,7 +77,8 @@ export async function run(config: AgentRunConfig, signal: AbortSignal): Promise<
     });
   const reviewer = new CachingTokenReviewer((body) => client.request<TokenReviewResponse>({ method: 'POST', path: '/apis/authentication.k8s.io/v1/tokenreviews', body }));
   const agent = new Agent({
-    config: { ...config, nodeIP, logger: log },
+    // The fake runtime has no network to make: hollow nodes never wait for one.
+    config: { ...config, nodeIP, logger: log, podNetwork: Boolean(config.podNetwork) && !config.fakeRuntime },
     client,
     runtime,
     nodeServer: { port: config.logPort, tls, clientCa, reviewer, ...(stored ? {} : { obtainCert }), ...(config.logBindAddress ? { host: config.logBindAddress } : {}) },

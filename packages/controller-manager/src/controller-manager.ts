@@ -12,11 +12,12 @@ import type { ControllerDeps } from './context.js';
 import { EndpointsController } from './endpoints/index.js';
 import { GarbageCollector } from './garbage-collector/index.js';
 import { NamespaceController } from './namespace/index.js';
+import { NodeIpamController } from './node-ipam/index.js';
 import { NodeLifecycleController } from './node-lifecycle/index.js';
 import { ReplicaSetController } from './replicaset/index.js';
 
 /** Every controller the manager can run, by its `--controllers` name. */
-export const CONTROLLER_NAMES = ['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'garbage-collector', 'namespace', 'disruption'] as const;
+export const CONTROLLER_NAMES = ['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'garbage-collector', 'namespace', 'disruption', 'node-ipam'] as const;
 
 /** A controller name. */
 export type ControllerName = (typeof CONTROLLER_NAMES)[number];
@@ -35,6 +36,7 @@ const COMPONENTS: Record<ControllerName, string> = {
   'garbage-collector': 'garbage-collector-controller',
   namespace: 'namespace-controller',
   disruption: 'controllermanager',
+  'node-ipam': 'node-ipam-controller',
 };
 
 /** Options of a ControllerManager. */
@@ -49,6 +51,12 @@ export interface ControllerManagerOptions {
   nodeMonitorGracePeriodMs?: number;
   /** Node lifecycle: default toleration of pods for the unreachable taint. Default 5 s. */
   defaultUnreachableTolerationSeconds?: number;
+  /** Node IPAM: give Nodes pod ranges at all (`--allocate-node-cidrs`). Default true; false leaves node-ipam out. */
+  allocateNodeCIDRs?: boolean;
+  /** Node IPAM: the cluster pod range. Default 10.244.0.0/16. */
+  clusterCIDR?: string;
+  /** Node IPAM: prefix length of each node's range. Default 24. */
+  nodeCIDRMaskSize?: number;
   /** Workers per controller, by name. */
   workers?: Partial<Record<ControllerName, number>>;
   /** Informer watch timeout (tests use short ones). */
@@ -86,7 +94,7 @@ export class ControllerManager {
   private readonly clock: Clock;
 
   constructor(private readonly options: ControllerManagerOptions) {
-    this.names = resolveControllers(options.controllers);
+    this.names = resolveControllers(options.controllers).filter((n) => n !== 'node-ipam' || options.allocateNodeCIDRs !== false);
     this.metrics = options.metrics ?? new ControllerMetrics();
     this.clock = options.clock ?? realClock;
   }
@@ -153,6 +161,8 @@ export class ControllerManager {
         return new DeploymentController(deps);
       case 'disruption':
         return new DisruptionController(deps);
+      case 'node-ipam':
+        return new NodeIpamController({ ...deps, clusterCIDR: this.options.clusterCIDR, nodeCIDRMaskSize: this.options.nodeCIDRMaskSize });
     }
   }
 }

@@ -5,6 +5,7 @@ export * from './run.js';
 export * from './endpoints/index.js';
 export * from './garbage-collector/index.js';
 export * from './namespace/index.js';
+export * from './node-ipam/index.js';
 export * from './node-lifecycle/index.js';
 export * from './replicaset/index.js';
 export * from './disruption/index.js';

@@ -1,16 +1,22 @@
 import { silentLogger } from '@flotilla/client';
 import { FakeApiClient, waitFor } from '@flotilla/client/testing';
 import { describe, expect, it } from 'vitest';
-import { resolveControllers, type ControllerManager } from './controller-manager.js';
+import { ControllerManager, resolveControllers } from './controller-manager.js';
 import { pod, service } from './fixtures.js';
 import { run } from './run.js';
 
 describe('resolveControllers', () => {
   it('reads kube-controller-manager style lists', () => {
-    expect(resolveControllers(undefined)).toEqual(['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'garbage-collector', 'namespace', 'disruption']);
-    expect(resolveControllers(['*', '-deployment', '-replicaset'])).toEqual(['node-lifecycle', 'endpoints', 'garbage-collector', 'namespace', 'disruption']);
+    expect(resolveControllers(undefined)).toEqual(['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'garbage-collector', 'namespace', 'disruption', 'node-ipam']);
+    expect(resolveControllers(['*', '-deployment', '-replicaset'])).toEqual(['node-lifecycle', 'endpoints', 'garbage-collector', 'namespace', 'disruption', 'node-ipam']);
     expect(resolveControllers(['endpoints', 'namespace'])).toEqual(['endpoints', 'namespace']);
     expect(() => resolveControllers(['endpoint'])).toThrow(/unknown controller "endpoint"/);
+  });
+
+  it('leaves node-ipam out with --allocate-node-cidrs=false', () => {
+    const client = new FakeApiClient();
+    expect(new ControllerManager({ client, logger: silentLogger, allocateNodeCIDRs: false }).controllers).not.toContain('node-ipam');
+    expect(new ControllerManager({ client, logger: silentLogger }).controllers).toContain('node-ipam');
   });
 });
 

@@ -41,6 +41,12 @@ export interface ControllerManagerConfig {
   nodeMonitorGracePeriodSeconds?: number;
   /** Default toleration of the unreachable taint, seconds. Default 5 (Kubernetes: 300). */
   defaultUnreachableTolerationSeconds?: number;
+  /** Give Nodes pod ranges (node-ipam controller). Default true. */
+  allocateNodeCIDRs?: boolean;
+  /** Cluster pod range the node ranges come from. Default 10.244.0.0/16. */
+  clusterCIDR?: string;
+  /** Prefix length of each node's pod range. Default 24. */
+  nodeCIDRMaskSize?: number;
   /** An ApiClient to use instead of one built from the kubeconfig (tests). */
   client?: ApiClient;
   logger?: Logger;
@@ -71,6 +77,9 @@ export async function run(config: ControllerManagerConfig, signal: AbortSignal):
       nodeMonitorGracePeriodMs: config.nodeMonitorGracePeriodSeconds !== undefined ? config.nodeMonitorGracePeriodSeconds * 1000 : undefined,
       defaultUnreachableTolerationSeconds: config.defaultUnreachableTolerationSeconds,
       watchTimeoutSeconds: config.watchTimeoutSeconds,
+      allocateNodeCIDRs: config.allocateNodeCIDRs,
+      clusterCIDR: config.clusterCIDR,
+      nodeCIDRMaskSize: config.nodeCIDRMaskSize,
     });
   // Validate --controllers before anything starts.
   manager();

@@ -51,8 +51,13 @@ const envOf = async (id: string) => Object.fromEntries((await exec(id, ['env']))
 beforeAll(async () => {
   hosts = await createHosts(1, { prefix: 'dns' });
   const h = host();
+  // The agent runs inside the host's namespace and reaches the apiserver on the hosts' bridge; with no
+  // controller-manager here its pod range is fixed (--pod-cidr: the first /24 of the cluster's range),
+  // and the cluster's host-routes process routes it from the root namespace (where flotilla dns answers).
   cluster = await startCluster({
-    nodes: [{ name: 'node-1', docker: { host: h.dockerHost, nodeIP: h.ip, podCIDR: h.podCIDR }, extraArgs: ['--cluster-dns', '10.96.0.10', '--cluster-domain', 'cluster.local'] }],
+    apiserver: { bindAddress: hosts.gateway },
+    clusterCIDR: hosts.podCIDR,
+    nodes: [{ name: 'node-1', docker: { host: h.dockerHost, nodeIP: h.ip, netns: h.netns, podCIDR: hosts.podCIDR.replace(/\/20$/, '/24') }, extraArgs: ['--cluster-dns', '10.96.0.10', '--cluster-domain', 'cluster.local'] }],
     controllerManagers: 0,
     schedulers: 0,
   });

@@ -24,6 +24,12 @@ export interface StartApiServerOptions {
   etcd?: string[];
   /** More node names that get a `system:node:<name>` token (besides TEST_NODES), e.g. a unique name per test. */
   extraNodes?: string[];
+  /**
+   * Address to listen on and to reach it by (default 127.0.0.1). A host
+   * cluster's gateway (createHosts().gateway) lets agents inside the hosts'
+   * network namespaces reach it.
+   */
+  bindAddress?: string;
 }
 
 /** A running `flotilla apiserver` process and everything needed to talk to it. */
@@ -75,7 +81,8 @@ export async function startApiServer(options: StartApiServerOptions = {}): Promi
   const kubeconfigPath = join(dir, 'kubeconfig');
   const caFile = join(certDir, 'ca.crt');
   const port = await freePort();
-  const url = `https://127.0.0.1:${port}`;
+  const bindAddress = options.bindAddress ?? '127.0.0.1';
+  const url = `https://${bindAddress}:${port}`;
 
   const adminToken = token();
   const nodeTokens = new Map<string, string>([...TEST_NODES, ...(options.extraNodes ?? [])].map((n) => [n, token()]));
@@ -88,7 +95,7 @@ export async function startApiServer(options: StartApiServerOptions = {}): Promi
     'apiserver',
     '--etcd-servers', endpoints.join(','),
     '--etcd-prefix', prefix,
-    '--bind-address', '127.0.0.1',
+    '--bind-address', bindAddress,
     '--secure-port', String(port),
     '--cert-dir', certDir,
     '--token-auth-file', tokenFile,

@@ -18,8 +18,10 @@ process.once('exit', () => {
 
 /** What one incarnation runs: node's arguments, and when it counts as ready. */
 export interface Incarnation {
-  /** Arguments to node (the script first). */
+  /** Arguments to node (the script first), or to `file`. */
   args: string[];
+  /** What is executed; node (process.execPath) by default. E.g. `nsenter` to run node inside a host's network namespace. */
+  file?: string;
   /** What the start line of the log shows, e.g. `flotilla scheduler --port 1`. */
   command: string;
   /** Polled until true; `startedAt` is when this incarnation was spawned. */
@@ -68,10 +70,10 @@ export function superviseProcess(options: SuperviseOptions): SupervisedProcess {
   const alive = () => !!child && child.exitCode === null && child.signalCode === null;
 
   const launch = async () => {
-    const { args, command, ready } = await options.incarnation();
+    const { args, command, ready, file } = await options.incarnation();
     const startedAt = Date.now();
     log += `--- start ${new Date(startedAt).toISOString()}: ${command}\n`;
-    const proc = spawn(process.execPath, args, { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+    const proc = spawn(file ?? process.execPath, args, { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
     child = proc;
     live.add(proc);
     proc.stdout!.on('data', append);

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Lease, Node } from '@flotilla/api';
 import { RestClient } from '@flotilla/client';
+import { cidrContains, IpRouteTable, parseCidr } from '@flotilla/network';
 import { startApiServer, type StartApiServerOptions, type TestApiServer } from './apiserver.js';
 import { superviseProcess } from './child-process.js';
 import { flotillaBin } from './env.js';
@@ -22,7 +23,7 @@ import { freePort } from './free-port.js';
 import { writeKubeconfig } from './kubeconfig.js';
 
 /** The components a cluster runs as processes besides the apiserver. */
-export type ClusterComponent = 'scheduler' | 'controller-manager' | 'agent';
+export type ClusterComponent = 'scheduler' | 'controller-manager' | 'agent' | 'host-routes';
 
 /** A real Docker engine for an agent instead of the fake runtime (e.g. a host of scripts/hosts.sh). */
 export interface AgentDocker {
@@ -30,8 +31,15 @@ export interface AgentDocker {
   host: string;
   /** The node address (--node-ip), e.g. the host's address on its bridge. */
   nodeIP: string;
-  /** The host's pod range (--pod-cidr). */
+  /** A fixed pod range (--pod-cidr); the controller-manager allocates one otherwise. */
   podCIDR?: string;
+  /**
+   * The host's network namespace (createHosts' `netns`): the agent runs inside it
+   * (nsenter --net), manages the pod network (--pod-network flotilla) and its routes
+   * land there. Without it the agent runs here on the engine's default bridge
+   * (--pod-network docker-bridge).
+   */
+  netns?: string;
 }
 
 /** One node: a `flotilla agent --fake-runtime` process (hollow), or a real agent on a Docker engine. */
@@ -68,6 +76,13 @@ export interface StartClusterOptions {
   agentArgs?: string[];
   /** Options of the apiserver. */
   apiserver?: StartApiServerOptions;
+  /**
+   * The cluster pod range (controller-manager --cluster-cidr; createHosts().podCIDR).
+   * With agents in host namespaces, a `flotilla host-routes --within <range>` process
+   * (named `host-routes`) keeps routes from this (root) namespace to every node's
+   * range, as on the control plane's machine, so tests reach pods by IP.
+   */
+  clusterCIDR?: string;
   /** pino level of the component processes; default info (their logs are kept for failure reports). */
   logLevel?: string;
   /** How long a process may take to become ready; default 60 s (six processes loading at once on a busy 2-core machine are slow). */
@@ -141,6 +156,7 @@ async function spawnProcess(
   component: ClusterComponent,
   args: () => Promise<{ argv: string[]; ready: (startedAt: number) => Promise<boolean> }>,
   readyTimeout: number,
+  netns?: string,
 ): Promise<ClusterProcess> {
   const bin = flotillaBin();
   const proc = superviseProcess({
@@ -150,7 +166,10 @@ async function spawnProcess(
     stopGraceMs: 5_000,
     incarnation: async () => {
       const { argv, ready } = await args();
-      return { args: [bin, component, ...argv], command: `flotilla ${component} ${argv.join(' ')}`, ready };
+      const command = `flotilla ${component} ${argv.join(' ')}`;
+      // nsenter execs node in place: the PID is the component's own.
+      if (netns) return { file: 'nsenter', args: [`--net=/var/run/netns/${netns}`, '--', process.execPath, bin, component, ...argv], command: `nsenter --net=${netns} ${command}`, ready };
+      return { args: [bin, component, ...argv], command, ready };
     },
   });
   await proc.launch();
@@ -192,6 +211,8 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
     const all = [...processes.values()];
     const ordered = [...all.filter((p) => p.component === 'agent'), ...all.filter((p) => p.component !== 'agent')];
     await Promise.all(ordered.map((p) => stopOne(p)));
+    // The routes host-routes made (the hosts' bridge takes them along too, when it goes).
+    if (processes.has('host-routes') && options.clusterCIDR) await removeRoutesWithin(options.clusterCIDR).catch(() => undefined);
     await client?.close().catch(() => undefined);
     await api?.stop().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
@@ -254,11 +275,17 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
         '--node-name', node.name,
         '--kubeconfig', path,
         ...(node.docker
-          ? ['--docker-host', node.docker.host, '--node-ip', node.docker.nodeIP, ...(node.docker.podCIDR ? ['--pod-cidr', node.docker.podCIDR] : [])]
+          ? [
+              '--docker-host', node.docker.host,
+              '--node-ip', node.docker.nodeIP,
+              '--pod-network', node.docker.netns ? 'flotilla' : 'docker-bridge',
+              ...(node.docker.podCIDR ? ['--pod-cidr', node.docker.podCIDR] : []),
+            ]
           : ['--fake-runtime', '--node-ip', '127.0.0.1']),
         '--state-dir', join(dir, 'agents', node.name),
         '--log-port', '0',
-        '--log-bind-address', '127.0.0.1',
+        // Inside a host's namespace its own address is where the apiserver reaches the log server.
+        '--log-bind-address', node.docker?.netns ? node.docker.nodeIP : '127.0.0.1',
         '--heartbeat-interval', options.heartbeatInterval ?? '1s',
         '--node-status-interval', '2s',
         '--relist-interval', '2s',
@@ -284,6 +311,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
           },
         }),
         readyTimeout,
+        node.docker?.netns,
       );
       processes.set(node.name, p);
       return p;
@@ -291,7 +319,29 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
 
     const starts: Array<Promise<unknown>> = [];
     for (let i = 1; i <= schedulers; i++) starts.push(startComponent('scheduler', `scheduler-${i}`, options.schedulerArgs ?? []));
-    for (let i = 1; i <= managers; i++) starts.push(startComponent('controller-manager', `controller-manager-${i}`, options.controllerManagerArgs ?? []));
+    const cidrArgs = options.clusterCIDR ? ['--cluster-cidr', options.clusterCIDR] : [];
+    for (let i = 1; i <= managers; i++) starts.push(startComponent('controller-manager', `controller-manager-${i}`, [...cidrArgs, ...(options.controllerManagerArgs ?? [])]));
+    // What `flotilla proxy` will do on the control plane's machine: routes from here to every node's pod range.
+    const nodeSpecs = (options.nodes ?? []).map((n) => (typeof n === 'string' ? { name: n } : n));
+    if (options.clusterCIDR && nodeSpecs.some((n) => n.docker?.netns)) {
+      const within = options.clusterCIDR;
+      starts.push(
+        (async () => {
+          const kubeconfig = await componentKubeconfig('host-routes');
+          const p = await spawnProcess(
+            'host-routes',
+            'host-routes',
+            async () => {
+              const port = await freePort();
+              // The sink is hosts.sh's (it must exist before any agent starts).
+              return { argv: ['--kubeconfig', kubeconfig, '--within', within, '--no-sink', '--metrics-port', String(port), '--log-level', logLevel], ready: () => healthz(port) };
+            },
+            readyTimeout,
+          );
+          processes.set('host-routes', p);
+        })(),
+      );
+    }
     for (const node of options.nodes ?? ['node-1', 'node-2', 'node-3']) starts.push(addNode(node));
     const results = await Promise.allSettled(starts);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -330,5 +380,16 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+/** Deletes the host-gw routes (ours: IpRouteTable's protocol) of this namespace whose destination lies in `cidr`. */
+async function removeRoutesWithin(cidr: string): Promise<void> {
+  const range = parseCidr(cidr);
+  if (!range) return;
+  const table = new IpRouteTable();
+  for (const r of await table.list()) {
+    const d = parseCidr(r.dst);
+    if (d && d.bits >= range.bits && cidrContains(range, d.base)) await table.delete(r.dst);
   }
 }

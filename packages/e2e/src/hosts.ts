@@ -20,8 +20,6 @@ export interface Host {
   index: number;
   /** The host's address on the cluster bridge (the agent's --node-ip). */
   ip: string;
-  /** The pod range its dockerd hands out, e.g. `10.244.11.0/24` (the agent's --pod-cidr). */
-  podCIDR: string;
   /** `unix:///…/docker.sock` of its engine (the agent's --docker-host). */
   dockerHost: string;
   /** The network namespace (/var/run/netns/<netns>). */
@@ -40,7 +38,12 @@ export interface Host {
   connect(): Promise<void>;
 }
 
-/** A set of hosts on one bridge and one flat pod network, made by scripts/hosts.sh. */
+/**
+ * A set of hosts on one bridge, made by scripts/hosts.sh, with the route
+ * sink in place (cluster addresses stay on this machine). The pod network is
+ * the cluster's: run the controller-manager with `--cluster-cidr podCIDR` and
+ * the agents inside the hosts' namespaces (startCluster's `docker.netns`).
+ */
 export interface HostCluster {
   /** The cluster name: bridge `<name>0`, namespaces `<name>-h1` … */
   name: string;
@@ -48,7 +51,15 @@ export interface HostCluster {
   bridge: string;
   /** The bridge's address: where processes in the root namespace (an apiserver) are reached from hosts and pods. */
   gateway: string;
+  /**
+   * The pod range of this cluster (its slot's /20 of 10.244.0.0/16): the
+   * controller-manager's --cluster-cidr, so concurrent test clusters, whose
+   * routes share the root namespace, never hand out the same node range.
+   */
+  podCIDR: string;
   hosts: Host[];
+  /** Creates the next host (h<N+1>) of the cluster, appends it to `hosts` and returns it. */
+  addHost(): Promise<Host>;
   /** Removes every host, the bridge, routes and iptables rules; safe to call twice. */
   delete(): Promise<void>;
 }
@@ -61,10 +72,17 @@ export interface CreateHostsOptions {
   images?: boolean;
 }
 
-// Subnet slot K gives hosts 10.250.K.0/24 and pods 10.244.(10K+N).0/24;
-// slot 0 is the developer's cluster of scripts/up.sh.
+// Subnet slot K gives hosts 10.250.K.0/24 and pods 10.244.(16K).0/20 (16
+// node ranges of /24); slot 0 is the developer's cluster of scripts/up.sh
+// (its controller-manager allocates from 10.244.0.0/16 upwards, nodes
+// taking 10.244.0-8.0/24).
 const FIRST_SLOT = 1;
-const LAST_SLOT = 24;
+const LAST_SLOT = 15;
+
+/** The pod range of a subnet slot. */
+export function slotPodCIDR(slot: number): string {
+  return `10.244.${slot * 16}.0/20`;
+}
 
 function hostsScript(): string {
   return join(repoRoot(), 'scripts', 'hosts.sh');
@@ -136,7 +154,7 @@ export async function createHosts(count: number, options: CreateHostsOptions = {
   if (!/^[a-z]{1,3}$/.test(prefix)) throw new Error(`createHosts: prefix must be 1-3 lower-case letters, got '${prefix}'`);
   const name = `${prefix}${randomBytes(3).toString('hex').slice(0, 5)}`;
   const slot = await claimSlot(name);
-  const flags = ['--name', name, '--subnet', `10.250.${slot}`, '--pod-offset', String(slot * 10)];
+  const flags = ['--name', name, '--subnet', `10.250.${slot}`];
   if (options.images === false) flags.push('--no-images');
   let deleted = false;
   const remove = async (): Promise<void> => {
@@ -151,11 +169,23 @@ export async function createHosts(count: number, options: CreateHostsOptions = {
     await remove().catch(() => undefined);
     throw new Error(`hosts.sh create ${count} ${flags.join(' ')} failed (${res.code}): ${res.stderr}`);
   }
-  const hosts = res.stdout
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((line) => hostFromLine(line, name, flags.slice(0, 2)));
-  return { name, bridge: `${name}0`, gateway: `10.250.${slot}.1`, hosts, delete: remove };
+  const parse = (out: string) =>
+    out
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((line) => hostFromLine(line, name, flags.slice(0, 2)));
+  const hosts = parse(res.stdout);
+  const addHost = async (): Promise<Host> => {
+    const next = hosts.length + 1;
+    if (next > 9) throw new Error(`createHosts: a cluster has at most 9 hosts`);
+    const r = await run(hostsScript(), ['create', String(next), ...flags], { timeout: 150_000 });
+    if (r.code !== 0) throw new Error(`hosts.sh create ${next} ${flags.join(' ')} failed (${r.code}): ${r.stderr}`);
+    const host = parse(r.stdout).find((h) => h.index === next);
+    if (!host) throw new Error(`hosts.sh create ${next} printed no line for h${next}`);
+    hosts.push(host);
+    return host;
+  };
+  return { name, bridge: `${name}0`, gateway: `10.250.${slot}.1`, podCIDR: slotPodCIDR(slot), hosts, addHost, delete: remove };
 }
 
 /** Deletes a cluster made by createHosts (the same as `cluster.delete()`). */
@@ -164,8 +194,8 @@ export async function deleteHosts(cluster: HostCluster): Promise<void> {
 }
 
 function hostFromLine(line: string, cluster: string, nameFlags: string[]): Host {
-  const [name, ip, podCIDR, dockerHost, netns, veth] = line.split('\t');
-  if (!name || !ip || !podCIDR || !dockerHost || !netns || !veth) throw new Error(`unexpected hosts.sh line: ${JSON.stringify(line)}`);
+  const [name, ip, dockerHost, netns, veth] = line.split('\t');
+  if (!name || !ip || !dockerHost || !netns || !veth) throw new Error(`unexpected hosts.sh line: ${JSON.stringify(line)}`);
   const index = Number(name.slice(1));
   const script = async (cmd: string): Promise<void> => {
     const r = await run(hostsScript(), [cmd, String(index), ...nameFlags]);
@@ -175,7 +205,6 @@ function hostFromLine(line: string, cluster: string, nameFlags: string[]): Host 
     name,
     index,
     ip,
-    podCIDR,
     dockerHost,
     netns,
     veth,

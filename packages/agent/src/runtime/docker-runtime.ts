@@ -1,6 +1,7 @@
 /**
  * ContainerRuntime on a Docker engine (dockerode). A pod is a pause container
- * on the default bridge (the pod network) that owns the network and IPC
+ * on the pod network (the node's podCIDR as a Docker bridge network, or the
+ * engine's default bridge when none is configured) that owns the network and IPC
  * namespaces and publishes the hostPorts; app containers join it with
  * `NetworkMode: container:<sandbox>`. The agent heals, so Docker never
  * restarts anything itself.
@@ -10,6 +11,7 @@ import { isAbsolute, join, normalize } from 'node:path';
 import { PassThrough, Readable, type Duplex } from 'node:stream';
 import Docker from 'dockerode';
 import type { PullPolicy } from '@flotilla/api';
+import { formatCidr, nthAddress, parseCidr } from '@flotilla/network';
 import { createLogger, type Logger } from '@flotilla/observability';
 import { formatResolvConf } from '../pod-dns.js';
 import { DockerDemux, demuxBuffer, splitDockerStream } from './docker-stream.js';
@@ -28,6 +30,7 @@ import {
   type ListFilter,
   type LogOptions,
   type Mount,
+  type PodNetworkInfo,
   type PodSandboxConfig,
   type RuntimeEvent,
   type Sandbox,
@@ -52,8 +55,19 @@ export interface DockerRuntimeOptions {
    * touch (or garbage-collect) each other's pods.
    */
   nodeName?: string;
+  /**
+   * The Docker network pod sandboxes join (made by ensurePodNetwork from the
+   * node's podCIDR). Unset: the engine's default bridge, as when several
+   * agents share one engine in tests.
+   */
+  podNetwork?: string;
+  /** Linux bridge device of the pod network. Default `flotilla0`. */
+  podBridge?: string;
   logger?: Logger;
 }
+
+/** Label on the pod network Docker network. */
+const POD_NETWORK_LABEL = 'io.flotilla.network';
 
 /** Largest exec probe output kept, as the kubelet does (10 KiB). */
 const MAX_EXEC_OUTPUT = 10 * 1024;
@@ -201,6 +215,8 @@ export class DockerRuntime implements ContainerRuntime {
   private readonly pullTimeoutMs: number;
   private readonly pauseImage: string;
   private readonly nodeName: string | undefined;
+  private readonly podNetwork: string | undefined;
+  private readonly podBridge: string;
   private readonly log: Logger;
 
   constructor(options: DockerRuntimeOptions) {
@@ -209,7 +225,56 @@ export class DockerRuntime implements ContainerRuntime {
     this.pullTimeoutMs = options.pullTimeoutMs ?? 60_000;
     this.pauseImage = options.pauseImage ?? PAUSE_IMAGE;
     this.nodeName = options.nodeName;
+    this.podNetwork = options.podNetwork;
+    this.podBridge = options.podBridge ?? 'flotilla0';
     this.log = options.logger ?? createLogger('agent-runtime');
+  }
+
+  /**
+   * Makes the pod network exist with exactly `podCIDR`: a bridge network,
+   * gateway .1, masquerading off (pods keep their addresses towards other
+   * hosts; host-gw routes bring the answers back). Idempotent. A network of
+   * that name on another subnet is replaced when no container uses it; a
+   * range that overlaps another network of the engine (an old `--bip`) is
+   * refused by the engine, and said so.
+   */
+  async ensurePodNetwork(podCIDR: string, retried = false): Promise<PodNetworkInfo> {
+    const name = this.podNetwork;
+    if (!name) throw new RuntimeError('InvalidArgument', 'this runtime has no pod network configured (podNetwork)');
+    const range = parseCidr(podCIDR);
+    if (!range || range.bits > 30) throw new RuntimeError('InvalidArgument', `pod CIDR ${podCIDR} is not an IPv4 range with room for pods`);
+    podCIDR = formatCidr(range);
+    const gateway = nthAddress(range, 1);
+    try {
+      const net = (await this.docker.getNetwork(name).inspect()) as Docker.NetworkInspectInfo;
+      const subnet = net.IPAM?.Config?.[0]?.Subnet;
+      const bridge = net.Options?.['com.docker.network.bridge.name'] ?? `br-${net.Id.slice(0, 12)}`;
+      if (subnet === podCIDR) return { name, bridge, subnet, gateway: net.IPAM?.Config?.[0]?.Gateway ?? gateway, created: false };
+      const users = Object.keys(net.Containers ?? {});
+      if (users.length > 0) {
+        throw new RuntimeError('InvalidArgument', `Docker network ${name} has subnet ${subnet}, not the node's podCIDR ${podCIDR}, and ${users.length} container(s) still use it`);
+      }
+      this.log.warn({ network: name, subnet, podCIDR }, 'pod network has another subnet; replacing it');
+      await this.docker.getNetwork(name).remove();
+    } catch (err) {
+      if (err instanceof RuntimeError) throw err;
+      if (statusOf(err) !== 404) throw wrap(err, 'RuntimeUnavailable', `inspect network ${name}`);
+    }
+    try {
+      await this.docker.createNetwork({
+        Name: name,
+        Driver: 'bridge',
+        CheckDuplicate: true,
+        IPAM: { Driver: 'default', Config: [{ Subnet: podCIDR, Gateway: gateway }] },
+        Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false', 'com.docker.network.bridge.name': this.podBridge },
+        Labels: { [POD_NETWORK_LABEL]: 'pod' },
+      });
+    } catch (err) {
+      if (statusOf(err) === 409 && !retried) return this.ensurePodNetwork(podCIDR, true); // a concurrent creator: look once more
+      throw wrap(err, 'InvalidArgument', `create pod network ${name} ${podCIDR} (does it overlap the engine's docker0, e.g. an old --bip?)`);
+    }
+    this.log.info({ network: name, subnet: podCIDR, gateway, bridge: this.podBridge }, 'pod network created');
+    return { name, bridge: this.podBridge, subnet: podCIDR, gateway, created: true };
   }
 
   /** Where a pod's emptyDir volumes live on the host. */
@@ -237,7 +302,7 @@ export class DockerRuntime implements ContainerRuntime {
     }
     const name = `flotilla_${SANDBOX_CONTAINER_NAME}_${safe(pod.name)}_${safe(pod.namespace)}_${safe(pod.uid)}_${attempt}`;
     const hostConfig: Docker.HostConfig = {
-      NetworkMode: 'bridge',
+      NetworkMode: this.podNetwork ?? 'bridge',
       IpcMode: 'shareable',
       PortBindings: bindings,
       RestartPolicy: { Name: 'no' },

@@ -89,6 +89,20 @@ export interface PodSandboxConfig {
   terminationGracePeriodSeconds?: number;
 }
 
+/** The pod network of a node as the runtime made it. */
+export interface PodNetworkInfo {
+  /** The engine's network name (e.g. `flotilla`). */
+  name: string;
+  /** The Linux bridge device pods hang off (for forwarding rules). */
+  bridge: string;
+  /** The node's podCIDR. */
+  subnet: string;
+  /** The bridge's address, the pods' default gateway. */
+  gateway: string;
+  /** True when this call created it. */
+  created: boolean;
+}
+
 /** A running pod sandbox. */
 export interface Sandbox {
   /** Engine id of the pause container. */
@@ -310,4 +324,6 @@ export interface ContainerRuntime {
   imageExists(image: string): Promise<boolean>;
   /** CPU, memory and versions of the host. */
   hostInfo(): Promise<HostInfo>;
+  /** Makes the node's pod network exist with this range (runtimes that manage one; see DockerRuntime). */
+  ensurePodNetwork?(podCIDR: string): Promise<PodNetworkInfo>;
 }

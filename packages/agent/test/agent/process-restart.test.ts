@@ -112,6 +112,8 @@ beforeAll(async () => {
     '--node-name', nodeName,
     '--kubeconfig', kubeconfig,
     '--docker-host', dockerHost,
+    // The machine's shared engine: the engine's default bridge, no pod network of this node's own.
+    '--pod-network', 'docker-bridge',
     '--state-dir', join(dir, 'state'),
     '--node-ip', '127.0.0.1',
     '--log-port', '0',

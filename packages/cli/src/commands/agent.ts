@@ -14,6 +14,7 @@ interface AgentFlags {
   stateDir: string;
   nodeIp?: string;
   podCidr?: string;
+  podNetwork: 'flotilla' | 'docker-bridge';
   heartbeatInterval: number;
   nodeStatusInterval: number;
   relistInterval: number;
@@ -37,6 +38,11 @@ function parseIpList(value: string, prev: string[] = []): string[] {
   return [...prev, ...value.split(',').map((s) => s.trim()).filter(Boolean).map(parseIp)];
 }
 
+function parsePodNetwork(value: string): 'flotilla' | 'docker-bridge' {
+  if (value === 'flotilla' || value === 'docker-bridge') return value;
+  throw new InvalidArgumentError('want flotilla or docker-bridge');
+}
+
 function parseMemory(value: string): number {
   try {
     return memoryBytes(value);
@@ -55,6 +61,12 @@ export function agentCommand(): Command {
     .option('--state-dir <dir>', 'where emptyDir volumes and the log server certificate live (created if missing)', defaultStateDir('agent'))
     .option('--node-ip <ip>', 'the node address (InternalIP); the first non-loopback IPv4 by default', parseIp)
     .option('--pod-cidr <cidr>', 'pod range of this node, written to spec.podCIDR')
+    .option(
+      '--pod-network <mode>',
+      'flotilla: the node\'s podCIDR becomes a Docker network pods join, with host-gw routes to the other nodes (pods wait for the range); docker-bridge: the engine\'s default bridge, no routes (several agents sharing one engine in tests)',
+      parsePodNetwork,
+      'flotilla',
+    )
     .option('--heartbeat-interval <duration>', 'Lease renewal period (keep it well under the controller-manager\'s --node-monitor-grace-period, 8s by default)', parseDuration, 2_000)
     .option('--node-status-interval <duration>', 'Node status refresh period', parseDuration, 10_000)
     .option('--relist-interval <duration>', 'periodic relist of pods and containers', parseDuration, 5_000)
@@ -89,6 +101,7 @@ export function agentCommand(): Command {
         clusterDNS: f.clusterDns ?? [],
         clusterDomain: f.clusterDomain.replace(/\.$/, ''),
         resolvConf: f.resolvConf,
+        podNetwork: f.podNetwork === 'flotilla',
         logger,
         ...(f.kubeconfig ? { kubeconfig: f.kubeconfig } : {}),
         ...(f.dockerHost ? { dockerHost: f.dockerHost } : {}),

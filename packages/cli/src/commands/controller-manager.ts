@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { CONTROLLER_NAMES, resolveControllers, run, type ControllerManagerConfig } from '@flotilla/controller-manager';
+import { parseCidr } from '@flotilla/network';
 import { createLogger } from '@flotilla/observability';
 import { parseBool, parseSeconds } from '../flags.js';
 import { runComponent } from '../run-component.js';
@@ -18,6 +19,9 @@ interface ControllerManagerFlags {
   metricsHost: string;
   nodeMonitorGracePeriod: number;
   defaultUnreachableTolerationSeconds: number;
+  allocateNodeCidrs: boolean;
+  clusterCidr: string;
+  nodeCidrMaskSize: number;
   logLevel?: string;
 }
 
@@ -32,6 +36,19 @@ function parseMetricsPort(value: string): number {
 function parseNonNegativeInt(value: string): number {
   if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError('want a whole number of seconds');
   return Number(value);
+}
+
+/** Parses a CIDR flag (IPv4). */
+function parseCidrFlag(value: string): string {
+  if (!parseCidr(value)) throw new InvalidArgumentError('want an IPv4 CIDR like 10.244.0.0/16');
+  return value;
+}
+
+/** Parses a prefix length 1-32. */
+function parseMaskSize(value: string): number {
+  const n = Number(value);
+  if (!/^\d{1,2}$/.test(value) || n < 1 || n > 32) throw new InvalidArgumentError('want a prefix length 1-32');
+  return n;
 }
 
 /** Parses `--controllers`: a comma-separated list of names, `*`, `-name`. */
@@ -62,6 +79,9 @@ export function controllerManagerCommand(): Command {
     .option('--metrics-host <ip>', 'address of /metrics and /healthz', '127.0.0.1')
     .option('--node-monitor-grace-period <duration>', 'Lease silence before a node is Unknown and tainted unreachable (Kubernetes: 40s)', parseSeconds, 8)
     .option('--default-unreachable-toleration-seconds <n>', 'how long pods without their own toleration stay on an unreachable node (Kubernetes: 300)', parseNonNegativeInt, 5)
+    .option('--allocate-node-cidrs [bool]', 'give every Node a pod range (spec.podCIDR) from --cluster-cidr', parseBool, true)
+    .option('--cluster-cidr <cidr>', 'the cluster pod range node ranges are carved from', parseCidrFlag, '10.244.0.0/16')
+    .option('--node-cidr-mask-size <bits>', 'prefix length of each node\'s pod range', parseMaskSize, 24)
     .option('--log-level <level>', 'pino log level (default: $FLOTILLA_LOG_LEVEL or info)')
     .action(async (flags: ControllerManagerFlags) => {
       const logger = createLogger('controller-manager', flags.logLevel ? { level: flags.logLevel } : {});
@@ -78,6 +98,9 @@ export function controllerManagerCommand(): Command {
         metricsHost: flags.metricsHost,
         nodeMonitorGracePeriodSeconds: flags.nodeMonitorGracePeriod,
         defaultUnreachableTolerationSeconds: flags.defaultUnreachableTolerationSeconds,
+        allocateNodeCIDRs: flags.allocateNodeCidrs,
+        clusterCIDR: flags.clusterCidr,
+        nodeCIDRMaskSize: flags.nodeCidrMaskSize,
         logger,
         ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
         ...(flags.identity ? { identity: flags.identity } : {}),

@@ -22,8 +22,11 @@ const timings: Record<string, number> = {};
 
 beforeAll(async () => {
   hosts = await createHosts(2, { prefix: 'ro' });
+  // The agents run inside their hosts' namespaces and reach the apiserver on the hosts' bridge.
   cluster = await startCluster({
-    nodes: hosts.hosts.map((h, i) => ({ name: `node-${i + 1}`, docker: { host: h.dockerHost, nodeIP: h.ip, podCIDR: h.podCIDR } })),
+    apiserver: { bindAddress: hosts.gateway },
+    clusterCIDR: hosts.podCIDR,
+    nodes: hosts.hosts.map((h, i) => ({ name: `node-${i + 1}`, docker: { host: h.dockerHost, nodeIP: h.ip, netns: h.netns } })),
     agentArgs: ['--backoff-initial', '1s', '--backoff-max', '5s'],
   });
   ns = await createNamespace(cluster.client, 'cl-docker-roll');

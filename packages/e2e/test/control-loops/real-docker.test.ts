@@ -6,49 +6,39 @@
  * processes. Each host has its own engine, so an agent's orphan sweep never
  * touches containers of other tests on the machine's Docker engine.
  */
-import { execFile } from 'node:child_process';
-import { randomBytes, randomInt } from 'node:crypto';
-import { promisify } from 'node:util';
-import type { Deployment, Pod } from '@flotilla/api';
+import type { Deployment, Node, Pod } from '@flotilla/api';
+import { cidrContains, mustParseCidr } from '@flotilla/network';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type TestCluster } from '../../src/cluster.js';
-import { repoRoot } from '../../src/env.js';
+import { createHosts, type HostCluster } from '../../src/hosts.js';
 import { waitFor } from '../../src/wait-for.js';
 import { activePods, createNamespace, deployment, isReady, waitForRollout } from './helpers.js';
-
-const run = promisify(execFile);
-const hostsName = `cl${randomBytes(3).toString('hex')}`;
-// A bridge subnet and pod ranges no other test cluster of this machine uses by default (10.250.0, 10.244.1-9).
-const hostsArgs = ['--name', hostsName, '--subnet', `10.251.${randomInt(0, 256)}`, '--pod-offset', String(randomInt(100, 240))];
 
 interface WorkerHost {
   name: string;
   ip: string;
-  podCIDR: string;
   dockerHost: string;
 }
 
+let hostCluster: HostCluster | undefined;
 let cluster: TestCluster | undefined;
 let hosts: WorkerHost[] = [];
 let ns = '';
 const timings: Record<string, number> = {};
 
-const hostsSh = (args: string[]) => run(`${repoRoot()}/scripts/hosts.sh`, args, { cwd: repoRoot(), timeout: 120_000 });
-const docker = async (host: WorkerHost, args: string[]) => (await run('docker', ['-H', host.dockerHost, ...args], { timeout: 30_000 })).stdout.trim();
+const docker = async (host: WorkerHost, args: string[]) => hostCluster!.hosts.find((h) => h.dockerHost === host.dockerHost)!.docker(args, { timeout: 30_000 });
 /** Every container (sandboxes too) of the test namespace on a host. */
 const containersOf = async (host: WorkerHost, extra: string[] = []) =>
   (await docker(host, ['ps', '-aq', '--filter', `label=io.flotilla.pod.namespace=${ns}`, ...extra.flatMap((f) => ['--filter', f])])).split('\n').filter(Boolean);
 
 beforeAll(async () => {
-  const { stdout } = await hostsSh(['create', '2', ...hostsArgs]);
-  hosts = stdout
-    .trim()
-    .split('\n')
-    .map((line) => line.split('\t'))
-    .map(([name, ip, podCIDR, dockerHost]) => ({ name: name!, ip: ip!, podCIDR: podCIDR!, dockerHost: dockerHost! }));
+  hostCluster = await createHosts(2, { prefix: 'cl' });
+  hosts = hostCluster.hosts;
   expect(hosts).toHaveLength(2);
   cluster = await startCluster({
-    nodes: hosts.map((h, i) => ({ name: `node-${i + 1}`, docker: { host: h.dockerHost, nodeIP: h.ip, podCIDR: h.podCIDR } })),
+    apiserver: { bindAddress: hostCluster.gateway },
+    clusterCIDR: hostCluster.podCIDR,
+    nodes: hostCluster.hosts.map((h, i) => ({ name: `node-${i + 1}`, docker: { host: h.dockerHost, nodeIP: h.ip, netns: h.netns } })),
     agentArgs: ['--backoff-initial', '1s', '--backoff-max', '5s'],
   });
   ns = await createNamespace(cluster.client, 'cl-docker');
@@ -66,7 +56,7 @@ afterAll(async () => {
     const ids = ns ? await containersOf(host).catch(() => []) : [];
     if (ids.length) await docker(host, ['rm', '-f', ...ids]).catch(() => undefined);
   }
-  await hostsSh(['delete', ...hostsArgs]).catch((err) => console.error(`hosts.sh delete ${hostsName}: ${(err as Error).message}`));
+  await hostCluster?.delete().catch((err) => console.error(`hosts.sh delete: ${(err as Error).message}`));
 }, 120_000);
 
 /** GET http://<pod IP>:8080/ from the root namespace, through the host-gw routes. */
@@ -92,8 +82,9 @@ describe('a Deployment on real agents and Docker engines', () => {
     for (const p of running) {
       expect(p.status?.phase).toBe('Running');
       const host = hosts[Number(p.spec!.nodeName!.slice('node-'.length)) - 1]!;
-      // The pod's IP comes from its host's pod range, and the pod answers HTTP there.
-      expect(p.status?.podIP?.startsWith(host.podCIDR.replace(/\.0\/24$/, '.'))).toBe(true);
+      // The pod's IP comes from its node's pod range (given by node IPAM), and the pod answers HTTP there.
+      const podCIDR = (await c.client.resource<Node>('nodes').get(undefined, p.spec!.nodeName!)).spec?.podCIDR;
+      expect(podCIDR && cidrContains(mustParseCidr(podCIDR), p.status!.podIP!)).toBe(true);
       expect(p.status?.hostIP).toBe(host.ip);
       await waitFor(() => answers(p.status!.podIP!), { timeout: 10_000, message: `${p.metadata.name} answering on ${p.status!.podIP}:8080` });
     }

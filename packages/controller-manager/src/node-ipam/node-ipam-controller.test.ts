@@ -1,0 +1,157 @@
+import type { Event, KubeObject, Lease, Node } from '@flotilla/api';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fakeCluster, node, type FakeCluster } from '../fixtures.js';
+import { claimName, NodeIpamController, POD_CIDR_CLAIM_LABEL, POD_CIDR_CLAIM_NODE_UID, POD_CIDR_CLAIM_RANGE } from './node-ipam-controller.js';
+import { parseCidr } from '@flotilla/network';
+
+let cluster: FakeCluster | undefined;
+afterEach(() => cluster?.stop());
+
+function withUid(n: Node, uid = `uid-${n.metadata.name}`): Node {
+  n.metadata.uid = uid;
+  return n;
+}
+
+/** A claim Lease on `range` held for node `holder`. */
+function claim(range: string, holder: string, uid = `uid-${holder}`): Lease {
+  return {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: {
+      name: claimName(parseCidr(range)!),
+      namespace: 'kube-system',
+      labels: { [POD_CIDR_CLAIM_LABEL]: 'true' },
+      annotations: { [POD_CIDR_CLAIM_NODE_UID]: uid, [POD_CIDR_CLAIM_RANGE]: range },
+    },
+    spec: { holderIdentity: holder },
+  };
+}
+
+async function setup(objects: KubeObject[], opts: { clusterCIDR?: string; nodeCIDRMaskSize?: number } = {}) {
+  cluster = fakeCluster(objects);
+  const c = new NodeIpamController({ ...cluster.deps, ...opts });
+  await cluster.sync();
+  return { cluster, c };
+}
+
+const podCIDR = (c: FakeCluster, name: string) => c.client.peek<Node>('nodes', undefined, name)?.spec;
+const claims = (c: FakeCluster) =>
+  c.client.peekAll<Lease>('leases')
+    .filter((l) => l.metadata.labels?.[POD_CIDR_CLAIM_LABEL])
+    .map((l) => `${l.metadata.annotations?.[POD_CIDR_CLAIM_RANGE]}=${l.spec?.holderIdentity}`)
+    .sort();
+async function events(c: FakeCluster): Promise<string[]> {
+  await c.recorder.flush();
+  return c.client.peekAll<Event>('events').map((e) => `${e.involvedObject?.name} ${e.type} ${e.reason}`);
+}
+
+describe('NodeIpamController.sync', () => {
+  const cases: Array<{
+    name: string;
+    objects: KubeObject[];
+    sync: string;
+    opts?: { clusterCIDR?: string; nodeCIDRMaskSize?: number };
+    want: { podCIDR?: string; claims: string[]; writes: string[]; events?: string[] };
+  }> = [
+    {
+      name: 'a new node gets the first range and a claim made before the node is written',
+      objects: [withUid(node('a'))],
+      sync: 'a',
+      want: { podCIDR: '10.244.0.0/24', claims: ['10.244.0.0/24=a'], writes: ['create leases kube-system/pod-cidr-10.244.0.0-24', 'update nodes a'] },
+    },
+    {
+      name: 'ranges held by nodes and by claims are skipped',
+      objects: [withUid(node('a', { podCIDR: '10.244.0.0/24' })), claim('10.244.0.0/24', 'a'), claim('10.244.1.0/24', 'racing'), withUid(node('b'))],
+      sync: 'b',
+      want: { podCIDR: '10.244.2.0/24', claims: ['10.244.0.0/24=a', '10.244.1.0/24=racing', '10.244.2.0/24=b'], writes: ['create leases kube-system/pod-cidr-10.244.2.0-24', 'update nodes b'] },
+    },
+    {
+      name: 'a claim a racing manager made for this very node is finished, not duplicated',
+      objects: [withUid(node('b')), claim('10.244.5.0/24', 'b')],
+      sync: 'b',
+      want: { podCIDR: '10.244.5.0/24', claims: ['10.244.5.0/24=b'], writes: ['update nodes b'] },
+    },
+    {
+      name: 'a node with a range keeps it and gets it claimed',
+      objects: [withUid(node('fixed', { podCIDR: '10.244.9.0/24', podCIDRs: ['10.244.9.0/24'] }))],
+      sync: 'fixed',
+      want: { podCIDR: '10.244.9.0/24', claims: ['10.244.9.0/24=fixed'], writes: ['create leases kube-system/pod-cidr-10.244.9.0-24'] },
+    },
+    {
+      name: 'a range outside the cluster range is kept and claims nothing',
+      objects: [withUid(node('far', { podCIDR: '192.168.7.0/24' }))],
+      sync: 'far',
+      want: { podCIDR: '192.168.7.0/24', claims: [], writes: [] },
+    },
+    {
+      name: 'a range overlapping another node\'s is reported, nothing is claimed or changed',
+      objects: [withUid(node('a', { podCIDR: '10.244.0.0/24' })), claim('10.244.0.0/24', 'a'), withUid(node('b', { podCIDR: '10.244.0.0/23' }))],
+      sync: 'b',
+      want: { podCIDR: '10.244.0.0/23', claims: ['10.244.0.0/24=a'], writes: [], events: ['b Warning PodCIDRConflict'] },
+    },
+    {
+      name: 'exhausted: Event CIDRNotAvailable, the node stays without a range',
+      objects: [withUid(node('a', { podCIDR: '10.9.0.0/25' })), claim('10.9.0.0/25', 'a'), withUid(node('b', { podCIDR: '10.9.0.128/25' })), claim('10.9.0.128/25', 'b'), withUid(node('c'))],
+      opts: { clusterCIDR: '10.9.0.0/24', nodeCIDRMaskSize: 25 },
+      sync: 'c',
+      want: { claims: ['10.9.0.0/25=a', '10.9.0.128/25=b'], writes: [], events: ['c Warning CIDRNotAvailable'] },
+    },
+    {
+      name: 'a deleted node\'s claim is released',
+      objects: [claim('10.244.3.0/24', 'gone')],
+      sync: 'gone',
+      want: { claims: [], writes: ['delete leases kube-system/pod-cidr-10.244.3.0-24'] },
+    },
+    {
+      name: 'a claim of a node re-created under the same name is released; the new node gets its own',
+      objects: [claim('10.244.3.0/24', 'a', 'old-uid'), withUid(node('a'), 'new-uid')],
+      sync: 'a',
+      want: { podCIDR: '10.244.0.0/24', claims: ['10.244.0.0/24=a'], writes: ['delete leases kube-system/pod-cidr-10.244.3.0-24', 'create leases kube-system/pod-cidr-10.244.0.0-24', 'update nodes a'] },
+    },
+    {
+      name: 'a node that holds a range drops claims it made for another (a lost race)',
+      objects: [withUid(node('a', { podCIDR: '10.244.1.0/24' })), claim('10.244.1.0/24', 'a'), claim('10.244.7.0/24', 'a')],
+      sync: 'a',
+      want: { podCIDR: '10.244.1.0/24', claims: ['10.244.1.0/24=a'], writes: ['delete leases kube-system/pod-cidr-10.244.7.0-24'] },
+    },
+    {
+      name: 'a stale claim on a node\'s fixed range (holder gone) is taken over',
+      objects: [withUid(node('fixed', { podCIDR: '10.244.4.0/24' })), claim('10.244.4.0/24', 'gone')],
+      sync: 'fixed',
+      want: { podCIDR: '10.244.4.0/24', claims: ['10.244.4.0/24=fixed'], writes: ['update leases kube-system/pod-cidr-10.244.4.0-24'] },
+    },
+  ];
+
+  for (const tc of cases) {
+    it(tc.name, async () => {
+      const { cluster: c, c: ctrl } = await setup(tc.objects, tc.opts);
+      await ctrl.sync(tc.sync);
+      expect(c.writes()).toEqual(tc.want.writes);
+      expect(podCIDR(c, tc.sync)?.podCIDR).toBe(tc.want.podCIDR);
+      if (tc.want.podCIDR && tc.want.writes.some((w) => w.startsWith('update nodes'))) expect(podCIDR(c, tc.sync)?.podCIDRs).toEqual([tc.want.podCIDR]);
+      expect(claims(c)).toEqual(tc.want.claims);
+      if (tc.want.events) expect(await events(c)).toEqual(tc.want.events);
+    });
+  }
+
+  it('a released claim is what the next node gets; a node is never given a range another node holds', async () => {
+    const { cluster: c, c: ctrl } = await setup([withUid(node('a')), withUid(node('b'))]);
+    await ctrl.sync('a');
+    await ctrl.sync('b');
+    expect([podCIDR(c, 'a')?.podCIDR, podCIDR(c, 'b')?.podCIDR]).toEqual(['10.244.0.0/24', '10.244.1.0/24']);
+    await c.client.resource('nodes').delete(undefined, 'a');
+    await c.cached('nodes', 'a', (o) => o === undefined);
+    await ctrl.sync('a');
+    await c.cached('leases', `kube-system/${claimName(parseCidr('10.244.0.0/24')!)}`, (o) => o === undefined);
+    await c.client.resource<Node>('nodes').create(withUid(node('c'), 'uid-c'));
+    await c.cached('nodes', 'c');
+    await ctrl.sync('c');
+    expect(podCIDR(c, 'c')?.podCIDR).toBe('10.244.0.0/24');
+  });
+
+  it('rejects a mask size shorter than the cluster range', () => {
+    const c = fakeCluster();
+    cluster = c;
+    expect(() => new NodeIpamController({ ...c.deps, clusterCIDR: '10.244.0.0/16', nodeCIDRMaskSize: 8 })).toThrow(/mask size 8/);
+  });
+});

@@ -1,0 +1,363 @@
+/**
+ * Node IPAM: gives every Node a pod range (`spec.podCIDR`, `spec.podCIDRs`)
+ * carved out of the cluster range (`--cluster-cidr`, /`--node-cidr-mask-size`
+ * per node), as kube-controller-manager's range allocator does. The range
+ * goes back to the pool when the Node is deleted. A Node that already has a
+ * podCIDR (an agent started with `--pod-cidr`) keeps it; if it overlaps
+ * another node's range that is reported (Event `PodCIDRConflict`), not
+ * silently accepted. No free range: Event `CIDRNotAvailable` on the Node,
+ * which stays without one until a range is freed.
+ *
+ * Why allocation records in the API (one claim object per range) and not
+ * only a resourceVersion-checked write of the Node: that precondition guards
+ * one Node against two writers, but two controller managers (a leader and
+ * a stale one that has not noticed yet) can give the *same* range to two
+ * *different* Nodes with two perfectly valid updates. So a range is first
+ * claimed by creating an object named after it — etcd's create-if-absent
+ * makes exactly one creator win — and only the winner writes the Node (with
+ * its resourceVersion, so two managers working on one Node cannot both
+ * write; the loser drops its claim). Kubernetes' newer service IP allocator
+ * uses the same one-object-per-address idea (IPAddress objects). The claims
+ * are coordination.k8s.io Leases in kube-system (the one kind here that
+ * carries a holder), labelled `flotilla.io/pod-cidr-claim=true`.
+ *
+ * A claim is stale when its holder Node is gone (confirmed with a read from
+ * the API, not only the cache, so a Node this process has not seen yet keeps
+ * a claim a racing manager just made for it) or holds a different range
+ * (spec.podCIDR cannot change once set); stale claims are deleted.
+ */
+import { deepCopy, isReason, type Lease, type Node } from '@flotilla/api';
+import { Controller, type EventRecorder, type Informer, type Logger, type ResourceClient } from '@flotilla/client';
+import { cidrsOverlap, formatCidr, mustParseCidr, parseCidr, subnets, type Ipv4Cidr } from '@flotilla/network';
+import type { ControllerDeps } from '../context.js';
+
+/** Label on every claim Lease. */
+export const POD_CIDR_CLAIM_LABEL = 'flotilla.io/pod-cidr-claim';
+/** Annotation of a claim: the UID of the Node it was made for (a Node re-created under the same name is another Node). */
+export const POD_CIDR_CLAIM_NODE_UID = 'flotilla.io/node-uid';
+/** Annotation of a claim: the range, as written to the Node. */
+export const POD_CIDR_CLAIM_RANGE = 'flotilla.io/pod-cidr';
+/** Default cluster pod range (Kubernetes' and flannel's usual one). */
+export const DEFAULT_CLUSTER_CIDR = '10.244.0.0/16';
+/** Default per-node prefix length. */
+export const DEFAULT_NODE_CIDR_MASK_SIZE = 24;
+
+/** Options of the node IPAM controller besides the shared dependencies. */
+export interface NodeIpamOptions extends ControllerDeps {
+  /** The range node ranges are carved from. Default 10.244.0.0/16. */
+  clusterCIDR?: string;
+  /** Prefix length of each node's range. Default 24. */
+  nodeCIDRMaskSize?: number;
+  /** Namespace of the claim Leases. Default kube-system. */
+  claimNamespace?: string;
+}
+
+/** The Lease name of the claim on one range: `pod-cidr-10.244.3.0-24`. */
+export function claimName(range: Ipv4Cidr): string {
+  return `pod-cidr-${formatCidr(range).replace('/', '-')}`;
+}
+
+/** Allocates, keeps and releases the pod ranges of Nodes. */
+export class NodeIpamController {
+  /** Reconciles nodes (key: node name). */
+  readonly controller: Controller;
+  /** The cluster range, parsed. */
+  readonly clusterCIDR: Ipv4Cidr;
+  private readonly pool: Ipv4Cidr[];
+  private readonly nodes: Informer<Node>;
+  private readonly claims: Informer<Lease>;
+  private readonly nodeApi: ResourceClient<Node>;
+  private readonly claimApi: ResourceClient<Lease>;
+  private readonly recorder: EventRecorder;
+  private readonly log: Logger;
+  private readonly ns: string;
+
+  constructor(deps: NodeIpamOptions) {
+    this.log = deps.logger;
+    this.recorder = deps.recorder;
+    this.ns = deps.claimNamespace ?? 'kube-system';
+    this.clusterCIDR = mustParseCidr(deps.clusterCIDR ?? DEFAULT_CLUSTER_CIDR, 'cluster CIDR');
+    this.pool = subnets(this.clusterCIDR, deps.nodeCIDRMaskSize ?? DEFAULT_NODE_CIDR_MASK_SIZE);
+    this.nodes = deps.informers.informer<Node>('nodes');
+    this.claims = deps.informers.informer<Lease>('leases', { namespace: this.ns, labelSelector: `${POD_CIDR_CLAIM_LABEL}=true` });
+    this.nodeApi = deps.client.resource<Node>('nodes');
+    this.claimApi = deps.client.resource<Lease>('leases');
+    const reconcile = (key: string) => this.sync(key);
+    this.controller = new Controller({
+      name: 'node-ipam',
+      reconcile: deps.metrics ? deps.metrics.instrument('node-ipam', reconcile) : reconcile,
+      informers: [this.nodes, this.claims],
+      workers: deps.workers ?? 1,
+      logger: deps.logger,
+      clock: deps.clock,
+    });
+    deps.metrics?.watchQueue('node-ipam', this.controller.queue);
+
+    this.nodes.addEventHandler({
+      onAdd: (n) => this.controller.enqueue(n),
+      onUpdate: (o, n) => {
+        if (o.spec?.podCIDR !== n.spec?.podCIDR || o.metadata.uid !== n.metadata.uid) this.enqueueOverlapping(n);
+        this.controller.enqueue(n);
+      },
+      onDelete: (n) => {
+        this.controller.enqueue(n);
+        // A freed range may serve a node that is waiting; a conflict may be over.
+        this.enqueueWaiting();
+        this.enqueueOverlapping(n);
+      },
+    });
+    // A claim changed or vanished under us: look at its holder again.
+    this.claims.addEventHandler({
+      onAdd: (c) => this.enqueueHolder(c),
+      onUpdate: (_o, c) => this.enqueueHolder(c),
+      onDelete: (c) => {
+        this.enqueueHolder(c);
+        this.enqueueWaiting();
+      },
+    });
+  }
+
+  /** Runs the workers until `signal` aborts (informers must be started by the caller). */
+  run(signal: AbortSignal): Promise<void> {
+    return this.controller.run(signal);
+  }
+
+  private enqueueHolder(c: Lease): void {
+    if (c.spec?.holderIdentity) this.controller.enqueue(c.spec.holderIdentity);
+  }
+
+  private enqueueWaiting(): void {
+    for (const n of this.nodes.store.list()) if (!n.spec?.podCIDR) this.controller.enqueue(n);
+  }
+
+  /** Nodes whose range overlaps `node`'s: their conflict state may have changed. */
+  private enqueueOverlapping(node: Node): void {
+    const mine = parseCidr(node.spec?.podCIDR ?? '');
+    if (!mine) return;
+    for (const n of this.nodes.store.list()) {
+      const theirs = parseCidr(n.spec?.podCIDR ?? '');
+      if (theirs && n.metadata.name !== node.metadata.name && cidrsOverlap(mine, theirs)) this.controller.enqueue(n);
+    }
+  }
+
+  /** One node: allocate a range, or keep (claim) the one it has, or release what a deleted node held. */
+  async sync(name: string): Promise<void> {
+    const node = this.nodes.store.get(name);
+    // Claims made for a node of this name that is gone (deleted, or re-created with another UID).
+    if (!node || this.claimsOf(name).some((c) => c.metadata.annotations?.[POD_CIDR_CLAIM_NODE_UID] !== node.metadata.uid)) {
+      await this.releaseClaimsOf(name);
+      if (!node) return;
+    }
+    if (node.spec?.podCIDR) {
+      await this.occupy(node, node.spec.podCIDR);
+      return;
+    }
+    await this.allocate(node);
+  }
+
+  /** Claims held for `name` (by holder), from the cache. */
+  private claimsOf(name: string): Lease[] {
+    return this.claims.store.list().filter((c) => c.spec?.holderIdentity === name);
+  }
+
+  /** The pool ranges a range overlaps (a node given a /23 by hand occupies two /24 slots). */
+  private slotsOf(range: Ipv4Cidr): Ipv4Cidr[] {
+    return this.pool.filter((s) => cidrsOverlap(s, range));
+  }
+
+  /**
+   * Deletes the claims held for `name` that were not made for the Node of
+   * that name the API has now (read from the API, not the cache: a Node this
+   * process has not seen yet keeps the claim a racing manager made for it).
+   */
+  private async releaseClaimsOf(name: string): Promise<void> {
+    const held = this.claimsOf(name);
+    if (held.length === 0) return;
+    let uid: string | undefined;
+    try {
+      uid = (await this.nodeApi.get(undefined, name)).metadata.uid;
+    } catch (err) {
+      if (!isReason(err, 'NotFound')) throw err;
+    }
+    for (const c of held) {
+      if (uid && c.metadata.annotations?.[POD_CIDR_CLAIM_NODE_UID] === uid) continue;
+      await this.deleteClaim(c, 'node deleted');
+    }
+  }
+
+  private async deleteClaim(c: Lease, why: string): Promise<void> {
+    try {
+      await this.claimApi.delete(this.ns, c.metadata.name!, { preconditions: { resourceVersion: c.metadata.resourceVersion } });
+      this.log.info({ node: c.spec?.holderIdentity, podCIDR: c.metadata.annotations?.[POD_CIDR_CLAIM_RANGE], why }, 'pod CIDR released');
+    } catch (err) {
+      // Gone already, or changed (someone took it over): the next look decides again.
+      if (!isReason(err, 'NotFound') && !isReason(err, 'Conflict')) throw err;
+    }
+  }
+
+  /**
+   * A node with a range: make sure its slots are claimed for it and that no
+   * other node's range overlaps it; drop claims it made for other ranges.
+   */
+  private async occupy(node: Node, podCIDR: string): Promise<void> {
+    const name = node.metadata.name!;
+    const uid = node.metadata.uid ?? '';
+    const range = parseCidr(podCIDR);
+    if (!range) return; // validation keeps this from happening
+    // Claims of this node for ranges it did not get (a lost race, a crash in between) are stale for good.
+    for (const c of this.claimsOf(name)) {
+      const claimed = parseCidr(c.metadata.annotations?.[POD_CIDR_CLAIM_RANGE] ?? '');
+      const sameNode = c.metadata.annotations?.[POD_CIDR_CLAIM_NODE_UID] === uid;
+      if (sameNode && claimed && !cidrsOverlap(claimed, range)) await this.deleteClaim(c, `node holds ${podCIDR}`);
+    }
+    // Another node's range overlaps: report it on this node; nothing is taken from either.
+    const clash = this.nodes.store
+      .list()
+      .filter((n) => n.metadata.name !== name && n.spec?.podCIDR)
+      .find((n) => {
+        const theirs = parseCidr(n.spec!.podCIDR!);
+        return theirs !== undefined && cidrsOverlap(theirs, range);
+      });
+    if (clash) {
+      this.conflict(node, podCIDR, clash.metadata.name!, clash.spec!.podCIDR!);
+      return;
+    }
+    for (const slot of this.slotsOf(range)) {
+      const existing = this.claims.store.get(`${this.ns}/${claimName(slot)}`);
+      if (!existing) {
+        await this.createClaim(slot, node, podCIDR);
+        continue;
+      }
+      const holder = existing.spec?.holderIdentity;
+      if (holder === name && existing.metadata.annotations?.[POD_CIDR_CLAIM_NODE_UID] === uid) continue;
+      // Held for another node that has no range yet: its manager is about to write
+      // this slot to it, so both will hold it — say so. A claim whose holder is gone
+      // or holds another range is stale and taken over.
+      const holderNode = holder ? this.nodes.store.get(holder) : undefined;
+      if (holderNode && holderNode.metadata.uid === existing.metadata.annotations?.[POD_CIDR_CLAIM_NODE_UID] && !holderNode.spec?.podCIDR) {
+        this.conflict(node, podCIDR, holder!, 'a range being allocated');
+        return;
+      }
+      await this.takeOver(existing, slot, node, podCIDR);
+    }
+  }
+
+  private conflict(node: Node, podCIDR: string, other: string, otherCIDR: string): void {
+    this.log.warn({ node: node.metadata.name, podCIDR, other, otherCIDR }, 'pod CIDR overlaps another node');
+    this.recorder.event(node, 'Warning', 'PodCIDRConflict', `Node ${node.metadata.name} podCIDR ${podCIDR} overlaps ${otherCIDR} of node ${other}; pods of the two nodes cannot all be reached`);
+  }
+
+  private claimObject(slot: Ipv4Cidr, node: Node, podCIDR: string): Lease {
+    return {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: {
+        name: claimName(slot),
+        namespace: this.ns,
+        labels: { [POD_CIDR_CLAIM_LABEL]: 'true' },
+        annotations: { [POD_CIDR_CLAIM_NODE_UID]: node.metadata.uid ?? '', [POD_CIDR_CLAIM_RANGE]: podCIDR },
+      },
+      spec: { holderIdentity: node.metadata.name },
+    };
+  }
+
+  /** Creates a claim; false when someone else created it first. */
+  private async createClaim(slot: Ipv4Cidr, node: Node, podCIDR: string): Promise<boolean> {
+    try {
+      await this.claimApi.create(this.claimObject(slot, node, podCIDR));
+      return true;
+    } catch (err) {
+      if (isReason(err, 'AlreadyExists')) return false;
+      throw err;
+    }
+  }
+
+  /** Rewrites a stale claim for `node`, compare-and-swap on its resourceVersion. */
+  private async takeOver(existing: Lease, slot: Ipv4Cidr, node: Node, podCIDR: string): Promise<void> {
+    const next = this.claimObject(slot, node, podCIDR);
+    next.metadata.resourceVersion = existing.metadata.resourceVersion;
+    next.metadata.uid = existing.metadata.uid;
+    await this.claimApi.update(next);
+    this.log.info({ node: node.metadata.name, podCIDR, previous: existing.spec?.holderIdentity }, 'stale pod CIDR claim taken over');
+  }
+
+  /** A node without a range: claim a free slot, then write it to the node. */
+  private async allocate(node: Node): Promise<void> {
+    const name = node.metadata.name!;
+    const uid = node.metadata.uid ?? '';
+    // A claim already made for this very node (by us before a crash, or by a racing manager): finish it.
+    const mine = this.claimsOf(name).find((c) => c.metadata.annotations?.[POD_CIDR_CLAIM_NODE_UID] === uid);
+    if (mine) {
+      await this.assign(node, mine.metadata.annotations![POD_CIDR_CLAIM_RANGE]!, mine);
+      return;
+    }
+    const used = new Set<number>();
+    for (const n of this.nodes.store.list()) {
+      const r = parseCidr(n.spec?.podCIDR ?? '');
+      if (r) for (const s of this.slotsOf(r)) used.add(s.base);
+    }
+    for (const c of this.claims.store.list()) {
+      const r = parseCidr(c.metadata.annotations?.[POD_CIDR_CLAIM_RANGE] ?? '');
+      if (r) for (const s of this.slotsOf(r)) used.add(s.base);
+    }
+    for (const slot of this.pool) {
+      if (used.has(slot.base)) continue;
+      const cidr = formatCidr(slot);
+      if (!(await this.createClaim(slot, node, cidr))) continue; // our cache lags: someone holds it
+      const claim = { metadata: { name: claimName(slot) } } as Lease;
+      await this.assign(node, cidr, claim);
+      return;
+    }
+    this.log.warn({ node: name, clusterCIDR: formatCidr(this.clusterCIDR) }, 'no pod CIDR available');
+    this.recorder.event(node, 'Warning', 'CIDRNotAvailable', `Node ${name} status is now: CIDRNotAvailable (no free /${this.pool[0]?.bits} left in ${formatCidr(this.clusterCIDR)})`);
+  }
+
+  /**
+   * Writes the claimed range to the node with its resourceVersion. On a
+   * conflict the node is read again: if someone gave it a range meanwhile,
+   * ours is released; otherwise the write is tried again.
+   */
+  private async assign(cached: Node, cidr: string, claim: Lease): Promise<void> {
+    let node = cached;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if (node.spec?.podCIDR) {
+        if (node.spec.podCIDR !== cidr) await this.dropClaim(claim, `node got ${node.spec.podCIDR} elsewhere`);
+        return;
+      }
+      const next = deepCopy(node) as Node;
+      next.spec = { ...(next.spec ?? {}), podCIDR: cidr, podCIDRs: [cidr] };
+      try {
+        await this.nodeApi.update(next);
+        this.log.info({ node: node.metadata.name, podCIDR: cidr }, 'pod CIDR allocated');
+        return;
+      } catch (err) {
+        if (isReason(err, 'NotFound')) {
+          await this.dropClaim(claim, 'node deleted');
+          return;
+        }
+        if (!isReason(err, 'Conflict')) throw err;
+      }
+      try {
+        node = await this.nodeApi.get(undefined, cached.metadata.name!);
+      } catch (err) {
+        if (!isReason(err, 'NotFound')) throw err;
+        await this.dropClaim(claim, 'node deleted');
+        return;
+      }
+      if (node.metadata.uid !== cached.metadata.uid) {
+        await this.dropClaim(claim, 'node re-created');
+        return;
+      }
+    }
+    throw new Error(`node ${cached.metadata.name}: writing podCIDR ${cidr} kept conflicting`);
+  }
+
+  private async dropClaim(claim: Lease, why: string): Promise<void> {
+    try {
+      await this.claimApi.delete(this.ns, claim.metadata.name!);
+      this.log.info({ claim: claim.metadata.name, why }, 'pod CIDR claim dropped');
+    } catch (err) {
+      if (!isReason(err, 'NotFound')) throw err;
+    }
+  }
+}

@@ -1,0 +1,1 @@
+export { FakeRouteTable } from './fake-route-table.js';
