@@ -22,7 +22,7 @@ import { EncryptingTransformer, EtcdStorage, newEncryptionConfiguration } from '
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeGraph } from '../../../apiserver/src/auth/node-graph.js';
 import { Agent } from '../../src/agent.js';
-import { CachingTokenReviewer, type TokenReviewResponse } from '../../src/log-server.js';
+import { CachingTokenReviewer, type TokenReviewResponse } from '../../src/node-server.js';
 import { DockerRuntime } from '../../src/runtime/docker-runtime.js';
 import { LABELS } from '../../src/runtime/types.js';
 import { ensureSelfSignedCert } from '../../src/serving-cert.js';
@@ -96,7 +96,7 @@ beforeAll(async () => {
     config: { nodeName, nodeIP: '127.0.0.1', logger: log, stateDir, relistIntervalMs: 1000, heartbeatIntervalMs: 1000, backoffInitialMs: 1000, backoffMaxMs: 4000 },
     client: nodeClient,
     runtime,
-    logServer: { port: 0, host: '127.0.0.1', tls, reviewer },
+    nodeServer: { port: 0, host: '127.0.0.1', tls, clientCa: ca, reviewer },
   });
   const ac = new AbortController();
   agentRun = { ac, done: agent.run(ac.signal) };
