@@ -70,6 +70,18 @@ function tlsHostMatches(hosts: ReadonlySet<string>, host: string): boolean {
   return dot > 0 && hosts.has(`*.${host.slice(dot + 1)}`);
 }
 
+async function* readBody(req: IncomingMessage, limit: number | undefined, tooLarge: { hit: boolean }): AsyncGenerator<Buffer> {
+  let seen = 0;
+  for await (const chunk of req) {
+    seen += (chunk as Buffer).length;
+    if (limit !== undefined && seen > limit) {
+      tooLarge.hit = true;
+      throw new Error('request body too large');
+    }
+    yield chunk as Buffer;
+  }
+}
+
 /** The reverse proxy; attach handle() and handleUpgrade() to http/https servers. */
 export class ProxyServer {
   private snapshot: Snapshot;
@@ -164,22 +176,14 @@ export class ProxyServer {
     const limit = route.options.bodyLimit;
     const declared = req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : undefined;
     if (limit !== undefined && declared !== undefined && declared > limit) {
+      // Read and drop the body so the client sees the answer (closing early makes it a reset).
       req.resume();
-      return reply(413, '413 Request Entity Too Large\n', { connection: 'close' });
+      return reply(413, '413 Request Entity Too Large\n');
     }
     const hasBody = (declared !== undefined && declared > 0) || req.headers['transfer-encoding'] !== undefined;
-    let bodyTooLarge = false;
-    if (hasBody && limit !== undefined && declared === undefined) {
-      let seen = 0;
-      req.on('data', (chunk: Buffer) => {
-        seen += chunk.length;
-        if (seen > limit && !bodyTooLarge) {
-          bodyTooLarge = true;
-          req.destroy(new Error('request body too large'));
-        }
-      });
-    }
-
+    // A chunked body is counted as it streams (readBody stops it past the limit).
+    const tooLarge = { hit: false };
+    const streamLimit = hasBody && declared === undefined ? limit : undefined;
     const headers = this.upstreamHeaders(req, proto, reqId);
     const path = route.options.rewriteTarget ? rewritePath(route.options.rewriteTarget, route.path, route.pathType, url) : url;
     const metricLabels = { ingress: route.ingress, host: route.host || '*', path: route.path || '(default)' };
@@ -219,7 +223,7 @@ export class ProxyServer {
             res.destroy();
             return done(res.statusCode);
           }
-          if (bodyTooLarge) return reply(413, '413 Request Entity Too Large\n', { connection: 'close' });
+          if (tooLarge.hit) return reply(413, '413 Request Entity Too Large\n', { connection: 'close' });
           if (tries === 0 && RETRIABLE.has(code) && (!hasBody || !req.readableDidRead)) {
             this.metrics.retries.inc(metricLabels);
             return attempt(1, target);
@@ -235,7 +239,10 @@ export class ProxyServer {
           path,
           method: req.method as Dispatcher.HttpMethod,
           headers,
-          body: hasBody ? req : null,
+          // Not `req` itself: undici destroys a stream body when done, and destroying an
+          // IncomingMessage closes the client's keep-alive connection. A generator reads
+          // only when undici pulls, so an unread body still allows a retry.
+          body: hasBody ? readBody(req, streamLimit, tooLarge) : null,
           headersTimeout: route.options.readTimeoutMs,
           bodyTimeout: route.options.readTimeoutMs,
         },
