@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import type { Logger } from '@flotilla/observability';
 import { rewritePath } from './annotations.js';
@@ -242,7 +242,7 @@ export class ProxyServer {
           // Not `req` itself: undici destroys a stream body when done, and destroying an
           // IncomingMessage closes the client's keep-alive connection. A generator reads
           // only when undici pulls, so an unread body still allows a retry.
-          body: hasBody ? readBody(req, streamLimit, tooLarge) : null,
+          body: hasBody ? (readBody(req, streamLimit, tooLarge) as unknown as Readable) : null, // undici takes async iterables; its types lag
           headersTimeout: route.options.readTimeoutMs,
           bodyTimeout: route.options.readTimeoutMs,
         },
