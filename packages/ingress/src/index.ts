@@ -6,3 +6,4 @@ export { resolveBackend, sliceEndpointSource, endpointsEndpointSource, sliceServ
 export { IngressController, type IngressControllerOptions, type EndpointsFrom } from './ingress-controller.js';
 export { ProxyServer, routeFor, type Snapshot, type LiveBackend, type ProxyOptions } from './proxy-server.js';
 export { IngressMetrics } from './metrics.js';
+export { TlsStore, selfSignedPair, type TlsSecret, type TlsSection, type TlsProblem, type KeyPair } from './tls-store.js';

@@ -11,7 +11,7 @@
  * backend cannot be served.
  */
 import { isIP } from 'node:net';
-import { isReason, type KubeObject, type Endpoints, type EndpointSlice, type Ingress, type IngressClass, type Service } from '@flotilla/api';
+import { findResource, isReason, type KubeObject, type Endpoints, type EndpointSlice, type Ingress, type IngressClass, type Service } from '@flotilla/api';
 import { Controller, Informer, type ApiClient, type EventRecorder } from '@flotilla/client';
 import type { Logger } from '@flotilla/observability';
 import { endpointsEndpointSource, resolveBackend, sliceEndpointSource, sliceServiceIndex, SLICE_SERVICE_INDEX, type EndpointSource } from './backends.js';
@@ -19,6 +19,7 @@ import { classFilter, type ClassIdentity } from './ingress-class.js';
 import type { IngressMetrics } from './metrics.js';
 import type { LiveBackend, Snapshot } from './proxy-server.js';
 import { RouteTable } from './route-table.js';
+import type { TlsSecret, TlsSection, TlsStore } from './tls-store.js';
 
 /** Where backend addresses come from: EndpointSlices (the default) or the core Endpoints objects. */
 export type EndpointsFrom = 'endpointslices' | 'endpoints';
@@ -34,8 +35,8 @@ export interface IngressControllerOptions extends ClassIdentity {
   endpointsFrom?: EndpointsFrom;
   /** Told every new snapshot. */
   onSnapshot(s: Snapshot): void;
-  /** Told the hosts and secrets of TLS sections on every build (the TLS layer picks certificates from them). */
-  onTls?(tls: Array<{ namespace: string; secretName: string; hosts: string[] }>): void;
+  /** The HTTPS certificates, refreshed from Secrets on every build; no Secret informer when unset. */
+  tls?: TlsStore;
 }
 
 /** Builds snapshots from informers and keeps Ingress status. */
@@ -46,6 +47,8 @@ export class IngressController {
   readonly classes: Informer<IngressClass>;
   readonly services: Informer<Service>;
   private readonly endpointInformer: Informer<EndpointSlice> | Informer<Endpoints>;
+  /** Only when TLS is served and the API has core/v1 Secrets. */
+  readonly secrets: Informer<TlsSecret> | undefined;
   private readonly source: EndpointSource;
   private readonly status: Controller;
   private scheduled = false;
@@ -70,6 +73,8 @@ export class IngressController {
       this.endpointInformer = eps;
       this.source = endpointsEndpointSource(eps.store);
     }
+    // Secrets only when HTTPS is served, and only once the API serves them (the kind arrives separately).
+    this.secrets = opts.tls && findResource('', 'v1', 'secrets') ? new Informer<TlsSecret>(opts.client, { apiVersion: 'v1', kind: 'Secret' }, informerOpts) : undefined;
     this.status = new Controller({
       name: 'ingress-status',
       logger: opts.logger,
@@ -77,10 +82,14 @@ export class IngressController {
       informers: [this.ingresses, this.classes],
     });
     const rebuild = { onAdd: () => this.schedule(), onUpdate: () => this.schedule(), onDelete: () => this.schedule() };
-    for (const inf of [this.ingresses, this.classes, this.services, this.endpointInformer] as Array<Informer<KubeObject>>) inf.addEventHandler(rebuild);
+    for (const inf of this.informers()) inf.addEventHandler(rebuild);
     this.ingresses.addEventHandler({ onAdd: (o) => this.status.enqueue(o), onUpdate: (_o, n) => this.status.enqueue(n) });
     // A class change can make any Ingress ours (or not): look at every one.
     this.classes.addEventHandler({ onAdd: () => this.enqueueAll(), onUpdate: () => this.enqueueAll(), onDelete: () => this.enqueueAll() });
+  }
+
+  private informers(): Array<Informer<KubeObject>> {
+    return [this.ingresses, this.classes, this.services, this.endpointInformer, ...(this.secrets ? [this.secrets] : [])] as Array<Informer<KubeObject>>;
   }
 
   private enqueueAll(): void {
@@ -114,12 +123,14 @@ export class IngressController {
       backends.set(ref.key, { state: resolveBackend(ref, this.services.store, this.source), next: prev?.next ?? Math.floor(Math.random() * 1024) });
     }
     const tlsHosts = new Set<string>();
-    const tls: Array<{ namespace: string; secretName: string; hosts: string[] }> = [];
+    const sections: TlsSection[] = [];
     for (const ing of ours) {
+      const ruleHosts = (ing.spec?.rules ?? []).map((r) => (r.host ?? '').toLowerCase()).filter(Boolean);
       for (const t of ing.spec?.tls ?? []) {
-        const hosts = (t.hosts ?? []).map((h) => h.toLowerCase());
+        // A TLS entry without hosts covers the Ingress's own rule hosts.
+        const hosts = t.hosts?.length ? t.hosts.map((h) => h.toLowerCase()) : ruleHosts;
         hosts.forEach((h) => tlsHosts.add(h));
-        if (t.secretName) tls.push({ namespace: ing.metadata.namespace ?? 'default', secretName: t.secretName, hosts });
+        if (t.secretName) sections.push({ ingress: ing, namespace: ing.metadata.namespace ?? 'default', secretName: t.secretName, hosts });
       }
     }
     const snap: Snapshot = { table, backends, tlsHosts };
@@ -127,7 +138,10 @@ export class IngressController {
     this.opts.metrics.rebuilds.inc();
     this.opts.metrics.routes.set(table.routes.length);
     this.opts.onSnapshot(snap);
-    this.opts.onTls?.(tls);
+    if (this.opts.tls) {
+      const secrets = this.secrets?.store;
+      for (const p of this.opts.tls.replace(sections, (ns, name) => secrets?.get(`${ns}/${name}`))) this.opts.events.event(p.section.ingress, 'Warning', p.reason, p.message);
+    }
     this.recordProblems(table, backends, ours);
     return snap;
   }
@@ -175,7 +189,7 @@ export class IngressController {
 
   /** Starts the informers, builds the first snapshot once they have synced, then runs the status writer. */
   async run(signal: AbortSignal, onReady?: () => void): Promise<void> {
-    const informers = [this.ingresses, this.classes, this.services, this.endpointInformer] as Array<Informer<KubeObject>>;
+    const informers = this.informers();
     for (const inf of informers) inf.start(signal);
     for (const inf of informers) if (!(await inf.waitForSync(signal))) return;
     this.synced = true;

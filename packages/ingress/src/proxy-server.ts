@@ -44,6 +44,13 @@ export interface ProxyOptions {
   accessLog?: boolean;
   /** The undici dispatcher to backends; a keep-alive Agent when unset. */
   dispatcher?: Dispatcher;
+  /**
+   * Connect timeout to an endpoint, ms. Default 1000: endpoints are on the
+   * local pod network, and a pod that is gone answers nothing (its address
+   * fails only after the ARP timeout, seconds later), so a short timeout and
+   * one retry elsewhere beat waiting.
+   */
+  connectTimeoutMs?: number;
 }
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'http2-settings']);
@@ -95,7 +102,7 @@ export class ProxyServer {
     this.log = options.logger;
     this.metrics = options.metrics;
     this.accessLog = options.accessLog ?? true;
-    this.dispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000, pipelining: 1, connect: { timeout: 5_000 } });
+    this.dispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000, pipelining: 1, connect: { timeout: options.connectTimeoutMs ?? 1_000 } });
   }
 
   /** Swaps the routing snapshot; requests in flight keep the one they started with. */
@@ -189,7 +196,9 @@ export class ProxyServer {
     const metricLabels = { ingress: route.ingress, host: route.host || '*', path: route.path || '(default)' };
 
     const attempt = (tries: number, avoid?: string) => {
-      const target = this.pick(backend, avoid);
+      // A retry reads the newest snapshot: the endpoint that failed has often left it by then.
+      const live = tries === 0 ? backend : (this.snapshot.backends.get(route.backend.key) ?? backend);
+      const target = this.pick(live, avoid);
       if (!target) return reply(503, `503 Service Unavailable: service ${route.backend.namespace}/${route.backend.service} has no ready endpoints\n`);
       upstream = target;
       let started = false;

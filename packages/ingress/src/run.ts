@@ -5,6 +5,7 @@
  * IngressConfig and calls run().
  */
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { EventRecorder, RestClient, type ApiClient } from '@flotilla/client';
@@ -13,6 +14,7 @@ import { IngressController, type EndpointsFrom } from './ingress-controller.js';
 import { IngressMetrics } from './metrics.js';
 import { ProxyServer } from './proxy-server.js';
 import { RouteTable } from './route-table.js';
+import { selfSignedPair, TlsStore } from './tls-store.js';
 
 /** Everything `flotilla ingress` can set. */
 export interface IngressConfig {
@@ -74,6 +76,8 @@ export async function run(config: IngressConfig, signal: AbortSignal): Promise<v
   const metrics = new IngressMetrics();
   const proxy = new ProxyServer({ table: new RouteTable([]), backends: new Map(), tlsHosts: new Set() }, { logger: log, metrics, accessLog: config.accessLog ?? true });
   const identity = hostname();
+  const httpsPort = config.httpsPort ?? 443;
+  const tls = httpsPort >= 0 ? new TlsStore(await selfSignedPair()) : undefined;
   const controller = new IngressController({
     client,
     logger: log,
@@ -84,16 +88,27 @@ export async function run(config: IngressConfig, signal: AbortSignal): Promise<v
     publishAddress: config.publishAddress,
     endpointsFrom: config.endpointsFrom,
     onSnapshot: (s) => proxy.setSnapshot(s),
+    tls,
   });
 
   const bind = config.bindAddress ?? '0.0.0.0';
   // Node's defaults close idle client connections after 5 s; nginx keeps them 75 s.
   const http = createServer({ keepAliveTimeout: 75_000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => proxy.handle(req, res, 'http'));
   http.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head, 'http'));
-  http.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-    else socket.destroy();
-  });
+  const servers: Server[] = [http];
+  let https: Server | undefined;
+  if (tls) {
+    // The default certificate answers handshakes without SNI or for hosts without a Secret.
+    https = createHttpsServer({ SNICallback: tls.sniCallback, ...tls.defaultPair, keepAliveTimeout: 75_000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => proxy.handle(req, res, 'https'));
+    https.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head, 'https'));
+    servers.push(https);
+  }
+  for (const s of servers) {
+    s.on('clientError', (_err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+  }
 
   let ready = false;
   const metricsAddr = parseHostPort(config.metricsBindAddress ?? '127.0.0.1:10254');
@@ -103,13 +118,14 @@ export async function run(config: IngressConfig, signal: AbortSignal): Promise<v
   });
   try {
     const httpPort = await listen(http, config.httpPort ?? 80, bind);
-    log.info({ port: httpPort, bind, ingressClass: config.ingressClass ?? 'flotilla' }, 'serving HTTP');
+    const boundHttps = https ? await listen(https, httpsPort, bind) : undefined;
+    log.info({ port: httpPort, httpsPort: boundHttps, bind, ingressClass: config.ingressClass ?? 'flotilla' }, 'serving HTTP');
     // Traffic before the first route table would all be 404: tell the caller only once routes exist.
     while (!ready && !signal.aborted) await new Promise((r) => setTimeout(r, 20));
-    if (!signal.aborted) config.onReady?.({ http: httpPort, metrics: status?.port });
+    if (!signal.aborted) config.onReady?.({ http: httpPort, https: boundHttps, metrics: status?.port });
     await controllerDone;
   } finally {
-    await drain(http, 5_000);
+    await Promise.all(servers.map((s) => drain(s, 5_000)));
     await proxy.close();
     await status?.close();
     log.info('ingress stopped');
