@@ -39,6 +39,8 @@ export interface Snapshot {
 /** Options of the data plane. */
 export interface ProxyOptions {
   logger: Logger;
+  /** Where access-log lines go; `logger` when unset. */
+  accessLogger?: Logger;
   metrics: IngressMetrics;
   /** Write one JSON access-log line per request. Default true. */
   accessLog?: boolean;
@@ -93,6 +95,7 @@ async function* readBody(req: IncomingMessage, limit: number | undefined, tooLar
 export class ProxyServer {
   private snapshot: Snapshot;
   private readonly log: Logger;
+  private readonly accessLogger: Logger;
   private readonly metrics: IngressMetrics;
   private readonly accessLog: boolean;
   private readonly dispatcher: Dispatcher;
@@ -100,6 +103,7 @@ export class ProxyServer {
   constructor(initial: Snapshot, options: ProxyOptions) {
     this.snapshot = initial;
     this.log = options.logger;
+    this.accessLogger = options.accessLogger ?? options.logger;
     this.metrics = options.metrics;
     this.accessLog = options.accessLog ?? true;
     this.dispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000, pipelining: 1, connect: { timeout: options.connectTimeoutMs ?? 1_000 } });
@@ -151,7 +155,7 @@ export class ProxyServer {
         this.metrics.latency.observe(seconds, labels);
       } else this.metrics.requests.inc({ ingress: '', host: '', path: '', service: '', code: statusClass(status) });
       if (this.accessLog) {
-        this.log.info(
+        this.accessLogger.info(
           {
             requestId: reqId, remote: req.socket.remoteAddress, proto, method: req.method, host, uri: url, status, bytes,
             durationMs: Math.round(seconds * 1e6) / 1e3, ingress: route?.ingress, service: route?.backend.key, upstream, upstreamError,
@@ -316,7 +320,7 @@ export class ProxyServer {
       upstream.pipe(client);
       client.pipe(upstream);
       this.metrics.requests.inc({ ingress: route.ingress, host: route.host || '*', path: route.path || '(default)', service: route.backend.key, code: '1xx' });
-      if (this.accessLog) this.log.info({ requestId: reqId, proto, method: req.method, host, uri: url, status: 101, ingress: route.ingress, service: route.backend.key, upstream: target }, 'access');
+      if (this.accessLog) this.accessLogger.info({ requestId: reqId, proto, method: req.method, host, uri: url, status: 101, ingress: route.ingress, service: route.backend.key, upstream: target }, 'access');
     });
     upstream.once('error', (err) => {
       if (!upstream.readyState || upstream.connecting) fail(502, 'Bad Gateway');

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { EventRecorder, RestClient, type ApiClient } from '@flotilla/client';
 import { createLogger, startStatusServer, type Logger } from '@flotilla/observability';
+import { createAccessLog } from './access-log.js';
 import { IngressController, type EndpointsFrom } from './ingress-controller.js';
 import { IngressMetrics } from './metrics.js';
 import { ProxyServer } from './proxy-server.js';
@@ -74,7 +75,8 @@ export async function run(config: IngressConfig, signal: AbortSignal): Promise<v
   const log = config.logger ?? createLogger('ingress');
   const client = config.client ?? RestClient.fromKubeconfig(config.kubeconfig, { userAgent: 'flotilla-ingress' });
   const metrics = new IngressMetrics();
-  const proxy = new ProxyServer({ table: new RouteTable([]), backends: new Map(), tlsHosts: new Set() }, { logger: log, metrics, accessLog: config.accessLog ?? true });
+  const access = config.accessLog ?? true ? createAccessLog('ingress') : undefined;
+  const proxy = new ProxyServer({ table: new RouteTable([]), backends: new Map(), tlsHosts: new Set() }, { logger: log, metrics, accessLog: !!access, ...(access ? { accessLogger: access.logger } : {}) });
   const identity = hostname();
   const httpsPort = config.httpsPort ?? 443;
   const tls = httpsPort >= 0 ? new TlsStore(await selfSignedPair()) : undefined;
@@ -127,6 +129,7 @@ export async function run(config: IngressConfig, signal: AbortSignal): Promise<v
   } finally {
     await Promise.all(servers.map((s) => drain(s, 5_000)));
     await proxy.close();
+    access?.close();
     await status?.close();
     log.info('ingress stopped');
   }
