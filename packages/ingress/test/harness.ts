@@ -6,6 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,8 +21,9 @@ export interface IngressEnv {
   hosts: HostCluster;
   cluster: TestCluster;
   ingress: SupervisedProcess;
-  /** The ingress's HTTP port on 127.0.0.1. */
+  /** The ingress's HTTP and HTTPS ports on 127.0.0.1. */
   port: number;
+  httpsPort: number;
   metricsPort: number;
   ns: string;
   stop(): Promise<void>;
@@ -48,6 +51,7 @@ export async function startIngressEnv(extraArgs: string[] = []): Promise<Ingress
     const kubeconfig = join(dir, 'ingress.kubeconfig');
     await writeKubeconfig(kubeconfig, { server: cluster.api.url, caPem: cluster.api.caPem, token: cluster.api.adminToken, user: 'ingress' });
     const port = await freePort();
+    const httpsPort = await freePort();
     const metricsPort = await freePort();
     ingress = superviseProcess({
       name: 'ingress',
@@ -55,14 +59,14 @@ export async function startIngressEnv(extraArgs: string[] = []): Promise<Ingress
       readyTimeout: 60_000,
       stopGraceMs: 5_000,
       incarnation: async () => ({
-        args: [flotillaBin(), 'ingress', '--kubeconfig', kubeconfig, '--http-port', String(port), '--https-port', '-1', '--bind-address', '127.0.0.1',
+        args: [flotillaBin(), 'ingress', '--kubeconfig', kubeconfig, '--http-port', String(port), '--https-port', String(httpsPort), '--bind-address', '127.0.0.1',
           '--metrics-bind-address', `127.0.0.1:${metricsPort}`, '--publish-address', '127.0.0.1', ...extraArgs],
         command: `flotilla ingress --http-port ${port}`,
         ready: async () => (await get(metricsPort, 'x', '/healthz').catch(() => undefined))?.status === 200,
       }),
     });
     await ingress.launch();
-    return { hosts, cluster, ingress, port, metricsPort, ns, stop };
+    return { hosts, cluster, ingress, port, httpsPort, metricsPort, ns, stop };
   } catch (err) {
     if (cluster) console.error(cluster.dumpLogs());
     if (ingress) console.error(ingress.logs().slice(-4000));
@@ -84,6 +88,22 @@ export function get(port: number, host: string, path: string, timeoutMs = 5_000)
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** One HTTPS request with SNI `host`: status, body and the certificate's subject CN. */
+export function getTls(port: number, host: string, path: string): Promise<{ status: number; body: string; cn: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, path, servername: host, headers: { host }, rejectUnauthorized: false, agent: false, timeout: 5_000 }, (res) => {
+      const cn = String((res.socket as TLSSocket).getPeerCertificate().subject?.CN);
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body, cn }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end();
   });
