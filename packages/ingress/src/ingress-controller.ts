@@ -19,7 +19,7 @@ import { classFilter, type ClassIdentity } from './ingress-class.js';
 import type { IngressMetrics } from './metrics.js';
 import type { LiveBackend, Snapshot } from './proxy-server.js';
 import { RouteTable } from './route-table.js';
-import type { TlsSecret, TlsSection, TlsStore } from './tls-store.js';
+import type { TlsProblem, TlsSecret, TlsSection, TlsStore } from './tls-store.js';
 
 /** Where backend addresses come from: EndpointSlices (the default) or the core Endpoints objects. */
 export type EndpointsFrom = 'endpointslices' | 'endpoints';
@@ -55,6 +55,8 @@ export class IngressController {
   private synced = false;
   private last: Snapshot | undefined;
   private isOurs: (ing: Ingress) => boolean = () => false;
+  /** Problems reported by the last build: a build only records Events for new ones, so a rebuild per endpoint change does not bump every Event's count. */
+  private reported = new Set<string>();
 
   constructor(opts: IngressControllerOptions) {
     this.opts = opts;
@@ -138,31 +140,37 @@ export class IngressController {
     this.opts.metrics.rebuilds.inc();
     this.opts.metrics.routes.set(table.routes.length);
     this.opts.onSnapshot(snap);
+    const tlsProblems: TlsProblem[] = [];
     if (this.opts.tls) {
       const secrets = this.secrets?.store;
-      for (const p of this.opts.tls.replace(sections, (ns, name) => secrets?.get(`${ns}/${name}`))) this.opts.events.event(p.section.ingress, 'Warning', p.reason, p.message);
+      tlsProblems.push(...this.opts.tls.replace(sections, (ns, name) => secrets?.get(`${ns}/${name}`)));
     }
-    this.recordProblems(table, backends, ours);
+    this.recordProblems(table, backends, ours, tlsProblems);
     return snap;
   }
 
-  private recordProblems(table: RouteTable, backends: Map<string, LiveBackend>, ours: Ingress[]): void {
+  private recordProblems(table: RouteTable, backends: Map<string, LiveBackend>, ours: Ingress[], tlsProblems: TlsProblem[]): void {
+    const now = new Set<string>();
+    const report = (obj: Ingress | KubeObject, reason: string, message: string) => {
+      const id = `${obj.metadata.uid ?? ''}/${obj.metadata.namespace}/${obj.metadata.name}\u0000${reason}\u0000${message}`;
+      now.add(id);
+      if (!this.reported.has(id)) this.opts.events.event(obj, 'Warning', reason, message);
+    };
     for (const c of table.conflicts) {
       const what = c.pathType === 'defaultBackend' ? 'defaultBackend' : `host "${c.host || '*'}" path "${c.path}" (${c.pathType})`;
-      this.opts.events.event(c.loser, 'Warning', 'RouteConflict', `${what} is already served by the older Ingress ${c.winner}; this rule is ignored`);
+      report(c.loser, 'RouteConflict', `${what} is already served by the older Ingress ${c.winner}; this rule is ignored`);
     }
-    for (const u of table.unsupported) this.opts.events.event(u.ingress, 'Warning', 'UnsupportedBackend', `${u.field}: ${u.message}`);
+    for (const u of table.unsupported) report(u.ingress, 'UnsupportedBackend', `${u.field}: ${u.message}`);
     const byKey = new Map(ours.map((i) => [`${i.metadata.namespace ?? 'default'}/${i.metadata.name}`, i]));
-    const told = new Set<string>();
     for (const r of table.routes) {
       const b = backends.get(r.backend.key);
+      // No ready endpoints is the normal state of a rollout or a scale from zero: a 503, not an Event.
       if (!b || b.state.ok || b.state.reason === 'NoEndpoints') continue;
-      const id = `${r.ingress}\u0000${r.backend.key}`;
-      if (told.has(id)) continue;
-      told.add(id);
       const ing = byKey.get(r.ingress);
-      if (ing) this.opts.events.event(ing, 'Warning', b.state.reason, `${b.state.message}: requests to ${r.host || '*'}${r.path} get 503`);
+      if (ing) report(ing, b.state.reason, `${b.state.message}: requests to ${r.host || '*'}${r.path || ' (default backend)'} get 503`);
     }
+    for (const p of tlsProblems) report(p.section.ingress, p.reason, p.message);
+    this.reported = now;
   }
 
   /** Writes `status.loadBalancer.ingress` of one Ingress when it is ours and differs. */
