@@ -35,11 +35,13 @@ export interface IngressBenchOptions {
   connections: number;
   /** Also measure flotilla without its access log. */
   withoutAccessLog: boolean;
+  /** Alternating rounds per cell; the median is reported. */
+  rounds: number;
   cpuProfDir?: string;
 }
 
-export const INGRESS_DEFAULTS: IngressBenchOptions = { durationS: 10, connections: 32, withoutAccessLog: true };
-export const INGRESS_QUICK: IngressBenchOptions = { durationS: 2, connections: 8, withoutAccessLog: false };
+export const INGRESS_DEFAULTS: IngressBenchOptions = { durationS: 5, connections: 32, withoutAccessLog: true, rounds: 3 };
+export const INGRESS_QUICK: IngressBenchOptions = { durationS: 2, connections: 8, withoutAccessLog: false, rounds: 1 };
 
 /** One wrk result. */
 export interface WrkResult {
@@ -225,35 +227,52 @@ http {
       return { proc, http, https };
     };
 
-    const rows: Array<{ target: string; proto: string; size: string } & WrkResult> = [];
-    const measure = async (target: string, proto: string, base: string) => {
-      for (const size of ['small', 'big']) {
-        progress(`${target} ${proto} ${size}`);
-        rows.push({ target, proto, size: size === 'big' ? '64 KiB' : '23 B', ...(await wrk(`${base}/${size}`, o)) });
-      }
-    };
-
-    await measure('pods directly', 'http', `http://${BACKEND_IPS[0]}:${backendPort}`);
-    await measure('nginx', 'http', `http://127.0.0.1:${nginxPort}`);
     const ing = await startIngress('ingress', [], true);
-    await measure('flotilla ingress', 'http', `http://127.0.0.1:${ing.http}`);
-    await measure('nginx', 'https', `https://127.0.0.1:${nginxTls}`);
-    await measure('flotilla ingress', 'https', `https://127.0.0.1:${ing.https}`);
-    await ing.proc.stop();
-    if (o.withoutAccessLog) {
-      const quiet = await startIngress('ingress-quiet', ['--no-access-log'], false);
-      await measure('flotilla ingress, no access log', 'http', `http://127.0.0.1:${quiet.http}`);
-      await quiet.proc.stop();
-    }
+    started.push(ing.proc);
+    const quiet = o.withoutAccessLog ? await startIngress('ingress-quiet', ['--no-access-log'], false) : undefined;
+    if (quiet) started.push(quiet.proc);
 
-    section(`ingress: wrk -t1 -c${o.connections} -d${o.durationS}s, Host: ${HOST}, 3 backends`);
+    // Other work on a shared machine comes and goes: every cell is measured
+    // in rounds that alternate the targets, and the median round is reported.
+    const targets: Array<{ target: string; proto: string; base: string }> = [
+      { target: 'pods directly', proto: 'http', base: `http://${BACKEND_IPS[0]}:${backendPort}` },
+      { target: 'nginx', proto: 'http', base: `http://127.0.0.1:${nginxPort}` },
+      { target: 'flotilla ingress', proto: 'http', base: `http://127.0.0.1:${ing.http}` },
+      ...(quiet ? [{ target: 'flotilla ingress, no access log', proto: 'http', base: `http://127.0.0.1:${quiet.http}` }] : []),
+      { target: 'nginx', proto: 'https', base: `https://127.0.0.1:${nginxTls}` },
+      { target: 'flotilla ingress', proto: 'https', base: `https://127.0.0.1:${ing.https}` },
+    ];
+    progress('warming up every target (JIT, pools, TLS sessions)');
+    for (const t of targets) await wrk(`${t.base}/small`, { ...o, durationS: Math.max(1, Math.round(o.durationS / 3)) });
+    const samples = new Map<string, WrkResult[]>();
+    for (let round = 1; round <= o.rounds; round++) {
+      for (const size of ['small', 'big']) {
+        for (const t of targets) {
+          progress(`round ${round}/${o.rounds}: ${t.target} ${t.proto} ${size}`);
+          const key = `${t.target}\u0000${t.proto}\u0000${size}`;
+          samples.set(key, [...(samples.get(key) ?? []), await wrk(`${t.base}/${size}`, o)]);
+        }
+      }
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const rows: Array<{ target: string; proto: string; size: string; rounds: number[] } & WrkResult> = [];
+    for (const [key, runs] of samples) {
+      const [target, proto, size] = key.split('\u0000') as [string, string, string];
+      rows.push({
+        target, proto, size: size === 'big' ? '64 KiB' : '23 B', rounds: runs.map((r) => Math.round(r.rps)),
+        rps: median(runs.map((r) => r.rps)), p50ms: median(runs.map((r) => r.p50ms)), p99ms: median(runs.map((r) => r.p99ms)), errors: runs.reduce((n, r) => n + r.errors, 0),
+      });
+    }
+    rows.sort((a, b) => (a.proto === b.proto ? (a.size === b.size ? 0 : a.size < b.size ? 1 : -1) : a.proto < b.proto ? -1 : 1));
+
+    section(`ingress: wrk -t1 -c${o.connections} -d${o.durationS}s, Host: ${HOST}, 3 backends; median of ${o.rounds} alternating rounds`);
     const nginxOf = (r: (typeof rows)[number]) => rows.find((n) => n.target === 'nginx' && n.proto === r.proto && n.size === r.size);
     print(
       table(
-        ['target', 'proto', 'response', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'req/s vs nginx', 'p99 vs nginx'],
+        ['target', 'proto', 'response', 'req/s', 'rounds req/s', 'p50 ms', 'p99 ms', 'errors', 'req/s vs nginx', 'p99 vs nginx'],
         rows.map((r) => {
           const n = nginxOf(r);
-          return [r.target, r.proto, r.size, Math.round(r.rps), r.p50ms.toFixed(2), r.p99ms.toFixed(2), r.errors, n ? `${(r.rps / n.rps).toFixed(2)}x` : '', n ? `${(r.p99ms / n.p99ms).toFixed(2)}x` : ''];
+          return [r.target, r.proto, r.size, Math.round(r.rps), r.rounds.join(' '), r.p50ms.toFixed(2), r.p99ms.toFixed(2), r.errors, n ? `${(r.rps / n.rps).toFixed(2)}x` : '', n ? `${(r.p99ms / n.p99ms).toFixed(2)}x` : ''];
         }),
       ),
     );

@@ -226,10 +226,16 @@ export class ProxyServer {
         },
         onResponseEnd: () => {
           res.end();
-          done(res.statusCode);
+          try {
+            done(res.statusCode);
+          } catch (err) {
+            // Never let bookkeeping throw into undici: the request would stay open in its pool.
+            this.log.warn({ err }, 'access log or metrics failed');
+          }
         },
         onResponseError: (_controller, err) => {
           const code = errCode(err);
+          this.log.debug({ err, upstream: target, started }, 'upstream attempt failed');
           upstreamError = code;
           this.metrics.upstreamErrors.inc({ ...metricLabels, service: route.backend.key, error: code });
           if (started) {

@@ -127,9 +127,12 @@ export async function run(config: IngressConfig, signal: AbortSignal): Promise<v
     if (!signal.aborted) config.onReady?.({ http: httpPort, https: boundHttps, metrics: status?.port });
     await controllerDone;
   } finally {
+    log.debug('draining listeners');
     await Promise.all(servers.map((s) => drain(s, 5_000)));
+    log.debug('closing backend pools');
     await proxy.close();
     access?.close();
+    log.debug('closing the status server');
     await status?.close();
     log.info('ingress stopped');
   }
