@@ -155,6 +155,30 @@ describe('ProxyServer', () => {
     expect((await get('/p', 'secure.test')).status).toBe(200);
   });
 
+  it('cancels the upstream request when the client goes away mid-response', async () => {
+    let upstreamClosed = false;
+    const slow = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first chunk');
+      req.socket.on('close', () => (upstreamClosed = true));
+    });
+    const slowPort = await listen(slow);
+    proxy.setSnapshot(snapshot([ing({}, { rules: [{ http: { paths: [svc('slow')] } }] })], { slow: [`127.0.0.1:${slowPort}`] }));
+    await new Promise<void>((resolve, reject) => {
+      const r = request({ host: '127.0.0.1', port: proxyPort, path: '/hang', headers: { host: 'h' }, agent: false }, (res) => {
+        res.once('data', () => {
+          r.destroy();
+          resolve();
+        });
+      });
+      r.on('error', (e) => (e.message.includes('socket hang up') ? undefined : reject(e)));
+      r.end();
+    });
+    const deadline = Date.now() + 5_000;
+    while (!upstreamClosed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(upstreamClosed).toBe(true);
+  });
+
   it('passes an Upgrade through on a raw socket', async () => {
     // A backend that answers 101 and then echoes bytes back, as a WebSocket server would after its handshake.
     const up = createServer();
@@ -168,11 +192,13 @@ describe('ProxyServer', () => {
     const got = await new Promise<string>((resolve) => {
       let text = '';
       sock.on('data', (d) => {
+        const first = !text.includes('\r\n\r\n');
         text += d.toString();
+        // Speak the upgraded protocol once the 101 is in.
+        if (first && text.includes('\r\n\r\n')) sock.write('ping!');
         if (text.includes('ping!')) resolve(text);
       });
       sock.write('GET /chat HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n');
-      setTimeout(() => sock.write('ping!'), 50);
     });
     sock.destroy();
     expect(got).toContain('101 Switching Protocols');

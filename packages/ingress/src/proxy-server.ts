@@ -206,25 +206,42 @@ export class ProxyServer {
       if (!target) return reply(503, `503 Service Unavailable: service ${route.backend.namespace}/${route.backend.service} has no ready endpoints\n`);
       upstream = target;
       let started = false;
+      let finished = false;
+      let upstreamCtl: Dispatcher.DispatchController | undefined;
+      // A client that goes away at any point (before or after the answer started) cancels the
+      // upstream request; otherwise a write to the dead response pauses undici forever.
+      const onClientGone = () => {
+        if (!finished && !res.writableFinished) upstreamCtl?.abort(new Error('client closed the connection'));
+      };
+      const onDrain = () => upstreamCtl?.resume();
+      res.once('close', onClientGone);
+      res.on('drain', onDrain);
+      const settle = () => {
+        finished = true;
+        res.off('close', onClientGone);
+        res.off('drain', onDrain);
+      };
       const handler: Dispatcher.DispatchHandler = {
-        onRequestStart: () => {},
+        onRequestStart: (controller) => {
+          upstreamCtl = controller;
+          if (res.destroyed) controller.abort(new Error('client closed the connection'));
+        },
         onResponseStart: (controller, statusCode, resHeaders) => {
           if (statusCode < 200) return; // 1xx informational: not forwarded
           started = true;
+          if (res.destroyed) return controller.abort(new Error('client closed the connection'));
           const out: IncomingHttpHeaders = {};
           for (const k in resHeaders) if (!HOP_BY_HOP.has(k)) out[k] = resHeaders[k];
           out['x-request-id'] ??= reqId;
           res.writeHead(statusCode, out as Record<string, string | string[]>);
-          res.on('drain', () => controller.resume());
-          res.on('close', () => {
-            if (!res.writableFinished) controller.abort(new Error('client closed the connection'));
-          });
         },
         onResponseData: (controller, chunk) => {
           bytes += chunk.length;
+          if (res.destroyed) return controller.abort(new Error('client closed the connection'));
           if (!res.write(chunk)) controller.pause();
         },
         onResponseEnd: () => {
+          settle();
           res.end();
           try {
             done(res.statusCode);
@@ -234,10 +251,12 @@ export class ProxyServer {
           }
         },
         onResponseError: (_controller, err) => {
+          settle();
           const code = errCode(err);
           this.log.debug({ err, upstream: target, started }, 'upstream attempt failed');
           upstreamError = code;
           this.metrics.upstreamErrors.inc({ ...metricLabels, service: route.backend.key, error: code });
+          if (res.destroyed) return done(499); // the client left first: nothing to answer, no retry
           if (started) {
             res.destroy();
             return done(res.statusCode);
@@ -248,7 +267,6 @@ export class ProxyServer {
             return attempt(1, target);
           }
           if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return reply(504, '504 Gateway Timeout\n');
-          if (res.destroyed || req.destroyed) return done(499);
           reply(502, `502 Bad Gateway: ${code}\n`);
         },
       };
@@ -297,6 +315,8 @@ export class ProxyServer {
 
   /** Pipes an `Upgrade` request (WebSocket) to an endpoint on a raw socket; the backend's answer decides. */
   handleUpgrade(req: IncomingMessage, client: Duplex, head: Buffer, proto: 'http' | 'https'): void {
+    // Hold what the client sends until the upstream socket is there to take it (pipe resumes).
+    client.pause();
     const snap = this.snapshot;
     const host = requestHost(req.headers.host);
     const url = req.url ?? '/';
