@@ -78,7 +78,7 @@ export async function startIngressEnv(extraArgs: string[] = []): Promise<Ingress
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
 /** One HTTP request to 127.0.0.1:port with a Host header. */
-export function get(port: number, host: string, path: string, timeoutMs = 5_000): Promise<{ status: number; body: string }> {
+export function get(port: number, host: string, path: string, timeoutMs = 15_000): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, headers: { host }, agent, timeout: timeoutMs }, (res) => {
       let body = '';
