@@ -24,7 +24,7 @@ export class IngressMetrics {
     this.requests = registry.counter('ingress_requests_total', 'HTTP requests by route and status class.');
     this.latency = registry.histogram('ingress_request_duration_seconds', 'Request latency through the ingress by route.', BUCKETS);
     this.upstreamErrors = registry.counter('ingress_upstream_errors_total', 'Failed upstream attempts by route and error code.');
-    this.retries = registry.counter('ingress_upstream_retries_total', 'Upstream attempts retried once on another endpoint.');
+    this.retries = registry.counter('ingress_upstream_retries_total', 'Upstream attempts retried on another endpoint after a connect-level failure.');
     this.rebuilds = registry.counter('ingress_route_table_builds_total', 'Route table builds.');
     this.routes = registry.gauge('ingress_routes', 'Routes in the current route table.');
   }

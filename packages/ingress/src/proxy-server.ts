@@ -8,8 +8,9 @@
  * Failures: no route → 404; a Service missing, without the port, or
  * without ready endpoints → 503 naming it; a connect error or a reset
  * before any response byte, when no request body byte was read, is retried
- * once on another endpoint; other upstream errors → 502, a read timeout →
- * 504. WebSocket (any `Upgrade`) requests are piped on a raw socket.
+ * on another endpoint (3 attempts in all), and an endpoint that failed to
+ * connect is passed over for a few seconds; other upstream errors → 502, a
+ * read timeout → 504. WebSocket (any `Upgrade`) requests are piped on a raw socket.
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
@@ -57,6 +58,12 @@ export interface ProxyOptions {
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'http2-settings']);
 /** Errors where the backend never saw (or never answered) the request: safe to try another endpoint. */
+/** Attempts per request on connect-level errors, each on another endpoint (ingress-nginx's proxy-next-upstream-tries default). */
+const MAX_ATTEMPTS = 3;
+/** How long an endpoint that failed to connect is passed over (nginx: fail_timeout 10 s; shorter here, as endpoints churn fast). */
+const FAIL_TIMEOUT_MS = 5_000;
+/** Connect-level errors that say the endpoint is gone, as opposed to slow. */
+const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 const RETRIABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 
 const idPrefix = randomBytes(8).toString('hex');
@@ -99,6 +106,8 @@ export class ProxyServer {
   private readonly metrics: IngressMetrics;
   private readonly accessLog: boolean;
   private readonly dispatcher: Dispatcher;
+  /** Endpoints that refused or timed out a connection, until when they are passed over. */
+  private readonly failedUntil = new Map<string, number>();
 
   constructor(initial: Snapshot, options: ProxyOptions) {
     this.snapshot = initial;
@@ -125,14 +134,38 @@ export class ProxyServer {
   }
 
   /** Picks the next ready endpoint, skipping `avoid` when another exists. */
-  private pick(b: LiveBackend, avoid?: string): string | undefined {
+  /**
+   * Picks the next endpoint round-robin, skipping those tried already for
+   * this request and those that failed to connect within FAIL_TIMEOUT_MS
+   * (nginx's max_fails=1 fail_timeout), unless nothing else is left.
+   */
+  private pick(b: LiveBackend, avoid: ReadonlySet<string>): string | undefined {
     if (!b.state.ok) return undefined;
     const list = b.state.addresses;
     if (list.length === 0) return undefined;
-    let a = list[b.next++ % list.length]!;
-    if (a === avoid && list.length > 1) a = list[b.next++ % list.length]!;
     if (b.next > 1e9) b.next = 0;
-    return a;
+    const now = Date.now();
+    let fallback: string | undefined;
+    for (let i = 0; i < list.length; i++) {
+      const a = list[b.next++ % list.length]!;
+      if (avoid.has(a)) continue;
+      const until = this.failedUntil.get(a);
+      if (until !== undefined && until > now) {
+        fallback ??= a;
+        continue;
+      }
+      return a;
+    }
+    return fallback ?? (avoid.size < list.length ? undefined : list[b.next++ % list.length]);
+  }
+
+  /** Remembers a connect failure so the next requests avoid the endpoint for a while. */
+  private markFailed(address: string): void {
+    this.failedUntil.set(address, Date.now() + FAIL_TIMEOUT_MS);
+    if (this.failedUntil.size > 4096) {
+      const now = Date.now();
+      for (const [a, t] of this.failedUntil) if (t <= now) this.failedUntil.delete(a);
+    }
   }
 
   /** Serves one request (the `request` event of an http or https server). */
@@ -199,12 +232,14 @@ export class ProxyServer {
     const path = route.options.rewriteTarget ? rewritePath(route.options.rewriteTarget, route.path, route.pathType, url) : url;
     const metricLabels = { ingress: route.ingress, host: route.host || '*', path: route.path || '(default)' };
 
-    const attempt = (tries: number, avoid?: string) => {
+    const tried = new Set<string>();
+    const attempt = (tries: number) => {
       // A retry reads the newest snapshot: the endpoint that failed has often left it by then.
       const live = tries === 0 ? backend : (this.snapshot.backends.get(route.backend.key) ?? backend);
-      const target = this.pick(live, avoid);
+      const target = this.pick(live, tried);
       if (!target) return reply(503, `503 Service Unavailable: service ${route.backend.namespace}/${route.backend.service} has no ready endpoints\n`);
       upstream = target;
+      tried.add(target);
       let started = false;
       let finished = false;
       let upstreamCtl: Dispatcher.DispatchController | undefined;
@@ -262,9 +297,10 @@ export class ProxyServer {
             return done(res.statusCode);
           }
           if (tooLarge.hit) return reply(413, '413 Request Entity Too Large\n', { connection: 'close' });
-          if (tries === 0 && RETRIABLE.has(code) && (!hasBody || !req.readableDidRead)) {
+          if (CONNECT_FAILURES.has(code)) this.markFailed(target);
+          if (tries + 1 < MAX_ATTEMPTS && RETRIABLE.has(code) && (!hasBody || !req.readableDidRead)) {
             this.metrics.retries.inc(metricLabels);
-            return attempt(1, target);
+            return attempt(tries + 1);
           }
           if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return reply(504, '504 Gateway Timeout\n');
           reply(502, `502 Bad Gateway: ${code}\n`);
@@ -327,7 +363,7 @@ export class ProxyServer {
     };
     if (!route) return fail(404, 'Not Found');
     const backend = snap.backends.get(route.backend.key);
-    const target = backend ? this.pick(backend) : undefined;
+    const target = backend ? this.pick(backend, new Set()) : undefined;
     if (!target) return fail(503, 'Service Unavailable');
     const reqId = (req.headers['x-request-id'] as string | undefined) || newRequestId();
     const headers = this.upstreamHeaders(req, proto, reqId);
