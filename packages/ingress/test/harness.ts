@@ -42,8 +42,12 @@ export async function startIngressEnv(extraArgs: string[] = []): Promise<Ingress
     await rm(dir, { recursive: true, force: true });
   };
   try {
+    // The agents run inside their hosts' namespaces and reach the apiserver on the hosts' bridge;
+    // node IPAM hands out pod ranges from the hosts' cluster CIDR, routed from the root namespace.
     cluster = await startCluster({
-      nodes: hosts.hosts.map((h, i) => ({ name: `node-${i + 1}`, docker: { host: h.dockerHost, nodeIP: h.ip, podCIDR: h.podCIDR } })),
+      apiserver: { bindAddress: hosts.gateway },
+      clusterCIDR: hosts.podCIDR,
+      nodes: hosts.hosts.map((h, i) => ({ name: `node-${i + 1}`, docker: { host: h.dockerHost, nodeIP: h.ip, netns: h.netns } })),
       agentArgs: ['--backoff-initial', '1s', '--backoff-max', '5s'],
     });
     const ns = `ing-${randomBytes(3).toString('hex')}`;
