@@ -23,7 +23,7 @@ run_quiet() {
   rm -f "$out"
 }
 
-packages=(docker.io etcd-server etcd-client busybox-static iproute2 iptables openssl ca-certificates curl)
+packages=(docker.io etcd-server etcd-client busybox-static iproute2 iptables openssl ca-certificates curl nginx wrk)
 missing=()
 for p in "${packages[@]}"; do
   if [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]]; then

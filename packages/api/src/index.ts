@@ -4,6 +4,7 @@ export * from './resource.js';
 export * from './core-types.js';
 export * from './apps-types.js';
 export * from './networking-types.js';
+export { defaultIngressClass, isDefaultIngressClass, validateIngressClass } from './ingressclass.js';
 export * from './discovery-types.js';
 export * from './coordination-types.js';
 export * from './config-types.js';

@@ -69,3 +69,33 @@ export interface Ingress extends KubeObject {
 
 /** A list of ingresses. */
 export type IngressList = KubeList<Ingress>;
+
+/** Where an IngressClass's controller reads its extra configuration. */
+export interface IngressClassParametersReference {
+  apiGroup?: string;
+  kind: string;
+  name: string;
+  /** `Cluster` (default) or `Namespace`. */
+  scope?: 'Cluster' | 'Namespace';
+  /** Required when scope is `Namespace`, forbidden otherwise. */
+  namespace?: string;
+}
+
+/** spec of an IngressClass. */
+export interface IngressClassSpec {
+  /** The controller that implements this class, e.g. `flotilla.dev/ingress`. Immutable. */
+  controller?: string;
+  parameters?: IngressClassParametersReference;
+}
+
+/** An IngressClass: names the controller that serves Ingresses of this class (cluster-scoped). */
+export interface IngressClass extends KubeObject {
+  metadata: ObjectMeta;
+  spec?: IngressClassSpec;
+}
+
+/** A list of ingress classes. */
+export type IngressClassList = KubeList<IngressClass>;
+
+/** The annotation that makes an IngressClass the default for Ingresses without `ingressClassName`. */
+export const DEFAULT_INGRESS_CLASS_ANNOTATION = 'ingressclass.kubernetes.io/is-default-class';

@@ -9,6 +9,7 @@ describe('resource registry', () => {
     expect(plurals).toEqual(expect.arrayContaining(['deployments', 'endpoints', 'endpointslices', 'events', 'ingresses', 'leases', 'namespaces', 'nodes', 'pods', 'replicasets', 'services']));
     expect(plurals).toEqual(expect.arrayContaining(['configmaps', 'secrets', 'poddisruptionbudgets']));
     expect(new Set(plurals).size).toBe(plurals.length);
+    expect(plurals).toEqual(expect.arrayContaining(['ingressclasses']));
     const shorts = RESOURCES.flatMap((r) => r.shortNames);
     expect(new Set(shorts).size).toBe(shorts.length);
     for (const r of RESOURCES) {
@@ -23,6 +24,7 @@ describe('resource registry', () => {
     ['', 'v1', 'nodes', 'Node', false],
     ['apps', 'v1', 'deployments', 'Deployment', true],
     ['networking.k8s.io', 'v1', 'ingresses', 'Ingress', true],
+    ['networking.k8s.io', 'v1', 'ingressclasses', 'IngressClass', false],
     ['coordination.k8s.io', 'v1', 'leases', 'Lease', true],
   ])('findResource(%j, %s, %s) is %s (namespaced %s)', (g, v, p, kind, namespaced) => {
     const r = findResource(g, v, p)!;

@@ -20,6 +20,7 @@ import {
   defaultService,
   noDefaults,
 } from './defaults.js';
+import { defaultIngressClass, validateIngressClass } from './ingressclass.js';
 import type { KubeObject } from './meta.js';
 import { validatePodDisruptionBudget } from './policy-validation.js';
 import { groupVersion, type ResourceInfo } from './resource.js';
@@ -126,6 +127,11 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     group: 'networking.k8s.io', version: 'v1', kind: 'Ingress', plural: 'ingresses', singular: 'ingress', shortNames: ['ing'],
     namespaced: true, subresources: ['status'],
     applyDefaults: defaultIngress, validate: v.validateIngress,
+  }),
+  resource({
+    group: 'networking.k8s.io', version: 'v1', kind: 'IngressClass', plural: 'ingressclasses', singular: 'ingressclass', shortNames: [],
+    namespaced: false, subresources: [],
+    applyDefaults: defaultIngressClass, validate: validateIngressClass,
   }),
   resource({
     group: '', version: 'v1', kind: 'Event', plural: 'events', singular: 'event', shortNames: ['ev'],

@@ -128,6 +128,13 @@ describe('kubectl get columns', () => {
     expect(table('ingresses', { metadata: meta('x'), spec: { rules: [{}] } }).cells).toEqual(['x', '<none>', '*', '', '80', '5m']);
   });
 
+  it('ingressclasses: NAME CONTROLLER PARAMETERS AGE', () => {
+    const c = table('ingressclasses', { metadata: meta('flotilla'), spec: { controller: 'flotilla.dev/ingress', parameters: { apiGroup: 'k8s.example.com', kind: 'IngressParameters', name: 'external-lb' } } });
+    expect(c.header).toEqual(['NAME', 'CONTROLLER', 'PARAMETERS', 'AGE']);
+    expect(c.cells).toEqual(['flotilla', 'flotilla.dev/ingress', 'IngressParameters.k8s.example.com/external-lb', '5m']);
+    expect(table('ingressclasses', { metadata: meta('x'), spec: { controller: 'a.io/b' } }).cells).toEqual(['x', 'a.io/b', '<none>', '5m']);
+  });
+
   it('events: LAST SEEN TYPE REASON OBJECT MESSAGE', () => {
     const e = table('events', {
       metadata: meta('web.1'),

@@ -294,6 +294,14 @@ const keyCount = (v: unknown) => (v && typeof v === 'object' ? Object.keys(v).le
 const containerNames = (o: KubeObject) => list(get(o, 'spec.template.spec.containers')).map((c) => str(c.name)).join(',');
 const containerImages = (o: KubeObject) => list(get(o, 'spec.template.spec.containers')).map((c) => str(c.image)).join(',');
 
+/** kubectl's PARAMETERS cell of an IngressClass: `Kind.group/name`, or `<none>`. */
+function ingressClassParameters(o: KubeObject): string {
+  const p = get(o, 'spec.parameters') as Obj | undefined;
+  if (!p || typeof p !== 'object') return '<none>';
+  const group = str(p.apiGroup);
+  return `${str(p.kind)}${group ? `.${group}` : ''}/${str(p.name)}`;
+}
+
 /** The columns kubectl shows for a resource (server-side printing), wide ones at priority 1. */
 function columnsFor(info: ResourceInfo): Column[] {
   switch (`${info.group}/${info.plural}`) {
@@ -379,6 +387,13 @@ function columnsFor(info: ResourceInfo): Column[] {
         col('Hosts', ingressHosts, { description: 'Hosts that incoming requests are matched against.' }),
         col('Address', (o) => list(get(o, 'status.loadBalancer.ingress')).map((i) => str(i.ip) || str(i.hostname)).filter(Boolean).join(','), { description: 'Address is a list containing ingress points for the load-balancer.' }),
         col('Ports', (o) => (list(get(o, 'spec.tls')).length ? '80, 443' : '80'), { description: 'Ports of TLS configurations that open.' }),
+        ageCol,
+      ];
+    case 'networking.k8s.io/ingressclasses':
+      return [
+        name,
+        col('Controller', (o) => str(get(o, 'spec.controller')), { description: 'Controller that implements this class.' }),
+        col('Parameters', ingressClassParameters, { description: 'A reference to a resource with additional parameters.' }),
         ageCol,
       ];
     case '/events':

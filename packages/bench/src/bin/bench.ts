@@ -11,6 +11,7 @@ import { APISERVER_DEFAULTS, APISERVER_QUICK, runApiserverBench, runApiserverOp,
 import { AGENT_DEFAULTS, AGENT_QUICK, runAgentBench } from '../agent-bench.js';
 import { DNS_DEFAULTS, DNS_QUICK, runDnsBench } from '../dns-bench.js';
 import { SCHEDULER_DEFAULTS, SCHEDULER_QUICK, runSchedulerBench } from '../scheduler-bench.js';
+import { INGRESS_DEFAULTS, INGRESS_QUICK, runIngressBench } from '../ingress-bench.js';
 import { summarizeProfile } from '../profile-summary.js';
 import { print, section, table } from '../report.js';
 
@@ -69,6 +70,20 @@ withFlags(program.command('scheduler').description('scheduler_perf: pods bound p
 withFlags(program.command('dns').description('flotilla dns queries/s and p99 (zone, NXDOMAIN, forwarded) vs dnsmasq answering a local name')).action((flags: Flags) =>
   runDnsBench(flags.quick ? DNS_QUICK : DNS_DEFAULTS),
 );
+withFlags(program.command('ingress').description('flotilla ingress vs nginx vs the backends directly (wrk, HTTP and HTTPS, small and 64 KiB)'))
+  .option('-c, --connections <n>', 'wrk connections')
+  .option('-d, --duration <seconds>', 'seconds per wrk run')
+  .action(async (flags: Flags & { connections?: string; duration?: string }) => {
+    const dir = profileDir(flags, 'ingress');
+    const base = flags.quick ? INGRESS_QUICK : INGRESS_DEFAULTS;
+    await runIngressBench({
+      ...base,
+      ...(flags.connections ? { connections: Number(flags.connections) } : {}),
+      ...(flags.duration ? { durationS: Number(flags.duration) } : {}),
+      ...(dir ? { cpuProfDir: dir } : {}),
+    });
+    printProfiles(dir);
+  });
 withFlags(program.command('all').description('every benchmark')).action(async (flags: Flags) => {
   await apiserver(flags);
   await agent(flags);

@@ -118,6 +118,14 @@ export function resourceRows(ns: string, run: string): Row[] {
       }),
     },
     {
+      plural: 'ingressclasses', groupPath: '/apis/networking.k8s.io/v1', namespaced: false,
+      manifest: () => ({
+        apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass',
+        metadata: { name: `external-lb-${run}`, labels: runLabel },
+        spec: { controller: 'example.com/ingress-controller', parameters: { apiGroup: 'k8s.example.com', kind: 'IngressParameters', name: 'external-lb' } },
+      }),
+    },
+    {
       plural: 'events', groupPath: core, namespaced: true,
       manifest: () => ({
         apiVersion: 'v1', kind: 'Event',

@@ -1,0 +1,401 @@
+/**
+ * The data plane: an HTTP(S) reverse proxy on undici. Each request is
+ * matched against the current Snapshot (swapped whole by the controller, so
+ * a request sees one consistent table from start to end and nothing is
+ * reopened), sent to the next ready endpoint of its backend over a
+ * keep-alive pool, and streamed both ways without buffering.
+ *
+ * Failures: no route → 404; a Service missing, without the port, or
+ * without ready endpoints → 503 naming it; a connect error or a reset
+ * before any response byte, when no request body byte was read, is retried
+ * on another endpoint (3 attempts in all), and an endpoint that failed to
+ * connect is passed over for a few seconds; other upstream errors → 502, a
+ * read timeout → 504. WebSocket (any `Upgrade`) requests are piped on a raw socket.
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import type { Duplex, Readable } from 'node:stream';
+import { Agent, type Dispatcher } from 'undici';
+import type { Logger } from '@flotilla/observability';
+import { rewritePath } from './annotations.js';
+import type { BackendState } from './backends.js';
+import type { IngressMetrics } from './metrics.js';
+import { requestHost, requestPath, type Route, type RouteTable } from './route-table.js';
+
+/** A backend as the data plane holds it: its state plus a round-robin cursor. */
+export interface LiveBackend {
+  state: BackendState;
+  next: number;
+}
+
+/** What the proxy routes with; replaced whole on every change. */
+export interface Snapshot {
+  table: RouteTable;
+  backends: ReadonlyMap<string, LiveBackend>;
+  /** Hosts (lower case, wildcards as `*.x`) with a TLS section: HTTP requests to them are redirected unless ssl-redirect is false. */
+  tlsHosts: ReadonlySet<string>;
+}
+
+/** Options of the data plane. */
+export interface ProxyOptions {
+  logger: Logger;
+  /** Where access-log lines go; `logger` when unset. */
+  accessLogger?: Logger;
+  metrics: IngressMetrics;
+  /** Write one JSON access-log line per request. Default true. */
+  accessLog?: boolean;
+  /** The undici dispatcher to backends; a keep-alive Agent when unset. */
+  dispatcher?: Dispatcher;
+  /**
+   * Connect timeout to an endpoint, ms. Default 1000: endpoints are on the
+   * local pod network, and a pod that is gone answers nothing (its address
+   * fails only after the ARP timeout, seconds later), so a short timeout and
+   * one retry elsewhere beat waiting.
+   */
+  connectTimeoutMs?: number;
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'http2-settings']);
+/** Errors where the backend never saw (or never answered) the request: safe to try another endpoint. */
+/** Attempts per request on connect-level errors, each on another endpoint (ingress-nginx's proxy-next-upstream-tries default). */
+const MAX_ATTEMPTS = 3;
+/** How long an endpoint that failed to connect is passed over (nginx: fail_timeout 10 s; shorter here, as endpoints churn fast). */
+const FAIL_TIMEOUT_MS = 5_000;
+/** Connect-level errors that say the endpoint is gone, as opposed to slow. */
+const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+const RETRIABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+
+const idPrefix = randomBytes(8).toString('hex');
+let idSeq = 0;
+/** A 32-hex-digit request id: a per-process random prefix and a counter (cheaper than 16 random bytes per request). */
+function newRequestId(): string {
+  idSeq = (idSeq + 1) >>> 0;
+  return idPrefix + idSeq.toString(16).padStart(16, '0');
+}
+
+const statusClass = (code: number) => `${Math.floor(code / 100)}xx`;
+const errCode = (err: unknown): string => {
+  const e = err as { code?: string; cause?: { code?: string } };
+  return e?.code ?? e?.cause?.code ?? 'UNKNOWN';
+};
+
+function tlsHostMatches(hosts: ReadonlySet<string>, host: string): boolean {
+  if (hosts.has(host)) return true;
+  const dot = host.indexOf('.');
+  return dot > 0 && hosts.has(`*.${host.slice(dot + 1)}`);
+}
+
+async function* readBody(req: IncomingMessage, limit: number | undefined, tooLarge: { hit: boolean }): AsyncGenerator<Buffer> {
+  let seen = 0;
+  for await (const chunk of req) {
+    seen += (chunk as Buffer).length;
+    if (limit !== undefined && seen > limit) {
+      tooLarge.hit = true;
+      throw new Error('request body too large');
+    }
+    yield chunk as Buffer;
+  }
+}
+
+/** The reverse proxy; attach handle() and handleUpgrade() to http/https servers. */
+export class ProxyServer {
+  private snapshot: Snapshot;
+  private readonly log: Logger;
+  private readonly accessLogger: Logger;
+  private readonly metrics: IngressMetrics;
+  private readonly accessLog: boolean;
+  private readonly dispatcher: Dispatcher;
+  /** Endpoints that refused or timed out a connection, until when they are passed over. */
+  private readonly failedUntil = new Map<string, number>();
+
+  constructor(initial: Snapshot, options: ProxyOptions) {
+    this.snapshot = initial;
+    this.log = options.logger;
+    this.accessLogger = options.accessLogger ?? options.logger;
+    this.metrics = options.metrics;
+    this.accessLog = options.accessLog ?? true;
+    this.dispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000, pipelining: 1, connect: { timeout: options.connectTimeoutMs ?? 1_000 } });
+  }
+
+  /** Swaps the routing snapshot; requests in flight keep the one they started with. */
+  setSnapshot(s: Snapshot): void {
+    this.snapshot = s;
+  }
+
+  /** The current snapshot (tests, status). */
+  current(): Snapshot {
+    return this.snapshot;
+  }
+
+  /** Closes the backend pools. */
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  /** Picks the next ready endpoint, skipping `avoid` when another exists. */
+  /**
+   * Picks the next endpoint round-robin, skipping those tried already for
+   * this request and those that failed to connect within FAIL_TIMEOUT_MS
+   * (nginx's max_fails=1 fail_timeout), unless nothing else is left.
+   */
+  private pick(b: LiveBackend, avoid: ReadonlySet<string>): string | undefined {
+    if (!b.state.ok) return undefined;
+    const list = b.state.addresses;
+    if (list.length === 0) return undefined;
+    if (b.next > 1e9) b.next = 0;
+    const now = Date.now();
+    let fallback: string | undefined;
+    for (let i = 0; i < list.length; i++) {
+      const a = list[b.next++ % list.length]!;
+      if (avoid.has(a)) continue;
+      const until = this.failedUntil.get(a);
+      if (until !== undefined && until > now) {
+        fallback ??= a;
+        continue;
+      }
+      return a;
+    }
+    return fallback ?? (avoid.size < list.length ? undefined : list[b.next++ % list.length]);
+  }
+
+  /** Remembers a connect failure so the next requests avoid the endpoint for a while. */
+  private markFailed(address: string): void {
+    this.failedUntil.set(address, Date.now() + FAIL_TIMEOUT_MS);
+    if (this.failedUntil.size > 4096) {
+      const now = Date.now();
+      for (const [a, t] of this.failedUntil) if (t <= now) this.failedUntil.delete(a);
+    }
+  }
+
+  /** Serves one request (the `request` event of an http or https server). */
+  handle(req: IncomingMessage, res: ServerResponse, proto: 'http' | 'https'): void {
+    const start = process.hrtime.bigint();
+    const snap = this.snapshot;
+    const host = requestHost(req.headers.host);
+    const url = req.url ?? '/';
+    const route = snap.table.match(host, requestPath(url));
+    const reqId = (req.headers['x-request-id'] as string | undefined) || newRequestId();
+    let upstream: string | undefined;
+    let upstreamError: string | undefined;
+    let bytes = 0;
+
+    const done = (status: number) => {
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      if (route) {
+        const labels = { ingress: route.ingress, host: route.host || '*', path: route.path || '(default)' };
+        this.metrics.requests.inc({ ...labels, service: route.backend.key, code: statusClass(status) });
+        this.metrics.latency.observe(seconds, labels);
+      } else this.metrics.requests.inc({ ingress: '', host: '', path: '', service: '', code: statusClass(status) });
+      if (this.accessLog) {
+        this.accessLogger.info(
+          {
+            requestId: reqId, remote: req.socket.remoteAddress, proto, method: req.method, host, uri: url, status, bytes,
+            durationMs: Math.round(seconds * 1e6) / 1e3, ingress: route?.ingress, service: route?.backend.key, upstream, upstreamError,
+          },
+          'access',
+        );
+      }
+    };
+    const reply = (status: number, body: string, headers: Record<string, string> = {}) => {
+      if (!res.headersSent) {
+        const buf = Buffer.from(body);
+        bytes = buf.length;
+        res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(buf.length), 'x-request-id': reqId, ...headers });
+        res.end(req.method === 'HEAD' ? undefined : buf);
+      } else res.destroy();
+      done(status);
+    };
+
+    if (!route) return reply(404, 'default backend - 404\n');
+    if (proto === 'http' && route.options.sslRedirect && snap.tlsHosts.size > 0 && tlsHostMatches(snap.tlsHosts, host)) {
+      req.resume();
+      return reply(308, '', { location: `https://${req.headers.host ?? host}${url}` });
+    }
+    const backend = snap.backends.get(route.backend.key);
+    if (!backend || !backend.state.ok) {
+      req.resume();
+      return reply(503, `503 Service Unavailable: ${backend && !backend.state.ok ? backend.state.message : `service ${route.backend.namespace}/${route.backend.service} unknown`}\n`);
+    }
+    const limit = route.options.bodyLimit;
+    const declared = req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : undefined;
+    if (limit !== undefined && declared !== undefined && declared > limit) {
+      // Read and drop the body so the client sees the answer (closing early makes it a reset).
+      req.resume();
+      return reply(413, '413 Request Entity Too Large\n');
+    }
+    const hasBody = (declared !== undefined && declared > 0) || req.headers['transfer-encoding'] !== undefined;
+    // A chunked body is counted as it streams (readBody stops it past the limit).
+    const tooLarge = { hit: false };
+    const streamLimit = hasBody && declared === undefined ? limit : undefined;
+    const headers = this.upstreamHeaders(req, proto, reqId);
+    const path = route.options.rewriteTarget ? rewritePath(route.options.rewriteTarget, route.path, route.pathType, url) : url;
+    const metricLabels = { ingress: route.ingress, host: route.host || '*', path: route.path || '(default)' };
+
+    const tried = new Set<string>();
+    const attempt = (tries: number) => {
+      // A retry reads the newest snapshot: the endpoint that failed has often left it by then.
+      const live = tries === 0 ? backend : (this.snapshot.backends.get(route.backend.key) ?? backend);
+      const target = this.pick(live, tried);
+      if (!target) return reply(503, `503 Service Unavailable: service ${route.backend.namespace}/${route.backend.service} has no ready endpoints\n`);
+      upstream = target;
+      tried.add(target);
+      let started = false;
+      let finished = false;
+      let upstreamCtl: Dispatcher.DispatchController | undefined;
+      // A client that goes away at any point (before or after the answer started) cancels the
+      // upstream request; otherwise a write to the dead response pauses undici forever.
+      const onClientGone = () => {
+        if (!finished && !res.writableFinished) upstreamCtl?.abort(new Error('client closed the connection'));
+      };
+      const onDrain = () => upstreamCtl?.resume();
+      res.once('close', onClientGone);
+      res.on('drain', onDrain);
+      const settle = () => {
+        finished = true;
+        res.off('close', onClientGone);
+        res.off('drain', onDrain);
+      };
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart: (controller) => {
+          upstreamCtl = controller;
+          if (res.destroyed) controller.abort(new Error('client closed the connection'));
+        },
+        onResponseStart: (controller, statusCode, resHeaders) => {
+          if (statusCode < 200) return; // 1xx informational: not forwarded
+          started = true;
+          if (res.destroyed) return controller.abort(new Error('client closed the connection'));
+          const out: IncomingHttpHeaders = {};
+          for (const k in resHeaders) if (!HOP_BY_HOP.has(k)) out[k] = resHeaders[k];
+          out['x-request-id'] ??= reqId;
+          res.writeHead(statusCode, out as Record<string, string | string[]>);
+        },
+        onResponseData: (controller, chunk) => {
+          bytes += chunk.length;
+          if (res.destroyed) return controller.abort(new Error('client closed the connection'));
+          if (!res.write(chunk)) controller.pause();
+        },
+        onResponseEnd: () => {
+          settle();
+          res.end();
+          try {
+            done(res.statusCode);
+          } catch (err) {
+            // Never let bookkeeping throw into undici: the request would stay open in its pool.
+            this.log.warn({ err }, 'access log or metrics failed');
+          }
+        },
+        onResponseError: (_controller, err) => {
+          settle();
+          const code = errCode(err);
+          this.log.debug({ err, upstream: target, started }, 'upstream attempt failed');
+          upstreamError = code;
+          this.metrics.upstreamErrors.inc({ ...metricLabels, service: route.backend.key, error: code });
+          if (res.destroyed) return done(499); // the client left first: nothing to answer, no retry
+          if (started) {
+            res.destroy();
+            return done(res.statusCode);
+          }
+          if (tooLarge.hit) return reply(413, '413 Request Entity Too Large\n', { connection: 'close' });
+          if (CONNECT_FAILURES.has(code)) this.markFailed(target);
+          if (tries + 1 < MAX_ATTEMPTS && RETRIABLE.has(code) && (!hasBody || !req.readableDidRead)) {
+            this.metrics.retries.inc(metricLabels);
+            return attempt(tries + 1);
+          }
+          if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return reply(504, '504 Gateway Timeout\n');
+          reply(502, `502 Bad Gateway: ${code}\n`);
+        },
+      };
+      this.dispatcher.dispatch(
+        {
+          origin: `http://${target}`,
+          path,
+          method: req.method as Dispatcher.HttpMethod,
+          headers,
+          // Not `req` itself: undici destroys a stream body when done, and destroying an
+          // IncomingMessage closes the client's keep-alive connection. A generator reads
+          // only when undici pulls, so an unread body still allows a retry.
+          body: hasBody ? (readBody(req, streamLimit, tooLarge) as unknown as Readable) : null, // undici takes async iterables; its types lag
+          headersTimeout: route.options.readTimeoutMs,
+          bodyTimeout: route.options.readTimeoutMs,
+        },
+        handler,
+      );
+    };
+    attempt(0);
+  }
+
+  /** The headers sent upstream: hop-by-hop ones dropped, X-Forwarded-* and X-Request-Id set. */
+  private upstreamHeaders(req: IncomingMessage, proto: string, reqId: string): Record<string, string | string[]> {
+    const out: Record<string, string | string[]> = {};
+    const raw = req.rawHeaders;
+    let connectionTokens: string[] | undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      const k = raw[i]!.toLowerCase();
+      if (k === 'connection') connectionTokens = raw[i + 1]!.toLowerCase().split(',').map((s) => s.trim());
+      if (HOP_BY_HOP.has(k) || k === 'expect' || k.startsWith('x-forwarded-') || k === 'x-request-id' || k === 'x-real-ip') continue;
+      const v = raw[i + 1]!;
+      const prev = out[k];
+      out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+    }
+    for (const t of connectionTokens ?? []) delete out[t];
+    const remote = req.socket.remoteAddress ?? '';
+    const prior = req.headers['x-forwarded-for'];
+    out['x-forwarded-for'] = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${remote}` : remote;
+    out['x-real-ip'] = remote;
+    out['x-forwarded-proto'] = proto;
+    out['x-forwarded-host'] = req.headers.host ?? '';
+    out['x-request-id'] = reqId;
+    return out;
+  }
+
+  /** Pipes an `Upgrade` request (WebSocket) to an endpoint on a raw socket; the backend's answer decides. */
+  handleUpgrade(req: IncomingMessage, client: Duplex, head: Buffer, proto: 'http' | 'https'): void {
+    // Hold what the client sends until the upstream socket is there to take it (pipe resumes).
+    client.pause();
+    const snap = this.snapshot;
+    const host = requestHost(req.headers.host);
+    const url = req.url ?? '/';
+    const route = snap.table.match(host, requestPath(url));
+    const fail = (status: number, text: string) => {
+      client.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: text/plain\r\ncontent-length: ${text.length + 1}\r\nconnection: close\r\n\r\n${text}\n`);
+      this.metrics.requests.inc({ ingress: route?.ingress ?? '', host: route?.host ?? '', path: route?.path ?? '', service: route?.backend.key ?? '', code: statusClass(status) });
+    };
+    if (!route) return fail(404, 'Not Found');
+    const backend = snap.backends.get(route.backend.key);
+    const target = backend ? this.pick(backend, new Set()) : undefined;
+    if (!target) return fail(503, 'Service Unavailable');
+    const reqId = (req.headers['x-request-id'] as string | undefined) || newRequestId();
+    const headers = this.upstreamHeaders(req, proto, reqId);
+    // Upgrade and Connection are exactly what must pass through here.
+    headers.connection = 'Upgrade';
+    headers.upgrade = req.headers.upgrade ?? 'websocket';
+    const path = route.options.rewriteTarget ? rewritePath(route.options.rewriteTarget, route.path, route.pathType, url) : url;
+    const colon = target.lastIndexOf(':');
+    const upstream: Socket = connect({ host: target.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(target.slice(colon + 1)) });
+    upstream.setNoDelay(true);
+    upstream.once('connect', () => {
+      let head1 = `${req.method} ${path} HTTP/1.1\r\n`;
+      for (const [k, v] of Object.entries(headers)) for (const one of Array.isArray(v) ? v : [v]) head1 += `${k}: ${one}\r\n`;
+      upstream.write(`${head1}\r\n`);
+      if (head.length) upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+      this.metrics.requests.inc({ ingress: route.ingress, host: route.host || '*', path: route.path || '(default)', service: route.backend.key, code: '1xx' });
+      if (this.accessLog) this.accessLogger.info({ requestId: reqId, proto, method: req.method, host, uri: url, status: 101, ingress: route.ingress, service: route.backend.key, upstream: target }, 'access');
+    });
+    upstream.once('error', (err) => {
+      if (!upstream.readyState || upstream.connecting) fail(502, 'Bad Gateway');
+      else client.destroy();
+      this.log.debug({ err, upstream: target }, 'upgrade upstream error');
+    });
+    client.once('error', () => upstream.destroy());
+    client.once('close', () => upstream.destroy());
+    upstream.once('close', () => client.destroy());
+  }
+}
+
+/** Exposed for tests: the route a request would take on a snapshot. */
+export function routeFor(s: Snapshot, hostHeader: string, url: string): Route | undefined {
+  return s.table.match(requestHost(hostHeader), requestPath(url));
+}
