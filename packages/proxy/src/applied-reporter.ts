@@ -68,11 +68,15 @@ export class AppliedReporter {
     while (!signal.aborted) {
       await this.write().catch(() => undefined);
       await new Promise<void>((resolve) => {
-        const t = this.clock.setTimeout(resolve, renew);
-        signal.addEventListener('abort', () => {
+        const onAbort = () => {
           this.clock.clearTimeout(t);
           resolve();
-        }, { once: true });
+        };
+        const t = this.clock.setTimeout(() => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        }, renew);
+        signal.addEventListener('abort', onAbort, { once: true });
       });
     }
     this.stopped = true;
