@@ -2,7 +2,7 @@
 # Flotilla's benchmarks, each printed against a baseline measured in the
 # same run (bare etcd, raw `docker run`), as a table and a BENCH_JSON line.
 #
-#   scripts/bench.sh [apiserver|agent|scheduler|dns|all] [--quick] [--cpu-prof DIR]
+#   scripts/bench.sh [apiserver|agent|scheduler|dns|network|all] [--quick] [--cpu-prof DIR]
 #   scripts/bench.sh apiserver-op get|create|list [-c N] [-d SECONDS] [--cpu-prof DIR]
 #
 # apiserver  GET/create at 1/16/64 clients, LIST of 10,000 pods and watch
@@ -13,6 +13,9 @@
 # dns        flotilla dns queries/s and p50/p99 (zone name, NXDOMAIN, forwarded)
 #            vs dnsmasq answering a local name on loopback (issue 7; needs
 #            dnsmasq-base, installed when missing)
+# network    ClusterIP and NodePort vs pod IP with wrk, endpoint propagation
+#            over 3 hosts, proxy sync time with 1,000 Services x 10 endpoints
+#            (issue 7; needs Docker, root, wrk; --sync-only skips the hosts)
 # --quick    smoke-sized run (seconds); --cpu-prof DIR profiles the measured
 #            processes and prints where their CPU time went.
 #
@@ -25,12 +28,12 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$FLOTILLA_ROOT"
 
-case "${1:-}" in -h|--help|help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h|--help|help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 what="apiserver"
 if [[ $# -gt 0 && "$1" != -* ]]; then what="$1"; shift; fi
 case "$what" in
-  apiserver|apiserver-op|agent|scheduler|dns|all) ;;
-  *) die "unknown benchmark '$what' (apiserver|agent|scheduler|dns|all)" ;;
+  apiserver|apiserver-op|agent|scheduler|dns|network|all) ;;
+  *) die "unknown benchmark '$what' (apiserver|agent|scheduler|dns|network|all)" ;;
 esac
 
 etcd_port="${FLOTILLA_BENCH_ETCD_PORT:-23890}"
@@ -71,7 +74,7 @@ FLOTILLA_ETCD_ENDPOINTS="$("$FLOTILLA_ROOT/scripts/etcd.sh" start --port "$etcd_
 FLOTILLA_BENCH_ETCD_PID="$(cat "$FLOTILLA_STATE/etcd/$etcd_port/etcd.pid")"
 export FLOTILLA_ETCD_ENDPOINTS FLOTILLA_BENCH_ETCD_PID
 
-if [[ "$what" == agent || "$what" == all ]]; then
+if [[ "$what" == agent || "$what" == network || "$what" == all ]]; then
   [[ -s "$FLOTILLA_STATE/dockerd/dockerd.pid" ]] || dockerd_started=1
   DOCKER_HOST="$("$FLOTILLA_ROOT/scripts/dockerd.sh" start)"
   export DOCKER_HOST

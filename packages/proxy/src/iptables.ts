@@ -20,6 +20,8 @@ export interface Iptables {
 export interface ExecIptablesOptions {
   /** Seconds to wait for the xtables lock. Default 5. */
   lockWaitSeconds?: number;
+  /** A command the tools run under, e.g. `['nsenter', '--net=/var/run/netns/x', '--']` (benchmarks in a scratch namespace). */
+  wrap?: string[];
 }
 
 function runTool(file: string, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -44,26 +46,32 @@ function runTool(file: string, args: string[], input?: string): Promise<{ code: 
 /** Drives the host's iptables binaries (the legacy or nft flavour, whichever `iptables` is). */
 export class ExecIptables implements Iptables {
   private readonly wait: string;
+  private readonly wrap: string[];
 
   constructor(options: ExecIptablesOptions = {}) {
     this.wait = String(options.lockWaitSeconds ?? 5);
+    this.wrap = options.wrap ?? [];
+  }
+
+  private tool(file: string, args: string[], input?: string) {
+    return this.wrap.length ? runTool(this.wrap[0]!, [...this.wrap.slice(1), file, ...args], input) : runTool(file, args, input);
   }
 
   async restore(text: string): Promise<void> {
-    const r = await runTool('iptables-restore', ['-w', this.wait, '--noflush'], text);
+    const r = await this.tool('iptables-restore', ['-w', this.wait, '--noflush'], text);
     if (r.code !== 0) throw new Error(`iptables-restore failed (${r.code}): ${r.stderr.trim().slice(0, 2000)}`);
   }
 
   async save(table: 'nat' | 'filter'): Promise<string> {
-    const r = await runTool('iptables-save', ['-t', table]);
+    const r = await this.tool('iptables-save', ['-t', table]);
     if (r.code !== 0) throw new Error(`iptables-save -t ${table} failed (${r.code}): ${r.stderr.trim()}`);
     return r.stdout;
   }
 
   async ensureRule(rule: JumpRule): Promise<boolean> {
-    const check = await runTool('iptables', ['-w', this.wait, '-t', rule.table, '-C', rule.chain, ...rule.args]);
+    const check = await this.tool('iptables', ['-w', this.wait, '-t', rule.table, '-C', rule.chain, ...rule.args]);
     if (check.code === 0) return false;
-    const ins = await runTool('iptables', ['-w', this.wait, '-t', rule.table, '-I', rule.chain, '1', ...rule.args]);
+    const ins = await this.tool('iptables', ['-w', this.wait, '-t', rule.table, '-I', rule.chain, '1', ...rule.args]);
     if (ins.code !== 0) throw new Error(`iptables -t ${rule.table} -I ${rule.chain} ${rule.args.join(' ')} failed (${ins.code}): ${ins.stderr.trim()}`);
     return true;
   }

@@ -12,9 +12,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { SERVICE_NAME_LABEL, type Deployment, type EndpointSlice, type Pod, type Service } from '@flotilla/api';
-import { waitFor } from '@flotilla/e2e';
+import { run, waitFor } from '@flotilla/e2e';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../../e2e/src/hosts.js';
 import { httpGet, startServiceEnv, type EchoAnswer, type ServiceEnv } from './harness.js';
 
 let env: ServiceEnv;

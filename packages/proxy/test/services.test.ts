@@ -11,7 +11,7 @@
 import { connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { SERVICE_NAME_LABEL, type Deployment, type EndpointSlice, type Pod, type Service } from '@flotilla/api';
-import { runKubectl, waitFor } from '@flotilla/e2e';
+import { run, runKubectl, waitFor } from '@flotilla/e2e';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chainName } from '../src/rules.js';
 import { httpGet, startServiceEnv, type EchoAnswer, type ServiceEnv } from './harness.js';
@@ -90,7 +90,7 @@ async function spray(url: string, count = 300, concurrency = 6): Promise<{ pods:
 
 /** The nat chains of a host (or of the root namespace, with its prefix). */
 async function natChains(where: 'root' | number, prefix = 'KUBE'): Promise<string[]> {
-  const out = where === 'root' ? (await import('../../e2e/src/hosts.js')).run('iptables-save', ['-t', 'nat']) : env.hosts.hosts[where - 1]!.exec(['iptables-save', '-t', 'nat']);
+  const out = where === 'root' ? run('iptables-save', ['-t', 'nat']) : env.hosts.hosts[where - 1]!.exec(['iptables-save', '-t', 'nat']);
   return (await out).stdout.split('\n').filter((l) => l.startsWith(`:${prefix}-`)).map((l) => l.slice(1).split(' ')[0]!).sort();
 }
 
@@ -128,7 +128,7 @@ afterAll(async () => {
 describe('Services carry traffic', () => {
   it('service addresses are contained: an unused ClusterIP routes to the local sink in the root namespace and in every host', async () => {
     const unused = env.serviceCIDR.replace(/0\/24$/, '254');
-    const root = await (await import('../../e2e/src/hosts.js')).run('ip', ['route', 'get', unused]);
+    const root = await run('ip', ['route', 'get', unused]);
     expect(root.stdout).toMatch(/dev ks[0-9a-f]+/);
     for (const h of env.hosts.hosts) expect((await h.exec(['ip', 'route', 'get', '10.100.1.1'])).stdout).toContain('dev svcsink');
   });
@@ -207,7 +207,7 @@ describe('Services carry traffic', () => {
     const none = await services().create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'nobody', namespace: ns }, spec: { type: 'NodePort', selector: { app: 'nothing' }, ports: [{ port: 80, targetPort: 8080 }] } });
     const ip = none.spec!.clusterIP!;
     await waitFor(async () => (await env.hosts.hosts[0]!.exec(['iptables-save', '-t', 'filter'])).stdout.includes(`-d ${ip}/32`), { timeout: 20_000, message: 'REJECT rule on host 1' });
-    await waitFor(async () => (await (await import('../../e2e/src/hosts.js')).run('iptables-save', ['-t', 'filter'])).stdout.includes(`-d ${ip}/32`), { timeout: 20_000, message: 'REJECT rule in the root namespace' });
+    await waitFor(async () => (await run('iptables-save', ['-t', 'filter'])).stdout.includes(`-d ${ip}/32`), { timeout: 20_000, message: 'REJECT rule in the root namespace' });
     const started = Date.now();
     const err = await httpGet(`http://${ip}/`, 5_000).then(() => undefined, (e: Error & { code?: string }) => e);
     expect(err?.code ?? err?.message).toBe('ECONNREFUSED');
@@ -223,7 +223,7 @@ describe('Services carry traffic', () => {
     await pods().create({ ...clientPod('tcp', 'node-2', ['nc', '-ll', '-p', '9000', '-e', 'cat']), metadata: { name: 'tcp', namespace: ns, labels: { role: 'tcp' } } });
     await running('tcp');
     const ip = echoSvc.spec!.clusterIP!;
-    await waitFor(async () => (await (await import('../../e2e/src/hosts.js')).run('iptables-save', ['-t', 'nat'])).stdout.includes(`-d ${ip}/32`), { timeout: 20_000, message: 'root rules for tcp' });
+    await waitFor(async () => (await run('iptables-save', ['-t', 'nat'])).stdout.includes(`-d ${ip}/32`), { timeout: 20_000, message: 'root rules for tcp' });
     const sock: Socket = await new Promise((resolve, reject) => {
       const s = connect({ host: ip, port: 9000 }, () => resolve(s));
       s.once('error', reject);
@@ -251,7 +251,7 @@ describe('Services carry traffic', () => {
     sock.destroy();
     const svcChain = (prefix: string) => chainName(prefix, 'SVC', `${ns}/web:http`, 'TCP');
     const sepJumps = async (where: 'root' | number, prefix: string) => {
-      const save = where === 'root' ? await (await import('../../e2e/src/hosts.js')).run('iptables-save', ['-t', 'nat']) : await env.hosts.hosts[where - 1]!.exec(['iptables-save', '-t', 'nat']);
+      const save = where === 'root' ? await run('iptables-save', ['-t', 'nat']) : await env.hosts.hosts[where - 1]!.exec(['iptables-save', '-t', 'nat']);
       return save.stdout.split('\n').filter((l) => l.startsWith(`-A ${svcChain(prefix)} `) && l.includes('-SEP-')).length;
     };
     expect(await sepJumps('root', env.rootPrefix)).toBe(4);

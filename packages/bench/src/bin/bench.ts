@@ -10,6 +10,7 @@ import { Command } from 'commander';
 import { APISERVER_DEFAULTS, APISERVER_QUICK, runApiserverBench, runApiserverOp, type ApiserverOp } from '../apiserver-bench.js';
 import { AGENT_DEFAULTS, AGENT_QUICK, runAgentBench } from '../agent-bench.js';
 import { DNS_DEFAULTS, DNS_QUICK, runDnsBench } from '../dns-bench.js';
+import { NETWORK_DEFAULTS, NETWORK_QUICK, runNetworkBench } from '../network-bench.js';
 import { SCHEDULER_DEFAULTS, SCHEDULER_QUICK, runSchedulerBench } from '../scheduler-bench.js';
 import { summarizeProfile } from '../profile-summary.js';
 import { print, section, table } from '../report.js';
@@ -69,6 +70,11 @@ withFlags(program.command('scheduler').description('scheduler_perf: pods bound p
 withFlags(program.command('dns').description('flotilla dns queries/s and p99 (zone, NXDOMAIN, forwarded) vs dnsmasq answering a local name')).action((flags: Flags) =>
   runDnsBench(flags.quick ? DNS_QUICK : DNS_DEFAULTS),
 );
+withFlags(program.command('network').description('ClusterIP/NodePort vs pod IP (wrk), endpoint propagation, proxy sync time'))
+  .option('--sync-only', 'only the proxy sync time (no hosts, no Docker)')
+  .action(async (flags: Flags & { syncOnly?: boolean }) => {
+    await runNetworkBench({ ...(flags.quick ? NETWORK_QUICK : NETWORK_DEFAULTS), syncOnly: flags.syncOnly });
+  });
 withFlags(program.command('all').description('every benchmark')).action(async (flags: Flags) => {
   await apiserver(flags);
   await agent(flags);
