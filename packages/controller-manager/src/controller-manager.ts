@@ -10,7 +10,7 @@ import { DeploymentController } from './deployment/index.js';
 import { DisruptionController } from './disruption/index.js';
 import type { ControllerDeps } from './context.js';
 import { EndpointsController } from './endpoints/index.js';
-import { EndpointSliceController } from './endpointslice/index.js';
+import { EndpointSliceController, EndpointSliceMirroringController } from './endpointslice/index.js';
 import { GarbageCollector } from './garbage-collector/index.js';
 import { NamespaceController } from './namespace/index.js';
 import { NodeIpamController } from './node-ipam/index.js';
@@ -18,7 +18,7 @@ import { NodeLifecycleController } from './node-lifecycle/index.js';
 import { ReplicaSetController } from './replicaset/index.js';
 
 /** Every controller the manager can run, by its `--controllers` name. */
-export const CONTROLLER_NAMES = ['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'endpointslice', 'garbage-collector', 'namespace', 'disruption', 'node-ipam'] as const;
+export const CONTROLLER_NAMES = ['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'endpointslice', 'endpointslice-mirroring', 'garbage-collector', 'namespace', 'disruption', 'node-ipam'] as const;
 
 /** A controller name. */
 export type ControllerName = (typeof CONTROLLER_NAMES)[number];
@@ -35,6 +35,7 @@ const COMPONENTS: Record<ControllerName, string> = {
   'node-lifecycle': 'node-controller',
   endpoints: 'endpoint-controller',
   endpointslice: 'endpointslice-controller',
+  'endpointslice-mirroring': 'endpointslicemirroring-controller',
   'garbage-collector': 'garbage-collector-controller',
   namespace: 'namespace-controller',
   disruption: 'controllermanager',
@@ -157,6 +158,8 @@ export class ControllerManager {
         return new EndpointsController(deps);
       case 'endpointslice':
         return new EndpointSliceController({ ...deps, maxEndpointsPerSlice: this.options.maxEndpointsPerSlice });
+      case 'endpointslice-mirroring':
+        return new EndpointSliceMirroringController({ ...deps, maxEndpointsPerSlice: this.options.maxEndpointsPerSlice });
       case 'garbage-collector':
         return new GarbageCollector(deps);
       case 'namespace':

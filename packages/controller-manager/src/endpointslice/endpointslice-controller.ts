@@ -25,6 +25,7 @@ import {
   type Endpoint,
   type EndpointSlice,
   type EndpointSlicePort,
+  type OwnerReference,
   type Pod,
   type Service,
 } from '@flotilla/api';
@@ -225,6 +226,12 @@ export function desiredEndpoints(svc: Service, pods: readonly Pod[]): { groups: 
   return { groups, unresolved };
 }
 
+/** Labels and owner of planned slices when they are not the EndpointSlice controller's own (the mirroring controller's). */
+export interface SliceMeta {
+  labels: Record<string, string>;
+  ownerReferences: OwnerReference[];
+}
+
 /** What to write to bring a Service's slices to the desired endpoints. */
 export interface SlicePlan {
   create: EndpointSlice[];
@@ -251,10 +258,10 @@ const byAddress = (a: Endpoint, b: Endpoint) => {
  * with no endpoints at all keeps one empty slice (as Kubernetes does, so
  * consumers can tell "no endpoints" from "not synced").
  */
-export function planSlices(svc: Service, groups: Map<string, EndpointGroup>, existing: readonly EndpointSlice[], maxPerSlice: number): SlicePlan {
+export function planSlices(svc: Service, groups: Map<string, EndpointGroup>, existing: readonly EndpointSlice[], maxPerSlice: number, meta?: SliceMeta): SlicePlan {
   const plan: SlicePlan = { create: [], update: [], delete: [] };
-  const labels = sliceLabels(svc);
-  const owner = ownerOf(svc);
+  const labels = meta?.labels ?? sliceLabels(svc);
+  const owner = meta?.ownerReferences ?? ownerOf(svc);
   const sortedExisting = [...existing].sort((a, b) => (a.metadata.name ?? '').localeCompare(b.metadata.name ?? ''));
   const byPorts = new Map<string, EndpointSlice[]>();
   for (const s of sortedExisting) {
@@ -328,11 +335,11 @@ function sliceLabels(svc: Service): Record<string, string> {
   return labels;
 }
 
-function ownerOf(svc: Service) {
+function ownerOf(svc: Service): OwnerReference[] {
   return [{ apiVersion: 'v1', kind: 'Service', name: svc.metadata.name!, uid: svc.metadata.uid!, controller: true, blockOwnerDeletion: true }];
 }
 
-function buildSlice(svc: Service, labels: Record<string, string>, owner: ReturnType<typeof ownerOf>, ports: EndpointSlicePort[], endpoints: Endpoint[]): EndpointSlice {
+function buildSlice(svc: Service, labels: Record<string, string>, owner: OwnerReference[], ports: EndpointSlicePort[], endpoints: Endpoint[]): EndpointSlice {
   return {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',

@@ -1,1 +1,2 @@
 export * from './endpointslice-controller.js';
+export * from './endpointslice-mirroring-controller.js';
