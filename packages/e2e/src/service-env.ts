@@ -41,10 +41,13 @@ export class ProxyProcess {
     readonly statusUrl: string,
   ) {}
 
+  /** Flags added to every later start (e.g. `--no-report-applied`). */
+  extraArgs: string[] = [];
+
   /** Starts it and waits until its first sync is done. */
   async start(): Promise<void> {
     const bin = process.execPath;
-    const args = [flotillaBin(), 'proxy', ...this.argv];
+    const args = [flotillaBin(), 'proxy', ...this.argv, ...this.extraArgs];
     const [file, full] = this.netns ? ['nsenter', [`--net=/var/run/netns/${this.netns}`, '--', bin, ...args]] : [bin, args];
     this.log += `--- start ${new Date().toISOString()}: ${full.join(' ')}\n`;
     const child = spawn(file, full, { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'pipe'] });

@@ -9,6 +9,8 @@ export {
   countRules,
   endpointsFor,
   jumpRules,
+  RuleCache,
+  serviceRules,
   servicePortName,
   slicesByService,
   topChains,
@@ -17,6 +19,7 @@ export {
   type JumpRule,
   type RuleOptions,
   type RuleSet,
+  type ServiceRules,
   type ServiceEndpoint,
 } from './rules.js';
 export { DEFAULT_CLUSTER_CIDR, run, type ProxyConfig } from './run.js';

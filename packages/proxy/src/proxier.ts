@@ -16,7 +16,7 @@ import { Controller, realClock, silentLogger, type Clock, type Informer, type In
 import type { Iptables } from './iptables.js';
 import { ProxyMetrics } from './proxy-metrics.js';
 import { chainsWithPrefix, planRestore } from './restore-plan.js';
-import { buildRules, countRules, jumpRules, slicesByService, type RuleOptions, type RuleSet } from './rules.js';
+import { buildRules, countRules, jumpRules, RuleCache, slicesByService, type RuleOptions, type RuleSet } from './rules.js';
 
 /** The one work-queue key: the whole dataplane is one unit of work. */
 const SYNC_KEY = 'sync';
@@ -60,6 +60,8 @@ export class Proxier {
   private readonly minSyncPeriod: number;
   private readonly syncPeriod: number;
   private applied: RuleSet | undefined;
+  /** Each Service's rules, recomputed only when it or its slices change. */
+  private readonly cache = new RuleCache();
   private lastSyncStart = -Infinity;
   private lastFullSync = -Infinity;
   private lastSuccess = -Infinity;
@@ -130,7 +132,7 @@ export class Proxier {
     const rv = this.slices.lastSyncResourceVersion();
     const endpointChanges = this.endpointChanges;
     const serviceChanges = this.serviceChanges;
-    const next = buildRules(this.services.store.list(), slicesByService(this.slices.store.list()), this.options.rules);
+    const next = buildRules(this.services.store.list(), slicesByService(this.slices.store.list()), this.options.rules, this.cache);
     const ipt = this.options.iptables;
     const prefix = this.options.rules.prefix;
     let existing: { nat: string[]; filter: string[] } | undefined;

@@ -1,7 +1,7 @@
 import { ENDPOINTSLICE_CONTROLLER_NAME, MANAGED_BY_LABEL, SERVICE_NAME_LABEL, type Endpoint, type EndpointSlice, type Service, type ServiceSpec } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { planRestore } from './restore-plan.js';
-import { buildRules, chainName, endpointsFor, slicesByService, usableEndpoints, type RuleSet } from './rules.js';
+import { buildRules, chainName, endpointsFor, RuleCache, slicesByService, usableEndpoints, type RuleSet } from './rules.js';
 
 const svc = (name: string, spec: Partial<ServiceSpec> = {}): Service => ({
   apiVersion: 'v1',
@@ -150,5 +150,21 @@ describe('planRestore', () => {
     const p = planRestore(base, undefined, { nat: ['KUBE-SEP-OLD', 'KUBE-SERVICES'], filter: [] });
     expect(p.text).toContain('-X KUBE-SEP-OLD');
     expect(p.deleted.nat).toBe(1);
+  });
+});
+
+describe('RuleCache', () => {
+  it('recomputes a service only when it or its slices change, with the same result as without a cache', () => {
+    const withRv = <T extends Service | EndpointSlice>(o: T, rv: string): T => ({ ...o, metadata: { ...o.metadata, resourceVersion: rv, uid: o.metadata.name } });
+    const cache = new RuleCache();
+    const services = [withRv(svc('web'), '1'), withRv(svc('db', { clusterIP: '10.96.0.11' }), '2')];
+    const s1 = slicesByService([withRv(slice('web', [ep('10.244.1.2')]), '3'), withRv(slice('db', [ep('10.244.1.9')]), '4')]);
+    const a = buildRules(services, s1, opts, cache);
+    const b = buildRules(services, s1, opts, cache);
+    expect(b.nat.get(SVC)).toBe(a.nat.get(SVC)); // same array: not recomputed
+    const s2 = slicesByService([withRv(slice('web', [ep('10.244.1.2'), ep('10.244.1.3')]), '5'), withRv(slice('db', [ep('10.244.1.9')]), '4')]);
+    const c = buildRules(services, s2, opts, cache);
+    expect(c.nat.get(SVC)).not.toBe(a.nat.get(SVC));
+    expect(c).toEqual(buildRules(services, s2, opts));
   });
 });

@@ -156,8 +156,138 @@ export function slicesByService(slices: Iterable<EndpointSlice>): Map<string, En
 
 const q = (s: string) => `"${s}"`;
 
-/** Computes every chain and rule of this node's dataplane. */
-export function buildRules(services: Iterable<Service>, slices: Map<string, EndpointSlice[]>, options: RuleOptions): RuleSet {
+/** The rules one Service contributes: its own chains, and its lines in the shared chains. */
+export interface ServiceRules {
+  /** Chains owned by this service (SVC, SVL, EXT, SEP), nat table. */
+  nat: ChainSet;
+  /** Its lines in nat <P>-SERVICES, nat <P>-NODEPORTS, filter <P>-SERVICES, filter <P>-EXTERNAL-SERVICES. */
+  natServices: string[];
+  natNodePorts: string[];
+  filterServices: string[];
+  filterExternal: string[];
+}
+
+/** Computes the rules of one Service from its slices (pure). */
+export function serviceRules(svc: Service, svcSlices: readonly EndpointSlice[], options: RuleOptions): ServiceRules {
+  const P = options.prefix;
+  const top = topChains(P);
+  const out: ServiceRules = { nat: new Map(), natServices: [], natNodePorts: [], filterServices: [], filterExternal: [] };
+  const { nat, natServices, natNodePorts, filterServices, filterExternal } = out;
+  const add = (set: ChainSet, chain: string, lines: string[]) => set.set(chain, lines);
+  const spec = svc.spec ?? {};
+  const clusterIP = spec.clusterIP;
+  if (!clusterIP || clusterIP === 'None' || spec.type === 'ExternalName' || clusterIP.includes(':')) return out;
+  const affinity = spec.sessionAffinity === 'ClientIP' ? (spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? 10800) : 0;
+  const hasNodePort = spec.type === 'NodePort' || spec.type === 'LoadBalancer';
+  for (const sp of spec.ports ?? []) {
+    const protocol = sp.protocol ?? 'TCP';
+    const proto = protocol.toLowerCase();
+    const portName = sp.name ?? '';
+    const spn = servicePortName(svc, portName);
+    const all = endpointsFor(svc, portName, protocol, svcSlices);
+    const clusterEps = usableEndpoints(all);
+    const localEps = usableEndpoints(all.filter((e) => e.nodeName !== undefined && e.nodeName === options.nodeName));
+    const svcChain = chainName(P, 'SVC', spn, protocol);
+    const svlChain = chainName(P, 'SVL', spn, protocol);
+    const extChain = chainName(P, 'EXT', spn, protocol);
+    const internalLocal = spec.internalTrafficPolicy === 'Local';
+    const externalLocal = spec.externalTrafficPolicy === 'Local';
+    const nodePort = hasNodePort ? sp.nodePort : undefined;
+    const dst = `-d ${clusterIP}/32 -p ${proto} -m comment --comment ${q(`${spn} cluster IP`)} -m ${proto} --dport ${sp.port}`;
+
+    const sepChains = new Map<string, string>();
+    const sepFor = (e: ServiceEndpoint) => {
+      const key = `${e.ip}:${e.port}`;
+      let name = sepChains.get(key);
+      if (!name) {
+        name = chainName(P, 'SEP', spn, protocol, key);
+        sepChains.set(key, name);
+        const recent = affinity ? ` -m recent --set --name ${name} --mask 255.255.255.255 --rsource` : '';
+        add(nat, name, [
+          `-A ${name} -s ${e.ip}/32 -m comment --comment ${q(spn)} -j ${top.markMasq}`,
+          `-A ${name} -p ${proto} -m comment --comment ${q(spn)}${recent} -m ${proto} -j DNAT --to-destination ${key}`,
+        ]);
+      }
+      return name;
+    };
+    /** A chain spreading over `eps`: affinity first, then a random pick with equal odds. */
+    const spread = (chain: string, eps: ServiceEndpoint[], masq: boolean) => {
+      const lines: string[] = [];
+      if (masq) {
+        if (options.clusterCIDR) lines.push(`-A ${chain} ! -s ${options.clusterCIDR} ${dst} -j ${top.markMasq}`);
+        else lines.push(`-A ${chain} -m addrtype --src-type LOCAL ${dst} -j ${top.markMasq}`);
+      }
+      const seps = eps.map(sepFor);
+      if (affinity) for (const s of seps) lines.push(`-A ${chain} -m comment --comment ${q(`${spn} -> ${s}`)} -m recent --name ${s} --rcheck --seconds ${affinity} --reap -j ${s}`);
+      seps.forEach((s, i) => {
+        const left = seps.length - i;
+        const pick = left > 1 ? ` -m statistic --mode random --probability ${(1 / left).toFixed(10)}` : '';
+        lines.push(`-A ${chain} -m comment --comment ${q(spn)}${pick} -j ${s}`);
+      });
+      add(nat, chain, lines);
+    };
+
+    if (clusterEps.length === 0) {
+      filterServices.push(`-A ${top.services} ${dst} -m comment --comment ${q(`${spn} has no endpoints`)} -j REJECT --reject-with icmp-port-unreachable`);
+      if (nodePort) filterExternal.push(`-A ${top.externalServices} -m addrtype --dst-type LOCAL -p ${proto} -m comment --comment ${q(`${spn} has no endpoints`)} -m ${proto} --dport ${nodePort} -j REJECT --reject-with icmp-port-unreachable`);
+      continue;
+    }
+    spread(svcChain, clusterEps, true);
+    if ((internalLocal || externalLocal) && localEps.length > 0) spread(svlChain, localEps, internalLocal);
+
+    // Cluster IP: all endpoints, or only this node's (internalTrafficPolicy: Local).
+    if (!internalLocal) natServices.push(`-A ${top.services} ${dst} -j ${svcChain}`);
+    else if (localEps.length > 0) natServices.push(`-A ${top.services} ${dst} -j ${svlChain}`);
+    else filterServices.push(`-A ${top.services} ${dst} -m comment --comment ${q(`${spn} has no local endpoints`)} -j DROP`);
+
+    if (nodePort) {
+      const ext: string[] = [];
+      if (!externalLocal) {
+        ext.push(`-A ${extChain} -m comment --comment ${q(`masquerade traffic for ${spn} external destinations`)} -j ${top.markMasq}`);
+        ext.push(`-A ${extChain} -j ${svcChain}`);
+      } else {
+        // Pods and this host's processes are not "external": they may use any endpoint.
+        if (options.clusterCIDR) ext.push(`-A ${extChain} -s ${options.clusterCIDR} -m comment --comment ${q(`pod traffic for ${spn} external destinations`)} -j ${svcChain}`);
+        ext.push(`-A ${extChain} -m comment --comment ${q(`masquerade LOCAL traffic for ${spn} external destinations`)} -m addrtype --src-type LOCAL -j ${top.markMasq}`);
+        ext.push(`-A ${extChain} -m comment --comment ${q(`route LOCAL traffic for ${spn} external destinations`)} -m addrtype --src-type LOCAL -j ${svcChain}`);
+        if (localEps.length > 0) ext.push(`-A ${extChain} -j ${svlChain}`);
+        else filterExternal.push(`-A ${top.externalServices} -m addrtype --dst-type LOCAL -p ${proto} -m comment --comment ${q(`${spn} has no local endpoints`)} -m ${proto} --dport ${nodePort} -j DROP`);
+      }
+      add(nat, extChain, ext);
+      natNodePorts.push(`-A ${top.nodePorts} -p ${proto} -m comment --comment ${q(spn)} -m ${proto} --dport ${nodePort} -j ${extChain}`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Caches each Service's rules by the resourceVersions of the Service and of
+ * its slices, so a sync recomputes only the services that changed.
+ */
+export class RuleCache {
+  private readonly entries = new Map<string, { fingerprint: string; rules: ServiceRules }>();
+
+  /** The rules of `svc`, recomputed only when it or its slices changed. */
+  get(svc: Service, svcSlices: readonly EndpointSlice[], options: RuleOptions): ServiceRules {
+    const rv = svc.metadata.resourceVersion;
+    const key = `${svc.metadata.namespace}/${svc.metadata.name}`;
+    if (!rv || svcSlices.some((x) => !x.metadata.resourceVersion)) return serviceRules(svc, svcSlices, options);
+    const fingerprint = `${svc.metadata.uid}/${rv}|${svcSlices.map((x) => `${x.metadata.uid ?? x.metadata.name}/${x.metadata.resourceVersion}`).sort().join(',')}`;
+    const hit = this.entries.get(key);
+    if (hit && hit.fingerprint === fingerprint) return hit.rules;
+    const rules = serviceRules(svc, svcSlices, options);
+    this.entries.set(key, { fingerprint, rules });
+    return rules;
+  }
+
+  /** Drops entries of services not in `keep`. */
+  prune(keep: Set<string>): void {
+    for (const k of this.entries.keys()) if (!keep.has(k)) this.entries.delete(k);
+  }
+}
+
+/** Computes every chain and rule of this node's dataplane; with a cache, unchanged services are not recomputed. */
+export function buildRules(services: Iterable<Service>, slices: Map<string, EndpointSlice[]>, options: RuleOptions, cache?: RuleCache): RuleSet {
   const P = options.prefix;
   const top = topChains(P);
   const markBit = options.masqueradeBit ?? 14;
@@ -172,92 +302,19 @@ export function buildRules(services: Iterable<Service>, slices: Map<string, Endp
 
   // Stable order: services sorted by namespace/name, so equal input gives equal text.
   const sorted = [...services].sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
+  const keep = new Set<string>();
   for (const svc of sorted) {
-    const spec = svc.spec ?? {};
-    const clusterIP = spec.clusterIP;
-    if (!clusterIP || clusterIP === 'None' || spec.type === 'ExternalName' || clusterIP.includes(':')) continue;
-    const svcSlices = slices.get(`${svc.metadata.namespace}/${svc.metadata.name}`) ?? [];
-    const affinity = spec.sessionAffinity === 'ClientIP' ? (spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? 10800) : 0;
-    const hasNodePort = spec.type === 'NodePort' || spec.type === 'LoadBalancer';
-    for (const sp of spec.ports ?? []) {
-      const protocol = sp.protocol ?? 'TCP';
-      const proto = protocol.toLowerCase();
-      const portName = sp.name ?? '';
-      const spn = servicePortName(svc, portName);
-      const all = endpointsFor(svc, portName, protocol, svcSlices);
-      const clusterEps = usableEndpoints(all);
-      const localEps = usableEndpoints(all.filter((e) => e.nodeName !== undefined && e.nodeName === options.nodeName));
-      const svcChain = chainName(P, 'SVC', spn, protocol);
-      const svlChain = chainName(P, 'SVL', spn, protocol);
-      const extChain = chainName(P, 'EXT', spn, protocol);
-      const internalLocal = spec.internalTrafficPolicy === 'Local';
-      const externalLocal = spec.externalTrafficPolicy === 'Local';
-      const nodePort = hasNodePort ? sp.nodePort : undefined;
-      const dst = `-d ${clusterIP}/32 -p ${proto} -m comment --comment ${q(`${spn} cluster IP`)} -m ${proto} --dport ${sp.port}`;
-
-      const sepChains = new Map<string, string>();
-      const sepFor = (e: ServiceEndpoint) => {
-        const key = `${e.ip}:${e.port}`;
-        let name = sepChains.get(key);
-        if (!name) {
-          name = chainName(P, 'SEP', spn, protocol, key);
-          sepChains.set(key, name);
-          const recent = affinity ? ` -m recent --set --name ${name} --mask 255.255.255.255 --rsource` : '';
-          add(nat, name, [
-            `-A ${name} -s ${e.ip}/32 -m comment --comment ${q(spn)} -j ${top.markMasq}`,
-            `-A ${name} -p ${proto} -m comment --comment ${q(spn)}${recent} -m ${proto} -j DNAT --to-destination ${key}`,
-          ]);
-        }
-        return name;
-      };
-      /** A chain spreading over `eps`: affinity first, then a random pick with equal odds. */
-      const spread = (chain: string, eps: ServiceEndpoint[], masq: boolean) => {
-        const lines: string[] = [];
-        if (masq) {
-          if (options.clusterCIDR) lines.push(`-A ${chain} ! -s ${options.clusterCIDR} ${dst} -j ${top.markMasq}`);
-          else lines.push(`-A ${chain} -m addrtype --src-type LOCAL ${dst} -j ${top.markMasq}`);
-        }
-        const seps = eps.map(sepFor);
-        if (affinity) for (const s of seps) lines.push(`-A ${chain} -m comment --comment ${q(`${spn} -> ${s}`)} -m recent --name ${s} --rcheck --seconds ${affinity} --reap -j ${s}`);
-        seps.forEach((s, i) => {
-          const left = seps.length - i;
-          const pick = left > 1 ? ` -m statistic --mode random --probability ${(1 / left).toFixed(10)}` : '';
-          lines.push(`-A ${chain} -m comment --comment ${q(spn)}${pick} -j ${s}`);
-        });
-        add(nat, chain, lines);
-      };
-
-      if (clusterEps.length === 0) {
-        filterServices.push(`-A ${top.services} ${dst} -m comment --comment ${q(`${spn} has no endpoints`)} -j REJECT --reject-with icmp-port-unreachable`);
-        if (nodePort) filterExternal.push(`-A ${top.externalServices} -m addrtype --dst-type LOCAL -p ${proto} -m comment --comment ${q(`${spn} has no endpoints`)} -m ${proto} --dport ${nodePort} -j REJECT --reject-with icmp-port-unreachable`);
-        continue;
-      }
-      spread(svcChain, clusterEps, true);
-      if ((internalLocal || externalLocal) && localEps.length > 0) spread(svlChain, localEps, internalLocal);
-
-      // Cluster IP: all endpoints, or only this node's (internalTrafficPolicy: Local).
-      if (!internalLocal) natServices.push(`-A ${top.services} ${dst} -j ${svcChain}`);
-      else if (localEps.length > 0) natServices.push(`-A ${top.services} ${dst} -j ${svlChain}`);
-      else filterServices.push(`-A ${top.services} ${dst} -m comment --comment ${q(`${spn} has no local endpoints`)} -j DROP`);
-
-      if (nodePort) {
-        const ext: string[] = [];
-        if (!externalLocal) {
-          ext.push(`-A ${extChain} -m comment --comment ${q(`masquerade traffic for ${spn} external destinations`)} -j ${top.markMasq}`);
-          ext.push(`-A ${extChain} -j ${svcChain}`);
-        } else {
-          // Pods and this host's processes are not "external": they may use any endpoint.
-          if (options.clusterCIDR) ext.push(`-A ${extChain} -s ${options.clusterCIDR} -m comment --comment ${q(`pod traffic for ${spn} external destinations`)} -j ${svcChain}`);
-          ext.push(`-A ${extChain} -m comment --comment ${q(`masquerade LOCAL traffic for ${spn} external destinations`)} -m addrtype --src-type LOCAL -j ${top.markMasq}`);
-          ext.push(`-A ${extChain} -m comment --comment ${q(`route LOCAL traffic for ${spn} external destinations`)} -m addrtype --src-type LOCAL -j ${svcChain}`);
-          if (localEps.length > 0) ext.push(`-A ${extChain} -j ${svlChain}`);
-          else filterExternal.push(`-A ${top.externalServices} -m addrtype --dst-type LOCAL -p ${proto} -m comment --comment ${q(`${spn} has no local endpoints`)} -m ${proto} --dport ${nodePort} -j DROP`);
-        }
-        add(nat, extChain, ext);
-        natNodePorts.push(`-A ${top.nodePorts} -p ${proto} -m comment --comment ${q(spn)} -m ${proto} --dport ${nodePort} -j ${extChain}`);
-      }
-    }
+    const key = `${svc.metadata.namespace}/${svc.metadata.name}`;
+    keep.add(key);
+    const svcSlices = slices.get(key) ?? [];
+    const r = cache ? cache.get(svc, svcSlices, options) : serviceRules(svc, svcSlices, options);
+    for (const [chain, lines] of r.nat) nat.set(chain, lines);
+    for (const l of r.natServices) natServices.push(l);
+    for (const l of r.natNodePorts) natNodePorts.push(l);
+    for (const l of r.filterServices) filterServices.push(l);
+    for (const l of r.filterExternal) filterExternal.push(l);
   }
+  cache?.prune(keep);
 
   // NodePorts last, so a ClusterIP that is also a local address still goes to its service.
   if (options.nodePortAddresses && options.nodePortAddresses.length > 0) {

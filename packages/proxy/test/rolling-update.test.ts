@@ -9,9 +9,12 @@
  *
  * Then a replica's container is killed under load: requests fail until the
  * endpoint is gone from every host (counted and reported), none after.
+ * Last, for comparison, the same rolling update with proxies that do not
+ * report (so agents signal at once, as Kubernetes does): its failures are
+ * reported, not asserted.
  */
 import { randomBytes } from 'node:crypto';
-import { SERVICE_NAME_LABEL, type Deployment, type EndpointSlice, type Pod, type Service } from '@flotilla/api';
+import { leaseFresh, PROXY_LEASE_LABEL, SERVICE_NAME_LABEL, type Deployment, type EndpointSlice, type Lease, type Pod, type Service } from '@flotilla/api';
 import { run, waitFor } from '@flotilla/e2e';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { httpGet, startServiceEnv, type EchoAnswer, type ServiceEnv } from './harness.js';
@@ -127,6 +130,33 @@ describe('no request lost', () => {
     expect(v1).toBeGreaterThan(0);
     expect(v2).toBeGreaterThan(0);
     expect(pod.stdout).toMatch(/failed=0$/m);
+  });
+
+  it('for comparison: the same rolling update without the proxies' reports (Kubernetes behaviour) — failures reported', async () => {
+    for (const p of env.proxies.values()) {
+      await p.kill('SIGTERM');
+      p.extraArgs = ['--no-report-applied'];
+      await p.start();
+    }
+    // Their Leases expire (20 s); then agents have no live proxy to wait for.
+    await waitFor(async () => {
+      const leases = (await api().resource<Lease>('leases').list('kube-node-lease', { labelSelector: `${PROXY_LEASE_LABEL}=proxy` })).items;
+      return leases.every((l) => !leaseFresh(l, Date.now()));
+    }, { timeout: 40_000, interval: 1_000, message: 'proxy leases expired' });
+    const url = `http://${web.spec!.clusterIP}/`;
+    const gen = load(url, 4);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const current = (await readyWeb())[0]!.metadata.name!;
+    const message = `v3-${current}`;
+    await api().resource<Deployment>('deployments').patch(ns, 'web', { spec: { template: { spec: { containers: [{ name: 'web', env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }, { name: 'MESSAGE', value: message }] }] } } } }, 'strategic');
+    await waitFor(async () => (await readyWeb()).length === 6 && (await api().resource<Pod>('pods').list(ns, { labelSelector: 'app=web' })).items.length === 6 && gen.ok.slice(-20).every((o) => o.answer.message === message), { timeout: 150_000, interval: 500, message: 'rollout to v3 finished' });
+    await gen.stop();
+    console.info(`rolling update WITHOUT the drain: ${gen.failed.length} failed of ${gen.ok.length + gen.failed.length} requests (${JSON.stringify(gen.failed.slice(0, 3))})`);
+    for (const p of env.proxies.values()) {
+      await p.kill('SIGTERM');
+      p.extraArgs = [];
+      await p.start();
+    }
   });
 
   it('a replica’s container killed under load: failures are counted, and none start after the endpoint is gone from every host', async () => {
