@@ -23,3 +23,4 @@ export {
   type ServiceEndpoint,
 } from './rules.js';
 export { DEFAULT_CLUSTER_CIDR, run, type ProxyConfig } from './run.js';
+export { cleanupRules } from './cleanup.js';

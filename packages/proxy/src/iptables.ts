@@ -14,6 +14,8 @@ export interface Iptables {
   save(table: 'nat' | 'filter'): Promise<string>;
   /** Makes sure a built-in chain holds `rule` (inserted first when missing); resolves true when it had to insert it. */
   ensureRule(rule: JumpRule): Promise<boolean>;
+  /** Deletes every copy of `rule` from its chain; resolves with how many were deleted. */
+  deleteRule(rule: JumpRule): Promise<number>;
 }
 
 /** Options of the real iptables driver. */
@@ -74,5 +76,11 @@ export class ExecIptables implements Iptables {
     const ins = await this.tool('iptables', ['-w', this.wait, '-t', rule.table, '-I', rule.chain, '1', ...rule.args]);
     if (ins.code !== 0) throw new Error(`iptables -t ${rule.table} -I ${rule.chain} ${rule.args.join(' ')} failed (${ins.code}): ${ins.stderr.trim()}`);
     return true;
+  }
+
+  async deleteRule(rule: JumpRule): Promise<number> {
+    let n = 0;
+    while ((await this.tool('iptables', ['-w', this.wait, '-t', rule.table, '-D', rule.chain, ...rule.args])).code === 0) n += 1;
+    return n;
   }
 }

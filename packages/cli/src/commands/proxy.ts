@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { DEFAULT_CLUSTER_CIDR, run, type ProxyConfig } from '@flotilla/proxy';
+import { cleanupRules, DEFAULT_CLUSTER_CIDR, ExecIptables, run, type ProxyConfig } from '@flotilla/proxy';
 import { createLogger } from '@flotilla/observability';
 import { parseIp, parseSeconds } from '../flags.js';
 import { runComponent } from '../run-component.js';
@@ -15,6 +15,7 @@ interface ProxyFlags {
   minSyncPeriod: number;
   syncPeriod: number;
   reportApplied: boolean;
+  cleanup: boolean;
   logLevel?: string;
 }
 
@@ -53,10 +54,16 @@ export function proxyCommand(): Command {
     .option('--min-sync-period <duration>', 'least time between two syncs of the rules', parseSeconds, 0.05)
     .option('--sync-period <duration>', 'period of the full resync of every rule', parseSeconds, 30)
     .option('--no-report-applied', 'do not publish the applied EndpointSlice revision in a Lease (agents then do not wait for this proxy)')
+    .option('--cleanup', 'remove the jumps and chains of --chain-prefix from this namespace, then exit', false)
     .option('--log-level <level>', 'pino log level (default: $FLOTILLA_LOG_LEVEL or info)')
     .action(async (flags: ProxyFlags & { nodeName?: string }) => {
       const logger = createLogger('proxy', flags.logLevel ? { level: flags.logLevel } : {});
       if (!/^[A-Z][A-Z0-9]{0,4}$/.test(flags.chainPrefix)) throw new InvalidArgumentError('--chain-prefix must be 1-5 upper-case letters or digits, starting with a letter');
+      if (flags.cleanup) {
+        const removed = await cleanupRules(new ExecIptables(), flags.chainPrefix);
+        logger.info({ prefix: flags.chainPrefix, ...removed }, 'proxy rules removed');
+        return;
+      }
       const nodeName = flags.hostnameOverride ?? flags.nodeName;
       const config: ProxyConfig = {
         clusterCIDR: flags.clusterCidr,

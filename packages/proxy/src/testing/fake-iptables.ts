@@ -69,6 +69,14 @@ export class FakeIptables implements Iptables {
     return true;
   }
 
+  async deleteRule(rule: JumpRule): Promise<number> {
+    const line = `-A ${rule.chain} ${rule.args.join(' ')}`;
+    const chain = this.tables[rule.table].get(rule.chain) ?? [];
+    const kept = chain.filter((l) => l !== line);
+    this.tables[rule.table].set(rule.chain, kept);
+    return chain.length - kept.length;
+  }
+
   /** The rules of one chain (empty when it does not exist). */
   chain(table: 'nat' | 'filter', name: string): string[] {
     return this.tables[table].get(name) ?? [];
