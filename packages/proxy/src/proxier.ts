@@ -18,6 +18,9 @@ import { ProxyMetrics } from './proxy-metrics.js';
 import { chainsWithPrefix, planRestore } from './restore-plan.js';
 import { buildRules, countRules, jumpRules, RuleCache, slicesByService, type RuleOptions, type RuleSet } from './rules.js';
 
+/** Above this many endpoints rule comments are left out of the endpoint and service chains (kube-proxy's large-cluster threshold). */
+const LARGE_CLUSTER_ENDPOINTS = 1000;
+
 /** The one work-queue key: the whole dataplane is one unit of work. */
 const SYNC_KEY = 'sync';
 
@@ -29,8 +32,10 @@ export interface ProxierOptions {
   rules: RuleOptions;
   /** Least time between two syncs. Default 50 ms. */
   minSyncPeriodMs?: number;
-  /** Full resync period. Default 30 s. */
+  /** Period of the routine check: a sync (writing only what changed) and a check of the jumps from the built-in chains. Default 30 s. */
   syncPeriodMs?: number;
+  /** Period of the full rewrite of every chain (also done on start, after a failed restore and when a jump was missing). Default 1 h, as kube-proxy. */
+  fullSyncPeriodMs?: number;
   metrics?: ProxyMetrics;
   logger?: Logger;
   clock?: Clock;
@@ -59,6 +64,9 @@ export class Proxier {
   private readonly log: Logger;
   private readonly minSyncPeriod: number;
   private readonly syncPeriod: number;
+  private readonly fullSyncPeriod: number;
+  private lastCheck = -Infinity;
+  private needFull = true;
   private applied: RuleSet | undefined;
   /** Each Service's rules, recomputed only when it or its slices change. */
   private readonly cache = new RuleCache();
@@ -74,6 +82,7 @@ export class Proxier {
     this.metrics = options.metrics ?? new ProxyMetrics();
     this.minSyncPeriod = options.minSyncPeriodMs ?? 50;
     this.syncPeriod = options.syncPeriodMs ?? 30_000;
+    this.fullSyncPeriod = options.fullSyncPeriodMs ?? 3_600_000;
     if (!/^[A-Z][A-Z0-9]{0,4}$/.test(options.rules.prefix)) throw new Error(`chain prefix "${options.rules.prefix}" must be 1-5 upper-case letters or digits, starting with a letter`);
     this.services = options.informers.informer<Service>('services');
     this.slices = options.informers.informer<EndpointSlice>('endpointslices');
@@ -116,9 +125,21 @@ export class Proxier {
     const now = this.clock.now();
     const wait = this.lastSyncStart + this.minSyncPeriod - now;
     if (wait > 0) return { requeueAfter: wait };
-    const full = !this.applied || now - this.lastFullSync >= this.syncPeriod;
+    if (now - this.lastCheck >= this.syncPeriod && this.applied && !this.needFull) {
+      // Someone flushed a built-in chain (a firewall reload): only a full sync puts everything back.
+      this.lastCheck = now;
+      for (const rule of jumpRules(this.options.rules.prefix)) {
+        if (await this.options.iptables.ensureRule(rule)) {
+          this.log.warn({ table: rule.table, chain: rule.chain }, 'a jump to the proxy chains was missing; full resync');
+          this.needFull = true;
+        }
+      }
+    }
+    const full = this.needFull || !this.applied || now - this.lastFullSync >= this.fullSyncPeriod;
     await this.sync(full);
-    return { requeueAfter: Math.max(1, this.lastFullSync + this.syncPeriod - this.clock.now()) };
+    if (full) this.lastCheck = this.clock.now();
+    const due = Math.min(this.lastCheck + this.syncPeriod, this.lastFullSync + this.fullSyncPeriod);
+    return { requeueAfter: Math.max(1, due - this.clock.now()) };
   }
 
   /**
@@ -132,7 +153,11 @@ export class Proxier {
     const rv = this.slices.lastSyncResourceVersion();
     const endpointChanges = this.endpointChanges;
     const serviceChanges = this.serviceChanges;
-    const next = buildRules(this.services.store.list(), slicesByService(this.slices.store.list()), this.options.rules, this.cache);
+    const sliceList = this.slices.store.list();
+    let endpoints = 0;
+    for (const s of sliceList) endpoints += s.endpoints?.length ?? 0;
+    const rules = this.options.rules.comments === undefined ? { ...this.options.rules, comments: endpoints <= LARGE_CLUSTER_ENDPOINTS } : this.options.rules;
+    const next = buildRules(this.services.store.list(), slicesByService(sliceList), rules, this.cache);
     const ipt = this.options.iptables;
     const prefix = this.options.rules.prefix;
     let existing: { nat: string[]; filter: string[] } | undefined;
@@ -147,6 +172,7 @@ export class Proxier {
       } catch (err) {
         // What the kernel holds is now unknown: the retry is a full sync.
         this.applied = undefined;
+        this.needFull = true;
         this.metrics.restoreFailures.inc();
         this.log.error({ full, err: (err as Error)?.message ?? String(err) }, 'iptables-restore failed');
         throw err;
@@ -157,6 +183,7 @@ export class Proxier {
         if (await ipt.ensureRule(rule)) this.log.info({ table: rule.table, chain: rule.chain }, 'jump to the proxy chains inserted');
       }
       this.lastFullSync = started;
+      this.needFull = false;
     }
     this.applied = next;
     this.endpointChanges -= endpointChanges;

@@ -29,6 +29,12 @@ export interface RuleOptions {
   nodePortAddresses?: string[];
   /** Bit of the packet mark meaning "masquerade me". Default 14 (0x4000, as kube-proxy). */
   masqueradeBit?: number;
+  /**
+   * Comments on the per-endpoint and per-service chains' rules. Default true;
+   * the Proxier turns them off above 1,000 endpoints, as kube-proxy does:
+   * iptables-nft restores a rule with a comment match several times slower.
+   */
+  comments?: boolean;
 }
 
 /** One table's chains: name → rule lines (`-A CHAIN …`), in order. */
@@ -257,6 +263,9 @@ export function serviceRules(svc: Service, svcSlices: readonly EndpointSlice[], 
       natNodePorts.push(`-A ${top.nodePorts} -p ${proto} -m comment --comment ${q(spn)} -m ${proto} --dport ${nodePort} -j ${extChain}`);
     }
   }
+  if (options.comments === false) {
+    for (const [chain, lines] of nat) if (/-(SEP|SVC|SVL)-/.test(chain)) nat.set(chain, lines.map((l) => l.replace(/ -m comment --comment "[^"]*"/g, '')));
+  }
   return out;
 }
 
@@ -266,9 +275,15 @@ export function serviceRules(svc: Service, svcSlices: readonly EndpointSlice[], 
  */
 export class RuleCache {
   private readonly entries = new Map<string, { fingerprint: string; rules: ServiceRules }>();
+  private optionsKey = '';
 
-  /** The rules of `svc`, recomputed only when it or its slices changed. */
+  /** The rules of `svc`, recomputed only when it or its slices (or the options) changed. */
   get(svc: Service, svcSlices: readonly EndpointSlice[], options: RuleOptions): ServiceRules {
+    const optionsKey = JSON.stringify(options);
+    if (optionsKey !== this.optionsKey) {
+      this.entries.clear();
+      this.optionsKey = optionsKey;
+    }
     const rv = svc.metadata.resourceVersion;
     const key = `${svc.metadata.namespace}/${svc.metadata.name}`;
     if (!rv || svcSlices.some((x) => !x.metadata.resourceVersion)) return serviceRules(svc, svcSlices, options);

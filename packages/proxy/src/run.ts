@@ -30,8 +30,10 @@ export interface ProxyConfig {
   metricsBindAddress?: string;
   /** Least time between syncs, ms. Default 50. */
   minSyncPeriodMs?: number;
-  /** Full resync period, ms. Default 30 000. */
+  /** Routine check period (a sync plus a check of the built-in jumps), ms. Default 30 000. */
   syncPeriodMs?: number;
+  /** Full rewrite period, ms. Default 3 600 000. */
+  fullSyncPeriodMs?: number;
   /** Report the applied EndpointSlice revision in a Lease (agents wait on it before stopping pods). Default true. */
   reportApplied?: boolean;
   /** An ApiClient instead of one from the kubeconfig (tests). */
@@ -78,6 +80,7 @@ export async function run(config: ProxyConfig, signal: AbortSignal): Promise<voi
     },
     minSyncPeriodMs: config.minSyncPeriodMs,
     syncPeriodMs: config.syncPeriodMs,
+    fullSyncPeriodMs: config.fullSyncPeriodMs,
     metrics,
     logger: log,
     clock: config.clock,

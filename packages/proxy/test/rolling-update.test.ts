@@ -132,7 +132,7 @@ describe('no request lost', () => {
     expect(pod.stdout).toMatch(/failed=0$/m);
   });
 
-  it('for comparison: the same rolling update without the proxies' reports (Kubernetes behaviour) — failures reported', async () => {
+  it('for comparison: the same rolling update without the proxies’ reports (Kubernetes behaviour) — failures reported', async () => {
     for (const p of env.proxies.values()) {
       await p.kill('SIGTERM');
       p.extraArgs = ['--no-report-applied'];

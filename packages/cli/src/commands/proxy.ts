@@ -14,6 +14,7 @@ interface ProxyFlags {
   metricsBindAddress: string;
   minSyncPeriod: number;
   syncPeriod: number;
+  fullSyncPeriod: number;
   reportApplied: boolean;
   cleanup: boolean;
   logLevel?: string;
@@ -52,7 +53,8 @@ export function proxyCommand(): Command {
     .option('--chain-prefix <prefix>', 'prefix of the iptables chains (tests use their own to share a namespace)', 'KUBE')
     .option('--metrics-bind-address <host:port>', 'address of /metrics and /healthz (port 0: any free port; empty: none)', parseBindAddress, '127.0.0.1:10249')
     .option('--min-sync-period <duration>', 'least time between two syncs of the rules', parseSeconds, 0.05)
-    .option('--sync-period <duration>', 'period of the full resync of every rule', parseSeconds, 30)
+    .option('--sync-period <duration>', 'period of the routine sync and check of the jumps from the built-in chains', parseSeconds, 30)
+    .option('--full-sync-period <duration>', 'period of the full rewrite of every chain (also on start and after a failure)', parseSeconds, 3600)
     .option('--no-report-applied', 'do not publish the applied EndpointSlice revision in a Lease (agents then do not wait for this proxy)')
     .option('--cleanup', 'remove the jumps and chains of --chain-prefix from this namespace, then exit', false)
     .option('--log-level <level>', 'pino log level (default: $FLOTILLA_LOG_LEVEL or info)')
@@ -71,6 +73,7 @@ export function proxyCommand(): Command {
         metricsBindAddress: flags.metricsBindAddress,
         minSyncPeriodMs: Math.round(flags.minSyncPeriod * 1000),
         syncPeriodMs: Math.round(flags.syncPeriod * 1000),
+        fullSyncPeriodMs: Math.round(flags.fullSyncPeriod * 1000),
         reportApplied: flags.reportApplied,
         logger,
         ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
