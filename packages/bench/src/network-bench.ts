@@ -115,7 +115,7 @@ function backendDeployment(ns: string, name: string, replicas: number): Deployme
               name: 'c',
               image: 'flotilla/busybox:1',
               command: ['sh', '-c', 'touch /tmp/ready; trap "exit 0" TERM; while true; do sleep 1; done'],
-              readinessProbe: { exec: { command: ['test', '-f', '/tmp/ready'] }, periodSeconds: 1, failureThreshold: 1, successThreshold: 1 },
+              readinessProbe: { exec: { command: ['test', '-f', '/tmp/ready'] }, periodSeconds: 1, timeoutSeconds: 5, failureThreshold: 1, successThreshold: 1 },
               resources: { requests: { cpu: '10m', memory: '8Mi' } },
             },
           ],
@@ -257,7 +257,11 @@ export async function runNetworkBench(o: NetworkBenchOptions): Promise<void> {
     const samples: number[] = [];
     const apiToRules: number[] = [];
     for (let i = 0; i < o.propagationSamples; i++) {
-      const pods = (await api.resource<Pod>('pods').list(ns, { labelSelector: 'app=prop' })).items.filter(isReady);
+      // All three ready again (a loaded machine can make an exec probe time out), then take the next one.
+      const pods = await waitFor(async () => {
+        const ready = (await api.resource<Pod>('pods').list(ns, { labelSelector: 'app=prop' })).items.filter(isReady);
+        return ready.length === 3 ? ready : undefined;
+      }, { timeout: 60_000, message: '3 prop pods ready' });
       const victim = pods[i % pods.length]!;
       const ip = victim.status!.podIP!;
       await waitFor(async () => (await dnatIn(ip)).every(Boolean), { timeout: 30_000, message: `${ip} in every namespace's rules` });
