@@ -131,7 +131,7 @@ describe('Services carry traffic', () => {
     const root = await run('ip', ['route', 'get', unused]);
     expect(root.stdout).toMatch(/dev ks[0-9a-f]+/);
     for (const h of env.hosts.hosts) expect((await h.exec(['ip', 'route', 'get', '10.100.1.1'])).stdout).toContain('dev svcsink');
-  });
+  }, 300_000);
 
   it('the EndpointSlices list every ready replica, and the real kubectl describe shows them', async () => {
     const slices = await waitFor(async () => {
@@ -144,7 +144,7 @@ describe('Services carry traffic', () => {
     expect(out.code, out.stderr).toBe(0);
     const line = out.stdout.split('\n').find((l) => l.startsWith('Endpoints:'));
     expect(line).toMatch(/10\.244\.\d+\.\d+:8080/);
-  });
+  }, 300_000);
 
   it('clusterIP:port from a pod on host 1: over 300 requests every replica answers', async () => {
     const script = `for i in $(seq 300); do timeout 5 wget -q -O - http://${web.spec!.clusterIP}:80/ || echo FAILED; done`;
@@ -152,7 +152,7 @@ describe('Services carry traffic', () => {
     const answered = new Set(r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as EchoAnswer).pod));
     expect(r.stdout).not.toContain('FAILED');
     expect([...answered].sort()).toEqual([...replicas].sort());
-  });
+  }, 300_000);
 
   it('clusterIP:port from the root namespace and nodeIP:nodePort of every host: every replica answers', async () => {
     const viaCluster = await spray(`http://${web.spec!.clusterIP}:80/`);
@@ -164,7 +164,7 @@ describe('Services carry traffic', () => {
       expect(r.failures, `${h.name}: ${r.errors.join('; ')}`).toBe(0);
       expect([...r.pods.keys()].sort(), `NodePort of ${h.name}`).toEqual([...replicas].sort());
     }
-  });
+  }, 300_000);
 
   it('hairpin: a pod reaches itself through its own Service', async () => {
     const me = (await pods().list(ns, { labelSelector: 'app=web' })).items.find((p) => p.spec?.nodeName === 'node-2')!;
@@ -177,7 +177,7 @@ describe('Services carry traffic', () => {
     const script = `for i in $(seq 200); do a=$(timeout 5 wget -q -O - http://${web.spec!.clusterIP}/); case "$a" in *'"pod":"${me.metadata.name}"'*) echo SELF; exit 0;; esac; done; echo NEVER`;
     const r = await env.execInPod(me, ['sh', '-c', script], 120_000);
     expect(r.stdout.trim()).toBe('SELF');
-  });
+  }, 300_000);
 
   it('a pod that is not Ready gets no traffic', async () => {
     const unready = clientPod('web-unready', 'node-3', ['/server.sh']);
@@ -201,7 +201,7 @@ describe('Services carry traffic', () => {
     expect(r.failures).toBe(0);
     expect(r.pods.has('web-unready')).toBe(false);
     await pods().delete(ns, 'web-unready', { gracePeriodSeconds: 0 });
-  });
+  }, 300_000);
 
   it('a Service with no ready endpoints refuses connections at once, from the root namespace and from a pod', async () => {
     const none = await services().create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'nobody', namespace: ns }, spec: { type: 'NodePort', selector: { app: 'nothing' }, ports: [{ port: 80, targetPort: 8080 }] } });
@@ -216,7 +216,7 @@ describe('Services carry traffic', () => {
     expect(r.stdout + r.stderr).toMatch(/refused/i);
     const np = await httpGet(`http://${env.hosts.hosts[1]!.ip}:${none.spec!.ports![0]!.nodePort}/`, 5_000).then(() => undefined, (e: Error & { code?: string }) => e);
     expect(np?.code).toBe('ECONNREFUSED');
-  });
+  }, 300_000);
 
   it('proxies killed and restarted: an open connection survives, and the restarted proxies converge on what changed meanwhile', async () => {
     const echoSvc = await services().create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'tcp', namespace: ns }, spec: { selector: { role: 'tcp' }, ports: [{ port: 9000, targetPort: 9000 }] } });
@@ -259,7 +259,7 @@ describe('Services carry traffic', () => {
     const r = await spray(`http://${web.spec!.clusterIP}/`, 100);
     expect(r.failures).toBe(0);
     expect(r.pods.size).toBe(4);
-  });
+  }, 300_000);
 
   it('a host whose proxy starts later gets every rule', async () => {
     const h4 = env.hosts.hosts[3]!;
@@ -269,7 +269,7 @@ describe('Services carry traffic', () => {
     const r = await spray(`http://${h4.ip}:${web.spec!.ports![0]!.nodePort}/`, 200);
     expect(r.failures).toBe(0);
     expect(r.pods.size).toBe(4);
-  });
+  }, 300_000);
 
   it('a deleted Service stops answering on its ClusterIP and NodePort on every host, and its chains are gone', async () => {
     const nodePort = web.spec!.ports![0]!.nodePort!;
@@ -282,5 +282,5 @@ describe('Services carry traffic', () => {
     for (const h of env.hosts.hosts) await expect(httpGet(`http://${h.ip}:${nodePort}/`, 1_500)).rejects.toThrow();
     const fromPod = await env.execInPod(await pods().get(ns, 'client'), ['sh', '-c', `timeout 2 wget -q -O - http://${web.spec!.clusterIP}/ && echo ANSWERED || echo NO`]);
     expect(fromPod.stdout.trim()).toBe('NO');
-  });
+  }, 300_000);
 });
