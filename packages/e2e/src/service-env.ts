@@ -190,7 +190,7 @@ export async function startServiceEnv(options: ServiceEnvOptions = {}): Promise<
     for (const host of h.hosts) await addSink((argv) => host.exec(argv), 'svcsink', '10.96.0.0/12');
 
     cluster = await startCluster({
-      nodes: h.hosts.slice(0, withAgents).map((x, i) => ({ name: `node-${i + 1}`, docker: { host: x.dockerHost, nodeIP: x.ip, podCIDR: x.podCIDR } })),
+      nodes: h.hosts.slice(0, withAgents).map((x, i) => ({ name: `node-${i + 1}`, docker: { host: x.dockerHost, nodeIP: x.ip } })),
       agentArgs: ['--backoff-initial', '1s', '--backoff-max', '5s'],
       controllerManagerArgs: options.controllerManagerArgs ?? [],
       apiserver: {
