@@ -190,12 +190,15 @@ export async function startServiceEnv(options: ServiceEnvOptions = {}): Promise<
     for (const host of h.hosts) await addSink((argv) => host.exec(argv), 'svcsink', '10.96.0.0/12');
 
     cluster = await startCluster({
-      nodes: h.hosts.slice(0, withAgents).map((x, i) => ({ name: `node-${i + 1}`, docker: { host: x.dockerHost, nodeIP: x.ip } })),
+      // The agents run inside their hosts' namespaces (the pod network and its routes are theirs).
+      clusterCIDR: h.podCIDR,
+      nodes: h.hosts.slice(0, withAgents).map((x, i) => ({ name: `node-${i + 1}`, docker: { host: x.dockerHost, nodeIP: x.ip, netns: x.netns } })),
       agentArgs: ['--backoff-initial', '1s', '--backoff-max', '5s'],
       controllerManagerArgs: options.controllerManagerArgs ?? [],
       apiserver: {
         // Reachable from the hosts' namespaces (the proxies run there) at the bridge address.
-        extraArgs: ['--bind-address', '0.0.0.0', '--tls-san', h.gateway, '--service-cluster-ip-range', serviceCIDR, '--service-node-port-range', `${nodePorts[0]}-${nodePorts[1]}`],
+        bindAddress: h.gateway,
+        extraArgs: ['--service-cluster-ip-range', serviceCIDR, '--service-node-port-range', `${nodePorts[0]}-${nodePorts[1]}`],
       },
     });
     const c = cluster;
