@@ -272,6 +272,8 @@ describe('Services carry traffic', () => {
 
   it('a host whose proxy starts later gets every rule', async () => {
     const h4 = env.hosts.hosts[3]!;
+    // A host joins as in the real cluster: its agent (which sets up its pod network and routes), then its proxy.
+    await env.cluster.addNode({ name: 'node-4', docker: { host: h4.dockerHost, nodeIP: h4.ip, netns: h4.netns } });
     await env.startProxy(h4);
     const service = (c: string) => /-(SVC|SEP|EXT)-/.test(c);
     await waitFor(async () => JSON.stringify((await natChains(4)).filter(service)) === JSON.stringify((await natChains(1)).filter(service)), { timeout: 20_000, message: 'host 4 has the chains host 1 has' });
