@@ -15,6 +15,7 @@ import type { Logger } from '@flotilla/observability';
 import { RestartBackoff } from './backoff.js';
 import type { ResolvedAgentConfig } from './config.js';
 import { fetchSources, NO_SOURCES, referencedSources, type PodConfigSources } from './config-sources.js';
+import { waitForEndpointDrain } from './endpoint-drain.js';
 import { ContainerConfigError, containerHash, hostPorts, linuxResources, mountsOf, resolveEnv, SPEC_HASH_LABEL } from './container-config.js';
 import { filesDigest, projectedVolumeDir, projectVolume, writeAtomically } from './projected-volumes.js';
 import type { AgentMetrics } from './metrics.js';
@@ -496,10 +497,17 @@ export class PodSyncer {
       this.d.prober.remove(key);
       const containers = await this.d.runtime.listContainers({ podUid: uid });
       const running = containers.filter((c) => c.type === 'container' && c.state === 'running');
+      // No host may still send it new connections when it gets SIGTERM; the wait counts against the grace period.
+      let stopGrace = grace;
+      if (running.length > 0 && grace > 0) {
+        const drain = await waitForEndpointDrain(pod, grace * 1000, { client: this.d.client, now: this.now });
+        stopGrace = Math.max(1, Math.round(grace - drain.waitedMs / 1000));
+        this.d.log.info({ pod: key, uid, outcome: drain.outcome, waitedMs: drain.waitedMs, revision: drain.last?.revision, waitingFor: drain.last?.waitingFor }, 'endpoint drained from the proxies before stopping');
+      }
       await Promise.all(
         running.map(async (c) => {
           this.d.recorder.event(pod, 'Normal', 'Killing', `Stopping container ${c.containerName}`);
-          await this.d.runtime.stopContainer(c.id, grace);
+          await this.d.runtime.stopContainer(c.id, stopGrace);
         }),
       );
       await this.d.runtime.removeSandbox(uid);

@@ -19,3 +19,4 @@ export * from './validation.js';
 export { defaultConfigMap, defaultSecret, isBase64, validateConfigMap, validateSecret } from './config-validation.js';
 export * from './registry.js';
 export { unknownFields, type FieldSchema } from './known-fields.js';
+export * from './proxy-report.js';

@@ -6,6 +6,7 @@ import { dnsCommand } from './commands/dns.js';
 import { hostRoutesCommand } from './commands/host-routes.js';
 import { ingressCommand } from './commands/ingress.js';
 import { kubeconfigCommand } from './commands/kubeconfig.js';
+import { proxyCommand } from './commands/proxy.js';
 import { schedulerCommand } from './commands/scheduler.js';
 import { tokenCommand } from './commands/token.js';
 
@@ -18,7 +19,7 @@ export function createProgram(): Command {
   const program = new Command('flotilla')
     .description('Flotilla: a container orchestrator that speaks the Kubernetes API')
     .showHelpAfterError('(add --help for usage)');
-  for (const cmd of [apiserverCommand(), agentCommand(), schedulerCommand(), controllerManagerCommand(), hostRoutesCommand(), ingressCommand(), tokenCommand(), kubeconfigCommand(), dnsCommand()]) {
+  for (const cmd of [apiserverCommand(), agentCommand(), schedulerCommand(), controllerManagerCommand(), hostRoutesCommand(), ingressCommand(), tokenCommand(), kubeconfigCommand(), dnsCommand(), proxyCommand()]) {
     program.addCommand(cmd.showHelpAfterError('(add --help for usage)'));
   }
   return program;

@@ -10,6 +10,7 @@ import { DeploymentController } from './deployment/index.js';
 import { DisruptionController } from './disruption/index.js';
 import type { ControllerDeps } from './context.js';
 import { EndpointsController } from './endpoints/index.js';
+import { EndpointSliceController, EndpointSliceMirroringController } from './endpointslice/index.js';
 import { GarbageCollector } from './garbage-collector/index.js';
 import { NamespaceController } from './namespace/index.js';
 import { NodeIpamController } from './node-ipam/index.js';
@@ -17,7 +18,7 @@ import { NodeLifecycleController } from './node-lifecycle/index.js';
 import { ReplicaSetController } from './replicaset/index.js';
 
 /** Every controller the manager can run, by its `--controllers` name. */
-export const CONTROLLER_NAMES = ['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'garbage-collector', 'namespace', 'disruption', 'node-ipam'] as const;
+export const CONTROLLER_NAMES = ['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'endpointslice', 'endpointslice-mirroring', 'garbage-collector', 'namespace', 'disruption', 'node-ipam'] as const;
 
 /** A controller name. */
 export type ControllerName = (typeof CONTROLLER_NAMES)[number];
@@ -33,6 +34,8 @@ const COMPONENTS: Record<ControllerName, string> = {
   deployment: 'deployment-controller',
   'node-lifecycle': 'node-controller',
   endpoints: 'endpoint-controller',
+  endpointslice: 'endpointslice-controller',
+  'endpointslice-mirroring': 'endpointslicemirroring-controller',
   'garbage-collector': 'garbage-collector-controller',
   namespace: 'namespace-controller',
   disruption: 'controllermanager',
@@ -57,6 +60,8 @@ export interface ControllerManagerOptions {
   clusterCIDR?: string;
   /** Node IPAM: prefix length of each node's range. Default 24. */
   nodeCIDRMaskSize?: number;
+  /** EndpointSlice: endpoints per slice. Default 100. */
+  maxEndpointsPerSlice?: number;
   /** Workers per controller, by name. */
   workers?: Partial<Record<ControllerName, number>>;
   /** Informer watch timeout (tests use short ones). */
@@ -151,6 +156,10 @@ export class ControllerManager {
         });
       case 'endpoints':
         return new EndpointsController(deps);
+      case 'endpointslice':
+        return new EndpointSliceController({ ...deps, maxEndpointsPerSlice: this.options.maxEndpointsPerSlice });
+      case 'endpointslice-mirroring':
+        return new EndpointSliceMirroringController({ ...deps, maxEndpointsPerSlice: this.options.maxEndpointsPerSlice });
       case 'garbage-collector':
         return new GarbageCollector(deps);
       case 'namespace':

@@ -3,6 +3,7 @@ export * from './controller-metrics.js';
 export * from './controller-manager.js';
 export * from './run.js';
 export * from './endpoints/index.js';
+export * from './endpointslice/index.js';
 export * from './garbage-collector/index.js';
 export * from './namespace/index.js';
 export * from './node-ipam/index.js';

@@ -47,6 +47,8 @@ export interface ControllerManagerConfig {
   clusterCIDR?: string;
   /** Prefix length of each node's pod range. Default 24. */
   nodeCIDRMaskSize?: number;
+  /** Endpoints per EndpointSlice. Default 100. */
+  maxEndpointsPerSlice?: number;
   /** An ApiClient to use instead of one built from the kubeconfig (tests). */
   client?: ApiClient;
   logger?: Logger;
@@ -80,6 +82,7 @@ export async function run(config: ControllerManagerConfig, signal: AbortSignal):
       allocateNodeCIDRs: config.allocateNodeCIDRs,
       clusterCIDR: config.clusterCIDR,
       nodeCIDRMaskSize: config.nodeCIDRMaskSize,
+      maxEndpointsPerSlice: config.maxEndpointsPerSlice,
     });
   // Validate --controllers before anything starts.
   manager();

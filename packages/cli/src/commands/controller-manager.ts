@@ -22,6 +22,7 @@ interface ControllerManagerFlags {
   allocateNodeCidrs: boolean;
   clusterCidr: string;
   nodeCidrMaskSize: number;
+  maxEndpointsPerSlice: number;
   logLevel?: string;
 }
 
@@ -49,6 +50,12 @@ function parseMaskSize(value: string): number {
   const n = Number(value);
   if (!/^\d{1,2}$/.test(value) || n < 1 || n > 32) throw new InvalidArgumentError('want a prefix length 1-32');
   return n;
+}
+
+/** Parses a whole number of at least 1 (up to 1000, Kubernetes' limit per slice). */
+function parseMaxPerSlice(value: string): number {
+  if (!/^\d{1,4}$/.test(value) || Number(value) < 1 || Number(value) > 1000) throw new InvalidArgumentError('want a whole number 1-1000');
+  return Number(value);
 }
 
 /** Parses `--controllers`: a comma-separated list of names, `*`, `-name`. */
@@ -82,6 +89,7 @@ export function controllerManagerCommand(): Command {
     .option('--allocate-node-cidrs [bool]', 'give every Node a pod range (spec.podCIDR) from --cluster-cidr', parseBool, true)
     .option('--cluster-cidr <cidr>', 'the cluster pod range node ranges are carved from', parseCidrFlag, '10.244.0.0/16')
     .option('--node-cidr-mask-size <bits>', 'prefix length of each node\'s pod range', parseMaskSize, 24)
+    .option('--max-endpoints-per-slice <n>', 'endpoints per EndpointSlice before another is started', parseMaxPerSlice, 100)
     .option('--log-level <level>', 'pino log level (default: $FLOTILLA_LOG_LEVEL or info)')
     .action(async (flags: ControllerManagerFlags) => {
       const logger = createLogger('controller-manager', flags.logLevel ? { level: flags.logLevel } : {});
@@ -101,6 +109,7 @@ export function controllerManagerCommand(): Command {
         allocateNodeCIDRs: flags.allocateNodeCidrs,
         clusterCIDR: flags.clusterCidr,
         nodeCIDRMaskSize: flags.nodeCidrMaskSize,
+        maxEndpointsPerSlice: flags.maxEndpointsPerSlice,
         logger,
         ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
         ...(flags.identity ? { identity: flags.identity } : {}),

@@ -1,0 +1,2 @@
+export * from './endpointslice-controller.js';
+export * from './endpointslice-mirroring-controller.js';

@@ -1,0 +1,1 @@
+export { FakeIptables } from './fake-iptables.js';
