@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stops everything scripts/up.sh started, by PID file: the agents, the
+# Stops everything scripts/up.sh started, by PID file: the agents, ingress,
+# dns, the proxies (and the root namespace's proxy rules), the
 # controller-manager, the scheduler, the apiserver, the worker hosts
 # (scripts/hosts.sh delete: dockerds, containers, namespaces, bridge,
 # routes, iptables rules) and etcd.
@@ -39,8 +40,11 @@ stop_all() {
 
 # Agents first (they would otherwise report their pods failing), then the
 # control loops, then the apiserver they talk to.
-stop_all "$run_dir"/agent-*.pid
-stop_all "$run_dir/controller-manager.pid" "$run_dir/scheduler.pid" "$run_dir/host-routes.pid"
+stop_all "$run_dir"/agent-*.pid "$run_dir/ingress.pid" "$run_dir/dns.pid"
+stop_all "$run_dir"/proxy-*.pid "$run_dir/controller-manager.pid" "$run_dir/scheduler.pid" "$run_dir/host-routes.pid"
+# A stopped proxy leaves its rules (running traffic keeps flowing); the
+# hosts' rules go with their namespaces, the root namespace's go here.
+[[ -f packages/cli/dist/bin/flotilla.js ]] && node packages/cli/dist/bin/flotilla.js proxy --cleanup >/dev/null 2>&1 || true
 stop_all "$run_dir/apiserver.pid"
 
 scripts/hosts.sh delete

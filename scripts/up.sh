@@ -18,7 +18,10 @@
 #    from this machine to every node's pod range)
 # 6. one `flotilla agent` per host, inside the host's namespace: it makes
 #    its node's range the `flotilla` Docker network and routes the others'
-# 7. kubectl apply -f manifests/demo.yaml
+# 7. `flotilla proxy` in every host and in the root namespace (ClusterIPs
+#    and NodePorts), `flotilla dns` on the bridge (kube-dns at 10.96.0.10),
+#    `flotilla ingress` on the bridge's ports 80/443
+# 8. kubectl apply -f manifests/demo.yaml -f manifests/ingress.yaml
 #
 # State: .flotilla/ (PID files in run/, logs in logs/, kubeconfigs).
 set -euo pipefail
@@ -45,7 +48,7 @@ started=$SECONDS
 # A numbered step, with the seconds spent so far.
 step() { log "$1 (+$((SECONDS - started))s)"; }
 
-step "1/7 set-up and build (scripts/setup.sh)"
+step "1/8 set-up and build (scripts/setup.sh)"
 if ! scripts/setup.sh; then
   # A compile error in a tree being edited should not stop a cluster from
   # running what is built (tsc still emits what it could).
@@ -69,36 +72,45 @@ if [[ -z "$etcd_port" ]]; then
   fi
   printf 'etcd_port=%s\n' "$etcd_port" >"$up_env"
 fi
-step "2/7 etcd on port $etcd_port"
+step "2/8 etcd on port $etcd_port"
 etcd_endpoint="$(scripts/etcd.sh start --port "$etcd_port")"
 
 # --- hosts ----------------------------------------------------------------
-step "3/7 $count worker host(s) (scripts/hosts.sh create $count)"
+step "3/8 $count worker host(s) (scripts/hosts.sh create $count)"
 # Built in the root engine when one answers, copied into each host.
 host_lines="$(scripts/hosts.sh create "$count")"
 
 # --- tokens ---------------------------------------------------------------
 # Generated once (mode 0600): restarting the apiserver keeps every credential.
-if [[ ! -s "$tokens" ]]; then
-  log "generating $tokens"
-  (
-    umask 077
-    # The format of `flotilla token generate --user`: token,"user","uid","groups";
-    # openssl instead of a node process per line keeps this instant.
-    line() { printf '%s,"%s","%s","%s"\n' "$(openssl rand -hex 32)" "$1" "$1" "$2"; }
+# A user missing from an older file (a component added since) is appended;
+# a running apiserver reads the file at start, so it is restarted then.
+# The format of `flotilla token generate --user`: token,"user","uid","groups";
+# openssl instead of a node process per line keeps this instant.
+token_line() { printf '%s,"%s","%s","%s"\n' "$(openssl rand -hex 32)" "$1" "$1" "$2"; }
+components=(scheduler controller-manager proxy dns ingress)
+(
+  umask 077
+  if [[ ! -s "$tokens" ]]; then
+    log "generating $tokens"
     {
-      line admin system:masters
-      for ((n = 1; n <= 9; n++)); do line "system:node:h$n" system:nodes; done
-      for c in scheduler controller-manager; do line "system:flotilla:$c" system:flotilla-components; done
+      token_line admin system:masters
+      for ((n = 1; n <= 9; n++)); do token_line "system:node:h$n" system:nodes; done
     } >"$tokens.tmp"
     mv "$tokens.tmp" "$tokens"
-  )
-fi
+  fi
+  for c in "${components[@]}"; do
+    grep -q ",\"system:flotilla:$c\"," "$tokens" || { token_line "system:flotilla:$c" system:flotilla-components >>"$tokens"; touch "$FLOTILLA_STATE/.tokens-added"; }
+  done
+)
 chmod 600 "$tokens"
+if [[ -e "$FLOTILLA_STATE/.tokens-added" ]]; then
+  rm -f "$FLOTILLA_STATE/.tokens-added"
+  pidfile_alive "$run_dir/apiserver.pid" >/dev/null && { log "new component tokens: restarting the apiserver"; stop_pid "$run_dir/apiserver.pid" 20; }
+fi
 token_of() { awk -F, -v u="\"$1\"" '$2 == u { print $1; exit }' "$tokens"; }
 
 # --- apiserver ------------------------------------------------------------
-step "4/7 apiserver on $server"
+step "4/8 apiserver on $server"
 ready() { curl -fsS --max-time 2 --cacert "$pki/ca.crt" "$server/readyz"; }
 if ! pid="$(pidfile_alive "$run_dir/apiserver.pid")"; then
   if port_in_use "$api_port"; then
@@ -119,7 +131,7 @@ kubeconfig_for() { # FILE USER
 kubeconfig_for "$FLOTILLA_STATE/kubeconfig" admin
 
 # --- control loops --------------------------------------------------------
-step "5/7 scheduler and controller-manager"
+step "5/8 scheduler and controller-manager"
 start_component() { # NAME ARGS...
   local name="$1"
   shift
@@ -145,7 +157,7 @@ if ! pidfile_alive "$run_dir/host-routes.pid" >/dev/null; then
 fi
 
 # --- agents ---------------------------------------------------------------
-step "6/7 one agent per host"
+step "6/8 one agent per host"
 if has_command agent; then
   # Empty when every agent already ran: then any Ready Node counts.
   agents_since=""
@@ -159,6 +171,7 @@ if has_command agent; then
       nsenter --net="/var/run/netns/$netns" "${flotilla[@]}" agent \
       --node-name "$host" --kubeconfig "$FLOTILLA_STATE/$host.kubeconfig" \
       --docker-host "$docker_host" --node-ip "$ip" \
+      --cluster-dns 10.96.0.10 --cluster-domain cluster.local \
       --state-dir "$FLOTILLA_STATE/agents/$host"
   done <<<"$host_lines"
   # A Node kept in etcd from an earlier run still says Ready: count only
@@ -175,9 +188,35 @@ else
   warn "'flotilla agent' does not exist yet: the hosts run no agent"
 fi
 
+# --- services: proxies, cluster DNS, ingress -------------------------------
+step "7/8 flotilla proxy on every host and here, flotilla dns, flotilla ingress"
+# One proxy per host (in its namespace) and one in the root namespace, so a
+# ClusterIP answers from pods, hosts and this machine; NodePorts on every host.
+kubeconfig_for "$FLOTILLA_STATE/proxy.kubeconfig" system:flotilla:proxy
+while IFS=$'\t' read -r host ip _docker_host netns _veth _pid; do
+  [[ -n "$host" ]] || continue
+  pidfile_alive "$run_dir/proxy-$host.pid" >/dev/null && continue
+  start_bg "$run_dir/proxy-$host.pid" "$logs_dir/proxy-$host.log" \
+    nsenter --net="/var/run/netns/$netns" "${flotilla[@]}" proxy \
+    --kubeconfig "$FLOTILLA_STATE/proxy.kubeconfig" --hostname-override "$host" --node-ip "$ip" \
+    --cluster-cidr 10.244.0.0/16 --metrics-bind-address "$ip:10249"
+done <<<"$host_lines"
+pidfile_alive "$run_dir/proxy-root.pid" >/dev/null ||
+  start_bg "$run_dir/proxy-root.pid" "$logs_dir/proxy-root.log" "${flotilla[@]}" proxy \
+    --kubeconfig "$FLOTILLA_STATE/proxy.kubeconfig" --hostname-override control-plane \
+    --cluster-cidr 10.244.0.0/16 --nodeport-addresses "$gateway/32" --metrics-bind-address 127.0.0.1:10249
+# Cluster DNS on the bridge; pods reach it at the kube-dns ClusterIP
+# (10.96.0.10) through the proxies. --no-forward: this machine's own
+# resolver is off-machine, where no test traffic may go.
+start_component dns --bind-address "$gateway" --port 53 --metrics-port 9153 --no-forward
+# The L7 front door on the bridge address, ports 80 and 443.
+start_component ingress --http-port "${FLOTILLA_INGRESS_HTTP_PORT:-80}" --https-port "${FLOTILLA_INGRESS_HTTPS_PORT:-443}" \
+  --bind-address "$gateway" --publish-address "$gateway" --metrics-bind-address 127.0.0.1:10254
+
 # --- demo -----------------------------------------------------------------
-step "7/7 kubectl apply -f manifests/demo.yaml"
+step "8/8 kubectl apply -f manifests/demo.yaml -f manifests/ingress.yaml"
 "${kubectl[@]}" apply -f manifests/demo.yaml >&2
+"${kubectl[@]}" apply -f manifests/ingress.yaml >&2
 if ((${#missing[@]} == 0)); then
   available() { (($("${kubectl[@]}" get deployment echo -o jsonpath='{.status.availableReplicas}' || echo 0) >= 3)); }
   wait_for 90 "deployment/echo to have 3 available replicas" available || warn "deployment/echo is not fully available yet"
@@ -198,6 +237,13 @@ Try:
   kubectl scale deployment echo --replicas 5
   # a pod answers on its pod IP from this machine (the flat pod network):
   curl -s http://\$(kubectl get pod -l app=echo -o jsonpath='{.items[0].status.podIP}'):8080/hello
+  # the Service's stable address spreads over the replicas on every host:
+  curl -s http://\$(kubectl get svc echo -o jsonpath='{.spec.clusterIP}')/hello
+  # the same by name, from inside a pod (cluster DNS):
+  kubectl exec deploy/echo -- wget -qO- http://echo/hello
+  # through the ingress, by host name:
+  curl -s -H 'Host: echo.flotilla.local' http://$gateway/hello
+  flotctl status                          # hosts, their pods, what is unhealthy (node packages/flotctl/dist/bin/flotctl.js)
 
 Kill a host (a power cut: its dockerd, containers and agent die) and watch it heal:
   ./scripts/hosts.sh kill 2

@@ -1,11 +1,15 @@
 /**
  * No request lost in a rolling update. A client sends requests through a
  * ClusterIP at a fixed concurrency (from the root namespace and from a pod)
- * while a Deployment of 6 echo replicas rolls out with maxUnavailable 0 and
- * no preStop hook; the echo server stops listening the moment it gets
- * SIGTERM, so any connection still sent to a pod after that fails. The
- * agents hold SIGTERM until every proxy reports that it applied the
- * EndpointSlice change that took the pod out: zero failed requests.
+ * while a Deployment of 6 replicas of flotilla/httpd rolls out with
+ * maxUnavailable 0 and no preStop hook. The backend behaves as a well-written
+ * server does: on SIGTERM it closes its listener at once and lets the
+ * requests it already accepted finish — so any new connection still sent to a
+ * pod after its SIGTERM is refused and counted. The agents hold SIGTERM until
+ * every proxy reports that it applied the EndpointSlice change that took the
+ * pod out: zero failed requests. (A backend that also kills its in-flight
+ * requests on SIGTERM, like the shell-per-request flotilla/echo, loses those
+ * whatever the proxies do; that is the server's part, not the network's.)
  *
  * Then a replica's container is killed under load: requests fail until the
  * endpoint is gone from every host (counted and reported), none after.
@@ -41,7 +45,7 @@ function echoDeployment(message: string): Deployment {
           containers: [
             {
               name: 'web',
-              image: 'flotilla/echo:1',
+              image: 'flotilla/httpd:1',
               ports: [{ name: 'http', containerPort: 8080 }],
               env: [
                 { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
@@ -66,8 +70,11 @@ function load(url: string, concurrency: number) {
     while (!stop) {
       const at = Date.now();
       try {
-        const r = await httpGet(url, 5_000);
-        ok.push({ at, answer: JSON.parse(r.body) as EchoAnswer });
+        const r = await httpGet(`${url}env`, 5_000);
+        if (r.status !== 200) throw new Error(`status ${r.status}`);
+        // flotilla/httpd's /env names the replica and its MESSAGE.
+        const e = JSON.parse(r.body) as Record<string, string>;
+        ok.push({ at, answer: { pod: e.POD_NAME ?? e.HOSTNAME ?? '', message: e.MESSAGE } as EchoAnswer });
       } catch (err) {
         failed.push({ at, err: (err as Error).message });
       }
@@ -121,7 +128,7 @@ describe('no request lost', () => {
     const client = (await api().resource<Pod>('pods').get(ns, 'client'));
     const seconds = 75;
     // A second client inside the cluster, on host 1, for the whole rollout.
-    const inPod = env.execInPod(client, ['sh', '-c', `end=$(($(date +%s)+${seconds})); n=0; f=0; while [ $(date +%s) -lt $end ]; do if timeout 5 wget -q -O /dev/null ${url}; then n=$((n+1)); else f=$((f+1)); fi; done; echo "ok=$n failed=$f"`], (seconds + 30) * 1000);
+    const inPod = env.execInPod(client, ['sh', '-c', `end=$(($(date +%s)+${seconds})); n=0; f=0; while [ $(date +%s) -lt $end ]; do if timeout 5 wget -q -O /dev/null ${url}env; then n=$((n+1)); else f=$((f+1)); fi; done; echo "ok=$n failed=$f"`], (seconds + 30) * 1000);
     const gen = load(url, 4);
     await new Promise((r) => setTimeout(r, 2_000));
     const started = Date.now();
