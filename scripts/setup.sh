@@ -2,7 +2,7 @@
 # Installs what is missing and builds. Idempotent and quiet when all is in
 # place; on failure it prints the output of the step that failed.
 #   - Debian packages: docker.io etcd-server etcd-client busybox-static
-#     iproute2 iptables openssl ca-certificates curl wrk (apt-get update only if one
+#     iproute2 iptables openssl ca-certificates curl nginx wrk (apt-get update only if one
 #     is missing)
 #   - npm ci, only if node_modules is missing or older than package-lock.json
 #   - npx tsc -b

@@ -19,6 +19,7 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Pod } from '@flotilla/api';
+import { superviseProcess, type SupervisedProcess } from './child-process.js';
 import { startCluster, type TestCluster } from './cluster.js';
 import { flotillaBin, repoRoot } from './env.js';
 import { freePort } from './free-port.js';
@@ -119,6 +120,13 @@ export interface ServiceEnvOptions {
   prefix?: string;
   /** More controller-manager flags. */
   controllerManagerArgs?: string[];
+  /**
+   * Run `flotilla dns` on the hosts' bridge (port 53, no forwarding) as the
+   * kube-dns Service's endpoint, at the 10th address of the service range,
+   * and give the agents --cluster-dns: pods then resolve names through the
+   * ClusterIP the proxies DNAT. Default false.
+   */
+  dns?: boolean;
 }
 
 /** The running environment. */
@@ -133,6 +141,8 @@ export interface ServiceEnv {
   serviceCIDR: string;
   /** The NodePort window, inclusive. */
   nodePorts: [number, number];
+  /** The kube-dns ClusterIP pods are given (set with `dns`). */
+  clusterDNS?: string;
   /** Starts the proxy of a host (it must not run yet). */
   startProxy(host: Host): Promise<ProxyProcess>;
   /** Runs a command in a pod's first container (docker exec on its host's engine). */
@@ -163,12 +173,16 @@ export async function startServiceEnv(options: ServiceEnvOptions = {}): Promise<
   const rootSink = `ks${randomBytes(3).toString('hex')}`;
   const proxies = new Map<string, ProxyProcess>();
   const rootExec = (argv: string[]) => run(argv[0]!, argv.slice(1));
+  // Kubernetes' convention: the 10th address of the service range.
+  const clusterDNS = options.dns ? serviceCIDR.replace(/\.0\/24$/, '.10') : undefined;
+  let dns: SupervisedProcess | undefined;
   let hosts: HostCluster | undefined;
   let cluster: TestCluster | undefined;
   let rootSinkMade = false;
 
   const stop = async () => {
     await Promise.all([...proxies.values()].map((p) => p.kill('SIGTERM').catch(() => undefined)));
+    await dns?.stop().catch(() => undefined);
     await cluster?.stop().catch(() => undefined);
     for (const h of hosts?.hosts ?? []) {
       const ids = (await h.docker(['ps', '-aq', '--filter', 'label=io.flotilla.pod.uid']).catch(() => '')).split('\n').filter(Boolean);
@@ -193,7 +207,7 @@ export async function startServiceEnv(options: ServiceEnvOptions = {}): Promise<
       // The agents run inside their hosts' namespaces (the pod network and its routes are theirs).
       clusterCIDR: h.podCIDR,
       nodes: h.hosts.slice(0, withAgents).map((x, i) => ({ name: `node-${i + 1}`, docker: { host: x.dockerHost, nodeIP: x.ip, netns: x.netns } })),
-      agentArgs: ['--backoff-initial', '1s', '--backoff-max', '5s'],
+      agentArgs: ['--backoff-initial', '1s', '--backoff-max', '5s', ...(clusterDNS ? ['--cluster-dns', clusterDNS, '--cluster-domain', 'cluster.local'] : [])],
       controllerManagerArgs: options.controllerManagerArgs ?? [],
       apiserver: {
         // Reachable from the hosts' namespaces (the proxies run there) at the bridge address.
@@ -215,6 +229,21 @@ export async function startServiceEnv(options: ServiceEnvOptions = {}): Promise<
     const root = new ProxyProcess('root', [...common, '--hostname-override', `root-${rootPrefix.toLowerCase()}`, '--chain-prefix', rootPrefix, '--nodeport-addresses', `${h.gateway}/32`, '--metrics-bind-address', `127.0.0.1:${rootPort}`], undefined, `http://127.0.0.1:${rootPort}`);
     proxies.set('root', root);
     await Promise.all([root.start(), ...h.hosts.slice(0, withAgents).map(startProxy)]);
+    if (clusterDNS) {
+      const metricsPort = await freePort();
+      dns = superviseProcess({
+        name: 'dns',
+        readyMessage: 'flotilla dns to serve',
+        readyTimeout: 30_000,
+        stopGraceMs: 10_000,
+        incarnation: async () => ({
+          args: [flotillaBin(), 'dns', '--kubeconfig', c.api.kubeconfigPath, '--bind-address', h.gateway, '--port', '53', '--cluster-dns', clusterDNS, '--no-forward', '--metrics-port', String(metricsPort)],
+          command: `flotilla dns --bind-address ${h.gateway} --cluster-dns ${clusterDNS}`,
+          ready: async () => (await fetch(`http://127.0.0.1:${metricsPort}/healthz`).catch(() => undefined))?.ok === true,
+        }),
+      });
+      await dns.launch();
+    }
 
     const hostOf = (pod: Pod) => {
       const i = Number(pod.spec?.nodeName?.replace('node-', ''));
@@ -229,6 +258,7 @@ export async function startServiceEnv(options: ServiceEnvOptions = {}): Promise<
       rootPrefix,
       serviceCIDR,
       nodePorts,
+      ...(clusterDNS ? { clusterDNS } : {}),
       startProxy,
       hostOf,
       async execInPod(pod, argv, timeoutMs = 60_000) {
@@ -238,7 +268,7 @@ export async function startServiceEnv(options: ServiceEnvOptions = {}): Promise<
         return run('docker', ['-H', host.dockerHost, 'exec', ids[0], ...argv], { timeout: timeoutMs });
       },
       dumpLogs() {
-        return [c.dumpLogs(), ...[...proxies.values()].map((p) => `=== proxy ${p.name}\n${p.logs().slice(-16_000)}`)].join('\n');
+        return [c.dumpLogs(), ...[...proxies.values()].map((p) => `=== proxy ${p.name}\n${p.logs().slice(-16_000)}`), ...(dns ? [`=== dns\n${dns.logs().slice(-8_000)}`] : [])].join('\n');
       },
       stop,
     };

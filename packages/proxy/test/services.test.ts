@@ -95,7 +95,7 @@ async function natChains(where: 'root' | number, prefix = 'KUBE'): Promise<strin
 }
 
 beforeAll(async () => {
-  env = await startServiceEnv({ hosts: 4, withAgents: 3, prefix: 'sv' });
+  env = await startServiceEnv({ hosts: 4, withAgents: 3, prefix: 'sv', dns: true });
   ns = `svc-${randomBytes(3).toString('hex')}`;
   await api().resource('namespaces').create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   await api().resource<Deployment>('deployments').create(echoDeployment('web', 6));
@@ -106,6 +106,8 @@ beforeAll(async () => {
     spec: { type: 'NodePort', selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
   });
   await pods().create(clientPod('client', 'node-1'));
+  // A client with the C library's resolver (busybox's static wget has none that reads the search path).
+  await pods().create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'resolver', namespace: ns }, spec: { nodeName: 'node-1', terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'flotilla/httpd:1' }] } });
   await waitFor(async () => {
     const list = (await pods().list(ns, { labelSelector: 'app=web' })).items;
     const ready = list.filter((p) => (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'));
@@ -115,6 +117,7 @@ beforeAll(async () => {
   }, { timeout: 150_000, message: '6 web replicas ready' });
   expect(new Set([...(await pods().list(ns, { labelSelector: 'app=web' })).items.map((p) => p.spec?.nodeName)]).size).toBe(3);
   await running('client');
+  await running('resolver');
 }, 400_000);
 
 afterEach(({ task }) => {
@@ -161,6 +164,38 @@ describe('Services carry traffic', () => {
     if (failed) console.info(`in-pod requests through the ClusterIP: ${failed} of 300 failed; stderr: ${r.stderr.slice(0, 500)}`);
     expect(failed).toBeLessThanOrEqual(3);
     expect([...answered].sort()).toEqual([...replicas].sort());
+  }, 300_000);
+
+  it('by name from a pod on host 1: web.<ns>.svc.cluster.local and the short name web answer through the kube-dns ClusterIP, every replica in turn; a missing name is NXDOMAIN', async () => {
+    const resolver = await pods().get(ns, 'resolver');
+    // The pod's resolv.conf names the kube-dns ClusterIP, which only the proxies make answer.
+    const conf = await env.execInPod(resolver, ['cat', '/etc/resolv.conf']);
+    expect(conf.stdout).toContain(`nameserver ${env.clusterDNS}`);
+    expect(conf.stdout).toContain(`search ${ns}.svc.cluster.local svc.cluster.local cluster.local`);
+    const script = `
+      const http = require('node:http');
+      const dns = require('node:dns');
+      const get = (url) => new Promise((resolve) => {
+        const req = http.get(url, { agent: false, timeout: 5000 }, (res) => { let b = ''; res.on('data', (d) => (b += d)); res.on('end', () => resolve(b.trim())); });
+        req.on('timeout', () => req.destroy(new Error('timeout')));
+        req.on('error', (e) => resolve('FAILED ' + e.code));
+      });
+      (async () => {
+        for (const name of process.argv.slice(1)) for (let i = 0; i < 40; i++) console.log(name + ' ' + (await get('http://' + name + '/')));
+        dns.lookup('nothing-here.${ns}.svc.cluster.local', (err) => console.log('missing ' + (err ? err.code : 'resolved')));
+      })();`;
+    const r = await env.execInPod(resolver, ['/usr/local/bin/node', '-e', script, `web.${ns}.svc.cluster.local`, 'web'], 180_000);
+    for (const name of [`web.${ns}.svc.cluster.local`, 'web']) {
+      const lines = r.stdout.split('\n').filter((l) => l.startsWith(`${name} `));
+      const failed = lines.filter((l) => l.includes(' FAILED'));
+      expect(failed, `${name}: ${failed.slice(0, 3).join('; ')} ${r.stderr.slice(0, 300)}`).toEqual([]);
+      expect(lines).toHaveLength(40);
+      const answered = new Set(lines.map((l) => (JSON.parse(l.slice(name.length + 1)) as EchoAnswer).pod));
+      // 40 requests spread over 6 replicas: more than one answers (all six in 300, the test above).
+      expect(answered.size).toBeGreaterThan(1);
+      for (const pod of answered) expect(replicas.has(pod)).toBe(true);
+    }
+    expect(r.stdout).toMatch(/^missing ENOTFOUND$/m);
   }, 300_000);
 
   it('clusterIP:port from the root namespace and nodeIP:nodePort of every host: every replica answers', async () => {
