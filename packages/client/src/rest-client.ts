@@ -148,19 +148,29 @@ export class RestClient implements ApiClient {
     return text;
   }
 
-  /** A GET whose body is streamed as it arrives (e.g. `pods/log?follow=true`); ends with the response or when `signal` aborts. */
-  async *streamBytes(path: string, signal?: AbortSignal): AsyncGenerator<Buffer> {
+  /**
+   * Opens a long GET (no body timeout): the response, or undefined when
+   * `signal` aborted first; a non-2xx answer throws its Status.
+   */
+  private async openLong(path: string, headers: Record<string, string>, signal?: AbortSignal) {
     let res;
     try {
-      res = await this.pool.request({ method: 'GET', path, headers: { ...this.headers, accept: '*/*' }, signal, headersTimeout: this.requestTimeoutMs, bodyTimeout: 0 });
+      res = await this.pool.request({ method: 'GET', path, headers, signal, headersTimeout: this.requestTimeoutMs, bodyTimeout: 0 });
     } catch (err) {
-      if (signal?.aborted) return;
+      if (signal?.aborted) return undefined;
       throw this.wrap({ method: 'GET', path }, err);
     }
     if (res.statusCode < 200 || res.statusCode >= 300) {
       const text = await res.body.text().catch(() => '');
       throw errorFromResponse(res.statusCode, text);
     }
+    return res;
+  }
+
+  /** A GET whose body is streamed as it arrives (e.g. `pods/log?follow=true`); ends with the response or when `signal` aborts. */
+  async *streamBytes(path: string, signal?: AbortSignal): AsyncGenerator<Buffer> {
+    const res = await this.openLong(path, { ...this.headers, accept: '*/*' }, signal);
+    if (!res) return;
     try {
       for await (const chunk of res.body) yield chunk as Buffer;
     } catch (err) {
@@ -172,17 +182,8 @@ export class RestClient implements ApiClient {
 
   /** A watch stream: the raw events, ended when the connection ends or `signal` aborts. */
   async *stream<T>(path: string, signal?: AbortSignal): AsyncGenerator<WatchEvent<T>> {
-    let res;
-    try {
-      res = await this.pool.request({ method: 'GET', path, headers: this.headers, signal, headersTimeout: this.requestTimeoutMs, bodyTimeout: 0 });
-    } catch (err) {
-      if (signal?.aborted) return;
-      throw this.wrap({ method: 'GET', path }, err);
-    }
-    if (res.statusCode < 200 || res.statusCode >= 300) {
-      const text = await res.body.text().catch(() => '');
-      throw errorFromResponse(res.statusCode, text);
-    }
+    const res = await this.openLong(path, this.headers, signal);
+    if (!res) return;
     try {
       yield* decodeWatchStream<T>(res.body);
     } finally {
