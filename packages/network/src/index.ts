@@ -12,6 +12,7 @@ export {
   type Ipv4Cidr,
 } from './cidr.js';
 export { ensurePodForwarding, podForwardRule } from './forwarding.js';
+export { ensureHairpin, portsWithoutHairpin } from './hairpin.js';
 export {
   desiredRoutes,
   HostGatewayRoutes,

@@ -212,12 +212,12 @@ describe('Services carry traffic', () => {
 
   it('hairpin: a pod reaches itself through its own Service', async () => {
     const me = (await pods().list(ns, { labelSelector: 'app=web' })).items.find((p) => p.spec?.nodeName === 'node-2')!;
-    // A packet DNATed back to the port it came from must be bridged out of that port again: the pod
-    // network has to turn on hairpin mode on the pods' bridge ports (kubelet's hairpin-veth; Docker does
-    // it with --userland-proxy=false). The hosts' engines do not yet, so the test does.
+    // A packet DNATed back to the port it came from must be bridged out of that port again: the agent
+    // turns on hairpin mode on its pods' bridge ports (as kubelet's hairpin-veth does).
     const host = env.hostOf(me);
-    const ports = (await host.exec(['ip', '-o', 'link', 'show', 'type', 'veth'])).stdout.split('\n').map((l) => /^\d+: ([^@:]+)/.exec(l)?.[1]).filter(Boolean) as string[];
-    for (const p of ports) await host.exec(['bridge', 'link', 'set', 'dev', p, 'hairpin', 'on']);
+    const ports = (await host.exec(['ip', '-d', '-o', 'link', 'show', 'master', 'flotilla0'])).stdout;
+    expect(ports).toMatch(/hairpin on/);
+    expect(ports).not.toMatch(/hairpin off/);
     const script = `for i in $(seq 200); do a=$(timeout 5 wget -q -O - http://${web.spec!.clusterIP}/); case "$a" in *'"pod":"${me.metadata.name}"'*) echo SELF; exit 0;; esac; done; echo NEVER`;
     const r = await env.execInPod(me, ['sh', '-c', script], 120_000);
     expect(r.stdout.trim()).toBe('SELF');

@@ -11,7 +11,7 @@ import { isAbsolute, join, normalize } from 'node:path';
 import { PassThrough, Readable, type Duplex } from 'node:stream';
 import Docker from 'dockerode';
 import type { PullPolicy } from '@flotilla/api';
-import { formatCidr, nthAddress, parseCidr } from '@flotilla/network';
+import { ensureHairpin, formatCidr, nthAddress, parseCidr } from '@flotilla/network';
 import { createLogger, type Logger } from '@flotilla/observability';
 import { formatResolvConf } from '../pod-dns.js';
 import { DockerDemux, demuxBuffer, splitDockerStream } from './docker-stream.js';
@@ -343,6 +343,10 @@ export class DockerRuntime implements ContainerRuntime {
       throw wrap(err, 'RunContainerError', `start sandbox of pod ${pod.namespace}/${pod.name}`);
     }
     if (pod.dns) await this.writeResolvConf(container, pod);
+    // A pod reaching itself through its Service comes back in through its own bridge port.
+    if (this.podNetwork) {
+      await ensureHairpin(this.podBridge).catch((err: unknown) => this.log.warn({ pod: `${pod.namespace}/${pod.name}`, bridge: this.podBridge, err: (err as Error)?.message }, 'could not set hairpin mode'));
+    }
     const info = await this.inspect(container.id);
     if (!info.ip) throw new RuntimeError('RunContainerError', `sandbox of pod ${pod.namespace}/${pod.name} has no IP (state ${info.state})`);
     this.log.debug({ pod: `${pod.namespace}/${pod.name}`, id: info.id, ip: info.ip, attempt }, 'sandbox started');
