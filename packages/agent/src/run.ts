@@ -6,7 +6,7 @@
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { RestClient, loadKubeconfig } from '@flotilla/client';
-import { createLogger } from '@flotilla/observability';
+import { createLogger, type Logger } from '@flotilla/observability';
 import { Agent } from './agent.js';
 import type { AgentConfig } from './config.js';
 import { CachingTokenReviewer, type TokenReviewResponse } from './node-server.js';
@@ -31,6 +31,22 @@ export interface AgentRunConfig extends Omit<AgentConfig, 'nodeIP'> {
   logBindAddress?: string;
   /** Use the in-memory runtime: pods "run" without Docker (hollow node). */
   fakeRuntime?: boolean;
+  /**
+   * On exit, remove every container of this node's pods. Not what a kubelet
+   * does (a restarted agent adopts running pods); for `docker-compose down`,
+   * where the agent is the last thing that knows which containers are its.
+   */
+  removePodsOnExit?: boolean;
+}
+
+/** Removes every pod (sandbox and containers) the runtime holds for this node; returns how many. */
+export async function removeAllPods(runtime: ContainerRuntime, log: Logger): Promise<number> {
+  const uids = new Set((await runtime.listContainers()).map((c) => c.podUid));
+  await Promise.all(
+    [...uids].map((uid) => runtime.removeSandbox(uid).catch((err: unknown) => log.warn({ podUid: uid, err: String(err) }, "could not remove the pod's containers"))),
+  );
+  log.info({ pods: uids.size }, 'removed the containers of every pod (--remove-pods-on-exit)');
+  return uids.size;
 }
 
 /** The Docker network of the pod range (its bridge device is `flotilla0`). */
@@ -87,6 +103,7 @@ export async function run(config: AgentRunConfig, signal: AbortSignal): Promise<
   try {
     await agent.run(signal);
   } finally {
+    if (config.removePodsOnExit) await removeAllPods(runtime, log);
     await client.close();
   }
 }

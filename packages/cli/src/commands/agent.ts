@@ -27,6 +27,7 @@ interface AgentFlags {
   logPort: number;
   logBindAddress?: string;
   fakeRuntime?: boolean;
+  removePodsOnExit?: boolean;
   clusterDns?: string[];
   clusterDomain: string;
   resolvConf: string;
@@ -82,6 +83,7 @@ export function agentCommand(): Command {
     .option('--cluster-domain <domain>', 'cluster domain of the pods\' DNS search path', 'cluster.local')
     .option('--resolv-conf <file>', 'resolver config pods with dnsPolicy Default copy (\'\' for none)', '/etc/resolv.conf')
     .option('--fake-runtime', 'run pods in memory instead of Docker (hollow node)')
+    .option('--remove-pods-on-exit', "remove every pod's containers when the agent stops (docker-compose down); a kubelet leaves them running")
     .option('--log-level <level>', 'pino log level (default: $FLOTILLA_LOG_LEVEL or info)')
     .action(async (f: AgentFlags) => {
       const logger = createLogger('agent', f.logLevel ? { level: f.logLevel } : {});
@@ -98,6 +100,7 @@ export function agentCommand(): Command {
         backoffResetMs: f.backoffReset,
         maxPods: f.maxPods,
         fakeRuntime: Boolean(f.fakeRuntime),
+        removePodsOnExit: Boolean(f.removePodsOnExit),
         clusterDNS: f.clusterDns ?? [],
         clusterDomain: f.clusterDomain.replace(/\.$/, ''),
         resolvConf: f.resolvConf,
