@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stops everything scripts/up.sh started, by PID file: the agents, ingress,
 # dns, the proxies (and the root namespace's proxy rules), the
-# controller-manager, the scheduler, the apiserver, the worker hosts
+# controller-managers, the schedulers, the load balancer, the apiservers, the worker hosts
 # (scripts/hosts.sh delete: dockerds, containers, namespaces, bridge,
 # routes, iptables rules) and etcd.
 #
@@ -41,22 +41,26 @@ stop_all() {
 # Agents first (they would otherwise report their pods failing), then the
 # control loops, then the apiserver they talk to.
 stop_all "$run_dir"/agent-*.pid "$run_dir/ingress.pid" "$run_dir/dns.pid"
-stop_all "$run_dir"/proxy-*.pid "$run_dir/controller-manager.pid" "$run_dir/scheduler.pid" "$run_dir/host-routes.pid"
+stop_all "$run_dir"/proxy-*.pid "$run_dir"/controller-manager*.pid "$run_dir"/scheduler*.pid "$run_dir/host-routes.pid"
 # A stopped proxy leaves its rules (running traffic keeps flowing); the
 # hosts' rules go with their namespaces, the root namespace's go here.
 [[ -f packages/cli/dist/bin/flotilla.js ]] && node packages/cli/dist/bin/flotilla.js proxy --cleanup >/dev/null 2>&1 || true
-stop_all "$run_dir/apiserver.pid"
+stop_all "$run_dir/lb.pid" "$run_dir"/apiserver*.pid
 
 scripts/hosts.sh delete
 
 etcd_port=""
-[[ -f "$up_env" ]] && etcd_port="$(sed -n 's/^etcd_port=//p' "$up_env")"
+etcd_members=""
+if [[ -f "$up_env" ]]; then
+  etcd_port="$(sed -n 's/^etcd_port=//p' "$up_env")"
+  etcd_members="$(sed -n 's/^etcd_members=//p' "$up_env")"
+fi
 if [[ -n "$etcd_port" ]]; then
   if ((purge)); then
-    scripts/etcd.sh stop --port "$etcd_port" --purge
+    scripts/etcd.sh stop --port "$etcd_port" --members "${etcd_members:-1}" --purge
     rm -f "$up_env"
   else
-    scripts/etcd.sh stop --port "$etcd_port"
+    scripts/etcd.sh stop --port "$etcd_port" --members "${etcd_members:-1}"
   fi
 fi
 

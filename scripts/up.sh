@@ -23,12 +23,21 @@
 #    `flotilla ingress` on the bridge's ports 80/443
 # 8. kubectl apply -f manifests/demo.yaml -f manifests/ingress.yaml
 #
+# FLOTILLA_HA=1: a highly available control plane instead — a 3-member etcd
+# cluster (client ports 2379, 2389, 2399), two apiservers (ports 6444 and
+# 6445 of the bridge) behind `flotilla lb` on 10.250.0.1:6443 (the address
+# every kubeconfig names), two schedulers and two controller-managers
+# electing their leaders. Chosen on the first run (with a fresh state:
+# down.sh --purge to switch).
+#
 # State: .flotilla/ (PID files in run/, logs in logs/, kubeconfigs).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$FLOTILLA_ROOT"
 
 count="${FLOTILLA_HOSTS:-3}"
+ha="${FLOTILLA_HA:-0}"
+[[ "$ha" == 0 || "$ha" == 1 ]] || die "FLOTILLA_HA must be 0 or 1, got '$ha'"
 [[ "$count" =~ ^[1-9]$ ]] || die "FLOTILLA_HOSTS must be 1-9, got '$count'"
 api_port="${FLOTILLA_APISERVER_PORT:-6443}"
 gateway="${FLOTILLA_HOSTS_SUBNET:-10.250.0}.1"
@@ -61,19 +70,37 @@ has_command() { "${flotilla[@]}" --help 2>/dev/null | grep -qE "^  $1( |$)"; }
 # --- etcd -----------------------------------------------------------------
 # The port is chosen once and remembered, so a second run and down.sh find it.
 etcd_port=""
-[[ -f "$up_env" ]] && etcd_port="$(sed -n 's/^etcd_port=//p' "$up_env")"
+etcd_members=""
+if [[ -f "$up_env" ]]; then
+  etcd_port="$(sed -n 's/^etcd_port=//p' "$up_env")"
+  etcd_members="$(sed -n 's/^etcd_members=//p' "$up_env")"
+fi
+want_members=1
+((ha)) && want_members=3
+if [[ -n "$etcd_port" && "${etcd_members:-1}" != "$want_members" ]]; then
+  die "this state was made with FLOTILLA_HA=$((${etcd_members:-1} > 1)): run ./scripts/down.sh --purge to switch"
+fi
+# Member i uses the ports + 10·i (scripts/etcd.sh).
+ports_free() { # PORT: every member's client and peer port
+  local i
+  for ((i = 0; i < want_members; i++)); do
+    port_in_use $(($1 + 10 * i)) && return 1
+    port_in_use $(($1 + 10 * i + 1)) && return 1
+  done
+  return 0
+}
 if [[ -z "$etcd_port" ]]; then
   etcd_port="${FLOTILLA_ETCD_PORT:-2379}"
-  if [[ -z "${FLOTILLA_ETCD_PORT:-}" ]] && { port_in_use 2379 || port_in_use 2380; }; then
-    for ((p = 12379; p < 13379; p += 10)); do
-      if ! port_in_use "$p" && ! port_in_use $((p + 1)); then etcd_port=$p; break; fi
+  if [[ -z "${FLOTILLA_ETCD_PORT:-}" ]] && ! ports_free 2379; then
+    for ((p = 12379; p < 13379; p += 100)); do
+      if ports_free "$p"; then etcd_port=$p; break; fi
     done
     log "port 2379 is taken by something this repo did not start: etcd goes on $etcd_port"
   fi
-  printf 'etcd_port=%s\n' "$etcd_port" >"$up_env"
+  printf 'etcd_port=%s\netcd_members=%s\n' "$etcd_port" "$want_members" >"$up_env"
 fi
-step "2/8 etcd on port $etcd_port"
-etcd_endpoint="$(scripts/etcd.sh start --port "$etcd_port")"
+step "2/8 etcd on port $etcd_port ($want_members member(s))"
+etcd_endpoint="$(scripts/etcd.sh start --port "$etcd_port" --members "$want_members")"
 
 # --- hosts ----------------------------------------------------------------
 step "3/8 $count worker host(s) (scripts/hosts.sh create $count)"
@@ -105,24 +132,44 @@ components=(scheduler controller-manager proxy dns ingress)
 chmod 600 "$tokens"
 if [[ -e "$FLOTILLA_STATE/.tokens-added" ]]; then
   rm -f "$FLOTILLA_STATE/.tokens-added"
-  pidfile_alive "$run_dir/apiserver.pid" >/dev/null && { log "new component tokens: restarting the apiserver"; stop_pid "$run_dir/apiserver.pid" 20; }
+  for f in "$run_dir"/apiserver*.pid; do
+    [[ -e "$f" ]] || continue
+    pidfile_alive "$f" >/dev/null && { log "new component tokens: restarting $(basename "$f" .pid)"; stop_pid "$f" 20; }
+  done
 fi
 token_of() { awk -F, -v u="\"$1\"" '$2 == u { print $1; exit }' "$tokens"; }
 
 # --- apiserver ------------------------------------------------------------
-step "4/8 apiserver on $server"
-ready() { curl -fsS --max-time 2 --cacert "$pki/ca.crt" "$server/readyz"; }
-if ! pid="$(pidfile_alive "$run_dir/apiserver.pid")"; then
-  if port_in_use "$api_port"; then
-    die "port $api_port is in use by something else${api_port:+ (PID $(port_owner_pids "$api_port" | tr '\n' ' '))}; set FLOTILLA_APISERVER_PORT"
+ready() { curl -fsS --max-time 2 --cacert "$pki/ca.crt" "https://$gateway:$1/readyz"; }
+# start_apiserver PIDNAME PORT: bound to the bridge, where the agents in the
+# hosts' namespaces reach it; not exposed on the machine's own network.
+start_apiserver() {
+  local name="$1" port="$2"
+  if ! pidfile_alive "$run_dir/$name.pid" >/dev/null; then
+    if port_in_use "$port"; then
+      die "port $port is in use by something else (PID $(port_owner_pids "$port" | tr '\n' ' ')); set FLOTILLA_APISERVER_PORT"
+    fi
+    start_bg "$run_dir/$name.pid" "$logs_dir/$name.log" "${flotilla[@]}" apiserver \
+      --etcd-servers "$etcd_endpoint" --bind-address "$gateway" --advertise-address "$gateway" \
+      --secure-port "$port" --cert-dir "$pki" --token-auth-file "$tokens"
   fi
-  # Bound to the bridge: the agents in the hosts' namespaces reach it there,
-  # and it is not exposed on the machine's own network.
-  start_bg "$run_dir/apiserver.pid" "$logs_dir/apiserver.log" "${flotilla[@]}" apiserver \
-    --etcd-servers "$etcd_endpoint" --bind-address "$gateway" --advertise-address "$gateway" \
-    --secure-port "$api_port" --cert-dir "$pki" --token-auth-file "$tokens"
+  wait_for 60 "$name's /readyz on port $port" ready "$port" || { tail -n 20 "$logs_dir/$name.log" >&2; die "$name is not ready; log: $logs_dir/$name.log"; }
+}
+if ((ha)); then
+  step "4/8 two apiservers behind flotilla lb on $server"
+  # The first makes the certificates and the encryption key in $pki; the second reuses them.
+  start_apiserver apiserver-1 $((api_port + 1))
+  start_apiserver apiserver-2 $((api_port + 2))
+  if ! pidfile_alive "$run_dir/lb.pid" >/dev/null; then
+    port_in_use "$api_port" && die "port $api_port is in use by something else; set FLOTILLA_APISERVER_PORT"
+    start_bg "$run_dir/lb.pid" "$logs_dir/lb.log" "${flotilla[@]}" lb --listen "$gateway:$api_port" \
+      --backend "$gateway:$((api_port + 1))" --backend "$gateway:$((api_port + 2))" --ca-file "$pki/ca.crt"
+  fi
+  wait_for 30 "flotilla lb on $server" ready "$api_port" || { tail -n 20 "$logs_dir/lb.log" >&2; die "the load balancer does not answer; log: $logs_dir/lb.log"; }
+else
+  step "4/8 apiserver on $server"
+  start_apiserver apiserver "$api_port"
 fi
-wait_for 60 "the apiserver's /readyz on $server" ready || { tail -n 20 "$logs_dir/apiserver.log" >&2; die "the apiserver is not ready; log: $logs_dir/apiserver.log"; }
 
 kubeconfig_for() { # FILE USER
   "${flotilla[@]}" kubeconfig --server "$server" --ca-file "$pki/ca.crt" --token "$(token_of "$2")" \
@@ -132,23 +179,32 @@ kubeconfig_for "$FLOTILLA_STATE/kubeconfig" admin
 
 # --- control loops --------------------------------------------------------
 step "5/8 scheduler and controller-manager"
-start_component() { # NAME ARGS...
-  local name="$1"
+start_component() { # NAME[:INSTANCE] ARGS... (an instance gets its own PID file and log: NAME-INSTANCE)
+  local name="${1%%:*}" id="$1"
+  id="${id/:/-}"
   shift
   if ! has_command "$name"; then
     missing+=("flotilla $name")
     warn "'flotilla $name' does not exist yet: not started"
     return 0
   fi
-  pidfile_alive "$run_dir/$name.pid" >/dev/null && return 0
+  pidfile_alive "$run_dir/$id.pid" >/dev/null && return 0
   kubeconfig_for "$FLOTILLA_STATE/$name.kubeconfig" "system:flotilla:$name"
-  start_bg "$run_dir/$name.pid" "$logs_dir/$name.log" "${flotilla[@]}" "$name" \
+  start_bg "$run_dir/$id.pid" "$logs_dir/$id.log" "${flotilla[@]}" "$name" \
     --kubeconfig "$FLOTILLA_STATE/$name.kubeconfig" "$@"
 }
-start_component scheduler
 # Slot 0 of the machine's pod range: test clusters (createHosts) take 10.244.16.0/20 and up.
 pod_cidr="10.244.0.0/20"
-start_component controller-manager --cluster-cidr "$pod_cidr"
+if ((ha)); then
+  # Two of each; one leads (a Lease in kube-system), the other waits to take over.
+  for n in 1 2; do
+    start_component "scheduler:$n"
+    start_component "controller-manager:$n" --cluster-cidr "$pod_cidr"
+  done
+else
+  start_component scheduler
+  start_component controller-manager --cluster-cidr "$pod_cidr"
+fi
 # The control plane's machine runs no agent: this keeps its routes to the pods.
 if ! pidfile_alive "$run_dir/host-routes.pid" >/dev/null; then
   start_bg "$run_dir/host-routes.pid" "$logs_dir/host-routes.log" "${flotilla[@]}" host-routes \
@@ -227,7 +283,7 @@ missing_line=""
 
 cat <<EOF
 
-Flotilla is up ($((SECONDS - started)) s): etcd $etcd_endpoint, apiserver $server, $count host(s).
+Flotilla is up ($((SECONDS - started)) s): etcd $etcd_endpoint, apiserver $server$( ((ha)) && echo " (two apiservers behind flotilla lb)"), $count host(s).
 Logs: $logs_dir/   PIDs: $run_dir/
 $missing_line
 Try:

@@ -4,6 +4,7 @@ import { apiserverCommand } from './commands/apiserver.js';
 import { controllerManagerCommand } from './commands/controller-manager.js';
 import { dnsCommand } from './commands/dns.js';
 import { hostRoutesCommand } from './commands/host-routes.js';
+import { lbCommand } from './commands/lb.js';
 import { ingressCommand } from './commands/ingress.js';
 import { kubeconfigCommand } from './commands/kubeconfig.js';
 import { proxyCommand } from './commands/proxy.js';
@@ -19,7 +20,7 @@ export function createProgram(): Command {
   const program = new Command('flotilla')
     .description('Flotilla: a container orchestrator that speaks the Kubernetes API')
     .showHelpAfterError('(add --help for usage)');
-  for (const cmd of [apiserverCommand(), agentCommand(), schedulerCommand(), controllerManagerCommand(), hostRoutesCommand(), ingressCommand(), tokenCommand(), kubeconfigCommand(), dnsCommand(), proxyCommand()]) {
+  for (const cmd of [apiserverCommand(), agentCommand(), schedulerCommand(), controllerManagerCommand(), hostRoutesCommand(), lbCommand(), ingressCommand(), tokenCommand(), kubeconfigCommand(), dnsCommand(), proxyCommand()]) {
     program.addCommand(cmd.showHelpAfterError('(add --help for usage)'));
   }
   return program;

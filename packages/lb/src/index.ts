@@ -1,0 +1,2 @@
+export * from './tcp-balancer.js';
+export * from './run.js';
