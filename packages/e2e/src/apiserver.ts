@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { superviseProcess } from './child-process.js';
 import { deleteEtcdPrefix } from './etcd.js';
 import { etcdEndpoints, flotillaBin } from './env.js';
@@ -30,6 +30,12 @@ export interface StartApiServerOptions {
    * network namespaces reach it.
    */
   bindAddress?: string;
+  /**
+   * Another apiserver of the same cluster: this one shares its etcd prefix,
+   * certificates (CA, serving certificate, encryption key) and tokens, as
+   * apiservers behind one load balancer do. Its stop() leaves the data.
+   */
+  peerOf?: TestApiServer;
 }
 
 /** A running `flotilla apiserver` process and everything needed to talk to it. */
@@ -74,21 +80,25 @@ const token = () => randomBytes(24).toString('base64url');
 export async function startApiServer(options: StartApiServerOptions = {}): Promise<TestApiServer> {
   const bin = flotillaBin();
   const endpoints = options.etcd ?? etcdEndpoints();
-  const prefix = options.prefix ?? `/e2e-${randomBytes(6).toString('hex')}`;
+  const peer = options.peerOf;
+  const prefix = peer?.prefix ?? options.prefix ?? `/e2e-${randomBytes(6).toString('hex')}`;
+  const ownsData = !peer && !options.prefix;
   const dir = await mkdtemp(join(tmpdir(), 'flotilla-e2e-'));
-  const certDir = join(dir, 'certs');
-  const tokenFile = join(dir, 'tokens.csv');
+  const certDir = peer?.certDir ?? join(dir, 'certs');
+  const tokenFile = peer ? join(dirname(peer.certDir), 'tokens.csv') : join(dir, 'tokens.csv');
   const kubeconfigPath = join(dir, 'kubeconfig');
   const caFile = join(certDir, 'ca.crt');
   const port = await freePort();
   const bindAddress = options.bindAddress ?? '127.0.0.1';
   const url = `https://${bindAddress}:${port}`;
 
-  const adminToken = token();
-  const nodeTokens = new Map<string, string>([...TEST_NODES, ...(options.extraNodes ?? [])].map((n) => [n, token()]));
-  const lines = [`${adminToken},admin,admin-uid,"system:masters"`];
-  for (const [name, t] of nodeTokens) lines.push(`${t},system:node:${name},node-uid-${name},"system:nodes"`);
-  await writeFile(tokenFile, `${lines.join('\n')}\n`, { mode: 0o600 });
+  const adminToken = peer?.adminToken ?? token();
+  const nodeTokens = new Map<string, string>([...TEST_NODES, ...(options.extraNodes ?? [])].map((n) => [n, peer ? peer.nodeToken(n) : token()]));
+  if (!peer) {
+    const lines = [`${adminToken},admin,admin-uid,"system:masters"`];
+    for (const [name, t] of nodeTokens) lines.push(`${t},system:node:${name},node-uid-${name},"system:nodes"`);
+    await writeFile(tokenFile, `${lines.join('\n')}\n`, { mode: 0o600 });
+  }
 
   const args = [
     bin,
@@ -126,7 +136,7 @@ export async function startApiServer(options: StartApiServerOptions = {}): Promi
     await writeKubeconfig(kubeconfigPath, { server: url, caPem, token: adminToken, user: 'admin', cluster: 'flotilla-e2e' });
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
-    if (!options.prefix) await deleteEtcdPrefix(endpoints, `${prefix}/`).catch(() => undefined);
+    if (ownsData) await deleteEtcdPrefix(endpoints, `${prefix}/`).catch(() => undefined);
     throw err;
   }
 
@@ -153,7 +163,7 @@ export async function startApiServer(options: StartApiServerOptions = {}): Promi
     },
     async stop() {
       await proc.stop();
-      await deleteEtcdPrefix(endpoints, `${prefix}/`);
+      if (!peer) await deleteEtcdPrefix(endpoints, `${prefix}/`);
       await rm(dir, { recursive: true, force: true });
     },
     logs: proc.logs,

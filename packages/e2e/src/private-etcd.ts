@@ -20,18 +20,40 @@ export interface PrivateEtcd {
   close(): Promise<void>;
 }
 
-/**
- * Starts an etcd that only this test uses. Tests that compact the history,
- * or stop etcd, need one: on the shared etcd a compaction would give other
- * test files running at the same time a 410 for revisions they still hold.
- */
-export async function startPrivateEtcd(): Promise<PrivateEtcd> {
+/** A several-member etcd cluster of a test's own. */
+export interface PrivateEtcdCluster {
+  /** Every member's client endpoint (what `--etcd-servers` takes). */
+  readonly endpoints: string[];
+  readonly members: PrivateEtcd[];
+  /** The index of the current Raft leader (asks the members). */
+  leader(): Promise<number>;
+  /** Stops every member and deletes the data. */
+  close(): Promise<void>;
+}
+
+interface MemberPorts {
+  name: string;
+  client: number;
+  peer: number;
+}
+
+async function distinctFreePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports];
+}
+
+/** A member, with its launch split from the wait (a new cluster's members must all launch before any is healthy). */
+interface MemberHandle extends PrivateEtcd {
+  launch(): ChildProcess;
+  waitHealthy(p: ChildProcess): Promise<unknown>;
+}
+
+/** One member process: `cluster` lists every member (itself included) for --initial-cluster. */
+async function etcdMember(self: MemberPorts, cluster: MemberPorts[]): Promise<MemberHandle> {
   const dataDir = await mkdtemp(join(tmpdir(), 'flotilla-private-etcd-'));
-  const clientPort = await freePort();
-  let peerPort = await freePort();
-  while (peerPort === clientPort) peerPort = await freePort();
-  const endpoint = `http://127.0.0.1:${clientPort}`;
-  const name = `private-${clientPort}`;
+  const endpoint = `http://127.0.0.1:${self.client}`;
+  const initialCluster = cluster.map((m) => `${m.name}=http://127.0.0.1:${m.peer}`).join(',');
   let proc: ChildProcess | undefined;
   let output = '';
 
@@ -44,18 +66,19 @@ export async function startPrivateEtcd(): Promise<PrivateEtcd> {
     }
   };
 
-  const start = async (): Promise<void> => {
+  const launch = (): ChildProcess => {
     output = '';
     const p = spawn(
       ETCD_BINARY,
       [
-        '--name', name,
+        '--name', self.name,
         '--data-dir', dataDir,
         '--listen-client-urls', endpoint,
         '--advertise-client-urls', endpoint,
-        '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
-        '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
-        '--initial-cluster', `${name}=http://127.0.0.1:${peerPort}`,
+        '--listen-peer-urls', `http://127.0.0.1:${self.peer}`,
+        '--initial-advertise-peer-urls', `http://127.0.0.1:${self.peer}`,
+        '--initial-cluster', initialCluster,
+        '--initial-cluster-token', cluster[0]!.name,
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
@@ -63,11 +86,14 @@ export async function startPrivateEtcd(): Promise<PrivateEtcd> {
       output = (output + c.toString()).slice(-4096);
     });
     proc = p;
-    await waitFor(async () => (p.exitCode !== null ? Promise.reject(new Error(`etcd exited: ${output}`)) : healthy()), {
+    return p;
+  };
+
+  const waitHealthy = (p: ChildProcess) =>
+    waitFor(async () => (p.exitCode !== null ? Promise.reject(new Error(`etcd exited: ${output}`)) : healthy()), {
       timeout: 30_000,
       message: `private etcd on ${endpoint} to be healthy`,
     });
-  };
 
   const kill = async (): Promise<void> => {
     const p = proc;
@@ -78,14 +104,66 @@ export async function startPrivateEtcd(): Promise<PrivateEtcd> {
     await exited;
   };
 
-  await start();
   return {
     endpoint,
-    start,
+    start: async () => {
+      await waitHealthy(launch());
+    },
     kill,
     close: async () => {
       await kill();
       await rm(dataDir, { recursive: true, force: true });
+    },
+    launch,
+    waitHealthy,
+  };
+}
+
+/**
+ * Starts an etcd that only this test uses. Tests that compact the history,
+ * or stop etcd, need one: on the shared etcd a compaction would give other
+ * test files running at the same time a 410 for revisions they still hold.
+ */
+export async function startPrivateEtcd(): Promise<PrivateEtcd> {
+  const [client, peer] = (await distinctFreePorts(2)) as [number, number];
+  const self = { name: `private-${client}`, client, peer };
+  const member = await etcdMember(self, [self]);
+  await member.start();
+  return member;
+}
+
+/**
+ * Starts a cluster of `size` members on loopback (the members of a new
+ * cluster wait for each other, so they are launched together), for tests
+ * of what survives the loss of a member.
+ */
+export async function startPrivateEtcdCluster(size = 3): Promise<PrivateEtcdCluster> {
+  const ports = await distinctFreePorts(2 * size);
+  const base = `private-${ports[0]}`;
+  const all: MemberPorts[] = Array.from({ length: size }, (_, i) => ({ name: `${base}-${i}`, client: ports[2 * i]!, peer: ports[2 * i + 1]! }));
+  const members = await Promise.all(all.map((m) => etcdMember(m, all)));
+  try {
+    await Promise.all(members.map((m) => m.waitHealthy(m.launch())));
+  } catch (err) {
+    await Promise.all(members.map((m) => m.close()));
+    throw err;
+  }
+  const endpoints = members.map((m) => m.endpoint);
+  return {
+    endpoints,
+    members,
+    async leader() {
+      for (const [i, e] of endpoints.entries()) {
+        // The v3 gateway's JSON API: POST /v3/maintenance/status ({} body) names the leader.
+        const res = await fetch(`${e}/v3/maintenance/status`, { method: 'POST', body: '{}' }).catch(() => undefined);
+        if (!res?.ok) continue;
+        const s = (await res.json()) as { header?: { member_id?: string }; leader?: string };
+        if (s.leader && s.header?.member_id === s.leader) return i;
+      }
+      throw new Error('no etcd member says it is the leader');
+    },
+    async close() {
+      await Promise.all(members.map((m) => m.close()));
     },
   };
 }
