@@ -7,6 +7,7 @@ import { ApiError } from '@flotilla/api';
 import { Command, Option } from 'commander';
 import { makeContext, UsageError, type Ctx, type GlobalOptions } from './context.js';
 import { apply, del } from './commands/apply.js';
+import { chaosRun, DEFAULT_RUN_ACTIONS, killAgent, killComponent, killContainer, killHost, partitionHost, type ChaosEvent, type ChaosOptions } from './commands/chaos.js';
 import { describe } from './commands/describe.js';
 import { get } from './commands/get.js';
 import { cordon, drain, status, why } from './commands/nodes.js';
@@ -108,6 +109,48 @@ export function createProgram(io: Io, exit: (code: number) => void): Command {
     }));
   program.command('status').description('the cluster at a glance: hosts, their pods, and what is unhealthy since when')
     .action(run(async (_o: unknown, cmd: Command) => status(ctxOf(cmd))));
+
+  const chaos = program.command('chaos').description('break the local cluster of scripts/up.sh on purpose (SIGKILLs, pulled cables) and watch it heal')
+    .option('--state-dir <dir>', "up.sh's state directory (default: $FLOTILLA_STATE or ./.flotilla)")
+    .option('--hosts-name <name>', 'the worker hosts of scripts/hosts.sh', 'flot');
+  const chaosOpts = (cmd: Command): ChaosOptions => {
+    const o = cmd.optsWithGlobals() as { stateDir?: string; hostsName?: string };
+    return { ...(o.stateDir ? { stateDir: o.stateDir } : {}), ...(o.hostsName ? { hostsName: o.hostsName } : {}) };
+  };
+  const did = (e: ChaosEvent) => {
+    io.out(`${e.action}: ${e.target}`);
+    return 0;
+  };
+  chaos.command('kill-container [pod]').description("SIGKILL the container of a random running pod (or the named one), through its host's Docker engine")
+    .option('-l, --selector <selector>', 'only pods matching this label selector')
+    .action(run(async (pod: string | undefined, o: { selector?: string }, cmd: Command) =>
+      did(await killContainer(ctxOf(cmd), { ...chaosOpts(cmd), ...(o.selector ? { selector: o.selector } : {}), ...(pod ? { pod } : {}) }))));
+  chaos.command('kill-agent <node>').description("SIGKILL a node's agent (its containers keep running)")
+    .action(run(async (node: string, _o: unknown, cmd: Command) => did(await killAgent(chaosOpts(cmd), node))));
+  chaos.command('kill-host <node>').description('power cut: SIGKILL the host\'s engine, containers and agent')
+    .action(run(async (node: string, _o: unknown, cmd: Command) => did(await killHost(ctxOf(cmd), chaosOpts(cmd), node))));
+  chaos.command('partition-host <node>').description("pull the host's network cable (its processes keep running)")
+    .action(run(async (node: string, _o: unknown, cmd: Command) => did(await partitionHost(ctxOf(cmd), chaosOpts(cmd), node))));
+  chaos.command('heal-host <node>').description("plug the host's network cable back in")
+    .action(run(async (node: string, _o: unknown, cmd: Command) => did(await partitionHost(ctxOf(cmd), chaosOpts(cmd), node, true))));
+  chaos.command('kill <component>').description('SIGKILL apiserver, scheduler, controller-manager, etcd, lb, dns, ingress or host-routes (one of several at random)')
+    .action(run(async (component: string, _o: unknown, cmd: Command) => did(await killComponent(chaosOpts(cmd), component))));
+  chaos.command('run').description('a random schedule of the above, reporting how fast each healed (restarts killed processes with scripts/up.sh)')
+    .option('--duration <seconds>', 'how long to go on', intArg, 300)
+    .option('--interval <seconds>', 'pause after each healing', intArg, 5)
+    .option('--heal-timeout <seconds>', 'an action not healed by then is reported as such', intArg, 120)
+    .option('--actions <list>', `comma-separated, from kill-container, kill-agent, kill-host, partition-host, kill-<component> (default ${DEFAULT_RUN_ACTIONS.join(',')})`)
+    .option('--restart-command <path>', 'what brings killed processes back (default: scripts/up.sh of the checkout)')
+    .action(run(async (o: { duration: number; interval: number; healTimeout: number; actions?: string; restartCommand?: string }, cmd: Command) =>
+      chaosRun(ctxOf(cmd), {
+        ...chaosOpts(cmd),
+        durationMs: o.duration * 1000,
+        intervalMs: o.interval * 1000,
+        healTimeoutMs: o.healTimeout * 1000,
+        actions: o.actions ? o.actions.split(',').map((a) => a.trim()).filter(Boolean) : DEFAULT_RUN_ACTIONS,
+        ...(o.restartCommand ? { restartCommand: o.restartCommand } : {}),
+        ...(io.signal ? { signal: io.signal } : {}),
+      })));
   return program;
 }
 
