@@ -10,6 +10,7 @@ import type { Storage } from '@flotilla/store';
 import { METRICS_CONTENT_TYPE, Registry, type Logger } from '@flotilla/observability';
 import type { Authenticator, Authorizer, RequestAttributes, UserInfo, Verb } from './auth/types.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.js';
+import { serveEphemeralContainers } from './ephemeral-containers.js';
 import { evictPod } from './eviction.js';
 import { METRICS_GROUP, METRICS_VERSION, metricsResourceList, type MetricsApi } from './metrics-api.js';
 import { ApiServerMetrics } from './metrics.js';
@@ -324,7 +325,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       return options.podLogHandler({ namespace: path.namespace!, name: path.name!, query, user }, req, reply);
     }
     let out: RestResponse;
-    switch (req.method) {
+    if (sub === 'ephemeralcontainers') out = await serveEphemeralContainers(storage, authorizer, rest, req.method);
+    else switch (req.method) {
       case 'GET':
       case 'HEAD':
         out = path.name === undefined ? await handlers.list(rest) : await handlers.get(rest);

@@ -1,0 +1,215 @@
+/**
+ * `kubectl run -it --rm`, `kubectl attach -it` and `kubectl debug` (ephemeral
+ * containers) with the real kubectl 1.32 against the real processes: a
+ * `flotilla apiserver` and one `flotilla agent` on the machine's Docker
+ * engine, interactive sessions under a pseudo-terminal (script(1)).
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Container, Pod } from '@flotilla/api';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type TestCluster } from '../../src/cluster.js';
+import { apiRequest } from '../../src/https.js';
+import { waitFor } from '../../src/wait-for.js';
+
+const id = randomBytes(3).toString('hex');
+const nodeName = `debug-${id}`;
+const ns = `debug-${id}`;
+const dockerHost = process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+
+let cluster: TestCluster | undefined;
+let dir = '';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function sh(cmd: string, args: string[], input = '', timeoutMs = 90_000): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout: out, stderr: err });
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(input);
+  });
+}
+
+const kubectlArgs = () => ['--kubeconfig', cluster!.api.kubeconfigPath, '--cache-dir', join(dir, 'cache'), '-n', ns];
+const kubectl = (args: string[], input?: string) => sh('kubectl', [...kubectlArgs(), ...args], input);
+const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * kubectl under a pty: script(1) feeds it `lines`, one at a time once the
+ * previous has had a moment (a shell that attaches late must still see them),
+ * and keeps the pty open until kubectl exits.
+ */
+function interactive(args: string[], lines: string[]): Promise<Run> {
+  const cmd = ['kubectl', ...kubectlArgs(), ...args].map(quote).join(' ');
+  // The input comes from a subshell that waits for the prompt-less session to be attached before typing.
+  const feed = lines.map((l) => `sleep 3; printf '%s\\n' ${quote(l)}`).join('; ');
+  return sh('sh', ['-c', `(${feed}; sleep 30) | script -qefc ${quote(cmd)} /dev/null`], '', 120_000);
+}
+
+async function podWhere(name: string, ok: (p: Pod) => boolean, what: string): Promise<Pod> {
+  return waitFor(
+    async () => {
+      const p = await cluster!.client.resource<Pod>('pods').get(ns, name).catch(() => undefined);
+      return p && ok(p) ? p : undefined;
+    },
+    { timeout: 60_000, message: `pod ${name} ${what}` },
+  );
+}
+
+function pod(name: string, containers: Container[]): Pod {
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns }, spec: { nodeName, restartPolicy: 'Never', terminationGracePeriodSeconds: 1, containers } } as Pod;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'flotilla-debug-'));
+  cluster = await startCluster({
+    schedulers: 0,
+    controllerManagers: 0,
+    apiserver: { extraNodes: [nodeName] },
+    nodes: [{ name: nodeName, docker: { host: dockerHost, nodeIP: '127.0.0.1' } }],
+  });
+  await cluster.client.resource('namespaces').create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  await cluster.client.resource<Pod>('pods').create(pod('app', [{ name: 'app', image: 'flotilla/busybox:1', imagePullPolicy: 'Never', command: ['sleep', '31337'] }]));
+  await podWhere('app', (p) => p.status?.phase === 'Running', 'Running');
+}, 120_000);
+
+afterEach(({ task }) => {
+  if (task.result?.state === 'fail' && cluster) console.error(`--- logs after "${task.name}" failed\n${cluster.dumpLogs()}`);
+});
+
+afterAll(async () => {
+  await cluster?.stop();
+  const left = (await sh('docker', ['-H', dockerHost, 'ps', '-aq', '--filter', `label=io.flotilla.pod.namespace=${ns}`])).stdout.split('\n').filter(Boolean);
+  if (left.length) await sh('docker', ['-H', dockerHost, 'rm', '-f', ...left]);
+  if (dir) await rm(dir, { recursive: true, force: true });
+}, 60_000);
+
+describe('kubectl run -it --rm and kubectl attach -it', () => {
+  it('run -it --rm: an interactive shell in a new pod, its exit code is kubectl\'s, the pod is deleted', async () => {
+    const overrides = JSON.stringify({ apiVersion: 'v1', spec: { nodeName, terminationGracePeriodSeconds: 1 } });
+    const r = await interactive(
+      ['run', '-it', '--rm', 'x', '--image=flotilla/busybox:1', '--image-pull-policy=Never', '--restart=Never', `--overrides=${overrides}`, '--', 'sh'],
+      ['echo "tty=$(tty) sum=$((40+2))"', 'exit 4'],
+    );
+    expect(r.stdout).toContain('sum=42');
+    expect(r.stdout).toMatch(/tty=\/dev\/pts\/\d+/);
+    expect(r.stdout).toContain('pod "x" deleted');
+    expect(r.code).toBe(4);
+    await waitFor(async () => (await cluster!.client.resource<Pod>('pods').get(ns, 'x').catch(() => undefined)) === undefined, { timeout: 30_000, message: 'pod x gone' });
+  }, 120_000);
+
+  it('the container gets stdin, stdinOnce and tty as the pod spec says', async () => {
+    await cluster!.client.resource<Pod>('pods').create(pod('stdin', [{ name: 'main', image: 'flotilla/busybox:1', imagePullPolicy: 'Never', command: ['sh'], stdin: true, stdinOnce: true, tty: true }]));
+    await podWhere('stdin', (p) => p.status?.phase === 'Running', 'Running');
+    const cid = (await sh('docker', ['-H', dockerHost, 'ps', '-q', '--filter', `label=io.flotilla.pod.namespace=${ns}`, '--filter', 'label=io.flotilla.pod.name=stdin', '--filter', 'label=io.flotilla.type=container'])).stdout.trim();
+    const cfg = JSON.parse((await sh('docker', ['-H', dockerHost, 'inspect', '--format', '{{json .Config}}', cid])).stdout) as Record<string, unknown>;
+    expect(cfg).toMatchObject({ Tty: true, OpenStdin: true, StdinOnce: true, AttachStdin: true });
+  });
+
+  it('attach -it to a stdin pod: the main process reads what is typed; its exit code is kubectl\'s', async () => {
+    const r = await interactive(['attach', '-it', 'stdin', '-c', 'main'], ['echo "attached $((6*7))"', 'exit 3']);
+    expect(r.stdout).toContain('attached 42');
+    expect(r.code).toBe(3);
+    const p = await podWhere('stdin', (x) => x.status?.phase === 'Failed', 'Failed');
+    expect(p.status?.containerStatuses?.[0]?.state?.terminated?.exitCode).toBe(3);
+    // A TTY container's log is its terminal output as is (no multiplexing frames to strip).
+    const logs = await kubectl(['logs', 'stdin']);
+    expect(logs.stdout).toContain('attached 42');
+  }, 120_000);
+});
+
+describe('kubectl debug with ephemeral containers', () => {
+  it('debug --target -- ps: the ephemeral container sees the target\'s processes, runs once and reports its status', async () => {
+    const r = await kubectl(['debug', 'pod/app', '--image=flotilla/busybox:1', '--image-pull-policy=Never', '--target=app', '--', 'ps']);
+    expect(r.code, r.stderr).toBe(0);
+    const name = /debug container name to (\S+?)\.?$/m.exec(r.stdout + r.stderr)?.[1];
+    expect(name, r.stdout + r.stderr).toMatch(/^debugger-/);
+    const p = await podWhere('app', (x) => !!x.status?.ephemeralContainerStatuses?.find((s) => s.name === name)?.state?.terminated, 'ephemeral container terminated');
+    const st = p.status!.ephemeralContainerStatuses!.find((s) => s.name === name)!;
+    expect(st).toMatchObject({ ready: false, restartCount: 0, state: { terminated: { exitCode: 0, reason: 'Completed' } } });
+    const logs = await kubectl(['logs', 'app', '-c', name!]);
+    // The target's PID namespace: its sleep is PID 1 there.
+    expect(logs.stdout).toMatch(/^\s*1\s+\S+\s+.*sleep 31337/m);
+    // Never restarted: still the same terminated instance after more syncs.
+    await cluster!.client.resource<Pod>('pods').patch(ns, 'app', { metadata: { labels: { poke: '1' } } }, 'merge');
+    await new Promise((r2) => setTimeout(r2, 2000));
+    const again = (await cluster!.client.resource<Pod>('pods').get(ns, 'app')).status!.ephemeralContainerStatuses!.find((s) => s.name === name)!;
+    expect(again.state?.terminated?.containerID).toBe(st.state?.terminated?.containerID);
+    const spec = (await cluster!.client.resource<Pod>('pods').get(ns, 'app')).spec!.ephemeralContainers!.find((c) => c.name === name)!;
+    expect(spec).toMatchObject({ targetContainerName: 'app', image: 'flotilla/busybox:1' });
+  }, 120_000);
+
+  it('debug -it --target: an interactive shell in the pod\'s network and the target\'s processes', async () => {
+    const podIP = (await cluster!.client.resource<Pod>('pods').get(ns, 'app')).status!.podIP!;
+    const r = await interactive(
+      ['debug', '-it', 'pod/app', '--image=flotilla/busybox:1', '--image-pull-policy=Never', '--target=app', '--', 'sh'],
+      ['echo "procs: $(ps | grep -c "sleep 31337")"; echo "ip: $(ip -4 addr show eth0 | grep -o "inet [0-9.]*")"', 'exit 0'],
+    );
+    expect(r.stdout).toMatch(/procs: [1-9]/);
+    expect(r.stdout).toContain(`ip: inet ${podIP}`);
+    expect(r.code).toBe(0);
+  }, 120_000);
+
+  it('pods/ephemeralcontainers: only additions, unique names, no ports or probes, an existing target', async () => {
+    const ep = cluster!.api.endpoint();
+    const path = `/api/v1/namespaces/${ns}/pods/app/ephemeralcontainers`;
+    const get = await apiRequest(ep, 'GET', path);
+    expect(get.status).toBe(200);
+    expect(get.json()).toMatchObject({ kind: 'Pod', metadata: { name: 'app' } });
+    const existing = (get.json() as Pod).spec!.ephemeralContainers ?? [];
+    const smp = (c: Record<string, unknown>) => apiRequest(ep, 'PATCH', path, { spec: { ephemeralContainers: [c] } }, { 'content-type': 'application/strategic-merge-patch+json' });
+    const base = { image: 'flotilla/busybox:1', imagePullPolicy: 'Never', command: ['true'] };
+    const cases: Array<[Record<string, unknown>, string, string]> = [
+      [{ name: 'app', ...base }, 'spec.ephemeralContainers[', 'Duplicate value'],
+      [{ name: 'e1', ...base, ports: [{ containerPort: 80 }] }, '.ports', 'cannot be set for an Ephemeral Container'],
+      [{ name: 'e2', ...base, readinessProbe: { exec: { command: ['true'] } } }, '.readinessProbe', 'cannot be set for an Ephemeral Container'],
+      [{ name: 'e3', ...base, resources: { limits: { cpu: '1' } } }, '.resources', 'cannot be set for an Ephemeral Container'],
+      [{ name: 'e4', ...base, targetContainerName: 'ghost' }, '.targetContainerName', 'Not found'],
+    ];
+    for (const [c, field, msg] of cases) {
+      const res = await smp(c);
+      expect(res.status, res.text).toBe(422);
+      const causes = (res.json() as { details: { causes: Array<{ field: string; message: string }> } }).details.causes;
+      expect(causes.some((x) => x.field.includes(field) && x.message.includes(msg)), JSON.stringify(causes)).toBe(true);
+    }
+    // Removing or changing one that exists is refused (a PUT of the whole list).
+    if (existing.length) {
+      const cur = get.json() as Pod;
+      const removed = await apiRequest(ep, 'PUT', path, { ...cur, spec: { ...cur.spec, ephemeralContainers: existing.slice(1) } });
+      expect(removed.status, removed.text).toBe(422);
+      expect(removed.text).toContain('may not be removed');
+      const changed = await apiRequest(ep, 'PUT', path, { ...cur, spec: { ...cur.spec, ephemeralContainers: [{ ...existing[0]!, image: 'flotilla/echo:1' }, ...existing.slice(1)] } });
+      expect(changed.status, changed.text).toBe(422);
+      expect(changed.text).toContain('may not be changed');
+    }
+    // Not through the pod itself: on create, or on an update of the pod.
+    const created = await apiRequest(ep, 'POST', `/api/v1/namespaces/${ns}/pods`, { ...pod('eph', [{ name: 'a', image: 'flotilla/busybox:1' }]), spec: { ...pod('eph', [{ name: 'a', image: 'flotilla/busybox:1' }]).spec, ephemeralContainers: [{ name: 'e', image: 'flotilla/busybox:1' }] } });
+    expect(created.status, created.text).toBe(422);
+    expect(created.text).toContain('spec.ephemeralContainers');
+    const viaPod = await apiRequest(ep, 'PATCH', `/api/v1/namespaces/${ns}/pods/app`, { spec: { ephemeralContainers: [{ name: 'sneaky', ...base }] } }, { 'content-type': 'application/strategic-merge-patch+json' });
+    expect(viaPod.status, viaPod.text).toBe(422);
+    // Nothing of the refused writes was stored.
+    const after = (await apiRequest(ep, 'GET', path)).json() as Pod;
+    expect((after.spec!.ephemeralContainers ?? []).map((c) => c.name)).toEqual(existing.map((c) => c.name));
+    // A node may not add ephemeral containers (kubectl debug is a user's right, not the agent's).
+    const asNode = await apiRequest(cluster!.api.endpoint(cluster!.api.nodeToken(nodeName)), 'PATCH', path, { spec: { ephemeralContainers: [{ name: 'by-node', ...base }] } }, { 'content-type': 'application/strategic-merge-patch+json' });
+    expect(asNode.status, asNode.text).toBe(403);
+  });
+});
