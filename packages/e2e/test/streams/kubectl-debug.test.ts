@@ -7,9 +7,10 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Container, Pod } from '@flotilla/api';
+import type { Container, Node, Pod } from '@flotilla/api';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type TestCluster } from '../../src/cluster.js';
 import { apiRequest } from '../../src/https.js';
@@ -60,7 +61,8 @@ function interactive(args: string[], lines: string[]): Promise<Run> {
   const cmd = ['kubectl', ...kubectlArgs(), ...args].map(quote).join(' ');
   // The input comes from a subshell that waits for the prompt-less session to be attached before typing.
   const feed = lines.map((l) => `sleep 3; printf '%s\\n' ${quote(l)}`).join('; ');
-  return sh('sh', ['-c', `(${feed}; sleep 30) | script -qefc ${quote(cmd)} /dev/null`], '', 120_000);
+  // bash's process substitution: the session ends when kubectl does, not when the feeder does.
+  return sh('bash', ['-c', `script -qefc ${quote(cmd)} /dev/null < <(${feed}; sleep 60)`], '', 120_000);
 }
 
 async function podWhere(name: string, ok: (p: Pod) => boolean, what: string): Promise<Pod> {
@@ -212,4 +214,50 @@ describe('kubectl debug with ephemeral containers', () => {
     const asNode = await apiRequest(cluster!.api.endpoint(cluster!.api.nodeToken(nodeName)), 'PATCH', path, { spec: { ephemeralContainers: [{ name: 'by-node', ...base }] } }, { 'content-type': 'application/strategic-merge-patch+json' });
     expect(asNode.status, asNode.text).toBe(403);
   });
+});
+
+describe('per-container CPU and memory on the agent\'s /metrics', () => {
+  /** The agent's /metrics (unauthenticated, as every server's); its certificate is the node's, checked against the cluster CA. */
+  async function scrape(): Promise<string> {
+    const node = await cluster!.client.resource<Node>('nodes').get(undefined, nodeName);
+    const port = node.status!.daemonEndpoints!.kubeletEndpoint!.Port;
+    return new Promise<string>((resolve, reject) => {
+      const r = httpsRequest({ host: '127.0.0.1', port, path: '/metrics', ca: cluster!.api.caPem, checkServerIdentity: () => undefined }, (m) => {
+        let t = '';
+        m.on('data', (d: Buffer) => (t += d.toString()));
+        m.on('end', () => (m.statusCode === 200 ? resolve(t) : reject(new Error(`/metrics answered ${m.statusCode}`))));
+      });
+      r.on('error', reject);
+      r.end();
+    });
+  }
+
+  it('container_cpu_usage_seconds_total grows for a busy container; container_memory_working_set_bytes is plausible', async () => {
+    await cluster!.client.resource<Pod>('pods').create(pod('burner', [{ name: 'spin', image: 'flotilla/busybox:1', imagePullPolicy: 'Never', command: ['sh', '-c', 'trap "exit 0" TERM; while :; do :; done'] }]));
+    await podWhere('burner', (p) => p.status?.phase === 'Running', 'Running');
+    const series = (text: string, name: string) => {
+      const re = new RegExp(`^${name}\\{container="spin",id="[0-9a-f]+",image="flotilla/busybox:1",namespace="${ns}",pod="burner"\\} ([0-9.e+-]+)`, 'm');
+      const m = re.exec(text);
+      return m ? Number(m[1]) : undefined;
+    };
+    const first = await waitFor(async () => series(await scrape(), 'container_cpu_usage_seconds_total'), { timeout: 20_000, message: 'the burner\'s cpu series' });
+    // The next scrape after the sample's 5 s lifetime has a new sample.
+    const later = await waitFor(
+      async () => {
+        const v = series(await scrape(), 'container_cpu_usage_seconds_total');
+        return v !== undefined && v > first ? v : undefined;
+      },
+      { timeout: 30_000, interval: 1_000, message: 'the cpu counter to grow' },
+    );
+    const text = await scrape();
+    const mem = series(text, 'container_memory_working_set_bytes')!;
+    console.info(`burner cpu seconds ${first} -> ${later}; working set ${mem} bytes`);
+    expect(later).toBeGreaterThan(first);
+    expect(mem).toBeGreaterThan(0);
+    expect(mem).toBeLessThan(64 * 1024 * 1024);
+    // The app container of another pod is there too; sandboxes are not (as cAdvisor's container label would be "POD").
+    expect(text).toMatch(new RegExp(`container_memory_working_set_bytes\\{container="app",[^}]*pod="app"\\}`));
+    expect(text).not.toContain('container="POD"');
+    await cluster!.client.resource<Pod>('pods').delete(ns, 'burner');
+  }, 90_000);
 });
