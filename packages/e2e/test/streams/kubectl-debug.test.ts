@@ -53,17 +53,33 @@ const kubectl = (args: string[], input?: string) => sh('kubectl', [...kubectlArg
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /**
- * kubectl under a pty: script(1) feeds it `lines`, one at a time once the
- * previous has had a moment (a shell that attaches late must still see them),
- * and keeps the pty open until kubectl exits.
+ * kubectl under a pty (script(1)): each line is typed once the output shows
+ * what it waits for (the first: kubectl's attach notice), then stdin ends;
+ * script keeps the session until kubectl exits and returns its exit code.
  */
-function interactive(args: string[], lines: string[]): Promise<Run> {
+async function interactive(args: string[], steps: Array<{ after: string; line: string }>): Promise<Run> {
   const cmd = ['kubectl', ...kubectlArgs(), ...args].map(quote).join(' ');
-  // The input comes from a subshell that waits for the prompt-less session to be attached before typing.
-  const feed = lines.map((l) => `sleep 3; printf '%s\\n' ${quote(l)}`).join('; ');
-  // bash's process substitution: the session ends when kubectl does, not when the feeder does.
-  return sh('bash', ['-c', `script -qefc ${quote(cmd)} /dev/null < <(${feed}; sleep 60)`], '', 120_000);
+  const child = spawn('script', ['-qefc', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 110_000);
+  try {
+    for (const step of steps) {
+      await waitFor(() => out.includes(step.after) || child.exitCode !== null, { timeout: 60_000, message: `"${step.after}" in the session's output (so far: ${JSON.stringify(out.slice(-300))})` });
+      child.stdin.write(`${step.line}\n`);
+    }
+    child.stdin.end();
+    return { code: await exited, stdout: out, stderr: err };
+  } finally {
+    clearTimeout(timer);
+  }
 }
+
+/** kubectl's notice once it attaches to a TTY session. */
+const ATTACHED = 'If you don\'t see a command prompt, try pressing enter.';
 
 async function podWhere(name: string, ok: (p: Pod) => boolean, what: string): Promise<Pod> {
   return waitFor(
@@ -108,7 +124,7 @@ describe('kubectl run -it --rm and kubectl attach -it', () => {
     const overrides = JSON.stringify({ apiVersion: 'v1', spec: { nodeName, terminationGracePeriodSeconds: 1 } });
     const r = await interactive(
       ['run', '-it', '--rm', 'x', '--image=flotilla/busybox:1', '--image-pull-policy=Never', '--restart=Never', `--overrides=${overrides}`, '--', 'sh'],
-      ['echo "tty=$(tty) sum=$((40+2))"', 'exit 4'],
+      [{ after: ATTACHED, line: 'echo "tty=$(tty) sum=$((40+2))"' }, { after: 'sum=42', line: 'exit 4' }],
     );
     expect(r.stdout).toContain('sum=42');
     expect(r.stdout).toMatch(/tty=\/dev\/pts\/\d+/);
@@ -126,7 +142,7 @@ describe('kubectl run -it --rm and kubectl attach -it', () => {
   });
 
   it('attach -it to a stdin pod: the main process reads what is typed; its exit code is kubectl\'s', async () => {
-    const r = await interactive(['attach', '-it', 'stdin', '-c', 'main'], ['echo "attached $((6*7))"', 'exit 3']);
+    const r = await interactive(['attach', '-it', 'stdin', '-c', 'main'], [{ after: ATTACHED, line: 'echo "attached $((6*7))"' }, { after: 'attached 42', line: 'exit 3' }]);
     expect(r.stdout).toContain('attached 42');
     expect(r.code).toBe(3);
     const p = await podWhere('stdin', (x) => x.status?.phase === 'Failed', 'Failed');
@@ -162,9 +178,10 @@ describe('kubectl debug with ephemeral containers', () => {
     const podIP = (await cluster!.client.resource<Pod>('pods').get(ns, 'app')).status!.podIP!;
     const r = await interactive(
       ['debug', '-it', 'pod/app', '--image=flotilla/busybox:1', '--image-pull-policy=Never', '--target=app', '--', 'sh'],
-      ['echo "procs: $(ps | grep -c "sleep 31337")"; echo "ip: $(ip -4 addr show eth0 | grep -o "inet [0-9.]*")"', 'exit 0'],
+      [{ after: ATTACHED, line: 'echo "pid1: $(tr "\\0" " " </proc/1/cmdline)"; echo "ip: $(ip -4 addr show eth0 | grep -o "inet [0-9.]*")"' }, { after: 'ip: inet', line: 'exit 0' }],
     );
-    expect(r.stdout).toMatch(/procs: [1-9]/);
+    // The target's PID namespace: PID 1 is its process.
+    expect(r.stdout).toContain('pid1: sleep 31337');
     expect(r.stdout).toContain(`ip: inet ${podIP}`);
     expect(r.code).toBe(0);
   }, 120_000);
