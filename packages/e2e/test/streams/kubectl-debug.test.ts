@@ -278,3 +278,64 @@ describe('per-container CPU and memory on the agent\'s /metrics', () => {
     await cluster!.client.resource<Pod>('pods').delete(ns, 'burner');
   }, 90_000);
 });
+
+describe('pods/proxy, services/proxy and nodes/proxy', () => {
+  beforeAll(async () => {
+    await cluster!.client.resource<Pod>('pods').create({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'web', namespace: ns, labels: { app: 'web' } },
+      spec: { nodeName, containers: [{ name: 'web', image: 'flotilla/echo:1', imagePullPolicy: 'Never', ports: [{ name: 'http', containerPort: 8080 }] }] },
+    } as Pod);
+    for (const [name, selector] of [['web', { app: 'web' }], ['nobody', { app: 'none' }]] as const) {
+      await cluster!.client.resource('services').create({
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name, namespace: ns },
+        spec: { selector, ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
+      });
+    }
+    await podWhere('web', (p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true, 'Ready');
+  }, 60_000);
+
+  it('kubectl get --raw through a Service (named target port), a pod and a node\'s agent', async () => {
+    const svc = await kubectl(['get', '--raw', `/api/v1/namespaces/${ns}/services/web:80/proxy/via-service?q=1`]);
+    expect(svc.code, svc.stderr).toBe(0);
+    expect(svc.stdout).toMatch(/"pod":"web".*"path":"\/via-service/);
+    const byName = await kubectl(['get', '--raw', `/api/v1/namespaces/${ns}/services/web:http/proxy/`]);
+    expect(byName.stdout).toContain('"pod":"web"');
+    const pod = await kubectl(['get', '--raw', `/api/v1/namespaces/${ns}/pods/web:8080/proxy/some/path`]);
+    expect(pod.code, pod.stderr).toBe(0);
+    expect(pod.stdout).toMatch(/"path":"\/some\/path"/);
+    // A POST is relayed with its body (authorized as create on pods/proxy).
+    const post = await apiRequest(cluster!.api.endpoint(), 'POST', `/api/v1/namespaces/${ns}/pods/web/proxy/posted`, 'hello body', { 'content-type': 'text/plain' });
+    expect(post.status, post.text).toBe(200);
+    expect(post.text).toContain('/posted');
+    // The node's agent over the node channel: its /metrics and its resource summary.
+    const metrics = await kubectl(['get', '--raw', `/api/v1/nodes/${nodeName}/proxy/metrics`]);
+    expect(metrics.code, metrics.stderr).toBe(0);
+    expect(metrics.stdout).toContain('container_memory_working_set_bytes{');
+    const summary = await kubectl(['get', '--raw', `/api/v1/nodes/${nodeName}/proxy/stats/summary`]);
+    expect(JSON.parse(summary.stdout)).toMatchObject({ node: { cpuCores: expect.any(Number) } });
+  });
+
+  it('what cannot be reached is a 503 that says why; the caller\'s token is not passed on; a node may not proxy', async () => {
+    const ep = cluster!.api.endpoint();
+    const closed = await apiRequest(ep, 'GET', `/api/v1/namespaces/${ns}/pods/web:9/proxy/`);
+    expect(closed.status, closed.text).toBe(503);
+    expect(closed.json()).toMatchObject({ reason: 'ServiceUnavailable' });
+    expect(closed.text).toMatch(/ECONNREFUSED|connection refused/);
+    const none = await apiRequest(ep, 'GET', `/api/v1/namespaces/${ns}/services/nobody:80/proxy/`);
+    expect(none.status).toBe(503);
+    expect(none.text).toContain('no endpoints available for service \\"nobody\\"');
+    const ghost = await apiRequest(ep, 'GET', `/api/v1/namespaces/${ns}/services/ghost:80/proxy/`);
+    expect(ghost.status).toBe(404);
+    // The echo server answers with the request's headers: no Authorization among them.
+    const echoed = await apiRequest(ep, 'GET', `/api/v1/namespaces/${ns}/pods/web/proxy/headers`, undefined, { 'x-probe': 'seen' });
+    expect(echoed.text.toLowerCase()).not.toContain(cluster!.api.adminToken.toLowerCase());
+    expect(echoed.text.toLowerCase()).not.toContain('bearer');
+    const asNode = await apiRequest(cluster!.api.endpoint(cluster!.api.nodeToken(nodeName)), 'GET', `/api/v1/nodes/${nodeName}/proxy/metrics`);
+    expect(asNode.status).toBe(403);
+    expect(asNode.text).toContain('nodes/proxy');
+  });
+});
