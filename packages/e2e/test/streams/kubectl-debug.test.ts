@@ -133,6 +133,18 @@ describe('kubectl run -it --rm and kubectl attach -it', () => {
     await waitFor(async () => (await cluster!.client.resource<Pod>('pods').get(ns, 'x').catch(() => undefined)) === undefined, { timeout: 30_000, message: 'pod x gone' });
   }, 120_000);
 
+  it('run -i --rm without a terminal: piped stdin reaches the shell, closing it ends the pod; the exit code is kubectl\'s', async () => {
+    const overrides = JSON.stringify({ apiVersion: 'v1', spec: { nodeName, terminationGracePeriodSeconds: 1 } });
+    const r = await kubectl(
+      ['run', '-i', '--rm', 'piped', '--image=flotilla/busybox:1', '--image-pull-policy=Never', '--restart=Never', `--overrides=${overrides}`, '--', 'sh'],
+      'echo "piped $((1+1))"\nread line; echo "read: $line"\nsecond line\nexit 5\n',
+    );
+    expect(r.stdout).toContain('piped 2');
+    expect(r.stdout).toContain('read: second line');
+    expect(r.code, r.stderr).toBe(5);
+    await waitFor(async () => (await cluster!.client.resource<Pod>('pods').get(ns, 'piped').catch(() => undefined)) === undefined, { timeout: 30_000, message: 'pod piped gone' });
+  }, 120_000);
+
   it('the container gets stdin, stdinOnce and tty as the pod spec says', async () => {
     await cluster!.client.resource<Pod>('pods').create(pod('stdin', [{ name: 'main', image: 'flotilla/busybox:1', imagePullPolicy: 'Never', command: ['sh'], stdin: true, stdinOnce: true, tty: true }]));
     await podWhere('stdin', (p) => p.status?.phase === 'Running', 'Running');
