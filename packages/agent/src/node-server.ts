@@ -397,7 +397,9 @@ function bridge(ws: WebSocket, session: StreamSession, protocol: string, command
     session.done.then(
       (code) => {
         finished = true;
-        send(CH.error, JSON.stringify(exitStatus(code, command)));
+        // An attach ends in Success whatever the process's exit code, as the kubelet's does: kubectl run -i reads
+        // the code from the pod's status, and takes a failed attach as a cue to print the logs all over again.
+        send(CH.error, JSON.stringify(command ? exitStatus(code, command) : { metadata: {}, status: 'Success' }));
         ws.close(1000);
         session.close();
       },
