@@ -57,7 +57,9 @@ const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
  * what it waits for (the first: kubectl's attach notice), then stdin ends;
  * script keeps the session until kubectl exits and returns its exit code.
  */
-async function interactive(args: string[], steps: Array<{ after: string; line: string }>): Promise<Run> {
+async function interactive(args: string[], steps: Array<{ after: string; line: string }>): Promise<Run & { firstMs: number }> {
+  const t0 = performance.now();
+  let firstMs = -1;
   const cmd = ['kubectl', ...kubectlArgs(), ...args].map(quote).join(' ');
   const child = spawn('script', ['-qefc', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
@@ -69,10 +71,11 @@ async function interactive(args: string[], steps: Array<{ after: string; line: s
   try {
     for (const step of steps) {
       await waitFor(() => out.includes(step.after) || child.exitCode !== null, { timeout: 60_000, message: `"${step.after}" in the session's output (so far: ${JSON.stringify(out.slice(-300))})` });
+      if (firstMs < 0) firstMs = Math.round(performance.now() - t0);
       child.stdin.write(`${step.line}\n`);
     }
     child.stdin.end();
-    return { code: await exited, stdout: out, stderr: err };
+    return { code: await exited, stdout: out, stderr: err, firstMs };
   } finally {
     clearTimeout(timer);
   }
@@ -133,6 +136,7 @@ describe('kubectl run -it --rm and kubectl attach -it', () => {
     expect(r.stdout + r.stderr).not.toContain('falling back');
     expect(r.stdout).toMatch(/tty=\/dev\/pts\/\d+/);
     expect(r.stdout).toContain('pod "x" deleted');
+    console.info(`kubectl run -it: ${r.firstMs} ms from the command to the attached session`);
     expect(r.code).toBe(4);
     await waitFor(async () => (await cluster!.client.resource<Pod>('pods').get(ns, 'x').catch(() => undefined)) === undefined, { timeout: 30_000, message: 'pod x gone' });
   }, 120_000);
@@ -173,7 +177,8 @@ describe('kubectl run -it --rm and kubectl attach -it', () => {
 
 describe('kubectl debug with ephemeral containers', () => {
   it('debug --target -- ps: the ephemeral container sees the target\'s processes, runs once and reports its status', async () => {
-    const r = await kubectl(['debug', 'pod/app', '--image=flotilla/busybox:1', '--image-pull-policy=Never', '--target=app', '--', 'ps']);
+    // No pull policy given: the server defaults it (IfNotPresent for a tagged image), which finds the local image.
+    const r = await kubectl(['debug', 'pod/app', '--image=flotilla/busybox:1', '--target=app', '--', 'ps']);
     expect(r.code, r.stderr).toBe(0);
     const name = /debug container name to (\S+?)\.?$/m.exec(r.stdout + r.stderr)?.[1];
     expect(name, r.stdout + r.stderr).toMatch(/^debugger-/);
@@ -201,6 +206,7 @@ describe('kubectl debug with ephemeral containers', () => {
     // The target's PID namespace: PID 1 is its process.
     expect(r.stdout).toContain('pid1: sleep 31337');
     expect(r.stdout).toContain(`ip: inet ${podIP}`);
+    console.info(`kubectl debug -it: ${r.firstMs} ms from the command to the attached session`);
     expect(r.code).toBe(0);
   }, 120_000);
 
