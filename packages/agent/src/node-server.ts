@@ -21,6 +21,7 @@ import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ApiError, badRequest, type Status } from '@flotilla/api';
 import { serveStatus, type Logger, type Registry } from '@flotilla/observability';
+import { containerMetricsText, UsageSampler, type UsageSnapshot } from './container-usage.js';
 import { instancesOf } from './pod-status.js';
 import { servePortForward } from './port-forward.js';
 import type { ContainerInfo, ContainerRuntime, StreamOptions, StreamSession } from './runtime/types.js';
@@ -112,6 +113,8 @@ interface Caller {
 }
 
 const ALLOWED_GROUP = 'system:masters';
+/** How old a usage sample may be for /stats/summary and /metrics (one sampling takes about a second). */
+const USAGE_MAX_AGE_MS = 5_000;
 /** The remote command subprotocols served, preferred first (kubectl 1.30+ offers only v5). */
 export const EXEC_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'] as const;
 
@@ -136,11 +139,12 @@ const message = (err: unknown) => (err as Error)?.message ?? String(err);
 /** Starts the HTTPS node server. */
 export async function startNodeServer(o: NodeServerOptions): Promise<NodeServer> {
   const allowed = new Set(o.allowedClientNames ?? [APISERVER_CLIENT_NAME]);
+  const sampler = new UsageSampler(o.runtime);
   const server: Server = createServer(
     // requestCert without rejectUnauthorized: a caller without a certificate may still show a token, and gets a Status rather than a TLS alert.
     { key: o.tls.key, cert: o.tls.cert, ca: o.tls.clientCa, requestCert: true, rejectUnauthorized: false },
     (req, res) => {
-      handle(o, allowed, req, res).catch((err: unknown) => {
+      handle(o, allowed, sampler, req, res).catch((err: unknown) => {
         if (err instanceof ApiError) return sendStatus(res, err);
         o.log.error({ err: message(err), path: req.url?.split('?')[0] }, 'node server request failed');
         sendStatus(res, new ApiError('InternalError', `an error on the node: ${message(err)}`));
@@ -205,8 +209,13 @@ async function authorize(o: NodeServerOptions, allowed: Set<string>, req: Incomi
   return { name: user.username, via: 'token' };
 }
 
-async function handle(o: NodeServerOptions, allowed: Set<string>, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (serveStatus(req, res, { registry: o.registry })) return;
+async function handle(o: NodeServerOptions, allowed: Set<string>, sampler: UsageSampler, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if ((req.url ?? '').split('?')[0] === '/metrics' && req.method === 'GET') {
+    // Fresh per-container numbers for the scrape, from the sampling kubectl top also reads; a slow engine leaves the last ones.
+    await Promise.race([sampler.sample(USAGE_MAX_AGE_MS).catch(() => undefined), new Promise((r) => setTimeout(r, 5_000).unref())]);
+  }
+  const registry = { render: () => o.registry.render() + containerMetricsText(sampler.latest()) };
+  if (serveStatus(req, res, { registry })) return;
   const url = new URL(req.url ?? '/', 'https://agent');
   if (/^\/(exec|attach|portForward)\//.test(url.pathname)) {
     await authorize(o, allowed, req);
@@ -215,7 +224,7 @@ async function handle(o: NodeServerOptions, allowed: Set<string>, req: IncomingM
   if (url.pathname === '/stats/summary') {
     if (req.method !== 'GET') throw new ApiError('MethodNotAllowed', 'only GET is allowed');
     await authorize(o, allowed, req);
-    const summary = await resourceSummary(o.runtime);
+    const summary = resourceSummary(await sampler.sample(USAGE_MAX_AGE_MS));
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify(summary));
     return;
@@ -254,14 +263,11 @@ export interface ResourceSummary {
   pods: Array<{ namespace: string; name: string; containers: Array<{ name: string; cpuCores: number; memoryBytes: number }> }>;
 }
 
-/** Samples every running app container (in parallel: each engine sample takes about a second). */
-export async function resourceSummary(runtime: ContainerRuntime): Promise<ResourceSummary> {
-  const running = (await runtime.listContainers({ type: 'container' })).filter((c) => c.state === 'running');
-  const samples = await Promise.all(running.map(async (c) => ({ c, u: await runtime.usage?.(c.id).catch(() => undefined) })));
+/** The summary of one sampling of every running app container. */
+export function resourceSummary(snap: UsageSnapshot): ResourceSummary {
   const pods = new Map<string, ResourceSummary['pods'][number]>();
   const node = { cpuCores: 0, memoryBytes: 0 };
-  for (const { c, u } of samples) {
-    if (!u) continue;
+  for (const { container: c, usage: u } of snap.samples) {
     const key = `${c.podNamespace}/${c.podName}`;
     const pod = pods.get(key) ?? { namespace: c.podNamespace, name: c.podName, containers: [] };
     pod.containers.push({ name: c.containerName, cpuCores: u.cpuCores, memoryBytes: u.memoryBytes });
@@ -269,7 +275,7 @@ export async function resourceSummary(runtime: ContainerRuntime): Promise<Resour
     node.cpuCores += u.cpuCores;
     node.memoryBytes += u.memoryBytes;
   }
-  return { timestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), windowSeconds: 1, node, pods: [...pods.values()] };
+  return { timestamp: new Date(snap.at).toISOString().replace(/\.\d+Z$/, 'Z'), windowSeconds: 1, node, pods: [...pods.values()] };
 }
 
 /** The container instance whose logs are asked for: the newest, or with `previous` the dead one before it. */
@@ -391,7 +397,9 @@ function bridge(ws: WebSocket, session: StreamSession, protocol: string, command
     session.done.then(
       (code) => {
         finished = true;
-        send(CH.error, JSON.stringify(exitStatus(code, command)));
+        // An attach ends in Success whatever the process's exit code, as the kubelet's does: kubectl run -i reads
+        // the code from the pod's status, and takes a failed attach as a cue to print the logs all over again.
+        send(CH.error, JSON.stringify(command ? exitStatus(code, command) : { metadata: {}, status: 'Success' }));
         ws.close(1000);
         session.close();
       },

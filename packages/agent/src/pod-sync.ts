@@ -16,6 +16,7 @@ import { RestartBackoff } from './backoff.js';
 import type { ResolvedAgentConfig } from './config.js';
 import { fetchSources, NO_SOURCES, referencedSources, type PodConfigSources } from './config-sources.js';
 import { waitForEndpointDrain } from './endpoint-drain.js';
+import { ephemeralContainerStatuses, syncEphemeralContainers } from './ephemeral-containers.js';
 import { ContainerConfigError, containerHash, hostPorts, linuxResources, mountsOf, resolveEnv, SPEC_HASH_LABEL } from './container-config.js';
 import { filesDigest, projectedVolumeDir, projectVolume, writeAtomically } from './projected-volumes.js';
 import type { AgentMetrics } from './metrics.js';
@@ -216,6 +217,10 @@ export class PodSyncer {
       containers = await this.d.runtime.listContainers({ podUid: uid });
     }
 
+    const eph = await syncEphemeralContainers({ ...this.d, nodeIP: this.d.config.nodeIP }, pod, containers, terminal);
+    if (eph.changed) containers = await this.d.runtime.listContainers({ podUid: uid });
+    if (eph.retryInMs !== undefined) requeueIn(eph.retryInMs);
+
     // Probe workers first: a container with a readiness (or startup) probe is not ready (started)
     // until that probe has passed. Asked before its worker existed, the prober has no result, which
     // reads as "no probe": the pod flashed Ready, then not ready once the worker began, then ready.
@@ -230,6 +235,8 @@ export class PodSyncer {
       hostIP: this.d.config.nodeIP,
       ...(sandboxProblem ? { sandboxProblem } : {}),
     });
+    const ephStatuses = ephemeralContainerStatuses(pod, containers, eph.waiting, this.termMessages);
+    if (ephStatuses) status.ephemeralContainerStatuses = ephStatuses;
     if (status.phase === 'Succeeded' || status.phase === 'Failed') {
       const sb = runningSandbox(containers);
       if (sb && !containers.some((x) => x.type === 'container' && x.state === 'running')) await this.d.runtime.stopContainer(sb.id, 0);

@@ -250,8 +250,19 @@ export interface Container {
   terminationMessagePath?: string;
   terminationMessagePolicy?: 'File' | 'FallbackToLogsOnError';
   stdin?: boolean;
+  /** Close stdin after the first attach session ends (kubectl run -i). */
+  stdinOnce?: boolean;
   tty?: boolean;
   securityContext?: Record<string, unknown>;
+}
+
+/**
+ * A container added to a running pod for debugging (`kubectl debug`), only
+ * through the `pods/ephemeralcontainers` subresource; never restarted.
+ */
+export interface EphemeralContainer extends Container {
+  /** A container of the pod whose process namespace this one joins. */
+  targetContainerName?: string;
 }
 
 /** An emptyDir volume source: scratch space that lives as long as the pod. */
@@ -348,6 +359,7 @@ export interface PodDNSConfig {
 export interface PodSpec {
   containers: Container[];
   initContainers?: Container[];
+  ephemeralContainers?: EphemeralContainer[];
   volumes?: Volume[];
   restartPolicy?: RestartPolicy;
   terminationGracePeriodSeconds?: number;
@@ -439,6 +451,7 @@ export interface PodStatus {
   startTime?: string;
   initContainerStatuses?: ContainerStatus[];
   containerStatuses?: ContainerStatus[];
+  ephemeralContainerStatuses?: ContainerStatus[];
   qosClass?: 'Guaranteed' | 'Burstable' | 'BestEffort';
   nominatedNodeName?: string;
 }

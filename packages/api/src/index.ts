@@ -18,5 +18,6 @@ export * from './defaults.js';
 export * from './validation.js';
 export { defaultConfigMap, defaultSecret, isBase64, validateConfigMap, validateSecret } from './config-validation.js';
 export * from './registry.js';
+export { defaultEphemeralContainers, validateEphemeralContainers, validateEphemeralContainersUpdate } from './ephemeral-containers.js';
 export { unknownFields, type FieldSchema } from './known-fields.js';
 export * from './proxy-report.js';

@@ -62,13 +62,13 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
   }),
   resource({
     group: '', version: 'v1', kind: 'Node', plural: 'nodes', singular: 'node', shortNames: ['no'],
-    namespaced: false, subresources: ['status'],
+    namespaced: false, subresources: ['status', 'proxy'],
     applyDefaults: defaultNode, validate: v.validateNode,
     extraFields: (o) => ({ 'spec.unschedulable': String((o as Node).spec?.unschedulable === true) }),
   }),
   resource({
     group: '', version: 'v1', kind: 'Pod', plural: 'pods', singular: 'pod', shortNames: ['po'],
-    namespaced: true, subresources: ['status', 'binding', 'log', 'exec', 'attach', 'portforward', 'eviction'],
+    namespaced: true, subresources: ['status', 'binding', 'log', 'exec', 'attach', 'portforward', 'eviction', 'ephemeralcontainers', 'proxy'],
     applyDefaults: defaultPod, validate: v.validatePod,
     extraFields: (o) => {
       const p = o as Pod;
@@ -97,7 +97,7 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
   }),
   resource({
     group: '', version: 'v1', kind: 'Service', plural: 'services', singular: 'service', shortNames: ['svc'],
-    namespaced: true, subresources: ['status'],
+    namespaced: true, subresources: ['status', 'proxy'],
     applyDefaults: defaultService, validate: v.validateService,
     extraFields: (o) => ({ 'spec.clusterIP': str((o as Service).spec?.clusterIP), 'spec.type': str((o as Service).spec?.type) }),
   }),

@@ -703,6 +703,9 @@ export function validatePod(obj: KubeObject, old?: KubeObject): FieldError[] {
   if (old) {
     validateObjectMetaUpdate(e, pod.metadata, old.metadata);
     validatePodSpecUpdate(e, pod.spec, (old as Pod).spec);
+  } else if (isObj(pod.spec) && pod.spec.ephemeralContainers !== undefined && pod.spec.ephemeralContainers !== null) {
+    // Only the pods/ephemeralcontainers subresource adds them, to a pod that exists.
+    e.forbidden('spec.ephemeralContainers', 'cannot be set on create');
   }
   return e.list;
 }

@@ -91,6 +91,9 @@ export function apiResourceList(resources: readonly ResourceInfo[], group: strin
       // kubectl drain looks for exactly this entry to decide it can evict instead of delete.
       if (sub === 'eviction') out.push({ ...base, group: 'policy', version: 'v1', kind: 'Eviction', verbs: ['create'] });
       if (sub === 'log') out.push({ ...base, kind: r.kind, verbs: ['get'] });
+      if (sub === 'ephemeralcontainers') out.push({ ...base, kind: r.kind, verbs: ['get', 'patch', 'update'] });
+      // Kubernetes' proxy options kinds, with every verb a proxied request may map to.
+      if (sub === 'proxy') out.push({ ...base, kind: `${r.kind}ProxyOptions`, verbs: ['create', 'delete', 'get', 'patch', 'update'] });
       // Connect subresources: kube lists them with kind PodExecOptions etc. and verbs get/create.
       if (sub === 'exec' || sub === 'attach' || sub === 'portforward') {
         const kind = { exec: 'PodExecOptions', attach: 'PodAttachOptions', portforward: 'PodPortForwardOptions' }[sub];

@@ -52,12 +52,14 @@ export interface TargetOptions {
 export async function agentTarget(storage: Storage, namespace: string, name: string, containerQuery: string | undefined, o: TargetOptions = {}): Promise<PodTarget> {
   const pod = (await storage.get('pods', namespace, name)) as Pod;
   const containers = (pod.spec?.containers ?? []).map((c) => c.name);
+  // Init and ephemeral containers are reachable by name (kubectl debug attaches to its ephemeral one).
+  const named = [...containers, ...(pod.spec?.initContainers ?? []).map((c) => c.name), ...(pod.spec?.ephemeralContainers ?? []).map((c) => c.name)];
   let container = containerQuery ?? '';
   if (!o.noContainer) {
     if (!container) {
       if (containers.length !== 1) throw badRequest(`a container name must be specified for pod ${name}, choose one of: [${containers.join(' ')}]`);
       container = containers[0]!;
-    } else if (!containers.includes(container)) {
+    } else if (!named.includes(container)) {
       throw badRequest(`container "${container}" not found in pod "${name}"`);
     }
   }

@@ -10,6 +10,7 @@ import type { Storage } from '@flotilla/store';
 import { METRICS_CONTENT_TYPE, Registry, type Logger } from '@flotilla/observability';
 import type { Authenticator, Authorizer, RequestAttributes, UserInfo, Verb } from './auth/types.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.js';
+import { serveEphemeralContainers } from './ephemeral-containers.js';
 import { evictPod } from './eviction.js';
 import { METRICS_GROUP, METRICS_VERSION, metricsResourceList, type MetricsApi } from './metrics-api.js';
 import { ApiServerMetrics } from './metrics.js';
@@ -17,6 +18,7 @@ import { ensureSystemNamespaces } from './namespaces.js';
 import type { NodeChannelTls } from './node-client.js';
 import { servePodStreams, STREAM_SUBRESOURCES } from './pod-stream-proxy.js';
 import { boolParam } from './query-params.js';
+import { parseProxyPath, proxyAttributes, serveProxy } from './proxy-subresource.js';
 import { parseApiPath, type ResourcePath } from './request-info.js';
 import { noSuchSubresource, RestHandlers, type RestRequest, type RestResponse } from './rest-handlers.js';
 import { ServiceAllocator } from './service-allocator.js';
@@ -256,6 +258,13 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   // ---------------------------------------------------------------- the API
 
   const apiHandler = async (req: FastifyRequest, reply: FastifyReply) => {
+    const proxied = parseProxyPath(req.url);
+    if (proxied) {
+      const attrs = proxyAttributes(proxied, req.method, req.flotilla.user!);
+      req.flotilla.attrs = { verb: attrs.verb, group: '', resource: attrs.resource, subresource: 'proxy', name: attrs.name!, ...(attrs.namespace ? { namespace: attrs.namespace } : {}) };
+      const out = await serveProxy({ storage, authorizer, logger, ...(options.nodeTls ? { nodeTls: options.nodeTls } : {}) }, proxied, { method: req.method, headers: req.headers, body: req.body, raw: req.raw }, attrs);
+      return reply.code(out.status).headers(out.headers).send(out.body);
+    }
     const parsed = parseApiPath(req.url);
     if (!parsed) throw new ApiError('NotFound', `the server could not find the requested resource`);
     if (parsed.type !== 'resource') {
@@ -313,6 +322,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       // Only connection upgrades (served by pod-stream-proxy.ts) can carry a stream.
       throw badRequest(`Upgrade request required: pods/${sub} speaks WebSocket (${sub === 'portforward' ? 'SPDY/3.1+portforward.k8s.io' : 'v5.channel.k8s.io'}) or SPDY`);
     }
+    if (sub === 'proxy') throw new ApiError('NotFound', `the server could not find the requested resource (${info.plural}/proxy needs a name)`);
     if (sub === 'eviction') {
       if (req.method !== 'POST') throw new ApiError('MethodNotAllowed', 'pods/eviction only supports POST');
       const out = await evictPod(storage, handlers, rest);
@@ -324,7 +334,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       return options.podLogHandler({ namespace: path.namespace!, name: path.name!, query, user }, req, reply);
     }
     let out: RestResponse;
-    switch (req.method) {
+    if (sub === 'ephemeralcontainers') out = await serveEphemeralContainers(storage, authorizer, rest, req.method);
+    else switch (req.method) {
       case 'GET':
       case 'HEAD':
         out = path.name === undefined ? await handlers.list(rest) : await handlers.get(rest);

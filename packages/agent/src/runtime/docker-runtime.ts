@@ -401,12 +401,11 @@ export class DockerRuntime implements ContainerRuntime {
       Image: spec.image,
       Labels: labels,
       Env: (options.env ?? []).map((e) => `${e.name}=${e.value}`),
-      Tty: false,
-      OpenStdin: false,
-      AttachStdout: false,
-      AttachStderr: false,
+      ...stdioConfig(spec),
       HostConfig: hostConfig,
     };
+    // kubectl debug --target: the ephemeral container sees the target's processes.
+    if (options.pidNamespaceOf) hostConfig.PidMode = `container:${options.pidNamespaceOf}`;
     // Kubernetes semantics: command replaces ENTRYPOINT (and drops the image CMD), args replace CMD.
     if (spec.command?.length) create.Entrypoint = spec.command;
     if (spec.args?.length) create.Cmd = spec.args;
@@ -536,19 +535,21 @@ export class DockerRuntime implements ContainerRuntime {
 
   async logs(id: string, options: LogOptions = {}): Promise<Readable> {
     const c = this.docker.getContainer(id);
+    // A TTY container's log is its raw terminal output, not multiplexed frames.
+    const tty = Boolean((await c.inspect().catch(() => undefined))?.Config?.Tty);
     const base: Record<string, unknown> = { stdout: true, stderr: true, timestamps: Boolean(options.timestamps) };
     if (options.tailLines !== undefined) base.tail = Math.max(0, Math.floor(options.tailLines));
     if (options.since) base.since = Math.floor(options.since.getTime() / 1000);
     try {
       if (options.follow) {
         const raw = (await c.logs({ ...base, follow: true, abortSignal: options.signal } as Docker.ContainerLogsOptions & { follow: true })) as Readable;
-        const out = new DockerDemux();
+        const out = tty ? new PassThrough() : new DockerDemux();
         raw.on('error', (e) => (options.signal?.aborted ? out.end() : out.destroy(e)));
         out.on('close', () => raw.destroy());
         return raw.pipe(out);
       }
       const buf = (await c.logs({ ...base, follow: false } as Docker.ContainerLogsOptions & { follow?: false })) as Buffer;
-      return Readable.from([demuxBuffer(buf)]);
+      return Readable.from([tty ? buf : demuxBuffer(buf)]);
     } catch (err) {
       throw wrap(err, 'Unknown', `logs of container ${id.slice(0, 12)}`);
     }
@@ -711,7 +712,7 @@ export class DockerRuntime implements ContainerRuntime {
     const cpuCores = sysDelta > 0 && pre?.system_cpu_usage ? (cpuDelta / sysDelta) * (cpu.online_cpus ?? 1) : 0;
     const mem = st.memory_stats;
     const inactive = mem?.stats?.total_inactive_file ?? mem?.stats?.inactive_file ?? 0;
-    return { cpuCores: Math.max(0, cpuCores), memoryBytes: Math.max(0, (mem?.usage ?? 0) - inactive) };
+    return { cpuCores: Math.max(0, cpuCores), memoryBytes: Math.max(0, (mem?.usage ?? 0) - inactive), cpuSecondsTotal: cpu.cpu_usage.total_usage / 1e9 };
   }
 
   async ensureImage(image: string, pullPolicy: PullPolicy): Promise<void> {
@@ -859,6 +860,16 @@ export class DockerRuntime implements ContainerRuntime {
         throw new RuntimeError('InvalidArgument', `hostPath volume ${volume}: unsupported type ${type}`);
     }
   }
+}
+
+/**
+ * The stdio settings of a container from its spec, as `docker run -i -t`
+ * makes them: stdin kept open for a later attach (closed again after the
+ * first attach with stdinOnce), and a pseudo-terminal.
+ */
+export function stdioConfig(spec: Pick<ContainerSpec, 'stdin' | 'stdinOnce' | 'tty'>): Pick<Docker.ContainerCreateOptions, 'Tty' | 'OpenStdin' | 'StdinOnce' | 'AttachStdin' | 'AttachStdout' | 'AttachStderr'> {
+  const stdin = spec.stdin === true;
+  return { Tty: spec.tty === true, OpenStdin: stdin, StdinOnce: stdin && spec.stdinOnce === true, AttachStdin: stdin, AttachStdout: false, AttachStderr: false };
 }
 
 /** Parses one engine event line; undefined for events that are not ours. */

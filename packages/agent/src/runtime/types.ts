@@ -152,10 +152,12 @@ export interface CreateContainerOptions {
   resources?: LinuxResources;
   /** Extra labels, e.g. a hash of the container spec to detect changes. */
   labels?: Record<string, string>;
+  /** Join the PID namespace of this container (an ephemeral container's target). */
+  pidNamespaceOf?: string;
 }
 
 /** The part of a Kubernetes container the runtime reads. `Container` from @flotilla/api fits. */
-export type ContainerSpec = Pick<Container, 'name' | 'image' | 'command' | 'args' | 'workingDir' | 'tty' | 'stdin'>;
+export type ContainerSpec = Pick<Container, 'name' | 'image' | 'command' | 'args' | 'workingDir' | 'tty' | 'stdin' | 'stdinOnce'>;
 
 /** Engine-side state of a container. */
 export type ContainerState = 'created' | 'running' | 'exited' | 'unknown';
@@ -266,6 +268,8 @@ export interface ContainerUsage {
   cpuCores: number;
   /** Working set: memory in use minus inactive file cache, in bytes. */
   memoryBytes: number;
+  /** CPU time used since the container started, in seconds (cAdvisor's container_cpu_usage_seconds_total). */
+  cpuSecondsTotal?: number;
 }
 
 /** Facts about the host the engine runs on, for Node capacity and nodeInfo. */

@@ -20,7 +20,8 @@ export function podReferences(pod: Pod): string[] {
   const add = (kind: NodeReadableRef, name: unknown) => {
     if (typeof name === 'string' && name !== '') out.add(`${kind}/${ns}/${name}`);
   };
-  for (const c of [...(Array.isArray(spec?.initContainers) ? spec!.initContainers : []), ...(Array.isArray(spec?.containers) ? spec!.containers : [])]) {
+  const list = (l: unknown) => (Array.isArray(l) ? (l as NonNullable<typeof spec>['containers']) : []);
+  for (const c of [...list(spec?.initContainers), ...list(spec?.containers), ...list(spec?.ephemeralContainers)]) {
     for (const e of Array.isArray(c?.env) ? c.env : []) {
       add('configmaps', e?.valueFrom?.configMapKeyRef?.name);
       add('secrets', e?.valueFrom?.secretKeyRef?.name);

@@ -166,6 +166,8 @@ describe('random bodies at every write endpoint of the real apiserver', () => {
     if (v.includes('delete')) add('DELETE', item);
     if (v.includes('deletecollection')) add('DELETE', collection(row));
     for (const [sub, sv] of subresources.get(row.plural) ?? []) {
+      // A proxy relays the body to a pod or node rather than storing it; an unreachable one is a 503 by design.
+      if (sub === 'proxy') continue;
       if (sv.includes('create')) add('POST', `${item}/${sub}`);
       if (sv.includes('update')) add('PUT', `${item}/${sub}`);
       if (sv.includes('patch')) add('PATCH', `${item}/${sub}`, PATCH_TYPES);
