@@ -19,6 +19,7 @@ import { classFilter, type ClassIdentity } from './ingress-class.js';
 import type { IngressMetrics } from './metrics.js';
 import type { LiveBackend, Snapshot } from './proxy-server.js';
 import { RouteTable } from './route-table.js';
+import type { WireSnapshot } from './snapshot-wire.js';
 import type { TlsProblem, TlsSecret, TlsSection, TlsStore } from './tls-store.js';
 
 /** Where backend addresses come from: EndpointSlices (the default) or the core Endpoints objects. */
@@ -35,6 +36,8 @@ export interface IngressControllerOptions extends ClassIdentity {
   endpointsFrom?: EndpointsFrom;
   /** Told every new snapshot. */
   onSnapshot(s: Snapshot): void;
+  /** Told every new snapshot in its wire form, for worker processes (built only when set). */
+  onWire?(w: WireSnapshot): void;
   /** The HTTPS certificates, refreshed from Secrets on every build; no Secret informer when unset. */
   tls?: TlsStore;
 }
@@ -57,6 +60,7 @@ export class IngressController {
   private isOurs: (ing: Ingress) => boolean = () => false;
   /** Problems reported by the last build: a build only records Events for new ones, so a rebuild per endpoint change does not bump every Event's count. */
   private reported = new Set<string>();
+  private version = 0;
 
   constructor(opts: IngressControllerOptions) {
     this.opts = opts;
@@ -140,6 +144,7 @@ export class IngressController {
     this.opts.metrics.rebuilds.inc();
     this.opts.metrics.routes.set(table.routes.length);
     this.opts.onSnapshot(snap);
+    if (this.opts.onWire) this.opts.onWire(this.wire(ours, backends, tlsHosts, sections));
     const tlsProblems: TlsProblem[] = [];
     if (this.opts.tls) {
       const secrets = this.secrets?.store;
@@ -147,6 +152,24 @@ export class IngressController {
     }
     this.recordProblems(table, backends, ours, tlsProblems);
     return snap;
+  }
+
+  /** The snapshot as worker processes get it: only the Secrets the sections name, only the fields they read. */
+  private wire(ours: Ingress[], backends: Map<string, LiveBackend>, tlsHosts: Set<string>, sections: TlsSection[]): WireSnapshot {
+    const secrets: Array<[string, TlsSecret]> = [];
+    for (const s of sections) {
+      const key = `${s.namespace}/${s.secretName}`;
+      const sec = this.secrets?.store.get(key);
+      if (sec) secrets.push([key, { apiVersion: 'v1', kind: 'Secret', metadata: { uid: sec.metadata.uid, resourceVersion: sec.metadata.resourceVersion }, type: sec.type, data: sec.data }]);
+    }
+    return {
+      version: ++this.version,
+      ingresses: ours,
+      backends: [...backends].map(([k, b]) => [k, b.state]),
+      tlsHosts: [...tlsHosts],
+      tls: sections.map(({ namespace, secretName, hosts }) => ({ namespace, secretName, hosts })),
+      secrets,
+    };
   }
 
   private recordProblems(table: RouteTable, backends: Map<string, LiveBackend>, ours: Ingress[], tlsProblems: TlsProblem[]): void {

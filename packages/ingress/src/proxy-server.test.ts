@@ -129,6 +129,23 @@ describe('ProxyServer', () => {
     expect((await get('/')).status).toBe(502);
   });
 
+  it('retries a refused connection once: two dead endpoints before a live one give a 502, the next request reaches the live one', async () => {
+    const dead1 = await deadPort();
+    const dead2 = await deadPort();
+    const labels = { ingress: 'default/web', host: 'once.test', path: '/' };
+    proxy.setSnapshot(snapshot([ing({}, { rules: [{ host: 'once.test', http: { paths: [svc('web')] } }] })], { web: [`127.0.0.1:${dead1}`, `127.0.0.1:${dead2}`, `127.0.0.1:${a}`] }));
+    const r = await get('/', 'once.test');
+    expect(r.status).toBe(502);
+    expect(r.body.toString()).toContain('ECONNREFUSED');
+    expect(metrics.retries.get(labels)).toBe(1);
+    expect(metrics.upstreamErrors.get({ ...labels, service: 'default/web:80', error: 'ECONNREFUSED' })).toBe(2);
+    // Both refusals passed the dead endpoints over: the next request goes to the live one at once.
+    expect((await get('/', 'once.test')).status).toBe(200);
+    expect(metrics.retries.get(labels)).toBe(1);
+    expect(metrics.requestCount(labels, 'default/web:80', '5xx')).toBe(1);
+    expect(metrics.requestCount(labels, 'default/web:80', '2xx')).toBe(1);
+  });
+
   it('streams request and response bodies, limits them by annotation', async () => {
     proxy.setSnapshot(snapshot([ing({ 'nginx.ingress.kubernetes.io/proxy-body-size': '1k' }, { rules: [{ http: { paths: [svc('web')] } }] })], { web: [`127.0.0.1:${a}`] }));
     expect(json(await get('/up', 'h', { method: 'POST', body: Buffer.alloc(1000) })).body).toBe(1000);

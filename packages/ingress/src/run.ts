@@ -1,21 +1,21 @@
 /**
  * `flotilla ingress` as a process: client from a kubeconfig, the
- * IngressController feeding the ProxyServer, the HTTP (and HTTPS) listeners
- * and the /metrics + /healthz server. The CLI only parses flags into an
+ * IngressController feeding the data plane (ProxyServer and the HTTP and
+ * HTTPS listeners, in this process or in `--workers` worker processes), and
+ * the /metrics + /healthz server. The CLI only parses flags into an
  * IngressConfig and calls run().
  */
-import { createServer, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { EventRecorder, RestClient, type ApiClient } from '@flotilla/client';
-import { createLogger, startStatusServer, type Logger } from '@flotilla/observability';
-import { createAccessLog } from './access-log.js';
+import { createLogger, METRICS_CONTENT_TYPE, serveStatus, type Logger } from '@flotilla/observability';
+import { startDataPlane, type DataPlane } from './data-plane.js';
 import { IngressController, type EndpointsFrom } from './ingress-controller.js';
-import { IngressMetrics } from './metrics.js';
-import { ProxyServer } from './proxy-server.js';
-import { RouteTable } from './route-table.js';
+import { IngressMetrics, mergeExpositions } from './metrics.js';
+import type { WireSnapshot } from './snapshot-wire.js';
 import { selfSignedPair, TlsStore } from './tls-store.js';
+import { WorkerPool } from './worker-pool.js';
 
 /** Everything `flotilla ingress` can set. */
 export interface IngressConfig {
@@ -37,6 +37,12 @@ export interface IngressConfig {
   endpointsFrom?: EndpointsFrom;
   /** One JSON line per request. Default true. */
   accessLog?: boolean;
+  /**
+   * Processes serving traffic. Default: one per core (os.availableParallelism()),
+   * like nginx's `worker_processes auto`. 1 serves in this process; more fork
+   * worker processes sharing the ports, fed by this one's informers.
+   */
+  workers?: number;
   client?: ApiClient;
   logger?: Logger;
   /** Told the bound ports once everything listens and the first route table is built. */
@@ -50,36 +56,44 @@ export function parseHostPort(value: string): { host: string; port: number } {
   return { host: m[1] ?? m[2] ?? '', port: Number(m[3]) };
 }
 
-async function listen(server: Server, port: number, host: string): Promise<number> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return (server.address() as AddressInfo).port;
-}
-
-/** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes what is left. */
-async function drain(server: Server, graceMs: number): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeIdleConnections();
-  const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-  await closed;
-  clearTimeout(timer);
+/** The default of `--workers`: one per core, as nginx's `worker_processes auto`. */
+export function defaultWorkers(): number {
+  return availableParallelism();
 }
 
 /** Runs the ingress until `signal` aborts; rejects if it cannot start. */
 export async function run(config: IngressConfig, signal: AbortSignal): Promise<void> {
   const log = config.logger ?? createLogger('ingress');
   const client = config.client ?? RestClient.fromKubeconfig(config.kubeconfig, { userAgent: 'flotilla-ingress' });
+  const workers = config.workers ?? defaultWorkers();
+  if (!Number.isInteger(workers) || workers < 1) throw new Error(`workers must be a positive integer, got ${workers}`);
   const metrics = new IngressMetrics();
-  const access = config.accessLog ?? true ? createAccessLog('ingress') : undefined;
-  const proxy = new ProxyServer({ table: new RouteTable([]), backends: new Map(), tlsHosts: new Set() }, { logger: log, metrics, accessLog: !!access, ...(access ? { accessLogger: access.logger } : {}) });
   const identity = hostname();
   const httpsPort = config.httpsPort ?? 443;
-  const tls = httpsPort >= 0 ? new TlsStore(await selfSignedPair()) : undefined;
+  const defaultPair = httpsPort >= 0 ? await selfSignedPair() : undefined;
+  const bind = config.bindAddress ?? '0.0.0.0';
+  const accessLog = config.accessLog ?? true;
+  const graceMs = 5_000;
+
+  // One process (workers 1): the data plane beside the controller. Otherwise a pool of
+  // worker processes, each with a data plane, fed by this one over IPC.
+  let plane: DataPlane | undefined;
+  let pool: WorkerPool | undefined;
+  let ports: { http: number; https?: number };
+  // The controller's TlsStore parses the Secrets to report bad ones; with workers, they serve.
+  const tls = defaultPair ? new TlsStore(defaultPair) : undefined;
+  if (workers === 1) {
+    plane = await startDataPlane({ logger: log, metrics, httpPort: config.httpPort ?? 80, httpsPort, bindAddress: bind, accessLog, ...(defaultPair ? { defaultPair } : {}) });
+    ports = plane.ports;
+  } else {
+    pool = new WorkerPool(workers, { httpPort: config.httpPort ?? 80, httpsPort, bindAddress: bind, accessLog, logLevel: log.level, graceMs, ...(defaultPair ? { defaultPair } : {}) }, log);
+    try {
+      ports = await pool.start();
+    } catch (err) {
+      await pool.stop(0);
+      throw err;
+    }
+  }
   const controller = new IngressController({
     client,
     logger: log,
@@ -89,51 +103,60 @@ export async function run(config: IngressConfig, signal: AbortSignal): Promise<v
     controllerName: config.controllerName ?? 'flotilla.dev/ingress',
     publishAddress: config.publishAddress,
     endpointsFrom: config.endpointsFrom,
-    onSnapshot: (s) => proxy.setSnapshot(s),
-    tls,
+    onSnapshot: (s) => plane?.proxy.setSnapshot(s),
+    ...(pool ? { onWire: (w: WireSnapshot) => pool.broadcast(w) } : {}),
+    tls: plane ? plane.tls : tls,
   });
 
-  const bind = config.bindAddress ?? '0.0.0.0';
-  // Node's defaults close idle client connections after 5 s; nginx keeps them 75 s.
-  const http = createServer({ keepAliveTimeout: 75_000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => proxy.handle(req, res, 'http'));
-  http.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head, 'http'));
-  const servers: Server[] = [http];
-  let https: Server | undefined;
-  if (tls) {
-    // The default certificate answers handshakes without SNI or for hosts without a Secret.
-    https = createHttpsServer({ SNICallback: tls.sniCallback, ...tls.defaultPair, keepAliveTimeout: 75_000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => proxy.handle(req, res, 'https'));
-    https.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head, 'https'));
-    servers.push(https);
-  }
-  for (const s of servers) {
-    s.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-      else socket.destroy();
-    });
-  }
-
-  let ready = false;
+  let synced = false;
+  const ready = () => synced && (!pool || pool.ready());
   const metricsAddr = parseHostPort(config.metricsBindAddress ?? '127.0.0.1:10254');
-  const status = metricsAddr.port >= 0 ? await startStatusServer({ registry: metrics.registry, port: metricsAddr.port, host: metricsAddr.host, logger: log, healthz: () => ready }) : undefined;
+  // With workers, a scrape sums their counters (the request metrics live there) with ours.
+  const render = pool ? async () => mergeExpositions([metrics.render(), ...(await pool.metrics())]) : () => metrics.render();
+  const status = metricsAddr.port >= 0 ? await startIngressStatusServer({ render, port: metricsAddr.port, host: metricsAddr.host, healthz: ready }) : undefined;
+  log.info({ port: ports.http, httpsPort: ports.https, bind, workers, metricsPort: status?.port, ingressClass: config.ingressClass ?? 'flotilla' }, 'serving HTTP');
   const controllerDone = controller.run(signal, () => {
-    ready = true;
+    synced = true;
   });
   try {
-    const httpPort = await listen(http, config.httpPort ?? 80, bind);
-    const boundHttps = https ? await listen(https, httpsPort, bind) : undefined;
-    log.info({ port: httpPort, httpsPort: boundHttps, bind, ingressClass: config.ingressClass ?? 'flotilla' }, 'serving HTTP');
-    // Traffic before the first route table would all be 404: tell the caller only once routes exist.
-    while (!ready && !signal.aborted) await new Promise((r) => setTimeout(r, 20));
-    if (!signal.aborted) config.onReady?.({ http: httpPort, https: boundHttps, metrics: status?.port });
+    // Traffic before the first route table would all be 404: tell the caller only once routes exist everywhere.
+    while (!ready() && !signal.aborted) await new Promise((r) => setTimeout(r, 20));
+    if (!signal.aborted) config.onReady?.({ ...ports, metrics: status?.port });
     await controllerDone;
   } finally {
-    log.debug('draining listeners');
-    await Promise.all(servers.map((s) => drain(s, 5_000)));
-    log.debug('closing backend pools');
-    await proxy.close();
-    access?.close();
+    await plane?.close(graceMs);
+    await pool?.stop(graceMs);
     log.debug('closing the status server');
     await status?.close();
     log.info('ingress stopped');
   }
+}
+
+/** /metrics (rendered by `render`, possibly asynchronously) and the health paths. */
+async function startIngressStatusServer(o: { render: () => string | Promise<string>; port: number; host: string; healthz: () => boolean }): Promise<{ port: number; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) {
+      Promise.resolve()
+        .then(o.render)
+        .then(
+          (text) => res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE }).end(text),
+          (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`rendering metrics: ${(err as Error).message}\n`),
+        );
+      return;
+    }
+    if (!serveStatus(req, res, { registry: { render: () => '' }, healthz: o.healthz })) res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseHostPort, run, type IngressConfig } from '@flotilla/ingress';
+import { defaultWorkers, parseHostPort, run, type IngressConfig } from '@flotilla/ingress';
 import { createLogger } from '@flotilla/observability';
 import { parsePort } from '../flags.js';
 import { runComponent } from '../run-component.js';
@@ -15,6 +15,7 @@ interface IngressFlags {
   metricsBindAddress: string;
   endpointsFrom: 'endpointslices' | 'endpoints';
   accessLog: boolean;
+  workers?: number;
   logLevel?: string;
 }
 
@@ -34,6 +35,13 @@ function parsePortOrNone(value: string): number {
   return value === '-1' ? -1 : parsePort(value);
 }
 
+/** A positive worker count. */
+function parseWorkers(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new InvalidArgumentError('want a whole number from 1 to 256');
+  return n;
+}
+
 /** `flotilla ingress`: the built-in L7 ingress controller. */
 export function ingressCommand(): Command {
   return new Command('ingress')
@@ -48,6 +56,7 @@ export function ingressCommand(): Command {
     .option('--metrics-bind-address <host:port>', 'address of /metrics and /healthz (port -1: none)', parseBind, '127.0.0.1:10254')
     .addOption(new Option('--endpoints-from <kind>', 'read backend addresses from').choices(['endpointslices', 'endpoints']).default('endpointslices'))
     .option('--no-access-log', 'do not write a JSON access-log line per request')
+    .option('--workers <n>', `processes serving traffic on the same ports, fed by one set of informers (default: one per core, here ${defaultWorkers()})`, parseWorkers)
     .option('--log-level <level>', 'pino log level (default: $FLOTILLA_LOG_LEVEL or info)')
     .action(async (flags: IngressFlags) => {
       const logger = createLogger('ingress', flags.logLevel ? { level: flags.logLevel } : {});
@@ -60,6 +69,7 @@ export function ingressCommand(): Command {
         metricsBindAddress: flags.metricsBindAddress,
         endpointsFrom: flags.endpointsFrom,
         accessLog: flags.accessLog,
+        ...(flags.workers !== undefined ? { workers: flags.workers } : {}),
         logger,
         ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
         ...(flags.publishAddress ? { publishAddress: flags.publishAddress } : {}),

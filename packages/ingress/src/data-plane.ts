@@ -1,0 +1,99 @@
+/**
+ * The serving half of the ingress, as one process runs it: the ProxyServer,
+ * the HTTP and HTTPS listeners (TLS by SNI from a TlsStore) and the access
+ * log. `flotilla ingress --workers 1` runs one in the controller's process;
+ * with more workers each worker process runs one (worker-main.ts).
+ */
+import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '@flotilla/observability';
+import { createAccessLog, type AccessLog } from './access-log.js';
+import type { IngressMetrics } from './metrics.js';
+import { ProxyServer } from './proxy-server.js';
+import { RouteTable } from './route-table.js';
+import { TlsStore, type KeyPair } from './tls-store.js';
+
+/** What a data plane needs. */
+export interface DataPlaneOptions {
+  logger: Logger;
+  metrics: IngressMetrics;
+  httpPort: number;
+  /** -1: no HTTPS listener. */
+  httpsPort: number;
+  bindAddress: string;
+  /** Served to handshakes without SNI or for hosts without a Secret; required when httpsPort >= 0. */
+  defaultPair?: KeyPair;
+  accessLog: boolean;
+}
+
+/** A listening data plane. */
+export interface DataPlane {
+  proxy: ProxyServer;
+  /** Undefined without HTTPS. */
+  tls: TlsStore | undefined;
+  ports: { http: number; https?: number };
+  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), closes the pools, flushes the access log. */
+  close(graceMs?: number): Promise<void>;
+}
+
+async function listen(server: Server, port: number, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+/** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes what is left. */
+async function drain(server: Server, graceMs: number): Promise<void> {
+  if (!server.listening) return;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+  await closed;
+  clearTimeout(timer);
+}
+
+/** Creates the proxy and its listeners and starts listening; the snapshot starts empty (every request 404). */
+export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
+  const access: AccessLog | undefined = o.accessLog ? createAccessLog('ingress') : undefined;
+  const proxy = new ProxyServer({ table: new RouteTable([]), backends: new Map(), tlsHosts: new Set() }, { logger: o.logger, metrics: o.metrics, accessLog: access ? access.write : false });
+  const tls = o.httpsPort >= 0 ? new TlsStore(o.defaultPair!) : undefined;
+  // Node's defaults close idle client connections after 5 s; nginx keeps them 75 s.
+  const timeouts = { keepAliveTimeout: 75_000, requestTimeout: 0, headersTimeout: 60_000 };
+  const http = createServer(timeouts, (req, res) => proxy.handle(req, res, 'http'));
+  http.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head, 'http'));
+  const servers: Server[] = [http];
+  let https: Server | undefined;
+  if (tls) {
+    // The default certificate answers handshakes without SNI (they never reach the SNICallback).
+    https = createHttpsServer({ SNICallback: tls.sniCallback, ...tls.defaultPair, ...timeouts }, (req, res) => proxy.handle(req, res, 'https'));
+    https.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head, 'https'));
+    servers.push(https);
+  }
+  for (const s of servers) {
+    s.on('clientError', (_err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+  }
+  const close = async (graceMs = 5_000) => {
+    o.logger.debug('draining listeners');
+    await Promise.all(servers.map((s) => drain(s, graceMs)));
+    o.logger.debug('closing backend pools');
+    await proxy.close();
+    access?.close();
+  };
+  try {
+    const httpPort = await listen(http, o.httpPort, o.bindAddress);
+    const httpsPort = https ? await listen(https, o.httpsPort, o.bindAddress) : undefined;
+    return { proxy, tls, ports: { http: httpPort, ...(httpsPort !== undefined ? { https: httpsPort } : {}) }, close };
+  } catch (err) {
+    await close(0);
+    throw err;
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * `--workers N` (N > 1): the controller process forks N worker processes
+ * with node:cluster; each runs a data plane (worker-main.ts) on the same
+ * ports. The controller keeps the informers, builds the snapshots and sends
+ * each one to every worker over IPC; /metrics asks every worker for its
+ * counters and sums them.
+ *
+ * Connections are spread by the cluster's round-robin (SCHED_RR: the
+ * controller process accepts and hands each connection to the next worker),
+ * chosen by measurement over SCHED_NONE (workers accept from the shared
+ * socket themselves), which gave one worker most of the keep-alive
+ * connections; see the package README. FLOTILLA_INGRESS_SCHED=none selects
+ * the other policy for measurements.
+ *
+ * A worker that dies is forked again after a second with the latest
+ * snapshot; stop() asks every worker to drain and waits for them.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '@flotilla/observability';
+import type { WireSnapshot } from './snapshot-wire.js';
+import type { KeyPair } from './tls-store.js';
+
+/** What the controller tells a worker at start. */
+export interface WorkerConfig {
+  httpPort: number;
+  httpsPort: number;
+  bindAddress: string;
+  defaultPair?: KeyPair;
+  accessLog: boolean;
+  logLevel: string;
+  /** Drain grace on stop, ms. */
+  graceMs: number;
+}
+
+/** Messages from the controller to a worker. */
+export type ToWorker = { t: 'config'; config: WorkerConfig } | { t: 'snapshot'; wire: WireSnapshot } | { t: 'metrics'; id: number } | { t: 'stop' };
+/** Messages from a worker to the controller. */
+export type FromWorker = { t: 'listening'; http: number; https?: number } | { t: 'applied'; version: number } | { t: 'metrics'; id: number; text: string } | { t: 'failed'; message: string };
+
+interface Slot {
+  index: number;
+  worker: Worker;
+  listening: boolean;
+  applied: number;
+}
+
+/** The worker processes of one ingress. */
+export class WorkerPool {
+  private readonly slots: Slot[] = [];
+  private latest: WireSnapshot | undefined;
+  private stopping = false;
+  private nextId = 0;
+  private readonly pendingMetrics = new Map<number, (text: string) => void>();
+  private config: WorkerConfig;
+
+  constructor(
+    private readonly count: number,
+    config: WorkerConfig,
+    private readonly log: Logger,
+  ) {
+    this.config = config;
+    const policy = process.env.FLOTILLA_INGRESS_SCHED === 'none' ? cluster.SCHED_NONE : cluster.SCHED_RR;
+    cluster.schedulingPolicy = policy;
+    // Not process.argv[1]: the CLI (or a test runner) would start over in every worker.
+    cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)), args: [] });
+  }
+
+  /**
+   * Forks the workers and resolves with the bound ports once all listen.
+   * The first worker binds alone: with port 0 it picks the ports the others then reuse.
+   */
+  async start(): Promise<{ http: number; https?: number }> {
+    const first = await this.fork(0);
+    const ports = await this.listening(first);
+    this.config = { ...this.config, httpPort: ports.http, ...(ports.https !== undefined ? { httpsPort: ports.https } : {}) };
+    const rest: Array<Promise<unknown>> = [];
+    for (let i = 1; i < this.count; i++) rest.push(this.fork(i).then((s) => this.listening(s)));
+    await Promise.all(rest);
+    this.log.info({ workers: this.count, pids: this.slots.map((s) => s.worker.process.pid), scheduling: cluster.schedulingPolicy === cluster.SCHED_RR ? 'round-robin' : 'none' }, 'ingress workers listening');
+    return ports;
+  }
+
+  /** Sends a new snapshot to every worker (and to workers forked later). */
+  broadcast(wire: WireSnapshot): void {
+    this.latest = wire;
+    for (const s of this.slots) this.send(s, { t: 'snapshot', wire });
+  }
+
+  /** Whether every worker listens and has applied a snapshot at least as new as the first one. */
+  ready(): boolean {
+    return this.slots.length === this.count && this.slots.every((s) => s.listening && s.applied >= 1);
+  }
+
+  /** The oldest snapshot version every worker has applied (0 before any). */
+  appliedVersion(): number {
+    return this.slots.length === 0 ? 0 : Math.min(...this.slots.map((s) => s.applied));
+  }
+
+  /** Every worker's exposition text (a worker that does not answer within 2 s is left out). */
+  async metrics(): Promise<string[]> {
+    const asks = this.slots.map(
+      (s) =>
+        new Promise<string>((resolve) => {
+          const id = ++this.nextId;
+          const timer = setTimeout(() => {
+            this.pendingMetrics.delete(id);
+            resolve('');
+          }, 2_000);
+          this.pendingMetrics.set(id, (text) => {
+            clearTimeout(timer);
+            resolve(text);
+          });
+          if (!this.send(s, { t: 'metrics', id })) this.pendingMetrics.get(id)?.('');
+        }),
+    );
+    return Promise.all(asks);
+  }
+
+  /** Asks every worker to drain and waits for them to exit (killing those that outlive `graceMs` + 5 s). */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    await Promise.all(
+      this.slots.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            if (s.worker.isDead()) return resolve();
+            const timer = setTimeout(() => s.worker.process.kill('SIGKILL'), graceMs + 5_000);
+            s.worker.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            if (!this.send(s, { t: 'stop' })) s.worker.process.kill('SIGTERM');
+          }),
+      ),
+    );
+  }
+
+  private send(s: Slot, msg: ToWorker): boolean {
+    if (!s.worker.isConnected()) return false;
+    try {
+      s.worker.send(msg);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private fork(index: number): Promise<Slot> {
+    const worker = cluster.fork({ FLOTILLA_INGRESS_WORKER: String(index) });
+    const slot: Slot = { index, worker, listening: false, applied: 0 };
+    this.slots[index] = slot;
+    worker.on('message', (msg: FromWorker) => {
+      if (msg.t === 'applied') slot.applied = msg.version;
+      else if (msg.t === 'metrics') {
+        const done = this.pendingMetrics.get(msg.id);
+        this.pendingMetrics.delete(msg.id);
+        done?.(msg.text);
+      }
+    });
+    worker.on('exit', (code, sig) => {
+      if (this.stopping || this.slots[index] !== slot) return;
+      this.log.error({ worker: index, pid: worker.process.pid, code, signal: sig }, 'ingress worker exited; starting another in 1 s');
+      setTimeout(() => {
+        if (this.stopping) return;
+        void this.fork(index)
+          .then((s) => this.listening(s))
+          .catch((err: unknown) => this.log.error({ err, worker: index }, 'restarting an ingress worker failed'));
+      }, 1_000).unref();
+    });
+    return new Promise((resolve, reject) => {
+      worker.once('online', () => {
+        this.send(slot, { t: 'config', config: this.config });
+        if (this.latest) this.send(slot, { t: 'snapshot', wire: this.latest });
+        resolve(slot);
+      });
+      worker.once('exit', (code) => reject(new Error(`ingress worker ${index} exited with code ${code} before it was online`)));
+    });
+  }
+
+  private listening(slot: Slot): Promise<{ http: number; https?: number }> {
+    return new Promise((resolve, reject) => {
+      const onMessage = (msg: FromWorker) => {
+        if (msg.t === 'listening') {
+          slot.listening = true;
+          cleanup();
+          resolve({ http: msg.http, ...(msg.https !== undefined ? { https: msg.https } : {}) });
+        } else if (msg.t === 'failed') {
+          cleanup();
+          reject(new Error(`ingress worker ${slot.index}: ${msg.message}`));
+        }
+      };
+      const onExit = (code: number) => {
+        cleanup();
+        reject(new Error(`ingress worker ${slot.index} exited with code ${code} before listening`));
+      };
+      const cleanup = () => {
+        slot.worker.off('message', onMessage);
+        slot.worker.off('exit', onExit);
+      };
+      slot.worker.on('message', onMessage);
+      slot.worker.on('exit', onExit);
+    });
+  }
+}
