@@ -11,16 +11,18 @@
  * proxies. The ingress runs its real control path: a real apiserver (on the
  * bench etcd), a selector-less Service, an EndpointSlice naming the three
  * backends, an IngressClass and an Ingress; nginx proxies to the same three.
- * Both proxies write an access log line per request to a file and run one
- * worker process (Node is one thread), both HTTPS listeners use an ECDSA
- * P-256 self-signed certificate.
+ * Both proxies write an access log line per request to a file and run the
+ * same number of worker processes (`--workers`, default one per core:
+ * nginx's `worker_processes auto` and flotilla's default); the backends run
+ * one nginx worker. Both HTTPS listeners use an ECDSA P-256 self-signed
+ * certificate.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
-import { selfSignedPair } from '@flotilla/ingress';
+import { defaultWorkers, selfSignedPair } from '@flotilla/ingress';
 import { RestClient } from '@flotilla/client';
 import { freePort } from '@flotilla/e2e';
 import { flotillaBin, spawnNode, startApiServer, type Started } from './processes.js';
@@ -37,11 +39,13 @@ export interface IngressBenchOptions {
   withoutAccessLog: boolean;
   /** Alternating rounds per cell; the median is reported. */
   rounds: number;
+  /** Worker processes of both proxies (nginx worker_processes, flotilla --workers). */
+  workers: number;
   cpuProfDir?: string;
 }
 
-export const INGRESS_DEFAULTS: IngressBenchOptions = { durationS: 5, connections: 32, withoutAccessLog: true, rounds: 3 };
-export const INGRESS_QUICK: IngressBenchOptions = { durationS: 2, connections: 8, withoutAccessLog: false, rounds: 1 };
+export const INGRESS_DEFAULTS: IngressBenchOptions = { durationS: 5, connections: 32, withoutAccessLog: true, rounds: 3, workers: defaultWorkers() };
+export const INGRESS_QUICK: IngressBenchOptions = { durationS: 2, connections: 8, withoutAccessLog: false, rounds: 1, workers: defaultWorkers() };
 
 /** One wrk result. */
 export interface WrkResult {
@@ -127,8 +131,8 @@ async function waitHttp(url: string, dead: () => string | undefined, timeoutMs =
   }
 }
 
-const common = (dir: string) => `
-worker_processes 1;
+const common = (dir: string, workers = 1) => `
+worker_processes ${workers};
 pid ${dir}/PIDNAME.pid;
 error_log ${dir}/PIDNAME-error.log warn;
 events { worker_connections 4096; }
@@ -166,7 +170,7 @@ http {
     // nginx as the reverse proxy, keep-alive upstreams to the same three backends.
     const nginxPort = await freePort();
     const nginxTls = await freePort();
-    const proxyConf = `${common(dir).replaceAll('PIDNAME', 'proxy')}
+    const proxyConf = `${common(dir, o.workers).replaceAll('PIDNAME', 'proxy')}
 http {
   access_log ${dir}/nginx-access.log;
   keepalive_requests 1000000;
@@ -216,7 +220,7 @@ http {
       const http = await freePort();
       const https = await freePort();
       const proc = spawnNode(
-        [flotillaBin(), 'ingress', '--kubeconfig', kubeconfig, '--http-port', String(http), '--https-port', String(https), '--bind-address', '127.0.0.1', '--metrics-bind-address', `127.0.0.1:${await freePort()}`, ...extra],
+        [flotillaBin(), 'ingress', '--kubeconfig', kubeconfig, '--http-port', String(http), '--https-port', String(https), '--bind-address', '127.0.0.1', '--metrics-bind-address', `127.0.0.1:${await freePort()}`, '--workers', String(o.workers), ...extra],
         join(dir, `${name}.log`),
         profile && o.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProfDir] : [],
       );
@@ -265,7 +269,7 @@ http {
     }
     rows.sort((a, b) => (a.proto === b.proto ? (a.size === b.size ? 0 : a.size < b.size ? 1 : -1) : a.proto < b.proto ? -1 : 1));
 
-    section(`ingress: wrk -t1 -c${o.connections} -d${o.durationS}s, Host: ${HOST}, 3 backends; median of ${o.rounds} alternating rounds`);
+    section(`ingress: wrk -t1 -c${o.connections} -d${o.durationS}s, Host: ${HOST}, 3 backends; median of ${o.rounds} alternating rounds; nginx worker_processes ${o.workers}, flotilla ingress --workers ${o.workers}`);
     const nginxOf = (r: (typeof rows)[number]) => rows.find((n) => n.target === 'nginx' && n.proto === r.proto && n.size === r.size);
     print(
       table(

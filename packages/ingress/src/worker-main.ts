@@ -76,3 +76,4 @@ process.on('SIGTERM', () => void stop('SIGTERM'));
 process.on('SIGINT', () => void stop('SIGINT'));
 // The controller process is gone (killed): nobody updates routes any more.
 process.on('disconnect', () => void stop('controller gone'));
+send({ t: 'hello' });

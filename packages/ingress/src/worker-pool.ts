@@ -36,7 +36,7 @@ export interface WorkerConfig {
 /** Messages from the controller to a worker. */
 export type ToWorker = { t: 'config'; config: WorkerConfig } | { t: 'snapshot'; wire: WireSnapshot } | { t: 'metrics'; id: number } | { t: 'stop' };
 /** Messages from a worker to the controller. */
-export type FromWorker = { t: 'listening'; http: number; https?: number } | { t: 'applied'; version: number } | { t: 'metrics'; id: number; text: string } | { t: 'failed'; message: string };
+export type FromWorker = { t: 'hello' } | { t: 'listening'; http: number; https?: number } | { t: 'applied'; version: number } | { t: 'metrics'; id: number; text: string } | { t: 'failed'; message: string };
 
 interface Slot {
   index: number;
@@ -52,7 +52,7 @@ export class WorkerPool {
   private stopping = false;
   private nextId = 0;
   private readonly pendingMetrics = new Map<number, (text: string) => void>();
-  private config: WorkerConfig;
+  private readonly config: WorkerConfig;
 
   constructor(
     private readonly count: number,
@@ -68,15 +68,15 @@ export class WorkerPool {
 
   /**
    * Forks the workers and resolves with the bound ports once all listen.
-   * The first worker binds alone: with port 0 it picks the ports the others then reuse.
+   * Every worker gets the same config, port 0 included: the cluster shares
+   * one listening socket per (address, port as asked, order of the listen
+   * call), so a worker asking for the port another one got would bind anew
+   * and fail.
    */
   async start(): Promise<{ http: number; https?: number }> {
-    const first = await this.fork(0);
-    const ports = await this.listening(first);
-    this.config = { ...this.config, httpPort: ports.http, ...(ports.https !== undefined ? { httpsPort: ports.https } : {}) };
-    const rest: Array<Promise<unknown>> = [];
-    for (let i = 1; i < this.count; i++) rest.push(this.fork(i).then((s) => this.listening(s)));
-    await Promise.all(rest);
+    const all = await Promise.all(Array.from({ length: this.count }, (_, i) => this.fork(i).then((s) => this.listening(s))));
+    const ports = all[0]!;
+    if (all.some((p) => p.http !== ports.http || p.https !== ports.https)) throw new Error(`ingress workers bound different ports: ${JSON.stringify(all)}`);
     this.log.info({ workers: this.count, pids: this.slots.map((s) => s.worker.process.pid), scheduling: cluster.schedulingPolicy === cluster.SCHED_RR ? 'round-robin' : 'none' }, 'ingress workers listening');
     return ports;
   }
@@ -169,11 +169,15 @@ export class WorkerPool {
       }, 1_000).unref();
     });
     return new Promise((resolve, reject) => {
-      worker.once('online', () => {
+      // Not 'online': that comes before the worker's module has run, and a message without a listener is lost.
+      const onHello = (msg: FromWorker) => {
+        if (msg.t !== 'hello') return;
+        worker.off('message', onHello);
         this.send(slot, { t: 'config', config: this.config });
         if (this.latest) this.send(slot, { t: 'snapshot', wire: this.latest });
         resolve(slot);
-      });
+      };
+      worker.on('message', onHello);
       worker.once('exit', (code) => reject(new Error(`ingress worker ${index} exited with code ${code} before it was online`)));
     });
   }

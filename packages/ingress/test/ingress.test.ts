@@ -5,7 +5,10 @@
  * real traffic (host and path rules, default backend, another class,
  * load balancing over 10 pods), zero failed requests through a rolling
  * update and through adding a host, and bad input (503 + Events, 422).
+ * The ingress runs with `--workers 2`; the last test checks that both
+ * workers serve and that /metrics and the access log cover them both.
  */
+import { request } from 'node:http';
 import { findResource, type ApiError, type Deployment, type Event, type Ingress, type IngressClass, type KubeObject } from '@flotilla/api';
 import { selfSignedPair } from '@flotilla/ingress';
 import { waitFor } from '@flotilla/e2e';
@@ -16,7 +19,9 @@ let env: IngressEnv;
 const endpointsFrom = process.env.FLOTILLA_INGRESS_ENDPOINTS_FROM ?? 'endpoints';
 
 beforeAll(async () => {
-  env = await startIngressEnv(['--endpoints-from', endpointsFrom]);
+  // Two worker processes fed by one controller: every scenario below (hot reload under load, TLS
+  // by SNI and rotation, metrics) runs through them, whatever the machine's core count.
+  env = await startIngressEnv(['--endpoints-from', endpointsFrom, '--workers', '2']);
   for (const c of classes) await env.cluster.client.resource<IngressClass>({ apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass' }).create(c);
   await Promise.all([deployEcho(env, 'alpha', 3), deployEcho(env, 'beta', 2)]);
 }, 240_000);
@@ -234,5 +239,36 @@ describe('flotilla ingress on real Docker hosts', () => {
     expect(r.status).toBe(200);
     expect(r.body).toMatch(new RegExp(`ingress_requests_total\\{code="2xx",host="alpha.test",ingress="${env.ns}/demo",path="/",service="${env.ns}/alpha:80"\\} \\d+`));
     expect(r.body).toContain('ingress_request_duration_seconds_bucket');
+  });
+
+  it('with --workers 2: both worker processes serve (new connections alternate), /metrics sums their counters, both write access-log lines', async () => {
+    const series = `ingress_requests_total{code="2xx",host="alpha.test",ingress="${env.ns}/demo",path="/",service="${env.ns}/alpha:80"}`;
+    const count = async () => Number(new RegExp(`^${series.replace(/[{}.$*+?()[\]\\|^]/g, '\\$&')} (\\d+)$`, 'm').exec((await get(env.metricsPort, 'x', '/metrics')).body)?.[1] ?? 0);
+    const before = await count();
+    const mark = `/workers-${Date.now()}-`;
+    const n = 40;
+    for (let i = 0; i < n; i++) {
+      // A connection per request: the cluster hands each new connection to the next worker.
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: env.port, path: `${mark}${i}`, headers: { host: 'alpha.test' }, agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(status).toBe(200);
+    }
+    expect(await count()).toBe(before + n);
+    // Access lines are flushed within a second; each carries the pid of the worker that served it.
+    const pids = await waitFor(() => {
+      const seen = new Set<number>();
+      for (const line of env.ingress.logs().split('\n')) {
+        if (!line.includes('"msg":"access"') || !line.includes(`"uri":"${mark}`)) continue;
+        seen.add((JSON.parse(line) as { pid: number }).pid);
+      }
+      return seen.size >= 2 ? seen : undefined;
+    }, { timeout: 10_000, interval: 200, message: 'access-log lines from two worker pids' });
+    expect(pids.size).toBe(2);
   });
 });

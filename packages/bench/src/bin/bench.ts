@@ -74,13 +74,15 @@ withFlags(program.command('dns').description('flotilla dns queries/s and p99 (zo
 withFlags(program.command('ingress').description('flotilla ingress vs nginx vs the backends directly (wrk, HTTP and HTTPS, small and 64 KiB)'))
   .option('-c, --connections <n>', 'wrk connections')
   .option('-d, --duration <seconds>', 'seconds per wrk run')
-  .action(async (flags: Flags & { connections?: string; duration?: string }) => {
+  .option('-w, --workers <n>', 'worker processes of nginx and of flotilla ingress (default: one per core)')
+  .action(async (flags: Flags & { connections?: string; duration?: string; workers?: string }) => {
     const dir = profileDir(flags, 'ingress');
     const base = flags.quick ? INGRESS_QUICK : INGRESS_DEFAULTS;
     await runIngressBench({
       ...base,
       ...(flags.connections ? { connections: Number(flags.connections) } : {}),
       ...(flags.duration ? { durationS: Number(flags.duration) } : {}),
+      ...(flags.workers ? { workers: Number(flags.workers) } : {}),
       ...(dir ? { cpuProfDir: dir } : {}),
     });
     printProfiles(dir);
