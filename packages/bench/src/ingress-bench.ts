@@ -18,6 +18,7 @@
  * certificate.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,6 +54,35 @@ export interface WrkResult {
   p50ms: number;
   p99ms: number;
   errors: number;
+  /** CPU time (user + system) the target's processes spent per request, µs; NaN when not measured. */
+  cpuUsPerReq: number;
+}
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/**
+ * CPU milliseconds (user + system) used so far by `pid` and its direct
+ * children (nginx's workers, the ingress's worker processes). On a shared
+ * machine this is steadier than requests/s: other load slows a proxy down
+ * but hardly changes what a request costs it.
+ */
+export function treeCpuMs(pid: number): number {
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // Fields after the command name (which may hold spaces): state ppid … utime(14) stime(15).
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(entry) !== pid && Number(f[1]) !== pid) continue;
+    ticks += Number(f[11]) + Number(f[12]);
+  }
+  return (ticks * 1000) / USER_HZ;
 }
 
 const BACKEND_IPS = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
@@ -70,16 +100,23 @@ export function parseWrk(out: string): WrkResult {
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   const errors = non2xx + (sock ? sock.slice(1).reduce((s, x) => s + Number(x), 0) : 0);
-  return { rps, p50ms: pct('50'), p99ms: pct('99'), errors };
+  const total = Number(/(\d+) requests in /.exec(out)?.[1] ?? 0);
+  return { rps, p50ms: pct('50'), p99ms: pct('99'), errors, cpuUsPerReq: NaN, ...({ total } as object) } as WrkResult & { total: number };
 }
 
-function wrk(url: string, o: IngressBenchOptions): Promise<WrkResult> {
-  return new Promise((resolve, reject) => {
+/** Runs wrk against `url`; with `pid`, also the CPU its process tree spent per request. */
+async function wrk(url: string, o: IngressBenchOptions, pid?: number): Promise<WrkResult> {
+  const cpu0 = pid ? treeCpuMs(pid) : 0;
+  const r = await new Promise<WrkResult & { total?: number }>((resolve, reject) => {
     execFile('wrk', ['-t1', `-c${o.connections}`, `-d${o.durationS}s`, '--latency', '-H', `Host: ${HOST}`, url], { timeout: (o.durationS + 30) * 1000 }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`wrk ${url}: ${stderr || err.message}`));
       resolve(parseWrk(stdout));
     });
   });
+  const total = r.total ?? 0;
+  delete r.total;
+  if (pid && total > 0) r.cpuUsPerReq = ((treeCpuMs(pid) - cpu0) * 1000) / total;
+  return r;
 }
 
 interface Nginx {
@@ -165,7 +202,8 @@ http {
   }
 }
 `;
-    started.push(await startNginx(dir, 'backend', backendConf, backendPort));
+    const backend = await startNginx(dir, 'backend', backendConf, backendPort);
+    started.push(backend);
 
     // nginx as the reverse proxy, keep-alive upstreams to the same three backends.
     const nginxPort = await freePort();
@@ -194,7 +232,8 @@ http {
   }
 }
 `;
-    started.push(await startNginx(dir, 'proxy', proxyConf, nginxPort));
+    const nginx = await startNginx(dir, 'proxy', proxyConf, nginxPort);
+    started.push(nginx);
 
     // The control plane the ingress reads, and the objects it routes by.
     progress('starting the apiserver and flotilla ingress');
@@ -238,13 +277,13 @@ http {
 
     // Other work on a shared machine comes and goes: every cell is measured
     // in rounds that alternate the targets, and the median round is reported.
-    const targets: Array<{ target: string; proto: string; base: string }> = [
-      { target: 'pods directly', proto: 'http', base: `http://${BACKEND_IPS[0]}:${backendPort}` },
-      { target: 'nginx', proto: 'http', base: `http://127.0.0.1:${nginxPort}` },
-      { target: 'flotilla ingress', proto: 'http', base: `http://127.0.0.1:${ing.http}` },
-      ...(quiet ? [{ target: 'flotilla ingress, no access log', proto: 'http', base: `http://127.0.0.1:${quiet.http}` }] : []),
-      { target: 'nginx', proto: 'https', base: `https://127.0.0.1:${nginxTls}` },
-      { target: 'flotilla ingress', proto: 'https', base: `https://127.0.0.1:${ing.https}` },
+    const targets: Array<{ target: string; proto: string; base: string; pid: number }> = [
+      { target: 'pods directly', proto: 'http', base: `http://${BACKEND_IPS[0]}:${backendPort}`, pid: backend.proc.pid! },
+      { target: 'nginx', proto: 'http', base: `http://127.0.0.1:${nginxPort}`, pid: nginx.proc.pid! },
+      { target: 'flotilla ingress', proto: 'http', base: `http://127.0.0.1:${ing.http}`, pid: ing.proc.pid },
+      ...(quiet ? [{ target: 'flotilla ingress, no access log', proto: 'http', base: `http://127.0.0.1:${quiet.http}`, pid: quiet.proc.pid }] : []),
+      { target: 'nginx', proto: 'https', base: `https://127.0.0.1:${nginxTls}`, pid: nginx.proc.pid! },
+      { target: 'flotilla ingress', proto: 'https', base: `https://127.0.0.1:${ing.https}`, pid: ing.proc.pid },
     ];
     progress('warming up every target (JIT, pools, TLS sessions)');
     for (const t of targets) await wrk(`${t.base}/small`, { ...o, durationS: Math.max(1, Math.round(o.durationS / 3)) });
@@ -254,7 +293,7 @@ http {
         for (const t of targets) {
           progress(`round ${round}/${o.rounds}: ${t.target} ${t.proto} ${size}`);
           const key = `${t.target}\u0000${t.proto}\u0000${size}`;
-          samples.set(key, [...(samples.get(key) ?? []), await wrk(`${t.base}/${size}`, o)]);
+          samples.set(key, [...(samples.get(key) ?? []), await wrk(`${t.base}/${size}`, o, t.pid)]);
         }
       }
     }
@@ -265,6 +304,7 @@ http {
       rows.push({
         target, proto, size: size === 'big' ? '64 KiB' : '23 B', rounds: runs.map((r) => Math.round(r.rps)),
         rps: median(runs.map((r) => r.rps)), p50ms: median(runs.map((r) => r.p50ms)), p99ms: median(runs.map((r) => r.p99ms)), errors: runs.reduce((n, r) => n + r.errors, 0),
+        cpuUsPerReq: median(runs.map((r) => r.cpuUsPerReq)),
       });
     }
     rows.sort((a, b) => (a.proto === b.proto ? (a.size === b.size ? 0 : a.size < b.size ? 1 : -1) : a.proto < b.proto ? -1 : 1));
@@ -273,13 +313,17 @@ http {
     const nginxOf = (r: (typeof rows)[number]) => rows.find((n) => n.target === 'nginx' && n.proto === r.proto && n.size === r.size);
     print(
       table(
-        ['target', 'proto', 'response', 'req/s', 'rounds req/s', 'p50 ms', 'p99 ms', 'errors', 'req/s vs nginx', 'p99 vs nginx'],
+        ['target', 'proto', 'response', 'req/s', 'rounds req/s', 'p50 ms', 'p99 ms', 'errors', 'req/s vs nginx', 'p99 vs nginx', 'CPU µs/req', 'CPU vs nginx'],
         rows.map((r) => {
           const n = nginxOf(r);
-          return [r.target, r.proto, r.size, Math.round(r.rps), r.rounds.join(' '), r.p50ms.toFixed(2), r.p99ms.toFixed(2), r.errors, n ? `${(r.rps / n.rps).toFixed(2)}x` : '', n ? `${(r.p99ms / n.p99ms).toFixed(2)}x` : ''];
+          return [
+            r.target, r.proto, r.size, Math.round(r.rps), r.rounds.join(' '), r.p50ms.toFixed(2), r.p99ms.toFixed(2), r.errors, n ? `${(r.rps / n.rps).toFixed(2)}x` : '', n ? `${(r.p99ms / n.p99ms).toFixed(2)}x` : '',
+            Number.isFinite(r.cpuUsPerReq) ? r.cpuUsPerReq.toFixed(0) : '', n && Number.isFinite(r.cpuUsPerReq) ? `${(r.cpuUsPerReq / n.cpuUsPerReq).toFixed(2)}x` : '',
+          ];
         }),
       ),
     );
+    print('CPU µs/req: user + system time of the target\'s processes (the proxy\'s master/primary and workers; for "pods directly" the backend nginx) per request, median round.');
     printJson('ingress', { options: o, rows });
   } finally {
     for (const s of started.reverse()) await s.stop().catch(() => undefined);

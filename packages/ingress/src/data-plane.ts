@@ -64,7 +64,10 @@ export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
   const proxy = new ProxyServer({ table: new RouteTable([]), backends: new Map(), tlsHosts: new Set() }, { logger: o.logger, metrics: o.metrics, accessLog: access ? access.write : false });
   const tls = o.httpsPort >= 0 ? new TlsStore(o.defaultPair!) : undefined;
   // Node's defaults close idle client connections after 5 s; nginx keeps them 75 s.
-  const timeouts = { keepAliveTimeout: 75_000, requestTimeout: 0, headersTimeout: 60_000 };
+  // A 256 KiB socket buffer (Node: 16 KiB) takes a 64 KiB body in one write without
+  // pausing the upstream and resuming it on 'drain' (two epoll_ctl and a loop turn each);
+  // nginx's proxy_buffers hold as much per connection.
+  const timeouts = { keepAliveTimeout: 75_000, requestTimeout: 0, headersTimeout: 60_000, highWaterMark: 256 * 1024 };
   const http = createServer(timeouts, (req, res) => proxy.handle(req, res, 'http'));
   http.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head, 'http'));
   const servers: Server[] = [http];

@@ -251,6 +251,14 @@ export class ProxyServer {
       tried.add(target);
       let started = false;
       let finished = false;
+      /** The body length the backend declared (-1: unknown), to tell the last chunk. */
+      let expected = -1;
+      let corked = false;
+      const uncork = () => {
+        if (!corked) return;
+        corked = false;
+        res.uncork();
+      };
       let upstreamCtl: Dispatcher.DispatchController | undefined;
       // A client that goes away at any point (before or after the answer started) cancels the
       // upstream request; otherwise a write to the dead response pauses undici forever.
@@ -277,15 +285,25 @@ export class ProxyServer {
           const out: IncomingHttpHeaders = {};
           for (const k in resHeaders) if (!HOP_BY_HOP.has(k)) out[k] = resHeaders[k];
           out['x-request-id'] ??= reqId;
+          const cl = resHeaders['content-length'];
+          if (typeof cl === 'string') expected = Number(cl);
           res.writeHead(statusCode, out as Record<string, string | string[]>);
         },
         onResponseData: (controller, chunk) => {
           bytes += chunk.length;
           if (res.destroyed) return controller.abort(new Error('client closed the connection'));
+          // More of the body to come: hold the writes until the reads the loop has ready are in,
+          // so a large body goes out in a few writev(2) instead of one write per upstream read.
+          if (!corked && bytes !== expected) {
+            corked = true;
+            res.cork();
+            setImmediate(uncork);
+          }
           if (!res.write(chunk)) controller.pause();
         },
         onResponseEnd: () => {
           settle();
+          uncork();
           res.end();
           try {
             done(res.statusCode);
@@ -296,6 +314,7 @@ export class ProxyServer {
         },
         onResponseError: (_controller, err) => {
           settle();
+          uncork();
           const code = errCode(err);
           this.log.debug({ err, upstream: target, started }, 'upstream attempt failed');
           upstreamError = code;
