@@ -25,6 +25,8 @@ export interface DataPlaneOptions {
   /** Served to handshakes without SNI or for hosts without a Secret; required when httpsPort >= 0. */
   defaultPair?: KeyPair;
   accessLog: boolean;
+  /** Told each endpoint the proxy starts passing over (see ProxyOptions). */
+  onEndpointFailed?: (address: string, until: number) => void;
 }
 
 /** A listening data plane. */
@@ -61,7 +63,7 @@ async function drain(server: Server, graceMs: number): Promise<void> {
 /** Creates the proxy and its listeners and starts listening; the snapshot starts empty (every request 404). */
 export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
   const access: AccessLog | undefined = o.accessLog ? createAccessLog('ingress') : undefined;
-  const proxy = new ProxyServer({ table: new RouteTable([]), backends: new Map(), tlsHosts: new Set() }, { logger: o.logger, metrics: o.metrics, accessLog: access ? access.write : false });
+  const proxy = new ProxyServer({ table: new RouteTable([]), backends: new Map(), tlsHosts: new Set() }, { logger: o.logger, metrics: o.metrics, accessLog: access ? access.write : false, ...(o.onEndpointFailed ? { onEndpointFailed: o.onEndpointFailed } : {}) });
   const tls = o.httpsPort >= 0 ? new TlsStore(o.defaultPair!) : undefined;
   // Node's defaults close idle client connections after 5 s; nginx keeps them 75 s.
   // A 256 KiB socket buffer (Node: 16 KiB) takes a 64 KiB body in one write without

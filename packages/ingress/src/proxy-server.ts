@@ -56,6 +56,8 @@ export interface ProxyOptions {
    * one retry elsewhere beat waiting.
    */
   connectTimeoutMs?: number;
+  /** Told each endpoint this proxy starts passing over, and until when (the worker pool shares them). */
+  onEndpointFailed?: (address: string, until: number) => void;
 }
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'http2-settings']);
@@ -68,8 +70,6 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 const MAX_ATTEMPTS = 2;
 /** How long an endpoint that failed to connect is passed over (nginx: fail_timeout 10 s; shorter here, as endpoints churn fast). */
 const FAIL_TIMEOUT_MS = 5_000;
-/** Connect-level errors that say the endpoint is gone, as opposed to slow. */
-const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 /** Errors where the backend never saw (or never answered) the request: safe to try another endpoint. */
 const RETRIABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 
@@ -117,6 +117,7 @@ export class ProxyServer {
   private readonly dispatcher: Dispatcher;
   /** Endpoints that refused or timed out a connection, until when they are passed over. */
   private readonly failedUntil = new Map<string, number>();
+  private readonly onEndpointFailed: ((address: string, until: number) => void) | undefined;
 
   constructor(initial: Snapshot, options: ProxyOptions) {
     this.snapshot = initial;
@@ -124,6 +125,7 @@ export class ProxyServer {
     const access = options.accessLog ?? true;
     this.writeAccess = typeof access === 'function' ? access : access ? (e) => this.log.info(e, 'access') : undefined;
     this.metrics = options.metrics;
+    this.onEndpointFailed = options.onEndpointFailed;
     this.noRoute = this.metrics.meter({ ingress: '', host: '', path: '' }, '', false);
     this.dispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000, pipelining: 1, connect: { timeout: options.connectTimeoutMs ?? 1_000 } });
   }
@@ -178,9 +180,19 @@ export class ProxyServer {
     return m;
   }
 
-  /** Remembers a connect failure so the next requests avoid the endpoint for a while. */
+  /**
+   * Passes `address` over until `until` (ms since the epoch): a failure another
+   * worker process saw, so each worker need not find a stopped pod itself.
+   */
+  endpointFailed(address: string, until: number): void {
+    if ((this.failedUntil.get(address) ?? 0) < until) this.failedUntil.set(address, until);
+  }
+
+  /** Remembers a failure before any response byte, so the next requests avoid the endpoint for a while. */
   private markFailed(address: string): void {
-    this.failedUntil.set(address, Date.now() + FAIL_TIMEOUT_MS);
+    const until = Date.now() + FAIL_TIMEOUT_MS;
+    this.failedUntil.set(address, until);
+    this.onEndpointFailed?.(address, until);
     if (this.failedUntil.size > 4096) {
       const now = Date.now();
       for (const [a, t] of this.failedUntil) if (t <= now) this.failedUntil.delete(a);
@@ -325,7 +337,10 @@ export class ProxyServer {
             return done(res.statusCode);
           }
           if (tooLarge.hit) return reply(413, '413 Request Entity Too Large\n', { connection: 'close' });
-          if (CONNECT_FAILURES.has(code)) this.markFailed(target);
+          // Refused, timed out, or reset before any response byte (a pod stopping closes what it
+          // accepted): nginx's max_fails counts all of these. With one retry per request, passing
+          // the endpoint over at once is what keeps a rollout from failing requests.
+          if (RETRIABLE.has(code)) this.markFailed(target);
           if (tries + 1 < MAX_ATTEMPTS && RETRIABLE.has(code) && (!hasBody || !req.readableDidRead)) {
             this.metrics.retries.inc(routeLabels(route));
             return attempt(tries + 1);

@@ -49,7 +49,8 @@ process.on('message', (msg: ToWorker) => {
     case 'config':
       config = msg.config;
       log = createLogger('ingress', { level: config.logLevel }).child({ worker: Number(process.env.FLOTILLA_INGRESS_WORKER ?? 0) });
-      startDataPlane({ logger: log, metrics, httpPort: config.httpPort, httpsPort: config.httpsPort, bindAddress: config.bindAddress, accessLog: config.accessLog, ...(config.defaultPair ? { defaultPair: config.defaultPair } : {}) })
+      startDataPlane({ logger: log, metrics, httpPort: config.httpPort, httpsPort: config.httpsPort, bindAddress: config.bindAddress, accessLog: config.accessLog,
+        onEndpointFailed: (address, until) => send({ t: 'endpointFailed', address, until }), ...(config.defaultPair ? { defaultPair: config.defaultPair } : {}) })
         .then((p) => {
           plane = p;
           send({ t: 'listening', ...p.ports });
@@ -63,6 +64,9 @@ process.on('message', (msg: ToWorker) => {
       break;
     case 'snapshot':
       apply(msg.wire);
+      break;
+    case 'endpointFailed':
+      plane?.proxy.endpointFailed(msg.address, msg.until);
       break;
     case 'metrics':
       send({ t: 'metrics', id: msg.id, text: metrics.render() });

@@ -12,6 +12,10 @@
  * connections; see the package README. FLOTILLA_INGRESS_SCHED=none selects
  * the other policy for measurements.
  *
+ * Endpoints a worker starts passing over (refused, reset, timed out) are
+ * passed on to the other workers, so each does not fail a request on a
+ * stopped pod first.
+ *
  * A worker that dies is forked again after a second with the latest
  * snapshot; stop() asks every worker to drain and waits for them.
  */
@@ -34,9 +38,9 @@ export interface WorkerConfig {
 }
 
 /** Messages from the controller to a worker. */
-export type ToWorker = { t: 'config'; config: WorkerConfig } | { t: 'snapshot'; wire: WireSnapshot } | { t: 'metrics'; id: number } | { t: 'stop' };
+export type ToWorker = { t: 'config'; config: WorkerConfig } | { t: 'endpointFailed'; address: string; until: number } | { t: 'snapshot'; wire: WireSnapshot } | { t: 'metrics'; id: number } | { t: 'stop' };
 /** Messages from a worker to the controller. */
-export type FromWorker = { t: 'hello' } | { t: 'listening'; http: number; https?: number } | { t: 'applied'; version: number } | { t: 'metrics'; id: number; text: string } | { t: 'failed'; message: string };
+export type FromWorker = { t: 'hello' } | { t: 'endpointFailed'; address: string; until: number } | { t: 'listening'; http: number; https?: number } | { t: 'applied'; version: number } | { t: 'metrics'; id: number; text: string } | { t: 'failed'; message: string };
 
 interface Slot {
   index: number;
@@ -152,6 +156,10 @@ export class WorkerPool {
     this.slots[index] = slot;
     worker.on('message', (msg: FromWorker) => {
       if (msg.t === 'applied') slot.applied = msg.version;
+      // One worker found an endpoint dead: the others pass it over too, rather than each failing on it first.
+      else if (msg.t === 'endpointFailed') {
+        for (const other of this.slots) if (other && other !== slot) this.send(other, msg);
+      }
       else if (msg.t === 'metrics') {
         const done = this.pendingMetrics.get(msg.id);
         this.pendingMetrics.delete(msg.id);
