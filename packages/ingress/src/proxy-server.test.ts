@@ -146,6 +146,34 @@ describe('ProxyServer', () => {
     expect(metrics.requestCount(labels, 'default/web:80', '2xx')).toBe(1);
   });
 
+  it('tells onEndpointFailed about an endpoint it passes over, and takes such reports from elsewhere (the worker pool shares them)', async () => {
+    const dead = await deadPort();
+    const reported: string[] = [];
+    const m = new IngressMetrics();
+    const log = createLogger('ingress-test', { level: 'silent' });
+    const own = new ProxyServer(snapshot([], {}), { logger: log, metrics: m, onEndpointFailed: (address, until) => { if (until > Date.now()) reported.push(address); } });
+    const other = new ProxyServer(snapshot([], {}), { logger: log, metrics: m });
+    const serve = async (p: ProxyServer) => listen(createServer((req, res) => p.handle(req, res, 'http')));
+    const ownPort = await serve(own);
+    const otherPort = await serve(other);
+    const snap = () => snapshot([ing({}, { rules: [{ host: 'shared.test', http: { paths: [svc('web')] } }] })], { web: [`127.0.0.1:${dead}`, `127.0.0.1:${a}`] });
+    own.setSnapshot(snap());
+    other.setSnapshot(snap());
+    const labels = { ingress: 'default/web', host: 'shared.test', path: '/' };
+    const at = (port: number) => new Promise<number>((resolve, reject) => {
+      const r = request({ host: '127.0.0.1', port, path: '/', headers: { host: 'shared.test' } }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode!)); });
+      r.on('error', reject);
+      r.end();
+    });
+    expect(await at(ownPort)).toBe(200); // refused, retried on the live one
+    expect(reported).toEqual([`127.0.0.1:${dead}`]);
+    expect(m.retries.get(labels)).toBe(1);
+    other.endpointFailed(`127.0.0.1:${dead}`, Date.now() + 5_000);
+    expect(await at(otherPort)).toBe(200); // straight to the live one: no second retry
+    expect(m.retries.get(labels)).toBe(1);
+    await Promise.all([own.close(), other.close()]);
+  });
+
   it('streams request and response bodies, limits them by annotation', async () => {
     proxy.setSnapshot(snapshot([ing({ 'nginx.ingress.kubernetes.io/proxy-body-size': '1k' }, { rules: [{ http: { paths: [svc('web')] } }] })], { web: [`127.0.0.1:${a}`] }));
     expect(json(await get('/up', 'h', { method: 'POST', body: Buffer.alloc(1000) })).body).toBe(1000);
