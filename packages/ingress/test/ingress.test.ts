@@ -247,7 +247,10 @@ describe('flotilla ingress on real Docker hosts', () => {
     const before = await count();
     const mark = `/workers-${Date.now()}-`;
     const n = 40;
-    for (let i = 0; i < n; i++) {
+    let ok = 0;
+    // 200s only are counted: on a loaded machine the echo pods' readiness probes can fail for a
+    // moment (a 503 naming the Service is the right answer then, counted as 5xx, not 2xx).
+    for (let i = 0; ok < n && i < 10 * n; i++) {
       // A connection per request: the cluster hands each new connection to the next worker.
       const status = await new Promise<number>((resolve, reject) => {
         const req = request({ host: '127.0.0.1', port: env.port, path: `${mark}${i}`, headers: { host: 'alpha.test' }, agent: false }, (res) => {
@@ -257,8 +260,13 @@ describe('flotilla ingress on real Docker hosts', () => {
         req.on('error', reject);
         req.end();
       });
-      expect(status).toBe(200);
+      if (status === 200) ok++;
+      else {
+        expect(status).toBe(503);
+        await new Promise((r) => setTimeout(r, 250)); // until a pod is ready again
+      }
     }
+    expect(ok).toBe(n);
     expect(await count()).toBe(before + n);
     // Access lines are flushed within a second; each carries the pid of the worker that served it.
     const pids = await waitFor(() => {
