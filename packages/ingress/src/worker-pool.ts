@@ -8,8 +8,9 @@
  * Connections are spread by the cluster's round-robin (SCHED_RR: the
  * controller process accepts and hands each connection to the next worker),
  * chosen by measurement over SCHED_NONE (workers accept from the shared
- * socket themselves), which gave one worker most of the keep-alive
- * connections; see the package README. FLOTILLA_INGRESS_SCHED=none selects
+ * socket themselves), which split a benchmark's keep-alive connections
+ * 70/30 between two workers where round-robin split them evenly; see the
+ * package README. FLOTILLA_INGRESS_SCHED=none selects
  * the other policy for measurements.
  *
  * Endpoints a worker starts passing over (refused, reset, timed out) are
