@@ -265,9 +265,11 @@ pidfile_alive "$run_dir/proxy-root.pid" >/dev/null ||
 # (10.96.0.10) through the proxies. --no-forward: this machine's own
 # resolver is off-machine, where no test traffic may go.
 start_component dns --bind-address "$gateway" --port 53 --metrics-port 9153 --no-forward
-# The L7 front door on the bridge address, ports 80 and 443.
+# The L7 front door on the bridge address, ports 80 and 443; one worker
+# process per core unless FLOTILLA_INGRESS_WORKERS says otherwise.
 start_component ingress --http-port "${FLOTILLA_INGRESS_HTTP_PORT:-80}" --https-port "${FLOTILLA_INGRESS_HTTPS_PORT:-443}" \
-  --bind-address "$gateway" --publish-address "$gateway" --metrics-bind-address 127.0.0.1:10254
+  --bind-address "$gateway" --publish-address "$gateway" --metrics-bind-address 127.0.0.1:10254 \
+  ${FLOTILLA_INGRESS_WORKERS:+--workers "$FLOTILLA_INGRESS_WORKERS"}
 
 # --- demo -----------------------------------------------------------------
 step "8/8 kubectl apply -f manifests/demo.yaml -f manifests/ingress.yaml"
