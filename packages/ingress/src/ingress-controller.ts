@@ -38,6 +38,13 @@ export interface IngressControllerOptions extends ClassIdentity {
   onSnapshot(s: Snapshot): void;
   /** Told every new snapshot in its wire form, for worker processes (built only when set). */
   onWire?(w: WireSnapshot): void;
+  /**
+   * Told, with every new snapshot, the EndpointSlice resourceVersion it
+   * reflects (undefined when endpoints come from Endpoints objects): what the
+   * ingress reports in its proxy Lease once the snapshot serves, so an agent
+   * signals a deleted pod only after the ingress stopped sending it requests.
+   */
+  onBuilt?(sliceRevision: string | undefined): void;
   /** The HTTPS certificates, refreshed from Secrets on every build; no Secret informer when unset. */
   tls?: TlsStore;
 }
@@ -139,12 +146,15 @@ export class IngressController {
         if (t.secretName) sections.push({ ingress: ing, namespace: ing.metadata.namespace ?? 'default', secretName: t.secretName, hosts });
       }
     }
+    // Read before the caches: every slice event up to it is in what this build saw.
+    const sliceRevision = this.sliceRevision();
     const snap: Snapshot = { table, backends, tlsHosts };
     this.last = snap;
     this.opts.metrics.rebuilds.inc();
     this.opts.metrics.routes.set(table.routes.length);
     this.opts.onSnapshot(snap);
-    if (this.opts.onWire) this.opts.onWire(this.wire(ours, backends, tlsHosts, sections));
+    if (this.opts.onWire) this.opts.onWire(this.wire(ours, backends, tlsHosts, sections, sliceRevision));
+    this.opts.onBuilt?.(sliceRevision);
     const tlsProblems: TlsProblem[] = [];
     if (this.opts.tls) {
       const secrets = this.secrets?.store;
@@ -155,7 +165,12 @@ export class IngressController {
   }
 
   /** The snapshot as worker processes get it: only the Secrets the sections name, only the fields they read. */
-  private wire(ours: Ingress[], backends: Map<string, LiveBackend>, tlsHosts: Set<string>, sections: TlsSection[]): WireSnapshot {
+  /** The EndpointSlice informer's last resourceVersion (list, event or bookmark), when endpoints come from slices. */
+  private sliceRevision(): string | undefined {
+    return (this.opts.endpointsFrom ?? 'endpointslices') === 'endpointslices' ? this.endpointInformer.lastSyncResourceVersion() : undefined;
+  }
+
+  private wire(ours: Ingress[], backends: Map<string, LiveBackend>, tlsHosts: Set<string>, sections: TlsSection[], sliceRevision: string | undefined): WireSnapshot {
     const secrets: Array<[string, TlsSecret]> = [];
     for (const s of sections) {
       const key = `${s.namespace}/${s.secretName}`;
@@ -164,6 +179,7 @@ export class IngressController {
     }
     return {
       version: ++this.version,
+      ...(sliceRevision !== undefined ? { sliceRevision } : {}),
       ingresses: ours,
       backends: [...backends].map(([k, b]) => [k, b.state]),
       tlsHosts: [...tlsHosts],

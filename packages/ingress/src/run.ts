@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { availableParallelism, hostname } from 'node:os';
 import { EventRecorder, RestClient, type ApiClient } from '@flotilla/client';
 import { createLogger, METRICS_CONTENT_TYPE, serveStatus, type Logger } from '@flotilla/observability';
+import { AppliedReporter } from '@flotilla/proxy';
 import { startDataPlane, type DataPlane } from './data-plane.js';
 import { IngressController, type EndpointsFrom } from './ingress-controller.js';
 import { IngressMetrics, mergeExpositions } from './metrics.js';
@@ -43,6 +44,13 @@ export interface IngressConfig {
    * worker processes sharing the ports, fed by this one's informers.
    */
   workers?: number;
+  /**
+   * Keep a proxy Lease reporting the EndpointSlice revision every worker
+   * serves by, so agents hold a deleted pod's SIGTERM until the ingress
+   * stopped sending it requests (as they do for flotilla proxy). Default
+   * true; only with endpointsFrom `endpointslices`.
+   */
+  reportApplied?: boolean;
   client?: ApiClient;
   logger?: Logger;
   /** Told the bound ports once everything listens and the first route table is built. */
@@ -78,6 +86,9 @@ export async function run(config: IngressConfig, signal: AbortSignal): Promise<v
   // One process (workers 1): the data plane beside the controller. Otherwise a pool of
   // worker processes, each with a data plane, fed by this one over IPC.
   let plane: DataPlane | undefined;
+  const slices = (config.endpointsFrom ?? 'endpointslices') === 'endpointslices';
+  // Named by host and port: stable across restarts, distinct for several ingresses on one machine.
+  const reporter = config.reportApplied !== false && slices ? new AppliedReporter({ client, name: `ingress-${identity.toLowerCase()}-${config.httpPort ?? 80}`, logger: log }) : undefined;
   let pool: WorkerPool | undefined;
   let ports: { http: number; https?: number };
   // The controller's TlsStore parses the Secrets to report bad ones; with workers, they serve.
@@ -86,7 +97,7 @@ export async function run(config: IngressConfig, signal: AbortSignal): Promise<v
     plane = await startDataPlane({ logger: log, metrics, httpPort: config.httpPort ?? 80, httpsPort, bindAddress: bind, accessLog, ...(defaultPair ? { defaultPair } : {}) });
     ports = plane.ports;
   } else {
-    pool = new WorkerPool(workers, { httpPort: config.httpPort ?? 80, httpsPort, bindAddress: bind, accessLog, logLevel: log.level, graceMs, ...(defaultPair ? { defaultPair } : {}) }, log);
+    pool = new WorkerPool(workers, { httpPort: config.httpPort ?? 80, httpsPort, bindAddress: bind, accessLog, logLevel: log.level, graceMs, ...(defaultPair ? { defaultPair } : {}) }, log, (rv) => reporter?.report(rv));
     try {
       ports = await pool.start();
     } catch (err) {
@@ -104,6 +115,8 @@ export async function run(config: IngressConfig, signal: AbortSignal): Promise<v
     publishAddress: config.publishAddress,
     endpointsFrom: config.endpointsFrom,
     onSnapshot: (s) => plane?.proxy.setSnapshot(s),
+    // One process: the snapshot serves as soon as it is set. Workers report back what they applied.
+    ...(pool ? {} : { onBuilt: (rv: string | undefined) => reporter?.report(rv) }),
     ...(pool ? { onWire: (w: WireSnapshot) => pool.broadcast(w) } : {}),
     tls: plane ? plane.tls : tls,
   });
@@ -118,12 +131,14 @@ export async function run(config: IngressConfig, signal: AbortSignal): Promise<v
   const controllerDone = controller.run(signal, () => {
     synced = true;
   });
+  const reporterDone = reporter?.run(signal);
   try {
     // Traffic before the first route table would all be 404: tell the caller only once routes exist everywhere.
     while (!ready() && !signal.aborted) await new Promise((r) => setTimeout(r, 20));
     if (!signal.aborted) config.onReady?.({ ...ports, metrics: status?.port });
     await controllerDone;
   } finally {
+    await reporterDone;
     await plane?.close(graceMs);
     await pool?.stop(graceMs);
     log.debug('closing the status server');

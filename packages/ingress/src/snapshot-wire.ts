@@ -16,6 +16,8 @@ import type { TlsSecret, TlsSection, TlsStore } from './tls-store.js';
 /** A snapshot on the wire; `version` increases with every build. */
 export interface WireSnapshot {
   version: number;
+  /** The EndpointSlice resourceVersion the snapshot reflects (reading slices only). */
+  sliceRevision?: string;
   ingresses: Ingress[];
   backends: Array<[string, BackendState]>;
   tlsHosts: string[];

@@ -30,7 +30,7 @@ function apply(wire: WireSnapshot): void {
   }
   plane.proxy.setSnapshot(snapshotFromWire(wire, plane.proxy.current()));
   if (plane.tls) applyWireTls(wire, plane.tls);
-  send({ t: 'applied', version: wire.version });
+  send({ t: 'applied', version: wire.version, ...(wire.sliceRevision !== undefined ? { sliceRevision: wire.sliceRevision } : {}) });
 }
 
 function stop(why: string): Promise<void> {

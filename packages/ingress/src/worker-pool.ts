@@ -41,13 +41,15 @@ export interface WorkerConfig {
 /** Messages from the controller to a worker. */
 export type ToWorker = { t: 'config'; config: WorkerConfig } | { t: 'endpointFailed'; address: string; until: number } | { t: 'snapshot'; wire: WireSnapshot } | { t: 'metrics'; id: number } | { t: 'stop' };
 /** Messages from a worker to the controller. */
-export type FromWorker = { t: 'hello' } | { t: 'endpointFailed'; address: string; until: number } | { t: 'listening'; http: number; https?: number } | { t: 'applied'; version: number } | { t: 'metrics'; id: number; text: string } | { t: 'failed'; message: string };
+export type FromWorker = { t: 'hello' } | { t: 'endpointFailed'; address: string; until: number } | { t: 'listening'; http: number; https?: number } | { t: 'applied'; version: number; sliceRevision?: string } | { t: 'metrics'; id: number; text: string } | { t: 'failed'; message: string };
 
 interface Slot {
   index: number;
   worker: Worker;
   listening: boolean;
   applied: number;
+  /** The EndpointSlice revision of the snapshot it applied last. */
+  appliedRevision: number;
 }
 
 /** The worker processes of one ingress. */
@@ -63,6 +65,8 @@ export class WorkerPool {
     private readonly count: number,
     config: WorkerConfig,
     private readonly log: Logger,
+    /** Told the EndpointSlice revision every worker serves by, whenever it moves. */
+    private readonly onApplied?: (sliceRevision: string) => void,
   ) {
     this.config = config;
     const policy = process.env.FLOTILLA_INGRESS_SCHED === 'none' ? cluster.SCHED_NONE : cluster.SCHED_RR;
@@ -141,6 +145,13 @@ export class WorkerPool {
     );
   }
 
+  /** The lowest revision across workers is the one in force everywhere. */
+  private reportApplied(): void {
+    if (!this.onApplied || this.slots.length < this.count) return;
+    const min = Math.min(...this.slots.map((s) => (s && s.listening ? s.appliedRevision : 0)));
+    if (min > 0) this.onApplied(String(min));
+  }
+
   private send(s: Slot, msg: ToWorker): boolean {
     if (!s.worker.isConnected()) return false;
     try {
@@ -153,10 +164,16 @@ export class WorkerPool {
 
   private fork(index: number): Promise<Slot> {
     const worker = cluster.fork({ FLOTILLA_INGRESS_WORKER: String(index) });
-    const slot: Slot = { index, worker, listening: false, applied: 0 };
+    const slot: Slot = { index, worker, listening: false, applied: 0, appliedRevision: 0 };
     this.slots[index] = slot;
     worker.on('message', (msg: FromWorker) => {
-      if (msg.t === 'applied') slot.applied = msg.version;
+      if (msg.t === 'applied') {
+        slot.applied = msg.version;
+        if (msg.sliceRevision !== undefined) {
+          slot.appliedRevision = Number(msg.sliceRevision);
+          this.reportApplied();
+        }
+      }
       // One worker found an endpoint dead: the others pass it over too, rather than each failing on it first.
       else if (msg.t === 'endpointFailed') {
         for (const other of this.slots) if (other && other !== slot) this.send(other, msg);

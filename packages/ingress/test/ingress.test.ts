@@ -16,7 +16,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { classes, deployEcho, echoDeployment, get, getTls, ingress, load, podOf, readyPods, route, startIngressEnv, type IngressEnv } from './harness.js';
 
 let env: IngressEnv;
-const endpointsFrom = process.env.FLOTILLA_INGRESS_ENDPOINTS_FROM ?? 'endpoints';
+// EndpointSlices, as the ingress reads by default: then it reports what it applied in a proxy
+// Lease, and the agents' drain waits for it before a rollout's old pods get SIGTERM.
+const endpointsFrom = process.env.FLOTILLA_INGRESS_ENDPOINTS_FROM ?? 'endpointslices';
 
 beforeAll(async () => {
   // Two worker processes fed by one controller: every scenario below (hot reload under load, TLS
