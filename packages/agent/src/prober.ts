@@ -251,7 +251,8 @@ export function defaultRunner(runtime: ContainerRuntime): ProbeRunner {
   };
 }
 
-function httpProbe(scheme: 'http' | 'https', host: string, port: number, path: string, headers: Array<{ name: string; value: string }>, timeoutMs: number): Promise<ProbeOutcome> {
+/** One HTTP GET as a probe (or lifecycle hook) makes it: 2xx and 3xx are success. */
+export function httpProbe(scheme: 'http' | 'https', host: string, port: number, path: string, headers: Array<{ name: string; value: string }>, timeoutMs: number): Promise<ProbeOutcome> {
   const url = `${scheme}://${host}:${port}${path.startsWith('/') ? path : `/${path}`}`;
   return new Promise((resolve) => {
     const h: Record<string, string> = { 'user-agent': 'kube-probe/1.32', accept: '*/*' };

@@ -6,7 +6,7 @@
  * `NetworkMode: container:<sandbox>`. The agent heals, so Docker never
  * restarts anything itself.
  */
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, normalize } from 'node:path';
 import { PassThrough, Readable, type Duplex } from 'node:stream';
 import Docker from 'dockerode';
@@ -22,6 +22,7 @@ import {
   SANDBOX_CONTAINER_NAME,
   type ContainerInfo,
   type ContainerRuntime,
+  type ContainerSecurity,
   type ContainerSpec,
   type ContainerState,
   type CreateContainerOptions,
@@ -303,7 +304,7 @@ export class DockerRuntime implements ContainerRuntime {
     const name = `flotilla_${SANDBOX_CONTAINER_NAME}_${safe(pod.name)}_${safe(pod.namespace)}_${safe(pod.uid)}_${attempt}`;
     const hostConfig: Docker.HostConfig = {
       NetworkMode: this.podNetwork ?? 'bridge',
-      IpcMode: 'shareable',
+      IpcMode: pod.hostIPC ? 'host' : 'shareable',
       PortBindings: bindings,
       RestartPolicy: { Name: 'no' },
       LogConfig: LOG_CONFIG,
@@ -312,6 +313,8 @@ export class DockerRuntime implements ContainerRuntime {
     if (pod.dns?.servers?.length) hostConfig.Dns = pod.dns.servers;
     if (pod.dns?.searches?.length) hostConfig.DnsSearch = pod.dns.searches;
     if (pod.dns?.options?.length) hostConfig.DnsOptions = pod.dns.options;
+    if (pod.sysctls) hostConfig.Sysctls = pod.sysctls;
+    if (pod.hostPID) hostConfig.PidMode = 'host';
 
     let container: Docker.Container;
     try {
@@ -377,11 +380,11 @@ export class DockerRuntime implements ContainerRuntime {
       ...this.podLabels(sandbox.podUid, sandbox.podNamespace, sandbox.podName, spec.name, options.attempt, 'container', sandbox.terminationGracePeriodSeconds),
       [LABELS.sandboxId]: sandbox.id,
     };
-    const mounts = await this.prepareMounts(sandbox.podUid, options.mounts ?? []);
+    const mounts = await this.prepareMounts(sandbox.podUid, options.mounts ?? [], options.security?.fsGroup);
     const r = options.resources ?? {};
     const hostConfig: Docker.HostConfig = {
       NetworkMode: `container:${sandbox.id}`,
-      IpcMode: `container:${sandbox.id}`,
+      IpcMode: options.hostIPC ? 'host' : `container:${sandbox.id}`,
       Mounts: mounts,
       RestartPolicy: { Name: 'no' },
       LogConfig: LOG_CONFIG,
@@ -404,6 +407,8 @@ export class DockerRuntime implements ContainerRuntime {
       ...stdioConfig(spec),
       HostConfig: hostConfig,
     };
+    if (options.pidNamespace === 'host') hostConfig.PidMode = 'host';
+    else if (options.pidNamespace === 'pod') hostConfig.PidMode = `container:${sandbox.id}`;
     // kubectl debug --target: the ephemeral container sees the target's processes.
     if (options.pidNamespaceOf) hostConfig.PidMode = `container:${options.pidNamespaceOf}`;
     // Kubernetes semantics: command replaces ENTRYPOINT (and drops the image CMD), args replace CMD.
@@ -412,6 +417,7 @@ export class DockerRuntime implements ContainerRuntime {
     else if (spec.command?.length) create.Cmd = [];
     if (spec.workingDir) create.WorkingDir = spec.workingDir;
     if (sandbox.terminationGracePeriodSeconds !== undefined) create.StopTimeout = sandbox.terminationGracePeriodSeconds;
+    if (options.security) await this.applySecurity(create, hostConfig, spec.image, options.security);
     try {
       const c = await this.docker.createContainer(create);
       this.log.debug({ pod: `${sandbox.podNamespace}/${sandbox.podName}`, container: spec.name, id: c.id, attempt: options.attempt }, 'container created');
@@ -422,6 +428,35 @@ export class DockerRuntime implements ContainerRuntime {
         throw new RuntimeError('ErrImagePull', `image "${spec.image}" is not present: ${engineMessage(err)}`, 404, { cause: err });
       }
       throw wrap(err, 'CreateContainerError', `create container ${spec.name} of pod ${sandbox.podNamespace}/${sandbox.podName}`);
+    }
+  }
+
+  /** A resolved securityContext as engine settings: user and groups, capabilities, privileges, read-only rootfs. */
+  private async applySecurity(create: Docker.ContainerCreateOptions, hostConfig: Docker.HostConfig, image: string, sec: ContainerSecurity): Promise<void> {
+    if (sec.runAsUser !== undefined) create.User = sec.runAsGroup !== undefined ? `${sec.runAsUser}:${sec.runAsGroup}` : String(sec.runAsUser);
+    else if (sec.runAsGroup !== undefined) {
+      // A group alone keeps the image's user.
+      const user = ((await this.imageUser(image)) ?? '').split(':')[0] || '0';
+      create.User = `${user}:${sec.runAsGroup}`;
+    }
+    if (sec.supplementalGroups?.length) hostConfig.GroupAdd = sec.supplementalGroups.map(String);
+    if (sec.readOnlyRootFilesystem) hostConfig.ReadonlyRootfs = true;
+    if (sec.privileged) hostConfig.Privileged = true;
+    if (sec.capAdd?.length) hostConfig.CapAdd = sec.capAdd;
+    if (sec.capDrop?.length) hostConfig.CapDrop = sec.capDrop;
+    const opts: string[] = [];
+    if (sec.noNewPrivileges) opts.push('no-new-privileges');
+    if (sec.seccompUnconfined) opts.push('seccomp=unconfined');
+    if (opts.length) hostConfig.SecurityOpt = opts;
+  }
+
+  async imageUser(image: string): Promise<string | undefined> {
+    try {
+      const info = await this.docker.getImage(image).inspect();
+      return info.Config?.User ?? '';
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw wrap(err, 'Unknown', `inspect image ${image}`);
     }
   }
 
@@ -801,7 +836,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   /** Resolves volume sources to host paths, creating emptyDirs and hostPath dirs/files as their types require. */
-  private async prepareMounts(podUid: string, mounts: Mount[]): Promise<Docker.MountSettings[]> {
+  private async prepareMounts(podUid: string, mounts: Mount[], fsGroup?: number): Promise<Docker.MountSettings[]> {
     const out: Docker.MountSettings[] = [];
     for (const m of mounts) {
       if (!isAbsolute(m.containerPath)) throw new RuntimeError('InvalidArgument', `mount path ${m.containerPath} of volume ${m.name} must be absolute`);
@@ -809,6 +844,11 @@ export class DockerRuntime implements ContainerRuntime {
       if (m.emptyDir) {
         source = join(this.podVolumesDir(podUid), 'empty-dir', safe(m.name));
         await mkdir(source, { recursive: true });
+        // World-writable as Kubernetes makes an emptyDir, so a non-root container can use it; with fsGroup, group-owned and setgid.
+        if (fsGroup !== undefined) {
+          await chown(source, 0, fsGroup);
+          await chmod(source, 0o2777);
+        } else await chmod(source, 0o777);
       } else if (m.hostPath) {
         source = m.hostPath.path;
         await this.prepareHostPath(m.name, source, m.hostPath.type ?? '');
