@@ -231,7 +231,8 @@ export class PodSyncer {
         if (r.waiting) {
           waiting.set(t.c.name, r.waiting);
           if (r.retryInMs !== undefined) requeueIn(r.retryInMs);
-          continue;
+          // A container that ran (and was killed for its postStart hook) counts as a restart for the back-off.
+          if (!r.ran) continue;
         }
         if (t.restart) {
           this.backoff.next(`${uid}/${t.c.name}`);
@@ -376,7 +377,8 @@ export class PodSyncer {
       if (r.waiting) {
         waiting.set(c.name, r.waiting);
         if (r.retryInMs !== undefined) requeueIn(r.retryInMs);
-      } else if (restart) {
+      }
+      if ((!r.waiting || r.ran) && restart) {
         this.backoff.next(`${uid}/${c.name}`);
         this.d.metrics.containerRestarts.inc();
       }
@@ -567,7 +569,7 @@ export class PodSyncer {
     c: Container,
     attempt: number,
     prep: { sources: PodConfigSources; dirs: Map<string, string> },
-  ): Promise<{ waiting?: WaitingReason; retryInMs?: number }> {
+  ): Promise<{ waiting?: WaitingReason; retryInMs?: number; ran?: boolean }> {
     const uid = pod.metadata.uid ?? '';
     const image = c.image ?? '';
     const ikey = `${uid}/${c.name}`;
@@ -649,7 +651,7 @@ export class PodSyncer {
    * the restart policy then treats as any other exit. Bounded, unlike the
    * kubelet's, so one hung hook cannot hold the pod's worker forever.
    */
-  private async postStart(pod: Pod, sandbox: Sandbox, c: Container, id: string): Promise<{ waiting?: WaitingReason; retryInMs?: number }> {
+  private async postStart(pod: Pod, sandbox: Sandbox, c: Container, id: string): Promise<{ waiting?: WaitingReason; retryInMs?: number; ran?: boolean }> {
     const handler = c.lifecycle?.postStart;
     if (!handler) return {};
     const grace = pod.spec?.terminationGracePeriodSeconds ?? 30;
@@ -658,7 +660,8 @@ export class PodSyncer {
     this.d.recorder.event(pod, 'Warning', 'FailedPostStartHook', r.message);
     this.d.recorder.event(pod, 'Normal', 'Killing', `FailedPostStartHook`);
     await this.d.runtime.stopContainer(id, grace);
-    return { waiting: { reason: 'PostStartHookError', message: r.message }, retryInMs: 0 };
+    // The container's death (an engine event) brings the next sync; the restart policy and back-off decide from there.
+    return { waiting: { reason: 'PostStartHookError', message: r.message }, ran: true };
   }
 
   /** Reads a dead instance's last output once, as its termination message. */
