@@ -26,6 +26,7 @@ import { containerSecurity, pidNamespace, podSysctls, runAsNonRoot, verifyRunAsN
 import { parseResolvConf, podDnsConfig, type HostDns } from './pod-dns.js';
 import type { ProbeManager, ProbeTarget } from './prober.js';
 import { podServiceEnv } from './service-env.js';
+import { prepareTerminationLog, terminationLogFile, terminationMessage } from './termination-message.js';
 import { isRuntimeError, type ContainerInfo, type ContainerRuntime, type Sandbox } from './runtime/types.js';
 import type { StatusManager } from './status-manager.js';
 
@@ -33,9 +34,6 @@ const errorMessage = (err: unknown): string => (err instanceof Error ? err.messa
 
 /** The longest a postStart hook may run before it counts as failed. */
 const POST_START_TIMEOUT_MS = 120_000;
-
-/** Largest termination message kept (Kubernetes caps at 4 KiB per container). */
-const MAX_TERMINATION_MESSAGE = 4096;
 
 /** What a PodSyncer works with. */
 export interface PodSyncerDeps {
@@ -178,7 +176,7 @@ export class PodSyncer {
         continue;
       }
       if (current.state !== 'exited') continue;
-      await this.rememberTermination(current);
+      await this.rememberTermination(current, c);
       const cpolicy = isSidecar(c) ? 'Always' : policy;
       const restart = cpolicy === 'Always' || (cpolicy === 'OnFailure' && (current.exitCode ?? 0) !== 0);
       if (!restart) continue;
@@ -341,7 +339,7 @@ export class PodSyncer {
         attempt = latest.attempt;
         restart = attempt > 0;
       } else if (latest?.state === 'exited') {
-        await this.rememberTermination(latest);
+        await this.rememberTermination(latest, c);
         // restartPolicy Never: a failed init container fails the pod (its status says so).
         if (policy === 'Never' && !isSidecar(c)) return { initialized: false };
         const bkey = `${uid}/${c.name}`;
@@ -607,7 +605,7 @@ export class PodSyncer {
       const env = resolveEnv(pod, c, sandbox.ip, this.d.config.nodeIP, this.d.services ? podServiceEnv(pod, this.d.services()) : [], prep.sources, (s) =>
         this.d.recorder.event(pod, 'Warning', 'InvalidEnvironmentVariableNames', `Keys [${s.keys.join(', ')}] from the EnvFrom ${s.kind} ${ns}/${s.name} were skipped since they are considered invalid environment variable names.`),
       );
-      const mounts = mountsOf(pod, c, (name) => prep.dirs.get(name));
+      const mounts = [...mountsOf(pod, c, (name) => prep.dirs.get(name)), await prepareTerminationLog(this.stateDir, uid, c, attempt)];
       const security = containerSecurity(pod, c);
       if (runAsNonRoot(pod, c)) verifyRunAsNonRoot(pod, c, security, security.runAsUser === undefined ? await this.d.runtime.imageUser?.(image) : undefined);
       id = await this.d.runtime.createContainer(sandbox, c, {
@@ -664,17 +662,12 @@ export class PodSyncer {
     return { waiting: { reason: 'PostStartHookError', message: r.message }, ran: true };
   }
 
-  /** Reads a dead instance's last output once, as its termination message. */
-  private async rememberTermination(info: ContainerInfo): Promise<void> {
+  /** Reads a dead instance's termination message once, per its terminationMessagePolicy. */
+  private async rememberTermination(info: ContainerInfo, c: Container | undefined): Promise<void> {
     if (this.termMessages.has(info.id)) return;
-    let text = '';
-    try {
-      text = await this.d.runtime.tailOutput(info.id, this.d.config.terminationMessageLines);
-    } catch {
-      // Removed meanwhile: no message, as Kubernetes when the log is gone.
-    }
-    if (Buffer.byteLength(text) > MAX_TERMINATION_MESSAGE) text = Buffer.from(text).subarray(-MAX_TERMINATION_MESSAGE).toString('utf8');
-    this.termMessages.set(info.id, text.replace(/\s+$/, ''));
+    const file = terminationLogFile(this.stateDir, info.podUid, info.containerName, info.attempt);
+    const text = await terminationMessage(file, c, info.exitCode ?? 0, () => this.d.runtime.tailOutput(info.id, this.d.config.terminationMessageLines));
+    this.termMessages.set(info.id, text);
   }
 
   /** Keeps only the newest dead instance of each container (for `previous` logs and lastState). */
@@ -682,7 +675,7 @@ export class PodSyncer {
     for (const c of spec) {
       const [latest, prev, ...older] = instancesOf(containers, c.name);
       const doomed = [...older];
-      if (latest && prev && prev.state === 'exited') await this.rememberTermination(prev);
+      if (latest && prev && prev.state === 'exited') await this.rememberTermination(prev, c);
       for (const o of doomed) {
         await this.d.runtime.removeContainer(o.id);
         this.termMessages.delete(o.id);

@@ -199,7 +199,7 @@ describe('init containers on Docker', () => {
   it('a failing init container blocks the app: Init:Error, then Init:CrashLoopBackOff with the back-off; app never created', async () => {
     await pods().create(
       pod('init-fail', {
-        initContainers: [{ name: 'setup', image: 'flotilla/busybox:1', command: sh('echo cannot reach db; exit 3') }],
+        initContainers: [{ name: 'setup', image: 'flotilla/busybox:1', command: sh('echo cannot reach db; exit 3'), terminationMessagePolicy: 'FallbackToLogsOnError' }],
         containers: [{ name: 'app', image: 'flotilla/busybox:1', command: sh('sleep 3600') }],
       }),
     );
@@ -268,6 +268,28 @@ describe('lifecycle hooks on Docker', () => {
     const ev = (await events('bad-poststart')).find((e) => e.reason === 'FailedPostStartHook')!;
     expect(ev.message).toContain("command 'sh -c echo no config; exit 7' exited with 7: no config");
     await podWhen('bad-poststart', (p) => (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1, 'restarted');
+  });
+});
+
+describe('termination messages on Docker', () => {
+  it('File reads only terminationMessagePath; FallbackToLogsOnError takes the output when the file is empty and the container failed', async () => {
+    await pods().create(
+      pod('messages', {
+        restartPolicy: 'Never',
+        containers: [
+          { name: 'file', image: 'flotilla/busybox:1', command: sh('echo noise; echo "bye from the file" > /dev/termination-log; exit 1') },
+          { name: 'custom', image: 'flotilla/busybox:1', command: sh('echo done > /tmp/msg'), terminationMessagePath: '/tmp/msg', securityContext: { runAsUser: 1000 } },
+          { name: 'nofile', image: 'flotilla/busybox:1', command: sh('echo only in the logs; exit 2') },
+          { name: 'fallback', image: 'flotilla/busybox:1', command: sh('echo only in the logs; exit 2'), terminationMessagePolicy: 'FallbackToLogsOnError' },
+        ],
+      }),
+    );
+    const p = await podWhen('messages', (x) => x.status?.phase === 'Failed', 'Failed');
+    const msg = (name: string) => p.status?.containerStatuses?.find((s) => s.name === name)?.state?.terminated?.message;
+    expect(msg('file')).toBe('bye from the file');
+    expect(msg('custom')).toBe('done');
+    expect(msg('nofile')).toBeUndefined();
+    expect(msg('fallback')).toBe('only in the logs');
   });
 });
 
