@@ -226,7 +226,14 @@ export function computePodStatus(pod: Pod, input: PodStatusInput): PodStatus {
   const ready = unready.length === 0 && statuses.length > 0 && !terminal;
   const notReady = { reason: terminal ? 'PodCompleted' : 'ContainersNotReady', message: terminal ? '' : `containers with unready status: [${unready.join(' ')}]` };
   set(ready ? { type: 'ContainersReady', status: 'True', lastProbeTime: null } : { type: 'ContainersReady', status: 'False', ...notReady, lastProbeTime: null });
-  set(ready ? { type: 'Ready', status: 'True', lastProbeTime: null } : { type: 'Ready', status: 'False', ...notReady, lastProbeTime: null });
+  // readinessGates: conditions others (controllers) set must be True as well, as the kubelet's GeneratePodReadyCondition says.
+  const gates = (pod.spec?.readinessGates ?? []).map((g) => {
+    const c = getCondition(conditions, g.conditionType);
+    if (!c) return `corresponding condition of pod readiness gate "${g.conditionType}" does not exist.`;
+    return c.status === 'True' ? '' : `the status of pod readiness gate "${g.conditionType}" is not "True", but ${c.status}`;
+  }).filter(Boolean);
+  if (ready && gates.length > 0) set({ type: 'Ready', status: 'False', reason: 'ReadinessGatesNotReady', message: gates.join(', '), lastProbeTime: null });
+  else set(ready ? { type: 'Ready', status: 'True', lastProbeTime: null } : { type: 'Ready', status: 'False', ...notReady, lastProbeTime: null });
   for (const c of conditions) {
     // setCondition keeps reason/message from the caller only; drop stale ones on True.
     if (c.status === 'True' && c.type !== 'PodScheduled') {

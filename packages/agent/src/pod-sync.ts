@@ -27,7 +27,7 @@ import { parseResolvConf, podDnsConfig, type HostDns } from './pod-dns.js';
 import type { ProbeManager, ProbeTarget } from './prober.js';
 import { podServiceEnv } from './service-env.js';
 import { prepareTerminationLog, terminationLogFile, terminationMessage } from './termination-message.js';
-import { isRuntimeError, type ContainerInfo, type ContainerRuntime, type Sandbox } from './runtime/types.js';
+import { isRuntimeError, type ContainerInfo, type ContainerRuntime, type PodSandboxConfig, type Sandbox } from './runtime/types.js';
 import type { StatusManager } from './status-manager.js';
 
 const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
@@ -250,6 +250,11 @@ export class PodSyncer {
     // until that probe has passed. Asked before its worker existed, the prober has no result, which
     // reads as "no probe": the pod flashed Ready, then not ready once the worker began, then ready.
     this.d.prober.sync(key, this.probeTargets(pod, containers));
+    // Instances that died since the loop above (or in a pod that has finished) get their message too.
+    for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
+      const [latest] = instancesOf(containers, c.name);
+      if (latest?.state === 'exited') await this.rememberTermination(latest, c);
+    }
     // Pods that finished keep their containers (for logs) but not their sandbox.
     const status = computePodStatus(base === pod.status ? pod : { ...pod, status: base }, {
       containers,
@@ -480,7 +485,7 @@ export class PodSyncer {
         uid,
         namespace: pod.metadata.namespace ?? 'default',
         name: pod.metadata.name ?? '',
-        hostname: pod.spec?.hostname ?? pod.metadata.name ?? '',
+        ...podHostnames(pod, this.d.config.clusterDomain ?? 'cluster.local'),
         ports: hostPorts(pod),
         dns,
         terminationGracePeriodSeconds: grace,
@@ -783,12 +788,26 @@ export class PodSyncer {
   }
 }
 
-/** The pod-level settings of its sandbox: sysctls and host IPC/PID namespaces. */
-function sandboxSecurity(pod: Pod): { sysctls?: Record<string, string>; hostIPC?: boolean; hostPID?: boolean } {
-  const out: { sysctls?: Record<string, string>; hostIPC?: boolean; hostPID?: boolean } = {};
+/**
+ * The sandbox's hostname and domain, as the kubelet's GeneratePodHostNameAndDomain: `hostname` (the pod name by
+ * default), with `subdomain` the domain `<subdomain>.<ns>.svc.<cluster domain>`; setHostnameAsFQDN makes the
+ * kernel hostname the FQDN.
+ */
+function podHostnames(pod: Pod, clusterDomain: string): { hostname: string; domainname?: string } {
+  const hostname = pod.spec?.hostname || pod.metadata.name || '';
+  if (!pod.spec?.subdomain) return { hostname };
+  const domainname = `${pod.spec.subdomain}.${pod.metadata.namespace ?? 'default'}.svc.${clusterDomain}`;
+  return pod.spec.setHostnameAsFQDN ? { hostname: `${hostname}.${domainname}`.slice(0, 64), domainname } : { hostname, domainname };
+}
+
+/** The pod-level settings of its sandbox: sysctls, host IPC/PID namespaces, hostAliases. */
+function sandboxSecurity(pod: Pod): Pick<PodSandboxConfig, 'sysctls' | 'hostIPC' | 'hostPID' | 'extraHosts'> {
+  const out: Pick<PodSandboxConfig, 'sysctls' | 'hostIPC' | 'hostPID' | 'extraHosts'> = {};
   const sysctls = podSysctls(pod);
   if (sysctls) out.sysctls = sysctls;
   if (pod.spec?.hostIPC) out.hostIPC = true;
   if (pod.spec?.hostPID) out.hostPID = true;
+  const hosts = (pod.spec?.hostAliases ?? []).flatMap((a) => (a.hostnames ?? []).map((h) => `${h}:${a.ip}`));
+  if (hosts.length > 0) out.extraHosts = hosts;
   return out;
 }

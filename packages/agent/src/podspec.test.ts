@@ -154,6 +154,13 @@ describe('securityContext', () => {
     expect(runtime.sandboxConfig(app.podUid)?.sysctls).toEqual({ 'net.ipv4.tcp_syncookies': '0' });
   });
 
+  it('hostAliases, hostname and subdomain reach the sandbox', async () => {
+    const { client, runtime } = start();
+    await client.resource<Pod>('pods').create(pod('p', { hostname: 'web', subdomain: 'be', setHostnameAsFQDN: true, hostAliases: [{ ip: '10.1.2.3', hostnames: ['db'] }] }));
+    const p = await podWhen(client, 'p', (p) => p.status?.phase === 'Running', 'Running');
+    expect(runtime.sandboxConfig(p.metadata.uid!)).toMatchObject({ hostname: 'web.be.default.svc.cluster.local', domainname: 'be.default.svc.cluster.local', extraHosts: ['db:10.1.2.3'] });
+  });
+
   it('runAsNonRoot refuses an image that would run as root (CreateContainerConfigError), allows a numeric non-root USER', async () => {
     const { client } = start({ imageUsers: { 'flotilla/echo:1': '1001' } });
     await client.resource<Pod>('pods').create(pod('root', { securityContext: { runAsNonRoot: true } }));
@@ -163,6 +170,20 @@ describe('securityContext', () => {
     await podWhen(client, 'uid0', (p) => /runAsUser breaks non-root policy/.test(p.status?.containerStatuses?.[0]?.state?.waiting?.message ?? ''), 'uid 0 refused');
     await client.resource<Pod>('pods').create(pod('ok', { securityContext: { runAsNonRoot: true }, containers: [{ name: 'app', image: 'flotilla/echo:1' }] }));
     await podWhen(client, 'ok', (p) => p.status?.phase === 'Running', 'non-root image runs');
+  });
+});
+
+describe('readinessGates', () => {
+  it('keep the pod not Ready until their conditions are True', async () => {
+    const { client } = start();
+    await client.resource<Pod>('pods').create(pod('p', { readinessGates: [{ conditionType: 'example.com/lb-ready' }] }));
+    await podWhen(client, 'p', (p) => p.status?.phase === 'Running' && p.status.conditions?.find((c) => c.type === 'ContainersReady')?.status === 'True', 'containers ready');
+    const gated = await podWhen(client, 'p', (x) => x.status?.conditions?.find((c) => c.type === 'Ready')?.reason === 'ReadinessGatesNotReady', 'gate missing');
+    expect(gated.status?.conditions?.find((c) => c.type === 'Ready')?.message).toBe('corresponding condition of pod readiness gate "example.com/lb-ready" does not exist.');
+    // A controller sets the gate's condition through the status; the agent keeps it and turns Ready.
+    const cur = client.peek<Pod>('pods', 'default', 'p')!;
+    client.seed({ ...cur, status: { ...cur.status, conditions: [...(cur.status?.conditions ?? []), { type: 'example.com/lb-ready', status: 'True' }] } });
+    await podWhen(client, 'p', (x) => x.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True', 'Ready');
   });
 });
 

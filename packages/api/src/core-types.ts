@@ -407,6 +407,12 @@ export interface PodDNSConfig {
   options?: PodDNSConfigOption[];
 }
 
+/** An /etc/hosts entry of a pod. */
+export interface HostAlias {
+  ip: string;
+  hostnames?: string[];
+}
+
 /** spec of a Pod. */
 export interface PodSpec {
   containers: Container[];
@@ -436,6 +442,10 @@ export interface PodSpec {
   hostIPC?: boolean;
   shareProcessNamespace?: boolean;
   setHostnameAsFQDN?: boolean;
+  /** Extra /etc/hosts entries of the pod. */
+  hostAliases?: HostAlias[];
+  /** Conditions that must be True, besides the containers being ready, for the pod to be Ready. */
+  readinessGates?: Array<{ conditionType: string }>;
 }
 
 /** The template of the pods a controller makes. */

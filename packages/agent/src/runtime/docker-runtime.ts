@@ -314,6 +314,7 @@ export class DockerRuntime implements ContainerRuntime {
     if (pod.dns?.searches?.length) hostConfig.DnsSearch = pod.dns.searches;
     if (pod.dns?.options?.length) hostConfig.DnsOptions = pod.dns.options;
     if (pod.sysctls) hostConfig.Sysctls = pod.sysctls;
+    if (pod.extraHosts?.length) hostConfig.ExtraHosts = pod.extraHosts;
     if (pod.hostPID) hostConfig.PidMode = 'host';
 
     let container: Docker.Container;
@@ -322,6 +323,7 @@ export class DockerRuntime implements ContainerRuntime {
         name,
         Image: this.pauseImage,
         Hostname: podHostname(pod.hostname ?? pod.name),
+        ...(pod.domainname ? { Domainname: pod.domainname } : {}),
         Labels: labels,
         ExposedPorts: exposed,
         HostConfig: hostConfig,

@@ -93,6 +93,10 @@ export interface PodSandboxConfig {
   hostIPC?: boolean;
   /** The host's PID namespace (`hostPID`). */
   hostPID?: boolean;
+  /** The pod's DNS domain (`<subdomain>.<namespace>.svc.<cluster domain>`), so its FQDN resolves in /etc/hosts. */
+  domainname?: string;
+  /** Extra /etc/hosts entries (`hostAliases`) as `name:ip`. */
+  extraHosts?: string[];
 }
 
 /** The pod network of a node as the runtime made it. */

@@ -346,12 +346,15 @@ describe('securityContext on Docker', () => {
     await podWhen('nonroot-ok', (x) => x.status?.phase === 'Running', 'Running');
   });
 
-  it('namespaced sysctls are set on the pod; shareProcessNamespace shows the sandbox as PID 1', async () => {
+  it('namespaced sysctls are set on the pod; shareProcessNamespace shows the sandbox as PID 1; hostAliases and subdomain in /etc/hosts', async () => {
     await pods().create(
       pod('kernel', {
         shareProcessNamespace: true,
+        hostname: 'web',
+        subdomain: 'backends',
+        hostAliases: [{ ip: '10.1.2.3', hostnames: ['db.local', 'db'] }],
         securityContext: { sysctls: [{ name: 'net.ipv4.tcp_syncookies', value: '0' }, { name: 'net.ipv4.ip_local_port_range', value: '20000 21000' }] },
-        containers: [{ name: 'app', image: 'flotilla/busybox:1', command: sh('echo syncookies=$(cat /proc/sys/net/ipv4/tcp_syncookies); echo range=$(cat /proc/sys/net/ipv4/ip_local_port_range); echo pid1=$(cat /proc/1/cmdline | tr "\\0" " "); sleep 3600') }],
+        containers: [{ name: 'app', image: 'flotilla/busybox:1', command: sh('echo syncookies=$(cat /proc/sys/net/ipv4/tcp_syncookies); echo range=$(cat /proc/sys/net/ipv4/ip_local_port_range); echo pid1=$(cat /proc/1/cmdline | tr "\\0" " "); echo hostname=$(hostname); cat /etc/hosts; sleep 3600') }],
       }),
     );
     await podWhen('kernel', (p) => p.status?.phase === 'Running', 'Running');
@@ -360,6 +363,9 @@ describe('securityContext on Docker', () => {
     expect(out).toMatch(/^syncookies=0$/m);
     expect(out).toMatch(/^range=20000 21000$/m);
     expect(out).not.toMatch(/^pid1=sh /m);
+    expect(out).toMatch(/^hostname=web$/m);
+    expect(out).toMatch(new RegExp(`\\sweb\\.backends\\.${ns}\\.svc\\.cluster\\.local(\\s|$)`, 'm'));
+    expect(out).toMatch(/^10\.1\.2\.3\s+db\.local$/m);
   });
 });
 
