@@ -41,6 +41,9 @@ describe('securityContext, lifecycle and init container validation', () => {
     ['tcpSocket hook', (p) => (p.spec!.containers[0]!.lifecycle = { postStart: { tcpSocket: { port: 80 } } }), 'spec.containers[0].lifecycle.postStart.tcpSocket'],
     ['sleep longer than the grace period', (p) => (p.spec!.containers[0]!.lifecycle = { preStop: { sleep: { seconds: 31 } } }), 'spec.containers[0].lifecycle.preStop.sleep.seconds'],
     ['exec hook without command', (p) => (p.spec!.containers[0]!.lifecycle = { postStart: { exec: {} } }), 'spec.containers[0].lifecycle.postStart.exec.command'],
+    ['hostUsers false', (p) => ((p.spec as unknown as Record<string, unknown>).hostUsers = false), 'spec.hostUsers'],
+    ['runtimeClassName', (p) => ((p.spec as unknown as Record<string, unknown>).runtimeClassName = 'gvisor'), 'spec.runtimeClassName'],
+    ['volumeDevices', (p) => ((p.spec!.containers[0] as unknown as Record<string, unknown>).volumeDevices = [{ name: 'v', devicePath: '/dev/xvda' }]), 'spec.containers[0].volumeDevices'],
   ])('%s is refused at its field path', (_name, mutate, field) => {
     const p = base();
     mutate(p);

@@ -66,6 +66,24 @@ export function validateContainerSecurityContext(e: FieldErrors, sc: SecurityCon
   }
 }
 
+/**
+ * Pod fields Flotilla has no implementation for: refused with a field path
+ * (Kubernetes would act on them; silently dropping them would mislead).
+ */
+export function validateUnsupported(e: FieldErrors, spec: PodSpec, path: string): void {
+  const s = spec as PodSpec & { hostUsers?: unknown; runtimeClassName?: unknown; resourceClaims?: unknown };
+  if (s.hostUsers === false) e.forbidden(`${path}.hostUsers`, 'user namespaces (hostUsers: false) are not supported by Flotilla');
+  if (s.runtimeClassName !== undefined && s.runtimeClassName !== null && s.runtimeClassName !== '') e.forbidden(`${path}.runtimeClassName`, 'RuntimeClasses are not supported by Flotilla');
+  if (Array.isArray(s.resourceClaims) && s.resourceClaims.length > 0) e.forbidden(`${path}.resourceClaims`, 'dynamic resource allocation is not supported by Flotilla');
+  for (const [list, field] of [[spec.containers, 'containers'], [spec.initContainers, 'initContainers']] as const) {
+    if (!Array.isArray(list)) continue;
+    list.forEach((c, i) => {
+      const devices = isObj(c) ? (c as { volumeDevices?: unknown }).volumeDevices : undefined;
+      if (Array.isArray(devices) && devices.length > 0) e.forbidden(`${path}.${field}[${i}].volumeDevices`, 'block volumes are not supported by Flotilla');
+    });
+  }
+}
+
 /** Validates a pod's securityContext and host namespace switches at `path` (`spec`). */
 export function validatePodSecurity(e: FieldErrors, spec: PodSpec, path: string): void {
   for (const f of ['hostPID', 'hostIPC', 'shareProcessNamespace', 'setHostnameAsFQDN'] as const) bool(e, `${path}.${f}`, spec[f]);

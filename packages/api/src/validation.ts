@@ -43,7 +43,7 @@ import {
 import type { Ingress, IngressBackend } from './networking-types.js';
 import { isValidQuantity, parseQuantity } from './quantity.js';
 import { labelSelectorFromObject } from './selectors.js';
-import { validateContainerLifecycle, validateContainerSecurityContext, validatePodSecurity } from './security-validation.js';
+import { validateContainerLifecycle, validateContainerSecurityContext, validatePodSecurity, validateUnsupported } from './security-validation.js';
 
 /** How Kubernetes prints a value inside an error message. */
 function show(value: unknown): string {
@@ -687,6 +687,7 @@ export function validatePodSpec(e: FieldErrors, spec: PodSpec | undefined, path:
     });
   }
   validatePodSecurity(e, spec, path);
+  validateUnsupported(e, spec, path);
   const restart = ['Always', 'OnFailure', 'Never'];
   if (spec.restartPolicy === undefined) e.required(`${path}.restartPolicy`);
   else if (!restart.includes(spec.restartPolicy)) e.notSupported(`${path}.restartPolicy`, spec.restartPolicy, restart);

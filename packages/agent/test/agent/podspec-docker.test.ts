@@ -391,10 +391,11 @@ describe('activeDeadlineSeconds and startupProbe on Docker', () => {
             name: 'app',
             image: 'flotilla/busybox:1',
             command: sh('sleep 4; touch /tmp/started; sleep 3600'),
-            startupProbe: { exec: { command: ['cat', '/tmp/started'] }, periodSeconds: 1, failureThreshold: 30 },
-            readinessProbe: { exec: { command: ['true'] }, periodSeconds: 1 },
+            // Generous timeouts: on a loaded machine an exec can take over the 1 s default, which is not what this tests.
+            startupProbe: { exec: { command: ['cat', '/tmp/started'] }, periodSeconds: 1, failureThreshold: 30, timeoutSeconds: 10 },
+            readinessProbe: { exec: { command: ['true'] }, periodSeconds: 1, timeoutSeconds: 10 },
             // Would kill the container at once if it ran before the startup probe passed.
-            livenessProbe: { exec: { command: ['cat', '/tmp/started'] }, periodSeconds: 1, failureThreshold: 1 },
+            livenessProbe: { exec: { command: ['cat', '/tmp/started'] }, periodSeconds: 1, failureThreshold: 1, timeoutSeconds: 10 },
           },
         ],
       }),
