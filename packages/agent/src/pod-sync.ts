@@ -490,6 +490,7 @@ export class PodSyncer {
         dns,
         terminationGracePeriodSeconds: grace,
         ...sandboxSecurity(pod),
+        ...(pod.spec?.hostNetwork ? { hostNetwork: true, hostIP: this.d.config.nodeIP } : {}),
       });
       // The kubelet records an Event per pod for this; once per agent in the log keeps clusters without DNS (benchmarks) cheap.
       if (sandbox.created && missingClusterDNS && !this.warnedNoClusterDNS) {

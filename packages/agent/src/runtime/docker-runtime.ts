@@ -188,7 +188,7 @@ export function infoFromInspect(c: Docker.ContainerInspectInfo): ContainerInfo {
   if (type === 'sandbox' && state === 'running') {
     // The top-level IPAddress is the default bridge's; newer typings omit it.
     const ns = c.NetworkSettings as (typeof c.NetworkSettings & { IPAddress?: string }) | undefined;
-    const ip = ns?.IPAddress || Object.values(ns?.Networks ?? {}).find((n) => n?.IPAddress)?.IPAddress;
+    const ip = ns?.IPAddress || Object.values(ns?.Networks ?? {}).find((n) => n?.IPAddress)?.IPAddress || labels[LABELS.hostNetworkIP];
     if (ip) info.ip = ip;
   }
   return info;
@@ -293,6 +293,8 @@ export class DockerRuntime implements ContainerRuntime {
     for (const old of existing) await this.removeContainer(old.id);
 
     const labels = this.podLabels(pod.uid, pod.namespace, pod.name, SANDBOX_CONTAINER_NAME, attempt, 'sandbox', pod.terminationGracePeriodSeconds);
+    const hostNet = pod.hostNetwork === true;
+    if (hostNet) labels[LABELS.hostNetworkIP] = pod.hostIP ?? '127.0.0.1';
     const exposed: Record<string, object> = {};
     const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
     for (const p of pod.ports ?? []) {
@@ -303,16 +305,18 @@ export class DockerRuntime implements ContainerRuntime {
     }
     const name = `flotilla_${SANDBOX_CONTAINER_NAME}_${safe(pod.name)}_${safe(pod.namespace)}_${safe(pod.uid)}_${attempt}`;
     const hostConfig: Docker.HostConfig = {
-      NetworkMode: this.podNetwork ?? 'bridge',
+      // hostNetwork: the host's namespace, where a hostPort is the container's own port (nothing to publish).
+      NetworkMode: hostNet ? 'host' : (this.podNetwork ?? 'bridge'),
       IpcMode: pod.hostIPC ? 'host' : 'shareable',
-      PortBindings: bindings,
+      PortBindings: hostNet ? {} : bindings,
       RestartPolicy: { Name: 'no' },
       LogConfig: LOG_CONFIG,
       Init: false,
     };
-    if (pod.dns?.servers?.length) hostConfig.Dns = pod.dns.servers;
-    if (pod.dns?.searches?.length) hostConfig.DnsSearch = pod.dns.searches;
-    if (pod.dns?.options?.length) hostConfig.DnsOptions = pod.dns.options;
+    // On the host's network the engine takes no DNS settings; writeResolvConf sets the file itself.
+    if (!hostNet && pod.dns?.servers?.length) hostConfig.Dns = pod.dns.servers;
+    if (!hostNet && pod.dns?.searches?.length) hostConfig.DnsSearch = pod.dns.searches;
+    if (!hostNet && pod.dns?.options?.length) hostConfig.DnsOptions = pod.dns.options;
     if (pod.sysctls) hostConfig.Sysctls = pod.sysctls;
     if (pod.extraHosts?.length) hostConfig.ExtraHosts = pod.extraHosts;
     if (pod.hostPID) hostConfig.PidMode = 'host';
@@ -322,10 +326,11 @@ export class DockerRuntime implements ContainerRuntime {
       container = await this.docker.createContainer({
         name,
         Image: this.pauseImage,
-        Hostname: podHostname(pod.hostname ?? pod.name),
-        ...(pod.domainname ? { Domainname: pod.domainname } : {}),
+        // A hostNetwork pod has the host's name, as in Kubernetes.
+        ...(hostNet ? {} : { Hostname: podHostname(pod.hostname ?? pod.name) }),
+        ...(pod.domainname && !hostNet ? { Domainname: pod.domainname } : {}),
         Labels: labels,
-        ExposedPorts: exposed,
+        ExposedPorts: hostNet ? {} : exposed,
         HostConfig: hostConfig,
         StopTimeout: 2,
       });
@@ -349,7 +354,7 @@ export class DockerRuntime implements ContainerRuntime {
     }
     if (pod.dns) await this.writeResolvConf(container, pod);
     // A pod reaching itself through its Service comes back in through its own bridge port.
-    if (this.podNetwork) {
+    if (this.podNetwork && !hostNet) {
       await ensureHairpin(this.podBridge).catch((err: unknown) => this.log.warn({ pod: `${pod.namespace}/${pod.name}`, bridge: this.podBridge, err: (err as Error)?.message }, 'could not set hairpin mode'));
     }
     const info = await this.inspect(container.id);

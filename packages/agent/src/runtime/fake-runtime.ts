@@ -147,7 +147,7 @@ export class FakeRuntime implements ContainerRuntime {
     const c = this.add('sandbox', pod.uid, pod.namespace, pod.name, SANDBOX_CONTAINER_NAME, attempt, 'flotilla/pause:1', pod.terminationGracePeriodSeconds, {});
     c.ports = wanted;
     this.sandboxConfigs.set(pod.uid, structuredClone(pod));
-    c.info.ip = `${this.opts.ipPrefix ?? '10.88.0'}.${this.nextIp++}`;
+    c.info.ip = pod.hostNetwork ? (pod.hostIP ?? '127.0.0.1') : `${this.opts.ipPrefix ?? '10.88.0'}.${this.nextIp++}`;
     this.calls.push(`ensureSandbox ${pod.namespace}/${pod.name} ${attempt}`);
     this.begin(c);
     return this.toSandbox(c, true);

@@ -20,6 +20,8 @@ export const LABELS = {
   sandboxId: 'io.flotilla.sandbox.id',
   /** The node whose agent owns the container: several agents may share one engine. */
   node: 'io.flotilla.node',
+  /** On a hostNetwork sandbox: the node IP, which is the pod IP (the engine reports none). */
+  hostNetworkIP: 'io.flotilla.pod.hostNetworkIP',
 } as const;
 
 /** The container name label value of a sandbox, as the kubelet spells it. */
@@ -97,6 +99,10 @@ export interface PodSandboxConfig {
   domainname?: string;
   /** Extra /etc/hosts entries (`hostAliases`) as `name:ip`. */
   extraHosts?: string[];
+  /** The host's network namespace (`hostNetwork`): the pod IP is `hostIP`, no port mapping. */
+  hostNetwork?: boolean;
+  /** The node IP, the pod IP of a hostNetwork pod. */
+  hostIP?: string;
 }
 
 /** The pod network of a node as the runtime made it. */

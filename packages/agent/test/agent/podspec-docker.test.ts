@@ -369,6 +369,29 @@ describe('securityContext on Docker', () => {
   });
 });
 
+describe('hostNetwork on Docker', () => {
+  it('a hostNetwork pod listens in the host namespace and its pod IP is the node IP', async () => {
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    await pods().create(
+      pod('hostnet', {
+        hostNetwork: true,
+        containers: [{ name: 'app', image: 'flotilla/busybox:1', command: sh(`mkdir -p /www && echo from-host-net > /www/index.html && exec httpd -f -p 127.0.0.1:${port} -h /www`), ports: [{ containerPort: port }] }],
+      }),
+    );
+    const p = await podWhen('hostnet', (x) => x.status?.phase === 'Running', 'Running');
+    expect(p.status?.podIP).toBe('127.0.0.1');
+    const body = await waitFor(async () => {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/`);
+        return await res.text();
+      } catch {
+        return undefined;
+      }
+    }, { what: 'the pod answering on the host', timeoutMs: 15_000, intervalMs: 200 });
+    expect(body.trim()).toBe('from-host-net');
+  });
+});
+
 describe('activeDeadlineSeconds and startupProbe on Docker', () => {
   it('activeDeadlineSeconds: the containers are stopped, the pod Failed with DeadlineExceeded and an Event', async () => {
     await pods().create(pod('deadline', { activeDeadlineSeconds: 3, containers: [{ name: 'app', image: 'flotilla/busybox:1', command: sh('sleep 3600') }] }));
