@@ -9,6 +9,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import type { Container, Probe } from '@flotilla/api';
+import { grpcProbe } from './grpc-probe.js';
 import type { ContainerRuntime } from './runtime/types.js';
 
 /** The three probe kinds. */
@@ -247,7 +248,8 @@ export function defaultRunner(runtime: ContainerRuntime): ProbeRunner {
       if (!port) return { ok: false, message: `unknown port ${probe.tcpSocket.port}` };
       return tcpProbe(probe.tcpSocket.host || target.podIP, port, timeoutMs);
     }
-    return { ok: false, message: `${kind} probe has no supported handler (exec, httpGet, tcpSocket)` };
+    if (probe.grpc) return grpcProbe(target.podIP, probe.grpc.port, probe.grpc.service ?? '', timeoutMs);
+    return { ok: false, message: `${kind} probe has no supported handler (exec, httpGet, tcpSocket, grpc)` };
   };
 }
 
