@@ -7,6 +7,7 @@
  * from the runtime's view now, never from remembered events.
  */
 import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isReason, type Container, type LifecycleHandler, type Pod, type PodStatus, type Service } from '@flotilla/api';
@@ -26,7 +27,7 @@ import { containerSecurity, pidNamespace, podSysctls, runAsNonRoot, verifyRunAsN
 import { parseResolvConf, podDnsConfig, type HostDns } from './pod-dns.js';
 import type { ProbeManager, ProbeTarget } from './prober.js';
 import { podServiceEnv } from './service-env.js';
-import { prepareTerminationLog, terminationLogFile, terminationMessage } from './termination-message.js';
+import { prepareTerminationLog, terminationLogDir, terminationLogFile, terminationMessage } from './termination-message.js';
 import { isRuntimeError, type ContainerInfo, type ContainerRuntime, type PodSandboxConfig, type Sandbox } from './runtime/types.js';
 import type { StatusManager } from './status-manager.js';
 
@@ -772,6 +773,8 @@ export class PodSyncer {
 
   /** Drops everything remembered about a pod. */
   forget(uid: string): void {
+    // The termination-log files (a runtime that removes the pod's directory has done this already; a fake has not).
+    void rm(terminationLogDir(this.stateDir, uid), { recursive: true, force: true }).catch(() => undefined);
     this.memory.delete(uid);
     this.projected.delete(uid);
     this.backoff.resetPrefix(`${uid}/`);

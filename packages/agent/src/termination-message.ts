@@ -17,9 +17,14 @@ export const MAX_LOG_MESSAGE = 2048;
 
 const safe = (s: string) => s.replace(/[^a-zA-Z0-9_.-]/g, '-');
 
+/** The directory of a pod's termination-log files. */
+export function terminationLogDir(stateDir: string, podUid: string): string {
+  return join(stateDir, 'pods', safe(podUid), 'containers');
+}
+
 /** The host file behind one container instance's termination message. */
 export function terminationLogFile(stateDir: string, podUid: string, container: string, attempt: number): string {
-  return join(stateDir, 'pods', safe(podUid), 'containers', safe(container), `${attempt}-termination-log`);
+  return join(terminationLogDir(stateDir, podUid), safe(container), `${attempt}-termination-log`);
 }
 
 /** Creates the (empty, world-writable: any runAsUser may write it) file and returns its mount. */
