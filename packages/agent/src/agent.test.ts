@@ -91,7 +91,7 @@ describe('Agent over FakeRuntime', () => {
   it('restarts a killed container at once, then backs off with CrashLoopBackOff and a growing delay', async () => {
     const behavior = (_i: unknown, spec: { name: string }): FakeBehavior | undefined => (spec.name === 'crash' ? { exitAfterMs: 20, exitCode: 1, output: 'boom: config missing\n' } : undefined);
     const { client, agent } = start({ runtime: new FakeRuntime({ behavior }), backoffInitialMs: 300 });
-    await client.resource<Pod>('pods').create(pod('c1', { containers: [{ name: 'crash', image: 'flotilla/busybox:1' }] }));
+    await client.resource<Pod>('pods').create(pod('c1', { containers: [{ name: 'crash', image: 'flotilla/busybox:1', terminationMessagePolicy: 'FallbackToLogsOnError' }] }));
     const p = await podWhen(client, 'c1', (p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff', 'CrashLoopBackOff', 5000);
     const cs = p.status!.containerStatuses![0]!;
     expect(cs.restartCount).toBeGreaterThanOrEqual(1);

@@ -30,6 +30,8 @@ export interface PodStatusInput {
   sandboxProblem?: WaitingReason;
   /** Now, as an RFC 3339 timestamp. */
   now?: string;
+  /** The pod failed as a whole (e.g. DeadlineExceeded): phase Failed with this reason and message. */
+  podFailure?: WaitingReason;
 }
 
 /** The instances of one container, newest first. */
@@ -129,13 +131,81 @@ export function podPhase(pod: Pod, statuses: ContainerStatus[]): PodPhase {
   return 'Pending';
 }
 
+/** True for an init container that keeps running beside the app containers (a sidecar, `restartPolicy: Always`). */
+export function isSidecar(c: { restartPolicy?: string }): boolean {
+  return c.restartPolicy === 'Always';
+}
+
+/**
+ * Whether the pod is initialized, from the statuses: every init container
+ * completed (a sidecar: started), or an app container has already run, as
+ * the kubelet decides (init containers are not rerun for an app restart).
+ */
+export function podInitialized(pod: Pod, initStatuses: ContainerStatus[], statuses: ContainerStatus[]): boolean {
+  if (statuses.some((s) => s.state?.running || s.state?.terminated || s.lastState?.terminated)) return true;
+  return initIncomplete(pod, initStatuses).length === 0;
+}
+
+/** The init containers that have not completed (sidecars: not started), in order. */
+export function initIncomplete(pod: Pod, initStatuses: ContainerStatus[]): string[] {
+  const out: string[] = [];
+  for (const c of pod.spec?.initContainers ?? []) {
+    const s = initStatuses.find((x) => x.name === c.name);
+    if (isSidecar(c) ? s?.started && s.state?.running : s?.state?.terminated?.exitCode === 0) continue;
+    out.push(c.name);
+  }
+  return out;
+}
+
+/**
+ * The phase contribution of init containers, as the kubelet's getPhase
+ * counts it: how many are still to complete and how many failed.
+ */
+function initCounts(pod: Pod, initStatuses: ContainerStatus[]): { pending: number; failed: number } {
+  let pending = 0;
+  let failed = 0;
+  for (const c of pod.spec?.initContainers ?? []) {
+    const s = initStatuses.find((x) => x.name === c.name);
+    if (isSidecar(c)) {
+      if (!s?.started) pending++;
+      continue;
+    }
+    if (!s) pending++;
+    else if (s.state?.running) pending++;
+    else if (s.state?.terminated) {
+      if (s.state.terminated.exitCode !== 0) failed++;
+    } else if (s.state?.waiting && s.lastState?.terminated) {
+      if (s.lastState.terminated.exitCode !== 0) failed++;
+    } else pending++;
+  }
+  return { pending, failed };
+}
+
 /** The full status the agent reports for a pod. */
 export function computePodStatus(pod: Pod, input: PodStatusInput): PodStatus {
   const now = input.now ?? nowTimestamp();
   const old = pod.status ?? {};
   const containers = pod.spec?.containers ?? [];
-  const statuses = containers.map((c) => containerStatus(c.name, c.image ?? '', input));
+  const inits = pod.spec?.initContainers ?? [];
+  let statuses = containers.map((c) => containerStatus(c.name, c.image ?? '', input));
+  let initStatuses = inits.map((c) => {
+    const s = containerStatus(c.name, c.image ?? '', input);
+    // A completed init container counts as ready (the kubelet's rule); a sidecar as its probes say.
+    if (!isSidecar(c)) s.ready = s.state?.terminated?.exitCode === 0;
+    return s;
+  });
+  const initialized = podInitialized(pod, initStatuses, statuses);
+  // The kubelet's default waiting reason in a pod with init containers is PodInitializing, not ContainerCreating.
+  const initializing = (s: ContainerStatus) => (s.state?.waiting?.reason === 'ContainerCreating' && !s.containerID ? { ...s, state: { waiting: { reason: 'PodInitializing' } } } : s);
+  if (inits.length > 0) {
+    statuses = statuses.map(initializing);
+    initStatuses = initStatuses.map(initializing);
+  }
   let phase = podPhase(pod, statuses);
+  const init = initCounts(pod, initStatuses);
+  if (!initialized && init.failed > 0 && (pod.spec?.restartPolicy ?? 'Always') === 'Never') phase = 'Failed';
+  else if (!initialized && phase !== 'Failed') phase = 'Pending';
+  if (input.podFailure) phase = 'Failed';
   // A pod that has finished never comes back.
   if (old.phase === 'Succeeded' || old.phase === 'Failed') phase = old.phase;
 
@@ -148,13 +218,22 @@ export function computePodStatus(pod: Pod, input: PodStatusInput): PodStatus {
   } else {
     set({ type: 'PodReadyToStartContainers', status: sandbox ? 'True' : 'False', lastProbeTime: null });
   }
-  set({ type: 'Initialized', status: 'True', lastProbeTime: null });
+  const incomplete = initIncomplete(pod, initStatuses);
+  if (initialized) set({ type: 'Initialized', status: 'True', lastProbeTime: null });
+  else set({ type: 'Initialized', status: 'False', reason: 'ContainersNotInitialized', message: `containers with incomplete status: [${incomplete.join(' ')}]`, lastProbeTime: null });
   const unready = statuses.filter((s) => !s.ready).map((s) => s.name);
   const terminal = phase === 'Succeeded' || phase === 'Failed';
   const ready = unready.length === 0 && statuses.length > 0 && !terminal;
   const notReady = { reason: terminal ? 'PodCompleted' : 'ContainersNotReady', message: terminal ? '' : `containers with unready status: [${unready.join(' ')}]` };
   set(ready ? { type: 'ContainersReady', status: 'True', lastProbeTime: null } : { type: 'ContainersReady', status: 'False', ...notReady, lastProbeTime: null });
-  set(ready ? { type: 'Ready', status: 'True', lastProbeTime: null } : { type: 'Ready', status: 'False', ...notReady, lastProbeTime: null });
+  // readinessGates: conditions others (controllers) set must be True as well, as the kubelet's GeneratePodReadyCondition says.
+  const gates = (pod.spec?.readinessGates ?? []).map((g) => {
+    const c = getCondition(conditions, g.conditionType);
+    if (!c) return `corresponding condition of pod readiness gate "${g.conditionType}" does not exist.`;
+    return c.status === 'True' ? '' : `the status of pod readiness gate "${g.conditionType}" is not "True", but ${c.status}`;
+  }).filter(Boolean);
+  if (ready && gates.length > 0) set({ type: 'Ready', status: 'False', reason: 'ReadinessGatesNotReady', message: gates.join(', '), lastProbeTime: null });
+  else set(ready ? { type: 'Ready', status: 'True', lastProbeTime: null } : { type: 'Ready', status: 'False', ...notReady, lastProbeTime: null });
   for (const c of conditions) {
     // setCondition keeps reason/message from the caller only; drop stale ones on True.
     if (c.status === 'True' && c.type !== 'PodScheduled') {
@@ -164,6 +243,12 @@ export function computePodStatus(pod: Pod, input: PodStatusInput): PodStatus {
   }
 
   const status: PodStatus = { phase, conditions, hostIP: input.hostIP, hostIPs: [{ ip: input.hostIP }], startTime: old.startTime ?? now, containerStatuses: statuses, qosClass: qosClass(pod) };
+  if (inits.length > 0) status.initContainerStatuses = initStatuses;
+  const failure = input.podFailure ?? (old.phase === 'Failed' && old.reason ? { reason: old.reason, message: old.message ?? '' } : undefined);
+  if (failure && phase === 'Failed') {
+    status.reason = failure.reason;
+    if (failure.message) status.message = failure.message;
+  }
   const ip = sandbox?.ip ?? old.podIP;
   if (ip) {
     status.podIP = ip;

@@ -7,9 +7,10 @@
  * from the runtime's view now, never from remembered events.
  */
 import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isReason, type Container, type Pod, type Service } from '@flotilla/api';
+import { isReason, type Container, type LifecycleHandler, type Pod, type PodStatus, type Service } from '@flotilla/api';
 import type { ApiClient, EventRecorder, ReconcileResult, ResourceClient } from '@flotilla/client';
 import type { Logger } from '@flotilla/observability';
 import { RestartBackoff } from './backoff.js';
@@ -20,17 +21,20 @@ import { ephemeralContainerStatuses, syncEphemeralContainers } from './ephemeral
 import { ContainerConfigError, containerHash, hostPorts, linuxResources, mountsOf, resolveEnv, SPEC_HASH_LABEL } from './container-config.js';
 import { filesDigest, projectedVolumeDir, projectVolume, writeAtomically } from './projected-volumes.js';
 import type { AgentMetrics } from './metrics.js';
-import { computePodStatus, instancesOf, runningSandbox, type WaitingReason } from './pod-status.js';
+import { computePodStatus, instancesOf, isSidecar, runningSandbox, type WaitingReason } from './pod-status.js';
+import { runHook, type HookKind } from './lifecycle-hooks.js';
+import { containerSecurity, pidNamespace, podSysctls, runAsNonRoot, verifyRunAsNonRoot } from './security-context.js';
 import { parseResolvConf, podDnsConfig, type HostDns } from './pod-dns.js';
 import type { ProbeManager, ProbeTarget } from './prober.js';
 import { podServiceEnv } from './service-env.js';
-import { isRuntimeError, type ContainerInfo, type ContainerRuntime, type Sandbox } from './runtime/types.js';
+import { prepareTerminationLog, terminationLogDir, terminationLogFile, terminationMessage } from './termination-message.js';
+import { isRuntimeError, type ContainerInfo, type ContainerRuntime, type PodSandboxConfig, type Sandbox } from './runtime/types.js';
 import type { StatusManager } from './status-manager.js';
 
 const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
-/** Largest termination message kept (Kubernetes caps at 4 KiB per container). */
-const MAX_TERMINATION_MESSAGE = 4096;
+/** The longest a postStart hook may run before it counts as failed. */
+const POST_START_TIMEOUT_MS = 120_000;
 
 /** What a PodSyncer works with. */
 export interface PodSyncerDeps {
@@ -124,26 +128,44 @@ export class PodSyncer {
     // and startTime and transition times are not restamped (a needless second write).
     const base = this.d.status.base(pod);
     const terminal = base?.phase === 'Succeeded' || base?.phase === 'Failed';
+    // activeDeadlineSeconds: past it, every container is stopped and the pod fails for good.
+    const podFailure = terminal ? undefined : this.deadlineExceeded(pod, base, requeueIn);
+    const finishing = terminal || podFailure !== undefined;
+
+    // Every sync, not only before a start: a changed ConfigMap or Secret reaches running containers' volumes.
+    const prep = finishing ? { sources: NO_SOURCES, dirs: new Map<string, string>() } : await this.prepareConfig(pod);
+
+    // Init containers, one at a time to completion, before any app container starts.
+    const sidecars = (spec.initContainers ?? []).filter(isSidecar);
+    let initialized = true;
+    let sandboxProblem: WaitingReason | undefined;
+    if ((spec.initContainers?.length ?? 0) > 0 && !finishing) {
+      const init = await this.syncInit(pod, containers, prep, grace, waiting, requeueIn);
+      initialized = init.initialized;
+      sandboxProblem = init.sandboxProblem;
+      containers = await this.d.runtime.listContainers({ podUid: uid });
+    }
 
     // Which containers must (re)start now, and which wait.
     const toStart: Array<{ c: Container; attempt: number; restart: boolean }> = [];
     const sandboxInfo = runningSandbox(containers);
-    for (const c of spec.containers) {
+    // Sidecars are looked after like app containers once initialization is over (it started them in order).
+    for (const c of initialized ? [...sidecars, ...spec.containers] : spec.containers) {
       const [latest] = instancesOf(containers, c.name);
       const bkey = `${uid}/${c.name}`;
       if (latest && latest.state === 'running') {
-        const why = this.killReason(latest, c, sandboxInfo, terminal);
+        const why = this.killReason(latest, c, sandboxInfo, finishing);
         if (!why) {
           // A long clean run earns a fresh back-off.
           if (latest.startedAt && this.now() - Date.parse(latest.startedAt) >= this.d.config.backoffResetMs) this.backoff.reset(bkey);
           continue;
         }
         this.d.recorder.event(pod, 'Normal', 'Killing', why.message);
-        await this.d.runtime.stopContainer(latest.id, why.grace ?? grace);
+        await this.killContainer(pod, latest, c, why.grace ?? grace, sandboxInfo?.ip);
         containers = await this.d.runtime.listContainers({ podUid: uid });
       }
       const current = instancesOf(containers, c.name)[0];
-      if (terminal) continue;
+      if (finishing || !initialized) continue;
       if (!current) {
         toStart.push({ c, attempt: 0, restart: false });
         continue;
@@ -155,8 +177,9 @@ export class PodSyncer {
         continue;
       }
       if (current.state !== 'exited') continue;
-      await this.rememberTermination(current);
-      const restart = policy === 'Always' || (policy === 'OnFailure' && (current.exitCode ?? 0) !== 0);
+      await this.rememberTermination(current, c);
+      const cpolicy = isSidecar(c) ? 'Always' : policy;
+      const restart = cpolicy === 'Always' || (cpolicy === 'OnFailure' && (current.exitCode ?? 0) !== 0);
       if (!restart) continue;
       if (current.startedAt && current.finishedAt && Date.parse(current.finishedAt) - Date.parse(current.startedAt) >= this.d.config.backoffResetMs) this.backoff.reset(bkey);
       const finishedAt = current.finishedAt ? Date.parse(current.finishedAt) : this.now();
@@ -171,15 +194,12 @@ export class PodSyncer {
       toStart.push({ c, attempt: current.attempt + 1, restart: true });
     }
 
-    // Every sync, not only before a start: a changed ConfigMap or Secret reaches running containers' volumes.
-    const prep = terminal ? { sources: NO_SOURCES, dirs: new Map<string, string>() } : await this.prepareConfig(pod);
     if (prep.problem) {
       for (const t of toStart.splice(0)) waiting.set(t.c.name, prep.problem);
       requeueIn(prep.retryInMs ?? this.d.config.backoffInitialMs);
     }
 
     let sandbox: Sandbox | undefined;
-    let sandboxProblem: WaitingReason | undefined;
     if (toStart.length > 0) {
       const got = await this.ensureSandbox(pod, grace);
       if ('problem' in got) {
@@ -188,6 +208,11 @@ export class PodSyncer {
         requeueIn(got.retryInMs);
       } else {
         sandbox = got.sandbox;
+        // A sandbox made just now must run the init containers first: the next sync does that.
+        if (sandbox.created && (spec.initContainers?.length ?? 0) > 0) {
+          toStart.splice(0);
+          requeueIn(0);
+        }
         // A new sandbox means a new network namespace: containers of the old one are useless.
         if (sandbox.created) {
           for (const old of containers.filter((x) => x.type === 'container' && x.state === 'running' && x.sandboxId !== sandbox!.id)) {
@@ -205,7 +230,8 @@ export class PodSyncer {
         if (r.waiting) {
           waiting.set(t.c.name, r.waiting);
           if (r.retryInMs !== undefined) requeueIn(r.retryInMs);
-          continue;
+          // A container that ran (and was killed for its postStart hook) counts as a restart for the back-off.
+          if (!r.ran) continue;
         }
         if (t.restart) {
           this.backoff.next(`${uid}/${t.c.name}`);
@@ -213,7 +239,7 @@ export class PodSyncer {
         }
       }
       containers = await this.d.runtime.listContainers({ podUid: uid });
-      await this.pruneDead(containers, spec.containers);
+      await this.pruneDead(containers, [...(spec.initContainers ?? []), ...spec.containers]);
       containers = await this.d.runtime.listContainers({ podUid: uid });
     }
 
@@ -225,6 +251,11 @@ export class PodSyncer {
     // until that probe has passed. Asked before its worker existed, the prober has no result, which
     // reads as "no probe": the pod flashed Ready, then not ready once the worker began, then ready.
     this.d.prober.sync(key, this.probeTargets(pod, containers));
+    // Instances that died since the loop above (or in a pod that has finished) get their message too.
+    for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
+      const [latest] = instancesOf(containers, c.name);
+      if (latest?.state === 'exited') await this.rememberTermination(latest, c);
+    }
     // Pods that finished keep their containers (for logs) but not their sandbox.
     const status = computePodStatus(base === pod.status ? pod : { ...pod, status: base }, {
       containers,
@@ -234,6 +265,7 @@ export class PodSyncer {
       started: (id) => this.d.prober.started(id),
       hostIP: this.d.config.nodeIP,
       ...(sandboxProblem ? { sandboxProblem } : {}),
+      ...(podFailure ? { podFailure } : {}),
     });
     const ephStatuses = ephemeralContainerStatuses(pod, containers, eph.waiting, this.termMessages);
     if (ephStatuses) status.ephemeralContainerStatuses = ephStatuses;
@@ -248,6 +280,149 @@ export class PodSyncer {
     }
     await this.d.status.write(pod, status);
     return requeue !== undefined ? { requeueAfter: requeue } : {};
+  }
+
+  /**
+   * activeDeadlineSeconds, counted from the pod's startTime as the kubelet
+   * does: once past, a DeadlineExceeded failure (and its Event); before,
+   * a requeue for the moment it passes.
+   */
+  private deadlineExceeded(pod: Pod, base: PodStatus | undefined, requeueIn: (ms: number) => void): WaitingReason | undefined {
+    const seconds = pod.spec?.activeDeadlineSeconds;
+    if (seconds === undefined) return undefined;
+    const start = Date.parse(base?.startTime ?? '');
+    // Not started yet: the clock begins with the first status this agent writes.
+    if (!Number.isFinite(start)) {
+      requeueIn(seconds * 1000);
+      return undefined;
+    }
+    const left = start + seconds * 1000 - this.now();
+    if (left > 0) {
+      requeueIn(left);
+      return undefined;
+    }
+    const message = 'Pod was active on the node longer than the specified deadline';
+    this.d.recorder.event(pod, 'Warning', 'DeadlineExceeded', message);
+    return { reason: 'DeadlineExceeded', message };
+  }
+
+  /**
+   * One step of initialization in the pod's current sandbox: the first init
+   * container that has not completed (a sidecar: not started) is started,
+   * restarted after its back-off, or waited for. Initialized once all have
+   * completed, or once an app container ran in this sandbox (an app
+   * container's restart never reruns them; a new sandbox does).
+   */
+  private async syncInit(
+    pod: Pod,
+    containers: ContainerInfo[],
+    prep: { sources: PodConfigSources; dirs: Map<string, string>; problem?: WaitingReason; retryInMs?: number },
+    grace: number,
+    waiting: Map<string, WaitingReason>,
+    requeueIn: (ms: number) => void,
+    again = true,
+  ): Promise<{ initialized: boolean; sandboxProblem?: WaitingReason }> {
+    const uid = pod.metadata.uid ?? '';
+    const spec = pod.spec ?? { containers: [] };
+    const policy = spec.restartPolicy ?? 'Always';
+    const sb = runningSandbox(containers);
+    const inSandbox = (x: ContainerInfo) => sb !== undefined && x.sandboxId === sb.id;
+    const appNames = new Set(spec.containers.map((c) => c.name));
+    if (containers.some((x) => x.type === 'container' && appNames.has(x.containerName) && inSandbox(x) && x.state !== 'created' && x.state !== 'unknown')) return { initialized: true };
+    for (const c of spec.initContainers ?? []) {
+      const all = instancesOf(containers, c.name);
+      const latest = all.find(inSandbox);
+      if (latest?.state === 'exited' && latest.exitCode === 0 && !isSidecar(c)) continue;
+      if (latest?.state === 'running') {
+        // A sidecar counts once started (its startup probe passed); a plain init container must finish.
+        if (isSidecar(c) && this.d.prober.started(latest.id)) continue;
+        return { initialized: false };
+      }
+      let attempt = all.length > 0 ? all[0]!.attempt + 1 : 0;
+      let restart = false;
+      if (latest && (latest.state === 'created' || latest.state === 'unknown')) {
+        await this.d.runtime.removeContainer(latest.id);
+        attempt = latest.attempt;
+        restart = attempt > 0;
+      } else if (latest?.state === 'exited') {
+        await this.rememberTermination(latest, c);
+        // restartPolicy Never: a failed init container fails the pod (its status says so).
+        if (policy === 'Never' && !isSidecar(c)) return { initialized: false };
+        const bkey = `${uid}/${c.name}`;
+        const remaining = this.backoff.remaining(bkey, latest.finishedAt ? Date.parse(latest.finishedAt) : this.now());
+        if (remaining > 0) {
+          const delay = Math.round(this.backoff.delay(bkey) / 1000);
+          waiting.set(c.name, { reason: 'CrashLoopBackOff', message: `back-off ${delay}s restarting failed container=${c.name} pod=${podDesc(pod)}` });
+          this.d.recorder.event(pod, 'Warning', 'BackOff', `Back-off restarting failed container ${c.name} in pod ${podDesc(pod)}`);
+          requeueIn(remaining);
+          return { initialized: false };
+        }
+        restart = true;
+      }
+      if (prep.problem) {
+        waiting.set(c.name, prep.problem);
+        requeueIn(prep.retryInMs ?? this.d.config.backoffInitialMs);
+        return { initialized: false };
+      }
+      const got = await this.ensureSandbox(pod, grace);
+      if ('problem' in got) {
+        waiting.set(c.name, got.problem);
+        requeueIn(got.retryInMs);
+        return { initialized: false, sandboxProblem: got.problem };
+      }
+      if (got.sandbox.id !== sb?.id) {
+        // A new sandbox: everything of the old one is stale, and initialization starts over in this one.
+        for (const old of containers.filter((x) => x.type === 'container' && x.state === 'running' && x.sandboxId !== got.sandbox.id)) {
+          await this.killContainer(pod, old, this.specOf(pod, old.containerName), grace, sb?.ip);
+        }
+        if (again) return this.syncInit(pod, await this.d.runtime.listContainers({ podUid: uid }), prep, grace, waiting, requeueIn, false);
+      }
+      const r = await this.startContainer(pod, got.sandbox, c, attempt, prep);
+      if (r.waiting) {
+        waiting.set(c.name, r.waiting);
+        if (r.retryInMs !== undefined) requeueIn(r.retryInMs);
+      }
+      if ((!r.waiting || r.ran) && restart) {
+        this.backoff.next(`${uid}/${c.name}`);
+        this.d.metrics.containerRestarts.inc();
+      }
+      return { initialized: false };
+    }
+    return { initialized: true };
+  }
+
+  /** The spec of a container (app or init) by name. */
+  private specOf(pod: Pod, name: string): Container | undefined {
+    return pod.spec?.containers.find((c) => c.name === name) ?? pod.spec?.initContainers?.find((c) => c.name === name);
+  }
+
+  /**
+   * Stops a running instance as the kubelet's killContainer does: its
+   * preStop hook first (bounded by the grace period), then SIGTERM with
+   * what is left of the grace period (at least 2 s after a hook), then
+   * SIGKILL.
+   */
+  private async killContainer(pod: Pod, info: ContainerInfo, c: Container | undefined, grace: number, podIP: string | undefined): Promise<void> {
+    const t0 = this.now();
+    const hooked = await this.preStop(pod, info, c, grace, podIP);
+    const left = hooked ? Math.max(2, Math.ceil(grace - (this.now() - t0) / 1000)) : grace;
+    await this.d.runtime.stopContainer(info.id, left);
+  }
+
+  /** Runs a running instance's preStop hook, if it has one; true when one ran. A failure is a FailedPreStopHook Event and the stop goes on. */
+  private async preStop(pod: Pod, info: ContainerInfo, c: Container | undefined, grace: number, podIP: string | undefined): Promise<boolean> {
+    const handler = c?.lifecycle?.preStop;
+    if (!handler || !c || info.state !== 'running' || grace <= 0) return false;
+    const r = await this.hook(pod, 'preStop', handler, info.id, c, podIP, grace * 1000);
+    if (!r.ok) this.d.recorder.event(pod, 'Warning', 'FailedPreStopHook', r.message);
+    return true;
+  }
+
+  private hook(pod: Pod, kind: HookKind, handler: LifecycleHandler, id: string, c: Container, podIP: string | undefined, timeoutMs: number) {
+    return runHook(this.d.runtime, kind, handler, { containerId: id, podIP: podIP ?? '', container: c, podDesc: podDesc(pod) }, timeoutMs).then((r) => {
+      this.d.log.info({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, container: c.name, hook: kind, ok: r.ok }, 'lifecycle hook ran');
+      return r;
+    });
   }
 
   /** Why a running instance must be killed now, or undefined to keep it. */
@@ -282,7 +457,7 @@ export class PodSyncer {
     const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
     const sb = runningSandbox(containers);
     const out: ProbeTarget[] = [];
-    for (const c of pod.spec?.containers ?? []) {
+    for (const c of [...(pod.spec?.initContainers ?? []).filter(isSidecar), ...(pod.spec?.containers ?? [])]) {
       if (!c.livenessProbe && !c.readinessProbe && !c.startupProbe) continue;
       const [latest] = instancesOf(containers, c.name);
       if (!latest || latest.state !== 'running' || !sb?.ip) continue;
@@ -311,10 +486,12 @@ export class PodSyncer {
         uid,
         namespace: pod.metadata.namespace ?? 'default',
         name: pod.metadata.name ?? '',
-        hostname: pod.spec?.hostname ?? pod.metadata.name ?? '',
+        ...podHostnames(pod, this.d.config.clusterDomain ?? 'cluster.local'),
         ports: hostPorts(pod),
         dns,
         terminationGracePeriodSeconds: grace,
+        ...sandboxSecurity(pod),
+        ...(pod.spec?.hostNetwork ? { hostNetwork: true, hostIP: this.d.config.nodeIP } : {}),
       });
       // The kubelet records an Event per pod for this; once per agent in the log keeps clusters without DNS (benchmarks) cheap.
       if (sandbox.created && missingClusterDNS && !this.warnedNoClusterDNS) {
@@ -397,7 +574,7 @@ export class PodSyncer {
     c: Container,
     attempt: number,
     prep: { sources: PodConfigSources; dirs: Map<string, string> },
-  ): Promise<{ waiting?: WaitingReason; retryInMs?: number }> {
+  ): Promise<{ waiting?: WaitingReason; retryInMs?: number; ran?: boolean }> {
     const uid = pod.metadata.uid ?? '';
     const image = c.image ?? '';
     const ikey = `${uid}/${c.name}`;
@@ -435,8 +612,19 @@ export class PodSyncer {
       const env = resolveEnv(pod, c, sandbox.ip, this.d.config.nodeIP, this.d.services ? podServiceEnv(pod, this.d.services()) : [], prep.sources, (s) =>
         this.d.recorder.event(pod, 'Warning', 'InvalidEnvironmentVariableNames', `Keys [${s.keys.join(', ')}] from the EnvFrom ${s.kind} ${ns}/${s.name} were skipped since they are considered invalid environment variable names.`),
       );
-      const mounts = mountsOf(pod, c, (name) => prep.dirs.get(name));
-      id = await this.d.runtime.createContainer(sandbox, c, { attempt, env, mounts, resources: linuxResources(c), labels: { [SPEC_HASH_LABEL]: containerHash(c) } });
+      const mounts = [...mountsOf(pod, c, (name) => prep.dirs.get(name)), await prepareTerminationLog(this.stateDir, uid, c, attempt)];
+      const security = containerSecurity(pod, c);
+      if (runAsNonRoot(pod, c)) verifyRunAsNonRoot(pod, c, security, security.runAsUser === undefined ? await this.d.runtime.imageUser?.(image) : undefined);
+      id = await this.d.runtime.createContainer(sandbox, c, {
+        attempt,
+        env,
+        mounts,
+        resources: linuxResources(c),
+        labels: { [SPEC_HASH_LABEL]: containerHash(c) },
+        security,
+        pidNamespace: pidNamespace(pod),
+        ...(pod.spec?.hostIPC ? { hostIPC: true } : {}),
+      });
     } catch (err) {
       if (err instanceof ContainerConfigError) {
         this.d.recorder.event(pod, 'Warning', 'Failed', `Error: ${err.message}`);
@@ -458,20 +646,35 @@ export class PodSyncer {
       return { waiting: { reason: 'RunContainerError', message: err.message }, retryInMs: this.d.config.backoffInitialMs };
     }
     this.d.recorder.event(pod, 'Normal', 'Started', `Started container ${c.name}`);
-    return {};
+    return this.postStart(pod, sandbox, c, id);
   }
 
-  /** Reads a dead instance's last output once, as its termination message. */
-  private async rememberTermination(info: ContainerInfo): Promise<void> {
+  /**
+   * The postStart hook, run as the kubelet does: right after the start,
+   * before the sync goes on (the container is not reported started until
+   * it is done). A failure kills the container (FailedPostStartHook), which
+   * the restart policy then treats as any other exit. Bounded, unlike the
+   * kubelet's, so one hung hook cannot hold the pod's worker forever.
+   */
+  private async postStart(pod: Pod, sandbox: Sandbox, c: Container, id: string): Promise<{ waiting?: WaitingReason; retryInMs?: number; ran?: boolean }> {
+    const handler = c.lifecycle?.postStart;
+    if (!handler) return {};
+    const grace = pod.spec?.terminationGracePeriodSeconds ?? 30;
+    const r = await this.hook(pod, 'postStart', handler, id, c, sandbox.ip, POST_START_TIMEOUT_MS);
+    if (r.ok) return {};
+    this.d.recorder.event(pod, 'Warning', 'FailedPostStartHook', r.message);
+    this.d.recorder.event(pod, 'Normal', 'Killing', `FailedPostStartHook`);
+    await this.d.runtime.stopContainer(id, grace);
+    // The container's death (an engine event) brings the next sync; the restart policy and back-off decide from there.
+    return { waiting: { reason: 'PostStartHookError', message: r.message }, ran: true };
+  }
+
+  /** Reads a dead instance's termination message once, per its terminationMessagePolicy. */
+  private async rememberTermination(info: ContainerInfo, c: Container | undefined): Promise<void> {
     if (this.termMessages.has(info.id)) return;
-    let text = '';
-    try {
-      text = await this.d.runtime.tailOutput(info.id, this.d.config.terminationMessageLines);
-    } catch {
-      // Removed meanwhile: no message, as Kubernetes when the log is gone.
-    }
-    if (Buffer.byteLength(text) > MAX_TERMINATION_MESSAGE) text = Buffer.from(text).subarray(-MAX_TERMINATION_MESSAGE).toString('utf8');
-    this.termMessages.set(info.id, text.replace(/\s+$/, ''));
+    const file = terminationLogFile(this.stateDir, info.podUid, info.containerName, info.attempt);
+    const text = await terminationMessage(file, c, info.exitCode ?? 0, () => this.d.runtime.tailOutput(info.id, this.d.config.terminationMessageLines));
+    this.termMessages.set(info.id, text);
   }
 
   /** Keeps only the newest dead instance of each container (for `previous` logs and lastState). */
@@ -479,7 +682,7 @@ export class PodSyncer {
     for (const c of spec) {
       const [latest, prev, ...older] = instancesOf(containers, c.name);
       const doomed = [...older];
-      if (latest && prev && prev.state === 'exited') await this.rememberTermination(prev);
+      if (latest && prev && prev.state === 'exited') await this.rememberTermination(prev, c);
       for (const o of doomed) {
         await this.d.runtime.removeContainer(o.id);
         this.termMessages.delete(o.id);
@@ -504,19 +707,25 @@ export class PodSyncer {
       this.d.prober.remove(key);
       const containers = await this.d.runtime.listContainers({ podUid: uid });
       const running = containers.filter((c) => c.type === 'container' && c.state === 'running');
-      // No host may still send it new connections when it gets SIGTERM; the wait counts against the grace period.
+      // No host may still send it new connections when it gets SIGTERM, and preStop hooks run first; both
+      // begin at once (as in Kubernetes, where endpoint removal and preStop are concurrent) and count against the grace period.
       let stopGrace = grace;
       if (running.length > 0 && grace > 0) {
-        const drain = await waitForEndpointDrain(pod, grace * 1000, { client: this.d.client, now: this.now });
-        stopGrace = Math.max(1, Math.round(grace - drain.waitedMs / 1000));
+        const t0 = this.now();
+        const podIP = runningSandbox(containers)?.ip;
+        for (const c of running) this.d.recorder.event(pod, 'Normal', 'Killing', `Stopping container ${c.containerName}`);
+        const [drain, hooks] = await Promise.all([
+          waitForEndpointDrain(pod, grace * 1000, { client: this.d.client, now: this.now }),
+          Promise.all(running.map((c) => this.preStop(pod, c, this.specOf(pod, c.containerName), grace, podIP))),
+        ]);
+        const elapsed = (this.now() - t0) / 1000;
+        stopGrace = Math.max(hooks.some(Boolean) ? 2 : 1, Math.round(grace - elapsed));
         this.d.log.info({ pod: key, uid, outcome: drain.outcome, waitedMs: drain.waitedMs, revision: drain.last?.revision, waitingFor: drain.last?.waitingFor }, 'endpoint drained from the proxies before stopping');
-      }
-      await Promise.all(
-        running.map(async (c) => {
-          this.d.recorder.event(pod, 'Normal', 'Killing', `Stopping container ${c.containerName}`);
-          await this.d.runtime.stopContainer(c.id, stopGrace);
-        }),
-      );
+      } else for (const c of running) this.d.recorder.event(pod, 'Normal', 'Killing', `Stopping container ${c.containerName}`);
+      // App containers first, sidecars after them, as Kubernetes stops them.
+      const sidecarNames = new Set((pod.spec?.initContainers ?? []).filter(isSidecar).map((c) => c.name));
+      await Promise.all(running.filter((c) => !sidecarNames.has(c.containerName)).map((c) => this.d.runtime.stopContainer(c.id, stopGrace)));
+      await Promise.all(running.filter((c) => sidecarNames.has(c.containerName)).map((c) => this.d.runtime.stopContainer(c.id, stopGrace)));
       await this.d.runtime.removeSandbox(uid);
       this.forget(uid);
       try {
@@ -564,6 +773,8 @@ export class PodSyncer {
 
   /** Drops everything remembered about a pod. */
   forget(uid: string): void {
+    // The termination-log files (a runtime that removes the pod's directory has done this already; a fake has not).
+    void rm(terminationLogDir(this.stateDir, uid), { recursive: true, force: true }).catch(() => undefined);
     this.memory.delete(uid);
     this.projected.delete(uid);
     this.backoff.resetPrefix(`${uid}/`);
@@ -579,4 +790,28 @@ export class PodSyncer {
     this.backoff.gc();
     for (const id of this.termMessages.keys()) if (!liveContainerIds.has(id)) this.termMessages.delete(id);
   }
+}
+
+/**
+ * The sandbox's hostname and domain, as the kubelet's GeneratePodHostNameAndDomain: `hostname` (the pod name by
+ * default), with `subdomain` the domain `<subdomain>.<ns>.svc.<cluster domain>`; setHostnameAsFQDN makes the
+ * kernel hostname the FQDN.
+ */
+function podHostnames(pod: Pod, clusterDomain: string): { hostname: string; domainname?: string } {
+  const hostname = pod.spec?.hostname || pod.metadata.name || '';
+  if (!pod.spec?.subdomain) return { hostname };
+  const domainname = `${pod.spec.subdomain}.${pod.metadata.namespace ?? 'default'}.svc.${clusterDomain}`;
+  return pod.spec.setHostnameAsFQDN ? { hostname: `${hostname}.${domainname}`.slice(0, 64), domainname } : { hostname, domainname };
+}
+
+/** The pod-level settings of its sandbox: sysctls, host IPC/PID namespaces, hostAliases. */
+function sandboxSecurity(pod: Pod): Pick<PodSandboxConfig, 'sysctls' | 'hostIPC' | 'hostPID' | 'extraHosts'> {
+  const out: Pick<PodSandboxConfig, 'sysctls' | 'hostIPC' | 'hostPID' | 'extraHosts'> = {};
+  const sysctls = podSysctls(pod);
+  if (sysctls) out.sysctls = sysctls;
+  if (pod.spec?.hostIPC) out.hostIPC = true;
+  if (pod.spec?.hostPID) out.hostPID = true;
+  const hosts = (pod.spec?.hostAliases ?? []).flatMap((a) => (a.hostnames ?? []).map((h) => `${h}:${a.ip}`));
+  if (hosts.length > 0) out.extraHosts = hosts;
+  return out;
 }

@@ -9,6 +9,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import type { Container, Probe } from '@flotilla/api';
+import { grpcProbe } from './grpc-probe.js';
 import type { ContainerRuntime } from './runtime/types.js';
 
 /** The three probe kinds. */
@@ -247,11 +248,13 @@ export function defaultRunner(runtime: ContainerRuntime): ProbeRunner {
       if (!port) return { ok: false, message: `unknown port ${probe.tcpSocket.port}` };
       return tcpProbe(probe.tcpSocket.host || target.podIP, port, timeoutMs);
     }
-    return { ok: false, message: `${kind} probe has no supported handler (exec, httpGet, tcpSocket)` };
+    if (probe.grpc) return grpcProbe(target.podIP, probe.grpc.port, probe.grpc.service ?? '', timeoutMs);
+    return { ok: false, message: `${kind} probe has no supported handler (exec, httpGet, tcpSocket, grpc)` };
   };
 }
 
-function httpProbe(scheme: 'http' | 'https', host: string, port: number, path: string, headers: Array<{ name: string; value: string }>, timeoutMs: number): Promise<ProbeOutcome> {
+/** One HTTP GET as a probe (or lifecycle hook) makes it: 2xx and 3xx are success. */
+export function httpProbe(scheme: 'http' | 'https', host: string, port: number, path: string, headers: Array<{ name: string; value: string }>, timeoutMs: number): Promise<ProbeOutcome> {
   const url = `${scheme}://${host}:${port}${path.startsWith('/') ? path : `/${path}`}`;
   return new Promise((resolve) => {
     const h: Record<string, string> = { 'user-agent': 'kube-probe/1.32', accept: '*/*' };

@@ -227,6 +227,56 @@ export interface Lifecycle {
   preStop?: LifecycleHandler;
 }
 
+/** POSIX capabilities added to or dropped from a container's default set. */
+export interface Capabilities {
+  add?: string[];
+  drop?: string[];
+}
+
+/** A seccomp profile: the engine's default, none, or a file on the node (not supported by Flotilla). */
+export interface SeccompProfile {
+  type: 'RuntimeDefault' | 'Unconfined' | 'Localhost';
+  localhostProfile?: string;
+}
+
+/** Security settings of one container; they win over the pod's. */
+export interface SecurityContext {
+  runAsUser?: number;
+  runAsGroup?: number;
+  runAsNonRoot?: boolean;
+  readOnlyRootFilesystem?: boolean;
+  privileged?: boolean;
+  allowPrivilegeEscalation?: boolean;
+  capabilities?: Capabilities;
+  procMount?: 'Default' | 'Unmasked';
+  seccompProfile?: SeccompProfile;
+  seLinuxOptions?: Record<string, unknown>;
+  appArmorProfile?: { type: string; localhostProfile?: string };
+  windowsOptions?: Record<string, unknown>;
+}
+
+/** A namespaced kernel parameter set on the pod's sandbox. */
+export interface Sysctl {
+  name: string;
+  value: string;
+}
+
+/** Security settings of a pod, the defaults of its containers. */
+export interface PodSecurityContext {
+  runAsUser?: number;
+  runAsGroup?: number;
+  runAsNonRoot?: boolean;
+  supplementalGroups?: number[];
+  supplementalGroupsPolicy?: 'Merge' | 'Strict';
+  fsGroup?: number;
+  fsGroupChangePolicy?: 'OnRootMismatch' | 'Always';
+  sysctls?: Sysctl[];
+  seccompProfile?: SeccompProfile;
+  seLinuxOptions?: Record<string, unknown>;
+  appArmorProfile?: { type: string; localhostProfile?: string };
+  windowsOptions?: Record<string, unknown>;
+}
+
 /** Image pull policies. */
 export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 
@@ -253,7 +303,9 @@ export interface Container {
   /** Close stdin after the first attach session ends (kubectl run -i). */
   stdinOnce?: boolean;
   tty?: boolean;
-  securityContext?: Record<string, unknown>;
+  securityContext?: SecurityContext;
+  /** Only on init containers: `Always` makes it a sidecar that keeps running beside the app containers. */
+  restartPolicy?: 'Always';
 }
 
 /**
@@ -355,6 +407,12 @@ export interface PodDNSConfig {
   options?: PodDNSConfigOption[];
 }
 
+/** An /etc/hosts entry of a pod. */
+export interface HostAlias {
+  ip: string;
+  hostnames?: string[];
+}
+
 /** spec of a Pod. */
 export interface PodSpec {
   containers: Container[];
@@ -378,8 +436,16 @@ export interface PodSpec {
   tolerations?: Toleration[];
   priority?: number;
   priorityClassName?: string;
-  securityContext?: Record<string, unknown>;
+  securityContext?: PodSecurityContext;
   enableServiceLinks?: boolean;
+  hostPID?: boolean;
+  hostIPC?: boolean;
+  shareProcessNamespace?: boolean;
+  setHostnameAsFQDN?: boolean;
+  /** Extra /etc/hosts entries of the pod. */
+  hostAliases?: HostAlias[];
+  /** Conditions that must be True, besides the containers being ready, for the pod to be Ready. */
+  readinessGates?: Array<{ conditionType: string }>;
 }
 
 /** The template of the pods a controller makes. */

@@ -43,6 +43,7 @@ import {
 import type { Ingress, IngressBackend } from './networking-types.js';
 import { isValidQuantity, parseQuantity } from './quantity.js';
 import { labelSelectorFromObject } from './selectors.js';
+import { validateContainerLifecycle, validateContainerSecurityContext, validatePodSecurity, validateUnsupported } from './security-validation.js';
 
 /** How Kubernetes prints a value inside an error message. */
 function show(value: unknown): string {
@@ -488,8 +489,8 @@ function validateContainers(
         });
       }
     }
-    // Init containers run to completion: only regular containers are probed.
-    if (init) {
+    // Init containers run to completion: only regular containers and sidecars are probed.
+    if (init && c.restartPolicy !== 'Always') {
       for (const f of ['livenessProbe', 'readinessProbe', 'startupProbe'] as const) {
         if (c[f] !== undefined) e.forbidden(`${p}.${f}`, 'may not be set for init containers');
       }
@@ -676,6 +677,17 @@ export function validatePodSpec(e: FieldErrors, spec: PodSpec | undefined, path:
   if (spec.containers === undefined || (Array.isArray(spec.containers) && spec.containers.length === 0)) e.required(`${path}.containers`);
   else validateContainers(e, spec.containers, `${path}.containers`, volumes, names, hostPorts, portNames, hostNetwork, false);
   if (spec.initContainers !== undefined) validateContainers(e, spec.initContainers, `${path}.initContainers`, volumes, names, hostPorts, portNames, hostNetwork, true);
+  const grace = isInt(spec.terminationGracePeriodSeconds) ? spec.terminationGracePeriodSeconds : 30;
+  for (const [list, field, init] of [[spec.containers, 'containers', false], [spec.initContainers, 'initContainers', true]] as const) {
+    if (!Array.isArray(list)) continue;
+    list.forEach((c: Container, i) => {
+      if (!isObj(c)) return;
+      validateContainerSecurityContext(e, c.securityContext, `${path}.${field}[${i}].securityContext`);
+      validateContainerLifecycle(e, c, `${path}.${field}[${i}]`, init, grace);
+    });
+  }
+  validatePodSecurity(e, spec, path);
+  validateUnsupported(e, spec, path);
   const restart = ['Always', 'OnFailure', 'Never'];
   if (spec.restartPolicy === undefined) e.required(`${path}.restartPolicy`);
   else if (!restart.includes(spec.restartPolicy)) e.notSupported(`${path}.restartPolicy`, spec.restartPolicy, restart);

@@ -57,7 +57,7 @@ export async function agentTarget(storage: Storage, namespace: string, name: str
   let container = containerQuery ?? '';
   if (!o.noContainer) {
     if (!container) {
-      if (containers.length !== 1) throw badRequest(`a container name must be specified for pod ${name}, choose one of: [${containers.join(' ')}]`);
+      if (containers.length !== 1) throw badRequest(`a container name must be specified for pod ${name}, choose one of: [${containers.join(' ')}]${pod.spec?.initContainers?.length ? ` or one of the init containers: [${pod.spec.initContainers.map((c) => c.name).join(' ')}]` : ''}`);
       container = containers[0]!;
     } else if (!named.includes(container)) {
       throw badRequest(`container "${container}" not found in pod "${name}"`);

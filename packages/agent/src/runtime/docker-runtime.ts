@@ -6,7 +6,7 @@
  * `NetworkMode: container:<sandbox>`. The agent heals, so Docker never
  * restarts anything itself.
  */
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, normalize } from 'node:path';
 import { PassThrough, Readable, type Duplex } from 'node:stream';
 import Docker from 'dockerode';
@@ -22,6 +22,7 @@ import {
   SANDBOX_CONTAINER_NAME,
   type ContainerInfo,
   type ContainerRuntime,
+  type ContainerSecurity,
   type ContainerSpec,
   type ContainerState,
   type CreateContainerOptions,
@@ -187,7 +188,7 @@ export function infoFromInspect(c: Docker.ContainerInspectInfo): ContainerInfo {
   if (type === 'sandbox' && state === 'running') {
     // The top-level IPAddress is the default bridge's; newer typings omit it.
     const ns = c.NetworkSettings as (typeof c.NetworkSettings & { IPAddress?: string }) | undefined;
-    const ip = ns?.IPAddress || Object.values(ns?.Networks ?? {}).find((n) => n?.IPAddress)?.IPAddress;
+    const ip = ns?.IPAddress || Object.values(ns?.Networks ?? {}).find((n) => n?.IPAddress)?.IPAddress || labels[LABELS.hostNetworkIP];
     if (ip) info.ip = ip;
   }
   return info;
@@ -292,6 +293,8 @@ export class DockerRuntime implements ContainerRuntime {
     for (const old of existing) await this.removeContainer(old.id);
 
     const labels = this.podLabels(pod.uid, pod.namespace, pod.name, SANDBOX_CONTAINER_NAME, attempt, 'sandbox', pod.terminationGracePeriodSeconds);
+    const hostNet = pod.hostNetwork === true;
+    if (hostNet) labels[LABELS.hostNetworkIP] = pod.hostIP ?? '127.0.0.1';
     const exposed: Record<string, object> = {};
     const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
     for (const p of pod.ports ?? []) {
@@ -302,25 +305,32 @@ export class DockerRuntime implements ContainerRuntime {
     }
     const name = `flotilla_${SANDBOX_CONTAINER_NAME}_${safe(pod.name)}_${safe(pod.namespace)}_${safe(pod.uid)}_${attempt}`;
     const hostConfig: Docker.HostConfig = {
-      NetworkMode: this.podNetwork ?? 'bridge',
-      IpcMode: 'shareable',
-      PortBindings: bindings,
+      // hostNetwork: the host's namespace, where a hostPort is the container's own port (nothing to publish).
+      NetworkMode: hostNet ? 'host' : (this.podNetwork ?? 'bridge'),
+      IpcMode: pod.hostIPC ? 'host' : 'shareable',
+      PortBindings: hostNet ? {} : bindings,
       RestartPolicy: { Name: 'no' },
       LogConfig: LOG_CONFIG,
       Init: false,
     };
-    if (pod.dns?.servers?.length) hostConfig.Dns = pod.dns.servers;
-    if (pod.dns?.searches?.length) hostConfig.DnsSearch = pod.dns.searches;
-    if (pod.dns?.options?.length) hostConfig.DnsOptions = pod.dns.options;
+    // On the host's network the engine takes no DNS settings; writeResolvConf sets the file itself.
+    if (!hostNet && pod.dns?.servers?.length) hostConfig.Dns = pod.dns.servers;
+    if (!hostNet && pod.dns?.searches?.length) hostConfig.DnsSearch = pod.dns.searches;
+    if (!hostNet && pod.dns?.options?.length) hostConfig.DnsOptions = pod.dns.options;
+    if (pod.sysctls) hostConfig.Sysctls = pod.sysctls;
+    if (pod.extraHosts?.length) hostConfig.ExtraHosts = pod.extraHosts;
+    if (pod.hostPID) hostConfig.PidMode = 'host';
 
     let container: Docker.Container;
     try {
       container = await this.docker.createContainer({
         name,
         Image: this.pauseImage,
-        Hostname: podHostname(pod.hostname ?? pod.name),
+        // A hostNetwork pod has the host's name, as in Kubernetes.
+        ...(hostNet ? {} : { Hostname: podHostname(pod.hostname ?? pod.name) }),
+        ...(pod.domainname && !hostNet ? { Domainname: pod.domainname } : {}),
         Labels: labels,
-        ExposedPorts: exposed,
+        ExposedPorts: hostNet ? {} : exposed,
         HostConfig: hostConfig,
         StopTimeout: 2,
       });
@@ -344,7 +354,7 @@ export class DockerRuntime implements ContainerRuntime {
     }
     if (pod.dns) await this.writeResolvConf(container, pod);
     // A pod reaching itself through its Service comes back in through its own bridge port.
-    if (this.podNetwork) {
+    if (this.podNetwork && !hostNet) {
       await ensureHairpin(this.podBridge).catch((err: unknown) => this.log.warn({ pod: `${pod.namespace}/${pod.name}`, bridge: this.podBridge, err: (err as Error)?.message }, 'could not set hairpin mode'));
     }
     const info = await this.inspect(container.id);
@@ -377,11 +387,11 @@ export class DockerRuntime implements ContainerRuntime {
       ...this.podLabels(sandbox.podUid, sandbox.podNamespace, sandbox.podName, spec.name, options.attempt, 'container', sandbox.terminationGracePeriodSeconds),
       [LABELS.sandboxId]: sandbox.id,
     };
-    const mounts = await this.prepareMounts(sandbox.podUid, options.mounts ?? []);
+    const mounts = await this.prepareMounts(sandbox.podUid, options.mounts ?? [], options.security?.fsGroup);
     const r = options.resources ?? {};
     const hostConfig: Docker.HostConfig = {
       NetworkMode: `container:${sandbox.id}`,
-      IpcMode: `container:${sandbox.id}`,
+      IpcMode: options.hostIPC ? 'host' : `container:${sandbox.id}`,
       Mounts: mounts,
       RestartPolicy: { Name: 'no' },
       LogConfig: LOG_CONFIG,
@@ -404,6 +414,8 @@ export class DockerRuntime implements ContainerRuntime {
       ...stdioConfig(spec),
       HostConfig: hostConfig,
     };
+    if (options.pidNamespace === 'host') hostConfig.PidMode = 'host';
+    else if (options.pidNamespace === 'pod') hostConfig.PidMode = `container:${sandbox.id}`;
     // kubectl debug --target: the ephemeral container sees the target's processes.
     if (options.pidNamespaceOf) hostConfig.PidMode = `container:${options.pidNamespaceOf}`;
     // Kubernetes semantics: command replaces ENTRYPOINT (and drops the image CMD), args replace CMD.
@@ -412,6 +424,7 @@ export class DockerRuntime implements ContainerRuntime {
     else if (spec.command?.length) create.Cmd = [];
     if (spec.workingDir) create.WorkingDir = spec.workingDir;
     if (sandbox.terminationGracePeriodSeconds !== undefined) create.StopTimeout = sandbox.terminationGracePeriodSeconds;
+    if (options.security) await this.applySecurity(create, hostConfig, spec.image, options.security);
     try {
       const c = await this.docker.createContainer(create);
       this.log.debug({ pod: `${sandbox.podNamespace}/${sandbox.podName}`, container: spec.name, id: c.id, attempt: options.attempt }, 'container created');
@@ -422,6 +435,35 @@ export class DockerRuntime implements ContainerRuntime {
         throw new RuntimeError('ErrImagePull', `image "${spec.image}" is not present: ${engineMessage(err)}`, 404, { cause: err });
       }
       throw wrap(err, 'CreateContainerError', `create container ${spec.name} of pod ${sandbox.podNamespace}/${sandbox.podName}`);
+    }
+  }
+
+  /** A resolved securityContext as engine settings: user and groups, capabilities, privileges, read-only rootfs. */
+  private async applySecurity(create: Docker.ContainerCreateOptions, hostConfig: Docker.HostConfig, image: string, sec: ContainerSecurity): Promise<void> {
+    if (sec.runAsUser !== undefined) create.User = sec.runAsGroup !== undefined ? `${sec.runAsUser}:${sec.runAsGroup}` : String(sec.runAsUser);
+    else if (sec.runAsGroup !== undefined) {
+      // A group alone keeps the image's user.
+      const user = ((await this.imageUser(image)) ?? '').split(':')[0] || '0';
+      create.User = `${user}:${sec.runAsGroup}`;
+    }
+    if (sec.supplementalGroups?.length) hostConfig.GroupAdd = sec.supplementalGroups.map(String);
+    if (sec.readOnlyRootFilesystem) hostConfig.ReadonlyRootfs = true;
+    if (sec.privileged) hostConfig.Privileged = true;
+    if (sec.capAdd?.length) hostConfig.CapAdd = sec.capAdd;
+    if (sec.capDrop?.length) hostConfig.CapDrop = sec.capDrop;
+    const opts: string[] = [];
+    if (sec.noNewPrivileges) opts.push('no-new-privileges');
+    if (sec.seccompUnconfined) opts.push('seccomp=unconfined');
+    if (opts.length) hostConfig.SecurityOpt = opts;
+  }
+
+  async imageUser(image: string): Promise<string | undefined> {
+    try {
+      const info = await this.docker.getImage(image).inspect();
+      return info.Config?.User ?? '';
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw wrap(err, 'Unknown', `inspect image ${image}`);
     }
   }
 
@@ -801,7 +843,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   /** Resolves volume sources to host paths, creating emptyDirs and hostPath dirs/files as their types require. */
-  private async prepareMounts(podUid: string, mounts: Mount[]): Promise<Docker.MountSettings[]> {
+  private async prepareMounts(podUid: string, mounts: Mount[], fsGroup?: number): Promise<Docker.MountSettings[]> {
     const out: Docker.MountSettings[] = [];
     for (const m of mounts) {
       if (!isAbsolute(m.containerPath)) throw new RuntimeError('InvalidArgument', `mount path ${m.containerPath} of volume ${m.name} must be absolute`);
@@ -809,6 +851,11 @@ export class DockerRuntime implements ContainerRuntime {
       if (m.emptyDir) {
         source = join(this.podVolumesDir(podUid), 'empty-dir', safe(m.name));
         await mkdir(source, { recursive: true });
+        // World-writable as Kubernetes makes an emptyDir, so a non-root container can use it; with fsGroup, group-owned and setgid.
+        if (fsGroup !== undefined) {
+          await chown(source, 0, fsGroup);
+          await chmod(source, 0o2777);
+        } else await chmod(source, 0o777);
       } else if (m.hostPath) {
         source = m.hostPath.path;
         await this.prepareHostPath(m.name, source, m.hostPath.type ?? '');

@@ -48,6 +48,10 @@ export interface FakeRuntimeOptions {
   execHandler?: (info: ContainerInfo, command: string[]) => { exitCode: number; output?: string };
   /** Exit code of a container stopped by stopContainer. Default 0 (it handled SIGTERM). */
   stopExitCode?: number;
+  /** Images' USER, for runAsNonRoot (unlisted images run as root: ''). */
+  imageUsers?: Record<string, string>;
+  /** Also log exec calls in `calls` (`exec ns/pod container cmd…`), e.g. to check hook order. */
+  recordExec?: boolean;
 }
 
 interface FakeContainer {
@@ -55,6 +59,7 @@ interface FakeContainer {
   spec: ContainerSpec;
   env: Record<string, string>;
   ports: Array<{ hostPort: number; protocol: string }>;
+  options?: CreateContainerOptions;
   output: string;
   timer?: NodeJS.Timeout;
   listeners: Set<() => void>;
@@ -113,6 +118,11 @@ export class FakeRuntime implements ContainerRuntime {
     return this.sandboxConfigs.get(podUid);
   }
 
+  /** The options a container was created with (security, namespaces, mounts…). */
+  optionsOf(id: string): CreateContainerOptions | undefined {
+    return structuredClone(this.must(id).options);
+  }
+
   /** The environment a container was created with. */
   envOf(id: string): Record<string, string> {
     return { ...this.must(id).env };
@@ -137,7 +147,7 @@ export class FakeRuntime implements ContainerRuntime {
     const c = this.add('sandbox', pod.uid, pod.namespace, pod.name, SANDBOX_CONTAINER_NAME, attempt, 'flotilla/pause:1', pod.terminationGracePeriodSeconds, {});
     c.ports = wanted;
     this.sandboxConfigs.set(pod.uid, structuredClone(pod));
-    c.info.ip = `${this.opts.ipPrefix ?? '10.88.0'}.${this.nextIp++}`;
+    c.info.ip = pod.hostNetwork ? (pod.hostIP ?? '127.0.0.1') : `${this.opts.ipPrefix ?? '10.88.0'}.${this.nextIp++}`;
     this.calls.push(`ensureSandbox ${pod.namespace}/${pod.name} ${attempt}`);
     this.begin(c);
     return this.toSandbox(c, true);
@@ -153,6 +163,7 @@ export class FakeRuntime implements ContainerRuntime {
     c.info.sandboxId = sandbox.id;
     c.spec = spec;
     c.env = env;
+    c.options = structuredClone(options);
     this.calls.push(`createContainer ${sandbox.podNamespace}/${sandbox.podName} ${spec.name} ${options.attempt}`);
     return c.info.id;
   }
@@ -253,6 +264,7 @@ export class FakeRuntime implements ContainerRuntime {
   async exec(id: string, command: string[], _timeoutMs: number): Promise<ExecResult> {
     const c = this.must(id);
     if (c.info.state !== 'running') throw new RuntimeError('RunContainerError', `container ${id} is not running`, 409);
+    if (this.opts.recordExec) this.calls.push(`exec ${c.info.podNamespace}/${c.info.podName} ${c.info.containerName} ${command.join(' ')}`);
     const r = this.opts.execHandler?.(structuredClone(c.info), command) ?? { exitCode: 0 };
     return { exitCode: r.exitCode, output: r.output ?? '', timedOut: false };
   }
@@ -271,6 +283,10 @@ export class FakeRuntime implements ContainerRuntime {
 
   async imageExists(image: string): Promise<boolean> {
     return this.images.has(image);
+  }
+
+  async imageUser(image: string): Promise<string | undefined> {
+    return this.images.has(image) ? (this.opts.imageUsers?.[image] ?? '') : undefined;
   }
 
   async hostInfo(): Promise<HostInfo> {

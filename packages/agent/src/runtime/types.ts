@@ -20,6 +20,8 @@ export const LABELS = {
   sandboxId: 'io.flotilla.sandbox.id',
   /** The node whose agent owns the container: several agents may share one engine. */
   node: 'io.flotilla.node',
+  /** On a hostNetwork sandbox: the node IP, which is the pod IP (the engine reports none). */
+  hostNetworkIP: 'io.flotilla.pod.hostNetworkIP',
 } as const;
 
 /** The container name label value of a sandbox, as the kubelet spells it. */
@@ -87,6 +89,20 @@ export interface PodSandboxConfig {
   dns?: DnsConfig;
   /** Kept in a label so a restarted agent still knows how long to wait on stop. */
   terminationGracePeriodSeconds?: number;
+  /** Namespaced kernel parameters (`securityContext.sysctls`), set on the sandbox. */
+  sysctls?: Record<string, string>;
+  /** The host's IPC namespace (`hostIPC`) instead of the pod's own. */
+  hostIPC?: boolean;
+  /** The host's PID namespace (`hostPID`). */
+  hostPID?: boolean;
+  /** The pod's DNS domain (`<subdomain>.<namespace>.svc.<cluster domain>`), so its FQDN resolves in /etc/hosts. */
+  domainname?: string;
+  /** Extra /etc/hosts entries (`hostAliases`) as `name:ip`. */
+  extraHosts?: string[];
+  /** The host's network namespace (`hostNetwork`): the pod IP is `hostIP`, no port mapping. */
+  hostNetwork?: boolean;
+  /** The node IP, the pod IP of a hostNetwork pod. */
+  hostIP?: string;
 }
 
 /** The pod network of a node as the runtime made it. */
@@ -154,6 +170,32 @@ export interface CreateContainerOptions {
   labels?: Record<string, string>;
   /** Join the PID namespace of this container (an ephemeral container's target). */
   pidNamespaceOf?: string;
+  /** The resolved securityContext (pod and container levels merged). */
+  security?: ContainerSecurity;
+  /** Whose PID namespace the container joins: its own (default), the sandbox's (`shareProcessNamespace`) or the host's (`hostPID`). */
+  pidNamespace?: 'container' | 'pod' | 'host';
+  /** The host's IPC namespace (`hostIPC`) instead of the sandbox's. */
+  hostIPC?: boolean;
+}
+
+/** A container's effective security settings, as the runtime applies them. */
+export interface ContainerSecurity {
+  /** Numeric uid; the image's user when unset. */
+  runAsUser?: number;
+  /** Numeric primary gid; the user's (or 0) when unset. */
+  runAsGroup?: number;
+  /** Extra groups (supplementalGroups and fsGroup). */
+  supplementalGroups?: number[];
+  /** Group owner (setgid) of the pod's emptyDir volumes. */
+  fsGroup?: number;
+  readOnlyRootFilesystem?: boolean;
+  privileged?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
+  /** `allowPrivilegeEscalation: false`: the no_new_privs bit. */
+  noNewPrivileges?: boolean;
+  /** seccompProfile Unconfined. */
+  seccompUnconfined?: boolean;
 }
 
 /** The part of a Kubernetes container the runtime reads. `Container` from @flotilla/api fits. */
@@ -326,6 +368,8 @@ export interface ContainerRuntime {
   ensureImage(image: string, pullPolicy: PullPolicy): Promise<void>;
   /** Whether the engine has the image locally. */
   imageExists(image: string): Promise<boolean>;
+  /** The user an image runs as (its `USER`; '' for root by default), for runAsNonRoot; undefined when the engine cannot tell. */
+  imageUser?(image: string): Promise<string | undefined>;
   /** CPU, memory and versions of the host. */
   hostInfo(): Promise<HostInfo>;
   /** Makes the node's pod network exist with this range (runtimes that manage one; see DockerRuntime). */

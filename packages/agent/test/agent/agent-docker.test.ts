@@ -209,7 +209,7 @@ describe('agent on Docker', () => {
         if (e.type === 'die') deaths.push(e.time);
       }
     })().catch(() => undefined);
-    await pods().create(pod('crash', { containers: [{ name: 'app', image: 'flotilla/busybox:1', command: ['sh', '-c', 'echo "started $(date +%s%N)"; echo "fatal: no config at /etc/app.conf"; exit 1'] }] }));
+    await pods().create(pod('crash', { containers: [{ name: 'app', image: 'flotilla/busybox:1', command: ['sh', '-c', 'echo "started $(date +%s%N)"; echo "fatal: no config at /etc/app.conf"; exit 1'], terminationMessagePolicy: 'FallbackToLogsOnError' }] }));
     const p = await waitFor(
       async () => {
         const x = await getPod('crash');

@@ -350,7 +350,7 @@ describe('the flotilla agent process on Docker', () => {
       }
     });
     try {
-      await pods().create(pod('crashy', [{ name: 'app', image: 'flotilla/busybox:1', command: ['sh', '-c', 'echo "cannot open /etc/crashy.conf"; exit 1'] }]));
+      await pods().create(pod('crashy', [{ name: 'app', image: 'flotilla/busybox:1', command: ['sh', '-c', 'echo "cannot open /etc/crashy.conf"; exit 1'], terminationMessagePolicy: 'FallbackToLogsOnError' }]));
       await podWhen('crashy', (p) => (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 4, 'four restarts', 40_000);
       await waitFor(() => [0, 1, 2, 3].every((a) => lifecycle.get(a)?.die) && lifecycle.get(4)?.start, { timeout: 5_000, message: 'Docker events of attempts 0-4' });
     } finally {
