@@ -2,7 +2,7 @@
 # Flotilla's benchmarks, each printed against a baseline measured in the
 # same run (bare etcd, raw `docker run`), as a table and a BENCH_JSON line.
 #
-#   scripts/bench.sh [apiserver|agent|scheduler|dns|ingress|network|all] [--quick] [--cpu-prof DIR]
+#   scripts/bench.sh [apiserver|agent|scheduler|dns|ingress|network|e2e|all] [--quick] [--cpu-prof DIR]
 #   scripts/bench.sh apiserver-op get|create|list [-c N] [-d SECONDS] [--cpu-prof DIR]
 #
 # apiserver  GET/create at 1/16/64 clients, LIST of 10,000 pods and watch
@@ -18,6 +18,9 @@
 # network    ClusterIP and NodePort vs pod IP with wrk, endpoint propagation
 #            over 3 hosts, proxy sync time with 1,000 Services x 10 endpoints
 #            (issue 7; needs Docker, root, wrk; --sync-only skips the hosts)
+# e2e        apply 10/30 replicas, scale 10 → 30, a killed container, a
+#            rolling update, a killed host: Flotilla vs Docker Swarm mode vs
+#            `docker run -d` on the same engines, two runs (issue 12; root, Docker)
 # --quick    smoke-sized run (seconds); --cpu-prof DIR profiles the measured
 #            processes and prints where their CPU time went.
 #
@@ -30,12 +33,12 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$FLOTILLA_ROOT"
 
-case "${1:-}" in -h|--help|help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h|--help|help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 what="apiserver"
 if [[ $# -gt 0 && "$1" != -* ]]; then what="$1"; shift; fi
 case "$what" in
-  apiserver|apiserver-op|agent|scheduler|dns|ingress|network|all) ;;
-  *) die "unknown benchmark '$what' (apiserver|agent|scheduler|dns|ingress|network|all)" ;;
+  apiserver|apiserver-op|agent|scheduler|dns|ingress|network|e2e|all) ;;
+  *) die "unknown benchmark '$what' (apiserver|agent|scheduler|dns|ingress|network|e2e|all)" ;;
 esac
 
 etcd_port="${FLOTILLA_BENCH_ETCD_PORT:-23890}"
@@ -76,7 +79,7 @@ FLOTILLA_ETCD_ENDPOINTS="$("$FLOTILLA_ROOT/scripts/etcd.sh" start --port "$etcd_
 FLOTILLA_BENCH_ETCD_PID="$(cat "$FLOTILLA_STATE/etcd/$etcd_port/etcd.pid")"
 export FLOTILLA_ETCD_ENDPOINTS FLOTILLA_BENCH_ETCD_PID
 
-if [[ "$what" == agent || "$what" == network || "$what" == all ]]; then
+if [[ "$what" == agent || "$what" == network || "$what" == e2e || "$what" == all ]]; then
   [[ -s "$FLOTILLA_STATE/dockerd/dockerd.pid" ]] || dockerd_started=1
   DOCKER_HOST="$("$FLOTILLA_ROOT/scripts/dockerd.sh" start)"
   export DOCKER_HOST

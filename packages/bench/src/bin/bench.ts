@@ -10,6 +10,7 @@ import { Command } from 'commander';
 import { APISERVER_DEFAULTS, APISERVER_QUICK, runApiserverBench, runApiserverOp, type ApiserverOp } from '../apiserver-bench.js';
 import { AGENT_DEFAULTS, AGENT_QUICK, runAgentBench } from '../agent-bench.js';
 import { DNS_DEFAULTS, DNS_QUICK, runDnsBench } from '../dns-bench.js';
+import { E2E_DEFAULTS, E2E_QUICK, runE2eBench } from '../e2e-bench.js';
 import { NETWORK_DEFAULTS, NETWORK_QUICK, runNetworkBench } from '../network-bench.js';
 import { SCHEDULER_DEFAULTS, SCHEDULER_QUICK, runSchedulerBench } from '../scheduler-bench.js';
 import { INGRESS_DEFAULTS, INGRESS_QUICK, runIngressBench } from '../ingress-bench.js';
@@ -91,6 +92,13 @@ withFlags(program.command('network').description('ClusterIP/NodePort vs pod IP (
   .option('--sync-only', 'only the proxy sync time (no hosts, no Docker)')
   .action(async (flags: Flags & { syncOnly?: boolean }) => {
     await runNetworkBench({ ...(flags.quick ? NETWORK_QUICK : NETWORK_DEFAULTS), syncOnly: flags.syncOnly });
+  });
+withFlags(program.command('e2e').description('apply/scale/kill/rollout/host loss: Flotilla vs Docker Swarm vs docker run -d on the same engines'))
+  .option('--runs <n>', 'whole repetitions on fresh hosts')
+  .option('--no-host-kill', 'skip the killed-host scenario')
+  .action(async (flags: Flags & { runs?: string; hostKill?: boolean }) => {
+    const base = flags.quick ? E2E_QUICK : E2E_DEFAULTS;
+    await runE2eBench({ ...base, ...(flags.runs ? { runs: Number(flags.runs) } : {}), ...(flags.hostKill === false ? { hostKill: false } : {}) });
   });
 withFlags(program.command('all').description('every benchmark')).action(async (flags: Flags) => {
   await apiserver(flags);
