@@ -197,7 +197,8 @@ async function swarmRun(o: E2eBenchOptions): Promise<Times> {
       await manager.docker(['service', 'rm', 'web']).catch(() => undefined);
       await until('the tasks gone', async () => (await runningContainers(h.hosts, label)).length === 0 && (await h.hosts[0]!.docker(['ps', '-aq', '--filter', `label=${label}`])) === '');
     };
-    const create = (n: number) => manager.docker(['service', 'create', '--detach', '--name', 'web', '--replicas', String(n), '--stop-grace-period', '1s', '--env', 'VERSION=1', o.image]);
+    // --no-resolve-image: the image is local; a registry is off this machine (hosts.sh also makes the engines prefer local images).
+    const create = (n: number) => manager.docker(['service', 'create', '--detach', '--no-resolve-image', '--name', 'web', '--replicas', String(n), '--stop-grace-period', '1s', '--env', 'VERSION=1', o.image]);
 
     progress(`swarm: create ${o.small}`);
     times['apply small'] = await timed(async () => {
@@ -236,7 +237,7 @@ async function swarmRun(o: E2eBenchOptions): Promise<Times> {
 
     progress('swarm: a rolling update');
     times['rolling update (small)'] = await timed(async () => {
-      await manager.docker(['service', 'update', '--detach', '--env-add', 'VERSION=2', 'web']);
+      await manager.docker(['service', 'update', '--detach', '--no-resolve-image', '--env-add', 'VERSION=2', 'web']);
       await until('the update complete', async () => (await manager.docker(['service', 'inspect', '-f', '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}', 'web'])).trim() === 'completed' && (await ready(o.small)()));
     });
 
