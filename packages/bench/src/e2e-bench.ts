@@ -67,6 +67,30 @@ async function runningContainers(hosts: Host[], label: string): Promise<string[]
   return per.flatMap((s) => s.split('\n').filter(Boolean));
 }
 
+/** SIGKILLs one running container of the workload; ms until a replacement runs (the same count, without it). */
+async function killOneContainer(hosts: Host[], label: string): Promise<number> {
+  const before = await runningContainers(hosts, label);
+  const victim = before[0]!;
+  const victimHost = await hostOf(hosts, victim);
+  return timed(async () => {
+    await victimHost.docker(['kill', victim]);
+    await until('a replacement running', async () => {
+      const now = await runningContainers(hosts, label);
+      return !now.includes(victim) && now.length === before.length;
+    }, 120_000, 20);
+  });
+}
+
+/** Power cut on the last host; ms until `replicas` containers of the workload run on the others. */
+async function killLastHost(hosts: Host[], label: string, replicas: number): Promise<number> {
+  const dead = hosts[hosts.length - 1]!;
+  const survivors = hosts.slice(0, -1);
+  return timed(async () => {
+    await dead.kill();
+    await until('every replica running on the surviving hosts', async () => (await runningContainers(survivors, label)).length >= replicas, 300_000, 100);
+  });
+}
+
 // ---------------------------------------------------------------- Flotilla
 
 function deployment(ns: string, replicas: number, image: string, version = '1'): Deployment {
@@ -136,16 +160,7 @@ async function flotillaRun(o: E2eBenchOptions): Promise<Times> {
 
     progress('flotilla: a killed container');
     const label = `io.flotilla.container.name=web`;
-    const before = await runningContainers(h.hosts, label);
-    const victim = before[0]!;
-    const victimHost = await hostOf(h.hosts, victim);
-    times['killed container serving again'] = await timed(async () => {
-      await victimHost.docker(['kill', victim]);
-      await until('a replacement running', async () => {
-        const now = await runningContainers(h.hosts, label);
-        return !now.includes(victim) && now.length === before.length;
-      }, 120_000, 20);
-    });
+    times['killed container serving again'] = await killOneContainer(h.hosts, label);
     await until(`${o.small} ready`, ready(o.small));
 
     progress('flotilla: a rolling update');
@@ -159,12 +174,7 @@ async function flotillaRun(o: E2eBenchOptions): Promise<Times> {
 
     if (o.hostKill) {
       progress('flotilla: a killed host');
-      const dead = h.hosts[h.hosts.length - 1]!;
-      const survivors = h.hosts.slice(0, -1);
-      times['killed host: pods elsewhere'] = await timed(async () => {
-        await dead.kill();
-        await until('every replica running on the surviving hosts', async () => (await runningContainers(survivors, label)).length >= o.small, 300_000, 100);
-      });
+      times['killed host: pods elsewhere'] = await killLastHost(h.hosts, label, o.small);
     }
     return times;
   } finally {
@@ -223,16 +233,7 @@ async function swarmRun(o: E2eBenchOptions): Promise<Times> {
     await until(`back to ${o.small}`, ready(o.small));
 
     progress('swarm: a killed container');
-    const before = await runningContainers(h.hosts, label);
-    const victim = before[0]!;
-    const victimHost = await hostOf(h.hosts, victim);
-    times['killed container serving again'] = await timed(async () => {
-      await victimHost.docker(['kill', victim]);
-      await until('a replacement running', async () => {
-        const now = await runningContainers(h.hosts, label);
-        return !now.includes(victim) && now.length === before.length;
-      }, 120_000, 20);
-    });
+    times['killed container serving again'] = await killOneContainer(h.hosts, label);
     await until(`${o.small}/${o.small}`, ready(o.small));
 
     progress('swarm: a rolling update');
@@ -243,12 +244,7 @@ async function swarmRun(o: E2eBenchOptions): Promise<Times> {
 
     if (o.hostKill) {
       progress('swarm: a killed host');
-      const dead = h.hosts[h.hosts.length - 1]!;
-      const survivors = h.hosts.slice(0, -1);
-      times['killed host: pods elsewhere'] = await timed(async () => {
-        await dead.kill();
-        await until('every task running on the surviving hosts', async () => (await runningContainers(survivors, label)).length >= o.small, 300_000, 100);
-      });
+      times['killed host: pods elsewhere'] = await killLastHost(h.hosts, label, o.small);
     }
     return times;
   } finally {
