@@ -91,65 +91,83 @@ export function fieldValues(info: Pick<ResourceInfo, 'group' | 'plural'>, obj: K
   const out: FieldValues = new Map();
   if (!obj) return out;
   const root = fieldSchemaFor(info);
-  const leaf = (path: string[], v: unknown): void => {
-    out.set(path.join(SEP), JSON.stringify(v ?? null));
-  };
-  const member = (path: string[]) => {
-    const k = path.join(SEP);
-    if (!out.has(k)) out.set(k, '');
+  // Paths are built as strings (prefix + SEP + element): this runs on every write, and arrays per level cost.
+  const join = (path: string, el: string) => (path ? path + SEP + el : el);
+  const leaf = (path: string, v: unknown): void => {
+    out.set(path, typeof v === 'string' ? `"${v}"` : JSON.stringify(v ?? null));
   };
 
-  const deduced = (v: unknown, path: string[]): void => {
-    if (isObj(v) && Object.keys(v).length > 0) for (const [k, x] of Object.entries(v)) deduced(x, [...path, `f:${k}`]);
-    else leaf(path, v);
+  const deduced = (v: unknown, path: string): void => {
+    if (isObj(v)) {
+      let empty = true;
+      for (const k in v) {
+        empty = false;
+        deduced(v[k], join(path, `f:${k}`));
+      }
+      if (!empty) return;
+    }
+    leaf(path, v);
   };
 
-  const walk = (v: unknown, name: string, raw: FieldSchema | true | undefined, path: string[]): void => {
+  const walk = (v: unknown, name: string, raw: FieldSchema | true | undefined, path: string): void => {
     const node = resolve(name, raw);
     if (!node) return deduced(v, path);
-    const meta = node[FIELD_META] ?? {};
-    if (meta.type) {
+    const meta = node[FIELD_META];
+    if (meta?.type) {
       if ((meta.type === 'string-map' || meta.type === 'quantity-map') && !meta.atomic && isObj(v) && Object.keys(v).length > 0) {
-        for (const [k, x] of Object.entries(v)) leaf([...path, `f:${k}`], x);
+        for (const k in v) leaf(join(path, `f:${k}`), v[k]);
       } else if (meta.type === 'object') deduced(v, path);
       else leaf(path, v);
       return;
     }
     const items = node['[]'];
     if (items !== undefined) {
-      const lt = meta.listType ?? 'atomic';
+      const lt = meta?.listType ?? 'atomic';
       if (!Array.isArray(v) || lt === 'atomic' || v.length === 0) return leaf(path, v);
       if (lt === 'set') {
-        for (const x of v) leaf([...path, `v:${JSON.stringify(x)}`], x);
+        for (const x of v) leaf(join(path, `v:${JSON.stringify(x)}`), x);
         return;
       }
-      v.forEach((item, i) => {
-        if (!isObj(item)) return leaf([...path, `i:${i}`], item);
-        const p = [...path, keyElement(item, meta.listMapKeys ?? [], meta.keyDefaults, i)];
-        member(p);
+      for (let i = 0; i < v.length; i++) {
+        const item = v[i] as unknown;
+        if (!isObj(item)) {
+          leaf(join(path, `i:${i}`), item);
+          continue;
+        }
+        const p = join(path, keyElement(item, meta?.listMapKeys ?? [], meta?.keyDefaults, i));
+        if (!out.has(p)) out.set(p, '');
         walk(item, '', items, p);
-      });
+      }
       return;
     }
-    if (meta.atomic || !isObj(v)) return leaf(path, v);
-    if (Object.keys(v).length === 0 && path.length > 0) return leaf(path, v);
-    for (const [k, x] of Object.entries(v)) {
-      const p = [...path, `f:${k}`];
+    if (meta?.atomic || !isObj(v)) return leaf(path, v);
+    let empty = true;
+    for (const k in v) {
+      empty = false;
+      const x = v[k];
+      const p = join(path, `f:${k}`);
       if (x === null || (isObj(x) && Object.keys(x).length === 0)) leaf(p, x);
       else if (node[k] === undefined) deduced(x, p);
       else walk(x, k, node[k], p);
     }
+    if (empty && path) leaf(path, v);
   };
 
-  for (const [top, v] of Object.entries(obj)) {
-    if (!inScope(top, scope)) continue;
+  for (const top in obj) {
+    const v = (obj as Record<string, unknown>)[top];
+    if (v === undefined || !inScope(top, scope)) continue;
     if (top === 'metadata' && isObj(v)) {
-      const md = Object.fromEntries(Object.entries(v).filter(([k]) => !STRIPPED_META.has(k)));
-      if (Object.keys(md).length > 0) walk(md, 'metadata', root?.metadata, ['f:metadata']);
+      const md: Record<string, unknown> = {};
+      let any = false;
+      for (const k in v) {
+        if (STRIPPED_META.has(k) || v[k] === undefined) continue;
+        md[k] = v[k];
+        any = true;
+      }
+      if (any) walk(md, 'metadata', root?.metadata, 'f:metadata');
       continue;
     }
-    if (v === undefined) continue;
-    walk(v, top, root?.[top], [`f:${top}`]);
+    walk(v, top, root?.[top], `f:${top}`);
   }
   return out;
 }
@@ -203,8 +221,20 @@ export function encodeFieldsV1(set: FieldSet): Record<string, unknown> {
   return out(root);
 }
 
+/** Decoded field sets by their fieldsV1 object: a stored object is written many times (status), its entries decoded once. Never mutated. */
+const decoded = new WeakMap<object, FieldSet>();
+
 /** The field set a fieldsV1 tree describes. */
 export function decodeFieldsV1(tree: unknown): FieldSet {
+  if (!isObj(tree)) return new Set();
+  const hit = decoded.get(tree);
+  if (hit) return hit;
+  const set = decodeTree(tree);
+  decoded.set(tree, set);
+  return set;
+}
+
+function decodeTree(tree: unknown): FieldSet {
   const set: FieldSet = new Set();
   const walk = (node: unknown, path: string[]) => {
     if (!isObj(node)) return;

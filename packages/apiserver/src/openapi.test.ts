@@ -35,3 +35,27 @@ describe('OpenAPI v3', () => {
     expect(typeof container.image.description).toBe('string');
   });
 });
+
+describe('OpenAPI v3 over HTTP', () => {
+  it('serves the index and documents with ETags; a current hash is immutable, an old one redirects', async () => {
+    const { startTestApiServer } = await import('./testing/index.js');
+    const s = await startTestApiServer();
+    try {
+      const index = await s.request('GET', '/openapi/v3');
+      expect(index.status).toBe(200);
+      const url = index.body.paths['apis/apps/v1'].serverRelativeURL as string;
+      const doc = await s.request('GET', url);
+      expect(doc.status).toBe(200);
+      expect(doc.headers['cache-control']).toBe('public, immutable');
+      expect(doc.body.components.schemas['io.k8s.api.apps.v1.Deployment']).toBeTruthy();
+      const again = await s.request('GET', '/openapi/v3/apis/apps/v1', undefined, { 'if-none-match': doc.headers.etag as string });
+      expect(again.status).toBe(304);
+      const old = await s.request('GET', '/openapi/v3/apis/apps/v1?hash=0123');
+      expect(old.status).toBe(301);
+      expect(old.headers.location).toBe(url);
+      expect((await s.request('GET', '/openapi/v3/apis/nope/v1')).status).toBe(404);
+    } finally {
+      await s.close();
+    }
+  });
+});

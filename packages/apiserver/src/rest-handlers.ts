@@ -398,7 +398,10 @@ export class RestHandlers {
       apiVersion: groupVersion(info),
       ...(path.subresource ? { subresource: path.subresource } : {}),
     };
-    return encodeManagers(updateManagers(managers, fieldValues(info, cur, scope), fieldValues(info, next, scope), writer));
+    const updated = updateManagers(managers, fieldValues(info, cur, scope), fieldValues(info, next, scope), writer);
+    // Nothing changed hands: the stored entries stay as they are (no re-encoding on a no-op write).
+    if (updated === managers && !reset && cur) return cur.metadata.managedFields ?? [];
+    return encodeManagers(updated);
   }
 
   // ------------------------------------------------------------- binding
