@@ -79,3 +79,15 @@ describe('applyConfiguration', () => {
     expect(err.status.message).toBe('Apply failed with 1 conflict: conflict with "kubectl-edit" using apps/v1: .spec.replicas');
   });
 });
+
+describe('kubectl moving from client-side to server-side apply', () => {
+  it('lets the kubectl manager take over what its last-applied annotation holds, and keeps that annotation current', () => {
+    const lastApplied = JSON.stringify(config({ replicas: 2 }));
+    const live: KubeObject = { ...config({ replicas: 2 }), metadata: { name: 'web', namespace: 'd', labels: { app: 'web' }, annotations: { 'kubectl.kubernetes.io/last-applied-configuration': lastApplied } } };
+    live.metadata.managedFields = [{ manager: 'kubectl-client-side-apply', operation: 'Update', apiVersion: 'apps/v1', fieldsType: 'FieldsV1', fieldsV1: { 'f:metadata': { 'f:annotations': { '.': {}, 'f:kubectl.kubernetes.io/last-applied-configuration': {} }, 'f:labels': { '.': {}, 'f:app': {} } }, 'f:spec': { 'f:replicas': {} } } }];
+    expect(() => apply(live, config({ replicas: 4 }), 'other')).toThrow(/conflict with "kubectl-client-side-apply" using apps\/v1: .spec.replicas/);
+    const out = apply(live, config({ replicas: 4 }), 'kubectl');
+    expect(out.spec).toEqual({ replicas: 4 });
+    expect(JSON.parse(out.metadata.annotations!['kubectl.kubernetes.io/last-applied-configuration']!).spec).toEqual({ replicas: 4 });
+  });
+});

@@ -190,7 +190,12 @@ export function applyConfiguration(req: ApplyRequest): KubeObject {
     if (managerId(m) === id) continue;
     for (const k of m.set) if (cmp.added.has(k) || cmp.modified.has(k)) conflicts.push({ manager: m, path: k });
   }
-  if (conflicts.length > 0 && !force) throw conflictError(conflicts);
+  if (conflicts.length > 0 && !force) {
+    // kubectl's own manager may take over what it applied client-side before (its last-applied annotation), as Kubernetes allows.
+    const allowed = req.manager === KUBECTL ? lastAppliedFields(info, live, scope) : undefined;
+    const left = allowed ? conflicts.filter((c) => !allowed.has(c.path)) : conflicts;
+    if (left.length > 0) throw conflictError(left);
+  }
 
   const lost = new Set(conflicts.map((c) => c.path));
   const next: Manager[] = [];
@@ -201,7 +206,33 @@ export function applyConfiguration(req: ApplyRequest): KubeObject {
   }
   next.push({ ...applier, time: now(), set: configSet });
   (merged.metadata as { managedFields?: unknown }).managedFields = encodeManagers(next);
+  // kubectl's server-side apply keeps an existing last-applied annotation current, so a later client-side apply diffs against it.
+  const annotations = merged.metadata.annotations;
+  if (req.manager === KUBECTL && annotations?.[LAST_APPLIED] !== undefined) {
+    const applied = clone(config);
+    const a = { ...applied.metadata.annotations };
+    delete a[LAST_APPLIED];
+    if (Object.keys(a).length > 0) applied.metadata.annotations = a;
+    else delete applied.metadata.annotations;
+    annotations[LAST_APPLIED] = JSON.stringify(applied);
+  }
   return merged;
+}
+
+/** The manager `kubectl apply --server-side` uses by default. */
+const KUBECTL = 'kubectl';
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/** The fields of the live object's last-applied annotation; undefined when there is none (or it cannot be read). */
+function lastAppliedFields(info: ResourceInfo, live: KubeObject | undefined, scope: Scope): Set<PathKey> | undefined {
+  const text = live?.metadata.annotations?.[LAST_APPLIED];
+  if (!text) return undefined;
+  try {
+    const obj = JSON.parse(text) as unknown;
+    return isObj(obj) ? new Set(fieldValues(info, obj as KubeObject, scope).keys()) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** `fieldManager`: required for apply, at most 128 printable characters; 422 otherwise, as Kubernetes. */
