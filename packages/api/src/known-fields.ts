@@ -431,6 +431,13 @@ export function fieldSchemaFor(info: Pick<ResourceInfo, 'group' | 'plural'>): Fi
   return SCHEMAS[`${info.group}/${info.plural}`];
 }
 
+/**
+ * The schema documents show for a kind without a table of its own: type
+ * fields and standard metadata, spec and status as free objects. Not used
+ * for strict validation (such kinds are not checked).
+ */
+export const GENERIC_OBJECT_SCHEMA: FieldSchema = object({ spec: anyObject('The desired state of the object.'), status: COMMON.status! });
+
 /** What the table says about a node; `{}` for `true` leaves and plain levels. */
 export function fieldMeta(node: FieldSchema | true | undefined): FieldMeta {
   return node === true || node === undefined ? {} : (node[FIELD_META] ?? {});

@@ -59,3 +59,14 @@ describe('OpenAPI v3 over HTTP', () => {
     }
   });
 });
+
+describe('a kind without a field table', () => {
+  it('still gets a document with standard metadata (explain works for it)', () => {
+    const widget = { ...RESOURCES.find((r) => r.kind === 'Deployment')!, group: 'example.com', kind: 'Widget', listKind: 'WidgetList', plural: 'widgets', singular: 'widget' };
+    const doc = openApiDocument([widget], 'example.com', 'v1', 'v') as any;
+    const schema = doc.components.schemas['io.k8s.api.example.v1.Widget'];
+    expect(schema['x-kubernetes-group-version-kind']).toEqual([{ group: 'example.com', kind: 'Widget', version: 'v1' }]);
+    expect(schema.properties.metadata.allOf[0].$ref).toBe('#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta');
+    expect(schema.properties.spec.type).toBe('object');
+  });
+});

@@ -8,7 +8,7 @@
  * PATCH operation), so it does no client-side validation of its own.
  */
 import { createHash } from 'node:crypto';
-import { FIELD_META, leafSchema, fieldSchemaFor, groupVersion, type FieldSchema, type LeafType, type ResourceInfo } from '@flotilla/api';
+import { FIELD_META, GENERIC_OBJECT_SCHEMA, leafSchema, fieldSchemaFor, groupVersion, type FieldSchema, type LeafType, type ResourceInfo } from '@flotilla/api';
 
 type Schema = Record<string, unknown>;
 
@@ -126,7 +126,6 @@ export function groupVersionPath(group: string, version: string): string {
   return group === '' ? `api/${version}` : `apis/${group}/${version}`;
 }
 
-const GENERIC: FieldSchema = { apiVersion: true, kind: true, metadata: true, spec: true, status: true };
 
 const queryParam = (name: string, description: string, type = 'string'): Schema => ({ name, in: 'query', description, schema: { type }, uniqueItems: true });
 const PARAMS = {
@@ -191,7 +190,7 @@ export function openApiDocument(resources: readonly ResourceInfo[], group: strin
   let paths: Record<string, Schema> = {};
   for (const info of resources) {
     if (info.group !== group || info.version !== version) continue;
-    const table = fieldSchemaFor(info) ?? GENERIC;
+    const table = fieldSchemaFor(info) ?? GENERIC_OBJECT_SCHEMA;
     const name = kindComponentName(info);
     const schema: Schema = { ...(table[FIELD_META]?.description ? { description: table[FIELD_META]!.description } : {}), ...b.struct(table) };
     schema['x-kubernetes-group-version-kind'] = [{ group: info.group, kind: info.kind, version: info.version }];
