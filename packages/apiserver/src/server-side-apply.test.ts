@@ -65,3 +65,15 @@ describe('server-side apply over HTTP', () => {
     expect(entries[1]!.fieldsV1).toEqual({ 'f:spec': { 'f:replicas': {} } });
   });
 });
+
+describe('server-side apply of status', () => {
+  it('applies status through /status, owned by a status manager, leaving spec alone', async () => {
+    await s.request('PATCH', `${DEPLOYS}/web?fieldManager=a`, manifest(2), APPLY);
+    const st = await s.request('PATCH', `${DEPLOYS}/web/status?fieldManager=ctl`, 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nstatus: {replicas: 2, readyReplicas: 1}\n', APPLY);
+    expect(st.status).toBe(200);
+    expect(st.body.status).toMatchObject({ replicas: 2, readyReplicas: 1 });
+    expect(st.body.spec.replicas).toBe(2);
+    const ctl = st.body.metadata.managedFields.find((m: { manager: string }) => m.manager === 'ctl');
+    expect(ctl).toMatchObject({ operation: 'Apply', subresource: 'status', fieldsV1: { 'f:status': { 'f:replicas': {}, 'f:readyReplicas': {} } } });
+  });
+});
