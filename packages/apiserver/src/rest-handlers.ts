@@ -197,7 +197,7 @@ export class RestHandlers {
     }
     if (info.namespaced) await checkNamespaceAcceptsCreate(this.storage, path.namespace!, info.plural, md.name ?? md.generateName ?? '');
     this.admit(req.attrs, undefined, obj);
-    if (!APPLIED.has(obj)) md.managedFields = this.trackUpdate(req, undefined, obj);
+    if (!APPLIED.has(obj)) setManagedFields(obj, this.trackUpdate(req, undefined, obj));
     const alloc = this.serviceAllocator(info);
     if (isDryRun(req)) {
       // Everything but the write: what the object would look like once stored.
@@ -264,7 +264,7 @@ export class RestHandlers {
     const alloc = path.subresource === undefined ? this.serviceAllocator(info) : undefined;
     if (alloc) alloc.prepareUpdate(next as Service, cur as Service);
     this.validate(info, next, cur);
-    if (!APPLIED.has(desired)) next.metadata.managedFields = this.trackUpdate(req, cur, next);
+    if (!APPLIED.has(desired)) setManagedFields(next, this.trackUpdate(req, cur, next));
     this.admit(req.attrs, cur, next);
     if (isDryRun(req)) {
       if (alloc) await alloc.allocateUpdate(next as Service, cur as Service, true);
@@ -384,7 +384,7 @@ export class RestHandlers {
   }
 
   /** managedFields after a write that is not an apply: the writer owns what it changed (see updateManagers). */
-  private trackUpdate(req: RestRequest, cur: KubeObject | undefined, next: KubeObject): ManagedFieldsEntry[] {
+  private trackUpdate(req: RestRequest, cur: KubeObject | undefined, next: KubeObject): ManagedFieldsEntry[] | undefined {
     const { info, path } = req;
     checkFieldManager(req.query.fieldManager, false, info.kind);
     const requested = next.metadata.managedFields as unknown;
@@ -400,7 +400,7 @@ export class RestHandlers {
     };
     const updated = updateManagers(managers, fieldValues(info, cur, scope), fieldValues(info, next, scope), writer);
     // Nothing changed hands: the stored entries stay as they are (no re-encoding on a no-op write).
-    if (updated === managers && !reset && cur) return cur.metadata.managedFields ?? [];
+    if (updated === managers && !reset && cur) return cur.metadata.managedFields;
     return encodeManagers(updated);
   }
 
@@ -536,6 +536,12 @@ export class RestHandlers {
 }
 
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+
+/** Sets metadata.managedFields, leaving the key out when no manager owns anything (as Kubernetes does). */
+function setManagedFields(obj: KubeObject, entries: ManagedFieldsEntry[] | undefined): void {
+  if (entries && entries.length > 0) obj.metadata.managedFields = entries;
+  else delete obj.metadata.managedFields;
+}
 
 /**
  * `?fieldValidation=Strict|Warn|Ignore` (Warn when absent, as Kubernetes; duplicates are checked under Strict only):
