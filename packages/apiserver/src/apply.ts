@@ -178,8 +178,8 @@ export function applyConfiguration(req: ApplyRequest): KubeObject {
   // Prune: what this manager applied last time and omits now goes, unless someone still owns it (or something under it).
   const last = managers.find((m) => managerId(m) === id);
   if (last) {
-    // Shallow first: a list item goes whole before its fields (which name it) are looked for.
     const kept = withAncestors([configSet, ...managers.filter((m) => managerId(m) !== id).map((m) => m.set)]);
+    // Shallow first: a list item goes whole before its fields (which name it) are looked for.
     const gone = [...last.set].filter((k) => !configSet.has(k) && !kept.has(k)).sort((a, b) => a.split(SEP).length - b.split(SEP).length);
     for (const k of gone) removePath(merged, k.split(SEP), root);
   }
