@@ -19,5 +19,5 @@ export * from './validation.js';
 export { defaultConfigMap, defaultSecret, isBase64, validateConfigMap, validateSecret } from './config-validation.js';
 export * from './registry.js';
 export { defaultEphemeralContainers, validateEphemeralContainers, validateEphemeralContainersUpdate } from './ephemeral-containers.js';
-export { unknownFields, type FieldSchema } from './known-fields.js';
+export { FIELD_META, fieldMeta, fieldSchemaFor, GENERIC_OBJECT_SCHEMA, leafSchema, unknownFields, type FieldMeta, type FieldSchema, type LeafType } from './known-fields.js';
 export * from './proxy-report.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { unknownFields } from './known-fields.js';
+import { fieldMeta, fieldSchemaFor, leafSchema, unknownFields } from './known-fields.js';
 import { resourceForKind } from './registry.js';
 
 const deploy = resourceForKind('apps/v1', 'Deployment')!;
@@ -26,6 +26,30 @@ describe('unknownFields', () => {
     };
     expect(unknownFields(resourceForKind('v1', 'Pod')!, pod as never)).toEqual([]);
     expect(unknownFields(resourceForKind('v1', 'Secret')!, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, type: 'Opaque', stringData: {}, data: {} })).toEqual([]);
+  });
+
+  it('checks the structures the table describes (strategy, probes, ports, selectors) and leaves typed leaves and open objects alone', () => {
+    const obj = {
+      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', labels: { anything: 'x' } },
+      spec: {
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxSurgee: 2 } },
+        selector: { matchLabels: { app: 'web' }, matchLabel: {} },
+        template: { spec: { containers: [{ name: 'web', image: 'x', ports: [{ containerPort: 80, prot: 'TCP' }], livenessProbe: { httpGet: { path: '/', port: 80, whatever: 1 }, periodSecond: 1 }, securityContext: { runAsUser: 1, novel: true } }], volumes: [{ name: 'v', emptyDir: {} }] } },
+      },
+    };
+    expect(unknownFields(deploy, obj)).toEqual([
+      'spec.strategy.rollingUpdate.maxSurgee',
+      'spec.selector.matchLabel',
+      'spec.template.spec.containers[0].ports[0].prot',
+      'spec.template.spec.containers[0].livenessProbe.periodSecond',
+    ]);
+  });
+
+  it('types leaves by name for kinds that list them with leaf()', () => {
+    expect(fieldMeta(leafSchema('replicas')).type).toBe('integer');
+    expect(fieldMeta(leafSchema('schedule')).type).toBe('string');
+    expect(fieldMeta(leafSchema('selector')).name).toBe('io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector');
+    expect(fieldMeta(fieldSchemaFor(deploy)!.spec).name).toBe('io.k8s.api.apps.v1.DeploymentSpec');
   });
 
   it('leaves kinds without a schema alone', () => {

@@ -31,6 +31,8 @@ export interface ObjectMeta {
   annotations?: Record<string, string>;
   ownerReferences?: OwnerReference[];
   finalizers?: string[];
+  /** Which manager owns which fields (server-side apply); written by the server. */
+  managedFields?: ManagedFieldsEntry[];
 }
 
 /** Any stored object: type information plus metadata; the rest is per kind. */
@@ -93,4 +95,15 @@ export interface LabelSelectorRequirement {
 export interface LabelSelector {
   matchLabels?: Record<string, string>;
   matchExpressions?: LabelSelectorRequirement[];
+}
+
+/** One manager's entry of `metadata.managedFields`: the fields it owns, in the fieldsV1 format. */
+export interface ManagedFieldsEntry {
+  manager: string;
+  operation: 'Apply' | 'Update';
+  apiVersion: string;
+  time?: string;
+  fieldsType?: 'FieldsV1';
+  fieldsV1?: Record<string, unknown>;
+  subresource?: string;
 }

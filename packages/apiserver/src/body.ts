@@ -106,7 +106,7 @@ export function patchTypeOf(contentType: string | undefined): PatchType {
   if (type === PATCH_TYPES.strategic) return 'strategic';
   throw new ApiError(
     'UnsupportedMediaType',
-    `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.json}, ${PATCH_TYPES.merge}, ${PATCH_TYPES.strategic}`,
+    `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.json}, ${PATCH_TYPES.merge}, ${PATCH_TYPES.strategic}, ${PATCH_TYPES.apply}`,
   );
 }
 
@@ -115,6 +115,15 @@ export function decodePatchBody(raw: unknown): unknown {
   const body = text(raw);
   if (body.trim() === '') throw badRequest('the patch body is empty');
   return parseDocument(body, false);
+}
+
+/** Decodes a server-side apply body: one YAML (or JSON) object. */
+export function decodeApplyBody(raw: unknown): Record<string, unknown> {
+  const body = text(raw);
+  if (body.trim() === '') throw badRequest('the apply body is empty; an object is required');
+  const value = parseDocument(body, true);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw badRequest('the apply body must be an object');
+  return value as Record<string, unknown>;
 }
 
 /**

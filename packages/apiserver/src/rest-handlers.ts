@@ -7,12 +7,14 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, badRequest, conflict, groupVersion, invalid, isReason, notFound, unknownFields } from '@flotilla/api';
-import type { DeleteOptions, FieldError, KubeObject, ResourceInfo, Service } from '@flotilla/api';
+import type { DeleteOptions, FieldError, KubeObject, ManagedFieldsEntry, ResourceInfo, Service } from '@flotilla/api';
 import type { Storage } from '@flotilla/store';
 import type { Authorizer, RequestAttributes } from './auth/types.js';
-import { decodeObjectBody, decodePatchBody, duplicateFields, patchTypeOf } from './body.js';
+import { applyConfiguration, checkFieldManager } from './apply.js';
+import { decodeApplyBody, decodeObjectBody, decodePatchBody, duplicateFields, mediaType, patchTypeOf } from './body.js';
+import { decodeManagers, encodeManagers, fieldValues, managerFromUserAgent, updateManagers } from './managed-fields.js';
 import { checkNamespaceAcceptsCreate, NAMESPACE_FINALIZER } from './namespaces.js';
-import { applyPatch } from './patch.js';
+import { applyPatch, PATCH_TYPES } from './patch.js';
 import { boolParam } from './query-params.js';
 import type { ResourcePath } from './request-info.js';
 import { fromScale, toScale } from './scale.js';
@@ -28,6 +30,8 @@ export interface RestRequest {
   /** The raw body (Buffer) or undefined. */
   body: unknown;
   contentType: string | undefined;
+  /** The client's User-Agent: its program name is the field manager of a write without `fieldManager`. */
+  userAgent?: string;
 }
 
 /** An HTTP answer: status code, JSON body and any warnings (sent as `Warning: 299` headers, which kubectl prints). */
@@ -51,6 +55,8 @@ const CONFLICT_RETRY_DEADLINE_MS = 10_000;
 const conflictBackoffMs = (attempt: number) => Math.random() * Math.min(50, 2 ** Math.min(attempt, 6));
 /** Thrown by one write attempt to ask for another on a fresh read. */
 const RETRY = Symbol('retry');
+/** Objects whose managedFields an apply has already decided (an update's ownership rules must not run again). */
+const APPLIED = new WeakSet<object>();
 
 /** Sets kind and apiVersion, which the store may not keep, on an outgoing object. */
 export function withType(info: ResourceInfo, obj: KubeObject): KubeObject {
@@ -175,9 +181,13 @@ export class RestHandlers {
 
   /** POST to a collection. */
   async create(req: RestRequest): Promise<RestResponse> {
+    const obj = this.normalize(req, decodeObjectBody(req.body, req.contentType)!, this.expectedType(req.info));
+    return this.createObject(req, obj, checkFields(req, obj));
+  }
+
+  /** The create of a decoded object (a POST, or an apply of an object that does not exist yet). */
+  private async createObject(req: RestRequest, obj: KubeObject, warnings: string[]): Promise<RestResponse> {
     const { info, path } = req;
-    const obj = this.normalize(req, decodeObjectBody(req.body, req.contentType)!, this.expectedType(info));
-    const warnings = checkFields(req, obj);
     const md = obj.metadata;
     for (const f of ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'generation'] as const) delete md[f];
     prepareForCreate(info, obj);
@@ -187,6 +197,7 @@ export class RestHandlers {
     }
     if (info.namespaced) await checkNamespaceAcceptsCreate(this.storage, path.namespace!, info.plural, md.name ?? md.generateName ?? '');
     this.admit(req.attrs, undefined, obj);
+    if (!APPLIED.has(obj)) setManagedFields(obj, this.trackUpdate(req, undefined, obj));
     const alloc = this.serviceAllocator(info);
     if (isDryRun(req)) {
       // Everything but the write: what the object would look like once stored.
@@ -253,6 +264,7 @@ export class RestHandlers {
     const alloc = path.subresource === undefined ? this.serviceAllocator(info) : undefined;
     if (alloc) alloc.prepareUpdate(next as Service, cur as Service);
     this.validate(info, next, cur);
+    if (!APPLIED.has(desired)) setManagedFields(next, this.trackUpdate(req, cur, next));
     this.admit(req.attrs, cur, next);
     if (isDryRun(req)) {
       if (alloc) await alloc.allocateUpdate(next as Service, cur as Service, true);
@@ -283,6 +295,7 @@ export class RestHandlers {
       const next: KubeObject = { ...cur, metadata: { ...cur.metadata } };
       if (desired.status === undefined) delete next.status;
       else next.status = desired.status;
+      if (APPLIED.has(desired)) next.metadata.managedFields = desired.metadata.managedFields;
       return next;
     }
     const next = desired;
@@ -319,6 +332,10 @@ export class RestHandlers {
   /** PATCH of an object, its status or its scale. */
   async patch(req: RestRequest): Promise<RestResponse> {
     const { info, path } = req;
+    if (mediaType(req.contentType) === PATCH_TYPES.apply) return this.apply(req);
+    if (req.query.force !== undefined) {
+      throw invalid('PatchOptions', '', [{ type: 'FieldValueForbidden', field: 'force', message: 'may not be specified for non-apply patch' }], 'meta.k8s.io');
+    }
     const type = patchTypeOf(req.contentType);
     const patch = decodePatchBody(req.body);
     const scale = path.subresource === 'scale';
@@ -337,6 +354,54 @@ export class RestHandlers {
       return scale ? fromScale(cur, obj) : obj;
     });
     return { code: 200, body: scale ? toScale(updated) : withType(info, updated), ...(warnings.length ? { warnings } : {}) };
+  }
+
+  /**
+   * Server-side apply: PATCH with `application/apply-patch+yaml`. Creates the
+   * object when it does not exist (201), as Kubernetes does.
+   */
+  private async apply(req: RestRequest): Promise<RestResponse> {
+    const { info, path } = req;
+    checkFieldManager(req.query.fieldManager, true, info.kind);
+    if (path.subresource !== undefined && path.subresource !== 'status') throw badRequest(`apply is not supported on the ${path.subresource} subresource`);
+    const force = boolParam(req.query, 'force') === true;
+    const config = this.normalize(req, decodeApplyBody(req.body), this.expectedType(info));
+    const warnings = path.subresource === undefined ? checkFields(req, config) : [];
+    const apply = (live: KubeObject | undefined) => {
+      const out = guarded('apply', () => applyConfiguration({ info, live, config, manager: req.query.fieldManager!, force, ...(path.subresource ? { subresource: path.subresource } : {}) }));
+      // Only a resourceVersion the configuration itself sets is a precondition.
+      if (config.metadata.resourceVersion === undefined) delete out.metadata.resourceVersion;
+      APPLIED.add(out);
+      return out;
+    };
+    try {
+      const updated = await this.write(req, (cur) => apply(withType(info, cur)));
+      return { code: 200, body: withType(info, updated), ...(warnings.length ? { warnings } : {}) };
+    } catch (err) {
+      if (!isReason(err, 'NotFound') || path.subresource !== undefined) throw err;
+    }
+    return this.createObject(req, apply(undefined), warnings);
+  }
+
+  /** managedFields after a write that is not an apply: the writer owns what it changed (see updateManagers). */
+  private trackUpdate(req: RestRequest, cur: KubeObject | undefined, next: KubeObject): ManagedFieldsEntry[] | undefined {
+    const { info, path } = req;
+    checkFieldManager(req.query.fieldManager, false, info.kind);
+    const requested = next.metadata.managedFields as unknown;
+    // A client that sends managedFields other than the stored ones sets them (kubectl's apply migration does); none or [] keeps them.
+    const reset = Array.isArray(requested) && requested.length > 0 && JSON.stringify(requested) !== JSON.stringify(cur?.metadata.managedFields);
+    const managers = decodeManagers(reset || !cur ? next : cur);
+    const scope = { hasStatus: info.subresources.includes('status'), ...(path.subresource ? { subresource: path.subresource } : {}) };
+    const writer = {
+      manager: req.query.fieldManager || managerFromUserAgent(req.userAgent),
+      operation: 'Update' as const,
+      apiVersion: groupVersion(info),
+      ...(path.subresource ? { subresource: path.subresource } : {}),
+    };
+    const updated = updateManagers(managers, fieldValues(info, cur, scope), fieldValues(info, next, scope), writer);
+    // Nothing changed hands: the stored entries stay as they are (no re-encoding on a no-op write).
+    if (updated === managers && !reset && cur) return cur.metadata.managedFields;
+    return encodeManagers(updated);
   }
 
   // ------------------------------------------------------------- binding
@@ -471,6 +536,12 @@ export class RestHandlers {
 }
 
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+
+/** Sets metadata.managedFields, leaving the key out when no manager owns anything (as Kubernetes does). */
+function setManagedFields(obj: KubeObject, entries: ManagedFieldsEntry[] | undefined): void {
+  if (entries && entries.length > 0) obj.metadata.managedFields = entries;
+  else delete obj.metadata.managedFields;
+}
 
 /**
  * `?fieldValidation=Strict|Warn|Ignore` (Warn when absent, as Kubernetes; duplicates are checked under Strict only):

@@ -3,6 +3,7 @@
  * over a Storage. Routing is by Kubernetes path rules (request-info.ts), not
  * fastify routes, so every path shape and every error is a Status.
  */
+import { createHash } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ApiError, badRequest, findResource as findBuiltinResource, forbidden, internalError, parseLabelSelector, RESOURCES, unauthorized } from '@flotilla/api';
 import type { KubeObject, ResourceInfo } from '@flotilla/api';
@@ -12,6 +13,7 @@ import type { Authenticator, Authorizer, RequestAttributes, UserInfo, Verb } fro
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.js';
 import { serveEphemeralContainers } from './ephemeral-containers.js';
 import { evictPod } from './eviction.js';
+import { openApiV3Documents, openApiV3Index, type OpenApiDoc } from './openapi.js';
 import { METRICS_GROUP, METRICS_VERSION, metricsResourceList, type MetricsApi } from './metrics-api.js';
 import { ApiServerMetrics } from './metrics.js';
 import { ensureSystemNamespaces } from './namespaces.js';
@@ -242,18 +244,39 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   });
   app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(registry.render()));
   app.get('/version', async () => versionInfo());
-  const openApiMissing = async (req: FastifyRequest, reply: FastifyReply) =>
-    reply.code(404).type('application/json').send(new ApiError('NotFound', `the server could not find the requested resource (${req.url.split('?')[0]})`).status);
   // An empty OpenAPI v2 document (an empty protobuf message is zero bytes, and
-  // `{}` in JSON): kubectl's client-side validation then finds no schema for
-  // a kind and lets the server validate, so `kubectl apply` works without
-  // --validate=false.
+  // `{}` in JSON): kubectl 1.32 reads v3 (below) for explain, patches and to
+  // learn that the server validates fields; v2 stays empty so no older code
+  // path validates client-side against a partial schema.
   app.get('/openapi/v2', async (req, reply) => {
     if ((req.headers.accept ?? '').includes('protobuf')) return reply.type('application/com.github.proto-openapi.spec.v2@v1.0+protobuf').send(Buffer.alloc(0));
     return reply.type('application/json').send({ swagger: '2.0', info: { title: 'Flotilla', version: versionInfo().gitVersion }, paths: {}, definitions: {} });
   });
-  app.get('/openapi/v3', openApiMissing);
-  app.get('/openapi/v3/*', openApiMissing);
+  // Built on first use: the kinds served are fixed for the server's life.
+  let v3docs: Map<string, OpenApiDoc> | undefined;
+  const openApiV3 = () => (v3docs ??= openApiV3Documents(resources, versionInfo().gitVersion));
+  app.get('/openapi/v3', async (req, reply) => {
+    const json = JSON.stringify(openApiV3Index(openApiV3()));
+    const etag = `"${createHash('sha256').update(json).digest('hex').toUpperCase()}"`;
+    void reply.header('ETag', etag).header('Cache-Control', 'no-cache, private').header('Vary', 'Accept');
+    if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+    return reply.type('application/json').send(json);
+  });
+  app.get('/openapi/v3/*', async (req, reply) => {
+    const [rawPath, search = ''] = req.url.split('?') as [string, string?];
+    const path = rawPath.slice('/openapi/v3/'.length).replace(/\/+$/, '');
+    const doc = openApiV3().get(path);
+    if (!doc) return reply.code(404).type('application/json').send(new ApiError('NotFound', `the server could not find the requested resource (${rawPath.slice(0, 200)})`).status);
+    const hash = new URLSearchParams(search).get('hash');
+    // As Kubernetes: an old hash is sent on to the current document; a current one may be cached for good.
+    if (hash && hash !== doc.hash) return reply.code(301).header('Location', `/openapi/v3/${path}?hash=${doc.hash}`).send();
+    const etag = `"${doc.hash}"`;
+    void reply.header('ETag', etag).header('Vary', 'Accept');
+    if (hash) void reply.header('Cache-Control', 'public, immutable').header('Expires', new Date(Date.now() + 365 * 86_400_000).toUTCString());
+    else void reply.header('Cache-Control', 'no-cache, private');
+    if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+    return reply.type('application/json').send(doc.json);
+  });
 
   // ---------------------------------------------------------------- the API
 
@@ -315,7 +338,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       throw forbidden(user.name, attrs.verb, sub ? `${info.plural}/${sub}` : info.plural, parsed.namespace, decision.reason);
     }
     const path: ResourcePath = legacyBinding ? { ...parsed, resource: 'pods' } : parsed;
-    const rest: RestRequest = { path, info, attrs: { ...attrs, user }, query, body: req.body, contentType: req.headers['content-type'] };
+    const rest: RestRequest = { path, info, attrs: { ...attrs, user }, query, body: req.body, contentType: req.headers['content-type'], userAgent: req.headers['user-agent'] };
 
     if (verb === 'watch') return startWatch(req, reply, rest);
     if (sub !== undefined && STREAM_SUBRESOURCES.has(sub)) {

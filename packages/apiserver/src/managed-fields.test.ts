@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { resourceForKind } from '@flotilla/api';
+import { compareFields, decodeFieldsV1, encodeFieldsV1, fieldValues, printPath, updateManagers, type Manager } from './managed-fields.js';
+
+const deploy = resourceForKind('apps/v1', 'Deployment')!;
+const main = { hasStatus: true };
+
+const deployment = (replicas: number, image = 'x') => ({
+  apiVersion: 'apps/v1', kind: 'Deployment',
+  metadata: { name: 'web', namespace: 'd', uid: 'u', resourceVersion: '3', labels: { app: 'web' } },
+  spec: {
+    replicas, selector: { matchLabels: { app: 'web' } },
+    template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image, ports: [{ containerPort: 80 }], env: [{ name: 'A', value: '1' }] }], tolerations: [{ key: 'k' }] } },
+  },
+  status: { replicas: 1 },
+});
+
+describe('field sets', () => {
+  it('finds leaves, list-map items by key (defaulted protocol), atomic selectors and lists, and map keys; not the server-owned or status fields', () => {
+    const set = encodeFieldsV1(new Set(fieldValues(deploy, deployment(2), main).keys()));
+    expect(set).toEqual({
+      'f:metadata': { 'f:labels': { 'f:app': {} } },
+      'f:spec': {
+        'f:replicas': {},
+        'f:selector': {},
+        'f:template': {
+          'f:metadata': { 'f:labels': { 'f:app': {} } },
+          'f:spec': {
+            'f:containers': {
+              'k:{"name":"web"}': {
+                '.': {},
+                'f:env': { 'k:{"name":"A"}': { '.': {}, 'f:name': {}, 'f:value': {} } },
+                'f:image': {},
+                'f:name': {},
+                'f:ports': { 'k:{"containerPort":80,"protocol":"TCP"}': { '.': {}, 'f:containerPort': {} } },
+              },
+            },
+            'f:tolerations': {},
+          },
+        },
+      },
+    });
+  });
+
+  it('round-trips fieldsV1 and prints paths as Kubernetes does', () => {
+    const set = new Set(fieldValues(deploy, deployment(2), main).keys());
+    expect(decodeFieldsV1(encodeFieldsV1(set))).toEqual(set);
+    const paths = [...set].map(printPath);
+    expect(paths).toContain('.spec.replicas');
+    expect(paths).toContain('.spec.template.spec.containers[name="web"].image');
+    expect(paths).toContain('.spec.template.spec.containers[name="web"].ports[containerPort=80,protocol="TCP"]');
+    expect(printPath('f:metadata\nf:finalizers\nv:"a"')).toBe('.metadata.finalizers[="a"]');
+  });
+
+  it('compares: added, modified and removed paths', () => {
+    const a = fieldValues(deploy, deployment(2), main);
+    const b = fieldValues(deploy, { ...deployment(3, 'y'), metadata: { name: 'web' } }, main);
+    const cmp = compareFields(a, b);
+    expect([...cmp.modified].map(printPath).sort()).toEqual(['.spec.replicas', '.spec.template.spec.containers[name="web"].image']);
+    expect([...cmp.removed].map(printPath)).toEqual(['.metadata.labels.app']);
+    expect(cmp.added.size).toBe(0);
+  });
+});
+
+describe('updateManagers', () => {
+  const writer = (manager: string) => ({ manager, operation: 'Update' as const, apiVersion: 'apps/v1' });
+
+  it('gives the writer what it changed and takes it from the others; nothing changes on a no-op', () => {
+    const empty = new Map<string, string>();
+    let managers: Manager[] = updateManagers([], empty, fieldValues(deploy, deployment(2), main), writer('create'));
+    expect(managers.map((m) => m.manager)).toEqual(['create']);
+    const before = fieldValues(deploy, deployment(2), main);
+    managers = updateManagers(managers, before, fieldValues(deploy, deployment(5), main), writer('scaler'));
+    const byName = Object.fromEntries(managers.map((m) => [m.manager, [...m.set].map(printPath)]));
+    expect(byName.scaler).toEqual(['.spec.replicas']);
+    expect(byName.create).not.toContain('.spec.replicas');
+    expect(updateManagers(managers, before, before, writer('other'))).toBe(managers);
+  });
+});
