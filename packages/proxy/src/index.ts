@@ -2,7 +2,7 @@ export { AppliedReporter, type AppliedReporterOptions } from './applied-reporter
 export { ExecIptables, type ExecIptablesOptions, type Iptables } from './iptables.js';
 export { Proxier, type ProxierOptions, type SyncResult } from './proxier.js';
 export { ProxyMetrics } from './proxy-metrics.js';
-export { chainsWithPrefix, planRestore, type RestorePlan } from './restore-plan.js';
+export { chainsWithPrefix, DEFAULT_MAX_CHAINS_PER_RESTORE, planRestore, type PlanOptions, type RestorePlan } from './restore-plan.js';
 export {
   buildRules,
   chainName,

@@ -39,6 +39,8 @@ export interface ProxierOptions {
   metrics?: ProxyMetrics;
   logger?: Logger;
   clock?: Clock;
+  /** Chains one iptables-restore input may name before a large sync is cut into several (restore-plan.ts). Default 1,000. */
+  maxChainsPerRestore?: number;
   /** Told after each successful sync the EndpointSlice resourceVersion whose state is now in force. */
   onApplied?: (resourceVersion: string | undefined) => void;
 }
@@ -165,16 +167,16 @@ export class Proxier {
       const [nat, filter] = await Promise.all([ipt.save('nat'), ipt.save('filter')]);
       existing = { nat: chainsWithPrefix(nat, prefix), filter: chainsWithPrefix(filter, prefix) };
     }
-    const plan = planRestore(next, full ? undefined : this.applied, existing);
-    if (plan.text) {
+    const plan = planRestore(next, full ? undefined : this.applied, existing, { maxChainsPerRestore: this.options.maxChainsPerRestore });
+    if (plan.chunks.length > 0) {
       try {
-        await ipt.restore(plan.text);
+        for (const chunk of plan.chunks) await ipt.restore(chunk);
       } catch (err) {
         // What the kernel holds is now unknown: the retry is a full sync.
         this.applied = undefined;
         this.needFull = true;
         this.metrics.restoreFailures.inc();
-        this.log.error({ full, err: (err as Error)?.message ?? String(err) }, 'iptables-restore failed');
+        this.log.error({ full, chunks: plan.chunks.length, err: (err as Error)?.message ?? String(err) }, 'iptables-restore failed');
         throw err;
       }
     }
@@ -206,7 +208,7 @@ export class Proxier {
     if (rv) this.metrics.appliedRevision.set(Number(rv));
     this.options.onApplied?.(rv);
     const result: SyncResult = { full, written: plan.written, deleted: plan.deleted, restored: plan.text !== '' };
-    if (plan.text || full) this.log.debug({ mode, ms: done - started, written: plan.written, deleted: plan.deleted, resourceVersion: rv }, 'synced proxy rules');
+    if (plan.text || full) this.log.debug({ mode, ms: done - started, written: plan.written, deleted: plan.deleted, restores: plan.chunks.length, resourceVersion: rv }, 'synced proxy rules');
     return result;
   }
 }

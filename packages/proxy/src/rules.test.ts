@@ -1,6 +1,7 @@
 import { ENDPOINTSLICE_CONTROLLER_NAME, MANAGED_BY_LABEL, SERVICE_NAME_LABEL, type Endpoint, type EndpointSlice, type Service, type ServiceSpec } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { planRestore } from './restore-plan.js';
+import { FakeIptables } from './testing/fake-iptables.js';
 import { buildRules, chainName, endpointsFor, RuleCache, slicesByService, usableEndpoints, type RuleSet } from './rules.js';
 
 const svc = (name: string, spec: Partial<ServiceSpec> = {}): Service => ({
@@ -150,6 +151,34 @@ describe('planRestore', () => {
     const p = planRestore(base, undefined, { nat: ['KUBE-SEP-OLD', 'KUBE-SERVICES'], filter: [] });
     expect(p.text).toContain('-X KUBE-SEP-OLD');
     expect(p.deleted.nat).toBe(1);
+  });
+  it('a large plan is cut into chunks in jump order, each valid on its own, with the same end state as one input', async () => {
+    const many = (n: number, eps: number) => {
+      const services = Array.from({ length: n }, (_, i) => svc(`s${i}`, { clusterIP: `10.96.1.${i + 1}`, type: 'NodePort', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP', nodePort: 30000 + i }] }));
+      const slices = services.map((s, i) => slice(s.metadata.name!, Array.from({ length: eps }, (_, e) => ep(`10.244.${i}.${e + 1}`))));
+      return rules(services, slices);
+    };
+    const first = many(30, 4);
+    const second = many(20, 3);
+    const one = new FakeIptables();
+    const cut = new FakeIptables();
+    for (const ipt of [one, cut]) await ipt.restore('*nat\n:KUBE-SEP-LEFTOVER - [0:0]\n:KUBE-SVC-LEFTOVER - [0:0]\n-A KUBE-SVC-LEFTOVER -j KUBE-SEP-LEFTOVER\nCOMMIT\n');
+    const existing = { nat: ['KUBE-SEP-LEFTOVER', 'KUBE-SVC-LEFTOVER'], filter: [] };
+    const whole = planRestore(first, undefined, existing, { maxChainsPerRestore: Infinity });
+    const chunked = planRestore(first, undefined, existing, { maxChainsPerRestore: 7 });
+    expect(whole.chunks).toHaveLength(1);
+    expect(chunked.chunks.length).toBeGreaterThan(20);
+    expect(chunked.written).toEqual(whole.written);
+    // The fake rejects a jump to a chain that does not exist yet and a -X of a chain still jumped to.
+    await one.restore(whole.chunks[0]!);
+    for (const c of chunked.chunks) await cut.restore(c);
+    expect(cut.tables).toEqual(one.tables);
+    // Shrinking: stale endpoint and service chains are flushed before any is deleted.
+    const shrink = planRestore(second, first, undefined, { maxChainsPerRestore: 5 });
+    for (const c of shrink.chunks) await cut.restore(c);
+    await one.restore(planRestore(second, first, undefined, { maxChainsPerRestore: Infinity }).text);
+    expect(cut.tables).toEqual(one.tables);
+    expect(cut.chains('nat', 'KUBE-SVC-')).toHaveLength(20);
   });
 });
 
