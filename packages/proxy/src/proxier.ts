@@ -13,6 +13,7 @@
  */
 import type { EndpointSlice, Service } from '@flotilla/api';
 import { Controller, realClock, silentLogger, type Clock, type Informer, type InformerFactory, type Logger } from '@flotilla/client';
+import { staleFlows, type Conntrack } from './conntrack.js';
 import type { Iptables } from './iptables.js';
 import { ProxyMetrics } from './proxy-metrics.js';
 import { chainsWithPrefix, planRestore } from './restore-plan.js';
@@ -29,6 +30,8 @@ export interface ProxierOptions {
   /** Shared informers; the Proxier asks for services and endpointslices; the caller starts them. */
   informers: InformerFactory;
   iptables: Iptables;
+  /** Deletes UDP flows to endpoints that left a Service's rules; unset: none are deleted. */
+  conntrack?: Conntrack;
   rules: RuleOptions;
   /** Least time between two syncs. Default 50 ms. */
   minSyncPeriodMs?: number;
@@ -70,6 +73,8 @@ export class Proxier {
   private lastCheck = -Infinity;
   private needFull = true;
   private applied: RuleSet | undefined;
+  /** UDP service ports as of the last successful sync (kept across a failed restore, unlike `applied`). */
+  private appliedUdp: RuleSet['udp'];
   /** Each Service's rules, recomputed only when it or its slices change. */
   private readonly cache = new RuleCache();
   private lastSyncStart = -Infinity;
@@ -106,7 +111,8 @@ export class Proxier {
       this.metrics.endpointChangesPending.set(this.endpointChanges);
       this.controller.enqueue(SYNC_KEY);
     };
-    this.services.addEventHandler({ onAdd: onService, onUpdate: (o, n) => (o.spec === n.spec ? undefined : onService()), onDelete: onService });
+    // Status matters too: a LoadBalancer's ingress IPs are rules.
+    this.services.addEventHandler({ onAdd: onService, onUpdate: (o, n) => (o.spec === n.spec && o.status === n.status ? undefined : onService()), onDelete: onService });
     this.slices.addEventHandler({ onAdd: onSlice, onUpdate: onSlice, onDelete: onSlice });
   }
 
@@ -121,6 +127,21 @@ export class Proxier {
     const now = this.clock.now();
     const since = Number.isFinite(this.lastSuccess) ? this.lastSuccess : startedAt;
     return now - since < 2 * this.syncPeriod + 10_000;
+  }
+
+  /** Deletes stale UDP flows; a failure is logged and counted, never fails the sync (the rules are right either way). */
+  private async deleteFlows(filters: ReturnType<typeof staleFlows>): Promise<void> {
+    let deleted = 0;
+    for (const f of filters) {
+      try {
+        deleted += await this.options.conntrack!.deleteUdp(f);
+      } catch (err) {
+        this.metrics.conntrackFailures.inc();
+        this.log.warn({ filter: f, err: (err as Error)?.message ?? String(err) }, 'could not delete stale UDP flows');
+      }
+    }
+    this.metrics.conntrackDeleted.inc(undefined, deleted);
+    this.log.debug({ filters: filters.length, deleted }, 'stale UDP flows deleted');
   }
 
   private async reconcile(): Promise<{ requeueAfter?: number }> {
@@ -187,7 +208,11 @@ export class Proxier {
       this.lastFullSync = started;
       this.needFull = false;
     }
+    // Once the new rules are in force: the next packet of a deleted flow is NATed by them.
+    const stale = this.options.conntrack ? staleFlows(this.appliedUdp, next.udp ?? new Map()) : [];
     this.applied = next;
+    this.appliedUdp = next.udp ?? new Map();
+    if (stale.length > 0) await this.deleteFlows(stale);
     this.endpointChanges -= endpointChanges;
     this.serviceChanges -= serviceChanges;
     const done = this.clock.now();

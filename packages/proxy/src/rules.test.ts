@@ -105,6 +105,38 @@ describe('buildRules', () => {
     expect(none.filter.get('KUBE-EXTERNAL-SERVICES')![0]).toContain('has no local endpoints" -m tcp --dport 30080 -j DROP');
   });
 
+  it('externalIPs and LoadBalancer ingress IPs: KUBE-SERVICES → EXT per address, before the NodePort catch-all; REJECT/DROP in filter when no (local) endpoint', () => {
+    const lb = (spec: Partial<ServiceSpec>, ingress: string[]): Service => ({ ...svc('web', { type: 'LoadBalancer', externalIPs: ['10.250.0.99'], ports: [{ name: 'http', port: 80, nodePort: 30080 }], ...spec }), status: { loadBalancer: { ingress: ingress.map((ip) => ({ ip })) } } });
+    const r = rules([lb({}, ['10.250.0.11', '10.250.0.99'])], [slice('web', [ep('10.244.1.2')])]);
+    const services = r.nat.get('KUBE-SERVICES')!;
+    expect(services.slice(1, 3)).toEqual([
+      `-A KUBE-SERVICES -d 10.250.0.99/32 -p tcp -m comment --comment "default/web:http external IP" -m tcp --dport 80 -j ${EXT}`,
+      `-A KUBE-SERVICES -d 10.250.0.11/32 -p tcp -m comment --comment "default/web:http loadbalancer IP" -m tcp --dport 80 -j ${EXT}`,
+    ]);
+    expect(services.at(-1)).toContain('-j KUBE-NODEPORTS');
+    expect(jumps(r, EXT)).toEqual(['KUBE-MARK-MASQ', SVC]);
+    // A ClusterIP Service with externalIPs gets the EXT chain without a NodePort.
+    const plain = rules([svc('web', { externalIPs: ['10.250.0.99'] })], [slice('web', [ep('10.244.1.2')])]);
+    expect(plain.nat.get('KUBE-NODEPORTS')).toEqual([]);
+    expect(jumps(plain, EXT)).toEqual(['KUBE-MARK-MASQ', SVC]);
+    const empty = rules([lb({}, ['10.250.0.11'])], []);
+    expect(empty.filter.get('KUBE-EXTERNAL-SERVICES')!.filter((l) => l.includes('-d 10.250.0.'))).toHaveLength(2);
+    expect(empty.filter.get('KUBE-EXTERNAL-SERVICES')![0]).toContain('-j REJECT');
+    const local = rules([lb({ externalTrafficPolicy: 'Local' }, ['10.250.0.11'])], [slice('web', [ep('10.244.2.2', 'n2')])]);
+    expect(local.filter.get('KUBE-EXTERNAL-SERVICES')!.filter((l) => l.includes('has no local endpoints') && l.endsWith('-j DROP'))).toHaveLength(3);
+    // Ingress IPs are only read for type LoadBalancer.
+    const np = rules([{ ...lb({ type: 'NodePort', externalIPs: [] }, ['10.250.0.11']) }], [slice('web', [ep('10.244.1.2')])]);
+    expect(np.nat.get('KUBE-SERVICES')!.filter((l) => l.includes('10.250.0.11'))).toEqual([]);
+  });
+
+  it('UDP ports are listed with their addresses and the endpoints the rules send to', () => {
+    const dns = svc('dns', { externalIPs: ['10.250.0.99'], type: 'NodePort', ports: [{ name: 'dns', port: 53, protocol: 'UDP', nodePort: 30053 }, { name: 'tcp', port: 53, protocol: 'TCP', nodePort: 30054 }] });
+    const s = { ...slice('dns', [ep('10.244.1.2'), ep('10.244.1.3', 'n1', { ready: false, serving: false })]), ports: [{ name: 'dns', port: 5353, protocol: 'UDP' as const }, { name: 'tcp', port: 5353, protocol: 'TCP' as const }] };
+    const r = rules([dns], [s]);
+    expect([...r.udp!]).toEqual([['default/dns:dns/UDP', { ips: ['10.96.0.10', '10.250.0.99'], port: 53, nodePort: 30053, endpoints: ['10.244.1.2:5353'] }]]);
+    expect(rules([dns], []).udp!.get('default/dns:dns/UDP')!.endpoints).toEqual([]);
+  });
+
   it('internalTrafficPolicy Local: the ClusterIP goes to this node’s endpoints only, dropped when there are none', () => {
     const s = svc('web', { internalTrafficPolicy: 'Local' });
     const r = rules([s], [slice('web', [ep('10.244.1.2', 'n1'), ep('10.244.2.2', 'n2')])]);
