@@ -15,9 +15,10 @@
 #            dnsmasq-base, installed when missing)
 # ingress    flotilla ingress vs nginx vs the backends, wrk, HTTP/HTTPS, small
 #            and 64 KiB responses (issue 9; needs nginx and wrk)
-# network    ClusterIP and NodePort vs pod IP with wrk, endpoint propagation
+# network    ClusterIP and NodePort vs pod IP with wrk, endpoint propagation (stage by stage)
 #            over 3 hosts, proxy sync time with 1,000 Services x 10 endpoints
-#            (issue 7; needs Docker, root, wrk; --sync-only skips the hosts)
+#            (issue 7; needs Docker, root, wrk; --sync-only skips the hosts;
+#            --only sync,throughput,propagation picks parts)
 # --quick    smoke-sized run (seconds); --cpu-prof DIR profiles the measured
 #            processes and prints where their CPU time went.
 #

@@ -11,10 +11,16 @@
  *   the server is fast enough not to measure itself;
  * - endpoint propagation: a pod's readiness probe starts failing → the pod
  *   turns unready in the API → the last of the 4 namespaces' rules (3 hosts
- *   and the root namespace) no longer DNAT to it;
+ *   and the root namespace) no longer DNAT to it: timed from the proxies'
+ *   own logs (the sync of that EndpointSlice revision returned from
+ *   iptables-restore), checked and also timed by polling iptables-save in
+ *   every namespace (which adds its own lag), with the chain stage by
+ *   stage (agent probe + status write, EndpointSlice controller, proxies);
  * - proxy sync time with 1,000 Services × 10 endpoints: a full sync, a
- *   no-op sync and one endpoint change, against the in-memory iptables and
- *   against the real iptables in a scratch network namespace.
+ *   no-op sync, one endpoint change, a partial sync of a tenth of the
+ *   Services and a full resync, against the in-memory iptables and against
+ *   the real iptables in a scratch network namespace, with restores cut
+ *   in chunks (the default) and as one input.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
