@@ -15,9 +15,10 @@
 #            dnsmasq-base, installed when missing)
 # ingress    flotilla ingress vs nginx vs the backends, wrk, HTTP/HTTPS, small
 #            and 64 KiB responses (issue 9; needs nginx and wrk)
-# network    ClusterIP and NodePort vs pod IP with wrk, endpoint propagation
+# network    ClusterIP and NodePort vs pod IP with wrk, endpoint propagation (stage by stage)
 #            over 3 hosts, proxy sync time with 1,000 Services x 10 endpoints
-#            (issue 7; needs Docker, root, wrk; --sync-only skips the hosts)
+#            (issue 7; needs Docker, root, wrk; --sync-only skips the hosts;
+#            --only sync,throughput,propagation picks parts)
 # e2e        apply 10/30 replicas, scale 10 → 30, a killed container, a
 #            rolling update, a killed host: Flotilla vs Docker Swarm mode vs
 #            `docker run -d` on the same engines, two runs (issue 12; root, Docker)
@@ -33,7 +34,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$FLOTILLA_ROOT"
 
-case "${1:-}" in -h|--help|help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h|--help|help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 what="apiserver"
 if [[ $# -gt 0 && "$1" != -* ]]; then what="$1"; shift; fi
 case "$what" in

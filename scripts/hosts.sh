@@ -88,6 +88,8 @@ sock_of() { printf '%s/h%s/docker.sock' "$dir" "$1"; }
 in_ns() { local ns="$1"; shift; nsenter --net="/var/run/netns/$ns" "$@"; }
 answers() { curl -fsS --max-time 2 --unix-socket "$1" http://docker/_ping; }
 ipt() { iptables -w 10 "$@"; }
+# The root namespace's raw rule for frames switched between hosts (see create).
+bridged_notrack=(-i "$bridge" -m addrtype ! --dst-type LOCAL -m comment --comment "flotilla hosts $bridge: switched, not ours" -j CT --notrack)
 
 # A cluster's parameters are fixed at creation: addresses of the hosts
 # already made depend on them.
@@ -272,6 +274,10 @@ case "$cmd" in
     # A root-namespace dockerd sets FORWARD to DROP, and bridged frames pass
     # iptables (br_netfilter): hosts could not talk to each other without this.
     ipt -C FORWARD -i "$bridge" -o "$bridge" -j ACCEPT 2>/dev/null || ipt -A FORWARD -i "$bridge" -o "$bridge" -j ACCEPT
+    # Frames switched between hosts are not this namespace's traffic: untracked,
+    # they skip its NAT, so a proxy here (its rules for external and
+    # load-balancer IPs, which are hosts' addresses) never rewrites them.
+    ipt -t raw -C PREROUTING "${bridged_notrack[@]}" 2>/dev/null || ipt -t raw -I PREROUTING "${bridged_notrack[@]}"
 
     for ((n = 1; n <= count; n++)); do
       ns="$(ns_of "$n")"
@@ -320,6 +326,9 @@ case "$cmd" in
     fi
     while ipt -C FORWARD -i "$bridge" -o "$bridge" -j ACCEPT 2>/dev/null; do
       ipt -D FORWARD -i "$bridge" -o "$bridge" -j ACCEPT
+    done
+    while ipt -t raw -C PREROUTING "${bridged_notrack[@]}" 2>/dev/null; do
+      ipt -t raw -D PREROUTING "${bridged_notrack[@]}"
     done
     rm -rf "$dir"
     log "cluster '$name' deleted${hosts:+ (hosts: $(echo $hosts | tr ' ' ','))}"

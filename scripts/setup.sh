@@ -2,7 +2,7 @@
 # Installs what is missing and builds. Idempotent and quiet when all is in
 # place; on failure it prints the output of the step that failed.
 #   - Debian packages: docker.io docker-compose etcd-server etcd-client busybox-static
-#     iproute2 iptables openssl ca-certificates curl nginx wrk (apt-get update only if one
+#     iproute2 iptables conntrack openssl ca-certificates curl nginx wrk (apt-get update only if one
 #     is missing)
 #   - npm ci, only if node_modules is missing or older than package-lock.json
 #   - npx tsc -b
@@ -23,7 +23,7 @@ run_quiet() {
   rm -f "$out"
 }
 
-packages=(docker.io docker-compose etcd-server etcd-client busybox-static iproute2 iptables openssl ca-certificates curl nginx wrk)
+packages=(docker.io docker-compose etcd-server etcd-client busybox-static iproute2 iptables conntrack openssl ca-certificates curl nginx wrk)
 missing=()
 for p in "${packages[@]}"; do
   if [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]]; then

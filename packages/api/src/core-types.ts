@@ -567,6 +567,10 @@ export interface ServiceSpec {
   externalTrafficPolicy?: 'Cluster' | 'Local';
   internalTrafficPolicy?: 'Cluster' | 'Local';
   publishNotReadyAddresses?: boolean;
+  /** The implementation of a LoadBalancer Service; unset: Flotilla's own (node addresses, see the service-lb controller). */
+  loadBalancerClass?: string;
+  /** Whether a LoadBalancer Service gets NodePorts. Default true. */
+  allocateLoadBalancerNodePorts?: boolean;
 }
 
 /** status of a Service. */

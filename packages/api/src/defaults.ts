@@ -140,6 +140,7 @@ export function defaultService(obj: KubeObject): void {
     spec.sessionAffinityConfig.clientIP.timeoutSeconds ??= 10800;
   }
   if (spec.type === 'NodePort' || spec.type === 'LoadBalancer') spec.externalTrafficPolicy ??= 'Cluster';
+  if (spec.type === 'LoadBalancer') spec.allocateLoadBalancerNodePorts ??= true;
   if (spec.type !== 'ExternalName') spec.internalTrafficPolicy ??= 'Cluster';
   for (const p of Array.isArray(spec.ports) ? spec.ports : []) {
     if (!p || typeof p !== 'object') continue;

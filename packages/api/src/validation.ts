@@ -884,8 +884,8 @@ export function validateDeployment(obj: KubeObject, old?: KubeObject): FieldErro
 
 // ------------------------------------------------------------------ services
 
-/** Service types Flotilla implements (LoadBalancer and ExternalName are not served). */
-export const SERVICE_TYPES = ['ClusterIP', 'NodePort'] as const;
+/** Service types Flotilla implements (ExternalName is not served; LoadBalancer publishes node addresses, see the service-lb controller). */
+export const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer'] as const;
 /** The NodePort range, as in Kubernetes' default. */
 export const NODE_PORT_RANGE = { min: 30000, max: 32767 } as const;
 
@@ -951,7 +951,12 @@ export function validateService(obj: KubeObject, old?: KubeObject): FieldError[]
         spec.clusterIPs.forEach((ip, i) => { if (ip !== 'None') e.each(`spec.clusterIPs[${i}]`, ip, isValidIp(String(ip))); });
       }
     }
-    if (headless && type === 'NodePort') e.invalid('spec.clusterIP', 'None', "may not be set to 'None' for NodePort services");
+    if (headless && (type === 'NodePort' || type === 'LoadBalancer')) e.invalid('spec.clusterIP', 'None', `may not be set to 'None' for ${type} services`);
+    if (spec.externalIPs !== undefined) {
+      if (!Array.isArray(spec.externalIPs)) e.invalid('spec.externalIPs', spec.externalIPs, 'must be a list');
+      else spec.externalIPs.forEach((ip, i) => e.each(`spec.externalIPs[${i}]`, ip, isValidIp(String(ip))));
+    }
+    if (spec.loadBalancerClass !== undefined && type !== 'LoadBalancer') e.forbidden('spec.loadBalancerClass', 'may only be used when `type` is \'LoadBalancer\'');
     if (spec.sessionAffinity !== undefined && spec.sessionAffinity !== 'None' && spec.sessionAffinity !== 'ClientIP') {
       e.notSupported('spec.sessionAffinity', spec.sessionAffinity, ['ClientIP', 'None']);
     }

@@ -37,7 +37,7 @@ export interface TakenValues {
 
 const NONE: TakenValues = { ips: [], ports: [] };
 
-const usesNodePorts = (svc: Service) => svc.spec?.type === 'NodePort' || svc.spec?.type === 'LoadBalancer';
+const usesNodePorts = (svc: Service) => svc.spec?.type === 'NodePort' || (svc.spec?.type === 'LoadBalancer' && svc.spec.allocateLoadBalancerNodePorts !== false);
 const hasClusterIP = (svc: Service) => svc.spec !== undefined && svc.spec.type !== 'ExternalName' && svc.spec.clusterIP !== 'None';
 
 /** Allocates cluster IPs and node ports for Services through the store. */

@@ -16,9 +16,10 @@ import { NamespaceController } from './namespace/index.js';
 import { NodeIpamController } from './node-ipam/index.js';
 import { NodeLifecycleController } from './node-lifecycle/index.js';
 import { ReplicaSetController } from './replicaset/index.js';
+import { ServiceLBController } from './service-lb/index.js';
 
 /** Every controller the manager can run, by its `--controllers` name. */
-export const CONTROLLER_NAMES = ['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'endpointslice', 'endpointslice-mirroring', 'garbage-collector', 'namespace', 'disruption', 'node-ipam'] as const;
+export const CONTROLLER_NAMES = ['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'endpointslice', 'endpointslice-mirroring', 'garbage-collector', 'namespace', 'disruption', 'node-ipam', 'service-lb'] as const;
 
 /** A controller name. */
 export type ControllerName = (typeof CONTROLLER_NAMES)[number];
@@ -40,6 +41,7 @@ const COMPONENTS: Record<ControllerName, string> = {
   namespace: 'namespace-controller',
   disruption: 'controllermanager',
   'node-ipam': 'node-ipam-controller',
+  'service-lb': 'service-lb-controller',
 };
 
 /** Options of a ControllerManager. */
@@ -172,6 +174,8 @@ export class ControllerManager {
         return new DisruptionController(deps);
       case 'node-ipam':
         return new NodeIpamController({ ...deps, clusterCIDR: this.options.clusterCIDR, nodeCIDRMaskSize: this.options.nodeCIDRMaskSize });
+      case 'service-lb':
+        return new ServiceLBController(deps);
     }
   }
 }

@@ -4,6 +4,7 @@ import { FakeApiClient, waitFor } from '@flotilla/client/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Proxier } from './proxier.js';
 import { chainName, jumpRules } from './rules.js';
+import { FakeConntrack } from './testing/fake-conntrack.js';
 import { FakeIptables } from './testing/fake-iptables.js';
 
 const service = (name: string, ip: string): Service => ({
@@ -66,6 +67,23 @@ describe('Proxier.sync', () => {
     expect(r.written).toEqual({ nat: 2, filter: 0 }); // the service chain and the new endpoint's chain
     expect(iptables.restores.at(-1)).not.toContain(SVC('db'));
     expect(iptables.chain('nat', SVC('web')).filter((l) => l.includes('-SEP-'))).toHaveLength(2);
+  });
+
+  it('an endpoint leaving a UDP Service: its flows are deleted after the rules changed; a conntrack failure does not fail the sync', async () => {
+    const udp = (name: string): Service => ({ ...service(name, '10.96.0.53'), spec: { clusterIP: '10.96.0.53', ports: [{ name: 'dns', port: 53, targetPort: 5353, protocol: 'UDP' }] } });
+    const udpSlice = (ips: string[]): EndpointSlice => ({ ...slice('dns', ips), ports: [{ name: 'dns', port: 5353, protocol: 'UDP' }] });
+    const conntrack = new FakeConntrack();
+    const { client, proxier, informers } = await setup([udp('dns'), udpSlice(['10.244.1.2', '10.244.1.3'])], { conntrack });
+    await proxier.sync(true);
+    expect(conntrack.deletions).toEqual([]);
+    const s = client.peek<EndpointSlice>('endpointslices', 'default', 'dns-1')!;
+    const updated = await client.resource<EndpointSlice>('endpointslices').update({ ...s, endpoints: s.endpoints.slice(1) });
+    const slices = informers.informer<EndpointSlice>('endpointslices');
+    await waitFor(() => slices.store.get('default/dns-1')?.metadata.resourceVersion === updated.metadata.resourceVersion, { what: 'cache updated' });
+    conntrack.fail = true;
+    await proxier.sync(false);
+    expect(conntrack.deletions).toEqual([{ origDst: '10.96.0.53', origPortDst: 53, replySrc: '10.244.1.2', replyPortSrc: 5353 }]);
+    expect(proxier.metrics.render()).toMatch(/kubeproxy_conntrack_delete_failures_total 1/);
   });
 
   it('a failed restore makes the next sync full', async () => {

@@ -13,6 +13,7 @@
  */
 import type { EndpointSlice, Service } from '@flotilla/api';
 import { Controller, realClock, silentLogger, type Clock, type Informer, type InformerFactory, type Logger } from '@flotilla/client';
+import { staleFlows, type Conntrack } from './conntrack.js';
 import type { Iptables } from './iptables.js';
 import { ProxyMetrics } from './proxy-metrics.js';
 import { chainsWithPrefix, planRestore } from './restore-plan.js';
@@ -29,6 +30,8 @@ export interface ProxierOptions {
   /** Shared informers; the Proxier asks for services and endpointslices; the caller starts them. */
   informers: InformerFactory;
   iptables: Iptables;
+  /** Deletes UDP flows to endpoints that left a Service's rules; unset: none are deleted. */
+  conntrack?: Conntrack;
   rules: RuleOptions;
   /** Least time between two syncs. Default 50 ms. */
   minSyncPeriodMs?: number;
@@ -39,6 +42,8 @@ export interface ProxierOptions {
   metrics?: ProxyMetrics;
   logger?: Logger;
   clock?: Clock;
+  /** Chains one iptables-restore input may name before a large sync is cut into several (restore-plan.ts). Default 1,000. */
+  maxChainsPerRestore?: number;
   /** Told after each successful sync the EndpointSlice resourceVersion whose state is now in force. */
   onApplied?: (resourceVersion: string | undefined) => void;
 }
@@ -68,6 +73,8 @@ export class Proxier {
   private lastCheck = -Infinity;
   private needFull = true;
   private applied: RuleSet | undefined;
+  /** UDP service ports as of the last successful sync (kept across a failed restore, unlike `applied`). */
+  private appliedUdp: RuleSet['udp'];
   /** Each Service's rules, recomputed only when it or its slices change. */
   private readonly cache = new RuleCache();
   private lastSyncStart = -Infinity;
@@ -104,7 +111,8 @@ export class Proxier {
       this.metrics.endpointChangesPending.set(this.endpointChanges);
       this.controller.enqueue(SYNC_KEY);
     };
-    this.services.addEventHandler({ onAdd: onService, onUpdate: (o, n) => (o.spec === n.spec ? undefined : onService()), onDelete: onService });
+    // Status matters too: a LoadBalancer's ingress IPs are rules.
+    this.services.addEventHandler({ onAdd: onService, onUpdate: (o, n) => (o.spec === n.spec && o.status === n.status ? undefined : onService()), onDelete: onService });
     this.slices.addEventHandler({ onAdd: onSlice, onUpdate: onSlice, onDelete: onSlice });
   }
 
@@ -119,6 +127,21 @@ export class Proxier {
     const now = this.clock.now();
     const since = Number.isFinite(this.lastSuccess) ? this.lastSuccess : startedAt;
     return now - since < 2 * this.syncPeriod + 10_000;
+  }
+
+  /** Deletes stale UDP flows; a failure is logged and counted, never fails the sync (the rules are right either way). */
+  private async deleteFlows(filters: ReturnType<typeof staleFlows>): Promise<void> {
+    let deleted = 0;
+    for (const f of filters) {
+      try {
+        deleted += await this.options.conntrack!.deleteUdp(f);
+      } catch (err) {
+        this.metrics.conntrackFailures.inc();
+        this.log.warn({ filter: f, err: (err as Error)?.message ?? String(err) }, 'could not delete stale UDP flows');
+      }
+    }
+    this.metrics.conntrackDeleted.inc(undefined, deleted);
+    this.log.debug({ filters: filters.length, deleted }, 'stale UDP flows deleted');
   }
 
   private async reconcile(): Promise<{ requeueAfter?: number }> {
@@ -165,16 +188,16 @@ export class Proxier {
       const [nat, filter] = await Promise.all([ipt.save('nat'), ipt.save('filter')]);
       existing = { nat: chainsWithPrefix(nat, prefix), filter: chainsWithPrefix(filter, prefix) };
     }
-    const plan = planRestore(next, full ? undefined : this.applied, existing);
-    if (plan.text) {
+    const plan = planRestore(next, full ? undefined : this.applied, existing, { maxChainsPerRestore: this.options.maxChainsPerRestore });
+    if (plan.chunks.length > 0) {
       try {
-        await ipt.restore(plan.text);
+        for (const chunk of plan.chunks) await ipt.restore(chunk);
       } catch (err) {
         // What the kernel holds is now unknown: the retry is a full sync.
         this.applied = undefined;
         this.needFull = true;
         this.metrics.restoreFailures.inc();
-        this.log.error({ full, err: (err as Error)?.message ?? String(err) }, 'iptables-restore failed');
+        this.log.error({ full, chunks: plan.chunks.length, err: (err as Error)?.message ?? String(err) }, 'iptables-restore failed');
         throw err;
       }
     }
@@ -185,7 +208,11 @@ export class Proxier {
       this.lastFullSync = started;
       this.needFull = false;
     }
+    // Once the new rules are in force: the next packet of a deleted flow is NATed by them.
+    const stale = this.options.conntrack ? staleFlows(this.appliedUdp, next.udp ?? new Map()) : [];
     this.applied = next;
+    this.appliedUdp = next.udp ?? new Map();
+    if (stale.length > 0) await this.deleteFlows(stale);
     this.endpointChanges -= endpointChanges;
     this.serviceChanges -= serviceChanges;
     const done = this.clock.now();
@@ -206,7 +233,7 @@ export class Proxier {
     if (rv) this.metrics.appliedRevision.set(Number(rv));
     this.options.onApplied?.(rv);
     const result: SyncResult = { full, written: plan.written, deleted: plan.deleted, restored: plan.text !== '' };
-    if (plan.text || full) this.log.debug({ mode, ms: done - started, written: plan.written, deleted: plan.deleted, resourceVersion: rv }, 'synced proxy rules');
+    if (plan.text || full) this.log.debug({ mode, ms: done - started, written: plan.written, deleted: plan.deleted, restores: plan.chunks.length, resourceVersion: rv }, 'synced proxy rules');
     return result;
   }
 }

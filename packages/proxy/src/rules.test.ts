@@ -1,6 +1,7 @@
 import { ENDPOINTSLICE_CONTROLLER_NAME, MANAGED_BY_LABEL, SERVICE_NAME_LABEL, type Endpoint, type EndpointSlice, type Service, type ServiceSpec } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { planRestore } from './restore-plan.js';
+import { FakeIptables } from './testing/fake-iptables.js';
 import { buildRules, chainName, endpointsFor, RuleCache, slicesByService, usableEndpoints, type RuleSet } from './rules.js';
 
 const svc = (name: string, spec: Partial<ServiceSpec> = {}): Service => ({
@@ -104,6 +105,38 @@ describe('buildRules', () => {
     expect(none.filter.get('KUBE-EXTERNAL-SERVICES')![0]).toContain('has no local endpoints" -m tcp --dport 30080 -j DROP');
   });
 
+  it('externalIPs and LoadBalancer ingress IPs: KUBE-SERVICES → EXT per address, before the NodePort catch-all; REJECT/DROP in filter when no (local) endpoint', () => {
+    const lb = (spec: Partial<ServiceSpec>, ingress: string[]): Service => ({ ...svc('web', { type: 'LoadBalancer', externalIPs: ['10.250.0.99'], ports: [{ name: 'http', port: 80, nodePort: 30080 }], ...spec }), status: { loadBalancer: { ingress: ingress.map((ip) => ({ ip })) } } });
+    const r = rules([lb({}, ['10.250.0.11', '10.250.0.99'])], [slice('web', [ep('10.244.1.2')])]);
+    const services = r.nat.get('KUBE-SERVICES')!;
+    expect(services.slice(1, 3)).toEqual([
+      `-A KUBE-SERVICES -d 10.250.0.99/32 -p tcp -m comment --comment "default/web:http external IP" -m tcp --dport 80 -j ${EXT}`,
+      `-A KUBE-SERVICES -d 10.250.0.11/32 -p tcp -m comment --comment "default/web:http loadbalancer IP" -m tcp --dport 80 -j ${EXT}`,
+    ]);
+    expect(services.at(-1)).toContain('-j KUBE-NODEPORTS');
+    expect(jumps(r, EXT)).toEqual(['KUBE-MARK-MASQ', SVC]);
+    // A ClusterIP Service with externalIPs gets the EXT chain without a NodePort.
+    const plain = rules([svc('web', { externalIPs: ['10.250.0.99'] })], [slice('web', [ep('10.244.1.2')])]);
+    expect(plain.nat.get('KUBE-NODEPORTS')).toEqual([]);
+    expect(jumps(plain, EXT)).toEqual(['KUBE-MARK-MASQ', SVC]);
+    const empty = rules([lb({}, ['10.250.0.11'])], []);
+    expect(empty.filter.get('KUBE-EXTERNAL-SERVICES')!.filter((l) => l.includes('-d 10.250.0.'))).toHaveLength(2);
+    expect(empty.filter.get('KUBE-EXTERNAL-SERVICES')![0]).toContain('-j REJECT');
+    const local = rules([lb({ externalTrafficPolicy: 'Local' }, ['10.250.0.11'])], [slice('web', [ep('10.244.2.2', 'n2')])]);
+    expect(local.filter.get('KUBE-EXTERNAL-SERVICES')!.filter((l) => l.includes('has no local endpoints') && l.endsWith('-j DROP'))).toHaveLength(3);
+    // Ingress IPs are only read for type LoadBalancer.
+    const np = rules([{ ...lb({ type: 'NodePort', externalIPs: [] }, ['10.250.0.11']) }], [slice('web', [ep('10.244.1.2')])]);
+    expect(np.nat.get('KUBE-SERVICES')!.filter((l) => l.includes('10.250.0.11'))).toEqual([]);
+  });
+
+  it('UDP ports are listed with their addresses and the endpoints the rules send to', () => {
+    const dns = svc('dns', { externalIPs: ['10.250.0.99'], type: 'NodePort', ports: [{ name: 'dns', port: 53, protocol: 'UDP', nodePort: 30053 }, { name: 'tcp', port: 53, protocol: 'TCP', nodePort: 30054 }] });
+    const s = { ...slice('dns', [ep('10.244.1.2'), ep('10.244.1.3', 'n1', { ready: false, serving: false })]), ports: [{ name: 'dns', port: 5353, protocol: 'UDP' as const }, { name: 'tcp', port: 5353, protocol: 'TCP' as const }] };
+    const r = rules([dns], [s]);
+    expect([...r.udp!]).toEqual([['default/dns:dns/UDP', { ips: ['10.96.0.10', '10.250.0.99'], port: 53, nodePort: 30053, endpoints: ['10.244.1.2:5353'] }]]);
+    expect(rules([dns], []).udp!.get('default/dns:dns/UDP')!.endpoints).toEqual([]);
+  });
+
   it('internalTrafficPolicy Local: the ClusterIP goes to this node’s endpoints only, dropped when there are none', () => {
     const s = svc('web', { internalTrafficPolicy: 'Local' });
     const r = rules([s], [slice('web', [ep('10.244.1.2', 'n1'), ep('10.244.2.2', 'n2')])]);
@@ -150,6 +183,34 @@ describe('planRestore', () => {
     const p = planRestore(base, undefined, { nat: ['KUBE-SEP-OLD', 'KUBE-SERVICES'], filter: [] });
     expect(p.text).toContain('-X KUBE-SEP-OLD');
     expect(p.deleted.nat).toBe(1);
+  });
+  it('a large plan is cut into chunks in jump order, each valid on its own, with the same end state as one input', async () => {
+    const many = (n: number, eps: number) => {
+      const services = Array.from({ length: n }, (_, i) => svc(`s${i}`, { clusterIP: `10.96.1.${i + 1}`, type: 'NodePort', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP', nodePort: 30000 + i }] }));
+      const slices = services.map((s, i) => slice(s.metadata.name!, Array.from({ length: eps }, (_, e) => ep(`10.244.${i}.${e + 1}`))));
+      return rules(services, slices);
+    };
+    const first = many(30, 4);
+    const second = many(20, 3);
+    const one = new FakeIptables();
+    const cut = new FakeIptables();
+    for (const ipt of [one, cut]) await ipt.restore('*nat\n:KUBE-SEP-LEFTOVER - [0:0]\n:KUBE-SVC-LEFTOVER - [0:0]\n-A KUBE-SVC-LEFTOVER -j KUBE-SEP-LEFTOVER\nCOMMIT\n');
+    const existing = { nat: ['KUBE-SEP-LEFTOVER', 'KUBE-SVC-LEFTOVER'], filter: [] };
+    const whole = planRestore(first, undefined, existing, { maxChainsPerRestore: Infinity });
+    const chunked = planRestore(first, undefined, existing, { maxChainsPerRestore: 7 });
+    expect(whole.chunks).toHaveLength(1);
+    expect(chunked.chunks.length).toBeGreaterThan(20);
+    expect(chunked.written).toEqual(whole.written);
+    // The fake rejects a jump to a chain that does not exist yet and a -X of a chain still jumped to.
+    await one.restore(whole.chunks[0]!);
+    for (const c of chunked.chunks) await cut.restore(c);
+    expect(cut.tables).toEqual(one.tables);
+    // Shrinking: stale endpoint and service chains are flushed before any is deleted.
+    const shrink = planRestore(second, first, undefined, { maxChainsPerRestore: 5 });
+    for (const c of shrink.chunks) await cut.restore(c);
+    await one.restore(planRestore(second, first, undefined, { maxChainsPerRestore: Infinity }).text);
+    expect(cut.tables).toEqual(one.tables);
+    expect(cut.chains('nat', 'KUBE-SVC-')).toHaveLength(20);
   });
 });
 

@@ -44,6 +44,18 @@ export type ChainSet = Map<string, string[]>;
 export interface RuleSet {
   nat: ChainSet;
   filter: ChainSet;
+  /** The UDP service ports and the endpoints their rules send to (for deleting stale conntrack flows), by `ns/name:port/UDP`. */
+  udp?: Map<string, UdpServicePort>;
+}
+
+/** A UDP service port as its flows are matched: the addresses and ports clients use, and the endpoints the rules pick from. */
+export interface UdpServicePort {
+  /** The ClusterIP, external IPs and load-balancer ingress IPs. */
+  ips: string[];
+  port: number;
+  nodePort?: number;
+  /** `ip:port` of every endpoint a rule of this port DNATs to. */
+  endpoints: string[];
 }
 
 /** A built-in chain jump the proxy needs (kept with `iptables -C`/`-I`, not in the restore). */
@@ -171,13 +183,32 @@ export interface ServiceRules {
   natNodePorts: string[];
   filterServices: string[];
   filterExternal: string[];
+  /** Its UDP ports, by key. */
+  udp: Array<[string, UdpServicePort]>;
+}
+
+const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+/**
+ * The addresses a Service answers on besides its ClusterIP and NodePorts:
+ * `spec.externalIPs` and, for `type: LoadBalancer`, the IPs in
+ * `status.loadBalancer.ingress` (IPv4 only, each once, in that order).
+ */
+export function externalAddresses(svc: Service): string[] {
+  const out: string[] = [];
+  const add = (ip: string | undefined) => {
+    if (ip && IPV4.test(ip) && !out.includes(ip)) out.push(ip);
+  };
+  for (const ip of svc.spec?.externalIPs ?? []) add(ip);
+  if (svc.spec?.type === 'LoadBalancer') for (const i of svc.status?.loadBalancer?.ingress ?? []) add(i.ip);
+  return out;
 }
 
 /** Computes the rules of one Service from its slices (pure). */
 export function serviceRules(svc: Service, svcSlices: readonly EndpointSlice[], options: RuleOptions): ServiceRules {
   const P = options.prefix;
   const top = topChains(P);
-  const out: ServiceRules = { nat: new Map(), natServices: [], natNodePorts: [], filterServices: [], filterExternal: [] };
+  const out: ServiceRules = { nat: new Map(), natServices: [], natNodePorts: [], filterServices: [], filterExternal: [], udp: [] };
   const { nat, natServices, natNodePorts, filterServices, filterExternal } = out;
   const add = (set: ChainSet, chain: string, lines: string[]) => set.set(chain, lines);
   const spec = svc.spec ?? {};
@@ -185,6 +216,7 @@ export function serviceRules(svc: Service, svcSlices: readonly EndpointSlice[], 
   if (!clusterIP || clusterIP === 'None' || spec.type === 'ExternalName' || clusterIP.includes(':')) return out;
   const affinity = spec.sessionAffinity === 'ClientIP' ? (spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? 10800) : 0;
   const hasNodePort = spec.type === 'NodePort' || spec.type === 'LoadBalancer';
+  const external = externalAddresses(svc);
   for (const sp of spec.ports ?? []) {
     const protocol = sp.protocol ?? 'TCP';
     const proto = protocol.toLowerCase();
@@ -200,6 +232,7 @@ export function serviceRules(svc: Service, svcSlices: readonly EndpointSlice[], 
     const externalLocal = spec.externalTrafficPolicy === 'Local';
     const nodePort = hasNodePort ? sp.nodePort : undefined;
     const dst = `-d ${clusterIP}/32 -p ${proto} -m comment --comment ${q(`${spn} cluster IP`)} -m ${proto} --dport ${sp.port}`;
+    const extDst = (ip: string, what: string) => `-d ${ip}/32 -p ${proto} -m comment --comment ${q(`${spn} ${what}`)} -m ${proto} --dport ${sp.port}`;
 
     const sepChains = new Map<string, string>();
     const sepFor = (e: ServiceEndpoint) => {
@@ -233,8 +266,13 @@ export function serviceRules(svc: Service, svcSlices: readonly EndpointSlice[], 
       add(nat, chain, lines);
     };
 
+    if (protocol === 'UDP') {
+      // Filled in below with the endpoints the rules send to (none when there are none).
+      out.udp.push([`${spn}/${protocol}`, { ips: [clusterIP, ...external], port: sp.port, ...(nodePort ? { nodePort } : {}), endpoints: [] }]);
+    }
     if (clusterEps.length === 0) {
       filterServices.push(`-A ${top.services} ${dst} -m comment --comment ${q(`${spn} has no endpoints`)} -j REJECT --reject-with icmp-port-unreachable`);
+      for (const ip of external) filterExternal.push(`-A ${top.externalServices} ${extDst(ip, 'has no endpoints')} -j REJECT --reject-with icmp-port-unreachable`);
       if (nodePort) filterExternal.push(`-A ${top.externalServices} -m addrtype --dst-type LOCAL -p ${proto} -m comment --comment ${q(`${spn} has no endpoints`)} -m ${proto} --dport ${nodePort} -j REJECT --reject-with icmp-port-unreachable`);
       continue;
     }
@@ -246,7 +284,9 @@ export function serviceRules(svc: Service, svcSlices: readonly EndpointSlice[], 
     else if (localEps.length > 0) natServices.push(`-A ${top.services} ${dst} -j ${svlChain}`);
     else filterServices.push(`-A ${top.services} ${dst} -m comment --comment ${q(`${spn} has no local endpoints`)} -j DROP`);
 
-    if (nodePort) {
+    // External IPs and load-balancer IPs enter through the EXT chain, as NodePorts do.
+    for (const ip of external) natServices.push(`-A ${top.services} ${extDst(ip, (spec.externalIPs ?? []).includes(ip) ? 'external IP' : 'loadbalancer IP')} -j ${extChain}`);
+    if (nodePort || external.length > 0) {
       const ext: string[] = [];
       if (!externalLocal) {
         ext.push(`-A ${extChain} -m comment --comment ${q(`masquerade traffic for ${spn} external destinations`)} -j ${top.markMasq}`);
@@ -257,11 +297,15 @@ export function serviceRules(svc: Service, svcSlices: readonly EndpointSlice[], 
         ext.push(`-A ${extChain} -m comment --comment ${q(`masquerade LOCAL traffic for ${spn} external destinations`)} -m addrtype --src-type LOCAL -j ${top.markMasq}`);
         ext.push(`-A ${extChain} -m comment --comment ${q(`route LOCAL traffic for ${spn} external destinations`)} -m addrtype --src-type LOCAL -j ${svcChain}`);
         if (localEps.length > 0) ext.push(`-A ${extChain} -j ${svlChain}`);
-        else filterExternal.push(`-A ${top.externalServices} -m addrtype --dst-type LOCAL -p ${proto} -m comment --comment ${q(`${spn} has no local endpoints`)} -m ${proto} --dport ${nodePort} -j DROP`);
+        else {
+          for (const ip of external) filterExternal.push(`-A ${top.externalServices} ${extDst(ip, 'has no local endpoints')} -j DROP`);
+          if (nodePort) filterExternal.push(`-A ${top.externalServices} -m addrtype --dst-type LOCAL -p ${proto} -m comment --comment ${q(`${spn} has no local endpoints`)} -m ${proto} --dport ${nodePort} -j DROP`);
+        }
       }
       add(nat, extChain, ext);
-      natNodePorts.push(`-A ${top.nodePorts} -p ${proto} -m comment --comment ${q(spn)} -m ${proto} --dport ${nodePort} -j ${extChain}`);
+      if (nodePort) natNodePorts.push(`-A ${top.nodePorts} -p ${proto} -m comment --comment ${q(spn)} -m ${proto} --dport ${nodePort} -j ${extChain}`);
     }
+    if (protocol === 'UDP') out.udp.at(-1)![1].endpoints = [...sepChains.keys()].sort();
   }
   if (options.comments === false) {
     for (const [chain, lines] of nat) if (/-(SEP|SVC|SVL)-/.test(chain)) nat.set(chain, lines.map((l) => l.replace(/ -m comment --comment "[^"]*"/g, '')));
@@ -313,6 +357,7 @@ export function buildRules(services: Iterable<Service>, slices: Map<string, Endp
   const natNodePorts: string[] = [];
   const filterServices: string[] = [];
   const filterExternal: string[] = [];
+  const udp = new Map<string, UdpServicePort>();
   const add = (set: ChainSet, chain: string, lines: string[]) => set.set(chain, lines);
 
   // Stable order: services sorted by namespace/name, so equal input gives equal text.
@@ -328,6 +373,7 @@ export function buildRules(services: Iterable<Service>, slices: Map<string, Endp
     for (const l of r.natNodePorts) natNodePorts.push(l);
     for (const l of r.filterServices) filterServices.push(l);
     for (const l of r.filterExternal) filterExternal.push(l);
+    for (const [k, u] of r.udp) udp.set(k, u);
   }
   cache?.prune(keep);
 
@@ -352,7 +398,7 @@ export function buildRules(services: Iterable<Service>, slices: Map<string, Endp
     `-A ${top.forward} -m comment --comment ${q('kubernetes forwarding rules')} -m mark --mark ${mark}/${mark} -j ACCEPT`,
     `-A ${top.forward} -m comment --comment ${q('kubernetes forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
   ]);
-  return { nat, filter };
+  return { nat, filter, udp };
 }
 
 /** Number of rules in a rule set (for metrics). */

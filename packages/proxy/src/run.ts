@@ -4,10 +4,12 @@
  * that reports what it applied, and /metrics + /healthz. The command only
  * parses flags into a ProxyConfig and calls run().
  */
+import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { InformerFactory, RestClient, type ApiClient, type Clock, type Logger } from '@flotilla/client';
 import { createLogger, startStatusServer } from '@flotilla/observability';
 import { AppliedReporter } from './applied-reporter.js';
+import { ExecConntrack, type Conntrack } from './conntrack.js';
 import { ExecIptables, type Iptables } from './iptables.js';
 import { Proxier } from './proxier.js';
 import { ProxyMetrics } from './proxy-metrics.js';
@@ -40,6 +42,8 @@ export interface ProxyConfig {
   client?: ApiClient;
   /** The iptables driver (tests pass a fake). */
   iptables?: Iptables;
+  /** Deletes stale UDP flows; default the `conntrack` tool when it is installed; false: never. */
+  conntrack?: Conntrack | false;
   logger?: Logger;
   clock?: Clock;
   /** Informer watch timeout in seconds (tests use short ones). */
@@ -61,6 +65,15 @@ function splitHostPort(s: string): { host: string; port: number } {
   return { host: s.slice(0, i) || '0.0.0.0', port };
 }
 
+/** Whether the `conntrack` tool runs here. */
+function conntrackInstalled(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const child = spawn('conntrack', ['--version'], { stdio: 'ignore' });
+    child.on('error', () => resolve(false));
+    child.on('close', (code) => resolve(code === 0));
+  });
+}
+
 /** Runs the proxy until `signal` aborts. Stopping leaves every rule in place. */
 export async function run(config: ProxyConfig, signal: AbortSignal): Promise<void> {
   const log = config.logger ?? createLogger('proxy');
@@ -68,10 +81,16 @@ export async function run(config: ProxyConfig, signal: AbortSignal): Promise<voi
   const client = config.client ?? RestClient.fromKubeconfig(config.kubeconfig, { userAgent: 'flotilla-proxy' });
   const metrics = new ProxyMetrics();
   const informers = new InformerFactory(client, { clock: config.clock, logger: log, watchTimeoutSeconds: config.watchTimeoutSeconds });
+  let conntrack = config.conntrack === false ? undefined : config.conntrack;
+  if (config.conntrack === undefined) {
+    if (await conntrackInstalled()) conntrack = new ExecConntrack();
+    else log.warn({}, 'conntrack(8) not found: UDP flows to removed endpoints are not deleted (apt-get install conntrack)');
+  }
   const reporter = config.reportApplied === false ? undefined : new AppliedReporter({ client, name: nodeName, clock: config.clock, logger: log });
   const proxier = new Proxier({
     informers,
     iptables: config.iptables ?? new ExecIptables(),
+    ...(conntrack ? { conntrack } : {}),
     rules: {
       prefix: config.chainPrefix ?? 'KUBE',
       nodeName,

@@ -11,7 +11,7 @@ import { APISERVER_DEFAULTS, APISERVER_QUICK, runApiserverBench, runApiserverOp,
 import { AGENT_DEFAULTS, AGENT_QUICK, runAgentBench } from '../agent-bench.js';
 import { DNS_DEFAULTS, DNS_QUICK, runDnsBench } from '../dns-bench.js';
 import { E2E_DEFAULTS, E2E_QUICK, runE2eBench } from '../e2e-bench.js';
-import { NETWORK_DEFAULTS, NETWORK_QUICK, runNetworkBench } from '../network-bench.js';
+import { NETWORK_DEFAULTS, NETWORK_QUICK, runNetworkBench, type NetworkBenchOptions } from '../network-bench.js';
 import { SCHEDULER_DEFAULTS, SCHEDULER_QUICK, runSchedulerBench } from '../scheduler-bench.js';
 import { INGRESS_DEFAULTS, INGRESS_QUICK, runIngressBench } from '../ingress-bench.js';
 import { summarizeProfile } from '../profile-summary.js';
@@ -90,8 +90,9 @@ withFlags(program.command('ingress').description('flotilla ingress vs nginx vs t
   });
 withFlags(program.command('network').description('ClusterIP/NodePort vs pod IP (wrk), endpoint propagation, proxy sync time'))
   .option('--sync-only', 'only the proxy sync time (no hosts, no Docker)')
-  .action(async (flags: Flags & { syncOnly?: boolean }) => {
-    await runNetworkBench({ ...(flags.quick ? NETWORK_QUICK : NETWORK_DEFAULTS), syncOnly: flags.syncOnly });
+  .option('--only <parts>', 'only these parts, comma-separated: sync,throughput,propagation')
+  .action(async (flags: Flags & { syncOnly?: boolean; only?: string }) => {
+    await runNetworkBench({ ...(flags.quick ? NETWORK_QUICK : NETWORK_DEFAULTS), syncOnly: flags.syncOnly, ...(flags.only ? { only: flags.only.split(',') as NonNullable<NetworkBenchOptions['only']> } : {}) });
   });
 withFlags(program.command('e2e').description('apply/scale/kill/rollout/host loss: Flotilla vs Docker Swarm vs docker run -d on the same engines'))
   .option('--runs <n>', 'whole repetitions on fresh hosts')

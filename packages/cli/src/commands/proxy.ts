@@ -16,6 +16,7 @@ interface ProxyFlags {
   syncPeriod: number;
   fullSyncPeriod: number;
   reportApplied: boolean;
+  conntrack: boolean;
   cleanup: boolean;
   logLevel?: string;
 }
@@ -56,6 +57,7 @@ export function proxyCommand(): Command {
     .option('--sync-period <duration>', 'period of the routine sync and check of the jumps from the built-in chains', parseSeconds, 30)
     .option('--full-sync-period <duration>', 'period of the full rewrite of every chain (also on start and after a failure)', parseSeconds, 3600)
     .option('--no-report-applied', 'do not publish the applied EndpointSlice revision in a Lease (agents then do not wait for this proxy)')
+    .option('--no-conntrack', 'do not delete the UDP conntrack flows of endpoints that left a Service (default: deleted with conntrack(8) when installed)')
     .option('--cleanup', 'remove the jumps and chains of --chain-prefix from this namespace, then exit', false)
     .option('--log-level <level>', 'pino log level (default: $FLOTILLA_LOG_LEVEL or info)')
     .action(async (flags: ProxyFlags & { nodeName?: string }) => {
@@ -75,6 +77,7 @@ export function proxyCommand(): Command {
         syncPeriodMs: Math.round(flags.syncPeriod * 1000),
         fullSyncPeriodMs: Math.round(flags.fullSyncPeriod * 1000),
         reportApplied: flags.reportApplied,
+        ...(flags.conntrack ? {} : { conntrack: false as const }),
         logger,
         ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
         ...(nodeName ? { nodeName } : {}),

@@ -1,1 +1,2 @@
 export { FakeIptables } from './fake-iptables.js';
+export { FakeConntrack } from './fake-conntrack.js';

@@ -1,0 +1,1 @@
+export { desiredIngress, ServiceLBController, type LoadBalancerIngress } from './service-lb-controller.js';
