@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '@flotilla/observability';
 import { resolveConfig, type AgentConfig, type ResolvedAgentConfig } from './config.js';
 import type { RouteTable } from '@flotilla/network';
 import { LeaseHeartbeat } from './lease-heartbeat.js';
+import { LIVENESS_ENDPOINT_ANNOTATION, LivenessServer } from './liveness-server.js';
 import { startNodeServer, type NodeServer, type TokenReviewer } from './node-server.js';
 import { PodNetworkManager } from './network/pod-network.js';
 import { AgentMetrics } from './metrics.js';
@@ -56,6 +57,12 @@ export interface AgentOptions {
   hostRoutes?: RouteTable | false;
   /** With `config.podNetwork`: how forwarding into the pod bridge is allowed (default an iptables DOCKER-USER rule). */
   podForwarding?: (bridge: string) => Promise<unknown>;
+  /**
+   * A liveness server shared by several agents (hollow nodes) and the
+   * `host:port` it is reached at; otherwise the agent starts its own when
+   * `config.livenessPort` is set.
+   */
+  liveness?: { server: LivenessServer; endpoint: string };
 }
 
 /** A node agent. */
@@ -152,6 +159,7 @@ export class Agent {
       });
       if (!ns.obtainCert) this.markCertReady();
     }
+    const liveness = await this.startLiveness();
     const reporter = new NodeStatusReporter(
       this.o.client,
       {
@@ -159,12 +167,15 @@ export class Agent {
         nodeIP: this.config.nodeIP,
         maxPods: this.config.maxPods,
         logPort: this.nodeServer?.port ?? this.o.advertisedPort ?? 0,
+        // Removed when there is no liveness server, so a controller never probes a port nobody serves.
+        annotations: { [LIVENESS_ENDPOINT_ANNOTATION]: liveness?.endpoint },
         host,
         ...(this.config.podCIDR ? { podCIDR: this.config.podCIDR } : {}),
         ...(this.config.cpus ? { cpus: this.config.cpus } : {}),
         ...(this.config.memoryBytes ? { memoryBytes: this.config.memoryBytes } : {}),
       },
       this.log,
+      this.config.nodeStatusReportIntervalMs,
     );
     const tasks: Array<Promise<void>> = [];
     try {
@@ -173,6 +184,18 @@ export class Agent {
       const lease = new LeaseHeartbeat(this.o.client, nodeName, this.config.leaseDurationSeconds, node.metadata.uid);
       tasks.push(every(signal, this.config.heartbeatIntervalMs, this.log, 'renew lease', () => lease.renew().then(() => undefined), true));
       tasks.push(every(signal, this.config.nodeStatusIntervalMs, this.log, 'update node status', () => reporter.update(), false));
+      if (liveness) {
+        // A prober (re)connecting means a controller may have judged us silent: make the stored status ours again.
+        let checking = false;
+        liveness.server.serve(nodeName, () => {
+          if (checking || signal.aborted) return;
+          checking = true;
+          reporter
+            .update({ check: true })
+            .catch((err: unknown) => this.log.warn({ node: nodeName, err: (err as Error)?.message ?? String(err) }, 'node status check after a liveness probe failed'))
+            .finally(() => (checking = false));
+        });
+      }
       if (ns?.obtainCert && this.nodeServer) {
         // The apiserver signs only for a registered Node (it takes the names from it), hence after register.
         const server = this.nodeServer;
@@ -221,12 +244,25 @@ export class Agent {
       await this.controller.run(signal);
       unsubscribe();
     } finally {
+      liveness?.server.forget(nodeName);
+      if (liveness && !this.o.liveness) await liveness.server.close();
       this.markReady();
       this.prober.stop();
       await Promise.allSettled(tasks);
       await this.recorder.flush();
       await this.nodeServer?.close();
     }
+  }
+
+  /** The shared liveness server, or this agent's own when `config.livenessPort` is set. */
+  private async startLiveness(): Promise<{ server: LivenessServer; endpoint: string } | undefined> {
+    if (this.o.liveness) return this.o.liveness;
+    if (this.config.livenessPort === undefined || this.config.livenessPort < 0) return undefined;
+    const server = new LivenessServer({ port: this.config.livenessPort, log: this.log, ...(this.config.livenessBindAddress ? { host: this.config.livenessBindAddress } : {}) });
+    const port = await server.listen();
+    const host = this.config.nodeIP.includes(':') ? `[${this.config.nodeIP}]` : this.config.nodeIP;
+    this.log.info({ node: this.config.nodeName, port }, 'liveness server listening');
+    return { server, endpoint: `${host}:${port}` };
   }
 
   /** The pod worker: sync a pod of this node, or clean up after one that is gone. */

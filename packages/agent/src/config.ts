@@ -22,14 +22,29 @@ export interface AgentConfig {
   /** Max pods (capacity `pods`). Default 110. */
   maxPods?: number;
   /**
-   * Lease renewal period. Default 2 s: the controller-manager's default grace
-   * (8 s) then tolerates three missed renewals before it marks the node NotReady.
+   * Lease renewal period. Default 60 s: the Lease is the slow, truthful
+   * heartbeat (5,000 nodes renew 83 times a second); the fast signal is the
+   * liveness server the node-lifecycle controller pings (liveness-server.ts).
    */
   heartbeatIntervalMs?: number;
-  /** Lease duration written on the Lease. Default 40 s. */
+  /**
+   * Lease duration written on the Lease. Default twice the renewal period
+   * (at least Kubernetes' 40 s), so a tool reading renewTime + duration never
+   * takes a live node's Lease for expired.
+   */
   leaseDurationSeconds?: number;
-  /** How often Node status is refreshed even without change. Default 10 s. */
+  /** How often the Node status is recomputed (written only when it changed). Default 10 s. */
   nodeStatusIntervalMs?: number;
+  /**
+   * How often an unchanged Node status is written anyway (Kubernetes'
+   * nodeStatusReportFrequency). Default 10 min: the Lease and the liveness
+   * server carry the heartbeat, the status write only refreshes its times.
+   */
+  nodeStatusReportIntervalMs?: number;
+  /** Port of the liveness server (0: any free one, advertised on the Node); unset: no liveness server. */
+  livenessPort?: number;
+  /** Address the liveness server binds; all addresses when unset. */
+  livenessBindAddress?: string;
   /** Periodic relist of pods and containers, the backstop of the event stream. Default 5 s. */
   relistIntervalMs?: number;
   /** First crash back-off delay. Default 10 s. */
@@ -54,15 +69,23 @@ export interface AgentConfig {
 }
 
 /** AgentConfig with every default filled in. */
-export type ResolvedAgentConfig = Required<Omit<AgentConfig, 'podCIDR' | 'cpus' | 'memoryBytes' | 'logger' | 'stateDir'>> & Pick<AgentConfig, 'podCIDR' | 'cpus' | 'memoryBytes' | 'logger' | 'stateDir'>;
+export type ResolvedAgentConfig = Required<Omit<AgentConfig, OptionalKeys>> & Pick<AgentConfig, OptionalKeys>;
+type OptionalKeys = 'podCIDR' | 'cpus' | 'memoryBytes' | 'logger' | 'stateDir' | 'livenessPort' | 'livenessBindAddress';
+
+/** The Lease duration that stays truthful for a renewal period: twice it, and never under Kubernetes' 40 s. */
+export function leaseDurationFor(heartbeatIntervalMs: number): number {
+  return Math.max(40, Math.ceil((2 * heartbeatIntervalMs) / 1000));
+}
 
 /** Fills in the defaults of an AgentConfig. */
 export function resolveConfig(c: AgentConfig): ResolvedAgentConfig {
+  const heartbeatIntervalMs = c.heartbeatIntervalMs ?? 60_000;
   return {
     maxPods: 110,
-    heartbeatIntervalMs: 2_000,
-    leaseDurationSeconds: 40,
+    heartbeatIntervalMs,
+    leaseDurationSeconds: leaseDurationFor(heartbeatIntervalMs),
     nodeStatusIntervalMs: 10_000,
+    nodeStatusReportIntervalMs: 600_000,
     relistIntervalMs: 5_000,
     backoffInitialMs: 10_000,
     backoffMaxMs: 300_000,

@@ -3,12 +3,19 @@
  * tests and scale benchmarks. They share one pod informer (indexed by
  * spec.nodeName), one client and one metrics registry; each has its own
  * Node, Lease, work queue and runtime. Probes always succeed (no network).
+ *
+ * They speak the node liveness protocol as real agents do, through one
+ * liveness server on loopback that answers for all of them: each Node
+ * advertises `127.0.0.1:<port>`, and the node-lifecycle controller keeps
+ * one connection per node and pings it, so its cost at N nodes is measured
+ * as it would be on N hosts.
  */
 import type { KubeObject, Pod, Service } from '@flotilla/api';
 import { EventRecorder, Informer, type ApiClient, type EventType } from '@flotilla/client';
 import { createLogger, type Logger } from '@flotilla/observability';
 import { Agent } from './agent.js';
 import type { AgentConfig } from './config.js';
+import { LivenessServer } from './liveness-server.js';
 import { AgentMetrics } from './metrics.js';
 import { NodePodIndex } from './pod-source.js';
 import { FakeRuntime, type FakeRuntimeOptions } from './runtime/fake-runtime.js';
@@ -21,9 +28,9 @@ export interface HollowNodesOptions {
   client: ApiClient;
   signal: AbortSignal;
   /**
-   * Overrides for every node (heartbeat, relist, back-off…). Intervals are longer
-   * by default to keep 1,000 nodes cheap: a 10 s heartbeat needs the
-   * controller-manager's --node-monitor-grace-period at Kubernetes' 40s, not our 8s.
+   * Overrides for every node (heartbeat, relist, back-off…). The relist is
+   * longer by default to keep 1,000 nodes cheap; the Lease is renewed every
+   * 60 s as on real agents (the fast signal is the liveness server).
    */
   config?: Partial<Omit<AgentConfig, 'nodeName' | 'nodeIP'>>;
   /** Options of each node's FakeRuntime. */
@@ -35,6 +42,8 @@ export interface HollowNodesOptions {
    * scheduling, and it must say so in its output.
    */
   events?: boolean;
+  /** Serve the liveness protocol (one shared server on 127.0.0.1). Default true; false: Lease only, as before it existed. */
+  liveness?: boolean;
   logger?: Logger;
 }
 
@@ -56,6 +65,8 @@ export interface HollowNodes {
   ready: Promise<void>;
   /** Resolves when every agent has stopped (after the signal aborted). */
   done: Promise<void>;
+  /** The shared liveness server (when `liveness` is not false). */
+  liveness?: LivenessServer;
 }
 
 /** Starts `count` hollow nodes; they run until `signal` aborts. */
@@ -73,14 +84,19 @@ export function runHollowNodes(o: HollowNodesOptions): HollowNodes {
   const runtimes: FakeRuntime[] = [];
   const nodeNames: string[] = [];
   const dropEvents = o.events === false ? new DroppingEventRecorder(o.client, { component: 'kubelet' }) : undefined;
+  const livenessServer = o.liveness === false ? undefined : new LivenessServer({ port: 0, host: '127.0.0.1', log });
+  const listening = livenessServer ? livenessServer.listen() : Promise.resolve(0);
+  const liveness = livenessServer && {
+    server: livenessServer,
+    get endpoint() {
+      return `127.0.0.1:${livenessServer.port}`;
+    },
+  };
   for (let i = 0; i < o.count; i++) {
     const nodeName = `${prefix}${i}`;
     const runtime = new FakeRuntime({ ipPrefix: `10.${100 + ((i >> 8) & 127)}.${i & 255}`, ...o.runtime });
     const agent = new Agent({
       config: {
-        heartbeatIntervalMs: 10_000,
-        // Kubernetes' nodeStatusReportFrequency: the Lease is the heartbeat, a Node status write (GET + PUT) every 5 min is enough.
-        nodeStatusIntervalMs: 300_000,
         relistIntervalMs: 30_000,
         workers: 2,
         ...o.config,
@@ -96,18 +112,22 @@ export function runHollowNodes(o: HollowNodesOptions): HollowNodes {
       probeRunner: async () => ({ ok: true, message: '' }),
       advertisedPort: 10250,
       ...(dropEvents ? { recorder: dropEvents } : {}),
+      ...(liveness ? { liveness } : {}),
     });
     agents.push(agent);
     runtimes.push(runtime);
     nodeNames.push(nodeName);
   }
-  const runs = agents.map((a) => a.run(o.signal).catch((err: unknown) => log.error({ node: a.config.nodeName, err: (err as Error)?.message ?? String(err) }, 'hollow node failed')));
+  const runs = agents.map((a) => listening.then(() => a.run(o.signal)).catch((err: unknown) => log.error({ node: a.config.nodeName, err: (err as Error)?.message ?? String(err) }, 'hollow node failed')));
   return {
     nodeNames,
     agents,
     runtimes,
     metrics,
     ready: Promise.all(agents.map((a) => a.whenReady())).then(() => undefined),
-    done: Promise.all(runs).then(() => undefined),
+    done: Promise.all(runs).then(async () => {
+      await livenessServer?.close();
+    }),
+    ...(livenessServer ? { liveness: livenessServer } : {}),
   };
 }

@@ -8,6 +8,7 @@ export * from './config.js';
 export * from './container-config.js';
 export * from './hollow-nodes.js';
 export * from './lease-heartbeat.js';
+export * from './liveness-server.js';
 export * from './node-server.js';
 export * from './port-forward.js';
 export * from './metrics.js';

@@ -19,6 +19,8 @@ export interface NodeFacts {
   maxPods: number;
   /** Port of the log server (daemonEndpoints.kubeletEndpoint.Port); 0 when none runs. */
   logPort: number;
+  /** Annotations the agent owns on its Node: a value sets it, undefined removes it (e.g. the liveness endpoint). */
+  annotations?: Record<string, string | undefined>;
   host: HostInfo;
 }
 
@@ -62,6 +64,11 @@ export function desiredNode(f: NodeFacts, previous?: Node, now: string = nowTime
     'kubernetes.io/arch': status.nodeInfo!.architecture!,
     'beta.kubernetes.io/os': 'linux',
   };
+  const annotations: Record<string, string> = { ...(previous?.metadata.annotations ?? {}) };
+  for (const [k, v] of Object.entries(f.annotations ?? {})) {
+    if (v === undefined) delete annotations[k];
+    else annotations[k] = v;
+  }
   const spec = { ...(previous?.spec ?? {}) };
   if (f.podCIDR && !spec.podCIDR) {
     spec.podCIDR = f.podCIDR;
@@ -70,20 +77,37 @@ export function desiredNode(f: NodeFacts, previous?: Node, now: string = nowTime
   return {
     apiVersion: 'v1',
     kind: 'Node',
-    metadata: { ...(previous?.metadata ?? {}), name: f.nodeName, labels },
+    metadata: { ...(previous?.metadata ?? {}), name: f.nodeName, labels, ...(Object.keys(annotations).length ? { annotations } : {}) },
     spec,
     status,
   };
 }
 
-/** Creates or updates the Node, then refreshes its status. */
+/** The status without its heartbeat times: what "changed" means for a status write. */
+function statusSignature(status: NodeStatus | undefined): string {
+  const conditions = (status?.conditions ?? []).map(({ lastHeartbeatTime: _h, lastTransitionTime: _t, ...c }) => c).sort((a, b) => a.type.localeCompare(b.type));
+  return JSON.stringify({ ...status, conditions });
+}
+
+/**
+ * Creates or updates the Node, then keeps its status true. As the kubelet
+ * does with its Lease on, an unchanged status is written only every
+ * `reportIntervalMs` (nodeStatusReportFrequency); `update({ check: true })`
+ * reads the Node first and rewrites it if someone else changed it (the
+ * node-lifecycle controller's Ready=Unknown), which the agent is told of
+ * when a liveness prober reconnects.
+ */
 export class NodeStatusReporter {
   private readonly nodes: ResourceClient<Node>;
+  /** Local time of the last status write, and what it wrote. */
+  private lastWrite: { at: number } | undefined;
 
   constructor(
     client: ApiClient,
     private readonly facts: NodeFacts,
     private readonly log: Logger,
+    private readonly reportIntervalMs = 0,
+    private readonly now: () => number = Date.now,
   ) {
     this.nodes = client.resource<Node>({ apiVersion: 'v1', kind: 'Node' });
   }
@@ -101,11 +125,11 @@ export class NodeStatusReporter {
         if (!current) {
           const created = await this.nodes.create(desiredNode(this.facts));
           this.log.info({ node: this.facts.nodeName }, 'node registered');
-          return created;
+          return this.written(created);
         }
         const want = desiredNode(this.facts, current);
         const updated = await this.nodes.update({ ...want, status: current.status ?? {} });
-        return await this.nodes.updateStatus({ ...updated, status: desiredNode(this.facts, updated).status });
+        return this.written(await this.nodes.updateStatus({ ...updated, status: desiredNode(this.facts, updated).status }));
       } catch (err) {
         if ((isReason(err, 'Conflict') || isReason(err, 'AlreadyExists')) && attempt < 5) continue;
         throw err;
@@ -113,12 +137,27 @@ export class NodeStatusReporter {
     }
   }
 
-  /** Refreshes the status (Ready heartbeat, capacity). */
-  async update(): Promise<void> {
+  private written(node: Node): Node {
+    this.lastWrite = { at: this.now() };
+    return node;
+  }
+
+  /**
+   * Refreshes the status (Ready heartbeat, capacity) when it is due: what the
+   * agent would write differs from its last write, or the report interval
+   * ran out. With `check`, reads the Node and writes when the stored status
+   * differs (someone else wrote it) even inside the interval.
+   */
+  async update(options: { check?: boolean } = {}): Promise<void> {
+    const due = !this.lastWrite || this.now() - this.lastWrite.at >= this.reportIntervalMs;
+    // The facts are fixed for the reporter's life: inside the interval only someone else's write can make a change.
+    if (!due && !options.check) return;
     for (let attempt = 0; ; attempt++) {
       try {
         const current = await this.nodes.get(undefined, this.facts.nodeName);
-        await this.nodes.updateStatus({ ...current, status: desiredNode(this.facts, current).status });
+        const next = desiredNode(this.facts, current).status;
+        if (!due && statusSignature(current.status) === statusSignature(next)) return;
+        this.written(await this.nodes.updateStatus({ ...current, status: next }));
         return;
       } catch (err) {
         if (isReason(err, 'NotFound')) {

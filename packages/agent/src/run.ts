@@ -94,7 +94,14 @@ export async function run(config: AgentRunConfig, signal: AbortSignal): Promise<
   const reviewer = new CachingTokenReviewer((body) => client.request<TokenReviewResponse>({ method: 'POST', path: '/apis/authentication.k8s.io/v1/tokenreviews', body }));
   const agent = new Agent({
     // The fake runtime has no network to make: hollow nodes never wait for one.
-    config: { ...config, nodeIP, logger: log, podNetwork: Boolean(config.podNetwork) && !config.fakeRuntime },
+    config: {
+      ...config,
+      nodeIP,
+      logger: log,
+      podNetwork: Boolean(config.podNetwork) && !config.fakeRuntime,
+      // The liveness server listens where the log server does unless told otherwise.
+      ...(config.livenessBindAddress ?? config.logBindAddress ? { livenessBindAddress: config.livenessBindAddress ?? config.logBindAddress } : {}),
+    },
     client,
     runtime,
     nodeServer: { port: config.logPort, tls, clientCa, reviewer, ...(stored ? {} : { obtainCert }), ...(config.logBindAddress ? { host: config.logBindAddress } : {}) },

@@ -17,6 +17,10 @@ interface AgentFlags {
   podNetwork: 'flotilla' | 'docker-bridge';
   heartbeatInterval: number;
   nodeStatusInterval: number;
+  nodeStatusReportInterval: number;
+  leaseDuration?: number;
+  livenessPort: number;
+  livenessBindAddress?: string;
   relistInterval: number;
   backoffInitial: number;
   backoffMax: number;
@@ -32,6 +36,11 @@ interface AgentFlags {
   clusterDomain: string;
   resolvConf: string;
   logLevel?: string;
+}
+
+/** A port, or -1 for none. */
+function parseLivenessPort(value: string): number {
+  return value.trim() === '-1' ? -1 : parsePort(value);
 }
 
 /** Parses a comma-separated list of IP addresses (kubelet's --cluster-dns). */
@@ -68,8 +77,12 @@ export function agentCommand(): Command {
       parsePodNetwork,
       'flotilla',
     )
-    .option('--heartbeat-interval <duration>', 'Lease renewal period (keep it well under the controller-manager\'s --node-monitor-grace-period, 8s by default)', parseDuration, 2_000)
-    .option('--node-status-interval <duration>', 'Node status refresh period', parseDuration, 10_000)
+    .option('--heartbeat-interval <duration>', 'Lease renewal period: the slow heartbeat (the fast one is the liveness server the controller-manager pings)', parseDuration, 60_000)
+    .option('--lease-duration <duration>', 'leaseDurationSeconds written on the Lease [default: twice --heartbeat-interval, at least 40s]', parseDuration)
+    .option('--node-status-interval <duration>', 'how often the Node status is recomputed (written only when it changed)', parseDuration, 10_000)
+    .option('--node-status-report-interval <duration>', 'how often an unchanged Node status is written anyway (kubelet nodeStatusReportFrequency)', parseDuration, 600_000)
+    .option('--liveness-port <port>', 'port of the liveness server the node-lifecycle controller pings over HTTP/2 (0: any free port, advertised on the Node; -1: none, Lease only)', parseLivenessPort, 10248)
+    .option('--liveness-bind-address <ip>', 'address the liveness server listens on [default: --log-bind-address, else all]', parseIp)
     .option('--relist-interval <duration>', 'periodic relist of pods and containers', parseDuration, 5_000)
     .option('--backoff-initial <duration>', 'first crash back-off delay', parseDuration, 10_000)
     .option('--backoff-max <duration>', 'largest crash back-off delay', parseDuration, 300_000)
@@ -94,6 +107,10 @@ export function agentCommand(): Command {
         logPort: f.logPort,
         heartbeatIntervalMs: f.heartbeatInterval,
         nodeStatusIntervalMs: f.nodeStatusInterval,
+        nodeStatusReportIntervalMs: f.nodeStatusReportInterval,
+        ...(f.leaseDuration !== undefined ? { leaseDurationSeconds: Math.max(1, Math.ceil(f.leaseDuration / 1000)) } : {}),
+        ...(f.livenessPort >= 0 ? { livenessPort: f.livenessPort } : {}),
+        ...(f.livenessBindAddress ? { livenessBindAddress: f.livenessBindAddress } : {}),
         relistIntervalMs: f.relistInterval,
         backoffInitialMs: f.backoffInitial,
         backoffMaxMs: f.backoffMax,
