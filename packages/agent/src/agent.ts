@@ -259,7 +259,14 @@ export class Agent {
     if (this.o.liveness) return this.o.liveness;
     if (this.config.livenessPort === undefined || this.config.livenessPort < 0) return undefined;
     const server = new LivenessServer({ port: this.config.livenessPort, log: this.log, ...(this.config.livenessBindAddress ? { host: this.config.livenessBindAddress } : {}) });
-    const port = await server.listen();
+    let port: number;
+    try {
+      port = await server.listen();
+    } catch (err) {
+      // Not fatal: the node is then judged on its Lease alone (slower to declare lost), and says so.
+      this.log.error({ node: this.config.nodeName, port: this.config.livenessPort, err: (err as Error)?.message ?? String(err) }, 'liveness server could not listen; the node is judged on its Lease only');
+      return undefined;
+    }
     const host = this.config.nodeIP.includes(':') ? `[${this.config.nodeIP}]` : this.config.nodeIP;
     this.log.info({ node: this.config.nodeName, port }, 'liveness server listening');
     return { server, endpoint: `${host}:${port}` };

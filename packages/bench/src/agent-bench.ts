@@ -83,7 +83,7 @@ export async function runAgentBench(opts: AgentBenchOptions): Promise<AgentBench
   const stateDir = join(server.dir, 'agent');
   await mkdir(stateDir, { recursive: true });
   const agent = spawnNode(
-    [flotillaBin(), 'agent', '--node-name', node, '--kubeconfig', kubeconfig, '--docker-host', process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock', '--pod-network', 'docker-bridge', '--state-dir', stateDir, '--log-port', '0', '--node-ip', '127.0.0.1', '--log-bind-address', '127.0.0.1'],
+    [flotillaBin(), 'agent', '--node-name', node, '--kubeconfig', kubeconfig, '--docker-host', process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock', '--pod-network', 'docker-bridge', '--state-dir', stateDir, '--log-port', '0', '--liveness-port', '0', '--node-ip', '127.0.0.1', '--log-bind-address', '127.0.0.1'],
     join(server.dir, 'agent.log'),
   );
   const client = new RestClient({ server: server.url, ca: server.caPem, token: server.adminToken }, { userAgent: 'flotilla-bench' });

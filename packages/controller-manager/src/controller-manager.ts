@@ -54,8 +54,14 @@ export interface ControllerManagerOptions {
   metrics?: ControllerMetrics;
   /** Node lifecycle: Lease silence before a node is Unknown. Default 8 s. */
   nodeMonitorGracePeriodMs?: number;
-  /** Node lifecycle: default toleration of pods for the unreachable taint. Default 5 s. */
+  /** Node lifecycle: default toleration of pods for the unreachable taint. Default 2 s. */
   defaultUnreachableTolerationSeconds?: number;
+  /** Node lifecycle: PING period of each node's liveness server. Default 1 s. */
+  nodeProbeIntervalMs?: number;
+  /** Node lifecycle: silence of a probed node before it is Unknown. Default 3 s. */
+  nodeProbeGracePeriodMs?: number;
+  /** Node lifecycle: false = judge nodes on their Lease only (no probes). Default true. */
+  nodeProbes?: boolean;
   /** Node IPAM: give Nodes pod ranges at all (`--allocate-node-cidrs`). Default true; false leaves node-ipam out. */
   allocateNodeCIDRs?: boolean;
   /** Node IPAM: the cluster pod range. Default 10.244.0.0/16. */
@@ -155,6 +161,9 @@ export class ControllerManager {
           ...deps,
           nodeMonitorGracePeriodMs: this.options.nodeMonitorGracePeriodMs,
           defaultUnreachableTolerationSeconds: this.options.defaultUnreachableTolerationSeconds,
+          probeIntervalMs: this.options.nodeProbeIntervalMs,
+          probeGracePeriodMs: this.options.nodeProbeGracePeriodMs,
+          ...(this.options.nodeProbes === false ? { liveness: false as const } : {}),
         });
       case 'endpoints':
         return new EndpointsController(deps);

@@ -39,8 +39,14 @@ export interface ControllerManagerConfig {
   metricsHost?: string;
   /** Lease silence before a node is Unknown, seconds. Default 8 (Kubernetes: 40). */
   nodeMonitorGracePeriodSeconds?: number;
-  /** Default toleration of the unreachable taint, seconds. Default 5 (Kubernetes: 300). */
+  /** Default toleration of the unreachable taint, seconds. Default 2 (Kubernetes: 300). */
   defaultUnreachableTolerationSeconds?: number;
+  /** PING period of each node's liveness server, seconds. Default 1. */
+  nodeProbeIntervalSeconds?: number;
+  /** Silence of a probed node before it is Unknown, seconds. Default 3. */
+  nodeProbeGracePeriodSeconds?: number;
+  /** Probe nodes' liveness servers (false: Lease only). Default true. */
+  nodeProbes?: boolean;
   /** Give Nodes pod ranges (node-ipam controller). Default true. */
   allocateNodeCIDRs?: boolean;
   /** Cluster pod range the node ranges come from. Default 10.244.0.0/16. */
@@ -78,6 +84,9 @@ export async function run(config: ControllerManagerConfig, signal: AbortSignal):
       metrics,
       nodeMonitorGracePeriodMs: config.nodeMonitorGracePeriodSeconds !== undefined ? config.nodeMonitorGracePeriodSeconds * 1000 : undefined,
       defaultUnreachableTolerationSeconds: config.defaultUnreachableTolerationSeconds,
+      nodeProbeIntervalMs: config.nodeProbeIntervalSeconds !== undefined ? config.nodeProbeIntervalSeconds * 1000 : undefined,
+      nodeProbeGracePeriodMs: config.nodeProbeGracePeriodSeconds !== undefined ? config.nodeProbeGracePeriodSeconds * 1000 : undefined,
+      nodeProbes: config.nodeProbes,
       watchTimeoutSeconds: config.watchTimeoutSeconds,
       allocateNodeCIDRs: config.allocateNodeCIDRs,
       clusterCIDR: config.clusterCIDR,

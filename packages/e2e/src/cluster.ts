@@ -284,6 +284,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
           : ['--fake-runtime', '--node-ip', '127.0.0.1']),
         '--state-dir', join(dir, 'agents', node.name),
         '--log-port', '0',
+        '--liveness-port', '0',
         // Inside a host's namespace its own address is where the apiserver reaches the log server.
         '--log-bind-address', node.docker?.netns ? node.docker.nodeIP : '127.0.0.1',
         '--heartbeat-interval', options.heartbeatInterval ?? '1s',

@@ -117,6 +117,7 @@ beforeAll(async () => {
     '--state-dir', join(dir, 'state'),
     '--node-ip', '127.0.0.1',
     '--log-port', '0',
+    '--liveness-port', '0',
     '--log-bind-address', '127.0.0.1',
     '--heartbeat-interval', '1s',
     '--node-status-interval', '2s',

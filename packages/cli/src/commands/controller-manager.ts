@@ -19,6 +19,9 @@ interface ControllerManagerFlags {
   metricsHost: string;
   nodeMonitorGracePeriod: number;
   defaultUnreachableTolerationSeconds: number;
+  nodeProbeInterval: number;
+  nodeProbeGracePeriod: number;
+  nodeProbes: boolean;
   allocateNodeCidrs: boolean;
   clusterCidr: string;
   nodeCidrMaskSize: number;
@@ -84,8 +87,11 @@ export function controllerManagerCommand(): Command {
     .option('--leader-elect-retry-period <duration>', 'pause between attempts to acquire or renew', parseSeconds, 2)
     .option('--metrics-port <port>', 'port of /metrics and /healthz (0: any free port, -1: none)', parseMetricsPort, 10257)
     .option('--metrics-host <ip>', 'address of /metrics and /healthz', '127.0.0.1')
-    .option('--node-monitor-grace-period <duration>', 'Lease silence before a node is Unknown and tainted unreachable (Kubernetes: 40s)', parseSeconds, 8)
-    .option('--default-unreachable-toleration-seconds <n>', 'how long pods without their own toleration stay on an unreachable node (Kubernetes: 300)', parseNonNegativeInt, 5)
+    .option('--node-monitor-grace-period <duration>', 'silence before a node judged on its Lease (no liveness server answering) is Unknown; never shorter than the Lease\'s own duration (Kubernetes: 40s)', parseSeconds, 8)
+    .option('--node-probe-interval <duration>', 'HTTP/2 PING period of each node\'s liveness server (the fast heartbeat, no etcd writes)', parseSeconds, 1)
+    .option('--node-probe-grace-period <duration>', 'silence of a probed node before it is Unknown and tainted unreachable', parseSeconds, 3)
+    .option('--no-node-probes', 'judge nodes on their Lease only (no liveness probes)')
+    .option('--default-unreachable-toleration-seconds <n>', 'how long pods without their own toleration stay on an unreachable node (Kubernetes: 300)', parseNonNegativeInt, 2)
     .option('--allocate-node-cidrs [bool]', 'give every Node a pod range (spec.podCIDR) from --cluster-cidr', parseBool, true)
     .option('--cluster-cidr <cidr>', 'the cluster pod range node ranges are carved from', parseCidrFlag, '10.244.0.0/16')
     .option('--node-cidr-mask-size <bits>', 'prefix length of each node\'s pod range', parseMaskSize, 24)
@@ -106,6 +112,9 @@ export function controllerManagerCommand(): Command {
         metricsHost: flags.metricsHost,
         nodeMonitorGracePeriodSeconds: flags.nodeMonitorGracePeriod,
         defaultUnreachableTolerationSeconds: flags.defaultUnreachableTolerationSeconds,
+        nodeProbeIntervalSeconds: flags.nodeProbeInterval,
+        nodeProbeGracePeriodSeconds: flags.nodeProbeGracePeriod,
+        nodeProbes: flags.nodeProbes,
         allocateNodeCIDRs: flags.allocateNodeCidrs,
         clusterCIDR: flags.clusterCidr,
         nodeCIDRMaskSize: flags.nodeCidrMaskSize,

@@ -2,15 +2,16 @@ import { getCondition, type Lease, type Node, type Pod } from '@flotilla/api';
 import { waitFor } from '@flotilla/client/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fakeCluster, lease, node, pod, type FakeCluster } from '../fixtures.js';
-import { NodeLifecycleController } from './node-lifecycle-controller.js';
+import { LIVENESS_ENDPOINT_ANNOTATION, NodeLifecycleController } from './node-lifecycle-controller.js';
+import type { LivenessSource, ProbeView } from './node-prober.js';
 import { evictionDelayMs, TAINT_NOT_READY, TAINT_UNREACHABLE, toleratesTaint } from './taints.js';
 
 let cluster: FakeCluster | undefined;
 afterEach(() => cluster?.stop());
 
-async function setup(objects: Parameters<typeof fakeCluster>[0]) {
+async function setup(objects: Parameters<typeof fakeCluster>[0], liveness: LivenessSource | false = false) {
   cluster = fakeCluster(objects);
-  const c = new NodeLifecycleController({ ...cluster.deps });
+  const c = new NodeLifecycleController({ ...cluster.deps, liveness });
   await cluster.sync();
   return { cluster, c };
 }
@@ -41,15 +42,22 @@ describe('taints and tolerations', () => {
 
 describe('NodeLifecycleController.syncNode', () => {
   it('does nothing while the Lease is fresh and looks again when the grace period would end', async () => {
-    const { cluster, c } = await setup([node('n1'), lease('n1')]);
+    const { cluster, c } = await setup([node('n1'), { ...lease('n1'), spec: { ...lease('n1').spec, leaseDurationSeconds: 5 } }]);
     const r = await c.syncNode('n1');
     expect(cluster.writes()).toEqual([]);
     expect(r).toEqual({ requeueAfter: 8001 });
   });
 
+  it("never overrules a Lease that is still valid by its own leaseDurationSeconds (40 s here, grace 8 s)", async () => {
+    const { cluster, c } = await setup([node('n1'), lease('n1')]);
+    cluster.clock.advance(39_000);
+    expect(await c.syncNode('n1')).toEqual({ requeueAfter: 1001 });
+    expect(cluster.writes()).toEqual([]);
+  });
+
   it('marks a silent node Unknown, taints it unreachable and its pods not ready, records NodeNotReady', async () => {
     const { cluster, c } = await setup([node('n1'), lease('n1'), pod('p1', { node: 'n1', ip: '10.0.0.1' })]);
-    cluster.clock.advance(8000);
+    cluster.clock.advance(40_000);
     await c.syncNode('n1');
     expect(cluster.writes()).toEqual(['update nodes/status n1', 'update pods/status default/p1', 'update nodes n1']);
     const n = cluster.client.peek<Node>('nodes', undefined, 'n1')!;
@@ -73,7 +81,7 @@ describe('NodeLifecycleController.syncNode', () => {
     tainted.spec = { taints: [{ key: TAINT_UNREACHABLE, effect: 'NoExecute' }, { key: TAINT_UNREACHABLE, effect: 'NoSchedule' }, { key: 'dedicated', value: 'x', effect: 'NoSchedule' }] };
     tainted.status!.conditions = [{ type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown' }];
     const { cluster, c } = await setup([tainted, lease('n1')]);
-    cluster.clock.advance(20_000);
+    cluster.clock.advance(41_000);
     await c.syncNode('n1');
     await cluster.cached<Node>('nodes', 'n1', (o) => o?.metadata.resourceVersion !== undefined);
     cluster.client.clearActions();
@@ -105,9 +113,9 @@ describe('NodeLifecycleController.syncPod', () => {
 
   it('evicts a pod after the default unreachable toleration, with a TaintManagerEviction event', async () => {
     const { cluster, c } = await setup([unreachableNode(), lease('n1'), pod('p1', { node: 'n1' })]);
-    expect(await c.syncPod('default/p1')).toEqual({ requeueAfter: 5000 });
+    expect(await c.syncPod('default/p1')).toEqual({ requeueAfter: 2000 });
     expect(cluster.writes()).toEqual([]);
-    cluster.clock.advance(4999);
+    cluster.clock.advance(1999);
     expect(await c.syncPod('default/p1')).toEqual({ requeueAfter: 1 });
     cluster.clock.advance(1);
     await c.syncPod('default/p1');
@@ -168,7 +176,7 @@ describe('NodeLifecycleController running', () => {
       pod('stays', { node: 'n1', spec: { tolerations: [{ key: TAINT_UNREACHABLE, operator: 'Exists' }] } }),
       pod('elsewhere', { node: 'n2' }),
     ]);
-    const c = new NodeLifecycleController({ ...cluster.deps, nodeMonitorGracePeriodMs: 8000, defaultUnreachableTolerationSeconds: 5 });
+    const c = new NodeLifecycleController({ ...cluster.deps, nodeMonitorGracePeriodMs: 8000, defaultUnreachableTolerationSeconds: 5, liveness: false });
     await cluster.sync();
     const running = c.run(cluster.signal);
     const { client, clock } = cluster;
@@ -178,7 +186,8 @@ describe('NodeLifecycleController running', () => {
       l.spec!.renewTime = new Date(clock.now()).toISOString();
       await client.resource<Lease>('leases').update(l);
     };
-    for (let t = 0; t < 10_000; t += 2000) {
+    // The Lease says 40 s: n1 is judged silent only then.
+    for (let t = 0; t < 42_000; t += 2000) {
       await renew();
       await clock.tick(2000);
     }
@@ -194,5 +203,122 @@ describe('NodeLifecycleController running', () => {
     expect(client.peek('pods', 'default', 'elsewhere')).toBeDefined();
     cluster.stop();
     await running;
+  });
+});
+
+/** A liveness source whose answers the test sets. */
+class FakeLiveness implements LivenessSource {
+  readonly views = new Map<string, ProbeView>();
+  readonly endpoints = new Map<string, string | undefined>();
+  readonly reconnects: string[] = [];
+  setEndpoint(node: string, endpoint: string | undefined): void {
+    this.endpoints.set(node, endpoint);
+  }
+  forget(node: string): void {
+    this.endpoints.delete(node);
+  }
+  view(node: string): ProbeView | undefined {
+    return this.views.get(node);
+  }
+  reconnect(node: string): void {
+    this.reconnects.push(node);
+  }
+  answer(node: string, at: number, state: ProbeView['state'] = 'alive'): void {
+    this.views.set(node, { endpoint: 'x', state, lastAnswer: at, everAnswered: true, since: at });
+  }
+  async run(): Promise<void> {}
+}
+
+const probed = (name: string, labels: Record<string, string> = {}) => {
+  const n = node(name);
+  n.metadata.annotations = { [LIVENESS_ENDPOINT_ANNOTATION]: `127.0.0.1:1${name.length}` };
+  n.metadata.labels = labels;
+  return n;
+};
+
+describe('NodeLifecycleController with the fast liveness signal', () => {
+  it('learns endpoints from the Node annotation; a probed node is Unknown after the probe grace (3 s) although its Lease says 40 s; the message tells agent-down from silence', async () => {
+    const live = new FakeLiveness();
+    const { cluster, c } = await setup([probed('n1'), lease('n1'), probed('n2'), lease('n2'), probed('n3'), lease('n3'), probed('n4'), lease('n4')], live);
+    expect(live.endpoints.get('n1')).toBe('127.0.0.1:12');
+    for (const n of ['n1', 'n2', 'n3', 'n4']) live.answer(n, cluster.clock.now());
+    cluster.clock.advance(2_999);
+    c.monitorOnce();
+    await c.syncNode('n1');
+    expect(cluster.writes()).toEqual([]);
+    cluster.clock.advance(1);
+    live.answer('n2', cluster.clock.now());
+    live.answer('n3', cluster.clock.now());
+    live.answer('n4', cluster.clock.now());
+    live.views.get('n1')!.state = 'refused';
+    c.monitorOnce();
+    await c.syncNode('n1');
+    expect(cluster.writes()).toEqual(['update nodes/status n1', 'update nodes n1']);
+    const n = cluster.client.peek<Node>('nodes', undefined, 'n1')!;
+    expect(getCondition(n.status?.conditions, 'Ready')?.message).toMatch(/not running.*refuses connections/);
+    expect(taintsOf(n)).toEqual([`${TAINT_UNREACHABLE}:NoExecute`, `${TAINT_UNREACHABLE}:NoSchedule`]);
+  });
+
+  it('re-probes a node it marked Unknown once it answers again, so its agent re-posts Ready', async () => {
+    const live = new FakeLiveness();
+    const gone = probed('n1');
+    gone.status!.conditions = [{ type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown' }];
+    gone.spec = { taints: [{ key: TAINT_UNREACHABLE, effect: 'NoExecute' }, { key: TAINT_UNREACHABLE, effect: 'NoSchedule' }] };
+    const { cluster, c } = await setup([gone, lease('n1'), probed('n2'), lease('n2')], live);
+    live.answer('n1', cluster.clock.now());
+    live.answer('n2', cluster.clock.now());
+    await c.syncNode('n1');
+    expect(live.reconnects).toEqual(['n1']);
+    expect(taintsOf(cluster.client.peek<Node>('nodes', undefined, 'n1'))).toEqual([]);
+    // Not again within the probe grace.
+    await c.syncNode('n1');
+    expect(live.reconnects).toEqual(['n1']);
+  });
+
+  it('master disruption: every node silent at once → Unknown but no NoExecute taint and no eviction; a node back → fresh grace for all', async () => {
+    const live = new FakeLiveness();
+    const { cluster, c } = await setup([probed('n1'), lease('n1'), probed('n2'), lease('n2'), pod('p1', { node: 'n1' })], live);
+    live.answer('n1', cluster.clock.now());
+    live.answer('n2', cluster.clock.now());
+    cluster.clock.advance(5_000);
+    c.monitorOnce();
+    expect(c.inMasterDisruption).toBe(true);
+    await c.syncNode('n1');
+    await c.syncNode('n2');
+    const n1 = cluster.client.peek<Node>('nodes', undefined, 'n1')!;
+    expect(getCondition(n1.status?.conditions, 'Ready')?.status).toBe('Unknown');
+    expect(taintsOf(n1)).toEqual([`${TAINT_UNREACHABLE}:NoSchedule`]);
+    expect(await c.syncPod('default/p1')).toBeUndefined();
+    expect(cluster.client.peek('pods', 'default', 'p1')).toBeDefined();
+
+    // n2 answers again: out of master disruption; n1 gets a fresh grace period rather than an instant eviction.
+    live.answer('n2', cluster.clock.now());
+    c.monitorOnce();
+    expect(c.inMasterDisruption).toBe(false);
+    await cluster.cached<Node>('nodes', 'n1', (o) => taintsOf(o).length === 1);
+    expect((await c.health(cluster.client.peek<Node>('nodes', undefined, 'n1')!)).alive).toBe(true);
+    cluster.clock.advance(3_000);
+    live.answer('n2', cluster.clock.now());
+    c.monitorOnce();
+    await c.syncNode('n1');
+    expect(taintsOf(cluster.client.peek<Node>('nodes', undefined, 'n1'))).toEqual([`${TAINT_UNREACHABLE}:NoExecute`, `${TAINT_UNREACHABLE}:NoSchedule`]);
+  });
+
+  it('partial disruption of a small zone (3 of 4 silent) stops new NoExecute taints; another zone is unaffected', async () => {
+    const live = new FakeLiveness();
+    const a = (n: string) => probed(n, { 'topology.kubernetes.io/zone': 'a' });
+    const b = (n: string) => probed(n, { 'topology.kubernetes.io/zone': 'b' });
+    const { cluster, c } = await setup([a('a1'), a('a2'), a('a3'), a('a4'), b('b1'), b('b2'), b('b3')], live);
+    const t0 = cluster.clock.now();
+    for (const n of ['a1', 'a2', 'a3', 'a4', 'b1', 'b2', 'b3']) live.answer(n, t0);
+    cluster.clock.advance(4_000);
+    live.answer('a4', cluster.clock.now());
+    live.answer('b2', cluster.clock.now());
+    live.answer('b3', cluster.clock.now());
+    c.monitorOnce();
+    expect(c.inMasterDisruption).toBe(false);
+    for (const n of ['a1', 'a2', 'a3', 'b1']) await c.syncNode(n);
+    for (const n of ['a1', 'a2', 'a3']) expect(taintsOf(cluster.client.peek<Node>('nodes', undefined, n)), n).toEqual([`${TAINT_UNREACHABLE}:NoSchedule`]);
+    expect(taintsOf(cluster.client.peek<Node>('nodes', undefined, 'b1'))).toEqual([`${TAINT_UNREACHABLE}:NoExecute`, `${TAINT_UNREACHABLE}:NoSchedule`]);
   });
 });

@@ -1,9 +1,27 @@
 /**
- * Node lifecycle: a node whose agent stopped renewing its Lease in
- * kube-node-lease for the grace period becomes Ready=Unknown and gets the
- * `unreachable` NoSchedule + NoExecute taints; when it heartbeats again the
- * taints go (the Ready condition is the agent's to write). A node whose agent
- * reports Ready=False gets the `not-ready` taints the same way.
+ * Node lifecycle: a node that stopped showing signs of life for its grace
+ * period becomes Ready=Unknown and gets the `unreachable` NoSchedule +
+ * NoExecute taints; when it is alive again the taints go (the Ready
+ * condition is the agent's to write). A node whose agent reports
+ * Ready=False gets the `not-ready` taints the same way.
+ *
+ * Signs of life, any of: an answer of the agent's liveness server to this
+ * process's HTTP/2 PINGs (node-prober.ts, every second, no etcd write), a
+ * renewal of its Lease in kube-node-lease, a new Ready heartbeat in its
+ * status. A node whose liveness server has answered since this process
+ * started is judged on the fast grace (`probeGracePeriodMs`, 3 s); one
+ * without (an agent with no liveness server, or not reachable from here,
+ * or not yet probed after a restart) on the Lease: silent for
+ * `nodeMonitorGracePeriodMs` and at least the Lease's own
+ * leaseDurationSeconds, so a Lease still valid by its own terms is never
+ * overruled. The condition message says which: an agent that is down
+ * (connection refused: the host answers) or a host that is silent.
+ *
+ * Zone disruption (disruption.ts): when every node is unready at once (this
+ * process or its network is the likelier culprit, e.g. right after the
+ * control plane lost its network) nothing is evicted and the NoExecute
+ * taints are lifted; when most of a zone is, evictions are slowed or
+ * stopped, as in Kubernetes.
  *
  * Pods on a node with NoExecute taints they do not tolerate are deleted
  * (Event TaintManagerEviction) after their toleration time, so their owners
@@ -31,19 +49,38 @@ import {
   type Pod,
   type Taint,
 } from '@flotilla/api';
-import { Controller, realClock, type Clock, type EventRecorder, type Informer, type Logger } from '@flotilla/client';
+import { Controller, realClock, sleep, type Clock, type EventRecorder, type Informer, type Logger } from '@flotilla/client';
 import { errMessage, type ControllerDeps } from '../context.js';
+import { allFullyDisrupted, DISRUPTION_DEFAULTS, evictionRate, zoneCounts, zoneOf, zoneState, type ZoneState } from './disruption.js';
+import { NodeProber, type LivenessSource } from './node-prober.js';
 import { evictionDelayMs, hasTaint, noExecuteTaints, TAINT_NOT_READY, TAINT_UNREACHABLE, withTaints } from './taints.js';
+
+/** The Node annotation where an agent advertises its liveness server (the agent's LIVENESS_ENDPOINT_ANNOTATION). */
+export const LIVENESS_ENDPOINT_ANNOTATION = 'node.flotilla.io/liveness-endpoint';
 
 /** Namespace of the agents' heartbeat Leases. */
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
 
 /** Options of the node lifecycle controller besides the shared dependencies. */
 export interface NodeLifecycleOptions extends ControllerDeps {
-  /** A node whose Lease was not renewed for this long is Unknown. Default 8 s (Kubernetes: 40 s). */
+  /**
+   * A node judged on its Lease (no liveness server answering) is Unknown after
+   * this much silence, and never before its Lease's leaseDurationSeconds ran
+   * out. Default 8 s (Kubernetes: 40 s).
+   */
   nodeMonitorGracePeriodMs?: number;
-  /** How long pods without their own toleration stay on an unreachable node. Default 5 s (Kubernetes: 300 s). */
+  /** A node whose liveness server answers PINGs is Unknown after this much silence. Default 3 s. */
+  probeGracePeriodMs?: number;
+  /** PING period per node. Default 1 s. */
+  probeIntervalMs?: number;
+  /** The fast liveness source: the HTTP/2 prober by default; false for Lease only (tests, or no network path to the nodes). */
+  liveness?: LivenessSource | false;
+  /** How long pods without their own toleration stay on an unreachable node. Default 2 s (Kubernetes: 300 s). */
   defaultUnreachableTolerationSeconds?: number;
+  /** Zone disruption (Kubernetes' flags of the same names). */
+  unhealthyZoneThreshold?: number;
+  largeClusterSizeThreshold?: number;
+  secondaryNodeEvictionRate?: number;
   /** The same for a node whose agent reports Ready=False. Default: the unreachable value. */
   defaultNotReadyTolerationSeconds?: number;
 }
@@ -69,13 +106,33 @@ export class NodeLifecycleController {
   private readonly heartbeats = new Map<string, { lease?: string; status?: string; at: number }>();
   /** Local time at which each pod was first seen on a node with NoExecute taints. */
   private readonly taintedSince = new Map<string, { node: string; at: number }>();
+  private readonly probeGraceMs: number;
+  private readonly probeIntervalMs: number;
+  /** The fast signal (undefined: Lease only). */
+  readonly liveness: LivenessSource | undefined;
+  /** Each node's last verdict of the monitor (true = alive), to enqueue only on a change. */
+  private readonly verdicts = new Map<string, boolean>();
+  /** Zone states from the last monitor pass. */
+  private zoneStates = new Map<string, ZoneState>();
+  private zoneSizes = new Map<string, number>();
+  /** True while every zone is fully disrupted: nothing is evicted. */
+  private masterDisruption = false;
+  /** Grace periods start no earlier than this (set when master disruption ends, as Kubernetes resets its probe timestamps). */
+  private graceResetAt = 0;
+  /** Per zone in partial disruption: local time the next node may get NoExecute taints. */
+  private readonly nextTaintAt = new Map<string, number>();
+  /** Nodes already re-probed after we marked them Unknown (local time), so the agent re-posts its status. */
+  private readonly reprobed = new Map<string, number>();
 
   constructor(private readonly deps: NodeLifecycleOptions) {
     this.clock = deps.clock ?? realClock;
     this.log = deps.logger;
     this.recorder = deps.recorder;
     this.graceMs = deps.nodeMonitorGracePeriodMs ?? 8_000;
-    const unreachable = deps.defaultUnreachableTolerationSeconds ?? 5;
+    this.probeGraceMs = deps.probeGracePeriodMs ?? 3_000;
+    this.probeIntervalMs = deps.probeIntervalMs ?? 1_000;
+    this.liveness = deps.liveness === false ? undefined : (deps.liveness ?? new NodeProber({ intervalMs: this.probeIntervalMs, clock: this.clock, log: deps.logger }));
+    const unreachable = deps.defaultUnreachableTolerationSeconds ?? 2;
     this.defaults = { [TAINT_UNREACHABLE]: unreachable, [TAINT_NOT_READY]: deps.defaultNotReadyTolerationSeconds ?? unreachable };
     this.nodes = deps.informers.informer<Node>('nodes');
     this.leases = deps.informers.informer<Lease>('leases', { namespace: NODE_LEASE_NAMESPACE });
@@ -105,15 +162,20 @@ export class NodeLifecycleController {
     this.nodes.addEventHandler({
       onAdd: (n) => {
         this.heartbeat(n.metadata.name!, { status: readyHeartbeat(n) });
+        this.liveness?.setEndpoint(n.metadata.name!, n.metadata.annotations?.[LIVENESS_ENDPOINT_ANNOTATION]);
         this.nodeController.enqueue(n);
       },
       onUpdate: (old, n) => {
         this.heartbeat(n.metadata.name!, { status: readyHeartbeat(n) });
+        this.liveness?.setEndpoint(n.metadata.name!, n.metadata.annotations?.[LIVENESS_ENDPOINT_ANNOTATION]);
         this.nodeController.enqueue(n);
         if (JSON.stringify(old.spec?.taints ?? []) !== JSON.stringify(n.spec?.taints ?? [])) this.enqueuePodsOn(n.metadata.name!);
       },
       onDelete: (n) => {
         this.heartbeats.delete(n.metadata.name!);
+        this.verdicts.delete(n.metadata.name!);
+        this.reprobed.delete(n.metadata.name!);
+        this.liveness?.forget(n.metadata.name!);
         this.enqueuePodsOn(n.metadata.name!);
       },
     });
@@ -128,9 +190,102 @@ export class NodeLifecycleController {
     });
   }
 
-  /** Runs both work queues until `signal` aborts (informers must be started by the caller). */
+  /** Runs both work queues, the prober and the monitor until `signal` aborts (informers must be started by the caller). */
   async run(signal: AbortSignal): Promise<void> {
-    await Promise.all([this.nodeController.run(signal), this.podController.run(signal)]);
+    await Promise.all([this.nodeController.run(signal), this.podController.run(signal), this.liveness?.run(signal), this.monitor(signal)]);
+  }
+
+  /**
+   * Every half probe interval: each node's verdict and each zone's state;
+   * a node is enqueued only when its verdict or its zone's state changed
+   * (level-triggered syncs, but not 5,000 of them a second).
+   */
+  private async monitor(signal: AbortSignal): Promise<void> {
+    const period = Math.max(50, Math.floor(this.probeIntervalMs / 2));
+    if (!(await this.nodes.waitForSync(signal))) return;
+    while (!signal.aborted) {
+      try {
+        this.monitorOnce();
+      } catch (err) {
+        this.log.warn({ err: errMessage(err) }, 'node monitor pass failed');
+      }
+      await sleep(this.clock, period, signal);
+    }
+  }
+
+  /** One monitor pass (exposed for tests). */
+  monitorOnce(): void {
+    const now = this.clock.now();
+    const entries: Array<{ name: string; zone: string; ready: boolean; alive: boolean }> = [];
+    for (const node of this.nodes.store.list()) {
+      const name = node.metadata.name!;
+      const alive = this.health(node, now).alive;
+      const ready = alive && getCondition(node.status?.conditions, 'Ready')?.status !== 'False';
+      entries.push({ name, zone: zoneOf(node), ready, alive });
+      if (this.verdicts.get(name) !== alive) {
+        this.verdicts.set(name, alive);
+        this.nodeController.enqueue(name);
+      }
+    }
+    const counts = zoneCounts(entries);
+    const states = new Map([...counts].map(([z, c]) => [z, zoneState(c.ready, c.notReady, this.deps.unhealthyZoneThreshold)] as const));
+    const changed = new Set([...states].filter(([z, s]) => this.zoneStates.get(z) !== s).map(([z]) => z));
+    for (const [z, s] of states) if (changed.has(z)) this.log.info({ zone: z || '(none)', state: s, ...counts.get(z) }, 'zone state changed');
+    const master = allFullyDisrupted(states);
+    if (master !== this.masterDisruption) {
+      this.masterDisruption = master;
+      if (master) this.log.warn({ nodes: entries.length }, 'every node is unready: master disruption mode, no evictions');
+      else {
+        // As Kubernetes: every node gets a fresh grace period once the control plane sees nodes again.
+        this.graceResetAt = now;
+        this.log.info({ nodes: entries.length }, 'nodes are ready again: leaving master disruption mode');
+      }
+      for (const e of entries) this.nodeController.enqueue(e.name);
+    } else if (changed.size > 0) {
+      for (const e of entries) if (changed.has(e.zone)) this.nodeController.enqueue(e.name);
+    }
+    this.zoneStates = states;
+    this.zoneSizes = new Map([...counts].map(([z, c]) => [z, c.ready + c.notReady]));
+  }
+
+  /** Whether this node may get NoExecute taints now (zone disruption rules); consumes the partial-disruption budget. */
+  private mayTaintNoExecute(node: Node, alreadyTainted: boolean): boolean {
+    if (this.masterDisruption) return false;
+    if (alreadyTainted) return true;
+    const zone = zoneOf(node);
+    const rate = evictionRate(this.zoneStates.get(zone) ?? 'Normal', this.zoneSizes.get(zone) ?? 0, this.deps);
+    if (rate === Number.POSITIVE_INFINITY) return true;
+    if (rate <= 0) return false;
+    const now = this.clock.now();
+    if (now < (this.nextTaintAt.get(zone) ?? 0)) return false;
+    this.nextTaintAt.set(zone, now + 1000 / rate);
+    return true;
+  }
+
+  /** Whether the node shows signs of life, judged on the fast signal when it has one. */
+  health(node: Node, now = this.clock.now()): { alive: boolean; silentForMs: number; graceMs: number; cause: 'agent-down' | 'silent' | 'lease' } {
+    const name = node.metadata.name!;
+    let hb = this.heartbeats.get(name);
+    if (!hb) {
+      this.heartbeat(name, { status: readyHeartbeat(node) });
+      hb = this.heartbeats.get(name)!;
+    }
+    const probe = this.liveness?.view(name);
+    let last = Math.max(hb.at, this.graceResetAt);
+    if (probe?.everAnswered) {
+      last = Math.max(last, probe.lastAnswer ?? 0);
+      const silentForMs = now - last;
+      return { alive: silentForMs < this.probeGraceMs, silentForMs, graceMs: this.probeGraceMs, cause: probe.state === 'refused' ? 'agent-down' : 'silent' };
+    }
+    const leaseMs = (this.leases.store.get(`${NODE_LEASE_NAMESPACE}/${name}`)?.spec?.leaseDurationSeconds ?? 0) * 1000;
+    const graceMs = Math.max(this.graceMs, leaseMs);
+    const silentForMs = now - last;
+    return { alive: silentForMs < graceMs, silentForMs, graceMs, cause: 'lease' };
+  }
+
+  /** True while every zone is fully disrupted (no evictions). */
+  get inMasterDisruption(): boolean {
+    return this.masterDisruption;
   }
 
   private onLease(lease: Lease): void {
@@ -170,29 +325,36 @@ export class NodeLifecycleController {
   async syncNode(name: string): Promise<{ requeueAfter?: number } | void> {
     const node = this.nodes.store.get(name);
     if (!node) return;
-    let hb = this.heartbeats.get(name);
-    if (!hb) {
-      this.heartbeat(name, { status: readyHeartbeat(node) });
-      hb = this.heartbeats.get(name)!;
-    }
     const now = this.clock.now();
-    const silentFor = now - hb.at;
+    const h = this.health(node, now);
     const ready = getCondition(node.status?.conditions, 'Ready');
-    if (silentFor >= this.graceMs) {
+    if (!h.alive) {
       let cur = node;
-      if (ready?.status !== 'Unknown') cur = await this.markUnknown(node);
-      await this.setTaints(cur, [TAINT_NOT_READY], unreachableTaints(now));
-      // Heartbeats wake us up through the informer; nothing to poll.
-      return;
+      if (ready?.status !== 'Unknown') cur = await this.markUnknown(node, h);
+      const evict = this.mayTaintNoExecute(cur, hasTaint(cur, TAINT_UNREACHABLE, 'NoExecute'));
+      const wanted = unreachableTaints(now).filter((t) => evict || t.effect !== 'NoExecute');
+      await this.setTaints(cur, [TAINT_NOT_READY, TAINT_UNREACHABLE], wanted);
+      // In partial disruption the budget refills: look again then. Otherwise the monitor wakes us.
+      return evict ? undefined : { requeueAfter: Math.max(this.probeIntervalMs, 1000) };
     }
-    if (ready?.status === 'False') await this.setTaints(node, [TAINT_UNREACHABLE], notReadyTaints(now));
-    else await this.setTaints(node, [TAINT_UNREACHABLE, TAINT_NOT_READY], []);
-    // Look again right when the grace period would run out.
-    return { requeueAfter: this.graceMs - silentFor + 1 };
+    if (ready?.status === 'Unknown' && this.liveness?.view(name)?.everAnswered) {
+      // Alive again after we marked it Unknown: a fresh probe session makes the agent re-post its status.
+      const last = this.reprobed.get(name) ?? 0;
+      if (now - last >= this.probeGraceMs) {
+        this.reprobed.set(name, now);
+        this.liveness.reconnect(name);
+      }
+    }
+    if (ready?.status === 'False') {
+      const evict = this.mayTaintNoExecute(node, hasTaint(node, TAINT_NOT_READY, 'NoExecute'));
+      await this.setTaints(node, [TAINT_UNREACHABLE, TAINT_NOT_READY], notReadyTaints(now).filter((t) => evict || t.effect !== 'NoExecute'));
+    } else await this.setTaints(node, [TAINT_UNREACHABLE, TAINT_NOT_READY], []);
+    // Lease-only nodes: look again right when the grace period would run out (the monitor would too, a little later).
+    return this.liveness?.view(name)?.everAnswered ? undefined : { requeueAfter: h.graceMs - h.silentForMs + 1 };
   }
 
   /** Turns the agent's conditions Unknown, marks its pods not ready, and records NodeNotReady. */
-  private async markUnknown(node: Node): Promise<Node> {
+  private async markUnknown(node: Node, h: { silentForMs: number; cause: 'agent-down' | 'silent' | 'lease' }): Promise<Node> {
     const next = deepCopy(node) as Node;
     const stamp = nowTimestamp(new Date(this.clock.now()));
     next.status ??= {};
@@ -204,7 +366,7 @@ export class NodeLifecycleController {
         type,
         status: 'Unknown',
         reason: 'NodeStatusUnknown',
-        message: 'Kubelet stopped posting node status.',
+        message: unknownMessage(h.cause),
         lastHeartbeatTime: prev?.lastHeartbeatTime,
         lastTransitionTime: stamp,
       };
@@ -213,7 +375,7 @@ export class NodeLifecycleController {
     }
     next.status.conditions = conditions;
     const updated = (await this.deps.client.resource<Node>('nodes').updateStatus(next)) as Node;
-    this.log.info({ node: node.metadata.name, graceMs: this.graceMs }, 'node stopped heartbeating; Ready=Unknown');
+    this.log.info({ node: node.metadata.name, cause: h.cause, silentForMs: h.silentForMs }, 'node stopped heartbeating; Ready=Unknown');
     this.recorder.event(node, 'Normal', 'NodeNotReady', `Node ${node.metadata.name} status is now: NodeNotReady`);
     await this.markPodsNotReady(node.metadata.name!);
     return updated;
@@ -262,7 +424,7 @@ export class NodeLifecycleController {
     const now = this.clock.now();
     if (pod.metadata.deletionTimestamp) {
       this.taintedSince.delete(key);
-      const lost = !node ? await this.nodeGone(nodeName) : hasTaint(node, TAINT_UNREACHABLE, 'NoExecute');
+      const lost = !node ? await this.nodeGone(nodeName) : hasTaint(node, TAINT_UNREACHABLE, 'NoExecute') && !this.masterDisruption;
       if (!lost) return;
       const due = Date.parse(pod.metadata.deletionTimestamp);
       if (Number.isFinite(due) && now < due) return { requeueAfter: due - now };
@@ -274,6 +436,11 @@ export class NodeLifecycleController {
     if (taints.length === 0) {
       this.taintedSince.delete(key);
       return;
+    }
+    // Every node unready at once: our view is suspect, evict nothing (the taints are being lifted).
+    if (this.masterDisruption) {
+      this.taintedSince.delete(key);
+      return { requeueAfter: Math.max(this.probeIntervalMs, 1000) };
     }
     const delay = evictionDelayMs(pod.spec?.tolerations, taints, this.defaults);
     if (delay === undefined) return;
@@ -310,6 +477,13 @@ export class NodeLifecycleController {
       throw err;
     }
   }
+}
+
+/** The Ready=Unknown message: Kubernetes' words, plus what the fast signal saw. */
+function unknownMessage(cause: 'agent-down' | 'silent' | 'lease'): string {
+  if (cause === 'agent-down') return 'Kubelet stopped posting node status. The node agent is not running (its liveness port refuses connections; the host answers).';
+  if (cause === 'silent') return 'Kubelet stopped posting node status. The node does not answer (host down or network cut).';
+  return 'Kubelet stopped posting node status.';
 }
 
 /** The agent's own heartbeat in the node status, used as well as the Lease (either proves liveness). */
