@@ -77,10 +77,18 @@ export function desiredNode(f: NodeFacts, previous?: Node, now: string = nowTime
   return {
     apiVersion: 'v1',
     kind: 'Node',
-    metadata: { ...(previous?.metadata ?? {}), name: f.nodeName, labels, ...(Object.keys(annotations).length ? { annotations } : {}) },
+    metadata: withAnnotations({ ...(previous?.metadata ?? {}), name: f.nodeName, labels }, annotations),
     spec,
     status,
   };
+}
+
+/** `metadata` with exactly these annotations (none: no annotations field). */
+function withAnnotations(metadata: Node['metadata'], annotations: Record<string, string>): Node['metadata'] {
+  const out = { ...metadata };
+  if (Object.keys(annotations).length) out.annotations = annotations;
+  else delete out.annotations;
+  return out;
 }
 
 /** The status without its heartbeat times: what "changed" means for a status write. */

@@ -1,0 +1,113 @@
+import { connect } from 'node:http2';
+import type { Node } from '@flotilla/api';
+import { FakeApiClient } from '@flotilla/client/testing';
+import { createLogger } from '@flotilla/observability';
+import { describe, expect, it } from 'vitest';
+import { leaseDurationFor, resolveConfig } from './config.js';
+import { LivenessServer } from './liveness-server.js';
+import { desiredNode, NodeStatusReporter, type NodeFacts } from './node-status.js';
+
+const log = createLogger('liveness-test', { level: 'silent' });
+
+/** GET /livez?node=… over a fresh h2c session, and a PING on it. */
+async function probe(port: number, node: string): Promise<{ status: number; body: string; pinged: boolean }> {
+  const session = connect(`http://127.0.0.1:${port}`);
+  try {
+    const req = session.request({ ':path': `/livez?node=${node}` });
+    req.setEncoding('utf8');
+    let body = '';
+    let status = 0;
+    req.on('response', (h) => (status = Number(h[':status'])));
+    req.on('data', (c: string) => (body += c));
+    await new Promise((r) => req.on('end', r));
+    const pinged = await new Promise<boolean>((r) => session.ping((err) => r(!err)));
+    return { status, body, pinged };
+  } finally {
+    session.destroy();
+  }
+}
+
+describe('LivenessServer', () => {
+  it('answers /livez for the nodes it serves (with a boot id), 404 for others, PINGs always; tells the agent it was probed', async () => {
+    const server = new LivenessServer({ port: 0, host: '127.0.0.1', log });
+    const port = await server.listen();
+    try {
+      const probed: string[] = [];
+      server.serve('a', () => probed.push('a'));
+      server.serve('b');
+      const a = await probe(port, 'a');
+      expect(a.status).toBe(200);
+      expect(JSON.parse(a.body)).toEqual({ node: 'a', bootId: server.bootId });
+      expect(a.pinged).toBe(true);
+      expect(probed).toEqual(['a']);
+      expect((await probe(port, 'b')).status).toBe(200);
+      expect((await probe(port, 'c')).status).toBe(404);
+      server.forget('a');
+      expect((await probe(port, 'a')).status).toBe(404);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('Lease truthfulness', () => {
+  it('the Lease lasts twice the renewal period, never under 40 s; the agent renews every 60 s by default', () => {
+    expect(leaseDurationFor(2_000)).toBe(40);
+    expect(leaseDurationFor(60_000)).toBe(120);
+    const c = resolveConfig({ nodeName: 'n', nodeIP: '192.0.2.1' });
+    expect(c.heartbeatIntervalMs).toBe(60_000);
+    expect(c.leaseDurationSeconds).toBe(120);
+    expect(resolveConfig({ nodeName: 'n', nodeIP: '192.0.2.1', heartbeatIntervalMs: 90_000 }).leaseDurationSeconds).toBe(180);
+    expect(resolveConfig({ nodeName: 'n', nodeIP: '192.0.2.1', leaseDurationSeconds: 7 }).leaseDurationSeconds).toBe(7);
+  });
+});
+
+describe('NodeStatusReporter writes', () => {
+  const facts: NodeFacts = {
+    nodeName: 'n1',
+    nodeIP: '192.0.2.1',
+    maxPods: 110,
+    logPort: 0,
+    annotations: { 'node.flotilla.io/liveness-endpoint': '192.0.2.1:10248' },
+    host: { cpus: 2, memoryBytes: 2 ** 30, kernel: 'k', os: 'o', osType: 'linux', dockerVersion: 'd', architecture: 'x86_64' },
+  };
+
+  it('writes an unchanged status only when the report interval ran out; a check rewrites what someone else changed', async () => {
+    let now = 1_000_000;
+    const client = new FakeApiClient();
+    const r = new NodeStatusReporter(client, facts, log, 600_000, () => now);
+    const writes = () => client.actions.filter((a) => a.verb !== 'get' && a.verb !== 'list').map((a) => `${a.verb} ${a.subresource ?? ''}`.trim());
+    const registered = await r.register();
+    expect(registered.metadata.annotations).toEqual({ 'node.flotilla.io/liveness-endpoint': '192.0.2.1:10248' });
+    client.clearActions();
+
+    now += 10_000;
+    await r.update();
+    expect(writes()).toEqual([]);
+
+    // Nothing changed: a check reads, and writes nothing.
+    await r.update({ check: true });
+    expect(writes()).toEqual([]);
+    client.clearActions();
+
+    // The controller marked it Unknown: the check puts Ready=True back.
+    const stored = client.peek<Node>('nodes', undefined, 'n1')!;
+    stored.status!.conditions = stored.status!.conditions!.map((c) => (c.type === 'Ready' ? { ...c, status: 'Unknown', reason: 'NodeStatusUnknown' } : c));
+    await client.resource<Node>('nodes').updateStatus(stored);
+    client.clearActions();
+    await r.update({ check: true });
+    expect(writes()).toEqual(['update status']);
+    expect(client.peek<Node>('nodes', undefined, 'n1')!.status!.conditions!.find((c) => c.type === 'Ready')?.status).toBe('True');
+    client.clearActions();
+
+    now += 600_000;
+    await r.update();
+    expect(writes()).toEqual(['update status']);
+  });
+
+  it('removes the liveness annotation when the agent runs without a liveness server', () => {
+    const before = desiredNode(facts);
+    const after = desiredNode({ ...facts, annotations: { 'node.flotilla.io/liveness-endpoint': undefined } }, before);
+    expect(after.metadata.annotations).toBeUndefined();
+  });
+});
