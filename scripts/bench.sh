@@ -2,7 +2,7 @@
 # Flotilla's benchmarks, each printed against a baseline measured in the
 # same run (bare etcd, raw `docker run`), as a table and a BENCH_JSON line.
 #
-#   scripts/bench.sh [apiserver|agent|scheduler|dns|ingress|network|e2e|all] [--quick] [--cpu-prof DIR]
+#   scripts/bench.sh [apiserver|agent|scheduler|dns|ingress|network|e2e|liveness|all] [--quick] [--cpu-prof DIR]
 #   scripts/bench.sh apiserver-op get|create|list [-c N] [-d SECONDS] [--cpu-prof DIR]
 #
 # apiserver  GET/create at 1/16/64 clients, LIST of 10,000 pods and watch
@@ -22,6 +22,8 @@
 # e2e        apply 10/30 replicas, scale 10 → 30, a killed container, a
 #            rolling update, a killed host: Flotilla vs Docker Swarm mode vs
 #            `docker run -d` on the same engines, two runs (issue 12; root, Docker)
+# liveness   node liveness: etcd writes/s and CPU at 1,000 and 5,000 hollow
+#            nodes, 60 s Lease + HTTP/2 PINGs vs the old 2 s Lease (issue 11)
 # --quick    smoke-sized run (seconds); --cpu-prof DIR profiles the measured
 #            processes and prints where their CPU time went.
 #
@@ -34,12 +36,12 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$FLOTILLA_ROOT"
 
-case "${1:-}" in -h|--help|help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h|--help|help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 what="apiserver"
 if [[ $# -gt 0 && "$1" != -* ]]; then what="$1"; shift; fi
 case "$what" in
-  apiserver|apiserver-op|agent|scheduler|dns|ingress|network|e2e|all) ;;
-  *) die "unknown benchmark '$what' (apiserver|agent|scheduler|dns|ingress|network|e2e|all)" ;;
+  apiserver|apiserver-op|agent|scheduler|dns|ingress|network|e2e|liveness|all) ;;
+  *) die "unknown benchmark '$what' (apiserver|agent|scheduler|dns|ingress|network|e2e|liveness|all)" ;;
 esac
 
 etcd_port="${FLOTILLA_BENCH_ETCD_PORT:-23890}"

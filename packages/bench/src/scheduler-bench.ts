@@ -93,15 +93,17 @@ export interface SchedulerBenchResult {
   targets: TargetCheck[];
 }
 
-interface Hollow {
+/** A running hollow-nodes process. */
+export interface Hollow {
   proc: ChildProcess;
   ready: Promise<void>;
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-function startHollow(kubeconfig: string, count: number, prefix: string, logFile: string, events = true): Hollow {
+/** Starts the hollow-nodes process (bin/hollow-nodes.js) with `count` nodes; `extra` are its flags (old-liveness). */
+export function startHollow(kubeconfig: string, count: number, prefix: string, logFile: string, events = true, extra: string[] = []): Hollow {
   const fd = openSync(logFile, 'a');
-  const proc = spawn(process.execPath, [fileURLToPath(new URL('./bin/hollow-nodes.js', import.meta.url)), kubeconfig, String(count), prefix, ...(events ? [] : ['no-events'])], {
+  const proc = spawn(process.execPath, [fileURLToPath(new URL('./bin/hollow-nodes.js', import.meta.url)), kubeconfig, String(count), prefix, ...(events ? [] : ['no-events']), ...extra], {
     cwd: repoRoot(),
     stdio: ['ignore', 'pipe', fd],
   });
@@ -144,7 +146,7 @@ async function until<T>(what: string, timeoutMs: number, fn: () => Promise<T | u
 }
 
 /** `VERB resource[/subresource]` → count, summed over response codes, from the apiserver's /metrics. */
-async function requestCounts(server: BenchApiServer): Promise<Map<string, number>> {
+export async function requestCounts(server: BenchApiServer): Promise<Map<string, number>> {
   const dispatcher = new HttpAgent({ connect: { ca: server.caPem } });
   try {
     const res = await request(`${server.url}/metrics`, { dispatcher, headers: { authorization: `Bearer ${server.adminToken}` } });

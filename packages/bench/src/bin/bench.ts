@@ -14,6 +14,7 @@ import { E2E_DEFAULTS, E2E_QUICK, runE2eBench } from '../e2e-bench.js';
 import { NETWORK_DEFAULTS, NETWORK_QUICK, runNetworkBench, type NetworkBenchOptions } from '../network-bench.js';
 import { SCHEDULER_DEFAULTS, SCHEDULER_QUICK, runSchedulerBench } from '../scheduler-bench.js';
 import { INGRESS_DEFAULTS, INGRESS_QUICK, runIngressBench } from '../ingress-bench.js';
+import { LIVENESS_DEFAULTS, LIVENESS_QUICK, runLivenessBench } from '../liveness-bench.js';
 import { summarizeProfile } from '../profile-summary.js';
 import { print, section, table } from '../report.js';
 
@@ -101,6 +102,9 @@ withFlags(program.command('e2e').description('apply/scale/kill/rollout/host loss
     const base = flags.quick ? E2E_QUICK : E2E_DEFAULTS;
     await runE2eBench({ ...base, ...(flags.runs ? { runs: Number(flags.runs) } : {}), ...(flags.hostKill === false ? { hostKill: false } : {}) });
   });
+withFlags(program.command('liveness').description('node liveness: etcd writes/s and CPU of the new scheme (60 s Lease + HTTP/2 PINGs) vs the 2 s Lease, 1,000 and 5,000 hollow nodes')).action(async (flags: Flags) => {
+  await runLivenessBench(flags.quick ? LIVENESS_QUICK : LIVENESS_DEFAULTS);
+});
 withFlags(program.command('all').description('every benchmark')).action(async (flags: Flags) => {
   await apiserver(flags);
   await agent(flags);

@@ -1,19 +1,30 @@
 /**
- * `node hollow-nodes.js KUBECONFIG COUNT PREFIX [no-events]`: many hollow nodes (the
+ * `node hollow-nodes.js KUBECONFIG COUNT PREFIX [no-events] [old-liveness]`: many hollow nodes (the
  * agent's own code on FakeRuntimes, @flotilla/agent runHollowNodes) in one
  * process of their own, so the scheduler benchmark can measure and kill
  * them apart from itself. Prints `READY` once every node has registered.
  * `no-events`: the kubelets record no Events (HollowNodesOptions.events).
+ * `old-liveness`: the heartbeat scheme before the liveness server (Lease
+ * renewed every 2 s, Node status written every 10 s, no liveness server),
+ * the liveness benchmark's baseline.
  */
 import { RestClient } from '@flotilla/client';
 import { runHollowNodes } from '@flotilla/agent';
 
-const [kubeconfig, countArg, prefix, eventsArg] = process.argv.slice(2);
+const [kubeconfig, countArg, prefix, ...flags] = process.argv.slice(2);
+const oldLiveness = flags.includes('old-liveness');
 const abort = new AbortController();
 process.on('SIGTERM', () => abort.abort());
 process.on('SIGINT', () => abort.abort());
 const client = RestClient.fromKubeconfig(kubeconfig, { connections: 256, userAgent: 'flotilla-bench-hollow' });
-const nodes = runHollowNodes({ count: Number(countArg), namePrefix: prefix ?? 'hollow-', client, signal: abort.signal, events: eventsArg !== 'no-events' });
+const nodes = runHollowNodes({
+  count: Number(countArg),
+  namePrefix: prefix ?? 'hollow-',
+  client,
+  signal: abort.signal,
+  events: !flags.includes('no-events'),
+  ...(oldLiveness ? { liveness: false, config: { heartbeatIntervalMs: 2_000, leaseDurationSeconds: 40, nodeStatusIntervalMs: 10_000, nodeStatusReportIntervalMs: 10_000 } } : {}),
+});
 nodes.ready.then(
   () => process.stdout.write('READY\n'),
   (err: unknown) => process.stdout.write(`FAILED ${(err as Error).message}\n`),

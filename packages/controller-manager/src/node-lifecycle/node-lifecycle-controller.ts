@@ -50,6 +50,7 @@ import {
   type Taint,
 } from '@flotilla/api';
 import { Controller, realClock, sleep, type Clock, type EventRecorder, type Informer, type Logger } from '@flotilla/client';
+import type { Gauge } from '@flotilla/observability';
 import { errMessage, type ControllerDeps } from '../context.js';
 import { allFullyDisrupted, DISRUPTION_DEFAULTS, evictionRate, zoneCounts, zoneOf, zoneState, type ZoneState } from './disruption.js';
 import { NodeProber, type LivenessSource } from './node-prober.js';
@@ -246,7 +247,25 @@ export class NodeLifecycleController {
     }
     this.zoneStates = states;
     this.zoneSizes = new Map([...counts].map(([z, c]) => [z, c.ready + c.notReady]));
+    this.report(entries.length, entries.filter((e) => !e.alive).length);
   }
+
+  /** Gauges: nodes per verdict and probe state, master disruption. */
+  private report(nodes: number, silent: number): void {
+    const registry = this.deps.metrics?.registry;
+    if (!registry) return;
+    this.gauges ??= {
+      nodes: registry.gauge('node_lifecycle_nodes', 'Nodes by liveness verdict of the node-lifecycle controller.'),
+      probes: registry.gauge('node_liveness_probes', 'Nodes by state of their liveness probe (HTTP/2 PING).'),
+      master: registry.gauge('node_lifecycle_master_disruption', '1 while every zone is fully disrupted (no evictions).'),
+    };
+    this.gauges.nodes.set(nodes - silent, { verdict: 'alive' });
+    this.gauges.nodes.set(silent, { verdict: 'silent' });
+    this.gauges.master.set(this.masterDisruption ? 1 : 0);
+    const counts = this.liveness instanceof NodeProber ? this.liveness.counts() : undefined;
+    for (const [state, n] of Object.entries(counts ?? {})) this.gauges.probes.set(n, { state });
+  }
+  private gauges: { nodes: Gauge; probes: Gauge; master: Gauge } | undefined;
 
   /** Whether this node may get NoExecute taints now (zone disruption rules); consumes the partial-disruption budget. */
   private mayTaintNoExecute(node: Node, alreadyTainted: boolean): boolean {
