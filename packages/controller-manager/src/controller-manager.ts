@@ -54,11 +54,11 @@ export interface ControllerManagerOptions {
   metrics?: ControllerMetrics;
   /** Node lifecycle: Lease silence before a node is Unknown. Default 8 s. */
   nodeMonitorGracePeriodMs?: number;
-  /** Node lifecycle: default toleration of pods for the unreachable taint. Default 2 s. */
+  /** Node lifecycle: default toleration of pods for the unreachable taint. Default 1 s. */
   defaultUnreachableTolerationSeconds?: number;
-  /** Node lifecycle: PING period of each node's liveness server. Default 1 s. */
+  /** Node lifecycle: PING period of each node's liveness server. Default 500 ms. */
   nodeProbeIntervalMs?: number;
-  /** Node lifecycle: silence of a probed node before it is Unknown. Default 3 s. */
+  /** Node lifecycle: silence of a probed node before it is Unknown. Default 2 s. */
   nodeProbeGracePeriodMs?: number;
   /** Node lifecycle: false = judge nodes on their Lease only (no probes). Default true. */
   nodeProbes?: boolean;

@@ -39,11 +39,11 @@ export interface ControllerManagerConfig {
   metricsHost?: string;
   /** Lease silence before a node is Unknown, seconds. Default 8 (Kubernetes: 40). */
   nodeMonitorGracePeriodSeconds?: number;
-  /** Default toleration of the unreachable taint, seconds. Default 2 (Kubernetes: 300). */
+  /** Default toleration of the unreachable taint, seconds. Default 1 (Kubernetes: 300). */
   defaultUnreachableTolerationSeconds?: number;
-  /** PING period of each node's liveness server, seconds. Default 1. */
+  /** PING period of each node's liveness server, seconds. Default 0.5. */
   nodeProbeIntervalSeconds?: number;
-  /** Silence of a probed node before it is Unknown, seconds. Default 3. */
+  /** Silence of a probed node before it is Unknown, seconds. Default 2. */
   nodeProbeGracePeriodSeconds?: number;
   /** Probe nodes' liveness servers (false: Lease only). Default true. */
   nodeProbes?: boolean;

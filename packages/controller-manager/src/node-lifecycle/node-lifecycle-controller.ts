@@ -6,10 +6,10 @@
  * Ready=False gets the `not-ready` taints the same way.
  *
  * Signs of life, any of: an answer of the agent's liveness server to this
- * process's HTTP/2 PINGs (node-prober.ts, every second, no etcd write), a
+ * process's HTTP/2 PINGs (node-prober.ts, every 500 ms, no etcd write), a
  * renewal of its Lease in kube-node-lease, a new Ready heartbeat in its
  * status. A node whose liveness server has answered since this process
- * started is judged on the fast grace (`probeGracePeriodMs`, 3 s); one
+ * started is judged on the fast grace (`probeGracePeriodMs`, 2 s); one
  * without (an agent with no liveness server, or not reachable from here,
  * or not yet probed after a restart) on the Lease: silent for
  * `nodeMonitorGracePeriodMs` and at least the Lease's own
@@ -70,13 +70,13 @@ export interface NodeLifecycleOptions extends ControllerDeps {
    * out. Default 8 s (Kubernetes: 40 s).
    */
   nodeMonitorGracePeriodMs?: number;
-  /** A node whose liveness server answers PINGs is Unknown after this much silence. Default 3 s. */
+  /** A node whose liveness server answers PINGs is Unknown after this much silence. Default 2 s. */
   probeGracePeriodMs?: number;
-  /** PING period per node. Default 1 s. */
+  /** PING period per node. Default 500 ms. */
   probeIntervalMs?: number;
   /** The fast liveness source: the HTTP/2 prober by default; false for Lease only (tests, or no network path to the nodes). */
   liveness?: LivenessSource | false;
-  /** How long pods without their own toleration stay on an unreachable node. Default 2 s (Kubernetes: 300 s). */
+  /** How long pods without their own toleration stay on an unreachable node. Default 1 s (Kubernetes: 300 s). */
   defaultUnreachableTolerationSeconds?: number;
   /** Zone disruption (Kubernetes' flags of the same names). */
   unhealthyZoneThreshold?: number;
@@ -130,10 +130,10 @@ export class NodeLifecycleController {
     this.log = deps.logger;
     this.recorder = deps.recorder;
     this.graceMs = deps.nodeMonitorGracePeriodMs ?? 8_000;
-    this.probeGraceMs = deps.probeGracePeriodMs ?? 3_000;
-    this.probeIntervalMs = deps.probeIntervalMs ?? 1_000;
+    this.probeGraceMs = deps.probeGracePeriodMs ?? 2_000;
+    this.probeIntervalMs = deps.probeIntervalMs ?? 500;
     this.liveness = deps.liveness === false ? undefined : (deps.liveness ?? new NodeProber({ intervalMs: this.probeIntervalMs, clock: this.clock, log: deps.logger }));
-    const unreachable = deps.defaultUnreachableTolerationSeconds ?? 2;
+    const unreachable = deps.defaultUnreachableTolerationSeconds ?? 1;
     this.defaults = { [TAINT_UNREACHABLE]: unreachable, [TAINT_NOT_READY]: deps.defaultNotReadyTolerationSeconds ?? unreachable };
     this.nodes = deps.informers.informer<Node>('nodes');
     this.leases = deps.informers.informer<Lease>('leases', { namespace: NODE_LEASE_NAMESPACE });
@@ -349,10 +349,13 @@ export class NodeLifecycleController {
     const ready = getCondition(node.status?.conditions, 'Ready');
     if (!h.alive) {
       let cur = node;
-      if (ready?.status !== 'Unknown') cur = await this.markUnknown(node, h);
+      const turned = ready?.status !== 'Unknown';
+      if (turned) cur = await this.markUnknown(node, h);
       const evict = this.mayTaintNoExecute(cur, hasTaint(cur, TAINT_UNREACHABLE, 'NoExecute'));
       const wanted = unreachableTaints(now).filter((t) => evict || t.effect !== 'NoExecute');
       await this.setTaints(cur, [TAINT_NOT_READY, TAINT_UNREACHABLE], wanted);
+      // After the taint: on a node with many pods these writes would otherwise delay the evictions' clock.
+      if (turned) await this.markPodsNotReady(name);
       // In partial disruption the budget refills: look again then. Otherwise the monitor wakes us.
       return evict ? undefined : { requeueAfter: Math.max(this.probeIntervalMs, 1000) };
     }
@@ -396,7 +399,6 @@ export class NodeLifecycleController {
     const updated = (await this.deps.client.resource<Node>('nodes').updateStatus(next)) as Node;
     this.log.info({ node: node.metadata.name, cause: h.cause, silentForMs: h.silentForMs }, 'node stopped heartbeating; Ready=Unknown');
     this.recorder.event(node, 'Normal', 'NodeNotReady', `Node ${node.metadata.name} status is now: NodeNotReady`);
-    await this.markPodsNotReady(node.metadata.name!);
     return updated;
   }
 

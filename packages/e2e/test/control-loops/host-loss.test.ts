@@ -161,7 +161,7 @@ async function steady(): Promise<void> {
 /** Containers of the namespace running on a host's engine whose pod is not an active pod in the API (duplicates). */
 async function strays(h: Host): Promise<string[]> {
   const active = new Set((await activePods()).filter((p) => p.spec?.nodeName === nodeOf(h)).map((p) => p.metadata.uid));
-  const out = await h.docker(['ps', '-q', '--filter', `label=io.flotilla.pod.namespace=${ns}`, '--format', '{{.ID}} {{.Label "io.flotilla.pod.uid"}}']);
+  const out = await h.docker(['ps', '--filter', `label=io.flotilla.pod.namespace=${ns}`, '--format', '{{.ID}} {{.Label "io.flotilla.pod.uid"}}']);
   return out
     .split('\n')
     .filter(Boolean)
