@@ -254,7 +254,15 @@ export class NodeProber implements LivenessSource {
     session.on('goaway', () => undefined);
     // The identity check: one small request per connection.
     session.once('connect', () => {
-      const req = session.request({ ':path': `/livez?node=${encodeURIComponent(e.node)}` });
+      // Timed out and dropped just as it connected: nothing to ask.
+      if (e.session !== session || session.destroyed || session.closed) return;
+      let req: ReturnType<ClientHttp2Session['request']>;
+      try {
+        req = session.request({ ':path': `/livez?node=${encodeURIComponent(e.node)}` });
+      } catch {
+        this.failed(e, 'refused');
+        return;
+      }
       let body = '';
       let status = 0;
       req.setEncoding('utf8');
