@@ -322,3 +322,22 @@ describe('NodeLifecycleController with the fast liveness signal', () => {
     expect(taintsOf(cluster.client.peek<Node>('nodes', undefined, 'b1'))).toEqual([`${TAINT_UNREACHABLE}:NoExecute`, `${TAINT_UNREACHABLE}:NoSchedule`]);
   });
 });
+
+describe('the eviction clock', () => {
+  it('starts when this process tainted the node, not when its informer shows the taint', async () => {
+    const live = new FakeLiveness();
+    const { cluster, c } = await setup([probed('n1'), probed('n2'), probed('n3'), pod('p1', { node: 'n1' })], live);
+    for (const n of ['n1', 'n2', 'n3']) live.answer(n, cluster.clock.now());
+    cluster.clock.advance(2_000);
+    live.answer('n2', cluster.clock.now());
+    live.answer('n3', cluster.clock.now());
+    c.monitorOnce();
+    await c.syncNode('n1');
+    // The informer lags by a second: the default toleration (1 s) has run out when the pod is first looked at.
+    cluster.clock.advance(1_000);
+    await cluster.cached<Node>('nodes', 'n1', (o) => taintsOf(o).length === 2);
+    cluster.client.clearActions();
+    await c.syncPod('default/p1');
+    expect(cluster.writes()).toEqual(['delete pods default/p1']);
+  });
+});

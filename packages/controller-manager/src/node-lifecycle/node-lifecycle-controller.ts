@@ -122,6 +122,8 @@ export class NodeLifecycleController {
   private graceResetAt = 0;
   /** Per zone in partial disruption: local time the next node may get NoExecute taints. */
   private readonly nextTaintAt = new Map<string, number>();
+  /** Local time this process put NoExecute taints on a node: the eviction clock starts then, not when the informer shows them. */
+  private readonly taintedAt = new Map<string, number>();
   /** Nodes already re-probed after we marked them Unknown (local time), so the agent re-posts its status. */
   private readonly reprobed = new Map<string, number>();
 
@@ -175,6 +177,7 @@ export class NodeLifecycleController {
       onDelete: (n) => {
         this.heartbeats.delete(n.metadata.name!);
         this.verdicts.delete(n.metadata.name!);
+        this.taintedAt.delete(n.metadata.name!);
         this.reprobed.delete(n.metadata.name!);
         this.liveness?.forget(n.metadata.name!);
         this.enqueuePodsOn(n.metadata.name!);
@@ -430,6 +433,10 @@ export class NodeLifecycleController {
     obj.spec = { ...obj.spec, taints: next };
     if (next.length === 0) delete obj.spec.taints;
     await this.deps.client.resource<Node>('nodes').update(obj);
+    const name = node.metadata.name!;
+    if (next.some((t) => t.effect === 'NoExecute')) {
+      if (!current.some((t) => t.effect === 'NoExecute')) this.taintedAt.set(name, this.clock.now());
+    } else this.taintedAt.delete(name);
     this.log.info({ node: node.metadata.name, taints: next.map((t) => `${t.key}:${t.effect}`) }, 'node taints updated');
   }
 
@@ -467,7 +474,7 @@ export class NodeLifecycleController {
     if (delay === undefined) return;
     let since = this.taintedSince.get(key);
     if (!since || since.node !== nodeName) {
-      since = { node: nodeName, at: now };
+      since = { node: nodeName, at: Math.min(now, this.taintedAt.get(nodeName) ?? now) };
       this.taintedSince.set(key, since);
     }
     const due = since.at + delay;
