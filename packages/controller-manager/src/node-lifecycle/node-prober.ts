@@ -22,8 +22,9 @@
  *
  * If this process itself stalls (a long GC pause, a starved CPU), PING
  * answers wait in its socket buffers: a gap in its own tick is detected and
- * forgiven (every open session counts as answered at the end of the gap),
- * so the controller never blames nodes for its own silence.
+ * forgiven (every open session gets one PING timeout after the gap to
+ * answer before the grace can run out), so the controller never blames
+ * nodes for its own silence.
  */
 import { connect, type ClientHttp2Session } from 'node:http2';
 import { realClock, sleep, type Clock, type Logger } from '@flotilla/client';
@@ -65,6 +66,8 @@ export interface NodeProberOptions {
   intervalMs?: number;
   /** An unanswered PING (or connect) older than this drops the connection (silent). Default twice the interval, at least 1 s. */
   timeoutMs?: number;
+  /** The grace the controller judges silence by: after a stall of this process every open session gets `timeoutMs` more to answer. Default 2 s. */
+  graceMs?: number;
   clock?: Clock;
   log?: Logger;
   /** Told when a node's state changes. */
@@ -86,6 +89,7 @@ export class NodeProber implements LivenessSource {
   private readonly entries = new Map<string, Entry>();
   private readonly intervalMs: number;
   private readonly timeoutMs: number;
+  private readonly graceMs: number;
   private readonly clock: Clock;
   private readonly log: Logger | undefined;
   /** Entries in a fixed order, so each tick handles one slice of them (PINGs spread over the interval). */
@@ -96,6 +100,7 @@ export class NodeProber implements LivenessSource {
   constructor(private readonly o: NodeProberOptions = {}) {
     this.intervalMs = o.intervalMs ?? 500;
     this.timeoutMs = o.timeoutMs ?? Math.max(1_000, 2 * this.intervalMs);
+    this.graceMs = o.graceMs ?? 2_000;
     this.clock = o.clock ?? realClock;
     this.log = o.log;
   }
@@ -168,10 +173,12 @@ export class NodeProber implements LivenessSource {
   }
 
   private forgiveStall(now: number, gapMs: number): void {
-    this.log?.warn({ gapMs }, 'node prober stalled; open sessions count as answered');
+    this.log?.warn({ gapMs }, 'node prober stalled; open sessions get one more PING timeout to answer');
+    // Not a clean slate (that would delay every verdict by a full grace at each stall): one PING timeout to answer.
+    const floor = now + this.timeoutMs - this.graceMs;
     for (const e of this.entries.values()) {
       if (!e.session || e.session.destroyed) continue;
-      e.lastAnswer = now;
+      if (e.lastAnswer !== undefined) e.lastAnswer = Math.max(e.lastAnswer, floor);
       if (e.pending !== undefined) e.pending = now;
     }
   }
