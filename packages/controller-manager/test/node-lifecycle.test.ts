@@ -35,7 +35,8 @@ describe('node lifecycle on the real apiserver and etcd', () => {
       spec: {},
       status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', lastHeartbeatTime: now().replace(/\.\d+Z$/, 'Z') }], allocatable: { cpu: '2', memory: '2Gi', pods: '110' } },
     });
-    await client.resource<Lease>('leases').create({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: nodeName, namespace: 'kube-node-lease' }, spec: { holderIdentity: nodeName, leaseDurationSeconds: 40, renewTime: now().replace('Z', '000Z') } });
+    // A Lease is never judged expired before its own duration: 2 s, like the grace here.
+    await client.resource<Lease>('leases').create({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: nodeName, namespace: 'kube-node-lease' }, spec: { holderIdentity: nodeName, leaseDurationSeconds: 2, renewTime: now().replace('Z', '000Z') } });
     await client.resource<Pod>('pods').create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'lost', namespace: ns }, spec: { containers: [{ name: 'c', image: 'flotilla/busybox:latest' }], terminationGracePeriodSeconds: 1 } });
     await client.bind(ns, 'lost', nodeName);
 
