@@ -35,6 +35,17 @@ describe('node lifecycle on the real apiserver and etcd', () => {
       spec: {},
       status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', lastHeartbeatTime: now().replace(/\.\d+Z$/, 'Z') }], allocatable: { cpu: '2', memory: '2Gi', pods: '110' } },
     });
+    // A second node that stays healthy (its Lease lasts an hour): with every node unready the controller would
+    // assume its own view is broken (master disruption) and evict nothing, as Kubernetes does.
+    const healthy = `${nodeName}-ok`;
+    await client.resource<Node>('nodes').create({
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: healthy },
+      spec: {},
+      status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', lastHeartbeatTime: now().replace(/\.\d+Z$/, 'Z') }], allocatable: { cpu: '2', memory: '2Gi', pods: '110' } },
+    });
+    await client.resource<Lease>('leases').create({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: healthy, namespace: 'kube-node-lease' }, spec: { holderIdentity: healthy, leaseDurationSeconds: 3600, renewTime: now().replace('Z', '000Z') } });
     // A Lease is never judged expired before its own duration: 2 s, like the grace here.
     await client.resource<Lease>('leases').create({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: nodeName, namespace: 'kube-node-lease' }, spec: { holderIdentity: nodeName, leaseDurationSeconds: 2, renewTime: now().replace('Z', '000Z') } });
     await client.resource<Pod>('pods').create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'lost', namespace: ns }, spec: { containers: [{ name: 'c', image: 'flotilla/busybox:latest' }], terminationGracePeriodSeconds: 1 } });
