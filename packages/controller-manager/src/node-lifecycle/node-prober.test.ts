@@ -27,7 +27,7 @@ afterEach(async () => {
 
 function startProber(): { prober: NodeProber; changes: Array<[string, ProbeState]> } {
   const changes: Array<[string, ProbeState]> = [];
-  const prober = new NodeProber({ intervalMs: 100, onChange: (n, v) => changes.push([n, v.state]) });
+  const prober = new NodeProber({ intervalMs: 100, timeoutMs: 500, onChange: (n, v) => changes.push([n, v.state]) });
   const ac = new AbortController();
   const running = prober.run(ac.signal);
   cleanups.push(async () => {

@@ -22,7 +22,7 @@
  *
  * If this process itself stalls (a long GC pause, a starved CPU), PING
  * answers wait in its socket buffers: a gap in its own tick is detected and
- * forgiven (every open session gets one PING timeout after the gap to
+ * forgiven (every open session gets two PING periods after the gap to
  * answer before the grace can run out), so the controller never blames
  * nodes for its own silence.
  */
@@ -64,9 +64,15 @@ export interface LivenessSource {
 export interface NodeProberOptions {
   /** PING period per node. Default 500 ms. */
   intervalMs?: number;
-  /** An unanswered PING (or connect) older than this drops the connection (silent). Default twice the interval, at least 1 s. */
+  /**
+   * An unanswered PING (or connect) older than this drops the connection and
+   * dials again. Default twice the grace, at least 4 s: the verdict comes from
+   * the grace, not from this; dropping early only makes a starved node (or
+   * this process) reconnect in a loop, and a partition that heals resumes
+   * the same connection anyway.
+   */
   timeoutMs?: number;
-  /** The grace the controller judges silence by: after a stall of this process every open session gets `timeoutMs` more to answer. Default 2 s. */
+  /** The grace the controller judges silence by: after a stall of this process every open session gets two PING periods more to answer. Default 2 s. */
   graceMs?: number;
   clock?: Clock;
   log?: Logger;
@@ -99,8 +105,8 @@ export class NodeProber implements LivenessSource {
 
   constructor(private readonly o: NodeProberOptions = {}) {
     this.intervalMs = o.intervalMs ?? 500;
-    this.timeoutMs = o.timeoutMs ?? Math.max(1_000, 2 * this.intervalMs);
     this.graceMs = o.graceMs ?? 2_000;
+    this.timeoutMs = o.timeoutMs ?? Math.max(4_000, 2 * this.graceMs);
     this.clock = o.clock ?? realClock;
     this.log = o.log;
   }
@@ -153,7 +159,7 @@ export class NodeProber implements LivenessSource {
     try {
       while (!signal.aborted) {
         const now = this.clock.now();
-        if (now - lastTick > this.timeoutMs) this.forgiveStall(now, now - lastTick);
+        if (now - lastTick > Math.max(1_000, 2 * this.intervalMs)) this.forgiveStall(now, now - lastTick);
         lastTick = now;
         const n = this.order.length;
         const slice = Math.ceil(n / 10);
@@ -173,9 +179,9 @@ export class NodeProber implements LivenessSource {
   }
 
   private forgiveStall(now: number, gapMs: number): void {
-    this.log?.warn({ gapMs }, 'node prober stalled; open sessions get one more PING timeout to answer');
-    // Not a clean slate (that would delay every verdict by a full grace at each stall): one PING timeout to answer.
-    const floor = now + this.timeoutMs - this.graceMs;
+    this.log?.warn({ gapMs }, 'node prober stalled; open sessions get two more PING periods to answer');
+    // Not a clean slate (that would delay every verdict by a full grace at each stall): two PING periods to answer.
+    const floor = now + 2 * this.intervalMs - this.graceMs;
     for (const e of this.entries.values()) {
       if (!e.session || e.session.destroyed) continue;
       if (e.lastAnswer !== undefined) e.lastAnswer = Math.max(e.lastAnswer, floor);
