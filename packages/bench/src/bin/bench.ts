@@ -102,9 +102,15 @@ withFlags(program.command('e2e').description('apply/scale/kill/rollout/host loss
     const base = flags.quick ? E2E_QUICK : E2E_DEFAULTS;
     await runE2eBench({ ...base, ...(flags.runs ? { runs: Number(flags.runs) } : {}), ...(flags.hostKill === false ? { hostKill: false } : {}) });
   });
-withFlags(program.command('liveness').description('node liveness: etcd writes/s and CPU of the new scheme (60 s Lease + HTTP/2 PINGs) vs the 2 s Lease, 1,000 and 5,000 hollow nodes')).action(async (flags: Flags) => {
-  await runLivenessBench(flags.quick ? LIVENESS_QUICK : LIVENESS_DEFAULTS);
-});
+withFlags(program.command('liveness').description('node liveness: etcd writes/s and CPU of the new scheme (60 s Lease + HTTP/2 PINGs) vs the 2 s Lease, 1,000 and 5,000 hollow nodes'))
+  .option('--nodes <list>', 'node counts of the new scheme, comma-separated (the old scheme runs at the first)')
+  .action(async (flags: Flags & { nodes?: string }) => {
+    const base = flags.quick ? LIVENESS_QUICK : LIVENESS_DEFAULTS;
+    const counts = flags.nodes?.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+    const old = base.phases.find((p) => p.scheme === 'old')!;
+    const fresh = base.phases.find((p) => p.scheme === 'new')!;
+    await runLivenessBench(counts?.length ? { ...base, phases: [{ ...old, nodes: counts[0]! }, ...counts.map((nodes) => ({ ...fresh, nodes }))] } : base);
+  });
 withFlags(program.command('all').description('every benchmark')).action(async (flags: Flags) => {
   await apiserver(flags);
   await agent(flags);
