@@ -190,7 +190,12 @@ export async function runLivenessBench(o: LivenessBenchOptions): Promise<Livenes
   );
   const loadBefore = loadavg()[0]!;
   const results: LivenessPhaseResult[] = [];
-  for (const p of o.phases) results.push(await runPhase(p, o.settleS));
+  for (const p of o.phases) {
+    const r = await runPhase(p, o.settleS);
+    results.push(r);
+    // Each phase as it ends, so a run cut short still tells something.
+    print(`${r.scheme}@${r.nodes}: ${r.etcdWritesPerSec.toFixed(1)} etcd writes/s (${r.at5000PerSec.toFixed(0)}/s at 5,000 nodes), cores ${JSON.stringify(Object.fromEntries(Object.entries(r.cores).map(([k, v]) => [k, Math.round(v * 100) / 100])))}`);
+  }
   print(`machine: ${cpus().length} cores, 1-min load average ${loadBefore.toFixed(1)} at start, ${loadavg()[0]!.toFixed(1)} at end`);
   const procs = ['apiserver', 'etcd', 'controller-manager', 'hollow nodes'];
   print(
