@@ -42,6 +42,14 @@ const POD_SPEC: FieldSchema = {
 
 const POD_TEMPLATE: FieldSchema = { metadata: OBJECT_META, spec: POD_SPEC };
 
+const JOB_SPEC: FieldSchema = {
+  ...leaf(
+    'parallelism', 'completions', 'activeDeadlineSeconds', 'podFailurePolicy', 'successPolicy', 'backoffLimit', 'backoffLimitPerIndex',
+    'maxFailedIndexes', 'selector', 'manualSelector', 'ttlSecondsAfterFinished', 'completionMode', 'suspend', 'podReplacementPolicy', 'managedBy',
+  ),
+  template: POD_TEMPLATE,
+};
+
 const object = (fields: FieldSchema): FieldSchema => ({ apiVersion: true, kind: true, metadata: OBJECT_META, ...fields });
 
 /** Schemas by `group/plural`. */
@@ -64,6 +72,18 @@ const SCHEMAS: Record<string, FieldSchema> = {
   'apps/replicasets': object({ spec: { ...leaf('replicas', 'minReadySeconds', 'selector'), template: POD_TEMPLATE }, status: true }),
   'apps/deployments': object({
     spec: { ...leaf('replicas', 'selector', 'strategy', 'minReadySeconds', 'revisionHistoryLimit', 'paused', 'progressDeadlineSeconds'), template: POD_TEMPLATE },
+    status: true,
+  }),
+  'apps/daemonsets': object({
+    spec: { ...leaf('selector', 'updateStrategy', 'minReadySeconds', 'revisionHistoryLimit'), template: POD_TEMPLATE },
+    status: true,
+  }),
+  'batch/jobs': object({ spec: JOB_SPEC, status: true }),
+  'batch/cronjobs': object({
+    spec: {
+      ...leaf('schedule', 'timeZone', 'startingDeadlineSeconds', 'concurrencyPolicy', 'suspend', 'successfulJobsHistoryLimit', 'failedJobsHistoryLimit'),
+      jobTemplate: { metadata: OBJECT_META, spec: JOB_SPEC },
+    },
     status: true,
   }),
   'networking.k8s.io/ingresses': object({ spec: leaf('ingressClassName', 'defaultBackend', 'tls', 'rules'), status: true }),
