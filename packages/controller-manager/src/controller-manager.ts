@@ -6,6 +6,9 @@
  */
 import { EventRecorder, InformerFactory, realClock, type ApiClient, type Clock, type Logger } from '@flotilla/client';
 import { ControllerMetrics } from './controller-metrics.js';
+import { CronJobController } from './cronjob/index.js';
+import { DaemonSetController } from './daemonset/index.js';
+import { JobController } from './job/index.js';
 import { DeploymentController } from './deployment/index.js';
 import { DisruptionController } from './disruption/index.js';
 import type { ControllerDeps } from './context.js';
@@ -18,7 +21,7 @@ import { NodeLifecycleController } from './node-lifecycle/index.js';
 import { ReplicaSetController } from './replicaset/index.js';
 
 /** Every controller the manager can run, by its `--controllers` name. */
-export const CONTROLLER_NAMES = ['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'endpointslice', 'endpointslice-mirroring', 'garbage-collector', 'namespace', 'disruption', 'node-ipam'] as const;
+export const CONTROLLER_NAMES = ['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'endpointslice', 'endpointslice-mirroring', 'garbage-collector', 'namespace', 'disruption', 'node-ipam', 'daemonset', 'job', 'cronjob'] as const;
 
 /** A controller name. */
 export type ControllerName = (typeof CONTROLLER_NAMES)[number];
@@ -40,6 +43,9 @@ const COMPONENTS: Record<ControllerName, string> = {
   namespace: 'namespace-controller',
   disruption: 'controllermanager',
   'node-ipam': 'node-ipam-controller',
+  daemonset: 'daemonset-controller',
+  job: 'job-controller',
+  cronjob: 'cronjob-controller',
 };
 
 /** Options of a ControllerManager. */
@@ -170,6 +176,12 @@ export class ControllerManager {
         return new DeploymentController(deps);
       case 'disruption':
         return new DisruptionController(deps);
+      case 'daemonset':
+        return new DaemonSetController(deps);
+      case 'job':
+        return new JobController(deps);
+      case 'cronjob':
+        return new CronJobController(deps);
       case 'node-ipam':
         return new NodeIpamController({ ...deps, clusterCIDR: this.options.clusterCIDR, nodeCIDRMaskSize: this.options.nodeCIDRMaskSize });
     }

@@ -12,9 +12,9 @@ import {
   type NodeSelectorTerm,
   type Pod,
   type PodSpec,
-  type Taint,
   type Toleration,
 } from '@flotilla/api';
+import { toleratesTaint } from '../node-lifecycle/taints.js';
 
 /** Label with the hash of the template a daemon pod was made from (as Kubernetes' ControllerRevision hash). */
 export const CONTROLLER_REVISION_HASH_LABEL = 'controller-revision-hash';
@@ -45,15 +45,6 @@ export function withDaemonTolerations(spec: PodSpec): Toleration[] {
     if (!own.some((t) => t.key === d.key && t.effect === d.effect)) own.push(d);
   }
   return own;
-}
-
-/** corev1 ToleratesTaint. */
-export function toleratesTaint(t: Toleration, taint: Pick<Taint, 'key' | 'value' | 'effect'>): boolean {
-  if (t.effect && t.effect !== taint.effect) return false;
-  if (!t.key) return t.operator === 'Exists';
-  if (t.key !== taint.key) return false;
-  if (t.operator === 'Exists') return true;
-  return (t.value ?? '') === (taint.value ?? '');
 }
 
 function matchRequirement(r: NodeSelectorRequirement, labels: Record<string, string>): boolean {

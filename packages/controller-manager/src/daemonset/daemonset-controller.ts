@@ -33,6 +33,7 @@ import {
   type ResourceClient,
 } from '@flotilla/client';
 import { errMessage } from '../context.js';
+import type { ControllerMetrics } from '../controller-metrics.js';
 import { informersSynced, resolveControllerRef, startInformers } from '../owner-lookup.js';
 import { newControllerRef } from '../replicaset/controller-ref.js';
 import { Expectations } from '../replicaset/expectations.js';
@@ -56,6 +57,8 @@ export interface DaemonSetControllerOptions {
   /** Parallel reconciles. Default 2, like kube-controller-manager's --concurrent-daemonset-syncs. */
   workers?: number;
   clock?: Clock;
+  /** Reconcile counts, durations and queue depth; none recorded when unset. */
+  metrics?: ControllerMetrics;
 }
 
 const DS_API_VERSION = 'apps/v1';
@@ -258,11 +261,12 @@ export class DaemonSetController {
     this.controller = new Controller({
       name: 'daemonset',
       workers: options.workers ?? 2,
-      reconcile: (key) => this.reconcile(key),
+      reconcile: options.metrics ? options.metrics.instrument('daemonset', (key) => this.reconcile(key)) : (key) => this.reconcile(key),
       informers: [this.podInformer, this.dsInformer, this.nodeInformer],
       logger: this.log,
       clock: this.clock,
     });
+    options.metrics?.watchQueue('daemonset', this.controller.queue);
     this.dsInformer.addEventHandler({
       onAdd: (ds) => this.controller.enqueue(ds),
       onUpdate: (_o, ds) => this.controller.enqueue(ds),
