@@ -162,11 +162,11 @@ describe('registry and strict fields', () => {
     expect(findResource('batch', 'v1', 'jobs')).toMatchObject({ kind: 'Job', subresources: ['status'] });
     expect(findResource('batch', 'v1', 'cronjobs')).toMatchObject({ kind: 'CronJob', shortNames: ['cj'] });
     const c = cronJob();
-    (c.spec as Record<string, unknown>).schedul = 'x';
-    (c.spec!.jobTemplate.spec as Record<string, unknown>).backofLimit = 1;
+    (c.spec as unknown as Record<string, unknown>).schedul = 'x';
+    (c.spec!.jobTemplate.spec as unknown as Record<string, unknown>).backofLimit = 1;
     expect(unknownFields({ group: 'batch', plural: 'cronjobs' }, c)).toEqual(['spec.jobTemplate.spec.backofLimit', 'spec.schedul']);
     const d = ds();
-    (d.spec as Record<string, unknown>).replicas = 3;
+    (d.spec as unknown as Record<string, unknown>).replicas = 3;
     expect(unknownFields({ group: 'apps', plural: 'daemonsets' }, d)).toEqual(['spec.replicas']);
   });
 });

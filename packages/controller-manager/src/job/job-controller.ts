@@ -99,6 +99,8 @@ export class JobController {
   private readonly backoff = new Map<string, BackoffRecord>();
   /** Per Job key: uids whose finalizer this controller removed and the cache may not show yet (never count twice). */
   private readonly finalizersRemoved = new Map<string, Set<string>>();
+  /** Per Job key: uids of running pods this controller deleted (suspension, lower parallelism): not failures. */
+  private readonly deletedByUs = new Map<string, Set<string>>();
 
   constructor(options: JobControllerOptions) {
     this.clock = options.clock ?? realClock;
@@ -126,6 +128,7 @@ export class JobController {
         this.expectations.delete(key);
         this.backoff.delete(key);
         this.finalizersRemoved.delete(key);
+        this.deletedByUs.delete(key);
         // Its pods keep their finalizer until someone removes it: that is us.
         for (const p of this.podInformer.store.byControllerUid(j.metadata.uid ?? '')) if (hasFinalizer(p)) this.controller.enqueue(ORPHAN_PREFIX + objectKey(p));
       },
@@ -170,6 +173,7 @@ export class JobController {
       this.expectations.delete(key);
       this.backoff.delete(key);
       this.finalizersRemoved.delete(key);
+      this.deletedByUs.delete(key);
       return;
     }
     const ns = job.metadata.namespace!;
@@ -252,14 +256,18 @@ export class JobController {
       status.active = 0;
       status.ready = 0;
     } else {
+      let delta = 0;
       if (this.expectations.satisfied(key)) {
         try {
-          result = await this.manage(key, job, active, completed, succeeded, now);
+          const m = await this.manage(key, job, active, completed, succeeded, now);
+          delta = m.delta;
+          if (m.requeueAfter !== undefined) result = { requeueAfter: m.requeueAfter };
         } catch (err) {
           manageErr = err;
         }
       }
-      status.active = active.length;
+      // As Kubernetes: the pods just created (or deleted) count at once, before the cache shows them.
+      status.active = Math.max(0, active.length + delta);
       status.ready = active.filter(isPodReady).length;
       if (deadlineAt !== undefined) {
         const left = Math.max(1, deadlineAt - now);
@@ -285,12 +293,21 @@ export class JobController {
     const unc = { succeeded: new Set(status.uncountedTerminatedPods?.succeeded ?? []), failed: new Set(status.uncountedTerminatedPods?.failed ?? []) };
     const removed = this.finalizersRemoved.get(key);
     let added = false;
+    const dropped: Pod[] = [];
+    const deletedByUs = this.deletedByUs.get(key);
     for (const p of pods) {
       const uid = p.metadata.uid!;
       if (!hasFinalizer(p) || !isPodFinished(p) || unc.succeeded.has(uid) || unc.failed.has(uid) || removed?.has(uid)) continue;
+      const phase = p.status?.phase;
+      if (phase !== 'Succeeded' && phase !== 'Failed' && (job.spec?.suspend || deletedByUs?.has(uid))) {
+        // Stopped by this controller (suspension, fewer wanted): neither a success nor a failure, as in Kubernetes.
+        dropped.push(p);
+        continue;
+      }
       (p.status?.phase === 'Succeeded' ? unc.succeeded : unc.failed).add(uid);
       added = true;
     }
+    if (dropped.length) await this.removeFinalizers(key, dropped);
     const uncounted = () => ({ succeeded: [...unc.succeeded], failed: [...unc.failed] });
     if (added) {
       await this.jobs.patchStatus(job.metadata.namespace, job.metadata.name!, { status: { uncountedTerminatedPods: uncounted() } }, 'merge');
@@ -355,7 +372,7 @@ export class JobController {
   }
 
   /** Creates or deletes pods toward the wanted number of active pods. */
-  private async manage(key: string, job: Job, active: Pod[], completed: Set<number>, succeeded: number, now: number): Promise<ReconcileResult | undefined> {
+  private async manage(key: string, job: Job, active: Pod[], completed: Set<number>, succeeded: number, now: number): Promise<{ delta: number; requeueAfter?: number }> {
     const spec = job.spec!;
     const parallelism = spec.parallelism ?? 1;
     const completions = spec.completions;
@@ -368,17 +385,17 @@ export class JobController {
     if (active.length > want) {
       // Not-ready and newest first, as Kubernetes picks.
       const victims = [...active].sort((a, b) => Number(isPodReady(a)) - Number(isPodReady(b)) || String(b.metadata.creationTimestamp).localeCompare(String(a.metadata.creationTimestamp))).slice(0, active.length - want);
-      const err = await this.deletePods(key, job, victims);
+      const err = await this.deletePods(key, job, victims, true);
       if (err) throw err;
-      return undefined;
+      return { delta: -victims.length };
     }
     let count = want - active.length;
-    if (count === 0) return undefined;
+    if (count === 0) return { delta: 0 };
     const rec = this.backoff.get(key);
     const wait = rec ? rec.lastFailure + jobBackoffDelay(rec.failuresAfterLastSuccess) - now : 0;
     if (wait > 0) {
       this.log.debug({ job: key, waitMs: wait, failures: rec?.failuresAfterLastSuccess }, 'backing off before the next pod');
-      return { requeueAfter: wait };
+      return { delta: 0, requeueAfter: wait };
     }
     let indexes: Array<number | undefined> = [];
     if (spec.completionMode === 'Indexed') {
@@ -386,13 +403,13 @@ export class JobController {
       for (let i = 0; i < (completions ?? 0) && indexes.length < count; i++) if (!completed.has(i) && !busy.has(i)) indexes.push(i);
       count = indexes.length;
     } else indexes = Array.from({ length: count }, () => undefined);
-    if (count === 0) return undefined;
+    if (count === 0) return { delta: 0 };
     this.expectations.expectCreations(key, count);
     const results = await Promise.allSettled(indexes.map((i) => this.createPod(job, i)));
     const errors = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     for (let i = 0; i < errors.length; i++) this.expectations.creationObserved(key);
     if (errors.length) throw errors[0]!.reason;
-    return undefined;
+    return { delta: count };
   }
 
   private async createPod(job: Job, index: number | undefined): Promise<void> {
@@ -432,8 +449,13 @@ export class JobController {
   }
 
   /** Deletes pods; returns the first error other than NotFound. */
-  private async deletePods(key: string, job: Job, pods: readonly Pod[]): Promise<unknown> {
+  private async deletePods(key: string, job: Job, pods: readonly Pod[], notFailures = false): Promise<unknown> {
     if (pods.length === 0) return undefined;
+    if (notFailures) {
+      let set = this.deletedByUs.get(key);
+      if (!set) this.deletedByUs.set(key, (set = new Set()));
+      for (const p of pods) set.add(p.metadata.uid!);
+    }
     this.expectations.expectDeletions(key, pods.map(objectKey));
     let first: unknown;
     await Promise.all(
