@@ -405,7 +405,7 @@ function columnsFor(info: ResourceInfo): Column[] {
         name,
         col('Schedule', (o) => str(get(o, 'spec.schedule')), { description: 'The schedule in Cron format, see https://en.wikipedia.org/wiki/Cron.' }),
         col('Timezone', (o) => str(get(o, 'spec.timeZone')) || '<none>', { description: 'The time zone name for the given schedule, see https://en.wikipedia.org/wiki/List_of_tz_database_time_zones.' }),
-        col('Suspend', (o) => String(get(o, 'spec.suspend') === true), { type: 'boolean', description: 'This flag tells the controller to suspend subsequent executions.' }),
+        col('Suspend', (o) => (get(o, 'spec.suspend') === undefined ? '<unset>' : get(o, 'spec.suspend') === true ? 'True' : 'False'), { type: 'boolean', description: 'This flag tells the controller to suspend subsequent executions.' }),
         col('Active', (o) => list(get(o, 'status.active')).length, { type: 'integer', description: 'A list of pointers to currently running jobs.' }),
         col('Last Schedule', (o, now) => (get(o, 'status.lastScheduleTime') ? age(str(get(o, 'status.lastScheduleTime')), now) : '<none>'), { description: 'Information when was the last time the job was successfully scheduled.' }),
         ageCol,
