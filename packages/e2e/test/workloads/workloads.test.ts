@@ -342,6 +342,36 @@ spec:
     expect((await podsOf('app=node-agent')).length).toBe(3);
   });
 
+  it('kubectl describe, create cronjob (a protobuf body) and delete job work on the new kinds; a deleted Job takes its pods', async () => {
+    const d = await kubectl(['describe', 'ds/node-agent', 'job/batch', 'cronjob/tick']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(d.stdout).toContain('Desired Number of Nodes Scheduled: 3');
+    expect(d.stdout).toContain('Pods Statuses:');
+    expect(d.stdout).toContain('Schedule:');
+    const c = await kubectl(['create', 'cronjob', 'made', '--image=flotilla/busybox:1', '--schedule=@hourly', '--', 'sh', '-c', 'true']);
+    expect(c.code, c.stderr).toBe(0);
+    const made = await api<CronJob>('cronjobs').get(ns, 'made');
+    expect(made.spec).toMatchObject({ schedule: '@hourly', concurrencyPolicy: 'Allow', suspend: false, successfulJobsHistoryLimit: 3, failedJobsHistoryLimit: 1 });
+    const del = await kubectl(['delete', 'job', 'batch', 'cronjob/made']);
+    expect(del.code, del.stderr).toBe(0);
+    // The garbage collector deletes the pods; the Job controller lets go of their tracking finalizers.
+    await waitFor(async () => ((await api<Pod>('pods').list(ns, { labelSelector: 'batch.kubernetes.io/job-name=batch' })).items.length === 0 ? true : undefined), { timeout: 60_000, message: 'the pods of the deleted Job gone' });
+  });
+
+  it('rolls a template change out over the daemon pods, one node at a time (maxUnavailable 1)', async () => {
+    const set = await kubectl(['set', 'image', 'ds/node-agent', 'agent=flotilla/echo:1']);
+    expect(set.code, set.stderr).toBe(0);
+    const rollout = await kubectl(['rollout', 'status', 'ds/node-agent', '--timeout=100s'], undefined);
+    expect(rollout.code, rollout.stderr).toBe(0);
+    expect(rollout.stdout).toContain('daemon set "node-agent" successfully rolled out');
+    const pods = (await podsOf('app=node-agent')).filter((p) => p.status?.phase === 'Running');
+    expect(pods.map(nodeOf).sort()).toEqual(['node-1', 'node-2', 'node-3']);
+    expect(pods.every((p) => p.spec?.containers[0]?.image === 'flotilla/echo:1')).toBe(true);
+    // One at a time: every old pod's deletion came after the previous node's new pod was created.
+    const evs = (await api<Event>('events').list(ns)).items.filter((e) => e.involvedObject?.name === 'node-agent' && e.reason === 'SuccessfulDelete');
+    expect(evs).toHaveLength(3);
+  });
+
   it('puts a daemon pod on a host added later, and removes it when that Node goes', async () => {
     const h4 = await hosts!.addHost();
     await cluster!.addNode(agentSpec(h4, 3));
