@@ -143,3 +143,16 @@ export interface DaemonSet extends KubeObject {
 
 /** A list of daemon sets. */
 export type DaemonSetList = KubeList<DaemonSet>;
+
+/**
+ * An immutable snapshot of a controller's state (a DaemonSet's pod template
+ * as a strategic merge patch): what `kubectl rollout history|undo` reads.
+ */
+export interface ControllerRevision extends KubeObject {
+  metadata: ObjectMeta;
+  data?: unknown;
+  revision: number;
+}
+
+/** A list of controller revisions. */
+export type ControllerRevisionList = KubeList<ControllerRevision>;

@@ -26,6 +26,7 @@ export {
   MAX_CRONJOB_NAME_LENGTH,
   MAX_JOB_NAME_LENGTH,
   prepareJobForCreate,
+  validateControllerRevision,
   validateCronJob,
   validateDaemonSet,
   validateJob,

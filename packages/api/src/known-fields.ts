@@ -78,6 +78,7 @@ const SCHEMAS: Record<string, FieldSchema> = {
     spec: { ...leaf('selector', 'updateStrategy', 'minReadySeconds', 'revisionHistoryLimit'), template: POD_TEMPLATE },
     status: true,
   }),
+  'apps/controllerrevisions': object(leaf('data', 'revision')),
   'batch/jobs': object({ spec: JOB_SPEC, status: true }),
   'batch/cronjobs': object({
     spec: {

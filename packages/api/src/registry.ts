@@ -31,6 +31,7 @@ import {
   defaultDaemonSet,
   defaultJob,
   prepareJobForCreate,
+  validateControllerRevision,
   validateCronJob,
   validateDaemonSet,
   validateJob,
@@ -110,6 +111,11 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     namespaced: true, subresources: ['status'],
     applyDefaults: defaultDaemonSet, validate: validateDaemonSet,
     extraFields: (o) => ({ 'status.desiredNumberScheduled': str((o as DaemonSet).status?.desiredNumberScheduled ?? 0) }),
+  }),
+  resource({
+    group: 'apps', version: 'v1', kind: 'ControllerRevision', plural: 'controllerrevisions', singular: 'controllerrevision', shortNames: [],
+    namespaced: true, subresources: [],
+    applyDefaults: noDefaults, validate: validateControllerRevision,
   }),
   resource({
     group: 'batch', version: 'v1', kind: 'Job', plural: 'jobs', singular: 'job', shortNames: [],

@@ -3,7 +3,7 @@
  * kinds DaemonSet (apps/v1), Job and CronJob (batch/v1), with Kubernetes'
  * rules and wording, so a bad manifest gets the 422 a real cluster gives.
  */
-import type { DaemonSet } from './apps-types.js';
+import type { ControllerRevision, DaemonSet } from './apps-types.js';
 import {
   JOB_CONTROLLER_UID_LABEL,
   JOB_NAME_LABEL,
@@ -356,5 +356,21 @@ export function validateCronJob(obj: KubeObject, old?: KubeObject): FieldError[]
     }
   }
   if (old) validateObjectMetaUpdate(e, cj.metadata, old.metadata);
+  return e.list;
+}
+
+// ------------------------------------------------------------------ ControllerRevision
+
+/** Validates a ControllerRevision: a non-negative revision; data never changes. */
+export function validateControllerRevision(obj: KubeObject, old?: KubeObject): FieldError[] {
+  const e = new FieldErrors();
+  const cr = obj as ControllerRevision;
+  validateObjectMeta(e, cr.metadata, true, isDns1123Subdomain);
+  if (cr.revision === undefined || cr.revision === null) e.required('revision');
+  else nonNegativeInt(e, 'revision', cr.revision);
+  if (old) {
+    validateObjectMetaUpdate(e, cr.metadata, old.metadata);
+    if (canonicalJson(cr.data ?? null) !== canonicalJson((old as ControllerRevision).data ?? null)) e.invalid('data', '', IMMUTABLE);
+  }
   return e.list;
 }

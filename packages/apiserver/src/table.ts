@@ -389,6 +389,19 @@ function columnsFor(info: ResourceInfo): Column[] {
         wide('Images', containerImages, { description: 'Images referenced by each container in the template.' }),
         wide('Selector', (o) => formatLabelSelector(get(o, 'spec.selector')), { description: 'A label query over pods that are managed by the daemon set.' }),
       ];
+    case 'apps/controllerrevisions':
+      return [
+        name,
+        col('Controller', (o) => {
+          const ref = list(get(o, 'metadata.ownerReferences')).find((r) => r.controller === true);
+          if (!ref) return '<none>';
+          const gv = str(ref.apiVersion);
+          const group = gv.includes('/') ? gv.split('/')[0] : '';
+          return `${str(ref.kind).toLowerCase()}${group ? `.${group}` : ''}/${str(ref.name)}`;
+        }, { description: 'Controller of the object' }),
+        col('Revision', (o) => num(get(o, 'revision')), { type: 'integer', description: 'Revision indicates the revision of the state represented by Data.' }),
+        ageCol,
+      ];
     case 'batch/jobs':
       return [
         name,

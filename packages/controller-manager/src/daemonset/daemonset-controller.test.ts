@@ -1,4 +1,4 @@
-import { defaultDaemonSet, nowTimestamp, type DaemonSet, type Node, type Pod } from '@flotilla/api';
+import { defaultDaemonSet, nowTimestamp, type ControllerRevision, type DaemonSet, type Node, type Pod } from '@flotilla/api';
 import { InformerFactory } from '@flotilla/client';
 import { FakeApiClient, FakeClock, waitFor } from '@flotilla/client/testing';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -143,6 +143,32 @@ describe('DaemonSetController.reconcile', () => {
       currentNumberScheduled: 2, numberMisscheduled: 0, desiredNumberScheduled: 2, numberReady: 1, observedGeneration: 1,
       updatedNumberScheduled: 2, numberAvailable: 1, numberUnavailable: 1,
     });
+  });
+});
+
+describe('controller revisions', () => {
+  it('records each template as a ControllerRevision (`kubectl rollout history`), newest highest, and drops unused ones past the limit', async () => {
+    const ds = daemonSet();
+    ds.spec!.revisionHistoryLimit = 1;
+    const { fake, dsc } = await setup([ds, node('n1')]);
+    await dsc.reconcile('ns/agent');
+    const revs = () => fake.peekAll<ControllerRevision>('controllerrevisions').sort((a, b) => a.revision - b.revision);
+    expect(revs().map((r) => [r.metadata.name, r.revision])).toEqual([[`agent-${daemonSetHash(ds)}`, 1]]);
+    const r1 = revs()[0]!;
+    expect(r1.metadata.labels).toEqual({ app: 'agent', [CONTROLLER_REVISION_HASH_LABEL]: daemonSetHash(ds) });
+    expect(r1.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'DaemonSet', name: 'agent', controller: true });
+    expect((r1.data as { spec: { template: Record<string, unknown> } }).spec.template).toMatchObject({ $patch: 'replace', metadata: { labels: { app: 'agent' } } });
+    const cached = (n: number) => waitFor(() => (dsc as unknown as { revisionInformer: { store: { size(): number } } }).revisionInformer.store.size() === n);
+    for (const image of ['img:2', 'img:3']) {
+      await cached(revs().length);
+      const next = await fake.resource<DaemonSet>('daemonsets').patch('ns', 'agent', { spec: { template: { spec: { containers: [{ name: 'c', image }] } } } }, 'merge');
+      await waitFor(() => (dsc as unknown as { dsInformer: { store: { get(k: string): DaemonSet | undefined } } }).dsInformer.store.get('ns/agent')?.metadata.resourceVersion === next.metadata.resourceVersion);
+      await waitFor(() => dsc.expectations.satisfied('ns/agent'));
+      await dsc.reconcile('ns/agent');
+    }
+    // Revisions 1..3 made; with limit 1 and no pods of revision 1 left, it went (2 is older but kept: one old revision).
+    await cached(revs().length);
+    expect(revs().map((r) => r.revision)).toEqual([2, 3]);
   });
 });
 

@@ -14,6 +14,7 @@ import {
   isReason,
   objectKey,
   podTemplateHash,
+  type ControllerRevision,
   type DaemonSet,
   type DaemonSetStatus,
   type KubeObject,
@@ -244,6 +245,8 @@ export class DaemonSetController {
   private readonly podInformer: Informer<Pod>;
   private readonly dsInformer: Informer<DaemonSet>;
   private readonly nodeInformer: Informer<Node>;
+  private readonly revisions: ResourceClient<ControllerRevision>;
+  private readonly revisionInformer: Informer<ControllerRevision>;
   private readonly recorder: EventSink;
   private readonly log: Logger;
   private readonly clock: Clock;
@@ -258,11 +261,13 @@ export class DaemonSetController {
     this.podInformer = options.informers.informer<Pod>('pods');
     this.dsInformer = options.informers.informer<DaemonSet>('daemonsets');
     this.nodeInformer = options.informers.informer<Node>('nodes');
+    this.revisions = options.client.resource<ControllerRevision>({ apiVersion: DS_API_VERSION, kind: 'ControllerRevision' });
+    this.revisionInformer = options.informers.informer<ControllerRevision>('controllerrevisions');
     this.controller = new Controller({
       name: 'daemonset',
       workers: options.workers ?? 2,
       reconcile: options.metrics ? options.metrics.instrument('daemonset', (key) => this.reconcile(key)) : (key) => this.reconcile(key),
-      informers: [this.podInformer, this.dsInformer, this.nodeInformer],
+      informers: [this.podInformer, this.dsInformer, this.nodeInformer, this.revisionInformer],
       logger: this.log,
       clock: this.clock,
     });
@@ -314,13 +319,13 @@ export class DaemonSetController {
 
   /** Starts the informers unless something already runs them, then reconciles until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
-    startInformers([this.podInformer, this.dsInformer, this.nodeInformer], signal);
+    startInformers([this.podInformer, this.dsInformer, this.nodeInformer, this.revisionInformer], signal);
     await this.controller.run(signal);
   }
 
   /** Resolves true once the caches have synced. */
   waitForSync(signal?: AbortSignal): Promise<boolean> {
-    return informersSynced([this.podInformer, this.dsInformer, this.nodeInformer], signal);
+    return informersSynced([this.podInformer, this.dsInformer, this.nodeInformer, this.revisionInformer], signal);
   }
 
   /** Reconciles one DaemonSet by key; exposed for tests. */
@@ -337,6 +342,7 @@ export class DaemonSetController {
     let manageErr: unknown;
     if (this.expectations.satisfied(key) && !ds.metadata.deletionTimestamp) {
       try {
+        await this.syncRevisions(ds, pods);
         await this.apply(key, ds, planDaemonSet(ds, nodes, pods, now));
       } catch (err) {
         manageErr = err;
@@ -411,6 +417,57 @@ export class DaemonSetController {
     } catch (err) {
       this.recorder.event(ds, 'Warning', 'FailedCreate', `Error creating: ${errMessage(err)}`);
       throw err;
+    }
+  }
+
+  /**
+   * ControllerRevisions as Kubernetes keeps them for a DaemonSet, so
+   * `kubectl rollout history|undo ds` work: one per template, named
+   * `<ds>-<hash>`, holding a strategic merge patch that restores the
+   * template; the current one has the highest revision; old ones beyond
+   * revisionHistoryLimit that no pod uses are deleted.
+   */
+  private async syncRevisions(ds: DaemonSet, pods: readonly Pod[]): Promise<void> {
+    const ns = ds.metadata.namespace;
+    const owned = this.revisionInformer.store.byControllerUid(ds.metadata.uid ?? '').filter((r) => r.metadata.namespace === ns);
+    const hash = daemonSetHash(ds);
+    const name = `${ds.metadata.name}-${hash}`;
+    const max = owned.reduce((m, r) => Math.max(m, r.revision ?? 0), 0);
+    const cur = owned.find((r) => r.metadata.name === name);
+    if (!cur) {
+      const rev: ControllerRevision = {
+        apiVersion: DS_API_VERSION,
+        kind: 'ControllerRevision',
+        metadata: {
+          name,
+          namespace: ns,
+          labels: { ...(ds.spec!.template.metadata?.labels ?? {}), [CONTROLLER_REVISION_HASH_LABEL]: hash },
+          ...(ds.metadata.annotations ? { annotations: { ...ds.metadata.annotations } } : {}),
+          ownerReferences: [newControllerRef(ds, DS_API_VERSION, DS_KIND)],
+        },
+        data: { spec: { template: { ...structuredClone(ds.spec!.template), $patch: 'replace' } } },
+        revision: max + 1,
+      };
+      try {
+        await this.revisions.create(rev);
+      } catch (err) {
+        if (!isReason(err, 'AlreadyExists')) throw err;
+      }
+    } else if ((cur.revision ?? 0) < max) {
+      // Back to an older template (a rollback): it becomes the newest revision again.
+      await this.revisions.patch(ns, name, { revision: max + 1 }, 'merge');
+    }
+    const limit = ds.spec?.revisionHistoryLimit ?? 10;
+    const inUse = new Set(pods.map((p) => p.metadata.labels?.[CONTROLLER_REVISION_HASH_LABEL]));
+    const old = owned
+      .filter((r) => r.metadata.name !== name && !inUse.has(r.metadata.labels?.[CONTROLLER_REVISION_HASH_LABEL]))
+      .sort((a, b) => (a.revision ?? 0) - (b.revision ?? 0));
+    for (const r of old.slice(0, Math.max(0, old.length - limit))) {
+      try {
+        await this.revisions.delete(ns, r.metadata.name!);
+      } catch (err) {
+        if (!isReason(err, 'NotFound')) throw err;
+      }
     }
   }
 
