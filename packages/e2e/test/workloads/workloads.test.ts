@@ -352,7 +352,7 @@ spec:
     expect(c.code, c.stderr).toBe(0);
     const made = await api<CronJob>('cronjobs').get(ns, 'made');
     expect(made.spec).toMatchObject({ schedule: '@hourly', concurrencyPolicy: 'Allow', suspend: false, successfulJobsHistoryLimit: 3, failedJobsHistoryLimit: 1 });
-    const del = await kubectl(['delete', 'job', 'batch', 'cronjob/made']);
+    const del = await kubectl(['delete', 'job/batch', 'cronjob/made']);
     expect(del.code, del.stderr).toBe(0);
     // The garbage collector deletes the pods; the Job controller lets go of their tracking finalizers.
     await waitFor(async () => ((await api<Pod>('pods').list(ns, { labelSelector: 'batch.kubernetes.io/job-name=batch' })).items.length === 0 ? true : undefined), { timeout: 60_000, message: 'the pods of the deleted Job gone' });
@@ -370,7 +370,18 @@ spec:
     // One at a time: every old pod's deletion came after the previous node's new pod was created.
     const evs = (await api<Event>('events').list(ns)).items.filter((e) => e.involvedObject?.name === 'node-agent' && e.reason === 'SuccessfulDelete');
     expect(evs).toHaveLength(3);
-  });
+    // The templates are ControllerRevisions: kubectl rollout history and undo work.
+    const hist = await kubectl(['rollout', 'history', 'ds/node-agent']);
+    expect(hist.code, hist.stderr).toBe(0);
+    expect(hist.stdout).toMatch(/REVISION\s+CHANGE-CAUSE\n1\s+<none>\n2\s+<none>/);
+    const undo = await kubectl(['rollout', 'undo', 'ds/node-agent']);
+    expect(undo.code, undo.stderr).toBe(0);
+    expect(undo.stdout).toContain('daemonset.apps/node-agent rolled back');
+    const back = await kubectl(['rollout', 'status', 'ds/node-agent', '--timeout=100s']);
+    expect(back.code, back.stderr).toBe(0);
+    const after = (await podsOf('app=node-agent')).filter((p) => p.status?.phase === 'Running');
+    expect(after.map((p) => p.spec?.containers[0]?.image)).toEqual(['flotilla/busybox:1', 'flotilla/busybox:1', 'flotilla/busybox:1']);
+  }, 240_000);
 
   it('puts a daemon pod on a host added later, and removes it when that Node goes', async () => {
     const h4 = await hosts!.addHost();
@@ -386,5 +397,5 @@ spec:
     await api('nodes').delete(undefined, 'node-4');
     await waitFor(async () => ((await podsOf('app=node-agent')).every((p) => nodeOf(p) !== 'node-4') ? true : undefined), { timeout: 60_000, message: 'the daemon pod of node-4 deleted' });
     await waitFor(async () => ((await api<DaemonSet>('daemonsets').get(ns, 'node-agent')).status?.desiredNumberScheduled === 3 ? true : undefined), { timeout: 30_000, message: 'desiredNumberScheduled back to 3' });
-  });
+  }, 300_000);
 });
