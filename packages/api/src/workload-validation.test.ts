@@ -170,3 +170,27 @@ describe('registry and strict fields', () => {
     expect(unknownFields({ group: 'apps', plural: 'daemonsets' }, d)).toEqual(['spec.replicas']);
   });
 });
+
+describe('untrusted bodies', () => {
+  it('never throw in defaulting, preparation or validation, whatever the shapes', () => {
+    const junk: unknown[] = [null, 5, 'x', [], {}, [1], { a: 1 }, true];
+    const bodies: Array<Record<string, unknown>> = [];
+    for (const j of junk) {
+      bodies.push({ spec: j }, { spec: { template: j } }, { spec: { selector: j, template: { metadata: j, spec: j } } });
+      bodies.push({ spec: { updateStrategy: j, jobTemplate: j, schedule: j, timeZone: j } }, { spec: { jobTemplate: { spec: j, metadata: j } } });
+      bodies.push({ spec: { selector: { matchLabels: j, matchExpressions: j }, template: { metadata: { labels: j } } } }, { spec: { updateStrategy: { type: 'RollingUpdate', rollingUpdate: j } } });
+    }
+    for (const b of bodies) {
+      const run = (d: (o: never) => void, v: (o: never, old?: never) => unknown) => {
+        const o = { apiVersion: 'x', kind: 'y', metadata: { name: 'n', namespace: 'ns', uid: 'u' }, ...structuredClone(b) } as never;
+        d(o);
+        prepareJobForCreate(o);
+        v(o);
+        v(o, structuredClone(o));
+      };
+      expect(() => run(defaultDaemonSet, validateDaemonSet), JSON.stringify(b)).not.toThrow();
+      expect(() => run(defaultJob, validateJob), JSON.stringify(b)).not.toThrow();
+      expect(() => run(defaultCronJob, validateCronJob), JSON.stringify(b)).not.toThrow();
+    }
+  });
+});
