@@ -88,8 +88,10 @@ describe('JobController.reconcile', () => {
 
     await finish('Succeeded');
     await step();
-    // Both counted, finalizers gone, one more pod for the third completion.
-    expect(status()).toMatchObject({ succeeded: 2, active: 1, uncountedTerminatedPods: {} });
+    // Both counted, finalizers gone; once the cache shows them gone, one more pod for the third completion.
+    expect(status()).toMatchObject({ succeeded: 2, uncountedTerminatedPods: {} });
+    await step();
+    expect(status()).toMatchObject({ succeeded: 2, active: 1 });
     pods = fake.peekAll<Pod>('pods');
     expect(pods.filter((p) => p.metadata.finalizers?.length)).toHaveLength(1);
     await step();
@@ -108,6 +110,7 @@ describe('JobController.reconcile', () => {
     await step();
     await finish('Failed');
     // Counted; the replacement waits 10 s.
+    await step();
     let r = await step();
     expect(status().failed).toBe(1);
     expect(fake.actionsOf('create', 'pods')).toHaveLength(1);
@@ -116,6 +119,7 @@ describe('JobController.reconcile', () => {
     await step();
     expect(fake.actionsOf('create', 'pods')).toHaveLength(2);
     await finish('Failed');
+    await step();
     r = await step();
     expect(r).toEqual({ requeueAfter: 20_000 });
     clock.advance(20_000);

@@ -101,6 +101,8 @@ export class JobController {
   private readonly finalizersRemoved = new Map<string, Set<string>>();
   /** Per Job key: uids of running pods this controller deleted (suspension, lower parallelism): not failures. */
   private readonly deletedByUs = new Map<string, Set<string>>();
+  /** Per Job key: the resourceVersion of this controller's last status write; an older cached Job is not acted on. */
+  private readonly lastWrite = new Map<string, number>();
 
   constructor(options: JobControllerOptions) {
     this.clock = options.clock ?? realClock;
@@ -129,6 +131,7 @@ export class JobController {
         this.backoff.delete(key);
         this.finalizersRemoved.delete(key);
         this.deletedByUs.delete(key);
+        this.lastWrite.delete(key);
         // Its pods keep their finalizer until someone removes it: that is us.
         for (const p of this.podInformer.store.byControllerUid(j.metadata.uid ?? '')) if (hasFinalizer(p)) this.controller.enqueue(ORPHAN_PREFIX + objectKey(p));
       },
@@ -174,8 +177,12 @@ export class JobController {
       this.backoff.delete(key);
       this.finalizersRemoved.delete(key);
       this.deletedByUs.delete(key);
+      this.lastWrite.delete(key);
       return;
     }
+    // A cached Job older than our own last status write would undo counts: wait for the cache (its update re-queues the key).
+    const written = this.lastWrite.get(key);
+    if (written !== undefined && Number(job.metadata.resourceVersion) < written) return { requeueAfter: 1_000 };
     const ns = job.metadata.namespace!;
     const pods = this.podInformer.store.byControllerUid(job.metadata.uid ?? '').filter((p) => p.metadata.namespace === ns);
     const now = this.clock.now();
@@ -257,7 +264,8 @@ export class JobController {
       status.ready = 0;
     } else {
       let delta = 0;
-      if (this.expectations.satisfied(key)) {
+      // Pods are managed only on a settled view: creations/deletions observed and removed finalizers seen gone.
+      if (this.expectations.satisfied(key) && !this.finalizersRemoved.get(key)?.size) {
         try {
           const m = await this.manage(key, job, active, completed, succeeded, now);
           delta = m.delta;
@@ -310,7 +318,8 @@ export class JobController {
     if (dropped.length) await this.removeFinalizers(key, dropped);
     const uncounted = () => ({ succeeded: [...unc.succeeded], failed: [...unc.failed] });
     if (added) {
-      await this.jobs.patchStatus(job.metadata.namespace, job.metadata.name!, { status: { uncountedTerminatedPods: uncounted() } }, 'merge');
+      const w = await this.jobs.patchStatus(job.metadata.namespace, job.metadata.name!, { status: { uncountedTerminatedPods: uncounted() } }, 'merge');
+      this.lastWrite.set(key, Number(w.metadata.resourceVersion));
     }
     if (unc.succeeded.size === 0 && unc.failed.size === 0) return;
     const byUid = new Map(pods.map((p) => [p.metadata.uid!, p]));
@@ -495,6 +504,7 @@ export class JobController {
     const patch: Record<string, unknown> = {};
     for (const f of fields) patch[f] = status[f] ?? null;
     if (status.uncountedTerminatedPods) patch.uncountedTerminatedPods = { succeeded: status.uncountedTerminatedPods.succeeded ?? null, failed: status.uncountedTerminatedPods.failed ?? null };
-    await this.jobs.patchStatus(job.metadata.namespace, job.metadata.name!, { status: patch as KubeObject['status'] }, 'merge');
+    const w = await this.jobs.patchStatus(job.metadata.namespace, job.metadata.name!, { status: patch as KubeObject['status'] }, 'merge');
+    this.lastWrite.set(objectKey(job), Number(w.metadata.resourceVersion));
   }
 }
