@@ -96,3 +96,63 @@ export interface Scale extends KubeObject {
 export type ReplicaSetList = KubeList<ReplicaSet>;
 /** A list of deployments. */
 export type DeploymentList = KubeList<Deployment>;
+
+/** Parameters of a DaemonSet rolling update. */
+export interface RollingUpdateDaemonSet {
+  /** Daemon pods that may be unavailable during the update: a count or `10%` (rounded up, at least 1 when maxSurge is 0). */
+  maxUnavailable?: IntOrString;
+  /** Nodes that may run an old and a new daemon pod at once: a count or a percentage. */
+  maxSurge?: IntOrString;
+}
+
+/** How a DaemonSet replaces its pods when the template changes. */
+export interface DaemonSetUpdateStrategy {
+  type?: 'RollingUpdate' | 'OnDelete';
+  rollingUpdate?: RollingUpdateDaemonSet;
+}
+
+/** spec of a DaemonSet. */
+export interface DaemonSetSpec {
+  selector: LabelSelector;
+  template: PodTemplateSpec;
+  updateStrategy?: DaemonSetUpdateStrategy;
+  minReadySeconds?: number;
+  revisionHistoryLimit?: number;
+}
+
+/** status of a DaemonSet. */
+export interface DaemonSetStatus {
+  currentNumberScheduled: number;
+  numberMisscheduled: number;
+  desiredNumberScheduled: number;
+  numberReady: number;
+  observedGeneration?: number;
+  updatedNumberScheduled?: number;
+  numberAvailable?: number;
+  numberUnavailable?: number;
+  collisionCount?: number;
+  conditions?: Condition[];
+}
+
+/** A DaemonSet runs one copy of a pod on every eligible node. */
+export interface DaemonSet extends KubeObject {
+  metadata: ObjectMeta;
+  spec?: DaemonSetSpec;
+  status?: DaemonSetStatus;
+}
+
+/** A list of daemon sets. */
+export type DaemonSetList = KubeList<DaemonSet>;
+
+/**
+ * An immutable snapshot of a controller's state (a DaemonSet's pod template
+ * as a strategic merge patch): what `kubectl rollout history|undo` reads.
+ */
+export interface ControllerRevision extends KubeObject {
+  metadata: ObjectMeta;
+  data?: unknown;
+  revision: number;
+}
+
+/** A list of controller revisions. */
+export type ControllerRevisionList = KubeList<ControllerRevision>;

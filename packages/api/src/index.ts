@@ -3,6 +3,8 @@ export * from './errors.js';
 export * from './resource.js';
 export * from './core-types.js';
 export * from './apps-types.js';
+export * from './batch-types.js';
+export { isValidTimeZone, nextCronTime, parseCronSchedule, type CronSchedule } from './cron.js';
 export * from './networking-types.js';
 export { defaultIngressClass, isDefaultIngressClass, validateIngressClass } from './ingressclass.js';
 export * from './discovery-types.js';
@@ -17,6 +19,18 @@ export * from './selectors.js';
 export * from './defaults.js';
 export * from './validation.js';
 export { defaultConfigMap, defaultSecret, isBase64, validateConfigMap, validateSecret } from './config-validation.js';
+export {
+  defaultCronJob,
+  defaultDaemonSet,
+  defaultJob,
+  MAX_CRONJOB_NAME_LENGTH,
+  MAX_JOB_NAME_LENGTH,
+  prepareJobForCreate,
+  validateControllerRevision,
+  validateCronJob,
+  validateDaemonSet,
+  validateJob,
+} from './workload-validation.js';
 export * from './registry.js';
 export { defaultEphemeralContainers, validateEphemeralContainers, validateEphemeralContainersUpdate } from './ephemeral-containers.js';
 export { FIELD_META, fieldMeta, fieldSchemaFor, GENERIC_OBJECT_SCHEMA, leafSchema, unknownFields, type FieldMeta, type FieldSchema, type LeafType } from './known-fields.js';

@@ -310,6 +310,15 @@ const SERVICE_PORT = struct('io.k8s.api.core.v1.ServicePort', 'A port of the ser
   nodePort: int('Port on every node, for NodePort and LoadBalancer services.'),
 });
 
+/** A Job's spec: also the spec of a CronJob's jobTemplate. */
+const JOB_SPEC: FieldSchema = struct('io.k8s.api.batch.v1.JobSpec', 'How many pods must finish, how many may run at once, and how failures are retried.', {
+  ...leaf(
+    'parallelism', 'completions', 'activeDeadlineSeconds', 'podFailurePolicy', 'successPolicy', 'backoffLimit', 'backoffLimitPerIndex',
+    'maxFailedIndexes', 'selector', 'manualSelector', 'ttlSecondsAfterFinished', 'completionMode', 'suspend', 'podReplacementPolicy', 'managedBy',
+  ),
+  template: POD_TEMPLATE,
+});
+
 /** Schemas by `group/plural`. */
 const SCHEMAS: Record<string, FieldSchema> = {
   '/pods': object({ spec: POD_SPEC, status: true }, 'A group of containers that run together on one node.'),
@@ -424,6 +433,22 @@ const SCHEMAS: Record<string, FieldSchema> = {
       preferredHolder: str('Holder the lease should move to.'),
     }),
   }, 'A lease: leader election and node heartbeats.'),
+  'apps/daemonsets': object({
+    spec: struct('io.k8s.api.apps.v1.DaemonSetSpec', 'One pod per eligible node, and how they are replaced.', {
+      ...leaf('selector', 'updateStrategy', 'minReadySeconds', 'revisionHistoryLimit'),
+      template: POD_TEMPLATE,
+    }),
+    status: true,
+  }, 'Runs one copy of a pod on every eligible node.'),
+  'apps/controllerrevisions': object(leaf('data', 'revision'), 'An immutable snapshot of a workload template, for rollback.'),
+  'batch/jobs': object({ spec: JOB_SPEC, status: true }, 'Pods that run to completion, retried on failure.'),
+  'batch/cronjobs': object({
+    spec: struct('io.k8s.api.batch.v1.CronJobSpec', 'When to create jobs and how runs may overlap.', {
+      ...leaf('schedule', 'timeZone', 'startingDeadlineSeconds', 'concurrencyPolicy', 'suspend', 'successfulJobsHistoryLimit', 'failedJobsHistoryLimit'),
+      jobTemplate: struct('io.k8s.api.batch.v1.JobTemplateSpec', 'The job created on each run.', { metadata: OBJECT_META, spec: JOB_SPEC }),
+    }),
+    status: true,
+  }, 'Jobs created on a cron schedule.'),
 };
 
 /** The field schema of a resource, by group and plural; undefined for kinds without one. */

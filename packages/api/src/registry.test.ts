@@ -94,7 +94,7 @@ describe('resource registry', () => {
     expect(subresourceKind(deploy, 'status')?.kind).toBe('Deployment');
     expect(subresourceKind(resourceByName('po')!, 'binding')?.kind).toBe('Binding');
     expect(subresourceKind(resourceByName('svc')!, 'scale')).toBeUndefined();
-    expect(resourcesIn('apps', 'v1').map((r) => r.plural).sort()).toEqual(['deployments', 'replicasets']);
+    expect(resourcesIn('apps', 'v1').map((r) => r.plural).sort()).toEqual(['controllerrevisions', 'daemonsets', 'deployments', 'replicasets']);
     expect(groupVersion(resourceByName('ing')!)).toBe('networking.k8s.io/v1');
   });
 });

@@ -3,7 +3,8 @@
  * discovers from it, the store keys by its plural, the CLI resolves
  * `po` / `deploy` / `deployments.apps` through it.
  */
-import type { ReplicaSet } from './apps-types.js';
+import type { DaemonSet, ReplicaSet } from './apps-types.js';
+import type { Job } from './batch-types.js';
 import type { Secret } from './config-types.js';
 import { defaultConfigMap, defaultSecret, validateConfigMap, validateSecret } from './config-validation.js';
 import type { Event, Namespace, Node, Pod, Service } from './core-types.js';
@@ -25,6 +26,16 @@ import type { KubeObject } from './meta.js';
 import { validatePodDisruptionBudget } from './policy-validation.js';
 import { groupVersion, type ResourceInfo } from './resource.js';
 import * as v from './validation.js';
+import {
+  defaultCronJob,
+  defaultDaemonSet,
+  defaultJob,
+  prepareJobForCreate,
+  validateControllerRevision,
+  validateCronJob,
+  validateDaemonSet,
+  validateJob,
+} from './workload-validation.js';
 
 const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 
@@ -94,6 +105,28 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments', singular: 'deployment', shortNames: ['deploy'],
     namespaced: true, subresources: ['status', 'scale'],
     applyDefaults: defaultDeployment, validate: v.validateDeployment,
+  }),
+  resource({
+    group: 'apps', version: 'v1', kind: 'DaemonSet', plural: 'daemonsets', singular: 'daemonset', shortNames: ['ds'],
+    namespaced: true, subresources: ['status'],
+    applyDefaults: defaultDaemonSet, validate: validateDaemonSet,
+    extraFields: (o) => ({ 'status.desiredNumberScheduled': str((o as DaemonSet).status?.desiredNumberScheduled ?? 0) }),
+  }),
+  resource({
+    group: 'apps', version: 'v1', kind: 'ControllerRevision', plural: 'controllerrevisions', singular: 'controllerrevision', shortNames: [],
+    namespaced: true, subresources: [],
+    applyDefaults: noDefaults, validate: validateControllerRevision,
+  }),
+  resource({
+    group: 'batch', version: 'v1', kind: 'Job', plural: 'jobs', singular: 'job', shortNames: [],
+    namespaced: true, subresources: ['status'],
+    applyDefaults: defaultJob, validate: validateJob, prepareForCreate: prepareJobForCreate,
+    extraFields: (o) => ({ 'status.successful': str((o as Job).status?.succeeded ?? 0) }),
+  }),
+  resource({
+    group: 'batch', version: 'v1', kind: 'CronJob', plural: 'cronjobs', singular: 'cronjob', shortNames: ['cj'],
+    namespaced: true, subresources: ['status'],
+    applyDefaults: defaultCronJob, validate: validateCronJob,
   }),
   resource({
     group: '', version: 'v1', kind: 'Service', plural: 'services', singular: 'service', shortNames: ['svc'],
@@ -183,6 +216,7 @@ export interface GroupVersionInfo {
 export const GROUP_VERSIONS: readonly GroupVersionInfo[] = Object.freeze([
   { group: '', versions: ['v1'], preferredVersion: 'v1' },
   { group: 'apps', versions: ['v1'], preferredVersion: 'v1' },
+  { group: 'batch', versions: ['v1'], preferredVersion: 'v1' },
   { group: 'discovery.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
   { group: 'networking.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
   { group: 'coordination.k8s.io', versions: ['v1'], preferredVersion: 'v1' },

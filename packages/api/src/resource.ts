@@ -23,6 +23,11 @@ export interface ResourceInfo {
   verbs: string[];
   /** Fills in defaults in place (e.g. restartPolicy, protocol TCP). */
   applyDefaults(obj: KubeObject): void;
+  /**
+   * What the server sets on a new object once its uid is known and before
+   * validation (Kubernetes' PrepareForCreate), e.g. a Job's generated selector.
+   */
+  prepareForCreate?(obj: KubeObject): void;
   /** Every problem of a create (old undefined) or update, with field paths. */
   validate(obj: KubeObject, old?: KubeObject): FieldError[];
   /** Field values for `fieldSelector`: `metadata.name`, `spec.nodeName`, … */

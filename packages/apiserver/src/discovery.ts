@@ -65,7 +65,15 @@ export function apiGroup(resources: readonly ResourceInfo[], group: string): Rec
 }
 
 /** Discovery categories as Kubernetes announces them: `kubectl get all` expands to the kinds in `all`. */
-const CATEGORIES: Record<string, string[]> = { '/pods': ['all'], '/services': ['all'], 'apps/deployments': ['all'], 'apps/replicasets': ['all'] };
+const CATEGORIES: Record<string, string[]> = {
+  '/pods': ['all'],
+  '/services': ['all'],
+  'apps/deployments': ['all'],
+  'apps/replicasets': ['all'],
+  'apps/daemonsets': ['all'],
+  'batch/jobs': ['all'],
+  'batch/cronjobs': ['all'],
+};
 
 /** `/api/v1` or `/apis/{group}/{version}`; undefined when not served. */
 export function apiResourceList(resources: readonly ResourceInfo[], group: string, version: string): Record<string, unknown> | undefined {

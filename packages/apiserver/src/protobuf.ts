@@ -1,6 +1,6 @@
 /**
  * Just enough of the Kubernetes protobuf encoding to accept what kubectl's
- * typed commands send (`kubectl create namespace|deployment|service`,
+ * typed commands send (`kubectl create namespace|deployment|service|job|cronjob`,
  * `kubectl run`): the `k8s\0` envelope (runtime.Unknown) and, per kind, a
  * table of the field numbers those commands set. Other kinds, and fields
  * outside the table, stay 415, which tells the user to send JSON or YAML.
@@ -184,6 +184,17 @@ const SERVICE_SPEC: Schema = {
   10: ['externalName', 'string'], 11: ['externalTrafficPolicy', 'string'], 13: ['publishNotReadyAddresses', 'bool'], 18: ['clusterIPs', 'string', true],
   19: ['ipFamilies', 'string', true], 17: ['ipFamilyPolicy', 'string'], 22: ['internalTrafficPolicy', 'string'],
 };
+/** batch/v1 JobSpec, for `kubectl create job [--from=cronjob/x]` and `kubectl create cronjob`. */
+const JOB_SPEC: Schema = {
+  1: ['parallelism', 'ptrInt'], 2: ['completions', 'ptrInt'], 3: ['activeDeadlineSeconds', 'ptrInt'], 4: ['selector', LABEL_SELECTOR],
+  5: ['manualSelector', 'ptrBool'], 6: ['template', POD_TEMPLATE], 7: ['backoffLimit', 'ptrInt'], 8: ['ttlSecondsAfterFinished', 'ptrInt'],
+  9: ['completionMode', 'string'], 10: ['suspend', 'ptrBool'], 14: ['podReplacementPolicy', 'string'],
+};
+const CRONJOB_SPEC: Schema = {
+  1: ['schedule', 'string'], 2: ['startingDeadlineSeconds', 'ptrInt'], 3: ['concurrencyPolicy', 'string'], 4: ['suspend', 'ptrBool'],
+  5: ['jobTemplate', { 1: ['metadata', OBJECT_META], 2: ['spec', JOB_SPEC] }], 6: ['successfulJobsHistoryLimit', 'ptrInt'],
+  7: ['failedJobsHistoryLimit', 'ptrInt'], 8: ['timeZone', 'string'],
+};
 /** The body of a typed client's DELETE (kubectl drain falls back to it when there is no eviction API). */
 const DELETE_OPTIONS: Schema = {
   1: ['gracePeriodSeconds', 'ptrInt'], 2: ['preconditions', { 1: ['uid', 'string'], 2: ['resourceVersion', 'string'] }], 3: ['orphanDependents', 'ptrBool'],
@@ -199,6 +210,8 @@ const KINDS: Record<string, Schema> = {
   // kubectl create configmap|secret: field 3 is binaryData / type here, not status.
   'v1/ConfigMap': { 1: ['metadata', OBJECT_META], 2: ['data', 'stringMap'], 3: ['binaryData', 'bytesMap'], 4: ['immutable', 'ptrBool'] },
   'v1/Secret': { 1: ['metadata', OBJECT_META], 2: ['data', 'bytesMap'], 3: ['type', 'string'], 4: ['stringData', 'stringMap'], 5: ['immutable', 'ptrBool'] },
+  'batch/v1/Job': { 1: ['metadata', OBJECT_META], 2: ['spec', JOB_SPEC] },
+  'batch/v1/CronJob': { 1: ['metadata', OBJECT_META], 2: ['spec', CRONJOB_SPEC] },
   'apps/v1/ReplicaSet': { 1: ['metadata', OBJECT_META], 2: ['spec', { 1: ['replicas', 'ptrInt'], 2: ['selector', LABEL_SELECTOR], 3: ['template', POD_TEMPLATE], 4: ['minReadySeconds', 'int'] }] },
 };
 

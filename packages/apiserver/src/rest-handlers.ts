@@ -203,7 +203,7 @@ export class RestHandlers {
       // Everything but the write: what the object would look like once stored.
       if (alloc) await alloc.allocateCreate(obj as Service, true);
       if (!md.name) md.name = `${md.generateName}${randomSuffix()}`;
-      md.uid = randomUUID();
+      md.uid ??= randomUUID();
       md.creationTimestamp = now();
       md.generation = 1;
       return { code: 201, body: withType(info, obj), ...(warnings.length ? { warnings } : {}) };
@@ -592,6 +592,11 @@ export function successStatus(details?: Record<string, unknown>): Record<string,
 
 /** What a create leaves of status: pods start Pending, namespaces Active, other status is the controllers' to write. */
 function prepareForCreate(info: ResourceInfo, obj: KubeObject): void {
+  if (info.prepareForCreate) {
+    // The kind needs its uid now (a Job's selector names it): assign it here; the store keeps a uid it is given.
+    obj.metadata.uid = randomUUID();
+    info.prepareForCreate(obj);
+  }
   if (info.group !== '') {
     if (info.subresources.includes('status')) delete obj.status;
     return;

@@ -160,3 +160,38 @@ describe('kubectl get columns', () => {
     expect(wantsTable('application/json')).toBe(false);
   });
 });
+
+describe('workload tables', () => {
+  it('DaemonSet: DESIRED CURRENT READY UP-TO-DATE AVAILABLE NODE SELECTOR AGE', () => {
+    const t = table('daemonsets', {
+      metadata: meta('agent'),
+      spec: { selector: { matchLabels: { app: 'a' } }, template: { spec: { nodeSelector: { disk: 'ssd' }, containers: [{ name: 'c', image: 'busybox' }] } } },
+      status: { desiredNumberScheduled: 3, currentNumberScheduled: 3, numberReady: 2, updatedNumberScheduled: 1, numberAvailable: 2, numberMisscheduled: 0 },
+    });
+    expect(t.header).toEqual(['NAME', 'DESIRED', 'CURRENT', 'READY', 'UP-TO-DATE', 'AVAILABLE', 'NODE SELECTOR', 'AGE']);
+    expect(t.cells).toEqual(['agent', 3, 3, 2, 1, 2, 'disk=ssd', '5m']);
+    expect(t.wide.slice(-3)).toEqual(['c', 'busybox', 'app=a']);
+  });
+
+  it('Job: STATUS COMPLETIONS DURATION AGE, work queues as `n/1 of p`', () => {
+    const done = table('jobs', {
+      metadata: meta('pi'),
+      spec: { completions: 3, parallelism: 2, template: { spec: { containers: [] } } },
+      status: { succeeded: 3, startTime: ago(200), completionTime: ago(150), conditions: [{ type: 'Complete', status: 'True' }] },
+    });
+    expect(done.header).toEqual(['NAME', 'STATUS', 'COMPLETIONS', 'DURATION', 'AGE']);
+    expect(done.cells).toEqual(['pi', 'Complete', '3/3', '50s', '5m']);
+    const queue = table('jobs', { metadata: meta('q'), spec: { parallelism: 4, template: { spec: { containers: [] } } }, status: { succeeded: 1, startTime: ago(30) } });
+    expect(queue.cells).toEqual(['q', 'Running', '1/1 of 4', '30s', '5m']);
+  });
+
+  it('CronJob: SCHEDULE TIMEZONE SUSPEND ACTIVE LAST SCHEDULE AGE', () => {
+    const t = table('cronjobs', {
+      metadata: meta('tick'),
+      spec: { schedule: '*/1 * * * *', suspend: false, jobTemplate: { spec: { template: { spec: { containers: [] } } } } },
+      status: { active: [{ name: 'tick-1' }], lastScheduleTime: ago(40) },
+    });
+    expect(t.header).toEqual(['NAME', 'SCHEDULE', 'TIMEZONE', 'SUSPEND', 'ACTIVE', 'LAST SCHEDULE', 'AGE']);
+    expect(t.cells).toEqual(['tick', '*/1 * * * *', '<none>', 'False', 1, '40s', '5m']);
+  });
+});

@@ -302,6 +302,36 @@ function ingressClassParameters(o: KubeObject): string {
   return `${str(p.kind)}${group ? `.${group}` : ''}/${str(p.name)}`;
 }
 
+const hasCondition = (o: KubeObject, type: string) => list(get(o, 'status.conditions')).some((c) => c.type === type && c.status === 'True');
+
+/** A Job's STATUS as kubectl 1.32 prints it. */
+function jobStatus(o: KubeObject): string {
+  if (hasCondition(o, 'Complete')) return 'Complete';
+  if (hasCondition(o, 'Failed')) return 'Failed';
+  if (o.metadata.deletionTimestamp) return 'Terminating';
+  if (hasCondition(o, 'Suspended')) return 'Suspended';
+  if (hasCondition(o, 'FailureTarget')) return 'FailureTarget';
+  if (hasCondition(o, 'SuccessCriteriaMet')) return 'SuccessCriteriaMet';
+  return 'Running';
+}
+
+/** `succeeded/completions`, or for a work queue (no completions) `succeeded/1 of parallelism`. */
+function jobCompletions(o: KubeObject): string {
+  const succeeded = num(get(o, 'status.succeeded'));
+  const completions = get(o, 'spec.completions');
+  if (typeof completions === 'number') return `${succeeded}/${completions}`;
+  const parallelism = num(get(o, 'spec.parallelism'));
+  return parallelism > 1 ? `${succeeded}/1 of ${parallelism}` : `${succeeded}/1`;
+}
+
+/** From start to completion, or to now while running; empty before the Job started. */
+function jobDuration(o: KubeObject, now: number): string {
+  const start = Date.parse(str(get(o, 'status.startTime')));
+  if (Number.isNaN(start)) return '';
+  const end = Date.parse(str(get(o, 'status.completionTime')));
+  return humanDuration((Number.isNaN(end) ? now : end) - start);
+}
+
 /** The columns kubectl shows for a resource (server-side printing), wide ones at priority 1. */
 function columnsFor(info: ResourceInfo): Column[] {
   switch (`${info.group}/${info.plural}`) {
@@ -344,6 +374,57 @@ function columnsFor(info: ResourceInfo): Column[] {
         wide('Containers', containerNames, { description: 'Names of each container in the template.' }),
         wide('Images', containerImages, { description: 'Images referenced by each container in the template.' }),
         wide('Selector', (o) => formatLabelSelector(get(o, 'spec.selector')), { description: 'Label selector for pods.' }),
+      ];
+    case 'apps/daemonsets':
+      return [
+        name,
+        col('Desired', (o) => num(get(o, 'status.desiredNumberScheduled')), { type: 'integer', description: 'The total number of nodes that should be running the daemon pod (including nodes correctly running the daemon pod).' }),
+        col('Current', (o) => num(get(o, 'status.currentNumberScheduled')), { type: 'integer', description: 'The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod.' }),
+        col('Ready', (o) => num(get(o, 'status.numberReady')), { type: 'integer', description: 'The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and ready.' }),
+        col('Up-to-date', (o) => num(get(o, 'status.updatedNumberScheduled')), { type: 'integer', description: 'The total number of nodes that are running updated daemon pod' }),
+        col('Available', (o) => num(get(o, 'status.numberAvailable')), { type: 'integer', description: 'The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available (ready for at least spec.minReadySeconds)' }),
+        col('Node Selector', (o) => formatLabels(get(o, 'spec.template.spec.nodeSelector')), { description: "NodeSelector is a selector which must be true for the pod to fit on a node. Selector which must match a node's labels for the pod to be scheduled on that node." }),
+        ageCol,
+        wide('Containers', containerNames, { description: 'Names of each container in the template.' }),
+        wide('Images', containerImages, { description: 'Images referenced by each container in the template.' }),
+        wide('Selector', (o) => formatLabelSelector(get(o, 'spec.selector')), { description: 'A label query over pods that are managed by the daemon set.' }),
+      ];
+    case 'apps/controllerrevisions':
+      return [
+        name,
+        col('Controller', (o) => {
+          const ref = list(get(o, 'metadata.ownerReferences')).find((r) => r.controller === true);
+          if (!ref) return '<none>';
+          const gv = str(ref.apiVersion);
+          const group = gv.includes('/') ? gv.split('/')[0] : '';
+          return `${str(ref.kind).toLowerCase()}${group ? `.${group}` : ''}/${str(ref.name)}`;
+        }, { description: 'Controller of the object' }),
+        col('Revision', (o) => num(get(o, 'revision')), { type: 'integer', description: 'Revision indicates the revision of the state represented by Data.' }),
+        ageCol,
+      ];
+    case 'batch/jobs':
+      return [
+        name,
+        col('Status', jobStatus, { description: 'Status of the job.' }),
+        col('Completions', jobCompletions, { description: 'The desired number of successfully finished pods the job should be run with.' }),
+        col('Duration', jobDuration, { description: 'Time required to complete the job.' }),
+        ageCol,
+        wide('Containers', containerNames, { description: 'Names of each container in the template.' }),
+        wide('Images', containerImages, { description: 'Images referenced by each container in the template.' }),
+        wide('Selector', (o) => formatLabelSelector(get(o, 'spec.selector')), { description: 'A label query over pods that should match the pod count.' }),
+      ];
+    case 'batch/cronjobs':
+      return [
+        name,
+        col('Schedule', (o) => str(get(o, 'spec.schedule')), { description: 'The schedule in Cron format, see https://en.wikipedia.org/wiki/Cron.' }),
+        col('Timezone', (o) => str(get(o, 'spec.timeZone')) || '<none>', { description: 'The time zone name for the given schedule, see https://en.wikipedia.org/wiki/List_of_tz_database_time_zones.' }),
+        col('Suspend', (o) => (get(o, 'spec.suspend') === undefined ? '<unset>' : get(o, 'spec.suspend') === true ? 'True' : 'False'), { type: 'boolean', description: 'This flag tells the controller to suspend subsequent executions.' }),
+        col('Active', (o) => list(get(o, 'status.active')).length, { type: 'integer', description: 'A list of pointers to currently running jobs.' }),
+        col('Last Schedule', (o, now) => (get(o, 'status.lastScheduleTime') ? age(str(get(o, 'status.lastScheduleTime')), now) : '<none>'), { description: 'Information when was the last time the job was successfully scheduled.' }),
+        ageCol,
+        wide('Containers', (o) => list(get(o, 'spec.jobTemplate.spec.template.spec.containers')).map((c) => str(c.name)).join(','), { description: 'Names of each container in the template.' }),
+        wide('Images', (o) => list(get(o, 'spec.jobTemplate.spec.template.spec.containers')).map((c) => str(c.image)).join(','), { description: 'Images referenced by each container in the template.' }),
+        wide('Selector', (o) => formatLabelSelector(get(o, 'spec.jobTemplate.spec.selector')), { description: 'A label query over pods that should match the pod count.' }),
       ];
     case '/nodes':
       return [

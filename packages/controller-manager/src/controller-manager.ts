@@ -6,6 +6,9 @@
  */
 import { EventRecorder, InformerFactory, realClock, type ApiClient, type Clock, type Logger } from '@flotilla/client';
 import { ControllerMetrics } from './controller-metrics.js';
+import { CronJobController } from './cronjob/index.js';
+import { DaemonSetController } from './daemonset/index.js';
+import { JobController } from './job/index.js';
 import { DeploymentController } from './deployment/index.js';
 import { DisruptionController } from './disruption/index.js';
 import type { ControllerDeps } from './context.js';
@@ -19,7 +22,7 @@ import { ReplicaSetController } from './replicaset/index.js';
 import { ServiceLBController } from './service-lb/index.js';
 
 /** Every controller the manager can run, by its `--controllers` name. */
-export const CONTROLLER_NAMES = ['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'endpointslice', 'endpointslice-mirroring', 'garbage-collector', 'namespace', 'disruption', 'node-ipam', 'service-lb'] as const;
+export const CONTROLLER_NAMES = ['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'endpointslice', 'endpointslice-mirroring', 'garbage-collector', 'namespace', 'disruption', 'node-ipam', 'service-lb', 'daemonset', 'job', 'cronjob'] as const;
 
 /** A controller name. */
 export type ControllerName = (typeof CONTROLLER_NAMES)[number];
@@ -42,6 +45,9 @@ const COMPONENTS: Record<ControllerName, string> = {
   disruption: 'controllermanager',
   'node-ipam': 'node-ipam-controller',
   'service-lb': 'service-lb-controller',
+  daemonset: 'daemonset-controller',
+  job: 'job-controller',
+  cronjob: 'cronjob-controller',
 };
 
 /** Options of a ControllerManager. */
@@ -181,6 +187,12 @@ export class ControllerManager {
         return new DeploymentController(deps);
       case 'disruption':
         return new DisruptionController(deps);
+      case 'daemonset':
+        return new DaemonSetController(deps);
+      case 'job':
+        return new JobController(deps);
+      case 'cronjob':
+        return new CronJobController(deps);
       case 'node-ipam':
         return new NodeIpamController({ ...deps, clusterCIDR: this.options.clusterCIDR, nodeCIDRMaskSize: this.options.nodeCIDRMaskSize });
       case 'service-lb':

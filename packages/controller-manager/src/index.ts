@@ -10,3 +10,6 @@ export * from './node-ipam/index.js';
 export * from './node-lifecycle/index.js';
 export * from './replicaset/index.js';
 export * from './disruption/index.js';
+export * from './daemonset/index.js';
+export * from './job/index.js';
+export * from './cronjob/index.js';

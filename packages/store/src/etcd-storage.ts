@@ -286,7 +286,8 @@ export class EtcdStorage implements Storage {
       next.metadata = {
         ...next.metadata,
         name,
-        uid: randomUUID(),
+        // A uid the apiserver assigned before validation (a Job's selector names it) is kept; clients' uids never get here.
+        uid: meta.uid || randomUUID(),
         creationTimestamp: rfc3339(),
         generation: 1,
       };

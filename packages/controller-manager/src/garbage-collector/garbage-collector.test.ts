@@ -93,7 +93,7 @@ describe('GarbageCollector.sync', () => {
   });
 
   it('ignores owner kinds the cluster does not serve', async () => {
-    const { cluster, gc } = await setup([pod('p1', { meta: { ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: 'j', uid: 'job-1' }] } })]);
+    const { cluster, gc } = await setup([pod('p1', { meta: { ownerReferences: [{ apiVersion: 'example.com/v1', kind: 'Widget', name: 'j', uid: 'widget-1' }] } })]);
     await gc.sync('/pods|default/p1');
     expect(cluster.writes()).toEqual([]);
   });

@@ -65,6 +65,45 @@ export function resourceRows(ns: string, run: string): Row[] {
       }),
     },
     {
+      plural: 'daemonsets', groupPath: '/apis/apps/v1', namespaced: true,
+      manifest: () => ({
+        apiVersion: 'apps/v1', kind: 'DaemonSet',
+        metadata: { name: 'fluentd-elasticsearch', labels: { 'k8s-app': 'fluentd-logging', ...runLabel } },
+        spec: {
+          selector: { matchLabels: { name: 'fluentd-elasticsearch' } },
+          template: { metadata: { labels: { name: 'fluentd-elasticsearch' } }, spec: { tolerations: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' }], containers: [{ name: 'fluentd-elasticsearch', image: 'flotilla/busybox:1.35' }] } },
+        },
+      }),
+    },
+    {
+      plural: 'controllerrevisions', groupPath: '/apis/apps/v1', namespaced: true,
+      manifest: () => ({
+        apiVersion: 'apps/v1', kind: 'ControllerRevision',
+        metadata: { name: 'fluentd-elasticsearch-5d8d7c9f8b', labels: { name: 'fluentd-elasticsearch', ...runLabel } },
+        data: { spec: { template: { $patch: 'replace', metadata: { labels: { name: 'fluentd-elasticsearch' } }, spec: podSpec } } },
+        revision: 1,
+      }),
+    },
+    {
+      plural: 'jobs', groupPath: '/apis/batch/v1', namespaced: true,
+      manifest: () => ({
+        apiVersion: 'batch/v1', kind: 'Job',
+        metadata: { name: 'pi', labels: { app: 'pi', ...runLabel } },
+        spec: { backoffLimit: 4, template: { spec: { restartPolicy: 'Never', containers: [{ name: 'pi', image: 'flotilla/busybox:1.35', command: ['sh', '-c', 'echo 3.14159'] }] } } },
+      }),
+    },
+    {
+      plural: 'cronjobs', groupPath: '/apis/batch/v1', namespaced: true,
+      manifest: () => ({
+        apiVersion: 'batch/v1', kind: 'CronJob',
+        metadata: { name: 'hello', labels: { app: 'hello', ...runLabel } },
+        spec: {
+          schedule: '* * * * *',
+          jobTemplate: { spec: { template: { spec: { restartPolicy: 'OnFailure', containers: [{ name: 'hello', image: 'flotilla/busybox:1.35', command: ['sh', '-c', 'date; echo Hello'] }] } } } },
+        },
+      }),
+    },
+    {
       plural: 'services', groupPath: core, namespaced: true,
       manifest: () => ({
         apiVersion: 'v1', kind: 'Service',

@@ -1,0 +1,2 @@
+export * from './daemon-pods.js';
+export * from './daemonset-controller.js';

@@ -1,0 +1,2 @@
+export * from './job-controller.js';
+export * from './job-util.js';
