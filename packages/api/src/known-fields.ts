@@ -440,7 +440,10 @@ const SCHEMAS: Record<string, FieldSchema> = {
     }),
     status: true,
   }, 'Runs one copy of a pod on every eligible node.'),
-  'apps/controllerrevisions': object(leaf('data', 'revision'), 'An immutable snapshot of a workload template, for rollback.'),
+  'apps/controllerrevisions': object({
+    data: anyObject('The snapshot: a patch holding the template.'),
+    revision: int('Revision number of this snapshot; higher is newer.'),
+  }, 'An immutable snapshot of a workload template, for rollback.'),
   'batch/jobs': object({ spec: JOB_SPEC, status: true }, 'Pods that run to completion, retried on failure.'),
   'batch/cronjobs': object({
     spec: struct('io.k8s.api.batch.v1.CronJobSpec', 'When to create jobs and how runs may overlap.', {
