@@ -11,6 +11,7 @@ export * from './discovery-types.js';
 export * from './coordination-types.js';
 export * from './config-types.js';
 export * from './policy-types.js';
+export * from './certificates-types.js';
 export * from './policy-validation.js';
 export * from './helpers.js';
 export * from './names.js';

@@ -5,6 +5,7 @@
  */
 import type { DaemonSet, ReplicaSet } from './apps-types.js';
 import type { Job } from './batch-types.js';
+import { KUBELET_CLIENT_SIGNER, stampCsrRequester, validateCertificateSigningRequest, type CertificateSigningRequest } from './certificates-types.js';
 import type { Secret } from './config-types.js';
 import { defaultConfigMap, defaultSecret, validateConfigMap, validateSecret } from './config-validation.js';
 import type { Event, Namespace, Node, Pod, Service } from './core-types.js';
@@ -198,6 +199,18 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     namespaced: true, subresources: [],
     applyDefaults: noDefaults, validate: v.validateLease,
   }),
+  resource({
+    group: 'certificates.k8s.io', version: 'v1', kind: 'CertificateSigningRequest', plural: 'certificatesigningrequests', singular: 'certificatesigningrequest', shortNames: ['csr'],
+    namespaced: false, subresources: ['status'],
+    applyDefaults: (o) => {
+      // Kubernetes' default usages for the kubelet client signer, so a bare request is complete.
+      const spec = o.spec as CertificateSigningRequest['spec'] | undefined;
+      if (spec && typeof spec === 'object' && spec.usages === undefined && spec.signerName === KUBELET_CLIENT_SIGNER) spec.usages = ['digital signature', 'client auth'];
+    },
+    validate: validateCertificateSigningRequest,
+    prepareForCreate: stampCsrRequester,
+    extraFields: (o) => ({ 'spec.signerName': str((o as CertificateSigningRequest).spec?.signerName) }),
+  }),
 ]);
 
 /** One group of the API as discovery lists it. */
@@ -222,6 +235,7 @@ export const GROUP_VERSIONS: readonly GroupVersionInfo[] = Object.freeze([
   { group: 'coordination.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
   { group: 'autoscaling', versions: ['v1'], preferredVersion: 'v1' },
   { group: 'policy', versions: ['v1'], preferredVersion: 'v1' },
+  { group: 'certificates.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
 ]);
 
 /** The group, version and kind a subresource reads and writes (for discovery and request bodies). */

@@ -30,6 +30,8 @@ export interface ResourceInfo {
   prepareForCreate?(obj: KubeObject): void;
   /** Every problem of a create (old undefined) or update, with field paths. */
   validate(obj: KubeObject, old?: KubeObject): FieldError[];
+  /** Sets server-owned fields from the requester on create (a CSR's spec.username and groups); optional. */
+  prepareForCreate?(obj: KubeObject, user: { name: string; uid?: string; groups: string[] }): void;
   /** Field values for `fieldSelector`: `metadata.name`, `spec.nodeName`, … */
   fieldLabels(obj: KubeObject): Record<string, string>;
 }

@@ -77,7 +77,7 @@ export function registerTokenReview(app: FastifyInstance, authenticator: Authent
     if (!body || typeof body !== 'object' || body.kind !== 'TokenReview') throw badRequest('the request body must be a TokenReview (kind: TokenReview)');
     const token = body.spec?.token;
     if (typeof token !== 'string' || token === '') throw badRequest('TokenReview spec.token: Required value');
-    const user = authenticator.authenticate({ authorization: `Bearer ${token}` });
+    const user = await authenticator.authenticate({ authorization: `Bearer ${token}` });
     const status = user
       ? { authenticated: true, user: { username: user.name, ...(user.uid ? { uid: user.uid } : {}), groups: user.groups } }
       : { authenticated: false, error: 'invalid bearer token' };

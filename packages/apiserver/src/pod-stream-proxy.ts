@@ -105,7 +105,7 @@ export function servePodStreams(server: { on(ev: 'upgrade', f: (req: IncomingMes
       throw new ApiError('NotFound', `the server does not upgrade connections for ${(req.url ?? '').split('?')[0]!.slice(0, 200)}`);
     }
     if (req.method !== 'GET' && req.method !== 'POST') throw new ApiError('MethodNotAllowed', `${req.method} is not allowed on pods/${path.subresource}`);
-    const user = o.authenticator.authenticate(req.headers);
+    const user = await o.authenticator.authenticate(req.headers, { socket: req.socket });
     if (!user) throw unauthorized();
     const sub = path.subresource!;
     const attrs = { verb: 'create' as const, group: '', resource: 'pods', subresource: sub, namespace: path.namespace, name: path.name, user };

@@ -191,6 +191,7 @@ export class RestHandlers {
     const md = obj.metadata;
     for (const f of ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'generation'] as const) delete md[f];
     prepareForCreate(info, obj);
+    if (info.prepareForCreate) guarded('create', () => info.prepareForCreate!(obj, req.attrs.user));
     this.validate(info, obj);
     if (!md.name && !md.generateName) {
       throw invalid(info.kind, '', [{ type: 'FieldValueRequired', field: 'metadata.name', message: 'name or generateName is required' }], info.group || undefined);

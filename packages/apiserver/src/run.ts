@@ -5,7 +5,11 @@ import { createLogger, type Logger } from '@flotilla/observability';
 import { EtcdStorage } from '@flotilla/store';
 import { DefaultAuthorizer } from './auth/authorizer.js';
 import { NodeGraph } from './auth/node-graph.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BootstrapTokenAuthenticator } from './auth/bootstrap-token.js';
 import { TokenAuthenticator } from './auth/token-file.js';
+import { ClientCertAuthenticator, UnionAuthenticator } from './auth/x509.js';
 import { loadEncryptionConfig } from './encryption-config.js';
 import { KubernetesServiceReconciler } from './kubernetes-service.js';
 import { MetricsApi } from './metrics-api.js';
@@ -13,7 +17,7 @@ import { registerNodeCertificates } from './node-certificate-endpoint.js';
 import { createPodLogProxy, registerTokenReview } from './pod-log-proxy.js';
 import { createApiServer, type ApiServer } from './server.js';
 import { ensureKubeletClientCert } from './tls/node-certs.js';
-import { ensureServingCerts } from './tls/serving-certs.js';
+import { CERT_FILES, ensureServingCerts } from './tls/serving-certs.js';
 
 /** Everything `flotilla apiserver` is configured with (flags named as kube-apiserver's). */
 export interface ApiServerConfig {
@@ -74,8 +78,8 @@ function endpointAddress(config: ApiServerConfig): string {
  */
 export async function run(config: ApiServerConfig, signal: AbortSignal): Promise<void> {
   const log = config.logger ?? createLogger('apiserver');
-  const authenticator = await TokenAuthenticator.fromFile(config.tokenAuthFile);
-  log.info({ file: config.tokenAuthFile, users: authenticator.size }, 'loaded token file');
+  const tokenFile = await TokenAuthenticator.fromFile(config.tokenAuthFile);
+  log.info({ file: config.tokenAuthFile, users: tokenFile.size }, 'loaded token file');
 
   const hosts = [...(config.extraSans ?? [])];
   if (config.advertiseAddress) hosts.push(config.advertiseAddress);
@@ -106,6 +110,13 @@ export async function run(config: ApiServerConfig, signal: AbortSignal): Promise
     compactionIntervalMs: config.etcdCompactionIntervalMs ?? 5 * 60_000,
     transformer: encryption.transformer,
   });
+  // The cluster CA also vouches for client certificates (nodes that joined with a bootstrap token); tokens are checked after them.
+  const clientCa = certs.ca ?? (await readFile(join(config.certDir, CERT_FILES.caCert), 'utf8').catch(() => undefined));
+  const authenticator = new UnionAuthenticator([
+    ...(clientCa ? [new ClientCertAuthenticator(clientCa)] : []),
+    tokenFile,
+    new BootstrapTokenAuthenticator(storage, { onReject: (id, why) => log.info({ tokenId: id, why }, 'bootstrap token refused') }),
+  ]);
   let server: ApiServer | undefined;
   const stopReconciler = new AbortController();
   // Which Secrets and ConfigMaps each node may read: kept from a watch on pods until shutdown.
@@ -116,15 +127,22 @@ export async function run(config: ApiServerConfig, signal: AbortSignal): Promise
     server = createApiServer({
       storage,
       authenticator,
-      authorizer: new DefaultAuthorizer({ nodeGraph }),
+      authorizer: new DefaultAuthorizer({
+        nodeGraph,
+        csrRequester: async (name) => {
+          const csr = await storage.get('certificatesigningrequests', undefined, name).catch(() => undefined);
+          return (csr?.spec as { username?: string } | undefined)?.username;
+        },
+      }),
       logger: log,
-      https: { key: certs.key, cert: certs.cert },
+      // The chain carries the CA so a joining node can pin it by hash (--discovery-token-ca-cert-hash) before it trusts anything.
+      https: { key: certs.key, cert: certs.ca ? `${certs.cert.trimEnd()}\n${certs.ca}` : certs.cert, ...(clientCa ? { clientCa } : {}) },
       // Agents are reached over mutual TLS (node-client.ts): no token of ours ever goes to a node.
       ...(nodeTls ? { podLogHandler: createPodLogProxy({ storage, nodeTls, logger: log }), nodeTls, metricsApi: new MetricsApi(storage, nodeTls, log) } : {}),
       ...(config.serviceClusterIPRange ? { serviceClusterIPRange: config.serviceClusterIPRange } : {}),
       ...(config.serviceNodePortRange ? { serviceNodePortRange: config.serviceNodePortRange } : {}),
     });
-    registerTokenReview(server, authenticator);
+    registerTokenReview(server, new UnionAuthenticator([tokenFile, new BootstrapTokenAuthenticator(storage)]));
     registerNodeCertificates(server, storage, config.certDir);
     await server.listen({ host: config.bindAddress, port: config.securePort });
     const port = (server.server.address() as AddressInfo).port;

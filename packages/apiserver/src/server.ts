@@ -42,8 +42,8 @@ export interface ApiServerOptions {
   logger: Logger;
   /** Resources served; every built-in one by default. */
   resources?: readonly ResourceInfo[];
-  /** Serve HTTPS with this key pair (PEM). */
-  https?: { key: string | Buffer; cert: string | Buffer };
+  /** Serve HTTPS with this key pair (PEM); with `clientCa`, TLS client certificates signed by it are asked for (and verified) too. */
+  https?: { key: string | Buffer; cert: string | Buffer; clientCa?: string };
   /** Largest accepted request body; 1.5 MiB like Kubernetes. */
   maxBodyBytes?: number;
   /** Watch bookmark interval and timeouts (tests shorten them). */
@@ -172,7 +172,10 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     // Watches are long; never let the server cut a response mid-stream.
     requestTimeout: 0,
     return503OnClosing: true,
-    ...(options.https ? { https: { key: options.https.key, cert: options.https.cert } } : {}),
+    // A client certificate is asked for but optional: token users connect without one, and an unverified one is simply not an identity.
+    ...(options.https
+      ? { https: { key: options.https.key, cert: options.https.cert, ...(options.https.clientCa ? { ca: options.https.clientCa, requestCert: true, rejectUnauthorized: false } : {}) } }
+      : {}),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 },
     // A malformed URL (bad percent-encoding) is the client's error, as a Status.
     frameworkErrors: (err: Error, _req: FastifyRequest, reply: FastifyReply) => {
@@ -192,7 +195,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     req.flotilla = { start: process.hrtime.bigint() };
     const path = req.url.split('?')[0]!;
     if (UNAUTHENTICATED_PATHS.has(path)) return;
-    const user = authenticator.authenticate(req.headers);
+    const user = await authenticator.authenticate(req.headers, { socket: req.raw.socket });
     if (!user) throw unauthorized();
     req.flotilla.user = user;
   });

@@ -1,4 +1,5 @@
-import type { KubeObject } from '@flotilla/api';
+import { PROXY_LEASE_PREFIX, type KubeObject } from '@flotilla/api';
+import { BOOTSTRAP_USER_PREFIX, BOOTSTRAPPERS_GROUP } from './bootstrap-token.js';
 import type { NodeGraph } from './node-graph.js';
 import type { Authorizer, Decision, RequestAttributes, UserInfo, Verb } from './types.js';
 
@@ -17,6 +18,8 @@ export const NODE_USER_PREFIX = 'system:node:';
 export const COMPONENTS_GROUP = 'system:flotilla-components';
 /** The namespace of node heartbeat Leases. */
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
+
+const CSR_GROUP = 'certificates.k8s.io';
 
 const READ_VERBS: ReadonlySet<Verb> = new Set(['get', 'list', 'watch']);
 
@@ -68,12 +71,18 @@ function boundNode(obj: KubeObject | undefined): string | undefined {
  * the stored or submitted object (a create's name, a pod's spec.nodeName).
  */
 export class DefaultAuthorizer implements Authorizer {
-  /** Without a graph no node may read a Secret or ConfigMap. */
-  constructor(private readonly options: { nodeGraph?: NodeGraph } = {}) {}
+  /**
+   * Without a graph no node may read a Secret or ConfigMap; without
+   * `csrRequester` (who asked for a CSR, read from the store) nobody but
+   * masters and components may read a CertificateSigningRequest.
+   */
+  constructor(private readonly options: { nodeGraph?: NodeGraph; csrRequester?: (name: string) => Promise<string | undefined> } = {}) {}
 
   authorize(attrs: RequestAttributes): Decision {
     const { user } = attrs;
     if (user.groups.includes(MASTERS_GROUP) || user.groups.includes(COMPONENTS_GROUP)) return ALLOW;
+    const csr = csrAccess(attrs);
+    if (csr) return csr === 'create' ? ALLOW : { ...deny(`user "${user.name}" may only read its own certificatesigningrequests`), ...(this.options.csrRequester ? { recheck: true } : {}) };
     const node = nodeNameOf(user);
     if (node === undefined) return deny(`user "${user.name}" is not in a group that grants access`);
     const ref = referencedRead(attrs);
@@ -85,6 +94,10 @@ export class DefaultAuthorizer implements Authorizer {
   }
 
   async recheck(attrs: RequestAttributes): Promise<Decision> {
+    if (csrAccess(attrs) === 'get-own' && this.options.csrRequester) {
+      const requester = await this.options.csrRequester(attrs.name!);
+      return requester !== undefined && requester === attrs.user.name ? ALLOW : deny(`user "${attrs.user.name}" may only read its own certificatesigningrequests`);
+    }
     const node = nodeNameOf(attrs.user);
     const ref = referencedRead(attrs);
     const graph = this.options.nodeGraph;
@@ -98,9 +111,30 @@ export class DefaultAuthorizer implements Authorizer {
     if (!first.allowed) return first;
     const node = nodeNameOf(attrs.user);
     const { user } = attrs;
+    // A CSR's requester fields are stamped by the server from the caller (registry prepareForCreate).
+    if (csrAccess(attrs) === 'create') return ALLOW;
     if (node === undefined || user.groups.includes(MASTERS_GROUP) || user.groups.includes(COMPONENTS_GROUP)) return ALLOW;
     return admitNode(node, attrs, oldObject, newObject);
   }
+}
+
+/** Whether the user may bootstrap a credential: a bootstrap token's user, or a node renewing its own. */
+function mayRequestCredential(user: UserInfo): boolean {
+  if (user.groups.includes(BOOTSTRAPPERS_GROUP) && user.name.startsWith(BOOTSTRAP_USER_PREFIX)) return true;
+  return nodeNameOf(user) !== undefined;
+}
+
+/**
+ * What a bootstrapper or node may do with CertificateSigningRequests
+ * (Kubernetes' system:node-bootstrapper and self-node-client roles,
+ * narrowed): create them, and get one by name once the store shows it is
+ * theirs. Lists, watches, updates and deletes stay denied.
+ */
+function csrAccess(attrs: RequestAttributes): 'create' | 'get-own' | undefined {
+  if (attrs.group !== CSR_GROUP || attrs.resource !== 'certificatesigningrequests' || attrs.subresource || !mayRequestCredential(attrs.user)) return undefined;
+  if (attrs.verb === 'create') return 'create';
+  if (attrs.verb === 'get' && attrs.name) return 'get-own';
+  return undefined;
 }
 
 /** Kubernetes' node authorizer wording for an object no pod of the node references. */
@@ -112,6 +146,11 @@ function referencedRead(attrs: RequestAttributes): { resource: 'secrets' | 'conf
   if (group !== '' || (resource !== 'secrets' && resource !== 'configmaps') || subresource) return undefined;
   if (verb !== 'get' || !namespace || !name) return undefined;
   return { resource, namespace, name };
+}
+
+/** The Leases a node writes: its heartbeat and its service proxy's (so the proxy can run on the node's own credential). */
+function nodeLeaseNames(node: string): string[] {
+  return [node, `${PROXY_LEASE_PREFIX}${node}`];
 }
 
 function authorizeNode(node: string, attrs: RequestAttributes): Decision {
@@ -137,7 +176,7 @@ function authorizeNode(node: string, attrs: RequestAttributes): Decision {
   if (key === 'coordination.k8s.io/leases' && !subresource) {
     if (verb !== 'create' && verb !== 'update' && verb !== 'patch') return no();
     if (namespace !== NODE_LEASE_NAMESPACE) return no(`node "${node}" can only write leases in namespace "${NODE_LEASE_NAMESPACE}"`);
-    if (name !== undefined && name !== node) return no(`node "${node}" cannot ${verb} lease "${name}"`);
+    if (name !== undefined && !nodeLeaseNames(node).includes(name)) return no(`node "${node}" cannot ${verb} lease "${name}"`);
     if (name === undefined && verb !== 'create') return no();
     return ALLOW;
   }
@@ -158,11 +197,12 @@ function admitNode(node: string, attrs: RequestAttributes, oldObject: KubeObject
 
   if (key === '/nodes' || key === 'coordination.k8s.io/leases') {
     const kind = key === '/nodes' ? 'node' : 'lease';
+    const names = kind === 'node' ? [node] : nodeLeaseNames(node);
     for (const obj of [oldObject, newObject]) {
       const objName = obj?.metadata?.name;
-      if (objName !== undefined && objName !== node) return deny(`node "${node}" cannot ${verb} ${what(attrs)} of ${kind} "${objName}"`);
+      if (objName !== undefined && !names.includes(objName)) return deny(`node "${node}" cannot ${verb} ${what(attrs)} of ${kind} "${objName}"`);
     }
-    if (verb === 'create' && newObject?.metadata?.name !== node) {
+    if (verb === 'create' && !names.includes(newObject?.metadata?.name ?? '')) {
       return deny(`node "${node}" can only create a ${kind} named "${node}"`);
     }
     return ALLOW;

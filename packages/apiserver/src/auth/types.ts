@@ -7,9 +7,19 @@ export interface UserInfo {
   groups: string[];
 }
 
-/** Finds the user behind a request's headers; undefined means "not authenticated" (401). */
+/** The TLS peer of a request: its verified client certificate chain, when it showed one. */
+export interface RequestPeer {
+  /** The request's socket (a TLSSocket on an HTTPS server). */
+  socket?: unknown;
+}
+
+/**
+ * Finds the user behind a request's headers (and its TLS client
+ * certificate); undefined means "not authenticated" (401). Lookups that read
+ * the store (bootstrap tokens) answer with a promise.
+ */
 export interface Authenticator {
-  authenticate(headers: Record<string, string | string[] | undefined>): UserInfo | undefined;
+  authenticate(headers: Record<string, string | string[] | undefined>, peer?: RequestPeer): UserInfo | undefined | Promise<UserInfo | undefined>;
 }
 
 /** Kubernetes API verbs. */
