@@ -9,6 +9,7 @@ import { ControllerMetrics } from './controller-metrics.js';
 import { CronJobController } from './cronjob/index.js';
 import { DaemonSetController } from './daemonset/index.js';
 import { JobController } from './job/index.js';
+import { CsrSigningController } from './csr/index.js';
 import { DeploymentController } from './deployment/index.js';
 import { DisruptionController } from './disruption/index.js';
 import type { ControllerDeps } from './context.js';
@@ -22,7 +23,7 @@ import { ReplicaSetController } from './replicaset/index.js';
 import { ServiceLBController } from './service-lb/index.js';
 
 /** Every controller the manager can run, by its `--controllers` name. */
-export const CONTROLLER_NAMES = ['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'endpointslice', 'endpointslice-mirroring', 'garbage-collector', 'namespace', 'disruption', 'node-ipam', 'service-lb', 'daemonset', 'job', 'cronjob'] as const;
+export const CONTROLLER_NAMES = ['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'endpointslice', 'endpointslice-mirroring', 'garbage-collector', 'namespace', 'disruption', 'node-ipam', 'service-lb', 'daemonset', 'job', 'cronjob', 'csr-signing'] as const;
 
 /** A controller name. */
 export type ControllerName = (typeof CONTROLLER_NAMES)[number];
@@ -48,6 +49,7 @@ const COMPONENTS: Record<ControllerName, string> = {
   daemonset: 'daemonset-controller',
   job: 'job-controller',
   cronjob: 'cronjob-controller',
+  'csr-signing': 'certificatesigningrequest-signing-controller',
 };
 
 /** Options of a ControllerManager. */
@@ -76,6 +78,9 @@ export interface ControllerManagerOptions {
   nodeCIDRMaskSize?: number;
   /** EndpointSlice: endpoints per slice. Default 100. */
   maxEndpointsPerSlice?: number;
+  /** CSR signing: the cluster CA certificate and key (PEM files); without them csr-signing is skipped. */
+  clusterSigningCertFile?: string;
+  clusterSigningKeyFile?: string;
   /** Workers per controller, by name. */
   workers?: Partial<Record<ControllerName, number>>;
   /** Informer watch timeout (tests use short ones). */
@@ -197,6 +202,9 @@ export class ControllerManager {
         return new NodeIpamController({ ...deps, clusterCIDR: this.options.clusterCIDR, nodeCIDRMaskSize: this.options.nodeCIDRMaskSize });
       case 'service-lb':
         return new ServiceLBController(deps);
+      case 'csr-signing':
+        if (!this.options.clusterSigningCertFile || !this.options.clusterSigningKeyFile) return undefined;
+        return new CsrSigningController({ ...deps, caCertFile: this.options.clusterSigningCertFile, caKeyFile: this.options.clusterSigningKeyFile });
     }
   }
 }

@@ -55,6 +55,9 @@ export interface ControllerManagerConfig {
   nodeCIDRMaskSize?: number;
   /** Endpoints per EndpointSlice. Default 100. */
   maxEndpointsPerSlice?: number;
+  /** The CA that signs node client certificates (--cluster-signing-cert-file / --cluster-signing-key-file); csr-signing is off without them. */
+  clusterSigningCertFile?: string;
+  clusterSigningKeyFile?: string;
   /** An ApiClient to use instead of one built from the kubeconfig (tests). */
   client?: ApiClient;
   logger?: Logger;
@@ -92,6 +95,8 @@ export async function run(config: ControllerManagerConfig, signal: AbortSignal):
       clusterCIDR: config.clusterCIDR,
       nodeCIDRMaskSize: config.nodeCIDRMaskSize,
       maxEndpointsPerSlice: config.maxEndpointsPerSlice,
+      clusterSigningCertFile: config.clusterSigningCertFile,
+      clusterSigningKeyFile: config.clusterSigningKeyFile,
     });
   // Validate --controllers before anything starts.
   manager();

@@ -1,9 +1,12 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { CONTROLLER_NAMES, resolveControllers, run, type ControllerManagerConfig } from '@flotilla/controller-manager';
 import { parseCidr } from '@flotilla/network';
 import { createLogger } from '@flotilla/observability';
 import { parseBool, parseSeconds } from '../flags.js';
 import { runComponent } from '../run-component.js';
+import { defaultStateDir } from '../state-dir.js';
 
 interface ControllerManagerFlags {
   kubeconfig?: string;
@@ -26,6 +29,8 @@ interface ControllerManagerFlags {
   clusterCidr: string;
   nodeCidrMaskSize: number;
   maxEndpointsPerSlice: number;
+  clusterSigningCertFile: string;
+  clusterSigningKeyFile: string;
   logLevel?: string;
 }
 
@@ -96,6 +101,8 @@ export function controllerManagerCommand(): Command {
     .option('--cluster-cidr <cidr>', 'the cluster pod range node ranges are carved from', parseCidrFlag, '10.244.0.0/16')
     .option('--node-cidr-mask-size <bits>', 'prefix length of each node\'s pod range', parseMaskSize, 24)
     .option('--max-endpoints-per-slice <n>', 'endpoints per EndpointSlice before another is started', parseMaxPerSlice, 100)
+    .option('--cluster-signing-cert-file <file>', 'cluster CA that signs node client certificates (csr-signing; skipped when the file is missing)', join(defaultStateDir('pki'), 'ca.crt'))
+    .option('--cluster-signing-key-file <file>', 'key of --cluster-signing-cert-file', join(defaultStateDir('pki'), 'ca.key'))
     .option('--log-level <level>', 'pino log level (default: $FLOTILLA_LOG_LEVEL or info)')
     .action(async (flags: ControllerManagerFlags) => {
       const logger = createLogger('controller-manager', flags.logLevel ? { level: flags.logLevel } : {});
@@ -119,6 +126,10 @@ export function controllerManagerCommand(): Command {
         clusterCIDR: flags.clusterCidr,
         nodeCIDRMaskSize: flags.nodeCidrMaskSize,
         maxEndpointsPerSlice: flags.maxEndpointsPerSlice,
+        // Like kube-controller-manager on a kubeadm control plane: the apiserver's CA, read from its cert dir.
+        ...(existsSync(flags.clusterSigningCertFile) && existsSync(flags.clusterSigningKeyFile)
+          ? { clusterSigningCertFile: flags.clusterSigningCertFile, clusterSigningKeyFile: flags.clusterSigningKeyFile }
+          : {}),
         logger,
         ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
         ...(flags.identity ? { identity: flags.identity } : {}),

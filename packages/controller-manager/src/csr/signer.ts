@@ -1,0 +1,62 @@
+/**
+ * Reads and signs PEM certificate requests with the cluster CA through the
+ * `openssl` CLI (Node's crypto cannot parse requests or issue certificates).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { ParsedRequest } from './csr-checks.js';
+
+function openssl(args: string[], cwd: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('openssl', args, { cwd, timeout: 30_000 }, (err, stdout, stderr) => (err ? reject(new Error(`openssl ${args[0]} failed: ${String(stderr).trim() || err.message}`)) : resolve(String(stdout))));
+  });
+}
+
+async function inTemp<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'flotilla-csr-'));
+  try {
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Parses `openssl req -text` subject and SAN lines; rejects when the request's signature does not verify. */
+export async function parseRequest(pem: string): Promise<ParsedRequest> {
+  return inTemp(async (dir) => {
+    await writeFile(join(dir, 'req.csr'), pem);
+    const subject = await openssl(['req', '-in', 'req.csr', '-noout', '-verify', '-subject', '-nameopt', 'sep_multiline,utf8'], dir);
+    const text = await openssl(['req', '-in', 'req.csr', '-noout', '-text'], dir);
+    const out: ParsedRequest = { orgs: [], otherSubject: [], sans: [] };
+    for (const line of subject.split('\n').slice(1)) {
+      const m = /^\s*([A-Za-z0-9.]+)\s*=\s*(.*?)\s*$/.exec(line);
+      if (!m) continue;
+      if (m[1] === 'CN') out.cn = m[2];
+      else if (m[1] === 'O') out.orgs.push(m[2]!);
+      else out.otherSubject.push(m[1]!);
+    }
+    const san = /X509v3 Subject Alternative Name:[^\n]*\n\s*([^\n]+)/.exec(text);
+    if (san) out.sans = san[1]!.split(',').map((s) => s.trim()).filter(Boolean);
+    return out;
+  });
+}
+
+/** Issues a client certificate for the request (subject copied, checked by the caller), valid `days`. */
+export async function signClientCertificate(pem: string, caCertFile: string, caKeyFile: string, days: number): Promise<string> {
+  return inTemp(async (dir) => {
+    await writeFile(join(dir, 'req.csr'), pem);
+    await writeFile(
+      join(dir, 'ext.cnf'),
+      ['[v3_client]', 'basicConstraints = critical, CA:FALSE', 'keyUsage = critical, digitalSignature, keyEncipherment', 'extendedKeyUsage = clientAuth',
+        'subjectKeyIdentifier = hash', 'authorityKeyIdentifier = keyid, issuer', ''].join('\n'),
+    );
+    const b = randomBytes(16);
+    b[0] = (b[0]! & 0x7f) | 0x01;
+    await openssl(['x509', '-req', '-in', 'req.csr', '-CA', caCertFile, '-CAkey', caKeyFile, '-set_serial', `0x${b.toString('hex')}`, '-days', String(days), '-sha256',
+      '-extfile', 'ext.cnf', '-extensions', 'v3_client', '-out', 'cert.pem'], dir);
+    return readFile(join(dir, 'cert.pem'), 'utf8');
+  });
+}
