@@ -23,3 +23,4 @@ export * from './run.js';
 export * from './service-env.js';
 export * from './serving-cert.js';
 export * from './status-manager.js';
+export * from './bootstrap.js';

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { RestClient, loadKubeconfig } from '@flotilla/client';
 import { createLogger, type Logger } from '@flotilla/observability';
 import { Agent } from './agent.js';
+import { ensureNodeCredential, type BootstrapOptions } from './bootstrap.js';
 import type { AgentConfig } from './config.js';
 import { CachingTokenReviewer, type TokenReviewResponse } from './node-server.js';
 import { DockerRuntime } from './runtime/docker-runtime.js';
@@ -37,6 +38,8 @@ export interface AgentRunConfig extends Omit<AgentConfig, 'nodeIP'> {
    * where the agent is the last thing that knows which containers are its.
    */
   removePodsOnExit?: boolean;
+  /** TLS bootstrapping: get (or renew) the node's own client certificate into `kubeconfig` before starting. */
+  bootstrap?: BootstrapOptions;
 }
 
 /** Removes every pod (sandbox and containers) the runtime holds for this node; returns how many. */
@@ -64,6 +67,10 @@ export function defaultNodeIP(): string {
 export async function run(config: AgentRunConfig, signal: AbortSignal): Promise<void> {
   const log = config.logger ?? createLogger('agent');
   const nodeIP = config.nodeIP ?? defaultNodeIP();
+  if (config.bootstrap) {
+    if (!config.kubeconfig) throw new Error('bootstrapping needs the path of the node kubeconfig to write');
+    await ensureNodeCredential(config.kubeconfig, config.nodeName, config.bootstrap, log);
+  }
   const kubeconfig = loadKubeconfig(config.kubeconfig);
   // The cluster CA of the kubeconfig also signs the apiserver's client certificate: the node server trusts only it.
   if (!kubeconfig.ca) throw new Error('the kubeconfig carries no cluster CA (certificate-authority-data); the node server needs it to authenticate the apiserver');

@@ -12,6 +12,9 @@ export interface ClientConfig {
   ca?: string;
   /** Bearer token. */
   token?: string;
+  /** PEM client certificate and key (TLS client authentication), e.g. a node's credential. */
+  clientCert?: string;
+  clientKey?: string;
   /** Skip server certificate verification (tests only). */
   insecureSkipTlsVerify?: boolean;
   /** The namespace of the current context, if it names one. */
@@ -29,7 +32,14 @@ interface NamedCluster {
 }
 interface NamedUser {
   name: string;
-  user?: { token?: string; tokenFile?: string };
+  user?: {
+    token?: string;
+    tokenFile?: string;
+    'client-certificate-data'?: string;
+    'client-certificate'?: string;
+    'client-key-data'?: string;
+    'client-key'?: string;
+  };
 }
 interface NamedContext {
   name: string;
@@ -112,6 +122,15 @@ export function loadKubeconfig(path?: string, options: LoadKubeconfigOptions = {
     if (!user) fail(`user "${context!.user}" of context "${contextName}" not found`);
     if (user!.token) config.token = user!.token;
     else if (user!.tokenFile) config.token = readRelative(user!.tokenFile, 'tokenFile').trim();
+    const pem = (data: string | undefined, file: string | undefined, what: string) =>
+      data ? Buffer.from(data, 'base64').toString('utf8') : file ? readRelative(file, what) : undefined;
+    const cert = pem(user!['client-certificate-data'], user!['client-certificate'], 'client-certificate');
+    const key = pem(user!['client-key-data'], user!['client-key'], 'client-key');
+    if ((cert === undefined) !== (key === undefined)) fail(`user "${context!.user}" needs both a client certificate and its key`);
+    if (cert && key) {
+      config.clientCert = cert;
+      config.clientKey = key;
+    }
   }
   if (context!.namespace) config.namespace = context!.namespace;
   return config;

@@ -73,7 +73,7 @@ export class RestClient implements ApiClient {
       keepAliveTimeout: 30_000,
       // Watches can be quiet for minutes; they end through the server's timeoutSeconds instead.
       bodyTimeout: 0,
-      connect: url.protocol === 'https:' ? { ca: config.ca, rejectUnauthorized: !config.insecureSkipTlsVerify } : undefined,
+      connect: url.protocol === 'https:' ? { ca: config.ca, rejectUnauthorized: !config.insecureSkipTlsVerify, ...(config.clientCert && config.clientKey ? { cert: config.clientCert, key: config.clientKey } : {}) } : undefined,
     });
     this.headers = { accept: 'application/json', 'user-agent': options.userAgent ?? 'flotilla-client' };
     if (config.token) this.headers.authorization = `Bearer ${config.token}`;

@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { defaultStateDir } from '../state-dir.js';
 import { Command, InvalidArgumentError } from 'commander';
 import { run, type AgentRunConfig } from '@flotilla/agent';
@@ -36,6 +37,11 @@ interface AgentFlags {
   clusterDomain: string;
   resolvConf: string;
   logLevel?: string;
+  bootstrapKubeconfig?: string;
+  server?: string;
+  bootstrapToken?: string;
+  caFile?: string;
+  discoveryTokenCaCertHash?: string[];
 }
 
 /** A port, or -1 for none. */
@@ -97,10 +103,20 @@ export function agentCommand(): Command {
     .option('--resolv-conf <file>', 'resolver config pods with dnsPolicy Default copy (\'\' for none)', '/etc/resolv.conf')
     .option('--fake-runtime', 'run pods in memory instead of Docker (hollow node)')
     .option('--remove-pods-on-exit', "remove every pod's containers when the agent stops (docker-compose down); a kubelet leaves them running")
+    .option('--bootstrap-kubeconfig <file>', 'join with this bootstrap-token kubeconfig: the node gets its own certificate into --kubeconfig (default <state-dir>/kubeconfig)')
+    .option('--bootstrap-token <token>', 'join with a bootstrap token (flotilla token create), with --server and --discovery-token-ca-cert-hash or --ca-file')
+    .option('--server <url>', 'apiserver URL to join, e.g. https://10.0.0.1:6443')
+    .option('--discovery-token-ca-cert-hash <sha256:hex>', 'trust the CA the server presents only if its public key has this hash (flotilla token ca-hash); repeatable', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--ca-file <file>', 'cluster CA certificate to trust instead of a pinned hash')
     .option('--log-level <level>', 'pino log level (default: $FLOTILLA_LOG_LEVEL or info)')
     .action(async (f: AgentFlags) => {
       const logger = createLogger('agent', f.logLevel ? { level: f.logLevel } : {});
       await mkdir(f.stateDir, { recursive: true, mode: 0o700 });
+      if (f.bootstrapToken && !f.server) throw new InvalidArgumentError('--bootstrap-token needs --server');
+      if (f.bootstrapToken && !f.caFile && !f.discoveryTokenCaCertHash?.length) throw new InvalidArgumentError('--bootstrap-token needs --discovery-token-ca-cert-hash or --ca-file to trust the server');
+      const joining = Boolean(f.bootstrapKubeconfig || f.bootstrapToken);
+      // When joining, the node's own kubeconfig is written here and reused on every later start.
+      const kubeconfig = f.kubeconfig ?? (joining ? join(f.stateDir, 'kubeconfig') : undefined);
       const config: AgentRunConfig = {
         nodeName: f.nodeName,
         stateDir: f.stateDir,
@@ -123,7 +139,18 @@ export function agentCommand(): Command {
         resolvConf: f.resolvConf,
         podNetwork: f.podNetwork === 'flotilla',
         logger,
-        ...(f.kubeconfig ? { kubeconfig: f.kubeconfig } : {}),
+        ...(kubeconfig ? { kubeconfig } : {}),
+        ...(joining
+          ? {
+              bootstrap: {
+                ...(f.bootstrapKubeconfig ? { bootstrapKubeconfig: f.bootstrapKubeconfig } : {}),
+                ...(f.server ? { server: f.server } : {}),
+                ...(f.bootstrapToken ? { token: f.bootstrapToken } : {}),
+                ...(f.caFile ? { caFile: f.caFile } : {}),
+                ...(f.discoveryTokenCaCertHash ? { caCertHashes: f.discoveryTokenCaCertHash } : {}),
+              },
+            }
+          : {}),
         ...(f.dockerHost ? { dockerHost: f.dockerHost } : {}),
         ...(f.nodeIp ? { nodeIP: f.nodeIp } : {}),
         ...(f.podCidr ? { podCIDR: f.podCidr } : {}),
