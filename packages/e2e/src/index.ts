@@ -10,3 +10,4 @@ export * from './kubectl.js';
 export * from './private-etcd.js';
 export * from './service-env.js';
 export * from './wait-for.js';
+export * from './machines.js';

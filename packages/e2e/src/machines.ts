@@ -1,0 +1,186 @@
+/**
+ * "Machines" for tests that follow a README as an operator would: a host of
+ * createHosts (its own network namespace and dockerd) plus its own mount
+ * namespace in which /var/lib, /etc (an overlay of the real one), /usr/local,
+ * /root and the working directory are private, and the host's engine is
+ * the socket at /var/run/docker.sock. A machine is one long-lived bash
+ * reading commands from the test, so variables and the working directory
+ * carry over from one README block to the next, as in a terminal.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, openSync, closeSync } from 'node:fs';
+import { mkdir, readFile, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** One shell block of a README section and where it runs. */
+export interface ReadmeBlock {
+  /** From the block's first line: `# on the control plane`, `# on each worker`, `# on every machine`, `# on this checkout`. */
+  where: 'control-plane' | 'worker' | 'every' | 'checkout';
+  text: string;
+}
+
+/** The ```sh blocks of the README section titled `title` (up to the next `## `), with where each runs. */
+export function readmeBlocks(readme: string, title: string): ReadmeBlock[] {
+  const start = readme.indexOf(`## ${title}\n`);
+  if (start < 0) throw new Error(`README has no section "## ${title}"`);
+  const next = readme.indexOf('\n## ', start + 4);
+  const section = readme.slice(start, next < 0 ? undefined : next);
+  const blocks: ReadmeBlock[] = [];
+  for (const m of section.matchAll(/```sh\n([\s\S]*?)```/g)) {
+    const text = m[1]!;
+    const first = text.split('\n')[0]!.toLowerCase();
+    const where = first.startsWith('# on the control plane')
+      ? 'control-plane'
+      : first.startsWith('# on each worker')
+        ? 'worker'
+        : first.startsWith('# on every machine')
+          ? 'every'
+          : first.startsWith('# on this checkout')
+            ? 'checkout'
+            : undefined;
+    if (!where) throw new Error(`a block of "${title}" does not say where it runs on its first line: ${JSON.stringify(first)}`);
+    blocks.push({ where, text });
+  }
+  return blocks;
+}
+
+/** Options of startMachine. */
+export interface MachineOptions {
+  name: string;
+  /** Where the machine's private directories live (created). */
+  dir: string;
+  /** The network namespace (a createHosts host's `netns`). */
+  netns: string;
+  /** `unix:///…/docker.sock` of its engine, bound at /var/run/docker.sock. */
+  dockerHost?: string;
+  /** The only environment the shell gets besides PATH and HOME. */
+  env: Record<string, string>;
+}
+
+/** A running machine shell. */
+export interface Machine {
+  readonly name: string;
+  /** Its working directory (the same path inside and outside). */
+  readonly workDir: string;
+  /** Where its private /var/lib is seen from outside. */
+  readonly varLib: string;
+  /** Runs a block in the shell (`set -eu`: the first failure ends the machine); resolves when it finished. */
+  run(text: string, timeoutMs: number): Promise<void>;
+  /** The values of shell variables (unset ones are left out). */
+  vars(names: string[]): Promise<Record<string, string>>;
+  /** Everything the shell and its processes wrote. */
+  logs(): Promise<string>;
+  /** Ends every process of the machine (all of its mount namespace, by PID), TERM then KILL. */
+  stop(): Promise<void>;
+}
+
+const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** PIDs of every process in the mount namespace `ns` (`mnt:[…]`). */
+async function pidsIn(ns: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const e of await readdir('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    const link = await readlink(`/proc/${e}/ns/mnt`).catch(() => undefined);
+    if (link === ns) out.push(Number(e));
+  }
+  return out;
+}
+
+/** Starts a machine: its mounts, then a shell in its working directory. */
+export async function startMachine(o: MachineOptions): Promise<Machine> {
+  const M = o.dir;
+  const status = join(M, 'status');
+  await mkdir(status, { recursive: true });
+  const logFile = join(M, 'machine.log');
+  const sock = o.dockerHost?.replace(/^unix:\/\//, '');
+  const setup = [
+    'set -e',
+    `M=${q(M)}`,
+    'mkdir -p "$M/var-lib" "$M/usr-local" "$M/etc-upper" "$M/etc-work" "$M/root" "$M/work"',
+    'mount --bind "$M/var-lib" /var/lib',
+    'mount --bind "$M/usr-local" /usr/local',
+    'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$M/etc-upper,workdir=$M/etc-work" /etc',
+    'mount --bind "$M/root" /root',
+    ...(sock ? [`mount --bind ${q(sock)} /var/run/docker.sock`] : []),
+    // Names outside the cluster are never resolved off this machine.
+    'rm -f /etc/resolv.conf && echo "nameserver 127.0.0.1" > /etc/resolv.conf',
+    'cd "$M/work"',
+    'readlink /proc/$$/ns/mnt > "$M/status/mntns"',
+    'exec bash --norc --noprofile -eu -o pipefail',
+  ].join('\n');
+  const fd = openSync(logFile, 'a');
+  let child: ChildProcess;
+  try {
+    child = spawn('nsenter', [`--net=/var/run/netns/${o.netns}`, '--', 'unshare', '--mount', '--propagation', 'private', '--', 'bash', '-c', setup], {
+      stdio: ['pipe', fd, fd],
+      env: { PATH, HOME: '/root', ...o.env },
+    });
+  } finally {
+    closeSync(fd);
+  }
+  let exit: string | undefined;
+  child.on('exit', (code, signal) => {
+    exit = `exited with ${code ?? signal}`;
+  });
+  const tail = async () => (await readFile(logFile, 'utf8').catch(() => '')).slice(-6000);
+  const waitFile = async (file: string, timeoutMs: number, what: string) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!existsSync(file)) {
+      if (exit) throw new Error(`machine ${o.name}: its shell ${exit} while ${what}\n--- its log (tail):\n${await tail()}`);
+      if (Date.now() > deadline) throw new Error(`machine ${o.name}: ${what} took more than ${timeoutMs} ms\n--- its log (tail):\n${await tail()}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  await waitFile(join(status, 'mntns'), 15_000, 'setting up its mounts');
+  const ns = (await readFile(join(status, 'mntns'), 'utf8')).trim();
+  let seq = 0;
+  const machine: Machine = {
+    name: o.name,
+    workDir: join(M, 'work'),
+    varLib: join(M, 'var-lib'),
+    async run(text, timeoutMs) {
+      const n = ++seq;
+      const done = join(status, `block-${n}`);
+      child.stdin!.write(`echo "### ${o.name}: block ${n}"\n${text}\necho done > ${q(done)}\n`);
+      await waitFile(done, timeoutMs, `running block ${n}:\n${text}`);
+    },
+    async vars(names) {
+      const n = ++seq;
+      const file = join(status, `vars-${n}`);
+      child.stdin!.write(`for __v in ${names.join(' ')}; do [ -n "\${!__v+x}" ] && printf '%s=%s\\n' "$__v" "\${!__v}"; done > ${q(file)}.tmp; mv ${q(file)}.tmp ${q(file)}\n`);
+      await waitFile(file, 10_000, 'reading variables');
+      const out: Record<string, string> = {};
+      for (const line of (await readFile(file, 'utf8')).split('\n')) {
+        const eq = line.indexOf('=');
+        if (eq > 0) out[line.slice(0, eq)] = line.slice(eq + 1);
+      }
+      return out;
+    },
+    logs: () => readFile(logFile, 'utf8').catch(() => ''),
+    async stop() {
+      child.stdin?.end();
+      let pids = await pidsIn(ns);
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          // Already gone.
+        }
+      }
+      const deadline = Date.now() + 15_000;
+      while ((pids = await pidsIn(ns)).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+      const killDeadline = Date.now() + 5_000;
+      while ((await pidsIn(ns)).length > 0 && Date.now() < killDeadline) await new Promise((r) => setTimeout(r, 100));
+    },
+  };
+  return machine;
+}
