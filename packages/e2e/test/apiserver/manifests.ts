@@ -184,6 +184,18 @@ export function resourceRows(ns: string, run: string): Row[] {
       }),
     },
     {
+      plural: 'certificatesigningrequests', groupPath: '/apis/certificates.k8s.io/v1', namespaced: false,
+      manifest: () => ({
+        apiVersion: 'certificates.k8s.io/v1', kind: 'CertificateSigningRequest',
+        metadata: { name: `node-csr-${run}`, labels: runLabel },
+        spec: {
+          // Only the PEM framing is checked on create; the signer reads the request itself.
+          request: Buffer.from('-----BEGIN CERTIFICATE REQUEST-----\nMIIBAA==\n-----END CERTIFICATE REQUEST-----\n').toString('base64'),
+          signerName: 'example.com/e2e', usages: ['client auth'],
+        },
+      }),
+    },
+    {
       plural: 'poddisruptionbudgets', groupPath: '/apis/policy/v1', namespaced: true,
       manifest: () => ({
         apiVersion: 'policy/v1', kind: 'PodDisruptionBudget',
