@@ -195,6 +195,20 @@ describe('bootstrap tokens', () => {
     expect(await readFile(kubeconfig, 'utf8')).toContain('client-certificate-data');
   }, 120_000);
 
+  it('--bootstrap-kubeconfig: a kubeconfig holding a bootstrap token joins the same way', async () => {
+    const t = (await flotilla(['token', 'create', '--kubeconfig', api!.kubeconfigPath])).stdout.trim();
+    const boot = join(dir, 'bootstrap.kubeconfig');
+    const made = await flotilla(['kubeconfig', '--server', api!.url, '--ca-file', api!.caFile, '--token', t, '--user', 'bootstrap', '-o', boot]);
+    expect(made.code, made.stderr).toBe(0);
+    const stateDir = join(dir, 'agent-join-2');
+    await start('join-2', [
+      'agent', '--node-name', 'join-2', '--fake-runtime', '--node-ip', '127.0.0.1', '--state-dir', stateDir, '--log-port', '0', '--log-bind-address', '127.0.0.1',
+      '--bootstrap-kubeconfig', boot, '--heartbeat-interval', '1s',
+    ], nodeReady('join-2'));
+    const cert = new X509Certificate(loadKubeconfig(join(stateDir, 'kubeconfig')).clientCert!);
+    expect(cert.subject.split('\n')).toContain('CN=system:node:join-2');
+  }, 120_000);
+
   it('a wrong CA hash stops the join before the token is sent', async () => {
     const t = (await flotilla(['token', 'create', '--kubeconfig', api!.kubeconfigPath])).stdout.trim();
     const res = await flotilla([
