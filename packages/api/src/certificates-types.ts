@@ -111,11 +111,23 @@ export function validateCertificateSigningRequest(obj: KubeObject, old?: KubeObj
   if (status !== undefined && isObj(status)) {
     if (status.certificate !== undefined && typeof status.certificate !== 'string') e.invalid('status.certificate', '<omitted>', 'must be base64 PEM data');
     if (status.conditions !== undefined && !Array.isArray(status.conditions)) e.invalid('status.conditions', status.conditions, 'must be a list');
+    else if (Array.isArray(status.conditions)) {
+      const c = csr as CertificateSigningRequest;
+      if (csrCondition(c, 'Approved') && csrCondition(c, 'Denied')) e.invalid('status.conditions', 'Approved, Denied', 'Approved and Denied conditions are mutually exclusive');
+      status.conditions.forEach((cond, i) => {
+        if (!isObj(cond) || typeof cond.type !== 'string' || cond.type === '') e.required(`status.conditions[${i}].type`);
+        else if (!['True', 'False', 'Unknown'].includes(String(cond.status))) e.notSupported(`status.conditions[${i}].status`, cond.status, ['True', 'False', 'Unknown']);
+      });
+    }
   }
   if (old) {
     validateObjectMetaUpdate(e, csr.metadata, old.metadata);
     if (canonicalJson(obj.spec) !== canonicalJson(old.spec)) e.forbidden('spec', 'field is immutable');
-    const oldCert = (old as CertificateSigningRequest).status?.certificate;
+    const was = old as CertificateSigningRequest;
+    for (const type of ['Approved', 'Denied'] as const) {
+      if (csrCondition(was, type) && !csrCondition(csr, type)) e.forbidden('status.conditions', `updates may not remove a condition of type "${type}"`);
+    }
+    const oldCert = was.status?.certificate;
     if (oldCert && csr.status?.certificate !== oldCert) e.forbidden('status.certificate', 'updates may not modify existing certificate content');
   }
   return e.list;

@@ -201,7 +201,7 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
   }),
   resource({
     group: 'certificates.k8s.io', version: 'v1', kind: 'CertificateSigningRequest', plural: 'certificatesigningrequests', singular: 'certificatesigningrequest', shortNames: ['csr'],
-    namespaced: false, subresources: ['status'],
+    namespaced: false, subresources: ['status', 'approval'],
     applyDefaults: (o) => {
       // Kubernetes' default usages for the kubelet client signer, so a bare request is complete.
       const spec = o.spec as CertificateSigningRequest['spec'] | undefined;

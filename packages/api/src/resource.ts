@@ -18,7 +18,7 @@ export interface ResourceInfo {
   shortNames: string[];
   namespaced: boolean;
   /** Subresources served besides the object itself. */
-  subresources: Array<'status' | 'scale' | 'binding' | 'log' | 'exec' | 'attach' | 'portforward' | 'eviction' | 'ephemeralcontainers' | 'proxy'>;
+  subresources: Array<'status' | 'scale' | 'binding' | 'log' | 'exec' | 'attach' | 'portforward' | 'eviction' | 'ephemeralcontainers' | 'proxy' | 'approval'>;
   /** Verbs for discovery. */
   verbs: string[];
   /** Fills in defaults in place (e.g. restartPolicy, protocol TCP). */

@@ -291,6 +291,15 @@ export class RestHandlers {
 
   /** The object to store: the main resource keeps the stored status; `/status` changes only status. */
   private mergeForSubresource(info: ResourceInfo, sub: string | undefined, cur: KubeObject, desired: KubeObject): KubeObject {
+    if (sub === 'approval') {
+      // A CSR's approval (kubectl certificate approve|deny) writes its conditions and nothing else.
+      const next: KubeObject = { ...cur, metadata: { ...cur.metadata } };
+      const conditions = (desired.status as { conditions?: unknown } | undefined)?.conditions;
+      next.status = { ...(cur.status as Record<string, unknown> | undefined) };
+      if (conditions === undefined) delete (next.status as Record<string, unknown>).conditions;
+      else (next.status as Record<string, unknown>).conditions = conditions;
+      return next;
+    }
     if (sub === 'status') {
       // Shallow: only metadata (resourceVersion) and status are replaced below.
       const next: KubeObject = { ...cur, metadata: { ...cur.metadata } };

@@ -21,6 +21,7 @@ import { superviseProcess, type SupervisedProcess } from '../../src/child-proces
 import { flotillaBin } from '../../src/env.js';
 import { freePort } from '../../src/free-port.js';
 import { apiRequest } from '../../src/https.js';
+import { runKubectl } from '../../src/kubectl.js';
 import { waitFor } from '../../src/wait-for.js';
 
 let api: TestApiServer | undefined;
@@ -152,6 +153,16 @@ describe('bootstrap tokens', () => {
     const csr = await admin!.resource<CertificateSigningRequest>('certificatesigningrequests').get(undefined, name);
     expect(csr.status?.certificate).toBeUndefined();
     expect(csr.status?.conditions ?? []).toEqual([]);
+
+    // Even a human's approval (kubectl certificate approve, the approval subresource) gets no admin certificate: the signer fails it.
+    const approved = await runKubectl(api!.kubeconfigPath, ['certificate', 'approve', name]);
+    expect(approved.code, approved.stderr).toBe(0);
+    const failed = await waitFor(async () => {
+      const c = await admin!.resource<CertificateSigningRequest>('certificatesigningrequests').get(undefined, name);
+      return c.status?.conditions?.some((x) => x.type === 'Failed') ? c : undefined;
+    }, { timeout: 30_000, message: 'the approved admin request to be failed by the signer' });
+    expect(failed.status?.certificate).toBeUndefined();
+    expect(failed.status?.conditions?.find((x) => x.type === 'Failed')?.message).toMatch(/CN must be system:node/);
   });
 
   it('an agent joins with the token and a pinned CA hash, gets system:node:<name> as a client certificate, and keeps it', async () => {
