@@ -61,7 +61,7 @@ function int(f: Field): number {
  * its zero value; other zero scalars are dropped like JSON's omitempty, since
  * the Go protobuf encoder writes every non-pointer field.
  */
-type FieldType = 'string' | 'int' | 'bool' | 'ptrInt' | 'ptrBool' | 'stringMap' | 'bytesMap' | 'quantityMap' | 'intOrString' | 'time' | Schema;
+type FieldType = 'string' | 'int' | 'bool' | 'ptrInt' | 'ptrBool' | 'bytes' | 'stringMap' | 'bytesMap' | 'quantityMap' | 'intOrString' | 'time' | Schema;
 /** Field number → [JSON name, type, repeated]. */
 type Schema = { [num: number]: [string, FieldType, boolean?] };
 
@@ -94,6 +94,9 @@ function scalar(type: FieldType, f: Field): unknown {
       return int(f) !== 0 || undefined;
     case 'ptrBool':
       return int(f) !== 0;
+    case 'bytes':
+      // []byte is base64 in JSON.
+      return bytes(f).length ? bytes(f).toString('base64') : undefined;
     case 'intOrString': {
       let t = 0;
       let i = 0;
@@ -212,11 +215,17 @@ const KINDS: Record<string, Schema> = {
   'v1/Secret': { 1: ['metadata', OBJECT_META], 2: ['data', 'bytesMap'], 3: ['type', 'string'], 4: ['stringData', 'stringMap'], 5: ['immutable', 'ptrBool'] },
   'batch/v1/Job': { 1: ['metadata', OBJECT_META], 2: ['spec', JOB_SPEC] },
   'batch/v1/CronJob': { 1: ['metadata', OBJECT_META], 2: ['spec', CRONJOB_SPEC] },
+  // kubectl certificate approve|deny sends the whole CSR to its approval subresource: status (conditions) is what it changes.
+  'certificates.k8s.io/v1/CertificateSigningRequest': {
+    1: ['metadata', OBJECT_META],
+    2: ['spec', { 1: ['request', 'bytes'], 2: ['username', 'string'], 3: ['uid', 'string'], 4: ['groups', 'string', true], 5: ['usages', 'string', true], 7: ['signerName', 'string'], 8: ['expirationSeconds', 'ptrInt'] }],
+    3: ['status', { 1: ['conditions', { 1: ['type', 'string'], 2: ['reason', 'string'], 3: ['message', 'string'], 4: ['lastUpdateTime', 'time'], 5: ['lastTransitionTime', 'time'], 6: ['status', 'string'] }, true], 2: ['certificate', 'bytes'] }],
+  },
   'apps/v1/ReplicaSet': { 1: ['metadata', OBJECT_META], 2: ['spec', { 1: ['replicas', 'ptrInt'], 2: ['selector', LABEL_SELECTOR], 3: ['template', POD_TEMPLATE], 4: ['minReadySeconds', 'int'] }] },
 };
 
-/** Kinds without a status, whose field 3 is data. */
-const NO_STATUS = new Set(['ConfigMap', 'Secret']);
+/** Kinds without a status, whose field 3 is data, and kinds whose status a client writes (a CSR's approval). */
+const NO_STATUS = new Set(['ConfigMap', 'Secret', 'CertificateSigningRequest']);
 
 /**
  * Decodes a protobuf body into a JSON object, or undefined when its kind,
