@@ -133,7 +133,13 @@ export async function startMachine(o: MachineOptions): Promise<Machine> {
       await new Promise((r) => setTimeout(r, 200));
     }
   };
-  await waitFile(join(status, 'mntns'), 15_000, 'setting up its mounts');
+  try {
+    await waitFile(join(status, 'mntns'), 15_000, 'setting up its mounts');
+  } catch (err) {
+    // Nothing else runs in its namespace yet: the shell is all there is to stop.
+    child.kill('SIGKILL');
+    throw err;
+  }
   const ns = (await readFile(join(status, 'mntns'), 'utf8')).trim();
   let seq = 0;
   const machine: Machine = {

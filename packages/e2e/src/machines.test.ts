@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import { readmeBlocks } from './machines.js';
+
+const readme = [
+  '# X', '## Deploy on real machines', 'text', '```sh', '# on this checkout', './build', '```', '```sh', '# on the control plane', 'a &', '```',
+  '```sh', '# on each worker, with TOKEN', 'b', '```', '```yaml', 'not: shell', '```', '## Next', '```sh', '# on the moon', '```', '',
+].join('\n');
+
+describe('readmeBlocks', () => {
+  it('reads the sh blocks of one section and where each runs', () => {
+    expect(readmeBlocks(readme, 'Deploy on real machines')).toEqual([
+      { where: 'checkout', text: '# on this checkout\n./build\n' },
+      { where: 'control-plane', text: '# on the control plane\na &\n' },
+      { where: 'worker', text: '# on each worker, with TOKEN\nb\n' },
+    ]);
+  });
+  it('refuses a block that does not say where it runs, and a missing section', () => {
+    expect(() => readmeBlocks(readme.replace('# on the control plane', 'a'), 'Deploy on real machines')).toThrow(/does not say where it runs/);
+    expect(() => readmeBlocks(readme, 'Nope')).toThrow(/no section/);
+  });
+});
