@@ -106,6 +106,8 @@ export function controllerManagerCommand(): Command {
     .option('--log-level <level>', 'pino log level (default: $FLOTILLA_LOG_LEVEL or info)')
     .action(async (flags: ControllerManagerFlags) => {
       const logger = createLogger('controller-manager', flags.logLevel ? { level: flags.logLevel } : {});
+      const signing = existsSync(flags.clusterSigningCertFile) && existsSync(flags.clusterSigningKeyFile);
+      if (!signing) logger.warn({ certFile: flags.clusterSigningCertFile, keyFile: flags.clusterSigningKeyFile }, 'no cluster CA to sign with: node certificate requests (bootstrap tokens) are not signed; pass --cluster-signing-cert-file and --cluster-signing-key-file');
       const config: ControllerManagerConfig = {
         controllers: flags.controllers,
         leaderElect: flags.leaderElect,
@@ -127,7 +129,7 @@ export function controllerManagerCommand(): Command {
         nodeCIDRMaskSize: flags.nodeCidrMaskSize,
         maxEndpointsPerSlice: flags.maxEndpointsPerSlice,
         // Like kube-controller-manager on a kubeadm control plane: the apiserver's CA, read from its cert dir.
-        ...(existsSync(flags.clusterSigningCertFile) && existsSync(flags.clusterSigningKeyFile)
+        ...(signing
           ? { clusterSigningCertFile: flags.clusterSigningCertFile, clusterSigningKeyFile: flags.clusterSigningKeyFile }
           : {}),
         logger,
