@@ -3,7 +3,7 @@ import { readmeBlocks } from './machines.js';
 
 const readme = [
   '# X', '## Deploy on real machines', 'text', '```sh', '# on this checkout', './build', '```', '```sh', '# on the control plane', 'a &', '```',
-  '```sh', '# on each worker, with TOKEN', 'b', '```', '```yaml', 'not: shell', '```', '## Next', '```sh', '# on the moon', '```', '',
+  '```sh', '# on each worker, with TOKEN', 'b', '```', '```yaml', 'not: shell', '```', '### A subsection', '```sh', 'CP1_IP', '```', '## Next', '```sh', '# on the moon', '```', '',
 ].join('\n');
 
 describe('readmeBlocks', () => {

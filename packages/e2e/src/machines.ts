@@ -19,12 +19,13 @@ export interface ReadmeBlock {
   text: string;
 }
 
-/** The ```sh blocks of the README section titled `title` (up to the next `## `), with where each runs. */
+/** The ```sh blocks of the README section titled `title` (up to the next `## ` or `### ` heading), with where each runs. */
 export function readmeBlocks(readme: string, title: string): ReadmeBlock[] {
   const start = readme.indexOf(`## ${title}\n`);
   if (start < 0) throw new Error(`README has no section "## ${title}"`);
-  const next = readme.indexOf('\n## ', start + 4);
-  const section = readme.slice(start, next < 0 ? undefined : next);
+  const rest = readme.slice(start + title.length + 4);
+  const next = rest.search(/\n#{2,3} /);
+  const section = next < 0 ? rest : rest.slice(0, next);
   const blocks: ReadmeBlock[] = [];
   for (const m of section.matchAll(/```sh\n([\s\S]*?)```/g)) {
     const text = m[1]!;
