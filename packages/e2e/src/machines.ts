@@ -10,7 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { mkdir, readFile, readdir, readlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /** One shell block of a README section and where it runs. */
 export interface ReadmeBlock {
@@ -54,6 +54,12 @@ export interface MachineOptions {
   netns: string;
   /** `unix:///…/docker.sock` of its engine, bound at /var/run/docker.sock. */
   dockerHost?: string;
+  /**
+   * Run that engine inside the machine (a createHosts dockerd, restarted here
+   * with the same flags and data): the agent bind-mounts files from its state
+   * dir under the private /var/lib, which an engine outside would not see.
+   */
+  ownDockerd?: boolean;
   /** The only environment the shell gets besides PATH and HOME. */
   env: Record<string, string>;
 }
@@ -89,6 +95,44 @@ async function pidsIn(ns: string): Promise<number[]> {
   return out;
 }
 
+/**
+ * Shell lines that start a createHosts engine (directory `hd`, see
+ * scripts/hosts.sh) inside the machine, with hosts.sh's flags and PID file so
+ * `hosts.sh delete` still finds it, and wait until it answers.
+ */
+function ownDockerd(hd: string): string[] {
+  return [
+    `HD=${q(hd)}`,
+    'rm -f "$HD/dockerd.own.pid" "$HD/exec/containerd/containerd.pid" "$HD/docker.sock"',
+    'dockerd --data-root "$HD/docker" --exec-root "$HD/exec" -H "unix://$HD/docker.sock" --pidfile "$HD/dockerd.own.pid" --iptables=true >>"$HD/dockerd.log" 2>&1 </dev/null &',
+    'echo $! > "$HD/dockerd.pid"',
+    'for i in $(seq 150); do curl -sf --unix-socket "$HD/docker.sock" http://docker/_ping >/dev/null && break; sleep 0.2; done',
+    'curl -sf --unix-socket "$HD/docker.sock" http://docker/_ping >/dev/null',
+  ];
+}
+
+/** Stops a createHosts engine (by its PID file) so a machine can run it instead; resolves once it is gone. */
+export async function stopHostDockerd(dockerHost: string): Promise<void> {
+  const hd = dirname(dockerHost.replace(/^unix:\/\//, ''));
+  const pid = Number((await readFile(join(hd, 'dockerd.pid'), 'utf8').catch(() => '')).trim());
+  if (!pid) return;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`dockerd ${pid} (${hd}) did not stop within 30 s`);
+}
+
 /** Starts a machine: its mounts, then a shell in its working directory. */
 export async function startMachine(o: MachineOptions): Promise<Machine> {
   const M = o.dir;
@@ -104,6 +148,7 @@ export async function startMachine(o: MachineOptions): Promise<Machine> {
     'mount --bind "$M/usr-local" /usr/local',
     'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$M/etc-upper,workdir=$M/etc-work" /etc',
     'mount --bind "$M/root" /root',
+    ...(sock && o.ownDockerd ? ownDockerd(dirname(sock)) : []),
     ...(sock ? [`mount --bind ${q(sock)} /var/run/docker.sock`] : []),
     // Names outside the cluster are never resolved off this machine.
     'rm -f /etc/resolv.conf && echo "nameserver 127.0.0.1" > /etc/resolv.conf',
@@ -135,7 +180,7 @@ export async function startMachine(o: MachineOptions): Promise<Machine> {
     }
   };
   try {
-    await waitFile(join(status, 'mntns'), 15_000, 'setting up its mounts');
+    await waitFile(join(status, 'mntns'), 60_000, 'setting up its mounts');
   } catch (err) {
     // Nothing else runs in its namespace yet: the shell is all there is to stop.
     child.kill('SIGKILL');

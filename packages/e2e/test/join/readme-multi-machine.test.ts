@@ -19,7 +19,7 @@ import { loadKubeconfig, RestClient } from '@flotilla/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../src/env.js';
 import { createHosts, type HostCluster } from '../../src/hosts.js';
-import { readmeBlocks, startMachine, type Machine, type ReadmeBlock } from '../../src/machines.js';
+import { readmeBlocks, startMachine, stopHostDockerd, type Machine, type ReadmeBlock } from '../../src/machines.js';
 import { waitFor } from '../../src/wait-for.js';
 
 const SECTION = 'Deploy on real machines';
@@ -50,7 +50,9 @@ beforeAll(async () => {
   controlPlane = await startMachine({ name: 'control-plane', dir: join(dir, 'control-plane'), netns: cpHost!.netns, dockerHost: cpHost!.dockerHost, env });
   for (const [i, h] of workerHosts.entries()) {
     const name = `worker-${i + 1}`;
-    workers.push(await startMachine({ name, dir: join(dir, name), netns: h.netns, dockerHost: h.dockerHost, env: { ...env, NODE_NAME: name, NODE_IP: h.ip } }));
+    // A worker's engine must see its filesystem (the agent bind-mounts files from /var/lib/flotilla/agent): it runs inside the machine.
+    await stopHostDockerd(h.dockerHost);
+    workers.push(await startMachine({ name, dir: join(dir, name), netns: h.netns, dockerHost: h.dockerHost, ownDockerd: true, env: { ...env, NODE_NAME: name, NODE_IP: h.ip } }));
   }
 }, 240_000);
 
