@@ -104,7 +104,7 @@ function ownDockerd(hd: string): string[] {
   return [
     `HD=${q(hd)}`,
     'rm -f "$HD/dockerd.own.pid" "$HD/exec/containerd/containerd.pid" "$HD/docker.sock"',
-    'dockerd --data-root "$HD/docker" --exec-root "$HD/exec" -H "unix://$HD/docker.sock" --pidfile "$HD/dockerd.own.pid" --iptables=true >>"$HD/dockerd.log" 2>&1 </dev/null &',
+    'DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 dockerd --data-root "$HD/docker" --exec-root "$HD/exec" -H "unix://$HD/docker.sock" --pidfile "$HD/dockerd.own.pid" --iptables=true >>"$HD/dockerd.log" 2>&1 </dev/null &',
     'echo $! > "$HD/dockerd.pid"',
     'for i in $(seq 150); do curl -sf --unix-socket "$HD/docker.sock" http://docker/_ping >/dev/null && break; sleep 0.2; done',
     'curl -sf --unix-socket "$HD/docker.sock" http://docker/_ping >/dev/null',
