@@ -61,7 +61,7 @@ function int(f: Field): number {
  * its zero value; other zero scalars are dropped like JSON's omitempty, since
  * the Go protobuf encoder writes every non-pointer field.
  */
-type FieldType = 'string' | 'int' | 'bool' | 'ptrInt' | 'ptrBool' | 'bytes' | 'stringMap' | 'bytesMap' | 'quantityMap' | 'intOrString' | 'time' | Schema;
+type FieldType = 'string' | 'int' | 'bool' | 'ptrInt' | 'ptrBool' | 'bytes' | 'ignore' | 'stringMap' | 'bytesMap' | 'quantityMap' | 'intOrString' | 'time' | Schema;
 /** Field number → [JSON name, type, repeated]. */
 type Schema = { [num: number]: [string, FieldType, boolean?] };
 
@@ -94,6 +94,8 @@ function scalar(type: FieldType, f: Field): unknown {
       return int(f) !== 0 || undefined;
     case 'ptrBool':
       return int(f) !== 0;
+    case 'ignore':
+      return undefined;
     case 'bytes':
       // []byte is base64 in JSON.
       return bytes(f).length ? bytes(f).toString('base64') : undefined;
@@ -156,6 +158,8 @@ const OBJECT_META: Schema = {
   1: ['name', 'string'], 2: ['generateName', 'string'], 3: ['namespace', 'string'], 5: ['uid', 'string'], 6: ['resourceVersion', 'string'],
   7: ['generation', 'int'], 8: ['creationTimestamp', 'time'], 9: ['deletionTimestamp', 'time'], 10: ['deletionGracePeriodSeconds', 'ptrInt'],
   11: ['labels', 'stringMap'], 12: ['annotations', 'stringMap'], 13: ['ownerReferences', OWNER_REFERENCE, true], 14: ['finalizers', 'string', true],
+  // managedFields a client read and sends back (kubectl certificate approve): left out, which keeps the stored ones, as an update without them does.
+  17: ['managedFields', 'ignore'],
 };
 const LABEL_SELECTOR: Schema = { 1: ['matchLabels', 'stringMap'], 2: ['matchExpressions', { 1: ['key', 'string'], 2: ['operator', 'string'], 3: ['values', 'string', true] }, true] };
 const CONTAINER: Schema = {
