@@ -25,13 +25,12 @@ export interface ResourceInfo {
   applyDefaults(obj: KubeObject): void;
   /**
    * What the server sets on a new object once its uid is known and before
-   * validation (Kubernetes' PrepareForCreate), e.g. a Job's generated selector.
+   * validation (Kubernetes' PrepareForCreate), e.g. a Job's generated
+   * selector, or a CSR's requester (spec.username and groups) from `user`.
    */
-  prepareForCreate?(obj: KubeObject): void;
+  prepareForCreate?(obj: KubeObject, user: { name: string; uid?: string; groups: string[] }): void;
   /** Every problem of a create (old undefined) or update, with field paths. */
   validate(obj: KubeObject, old?: KubeObject): FieldError[];
-  /** Sets server-owned fields from the requester on create (a CSR's spec.username and groups); optional. */
-  prepareForCreate?(obj: KubeObject, user: { name: string; uid?: string; groups: string[] }): void;
   /** Field values for `fieldSelector`: `metadata.name`, `spec.nodeName`, … */
   fieldLabels(obj: KubeObject): Record<string, string>;
 }

@@ -190,8 +190,7 @@ export class RestHandlers {
     const { info, path } = req;
     const md = obj.metadata;
     for (const f of ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'generation'] as const) delete md[f];
-    prepareForCreate(info, obj);
-    if (info.prepareForCreate) guarded('create', () => info.prepareForCreate!(obj, req.attrs.user));
+    prepareForCreate(info, obj, req.attrs.user);
     this.validate(info, obj);
     if (!md.name && !md.generateName) {
       throw invalid(info.kind, '', [{ type: 'FieldValueRequired', field: 'metadata.name', message: 'name or generateName is required' }], info.group || undefined);
@@ -601,11 +600,11 @@ export function successStatus(details?: Record<string, unknown>): Record<string,
 }
 
 /** What a create leaves of status: pods start Pending, namespaces Active, other status is the controllers' to write. */
-function prepareForCreate(info: ResourceInfo, obj: KubeObject): void {
+function prepareForCreate(info: ResourceInfo, obj: KubeObject, user: RequestAttributes['user']): void {
   if (info.prepareForCreate) {
     // The kind needs its uid now (a Job's selector names it): assign it here; the store keeps a uid it is given.
     obj.metadata.uid = randomUUID();
-    info.prepareForCreate(obj);
+    guarded('create', () => info.prepareForCreate!(obj, user));
   }
   if (info.group !== '') {
     if (info.subresources.includes('status')) delete obj.status;
