@@ -195,15 +195,17 @@ start_component() { # NAME[:INSTANCE] ARGS... (an instance gets its own PID file
 }
 # Slot 0 of the machine's pod range: test clusters (createHosts) take 10.244.16.0/20 and up.
 pod_cidr="10.244.0.0/20"
+# The cluster CA that signs joining nodes' certificates (csr-signing) is this cluster's, not /var/lib/flotilla's.
+signing=(--cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key")
 if ((ha)); then
   # Two of each; one leads (a Lease in kube-system), the other waits to take over.
   for n in 1 2; do
     start_component "scheduler:$n"
-    start_component "controller-manager:$n" --cluster-cidr "$pod_cidr"
+    start_component "controller-manager:$n" --cluster-cidr "$pod_cidr" "${signing[@]}"
   done
 else
   start_component scheduler
-  start_component controller-manager --cluster-cidr "$pod_cidr"
+  start_component controller-manager --cluster-cidr "$pod_cidr" "${signing[@]}"
 fi
 # The control plane's machine runs no agent: this keeps its routes to the pods.
 if ! pidfile_alive "$run_dir/host-routes.pid" >/dev/null; then
