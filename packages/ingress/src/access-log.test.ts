@@ -10,15 +10,16 @@ const entry = (i: number): AccessEntry => ({
 });
 
 describe('createAccessLog', () => {
-  it('buffers lines and writes them all on close, each a JSON object', () => {
+  it('buffers lines and writes them all on close, in order, each a JSON object', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'access-log-')), 'log');
     const fd = openSync(file, 'w');
     const log = createAccessLog('ingress', fd);
     for (let i = 0; i < 100; i++) log.write(entry(i));
-    log.close();
+    await log.close();
     closeSync(fd);
     const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toHaveLength(100);
+    expect(lines.map((l) => l.requestId)).toEqual(Array.from({ length: 100 }, (_, i) => String(i)));
     expect(lines[99]).toMatchObject({ level: 30, requestId: '99', component: 'ingress', pid: process.pid, uri: '/x?q="99"\u00e9', status: 200, msg: 'access' });
     expect(lines[0]).not.toHaveProperty('upstreamError');
   });

@@ -36,8 +36,8 @@ export interface AccessEntry {
 export interface AccessLog {
   /** Appends one line. */
   write(entry: AccessEntry): void;
-  /** Writes what is buffered synchronously (call on shutdown). */
-  close(): void;
+  /** Writes what is buffered, after the batch already being written (call on shutdown); resolves once it is all out. */
+  close(): Promise<void>;
 }
 
 /** Bytes per write(2): PIPE_BUF, so a batch is atomic on a pipe shared by several processes. */
@@ -64,10 +64,14 @@ export function createAccessLog(component: string, fd = 1): AccessLog {
   const queue: string[] = [];
   let writing = false;
   let closed = false;
+  /** Told when the write in flight has ended (close waits for it, so lines stay in order and none is lost). */
+  let idle: (() => void) | undefined;
   const pump = () => {
-    const next = queue.shift();
+    // Once closed, what is queued is close()'s to write.
+    const next = closed ? undefined : queue.shift();
     if (next === undefined) {
       writing = false;
+      idle?.();
       return;
     }
     writing = true;
@@ -93,10 +97,11 @@ export function createAccessLog(component: string, fd = 1): AccessLog {
       if (pending.length + line.length > BATCH) cut();
       pending += line;
     },
-    close() {
+    async close() {
       if (closed) return;
       closed = true;
       clearInterval(timer);
+      if (writing) await new Promise<void>((resolve) => (idle = resolve));
       const rest = queue.join('') + pending;
       queue.length = 0;
       pending = '';

@@ -91,7 +91,7 @@ export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
     await Promise.all(servers.map((s) => drain(s, graceMs)));
     o.logger.debug('closing backend pools');
     await proxy.close();
-    access?.close();
+    await access?.close();
   };
   try {
     const httpPort = await listen(http, o.httpPort, o.bindAddress);
