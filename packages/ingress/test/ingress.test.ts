@@ -132,8 +132,16 @@ describe('flotilla ingress on real Docker hosts', () => {
     const l = load(env.port, [{ host: 'alpha.test', path: '/' }, { host: 'shop.test', path: '/' }], 4);
     try {
       await waitFor(() => (l.ok() > 20 ? true : undefined), { timeout: 10_000 });
-      const d = await deployments().get(env.ns, 'alpha');
-      await deployments().update({ ...echoDeployment(env.ns, 'alpha', 3, 'v2'), metadata: d.metadata });
+      // A read-modify-write, retried on a conflict as kubectl edit would be (the controllers write the status meanwhile).
+      await waitFor(async () => {
+        const d = await deployments().get(env.ns, 'alpha');
+        try {
+          return await deployments().update({ ...echoDeployment(env.ns, 'alpha', 3, 'v2'), metadata: d.metadata });
+        } catch (err) {
+          if ((err as ApiError).reason === 'Conflict') return undefined;
+          throw err;
+        }
+      }, { timeout: 10_000, message: 'the template updated to v2' });
       await waitFor(async () => {
         const r = await hit('alpha.test', '/');
         return JSON.parse(r.body).message === 'v2' ? true : undefined;
