@@ -6,6 +6,7 @@
 #     is missing)
 #   - npm ci, only if node_modules is missing or older than package-lock.json
 #   - npx tsc -b
+#   - as root, /usr/local/bin/flotilla and flotctl: wrappers running this build
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$FLOTILLA_ROOT"
@@ -49,3 +50,23 @@ if [[ ! -d node_modules || ! -e node_modules/.package-lock.json || package-lock.
 fi
 
 run_quiet "TypeScript build" npx tsc -b
+
+# `flotilla` and `flotctl` on the PATH, as the README has users type them:
+# small wrappers in /usr/local/bin that run this checkout's build. An
+# installed artifact (scripts/package.sh) is never replaced; a wrapper of
+# another checkout is (the last checkout set up wins).
+if ((EUID == 0)); then
+  for cmd in flotilla flotctl; do
+    target="/usr/local/bin/$cmd"
+    if [[ "$cmd" == flotilla ]]; then entry="$FLOTILLA_ROOT/packages/cli/dist/bin/flotilla.js"; else entry="$FLOTILLA_ROOT/packages/flotctl/dist/bin/flotctl.js"; fi
+    if [[ -e "$target" ]] && ! grep -q '^# flotilla checkout wrapper' "$target"; then
+      log "$target exists and is not a checkout wrapper: left alone"
+      continue
+    fi
+    printf '#!/bin/sh\n# flotilla checkout wrapper (scripts/setup.sh): runs %s\nexec node %q "$@"\n' "$FLOTILLA_ROOT" "$entry" >"$target.tmp"
+    chmod 755 "$target.tmp"
+    mv "$target.tmp" "$target"
+  done
+else
+  log "not root: flotilla and flotctl are node $FLOTILLA_ROOT/packages/cli/dist/bin/flotilla.js and …/flotctl/dist/bin/flotctl.js"
+fi

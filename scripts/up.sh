@@ -303,7 +303,7 @@ Try:
   kubectl exec deploy/echo -- wget -qO- http://echo/hello
   # through the ingress, by host name:
   curl -s -H 'Host: echo.flotilla.local' http://$gateway/hello
-  flotctl status                          # hosts, their pods, what is unhealthy (node packages/flotctl/dist/bin/flotctl.js)
+  flotctl status                          # hosts, their pods, what is unhealthy
 
 Kill a host (a power cut: its dockerd, containers and agent die) and watch it heal:
   ./scripts/hosts.sh kill 2

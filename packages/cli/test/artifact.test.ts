@@ -9,7 +9,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { etcdEndpoints, freePort, repoRoot } from '@flotilla/e2e';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -37,9 +37,12 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
+/** The PATH of a machine with only the artifact installed: scripts/setup.sh's checkout wrappers in /usr/local/bin must not answer for it. */
+const artifactPath = (prefix: string) => [`${prefix}/bin`, dirname(process.execPath), '/usr/sbin', '/usr/bin', '/sbin', '/bin'].join(':');
+
 describe('the flotilla artifact', () => {
   it('gives flotilla and flotctl commands that work from any directory', async () => {
-    const r = await sh(`cd "$(mktemp -d)" && flotilla --help && flotctl --help && flotilla token generate | wc -c`, { PATH: `${prefix}/bin:${process.env.PATH}` });
+    const r = await sh(`cd "$(mktemp -d)" && flotilla --help && flotctl --help && flotilla token generate | wc -c`, { PATH: artifactPath(prefix) });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('apiserver');
     expect(r.stdout).toContain('flotctl');
@@ -82,7 +85,7 @@ for d in pki agent; do [ -d "/var/lib/flotilla/$d" ] && echo "state dir /var/lib
     const file = join(dir, 'machine.sh');
     await writeFile(file, script);
     const r = await sh(`unshare --mount --propagation private -- bash "${file}"`, {
-      PATH: `${prefix}/bin:${process.env.PATH}`,
+      PATH: artifactPath(prefix),
       ETCD: etcdEndpoints().join(','),
       PREFIX: etcdPrefix,
       API_PORT: String(apiPort),
