@@ -112,10 +112,11 @@ export function createProgram(io: Io, exit: (code: number) => void): Command {
 
   const chaos = program.command('chaos').description('break the local cluster of scripts/up.sh on purpose (SIGKILLs, pulled cables) and watch it heal')
     .option('--state-dir <dir>', "up.sh's state directory (default: $FLOTILLA_STATE or ./.flotilla)")
-    .option('--hosts-name <name>', 'the worker hosts of scripts/hosts.sh', 'flot');
+    .option('--hosts-name <name>', 'the worker hosts of scripts/hosts.sh', 'flot')
+    .option('--run-dir <dir>', "the processes' PID files (default: <state-dir>/run)");
   const chaosOpts = (cmd: Command): ChaosOptions => {
-    const o = cmd.optsWithGlobals() as { stateDir?: string; hostsName?: string };
-    return { ...(o.stateDir ? { stateDir: o.stateDir } : {}), ...(o.hostsName ? { hostsName: o.hostsName } : {}) };
+    const o = cmd.optsWithGlobals() as { stateDir?: string; hostsName?: string; runDir?: string };
+    return { ...(o.stateDir ? { stateDir: o.stateDir } : {}), ...(o.hostsName ? { hostsName: o.hostsName } : {}), ...(o.runDir ? { runDir: o.runDir } : {}) };
   };
   const did = (e: ChaosEvent) => {
     io.out(`${e.action}: ${e.target}`);

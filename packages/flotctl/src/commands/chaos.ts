@@ -15,13 +15,15 @@
 import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Deployment, Node, Pod } from '@flotilla/api';
 import { UsageError, type Ctx } from '../context.js';
 
 /** Where the local cluster's parts are. */
 export interface ChaosOptions {
   stateDir?: string;
+  /** Where the processes' PID files are (default `<stateDir>/run`): a cluster laid out otherwise than up.sh's (a test's) says where its own are. */
+  runDir?: string;
   hostsName?: string;
   /** Random source (tests pass a seeded one). */
   random?: () => number;
@@ -95,8 +97,9 @@ export async function pidsOf(o: ChaosOptions, name: string): Promise<Array<{ fil
   if (name === 'etcd') {
     for (const port of await readdir(join(state, 'etcd')).catch(() => [] as string[])) files.push(join(state, 'etcd', port, 'etcd.pid'));
   } else {
-    for (const f of await readdir(join(state, 'run')).catch(() => [] as string[])) {
-      if (f === `${name}.pid` || new RegExp(`^${name.replace(/[-]/g, '\\-')}-\\d+\\.pid$`).test(f)) files.push(join(state, 'run', f));
+    const runDir = o.runDir ? resolve(o.runDir) : join(state, 'run');
+    for (const f of await readdir(runDir).catch(() => [] as string[])) {
+      if (f === `${name}.pid` || new RegExp(`^${name.replace(/[-]/g, '\\-')}-\\d+\\.pid$`).test(f)) files.push(join(runDir, f));
     }
   }
   const out: Array<{ file: string; pid: number }> = [];
@@ -156,7 +159,7 @@ export async function killContainer(ctx: Ctx, o: ChaosOptions & { selector?: str
 /** SIGKILLs a node's agent (its containers keep running). */
 export async function killAgent(o: ChaosOptions, node: string): Promise<ChaosEvent> {
   const pids = await pidsOf(o, `agent-${node}`);
-  if (!pids.length) throw new UsageError(`no running agent for ${node} (no live ${stateDirOf(o)}/run/agent-${node}.pid)`);
+  if (!pids.length) throw new UsageError(`no running agent for ${node} (no live ${o.runDir ? resolve(o.runDir) : join(stateDirOf(o), 'run')}/agent-${node}.pid)`);
   for (const p of pids) process.kill(p.pid, 'SIGKILL');
   return { action: 'kill-agent', target: node, at: new Date() };
 }
@@ -185,7 +188,7 @@ export async function killComponent(o: ChaosOptions, component: string): Promise
   const victim = pick(await pidsOf(o, component), o.random ?? Math.random);
   if (!victim) throw new UsageError(`no running ${component} recorded under ${stateDirOf(o)}`);
   process.kill(victim.pid, 'SIGKILL');
-  return { action: `kill ${component}`, target: `PID ${victim.pid} (${victim.file.slice(stateDirOf(o).length + 1)})`, at: new Date() };
+  return { action: `kill ${component}`, target: `PID ${victim.pid} (${basename(dirname(victim.file))}/${basename(victim.file)})`, at: new Date() };
 }
 
 /** Whether every Deployment has all its replicas updated and available, and every Node is Ready. */
