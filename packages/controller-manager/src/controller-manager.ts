@@ -21,9 +21,10 @@ import { NodeIpamController } from './node-ipam/index.js';
 import { NodeLifecycleController } from './node-lifecycle/index.js';
 import { ReplicaSetController } from './replicaset/index.js';
 import { ServiceLBController } from './service-lb/index.js';
+import { TokenCleanerController } from './tokencleaner/index.js';
 
 /** Every controller the manager can run, by its `--controllers` name. */
-export const CONTROLLER_NAMES = ['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'endpointslice', 'endpointslice-mirroring', 'garbage-collector', 'namespace', 'disruption', 'node-ipam', 'service-lb', 'daemonset', 'job', 'cronjob', 'csr-signing'] as const;
+export const CONTROLLER_NAMES = ['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'endpointslice', 'endpointslice-mirroring', 'garbage-collector', 'namespace', 'disruption', 'node-ipam', 'service-lb', 'daemonset', 'job', 'cronjob', 'csr-signing', 'tokencleaner'] as const;
 
 /** A controller name. */
 export type ControllerName = (typeof CONTROLLER_NAMES)[number];
@@ -50,6 +51,7 @@ const COMPONENTS: Record<ControllerName, string> = {
   job: 'job-controller',
   cronjob: 'cronjob-controller',
   'csr-signing': 'certificatesigningrequest-signing-controller',
+  tokencleaner: 'tokencleaner',
 };
 
 /** Options of a ControllerManager. */
@@ -205,6 +207,8 @@ export class ControllerManager {
       case 'csr-signing':
         if (!this.options.clusterSigningCertFile || !this.options.clusterSigningKeyFile) return undefined;
         return new CsrSigningController({ ...deps, caCertFile: this.options.clusterSigningCertFile, caKeyFile: this.options.clusterSigningKeyFile });
+      case 'tokencleaner':
+        return new TokenCleanerController(deps);
     }
   }
 }

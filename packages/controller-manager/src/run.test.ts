@@ -7,8 +7,8 @@ import { run } from './run.js';
 
 describe('resolveControllers', () => {
   it('reads kube-controller-manager style lists', () => {
-    expect(resolveControllers(undefined)).toEqual(['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'endpointslice', 'endpointslice-mirroring', 'garbage-collector', 'namespace', 'disruption', 'node-ipam', 'service-lb', 'daemonset', 'job', 'cronjob', 'csr-signing']);
-    expect(resolveControllers(['*', '-deployment', '-replicaset'])).toEqual(['node-lifecycle', 'endpoints', 'endpointslice', 'endpointslice-mirroring', 'garbage-collector', 'namespace', 'disruption', 'node-ipam', 'service-lb', 'daemonset', 'job', 'cronjob', 'csr-signing']);
+    expect(resolveControllers(undefined)).toEqual(['replicaset', 'deployment', 'node-lifecycle', 'endpoints', 'endpointslice', 'endpointslice-mirroring', 'garbage-collector', 'namespace', 'disruption', 'node-ipam', 'service-lb', 'daemonset', 'job', 'cronjob', 'csr-signing', 'tokencleaner']);
+    expect(resolveControllers(['*', '-deployment', '-replicaset'])).toEqual(['node-lifecycle', 'endpoints', 'endpointslice', 'endpointslice-mirroring', 'garbage-collector', 'namespace', 'disruption', 'node-ipam', 'service-lb', 'daemonset', 'job', 'cronjob', 'csr-signing', 'tokencleaner']);
     expect(resolveControllers(['endpoints', 'namespace'])).toEqual(['endpoints', 'namespace']);
     expect(() => resolveControllers(['endpoint'])).toThrow(/unknown controller "endpoint"/);
   });
