@@ -19,6 +19,8 @@ export interface GlobalOptions {
 /** The client and defaults of one invocation. */
 export interface Ctx {
   client: RestClient;
+  /** Where and as whom the client connects (for streams the REST client does not carry: exec). */
+  config: ClientConfig;
   namespace: string;
   /** The namespace came from -n (not just the context default). */
   namespaceExplicit: boolean;
@@ -42,7 +44,7 @@ export function makeContext(g: GlobalOptions, io: { out: (t: string) => void; er
     if (g.insecureSkipTlsVerify) config.insecureSkipTlsVerify = true;
   }
   const client = new RestClient(config, { connections: 8, userAgent: 'flotctl' });
-  return { client, namespace: g.namespace ?? config.namespace ?? 'default', namespaceExplicit: g.namespace !== undefined, out: io.out, err: io.err };
+  return { client, config, namespace: g.namespace ?? config.namespace ?? 'default', namespaceExplicit: g.namespace !== undefined, out: io.out, err: io.err };
 }
 
 /** Resolves `po`, `deploy`, `deployments.apps`… or fails naming what the user typed. */

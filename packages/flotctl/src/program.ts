@@ -9,6 +9,7 @@ import { makeContext, UsageError, type Ctx, type GlobalOptions } from './context
 import { apply, del } from './commands/apply.js';
 import { chaosRun, DEFAULT_RUN_ACTIONS, killAgent, killComponent, killContainer, killHost, partitionHost, type ChaosEvent, type ChaosOptions } from './commands/chaos.js';
 import { describe } from './commands/describe.js';
+import { exec } from './commands/exec.js';
 import { get } from './commands/get.js';
 import { cordon, drain, status, why } from './commands/nodes.js';
 import { logs, rollout, scale } from './commands/workloads.js';
@@ -18,8 +19,12 @@ import { ManifestError } from './manifests.js';
 export interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
-  /** Raw bytes (logs). */
+  /** Raw bytes (logs, exec's stdout). */
   write: (chunk: Buffer) => void;
+  /** Raw bytes to stderr (exec's stderr); `err` line by line when unset. */
+  writeErr?: (chunk: Buffer) => void;
+  /** What `exec -i` sends as the command's stdin. */
+  input?: NodeJS.ReadableStream;
   stdin?: () => string;
   signal?: AbortSignal;
 }
@@ -81,6 +86,19 @@ export function createProgram(io: Io, exit: (code: number) => void): Command {
     .option('--tail <lines>', 'only the last lines', intArg)
     .option('--timestamps', 'prefix each line with its time')
     .action(run(async (pod: string, o: Record<string, unknown>, cmd: Command) => logs(ctxOf(cmd), pod, { ...(o as object), ...(io.signal ? { signal: io.signal } : {}) }, io.write)));
+
+  program.command('exec <pod> [command...]').description('run a command in a container (pod/NAME, deploy/NAME …): flotctl exec POD -- COMMAND [ARGS…]; exits with its exit code')
+    .option('-c, --container <name>', 'container of the pod (default: the first)')
+    .option('-i, --stdin', 'pass stdin to the command')
+    .option('-t, --tty', 'stdin is a TTY')
+    .action(run(async (pod: string, command: string[], o: { container?: string; stdin?: boolean; tty?: boolean }, cmd: Command) =>
+      exec(ctxOf(cmd), pod, command, {
+        ...(o.container ? { container: o.container } : {}),
+        ...(o.stdin ? { stdin: true } : {}),
+        ...(o.tty ? { tty: true } : {}),
+        ...(io.input ? { input: io.input } : {}),
+        ...(io.signal ? { signal: io.signal } : {}),
+      }, io.write, io.writeErr ?? ((c) => io.err(c.toString('utf8').replace(/\n$/, ''))))));
 
   program.command('scale <args...>').description('set the replicas of a deployment or replicaset')
     .requiredOption('--replicas <n>', 'the new number of replicas', intArg)

@@ -11,6 +11,11 @@ const code = await main(process.argv, {
   out: (t) => process.stdout.write(`${t}\n`),
   err: (t) => process.stderr.write(`${t}\n`),
   write: (chunk) => process.stdout.write(chunk),
+  writeErr: (chunk) => process.stderr.write(chunk),
+  // Read only when a command asks for it (exec -i), so other commands never wait on a terminal.
+  get input() {
+    return process.stdin;
+  },
   signal: controller.signal,
 });
 process.exitCode = code;

@@ -11,7 +11,7 @@ function selectorString(sel: { matchLabels?: Record<string, string> } | undefine
 }
 
 /** A pod for `logs deploy/x`: the newest Running pod the workload's selector matches. */
-async function podFor(ctx: Ctx, target: string): Promise<string> {
+export async function podFor(ctx: Ctx, target: string): Promise<string> {
   if (!target.includes('/')) return target;
   const [{ info, names }] = parseTargets([target]);
   if (info!.kind === 'Pod') return names[0]!;
