@@ -100,7 +100,7 @@ export function credentialState(config: ClientConfig, nodeName: string, now = Da
 }
 
 /** Writes a kubeconfig with an inline client certificate, atomically and with mode 0600. */
-async function writeNodeKubeconfig(file: string, nodeName: string, server: string, ca: string, cert: string, key: string): Promise<void> {
+export async function writeNodeKubeconfig(file: string, nodeName: string, server: string, ca: string, cert: string, key: string): Promise<void> {
   const b64 = (s: string) => Buffer.from(s).toString('base64');
   const user = `system:node:${nodeName}`;
   // JSON is YAML: kubectl and every client read it, and it needs no YAML writer here.

@@ -24,3 +24,4 @@ export * from './service-env.js';
 export * from './serving-cert.js';
 export * from './status-manager.js';
 export * from './bootstrap.js';
+export { ClientCertificateRotator, rotationDeadline, type CertRotatorOptions } from './cert-rotation.js';

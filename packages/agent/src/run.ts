@@ -9,6 +9,7 @@ import { RestClient, loadKubeconfig } from '@flotilla/client';
 import { createLogger, type Logger } from '@flotilla/observability';
 import { Agent } from './agent.js';
 import { ensureNodeCredential, type BootstrapOptions } from './bootstrap.js';
+import { ClientCertificateRotator } from './cert-rotation.js';
 import type { AgentConfig } from './config.js';
 import { CachingTokenReviewer, type TokenReviewResponse } from './node-server.js';
 import { DockerRuntime } from './runtime/docker-runtime.js';
@@ -40,6 +41,8 @@ export interface AgentRunConfig extends Omit<AgentConfig, 'nodeIP'> {
   removePodsOnExit?: boolean;
   /** TLS bootstrapping: get (or renew) the node's own client certificate into `kubeconfig` before starting. */
   bootstrap?: BootstrapOptions;
+  /** Renew a client-certificate credential while running, before it expires (the kubelet's --rotate-certificates). Default true. */
+  rotateCertificates?: boolean;
 }
 
 /** Removes every pod (sandbox and containers) the runtime holds for this node; returns how many. */
@@ -114,9 +117,20 @@ export async function run(config: AgentRunConfig, signal: AbortSignal): Promise<
     nodeServer: { port: config.logPort, tls, clientCa, reviewer, ...(stored ? {} : { obtainCert }), ...(config.logBindAddress ? { host: config.logBindAddress } : {}) },
   });
   log.info({ node: config.nodeName, nodeIP, runtime: config.fakeRuntime ? 'fake' : (config.dockerHost ?? 'default docker socket'), stateDir: config.stateDir }, 'agent starting');
+  // A certificate credential (TLS bootstrapping's) is renewed in place before it expires; a token one has nothing to rotate.
+  const rotation = new AbortController();
+  const onAbort = () => rotation.abort();
+  signal.addEventListener('abort', onAbort, { once: true });
+  const rotating =
+    config.rotateCertificates !== false && config.kubeconfig && kubeconfig.clientCert
+      ? new ClientCertificateRotator({ kubeconfig: config.kubeconfig, nodeName: config.nodeName, client, log }).run(rotation.signal)
+      : Promise.resolve();
   try {
     await agent.run(signal);
   } finally {
+    rotation.abort();
+    signal.removeEventListener('abort', onAbort);
+    await rotating;
     if (config.removePodsOnExit) await removeAllPods(runtime, log);
     await client.close();
   }

@@ -59,7 +59,10 @@ export interface RequestOptions {
 /** The real ApiClient: talks to an apiserver over HTTP(S). */
 export class RestClient implements ApiClient {
   readonly server: string;
-  private readonly pool: Pool;
+  private pool: Pool;
+  /** Pools replaced by setClientCertificate, draining their requests in flight (watches); destroyed by close(). */
+  private readonly draining = new Set<Pool>();
+  private readonly makePool: (cert?: { cert: string; key: string }) => Pool;
   private readonly headers: Record<string, string>;
   private readonly requestTimeoutMs: number;
   private readonly resources = new Map<string, RestResourceClient<KubeObject>>();
@@ -68,13 +71,16 @@ export class RestClient implements ApiClient {
     const url = new URL(config.server);
     this.server = url.origin;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
-    this.pool = new Pool(url.origin, {
-      connections: options.connections ?? 128,
-      keepAliveTimeout: 30_000,
-      // Watches can be quiet for minutes; they end through the server's timeoutSeconds instead.
-      bodyTimeout: 0,
-      connect: url.protocol === 'https:' ? { ca: config.ca, rejectUnauthorized: !config.insecureSkipTlsVerify, ...(config.clientCert && config.clientKey ? { cert: config.clientCert, key: config.clientKey } : {}) } : undefined,
-    });
+    const connections = options.connections ?? 128;
+    this.makePool = (cred) =>
+      new Pool(url.origin, {
+        connections,
+        keepAliveTimeout: 30_000,
+        // Watches can be quiet for minutes; they end through the server's timeoutSeconds instead.
+        bodyTimeout: 0,
+        connect: url.protocol === 'https:' ? { ca: config.ca, rejectUnauthorized: !config.insecureSkipTlsVerify, ...(cred ? { cert: cred.cert, key: cred.key } : {}) } : undefined,
+      });
+    this.pool = this.makePool(config.clientCert && config.clientKey ? { cert: config.clientCert, key: config.clientKey } : undefined);
     this.headers = { accept: 'application/json', 'user-agent': options.userAgent ?? 'flotilla-client' };
     if (config.token) this.headers.authorization = `Bearer ${config.token}`;
   }
@@ -192,9 +198,23 @@ export class RestClient implements ApiClient {
     }
   }
 
+  /**
+   * Uses a new TLS client certificate from now on (a rotated node
+   * credential, as client-go's transport does on the kubelet's certificate
+   * rotation): new requests go over new connections; those in flight,
+   * long watches among them, finish on the old ones, whose certificate is
+   * still valid, and the old connections close once idle.
+   */
+  setClientCertificate(cert: string, key: string): void {
+    const old = this.pool;
+    this.pool = this.makePool({ cert, key });
+    this.draining.add(old);
+    void old.close().catch(() => undefined).finally(() => this.draining.delete(old));
+  }
+
   /** Closes every connection; open watches end. */
   async close(): Promise<void> {
-    await this.pool.destroy();
+    await Promise.all([this.pool.destroy(), ...[...this.draining].map((p) => p.destroy().catch(() => undefined))]);
   }
 
   private wrap(opts: { method: string; path: string }, err: unknown): Error {

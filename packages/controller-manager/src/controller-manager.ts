@@ -83,6 +83,8 @@ export interface ControllerManagerOptions {
   /** CSR signing: the cluster CA certificate and key (PEM files); without them csr-signing is skipped. */
   clusterSigningCertFile?: string;
   clusterSigningKeyFile?: string;
+  /** CSR signing: longest validity of a signed certificate, seconds. Default 365 days. */
+  clusterSigningDurationSeconds?: number;
   /** Workers per controller, by name. */
   workers?: Partial<Record<ControllerName, number>>;
   /** Informer watch timeout (tests use short ones). */
@@ -206,7 +208,7 @@ export class ControllerManager {
         return new ServiceLBController(deps);
       case 'csr-signing':
         if (!this.options.clusterSigningCertFile || !this.options.clusterSigningKeyFile) return undefined;
-        return new CsrSigningController({ ...deps, caCertFile: this.options.clusterSigningCertFile, caKeyFile: this.options.clusterSigningKeyFile });
+        return new CsrSigningController({ ...deps, caCertFile: this.options.clusterSigningCertFile, caKeyFile: this.options.clusterSigningKeyFile, ...(this.options.clusterSigningDurationSeconds ? { maxDurationSeconds: this.options.clusterSigningDurationSeconds } : {}) });
       case 'tokencleaner':
         return new TokenCleanerController(deps);
     }

@@ -58,6 +58,8 @@ export interface ControllerManagerConfig {
   /** The CA that signs node client certificates (--cluster-signing-cert-file / --cluster-signing-key-file); csr-signing is off without them. */
   clusterSigningCertFile?: string;
   clusterSigningKeyFile?: string;
+  /** Longest validity of a signed node certificate, seconds (--cluster-signing-duration). Default 365 days. */
+  clusterSigningDurationSeconds?: number;
   /** An ApiClient to use instead of one built from the kubeconfig (tests). */
   client?: ApiClient;
   logger?: Logger;
@@ -97,6 +99,7 @@ export async function run(config: ControllerManagerConfig, signal: AbortSignal):
       maxEndpointsPerSlice: config.maxEndpointsPerSlice,
       clusterSigningCertFile: config.clusterSigningCertFile,
       clusterSigningKeyFile: config.clusterSigningKeyFile,
+      clusterSigningDurationSeconds: config.clusterSigningDurationSeconds,
     });
   // Validate --controllers before anything starts.
   manager();

@@ -5,10 +5,11 @@ import { Command, InvalidArgumentError } from 'commander';
 import { run, type AgentRunConfig } from '@flotilla/agent';
 import { memoryBytes } from '@flotilla/api';
 import { createLogger } from '@flotilla/observability';
-import { parseDuration, parseIp, parsePort, parsePositiveInt } from '../flags.js';
+import { parseBool, parseDuration, parseIp, parsePort, parsePositiveInt } from '../flags.js';
 import { runComponent } from '../run-component.js';
 
 interface AgentFlags {
+  rotateCertificates: boolean;
   nodeName: string;
   kubeconfig?: string;
   dockerHost?: string;
@@ -108,6 +109,7 @@ export function agentCommand(): Command {
     .option('--server <url>', 'apiserver URL to join, e.g. https://10.0.0.1:6443')
     .option('--discovery-token-ca-cert-hash <sha256:hex>', 'trust the CA the server presents only if its public key has this hash (flotilla token ca-hash); repeatable', (v: string, prev: string[] = []) => [...prev, v])
     .option('--ca-file <file>', 'cluster CA certificate to trust instead of a pinned hash')
+    .option('--rotate-certificates [bool]', "renew the node's client certificate while running, at 70-90% of its lifetime (the kubelet's --rotate-certificates)", parseBool, true)
     .option('--log-level <level>', 'pino log level (default: $FLOTILLA_LOG_LEVEL or info)')
     .action(async (f: AgentFlags) => {
       const logger = createLogger('agent', f.logLevel ? { level: f.logLevel } : {});
@@ -138,6 +140,7 @@ export function agentCommand(): Command {
         clusterDomain: f.clusterDomain.replace(/\.$/, ''),
         resolvConf: f.resolvConf,
         podNetwork: f.podNetwork === 'flotilla',
+        rotateCertificates: f.rotateCertificates,
         logger,
         ...(kubeconfig ? { kubeconfig } : {}),
         ...(joining

@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { CONTROLLER_NAMES, resolveControllers, run, type ControllerManagerConfig } from '@flotilla/controller-manager';
 import { parseCidr } from '@flotilla/network';
 import { createLogger } from '@flotilla/observability';
-import { parseBool, parseSeconds } from '../flags.js';
+import { parseBool, parseDuration, parseSeconds } from '../flags.js';
 import { runComponent } from '../run-component.js';
 import { defaultStateDir } from '../state-dir.js';
 
@@ -31,6 +31,7 @@ interface ControllerManagerFlags {
   maxEndpointsPerSlice: number;
   clusterSigningCertFile: string;
   clusterSigningKeyFile: string;
+  clusterSigningDuration: number;
   logLevel?: string;
 }
 
@@ -103,6 +104,7 @@ export function controllerManagerCommand(): Command {
     .option('--max-endpoints-per-slice <n>', 'endpoints per EndpointSlice before another is started', parseMaxPerSlice, 100)
     .option('--cluster-signing-cert-file <file>', 'cluster CA that signs node client certificates (csr-signing; skipped when the file is missing)', join(defaultStateDir('pki'), 'ca.crt'))
     .option('--cluster-signing-key-file <file>', 'key of --cluster-signing-cert-file', join(defaultStateDir('pki'), 'ca.key'))
+    .option('--cluster-signing-duration <duration>', 'longest validity of a signed node certificate (a request may ask for less); agents renew at 70-90% of it', parseDuration, 8760 * 3_600_000)
     .option('--log-level <level>', 'pino log level (default: $FLOTILLA_LOG_LEVEL or info)')
     .action(async (flags: ControllerManagerFlags) => {
       const logger = createLogger('controller-manager', flags.logLevel ? { level: flags.logLevel } : {});
@@ -130,7 +132,7 @@ export function controllerManagerCommand(): Command {
         maxEndpointsPerSlice: flags.maxEndpointsPerSlice,
         // Like kube-controller-manager on a kubeadm control plane: the apiserver's CA, read from its cert dir.
         ...(signing
-          ? { clusterSigningCertFile: flags.clusterSigningCertFile, clusterSigningKeyFile: flags.clusterSigningKeyFile }
+          ? { clusterSigningCertFile: flags.clusterSigningCertFile, clusterSigningKeyFile: flags.clusterSigningKeyFile, clusterSigningDurationSeconds: Math.max(1, Math.round(flags.clusterSigningDuration / 1000)) }
           : {}),
         logger,
         ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),

@@ -89,7 +89,7 @@ export class CsrSigningController {
     }
     const maxSeconds = this.options.maxDurationSeconds ?? 365 * 86400;
     const seconds = Math.min(maxSeconds, csr.spec.expirationSeconds ?? maxSeconds);
-    const cert = await signClientCertificate(pem, this.options.caCertFile, this.options.caKeyFile, Math.max(1, Math.floor(seconds / 86400)));
+    const cert = await signClientCertificate(pem, this.options.caCertFile, this.options.caKeyFile, seconds);
     next.status.certificate = Buffer.from(cert).toString('base64');
     await this.api.updateStatus(next);
     this.log.info({ csr: name, requester: csr.spec.username, cn: parsed.cn }, 'approved and signed node client certificate');

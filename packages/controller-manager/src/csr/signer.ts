@@ -6,7 +6,6 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import type { ParsedRequest } from './csr-checks.js';
 
 function openssl(args: string[], cwd: string): Promise<string> {
@@ -44,8 +43,19 @@ export async function parseRequest(pem: string): Promise<ParsedRequest> {
   });
 }
 
-/** Issues a client certificate for the request (subject copied, checked by the caller), valid `days`. */
-export async function signClientCertificate(pem: string, caCertFile: string, caKeyFile: string, days: number): Promise<string> {
+/** `YYYYMMDDHHMMSSZ`, the form `openssl ca -startdate/-enddate` takes. */
+function asn1Time(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:T]/g, '').replace(/\.\d{3}Z$/, 'Z');
+}
+
+/**
+ * Issues a client certificate for the request (subject copied, checked by
+ * the caller), valid for `seconds` from now. `openssl ca` rather than
+ * `openssl x509 -days`: the validity is set to the second, so short
+ * durations (`--cluster-signing-duration`, a CSR's `expirationSeconds`)
+ * mean what they say.
+ */
+export async function signClientCertificate(pem: string, caCertFile: string, caKeyFile: string, seconds: number): Promise<string> {
   return inTemp(async (dir) => {
     await writeFile(join(dir, 'req.csr'), pem);
     await writeFile(
@@ -53,10 +63,16 @@ export async function signClientCertificate(pem: string, caCertFile: string, caK
       ['[v3_client]', 'basicConstraints = critical, CA:FALSE', 'keyUsage = critical, digitalSignature, keyEncipherment', 'extendedKeyUsage = clientAuth',
         'subjectKeyIdentifier = hash', 'authorityKeyIdentifier = keyid, issuer', ''].join('\n'),
     );
-    const b = randomBytes(16);
-    b[0] = (b[0]! & 0x7f) | 0x01;
-    await openssl(['x509', '-req', '-in', 'req.csr', '-CA', caCertFile, '-CAkey', caKeyFile, '-set_serial', `0x${b.toString('hex')}`, '-days', String(days), '-sha256',
-      '-extfile', 'ext.cnf', '-extensions', 'v3_client', '-out', 'cert.pem'], dir);
+    // A throwaway database: this signer keeps no record of what it issued (the CSR objects are the record).
+    await writeFile(
+      join(dir, 'ca.cnf'),
+      ['[ca]', 'default_ca = signer', '[signer]', 'database = index.txt', 'new_certs_dir = .', 'serial = serial', 'default_md = sha256', 'policy = node',
+        'unique_subject = no', '[node]', 'organizationName = optional', 'commonName = supplied', ''].join('\n'),
+    );
+    await writeFile(join(dir, 'index.txt'), '');
+    const now = Date.now();
+    await openssl(['ca', '-batch', '-config', 'ca.cnf', '-cert', caCertFile, '-keyfile', caKeyFile, '-in', 'req.csr', '-out', 'cert.pem', '-notext', '-preserveDN', '-rand_serial',
+      '-startdate', asn1Time(now), '-enddate', asn1Time(now + seconds * 1000), '-extfile', 'ext.cnf', '-extensions', 'v3_client'], dir);
     return readFile(join(dir, 'cert.pem'), 'utf8');
   });
 }
