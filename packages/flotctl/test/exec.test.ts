@@ -78,21 +78,21 @@ afterAll(async () => {
 }, 60_000);
 
 describe('flotctl exec', () => {
-  it('runs a command: stdout and stderr apart, exit code 0', async () => {
+  it('runs a command: stdout and stderr apart, exit code 0; without -c the first container, said as kubectl says it', async () => {
     const r = await flotctl(['exec', 'sh', '--', 'sh', '-c', 'echo out; echo err >&2']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.toString()).toBe('out\n');
-    expect(r.stderr).toBe('err\n');
+    expect(r.stderr).toBe('Defaulted container "main" out of: main, side\nerr\n');
   });
 
   it("exits with the command's exit code", async () => {
-    const r = await flotctl(['exec', 'sh', '--', 'sh', '-c', 'exit 7']);
+    const r = await flotctl(['exec', 'sh', '-c', 'main', '--', 'sh', '-c', 'exit 7']);
     expect(r.code).toBe(7);
   });
 
   it('-i passes stdin (binary, 256 KiB) and the command sees its end', async () => {
     const data = randomBytes(256 * 1024);
-    const r = await flotctl(['exec', '-i', 'sh', '--', 'sh', '-c', 'cat; echo done >&2'], data);
+    const r = await flotctl(['exec', '-i', 'sh', '-c', 'main', '--', 'sh', '-c', 'cat; echo done >&2'], data);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.equals(data)).toBe(true);
     expect(r.stderr).toBe('done\n');

@@ -6,7 +6,7 @@
  * (the exit code), 255 (v5 only) "this channel is closed". The exit code of
  * flotctl is the command's.
  */
-import type { Status } from '@flotilla/api';
+import type { Pod, Status } from '@flotilla/api';
 import { queryString, resourcePath } from '@flotilla/client';
 import WebSocket from 'ws';
 import { resolveType, UsageError, type Ctx } from '../context.js';
@@ -45,12 +45,31 @@ export function execUrl(server: string, namespace: string, pod: string, command:
   return `${base.origin}${resourcePath(resolveType('pods'), namespace, pod, 'exec')}${q ? `${q}&` : '?'}${cmd}`;
 }
 
+/** The annotation naming the container kubectl picks when none is given. */
+export const DEFAULT_CONTAINER_ANNOTATION = 'kubectl.kubernetes.io/default-container';
+
+/**
+ * The container to use when -c is not given, as kubectl picks it: the one
+ * the pod's annotation names, else the first; said on stderr when the pod
+ * has several (the server itself insists on a name then).
+ */
+async function defaultContainer(ctx: Ctx, name: string, errOut: (chunk: Buffer) => void): Promise<string | undefined> {
+  const pod = await ctx.client.resource<Pod>('pods').get(ctx.namespace, name);
+  const names = (pod.spec?.containers ?? []).map((c) => c.name);
+  if (names.length <= 1) return undefined;
+  const annotated = pod.metadata.annotations?.[DEFAULT_CONTAINER_ANNOTATION];
+  const chosen = annotated && names.includes(annotated) ? annotated : names[0]!;
+  errOut(Buffer.from(`Defaulted container "${chosen}" out of: ${names.join(', ')}\n`));
+  return chosen;
+}
+
 /** Runs `command` in the pod's container; resolves with its exit code. */
 export async function exec(ctx: Ctx, target: string, command: string[], o: ExecOptions, out: (chunk: Buffer) => void, errOut: (chunk: Buffer) => void): Promise<number> {
   if (command.length === 0) throw new UsageError('you must specify at least one command for the container (flotctl exec POD -- COMMAND [ARGS…])');
   const pod = await podFor(ctx, target);
+  const container = o.container ?? (await defaultContainer(ctx, pod, errOut));
   const { config } = ctx;
-  const ws = new WebSocket(execUrl(config.server, ctx.namespace, pod, command, o), EXEC_PROTOCOLS, {
+  const ws = new WebSocket(execUrl(config.server, ctx.namespace, pod, command, { ...o, ...(container ? { container } : {}) }), EXEC_PROTOCOLS, {
     ...(config.ca ? { ca: config.ca } : {}),
     ...(config.clientCert && config.clientKey ? { cert: config.clientCert, key: config.clientKey } : {}),
     rejectUnauthorized: !config.insecureSkipTlsVerify,
