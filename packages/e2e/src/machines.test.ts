@@ -14,6 +14,11 @@ describe('readmeBlocks', () => {
       { where: 'worker', text: '# on each worker, with TOKEN\nb\n' },
     ]);
   });
+  it('reads a subsection (### title) with the highly available control plane\'s places', () => {
+    const ha = ['## Other', '### HA', '```sh', '# on each control-plane machine', 'etcd &', '```', '```sh', '# on the first control-plane machine: once', 'a', '```',
+      '```sh', '# on each other control-plane machine, with copies', 'b', '```', '```sh', '# on the machine of the balancer (one)', 'c', '```', '## Next', ''].join('\n');
+    expect(readmeBlocks(ha, 'HA').map((b) => b.where)).toEqual(['each-control-plane', 'first-control-plane', 'other-control-planes', 'balancer']);
+  });
   it('refuses a block that does not say where it runs, and a missing section', () => {
     expect(() => readmeBlocks(readme.replace('# on the control plane', 'a'), 'Deploy on real machines')).toThrow(/does not say where it runs/);
     expect(() => readmeBlocks(readme, 'Nope')).toThrow(/no section/);

@@ -14,10 +14,28 @@ import { dirname, join } from 'node:path';
 
 /** One shell block of a README section and where it runs. */
 export interface ReadmeBlock {
-  /** From the block's first line: `# on the control plane`, `# on each worker`, `# on every machine`, `# on this checkout`. */
-  where: 'control-plane' | 'worker' | 'every' | 'checkout';
+  /**
+   * From the block's first line: `# on the control plane`, `# on each worker`,
+   * `# on every machine`, `# on this checkout`; for a highly available
+   * control plane `# on each control-plane machine`, `# on the first
+   * control-plane machine`, `# on each other control-plane machine`,
+   * `# on the machine of the balancer`.
+   */
+  where: 'control-plane' | 'worker' | 'every' | 'checkout' | 'each-control-plane' | 'first-control-plane' | 'other-control-planes' | 'balancer';
   text: string;
 }
+
+/** First-line prefixes (lower case) and where a block so marked runs. */
+const WHERE: Array<[string, ReadmeBlock['where']]> = [
+  ['# on the control plane', 'control-plane'],
+  ['# on each worker', 'worker'],
+  ['# on every machine', 'every'],
+  ['# on this checkout', 'checkout'],
+  ['# on each control-plane machine', 'each-control-plane'],
+  ['# on the first control-plane machine', 'first-control-plane'],
+  ['# on each other control-plane machine', 'other-control-planes'],
+  ['# on the machine of the balancer', 'balancer'],
+];
 
 /** The ```sh blocks of the README section titled `title` (up to the next `## ` or `### ` heading), with where each runs. */
 export function readmeBlocks(readme: string, title: string): ReadmeBlock[] {
@@ -30,15 +48,7 @@ export function readmeBlocks(readme: string, title: string): ReadmeBlock[] {
   for (const m of section.matchAll(/```sh\n([\s\S]*?)```/g)) {
     const text = m[1]!;
     const first = text.split('\n')[0]!.toLowerCase();
-    const where = first.startsWith('# on the control plane')
-      ? 'control-plane'
-      : first.startsWith('# on each worker')
-        ? 'worker'
-        : first.startsWith('# on every machine')
-          ? 'every'
-          : first.startsWith('# on this checkout')
-            ? 'checkout'
-            : undefined;
+    const where = WHERE.find(([prefix]) => first.startsWith(prefix))?.[1];
     if (!where) throw new Error(`a block of "${title}" does not say where it runs on its first line: ${JSON.stringify(first)}`);
     blocks.push({ where, text });
   }
