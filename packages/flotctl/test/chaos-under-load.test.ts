@@ -222,23 +222,26 @@ describe('flotctl chaos under load', () => {
       }
     });
 
-    const phases: Array<{ name: string; target: string; start: number; servedMs?: number; healedMs: number; healedAt: number; end: number }> = [];
+    const phases: Array<{ name: string; target: string; start: number; actMs: number; servedMs?: number; reviveMs: number; healedMs: number; healedAt: number; end: number }> = [];
     /** One chaos action: act, wait until the clients are served again (`served`), bring things back (`revive`), wait until healed, observe. */
     const phase = async (name: string, act: () => Promise<string>, steps: { served?: () => Promise<string | true>; revive?: () => Promise<void>; after?: (h: () => Promise<void>) => Promise<void> } = {}) => {
       const start = Date.now();
       const target = await act();
+      const actMs = Date.now() - start;
       let servedMs: number | undefined;
       if (steps.served) {
         await until(`${name}: served elsewhere`, steps.served);
         servedMs = Date.now() - start;
       }
+      const reviving = Date.now();
       await steps.revive?.();
+      const reviveMs = Date.now() - reviving;
       await until(`${name}: healed`, healed, 180_000);
       const healedAt = Date.now();
       await writePids();
       // See OBSERVE_MS: nothing may fail from here on.
       await new Promise((r) => setTimeout(r, OBSERVE_MS));
-      phases.push({ name, target, start, ...(servedMs !== undefined ? { servedMs } : {}), healedMs: healedAt - start, healedAt, end: Date.now() });
+      phases.push({ name, target, start, actMs, ...(servedMs !== undefined ? { servedMs } : {}), reviveMs, healedMs: healedAt - start, healedAt, end: Date.now() });
     };
 
     // An agent: its containers keep serving; the restarted agent adopts them.
@@ -285,7 +288,7 @@ describe('flotctl chaos under load', () => {
     console.log(`chaos under load: ${failed.length} of ${total} requests failed (${((100 * failed.length) / total).toFixed(2)}%)`);
     for (const p of phases) {
       const f = inPhase(p);
-      console.log(`  ${p.name.padEnd(26)} ${p.target.padEnd(44)} ${p.servedMs !== undefined ? `served elsewhere in ${(p.servedMs / 1000).toFixed(1)} s, ` : ''}healed in ${(p.healedMs / 1000).toFixed(1)} s; ${f.length} failed (${kinds(f)})`);
+      console.log(`  ${p.name.padEnd(26)} ${p.target.padEnd(44)} ${p.servedMs !== undefined ? `served elsewhere in ${(p.servedMs / 1000).toFixed(1)} s, ` : ''}healed in ${(p.healedMs / 1000).toFixed(1)} s (flotctl ${(p.actMs / 1000).toFixed(1)} s, bringing back ${(p.reviveMs / 1000).toFixed(1)} s); ${f.length} failed (${kinds(f)})`);
     }
     const afterHealing = phases.flatMap((p) => failed.filter((f) => f.at >= p.healedAt && f.at < p.end).map((f) => ({ phase: p.name, sinceHealedMs: f.at - p.healedAt, ...f })));
     if (afterHealing.length) {
