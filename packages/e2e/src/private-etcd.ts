@@ -16,6 +16,8 @@ export interface PrivateEtcd {
   start(): Promise<void>;
   /** SIGKILL: an etcd outage as a crash. */
   kill(): Promise<void>;
+  /** PID of the running process, if any (for tools that kill by PID file, as `flotctl chaos` does). */
+  pid(): number | undefined;
   /** Stops it and deletes its data. */
   close(): Promise<void>;
 }
@@ -110,6 +112,7 @@ async function etcdMember(self: MemberPorts, cluster: MemberPorts[]): Promise<Me
       await waitHealthy(launch());
     },
     kill,
+    pid: () => (proc && proc.exitCode === null && proc.signalCode === null ? proc.pid : undefined),
     close: async () => {
       await kill();
       await rm(dataDir, { recursive: true, force: true });

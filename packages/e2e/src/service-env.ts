@@ -120,6 +120,8 @@ export interface ServiceEnvOptions {
   prefix?: string;
   /** More controller-manager flags. */
   controllerManagerArgs?: string[];
+  /** etcd endpoints of the apiserver (a test's own, e.g. one it kills); the test etcd by default. */
+  etcd?: string[];
   /**
    * Run `flotilla dns` on the hosts' bridge (port 53, no forwarding) as the
    * kube-dns Service's endpoint, at the 10th address of the service range,
@@ -212,6 +214,7 @@ export async function startServiceEnv(options: ServiceEnvOptions = {}): Promise<
       apiserver: {
         // Reachable from the hosts' namespaces (the proxies run there) at the bridge address.
         bindAddress: h.gateway,
+        ...(options.etcd ? { etcd: options.etcd } : {}),
         extraArgs: ['--service-cluster-ip-range', serviceCIDR, '--service-node-port-range', `${nodePorts[0]}-${nodePorts[1]}`],
       },
     });

@@ -131,7 +131,7 @@ export function createProgram(io: Io, exit: (code: number) => void): Command {
   const chaos = program.command('chaos').description('break the local cluster of scripts/up.sh on purpose (SIGKILLs, pulled cables) and watch it heal')
     .option('--state-dir <dir>', "up.sh's state directory (default: $FLOTILLA_STATE or ./.flotilla)")
     .option('--hosts-name <name>', 'the worker hosts of scripts/hosts.sh', 'flot')
-    .option('--run-dir <dir>', "the processes' PID files (default: <state-dir>/run)");
+    .option('--run-dir <dir>', "the processes' PID files, etcd.pid included (default: <state-dir>/run, etcd's under <state-dir>/etcd/)");
   const chaosOpts = (cmd: Command): ChaosOptions => {
     const o = cmd.optsWithGlobals() as { stateDir?: string; hostsName?: string; runDir?: string };
     return { ...(o.stateDir ? { stateDir: o.stateDir } : {}), ...(o.hostsName ? { hostsName: o.hostsName } : {}), ...(o.runDir ? { runDir: o.runDir } : {}) };

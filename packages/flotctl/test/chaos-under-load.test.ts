@@ -2,7 +2,7 @@
  * `flotctl chaos` beyond container kills, on three real hosts (network
  * namespaces with a dockerd each, real agents and proxies), while four
  * clients loop requests through a Service's ClusterIP: an agent, the
- * scheduler, the controller-manager and the apiserver SIGKILLed (each
+ * scheduler, the controller-manager, the apiserver and etcd SIGKILLed (each
  * brought back as a supervisor would), a whole host powered off and back,
  * and a host's cable pulled and plugged back. After every action the
  * cluster must heal — the Deployment fully available with exactly the
@@ -21,7 +21,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Deployment, EndpointSlice, Node, Pod, Service } from '@flotilla/api';
-import { httpGet, repoRoot, run, startServiceEnv, waitFor, type Host, type ServiceEnv } from '@flotilla/e2e';
+import { httpGet, repoRoot, run, startPrivateEtcd, startServiceEnv, waitFor, type Host, type PrivateEtcd, type ServiceEnv } from '@flotilla/e2e';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 const REPLICAS = 3;
@@ -34,6 +34,8 @@ const REPLICAS = 3;
 const OBSERVE_MS = 4_000;
 
 let env: ServiceEnv;
+/** The cluster's own etcd: killing the shared test etcd would hurt other test files. */
+let etcd: PrivateEtcd | undefined;
 let runDir = '';
 const ns = `chaosl-${randomBytes(3).toString('hex')}`;
 const api = () => env.cluster.client;
@@ -62,7 +64,7 @@ async function chaos(...args: string[]): Promise<string> {
 async function writePids(): Promise<void> {
   await rm(runDir, { recursive: true, force: true });
   await mkdir(runDir, { recursive: true });
-  const files: Array<[string, number | undefined]> = [['apiserver.pid', env.cluster.api.pid()]];
+  const files: Array<[string, number | undefined]> = [['apiserver.pid', env.cluster.api.pid()], ['etcd.pid', etcd?.pid()]];
   for (const p of env.cluster.processes.values()) {
     if (!p.running()) continue;
     // Agents as up.sh names them (agent-<node>); scheduler-1, controller-manager-1 as `chaos kill <component>` finds them.
@@ -150,7 +152,8 @@ async function busiestHost(): Promise<Host> {
 }
 
 beforeAll(async () => {
-  env = await startServiceEnv({ hosts: 3, prefix: 'cl' });
+  etcd = await startPrivateEtcd();
+  env = await startServiceEnv({ hosts: 3, prefix: 'cl', etcd: [etcd.endpoint] });
   runDir = await mkdtemp(join(tmpdir(), 'flotilla-chaos-run-'));
   await writePids();
   await api().resource('namespaces').create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
@@ -183,6 +186,7 @@ afterEach(({ task }) => {
 
 afterAll(async () => {
   await env?.stop();
+  await etcd?.close();
   if (runDir) await rm(runDir, { recursive: true, force: true });
 }, 180_000);
 
@@ -200,7 +204,7 @@ function kindOf(error: string): string {
 }
 
 describe('flotctl chaos under load', () => {
-  it('agent, scheduler, controller-manager and apiserver killed, a host killed, a host partitioned and healed: each heals, few requests fail, none once healed', async () => {
+  it('agent, scheduler, controller-manager, apiserver and etcd killed, a host killed, a host partitioned and healed: each heals, few requests fail, none once healed', async () => {
     const svc = await api().resource<Service>('services').create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: ns }, spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 'http' }] } });
     const url = `http://${svc.spec!.clusterIP}/`;
     await until('the Service answering through every proxy', async () => ((await httpGet(url)).status === 200 ? servingState({ proxies: [...env.proxies.keys()], allPodsSettled: true }) : 'not 200'), 60_000);
@@ -252,6 +256,8 @@ describe('flotctl chaos under load', () => {
       await phase(`kill ${component}`, () => chaos('kill', component), { revive: () => env.cluster.restart(proc) });
     }
     await phase('kill apiserver', () => chaos('kill', 'apiserver'), { revive: () => env.cluster.api.restart() });
+    // etcd gone: the API stops answering, running containers and the proxies' rules keep serving; restarted, everything converges.
+    await phase('kill etcd', () => chaos('kill', 'etcd'), { revive: () => etcd!.start() });
 
     // A power cut: the pods move, the host comes back empty-handed.
     const dead = await busiestHost();

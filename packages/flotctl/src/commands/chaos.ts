@@ -22,7 +22,7 @@ import { UsageError, type Ctx } from '../context.js';
 /** Where the local cluster's parts are. */
 export interface ChaosOptions {
   stateDir?: string;
-  /** Where the processes' PID files are (default `<stateDir>/run`): a cluster laid out otherwise than up.sh's (a test's) says where its own are. */
+  /** Where the processes' PID files are (default `<stateDir>/run`, etcd's under `<stateDir>/etcd/`): a cluster laid out otherwise than up.sh's (a test's) keeps them all here, etcd's as `etcd.pid`. */
   runDir?: string;
   hostsName?: string;
   /** Random source (tests pass a seeded one). */
@@ -94,7 +94,7 @@ async function hostByNode(ctx: Ctx, o: ChaosOptions, node: string): Promise<Chao
 export async function pidsOf(o: ChaosOptions, name: string): Promise<Array<{ file: string; pid: number }>> {
   const state = stateDirOf(o);
   const files: string[] = [];
-  if (name === 'etcd') {
+  if (name === 'etcd' && !o.runDir) {
     for (const port of await readdir(join(state, 'etcd')).catch(() => [] as string[])) files.push(join(state, 'etcd', port, 'etcd.pid'));
   } else {
     const runDir = o.runDir ? resolve(o.runDir) : join(state, 'run');
