@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Deployment, EndpointSlice, Node, Pod, Service } from '@flotilla/api';
+import type { Deployment, EndpointSlice, Lease, Node, Pod, Service } from '@flotilla/api';
 import { httpGet, repoRoot, run, startPrivateEtcd, startServiceEnv, waitFor, type Host, type PrivateEtcd, type ServiceEnv } from '@flotilla/e2e';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
@@ -226,16 +226,18 @@ describe('flotctl chaos under load', () => {
       }
     });
 
-    const phases: Array<{ name: string; target: string; start: number; actMs: number; servedMs?: number; reviveMs: number; healedMs: number; healedAt: number; end: number }> = [];
+    const phases: Array<{ name: string; target: string; start: number; actMs: number; servedMs?: number; servedAt?: number; reviveMs: number; healedMs: number; healedAt: number; end: number }> = [];
     /** One chaos action: act, wait until the clients are served again (`served`), bring things back (`revive`), wait until healed, observe. */
     const phase = async (name: string, act: () => Promise<string>, steps: { served?: () => Promise<string | true>; revive?: () => Promise<void>; after?: (h: () => Promise<void>) => Promise<void> } = {}) => {
       const start = Date.now();
       const target = await act();
       const actMs = Date.now() - start;
       let servedMs: number | undefined;
+      let servedAt: number | undefined;
       if (steps.served) {
         await until(`${name}: served elsewhere`, steps.served);
         servedMs = Date.now() - start;
+        servedAt = Date.now();
       }
       const reviving = Date.now();
       await steps.revive?.();
@@ -245,12 +247,22 @@ describe('flotctl chaos under load', () => {
       await writePids();
       // See OBSERVE_MS: nothing may fail from here on.
       await new Promise((r) => setTimeout(r, OBSERVE_MS));
-      phases.push({ name, target, start, actMs, ...(servedMs !== undefined ? { servedMs } : {}), reviveMs, healedMs: healedAt - start, healedAt, end: Date.now() });
+      phases.push({ name, target, start, actMs, ...(servedMs !== undefined ? { servedMs, servedAt } : {}), reviveMs, healedMs: healedAt - start, healedAt, end: Date.now() });
     };
 
     // An agent: its containers keep serving; the restarted agent adopts them.
     const agentHost = await busiestHost();
-    await phase('kill-agent', () => chaos('kill-agent', nodeOf(agentHost)), { revive: () => env.cluster.restart(nodeOf(agentHost)) });
+    await phase('kill-agent', () => chaos('kill-agent', nodeOf(agentHost)), {
+      revive: async () => {
+        await env.cluster.restart(nodeOf(agentHost));
+        // The harness's readiness may still see the killed agent's last renewal: wait for the new one's.
+        const restarted = Date.now();
+        await until('the restarted agent renewing its Lease', async () => {
+          const lease = await api().resource<Lease>('leases').get('kube-node-lease', nodeOf(agentHost));
+          return Date.parse(lease.spec?.renewTime ?? '') > restarted + 500 ? true : `renewed ${lease.spec?.renewTime}`;
+        }, 60_000);
+      },
+    });
     // The control plane, one process at a time; a supervisor brings each back.
     for (const [component, proc] of [['scheduler', 'scheduler-1'], ['controller-manager', 'controller-manager-1']] as const) {
       await phase(`kill ${component}`, () => chaos('kill', component), { revive: () => env.cluster.restart(proc) });
@@ -308,7 +320,9 @@ describe('flotctl chaos under load', () => {
     expect(afterHealing).toEqual([]);
     // The agent and control-plane kills must cost nothing: the containers and the proxies' rules keep serving.
     for (const p of phases.filter((x) => x.name.startsWith('kill-agent') || x.name.startsWith('kill '))) expect(inPhase(p), p.name).toEqual([]);
-    // A lost host fails the requests sent to its pods until every proxy drops them: a small share.
-    expect(failed.length / total).toBeLessThan(0.05);
+    // A lost host fails the requests sent to its pods until the proxies drop them, and only then: every failure of a
+    // host phase was sent before its pods were served elsewhere (1 s for reading the proxies' metrics), and few overall.
+    for (const p of phases.filter((x) => x.servedAt !== undefined)) expect(inPhase(p).filter((f) => f.at > p.servedAt! + 1_000), p.name).toEqual([]);
+    expect(failed.length / total).toBeLessThan(0.1);
   }, 1_200_000);
 });
