@@ -17,7 +17,6 @@ import {
   ENDPOINTSLICE_CONTROLLER_NAME,
   isPodReady,
   isPodTerminal,
-  isReason,
   MANAGED_BY_LABEL,
   SERVICE_NAME_LABEL,
   type Endpoint,
@@ -27,14 +26,13 @@ import {
   type Pod,
   type Service,
 } from '@flotilla/api';
-import { Controller, type EventRecorder, type Informer, type Logger, type ResourceClient } from '@flotilla/client';
+import type { Controller, EventRecorder, Logger } from '@flotilla/client';
 import type { ControllerDeps } from '../context.js';
 import { podAddressChanged, resolveTargetPort, ServicePodsQueue } from '../service-pods.js';
+import { ManagedSlices } from './managed-slices.js';
 
 /** Default maximum endpoints per slice (Kubernetes' `--max-endpoints-per-slice`). */
 export const DEFAULT_MAX_ENDPOINTS_PER_SLICE = 100;
-/** Index of the slice informer: `namespace/service-name` of managed slices. */
-const SERVICE_INDEX = 'endpointslice-service';
 /** Label Kubernetes puts on the slices of a headless Service. */
 const HEADLESS_LABEL = 'service.kubernetes.io/headless';
 
@@ -49,8 +47,7 @@ export class EndpointSliceController {
   /** The work queue and workers (key: the Service's namespace/name). */
   readonly controller: Controller;
   private readonly queue: ServicePodsQueue;
-  private readonly slices: Informer<EndpointSlice>;
-  private readonly api: ResourceClient<EndpointSlice>;
+  private readonly managed: ManagedSlices;
   private readonly recorder: EventRecorder;
   private readonly log: Logger;
   private readonly maxPerSlice: number;
@@ -59,25 +56,17 @@ export class EndpointSliceController {
     this.log = deps.logger;
     this.recorder = deps.recorder;
     this.maxPerSlice = Math.max(1, deps.maxEndpointsPerSlice ?? DEFAULT_MAX_ENDPOINTS_PER_SLICE);
-    this.slices = deps.informers.informer<EndpointSlice>('endpointslices');
-    this.slices.addIndexer(SERVICE_INDEX, (s) => {
-      const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
-      return svc && s.metadata.labels?.[MANAGED_BY_LABEL] === ENDPOINTSLICE_CONTROLLER_NAME ? [`${s.metadata.namespace}/${svc}`] : [];
-    });
-    this.api = deps.client.resource<EndpointSlice>('endpointslices');
+    const slices = deps.informers.informer<EndpointSlice>('endpointslices');
+    this.managed = new ManagedSlices(slices, deps.client.resource<EndpointSlice>('endpointslices'), ENDPOINTSLICE_CONTROLLER_NAME);
     this.queue = new ServicePodsQueue(deps, {
       name: 'endpointslice',
       reconcile: (key) => this.sync(key),
-      output: this.slices,
+      output: slices,
       podChanged: (o, p) => podAddressChanged(o, p) || o.spec?.subdomain !== p.spec?.subdomain,
     });
     this.controller = this.queue.controller;
     // Someone else changed or deleted one of our slices: put it right.
-    const enqueueSliceService = (s: EndpointSlice) => {
-      const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
-      if (svc && s.metadata.labels?.[MANAGED_BY_LABEL] === ENDPOINTSLICE_CONTROLLER_NAME) this.controller.enqueue(`${s.metadata.namespace}/${svc}`);
-    };
-    this.slices.addEventHandler({ onUpdate: (_o, s) => enqueueSliceService(s), onDelete: enqueueSliceService });
+    this.managed.requeueOnChange(this.controller);
   }
 
   /** Runs the workers until `signal` aborts (informers must be started by the caller). */
@@ -87,13 +76,13 @@ export class EndpointSliceController {
 
   /** One Service: plan its slices against the cached ones and apply the difference. */
   async sync(key: string): Promise<void> {
-    const existing = this.slices.store.byIndex(SERVICE_INDEX, key);
+    const existing = this.managed.of(key);
     const svc = this.queue.services.store.get(key);
     const pods = svc && this.queue.selectedPods(svc);
     if (!svc || !pods) {
       // Service gone (the garbage collector would get there too, later), or
       // its selector removed: our slices go; the user's are left alone.
-      for (const s of existing) await this.deleteSlice(s);
+      for (const s of existing) await this.managed.delete(s);
       return;
     }
     const { groups, unresolved } = desiredEndpoints(svc, pods);
@@ -101,19 +90,8 @@ export class EndpointSliceController {
       this.recorder.event(svc, 'Warning', 'FailedToResolvePort', `targetPort ${unresolved.map((u) => `"${u.port}"`).join(', ')} is declared by no container of pod(s) ${[...new Set(unresolved.map((u) => u.pod))].slice(0, 5).join(', ')}`);
     }
     const plan = planSlices(svc, groups, existing, this.maxPerSlice);
-    for (const s of plan.create) await this.api.create(s);
-    for (const s of plan.update) await this.api.update(s);
-    for (const s of plan.delete) await this.deleteSlice(s);
-    if (plan.create.length + plan.update.length + plan.delete.length > 0) {
+    if (await this.managed.apply(plan)) {
       this.log.debug({ service: key, created: plan.create.length, updated: plan.update.length, deleted: plan.delete.length }, 'endpointslices synced');
-    }
-  }
-
-  private async deleteSlice(s: EndpointSlice): Promise<void> {
-    try {
-      await this.api.delete(s.metadata.namespace, s.metadata.name!);
-    } catch (err) {
-      if (!isReason(err, 'NotFound')) throw err;
     }
   }
 }
