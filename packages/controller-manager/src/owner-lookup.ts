@@ -1,13 +1,14 @@
 /**
- * What the ReplicaSet and Deployment controllers both do to map an event on
- * a dependent back to its owner: parse (once) the owners' selectors, resolve
- * a controller ownerReference against the owner cache, and run over the
- * informers they asked the shared factory for.
+ * The lookups every owning controller makes to map an event on a dependent
+ * back to its owner: parse (once) the owners' selectors, resolve a
+ * controller ownerReference against the owner cache, and run over the
+ * informers they asked the shared factory for. owning-controller.ts builds
+ * the shared handlers and harness on them.
  */
 import { labelSelectorFromObject, type KubeObject, type LabelSelector, type OwnerReference, type Selector } from '@flotilla/api';
 import type { Informer, ReadonlyStore } from '@flotilla/client';
 
-/** An owner whose spec carries a label selector (ReplicaSet, Deployment). */
+/** An owner whose spec carries a label selector (ReplicaSet, Deployment, DaemonSet, Job). */
 export type SelectingObject = KubeObject & { spec?: { selector?: LabelSelector | null } };
 
 /**

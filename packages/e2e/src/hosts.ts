@@ -1,16 +1,11 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { runCommand, type CommandResult } from '@flotilla/network';
 import { repoRoot } from './env.js';
 
 /** What a command run on a host (or the machine) returned. */
-export interface ExecResult {
-  stdout: string;
-  stderr: string;
-  /** The exit status; 0 is success. */
-  code: number;
-}
+export type ExecResult = CommandResult;
 
 /** One worker host of a test cluster: a network namespace with its own dockerd. */
 export interface Host {
@@ -98,14 +93,7 @@ function slotDir(): string {
 }
 
 /** Runs a command; resolves with its output and exit status instead of throwing. */
-export function run(file: string, args: string[], options: { timeout?: number; env?: NodeJS.ProcessEnv } = {}): Promise<ExecResult> {
-  return new Promise((resolve) => {
-    execFile(file, args, { timeout: options.timeout ?? 120_000, maxBuffer: 16 * 1024 * 1024, env: options.env ?? process.env }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ stdout: String(stdout), stderr: String(stderr) + (err && typeof err.code !== 'number' ? `\n${err.message}` : ''), code });
-    });
-  });
-}
+export const run = runCommand;
 
 function pidAlive(pid: number): boolean {
   try {

@@ -11,6 +11,7 @@ import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { testPods } from '@flotilla/agent/testing';
 import { ApiError, type Event, type Lease, type Node, type Pod } from '@flotilla/api';
 import { createApiServer, DefaultAuthorizer, registerNodeCertificates, TokenAuthenticator, type ApiServer } from '@flotilla/apiserver';
 import { ensureKubeletClientCert, ensureServingCerts } from '@flotilla/apiserver/tls';
@@ -135,19 +136,7 @@ afterAll(async () => {
 const pods = () => admin.resource<Pod>('pods');
 const getPod = (name: string) => pods().get(ns, name);
 
-function pod(name: string, spec: Partial<NonNullable<Pod['spec']>>): Pod {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns }, spec: { nodeName, terminationGracePeriodSeconds: 2, containers: [], ...spec } };
-}
-
-async function podWhen(name: string, pred: (p: Pod) => boolean, what: string, timeoutMs = 30_000): Promise<Pod> {
-  return waitFor(
-    async () => {
-      const p = await getPod(name);
-      return pred(p) ? p : undefined;
-    },
-    { what: `${name}: ${what}`, timeoutMs, intervalMs: 100 },
-  );
-}
+const { pod, podWhen } = testPods({ namespace: ns, nodeName, defaults: { terminationGracePeriodSeconds: 2 }, pods });
 
 const running = (p: Pod) => p.status?.phase === 'Running' && p.status.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
 const appIds = async (name: string) => (await runtime.listContainers()).filter((c) => c.podNamespace === ns && c.podName === name).map((c) => c.id).sort();

@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { testPods } from '@flotilla/agent/testing';
 import { isReason, type ConfigMap, type Event, type Pod, type Secret } from '@flotilla/api';
 import { createApiServer, DefaultAuthorizer, TokenAuthenticator, type ApiServer } from '@flotilla/apiserver';
 import { ensureServingCerts } from '@flotilla/apiserver/tls';
@@ -152,28 +153,26 @@ async function execIn(podName: string, cmd: string[]): Promise<string> {
   return Buffer.concat(out).toString('utf8');
 }
 
+const { pod } = testPods({ namespace: ns, nodeName, defaults: { terminationGracePeriodSeconds: 0 }, pods });
+
 function appPod(name: string): Pod {
-  return {
-    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns },
-    spec: {
-      nodeName, terminationGracePeriodSeconds: 0,
-      containers: [{
-        name: 'app', image: 'flotilla/busybox:1', command: ['sh', '-c', 'env > /tmp/env; sleep 3600'],
-        env: [
-          { name: 'MODE', valueFrom: { configMapKeyRef: { name: 'app-config', key: 'mode' } } },
-          { name: 'DB_PASSWORD', valueFrom: { secretKeyRef: { name: 'app-secret', key: 'password' } } },
-          { name: 'MISSING_OK', valueFrom: { secretKeyRef: { name: 'app-secret', key: 'nope', optional: true } } },
-        ],
-        // Without a prefix, key 1st.key is not a valid env var name (it starts with a digit): skipped.
-        envFrom: [{ configMapRef: { name: 'app-config' }, prefix: 'CFG_' }, { configMapRef: { name: 'app-config' } }],
-        volumeMounts: [{ name: 'config', mountPath: '/etc/app' }, { name: 'creds', mountPath: '/etc/creds' }],
-      }],
-      volumes: [
-        { name: 'config', configMap: { name: 'app-config' } },
-        { name: 'creds', secret: { secretName: 'app-secret', defaultMode: 0o400, items: [{ key: 'password', path: 'db/password' }] } },
+  return pod(name, {
+    containers: [{
+      name: 'app', image: 'flotilla/busybox:1', command: ['sh', '-c', 'env > /tmp/env; sleep 3600'],
+      env: [
+        { name: 'MODE', valueFrom: { configMapKeyRef: { name: 'app-config', key: 'mode' } } },
+        { name: 'DB_PASSWORD', valueFrom: { secretKeyRef: { name: 'app-secret', key: 'password' } } },
+        { name: 'MISSING_OK', valueFrom: { secretKeyRef: { name: 'app-secret', key: 'nope', optional: true } } },
       ],
-    },
-  };
+      // Without a prefix, key 1st.key is not a valid env var name (it starts with a digit): skipped.
+      envFrom: [{ configMapRef: { name: 'app-config' }, prefix: 'CFG_' }, { configMapRef: { name: 'app-config' } }],
+      volumeMounts: [{ name: 'config', mountPath: '/etc/app' }, { name: 'creds', mountPath: '/etc/creds' }],
+    }],
+    volumes: [
+      { name: 'config', configMap: { name: 'app-config' } },
+      { name: 'creds', secret: { secretName: 'app-secret', defaultMode: 0o400, items: [{ key: 'password', path: 'db/password' }] } },
+    ],
+  });
 }
 
 describe('pods using ConfigMaps and Secrets on Docker', () => {

@@ -13,6 +13,7 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { testPods } from '@flotilla/agent/testing';
 import type { Event, Pod } from '@flotilla/api';
 import { createApiServer, DefaultAuthorizer, registerNodeCertificates, TokenAuthenticator, type ApiServer } from '@flotilla/apiserver';
 import { ensureKubeletClientCert, ensureServingCerts } from '@flotilla/apiserver/tls';
@@ -134,19 +135,7 @@ const getPod = (name: string) => pods().get(ns, name);
 const events = async (name: string) => (await admin.resource<Event>('events').list(ns)).items.filter((e) => e.involvedObject?.name === name);
 const sh = (script: string) => ['sh', '-c', script];
 
-function pod(name: string, spec: Partial<NonNullable<Pod['spec']>>): Pod {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns }, spec: { nodeName, restartPolicy: 'Always', terminationGracePeriodSeconds: 1, containers: [], ...spec } };
-}
-
-async function podWhen(name: string, pred: (p: Pod) => boolean, what: string, timeoutMs = 30_000): Promise<Pod> {
-  return waitFor(
-    async () => {
-      const p = await getPod(name);
-      return pred(p) ? p : undefined;
-    },
-    { what: `${name}: ${what}`, timeoutMs, intervalMs: 100 },
-  );
-}
+const { pod, podWhen } = testPods({ namespace: ns, nodeName, defaults: { restartPolicy: 'Always', terminationGracePeriodSeconds: 1 }, pods });
 
 /** The STATUS column of `kubectl get pod` (computed from the statuses as kubectl prints it). */
 async function kubectlStatus(name: string): Promise<string> {

@@ -23,6 +23,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { testPods } from '@flotilla/agent/testing';
 import type { Event, Lease, Node, Pod } from '@flotilla/api';
 import { RestClient } from '@flotilla/client';
 import Docker from 'dockerode';
@@ -167,17 +168,8 @@ const getPod = (name: string) => pods().get(ns, name);
 const ready = (p: Pod) => p.status?.phase === 'Running' && (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 const events = async (name: string) => (await admin!.resource<Event>('events').list(ns)).items.filter((e) => e.involvedObject?.name === name);
 
-function pod(name: string, containers: NonNullable<Pod['spec']>['containers']): Pod {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns }, spec: { nodeName, terminationGracePeriodSeconds: 1, containers } };
-}
-const echo = (name: string) => pod(name, [{ name: 'app', image: 'flotilla/echo:1' }]);
-
-async function podWhen(name: string, pred: (p: Pod) => boolean, what: string, timeout = 30_000): Promise<Pod> {
-  return waitFor(async () => {
-    const p = await getPod(name);
-    return pred(p) ? p : undefined;
-  }, { timeout, message: `${name}: ${what}` });
-}
+const { pod, podWhen } = testPods({ namespace: ns, nodeName, defaults: { terminationGracePeriodSeconds: 1 }, pods });
+const echo = (name: string) => pod(name, { containers: [{ name: 'app', image: 'flotilla/echo:1' }] });
 
 /** The Docker containers of one pod: id, kind (sandbox/container), state and start time, sorted by id. */
 async function containersOf(podName: string): Promise<Array<{ id: string; type: string; state: string; startedAt: string }>> {
@@ -276,7 +268,7 @@ describe('the flotilla agent process on Docker', () => {
   });
 
   it('logs through the apiserver reach the restarted agent: tailLines, timestamps, follow streaming new lines', async () => {
-    await pods().create(pod('ticker', [{ name: 'app', image: 'flotilla/busybox:1', command: ['sh', '-c', 'i=0; while true; do echo "tick $i"; i=$((i+1)); sleep 0.2; done'] }]));
+    await pods().create(pod('ticker', { containers: [{ name: 'app', image: 'flotilla/busybox:1', command: ['sh', '-c', 'i=0; while true; do echo "tick $i"; i=$((i+1)); sleep 0.2; done'] }] }));
     await podWhen('ticker', ready, 'Running');
     await waitFor(async () => (await getLog('', 'ticker')).text.includes('tick 5'), { timeout: 10_000, message: 'six ticks written' });
 
@@ -351,7 +343,7 @@ describe('the flotilla agent process on Docker', () => {
       }
     });
     try {
-      await pods().create(pod('crashy', [{ name: 'app', image: 'flotilla/busybox:1', command: ['sh', '-c', 'echo "cannot open /etc/crashy.conf"; exit 1'], terminationMessagePolicy: 'FallbackToLogsOnError' }]));
+      await pods().create(pod('crashy', { containers: [{ name: 'app', image: 'flotilla/busybox:1', command: ['sh', '-c', 'echo "cannot open /etc/crashy.conf"; exit 1'], terminationMessagePolicy: 'FallbackToLogsOnError' }] }));
       await podWhen('crashy', (p) => (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 4, 'four restarts', 40_000);
       await waitFor(() => [0, 1, 2, 3].every((a) => lifecycle.get(a)?.die) && lifecycle.get(4)?.start, { timeout: 5_000, message: 'Docker events of attempts 0-4' });
     } finally {
@@ -392,7 +384,7 @@ describe('the flotilla agent process on Docker', () => {
   it('an image that does not exist: reason, condition and events on the pod with the engine message; other pods untouched', async () => {
     const others = ['steady', 'victim', 'late'];
     const before = new Map(await Promise.all(others.map(async (n) => [n, { containers: await containersOf(n), pod: await getPod(n) }] as const)));
-    await pods().create(pod('noimage', [{ name: 'app', image: 'flotilla/does-not-exist:1' }]));
+    await pods().create(pod('noimage', { containers: [{ name: 'app', image: 'flotilla/does-not-exist:1' }] }));
     const p = await podWhen('noimage', (x) => ['ErrImagePull', 'ImagePullBackOff'].includes(x.status?.containerStatuses?.[0]?.state?.waiting?.reason ?? ''), 'ErrImagePull or ImagePullBackOff');
     expect(p.status?.phase).toBe('Pending');
     const waiting = p.status!.containerStatuses![0]!.state!.waiting!;

@@ -30,10 +30,8 @@ import {
   Controller,
   realClock,
   silentLogger,
-  type ApiClient,
   type Clock,
   type Informer,
-  type InformerFactory,
   type Logger,
   type ReconcileResult,
   type ResourceClient,
@@ -41,26 +39,19 @@ import {
 import { errMessage } from '../context.js';
 import type { ControllerMetrics } from '../controller-metrics.js';
 import { isJobFinished } from '../job/job-util.js';
-import { informersSynced, resolveControllerRef, startInformers } from '../owner-lookup.js';
+import { noEvents, OwnerQueue, ownedBy, watchDependents, type EventSink, type OwningControllerOptions } from '../owning-controller.js';
 import { newControllerRef } from '../replicaset/controller-ref.js';
-import type { EventSink } from '../replicaset/replicaset-controller.js';
 
 /** Options of a CronJobController. */
-export interface CronJobControllerOptions {
-  client: ApiClient;
-  informers: InformerFactory;
-  recorder?: EventSink;
-  logger?: Logger;
+export interface CronJobControllerOptions extends OwningControllerOptions {
   /** Parallel reconciles. Default 5, like --concurrent-cron-job-syncs. */
   workers?: number;
-  clock?: Clock;
   /** Reconcile counts, durations and queue depth; none recorded when unset. */
   metrics?: ControllerMetrics;
 }
 
 const CJ_API_VERSION = 'batch/v1';
 const CJ_KIND = 'CronJob';
-const noEvents: EventSink = { event: () => {} };
 /** Kubernetes warns when more start times than this were missed. */
 const TOO_MANY_MISSED = 100;
 /** Schedule times walked one by one before jumping to the latest one. */
@@ -113,6 +104,7 @@ const parseTime = (s: string | undefined) => (s ? Date.parse(s) : NaN);
 export class CronJobController {
   /** The harness (queue + workers). */
   readonly controller: Controller;
+  private readonly queue: OwnerQueue<CronJob>;
   private readonly jobs: ResourceClient<Job>;
   private readonly cronJobs: ResourceClient<CronJob>;
   private readonly jobInformer: Informer<Job>;
@@ -131,44 +123,36 @@ export class CronJobController {
     this.cronJobs = options.client.resource<CronJob>({ apiVersion: CJ_API_VERSION, kind: CJ_KIND });
     this.jobInformer = options.informers.informer<Job>('jobs');
     this.cjInformer = options.informers.informer<CronJob>('cronjobs');
-    this.controller = new Controller({
+    this.queue = new OwnerQueue({
       name: 'cronjob',
       workers: options.workers ?? 5,
-      reconcile: options.metrics ? options.metrics.instrument('cronjob', (key) => this.reconcile(key)) : (key) => this.reconcile(key),
-      informers: [this.jobInformer, this.cjInformer],
+      reconcile: (key) => this.reconcile(key),
+      owners: this.cjInformer,
+      reads: [this.jobInformer],
       logger: this.log,
       clock: this.clock,
+      metrics: options.metrics,
     });
-    options.metrics?.watchQueue('cronjob', this.controller.queue);
-    this.cjInformer.addEventHandler({
-      onAdd: (cj) => this.controller.enqueue(cj),
-      onUpdate: (_o, cj) => this.controller.enqueue(cj),
-      onDelete: (cj) => this.controller.enqueue(cj),
-    });
-    const owner = (j: Job) => {
-      const cj = resolveControllerRef(this.cjInformer.store, CJ_KIND, j.metadata.namespace, j.metadata.ownerReferences?.find((r) => r.controller));
-      if (cj) this.controller.enqueue(cj);
-    };
-    this.jobInformer.addEventHandler({ onAdd: owner, onUpdate: (_o, j) => owner(j), onDelete: owner });
+    this.controller = this.queue.controller;
+    // Jobs are not adopted: only the CronJob that controls a Job hears of it.
+    watchDependents({ dependents: this.jobInformer, owners: this.cjInformer.store, ownerKind: CJ_KIND, controller: this.controller });
   }
 
   /** Starts the informers unless something already runs them, then reconciles until `signal` aborts. */
-  async run(signal: AbortSignal): Promise<void> {
-    startInformers([this.jobInformer, this.cjInformer], signal);
-    await this.controller.run(signal);
+  run(signal: AbortSignal): Promise<void> {
+    return this.queue.run(signal);
   }
 
   /** Resolves true once the caches have synced. */
   waitForSync(signal?: AbortSignal): Promise<boolean> {
-    return informersSynced([this.jobInformer, this.cjInformer], signal);
+    return this.queue.waitForSync(signal);
   }
 
   /** Reconciles one CronJob by key; exposed for tests. */
   async reconcile(key: string): Promise<ReconcileResult | void> {
     const cj = this.cjInformer.store.get(key);
     if (!cj) return;
-    const ns = cj.metadata.namespace!;
-    const children = this.jobInformer.store.byControllerUid(cj.metadata.uid ?? '').filter((j) => j.metadata.namespace === ns);
+    const children = ownedBy(this.jobInformer.store, cj);
     const status: CronJobStatus = structuredClone(cj.status ?? {});
     let active: JobReference[] = [...(status.active ?? [])];
     await this.syncActive(cj, children, status, (a) => (active = a), () => active);

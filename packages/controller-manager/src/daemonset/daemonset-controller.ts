@@ -25,21 +25,18 @@ import {
   Controller,
   realClock,
   silentLogger,
-  type ApiClient,
   type Clock,
   type Informer,
-  type InformerFactory,
   type Logger,
   type ReconcileResult,
   type ResourceClient,
 } from '@flotilla/client';
 import { errMessage } from '../context.js';
 import type { ControllerMetrics } from '../controller-metrics.js';
-import { informersSynced, resolveControllerRef, startInformers } from '../owner-lookup.js';
+import { noEvents, OwnerQueue, ownedBy, watchDependents, type EventSink, type OwningControllerOptions } from '../owning-controller.js';
 import { newControllerRef } from '../replicaset/controller-ref.js';
 import { Expectations } from '../replicaset/expectations.js';
-import { isPodAvailable, msUntilAvailable } from '../replicaset/pod-util.js';
-import type { EventSink } from '../replicaset/replicaset-controller.js';
+import { isPodAvailable, msUntilFirstAvailable } from '../replicaset/pod-util.js';
 import {
   CONTROLLER_REVISION_HASH_LABEL,
   daemonPodSpec,
@@ -50,21 +47,15 @@ import {
 } from './daemon-pods.js';
 
 /** Options of a DaemonSetController. */
-export interface DaemonSetControllerOptions {
-  client: ApiClient;
-  informers: InformerFactory;
-  recorder?: EventSink;
-  logger?: Logger;
+export interface DaemonSetControllerOptions extends OwningControllerOptions {
   /** Parallel reconciles. Default 2, like kube-controller-manager's --concurrent-daemonset-syncs. */
   workers?: number;
-  clock?: Clock;
   /** Reconcile counts, durations and queue depth; none recorded when unset. */
   metrics?: ControllerMetrics;
 }
 
 const DS_API_VERSION = 'apps/v1';
 const DS_KIND = 'DaemonSet';
-const noEvents: EventSink = { event: () => {} };
 
 /** What one sync decided for one DaemonSet. */
 export interface DaemonSetPlan {
@@ -240,6 +231,7 @@ export class DaemonSetController {
   readonly controller: Controller;
   /** Outstanding creations/deletions per DaemonSet key. */
   readonly expectations: Expectations;
+  private readonly queue: OwnerQueue<DaemonSet>;
   private readonly pods: ResourceClient<Pod>;
   private readonly daemonSets: ResourceClient<DaemonSet>;
   private readonly podInformer: Informer<Pod>;
@@ -263,23 +255,18 @@ export class DaemonSetController {
     this.nodeInformer = options.informers.informer<Node>('nodes');
     this.revisions = options.client.resource<ControllerRevision>({ apiVersion: DS_API_VERSION, kind: 'ControllerRevision' });
     this.revisionInformer = options.informers.informer<ControllerRevision>('controllerrevisions');
-    this.controller = new Controller({
+    this.queue = new OwnerQueue({
       name: 'daemonset',
       workers: options.workers ?? 2,
-      reconcile: options.metrics ? options.metrics.instrument('daemonset', (key) => this.reconcile(key)) : (key) => this.reconcile(key),
-      informers: [this.podInformer, this.dsInformer, this.nodeInformer, this.revisionInformer],
+      reconcile: (key) => this.reconcile(key),
+      owners: this.dsInformer,
+      reads: [this.podInformer, this.nodeInformer, this.revisionInformer],
       logger: this.log,
       clock: this.clock,
+      metrics: options.metrics,
+      expectations: this.expectations,
     });
-    options.metrics?.watchQueue('daemonset', this.controller.queue);
-    this.dsInformer.addEventHandler({
-      onAdd: (ds) => this.controller.enqueue(ds),
-      onUpdate: (_o, ds) => this.controller.enqueue(ds),
-      onDelete: (ds) => {
-        this.expectations.delete(objectKey(ds));
-        this.controller.enqueue(ds);
-      },
-    });
+    this.controller = this.queue.controller;
     const all = () => this.dsInformer.store.list().forEach((ds) => this.controller.enqueue(ds));
     this.nodeInformer.addEventHandler({
       onAdd: all,
@@ -290,42 +277,18 @@ export class DaemonSetController {
       },
       onDelete: all,
     });
-    this.podInformer.addEventHandler({
-      onAdd: (p) => {
-        const ds = this.owner(p);
-        if (!ds) return;
-        if (p.metadata.deletionTimestamp) this.expectations.deletionObserved(objectKey(ds), objectKey(p));
-        else this.expectations.creationObserved(objectKey(ds));
-        this.controller.enqueue(ds);
-      },
-      onUpdate: (_o, p) => {
-        const ds = this.owner(p);
-        if (!ds) return;
-        if (p.metadata.deletionTimestamp) this.expectations.deletionObserved(objectKey(ds), objectKey(p));
-        this.controller.enqueue(ds);
-      },
-      onDelete: (p) => {
-        const ds = this.owner(p);
-        if (!ds) return;
-        this.expectations.deletionObserved(objectKey(ds), objectKey(p));
-        this.controller.enqueue(ds);
-      },
-    });
-  }
-
-  private owner(p: Pod): DaemonSet | undefined {
-    return resolveControllerRef(this.dsInformer.store, DS_KIND, p.metadata.namespace, p.metadata.ownerReferences?.find((r) => r.controller));
+    // Daemon pods are not adopted: an orphan queues nothing.
+    watchDependents({ dependents: this.podInformer, owners: this.dsInformer.store, ownerKind: DS_KIND, controller: this.controller, expectations: this.expectations });
   }
 
   /** Starts the informers unless something already runs them, then reconciles until `signal` aborts. */
-  async run(signal: AbortSignal): Promise<void> {
-    startInformers([this.podInformer, this.dsInformer, this.nodeInformer, this.revisionInformer], signal);
-    await this.controller.run(signal);
+  run(signal: AbortSignal): Promise<void> {
+    return this.queue.run(signal);
   }
 
   /** Resolves true once the caches have synced. */
   waitForSync(signal?: AbortSignal): Promise<boolean> {
-    return informersSynced([this.podInformer, this.dsInformer, this.nodeInformer, this.revisionInformer], signal);
+    return this.queue.waitForSync(signal);
   }
 
   /** Reconciles one DaemonSet by key; exposed for tests. */
@@ -337,7 +300,7 @@ export class DaemonSetController {
     }
     if (!ds.spec?.template) return;
     const nodes = this.nodeInformer.store.list();
-    const pods = this.podInformer.store.byControllerUid(ds.metadata.uid ?? '').filter((p) => p.metadata.namespace === ds.metadata.namespace);
+    const pods = ownedBy(this.podInformer.store, ds);
     const now = this.clock.now();
     let manageErr: unknown;
     if (this.expectations.satisfied(key) && !ds.metadata.deletionTimestamp) {
@@ -351,11 +314,7 @@ export class DaemonSetController {
     await this.writeStatus(ds, daemonSetStatus(ds, nodes, pods, now));
     if (manageErr) throw manageErr;
     const minReady = ds.spec.minReadySeconds ?? 0;
-    let next: number | undefined;
-    for (const p of pods) {
-      const ms = msUntilAvailable(p, minReady, now);
-      if (ms !== undefined && (next === undefined || ms < next)) next = ms;
-    }
+    const next = msUntilFirstAvailable(pods, minReady, now);
     return next === undefined ? undefined : { requeueAfter: next };
   }
 
@@ -429,7 +388,7 @@ export class DaemonSetController {
    */
   private async syncRevisions(ds: DaemonSet, pods: readonly Pod[]): Promise<void> {
     const ns = ds.metadata.namespace;
-    const owned = this.revisionInformer.store.byControllerUid(ds.metadata.uid ?? '').filter((r) => r.metadata.namespace === ns);
+    const owned = ownedBy(this.revisionInformer.store, ds);
     const hash = daemonSetHash(ds);
     const name = `${ds.metadata.name}-${hash}`;
     const max = owned.reduce((m, r) => Math.max(m, r.revision ?? 0), 0);

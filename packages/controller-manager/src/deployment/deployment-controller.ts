@@ -6,7 +6,6 @@
  * Progressing/Available conditions `kubectl rollout status` follows.
  */
 import {
-  canonicalJson,
   controllerRef,
   deepCopy,
   isReason,
@@ -14,26 +13,22 @@ import {
   podTemplateHash,
   type Deployment,
   type DeploymentStatus,
-  type OwnerReference,
   type Pod,
   type ReplicaSet,
-  type Selector,
 } from '@flotilla/api';
 import {
   Controller,
   realClock,
   silentLogger,
-  type ApiClient,
   type Clock,
   type Informer,
-  type InformerFactory,
   type Logger,
   type ReconcileResult,
   type ResourceClient,
 } from '@flotilla/client';
-import { informersSynced, resolveControllerRef, SelectorCache, startInformers } from '../owner-lookup.js';
+import { resolveControllerRef, SelectorCache } from '../owner-lookup.js';
+import { noEvents, OwnerQueue, watchDependents, type EventSink, type OwningControllerOptions } from '../owning-controller.js';
 import { claim, newControllerRef } from '../replicaset/controller-ref.js';
-import type { EventSink } from '../replicaset/replicaset-controller.js';
 import {
   activeReplicaSets,
   availableLowerBound,
@@ -80,20 +75,13 @@ import {
 } from './deployment-util.js';
 
 /** Options of a DeploymentController. */
-export interface DeploymentControllerOptions {
-  client: ApiClient;
-  /** Shared informers; run() starts the deployment, ReplicaSet and pod informers if nobody has. */
-  informers: InformerFactory;
-  recorder?: EventSink;
-  logger?: Logger;
+export interface DeploymentControllerOptions extends OwningControllerOptions {
   /** Parallel reconciles. Default 5 (--concurrent-deployment-syncs). */
   workers?: number;
-  clock?: Clock;
 }
 
 const D_API_VERSION = 'apps/v1';
 const D_KIND = 'Deployment';
-const noEvents: EventSink = { event: () => {} };
 
 /** What one sync works on: a private copy of the Deployment and its claimed ReplicaSets. */
 interface SyncState {
@@ -105,6 +93,7 @@ interface SyncState {
 export class DeploymentController {
   /** The harness (queue + workers). */
   readonly controller: Controller;
+  private readonly queue: OwnerQueue<Deployment>;
   private readonly deployments: ResourceClient<Deployment>;
   private readonly replicaSets: ResourceClient<ReplicaSet>;
   private readonly dInformer: Informer<Deployment>;
@@ -124,84 +113,45 @@ export class DeploymentController {
     this.dInformer = options.informers.informer<Deployment>('deployments');
     this.rsInformer = options.informers.informer<ReplicaSet>('replicasets');
     this.podInformer = options.informers.informer<Pod>('pods');
-    this.controller = new Controller({
+    this.queue = new OwnerQueue({
       name: 'deployment',
       workers: options.workers ?? 5,
       reconcile: (key) => this.reconcile(key),
-      informers: [this.dInformer, this.rsInformer, this.podInformer],
+      owners: this.dInformer,
+      reads: [this.rsInformer, this.podInformer],
       logger: this.log,
       clock: this.clock,
     });
-    this.dInformer.addEventHandler({
-      onAdd: (d) => this.controller.enqueue(d),
-      onUpdate: (_o, d) => this.controller.enqueue(d),
-      onDelete: (d) => this.controller.enqueue(d),
-    });
-    this.rsInformer.addEventHandler({
-      onAdd: (rs) => this.addReplicaSet(rs),
-      onUpdate: (o, c) => this.updateReplicaSet(o, c),
-      onDelete: (rs) => this.enqueueOwner(rs.metadata.namespace, controllerRef(rs)),
+    this.controller = this.queue.controller;
+    watchDependents({
+      dependents: this.rsInformer,
+      owners: this.dInformer.store,
+      ownerKind: D_KIND,
+      controller: this.controller,
+      selectorOf: (d) => this.selectors.get(d),
     });
     // Only Recreate cares about pods: it waits until the old ones are gone.
     this.podInformer.addEventHandler({ onDelete: (pod) => this.podDeleted(pod) });
   }
 
   /** Starts the informers it uses unless something already runs them, then reconciles until `signal` aborts. */
-  async run(signal: AbortSignal): Promise<void> {
-    startInformers([this.dInformer, this.rsInformer, this.podInformer], signal);
-    await this.controller.run(signal);
+  run(signal: AbortSignal): Promise<void> {
+    return this.queue.run(signal);
   }
 
   /** Resolves true once its caches have synced (false if `signal` aborts first). */
   waitForSync(signal?: AbortSignal): Promise<boolean> {
-    return informersSynced([this.dInformer, this.rsInformer, this.podInformer], signal);
+    return this.queue.waitForSync(signal);
   }
 
   // ------------------------------------------------------------------ handlers
-
-  private selectorOf(d: Deployment): Selector | null {
-    return this.selectors.get(d);
-  }
-
-  private resolve(namespace: string | undefined, ref: OwnerReference | undefined): Deployment | undefined {
-    return resolveControllerRef(this.dInformer.store, D_KIND, namespace, ref);
-  }
-
-  private enqueueOwner(namespace: string | undefined, ref: OwnerReference | undefined): void {
-    const d = this.resolve(namespace, ref);
-    if (d) this.controller.enqueue(d);
-  }
-
-  private enqueueMatching(rs: ReplicaSet): void {
-    for (const d of this.dInformer.store.byNamespace(rs.metadata.namespace ?? '')) {
-      const s = this.selectorOf(d);
-      if (s && !s.empty && s.matches(rs.metadata.labels)) this.controller.enqueue(d);
-    }
-  }
-
-  private addReplicaSet(rs: ReplicaSet): void {
-    const ref = controllerRef(rs);
-    if (ref) return this.enqueueOwner(rs.metadata.namespace, ref);
-    this.enqueueMatching(rs);
-  }
-
-  private updateReplicaSet(old: ReplicaSet, cur: ReplicaSet): void {
-    if (old.metadata.resourceVersion === cur.metadata.resourceVersion) return;
-    const curRef = controllerRef(cur);
-    const oldRef = controllerRef(old);
-    const refChanged = curRef?.uid !== oldRef?.uid;
-    if (refChanged && oldRef) this.enqueueOwner(old.metadata.namespace, oldRef);
-    if (curRef) return this.enqueueOwner(cur.metadata.namespace, curRef);
-    const labelChanged = canonicalJson(old.metadata.labels ?? {}) !== canonicalJson(cur.metadata.labels ?? {});
-    if (labelChanged || refChanged) this.enqueueMatching(cur);
-  }
 
   private podDeleted(pod: Pod): void {
     const ref = controllerRef(pod);
     if (!ref || ref.kind !== 'ReplicaSet') return;
     const rs = this.rsInformer.store.get(`${pod.metadata.namespace}/${ref.name}`);
     if (!rs) return;
-    const d = this.resolve(rs.metadata.namespace, controllerRef(rs));
+    const d = resolveControllerRef(this.dInformer.store, D_KIND, rs.metadata.namespace, controllerRef(rs));
     if (d && d.spec?.strategy?.type === 'Recreate') this.controller.enqueue(d);
   }
 
@@ -212,7 +162,7 @@ export class DeploymentController {
     const cached = this.dInformer.store.get(key);
     if (!cached) return;
     const d = deepCopy(cached) as Deployment;
-    const selector = this.selectorOf(cached);
+    const selector = this.selectors.get(cached);
     if (!selector || selector.empty) {
       this.recorder.event(d, 'Warning', 'SelectingAll', 'This deployment is selecting all pods. A non-empty selector is required.');
       if ((d.status?.observedGeneration ?? 0) < (d.metadata.generation ?? 1)) {

@@ -14,7 +14,6 @@ import {
   isPodReady,
   isPodTerminal,
   isReason,
-  labelSelectorFromObject,
   splitKey,
   type EndpointAddress,
   type EndpointPort,
@@ -25,48 +24,23 @@ import {
 } from '@flotilla/api';
 import { Controller, type Informer, type Logger, type ResourceClient } from '@flotilla/client';
 import type { ControllerDeps } from '../context.js';
+import { podAddressChanged, resolveTargetPort, ServicePodsQueue } from '../service-pods.js';
 
 /** Keeps an Endpoints object per selector Service in step with the pods it selects. */
 export class EndpointsController {
   /** The work queue and workers (key: the Service's namespace/name). */
   readonly controller: Controller;
-  private readonly services: Informer<Service>;
-  private readonly pods: Informer<Pod>;
+  private readonly queue: ServicePodsQueue;
   private readonly endpoints: Informer<Endpoints>;
   private readonly api: ResourceClient<Endpoints>;
   private readonly log: Logger;
 
   constructor(deps: ControllerDeps) {
     this.log = deps.logger;
-    this.services = deps.informers.informer<Service>('services');
-    this.pods = deps.informers.informer<Pod>('pods');
     this.endpoints = deps.informers.informer<Endpoints>('endpoints');
     this.api = deps.client.resource<Endpoints>('endpoints');
-    const reconcile = (key: string) => this.sync(key);
-    this.controller = new Controller({
-      name: 'endpoints',
-      reconcile: deps.metrics ? deps.metrics.instrument('endpoints', reconcile) : reconcile,
-      informers: [this.services, this.pods, this.endpoints],
-      workers: deps.workers ?? 2,
-      logger: deps.logger,
-      clock: deps.clock,
-    });
-    deps.metrics?.watchQueue('endpoints', this.controller.queue);
-
-    this.services.addEventHandler({
-      onAdd: (s) => this.controller.enqueue(s),
-      onUpdate: (_o, s) => this.controller.enqueue(s),
-      onDelete: (s) => this.controller.enqueue(s),
-    });
-    this.pods.addEventHandler({
-      onAdd: (p) => this.enqueueServicesOf(p),
-      onUpdate: (o, p) => {
-        if (!endpointRelevantChange(o, p)) return;
-        this.enqueueServicesOf(p);
-        if (canonicalJson(o.metadata.labels ?? {}) !== canonicalJson(p.metadata.labels ?? {})) this.enqueueServicesOf(o);
-      },
-      onDelete: (p) => this.enqueueServicesOf(p),
-    });
+    this.queue = new ServicePodsQueue(deps, { name: 'endpoints', reconcile: (key) => this.sync(key), output: this.endpoints, podChanged: podAddressChanged });
+    this.controller = this.queue.controller;
     // Someone else changed or deleted our object: put it back.
     this.endpoints.addEventHandler({
       onUpdate: (_o, e) => this.controller.enqueue(e),
@@ -76,28 +50,19 @@ export class EndpointsController {
 
   /** Runs the workers until `signal` aborts (informers must be started by the caller). */
   run(signal: AbortSignal): Promise<void> {
-    return this.controller.run(signal);
-  }
-
-  private enqueueServicesOf(pod: Pod): void {
-    for (const svc of this.services.store.byNamespace(pod.metadata.namespace ?? 'default')) {
-      const sel = svc.spec?.selector;
-      if (sel && Object.keys(sel).length > 0 && labelSelectorFromObject({ matchLabels: sel }).matches(pod.metadata.labels)) this.controller.enqueue(svc);
-    }
+    return this.queue.run(signal);
   }
 
   /** One Service: compute its Endpoints and write them if they differ. */
   async sync(key: string): Promise<void> {
     const { namespace, name } = splitKey(key);
-    const svc = this.services.store.get(key);
+    const svc = this.queue.services.store.get(key);
     if (!svc) {
       await this.deleteEndpoints(namespace!, name);
       return;
     }
-    const selector = svc.spec?.selector;
-    if (!selector || Object.keys(selector).length === 0) return;
-    const sel = labelSelectorFromObject({ matchLabels: selector });
-    const pods = this.pods.store.byNamespace(namespace!).filter((p) => sel.matches(p.metadata.labels));
+    const pods = this.queue.selectedPods(svc);
+    if (!pods) return;
     const subsets = computeSubsets(svc, pods);
     const labels = { ...(svc.metadata.labels ?? {}) };
 
@@ -125,30 +90,6 @@ export class EndpointsController {
       if (!isReason(err, 'NotFound')) throw err;
     }
   }
-}
-
-/** True when a pod change can change an Endpoints object. */
-function endpointRelevantChange(a: Pod, b: Pod): boolean {
-  return (
-    a.status?.podIP !== b.status?.podIP ||
-    isPodReady(a) !== isPodReady(b) ||
-    !!a.metadata.deletionTimestamp !== !!b.metadata.deletionTimestamp ||
-    a.status?.phase !== b.status?.phase ||
-    a.spec?.nodeName !== b.spec?.nodeName ||
-    canonicalJson(a.metadata.labels ?? {}) !== canonicalJson(b.metadata.labels ?? {}) ||
-    a.spec?.hostname !== b.spec?.hostname
-  );
-}
-
-/** The port of `pod` that a service port's targetPort names, or undefined if the pod has none by that name. */
-function resolveTargetPort(pod: Pod, target: number | string | undefined, fallback: number): number | undefined {
-  if (target === undefined || target === '' || target === 0) return fallback;
-  if (typeof target === 'number') return target;
-  if (/^\d+$/.test(target)) return Number(target);
-  for (const c of pod.spec?.containers ?? []) {
-    for (const p of c.ports ?? []) if (p.name === target) return p.containerPort;
-  }
-  return undefined;
 }
 
 /**

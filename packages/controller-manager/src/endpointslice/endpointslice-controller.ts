@@ -17,11 +17,8 @@ import {
   ENDPOINTSLICE_CONTROLLER_NAME,
   isPodReady,
   isPodTerminal,
-  isReason,
-  labelSelectorFromObject,
   MANAGED_BY_LABEL,
   SERVICE_NAME_LABEL,
-  splitKey,
   type Endpoint,
   type EndpointSlice,
   type EndpointSlicePort,
@@ -29,13 +26,13 @@ import {
   type Pod,
   type Service,
 } from '@flotilla/api';
-import { Controller, type EventRecorder, type Informer, type Logger, type ResourceClient } from '@flotilla/client';
+import type { Controller, EventRecorder, Logger } from '@flotilla/client';
 import type { ControllerDeps } from '../context.js';
+import { podAddressChanged, resolveTargetPort, ServicePodsQueue } from '../service-pods.js';
+import { ManagedSlices } from './managed-slices.js';
 
 /** Default maximum endpoints per slice (Kubernetes' `--max-endpoints-per-slice`). */
 export const DEFAULT_MAX_ENDPOINTS_PER_SLICE = 100;
-/** Index of the slice informer: `namespace/service-name` of managed slices. */
-const SERVICE_INDEX = 'endpointslice-service';
 /** Label Kubernetes puts on the slices of a headless Service. */
 const HEADLESS_LABEL = 'service.kubernetes.io/headless';
 
@@ -49,10 +46,8 @@ export interface EndpointSliceControllerOptions extends ControllerDeps {
 export class EndpointSliceController {
   /** The work queue and workers (key: the Service's namespace/name). */
   readonly controller: Controller;
-  private readonly services: Informer<Service>;
-  private readonly pods: Informer<Pod>;
-  private readonly slices: Informer<EndpointSlice>;
-  private readonly api: ResourceClient<EndpointSlice>;
+  private readonly queue: ServicePodsQueue;
+  private readonly managed: ManagedSlices;
   private readonly recorder: EventRecorder;
   private readonly log: Logger;
   private readonly maxPerSlice: number;
@@ -61,119 +56,44 @@ export class EndpointSliceController {
     this.log = deps.logger;
     this.recorder = deps.recorder;
     this.maxPerSlice = Math.max(1, deps.maxEndpointsPerSlice ?? DEFAULT_MAX_ENDPOINTS_PER_SLICE);
-    this.services = deps.informers.informer<Service>('services');
-    this.pods = deps.informers.informer<Pod>('pods');
-    this.slices = deps.informers.informer<EndpointSlice>('endpointslices');
-    this.slices.addIndexer(SERVICE_INDEX, (s) => {
-      const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
-      return svc && s.metadata.labels?.[MANAGED_BY_LABEL] === ENDPOINTSLICE_CONTROLLER_NAME ? [`${s.metadata.namespace}/${svc}`] : [];
-    });
-    this.api = deps.client.resource<EndpointSlice>('endpointslices');
-    const reconcile = (key: string) => this.sync(key);
-    this.controller = new Controller({
+    const slices = deps.informers.informer<EndpointSlice>('endpointslices');
+    this.managed = new ManagedSlices(slices, deps.client.resource<EndpointSlice>('endpointslices'), ENDPOINTSLICE_CONTROLLER_NAME);
+    this.queue = new ServicePodsQueue(deps, {
       name: 'endpointslice',
-      reconcile: deps.metrics ? deps.metrics.instrument('endpointslice', reconcile) : reconcile,
-      informers: [this.services, this.pods, this.slices],
-      workers: deps.workers ?? 2,
-      logger: deps.logger,
-      clock: deps.clock,
+      reconcile: (key) => this.sync(key),
+      output: slices,
+      podChanged: (o, p) => podAddressChanged(o, p) || o.spec?.subdomain !== p.spec?.subdomain,
     });
-    deps.metrics?.watchQueue('endpointslice', this.controller.queue);
-
-    this.services.addEventHandler({
-      onAdd: (s) => this.controller.enqueue(s),
-      onUpdate: (_o, s) => this.controller.enqueue(s),
-      onDelete: (s) => this.controller.enqueue(s),
-    });
-    this.pods.addEventHandler({
-      onAdd: (p) => this.enqueueServicesOf(p),
-      onUpdate: (o, p) => {
-        if (!sliceRelevantChange(o, p)) return;
-        this.enqueueServicesOf(p);
-        if (canonicalJson(o.metadata.labels ?? {}) !== canonicalJson(p.metadata.labels ?? {})) this.enqueueServicesOf(o);
-      },
-      onDelete: (p) => this.enqueueServicesOf(p),
-    });
+    this.controller = this.queue.controller;
     // Someone else changed or deleted one of our slices: put it right.
-    const enqueueSliceService = (s: EndpointSlice) => {
-      const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
-      if (svc && s.metadata.labels?.[MANAGED_BY_LABEL] === ENDPOINTSLICE_CONTROLLER_NAME) this.controller.enqueue(`${s.metadata.namespace}/${svc}`);
-    };
-    this.slices.addEventHandler({ onUpdate: (_o, s) => enqueueSliceService(s), onDelete: enqueueSliceService });
+    this.managed.requeueOnChange(this.controller);
   }
 
   /** Runs the workers until `signal` aborts (informers must be started by the caller). */
   run(signal: AbortSignal): Promise<void> {
-    return this.controller.run(signal);
-  }
-
-  private enqueueServicesOf(pod: Pod): void {
-    for (const svc of this.services.store.byNamespace(pod.metadata.namespace ?? 'default')) {
-      const sel = svc.spec?.selector;
-      if (sel && Object.keys(sel).length > 0 && labelSelectorFromObject({ matchLabels: sel }).matches(pod.metadata.labels)) this.controller.enqueue(svc);
-    }
+    return this.queue.run(signal);
   }
 
   /** One Service: plan its slices against the cached ones and apply the difference. */
   async sync(key: string): Promise<void> {
-    const { namespace, name } = splitKey(key);
-    const existing = this.slices.store.byIndex(SERVICE_INDEX, key);
-    const svc = this.services.store.get(key);
-    const selector = svc?.spec?.selector;
-    if (!svc || !selector || Object.keys(selector).length === 0) {
+    const existing = this.managed.of(key);
+    const svc = this.queue.services.store.get(key);
+    const pods = svc && this.queue.selectedPods(svc);
+    if (!svc || !pods) {
       // Service gone (the garbage collector would get there too, later), or
       // its selector removed: our slices go; the user's are left alone.
-      for (const s of existing) await this.deleteSlice(s);
+      for (const s of existing) await this.managed.delete(s);
       return;
     }
-    const sel = labelSelectorFromObject({ matchLabels: selector });
-    const pods = this.pods.store.byNamespace(namespace!).filter((p) => sel.matches(p.metadata.labels));
     const { groups, unresolved } = desiredEndpoints(svc, pods);
     if (unresolved.length > 0) {
       this.recorder.event(svc, 'Warning', 'FailedToResolvePort', `targetPort ${unresolved.map((u) => `"${u.port}"`).join(', ')} is declared by no container of pod(s) ${[...new Set(unresolved.map((u) => u.pod))].slice(0, 5).join(', ')}`);
     }
     const plan = planSlices(svc, groups, existing, this.maxPerSlice);
-    for (const s of plan.create) await this.api.create(s);
-    for (const s of plan.update) await this.api.update(s);
-    for (const s of plan.delete) await this.deleteSlice(s);
-    if (plan.create.length + plan.update.length + plan.delete.length > 0) {
+    if (await this.managed.apply(plan)) {
       this.log.debug({ service: key, created: plan.create.length, updated: plan.update.length, deleted: plan.delete.length }, 'endpointslices synced');
     }
-    void name;
   }
-
-  private async deleteSlice(s: EndpointSlice): Promise<void> {
-    try {
-      await this.api.delete(s.metadata.namespace, s.metadata.name!);
-    } catch (err) {
-      if (!isReason(err, 'NotFound')) throw err;
-    }
-  }
-}
-
-/** True when a pod change can change an EndpointSlice. */
-function sliceRelevantChange(a: Pod, b: Pod): boolean {
-  return (
-    a.status?.podIP !== b.status?.podIP ||
-    isPodReady(a) !== isPodReady(b) ||
-    !!a.metadata.deletionTimestamp !== !!b.metadata.deletionTimestamp ||
-    a.status?.phase !== b.status?.phase ||
-    a.spec?.nodeName !== b.spec?.nodeName ||
-    canonicalJson(a.metadata.labels ?? {}) !== canonicalJson(b.metadata.labels ?? {}) ||
-    a.spec?.hostname !== b.spec?.hostname ||
-    a.spec?.subdomain !== b.spec?.subdomain
-  );
-}
-
-/** The port of `pod` a targetPort names; undefined when a name is declared by no container. */
-function resolveTargetPort(pod: Pod, target: number | string | undefined, fallback: number): number | undefined {
-  if (target === undefined || target === '' || target === 0) return fallback;
-  if (typeof target === 'number') return target;
-  if (/^\d+$/.test(target)) return Number(target);
-  for (const c of pod.spec?.containers ?? []) {
-    for (const p of c.ports ?? []) if (p.name === target) return p.containerPort;
-  }
-  return undefined;
 }
 
 /** Endpoints that share one resolved port list. */

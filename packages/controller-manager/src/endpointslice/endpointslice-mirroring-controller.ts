@@ -12,7 +12,6 @@
  */
 import {
   canonicalJson,
-  isReason,
   MANAGED_BY_LABEL,
   SERVICE_NAME_LABEL,
   splitKey,
@@ -22,41 +21,36 @@ import {
   type Endpoints,
   type Service,
 } from '@flotilla/api';
-import { Controller, type Informer, type Logger, type ResourceClient } from '@flotilla/client';
+import { Controller, type Informer, type Logger } from '@flotilla/client';
 import type { ControllerDeps } from '../context.js';
 import { planSlices, type EndpointGroup } from './endpointslice-controller.js';
+import { ManagedSlices } from './managed-slices.js';
 
 /** The managed-by value of mirrored slices, as in Kubernetes. */
 export const ENDPOINTSLICE_MIRRORING_CONTROLLER_NAME = 'endpointslicemirroring-controller.k8s.io';
 /** Label that turns mirroring off for one Endpoints object. */
 export const SKIP_MIRROR_LABEL = 'endpointslice.kubernetes.io/skip-mirror';
-const MIRROR_INDEX = 'endpointslice-mirror-service';
 
 /** Mirrors the Endpoints of selector-less Services into EndpointSlices. */
 export class EndpointSliceMirroringController {
   readonly controller: Controller;
   private readonly services: Informer<Service>;
   private readonly endpoints: Informer<Endpoints>;
-  private readonly slices: Informer<EndpointSlice>;
-  private readonly api: ResourceClient<EndpointSlice>;
+  private readonly managed: ManagedSlices;
   private readonly log: Logger;
 
   constructor(deps: ControllerDeps & { maxEndpointsPerSlice?: number }) {
     this.log = deps.logger;
     this.services = deps.informers.informer<Service>('services');
     this.endpoints = deps.informers.informer<Endpoints>('endpoints');
-    this.slices = deps.informers.informer<EndpointSlice>('endpointslices');
-    this.slices.addIndexer(MIRROR_INDEX, (s) => {
-      const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
-      return svc && s.metadata.labels?.[MANAGED_BY_LABEL] === ENDPOINTSLICE_MIRRORING_CONTROLLER_NAME ? [`${s.metadata.namespace}/${svc}`] : [];
-    });
-    this.api = deps.client.resource<EndpointSlice>('endpointslices');
+    const slices = deps.informers.informer<EndpointSlice>('endpointslices');
+    this.managed = new ManagedSlices(slices, deps.client.resource<EndpointSlice>('endpointslices'), ENDPOINTSLICE_MIRRORING_CONTROLLER_NAME);
     const max = Math.max(1, deps.maxEndpointsPerSlice ?? 100);
     const reconcile = (key: string) => this.sync(key, max);
     this.controller = new Controller({
       name: 'endpointslice-mirroring',
       reconcile: deps.metrics ? deps.metrics.instrument('endpointslice-mirroring', reconcile) : reconcile,
-      informers: [this.services, this.endpoints, this.slices],
+      informers: [this.services, this.endpoints, slices],
       workers: deps.workers ?? 1,
       logger: deps.logger,
       clock: deps.clock,
@@ -65,11 +59,7 @@ export class EndpointSliceMirroringController {
     const enqueue = (o: Service | Endpoints) => this.controller.enqueue(o);
     this.services.addEventHandler({ onAdd: enqueue, onUpdate: (_o, n) => enqueue(n), onDelete: enqueue });
     this.endpoints.addEventHandler({ onAdd: enqueue, onUpdate: (_o, n) => enqueue(n), onDelete: enqueue });
-    const bySlice = (s: EndpointSlice) => {
-      const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
-      if (svc && s.metadata.labels?.[MANAGED_BY_LABEL] === ENDPOINTSLICE_MIRRORING_CONTROLLER_NAME) this.controller.enqueue(`${s.metadata.namespace}/${svc}`);
-    };
-    this.slices.addEventHandler({ onUpdate: (_o, s) => bySlice(s), onDelete: bySlice });
+    this.managed.requeueOnChange(this.controller);
   }
 
   /** Runs until `signal` aborts (informers started by the caller). */
@@ -79,30 +69,19 @@ export class EndpointSliceMirroringController {
 
   /** One Service/Endpoints pair (same namespace/name). */
   async sync(key: string, maxPerSlice = 100): Promise<void> {
-    const existing = this.slices.store.byIndex(MIRROR_INDEX, key);
+    const existing = this.managed.of(key);
     const svc = this.services.store.get(key);
     const ep = this.endpoints.store.get(key);
     const hasSelector = !!svc?.spec?.selector && Object.keys(svc.spec.selector).length > 0;
     if (!svc || !ep || hasSelector || ep.metadata.labels?.[SKIP_MIRROR_LABEL] === 'true') {
-      for (const s of existing) await this.remove(s);
+      for (const s of existing) await this.managed.delete(s);
       return;
     }
     const groups = mirroredGroups(ep);
     const labels: Record<string, string> = { ...(ep.metadata.labels ?? {}), [SERVICE_NAME_LABEL]: splitKey(key).name, [MANAGED_BY_LABEL]: ENDPOINTSLICE_MIRRORING_CONTROLLER_NAME };
     const ownerReferences = [{ apiVersion: 'v1', kind: 'Endpoints', name: ep.metadata.name!, uid: ep.metadata.uid!, controller: true, blockOwnerDeletion: true }];
     const plan = planSlices(svc, groups, existing, maxPerSlice, { labels, ownerReferences });
-    for (const s of plan.create) await this.api.create(s);
-    for (const s of plan.update) await this.api.update(s);
-    for (const s of plan.delete) await this.remove(s);
-    if (plan.create.length + plan.update.length + plan.delete.length > 0) this.log.debug({ service: key, created: plan.create.length, updated: plan.update.length, deleted: plan.delete.length }, 'endpoints mirrored');
-  }
-
-  private async remove(s: EndpointSlice): Promise<void> {
-    try {
-      await this.api.delete(s.metadata.namespace, s.metadata.name!);
-    } catch (err) {
-      if (!isReason(err, 'NotFound')) throw err;
-    }
+    if (await this.managed.apply(plan)) this.log.debug({ service: key, created: plan.create.length, updated: plan.update.length, deleted: plan.delete.length }, 'endpoints mirrored');
   }
 }
 

@@ -29,20 +29,18 @@ import {
   Controller,
   realClock,
   silentLogger,
-  type ApiClient,
   type Clock,
   type Informer,
-  type InformerFactory,
   type Logger,
   type ReconcileResult,
   type ResourceClient,
 } from '@flotilla/client';
 import { errMessage } from '../context.js';
 import type { ControllerMetrics } from '../controller-metrics.js';
-import { informersSynced, resolveControllerRef, startInformers } from '../owner-lookup.js';
+import { resolveControllerRef } from '../owner-lookup.js';
+import { noEvents, OwnerQueue, ownedBy, watchDependents, type EventSink, type OwningControllerOptions } from '../owning-controller.js';
 import { newControllerRef } from '../replicaset/controller-ref.js';
 import { Expectations } from '../replicaset/expectations.js';
-import type { EventSink } from '../replicaset/replicaset-controller.js';
 import {
   formatIndexes,
   isJobFinished,
@@ -57,14 +55,9 @@ import {
 } from './job-util.js';
 
 /** Options of a JobController. */
-export interface JobControllerOptions {
-  client: ApiClient;
-  informers: InformerFactory;
-  recorder?: EventSink;
-  logger?: Logger;
+export interface JobControllerOptions extends OwningControllerOptions {
   /** Parallel reconciles. Default 5, like --concurrent-job-syncs. */
   workers?: number;
-  clock?: Clock;
   /** Reconcile counts, durations and queue depth; none recorded when unset. */
   metrics?: ControllerMetrics;
 }
@@ -73,7 +66,6 @@ const JOB_API_VERSION = 'batch/v1';
 const JOB_KIND = 'Job';
 /** Queue keys of pods that carry the tracking finalizer but whose Job is gone. */
 const ORPHAN_PREFIX = 'orphan-pod:';
-const noEvents: EventSink = { event: () => {} };
 
 const hasFinalizer = (p: Pod) => p.metadata.finalizers?.includes(JOB_TRACKING_FINALIZER) ?? false;
 
@@ -88,6 +80,7 @@ export class JobController {
   readonly controller: Controller;
   /** Outstanding pod creations/deletions per Job key. */
   readonly expectations: Expectations;
+  private readonly queue: OwnerQueue<Job>;
   private readonly pods: ResourceClient<Pod>;
   private readonly jobs: ResourceClient<Job>;
   private readonly podInformer: Informer<Pod>;
@@ -113,59 +106,52 @@ export class JobController {
     this.jobs = options.client.resource<Job>({ apiVersion: JOB_API_VERSION, kind: JOB_KIND });
     this.podInformer = options.informers.informer<Pod>('pods');
     this.jobInformer = options.informers.informer<Job>('jobs');
-    this.controller = new Controller({
+    this.queue = new OwnerQueue({
       name: 'job',
       workers: options.workers ?? 5,
-      reconcile: options.metrics ? options.metrics.instrument('job', (key) => this.reconcile(key)) : (key) => this.reconcile(key),
-      informers: [this.podInformer, this.jobInformer],
+      reconcile: (key) => this.reconcile(key),
+      owners: this.jobInformer,
+      reads: [this.podInformer],
       logger: this.log,
       clock: this.clock,
-    });
-    options.metrics?.watchQueue('job', this.controller.queue);
-    this.jobInformer.addEventHandler({
-      onAdd: (j) => this.controller.enqueue(j),
-      onUpdate: (_o, j) => this.controller.enqueue(j),
-      onDelete: (j) => {
-        const key = objectKey(j);
-        this.expectations.delete(key);
-        this.backoff.delete(key);
-        this.finalizersRemoved.delete(key);
-        this.deletedByUs.delete(key);
-        this.lastWrite.delete(key);
+      metrics: options.metrics,
+      expectations: this.expectations,
+      onOwnerDeleted: (j) => {
+        this.forget(objectKey(j));
         // Its pods keep their finalizer until someone removes it: that is us.
         for (const p of this.podInformer.store.byControllerUid(j.metadata.uid ?? '')) if (hasFinalizer(p)) this.controller.enqueue(ORPHAN_PREFIX + objectKey(p));
       },
     });
-    this.podInformer.addEventHandler({
-      onAdd: (p) => this.onPod(p, 'add'),
-      onUpdate: (_o, p) => this.onPod(p, 'update'),
-      onDelete: (p) => this.onPod(p, 'delete'),
+    this.controller = this.queue.controller;
+    watchDependents({
+      dependents: this.podInformer,
+      owners: this.jobInformer.store,
+      ownerKind: JOB_KIND,
+      controller: this.controller,
+      expectations: this.expectations,
+      onOwnerMissing: (p, event) => {
+        if (event !== 'delete' && hasFinalizer(p)) this.controller.enqueue(ORPHAN_PREFIX + objectKey(p));
+      },
     });
   }
 
-  private onPod(p: Pod, what: 'add' | 'update' | 'delete'): void {
-    const ref = p.metadata.ownerReferences?.find((r) => r.controller);
-    if (ref?.kind !== JOB_KIND) return;
-    const job = resolveControllerRef(this.jobInformer.store, JOB_KIND, p.metadata.namespace, ref);
-    if (!job) {
-      if (what !== 'delete' && hasFinalizer(p)) this.controller.enqueue(ORPHAN_PREFIX + objectKey(p));
-      return;
-    }
-    const key = objectKey(job);
-    if (what === 'add' && !p.metadata.deletionTimestamp) this.expectations.creationObserved(key);
-    if (what === 'delete' || p.metadata.deletionTimestamp) this.expectations.deletionObserved(key, objectKey(p));
-    this.controller.enqueue(key);
+  /** Drops what this controller remembers of a Job that is gone. */
+  private forget(key: string): void {
+    this.expectations.delete(key);
+    this.backoff.delete(key);
+    this.finalizersRemoved.delete(key);
+    this.deletedByUs.delete(key);
+    this.lastWrite.delete(key);
   }
 
   /** Starts the informers unless something already runs them, then reconciles until `signal` aborts. */
-  async run(signal: AbortSignal): Promise<void> {
-    startInformers([this.podInformer, this.jobInformer], signal);
-    await this.controller.run(signal);
+  run(signal: AbortSignal): Promise<void> {
+    return this.queue.run(signal);
   }
 
   /** Resolves true once the caches have synced. */
   waitForSync(signal?: AbortSignal): Promise<boolean> {
-    return informersSynced([this.podInformer, this.jobInformer], signal);
+    return this.queue.waitForSync(signal);
   }
 
   /** Reconciles one Job by key (or an orphaned pod's finalizer); exposed for tests. */
@@ -173,18 +159,13 @@ export class JobController {
     if (key.startsWith(ORPHAN_PREFIX)) return this.releaseOrphan(key.slice(ORPHAN_PREFIX.length));
     const job = this.jobInformer.store.get(key);
     if (!job) {
-      this.expectations.delete(key);
-      this.backoff.delete(key);
-      this.finalizersRemoved.delete(key);
-      this.deletedByUs.delete(key);
-      this.lastWrite.delete(key);
+      this.forget(key);
       return;
     }
     // A cached Job older than our own last status write would undo counts: wait for the cache (its update re-queues the key).
     const written = this.lastWrite.get(key);
     if (written !== undefined && Number(job.metadata.resourceVersion) < written) return { requeueAfter: 1_000 };
-    const ns = job.metadata.namespace!;
-    const pods = this.podInformer.store.byControllerUid(job.metadata.uid ?? '').filter((p) => p.metadata.namespace === ns);
+    const pods = ownedBy(this.podInformer.store, job);
     const now = this.clock.now();
     const removed = this.finalizersRemoved.get(key);
     if (removed) for (const uid of [...removed]) if (!pods.some((p) => p.metadata.uid === uid && hasFinalizer(p))) removed.delete(uid);

@@ -43,6 +43,16 @@ export function msUntilAvailable(pod: Pod, minReadySeconds: number, now: number)
   return at > now ? at - now : undefined;
 }
 
+/** Milliseconds until the first of `pods` becomes available; undefined when none is about to. */
+export function msUntilFirstAvailable(pods: readonly Pod[], minReadySeconds: number, now: number): number | undefined {
+  let next: number | undefined;
+  for (const p of pods) {
+    const ms = msUntilAvailable(p, minReadySeconds, now);
+    if (ms !== undefined && (next === undefined || ms < next)) next = ms;
+  }
+  return next;
+}
+
 const PHASE_ORDINAL: Record<string, number> = { Pending: 0, Unknown: 1, Running: 2 };
 
 function maxRestarts(pod: Pod): number {

@@ -19,43 +19,33 @@ import {
   selectorFromSet,
   type Condition,
   type KubeObject,
-  type OwnerReference,
   type Pod,
   type ReplicaSet,
   type ReplicaSetStatus,
-  type Selector,
 } from '@flotilla/api';
 import {
   Controller,
   realClock,
   silentLogger,
-  type ApiClient,
   type Clock,
-  type EventRecorder,
   type Informer,
-  type InformerFactory,
   type Logger,
   type ReconcileResult,
   type ResourceClient,
 } from '@flotilla/client';
-import { informersSynced, resolveControllerRef, SelectorCache, startInformers } from '../owner-lookup.js';
+import { SelectorCache } from '../owner-lookup.js';
+import { noEvents, OwnerQueue, ownedBy, watchDependents, type EventSink, type OwningControllerOptions } from '../owning-controller.js';
 import { claim, newControllerRef } from './controller-ref.js';
 import { Expectations } from './expectations.js';
-import { isPodActive, isPodAvailable, msUntilAvailable, podsToDelete } from './pod-util.js';
+import { isPodActive, isPodAvailable, msUntilFirstAvailable, podsToDelete } from './pod-util.js';
 
-/** Where controllers send Events: an EventRecorder, or anything with the same `event` method (tests). */
-export type EventSink = Pick<EventRecorder, 'event'>;
+/** Kept here too, where importers of this package have always found it. */
+export type { EventSink } from '../owning-controller.js';
 
 /** Options of a ReplicaSetController. */
-export interface ReplicaSetControllerOptions {
-  client: ApiClient;
-  /** Shared informers; run() starts the pod and ReplicaSet informers if nobody has. */
-  informers: InformerFactory;
-  recorder?: EventSink;
-  logger?: Logger;
+export interface ReplicaSetControllerOptions extends OwningControllerOptions {
   /** Parallel reconciles. Default 5, like kube-controller-manager's --concurrent-replicaset-syncs. */
   workers?: number;
-  clock?: Clock;
   /** Most pods created or deleted in one reconcile (Kubernetes' burstReplicas). Default 500. */
   burstReplicas?: number;
   /** How long expectations may block a key before they are ignored. Default 5 minutes. */
@@ -68,7 +58,6 @@ export const ORPHAN_PODS_INDEX = 'flotilla.io/orphan-pods-by-namespace';
 const RS_API_VERSION = 'apps/v1';
 const RS_KIND = 'ReplicaSet';
 const SLOW_START_INITIAL_BATCH = 1;
-const noEvents: EventSink = { event: () => {} };
 
 /** Runs `fn` `count` times in batches of 1, 2, 4, …; stops after the first batch with a failure. */
 export async function slowStartBatch(count: number, initialBatch: number, fn: () => Promise<void>): Promise<{ successes: number; error?: unknown }> {
@@ -84,10 +73,6 @@ export async function slowStartBatch(count: number, initialBatch: number, fn: ()
   return { successes };
 }
 
-function sameRef(a: OwnerReference | undefined, b: OwnerReference | undefined): boolean {
-  return a?.uid === b?.uid && a?.name === b?.name && a?.kind === b?.kind;
-}
-
 function isNamespaceTerminating(err: unknown): boolean {
   return err instanceof ApiError && (err.status.details?.causes?.some((c) => c.reason === 'NamespaceTerminating') || (err.reason === 'Forbidden' && /being terminated/.test(err.message)));
 }
@@ -100,6 +85,7 @@ export class ReplicaSetController {
   readonly controller: Controller;
   /** Outstanding creations/deletions per ReplicaSet key. */
   readonly expectations: Expectations;
+  private readonly queue: OwnerQueue<ReplicaSet>;
   private readonly pods: ResourceClient<Pod>;
   private readonly replicaSets: ResourceClient<ReplicaSet>;
   private readonly podInformer: Informer<Pod>;
@@ -121,26 +107,29 @@ export class ReplicaSetController {
     this.podInformer = options.informers.informer<Pod>('pods');
     this.rsInformer = options.informers.informer<ReplicaSet>('replicasets');
     this.podInformer.addIndexer(ORPHAN_PODS_INDEX, (p) => (controllerRef(p) || !p.metadata.namespace ? [] : [p.metadata.namespace]));
-    this.controller = new Controller({
+    this.queue = new OwnerQueue({
       name: 'replicaset',
       workers: options.workers ?? 5,
       reconcile: (key) => this.reconcile(key),
-      informers: [this.podInformer, this.rsInformer],
+      owners: this.rsInformer,
+      reads: [this.podInformer],
       logger: this.log,
       clock: this.clock,
+      expectations: this.expectations,
     });
-    this.rsInformer.addEventHandler({
-      onAdd: (rs) => this.controller.enqueue(rs),
-      onUpdate: (_old, cur) => this.controller.enqueue(cur),
-      onDelete: (rs) => {
-        this.expectations.delete(objectKey(rs));
-        this.controller.enqueue(rs);
+    this.controller = this.queue.controller;
+    watchDependents({
+      dependents: this.podInformer,
+      owners: this.rsInformer.store,
+      ownerKind: RS_KIND,
+      controller: this.controller,
+      expectations: this.expectations,
+      selectorOf: (rs) => this.selectors.get(rs),
+      onControlledUpdate: (rs, old, cur) => {
+        const minReady = rs.spec?.minReadySeconds ?? 0;
+        // Availability changes with time, not with an event: look again when the pod has been ready long enough.
+        if (minReady > 0 && !isPodReady(old) && isPodReady(cur)) this.controller.enqueueAfter(rs, minReady * 1000);
       },
-    });
-    this.podInformer.addEventHandler({
-      onAdd: (pod) => this.addPod(pod),
-      onUpdate: (old, cur) => this.updatePod(old, cur),
-      onDelete: (pod) => this.deletePod(pod),
     });
   }
 
@@ -148,88 +137,13 @@ export class ReplicaSetController {
    * Starts the pod and ReplicaSet informers unless something already runs
    * them, then reconciles until `signal` aborts (in-flight keys finish).
    */
-  async run(signal: AbortSignal): Promise<void> {
-    startInformers([this.podInformer, this.rsInformer], signal);
-    await this.controller.run(signal);
+  run(signal: AbortSignal): Promise<void> {
+    return this.queue.run(signal);
   }
 
   /** Resolves true once both caches have synced (false if `signal` aborts first). */
   waitForSync(signal?: AbortSignal): Promise<boolean> {
-    return informersSynced([this.podInformer, this.rsInformer], signal);
-  }
-
-  // ------------------------------------------------------------------ handlers
-
-  private selectorOf(rs: ReplicaSet): Selector | null {
-    return this.selectors.get(rs);
-  }
-
-  /** The ReplicaSet a controller ref points at, if it is in the cache with the same uid. */
-  private resolve(namespace: string | undefined, ref: OwnerReference | undefined): ReplicaSet | undefined {
-    return resolveControllerRef(this.rsInformer.store, RS_KIND, namespace, ref);
-  }
-
-  /** ReplicaSets whose selector matches an orphan pod: each may want to adopt it. */
-  private replicaSetsForOrphan(pod: Pod): ReplicaSet[] {
-    if (!pod.metadata.namespace) return [];
-    return this.rsInformer.store.byNamespace(pod.metadata.namespace).filter((rs) => {
-      const s = this.selectorOf(rs);
-      return s !== null && !s.empty && s.matches(pod.metadata.labels);
-    });
-  }
-
-  private addPod(pod: Pod): void {
-    if (pod.metadata.deletionTimestamp) {
-      // Seen for the first time already terminating (e.g. after a restart): a deletion, not a creation.
-      this.deletePod(pod);
-      return;
-    }
-    const ref = controllerRef(pod);
-    if (ref) {
-      const rs = this.resolve(pod.metadata.namespace, ref);
-      if (!rs) return;
-      const key = objectKey(rs);
-      this.expectations.creationObserved(key);
-      this.controller.enqueue(key);
-      return;
-    }
-    for (const rs of this.replicaSetsForOrphan(pod)) this.controller.enqueue(rs);
-  }
-
-  private updatePod(old: Pod, cur: Pod): void {
-    if (old.metadata.resourceVersion === cur.metadata.resourceVersion) return;
-    const labelChanged = canonicalJson(old.metadata.labels ?? {}) !== canonicalJson(cur.metadata.labels ?? {});
-    if (cur.metadata.deletionTimestamp) {
-      // Graceful deletion started: count it now so a replacement is made without waiting for the grace period.
-      this.deletePod(cur);
-      if (labelChanged) this.deletePod(old);
-      return;
-    }
-    const curRef = controllerRef(cur);
-    const oldRef = controllerRef(old);
-    const refChanged = !sameRef(curRef, oldRef);
-    if (refChanged && oldRef) {
-      const rs = this.resolve(old.metadata.namespace, oldRef);
-      if (rs) this.controller.enqueue(rs);
-    }
-    if (curRef) {
-      const rs = this.resolve(cur.metadata.namespace, curRef);
-      if (!rs) return;
-      this.controller.enqueue(rs);
-      const minReady = rs.spec?.minReadySeconds ?? 0;
-      // Availability changes with time, not with an event: look again when the pod has been ready long enough.
-      if (minReady > 0 && !isPodReady(old) && isPodReady(cur)) this.controller.enqueueAfter(rs, minReady * 1000);
-      return;
-    }
-    if (labelChanged || refChanged) for (const rs of this.replicaSetsForOrphan(cur)) this.controller.enqueue(rs);
-  }
-
-  private deletePod(pod: Pod): void {
-    const rs = this.resolve(pod.metadata.namespace, controllerRef(pod));
-    if (!rs) return;
-    const key = objectKey(rs);
-    this.expectations.deletionObserved(key, objectKey(pod));
-    this.controller.enqueue(key);
+    return this.queue.waitForSync(signal);
   }
 
   // ------------------------------------------------------------------ reconcile
@@ -242,14 +156,14 @@ export class ReplicaSetController {
       return;
     }
     const needsSync = this.expectations.satisfied(key);
-    const selector = this.selectorOf(rs);
+    const selector = this.selectors.get(rs);
     if (!selector) {
       this.recorder.event(rs, 'Warning', 'InvalidSelector', 'the ReplicaSet selector is invalid');
       return;
     }
     const ns = rs.metadata.namespace!;
     const candidates = new Map<string, Pod>();
-    for (const p of this.podInformer.store.byControllerUid(rs.metadata.uid ?? '')) if (p.metadata.namespace === ns) candidates.set(objectKey(p), p);
+    for (const p of ownedBy(this.podInformer.store, rs)) candidates.set(objectKey(p), p);
     for (const p of this.podInformer.store.byIndex(ORPHAN_PODS_INDEX, ns)) candidates.set(objectKey(p), p);
     const active = [...candidates.values()].filter(isPodActive);
     const pods = await claim(
@@ -278,11 +192,7 @@ export class ReplicaSetController {
     if (manageErr) throw manageErr;
 
     const minReady = rs.spec?.minReadySeconds ?? 0;
-    let next: number | undefined;
-    for (const p of pods) {
-      const ms = msUntilAvailable(p, minReady, now);
-      if (ms !== undefined && (next === undefined || ms < next)) next = ms;
-    }
+    const next = msUntilFirstAvailable(pods, minReady, now);
     return next === undefined ? undefined : { requeueAfter: next };
   }
 

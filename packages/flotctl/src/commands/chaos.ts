@@ -12,11 +12,11 @@
  * (a pod, its container, its node) come from the API. Everything is a
  * SIGKILL or a cable pulled: nothing is stopped politely.
  */
-import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Deployment, Node, Pod } from '@flotilla/api';
+import { runCommand } from '@flotilla/network';
 import { UsageError, type Ctx } from '../context.js';
 
 /** Where the local cluster's parts are. */
@@ -45,14 +45,8 @@ function stateDirOf(o: ChaosOptions): string {
   return resolve(o.stateDir ?? process.env.FLOTILLA_STATE ?? '.flotilla');
 }
 
-function run(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    execFile(file, args, { env, timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? Number((err as NodeJS.ErrnoException).code) : 1) : 0;
-      res({ code, stdout, stderr: err && !stderr ? err.message : stderr });
-    });
-  });
-}
+/** Runs a script of the checkout (hosts.sh, a restart script) with `env`; never rejects. */
+const run = (file: string, args: string[], env: NodeJS.ProcessEnv = process.env) => runCommand(file, args, { env });
 
 /** scripts/hosts.sh of the checkout that holds the state directory. */
 function hostsScript(o: ChaosOptions): { script: string; env: NodeJS.ProcessEnv; name: string } {

@@ -1,0 +1,1 @@
+export { testPods, type TestPodOptions, type TestPods } from './test-pods.js';

@@ -1,0 +1,193 @@
+/**
+ * The frame every controller that owns dependents shares (ReplicaSet →
+ * Pods, Deployment → ReplicaSets, DaemonSet → Pods, Job → Pods, CronJob →
+ * Jobs), as Kubernetes' controllers share it: one harness over the
+ * informers the reconcile reads, owner events that queue the owner, and
+ * dependent events mapped back to their controlling owner — counting the
+ * owner's expectations, and queueing the owners that may adopt an orphan.
+ */
+import { canonicalJson, controllerRef, objectKey, type KubeObject, type OwnerReference, type Selector } from '@flotilla/api';
+import { Controller, type ApiClient, type Clock, type EventRecorder, type Informer, type InformerFactory, type Logger, type ReadonlyStore, type ReconcileFunc } from '@flotilla/client';
+import type { ControllerMetrics } from './controller-metrics.js';
+import { informersSynced, resolveControllerRef, startInformers } from './owner-lookup.js';
+import type { Expectations } from './replicaset/expectations.js';
+
+/** Where controllers send Events: an EventRecorder, or anything with the same `event` method (tests). */
+export type EventSink = Pick<EventRecorder, 'event'>;
+
+/** The sink of a controller built without a recorder. */
+export const noEvents: EventSink = { event: () => {} };
+
+/** What the owning controllers are constructed with (the manager passes its ControllerDeps). */
+export interface OwningControllerOptions {
+  client: ApiClient;
+  /** Shared informers; run() starts the ones the controller reads if nobody has. */
+  informers: InformerFactory;
+  recorder?: EventSink;
+  logger?: Logger;
+  /** Parallel reconciles (each controller has its Kubernetes default). */
+  workers?: number;
+  clock?: Clock;
+}
+
+/** Options of an OwnerQueue. */
+export interface OwnerQueueOptions<O extends KubeObject> {
+  /** The controller's name: in logs and, with `metrics`, the metric label. */
+  name: string;
+  workers: number;
+  reconcile: ReconcileFunc;
+  /** The owners' informer: every change queues the owner. */
+  owners: Informer<O>;
+  /** The other informers the reconcile reads: waited for before the first reconcile, started by run() if nobody has. */
+  reads: ReadonlyArray<Informer<KubeObject>>;
+  logger: Logger;
+  clock: Clock;
+  /** Reconcile counts, durations and queue depth; none recorded when unset. */
+  metrics?: ControllerMetrics;
+  /** Forgotten when an owner is deleted. */
+  expectations?: Expectations;
+  /** Called when an owner is deleted, before its key is queued: drop per-owner state. */
+  onOwnerDeleted?(owner: O): void;
+}
+
+/** The harness of an owning controller: queue and workers over its informers, owner events queueing the owner. */
+export class OwnerQueue<O extends KubeObject> {
+  /** The work queue and workers (key: the owner's namespace/name). */
+  readonly controller: Controller;
+  private readonly informers: ReadonlyArray<Informer<KubeObject>>;
+
+  constructor(options: OwnerQueueOptions<O>) {
+    const { name, reconcile, metrics, expectations } = options;
+    this.informers = [options.owners, ...options.reads];
+    this.controller = new Controller({
+      name,
+      workers: options.workers,
+      reconcile: metrics ? metrics.instrument(name, reconcile) : reconcile,
+      informers: [...this.informers],
+      logger: options.logger,
+      clock: options.clock,
+    });
+    metrics?.watchQueue(name, this.controller.queue);
+    const controller = this.controller;
+    options.owners.addEventHandler({
+      onAdd: (o) => controller.enqueue(o),
+      onUpdate: (_old, o) => controller.enqueue(o),
+      onDelete: (o) => {
+        expectations?.delete(objectKey(o));
+        options.onOwnerDeleted?.(o);
+        controller.enqueue(o);
+      },
+    });
+  }
+
+  /** Starts the informers unless something (the manager's factory) already runs them, then reconciles until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    startInformers(this.informers, signal);
+    await this.controller.run(signal);
+  }
+
+  /** Resolves true once every cache has synced (false if `signal` aborts first). */
+  waitForSync(signal?: AbortSignal): Promise<boolean> {
+    return informersSynced(this.informers, signal);
+  }
+}
+
+/** The objects in `store` that `owner` controls (by uid), in its namespace. */
+export function ownedBy<T extends KubeObject>(store: Pick<ReadonlyStore<T>, 'byControllerUid'>, owner: KubeObject): T[] {
+  return store.byControllerUid(owner.metadata.uid ?? '').filter((o) => o.metadata.namespace === owner.metadata.namespace);
+}
+
+/** Which informer event a dependent handler saw. */
+export type DependentEvent = 'add' | 'update' | 'delete';
+
+/** Options of watchDependents(). */
+export interface DependentEventsOptions<O extends KubeObject, D extends KubeObject> {
+  /** The dependents' informer (pods, ReplicaSets, Jobs). */
+  dependents: Informer<D>;
+  /** The owners' cache, where controller refs are resolved. */
+  owners: Pick<ReadonlyStore<O>, 'get' | 'byNamespace'>;
+  /** The owners' kind: controller refs of other kinds are not ours. */
+  ownerKind: string;
+  controller: Pick<Controller, 'enqueue'>;
+  /** The owners' outstanding creations and deletions, observed here; none when unset. */
+  expectations?: Expectations;
+  /** The owner's selector, for adoption: an orphan queues every owner in its namespace that selects it. Without it orphans are ignored. */
+  selectorOf?(owner: O): Selector | null;
+  /** A controlled dependent changed and is not being deleted (its owner was queued). */
+  onControlledUpdate?(owner: O, old: D, cur: D): void;
+  /** A dependent's controller ref names an owner of this kind that is not in the cache (or has another uid). */
+  onOwnerMissing?(dependent: D, event: DependentEvent): void;
+}
+
+function sameRef(a: OwnerReference | undefined, b: OwnerReference | undefined): boolean {
+  return a?.uid === b?.uid && a?.name === b?.name && a?.kind === b?.kind;
+}
+
+/**
+ * Maps dependent events to their owners, as Kubernetes' ReplicaSet
+ * controller does (addPod/updatePod/deletePod): a creation or deletion is
+ * observed against the controlling owner's expectations and the owner is
+ * queued; a dependent seen already terminating counts as deleted; when the
+ * controller ref moves, the old owner is queued too; an orphan (or one whose
+ * labels changed) queues the owners that may adopt it.
+ */
+export function watchDependents<O extends KubeObject, D extends KubeObject>(options: DependentEventsOptions<O, D>): void {
+  const { owners, ownerKind, controller, expectations, selectorOf } = options;
+  const resolve = (d: D, ref = controllerRef(d)) => resolveControllerRef(owners, ownerKind, d.metadata.namespace, ref);
+  const missing = (d: D, event: DependentEvent) => {
+    if (controllerRef(d)?.kind === ownerKind) options.onOwnerMissing?.(d, event);
+  };
+  const enqueueAdopters = (d: D) => {
+    if (!selectorOf || !d.metadata.namespace) return;
+    for (const o of owners.byNamespace(d.metadata.namespace)) {
+      const s = selectorOf(o);
+      if (s !== null && !s.empty && s.matches(d.metadata.labels)) controller.enqueue(o);
+    }
+  };
+  const deleted = (d: D, event: DependentEvent) => {
+    const owner = resolve(d);
+    if (!owner) return missing(d, event);
+    const key = objectKey(owner);
+    expectations?.deletionObserved(key, objectKey(d));
+    controller.enqueue(key);
+  };
+  options.dependents.addEventHandler({
+    onAdd: (d) => {
+      // Seen for the first time already terminating (e.g. after a restart): a deletion, not a creation.
+      if (d.metadata.deletionTimestamp) return deleted(d, 'add');
+      const ref = controllerRef(d);
+      if (!ref) return enqueueAdopters(d);
+      const owner = resolve(d, ref);
+      if (!owner) return missing(d, 'add');
+      const key = objectKey(owner);
+      expectations?.creationObserved(key);
+      controller.enqueue(key);
+    },
+    onUpdate: (old, cur) => {
+      if (old.metadata.resourceVersion === cur.metadata.resourceVersion) return;
+      const labelChanged = canonicalJson(old.metadata.labels ?? {}) !== canonicalJson(cur.metadata.labels ?? {});
+      if (cur.metadata.deletionTimestamp) {
+        // Graceful deletion started: count it now so a replacement is made without waiting for the grace period.
+        deleted(cur, 'update');
+        if (labelChanged) deleted(old, 'update');
+        return;
+      }
+      const curRef = controllerRef(cur);
+      const oldRef = controllerRef(old);
+      const refChanged = !sameRef(curRef, oldRef);
+      if (refChanged && oldRef) {
+        const prev = resolve(old, oldRef);
+        if (prev) controller.enqueue(prev);
+      }
+      if (curRef) {
+        const owner = resolve(cur, curRef);
+        if (!owner) return missing(cur, 'update');
+        controller.enqueue(owner);
+        options.onControlledUpdate?.(owner, old, cur);
+        return;
+      }
+      if (labelChanged || refChanged) enqueueAdopters(cur);
+    },
+    onDelete: (d) => deleted(d, 'delete'),
+  });
+}

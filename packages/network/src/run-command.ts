@@ -1,0 +1,34 @@
+/**
+ * Running a host command for its output and exit status, without throwing:
+ * what scripts driving hosts (worker host scripts, iptables-save, docker)
+ * need when a non-zero exit is an answer, not an error. `execCommand`
+ * (route-table.ts) is the throwing variant the route sync uses.
+ */
+import { execFile } from 'node:child_process';
+
+/** What a command returned. */
+export interface CommandResult {
+  stdout: string;
+  /** Its stderr, followed by the spawn or timeout error when it did not exit by itself. */
+  stderr: string;
+  /** The exit status; 0 is success, 1 when it did not exit by itself (not found, timed out). */
+  code: number;
+}
+
+/** Options of runCommand. */
+export interface RunCommandOptions {
+  /** Killed after this many milliseconds. Default 120 000. */
+  timeout?: number;
+  /** Its environment. Default this process's. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Runs `file` with `args`; resolves with its output and exit status, never rejects. */
+export function runCommand(file: string, args: string[], options: RunCommandOptions = {}): Promise<CommandResult> {
+  return new Promise((resolve) => {
+    execFile(file, args, { timeout: options.timeout ?? 120_000, maxBuffer: 16 * 1024 * 1024, env: options.env ?? process.env }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ stdout: String(stdout), stderr: String(stderr) + (err && typeof err.code !== 'number' ? `\n${err.message}` : ''), code });
+    });
+  });
+}
