@@ -1,9 +1,10 @@
 /**
- * The data plane: an HTTP(S) reverse proxy on undici. Each request is
- * matched against the current Snapshot (swapped whole by the controller, so
- * a request sees one consistent table from start to end and nothing is
+ * The data plane: an HTTP(S) reverse proxy. Each request is matched
+ * against the current Snapshot (swapped whole by the controller, so a
+ * request sees one consistent table from start to end and nothing is
  * reopened), sent to the next ready endpoint of its backend over a
- * keep-alive pool, and streamed both ways without buffering.
+ * keep-alive pool (upstream-client.ts), and streamed both ways without
+ * buffering.
  *
  * Failures: no route → 404; a Service missing, without the port, or
  * without ready endpoints → 503 naming it; a connect error or a reset
@@ -13,16 +14,16 @@
  * read timeout → 504. WebSocket (any `Upgrade`) requests are piped on a raw socket.
  */
 import { randomBytes } from 'node:crypto';
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import type { Duplex, Readable } from 'node:stream';
-import { Agent, type Dispatcher } from 'undici';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '@flotilla/observability';
 import { rewritePath } from './annotations.js';
 import type { BackendState } from './backends.js';
 import type { AccessEntry } from './access-log.js';
 import type { IngressMetrics, RouteMeter } from './metrics.js';
 import { requestHost, requestPath, type Route, type RouteTable } from './route-table.js';
+import { UpstreamPool, type UpstreamExchange, type UpstreamHandler } from './upstream-client.js';
 
 /** A backend as the data plane holds it: its state plus a round-robin cursor. */
 export interface LiveBackend {
@@ -47,8 +48,8 @@ export interface ProxyOptions {
    * true for `logger.info(entry, 'access')`, false for none. Default true.
    */
   accessLog?: boolean | ((entry: AccessEntry) => void);
-  /** The undici dispatcher to backends; a keep-alive Agent when unset. */
-  dispatcher?: Dispatcher;
+  /** The keep-alive connections to backends; a pool of this proxy's own when unset. */
+  pool?: UpstreamPool;
   /**
    * Connect timeout to an endpoint, ms. Default 1000: endpoints are on the
    * local pod network, and a pod that is gone answers nothing (its address
@@ -71,7 +72,9 @@ const MAX_ATTEMPTS = 2;
 /** How long an endpoint that failed to connect is passed over (nginx: fail_timeout 10 s; shorter here, as endpoints churn fast). */
 const FAIL_TIMEOUT_MS = 5_000;
 /** Errors where the backend never saw (or never answered) the request: safe to try another endpoint. */
-const RETRIABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+const RETRIABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'CONNECT_TIMEOUT', 'UPSTREAM_CLOSED']);
+/** A path a rewrite may produce: visible ASCII only (no spaces or CR/LF that would break the request line). */
+const PATH_CHARS = /^[\x21-\x7e]+$/;
 
 const idPrefix = randomBytes(8).toString('hex');
 let idSeq = 0;
@@ -93,18 +96,6 @@ function tlsHostMatches(hosts: ReadonlySet<string>, host: string): boolean {
   return dot > 0 && hosts.has(`*.${host.slice(dot + 1)}`);
 }
 
-async function* readBody(req: IncomingMessage, limit: number | undefined, tooLarge: { hit: boolean }): AsyncGenerator<Buffer> {
-  let seen = 0;
-  for await (const chunk of req) {
-    seen += (chunk as Buffer).length;
-    if (limit !== undefined && seen > limit) {
-      tooLarge.hit = true;
-      throw new Error('request body too large');
-    }
-    yield chunk as Buffer;
-  }
-}
-
 /** The reverse proxy; attach handle() and handleUpgrade() to http/https servers. */
 export class ProxyServer {
   private snapshot: Snapshot;
@@ -114,7 +105,7 @@ export class ProxyServer {
   /** Each route's meter, found once per route object (a snapshot's routes live as long as it does). */
   private readonly meters = new WeakMap<Route, RouteMeter>();
   private readonly noRoute: RouteMeter;
-  private readonly dispatcher: Dispatcher;
+  private readonly pool: UpstreamPool;
   /** Endpoints that refused or timed out a connection, until when they are passed over. */
   private readonly failedUntil = new Map<string, number>();
   private readonly onEndpointFailed: ((address: string, until: number) => void) | undefined;
@@ -127,7 +118,7 @@ export class ProxyServer {
     this.metrics = options.metrics;
     this.onEndpointFailed = options.onEndpointFailed;
     this.noRoute = this.metrics.meter({ ingress: '', host: '', path: '' }, '', false);
-    this.dispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000, pipelining: 1, connect: { timeout: options.connectTimeoutMs ?? 1_000 } });
+    this.pool = options.pool ?? new UpstreamPool({ connectTimeoutMs: options.connectTimeoutMs ?? 1_000 });
   }
 
   /** Swaps the routing snapshot; requests in flight keep the one they started with. */
@@ -142,24 +133,26 @@ export class ProxyServer {
 
   /** Closes the backend pools. */
   async close(): Promise<void> {
-    await this.dispatcher.close();
+    await this.pool.close();
   }
 
   /**
-   * Picks the next endpoint round-robin, skipping those tried already for
-   * this request and those that failed to connect within FAIL_TIMEOUT_MS
-   * (nginx's max_fails=1 fail_timeout), unless nothing else is left.
+   * Picks the next endpoint round-robin, skipping the one this request tried
+   * already and those that failed within FAIL_TIMEOUT_MS (nginx's
+   * max_fails=1 fail_timeout), unless nothing else is left.
    */
-  private pick(b: LiveBackend, avoid: ReadonlySet<string>): string | undefined {
+  private pick(b: LiveBackend, avoid: string | undefined): string | undefined {
     if (!b.state.ok) return undefined;
     const list = b.state.addresses;
     if (list.length === 0) return undefined;
     if (b.next > 1e9) b.next = 0;
+    // The common case: no failures to skip.
+    if (avoid === undefined && this.failedUntil.size === 0) return list[b.next++ % list.length];
     const now = Date.now();
     let fallback: string | undefined;
     for (let i = 0; i < list.length; i++) {
       const a = list[b.next++ % list.length]!;
-      if (avoid.has(a)) continue;
+      if (a === avoid) continue;
       const until = this.failedUntil.get(a);
       if (until !== undefined && until > now) {
         fallback ??= a;
@@ -167,7 +160,8 @@ export class ProxyServer {
       }
       return a;
     }
-    return fallback ?? (avoid.size < list.length ? undefined : list[b.next++ % list.length]);
+    // Only the endpoint tried already is left: that one again (a single endpoint gets its retry too).
+    return fallback ?? (list.length === 1 ? list[0] : undefined);
   }
 
   /** The meter of a route (requests by status class, latency). */
@@ -199,11 +193,12 @@ export class ProxyServer {
     }
   }
 
-  /** Serves one request (the `request` event of an http or https server). */
+    /** Serves one request (the `request` event of an http or https server). */
   handle(req: IncomingMessage, res: ServerResponse, proto: 'http' | 'https'): void {
     const start = performance.now();
     const snap = this.snapshot;
-    const host = requestHost(req.headers.host);
+    const hostHeader = req.headers.host;
+    const host = requestHost(hostHeader);
     const url = req.url ?? '/';
     const route = snap.table.match(host, requestPath(url));
     const reqId = (req.headers['x-request-id'] as string | undefined) || newRequestId();
@@ -232,7 +227,7 @@ export class ProxyServer {
     if (!route) return reply(404, 'default backend - 404\n');
     if (proto === 'http' && route.options.sslRedirect && snap.tlsHosts.size > 0 && tlsHostMatches(snap.tlsHosts, host)) {
       req.resume();
-      return reply(308, '', { location: `https://${req.headers.host ?? host}${url}` });
+      return reply(308, '', { location: `https://${hostHeader ?? host}${url}` });
     }
     const backend = snap.backends.get(route.backend.key);
     if (!backend || !backend.state.ok) {
@@ -240,70 +235,72 @@ export class ProxyServer {
       return reply(503, `503 Service Unavailable: ${backend && !backend.state.ok ? backend.state.message : `service ${route.backend.namespace}/${route.backend.service} unknown`}\n`);
     }
     const limit = route.options.bodyLimit;
-    const declared = req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : undefined;
+    const cl = req.headers['content-length'];
+    const declared = cl !== undefined ? Number(cl) : undefined;
     if (limit !== undefined && declared !== undefined && declared > limit) {
       // Read and drop the body so the client sees the answer (closing early makes it a reset).
       req.resume();
       return reply(413, '413 Request Entity Too Large\n');
     }
-    const hasBody = (declared !== undefined && declared > 0) || req.headers['transfer-encoding'] !== undefined;
-    // A chunked body is counted as it streams (readBody stops it past the limit).
-    const tooLarge = { hit: false };
-    const streamLimit = hasBody && declared === undefined ? limit : undefined;
-    const headers = this.upstreamHeaders(req, proto, reqId);
+    const chunked = declared === undefined && req.headers['transfer-encoding'] !== undefined;
+    const hasBody = chunked || (declared !== undefined && declared > 0);
     const path = route.options.rewriteTarget ? rewritePath(route.options.rewriteTarget, route.path, route.pathType, url) : url;
+    if (path !== url && !PATH_CHARS.test(path)) {
+      req.resume();
+      return reply(500, '500 Internal Server Error: the rewrite-target annotation makes an invalid path\n');
+    }
+    // The request head, built once for every attempt (the framing header last: a chunked body is re-encoded).
+    const head = `${req.method} ${path} HTTP/1.1\r\n${this.upstreamHeaderLines(req, proto, reqId)}${chunked ? 'transfer-encoding: chunked\r\n' : ''}\r\n`;
 
-    const tried = new Set<string>();
+    let exchange: UpstreamExchange | undefined;
+    let finished = false;
+    let started = false;
+    /** The body length the backend declared (-1: unknown), to tell the last chunk. */
+    let expected = -1;
+    let corked = false;
+    const uncork = () => {
+      if (!corked) return;
+      corked = false;
+      res.uncork();
+    };
+    let draining = false;
+    const onDrain = () => {
+      draining = false;
+      exchange?.resume();
+    };
+    // A client that goes away at any point (before or after the answer started) cancels the
+    // upstream exchange; otherwise the upstream connection would wait on a dead response.
+    res.once('close', () => {
+      if (!finished && !res.writableFinished) exchange?.abort('CLIENT_CLOSED');
+    });
+    let previous: string | undefined;
     const attempt = (tries: number) => {
       // A retry reads the newest snapshot: the endpoint that failed has often left it by then.
       const live = tries === 0 ? backend : (this.snapshot.backends.get(route.backend.key) ?? backend);
-      const target = this.pick(live, tried);
+      const target = this.pick(live, previous);
       if (!target) return reply(503, `503 Service Unavailable: service ${route.backend.namespace}/${route.backend.service} has no ready endpoints\n`);
       upstream = target;
-      tried.add(target);
-      let started = false;
-      let finished = false;
-      /** The body length the backend declared (-1: unknown), to tell the last chunk. */
-      let expected = -1;
-      let corked = false;
-      const uncork = () => {
-        if (!corked) return;
-        corked = false;
-        res.uncork();
-      };
-      let upstreamCtl: Dispatcher.DispatchController | undefined;
-      // A client that goes away at any point (before or after the answer started) cancels the
-      // upstream request; otherwise a write to the dead response pauses undici forever.
-      const onClientGone = () => {
-        if (!finished && !res.writableFinished) upstreamCtl?.abort(new Error('client closed the connection'));
-      };
-      const onDrain = () => upstreamCtl?.resume();
-      res.once('close', onClientGone);
-      res.on('drain', onDrain);
-      const settle = () => {
-        finished = true;
-        res.off('close', onClientGone);
-        res.off('drain', onDrain);
-      };
-      const handler: Dispatcher.DispatchHandler = {
-        onRequestStart: (controller) => {
-          upstreamCtl = controller;
-          if (res.destroyed) controller.abort(new Error('client closed the connection'));
-        },
-        onResponseStart: (controller, statusCode, resHeaders) => {
-          if (statusCode < 200) return; // 1xx informational: not forwarded
+      previous = target;
+      const handler: UpstreamHandler = {
+        onHead: (statusCode, headers, contentLength, hasRequestId) => {
+          if (res.destroyed) return exchange!.abort('CLIENT_CLOSED');
+          if (!hasRequestId) headers.push('x-request-id', reqId);
+          expected = contentLength;
+          try {
+            res.writeHead(statusCode, headers);
+          } catch (err) {
+            // A header value Node refuses to send (control characters): the response cannot pass.
+            this.log.debug({ err, upstream: target }, 'upstream response head not forwardable');
+            return exchange!.abort('BAD_RESPONSE');
+          }
           started = true;
-          if (res.destroyed) return controller.abort(new Error('client closed the connection'));
-          const out: IncomingHttpHeaders = {};
-          for (const k in resHeaders) if (!HOP_BY_HOP.has(k)) out[k] = resHeaders[k];
-          out['x-request-id'] ??= reqId;
-          const cl = resHeaders['content-length'];
-          if (typeof cl === 'string') expected = Number(cl);
-          res.writeHead(statusCode, out as Record<string, string | string[]>);
         },
-        onResponseData: (controller, chunk) => {
+        onData: (chunk) => {
           bytes += chunk.length;
-          if (res.destroyed) return controller.abort(new Error('client closed the connection'));
+          if (res.destroyed) {
+            exchange!.abort('CLIENT_CLOSED');
+            return false;
+          }
           // More of the body to come: hold the writes until the reads the loop has ready are in,
           // so a large body goes out in a few writev(2) instead of one write per upstream read.
           if (!corked && bytes !== expected) {
@@ -311,84 +308,93 @@ export class ProxyServer {
             res.cork();
             setImmediate(uncork);
           }
-          if (!res.write(chunk)) controller.pause();
+          if (res.write(chunk)) return true;
+          if (!draining) {
+            draining = true;
+            res.once('drain', onDrain);
+          }
+          return false;
         },
-        onResponseEnd: () => {
-          settle();
+        onEnd: () => {
+          finished = true;
           uncork();
           res.end();
           try {
             done(res.statusCode);
           } catch (err) {
-            // Never let bookkeeping throw into undici: the request would stay open in its pool.
             this.log.warn({ err }, 'access log or metrics failed');
           }
         },
-        onResponseError: (_controller, err) => {
-          settle();
+        onError: (err) => {
+          finished = true;
           uncork();
           const code = errCode(err);
+          if (code === 'CLIENT_CLOSED' || res.destroyed) return done(499); // the client left first: nothing to answer, no retry
           this.log.debug({ err, upstream: target, started }, 'upstream attempt failed');
           upstreamError = code;
           this.metrics.upstreamErrors.inc({ ...routeLabels(route), service: route.backend.key, error: code });
-          if (res.destroyed) return done(499); // the client left first: nothing to answer, no retry
           if (started) {
             res.destroy();
             return done(res.statusCode);
           }
-          if (tooLarge.hit) return reply(413, '413 Request Entity Too Large\n', { connection: 'close' });
+          if (code === 'BODY_TOO_LARGE') return reply(413, '413 Request Entity Too Large\n', { connection: 'close' });
           // Refused, timed out, or reset before any response byte (a pod stopping closes what it
           // accepted): nginx's max_fails counts all of these. With one retry per request, passing
           // the endpoint over at once is what keeps a rollout from failing requests.
           if (RETRIABLE.has(code)) this.markFailed(target);
-          if (tries + 1 < MAX_ATTEMPTS && RETRIABLE.has(code) && (!hasBody || !req.readableDidRead)) {
+          if (tries + 1 < MAX_ATTEMPTS && RETRIABLE.has(code) && !exchange!.bodyRead) {
             this.metrics.retries.inc(routeLabels(route));
+            finished = false;
             return attempt(tries + 1);
           }
-          if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return reply(504, '504 Gateway Timeout\n');
+          // Giving up: what is left of the request body is read and dropped.
+          if (hasBody && !req.readableEnded) req.resume();
+          if (code === 'HEADERS_TIMEOUT' || code === 'BODY_TIMEOUT') return reply(504, '504 Gateway Timeout\n');
           reply(502, `502 Bad Gateway: ${code}\n`);
         },
       };
-      this.dispatcher.dispatch(
-        {
-          origin: `http://${target}`,
-          path,
-          method: req.method as Dispatcher.HttpMethod,
-          headers,
-          // Not `req` itself: undici destroys a stream body when done, and destroying an
-          // IncomingMessage closes the client's keep-alive connection. A generator reads
-          // only when undici pulls, so an unread body still allows a retry.
-          body: hasBody ? (readBody(req, streamLimit, tooLarge) as unknown as Readable) : null, // undici takes async iterables; its types lag
-          headersTimeout: route.options.readTimeoutMs,
-          bodyTimeout: route.options.readTimeoutMs,
-        },
+      exchange = this.pool.request(
+        { address: target, head, isHead: req.method === 'HEAD', body: hasBody ? req : undefined, chunked, bodyLimit: chunked ? limit : undefined, readTimeoutMs: route.options.readTimeoutMs },
         handler,
       );
     };
     attempt(0);
   }
 
-  /** The headers sent upstream: hop-by-hop ones dropped, X-Forwarded-* and X-Request-Id set. */
-  private upstreamHeaders(req: IncomingMessage, proto: string, reqId: string): Record<string, string | string[]> {
-    const out: Record<string, string | string[]> = {};
+  /**
+   * The header lines sent upstream (each ending in CRLF): the client's, less
+   * hop-by-hop ones, those its Connection header names, `Expect`, and any
+   * X-Forwarded-*, X-Real-IP and X-Request-Id it sent; then ours.
+   */
+  private upstreamHeaderLines(req: IncomingMessage, proto: string, reqId: string): string {
     const raw = req.rawHeaders;
-    let connectionTokens: string[] | undefined;
+    let out = '';
+    let connection: string | undefined;
+    let forwardedFor: string | undefined;
+    let sawHost = false;
     for (let i = 0; i < raw.length; i += 2) {
-      const k = raw[i]!.toLowerCase();
-      if (k === 'connection') connectionTokens = raw[i + 1]!.toLowerCase().split(',').map((s) => s.trim());
-      if (HOP_BY_HOP.has(k) || k === 'expect' || k.startsWith('x-forwarded-') || k === 'x-request-id' || k === 'x-real-ip') continue;
-      const v = raw[i + 1]!;
-      const prev = out[k];
-      out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+      const name = raw[i]!;
+      const k = name.toLowerCase(); // V8 returns the same string when it is lower case already
+      if (HOP_BY_HOP.has(k) || k === 'expect' || k === 'x-real-ip' || k === 'x-request-id') {
+        if (k === 'connection') connection = connection === undefined ? raw[i + 1]! : `${connection}, ${raw[i + 1]!}`;
+        continue;
+      }
+      if (k.startsWith('x-forwarded-')) {
+        if (k === 'x-forwarded-for') forwardedFor = forwardedFor === undefined ? raw[i + 1]! : `${forwardedFor}, ${raw[i + 1]!}`;
+        continue;
+      }
+      if (k === 'host') sawHost = true;
+      out += `${name}: ${raw[i + 1]!}\r\n`;
     }
-    for (const t of connectionTokens ?? []) delete out[t];
+    // Headers the client's Connection header names are hop-by-hop too (rare: filter then).
+    if (connection !== undefined) {
+      const tokens = connection.toLowerCase().split(',').map((t) => t.trim()).filter((t) => t && t !== 'close' && t !== 'keep-alive');
+      if (tokens.length > 0) out = out.split('\r\n').filter((line) => line && !tokens.includes(line.slice(0, line.indexOf(':')).toLowerCase())).map((l) => `${l}\r\n`).join('');
+    }
     const remote = req.socket.remoteAddress ?? '';
-    const prior = req.headers['x-forwarded-for'];
-    out['x-forwarded-for'] = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${remote}` : remote;
-    out['x-real-ip'] = remote;
-    out['x-forwarded-proto'] = proto;
-    out['x-forwarded-host'] = req.headers.host ?? '';
-    out['x-request-id'] = reqId;
+    const hostValue = req.headers.host ?? '';
+    if (!sawHost) out += `host: ${hostValue}\r\n`;
+    out += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ${remote}` : remote}\r\nx-real-ip: ${remote}\r\nx-forwarded-proto: ${proto}\r\nx-forwarded-host: ${hostValue}\r\nx-request-id: ${reqId}\r\n`;
     return out;
   }
 
@@ -406,21 +412,17 @@ export class ProxyServer {
     };
     if (!route) return fail(404, 'Not Found');
     const backend = snap.backends.get(route.backend.key);
-    const target = backend ? this.pick(backend, new Set()) : undefined;
+    const target = backend ? this.pick(backend, undefined) : undefined;
     if (!target) return fail(503, 'Service Unavailable');
     const reqId = (req.headers['x-request-id'] as string | undefined) || newRequestId();
-    const headers = this.upstreamHeaders(req, proto, reqId);
     // Upgrade and Connection are exactly what must pass through here.
-    headers.connection = 'Upgrade';
-    headers.upgrade = req.headers.upgrade ?? 'websocket';
+    const lines = `${this.upstreamHeaderLines(req, proto, reqId)}connection: Upgrade\r\nupgrade: ${req.headers.upgrade ?? 'websocket'}\r\n`;
     const path = route.options.rewriteTarget ? rewritePath(route.options.rewriteTarget, route.path, route.pathType, url) : url;
     const colon = target.lastIndexOf(':');
     const upstream: Socket = connect({ host: target.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(target.slice(colon + 1)) });
     upstream.setNoDelay(true);
     upstream.once('connect', () => {
-      let head1 = `${req.method} ${path} HTTP/1.1\r\n`;
-      for (const [k, v] of Object.entries(headers)) for (const one of Array.isArray(v) ? v : [v]) head1 += `${k}: ${one}\r\n`;
-      upstream.write(`${head1}\r\n`);
+      upstream.write(`${req.method} ${path} HTTP/1.1\r\n${lines}\r\n`, 'latin1');
       if (head.length) upstream.write(head);
       upstream.pipe(client);
       client.pipe(upstream);
