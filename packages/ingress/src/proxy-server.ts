@@ -301,9 +301,15 @@ export class ProxyServer {
             exchange!.abort('CLIENT_CLOSED');
             return false;
           }
+          // The last bytes of a body of known length: end() sends them with the head, if that is
+          // still held, in one writev(2) (a write() then end() would flush the head alone).
+          if (bytes === expected) {
+            res.end(chunk);
+            return true;
+          }
           // More of the body to come: hold the writes until the reads the loop has ready are in,
           // so a large body goes out in a few writev(2) instead of one write per upstream read.
-          if (!corked && bytes !== expected) {
+          if (!corked) {
             corked = true;
             res.cork();
             setImmediate(uncork);
@@ -318,7 +324,7 @@ export class ProxyServer {
         onEnd: () => {
           finished = true;
           uncork();
-          res.end();
+          if (!res.writableEnded) res.end();
           try {
             done(res.statusCode);
           } catch (err) {

@@ -114,6 +114,8 @@ const MAX_HEAD = 64 * 1024;
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const CHUNK_END = Buffer.from('0\r\n\r\n');
 const CRLF = '\r\n';
+/** How often idle connections past their time are closed, ms. */
+const SWEEP_MS = 250;
 
 const enum Phase {
   Connecting,
@@ -140,7 +142,10 @@ class Conn {
   ex: Exchange | undefined;
   /** Requests begun on this connection (> 0: it was reused, or is in use). */
   uses = 0;
-  idleTimer: NodeJS.Timeout | undefined;
+  /** When an idle connection is closed (ms since the epoch); 0 while in use. */
+  idleUntil = 0;
+  /** The socket's current idle timeout, so an unchanged one is not set again (each set allocates a timer). */
+  timeoutMs: number;
   /** Set once the connection may not carry another request. */
   dead = false;
   connected = false;
@@ -154,6 +159,7 @@ class Conn {
   ) {
     this.socket = connect({ host, port, noDelay: true });
     this.socket.setTimeout(connectTimeoutMs);
+    this.timeoutMs = connectTimeoutMs;
     this.socket.on('connect', () => {
       this.connected = true;
       this.ex?.connected();
@@ -174,7 +180,6 @@ class Conn {
     });
     this.socket.on('close', () => {
       this.dead = true;
-      if (this.idleTimer) clearTimeout(this.idleTimer);
       this.pool.forget(this);
       this.ex?.fail(new UpstreamError('UPSTREAM_CLOSED', `upstream ${this.address} closed the connection`));
     });
@@ -214,10 +219,7 @@ class Exchange implements UpstreamExchange {
     this.conn = conn;
     conn.ex = this;
     conn.uses++;
-    if (conn.idleTimer) {
-      clearTimeout(conn.idleTimer);
-      conn.idleTimer = undefined;
-    }
+    conn.idleUntil = 0;
     if (conn.connected) this.connected();
   }
 
@@ -225,7 +227,11 @@ class Exchange implements UpstreamExchange {
     if (this.phase !== Phase.Connecting) return;
     this.phase = Phase.Head;
     const { socket } = this.conn;
-    socket.setTimeout(this.req.readTimeoutMs);
+    // The read timeout runs from here; an idle connection kept it armed (a 'timeout' with no exchange is ignored).
+    if (this.conn.timeoutMs !== this.req.readTimeoutMs) {
+      socket.setTimeout(this.req.readTimeoutMs);
+      this.conn.timeoutMs = this.req.readTimeoutMs;
+    }
     const body = this.req.body;
     if (!body) {
       this.requestDone = true;
@@ -570,6 +576,7 @@ export class UpstreamPool {
   private readonly idleTimeoutMs: number;
   private readonly maxIdle: number;
   private closed = false;
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(o: UpstreamPoolOptions) {
     this.connectTimeoutMs = o.connectTimeoutMs;
@@ -599,6 +606,8 @@ export class UpstreamPool {
   /** Closes every idle connection; connections in use close when their exchange ends. */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
     for (const list of this.free.values()) for (const c of list) c.socket.destroy();
     this.free.clear();
   }
@@ -619,11 +628,27 @@ export class UpstreamPool {
     }
     if (list.length === 0) this.free.set(conn.address, list);
     list.push(conn);
-    conn.socket.setTimeout(0);
-    // Close before the endpoint does (its hint less a second), else our own limit.
+    // Close before the endpoint does (its hint less a second), else at our own limit; one sweep
+    // timer for the pool rather than a timer per connection and request.
     const ms = hintMs > 0 ? Math.min(Math.max(hintMs - 1_000, 500), this.idleTimeoutMs) : this.idleTimeoutMs;
-    conn.idleTimer = setTimeout(() => conn.socket.destroy(), ms);
-    conn.idleTimer.unref();
+    conn.idleUntil = Date.now() + ms;
+    if (!this.sweeper) {
+      this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
+      this.sweeper.unref();
+    }
+  }
+
+  /** Closes the idle connections past their time. */
+  private sweep(): void {
+    const now = Date.now();
+    for (const list of this.free.values()) {
+      // Oldest first: the list is used from its end.
+      for (const c of list) if (c.idleUntil <= now) c.socket.destroy();
+    }
+    if (this.free.size === 0 && this.sweeper) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
   }
 
   /** @internal A connection that closed: out of the idle list. */
