@@ -109,6 +109,9 @@ export interface UpstreamPoolOptions {
 
 /** Response headers never forwarded (RFC 9110 §7.6.1), lower case. */
 const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate']);
+/** 1 at the lengths of the header names parsing looks at (hop-by-hop ones, content-length, x-request-id): others are passed on without lower-casing. */
+const SPECIAL_LENGTHS = new Uint8Array(32);
+for (const n of [...HOP_BY_HOP_RESPONSE, 'content-length', 'x-request-id']) SPECIAL_LENGTHS[n.length] = 1;
 /** The largest response head accepted (Node's default max header size is 16 KiB; nginx's proxy_buffer_size is smaller). */
 const MAX_HEAD = 64 * 1024;
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -318,25 +321,19 @@ class Exchange implements UpstreamExchange {
     else if (this.phase !== Phase.Done) this.fail(new UpstreamError('BAD_RESPONSE', 'bytes before the request was sent'));
   }
 
-  /** Parses a response head; true for an interim (1xx) response to skip. */
+  /** Parses a response head (without its blank line); true for an interim (1xx) response to skip. */
   private parseHead(text: string): boolean {
-    const lines = text.split(CRLF);
-    const status = lines[0]!;
+    let eol = text.indexOf(CRLF);
+    if (eol < 0) eol = text.length;
+    const status = text.slice(0, eol);
     // `HTTP/1.1 200 OK`
     if (status.length < 12 || !status.startsWith('HTTP/1.') || status.charCodeAt(8) !== 32 || (status.length > 12 && status.charCodeAt(12) !== 32)) {
-      this.fail(new UpstreamError('BAD_RESPONSE', `bad status line ${JSON.stringify(status.slice(0, 40))}`));
-      return false;
+      return this.badHead(`bad status line ${JSON.stringify(status.slice(0, 40))}`);
     }
     const code = Number(status.slice(9, 12));
-    if (!(code >= 100 && code <= 999)) {
-      this.fail(new UpstreamError('BAD_RESPONSE', `bad status line ${JSON.stringify(status.slice(0, 40))}`));
-      return false;
-    }
+    if (!(code >= 100 && code <= 999)) return this.badHead(`bad status line ${JSON.stringify(status.slice(0, 40))}`);
     if (code < 200) {
-      if (code === 101) {
-        this.fail(new UpstreamError('BAD_RESPONSE', '101 Switching Protocols to a request that asked for no upgrade'));
-        return false;
-      }
+      if (code === 101) return this.badHead('101 Switching Protocols to a request that asked for no upgrade');
       return true;
     }
     const http10 = status.charCodeAt(7) === 48; // 'HTTP/1.0'
@@ -346,44 +343,54 @@ class Exchange implements UpstreamExchange {
     let hasRequestId = false;
     let dropTokens: string[] | undefined;
     const out: string[] = [];
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!;
-      const first = line.charCodeAt(0);
+    // One pass over the lines; only names as long as one of the few that matter are lower-cased.
+    for (let pos = eol + 2; pos < text.length; ) {
+      let end = text.indexOf(CRLF, pos);
+      if (end < 0) end = text.length;
+      const first = text.charCodeAt(pos);
       if (first === 32 || first === 9) {
         // obs-fold: a continuation of the previous value (RFC 9112 §5.2 allows replacing it with a space).
         if (out.length === 0) return this.badHead('continuation line without a header');
-        out[out.length - 1] += ` ${line.trim()}`;
+        out[out.length - 1] += ` ${text.slice(pos, end).trim()}`;
+        pos = end + 2;
         continue;
       }
-      const colon = line.indexOf(':');
-      if (colon <= 0) return this.badHead(`bad header line ${JSON.stringify(line.slice(0, 40))}`);
-      const name = line.slice(0, colon);
-      const value = line.slice(colon + 1).trim();
-      const lower = name.toLowerCase();
-      if (HOP_BY_HOP_RESPONSE.has(lower)) {
-        if (lower === 'connection') {
-          const v = value.toLowerCase();
-          if (v.includes('close')) keepAlive = false;
-          else if (http10 && v.includes('keep-alive')) keepAlive = true;
-          for (const t of v.split(',')) {
-            const tok = t.trim();
-            if (tok && tok !== 'close' && tok !== 'keep-alive') (dropTokens ??= []).push(tok);
+      const colon = text.indexOf(':', pos);
+      if (colon <= pos || colon > end) return this.badHead(`bad header line ${JSON.stringify(text.slice(pos, Math.min(end, pos + 40)))}`);
+      const name = text.slice(pos, colon);
+      let vs = colon + 1;
+      while (vs < end && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++;
+      let ve = end;
+      while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--;
+      const value = text.slice(vs, ve);
+      pos = end + 2;
+      if (SPECIAL_LENGTHS[name.length] === 1) {
+        const lower = name.toLowerCase();
+        if (HOP_BY_HOP_RESPONSE.has(lower)) {
+          if (lower === 'connection') {
+            const v = value.toLowerCase();
+            if (v.includes('close')) keepAlive = false;
+            else if (http10 && v.includes('keep-alive')) keepAlive = true;
+            for (const t of v.split(',')) {
+              const tok = t.trim();
+              if (tok && tok !== 'close' && tok !== 'keep-alive') (dropTokens ??= []).push(tok);
+            }
+          } else if (lower === 'transfer-encoding') {
+            // Chunked must be the last coding (RFC 9112 §6.3); anything else is read until close.
+            chunked = /(?:^|,)\s*chunked\s*$/i.test(value);
+            if (!chunked) keepAlive = false;
+          } else if (lower === 'keep-alive') {
+            const m = /timeout=(\d+)/i.exec(value);
+            if (m) this.keepAliveHintMs = Number(m[1]) * 1000;
           }
-        } else if (lower === 'transfer-encoding') {
-          // Chunked must be the last coding (RFC 9112 §6.3); anything else is read until close.
-          chunked = /(?:^|,)\s*chunked\s*$/i.test(value);
-          if (!chunked) keepAlive = false;
-        } else if (lower === 'keep-alive') {
-          const m = /timeout=(\d+)/i.exec(value);
-          if (m) this.keepAliveHintMs = Number(m[1]) * 1000;
+          continue;
         }
-        continue;
+        if (lower === 'content-length') {
+          const n = Number(value);
+          if (!/^\d+$/.test(value) || (length >= 0 && n !== length)) return this.badHead(`bad content-length ${JSON.stringify(value.slice(0, 40))}`);
+          length = n;
+        } else if (lower === 'x-request-id') hasRequestId = true;
       }
-      if (lower === 'content-length') {
-        const n = Number(value);
-        if (!/^\d+$/.test(value) || (length >= 0 && n !== length)) return this.badHead(`bad content-length ${JSON.stringify(value.slice(0, 40))}`);
-        length = n;
-      } else if (lower === 'x-request-id') hasRequestId = true;
       out.push(name, value);
     }
     if (dropTokens) {
