@@ -1,3 +1,4 @@
+import { execFileSync, spawn } from 'node:child_process';
 import { openSync, readFileSync, closeSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,18 +11,37 @@ const entry = (i: number): AccessEntry => ({
 });
 
 describe('createAccessLog', () => {
-  it('buffers lines and writes them all on close, in order, each a JSON object', async () => {
+  it('buffers lines and writes them all on close, in order, each a JSON object (a regular file: synchronous 64 KiB batches)', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'access-log-')), 'log');
     const fd = openSync(file, 'w');
     const log = createAccessLog('ingress', fd);
-    for (let i = 0; i < 100; i++) log.write(entry(i));
+    // About 250 KiB: several batches, and a rest written by close().
+    for (let i = 0; i < 1000; i++) log.write(entry(i));
     await log.close();
     closeSync(fd);
     const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(lines).toHaveLength(100);
-    expect(lines.map((l) => l.requestId)).toEqual(Array.from({ length: 100 }, (_, i) => String(i)));
-    expect(lines[99]).toMatchObject({ level: 30, requestId: '99', component: 'ingress', pid: process.pid, uri: '/x?q="99"\u00e9', status: 200, msg: 'access' });
+    expect(lines).toHaveLength(1000);
+    expect(lines.map((l) => l.requestId)).toEqual(Array.from({ length: 1000 }, (_, i) => String(i)));
+    expect(lines[999]).toMatchObject({ level: 30, requestId: '999', component: 'ingress', pid: process.pid, uri: '/x?q="999"\u00e9', status: 200, msg: 'access' });
     expect(lines[0]).not.toHaveProperty('upstreamError');
+  });
+
+  it('writes to a pipe asynchronously in batches of whole lines within PIPE_BUF, all in order', async () => {
+    const fifo = join(mkdtempSync(join(tmpdir(), 'access-log-')), 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    // The reader is another process, as for a real stdout pipe (close() may block on a full pipe).
+    const cat = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const chunks: Buffer[] = [];
+    cat.stdout.on('data', (c: Buffer) => chunks.push(c));
+    const exited = new Promise<void>((r) => cat.once('close', () => r()));
+    const fd = openSync(fifo, 'w');
+    const log = createAccessLog('ingress', fd);
+    for (let i = 0; i < 1000; i++) log.write(entry(i));
+    await log.close();
+    closeSync(fd);
+    await exited;
+    const lines = Buffer.concat(chunks).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => l.requestId)).toEqual(Array.from({ length: 1000 }, (_, i) => String(i)));
   });
 
   it('writes the fields pino would, in one line', () => {
