@@ -186,6 +186,29 @@ describe('ProxyServer', () => {
     expect(big.body.length).toBe(64 * 1024);
   });
 
+  it('passes chunked and close-delimited responses through (re-framed for the client), hop-by-hop headers dropped', async () => {
+    const rawBackend = createNetServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.on('data', (d) => {
+        if (d.toString().startsWith('GET /chunked')) {
+          socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nconnection: x-secret\r\nx-secret: 1\r\nx-kept: 2\r\n\r\n3\r\nabc\r\n');
+          setTimeout(() => socket.write('4\r\ndefg\r\n0\r\n\r\n'), 20);
+        } else socket.end('HTTP/1.0 200 OK\r\ncontent-type: text/plain\r\n\r\nuntil close');
+      });
+    });
+    servers.push(rawBackend as unknown as Server);
+    await new Promise<void>((r) => rawBackend.listen(0, '127.0.0.1', () => r()));
+    const port = (rawBackend.address() as AddressInfo).port;
+    proxy.setSnapshot(snapshot([ing({}, { rules: [{ host: 'raw.test', http: { paths: [svc('raw')] } }] })], { raw: [`127.0.0.1:${port}`] }));
+    const chunked = await get('/chunked', 'raw.test');
+    expect(chunked.body.toString()).toBe('abcdefg');
+    expect(chunked.headers['x-kept']).toBe('2');
+    expect(chunked.headers['x-secret']).toBeUndefined();
+    expect(chunked.headers['x-request-id']).toMatch(/^[0-9a-f]{32}$/);
+    const untilClose = await get('/close', 'raw.test');
+    expect(untilClose.body.toString()).toBe('until close');
+  });
+
   it('rewrite-target replaces the matched prefix', async () => {
     proxy.setSnapshot(snapshot([ing({ 'nginx.ingress.kubernetes.io/rewrite-target': '/' }, { rules: [{ http: { paths: [svc('web', '/api')] } }] })], { web: [`127.0.0.1:${a}`] }));
     expect(json(await get('/api/users?id=1')).url).toBe('/users?id=1');
