@@ -193,7 +193,7 @@ export class ProxyServer {
     }
   }
 
-    /** Serves one request (the `request` event of an http or https server). */
+  /** Serves one request (the `request` event of an http or https server). */
   handle(req: IncomingMessage, res: ServerResponse, proto: 'http' | 'https'): void {
     const start = performance.now();
     const snap = this.snapshot;
