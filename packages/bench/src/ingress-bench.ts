@@ -20,7 +20,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { defaultWorkers, selfSignedPair } from '@flotilla/ingress';
@@ -288,6 +288,8 @@ http {
     progress('warming up every target (JIT, pools, TLS sessions)');
     for (const t of targets) await wrk(`${t.base}/small`, { ...o, durationS: Math.max(1, Math.round(o.durationS / 3)) });
     const samples = new Map<string, WrkResult[]>();
+    // Other work on the machine moves every figure: the 1-minute load average before and after the rounds goes with them.
+    const loadBefore = loadavg()[0]!;
     for (let round = 1; round <= o.rounds; round++) {
       for (const size of ['small', 'big']) {
         for (const t of targets) {
@@ -297,6 +299,7 @@ http {
         }
       }
     }
+    const loadAfter = loadavg()[0]!;
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const rows: Array<{ target: string; proto: string; size: string; rounds: number[] } & WrkResult> = [];
     for (const [key, runs] of samples) {
@@ -309,7 +312,7 @@ http {
     }
     rows.sort((a, b) => (a.proto === b.proto ? (a.size === b.size ? 0 : a.size < b.size ? 1 : -1) : a.proto < b.proto ? -1 : 1));
 
-    section(`ingress: wrk -t1 -c${o.connections} -d${o.durationS}s, Host: ${HOST}, 3 backends; median of ${o.rounds} alternating rounds; nginx worker_processes ${o.workers}, flotilla ingress --workers ${o.workers}`);
+    section(`ingress: wrk -t1 -c${o.connections} -d${o.durationS}s, Host: ${HOST}, 3 backends; median of ${o.rounds} alternating rounds; nginx worker_processes ${o.workers}, flotilla ingress --workers ${o.workers}; load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after`);
     const nginxOf = (r: (typeof rows)[number]) => rows.find((n) => n.target === 'nginx' && n.proto === r.proto && n.size === r.size);
     print(
       table(
@@ -324,7 +327,7 @@ http {
       ),
     );
     print('CPU µs/req: user + system time of the target\'s processes (the proxy\'s master/primary and workers; for "pods directly" the backend nginx) per request, median round.');
-    printJson('ingress', { options: o, rows });
+    printJson('ingress', { options: o, loadAverage: { before: loadBefore, after: loadAfter }, rows });
   } finally {
     for (const s of started.reverse()) await s.stop().catch(() => undefined);
     if (!process.env.FLOTILLA_BENCH_KEEP) await rm(dir, { recursive: true, force: true });
