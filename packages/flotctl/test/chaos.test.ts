@@ -77,13 +77,13 @@ describe('flotctl chaos', () => {
 
     let stop = false;
     let ok = 0;
-    const failed: number[] = [];
+    const failed: { at: number; ms: number; why: string }[] = [];
     const loops = Array.from({ length: 4 }, async () => {
       while (!stop) {
         const at = Date.now();
-        const r = await httpGet(url, 3_000).catch(() => ({ status: 0 }));
+        const r = await httpGet(url, 3_000).catch((err: Error) => ({ status: 0, body: err.message }));
         if (r.status === 200) ok++;
-        else failed.push(at);
+        else failed.push({ at, ms: Date.now() - at, why: r.status ? `HTTP ${r.status}` : r.body });
       }
     });
 
@@ -106,7 +106,8 @@ describe('flotctl chaos', () => {
 
     const total = ok + failed.length;
     console.log(`chaos: 10 container kills, healed in ${healTimes.map((t) => (t / 1000).toFixed(1)).join(', ')} s; ${failed.length} of ${total} requests failed (${((100 * failed.length) / total).toFixed(2)}%)`);
-    expect(failed.filter((at) => at > healedAt)).toEqual([]);
+    const late = failed.filter((f) => f.at > healedAt).map((f) => `${new Date(f.at).toISOString()} (+${f.at - healedAt} ms after healed, took ${f.ms} ms): ${f.why}`);
+    expect(late).toEqual([]);
     // A killed replica fails the requests already sent to it until every proxy drops it: a small share.
     expect(failed.length / total).toBeLessThan(0.05);
   }, 900_000);

@@ -1,18 +1,33 @@
 /**
- * Stale UDP flows. A UDP "connection" through a Service is a conntrack
- * entry whose DNAT was decided by the first packet; as long as the client
- * keeps sending (a DNS resolver reusing its source port does), the entry
- * never expires and every packet keeps going to the endpoint chosen then —
- * even once that pod is gone. So when an endpoint leaves a UDP Service's
- * rules, its flows are deleted (as kube-proxy does), and the next packet
- * is NATed afresh by the rules in force. TCP needs none of this: a dead
- * endpoint resets or times out the connection and the client reconnects.
+ * Stale flows. A UDP "connection" through a Service is a conntrack entry
+ * whose DNAT was decided by the first packet; as long as the client keeps
+ * sending (a DNS resolver reusing its source port does), the entry never
+ * expires and every packet keeps going to the endpoint chosen then — even
+ * once that pod is gone. So when an endpoint leaves a UDP Service's rules,
+ * its flows are deleted (as kube-proxy does), and the next packet is NATed
+ * afresh by the rules in force.
+ *
+ * TCP has one such trap. A SYN sent to a ClusterIP before this proxy has
+ * rules for it (the Service was created a moment ago, or the proxy was
+ * down) is routed as it is, un-NATed, nowhere; its entry waits in
+ * SYN_SENT for 2 minutes, and every retransmission renews it. A busy
+ * client cycles through its ephemeral ports in seconds: a new connection
+ * from that port matches the old entry instead of being NATed by the rules
+ * now in force, and times out — again and again, each timeout renewing the
+ * entry. (Found by scanning every source port against a Service: exactly
+ * the ports of the first, early attempts failed.) So when a TCP port gets
+ * endpoints (new, or none before), its flows that were never NATed
+ * (`--reply-src` the Service address itself) are deleted. A ClusterIP is
+ * virtual, so such a flow can never have worked. A connection a dead
+ * endpoint refused leaves an entry in CLOSE, which a new SYN from the same
+ * port reopens afresh: nothing to do there.
  */
 import { spawn } from 'node:child_process';
-import type { UdpServicePort } from './rules.js';
+import type { ServicePortFlows } from './rules.js';
 
-/** Which UDP flows to delete (every field given must match). */
+/** Which flows to delete (every field given must match). */
 export interface ConntrackFilter {
+  protocol: 'udp' | 'tcp';
   /** Original destination address (the ClusterIP, an external IP); unset: any (NodePorts). */
   origDst?: string;
   /** Original destination port (the service port or the NodePort). */
@@ -24,13 +39,13 @@ export interface ConntrackFilter {
 
 /** Deletes conntrack entries; behind an interface so the sync logic is tested with a fake. */
 export interface Conntrack {
-  /** Deletes the UDP flows matching `filter`; resolves with how many were deleted. */
-  deleteUdp(filter: ConntrackFilter): Promise<number>;
+  /** Deletes the flows matching `filter`; resolves with how many were deleted. */
+  delete(filter: ConntrackFilter): Promise<number>;
 }
 
 /** `conntrack -D` argv for a filter. */
 export function conntrackArgs(f: ConntrackFilter): string[] {
-  const args = ['-D', '-p', 'udp'];
+  const args = ['-D', '-p', f.protocol];
   if (f.origDst) args.push('--orig-dst', f.origDst);
   args.push('--orig-port-dst', String(f.origPortDst));
   if (f.replySrc) args.push('--reply-src', f.replySrc);
@@ -50,7 +65,7 @@ export interface ExecConntrackOptions {
 export class ExecConntrack implements Conntrack {
   constructor(private readonly options: ExecConntrackOptions = {}) {}
 
-  deleteUdp(filter: ConntrackFilter): Promise<number> {
+  delete(filter: ConntrackFilter): Promise<number> {
     const wrap = this.options.wrap ?? [];
     const argv = [...wrap, this.options.binary ?? 'conntrack', ...conntrackArgs(filter)];
     return new Promise((resolve, reject) => {
@@ -69,32 +84,39 @@ export class ExecConntrack implements Conntrack {
 }
 
 /**
- * The flows to delete going from `previous` to `next` (UDP service ports by
- * key): for every endpoint that left a port's rules, the flows NATed to it
- * through each of the port's addresses and its NodePort; and for a port
- * that had no endpoints and now has some, every flow to it (one opened
- * while it had none must not linger). Nothing on the first sync
- * (`previous` undefined): what flows exist then is not known to be stale.
+ * The flows to delete going from `previous` to `next` (service ports by
+ * key). UDP: for every endpoint that left a port's rules, the flows NATed
+ * to it through each of the port's addresses and its NodePort; and for a
+ * port that had no endpoints and now has some (or is new), every flow to
+ * it (one opened while it had none must not linger). TCP: for a port that
+ * now has endpoints and had none (or is new), the flows to each of its
+ * addresses that were never NATed. Nothing on the first sync (`previous`
+ * undefined): what flows exist then is not known to be stale.
  */
-export function staleFlows(previous: ReadonlyMap<string, UdpServicePort> | undefined, next: ReadonlyMap<string, UdpServicePort>): ConntrackFilter[] {
+export function staleFlows(previous: ReadonlyMap<string, ServicePortFlows> | undefined, next: ReadonlyMap<string, ServicePortFlows>): ConntrackFilter[] {
   if (!previous) return [];
   const out: ConntrackFilter[] = [];
   for (const [key, p] of previous) {
+    if (p.protocol !== 'udp') continue;
     const n = next.get(key);
     const keep = new Set(n?.endpoints ?? []);
     for (const ep of p.endpoints) {
       if (keep.has(ep)) continue;
       const [replySrc, port] = ep.split(':');
       const replyPortSrc = Number(port);
-      for (const ip of p.ips) out.push({ origDst: ip, origPortDst: p.port, replySrc, replyPortSrc });
-      if (p.nodePort) out.push({ origPortDst: p.nodePort, replySrc, replyPortSrc });
+      for (const ip of p.ips) out.push({ protocol: 'udp', origDst: ip, origPortDst: p.port, replySrc, replyPortSrc });
+      if (p.nodePort) out.push({ protocol: 'udp', origPortDst: p.nodePort, replySrc, replyPortSrc });
     }
   }
   for (const [key, n] of next) {
     const p = previous.get(key);
     if (n.endpoints.length === 0 || (p && p.endpoints.length > 0)) continue;
-    for (const ip of n.ips) out.push({ origDst: ip, origPortDst: n.port });
-    if (n.nodePort) out.push({ origPortDst: n.nodePort });
+    if (n.protocol === 'tcp') {
+      for (const ip of n.ips) out.push({ protocol: 'tcp', origDst: ip, origPortDst: n.port, replySrc: ip });
+      continue;
+    }
+    for (const ip of n.ips) out.push({ protocol: 'udp', origDst: ip, origPortDst: n.port });
+    if (n.nodePort) out.push({ protocol: 'udp', origPortDst: n.nodePort });
   }
   return out;
 }

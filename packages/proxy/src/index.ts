@@ -22,7 +22,7 @@ export {
   type RuleSet,
   type ServiceRules,
   type ServiceEndpoint,
-  type UdpServicePort,
+  type ServicePortFlows,
 } from './rules.js';
 export { DEFAULT_CLUSTER_CIDR, run, type ProxyConfig } from './run.js';
 export { cleanupRules } from './cleanup.js';

@@ -82,7 +82,7 @@ describe('Proxier.sync', () => {
     await waitFor(() => slices.store.get('default/dns-1')?.metadata.resourceVersion === updated.metadata.resourceVersion, { what: 'cache updated' });
     conntrack.fail = true;
     await proxier.sync(false);
-    expect(conntrack.deletions).toEqual([{ origDst: '10.96.0.53', origPortDst: 53, replySrc: '10.244.1.2', replyPortSrc: 5353 }]);
+    expect(conntrack.deletions).toEqual([{ protocol: 'udp', origDst: '10.96.0.53', origPortDst: 53, replySrc: '10.244.1.2', replyPortSrc: 5353 }]);
     expect(proxier.metrics.render()).toMatch(/kubeproxy_conntrack_delete_failures_total 1/);
   });
 

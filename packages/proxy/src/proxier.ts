@@ -19,6 +19,9 @@ import { ProxyMetrics } from './proxy-metrics.js';
 import { chainsWithPrefix, planRestore } from './restore-plan.js';
 import { buildRules, countRules, jumpRules, RuleCache, slicesByService, type RuleOptions, type RuleSet } from './rules.js';
 
+/** conntrack(8) deletions run at once after a sync. */
+const CONNTRACK_PARALLELISM = 8;
+
 /** Above this many endpoints rule comments are left out of the endpoint and service chains (kube-proxy's large-cluster threshold). */
 const LARGE_CLUSTER_ENDPOINTS = 1000;
 
@@ -74,7 +77,7 @@ export class Proxier {
   private needFull = true;
   private applied: RuleSet | undefined;
   /** UDP service ports as of the last successful sync (kept across a failed restore, unlike `applied`). */
-  private appliedUdp: RuleSet['udp'];
+  private appliedFlows: RuleSet['flows'];
   /** Each Service's rules, recomputed only when it or its slices change. */
   private readonly cache = new RuleCache();
   private lastSyncStart = -Infinity;
@@ -129,19 +132,25 @@ export class Proxier {
     return now - since < 2 * this.syncPeriod + 10_000;
   }
 
-  /** Deletes stale UDP flows; a failure is logged and counted, never fails the sync (the rules are right either way). */
+  /** Deletes stale flows; a failure is logged and counted, never fails the sync (the rules are right either way). */
   private async deleteFlows(filters: ReturnType<typeof staleFlows>): Promise<void> {
-    let deleted = 0;
-    for (const f of filters) {
-      try {
-        deleted += await this.options.conntrack!.deleteUdp(f);
-      } catch (err) {
-        this.metrics.conntrackFailures.inc();
-        this.log.warn({ filter: f, err: (err as Error)?.message ?? String(err) }, 'could not delete stale UDP flows');
+    const deleted = { tcp: 0, udp: 0 };
+    // A few conntrack(8) runs at a time: a sync can bring many Services at once.
+    let next = 0;
+    const worker = async () => {
+      while (next < filters.length) {
+        const f = filters[next++]!;
+        try {
+          deleted[f.protocol] += await this.options.conntrack!.delete(f);
+        } catch (err) {
+          this.metrics.conntrackFailures.inc();
+          this.log.warn({ filter: f, err: (err as Error)?.message ?? String(err) }, 'could not delete stale flows');
+        }
       }
-    }
-    this.metrics.conntrackDeleted.inc(undefined, deleted);
-    this.log.debug({ filters: filters.length, deleted }, 'stale UDP flows deleted');
+    };
+    await Promise.all(Array.from({ length: Math.min(CONNTRACK_PARALLELISM, filters.length) }, worker));
+    for (const protocol of ['tcp', 'udp'] as const) if (deleted[protocol] > 0) this.metrics.conntrackDeleted.inc({ protocol }, deleted[protocol]);
+    this.log.debug({ filters: filters.length, deleted }, 'stale flows deleted');
   }
 
   private async reconcile(): Promise<{ requeueAfter?: number }> {
@@ -209,9 +218,9 @@ export class Proxier {
       this.needFull = false;
     }
     // Once the new rules are in force: the next packet of a deleted flow is NATed by them.
-    const stale = this.options.conntrack ? staleFlows(this.appliedUdp, next.udp ?? new Map()) : [];
+    const stale = this.options.conntrack ? staleFlows(this.appliedFlows, next.flows ?? new Map()) : [];
     this.applied = next;
-    this.appliedUdp = next.udp ?? new Map();
+    this.appliedFlows = next.flows ?? new Map();
     if (stale.length > 0) await this.deleteFlows(stale);
     this.endpointChanges -= endpointChanges;
     this.serviceChanges -= serviceChanges;

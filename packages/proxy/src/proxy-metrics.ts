@@ -24,8 +24,8 @@ export class ProxyMetrics {
   readonly serviceChangesPending = this.registry.gauge('kubeproxy_sync_proxy_rules_service_changes_pending', 'Service changes not yet applied.');
   /** EndpointSlice changes applied. */
   readonly endpointChanges = this.registry.counter('kubeproxy_sync_proxy_rules_endpoint_changes_total', 'EndpointSlice changes applied.');
-  /** UDP conntrack entries deleted because their endpoint left a Service. */
-  readonly conntrackDeleted = this.registry.counter('kubeproxy_conntrack_stale_udp_flows_deleted_total', 'UDP conntrack entries deleted because their endpoint left the Service.');
+  /** Stale conntrack entries deleted (label protocol: udp, tcp). */
+  readonly conntrackDeleted = this.registry.counter('kubeproxy_conntrack_stale_flows_deleted_total', 'Conntrack entries deleted as stale: UDP flows whose endpoint left the Service, TCP flows to a Service address never NATed.');
   /** Failed conntrack deletions. */
   readonly conntrackFailures = this.registry.counter('kubeproxy_conntrack_delete_failures_total', 'conntrack deletions that failed.');
   /** The EndpointSlice revision the rules reflect. */

@@ -129,12 +129,15 @@ describe('buildRules', () => {
     expect(np.nat.get('KUBE-SERVICES')!.filter((l) => l.includes('10.250.0.11'))).toEqual([]);
   });
 
-  it('UDP ports are listed with their addresses and the endpoints the rules send to', () => {
+  it('TCP and UDP ports are listed with their addresses and the endpoints the rules send to', () => {
     const dns = svc('dns', { externalIPs: ['10.250.0.99'], type: 'NodePort', ports: [{ name: 'dns', port: 53, protocol: 'UDP', nodePort: 30053 }, { name: 'tcp', port: 53, protocol: 'TCP', nodePort: 30054 }] });
     const s = { ...slice('dns', [ep('10.244.1.2'), ep('10.244.1.3', 'n1', { ready: false, serving: false })]), ports: [{ name: 'dns', port: 5353, protocol: 'UDP' as const }, { name: 'tcp', port: 5353, protocol: 'TCP' as const }] };
     const r = rules([dns], [s]);
-    expect([...r.udp!]).toEqual([['default/dns:dns/UDP', { ips: ['10.96.0.10', '10.250.0.99'], port: 53, nodePort: 30053, endpoints: ['10.244.1.2:5353'] }]]);
-    expect(rules([dns], []).udp!.get('default/dns:dns/UDP')!.endpoints).toEqual([]);
+    expect([...r.flows!]).toEqual([
+      ['default/dns:dns/UDP', { protocol: 'udp', ips: ['10.96.0.10', '10.250.0.99'], port: 53, nodePort: 30053, endpoints: ['10.244.1.2:5353'] }],
+      ['default/dns:tcp/TCP', { protocol: 'tcp', ips: ['10.96.0.10', '10.250.0.99'], port: 53, nodePort: 30054, endpoints: ['10.244.1.2:5353'] }],
+    ]);
+    expect(rules([dns], []).flows!.get('default/dns:dns/UDP')!.endpoints).toEqual([]);
   });
 
   it('internalTrafficPolicy Local: the ClusterIP goes to this node’s endpoints only, dropped when there are none', () => {

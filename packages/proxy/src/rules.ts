@@ -44,12 +44,13 @@ export type ChainSet = Map<string, string[]>;
 export interface RuleSet {
   nat: ChainSet;
   filter: ChainSet;
-  /** The UDP service ports and the endpoints their rules send to (for deleting stale conntrack flows), by `ns/name:port/UDP`. */
-  udp?: Map<string, UdpServicePort>;
+  /** The TCP and UDP service ports and the endpoints their rules send to (for deleting stale conntrack flows), by `ns/name:port/PROTOCOL`. */
+  flows?: Map<string, ServicePortFlows>;
 }
 
-/** A UDP service port as its flows are matched: the addresses and ports clients use, and the endpoints the rules pick from. */
-export interface UdpServicePort {
+/** A TCP or UDP service port as its flows are matched: the addresses and ports clients use, and the endpoints the rules pick from. */
+export interface ServicePortFlows {
+  protocol: 'tcp' | 'udp';
   /** The ClusterIP, external IPs and load-balancer ingress IPs. */
   ips: string[];
   port: number;
@@ -183,8 +184,8 @@ export interface ServiceRules {
   natNodePorts: string[];
   filterServices: string[];
   filterExternal: string[];
-  /** Its UDP ports, by key. */
-  udp: Array<[string, UdpServicePort]>;
+  /** Its TCP and UDP ports, by key. */
+  flows: Array<[string, ServicePortFlows]>;
 }
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
@@ -208,7 +209,7 @@ export function externalAddresses(svc: Service): string[] {
 export function serviceRules(svc: Service, svcSlices: readonly EndpointSlice[], options: RuleOptions): ServiceRules {
   const P = options.prefix;
   const top = topChains(P);
-  const out: ServiceRules = { nat: new Map(), natServices: [], natNodePorts: [], filterServices: [], filterExternal: [], udp: [] };
+  const out: ServiceRules = { nat: new Map(), natServices: [], natNodePorts: [], filterServices: [], filterExternal: [], flows: [] };
   const { nat, natServices, natNodePorts, filterServices, filterExternal } = out;
   const add = (set: ChainSet, chain: string, lines: string[]) => set.set(chain, lines);
   const spec = svc.spec ?? {};
@@ -266,10 +267,11 @@ export function serviceRules(svc: Service, svcSlices: readonly EndpointSlice[], 
       add(nat, chain, lines);
     };
 
-    if (protocol === 'UDP') {
-      // Filled in below with the endpoints the rules send to (none when there are none).
-      out.udp.push([`${spn}/${protocol}`, { ips: [clusterIP, ...external], port: sp.port, ...(nodePort ? { nodePort } : {}), endpoints: [] }]);
-    }
+    const flows: ServicePortFlows | undefined = protocol === 'UDP' || protocol === 'TCP'
+      ? { protocol: protocol === 'UDP' ? 'udp' : 'tcp', ips: [clusterIP, ...external], port: sp.port, ...(nodePort ? { nodePort } : {}), endpoints: [] }
+      : undefined;
+    // Filled in below with the endpoints the rules send to (none when there are none).
+    if (flows) out.flows.push([`${spn}/${protocol}`, flows]);
     if (clusterEps.length === 0) {
       filterServices.push(`-A ${top.services} ${dst} -m comment --comment ${q(`${spn} has no endpoints`)} -j REJECT --reject-with icmp-port-unreachable`);
       for (const ip of external) filterExternal.push(`-A ${top.externalServices} ${extDst(ip, 'has no endpoints')} -j REJECT --reject-with icmp-port-unreachable`);
@@ -305,7 +307,7 @@ export function serviceRules(svc: Service, svcSlices: readonly EndpointSlice[], 
       add(nat, extChain, ext);
       if (nodePort) natNodePorts.push(`-A ${top.nodePorts} -p ${proto} -m comment --comment ${q(spn)} -m ${proto} --dport ${nodePort} -j ${extChain}`);
     }
-    if (protocol === 'UDP') out.udp.at(-1)![1].endpoints = [...sepChains.keys()].sort();
+    if (flows) flows.endpoints = [...sepChains.keys()].sort();
   }
   if (options.comments === false) {
     for (const [chain, lines] of nat) if (/-(SEP|SVC|SVL)-/.test(chain)) nat.set(chain, lines.map((l) => l.replace(/ -m comment --comment "[^"]*"/g, '')));
@@ -357,7 +359,7 @@ export function buildRules(services: Iterable<Service>, slices: Map<string, Endp
   const natNodePorts: string[] = [];
   const filterServices: string[] = [];
   const filterExternal: string[] = [];
-  const udp = new Map<string, UdpServicePort>();
+  const flows = new Map<string, ServicePortFlows>();
   const add = (set: ChainSet, chain: string, lines: string[]) => set.set(chain, lines);
 
   // Stable order: services sorted by namespace/name, so equal input gives equal text.
@@ -373,7 +375,7 @@ export function buildRules(services: Iterable<Service>, slices: Map<string, Endp
     for (const l of r.natNodePorts) natNodePorts.push(l);
     for (const l of r.filterServices) filterServices.push(l);
     for (const l of r.filterExternal) filterExternal.push(l);
-    for (const [k, u] of r.udp) udp.set(k, u);
+    for (const [k, f] of r.flows) flows.set(k, f);
   }
   cache?.prune(keep);
 
@@ -398,7 +400,7 @@ export function buildRules(services: Iterable<Service>, slices: Map<string, Endp
     `-A ${top.forward} -m comment --comment ${q('kubernetes forwarding rules')} -m mark --mark ${mark}/${mark} -j ACCEPT`,
     `-A ${top.forward} -m comment --comment ${q('kubernetes forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
   ]);
-  return { nat, filter, udp };
+  return { nat, filter, flows };
 }
 
 /** Number of rules in a rule set (for metrics). */

@@ -5,7 +5,8 @@
  * echo replicas over 3 hosts behind a NodePort Service is reached through
  * its ClusterIP from a pod and from the root namespace and through every
  * host's NodePort; then hairpin, a not-ready pod, a Service without
- * endpoints, proxies killed and restarted under an open connection, a host
+ * endpoints, a client port whose SYN left before the Service was
+ * programmed, proxies killed and restarted under an open connection, a host
  * whose proxy starts late, and a deleted Service.
  */
 import { connect, type Socket } from 'node:net';
@@ -89,6 +90,26 @@ async function spray(url: string, count = 300, concurrency = 6): Promise<{ pods:
 }
 
 /** The nat chains of a host (or of the root namespace, with its prefix). */
+/** Opens a TCP connection from a fixed local port: 'connected', 'timeout' or the error code. */
+function connectFrom(localPort: number, host: string, port: number, timeoutMs: number): Promise<string> {
+  return new Promise((resolve) => {
+    const sock = connect({ host, port, localPort });
+    const timer = setTimeout(() => {
+      sock.destroy();
+      resolve('timeout');
+    }, timeoutMs);
+    sock.on('connect', () => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve('connected');
+    });
+    sock.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve(err.code ?? err.message);
+    });
+  });
+}
+
 async function natChains(where: 'root' | number, prefix = 'KUBE'): Promise<string[]> {
   const out = where === 'root' ? run('iptables-save', ['-t', 'nat']) : env.hosts.hosts[where - 1]!.exec(['iptables-save', '-t', 'nat']);
   return (await out).stdout.split('\n').filter((l) => l.startsWith(`:${prefix}-`)).map((l) => l.slice(1).split(' ')[0]!).sort();
@@ -261,6 +282,21 @@ describe('Services carry traffic', () => {
     const np = await httpGet(`http://${env.hosts.hosts[1]!.ip}:${none.spec!.ports![0]!.nodePort}/`, 5_000).then(() => undefined, (e: Error & { code?: string }) => e);
     expect(np?.code).toBe('ECONNREFUSED');
   }, 300_000);
+
+  it('a client port whose SYN went out before the proxy knew the Service is not blackholed once it does', async () => {
+    // A SYN to a ClusterIP nothing programs yet goes un-NATed to the sink; its conntrack entry would
+    // hold that source port for 2 minutes. Send it first (the address chosen, so it exists before the Service).
+    const ip = env.serviceCIDR.replace(/0\/24$/, '250');
+    const localPort = 20_000 + Math.floor(Math.random() * 10_000); // outside the ephemeral range: no other connection takes it
+    expect(await connectFrom(localPort, ip, 80, 1_500)).toBe('timeout');
+    const early = await services().create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'early', namespace: ns }, spec: { clusterIP: ip, selector: { app: 'web' }, ports: [{ port: 80, targetPort: 'http' }] } });
+    expect(early.spec!.clusterIP).toBe(ip);
+    // Served from other ports once the root proxy has it.
+    await waitFor(async () => (await httpGet(`http://${ip}/`, 1_000).catch(() => ({ status: 0 }))).status === 200, { timeout: 30_000, interval: 100, message: 'the new Service answering' });
+    // The early port too: the proxy deleted the flow it never NATed.
+    expect(await connectFrom(localPort, ip, 80, 5_000)).toBe('connected');
+    await services().delete(ns, 'early');
+  }, 120_000);
 
   it('proxies killed and restarted: an open connection survives, and the restarted proxies converge on what changed meanwhile', async () => {
     const echoSvc = await services().create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'tcp', namespace: ns }, spec: { selector: { role: 'tcp' }, ports: [{ port: 9000, targetPort: 9000 }] } });

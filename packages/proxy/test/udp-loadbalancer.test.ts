@@ -86,12 +86,12 @@ describe('UDP Services', () => {
     const timer = setInterval(() => sock.send('ping', 53, svc.spec!.clusterIP!), 100);
     try {
       await waitFor(() => answers.includes(first!.metadata.name!), { timeout: 30_000, message: `answers from ${first!.metadata.name}` });
-      const deletedBefore = await env.proxies.get('root')!.metric('kubeproxy_conntrack_stale_udp_flows_deleted_total');
+      const deletedBefore = await env.proxies.get('root')!.metric('kubeproxy_conntrack_stale_flows_deleted_total{protocol="udp"}');
       await pods().delete(ns, first!.metadata.name!);
       const second = await waitFor(async () => (await readyPods('udp')).find((p) => p.metadata.name !== first!.metadata.name), { timeout: 120_000, message: 'replacement udp pod ready' });
       const from = answers.length;
       await waitFor(() => answers.slice(from).includes(second.metadata.name!), { timeout: 30_000, message: `the same client socket answered by ${second.metadata.name}` });
-      expect(await env.proxies.get('root')!.metric('kubeproxy_conntrack_stale_udp_flows_deleted_total')).toBeGreaterThan(deletedBefore);
+      expect(await env.proxies.get('root')!.metric('kubeproxy_conntrack_stale_flows_deleted_total{protocol="udp"}')).toBeGreaterThan(deletedBefore);
     } finally {
       clearInterval(timer);
       sock.close();
