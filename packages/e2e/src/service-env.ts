@@ -99,7 +99,8 @@ export function httpGet(url: string, timeoutMs = 2_000): Promise<{ status: numbe
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       res.on('error', reject);
     });
-    req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms: ${url}`)));
+    // The local port says which conntrack entry to look at when a connect hangs.
+    req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms: ${url} (from local port ${req.socket?.localPort ?? '?'})`)));
     req.on('error', reject);
     req.end();
   });

@@ -18,9 +18,14 @@
  * the ports of the first, early attempts failed.) So when a TCP port gets
  * endpoints (new, or none before), its flows that were never NATed
  * (`--reply-src` the Service address itself) are deleted. A ClusterIP is
- * virtual, so such a flow can never have worked. A connection a dead
- * endpoint refused leaves an entry in CLOSE, which a new SYN from the same
- * port reopens afresh: nothing to do there.
+ * virtual, so such a flow can never have worked. The same holds for a SYN
+ * NATed to an endpoint that vanished before answering (a pod deleted while
+ * a connect was in flight): when an endpoint leaves, its flows still in
+ * SYN_SENT are deleted, and a retransmission is NATed afresh to an
+ * endpoint that is there. Established flows are left alone (a terminating
+ * pod may still be finishing them). A connection a dead endpoint refused
+ * leaves an entry in CLOSE, which a new SYN from the same port reopens
+ * afresh: nothing to do there.
  */
 import { spawn } from 'node:child_process';
 import type { ServicePortFlows } from './rules.js';
@@ -28,6 +33,8 @@ import type { ServicePortFlows } from './rules.js';
 /** Which flows to delete (every field given must match). */
 export interface ConntrackFilter {
   protocol: 'udp' | 'tcp';
+  /** TCP only: the connection state (conntrack's name). */
+  state?: 'SYN_SENT';
   /** Original destination address (the ClusterIP, an external IP); unset: any (NodePorts). */
   origDst?: string;
   /** Original destination port (the service port or the NodePort). */
@@ -46,6 +53,7 @@ export interface Conntrack {
 /** `conntrack -D` argv for a filter. */
 export function conntrackArgs(f: ConntrackFilter): string[] {
   const args = ['-D', '-p', f.protocol];
+  if (f.state) args.push('--state', f.state);
   if (f.origDst) args.push('--orig-dst', f.origDst);
   args.push('--orig-port-dst', String(f.origPortDst));
   if (f.replySrc) args.push('--reply-src', f.replySrc);
@@ -88,24 +96,25 @@ export class ExecConntrack implements Conntrack {
  * key). UDP: for every endpoint that left a port's rules, the flows NATed
  * to it through each of the port's addresses and its NodePort; and for a
  * port that had no endpoints and now has some (or is new), every flow to
- * it (one opened while it had none must not linger). TCP: for a port that
- * now has endpoints and had none (or is new), the flows to each of its
- * addresses that were never NATed. Nothing on the first sync (`previous`
+ * it (one opened while it had none must not linger). TCP: the same for an
+ * endpoint that left, but only flows in SYN_SENT; for a port that now has
+ * endpoints and had none (or is new), the flows to each of its addresses
+ * that were never NATed. Nothing on the first sync (`previous`
  * undefined): what flows exist then is not known to be stale.
  */
 export function staleFlows(previous: ReadonlyMap<string, ServicePortFlows> | undefined, next: ReadonlyMap<string, ServicePortFlows>): ConntrackFilter[] {
   if (!previous) return [];
   const out: ConntrackFilter[] = [];
   for (const [key, p] of previous) {
-    if (p.protocol !== 'udp') continue;
     const n = next.get(key);
     const keep = new Set(n?.endpoints ?? []);
     for (const ep of p.endpoints) {
       if (keep.has(ep)) continue;
       const [replySrc, port] = ep.split(':');
       const replyPortSrc = Number(port);
-      for (const ip of p.ips) out.push({ protocol: 'udp', origDst: ip, origPortDst: p.port, replySrc, replyPortSrc });
-      if (p.nodePort) out.push({ protocol: 'udp', origPortDst: p.nodePort, replySrc, replyPortSrc });
+      const which = p.protocol === 'udp' ? ({ protocol: 'udp' } as const) : ({ protocol: 'tcp', state: 'SYN_SENT' } as const);
+      for (const ip of p.ips) out.push({ ...which, origDst: ip, origPortDst: p.port, replySrc, replyPortSrc });
+      if (p.nodePort) out.push({ ...which, origPortDst: p.nodePort, replySrc, replyPortSrc });
     }
   }
   for (const [key, n] of next) {
