@@ -1,13 +1,32 @@
 /**
- * The table of every resource Flotilla serves. The apiserver routes and
- * discovers from it, the store keys by its plural, the CLI resolves
- * `po` / `deploy` / `deployments.apps` through it.
+ * The table of every resource Flotilla serves, one strategy entry per kind
+ * (Kubernetes' registry). The apiserver routes, discovers and writes through
+ * it, the storages and the fake client apply its metadata and status rules,
+ * the CLI resolves `po` / `deploy` / `deployments.apps` through it.
+ *
+ * Adding a kind means four pieces, none of them in the generic REST code:
+ * 1. its types (`<group>-types.ts`: the object, its spec and status, a List);
+ * 2. its defaults and validation (`<kind>-validation.ts`: `defaultX(obj)`,
+ *    `validateX(obj, old?)` returning every FieldError with its path, old
+ *    given on update for immutable fields);
+ * 3. one `resource({...})` entry below: names, scope, subresources, and any
+ *    strategy hook that differs from the generic one — `prepareForCreate`
+ *    (fields the server sets; status is reset for kinds with a status
+ *    subresource), `prepareForUpdate` (what a write of the object or a
+ *    subresource may change), `validateUpdate`, `deletion` (grace period,
+ *    finalizers), `extraFields` (field selectors); a row in GROUP_VERSIONS
+ *    for a new group, its columns in the apiserver's table.ts, and its known
+ *    fields in known-fields.ts;
+ * 4. its controller in packages/controller-manager.
+ * Hooks that need I/O (a Service's cluster IP and node ports) are the
+ * apiserver's, keyed by plural in its kind-hooks.ts.
  */
 import type { DaemonSet, ReplicaSet } from './apps-types.js';
 import type { Job } from './batch-types.js';
 import { KUBELET_CLIENT_SIGNER, stampCsrRequester, validateCertificateSigningRequest, type CertificateSigningRequest } from './certificates-types.js';
 import type { Secret } from './config-types.js';
 import { defaultConfigMap, defaultSecret, validateConfigMap, validateSecret } from './config-validation.js';
+import { NAMESPACE_DELETION, POD_DELETION, prepareCsrForUpdate, prepareNamespaceForCreate, preparePodForCreate } from './core-strategies.js';
 import type { Event, Namespace, Node, Pod, Service } from './core-types.js';
 import type { EndpointSlice } from './discovery-types.js';
 import {
@@ -22,10 +41,12 @@ import {
   defaultService,
   noDefaults,
 } from './defaults.js';
+import type { FieldError } from './errors.js';
 import { defaultIngressClass, validateIngressClass } from './ingressclass.js';
 import type { KubeObject } from './meta.js';
 import { validatePodDisruptionBudget } from './policy-validation.js';
-import { groupVersion, type ResourceInfo } from './resource.js';
+import { groupVersion, type Requester, type ResourceInfo } from './resource.js';
+import { genericPrepareForCreate, genericPrepareForUpdate, IMMEDIATE_DELETION } from './strategy.js';
 import * as v from './validation.js';
 import {
   defaultCronJob,
@@ -49,17 +70,42 @@ function metaFields(obj: KubeObject, namespaced: boolean): Record<string, string
 
 const str = (x: unknown): string => (x === undefined || x === null ? '' : String(x));
 
-type Def = Omit<ResourceInfo, 'listKind' | 'verbs' | 'fieldLabels'> & {
+/** One kind's entry as written below: what is not given is the generic strategy. */
+interface Def extends Omit<ResourceInfo, 'listKind' | 'verbs' | 'fieldLabels' | 'validate' | 'validateUpdate' | 'prepareForCreate' | 'prepareForUpdate' | 'deletion'> {
   verbs?: string[];
+  /** Create and update validation in one function (old given on update), as the validation files write it. */
+  validate(obj: KubeObject, old?: KubeObject): FieldError[];
+  /** Update validation when it is not `validate(obj, old)`. */
+  validateUpdate?: ResourceInfo['validateUpdate'];
+  /**
+   * What the server sets on a new object besides the generic status reset.
+   * `status: 'keep'` keeps a client's status (a Node registers with its
+   * capacity); `'reset'` (the default) drops it for kinds with a status subresource.
+   */
+  prepareForCreate?: (obj: KubeObject, user: Requester) => void;
+  createStatus?: 'keep' | 'reset';
+  prepareForUpdate?: ResourceInfo['prepareForUpdate'];
+  deletion?: ResourceInfo['deletion'];
   extraFields?: (obj: KubeObject) => Record<string, string>;
-};
+}
 
+/** A registry entry: the kind's own hooks over the generic strategy. */
 function resource(d: Def): ResourceInfo {
-  const { extraFields, ...rest } = d;
+  const { extraFields, createStatus, validate, validateUpdate, prepareForCreate, prepareForUpdate, deletion, ...rest } = d;
+  const hasStatus = d.subresources.includes('status');
+  const resetStatus = genericPrepareForCreate(hasStatus && createStatus !== 'keep');
   return {
     ...rest,
     listKind: `${d.kind}List`,
     verbs: d.verbs ?? ALL_VERBS,
+    validate: (obj) => validate(obj),
+    validateUpdate: validateUpdate ?? ((obj, old) => validate(obj, old)),
+    prepareForCreate: (obj, user) => {
+      resetStatus(obj);
+      prepareForCreate?.(obj, user);
+    },
+    prepareForUpdate: prepareForUpdate ?? genericPrepareForUpdate(hasStatus),
+    deletion: deletion ?? IMMEDIATE_DELETION,
     fieldLabels: (obj) => ({ ...metaFields(obj, d.namespaced), ...(extraFields ? extraFields(obj) : {}) }),
   };
 }
@@ -70,18 +116,20 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', singular: 'namespace', shortNames: ['ns'],
     namespaced: false, subresources: ['status'], verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
     applyDefaults: defaultNamespace, validate: v.validateNamespace,
+    prepareForCreate: prepareNamespaceForCreate, deletion: NAMESPACE_DELETION,
     extraFields: (o) => ({ 'status.phase': str((o as Namespace).status?.phase) }),
   }),
   resource({
     group: '', version: 'v1', kind: 'Node', plural: 'nodes', singular: 'node', shortNames: ['no'],
     namespaced: false, subresources: ['status', 'proxy'],
-    applyDefaults: defaultNode, validate: v.validateNode,
+    applyDefaults: defaultNode, validate: v.validateNode, createStatus: 'keep',
     extraFields: (o) => ({ 'spec.unschedulable': String((o as Node).spec?.unschedulable === true) }),
   }),
   resource({
     group: '', version: 'v1', kind: 'Pod', plural: 'pods', singular: 'pod', shortNames: ['po'],
     namespaced: true, subresources: ['status', 'binding', 'log', 'exec', 'attach', 'portforward', 'eviction', 'ephemeralcontainers', 'proxy'],
     applyDefaults: defaultPod, validate: v.validatePod,
+    prepareForCreate: preparePodForCreate, deletion: POD_DELETION,
     extraFields: (o) => {
       const p = o as Pod;
       return {
@@ -208,7 +256,7 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
       if (spec && typeof spec === 'object' && spec.usages === undefined && spec.signerName === KUBELET_CLIENT_SIGNER) spec.usages = ['digital signature', 'client auth'];
     },
     validate: validateCertificateSigningRequest,
-    prepareForCreate: stampCsrRequester,
+    prepareForCreate: stampCsrRequester, prepareForUpdate: prepareCsrForUpdate,
     extraFields: (o) => ({ 'spec.signerName': str((o as CertificateSigningRequest).spec?.signerName) }),
   }),
 ]);
