@@ -37,6 +37,7 @@ export { completeObjectMetaForCreate, generateObjectName, generationChanged, jso
 export { defaultAndValidate, genericPrepareForCreate, genericPrepareForUpdate, IMMEDIATE_DELETION, prepareCreate, prepareUpdate, withStatusOf } from './strategy.js';
 export { bindPod, NAMESPACE_DELETION, NAMESPACE_FINALIZER, NAMESPACE_NAME_LABEL, POD_DELETION, prepareCsrForUpdate, prepareNamespaceForCreate, preparePodForCreate } from './core-strategies.js';
 export { fromScale, selectorString, toScale } from './scale.js';
+export { age, DEFAULT_TABLE, formatLabels, formatLabelSelector, humanDuration, podRowConditions, podSummary, type TableColumn, type TablePrinter } from './table-columns.js';
 export { defaultEphemeralContainers, validateEphemeralContainers, validateEphemeralContainersUpdate } from './ephemeral-containers.js';
 export { FIELD_META, fieldMeta, fieldSchemaFor, GENERIC_OBJECT_SCHEMA, leafSchema, unknownFields, type FieldMeta, type FieldSchema, type LeafType } from './known-fields.js';
 export * from './proxy-report.js';

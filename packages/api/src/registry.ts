@@ -14,9 +14,9 @@
  *    (fields the server sets; status is reset for kinds with a status
  *    subresource), `prepareForUpdate` (what a write of the object or a
  *    subresource may change), `validateUpdate`, `deletion` (grace period,
- *    finalizers), `extraFields` (field selectors); a row in GROUP_VERSIONS
- *    for a new group, its columns in the apiserver's table.ts, and its known
- *    fields in known-fields.ts;
+ *    finalizers), `table` (its `kubectl get` columns, in table-columns.ts),
+ *    `extraFields` (field selectors); a row in GROUP_VERSIONS for a new
+ *    group, and its known fields in known-fields.ts;
  * 4. its controller in packages/controller-manager.
  * Hooks that need I/O (a Service's cluster IP and node ports) are the
  * apiserver's, keyed by plural in its kind-hooks.ts.
@@ -47,6 +47,7 @@ import type { KubeObject } from './meta.js';
 import { validatePodDisruptionBudget } from './policy-validation.js';
 import { groupVersion, type Requester, type ResourceInfo } from './resource.js';
 import { genericPrepareForCreate, genericPrepareForUpdate, IMMEDIATE_DELETION } from './strategy.js';
+import { DEFAULT_TABLE, TABLES, type TablePrinter } from './table-columns.js';
 import * as v from './validation.js';
 import {
   defaultCronJob,
@@ -71,7 +72,7 @@ function metaFields(obj: KubeObject, namespaced: boolean): Record<string, string
 const str = (x: unknown): string => (x === undefined || x === null ? '' : String(x));
 
 /** One kind's entry as written below: what is not given is the generic strategy. */
-interface Def extends Omit<ResourceInfo, 'listKind' | 'verbs' | 'fieldLabels' | 'validate' | 'validateUpdate' | 'prepareForCreate' | 'prepareForUpdate' | 'deletion'> {
+interface Def extends Omit<ResourceInfo, 'listKind' | 'verbs' | 'fieldLabels' | 'validate' | 'validateUpdate' | 'prepareForCreate' | 'prepareForUpdate' | 'deletion' | 'table'> {
   verbs?: string[];
   /** Create and update validation in one function (old given on update), as the validation files write it. */
   validate(obj: KubeObject, old?: KubeObject): FieldError[];
@@ -86,12 +87,14 @@ interface Def extends Omit<ResourceInfo, 'listKind' | 'verbs' | 'fieldLabels' | 
   createStatus?: 'keep' | 'reset';
   prepareForUpdate?: ResourceInfo['prepareForUpdate'];
   deletion?: ResourceInfo['deletion'];
+  /** Its `kubectl get` columns; name and age when not given. */
+  table?: TablePrinter;
   extraFields?: (obj: KubeObject) => Record<string, string>;
 }
 
 /** A registry entry: the kind's own hooks over the generic strategy. */
 function resource(d: Def): ResourceInfo {
-  const { extraFields, createStatus, validate, validateUpdate, prepareForCreate, prepareForUpdate, deletion, ...rest } = d;
+  const { extraFields, createStatus, validate, validateUpdate, prepareForCreate, prepareForUpdate, deletion, table, ...rest } = d;
   const hasStatus = d.subresources.includes('status');
   const resetStatus = genericPrepareForCreate(hasStatus && createStatus !== 'keep');
   return {
@@ -106,6 +109,7 @@ function resource(d: Def): ResourceInfo {
     },
     prepareForUpdate: prepareForUpdate ?? genericPrepareForUpdate(hasStatus),
     deletion: deletion ?? IMMEDIATE_DELETION,
+    table: table ?? DEFAULT_TABLE,
     fieldLabels: (obj) => ({ ...metaFields(obj, d.namespaced), ...(extraFields ? extraFields(obj) : {}) }),
   };
 }
@@ -116,6 +120,7 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', singular: 'namespace', shortNames: ['ns'],
     namespaced: false, subresources: ['status'], verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
     applyDefaults: defaultNamespace, validate: v.validateNamespace,
+    table: TABLES.namespaces,
     prepareForCreate: prepareNamespaceForCreate, deletion: NAMESPACE_DELETION,
     extraFields: (o) => ({ 'status.phase': str((o as Namespace).status?.phase) }),
   }),
@@ -123,12 +128,14 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     group: '', version: 'v1', kind: 'Node', plural: 'nodes', singular: 'node', shortNames: ['no'],
     namespaced: false, subresources: ['status', 'proxy'],
     applyDefaults: defaultNode, validate: v.validateNode, createStatus: 'keep',
+    table: TABLES.nodes,
     extraFields: (o) => ({ 'spec.unschedulable': String((o as Node).spec?.unschedulable === true) }),
   }),
   resource({
     group: '', version: 'v1', kind: 'Pod', plural: 'pods', singular: 'pod', shortNames: ['po'],
     namespaced: true, subresources: ['status', 'binding', 'log', 'exec', 'attach', 'portforward', 'eviction', 'ephemeralcontainers', 'proxy'],
     applyDefaults: defaultPod, validate: v.validatePod,
+    table: TABLES.pods,
     prepareForCreate: preparePodForCreate, deletion: POD_DELETION,
     extraFields: (o) => {
       const p = o as Pod;
@@ -148,77 +155,91 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     group: 'apps', version: 'v1', kind: 'ReplicaSet', plural: 'replicasets', singular: 'replicaset', shortNames: ['rs'],
     namespaced: true, subresources: ['status', 'scale'],
     applyDefaults: defaultReplicaSet, validate: v.validateReplicaSet,
+    table: TABLES.replicasets,
     extraFields: (o) => ({ 'status.replicas': str((o as ReplicaSet).status?.replicas ?? 0) }),
   }),
   resource({
     group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments', singular: 'deployment', shortNames: ['deploy'],
     namespaced: true, subresources: ['status', 'scale'],
     applyDefaults: defaultDeployment, validate: v.validateDeployment,
+    table: TABLES.deployments,
   }),
   resource({
     group: 'apps', version: 'v1', kind: 'DaemonSet', plural: 'daemonsets', singular: 'daemonset', shortNames: ['ds'],
     namespaced: true, subresources: ['status'],
     applyDefaults: defaultDaemonSet, validate: validateDaemonSet,
+    table: TABLES.daemonsets,
     extraFields: (o) => ({ 'status.desiredNumberScheduled': str((o as DaemonSet).status?.desiredNumberScheduled ?? 0) }),
   }),
   resource({
     group: 'apps', version: 'v1', kind: 'ControllerRevision', plural: 'controllerrevisions', singular: 'controllerrevision', shortNames: [],
     namespaced: true, subresources: [],
     applyDefaults: noDefaults, validate: validateControllerRevision,
+    table: TABLES.controllerrevisions,
   }),
   resource({
     group: 'batch', version: 'v1', kind: 'Job', plural: 'jobs', singular: 'job', shortNames: [],
     namespaced: true, subresources: ['status'],
     applyDefaults: defaultJob, validate: validateJob, prepareForCreate: prepareJobForCreate,
+    table: TABLES.jobs,
     extraFields: (o) => ({ 'status.successful': str((o as Job).status?.succeeded ?? 0) }),
   }),
   resource({
     group: 'batch', version: 'v1', kind: 'CronJob', plural: 'cronjobs', singular: 'cronjob', shortNames: ['cj'],
     namespaced: true, subresources: ['status'],
     applyDefaults: defaultCronJob, validate: validateCronJob,
+    table: TABLES.cronjobs,
   }),
   resource({
     group: '', version: 'v1', kind: 'Service', plural: 'services', singular: 'service', shortNames: ['svc'],
     namespaced: true, subresources: ['status', 'proxy'],
     applyDefaults: defaultService, validate: v.validateService,
+    table: TABLES.services,
     extraFields: (o) => ({ 'spec.clusterIP': str((o as Service).spec?.clusterIP), 'spec.type': str((o as Service).spec?.type) }),
   }),
   resource({
     group: '', version: 'v1', kind: 'Endpoints', plural: 'endpoints', singular: 'endpoints', shortNames: ['ep'],
     namespaced: true, subresources: [],
     applyDefaults: defaultEndpoints, validate: v.validateEndpoints,
+    table: TABLES.endpoints,
   }),
   resource({
     group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', plural: 'endpointslices', singular: 'endpointslice', shortNames: [],
     namespaced: true, subresources: [],
     applyDefaults: defaultEndpointSlice, validate: v.validateEndpointSlice,
+    table: TABLES.endpointslices,
     extraFields: (o) => ({ addressType: str((o as EndpointSlice).addressType) }),
   }),
   resource({
     group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', singular: 'configmap', shortNames: ['cm'],
     namespaced: true, subresources: [],
     applyDefaults: defaultConfigMap, validate: validateConfigMap,
+    table: TABLES.configmaps,
   }),
   resource({
     group: '', version: 'v1', kind: 'Secret', plural: 'secrets', singular: 'secret', shortNames: [],
     namespaced: true, subresources: [],
     applyDefaults: defaultSecret, validate: validateSecret,
+    table: TABLES.secrets,
     extraFields: (o) => ({ type: str((o as Secret).type) }),
   }),
   resource({
     group: 'networking.k8s.io', version: 'v1', kind: 'Ingress', plural: 'ingresses', singular: 'ingress', shortNames: ['ing'],
     namespaced: true, subresources: ['status'],
     applyDefaults: defaultIngress, validate: v.validateIngress,
+    table: TABLES.ingresses,
   }),
   resource({
     group: 'networking.k8s.io', version: 'v1', kind: 'IngressClass', plural: 'ingressclasses', singular: 'ingressclass', shortNames: [],
     namespaced: false, subresources: [],
     applyDefaults: defaultIngressClass, validate: validateIngressClass,
+    table: TABLES.ingressclasses,
   }),
   resource({
     group: '', version: 'v1', kind: 'Event', plural: 'events', singular: 'event', shortNames: ['ev'],
     namespaced: true, subresources: [],
     applyDefaults: noDefaults, validate: v.validateEvent,
+    table: TABLES.events,
     extraFields: (o) => {
       const e = o as Event;
       const io = e.involvedObject ?? {};
@@ -246,6 +267,7 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', plural: 'leases', singular: 'lease', shortNames: [],
     namespaced: true, subresources: [],
     applyDefaults: noDefaults, validate: v.validateLease,
+    table: TABLES.leases,
   }),
   resource({
     group: 'certificates.k8s.io', version: 'v1', kind: 'CertificateSigningRequest', plural: 'certificatesigningrequests', singular: 'certificatesigningrequest', shortNames: ['csr'],

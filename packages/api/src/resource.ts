@@ -1,5 +1,6 @@
 import type { FieldError } from './errors.js';
 import type { KubeObject } from './meta.js';
+import type { TablePrinter } from './table-columns.js';
 
 /** The requester's identity, as authentication established it. */
 export interface Requester {
@@ -80,6 +81,8 @@ export interface ResourceInfo {
   validateUpdate(obj: KubeObject, old: KubeObject): FieldError[];
   /** How a delete proceeds: grace period, finalizers, what the answer is. */
   deletion: DeletionPolicy;
+  /** The columns `kubectl get` shows (server-side printing). */
+  table: TablePrinter;
   /** Field values for `fieldSelector`: `metadata.name`, `spec.nodeName`, … */
   fieldLabels(obj: KubeObject): Record<string, string>;
 }

@@ -16,6 +16,7 @@ describe('every registry entry is a full strategy', () => {
     expect(typeof r.deletion.gracePeriodSeconds).toBe('function');
     expect(Array.isArray(r.deletion.finalizers)).toBe(true);
     expect(typeof r.deletion.returnsObject).toBe('boolean');
+    expect(r.table.columns.map((c) => c.name)).toContain('Name');
     expect(r.listKind).toBe(`${r.kind}List`);
   });
 

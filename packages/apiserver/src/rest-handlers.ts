@@ -394,9 +394,9 @@ export class RestHandlers {
 
   // ------------------------------------------------------------- binding
 
-  /** POST pods/{name}/binding (or namespaces/{ns}/bindings): sets spec.nodeName once. */
+  /** POST pods/{name}/binding (or namespaces/{ns}/bindings): sets spec.nodeName once (the Pod strategy's bindPod). */
   async bind(req: RestRequest): Promise<RestResponse> {
-    const { path } = req;
+    const { path, info } = req;
     const binding = decodeObjectBody(req.body, req.contentType)!;
     if (binding.apiVersion === undefined) binding.apiVersion = 'v1';
     if (binding.kind === undefined) binding.kind = 'Binding';
@@ -424,12 +424,12 @@ export class RestHandlers {
     const node = target!.name as string;
     const annotations = md.annotations;
     if (isDryRun(req)) {
-      await this.storage.get('pods', path.namespace, name);
+      await this.storage.get(info.plural, path.namespace, name);
       return { code: 201, body: successStatus() };
     }
     const attrs = { ...req.attrs, name };
     const extra = annotations && typeof annotations === 'object' && !Array.isArray(annotations) ? (annotations as Record<string, string>) : undefined;
-    await this.storage.guaranteedUpdate('pods', path.namespace, name, (pod) => {
+    await this.storage.guaranteedUpdate(info.plural, path.namespace, name, (pod) => {
       const next = bindPod(pod, node, extra);
       this.admit(attrs, pod, next);
       return next;
