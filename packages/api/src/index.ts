@@ -12,6 +12,8 @@ export * from './coordination-types.js';
 export * from './config-types.js';
 export * from './policy-types.js';
 export * from './certificates-types.js';
+export * from './scheduling-types.js';
+export { defaultPriorityClass, validatePriorityClass } from './priorityclass-validation.js';
 export * from './policy-validation.js';
 export * from './helpers.js';
 export * from './names.js';

@@ -46,6 +46,7 @@ import { defaultIngressClass, validateIngressClass } from './ingressclass.js';
 import type { KubeObject } from './meta.js';
 import { validatePodDisruptionBudget } from './policy-validation.js';
 import { groupVersion, type Requester, type ResourceInfo } from './resource.js';
+import { defaultPriorityClass, validatePriorityClass } from './priorityclass-validation.js';
 import { genericPrepareForCreate, genericPrepareForUpdate, IMMEDIATE_DELETION } from './strategy.js';
 import { DEFAULT_TABLE, TABLES, type TablePrinter } from './table-columns.js';
 import * as v from './validation.js';
@@ -270,6 +271,12 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     table: TABLES.leases,
   }),
   resource({
+    group: 'scheduling.k8s.io', version: 'v1', kind: 'PriorityClass', plural: 'priorityclasses', singular: 'priorityclass', shortNames: ['pc'],
+    namespaced: false, subresources: [],
+    applyDefaults: defaultPriorityClass, validate: validatePriorityClass,
+    table: TABLES.priorityclasses,
+  }),
+  resource({
     group: 'certificates.k8s.io', version: 'v1', kind: 'CertificateSigningRequest', plural: 'certificatesigningrequests', singular: 'certificatesigningrequest', shortNames: ['csr'],
     namespaced: false, subresources: ['status', 'approval'],
     applyDefaults: (o) => {
@@ -306,6 +313,7 @@ export const GROUP_VERSIONS: readonly GroupVersionInfo[] = Object.freeze([
   { group: 'autoscaling', versions: ['v1'], preferredVersion: 'v1' },
   { group: 'policy', versions: ['v1'], preferredVersion: 'v1' },
   { group: 'certificates.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
+  { group: 'scheduling.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
 ]);
 
 /** The group, version and kind a subresource reads and writes (for discovery and request bodies). */

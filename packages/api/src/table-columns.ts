@@ -506,4 +506,11 @@ export const TABLES = {
     ageCol,
   ] },
   leases: { columns: [name, col('Holder', (o) => str(get(o, 'spec.holderIdentity')), { description: 'The holder of the lease.' }), ageCol] },
+  priorityclasses: { columns: [
+    name,
+    col('Value', (o) => num(get(o, 'value')), { type: 'integer', description: 'The integer value of this priority class.' }),
+    col('Global-Default', (o) => get(o, 'globalDefault') === true, { type: 'boolean', description: 'Whether pods without a priorityClassName get this class.' }),
+    ageCol,
+    col('PreemptionPolicy', (o) => str(get(o, 'preemptionPolicy')), { description: 'Whether pods of this class may preempt lower-priority pods.' }),
+  ] },
 } satisfies Record<string, TablePrinter>;

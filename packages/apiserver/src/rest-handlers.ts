@@ -100,7 +100,7 @@ export class RestHandlers {
     /** Per-kind I/O around writes, or (as before) the Services' allocator, from which the table is built; none: objects are stored as prepared. */
     hooks?: KindHookTable | ServiceAllocator,
   ) {
-    this.hookTable = hooks instanceof Map ? hooks : kindHooks(hooks as ServiceAllocator | undefined);
+    this.hookTable = hooks instanceof Map ? hooks : kindHooks({ services: hooks as ServiceAllocator | undefined, storage });
   }
 
   /** The I/O hooks of a resource, if it has any. */
@@ -210,6 +210,7 @@ export class RestHandlers {
     const { info, path } = req;
     const md = obj.metadata;
     guarded('create', () => prepareCreate(info, obj, req.attrs.user));
+    await this.hooks(info)?.admitCreate?.(obj);
     this.validate(info, obj);
     if (!md.name && !md.generateName) {
       throw invalid(info.kind, '', [{ type: 'FieldValueRequired', field: 'metadata.name', message: 'name or generateName is required' }], info.group || undefined);
