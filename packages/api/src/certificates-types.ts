@@ -7,6 +7,7 @@
 import { canonicalJson } from './helpers.js';
 import type { FieldError } from './errors.js';
 import type { KubeList, KubeObject, ObjectMeta } from './meta.js';
+import type { Requester } from './resource.js';
 import { isDns1123Subdomain } from './names.js';
 import { FieldErrors, validateObjectMeta, validateObjectMetaUpdate } from './validation.js';
 
@@ -54,12 +55,6 @@ export interface CertificateSigningRequest extends KubeObject {
 /** A list of CSRs. */
 export type CertificateSigningRequestList = KubeList<CertificateSigningRequest>;
 
-/** The requester's identity, as authentication established it. */
-export interface Requester {
-  name: string;
-  uid?: string;
-  groups: string[];
-}
 
 /** Stamps the requester into spec (Kubernetes' CSR strategy): whatever the client sent there is replaced. */
 export function stampCsrRequester(obj: KubeObject, user: Requester): void {

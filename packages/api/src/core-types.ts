@@ -4,7 +4,7 @@
  * unknown fields survive a round trip through the store.
  */
 import type { ConfigMapVolumeSource, EnvFromSource, KeySelector, SecretVolumeSource } from './config-types.js';
-import type { Condition, KubeList, KubeObject, ObjectMeta } from './meta.js';
+import type { Condition, KubeList, KubeObject, LabelSelector, ObjectMeta } from './meta.js';
 
 /** A number or a string such as `25%` or a port name (intstr.IntOrString). */
 export type IntOrString = number | string;
@@ -372,6 +372,19 @@ export interface NodeAffinity {
   preferredDuringSchedulingIgnoredDuringExecution?: PreferredSchedulingTerm[];
 }
 
+/**
+ * Spread pods matching `labelSelector` (in the pod's namespace) over the
+ * values of the node label `topologyKey`: placing the pod may leave at most
+ * `maxSkew` more of them in its domain than in the emptiest one.
+ */
+export interface TopologySpreadConstraint {
+  maxSkew: number;
+  topologyKey: string;
+  /** DoNotSchedule: a filter (the pod waits); ScheduleAnyway: a preference. */
+  whenUnsatisfiable: 'DoNotSchedule' | 'ScheduleAnyway';
+  labelSelector?: LabelSelector;
+}
+
 /** Scheduling constraints of a pod. Only node affinity is acted on. */
 export interface Affinity {
   nodeAffinity?: NodeAffinity;
@@ -436,6 +449,8 @@ export interface PodSpec {
   tolerations?: Toleration[];
   priority?: number;
   priorityClassName?: string;
+  /** How matching pods are spread over the domains of node labels (the scheduler's PodTopologySpread). */
+  topologySpreadConstraints?: TopologySpreadConstraint[];
   securityContext?: PodSecurityContext;
   enableServiceLinks?: boolean;
   hostPID?: boolean;

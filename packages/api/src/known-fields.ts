@@ -422,6 +422,12 @@ const SCHEMAS: Record<string, FieldSchema> = {
     }),
     status: true,
   }, 'Limits voluntary disruptions (evictions) of a set of pods.'),
+  'scheduling.k8s.io/priorityclasses': object({
+    value: int('The priority of pods naming this class; higher is scheduled first.'),
+    globalDefault: bool('Pods naming no class get this one.'),
+    description: str('When to use this class.'),
+    preemptionPolicy: str('PreemptLowerPriority or Never.'),
+  }, 'A named pod priority.'),
   'coordination.k8s.io/leases': object({
     spec: struct(undefined, 'Who holds the lease and for how long.', {
       holderIdentity: str('Current holder.'),

@@ -1,13 +1,32 @@
 /**
- * The table of every resource Flotilla serves. The apiserver routes and
- * discovers from it, the store keys by its plural, the CLI resolves
- * `po` / `deploy` / `deployments.apps` through it.
+ * The table of every resource Flotilla serves, one strategy entry per kind
+ * (Kubernetes' registry). The apiserver routes, discovers and writes through
+ * it, the storages and the fake client apply its metadata and status rules,
+ * the CLI resolves `po` / `deploy` / `deployments.apps` through it.
+ *
+ * Adding a kind means four pieces, none of them in the generic REST code:
+ * 1. its types (`<group>-types.ts`: the object, its spec and status, a List);
+ * 2. its defaults and validation (`<kind>-validation.ts`: `defaultX(obj)`,
+ *    `validateX(obj, old?)` returning every FieldError with its path, old
+ *    given on update for immutable fields);
+ * 3. one `resource({...})` entry below: names, scope, subresources, and any
+ *    strategy hook that differs from the generic one — `prepareForCreate`
+ *    (fields the server sets; status is reset for kinds with a status
+ *    subresource), `prepareForUpdate` (what a write of the object or a
+ *    subresource may change), `validateUpdate`, `deletion` (grace period,
+ *    finalizers), `table` (its `kubectl get` columns, in table-columns.ts),
+ *    `extraFields` (field selectors); a row in GROUP_VERSIONS for a new
+ *    group, and its known fields in known-fields.ts;
+ * 4. its controller in packages/controller-manager.
+ * Hooks that need I/O (a Service's cluster IP and node ports) are the
+ * apiserver's, keyed by plural in its kind-hooks.ts.
  */
 import type { DaemonSet, ReplicaSet } from './apps-types.js';
 import type { Job } from './batch-types.js';
 import { KUBELET_CLIENT_SIGNER, stampCsrRequester, validateCertificateSigningRequest, type CertificateSigningRequest } from './certificates-types.js';
 import type { Secret } from './config-types.js';
 import { defaultConfigMap, defaultSecret, validateConfigMap, validateSecret } from './config-validation.js';
+import { NAMESPACE_DELETION, POD_DELETION, prepareCsrForUpdate, prepareNamespaceForCreate, preparePodForCreate } from './core-strategies.js';
 import type { Event, Namespace, Node, Pod, Service } from './core-types.js';
 import type { EndpointSlice } from './discovery-types.js';
 import {
@@ -22,10 +41,14 @@ import {
   defaultService,
   noDefaults,
 } from './defaults.js';
+import type { FieldError } from './errors.js';
 import { defaultIngressClass, validateIngressClass } from './ingressclass.js';
 import type { KubeObject } from './meta.js';
 import { validatePodDisruptionBudget } from './policy-validation.js';
-import { groupVersion, type ResourceInfo } from './resource.js';
+import { groupVersion, type Requester, type ResourceInfo } from './resource.js';
+import { defaultPriorityClass, validatePriorityClass } from './priorityclass-validation.js';
+import { genericPrepareForCreate, genericPrepareForUpdate, IMMEDIATE_DELETION } from './strategy.js';
+import { DEFAULT_TABLE, TABLES, type TablePrinter } from './table-columns.js';
 import * as v from './validation.js';
 import {
   defaultCronJob,
@@ -49,17 +72,45 @@ function metaFields(obj: KubeObject, namespaced: boolean): Record<string, string
 
 const str = (x: unknown): string => (x === undefined || x === null ? '' : String(x));
 
-type Def = Omit<ResourceInfo, 'listKind' | 'verbs' | 'fieldLabels'> & {
+/** One kind's entry as written below: what is not given is the generic strategy. */
+interface Def extends Omit<ResourceInfo, 'listKind' | 'verbs' | 'fieldLabels' | 'validate' | 'validateUpdate' | 'prepareForCreate' | 'prepareForUpdate' | 'deletion' | 'table'> {
   verbs?: string[];
+  /** Create and update validation in one function (old given on update), as the validation files write it. */
+  validate(obj: KubeObject, old?: KubeObject): FieldError[];
+  /** Update validation when it is not `validate(obj, old)`. */
+  validateUpdate?: ResourceInfo['validateUpdate'];
+  /**
+   * What the server sets on a new object besides the generic status reset.
+   * `status: 'keep'` keeps a client's status (a Node registers with its
+   * capacity); `'reset'` (the default) drops it for kinds with a status subresource.
+   */
+  prepareForCreate?: (obj: KubeObject, user: Requester) => void;
+  createStatus?: 'keep' | 'reset';
+  prepareForUpdate?: ResourceInfo['prepareForUpdate'];
+  deletion?: ResourceInfo['deletion'];
+  /** Its `kubectl get` columns; name and age when not given. */
+  table?: TablePrinter;
   extraFields?: (obj: KubeObject) => Record<string, string>;
-};
+}
 
+/** A registry entry: the kind's own hooks over the generic strategy. */
 function resource(d: Def): ResourceInfo {
-  const { extraFields, ...rest } = d;
+  const { extraFields, createStatus, validate, validateUpdate, prepareForCreate, prepareForUpdate, deletion, table, ...rest } = d;
+  const hasStatus = d.subresources.includes('status');
+  const resetStatus = genericPrepareForCreate(hasStatus && createStatus !== 'keep');
   return {
     ...rest,
     listKind: `${d.kind}List`,
     verbs: d.verbs ?? ALL_VERBS,
+    validate: (obj) => validate(obj),
+    validateUpdate: validateUpdate ?? ((obj, old) => validate(obj, old)),
+    prepareForCreate: (obj, user) => {
+      resetStatus(obj);
+      prepareForCreate?.(obj, user);
+    },
+    prepareForUpdate: prepareForUpdate ?? genericPrepareForUpdate(hasStatus),
+    deletion: deletion ?? IMMEDIATE_DELETION,
+    table: table ?? DEFAULT_TABLE,
     fieldLabels: (obj) => ({ ...metaFields(obj, d.namespaced), ...(extraFields ? extraFields(obj) : {}) }),
   };
 }
@@ -70,18 +121,23 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', singular: 'namespace', shortNames: ['ns'],
     namespaced: false, subresources: ['status'], verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
     applyDefaults: defaultNamespace, validate: v.validateNamespace,
+    table: TABLES.namespaces,
+    prepareForCreate: prepareNamespaceForCreate, deletion: NAMESPACE_DELETION,
     extraFields: (o) => ({ 'status.phase': str((o as Namespace).status?.phase) }),
   }),
   resource({
     group: '', version: 'v1', kind: 'Node', plural: 'nodes', singular: 'node', shortNames: ['no'],
     namespaced: false, subresources: ['status', 'proxy'],
-    applyDefaults: defaultNode, validate: v.validateNode,
+    applyDefaults: defaultNode, validate: v.validateNode, createStatus: 'keep',
+    table: TABLES.nodes,
     extraFields: (o) => ({ 'spec.unschedulable': String((o as Node).spec?.unschedulable === true) }),
   }),
   resource({
     group: '', version: 'v1', kind: 'Pod', plural: 'pods', singular: 'pod', shortNames: ['po'],
     namespaced: true, subresources: ['status', 'binding', 'log', 'exec', 'attach', 'portforward', 'eviction', 'ephemeralcontainers', 'proxy'],
     applyDefaults: defaultPod, validate: v.validatePod,
+    table: TABLES.pods,
+    prepareForCreate: preparePodForCreate, deletion: POD_DELETION,
     extraFields: (o) => {
       const p = o as Pod;
       return {
@@ -100,77 +156,91 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     group: 'apps', version: 'v1', kind: 'ReplicaSet', plural: 'replicasets', singular: 'replicaset', shortNames: ['rs'],
     namespaced: true, subresources: ['status', 'scale'],
     applyDefaults: defaultReplicaSet, validate: v.validateReplicaSet,
+    table: TABLES.replicasets,
     extraFields: (o) => ({ 'status.replicas': str((o as ReplicaSet).status?.replicas ?? 0) }),
   }),
   resource({
     group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments', singular: 'deployment', shortNames: ['deploy'],
     namespaced: true, subresources: ['status', 'scale'],
     applyDefaults: defaultDeployment, validate: v.validateDeployment,
+    table: TABLES.deployments,
   }),
   resource({
     group: 'apps', version: 'v1', kind: 'DaemonSet', plural: 'daemonsets', singular: 'daemonset', shortNames: ['ds'],
     namespaced: true, subresources: ['status'],
     applyDefaults: defaultDaemonSet, validate: validateDaemonSet,
+    table: TABLES.daemonsets,
     extraFields: (o) => ({ 'status.desiredNumberScheduled': str((o as DaemonSet).status?.desiredNumberScheduled ?? 0) }),
   }),
   resource({
     group: 'apps', version: 'v1', kind: 'ControllerRevision', plural: 'controllerrevisions', singular: 'controllerrevision', shortNames: [],
     namespaced: true, subresources: [],
     applyDefaults: noDefaults, validate: validateControllerRevision,
+    table: TABLES.controllerrevisions,
   }),
   resource({
     group: 'batch', version: 'v1', kind: 'Job', plural: 'jobs', singular: 'job', shortNames: [],
     namespaced: true, subresources: ['status'],
     applyDefaults: defaultJob, validate: validateJob, prepareForCreate: prepareJobForCreate,
+    table: TABLES.jobs,
     extraFields: (o) => ({ 'status.successful': str((o as Job).status?.succeeded ?? 0) }),
   }),
   resource({
     group: 'batch', version: 'v1', kind: 'CronJob', plural: 'cronjobs', singular: 'cronjob', shortNames: ['cj'],
     namespaced: true, subresources: ['status'],
     applyDefaults: defaultCronJob, validate: validateCronJob,
+    table: TABLES.cronjobs,
   }),
   resource({
     group: '', version: 'v1', kind: 'Service', plural: 'services', singular: 'service', shortNames: ['svc'],
     namespaced: true, subresources: ['status', 'proxy'],
     applyDefaults: defaultService, validate: v.validateService,
+    table: TABLES.services,
     extraFields: (o) => ({ 'spec.clusterIP': str((o as Service).spec?.clusterIP), 'spec.type': str((o as Service).spec?.type) }),
   }),
   resource({
     group: '', version: 'v1', kind: 'Endpoints', plural: 'endpoints', singular: 'endpoints', shortNames: ['ep'],
     namespaced: true, subresources: [],
     applyDefaults: defaultEndpoints, validate: v.validateEndpoints,
+    table: TABLES.endpoints,
   }),
   resource({
     group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', plural: 'endpointslices', singular: 'endpointslice', shortNames: [],
     namespaced: true, subresources: [],
     applyDefaults: defaultEndpointSlice, validate: v.validateEndpointSlice,
+    table: TABLES.endpointslices,
     extraFields: (o) => ({ addressType: str((o as EndpointSlice).addressType) }),
   }),
   resource({
     group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', singular: 'configmap', shortNames: ['cm'],
     namespaced: true, subresources: [],
     applyDefaults: defaultConfigMap, validate: validateConfigMap,
+    table: TABLES.configmaps,
   }),
   resource({
     group: '', version: 'v1', kind: 'Secret', plural: 'secrets', singular: 'secret', shortNames: [],
     namespaced: true, subresources: [],
     applyDefaults: defaultSecret, validate: validateSecret,
+    table: TABLES.secrets,
     extraFields: (o) => ({ type: str((o as Secret).type) }),
   }),
   resource({
     group: 'networking.k8s.io', version: 'v1', kind: 'Ingress', plural: 'ingresses', singular: 'ingress', shortNames: ['ing'],
     namespaced: true, subresources: ['status'],
     applyDefaults: defaultIngress, validate: v.validateIngress,
+    table: TABLES.ingresses,
   }),
   resource({
     group: 'networking.k8s.io', version: 'v1', kind: 'IngressClass', plural: 'ingressclasses', singular: 'ingressclass', shortNames: [],
     namespaced: false, subresources: [],
     applyDefaults: defaultIngressClass, validate: validateIngressClass,
+    table: TABLES.ingressclasses,
   }),
   resource({
     group: '', version: 'v1', kind: 'Event', plural: 'events', singular: 'event', shortNames: ['ev'],
     namespaced: true, subresources: [],
     applyDefaults: noDefaults, validate: v.validateEvent,
+    table: TABLES.events,
     extraFields: (o) => {
       const e = o as Event;
       const io = e.involvedObject ?? {};
@@ -198,6 +268,13 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', plural: 'leases', singular: 'lease', shortNames: [],
     namespaced: true, subresources: [],
     applyDefaults: noDefaults, validate: v.validateLease,
+    table: TABLES.leases,
+  }),
+  resource({
+    group: 'scheduling.k8s.io', version: 'v1', kind: 'PriorityClass', plural: 'priorityclasses', singular: 'priorityclass', shortNames: ['pc'],
+    namespaced: false, subresources: [],
+    applyDefaults: defaultPriorityClass, validate: validatePriorityClass,
+    table: TABLES.priorityclasses,
   }),
   resource({
     group: 'certificates.k8s.io', version: 'v1', kind: 'CertificateSigningRequest', plural: 'certificatesigningrequests', singular: 'certificatesigningrequest', shortNames: ['csr'],
@@ -208,7 +285,7 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
       if (spec && typeof spec === 'object' && spec.usages === undefined && spec.signerName === KUBELET_CLIENT_SIGNER) spec.usages = ['digital signature', 'client auth'];
     },
     validate: validateCertificateSigningRequest,
-    prepareForCreate: stampCsrRequester,
+    prepareForCreate: stampCsrRequester, prepareForUpdate: prepareCsrForUpdate,
     extraFields: (o) => ({ 'spec.signerName': str((o as CertificateSigningRequest).spec?.signerName) }),
   }),
 ]);
@@ -236,6 +313,7 @@ export const GROUP_VERSIONS: readonly GroupVersionInfo[] = Object.freeze([
   { group: 'autoscaling', versions: ['v1'], preferredVersion: 'v1' },
   { group: 'policy', versions: ['v1'], preferredVersion: 'v1' },
   { group: 'certificates.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
+  { group: 'scheduling.k8s.io', versions: ['v1'], preferredVersion: 'v1' },
 ]);
 
 /** The group, version and kind a subresource reads and writes (for discovery and request bodies). */

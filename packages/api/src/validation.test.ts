@@ -360,3 +360,19 @@ describe('other kinds', () => {
     }
   });
 });
+
+describe('topologySpreadConstraints', () => {
+  const spread = (c: Record<string, unknown>) => (p: Pod) => {
+    (p.spec as unknown as Record<string, unknown>).topologySpreadConstraints = [c];
+  };
+  it('accepts a constraint the scheduler can apply', () => {
+    expect(podErrors(spread({ maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { app: 'web' } } }))).toEqual([]);
+  });
+  it('refuses maxSkew 0, an empty key, an unknown mode, naming each field', () => {
+    expect(podErrors(spread({ maxSkew: 0, topologyKey: '', whenUnsatisfiable: 'Sometimes' }))).toEqual([
+      'spec.topologySpreadConstraints[0].maxSkew',
+      'spec.topologySpreadConstraints[0].topologyKey',
+      'spec.topologySpreadConstraints[0].whenUnsatisfiable',
+    ]);
+  });
+});

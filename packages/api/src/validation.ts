@@ -704,6 +704,33 @@ export function validatePodSpec(e: FieldErrors, spec: PodSpec | undefined, path:
   validateLabels(e, spec.nodeSelector, `${path}.nodeSelector`);
   validateAffinity(e, spec.affinity, `${path}.affinity`);
   validateTolerations(e, spec.tolerations, `${path}.tolerations`);
+  validateTopologySpread(e, spec.topologySpreadConstraints, `${path}.topologySpreadConstraints`);
+}
+
+/** topologySpreadConstraints as Kubernetes checks the fields the scheduler reads: maxSkew > 0, a topologyKey, a known whenUnsatisfiable, a valid selector, no duplicate key and mode. */
+function validateTopologySpread(e: FieldErrors, list: unknown, field: string): void {
+  if (list === undefined || list === null) return;
+  if (!Array.isArray(list)) return e.invalid(field, list, 'must be a list');
+  const seen = new Set<string>();
+  list.forEach((c: Record<string, unknown>, i) => {
+    const p = `${field}[${i}]`;
+    if (!isObj(c)) return e.invalid(p, c, 'must be an object');
+    if (typeof c.maxSkew !== 'number' || !Number.isInteger(c.maxSkew) || c.maxSkew <= 0) e.invalid(`${p}.maxSkew`, c.maxSkew, 'must be greater than zero');
+    if (typeof c.topologyKey !== 'string' || c.topologyKey === '') e.required(`${p}.topologyKey`, 'can not be empty');
+    else e.each(`${p}.topologyKey`, c.topologyKey, isQualifiedName(c.topologyKey));
+    const modes = ['DoNotSchedule', 'ScheduleAnyway'];
+    if (!modes.includes(c.whenUnsatisfiable as string)) e.notSupported(`${p}.whenUnsatisfiable`, c.whenUnsatisfiable, modes);
+    if (c.labelSelector !== undefined && c.labelSelector !== null) {
+      try {
+        labelSelectorFromObject(c.labelSelector as LabelSelector);
+      } catch (err) {
+        e.invalid(`${p}.labelSelector`, c.labelSelector, err instanceof Error ? err.message : String(err));
+      }
+    }
+    const pair = `${String(c.topologyKey)}/${String(c.whenUnsatisfiable)}`;
+    if (seen.has(pair)) e.duplicate(`${p}`, `{${String(c.topologyKey)}, ${String(c.whenUnsatisfiable)}}`);
+    seen.add(pair);
+  });
 }
 
 /** Validates a Pod (create, or update when `old` is given). */

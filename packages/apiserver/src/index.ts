@@ -10,7 +10,7 @@ export * from './tls/index.js';
 export * from './run.js';
 export * from './tls/index.js';
 export * from './table.js';
-export * from './scale.js';
+export { hookKey, kindHooks, podPriorityHooks, serviceHooks, type KindHooks, type KindHookTable, type Undo } from './kind-hooks.js';
 export * from './service-ranges.js';
 export * from './range-allocator.js';
 export * from './service-allocator.js';

@@ -3,15 +3,15 @@
  * rule that nothing new is created in a namespace that is missing or being
  * terminated.
  */
-import { ApiError, isReason, notFound } from '@flotilla/api';
+import { ApiError, isReason, NAMESPACE_FINALIZER, NAMESPACE_NAME_LABEL, notFound } from '@flotilla/api';
 import type { KubeObject } from '@flotilla/api';
 import type { Storage } from '@flotilla/store';
 
 /** Namespaces that exist in every cluster. */
 export const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'] as const;
 
-/** The finalizer the namespace controller removes once a terminating namespace is empty. */
-export const NAMESPACE_FINALIZER = 'kubernetes';
+/** The finalizer the namespace controller removes once a terminating namespace is empty (the Namespace strategy adds it). */
+export { NAMESPACE_FINALIZER };
 
 /** Creates the system namespaces if missing; safe when several apiservers start at once. */
 export async function ensureSystemNamespaces(storage: Storage): Promise<void> {
@@ -24,7 +24,7 @@ export async function ensureSystemNamespaces(storage: Storage): Promise<void> {
         await storage.create('namespaces', {
           apiVersion: 'v1',
           kind: 'Namespace',
-          metadata: { name, labels: { 'kubernetes.io/metadata.name': name } },
+          metadata: { name, labels: { [NAMESPACE_NAME_LABEL]: name } },
           spec: {},
           status: { phase: 'Active' },
         });

@@ -30,6 +30,15 @@ describe('protobuf bodies', () => {
     expect(decodeProtobuf(sec)).toEqual({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'tls' }, data: { 'tls.crt': 'Qw==', 'tls.key': 'Sw==' }, type: 'kubernetes.io/tls', immutable: true });
   });
 
+  it('decodes a PriorityClass as kubectl create priorityclass sends it (value 0 and negatives kept, field 3 is globalDefault)', () => {
+    const pc = (value: number, extra: Buffer = Buffer.alloc(0)) => envelope('scheduling.k8s.io/v1', 'PriorityClass', cat(ld(1, ld(1, 'high')), vi(2, value), extra));
+    expect(decodeProtobuf(pc(1000, cat(vi(3, 1), ld(4, 'for web'), ld(5, 'Never'))))).toEqual({
+      apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass', metadata: { name: 'high' }, value: 1000, globalDefault: true, description: 'for web', preemptionPolicy: 'Never',
+    });
+    expect(decodeProtobuf(pc(0))).toMatchObject({ value: 0 });
+    expect(decodeProtobuf(pc(-5))).toMatchObject({ value: -5 });
+  });
+
   it('decodes a Namespace as kubectl create namespace sends it', () => {
     expect(decodeProtobuf(namespaceProto('foo'))).toEqual({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'foo', labels: { team: 'a' } }, spec: {} });
   });

@@ -225,11 +225,13 @@ const KINDS: Record<string, Schema> = {
     2: ['spec', { 1: ['request', 'bytes'], 2: ['username', 'string'], 3: ['uid', 'string'], 4: ['groups', 'string', true], 5: ['usages', 'string', true], 7: ['signerName', 'string'], 8: ['expirationSeconds', 'ptrInt'] }],
     3: ['status', { 1: ['conditions', { 1: ['type', 'string'], 2: ['reason', 'string'], 3: ['message', 'string'], 4: ['lastUpdateTime', 'time'], 5: ['lastTransitionTime', 'time'], 6: ['status', 'string'] }, true], 2: ['certificate', 'bytes'] }],
   },
+  // kubectl create priorityclass: gogo always writes value (0 included), so it decodes as a pointer would.
+  'scheduling.k8s.io/v1/PriorityClass': { 1: ['metadata', OBJECT_META], 2: ['value', 'ptrInt'], 3: ['globalDefault', 'bool'], 4: ['description', 'string'], 5: ['preemptionPolicy', 'string'] },
   'apps/v1/ReplicaSet': { 1: ['metadata', OBJECT_META], 2: ['spec', { 1: ['replicas', 'ptrInt'], 2: ['selector', LABEL_SELECTOR], 3: ['template', POD_TEMPLATE], 4: ['minReadySeconds', 'int'] }] },
 };
 
-/** Kinds without a status, whose field 3 is data, and kinds whose status a client writes (a CSR's approval). */
-const NO_STATUS = new Set(['ConfigMap', 'Secret', 'CertificateSigningRequest']);
+/** Kinds without a status, whose field 3 is data (or globalDefault), and kinds whose status a client writes (a CSR's approval). */
+const NO_STATUS = new Set(['ConfigMap', 'Secret', 'CertificateSigningRequest', 'PriorityClass']);
 
 /**
  * Decodes a protobuf body into a JSON object, or undefined when its kind,

@@ -1,25 +1,43 @@
 /**
  * The REST verbs on one resource: get, list, create, update, patch, delete,
  * deletecollection, and the status, scale and binding subresources. Every
- * write is decoded, checked against the path, defaulted, validated (with the
- * old object on update) and admitted before it reaches the store.
+ * write is decoded, checked against the path, prepared, defaulted and
+ * validated by the kind's strategy (its registry entry; with the old object
+ * on update) and admitted before it reaches the store. Nothing here knows a
+ * kind by name: per-kind rules are the registry's, per-kind I/O the KindHooks'.
  */
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiError, badRequest, conflict, groupVersion, invalid, isReason, notFound, unknownFields } from '@flotilla/api';
-import type { DeleteOptions, FieldError, KubeObject, ManagedFieldsEntry, ResourceInfo, Service } from '@flotilla/api';
+import {
+  ApiError,
+  badRequest,
+  bindPod,
+  completeObjectMetaForCreate,
+  conflict,
+  defaultAndValidate,
+  fromScale,
+  groupVersion,
+  invalid,
+  isReason,
+  notFound,
+  nowTimestamp,
+  prepareCreate,
+  prepareUpdate,
+  toScale,
+  unknownFields,
+} from '@flotilla/api';
+import type { DeleteOptions, FieldError, KubeObject, ManagedFieldsEntry, ResourceInfo } from '@flotilla/api';
 import type { Storage } from '@flotilla/store';
 import type { Authorizer, RequestAttributes } from './auth/types.js';
 import { applyConfiguration, checkFieldManager } from './apply.js';
 import { decodeApplyBody, decodeObjectBody, decodePatchBody, duplicateFields, mediaType, patchTypeOf } from './body.js';
 import { decodeManagers, encodeManagers, fieldValues, managerFromUserAgent, updateManagers } from './managed-fields.js';
-import { checkNamespaceAcceptsCreate, NAMESPACE_FINALIZER } from './namespaces.js';
+import { hookKey, kindHooks, type KindHooks, type KindHookTable, type Undo } from './kind-hooks.js';
+import { checkNamespaceAcceptsCreate } from './namespaces.js';
 import { applyPatch, PATCH_TYPES } from './patch.js';
 import { boolParam } from './query-params.js';
 import type { ResourcePath } from './request-info.js';
-import { fromScale, toScale } from './scale.js';
 import { selectorPredicate } from './selectors.js';
-import type { ServiceAllocator, TakenValues } from './service-allocator.js';
+import type { ServiceAllocator } from './service-allocator.js';
 
 /** Everything a handler needs to know about one request. */
 export interface RestRequest {
@@ -43,7 +61,6 @@ export interface RestResponse {
 
 // Objects here are plain JSON; a JSON round trip copies them faster than structuredClone.
 const clone = <T>(v: T): T => (v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T));
-const isServices = (info: ResourceInfo) => info.group === '' && info.plural === 'services';
 /**
  * A write without a client resourceVersion is unconditional: like Kubernetes'
  * GuaranteedUpdate it is retried on conflicts until it applies, within these
@@ -75,16 +92,20 @@ function guarded<T>(what: string, fn: () => T): T {
 
 /** The REST handlers over one Storage. */
 export class RestHandlers {
+  private readonly hookTable: KindHookTable;
+
   constructor(
     private readonly storage: Storage,
     private readonly authorizer: Authorizer,
-    /** Cluster IPs and node ports of Services; without it Services are stored as given. */
-    private readonly services?: ServiceAllocator,
-  ) {}
+    /** Per-kind I/O around writes, or (as before) the Services' allocator, from which the table is built; none: objects are stored as prepared. */
+    hooks?: KindHookTable | ServiceAllocator,
+  ) {
+    this.hookTable = hooks instanceof Map ? hooks : kindHooks({ services: hooks as ServiceAllocator | undefined, storage });
+  }
 
-  /** The allocator when this resource is Services, so callers need one check. */
-  private serviceAllocator(info: ResourceInfo): ServiceAllocator | undefined {
-    return isServices(info) ? this.services : undefined;
+  /** The I/O hooks of a resource, if it has any. */
+  private hooks(info: ResourceInfo): KindHooks | undefined {
+    return this.hookTable.get(hookKey(info));
   }
 
   private admit(attrs: RequestAttributes, old: KubeObject | undefined, obj: KubeObject | undefined): void {
@@ -100,8 +121,7 @@ export class RestHandlers {
   }
 
   private validate(info: ResourceInfo, obj: KubeObject, old?: KubeObject): void {
-    guarded('defaulting', () => info.applyDefaults(obj));
-    const errors: FieldError[] = guarded('validation', () => info.validate(obj, old));
+    const errors: FieldError[] = guarded('validation', () => defaultAndValidate(info, obj, old));
     if (errors.length > 0) throw invalid(info.kind, obj.metadata?.name ?? '', errors, info.group || undefined);
   }
 
@@ -189,8 +209,8 @@ export class RestHandlers {
   private async createObject(req: RestRequest, obj: KubeObject, warnings: string[]): Promise<RestResponse> {
     const { info, path } = req;
     const md = obj.metadata;
-    for (const f of ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'generation'] as const) delete md[f];
-    prepareForCreate(info, obj, req.attrs.user);
+    guarded('create', () => prepareCreate(info, obj, req.attrs.user));
+    await this.hooks(info)?.admitCreate?.(obj);
     this.validate(info, obj);
     if (!md.name && !md.generateName) {
       throw invalid(info.kind, '', [{ type: 'FieldValueRequired', field: 'metadata.name', message: 'name or generateName is required' }], info.group || undefined);
@@ -198,23 +218,20 @@ export class RestHandlers {
     if (info.namespaced) await checkNamespaceAcceptsCreate(this.storage, path.namespace!, info.plural, md.name ?? md.generateName ?? '');
     this.admit(req.attrs, undefined, obj);
     if (!APPLIED.has(obj)) setManagedFields(obj, this.trackUpdate(req, undefined, obj));
-    const alloc = this.serviceAllocator(info);
+    const hooks = this.hooks(info);
     if (isDryRun(req)) {
       // Everything but the write: what the object would look like once stored.
-      if (alloc) await alloc.allocateCreate(obj as Service, true);
-      if (!md.name) md.name = `${md.generateName}${randomSuffix()}`;
-      md.uid ??= randomUUID();
-      md.creationTimestamp = now();
-      md.generation = 1;
+      await hooks?.beforeCreate?.(obj, true);
+      obj.metadata = completeObjectMetaForCreate(md, nowTimestamp());
       return { code: 201, body: withType(info, obj), ...(warnings.length ? { warnings } : {}) };
     }
-    // Allocate, then create; a failed create gives the values back.
-    const taken = alloc ? await alloc.allocateCreate(obj as Service) : undefined;
+    // Take what the kind needs (a Service's addresses), then create; a failed create gives it back.
+    const undo = await hooks?.beforeCreate?.(obj, false);
     let created: KubeObject;
     try {
       created = await this.storage.create(info.plural, obj);
     } catch (err) {
-      if (alloc && taken) await alloc.release(taken);
+      await undo?.();
       throw err;
     }
     return { code: 201, body: withType(info, created), ...(warnings.length ? { warnings } : {}) };
@@ -259,68 +276,31 @@ export class RestHandlers {
     if (wanted && wanted !== cur.metadata.resourceVersion) {
       throw conflict(info.plural, path.name!, 'the object has been modified; please apply your changes to the latest version and try again', info.group || undefined);
     }
-    const next = this.mergeForSubresource(info, path.subresource, cur, desired);
+    const next = guarded('update', () => prepareUpdate(info, path.subresource, cur, desired));
+    // An apply to /status decided the managers already: its entries are the ones to store.
+    if (path.subresource === 'status' && APPLIED.has(desired)) next.metadata.managedFields = desired.metadata.managedFields;
     next.metadata.resourceVersion = cur.metadata.resourceVersion;
-    const alloc = path.subresource === undefined ? this.serviceAllocator(info) : undefined;
-    if (alloc) alloc.prepareUpdate(next as Service, cur as Service);
+    // Per-kind I/O (a Service's addresses) is for writes of the object itself, not its subresources.
+    const hooks = path.subresource === undefined ? this.hooks(info) : undefined;
+    hooks?.prepareUpdate?.(next, cur);
     this.validate(info, next, cur);
     if (!APPLIED.has(desired)) setManagedFields(next, this.trackUpdate(req, cur, next));
     this.admit(req.attrs, cur, next);
     if (isDryRun(req)) {
-      if (alloc) await alloc.allocateUpdate(next as Service, cur as Service, true);
+      await hooks?.beforeUpdate?.(next, cur, true);
       return next;
     }
-    let taken: TakenValues | undefined;
+    let undo: Undo | undefined;
     try {
-      if (alloc) taken = await alloc.allocateUpdate(next as Service, cur as Service);
+      undo = await hooks?.beforeUpdate?.(next, cur, false);
       const updated = await this.storage.update(info.plural, next);
-      if (alloc) {
-        // An update that removed the last finalizer deleted the Service.
-        const gone = !!updated.metadata.deletionTimestamp && !updated.metadata.finalizers?.length;
-        if (gone) await alloc.release(alloc.valuesOf(updated as Service));
-        else await alloc.releaseReplaced(cur as Service, updated as Service);
-      }
+      await hooks?.afterUpdate?.(cur, updated);
       return updated;
     } catch (err) {
-      if (alloc && taken) await alloc.release(taken);
+      await undo?.();
       if (!wanted && isReason(err, 'Conflict') && mayRetry) throw RETRY;
       throw err;
     }
-  }
-
-  /** The object to store: the main resource keeps the stored status; `/status` changes only status. */
-  private mergeForSubresource(info: ResourceInfo, sub: string | undefined, cur: KubeObject, desired: KubeObject): KubeObject {
-    if (sub === 'approval') {
-      // A CSR's approval (kubectl certificate approve|deny) writes its conditions and nothing else.
-      const next: KubeObject = { ...cur, metadata: { ...cur.metadata } };
-      const conditions = (desired.status as { conditions?: unknown } | undefined)?.conditions;
-      next.status = { ...(cur.status as Record<string, unknown> | undefined) };
-      if (conditions === undefined) delete (next.status as Record<string, unknown>).conditions;
-      else (next.status as Record<string, unknown>).conditions = conditions;
-      return next;
-    }
-    if (sub === 'status') {
-      // Shallow: only metadata (resourceVersion) and status are replaced below.
-      const next: KubeObject = { ...cur, metadata: { ...cur.metadata } };
-      if (desired.status === undefined) delete next.status;
-      else next.status = desired.status;
-      if (APPLIED.has(desired)) next.metadata.managedFields = desired.metadata.managedFields;
-      return next;
-    }
-    const next = desired;
-    if (info.subresources.includes('status')) {
-      if (cur.status === undefined) delete next.status;
-      else next.status = clone(cur.status);
-    }
-    // Fields only the server sets survive any client write.
-    next.metadata.uid = cur.metadata.uid;
-    next.metadata.creationTimestamp = cur.metadata.creationTimestamp;
-    if (cur.metadata.deletionTimestamp) next.metadata.deletionTimestamp = cur.metadata.deletionTimestamp;
-    else delete next.metadata.deletionTimestamp;
-    if (cur.metadata.deletionGracePeriodSeconds !== undefined) next.metadata.deletionGracePeriodSeconds = cur.metadata.deletionGracePeriodSeconds;
-    else delete next.metadata.deletionGracePeriodSeconds;
-    if (cur.metadata.generation !== undefined) next.metadata.generation = cur.metadata.generation;
-    return next;
   }
 
   /** PUT of an object, its status or its scale. */
@@ -415,9 +395,9 @@ export class RestHandlers {
 
   // ------------------------------------------------------------- binding
 
-  /** POST pods/{name}/binding (or namespaces/{ns}/bindings): sets spec.nodeName once. */
+  /** POST pods/{name}/binding (or namespaces/{ns}/bindings): sets spec.nodeName once (the Pod strategy's bindPod). */
   async bind(req: RestRequest): Promise<RestResponse> {
-    const { path } = req;
+    const { path, info } = req;
     const binding = decodeObjectBody(req.body, req.contentType)!;
     if (binding.apiVersion === undefined) binding.apiVersion = 'v1';
     if (binding.kind === undefined) binding.kind = 'Binding';
@@ -445,23 +425,13 @@ export class RestHandlers {
     const node = target!.name as string;
     const annotations = md.annotations;
     if (isDryRun(req)) {
-      await this.storage.get('pods', path.namespace, name);
+      await this.storage.get(info.plural, path.namespace, name);
       return { code: 201, body: successStatus() };
     }
     const attrs = { ...req.attrs, name };
-    await this.storage.guaranteedUpdate('pods', path.namespace, name, (pod) => {
-      const spec = (pod.spec ?? (pod.spec = {})) as { nodeName?: string };
-      if (pod.metadata.deletionTimestamp) throw conflict('pods', name, `pod ${name} is being deleted, cannot be assigned to a host`);
-      if (spec.nodeName) throw conflict('pods', name, `pod ${name} is already assigned to node "${spec.nodeName}"`);
-      // Shallow copies of what changes: `pod` stays the old object admission compares with.
-      const next: KubeObject = { ...pod, metadata: { ...pod.metadata }, spec: { ...spec, nodeName: node }, status: { ...(pod.status as object | undefined) } };
-      if (annotations && typeof annotations === 'object' && !Array.isArray(annotations)) {
-        next.metadata.annotations = { ...next.metadata.annotations, ...(annotations as Record<string, string>) };
-      }
-      const status = next.status as { conditions?: Array<Record<string, unknown>> };
-      const conditions = Array.isArray(status.conditions) ? status.conditions.filter((c) => c?.type !== 'PodScheduled') : [];
-      conditions.push({ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now() });
-      status.conditions = conditions;
+    const extra = annotations && typeof annotations === 'object' && !Array.isArray(annotations) ? (annotations as Record<string, string>) : undefined;
+    await this.storage.guaranteedUpdate(info.plural, path.namespace, name, (pod) => {
+      const next = bindPod(pod, node, extra);
       this.admit(attrs, pod, next);
       return next;
     });
@@ -475,7 +445,7 @@ export class RestHandlers {
     const { info, path } = req;
     const options = deleteOptions(req);
     const { object, deleted } = await this.deleteOne(req, info, path.namespace, path.name!, options);
-    if (deleted && info.kind !== 'Pod') {
+    if (deleted && !info.deletion.returnsObject) {
       return { code: 200, body: successStatus({ name: path.name, group: info.group, kind: info.plural, uid: object.metadata.uid }) };
     }
     return { code: 200, body: withType(info, object) };
@@ -492,14 +462,15 @@ export class RestHandlers {
       throw conflict(info.plural, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${cur.metadata.resourceVersion}`, info.group || undefined);
     }
     this.admit({ ...req.attrs, name }, cur, undefined);
+    const policy = info.deletion;
     const finalizers: string[] = [];
     if (options.propagationPolicy === 'Foreground') finalizers.push('foregroundDeletion');
     if (options.propagationPolicy === 'Orphan') finalizers.push('orphan');
-    const isNamespace = info.group === '' && info.plural === 'namespaces';
-    if (isNamespace) finalizers.push(NAMESPACE_FINALIZER);
+    finalizers.push(...policy.finalizers);
+    const grace = policy.gracePeriodSeconds(cur, options.gracePeriodSeconds);
     if (isDryRun(req) || options.dryRun?.includes('All')) {
       // Nothing is written: the answer is the object as it stands.
-      const marked = finalizers.length > 0 || (cur.metadata.finalizers?.length ?? 0) > 0 || (info.group === '' && info.plural === 'pods' && !!(cur.spec as { nodeName?: string } | undefined)?.nodeName);
+      const marked = finalizers.length > 0 || (cur.metadata.finalizers?.length ?? 0) > 0 || grace > 0;
       return { object: cur, deleted: !marked };
     }
     if (finalizers.length > 0 && !cur.metadata.deletionTimestamp) {
@@ -507,20 +478,13 @@ export class RestHandlers {
         const list = o.metadata.finalizers ?? [];
         for (const f of finalizers) if (!list.includes(f)) list.push(f);
         o.metadata.finalizers = list;
-        if (isNamespace) o.status = { ...(o.status as object | undefined), phase: 'Terminating' };
+        policy.prepareForDelete?.(o);
         return o;
       });
     }
-    let grace = 0;
-    if (info.group === '' && info.plural === 'pods') {
-      const pod = cur as KubeObject & { spec?: { nodeName?: string; terminationGracePeriodSeconds?: number }; status?: { phase?: string } };
-      const terminal = pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
-      if (pod.spec?.nodeName && !terminal) grace = options.gracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30;
-    }
     // Preconditions were checked above; the uid keeps a re-created namesake safe.
     const result = await this.storage.delete(info.plural, namespace, name, { gracePeriodSeconds: grace, preconditions: { uid: cur.metadata.uid! } });
-    const alloc = this.serviceAllocator(info);
-    if (alloc && result.deleted) await alloc.release(alloc.valuesOf(result.object as Service));
+    if (result.deleted) await this.hooks(info)?.afterDelete?.(result.object);
     return result;
   }
 
@@ -544,7 +508,6 @@ export class RestHandlers {
   }
 }
 
-const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 
 /** Sets metadata.managedFields, leaving the key out when no manager owns anything (as Kubernetes does). */
 function setManagedFields(obj: KubeObject, entries: ManagedFieldsEntry[] | undefined): void {
@@ -586,37 +549,9 @@ function isDryRun(req: RestRequest): boolean {
   return true;
 }
 
-/** Five characters for generateName, like the store's (Kubernetes' alphabet without vowels). */
-function randomSuffix(): string {
-  const chars = 'bcdfghjklmnpqrstvwxz2456789';
-  let out = '';
-  for (let i = 0; i < 5; i++) out += chars[Math.floor(Math.random() * chars.length)];
-  return out;
-}
-
 /** A `Status` of success, as Kubernetes returns for deletes and bindings. */
 export function successStatus(details?: Record<string, unknown>): Record<string, unknown> {
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', ...(details ? { details } : {}) };
-}
-
-/** What a create leaves of status: pods start Pending, namespaces Active, other status is the controllers' to write. */
-function prepareForCreate(info: ResourceInfo, obj: KubeObject, user: RequestAttributes['user']): void {
-  if (info.prepareForCreate) {
-    // The kind needs its uid now (a Job's selector names it): assign it here; the store keeps a uid it is given.
-    obj.metadata.uid = randomUUID();
-    guarded('create', () => info.prepareForCreate!(obj, user));
-  }
-  if (info.group !== '') {
-    if (info.subresources.includes('status')) delete obj.status;
-    return;
-  }
-  if (info.plural === 'pods') obj.status = { phase: 'Pending' };
-  else if (info.plural === 'namespaces') {
-    obj.status = { phase: 'Active' };
-    // Kubernetes labels every namespace with its name, so selectors can pick namespaces.
-    if (obj.metadata.name) obj.metadata.labels = { ...obj.metadata.labels, 'kubernetes.io/metadata.name': obj.metadata.name };
-  }
-  else if (info.plural !== 'nodes' && info.subresources.includes('status')) delete obj.status;
 }
 
 function parseNonNegativeInt(v: string | undefined, name: string): number | undefined {

@@ -360,7 +360,7 @@ describe('discovery and misc endpoints', () => {
     expect((await s.request('GET', '/api')).body).toMatchObject({ kind: 'APIVersions', versions: ['v1'] });
     const groups = (await s.request('GET', '/apis')).body;
     expect(groups.kind).toBe('APIGroupList');
-    expect(groups.groups.map((g: any) => g.name).sort()).toEqual(['apps', 'batch', 'certificates.k8s.io', 'coordination.k8s.io', 'discovery.k8s.io', 'networking.k8s.io', 'policy']);
+    expect(groups.groups.map((g: any) => g.name).sort()).toEqual(['apps', 'batch', 'certificates.k8s.io', 'coordination.k8s.io', 'discovery.k8s.io', 'networking.k8s.io', 'policy', 'scheduling.k8s.io']);
     expect((await s.request('GET', '/apis/apps')).body).toMatchObject({ kind: 'APIGroup', name: 'apps', preferredVersion: { groupVersion: 'apps/v1' } });
     const core = (await s.request('GET', '/api/v1')).body;
     expect(core).toMatchObject({ kind: 'APIResourceList', groupVersion: 'v1' });

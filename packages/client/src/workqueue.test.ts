@@ -108,4 +108,18 @@ describe('rate limiters', () => {
     expect(l.when('a')).toBe(5);
     expect(l.when('b')).toBe(100); // bucket empty
   });
+
+  it('with a priority, hands out the highest first, in arrival order among equals, keeping the once-at-a-time rules', async () => {
+    const prio: Record<string, number> = { low: 0, high: 100, mid: 10, high2: 100 };
+    const q = new WorkQueue<string>({ priority: (k) => prio[k] ?? 0 });
+    for (const k of ['low', 'high', 'mid', 'high2', 'low']) q.add(k);
+    expect(q.len()).toBe(4);
+    const order: string[] = [];
+    for (let i = 0; i < 4; i++) order.push((await q.get())!);
+    expect(order).toEqual(['high', 'high2', 'mid', 'low']);
+    q.add('mid'); // re-added while processing: queued again on done()
+    expect(q.len()).toBe(0);
+    q.done('mid');
+    expect(await q.get()).toBe('mid');
+  });
 });

@@ -14,6 +14,72 @@ export interface WorkQueueOptions<K> {
   name?: string;
   clock?: Clock;
   rateLimiter?: RateLimiter<K>;
+  /**
+   * When set, items are handed out highest priority first, and in the order
+   * they were queued among equals (the scheduler's active queue, ordered by
+   * pod priority); read once, when the item is queued. Default: FIFO.
+   */
+  priority?: (item: K) => number;
+}
+
+/** A queued item of a priority queue: its priority when queued and its arrival order. */
+interface Ranked<K> {
+  item: K;
+  priority: number;
+  seq: number;
+}
+
+/** A binary max-heap on (priority, then earlier arrival). */
+class RankedHeap<K> {
+  private readonly a: Ranked<K>[] = [];
+  private seq = 0;
+
+  get size(): number {
+    return this.a.length;
+  }
+
+  push(item: K, priority: number): void {
+    this.a.push({ item, priority, seq: this.seq++ });
+    let i = this.a.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.before(i, parent)) break;
+      this.swap(i, parent);
+      i = parent;
+    }
+  }
+
+  pop(): K {
+    const top = this.a[0]!;
+    const last = this.a.pop()!;
+    if (this.a.length > 0) {
+      this.a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let best = i;
+        if (l < this.a.length && this.before(l, best)) best = l;
+        if (r < this.a.length && this.before(r, best)) best = r;
+        if (best === i) break;
+        this.swap(i, best);
+        i = best;
+      }
+    }
+    return top.item;
+  }
+
+  private before(i: number, j: number): boolean {
+    const x = this.a[i]!;
+    const y = this.a[j]!;
+    return x.priority !== y.priority ? x.priority > y.priority : x.seq < y.seq;
+  }
+
+  private swap(i: number, j: number): void {
+    const t = this.a[i]!;
+    this.a[i] = this.a[j]!;
+    this.a[j] = t;
+  }
 }
 
 /** The work queue every controller's workers pull keys from. */
@@ -24,6 +90,9 @@ export class WorkQueue<K = string> {
   // FIFO as an array plus a head index: shift() is O(n) on large queues.
   private queue: K[] = [];
   private head = 0;
+  /** The queue instead, when items have priorities. */
+  private readonly ranked: RankedHeap<K> | undefined;
+  private readonly priorityOf: ((item: K) => number) | undefined;
   /** Items that need processing (queued, or re-added while processing). */
   private readonly dirty = new Set<K>();
   private readonly processing = new Set<K>();
@@ -36,6 +105,8 @@ export class WorkQueue<K = string> {
     this.name = options.name ?? 'queue';
     this.clock = options.clock ?? realClock;
     this.rateLimiter = options.rateLimiter ?? defaultControllerRateLimiter<K>(this.clock);
+    this.priorityOf = options.priority;
+    this.ranked = options.priority ? new RankedHeap<K>() : undefined;
   }
 
   /** Queues `item` unless it is already queued; if it is being processed it is re-queued on done(). */
@@ -84,7 +155,7 @@ export class WorkQueue<K = string> {
    */
   get(): Promise<K | undefined> {
     if (this.shuttingDown) return Promise.resolve(undefined);
-    if (this.head < this.queue.length) return Promise.resolve(this.take());
+    if (this.len() > 0) return Promise.resolve(this.take());
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
@@ -96,7 +167,7 @@ export class WorkQueue<K = string> {
 
   /** Number of items waiting to be handed out (not counting delayed or processing ones). */
   len(): number {
-    return this.queue.length - this.head;
+    return this.ranked ? this.ranked.size : this.queue.length - this.head;
   }
 
   /** True after shutDown(). */
@@ -122,16 +193,22 @@ export class WorkQueue<K = string> {
       waiter(item);
       return;
     }
-    this.queue.push(item);
+    if (this.ranked) this.ranked.push(item, this.priorityOf!(item));
+    else this.queue.push(item);
   }
 
   private take(): K {
+    if (this.ranked) return this.claim(this.ranked.pop());
     const item = this.queue[this.head] as K;
     this.head++;
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
     }
+    return this.claim(item);
+  }
+
+  private claim(item: K): K {
     this.dirty.delete(item);
     this.processing.add(item);
     return item;

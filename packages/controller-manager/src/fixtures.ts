@@ -3,7 +3,7 @@
  * for benchmarks: a fake cluster with shared informers already synced.
  */
 import type { KubeObject, Lease, Node, Pod, Service } from '@flotilla/api';
-import { EventRecorder, InformerFactory, silentLogger } from '@flotilla/client';
+import { EventRecorder, InformerFactory, silentLogger, type ResourceClient } from '@flotilla/client';
 import { FakeApiClient, FakeClock, waitFor } from '@flotilla/client/testing';
 import type { ControllerDeps } from './context.js';
 
@@ -91,6 +91,16 @@ export function pod(name: string, opts: { ns?: string; node?: string; labels?: R
       conditions: [{ type: 'Ready', status: opts.ready === false ? 'False' : 'True' }],
     },
   };
+}
+
+/**
+ * Creates a pod and then writes its status through `/status`, as an agent
+ * would: a create starts every pod Pending (the Pod strategy), on the fake
+ * as on a real server.
+ */
+export async function createRunning(pods: ResourceClient<Pod>, p: Pod): Promise<Pod> {
+  const created = await pods.create(p);
+  return pods.updateStatus({ ...created, status: p.status });
 }
 
 /** A ClusterIP service selecting `selector`. */

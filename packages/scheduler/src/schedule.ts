@@ -6,6 +6,7 @@ import type { Pod } from '@flotilla/api';
 import { DEFAULT_FILTERS, type Filter } from './filters.js';
 import { defaultScores, type Score } from './scores.js';
 import { toPodInfo, type NodeInfo, type PodInfo, type Snapshot } from './snapshot.js';
+import { topologySpread } from './topology-spread.js';
 
 /** The pod fits: bind it here. */
 export interface ScheduleSuccess {
@@ -136,9 +137,13 @@ export function failureMessage(total: number, reasons: Record<string, string[]>,
  */
 export function schedule(pod: Pod | PodInfo, snapshot: Snapshot, options: ScheduleOptions = {}): ScheduleResult {
   const pi = toPodInfo(pod);
-  const filters = options.filters ?? DEFAULT_FILTERS;
-  const scores = options.scores ?? DEFAULT_SCORES;
   const nodes = snapshot.nodes();
+  // Topology spread needs cluster-wide counts: computed once here, only for pods that ask for it.
+  const spread = topologySpread(pi, nodes);
+  const baseFilters = options.filters ?? DEFAULT_FILTERS;
+  const baseScores = options.scores ?? DEFAULT_SCORES;
+  const filters = spread?.filter ? [...baseFilters, spread.filter] : baseFilters;
+  const scores = spread?.score ? [...baseScores, spread.score] : baseScores;
   const total = nodes.length;
   const wanted = numFeasibleNodesToFind(total, options.percentageOfNodesToScore);
   const cursor = options.cursor;

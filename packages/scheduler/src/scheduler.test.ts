@@ -57,6 +57,19 @@ describe('Scheduler with a FakeApiClient', () => {
     expect(bound(client)).toHaveLength(12);
   });
 
+  it('takes higher-priority pods first: the one place left goes to the higher spec.priority', async () => {
+    const node = makeNode('node-1', { cpu: '1', memory: '4Gi' });
+    const low = makePod('a-low', { cpu: '1' });
+    const high = makePod('b-high', { cpu: '1' });
+    high.spec!.priority = 1000;
+    // Both are queued before the one worker starts (it waits for the caches); the queue orders them.
+    const client = new FakeApiClient({ objects: [node, low, high] });
+    const { scheduler } = start(client, { concurrency: 1 });
+    await until(() => bound(client).length === 1 && scheduler.unschedulablePods().length === 1, 'one bound, one parked');
+    expect(bound(client).map((p) => p.metadata.name)).toEqual(['b-high']);
+    expect(scheduler.unschedulablePods()).toEqual(['default/a-low']);
+  });
+
   it('reports an unfittable pod per node, then places it as soon as a node with room is added', async () => {
     const client = new FakeApiClient({
       objects: [

@@ -132,7 +132,8 @@ export class Scheduler {
       informers: [this.nodeInformer, this.podInformer],
       logger: this.log,
       clock: this.clock,
-      queue: new WorkQueue<string>({ name: 'scheduler', clock: this.clock }),
+      // Higher pod priority first (spec.priority, resolved from the PriorityClass at admission), as Kubernetes' active queue.
+      queue: new WorkQueue<string>({ name: 'scheduler', clock: this.clock, priority: (key) => this.podInformer.store.get(key)?.spec?.priority ?? 0 }),
     });
     this.wireHandlers();
   }

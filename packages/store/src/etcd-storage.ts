@@ -3,7 +3,6 @@
  * to etcd. Kubernetes key layout and semantics; resourceVersion is the
  * key's etcd mod revision and is never stored inside the value.
  */
-import { randomUUID } from 'node:crypto';
 import {
   ApiError,
   badRequest,
@@ -13,6 +12,11 @@ import {
   isReason,
   notFound,
   alreadyExists,
+  completeObjectMetaForCreate,
+  generateObjectName,
+  jsonEqual,
+  markForDeletion,
+  prepareObjectMetaForUpdate,
   serviceUnavailable,
   type DeleteOptions,
   type KubeObject,
@@ -22,9 +26,8 @@ import { Etcd3, isRecoverableError, type IKeyValue, type IOptions } from 'etcd3'
 import { decodeContinue, encodeContinue } from './continue-token.js';
 import { IDENTITY_TRANSFORMER, type ValueTransformer } from './encryption.js';
 import { isCompactedError, isFutureRevisionError, toApiError } from './etcd-errors.js';
-import { generationChanged, jsonEqual } from './generation.js';
 import { listPrefix, normalizePrefix, objectKey, prefixRangeEnd } from './keys.js';
-import { generateObjectName, rfc3339 } from './names.js';
+import { rfc3339 } from './names.js';
 import type {
   Storage,
   StoreDeleteResult,
@@ -282,19 +285,8 @@ export class EtcdStorage implements Storage {
     for (let i = 0; i < tries; i++) {
       const name = meta.name || generateObjectName(meta.generateName!);
       // Shallow: nothing below metadata is changed, and the result is parsed back from the stored JSON.
-      const next: KubeObject = { ...obj };
-      next.metadata = {
-        ...next.metadata,
-        name,
-        // A uid the apiserver assigned before validation (a Job's selector names it) is kept; clients' uids never get here.
-        uid: meta.uid || randomUUID(),
-        creationTimestamp: rfc3339(),
-        generation: 1,
-      };
-      // As Kubernetes' BeforeCreate: nothing is born already being deleted.
-      delete next.metadata.resourceVersion;
-      delete next.metadata.deletionTimestamp;
-      delete next.metadata.deletionGracePeriodSeconds;
+      // A uid the apiserver assigned before validation (a Job's selector names it) is kept.
+      const next: KubeObject = { ...obj, metadata: completeObjectMetaForCreate(meta, rfc3339(), name) };
       const key = this.key(resource, namespace, name);
       const kb = Buffer.from(key);
       const json = encodeJson(next);
@@ -404,14 +396,9 @@ export class EtcdStorage implements Storage {
       const stored = this.decode(key, kv);
       // Shallow: only metadata is changed here; what is returned is parsed back from the stored JSON.
       const next: KubeObject = { ...obj };
-      const sm = stored.metadata;
       next.metadata = { ...next.metadata, resourceVersion: kv.mod_revision };
       const nm = next.metadata;
-      for (const f of ['uid', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds'] as const) {
-        if (sm[f] === undefined) delete nm[f];
-        else (nm as Record<string, unknown>)[f] = sm[f];
-      }
-      nm.generation = (sm.generation ?? 1) + (generationChanged(stored, next) ? 1 : 0);
+      prepareObjectMetaForUpdate(next, stored);
       const finalize = !!nm.deletionTimestamp && !nm.finalizers?.length && !(nm.deletionGracePeriodSeconds && nm.deletionGracePeriodSeconds > 0);
       if (!finalize && jsonEqual(stored, next)) {
         // Nothing to write: only a read of etcd can say the wanted revision is still current.
@@ -507,9 +494,7 @@ export class EtcdStorage implements Storage {
           return { object: cur, deleted: false };
         }
         const next = cur; // private (decoded from etcd) and re-read on a retry
-        if (existing === undefined) next.metadata.generation = (m.generation ?? 1) + 1;
-        next.metadata.deletionTimestamp = rfc3339(new Date(deadline));
-        next.metadata.deletionGracePeriodSeconds = grace;
+        markForDeletion(next.metadata, rfc3339(new Date(deadline)), grace);
         const rev = await this.swap(resource, key, kv.mod_revision, 'put', this.seal(resource, key, encodeJson(next)));
         if (rev !== undefined) return { object: stamp(next, rev), deleted: false };
         continue;

@@ -4,8 +4,7 @@
  * that resume from a revision and answer 410 Gone once it is compacted.
  * For unit tests and benchmarks; nothing survives the process.
  */
-import { randomUUID } from 'node:crypto';
-import { alreadyExists, conflict, gone, notFound, ApiError } from '@flotilla/api';
+import { alreadyExists, completeObjectMetaForCreate, conflict, gone, markForDeletion, notFound, nowTimestamp, prepareObjectMetaForUpdate, ApiError } from '@flotilla/api';
 import type { DeleteOptions, KubeObject } from '@flotilla/api';
 import type {
   Storage,
@@ -28,21 +27,6 @@ interface Change {
 type Listener = (c: Change) => void;
 
 const copy = <T>(v: T): T => structuredClone(v);
-
-/** Everything but metadata and status, compared to decide whether generation moves. */
-function specOf(obj: KubeObject): string {
-  const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = obj;
-  return JSON.stringify(rest);
-}
-
-const NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
-
-/** Suffix for generateName, like Kubernetes' five random alphanumerics. */
-function randomSuffix(): string {
-  let s = '';
-  for (let i = 0; i < 5; i++) s += NAME_CHARS[Math.floor(Math.random() * NAME_CHARS.length)];
-  return s;
-}
 
 /** In-memory Storage; see the file comment. */
 export class MemoryStorage implements Storage {
@@ -73,16 +57,11 @@ export class MemoryStorage implements Storage {
   async create(resource: string, obj: KubeObject): Promise<KubeObject> {
     this.check();
     const o = copy(obj);
-    const md = o.metadata ?? (o.metadata = {});
-    if (!md.name && md.generateName) md.name = md.generateName + randomSuffix();
+    // The metadata rules of every storage (api's object-meta): name from generateName, a given uid kept, generation 1.
+    const md = (o.metadata = completeObjectMetaForCreate(o.metadata ?? {}, nowTimestamp()));
     if (!md.name) throw new ApiError('Invalid', 'metadata.name: Required value: name or generateName is required');
     const k = this.key(resource, md.namespace, md.name);
     if (this.objects.has(k)) throw alreadyExists(resource, md.name);
-    md.uid = randomUUID();
-    md.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    md.generation = 1;
-    delete md.deletionTimestamp;
-    delete md.deletionGracePeriodSeconds;
     md.resourceVersion = String(++this.rev);
     this.objects.set(k, o);
     this.record(resource, 'ADDED', o, undefined);
@@ -106,17 +85,8 @@ export class MemoryStorage implements Storage {
     if (md.resourceVersion && md.resourceVersion !== cur.metadata.resourceVersion) {
       throw conflict(resource, md.name ?? '', 'the object has been modified; please apply your changes to the latest version and try again');
     }
-    // Identity fields are the store's, not the caller's.
-    md.uid = cur.metadata.uid;
-    md.creationTimestamp = cur.metadata.creationTimestamp;
-    md.generation = (cur.metadata.generation ?? 1) + (specOf(cur) === specOf(o) ? 0 : 1);
-    if (cur.metadata.deletionTimestamp) {
-      md.deletionTimestamp = cur.metadata.deletionTimestamp;
-      md.deletionGracePeriodSeconds = cur.metadata.deletionGracePeriodSeconds;
-    } else {
-      delete md.deletionTimestamp;
-      delete md.deletionGracePeriodSeconds;
-    }
+    // Identity and deletion fields are the store's, not the caller's; generation by the one rule.
+    prepareObjectMetaForUpdate(o, cur);
     md.resourceVersion = String(++this.rev);
     if (md.deletionTimestamp && !(md.finalizers?.length) && !(md.deletionGracePeriodSeconds && md.deletionGracePeriodSeconds > 0)) {
       this.objects.delete(k);
@@ -167,8 +137,7 @@ export class MemoryStorage implements Storage {
         return { object: copy(cur), deleted: false };
       }
       const o = copy(cur);
-      o.metadata.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
-      o.metadata.deletionGracePeriodSeconds = grace;
+      markForDeletion(o.metadata, nowTimestamp(new Date(Date.now() + grace * 1000)), grace);
       o.metadata.resourceVersion = String(++this.rev);
       this.objects.set(k, o);
       this.record(resource, 'MODIFIED', o, cur);

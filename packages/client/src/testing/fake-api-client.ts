@@ -4,22 +4,41 @@
  * watches that replay from a resourceVersion (410 after compact()), label
  * and field selectors, status/scale/binding subresources, finalizers, and a
  * log of every write so a test can assert the exact actions a reconcile made.
+ *
+ * Writes follow each kind's strategy from the api registry, as the real
+ * apiserver's do: a create resets server-owned metadata and status (a pod
+ * starts Pending), names come from generateName by the same generator,
+ * generation moves by the same rule, a write of the object keeps the stored
+ * status, `/status` changes only status, bindings and scale are the api's.
+ * Not done here: defaults, validation, admission, and graceful deletion (no
+ * agent finishes it: a pod is deleted at once unless it has finalizers).
  */
-import { randomUUID } from 'node:crypto';
 import {
   alreadyExists,
   ApiError,
   badRequest,
+  bindPod,
+  completeObjectMetaForCreate,
   conflict,
+  fromScale,
   gone,
   groupVersion,
+  markForDeletion,
   notFound,
+  nowTimestamp,
   objectKey,
   parseFieldSelector,
   parseLabelSelector,
+  prepareCreate,
+  prepareObjectMetaForUpdate,
+  resourceForKind,
+  toScale,
+  withStatusOf,
   type DeleteOptions,
   type KubeList,
   type KubeObject,
+  type Requester,
+  type ResourceInfo,
   type Scale,
   type WatchEvent,
 } from '@flotilla/api';
@@ -57,7 +76,12 @@ export interface FakeApiClientOptions {
   /** Objects present from the start (not recorded as actions). */
   objects?: KubeObject[];
   clock?: Clock;
+  /** The requester of every write, for kinds whose strategy records it (a CSR's spec.username). Default: an admin. */
+  user?: Requester;
 }
+
+/** The user writes are made as when no other is given. */
+const FAKE_ADMIN: Requester = { name: 'system:admin', groups: ['system:masters', 'system:authenticated'] };
 
 interface HistoryEntry {
   rv: number;
@@ -92,9 +116,11 @@ export class FakeApiClient implements ApiClient {
   private rv = 1;
   private compactedRV = 0;
   readonly clock: Clock;
+  private readonly user: Requester;
 
   constructor(options: FakeApiClientOptions = {}) {
     this.clock = options.clock ?? realClock;
+    this.user = options.user ?? FAKE_ADMIN;
     this.seed(...(options.objects ?? []));
   }
 
@@ -181,11 +207,7 @@ export class FakeApiClient implements ApiClient {
     const binding = { apiVersion: 'v1', kind: 'Binding', metadata: { name: podName, namespace }, target: { apiVersion: 'v1', kind: 'Node', name: nodeName } };
     this.act({ verb: 'create', resource: 'pods', subresource: 'binding', namespace, name: podName, object: binding });
     const cur = this.mustGet(ref, namespace, podName);
-    const spec = (cur.spec ?? {}) as { nodeName?: string };
-    if (spec.nodeName) throw conflict('pods', podName, `pod ${podName} is already assigned to node "${spec.nodeName}"`);
-    const next = copy(cur);
-    next.spec = { ...spec, nodeName };
-    this.commit(ref, next, cur);
+    this.commit(ref, copy(bindPod(cur, nodeName, undefined, this.now())), cur);
   }
 
   // ------------------------------------------------------------ internals used by FakeResourceClient
@@ -220,25 +242,40 @@ export class FakeApiClient implements ApiClient {
     return o;
   }
 
-  /** @internal */
-  fillCreateMeta(ref: ResourceRef, obj: KubeObject): void {
+  /** The fake clock's now as a Kubernetes timestamp. */
+  private now(): string {
+    return nowTimestamp(new Date(this.clock.now()));
+  }
+
+  /** @internal The registry entry (strategy) of a resource; undefined for a ref the registry does not know. */
+  info(ref: ResourceRef): ResourceInfo | undefined {
+    const info = resourceForKind(groupVersion(ref), ref.kind);
+    return info && info.plural === ref.plural ? info : undefined;
+  }
+
+  /** Seeded objects keep what they carry (uid, generation, status), as if they had always existed; only what is missing is filled in. */
+  private fillCreateMeta(ref: ResourceRef, obj: KubeObject): void {
     obj.apiVersion ??= groupVersion(ref);
     obj.kind ??= ref.kind;
     obj.metadata ??= {};
     if (ref.namespaced) obj.metadata.namespace ??= 'default';
     else delete obj.metadata.namespace;
-    if (!obj.metadata.name && obj.metadata.generateName) obj.metadata.name = obj.metadata.generateName + Math.random().toString(36).slice(2, 7);
+    obj.metadata = { ...completeObjectMetaForCreate(obj.metadata, this.now()), ...obj.metadata };
     if (!obj.metadata.name) throw badRequest('name or generateName is required');
-    obj.metadata.uid ??= randomUUID();
-    obj.metadata.creationTimestamp ??= new Date(this.clock.now()).toISOString().replace(/\.\d+Z$/, 'Z');
-    obj.metadata.generation ??= 1;
   }
 
-  /** @internal Creates a new object. */
+  /** @internal Creates a new object through its kind's strategy (prepareCreate), as the apiserver does. */
   create(ref: ResourceRef, input: KubeObject): KubeObject {
     const obj = copy(input);
-    this.fillCreateMeta(ref, obj);
-    delete obj.metadata.resourceVersion;
+    obj.apiVersion ??= groupVersion(ref);
+    obj.kind ??= ref.kind;
+    obj.metadata ??= {};
+    if (ref.namespaced) obj.metadata.namespace ??= 'default';
+    else delete obj.metadata.namespace;
+    const info = this.info(ref);
+    if (info) prepareCreate(info, obj, this.user);
+    obj.metadata = completeObjectMetaForCreate(obj.metadata, this.now());
+    if (!obj.metadata.name) throw badRequest('name or generateName is required');
     const key = objectKey(obj);
     if (this.bucket(ref).has(key)) throw alreadyExists(ref.plural, obj.metadata.name!, ref.group || undefined);
     obj.metadata.resourceVersion = String(++this.rv);
@@ -249,13 +286,9 @@ export class FakeApiClient implements ApiClient {
 
   /** @internal Writes `next` over `cur` (already checked), bumping resourceVersion and generation. */
   commit(ref: ResourceRef, next: KubeObject, cur: KubeObject): KubeObject {
-    next.metadata.uid = cur.metadata.uid;
-    next.metadata.creationTimestamp = cur.metadata.creationTimestamp;
     next.metadata.name = cur.metadata.name;
     if (ref.namespaced) next.metadata.namespace = cur.metadata.namespace;
-    if (cur.metadata.deletionTimestamp) next.metadata.deletionTimestamp = cur.metadata.deletionTimestamp;
-    const specOf = (o: KubeObject) => JSON.stringify({ ...o, metadata: undefined, status: undefined });
-    next.metadata.generation = (cur.metadata.generation ?? 1) + (specOf(next) !== specOf(cur) ? 1 : 0);
+    prepareObjectMetaForUpdate(next, cur);
     next.metadata.resourceVersion = String(++this.rv);
     const key = objectKey(next);
     if (next.metadata.deletionTimestamp && !next.metadata.finalizers?.length) {
@@ -284,8 +317,7 @@ export class FakeApiClient implements ApiClient {
     if (cur.metadata.finalizers?.length) {
       if (cur.metadata.deletionTimestamp) return copy(cur);
       const next = copy(cur);
-      next.metadata.deletionTimestamp = new Date(this.clock.now()).toISOString().replace(/\.\d+Z$/, 'Z');
-      next.metadata.deletionGracePeriodSeconds = 0;
+      markForDeletion(next.metadata, this.now(), 0);
       next.metadata.resourceVersion = String(++this.rv);
       this.bucket(ref).set(objectKey(next), next);
       this.record(ref, 'MODIFIED', next, cur);
@@ -435,10 +467,7 @@ class FakeResourceClient<T extends KubeObject> implements ResourceClient<T> {
     this.fake.act({ verb: 'update', resource: this.resource.plural, namespace, name, object: obj });
     const cur = this.fake.mustGet(this.resource, namespace, name);
     this.fake.checkRV(this.resource, cur, obj.metadata.resourceVersion);
-    const next = copy(obj) as KubeObject;
-    // With a status subresource, the main resource ignores status changes (as the apiserver does).
-    if (this.hasStatus()) next.status = copy(cur.status);
-    return this.fake.commit(this.resource, next, cur) as T;
+    return this.fake.commit(this.resource, this.prepare(copy(obj), cur, undefined), cur) as T;
   }
 
   async updateStatus(obj: T): Promise<T> {
@@ -446,9 +475,7 @@ class FakeResourceClient<T extends KubeObject> implements ResourceClient<T> {
     this.fake.act({ verb: 'update', resource: this.resource.plural, subresource: 'status', namespace, name, object: obj });
     const cur = this.fake.mustGet(this.resource, namespace, name);
     this.fake.checkRV(this.resource, cur, obj.metadata.resourceVersion);
-    const next = copy(cur);
-    next.status = copy(obj.status);
-    return this.fake.commit(this.resource, next, cur) as T;
+    return this.fake.commit(this.resource, this.prepare(copy(obj), cur, 'status'), cur) as T;
   }
 
   async patch(namespace: string | undefined, name: string, patch: unknown, type: PatchType = 'merge'): Promise<T> {
@@ -474,16 +501,15 @@ class FakeResourceClient<T extends KubeObject> implements ResourceClient<T> {
 
   async getScale(namespace: string, name: string): Promise<Scale> {
     this.fake.act({ verb: 'get', resource: this.resource.plural, subresource: 'scale', namespace, name });
-    return this.scaleOf(this.fake.mustGet(this.resource, namespace, name));
+    return toScale(this.fake.mustGet(this.resource, namespace, name)) as Scale;
   }
 
   async updateScale(namespace: string, name: string, scale: Scale): Promise<Scale> {
     this.fake.act({ verb: 'update', resource: this.resource.plural, subresource: 'scale', namespace, name, object: scale });
     const cur = this.fake.mustGet(this.resource, namespace, name);
     this.fake.checkRV(this.resource, cur, scale.metadata?.resourceVersion);
-    const next = copy(cur);
-    next.spec = { ...(next.spec as object), replicas: scale.spec?.replicas ?? 0 };
-    return this.scaleOf(this.fake.commit(this.resource, next, cur));
+    const next = this.prepare(fromScale(cur, scale), cur, 'scale');
+    return toScale(this.fake.commit(this.resource, next, cur)) as Scale;
   }
 
   private applyPatch(namespace: string | undefined, name: string, patch: unknown, type: PatchType, status: boolean): T {
@@ -492,41 +518,26 @@ class FakeResourceClient<T extends KubeObject> implements ResourceClient<T> {
     const patched = (type === 'json' ? applyJsonPatch(cur, patch) : applyMergePatch(cur, patch)) as KubeObject;
     if (!patched || typeof patched !== 'object' || !patched.metadata) throw badRequest('the patch removed metadata');
     this.fake.checkRV(this.resource, cur, patched.metadata.resourceVersion !== cur.metadata.resourceVersion ? patched.metadata.resourceVersion : undefined);
-    let next: KubeObject;
-    if (status) {
-      next = copy(cur);
-      next.status = patched.status;
-    } else {
-      next = patched;
-      if (this.hasStatus()) next.status = copy(cur.status);
-    }
-    return this.fake.commit(this.resource, next, cur) as T;
+    return this.fake.commit(this.resource, this.prepare(patched, cur, status ? 'status' : undefined), cur) as T;
   }
 
-  private hasStatus(): boolean {
-    const subs = (this.resource as { subresources?: string[] }).subresources;
-    return subs ? subs.includes('status') : true;
+  /**
+   * The object a write stores: the kind's prepareForUpdate, as the apiserver
+   * (the object keeps the stored status, `/status` changes only status). A
+   * resource the registry does not know is taken to have a status subresource.
+   */
+  private prepare(desired: KubeObject, cur: KubeObject, subresource: 'status' | 'scale' | undefined): KubeObject {
+    const info = this.fake.info(this.resource);
+    if (info) return copy(info.prepareForUpdate(desired, cur, subresource));
+    if (subresource === 'status') return copy(withStatusOf(cur, desired));
+    desired.status = copy(cur.status);
+    return desired;
   }
 
   private where(obj: T): { namespace: string | undefined; name: string } {
     const name = obj.metadata?.name;
     if (!name) throw badRequest('metadata.name is required');
     return { namespace: this.resource.namespaced ? (obj.metadata.namespace ?? 'default') : undefined, name };
-  }
-
-  private scaleOf(obj: KubeObject): Scale {
-    const spec = (obj.spec ?? {}) as { replicas?: number; selector?: { matchLabels?: Record<string, string> } };
-    const st = (obj.status ?? {}) as { replicas?: number };
-    const selector = Object.entries(spec.selector?.matchLabels ?? {})
-      .map(([k, v]) => `${k}=${v}`)
-      .join(',');
-    return {
-      apiVersion: 'autoscaling/v1',
-      kind: 'Scale',
-      metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace, uid: obj.metadata.uid, resourceVersion: obj.metadata.resourceVersion },
-      spec: { replicas: spec.replicas ?? 0 },
-      status: { replicas: st.replicas ?? 0, selector },
-    };
   }
 }
 

@@ -1,7 +1,7 @@
 import type { Endpoints, Pod, Service } from '@flotilla/api';
 import { waitFor } from '@flotilla/client/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fakeCluster, pod, service, type FakeCluster } from '../fixtures.js';
+import { createRunning, fakeCluster, pod, service, type FakeCluster } from '../fixtures.js';
 import { computeSubsets, EndpointsController } from './endpoints-controller.js';
 
 let cluster: FakeCluster | undefined;
@@ -110,7 +110,8 @@ describe('EndpointsController running', () => {
     await waitFor(() => ep(), { what: 'empty endpoints created' });
     expect(ep()!.subsets).toEqual([]);
 
-    await pods.create(pod('a', { ip: '10.0.0.1', ready: false }));
+    // As on a real server, a create starts the pod Pending: its IP and readiness come through /status.
+    await createRunning(pods, pod('a', { ip: '10.0.0.1', ready: false }));
     await waitFor(() => ips().notReady.includes('10.0.0.1'), { what: 'a not ready' });
     expect(ips().ready).toEqual([]);
 
@@ -120,7 +121,7 @@ describe('EndpointsController running', () => {
     await waitFor(() => ips().ready.includes('10.0.0.1'), { what: 'a ready' });
     expect(ips().notReady).toEqual([]);
 
-    await pods.create(pod('b', { ip: '10.0.0.2' }));
+    await createRunning(pods, pod('b', { ip: '10.0.0.2' }));
     await waitFor(() => ips().ready.length === 2, { what: 'b added' });
 
     // Relabelled out of the selector: gone from the endpoints.

@@ -1,7 +1,7 @@
 import { ENDPOINTSLICE_CONTROLLER_NAME, MANAGED_BY_LABEL, SERVICE_NAME_LABEL, type EndpointSlice, type Pod, type Service } from '@flotilla/api';
 import { waitFor } from '@flotilla/client/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fakeCluster, pod, service, type FakeCluster } from '../fixtures.js';
+import { createRunning, fakeCluster, pod, service, type FakeCluster } from '../fixtures.js';
 import { desiredEndpoints, EndpointSliceController, planSlices } from './endpointslice-controller.js';
 
 let cluster: FakeCluster | undefined;
@@ -194,7 +194,8 @@ describe('EndpointSliceController running', () => {
       );
     await waitFor(() => slicesOf(cluster).length === 1, { what: 'empty slice' });
     // b holds a finalizer, so deleting it leaves it terminating.
-    for (const n of ['a', 'b', 'c']) await pods.create(pod(n, { ip: `10.0.0.${n.charCodeAt(0) - 96}`, node: 'n1', meta: n === 'b' ? { finalizers: ['test/hold'] } : {} }));
+    // As on a real server, a create starts the pod Pending: its IP and readiness come through /status.
+    for (const n of ['a', 'b', 'c']) await createRunning(pods, pod(n, { ip: `10.0.0.${n.charCodeAt(0) - 96}`, node: 'n1', meta: n === 'b' ? { finalizers: ['test/hold'] } : {} }));
     await waitFor(() => Object.keys(conds()).length === 3, { what: 'three endpoints' });
     expect(slicesOf(cluster).map((s) => s.endpoints.length).sort()).toEqual([1, 2]);
 

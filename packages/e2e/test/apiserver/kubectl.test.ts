@@ -79,6 +79,15 @@ describe('kubectl against flotilla apiserver', () => {
     expect(got.status.phase).toBe('Active');
   });
 
+  it('create priorityclass (sent as protobuf), get pc with its columns, delete it', async () => {
+    const name = `${ns}-high`;
+    expect(await ok('create', 'priorityclass', name, '--value=1000', '--description=e2e')).toContain(`priorityclass.scheduling.k8s.io/${name} created`);
+    const got = JSON.parse(await ok('get', 'pc', name, '-o', 'json'));
+    expect(got).toMatchObject({ kind: 'PriorityClass', value: 1000, description: 'e2e', preemptionPolicy: 'PreemptLowerPriority' });
+    expect(await ok('get', 'pc', name)).toMatch(new RegExp(`^${name}\\s+1000\\s+false\\s`, 'm'));
+    expect(await ok('delete', 'pc', name)).toContain('deleted');
+  });
+
   it('apply -f a plain Deployment manifest, get deploy, apply again', async () => {
     const file = join(dir, 'web.yaml');
     await writeFile(file, deployment(2));

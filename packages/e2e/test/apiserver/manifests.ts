@@ -184,6 +184,14 @@ export function resourceRows(ns: string, run: string): Row[] {
       }),
     },
     {
+      plural: 'priorityclasses', groupPath: '/apis/scheduling.k8s.io/v1', namespaced: false,
+      manifest: () => ({
+        apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass',
+        metadata: { name: `high-priority-${run}`, labels: runLabel },
+        value: 1000000, globalDefault: false, description: 'This priority class should be used for XYZ service pods only.',
+      }),
+    },
+    {
       plural: 'certificatesigningrequests', groupPath: '/apis/certificates.k8s.io/v1', namespaced: false,
       manifest: () => ({
         apiVersion: 'certificates.k8s.io/v1', kind: 'CertificateSigningRequest',

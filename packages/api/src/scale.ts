@@ -1,10 +1,11 @@
 /**
  * The `scale` subresource (autoscaling/v1 Scale) of deployments and
  * replicasets: a view of spec.replicas and the selector that `kubectl scale`
- * and autoscalers read and write.
+ * and autoscalers read and write. Generic over kinds with spec.replicas and
+ * spec.selector; the apiserver and the fake client both use it.
  */
-import { badRequest, invalid } from '@flotilla/api';
-import type { KubeObject, LabelSelector } from '@flotilla/api';
+import { badRequest, invalid } from './errors.js';
+import type { KubeObject, LabelSelector } from './meta.js';
 
 /** A label selector written as the string form of a query (`app=web,tier in (a,b)`). */
 export function selectorString(sel: LabelSelector | undefined): string {
