@@ -2,14 +2,17 @@
 # Flotilla's benchmarks, each printed against a baseline measured in the
 # same run (bare etcd, raw `docker run`), as a table and a BENCH_JSON line.
 #
-#   scripts/bench.sh [apiserver|agent|scheduler|dns|ingress|network|e2e|liveness|all] [--quick] [--cpu-prof DIR]
+#   scripts/bench.sh [apiserver|agent|scheduler|scale|dns|ingress|network|e2e|liveness|all] [--quick] [--cpu-prof DIR]
 #   scripts/bench.sh apiserver-op get|create|list [-c N] [-d SECONDS] [--cpu-prof DIR]
 #
 # apiserver  GET/create at 1/16/64 clients, LIST of 10,000 pods and watch
 #            delivery with 1,000 watches, vs etcd3 put/get (issue 2)
 # agent      pod start and container restart through the agent vs raw
 #            `docker run -d` (issue 3; needs Docker and the flotilla/busybox image)
-# scheduler  scheduler_perf: 10,000 pods on 1,000 hollow nodes (issue 4)
+# scheduler  scheduler_perf: 10,000 pods on 1,000 hollow nodes (issue 4);
+#            --nodes N --pods N for another size
+# scale      the same at Kubernetes' largest size: 150,000 pods on 5,000
+#            hollow nodes (issue 11; long: run it by hand)
 # dns        flotilla dns queries/s and p50/p99 (zone name, NXDOMAIN, forwarded)
 #            vs dnsmasq answering a local name on loopback (issue 7; needs
 #            dnsmasq-base, installed when missing)
@@ -36,12 +39,12 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$FLOTILLA_ROOT"
 
-case "${1:-}" in -h|--help|help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h|--help|help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 what="apiserver"
 if [[ $# -gt 0 && "$1" != -* ]]; then what="$1"; shift; fi
 case "$what" in
-  apiserver|apiserver-op|agent|scheduler|dns|ingress|network|e2e|liveness|all) ;;
-  *) die "unknown benchmark '$what' (apiserver|agent|scheduler|dns|ingress|network|e2e|liveness|all)" ;;
+  apiserver|apiserver-op|agent|scheduler|scale|dns|ingress|network|e2e|liveness|all) ;;
+  *) die "unknown benchmark '$what' (apiserver|agent|scheduler|scale|dns|ingress|network|e2e|liveness|all)" ;;
 esac
 
 etcd_port="${FLOTILLA_BENCH_ETCD_PORT:-23890}"

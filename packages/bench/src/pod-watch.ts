@@ -21,7 +21,9 @@ export class PodWatch {
   private readonly waiters = new Set<Waiter>();
   private readonly abort = new AbortController();
   private running: Promise<void> | undefined;
-  /** Called with every event (after the cache is updated). */
+  /** Times the watch was lost and replaced by a relist (the apiserver ends a watcher that falls too far behind). */
+  relists = 0;
+  /** Called with every event (after the cache is updated); after a relist, with ADDED for every listed pod. */
   onEvent?: (type: string, pod: Pod, at: number) => void;
 
   constructor(
@@ -50,9 +52,11 @@ export class PodWatch {
           }
         } catch (err) {
           if (this.abort.signal.aborted) return;
-          // 410 Gone or a dropped stream: resume from "now" after a relist, like a reflector.
+          // 410 Gone (a watcher that fell more than the apiserver's buffer behind) or a dropped stream:
+          // resume from "now" after a relist, like a reflector.
           const relist = await pods.list(this.namespace).catch(() => undefined);
           rv = relist?.metadata?.resourceVersion;
+          if (relist) this.replace(relist.items);
           void err;
         }
       }
@@ -79,6 +83,29 @@ export class PodWatch {
     // A caller that failed before awaiting must not turn stop() into an unhandled rejection.
     p.catch(() => undefined);
     return p;
+  }
+
+  /**
+   * Applies a relist: every listed pod goes through onEvent and the waiters
+   * as if just seen (so a state reached while the watch was down is recorded,
+   * late rather than never), and pods missing from it are dropped.
+   */
+  private replace(items: Pod[]): void {
+    this.relists++;
+    const at = performance.now();
+    const listed = new Set<string>();
+    for (const p of items) {
+      const k = key(p);
+      listed.add(k);
+      this.pods.set(k, p);
+      this.onEvent?.('ADDED', p, at);
+      for (const w of this.waiters) if (w.name === k && w.pred(p)) this.settle(w, at);
+    }
+    for (const [k, p] of this.pods) {
+      if (listed.has(k)) continue;
+      this.pods.delete(k);
+      this.onEvent?.('DELETED', p, at);
+    }
   }
 
   private settle(w: Waiter, at: number): void {

@@ -12,7 +12,7 @@ import { AGENT_DEFAULTS, AGENT_QUICK, runAgentBench } from '../agent-bench.js';
 import { DNS_DEFAULTS, DNS_QUICK, runDnsBench } from '../dns-bench.js';
 import { E2E_DEFAULTS, E2E_QUICK, runE2eBench } from '../e2e-bench.js';
 import { NETWORK_DEFAULTS, NETWORK_QUICK, runNetworkBench, type NetworkBenchOptions } from '../network-bench.js';
-import { SCHEDULER_DEFAULTS, SCHEDULER_QUICK, runSchedulerBench } from '../scheduler-bench.js';
+import { SCALE_DEFAULTS, SCHEDULER_DEFAULTS, SCHEDULER_QUICK, runSchedulerBench, type SchedulerBenchOptions } from '../scheduler-bench.js';
 import { INGRESS_DEFAULTS, INGRESS_QUICK, runIngressBench } from '../ingress-bench.js';
 import { LIVENESS_DEFAULTS, LIVENESS_QUICK, runLivenessBench } from '../liveness-bench.js';
 import { summarizeProfile } from '../profile-summary.js';
@@ -58,9 +58,23 @@ async function agent(flags: Flags): Promise<void> {
   await runAgentBench(flags.quick ? AGENT_QUICK : AGENT_DEFAULTS);
 }
 
-async function scheduler(flags: Flags): Promise<void> {
-  const dir = profileDir(flags, 'scheduler');
-  await runSchedulerBench({ ...(flags.quick ? SCHEDULER_QUICK : SCHEDULER_DEFAULTS), ...(dir ? { cpuProfDir: dir } : {}) });
+interface SizeFlags extends Flags {
+  nodes?: string;
+  pods?: string;
+}
+
+function positive(v: string | undefined, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${what} must be a positive integer, got ${v}`);
+  return n;
+}
+
+async function scheduler(flags: SizeFlags, base: SchedulerBenchOptions = flags.quick ? SCHEDULER_QUICK : SCHEDULER_DEFAULTS, what = 'scheduler'): Promise<void> {
+  const dir = profileDir(flags, what);
+  const nodes = positive(flags.nodes, 'nodes');
+  const pods = positive(flags.pods, 'pods');
+  await runSchedulerBench({ ...base, ...(nodes ? { nodes } : {}), ...(pods ? { pods } : {}), ...(dir ? { cpuProfDir: dir } : {}) });
   printProfiles(dir);
 }
 
@@ -69,7 +83,11 @@ const withFlags = (c: Command) =>
   c.option('--quick', 'smoke-sized run (seconds)').option('--cpu-prof <dir>', 'run the measured processes under node --cpu-prof and summarise the profiles');
 withFlags(program.command('apiserver').description('GET/create/LIST/watch of the real apiserver vs bare etcd')).action(apiserver);
 withFlags(program.command('agent').description('pod start and restart through the agent vs raw docker run')).action(agent);
-withFlags(program.command('scheduler').description('scheduler_perf: pods bound per second on hollow nodes')).action(scheduler);
+const withSize = (c: Command) => c.option('--nodes <n>', 'hollow nodes').option('--pods <n>', 'pods created and scheduled');
+withSize(withFlags(program.command('scheduler').description('scheduler_perf: pods bound per second on hollow nodes (1,000 nodes, 10,000 pods)'))).action((flags: SizeFlags) => scheduler(flags));
+withSize(withFlags(program.command('scale').description("the scheduler benchmark at Kubernetes' largest size: 5,000 hollow nodes, 150,000 pods"))).action((flags: SizeFlags) =>
+  scheduler(flags, flags.quick ? SCHEDULER_QUICK : SCALE_DEFAULTS, 'scale'),
+);
 withFlags(program.command('dns').description('flotilla dns queries/s and p99 (zone, NXDOMAIN, forwarded) vs dnsmasq answering a local name')).action((flags: Flags) =>
   runDnsBench(flags.quick ? DNS_QUICK : DNS_DEFAULTS),
 );
