@@ -10,7 +10,7 @@
 # agent      pod start and container restart through the agent vs raw
 #            `docker run -d` (issue 3; needs Docker and the flotilla/busybox image)
 # scheduler  scheduler_perf: 10,000 pods on 1,000 hollow nodes (issue 4);
-#            --nodes N --pods N for another size
+#            --nodes N --pods N for another size, --create-rate N to pace creates
 # scale      the same at Kubernetes' largest size: 150,000 pods on 5,000
 #            hollow nodes (issue 11; long: run it by hand)
 # dns        flotilla dns queries/s and p50/p99 (zone name, NXDOMAIN, forwarded)

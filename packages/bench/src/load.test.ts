@@ -26,6 +26,15 @@ describe('runClosedLoop', () => {
     expect(r.cpuMsPerOp.bench).toBeGreaterThanOrEqual(0);
   });
 
+  it('paced: starts operation n no earlier than n / ratePerSec seconds in', async () => {
+    const starts: number[] = [];
+    const t0 = performance.now();
+    await runClosedLoop({ concurrency: 8, durationMs: 60_000, maxOps: 5, ratePerSec: 100, op: async (seq) => void (starts[seq] = performance.now() - t0) });
+    expect(starts).toHaveLength(5);
+    // Timers never fire early; 1 ms of slack for the clock's rounding.
+    starts.forEach((t, n) => expect(t).toBeGreaterThanOrEqual(n * 10 - 1));
+  });
+
   it('counts failures apart and keeps the first message', async () => {
     const r = await runClosedLoop({
       concurrency: 2,

@@ -15,6 +15,12 @@ export interface ClosedLoopOptions {
   durationMs: number;
   /** Stop after this many operations in total, if reached first. */
   maxOps?: number;
+  /**
+   * Paced: operation n starts no earlier than n / ratePerSec seconds after
+   * the start (an offered load that does not adapt to the server, while it
+   * keeps up), with at most `concurrency` in flight. Unset: as fast as answers come.
+   */
+  ratePerSec?: number;
   /** Warm-up time (ms) whose samples are discarded: connections, JIT. */
   warmupMs?: number;
   /** Processes whose CPU time per operation is reported (name → PID); this process is always counted as `bench`. */
@@ -55,9 +61,13 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
 
   const worker = async (w: number) => {
     for (;;) {
-      const t0 = performance.now();
-      if (t0 >= end || seq >= maxOps) return;
+      if (performance.now() >= end || seq >= maxOps) return;
       const n = seq++;
+      if (options.ratePerSec) {
+        const wait = begin + (n * 1000) / options.ratePerSec - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
+      const t0 = performance.now();
       try {
         await op(n, w);
         const t1 = performance.now();

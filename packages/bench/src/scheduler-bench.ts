@@ -31,8 +31,14 @@ export interface SchedulerBenchOptions {
   nodes: number;
   /** Pods created and scheduled. */
   pods: number;
-  /** Concurrent pod creates. */
+  /** Concurrent pod creates (at most this many in flight). */
   createConcurrency: number;
+  /**
+   * Pods created per second (paced), to read creation-to-binding latency
+   * "when creations arrive at that rate" (issue 11); unset: as fast as the
+   * apiserver answers `createConcurrency` clients.
+   */
+  createRate?: number;
   /** Replicas of the Deployment timed to full availability. */
   deploymentReplicas: number;
   /** Pods on the node that is lost. */
@@ -211,7 +217,7 @@ const available = (d: KubeObject | undefined) => (d?.status as { availableReplic
 /** Runs the scheduler benchmark; prints as it goes and returns the figures. */
 export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<SchedulerBenchResult> {
   const hollowEvents = opts.hollowEvents ?? process.env.FLOTILLA_BENCH_HOLLOW_EVENTS === '1';
-  section(`scheduler benchmark: ${opts.nodes} hollow nodes, ${opts.pods} pods, ${opts.createConcurrency} concurrent creates`);
+  section(`scheduler benchmark: ${opts.nodes} hollow nodes, ${opts.pods} pods, ${opts.createConcurrency} concurrent creates${opts.createRate ? ` paced at ${opts.createRate}/s` : ''}`);
   print(`hollow nodes' kubelet Events (Pulled/Created/Started): ${hollowEvents ? 'recorded' : 'off (FLOTILLA_BENCH_HOLLOW_EVENTS=1 records them)'}; the scheduler's Scheduled event: recorded`);
   const loadBefore = loadavg()[0]!;
   const profile = (what: string) => (opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(opts.cpuProfDir, what)}`] : []);
@@ -284,6 +290,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       concurrency: opts.createConcurrency,
       durationMs: 30 * 60_000,
       maxOps: opts.pods,
+      ...(opts.createRate ? { ratePerSec: opts.createRate } : {}),
       op: async (seq) => {
         const name = `p-${seq}`;
         created.set(`${ns}/${name}`, performance.now());

@@ -61,6 +61,7 @@ async function agent(flags: Flags): Promise<void> {
 interface SizeFlags extends Flags {
   nodes?: string;
   pods?: string;
+  createRate?: string;
 }
 
 function positive(v: string | undefined, what: string): number | undefined {
@@ -74,7 +75,8 @@ async function scheduler(flags: SizeFlags, base: SchedulerBenchOptions = flags.q
   const dir = profileDir(flags, what);
   const nodes = positive(flags.nodes, 'nodes');
   const pods = positive(flags.pods, 'pods');
-  await runSchedulerBench({ ...base, ...(nodes ? { nodes } : {}), ...(pods ? { pods } : {}), ...(dir ? { cpuProfDir: dir } : {}) });
+  const createRate = positive(flags.createRate, 'create-rate');
+  await runSchedulerBench({ ...base, ...(nodes ? { nodes } : {}), ...(pods ? { pods } : {}), ...(createRate ? { createRate } : {}), ...(dir ? { cpuProfDir: dir } : {}) });
   printProfiles(dir);
 }
 
@@ -83,7 +85,8 @@ const withFlags = (c: Command) =>
   c.option('--quick', 'smoke-sized run (seconds)').option('--cpu-prof <dir>', 'run the measured processes under node --cpu-prof and summarise the profiles');
 withFlags(program.command('apiserver').description('GET/create/LIST/watch of the real apiserver vs bare etcd')).action(apiserver);
 withFlags(program.command('agent').description('pod start and restart through the agent vs raw docker run')).action(agent);
-const withSize = (c: Command) => c.option('--nodes <n>', 'hollow nodes').option('--pods <n>', 'pods created and scheduled');
+const withSize = (c: Command) =>
+  c.option('--nodes <n>', 'hollow nodes').option('--pods <n>', 'pods created and scheduled').option('--create-rate <n>', 'create pods at this rate (per second) instead of as fast as the apiserver answers');
 withSize(withFlags(program.command('scheduler').description('scheduler_perf: pods bound per second on hollow nodes (1,000 nodes, 10,000 pods)'))).action((flags: SizeFlags) => scheduler(flags));
 withSize(withFlags(program.command('scale').description("the scheduler benchmark at Kubernetes' largest size: 5,000 hollow nodes, 150,000 pods"))).action((flags: SizeFlags) =>
   scheduler(flags, flags.quick ? SCHEDULER_QUICK : SCALE_DEFAULTS, 'scale'),
