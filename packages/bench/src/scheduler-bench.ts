@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Agent as HttpAgent, request } from 'undici';
-import type { KubeObject, Pod } from '@flotilla/api';
+import { ApiError, isReason, type KubeObject, type Pod } from '@flotilla/api';
 import { RestClient } from '@flotilla/client';
 import { etcdClient, measureEtcdBaseline } from './etcd-baseline.js';
 import { benchPod } from './fixtures.js';
@@ -94,6 +94,8 @@ export interface SchedulerBenchResult {
   unbound: number;
   /** Measured pods deleted before the end (evicted from a node judged lost): scheduling work the run did twice. */
   deletedDuringRun: number;
+  /** Pod creates retried after a transient failure (connect timeout, 503, 429). */
+  createRetries: number;
   /** Times the benchmark's own pod watch fell behind and relisted (bindings seen late, so latencies are upper bounds). */
   watchRelists: number;
   /**
@@ -274,6 +276,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const bound = new Map<string, number>();
     const running = new Map<string, number>();
     const deleted = new Set<string>();
+    let createRetries = 0;
     watch.onEvent = (type, pod, at) => {
       if (pod.metadata.namespace !== ns || !pod.metadata.name!.startsWith('p-')) return;
       const k = key(pod);
@@ -294,7 +297,18 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       op: async (seq) => {
         const name = `p-${seq}`;
         created.set(`${ns}/${name}`, performance.now());
-        await pods.create(benchPod(ns, name));
+        // A starved apiserver on a shared machine times out connects now and then: one failed create must not end a long run.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await pods.create(benchPod(ns, name));
+            return;
+          } catch (err) {
+            if (isReason(err, 'AlreadyExists') && attempt > 1) return; // the earlier attempt did land
+            if (attempt >= 5 || (err instanceof ApiError && !isReason(err, 'ServiceUnavailable') && !isReason(err, 'TooManyRequests') && !isReason(err, 'Timeout'))) throw err;
+            createRetries++;
+            await new Promise((r) => setTimeout(r, 200 * attempt));
+          }
+        }
       },
     });
     if (fill.errors) throw new Error(`${fill.errors} pod creates failed: ${fill.firstError}`);
@@ -385,6 +399,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       runningLatency: summarize(toRunning),
       unbound: opts.pods - bound.size,
       deletedDuringRun: deleted.size,
+      createRetries,
       watchRelists: watch.relists,
       baseline: { etcdPutsPerSec: put.opsPerSec, etcdPutP99Ms: put.latency.p99, decisionMeanMs: decision, decisionsPerSecAlone: 1000 / decision },
       cpuMsPerPodToBound: perPod(cpuToBound, opts.pods),
@@ -434,6 +449,7 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
         ['pods never bound', r.unbound],
         ['measured pods deleted during the run (evicted)', r.deletedDuringRun],
         ["benchmark watch relists (bindings then seen late)", r.watchRelists],
+        ['pod creates retried (connect timeout, 503, 429)', r.createRetries],
         ["hollow nodes' kubelet Events", r.hollowEvents ? 'recorded' : 'off'],
       ],
     ),
