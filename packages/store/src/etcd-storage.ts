@@ -72,6 +72,11 @@ export interface EtcdStorageOptions {
   transformer?: ValueTransformer;
 }
 
+/** Unapplied writes remembered per key before the ones the read cache has applied are pruned. */
+const UNAPPLIED_WRITES_PRUNE_AT = 4096;
+/** Unapplied writes remembered at most (a stalled cache): past it getCached falls back to a per-resource rule. */
+const UNAPPLIED_WRITES_MAX = 65_536;
+
 /** After a read the cache could not serve, reads go straight to etcd for this long: with writes in flight most would miss and pay two calls. */
 const CACHE_MISS_BACKOFF_MS = 250;
 
@@ -165,8 +170,19 @@ export class EtcdStorage implements Storage {
   private cacheSkipUntil = 0;
   private readonly cacheMissBackoffMs: number;
   private revisionBatch: Promise<number> | undefined;
-  /** Per resource, the highest revision of a write this instance made and had acknowledged: getCached never answers from before it. */
+  /** Per resource, the highest revision of a write this instance made and had acknowledged. */
   private readonly lastWriteRevision = new Map<string, number>();
+  /**
+   * Per key, the revision of this instance's last acknowledged write that the
+   * read cache may not have applied yet: getCached never answers for a key
+   * from before it. Per key rather than per resource, because under a steady
+   * stream of pod writes the cache is almost always a few ms behind the
+   * resource's last write, and a per-resource rule then sent nearly every
+   * status update through a consistent read (two more etcd calls) first.
+   */
+  private readonly unappliedWrites = new Map<string, number>();
+  /** After the map overflowed: getCached answers nothing until the cache has applied this revision. */
+  private unappliedOverflow = 0;
   private readonly transformer: ValueTransformer;
   /** Gets served from the read cache, and gets that had to read etcd (for tests and metrics). */
   readonly readStats = { cacheHits: 0, etcdReads: 0 };
@@ -254,12 +270,26 @@ export class EtcdStorage implements Storage {
       }),
     );
     if (!res.succeeded) return undefined;
-    return this.wrote(resource, Number(res.header.revision));
+    return this.wrote(resource, key, Number(res.header.revision));
   }
 
-  private wrote(resource: string, revision: number): number {
+  private wrote(resource: string, key: string, revision: number): number {
     if (revision > (this.lastWriteRevision.get(resource) ?? 0)) this.lastWriteRevision.set(resource, revision);
+    const cache = this.readCache;
+    // Only writes the cache has not applied yet need remembering (see getCached).
+    if (cache && revision > cache.revision && revision > (this.unappliedWrites.get(key) ?? 0)) {
+      this.unappliedWrites.set(key, revision);
+      if (this.unappliedWrites.size > UNAPPLIED_WRITES_PRUNE_AT) this.pruneUnappliedWrites(cache.revision);
+    }
     return revision;
+  }
+
+  /** Forgets the writes the read cache has applied; past the bound, falls back to the per-resource check until it catches up. */
+  private pruneUnappliedWrites(applied: number): void {
+    for (const [k, rev] of this.unappliedWrites) if (rev <= applied) this.unappliedWrites.delete(k);
+    if (this.unappliedWrites.size <= UNAPPLIED_WRITES_MAX) return;
+    for (const rev of this.unappliedWrites.values()) if (rev > this.unappliedOverflow) this.unappliedOverflow = rev;
+    this.unappliedWrites.clear();
   }
 
   /** The cached bytes of a key, possibly stale; undefined when not cached or the cache is not loaded (which starts it). */
@@ -297,7 +327,7 @@ export class EtcdStorage implements Storage {
           failure: [],
         }),
       );
-      if (res.succeeded) return storedCopy(json, this.wrote(resource, Number(res.header.revision)));
+      if (res.succeeded) return storedCopy(json, this.wrote(resource, key, Number(res.header.revision)));
       if (meta.name) throw alreadyExists(resource, name);
     }
     throw new ApiError('AlreadyExists', `${resource} could not get a unique name from generateName "${meta.generateName}"; try again`, {
@@ -344,8 +374,12 @@ export class EtcdStorage implements Storage {
       cache.start();
       return undefined;
     }
-    if (cache.revision < (this.lastWriteRevision.get(resource) ?? 0)) return undefined;
     const key = this.key(resource, namespace, name);
+    if (cache.revision < (this.lastWriteRevision.get(resource) ?? 0)) {
+      // Behind this instance's writes of the resource, but maybe not of this key.
+      if (cache.revision < this.unappliedOverflow) return undefined;
+      if ((this.unappliedWrites.get(key) ?? 0) > cache.revision) return undefined;
+    }
     const hit = this.peek(key);
     return hit ? this.decode(key, { value: hit.value, mod_revision: hit.modRevision }) : undefined;
   }

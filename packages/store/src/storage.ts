@@ -51,7 +51,7 @@ export interface Storage {
   get(resource: string, namespace: string | undefined, name: string): Promise<KubeObject>;
   /**
    * The object from an in-memory copy, without asking the backend: it may lag
-   * writes made elsewhere (never this instance's own acknowledged writes of the same resource), so
+   * writes made elsewhere (never this instance's own acknowledged writes of the same object), so
    * use it only where a stale answer is acceptable, as Kubernetes' admission
    * reads its listers. undefined when the copy does not hold it or cannot
    * tell: confirm with get() before concluding anything from that.

@@ -90,6 +90,22 @@ describe('writes on cached copies', () => {
     await eventually(() => s.getCached('pods', 'default', 'warm')?.metadata.labels?.round === '19', 10_000, 'cache caught up');
   });
 
+  it("getCached keeps answering for other objects of a resource right after this store writes one (the rule is per object)", async () => {
+    const s = fx.store();
+    await s.create('pods', pod('default', 'quiet'));
+    await s.create('pods', pod('default', 'busy'));
+    await eventually(() => s.getCached('pods', 'default', 'quiet') !== undefined && s.getCached('pods', 'default', 'busy') !== undefined, 10_000, 'both cached');
+    for (let i = 0; i < 20; i++) {
+      const cur = await s.get('pods', 'default', 'busy');
+      cur.metadata.labels = { round: String(i) };
+      const updated = await s.update('pods', cur);
+      // The write to 'busy' says nothing about 'quiet': its cached copy is still the latest.
+      expect(s.getCached('pods', 'default', 'quiet')?.metadata.name).toBe('quiet');
+      const busy = s.getCached('pods', 'default', 'busy');
+      if (busy) expect(busy.metadata.resourceVersion).toBe(updated.metadata.resourceVersion);
+    }
+  });
+
   it('guaranteedUpdate from two stores on one object loses no increment (stale cached copies are retried)', async () => {
     const a = fx.store();
     const b = fx.store();
