@@ -303,7 +303,8 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
             await pods.create(benchPod(ns, name));
             return;
           } catch (err) {
-            if (isReason(err, 'AlreadyExists') && attempt > 1) return; // the earlier attempt did land
+            // Names are unique per run: an AlreadyExists means an earlier attempt (ours or the client's own retry) did land.
+            if (isReason(err, 'AlreadyExists')) return;
             if (attempt >= 5 || (err instanceof ApiError && !isReason(err, 'ServiceUnavailable') && !isReason(err, 'TooManyRequests') && !isReason(err, 'Timeout'))) throw err;
             createRetries++;
             await new Promise((r) => setTimeout(r, 200 * attempt));
