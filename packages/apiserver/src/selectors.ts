@@ -5,6 +5,7 @@
  */
 import { badRequest, parseFieldSelector, parseLabelSelector } from '@flotilla/api';
 import type { KubeObject, ResourceInfo } from '@flotilla/api';
+import type { StoreWatchIndex } from '@flotilla/store';
 
 function safeFieldLabels(info: ResourceInfo, obj: KubeObject): Record<string, string> {
   try {
@@ -43,4 +44,23 @@ export function selectorPredicate(info: ResourceInfo, labelSelector?: string, fi
     const values = { 'metadata.name': obj.metadata?.name ?? '', 'metadata.namespace': obj.metadata?.namespace ?? '', ...safeFieldLabels(info, obj) };
     return f.matches(values);
   };
+}
+
+/**
+ * The store index a field selector implies: its first `field=value`
+ * requirement (`spec.nodeName=node-7`, a kubelet's pods), so the store hands
+ * a watch only the changes of objects with that value instead of running its
+ * predicate on every change. The value is read as the predicate reads it.
+ */
+export function selectorIndex(info: ResourceInfo, fieldSelector?: string): StoreWatchIndex | undefined {
+  if (!fieldSelector) return undefined;
+  const eq = parseFieldSelector(fieldSelector).requirements.find((r) => r.op === '=');
+  if (!eq) return undefined;
+  const field = eq.field;
+  const valueOf = (obj: KubeObject): string => {
+    if (field === 'metadata.name') return obj.metadata?.name ?? '';
+    if (field === 'metadata.namespace') return obj.metadata?.namespace ?? '';
+    return safeFieldLabels(info, obj)[field] ?? '';
+  };
+  return { name: `${info.group}/${info.plural}/${field}`, value: eq.value, valueOf };
 }

@@ -12,7 +12,7 @@ import type { Storage } from '@flotilla/store';
 import type { Logger } from '@flotilla/observability';
 import { withType } from './rest-handlers.js';
 import type { ResourcePath } from './request-info.js';
-import { selectorPredicate } from './selectors.js';
+import { selectorIndex, selectorPredicate } from './selectors.js';
 import { boolParam } from './query-params.js';
 
 /** Timing of watches; tests shorten them. */
@@ -70,7 +70,9 @@ export function watchParams(req: WatchRequest, timings: WatchTimings) {
   }
   const sendInitialEvents = boolParam(query, 'sendInitialEvents');
   const sendInitial = sendInitialEvents === undefined ? rv === '' || rv === '0' : sendInitialEvents;
-  return { predicate, rv, timeoutSeconds, sendInitial, bookmarks: boolParam(query, 'allowWatchBookmarks') === true, initialEnd: sendInitialEvents === true };
+  // Only alongside the predicate it is derived from.
+  const index = predicate ? selectorIndex(info, query.fieldSelector) : undefined;
+  return { predicate, index, rv, timeoutSeconds, sendInitial, bookmarks: boolParam(query, 'allowWatchBookmarks') === true, initialEnd: sendInitialEvents === true };
 }
 
 /**
@@ -142,7 +144,12 @@ export async function serveWatch(
     }
     if (params.bookmarks) bookmarkTimer = setInterval(() => void bookmark(), timings.bookmarkIntervalMs);
     if (ac.signal.aborted) return;
-    const events = storage.watch(info.plural, path.namespace, { resourceVersion: from, signal: ac.signal, ...(params.predicate ? { predicate: params.predicate } : {}) });
+    const events = storage.watch(info.plural, path.namespace, {
+      resourceVersion: from,
+      signal: ac.signal,
+      ...(params.predicate ? { predicate: params.predicate } : {}),
+      ...(params.predicate && params.index ? { index: params.index } : {}),
+    });
     for await (const ev of events) {
       if (ac.signal.aborted) break;
       lastRv = ev.object.metadata.resourceVersion ?? lastRv;

@@ -135,6 +135,33 @@ describe('apiserver over etcd', () => {
     r.close();
   });
 
+  it("watches by spec.nodeName (the store's index) see exactly their node's pods: bound, updated, deleted", async () => {
+    const nodes = ['ix-n1', 'ix-n2', 'ix-n3'];
+    const ws = Object.fromEntries(nodes.map((n) => [n, watchLines(`${PODS}?watch=1&fieldSelector=spec.nodeName%3D${n}`)]));
+    const unbound = watchLines(`${PODS}?watch=1&fieldSelector=spec.nodeName%3D`);
+    // The initial (empty) lists are in once a pod created now shows up on the unbound watch.
+    await s.request('POST', PODS, testPod('ix-a'));
+    await until(() => unbound.events.some((e) => e.object.metadata.name === 'ix-a'), 'unbound ADDED');
+    await s.request('POST', PODS, testPod('ix-b'));
+    expect((await s.request('POST', `${PODS}/ix-a/binding`, { target: { name: 'ix-n1' } })).status).toBe(201);
+    expect((await s.request('POST', `${PODS}/ix-b/binding`, { target: { name: 'ix-n2' } })).status).toBe(201);
+    const st = await s.request('PATCH', `${PODS}/ix-a/status`, { status: { phase: 'Running' } }, { 'content-type': 'application/merge-patch+json' });
+    expect(st.status).toBe(200);
+    await s.request('DELETE', `${PODS}/ix-b`, { gracePeriodSeconds: 0 });
+    await until(() => ws['ix-n2']!.events.some((e) => e.type === 'DELETED'), 'ix-n2 DELETED');
+    await until(() => ws['ix-n1']!.events.some((e) => e.type === 'MODIFIED'), 'ix-n1 MODIFIED');
+    const seen = (n: string) => ws[n]!.events.map((e) => `${e.type} ${e.object.metadata.name}`);
+    expect(seen('ix-n1')).toEqual(['ADDED ix-a', 'MODIFIED ix-a']);
+    expect(seen('ix-n2')).toEqual(['ADDED ix-b', 'DELETED ix-b']);
+    expect(seen('ix-n3')).toEqual([]);
+    // Binding takes a pod out of the unbound selection: DELETED there, as Kubernetes sends it.
+    const mine = () => unbound.events.filter((e) => e.object.metadata.name.startsWith('ix-')).map((e) => `${e.type} ${e.object.metadata.name}`);
+    await until(() => mine().length >= 4, 'unbound DELETED x2');
+    expect(mine()).toEqual(['ADDED ix-a', 'ADDED ix-b', 'DELETED ix-a', 'DELETED ix-b']);
+    for (const w of [...Object.values(ws), unbound]) w.close();
+    await s.request('DELETE', `${PODS}/ix-a`, { gracePeriodSeconds: 0 });
+  });
+
   it('a namespace must exist and not be terminating', async () => {
     expect((await s.request('POST', '/api/v1/namespaces/nope/pods', testPod('x'))).status).toBe(404);
     await s.request('POST', '/api/v1/namespaces', { metadata: { name: 'it-doomed' } });

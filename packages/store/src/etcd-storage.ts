@@ -671,6 +671,7 @@ export class EtcdStorage implements Storage {
       afterRevision: from,
       bufferSize: this.bufferSize,
       ...(options.predicate ? { predicate: options.predicate } : {}),
+      ...(options.predicate && options.index ? { index: options.index } : {}),
     });
     this.subs.add(sub);
     sub.onEnd(() => this.subs.delete(sub));

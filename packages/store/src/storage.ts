@@ -25,11 +25,29 @@ export interface StoreWatchEvent {
   object: KubeObject;
 }
 
+/**
+ * An equality the predicate implies (`spec.nodeName=node-7`), so the store
+ * can hand a change only to the watchers whose value it has, or had, rather
+ * than run every watcher's predicate on it: Kubernetes' watch cache indexes
+ * pods by spec.nodeName for the same reason (5,000 kubelets each watching
+ * their own pods would otherwise cost 5,000 predicate calls per pod event).
+ */
+export interface StoreWatchIndex {
+  /** Names the value function: watchers with the same name share one bucket map, so the function must be the same. */
+  name: string;
+  /** The value this watcher's predicate requires. */
+  value: string;
+  /** The value of an object. */
+  valueOf: (obj: KubeObject) => string;
+}
+
 /** Options of a watch. */
 export interface StoreWatchOptions {
   /** Deliver every change after this revision; '' or '0' means "from now". */
   resourceVersion?: string;
   predicate?: (obj: KubeObject) => boolean;
+  /** Set only when `predicate` never matches an object whose `index.valueOf` differs from `index.value`. */
+  index?: StoreWatchIndex;
   signal?: AbortSignal;
 }
 

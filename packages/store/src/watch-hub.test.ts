@@ -1,17 +1,19 @@
 import type { KubeObject } from '@flotilla/api';
 import type { IEvent } from 'etcd3';
 import { describe, expect, it } from 'vitest';
-import { Change, Subscription } from './watch-hub.js';
+import { createLogger } from '@flotilla/observability';
+import { Change, ResourceHub, Subscription } from './watch-hub.js';
 
 let rev = 100;
 function change(type: 'Put' | 'Delete', name: string, node: string | undefined, prevNode?: string | null, version = '2'): Change {
   rev++;
   const value = (n: string | undefined) => Buffer.from(JSON.stringify({ metadata: { name, namespace: 'default' }, spec: { nodeName: n } }));
-  return new Change({
+  const ev = {
     type,
     kv: { key: Buffer.from(`/r/pods/default/${name}`), mod_revision: String(rev), create_revision: '1', version: type === 'Delete' ? '0' : version, value: type === 'Delete' ? Buffer.alloc(0) : value(node), lease: '0' },
     prev_kv: prevNode === null ? (undefined as never) : { key: Buffer.from(`/r/pods/default/${name}`), mod_revision: String(rev - 1), create_revision: '1', version: '1', value: value(prevNode), lease: '0' },
-  } as IEvent);
+  } as IEvent;
+  return Object.assign(new Change(ev), { ev });
 }
 
 async function drain(sub: Subscription) {
@@ -49,5 +51,66 @@ describe('Subscription', () => {
     for (let i = 0; i < 3; i++) sub.offer(change('Put', `p${i}`, 'n1', null, '1'));
     const it = sub.events();
     await expect(it.next()).rejects.toMatchObject({ code: 410 });
+  });
+});
+
+describe('ResourceHub with indexed watchers', () => {
+  // A stream that records the hub's handlers, so the test feeds it etcd events directly.
+  function fakeHub() {
+    let handlers: { onEvents: (events: IEvent[]) => void; onCreated?: () => void } | undefined;
+    const stream = {
+      watch: (_req: unknown, h: typeof handlers) => {
+        handlers = h;
+        queueMicrotask(() => h!.onCreated?.());
+        return () => undefined;
+      },
+    };
+    const hub = new ResourceHub({ stream: stream as never, resourcePrefix: '/r/pods/', historySize: 100, log: createLogger('test', { level: 'silent' }), onBroken: () => undefined });
+    return { hub, started: hub.start(100), feed: (...changes: Change[]) => handlers!.onEvents(changes.map((c) => (c as unknown as { ev: IEvent }).ev)) };
+  }
+
+  it("offers a change only to the watchers of the object's node, old and new, and unindexed watchers get everything", async () => {
+    const { hub, started, feed } = fakeHub();
+    await started;
+    const calls = { n1: 0, n2: 0 };
+    const nodeName = (o: KubeObject) => (o.spec as { nodeName?: string } | undefined)?.nodeName ?? '';
+    const onNode = (n: 'n1' | 'n2') => ({
+      predicate: (o: KubeObject) => (calls[n]++, nodeName(o) === n),
+      index: { name: 'spec.nodeName', value: n, valueOf: nodeName },
+    });
+    const n1 = new Subscription({ keyPrefix: '/r/pods/', afterRevision: 100, bufferSize: 100, ...onNode('n1') });
+    const n2 = new Subscription({ keyPrefix: '/r/pods/', afterRevision: 100, bufferSize: 100, ...onNode('n2') });
+    const all = new Subscription({ keyPrefix: '/r/pods/', afterRevision: 100, bufferSize: 100 });
+    for (const s of [n1, n2, all]) hub.attach(s);
+    expect(hub.size).toBe(3);
+    rev = 100;
+    const events = [
+      change('Put', 'a', undefined, null, '1'), // created unbound: n1 and n2 never asked
+      change('Put', 'a', 'n1', undefined), // bound to n1
+      change('Put', 'a', 'n1', 'n1'), // status update on n1
+      change('Put', 'a', 'n2', 'n1'), // moved: leaves n1, enters n2
+      change('Delete', 'a', undefined, 'n2'), // deleted from n2
+    ];
+    feed(...events);
+    const [, bound, updated, moved, deleted] = events.map((c) => c.rev);
+    expect(await drain(n1)).toEqual([`ADDED n1 ${bound}`, `MODIFIED n1 ${updated}`, `DELETED n1 ${moved}`]);
+    expect(await drain(n2)).toEqual([`ADDED n2 ${moved}`, `DELETED n2 ${deleted}`]);
+    expect(await drain(all)).toHaveLength(5);
+    // n2's predicate ran only for the two changes that involve n2 (twice for the move: now and before).
+    expect(calls.n2).toBe(3);
+    expect(hub.size).toBe(0);
+  });
+
+  it('learns the previous value of a key it has not seen from the previous version', async () => {
+    const { hub, started, feed } = fakeHub();
+    await started;
+    const nodeName = (o: KubeObject) => (o.spec as { nodeName?: string } | undefined)?.nodeName ?? '';
+    const n1 = new Subscription({ keyPrefix: '/r/pods/', afterRevision: 100, bufferSize: 100, predicate: (o) => nodeName(o) === 'n1', index: { name: 'spec.nodeName', value: 'n1', valueOf: nodeName } });
+    hub.attach(n1);
+    rev = 100;
+    // A pod bound before the hub started moves away: its watcher still sees it leave.
+    const moved = change('Put', 'b', 'n2', 'n1');
+    feed(moved);
+    expect(await drain(n1)).toEqual([`DELETED n1 ${moved.rev}`]);
   });
 });

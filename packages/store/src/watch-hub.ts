@@ -8,7 +8,7 @@ import type { Logger } from '@flotilla/observability';
 import type { IEvent } from 'etcd3';
 import { prefixRangeEnd } from './keys.js';
 import { IDENTITY_TRANSFORMER, type ValueTransformer } from './encryption.js';
-import type { StoreWatchEvent } from './storage.js';
+import type { StoreWatchEvent, StoreWatchIndex } from './storage.js';
 import type { WatchStream } from './watch-stream.js';
 
 /** Freezes a parsed object all the way down: watch objects are shared by every watcher, so a mutation must fail loudly. */
@@ -84,6 +84,8 @@ export interface SubscriptionOptions {
   /** Deliver changes with a revision strictly greater than this. */
   afterRevision: number;
   predicate?: (obj: KubeObject) => boolean;
+  /** An equality the predicate implies: the hub offers this watcher only the changes of objects with (or that had) that value. */
+  index?: StoreWatchIndex;
   /** Undelivered events allowed before the watcher is ended with 410. */
   bufferSize: number;
 }
@@ -102,6 +104,11 @@ export class Subscription {
 
   constructor(private readonly opts: SubscriptionOptions) {
     this.cursor = opts.afterRevision;
+  }
+
+  /** The index this watcher's predicate implies, if any. */
+  get index(): StoreWatchIndex | undefined {
+    return this.opts.index;
   }
 
   /** Registers work to undo when the watcher ends (detach from the hub, cancel an etcd watch, ...). */
@@ -264,7 +271,10 @@ export class ResourceHub {
   lastRevision = 0;
   private history: Change[] = [];
   private historyHead = 0;
+  /** Watchers without an index: offered every change. */
   private readonly subs = new Set<Subscription>();
+  /** Watchers with an index, by index name and value: offered only the changes of objects with (or that had) their value. */
+  private readonly indexes = new Map<string, HubIndex>();
   private cancelWatch: (() => void) | undefined;
   private broken = false;
 
@@ -308,6 +318,7 @@ export class ResourceHub {
         this.lastRevision = change.rev;
         this.remember(change);
         for (const sub of this.subs) sub.offer(change);
+        for (const index of this.indexes.values()) index.offer(change);
       }
     } catch (err) {
       // Never let a bad value take the shared watch (and every watcher) down.
@@ -335,7 +346,9 @@ export class ResourceHub {
 
   /** Number of attached subscriptions. */
   get size(): number {
-    return this.subs.size;
+    let n = this.subs.size;
+    for (const index of this.indexes.values()) n += index.size;
+    return n;
   }
 
   /** Replays remembered changes after the subscription's cursor, then keeps it fed. Synchronous, so nothing falls in between. */
@@ -351,23 +364,93 @@ export class ResourceHub {
     }
     for (let i = lo; i < this.history.length && !sub.closed; i++) sub.offer(this.history[i]!);
     if (sub.closed) return;
-    this.subs.add(sub);
-    sub.onEnd(() => this.subs.delete(sub));
+    const spec = sub.index;
+    if (!spec) {
+      this.subs.add(sub);
+      sub.onEnd(() => this.subs.delete(sub));
+      return;
+    }
+    let index = this.indexes.get(spec.name);
+    if (!index) this.indexes.set(spec.name, (index = new HubIndex(spec.valueOf)));
+    index.add(spec.value, sub);
+    sub.onEnd(() => {
+      index.remove(spec.value, sub);
+      if (index.size === 0 && this.indexes.get(spec.name) === index) this.indexes.delete(spec.name);
+    });
+  }
+
+  private forEachSub(fn: (sub: Subscription) => void): void {
+    for (const sub of this.subs) fn(sub);
+    for (const index of this.indexes.values()) index.forEach(fn);
   }
 
   private breakDown(err: ApiError): void {
     if (this.broken) return;
     this.broken = true;
-    for (const sub of this.subs) sub.fail(err);
+    this.forEachSub((sub) => sub.fail(err));
     this.subs.clear();
+    this.indexes.clear();
     this.opts.onBroken();
   }
 
   /** Ends every subscription and cancels the etcd watch. */
   async close(): Promise<void> {
     this.broken = true;
-    for (const sub of this.subs) sub.end();
+    this.forEachSub((sub) => sub.end());
     this.subs.clear();
+    this.indexes.clear();
     this.cancelWatch?.();
+  }
+}
+
+/**
+ * The watchers of one index, bucketed by value. A change goes to the bucket
+ * of the object's value and, when it changed, to the bucket of its previous
+ * value (so a watcher sees the object leave its selection). The last value
+ * of every key seen is remembered, so the previous version is parsed only
+ * for keys not seen since the hub started.
+ */
+class HubIndex {
+  private readonly buckets = new Map<string, Set<Subscription>>();
+  private readonly lastValue = new Map<string, string>();
+  private count = 0;
+
+  constructor(private readonly valueOf: (obj: KubeObject) => string) {}
+
+  get size(): number {
+    return this.count;
+  }
+
+  add(value: string, sub: Subscription): void {
+    let bucket = this.buckets.get(value);
+    if (!bucket) this.buckets.set(value, (bucket = new Set()));
+    if (!bucket.has(sub)) this.count++;
+    bucket.add(sub);
+  }
+
+  remove(value: string, sub: Subscription): void {
+    const bucket = this.buckets.get(value);
+    if (!bucket?.delete(sub)) return;
+    this.count--;
+    if (bucket.size === 0) this.buckets.delete(value);
+  }
+
+  forEach(fn: (sub: Subscription) => void): void {
+    for (const bucket of this.buckets.values()) for (const sub of bucket) fn(sub);
+  }
+
+  offer(change: Change): void {
+    // A deletion's object is already the last state, so its value is the "before" one.
+    const now = this.valueOf(change.object);
+    let before: string | undefined;
+    if (this.lastValue.has(change.key)) before = this.lastValue.get(change.key);
+    else if (!change.created && !change.deleted) {
+      const prev = change.previous;
+      before = prev ? this.valueOf(prev) : undefined;
+    }
+    if (change.deleted) this.lastValue.delete(change.key);
+    else this.lastValue.set(change.key, now);
+    this.buckets.get(now)?.forEach((sub) => sub.offer(change));
+    if (before !== undefined && before !== now) this.buckets.get(before)?.forEach((sub) => sub.offer(change));
   }
 }
