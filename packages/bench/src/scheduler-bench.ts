@@ -239,13 +239,15 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
 
     progress('starting scheduler and controller-manager');
     const schedulerMetricsPort = await freePort();
+    // Lone instances, as scheduler_perf runs them: on a starved machine a leader-election
+    // renewal that times out made both components exit mid-run ("lost leadership").
     const scheduler: Started = spawnNode(
-      [flotillaBin(), 'scheduler', '--kubeconfig', kubeconfig, '--metrics-port', String(schedulerMetricsPort)],
+      [flotillaBin(), 'scheduler', '--kubeconfig', kubeconfig, '--metrics-port', String(schedulerMetricsPort), '--leader-elect=false'],
       join(server.dir, 'scheduler.log'),
       profile('scheduler'),
     );
     started.push(scheduler);
-    const cm: Started = spawnNode([flotillaBin(), 'controller-manager', '--kubeconfig', kubeconfig, '--metrics-port', '0', '--node-monitor-grace-period', `${opts.nodeMonitorGraceSeconds}s`, '--node-probe-grace-period', `${opts.nodeProbeGraceSeconds ?? 10}s`], join(server.dir, 'controller-manager.log'));
+    const cm: Started = spawnNode([flotillaBin(), 'controller-manager', '--kubeconfig', kubeconfig, '--metrics-port', '0', '--leader-elect=false', '--node-monitor-grace-period', `${opts.nodeMonitorGraceSeconds}s`, '--node-probe-grace-period', `${opts.nodeProbeGraceSeconds ?? 10}s`], join(server.dir, 'controller-manager.log'));
     started.push(cm);
     await watch.start();
 
