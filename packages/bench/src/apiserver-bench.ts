@@ -398,13 +398,22 @@ export async function runApiserverOp(op: ApiserverOp, concurrency: number, durat
       cpuOf: { apiserver: server.pid, etcd: etcdPid() },
       op: op === 'create' ? (seq) => pods.create(benchPod('bench', `p-${seq}`)) : run,
     });
-    section(`apiserver ${op} alone, ${concurrency} clients`);
+    // The same run's floor: bare etcd3 puts (pod-sized values) or gets at the same concurrency, for as long.
+    progress(`baseline: bare etcd ${op === 'create' ? 'put' : 'get'} at ${concurrency} clients`);
+    const base = await measureEtcdBaseline(etcd, [concurrency], durationMs, 1000, { etcd: etcdPid() });
+    const floor = (op === 'create' ? base.put : base.get)[0]!;
+    section(`apiserver ${op} alone, ${concurrency} clients, against bare etcd ${op === 'create' ? 'put' : 'get'} in the same run`);
     print(
       table(
-        ['ops', 'ops/s', 'p50 ms', 'p99 ms', 'CPU ms/op apiserver', 'etcd', 'bench client', 'errors'],
-        [[r.ops, r.opsPerSec, r.latency.p50, r.latency.p99, r.cpuMsPerOp.apiserver, r.cpuMsPerOp.etcd, r.cpuMsPerOp.bench, r.errors]],
+        ['', 'ops', 'ops/s', 'p50 ms', 'p99 ms', 'CPU ms/op apiserver', 'etcd', 'bench client', 'errors'],
+        [
+          [`flotilla ${op}`, r.ops, r.opsPerSec, r.latency.p50, r.latency.p99, r.cpuMsPerOp.apiserver, r.cpuMsPerOp.etcd, r.cpuMsPerOp.bench, r.errors],
+          [`bare etcd ${op === 'create' ? 'put' : 'get'}`, floor.ops, floor.opsPerSec, floor.latency.p50, floor.latency.p99, '-', floor.cpuMsPerOp.etcd, floor.cpuMsPerOp.bench, floor.errors],
+          ['ratio (flotilla / etcd)', '', (r.opsPerSec / floor.opsPerSec).toFixed(3), (r.latency.p50 / floor.latency.p50).toFixed(2), (r.latency.p99 / floor.latency.p99).toFixed(2), '', '', '', ''],
+        ],
       ),
     );
+    print(`machine: 1-min load average ${loadavg()[0]!.toFixed(1)}`);
     printJson(`apiserver-${op}`, r);
     return r;
   } finally {
