@@ -313,9 +313,9 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
           } catch (err) {
             // Names are unique per run: an AlreadyExists means an earlier attempt (ours or the client's own retry) did land.
             if (isReason(err, 'AlreadyExists')) return;
-            if (attempt >= 5 || (err instanceof ApiError && !isReason(err, 'ServiceUnavailable') && !isReason(err, 'TooManyRequests') && !isReason(err, 'Timeout'))) throw err;
+            if (attempt >= 20 || (err instanceof ApiError && !isReason(err, 'ServiceUnavailable') && !isReason(err, 'TooManyRequests') && !isReason(err, 'Timeout'))) throw err;
             createRetries++;
-            await new Promise((r) => setTimeout(r, 200 * attempt));
+            await new Promise((r) => setTimeout(r, Math.min(200 * attempt, 2000)));
           }
         }
       },
