@@ -31,8 +31,7 @@ describe('runClosedLoop', () => {
     const t0 = performance.now();
     await runClosedLoop({ concurrency: 8, durationMs: 60_000, maxOps: 5, ratePerSec: 100, op: async (seq) => void (starts[seq] = performance.now() - t0) });
     expect(starts).toHaveLength(5);
-    // Timers never fire early; 1 ms of slack for the clock's rounding.
-    starts.forEach((t, n) => expect(t).toBeGreaterThanOrEqual(n * 10 - 1));
+    starts.forEach((t, n) => expect(t).toBeGreaterThanOrEqual(n * 10));
   });
 
   it('counts failures apart and keeps the first message', async () => {

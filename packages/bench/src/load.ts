@@ -64,8 +64,9 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
       if (performance.now() >= end || seq >= maxOps) return;
       const n = seq++;
       if (options.ratePerSec) {
-        const wait = begin + (n * 1000) / options.ratePerSec - performance.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        // A timer may fire up to a millisecond early (it counts whole ms): wait until the start time has really come.
+        const due = begin + (n * 1000) / options.ratePerSec;
+        for (let wait = due - performance.now(); wait > 0; wait = due - performance.now()) await new Promise((r) => setTimeout(r, Math.ceil(wait)));
       }
       const t0 = performance.now();
       try {
