@@ -316,6 +316,13 @@ describe('flotctl chaos under load', () => {
         const syncs = p.logs().split('\n').filter((l) => l.includes('synced proxy rules')).map((l) => { try { return (JSON.parse(l) as { time: number }).time; } catch { return NaN; } });
         for (const f of afterHealing) console.log(`  proxy ${name} syncs within 5 s of the failure at ${f.at}: ${syncs.filter((t) => Math.abs(t - f.at) < 5_000).map((t) => t - f.at).join(', ')} ms`);
       }
+      // The conntrack entries of the failed connection's local port, here and in every host (a stale entry holds a port).
+      for (const f of afterHealing) {
+        const port = /local port (\d+)/.exec(String((f as { error?: string }).error ?? ''))?.[1];
+        if (!port) continue;
+        const where = [['root', await run('conntrack', ['-L', '-p', 'tcp', '--orig-port-src', port])], ...(await Promise.all(env.hosts.hosts.map(async (h) => [h.name, await h.exec(['conntrack', '-L', '-p', 'tcp', '--orig-port-src', port])] as const)))] as const;
+        for (const [name, r] of where) console.log(`  conntrack ${name} port ${port}:\n${r.stdout}`);
+      }
     }
     expect(afterHealing).toEqual([]);
     // The agent and control-plane kills must cost nothing: the containers and the proxies' rules keep serving.

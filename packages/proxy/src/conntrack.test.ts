@@ -27,7 +27,7 @@ describe('staleFlows', () => {
     const same = new Map([['a', port(['10.244.1.2:53'])]]);
     expect(staleFlows(same, new Map(same))).toEqual([]);
   });
-  it('TCP: a port getting endpoints (new, or none before) loses the flows to its addresses that were never NATed; an endpoint leaving, its flows still in SYN_SENT', () => {
+  it('TCP: a port getting endpoints (new, or none before) loses the flows to its addresses that were never NATed; an endpoint leaving, its flows in SYN_SENT and CLOSE', () => {
     const tcp = (eps: string[]) => port(eps, 30080, 'tcp');
     const unNATed = [
       { protocol: 'tcp', origDst: '10.96.0.10', origPortDst: 53, replySrc: '10.96.0.10' },
@@ -36,11 +36,13 @@ describe('staleFlows', () => {
     expect(staleFlows(new Map(), new Map([['t', tcp(['10.244.1.2:80'])]]))).toEqual(unNATed);
     expect(staleFlows(new Map([['t', tcp([])]]), new Map([['t', tcp(['10.244.1.2:80'])]]))).toEqual(unNATed);
     expect(staleFlows(new Map(), new Map([['t', tcp([])]]))).toEqual([]);
-    expect(staleFlows(new Map([['t', tcp(['10.244.1.2:80', '10.244.1.3:80'])]]), new Map([['t', tcp(['10.244.1.3:80'])]]))).toEqual([
-      { protocol: 'tcp', state: 'SYN_SENT', origDst: '10.96.0.10', origPortDst: 53, replySrc: '10.244.1.2', replyPortSrc: 80 },
-      { protocol: 'tcp', state: 'SYN_SENT', origDst: '10.250.0.99', origPortDst: 53, replySrc: '10.244.1.2', replyPortSrc: 80 },
-      { protocol: 'tcp', state: 'SYN_SENT', origPortDst: 30080, replySrc: '10.244.1.2', replyPortSrc: 80 },
-    ]);
+    expect(staleFlows(new Map([['t', tcp(['10.244.1.2:80', '10.244.1.3:80'])]]), new Map([['t', tcp(['10.244.1.3:80'])]]))).toEqual(
+      ['SYN_SENT', 'CLOSE'].flatMap((state) => [
+        { protocol: 'tcp', state, origDst: '10.96.0.10', origPortDst: 53, replySrc: '10.244.1.2', replyPortSrc: 80 },
+        { protocol: 'tcp', state, origDst: '10.250.0.99', origPortDst: 53, replySrc: '10.244.1.2', replyPortSrc: 80 },
+        { protocol: 'tcp', state, origPortDst: 30080, replySrc: '10.244.1.2', replyPortSrc: 80 },
+      ]),
+    );
     expect(conntrackArgs({ protocol: 'tcp', state: 'SYN_SENT', origPortDst: 30080, replySrc: '10.244.1.2', replyPortSrc: 80 })).toEqual(['-D', '-p', 'tcp', '--state', 'SYN_SENT', '--orig-port-dst', '30080', '--reply-src', '10.244.1.2', '--reply-port-src', '80']);
   });
 });

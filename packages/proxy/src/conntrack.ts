@@ -20,21 +20,30 @@
  * (`--reply-src` the Service address itself) are deleted. A ClusterIP is
  * virtual, so such a flow can never have worked. The same holds for a SYN
  * NATed to an endpoint that vanished before answering (a pod deleted while
- * a connect was in flight): when an endpoint leaves, its flows still in
- * SYN_SENT are deleted, and a retransmission is NATed afresh to an
- * endpoint that is there. Established flows are left alone (a terminating
- * pod may still be finishing them). A connection a dead endpoint refused
- * leaves an entry in CLOSE, which a new SYN from the same port reopens
- * afresh: nothing to do there.
+ * a connect was in flight), and for a connection the endpoint reset (a
+ * killed container resets its open connections; conntrack keeps them 10 s
+ * in CLOSE and lets a new SYN from the same port through on the old NAT):
+ * when an endpoint leaves, its flows in SYN_SENT and CLOSE are deleted.
+ * Established flows are left alone (a terminating pod may still be
+ * finishing them). A connect the endpoint refused outright leaves no entry
+ * (conntrack drops one whose only answer was a reset).
  */
 import { spawn } from 'node:child_process';
 import type { ServicePortFlows } from './rules.js';
+
+/**
+ * The TCP states whose flows leave with their endpoint: a connect still
+ * unanswered, and a connection the endpoint reset (conntrack keeps it 10 s
+ * in CLOSE, and a new SYN from the same client port is let through on its
+ * old NAT — to the endpoint that is gone).
+ */
+export const STALE_TCP_STATES = ['SYN_SENT', 'CLOSE'] as const;
 
 /** Which flows to delete (every field given must match). */
 export interface ConntrackFilter {
   protocol: 'udp' | 'tcp';
   /** TCP only: the connection state (conntrack's name). */
-  state?: 'SYN_SENT';
+  state?: (typeof STALE_TCP_STATES)[number];
   /** Original destination address (the ClusterIP, an external IP); unset: any (NodePorts). */
   origDst?: string;
   /** Original destination port (the service port or the NodePort). */
@@ -97,7 +106,7 @@ export class ExecConntrack implements Conntrack {
  * to it through each of the port's addresses and its NodePort; and for a
  * port that had no endpoints and now has some (or is new), every flow to
  * it (one opened while it had none must not linger). TCP: the same for an
- * endpoint that left, but only flows in SYN_SENT; for a port that now has
+ * endpoint that left, but only flows in STALE_TCP_STATES; for a port that now has
  * endpoints and had none (or is new), the flows to each of its addresses
  * that were never NATed. Nothing on the first sync (`previous`
  * undefined): what flows exist then is not known to be stale.
@@ -112,9 +121,11 @@ export function staleFlows(previous: ReadonlyMap<string, ServicePortFlows> | und
       if (keep.has(ep)) continue;
       const [replySrc, port] = ep.split(':');
       const replyPortSrc = Number(port);
-      const which = p.protocol === 'udp' ? ({ protocol: 'udp' } as const) : ({ protocol: 'tcp', state: 'SYN_SENT' } as const);
-      for (const ip of p.ips) out.push({ ...which, origDst: ip, origPortDst: p.port, replySrc, replyPortSrc });
-      if (p.nodePort) out.push({ ...which, origPortDst: p.nodePort, replySrc, replyPortSrc });
+      const kinds: Array<Pick<ConntrackFilter, 'protocol' | 'state'>> = p.protocol === 'udp' ? [{ protocol: 'udp' }] : STALE_TCP_STATES.map((state) => ({ protocol: 'tcp', state }));
+      for (const which of kinds) {
+        for (const ip of p.ips) out.push({ ...which, origDst: ip, origPortDst: p.port, replySrc, replyPortSrc });
+        if (p.nodePort) out.push({ ...which, origPortDst: p.nodePort, replySrc, replyPortSrc });
+      }
     }
   }
   for (const [key, n] of next) {
