@@ -15,7 +15,6 @@
  * `flotctl chaos --run-dir`; the hosts are scripts/hosts.sh's, found by
  * `--hosts-name` under the checkout's state directory.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -42,15 +41,9 @@ const api = () => env.cluster.client;
 const nodeOf = (h: Host) => `node-${h.index}`;
 const slices = () => api().resource<EndpointSlice>({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice' });
 
-function flotctl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [join(repoRoot(), 'packages/flotctl/dist/bin/flotctl.js'), '--kubeconfig', env.cluster.api.kubeconfigPath, '-n', ns, ...args],
-      { timeout: 90_000 },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) }),
-    );
-  });
+/** Runs the built flotctl against this test's cluster and namespace. */
+function flotctl(args: string[]) {
+  return run(process.execPath, [join(repoRoot(), 'packages/flotctl/dist/bin/flotctl.js'), '--kubeconfig', env.cluster.api.kubeconfigPath, '-n', ns, ...args], { timeout: 90_000 });
 }
 
 /** `flotctl chaos <args>` pointed at this test's hosts and PID files; fails the test unless it exits 0. */

@@ -6,26 +6,19 @@
  * container restarted), the failed requests are counted and reported, they
  * stay a small share, and none fail once the cluster has healed.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Deployment, Pod, Service } from '@flotilla/api';
-import { httpGet, repoRoot, startServiceEnv, waitFor, type ServiceEnv } from '@flotilla/e2e';
+import { httpGet, repoRoot, run, startServiceEnv, waitFor, type ServiceEnv } from '@flotilla/e2e';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 let env: ServiceEnv;
 const ns = `chaos-${randomBytes(3).toString('hex')}`;
 const api = () => env.cluster.client;
 
-function flotctl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [join(repoRoot(), 'packages/flotctl/dist/bin/flotctl.js'), '--kubeconfig', env.cluster.api.kubeconfigPath, '-n', ns, ...args],
-      { timeout: 90_000 },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) }),
-    );
-  });
+/** Runs the built flotctl against this test's cluster and namespace. */
+function flotctl(args: string[]) {
+  return run(process.execPath, [join(repoRoot(), 'packages/flotctl/dist/bin/flotctl.js'), '--kubeconfig', env.cluster.api.kubeconfigPath, '-n', ns, ...args], { timeout: 90_000 });
 }
 
 const available = async () => {
