@@ -99,8 +99,12 @@ describe('the pod network of the cluster', () => {
         message: `the flotilla network on ${h.name}`,
       });
       expect(subnet).toBe(`${own} false`);
-      // Pod traffic from other hosts is let into the bridge, whatever the FORWARD policy.
-      expect((await h.exec(['iptables', '-w', '10', '-S', 'DOCKER-USER'])).stdout).toContain('-o flotilla0');
+      // Pod traffic from other hosts is let into the bridge, whatever the FORWARD policy. The agent
+      // inserts that rule just after it makes the network, so it may not be there yet.
+      await waitFor(async () => (await h.exec(['iptables', '-w', '10', '-S', 'DOCKER-USER'])).stdout.includes('-o flotilla0'), {
+        timeout: 30_000,
+        message: `the DOCKER-USER rule letting pod traffic into flotilla0 on ${h.name}`,
+      });
       const want = hs.filter((o) => o !== h).map((o) => `${ranges.get(`node-${o.index}`)}>${o.ip}`).sort();
       await waitFor(async () => JSON.stringify(await routesOf(h)) === JSON.stringify(want), { timeout: 30_000, message: `routes of ${h.name}: ${want.join(', ')}` });
     }
