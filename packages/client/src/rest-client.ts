@@ -19,6 +19,7 @@ import {
   type ResourceTarget,
   type WatchOptions,
 } from './api-client.js';
+import { followClientCertificate } from './certificate-reload.js';
 import { loadKubeconfig, type ClientConfig } from './kubeconfig.js';
 import { apiErrorFromStatus, decodeWatchStream, reasonForCode } from './watch.js';
 
@@ -30,6 +31,13 @@ export interface RestClientOptions {
   requestTimeoutMs?: number;
   /** User-Agent header, e.g. `flotilla-scheduler`. */
   userAgent?: string;
+  /**
+   * fromKubeconfig only: how often to look at the kubeconfig for a renewed
+   * client certificate (an agent's kubeconfig is rewritten on each
+   * rotation, and a proxy on that host reads the same file), in ms.
+   * Default 10 s for a certificate credential; 0 never looks again.
+   */
+  reloadCertificateMs?: number;
 }
 
 /** A transport failure (refused, reset, TLS) of one request, naming the method and path. */
@@ -66,6 +74,7 @@ export class RestClient implements ApiClient {
   private readonly headers: Record<string, string>;
   private readonly requestTimeoutMs: number;
   private readonly resources = new Map<string, RestResourceClient<KubeObject>>();
+  private stopReloading?: () => void;
 
   constructor(config: ClientConfig, options: RestClientOptions = {}) {
     const url = new URL(config.server);
@@ -86,8 +95,14 @@ export class RestClient implements ApiClient {
   }
 
   /** A client for the kubeconfig at `path` (or $KUBECONFIG, or ~/.kube/config). */
-  static fromKubeconfig(path?: string, options?: RestClientOptions): RestClient {
-    return new RestClient(loadKubeconfig(path), options);
+  static fromKubeconfig(path?: string, options: RestClientOptions = {}): RestClient {
+    const config = loadKubeconfig(path);
+    const client = new RestClient(config, options);
+    const everyMs = options.reloadCertificateMs ?? 10_000;
+    if (config.clientCert && config.clientKey && everyMs > 0) {
+      client.stopReloading = followClientCertificate(path, config, everyMs, (cert, key) => client.setClientCertificate(cert, key));
+    }
+    return client;
   }
 
   resource<T extends KubeObject = KubeObject>(target: ResourceTarget): ResourceClient<T> {
@@ -214,6 +229,7 @@ export class RestClient implements ApiClient {
 
   /** Closes every connection; open watches end. */
   async close(): Promise<void> {
+    this.stopReloading?.();
     await Promise.all([this.pool.destroy(), ...[...this.draining].map((p) => p.destroy().catch(() => undefined))]);
   }
 

@@ -6,7 +6,9 @@
  * its own identity, writes it to its kubeconfig and switches to it without
  * a restart; once the first certificate has expired, every connection is
  * cut (the apiserver restarted) and the agent must come back on the new
- * certificate — an agent still holding the old one would get 401s.
+ * certificate — an agent still holding the old one would get 401s. A
+ * second process reading the agent's kubeconfig (a worker's proxy) follows
+ * the renewed certificate too.
  */
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
@@ -29,6 +31,7 @@ let api: TestApiServer | undefined;
 let admin: RestClient | undefined;
 let dir = '';
 const procs: SupervisedProcess[] = [];
+const clients: RestClient[] = [];
 
 function flotilla(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -74,7 +77,7 @@ afterEach(({ task }) => {
 
 afterAll(async () => {
   for (const p of procs.reverse()) await p.stop().catch(() => undefined);
-  await admin?.close().catch(() => undefined);
+  for (const c of [admin, ...clients]) await c?.close().catch(() => undefined);
   await api?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -92,6 +95,11 @@ describe('agent client certificate rotation', () => {
     const pid = agent.pid();
     const kubeconfig = join(stateDir, 'kubeconfig');
     const first = new X509Certificate(loadKubeconfig(kubeconfig).clientCert!);
+    // Another process reading the node's kubeconfig, as a worker's `flotilla proxy` does: it follows
+    // the renewed certificate; one told not to look again keeps the first and is refused once it expired.
+    const follower = RestClient.fromKubeconfig(kubeconfig, { reloadCertificateMs: 250, userAgent: 'follower' });
+    const stale = RestClient.fromKubeconfig(kubeconfig, { reloadCertificateMs: 0, userAgent: 'stale' });
+    clients.push(follower, stale);
     expect((Date.parse(first.validTo) - Date.parse(first.validFrom)) / 1000).toBe(LIFETIME_S);
 
     // Rotated in place: a new certificate in the kubeconfig, 70-90% into the first one's life (to the second).
@@ -104,7 +112,8 @@ describe('agent client certificate rotation', () => {
     expect(at).toBeGreaterThanOrEqual(0.7 * LIFETIME_S - 1);
     expect(at).toBeLessThanOrEqual(0.9 * LIFETIME_S + 2);
     expect(second.subject.split('\n').sort()).toEqual([`CN=system:node:${NODE}`, 'O=system:nodes']);
-    expect(agent.logs()).toContain('rotated the node client certificate');
+    // The agent logs the rotation just after it rewrote its kubeconfig, which the test may read first.
+    await waitFor(() => agent.logs().includes('rotated the node client certificate'), { timeout: 10_000, message: "the agent's log line for the rotation" });
     // Asked for with the node's own identity, not the bootstrap token's.
     const csrs = (await admin!.resource<CertificateSigningRequest>('certificatesigningrequests').list()).items;
     expect(csrs.filter((c) => c.spec.username === `system:node:${NODE}` && c.status?.certificate).length).toBeGreaterThanOrEqual(1);
@@ -118,6 +127,9 @@ describe('agent client certificate rotation', () => {
       const lease = await admin!.resource<Lease>('leases').get('kube-node-lease', NODE);
       return Date.parse(lease.spec?.renewTime ?? '') > restartedAt + 1_000 && (await nodeReady());
     }, { timeout: 30_000, interval: 250, message: 'the Lease renewed through the restarted apiserver' });
+    expect((await follower.resource<Node>('nodes').get(undefined, NODE)).metadata.name).toBe(NODE);
+    const refused = await stale.resource<Node>('nodes').get(undefined, NODE).then(() => undefined, (err: { code?: number; message?: string }) => err);
+    expect(refused?.code, `the client that kept the expired certificate: ${refused?.message}`).toBe(401);
     expect(agent.pid()).toBe(pid);
     expect(agent.alive()).toBe(true);
     expect(agent.logs()).not.toMatch(/"code":401|Unauthorized/);

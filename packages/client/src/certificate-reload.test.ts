@@ -1,0 +1,46 @@
+import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+import { followClientCertificate } from './certificate-reload.js';
+import { loadKubeconfig } from './kubeconfig.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'cert-reload-test-'));
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+const kubeconfig = (cert: string, key: string) => `apiVersion: v1
+kind: Config
+current-context: main
+clusters: [{name: c, cluster: {server: 'https://127.0.0.1:6443'}}]
+users: [{name: u, user: {client-certificate-data: ${b64(cert)}, client-key-data: ${b64(key)}}}]
+contexts: [{name: main, context: {cluster: c, user: u}}]
+`;
+/** As the agent rewrites its kubeconfig: a new file renamed over the old one. */
+const replace = (path: string, text: string) => {
+  writeFileSync(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
+};
+
+describe('followClientCertificate', () => {
+  it('hands over a renewed certificate once, and nothing for a rewrite with the same one or a half-written file', async () => {
+    const path = join(dir, 'node.kubeconfig');
+    writeFileSync(path, kubeconfig('CERT-1', 'KEY-1'));
+    const use = vi.fn();
+    const stop = followClientCertificate(path, loadKubeconfig(path), 10, use);
+    try {
+      replace(path, 'current-context: [half'); // not a kubeconfig: tried again later
+      replace(path, kubeconfig('CERT-1', 'KEY-1'));
+      await new Promise((r) => setTimeout(r, 60));
+      expect(use).not.toHaveBeenCalled();
+
+      replace(path, kubeconfig('CERT-2', 'KEY-2'));
+      await vi.waitFor(() => expect(use).toHaveBeenCalledWith('CERT-2', 'KEY-2'), { timeout: 2_000, interval: 10 });
+      await new Promise((r) => setTimeout(r, 60));
+      expect(use).toHaveBeenCalledTimes(1);
+    } finally {
+      stop();
+    }
+    replace(path, kubeconfig('CERT-3', 'KEY-3'));
+    await new Promise((r) => setTimeout(r, 60));
+    expect(use).toHaveBeenCalledTimes(1);
+  });
+});
