@@ -11,3 +11,4 @@ export * from './private-etcd.js';
 export * from './service-env.js';
 export * from './wait-for.js';
 export * from './machines.js';
+export * from './flotilla-cli.js';

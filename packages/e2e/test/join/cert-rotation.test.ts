@@ -10,7 +10,6 @@
  * second process reading the agent's kubeconfig (a worker's proxy) follows
  * the renewed certificate too.
  */
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,8 +19,8 @@ import { caCertHash } from '@flotilla/agent';
 import { loadKubeconfig, RestClient } from '@flotilla/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startApiServer, type TestApiServer } from '../../src/apiserver.js';
-import { superviseProcess, type SupervisedProcess } from '../../src/child-process.js';
-import { flotillaBin } from '../../src/env.js';
+import type { SupervisedProcess } from '../../src/child-process.js';
+import { flotilla, healthzOn, startFlotilla } from '../../src/flotilla-cli.js';
 import { freePort } from '../../src/free-port.js';
 import { waitFor } from '../../src/wait-for.js';
 
@@ -33,26 +32,7 @@ let dir = '';
 const procs: SupervisedProcess[] = [];
 const clients: RestClient[] = [];
 
-function flotilla(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [flotillaBin(), ...args], { timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: String(stdout), stderr: String(stderr) }),
-    );
-  });
-}
-
-async function start(name: string, args: string[], ready: () => Promise<boolean>): Promise<SupervisedProcess> {
-  const p = superviseProcess({
-    name,
-    readyMessage: `${name} to be ready`,
-    readyTimeout: 60_000,
-    stopGraceMs: 10_000,
-    incarnation: async () => ({ args: [flotillaBin(), ...args], command: `flotilla ${args.join(' ')}`, ready: async () => ready() }),
-  });
-  procs.push(p);
-  await p.launch();
-  return p;
-}
+const start = (name: string, args: string[], ready: () => Promise<boolean>) => startFlotilla(name, args, ready, procs);
 
 const nodeReady = async () => {
   const n = await admin!.resource<Node>('nodes').get(undefined, NODE).catch(() => undefined);
@@ -68,7 +48,7 @@ beforeAll(async () => {
     'controller-manager', '--kubeconfig', api.kubeconfigPath, '--leader-elect=false', '--metrics-port', String(port),
     '--controllers', 'csr-signing,node-lifecycle', '--cluster-signing-duration', `${LIFETIME_S}s`,
     '--cluster-signing-cert-file', join(api.certDir, 'ca.crt'), '--cluster-signing-key-file', join(api.certDir, 'ca.key'),
-  ], async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.ok ?? false);
+  ], healthzOn(port));
 }, 120_000);
 
 afterEach(({ task }) => {

@@ -6,27 +6,18 @@
  * tokencleaner does), one that has not expired and one without an
  * expiration stay, and so does any other Secret of kube-system.
  */
-import { execFile } from 'node:child_process';
 import type { Secret } from '@flotilla/api';
 import { RestClient } from '@flotilla/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiServer, type TestApiServer } from '../../src/apiserver.js';
-import { superviseProcess, type SupervisedProcess } from '../../src/child-process.js';
-import { flotillaBin } from '../../src/env.js';
+import type { SupervisedProcess } from '../../src/child-process.js';
+import { flotilla, healthzOn, startFlotilla } from '../../src/flotilla-cli.js';
 import { freePort } from '../../src/free-port.js';
 import { waitFor } from '../../src/wait-for.js';
 
 let api: TestApiServer | undefined;
 let admin: RestClient | undefined;
 let cm: SupervisedProcess | undefined;
-
-function flotilla(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [flotillaBin(), ...args], { timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: String(stdout), stderr: String(stderr) }),
-    );
-  });
-}
 
 async function createToken(ttl: string): Promise<string> {
   const r = await flotilla(['token', 'create', '--kubeconfig', api!.kubeconfigPath, '--ttl', ttl, '--description', `ttl ${ttl}`]);
@@ -46,19 +37,7 @@ beforeAll(async () => {
   api = await startApiServer();
   admin = new RestClient({ server: api.url, ca: api.caPem, token: api.adminToken });
   const port = await freePort();
-  const kubeconfig = api.kubeconfigPath;
-  cm = superviseProcess({
-    name: 'controller-manager',
-    readyMessage: 'controller-manager to be ready',
-    readyTimeout: 60_000,
-    stopGraceMs: 10_000,
-    incarnation: async () => ({
-      args: [flotillaBin(), 'controller-manager', '--kubeconfig', kubeconfig, '--leader-elect=false', '--metrics-port', String(port), '--controllers', 'tokencleaner'],
-      command: 'flotilla controller-manager --controllers tokencleaner',
-      ready: async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.ok ?? false,
-    }),
-  });
-  await cm.launch();
+  cm = await startFlotilla('controller-manager', ['controller-manager', '--kubeconfig', api.kubeconfigPath, '--leader-elect=false', '--metrics-port', String(port), '--controllers', 'tokencleaner'], healthzOn(port));
 }, 120_000);
 
 afterAll(async () => {
