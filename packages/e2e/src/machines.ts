@@ -9,8 +9,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
-import { mkdir, readFile, readdir, readlink } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, readlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { runCommand } from '@flotilla/network';
+import { repoRoot } from './env.js';
 
 /** One shell block of a README section and where it runs. */
 export interface ReadmeBlock {
@@ -245,4 +247,20 @@ export async function startMachine(o: MachineOptions): Promise<Machine> {
     },
   };
   return machine;
+}
+
+/**
+ * Runs a README block meant for the operator's checkout (`bash -euo
+ * pipefail` in this repository), which builds the one artifact
+ * `dist/flotilla-*-linux.tar.gz`, and copies that artifact into the working
+ * directory of each machine, as the operator would. Throws with the block's
+ * output if it fails, or if it did not leave exactly one artifact.
+ */
+export async function buildArtifactOnCheckout(text: string, machines: Machine[], timeoutMs = 600_000): Promise<void> {
+  const res = await runCommand('bash', ['-euo', 'pipefail', '-c', text], { cwd: repoRoot(), timeout: timeoutMs });
+  if (res.code !== 0) throw new Error(`the checkout's block exited ${res.code}:\n${text}\n${`${res.stdout}${res.stderr}`.slice(-4000)}`);
+  const dist = join(repoRoot(), 'dist');
+  const tarballs = (await readdir(dist)).filter((f) => /^flotilla-.*-linux\.tar\.gz$/.test(f));
+  if (tarballs.length !== 1) throw new Error(`want exactly one artifact in ${dist}, found: ${tarballs.join(', ') || 'none'}`);
+  for (const m of machines) await cp(join(dist, tarballs[0]!), join(m.workDir, tarballs[0]!));
 }

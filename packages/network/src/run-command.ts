@@ -21,14 +21,21 @@ export interface RunCommandOptions {
   timeout?: number;
   /** Its environment. Default this process's. */
   env?: NodeJS.ProcessEnv;
+  /** Its working directory. Default this process's. */
+  cwd?: string;
+  /** Written to its stdin, which is then closed. Default: stdin closed at once. */
+  input?: string;
 }
 
 /** Runs `file` with `args`; resolves with its output and exit status, never rejects. */
 export function runCommand(file: string, args: string[], options: RunCommandOptions = {}): Promise<CommandResult> {
   return new Promise((resolve) => {
-    execFile(file, args, { timeout: options.timeout ?? 120_000, maxBuffer: 16 * 1024 * 1024, env: options.env ?? process.env }, (err, stdout, stderr) => {
+    const child = execFile(file, args, { timeout: options.timeout ?? 120_000, maxBuffer: 16 * 1024 * 1024, env: options.env ?? process.env, ...(options.cwd ? { cwd: options.cwd } : {}) }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
       resolve({ stdout: String(stdout), stderr: String(stderr) + (err && typeof err.code !== 'number' ? `\n${err.message}` : ''), code });
     });
+    // A command that exits without reading all of it must not fail the run with EPIPE.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(options.input ?? '');
   });
 }

@@ -15,8 +15,7 @@
  * powered off (its etcd member, apiserver, scheduler and controller-manager
  * gone) the API keeps answering and writing through the same address.
  */
-import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConfigMap, Lease, Secret } from '@flotilla/api';
@@ -24,7 +23,7 @@ import { loadKubeconfig, RestClient, type ClientConfig } from '@flotilla/client'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../src/env.js';
 import { createHosts, type HostCluster } from '../../src/hosts.js';
-import { readmeBlocks, startMachine, type Machine, type ReadmeBlock } from '../../src/machines.js';
+import { buildArtifactOnCheckout, readmeBlocks, startMachine, type Machine, type ReadmeBlock } from '../../src/machines.js';
 import { waitFor } from '../../src/wait-for.js';
 
 const SECTION = 'A highly available control plane';
@@ -35,14 +34,6 @@ const cps: Machine[] = [];
 let blocks: ReadmeBlock[] = [];
 let install: ReadmeBlock[] = [];
 const timings: Record<string, number> = {};
-
-function sh(text: string, cwd: string, timeoutMs: number): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile('bash', ['-euo', 'pipefail', '-c', text], { cwd, timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
-    );
-  });
-}
 
 beforeAll(async () => {
   const readme = await readFile(join(repoRoot(), 'README.md'), 'utf8');
@@ -94,11 +85,7 @@ describe('README: A highly available control plane', () => {
       timings[name] = Math.round((Date.now() - started) / 100) / 10;
     };
     await step('install', async () => {
-      const res = await sh(install[0]!.text, repoRoot(), 600_000);
-      expect(res.code, res.out.slice(-4000)).toBe(0);
-      const tarballs = (await readdir(join(repoRoot(), 'dist'))).filter((f) => /^flotilla-.*-linux\.tar\.gz$/.test(f));
-      expect(tarballs).toHaveLength(1);
-      for (const m of cps) await cp(join(repoRoot(), 'dist', tarballs[0]!), join(m.workDir, tarballs[0]!));
+      await buildArtifactOnCheckout(install[0]!.text, cps);
       await Promise.all(cps.map((m) => m.run(install[1]!.text, 120_000)));
     });
 

@@ -10,8 +10,7 @@
  * control plane to the workers as the README says. The demo it applies must
  * then answer through its Service from a worker.
  */
-import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Deployment, Node, Pod, Service } from '@flotilla/api';
@@ -19,7 +18,7 @@ import { loadKubeconfig, RestClient } from '@flotilla/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../src/env.js';
 import { createHosts, type HostCluster } from '../../src/hosts.js';
-import { readmeBlocks, startMachine, stopHostDockerd, type Machine, type ReadmeBlock } from '../../src/machines.js';
+import { buildArtifactOnCheckout, readmeBlocks, startMachine, stopHostDockerd, type Machine, type ReadmeBlock } from '../../src/machines.js';
 import { waitFor } from '../../src/wait-for.js';
 
 const SECTION = 'Deploy on real machines';
@@ -32,14 +31,6 @@ let controlPlane: Machine | undefined;
 const workers: Machine[] = [];
 let blocks: ReadmeBlock[] = [];
 const timings: Record<string, number> = {};
-
-function sh(text: string, cwd: string, timeoutMs: number): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile('bash', ['-euo', 'pipefail', '-c', text], { cwd, timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
-    );
-  });
-}
 
 beforeAll(async () => {
   blocks = readmeBlocks(await readFile(join(repoRoot(), 'README.md'), 'utf8'), SECTION);
@@ -76,15 +67,9 @@ describe('README: Deploy on real machines', () => {
     for (const [i, block] of blocks.entries()) {
       const started = Date.now();
       if (block.where === 'checkout') {
-        const res = await sh(block.text, repoRoot(), 600_000);
-        expect(res.code, res.out.slice(-4000)).toBe(0);
         // What the operator copies to every machine: the artifact and manifests/.
-        const tarballs = (await readdir(join(repoRoot(), 'dist'))).filter((f) => /^flotilla-.*-linux\.tar\.gz$/.test(f));
-        expect(tarballs).toHaveLength(1);
-        for (const m of machines) {
-          await cp(join(repoRoot(), 'dist', tarballs[0]!), join(m.workDir, tarballs[0]!));
-          await cp(join(repoRoot(), 'manifests'), join(m.workDir, 'manifests'), { recursive: true });
-        }
+        await buildArtifactOnCheckout(block.text, machines);
+        for (const m of machines) await cp(join(repoRoot(), 'manifests'), join(m.workDir, 'manifests'), { recursive: true });
       } else if (block.where === 'every') {
         await Promise.all(machines.map((m) => m.run(block.text, 120_000)));
       } else if (block.where === 'control-plane') {
