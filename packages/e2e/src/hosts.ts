@@ -181,6 +181,18 @@ export async function deleteHosts(cluster: HostCluster): Promise<void> {
   await cluster.delete();
 }
 
+/**
+ * Removes every pod container (sandboxes and apps) from the engines of
+ * `cluster`'s hosts: what a stopped agent leaves running. Best effort, for
+ * a test's cleanup before the hosts are deleted.
+ */
+export async function removePodContainers(cluster: HostCluster | undefined): Promise<void> {
+  for (const h of cluster?.hosts ?? []) {
+    const ids = (await h.docker(['ps', '-aq', '--filter', 'label=io.flotilla.pod.uid']).catch(() => '')).split('\n').filter(Boolean);
+    if (ids.length) await h.docker(['rm', '-f', ...ids]).catch(() => undefined);
+  }
+}
+
 function hostFromLine(line: string, cluster: string, nameFlags: string[]): Host {
   const [name, ip, dockerHost, netns, veth] = line.split('\t');
   if (!name || !ip || !dockerHost || !netns || !veth) throw new Error(`unexpected hosts.sh line: ${JSON.stringify(line)}`);

@@ -23,7 +23,7 @@ import { superviseProcess, type SupervisedProcess } from './child-process.js';
 import { startCluster, type TestCluster } from './cluster.js';
 import { flotillaBin, repoRoot } from './env.js';
 import { freePort } from './free-port.js';
-import { createHosts, run, type Host, type HostCluster } from './hosts.js';
+import { createHosts, removePodContainers, run, type Host, type HostCluster } from './hosts.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import { waitFor } from './wait-for.js';
 
@@ -187,10 +187,7 @@ export async function startServiceEnv(options: ServiceEnvOptions = {}): Promise<
     await Promise.all([...proxies.values()].map((p) => p.kill('SIGTERM').catch(() => undefined)));
     await dns?.stop().catch(() => undefined);
     await cluster?.stop().catch(() => undefined);
-    for (const h of hosts?.hosts ?? []) {
-      const ids = (await h.docker(['ps', '-aq', '--filter', 'label=io.flotilla.pod.uid']).catch(() => '')).split('\n').filter(Boolean);
-      if (ids.length) await h.docker(['rm', '-f', ...ids]).catch(() => undefined);
-    }
+    await removePodContainers(hosts);
     await hosts?.delete().catch((err: unknown) => console.error(`hosts delete: ${(err as Error).message}`));
     // The root namespace's rules, chains and sink are ours to remove (a real proxy never removes its rules).
     await removeRootRules(rootPrefix).catch((err: unknown) => console.error(`root rules cleanup: ${(err as Error).message}`));

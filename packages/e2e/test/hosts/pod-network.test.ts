@@ -11,7 +11,7 @@ import type { Node, Pod } from '@flotilla/api';
 import { cidrContains, formatCidr, mustParseCidr, subnets } from '@flotilla/network';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type TestCluster } from '../../src/cluster.js';
-import { createHosts, run, type Host, type HostCluster } from '../../src/hosts.js';
+import { createHosts, removePodContainers, run, type Host, type HostCluster } from '../../src/hosts.js';
 import { waitFor } from '../../src/wait-for.js';
 import { createNamespace } from '../control-loops/helpers.js';
 
@@ -38,10 +38,7 @@ afterEach(({ task }) => {
 
 afterAll(async () => {
   await cluster?.stop();
-  for (const h of hosts?.hosts ?? []) {
-    const ids = (await h.docker(['ps', '-aq', '--filter', 'label=io.flotilla.pod.uid']).catch(() => '')).split('\n').filter(Boolean);
-    if (ids.length) await h.docker(['rm', '-f', ...ids]).catch(() => undefined);
-  }
+  await removePodContainers(hosts);
   await hosts?.delete();
 }, 120_000);
 

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import type { CronJob, DaemonSet, Event, Job, Pod } from '@flotilla/api';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type TestCluster } from '../../src/cluster.js';
-import { createHosts, type Host, type HostCluster } from '../../src/hosts.js';
+import { createHosts, removePodContainers, type Host, type HostCluster } from '../../src/hosts.js';
 import { runKubectl } from '../../src/kubectl.js';
 import { waitFor } from '../../src/wait-for.js';
 import { createNamespace } from '../control-loops/helpers.js';
@@ -172,10 +172,7 @@ afterEach(({ task }) => {
 
 afterAll(async () => {
   await cluster?.stop();
-  for (const h of hosts?.hosts ?? []) {
-    const ids = (await h.docker(['ps', '-aq', '--filter', 'label=io.flotilla.pod.uid']).catch(() => '')).split('\n').filter(Boolean);
-    if (ids.length) await h.docker(['rm', '-f', ...ids]).catch(() => undefined);
-  }
+  await removePodContainers(hosts);
   await hosts?.delete();
   if (dir) await rm(dir, { recursive: true, force: true });
 }, 120_000);
