@@ -10,12 +10,12 @@
  * starts reuse that kubeconfig, and renew it with the node's own identity
  * when less than a third of its lifetime is left.
  */
-import { execFile } from 'node:child_process';
 import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import { dirname, join } from 'node:path';
+import { openssl } from '@flotilla/network';
 import { csrCondition, KUBELET_CLIENT_SIGNER, type CertificateSigningRequest } from '@flotilla/api';
 import { loadKubeconfig, RestClient, type ClientConfig, type Logger } from '@flotilla/client';
 
@@ -74,12 +74,6 @@ export async function discoverCa(server: string, hashes: string[], timeoutMs = 1
     return x.toString();
   }
   throw new Error(`none of the certificates ${server} presents matches --discovery-token-ca-cert-hash (server offered ${chain.map((c) => caCertHash(new X509Certificate(c.raw).toString())).join(', ')})`);
-}
-
-function openssl(args: string[], cwd: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile('openssl', args, { cwd, timeout: 30_000 }, (err, _out, stderr) => (err ? reject(new Error(`openssl ${args[0]} failed: ${String(stderr).trim() || err.message}`)) : resolve()));
-  });
 }
 
 /** Why a node kubeconfig cannot be used as is: 'unusable' (bootstrap again), 'renew' (still works, ask for a new one), or undefined. */

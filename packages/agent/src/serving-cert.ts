@@ -7,12 +7,12 @@
  * expiry. Until the signed certificate arrives (the Node must exist first)
  * the server runs on a throwaway self-signed one that the apiserver refuses.
  */
-import { execFile } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import { openssl } from '@flotilla/network';
 
 /** A key pair in PEM. */
 export interface ServingCert {
@@ -26,12 +26,6 @@ export type CertificateSigner = (csrPem: string) => Promise<string>;
 
 const RENEW_BEFORE_MS = 30 * 24 * 3600 * 1000;
 
-function run(args: string[], cwd: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile('openssl', args, { cwd, timeout: 30_000 }, (err, _out, stderr) => (err ? reject(new Error(`openssl ${args[0]} failed: ${String(stderr).trim() || err.message}`)) : resolve()));
-  });
-}
-
 /** `<dir>/bootstrap.crt` + key: a self-signed pair to serve with before the CA-signed one exists (nobody trusts it). */
 export async function ensureSelfSignedCert(dir: string, nodeName: string, nodeIP: string): Promise<ServingCert> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -40,7 +34,7 @@ export async function ensureSelfSignedCert(dir: string, nodeName: string, nodeIP
   if (!existsSync(certFile) || !existsSync(keyFile)) {
     const dnsName = /^[a-zA-Z0-9.-]+$/.test(nodeName) ? nodeName : 'flotilla-agent';
     const sans = [`DNS:${dnsName}`, ...(isIP(nodeIP) ? [`IP:${nodeIP}`] : [])];
-    await run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '3650', '-subj', `/CN=bootstrap:${dnsName}`, '-addext', `subjectAltName=${sans.join(',')}`], dir);
+    await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '3650', '-subj', `/CN=bootstrap:${dnsName}`, '-addext', `subjectAltName=${sans.join(',')}`], dir);
   }
   return { key: await readFile(keyFile, 'utf8'), cert: await readFile(certFile, 'utf8'), certFile };
 }
@@ -85,7 +79,7 @@ export async function requestNodeCert(dir: string, caPem: string, nodeName: stri
   const work = join(dir, `.csr-${process.pid}`);
   await mkdir(work, { recursive: true, mode: 0o700 });
   try {
-    await run(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-sha256', '-subj', `/O=system:nodes/CN=system:node:${nodeName}`, '-keyout', 'node.key', '-out', 'node.csr'], work);
+    await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-sha256', '-subj', `/O=system:nodes/CN=system:node:${nodeName}`, '-keyout', 'node.key', '-out', 'node.csr'], work);
     const key = await readFile(join(work, 'node.key'), 'utf8');
     const cert = await sign(await readFile(join(work, 'node.csr'), 'utf8'));
     const why = staleReason(cert, key, caPem, nodeName, nodeIP);

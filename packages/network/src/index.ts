@@ -25,6 +25,6 @@ export {
   type StartHostGatewayRoutesOptions,
 } from './host-gw-routes.js';
 export { execCommand, FLOTILLA_ROUTE_PROTOCOL, IpRouteTable, type CommandRunner, type HostRoute, type IpRouteTableOptions, type RouteTable } from './route-table.js';
-export { runCommand, type CommandResult, type RunCommandOptions } from './run-command.js';
+export { openssl, runCommand, type CommandResult, type RunCommandOptions } from './run-command.js';
 export { runHostRoutes, type HostRoutesConfig } from './run.js';
 export { DEFAULT_SINK_CIDRS, ensureSink, type EnsureSinkOptions } from './sink.js';

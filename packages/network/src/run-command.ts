@@ -39,3 +39,16 @@ export function runCommand(file: string, args: string[], options: RunCommandOpti
     child.stdin?.end(options.input ?? '');
   });
 }
+
+/**
+ * Runs the `openssl` CLI in `cwd` for its stdout (Node's crypto can neither
+ * parse certificate requests nor issue certificates, so signing shells
+ * out); rejects with openssl's own complaint, and says how to install it
+ * when it is missing.
+ */
+export async function openssl(args: string[], cwd: string): Promise<string> {
+  const r = await runCommand('openssl', args, { cwd, timeout: 30_000 });
+  if (r.code === 0) return r.stdout;
+  const missing = /ENOENT/.test(r.stderr) ? ' (is the openssl CLI installed? `apt-get install -y openssl`)' : '';
+  throw new Error(`openssl ${args[0]} failed${missing}: ${r.stderr.trim() || `exit ${r.code}`}`);
+}

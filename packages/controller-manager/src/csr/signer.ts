@@ -2,17 +2,11 @@
  * Reads and signs PEM certificate requests with the cluster CA through the
  * `openssl` CLI (Node's crypto cannot parse requests or issue certificates).
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openssl } from '@flotilla/network';
 import type { ParsedRequest } from './csr-checks.js';
-
-function openssl(args: string[], cwd: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('openssl', args, { cwd, timeout: 30_000 }, (err, stdout, stderr) => (err ? reject(new Error(`openssl ${args[0]} failed: ${String(stderr).trim() || err.message}`)) : resolve(String(stdout))));
-  });
-}
 
 async function inTemp<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'flotilla-csr-'));
