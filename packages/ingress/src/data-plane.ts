@@ -9,6 +9,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '@flotilla/observability';
 import { createAccessLog, type AccessLog } from './access-log.js';
+import { Http1Front } from './http1-front.js';
 import type { IngressMetrics } from './metrics.js';
 import { ProxyServer } from './proxy-server.js';
 import { RouteTable } from './route-table.js';
@@ -51,13 +52,26 @@ async function listen(server: Server, port: number, host: string): Promise<numbe
 }
 
 /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes what is left. */
-async function drain(server: Server, graceMs: number): Promise<void> {
+async function drain(server: Server, front: Http1Front | undefined, graceMs: number): Promise<void> {
   if (!server.listening) return;
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
-  const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+  front?.closeIdle();
+  const timer = setTimeout(() => {
+    server.closeAllConnections();
+    front?.destroyAll();
+  }, graceMs);
   await closed;
   clearTimeout(timer);
+}
+
+/**
+ * Whether the lean HTTP/1.1 front serves the common requests (default), or
+ * Node's http server every one (FLOTILLA_INGRESS_FRONT=node: measurements,
+ * and a way out should the front misbehave).
+ */
+function useLeanFront(): boolean {
+  return process.env.FLOTILLA_INGRESS_FRONT !== 'node';
 }
 
 /** Creates the proxy and its listeners and starts listening; the snapshot starts empty (every request 404). */
@@ -80,6 +94,12 @@ export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
     https.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head, 'https'));
     servers.push(https);
   }
+  const lean = useLeanFront();
+  const fronts = new Map<Server, Http1Front>();
+  for (const [server, proto] of [[http, 'http'], [https, 'https']] as const) {
+    if (!server || !lean) continue;
+    fronts.set(server, new Http1Front(server, (req, res) => proxy.handle(req, res, proto), { keepAliveTimeoutMs: timeouts.keepAliveTimeout, onError: (err) => o.logger.error({ err }, 'request handler failed') }));
+  }
   for (const s of servers) {
     s.on('clientError', (_err, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
@@ -88,7 +108,7 @@ export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
   }
   const close = async (graceMs = 5_000) => {
     o.logger.debug('draining listeners');
-    await Promise.all(servers.map((s) => drain(s, graceMs)));
+    await Promise.all(servers.map((s) => drain(s, fronts.get(s), graceMs)));
     o.logger.debug('closing backend pools');
     await proxy.close();
     await access?.close();

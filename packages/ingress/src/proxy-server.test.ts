@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Ingress } from '@flotilla/api';
 import { createLogger } from '@flotilla/observability';
 import type { BackendState } from './backends.js';
+import { Http1Front } from './http1-front.js';
 import { IngressMetrics } from './metrics.js';
 import { ProxyServer, type LiveBackend, type Snapshot } from './proxy-server.js';
 import { RouteTable } from './route-table.js';
@@ -50,7 +51,7 @@ let proxyPort = 0;
 let proxy: ProxyServer;
 let a = 0;
 let b = 0;
-const metrics = new IngressMetrics();
+let metrics = new IngressMetrics();
 
 function snapshot(ingresses: Ingress[], states: Record<string, string[] | BackendState['ok']>, tlsHosts: string[] = []): Snapshot {
   const table = new RouteTable(ingresses);
@@ -79,21 +80,30 @@ const json = (r: { body: Buffer }) => JSON.parse(r.body.toString()) as { name: s
 beforeAll(async () => {
   a = await echo('a');
   b = await echo('b');
-  const log = createLogger('ingress-test', { level: 'silent' });
-  proxy = new ProxyServer(snapshot([], {}), { logger: log, metrics });
-  const http = createServer((req, res) => proxy.handle(req, res, 'http'));
-  http.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head, 'http'));
-  proxyPort = await listen(http);
 });
 afterAll(async () => {
-  await proxy.close();
   for (const s of servers) {
     s.closeAllConnections?.();
     await new Promise((r) => s.close(r));
   }
 });
 
-describe('ProxyServer', () => {
+// Every behaviour twice: behind Node's http server alone, and behind the lean front (which hands
+// bodies and upgrades to Node mid-connection).
+describe.each(['node', 'lean'] as const)('ProxyServer (%s front)', (front) => {
+  beforeAll(async () => {
+    metrics = new IngressMetrics();
+    const log = createLogger('ingress-test', { level: 'silent' });
+    proxy = new ProxyServer(snapshot([], {}), { logger: log, metrics });
+    const http = createServer((req, res) => proxy.handle(req, res, 'http'));
+    http.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head, 'http'));
+    if (front === 'lean') new Http1Front(http, (req, res) => proxy.handle(req, res, 'http'), { keepAliveTimeoutMs: 5_000 });
+    proxyPort = await listen(http);
+  });
+  afterAll(async () => {
+    await proxy.close();
+  });
+
   it('routes, balances over endpoints and sets the forwarding headers', async () => {
     proxy.setSnapshot(snapshot([ing({}, { rules: [{ host: 'app.test', http: { paths: [svc('web')] } }] })], { web: [`127.0.0.1:${a}`, `127.0.0.1:${b}`] }));
     const names = new Set<string>();

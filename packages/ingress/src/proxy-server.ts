@@ -14,9 +14,9 @@
  * read timeout → 504. WebSocket (any `Upgrade`) requests are piped on a raw socket.
  */
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { Logger } from '@flotilla/observability';
 import { rewritePath } from './annotations.js';
 import type { BackendState } from './backends.js';
@@ -37,6 +37,36 @@ export interface Snapshot {
   backends: ReadonlyMap<string, LiveBackend>;
   /** Hosts (lower case, wildcards as `*.x`) with a TLS section: HTTP requests to them are redirected unless ssl-redirect is false. */
   tlsHosts: ReadonlySet<string>;
+}
+
+/**
+ * What handle() reads of a request: Node's IncomingMessage, or a body-less
+ * request of the lean front (http1-front.ts).
+ */
+export interface ProxyRequest {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+  readonly rawHeaders: string[];
+  readonly socket: { readonly remoteAddress?: string | undefined };
+  readonly readableEnded: boolean;
+  resume(): unknown;
+}
+
+/** What handle() does with a response: Node's ServerResponse, or the lean front's. */
+export interface ProxyResponse {
+  readonly headersSent: boolean;
+  readonly destroyed: boolean;
+  readonly writableEnded: boolean;
+  readonly writableFinished: boolean;
+  readonly statusCode: number;
+  writeHead(status: number, headers: Record<string, string> | string[]): unknown;
+  write(chunk: Buffer): boolean;
+  end(chunk?: Buffer): unknown;
+  destroy(): unknown;
+  cork(): void;
+  uncork(): void;
+  once(event: 'close' | 'drain', fn: () => void): unknown;
 }
 
 /** Options of the data plane. */
@@ -194,7 +224,7 @@ export class ProxyServer {
   }
 
   /** Serves one request (the `request` event of an http or https server). */
-  handle(req: IncomingMessage, res: ServerResponse, proto: 'http' | 'https'): void {
+  handle(req: ProxyRequest, res: ProxyResponse, proto: 'http' | 'https'): void {
     const start = performance.now();
     const snap = this.snapshot;
     const hostHeader = req.headers.host;
@@ -359,8 +389,9 @@ export class ProxyServer {
           reply(502, `502 Bad Gateway: ${code}\n`);
         },
       };
+      // Only Node's IncomingMessage carries a body: the lean front leaves such requests to Node.
       exchange = this.pool.request(
-        { address: target, head, isHead: req.method === 'HEAD', body: hasBody ? req : undefined, chunked, bodyLimit: chunked ? limit : undefined, readTimeoutMs: route.options.readTimeoutMs },
+        { address: target, head, isHead: req.method === 'HEAD', body: hasBody ? (req as unknown as Readable) : undefined, chunked, bodyLimit: chunked ? limit : undefined, readTimeoutMs: route.options.readTimeoutMs },
         handler,
       );
     };
@@ -372,7 +403,7 @@ export class ProxyServer {
    * hop-by-hop ones, those its Connection header names, `Expect`, and any
    * X-Forwarded-*, X-Real-IP and X-Request-Id it sent; then ours.
    */
-  private upstreamHeaderLines(req: IncomingMessage, proto: string, reqId: string): string {
+  private upstreamHeaderLines(req: ProxyRequest, proto: string, reqId: string): string {
     const raw = req.rawHeaders;
     let out = '';
     let connection: string | undefined;
