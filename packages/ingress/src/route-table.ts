@@ -118,6 +118,8 @@ export function requestHost(header: string | undefined): string {
   return h;
 }
 
+/** Entries of a table's match cache before it starts afresh. */
+const MATCH_CACHE_SIZE = 4096;
 const rank = (r: Route): number => (r.pathType === 'Exact' ? 1 : 0);
 
 /** Sort order within a host: longest path first; Exact before Prefix at equal length. */
@@ -156,6 +158,8 @@ export class RouteTable {
   /** `*.example.com` stored under `example.com`. */
   private readonly wildcard = new Map<string, HostRoutes>();
   private readonly anyHost: HostRoutes = { routes: [] };
+  /** What `host\npath` matched (null: nothing), at most MATCH_CACHE_SIZE entries. */
+  private readonly matched = new Map<string, Route | null>();
   private readonly defaultRoute: Route | undefined;
 
   /** Builds the table from the Ingresses that are ours (the caller filters by class). */
@@ -244,6 +248,18 @@ export class RouteTable {
 
   /** The route for a request's host (see requestHost) and path (see requestPath), or undefined (404). */
   match(host: string, path: string): Route | undefined {
+    // A table never changes, so what a host and path matched stays true while the table lives;
+    // bounded, as paths are the clients' to choose.
+    const key = `${host}\n${path}`;
+    const hit = this.matched.get(key);
+    if (hit !== undefined) return hit ?? undefined;
+    const route = this.matchUncached(host, path);
+    if (this.matched.size >= MATCH_CACHE_SIZE) this.matched.clear();
+    this.matched.set(key, route ?? null);
+    return route;
+  }
+
+  private matchUncached(host: string, path: string): Route | undefined {
     const hr = this.hostRoutes(host);
     let elements: string[] | undefined;
     for (const r of hr.routes) {

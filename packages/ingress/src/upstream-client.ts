@@ -368,6 +368,8 @@ class Exchange implements UpstreamExchange {
         const lower = name.toLowerCase();
         if (HOP_BY_HOP_RESPONSE.has(lower)) {
           if (lower === 'connection') {
+            // Nearly every response says just this: nothing to split.
+            if (value.length === 10 && !http10 && value.toLowerCase() === 'keep-alive') continue;
             const v = value.toLowerCase();
             if (v.includes('close')) keepAlive = false;
             else if (http10 && v.includes('keep-alive')) keepAlive = true;
