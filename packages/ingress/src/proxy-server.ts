@@ -23,7 +23,7 @@ import type { BackendState } from './backends.js';
 import type { AccessEntry } from './access-log.js';
 import type { IngressMetrics, RouteMeter } from './metrics.js';
 import { requestHost, requestPath, type Route, type RouteTable } from './route-table.js';
-import { UpstreamPool, type UpstreamExchange, type UpstreamHandler } from './upstream-client.js';
+import { UpstreamPool, type UpstreamError, type UpstreamExchange, type UpstreamHandler } from './upstream-client.js';
 
 /** A backend as the data plane holds it: its state plus a round-robin cursor. */
 export interface LiveBackend {
@@ -129,13 +129,18 @@ function tlsHostMatches(hosts: ReadonlySet<string>, host: string): boolean {
 /** The reverse proxy; attach handle() and handleUpgrade() to http/https servers. */
 export class ProxyServer {
   private snapshot: Snapshot;
-  private readonly log: Logger;
-  private readonly writeAccess: ((entry: AccessEntry) => void) | undefined;
-  private readonly metrics: IngressMetrics;
+  /** @internal */
+  readonly log: Logger;
+  /** @internal */
+  readonly writeAccess: ((entry: AccessEntry) => void) | undefined;
+  /** @internal */
+  readonly metrics: IngressMetrics;
   /** Each route's meter, found once per route object (a snapshot's routes live as long as it does). */
   private readonly meters = new WeakMap<Route, RouteMeter>();
-  private readonly noRoute: RouteMeter;
-  private readonly pool: UpstreamPool;
+  /** @internal */
+  readonly noRoute: RouteMeter;
+  /** @internal */
+  readonly pool: UpstreamPool;
   /** Endpoints that refused or timed out a connection, until when they are passed over. */
   private readonly failedUntil = new Map<string, number>();
   private readonly onEndpointFailed: ((address: string, until: number) => void) | undefined;
@@ -171,7 +176,8 @@ export class ProxyServer {
    * already and those that failed within FAIL_TIMEOUT_MS (nginx's
    * max_fails=1 fail_timeout), unless nothing else is left.
    */
-  private pick(b: LiveBackend, avoid: string | undefined): string | undefined {
+  /** @internal */
+  pick(b: LiveBackend, avoid: string | undefined): string | undefined {
     if (!b.state.ok) return undefined;
     const list = b.state.addresses;
     if (list.length === 0) return undefined;
@@ -195,7 +201,8 @@ export class ProxyServer {
   }
 
   /** The meter of a route (requests by status class, latency). */
-  private meterOf(route: Route): RouteMeter {
+  /** @internal */
+  meterOf(route: Route): RouteMeter {
     let m = this.meters.get(route);
     if (!m) {
       m = this.metrics.meter(routeLabels(route), route.backend.key);
@@ -213,7 +220,8 @@ export class ProxyServer {
   }
 
   /** Remembers a failure before any response byte, so the next requests avoid the endpoint for a while. */
-  private markFailed(address: string): void {
+  /** @internal */
+  markFailed(address: string): void {
     const until = Date.now() + FAIL_TIMEOUT_MS;
     this.failedUntil.set(address, until);
     this.onEndpointFailed?.(address, until);
@@ -231,38 +239,17 @@ export class ProxyServer {
     const host = requestHost(hostHeader);
     const url = req.url ?? '/';
     const route = snap.table.match(host, requestPath(url));
-    const reqId = (req.headers['x-request-id'] as string | undefined) || newRequestId();
-    let upstream: string | undefined;
-    let upstreamError: string | undefined;
-    let bytes = 0;
+    const p = new Proxied(this, req, res, proto, start, host, url, route, (req.headers['x-request-id'] as string | undefined) || newRequestId());
 
-    const done = (status: number) => {
-      const ms = performance.now() - start;
-      (route ? this.meterOf(route) : this.noRoute).record(status, ms / 1e3);
-      this.writeAccess?.({
-        requestId: reqId, remote: req.socket.remoteAddress, proto, method: req.method, host, uri: url, status, bytes,
-        durationMs: Math.round(ms * 1e3) / 1e3, ingress: route?.ingress, service: route?.backend.key, upstream, upstreamError,
-      });
-    };
-    const reply = (status: number, body: string, headers: Record<string, string> = {}) => {
-      if (!res.headersSent) {
-        const buf = Buffer.from(body);
-        bytes = buf.length;
-        res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(buf.length), 'x-request-id': reqId, ...headers });
-        res.end(req.method === 'HEAD' ? undefined : buf);
-      } else res.destroy();
-      done(status);
-    };
-
-    if (!route) return reply(404, 'default backend - 404\n');
+    if (!route) return p.reply(404, 'default backend - 404\n');
     if (proto === 'http' && route.options.sslRedirect && snap.tlsHosts.size > 0 && tlsHostMatches(snap.tlsHosts, host)) {
       req.resume();
-      return reply(308, '', { location: `https://${hostHeader ?? host}${url}` });
+      return p.reply(308, '', { location: `https://${hostHeader ?? host}${url}` });
     }
     const backend = snap.backends.get(route.backend.key);
     if (!backend || !backend.state.ok) {
       req.resume();
-      return reply(503, `503 Service Unavailable: ${backend && !backend.state.ok ? backend.state.message : `service ${route.backend.namespace}/${route.backend.service} unknown`}\n`);
+      return p.reply(503, `503 Service Unavailable: ${backend && !backend.state.ok ? backend.state.message : `service ${route.backend.namespace}/${route.backend.service} unknown`}\n`);
     }
     const limit = route.options.bodyLimit;
     const cl = req.headers['content-length'];
@@ -270,132 +257,23 @@ export class ProxyServer {
     if (limit !== undefined && declared !== undefined && declared > limit) {
       // Read and drop the body so the client sees the answer (closing early makes it a reset).
       req.resume();
-      return reply(413, '413 Request Entity Too Large\n');
+      return p.reply(413, '413 Request Entity Too Large\n');
     }
     const chunked = declared === undefined && req.headers['transfer-encoding'] !== undefined;
     const hasBody = chunked || (declared !== undefined && declared > 0);
     const path = route.options.rewriteTarget ? rewritePath(route.options.rewriteTarget, route.path, route.pathType, url) : url;
     if (path !== url && !PATH_CHARS.test(path)) {
       req.resume();
-      return reply(500, '500 Internal Server Error: the rewrite-target annotation makes an invalid path\n');
+      return p.reply(500, '500 Internal Server Error: the rewrite-target annotation makes an invalid path\n');
     }
     // The request head, built once for every attempt (the framing header last: a chunked body is re-encoded).
-    const head = `${req.method} ${path} HTTP/1.1\r\n${this.upstreamHeaderLines(req, proto, reqId)}${chunked ? 'transfer-encoding: chunked\r\n' : ''}\r\n`;
-
-    let exchange: UpstreamExchange | undefined;
-    let finished = false;
-    let started = false;
-    /** The body length the backend declared (-1: unknown), to tell the last chunk. */
-    let expected = -1;
-    let corked = false;
-    const uncork = () => {
-      if (!corked) return;
-      corked = false;
-      res.uncork();
-    };
-    let draining = false;
-    const onDrain = () => {
-      draining = false;
-      exchange?.resume();
-    };
+    p.head = `${req.method} ${path} HTTP/1.1\r\n${this.upstreamHeaderLines(req, proto, p.reqId)}${chunked ? 'transfer-encoding: chunked\r\n' : ''}\r\n`;
+    p.hasBody = hasBody;
+    p.chunked = chunked;
     // A client that goes away at any point (before or after the answer started) cancels the
     // upstream exchange; otherwise the upstream connection would wait on a dead response.
-    res.once('close', () => {
-      if (!finished && !res.writableFinished) exchange?.abort('CLIENT_CLOSED');
-    });
-    let previous: string | undefined;
-    const attempt = (tries: number) => {
-      // A retry reads the newest snapshot: the endpoint that failed has often left it by then.
-      const live = tries === 0 ? backend : (this.snapshot.backends.get(route.backend.key) ?? backend);
-      const target = this.pick(live, previous);
-      if (!target) return reply(503, `503 Service Unavailable: service ${route.backend.namespace}/${route.backend.service} has no ready endpoints\n`);
-      upstream = target;
-      previous = target;
-      const handler: UpstreamHandler = {
-        onHead: (statusCode, headers, contentLength, hasRequestId) => {
-          if (res.destroyed) return exchange!.abort('CLIENT_CLOSED');
-          if (!hasRequestId) headers.push('x-request-id', reqId);
-          expected = contentLength;
-          try {
-            res.writeHead(statusCode, headers);
-          } catch (err) {
-            // A header value Node refuses to send (control characters): the response cannot pass.
-            this.log.debug({ err, upstream: target }, 'upstream response head not forwardable');
-            return exchange!.abort('BAD_RESPONSE');
-          }
-          started = true;
-        },
-        onData: (chunk) => {
-          bytes += chunk.length;
-          if (res.destroyed) {
-            exchange!.abort('CLIENT_CLOSED');
-            return false;
-          }
-          // The last bytes of a body of known length: end() sends them with the head, if that is
-          // still held, in one writev(2) (a write() then end() would flush the head alone).
-          if (bytes === expected) {
-            res.end(chunk);
-            return true;
-          }
-          // More of the body to come: hold the writes until the reads the loop has ready are in,
-          // so a large body goes out in a few writev(2) instead of one write per upstream read.
-          if (!corked) {
-            corked = true;
-            res.cork();
-            setImmediate(uncork);
-          }
-          if (res.write(chunk)) return true;
-          if (!draining) {
-            draining = true;
-            res.once('drain', onDrain);
-          }
-          return false;
-        },
-        onEnd: () => {
-          finished = true;
-          uncork();
-          if (!res.writableEnded) res.end();
-          try {
-            done(res.statusCode);
-          } catch (err) {
-            this.log.warn({ err }, 'access log or metrics failed');
-          }
-        },
-        onError: (err) => {
-          finished = true;
-          uncork();
-          const code = errCode(err);
-          if (code === 'CLIENT_CLOSED' || res.destroyed) return done(499); // the client left first: nothing to answer, no retry
-          this.log.debug({ err, upstream: target, started }, 'upstream attempt failed');
-          upstreamError = code;
-          this.metrics.upstreamErrors.inc({ ...routeLabels(route), service: route.backend.key, error: code });
-          if (started) {
-            res.destroy();
-            return done(res.statusCode);
-          }
-          if (code === 'BODY_TOO_LARGE') return reply(413, '413 Request Entity Too Large\n', { connection: 'close' });
-          // Refused, timed out, or reset before any response byte (a pod stopping closes what it
-          // accepted): nginx's max_fails counts all of these. With one retry per request, passing
-          // the endpoint over at once is what keeps a rollout from failing requests.
-          if (RETRIABLE.has(code)) this.markFailed(target);
-          if (tries + 1 < MAX_ATTEMPTS && RETRIABLE.has(code) && !exchange!.bodyRead) {
-            this.metrics.retries.inc(routeLabels(route));
-            finished = false;
-            return attempt(tries + 1);
-          }
-          // Giving up: what is left of the request body is read and dropped.
-          if (hasBody && !req.readableEnded) req.resume();
-          if (code === 'HEADERS_TIMEOUT' || code === 'BODY_TIMEOUT') return reply(504, '504 Gateway Timeout\n');
-          reply(502, `502 Bad Gateway: ${code}\n`);
-        },
-      };
-      // Only Node's IncomingMessage carries a body: the lean front leaves such requests to Node.
-      exchange = this.pool.request(
-        { address: target, head, isHead: req.method === 'HEAD', body: hasBody ? (req as unknown as Readable) : undefined, chunked, bodyLimit: chunked ? limit : undefined, readTimeoutMs: route.options.readTimeoutMs },
-        handler,
-      );
-    };
-    attempt(0);
+    res.once('close', () => p.clientClosed());
+    p.attempt(backend);
   }
 
   /**
@@ -474,6 +352,184 @@ export class ProxyServer {
     client.once('error', () => upstream.destroy());
     client.once('close', () => upstream.destroy());
     upstream.once('close', () => client.destroy());
+  }
+}
+
+/** Calls uncork() of a Proxied (setImmediate's argument: no closure per request). */
+const uncorkLater = (p: Proxied) => p.uncork();
+
+/**
+ * One request on its way through the proxy, and the upstream handler of its
+ * attempts: one object per request rather than a dozen closures.
+ */
+class Proxied implements UpstreamHandler {
+  /** The request head sent upstream. */
+  head = '';
+  hasBody = false;
+  chunked = false;
+  private upstream: string | undefined;
+  private upstreamError: string | undefined;
+  private bytes = 0;
+  private exchange: UpstreamExchange | undefined;
+  private finished = false;
+  private started = false;
+  /** The body length the backend declared (-1: unknown), to tell the last chunk. */
+  private expected = -1;
+  private corked = false;
+  private draining = false;
+  private onDrain: (() => void) | undefined;
+  private previous: string | undefined;
+  private tries = 0;
+  /** The backend of the first attempt (a retry takes the newest snapshot's, if it still has one). */
+  private first: LiveBackend | undefined;
+
+  constructor(
+    private readonly proxy: ProxyServer,
+    private readonly req: ProxyRequest,
+    private readonly res: ProxyResponse,
+    private readonly proto: 'http' | 'https',
+    private readonly start: number,
+    private readonly host: string,
+    private readonly url: string,
+    private readonly route: Route | undefined,
+    readonly reqId: string,
+  ) {}
+
+  /** Meters the request and writes its access-log line. */
+  done(status: number): void {
+    const ms = performance.now() - this.start;
+    const { proxy, route, req } = this;
+    (route ? proxy.meterOf(route) : proxy.noRoute).record(status, ms / 1e3);
+    proxy.writeAccess?.({
+      requestId: this.reqId, remote: req.socket.remoteAddress, proto: this.proto, method: req.method, host: this.host, uri: this.url, status, bytes: this.bytes,
+      durationMs: Math.round(ms * 1e3) / 1e3, ingress: route?.ingress, service: route?.backend.key, upstream: this.upstream, upstreamError: this.upstreamError,
+    });
+  }
+
+  /** Answers from the proxy itself (or closes the connection if an answer started already). */
+  reply(status: number, body: string, headers: Record<string, string> = {}): void {
+    const res = this.res;
+    if (!res.headersSent) {
+      const buf = Buffer.from(body);
+      this.bytes = buf.length;
+      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(buf.length), 'x-request-id': this.reqId, ...headers });
+      res.end(this.req.method === 'HEAD' ? undefined : buf);
+    } else res.destroy();
+    this.done(status);
+  }
+
+  uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.res.uncork();
+  }
+
+  clientClosed(): void {
+    if (!this.finished && !this.res.writableFinished) this.exchange?.abort('CLIENT_CLOSED');
+  }
+
+  /** Sends the request to the next endpoint of `live`. */
+  attempt(live: LiveBackend): void {
+    this.first ??= live;
+    const route = this.route!;
+    const target = this.proxy.pick(live, this.previous);
+    if (!target) return this.reply(503, `503 Service Unavailable: service ${route.backend.namespace}/${route.backend.service} has no ready endpoints\n`);
+    this.upstream = target;
+    this.previous = target;
+    const req = this.req;
+    // Only Node's IncomingMessage carries a body: the lean front leaves such requests to Node.
+    this.exchange = this.proxy.pool.request(
+      { address: target, head: this.head, isHead: req.method === 'HEAD', body: this.hasBody ? (req as unknown as Readable) : undefined, chunked: this.chunked, bodyLimit: this.chunked ? route.options.bodyLimit : undefined, readTimeoutMs: route.options.readTimeoutMs },
+      this,
+    );
+  }
+
+  onHead(statusCode: number, headers: string[], contentLength: number, hasRequestId: boolean): void {
+    const res = this.res;
+    if (res.destroyed) return this.exchange!.abort('CLIENT_CLOSED');
+    if (!hasRequestId) headers.push('x-request-id', this.reqId);
+    this.expected = contentLength;
+    try {
+      res.writeHead(statusCode, headers);
+    } catch (err) {
+      // A header value Node refuses to send (control characters): the response cannot pass.
+      this.proxy.log.debug({ err, upstream: this.upstream }, 'upstream response head not forwardable');
+      return this.exchange!.abort('BAD_RESPONSE');
+    }
+    this.started = true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    const res = this.res;
+    this.bytes += chunk.length;
+    if (res.destroyed) {
+      this.exchange!.abort('CLIENT_CLOSED');
+      return false;
+    }
+    // The last bytes of a body of known length: end() sends them with the head, if that is
+    // still held, in one writev(2) (a write() then end() would flush the head alone).
+    if (this.bytes === this.expected) {
+      res.end(chunk);
+      return true;
+    }
+    // More of the body to come: hold the writes until the reads the loop has ready are in,
+    // so a large body goes out in a few writev(2) instead of one write per upstream read.
+    if (!this.corked) {
+      this.corked = true;
+      res.cork();
+      setImmediate(uncorkLater, this);
+    }
+    if (res.write(chunk)) return true;
+    if (!this.draining) {
+      this.draining = true;
+      res.once('drain', (this.onDrain ??= () => {
+        this.draining = false;
+        this.exchange?.resume();
+      }));
+    }
+    return false;
+  }
+
+  onEnd(): void {
+    this.finished = true;
+    this.uncork();
+    if (!this.res.writableEnded) this.res.end();
+    try {
+      this.done(this.res.statusCode);
+    } catch (err) {
+      this.proxy.log.warn({ err }, 'access log or metrics failed');
+    }
+  }
+
+  onError(err: UpstreamError | NodeJS.ErrnoException): void {
+    this.finished = true;
+    this.uncork();
+    const { res, route, proxy } = this;
+    const code = errCode(err);
+    if (code === 'CLIENT_CLOSED' || res.destroyed) return this.done(499); // the client left first: nothing to answer, no retry
+    const target = this.upstream!;
+    proxy.log.debug({ err, upstream: target, started: this.started }, 'upstream attempt failed');
+    this.upstreamError = code;
+    proxy.metrics.upstreamErrors.inc({ ...routeLabels(route!), service: route!.backend.key, error: code });
+    if (this.started) {
+      res.destroy();
+      return this.done(res.statusCode);
+    }
+    if (code === 'BODY_TOO_LARGE') return this.reply(413, '413 Request Entity Too Large\n', { connection: 'close' });
+    // Refused, timed out, or reset before any response byte (a pod stopping closes what it
+    // accepted): nginx's max_fails counts all of these. With one retry per request, passing
+    // the endpoint over at once is what keeps a rollout from failing requests.
+    if (RETRIABLE.has(code)) proxy.markFailed(target);
+    if (++this.tries < MAX_ATTEMPTS && RETRIABLE.has(code) && !this.exchange!.bodyRead) {
+      proxy.metrics.retries.inc(routeLabels(route!));
+      this.finished = false;
+      // A retry reads the newest snapshot: the endpoint that failed has often left it by then.
+      return this.attempt(proxy.current().backends.get(route!.backend.key) ?? this.first!);
+    }
+    // Giving up: what is left of the request body is read and dropped.
+    if (this.hasBody && !this.req.readableEnded) this.req.resume();
+    if (code === 'HEADERS_TIMEOUT' || code === 'BODY_TIMEOUT') return this.reply(504, '504 Gateway Timeout\n');
+    this.reply(502, `502 Bad Gateway: ${code}\n`);
   }
 }
 
