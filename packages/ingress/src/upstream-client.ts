@@ -79,7 +79,7 @@ export interface UpstreamHandler {
    * ready for `res.writeHead(status, headers)`.
    */
   onHead(status: number, headers: string[], contentLength: number, hasRequestId: boolean): void;
-  /** A body chunk (a view of the read buffer: use or copy it now); false pauses reading until resume(). */
+  /** A body chunk (the handler's to keep); false pauses reading until resume(). */
   onData(chunk: Buffer): boolean;
   /** The response is complete. */
   onEnd(): void;
@@ -153,6 +153,12 @@ class Conn {
   dead = false;
   connected = false;
 
+  private readonly onRead = (n: number, buf: Uint8Array): boolean => {
+    if (this.ex) this.ex.data((buf as Buffer).subarray(0, n));
+    else this.socket.destroy(); // bytes on an idle connection: nothing can be trusted on it now
+    return true;
+  };
+
   constructor(
     readonly pool: UpstreamPool,
     readonly address: string,
@@ -160,17 +166,17 @@ class Conn {
     port: number,
     connectTimeoutMs: number,
   ) {
-    this.socket = connect({ host, port, noDelay: true });
+    // Reads land in the pool's one buffer and come straight to onRead: no Buffer allocated per
+    // read, no Readable push/'data'/maybeReadMore turn. Safe as every read is consumed (parsed,
+    // or copied for the handler) before the next one, which may be another socket's.
+    this.socket = connect({ host, port, noDelay: true, onread: { buffer: pool.readBuffer, callback: this.onRead } });
     this.socket.setTimeout(connectTimeoutMs);
     this.timeoutMs = connectTimeoutMs;
     this.socket.on('connect', () => {
       this.connected = true;
       this.ex?.connected();
     });
-    this.socket.on('data', (d: Buffer) => {
-      if (this.ex) this.ex.data(d);
-      else this.socket.destroy(); // bytes on an idle connection: nothing can be trusted on it now
-    });
+
     this.socket.on('end', () => {
       this.dead = true;
       if (this.ex) this.ex.eof();
@@ -302,7 +308,8 @@ class Exchange implements UpstreamExchange {
         const end = d.indexOf(CRLFCRLF);
         if (end < 0) {
           if (d.length > MAX_HEAD) return this.fail(new UpstreamError('BAD_RESPONSE', 'response head too large'));
-          this.headBuf = d;
+          // Kept past this read: a copy (the read buffer is the pool's).
+          this.headBuf = Buffer.from(d);
           return;
         }
         const interim = this.parseHead(d.toString('latin1', 0, end));
@@ -505,7 +512,8 @@ class Exchange implements UpstreamExchange {
   }
 
   private deliver(chunk: Buffer): void {
-    if (!this.handler.onData(chunk)) this.conn.socket.pause();
+    // The handler's own copy: the read buffer is overwritten by the next read.
+    if (!this.handler.onData(Buffer.from(chunk))) this.conn.socket.pause();
   }
 
   resume(): void {
@@ -580,6 +588,8 @@ class Exchange implements UpstreamExchange {
 
 /** Keep-alive connections to the endpoints, by `ip:port`. */
 export class UpstreamPool {
+  /** @internal Where every connection's reads land (consumed before the next read). */
+  readonly readBuffer = Buffer.allocUnsafe(64 * 1024);
   private readonly free = new Map<string, Conn[]>();
   private readonly connectTimeoutMs: number;
   private readonly idleTimeoutMs: number;
