@@ -53,3 +53,13 @@ describe('createAccessLog', () => {
     });
   });
 });
+
+describe('accessLine', () => {
+  it('is one JSON object whose strings read back exactly, whatever they hold', () => {
+    for (const s of ['/plain', '/q"uote', '/back\\slash', '/tab\there', '/nul\u0000', '/lone\ud800', '/pair\ud83d\ude00', '/é']) {
+      const line = accessLine('ingress', 1, { ...entry(1), requestId: s, host: s, uri: s, upstream: s }, 5);
+      expect(line.endsWith('}\n')).toBe(true);
+      expect(JSON.parse(line)).toMatchObject({ time: 5, requestId: s, host: s, uri: s, upstream: s });
+    }
+  });
+});
