@@ -139,21 +139,30 @@ describe.each(['node', 'lean'] as const)('ProxyServer (%s front)', (front) => {
     expect((await get('/')).status).toBe(502);
   });
 
-  it('retries a refused connection once: two dead endpoints before a live one give a 502, the next request reaches the live one', async () => {
+  it('retries a refused connection on up to two other endpoints: two dead before a live one still give a 200, three a 502, and the next request reaches the live one', async () => {
     const dead1 = await deadPort();
     const dead2 = await deadPort();
+    const dead3 = await deadPort();
     const labels = { ingress: 'default/web', host: 'once.test', path: '/' };
+    const errors = () => metrics.upstreamErrors.get({ ...labels, service: 'default/web:80', error: 'ECONNREFUSED' });
     proxy.setSnapshot(snapshot([ing({}, { rules: [{ host: 'once.test', http: { paths: [svc('web')] } }] })], { web: [`127.0.0.1:${dead1}`, `127.0.0.1:${dead2}`, `127.0.0.1:${a}`] }));
+    expect((await get('/', 'once.test')).status).toBe(200);
+    expect(metrics.retries.get(labels)).toBe(2);
+    expect(errors()).toBe(2);
+    // Three dead endpoints (the two above are still passed over, so fresh ones), then the live one.
+    const dead4 = await deadPort();
+    const dead5 = await deadPort();
+    proxy.setSnapshot(snapshot([ing({}, { rules: [{ host: 'once.test', http: { paths: [svc('web')] } }] })], { web: [`127.0.0.1:${dead3}`, `127.0.0.1:${dead4}`, `127.0.0.1:${dead5}`, `127.0.0.1:${a}`] }));
     const r = await get('/', 'once.test');
     expect(r.status).toBe(502);
     expect(r.body.toString()).toContain('ECONNREFUSED');
-    expect(metrics.retries.get(labels)).toBe(1);
-    expect(metrics.upstreamErrors.get({ ...labels, service: 'default/web:80', error: 'ECONNREFUSED' })).toBe(2);
-    // Both refusals passed the dead endpoints over: the next request goes to the live one at once.
+    expect(metrics.retries.get(labels)).toBe(4);
+    expect(errors()).toBe(5);
+    // Every refusal passed its endpoint over: the next request goes to the live one at once.
     expect((await get('/', 'once.test')).status).toBe(200);
-    expect(metrics.retries.get(labels)).toBe(1);
+    expect(metrics.retries.get(labels)).toBe(4);
     expect(metrics.requestCount(labels, 'default/web:80', '5xx')).toBe(1);
-    expect(metrics.requestCount(labels, 'default/web:80', '2xx')).toBe(1);
+    expect(metrics.requestCount(labels, 'default/web:80', '2xx')).toBe(2);
   });
 
   it('tells onEndpointFailed about an endpoint it passes over, and takes such reports from elsewhere (the worker pool shares them)', async () => {
