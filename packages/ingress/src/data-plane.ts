@@ -6,7 +6,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '@flotilla/observability';
 import { createAccessLog, type AccessLog } from './access-log.js';
 import { Http1Front } from './http1-front.js';
@@ -28,6 +28,12 @@ export interface DataPlaneOptions {
   accessLog: boolean;
   /** Told each endpoint the proxy starts passing over (see ProxyOptions). */
   onEndpointFailed?: (address: string, until: number) => void;
+  /**
+   * Listen on no port: connections come in through DataPlane.take() (a
+   * worker that the controller process hands accepted connections to in
+   * strict turn). The ports reported are then httpPort and httpsPort as given.
+   */
+  handedConnections?: boolean;
 }
 
 /** A listening data plane. */
@@ -38,6 +44,8 @@ export interface DataPlane {
   ports: { http: number; https?: number };
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), closes the pools, flushes the access log. */
   close(graceMs?: number): Promise<void>;
+  /** Serves a connection accepted elsewhere (with handedConnections). */
+  take(proto: 'http' | 'https', socket: Socket): void;
 }
 
 async function listen(server: Server, port: number, host: string): Promise<number> {
@@ -63,6 +71,18 @@ async function drain(server: Server, front: Http1Front | undefined, graceMs: num
   }, graceMs);
   await closed;
   clearTimeout(timer);
+}
+
+/** Lets handed-in connections finish (up to `graceMs`): idle ones end now, the rest when done or at the deadline. */
+async function drainHanded(servers: Server[], fronts: Iterable<Http1Front>, sockets: Set<Socket>, graceMs: number): Promise<void> {
+  for (const s of servers) s.closeIdleConnections();
+  for (const f of fronts) f.closeIdle();
+  const deadline = Date.now() + graceMs;
+  while (sockets.size > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    for (const s of servers) s.closeIdleConnections();
+  }
+  for (const s of sockets) s.destroy();
 }
 
 /**
@@ -106,17 +126,30 @@ export async function startDataPlane(o: DataPlaneOptions): Promise<DataPlane> {
       else socket.destroy();
     });
   }
+  /** Connections handed in, until they close. */
+  const handed = new Set<Socket>();
+  let closing = false;
+  const take = (proto: 'http' | 'https', socket: Socket) => {
+    const server = proto === 'https' ? https : http;
+    if (!server || closing) return void socket.destroy();
+    handed.add(socket);
+    socket.once('close', () => handed.delete(socket));
+    server.emit('connection', socket);
+  };
   const close = async (graceMs = 5_000) => {
+    closing = true;
     o.logger.debug('draining listeners');
-    await Promise.all(servers.map((s) => drain(s, fronts.get(s), graceMs)));
+    if (o.handedConnections) await drainHanded(servers, fronts.values(), handed, graceMs);
+    else await Promise.all(servers.map((s) => drain(s, fronts.get(s), graceMs)));
     o.logger.debug('closing backend pools');
     await proxy.close();
     await access?.close();
   };
+  if (o.handedConnections) return { proxy, tls, ports: { http: o.httpPort, ...(https ? { https: o.httpsPort } : {}) }, close, take };
   try {
     const httpPort = await listen(http, o.httpPort, o.bindAddress);
     const httpsPort = https ? await listen(https, o.httpsPort, o.bindAddress) : undefined;
-    return { proxy, tls, ports: { http: httpPort, ...(httpsPort !== undefined ? { https: httpsPort } : {}) }, close };
+    return { proxy, tls, ports: { http: httpPort, ...(httpsPort !== undefined ? { https: httpsPort } : {}) }, close, take };
   } catch (err) {
     await close(0);
     throw err;

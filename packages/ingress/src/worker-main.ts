@@ -5,6 +5,8 @@
  * `stop`, on SIGTERM/SIGINT, or when the controller process goes away.
  */
 import cluster from 'node:cluster';
+import type { Socket } from 'node:net';
+import { setDefaultHighWaterMark } from 'node:stream';
 import { createLogger } from '@flotilla/observability';
 import { startDataPlane, type DataPlane } from './data-plane.js';
 import { IngressMetrics } from './metrics.js';
@@ -44,12 +46,20 @@ function stop(why: string): Promise<void> {
   return stopping;
 }
 
-process.on('message', (msg: ToWorker) => {
+process.on('message', (msg: ToWorker, handle?: unknown) => {
   switch (msg.t) {
+    case 'conn':
+      // A connection the controller accepted, handed over in turn.
+      if (plane && !stopping) plane.take(msg.proto, handle as Socket);
+      else (handle as Socket | undefined)?.destroy();
+      break;
     case 'config':
       config = msg.config;
+      // Handed-over sockets are made by the IPC channel with the default buffer; the 256 KiB the
+      // listeners ask for (see data-plane.ts) come from the default then.
+      if (config.handed) setDefaultHighWaterMark(false, 256 * 1024);
       log = createLogger('ingress', { level: config.logLevel }).child({ worker: Number(process.env.FLOTILLA_INGRESS_WORKER ?? 0) });
-      startDataPlane({ logger: log, metrics, httpPort: config.httpPort, httpsPort: config.httpsPort, bindAddress: config.bindAddress, accessLog: config.accessLog,
+      startDataPlane({ logger: log, metrics, httpPort: config.httpPort, httpsPort: config.httpsPort, bindAddress: config.bindAddress, accessLog: config.accessLog, handedConnections: config.handed === true,
         onEndpointFailed: (address, until) => send({ t: 'endpointFailed', address, until }), ...(config.defaultPair ? { defaultPair: config.defaultPair } : {}) })
         .then((p) => {
           plane = p;
