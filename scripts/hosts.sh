@@ -170,8 +170,9 @@ host_pids() { # N
 power_off() { # N
   local pids
   pids="$(host_pids "$1" | tr '\n' ' ')"
+  # A process may exit between the listing and the kill (a dying container): not a failure.
   # shellcheck disable=SC2086
-  [[ -n "${pids// /}" ]] && kill -KILL $pids 2>/dev/null
+  [[ -n "${pids// /}" ]] && { kill -KILL $pids 2>/dev/null || true; }
   wait_for 10 "the processes of $(ns_of "$1") to die" no_live_pids "$1" || true
 }
 

@@ -57,6 +57,8 @@ interface PodMemory {
   /** When the agent first saw the pod, for start latency. */
   firstSeen: number;
   started: boolean;
+  /** Until the pod first runs: ms after firstSeen at which each step of its start finished (logged once, for tracing where start time goes). */
+  steps?: Record<string, number>;
 }
 
 /** `name_namespace(uid)`: how the kubelet names a pod in messages. */
@@ -116,14 +118,18 @@ export class PodSyncer {
     const spec = pod.spec ?? { containers: [] };
     const policy = spec.restartPolicy ?? 'Always';
     const grace = spec.terminationGracePeriodSeconds ?? 30;
-    const mem = this.memory.get(uid) ?? { firstSeen: this.now(), started: false };
+    const mem = this.memory.get(uid) ?? { firstSeen: this.now(), started: false, steps: {} };
     this.memory.set(uid, mem);
+    const step = (name: string) => {
+      if (mem.steps) mem.steps[name] ??= this.now() - mem.firstSeen;
+    };
     const waiting = new Map<string, WaitingReason>();
     let requeue: number | undefined;
     const requeueIn = (ms: number) => {
       requeue = requeue === undefined ? ms : Math.min(requeue, ms);
     };
     let containers = await this.d.runtime.listContainers({ podUid: uid });
+    step('listed');
     // From the status we last wrote, not the informer's possibly older copy: a pod we saw finish stays finished,
     // and startTime and transition times are not restamped (a needless second write).
     const base = this.d.status.base(pod);
@@ -134,6 +140,7 @@ export class PodSyncer {
 
     // Every sync, not only before a start: a changed ConfigMap or Secret reaches running containers' volumes.
     const prep = finishing ? { sources: NO_SOURCES, dirs: new Map<string, string>() } : await this.prepareConfig(pod);
+    step('config');
 
     // Init containers, one at a time to completion, before any app container starts.
     const sidecars = (spec.initContainers ?? []).filter(isSidecar);
@@ -208,6 +215,7 @@ export class PodSyncer {
         requeueIn(got.retryInMs);
       } else {
         sandbox = got.sandbox;
+        step('sandbox');
         // A sandbox made just now must run the init containers first: the next sync does that.
         if (sandbox.created && (spec.initContainers?.length ?? 0) > 0) {
           toStart.splice(0);
@@ -238,6 +246,7 @@ export class PodSyncer {
           this.d.metrics.containerRestarts.inc();
         }
       }
+      step('containers');
       containers = await this.d.runtime.listContainers({ podUid: uid });
       await this.pruneDead(containers, [...(spec.initContainers ?? []), ...spec.containers]);
       containers = await this.d.runtime.listContainers({ podUid: uid });
@@ -273,12 +282,19 @@ export class PodSyncer {
       const sb = runningSandbox(containers);
       if (sb && !containers.some((x) => x.type === 'container' && x.state === 'running')) await this.d.runtime.stopContainer(sb.id, 0);
     }
-    if (!mem.started && status.containerStatuses?.every((s) => s.state?.running)) {
+    const startedNow = !mem.started && status.containerStatuses?.every((s) => s.state?.running) === true;
+    if (startedNow) {
       mem.started = true;
       this.d.metrics.podStarts.inc();
       this.d.metrics.podStartLatency.observe((this.now() - mem.firstSeen) / 1000);
     }
+    step('computed');
     await this.d.status.write(pod, status);
+    if (startedNow && mem.steps) {
+      step('status');
+      this.d.log.info({ pod: key, uid, firstSeen: mem.firstSeen, steps: mem.steps }, 'pod started');
+      delete mem.steps;
+    }
     return requeue !== undefined ? { requeueAfter: requeue } : {};
   }
 

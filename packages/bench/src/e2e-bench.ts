@@ -22,8 +22,9 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Deployment, Pod } from '@flotilla/api';
 import { createHosts, startCluster, type Host, type HostCluster, type TestCluster } from '@flotilla/e2e';
+import { printTrace, traceApply } from './e2e-trace.js';
 import { print, printJson, progress, section, table } from './report.js';
-import { round } from './stats.js';
+import { percentile, round } from './stats.js';
 
 /** Knobs of the e2e benchmark. */
 export interface E2eBenchOptions {
@@ -35,6 +36,13 @@ export interface E2eBenchOptions {
   image: string;
   /** Include the killed-host scenario (tens of seconds each side). */
   hostKill: boolean;
+  /**
+   * Instead of the comparison: Flotilla alone, the two applies traced stage
+   * by stage (e2e-trace.ts) with the agents' own start steps.
+   */
+  trace?: boolean;
+  /** More `flotilla agent` flags for the Flotilla side (e.g. to compare a setting). */
+  agentArgs?: string[];
 }
 
 /** Full-size defaults: the issue's 10 and 30 replicas over 3 hosts, two runs. */
@@ -109,8 +117,7 @@ function deployment(ns: string, replicas: number, image: string, version = '1'):
   } as Deployment;
 }
 
-async function flotillaRun(o: E2eBenchOptions): Promise<Times> {
-  const times: Times = {};
+async function flotillaRun(o: E2eBenchOptions, times: Times): Promise<Times> {
   let hosts: HostCluster | undefined;
   let cluster: TestCluster | undefined;
   try {
@@ -120,6 +127,7 @@ async function flotillaRun(o: E2eBenchOptions): Promise<Times> {
       clusterCIDR: h.podCIDR,
       nodes: h.hosts.map((x, i) => ({ name: `node-${i + 1}`, docker: { host: x.dockerHost, nodeIP: x.ip, netns: x.netns } })),
       apiserver: { bindAddress: h.gateway },
+      ...(o.agentArgs?.length ? { agentArgs: o.agentArgs } : {}),
     });
     const api = cluster.client;
     const ns = `bench-${randomBytes(3).toString('hex')}`;
@@ -135,6 +143,21 @@ async function flotillaRun(o: E2eBenchOptions): Promise<Times> {
       await deps.delete(ns, 'web').catch(() => undefined);
       await until('the pods gone', gone);
     };
+
+    if (o.trace) {
+      for (const n of [o.small, o.large]) {
+        progress(`flotilla: traced apply ${n}`);
+        const c = cluster;
+        const before = new Map(h.hosts.map((_, i) => [i, c.process(`node-${i + 1}`).logs().length]));
+        const t = await traceApply(api, h.hosts, ns, deployment(ns, n, o.image), ready(n));
+        times[n === o.small ? 'apply small' : 'apply large'] = t.totalMs;
+        printTrace(`traced apply of ${n}`, t);
+        printAgentSteps(h.hosts.map((_, i) => c.process(`node-${i + 1}`).logs().slice(before.get(i))));
+        printJson('e2e-trace', t);
+        await clear();
+      }
+      return times;
+    }
 
     progress(`flotilla: apply ${o.small}`);
     times['apply small'] = await timed(async () => {
@@ -183,6 +206,27 @@ async function flotillaRun(o: E2eBenchOptions): Promise<Times> {
   }
 }
 
+/** The agents' own `pod started` lines: each start step's time after the agent first saw the pod (median and max over pods). */
+function printAgentSteps(logs: string[]): void {
+  const per = new Map<string, number[]>();
+  for (const line of logs.join('\n').split('\n')) {
+    if (!line.includes('"pod started"')) continue;
+    try {
+      const rec = JSON.parse(line) as { steps?: Record<string, number> };
+      for (const [k, v] of Object.entries(rec.steps ?? {})) (per.get(k) ?? (per.set(k, []), per.get(k)!)).push(v);
+    } catch {
+      // not a JSON log line
+    }
+  }
+  if (per.size === 0) return;
+  const rows = [...per].map(([k, xs]) => {
+    xs.sort((a, b) => a - b);
+    return [k, percentile(xs, 50), xs[xs.length - 1], xs.length] as const;
+  });
+  rows.sort((a, b) => a[1] - b[1]);
+  print(table(['agent step (ms after its first sync of the pod)', 'median', 'max', 'pods'], rows));
+}
+
 async function hostOf(hosts: Host[], id: string): Promise<Host> {
   for (const h of hosts) if ((await h.docker(['ps', '-q', '--no-trunc']).catch(() => '')).includes(id)) return h;
   throw new Error(`container ${id.slice(0, 12)} is on no host`);
@@ -190,8 +234,7 @@ async function hostOf(hosts: Host[], id: string): Promise<Host> {
 
 // ---------------------------------------------------------------- Swarm
 
-async function swarmRun(o: E2eBenchOptions): Promise<Times> {
-  const times: Times = {};
+async function swarmRun(o: E2eBenchOptions, times: Times): Promise<Times> {
   let hosts: HostCluster | undefined;
   try {
     hosts = await createHosts(o.hosts, { prefix: 'bs' });
@@ -254,8 +297,7 @@ async function swarmRun(o: E2eBenchOptions): Promise<Times> {
 
 // ---------------------------------------------------------------- raw docker run
 
-async function rawRun(o: E2eBenchOptions): Promise<Times> {
-  const times: Times = {};
+async function rawRun(o: E2eBenchOptions, times: Times): Promise<Times> {
   let hosts: HostCluster | undefined;
   try {
     hosts = await createHosts(o.hosts, { prefix: 'br' });
@@ -281,14 +323,27 @@ async function rawRun(o: E2eBenchOptions): Promise<Times> {
   }
 }
 
+/** One side of a run: the figures it got, printed at once; a failure keeps what was measured before it (and says so). */
+async function side(name: string, run: (t: Times) => Promise<Times>): Promise<Times> {
+  const times: Times = {};
+  try {
+    await run(times);
+  } catch (err) {
+    progress(`${name}: failed after ${Object.keys(times).length} figure(s): ${(err as Error)?.stack ?? String(err)}`);
+  }
+  progress(`${name}: ${Object.entries(times).map(([k, v]) => `${k} ${(v / 1000).toFixed(2)} s`).join(', ')}`);
+  return times;
+}
+
 /** Runs the benchmark and prints one table per run, with Flotilla ÷ Swarm. */
 export async function runE2eBench(o: E2eBenchOptions): Promise<void> {
   const runs: Array<{ flotilla: Times; swarm: Times; raw: Times }> = [];
   for (let r = 0; r < o.runs; r++) {
     progress(`run ${r + 1} of ${o.runs}`);
-    const flotilla = await flotillaRun(o);
-    const swarm = await swarmRun(o);
-    const raw = await rawRun(o);
+    const flotilla = await side('flotilla', (t) => flotillaRun(o, t));
+    if (o.trace) continue;
+    const swarm = await side('swarm', (t) => swarmRun(o, t));
+    const raw = await side('docker run', (t) => rawRun(o, t));
     runs.push({ flotilla, swarm, raw });
     section(`e2e run ${r + 1}: ${o.hosts} hosts, ${o.small} and ${o.large} replicas of ${o.image} (seconds; Swarm at its defaults: update parallelism 1, stop-first)`);
     print(

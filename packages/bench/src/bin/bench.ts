@@ -119,9 +119,17 @@ withFlags(program.command('network').description('ClusterIP/NodePort vs pod IP (
 withFlags(program.command('e2e').description('apply/scale/kill/rollout/host loss: Flotilla vs Docker Swarm vs docker run -d on the same engines'))
   .option('--runs <n>', 'whole repetitions on fresh hosts')
   .option('--no-host-kill', 'skip the killed-host scenario')
-  .action(async (flags: Flags & { runs?: string; hostKill?: boolean }) => {
+  .option('--trace', 'Flotilla alone: the two applies traced stage by stage (where pod start time goes)')
+  .option('--agent-arg <flag>', 'one more `flotilla agent` flag for the Flotilla side (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .action(async (flags: Flags & { runs?: string; hostKill?: boolean; trace?: boolean; agentArg?: string[] }) => {
     const base = flags.quick ? E2E_QUICK : E2E_DEFAULTS;
-    await runE2eBench({ ...base, ...(flags.runs ? { runs: Number(flags.runs) } : {}), ...(flags.hostKill === false ? { hostKill: false } : {}) });
+    await runE2eBench({
+      ...base,
+      ...(flags.runs ? { runs: Number(flags.runs) } : {}),
+      ...(flags.hostKill === false ? { hostKill: false } : {}),
+      ...(flags.trace ? { trace: true } : {}),
+      ...(flags.agentArg?.length ? { agentArgs: flags.agentArg } : {}),
+    });
   });
 withFlags(program.command('liveness').description('node liveness: etcd writes/s and CPU of the new scheme (60 s Lease + HTTP/2 PINGs) vs the 2 s Lease, 1,000 and 5,000 hollow nodes'))
   .option('--nodes <list>', 'node counts of the new scheme, comma-separated (the old scheme runs at the first)')
