@@ -208,7 +208,7 @@ export class PodSyncer {
 
     let sandbox: Sandbox | undefined;
     if (toStart.length > 0) {
-      const got = await this.ensureSandbox(pod, grace);
+      const got = await this.ensureSandbox(pod, grace, containers);
       if ('problem' in got) {
         sandboxProblem = got.problem;
         for (const t of toStart) waiting.set(t.c.name, got.problem);
@@ -248,8 +248,7 @@ export class PodSyncer {
       }
       step('containers');
       containers = await this.d.runtime.listContainers({ podUid: uid });
-      await this.pruneDead(containers, [...(spec.initContainers ?? []), ...spec.containers]);
-      containers = await this.d.runtime.listContainers({ podUid: uid });
+      if (await this.pruneDead(containers, [...(spec.initContainers ?? []), ...spec.containers])) containers = await this.d.runtime.listContainers({ podUid: uid });
     }
 
     const eph = await syncEphemeralContainers({ ...this.d, nodeIP: this.d.config.nodeIP }, pod, containers, terminal);
@@ -482,7 +481,7 @@ export class PodSyncer {
     return out;
   }
 
-  private async ensureSandbox(pod: Pod, grace: number): Promise<{ sandbox: Sandbox } | { problem: WaitingReason; retryInMs: number }> {
+  private async ensureSandbox(pod: Pod, grace: number, known?: ContainerInfo[]): Promise<{ sandbox: Sandbox } | { problem: WaitingReason; retryInMs: number }> {
     const uid = pod.metadata.uid ?? '';
     // As the kubelet with NetworkReady=false: no sandbox, the pod stays Pending and says why.
     const notReady = this.d.networkNotReady?.();
@@ -508,7 +507,7 @@ export class PodSyncer {
         terminationGracePeriodSeconds: grace,
         ...sandboxSecurity(pod),
         ...(pod.spec?.hostNetwork ? { hostNetwork: true, hostIP: this.d.config.nodeIP } : {}),
-      });
+      }, known);
       // The kubelet records an Event per pod for this; once per agent in the log keeps clusters without DNS (benchmarks) cheap.
       if (sandbox.created && missingClusterDNS && !this.warnedNoClusterDNS) {
         this.warnedNoClusterDNS = true;
@@ -608,7 +607,8 @@ export class PodSyncer {
       const willPull = policy === 'Always' || (policy === 'IfNotPresent' && !present);
       if (willPull) this.d.recorder.event(pod, 'Normal', 'Pulling', `Pulling image "${image}"`);
       const t0 = this.now();
-      await this.d.runtime.ensureImage(image, policy);
+      // Present and not Always: nothing to pull, and no second look at the engine.
+      if (willPull || policy === 'Never') await this.d.runtime.ensureImage(image, policy);
       if (willPull) this.d.recorder.event(pod, 'Normal', 'Pulled', `Successfully pulled image "${image}" in ${this.now() - t0}ms`);
       else this.d.recorder.event(pod, 'Normal', 'Pulled', `Container image "${image}" already present on machine`);
       this.imageFailedAt.delete(ikey);
@@ -693,8 +693,9 @@ export class PodSyncer {
     this.termMessages.set(info.id, text);
   }
 
-  /** Keeps only the newest dead instance of each container (for `previous` logs and lastState). */
-  private async pruneDead(containers: ContainerInfo[], spec: Container[]): Promise<void> {
+  /** Keeps only the newest dead instance of each container (for `previous` logs and lastState); true when it removed any. */
+  private async pruneDead(containers: ContainerInfo[], spec: Container[]): Promise<boolean> {
+    let removed = false;
     for (const c of spec) {
       const [latest, prev, ...older] = instancesOf(containers, c.name);
       const doomed = [...older];
@@ -702,11 +703,17 @@ export class PodSyncer {
       for (const o of doomed) {
         await this.d.runtime.removeContainer(o.id);
         this.termMessages.delete(o.id);
+        removed = true;
       }
     }
     // Dead sandboxes are of no use once a newer one runs.
     const sandboxes = containers.filter((x) => x.type === 'sandbox').sort((a, b) => b.attempt - a.attempt);
-    for (const s of sandboxes.slice(1)) if (s.state !== 'running') await this.d.runtime.removeContainer(s.id);
+    for (const s of sandboxes.slice(1)) {
+      if (s.state === 'running') continue;
+      await this.d.runtime.removeContainer(s.id);
+      removed = true;
+    }
+    return removed;
   }
 
   /**

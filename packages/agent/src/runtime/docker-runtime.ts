@@ -219,6 +219,16 @@ export class DockerRuntime implements ContainerRuntime {
   private readonly podNetwork: string | undefined;
   private readonly podBridge: string;
   private readonly log: Logger;
+  /**
+   * Inspect answers by container id, with the engine state the list showed
+   * then: a listing reuses one while the list shows the same state and no
+   * engine event for it has passed (a container's inspect changes only with
+   * its state), so a sync costs one list call, not one inspect per container.
+   */
+  private readonly inspected = new Map<string, { status: string; info: ContainerInfo }>();
+  /** The hairpin pass in flight, and whether another was asked for meanwhile. */
+  private hairpin: Promise<void> | undefined;
+  private hairpinAgain = false;
 
   constructor(options: DockerRuntimeOptions) {
     this.docker = dockerFromHost(options.host);
@@ -283,8 +293,8 @@ export class DockerRuntime implements ContainerRuntime {
     return join(this.stateDir, 'pods', safe(podUid), 'volumes');
   }
 
-  async ensureSandbox(pod: PodSandboxConfig): Promise<Sandbox> {
-    const existing = await this.listContainers({ podUid: pod.uid, type: 'sandbox' });
+  async ensureSandbox(pod: PodSandboxConfig, known?: ContainerInfo[]): Promise<Sandbox> {
+    const existing = known ? known.filter((c) => c.type === 'sandbox' && c.podUid === pod.uid) : await this.listContainers({ podUid: pod.uid, type: 'sandbox' });
     const running = existing.filter((s) => s.state === 'running' && s.ip).sort((a, b) => b.attempt - a.attempt)[0];
     if (running) return this.toSandbox(running, false);
 
@@ -352,12 +362,19 @@ export class DockerRuntime implements ContainerRuntime {
       }
       throw wrap(err, 'RunContainerError', `start sandbox of pod ${pod.namespace}/${pod.name}`);
     }
-    if (pod.dns) await this.writeResolvConf(container, pod);
-    // A pod reaching itself through its Service comes back in through its own bridge port.
-    if (this.podNetwork && !hostNet) {
-      await ensureHairpin(this.podBridge).catch((err: unknown) => this.log.warn({ pod: `${pod.namespace}/${pod.name}`, bridge: this.podBridge, err: (err as Error)?.message }, 'could not set hairpin mode'));
+    // One inspect serves both the pod IP and where the engine put resolv.conf.
+    let raw: Docker.ContainerInspectInfo;
+    try {
+      raw = await container.inspect();
+    } catch (err) {
+      throw wrap(err, 'Unknown', `inspect sandbox of pod ${pod.namespace}/${pod.name}`);
     }
-    const info = await this.inspect(container.id);
+    if (pod.dns) await this.writeResolvConf(raw.ResolvConfPath, pod);
+    // A pod reaching itself through its Service comes back in through its own bridge port. Off the start's
+    // critical path (it runs `ip`): the pod's first packets to its own Service may precede it by milliseconds.
+    if (this.podNetwork && !hostNet) this.hairpinSoon();
+    const info = infoFromInspect(raw);
+    this.remember(raw, info);
     if (!info.ip) throw new RuntimeError('RunContainerError', `sandbox of pod ${pod.namespace}/${pod.name} has no IP (state ${info.state})`);
     this.log.debug({ pod: `${pod.namespace}/${pod.name}`, id: info.id, ip: info.ip, attempt }, 'sandbox started');
     return this.toSandbox(info, true);
@@ -370,10 +387,8 @@ export class DockerRuntime implements ContainerRuntime {
    * it at its embedded resolver (127.0.0.11) instead of the cluster DNS.
    * The engine's own file is the fallback when it is not on this machine.
    */
-  private async writeResolvConf(container: Docker.Container, pod: PodSandboxConfig): Promise<void> {
-    let path: string | undefined;
+  private async writeResolvConf(path: string | undefined, pod: PodSandboxConfig): Promise<void> {
     try {
-      path = (await container.inspect()).ResolvConfPath;
       if (path) await writeFile(path, formatResolvConf(pod.dns ?? {}));
     } catch (err) {
       this.log.warn({ pod: `${pod.namespace}/${pod.name}`, path, err: engineMessage(err) }, 'could not write the pod resolv.conf; keeping the engine\'s');
@@ -487,6 +502,7 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async removeContainer(id: string): Promise<void> {
+    this.inspected.delete(id);
     try {
       await this.docker.getContainer(id).remove({ force: true, v: true });
     } catch (err) {
@@ -514,7 +530,12 @@ export class DockerRuntime implements ContainerRuntime {
     } catch (err) {
       throw wrap(err, 'Unknown', 'list containers');
     }
+    const live = new Set(summaries.map((s) => s.Id));
+    // Forget containers that are gone (a full listing sees every one of ours).
+    if (!filter.podUid && !filter.type) for (const id of this.inspected.keys()) if (!live.has(id)) this.inspected.delete(id);
     const infos = await mapLimit(summaries, 8, async (s) => {
+      const cached = this.inspected.get(s.Id);
+      if (cached && cached.status === s.State) return cached.info;
       try {
         return await this.inspect(s.Id);
       } catch (err) {
@@ -526,11 +547,44 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async inspect(id: string): Promise<ContainerInfo> {
+    let raw: Docker.ContainerInspectInfo;
     try {
-      return infoFromInspect(await this.docker.getContainer(id).inspect());
+      raw = await this.docker.getContainer(id).inspect();
     } catch (err) {
+      if (statusOf(err) === 404) this.inspected.delete(id);
       throw wrap(err, 'Unknown', `inspect container ${id.slice(0, 12)}`);
     }
+    const info = infoFromInspect(raw);
+    this.remember(raw, info);
+    return info;
+  }
+
+  /** Caches an inspect answer under the engine's state word (what a listing shows). */
+  private remember(raw: Docker.ContainerInspectInfo, info: ContainerInfo): void {
+    const status = raw.State?.Status;
+    // A container in transition is inspected again next time.
+    if (status === 'running' || status === 'exited' || status === 'created' || status === 'dead') this.inspected.set(raw.Id, { status, info });
+    else this.inspected.delete(raw.Id);
+  }
+
+  /** Sets hairpin mode on the pod bridge's new ports soon, one pass at a time (a pass sees every port made before it). */
+  private hairpinSoon(): void {
+    if (this.hairpin) {
+      this.hairpinAgain = true;
+      return;
+    }
+    this.hairpin = (async () => {
+      do {
+        this.hairpinAgain = false;
+        await ensureHairpin(this.podBridge).catch((err: unknown) => this.log.warn({ bridge: this.podBridge, err: (err as Error)?.message }, 'could not set hairpin mode'));
+      } while (this.hairpinAgain);
+      this.hairpin = undefined;
+    })();
+  }
+
+  /** Resolves once no hairpin pass is pending (tests). */
+  async settled(): Promise<void> {
+    while (this.hairpin) await this.hairpin;
   }
 
   /**
@@ -562,7 +616,9 @@ export class DockerRuntime implements ContainerRuntime {
           buf = buf.slice(nl + 1);
           if (!line) continue;
           const ev = parseEvent(line);
-          if (ev) yield ev;
+          if (!ev) continue;
+          this.inspected.delete(ev.id);
+          yield ev;
         }
       }
     } catch (err) {

@@ -331,8 +331,11 @@ export interface HostInfo {
  * container is not an error there.
  */
 export interface ContainerRuntime {
-  /** Returns the pod's running sandbox, creating (and starting) a new one when none runs. */
-  ensureSandbox(pod: PodSandboxConfig): Promise<Sandbox>;
+  /**
+   * Returns the pod's running sandbox, creating (and starting) a new one when none runs.
+   * `known`: the pod's containers as the caller listed them just now, so the runtime need not list them again.
+   */
+  ensureSandbox(pod: PodSandboxConfig, known?: ContainerInfo[]): Promise<Sandbox>;
   /** Creates (does not start) an app container inside the sandbox's network namespace; returns its id. */
   createContainer(sandbox: Sandbox, spec: ContainerSpec, options: CreateContainerOptions): Promise<string>;
   /** Starts a created container. */
