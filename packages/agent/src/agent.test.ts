@@ -62,14 +62,31 @@ describe('Agent over FakeRuntime', () => {
     expect(p.status?.hostIP).toBe('192.0.2.10');
     expect(p.status?.containerStatuses?.map((s) => [s.name, s.ready, s.restartCount])).toEqual([['a', true, 0], ['b', true, 0]]);
     expect(p.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    // A fresh pod's containers are created while its sandbox starts, then started in spec order once it runs.
     expect(runtime.calls.filter((c) => !c.startsWith('stop'))).toEqual([
       'ensureSandbox default/web 0',
       'createContainer default/web a 0',
-      'startContainer default/web a 0',
       'createContainer default/web b 0',
+      'startContainer default/web a 0',
       'startContainer default/web b 0',
     ]);
     await waitFor(() => client.peekAll<Event>('events').some((e) => e.reason === 'Started'), { what: 'Started event' });
+  });
+
+  it('creates a container whose environment takes the pod IP only once the sandbox runs, with that IP', async () => {
+    const { client, runtime } = start();
+    const env = [{ name: 'MY_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }];
+    await client.resource<Pod>('pods').create(pod('ip', { containers: [{ name: 'a', image: 'flotilla/busybox:1' }, { name: 'b', image: 'flotilla/busybox:1', env }] }));
+    const p = await podWhen(client, 'ip', (p) => p.status?.phase === 'Running', 'Running');
+    expect(runtime.calls.filter((c) => !c.startsWith('stop'))).toEqual([
+      'ensureSandbox default/ip 0',
+      'createContainer default/ip a 0',
+      'startContainer default/ip a 0',
+      'createContainer default/ip b 0',
+      'startContainer default/ip b 0',
+    ]);
+    const b = runtime.all().find((c) => c.podName === 'ip' && c.containerName === 'b')!;
+    expect(runtime.envOf(b.id)).toMatchObject({ MY_IP: p.status?.podIP });
   });
 
   it('a container with a readiness probe is never reported Ready before the probe has passed', async () => {

@@ -88,7 +88,9 @@ export class Agent {
     this.config = resolveConfig(o.config);
     this.log = this.config.logger ?? createLogger('agent');
     this.metrics = o.metrics ?? new AgentMetrics();
-    this.recorder = o.recorder ?? new EventRecorder(o.client, { component: 'kubelet', host: this.config.nodeName, logger: this.log });
+    // Few Event writes at once: a burst of pod starts records three or four each, and they would queue at the
+    // apiserver ahead of the pod status writes that make the pods Running (the kubelet rate-limits its Events too).
+    this.recorder = o.recorder ?? new EventRecorder(o.client, { component: 'kubelet', host: this.config.nodeName, logger: this.log, maxInFlight: 2 });
     this.pods = o.pods;
     this.services = o.services ?? new Informer<Service>(o.client, { apiVersion: 'v1', kind: 'Service' }, { logger: this.log });
     this.ready = new Promise((r) => (this.markReady = r));

@@ -61,6 +61,14 @@ interface PodMemory {
   steps?: Record<string, number>;
 }
 
+/** A container created for a start, or why it could not be. */
+type Created = { id: string } | { waiting: WaitingReason; retryInMs?: number; ran?: boolean };
+
+/** Whether a container's environment takes the pod IP (downward API), which exists only once its sandbox runs. */
+function needsPodIP(c: Container): boolean {
+  return (c.env ?? []).some((e) => e.valueFrom?.fieldRef?.fieldPath === 'status.podIP' || e.valueFrom?.fieldRef?.fieldPath === 'status.podIPs');
+}
+
 /** `name_namespace(uid)`: how the kubelet names a pod in messages. */
 export function podDesc(pod: Pod): string {
   return `${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`;
@@ -207,8 +215,20 @@ export class PodSyncer {
     }
 
     let sandbox: Sandbox | undefined;
+    // A fresh pod's app containers are created while its new sandbox starts (they need its id, not its IP).
+    const early = new Map<string, Created>();
+    let whileStarting: ((sb: Sandbox) => Promise<void>) | undefined;
+    if (toStart.length > 0 && !runningSandbox(containers) && (spec.initContainers?.length ?? 0) === 0 && !containers.some((x) => x.type === 'container')) {
+      whileStarting = async (sb) => {
+        await Promise.all(
+          toStart.filter((t) => !needsPodIP(t.c)).map(async (t) => {
+            early.set(t.c.name, await this.createFor(pod, sb, t.c, t.attempt, prep));
+          }),
+        );
+      };
+    }
     if (toStart.length > 0) {
-      const got = await this.ensureSandbox(pod, grace, containers);
+      const got = await this.ensureSandbox(pod, grace, containers, whileStarting);
       if ('problem' in got) {
         sandboxProblem = got.problem;
         for (const t of toStart) waiting.set(t.c.name, got.problem);
@@ -234,7 +254,7 @@ export class PodSyncer {
 
     if (sandbox) {
       for (const t of toStart) {
-        const r = await this.startContainer(pod, sandbox, t.c, t.attempt, prep);
+        const r = await this.startContainer(pod, sandbox, t.c, t.attempt, prep, early.get(t.c.name));
         if (r.waiting) {
           waiting.set(t.c.name, r.waiting);
           if (r.retryInMs !== undefined) requeueIn(r.retryInMs);
@@ -481,7 +501,12 @@ export class PodSyncer {
     return out;
   }
 
-  private async ensureSandbox(pod: Pod, grace: number, known?: ContainerInfo[]): Promise<{ sandbox: Sandbox } | { problem: WaitingReason; retryInMs: number }> {
+  private async ensureSandbox(
+    pod: Pod,
+    grace: number,
+    known?: ContainerInfo[],
+    whileStarting?: (sb: Sandbox) => Promise<void>,
+  ): Promise<{ sandbox: Sandbox } | { problem: WaitingReason; retryInMs: number }> {
     const uid = pod.metadata.uid ?? '';
     // As the kubelet with NetworkReady=false: no sandbox, the pod stays Pending and says why.
     const notReady = this.d.networkNotReady?.();
@@ -507,7 +532,7 @@ export class PodSyncer {
         terminationGracePeriodSeconds: grace,
         ...sandboxSecurity(pod),
         ...(pod.spec?.hostNetwork ? { hostNetwork: true, hostIP: this.d.config.nodeIP } : {}),
-      }, known);
+      }, known, whileStarting);
       // The kubelet records an Event per pod for this; once per agent in the log keeps clusters without DNS (benchmarks) cheap.
       if (sandbox.created && missingClusterDNS && !this.warnedNoClusterDNS) {
         this.warnedNoClusterDNS = true;
@@ -589,7 +614,15 @@ export class PodSyncer {
     c: Container,
     attempt: number,
     prep: { sources: PodConfigSources; dirs: Map<string, string> },
+    created?: Created,
   ): Promise<{ waiting?: WaitingReason; retryInMs?: number; ran?: boolean }> {
+    const made = created ?? (await this.createFor(pod, sandbox, c, attempt, prep));
+    if (!('id' in made)) return made;
+    return this.runCreated(pod, sandbox, c, made.id);
+  }
+
+  /** Pulls (per policy) and creates one container, with its Events; its id, or why it could not. */
+  private async createFor(pod: Pod, sandbox: Sandbox, c: Container, attempt: number, prep: { sources: PodConfigSources; dirs: Map<string, string> }): Promise<Created> {
     const uid = pod.metadata.uid ?? '';
     const image = c.image ?? '';
     const ikey = `${uid}/${c.name}`;
@@ -654,6 +687,11 @@ export class PodSyncer {
       return { waiting: { reason, message: err.message }, retryInMs: this.d.config.backoffInitialMs };
     }
     this.d.recorder.event(pod, 'Normal', 'Created', `Created container ${c.name}`);
+    return { id };
+  }
+
+  /** Starts a created container and runs its postStart hook. */
+  private async runCreated(pod: Pod, sandbox: Sandbox, c: Container, id: string): Promise<{ waiting?: WaitingReason; retryInMs?: number; ran?: boolean }> {
     try {
       await this.d.runtime.startContainer(id);
     } catch (err) {

@@ -293,7 +293,7 @@ export class DockerRuntime implements ContainerRuntime {
     return join(this.stateDir, 'pods', safe(podUid), 'volumes');
   }
 
-  async ensureSandbox(pod: PodSandboxConfig, known?: ContainerInfo[]): Promise<Sandbox> {
+  async ensureSandbox(pod: PodSandboxConfig, known?: ContainerInfo[], whileStarting?: (sandbox: Sandbox) => Promise<void>): Promise<Sandbox> {
     const existing = known ? known.filter((c) => c.type === 'sandbox' && c.podUid === pod.uid) : await this.listContainers({ podUid: pod.uid, type: 'sandbox' });
     const running = existing.filter((s) => s.state === 'running' && s.ip).sort((a, b) => b.attempt - a.attempt)[0];
     if (running) return this.toSandbox(running, false);
@@ -351,9 +351,22 @@ export class DockerRuntime implements ContainerRuntime {
       if (statusOf(err) === 409) throw new RuntimeError('AlreadyExists', `sandbox ${name} already exists: ${engineMessage(err)}`, 409, { cause: err });
       throw wrap(err, 'CreateContainerError', `create sandbox of pod ${pod.namespace}/${pod.name}`);
     }
+    // The engine creates app containers joined to a sandbox that is not running yet (they only start once it
+    // runs), so the caller's creates overlap the start's network setup instead of following it.
+    const alongside = whileStarting?.({
+      id: container.id,
+      ip: '',
+      podUid: pod.uid,
+      podNamespace: pod.namespace,
+      podName: pod.name,
+      attempt,
+      created: true,
+      ...(pod.terminationGracePeriodSeconds !== undefined ? { terminationGracePeriodSeconds: pod.terminationGracePeriodSeconds } : {}),
+    }).catch((err: unknown) => this.log.warn({ pod: `${pod.namespace}/${pod.name}`, err: (err as Error)?.message ?? String(err) }, 'work alongside the sandbox start failed'));
     try {
       await container.start();
     } catch (err) {
+      await alongside;
       await this.removeContainer(container.id).catch(() => undefined);
       const msg = engineMessage(err);
       if (isPortConflict(msg)) {
@@ -364,6 +377,7 @@ export class DockerRuntime implements ContainerRuntime {
     }
     // One inspect serves both the pod IP and where the engine put resolv.conf.
     let raw: Docker.ContainerInspectInfo;
+    await alongside;
     try {
       raw = await container.inspect();
     } catch (err) {

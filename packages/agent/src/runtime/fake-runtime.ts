@@ -133,7 +133,7 @@ export class FakeRuntime implements ContainerRuntime {
     return [...this.containers.values()].map((c) => structuredClone(c.info));
   }
 
-  async ensureSandbox(pod: PodSandboxConfig): Promise<Sandbox> {
+  async ensureSandbox(pod: PodSandboxConfig, _known?: ContainerInfo[], whileStarting?: (sandbox: Sandbox) => Promise<void>): Promise<Sandbox> {
     const existing = [...this.containers.values()].filter((c) => c.info.type === 'sandbox' && c.info.podUid === pod.uid);
     const running = existing.find((c) => c.info.state === 'running');
     if (running) return this.toSandbox(running, false);
@@ -149,6 +149,8 @@ export class FakeRuntime implements ContainerRuntime {
     this.sandboxConfigs.set(pod.uid, structuredClone(pod));
     c.info.ip = pod.hostNetwork ? (pod.hostIP ?? '127.0.0.1') : `${this.opts.ipPrefix ?? '10.88.0'}.${this.nextIp++}`;
     this.calls.push(`ensureSandbox ${pod.namespace}/${pod.name} ${attempt}`);
+    // As the Docker runtime: the caller's work alongside the start sees the sandbox without its IP.
+    await whileStarting?.({ ...this.toSandbox(c, true), ip: '' }).catch(() => undefined);
     this.begin(c);
     return this.toSandbox(c, true);
   }

@@ -334,8 +334,10 @@ export interface ContainerRuntime {
   /**
    * Returns the pod's running sandbox, creating (and starting) a new one when none runs.
    * `known`: the pod's containers as the caller listed them just now, so the runtime need not list them again.
+   * `whileStarting`: work to overlap with a new sandbox's start (creating its app containers), given the
+   * sandbox without its IP; awaited before this returns or throws. A runtime may not call it.
    */
-  ensureSandbox(pod: PodSandboxConfig, known?: ContainerInfo[]): Promise<Sandbox>;
+  ensureSandbox(pod: PodSandboxConfig, known?: ContainerInfo[], whileStarting?: (sandbox: Sandbox) => Promise<void>): Promise<Sandbox>;
   /** Creates (does not start) an app container inside the sandbox's network namespace; returns its id. */
   createContainer(sandbox: Sandbox, spec: ContainerSpec, options: CreateContainerOptions): Promise<string>;
   /** Starts a created container. */

@@ -150,6 +150,21 @@ describe('DockerRuntime', () => {
     }
   });
 
+  it('lists a container changed behind its back (no event consumer) with its new state, and one gone not at all', async () => {
+    const p = pod('behind');
+    const sb = await rt.ensureSandbox(p);
+    const id = await startApp(sb, 'sleeper', 'flotilla/busybox:1', ['sleep', '3600']);
+    // Listed (and its inspect answer remembered) while running.
+    expect((await rt.listContainers({ podUid: p.uid })).find((c) => c.id === id)).toMatchObject({ state: 'running' });
+    await run('docker', ['kill', id], { env: process.env });
+    const dead = await waitFor('the kill seen by a listing', async () => (await rt.listContainers({ podUid: p.uid })).find((c) => c.id === id && c.state === 'exited'));
+    expect(dead.exitCode).toBe(137);
+    expect(dead.finishedAt).toBeDefined();
+    await run('docker', ['rm', '-f', id], { env: process.env });
+    expect((await rt.listContainers({ podUid: p.uid })).map((c) => c.id)).toEqual([sb.id]);
+    await expect(rt.inspect(id)).rejects.toSatisfy((e) => isRuntimeError(e, 'NotFound'));
+  });
+
   it('enforces the memory limit and reports an OOM kill', async () => {
     const sb = await rt.ensureSandbox(pod('hog'));
     const id = await startApp(sb, 'hog', 'flotilla/busybox:1', ['sh', '-c', 'x=a; while true; do x=$x$x; done'], {
