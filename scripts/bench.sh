@@ -24,7 +24,8 @@
 #            --only sync,throughput,propagation picks parts)
 # e2e        apply 10/30 replicas, scale 10 → 30, a killed container, a
 #            rolling update, a killed host: Flotilla vs Docker Swarm mode vs
-#            `docker run -d` on the same engines, two runs (issue 12; root, Docker)
+#            `docker run -d` on the same engines, two runs (issue 12; root, Docker);
+#            --runs N, --no-host-kill, --trace (Flotilla alone, where apply→Ready goes)
 # liveness   node liveness: etcd writes/s and CPU at 1,000 and 5,000 hollow
 #            nodes, 60 s Lease + HTTP/2 PINGs vs the old 2 s Lease (issue 11)
 # --quick    smoke-sized run (seconds); --cpu-prof DIR profiles the measured
@@ -39,7 +40,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$FLOTILLA_ROOT"
 
-case "${1:-}" in -h|--help|help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h|--help|help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 what="apiserver"
 if [[ $# -gt 0 && "$1" != -* ]]; then what="$1"; shift; fi
 case "$what" in

@@ -150,6 +150,7 @@ export async function traceApply(client: ApiClient, hosts: Host[], ns: string, d
 export function printTrace(title: string, t: ApplyTrace): void {
   section(`${title}: ${t.replicas} replicas all Ready in ${(t.totalMs / 1000).toFixed(2)} s (ms since the apply)`);
   print(table(['stage', 'first pod', 'median pod', 'last pod', 'pods'], t.stages.map((s) => [s.stage, Math.round(s.first), Math.round(s.median), Math.round(s.last), s.pods])));
+  // Negative: the stage came before the one listed above it (app containers are created while the sandbox starts).
   print(table(['step (per pod)', 'median ms', 'max ms'], t.steps.map((s) => [s.step, Math.round(s.median), Math.round(s.max)])));
   print(table(['milestone', 'ms'], Object.entries(t.milestones).sort((a, b) => a[1] - b[1]).map(([k, v]) => [k, Math.round(v)])));
 }

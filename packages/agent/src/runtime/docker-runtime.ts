@@ -385,7 +385,8 @@ export class DockerRuntime implements ContainerRuntime {
     }
     if (pod.dns) await this.writeResolvConf(raw.ResolvConfPath, pod);
     // A pod reaching itself through its Service comes back in through its own bridge port. Off the start's
-    // critical path (it runs `ip`): the pod's first packets to its own Service may precede it by milliseconds.
+    // critical path (it runs `ip`): a Service sends the pod its own traffic only once it is Ready and the
+    // proxies have synced, well after this pass.
     if (this.podNetwork && !hostNet) this.hairpinSoon();
     const info = infoFromInspect(raw);
     this.remember(raw, info);
@@ -594,11 +595,6 @@ export class DockerRuntime implements ContainerRuntime {
       } while (this.hairpinAgain);
       this.hairpin = undefined;
     })();
-  }
-
-  /** Resolves once no hairpin pass is pending (tests). */
-  async settled(): Promise<void> {
-    while (this.hairpin) await this.hairpin;
   }
 
   /**
