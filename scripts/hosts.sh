@@ -161,7 +161,9 @@ host_pids() { # N
   [[ -e "/var/run/netns/$ns" ]] && ip netns pids "$ns" 2>/dev/null
   for id in $(ls "$hd/docker/containers" 2>/dev/null); do
     for f in /sys/fs/cgroup/*/docker/"$id"/cgroup.procs; do
-      [[ -r "$f" ]] && cat "$f"
+      # An exited container (Swarm keeps old tasks) has no cgroup: an if, so the loop's status stays 0
+      # (under pipefail a false && made `pids=$(host_pids …)` fail and set -e end `kill` silently).
+      if [[ -r "$f" ]]; then cat "$f"; fi
     done
   done | sort -u
 }
