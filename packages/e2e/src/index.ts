@@ -12,3 +12,4 @@ export * from './service-env.js';
 export * from './wait-for.js';
 export * from './machines.js';
 export * from './flotilla-cli.js';
+export * from './failover-timeline.js';
