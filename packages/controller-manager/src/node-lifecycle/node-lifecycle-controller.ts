@@ -134,7 +134,7 @@ export class NodeLifecycleController {
     this.graceMs = deps.nodeMonitorGracePeriodMs ?? 8_000;
     this.probeGraceMs = deps.probeGracePeriodMs ?? 2_000;
     this.probeIntervalMs = deps.probeIntervalMs ?? 500;
-    this.liveness = deps.liveness === false ? undefined : (deps.liveness ?? new NodeProber({ intervalMs: this.probeIntervalMs, graceMs: this.probeGraceMs, clock: this.clock, log: deps.logger }));
+    this.liveness = deps.liveness === false ? undefined : (deps.liveness ?? new NodeProber({ intervalMs: this.probeIntervalMs, graceMs: this.probeGraceMs, clock: this.clock, log: deps.logger, ...(deps.metrics ? { metrics: deps.metrics.registry } : {}) }));
     const unreachable = deps.defaultUnreachableTolerationSeconds ?? 1;
     this.defaults = { [TAINT_UNREACHABLE]: unreachable, [TAINT_NOT_READY]: deps.defaultNotReadyTolerationSeconds ?? unreachable };
     this.nodes = deps.informers.informer<Node>('nodes');
