@@ -73,7 +73,7 @@ export interface NodeProberOptions {
    * the same connection anyway.
    */
   timeoutMs?: number;
-  /** The grace the controller judges silence by: after a stall of this process every open session gets two PING periods more to answer. Default 2 s. */
+  /** The grace the controller judges silence by: after a stall of this process every open session gets two PING periods more to answer. Default 3 s. */
   graceMs?: number;
   clock?: Clock;
   log?: Logger;
@@ -115,7 +115,7 @@ export class NodeProber implements LivenessSource {
 
   constructor(private readonly o: NodeProberOptions = {}) {
     this.intervalMs = o.intervalMs ?? 500;
-    this.graceMs = o.graceMs ?? 2_000;
+    this.graceMs = o.graceMs ?? 3_000;
     this.timeoutMs = o.timeoutMs ?? Math.max(4_000, 2 * this.graceMs);
     this.clock = o.clock ?? realClock;
     this.log = o.log;
