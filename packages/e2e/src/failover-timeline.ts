@@ -83,7 +83,13 @@ export class FailoverTimeline {
       this.tasks.push(
         (async () => {
           while (!this.ac.signal.aborted && this.seen.lost === undefined) {
-            if (isLost()) this.mark('lost');
+            let gone = false;
+            try {
+              gone = isLost();
+            } catch {
+              // A probe that cannot tell (a file not there yet) says nothing.
+            }
+            if (gone) this.mark('lost');
             else await new Promise((r) => setTimeout(r, 20));
           }
         })(),

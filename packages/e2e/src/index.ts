@@ -13,3 +13,4 @@ export * from './wait-for.js';
 export * from './machines.js';
 export * from './flotilla-cli.js';
 export * from './failover-timeline.js';
+export * from './host-loss.js';

@@ -226,7 +226,7 @@ describe('flotctl chaos under load', () => {
     const timelineOf = async (h: Host, mode: 'power' | 'cable') => {
       const lost = (await api().resource<Pod>('pods').list(ns, { labelSelector: 'app=web' })).items.filter((p) => isActive(p) && p.spec?.nodeName === nodeOf(h));
       const agent = env.cluster.process(nodeOf(h));
-      const isLost = mode === 'power' ? () => !agent.running() : () => readFileSync(`/sys/class/net/${h.name}/operstate`, 'utf8').trim() !== 'up';
+      const isLost = mode === 'power' ? () => !agent.running() : () => readFileSync(`/sys/class/net/${h.veth}/operstate`, 'utf8').trim() !== 'up';
       return new FailoverTimeline({ client: api(), namespace: ns, node: nodeOf(h), lost: lost.map((p) => p.metadata.uid!), t0: Date.now(), service: 'web', isLost }).start();
     };
     /** One chaos action: act, wait until the clients are served again (`served`), bring things back (`revive`), wait until healed, observe. */
