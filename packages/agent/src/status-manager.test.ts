@@ -1,4 +1,4 @@
-import type { Pod } from '@flotilla/api';
+import type { Pod, PodStatus } from '@flotilla/api';
 import { FakeApiClient } from '@flotilla/client/testing';
 import { createLogger } from '@flotilla/observability';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -58,7 +58,7 @@ describe('StatusManager', () => {
     const client = new FakeApiClient();
     const sm = new StatusManager(client);
     const pod = await client.resource<Pod>('pods').create({ ...boundPod('web'), status: { phase: 'Pending' } });
-    const ours = { phase: 'Running' as const, conditions: [{ type: 'Ready', status: 'True' }] };
+    const ours: PodStatus = { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] };
     const written = (await sm.write(pod, ours))!;
     // The informer's copy from before our write: nothing to do.
     expect(sm.changed(pod, ours)).toBe(false);
