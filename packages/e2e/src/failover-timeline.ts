@@ -49,6 +49,8 @@ export interface FailoverTimelineOptions {
 export class FailoverTimeline {
   /** First time (ms after t0) each step was seen. */
   readonly seen: Partial<Record<FailoverStep, number>> = {};
+  /** Other nodes seen Ready=Unknown meanwhile (false positives: only the lost node may go). */
+  readonly othersUnknown = new Set<string>();
   /** The namespace's pods as last seen, by uid. */
   readonly pods = new Map<string, Pod>();
   private readonly lost: Set<string>;
@@ -71,8 +73,11 @@ export class FailoverTimeline {
   start(): this {
     const c = this.o.client;
     this.tasks.push(
-      this.follow<Node>(c, 'nodes', undefined, (n) => {
-        if (n.metadata.name !== this.o.node) return;
+      this.follow<Node>(c, 'nodes', undefined, (n, type) => {
+        if (n.metadata.name !== this.o.node) {
+          if (type !== 'ADDED' && (n.status?.conditions ?? []).some((x) => x.type === 'Ready' && x.status === 'Unknown')) this.othersUnknown.add(n.metadata.name!);
+          return;
+        }
         if ((n.status?.conditions ?? []).some((x) => x.type === 'Ready' && x.status === 'Unknown')) this.mark('unknown');
         if ((n.spec?.taints ?? []).some((t) => t.key === UNREACHABLE && t.effect === 'NoExecute')) this.mark('tainted');
       }),

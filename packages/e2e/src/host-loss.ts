@@ -42,6 +42,8 @@ export interface HostLossTrial {
   totalMs: number;
   /** The same, ms after the loss itself (the agent process gone or the link down). */
   fromLossMs: number;
+  /** Other nodes declared Unknown during the trial (false positives; should be none). */
+  othersUnknown: string[];
 }
 
 /** What the trials run on. */
@@ -126,7 +128,7 @@ export async function runHostLossTrials(o: HostLossOptions): Promise<HostLossTri
     }
     const totalMs = Date.now() - t0;
     const steps = { ...timeline.seen, running: timeline.seen.running ?? totalMs };
-    const t: HostLossTrial = { trial, mode, node: nodeOf(victim), lost: lost.size, steps, totalMs: steps.running, fromLossMs: steps.running - (steps.lost ?? 0) };
+    const t: HostLossTrial = { trial, mode, node: nodeOf(victim), lost: lost.size, steps, totalMs: steps.running, fromLossMs: steps.running - (steps.lost ?? 0), othersUnknown: [...timeline.othersUnknown] };
     results.push(t);
     o.onTrial?.(t);
 
