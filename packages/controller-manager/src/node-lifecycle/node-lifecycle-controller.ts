@@ -83,7 +83,13 @@ export interface NodeLifecycleOptions extends ControllerDeps {
   probeIntervalMs?: number;
   /** The fast liveness source: the HTTP/2 prober by default; false for Lease only (tests, or no network path to the nodes). */
   liveness?: LivenessSource | false;
-  /** How long pods without their own toleration stay on an unreachable node. Default 1 s (Kubernetes: 300 s). */
+  /**
+   * How long pods without their own toleration stay on an unreachable node.
+   * Default 1 s (Kubernetes: 300 s). Not 0: when this process loses its own
+   * network every node falls silent, but their verdicts flip over one PING
+   * period plus a monitor pass (750 ms); the second is what lets master
+   * disruption be seen before the first node is emptied.
+   */
   defaultUnreachableTolerationSeconds?: number;
   /** Zone disruption (Kubernetes' flags of the same names). */
   unhealthyZoneThreshold?: number;
