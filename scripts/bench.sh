@@ -2,7 +2,7 @@
 # Flotilla's benchmarks, each printed against a baseline measured in the
 # same run (bare etcd, raw `docker run`), as a table and a BENCH_JSON line.
 #
-#   scripts/bench.sh [apiserver|agent|scheduler|scale|dns|ingress|network|e2e|liveness|all] [--quick] [--cpu-prof DIR]
+#   scripts/bench.sh [apiserver|agent|scheduler|scale|dns|ingress|network|e2e|liveness|failover|all] [--quick] [--cpu-prof DIR]
 #   scripts/bench.sh apiserver-op get|create|list [-c N] [-d SECONDS] [--cpu-prof DIR]
 #
 # apiserver  GET/create at 1/16/64 clients, LIST of 10,000 pods and watch
@@ -28,6 +28,9 @@
 #            --runs N, --no-host-kill, --trace (Flotilla alone, where apply→Ready goes)
 # liveness   node liveness: etcd writes/s and CPU at 1,000 and 5,000 hollow
 #            nodes, 60 s Lease + HTTP/2 PINGs vs the old 2 s Lease (issue 11)
+# failover   a lost host (power cut / network cut) → its pods Running
+#            elsewhere, p50/p99 over 10 trials on 3 real hosts, per step of the
+#            failover chain, vs the 10 s target (issue 11; root, Docker)
 # --quick    smoke-sized run (seconds); --cpu-prof DIR profiles the measured
 #            processes and prints where their CPU time went.
 #
@@ -40,12 +43,12 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$FLOTILLA_ROOT"
 
-case "${1:-}" in -h|--help|help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h|--help|help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 what="apiserver"
 if [[ $# -gt 0 && "$1" != -* ]]; then what="$1"; shift; fi
 case "$what" in
-  apiserver|apiserver-op|agent|scheduler|scale|dns|ingress|network|e2e|liveness|all) ;;
-  *) die "unknown benchmark '$what' (apiserver|agent|scheduler|scale|dns|ingress|network|e2e|liveness|all)" ;;
+  apiserver|apiserver-op|agent|scheduler|scale|dns|ingress|network|e2e|liveness|failover|all) ;;
+  *) die "unknown benchmark '$what' (apiserver|agent|scheduler|scale|dns|ingress|network|e2e|liveness|failover|all)" ;;
 esac
 
 etcd_port="${FLOTILLA_BENCH_ETCD_PORT:-23890}"
@@ -86,7 +89,7 @@ FLOTILLA_ETCD_ENDPOINTS="$("$FLOTILLA_ROOT/scripts/etcd.sh" start --port "$etcd_
 FLOTILLA_BENCH_ETCD_PID="$(cat "$FLOTILLA_STATE/etcd/$etcd_port/etcd.pid")"
 export FLOTILLA_ETCD_ENDPOINTS FLOTILLA_BENCH_ETCD_PID
 
-if [[ "$what" == agent || "$what" == network || "$what" == e2e || "$what" == all ]]; then
+if [[ "$what" == agent || "$what" == network || "$what" == e2e || "$what" == failover || "$what" == all ]]; then
   [[ -s "$FLOTILLA_STATE/dockerd/dockerd.pid" ]] || dockerd_started=1
   DOCKER_HOST="$("$FLOTILLA_ROOT/scripts/dockerd.sh" start)"
   export DOCKER_HOST

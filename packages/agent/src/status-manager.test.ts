@@ -1,4 +1,4 @@
-import type { Pod } from '@flotilla/api';
+import type { Pod, PodStatus } from '@flotilla/api';
 import { FakeApiClient } from '@flotilla/client/testing';
 import { createLogger } from '@flotilla/observability';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -52,5 +52,23 @@ describe('StatusManager', () => {
 
     sm.forget(pod.metadata.uid!);
     expect(sm.base(withGate)).toEqual(withGate.status);
+  });
+
+  it('rewrites a status someone else changed after our write (Ready=False of a node found silent), never from a stale copy', async () => {
+    const client = new FakeApiClient();
+    const sm = new StatusManager(client);
+    const pod = await client.resource<Pod>('pods').create({ ...boundPod('web'), status: { phase: 'Pending' } });
+    const ours: PodStatus = { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] };
+    const written = (await sm.write(pod, ours))!;
+    // The informer's copy from before our write: nothing to do.
+    expect(sm.changed(pod, ours)).toBe(false);
+    expect(sm.changed(written, ours)).toBe(false);
+    // The node-lifecycle controller marks the pod not ready; the node answers again before any eviction.
+    const marked = await client.resource<Pod>('pods').updateStatus({ ...written, status: { ...ours, conditions: [{ type: 'Ready', status: 'False', reason: 'NodeNotReady' }] } });
+    expect(sm.changed(marked, ours)).toBe(true);
+    client.clearActions();
+    await sm.write(marked, ours);
+    expect(statusWrites(client)).toHaveLength(1);
+    expect(client.peek<Pod>('pods', 'default', 'web')!.status?.conditions).toEqual([{ type: 'Ready', status: 'True' }]);
   });
 });

@@ -18,6 +18,8 @@ function comparable(s: PodStatus | undefined): string {
 export class StatusManager {
   private readonly pods: ResourceClient<Pod>;
   private readonly written = new Map<string, string>();
+  /** The resourceVersion our last write produced, per pod uid: a newer pod whose status differs was changed by someone else. */
+  private readonly writtenRv = new Map<string, number>();
   /** The status last written per pod uid, as the kubelet's status manager caches it. */
   private readonly last = new Map<string, PodStatus>();
 
@@ -41,12 +43,22 @@ export class StatusManager {
     return others.length ? { ...mine, conditions: [...(mine.conditions ?? []), ...others] } : mine;
   }
 
-  /** True when `status` differs from both what the pod shows and what we last wrote. */
+  /**
+   * True when `status` differs from what the pod shows and either from what
+   * we last wrote or the pod is newer than our write (someone else changed
+   * the status since, as the node-lifecycle controller's Ready=False on the
+   * pods of a node it found silent: without this, a node that answers again
+   * before its pods are evicted would keep them out of every Service; the
+   * kubelet's status manager reconciles the same way).
+   */
   changed(pod: Pod, status: PodStatus): boolean {
     const next = comparable(status);
+    if (comparable(pod.status) === next) return false;
     const uid = pod.metadata.uid ?? '';
-    if (this.written.get(uid) === next) return false;
-    return comparable(pod.status) !== next;
+    if (this.written.get(uid) !== next) return true;
+    const mine = this.writtenRv.get(uid);
+    const shown = Number(pod.metadata.resourceVersion);
+    return mine !== undefined && Number.isFinite(shown) && shown > mine;
   }
 
   /** Writes `status` if it changed; returns the stored pod when it wrote, undefined when there was nothing to do or the pod is gone. */
@@ -61,6 +73,9 @@ export class StatusManager {
         const body: Pod = { ...current, status: { ...status, conditions: [...(status.conditions ?? []), ...others] } };
         const out = await this.pods.updateStatus(body);
         this.written.set(uid, comparable(status));
+        const rv = Number(out.metadata.resourceVersion);
+        if (Number.isFinite(rv)) this.writtenRv.set(uid, rv);
+        else this.writtenRv.delete(uid);
         this.last.set(uid, status);
         this.metrics?.statusWrites.inc();
         return out;
@@ -81,6 +96,7 @@ export class StatusManager {
   /** Forgets a pod (deleted). */
   forget(uid: string): void {
     this.written.delete(uid);
+    this.writtenRv.delete(uid);
     this.last.delete(uid);
   }
 }

@@ -68,7 +68,7 @@ export interface ControllerManagerOptions {
   defaultUnreachableTolerationSeconds?: number;
   /** Node lifecycle: PING period of each node's liveness server. Default 500 ms. */
   nodeProbeIntervalMs?: number;
-  /** Node lifecycle: silence of a probed node before it is Unknown. Default 2 s. */
+  /** Node lifecycle: silence of a probed node before it is Unknown. Default 3 s (six PING periods). */
   nodeProbeGracePeriodMs?: number;
   /** Node lifecycle: false = judge nodes on their Lease only (no probes). Default true. */
   nodeProbes?: boolean;

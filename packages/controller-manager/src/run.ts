@@ -43,7 +43,7 @@ export interface ControllerManagerConfig {
   defaultUnreachableTolerationSeconds?: number;
   /** PING period of each node's liveness server, seconds. Default 0.5. */
   nodeProbeIntervalSeconds?: number;
-  /** Silence of a probed node before it is Unknown, seconds. Default 2. */
+  /** Silence of a probed node before it is Unknown, seconds. Default 3. */
   nodeProbeGracePeriodSeconds?: number;
   /** Probe nodes' liveness servers (false: Lease only). Default true. */
   nodeProbes?: boolean;

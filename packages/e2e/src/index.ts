@@ -12,3 +12,5 @@ export * from './service-env.js';
 export * from './wait-for.js';
 export * from './machines.js';
 export * from './flotilla-cli.js';
+export * from './failover-timeline.js';
+export * from './host-loss.js';

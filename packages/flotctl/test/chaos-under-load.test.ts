@@ -16,11 +16,12 @@
  * `--hosts-name` under the checkout's state directory.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Deployment, EndpointSlice, Lease, Node, Pod, Service } from '@flotilla/api';
-import { httpGet, repoRoot, run, startPrivateEtcd, startServiceEnv, waitFor, type Host, type PrivateEtcd, type ServiceEnv } from '@flotilla/e2e';
+import { FailoverTimeline, httpGet, repoRoot, run, startPrivateEtcd, startServiceEnv, waitFor, type Host, type PrivateEtcd, type ServiceEnv } from '@flotilla/e2e';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 const REPLICAS = 3;
@@ -219,10 +220,19 @@ describe('flotctl chaos under load', () => {
       }
     });
 
-    const phases: Array<{ name: string; target: string; start: number; actMs: number; servedMs?: number; servedAt?: number; reviveMs: number; healedMs: number; healedAt: number; end: number }> = [];
+    const phases: Array<{ name: string; target: string; start: number; actMs: number; servedMs?: number; servedAt?: number; reviveMs: number; healedMs: number; healedAt: number; end: number; steps?: string }> = [];
+    /** Where a host phase's time goes (node verdict, taint, eviction, replacements, endpoints), watched from before the act. */
+    // The moment of the loss, which flotctl's own start-up and hosts.sh hide: the agent process gone (power cut) or the host's link down (cable).
+    const timelineOf = async (h: Host, mode: 'power' | 'cable') => {
+      const lost = (await api().resource<Pod>('pods').list(ns, { labelSelector: 'app=web' })).items.filter((p) => isActive(p) && p.spec?.nodeName === nodeOf(h));
+      const agent = env.cluster.process(nodeOf(h));
+      const isLost = mode === 'power' ? () => !agent.running() : () => readFileSync(`/sys/class/net/${h.veth}/operstate`, 'utf8').trim() !== 'up';
+      return new FailoverTimeline({ client: api(), namespace: ns, node: nodeOf(h), lost: lost.map((p) => p.metadata.uid!), t0: Date.now(), service: 'web', isLost }).start();
+    };
     /** One chaos action: act, wait until the clients are served again (`served`), bring things back (`revive`), wait until healed, observe. */
-    const phase = async (name: string, act: () => Promise<string>, steps: { served?: () => Promise<string | true>; revive?: () => Promise<void>; after?: (h: () => Promise<void>) => Promise<void> } = {}) => {
-      const start = Date.now();
+    const phase = async (name: string, act: () => Promise<string>, steps: { served?: () => Promise<string | true>; revive?: () => Promise<void>; after?: (h: () => Promise<void>) => Promise<void>; timeline?: FailoverTimeline } = {}) => {
+      // A host phase starts when its timeline does (its watches are up before the act).
+      const start = steps.timeline?.t0 ?? Date.now();
       const target = await act();
       const actMs = Date.now() - start;
       let servedMs: number | undefined;
@@ -232,6 +242,12 @@ describe('flotctl chaos under load', () => {
         servedMs = Date.now() - start;
         servedAt = Date.now();
       }
+      let stepsSeen: string | undefined;
+      if (steps.timeline) {
+        await steps.timeline.stop();
+        stepsSeen = steps.timeline.summary();
+        console.log(`${name}: served elsewhere after ${servedMs} ms; steps (ms after the act began): ${stepsSeen}`);
+      }
       const reviving = Date.now();
       await steps.revive?.();
       const reviveMs = Date.now() - reviving;
@@ -240,7 +256,7 @@ describe('flotctl chaos under load', () => {
       await writePids();
       // See OBSERVE_MS: nothing may fail from here on.
       await new Promise((r) => setTimeout(r, OBSERVE_MS));
-      phases.push({ name, target, start, actMs, ...(servedMs !== undefined ? { servedMs, servedAt } : {}), reviveMs, healedMs: healedAt - start, healedAt, end: Date.now() });
+      phases.push({ name, target, start, actMs, ...(servedMs !== undefined ? { servedMs, servedAt } : {}), reviveMs, healedMs: healedAt - start, healedAt, end: Date.now(), ...(stepsSeen ? { steps: stepsSeen } : {}) });
     };
 
     // An agent: its containers keep serving; the restarted agent adopts them.
@@ -267,6 +283,7 @@ describe('flotctl chaos under load', () => {
     // A power cut: the pods move, the host comes back empty-handed.
     const dead = await busiestHost();
     await phase('kill-host', () => chaos('kill-host', nodeOf(dead)), {
+      timeline: await timelineOf(dead, 'power'),
       served: () => servingState({ avoid: nodeOf(dead), proxies: ['root'], allPodsSettled: false }),
       revive: async () => {
         const r = await run(join(repoRoot(), 'scripts/hosts.sh'), ['create', String(env.hosts.hosts.length), '--name', env.hosts.name, '--subnet', env.hosts.gateway.replace(/\.1$/, ''), '--no-images'], { timeout: 150_000 });
@@ -281,6 +298,7 @@ describe('flotctl chaos under load', () => {
     // A pulled cable: the pods move; once plugged back the host's agent drops its stale pods.
     const cut = await busiestHost();
     await phase('partition-host', () => chaos('partition-host', nodeOf(cut)), {
+      timeline: await timelineOf(cut, 'cable'),
       served: () => servingState({ avoid: nodeOf(cut), proxies: ['root'], allPodsSettled: false }),
       revive: async () => {
         expect(await chaos('heal-host', nodeOf(cut))).toBe(`heal-host: ${nodeOf(cut)}`);
@@ -299,7 +317,7 @@ describe('flotctl chaos under load', () => {
     console.log(`chaos under load: ${failed.length} of ${total} requests failed (${((100 * failed.length) / total).toFixed(2)}%)`);
     for (const p of phases) {
       const f = inPhase(p);
-      console.log(`  ${p.name.padEnd(26)} ${p.target.padEnd(44)} ${p.servedMs !== undefined ? `served elsewhere in ${(p.servedMs / 1000).toFixed(1)} s, ` : ''}healed in ${(p.healedMs / 1000).toFixed(1)} s (flotctl ${(p.actMs / 1000).toFixed(1)} s, bringing back ${(p.reviveMs / 1000).toFixed(1)} s); ${f.length} failed (${kinds(f)})`);
+      console.log(`  ${p.name.padEnd(26)} ${p.target.padEnd(44)} ${p.servedMs !== undefined ? `served elsewhere in ${(p.servedMs / 1000).toFixed(1)} s, ` : ''}healed in ${(p.healedMs / 1000).toFixed(1)} s (flotctl ${(p.actMs / 1000).toFixed(1)} s, bringing back ${(p.reviveMs / 1000).toFixed(1)} s); ${f.length} failed (${kinds(f)})${p.steps ? `; steps: ${p.steps}` : ''}`);
     }
     const afterHealing = phases.flatMap((p) => failed.filter((f) => f.at >= p.healedAt && f.at < p.end).map((f) => ({ phase: p.name, sinceHealedMs: f.at - p.healedAt, ...f })));
     if (afterHealing.length) {

@@ -15,6 +15,7 @@ import { NETWORK_DEFAULTS, NETWORK_QUICK, runNetworkBench, type NetworkBenchOpti
 import { SCALE_DEFAULTS, SCHEDULER_DEFAULTS, SCHEDULER_QUICK, runSchedulerBench, type SchedulerBenchOptions } from '../scheduler-bench.js';
 import { INGRESS_DEFAULTS, INGRESS_QUICK, runIngressBench } from '../ingress-bench.js';
 import { LIVENESS_DEFAULTS, LIVENESS_QUICK, runLivenessBench } from '../liveness-bench.js';
+import { FAILOVER_DEFAULTS, FAILOVER_QUICK, runFailoverBench } from '../failover-bench.js';
 import { summarizeProfile } from '../profile-summary.js';
 import { print, section, table } from '../report.js';
 
@@ -139,6 +140,12 @@ withFlags(program.command('liveness').description('node liveness: etcd writes/s 
     const old = base.phases.find((p) => p.scheme === 'old')!;
     const fresh = base.phases.find((p) => p.scheme === 'new')!;
     await runLivenessBench(counts?.length ? { ...base, phases: [{ ...old, nodes: counts[0]! }, ...counts.map((nodes) => ({ ...fresh, nodes }))] } : base);
+  });
+withFlags(program.command('failover').description('a lost host (power cut / network cut) → its pods Running elsewhere: p50/p99 over 10 trials on real hosts, per failover step'))
+  .option('--trials <n>', 'number of trials (default 10; 2 with --quick)')
+  .action(async (flags: Flags & { trials?: string }) => {
+    const base = flags.quick ? FAILOVER_QUICK : FAILOVER_DEFAULTS;
+    await runFailoverBench({ ...base, ...(flags.trials ? { trials: Number(flags.trials) } : {}) });
   });
 withFlags(program.command('all').description('every benchmark')).action(async (flags: Flags) => {
   await apiserver(flags);

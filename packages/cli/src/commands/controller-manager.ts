@@ -95,7 +95,7 @@ export function controllerManagerCommand(): Command {
     .option('--metrics-host <ip>', 'address of /metrics and /healthz', '127.0.0.1')
     .option('--node-monitor-grace-period <duration>', 'silence before a node judged on its Lease (no liveness server answering) is Unknown; never shorter than the Lease\'s own duration (Kubernetes: 40s)', parseSeconds, 8)
     .option('--node-probe-interval <duration>', 'HTTP/2 PING period of each node\'s liveness server (the fast heartbeat, no etcd writes)', parseSeconds, 0.5)
-    .option('--node-probe-grace-period <duration>', 'silence of a probed node before it is Unknown and tainted unreachable', parseSeconds, 2)
+    .option('--node-probe-grace-period <duration>', 'silence of a probed node before it is Unknown and tainted unreachable (six PING periods: a busy node answers late, not never)', parseSeconds, 3)
     .option('--no-node-probes', 'judge nodes on their Lease only (no liveness probes)')
     .option('--default-unreachable-toleration-seconds <n>', 'how long pods without their own toleration stay on an unreachable node (Kubernetes: 300)', parseNonNegativeInt, 1)
     .option('--allocate-node-cidrs [bool]', 'give every Node a pod range (spec.podCIDR) from --cluster-cidr', parseBool, true)

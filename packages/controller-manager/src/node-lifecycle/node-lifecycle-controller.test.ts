@@ -59,7 +59,7 @@ describe('NodeLifecycleController.syncNode', () => {
     const { cluster, c } = await setup([node('n1'), lease('n1'), pod('p1', { node: 'n1', ip: '10.0.0.1' })]);
     cluster.clock.advance(40_000);
     await c.syncNode('n1');
-    expect(cluster.writes()).toEqual(['update nodes/status n1', 'update nodes n1', 'update pods/status default/p1']);
+    expect(cluster.writes()).toEqual(['update nodes n1', 'update nodes/status n1', 'update pods/status default/p1']);
     const n = cluster.client.peek<Node>('nodes', undefined, 'n1')!;
     const ready = getCondition(n.status?.conditions, 'Ready')!;
     expect(ready).toMatchObject({ status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.' });
@@ -237,12 +237,12 @@ const probed = (name: string, labels: Record<string, string> = {}) => {
 };
 
 describe('NodeLifecycleController with the fast liveness signal', () => {
-  it('learns endpoints from the Node annotation; a probed node is Unknown after the probe grace (2 s) although its Lease says 40 s; the message tells agent-down from silence', async () => {
+  it('learns endpoints from the Node annotation; a probed node is Unknown after the probe grace (3 s) although its Lease says 40 s; the message tells agent-down from silence', async () => {
     const live = new FakeLiveness();
     const { cluster, c } = await setup([probed('n1'), lease('n1'), probed('n2'), lease('n2'), probed('n3'), lease('n3'), probed('n4'), lease('n4')], live);
     expect(live.endpoints.get('n1')).toBe('127.0.0.1:12');
     for (const n of ['n1', 'n2', 'n3', 'n4']) live.answer(n, cluster.clock.now());
-    cluster.clock.advance(1_999);
+    cluster.clock.advance(2_999);
     c.monitorOnce();
     await c.syncNode('n1');
     expect(cluster.writes()).toEqual([]);
@@ -253,7 +253,7 @@ describe('NodeLifecycleController with the fast liveness signal', () => {
     live.views.get('n1')!.state = 'refused';
     c.monitorOnce();
     await c.syncNode('n1');
-    expect(cluster.writes()).toEqual(['update nodes/status n1', 'update nodes n1']);
+    expect(cluster.writes()).toEqual(['update nodes n1', 'update nodes/status n1']);
     const n = cluster.client.peek<Node>('nodes', undefined, 'n1')!;
     expect(getCondition(n.status?.conditions, 'Ready')?.message).toMatch(/not running.*refuses connections/);
     expect(taintsOf(n)).toEqual([`${TAINT_UNREACHABLE}:NoExecute`, `${TAINT_UNREACHABLE}:NoSchedule`]);
@@ -297,7 +297,7 @@ describe('NodeLifecycleController with the fast liveness signal', () => {
     expect(c.inMasterDisruption).toBe(false);
     await cluster.cached<Node>('nodes', 'n1', (o) => taintsOf(o).length === 1);
     expect((await c.health(cluster.client.peek<Node>('nodes', undefined, 'n1')!)).alive).toBe(true);
-    cluster.clock.advance(2_000);
+    cluster.clock.advance(3_000);
     live.answer('n2', cluster.clock.now());
     c.monitorOnce();
     await c.syncNode('n1');
@@ -328,7 +328,7 @@ describe('the eviction clock', () => {
     const live = new FakeLiveness();
     const { cluster, c } = await setup([probed('n1'), probed('n2'), probed('n3'), pod('p1', { node: 'n1' })], live);
     for (const n of ['n1', 'n2', 'n3']) live.answer(n, cluster.clock.now());
-    cluster.clock.advance(2_000);
+    cluster.clock.advance(3_000);
     live.answer('n2', cluster.clock.now());
     live.answer('n3', cluster.clock.now());
     c.monitorOnce();

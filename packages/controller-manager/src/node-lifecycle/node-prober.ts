@@ -28,6 +28,7 @@
  */
 import { connect, type ClientHttp2Session } from 'node:http2';
 import { realClock, sleep, type Clock, type Logger } from '@flotilla/client';
+import type { Histogram, Registry } from '@flotilla/observability';
 
 /** What the prober knows about one node. */
 export type ProbeState = 'connecting' | 'alive' | 'refused' | 'silent' | 'wrong-node';
@@ -72,13 +73,18 @@ export interface NodeProberOptions {
    * the same connection anyway.
    */
   timeoutMs?: number;
-  /** The grace the controller judges silence by: after a stall of this process every open session gets two PING periods more to answer. Default 2 s. */
+  /** The grace the controller judges silence by: after a stall of this process every open session gets two PING periods more to answer. Default 3 s. */
   graceMs?: number;
   clock?: Clock;
   log?: Logger;
   /** Told when a node's state changes. */
   onChange?: (node: string, view: ProbeView) => void;
+  /** Where the answer-gap histogram goes (how close healthy nodes come to the grace). */
+  metrics?: Registry;
 }
+
+/** Buckets of the answer gap, seconds: around the PING period and the grace. */
+const GAP_BUCKETS = [0.5, 0.6, 0.75, 1, 1.25, 1.5, 2, 3, 5, 10];
 
 interface Entry extends ProbeView {
   node: string;
@@ -102,13 +108,18 @@ export class NodeProber implements LivenessSource {
   private order: Entry[] = [];
   private cursor = 0;
   private stopped = false;
+  /** Time between two answers of a node that stayed alive: its margin against the grace under load. */
+  private readonly gaps: Histogram | undefined;
+  /** The largest such gap since start, ms (benchmarks and tests read it). */
+  maxGapMs = 0;
 
   constructor(private readonly o: NodeProberOptions = {}) {
     this.intervalMs = o.intervalMs ?? 500;
-    this.graceMs = o.graceMs ?? 2_000;
+    this.graceMs = o.graceMs ?? 3_000;
     this.timeoutMs = o.timeoutMs ?? Math.max(4_000, 2 * this.graceMs);
     this.clock = o.clock ?? realClock;
     this.log = o.log;
+    this.gaps = o.metrics?.histogram('node_liveness_answer_gap_seconds', 'Time between two liveness answers of a node that stayed alive (the grace is the verdict).', GAP_BUCKETS);
   }
 
   setEndpoint(node: string, endpoint: string | undefined): void {
@@ -197,7 +208,15 @@ export class NodeProber implements LivenessSource {
   }
 
   private answered(e: Entry): void {
-    e.lastAnswer = this.clock.now();
+    const now = this.clock.now();
+    if (e.state === 'alive' && e.lastAnswer !== undefined) {
+      const gap = now - e.lastAnswer;
+      this.gaps?.observe(gap / 1000);
+      if (gap > this.maxGapMs) this.maxGapMs = gap;
+      // A near miss: half the grace without an answer, and still alive. Under load these say how much margin is left.
+      if (gap >= this.graceMs / 2) this.log?.info({ node: e.node, gapMs: gap, graceMs: this.graceMs }, 'liveness answer late');
+    }
+    e.lastAnswer = now;
     e.pending = undefined;
     e.failures = 0;
     e.everAnswered = true;

@@ -2,34 +2,32 @@
  * A lost host, ten times, on real hosts (createHosts: a network namespace
  * and a dockerd each, real agents, real containers): its pods must run
  * elsewhere, and when the host comes back nothing may be left twice.
- *
- * Trials alternate the two ways a host is lost:
- * - power cut: every process of the host SIGKILLed (dockerd, containerd,
- *   containers, the agent); its liveness port then refuses (agent down);
- * - network cut: its veth goes down; everything keeps running, silence.
+ * Trials alternate a power cut (every process of the host SIGKILLed) and a
+ * network cut (its veth down); see `runHostLossTrials` in @flotilla/e2e.
  *
  * Each trial prints when each step of the failover chain was first seen
- * (node Unknown, NoExecute taint, lost pods marked for deletion,
- * replacements created, bound, Running) and the file prints the p99 of the
- * total. The issue's target is ≤ 10 s; this test asserts only convergence
- * within a generous deadline, and that no pod is left twice.
+ * (the loss itself, node Unknown, NoExecute taint, lost pods marked for
+ * deletion, replacements created, bound, Running, Ready) and the file prints
+ * p50/p99 of the total. The issue's target (≤ 10 s, p99) is a figure of a
+ * shared, loaded machine, so it is reported here and checked by
+ * `scripts/bench.sh failover`; this test asserts what must always hold:
+ * every lost pod replaced within a generous deadline, nothing left twice.
  */
-import type { Deployment, Node, Pod } from '@flotilla/api';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type TestCluster } from '../../src/cluster.js';
-import { repoRoot } from '../../src/env.js';
-import { createHosts, run, type Host, type HostCluster } from '../../src/hosts.js';
-import { waitFor } from '../../src/wait-for.js';
-import { createNamespace, deployment, isActive, waitForRollout } from './helpers.js';
+import { FAILOVER_STEPS } from '../../src/failover-timeline.js';
+import { quantile, runHostLossTrials, type HostLossTrial } from '../../src/host-loss.js';
+import { createHosts, type Host, type HostCluster } from '../../src/hosts.js';
+import { createNamespace, deployment, waitForRollout } from './helpers.js';
+import type { Deployment } from '@flotilla/api';
 
 const TRIALS = Number(process.env.FLOTILLA_HOST_LOSS_TRIALS ?? 10);
 const REPLICAS = 4;
-const UNREACHABLE = 'node.kubernetes.io/unreachable';
 
 let hostCluster: HostCluster | undefined;
 let cluster: TestCluster | undefined;
 let ns = '';
-const results: Array<{ trial: number; mode: string; node: string; lost: number; steps: Record<string, number> }> = [];
+const results: HostLossTrial[] = [];
 
 const nodeOf = (h: Host) => `node-${h.index}`;
 
@@ -50,16 +48,16 @@ afterEach(({ task }) => {
 
 afterAll(async () => {
   if (results.length) {
-    console.info('host-loss trials (ms after the host was lost; first time each step was seen):');
+    console.info('host-loss trials (ms after t0, just before hosts.sh was asked; "lost" is the loss itself: the agent gone or the link down):');
     for (const r of results) console.info(`  trial ${r.trial} ${r.mode.padEnd(9)} ${r.node} (${r.lost} pods) ${JSON.stringify(r.steps)}`);
-    const totals = results.map((r) => r.steps.running!).sort((a, b) => a - b);
-    const p = (q: number) => totals[Math.min(totals.length - 1, Math.ceil(q * totals.length) - 1)]!;
-    const share = (k: string) => Math.round(results.reduce((s, r) => s + (r.steps[k] ?? 0), 0) / results.length);
+    const totals = results.map((r) => r.totalMs);
+    const fromLoss = results.map((r) => r.fromLossMs);
+    const mean = (k: (typeof FAILOVER_STEPS)[number]) => Math.round(results.reduce((s, r) => s + (r.steps[k] ?? 0), 0) / results.length);
     console.info(
-      `host-loss: lost host → pods Running elsewhere over ${totals.length} trials: p50 ${p(0.5)} ms, p99 ${p(0.99)} ms, max ${totals[totals.length - 1]} ms (target ≤ 10000); ` +
-        `mean step times: unknown ${share('unknown')}, tainted ${share('tainted')}, evicted ${share('evicted')}, created ${share('created')}, bound ${share('bound')}, running ${share('running')}`,
+      `host-loss: pods Running elsewhere over ${results.length} trials: from t0 p50 ${quantile(totals, 0.5)} ms, p99 ${quantile(totals, 0.99)} ms; ` +
+        `from the loss p50 ${quantile(fromLoss, 0.5)} ms, p99 ${quantile(fromLoss, 0.99)} ms (target ≤ 10000); mean step times: ${FAILOVER_STEPS.map((k) => `${k} ${mean(k)}`).join(', ')}`,
     );
-    console.info(`HOST_LOSS_JSON ${JSON.stringify({ p50: p(0.5), p99: p(0.99), max: totals[totals.length - 1], trials: results })}`);
+    console.info(`HOST_LOSS_JSON ${JSON.stringify({ p50: quantile(totals, 0.5), p99: quantile(totals, 0.99), trials: results })}`);
   }
   await cluster?.stop();
   for (const h of hostCluster?.hosts ?? []) {
@@ -69,157 +67,27 @@ afterAll(async () => {
   await hostCluster?.delete().catch((err) => console.error(`hosts.sh delete: ${(err as Error).message}`));
 }, 180_000);
 
-/** First time (ms since `t0`) each pod and node fact was seen through watches. */
-class Timeline {
-  readonly seen: Record<string, number> = {};
-  readonly pods = new Map<string, Pod>();
-  private readonly ac = new AbortController();
-  private readonly tasks: Array<Promise<void>> = [];
-
-  constructor(
-    private readonly t0: number,
-    private readonly victim: string,
-    private readonly lost: Set<string>,
-  ) {}
-
-  start(c: TestCluster): void {
-    const mark = (k: string) => {
-      this.seen[k] ??= Date.now() - this.t0;
-    };
-    const follow = async <T extends Pod | Node>(resource: 'pods' | 'nodes', on: (o: T, type: string) => void) => {
-      while (!this.ac.signal.aborted) {
-        try {
-          const list = await c.client.resource<T>(resource).list(resource === 'pods' ? ns : undefined);
-          for (const o of list.items) on(o, 'ADDED');
-          for await (const ev of c.client.resource<T>(resource).watch(resource === 'pods' ? ns : undefined, { resourceVersion: list.metadata?.resourceVersion, signal: this.ac.signal })) {
-            if (ev.type === 'BOOKMARK' || ev.type === 'ERROR') continue;
-            on(ev.object as T, ev.type);
-          }
-        } catch {
-          if (this.ac.signal.aborted) return;
-        }
-      }
-    };
-    this.tasks.push(
-      follow<Node>('nodes', (n) => {
-        if (n.metadata.name !== this.victim) return;
-        if ((n.status?.conditions ?? []).some((x) => x.type === 'Ready' && x.status === 'Unknown')) mark('unknown');
-        if ((n.spec?.taints ?? []).some((t) => t.key === UNREACHABLE && t.effect === 'NoExecute')) mark('tainted');
-      }),
-      follow<Pod>('pods', (p, type) => {
-        const uid = p.metadata.uid!;
-        if (type === 'DELETED') this.pods.delete(uid);
-        else this.pods.set(uid, p);
-        if (this.lost.has(uid)) {
-          if (p.metadata.deletionTimestamp || type === 'DELETED') this.seenAll('evicted', uid);
-          return;
-        }
-        if (Date.parse(p.metadata.creationTimestamp ?? '') < this.t0 - 1000) return;
-        this.seenAll('created', uid);
-        if (p.spec?.nodeName) this.seenAll('bound', uid);
-        if (p.status?.phase === 'Running') this.seenAll('running', uid);
-      }),
-    );
-  }
-
-  /** Per step, the set of pods seen at it; the step's time is when the last needed pod got there. */
-  private readonly per = new Map<string, Set<string>>();
-  private seenAll(step: string, uid: string): void {
-    const set = this.per.get(step) ?? new Set<string>();
-    if (set.has(uid)) return;
-    set.add(uid);
-    this.per.set(step, set);
-    if (set.size >= this.lost.size) this.seen[step] ??= Date.now() - this.t0;
-  }
-
-  async stop(): Promise<void> {
-    this.ac.abort();
-    await Promise.allSettled(this.tasks);
-  }
-}
-
-async function activePods(): Promise<Pod[]> {
-  return (await cluster!.client.resource<Pod>('pods').list(ns, { labelSelector: 'app=web' })).items.filter(isActive);
-}
-
-/** Every node Ready and untainted, the Deployment fully available, nothing terminating. */
-async function steady(): Promise<void> {
-  const c = cluster!;
-  await waitFor(
-    async () => {
-      const nodes = (await c.client.resource<Node>('nodes').list()).items;
-      const ok = nodes.every((n) => (n.status?.conditions ?? []).some((x) => x.type === 'Ready' && x.status === 'True') && !(n.spec?.taints ?? []).some((t) => t.key === UNREACHABLE));
-      if (!ok) return undefined;
-      const all = (await c.client.resource<Pod>('pods').list(ns)).items;
-      const d = await c.client.resource<Deployment>('deployments').get(ns, 'web');
-      return all.length === REPLICAS && all.every((p) => isActive(p) && p.status?.phase === 'Running') && d.status?.availableReplicas === REPLICAS ? true : undefined;
-    },
-    { timeout: 120_000, interval: 250, message: 'a steady cluster (3 Ready nodes, 4 Running pods, nothing terminating)' },
-  );
-}
-
-/** Containers of the namespace running on a host's engine whose pod is not an active pod in the API (duplicates). */
-async function strays(h: Host): Promise<string[]> {
-  const active = new Set((await activePods()).filter((p) => p.spec?.nodeName === nodeOf(h)).map((p) => p.metadata.uid));
-  const out = await h.docker(['ps', '--filter', `label=io.flotilla.pod.namespace=${ns}`, '--format', '{{.ID}} {{.Label "io.flotilla.pod.uid"}}']);
-  return out
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => l.split(' '))
-    .filter(([, uid]) => !active.has(uid))
-    .map(([id, uid]) => `${id} (pod ${uid})`);
-}
-
 describe('a lost host', () => {
   it(`${TRIALS} trials (power cut / network cut alternating): its pods Running elsewhere, no duplicates once it is back`, async () => {
     const c = cluster!;
-    const hc = hostCluster!;
     await c.client.resource<Deployment>('deployments').create(deployment(ns, 'web', { replicas: REPLICAS }));
     await waitForRollout(c.client, ns, 'web', 120_000);
-    const subnet = hc.gateway.replace(/\.1$/, '');
-
-    for (let trial = 1; trial <= TRIALS; trial++) {
-      await steady();
-      const pods = await activePods();
-      // The host with the most pods (never an empty one).
-      const byHost = hc.hosts.map((h) => ({ h, pods: pods.filter((p) => p.spec?.nodeName === nodeOf(h)) })).sort((a, b) => b.pods.length - a.pods.length);
-      const { h: victim, pods: lostPods } = byHost[0]!;
-      expect(lostPods.length).toBeGreaterThan(0);
-      const mode = trial % 2 === 1 ? 'power-cut' : 'net-cut';
-      const lost = new Set(lostPods.map((p) => p.metadata.uid!));
-
-      const t0 = Date.now();
-      const timeline = new Timeline(t0, nodeOf(victim), lost);
-      timeline.start(c);
-      if (mode === 'power-cut') await victim.kill();
-      else await victim.disconnect();
-      try {
-        // Converged: REPLICAS active pods Running, none of them on the victim.
-        await waitFor(
-          () => {
-            const now = [...timeline.pods.values()].filter(isActive);
-            return now.length === REPLICAS && now.every((p) => p.status?.phase === 'Running' && p.spec?.nodeName !== nodeOf(victim)) ? true : undefined;
-          },
-          { timeout: 60_000, interval: 50, message: `trial ${trial} (${mode} of ${victim.name}): ${REPLICAS} pods Running off ${nodeOf(victim)}` },
-        );
-        timeline.seen.running ??= Date.now() - t0;
-      } finally {
-        await timeline.stop();
-      }
-      results.push({ trial, mode, node: nodeOf(victim), lost: lost.size, steps: timeline.seen });
-      console.info(`trial ${trial} ${mode} ${nodeOf(victim)} (${lost.size} pods): ${JSON.stringify(timeline.seen)}`);
-
-      // The host comes back.
-      if (mode === 'power-cut') {
-        const r = await run(`${repoRoot()}/scripts/hosts.sh`, ['create', String(hc.hosts.length), '--name', hc.name, '--subnet', subnet, '--no-images'], { timeout: 150_000 });
-        if (r.code !== 0) throw new Error(`reviving ${victim.name} failed: ${r.stderr}`);
-        await c.restart(nodeOf(victim));
-      } else await victim.connect();
-      // Nothing twice: the API holds exactly REPLICAS pods and the returned host runs none of the replaced ones.
-      await steady();
-      await waitFor(async () => ((await strays(victim)).length === 0 ? true : undefined), { timeout: 60_000, interval: 500, message: `no stray containers left on ${victim.name}` });
-      expect(await activePods()).toHaveLength(REPLICAS);
-      for (const h of hc.hosts) expect(await strays(h), h.name).toEqual([]);
-    }
+    // Throws when a trial's pods are not replaced within 60 s or anything is left twice once the host is back.
+    await runHostLossTrials({
+      cluster: c,
+      hosts: hostCluster!,
+      namespace: ns,
+      deployment: 'web',
+      trials: TRIALS,
+      nodeOf,
+      onTrial: (r) => {
+        results.push(r);
+        console.info(`trial ${r.trial} ${r.mode} ${r.node} (${r.lost} pods): ${JSON.stringify(r.steps)}`);
+      },
+    });
+    expect(results).toHaveLength(TRIALS);
+    for (const r of results) expect(r.steps.evicted, `trial ${r.trial}: the lost pods were evicted`).toBeDefined();
+    // No false positive: while one host was lost, the busy survivors were never declared lost.
+    for (const r of results) expect(r.othersUnknown, `trial ${r.trial}: nodes other than ${r.node} declared Unknown`).toEqual([]);
   }, 1_200_000);
 });
