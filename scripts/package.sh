@@ -71,6 +71,9 @@ WRAPPER
 done
 
 tarball="$out/$name.tar.gz"
-tar -C "$stage" -czf "$tarball" bin lib
+# Written aside and renamed into place: whoever copies the artifact while it
+# is rebuilt (two machines being set up at once) gets a whole one.
+tar -C "$stage" -czf "$tarball.$$.tmp" bin lib
+mv -f "$tarball.$$.tmp" "$tarball"
 log "$(du -h "$tarball" | cut -f1) $tarball (install: tar -C /usr/local -xzf $(basename "$tarball"))"
 printf '%s\n' "$tarball"
