@@ -40,6 +40,7 @@ import { Change, ResourceHub, Subscription } from './watch-hub.js';
 import { WatchStream } from './watch-stream.js';
 import { ReadCache, STALE, type CachedValue } from './read-cache.js';
 import { Compactor } from './compactor.js';
+import { encodeStored, rememberJson, spliceRevision } from './object-json.js';
 
 /** How to reach etcd and how much to keep in memory for watches. */
 export interface EtcdStorageOptions {
@@ -114,30 +115,32 @@ function backoff(ms: number): Backoff {
   return { duration: ms, next: () => backoff(Math.min(ms * 2, 2000)) } as unknown as Backoff;
 }
 
-/** Parses a stored value into a private (mutable) object stamped with its revision. */
-function decode(kv: IKeyValue): KubeObject {
-  const obj = JSON.parse(kv.value.toString('utf8')) as KubeObject;
+/**
+ * Parses a stored value into a private (mutable) object stamped with its
+ * revision; with `remember`, its text (revision spliced in) is kept as the
+ * object's JSON (see object-json.ts) — only for objects returned unchanged.
+ */
+function decode(kv: IKeyValue, remember = false): KubeObject {
+  const text = kv.value.toString('utf8');
+  const obj = JSON.parse(text) as KubeObject;
   if (typeof obj.metadata !== 'object' || obj.metadata === null) obj.metadata = {};
   obj.metadata.resourceVersion = kv.mod_revision;
-  return obj;
+  return remember ? rememberJson(obj, spliceRevision(text, obj, kv.mod_revision)) : obj;
 }
 
 /** The stored form: JSON without resourceVersion (etcd's mod revision is the truth). */
-function encodeJson(obj: KubeObject): string {
-  const { resourceVersion: _rv, ...metadata } = obj.metadata;
-  return JSON.stringify({ ...obj, metadata });
-}
-
+const encodeJson = encodeStored;
 
 /**
  * A private copy of what was stored, parsed back from its JSON: the caller's
  * object is only shallow-copied on the way in, and this one parse is cheaper
- * than a structuredClone before the write.
+ * than a structuredClone before the write. The stored JSON, revision spliced
+ * in, is its JSON: the response to the write needs no serialisation of its own.
  */
 function storedCopy(json: string, rev: number | string): KubeObject {
   const obj = JSON.parse(json) as KubeObject;
   obj.metadata.resourceVersion = String(rev);
-  return obj;
+  return rememberJson(obj, spliceRevision(json, obj, rev));
 }
 
 function stamp(obj: KubeObject, rev: number | string): KubeObject {
@@ -231,8 +234,8 @@ export class EtcdStorage implements Storage {
   }
 
   /** Decodes a stored value of `key` (decrypting it when it was stored encrypted). */
-  private decode(key: string, kv: Pick<IKeyValue, 'value' | 'mod_revision'>): KubeObject {
-    return decode({ value: this.transformer.fromStorage(key, kv.value), mod_revision: kv.mod_revision } as IKeyValue);
+  private decode(key: string, kv: Pick<IKeyValue, 'value' | 'mod_revision'>, remember = false): KubeObject {
+    return decode({ value: this.transformer.fromStorage(key, kv.value), mod_revision: kv.mod_revision } as IKeyValue, remember);
   }
 
   /** The bytes etcd stores for `json` at `key` (encrypted when the resource is configured so). */
@@ -350,7 +353,7 @@ export class EtcdStorage implements Storage {
         if (hit !== STALE) {
           this.readStats.cacheHits++;
           if (!hit) throw notFound(resource, name);
-          return this.decode(key, { value: hit.value, mod_revision: hit.modRevision });
+          return this.decode(key, { value: hit.value, mod_revision: hit.modRevision }, true);
         }
         this.cacheSkipUntil = Date.now() + this.cacheMissBackoffMs;
       } else {
@@ -360,7 +363,7 @@ export class EtcdStorage implements Storage {
     this.readStats.etcdReads++;
     const kv = await this.readKv(key);
     if (!kv) throw notFound(resource, name);
-    return this.decode(key, kv);
+    return this.decode(key, kv, true);
   }
 
   /**
@@ -427,7 +430,7 @@ export class EtcdStorage implements Storage {
       const kv = fromCache ?? (await this.readKv(key));
       if (!kv) throw notFound(resource, name);
       if (wanted && wanted !== kv.mod_revision) throw conflict(resource, name, MODIFIED);
-      const stored = this.decode(key, kv);
+      const stored = this.decode(key, kv, true);
       // Shallow: only metadata is changed here; what is returned is parsed back from the stored JSON.
       const next: KubeObject = { ...obj };
       next.metadata = { ...next.metadata, resourceVersion: kv.mod_revision };
@@ -573,7 +576,7 @@ export class EtcdStorage implements Storage {
       if (!revision) revision = Number(res.header.revision);
       const kvs = res.kvs;
       for (let i = 0; i < kvs.length; i++) {
-        const obj = this.decode(kvs[i]!.key.toString('utf8'), kvs[i]!);
+        const obj = this.decode(kvs[i]!.key.toString('utf8'), kvs[i]!, true);
         if (pred && !pred(obj)) continue;
         items.push(obj);
         if (limit && items.length === limit) {
