@@ -29,6 +29,8 @@ import { percentile, summarize, type LatencySummary } from './stats.js';
 export interface SchedulerBenchOptions {
   /** Hollow nodes. */
   nodes: number;
+  /** Hollow nodes per process (HOLLOW_NODES_PER_PROCESS by default). */
+  nodesPerProcess?: number;
   /** Pods created and scheduled. */
   pods: number;
   /** Concurrent pod creates (at most this many in flight). */
@@ -136,7 +138,44 @@ export interface Hollow {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts the hollow-nodes process (bin/hollow-nodes.js) with `count` nodes; `extra` are its flags (old-liveness). */
+/** Hollow nodes per process by default: one process starved answering 5,000 nodes' liveness PINGs and stalled registration at 3,004 nodes. */
+export const HOLLOW_NODES_PER_PROCESS = 1000;
+
+/** A hollow fleet split over several processes (each with its own range of node names). */
+export interface HollowFleet {
+  processes: Hollow[];
+  /** Every process's PID (for CPU and RSS, summed). */
+  pids: number[];
+  /** Resolves once every process has registered all its nodes. */
+  ready: Promise<void>;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Starts `count` hollow nodes `<prefix>0…` in processes of at most `perProcess` nodes each
+ * (logs `<logFile>`, `<logFile>.1`, …): one Node.js process is one core at most, and
+ * the liveness PINGs, Lease renewals and pod syncs of thousands of nodes outgrow it.
+ */
+export function startHollowFleet(kubeconfig: string, count: number, prefix: string, logFile: string, events = true, perProcess = HOLLOW_NODES_PER_PROCESS, extra: string[] = []): HollowFleet {
+  const processes: Hollow[] = [];
+  const per = Math.max(1, Math.floor(perProcess));
+  for (let first = 0, k = 0; first < count; first += per, k++) {
+    const n = Math.min(per, count - first);
+    processes.push(startHollow(kubeconfig, n, prefix, k === 0 ? logFile : `${logFile}.${k}`, events, [...extra, `first=${first}`]));
+  }
+  const ready = Promise.all(processes.map((p) => p.ready)).then(() => undefined);
+  ready.catch(() => undefined);
+  return {
+    processes,
+    pids: processes.map((p) => p.proc.pid!).filter((pid) => pid !== undefined),
+    ready,
+    stop: async (signal?: NodeJS.Signals) => {
+      await Promise.all(processes.map((p) => p.stop(signal)));
+    },
+  };
+}
+
+/** Starts the hollow-nodes process (bin/hollow-nodes.js) with `count` nodes; `extra` are its flags (old-liveness, first=N). */
 export function startHollow(kubeconfig: string, count: number, prefix: string, logFile: string, events = true, extra: string[] = []): Hollow {
   const fd = openSync(logFile, 'a');
   const proc = spawn(process.execPath, [fileURLToPath(new URL('./bin/hollow-nodes.js', import.meta.url)), kubeconfig, String(count), prefix, ...(events ? [] : ['no-events']), ...extra], {
@@ -269,7 +308,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
 
     progress(`starting ${opts.nodes} hollow nodes`);
     const t0nodes = performance.now();
-    const fleet = startHollow(kubeconfig, opts.nodes, 'hollow-', join(server.dir, 'hollow.log'), hollowEvents);
+    const fleet = startHollowFleet(kubeconfig, opts.nodes, 'hollow-', join(server.dir, 'hollow.log'), hollowEvents, opts.nodesPerProcess);
     started.push({ stop: () => fleet.stop() });
     await fleet.ready;
     progress(`${opts.nodes} hollow nodes registered in ${((performance.now() - t0nodes) / 1000).toFixed(1)} s`);
@@ -293,7 +332,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       if (isRunning(pod) && !running.has(k)) running.set(k, at);
     };
     progress(`creating ${opts.pods} pods`);
-    const cpu = new CpuMeter({ apiserver: server.pid, scheduler: scheduler.pid, 'controller-manager': cm.pid, etcd: etcdPid(), 'hollow nodes': fleet.proc.pid });
+    const cpu = new CpuMeter({ apiserver: server.pid, scheduler: scheduler.pid, 'controller-manager': cm.pid, etcd: etcdPid(), 'hollow nodes': fleet.pids });
     const requests0 = await requestCounts(server);
     const etcdCalls0 = await etcdCallCounts().catch(() => new Map<string, number>());
     const tCreate = performance.now();
@@ -347,7 +386,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       scheduler: rssMiB(scheduler.pid),
       'controller-manager': rssMiB(cm.pid),
       etcd: rssMiB(etcdPid()),
-      [`hollow nodes (${opts.nodes}, one process)`]: rssMiB(fleet.proc.pid),
+      [`hollow nodes (${opts.nodes}, ${fleet.pids.length} process${fleet.pids.length === 1 ? '' : 'es'})`]: rssMiB(fleet.pids),
     };
 
     const latencies: number[] = [];
