@@ -127,6 +127,8 @@ export interface SchedulerBenchResult {
   rssMiB: Record<string, number>;
   deployment: { replicas: number; availableMs: number };
   lostNode: { pods: number; graceSeconds: number; notReadyMs: number; evictedMs: number; runningElsewhereMs: number };
+  /** Hollow fleet nodes with Ready=True once registered and once every pod was bound and Running (they must stay Ready). */
+  nodesReady: { afterRegistration: number; afterScheduling: number };
   machine: { cpus: number; loadBefore: number; loadAfter: number };
   targets: TargetCheck[];
 }
@@ -208,6 +210,12 @@ export function startHollow(kubeconfig: string, count: number, prefix: string, l
       clearTimeout(t);
     },
   };
+}
+
+/** Nodes named `<prefix>…` whose Ready condition is True. */
+async function readyNodes(nodesApi: { list(ns?: string): Promise<{ items: KubeObject[] }> }, prefix: string): Promise<number> {
+  const { items } = await nodesApi.list();
+  return items.filter((n) => n.metadata.name?.startsWith(prefix) && ((n.status as { conditions?: Array<{ type: string; status: string }> })?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')).length;
 }
 
 async function until<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined> | T | undefined, intervalMs = 50): Promise<T> {
@@ -311,7 +319,8 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const fleet = startHollowFleet(kubeconfig, opts.nodes, 'hollow-', join(server.dir, 'hollow.log'), hollowEvents, opts.nodesPerProcess);
     started.push({ stop: () => fleet.stop() });
     await fleet.ready;
-    progress(`${opts.nodes} hollow nodes registered in ${((performance.now() - t0nodes) / 1000).toFixed(1)} s`);
+    const readyAfterRegistration = await readyNodes(nodesApi, 'hollow-');
+    progress(`${opts.nodes} hollow nodes registered in ${((performance.now() - t0nodes) / 1000).toFixed(1)} s (${readyAfterRegistration} Ready)`);
 
     // scheduler_perf: creation → binding seen.
     progress(`baseline: bare etcd puts at ${opts.createConcurrency} clients`);
@@ -389,6 +398,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       [`hollow nodes (${opts.nodes}, ${fleet.pids.length} process${fleet.pids.length === 1 ? '' : 'es'})`]: rssMiB(fleet.pids),
     };
 
+    const readyAfterScheduling = await readyNodes(nodesApi, 'hollow-');
     const latencies: number[] = [];
     const toRunning: number[] = [];
     for (const [k, t] of created) {
@@ -459,6 +469,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       rssMiB: rss,
       deployment: { replicas: opts.deploymentReplicas, availableMs: deploymentMs },
       lostNode: { pods: lostPods.length, graceSeconds: opts.nodeMonitorGraceSeconds, notReadyMs, evictedMs, runningElsewhereMs },
+      nodesReady: { afterRegistration: readyAfterRegistration, afterScheduling: readyAfterScheduling },
       machine: { cpus: cpus().length, loadBefore, loadAfter: loadavg()[0]! },
       targets: [],
     };
@@ -495,6 +506,7 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
         ['pods bound per second (bound ÷ first create → last binding)', r.boundPerSec],
         ['bindings per 1 s window: average / p50 / p90 / p99', `${r.throughputWindows.average.toFixed(0)} / ${r.throughputWindows.p50} / ${r.throughputWindows.p90} / ${r.throughputWindows.p99}`],
         ['pods never bound', r.unbound],
+        ['hollow nodes Ready: once registered / after every pod ran', `${r.nodesReady.afterRegistration} / ${r.nodesReady.afterScheduling} of ${r.nodes}`],
         ['measured pods deleted during the run (evicted)', r.deletedDuringRun],
         ["benchmark watch relists (bindings then seen late)", r.watchRelists],
         ['pod creates retried (connect timeout, 503, 429)', r.createRetries],
