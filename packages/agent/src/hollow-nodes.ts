@@ -25,6 +25,11 @@ export interface HollowNodesOptions {
   count: number;
   /** Node names are `<prefix><index>`; default `hollow-`. */
   namePrefix?: string;
+  /**
+   * Index of the first node (default 0): a fleet split over several
+   * processes gives each its own range, so names and addresses stay unique.
+   */
+  firstIndex?: number;
   client: ApiClient;
   signal: AbortSignal;
   /**
@@ -92,7 +97,8 @@ export function runHollowNodes(o: HollowNodesOptions): HollowNodes {
       return `127.0.0.1:${livenessServer.port}`;
     },
   };
-  for (let i = 0; i < o.count; i++) {
+  const first = o.firstIndex ?? 0;
+  for (let i = first; i < first + o.count; i++) {
     const nodeName = `${prefix}${i}`;
     const runtime = new FakeRuntime({ ipPrefix: `10.${100 + ((i >> 8) & 127)}.${i & 255}`, ...o.runtime });
     const agent = new Agent({

@@ -167,7 +167,7 @@ export function applyConfiguration(req: ApplyRequest): KubeObject {
   const applier: Omit<Manager, 'set'> = { manager: req.manager, operation: 'Apply', apiVersion: String(config.apiVersion), ...(req.subresource ? { subresource: req.subresource } : {}) };
   const id = managerId(applier);
   const managers = decodeManagers(live);
-  const configSet = new Set(fieldValues(info, config, scope).keys());
+  const configSet = new Set(fieldValues(info, config, scope, false).keys());
 
   const base: KubeObject = live ? clone(live) : { apiVersion: config.apiVersion, kind: config.kind, metadata: {} };
   delete (base.metadata as { managedFields?: unknown }).managedFields;
@@ -229,7 +229,7 @@ function lastAppliedFields(info: ResourceInfo, live: KubeObject | undefined, sco
   if (!text) return undefined;
   try {
     const obj = JSON.parse(text) as unknown;
-    return isObj(obj) ? new Set(fieldValues(info, obj as KubeObject, scope).keys()) : undefined;
+    return isObj(obj) ? new Set(fieldValues(info, obj as KubeObject, scope, false).keys()) : undefined;
   } catch {
     return undefined;
   }

@@ -64,13 +64,36 @@ export function flowNestingDepth(body: string): number {
   return max;
 }
 
+/** True when a parsed value nests objects and lists more than `limit` levels deep (stops looking past it). */
+function nestedDeeper(v: unknown, limit: number): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  if (limit === 0) return true;
+  if (Array.isArray(v)) {
+    for (const x of v) if (nestedDeeper(x, limit - 1)) return true;
+  } else {
+    for (const k in v) if (nestedDeeper((v as Record<string, unknown>)[k], limit - 1)) return true;
+  }
+  return false;
+}
+
+const tooDeep = () => badRequest(`the body could not be decoded: it is nested more than ${MAX_BODY_NESTING} levels deep`);
+
 /** Parses a JSON or YAML document; a syntax error is a 400. */
 function parseDocument(body: string, yaml: boolean): unknown {
-  if (flowNestingDepth(body) > MAX_BODY_NESTING) {
-    throw badRequest(`the body could not be decoded: it is nested more than ${MAX_BODY_NESTING} levels deep`);
+  if (!yaml) {
+    // V8's JSON.parse does not recurse, so JSON is parsed first and its depth checked on
+    // the parsed value (a walk of its nodes is cheaper than a scan of every character).
+    let v: unknown;
+    try {
+      v = JSON.parse(body);
+    } catch (err) {
+      throw badRequest(`the body could not be decoded: ${(err as Error).message.split('\n')[0]!.slice(0, 300)}`);
+    }
+    if (nestedDeeper(v, MAX_BODY_NESTING)) throw tooDeep();
+    return v;
   }
+  if (flowNestingDepth(body) > MAX_BODY_NESTING) throw tooDeep();
   try {
-    if (!yaml) return JSON.parse(body);
     const v = parseYaml(body, { maxAliasCount: 100, uniqueKeys: false });
     return v;
   } catch (err) {

@@ -85,17 +85,23 @@ function inScope(top: string, scope: Scope): boolean {
 /**
  * The members of an object's field set with their values: leaves, list-map
  * and set items, empty objects and the keys of free-form maps, as
- * structured-merge-diff's ToFieldSet finds them.
+ * structured-merge-diff's ToFieldSet finds them. `withValues` false maps
+ * every member to '' (enough when there is nothing to compare with).
  */
-export function fieldValues(info: Pick<ResourceInfo, 'group' | 'plural'>, obj: KubeObject | undefined, scope: Scope): FieldValues {
+export function fieldValues(info: Pick<ResourceInfo, 'group' | 'plural'>, obj: KubeObject | undefined, scope: Scope, withValues = true): FieldValues {
   const out: FieldValues = new Map();
   if (!obj) return out;
   const root = fieldSchemaFor(info);
   // Paths are built as strings (prefix + SEP + element): this runs on every write, and arrays per level cost.
   const join = (path: string, el: string) => (path ? path + SEP + el : el);
-  const leaf = (path: string, v: unknown): void => {
-    out.set(path, typeof v === 'string' ? `"${v}"` : JSON.stringify(v ?? null));
-  };
+  // Without values (a create: nothing to compare with), every member maps to '' and no leaf is serialised.
+  const leaf = withValues
+    ? (path: string, v: unknown): void => {
+        out.set(path, typeof v === 'string' ? `"${v}"` : JSON.stringify(v ?? null));
+      }
+    : (path: string): void => {
+        out.set(path, '');
+      };
 
   const deduced = (v: unknown, path: string): void => {
     if (isObj(v)) {

@@ -394,7 +394,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     if (req.method === 'GET' && wantsTable(req.headers.accept)) {
       return reply.code(out.code).type('application/json').send(toTable(info, out.body, query.includeObject));
     }
-    return reply.code(out.code).type('application/json').send(out.body);
+    return reply.code(out.code).type('application/json').send(out.json ?? out.body);
   };
 
   /** GET metrics.k8s.io/v1beta1 nodes and pods (list or one), authorized like any read. */

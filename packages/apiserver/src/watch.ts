@@ -8,7 +8,7 @@
 import type { ServerResponse } from 'node:http';
 import { ApiError, badRequest, groupVersion, internalError } from '@flotilla/api';
 import type { KubeObject, ResourceInfo } from '@flotilla/api';
-import type { Storage } from '@flotilla/store';
+import { encodedJson, type Storage } from '@flotilla/store';
 import type { Logger } from '@flotilla/observability';
 import { withType } from './rest-handlers.js';
 import type { ResourcePath } from './request-info.js';
@@ -34,14 +34,21 @@ export function defaultWatchTimings(): WatchTimings {
 // kind, so 1,000 watchers of one change cost one JSON.stringify, not 1,000.
 const encodedLines = new WeakMap<object, Map<string, Buffer>>();
 
+/** One event line: the object's stored JSON when the store has it (see encodedJson), else a serialisation of its own. */
+function encodeLine(info: ResourceInfo, type: string, obj: KubeObject): Buffer {
+  const json = encodedJson(obj);
+  if (json === undefined) return Buffer.from(JSON.stringify({ type, object: withType(info, obj) }) + '\n');
+  return Buffer.from(`{"type":${JSON.stringify(type)},"object":${json}}\n`);
+}
+
 /** The `{"type":…,"object":…}\n` line of a store event as bytes, encoded once per frozen object. */
 export function eventLine(info: ResourceInfo, type: string, obj: KubeObject): Buffer {
-  if (!Object.isFrozen(obj)) return Buffer.from(JSON.stringify({ type, object: withType(info, obj) }) + '\n');
+  if (!Object.isFrozen(obj)) return encodeLine(info, type, obj);
   let lines = encodedLines.get(obj);
   if (!lines) encodedLines.set(obj, (lines = new Map()));
   const k = `${type} ${info.group}/${info.version} ${info.kind}`;
   let line = lines.get(k);
-  if (!line) lines.set(k, (line = Buffer.from(JSON.stringify({ type, object: withType(info, obj) }) + '\n')));
+  if (!line) lines.set(k, (line = encodeLine(info, type, obj)));
   return line;
 }
 
@@ -133,7 +140,7 @@ export async function serveWatch(
     let from = params.rv;
     if (params.sendInitial) {
       const list = await storage.list(info.plural, path.namespace, params.predicate ? { predicate: params.predicate } : {});
-      for (const item of list.items) await write({ type: 'ADDED', object: render ? render(withType(info, item)) : withType(info, item) });
+      for (const item of list.items) await write(render ? { type: 'ADDED', object: render(withType(info, item)) } : eventLine(info, 'ADDED', item));
       // A list without resourceVersion is "from now"; with one, keep the caller's starting point.
       if (from === '' || from === '0') from = list.resourceVersion;
       lastRv = list.resourceVersion;

@@ -15,8 +15,9 @@ import { etcdEndpoints, flotillaBin, repoRoot } from '@flotilla/e2e';
 // Where the repo, the built CLI and the test etcd are: the e2e harness's answers, shared.
 export { etcdEndpoints, flotillaBin, repoRoot } from '@flotilla/e2e';
 
-/** Resident set size of a process in MiB (from /proc), or NaN when it is gone. */
-export function rssMiB(pid: number | undefined): number {
+/** Resident set size of a process (the sum over several) in MiB (from /proc), or NaN when it is gone. */
+export function rssMiB(pid: number | number[] | undefined): number {
+  if (Array.isArray(pid)) return pid.reduce((sum, p) => sum + rssMiB(p), 0);
   if (!pid) return Number.NaN;
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -26,8 +27,9 @@ export function rssMiB(pid: number | undefined): number {
   }
 }
 
-/** CPU time (user+system, seconds) a process has used so far, or NaN. */
-export function cpuSeconds(pid: number | undefined): number {
+/** CPU time (user+system, seconds) a process (the sum over several) has used so far, or NaN. */
+export function cpuSeconds(pid: number | number[] | undefined): number {
+  if (Array.isArray(pid)) return pid.reduce((sum, p) => sum + cpuSeconds(p), 0);
   if (!pid) return Number.NaN;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -167,7 +169,7 @@ export class CpuMeter {
   private readonly start0: Map<string, number>;
   private readonly self0 = process.cpuUsage();
 
-  constructor(private readonly pids: Record<string, number | undefined>) {
+  constructor(private readonly pids: Record<string, number | number[] | undefined>) {
     this.start0 = new Map(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
   }
 

@@ -29,6 +29,8 @@ import { percentile, summarize, type LatencySummary } from './stats.js';
 export interface SchedulerBenchOptions {
   /** Hollow nodes. */
   nodes: number;
+  /** Hollow nodes per process (HOLLOW_NODES_PER_PROCESS by default). */
+  nodesPerProcess?: number;
   /** Pods created and scheduled. */
   pods: number;
   /** Concurrent pod creates (at most this many in flight). */
@@ -125,6 +127,8 @@ export interface SchedulerBenchResult {
   rssMiB: Record<string, number>;
   deployment: { replicas: number; availableMs: number };
   lostNode: { pods: number; graceSeconds: number; notReadyMs: number; evictedMs: number; runningElsewhereMs: number };
+  /** Hollow fleet nodes with Ready=True once registered and once every pod was bound and Running (they must stay Ready). */
+  nodesReady: { afterRegistration: number; afterScheduling: number };
   machine: { cpus: number; loadBefore: number; loadAfter: number };
   targets: TargetCheck[];
 }
@@ -136,7 +140,44 @@ export interface Hollow {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts the hollow-nodes process (bin/hollow-nodes.js) with `count` nodes; `extra` are its flags (old-liveness). */
+/** Hollow nodes per process by default: one process starved answering 5,000 nodes' liveness PINGs and stalled registration at 3,004 nodes. */
+export const HOLLOW_NODES_PER_PROCESS = 1000;
+
+/** A hollow fleet split over several processes (each with its own range of node names). */
+export interface HollowFleet {
+  processes: Hollow[];
+  /** Every process's PID (for CPU and RSS, summed). */
+  pids: number[];
+  /** Resolves once every process has registered all its nodes. */
+  ready: Promise<void>;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Starts `count` hollow nodes `<prefix>0…` in processes of at most `perProcess` nodes each
+ * (logs `<logFile>`, `<logFile>.1`, …): one Node.js process is one core at most, and
+ * the liveness PINGs, Lease renewals and pod syncs of thousands of nodes outgrow it.
+ */
+export function startHollowFleet(kubeconfig: string, count: number, prefix: string, logFile: string, events = true, perProcess = HOLLOW_NODES_PER_PROCESS, extra: string[] = []): HollowFleet {
+  const processes: Hollow[] = [];
+  const per = Math.max(1, Math.floor(perProcess));
+  for (let first = 0, k = 0; first < count; first += per, k++) {
+    const n = Math.min(per, count - first);
+    processes.push(startHollow(kubeconfig, n, prefix, k === 0 ? logFile : `${logFile}.${k}`, events, [...extra, `first=${first}`]));
+  }
+  const ready = Promise.all(processes.map((p) => p.ready)).then(() => undefined);
+  ready.catch(() => undefined);
+  return {
+    processes,
+    pids: processes.map((p) => p.proc.pid!).filter((pid) => pid !== undefined),
+    ready,
+    stop: async (signal?: NodeJS.Signals) => {
+      await Promise.all(processes.map((p) => p.stop(signal)));
+    },
+  };
+}
+
+/** Starts the hollow-nodes process (bin/hollow-nodes.js) with `count` nodes; `extra` are its flags (old-liveness, first=N). */
 export function startHollow(kubeconfig: string, count: number, prefix: string, logFile: string, events = true, extra: string[] = []): Hollow {
   const fd = openSync(logFile, 'a');
   const proc = spawn(process.execPath, [fileURLToPath(new URL('./bin/hollow-nodes.js', import.meta.url)), kubeconfig, String(count), prefix, ...(events ? [] : ['no-events']), ...extra], {
@@ -169,6 +210,12 @@ export function startHollow(kubeconfig: string, count: number, prefix: string, l
       clearTimeout(t);
     },
   };
+}
+
+/** Nodes named `<prefix>…` whose Ready condition is True. */
+async function readyNodes(nodesApi: { list(ns?: string): Promise<{ items: KubeObject[] }> }, prefix: string): Promise<number> {
+  const { items } = await nodesApi.list();
+  return items.filter((n) => n.metadata.name?.startsWith(prefix) && ((n.status as { conditions?: Array<{ type: string; status: string }> })?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')).length;
 }
 
 async function until<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined> | T | undefined, intervalMs = 50): Promise<T> {
@@ -269,10 +316,11 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
 
     progress(`starting ${opts.nodes} hollow nodes`);
     const t0nodes = performance.now();
-    const fleet = startHollow(kubeconfig, opts.nodes, 'hollow-', join(server.dir, 'hollow.log'), hollowEvents);
+    const fleet = startHollowFleet(kubeconfig, opts.nodes, 'hollow-', join(server.dir, 'hollow.log'), hollowEvents, opts.nodesPerProcess);
     started.push({ stop: () => fleet.stop() });
     await fleet.ready;
-    progress(`${opts.nodes} hollow nodes registered in ${((performance.now() - t0nodes) / 1000).toFixed(1)} s`);
+    const readyAfterRegistration = await readyNodes(nodesApi, 'hollow-');
+    progress(`${opts.nodes} hollow nodes registered in ${((performance.now() - t0nodes) / 1000).toFixed(1)} s (${readyAfterRegistration} Ready)`);
 
     // scheduler_perf: creation → binding seen.
     progress(`baseline: bare etcd puts at ${opts.createConcurrency} clients`);
@@ -293,7 +341,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       if (isRunning(pod) && !running.has(k)) running.set(k, at);
     };
     progress(`creating ${opts.pods} pods`);
-    const cpu = new CpuMeter({ apiserver: server.pid, scheduler: scheduler.pid, 'controller-manager': cm.pid, etcd: etcdPid(), 'hollow nodes': fleet.proc.pid });
+    const cpu = new CpuMeter({ apiserver: server.pid, scheduler: scheduler.pid, 'controller-manager': cm.pid, etcd: etcdPid(), 'hollow nodes': fleet.pids });
     const requests0 = await requestCounts(server);
     const etcdCalls0 = await etcdCallCounts().catch(() => new Map<string, number>());
     const tCreate = performance.now();
@@ -347,9 +395,10 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       scheduler: rssMiB(scheduler.pid),
       'controller-manager': rssMiB(cm.pid),
       etcd: rssMiB(etcdPid()),
-      [`hollow nodes (${opts.nodes}, one process)`]: rssMiB(fleet.proc.pid),
+      [`hollow nodes (${opts.nodes}, ${fleet.pids.length} process${fleet.pids.length === 1 ? '' : 'es'})`]: rssMiB(fleet.pids),
     };
 
+    const readyAfterScheduling = await readyNodes(nodesApi, 'hollow-');
     const latencies: number[] = [];
     const toRunning: number[] = [];
     for (const [k, t] of created) {
@@ -420,6 +469,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       rssMiB: rss,
       deployment: { replicas: opts.deploymentReplicas, availableMs: deploymentMs },
       lostNode: { pods: lostPods.length, graceSeconds: opts.nodeMonitorGraceSeconds, notReadyMs, evictedMs, runningElsewhereMs },
+      nodesReady: { afterRegistration: readyAfterRegistration, afterScheduling: readyAfterScheduling },
       machine: { cpus: cpus().length, loadBefore, loadAfter: loadavg()[0]! },
       targets: [],
     };
@@ -456,6 +506,7 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
         ['pods bound per second (bound ÷ first create → last binding)', r.boundPerSec],
         ['bindings per 1 s window: average / p50 / p90 / p99', `${r.throughputWindows.average.toFixed(0)} / ${r.throughputWindows.p50} / ${r.throughputWindows.p90} / ${r.throughputWindows.p99}`],
         ['pods never bound', r.unbound],
+        ['hollow nodes Ready: once registered / after every pod ran', `${r.nodesReady.afterRegistration} / ${r.nodesReady.afterScheduling} of ${r.nodes}`],
         ['measured pods deleted during the run (evicted)', r.deletedDuringRun],
         ["benchmark watch relists (bindings then seen late)", r.watchRelists],
         ['pod creates retried (connect timeout, 503, 429)', r.createRetries],

@@ -40,6 +40,7 @@ import { Change, ResourceHub, Subscription } from './watch-hub.js';
 import { WatchStream } from './watch-stream.js';
 import { ReadCache, STALE, type CachedValue } from './read-cache.js';
 import { Compactor } from './compactor.js';
+import { encodeStored, rememberJson, spliceRevision } from './object-json.js';
 
 /** How to reach etcd and how much to keep in memory for watches. */
 export interface EtcdStorageOptions {
@@ -114,30 +115,31 @@ function backoff(ms: number): Backoff {
   return { duration: ms, next: () => backoff(Math.min(ms * 2, 2000)) } as unknown as Backoff;
 }
 
-/** Parses a stored value into a private (mutable) object stamped with its revision. */
-function decode(kv: IKeyValue): KubeObject {
-  const obj = JSON.parse(kv.value.toString('utf8')) as KubeObject;
+/**
+ * Parses a stored value into a private (mutable) object stamped with its
+ * revision; with `remember`, its text (revision spliced in) is kept as the
+ * object's JSON (see object-json.ts) — only for objects returned unchanged.
+ */
+function decode(kv: IKeyValue, remember = false): KubeObject {
+  const text = kv.value.toString('utf8');
+  const obj = JSON.parse(text) as KubeObject;
   if (typeof obj.metadata !== 'object' || obj.metadata === null) obj.metadata = {};
   obj.metadata.resourceVersion = kv.mod_revision;
-  return obj;
+  return remember ? rememberJson(obj, spliceRevision(text, obj, kv.mod_revision)) : obj;
 }
 
 /** The stored form: JSON without resourceVersion (etcd's mod revision is the truth). */
-function encodeJson(obj: KubeObject): string {
-  const { resourceVersion: _rv, ...metadata } = obj.metadata;
-  return JSON.stringify({ ...obj, metadata });
-}
-
+const encodeJson = encodeStored;
 
 /**
- * A private copy of what was stored, parsed back from its JSON: the caller's
- * object is only shallow-copied on the way in, and this one parse is cheaper
- * than a structuredClone before the write.
+ * What a create or update returns: the (shallow) copy that was encoded,
+ * stamped with its revision, with the stored JSON (revision spliced in) as
+ * its JSON. Not parsed back from the JSON (a parse per write was ~4 % of the
+ * apiserver's CPU): the caller handed the parts of its object over.
  */
-function storedCopy(json: string, rev: number | string): KubeObject {
-  const obj = JSON.parse(json) as KubeObject;
-  obj.metadata.resourceVersion = String(rev);
-  return obj;
+function storedObject(next: KubeObject, json: string, rev: number | string): KubeObject {
+  next.metadata.resourceVersion = String(rev);
+  return rememberJson(next, spliceRevision(json, next, rev));
 }
 
 function stamp(obj: KubeObject, rev: number | string): KubeObject {
@@ -153,7 +155,8 @@ function stamp(obj: KubeObject, rev: number | string): KubeObject {
  * an older (not compacted) revision reads from etcd until it catches up with
  * the shared watch, then joins it. Objects yielded by `watch()` are shared
  * between watchers and deep-frozen: copy before changing them. Objects from
- * get/list/create/update/delete are private copies.
+ * get/list/delete are private copies; create and update return the object
+ * they were given, shallow-copied and stamped (the caller hands it over).
  */
 export class EtcdStorage implements Storage {
   private readonly client: Etcd3;
@@ -183,6 +186,12 @@ export class EtcdStorage implements Storage {
   private readonly unappliedWrites = new Map<string, number>();
   /** After the map overflowed: getCached answers nothing until the cache has applied this revision. */
   private unappliedOverflow = 0;
+  /**
+   * The size of unappliedWrites at which it is next pruned: twice what a prune
+   * left, so a cache that lags thousands of writes behind (a loaded machine)
+   * costs one scan per doubling, not one scan of the whole map per write.
+   */
+  private unappliedPruneAt = UNAPPLIED_WRITES_PRUNE_AT;
   private readonly transformer: ValueTransformer;
   /** Gets served from the read cache, and gets that had to read etcd (for tests and metrics). */
   readonly readStats = { cacheHits: 0, etcdReads: 0 };
@@ -231,8 +240,8 @@ export class EtcdStorage implements Storage {
   }
 
   /** Decodes a stored value of `key` (decrypting it when it was stored encrypted). */
-  private decode(key: string, kv: Pick<IKeyValue, 'value' | 'mod_revision'>): KubeObject {
-    return decode({ value: this.transformer.fromStorage(key, kv.value), mod_revision: kv.mod_revision } as IKeyValue);
+  private decode(key: string, kv: Pick<IKeyValue, 'value' | 'mod_revision'>, remember = false): KubeObject {
+    return decode({ value: this.transformer.fromStorage(key, kv.value), mod_revision: kv.mod_revision } as IKeyValue, remember);
   }
 
   /** The bytes etcd stores for `json` at `key` (encrypted when the resource is configured so). */
@@ -279,7 +288,7 @@ export class EtcdStorage implements Storage {
     // Only writes the cache has not applied yet need remembering (see getCached).
     if (cache && revision > cache.revision && revision > (this.unappliedWrites.get(key) ?? 0)) {
       this.unappliedWrites.set(key, revision);
-      if (this.unappliedWrites.size > UNAPPLIED_WRITES_PRUNE_AT) this.pruneUnappliedWrites(cache.revision);
+      if (this.unappliedWrites.size > this.unappliedPruneAt) this.pruneUnappliedWrites(cache.revision);
     }
     return revision;
   }
@@ -287,9 +296,13 @@ export class EtcdStorage implements Storage {
   /** Forgets the writes the read cache has applied; past the bound, falls back to the per-resource check until it catches up. */
   private pruneUnappliedWrites(applied: number): void {
     for (const [k, rev] of this.unappliedWrites) if (rev <= applied) this.unappliedWrites.delete(k);
-    if (this.unappliedWrites.size <= UNAPPLIED_WRITES_MAX) return;
+    if (this.unappliedWrites.size < UNAPPLIED_WRITES_MAX) {
+      this.unappliedPruneAt = Math.min(UNAPPLIED_WRITES_MAX, Math.max(UNAPPLIED_WRITES_PRUNE_AT, 2 * this.unappliedWrites.size));
+      return;
+    }
     for (const rev of this.unappliedWrites.values()) if (rev > this.unappliedOverflow) this.unappliedOverflow = rev;
     this.unappliedWrites.clear();
+    this.unappliedPruneAt = UNAPPLIED_WRITES_PRUNE_AT;
   }
 
   /** The cached bytes of a key, possibly stale; undefined when not cached or the cache is not loaded (which starts it). */
@@ -314,7 +327,7 @@ export class EtcdStorage implements Storage {
     const tries = meta.name ? 1 : 8;
     for (let i = 0; i < tries; i++) {
       const name = meta.name || generateObjectName(meta.generateName!);
-      // Shallow: nothing below metadata is changed, and the result is parsed back from the stored JSON.
+      // Shallow: nothing below metadata is changed here; the caller hands its object's parts over.
       // A uid the apiserver assigned before validation (a Job's selector names it) is kept.
       const next: KubeObject = { ...obj, metadata: completeObjectMetaForCreate(meta, rfc3339(), name) };
       const key = this.key(resource, namespace, name);
@@ -327,7 +340,7 @@ export class EtcdStorage implements Storage {
           failure: [],
         }),
       );
-      if (res.succeeded) return storedCopy(json, this.wrote(resource, key, Number(res.header.revision)));
+      if (res.succeeded) return storedObject(next, json, this.wrote(resource, key, Number(res.header.revision)));
       if (meta.name) throw alreadyExists(resource, name);
     }
     throw new ApiError('AlreadyExists', `${resource} could not get a unique name from generateName "${meta.generateName}"; try again`, {
@@ -350,7 +363,7 @@ export class EtcdStorage implements Storage {
         if (hit !== STALE) {
           this.readStats.cacheHits++;
           if (!hit) throw notFound(resource, name);
-          return this.decode(key, { value: hit.value, mod_revision: hit.modRevision });
+          return this.decode(key, { value: hit.value, mod_revision: hit.modRevision }, true);
         }
         this.cacheSkipUntil = Date.now() + this.cacheMissBackoffMs;
       } else {
@@ -360,7 +373,7 @@ export class EtcdStorage implements Storage {
     this.readStats.etcdReads++;
     const kv = await this.readKv(key);
     if (!kv) throw notFound(resource, name);
-    return this.decode(key, kv);
+    return this.decode(key, kv, true);
   }
 
   /**
@@ -427,8 +440,8 @@ export class EtcdStorage implements Storage {
       const kv = fromCache ?? (await this.readKv(key));
       if (!kv) throw notFound(resource, name);
       if (wanted && wanted !== kv.mod_revision) throw conflict(resource, name, MODIFIED);
-      const stored = this.decode(key, kv);
-      // Shallow: only metadata is changed here; what is returned is parsed back from the stored JSON.
+      const stored = this.decode(key, kv, true);
+      // Shallow: only metadata is changed here; the caller hands its object's parts over.
       const next: KubeObject = { ...obj };
       next.metadata = { ...next.metadata, resourceVersion: kv.mod_revision };
       const nm = next.metadata;
@@ -441,7 +454,7 @@ export class EtcdStorage implements Storage {
       }
       const json = encodeJson(next);
       const rev = finalize ? await this.swap(resource, key, kv.mod_revision, 'delete') : await this.swap(resource, key, kv.mod_revision, 'put', this.seal(resource, key, json));
-      if (rev !== undefined) return storedCopy(json, rev);
+      if (rev !== undefined) return storedObject(next, json, rev);
       // After a swap on a cached copy failed, etcd says whether it is gone (404) or changed (409).
       if (wanted && !fromCache) throw conflict(resource, name, MODIFIED);
     }
@@ -573,7 +586,7 @@ export class EtcdStorage implements Storage {
       if (!revision) revision = Number(res.header.revision);
       const kvs = res.kvs;
       for (let i = 0; i < kvs.length; i++) {
-        const obj = this.decode(kvs[i]!.key.toString('utf8'), kvs[i]!);
+        const obj = this.decode(kvs[i]!.key.toString('utf8'), kvs[i]!, true);
         if (pred && !pred(obj)) continue;
         items.push(obj);
         if (limit && items.length === limit) {

@@ -4,3 +4,4 @@ export * from './keys.js';
 export { Compactor, COMPACT_REV_KEY, type CompactionTick } from './compactor.js';
 export { EncryptingTransformer, IDENTITY_TRANSFORMER, newEncryptionConfiguration, parseEncryptionConfiguration } from './encryption.js';
 export type { EncryptionConfiguration, EncryptionKey, EncryptionProvider, ValueTransformer } from './encryption.js';
+export { encodedJson } from './object-json.js';

@@ -64,7 +64,10 @@ export interface StoreDeleteResult {
  * Conflict, Gone, ServiceUnavailable.
  */
 export interface Storage {
-  /** Stores a new object; fills in name (from generateName), uid, creationTimestamp, generation, resourceVersion. */
+  /**
+   * Stores a new object; fills in name (from generateName), uid, creationTimestamp, generation, resourceVersion.
+   * The result may share parts with `obj`: the caller hands it over (and does not change it after).
+   */
   create(resource: string, obj: KubeObject): Promise<KubeObject>;
   get(resource: string, namespace: string | undefined, name: string): Promise<KubeObject>;
   /**
@@ -80,6 +83,7 @@ export interface Storage {
    * equal the stored one (compare-and-swap), otherwise 409 Conflict.
    * Bumps `metadata.generation` when anything but metadata and status changed.
    * An object with a deletionTimestamp whose finalizers become empty is deleted.
+   * The result may share parts with `obj`: the caller hands it over (and does not change it after).
    */
   update(resource: string, obj: KubeObject): Promise<KubeObject>;
   /** Read-modify-write that retries on conflict; `mutate` gets a private copy. */

@@ -10,6 +10,7 @@ import { prefixRangeEnd } from './keys.js';
 import { IDENTITY_TRANSFORMER, type ValueTransformer } from './encryption.js';
 import type { StoreWatchEvent, StoreWatchIndex } from './storage.js';
 import type { WatchStream } from './watch-stream.js';
+import { rememberJson, spliceRevision } from './object-json.js';
 
 /** Freezes a parsed object all the way down: watch objects are shared by every watcher, so a mutation must fail loudly. */
 export function deepFreeze<T>(value: T): T {
@@ -20,11 +21,13 @@ export function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/** A shared, frozen watch object; its stored text (revision spliced in) is kept as its JSON, so watch lines need no JSON.stringify. */
 function parseStamped(buf: Buffer, rev: number): KubeObject {
-  const obj = JSON.parse(buf.toString('utf8')) as KubeObject;
+  const text = buf.toString('utf8');
+  const obj = JSON.parse(text) as KubeObject;
   if (typeof obj.metadata !== 'object' || obj.metadata === null) obj.metadata = {};
   obj.metadata.resourceVersion = String(rev);
-  return deepFreeze(obj);
+  return rememberJson(deepFreeze(obj), spliceRevision(text, obj, rev));
 }
 
 /** One change read from etcd, decoded lazily and at most once, then shared read-only by every watcher. */

@@ -63,6 +63,7 @@ interface SizeFlags extends Flags {
   nodes?: string;
   pods?: string;
   createRate?: string;
+  nodesPerProcess?: string;
 }
 
 function positive(v: string | undefined, what: string): number | undefined {
@@ -77,7 +78,8 @@ async function scheduler(flags: SizeFlags, base: SchedulerBenchOptions = flags.q
   const nodes = positive(flags.nodes, 'nodes');
   const pods = positive(flags.pods, 'pods');
   const createRate = positive(flags.createRate, 'create-rate');
-  await runSchedulerBench({ ...base, ...(nodes ? { nodes } : {}), ...(pods ? { pods } : {}), ...(createRate ? { createRate } : {}), ...(dir ? { cpuProfDir: dir } : {}) });
+  const nodesPerProcess = positive(flags.nodesPerProcess, 'nodes-per-process');
+  await runSchedulerBench({ ...base, ...(nodes ? { nodes } : {}), ...(pods ? { pods } : {}), ...(createRate ? { createRate } : {}), ...(nodesPerProcess ? { nodesPerProcess } : {}), ...(dir ? { cpuProfDir: dir } : {}) });
   printProfiles(dir);
 }
 
@@ -87,7 +89,7 @@ const withFlags = (c: Command) =>
 withFlags(program.command('apiserver').description('GET/create/LIST/watch of the real apiserver vs bare etcd')).action(apiserver);
 withFlags(program.command('agent').description('pod start and restart through the agent vs raw docker run')).action(agent);
 const withSize = (c: Command) =>
-  c.option('--nodes <n>', 'hollow nodes').option('--pods <n>', 'pods created and scheduled').option('--create-rate <n>', 'create pods at this rate (per second) instead of as fast as the apiserver answers');
+  c.option('--nodes <n>', 'hollow nodes').option('--pods <n>', 'pods created and scheduled').option('--create-rate <n>', 'create pods at this rate (per second) instead of as fast as the apiserver answers').option('--nodes-per-process <n>', 'hollow nodes per process (default 1,000)');
 withSize(withFlags(program.command('scheduler').description('scheduler_perf: pods bound per second on hollow nodes (1,000 nodes, 10,000 pods)'))).action((flags: SizeFlags) => scheduler(flags));
 withSize(withFlags(program.command('scale').description("the scheduler benchmark at Kubernetes' largest size: 5,000 hollow nodes, 150,000 pods"))).action((flags: SizeFlags) =>
   scheduler(flags, flags.quick ? SCHEDULER_QUICK : SCALE_DEFAULTS, 'scale'),

@@ -1,18 +1,20 @@
 /**
- * `node hollow-nodes.js KUBECONFIG COUNT PREFIX [no-events] [old-liveness]`: many hollow nodes (the
+ * `node hollow-nodes.js KUBECONFIG COUNT PREFIX [no-events] [old-liveness] [first=N]`: many hollow nodes (the
  * agent's own code on FakeRuntimes, @flotilla/agent runHollowNodes) in one
  * process of their own, so the scheduler benchmark can measure and kill
  * them apart from itself. Prints `READY` once every node has registered.
  * `no-events`: the kubelets record no Events (HollowNodesOptions.events).
  * `old-liveness`: the heartbeat scheme before the liveness server (Lease
  * renewed every 2 s, Node status written every 10 s, no liveness server),
- * the liveness benchmark's baseline.
+ * the liveness benchmark's baseline. `first=N`: the first node is
+ * `<PREFIX>N` (a fleet split over several processes, each its own range).
  */
 import { RestClient } from '@flotilla/client';
 import { runHollowNodes } from '@flotilla/agent';
 
 const [kubeconfig, countArg, prefix, ...flags] = process.argv.slice(2);
 const oldLiveness = flags.includes('old-liveness');
+const firstIndex = Number(flags.find((f) => f.startsWith('first='))?.slice('first='.length) ?? 0);
 const abort = new AbortController();
 process.on('SIGTERM', () => abort.abort());
 process.on('SIGINT', () => abort.abort());
@@ -20,6 +22,7 @@ const client = RestClient.fromKubeconfig(kubeconfig, { connections: 256, userAge
 const nodes = runHollowNodes({
   count: Number(countArg),
   namePrefix: prefix ?? 'hollow-',
+  firstIndex,
   client,
   signal: abort.signal,
   events: !flags.includes('no-events'),

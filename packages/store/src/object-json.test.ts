@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import type { KubeObject } from '@flotilla/api';
+import { encodeStored, encodedJson, rememberJson, spliceRevision } from './object-json.js';
+
+const pod = (): KubeObject => ({ kind: 'Pod', spec: { containers: [{ name: 'c', image: 'i' }] }, apiVersion: 'v1', metadata: { name: 'p', namespace: 'd', resourceVersion: '9' } });
+
+describe('one serialisation per object version', () => {
+  it('stores apiVersion, kind and metadata first, without resourceVersion', () => {
+    const text = encodeStored(pod());
+    expect(text.startsWith('{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"')).toBe(true);
+    expect(JSON.parse(text)).toEqual({ ...pod(), metadata: { name: 'p', namespace: 'd' } });
+  });
+
+  it('splices the revision into the stored text: the same object as a fresh serialisation', () => {
+    const text = encodeStored(pod());
+    const json = spliceRevision(text, pod(), 42)!;
+    expect(JSON.parse(json)).toEqual({ ...pod(), metadata: { ...pod().metadata, resourceVersion: '42' } });
+    // Empty metadata: no dangling comma.
+    const bare = encodeStored({ apiVersion: 'v1', kind: 'Pod', metadata: {} });
+    expect(JSON.parse(spliceRevision(bare, { apiVersion: 'v1', kind: 'Pod' }, 3)!)).toEqual({ apiVersion: 'v1', kind: 'Pod', metadata: { resourceVersion: '3' } });
+  });
+
+  it('declines text it did not write (another key order, no apiVersion): the caller serialises afresh', () => {
+    expect(spliceRevision(JSON.stringify({ metadata: { name: 'p' }, apiVersion: 'v1', kind: 'Pod' }), { apiVersion: 'v1', kind: 'Pod' }, 1)).toBeUndefined();
+    expect(spliceRevision(encodeStored({ metadata: { name: 'p' } }), {}, 1)).toBeUndefined();
+    // The kind of the object must be the one the text starts with.
+    expect(spliceRevision(encodeStored(pod()), { apiVersion: 'v1', kind: 'Node' }, 1)).toBeUndefined();
+  });
+
+  it('remembers the JSON per object', () => {
+    const o = {};
+    expect(encodedJson(o)).toBeUndefined();
+    rememberJson(o, '{}');
+    expect(encodedJson(o)).toBe('{}');
+  });
+});

@@ -1,0 +1,55 @@
+/**
+ * One serialisation per object version. The JSON written to etcd is also the
+ * JSON of every answer and watch event about that version: only
+ * `metadata.resourceVersion` (etcd's mod revision, never stored) is spliced
+ * in, so a create's response and the watch events of 1,000 watchers cost no
+ * JSON.stringify of their own.
+ */
+import type { KubeObject } from '@flotilla/api';
+
+/** The JSON of an object as the store returned it, by object (see encodedJson). */
+const encoded = new WeakMap<object, string>();
+
+/**
+ * The stored form: apiVersion, kind and metadata first (so the revision can be
+ * spliced in at a known place), without resourceVersion.
+ */
+export function encodeStored(obj: KubeObject): string {
+  const { resourceVersion: _rv, ...metadata } = obj.metadata;
+  // Undefined apiVersion/kind are left out by JSON.stringify; later keys keep these positions.
+  const ordered: Record<string, unknown> = { apiVersion: obj.apiVersion, kind: obj.kind, metadata: undefined };
+  Object.assign(ordered, obj);
+  ordered.metadata = metadata;
+  return JSON.stringify(ordered);
+}
+
+/**
+ * `stored` (the JSON of `obj` without its resourceVersion, as encodeStored
+ * writes it) with `"resourceVersion":"<rev>"` spliced into metadata; undefined
+ * when `stored` does not start the way encodeStored starts (written by
+ * someone else, or without apiVersion and kind), so the caller encodes afresh.
+ */
+export function spliceRevision(stored: string, obj: Pick<KubeObject, 'apiVersion' | 'kind'>, rev: string | number): string | undefined {
+  if (typeof obj.apiVersion !== 'string' || typeof obj.kind !== 'string') return undefined;
+  const head = `{"apiVersion":${JSON.stringify(obj.apiVersion)},"kind":${JSON.stringify(obj.kind)},"metadata":{`;
+  if (!stored.startsWith(head)) return undefined;
+  const sep = stored.charCodeAt(head.length) === 0x7d /* } */ ? '' : ',';
+  return `${head}"resourceVersion":${JSON.stringify(String(rev))}${sep}${stored.slice(head.length)}`;
+}
+
+/** Records that `text` is the JSON of `obj` (as it is now); returns obj. */
+export function rememberJson<T extends object>(obj: T, text: string | undefined): T {
+  if (text !== undefined) encoded.set(obj, text);
+  return obj;
+}
+
+/**
+ * The JSON of an object returned by the store (get, list, create, update) or
+ * yielded by a watch, when the store still has the text it was decoded from:
+ * equal (up to key order) to `JSON.stringify(obj)`. Only valid while the
+ * object is unchanged: a caller that changes a private copy must encode it
+ * itself. undefined when unknown.
+ */
+export function encodedJson(obj: object): string | undefined {
+  return encoded.get(obj);
+}
