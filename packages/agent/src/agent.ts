@@ -180,24 +180,28 @@ export class Agent {
       this.config.nodeStatusReportIntervalMs,
     );
     const tasks: Array<Promise<void>> = [];
+    // Answer probes for this name before registering: the Node carries the liveness endpoint from its
+    // creation, and a controller probing it while registration still retries must not hear "another node".
+    let registered = false;
+    if (liveness) {
+      // A prober (re)connecting means a controller may have judged us silent: make the stored status ours again.
+      let checking = false;
+      liveness.server.serve(nodeName, () => {
+        if (!registered || checking || signal.aborted) return;
+        checking = true;
+        reporter
+          .update({ check: true })
+          .catch((err: unknown) => this.log.warn({ node: nodeName, err: (err as Error)?.message ?? String(err) }, 'node status check after a liveness probe failed'))
+          .finally(() => (checking = false));
+      });
+    }
     try {
       const node = await retry(signal, this.log, 'register node', () => reporter.register());
       if (!node || signal.aborted) return;
+      registered = true;
       const lease = new LeaseHeartbeat(this.o.client, nodeName, this.config.leaseDurationSeconds, node.metadata.uid);
       tasks.push(every(signal, this.config.heartbeatIntervalMs, this.log, 'renew lease', () => lease.renew().then(() => undefined), true));
       tasks.push(every(signal, this.config.nodeStatusIntervalMs, this.log, 'update node status', () => reporter.update(), false));
-      if (liveness) {
-        // A prober (re)connecting means a controller may have judged us silent: make the stored status ours again.
-        let checking = false;
-        liveness.server.serve(nodeName, () => {
-          if (checking || signal.aborted) return;
-          checking = true;
-          reporter
-            .update({ check: true })
-            .catch((err: unknown) => this.log.warn({ node: nodeName, err: (err as Error)?.message ?? String(err) }, 'node status check after a liveness probe failed'))
-            .finally(() => (checking = false));
-        });
-      }
       if (ns?.obtainCert && this.nodeServer) {
         // The apiserver signs only for a registered Node (it takes the names from it), hence after register.
         const server = this.nodeServer;
