@@ -24,6 +24,7 @@
  */
 import { STATUS_CODES, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
 import type { Server as NetServer, Socket } from 'node:net';
+import { fieldValueOf } from './http-syntax.js';
 
 /** What the front hands the proxy for a request (the parts of IncomingMessage it reads). */
 export interface FrontRequest {
@@ -383,11 +384,7 @@ export function parseHead(text: string, socket: Socket): FrontRequest | undefine
       const colon = text.indexOf(':', pos);
       if (colon <= pos || colon > end) return undefined; // also obs-fold (a leading space) and bare LF
       const name = text.slice(pos, colon);
-      let vs = colon + 1;
-      while (vs < end && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++;
-      let ve = end;
-      while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--;
-      const value = text.slice(vs, ve);
+      const value = fieldValueOf(text, colon, end);
       pos = end + 2;
       if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) return undefined;
       rawHeaders.push(name, value);

@@ -22,6 +22,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import { fieldValueOf } from './http-syntax.js';
 
 /** Error codes of this client (beside the socket's own errno codes). */
 export type UpstreamErrorCode =
@@ -365,11 +366,7 @@ class Exchange implements UpstreamExchange {
       const colon = text.indexOf(':', pos);
       if (colon <= pos || colon > end) return this.badHead(`bad header line ${JSON.stringify(text.slice(pos, Math.min(end, pos + 40)))}`);
       const name = text.slice(pos, colon);
-      let vs = colon + 1;
-      while (vs < end && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++;
-      let ve = end;
-      while (ve > vs && (text.charCodeAt(ve - 1) === 32 || text.charCodeAt(ve - 1) === 9)) ve--;
-      const value = text.slice(vs, ve);
+      const value = fieldValueOf(text, colon, end);
       pos = end + 2;
       if (SPECIAL_LENGTHS[name.length] === 1) {
         const lower = name.toLowerCase();
