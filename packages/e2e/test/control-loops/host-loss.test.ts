@@ -17,7 +17,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type TestCluster } from '../../src/cluster.js';
 import { FAILOVER_STEPS } from '../../src/failover-timeline.js';
 import { quantile, runHostLossTrials, type HostLossTrial } from '../../src/host-loss.js';
-import { createHosts, type Host, type HostCluster } from '../../src/hosts.js';
+import { createHosts, removePodContainers, type Host, type HostCluster } from '../../src/hosts.js';
 import { createNamespace, deployment, waitForRollout } from './helpers.js';
 import type { Deployment } from '@flotilla/api';
 
@@ -60,10 +60,7 @@ afterAll(async () => {
     console.info(`HOST_LOSS_JSON ${JSON.stringify({ p50: quantile(totals, 0.5), p99: quantile(totals, 0.99), trials: results })}`);
   }
   await cluster?.stop();
-  for (const h of hostCluster?.hosts ?? []) {
-    const ids = (await h.docker(['ps', '-aq', '--filter', `label=io.flotilla.pod.namespace=${ns}`]).catch(() => '')).split('\n').filter(Boolean);
-    if (ids.length) await h.docker(['rm', '-f', ...ids]).catch(() => undefined);
-  }
+  await removePodContainers(hostCluster);
   await hostCluster?.delete().catch((err) => console.error(`hosts.sh delete: ${(err as Error).message}`));
 }, 180_000);
 
