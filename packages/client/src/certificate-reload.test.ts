@@ -1,7 +1,7 @@
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { followClientCertificate } from './certificate-reload.js';
 import { loadKubeconfig } from './kubeconfig.js';
 
@@ -21,26 +21,33 @@ const replace = (path: string, text: string) => {
 };
 
 describe('followClientCertificate', () => {
-  it('hands over a renewed certificate once, and nothing for a rewrite with the same one or a half-written file', async () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('hands over a renewed certificate once, and nothing for a rewrite with the same one or a half-written file', () => {
     const path = join(dir, 'node.kubeconfig');
     writeFileSync(path, kubeconfig('CERT-1', 'KEY-1'));
     const use = vi.fn();
     const stop = followClientCertificate(path, loadKubeconfig(path), 10, use);
+    // Each look is one interval tick: the timers are fake, the file is real.
+    const look = () => vi.advanceTimersByTime(10);
     try {
-      replace(path, 'current-context: [half'); // not a kubeconfig: tried again later
+      replace(path, 'current-context: [half'); // not a kubeconfig: tried again on the next look
+      look();
       replace(path, kubeconfig('CERT-1', 'KEY-1'));
-      await new Promise((r) => setTimeout(r, 60));
+      look();
       expect(use).not.toHaveBeenCalled();
 
       replace(path, kubeconfig('CERT-2', 'KEY-2'));
-      await vi.waitFor(() => expect(use).toHaveBeenCalledWith('CERT-2', 'KEY-2'), { timeout: 2_000, interval: 10 });
-      await new Promise((r) => setTimeout(r, 60));
+      look();
+      expect(use).toHaveBeenCalledWith('CERT-2', 'KEY-2');
+      look();
       expect(use).toHaveBeenCalledTimes(1);
     } finally {
       stop();
     }
     replace(path, kubeconfig('CERT-3', 'KEY-3'));
-    await new Promise((r) => setTimeout(r, 60));
+    look();
     expect(use).toHaveBeenCalledTimes(1);
   });
 });
