@@ -17,11 +17,12 @@ function comparable(s: PodStatus | undefined): string {
 /** Writes pod statuses that changed. */
 export class StatusManager {
   private readonly pods: ResourceClient<Pod>;
-  private readonly written = new Map<string, string>();
-  /** The resourceVersion our last write produced, per pod uid: a newer pod whose status differs was changed by someone else. */
-  private readonly writtenRv = new Map<string, number>();
-  /** The status last written per pod uid, as the kubelet's status manager caches it. */
-  private readonly last = new Map<string, PodStatus>();
+  /**
+   * Our last write per pod uid, as the kubelet's status manager caches it:
+   * the status, its comparable form, and the resourceVersion the write
+   * produced (a newer pod whose status differs was changed by someone else).
+   */
+  private readonly last = new Map<string, { status: PodStatus; text: string; rv: number | undefined }>();
 
   constructor(
     client: ApiClient,
@@ -37,7 +38,7 @@ export class StatusManager {
    * plus any condition others added since. The pod's own status until we wrote one.
    */
   base(pod: Pod): PodStatus | undefined {
-    const mine = this.last.get(pod.metadata.uid ?? '');
+    const mine = this.last.get(pod.metadata.uid ?? '')?.status;
     if (!mine) return pod.status;
     const others = (pod.status?.conditions ?? []).filter((c) => !mine.conditions?.some((x) => x.type === c.type));
     return others.length ? { ...mine, conditions: [...(mine.conditions ?? []), ...others] } : mine;
@@ -54,11 +55,10 @@ export class StatusManager {
   changed(pod: Pod, status: PodStatus): boolean {
     const next = comparable(status);
     if (comparable(pod.status) === next) return false;
-    const uid = pod.metadata.uid ?? '';
-    if (this.written.get(uid) !== next) return true;
-    const mine = this.writtenRv.get(uid);
+    const mine = this.last.get(pod.metadata.uid ?? '');
+    if (mine?.text !== next) return true;
     const shown = Number(pod.metadata.resourceVersion);
-    return mine !== undefined && Number.isFinite(shown) && shown > mine;
+    return mine.rv !== undefined && Number.isFinite(shown) && shown > mine.rv;
   }
 
   /** Writes `status` if it changed; returns the stored pod when it wrote, undefined when there was nothing to do or the pod is gone. */
@@ -72,11 +72,8 @@ export class StatusManager {
         const others = (current.status?.conditions ?? []).filter((c) => !status.conditions?.some((x) => x.type === c.type));
         const body: Pod = { ...current, status: { ...status, conditions: [...(status.conditions ?? []), ...others] } };
         const out = await this.pods.updateStatus(body);
-        this.written.set(uid, comparable(status));
         const rv = Number(out.metadata.resourceVersion);
-        if (Number.isFinite(rv)) this.writtenRv.set(uid, rv);
-        else this.writtenRv.delete(uid);
-        this.last.set(uid, status);
+        this.last.set(uid, { status, text: comparable(status), rv: Number.isFinite(rv) ? rv : undefined });
         this.metrics?.statusWrites.inc();
         return out;
       } catch (err) {
@@ -95,8 +92,6 @@ export class StatusManager {
 
   /** Forgets a pod (deleted). */
   forget(uid: string): void {
-    this.written.delete(uid);
-    this.writtenRv.delete(uid);
     this.last.delete(uid);
   }
 }
