@@ -110,8 +110,6 @@ export class NodeProber implements LivenessSource {
   private stopped = false;
   /** Time between two answers of a node that stayed alive: its margin against the grace under load. */
   private readonly gaps: Histogram | undefined;
-  /** The largest such gap since start, ms (benchmarks and tests read it). */
-  maxGapMs = 0;
 
   constructor(private readonly o: NodeProberOptions = {}) {
     this.intervalMs = o.intervalMs ?? 500;
@@ -212,7 +210,6 @@ export class NodeProber implements LivenessSource {
     if (e.state === 'alive' && e.lastAnswer !== undefined) {
       const gap = now - e.lastAnswer;
       this.gaps?.observe(gap / 1000);
-      if (gap > this.maxGapMs) this.maxGapMs = gap;
       // A near miss: half the grace without an answer, and still alive. Under load these say how much margin is left.
       if (gap >= this.graceMs / 2) this.log?.info({ node: e.node, gapMs: gap, graceMs: this.graceMs }, 'liveness answer late');
     }
