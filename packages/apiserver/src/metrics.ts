@@ -1,6 +1,14 @@
 /** The apiserver's Prometheus metrics, named as Kubernetes names them. */
 import type { Counter, Gauge, Histogram, Registry } from '@flotilla/observability';
 
+/** The scope label of apiserver_request_duration_seconds (Kubernetes' SLO scopes). */
+export type RequestScope = 'resource' | 'namespace' | 'cluster';
+
+/** The SLO scope of a request naming `namespace` and `name` (either may be empty); a create is about one object, as Kubernetes counts it. */
+export function requestScope(verb: string, namespace: string | undefined, name: string | undefined): RequestScope {
+  return name || verb === 'create' ? 'resource' : namespace ? 'namespace' : 'cluster';
+}
+
 /** Request counters, latency and open watches. */
 export class ApiServerMetrics {
   private readonly requests: Counter;
@@ -9,14 +17,18 @@ export class ApiServerMetrics {
 
   constructor(registry: Registry) {
     this.requests = registry.counter('apiserver_request_total', 'Requests by verb, resource, subresource and HTTP code.');
-    this.duration = registry.histogram('apiserver_request_duration_seconds', 'Request latency by verb and resource.');
+    this.duration = registry.histogram('apiserver_request_duration_seconds', 'Request latency by verb, resource, subresource and scope (resource, namespace or cluster), as Kubernetes labels it for its API call latency SLOs.');
     this.longRunning = registry.gauge('apiserver_longrunning_requests', 'Open long-running requests (watches).');
   }
 
-  /** Records one finished request. */
-  request(verb: string, resource: string, subresource: string, code: number, seconds: number): void {
+  /**
+   * Records one finished request. `scope` is Kubernetes' SLO scope: `resource`
+   * for one named object, `namespace` for a collection in a namespace,
+   * `cluster` for a collection across all of them.
+   */
+  request(verb: string, resource: string, subresource: string, scope: RequestScope, code: number, seconds: number): void {
     this.requests.inc({ verb, resource, subresource, code });
-    this.duration.observe(seconds, { verb, resource });
+    this.duration.observe(seconds, { verb, resource, subresource, scope });
   }
 
   /** A watch opened. */

@@ -387,7 +387,7 @@ describe('discovery and misc endpoints', () => {
     await s.request('GET', PODS);
     const m = (await s.request('GET', '/metrics')).body as string;
     expect(m).toContain('apiserver_request_total{code="200",resource="pods",subresource="",verb="LIST"} 1');
-    expect(m).toContain('apiserver_request_duration_seconds_bucket{resource="pods",verb="LIST",le="+Inf"} 1');
+    expect(m).toContain('apiserver_request_duration_seconds_bucket{resource="pods",scope="namespace",subresource="",verb="LIST",le="+Inf"} 1');
     s.storage.failWith = new (await import('@flotilla/api')).ApiError('ServiceUnavailable', 'etcd down');
     expect((await s.request('GET', '/readyz')).status).toBe(503);
     const r = await s.request('GET', PODS);

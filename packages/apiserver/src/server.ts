@@ -15,7 +15,7 @@ import { serveEphemeralContainers } from './ephemeral-containers.js';
 import { evictPod } from './eviction.js';
 import { openApiV3Documents, openApiV3Index, type OpenApiDoc } from './openapi.js';
 import { METRICS_GROUP, METRICS_VERSION, metricsResourceList, type MetricsApi } from './metrics-api.js';
-import { ApiServerMetrics } from './metrics.js';
+import { ApiServerMetrics, requestScope } from './metrics.js';
 import { ensureSystemNamespaces } from './namespaces.js';
 import type { NodeChannelTls } from './node-client.js';
 import { servePodStreams, STREAM_SUBRESOURCES } from './pod-stream-proxy.js';
@@ -206,7 +206,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     const seconds = Number(process.hrtime.bigint() - st.start) / 1e9;
     const a = st.attrs;
     const verb = a?.verb ?? req.method.toLowerCase();
-    metrics.request(verb.toUpperCase(), a?.resource ?? '', a?.subresource ?? '', reply.statusCode, seconds);
+    metrics.request(verb.toUpperCase(), a?.resource ?? '', a?.subresource ?? '', requestScope(verb, a?.namespace, a?.name), reply.statusCode, seconds);
     const key = a ? [a.namespace, a.name].filter(Boolean).join('/') : undefined;
     const code = reply.statusCode;
     const level = requestLogLevel(req.method, code, seconds);
@@ -424,7 +424,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     } finally {
       metrics.watchEnded(rest.info.plural);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      metrics.request('WATCH', rest.info.plural, '', 200, seconds);
+      metrics.request('WATCH', rest.info.plural, '', requestScope('watch', rest.path.namespace, undefined), 200, seconds);
       logger.info({ verb: 'watch', resource: rest.info.plural, namespace: rest.path.namespace, user: rest.attrs.user.name, code: 200, ms: Math.round(seconds * 1000) }, 'watch closed');
     }
   };

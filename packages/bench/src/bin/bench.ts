@@ -17,6 +17,7 @@ import { INGRESS_DEFAULTS, INGRESS_QUICK, runIngressBench } from '../ingress-ben
 import { LIVENESS_DEFAULTS, LIVENESS_QUICK, runLivenessBench } from '../liveness-bench.js';
 import { FAILOVER_DEFAULTS, FAILOVER_QUICK, runFailoverBench } from '../failover-bench.js';
 import { summarizeProfile } from '../profile-summary.js';
+import { readPreviousFigures } from '../previous-figures.js';
 import { print, section, table } from '../report.js';
 
 interface Flags {
@@ -64,6 +65,7 @@ interface SizeFlags extends Flags {
   pods?: string;
   createRate?: string;
   nodesPerProcess?: string;
+  previous?: string;
 }
 
 function positive(v: string | undefined, what: string): number | undefined {
@@ -79,7 +81,8 @@ async function scheduler(flags: SizeFlags, base: SchedulerBenchOptions = flags.q
   const pods = positive(flags.pods, 'pods');
   const createRate = positive(flags.createRate, 'create-rate');
   const nodesPerProcess = positive(flags.nodesPerProcess, 'nodes-per-process');
-  await runSchedulerBench({ ...base, ...(nodes ? { nodes } : {}), ...(pods ? { pods } : {}), ...(createRate ? { createRate } : {}), ...(nodesPerProcess ? { nodesPerProcess } : {}), ...(dir ? { cpuProfDir: dir } : {}) });
+  const previous = flags.previous ? readPreviousFigures(flags.previous) : undefined;
+  await runSchedulerBench({ ...base, benchName: what, ...(previous ? { previous } : {}), ...(nodes ? { nodes } : {}), ...(pods ? { pods } : {}), ...(createRate ? { createRate } : {}), ...(nodesPerProcess ? { nodesPerProcess } : {}), ...(dir ? { cpuProfDir: dir } : {}) });
   printProfiles(dir);
 }
 
@@ -89,7 +92,7 @@ const withFlags = (c: Command) =>
 withFlags(program.command('apiserver').description('GET/create/LIST/watch of the real apiserver vs bare etcd')).action(apiserver);
 withFlags(program.command('agent').description('pod start and restart through the agent vs raw docker run')).action(agent);
 const withSize = (c: Command) =>
-  c.option('--nodes <n>', 'hollow nodes').option('--pods <n>', 'pods created and scheduled').option('--create-rate <n>', 'create pods at this rate (per second) instead of as fast as the apiserver answers').option('--nodes-per-process <n>', 'hollow nodes per process (default 1,000)');
+  c.option('--nodes <n>', 'hollow nodes').option('--pods <n>', 'pods created and scheduled').option('--create-rate <n>', 'create pods at this rate (per second) instead of as fast as the apiserver answers').option('--nodes-per-process <n>', 'hollow nodes per process (default 1,000)').option('--previous <file>', "an earlier run's output (its BENCH_JSON line): print its figures beside this run's");
 withSize(withFlags(program.command('scheduler').description('scheduler_perf: pods bound per second on hollow nodes (1,000 nodes, 10,000 pods)'))).action((flags: SizeFlags) => scheduler(flags));
 withSize(withFlags(program.command('scale').description("the scheduler benchmark at Kubernetes' largest size: 5,000 hollow nodes, 150,000 pods"))).action((flags: SizeFlags) =>
   scheduler(flags, flags.quick ? SCHEDULER_QUICK : SCALE_DEFAULTS, 'scale'),
