@@ -11,9 +11,13 @@
 #            `docker run -d` (issue 3; needs Docker and the flotilla/busybox image)
 # scheduler  scheduler_perf: 10,000 pods on 1,000 hollow nodes (issue 4);
 #            --nodes N --pods N for another size, --create-rate N to pace creates,
-#            --nodes-per-process N hollow nodes per process (default 1,000)
+#            --nodes-per-process N hollow nodes per process (default 1,000),
+#            --previous FILE prints an earlier run's figures (its output) beside
 # scale      the same at Kubernetes' largest size: 150,000 pods on 5,000
-#            hollow nodes (issue 11; long: run it by hand)
+#            hollow nodes, created at 100/s; API call latency p99 per verb and
+#            resource against Kubernetes' SLOs, pod startup, watch delivery,
+#            LIST of every pod, RSS and CPU per process (issue 11; ~35 min:
+#            run it by hand)
 # dns        flotilla dns queries/s and p50/p99 (zone name, NXDOMAIN, forwarded)
 #            vs dnsmasq answering a local name on loopback (issue 7; needs
 #            dnsmasq-base, installed when missing)
@@ -44,7 +48,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$FLOTILLA_ROOT"
 
-case "${1:-}" in -h|--help|help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h|--help|help) sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 what="apiserver"
 if [[ $# -gt 0 && "$1" != -* ]]; then what="$1"; shift; fi
 case "$what" in
