@@ -9,10 +9,10 @@
  * holds exactly one Lease renewal per node.
  *
  * Each phase: a fresh apiserver (own etcd prefix), a controller-manager
- * running only the node-lifecycle controller, and N hollow nodes in one
- * process (the agent's own code; they serve the liveness protocol through
- * one shared server on loopback, with one connection per node from the
- * controller). After registration settles, a window is measured: the etcd
+ * running only the node-lifecycle controller, and N hollow nodes in
+ * processes of 1,000 (the agent's own code; each process serves its nodes'
+ * liveness protocol through one shared server on loopback, with one
+ * connection per node from the controller). After registration settles, a window is measured: the etcd
  * revision delta (every write), the apiserver's write requests by resource,
  * CPU seconds and RSS of each process, and the controller's probe states.
  */
@@ -24,7 +24,7 @@ import { etcdClient } from './etcd-baseline.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import { CpuMeter, etcdEndpoints, etcdPid, flotillaBin, rssMiB, spawnNode, startApiServer, type Started } from './processes.js';
 import { print, printJson, progress, section, table, targetTable, type TargetCheck } from './report.js';
-import { requestCounts, startHollow } from './scheduler-bench.js';
+import { requestCounts, startHollowFleet } from './scheduler-bench.js';
 
 /** One measured configuration. */
 export interface LivenessPhase {
@@ -131,7 +131,7 @@ async function runPhase(p: LivenessPhase, settleS: number): Promise<LivenessPhas
     );
     started.push(cm);
     const t0 = Date.now();
-    const fleet = startHollow(kubeconfig, p.nodes, 'live-', join(server.dir, 'hollow.log'), false, p.scheme === 'old' ? ['old-liveness'] : []);
+    const fleet = startHollowFleet(kubeconfig, p.nodes, 'live-', join(server.dir, 'hollow.log'), false, undefined, p.scheme === 'old' ? ['old-liveness'] : []);
     started.push({ stop: () => fleet.stop() });
     await fleet.ready;
     const registerS = (Date.now() - t0) / 1000;
@@ -145,7 +145,7 @@ async function runPhase(p: LivenessPhase, settleS: number): Promise<LivenessPhas
     }
     await new Promise((r) => setTimeout(r, settleS * 1000));
 
-    const cpu = new CpuMeter({ apiserver: server.pid, etcd: etcdPid(), 'controller-manager': cm.pid, 'hollow nodes': fleet.proc.pid });
+    const cpu = new CpuMeter({ apiserver: server.pid, etcd: etcdPid(), 'controller-manager': cm.pid, 'hollow nodes': fleet.pids });
     const rev0 = await etcdRevision();
     const req0 = await requestCounts(server);
     const w0 = Date.now();
@@ -169,7 +169,7 @@ async function runPhase(p: LivenessPhase, settleS: number): Promise<LivenessPhas
       writesPerSec,
       at5000PerSec: (etcdWritesPerSec / p.nodes) * 5000,
       cores: Object.fromEntries(Object.entries(used).filter(([k]) => k !== 'bench').map(([k, v]) => [k, v / seconds])),
-      rssMiB: { apiserver: rssMiB(server.pid), etcd: rssMiB(etcdPid()), 'controller-manager': rssMiB(cm.pid), 'hollow nodes': rssMiB(fleet.proc.pid) },
+      rssMiB: { apiserver: rssMiB(server.pid), etcd: rssMiB(etcdPid()), 'controller-manager': rssMiB(cm.pid), 'hollow nodes': rssMiB(fleet.pids) },
       probes,
     };
   } finally {
