@@ -5,6 +5,6 @@ export { parseRouteOptions, parseSize, rewritePath, DEFAULT_READ_TIMEOUT_MS, typ
 export { resolveBackend, sliceEndpointSource, endpointsEndpointSource, sliceServiceIndex, SLICE_SERVICE_INDEX, type EndpointSource, type BackendState, type BackendProblem } from './backends.js';
 export { IngressController, type IngressControllerOptions, type EndpointsFrom } from './ingress-controller.js';
 export { ProxyServer, routeFor, type Snapshot, type LiveBackend, type ProxyOptions } from './proxy-server.js';
-export { IngressMetrics, RouteMeter, mergeExpositions, type RouteLabels } from './metrics.js';
+export { IngressMetrics, RouteMeter, type RouteLabels } from './metrics.js';
 export { createAccessLog, accessLine, type AccessLog, type AccessEntry } from './access-log.js';
 export { TlsStore, selfSignedPair, type TlsSecret, type TlsSection, type TlsProblem, type KeyPair } from './tls-store.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { IngressMetrics, mergeExpositions } from './metrics.js';
+import { mergeExpositions } from '@flotilla/observability';
+import { IngressMetrics } from './metrics.js';
 
 describe('IngressMetrics', () => {
   it('renders route meters in the labels the Registry would use', () => {

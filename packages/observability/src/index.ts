@@ -1,3 +1,4 @@
+export * from './exposition.js';
 export * from './logger.js';
 export * from './metrics.js';
 export * from './status-server.js';
