@@ -21,3 +21,4 @@ export * from './pod-log-proxy.js';
 export * from './pod-stream-proxy.js';
 export * from './metrics-api.js';
 export * from './eviction.js';
+export * from './workers.js';

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { createLogger, type Logger } from '@flotilla/observability';
+import { createLogger, Registry, type Logger } from '@flotilla/observability';
 import { EtcdStorage } from '@flotilla/store';
 import { DefaultAuthorizer } from './auth/authorizer.js';
 import { NodeGraph } from './auth/node-graph.js';
@@ -18,6 +18,7 @@ import { createPodLogProxy, registerTokenReview } from './pod-log-proxy.js';
 import { createApiServer, type ApiServer } from './server.js';
 import { ensureKubeletClientCert } from './tls/node-certs.js';
 import { CERT_FILES, ensureServingCerts } from './tls/serving-certs.js';
+import { apiServerWorkerNumber, joinApiServerWorkers } from './workers.js';
 
 /** Everything `flotilla apiserver` is configured with (flags named as kube-apiserver's). */
 export interface ApiServerConfig {
@@ -71,16 +72,12 @@ function endpointAddress(config: ApiServerConfig): string {
 }
 
 /**
- * Runs the apiserver until `signal` aborts: loads the token file, makes sure
- * the serving certificate exists, connects the etcd storage, listens over
- * HTTPS and logs `listening` with the URL. On abort it stops accepting,
- * ends watches, closes the etcd client and resolves.
+ * The files an apiserver reads at start, created when missing: the serving
+ * certificate (and the cluster CA), the client certificate for agents, the
+ * encryption configuration. Run once before several workers start, so they
+ * do not race to create them.
  */
-export async function run(config: ApiServerConfig, signal: AbortSignal): Promise<void> {
-  const log = config.logger ?? createLogger('apiserver');
-  const tokenFile = await TokenAuthenticator.fromFile(config.tokenAuthFile);
-  log.info({ file: config.tokenAuthFile, users: tokenFile.size }, 'loaded token file');
-
+export async function prepareApiServerFiles(config: ApiServerConfig, log: Logger) {
   const hosts = [...(config.extraSans ?? [])];
   if (config.advertiseAddress) hosts.push(config.advertiseAddress);
   if (!WILDCARDS.has(config.bindAddress)) hosts.push(config.bindAddress);
@@ -97,9 +94,26 @@ export async function run(config: ApiServerConfig, signal: AbortSignal): Promise
     log.warn({ err: (err as Error).message }, 'no client certificate for agents: pods/log, exec, attach and port-forward are unavailable');
     return undefined;
   });
-  if (signal.aborted) return;
   const encryption = await loadEncryptionConfig({ certDir: config.certDir, ...(config.encryptionProviderConfig ? { file: config.encryptionProviderConfig } : {}) });
   log.info({ file: encryption.file, generated: encryption.generated, encrypted: encryption.encrypted }, 'encryption at rest');
+  return { certs, nodeTls, encryption };
+}
+
+/**
+ * Runs the apiserver until `signal` aborts: loads the token file, makes sure
+ * the serving certificate exists, connects the etcd storage, listens over
+ * HTTPS and logs `listening` with the URL. On abort it stops accepting,
+ * ends watches, closes the etcd client and resolves. In an apiserver worker
+ * (`--workers`), /metrics serves every worker's figures.
+ */
+export async function run(config: ApiServerConfig, signal: AbortSignal): Promise<void> {
+  const log = config.logger ?? createLogger('apiserver');
+  const tokenFile = await TokenAuthenticator.fromFile(config.tokenAuthFile);
+  log.info({ file: config.tokenAuthFile, users: tokenFile.size }, 'loaded token file');
+  const { certs, nodeTls, encryption } = await prepareApiServerFiles(config, log);
+  if (signal.aborted) return;
+  const registry = new Registry();
+  const metricsText = apiServerWorkerNumber() ? joinApiServerWorkers(() => registry.render()) : undefined;
 
   // FLOTILLA_READ_CACHE=false sends every get to etcd (an escape hatch, and the benchmark's A/B switch).
   const storage = new EtcdStorage({
@@ -126,6 +140,8 @@ export async function run(config: ApiServerConfig, signal: AbortSignal): Promise
   try {
     server = createApiServer({
       storage,
+      registry,
+      ...(metricsText ? { metricsText } : {}),
       authenticator,
       authorizer: new DefaultAuthorizer({
         nodeGraph,

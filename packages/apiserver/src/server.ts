@@ -50,6 +50,8 @@ export interface ApiServerOptions {
   watchTimings?: Partial<WatchTimings>;
   /** Metrics registry served on /metrics; a new one by default. */
   registry?: Registry;
+  /** What /metrics serves instead of `registry` alone (an apiserver worker serves every worker's, summed). */
+  metricsText?: () => Promise<string>;
   /** Handler of `pods/{name}/log`; 404 Status until the agent provides one. */
   podLogHandler?: PodLogHandler;
   /** Serves metrics.k8s.io (kubectl top) from the agents when set. */
@@ -245,7 +247,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       return reply.code(503).type('text/plain').send('[-]etcd failed: reason withheld\nreadyz check failed');
     }
   });
-  app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(registry.render()));
+  const metricsText = options.metricsText ?? (async () => registry.render());
+  app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(await metricsText()));
   app.get('/version', async () => versionInfo());
   // An empty OpenAPI v2 document (an empty protobuf message is zero bytes, and
   // `{}` in JSON): kubectl 1.32 reads v3 (below) for explain, patches and to

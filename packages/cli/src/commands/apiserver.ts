@@ -1,6 +1,6 @@
 import { defaultStateDir } from '../state-dir.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parsePortRange, parseServiceCidr, run, type ApiServerConfig } from '@flotilla/apiserver';
+import { apiServerWorkerNumber, apiServerWorkerPort, parsePortRange, parseServiceCidr, prepareApiServerFiles, run, runApiServerWorkers, stopWithFirstProcess, type ApiServerConfig } from '@flotilla/apiserver';
 import { createLogger } from '@flotilla/observability';
 import { parseDuration, parseIp, parsePort, parseUrlList } from '../flags.js';
 import { runComponent } from '../run-component.js';
@@ -22,6 +22,7 @@ interface ApiServerFlags {
   serviceClusterIpRange: string;
   serviceNodePortRange: string;
   encryptionProviderConfig?: string;
+  workers: number;
 }
 
 /** A commander parser that keeps the text after checking it with `parse`, reporting its message on failure. */
@@ -33,6 +34,12 @@ function checked(parse: (text: string) => { text: string }): (value: string) => 
       throw new InvalidArgumentError((err as Error).message);
     }
   };
+}
+
+function parseWorkers(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError(`--workers must be a whole number from 1 to 64, got "${text}"`);
+  return n;
 }
 
 /** `flotilla apiserver`: the Kubernetes-compatible API server (HTTPS only), flags named as kube-apiserver's. */
@@ -54,15 +61,19 @@ export function apiserverCommand(): Command {
     .option('--service-cluster-ip-range <cidr>', 'IPv4 CIDR that Service cluster IPs come from; its first address is the kubernetes Service\'s', checked(parseServiceCidr), '10.96.0.0/16')
     .option('--service-node-port-range <range>', 'ports that NodePort Services get', checked(parsePortRange), '30000-32767')
     .option('--encryption-provider-config <file>', 'EncryptionConfiguration (aesgcm/identity providers) for data at rest [default: generated in --cert-dir, encrypting secrets]')
+    .option('--workers <n>', 'apiserver processes serving the one address (each a whole apiserver on the same etcd, as several apiservers are; /metrics sums them)', parseWorkers, 1)
     .option('--log-level <level>', 'pino log level (default: $FLOTILLA_LOG_LEVEL or info)')
     .action(async (flags: ApiServerFlags) => {
-      const logger = createLogger('apiserver', flags.logLevel ? { level: flags.logLevel } : {});
+      const worker = apiServerWorkerNumber();
+      if (worker) stopWithFirstProcess();
+      const base = createLogger('apiserver', flags.logLevel ? { level: flags.logLevel } : {});
+      const logger = worker ? base.child({ worker }) : base;
       const config: ApiServerConfig = {
         etcdServers: flags.etcdServers,
         etcdPrefix: flags.etcdPrefix,
         etcdCompactionIntervalMs: flags.etcdCompactionInterval,
         bindAddress: flags.bindAddress,
-        securePort: flags.securePort ?? flags.port ?? 6443,
+        securePort: apiServerWorkerPort() ?? flags.securePort ?? flags.port ?? 6443,
         certDir: flags.certDir,
         tokenAuthFile: flags.tokenAuthFile,
         extraSans: flags.tlsSan ?? [],
@@ -74,6 +85,7 @@ export function apiserverCommand(): Command {
         serviceNodePortRange: flags.serviceNodePortRange,
         ...(flags.encryptionProviderConfig ? { encryptionProviderConfig: flags.encryptionProviderConfig } : {}),
       };
-      await runComponent('apiserver', run, config, logger);
+      if (worker || flags.workers <= 1) await runComponent('apiserver', run, config, logger);
+      else await runComponent('apiserver', (c: ApiServerConfig, signal: AbortSignal) => runApiServerWorkers(flags.workers, { host: c.bindAddress, port: c.securePort }, async () => void (await prepareApiServerFiles(c, logger)), logger, signal), config, logger);
     });
 }

@@ -1,0 +1,120 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiRequest, startApiServer, waitFor, type TestApiServer } from '../../src/index.js';
+
+// `flotilla apiserver --workers 2`: one address, two apiserver processes on
+// the same etcd. Each connection goes to one worker in turn; a client must
+// not be able to tell, whichever worker its next connection reaches.
+
+const ns = 'e2e-workers';
+const base = `/api/v1/namespaces/${ns}/configmaps`;
+// A new connection per request (the global agent would keep one alive), so requests land on both workers.
+const fresh = { connection: 'close' };
+
+/** The PIDs of `pid`'s child processes (from /proc). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('apiserver --workers 2', () => {
+  let api: TestApiServer;
+
+  beforeAll(async () => {
+    api = await startApiServer({ extraArgs: ['--workers', '2'], readyTimeout: 60_000 });
+    const res = await apiRequest(api.endpoint(), 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    expect(res.status, res.text).toBe(201);
+  });
+
+  afterAll(async () => {
+    await api?.stop();
+  });
+
+  it('runs two worker processes behind the one port, and serves each connection from one of them', async () => {
+    await waitFor(() => childrenOf(api.pid()!).length === 2, { timeout: 30_000, message: 'two apiserver workers' });
+    const made = await apiRequest(api.endpoint(), 'POST', base, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'spread' }, data: { n: '0' } }, fresh);
+    expect(made.status, made.text).toBe(201);
+    // Each worker logs the writes it served, with its number and the object's key.
+    const workers = new Set<string>();
+    for (let i = 1; i <= 8; i++) {
+      const res = await apiRequest(api.endpoint(), 'PATCH', `${base}/spread`, { data: { n: String(i) } }, { ...fresh, 'content-type': 'application/merge-patch+json' });
+      expect(res.status, res.text).toBe(200);
+    }
+    await waitFor(() => {
+      for (const line of api.logs().split('\n')) {
+        const m = /"worker":(\d+).*"key":"e2e-workers\/spread"/.exec(line);
+        if (m) workers.add(m[1]!);
+      }
+      return workers.size === 2;
+    }, { timeout: 10_000, message: 'both workers to log a write' });
+  });
+
+  it('reads its own writes whichever worker the next connection reaches', async () => {
+    for (let i = 0; i < 20; i++) {
+      const name = `rw-${i}`;
+      const created = await apiRequest(api.endpoint(), 'POST', base, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { n: '0' } }, fresh);
+      expect(created.status, created.text).toBe(201);
+      const updated = await apiRequest(api.endpoint(), 'PUT', `${base}/${name}`, { ...(created.json() as object), data: { n: '1' } }, fresh);
+      expect(updated.status, updated.text).toBe(200);
+      const got = await apiRequest(api.endpoint(), 'GET', `${base}/${name}`, undefined, fresh);
+      expect(got.status, got.text).toBe(200);
+      expect(got.json().metadata.resourceVersion).toBe(updated.json().metadata.resourceVersion);
+      expect(got.json().data).toEqual({ n: '1' });
+    }
+  });
+
+  it('counts every worker\'s requests on /metrics', async () => {
+    const before = await apiRequest(api.endpoint(), 'GET', '/metrics', undefined, fresh);
+    const count = (text: string) => Number(/apiserver_request_total\{code="200",resource="configmaps",subresource="",verb="LIST"\} (\d+)/.exec(text)?.[1] ?? 0);
+    for (let i = 0; i < 10; i++) expect((await apiRequest(api.endpoint(), 'GET', base, undefined, fresh)).status).toBe(200);
+    for (let i = 0; i < 4; i++) {
+      // Whichever worker answers /metrics, it serves both workers' sum.
+      const after = await apiRequest(api.endpoint(), 'GET', '/metrics', undefined, fresh);
+      expect(count(after.text) - count(before.text)).toBe(10);
+      expect(after.text.match(/^# TYPE apiserver_request_total counter$/gm)).toHaveLength(1);
+    }
+  });
+
+  it('forks a killed worker again and keeps serving meanwhile', async () => {
+    const [victim, other] = childrenOf(api.pid()!);
+    process.kill(victim!, 'SIGKILL');
+    // The other worker answers at once.
+    const res = await apiRequest(api.endpoint(), 'GET', `${base}/rw-0`, undefined, fresh);
+    expect(res.status, res.text).toBe(200);
+    await waitFor(() => childrenOf(api.pid()!).filter((p) => p !== other).length === 1 && !alive(victim!), { timeout: 30_000, message: 'the killed worker forked again' });
+    const replacement = childrenOf(api.pid()!).find((p) => p !== other)!;
+    // The new worker listens on the same port: it gets connections too.
+    let n = 100;
+    await waitFor(async () => {
+      const res = await apiRequest(api.endpoint(), 'PATCH', `${base}/spread`, { data: { n: String(n++) } }, { ...fresh, 'content-type': 'application/merge-patch+json' });
+      expect(res.status, res.text).toBe(200);
+      return api.logs().split('\n').some((l) => l.includes(`"pid":${replacement},`) && l.includes('"key":"e2e-workers/spread"'));
+    }, { timeout: 30_000, message: `the replacement worker (PID ${replacement}) to serve a request` });
+  });
+
+  it('stops every worker when the first process gets SIGTERM', async () => {
+    const workers = childrenOf(api.pid()!);
+    expect(workers).toHaveLength(2);
+    await api.kill('SIGTERM');
+    await waitFor(() => workers.every((p) => !alive(p)), { timeout: 30_000, message: 'both workers exited' });
+    expect(api.logs()).toContain('stopping apiserver workers');
+  });
+});
