@@ -117,7 +117,7 @@ export async function runApiserverBench(opts: ApiserverBenchOptions): Promise<Ap
     port: await freePort(),
     nodeFlags: opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [],
   });
-  const apiCpu0 = cpuSeconds(server.pid);
+  const apiCpu0 = cpuSeconds(server.pids());
   const config = { server: server.url, ca: server.caPem, token: server.adminToken };
   const client = new RestClient(config, { connections: Math.max(...opts.concurrencies) + 8, userAgent: 'flotilla-bench' });
   const namespaces = client.resource('namespaces');
@@ -126,13 +126,13 @@ export async function runApiserverBench(opts: ApiserverBenchOptions): Promise<Ap
   try {
     for (const ns of ['bench', 'bench-list', 'bench-watch']) await namespaces.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
     await pods.create(benchPod('bench', 'get-target'));
-    rss.idle = rssMiB(server.pid);
+    rss.idle = rssMiB(server.pids());
 
     const get: ClosedLoopResult[] = [];
     const create: ClosedLoopResult[] = [];
     for (const c of opts.concurrencies) {
       progress(`GET at ${c} concurrent clients`);
-      const cpuOf = { apiserver: server.pid, etcd: etcdPid() };
+      const cpuOf = { apiserver: server.pids(), etcd: etcdPid() };
       get.push(await runClosedLoop({ concurrency: c, durationMs: opts.durationMs, warmupMs: opts.warmupMs, cpuOf, op: () => pods.get('bench', 'get-target') }));
       progress(`create at ${c} concurrent clients`);
       create.push(await runClosedLoop({ concurrency: c, durationMs: opts.durationMs, warmupMs: opts.warmupMs, cpuOf, op: (seq) => pods.create(benchPod('bench', `c${c}-${seq}`)) }));
@@ -143,10 +143,10 @@ export async function runApiserverBench(opts: ApiserverBenchOptions): Promise<Ap
     if (fill.errors) throw new Error(`filling the list namespace failed ${fill.errors} times: ${fill.firstError}`);
     progress(`LIST of ${opts.listSize} pods x${opts.listRepeats}`);
     const list = await measureList(client, etcd, server.prefix, opts);
-    rss.afterList = rssMiB(server.pid);
+    rss.afterList = rssMiB(server.pids());
 
     progress(`watch delivery with ${opts.watchers} watches`);
-    const watch = await measureWatch(pods, server, etcd, opts, () => (rss.withWatches = rssMiB(server.pid)));
+    const watch = await measureWatch(pods, server, etcd, opts, () => (rss.withWatches = rssMiB(server.pids())));
 
     const result: ApiserverBenchResult = {
       baseline,
@@ -155,7 +155,7 @@ export async function runApiserverBench(opts: ApiserverBenchOptions): Promise<Ap
       list: { ...list, fill },
       watch,
       apiserverRssMiB: rss,
-      cpuSeconds: { apiserver: cpuSeconds(server.pid) - apiCpu0, bench: (process.cpuUsage(benchCpu0).user + process.cpuUsage(benchCpu0).system) / 1e6 },
+      cpuSeconds: { apiserver: cpuSeconds(server.pids()) - apiCpu0, bench: (process.cpuUsage(benchCpu0).user + process.cpuUsage(benchCpu0).system) / 1e6 },
       targets: [],
       machine: { cpus: cpus().length, loadBefore, loadAfter: loadavg()[0]! },
     };
@@ -370,11 +370,12 @@ export type ApiserverOp = 'get' | 'create' | 'list';
  * Runs one operation against a fresh apiserver at one concurrency, so a CPU
  * profile (`cpuProfDir`) holds only that operation's work.
  */
-export async function runApiserverOp(op: ApiserverOp, concurrency: number, durationMs: number, cpuProfDir?: string, listSize = 10_000): Promise<ClosedLoopResult> {
+export async function runApiserverOp(op: ApiserverOp, concurrency: number, durationMs: number, cpuProfDir?: string, listSize = 10_000, workers = 1): Promise<ClosedLoopResult> {
   const etcd = etcdClient(etcdEndpoints());
   const server = await startApiServer({
     port: await freePort(),
     nodeFlags: cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [],
+    workers,
   });
   const client = new RestClient({ server: server.url, ca: server.caPem, token: server.adminToken }, { connections: concurrency + 8, userAgent: 'flotilla-bench' });
   const pods = client.resource<Pod>('pods');
@@ -395,14 +396,14 @@ export async function runApiserverOp(op: ApiserverOp, concurrency: number, durat
       concurrency,
       durationMs,
       warmupMs: 1000,
-      cpuOf: { apiserver: server.pid, etcd: etcdPid() },
+      cpuOf: { apiserver: server.pids(), etcd: etcdPid() },
       op: op === 'create' ? (seq) => pods.create(benchPod('bench', `p-${seq}`)) : run,
     });
     // The same run's floor: bare etcd3 puts (pod-sized values) or gets at the same concurrency, for as long.
     progress(`baseline: bare etcd ${op === 'create' ? 'put' : 'get'} at ${concurrency} clients`);
     const base = await measureEtcdBaseline(etcd, [concurrency], durationMs, 1000, { etcd: etcdPid() });
     const floor = (op === 'create' ? base.put : base.get)[0]!;
-    section(`apiserver ${op} alone, ${concurrency} clients, against bare etcd ${op === 'create' ? 'put' : 'get'} in the same run`);
+    section(`apiserver${workers > 1 ? ` (${workers} workers)` : ''} ${op} alone, ${concurrency} clients, against bare etcd ${op === 'create' ? 'put' : 'get'} in the same run`);
     print(
       table(
         ['', 'ops', 'ops/s', 'p50 ms', 'p99 ms', 'CPU ms/op apiserver', 'etcd', 'bench client', 'errors'],

@@ -30,7 +30,7 @@ export async function measureEtcdBaseline(
   concurrencies: readonly number[],
   durationMs: number,
   warmupMs: number,
-  cpuOf: Record<string, number | undefined> = {},
+  cpuOf: Record<string, number | number[] | undefined> = {},
 ): Promise<EtcdBaseline> {
   const prefix = `/bench-baseline-${randomBytes(4).toString('hex')}/`;
   const value = podSizedValue();

@@ -145,7 +145,7 @@ async function runPhase(p: LivenessPhase, settleS: number): Promise<LivenessPhas
     }
     await new Promise((r) => setTimeout(r, settleS * 1000));
 
-    const cpu = new CpuMeter({ apiserver: server.pid, etcd: etcdPid(), 'controller-manager': cm.pid, 'hollow nodes': fleet.pids });
+    const cpu = new CpuMeter({ apiserver: server.pids(), etcd: etcdPid(), 'controller-manager': cm.pid, 'hollow nodes': fleet.pids });
     const rev0 = await etcdRevision();
     const req0 = await requestCounts(server);
     const w0 = Date.now();
@@ -169,7 +169,7 @@ async function runPhase(p: LivenessPhase, settleS: number): Promise<LivenessPhas
       writesPerSec,
       at5000PerSec: (etcdWritesPerSec / p.nodes) * 5000,
       cores: Object.fromEntries(Object.entries(used).filter(([k]) => k !== 'bench').map(([k, v]) => [k, v / seconds])),
-      rssMiB: { apiserver: rssMiB(server.pid), etcd: rssMiB(etcdPid()), 'controller-manager': rssMiB(cm.pid), 'hollow nodes': rssMiB(fleet.pids) },
+      rssMiB: { apiserver: rssMiB(server.pids()), etcd: rssMiB(etcdPid()), 'controller-manager': rssMiB(cm.pid), 'hollow nodes': rssMiB(fleet.pids) },
       probes,
     };
   } finally {

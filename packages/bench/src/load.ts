@@ -24,7 +24,7 @@ export interface ClosedLoopOptions {
   /** Warm-up time (ms) whose samples are discarded: connections, JIT. */
   warmupMs?: number;
   /** Processes whose CPU time per operation is reported (name → PID); this process is always counted as `bench`. */
-  cpuOf?: Record<string, number | undefined>;
+  cpuOf?: Record<string, number | number[] | undefined>;
   /** One operation; `seq` is unique over the run (for distinct names). */
   op: (seq: number, worker: number) => Promise<unknown>;
 }

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,22 @@ export function rssMiB(pid: number | number[] | undefined): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/** The PIDs of `pid`'s direct children (from /proc). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the command name (which may hold spaces): state ppid …
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
 /** CPU time (user+system, seconds) a process (the sum over several) has used so far, or NaN. */
@@ -79,6 +95,8 @@ export interface BenchApiServer extends Started {
   nodeTokens: Map<string, string>;
   prefix: string;
   dir: string;
+  /** The apiserver's processes: the one started and, with `workers`, its worker processes (for CPU and RSS). */
+  pids(): number[];
   /** Stops the process and removes its temporary files (the etcd data goes with the bench etcd). */
   stop(graceMs?: number): Promise<void>;
 }
@@ -96,6 +114,8 @@ export interface StartApiServerOptions {
   extraArgs?: string[];
   /** Keep the log and profile directory (for --cpu-prof). */
   keepDir?: boolean;
+  /** `flotilla apiserver --workers N`: apiserver processes behind the port (default 1). */
+  workers?: number;
 }
 
 const token = () => randomBytes(24).toString('base64url');
@@ -122,13 +142,16 @@ export async function startApiServer(options: StartApiServerOptions): Promise<Be
       '--secure-port', String(options.port),
       '--cert-dir', certDir,
       '--token-auth-file', tokenFile,
+      ...(options.workers && options.workers > 1 ? ['--workers', String(options.workers)] : []),
       ...(options.extraArgs ?? []),
     ],
     join(dir, 'apiserver.log'),
     options.nodeFlags ?? [],
   );
   let caPem = '';
-  const deadline = Date.now() + 30_000;
+  // Workers start one after another on a busy machine: 30 s each.
+  const readyS = 30 * Math.max(1, options.workers ?? 1);
+  const deadline = Date.now() + readyS * 1000;
   for (;;) {
     try {
       caPem ||= await readFile(join(certDir, 'ca.crt'), 'utf8');
@@ -136,14 +159,16 @@ export async function startApiServer(options: StartApiServerOptions): Promise<Be
       const res = await request(`${url}/readyz`, { dispatcher, headers: { authorization: `Bearer ${adminToken}` } });
       await res.body.text();
       await dispatcher.close();
-      if (res.statusCode === 200) break;
+      // With workers, every one of them must be listening, not just the one that answered.
+      const listening = options.workers && options.workers > 1 ? (await readFile(proc.logFile, 'utf8')).split('\n').filter((l) => l.includes('"msg":"listening"')).length : 1;
+      if (res.statusCode === 200 && listening >= (options.workers ?? 1)) break;
     } catch {
       // not up yet
     }
     if (Date.now() > deadline) {
       await proc.stop(1000);
       const log = await readFile(proc.logFile, 'utf8').catch(() => '');
-      throw new Error(`apiserver on ${url} not ready after 30 s; log:\n${log.slice(-3000)}`);
+      throw new Error(`apiserver on ${url} not ready after ${readyS} s; log:\n${log.slice(-3000)}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -155,6 +180,7 @@ export async function startApiServer(options: StartApiServerOptions): Promise<Be
     nodeTokens,
     prefix,
     dir,
+    pids: () => (options.workers && options.workers > 1 ? [proc.pid, ...childPids(proc.pid)] : [proc.pid]),
     async stop(graceMs?: number) {
       await proc.stop(graceMs);
       // FLOTILLA_BENCH_KEEP=1 keeps the processes' logs for a post-mortem.

@@ -349,7 +349,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     await fleet.ready;
     const readyAfterRegistration = await readyNodes(nodesApi, 'hollow-');
     const rssByProcess = (): Record<string, number> => ({
-      apiserver: rssMiB(server.pid),
+      apiserver: rssMiB(server.pids()),
       scheduler: rssMiB(scheduler.pid),
       'controller-manager': rssMiB(cm.pid),
       etcd: rssMiB(etcdPid()),
@@ -379,7 +379,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       if (isRunning(pod) && !running.has(k)) running.set(k, at);
     };
     progress(`creating ${opts.pods} pods`);
-    const cpu = new CpuMeter({ apiserver: server.pid, scheduler: scheduler.pid, 'controller-manager': cm.pid, etcd: etcdPid(), 'hollow nodes': fleet.pids });
+    const cpu = new CpuMeter({ apiserver: server.pids(), scheduler: scheduler.pid, 'controller-manager': cm.pid, etcd: etcdPid(), 'hollow nodes': fleet.pids });
     const rss0 = rssByProcess();
     const metrics0 = await apiserverMetrics(server);
     const requests0 = await requestCounts(server, metrics0);

@@ -161,10 +161,11 @@ withFlags(program.command('apiserver-op <op>').description('one apiserver operat
   .option('-c, --concurrency <n>', 'concurrent clients', '16')
   .option('-d, --duration <seconds>', 'measured seconds', '10')
   .option('--list-size <n>', 'pods in the list', '10000')
-  .action(async (op: string, flags: Flags & { concurrency: string; duration: string; listSize: string }) => {
+  .option('--workers <n>', 'apiserver worker processes (flotilla apiserver --workers)', '1')
+  .action(async (op: string, flags: Flags & { concurrency: string; duration: string; listSize: string; workers: string }) => {
     if (!['get', 'create', 'list'].includes(op)) throw new Error(`unknown op ${op}: get, create or list`);
     const dir = profileDir(flags, `apiserver-${op}`);
-    await runApiserverOp(op as ApiserverOp, Number(flags.concurrency), Number(flags.duration) * 1000, dir, Number(flags.listSize));
+    await runApiserverOp(op as ApiserverOp, Number(flags.concurrency), Number(flags.duration) * 1000, dir, Number(flags.listSize), positive(flags.workers, 'workers') ?? 1);
     printProfiles(dir);
   });
 program
