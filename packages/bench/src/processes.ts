@@ -5,12 +5,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import { etcdEndpoints, flotillaBin, repoRoot } from '@flotilla/e2e';
+import { childPids, etcdEndpoints, flotillaBin, repoRoot } from '@flotilla/e2e';
 
 // Where the repo, the built CLI and the test etcd are: the e2e harness's answers, shared.
 export { etcdEndpoints, flotillaBin, repoRoot } from '@flotilla/e2e';
@@ -25,22 +25,6 @@ export function rssMiB(pid: number | number[] | undefined): number {
   } catch {
     return Number.NaN;
   }
-}
-
-/** The PIDs of `pid`'s direct children (from /proc). */
-export function childPids(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // Fields after the command name (which may hold spaces): state ppid …
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
 }
 
 /** CPU time (user+system, seconds) a process (the sum over several) has used so far, or NaN. */

@@ -4,6 +4,7 @@
  * 4 MiB) for failure messages, started only once ready, stopped politely.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { repoRoot } from './env.js';
 import { waitFor } from './wait-for.js';
 
@@ -126,4 +127,20 @@ export function superviseProcess(options: SuperviseOptions): SupervisedProcess {
     pid: () => child?.pid,
     logs: () => log,
   };
+}
+
+/** The PIDs of `pid`'s direct children, from /proc (an apiserver's workers, for example). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // The fields after the command name (which may hold spaces): state, ppid, …
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }

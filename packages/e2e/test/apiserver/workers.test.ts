@@ -1,6 +1,5 @@
-import { readFileSync, readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiRequest, startApiServer, waitFor, type TestApiServer } from '../../src/index.js';
+import { apiRequest, childPids, startApiServer, waitFor, type TestApiServer } from '../../src/index.js';
 
 // `flotilla apiserver --workers 2`: one address, two apiserver processes on
 // the same etcd. Each connection goes to one worker in turn; a client must
@@ -10,21 +9,6 @@ const ns = 'e2e-workers';
 const base = `/api/v1/namespaces/${ns}/configmaps`;
 // A new connection per request (the global agent would keep one alive), so requests land on both workers.
 const fresh = { connection: 'close' };
-
-/** The PIDs of `pid`'s child processes (from /proc). */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
 
 const alive = (pid: number) => {
   try {
@@ -49,7 +33,7 @@ describe('apiserver --workers 2', () => {
   });
 
   it('runs two worker processes behind the one port, and serves each connection from one of them', async () => {
-    await waitFor(() => childrenOf(api.pid()!).length === 2, { timeout: 30_000, message: 'two apiserver workers' });
+    await waitFor(() => childPids(api.pid()!).length === 2, { timeout: 30_000, message: 'two apiserver workers' });
     const made = await apiRequest(api.endpoint(), 'POST', base, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'spread' }, data: { n: '0' } }, fresh);
     expect(made.status, made.text).toBe(201);
     // Each worker logs the writes it served, with its number and the object's key.
@@ -94,13 +78,13 @@ describe('apiserver --workers 2', () => {
   });
 
   it('forks a killed worker again and keeps serving meanwhile', async () => {
-    const [victim, other] = childrenOf(api.pid()!);
+    const [victim, other] = childPids(api.pid()!);
     process.kill(victim!, 'SIGKILL');
     // The other worker answers at once.
     const res = await apiRequest(api.endpoint(), 'GET', `${base}/rw-0`, undefined, fresh);
     expect(res.status, res.text).toBe(200);
-    await waitFor(() => childrenOf(api.pid()!).filter((p) => p !== other).length === 1 && !alive(victim!), { timeout: 30_000, message: 'the killed worker forked again' });
-    const replacement = childrenOf(api.pid()!).find((p) => p !== other)!;
+    await waitFor(() => childPids(api.pid()!).filter((p) => p !== other).length === 1 && !alive(victim!), { timeout: 30_000, message: 'the killed worker forked again' });
+    const replacement = childPids(api.pid()!).find((p) => p !== other)!;
     // The new worker listens on the same port: it gets connections too.
     let n = 100;
     await waitFor(async () => {
@@ -111,7 +95,7 @@ describe('apiserver --workers 2', () => {
   });
 
   it('stops every worker when the first process gets SIGTERM', async () => {
-    const workers = childrenOf(api.pid()!);
+    const workers = childPids(api.pid()!);
     expect(workers).toHaveLength(2);
     await api.kill('SIGTERM');
     await waitFor(() => workers.every((p) => !alive(p)), { timeout: 30_000, message: 'both workers exited' });
