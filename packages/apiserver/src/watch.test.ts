@@ -80,6 +80,20 @@ describe('watch', () => {
     await until(() => s.app.apiMetrics.openWatches('pods') === 0, 'watch gauge back to 0');
   });
 
+  it('many changes at once still arrive in order, each a whole JSON line', async () => {
+    const w = openWatch(base, `${PODS}?watch=1&allowWatchBookmarks=true`);
+    await until(() => w.status === 200, 'watch open');
+    const names = Array.from({ length: 40 }, (_, i) => `p${i}`);
+    // Concurrent creates: several land in one etcd response and one turn of the apiserver's loop.
+    await Promise.all(names.map((n) => s.request('POST', PODS, testPod(n))));
+    await until(() => w.events.filter((e) => e.type === 'ADDED').length === names.length, 'every ADDED');
+    const added = w.events.filter((e) => e.type === 'ADDED');
+    expect(new Set(added.map((e) => e.object.metadata.name))).toEqual(new Set(names));
+    const rvs = added.map((e) => Number(e.object.metadata.resourceVersion));
+    expect(rvs).toEqual([...rvs].sort((x, y) => x - y));
+    w.close();
+  });
+
   it('from a resourceVersion replays what happened after it, with selectors', async () => {
     const a = (await s.request('POST', PODS, testPod('a'))).body;
     await s.request('POST', PODS, { ...testPod('b'), metadata: { name: 'b', labels: { app: 'db' } } });

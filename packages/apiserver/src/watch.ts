@@ -14,6 +14,7 @@ import { withType } from './rest-handlers.js';
 import type { ResourcePath } from './request-info.js';
 import { selectorIndex, selectorPredicate } from './selectors.js';
 import { boolParam } from './query-params.js';
+import { WatchWriter } from './watch-writer.js';
 
 /** Timing of watches; tests shorten them. */
 export interface WatchTimings {
@@ -46,8 +47,11 @@ export function eventLine(info: ResourceInfo, type: string, obj: KubeObject): Bu
   if (!Object.isFrozen(obj)) return encodeLine(info, type, obj);
   let lines = encodedLines.get(obj);
   if (!lines) encodedLines.set(obj, (lines = new Map()));
-  const k = `${type} ${info.group}/${info.version} ${info.kind}`;
-  let line = lines.get(k);
+  // From the stored JSON the line depends on the event type alone (the object carries its own type): no key to build per watcher.
+  let line = lines.get(type);
+  if (line) return line;
+  const k = encodedJson(obj) === undefined ? `${type} ${info.group}/${info.version} ${info.kind}` : type;
+  line = lines.get(k);
   if (!line) lines.set(k, (line = encodeLine(info, type, obj)));
   return line;
 }
@@ -106,31 +110,9 @@ export async function serveWatch(
   let lastRv = params.rv;
   let bookmarkTimer: NodeJS.Timeout | undefined;
 
-  // Events that arrive together (one etcd response) leave in one TLS write.
-  let corked = false;
-  const uncork = () => {
-    corked = false;
-    if (!res.destroyed) res.uncork();
-  };
-  const write = async (line: unknown): Promise<void> => {
-    if (res.destroyed || res.writableEnded) return;
-    if (!corked) {
-      corked = true;
-      res.cork();
-      process.nextTick(uncork);
-    }
-    if (!res.write(Buffer.isBuffer(line) ? line : JSON.stringify(line) + '\n')) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          res.off('drain', done);
-          ac.signal.removeEventListener('abort', done);
-          resolve();
-        };
-        res.on('drain', done);
-        ac.signal.addEventListener('abort', done, { once: true });
-      });
-    }
-  };
+  // Lines queued in one turn of the event loop leave in one chunk (see watch-writer.ts).
+  const writer = new WatchWriter(res, ac.signal);
+  const write = (line: Buffer | object): Promise<void> | undefined => writer.write(Buffer.isBuffer(line) ? line : JSON.stringify(line) + '\n');
   const bookmark = (annotations?: Record<string, string>) =>
     write({ type: 'BOOKMARK', object: { kind: info.kind, apiVersion: groupVersion(info), metadata: { resourceVersion: lastRv, ...(annotations ? { annotations } : {}) } } });
 
@@ -140,7 +122,10 @@ export async function serveWatch(
     let from = params.rv;
     if (params.sendInitial) {
       const list = await storage.list(info.plural, path.namespace, params.predicate ? { predicate: params.predicate } : {});
-      for (const item of list.items) await write(render ? { type: 'ADDED', object: render(withType(info, item)) } : eventLine(info, 'ADDED', item));
+      for (const item of list.items) {
+        const wait = write(render ? { type: 'ADDED', object: render(withType(info, item)) } : eventLine(info, 'ADDED', item));
+        if (wait) await wait;
+      }
       // A list without resourceVersion is "from now"; with one, keep the caller's starting point.
       if (from === '' || from === '0') from = list.resourceVersion;
       lastRv = list.resourceVersion;
@@ -161,7 +146,9 @@ export async function serveWatch(
       if (ac.signal.aborted) break;
       lastRv = ev.object.metadata.resourceVersion ?? lastRv;
       const obj = ev.object as KubeObject;
-      await write(render ? { type: ev.type, object: render(withType(info, obj)) } : eventLine(info, ev.type, obj));
+      // Awaited only when the client's socket is full: no promise per event otherwise.
+      const wait = write(render ? { type: ev.type, object: render(withType(info, obj)) } : eventLine(info, ev.type, obj));
+      if (wait) await wait;
     }
   } catch (err) {
     if (!ac.signal.aborted) {
@@ -173,6 +160,7 @@ export async function serveWatch(
     if (timer) clearTimeout(timer);
     if (bookmarkTimer) clearInterval(bookmarkTimer);
     signal.removeEventListener('abort', abort);
+    writer.flush();
     if (!res.writableEnded) res.end();
   }
 }
