@@ -77,3 +77,35 @@ describe('updateManagers', () => {
     expect(updateManagers(managers, before, before, writer('other'))).toBe(managers);
   });
 });
+
+describe('re-encoding kept entries', () => {
+  const writer = { manager: 'kubelet', operation: 'Update' as const, apiVersion: 'v1', subresource: 'status' };
+
+  it('a stored entry kept as it is is stored as it was (same fieldsV1), a changed one is encoded afresh', () => {
+    const stored = encodeFieldsV1(new Set(['f:spec\nf:replicas', 'f:metadata\nf:labels\nf:app']));
+    const set = decodeFieldsV1(JSON.parse(JSON.stringify(stored)));
+    expect(encodeFieldsV1(set)).toEqual(stored);
+    const tree = JSON.parse(JSON.stringify(stored));
+    expect(encodeFieldsV1(decodeFieldsV1(tree))).toBe(tree);
+    const other: Manager = { manager: 'kubectl', operation: 'Update', apiVersion: 'v1', time: '2020-01-01T00:00:00Z', set: decodeFieldsV1(tree) };
+    const out = updateManagers([other], new Map([['f:status\nf:phase', '"Pending"']]), new Map([['f:status\nf:phase', '"Running"']]), writer);
+    expect(out[0]).toBe(other);
+    expect(encodeFieldsV1(out[1]!.set)).toEqual({ 'f:status': { 'f:phase': {} } });
+  });
+
+  it('a tree spelled otherwise than the server spells it (unsorted, a lone ".", a non-object) is encoded afresh', () => {
+    for (const tree of [{ 'f:b': {}, 'f:a': {} }, { 'f:a': { '.': {} } }, { 'f:a': { 'f:x': {}, '.': {} } }, { 'f:a': 1, 'f:b': {} }]) {
+      const again = encodeFieldsV1(decodeFieldsV1(tree));
+      expect(again).not.toBe(tree);
+      expect(encodeFieldsV1(decodeFieldsV1(again))).toBe(again);
+    }
+  });
+
+  it('a writer whose fields stay the same keeps its set and gets a new time', () => {
+    const mine: Manager = { ...writer, time: '2020-01-01T00:00:00Z', set: decodeFieldsV1({ 'f:status': { 'f:phase': {} } }) };
+    const out = updateManagers([mine], new Map([['f:status\nf:phase', '"Pending"']]), new Map([['f:status\nf:phase', '"Running"']]), writer);
+    expect(out).toHaveLength(1);
+    expect(out[0]!.set).toBe(mine.set);
+    expect(out[0]!.time).not.toBe(mine.time);
+  });
+});

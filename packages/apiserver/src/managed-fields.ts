@@ -208,6 +208,9 @@ interface Trie {
 
 /** A field set in the fieldsV1 format: `{"f:spec":{"f:replicas":{}}}`, `.` marking a member that also has children. */
 export function encodeFieldsV1(set: FieldSet): Record<string, unknown> {
+  // A set decoded from a stored entry and kept as it is (most managers on most writes) is stored as it was.
+  const stored = storedTree.get(set);
+  if (stored) return stored;
   const root: Trie = { member: false, children: new Map() };
   for (const key of set) {
     let node = root;
@@ -229,30 +232,47 @@ export function encodeFieldsV1(set: FieldSet): Record<string, unknown> {
 
 /** Decoded field sets by their fieldsV1 object: a stored object is written many times (status), its entries decoded once. Never mutated. */
 const decoded = new WeakMap<object, FieldSet>();
+/** The other way round: the fieldsV1 object a decoded set came from, so a set kept unchanged is not encoded again. */
+const storedTree = new WeakMap<FieldSet, Record<string, unknown>>();
 
 /** The field set a fieldsV1 tree describes. */
 export function decodeFieldsV1(tree: unknown): FieldSet {
   if (!isObj(tree)) return new Set();
   const hit = decoded.get(tree);
   if (hit) return hit;
-  const set = decodeTree(tree);
+  const { set, canonical } = decodeTree(tree);
   decoded.set(tree, set);
+  // Only a tree exactly as encodeFieldsV1 writes it may stand in for an encoding (a client's may be spelled otherwise).
+  if (canonical) storedTree.set(set, tree);
   return set;
 }
 
-function decodeTree(tree: unknown): FieldSet {
+/** The set of a fieldsV1 tree, and whether the tree is spelled as encodeFieldsV1 spells that set (`.` first and only beside children, keys sorted, objects only). */
+function decodeTree(tree: unknown): { set: FieldSet; canonical: boolean } {
   const set: FieldSet = new Set();
+  let canonical = true;
   const walk = (node: unknown, path: string[]) => {
-    if (!isObj(node)) return;
+    if (!isObj(node)) {
+      canonical = false;
+      return;
+    }
     const keys = Object.keys(node);
     if (path.length > 0 && keys.length === 0) set.add(path.join(SEP));
-    for (const k of keys) {
-      if (k === '.') set.add(path.join(SEP));
-      else walk(node[k], [...path, k]);
+    let prev: string | undefined;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      if (k === '.') {
+        if (i !== 0 || keys.length === 1 || !isObj(node[k]) || Object.keys(node[k]).length > 0) canonical = false;
+        set.add(path.join(SEP));
+        continue;
+      }
+      if (prev !== undefined && !(prev < k)) canonical = false;
+      prev = k;
+      walk(node[k], [...path, k]);
     }
   };
   walk(tree, []);
-  return set;
+  return { set, canonical };
 }
 
 /** A path as Kubernetes prints it in conflicts: `.spec.replicas`, `.spec.containers[name="web"].image`. */
@@ -312,7 +332,18 @@ export function encodeManagers(managers: Manager[]): ManagedFieldsEntry[] {
   }));
 }
 
-const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+// The time of an entry has whole seconds: formatted once per second, not once per write.
+let nowSecond = -1;
+let nowText = '';
+const now = (): string => {
+  const ms = Date.now();
+  const second = Math.floor(ms / 1000);
+  if (second !== nowSecond) {
+    nowSecond = second;
+    nowText = new Date(second * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+  }
+  return nowText;
+};
 
 /**
  * Ownership after an update (create, PUT, a non-apply PATCH): the writer
@@ -330,14 +361,29 @@ export function updateManagers(managers: Manager[], before: FieldValues, after: 
       mine = m;
       continue;
     }
-    const set = new Set([...m.set].filter((k) => !cmp.added.has(k) && !cmp.modified.has(k) && !cmp.removed.has(k)));
-    out.push({ ...m, set });
+    // A manager that loses nothing keeps its set (the same object, so its stored fieldsV1 is reused).
+    const lost = (k: PathKey) => cmp.added.has(k) || cmp.modified.has(k) || cmp.removed.has(k);
+    let loses = false;
+    for (const k of m.set) if (lost(k)) { loses = true; break; }
+    out.push(loses ? { ...m, set: new Set([...m.set].filter((k) => !lost(k))) } : m);
   }
-  const set = new Set([...(mine?.set ?? [])].filter((k) => !cmp.removed.has(k)));
+  out.push({ ...writer, time: now(), set: writerSet(mine?.set, cmp) });
+  return out.filter((m) => m.set.size > 0);
+}
+
+/** The writer's fields after an update: what it had, less what was removed, plus what it added or changed; its old set itself when that is the same. */
+function writerSet(had: FieldSet | undefined, cmp: Comparison): FieldSet {
+  if (had) {
+    let same = true;
+    for (const k of cmp.removed) if (had.has(k)) { same = false; break; }
+    if (same) for (const k of cmp.added) if (!had.has(k)) { same = false; break; }
+    if (same) for (const k of cmp.modified) if (!had.has(k)) { same = false; break; }
+    if (same) return had;
+  }
+  const set = new Set([...(had ?? [])].filter((k) => !cmp.removed.has(k)));
   for (const k of cmp.added) set.add(k);
   for (const k of cmp.modified) set.add(k);
-  out.push({ ...writer, time: now(), set });
-  return out.filter((m) => m.set.size > 0);
+  return set;
 }
 
 /** The name Kubernetes records for a writer without `fieldManager`: the program name of its user agent (`kubectl/v1.32 …` → `kubectl`). */
