@@ -59,9 +59,15 @@ export class ClientCertAuthenticator implements Authenticator {
 export class UnionAuthenticator implements Authenticator {
   constructor(private readonly authenticators: Authenticator[]) {}
 
-  async authenticate(headers: Record<string, string | string[] | undefined>, peer?: RequestPeer): Promise<UserInfo | undefined> {
-    for (const a of this.authenticators) {
-      const user = await a.authenticate(headers, peer);
+  authenticate(headers: Record<string, string | string[] | undefined>, peer?: RequestPeer): UserInfo | undefined | Promise<UserInfo | undefined> {
+    return this.from(0, headers, peer);
+  }
+
+  // Synchronous while the authenticators answer synchronously (certificates, tokens): no promise per request.
+  private from(start: number, headers: Record<string, string | string[] | undefined>, peer?: RequestPeer): UserInfo | undefined | Promise<UserInfo | undefined> {
+    for (let i = start; i < this.authenticators.length; i++) {
+      const user = this.authenticators[i]!.authenticate(headers, peer);
+      if (user instanceof Promise) return user.then((u) => u ?? this.from(i + 1, headers, peer));
       if (user) return user;
     }
     return undefined;
