@@ -376,3 +376,13 @@ describe('topologySpreadConstraints', () => {
     ]);
   });
 });
+
+describe('pod status updates', () => {
+  it('do not judge the stored spec again (carried over by reference), as Kubernetes; a changed spec still is', () => {
+    const old = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'd', resourceVersion: '1' }, spec: { containers: [{ name: 'BAD NAME', image: 'x' }] } } as unknown as KubeObject;
+    const statusWrite = { ...old, metadata: { ...old.metadata }, status: { phase: 'Running' } } as KubeObject;
+    expect(validatePod(statusWrite, old)).toEqual([]);
+    const specWrite = { ...statusWrite, spec: deepCopy((old as Pod).spec) } as KubeObject;
+    expect(validatePod(specWrite, old).map((e) => e.field)).toContain('spec.containers[0].name');
+  });
+});
