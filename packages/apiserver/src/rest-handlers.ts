@@ -86,6 +86,36 @@ function objectBody(info: ResourceInfo, obj: KubeObject): { body: KubeObject; js
   return json === undefined ? { body: withType(info, obj) } : { body: withType(info, obj), json };
 }
 
+/**
+ * True when `a` and `b` have the same JSON text (same keys in the same order,
+ * same values), compared without writing either out: every write that sends
+ * back the managedFields it read asks this.
+ */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i] ?? null, b[i] ?? null)) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  const ka = jsonKeys(ra);
+  const kb = jsonKeys(rb);
+  if (ka.length !== kb.length) return false;
+  for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i] || !sameJson(ra[ka[i]!], rb[kb[i]!])) return false;
+  return true;
+}
+
+/** The keys JSON writes of an object, in order: undefined members are left out. */
+function jsonKeys(o: Record<string, unknown>): string[] {
+  const keys = Object.keys(o);
+  for (const k of keys) if (o[k] === undefined) return keys.filter((x) => o[x] !== undefined);
+  return keys;
+}
+
 /** Runs a kind's own code on client data: a throw there is the client's bad input (400), not a 500. */
 function guarded<T>(what: string, fn: () => T): T {
   try {
@@ -395,7 +425,7 @@ export class RestHandlers {
     checkFieldManager(req.query.fieldManager, false, info.kind);
     const requested = next.metadata.managedFields as unknown;
     // A client that sends managedFields other than the stored ones sets them (kubectl's apply migration does); none or [] keeps them.
-    const reset = Array.isArray(requested) && requested.length > 0 && JSON.stringify(requested) !== JSON.stringify(cur?.metadata.managedFields);
+    const reset = Array.isArray(requested) && requested.length > 0 && !sameJson(requested, cur?.metadata.managedFields);
     const managers = decodeManagers(reset || !cur ? next : cur);
     const scope = { hasStatus: info.subresources.includes('status'), ...(path.subresource ? { subresource: path.subresource } : {}) };
     const writer = {
