@@ -109,3 +109,16 @@ describe('re-encoding kept entries', () => {
     expect(out[0]!.time).not.toBe(mine.time);
   });
 });
+
+describe('encoding one set shape once', () => {
+  it('equal sets share one frozen tree; different sets (even ones whose members join alike) do not', () => {
+    const a = encodeFieldsV1(new Set(['f:spec\nf:replicas', 'f:metadata\nf:labels\nf:app']));
+    const b = encodeFieldsV1(new Set(['f:spec\nf:replicas', 'f:metadata\nf:labels\nf:app']));
+    expect(b).toBe(a);
+    expect(Object.isFrozen((a['f:spec'] as Record<string, unknown>)['f:replicas'])).toBe(true);
+    const joined = encodeFieldsV1(new Set(['f:x1:f:y']));
+    const split = encodeFieldsV1(new Set(['f:x', 'f:y']));
+    expect(joined).toEqual({ 'f:x1:f:y': {} });
+    expect(split).toEqual({ 'f:x': {}, 'f:y': {} });
+  });
+});

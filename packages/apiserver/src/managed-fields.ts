@@ -211,6 +211,28 @@ export function encodeFieldsV1(set: FieldSet): Record<string, unknown> {
   // A set decoded from a stored entry and kept as it is (most managers on most writes) is stored as it was.
   const stored = storedTree.get(set);
   if (stored) return stored;
+  // Objects made from one template (a ReplicaSet's pods) have the same sets: each is encoded once.
+  // The members are length-prefixed so that no two sets share a signature.
+  let signature = '';
+  for (const key of set) signature += `${key.length}:${key}`;
+  const hit = recentTrees.get(signature);
+  if (hit) return hit;
+  const tree = freezeTree(buildTree(set));
+  if (recentTrees.size >= RECENT_TREES) recentTrees.clear();
+  recentTrees.set(signature, tree);
+  return tree;
+}
+
+/** Encoded trees by the signature of their set; a tree is shared by every object with that set, so it is frozen. */
+const recentTrees = new Map<string, Record<string, unknown>>();
+const RECENT_TREES = 512;
+
+function freezeTree(tree: Record<string, unknown>): Record<string, unknown> {
+  for (const k in tree) freezeTree(tree[k] as Record<string, unknown>);
+  return Object.freeze(tree);
+}
+
+function buildTree(set: FieldSet): Record<string, unknown> {
   const root: Trie = { member: false, children: new Map() };
   for (const key of set) {
     let node = root;
