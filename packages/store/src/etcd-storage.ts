@@ -22,7 +22,9 @@ import {
   type KubeObject,
 } from '@flotilla/api';
 import { createLogger, type Logger } from '@flotilla/observability';
-import { Etcd3, isRecoverableError, type IKeyValue, type IOptions } from 'etcd3';
+import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
+import { EtcdKv } from './etcd-kv.js';
+import type { KeyValue } from './etcd-proto.js';
 import { decodeContinue, encodeContinue } from './continue-token.js';
 import { IDENTITY_TRANSFORMER, type ValueTransformer } from './encryption.js';
 import { isCompactedError, isFutureRevisionError, toApiError } from './etcd-errors.js';
@@ -120,7 +122,7 @@ function backoff(ms: number): Backoff {
  * revision; with `remember`, its text (revision spliced in) is kept as the
  * object's JSON (see object-json.ts) — only for objects returned unchanged.
  */
-function decode(kv: IKeyValue, remember = false): KubeObject {
+function decode(kv: Pick<KeyValue, 'value' | 'mod_revision'>, remember = false): KubeObject {
   const text = kv.value.toString('utf8');
   const obj = JSON.parse(text) as KubeObject;
   if (typeof obj.metadata !== 'object' || obj.metadata === null) obj.metadata = {};
@@ -159,7 +161,10 @@ function stamp(obj: KubeObject, rev: number | string): KubeObject {
  * they were given, shallow-copied and stamped (the caller hands it over).
  */
 export class EtcdStorage implements Storage {
+  /** Watches, leases, compaction: everything but the hot unary calls. */
   private readonly client: Etcd3;
+  /** The hot unary calls (gets, writes, lists, revision reads): see etcd-kv.ts. */
+  private readonly kv: EtcdKv;
   private readonly watchStream: WatchStream;
   private readonly prefix: string;
   private readonly log: Logger;
@@ -223,10 +228,19 @@ export class EtcdStorage implements Storage {
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
       faultHandling: { host: () => passThrough, global: retryOnce, watchBackoff: backoff(100) },
     });
+    this.kv = new EtcdKv({
+      endpoints: options.endpoints,
+      requestTimeoutMs: timeout,
+      keepaliveTimeMs: 15_000,
+      keepaliveTimeoutMs: 5000,
+      initialBackoffMs: 100,
+      maxBackoffMs: 2000,
+      logger: this.log,
+    });
     this.watchStream = new WatchStream(this.client, this.log);
     this.cacheMissBackoffMs = options.readCacheMissBackoffMs ?? CACHE_MISS_BACKOFF_MS;
     if (options.readCache !== false) {
-      this.readCache = new ReadCache({ client: this.client, stream: this.watchStream, keyPrefix: `${this.prefix}/`, log: this.log });
+      this.readCache = new ReadCache({ client: this.kv, stream: this.watchStream, keyPrefix: `${this.prefix}/`, log: this.log });
     }
     if (options.compactionIntervalMs && options.compactionIntervalMs > 0) {
       this.compactor = new Compactor(this.client, this.log);
@@ -240,8 +254,8 @@ export class EtcdStorage implements Storage {
   }
 
   /** Decodes a stored value of `key` (decrypting it when it was stored encrypted). */
-  private decode(key: string, kv: Pick<IKeyValue, 'value' | 'mod_revision'>, remember = false): KubeObject {
-    return decode({ value: this.transformer.fromStorage(key, kv.value), mod_revision: kv.mod_revision } as IKeyValue, remember);
+  private decode(key: string, kv: Pick<KeyValue, 'value' | 'mod_revision'>, remember = false): KubeObject {
+    return decode({ value: this.transformer.fromStorage(key, kv.value), mod_revision: kv.mod_revision }, remember);
   }
 
   /** The bytes etcd stores for `json` at `key` (encrypted when the resource is configured so). */
@@ -263,8 +277,8 @@ export class EtcdStorage implements Storage {
     }
   }
 
-  private async readKv(key: string): Promise<IKeyValue | undefined> {
-    const res = await this.call('get', key, () => this.client.kv.range({ key: Buffer.from(key) }));
+  private async readKv(key: string): Promise<Pick<KeyValue, 'value' | 'mod_revision'> | undefined> {
+    const res = await this.call('get', key, () => this.kv.range({ key: Buffer.from(key) }));
     return res.kvs[0];
   }
 
@@ -272,7 +286,7 @@ export class EtcdStorage implements Storage {
   private async swap(resource: string, key: string, revision: string, op: 'put' | 'delete', value?: Buffer): Promise<number | undefined> {
     const kb = Buffer.from(key);
     const res = await this.call(op === 'put' ? 'update' : 'delete', key, () =>
-      this.client.kv.txn({
+      this.kv.txn({
         compare: [{ key: kb, target: 'Mod', result: 'Equal', mod_revision: revision }],
         success: [op === 'put' ? { request_put: { key: kb, value } } : { request_delete_range: { key: kb } }],
         failure: [],
@@ -334,7 +348,7 @@ export class EtcdStorage implements Storage {
       const kb = Buffer.from(key);
       const json = encodeJson(next);
       const res = await this.call('create', key, () =>
-        this.client.kv.txn({
+        this.kv.txn({
           compare: [{ key: kb, target: 'Version', result: 'Equal', version: 0 }],
           success: [{ request_put: { key: kb, value: this.seal(resource, key, json) } }],
           failure: [],
@@ -429,10 +443,10 @@ export class EtcdStorage implements Storage {
     // A key's value at a given mod revision never changes, so a cached copy at
     // exactly the wanted revision is what etcd holds there: the swap below
     // checks it is still current, and no read is needed.
-    let cachedKv: IKeyValue | undefined;
+    let cachedKv: Pick<KeyValue, 'value' | 'mod_revision'> | undefined;
     if (wanted) {
       const hit = this.peek(key);
-      if (hit && hit.modRevision === wanted) cachedKv = { key: Buffer.from(key), value: hit.value, mod_revision: hit.modRevision } as IKeyValue;
+      if (hit && hit.modRevision === wanted) cachedKv = { value: hit.value, mod_revision: hit.modRevision };
     }
     for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
       const fromCache = cachedKv;
@@ -578,7 +592,7 @@ export class EtcdStorage implements Storage {
         const startKey = start;
         const rev = revision;
         res = await this.call('list', base, () =>
-          this.client.kv.range({ key: Buffer.from(startKey), range_end: end, limit: chunk, ...(rev ? { revision: rev } : {}) }),
+          this.kv.range({ key: Buffer.from(startKey), range_end: end, limit: chunk, ...(rev ? { revision: rev } : {}) }),
         );
       } catch (err) {
         throw this.listError(err, revision);
@@ -622,7 +636,7 @@ export class EtcdStorage implements Storage {
   /** {@inheritDoc Storage.currentRevision} */
   async currentRevision(): Promise<string> {
     const key = `${this.prefix}/`;
-    const res = await this.call('revision', key, () => this.client.kv.range({ key: Buffer.from(key), count_only: true, limit: 1 }));
+    const res = await this.call('revision', key, () => this.kv.range({ key: Buffer.from(key), count_only: true, limit: 1 }));
     return res.header.revision;
   }
 
@@ -768,6 +782,7 @@ export class EtcdStorage implements Storage {
     await Promise.all(hubs.map((h) => (h.status === 'fulfilled' ? h.value.close() : undefined)));
     this.readCache?.close();
     this.watchStream.close();
+    this.kv.close();
     this.client.close();
   }
 }

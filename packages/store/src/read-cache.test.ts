@@ -1,5 +1,7 @@
 import { createLogger } from '@flotilla/observability';
-import type { Etcd3, IEvent, IKeyValue } from 'etcd3';
+import type { IEvent, IKeyValue } from 'etcd3';
+import type { RangeResponse } from './etcd-proto.js';
+import type { ReadCacheOptions } from './read-cache.js';
 import { describe, expect, it } from 'vitest';
 import { ReadCache, STALE } from './read-cache.js';
 import type { WatchHandlers, WatchRequest, WatchStream } from './watch-stream.js';
@@ -10,7 +12,7 @@ const kv = (key: string, rev: number, value = `{"metadata":{"name":"${key}"}}`):
 /** A fake etcd: one range answer, and the watch handlers the cache registers. */
 function fakes(kvs: IKeyValue[], revision: number) {
   const watches: Array<{ req: WatchRequest; handlers: WatchHandlers; cancelled: boolean }> = [];
-  const client = { kv: { range: async () => ({ kvs, header: { revision: String(revision) } }) } } as unknown as Etcd3;
+  const client: ReadCacheOptions['client'] = { range: async () => ({ kvs, header: { revision: String(revision) } }) as unknown as RangeResponse };
   const stream = {
     watch: (req: WatchRequest, handlers: WatchHandlers) => {
       const w = { req, handlers, cancelled: false };

@@ -8,7 +8,8 @@
  * the copy has not caught up with simply goes to etcd.
  */
 import type { Logger } from '@flotilla/observability';
-import type { Etcd3, IEvent } from 'etcd3';
+import type { IEvent } from 'etcd3';
+import type { RangeRequest, RangeResponse } from './etcd-proto.js';
 import { prefixRangeEnd } from './keys.js';
 import type { WatchStream } from './watch-stream.js';
 
@@ -20,7 +21,8 @@ export interface CachedValue {
 
 /** Options of a ReadCache. */
 export interface ReadCacheOptions {
-  client: Etcd3;
+  /** Reads the prefix when loading (EtcdKv, or anything with its range). */
+  client: { range(req: RangeRequest): Promise<RangeResponse> };
   stream: WatchStream;
   /** Every key under this prefix (with its trailing slash) is kept. */
   keyPrefix: string;
@@ -67,7 +69,7 @@ export class ReadCache {
 
   private async load(): Promise<void> {
     const { client, stream, keyPrefix, log } = this.opts;
-    const res = await client.kv.range({ key: Buffer.from(keyPrefix), range_end: prefixRangeEnd(keyPrefix) });
+    const res = await client.range({ key: Buffer.from(keyPrefix), range_end: prefixRangeEnd(keyPrefix) });
     if (this.closed) return;
     const rev = Number(res.header.revision);
     for (const kv of res.kvs) this.entries.set(kv.key.toString('utf8'), { value: kv.value, modRevision: kv.mod_revision });

@@ -1,0 +1,526 @@
+/**
+ * A lean etcd KV client for the store's hot path: unary Range and Txn over
+ * one HTTP/2 (h2c) session, gRPC framing and the hand-written protobuf of
+ * etcd-proto.ts. etcd3 (grpc-js + protobufjs) spent ~0.55 ms of CPU per
+ * unary call in the apiserver, its largest single cost; watches, leases and
+ * compaction stay on etcd3.
+ *
+ * One session at a time, to one endpoint; when it fails (refused, reset,
+ * no PING answer) the next endpoint is tried, each failed endpoint waiting
+ * out a back-off (100 ms doubling to 2 s) before it is dialled again.
+ * Recoverable failures (UNAVAILABLE, leader changed, deadline...) are tried
+ * once more after 50 ms, as the store's etcd3 fault handling did.
+ */
+import http2 from 'node:http2';
+import type { Logger } from '@flotilla/observability';
+import {
+  GRPC_FRAME_HEADER,
+  decodeRangeResponse,
+  decodeTxnResponse,
+  encodeRangeFrame,
+  encodeTxnFrame,
+  type RangeRequest,
+  type RangeResponse,
+  type TxnRequest,
+  type TxnResponse,
+} from './etcd-proto.js';
+
+/** gRPC status codes (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
+export const GrpcStatus = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+
+const STATUS_NAME: string[] = [];
+for (const [name, code] of Object.entries(GrpcStatus)) STATUS_NAME[code] = name;
+
+/** The codes etcd3 treated as transient (its RecoverableError classes): retried once, and 503 in the store. */
+const RECOVERABLE = new Set<number>([
+  GrpcStatus.CANCELLED,
+  GrpcStatus.UNKNOWN,
+  GrpcStatus.DEADLINE_EXCEEDED,
+  GrpcStatus.RESOURCE_EXHAUSTED,
+  GrpcStatus.ABORTED,
+  GrpcStatus.INTERNAL,
+  GrpcStatus.UNAVAILABLE,
+]);
+
+/**
+ * A failed etcd call. The message reads like grpc-js's (`14 UNAVAILABLE:
+ * etcdserver: leader changed`), so code matching on messages (etcd-errors.ts)
+ * treats it as it treated etcd3's errors.
+ */
+export class EtcdCallError extends Error {
+  /** True for failures worth retrying (connection trouble, etcd busy or between leaders). */
+  readonly recoverable: boolean;
+  constructor(
+    /** The gRPC status code. */
+    readonly code: number,
+    /** etcd's own text (grpc-message), or what went wrong locally. */
+    readonly details: string,
+  ) {
+    super(`${code} ${STATUS_NAME[code] ?? 'UNKNOWN'}: ${details}`);
+    this.name = 'EtcdCallError';
+    this.recoverable = RECOVERABLE.has(code);
+  }
+}
+
+/** True when `err` is an EtcdCallError worth retrying (see EtcdCallError.recoverable). */
+export function isRecoverableCallError(err: unknown): boolean {
+  return err instanceof EtcdCallError && err.recoverable;
+}
+
+/** How to reach etcd. */
+export interface EtcdKvOptions {
+  /** Client URLs, `http://host:port` (TLS is not supported). */
+  endpoints: string[];
+  /** Deadline of each call (sent to etcd as grpc-timeout too). Default 5000 ms. */
+  requestTimeoutMs?: number;
+  /** Giving up on dialling one endpoint after this long. Default min(requestTimeoutMs, 3000) ms. */
+  connectTimeoutMs?: number;
+  /** With calls in flight and nothing heard for this long, PING etcd. Default 15,000 ms. */
+  keepaliveTimeMs?: number;
+  /** A PING unanswered for this long closes the session (its calls fail, the next endpoint is tried). Default 5000 ms. */
+  keepaliveTimeoutMs?: number;
+  /** Largest response accepted. Default 1 GiB (lists of 10,000+ objects). */
+  maxReceiveMessageBytes?: number;
+  /** Largest request sent. Default 64 MiB. */
+  maxSendMessageBytes?: number;
+  /** First reconnect back-off of a failed endpoint; doubles up to maxBackoffMs. Default 100 ms. */
+  initialBackoffMs?: number;
+  /** Default 2000 ms. */
+  maxBackoffMs?: number;
+  logger?: Logger;
+}
+
+/** Per-endpoint dialling state. */
+interface Endpoint {
+  url: string;
+  /** Not dialled again before this time (ms since epoch). */
+  retryAt: number;
+  backoffMs: number;
+}
+
+/** One HTTP/2 session to one endpoint. */
+interface Session {
+  endpoint: Endpoint;
+  h2: http2.ClientHttp2Session;
+  /** Calls in flight on it. */
+  active: number;
+  /** When anything was last received (ms). */
+  heardAt: number;
+  pinging: boolean;
+  lastPingAt: number;
+}
+
+const RANGE_PATH = '/etcdserverpb.KV/Range';
+const TXN_PATH = '/etcdserverpb.KV/Txn';
+
+const HTTP2_WINDOW = 16 * 1024 * 1024;
+
+/**
+ * etcd's KV service for Range and Txn. Calls made before the first
+ * connection or while reconnecting wait for the dial (bounded by their
+ * deadline); with every endpoint down and backing off they fail at once
+ * with UNAVAILABLE, as gRPC does without wait-for-ready.
+ */
+export class EtcdKv {
+  private readonly endpoints: Endpoint[];
+  private readonly timeoutMs: number;
+  private readonly grpcTimeout: string;
+  private readonly connectTimeoutMs: number;
+  private readonly keepaliveTimeMs: number;
+  private readonly keepaliveTimeoutMs: number;
+  private readonly maxReceive: number;
+  private readonly maxSend: number;
+  private readonly initialBackoffMs: number;
+  private readonly maxBackoffMs: number;
+  private readonly log: Logger | undefined;
+  /** The endpoint to dial next. */
+  private next = 0;
+  private session: Session | undefined;
+  private dialling: Promise<Session> | undefined;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  /** Calls made and calls retried (for tests and metrics). */
+  readonly stats = { calls: 0, retries: 0, sessions: 0 };
+
+  constructor(options: EtcdKvOptions) {
+    if (!options.endpoints?.length) throw new Error('EtcdKv needs at least one etcd endpoint');
+    this.endpoints = options.endpoints.map((url) => {
+      const u = new URL(url.includes('://') ? url : `http://${url}`);
+      if (u.protocol !== 'http:') throw new Error(`EtcdKv supports http:// endpoints only, got ${url}`);
+      return { url: u.origin, retryAt: 0, backoffMs: 0 };
+    });
+    this.timeoutMs = options.requestTimeoutMs ?? 5000;
+    // gRPC allows at most 8 digits per unit.
+    this.grpcTimeout = this.timeoutMs < 1e8 ? `${Math.max(1, Math.ceil(this.timeoutMs))}m` : `${Math.ceil(this.timeoutMs / 1000)}S`;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? Math.min(this.timeoutMs, 3000);
+    this.keepaliveTimeMs = options.keepaliveTimeMs ?? 15_000;
+    this.keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? 5000;
+    this.maxReceive = options.maxReceiveMessageBytes ?? 1024 * 1024 * 1024;
+    this.maxSend = options.maxSendMessageBytes ?? 64 * 1024 * 1024;
+    this.initialBackoffMs = options.initialBackoffMs ?? 100;
+    this.maxBackoffMs = options.maxBackoffMs ?? 2000;
+    this.log = options.logger;
+    // Spread several clients of one cluster over its members.
+    this.next = Math.floor(Math.random() * this.endpoints.length);
+  }
+
+  /** etcd's KV.Range. */
+  range(req: RangeRequest): Promise<RangeResponse> {
+    return this.call(RANGE_PATH, encodeRangeFrame(req), decodeRangeResponse);
+  }
+
+  /** etcd's KV.Txn. */
+  txn(req: TxnRequest): Promise<TxnResponse> {
+    return this.call(TXN_PATH, encodeTxnFrame(req), decodeTxnResponse);
+  }
+
+  /** Closes the session; calls in flight fail with CANCELLED, later calls are refused. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.keepaliveTimer);
+    this.keepaliveTimer = undefined;
+    const s = this.session;
+    this.session = undefined;
+    s?.h2.destroy();
+  }
+
+  private async call<T>(path: string, frame: Buffer, decode: (msg: Buffer) => T): Promise<T> {
+    if (frame.length - GRPC_FRAME_HEADER > this.maxSend) {
+      throw new EtcdCallError(GrpcStatus.RESOURCE_EXHAUSTED, `request of ${frame.length - GRPC_FRAME_HEADER} bytes exceeds the limit of ${this.maxSend}`);
+    }
+    this.stats.calls++;
+    try {
+      return await this.attempt(path, frame, decode);
+    } catch (err) {
+      if (!isRecoverableCallError(err) || this.closed) throw err;
+      // One quick retry, on a fresh connection when the failure was the connection's.
+      this.stats.retries++;
+      await new Promise((r) => setTimeout(r, 50));
+      return this.attempt(path, frame, decode);
+    }
+  }
+
+  private attempt<T>(path: string, frame: Buffer, decode: (msg: Buffer) => T): Promise<T> {
+    const s = this.session;
+    if (s && !s.h2.closed && !s.h2.destroyed) return this.send(s, path, frame, decode, Date.now() + this.timeoutMs);
+    const deadline = Date.now() + this.timeoutMs;
+    return this.connect(deadline).then((session) => this.send(session, path, frame, decode, deadline));
+  }
+
+  // ------------------------------------------------------------ connections
+
+  /** The open session, dialling endpoints in turn until one answers; shared by every caller waiting. */
+  private connect(deadline: number): Promise<Session> {
+    if (this.closed) return Promise.reject(new EtcdCallError(GrpcStatus.CANCELLED, 'etcd client is closed'));
+    const s = this.session;
+    if (s && !s.h2.closed && !s.h2.destroyed) return Promise.resolve(s);
+    this.dialling ??= this.dialAny().finally(() => {
+      this.dialling = undefined;
+    });
+    const dial = this.dialling;
+    const wait = deadline - Date.now();
+    if (wait <= 0) return Promise.reject(new EtcdCallError(GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded while connecting to etcd'));
+    // A caller's deadline may end before the dial does.
+    return new Promise<Session>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new EtcdCallError(GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded while connecting to etcd')), wait);
+      dial.then(
+        (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        (e: unknown) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      );
+    });
+  }
+
+  private async dialAny(): Promise<Session> {
+    const errors: string[] = [];
+    const n = this.endpoints.length;
+    for (let i = 0; i < n; i++) {
+      if (this.closed) throw new EtcdCallError(GrpcStatus.CANCELLED, 'etcd client is closed');
+      const ep = this.endpoints[(this.next + i) % n]!;
+      if (ep.retryAt > Date.now()) {
+        errors.push(`${ep.url}: backing off`);
+        continue;
+      }
+      try {
+        const s = await this.dial(ep);
+        this.next = (this.next + i) % n;
+        return s;
+      } catch (err) {
+        this.failed(ep);
+        errors.push(`${ep.url}: ${(err as Error).message}`);
+      }
+    }
+    throw new EtcdCallError(GrpcStatus.UNAVAILABLE, `No connection established to etcd (${errors.join('; ')})`);
+  }
+
+  private failed(ep: Endpoint): void {
+    ep.backoffMs = ep.backoffMs ? Math.min(ep.backoffMs * 2, this.maxBackoffMs) : this.initialBackoffMs;
+    ep.retryAt = Date.now() + ep.backoffMs;
+  }
+
+  private dial(ep: Endpoint): Promise<Session> {
+    return new Promise<Session>((resolve, reject) => {
+      const h2 = http2.connect(ep.url, {
+        settings: { initialWindowSize: HTTP2_WINDOW, enablePush: false },
+        // Large responses are buffered per stream until complete.
+        maxSessionMemory: 256,
+      });
+      let settled = false;
+      const timer = setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        h2.destroy();
+        reject(new Error(`no answer within ${this.connectTimeoutMs} ms`));
+      }, this.connectTimeoutMs);
+      h2.once('error', (err) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        h2.destroy();
+        reject(err);
+      });
+      // 'remoteSettings' proves an HTTP/2 server answers, not just a socket.
+      h2.once('remoteSettings', () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (this.closed) {
+          h2.destroy();
+          reject(new EtcdCallError(GrpcStatus.CANCELLED, 'etcd client is closed'));
+          return;
+        }
+        h2.setLocalWindowSize(HTTP2_WINDOW);
+        const s: Session = { endpoint: ep, h2, active: 0, heardAt: Date.now(), pinging: false, lastPingAt: 0 };
+        this.adopt(s);
+        resolve(s);
+      });
+    });
+  }
+
+  /** Makes `s` the current session and watches for its end. */
+  private adopt(s: Session): void {
+    const { h2, endpoint } = s;
+    this.session = s;
+    this.stats.sessions++;
+    endpoint.backoffMs = 0;
+    endpoint.retryAt = 0;
+    // The session must not keep the process alive on its own.
+    h2.unref();
+    const drop = (why: string, failedEndpoint: boolean) => {
+      if (this.session !== s) return;
+      this.session = undefined;
+      if (failedEndpoint) this.failed(endpoint);
+      // The next dial starts with the next endpoint: this one just failed us.
+      this.next = (this.endpoints.indexOf(endpoint) + 1) % this.endpoints.length;
+      if (!this.closed) this.log?.warn({ endpoint: endpoint.url, reason: why }, 'etcd connection lost');
+    };
+    h2.on('error', (err) => drop(err.message, true));
+    h2.on('goaway', (code) => drop(`GOAWAY ${code}`, code !== http2.constants.NGHTTP2_NO_ERROR));
+    h2.on('close', () => drop('closed', true));
+    h2.on('frameError', (type, code) => drop(`frame error ${type}/${code}`, true));
+    this.keepaliveTimer ??= setInterval(() => this.keepalive(), Math.max(100, Math.min(this.keepaliveTimeMs, 1000)));
+    this.keepaliveTimer.unref();
+  }
+
+  /** With calls waiting and etcd silent for keepaliveTimeMs, a PING; no answer in keepaliveTimeoutMs ends the session. */
+  private keepalive(): void {
+    const s = this.session;
+    if (!s || s.active === 0 || s.pinging) return;
+    const now = Date.now();
+    if (now - s.heardAt < this.keepaliveTimeMs) return;
+    this.ping(s);
+  }
+
+  private ping(s: Session): void {
+    const now = Date.now();
+    // etcd (grpc-go) sends GOAWAY to a client that PINGs more often than every 5 s.
+    if (s.pinging || now - s.lastPingAt < 5000 || s.h2.destroyed) return;
+    s.pinging = true;
+    s.lastPingAt = now;
+    const timer = setTimeout(() => {
+      if (!s.pinging) return;
+      this.log?.warn({ endpoint: s.endpoint.url, timeoutMs: this.keepaliveTimeoutMs }, 'etcd did not answer a PING; reconnecting');
+      s.h2.destroy(new Error(`etcd did not answer a PING within ${this.keepaliveTimeoutMs} ms`));
+    }, this.keepaliveTimeoutMs);
+    timer.unref();
+    const sent = s.h2.ping((err) => {
+      s.pinging = false;
+      clearTimeout(timer);
+      if (!err) s.heardAt = Date.now();
+    });
+    if (!sent) {
+      s.pinging = false;
+      clearTimeout(timer);
+    }
+  }
+
+  // ------------------------------------------------------------------ calls
+
+  private send<T>(s: Session, path: string, frame: Buffer, decode: (msg: Buffer) => T, deadline: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let stream: http2.ClientHttp2Stream;
+      try {
+        stream = s.h2.request(
+          {
+            ':method': 'POST',
+            ':path': path,
+            'content-type': 'application/grpc',
+            te: 'trailers',
+            'grpc-timeout': this.grpcTimeout,
+          },
+          { endStream: false },
+        );
+      } catch (err) {
+        reject(new EtcdCallError(GrpcStatus.UNAVAILABLE, `etcd connection unusable: ${(err as Error).message}`));
+        return;
+      }
+      s.active++;
+      let done = false;
+      let status: number | undefined;
+      let message = '';
+      // Usually one DATA chunk holds the whole message; more are gathered.
+      let first: Buffer | undefined;
+      let chunks: Buffer[] | undefined;
+      let received = 0;
+      const finish = (err: EtcdCallError | undefined, value?: T) => {
+        if (done) return;
+        done = true;
+        s.active--;
+        clearTimeout(timer);
+        if (err) {
+          if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+          reject(err);
+        } else resolve(value as T);
+      };
+      const timer = setTimeout(() => {
+        finish(new EtcdCallError(GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded'));
+        // A silent etcd may be a dead one: check the connection now rather than in keepaliveTimeMs.
+        this.ping(s);
+      }, Math.max(0, deadline - Date.now()));
+      const readStatus = (headers: http2.IncomingHttpHeaders) => {
+        const st = headers['grpc-status'];
+        if (st !== undefined) {
+          status = Number(st);
+          const m = headers['grpc-message'];
+          if (typeof m === 'string' && m) message = decodeGrpcMessage(m);
+        }
+      };
+      stream.on('response', (headers) => {
+        s.heardAt = Date.now();
+        const code = headers[':status'];
+        if (code !== 200) {
+          finish(new EtcdCallError(httpToGrpc(Number(code)), `etcd answered HTTP ${code}`));
+          return;
+        }
+        readStatus(headers); // trailers-only answers carry the status here
+      });
+      stream.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received > this.maxReceive + GRPC_FRAME_HEADER) {
+          finish(new EtcdCallError(GrpcStatus.RESOURCE_EXHAUSTED, `response larger than the limit of ${this.maxReceive} bytes`));
+          return;
+        }
+        if (!first) first = chunk;
+        else (chunks ??= [first]).push(chunk);
+      });
+      stream.on('trailers', (headers) => {
+        s.heardAt = Date.now();
+        readStatus(headers);
+      });
+      stream.on('error', () => {
+        // Reported on 'close' with the stream's RST code.
+      });
+      stream.on('close', () => {
+        if (done) return;
+        if (status === undefined) {
+          const rst = stream.rstCode;
+          const why = rst === http2.constants.NGHTTP2_REFUSED_STREAM ? 'stream refused' : s.h2.destroyed || s.h2.closed ? 'connection to etcd lost' : `stream reset (code ${rst})`;
+          finish(new EtcdCallError(GrpcStatus.UNAVAILABLE, why));
+          return;
+        }
+        if (status !== GrpcStatus.OK) {
+          finish(new EtcdCallError(status, message || `etcd answered status ${status}`));
+          return;
+        }
+        const body = chunks ? Buffer.concat(chunks, received) : first;
+        if (!body || body.length < GRPC_FRAME_HEADER) {
+          finish(new EtcdCallError(GrpcStatus.INTERNAL, 'etcd answered OK without a message'));
+          return;
+        }
+        if (body[0] !== 0) {
+          finish(new EtcdCallError(GrpcStatus.INTERNAL, 'etcd sent a compressed message, which was not asked for'));
+          return;
+        }
+        const len = body.readUInt32BE(1);
+        if (len + GRPC_FRAME_HEADER !== body.length) {
+          finish(new EtcdCallError(GrpcStatus.INTERNAL, `etcd sent ${body.length - GRPC_FRAME_HEADER} bytes for a message of ${len}`));
+          return;
+        }
+        let value: T;
+        try {
+          value = decode(body.subarray(GRPC_FRAME_HEADER));
+        } catch (err) {
+          finish(new EtcdCallError(GrpcStatus.INTERNAL, (err as Error).message));
+          return;
+        }
+        finish(undefined, value);
+      });
+      stream.end(frame);
+    });
+  }
+}
+
+/** grpc-message is percent-encoded (gRPC over HTTP/2 spec). */
+function decodeGrpcMessage(m: string): string {
+  if (!m.includes('%')) return m;
+  try {
+    return decodeURIComponent(m);
+  } catch {
+    return m;
+  }
+}
+
+/** The gRPC spec's mapping of HTTP statuses from a non-gRPC answer. */
+function httpToGrpc(status: number): number {
+  switch (status) {
+    case 400:
+      return GrpcStatus.INTERNAL;
+    case 401:
+      return GrpcStatus.UNAUTHENTICATED;
+    case 403:
+      return GrpcStatus.PERMISSION_DENIED;
+    case 404:
+      return GrpcStatus.UNIMPLEMENTED;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return GrpcStatus.UNAVAILABLE;
+    default:
+      return GrpcStatus.UNKNOWN;
+  }
+}
