@@ -182,6 +182,12 @@ export class EtcdKv {
     this.next = Math.floor(Math.random() * this.endpoints.length);
   }
 
+  /** The endpoint of the open session, if any (for logs and tests). */
+  get connectedEndpoint(): string | undefined {
+    const s = this.session;
+    return s && !s.h2.closed && !s.h2.destroyed ? s.endpoint.url : undefined;
+  }
+
   /** etcd's KV.Range. */
   range(req: RangeRequest): Promise<RangeResponse> {
     return this.call(RANGE_PATH, encodeRangeFrame(req), decodeRangeResponse);
