@@ -114,6 +114,8 @@ interface Endpoint {
   /** Not dialled again before this time (ms since epoch). */
   retryAt: number;
   backoffMs: number;
+  /** Why it last failed, repeated while it backs off. */
+  lastError: string;
 }
 
 /** One HTTP/2 session to one endpoint. */
@@ -126,12 +128,18 @@ interface Session {
   heardAt: number;
   pinging: boolean;
   lastPingAt: number;
+  /** Streams opened on it: HTTP/2 stream ids run out at 2^31. */
+  streams: number;
 }
+
+/** A session is replaced (gracefully) after this many streams, well before HTTP/2's odd stream ids run out. */
+const MAX_STREAMS_PER_SESSION = 1_000_000_000;
 
 const RANGE_PATH = '/etcdserverpb.KV/Range';
 const TXN_PATH = '/etcdserverpb.KV/Txn';
 
 const HTTP2_WINDOW = 16 * 1024 * 1024;
+const REQUEST_OPTIONS: http2.ClientSessionRequestOptions = { endStream: false };
 
 /**
  * etcd's KV service for Range and Txn. Calls made before the first
@@ -142,7 +150,8 @@ const HTTP2_WINDOW = 16 * 1024 * 1024;
 export class EtcdKv {
   private readonly endpoints: Endpoint[];
   private readonly timeoutMs: number;
-  private readonly grpcTimeout: string;
+  private readonly rangeHeaders: http2.OutgoingHttpHeaders;
+  private readonly txnHeaders: http2.OutgoingHttpHeaders;
   private readonly connectTimeoutMs: number;
   private readonly keepaliveTimeMs: number;
   private readonly keepaliveTimeoutMs: number;
@@ -165,11 +174,15 @@ export class EtcdKv {
     this.endpoints = options.endpoints.map((url) => {
       const u = new URL(url.includes('://') ? url : `http://${url}`);
       if (u.protocol !== 'http:') throw new Error(`EtcdKv supports http:// endpoints only, got ${url}`);
-      return { url: u.origin, retryAt: 0, backoffMs: 0 };
+      return { url: u.origin, retryAt: 0, backoffMs: 0, lastError: '' };
     });
     this.timeoutMs = options.requestTimeoutMs ?? 5000;
     // gRPC allows at most 8 digits per unit.
-    this.grpcTimeout = this.timeoutMs < 1e8 ? `${Math.max(1, Math.ceil(this.timeoutMs))}m` : `${Math.ceil(this.timeoutMs / 1000)}S`;
+    const grpcTimeout = this.timeoutMs < 1e8 ? `${Math.max(1, Math.ceil(this.timeoutMs))}m` : `${Math.ceil(this.timeoutMs / 1000)}S`;
+    // Built once: http2 copies them per request.
+    const headers = (path: string) => ({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': grpcTimeout });
+    this.rangeHeaders = headers(RANGE_PATH);
+    this.txnHeaders = headers(TXN_PATH);
     this.connectTimeoutMs = options.connectTimeoutMs ?? Math.min(this.timeoutMs, 3000);
     this.keepaliveTimeMs = options.keepaliveTimeMs ?? 15_000;
     this.keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? 5000;
@@ -190,12 +203,12 @@ export class EtcdKv {
 
   /** etcd's KV.Range. */
   range(req: RangeRequest): Promise<RangeResponse> {
-    return this.call(RANGE_PATH, encodeRangeFrame(req), decodeRangeResponse);
+    return this.call(this.rangeHeaders, encodeRangeFrame(req), decodeRangeResponse);
   }
 
   /** etcd's KV.Txn. */
   txn(req: TxnRequest): Promise<TxnResponse> {
-    return this.call(TXN_PATH, encodeTxnFrame(req), decodeTxnResponse);
+    return this.call(this.txnHeaders, encodeTxnFrame(req), decodeTxnResponse);
   }
 
   /** Closes the session; calls in flight fail with CANCELLED, later calls are refused. */
@@ -209,27 +222,27 @@ export class EtcdKv {
     s?.h2.destroy();
   }
 
-  private async call<T>(path: string, frame: Buffer, decode: (msg: Buffer) => T): Promise<T> {
+  private async call<T>(headers: http2.OutgoingHttpHeaders, frame: Buffer, decode: (msg: Buffer) => T): Promise<T> {
     if (frame.length - GRPC_FRAME_HEADER > this.maxSend) {
       throw new EtcdCallError(GrpcStatus.RESOURCE_EXHAUSTED, `request of ${frame.length - GRPC_FRAME_HEADER} bytes exceeds the limit of ${this.maxSend}`);
     }
     this.stats.calls++;
     try {
-      return await this.attempt(path, frame, decode);
+      return await this.attempt(headers, frame, decode);
     } catch (err) {
       if (!isRecoverableCallError(err) || this.closed) throw err;
       // One quick retry, on a fresh connection when the failure was the connection's.
       this.stats.retries++;
       await new Promise((r) => setTimeout(r, 50));
-      return this.attempt(path, frame, decode);
+      return this.attempt(headers, frame, decode);
     }
   }
 
-  private attempt<T>(path: string, frame: Buffer, decode: (msg: Buffer) => T): Promise<T> {
+  private attempt<T>(headers: http2.OutgoingHttpHeaders, frame: Buffer, decode: (msg: Buffer) => T): Promise<T> {
     const s = this.session;
-    if (s && !s.h2.closed && !s.h2.destroyed) return this.send(s, path, frame, decode, Date.now() + this.timeoutMs);
+    if (s && !s.h2.closed && !s.h2.destroyed) return this.send(s, headers, frame, decode, Date.now() + this.timeoutMs);
     const deadline = Date.now() + this.timeoutMs;
-    return this.connect(deadline).then((session) => this.send(session, path, frame, decode, deadline));
+    return this.connect(deadline).then((session) => this.send(session, headers, frame, decode, deadline));
   }
 
   // ------------------------------------------------------------ connections
@@ -268,7 +281,7 @@ export class EtcdKv {
       if (this.closed) throw new EtcdCallError(GrpcStatus.CANCELLED, 'etcd client is closed');
       const ep = this.endpoints[(this.next + i) % n]!;
       if (ep.retryAt > Date.now()) {
-        errors.push(`${ep.url}: backing off`);
+        errors.push(`${ep.url}: ${ep.lastError} (backing off)`);
         continue;
       }
       try {
@@ -276,14 +289,15 @@ export class EtcdKv {
         this.next = (this.next + i) % n;
         return s;
       } catch (err) {
-        this.failed(ep);
+        this.failed(ep, (err as Error).message);
         errors.push(`${ep.url}: ${(err as Error).message}`);
       }
     }
     throw new EtcdCallError(GrpcStatus.UNAVAILABLE, `No connection established to etcd (${errors.join('; ')})`);
   }
 
-  private failed(ep: Endpoint): void {
+  private failed(ep: Endpoint, why: string): void {
+    ep.lastError = why;
     ep.backoffMs = ep.backoffMs ? Math.min(ep.backoffMs * 2, this.maxBackoffMs) : this.initialBackoffMs;
     ep.retryAt = Date.now() + ep.backoffMs;
   }
@@ -302,7 +316,8 @@ export class EtcdKv {
         h2.destroy();
         reject(new Error(`no answer within ${this.connectTimeoutMs} ms`));
       }, this.connectTimeoutMs);
-      h2.once('error', (err) => {
+      // 'on', not 'once': a second error after the first must not go unhandled.
+      h2.on('error', (err) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
@@ -320,7 +335,7 @@ export class EtcdKv {
           return;
         }
         h2.setLocalWindowSize(HTTP2_WINDOW);
-        const s: Session = { endpoint: ep, h2, active: 0, heardAt: Date.now(), pinging: false, lastPingAt: 0 };
+        const s: Session = { endpoint: ep, h2, active: 0, heardAt: Date.now(), pinging: false, lastPingAt: 0, streams: 0 };
         this.adopt(s);
         resolve(s);
       });
@@ -339,7 +354,7 @@ export class EtcdKv {
     const drop = (why: string, failedEndpoint: boolean) => {
       if (this.session !== s) return;
       this.session = undefined;
-      if (failedEndpoint) this.failed(endpoint);
+      if (failedEndpoint) this.failed(endpoint, why);
       // The next dial starts with the next endpoint: this one just failed us.
       this.next = (this.endpoints.indexOf(endpoint) + 1) % this.endpoints.length;
       if (!this.closed) this.log?.warn({ endpoint: endpoint.url, reason: why }, 'etcd connection lost');
@@ -350,6 +365,12 @@ export class EtcdKv {
     h2.on('frameError', (type, code) => drop(`frame error ${type}/${code}`, true));
     this.keepaliveTimer ??= setInterval(() => this.keepalive(), Math.max(100, Math.min(this.keepaliveTimeMs, 1000)));
     this.keepaliveTimer.unref();
+  }
+
+  /** Stops sending new calls on `s`; its calls in flight finish, the next call dials afresh. */
+  private retire(s: Session): void {
+    if (this.session === s) this.session = undefined;
+    s.h2.close();
   }
 
   /** With calls waiting and etcd silent for keepaliveTimeMs, a PING; no answer in keepaliveTimeoutMs ends the session. */
@@ -386,25 +407,17 @@ export class EtcdKv {
 
   // ------------------------------------------------------------------ calls
 
-  private send<T>(s: Session, path: string, frame: Buffer, decode: (msg: Buffer) => T, deadline: number): Promise<T> {
+  private send<T>(s: Session, headers: http2.OutgoingHttpHeaders, frame: Buffer, decode: (msg: Buffer) => T, deadline: number): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let stream: http2.ClientHttp2Stream;
       try {
-        stream = s.h2.request(
-          {
-            ':method': 'POST',
-            ':path': path,
-            'content-type': 'application/grpc',
-            te: 'trailers',
-            'grpc-timeout': this.grpcTimeout,
-          },
-          { endStream: false },
-        );
+        stream = s.h2.request(headers, REQUEST_OPTIONS);
       } catch (err) {
         reject(new EtcdCallError(GrpcStatus.UNAVAILABLE, `etcd connection unusable: ${(err as Error).message}`));
         return;
       }
       s.active++;
+      if (++s.streams >= MAX_STREAMS_PER_SESSION) this.retire(s);
       let done = false;
       let status: number | undefined;
       let message = '';
