@@ -248,6 +248,11 @@ export class EtcdStorage implements Storage {
     }
   }
 
+  /** Unary etcd calls made, retried, and HTTP/2 sessions opened (see etcd-kv.ts; for tests and metrics). */
+  get etcdCallStats(): Readonly<EtcdKv['stats']> {
+    return this.kv.stats;
+  }
+
   /** The key prefix of this store (normalised), e.g. `/registry`. */
   get keyPrefix(): string {
     return this.prefix;
