@@ -67,7 +67,7 @@ export interface SchedulerBenchOptions {
    * PINGs a second for one starved process to answer.
    */
   nodeProbeIntervalSeconds?: number;
-  /** Profile the apiserver and scheduler processes into subdirectories of this directory. */
+  /** Profile the apiserver, scheduler, controller-manager and hollow-node processes into subdirectories of this directory. */
   cpuProfDir?: string;
   /**
    * Whether the hollow fleet's kubelets record their Events (Pulled, Created,
@@ -179,12 +179,12 @@ export interface HollowFleet {
  * (logs `<logFile>`, `<logFile>.1`, …): one Node.js process is one core at most, and
  * the liveness PINGs, Lease renewals and pod syncs of thousands of nodes outgrow it.
  */
-export function startHollowFleet(kubeconfig: string, count: number, prefix: string, logFile: string, events = true, perProcess = HOLLOW_NODES_PER_PROCESS, extra: string[] = []): HollowFleet {
+export function startHollowFleet(kubeconfig: string, count: number, prefix: string, logFile: string, events = true, perProcess = HOLLOW_NODES_PER_PROCESS, extra: string[] = [], nodeFlags: string[] = []): HollowFleet {
   const processes: Hollow[] = [];
   const per = Math.max(1, Math.floor(perProcess));
   for (let first = 0, k = 0; first < count; first += per, k++) {
     const n = Math.min(per, count - first);
-    processes.push(startHollow(kubeconfig, n, prefix, k === 0 ? logFile : `${logFile}.${k}`, events, [...extra, `first=${first}`]));
+    processes.push(startHollow(kubeconfig, n, prefix, k === 0 ? logFile : `${logFile}.${k}`, events, [...extra, `first=${first}`], nodeFlags));
   }
   const ready = Promise.all(processes.map((p) => p.ready)).then(() => undefined);
   ready.catch(() => undefined);
@@ -198,10 +198,10 @@ export function startHollowFleet(kubeconfig: string, count: number, prefix: stri
   };
 }
 
-/** Starts the hollow-nodes process (bin/hollow-nodes.js) with `count` nodes; `extra` are its flags (old-liveness, first=N). */
-export function startHollow(kubeconfig: string, count: number, prefix: string, logFile: string, events = true, extra: string[] = []): Hollow {
+/** Starts the hollow-nodes process (bin/hollow-nodes.js) with `count` nodes; `extra` are its flags (old-liveness, first=N), `nodeFlags` node's own (e.g. --cpu-prof). */
+export function startHollow(kubeconfig: string, count: number, prefix: string, logFile: string, events = true, extra: string[] = [], nodeFlags: string[] = []): Hollow {
   const fd = openSync(logFile, 'a');
-  const proc = spawn(process.execPath, [fileURLToPath(new URL('./bin/hollow-nodes.js', import.meta.url)), kubeconfig, String(count), prefix, ...(events ? [] : ['no-events']), ...extra], {
+  const proc = spawn(process.execPath, [...nodeFlags, fileURLToPath(new URL('./bin/hollow-nodes.js', import.meta.url)), kubeconfig, String(count), prefix, ...(events ? [] : ['no-events']), ...extra], {
     cwd: repoRoot(),
     stdio: ['ignore', 'pipe', fd],
   });
@@ -328,7 +328,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       profile('scheduler'),
     );
     started.push(scheduler);
-    const cm: Started = spawnNode([flotillaBin(), 'controller-manager', '--kubeconfig', kubeconfig, '--metrics-port', '0', '--leader-elect=false', '--node-monitor-grace-period', `${opts.nodeMonitorGraceSeconds}s`, '--node-probe-grace-period', `${opts.nodeProbeGraceSeconds ?? 10}s`, ...(opts.nodeProbeIntervalSeconds ? ['--node-probe-interval', `${opts.nodeProbeIntervalSeconds}s`] : [])], join(server.dir, 'controller-manager.log'));
+    const cm: Started = spawnNode([flotillaBin(), 'controller-manager', '--kubeconfig', kubeconfig, '--metrics-port', '0', '--leader-elect=false', '--node-monitor-grace-period', `${opts.nodeMonitorGraceSeconds}s`, '--node-probe-grace-period', `${opts.nodeProbeGraceSeconds ?? 10}s`, ...(opts.nodeProbeIntervalSeconds ? ['--node-probe-interval', `${opts.nodeProbeIntervalSeconds}s`] : [])], join(server.dir, 'controller-manager.log'), profile('controller-manager'));
     started.push(cm);
     await watch.start();
 
@@ -344,7 +344,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
 
     progress(`starting ${opts.nodes} hollow nodes`);
     const t0nodes = performance.now();
-    const fleet = startHollowFleet(kubeconfig, opts.nodes, 'hollow-', join(server.dir, 'hollow.log'), hollowEvents, opts.nodesPerProcess);
+    const fleet = startHollowFleet(kubeconfig, opts.nodes, 'hollow-', join(server.dir, 'hollow.log'), hollowEvents, opts.nodesPerProcess, [], profile('hollow-nodes'));
     started.push({ stop: () => fleet.stop() });
     await fleet.ready;
     const readyAfterRegistration = await readyNodes(nodesApi, 'hollow-');
