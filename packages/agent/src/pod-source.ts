@@ -4,7 +4,7 @@
  * all pods and each node subscribes to its own name, so 1,000 nodes cost
  * one watch and one map lookup per event instead of 1,000 watches.
  */
-import { canonicalJson, objectKey, type Pod } from '@flotilla/api';
+import { jsonEqual, objectKey, type Pod } from '@flotilla/api';
 import type { Informer } from '@flotilla/client';
 
 /** Called with a pod's key when something the agent acts on changed. */
@@ -20,7 +20,7 @@ export function meaningfulChange(oldPod: Pod, newPod: Pod): boolean {
   if (oldPod.metadata.deletionTimestamp !== newPod.metadata.deletionTimestamp) return true;
   if (oldPod.metadata.deletionGracePeriodSeconds !== newPod.metadata.deletionGracePeriodSeconds) return true;
   if (oldPod.spec === newPod.spec) return false;
-  return canonicalJson(oldPod.spec) !== canonicalJson(newPod.spec);
+  return !jsonEqual(oldPod.spec, newPod.spec);
 }
 
 /** Dispatches pod changes to per-node subscribers and answers per-node queries from the cache. */

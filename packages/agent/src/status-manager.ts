@@ -3,15 +3,14 @@
  * last written status per pod uid is remembered (the informer cache may lag
  * our own writes), and a 409 re-reads the pod and tries again.
  */
-import { canonicalJson, isReason, type Pod, type PodStatus } from '@flotilla/api';
+import { isReason, jsonEqual, type Pod, type PodStatus } from '@flotilla/api';
 import type { ApiClient, ResourceClient } from '@flotilla/client';
 import type { AgentMetrics } from './metrics.js';
 
-/** Drops fields that change without meaning (probe times) so comparisons see only real changes. */
-function comparable(s: PodStatus | undefined): string {
-  if (!s) return '';
-  const copy = { ...s, conditions: (s.conditions ?? []).map(({ lastProbeTime: _p, ...c }) => c) };
-  return canonicalJson(copy);
+/** Drops fields that change without meaning (probe times) so comparisons (jsonEqual) see only real changes. */
+function comparable(s: PodStatus | undefined): PodStatus | undefined {
+  if (!s) return undefined;
+  return { ...s, conditions: (s.conditions ?? []).map(({ lastProbeTime: _p, ...c }) => c) };
 }
 
 /** Writes pod statuses that changed. */
@@ -22,7 +21,7 @@ export class StatusManager {
    * the status, its comparable form, and the resourceVersion the write
    * produced (a newer pod whose status differs was changed by someone else).
    */
-  private readonly last = new Map<string, { status: PodStatus; text: string; rv: number | undefined }>();
+  private readonly last = new Map<string, { status: PodStatus; comparable: PodStatus | undefined; rv: number | undefined }>();
 
   constructor(
     client: ApiClient,
@@ -54,9 +53,9 @@ export class StatusManager {
    */
   changed(pod: Pod, status: PodStatus): boolean {
     const next = comparable(status);
-    if (comparable(pod.status) === next) return false;
+    if (jsonEqual(comparable(pod.status), next)) return false;
     const mine = this.last.get(pod.metadata.uid ?? '');
-    if (mine?.text !== next) return true;
+    if (!mine || !jsonEqual(mine.comparable, next)) return true;
     const shown = Number(pod.metadata.resourceVersion);
     return mine.rv !== undefined && Number.isFinite(shown) && shown > mine.rv;
   }
@@ -73,7 +72,7 @@ export class StatusManager {
         const body: Pod = { ...current, status: { ...status, conditions: [...(status.conditions ?? []), ...others] } };
         const out = await this.pods.updateStatus(body);
         const rv = Number(out.metadata.resourceVersion);
-        this.last.set(uid, { status, text: comparable(status), rv: Number.isFinite(rv) ? rv : undefined });
+        this.last.set(uid, { status, comparable: comparable(status), rv: Number.isFinite(rv) ? rv : undefined });
         this.metrics?.statusWrites.inc();
         return out;
       } catch (err) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Pod, PodTemplateSpec } from './core-types.js';
-import { canonicalJson, controllerRef, deepCopy, getCondition, isPodReady, nowMicroTimestamp, nowTimestamp, objectKey, podTemplateHash, setCondition, splitKey } from './helpers.js';
+import { canonicalJson, controllerRef, jsonEqual, deepCopy, getCondition, isPodReady, nowMicroTimestamp, nowTimestamp, objectKey, podTemplateHash, setCondition, splitKey } from './helpers.js';
 import type { Condition } from './meta.js';
 
 describe('keys', () => {
@@ -65,5 +65,46 @@ describe('misc', () => {
     expect(nowTimestamp(d)).toBe('2024-01-02T03:04:05Z');
     expect(nowMicroTimestamp(d)).toBe('2024-01-02T03:04:05.678000Z');
     expect(nowTimestamp()).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  });
+});
+
+describe('jsonEqual', () => {
+  // Every pair must compare as their canonical JSON texts do.
+  const values: unknown[] = [
+    undefined,
+    null,
+    0,
+    -0,
+    1,
+    NaN,
+    '',
+    '1',
+    true,
+    false,
+    [],
+    {},
+    [null],
+    [undefined],
+    [1, 2],
+    [2, 1],
+    { a: 1 },
+    { a: 1, b: undefined },
+    { b: undefined, a: 1 },
+    { a: undefined },
+    { a: null },
+    { a: { b: [1, { c: 'x' }] }, d: 2 },
+    { d: 2, a: { b: [1, { c: 'x' }] } },
+    { d: 2, a: { b: [1, { c: 'y' }] } },
+    { constructor: 1 },
+    { toString: undefined },
+    { a: [] },
+    { a: {} },
+  ];
+  it('agrees with comparing canonicalJson texts for every pair', () => {
+    for (const a of values) for (const b of values) expect([a, b, jsonEqual(a, b)]).toEqual([a, b, canonicalJson(a) === canonicalJson(b)]);
+  });
+  it('ignores key order and undefined keys in nested objects', () => {
+    expect(jsonEqual({ spec: { x: 1, y: [{ p: 1, q: 2 }] } }, { spec: { y: [{ q: 2, p: 1 }], x: 1, z: undefined } })).toBe(true);
+    expect(jsonEqual({ spec: { x: 1 } }, { spec: { x: 1, z: null } })).toBe(false);
   });
 });
