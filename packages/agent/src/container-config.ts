@@ -17,9 +17,17 @@ export class ContainerConfigError extends Error {
 /** Label on app containers: a hash of their spec, so a changed spec restarts them. */
 export const SPEC_HASH_LABEL = 'io.flotilla.container.hash';
 
+// Hashes of frozen container specs (the informer's cached pods are deep-frozen, so the same object always has the same content):
+// every sync of a running pod compares its containers' hashes, and re-hashing an unchanged spec each time was a sha256 per container per sync.
+const frozenHashes = new WeakMap<Container, string>();
+
 /** A short stable hash of a container spec. */
 export function containerHash(c: Container): string {
-  return createHash('sha256').update(canonicalJson(c)).digest('hex').slice(0, 16);
+  const cached = frozenHashes.get(c);
+  if (cached !== undefined) return cached;
+  const hash = createHash('sha256').update(canonicalJson(c)).digest('hex').slice(0, 16);
+  if (Object.isFrozen(c)) frozenHashes.set(c, hash);
+  return hash;
 }
 
 /** The value of a downward API field path, or an error for unsupported paths. */
