@@ -117,9 +117,18 @@ export class Store<T extends KubeObject> implements ReadonlyStore<T> {
   upsert(obj: T): T | undefined {
     const key = objectKey(obj);
     const old = this.items.get(key);
-    if (old) this.unindex(key, old);
     this.items.set(key, obj);
-    for (const [name, fn] of this.indexers) addToIndex(this.indices.get(name)!, fn(obj), key);
+    for (const [name, fn] of this.indexers) {
+      const values = fn(obj);
+      const index = this.indices.get(name)!;
+      if (old) {
+        // Most updates (status writes) keep every index value: then neither the sets nor the maps need touching.
+        const before = fn(old);
+        if (sameValues(before, values)) continue;
+        removeFromIndex(index, before, key);
+      }
+      addToIndex(index, values, key);
+    }
     return old;
   }
 
@@ -147,15 +156,22 @@ export class Store<T extends KubeObject> implements ReadonlyStore<T> {
   }
 
   private unindex(key: string, obj: T): void {
-    for (const [name, fn] of this.indexers) {
-      const index = this.indices.get(name)!;
-      for (const v of fn(obj)) {
-        const set = index.get(v);
-        if (!set) continue;
-        set.delete(key);
-        if (set.size === 0) index.delete(v);
-      }
-    }
+    for (const [name, fn] of this.indexers) removeFromIndex(this.indices.get(name)!, fn(obj), key);
+  }
+}
+
+function sameValues(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function removeFromIndex(index: Map<string, Set<string>>, values: string[], key: string): void {
+  for (const v of values) {
+    const set = index.get(v);
+    if (!set) continue;
+    set.delete(key);
+    if (set.size === 0) index.delete(v);
   }
 }
 
