@@ -90,6 +90,25 @@ describe('NodeIpamController.sync', () => {
       want: { podCIDR: '10.244.0.0/23', claims: ['10.244.0.0/24=a'], writes: [], events: ['b Warning PodCIDRConflict'] },
     },
     {
+      name: 'a hand-set /23 inside the cluster range claims both /24 slots it covers',
+      objects: [withUid(node('wide', { podCIDR: '10.244.6.0/23' }))],
+      sync: 'wide',
+      want: { podCIDR: '10.244.6.0/23', claims: ['10.244.6.0/23=wide', '10.244.6.0/23=wide'], writes: ['create leases kube-system/pod-cidr-10.244.6.0-24', 'create leases kube-system/pod-cidr-10.244.7.0-24'] },
+    },
+    {
+      name: 'slots covered by a hand-set /22 and by a claim are skipped when allocating',
+      objects: [withUid(node('wide', { podCIDR: '10.244.0.0/22' })), claim('10.244.4.0/24', 'racing'), withUid(node('b'))],
+      sync: 'b',
+      want: { podCIDR: '10.244.5.0/24', claims: ['10.244.4.0/24=racing', '10.244.5.0/24=b'], writes: ['create leases kube-system/pod-cidr-10.244.5.0-24', 'update nodes b'] },
+    },
+    {
+      name: 'a hand-set range straddling the end of the cluster range claims only the slot inside it',
+      objects: [withUid(node('edge', { podCIDR: '10.9.0.0/23' }))],
+      opts: { clusterCIDR: '10.9.1.0/24', nodeCIDRMaskSize: 25 },
+      sync: 'edge',
+      want: { podCIDR: '10.9.0.0/23', claims: ['10.9.0.0/23=edge', '10.9.0.0/23=edge'], writes: ['create leases kube-system/pod-cidr-10.9.1.0-25', 'create leases kube-system/pod-cidr-10.9.1.128-25'] },
+    },
+    {
       name: 'exhausted: Event CIDRNotAvailable, the node stays without a range',
       objects: [withUid(node('a', { podCIDR: '10.9.0.0/25' })), claim('10.9.0.0/25', 'a'), withUid(node('b', { podCIDR: '10.9.0.128/25' })), claim('10.9.0.128/25', 'b'), withUid(node('c'))],
       opts: { clusterCIDR: '10.9.0.0/24', nodeCIDRMaskSize: 25 },
