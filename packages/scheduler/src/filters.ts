@@ -12,6 +12,12 @@ export interface Filter {
   name: string;
   /** Reasons the pod cannot go on the node; empty when it can. */
   filter(pod: PodInfo, node: NodeInfo): string[];
+  /**
+   * Kubernetes' PreFilter `Skip`: true when, for this pod, the filter passes
+   * every node a snapshot lists (a Node object known), so schedule() leaves
+   * it out of its per-node loop.
+   */
+  skip?(pod: PodInfo): boolean;
 }
 
 /** Taint the node lifecycle controller puts on a node whose Ready condition is False. */
@@ -136,6 +142,7 @@ export function matchTerm(term: NodeSelectorTerm, node: Node): boolean {
 /** spec.nodeSelector labels all present, and at least one required nodeAffinity term matches. */
 export const nodeAffinity: Filter = {
   name: 'NodeAffinity',
+  skip: (pod) => pod.nodeSelector.length === 0 && !pod.requiredNodeTerms,
   filter(pod, ni) {
     const node = ni.node;
     if (!node) return ['node is unknown'];
@@ -175,6 +182,7 @@ export const taintToleration: Filter = {
 /** No host port of the pod is already taken on the node for the same protocol and an overlapping host IP (0.0.0.0 overlaps all). */
 export const nodePorts: Filter = {
   name: 'NodePorts',
+  skip: (pod) => pod.hostPorts.length === 0,
   filter(pod, ni) {
     if (pod.hostPorts.length === 0 || ni.usedPorts.size === 0) return PASS;
     let reasons: string[] | undefined;

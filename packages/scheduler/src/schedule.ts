@@ -142,8 +142,9 @@ export function schedule(pod: Pod | PodInfo, snapshot: Snapshot, options: Schedu
   const spread = topologySpread(pi, nodes);
   const baseFilters = options.filters ?? DEFAULT_FILTERS;
   const baseScores = options.scores ?? DEFAULT_SCORES;
-  const filters = spread?.filter ? [...baseFilters, spread.filter] : baseFilters;
-  const scores = spread?.score ? [...baseScores, spread.score] : baseScores;
+  // Filters and scores that cannot tell nodes apart for this pod (PreFilter/PreScore Skip) stay out of the per-node loops.
+  const filters = (spread?.filter ? [...baseFilters, spread.filter] : baseFilters).filter((f) => !f.skip?.(pi));
+  const scores = (spread?.score ? [...baseScores, spread.score] : baseScores).filter((s) => !s.skip?.(pi));
   const total = nodes.length;
   const wanted = numFeasibleNodesToFind(total, options.percentageOfNodesToScore);
   const cursor = options.cursor;

@@ -16,6 +16,12 @@ export interface Score {
   score(pod: PodInfo, node: NodeInfo): number;
   /** Rewrites the raw scores of all feasible nodes in place into 0–100, when the raw score is relative. */
   normalize?(pod: PodInfo, scores: number[]): void;
+  /**
+   * Kubernetes' PreScore `Skip`: true when, for this pod, the score would be
+   * the same on every node, so it cannot change the pick and schedule() does
+   * not compute it.
+   */
+  skip?(pod: PodInfo): boolean;
 }
 
 /** Kubernetes' leastRequestedScore for one resource: the free share after placing the pod, 0–100. */
@@ -50,6 +56,8 @@ export function ownerSpread(weight = 2): Score {
   return {
     name: 'OwnerSpread',
     weight,
+    // Without an owner every node scores 0, normalised to 100 everywhere.
+    skip: (pod) => !pod.ownerUid,
     score(pod, ni) {
       return pod.ownerUid ? (ni.ownerCounts.get(pod.ownerUid) ?? 0) : 0;
     },
