@@ -67,6 +67,12 @@ export interface SchedulerBenchOptions {
    * PINGs a second for one starved process to answer.
    */
   nodeProbeIntervalSeconds?: number;
+  /**
+   * Seconds of quiet before the pods are created during which each process's
+   * CPU is measured (liveness PINGs, Leases, relists: CPU per second, not per
+   * pod). Default 10; 0 skips it.
+   */
+  idleSeconds?: number;
   /** Profile the apiserver, scheduler, controller-manager and hollow-node processes into subdirectories of this directory. */
   cpuProfDir?: string;
   /**
@@ -125,6 +131,14 @@ export interface SchedulerBenchResult {
    * time (filter + score, from its metrics).
    */
   baseline: { etcdPutsPerSec: number; etcdPutP99Ms: number; decisionMeanMs: number; decisionsPerSecAlone: number };
+  /** CPU ms per second of each process with every node registered and no pod being created (the steady cost of the fleet), measured before the pods. */
+  idleCpuMsPerSec: Record<string, number>;
+  /**
+   * CPU ms per pod to the last pod Running, less idleCpuMsPerSec times the
+   * window: the per-pod work alone. A run slowed by a loaded machine lasts
+   * longer and so charges more of the steady cost to each pod; this does not.
+   */
+  cpuMsPerPodNetOfIdle: Record<string, number>;
   /** CPU ms per pod of each process, first create → last binding seen. */
   cpuMsPerPodToBound: Record<string, number>;
   /** CPU ms per pod of each process, first create → last pod Running (includes the hollow nodes' work). */
@@ -378,8 +392,20 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       if (pod.spec?.nodeName && !bound.has(k)) bound.set(k, at);
       if (isRunning(pod) && !running.has(k)) running.set(k, at);
     };
+    const pids = { apiserver: server.pids(), scheduler: scheduler.pid, 'controller-manager': cm.pid, etcd: etcdPid(), 'hollow nodes': fleet.pids };
+    const idleSeconds = opts.idleSeconds ?? 10;
+    const idleCpuMsPerSec: Record<string, number> = {};
+    if (idleSeconds > 0) {
+      progress(`measuring each process's CPU with no pod work for ${idleSeconds} s`);
+      const idle = new CpuMeter(pids);
+      const t0idle = performance.now();
+      await new Promise((r) => setTimeout(r, idleSeconds * 1000));
+      const used = idle.read();
+      const secs = (performance.now() - t0idle) / 1000;
+      for (const [k, v] of Object.entries(used)) idleCpuMsPerSec[k] = (v * 1000) / secs;
+    }
     progress(`creating ${opts.pods} pods`);
-    const cpu = new CpuMeter({ apiserver: server.pids(), scheduler: scheduler.pid, 'controller-manager': cm.pid, etcd: etcdPid(), 'hollow nodes': fleet.pids });
+    const cpu = new CpuMeter(pids);
     const rss0 = rssByProcess();
     const metrics0 = await apiserverMetrics(server);
     const requests0 = await requestCounts(server, metrics0);
@@ -425,6 +451,8 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const etcdCallsPerPod: Record<string, number> = {};
     for (const [k, n] of etcdCalls1) if (n > (etcdCalls0.get(k) ?? 0)) etcdCallsPerPod[k] = (n - (etcdCalls0.get(k) ?? 0)) / opts.pods;
     const requestWindowSeconds = (performance.now() - tCreate) / 1000;
+    const cpuMsPerPodNetOfIdle: Record<string, number> = {};
+    for (const [k, v] of Object.entries(cpuToRunning)) if (idleCpuMsPerSec[k] !== undefined) cpuMsPerPodNetOfIdle[k] = (v * 1000 - idleCpuMsPerSec[k]! * requestWindowSeconds) / opts.pods;
     const requestsPerPod: Record<string, number> = {};
     let writes = 0;
     for (const [k, n] of requests1) {
@@ -511,6 +539,8 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       createRetries,
       watchRelists: watch.relists,
       baseline: { etcdPutsPerSec: put.opsPerSec, etcdPutP99Ms: put.latency.p99, decisionMeanMs: decision, decisionsPerSecAlone: 1000 / decision },
+      idleCpuMsPerSec,
+      cpuMsPerPodNetOfIdle,
       cpuMsPerPodToBound: perPod(cpuToBound, opts.pods),
       cpuMsPerPodToRunning: perPod(cpuToRunning, opts.pods),
       requestsPerPod,
@@ -612,6 +642,11 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
   section('CPU ms per pod (from /proc; the figure a shared machine distorts least)');
   const procs = Object.keys(r.cpuMsPerPodToRunning);
   print(table(['process', 'create -> last bound', 'create -> last Running'], procs.map((k) => [k, r.cpuMsPerPodToBound[k], r.cpuMsPerPodToRunning[k]])));
+  if (Object.keys(r.idleCpuMsPerSec).length) {
+    print('');
+    print(`steady cost (CPU ms per second with no pod work, measured before the pods) and the per-pod figure net of it over the ${r.requestWindowSeconds.toFixed(0)} s window:`);
+    print(table(['process', 'idle CPU ms/s', 'CPU ms per pod net of idle'], procs.map((k) => [k, r.idleCpuMsPerSec[k] ?? Number.NaN, r.cpuMsPerPodNetOfIdle[k] ?? Number.NaN])));
+  }
   section(`apiserver requests per pod (create -> last Running, ${r.requestWindowSeconds.toFixed(0)} s; node heartbeats included)`);
   const reqs = Object.entries(r.requestsPerPod).sort((a, b) => b[1] - a[1]);
   print(table(['request', 'per pod'], [...reqs.filter(([, v]) => v >= 0.005).map(([k, v]) => [k, v.toFixed(3)]), ['all writes', r.writesPerPod.toFixed(3)]]));
