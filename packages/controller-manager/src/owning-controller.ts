@@ -6,7 +6,7 @@
  * dependent events mapped back to their controlling owner — counting the
  * owner's expectations, and queueing the owners that may adopt an orphan.
  */
-import { canonicalJson, controllerRef, objectKey, type KubeObject, type OwnerReference, type Selector } from '@flotilla/api';
+import { controllerRef, jsonEqual, objectKey, type KubeObject, type OwnerReference, type Selector } from '@flotilla/api';
 import { Controller, type ApiClient, type Clock, type EventRecorder, type Informer, type InformerFactory, type Logger, type ReadonlyStore, type ReconcileFunc } from '@flotilla/client';
 import type { ControllerMetrics } from './controller-metrics.js';
 import { informersSynced, resolveControllerRef, startInformers } from './owner-lookup.js';
@@ -165,7 +165,7 @@ export function watchDependents<O extends KubeObject, D extends KubeObject>(opti
     },
     onUpdate: (old, cur) => {
       if (old.metadata.resourceVersion === cur.metadata.resourceVersion) return;
-      const labelChanged = canonicalJson(old.metadata.labels ?? {}) !== canonicalJson(cur.metadata.labels ?? {});
+      const labelChanged = !jsonEqual(old.metadata.labels ?? {}, cur.metadata.labels ?? {});
       if (cur.metadata.deletionTimestamp) {
         // Graceful deletion started: count it now so a replacement is made without waiting for the grace period.
         deleted(cur, 'update');

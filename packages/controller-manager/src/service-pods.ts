@@ -5,7 +5,7 @@
  * Service selects; and the port of a pod that a service port's targetPort
  * names.
  */
-import { canonicalJson, isPodReady, labelSelectorFromObject, type KubeObject, type Pod, type Service } from '@flotilla/api';
+import { isPodReady, jsonEqual, labelSelectorFromObject, type KubeObject, type Pod, type Service } from '@flotilla/api';
 import { Controller, type Informer } from '@flotilla/client';
 import type { ControllerDeps } from './context.js';
 
@@ -51,7 +51,7 @@ export class ServicePodsQueue {
         if (!podChanged(o, p)) return;
         this.enqueueServicesOf(p);
         // Services that selected the pod before its labels changed must drop it.
-        if (canonicalJson(o.metadata.labels ?? {}) !== canonicalJson(p.metadata.labels ?? {})) this.enqueueServicesOf(o);
+        if (!jsonEqual(o.metadata.labels ?? {}, p.metadata.labels ?? {})) this.enqueueServicesOf(o);
       },
       onDelete: (p) => this.enqueueServicesOf(p),
     });
@@ -86,7 +86,7 @@ export function podAddressChanged(a: Pod, b: Pod): boolean {
     !!a.metadata.deletionTimestamp !== !!b.metadata.deletionTimestamp ||
     a.status?.phase !== b.status?.phase ||
     a.spec?.nodeName !== b.spec?.nodeName ||
-    canonicalJson(a.metadata.labels ?? {}) !== canonicalJson(b.metadata.labels ?? {}) ||
+    !jsonEqual(a.metadata.labels ?? {}, b.metadata.labels ?? {}) ||
     a.spec?.hostname !== b.spec?.hostname
   );
 }

@@ -10,6 +10,7 @@
  */
 import {
   canonicalJson,
+  jsonEqual,
   deepCopy,
   isPodReady,
   labelSelectorFromObject,
@@ -114,7 +115,7 @@ export class DisruptionController {
       onAdd: (p) => this.enqueueBudgetsOf(p),
       onUpdate: (o, p) => {
         this.enqueueBudgetsOf(p);
-        if (canonicalJson(o.metadata.labels ?? {}) !== canonicalJson(p.metadata.labels ?? {})) this.enqueueBudgetsOf(o);
+        if (!jsonEqual(o.metadata.labels ?? {}, p.metadata.labels ?? {})) this.enqueueBudgetsOf(o);
       },
       onDelete: (p) => this.enqueueBudgetsOf(p),
     });

@@ -18,7 +18,7 @@
  *   that are gone while others remain are dropped from its ownerReferences.
  */
 import {
-  canonicalJson,
+  jsonEqual,
   isReason,
   objectKey,
   resourceForKind,
@@ -98,7 +98,7 @@ export class GarbageCollector {
   }
 
   private onChange(t: Tracked, old: KubeObject | undefined, o: KubeObject): void {
-    const refsChanged = !old || canonicalJson(old.metadata.ownerReferences ?? []) !== canonicalJson(o.metadata.ownerReferences ?? []);
+    const refsChanged = !old || !jsonEqual(old.metadata.ownerReferences ?? [], o.metadata.ownerReferences ?? []);
     if (refsChanged && o.metadata.ownerReferences?.length) this.controller.enqueue(this.keyOf(t, o));
     if (o.metadata.deletionTimestamp && hasFinalizer(o, FOREGROUND_FINALIZER, ORPHAN_FINALIZER)) this.controller.enqueue(this.keyOf(t, o));
     // A dependent that let go of an owner, or started going, may unblock a foreground deletion.
