@@ -70,6 +70,11 @@ export class FakeRuntime implements ContainerRuntime {
   /** One line per mutating call (`createContainer ns/pod web 0`), for tests to assert the agent's actions. */
   readonly calls: string[] = [];
   private readonly containers = new Map<string, FakeContainer>();
+  /**
+   * The same containers by pod uid, in creation order: a pod's sync lists its own containers several
+   * times, and filtering every container of the node each time made a hollow node's cost grow with its pods.
+   */
+  private readonly byPod = new Map<string, Set<FakeContainer>>();
   private readonly sandboxConfigs = new Map<string, PodSandboxConfig>();
   private readonly images: Set<string>;
   private readonly pullable: Set<string>;
@@ -134,7 +139,7 @@ export class FakeRuntime implements ContainerRuntime {
   }
 
   async ensureSandbox(pod: PodSandboxConfig, _known?: ContainerInfo[], whileStarting?: (sandbox: Sandbox) => Promise<void>): Promise<Sandbox> {
-    const existing = [...this.containers.values()].filter((c) => c.info.type === 'sandbox' && c.info.podUid === pod.uid);
+    const existing = [...this.podContainers(pod.uid)].filter((c) => c.info.type === 'sandbox');
     const running = existing.find((c) => c.info.state === 'running');
     if (running) return this.toSandbox(running, false);
     const attempt = existing.length ? Math.max(...existing.map((c) => c.info.attempt)) + 1 : 0;
@@ -158,7 +163,7 @@ export class FakeRuntime implements ContainerRuntime {
   async createContainer(sandbox: Sandbox, spec: ContainerSpec, options: CreateContainerOptions): Promise<string> {
     if (!spec.image) throw new RuntimeError('InvalidArgument', `container ${spec.name} has no image`);
     if (!this.images.has(spec.image)) throw new RuntimeError('ErrImagePull', `image "${spec.image}" is not present: No such image: ${spec.image}`, 404);
-    const clash = [...this.containers.values()].find((c) => c.info.podUid === sandbox.podUid && c.info.containerName === spec.name && c.info.attempt === options.attempt && c.info.type === 'container');
+    const clash = [...this.podContainers(sandbox.podUid)].find((c) => c.info.containerName === spec.name && c.info.attempt === options.attempt && c.info.type === 'container');
     if (clash) throw new RuntimeError('AlreadyExists', `container ${spec.name} attempt ${options.attempt} of pod ${sandbox.podNamespace}/${sandbox.podName} already exists`, 409);
     const env = Object.fromEntries((options.env ?? []).map((e) => [e.name, e.value]));
     const c = this.add('container', sandbox.podUid, sandbox.podNamespace, sandbox.podName, spec.name, options.attempt, spec.image, sandbox.terminationGracePeriodSeconds, { ...options.labels, [LABELS.sandboxId]: sandbox.id });
@@ -191,19 +196,20 @@ export class FakeRuntime implements ContainerRuntime {
     this.calls.push(`removeContainer ${c.info.podNamespace}/${c.info.podName} ${c.info.containerName} ${c.info.attempt}`);
     if (c.info.state === 'running') this.finish(c, 137);
     this.containers.delete(id);
+    const mine = this.byPod.get(c.info.podUid);
+    mine?.delete(c);
+    if (mine?.size === 0) this.byPod.delete(c.info.podUid);
     this.emit(c, 'destroy');
   }
 
   async removeSandbox(podUid: string): Promise<void> {
-    const all = [...this.containers.values()].filter((c) => c.info.podUid === podUid);
+    const all = [...this.podContainers(podUid)];
     for (const c of all.filter((x) => x.info.type === 'container')) await this.removeContainer(c.info.id);
     for (const c of all.filter((x) => x.info.type === 'sandbox')) await this.removeContainer(c.info.id);
   }
 
   async listContainers(filter: ListFilter = {}): Promise<ContainerInfo[]> {
-    return [...this.containers.values()]
-      .filter((c) => (!filter.podUid || c.info.podUid === filter.podUid) && (!filter.type || c.info.type === filter.type))
-      .map((c) => structuredClone(c.info));
+    return [...(filter.podUid ? this.podContainers(filter.podUid) : this.containers.values())].filter((c) => !filter.type || c.info.type === filter.type).map((c) => structuredClone(c.info));
   }
 
   async inspect(id: string): Promise<ContainerInfo> {
@@ -325,7 +331,14 @@ export class FakeRuntime implements ContainerRuntime {
     if (grace !== undefined) info.terminationGracePeriodSeconds = grace;
     const c: FakeContainer = { info, spec: { name: container, image }, env: {}, ports: [], output: '', listeners: new Set() };
     this.containers.set(id, c);
+    let mine = this.byPod.get(uid);
+    if (!mine) this.byPod.set(uid, (mine = new Set()));
+    mine.add(c);
     return c;
+  }
+
+  private podContainers(podUid: string): Iterable<FakeContainer> {
+    return this.byPod.get(podUid) ?? [];
   }
 
   private begin(c: FakeContainer): void {
