@@ -18,6 +18,12 @@ export interface Filter {
    * it out of its per-node loop.
    */
   skip?(pod: PodInfo): boolean;
+  /**
+   * True when the filter passes every plain node (Ready, schedulable, no
+   * NoSchedule/NoExecute taint: NodeStaticInfo.plain) whatever the pod:
+   * schedule() then runs it only on the other nodes.
+   */
+  passesPlainNodes?: boolean;
 }
 
 /** Taint the node lifecycle controller puts on a node whose Ready condition is False. */
@@ -52,6 +58,7 @@ function describeTaint(t: Taint): string {
 /** Ready=True, and no not-ready/unreachable taint the pod does not tolerate. */
 export const nodeReady: Filter = {
   name: 'NodeReady',
+  passesPlainNodes: true,
   filter(pod, ni) {
     const st = ni.static;
     // The common case, a healthy untainted node, costs two field reads.
@@ -70,6 +77,7 @@ export const nodeReady: Filter = {
 /** A cordoned node (spec.unschedulable) takes only pods that tolerate the unschedulable taint. */
 export const nodeUnschedulable: Filter = {
   name: 'NodeUnschedulable',
+  passesPlainNodes: true,
   filter(pod, ni) {
     if (!ni.static.unschedulable) return PASS;
     if (tolerated(pod.tolerations, { key: TAINT_UNSCHEDULABLE, effect: 'NoSchedule' })) return PASS;
@@ -167,6 +175,7 @@ export const nodeAffinity: Filter = {
  */
 export const taintToleration: Filter = {
   name: 'TaintToleration',
+  passesPlainNodes: true,
   filter(pod, ni) {
     const taints = ni.static.blockingTaints;
     if (taints.length === 0) return PASS;

@@ -144,6 +144,8 @@ export function schedule(pod: Pod | PodInfo, snapshot: Snapshot, options: Schedu
   const baseScores = options.scores ?? DEFAULT_SCORES;
   // Filters and scores that cannot tell nodes apart for this pod (PreFilter/PreScore Skip) stay out of the per-node loops.
   const filters = (spread?.filter ? [...baseFilters, spread.filter] : baseFilters).filter((f) => !f.skip?.(pi));
+  // On a plain node (Ready, schedulable, untainted: most of them) the node-only checks pass for every pod.
+  const plainFilters = filters.filter((f) => !f.passesPlainNodes);
   const scores = (spread?.score ? [...baseScores, spread.score] : baseScores).filter((s) => !s.skip?.(pi));
   const total = nodes.length;
   const wanted = numFeasibleNodesToFind(total, options.percentageOfNodesToScore);
@@ -155,7 +157,7 @@ export function schedule(pod: Pod | PodInfo, snapshot: Snapshot, options: Schedu
   let processed = 0;
   while (processed < total && feasible.length < wanted) {
     const ni = nodes[i]!;
-    const r = filterNode(pi, ni, filters);
+    const r = filterNode(pi, ni, ni.static.plain ? plainFilters : filters);
     if (r.length) (reasons ??= {})[ni.name] = r;
     else feasible.push(ni);
     processed++;

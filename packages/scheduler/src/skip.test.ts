@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_FILTERS, nodeAffinity, nodePorts } from './filters.js';
+import { DEFAULT_FILTERS, nodeAffinity, nodePorts, type Filter } from './filters.js';
 import { makeNode, makePod, type PodFixture } from './fixtures.js';
 import { schedule } from './schedule.js';
-import { defaultScores, ownerSpread } from './scores.js';
+import { defaultScores, ownerSpread, type Score } from './scores.js';
 import { podInfo, Snapshot } from './snapshot.js';
 
 // The same plugins without their skip(): what schedule() computed before PreFilter/PreScore Skip.
-const unskippable = <T extends { skip?: unknown }>(p: T): T => ({ ...p, skip: undefined });
+const unskippable = <T extends Filter | Score>(p: T): T => ({ ...p, skip: undefined, passesPlainNodes: undefined });
 
-describe('PreFilter / PreScore Skip', () => {
+describe('PreFilter / PreScore Skip and plain nodes', () => {
   it('skips NodeAffinity and NodePorts only for pods without selector, affinity or host ports, and OwnerSpread only for ownerless pods', () => {
     expect(nodeAffinity.skip!(podInfo(makePod('a')))).toBe(true);
     expect(nodeAffinity.skip!(podInfo(makePod('a', { nodeSelector: { zone: 'a' } })))).toBe(false);

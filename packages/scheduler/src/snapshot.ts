@@ -75,17 +75,22 @@ export interface NodeStaticInfo {
   blockingTaints: readonly Taint[];
   /** metadata.labels (empty when none). */
   labels: Readonly<Record<string, string>>;
+  /** Ready=True, not cordoned and no blocking taint: the node-only filters pass it for every pod (Filter.passesPlainNodes). */
+  plain: boolean;
 }
 
 /** Precomputes the filter-relevant facts of a Node (or of a node the cache has not seen). */
 export function nodeStaticInfo(node: Node | undefined): NodeStaticInfo {
   let readyStatus = 'Unknown';
   for (const c of node?.status?.conditions ?? []) if (c.type === 'Ready') readyStatus = c.status ?? 'Unknown';
+  const unschedulable = !!node?.spec?.unschedulable;
+  const blockingTaints = (node?.spec?.taints ?? []).filter((t) => t.effect === 'NoSchedule' || t.effect === 'NoExecute');
   return {
     readyStatus,
-    unschedulable: !!node?.spec?.unschedulable,
-    blockingTaints: (node?.spec?.taints ?? []).filter((t) => t.effect === 'NoSchedule' || t.effect === 'NoExecute'),
+    unschedulable,
+    blockingTaints,
     labels: node?.metadata.labels ?? {},
+    plain: readyStatus === 'True' && !unschedulable && blockingTaints.length === 0,
   };
 }
 
