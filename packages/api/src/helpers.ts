@@ -79,40 +79,6 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.join(',')}}`;
 }
 
-/**
- * `canonicalJson(a) === canonicalJson(b)` without building either text:
- * key order is ignored and keys whose value is undefined count as absent.
- * Informer handlers compare an object's old and new parts on every watch
- * event; walking both values costs a fraction of serialising and sorting them.
- */
-export function jsonEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  const aObj = a !== null && typeof a === 'object';
-  const bObj = b !== null && typeof b === 'object';
-  // Primitives (and undefined, which canonicalJson writes as null) compare by their JSON text.
-  if (!aObj || !bObj) return !aObj && !bObj && (JSON.stringify(a) ?? 'null') === (JSON.stringify(b) ?? 'null');
-  const aArr = Array.isArray(a);
-  if (aArr !== Array.isArray(b)) return false;
-  if (aArr) {
-    const x = a as unknown[];
-    const y = b as unknown[];
-    if (x.length !== y.length) return false;
-    for (let i = 0; i < x.length; i++) if (!jsonEqual(x[i], y[i])) return false;
-    return true;
-  }
-  const x = a as Record<string, unknown>;
-  const y = b as Record<string, unknown>;
-  let defined = 0;
-  for (const k of Object.keys(x)) {
-    const v = x[k];
-    if (v === undefined) continue;
-    defined++;
-    if (!Object.prototype.hasOwnProperty.call(y, k) || y[k] === undefined || !jsonEqual(v, y[k])) return false;
-  }
-  for (const k of Object.keys(y)) if (y[k] !== undefined) defined--;
-  return defined === 0;
-}
-
 // Kubernetes' SafeEncodeString alphabet: no vowels or look-alikes, so a hash never spells a word.
 const SAFE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
