@@ -219,12 +219,11 @@ export class PodSyncer {
     const early = new Map<string, Created>();
     let whileStarting: ((sb: Sandbox) => Promise<void>) | undefined;
     if (toStart.length > 0 && !runningSandbox(containers) && (spec.initContainers?.length ?? 0) === 0 && !containers.some((x) => x.type === 'container')) {
+      // One after another in spec order, as the kubelet creates them: the Created events and
+      // the engine's containers come in the order of the spec, and the sandbox's start (the
+      // longest step) still covers the creates.
       whileStarting = async (sb) => {
-        await Promise.all(
-          toStart.filter((t) => !needsPodIP(t.c)).map(async (t) => {
-            early.set(t.c.name, await this.createFor(pod, sb, t.c, t.attempt, prep));
-          }),
-        );
+        for (const t of toStart) if (!needsPodIP(t.c)) early.set(t.c.name, await this.createFor(pod, sb, t.c, t.attempt, prep));
       };
     }
     if (toStart.length > 0) {
