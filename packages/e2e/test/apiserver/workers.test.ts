@@ -34,6 +34,9 @@ describe('apiserver --workers 2', () => {
 
   it('runs two worker processes behind the one port, and serves each connection from one of them', async () => {
     await waitFor(() => childPids(api.pid()!).length === 2, { timeout: 30_000, message: 'two apiserver workers' });
+    // /readyz answered as soon as one worker listened; connections go to the others once they listen too.
+    const listening = () => new Set(api.logs().split('\n').filter((l) => l.includes('"msg":"listening"')).map((l) => /"worker":(\d+)/.exec(l)?.[1]));
+    await waitFor(() => listening().size === 2, { timeout: 60_000, message: 'both workers to listen' });
     const made = await apiRequest(api.endpoint(), 'POST', base, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'spread' }, data: { n: '0' } }, fresh);
     expect(made.status, made.text).toBe(201);
     // Each worker logs the writes it served, with its number and the object's key.
@@ -85,7 +88,8 @@ describe('apiserver --workers 2', () => {
     // lost connection), so this asks again rather than once.
     await waitFor(async () => (await apiRequest(api.endpoint(), 'GET', `${base}/rw-0`, undefined, fresh)).status === 200, { timeout: 40_000, message: 'the other worker to answer' });
     await waitFor(() => childPids(api.pid()!).filter((p) => p !== other).length === 1 && !alive(victim!), { timeout: 60_000, message: 'the killed worker forked again' });
-    const replacement = childPids(api.pid()!).find((p) => p !== other)!;
+    const replacement = childPids(api.pid()!).find((p) => p !== other);
+    expect(replacement, `a replacement worker beside ${other}; the apiserver's last lines:\n${api.logs().split('\n').slice(-15).join('\n')}`).toBeDefined();
     // The new worker listens on the same port: it gets connections too.
     let n = 100;
     await waitFor(async () => {
