@@ -224,6 +224,20 @@ class Writer {
     if (typeof v === 'number') this.varint(v);
     else this.bigVarint(v);
   }
+
+  /** A proto3 bytes field: left out when unset or empty. */
+  optionalBytes(field: number, v: Buffer | string | undefined): void {
+    if (v === undefined) return;
+    const len = bytesLength(v);
+    if (len > 0) this.bytesField(field, v, len);
+  }
+
+  /** A proto3 int64 field: left out when unset or zero. */
+  optionalInt64(field: number, v: Int64 | undefined): void {
+    if (v === undefined) return;
+    const n = int64Value(v);
+    if (n !== 0) this.int64Field(field, n);
+  }
 }
 
 /** Size of a field with a length-delimited payload of `len` bytes (field numbers < 16 have 1-byte tags). */
@@ -235,20 +249,25 @@ function int64FieldSize(field: number, v: number | bigint): number {
   return varintSize(field * 8) + (typeof v === 'number' ? varintSize(v) : bigVarintSize(v));
 }
 
+/** Size of a proto3 bytes field (0 when unset or empty, as Writer.optionalBytes leaves it out). */
+function optionalBytesSize(field: number, v: Buffer | string | undefined): number {
+  if (v === undefined) return 0;
+  const len = bytesLength(v);
+  return len > 0 ? lenFieldSize(field, len) : 0;
+}
+
+/** Size of a proto3 int64 field (0 when unset or zero, as Writer.optionalInt64 leaves it out). */
+function optionalInt64Size(field: number, v: Int64 | undefined): number {
+  if (v === undefined) return 0;
+  const n = int64Value(v);
+  return n !== 0 ? int64FieldSize(field, n) : 0;
+}
+
 /** Encoded sizes computed in the sizing pass, read back in order in the writing pass. */
 type Sizes = number[];
 
 function sizeRange(r: RangeRequest, sizes: Sizes): number {
-  let size = lenFieldSize(1, bytesLength(r.key));
-  if (r.range_end !== undefined && bytesLength(r.range_end) > 0) size += lenFieldSize(2, bytesLength(r.range_end));
-  if (r.limit !== undefined) {
-    const v = int64Value(r.limit);
-    if (v !== 0) size += int64FieldSize(3, v);
-  }
-  if (r.revision !== undefined) {
-    const v = int64Value(r.revision);
-    if (v !== 0) size += int64FieldSize(4, v);
-  }
+  let size = lenFieldSize(1, bytesLength(r.key)) + optionalBytesSize(2, r.range_end) + optionalInt64Size(3, r.limit) + optionalInt64Size(4, r.revision);
   if (r.serializable) size += 2;
   if (r.keys_only) size += 2;
   if (r.count_only) size += 2;
@@ -258,30 +277,16 @@ function sizeRange(r: RangeRequest, sizes: Sizes): number {
 
 function writeRange(w: Writer, r: RangeRequest): void {
   w.bytesField(1, r.key, bytesLength(r.key));
-  if (r.range_end !== undefined) {
-    const len = bytesLength(r.range_end);
-    if (len > 0) w.bytesField(2, r.range_end, len);
-  }
-  if (r.limit !== undefined) {
-    const v = int64Value(r.limit);
-    if (v !== 0) w.int64Field(3, v);
-  }
-  if (r.revision !== undefined) {
-    const v = int64Value(r.revision);
-    if (v !== 0) w.int64Field(4, v);
-  }
+  w.optionalBytes(2, r.range_end);
+  w.optionalInt64(3, r.limit);
+  w.optionalInt64(4, r.revision);
   if (r.serializable) w.int64Field(7, 1);
   if (r.keys_only) w.int64Field(8, 1);
   if (r.count_only) w.int64Field(9, 1);
 }
 
 function sizePut(p: PutRequest, sizes: Sizes): number {
-  let size = lenFieldSize(1, bytesLength(p.key));
-  if (p.value !== undefined && bytesLength(p.value) > 0) size += lenFieldSize(2, bytesLength(p.value));
-  if (p.lease !== undefined) {
-    const v = int64Value(p.lease);
-    if (v !== 0) size += int64FieldSize(3, v);
-  }
+  let size = lenFieldSize(1, bytesLength(p.key)) + optionalBytesSize(2, p.value) + optionalInt64Size(3, p.lease);
   if (p.prev_kv) size += 2;
   sizes.push(size);
   return size;
@@ -289,20 +294,13 @@ function sizePut(p: PutRequest, sizes: Sizes): number {
 
 function writePut(w: Writer, p: PutRequest): void {
   w.bytesField(1, p.key, bytesLength(p.key));
-  if (p.value !== undefined) {
-    const len = bytesLength(p.value);
-    if (len > 0) w.bytesField(2, p.value, len);
-  }
-  if (p.lease !== undefined) {
-    const v = int64Value(p.lease);
-    if (v !== 0) w.int64Field(3, v);
-  }
+  w.optionalBytes(2, p.value);
+  w.optionalInt64(3, p.lease);
   if (p.prev_kv) w.int64Field(4, 1);
 }
 
 function sizeDelete(d: DeleteRangeRequest, sizes: Sizes): number {
-  let size = lenFieldSize(1, bytesLength(d.key));
-  if (d.range_end !== undefined && bytesLength(d.range_end) > 0) size += lenFieldSize(2, bytesLength(d.range_end));
+  let size = lenFieldSize(1, bytesLength(d.key)) + optionalBytesSize(2, d.range_end);
   if (d.prev_kv) size += 2;
   sizes.push(size);
   return size;
@@ -310,10 +308,7 @@ function sizeDelete(d: DeleteRangeRequest, sizes: Sizes): number {
 
 function writeDelete(w: Writer, d: DeleteRangeRequest): void {
   w.bytesField(1, d.key, bytesLength(d.key));
-  if (d.range_end !== undefined) {
-    const len = bytesLength(d.range_end);
-    if (len > 0) w.bytesField(2, d.range_end, len);
-  }
+  w.optionalBytes(2, d.range_end);
   if (d.prev_kv) w.int64Field(3, 1);
 }
 
@@ -335,7 +330,7 @@ function sizeCompare(c: Compare, sizes: Sizes): number {
   // Always sent (a oneof member is present even when zero): etcd tells "version = 0" from "no target value" by presence.
   if (c.target === 'Value') size += lenFieldSize(7, bytesLength(u as Buffer | string));
   else size += int64FieldSize(COMPARE_UNION_FIELD[c.target], int64Value(u as Int64));
-  if (c.range_end !== undefined && bytesLength(c.range_end) > 0) size += lenFieldSize(64, bytesLength(c.range_end));
+  size += optionalBytesSize(64, c.range_end);
   sizes.push(size);
   return size;
 }
@@ -349,10 +344,7 @@ function writeCompare(w: Writer, c: Compare): void {
   const u = compareUnion(c);
   if (c.target === 'Value') w.bytesField(7, u as Buffer | string, bytesLength(u as Buffer | string));
   else w.int64Field(COMPARE_UNION_FIELD[c.target], int64Value(u as Int64));
-  if (c.range_end !== undefined) {
-    const len = bytesLength(c.range_end);
-    if (len > 0) w.bytesField(64, c.range_end, len);
-  }
+  w.optionalBytes(64, c.range_end);
 }
 
 function sizeRequestOp(op: RequestOp, sizes: Sizes): number {
