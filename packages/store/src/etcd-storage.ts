@@ -80,6 +80,13 @@ const UNAPPLIED_WRITES_PRUNE_AT = 4096;
 /** Unapplied writes remembered at most (a stalled cache): past it getCached falls back to a per-resource rule. */
 const UNAPPLIED_WRITES_MAX = 65_536;
 
+/** This instance's last write of a key, at a revision the read cache may not have applied yet. */
+interface UnappliedWrite {
+  rev: number;
+  /** The stored bytes of a put (undefined for a deletion). */
+  value: Buffer | undefined;
+}
+
 /** After a read the cache could not serve, reads go straight to etcd for this long: with writes in flight most would miss and pay two calls. */
 const CACHE_MISS_BACKOFF_MS = 250;
 
@@ -187,8 +194,12 @@ export class EtcdStorage implements Storage {
    * stream of pod writes the cache is almost always a few ms behind the
    * resource's last write, and a per-resource rule then sent nearly every
    * status update through a consistent read (two more etcd calls) first.
+   * A put keeps the bytes it wrote: etcd held exactly them at that revision,
+   * so an update racing ahead of the cache (a binding right after the
+   * create, a status write right after the binding) compares-and-swaps on
+   * them instead of reading the key from etcd first.
    */
-  private readonly unappliedWrites = new Map<string, number>();
+  private readonly unappliedWrites = new Map<string, UnappliedWrite>();
   /** After the map overflowed: getCached answers nothing until the cache has applied this revision. */
   private unappliedOverflow = 0;
   /**
@@ -298,15 +309,15 @@ export class EtcdStorage implements Storage {
       }),
     );
     if (!res.succeeded) return undefined;
-    return this.wrote(resource, key, Number(res.header.revision));
+    return this.wrote(resource, key, Number(res.header.revision), value);
   }
 
-  private wrote(resource: string, key: string, revision: number): number {
+  private wrote(resource: string, key: string, revision: number, value: Buffer | undefined): number {
     if (revision > (this.lastWriteRevision.get(resource) ?? 0)) this.lastWriteRevision.set(resource, revision);
     const cache = this.readCache;
     // Only writes the cache has not applied yet need remembering (see getCached).
-    if (cache && revision > cache.revision && revision > (this.unappliedWrites.get(key) ?? 0)) {
-      this.unappliedWrites.set(key, revision);
+    if (cache && revision > cache.revision && revision > (this.unappliedWrites.get(key)?.rev ?? 0)) {
+      this.unappliedWrites.set(key, { rev: revision, value });
       if (this.unappliedWrites.size > this.unappliedPruneAt) this.pruneUnappliedWrites(cache.revision);
     }
     return revision;
@@ -314,17 +325,21 @@ export class EtcdStorage implements Storage {
 
   /** Forgets the writes the read cache has applied; past the bound, falls back to the per-resource check until it catches up. */
   private pruneUnappliedWrites(applied: number): void {
-    for (const [k, rev] of this.unappliedWrites) if (rev <= applied) this.unappliedWrites.delete(k);
+    for (const [k, w] of this.unappliedWrites) if (w.rev <= applied) this.unappliedWrites.delete(k);
     if (this.unappliedWrites.size < UNAPPLIED_WRITES_MAX) {
       this.unappliedPruneAt = Math.min(UNAPPLIED_WRITES_MAX, Math.max(UNAPPLIED_WRITES_PRUNE_AT, 2 * this.unappliedWrites.size));
       return;
     }
-    for (const rev of this.unappliedWrites.values()) if (rev > this.unappliedOverflow) this.unappliedOverflow = rev;
+    for (const w of this.unappliedWrites.values()) if (w.rev > this.unappliedOverflow) this.unappliedOverflow = w.rev;
     this.unappliedWrites.clear();
     this.unappliedPruneAt = UNAPPLIED_WRITES_PRUNE_AT;
   }
 
-  /** The cached bytes of a key, possibly stale; undefined when not cached or the cache is not loaded (which starts it). */
+  /**
+   * The cached bytes of a key, possibly stale: this instance's own write when
+   * the cache has not applied it yet, else the cache's copy; undefined when
+   * not cached or the cache is not loaded (which starts it).
+   */
   private peek(key: string): CachedValue | undefined {
     const cache = this.readCache;
     if (!cache || this.closed) return undefined;
@@ -333,6 +348,8 @@ export class EtcdStorage implements Storage {
       cache.start();
       return undefined;
     }
+    const own = this.unappliedWrites.get(key);
+    if (own?.value && own.rev > cache.revision && (!hit || Number(hit.modRevision) < own.rev)) return { value: own.value, modRevision: String(own.rev) };
     return hit;
   }
 
@@ -352,14 +369,15 @@ export class EtcdStorage implements Storage {
       const key = this.key(resource, namespace, name);
       const kb = Buffer.from(key);
       const json = encodeJson(next);
+      const value = this.seal(resource, key, json);
       const res = await this.call('create', key, () =>
         this.kv.txn({
           compare: [{ key: kb, target: 'Version', result: 'Equal', version: 0 }],
-          success: [{ request_put: { key: kb, value: this.seal(resource, key, json) } }],
+          success: [{ request_put: { key: kb, value } }],
           failure: [],
         }),
       );
-      if (res.succeeded) return storedObject(next, json, this.wrote(resource, key, Number(res.header.revision)));
+      if (res.succeeded) return storedObject(next, json, this.wrote(resource, key, Number(res.header.revision), value));
       if (meta.name) throw alreadyExists(resource, name);
     }
     throw new ApiError('AlreadyExists', `${resource} could not get a unique name from generateName "${meta.generateName}"; try again`, {
@@ -410,7 +428,9 @@ export class EtcdStorage implements Storage {
     if (cache.revision < (this.lastWriteRevision.get(resource) ?? 0)) {
       // Behind this instance's writes of the resource, but maybe not of this key.
       if (cache.revision < this.unappliedOverflow) return undefined;
-      if ((this.unappliedWrites.get(key) ?? 0) > cache.revision) return undefined;
+      const own = this.unappliedWrites.get(key);
+      // peek answers with a put's own bytes; after a deletion it would answer the cache's older copy.
+      if (own && own.rev > cache.revision && !own.value) return undefined;
     }
     const hit = this.peek(key);
     return hit ? this.decode(key, { value: hit.value, mod_revision: hit.modRevision }) : undefined;

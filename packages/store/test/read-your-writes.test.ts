@@ -106,6 +106,26 @@ describe('writes on cached copies', () => {
     }
   });
 
+  it("an update or guaranteedUpdate right after this store's own write swaps on the bytes it wrote, without reading etcd first", async () => {
+    const s = fx.store();
+    await s.create('pods', pod('default', 'warm'));
+    await eventually(() => s.getCached('pods', 'default', 'warm') !== undefined, 10_000, 'read cache loaded');
+    for (let i = 0; i < 20; i++) {
+      const before = s.etcdCallStats.calls;
+      const created = await s.create('pods', pod('default', `fast-${i}`));
+      // At once, as a scheduler binds a pod it has just seen: the cache may not have applied the create.
+      const updated = await s.update('pods', { ...created, metadata: { ...created.metadata, annotations: { step: 'update' } } });
+      const bumped = await s.guaranteedUpdate('pods', 'default', `fast-${i}`, (cur) => {
+        expect(cur.metadata.resourceVersion).toBe(updated.metadata.resourceVersion);
+        cur.metadata.annotations = { ...cur.metadata.annotations, bumped: 'yes' };
+        return cur;
+      });
+      expect(s.etcdCallStats.calls - before).toBe(3); // three compare-and-swaps, no range
+      expect(bumped.metadata.annotations).toEqual({ step: 'update', bumped: 'yes' });
+      expect((await s.get('pods', 'default', `fast-${i}`)).metadata.resourceVersion).toBe(bumped.metadata.resourceVersion);
+    }
+  });
+
   it('guaranteedUpdate from two stores on one object loses no increment (stale cached copies are retried)', async () => {
     const a = fx.store();
     const b = fx.store();
