@@ -150,6 +150,28 @@ function toApiError(err: unknown): ApiError | undefined {
   return undefined;
 }
 
+/** What an etcd-backed store counts (EtcdStorage); other stores count nothing. */
+interface StorageStats {
+  etcdCallStats?: { calls: number; retries: number; sessions: number };
+  readStats?: { cacheHits: number; etcdReads: number };
+}
+
+/** The store's own counts on /metrics: etcd calls (how many a request costs) and where consistent GETs were served from. */
+function registerStorageMetrics(registry: Registry, storage: unknown): void {
+  const st = storage as StorageStats;
+  if (st.etcdCallStats) {
+    registry.callback('flotilla_etcd_calls_total', 'Unary etcd calls (Range, Txn, ...) made by this apiserver, retries included.', 'counter', () => [[undefined, st.etcdCallStats!.calls]]);
+    registry.callback('flotilla_etcd_call_retries_total', 'Unary etcd calls retried after a failure.', 'counter', () => [[undefined, st.etcdCallStats!.retries]]);
+    registry.callback('flotilla_etcd_sessions_total', 'HTTP/2 connections opened to etcd members.', 'counter', () => [[undefined, st.etcdCallStats!.sessions]]);
+  }
+  if (st.readStats) {
+    registry.callback('flotilla_storage_consistent_reads_total', 'Consistent GETs by where they were served from: the read cache or etcd.', 'counter', () => [
+      [{ from: 'cache' }, st.readStats!.cacheHits],
+      [{ from: 'etcd' }, st.readStats!.etcdReads],
+    ]);
+  }
+}
+
 /** Builds the apiserver (not listening). Call `listen()` or use `runApiServer`. */
 export function createApiServer(options: ApiServerOptions): ApiServer {
   const { storage, authenticator, authorizer, logger } = options;
@@ -158,6 +180,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const timings: WatchTimings = { ...defaultWatchTimings(), ...options.watchTimings };
   const registry = options.registry ?? new Registry();
   const metrics = new ApiServerMetrics(registry);
+  registerStorageMetrics(registry, storage);
   const serviceAllocator = new ServiceAllocator(
     storage,
     {

@@ -103,6 +103,20 @@ describe('apiserver over etcd', () => {
     expect((await s.request('GET', `${PODS}/web`)).status).toBe(404);
   });
 
+  it('/metrics counts the etcd calls requests cost and where consistent GETs were served from', async () => {
+    const sample = (text: string, series: string) => Number(text.split('\n').find((l) => l.startsWith(`${series} `))?.slice(series.length + 1) ?? NaN);
+    const before = (await s.request('GET', '/metrics')).body as string;
+    expect((await s.request('POST', PODS, testPod('counted'))).status).toBe(201);
+    expect((await s.request('GET', `${PODS}/counted`)).status).toBe(200);
+    const after = (await s.request('GET', '/metrics')).body as string;
+    // At least the create's transaction; a GET costs a revision call, and a range when the cache lags.
+    expect(sample(after, 'flotilla_etcd_calls_total') - sample(before, 'flotilla_etcd_calls_total')).toBeGreaterThanOrEqual(2);
+    const reads = (t: string) => sample(t, 'flotilla_storage_consistent_reads_total{from="cache"}') + sample(t, 'flotilla_storage_consistent_reads_total{from="etcd"}');
+    expect(reads(after) - reads(before)).toBeGreaterThanOrEqual(1);
+    expect(after).toMatch(/^flotilla_etcd_sessions_total [1-9]/m);
+    expect((await s.request('DELETE', `${PODS}/counted`)).status).toBe(200);
+  });
+
   it('subresources: status, scale, binding and graceful pod deletion', async () => {
     await s.request('POST', '/apis/apps/v1/namespaces/default/deployments', testDeployment('d', 1));
     const sc = await s.request('PATCH', '/apis/apps/v1/namespaces/default/deployments/d/scale', { spec: { replicas: 4 } }, { 'content-type': 'application/merge-patch+json' });

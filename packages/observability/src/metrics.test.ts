@@ -18,6 +18,15 @@ describe('Registry', () => {
     expect(text).toContain('latency_seconds_count{verb="GET"} 2');
   });
 
+  it('renders a callback metric with the values read at render time', () => {
+    const r = new Registry();
+    const stats = { calls: 1 };
+    r.callback('calls_total', 'Calls.', 'counter', () => [[undefined, stats.calls], [{ from: 'cache' }, 7]]);
+    expect(r.render()).toContain('# TYPE calls_total counter\ncalls_total 1\ncalls_total{from="cache"} 7');
+    stats.calls = 5;
+    expect(r.render()).toContain('calls_total 5');
+  });
+
   it('escapes label values', () => {
     const r = new Registry();
     r.gauge('g', 'G.').set(1, { path: 'a"b\\c' });

@@ -65,6 +65,21 @@ export class Gauge implements Metric {
   }
 }
 
+/** A counter or gauge whose values are read from elsewhere (another object's statistics) each time it is rendered. */
+export class CallbackMetric implements Metric {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly type: 'counter' | 'gauge',
+    private readonly read: () => Array<[Labels | undefined, number]>,
+  ) {}
+  render(): string {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`];
+    for (const [labels, v] of this.read()) lines.push(`${this.name}${labelKey(labels)} ${v}`);
+    return lines.join('\n');
+  }
+}
+
 /** Default buckets in seconds, as Kubernetes uses for request latency. */
 export const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -106,6 +121,10 @@ export class Registry {
   }
   histogram(name: string, help: string, buckets?: number[]): Histogram {
     return this.add(new Histogram(name, help, buckets));
+  }
+  /** A counter (`type` counter) or gauge read by `read` at each render: one sample per labels. */
+  callback(name: string, help: string, type: 'counter' | 'gauge', read: () => Array<[Labels | undefined, number]>): CallbackMetric {
+    return this.add(new CallbackMetric(name, help, type, read));
   }
   /** The exposition text, with the process metrics every server reports. */
   render(): string {
