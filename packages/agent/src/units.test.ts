@@ -4,7 +4,7 @@ import { createLogger } from '@flotilla/observability';
 import { describe, expect, it } from 'vitest';
 import { RestartBackoff } from './backoff.js';
 import { expandVars, resolveEnv } from './container-config.js';
-import { runHollowNodes } from './hollow-nodes.js';
+import { nodePodSelection, runHollowNodes } from './hollow-nodes.js';
 import { computePodStatus, podPhase, type PodStatusInput } from './pod-status.js';
 import { ProbeState } from './prober.js';
 import type { ContainerInfo } from './runtime/types.js';
@@ -129,6 +129,28 @@ describe('computePodStatus', () => {
     const s = computePodStatus(pod, base([]));
     expect(s.phase).toBe('Pending');
     expect(s.containerStatuses![0]!.state?.waiting?.reason).toBe('ContainerCreating');
+  });
+});
+
+describe('nodePodSelection (a hollow process caches only its own nodes\' pods)', () => {
+  const sel = nodePodSelection(new Set(['hollow-1', 'hollow-2']));
+  const line = (o: unknown) => JSON.stringify({ type: 'MODIFIED', object: o });
+  it('keeps the lines and objects of pods bound to its nodes, and drops the rest unparsed', () => {
+    const mine = { metadata: { name: 'a' }, spec: { nodeName: 'hollow-2', containers: [] } };
+    const other = { metadata: { name: 'b' }, spec: { nodeName: 'hollow-12', containers: [] } };
+    const unbound = { metadata: { name: 'c' }, spec: { containers: [] }, status: { nominatedNodeName: 'hollow-1' } };
+    expect([mine, other, unbound].map((o) => sel.line!(line(o)))).toEqual([true, false, false]);
+    expect([mine, other, unbound].map((o) => sel.object(o as never))).toEqual([true, false, false]);
+  });
+  it('never misses its own pod; a label named nodeName may only add a line the object check drops', () => {
+    const decoy = { metadata: { name: 'd', labels: { nodeName: 'hollow-1' } }, spec: { nodeName: 'hollow-9', containers: [] } };
+    expect(sel.line!(line(decoy))).toBe(true);
+    expect(sel.object(decoy as never)).toBe(false);
+    const mine = { metadata: { name: 'e', labels: { nodeName: 'hollow-9' } }, spec: { nodeName: 'hollow-1', containers: [] } };
+    expect(sel.line!(line(mine))).toBe(true);
+    // A quote inside a value is escaped, so it cannot fake the key.
+    const escaped = { metadata: { name: 'f', annotations: { x: '"nodeName":"hollow-1"' } }, spec: { containers: [] } };
+    expect(sel.line!(line(escaped))).toBe(false);
   });
 });
 

@@ -44,6 +44,13 @@ export interface WatchOptions {
   timeoutSeconds?: number;
   /** Ends the watch (the iterator returns). */
   signal?: AbortSignal;
+  /**
+   * A cheap prefilter on the raw event line: lines it returns true for are
+   * not parsed, and a BOOKMARK carrying the line's resourceVersion stands in
+   * for each (so a resumed watch starts after them). Clients that do not read
+   * lines (in-memory fakes) may ignore it: it only saves work.
+   */
+  skipLine?: (line: string) => boolean;
 }
 
 /** Patch flavours and their content types. */

@@ -187,6 +187,33 @@ describe('Informer', () => {
   });
 });
 
+describe('Informer select (a client-side selection)', () => {
+  it('caches and reports only the selected objects, from the list and from the watch', async () => {
+    const fake = new FakeApiClient({ objects: [pod('a', 'on-n1'), pod('a', 'on-n2'), pod('a', 'unbound')] });
+    await fake.bind('a', 'on-n1', 'n1');
+    await fake.bind('a', 'on-n2', 'n2');
+    const select = { object: (p: { spec?: { nodeName?: string } }) => p.spec?.nodeName === 'n1' };
+    const inf = new Informer<Pod>(fake, 'pods', { select: select as never });
+    const log = recorder(inf);
+    const ac = new AbortController();
+    inf.start(ac.signal);
+    await inf.waitForSync();
+    expect(inf.store.keys()).toEqual(['a/on-n1']);
+    await waitFor(() => fake.openWatches() === 1);
+    await fake.bind('a', 'unbound', 'n1');
+    const pods = fake.resource<Pod>('pods');
+    await pods.create(pod('a', 'later'));
+    await fake.bind('a', 'later', 'n2');
+    await waitFor(() => inf.store.size() === 2);
+    await pods.delete('a', 'on-n2');
+    await pods.delete('a', 'on-n1');
+    await waitFor(() => inf.store.size() === 1);
+    expect(inf.store.keys()).toEqual(['a/unbound']);
+    expect(log).toEqual(['add on-n1', 'add unbound', 'delete on-n1']);
+    ac.abort();
+  });
+});
+
 describe('InformerFactory', () => {
   it('shares one informer per resource and selector, and starts late requests', async () => {
     const fake = new FakeApiClient({ objects: [pod('a', 'p')] });

@@ -36,6 +36,22 @@ export interface InformerOptions {
   freeze?: boolean;
   /** Server-side watch timeout; a random value in [5, 10) minutes when unset, like client-go. */
   watchTimeoutSeconds?: number;
+  /**
+   * A client-side selection the server cannot make (the pods of a range of
+   * nodes): only objects `object` accepts are cached and reported. `line`, when
+   * given, rejects raw watch lines before they are parsed; it may accept a line
+   * whose object `object` then rejects, never the reverse. An object must not
+   * leave the selection by a change (the change's line may be skipped, so
+   * the cache would keep its old state): select on what never changes, such
+   * as a pod's spec.nodeName once set.
+   */
+  select?: InformerSelection;
+}
+
+/** See InformerOptions.select. */
+export interface InformerSelection {
+  object(obj: KubeObject): boolean;
+  line?(line: string): boolean;
 }
 
 /** Recursively freezes a JSON-shaped value. */
@@ -76,6 +92,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   private syncWaiters: Array<() => void> = [];
   private lastRV: string | undefined;
   private running: Promise<void> | undefined;
+  private readonly skipLine: ((line: string) => boolean) | undefined;
 
   constructor(client: ApiClient, target: ResourceTarget, options: InformerOptions = {}) {
     this.resource = resolveResource(target);
@@ -84,6 +101,8 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.clock = options.clock ?? realClock;
     this.freeze = options.freeze ?? true;
     this.log = options.logger ?? silentLogger;
+    const line = options.select?.line;
+    this.skipLine = line ? (l: string) => !line(l) : undefined;
   }
 
   /** The cache. Its objects are shared and frozen: never mutate them. */
@@ -214,7 +233,8 @@ export class Informer<T extends KubeObject = KubeObject> {
         continue: cont,
       });
       if (signal.aborted) return;
-      for (const item of page.items) items.push(this.prepare(item));
+      const select = this.options.select;
+      for (const item of page.items) if (!select || select.object(item)) items.push(this.prepare(item));
       cont = page.metadata?.continue || undefined;
       rv = page.metadata?.resourceVersion;
     } while (cont);
@@ -237,6 +257,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       allowWatchBookmarks: true,
       timeoutSeconds,
       signal,
+      ...(this.skipLine ? { skipLine: this.skipLine } : {}),
     });
     let n = 0;
     for await (const event of stream) {
@@ -249,6 +270,11 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   private apply(event: WatchEvent<T>): void {
     const rv = event.object?.metadata?.resourceVersion;
+    const select = this.options.select;
+    if (select && event.type !== 'BOOKMARK' && event.object && !select.object(event.object)) {
+      if (rv) this.lastRV = rv;
+      return;
+    }
     switch (event.type) {
       case 'ADDED':
       case 'MODIFIED': {

@@ -208,11 +208,11 @@ export class RestClient implements ApiClient {
   }
 
   /** A watch stream: the raw events, ended when the connection ends or `signal` aborts. */
-  async *stream<T>(path: string, signal?: AbortSignal): AsyncGenerator<WatchEvent<T>> {
+  async *stream<T>(path: string, signal?: AbortSignal, skipLine?: (line: string) => boolean): AsyncGenerator<WatchEvent<T>> {
     const res = await this.openLong(path, this.headers, signal);
     if (!res) return;
     try {
-      yield* decodeWatchStream<T>(res.body);
+      yield* decodeWatchStream<T>(res.body, skipLine);
     } finally {
       // The consumer may stop early: release the connection rather than leave it streaming.
       if (!res.body.destroyed) res.body.destroy();
@@ -313,7 +313,7 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
       allowWatchBookmarks: options.allowWatchBookmarks ? 'true' : undefined,
       timeoutSeconds: options.timeoutSeconds,
     });
-    return this.client.stream<T>(resourcePath(this.resource, namespace) + q, options.signal);
+    return this.client.stream<T>(resourcePath(this.resource, namespace) + q, options.signal, options.skipLine);
   }
 
   getScale(namespace: string, name: string): Promise<Scale> {

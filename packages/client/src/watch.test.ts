@@ -1,6 +1,6 @@
 import { ApiError } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
-import { decodeWatchStream, LineDecoder } from './watch.js';
+import { decodeWatchStream, LineDecoder, resourceVersionOfLine } from './watch.js';
 
 async function* chunks(parts: Array<string | Uint8Array>, fail?: Error): AsyncGenerator<Uint8Array | string> {
   for (const p of parts) yield p;
@@ -51,6 +51,28 @@ describe('watch stream decoding', () => {
   it('ends quietly when the connection drops mid-line', async () => {
     const events = await collect(decodeWatchStream(chunks([ev('ADDED', 'a', '1'), '{"type":"ADD'], new Error('socket hang up'))));
     expect(events).toHaveLength(1);
+  });
+
+  it('does not parse lines the prefilter skips: a BOOKMARK with their resourceVersion stands in; ERROR lines are never skipped', async () => {
+    const status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'too old resource version', reason: 'Expired', code: 410 };
+    const text = ev('ADDED', 'keep', '1') + ev('MODIFIED', 'skip', '2') + ev('ADDED', 'keep', '3') + JSON.stringify({ type: 'ERROR', object: status }) + '\n';
+    const seen: string[] = [];
+    const err = await (async () => {
+      try {
+        for await (const e of decodeWatchStream(chunks([text]), () => true)) seen.push(`${e.type}:${e.object.metadata.name ?? ''}@${e.object.metadata.resourceVersion}`);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(seen).toEqual(['BOOKMARK:@1', 'BOOKMARK:@2', 'BOOKMARK:@3']);
+    expect((err as ApiError).code).toBe(410);
+    const some = await collect(decodeWatchStream(chunks([text.split('\n').slice(0, 3).join('\n')]), (l) => l.includes('"skip"')));
+    expect(some.map((e) => `${e.type}:${e.object.metadata.name ?? ''}`)).toEqual(['ADDED:keep', 'BOOKMARK:', 'ADDED:keep']);
+  });
+
+  it("reads a line's first resourceVersion without parsing it", () => {
+    expect(resourceVersionOfLine('{"type":"MODIFIED","object":{"apiVersion":"v1","kind":"Pod","metadata":{"resourceVersion":"42","name":"a"}}}')).toBe('42');
+    expect(resourceVersionOfLine('{"type":"ADDED","object":{"metadata":{"name":"a"}}}')).toBeUndefined();
   });
 
   it('LineDecoder keeps a partial line until its newline arrives', () => {

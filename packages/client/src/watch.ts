@@ -59,12 +59,36 @@ export function parseWatchLine<T = KubeObject>(line: string): WatchEvent<T> | un
   return event;
 }
 
+const RV_KEY = '"resourceVersion":"';
+
+/**
+ * The first `"resourceVersion":"…"` of a watch line without parsing it: the
+ * object's own (the apiserver writes apiVersion, kind and metadata first, and
+ * resourceVersion first in metadata); undefined when there is none.
+ */
+export function resourceVersionOfLine(line: string): string | undefined {
+  const i = line.indexOf(RV_KEY);
+  if (i < 0) return undefined;
+  const start = i + RV_KEY.length;
+  const end = line.indexOf('"', start);
+  return end > start ? line.slice(start, end) : undefined;
+}
+
+// What stands in for a line the caller's prefilter skipped: its resourceVersion only. A line
+// without one (an ERROR event's Status) is parsed as usual, so errors are never skipped.
+function skipped<T>(line: string): WatchEvent<T> | undefined {
+  const rv = resourceVersionOfLine(line);
+  if (!rv || line.includes('"type":"ERROR"')) return parseWatchLine<T>(line);
+  return { type: 'BOOKMARK', object: { metadata: { resourceVersion: rv } } } as unknown as WatchEvent<T>;
+}
+
 /**
  * Turns a stream of byte chunks into watch events. The stream ending or
  * failing (timeout, connection drop, abort) ends the iteration quietly;
- * only ERROR events and malformed lines throw.
+ * only ERROR events and malformed lines throw. Lines `skipLine` returns true
+ * for are not parsed: a BOOKMARK with their resourceVersion is yielded instead.
  */
-export async function* decodeWatchStream<T = KubeObject>(chunks: AsyncIterable<Uint8Array | string>): AsyncGenerator<WatchEvent<T>> {
+export async function* decodeWatchStream<T = KubeObject>(chunks: AsyncIterable<Uint8Array | string>, skipLine?: (line: string) => boolean): AsyncGenerator<WatchEvent<T>> {
   const lines = new LineDecoder();
   const iterator = chunks[Symbol.asyncIterator]();
   while (true) {
@@ -76,13 +100,13 @@ export async function* decodeWatchStream<T = KubeObject>(chunks: AsyncIterable<U
     }
     if (next.done) break;
     for (const line of lines.push(next.value)) {
-      const event = parseWatchLine<T>(line);
+      const event = skipLine?.(line) ? skipped<T>(line) : parseWatchLine<T>(line);
       if (event) yield event;
     }
   }
   const rest = lines.end();
   if (rest !== undefined) {
-    const event = parseWatchLine<T>(rest);
+    const event = skipLine?.(rest) ? skipped<T>(rest) : parseWatchLine<T>(rest);
     if (event) yield event;
   }
 }
