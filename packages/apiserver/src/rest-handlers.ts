@@ -50,6 +50,8 @@ export interface RestRequest {
   contentType: string | undefined;
   /** The client's User-Agent: its program name is the field manager of a write without `fieldManager`. */
   userAgent?: string;
+  /** The answer's objects are converted (a Table for kubectl get), not sent as their JSON. */
+  converted?: boolean;
 }
 
 /** An HTTP answer: status code, JSON body and any warnings (sent as `Warning: 299` headers, which kubectl prints). */
@@ -223,10 +225,23 @@ export class RestHandlers {
       ...(predicate ? { predicate } : {}),
       ...(limit ? { limit } : {}),
       ...(query.continue ? { continue: query.continue } : {}),
+      ...(req.converted ? {} : { jsonOnly: true }),
     });
     const metadata: Record<string, unknown> = { resourceVersion: result.resourceVersion };
     if (result.continue) metadata.continue = result.continue;
     if (result.remainingItemCount !== undefined) metadata.remainingItemCount = result.remainingItemCount;
+    const head = JSON.stringify({ kind: info.listKind, apiVersion: groupVersion(info), metadata });
+    if (result.json) {
+      // Sent as stored, never decoded; the body is made only if something asks for it.
+      const json = `${head.slice(0, -1)},"items":[${result.json.join(',')}]}`;
+      return {
+        code: 200,
+        get body() {
+          return JSON.parse(json) as unknown;
+        },
+        json,
+      };
+    }
     const body = { kind: info.listKind, apiVersion: groupVersion(info), metadata, items: result.items.map((o) => withType(info, o)) };
     // The items' stored JSON, joined: a LIST of 10,000 pods is not serialised again.
     const texts: string[] = [];
@@ -235,7 +250,6 @@ export class RestHandlers {
       if (t === undefined) return { code: 200, body };
       texts.push(t);
     }
-    const head = JSON.stringify({ kind: body.kind, apiVersion: body.apiVersion, metadata });
     return { code: 200, body, json: `${head.slice(0, -1)},"items":[${texts.join(',')}]}` };
   }
 

@@ -392,7 +392,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       throw forbidden(user.name, attrs.verb, sub ? `${info.plural}/${sub}` : info.plural, parsed.namespace, decision.reason);
     }
     const path: ResourcePath = legacyBinding ? { ...parsed, resource: 'pods' } : parsed;
-    const rest: RestRequest = { path, info, attrs: { ...attrs, user }, query, body: req.body, contentType: req.headers['content-type'], userAgent: req.headers['user-agent'] };
+    const rest: RestRequest = { path, info, attrs: { ...attrs, user }, query, body: req.body, contentType: req.headers['content-type'], userAgent: req.headers['user-agent'], converted: req.method === 'GET' && wantsTable(req.headers.accept) };
 
     if (verb === 'watch') return startWatch(req, reply, rest);
     if (sub !== undefined && STREAM_SUBRESOURCES.has(sub)) {

@@ -42,7 +42,7 @@ import { Change, ResourceHub, Subscription } from './watch-hub.js';
 import { WatchStream } from './watch-stream.js';
 import { ReadCache, STALE, type CachedValue } from './read-cache.js';
 import { Compactor } from './compactor.js';
-import { encodeStored, rememberJson, spliceRevision } from './object-json.js';
+import { encodeStored, rememberJson, spliceRevision, spliceRevisionText } from './object-json.js';
 
 /** How to reach etcd and how much to keep in memory for watches. */
 export interface EtcdStorageOptions {
@@ -610,6 +610,23 @@ export class EtcdStorage implements Storage {
       revision = token.rv;
     }
     const items: KubeObject[] = [];
+    // The items' JSON, undecoded (a LIST of 150,000 pods parsed every one only to send its stored JSON back).
+    let json: string[] | undefined = options.jsonOnly && !pred ? [] : undefined;
+    const add = (key: string, kv: Pick<KeyValue, 'value' | 'mod_revision'>): void => {
+      if (json) {
+        const text = spliceRevisionText(this.transformer.fromStorage(key, kv.value).toString('utf8'), kv.mod_revision);
+        if (text !== undefined) {
+          json.push(text);
+          return;
+        }
+        // Not in the stored form (written by something else): answer with objects after all.
+        for (const t of json) items.push(rememberJson(JSON.parse(t) as KubeObject, t));
+        json = undefined;
+      }
+      items.push(this.decode(key, kv, true));
+    };
+    const count = () => (json ? json.length : items.length);
+    const done = (result: StoreListResult): StoreListResult => (json ? { ...result, json } : result);
     let chunk = limit;
     for (;;) {
       let res;
@@ -625,20 +642,23 @@ export class EtcdStorage implements Storage {
       if (!revision) revision = Number(res.header.revision);
       const kvs = res.kvs;
       for (let i = 0; i < kvs.length; i++) {
-        const obj = this.decode(kvs[i]!.key.toString('utf8'), kvs[i]!, true);
-        if (pred && !pred(obj)) continue;
-        items.push(obj);
-        if (limit && items.length === limit) {
+        const key = kvs[i]!.key.toString('utf8');
+        if (pred) {
+          const obj = this.decode(key, kvs[i]!, true);
+          if (!pred(obj)) continue;
+          items.push(obj);
+        } else add(key, kvs[i]!);
+        if (limit && count() === limit) {
           const more = i < kvs.length - 1 || res.more;
           const result: StoreListResult = { items, resourceVersion: String(revision) };
           if (more) {
-            result.continue = encodeContinue({ rv: revision, start: kvs[i]!.key.toString('utf8').slice(base.length) + '\u0000' });
+            result.continue = encodeContinue({ rv: revision, start: key.slice(base.length) + '\u0000' });
             if (!pred) result.remainingItemCount = Number(res.count) - kvs.length;
           }
-          return result;
+          return done(result);
         }
       }
-      if (!res.more || kvs.length === 0) return { items, resourceVersion: String(revision) };
+      if (!res.more || kvs.length === 0) return done({ items, resourceVersion: String(revision) });
       // Only a predicate gets here (it filtered some out): read on, in growing chunks.
       start = kvs[kvs.length - 1]!.key.toString('utf8') + '\u0000';
       chunk = Math.min(Math.max(chunk * 2, 100), MAX_LIST_CHUNK);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '@flotilla/api';
-import { encodeStored, encodedJson, rememberJson, spliceRevision } from './object-json.js';
+import { encodeStored, encodedJson, rememberJson, spliceRevision, spliceRevisionText } from './object-json.js';
 
 const pod = (): KubeObject => ({ kind: 'Pod', spec: { containers: [{ name: 'c', image: 'i' }] }, apiVersion: 'v1', metadata: { name: 'p', namespace: 'd', resourceVersion: '9' } });
 
@@ -25,6 +25,16 @@ describe('one serialisation per object version', () => {
     expect(spliceRevision(encodeStored({ metadata: { name: 'p' } }), {}, 1)).toBeUndefined();
     // The kind of the object must be the one the text starts with.
     expect(spliceRevision(encodeStored(pod()), { apiVersion: 'v1', kind: 'Node' }, 1)).toBeUndefined();
+  });
+
+  it('splices the revision into stored text alone, as into text and object; declines what encodeStored did not write', () => {
+    const text = encodeStored(pod());
+    expect(spliceRevisionText(text, 42)).toBe(spliceRevision(text, pod(), 42));
+    expect(JSON.parse(spliceRevisionText(encodeStored({ apiVersion: 'v1', kind: 'Pod', metadata: {} }), 3)!)).toEqual({ apiVersion: 'v1', kind: 'Pod', metadata: { resourceVersion: '3' } });
+    expect(spliceRevisionText(JSON.stringify({ metadata: { name: 'p' }, apiVersion: 'v1', kind: 'Pod' }), 1)).toBeUndefined();
+    expect(spliceRevisionText(encodeStored({ metadata: { name: 'p' } }), 1)).toBeUndefined();
+    // A kind with an escaped quote is not the plain string the head is checked for: decoded instead.
+    expect(spliceRevisionText(encodeStored({ apiVersion: 'v1', kind: 'P"od', metadata: {} }), 1)).toBeUndefined();
   });
 
   it('remembers the JSON per object', () => {

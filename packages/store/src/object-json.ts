@@ -37,6 +37,22 @@ export function spliceRevision(stored: string, obj: Pick<KubeObject, 'apiVersion
   return `${head}"resourceVersion":${JSON.stringify(String(rev))}${sep}${stored.slice(head.length)}`;
 }
 
+// The start encodeStored writes: apiVersion and kind (plain strings), then metadata.
+const STORED_HEAD = /^\{"apiVersion":"[^"\\]*","kind":"[^"\\]*","metadata":\{/;
+
+/**
+ * spliceRevision without the object: `stored` with its resourceVersion spliced
+ * in, when it starts as encodeStored writes it (checked on the text alone);
+ * undefined otherwise, so the caller decodes it instead.
+ */
+export function spliceRevisionText(stored: string, rev: string | number): string | undefined {
+  const head = STORED_HEAD.exec(stored);
+  if (!head) return undefined;
+  const at = head[0].length;
+  const sep = stored.charCodeAt(at) === 0x7d /* } */ ? '' : ',';
+  return `${stored.slice(0, at)}"resourceVersion":${JSON.stringify(String(rev))}${sep}${stored.slice(at)}`;
+}
+
 /** Records that `text` is the JSON of `obj` (as it is now); returns obj. */
 export function rememberJson<T extends object>(obj: T, text: string | undefined): T {
   if (text !== undefined) encoded.set(obj, text);

@@ -8,11 +8,20 @@ export interface StoreListOptions {
   continue?: string;
   /** Only objects for which this is true are returned (label/field selectors). */
   predicate?: (obj: KubeObject) => boolean;
+  /**
+   * Only the items' JSON is wanted (an answer sent as it is): a store may then
+   * return `json` instead of `items` and skip decoding each object. Ignored
+   * with a predicate, which needs the objects.
+   */
+  jsonOnly?: boolean;
 }
 
 /** A page of a list, consistent at one revision. */
 export interface StoreListResult {
+  /** The objects (empty when `json` is set). */
   items: KubeObject[];
+  /** With `jsonOnly`, when the store honoured it: each item's JSON, resourceVersion included, in key order. */
+  json?: string[];
   /** The etcd revision the list was read at. */
   resourceVersion: string;
   continue?: string;
