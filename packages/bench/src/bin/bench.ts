@@ -86,6 +86,10 @@ async function scheduler(flags: SizeFlags, base: SchedulerBenchOptions = flags.q
   printProfiles(dir);
 }
 
+// Interrupted (Ctrl-C, or a TERM from timeout(1) or CI): exit through 'exit', whose handlers kill every
+// process the benchmark started; the default action would leave them running.
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) process.once(signal, () => process.exit(code));
+
 const program = new Command('bench').description("Flotilla's benchmarks, each against a baseline measured in the same run");
 const withFlags = (c: Command) =>
   c.option('--quick', 'smoke-sized run (seconds)').option('--cpu-prof <dir>', 'run the measured processes under node --cpu-prof and summarise the profiles');
