@@ -39,6 +39,30 @@ describe('EtcdStorage list', () => {
     for (const o of res.items) expect(Number(o.metadata.resourceVersion)).toBeGreaterThan(0);
   });
 
+  it('reads a list bigger than its chunk in several ranges at one revision: every pod once, none written after it started', async () => {
+    const s = fx.store({ listChunkSize: 100 });
+    const names = Array.from({ length: 250 }, (_, i) => `c-${String(i).padStart(3, '0')}`);
+    await mapLimit(names, 32, (n) => s.create('pods', pod('chunked', n)));
+    const writer = fx.store();
+    let stop = false;
+    let extra = 0;
+    const writes = (async () => {
+      while (!stop) await writer.create('pods', pod('chunked', `zz-${extra++}`));
+    })();
+    const all = await s.list('pods', 'chunked', { jsonOnly: true });
+    stop = true;
+    await writes;
+    const seen = all.json!.map((t) => JSON.parse(t) as { metadata: { name: string; resourceVersion: string } });
+    expect(seen.filter((o) => o.metadata.name.startsWith('c-')).map((o) => o.metadata.name)).toEqual(names);
+    for (const o of seen) expect(Number(o.metadata.resourceVersion)).toBeLessThanOrEqual(Number(all.resourceVersion));
+    // A limit across chunks: the count left is what follows the page, not the chunk.
+    const page = await s.list('pods', 'chunked', { limit: 150 });
+    expect(page.items.map((o) => o.metadata.name)).toEqual(names.slice(0, 150));
+    expect(page.remainingItemCount).toBe(100 + extra);
+    const rest = await s.list('pods', 'chunked', { limit: 1000, continue: page.continue });
+    expect(rest.items.map((o) => o.metadata.name).filter((n) => n.startsWith('c-'))).toEqual(names.slice(150));
+  });
+
   it('pages 2,000 pods at the first page\'s revision while writes happen, each pod exactly once', async () => {
     const s = fx.store();
     const names = Array.from({ length: 2000 }, (_, i) => `p-${String(i).padStart(4, '0')}`);
