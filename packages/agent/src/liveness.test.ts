@@ -105,6 +105,30 @@ describe('NodeStatusReporter writes', () => {
     expect(writes()).toEqual(['update status']);
   });
 
+  it('spreads the unchanged reports of nodes registered together over the last quarter of the interval, never later', async () => {
+    let now = 1_000_000;
+    const firstReport: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const client = new FakeApiClient();
+      const r = new NodeStatusReporter(client, { ...facts, nodeName: `n${i}` }, log, 600_000, () => now, () => i / 19);
+      const start = now;
+      await r.register();
+      client.clearActions();
+      for (let t = 0; t <= 600_000; t += 10_000) {
+        now = start + t;
+        await r.update();
+        if (client.actions.some((a) => a.verb === 'update')) {
+          firstReport.push(t);
+          break;
+        }
+      }
+    }
+    expect(firstReport).toHaveLength(20);
+    expect(Math.min(...firstReport)).toBeGreaterThanOrEqual(450_000);
+    expect(Math.max(...firstReport)).toBeLessThanOrEqual(600_000);
+    expect(new Set(firstReport).size).toBeGreaterThan(10);
+  });
+
   it('removes the liveness annotation when the agent runs without a liveness server', () => {
     const before = desiredNode(facts);
     const after = desiredNode({ ...facts, annotations: { 'node.flotilla.io/liveness-endpoint': undefined } }, before);
