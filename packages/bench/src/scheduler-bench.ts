@@ -161,7 +161,7 @@ export interface SchedulerBenchResult {
   /** Create acknowledged → its ADDED event seen by the benchmark's watch (ms; 0 when the event came first). */
   watchDelivery: LatencySummary;
   /** LIST of every pod in the cluster at the end (ms, three calls). */
-  listAllPods: { items: number; ms: number[] };
+  listAllPods: { items: number; ms: number[]; errors: string[] };
   deployment: { replicas: number; availableMs: number };
   lostNode: { pods: number; graceSeconds: number; notReadyMs: number; evictedMs: number; runningElsewhereMs: number };
   /** Hollow fleet nodes with Ready=True once registered and once every pod was bound and Running (they must stay Ready). */
@@ -389,6 +389,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const running = new Map<string, number>();
     const deleted = new Set<string>();
     let createRetries = 0;
+    let landed = 0;
     watch.onEvent = (type, pod, at) => {
       if (pod.metadata.namespace !== ns || !pod.metadata.name!.startsWith('p-')) return;
       const k = key(pod);
@@ -418,7 +419,9 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const tCreate = performance.now();
     const fill = await runClosedLoop({
       concurrency: opts.createConcurrency,
-      durationMs: 30 * 60_000,
+      // Long enough for every pod at the paced rate: the scale run's 150,000 at 75/s take 33 min, and a fixed
+      // 30 min once cut it short at 134,987 pods, then waited for bindings that could never come.
+      durationMs: Math.max(30 * 60_000, opts.createRate ? (opts.pods / opts.createRate) * 2000 : 0),
       maxOps: opts.pods,
       ...(opts.createRate ? { ratePerSec: opts.createRate } : {}),
       op: async (seq) => {
@@ -429,10 +432,14 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
           try {
             await pods.create(benchPod(ns, name));
             acked.set(`${ns}/${name}`, performance.now());
+            landed++;
             return;
           } catch (err) {
             // Names are unique per run: an AlreadyExists means an earlier attempt (ours or the client's own retry) did land.
-            if (isReason(err, 'AlreadyExists')) return;
+            if (isReason(err, 'AlreadyExists')) {
+              landed++;
+              return;
+            }
             if (attempt >= 20 || (err instanceof ApiError && !isReason(err, 'ServiceUnavailable') && !isReason(err, 'TooManyRequests') && !isReason(err, 'Timeout'))) throw err;
             createRetries++;
             await new Promise((r) => setTimeout(r, Math.min(200 * attempt, 2000)));
@@ -441,6 +448,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       },
     });
     if (fill.errors) throw new Error(`${fill.errors} pod creates failed: ${fill.firstError}`);
+    if (landed < opts.pods) throw new Error(`only ${landed} of ${opts.pods} pods were created in ${((performance.now() - tCreate) / 60_000).toFixed(1)} min`);
     const createdPerSec = (opts.pods / (performance.now() - tCreate)) * 1000;
     progress(`created at ${createdPerSec.toFixed(0)}/s; waiting for every binding`);
     // At least 50 bindings a second, or 10 minutes.
@@ -474,12 +482,18 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       if (seen !== undefined) delivery.push(Math.max(0, seen - t));
     }
     progress('LIST of every pod in the cluster, three times');
-    const listAllPods = { items: 0, ms: [] as number[] };
+    const listAllPods = { items: 0, ms: [] as number[], errors: [] as string[] };
     for (let i = 0; i < 3; i++) {
       const t = performance.now();
-      const all = await pods.list();
-      listAllPods.ms.push(performance.now() - t);
-      listAllPods.items = all.items.length;
+      // A failed LIST is a figure too (it failed, after so long): the run goes on to print the rest.
+      try {
+        const all = await pods.list();
+        listAllPods.ms.push(performance.now() - t);
+        listAllPods.items = all.items.length;
+      } catch (err) {
+        listAllPods.errors.push(`${(err as Error).message.slice(0, 200)} after ${((performance.now() - t) / 1000).toFixed(1)} s`);
+        progress(`LIST of every pod failed: ${listAllPods.errors.at(-1)}`);
+      }
     }
 
     const readyAfterScheduling = await readyNodes(nodesApi, 'hollow-');
@@ -666,7 +680,7 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
       ['watch and list', 'n', 'p50', 'p90', 'p99', 'max'],
       [
         ['watch delivery: create acknowledged -> ADDED seen (ms)', r.watchDelivery.count, r.watchDelivery.p50, r.watchDelivery.p90, r.watchDelivery.p99, r.watchDelivery.max],
-        [`LIST of every pod (${r.listAllPods.items} items, ms)`, r.listAllPods.ms.length, percentile([...r.listAllPods.ms].sort((a, b) => a - b), 50), '-', '-', Math.max(...r.listAllPods.ms)],
+        [`LIST of every pod (${r.listAllPods.items} items, ms${r.listAllPods.errors.length ? `; ${r.listAllPods.errors.length} failed` : ''})`, r.listAllPods.ms.length, r.listAllPods.ms.length ? percentile([...r.listAllPods.ms].sort((a, b) => a - b), 50) : '-', '-', r.listAllPods.ms.length ? Math.max(...r.listAllPods.ms) : '-'],
       ],
     ),
   );
