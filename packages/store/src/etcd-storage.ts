@@ -39,7 +39,7 @@ import type {
   StoreWatchOptions,
 } from './storage.js';
 import { Change, ResourceHub, Subscription } from './watch-hub.js';
-import { WatchStream } from './watch-stream.js';
+import { etcd3WatchOpener, WatchStream } from './watch-stream.js';
 import { ReadCache, STALE, type CachedValue } from './read-cache.js';
 import { Compactor } from './compactor.js';
 import { encodeStored, rememberJson, spliceRevision } from './object-json.js';
@@ -73,6 +73,11 @@ export interface EtcdStorageOptions {
   compactionIntervalMs?: number;
   /** Encryption at rest (see encryption.ts); values are stored as they are by default. */
   transformer?: ValueTransformer;
+  /**
+   * The client of the watch stream: 'lean' (default; EtcdKv's, on a
+   * connection of its own) or 'etcd3' (grpc-js, as before).
+   */
+  watchClient?: 'lean' | 'etcd3';
 }
 
 /** Unapplied writes remembered per key before the ones the read cache has applied are pruned. */
@@ -165,6 +170,8 @@ export class EtcdStorage implements Storage {
   private readonly client: Etcd3;
   /** The hot unary calls (gets, writes, lists, revision reads): see etcd-kv.ts. */
   private readonly kv: EtcdKv;
+  /** The watch stream's own connection (a catch-up of many events does not hold up unary calls), unless watches go through etcd3. */
+  private readonly watchKv: EtcdKv | undefined;
   private readonly watchStream: WatchStream;
   private readonly prefix: string;
   private readonly log: Logger;
@@ -237,7 +244,15 @@ export class EtcdStorage implements Storage {
       maxBackoffMs: 2000,
       logger: this.log,
     });
-    this.watchStream = new WatchStream(this.client, this.log);
+    if (options.watchClient === 'etcd3') {
+      this.watchKv = undefined;
+      this.watchStream = new WatchStream(etcd3WatchOpener(this.client), this.log);
+    } else {
+      // As etcd3 watched: no deadline on the stream, a PING after 15 s of silence, 5 s to answer it.
+      const watchKv = new EtcdKv({ endpoints: options.endpoints, requestTimeoutMs: timeout, keepaliveTimeMs: 15_000, keepaliveTimeoutMs: 5000, initialBackoffMs: 100, maxBackoffMs: 2000, logger: this.log });
+      this.watchKv = watchKv;
+      this.watchStream = new WatchStream((handlers) => watchKv.openWatch(handlers), this.log);
+    }
     this.cacheMissBackoffMs = options.readCacheMissBackoffMs ?? CACHE_MISS_BACKOFF_MS;
     if (options.readCache !== false) {
       this.readCache = new ReadCache({ client: this.kv, stream: this.watchStream, keyPrefix: `${this.prefix}/`, log: this.log });
@@ -787,6 +802,7 @@ export class EtcdStorage implements Storage {
     await Promise.all(hubs.map((h) => (h.status === 'fulfilled' ? h.value.close() : undefined)));
     this.readCache?.close();
     this.watchStream.close();
+    this.watchKv?.close();
     this.kv.close();
     this.client.close();
   }
