@@ -38,7 +38,7 @@ import type {
   StoreWatchEvent,
   StoreWatchOptions,
 } from './storage.js';
-import { Change, ResourceHub, Subscription } from './watch-hub.js';
+import { Change, deepFreeze, ResourceHub, Subscription } from './watch-hub.js';
 import { etcd3WatchOpener, WatchStream } from './watch-stream.js';
 import { ReadCache, STALE, type CachedValue } from './read-cache.js';
 import { Compactor } from './compactor.js';
@@ -205,6 +205,8 @@ export class EtcdStorage implements Storage {
    */
   private unappliedPruneAt = UNAPPLIED_WRITES_PRUNE_AT;
   private readonly transformer: ValueTransformer;
+  /** getCachedShared's objects, by the read cache's value they were decoded from (a new version is a new value). */
+  private readonly sharedDecoded = new WeakMap<CachedValue, KubeObject>();
   /** Gets served from the read cache, and gets that had to read etcd (for tests and metrics). */
   readonly readStats = { cacheHits: 0, etcdReads: 0 };
   /** The history compaction loop, when compactionIntervalMs is set. */
@@ -415,20 +417,41 @@ export class EtcdStorage implements Storage {
    * From the read cache once it has applied every write this instance made.
    */
   getCached(resource: string, namespace: string | undefined, name: string): KubeObject | undefined {
+    const key = this.key(resource, namespace, name);
+    const hit = this.cachedValue(resource, key);
+    return hit ? this.decode(key, { value: hit.value, mod_revision: hit.modRevision }) : undefined;
+  }
+
+  /**
+   * {@inheritDoc Storage.getCachedShared}
+   * Decoded once per cached version (kept as long as the cache holds that version).
+   */
+  getCachedShared(resource: string, namespace: string | undefined, name: string): KubeObject | undefined {
+    const key = this.key(resource, namespace, name);
+    const hit = this.cachedValue(resource, key);
+    if (!hit) return undefined;
+    let obj = this.sharedDecoded.get(hit);
+    if (!obj) {
+      obj = deepFreeze(this.decode(key, { value: hit.value, mod_revision: hit.modRevision }));
+      this.sharedDecoded.set(hit, obj);
+    }
+    return obj;
+  }
+
+  /** The read cache's value of `key` when it has applied every write this instance made of it (see getCached). */
+  private cachedValue(resource: string, key: string): CachedValue | undefined {
     const cache = this.readCache;
     if (!cache || this.closed) return undefined;
     if (!cache.ready) {
       cache.start();
       return undefined;
     }
-    const key = this.key(resource, namespace, name);
     if (cache.revision < (this.lastWriteRevision.get(resource) ?? 0)) {
       // Behind this instance's writes of the resource, but maybe not of this key.
       if (cache.revision < this.unappliedOverflow) return undefined;
       if ((this.unappliedWrites.get(key) ?? 0) > cache.revision) return undefined;
     }
-    const hit = this.peek(key);
-    return hit ? this.decode(key, { value: hit.value, mod_revision: hit.modRevision }) : undefined;
+    return this.peek(key);
   }
 
   /**
