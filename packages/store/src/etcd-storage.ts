@@ -281,8 +281,11 @@ export class EtcdStorage implements Storage {
   }
 
   /** The bytes etcd stores for `json` at `key` (encrypted when the resource is configured so). */
-  private seal(resource: string, key: string, json: string): Buffer {
-    return this.transformer.toStorage(resource, key, Buffer.from(json));
+  private seal(resource: string, key: string, json: string): Buffer | string {
+    const t = this.transformer;
+    // A value stored as it is goes into the request as its text, written straight into the gRPC frame (no Buffer of its own to fill and copy).
+    if (t === IDENTITY_TRANSFORMER || (t.encrypts !== undefined && !t.encrypts(resource))) return json;
+    return t.toStorage(resource, key, Buffer.from(json));
   }
 
   private key(resource: string, namespace: string | undefined, name: string): string {
@@ -305,7 +308,7 @@ export class EtcdStorage implements Storage {
   }
 
   // One compare-and-swap on the key's mod revision; undefined when someone else wrote first.
-  private async swap(resource: string, key: string, revision: string, op: 'put' | 'delete', value?: Buffer): Promise<number | undefined> {
+  private async swap(resource: string, key: string, revision: string, op: 'put' | 'delete', value?: Buffer | string): Promise<number | undefined> {
     const kb = Buffer.from(key);
     const res = await this.call(op === 'put' ? 'update' : 'delete', key, () =>
       this.kv.txn({
