@@ -3,8 +3,8 @@
  * the bidirectional Watch stream, over one HTTP/2 (h2c) session, gRPC
  * framing and the hand-written protobuf of etcd-proto.ts. etcd3 (grpc-js +
  * protobufjs) spent ~0.55 ms of CPU per unary call in the apiserver, its
- * largest single cost, and decoding every watch event through it was most
- * of the rest of a create's etcd client CPU; leases and compaction stay on etcd3.
+ * largest single cost, and receiving watch events through it cost ~19 us
+ * per create (~10 us here); leases and compaction stay on etcd3.
  *
  * One session at a time, to one endpoint; when it fails (refused, reset,
  * no PING answer) the next endpoint is tried, each failed endpoint waiting

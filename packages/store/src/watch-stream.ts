@@ -6,9 +6,9 @@
  * one resumes each watch right after the last event it delivered.
  *
  * The stream itself is EtcdKv's (hand-written protobuf over node:http2),
- * or etcd3's grpc-js stream (`etcd3WatchOpener`), which cost ~20 us of
- * CPU per event received in the apiserver, where every create is received
- * twice (the read cache's watch and the resource's).
+ * or etcd3's grpc-js stream (`etcd3WatchOpener`), whose decoding cost the
+ * apiserver ~19 us of CPU per create (every create arrives twice: on the
+ * read cache's watch and on the resource's), against ~10 us for EtcdKv's.
  */
 import type { Logger } from '@flotilla/observability';
 import type { Etcd3, IWatchRequest, IWatchResponse } from 'etcd3';
