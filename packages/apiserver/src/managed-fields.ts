@@ -373,6 +373,8 @@ const now = (): string => {
  * removed. Updates never conflict. Unchanged when nothing changed.
  */
 export function updateManagers(managers: Manager[], before: FieldValues, after: FieldValues, writer: Omit<Manager, 'set' | 'time'>): Manager[] {
+  // A create (nothing before, no manager yet): the writer owns every member; nothing to compare or take from anyone.
+  if (before.size === 0 && managers.length === 0) return after.size === 0 ? managers : [{ ...writer, time: now(), set: new Set(after.keys()) }];
   const cmp = compareFields(before, after);
   if (cmp.added.size === 0 && cmp.modified.size === 0 && cmp.removed.size === 0) return managers;
   const id = managerId(writer);

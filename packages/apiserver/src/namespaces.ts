@@ -40,7 +40,7 @@ export async function checkNamespaceAcceptsCreate(storage: Storage, namespace: s
   // The in-memory copy answers the common case without a round trip, as
   // Kubernetes' admission reads its namespace lister; a missing or
   // terminating answer from it is confirmed with a consistent read.
-  const cached = storage.getCached?.('namespaces', undefined, namespace);
+  const cached = storage.getCachedShared ? storage.getCachedShared('namespaces', undefined, namespace) : storage.getCached?.('namespaces', undefined, namespace);
   if (cached && !isTerminating(cached)) return;
   let ns: KubeObject;
   try {

@@ -116,11 +116,13 @@ export async function run(config: ApiServerConfig, signal: AbortSignal): Promise
   const metricsText = apiServerWorkerNumber() ? joinApiServerWorkers(() => registry.render()) : undefined;
 
   // FLOTILLA_READ_CACHE=false sends every get to etcd (an escape hatch, and the benchmark's A/B switch).
+  // FLOTILLA_ETCD_WATCH=etcd3 watches through etcd3's grpc-js stream instead of the lean one (the same kind of switch).
   const storage = new EtcdStorage({
     endpoints: config.etcdServers,
     prefix: config.etcdPrefix,
     logger: log,
     readCache: process.env.FLOTILLA_READ_CACHE !== 'false',
+    watchClient: process.env.FLOTILLA_ETCD_WATCH === 'etcd3' ? 'etcd3' : 'lean',
     compactionIntervalMs: config.etcdCompactionIntervalMs ?? 5 * 60_000,
     transformer: encryption.transformer,
   });

@@ -31,5 +31,7 @@ describe('Registry', () => {
     const r = new Registry();
     r.gauge('g', 'G.').set(1, { path: 'a"b\\c' });
     expect(r.render()).toContain('g{path="a\\"b\\\\c"} 1');
+    r.gauge('h', 'H.').set(2, { path: 'line\nbreak', plain: 'x' });
+    expect(r.render()).toContain('h{path="line\\nbreak",plain="x"} 2');
   });
 });

@@ -5,7 +5,9 @@
 
 type Labels = Record<string, string | number>;
 
-const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+// Most label values need no escaping: one scan instead of three replaces (every request records two series).
+const NEEDS_ESCAPE = /[\\\n"]/;
+const escapeLabel = (v: string) => (NEEDS_ESCAPE.test(v) ? v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"') : v);
 
 function labelKey(labels: Labels | undefined): string {
   if (!labels) return '';

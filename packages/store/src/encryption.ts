@@ -17,6 +17,8 @@ export interface ValueTransformer {
   toStorage(resource: string, key: string, plain: Buffer): Buffer;
   /** The plain bytes of a stored value; values without an encryption prefix are returned as they are. */
   fromStorage(key: string, stored: Buffer): Buffer;
+  /** False when values of `resource` are stored as they are (toStorage returns its input): the store then skips it. */
+  encrypts?(resource: string): boolean;
 }
 
 /** Stores values as they are. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GRPC_FRAME_HEADER, ProtoDecodeError, decodeRangeResponse, decodeTxnResponse, encodeRangeFrame, encodeTxnFrame } from './etcd-proto.js';
+import { GRPC_FRAME_HEADER, ProtoDecodeError, decodeRangeResponse, decodeTxnResponse, decodeWatchResponse, encodeRangeFrame, encodeTxnFrame, encodeWatchRequestFrame } from './etcd-proto.js';
 
 // Expected bytes were produced by protobufjs from etcd's rpc.proto (the
 // encoder etcd3 uses), minus the zero-valued enum fields proto3 leaves out.
@@ -98,5 +98,57 @@ describe('etcd-proto decoding', () => {
   it('rejects truncated messages', () => {
     expect(() => decodeRangeResponse(hex('120a0a04'))).toThrow(ProtoDecodeError);
     expect(() => decodeRangeResponse(hex('2080'))).toThrow(ProtoDecodeError);
+  });
+});
+
+describe('etcd-proto watch messages', () => {
+  it('encodes watch creates (with and without prev_kv) and cancels, watch_id 0 included', () => {
+    expect(message(encodeWatchRequestFrame({ create_request: { key: Buffer.from('/registry/pods/'), range_end: Buffer.from('/registry/pods0'), start_revision: 1234, prev_kv: true } }))).toBe(
+      '0a270a0f2f72656769737472792f706f64732f120f2f72656769737472792f706f64733018d2093001',
+    );
+    expect(message(encodeWatchRequestFrame({ create_request: { key: '/r/', range_end: '/r0', start_revision: '7', prev_kv: false } }))).toBe('0a0c0a032f722f12032f72301807');
+    expect(message(encodeWatchRequestFrame({ cancel_request: { watch_id: '3' } }))).toBe('12020803');
+    expect(message(encodeWatchRequestFrame({ cancel_request: { watch_id: 0 } }))).toBe('12020800');
+  });
+
+  it('decodes a created response with its header', () => {
+    const res = decodeWatchResponse(hex('0a1b08b298eaf1948386fccd0110cdd2918bd2b881cf8e0118d209200210001801'));
+    expect(res).toEqual({
+      header: { cluster_id: '14841639068965178418', member_id: '10276657743932975437', revision: '1234', raft_term: '2' },
+      watch_id: '0',
+      created: true,
+      canceled: false,
+      compact_revision: '0',
+      cancel_reason: '',
+      fragment: false,
+      events: [],
+    });
+  });
+
+  it('decodes Put and Delete events as etcd3 gave them (prev_kv null when absent)', () => {
+    const res = decodeWatchResponse(
+      hex('0a0318d40910015a24080012200a0c2f722f706f64732f6e732f61106418d30920012a077b2261223a317d30005a37080112110a0c2f722f706f64732f6e732f6218d4091a200a0c2f722f706f64732f6e732f62106418b00920032a077b2262223a327d3000'),
+    );
+    expect(res.watch_id).toBe('1');
+    expect(res.header.revision).toBe('1236');
+    const [put, del] = res.events;
+    expect(put!.type).toBe('Put');
+    expect(put!.prev_kv).toBeNull();
+    expect({ ...put!.kv, key: put!.kv.key.toString(), value: put!.kv.value.toString() }).toEqual({ key: '/r/pods/ns/a', value: '{"a":1}', create_revision: '100', mod_revision: '1235', version: '1', lease: '0' });
+    expect(del!.type).toBe('Delete');
+    expect(del!.kv.key.toString()).toBe('/r/pods/ns/b');
+    expect(del!.kv.mod_revision).toBe('1236');
+    expect(del!.kv.value.length).toBe(0);
+    expect(del!.prev_kv!.value.toString()).toBe('{"b":2}');
+    expect(del!.prev_kv!.version).toBe('3');
+  });
+
+  it('decodes a cancellation for compaction with its reason', () => {
+    const res = decodeWatchResponse(hex('0a021832100220012828322a6d7663633a207265717569726564207265766973696f6e20686173206265656e20636f6d706163746564'));
+    expect(res).toMatchObject({ watch_id: '2', canceled: true, created: false, compact_revision: '40', cancel_reason: 'mvcc: required revision has been compacted', events: [] });
+  });
+
+  it('rejects a truncated event', () => {
+    expect(() => decodeWatchResponse(hex('5a2408'))).toThrow(ProtoDecodeError);
   });
 });

@@ -126,6 +126,37 @@ export interface TxnResponse {
   responses: ResponseOp[];
 }
 
+/** etcdserverpb.WatchCreateRequest (the fields the store uses; no filters, ids or fragments). */
+export interface WatchCreateRequest {
+  key: Buffer | string;
+  range_end?: Buffer | string;
+  start_revision?: Int64;
+  progress_notify?: boolean;
+  prev_kv?: boolean;
+}
+
+/** etcdserverpb.WatchRequest: a create or a cancel (progress requests are not sent). */
+export type WatchRequest = { create_request: WatchCreateRequest; cancel_request?: undefined } | { cancel_request: { watch_id: Int64 }; create_request?: undefined };
+
+/** mvccpb.Event, as etcd3 gave it: `prev_kv` null when etcd sent none. */
+export interface WatchEvent {
+  type: 'Put' | 'Delete';
+  kv: KeyValue;
+  prev_kv: KeyValue | null;
+}
+
+/** etcdserverpb.WatchResponse. */
+export interface WatchResponse {
+  header: ResponseHeader;
+  watch_id: string;
+  created: boolean;
+  canceled: boolean;
+  compact_revision: string;
+  cancel_reason: string;
+  fragment: boolean;
+  events: WatchEvent[];
+}
+
 const COMPARE_TARGET: Record<CompareTarget, number> = { Version: 0, Create: 1, Mod: 2, Value: 3, Lease: 4 };
 const COMPARE_RESULT: Record<CompareResult, number> = { Equal: 0, Greater: 1, Less: 2, NotEqual: 3 };
 /** Compare's target_union field number per target. */
@@ -421,6 +452,41 @@ export function encodeTxnFrame(t: TxnRequest): Buffer {
   return finish(w);
 }
 
+function sizeWatchCreate(c: WatchCreateRequest): number {
+  let size = lenFieldSize(1, bytesLength(c.key)) + optionalBytesSize(2, c.range_end) + optionalInt64Size(3, c.start_revision);
+  if (c.progress_notify) size += 2;
+  if (c.prev_kv) size += 2;
+  return size;
+}
+
+/** A WatchRequest as one gRPC frame (a message of etcd's bidirectional Watch stream). */
+export function encodeWatchRequestFrame(req: WatchRequest): Buffer {
+  if (req.create_request) {
+    const c = req.create_request;
+    const inner = sizeWatchCreate(c);
+    const w = frame(lenFieldSize(1, inner));
+    w.tag(1, WIRE_LEN);
+    w.varint(inner);
+    w.bytesField(1, c.key, bytesLength(c.key));
+    w.optionalBytes(2, c.range_end);
+    w.optionalInt64(3, c.start_revision);
+    if (c.progress_notify) w.int64Field(4, 1);
+    if (c.prev_kv) w.int64Field(6, 1);
+    return finish(w);
+  }
+  if (req.cancel_request) {
+    const id = int64Value(req.cancel_request.watch_id);
+    // watch_id 0 is a real id (etcd's first watch): always sent.
+    const inner = int64FieldSize(1, id);
+    const w = frame(lenFieldSize(2, inner));
+    w.tag(2, WIRE_LEN);
+    w.varint(inner);
+    w.int64Field(1, id);
+    return finish(w);
+  }
+  throw new TypeError('a watch request needs create_request or cancel_request');
+}
+
 function finish(w: Writer): Buffer {
   // A size/write mismatch would send etcd a corrupt message: fail loudly instead.
   if (w.pos !== w.buf.length) throw new Error(`etcd-proto: encoded ${w.pos - GRPC_FRAME_HEADER} bytes, sized ${w.buf.length - GRPC_FRAME_HEADER}`);
@@ -662,4 +728,60 @@ export function decodeRangeResponse(buf: Buffer): RangeResponse {
 /** Decodes an etcdserverpb.TxnResponse (the message, without the gRPC frame header). */
 export function decodeTxnResponse(buf: Buffer): TxnResponse {
   return decodeWith(buf, readTxnResponse);
+}
+
+function readEvent(r: Reader, end: number): WatchEvent {
+  const ev: WatchEvent = { type: 'Put', kv: { key: EMPTY, create_revision: '0', mod_revision: '0', version: '0', value: EMPTY, lease: '0' }, prev_kv: null };
+  while (r.pos < end) {
+    const tag = r.varint();
+    if (tag === 0x08) ev.type = r.varint() === 1 ? 'Delete' : 'Put';
+    else if (tag === 0x12) ev.kv = readKeyValue(r, r.lenEnd());
+    else if (tag === 0x1a) ev.prev_kv = readKeyValue(r, r.lenEnd());
+    else r.skip(tag & 7);
+  }
+  return ev;
+}
+
+function readWatchResponse(r: Reader, end: number): WatchResponse {
+  const res: WatchResponse = { header: emptyHeader(), watch_id: '0', created: false, canceled: false, compact_revision: '0', cancel_reason: '', fragment: false, events: [] };
+  while (r.pos < end) {
+    const tag = r.varint();
+    switch (tag) {
+      case 0x0a:
+        res.header = readHeader(r, r.lenEnd());
+        break;
+      case 0x10:
+        res.watch_id = r.int64String(true);
+        break;
+      case 0x18:
+        res.created = r.varint() !== 0;
+        break;
+      case 0x20:
+        res.canceled = r.varint() !== 0;
+        break;
+      case 0x28:
+        res.compact_revision = r.int64String(true);
+        break;
+      case 0x32: {
+        const e = r.lenEnd();
+        res.cancel_reason = r.buf.toString('utf8', r.pos, e);
+        r.pos = e;
+        break;
+      }
+      case 0x38:
+        res.fragment = r.varint() !== 0;
+        break;
+      case 0x5a:
+        res.events.push(readEvent(r, r.lenEnd()));
+        break;
+      default:
+        r.skip(tag & 7);
+    }
+  }
+  return res;
+}
+
+/** Decodes an etcdserverpb.WatchResponse (the message, without the gRPC frame header). */
+export function decodeWatchResponse(buf: Buffer): WatchResponse {
+  return decodeWith(buf, readWatchResponse);
 }

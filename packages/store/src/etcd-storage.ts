@@ -38,8 +38,8 @@ import type {
   StoreWatchEvent,
   StoreWatchOptions,
 } from './storage.js';
-import { Change, ResourceHub, Subscription } from './watch-hub.js';
-import { WatchStream } from './watch-stream.js';
+import { Change, deepFreeze, ResourceHub, Subscription } from './watch-hub.js';
+import { etcd3WatchOpener, WatchStream } from './watch-stream.js';
 import { ReadCache, STALE, type CachedValue } from './read-cache.js';
 import { Compactor } from './compactor.js';
 import { encodeStored, rememberJson, spliceRevision, spliceRevisionText } from './object-json.js';
@@ -75,6 +75,11 @@ export interface EtcdStorageOptions {
   compactionIntervalMs?: number;
   /** Encryption at rest (see encryption.ts); values are stored as they are by default. */
   transformer?: ValueTransformer;
+  /**
+   * The client of the watch stream: 'lean' (default; EtcdKv's, on a
+   * connection of its own) or 'etcd3' (grpc-js, as before).
+   */
+  watchClient?: 'lean' | 'etcd3';
 }
 
 /** Unapplied writes remembered per key before the ones the read cache has applied are pruned. */
@@ -85,8 +90,10 @@ const UNAPPLIED_WRITES_MAX = 65_536;
 /** This instance's last write of a key, at a revision the read cache may not have applied yet. */
 interface UnappliedWrite {
   rev: number;
-  /** The stored bytes of a put (undefined for a deletion). */
-  value: Buffer | undefined;
+  /** The stored bytes of a put, or its text when stored as it is (undefined for a deletion). */
+  value: Buffer | string | undefined;
+  /** What peek answers for it: one object per write, so getCachedShared decodes it once. */
+  cached?: CachedValue;
 }
 
 /** After a read the cache could not serve, reads go straight to etcd for this long: with writes in flight most would miss and pay two calls. */
@@ -174,6 +181,8 @@ export class EtcdStorage implements Storage {
   private readonly client: Etcd3;
   /** The hot unary calls (gets, writes, lists, revision reads): see etcd-kv.ts. */
   private readonly kv: EtcdKv;
+  /** The watch stream's own connection (a catch-up of many events does not hold up unary calls), unless watches go through etcd3. */
+  private readonly watchKv: EtcdKv | undefined;
   private readonly watchStream: WatchStream;
   private readonly prefix: string;
   private readonly log: Logger;
@@ -212,6 +221,8 @@ export class EtcdStorage implements Storage {
    */
   private unappliedPruneAt = UNAPPLIED_WRITES_PRUNE_AT;
   private readonly transformer: ValueTransformer;
+  /** getCachedShared's objects, by the read cache's value they were decoded from (a new version is a new value). */
+  private readonly sharedDecoded = new WeakMap<CachedValue, KubeObject>();
   /** Gets served from the read cache, and gets that had to read etcd (for tests and metrics). */
   readonly readStats = { cacheHits: 0, etcdReads: 0 };
   /** The history compaction loop, when compactionIntervalMs is set. */
@@ -252,7 +263,15 @@ export class EtcdStorage implements Storage {
       maxBackoffMs: 2000,
       logger: this.log,
     });
-    this.watchStream = new WatchStream(this.client, this.log);
+    if (options.watchClient === 'etcd3') {
+      this.watchKv = undefined;
+      this.watchStream = new WatchStream(etcd3WatchOpener(this.client), this.log);
+    } else {
+      // As etcd3 watched: no deadline on the stream, a PING after 15 s of silence, 5 s to answer it.
+      const watchKv = new EtcdKv({ endpoints: options.endpoints, requestTimeoutMs: timeout, keepaliveTimeMs: 15_000, keepaliveTimeoutMs: 5000, initialBackoffMs: 100, maxBackoffMs: 2000, logger: this.log });
+      this.watchKv = watchKv;
+      this.watchStream = new WatchStream((handlers) => watchKv.openWatch(handlers), this.log);
+    }
     this.cacheMissBackoffMs = options.readCacheMissBackoffMs ?? CACHE_MISS_BACKOFF_MS;
     if (options.readCache !== false) {
       this.readCache = new ReadCache({ client: this.kv, stream: this.watchStream, keyPrefix: `${this.prefix}/`, log: this.log });
@@ -279,8 +298,11 @@ export class EtcdStorage implements Storage {
   }
 
   /** The bytes etcd stores for `json` at `key` (encrypted when the resource is configured so). */
-  private seal(resource: string, key: string, json: string): Buffer {
-    return this.transformer.toStorage(resource, key, Buffer.from(json));
+  private seal(resource: string, key: string, json: string): Buffer | string {
+    const t = this.transformer;
+    // A value stored as it is goes into the request as its text, written straight into the gRPC frame (no Buffer of its own to fill and copy).
+    if (t === IDENTITY_TRANSFORMER || (t.encrypts !== undefined && !t.encrypts(resource))) return json;
+    return t.toStorage(resource, key, Buffer.from(json));
   }
 
   private key(resource: string, namespace: string | undefined, name: string): string {
@@ -303,7 +325,7 @@ export class EtcdStorage implements Storage {
   }
 
   // One compare-and-swap on the key's mod revision; undefined when someone else wrote first.
-  private async swap(resource: string, key: string, revision: string, op: 'put' | 'delete', value?: Buffer): Promise<number | undefined> {
+  private async swap(resource: string, key: string, revision: string, op: 'put' | 'delete', value?: Buffer | string): Promise<number | undefined> {
     const kb = Buffer.from(key);
     const res = await this.call(op === 'put' ? 'update' : 'delete', key, () =>
       this.kv.txn({
@@ -316,7 +338,7 @@ export class EtcdStorage implements Storage {
     return this.wrote(resource, key, Number(res.header.revision), value);
   }
 
-  private wrote(resource: string, key: string, revision: number, value: Buffer | undefined): number {
+  private wrote(resource: string, key: string, revision: number, value: Buffer | string | undefined): number {
     if (revision > (this.lastWriteRevision.get(resource) ?? 0)) this.lastWriteRevision.set(resource, revision);
     const cache = this.readCache;
     // Only writes the cache has not applied yet need remembering (see getCached).
@@ -353,7 +375,7 @@ export class EtcdStorage implements Storage {
       return undefined;
     }
     const own = this.unappliedWrites.get(key);
-    if (own?.value && own.rev > cache.revision && (!hit || Number(hit.modRevision) < own.rev)) return { value: own.value, modRevision: String(own.rev) };
+    if (own?.value && own.rev > cache.revision && (!hit || Number(hit.modRevision) < own.rev)) return (own.cached ??= { value: typeof own.value === 'string' ? Buffer.from(own.value) : own.value, modRevision: String(own.rev) });
     return hit;
   }
 
@@ -422,13 +444,35 @@ export class EtcdStorage implements Storage {
    * From the read cache once it has applied every write this instance made.
    */
   getCached(resource: string, namespace: string | undefined, name: string): KubeObject | undefined {
+    const key = this.key(resource, namespace, name);
+    const hit = this.cachedValue(resource, key);
+    return hit ? this.decode(key, { value: hit.value, mod_revision: hit.modRevision }) : undefined;
+  }
+
+  /**
+   * {@inheritDoc Storage.getCachedShared}
+   * Decoded once per cached version (kept as long as the cache holds that version).
+   */
+  getCachedShared(resource: string, namespace: string | undefined, name: string): KubeObject | undefined {
+    const key = this.key(resource, namespace, name);
+    const hit = this.cachedValue(resource, key);
+    if (!hit) return undefined;
+    let obj = this.sharedDecoded.get(hit);
+    if (!obj) {
+      obj = deepFreeze(this.decode(key, { value: hit.value, mod_revision: hit.modRevision }));
+      this.sharedDecoded.set(hit, obj);
+    }
+    return obj;
+  }
+
+  /** The read cache's value of `key` when it has applied every write this instance made of it (see getCached). */
+  private cachedValue(resource: string, key: string): CachedValue | undefined {
     const cache = this.readCache;
     if (!cache || this.closed) return undefined;
     if (!cache.ready) {
       cache.start();
       return undefined;
     }
-    const key = this.key(resource, namespace, name);
     if (cache.revision < (this.lastWriteRevision.get(resource) ?? 0)) {
       // Behind this instance's writes of the resource, but maybe not of this key.
       if (cache.revision < this.unappliedOverflow) return undefined;
@@ -436,8 +480,7 @@ export class EtcdStorage implements Storage {
       // peek answers with a put's own bytes; after a deletion it would answer the cache's older copy.
       if (own && own.rev > cache.revision && !own.value) return undefined;
     }
-    const hit = this.peek(key);
-    return hit ? this.decode(key, { value: hit.value, mod_revision: hit.modRevision }) : undefined;
+    return this.peek(key);
   }
 
   /**
@@ -834,6 +877,7 @@ export class EtcdStorage implements Storage {
     await Promise.all(hubs.map((h) => (h.status === 'fulfilled' ? h.value.close() : undefined)));
     this.readCache?.close();
     this.watchStream.close();
+    this.watchKv?.close();
     this.kv.close();
     this.client.close();
   }

@@ -8,8 +8,7 @@
  * the copy has not caught up with simply goes to etcd.
  */
 import type { Logger } from '@flotilla/observability';
-import type { IEvent } from 'etcd3';
-import type { RangeRequest, RangeResponse } from './etcd-proto.js';
+import type { RangeRequest, RangeResponse, WatchEvent } from './etcd-proto.js';
 import { prefixRangeEnd } from './keys.js';
 import type { WatchStream } from './watch-stream.js';
 
@@ -90,7 +89,7 @@ export class ReadCache {
     log.debug({ prefix: keyPrefix, revision: rev, keys: this.entries.size }, 'read cache loaded');
   }
 
-  private apply(events: IEvent[]): void {
+  private apply(events: WatchEvent[]): void {
     for (const ev of events) {
       const rev = Number(ev.kv.mod_revision);
       if (rev <= this.revision) continue; // replay after a reconnect

@@ -88,6 +88,13 @@ export interface Storage {
    */
   getCached?(resource: string, namespace: string | undefined, name: string): KubeObject | undefined;
   /**
+   * getCached without a private copy: the same deep-frozen object for every
+   * caller until the stored object changes, so a check that only reads it
+   * (does the namespace exist and accept creates?) decodes nothing per call,
+   * as Kubernetes' listers hand out shared objects. Never change it.
+   */
+  getCachedShared?(resource: string, namespace: string | undefined, name: string): KubeObject | undefined;
+  /**
    * Replaces an object. When `obj.metadata.resourceVersion` is set it must
    * equal the stored one (compare-and-swap), otherwise 409 Conflict.
    * Bumps `metadata.generation` when anything but metadata and status changed.

@@ -5,12 +5,12 @@
  */
 import { ApiError, gone, type KubeObject } from '@flotilla/api';
 import type { Logger } from '@flotilla/observability';
-import type { IEvent } from 'etcd3';
 import { prefixRangeEnd } from './keys.js';
 import { IDENTITY_TRANSFORMER, type ValueTransformer } from './encryption.js';
 import type { StoreWatchEvent, StoreWatchIndex } from './storage.js';
 import type { WatchStream } from './watch-stream.js';
 import { rememberJson, spliceRevision } from './object-json.js';
+import type { WatchEvent } from './etcd-proto.js';
 
 /** Freezes a parsed object all the way down: watch objects are shared by every watcher, so a mutation must fail loudly. */
 export function deepFreeze<T>(value: T): T {
@@ -56,7 +56,7 @@ export class Change {
   private parsed: KubeObject | undefined;
   private parsedPrev: KubeObject | null | undefined;
 
-  constructor(ev: IEvent, private readonly transformer: ValueTransformer = IDENTITY_TRANSFORMER) {
+  constructor(ev: WatchEvent, private readonly transformer: ValueTransformer = IDENTITY_TRANSFORMER) {
     this.key = ev.kv.key.toString('utf8');
     this.rev = Number(ev.kv.mod_revision);
     this.deleted = ev.type === 'Delete';
@@ -324,7 +324,7 @@ export class ResourceHub {
     });
   }
 
-  private onEvents(events: IEvent[]): void {
+  private onEvents(events: WatchEvent[]): void {
     try {
       for (const ev of events) {
         const change = new Change(ev, this.opts.transformer);

@@ -1,14 +1,15 @@
 /**
  * The lean etcd KV client (src/etcd-kv.ts) against real etcd processes of
- * this test's own: failover between members, a deadline on a frozen etcd,
- * an unreachable first endpoint, and a range far beyond gRPC's default
- * 4 MiB message limit.
+ * this test's own: failover between members (calls and the watch stream),
+ * a deadline on a frozen etcd, an unreachable first endpoint, and a range
+ * far beyond gRPC's default 4 MiB message limit.
  */
 import { freePort, startPrivateEtcd, startPrivateEtcdCluster, type PrivateEtcd, type PrivateEtcdCluster } from '@flotilla/e2e';
 import { createLogger } from '@flotilla/observability';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdCallError, EtcdKv } from '../src/etcd-kv.js';
 import { prefixRangeEnd } from '../src/keys.js';
+import { WatchStream } from '../src/watch-stream.js';
 import { EtcdStorage } from '../src/index.js';
 import { eventually, pod, rejection, uniquePrefix } from './helpers.js';
 
@@ -47,6 +48,52 @@ describe('EtcdKv on a 3-member cluster', () => {
     } finally {
       kv.close();
       await store.close();
+    }
+  });
+});
+
+describe('EtcdKv watch stream on a 3-member cluster', () => {
+  let cluster: PrivateEtcdCluster;
+  beforeAll(async () => {
+    cluster = await startPrivateEtcdCluster(3);
+  });
+  afterAll(async () => {
+    await cluster?.close();
+  });
+
+  it('resumes a watch on another member when the one its stream talks to is killed, missing and repeating nothing', async () => {
+    const writer = new EtcdKv({ endpoints: cluster.endpoints, requestTimeoutMs: 3000, logger: quiet });
+    const watcher = new EtcdKv({ endpoints: cluster.endpoints, requestTimeoutMs: 3000, logger: quiet });
+    const stream = new WatchStream((h) => watcher.openWatch(h), quiet);
+    const prefix = `${uniquePrefix()}/`;
+    const seen: string[] = [];
+    const put = async (name: string) => {
+      await eventually(async () => (await writer.txn({ compare: [], success: [{ request_put: { key: Buffer.from(prefix + name), value: Buffer.from(name) } }], failure: [] }).catch(() => undefined)) !== undefined, 20_000, `put ${name}`);
+    };
+    try {
+      const start = Number((await writer.range({ key: prefix })).header.revision) + 1;
+      let created = 0;
+      stream.watch(
+        { key: Buffer.from(prefix), rangeEnd: prefixRangeEnd(prefix), startRevision: start },
+        {
+          onCreated: () => created++,
+          onEvents: (events) => seen.push(...events.map((e) => `${e.type} ${e.kv.value.toString()}`)),
+          onCanceled: (rev, why) => seen.push(`canceled ${rev} ${why}`),
+        },
+      );
+      for (let i = 0; i < 5; i++) await put(`a${i}`);
+      await eventually(() => seen.length === 5, 10_000, 'the first events');
+      const first = watcher.connectedEndpoint!;
+      await cluster.members[cluster.endpoints.indexOf(first)]!.kill();
+      for (let i = 0; i < 5; i++) await put(`b${i}`);
+      await eventually(() => seen.length === 10, 30_000, 'the events after the kill');
+      expect(seen).toEqual([...[0, 1, 2, 3, 4].map((i) => `Put a${i}`), ...[0, 1, 2, 3, 4].map((i) => `Put b${i}`)]);
+      expect(watcher.connectedEndpoint).not.toBe(first);
+      expect(created).toBeGreaterThanOrEqual(2);
+    } finally {
+      stream.close();
+      watcher.close();
+      writer.close();
     }
   });
 });

@@ -126,6 +126,29 @@ describe('writes on cached copies', () => {
     }
   });
 
+  it('getCachedShared hands out one frozen object per version, follows updates, and never one from before this store\'s own write', async () => {
+    const s = fx.store();
+    await s.create('namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shared' } });
+    await eventually(() => s.getCachedShared('namespaces', undefined, 'shared') !== undefined, 10_000, 'cached');
+    const first = s.getCachedShared('namespaces', undefined, 'shared')!;
+    expect(s.getCachedShared('namespaces', undefined, 'shared')).toBe(first);
+    expect(Object.isFrozen(first.metadata)).toBe(true);
+    expect(() => {
+      (first.metadata as { name: string }).name = 'x';
+    }).toThrow(TypeError);
+    // getCached still hands out private copies.
+    const copy = s.getCached('namespaces', undefined, 'shared')!;
+    expect(copy).not.toBe(first);
+    expect(copy).toEqual(first);
+    const updated = await s.update('namespaces', { ...copy, metadata: { ...copy.metadata, labels: { v: '2' } } });
+    const right = s.getCachedShared('namespaces', undefined, 'shared');
+    if (right) expect(right.metadata.resourceVersion).toBe(updated.metadata.resourceVersion);
+    await eventually(() => s.getCachedShared('namespaces', undefined, 'shared')?.metadata.labels?.v === '2', 10_000, 'cache caught up');
+    expect(s.getCachedShared('namespaces', undefined, 'shared')).not.toBe(first);
+    expect(first.metadata.labels).toBeUndefined();
+    expect(s.getCachedShared('namespaces', undefined, 'missing')).toBeUndefined();
+  });
+
   it('guaranteedUpdate from two stores on one object loses no increment (stale cached copies are retried)', async () => {
     const a = fx.store();
     const b = fx.store();

@@ -86,6 +86,37 @@ describe('EtcdStorage watch', () => {
     ac.abort();
   });
 
+  it('the lean watch stream and etcd3\'s (FLOTILLA_ETCD_WATCH=etcd3) deliver the same events: replayed, live, previous states, a catch-up from an old revision', async () => {
+    const lean = fx.store({ watchHistorySize: 3 });
+    const grpc = fx.store({ watchHistorySize: 3, watchClient: 'etcd3' });
+    const start = await lean.currentRevision();
+    const writes = async (tag: string) => {
+      for (let i = 0; i < 4; i++) await lean.create('pods', pod('default', `${tag}-${i}`, i % 2 ? { nodeName: 'n1' } : {}));
+      await lean.guaranteedUpdate('pods', 'default', `${tag}-0`, (c) => ({ ...c, spec: { ...(c.spec as object), nodeName: 'n1' } }));
+      await lean.guaranteedUpdate('pods', 'default', `${tag}-1`, (c) => ({ ...c, spec: { ...(c.spec as object), nodeName: 'n2' } }));
+      await lean.delete('pods', 'default', `${tag}-2`);
+      await lean.delete('pods', 'default', `${tag}-3`);
+    };
+    await writes('before');
+    const ac = new AbortController();
+    const onN1 = (o: KubeObject) => (o.spec as { nodeName?: string } | undefined)?.nodeName === 'n1';
+    const watches = (s: typeof lean) => [
+      collect(s.watch('pods', undefined, { resourceVersion: start, signal: ac.signal })),
+      collect(s.watch('pods', 'default', { resourceVersion: start, predicate: onN1, signal: ac.signal })),
+    ];
+    const [leanAll, leanN1] = watches(lean);
+    const [grpcAll, grpcN1] = watches(grpc);
+    await writes('after');
+    await eventually(() => leanAll!.events.length === 16 && grpcAll!.events.length === 16, 10_000, 'every event on both');
+    const detail = (events: StoreWatchEvent[]) => events.map((e) => `${summary([e])[0]} ${(e.object.spec as { nodeName?: string }).nodeName ?? '-'}`);
+    expect(detail(leanAll!.events)).toEqual(detail(grpcAll!.events));
+    await eventually(() => detail(leanN1!.events).join() === detail(grpcN1!.events).join() && leanN1!.events.length === 10, 10_000, 'the same predicate events');
+    // Per round: pods 1 and 3 created on n1, 0 moved onto n1, 1 moved off, 3 deleted (2 was never on n1).
+    const round = ['ADDED 1', 'ADDED 3', 'ADDED 0', 'DELETED 1', 'DELETED 3'];
+    expect(leanN1!.events.map((e) => `${e.type} ${e.object.metadata.name!.slice(-1)}`)).toEqual([...round, ...round]);
+    ac.abort();
+  });
+
   it('turns predicate transitions into ADDED and DELETED', async () => {
     const s = fx.store();
     const ac = new AbortController();

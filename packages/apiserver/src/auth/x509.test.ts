@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ClientCertAuthenticator, subjectNames, UnionAuthenticator } from './x509.js';
 
 let dir = '';
@@ -45,6 +45,51 @@ describe('ClientCertAuthenticator', () => {
     ['no TLS socket', {}],
   ])('refuses %s', (_, p) => {
     expect(new ClientCertAuthenticator(pem.ca!).authenticate({}, p)).toBeUndefined();
+  });
+  it('reads a connection\'s certificate once per handshake, and checks its validity on every request', () => {
+    const auth = new ClientCertAuthenticator(pem.ca!);
+    let reads = 0;
+    let finished = Buffer.from('handshake-1');
+    const socket = {
+      authorized: true,
+      getFinished: () => Buffer.from(finished),
+      getPeerX509Certificate: () => {
+        reads++;
+        return new X509Certificate(pem.node!);
+      },
+    };
+    const user = auth.authenticate({}, { socket });
+    expect(user).toEqual({ name: 'system:node:w1', groups: ['system:nodes', 'system:authenticated'] });
+    // Each request gets its own copy of the identity.
+    user!.groups.push('system:masters');
+    expect(auth.authenticate({}, { socket })).toEqual({ name: 'system:node:w1', groups: ['system:nodes', 'system:authenticated'] });
+    expect(reads).toBe(1);
+    // A renegotiation is a new handshake: the certificate is read again.
+    finished = Buffer.from('handshake-2');
+    expect(auth.authenticate({}, { socket })).toBeDefined();
+    expect(reads).toBe(2);
+    // Another connection is judged on its own.
+    expect(auth.authenticate({}, { socket: { ...socket, getFinished: () => Buffer.from('other') } })).toBeDefined();
+    expect(reads).toBe(3);
+    // Expiry is checked per request, not per connection.
+    const validTo = Date.parse(new X509Certificate(pem.node!).validTo);
+    vi.useFakeTimers({ now: validTo + 1000 });
+    try {
+      expect(auth.authenticate({}, { socket })).toBeUndefined();
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(reads).toBe(3);
+  });
+  it('keeps refusing a refused certificate on the same connection, and refuses it once TLS says unauthorized', () => {
+    const auth = new ClientCertAuthenticator(pem.ca!);
+    const socket = { authorized: true, getFinished: () => Buffer.from('h'), getPeerX509Certificate: () => new X509Certificate(pem.foreign!) };
+    expect(auth.authenticate({}, { socket })).toBeUndefined();
+    expect(auth.authenticate({}, { socket })).toBeUndefined();
+    const good = { authorized: true, getFinished: () => Buffer.from('h'), getPeerX509Certificate: () => new X509Certificate(pem.node!) };
+    expect(auth.authenticate({}, { socket: good })).toBeDefined();
+    good.authorized = false;
+    expect(auth.authenticate({}, { socket: good })).toBeUndefined();
   });
   it('reads multi-valued subjects', () => {
     expect(subjectNames('O=a\nO=b\nCN=x')).toEqual({ cn: 'x', orgs: ['a', 'b'] });

@@ -25,15 +25,31 @@ export function subjectNames(subject: string): { cn?: string; orgs: string[] } {
   return out;
 }
 
+/** What a connection's client certificate was found to be: its user (undefined: not a credential) and its validity window. */
+interface PeerVerdict {
+  /** The TLS Finished message of the handshake the verdict is about: a renegotiation (new handshake, maybe another certificate) changes it. */
+  finished: Buffer | undefined;
+  user: UserInfo | undefined;
+  notBefore: number;
+  notAfter: number;
+}
+
 /**
  * Authenticates the TLS peer's certificate. The TLS layer verified the
  * chain against the cluster CA (`socket.authorized`); this checks again
  * that the leaf is signed by that CA, is currently valid and allows client
  * authentication (a node's serving certificate, serverAuth only, never
  * passes as a client credential).
+ *
+ * The certificate cannot change without a new handshake, so what it proves
+ * is worked out once per connection and handshake, not per request:
+ * reading and verifying it was most of the cost of authenticating a node's
+ * request. Its validity window is still checked on every request.
  */
 export class ClientCertAuthenticator implements Authenticator {
   private readonly ca: X509Certificate;
+  /** Per TLS socket: the verdict on its certificate (gone with the socket). */
+  private readonly verdicts = new WeakMap<object, PeerVerdict>();
 
   constructor(caPem: string) {
     this.ca = new X509Certificate(caPem);
@@ -42,16 +58,33 @@ export class ClientCertAuthenticator implements Authenticator {
   authenticate(_headers: Record<string, string | string[] | undefined>, peer?: RequestPeer): UserInfo | undefined {
     const socket = peer?.socket as Partial<TLSSocket> | undefined;
     if (!socket || typeof socket.getPeerX509Certificate !== 'function' || socket.authorized !== true) return undefined;
-    const cert = socket.getPeerX509Certificate();
-    if (!cert) return undefined;
-    if (!cert.verify(this.ca.publicKey)) return undefined;
+    // Sockets without getFinished (not a TLSSocket) are judged afresh on every request.
+    const finished = typeof socket.getFinished === 'function' ? socket.getFinished() : undefined;
+    let verdict = finished ? this.verdicts.get(socket) : undefined;
+    if (!verdict || !verdict.finished || !finished!.equals(verdict.finished)) {
+      verdict = this.judge(socket.getPeerX509Certificate(), finished);
+      if (finished) this.verdicts.set(socket, verdict);
+    }
+    const { user } = verdict;
+    if (!user) return undefined;
     const now = Date.now();
-    if (Date.parse(cert.validFrom) > now || Date.parse(cert.validTo) <= now) return undefined;
+    if (verdict.notBefore > now || verdict.notAfter <= now) return undefined;
+    // A copy, so a request handler cannot alter the identity of later requests on the connection.
+    return { name: user.name, groups: [...user.groups] };
+  }
+
+  /** What a peer certificate proves, whatever the time (checked per request). */
+  private judge(cert: X509Certificate | undefined, finished: Buffer | undefined): PeerVerdict {
+    const none: PeerVerdict = { finished, user: undefined, notBefore: 0, notAfter: 0 };
+    if (!cert) return none;
+    if (!cert.verify(this.ca.publicKey)) return none;
+    const notBefore = Date.parse(cert.validFrom);
+    const notAfter = Date.parse(cert.validTo);
     const eku = cert.keyUsage;
-    if (eku && eku.length > 0 && !eku.includes(CLIENT_AUTH_OID)) return undefined;
+    if (eku && eku.length > 0 && !eku.includes(CLIENT_AUTH_OID)) return none;
     const { cn, orgs } = subjectNames(cert.subject);
-    if (!cn) return undefined;
-    return { name: cn, groups: [...new Set([...orgs, AUTHENTICATED_GROUP])] };
+    if (!cn) return none;
+    return { finished, user: { name: cn, groups: [...new Set([...orgs, AUTHENTICATED_GROUP])] }, notBefore, notAfter };
   }
 }
 
