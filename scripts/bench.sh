@@ -16,8 +16,8 @@
 # scale      the same at Kubernetes' largest size: 150,000 pods on 5,000
 #            hollow nodes, created at 100/s; API call latency p99 per verb and
 #            resource against Kubernetes' SLOs, pod startup, watch delivery,
-#            LIST of every pod, RSS and CPU per process (issue 11; ~35 min:
-#            run it by hand)
+#            LIST of every pod, RSS and CPU per process (issue 11; 35-50 min:
+#            run it by hand, on a machine with nothing else running)
 # dns        flotilla dns queries/s and p50/p99 (zone name, NXDOMAIN, forwarded)
 #            vs dnsmasq answering a local name on loopback (issue 7; needs
 #            dnsmasq-base, installed when missing)
