@@ -7,8 +7,8 @@
  * fully available, and a lost node's pods running elsewhere.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -217,13 +217,27 @@ export function startHollowFleet(kubeconfig: string, count: number, prefix: stri
 /** Starts the hollow-nodes process (bin/hollow-nodes.js) with `count` nodes; `extra` are its flags (old-liveness, first=N), `nodeFlags` node's own (e.g. --cpu-prof). */
 export function startHollow(kubeconfig: string, count: number, prefix: string, logFile: string, events = true, extra: string[] = [], nodeFlags: string[] = []): Hollow {
   const fd = openSync(logFile, 'a');
+  // The agents' state (a termination-log file per container: gigabytes at 150,000 pods) goes to a directory of
+  // this process's own, through TMPDIR, removed when it exits: a killed fleet cannot clean up after itself.
+  const state = mkdtempSync(join(tmpdir(), 'flotilla-hollow-'));
   const proc = spawn(process.execPath, [...nodeFlags, fileURLToPath(new URL('./bin/hollow-nodes.js', import.meta.url)), kubeconfig, String(count), prefix, ...(events ? [] : ['no-events']), ...extra], {
     cwd: repoRoot(),
     stdio: ['ignore', 'pipe', fd],
+    env: { ...process.env, TMPDIR: state },
   });
   closeSync(fd);
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  const kill = () => proc.kill('SIGKILL');
+  const removeState = () => {
+    try {
+      rmSync(state, { recursive: true, force: true });
+    } catch {
+      // Best effort: it is under the system's temporary directory.
+    }
+  };
+  const exited = new Promise<void>((r) => proc.once('exit', () => r())).then(removeState);
+  const kill = () => {
+    proc.kill('SIGKILL');
+    removeState();
+  };
   process.once('exit', kill);
   const ready = new Promise<void>((resolve, reject) => {
     let out = '';
