@@ -292,8 +292,11 @@ describe('Services carry traffic', () => {
     const early = await services().create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'early', namespace: ns }, spec: { clusterIP: ip, selector: { app: 'web' }, ports: [{ port: 80, targetPort: 'http' }] } });
     expect(early.spec!.clusterIP).toBe(ip);
     // Served from other ports once the root proxy has it.
+    const deletedBefore = await env.proxies.get('root')!.metric('kubeproxy_conntrack_stale_flows_deleted_total');
     await waitFor(async () => (await httpGet(`http://${ip}/`, 1_000).catch(() => ({ status: 0 }))).status === 200, { timeout: 30_000, interval: 100, message: 'the new Service answering' });
-    // The early port too: the proxy deleted the flow it never NATed.
+    // The early port too, once the proxy has deleted the flow it never NATed: it runs conntrack(8) after
+    // applying the rules, so other ports can be answered a moment before.
+    await waitFor(async () => (await env.proxies.get('root')!.metric('kubeproxy_conntrack_stale_flows_deleted_total')) > deletedBefore, { timeout: 10_000, message: 'the root proxy deleting the early flow' });
     expect(await connectFrom(localPort, ip, 80, 5_000)).toBe('connected');
     await services().delete(ns, 'early');
   }, 120_000);
