@@ -54,6 +54,11 @@ export interface RestRequest {
   converted?: boolean;
 }
 
+/** A list's JSON: `head` (its kind, apiVersion and metadata, encoded) with the items' JSON texts as `items`. */
+function listJson(head: string, items: string[]): string {
+  return `${head.slice(0, -1)},"items":[${items.join(',')}]}`;
+}
+
 /** An HTTP answer: status code, JSON body and any warnings (sent as `Warning: 299` headers, which kubectl prints). */
 export interface RestResponse {
   code: number;
@@ -233,7 +238,7 @@ export class RestHandlers {
     const head = JSON.stringify({ kind: info.listKind, apiVersion: groupVersion(info), metadata });
     if (result.json) {
       // Sent as stored, never decoded; the body is made only if something asks for it.
-      const json = `${head.slice(0, -1)},"items":[${result.json.join(',')}]}`;
+      const json = listJson(head, result.json);
       return {
         code: 200,
         get body() {
@@ -250,7 +255,7 @@ export class RestHandlers {
       if (t === undefined) return { code: 200, body };
       texts.push(t);
     }
-    return { code: 200, body, json: `${head.slice(0, -1)},"items":[${texts.join(',')}]}` };
+    return { code: 200, body, json: listJson(head, texts) };
   }
 
   // -------------------------------------------------------------- create

@@ -450,14 +450,7 @@ export class EtcdKv {
   // ---------------------------------------------------------------- watches
 
   private startWatch(s: Session, handlers: EtcdWatchHandlers): EtcdWatchStream {
-    let stream: http2.ClientHttp2Stream;
-    try {
-      stream = s.h2.request(WATCH_HEADERS, REQUEST_OPTIONS);
-    } catch (err) {
-      throw new EtcdCallError(GrpcStatus.UNAVAILABLE, `etcd connection unusable: ${(err as Error).message}`);
-    }
-    s.active++;
-    if (++s.streams >= MAX_STREAMS_PER_SESSION) this.retire(s);
+    const stream = this.openStream(s, WATCH_HEADERS);
     let ended = false;
     let status: number | undefined;
     let message = '';
@@ -472,11 +465,10 @@ export class EtcdKv {
       if (stop()) handlers.onEnd(err);
     };
     const readStatus = (headers: http2.IncomingHttpHeaders) => {
-      const st = headers['grpc-status'];
-      if (st === undefined) return;
-      status = Number(st);
-      const m = headers['grpc-message'];
-      if (typeof m === 'string' && m) message = decodeGrpcMessage(m);
+      const got = grpcStatusOf(headers);
+      if (!got) return;
+      status = got.status;
+      if (got.message) message = got.message;
     };
     const frames = new FrameReader(this.maxReceive);
     const deliver = (msg: Buffer): boolean => {
@@ -537,17 +529,28 @@ export class EtcdKv {
 
   // ------------------------------------------------------------------ calls
 
+  /** A new stream on the session, counted busy until its caller's end; a session near its stream limit is retired. */
+  private openStream(s: Session, headers: http2.OutgoingHttpHeaders): http2.ClientHttp2Stream {
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = s.h2.request(headers, REQUEST_OPTIONS);
+    } catch (err) {
+      throw new EtcdCallError(GrpcStatus.UNAVAILABLE, `etcd connection unusable: ${(err as Error).message}`);
+    }
+    s.active++;
+    if (++s.streams >= MAX_STREAMS_PER_SESSION) this.retire(s);
+    return stream;
+  }
+
   private send<T>(s: Session, headers: http2.OutgoingHttpHeaders, frame: Buffer, decode: (msg: Buffer) => T, deadline: number): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let stream: http2.ClientHttp2Stream;
       try {
-        stream = s.h2.request(headers, REQUEST_OPTIONS);
+        stream = this.openStream(s, headers);
       } catch (err) {
-        reject(new EtcdCallError(GrpcStatus.UNAVAILABLE, `etcd connection unusable: ${(err as Error).message}`));
+        reject(err);
         return;
       }
-      s.active++;
-      if (++s.streams >= MAX_STREAMS_PER_SESSION) this.retire(s);
       let done = false;
       let status: number | undefined;
       let message = '';
@@ -571,12 +574,10 @@ export class EtcdKv {
         this.ping(s);
       }, Math.max(0, deadline - Date.now()));
       const readStatus = (headers: http2.IncomingHttpHeaders) => {
-        const st = headers['grpc-status'];
-        if (st !== undefined) {
-          status = Number(st);
-          const m = headers['grpc-message'];
-          if (typeof m === 'string' && m) message = decodeGrpcMessage(m);
-        }
+        const got = grpcStatusOf(headers);
+        if (!got) return;
+        status = got.status;
+        if (got.message) message = got.message;
       };
       stream.on('response', (headers) => {
         s.heardAt = Date.now();
@@ -641,6 +642,14 @@ export class EtcdKv {
       stream.end(frame);
     });
   }
+}
+
+/** The grpc-status (and decoded grpc-message, '' when none) of response headers or trailers; undefined without one. */
+function grpcStatusOf(headers: http2.IncomingHttpHeaders): { status: number; message: string } | undefined {
+  const st = headers['grpc-status'];
+  if (st === undefined) return undefined;
+  const m = headers['grpc-message'];
+  return { status: Number(st), message: typeof m === 'string' && m ? decodeGrpcMessage(m) : '' };
 }
 
 /** Reads gRPC frames (flag byte, 4-byte length, message) from a stream's DATA chunks, however they are cut. */
