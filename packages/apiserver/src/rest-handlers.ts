@@ -59,12 +59,44 @@ function listJson(head: string, items: string[]): string {
   return `${head.slice(0, -1)},"items":[${items.join(',')}]}`;
 }
 
+/** Past this many bytes of items a list's JSON is sent in parts, never made one string. */
+export const LIST_STREAM_BYTES = 4 << 20;
+/** The size of each part of a streamed list. */
+const LIST_PART_BYTES = 256 << 10;
+
+/**
+ * A list's JSON as parts of about LIST_PART_BYTES: the same text as
+ * listJson, made one part at a time as the socket drains. 150,000 pods are
+ * ~500 MB of JSON, about V8's longest string: one string of them fails, and
+ * the client saw no byte until the whole of it was built.
+ */
+export function* listJsonParts(head: string, items: string[]): Generator<string> {
+  let part = `${head.slice(0, -1)},"items":[`;
+  for (let i = 0; i < items.length; i++) {
+    part += i === 0 ? items[i]! : `,${items[i]!}`;
+    if (part.length >= LIST_PART_BYTES) {
+      yield part;
+      part = '';
+    }
+  }
+  yield `${part}]}`;
+}
+
+/** Characters of the items' texts (their JSON bytes when ASCII). */
+function textLength(items: string[]): number {
+  let n = 0;
+  for (const t of items) n += t.length;
+  return n;
+}
+
 /** An HTTP answer: status code, JSON body and any warnings (sent as `Warning: 299` headers, which kubectl prints). */
 export interface RestResponse {
   code: number;
   body: unknown;
   /** `body` already encoded (the stored JSON of the object version, see encodedJson): sent as it is when the body is not converted. */
   json?: string;
+  /** `body` encoded in parts (a large list, see listJsonParts), sent as they are made; `body` is then not made. */
+  jsonParts?: () => Iterable<string>;
   warnings?: string[];
 }
 
@@ -238,7 +270,17 @@ export class RestHandlers {
     const head = JSON.stringify({ kind: info.listKind, apiVersion: groupVersion(info), metadata });
     if (result.json) {
       // Sent as stored, never decoded; the body is made only if something asks for it.
-      const json = listJson(head, result.json);
+      const items = result.json;
+      if (textLength(items) > LIST_STREAM_BYTES) {
+        return {
+          code: 200,
+          get body() {
+            return JSON.parse([...listJsonParts(head, items)].join('')) as unknown;
+          },
+          jsonParts: () => listJsonParts(head, items),
+        };
+      }
+      const json = listJson(head, items);
       return {
         code: 200,
         get body() {

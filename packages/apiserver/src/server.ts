@@ -4,6 +4,7 @@
  * fastify routes, so every path shape and every error is a Status.
  */
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ApiError, badRequest, findResource as findBuiltinResource, forbidden, internalError, parseLabelSelector, RESOURCES, unauthorized } from '@flotilla/api';
 import type { KubeObject, ResourceInfo } from '@flotilla/api';
@@ -153,10 +154,10 @@ function toApiError(err: unknown): ApiError | undefined {
 /** What an etcd-backed store counts (EtcdStorage); other stores count nothing. */
 interface StorageStats {
   etcdCallStats?: { calls: number; retries: number; sessions: number };
-  readStats?: { cacheHits: number; etcdReads: number };
+  readStats?: { cacheHits: number; etcdReads: number; cacheLists?: number; etcdLists?: number };
 }
 
-/** The store's own counts on /metrics: etcd calls (how many a request costs) and where consistent GETs were served from. */
+/** The store's own counts on /metrics: etcd calls (how many a request costs) and where consistent GETs and LISTs were served from. */
 function registerStorageMetrics(registry: Registry, storage: unknown): void {
   const st = storage as StorageStats;
   if (st.etcdCallStats) {
@@ -169,6 +170,12 @@ function registerStorageMetrics(registry: Registry, storage: unknown): void {
       [{ from: 'cache' }, st.readStats!.cacheHits],
       [{ from: 'etcd' }, st.readStats!.etcdReads],
     ]);
+    if (st.readStats.cacheLists !== undefined) {
+      registry.callback('flotilla_storage_consistent_lists_total', 'LISTs (first pages) by where they were served from: the read cache or etcd.', 'counter', () => [
+        [{ from: 'cache' }, st.readStats!.cacheLists ?? 0],
+        [{ from: 'etcd' }, st.readStats!.etcdLists ?? 0],
+      ]);
+    }
   }
 }
 
@@ -449,6 +456,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     if (req.method === 'GET' && wantsTable(req.headers.accept)) {
       return reply.code(out.code).type('application/json').send(toTable(info, out.body, query.includeObject));
     }
+    if (out.jsonParts) return reply.code(out.code).type('application/json').send(Readable.from(out.jsonParts(), { objectMode: false }));
     return reply.code(out.code).type('application/json').send(out.json ?? out.body);
   };
 

@@ -8,6 +8,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@flotilla/observability';
 import { EtcdStorage } from '@flotilla/store';
+import { LIST_STREAM_BYTES } from '../src/rest-handlers.js';
 import { startTestApiServer, testDeployment, testPod, type TestApiServer } from '../src/testing/index.js';
 
 const endpoints = (process.env.FLOTILLA_ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379').split(',').map((s) => s.trim()).filter(Boolean);
@@ -116,6 +117,45 @@ describe('apiserver over etcd', () => {
     expect(after).toMatch(/^flotilla_etcd_sessions_total [1-9]/m);
     expect((await s.request('DELETE', `${PODS}/counted`)).status).toBe(200);
   });
+
+  it('a list past LIST_STREAM_BYTES is sent in parts as it is made: the same items as page by page', async () => {
+    const ns = 'it-big-list';
+    expect((await s.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })).status).toBe(201);
+    const path = `/api/v1/namespaces/${ns}/pods`;
+    // 100 KB of annotation each (Kubernetes allows 256 KB): 60 pods make ~6 MB of JSON.
+    const pad = 'x'.repeat(100 << 10);
+    const count = Math.ceil((LIST_STREAM_BYTES * 1.5) / pad.length);
+    for (let i = 0; i < count; i += 10) {
+      const made = await Promise.all(
+        Array.from({ length: Math.min(10, count - i) }, (_, j) => {
+          const pod = testPod(`big-${String(i + j).padStart(3, '0')}`);
+          pod.metadata.annotations = { pad };
+          return s.request('POST', path, pod);
+        }),
+      );
+      expect(made.map((m) => m.status)).toEqual(made.map(() => 201));
+    }
+    const res = await fetch(base + path);
+    expect(res.status).toBe(200);
+    // Parts, not one body of known length.
+    expect(res.headers.get('content-length')).toBeNull();
+    expect(res.headers.get('transfer-encoding')).toBe('chunked');
+    const all = (await res.json()) as { kind: string; metadata: { resourceVersion: string }; items: Array<{ metadata: { name: string; annotations: Record<string, string> } }> };
+    expect(all.kind).toBe('PodList');
+    expect(Number(all.metadata.resourceVersion)).toBeGreaterThan(0);
+    expect(all.items.map((p) => p.metadata.name)).toEqual(Array.from({ length: count }, (_, i) => `big-${String(i).padStart(3, '0')}`));
+    expect(all.items.every((p) => p.metadata.annotations.pad === pad)).toBe(true);
+    // Pages of 10 (each well under the threshold, one string each) give the very same items.
+    const paged: unknown[] = [];
+    let cont = '';
+    do {
+      const page = (await s.request('GET', `${path}?limit=10${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`)).body as { items: unknown[]; metadata: { continue?: string } };
+      paged.push(...page.items);
+      cont = page.metadata.continue ?? '';
+    } while (cont);
+    expect(paged).toEqual(all.items);
+    expect((await s.request('DELETE', `/api/v1/namespaces/${ns}`)).status).toBe(200);
+  }, 60_000);
 
   it('subresources: status, scale, binding and graceful pod deletion', async () => {
     await s.request('POST', '/apis/apps/v1/namespaces/default/deployments', testDeployment('d', 1));

@@ -51,6 +51,33 @@ describe('ReadCache', () => {
     expect(cache.lookup('/r/pods/default/a', 12)).toBeUndefined();
   });
 
+  it('ranges over one resource or one namespace in key order, following puts and deletes', async () => {
+    const f = fakes([kv('/r/pods/b/x', 3), kv('/r/pods/a/z', 4), kv('/r/podtemplates/a/y', 5), kv('/r/pods/a/c', 6)], 10);
+    const cache = new ReadCache({ client: f.client, stream: f.stream, keyPrefix: '/r/', log: createLogger('test', { level: 'silent' }) });
+    expect(cache.range('/r/pods/', 1)).toBe(STALE); // not loaded
+    cache.start();
+    await settle();
+    const keys = (base: string, atLeast = 10) => {
+      const r = cache.range(base, atLeast);
+      return r === STALE ? r : r.kvs.map(([k]) => k);
+    };
+    expect(keys('/r/pods/')).toEqual(['/r/pods/a/c', '/r/pods/a/z', '/r/pods/b/x']);
+    expect(keys('/r/pods/a/')).toEqual(['/r/pods/a/c', '/r/pods/a/z']);
+    expect(keys('/r/podtemplates/')).toEqual(['/r/podtemplates/a/y']);
+    expect(keys('/r/services/')).toEqual([]);
+    expect(keys('/r/pods/', 11)).toBe(STALE); // behind the asked revision
+    f.watches[0]!.handlers.onEvents([
+      { type: 'Put', kv: kv('/r/pods/a/a', 11) },
+      { type: 'Delete', kv: kv('/r/pods/a/z', 12, '') },
+      { type: 'Delete', kv: kv('/r/podtemplates/a/y', 13, '') },
+      { type: 'Put', kv: kv('/r/pods/a/c', 14, '{"v":2}') },
+    ] as IEvent[]);
+    const r = cache.range('/r/pods/a/', 14);
+    expect(r !== STALE && r.revision).toBe(14);
+    expect(r !== STALE && r.kvs.map(([k, v]) => [k, v.modRevision])).toEqual([['/r/pods/a/a', '11'], ['/r/pods/a/c', '14']]);
+    expect(keys('/r/podtemplates/', 14)).toEqual([]);
+  });
+
   it('drops the copy when etcd cancels its watch (compaction) and reloads on the next start', async () => {
     const f = fakes([kv('/r/pods/default/a', 5)], 10);
     const cache = new ReadCache({ client: f.client, stream: f.stream, keyPrefix: '/r/', log: createLogger('test', { level: 'silent' }) });

@@ -40,6 +40,8 @@ export class ReadCache {
   /** Every change under the prefix with a revision up to this is applied (0 while not loaded). */
   revision = 0;
   private readonly entries = new Map<string, CachedValue>();
+  /** The keys of each resource (the key's first segment under the prefix): a list looks only at its resource's. */
+  private readonly byResource = new Map<string, Set<string>>();
   private state: 'idle' | 'loading' | 'ready' = 'idle';
   private cancelWatch: (() => void) | undefined;
   private closed = false;
@@ -71,7 +73,7 @@ export class ReadCache {
     const res = await client.range({ key: Buffer.from(keyPrefix), range_end: prefixRangeEnd(keyPrefix) });
     if (this.closed) return;
     const rev = Number(res.header.revision);
-    for (const kv of res.kvs) this.entries.set(kv.key.toString('utf8'), { value: kv.value, modRevision: kv.mod_revision });
+    for (const kv of res.kvs) this.put(kv.key.toString('utf8'), { value: kv.value, modRevision: kv.mod_revision });
     this.revision = rev;
     this.state = 'ready';
     this.cancelWatch = stream.watch(
@@ -94,16 +96,42 @@ export class ReadCache {
       const rev = Number(ev.kv.mod_revision);
       if (rev <= this.revision) continue; // replay after a reconnect
       const key = ev.kv.key.toString('utf8');
-      if (ev.type === 'Delete') this.entries.delete(key);
-      else this.entries.set(key, { value: ev.kv.value, modRevision: ev.kv.mod_revision });
+      if (ev.type === 'Delete') this.remove(key);
+      else this.put(key, { value: ev.kv.value, modRevision: ev.kv.mod_revision });
       this.revision = rev;
     }
+  }
+
+  /** The resource segment of a key: what follows the prefix up to the next slash. */
+  private resourceOf(key: string): string {
+    const start = this.opts.keyPrefix.length;
+    const end = key.indexOf('/', start);
+    return end < 0 ? key.slice(start) : key.slice(start, end);
+  }
+
+  private put(key: string, value: CachedValue): void {
+    if (!this.entries.has(key)) {
+      const r = this.resourceOf(key);
+      let keys = this.byResource.get(r);
+      if (!keys) this.byResource.set(r, (keys = new Set()));
+      keys.add(key);
+    }
+    this.entries.set(key, value);
+  }
+
+  private remove(key: string): void {
+    if (!this.entries.delete(key)) return;
+    const r = this.resourceOf(key);
+    const keys = this.byResource.get(r);
+    keys?.delete(key);
+    if (keys?.size === 0) this.byResource.delete(r);
   }
 
   private reset(): void {
     this.cancelWatch?.();
     this.cancelWatch = undefined;
     this.entries.clear();
+    this.byResource.clear();
     this.revision = 0;
     this.state = 'idle';
   }
@@ -126,6 +154,25 @@ export class ReadCache {
   peek(key: string): CachedValue | undefined | typeof STALE {
     if (this.state !== 'ready') return STALE;
     return this.entries.get(key);
+  }
+
+  /**
+   * Every key starting with `base` (a list prefix: the store's prefix, a
+   * resource and optionally a namespace, with a trailing slash) and its
+   * value, in etcd's key order, as of `revision`, a revision at least
+   * `atLeast`; STALE when the copy has not caught up (or is not loaded).
+   * Synchronous: the snapshot is one state of the copy.
+   */
+  range(base: string, atLeast: number): { revision: number; kvs: Array<[string, CachedValue]> } | typeof STALE {
+    if (this.state !== 'ready' || this.revision < atLeast) return STALE;
+    const kvs: Array<[string, CachedValue]> = [];
+    const keys = base.length > this.opts.keyPrefix.length ? this.byResource.get(this.resourceOf(base)) : undefined;
+    for (const key of keys ?? (base === this.opts.keyPrefix ? this.entries.keys() : [])) {
+      if (key.startsWith(base)) kvs.push([key, this.entries.get(key)!]);
+    }
+    // Keys are ASCII (names are DNS labels), where UTF-16 order is etcd's byte order.
+    kvs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    return { revision: this.revision, kvs };
   }
 
   /** Stops the watch and drops the copy. */

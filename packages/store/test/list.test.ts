@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Fixture, mapLimit, pod, privateEtcdFixture, rejection } from './helpers.js';
+import { eventually, Fixture, mapLimit, pod, privateEtcdFixture, rejection } from './helpers.js';
 
 let fx: Fixture;
 beforeEach(() => {
@@ -40,7 +40,8 @@ describe('EtcdStorage list', () => {
   });
 
   it('reads a list bigger than its chunk in several ranges at one revision: every pod once, none written after it started', async () => {
-    const s = fx.store({ listChunkSize: 100 });
+    // Without the read cache, which would serve first pages whole.
+    const s = fx.store({ listChunkSize: 100, readCache: false });
     const names = Array.from({ length: 250 }, (_, i) => `c-${String(i).padStart(3, '0')}`);
     await mapLimit(names, 32, (n) => s.create('pods', pod('chunked', n)));
     const writer = fx.store();
@@ -145,5 +146,66 @@ describe('EtcdStorage list after a compaction', () => {
     const err = await rejection(s.list('pods', undefined, { limit: 3, continue: first.continue! }));
     expect(err.code).toBe(410);
     expect(err.message).toContain('The provided continue parameter is too old');
+  });
+});
+
+// On an etcd of its own, so that no other test's writes keep the cache a revision behind etcd's.
+describe('EtcdStorage list from the read cache', () => {
+  const own = privateEtcdFixture();
+
+  it('a first page from the cache reflects every write acknowledged before it, through this store or another', async () => {
+    const writer = own().store();
+    const s = own().store({ readCacheMissBackoffMs: 0 });
+    await mapLimit(Array.from({ length: 40 }, (_, i) => i), 16, (i) => writer.create('pods', pod(`ns${i % 2}`, `p-${String(i).padStart(2, '0')}`)));
+    const names = async (ns?: string) => (await s.list('pods', ns)).items.map((o) => o.metadata.name);
+    await names(); // starts the cache
+    await eventually(async () => (await names(), s.readStats.cacheLists > 0));
+    const fromCache = s.readStats.cacheLists;
+    for (let i = 0; i < 20; i++) {
+      const made = await (i % 2 ? writer : s).create('pods', pod('ns1', `new-${i}`));
+      const l = await s.list('pods', 'ns1');
+      expect(l.items.map((o) => o.metadata.name)).toContain(`new-${i}`);
+      expect(Number(l.resourceVersion)).toBeGreaterThanOrEqual(Number(made.metadata.resourceVersion));
+      await writer.delete('pods', 'ns1', `new-${i}`);
+      expect(await names('ns1')).not.toContain(`new-${i}`);
+    }
+    expect(s.readStats.cacheLists).toBeGreaterThan(fromCache + 30);
+    // The very answer etcd gives: the same objects in the same order, one namespace or all.
+    const direct = own().store({ readCache: false });
+    for (const ns of [undefined, 'ns0', 'ns1', 'none']) {
+      const [cached, read] = await Promise.all([s.list('pods', ns, { jsonOnly: true }), direct.list('pods', ns, { jsonOnly: true })]);
+      expect(cached.json!.map((t) => JSON.parse(t))).toEqual(read.json!.map((t) => JSON.parse(t)));
+    }
+  });
+
+  it('pages continue from etcd at the cached page\'s revision while writes happen: each pod exactly once', async () => {
+    const s = own().store({ readCacheMissBackoffMs: 0 });
+    const names = Array.from({ length: 300 }, (_, i) => `q-${String(i).padStart(3, '0')}`);
+    await mapLimit(names, 32, (n) => s.create('pods', pod('paged', n)));
+    await eventually(async () => (await s.list('pods', 'paged', { limit: 1 }), s.readStats.cacheLists > 0));
+    const writer = own().store();
+    let stop = false;
+    let n = 0;
+    const writes = (async () => {
+      while (!stop) {
+        await writer.create('pods', pod('paged', `a-${n}`)); // sorts before the pages read so far
+        await writer.delete('pods', 'paged', names[n++ % names.length]!).catch(() => undefined);
+      }
+    })();
+    const before = s.readStats.cacheLists;
+    const first = await s.list('pods', 'paged', { limit: 50 });
+    expect(s.readStats.cacheLists).toBe(before + 1);
+    expect(first.remainingItemCount).toBe(names.length - 50);
+    const seen = first.items.map((o) => o.metadata.name);
+    let cont = first.continue;
+    while (cont) {
+      const page = await s.list('pods', 'paged', { limit: 50, continue: cont });
+      expect(page.resourceVersion).toBe(first.resourceVersion);
+      seen.push(...page.items.map((o) => o.metadata.name));
+      cont = page.continue;
+    }
+    stop = true;
+    await writes;
+    expect(seen).toEqual(names);
   });
 });

@@ -64,12 +64,13 @@ describe('consistent gets (read cache)', () => {
     }
   });
 
-  it('without the cache every get reads etcd', async () => {
+  it('without the cache every get and list reads etcd', async () => {
     const s = fx.store({ readCache: false });
     await s.create('pods', pod('default', 'a'));
     await s.get('pods', 'default', 'a');
     await s.get('pods', 'default', 'a');
-    expect(s.readStats).toEqual({ cacheHits: 0, etcdReads: 2 });
+    await s.list('pods', 'default');
+    expect(s.readStats).toEqual({ cacheHits: 0, etcdReads: 2, cacheLists: 0, etcdLists: 1 });
   });
 });
 
