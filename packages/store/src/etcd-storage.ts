@@ -893,6 +893,9 @@ export class EtcdStorage implements Storage {
     };
     const hub = new ResourceHub({ stream: this.watchStream, resourcePrefix: prefix, historySize: this.historySize, log: this.log, onBroken: drop, transformer: this.transformer });
     pending = (async () => {
+      // Fed by the read cache when it loads in time: one etcd watch for the cache and every hub, not one each.
+      const cache = this.readCache;
+      if (cache && (await this.within(cache.whenReady(), false)) && !this.closed && hub.startFromCache(cache)) return hub;
       const rev = Number(await this.currentRevision());
       let timer: NodeJS.Timeout | undefined;
       try {
@@ -913,6 +916,16 @@ export class EtcdStorage implements Storage {
     pending.catch(drop);
     this.hubs.set(resource, pending);
     return pending;
+  }
+
+  /** `p`, or `otherwise` once the request timeout passes first. */
+  private async within<T>(p: Promise<T>, otherwise: T): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([p, new Promise<T>((resolve) => (timer = setTimeout(() => resolve(otherwise), this.timeoutMs)))]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Ends every watch (normally, not with an error) and closes the etcd client. */

@@ -4,6 +4,7 @@ import type { RangeResponse } from './etcd-proto.js';
 import type { ReadCacheOptions } from './read-cache.js';
 import { describe, expect, it } from 'vitest';
 import { ReadCache, STALE } from './read-cache.js';
+import { ResourceHub, Subscription } from './watch-hub.js';
 import type { WatchHandlers, WatchRequest, WatchStream } from './watch-stream.js';
 
 const kv = (key: string, rev: number, value = `{"metadata":{"name":"${key}"}}`): IKeyValue =>
@@ -92,5 +93,45 @@ describe('ReadCache', () => {
     expect(f.watches).toHaveLength(2);
     cache.close();
     expect(f.watches[1]!.cancelled).toBe(true);
+  });
+});
+
+describe('ReadCache feeding a watch hub', () => {
+  const podValue = (node: string) => `{"metadata":{"name":"a","namespace":"default"},"spec":{"nodeName":"${node}"}}`;
+
+  it('hands each change of the resource over with the value it replaced, after applying it; a reset ends the watchers with 410', async () => {
+    const f = fakes([kv('/r/pods/default/a', 5, podValue('n1')), kv('/r/nodes/n1', 6)], 10);
+    const cache = new ReadCache({ client: f.client, stream: f.stream, keyPrefix: '/r/', log: createLogger('test', { level: 'silent' }) });
+    expect(await cache.whenReady()).toBe(true);
+    let broken = 0;
+    const hub = new ResourceHub({ stream: f.stream, resourcePrefix: '/r/pods/', historySize: 100, log: createLogger('test', { level: 'silent' }), onBroken: () => broken++ });
+    expect(hub.startFromCache(cache)).toBe(true);
+    expect(hub.lastRevision).toBe(10);
+    expect(f.watches).toHaveLength(1); // the cache's own: the hub opened none
+    const sub = new Subscription({ keyPrefix: '/r/pods/', afterRevision: 10, bufferSize: 100 });
+    hub.attach(sub);
+    f.watches[0]!.handlers.onEvents([
+      { type: 'Put', kv: { ...kv('/r/pods/default/a', 11, podValue('n2')), version: '2' } },
+      { type: 'Put', kv: kv('/r/nodes/n2', 12) }, // another resource: not this hub's
+      { type: 'Delete', kv: { ...kv('/r/pods/default/a', 13, ''), version: '0' } },
+    ] as IEvent[]);
+    const it = sub.events()[Symbol.asyncIterator]();
+    const first = (await it.next()).value!;
+    expect([first.type, (first.object.spec as { nodeName: string }).nodeName, first.object.metadata.resourceVersion]).toEqual(['MODIFIED', 'n2', '11']);
+    // The deletion's object is the last state, which only the copy had (etcd sent no prev_kv).
+    const second = (await it.next()).value!;
+    expect([second.type, (second.object.spec as { nodeName: string }).nodeName, second.object.metadata.resourceVersion]).toEqual(['DELETED', 'n2', '13']);
+    expect(cache.lookup('/r/pods/default/a', 13)).toBeUndefined();
+    // etcd cancels the cache's watch (compacted while away): the hub can no longer vouch for what follows.
+    f.watches[0]!.handlers.onCanceled(20, 'compacted');
+    expect(broken).toBe(1);
+    await expect(it.next()).rejects.toMatchObject({ code: 410 });
+  });
+
+  it('whenReady answers false when the load fails, and a feed is refused until loaded', async () => {
+    const f = fakes([], 10);
+    const cache = new ReadCache({ client: { range: async () => Promise.reject(new Error('etcd down')) }, stream: f.stream, keyPrefix: '/r/', log: createLogger('test', { level: 'silent' }) });
+    expect(cache.feed('/r/pods/', { onEvents: () => undefined, onReset: () => undefined })).toBeUndefined();
+    expect(await cache.whenReady()).toBe(false);
   });
 });

@@ -5,7 +5,9 @@
  * the same tick) and is served here when the copy has caught up with it.
  * This is Kubernetes' "consistent reads from cache" without the watch
  * progress requests that etcd 3.4 before 3.4.31 answers out of order: a read
- * the copy has not caught up with simply goes to etcd.
+ * the copy has not caught up with simply goes to etcd. The same watch feeds
+ * the watch hubs (`feed`), each change with the value it replaced, so etcd
+ * sends every change once and never its previous value.
  */
 import type { Logger } from '@flotilla/observability';
 import type { RangeRequest, RangeResponse, WatchEvent } from './etcd-proto.js';
@@ -28,6 +30,18 @@ export interface ReadCacheOptions {
   log: Logger;
 }
 
+/**
+ * A consumer of one resource's changes as the copy applies them (a watch
+ * hub): each event carries as `prev_kv` the value it replaced, taken from
+ * the copy, so etcd need not send it (nor the same change twice).
+ */
+export interface CacheFeed {
+  /** The changes of one applied batch, in revision order; called after the copy applied them. */
+  onEvents(events: WatchEvent[]): void;
+  /** The copy was dropped (its watch cancelled, or closed): the feed ends and must not be trusted for what follows. */
+  onReset(): void;
+}
+
 /** Returned by `lookup` when the copy is behind the asked revision: read etcd instead. */
 export const STALE = Symbol('stale');
 
@@ -45,6 +59,10 @@ export class ReadCache {
   private state: 'idle' | 'loading' | 'ready' = 'idle';
   private cancelWatch: (() => void) | undefined;
   private closed = false;
+  /** The feeds of each resource segment. */
+  private readonly feeds = new Map<string, Set<CacheFeed>>();
+  /** Callers of whenReady waiting for the load to end. */
+  private readyWaiters: Array<(ready: boolean) => void> = [];
 
   constructor(private readonly opts: ReadCacheOptions) {}
 
@@ -62,10 +80,49 @@ export class ReadCache {
   start(): void {
     if (this.state !== 'idle' || this.closed) return;
     this.state = 'loading';
-    void this.load().catch((err: unknown) => {
-      this.opts.log.warn({ prefix: this.opts.keyPrefix, err: (err as Error)?.message }, 'read cache could not load; reads go to etcd');
-      this.reset();
-    });
+    void this.load().then(
+      () => this.settleWaiters(),
+      (err: unknown) => {
+        this.opts.log.warn({ prefix: this.opts.keyPrefix, err: (err as Error)?.message }, 'read cache could not load; reads go to etcd');
+        this.reset();
+      },
+    );
+  }
+
+  /** Starts the copy and resolves when it is loaded (true) or its load failed (false). */
+  whenReady(): Promise<boolean> {
+    if (this.state === 'ready') return Promise.resolve(true);
+    if (this.closed) return Promise.resolve(false);
+    const p = new Promise<boolean>((resolve) => this.readyWaiters.push(resolve));
+    this.start();
+    return p;
+  }
+
+  private settleWaiters(): void {
+    const waiters = this.readyWaiters;
+    this.readyWaiters = [];
+    for (const w of waiters) w(this.state === 'ready');
+  }
+
+  /**
+   * Feeds `feed` every change under `resourcePrefix` (a resource's list
+   * prefix, with its trailing slash) applied after the returned revision;
+   * undefined when the copy is not loaded.
+   */
+  feed(resourcePrefix: string, feed: CacheFeed): { revision: number; cancel: () => void } | undefined {
+    if (this.state !== 'ready') return undefined;
+    const r = this.resourceOf(resourcePrefix);
+    let set = this.feeds.get(r);
+    if (!set) this.feeds.set(r, (set = new Set()));
+    set.add(feed);
+    return {
+      revision: this.revision,
+      cancel: () => {
+        const now = this.feeds.get(r);
+        now?.delete(feed);
+        if (now?.size === 0) this.feeds.delete(r);
+      },
+    };
   }
 
   private async load(): Promise<void> {
@@ -92,14 +149,31 @@ export class ReadCache {
   }
 
   private apply(events: WatchEvent[]): void {
+    let fed: Map<Set<CacheFeed>, WatchEvent[]> | undefined;
     for (const ev of events) {
       const rev = Number(ev.kv.mod_revision);
       if (rev <= this.revision) continue; // replay after a reconnect
       const key = ev.kv.key.toString('utf8');
+      if (this.feeds.size > 0) {
+        const feeds = this.feeds.get(this.resourceOf(key));
+        if (feeds) {
+          const prev = this.entries.get(key);
+          const out: WatchEvent = {
+            type: ev.type,
+            kv: ev.kv,
+            prev_kv: prev ? { key: ev.kv.key, value: prev.value, mod_revision: prev.modRevision, create_revision: '0', version: '0', lease: '0' } : null,
+          };
+          fed ??= new Map();
+          const batch = fed.get(feeds);
+          if (batch) batch.push(out);
+          else fed.set(feeds, [out]);
+        }
+      }
       if (ev.type === 'Delete') this.remove(key);
       else this.put(key, { value: ev.kv.value, modRevision: ev.kv.mod_revision });
       this.revision = rev;
     }
+    if (fed) for (const [feeds, batch] of fed) for (const f of [...feeds]) f.onEvents(batch);
   }
 
   /** The resource segment of a key: what follows the prefix up to the next slash. */
@@ -134,6 +208,10 @@ export class ReadCache {
     this.byResource.clear();
     this.revision = 0;
     this.state = 'idle';
+    const feeds = [...this.feeds.values()].flatMap((set) => [...set]);
+    this.feeds.clear();
+    for (const f of feeds) f.onReset();
+    this.settleWaiters();
   }
 
   /**

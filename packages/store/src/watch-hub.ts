@@ -1,7 +1,10 @@
 /**
- * In-process fan-out of etcd watches: ONE etcd watch per resource feeds every
- * watcher of that resource, with a bounded history of recent changes so a
- * watcher resuming from a recent revision is served from memory.
+ * In-process fan-out of etcd watches: ONE shared watch per resource feeds
+ * every watcher of that resource, with a bounded history of recent changes so
+ * a watcher resuming from a recent revision is served from memory. The
+ * shared watch is the read cache's (startFromCache: etcd sends each change
+ * once, and the previous value comes from the cache), or an etcd watch of
+ * its own with previous values when there is no read cache.
  */
 import { ApiError, gone, type KubeObject } from '@flotilla/api';
 import type { Logger } from '@flotilla/observability';
@@ -11,6 +14,7 @@ import type { StoreWatchEvent, StoreWatchIndex } from './storage.js';
 import type { WatchStream } from './watch-stream.js';
 import { rememberJson, spliceRevision } from './object-json.js';
 import type { WatchEvent } from './etcd-proto.js';
+import type { ReadCache } from './read-cache.js';
 
 /** Freezes a parsed object all the way down: watch objects are shared by every watcher, so a mutation must fail loudly. */
 export function deepFreeze<T>(value: T): T {
@@ -322,6 +326,27 @@ export class ResourceHub {
         },
       );
     });
+  }
+
+  /**
+   * Fed by the read cache instead of an etcd watch of its own, from the
+   * cache's revision on: etcd then sends each change once, without its
+   * previous value (the cache has it). False when the cache is not loaded.
+   */
+  startFromCache(cache: Pick<ReadCache, 'feed'>): boolean {
+    const { resourcePrefix, log } = this.opts;
+    const started = cache.feed(resourcePrefix, {
+      onEvents: (events) => this.onEvents(events),
+      onReset: () => {
+        log.warn({ prefix: resourcePrefix, revision: this.lastRevision }, 'read cache feeding the shared watch was reset');
+        this.breakDown(gone(`too old resource version: ${this.lastRevision} (the shared watch was reset)`));
+      },
+    });
+    if (!started) return false;
+    this.historyStart = started.revision;
+    this.lastRevision = started.revision;
+    this.cancelWatch = started.cancel;
+    return true;
   }
 
   private onEvents(events: WatchEvent[]): void {

@@ -22,7 +22,7 @@ export class Fixture {
   private readonly stores: EtcdStorage[] = [];
 
   /** On the shared test etcd, or on `hosts` (a test's private etcd, for compaction). */
-  constructor(private readonly hosts: string[] = endpoints) {
+  constructor(readonly hosts: string[] = endpoints) {
     this.etcd = new Etcd3({ hosts });
   }
 

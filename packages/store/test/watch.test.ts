@@ -117,8 +117,11 @@ describe('EtcdStorage watch', () => {
     ac.abort();
   });
 
-  it('turns predicate transitions into ADDED and DELETED', async () => {
-    const s = fx.store();
+  it.each([
+    ['fed by the read cache', {}],
+    ['with an etcd watch of its own (no read cache)', { readCache: false }],
+  ])('turns predicate transitions into ADDED and DELETED: the hub %s', async (_, options) => {
+    const s = fx.store(options);
     const ac = new AbortController();
     const onN1 = (o: KubeObject) => (o.spec as { nodeName?: string } | undefined)?.nodeName === 'n1';
     const w = collect(s.watch('pods', 'default', { predicate: onN1, signal: ac.signal }));
@@ -234,5 +237,42 @@ describe('EtcdStorage watch after a compaction', () => {
     expect((await rejection((async () => {
       for await (const _ of s.watch('pods', undefined, { resourceVersion: 'abc' })) break;
     })())).code).toBe(400);
+  });
+});
+
+// etcd's count of watchers is the whole server's: on an etcd of its own.
+describe('EtcdStorage watch hubs fed by the read cache', () => {
+  const own = privateEtcdFixture();
+  const etcdWatchers = async () => {
+    const text = await (await fetch(`${own().hosts[0]}/metrics`)).text();
+    return Number(/^etcd_debugging_mvcc_watcher_total (\d+)/m.exec(text)?.[1]);
+  };
+
+  it('one etcd watch serves the read cache and the hubs of every resource; without the cache, one per hub', async () => {
+    for (const [options, expected] of [[{}, 1], [{ readCache: false }, 3]] as const) {
+      const s = own().store(options);
+      const ac = new AbortController();
+      const watches = ['pods', 'nodes', 'leases'].map((r) => collect(s.watch(r, undefined, { signal: ac.signal })));
+      // A watch starts at the revision current once it is set up: write until one is seen.
+      let made = await s.create('pods', pod('default', `one-${expected}-0`));
+      await eventually(async () => {
+        if (watches[0]!.events.length > 0) return true;
+        await s.delete('pods', 'default', made.metadata.name!);
+        made = await s.create('pods', pod('default', `one-${expected}-${Date.now()}`));
+        return false;
+      }, 10_000, 'the pod on the watch');
+      await eventually(() => watches[0]!.events.some((e) => e.object.metadata.name === made.metadata.name), 10_000, 'the last pod on the watch');
+      expect(await etcdWatchers()).toBe(expected);
+      // A deletion carries the object's last state, which the cache (not etcd) supplied.
+      await s.delete('pods', 'default', made.metadata.name!);
+      const deleted = () => watches[0]!.events.find((e) => e.type === 'DELETED' && e.object.metadata.name === made.metadata.name);
+      await eventually(() => deleted() !== undefined, 10_000, 'the deletion');
+      const del = deleted()!;
+      expect(del.object.metadata.uid).toBe(made.metadata.uid);
+      expect(Number(del.object.metadata.resourceVersion)).toBeGreaterThan(Number(made.metadata.resourceVersion));
+      ac.abort();
+      await s.close();
+      await eventually(async () => (await etcdWatchers()) === 0, 10_000, 'etcd watches gone with the store');
+    }
   });
 });
