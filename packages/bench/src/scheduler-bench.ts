@@ -135,6 +135,8 @@ export interface SchedulerBenchResult {
   baseline: { etcdPutsPerSec: number; etcdPutP99Ms: number; decisionMeanMs: number; decisionsPerSecAlone: number };
   /** CPU ms per second of each process with every node registered and no pod being created (the steady cost of the fleet), measured before the pods. */
   idleCpuMsPerSec: Record<string, number>;
+  /** The same with every pod Running, measured right after the last one (empty in older runs). */
+  idleAfterCpuMsPerSec?: Record<string, number>;
   /**
    * CPU ms per pod to the last pod Running, less idleCpuMsPerSec times the
    * window: the per-pod work alone. A run slowed by a loaded machine lasts
@@ -212,6 +214,16 @@ export function startHollowFleet(kubeconfig: string, count: number, prefix: stri
       await Promise.all(processes.map((p) => p.stop(signal)));
     },
   };
+}
+
+/** CPU ms per second of each process over `seconds` of waiting. */
+async function idleCpu(pids: ConstructorParameters<typeof CpuMeter>[0], seconds: number): Promise<Record<string, number>> {
+  const meter = new CpuMeter(pids);
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const used = meter.read();
+  const secs = (performance.now() - t0) / 1000;
+  return Object.fromEntries(Object.entries(used).map(([k, v]) => [k, (v * 1000) / secs]));
 }
 
 /** Starts the hollow-nodes process (bin/hollow-nodes.js) with `count` nodes; `extra` are its flags (old-liveness, first=N), `nodeFlags` node's own (e.g. --cpu-prof). */
@@ -417,12 +429,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const idleCpuMsPerSec: Record<string, number> = {};
     if (idleSeconds > 0) {
       progress(`measuring each process's CPU with no pod work for ${idleSeconds} s`);
-      const idle = new CpuMeter(pids);
-      const t0idle = performance.now();
-      await new Promise((r) => setTimeout(r, idleSeconds * 1000));
-      const used = idle.read();
-      const secs = (performance.now() - t0idle) / 1000;
-      for (const [k, v] of Object.entries(used)) idleCpuMsPerSec[k] = (v * 1000) / secs;
+      Object.assign(idleCpuMsPerSec, await idleCpu(pids, idleSeconds));
     }
     progress(`creating ${opts.pods} pods`);
     const cpu = new CpuMeter(pids);
@@ -471,6 +478,13 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const cpuToBound = cpu.read();
     await until(`${opts.pods} pods Running`, waitMs / 2, () => running.size >= opts.pods || undefined, 100).catch((e: Error) => progress(e.message));
     const cpuToRunning = cpu.read();
+    // The steady cost again, with every pod in place: what the cluster's size costs when nothing happens
+    // (hollow relists over more pods, larger heaps to collect), which the per-pod figure includes.
+    const idleAfterCpuMsPerSec: Record<string, number> = {};
+    if (idleSeconds > 0) {
+      progress(`measuring each process's CPU with no pod work for ${idleSeconds} s, every pod in place`);
+      Object.assign(idleAfterCpuMsPerSec, await idleCpu(pids, idleSeconds));
+    }
     const metrics1 = await apiserverMetrics(server);
     const requests1 = await requestCounts(server, metrics1);
     const apiLatency = latencyBetween(parseLatencyHistogram(metrics0), parseLatencyHistogram(metrics1));
@@ -573,6 +587,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       watchRelists: watch.relists,
       baseline: { etcdPutsPerSec: put.opsPerSec, etcdPutP99Ms: put.latency.p99, decisionMeanMs: decision, decisionsPerSecAlone: 1000 / decision },
       idleCpuMsPerSec,
+      idleAfterCpuMsPerSec,
       cpuMsPerPodNetOfIdle,
       cpuMsPerPodToBound: perPod(cpuToBound, opts.pods),
       cpuMsPerPodToRunning: perPod(cpuToRunning, opts.pods),
@@ -677,8 +692,8 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
   print(table(['process', 'create -> last bound', 'create -> last Running'], procs.map((k) => [k, r.cpuMsPerPodToBound[k], r.cpuMsPerPodToRunning[k]])));
   if (Object.keys(r.idleCpuMsPerSec).length) {
     print('');
-    print(`steady cost (CPU ms per second with no pod work, measured before the pods) and the per-pod figure net of it over the ${r.requestWindowSeconds.toFixed(0)} s window:`);
-    print(table(['process', 'idle CPU ms/s', 'CPU ms per pod net of idle'], procs.map((k) => [k, r.idleCpuMsPerSec[k] ?? Number.NaN, r.cpuMsPerPodNetOfIdle[k] ?? Number.NaN])));
+    print(`steady cost (CPU ms per second with no pod work, measured before the pods and again after the last one ran) and the per-pod figure net of the first over the ${r.requestWindowSeconds.toFixed(0)} s window:`);
+    print(table(['process', 'idle CPU ms/s', 'idle after the pods', 'CPU ms per pod net of idle'], procs.map((k) => [k, r.idleCpuMsPerSec[k] ?? Number.NaN, r.idleAfterCpuMsPerSec?.[k] ?? Number.NaN, r.cpuMsPerPodNetOfIdle[k] ?? Number.NaN])));
   }
   section(`apiserver requests per pod (create -> last Running, ${r.requestWindowSeconds.toFixed(0)} s; node heartbeats included)`);
   const reqs = Object.entries(r.requestsPerPod).sort((a, b) => b[1] - a[1]);
