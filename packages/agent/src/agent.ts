@@ -17,7 +17,7 @@ import { PodNetworkManager } from './network/pod-network.js';
 import { AgentMetrics } from './metrics.js';
 import { NodeStatusReporter } from './node-status.js';
 import { NodePodIndex } from './pod-source.js';
-import { PodSyncer } from './pod-sync.js';
+import { PodSyncer, type PodSyncerDeps } from './pod-sync.js';
 import { ProbeManager, type ProbeRunner } from './prober.js';
 import type { ContainerRuntime } from './runtime/types.js';
 import { StatusManager } from './status-manager.js';
@@ -63,6 +63,8 @@ export interface AgentOptions {
    * `config.livenessPort` is set.
    */
   liveness?: { server: LivenessServer; endpoint: string };
+  /** The containers' termination-log files (PodSyncerDeps.terminationLogs; host files by default). */
+  terminationLogs?: PodSyncerDeps['terminationLogs'];
 }
 
 /** A node agent. */
@@ -116,6 +118,7 @@ export class Agent {
       log: this.log,
       services: () => this.services.store.list(),
       networkNotReady: () => (this.network ? this.network.notReadyReason() : this.config.podNetwork ? 'the agent is starting' : undefined),
+      ...(o.terminationLogs ? { terminationLogs: o.terminationLogs } : {}),
     });
     this.controller = new Controller({
       name: `agent-${this.config.nodeName}`,

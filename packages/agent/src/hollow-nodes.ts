@@ -19,6 +19,7 @@ import { LivenessServer } from './liveness-server.js';
 import { AgentMetrics } from './metrics.js';
 import { NodePodIndex } from './pod-source.js';
 import { FakeRuntime, type FakeRuntimeOptions } from './runtime/fake-runtime.js';
+import { noTerminationLogs } from './termination-message.js';
 
 /** Options of runHollowNodes. */
 export interface HollowNodesOptions {
@@ -143,6 +144,8 @@ export function runHollowNodes(o: HollowNodesOptions): HollowNodes {
       services,
       metrics,
       probeRunner: async () => ({ ok: true, message: '' }),
+      // Fake containers write no termination message: no files for them.
+      terminationLogs: noTerminationLogs,
       advertisedPort: 10250,
       ...(dropEvents ? { recorder: dropEvents } : {}),
       ...(liveness ? { liveness } : {}),

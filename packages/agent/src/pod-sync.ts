@@ -7,7 +7,6 @@
  * from the runtime's view now, never from remembered events.
  */
 import { readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isReason, type Container, type LifecycleHandler, type Pod, type PodStatus, type Service } from '@flotilla/api';
@@ -27,7 +26,7 @@ import { containerSecurity, pidNamespace, podSysctls, runAsNonRoot, verifyRunAsN
 import { parseResolvConf, podDnsConfig, type HostDns } from './pod-dns.js';
 import type { ProbeManager, ProbeTarget } from './prober.js';
 import { podServiceEnv } from './service-env.js';
-import { prepareTerminationLog, terminationLogDir, terminationLogFile, terminationMessage } from './termination-message.js';
+import { fileTerminationLogs, terminationMessage, type TerminationLogs } from './termination-message.js';
 import { isRuntimeError, type ContainerInfo, type ContainerRuntime, type PodSandboxConfig, type Sandbox } from './runtime/types.js';
 import type { StatusManager } from './status-manager.js';
 
@@ -51,6 +50,8 @@ export interface PodSyncerDeps {
   services?: () => Iterable<Service>;
   /** Why the pod network is not ready (no sandbox may start), or undefined when it is. */
   networkNotReady?: () => string | undefined;
+  /** The containers' termination-log files (default: host files under the state directory). */
+  terminationLogs?: (stateDir: string) => TerminationLogs;
 }
 
 interface PodMemory {
@@ -87,6 +88,7 @@ export class PodSyncer {
   /** Per pod uid: the digest of what each configMap/secret volume directory holds, so unchanged volumes are not rewritten. */
   private readonly projected = new Map<string, Map<string, string>>();
   private readonly stateDir: string;
+  private readonly terminationLogs: TerminationLogs;
   /** Pods whose containers are being stopped, so the orphan sweep leaves them to their worker. */
   readonly terminating = new Set<string>();
   private readonly now: () => number;
@@ -96,6 +98,7 @@ export class PodSyncer {
     this.pods = d.client.resource<Pod>({ apiVersion: 'v1', kind: 'Pod' });
     this.now = d.now ?? Date.now;
     this.stateDir = d.config.stateDir ?? join(tmpdir(), 'flotilla-agent', d.config.nodeName);
+    this.terminationLogs = (d.terminationLogs ?? fileTerminationLogs)(this.stateDir);
     this.backoff = new RestartBackoff(d.config.backoffInitialMs, d.config.backoffMaxMs, this.now);
     this.imageBackoff = new RestartBackoff(d.config.backoffInitialMs, d.config.backoffMaxMs, this.now);
     this.sandboxBackoff = new RestartBackoff(d.config.backoffInitialMs, d.config.backoffMaxMs, this.now);
@@ -660,7 +663,7 @@ export class PodSyncer {
       const env = resolveEnv(pod, c, sandbox.ip, this.d.config.nodeIP, this.d.services ? podServiceEnv(pod, this.d.services()) : [], prep.sources, (s) =>
         this.d.recorder.event(pod, 'Warning', 'InvalidEnvironmentVariableNames', `Keys [${s.keys.join(', ')}] from the EnvFrom ${s.kind} ${ns}/${s.name} were skipped since they are considered invalid environment variable names.`),
       );
-      const mounts = [...mountsOf(pod, c, (name) => prep.dirs.get(name)), await prepareTerminationLog(this.stateDir, uid, c, attempt)];
+      const mounts = [...mountsOf(pod, c, (name) => prep.dirs.get(name)), await this.terminationLogs.prepare(uid, c, attempt)];
       const security = containerSecurity(pod, c);
       if (runAsNonRoot(pod, c)) verifyRunAsNonRoot(pod, c, security, security.runAsUser === undefined ? await this.d.runtime.imageUser?.(image) : undefined);
       id = await this.d.runtime.createContainer(sandbox, c, {
@@ -725,8 +728,8 @@ export class PodSyncer {
   /** Reads a dead instance's termination message once, per its terminationMessagePolicy. */
   private async rememberTermination(info: ContainerInfo, c: Container | undefined): Promise<void> {
     if (this.termMessages.has(info.id)) return;
-    const file = terminationLogFile(this.stateDir, info.podUid, info.containerName, info.attempt);
-    const text = await terminationMessage(file, c, info.exitCode ?? 0, () => this.d.runtime.tailOutput(info.id, this.d.config.terminationMessageLines));
+    const written = await this.terminationLogs.read(info.podUid, info.containerName, info.attempt);
+    const text = await terminationMessage(written, c, info.exitCode ?? 0, () => this.d.runtime.tailOutput(info.id, this.d.config.terminationMessageLines));
     this.termMessages.set(info.id, text);
   }
 
@@ -833,8 +836,7 @@ export class PodSyncer {
 
   /** Drops everything remembered about a pod. */
   forget(uid: string): void {
-    // The termination-log files (a runtime that removes the pod's directory has done this already; a fake has not).
-    void rm(terminationLogDir(this.stateDir, uid), { recursive: true, force: true }).catch(() => undefined);
+    void this.terminationLogs.removePod(uid).catch(() => undefined);
     this.memory.delete(uid);
     this.projected.delete(uid);
     this.backoff.resetPrefix(`${uid}/`);

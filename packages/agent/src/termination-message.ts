@@ -5,7 +5,7 @@
  * (`File`), or, with `FallbackToLogsOnError`, the tail of its output when
  * the file is empty and the container failed.
  */
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Container } from '@flotilla/api';
 import type { Mount } from './runtime/types.js';
@@ -27,28 +27,66 @@ export function terminationLogFile(stateDir: string, podUid: string, container: 
   return join(terminationLogDir(stateDir, podUid), safe(container), `${attempt}-termination-log`);
 }
 
-/** Creates the (empty, world-writable: any runAsUser may write it) file and returns its mount. */
-export async function prepareTerminationLog(stateDir: string, podUid: string, c: Container, attempt: number): Promise<Mount> {
-  const file = terminationLogFile(stateDir, podUid, c.name, attempt);
-  await mkdir(dirname(file), { recursive: true });
-  await writeFile(file, '');
-  await chmod(file, 0o666);
-  return { name: 'termination-log', containerPath: c.terminationMessagePath || '/dev/termination-log', hostPath: { path: file, type: 'File' } };
+/** Where the agent keeps its containers' termination-log files. */
+export interface TerminationLogs {
+  /** Makes one container instance's file (empty) and returns its mount. */
+  prepare(podUid: string, c: Container, attempt: number): Promise<Mount>;
+  /** What the instance wrote to it, at most 4 KiB; empty when nothing (or no file). */
+  read(podUid: string, container: string, attempt: number): Promise<string>;
+  /** Removes a pod's files. */
+  removePod(podUid: string): Promise<void>;
+}
+
+const mountOf = (c: Container, path: string): Mount => ({ name: 'termination-log', containerPath: c.terminationMessagePath || '/dev/termination-log', hostPath: { path, type: 'File' } });
+
+/** Host files under `stateDir`, bind-mounted into the containers (what real containers write to). */
+export function fileTerminationLogs(stateDir: string): TerminationLogs {
+  return {
+    async prepare(podUid, c, attempt) {
+      const file = terminationLogFile(stateDir, podUid, c.name, attempt);
+      await mkdir(dirname(file), { recursive: true });
+      await writeFile(file, '');
+      // World-writable: any runAsUser may write it.
+      await chmod(file, 0o666);
+      return mountOf(c, file);
+    },
+    async read(podUid, container, attempt) {
+      try {
+        const buf = await readFile(terminationLogFile(stateDir, podUid, container, attempt));
+        return buf.subarray(0, MAX_FILE_MESSAGE).toString('utf8');
+      } catch {
+        // No file (a container made before this agent version, or removed): as an empty one.
+        return '';
+      }
+    },
+    async removePod(podUid) {
+      // A runtime that removes the pod's directory has done this already; a fake has not.
+      await rm(terminationLogDir(stateDir, podUid), { recursive: true, force: true });
+    },
+  };
 }
 
 /**
- * The message of an exited instance: the file's content (at most 4 KiB);
- * with FallbackToLogsOnError and an empty file after a failure, the last
- * output (`tail()`, at most 2 KiB).
+ * No files: every message is empty (then FallbackToLogsOnError still takes
+ * the output). For hollow nodes, whose fake containers write nothing: the
+ * files were three directories and a file per container, the fleet's
+ * largest filesystem cost, and gigabytes at 150,000 pods.
  */
-export async function terminationMessage(file: string, c: Container | undefined, exitCode: number, tail: () => Promise<string>): Promise<string> {
-  let text = '';
-  try {
-    const buf = await readFile(file);
-    text = buf.subarray(0, MAX_FILE_MESSAGE).toString('utf8');
-  } catch {
-    // No file (a container made before this agent version, or removed): as an empty one.
-  }
+export function noTerminationLogs(stateDir: string): TerminationLogs {
+  return {
+    prepare: async (podUid, c, attempt) => mountOf(c, terminationLogFile(stateDir, podUid, c.name, attempt)),
+    read: async () => '',
+    removePod: async () => undefined,
+  };
+}
+
+/**
+ * The message of an exited instance: what it wrote to its file (`written`,
+ * at most 4 KiB); with FallbackToLogsOnError and nothing written after a
+ * failure, the last output (`tail()`, at most 2 KiB).
+ */
+export async function terminationMessage(written: string, c: Container | undefined, exitCode: number, tail: () => Promise<string>): Promise<string> {
+  let text = written;
   if (text.trim() === '' && exitCode !== 0 && c?.terminationMessagePolicy === 'FallbackToLogsOnError') {
     let out = '';
     try {
