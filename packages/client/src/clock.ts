@@ -26,19 +26,51 @@ export const realClock: Clock = {
   },
 };
 
+const abortCallbacks = new WeakMap<AbortSignal, Set<() => void>>();
+
+/**
+ * Runs `fn` once when `signal` aborts (not if it already has); returns a
+ * function that forgets it. One listener per signal whatever the number of
+ * callers: Node's EventTarget scans its listeners on every add and remove,
+ * and with thousands of loops sleeping on one signal (a process of hollow
+ * nodes) each sleep cost thousands of steps.
+ */
+export function onAbort(signal: AbortSignal, fn: () => void): () => void {
+  let callbacks = abortCallbacks.get(signal);
+  if (!callbacks) {
+    const set = new Set<() => void>();
+    abortCallbacks.set(signal, set);
+    signal.addEventListener(
+      'abort',
+      () => {
+        abortCallbacks.delete(signal);
+        for (const f of set) f();
+      },
+      { once: true },
+    );
+    callbacks = set;
+  }
+  const set = callbacks;
+  set.add(fn);
+  return () => {
+    set.delete(fn);
+  };
+}
+
 /** Resolves after `ms` on `clock`, or early (without throwing) when `signal` aborts. */
 export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
-    const onAbort = () => {
-      clock.clearTimeout(handle);
-      resolve();
-    };
+    const forget = signal
+      ? onAbort(signal, () => {
+          clock.clearTimeout(handle);
+          resolve();
+        })
+      : undefined;
     const handle = clock.setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
+      forget?.();
       resolve();
     }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 
