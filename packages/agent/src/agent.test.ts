@@ -2,7 +2,7 @@ import type { Event, Lease, Node, Pod } from '@flotilla/api';
 import { FakeApiClient, waitFor } from '@flotilla/client/testing';
 import { createLogger } from '@flotilla/observability';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Agent } from './agent.js';
+import { Agent, jitteredInterval, LEASE_RENEW_JITTER } from './agent.js';
 import { FakeRuntime, type FakeBehavior } from './runtime/fake-runtime.js';
 
 const log = createLogger('agent-test', { level: 'silent' });
@@ -195,5 +195,20 @@ describe('Agent over FakeRuntime', () => {
     await runtime.startContainer(await runtime.createContainer(sb, { name: 'app', image: 'flotilla/busybox:1' }, { attempt: 0 }));
     start({ runtime });
     await waitFor(() => runtime.all().length === 0, { what: 'orphans removed', timeoutMs: 3000 });
+  });
+});
+
+describe('Lease renewal jitter', () => {
+  it('spreads intervals evenly around the heartbeat interval, well inside the Lease duration', () => {
+    const ms = 60_000;
+    expect(jitteredInterval(ms, LEASE_RENEW_JITTER, () => 0)).toBe(54_000);
+    expect(jitteredInterval(ms, LEASE_RENEW_JITTER, () => 0.5)).toBe(60_000);
+    expect(jitteredInterval(ms, LEASE_RENEW_JITTER, () => 0.999999)).toBeLessThan(66_000);
+    expect(jitteredInterval(ms, 0, () => 0)).toBe(ms);
+    // The mean, hence the writes per second, is the interval's.
+    const n = 10_000;
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += jitteredInterval(ms, LEASE_RENEW_JITTER, () => (i + 0.5) / n);
+    expect(sum / n).toBeCloseTo(ms, 0);
   });
 });

@@ -203,7 +203,7 @@ export class Agent {
       if (!node || signal.aborted) return;
       registered = true;
       const lease = new LeaseHeartbeat(this.o.client, nodeName, this.config.leaseDurationSeconds, node.metadata.uid);
-      tasks.push(every(signal, this.config.heartbeatIntervalMs, this.log, 'renew lease', () => lease.renew().then(() => undefined), true));
+      tasks.push(every(signal, this.config.heartbeatIntervalMs, this.log, 'renew lease', () => lease.renew().then(() => undefined), true, LEASE_RENEW_JITTER));
       tasks.push(every(signal, this.config.nodeStatusIntervalMs, this.log, 'update node status', () => reporter.update(), false));
       if (ns?.obtainCert && this.nodeServer) {
         // The apiserver signs only for a registered Node (it takes the names from it), hence after register.
@@ -341,8 +341,8 @@ async function retry<T>(signal: AbortSignal, log: Logger, what: string, fn: () =
 }
 
 /** Runs `fn` every `ms` until `signal` aborts; failures are logged, never fatal. */
-async function every(signal: AbortSignal, ms: number, log: Logger, what: string, fn: () => Promise<void>, immediately: boolean): Promise<void> {
-  if (!immediately) await sleep(realClock, ms, signal);
+async function every(signal: AbortSignal, ms: number, log: Logger, what: string, fn: () => Promise<void>, immediately: boolean, jitter = 0): Promise<void> {
+  if (!immediately) await sleep(realClock, jitteredInterval(ms, jitter), signal);
   while (!signal.aborted) {
     try {
       await fn();
@@ -350,6 +350,20 @@ async function every(signal: AbortSignal, ms: number, log: Logger, what: string,
       if (signal.aborted) return;
       log.warn({ err: (err as Error)?.message ?? String(err) }, `${what} failed`);
     }
-    await sleep(realClock, ms, signal);
+    await sleep(realClock, jitteredInterval(ms, jitter), signal);
   }
+}
+
+/**
+ * How far each Lease renewal interval strays from heartbeatIntervalMs, either
+ * way (the mean, and so the write rate, is unchanged; the longest, 66 s of
+ * the default 60, stays far inside the 120 s Lease). Agents started together
+ * (a fleet registering at once, every host rebooted) otherwise renew in the
+ * same seconds every minute: 1,000 renewals within 4 s at 1,000 hollow nodes.
+ */
+export const LEASE_RENEW_JITTER = 0.1;
+
+/** `ms` moved by up to `jitter` of itself either way, uniformly. */
+export function jitteredInterval(ms: number, jitter: number, random: () => number = Math.random): number {
+  return jitter > 0 ? ms * (1 - jitter + 2 * jitter * random()) : ms;
 }
