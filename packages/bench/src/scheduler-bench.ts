@@ -137,6 +137,8 @@ export interface SchedulerBenchResult {
   idleCpuMsPerSec: Record<string, number>;
   /** The same with every pod Running, measured right after the last one (empty in older runs). */
   idleAfterCpuMsPerSec?: Record<string, number>;
+  /** Apiserver requests (`VERB resource`) and etcd calls (`etcd KV/Txn`) per second in that window. */
+  atRestPerSec?: Record<string, number>;
   /**
    * CPU ms per pod to the last pod Running, less idleCpuMsPerSec times the
    * window: the per-pod work alone. A run slowed by a loaded machine lasts
@@ -481,9 +483,28 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     // The steady cost again, with every pod in place: what the cluster's size costs when nothing happens
     // (hollow relists over more pods, larger heaps to collect), which the per-pod figure includes.
     const idleAfterCpuMsPerSec: Record<string, number> = {};
+    /** Requests and etcd calls per second in that window: what the cluster does at rest. */
+    const atRestPerSec: Record<string, number> = {};
     if (idleSeconds > 0) {
+      // The recorders write the events they still hold (up to 1,000 each) after the last pod ran: wait for
+      // that to end, so the window measures rest and not the tail of the run.
+      const events = async () => (await requestCounts(server)).get('CREATE events') ?? 0;
+      let last = await events();
+      let stableSince = performance.now();
+      const deadline = performance.now() + 120_000;
+      while (performance.now() - stableSince < 3000 && performance.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 500));
+        const now = await events();
+        if (now !== last) (last = now), (stableSince = performance.now());
+      }
       progress(`measuring each process's CPU with no pod work for ${idleSeconds} s, every pod in place`);
+      const [req0, calls0] = [await requestCounts(server), await etcdCallCounts().catch(() => new Map<string, number>())];
+      const t0 = performance.now();
       Object.assign(idleAfterCpuMsPerSec, await idleCpu(pids, idleSeconds));
+      const [req1, calls1] = [await requestCounts(server), await etcdCallCounts().catch(() => new Map<string, number>())];
+      const secs = (performance.now() - t0) / 1000;
+      for (const [k, n] of req1) if (n > (req0.get(k) ?? 0)) atRestPerSec[k] = (n - (req0.get(k) ?? 0)) / secs;
+      for (const [k, n] of calls1) if (n > (calls0.get(k) ?? 0)) atRestPerSec[`etcd ${k}`] = (n - (calls0.get(k) ?? 0)) / secs;
     }
     const metrics1 = await apiserverMetrics(server);
     const requests1 = await requestCounts(server, metrics1);
@@ -588,6 +609,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       baseline: { etcdPutsPerSec: put.opsPerSec, etcdPutP99Ms: put.latency.p99, decisionMeanMs: decision, decisionsPerSecAlone: 1000 / decision },
       idleCpuMsPerSec,
       idleAfterCpuMsPerSec,
+      atRestPerSec,
       cpuMsPerPodNetOfIdle,
       cpuMsPerPodToBound: perPod(cpuToBound, opts.pods),
       cpuMsPerPodToRunning: perPod(cpuToRunning, opts.pods),
@@ -694,6 +716,8 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
     print('');
     print(`steady cost (CPU ms per second with no pod work, measured before the pods and again after the last one ran) and the per-pod figure net of the first over the ${r.requestWindowSeconds.toFixed(0)} s window:`);
     print(table(['process', 'idle CPU ms/s', 'idle after the pods', 'CPU ms per pod net of idle'], procs.map((k) => [k, r.idleCpuMsPerSec[k] ?? Number.NaN, r.idleAfterCpuMsPerSec?.[k] ?? Number.NaN, r.cpuMsPerPodNetOfIdle[k] ?? Number.NaN])));
+    const rest = Object.entries(r.atRestPerSec ?? {}).filter(([, v]) => v >= 0.1).sort((a, b) => b[1] - a[1]);
+    if (rest.length) print(`at rest after the pods, per second: ${rest.map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
   }
   section(`apiserver requests per pod (create -> last Running, ${r.requestWindowSeconds.toFixed(0)} s; node heartbeats included)`);
   const reqs = Object.entries(r.requestsPerPod).sort((a, b) => b[1] - a[1]);
