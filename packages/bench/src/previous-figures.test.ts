@@ -1,11 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { comparePrevious, readPreviousFigures } from './previous-figures.js';
 
 describe('previous figures', () => {
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-previous-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('takes the last BENCH_JSON line of the named benchmark out of a whole output', () => {
     const file = join(dir, 'out.txt');
