@@ -1,8 +1,8 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { openSync, readFileSync, closeSync, mkdtempSync } from 'node:fs';
+import { openSync, readFileSync, closeSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { accessLine, createAccessLog, type AccessEntry } from './access-log.js';
 
 const entry = (i: number): AccessEntry => ({
@@ -11,8 +11,18 @@ const entry = (i: number): AccessEntry => ({
 });
 
 describe('createAccessLog', () => {
+  const dirs: string[] = [];
+  const tempDir = () => {
+    const d = mkdtempSync(join(tmpdir(), 'access-log-'));
+    dirs.push(d);
+    return d;
+  };
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
   it('buffers lines and writes them all on close, in order, each a JSON object (a regular file: synchronous 64 KiB batches)', async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'access-log-')), 'log');
+    const file = join(tempDir(), 'log');
     const fd = openSync(file, 'w');
     const log = createAccessLog('ingress', fd);
     // About 250 KiB: several batches, and a rest written by close().
@@ -27,7 +37,7 @@ describe('createAccessLog', () => {
   });
 
   it('writes to a pipe asynchronously in batches of whole lines within PIPE_BUF, all in order', async () => {
-    const fifo = join(mkdtempSync(join(tmpdir(), 'access-log-')), 'fifo');
+    const fifo = join(tempDir(), 'fifo');
     execFileSync('mkfifo', [fifo]);
     // The reader is another process, as for a real stdout pipe (close() may block on a full pipe).
     const cat = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'inherit'] });
