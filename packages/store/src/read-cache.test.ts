@@ -79,6 +79,29 @@ describe('ReadCache', () => {
     expect(keys('/r/podtemplates/', 14)).toEqual([]);
   });
 
+  it('caughtUp resolves once the copy applies the revision, false at its deadline or when the copy is dropped', async () => {
+    const f = fakes([kv('/r/pods/default/a', 5)], 10);
+    const cache = new ReadCache({ client: f.client, stream: f.stream, keyPrefix: '/r/', log: createLogger('test', { level: 'silent' }) });
+    expect(await cache.caughtUp(1, 1000)).toBe(false); // not loaded: nothing to wait for
+    cache.start();
+    await settle();
+    expect(await cache.caughtUp(10, 0)).toBe(true);
+    const waited: boolean[] = [];
+    const at12 = cache.caughtUp(12, 60_000).then((ok) => waited.push(ok));
+    const at11 = cache.caughtUp(11, 60_000).then((ok) => waited.push(ok));
+    f.watches[0]!.handlers.onEvents([{ type: 'Put', kv: kv('/r/pods/default/b', 11) }] as IEvent[]);
+    await at11;
+    expect(waited).toEqual([true]); // 12 is still ahead
+    f.watches[0]!.handlers.onEvents([{ type: 'Put', kv: kv('/r/pods/default/c', 12) }] as IEvent[]);
+    await at12;
+    expect(waited).toEqual([true, true]);
+    // A revision written outside the prefix is never reached: the wait ends at its deadline.
+    expect(await cache.caughtUp(13, 20)).toBe(false);
+    const dropped = cache.caughtUp(13, 60_000);
+    f.watches[0]!.handlers.onCanceled(12, 'compacted');
+    expect(await dropped).toBe(false);
+  });
+
   it('drops the copy when etcd cancels its watch (compaction) and reloads on the next start', async () => {
     const f = fakes([kv('/r/pods/default/a', 5)], 10);
     const cache = new ReadCache({ client: f.client, stream: f.stream, keyPrefix: '/r/', log: createLogger('test', { level: 'silent' }) });

@@ -4,8 +4,9 @@
  * asks etcd only for its current revision (one call shared by every read of
  * the same tick) and is served here when the copy has caught up with it.
  * This is Kubernetes' "consistent reads from cache" without the watch
- * progress requests that etcd 3.4 before 3.4.31 answers out of order: a read
- * the copy has not caught up with simply goes to etcd. The same watch feeds
+ * progress requests that etcd 3.4 before 3.4.31 answers out of order: a get
+ * the copy has not caught up with simply goes to etcd, and a list waits a
+ * moment for the copy (`caughtUp`) before it does. The same watch feeds
  * the watch hubs (`feed`), each change with the value it replaced, so etcd
  * sends every change once and never its previous value.
  */
@@ -63,6 +64,8 @@ export class ReadCache {
   private readonly feeds = new Map<string, Set<CacheFeed>>();
   /** Callers of whenReady waiting for the load to end. */
   private readyWaiters: Array<(ready: boolean) => void> = [];
+  /** Callers of caughtUp waiting for the copy to reach a revision. */
+  private revisionWaiters: Array<{ revision: number; resolve: (ok: boolean) => void }> = [];
 
   constructor(private readonly opts: ReadCacheOptions) {}
 
@@ -96,6 +99,42 @@ export class ReadCache {
     const p = new Promise<boolean>((resolve) => this.readyWaiters.push(resolve));
     this.start();
     return p;
+  }
+
+  /**
+   * Resolves true once every change up to `revision` is applied, false when
+   * `timeoutMs` passes first or the copy is dropped. The copy advances only
+   * on changes under its prefix: a revision made by a write elsewhere in
+   * etcd is never reached, and the wait ends at its deadline.
+   */
+  caughtUp(revision: number, timeoutMs: number): Promise<boolean> {
+    if (this.state === 'ready' && this.revision >= revision) return Promise.resolve(true);
+    if (this.state !== 'ready' || timeoutMs <= 0) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const waiter = {
+        revision,
+        resolve: (ok: boolean) => {
+          clearTimeout(timer);
+          resolve(ok);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.revisionWaiters = this.revisionWaiters.filter((w) => w !== waiter);
+        resolve(false);
+      }, timeoutMs);
+      this.revisionWaiters.push(waiter);
+    });
+  }
+
+  private settleRevisionWaiters(all: boolean): void {
+    if (this.revisionWaiters.length === 0) return;
+    const waiting: typeof this.revisionWaiters = [];
+    for (const w of this.revisionWaiters) {
+      if (all) w.resolve(false);
+      else if (w.revision <= this.revision) w.resolve(true);
+      else waiting.push(w);
+    }
+    this.revisionWaiters = waiting;
   }
 
   private settleWaiters(): void {
@@ -174,6 +213,7 @@ export class ReadCache {
       this.revision = rev;
     }
     if (fed) for (const [feeds, batch] of fed) for (const f of [...feeds]) f.onEvents(batch);
+    this.settleRevisionWaiters(false);
   }
 
   /** The resource segment of a key: what follows the prefix up to the next slash. */
@@ -212,6 +252,7 @@ export class ReadCache {
     this.feeds.clear();
     for (const f of feeds) f.onReset();
     this.settleWaiters();
+    this.settleRevisionWaiters(true);
   }
 
   /**

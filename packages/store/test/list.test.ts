@@ -155,7 +155,7 @@ describe('EtcdStorage list from the read cache', () => {
 
   it('a first page from the cache reflects every write acknowledged before it, through this store or another', async () => {
     const writer = own().store();
-    const s = own().store({ readCacheMissBackoffMs: 0 });
+    const s = own().store({ readCacheMissBackoffMs: 0, readCacheListWaitMs: 30_000 });
     await mapLimit(Array.from({ length: 40 }, (_, i) => i), 16, (i) => writer.create('pods', pod(`ns${i % 2}`, `p-${String(i).padStart(2, '0')}`)));
     const names = async (ns?: string) => (await s.list('pods', ns)).items.map((o) => o.metadata.name);
     await names(); // starts the cache
@@ -179,7 +179,8 @@ describe('EtcdStorage list from the read cache', () => {
   });
 
   it('pages continue from etcd at the cached page\'s revision while writes happen: each pod exactly once', async () => {
-    const s = own().store({ readCacheMissBackoffMs: 0 });
+    // No write outside this store's prefix on this etcd: a list may wait for the cache as long as it takes.
+    const s = own().store({ readCacheMissBackoffMs: 0, readCacheListWaitMs: 30_000 });
     const names = Array.from({ length: 300 }, (_, i) => `q-${String(i).padStart(3, '0')}`);
     await mapLimit(names, 32, (n) => s.create('pods', pod('paged', n)));
     await eventually(async () => (await s.list('pods', 'paged', { limit: 1 }), s.readStats.cacheLists > 0));
@@ -192,20 +193,37 @@ describe('EtcdStorage list from the read cache', () => {
         await writer.delete('pods', 'paged', names[n++ % names.length]!).catch(() => undefined);
       }
     })();
-    const before = s.readStats.cacheLists;
-    const first = await s.list('pods', 'paged', { limit: 50 });
-    expect(s.readStats.cacheLists).toBe(before + 1);
-    expect(first.remainingItemCount).toBe(names.length - 50);
-    const seen = first.items.map((o) => o.metadata.name);
-    let cont = first.continue;
-    while (cont) {
-      const page = await s.list('pods', 'paged', { limit: 50, continue: cont });
-      expect(page.resourceVersion).toBe(first.resourceVersion);
-      seen.push(...page.items.map((o) => o.metadata.name));
-      cont = page.continue;
+    const seen: string[] = [];
+    try {
+      const before = s.readStats.cacheLists;
+      // Asked while another store writes: the list waits for the cache to apply what etcd acknowledged.
+      const first = await s.list('pods', 'paged', { limit: 50 });
+      expect(s.readStats.cacheLists).toBe(before + 1);
+      expect(first.remainingItemCount).toBe(names.length - 50);
+      seen.push(...first.items.map((o) => o.metadata.name));
+      let cont = first.continue;
+      while (cont) {
+        const page = await s.list('pods', 'paged', { limit: 50, continue: cont });
+        expect(page.resourceVersion).toBe(first.resourceVersion);
+        seen.push(...page.items.map((o) => o.metadata.name));
+        cont = page.continue;
+      }
+    } finally {
+      stop = true;
+      await writes;
     }
-    stop = true;
-    await writes;
     expect(seen).toEqual(names);
+  });
+
+  it('a write outside the prefix (another cluster on the same etcd) sends the list to etcd after a bounded wait, with the same answer', async () => {
+    const s = own().store({ readCacheListWaitMs: 50, readCacheMissBackoffMs: 60_000 });
+    await s.create('pods', pod('foreign', 'p-1'));
+    await eventually(async () => (await s.list('pods', 'foreign'), s.readStats.cacheLists > 0));
+    await own().etcd.put('/another-cluster/pods/default/x').value('{}'); // etcd's revision moves; the cache's cannot
+    const { cacheLists, etcdLists } = s.readStats;
+    const l = await s.list('pods', 'foreign');
+    expect(l.items.map((o) => o.metadata.name)).toEqual(['p-1']);
+    expect(s.readStats).toMatchObject({ cacheLists, etcdLists: etcdLists + 1 });
+    await own().etcd.delete().key('/another-cluster/pods/default/x');
   });
 });
