@@ -19,6 +19,7 @@ import { NodeStatusReporter } from './node-status.js';
 import { NodePodIndex } from './pod-source.js';
 import { PodSyncer, type PodSyncerDeps } from './pod-sync.js';
 import { ProbeManager, type ProbeRunner } from './prober.js';
+import { RelistSelection } from './relist.js';
 import type { ContainerRuntime } from './runtime/types.js';
 import { StatusManager } from './status-manager.js';
 
@@ -77,6 +78,7 @@ export class Agent {
   private readonly log: Logger;
   private readonly recorder: EventRecorder;
   private pods: NodePodIndex | undefined;
+  private readonly relisted: RelistSelection;
   private readonly services: Informer<Service>;
   private nodeServer: NodeServer | undefined;
   /** The pod network, when the agent manages it (set in run()). */
@@ -90,6 +92,7 @@ export class Agent {
     this.config = resolveConfig(o.config);
     this.log = this.config.logger ?? createLogger('agent');
     this.metrics = o.metrics ?? new AgentMetrics();
+    this.relisted = new RelistSelection(this.config.relistIntervalMs, this.config.podResyncIntervalMs);
     // Few Event writes at once: a burst of pod starts records three or four each, and they would queue at the
     // apiserver ahead of the pod status writes that make the pods Running (the kubelet rate-limits its Events too).
     this.recorder = o.recorder ?? new EventRecorder(o.client, { component: 'kubelet', host: this.config.nodeName, logger: this.log, maxInFlight: 2 });
@@ -288,21 +291,29 @@ export class Agent {
       await this.syncer.removeOrphans((uid) => this.isKnown(uid), key);
       return {};
     }
-    return this.syncer.sync(pod);
+    let result;
+    try {
+      result = await this.syncer.sync(pod);
+    } catch (err) {
+      this.relisted.synced(pod, false);
+      throw err;
+    }
+    this.relisted.synced(pod, result.requeueAfter === undefined);
+    return result;
   }
 
   private isKnown(uid: string): boolean {
     return this.pods!.podsOf(this.config.nodeName).some((p) => p.metadata.uid === uid);
   }
 
-  /** The backstop: every pod again, and containers of vanished pods removed. */
+  /** The backstop: the pods whose containers changed (or whose resync is due), and containers of vanished pods removed. */
   private async relist(): Promise<void> {
     const pods = this.pods!.podsOf(this.config.nodeName);
-    for (const p of pods) this.controller.enqueue(objectKey(p));
+    const containers = await this.o.runtime.listContainers();
+    for (const p of this.relisted.select(pods, containers)) this.controller.enqueue(objectKey(p));
     const uids = new Set(pods.map((p) => p.metadata.uid ?? ''));
     await this.syncer.removeOrphans((uid) => uids.has(uid));
-    const ids = new Set((await this.o.runtime.listContainers()).map((c) => c.id));
-    this.syncer.gc(ids);
+    this.syncer.gc(new Set(containers.map((c) => c.id)));
   }
 
   /** Follows the runtime's event stream: a container that starts, dies or is OOM-killed re-syncs its pod. */

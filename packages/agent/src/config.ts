@@ -45,8 +45,16 @@ export interface AgentConfig {
   livenessPort?: number;
   /** Address the liveness server binds; all addresses when unset. */
   livenessBindAddress?: string;
-  /** Periodic relist of pods and containers, the backstop of the event stream. Default 5 s. */
+  /**
+   * Periodic relist of containers, the backstop of the event stream: a pod
+   * whose containers changed since the last relist is synced. Default 5 s.
+   */
   relistIntervalMs?: number;
+  /**
+   * Every pod is synced at least this often even when nothing changed (the
+   * kubelet's --sync-frequency). Default 1 min.
+   */
+  podResyncIntervalMs?: number;
   /** First crash back-off delay. Default 10 s. */
   backoffInitialMs?: number;
   /** Largest crash back-off delay. Default 5 min. */
@@ -87,6 +95,7 @@ export function resolveConfig(c: AgentConfig): ResolvedAgentConfig {
     nodeStatusIntervalMs: 10_000,
     nodeStatusReportIntervalMs: 600_000,
     relistIntervalMs: 5_000,
+    podResyncIntervalMs: 60_000,
     backoffInitialMs: 10_000,
     backoffMaxMs: 300_000,
     backoffResetMs: 600_000,
