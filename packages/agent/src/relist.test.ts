@@ -58,7 +58,7 @@ describe('RelistSelection', () => {
   it('resyncs every pod once per resync period, spread over the relists', () => {
     const r = new RelistSelection(5_000, 60_000); // 12 relists per period
     const pods = Array.from({ length: 240 }, (_, i) => pod(`p${i}`));
-    const listed = pods.map((p) => container(p.metadata.name, `c-${p.metadata.name}`));
+    const listed = pods.map((p) => container(p.metadata.name!, `c-${p.metadata.name}`));
     r.select(pods, listed);
     for (const p of pods) r.synced(p, true);
     const counts = new Map<string, number>();
@@ -66,7 +66,7 @@ describe('RelistSelection', () => {
     for (let i = 0; i < 12; i++) {
       const chosen = r.select(pods, listed);
       perRelist.push(chosen.length);
-      for (const p of chosen) counts.set(p.metadata.name, (counts.get(p.metadata.name) ?? 0) + 1);
+      for (const p of chosen) counts.set(p.metadata.name!, (counts.get(p.metadata.name!) ?? 0) + 1);
     }
     expect(counts.size).toBe(240);
     expect([...counts.values()].every((n) => n === 1)).toBe(true);

@@ -24,6 +24,7 @@ interface AgentFlags {
   livenessPort: number;
   livenessBindAddress?: string;
   relistInterval: number;
+  syncFrequency: number;
   backoffInitial: number;
   backoffMax: number;
   backoffReset: number;
@@ -90,7 +91,8 @@ export function agentCommand(): Command {
     .option('--node-status-report-interval <duration>', 'how often an unchanged Node status is written anyway (kubelet nodeStatusReportFrequency)', parseDuration, 600_000)
     .option('--liveness-port <port>', 'port of the liveness server the node-lifecycle controller pings over HTTP/2 (0: any free port, advertised on the Node; -1: none, Lease only)', parseLivenessPort, 10248)
     .option('--liveness-bind-address <ip>', 'address the liveness server listens on [default: --log-bind-address, else all]', parseIp)
-    .option('--relist-interval <duration>', 'periodic relist of pods and containers', parseDuration, 5_000)
+    .option('--relist-interval <duration>', 'periodic relist of containers: pods whose containers changed are synced', parseDuration, 5_000)
+    .option('--sync-frequency <duration>', 'every pod is synced at least this often even when nothing changed (kubelet --sync-frequency)', parseDuration, 60_000)
     .option('--backoff-initial <duration>', 'first crash back-off delay', parseDuration, 10_000)
     .option('--backoff-max <duration>', 'largest crash back-off delay', parseDuration, 300_000)
     .option('--backoff-reset <duration>', 'clean run after which the back-off starts over', parseDuration, 600_000)
@@ -130,6 +132,7 @@ export function agentCommand(): Command {
         ...(f.livenessPort >= 0 ? { livenessPort: f.livenessPort } : {}),
         ...(f.livenessBindAddress ? { livenessBindAddress: f.livenessBindAddress } : {}),
         relistIntervalMs: f.relistInterval,
+        podResyncIntervalMs: f.syncFrequency,
         backoffInitialMs: f.backoffInitial,
         backoffMaxMs: f.backoffMax,
         backoffResetMs: f.backoffReset,
