@@ -1,4 +1,4 @@
-import type { Event, Lease, Node, Pod } from '@flotilla/api';
+import { ApiError, type Event, type Lease, type Node, type Pod } from '@flotilla/api';
 import { FakeApiClient, waitFor } from '@flotilla/client/testing';
 import { createLogger } from '@flotilla/observability';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -20,11 +20,11 @@ function pod(name: string, spec: Partial<Pod['spec']> = {}, node = 'n1'): Pod {
   };
 }
 
-function start(opts: { runtime?: FakeRuntime; client?: FakeApiClient; backoffInitialMs?: number } = {}) {
+function start(opts: { runtime?: FakeRuntime; client?: FakeApiClient; backoffInitialMs?: number; heartbeatIntervalMs?: number } = {}) {
   const client = opts.client ?? new FakeApiClient();
   const runtime = opts.runtime ?? new FakeRuntime();
   const agent = new Agent({
-    config: { nodeName: 'n1', nodeIP: '192.0.2.10', logger: log, relistIntervalMs: 200, heartbeatIntervalMs: 100, backoffInitialMs: opts.backoffInitialMs ?? 200, backoffMaxMs: 2000 },
+    config: { nodeName: 'n1', nodeIP: '192.0.2.10', logger: log, relistIntervalMs: 200, heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 100, backoffInitialMs: opts.backoffInitialMs ?? 200, backoffMaxMs: 2000 },
     client,
     runtime,
   });
@@ -52,6 +52,20 @@ describe('Agent over FakeRuntime', () => {
     expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
     const first = await waitFor(() => client.peek<Lease>('leases', 'kube-node-lease', 'n1'), { what: 'lease' });
     await waitFor(() => client.peek<Lease>('leases', 'kube-node-lease', 'n1')!.spec?.renewTime !== first.spec?.renewTime, { what: 'lease renewal' });
+  });
+
+  it('a failed Lease renewal is retried after a second or two, not a whole interval later', async () => {
+    const client = new FakeApiClient();
+    let refused = 0;
+    client.prependReactor((a) => {
+      if (a.resource === 'leases' && a.verb === 'create' && refused < 2) {
+        refused++;
+        throw new ApiError('ServiceUnavailable', 'the apiserver is overloaded');
+      }
+    });
+    start({ client, heartbeatIntervalMs: 60_000 });
+    await waitFor(() => client.peek<Lease>('leases', 'kube-node-lease', 'n1'), { what: 'the Lease, retried after two refusals', timeoutMs: 10_000 });
+    expect(refused).toBe(2);
   });
 
   it('creates sandbox then containers in order and reports Running with the pod IP, events Created/Started', async () => {

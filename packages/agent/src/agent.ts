@@ -206,7 +206,7 @@ export class Agent {
       if (!node || signal.aborted) return;
       registered = true;
       const lease = new LeaseHeartbeat(this.o.client, nodeName, this.config.leaseDurationSeconds, node.metadata.uid);
-      tasks.push(every(signal, this.config.heartbeatIntervalMs, this.log, 'renew lease', () => lease.renew().then(() => undefined), true, LEASE_RENEW_JITTER));
+      tasks.push(every(signal, this.config.heartbeatIntervalMs, this.log, 'renew lease', () => lease.renew().then(() => undefined), true, LEASE_RENEW_JITTER, new Backoff(LEASE_RETRY.initialMs, LEASE_RETRY.maxMs)));
       tasks.push(every(signal, this.config.nodeStatusIntervalMs, this.log, 'update node status', () => reporter.update(), false));
       if (ns?.obtainCert && this.nodeServer) {
         // The apiserver signs only for a registered Node (it takes the names from it), hence after register.
@@ -351,19 +351,44 @@ async function retry<T>(signal: AbortSignal, log: Logger, what: string, fn: () =
   return undefined;
 }
 
-/** Runs `fn` every `ms` until `signal` aborts; failures are logged, never fatal. */
-async function every(signal: AbortSignal, ms: number, log: Logger, what: string, fn: () => Promise<void>, immediately: boolean, jitter = 0): Promise<void> {
+/**
+ * Runs `fn` every `ms` until `signal` aborts; failures are logged, never
+ * fatal. With `retry`, a failed run is tried again after that back-off
+ * (never later than the interval) instead of a whole interval later.
+ */
+async function every(
+  signal: AbortSignal,
+  ms: number,
+  log: Logger,
+  what: string,
+  fn: () => Promise<void>,
+  immediately: boolean,
+  jitter = 0,
+  retry?: Backoff,
+): Promise<void> {
   if (!immediately) await sleep(realClock, jitteredInterval(ms, jitter), signal);
   while (!signal.aborted) {
+    let wait = jitteredInterval(ms, jitter);
     try {
       await fn();
+      retry?.reset();
     } catch (err) {
       if (signal.aborted) return;
       log.warn({ err: (err as Error)?.message ?? String(err) }, `${what} failed`);
+      if (retry) wait = Math.min(wait, retry.next());
     }
-    await sleep(realClock, jitteredInterval(ms, jitter), signal);
+    await sleep(realClock, wait, signal);
   }
 }
+
+/**
+ * The back-off of a failed Lease renewal (1 s doubling, at most 16 s, as the
+ * kubelet retries its Lease at once): waiting a whole 60 s interval after a
+ * failure left the Lease 120 s old — expired for anyone reading it — and a
+ * node whose first renewal failed while a fleet registered had no Lease for
+ * a minute.
+ */
+const LEASE_RETRY = { initialMs: 1_000, maxMs: 16_000 };
 
 /**
  * How far each Lease renewal interval strays from heartbeatIntervalMs, either
