@@ -1,9 +1,9 @@
 /**
  * Which pods the periodic relist hands to the pod workers. The relist is the
  * backstop of the runtime's event stream; syncing every pod of the node on
- * every relist made the steady cost of a node grow with its pods (a hollow
- * fleet of 30,000 pods spent a third of its CPU at rest re-syncing pods
- * nothing had changed). As the kubelet's PLEG does, a relist compares each
+ * every relist made the steady cost of a node grow with its pods (on a real
+ * host with 40 pods, the Docker engine at rest spent 17-18 ms/s answering
+ * those syncs, 7-8 ms/s with this selection). As the kubelet's PLEG does, a relist compares each
  * pod's containers with what the previous relist saw and syncs the pods that
  * changed; the others are synced once per `resyncIntervalMs` (the kubelet's
  * --sync-frequency, 1 min), spread over the relists so that they do not all
