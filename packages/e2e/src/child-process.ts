@@ -17,6 +17,27 @@ process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
+/**
+ * SIGSTOPs `pid` and resolves once every thread of it has stopped. kill(2)
+ * only queues the signal: one thread is woken to begin the group stop, and
+ * until it is scheduled the others go on working. On a loaded machine a
+ * "frozen" etcd answered requests for some milliseconds after kill returned.
+ */
+export async function freezeProcess(pid: number, timeoutMs = 10_000): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  await waitFor(() => allThreadsStopped(pid), { timeout: timeoutMs, interval: 1, message: `process ${pid} to stop after SIGSTOP` });
+}
+
+/** Whether every thread of `pid` is in the stopped state (`T`) per /proc. */
+function allThreadsStopped(pid: number): boolean {
+  const tids = readdirSync(`/proc/${pid}/task`);
+  return tids.length > 0 && tids.every((tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    // The state follows the command name, which is in parentheses and may contain spaces.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T';
+  });
+}
+
 /** What one incarnation runs: node's arguments, and when it counts as ready. */
 export interface Incarnation {
   /** Arguments to node (the script first), or to `file`. */
@@ -33,7 +54,7 @@ export interface Incarnation {
 export interface SupervisedProcess {
   /** Spawns the next incarnation and resolves once it is ready; rejects, with its output, if it dies or times out first. */
   launch(): Promise<void>;
-  /** Sends `signal` and, unless it is SIGSTOP/SIGCONT, waits for the exit. */
+  /** Sends `signal` and waits for the exit; SIGSTOP resolves once every thread stopped, SIGCONT at once. */
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** SIGCONT + SIGTERM, SIGKILL after the grace period; resolves once it exited. */
   stop(): Promise<void>;
@@ -110,8 +131,9 @@ export function superviseProcess(options: SuperviseOptions): SupervisedProcess {
     async kill(signal: NodeJS.Signals = 'SIGTERM') {
       const proc = child;
       if (!proc || !alive()) return;
+      if (signal === 'SIGSTOP' && proc.pid) return freezeProcess(proc.pid);
       proc.kill(signal);
-      if (signal === 'SIGSTOP' || signal === 'SIGCONT') return;
+      if (signal === 'SIGCONT') return;
       await exited;
     },
     async stop() {

@@ -98,7 +98,7 @@ export interface ClusterProcess {
   pid(): number | undefined;
   /** Whether the current incarnation is still alive (a SIGSTOPped process counts as alive). */
   running(): boolean;
-  /** Sends a signal; for anything but SIGSTOP/SIGCONT it resolves once the process has exited. */
+  /** Sends a signal; resolves once the process has exited, for SIGSTOP once every thread stopped, for SIGCONT at once. */
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** Starts the process again with the same flags (stopping it first if it still runs) and waits until it is ready. */
   restart(): Promise<void>;

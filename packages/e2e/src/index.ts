@@ -1,5 +1,5 @@
 export * from './apiserver.js';
-export { childPids } from './child-process.js';
+export { childPids, freezeProcess } from './child-process.js';
 export * from './cluster.js';
 export * from './env.js';
 export * from './etcd.js';

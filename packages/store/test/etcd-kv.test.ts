@@ -4,7 +4,7 @@
  * a deadline on a frozen etcd, an unreachable first endpoint, and a range
  * far beyond gRPC's default 4 MiB message limit.
  */
-import { freePort, startPrivateEtcd, startPrivateEtcdCluster, type PrivateEtcd, type PrivateEtcdCluster } from '@flotilla/e2e';
+import { freePort, freezeProcess, startPrivateEtcd, startPrivateEtcdCluster, type PrivateEtcd, type PrivateEtcdCluster } from '@flotilla/e2e';
 import { createLogger } from '@flotilla/observability';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdCallError, EtcdKv } from '../src/etcd-kv.js';
@@ -129,7 +129,7 @@ describe('EtcdKv on one etcd', () => {
     try {
       await store.create('pods', pod('default', 'a'));
       const pid = etcd.pid()!;
-      process.kill(pid, 'SIGSTOP');
+      await freezeProcess(pid);
       try {
         const started = Date.now();
         const err = await rejection(store.get('pods', 'default', 'a'));
