@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './free-port.js';
-import { waitFor } from './wait-for.js';
 
 /** The etcd binary tests start; Debian's etcd-server by default. */
 export const ETCD_BINARY = process.env.FLOTILLA_ETCD_BINARY ?? '/usr/bin/etcd';
@@ -59,10 +59,18 @@ async function etcdMember(self: MemberPorts, cluster: MemberPorts[]): Promise<Me
   let proc: ChildProcess | undefined;
   let output = '';
 
+  // Healthy, and the etcd answering is this member: ports come from freePort(), so another test's
+  // etcd may have taken the same port between the pick and the bind. This one then exits ("address
+  // already in use"), but the other may answer a health check first, and the test would go on
+  // against an etcd it does not own (and freeze or kill a process that serves nothing).
   const healthy = async (): Promise<boolean> => {
     try {
       const res = await fetch(`${endpoint}/health`);
-      return res.ok && ((await res.json()) as { health?: string }).health === 'true';
+      if (!res.ok || ((await res.json()) as { health?: string }).health !== 'true') return false;
+      const list = await fetch(`${endpoint}/v3/cluster/member/list`, { method: 'POST', body: '{}' });
+      if (!list.ok) return false;
+      const { members = [] } = (await list.json()) as { members?: { name?: string }[] };
+      return members.some((m) => m.name === self.name);
     } catch {
       return false;
     }
@@ -91,11 +99,20 @@ async function etcdMember(self: MemberPorts, cluster: MemberPorts[]): Promise<Me
     return p;
   };
 
-  const waitHealthy = (p: ChildProcess) =>
-    waitFor(async () => (p.exitCode !== null ? Promise.reject(new Error(`etcd exited: ${output}`)) : healthy()), {
-      timeout: 30_000,
-      message: `private etcd on ${endpoint} to be healthy`,
-    });
+  // Healthy within 30 s, or an error as soon as the process has exited (with what it last wrote).
+  const waitHealthy = async (p: ChildProcess): Promise<void> => {
+    const closed = new Promise((r) => p.once('close', r));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (p.exitCode !== null || p.signalCode !== null) {
+        await closed; // its stderr read to the end
+        throw new Error(`etcd exited: ${output}`);
+      }
+      if (await healthy()) return;
+      if (Date.now() >= deadline) throw new Error(`timed out after 30000 ms waiting for private etcd on ${endpoint} to be healthy: ${output}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
 
   const kill = async (): Promise<void> => {
     const p = proc;
@@ -127,12 +144,35 @@ async function etcdMember(self: MemberPorts, cluster: MemberPorts[]): Promise<Me
  * or stop etcd, need one: on the shared etcd a compaction would give other
  * test files running at the same time a 410 for revisions they still hold.
  */
-export async function startPrivateEtcd(): Promise<PrivateEtcd> {
-  const [client, peer] = (await distinctFreePorts(2)) as [number, number];
-  const self = { name: `private-${client}`, client, peer };
-  const member = await etcdMember(self, [self]);
-  await member.start();
-  return member;
+export async function startPrivateEtcd(options: { ports?: { client: number; peer: number } } = {}): Promise<PrivateEtcd> {
+  return withFreshPorts(async () => {
+    const [client, peer] = options.ports ? [options.ports.client, options.ports.peer] : ((await distinctFreePorts(2)) as [number, number]);
+    const self = { name: memberName(client), client, peer };
+    const member = await etcdMember(self, [self]);
+    try {
+      await member.start();
+    } catch (err) {
+      await member.close();
+      throw err;
+    }
+    return member;
+  }, options.ports ? 1 : 3);
+}
+
+/** A name no other etcd on this machine has (the health check tells members apart by it). */
+function memberName(port: number): string {
+  return `private-${port}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Starts on new ports when a start fails (a port picked as free was taken before etcd bound it). */
+async function withFreshPorts<T>(start: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (i >= attempts) throw err;
+    }
+  }
 }
 
 /**
@@ -141,16 +181,19 @@ export async function startPrivateEtcd(): Promise<PrivateEtcd> {
  * of what survives the loss of a member.
  */
 export async function startPrivateEtcdCluster(size = 3): Promise<PrivateEtcdCluster> {
-  const ports = await distinctFreePorts(2 * size);
-  const base = `private-${ports[0]}`;
-  const all: MemberPorts[] = Array.from({ length: size }, (_, i) => ({ name: `${base}-${i}`, client: ports[2 * i]!, peer: ports[2 * i + 1]! }));
-  const members = await Promise.all(all.map((m) => etcdMember(m, all)));
-  try {
-    await Promise.all(members.map((m) => m.waitHealthy(m.launch())));
-  } catch (err) {
-    await Promise.all(members.map((m) => m.close()));
-    throw err;
-  }
+  const members = await withFreshPorts(async () => {
+    const ports = await distinctFreePorts(2 * size);
+    const base = memberName(ports[0]!);
+    const all: MemberPorts[] = Array.from({ length: size }, (_, i) => ({ name: `${base}-${i}`, client: ports[2 * i]!, peer: ports[2 * i + 1]! }));
+    const started = await Promise.all(all.map((m) => etcdMember(m, all)));
+    try {
+      await Promise.all(started.map((m) => m.waitHealthy(m.launch())));
+    } catch (err) {
+      await Promise.all(started.map((m) => m.close()));
+      throw err;
+    }
+    return started;
+  });
   const endpoints = members.map((m) => m.endpoint);
   return {
     endpoints,

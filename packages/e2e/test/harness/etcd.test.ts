@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { countEtcdPrefix, deleteEtcdPrefix, etcdEndpoints } from '../../src/index.js';
+import { countEtcdPrefix, deleteEtcdPrefix, etcdEndpoints, freePort, startPrivateEtcd } from '../../src/index.js';
 
 // The clean-up every e2e test relies on: deleting a prefix removes exactly
 // the keys under it, against the real etcd.
@@ -32,4 +32,23 @@ describe('deleteEtcdPrefix', () => {
   it('refuses to delete the whole keyspace', async () => {
     await expect(deleteEtcdPrefix(etcdEndpoints(), '/')).rejects.toThrow(/refusing/);
   });
+});
+
+describe('startPrivateEtcd', () => {
+  // Ports come from freePort(): another test's etcd can take one between the pick and the bind.
+  // The new member then exits, but the other etcd answers on that port; the harness must not
+  // hand that etcd out as the test's own (a test that freezes or kills "its" etcd would act on a
+  // process that serves nothing).
+  it('refuses to start on a client port another etcd already serves, rather than handing that etcd out', async () => {
+    const first = await startPrivateEtcd();
+    try {
+      const taken = Number(new URL(first.endpoint).port);
+      await expect(startPrivateEtcd({ ports: { client: taken, peer: await freePort() } })).rejects.toThrow(/etcd exited: .*address already in use/s);
+      // The first is untouched.
+      const res = await fetch(`${first.endpoint}/health`);
+      expect(res.ok).toBe(true);
+    } finally {
+      await first.close();
+    }
+  }, 60_000);
 });
