@@ -25,8 +25,20 @@ const available = async () => {
   const d = await api().resource<Deployment>('deployments').get(ns, 'web');
   return d.status?.availableReplicas === 3 && d.status?.readyReplicas === 3 && d.status?.replicas === 3;
 };
-const restarts = async () =>
-  (await api().resource<Pod>('pods').list(ns, { labelSelector: 'app=web' })).items.reduce((n, p) => n + (p.status?.containerStatuses?.[0]?.restartCount ?? 0), 0);
+const webPods = async () => (await api().resource<Pod>('pods').list(ns, { labelSelector: 'app=web' })).items;
+const restartsOf = (pods: Pod[]) => pods.reduce((n, p) => n + (p.status?.containerStatuses?.[0]?.restartCount ?? 0), 0);
+const restarts = async () => restartsOf(await webPods());
+/**
+ * Healed after `want` restarts in all: three pods, each Ready with its current container ready (its
+ * readiness probe passed, so it listens), and the Deployment available. The Deployment's status alone
+ * is not enough: it lags the pods, and reads 3/3 from before the kill while the restarted container
+ * is still starting.
+ */
+const healed = async (want: number) => {
+  const pods = await webPods();
+  const ready = (p: Pod) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true && p.status?.containerStatuses?.[0]?.ready === true;
+  return pods.length === 3 && pods.every(ready) && restartsOf(pods) >= want && (await available());
+};
 
 beforeAll(async () => {
   env = await startServiceEnv({ hosts: 3, prefix: 'cx' });
@@ -87,8 +99,8 @@ describe('flotctl chaos', () => {
       const r = await flotctl(['chaos', 'kill-container', '-l', 'app=web', '--hosts-name', env.hosts.name, '--state-dir', join(repoRoot(), '.flotilla')]);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/^kill-container: .+\/web-.+\/web on h\d/);
-      // Healed: the restart is seen and every replica is available again.
-      await waitFor(async () => (await restarts()) >= restartsBefore + i + 1 && (await available()), { timeout: 90_000, interval: 250, message: `kill ${i + 1} healed` });
+      // Healed: the restart is seen and every replica is ready and available again.
+      await waitFor(() => healed(restartsBefore + i + 1), { timeout: 90_000, interval: 250, message: `kill ${i + 1} healed` });
       healTimes.push(Date.now() - killed);
     }
     const healedAt = Date.now();
