@@ -151,9 +151,8 @@ export class RestClient implements ApiClient {
       body = JSON.stringify(opts.body);
       headers['content-type'] = opts.contentType ?? 'application/json';
     }
-    let res;
-    try {
-      res = await this.pool.request({
+    const send = () =>
+      this.pool.request({
         method: opts.method as 'GET',
         path: opts.path,
         headers,
@@ -161,6 +160,15 @@ export class RestClient implements ApiClient {
         signal: opts.signal,
         headersTimeout: this.requestTimeoutMs,
         bodyTimeout: this.requestTimeoutMs,
+      });
+    let res;
+    try {
+      res = await send().catch((err: unknown) => {
+        // A kept-alive connection the server closed as the request went out: a read is sent once
+        // more, on another connection (client-go retries a GET on a reset connection as well).
+        // Writes are not: the server may have applied one before the connection went.
+        if (!isIdempotent(opts.method) || opts.signal?.aborted || !closedBeforeAnswer(err)) throw err;
+        return send();
       });
     } catch (err) {
       throw this.wrap(opts, err);
@@ -243,6 +251,15 @@ export class RestClient implements ApiClient {
     if ((err as Error)?.name === 'AbortError' || err instanceof ApiError) return err as Error;
     return new NetworkError(opts.method, opts.path, err);
   }
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
+const isIdempotent = (method: string) => IDEMPOTENT.has(method.toUpperCase());
+
+/** undici's error for a connection closed (or reset) before any of the response arrived. */
+function closedBeforeAnswer(err: unknown): boolean {
+  const code = (err as { code?: string })?.code;
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE';
 }
 
 /** The ApiError a non-2xx response stands for: its Status body, or a synthetic Status. */
