@@ -1,11 +1,12 @@
-import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { followClientCertificate } from './certificate-reload.js';
 import { loadKubeconfig } from './kubeconfig.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cert-reload-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const kubeconfig = (cert: string, key: string) => `apiVersion: v1
 kind: Config

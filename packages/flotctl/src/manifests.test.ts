@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -48,9 +48,13 @@ describe('manifests', () => {
     writeFileSync(join(dir, 'b.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: b}\n');
     writeFileSync(join(dir, 'a.yml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: a}\n');
     writeFileSync(join(dir, 'notes.txt'), 'ignored');
-    const objs = readManifests([dir, '-'], () => 'apiVersion: v1\nkind: Pod\nmetadata: {name: c}\n');
-    expect(objs.map((o) => o.object.metadata.name)).toEqual(['a', 'b', 'c']);
-    expect(objs[2]!.source).toBe('<stdin>');
-    expect(() => readManifests([join(dir, 'missing.yaml')])).toThrow('does not exist');
+    try {
+      const objs = readManifests([dir, '-'], () => 'apiVersion: v1\nkind: Pod\nmetadata: {name: c}\n');
+      expect(objs.map((o) => o.object.metadata.name)).toEqual(['a', 'b', 'c']);
+      expect(objs[2]!.source).toBe('<stdin>');
+      expect(() => readManifests([join(dir, 'missing.yaml')])).toThrow('does not exist');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

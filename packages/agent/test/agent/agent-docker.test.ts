@@ -68,7 +68,7 @@ async function startAgent(): Promise<void> {
     });
   const reviewer = new CachingTokenReviewer((body) => nodeClient.request<TokenReviewResponse>({ method: 'POST', path: '/apis/authentication.k8s.io/v1/tokenreviews', body }));
   const agent = new Agent({
-    config: { nodeName, nodeIP: '127.0.0.1', logger: log, relistIntervalMs: 2000, heartbeatIntervalMs: 1000, backoffInitialMs: 1000, backoffMaxMs: 8000 },
+    config: { nodeName, nodeIP: '127.0.0.1', stateDir: join(dir, 'agent'), logger: log, relistIntervalMs: 2000, heartbeatIntervalMs: 1000, backoffInitialMs: 1000, backoffMaxMs: 8000 },
     client: nodeClient,
     runtime,
     nodeServer: { port: 0, host: '127.0.0.1', tls, clientCa: ca, reviewer, ...(stored ? {} : { obtainCert }) },
