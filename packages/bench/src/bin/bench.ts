@@ -4,7 +4,8 @@
  * `bench profile FILE`: parses flags and calls the benchmark. scripts/bench.sh
  * starts the dedicated etcd (and Docker) first; run that rather than this.
  */
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { APISERVER_DEFAULTS, APISERVER_QUICK, runApiserverBench, runApiserverOp, type ApiserverOp } from '../apiserver-bench.js';
@@ -40,6 +41,22 @@ function profileDir(flags: Flags, what: string): string | undefined {
   const dir = resolve(flags.cpuProf, what);
   mkdirSync(dir, { recursive: true });
   return dir;
+}
+
+/** Profiles this process (node:inspector) until the returned function is called, which writes `dir/bench.cpuprofile`. */
+async function profileSelf(dir: string): Promise<() => Promise<void>> {
+  mkdirSync(dir, { recursive: true });
+  const session = new Session();
+  session.connect();
+  const post = <T>(method: string) =>
+    new Promise<T>((res, rej) => session.post(method, (err: Error | null, result?: unknown) => (err ? rej(err) : res(result as T))));
+  await post('Profiler.enable');
+  await post('Profiler.start');
+  return async () => {
+    const { profile } = await post<{ profile: unknown }>('Profiler.stop');
+    writeFileSync(join(dir, 'bench.cpuprofile'), JSON.stringify(profile));
+    session.disconnect();
+  };
 }
 
 function printProfiles(dir: string | undefined): void {
@@ -82,7 +99,10 @@ async function scheduler(flags: SizeFlags, base: SchedulerBenchOptions = flags.q
   const createRate = positive(flags.createRate, 'create-rate');
   const nodesPerProcess = positive(flags.nodesPerProcess, 'nodes-per-process');
   const previous = flags.previous ? readPreviousFigures(flags.previous) : undefined;
+  // The benchmark's own client shares the machine with the cluster: its CPU is a figure too.
+  const self = dir ? await profileSelf(join(dir, 'bench')) : undefined;
   await runSchedulerBench({ ...base, benchName: what, ...(previous ? { previous } : {}), ...(nodes ? { nodes } : {}), ...(pods ? { pods } : {}), ...(createRate ? { createRate } : {}), ...(nodesPerProcess ? { nodesPerProcess } : {}), ...(dir ? { cpuProfDir: dir } : {}) });
+  await self?.();
   printProfiles(dir);
 }
 
