@@ -21,6 +21,7 @@ import { freePort } from '@flotilla/e2e';
 import { writeKubeconfig } from './kubeconfig.js';
 import { runClosedLoop } from './load.js';
 import { isRunning, key, PodWatch } from './pod-watch.js';
+import { retryReason } from './retry-reason.js';
 import { CpuMeter, etcdEndpoints, etcdPid, flotillaBin, repoRoot, rssMiB, spawnNode, startApiServer, type BenchApiServer, type Started } from './processes.js';
 import { print, printJson, progress, section, table, targetTable, type TargetCheck } from './report.js';
 import { latencyBetween, parseLatencyHistogram, type ApiCallLatency } from './api-slo.js';
@@ -136,6 +137,8 @@ export interface SchedulerBenchResult {
   deletedDuringRun: number;
   /** Pod creates retried after a transient failure (connect timeout, 503, 429). */
   createRetries: number;
+  /** Why creates were retried: a count per reason (the error's reason or code, and its message's first words). */
+  createRetryReasons?: Record<string, number>;
   /** Times the benchmark's own pod watch fell behind and relisted (bindings seen late, so latencies are upper bounds). */
   watchRelists: number;
   /**
@@ -432,6 +435,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const running = new Map<string, number>();
     const deleted = new Set<string>();
     let createRetries = 0;
+    const createRetryReasons: Record<string, number> = {};
     let landed = 0;
     watch.onEvent = (type, pod, at) => {
       if (pod.metadata.namespace !== ns || !pod.metadata.name!.startsWith('p-')) return;
@@ -480,6 +484,8 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
             }
             if (attempt >= 20 || (err instanceof ApiError && !isReason(err, 'ServiceUnavailable') && !isReason(err, 'TooManyRequests') && !isReason(err, 'Timeout'))) throw err;
             createRetries++;
+            const why = retryReason(err);
+            createRetryReasons[why] = (createRetryReasons[why] ?? 0) + 1;
             await new Promise((r) => setTimeout(r, Math.min(200 * attempt, 2000)));
           }
         }
@@ -628,6 +634,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       unbound: opts.pods - bound.size,
       deletedDuringRun: deleted.size,
       createRetries,
+      createRetryReasons,
       watchRelists: watch.relists,
       baseline: { etcdPutsPerSec: put.opsPerSec, etcdPutP99Ms: put.latency.p99, decisionMeanMs: decision, decisionsPerSecAlone: 1000 / decision },
       idleCpuMsPerSec,
@@ -707,7 +714,7 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
         ['hollow nodes Ready: once registered / after every pod ran', `${r.nodesReady.afterRegistration} / ${r.nodesReady.afterScheduling} of ${r.nodes}`],
         ['measured pods deleted during the run (evicted)', r.deletedDuringRun],
         ["benchmark watch relists (bindings then seen late)", r.watchRelists],
-        ['pod creates retried (connect timeout, 503, 429)', r.createRetries],
+        ['pod creates retried (connect timeout, 503, 429)', `${r.createRetries}${Object.keys(r.createRetryReasons ?? {}).length ? ` (${Object.entries(r.createRetryReasons!).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${v}× ${k}`).join('; ')})` : ''}`],
         ["hollow nodes' kubelet Events", r.hollowEvents ? 'recorded' : 'off'],
       ],
     ),
