@@ -18,14 +18,14 @@
  * certificate.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { defaultWorkers, selfSignedPair } from '@flotilla/ingress';
 import { RestClient } from '@flotilla/client';
-import { freePort } from '@flotilla/e2e';
+import { freePort, readProcStat } from '@flotilla/e2e';
 import { flotillaBin, spawnNode, startApiServer, type Started } from './processes.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import { print, printJson, progress, section, table } from './report.js';
@@ -71,16 +71,8 @@ export function treeCpuMs(pid: number): number {
   let ticks = 0;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue; // gone meanwhile
-    }
-    // Fields after the command name (which may hold spaces): state ppid … utime(14) stime(15).
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(entry) !== pid && Number(f[1]) !== pid) continue;
-    ticks += Number(f[11]) + Number(f[12]);
+    const stat = readProcStat(`/proc/${entry}/stat`); // undefined: gone meanwhile
+    if (stat && (Number(entry) === pid || stat.ppid === pid)) ticks += stat.cpuTicks;
   }
   return (ticks * 1000) / USER_HZ;
 }

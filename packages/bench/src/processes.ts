@@ -10,7 +10,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import { childPids, etcdEndpoints, flotillaBin, repoRoot } from '@flotilla/e2e';
+import { childPids, etcdEndpoints, flotillaBin, readProcStat, repoRoot } from '@flotilla/e2e';
 
 // Where the repo, the built CLI and the test etcd are: the e2e harness's answers, shared.
 export { etcdEndpoints, flotillaBin, repoRoot } from '@flotilla/e2e';
@@ -31,13 +31,8 @@ export function rssMiB(pid: number | number[] | undefined): number {
 export function cpuSeconds(pid: number | number[] | undefined): number {
   if (Array.isArray(pid)) return pid.reduce((sum, p) => sum + cpuSeconds(p), 0);
   if (!pid) return Number.NaN;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-  } catch {
-    return Number.NaN;
-  }
+  const stat = readProcStat(`/proc/${pid}/stat`);
+  return stat ? stat.cpuTicks / 100 : Number.NaN; // clock ticks, USER_HZ = 100
 }
 
 /** A child process the benchmark started, and how to stop it. */

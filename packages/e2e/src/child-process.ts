@@ -4,8 +4,9 @@
  * 4 MiB) for failure messages, started only once ready, stopped politely.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { repoRoot } from './env.js';
+import { readProcStat } from './proc-stat.js';
 import { waitFor } from './wait-for.js';
 
 const MAX_LOG = 4 * 1024 * 1024;
@@ -31,11 +32,8 @@ export async function freezeProcess(pid: number, timeoutMs = 10_000): Promise<vo
 /** Whether every thread of `pid` is in the stopped state (`T`) per /proc. */
 function allThreadsStopped(pid: number): boolean {
   const tids = readdirSync(`/proc/${pid}/task`);
-  return tids.length > 0 && tids.every((tid) => {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    // The state follows the command name, which is in parentheses and may contain spaces.
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T';
-  });
+  // A thread that exits meanwhile (undefined) is not running either.
+  return tids.length > 0 && tids.every((tid) => (readProcStat(`/proc/${pid}/task/${tid}/stat`)?.state ?? 'T') === 'T');
 }
 
 /** What one incarnation runs: node's arguments, and when it counts as ready. */
@@ -153,16 +151,7 @@ export function superviseProcess(options: SuperviseOptions): SupervisedProcess {
 
 /** The PIDs of `pid`'s direct children, from /proc (an apiserver's workers, for example). */
 export function childPids(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // The fields after the command name (which may hold spaces): state, ppid, …
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry) && readProcStat(`/proc/${entry}/stat`)?.ppid === pid)
+    .map(Number);
 }

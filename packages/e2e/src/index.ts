@@ -1,5 +1,6 @@
 export * from './apiserver.js';
 export { childPids, freezeProcess } from './child-process.js';
+export * from './proc-stat.js';
 export * from './cluster.js';
 export * from './env.js';
 export * from './etcd.js';
