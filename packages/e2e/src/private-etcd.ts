@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './free-port.js';
+import { waitFor } from './wait-for.js';
 
 /** The etcd binary tests start; Debian's etcd-server by default. */
 export const ETCD_BINARY = process.env.FLOTILLA_ETCD_BINARY ?? '/usr/bin/etcd';
@@ -100,18 +101,13 @@ async function etcdMember(self: MemberPorts, cluster: MemberPorts[]): Promise<Me
   };
 
   // Healthy within 30 s, or an error as soon as the process has exited (with what it last wrote).
+  // Fails as soon as the process exits ("address already in use"), not at the deadline.
   const waitHealthy = async (p: ChildProcess): Promise<void> => {
-    const closed = new Promise((r) => p.once('close', r));
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (p.exitCode !== null || p.signalCode !== null) {
-        await closed; // its stderr read to the end
-        throw new Error(`etcd exited: ${output}`);
-      }
-      if (await healthy()) return;
-      if (Date.now() >= deadline) throw new Error(`timed out after 30000 ms waiting for private etcd on ${endpoint} to be healthy: ${output}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const died = new AbortController();
+    p.once('close', () => died.abort(new Error(`etcd exited: ${output}`))); // after its stderr was read to the end
+    await waitFor(healthy, { timeout: 30_000, message: `private etcd on ${endpoint} to be healthy`, signal: died.signal }).catch((err: Error) => {
+      throw died.signal.aborted ? err : new Error(`${err.message}: ${output}`);
+    });
   };
 
   const kill = async (): Promise<void> => {

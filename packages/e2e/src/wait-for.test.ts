@@ -29,4 +29,23 @@ describe('waitFor', () => {
       ),
     ).rejects.toThrow(/timed out after 30 ms waiting for the server; last error: connection refused/);
   });
+
+  it('stops at once with the reason when its signal aborts, without waiting out the timeout', async () => {
+    const died = new AbortController();
+    let polls = 0;
+    setTimeout(() => died.abort(new Error('etcd exited: address already in use')), 20);
+    const started = Date.now();
+    await expect(
+      waitFor(() => (++polls, false), { timeout: 60_000, interval: 10_000, signal: died.signal }),
+    ).rejects.toThrow('etcd exited: address already in use');
+    // Aborted during the 10 s pause after the first poll, not at the end of it.
+    expect(polls).toBe(1);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('does not poll at all when the signal is already aborted', async () => {
+    let polls = 0;
+    await expect(waitFor(() => ++polls, { signal: AbortSignal.abort(new Error('gone')) })).rejects.toThrow('gone');
+    expect(polls).toBe(0);
+  });
 });

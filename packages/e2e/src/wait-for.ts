@@ -6,6 +6,11 @@ export interface WaitForOptions {
   interval?: number;
   /** What is awaited, for the timeout error: "pod web to be Running". */
   message?: string;
+  /**
+   * Stops the wait at once when aborted, rejecting with the signal's reason:
+   * "until it is up, unless it died" (a process's exit aborts it).
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -19,7 +24,9 @@ export async function waitFor<T>(fn: () => T | Promise<T>, options: WaitForOptio
   const deadline = Date.now() + timeout;
   let lastError: unknown;
   let lastValue: unknown;
+  const { signal } = options;
   for (;;) {
+    signal?.throwIfAborted();
     try {
       const value = await fn();
       if (value) return value as NonNullable<T>;
@@ -29,9 +36,22 @@ export async function waitFor<T>(fn: () => T | Promise<T>, options: WaitForOptio
       lastError = err;
     }
     if (Date.now() >= deadline) break;
-    await new Promise((resolve) => setTimeout(resolve, Math.min(interval, Math.max(0, deadline - Date.now()))));
+    await pause(Math.min(interval, Math.max(0, deadline - Date.now())), signal);
   }
   const what = options.message ?? 'condition';
   const last = lastError !== undefined ? `; last error: ${lastError instanceof Error ? lastError.message : String(lastError)}` : `; last value: ${JSON.stringify(lastValue)}`;
   throw new Error(`timed out after ${timeout} ms waiting for ${what}${last}`);
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts (the loop then throws its reason). */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
