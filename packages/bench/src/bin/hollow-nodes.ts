@@ -2,13 +2,17 @@
  * `node hollow-nodes.js KUBECONFIG COUNT PREFIX [no-events] [old-liveness] [first=N]`: many hollow nodes (the
  * agent's own code on FakeRuntimes, @flotilla/agent runHollowNodes) in one
  * process of their own, so the scheduler benchmark can measure and kill
- * them apart from itself. Prints `READY` once every node has registered.
+ * them apart from itself. Writes `READY` once every node has registered
+ * (or `FAILED …`) to file descriptor 3 when the benchmark opened one,
+ * else to stdout: the nodes' logs go to stdout, and the benchmark must not
+ * have to read them to find one line.
  * `no-events`: the kubelets record no Events (HollowNodesOptions.events).
  * `old-liveness`: the heartbeat scheme before the liveness server (Lease
  * renewed every 2 s, Node status written every 10 s, no liveness server),
  * the liveness benchmark's baseline. `first=N`: the first node is
  * `<PREFIX>N` (a fleet split over several processes, each its own range).
  */
+import { writeSync } from 'node:fs';
 import { RestClient } from '@flotilla/client';
 import { runHollowNodes } from '@flotilla/agent';
 
@@ -28,9 +32,16 @@ const nodes = runHollowNodes({
   events: !flags.includes('no-events'),
   ...(oldLiveness ? { liveness: false, config: { heartbeatIntervalMs: 2_000, leaseDurationSeconds: 40, nodeStatusIntervalMs: 10_000, nodeStatusReportIntervalMs: 10_000 } } : {}),
 });
+const report = (line: string): void => {
+  try {
+    writeSync(3, `${line}\n`);
+  } catch {
+    process.stdout.write(`${line}\n`); // run by hand: no fd 3
+  }
+};
 nodes.ready.then(
-  () => process.stdout.write('READY\n'),
-  (err: unknown) => process.stdout.write(`FAILED ${(err as Error).message}\n`),
+  () => report('READY'),
+  (err: unknown) => report(`FAILED ${(err as Error).message.replace(/\n/g, ' ')}`),
 );
 await nodes.done;
 await client.close();
