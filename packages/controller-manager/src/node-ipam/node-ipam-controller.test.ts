@@ -168,6 +168,39 @@ describe('NodeIpamController.sync', () => {
     expect(podCIDR(c, 'c')?.podCIDR).toBe('10.244.0.0/24');
   });
 
+  it('a waiting node is looked at again when a range is freed, not on each of its status writes', async () => {
+    const { cluster: c, c: ctrl } = await setup(
+      [withUid(node('a', { podCIDR: '10.9.0.0/25' })), claim('10.9.0.0/25', 'a'), withUid(node('b', { podCIDR: '10.9.0.128/25' })), claim('10.9.0.128/25', 'b'), withUid(node('c'))],
+      { clusterCIDR: '10.9.0.0/24', nodeCIDRMaskSize: 25 },
+    );
+    // What the controller's workers would be handed next.
+    const queued = async (): Promise<string[]> => {
+      const keys: string[] = [];
+      while (ctrl.controller.queue.len() > 0) keys.push((await ctrl.controller.queue.get())!);
+      for (const k of keys) ctrl.controller.queue.done(k);
+      return keys.sort();
+    };
+    await queued(); // the initial adds
+    await ctrl.sync('c');
+    expect(podCIDR(c, 'c')?.podCIDR).toBeUndefined();
+
+    // A status write of the waiting node (the agent's heartbeat): nothing to do.
+    const nodes = c.client.resource<Node>('nodes');
+    const waiting = c.client.peek<Node>('nodes', undefined, 'c')!;
+    await nodes.update({ ...waiting, status: { ...(waiting.status ?? {}), conditions: [{ type: 'Ready', status: 'True' }] } });
+    await c.cached<Node>('nodes', 'c', (n) => n?.status?.conditions?.[0]?.status === 'True');
+    expect(await queued()).toEqual([]);
+
+    // Node b goes away: its range is released, and c is queued and gets it.
+    await nodes.delete(undefined, 'b');
+    await c.cached('nodes', 'b', (o) => o === undefined);
+    expect(await queued()).toEqual(['b', 'c']);
+    await ctrl.sync('b');
+    await c.cached('leases', `kube-system/${claimName(parseCidr('10.9.0.128/25')!)}`, (o) => o === undefined);
+    await ctrl.sync('c');
+    expect(podCIDR(c, 'c')?.podCIDR).toBe('10.9.0.128/25');
+  });
+
   it('rejects a mask size shorter than the cluster range', () => {
     const c = fakeCluster();
     cluster = c;

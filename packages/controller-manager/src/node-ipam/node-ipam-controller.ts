@@ -96,8 +96,14 @@ export class NodeIpamController {
 
     this.nodes.addEventHandler({
       onAdd: (n) => this.controller.enqueue(n),
+      // Only a change of range or identity concerns this controller. Every other update (a status
+      // write, a label) left the node as it was synced; a node still waiting for a range is looked at
+      // again when one is freed (enqueueWaiting). Re-running allocate on each status write of each
+      // waiting node scanned every node and claim: at 5,000 nodes on a /16 (256 ranges), 4,744
+      // waiting nodes kept this process busy and its log full of "no pod CIDR available".
       onUpdate: (o, n) => {
-        if (o.spec?.podCIDR !== n.spec?.podCIDR || o.metadata.uid !== n.metadata.uid) this.enqueueOverlapping(n);
+        if (o.spec?.podCIDR === n.spec?.podCIDR && o.metadata.uid === n.metadata.uid) return;
+        this.enqueueOverlapping(n);
         this.controller.enqueue(n);
       },
       onDelete: (n) => {
