@@ -153,19 +153,24 @@ describe('NodeIpamController.sync', () => {
     });
   }
 
-  it('a released claim is what the next node gets; a node is never given a range another node holds', async () => {
-    const { cluster: c, c: ctrl } = await setup([withUid(node('a')), withUid(node('b'))]);
+  it('ranges are handed out next-fit, as Kubernetes\' cidrset: a released one is reused once the pool comes round; a node is never given a range another node holds', async () => {
+    const { cluster: c, c: ctrl } = await setup([withUid(node('a')), withUid(node('b'))], { clusterCIDR: '10.9.0.0/24', nodeCIDRMaskSize: 26 });
     await ctrl.sync('a');
     await ctrl.sync('b');
-    expect([podCIDR(c, 'a')?.podCIDR, podCIDR(c, 'b')?.podCIDR]).toEqual(['10.244.0.0/24', '10.244.1.0/24']);
+    expect([podCIDR(c, 'a')?.podCIDR, podCIDR(c, 'b')?.podCIDR]).toEqual(['10.9.0.0/26', '10.9.0.64/26']);
     await c.client.resource('nodes').delete(undefined, 'a');
     await c.cached('nodes', 'a', (o) => o === undefined);
     await ctrl.sync('a');
-    await c.cached('leases', `kube-system/${claimName(parseCidr('10.244.0.0/24')!)}`, (o) => o === undefined);
-    await c.client.resource<Node>('nodes').create(withUid(node('c'), 'uid-c'));
-    await c.cached('nodes', 'c');
-    await ctrl.sync('c');
-    expect(podCIDR(c, 'c')?.podCIDR).toBe('10.244.0.0/24');
+    await c.cached('leases', `kube-system/${claimName(parseCidr('10.9.0.0/26')!)}`, (o) => o === undefined);
+    const nodes = c.client.resource<Node>('nodes');
+    for (const name of ['c', 'd', 'e']) {
+      await nodes.create(withUid(node(name), `uid-${name}`));
+      await c.cached('nodes', name);
+      await ctrl.sync(name);
+      await c.cached<Node>('nodes', name, (n) => !!n?.spec?.podCIDR);
+    }
+    // c and d take the two never used; e comes round to a's, not b's (still held).
+    expect(['c', 'd', 'e'].map((n) => podCIDR(c, n)?.podCIDR)).toEqual(['10.9.0.128/26', '10.9.0.192/26', '10.9.0.0/26']);
   });
 
   it('a waiting node is looked at again when a range is freed, not on each of its status writes', async () => {

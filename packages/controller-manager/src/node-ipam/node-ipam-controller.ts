@@ -72,6 +72,13 @@ export class NodeIpamController {
   private readonly log: Logger;
   private readonly ns: string;
   private readonly parsed = new Map<string, Ipv4Cidr | undefined>();
+  /** Where allocation looks first: after the last range handed out (next fit), so a pass does not rescan the taken ones. */
+  private nextSlot = 0;
+  /** Index names (per pool: informers are shared by every controller of the process). */
+  private readonly slotIndex: string;
+  private readonly outsideIndex: string;
+  private readonly waitingIndex: string;
+  private readonly holderIndex = 'node-ipam/holder';
 
   constructor(deps: NodeIpamOptions) {
     this.log = deps.logger;
@@ -81,6 +88,22 @@ export class NodeIpamController {
     this.pool = subnets(this.clusterCIDR, deps.nodeCIDRMaskSize ?? DEFAULT_NODE_CIDR_MASK_SIZE);
     this.nodes = deps.informers.informer<Node>('nodes');
     this.claims = deps.informers.informer<Lease>('leases', { namespace: this.ns, labelSelector: `${POD_CIDR_CLAIM_LABEL}=true` });
+    // Indexes instead of scans: at 5,000 nodes each allocation, and each sync of a node with a range,
+    // went over every node and every claim (O(nodes²) to bring a fleet up, ~30 nodes/s).
+    const pool = `${formatCidr(this.clusterCIDR)}/${this.pool[0]?.bits ?? 0}`;
+    this.slotIndex = `node-ipam/slot/${pool}`;
+    this.outsideIndex = `node-ipam/outside/${pool}`;
+    this.waitingIndex = 'node-ipam/waiting';
+    const nodeRange = (n: Node) => this.parse(n.spec?.podCIDR);
+    const claimRange = (c: Lease) => this.parse(c.metadata.annotations?.[POD_CIDR_CLAIM_RANGE]);
+    this.nodes.addIndexer(this.slotIndex, (n) => this.slotKeys(nodeRange(n)));
+    this.nodes.addIndexer(this.outsideIndex, (n) => {
+      const r = nodeRange(n);
+      return r && !this.insidePool(r) ? ['outside'] : [];
+    });
+    this.nodes.addIndexer(this.waitingIndex, (n) => (n.spec?.podCIDR ? [] : ['waiting']));
+    this.claims.addIndexer(this.slotIndex, (c) => this.slotKeys(claimRange(c)));
+    this.claims.addIndexer(this.holderIndex, (c) => (c.spec?.holderIdentity ? [c.spec.holderIdentity] : []));
     this.nodeApi = deps.client.resource<Node>('nodes');
     this.claimApi = deps.client.resource<Lease>('leases');
     const reconcile = (key: string) => this.sync(key);
@@ -134,17 +157,46 @@ export class NodeIpamController {
   }
 
   private enqueueWaiting(): void {
-    for (const n of this.nodes.store.list()) if (!n.spec?.podCIDR) this.controller.enqueue(n);
+    for (const n of this.nodes.store.byIndex(this.waitingIndex, 'waiting')) this.controller.enqueue(n);
   }
 
   /** Nodes whose range overlaps `node`'s: their conflict state may have changed. */
   private enqueueOverlapping(node: Node): void {
     const mine = this.parse(node.spec?.podCIDR);
     if (!mine) return;
-    for (const n of this.nodes.store.list()) {
+    for (const n of this.overlapping(mine, node.metadata.name!)) this.controller.enqueue(n);
+  }
+
+  /**
+   * Other nodes whose range overlaps `range`: those in the pool slots it
+   * covers, and those (few, set by hand) whose range reaches outside the pool,
+   * the only ones that can overlap a part of `range` outside it.
+   */
+  private overlapping(range: Ipv4Cidr, except: string): Node[] {
+    const out = new Map<string, Node>();
+    const consider = (n: Node) => {
       const theirs = this.parse(n.spec?.podCIDR);
-      if (theirs && n.metadata.name !== node.metadata.name && cidrsOverlap(mine, theirs)) this.controller.enqueue(n);
-    }
+      if (theirs && n.metadata.name !== except && cidrsOverlap(range, theirs)) out.set(n.metadata.name!, n);
+    };
+    for (const key of this.slotKeys(range)) for (const n of this.nodes.store.byIndex(this.slotIndex, key)) consider(n);
+    for (const n of this.nodes.store.byIndex(this.outsideIndex, 'outside')) consider(n);
+    return [...out.values()];
+  }
+
+  /** The pool slots a range covers, as index values. */
+  private slotKeys(range: Ipv4Cidr | undefined): string[] {
+    return range ? this.slotsOf(range).map((s) => String(s.base)) : [];
+  }
+
+  /** Whether a range lies entirely within the cluster range. */
+  private insidePool(range: Ipv4Cidr): boolean {
+    return range.base >= this.clusterCIDR.base && range.base + cidrSize(range) <= this.clusterCIDR.base + cidrSize(this.clusterCIDR);
+  }
+
+  /** Whether a node's range or a claim covers the slot. */
+  private slotTaken(slot: Ipv4Cidr): boolean {
+    const key = String(slot.base);
+    return this.nodes.store.byIndex(this.slotIndex, key).length > 0 || this.claims.store.byIndex(this.slotIndex, key).length > 0;
   }
 
   /** One node: allocate a range, or keep (claim) the one it has, or release what a deleted node held. */
@@ -164,7 +216,7 @@ export class NodeIpamController {
 
   /** Claims held for `name` (by holder), from the cache. */
   private claimsOf(name: string): Lease[] {
-    return this.claims.store.list().filter((c) => c.spec?.holderIdentity === name);
+    return this.claims.store.byIndex(this.holderIndex, name);
   }
 
   /**
@@ -239,13 +291,7 @@ export class NodeIpamController {
       if (sameNode && claimed && !cidrsOverlap(claimed, range)) await this.deleteClaim(c, `node holds ${podCIDR}`);
     }
     // Another node's range overlaps: report it on this node; nothing is taken from either.
-    const clash = this.nodes.store
-      .list()
-      .filter((n) => n.metadata.name !== name && n.spec?.podCIDR)
-      .find((n) => {
-        const theirs = this.parse(n.spec!.podCIDR!);
-        return theirs !== undefined && cidrsOverlap(theirs, range);
-      });
+    const clash = this.overlapping(range, name)[0];
     if (clash) {
       this.conflict(node, podCIDR, clash.metadata.name!, clash.spec!.podCIDR!);
       return;
@@ -319,19 +365,14 @@ export class NodeIpamController {
       await this.assign(node, mine.metadata.annotations![POD_CIDR_CLAIM_RANGE]!, mine);
       return;
     }
-    const used = new Set<number>();
-    for (const n of this.nodes.store.list()) {
-      const r = this.parse(n.spec?.podCIDR);
-      if (r) for (const s of this.slotsOf(r)) used.add(s.base);
-    }
-    for (const c of this.claims.store.list()) {
-      const r = this.parse(c.metadata.annotations?.[POD_CIDR_CLAIM_RANGE]);
-      if (r) for (const s of this.slotsOf(r)) used.add(s.base);
-    }
-    for (const slot of this.pool) {
-      if (used.has(slot.base)) continue;
+    // Next fit: from after the last range handed out, round the pool once.
+    for (let i = 0; i < this.pool.length; i++) {
+      const at = (this.nextSlot + i) % this.pool.length;
+      const slot = this.pool[at]!;
+      if (this.slotTaken(slot)) continue;
       const cidr = formatCidr(slot);
       if (!(await this.createClaim(slot, node, cidr))) continue; // our cache lags: someone holds it
+      this.nextSlot = (at + 1) % this.pool.length;
       const claim = { metadata: { name: claimName(slot) } } as Lease;
       await this.assign(node, cidr, claim);
       return;
