@@ -247,6 +247,7 @@ export class NodeLifecycleController {
     }
   }
 
+  /** Keeps what monitorOnce reads of a node (on every add and update). */
   private remember(node: Node): void {
     this.monitored.set(node.metadata.name!, { zone: zoneOf(node), readyFalse: getCondition(node.status?.conditions, 'Ready')?.status === 'False' });
   }
