@@ -1,5 +1,5 @@
 import { connect } from 'node:http2';
-import type { Node } from '@flotilla/api';
+import { conflict, type Node } from '@flotilla/api';
 import { FakeApiClient } from '@flotilla/client/testing';
 import { createLogger } from '@flotilla/observability';
 import { describe, expect, it } from 'vitest';
@@ -103,6 +103,37 @@ describe('NodeStatusReporter writes', () => {
     now += 600_000;
     await r.update();
     expect(writes()).toEqual(['update status']);
+  });
+
+  it('reads its Node from the apiserver cache first (resourceVersion 0); after a conflict with that copy, the current one', async () => {
+    let now = 1_000_000;
+    const client = new FakeApiClient();
+    // What the reporter asks for on each GET, and status writes made to meet a newer Node (a stale cached copy).
+    const reads: Array<string | undefined> = [];
+    let conflicts = 0;
+    const real = client.resource.bind(client);
+    client.resource = ((target: Parameters<typeof client.resource>[0]) => {
+      const rc = real<Node>(target);
+      return Object.assign(Object.create(rc) as typeof rc, {
+        get: (ns: string | undefined, name: string, options?: { resourceVersion?: string }) => {
+          reads.push(options?.resourceVersion);
+          return rc.get(ns, name);
+        },
+        updateStatus: async (obj: Node) => {
+          if (conflicts-- > 0) throw conflict('nodes', obj.metadata.name!, 'the object has been modified');
+          return rc.updateStatus(obj);
+        },
+      });
+    }) as typeof client.resource;
+    const r = new NodeStatusReporter(client, facts, log, 600_000, () => now);
+    await r.register();
+    reads.length = 0;
+    conflicts = 1;
+    now += 600_000;
+    await r.update();
+    expect(reads).toEqual(['0', undefined]);
+    expect(client.peek<Node>('nodes', undefined, 'n1')!.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    expect(client.actions.filter((a) => a.verb === 'update' && a.subresource === 'status')).toHaveLength(1); // the retry's (the first conflicted)
   });
 
   it('spreads the unchanged reports of nodes registered together over the last quarter of the interval, never later', async () => {

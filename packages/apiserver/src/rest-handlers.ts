@@ -245,10 +245,17 @@ export class RestHandlers {
 
   // --------------------------------------------------------------- reads
 
-  /** GET of one object or its status. */
+  /**
+   * GET of one object or its status. `resourceVersion=0` accepts any version
+   * (Kubernetes' semantics): served from the read cache when it holds the
+   * object, without the consistent read's round trip to etcd, which waits
+   * for etcd to apply everything before it. The kubelet reads its Node so
+   * before each status update; a stale copy only makes that write conflict.
+   */
   async get(req: RestRequest): Promise<RestResponse> {
-    const { info, path } = req;
-    const obj = await this.storage.get(info.plural, path.namespace, path.name!);
+    const { info, path, query } = req;
+    const cached = query.resourceVersion === '0' ? this.storage.getCached?.(info.plural, path.namespace, path.name!) : undefined;
+    const obj = cached ?? (await this.storage.get(info.plural, path.namespace, path.name!));
     if (path.subresource === 'scale') return { code: 200, body: toScale(obj) };
     return { code: 200, ...objectBody(info, obj) };
   }

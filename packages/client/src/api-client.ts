@@ -33,6 +33,16 @@ export interface ListOptions {
   resourceVersion?: string;
 }
 
+/** Options of a get. */
+export interface GetOptions {
+  /**
+   * `0` = any version, possibly the server's cached copy (cheaper, and not
+   * held up by a slow etcd; what the kubelet reads its Node with before a
+   * status update); unset = the most recent.
+   */
+  resourceVersion?: string;
+}
+
 /** Options of a watch. */
 export interface WatchOptions {
   labelSelector?: string;
@@ -66,7 +76,7 @@ export const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
 /** Operations on one resource type. Namespace `undefined` means all namespaces, or cluster-scoped. */
 export interface ResourceClient<T extends KubeObject = KubeObject> {
   readonly resource: ResourceRef;
-  get(namespace: string | undefined, name: string): Promise<T>;
+  get(namespace: string | undefined, name: string, options?: GetOptions): Promise<T>;
   list(namespace?: string, options?: ListOptions): Promise<KubeList<T>>;
   /** Creates in `obj.metadata.namespace` (namespaced resources default to `default`). */
   create(obj: T): Promise<T>;

@@ -13,6 +13,7 @@ import {
   resolveResource,
   resourcePath,
   type ApiClient,
+  type GetOptions,
   type ListOptions,
   type PatchType,
   type ResourceClient,
@@ -280,8 +281,8 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
     readonly resource: ResourceRef,
   ) {}
 
-  get(namespace: string | undefined, name: string): Promise<T> {
-    return this.client.request<T>({ method: 'GET', path: resourcePath(this.resource, namespace, name) });
+  get(namespace: string | undefined, name: string, options: GetOptions = {}): Promise<T> {
+    return this.client.request<T>({ method: 'GET', path: resourcePath(this.resource, namespace, name) + queryString({ resourceVersion: options.resourceVersion }) });
   }
 
   list(namespace?: string, options: ListOptions = {}): Promise<KubeList<T>> {
