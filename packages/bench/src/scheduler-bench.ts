@@ -188,6 +188,8 @@ export interface SchedulerBenchResult {
   lostNode: { pods: number; graceSeconds: number; notReadyMs: number; evictedMs: number; runningElsewhereMs: number };
   /** Hollow fleet nodes with Ready=True once registered and once every pod was bound and Running (they must stay Ready). */
   nodesReady: { afterRegistration: number; afterScheduling: number };
+  /** Seconds from the fleet's registration until every node had its pod range (node IPAM). */
+  podRangesSeconds: number;
   machine: { cpus: number; loadBefore: number; loadAfter: number };
   targets: TargetCheck[];
 }
@@ -431,6 +433,12 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       [`hollow nodes (${opts.nodes}, ${fleet.pids.length} process${fleet.pids.length === 1 ? '' : 'es'})`]: rssMiB(fleet.pids),
     });
     progress(`${opts.nodes} hollow nodes registered in ${((performance.now() - t0nodes) / 1000).toFixed(1)} s (${readyAfterRegistration} Ready)`);
+    // Node IPAM gives each node its pod range after it registers (a claim and a Node write each): part of
+    // bringing the fleet up, not of the pods' work, so the windows below start once it is done.
+    const t0ranges = performance.now();
+    await until('every hollow node to have a pod range', 600_000, async () => (await nodesApi.list()).items.every((n) => !n.metadata.name!.startsWith('hollow-') || (n as { spec?: { podCIDR?: string } }).spec?.podCIDR) || undefined, 2000);
+    const podRangesSeconds = (performance.now() - t0ranges) / 1000;
+    progress(`every hollow node has a pod range, ${podRangesSeconds.toFixed(1)} s after registration`);
 
     // scheduler_perf: creation → binding seen.
     progress(`baseline: bare etcd puts at ${opts.createConcurrency} clients`);
@@ -665,6 +673,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       deployment: { replicas: opts.deploymentReplicas, availableMs: deploymentMs },
       lostNode: { pods: lostPods.length, graceSeconds: opts.nodeMonitorGraceSeconds, notReadyMs, evictedMs, runningElsewhereMs },
       nodesReady: { afterRegistration: readyAfterRegistration, afterScheduling: readyAfterScheduling },
+      podRangesSeconds,
       machine: { cpus: cpus().length, loadBefore, loadAfter: loadavg()[0]! },
       targets: [],
     };
@@ -722,6 +731,7 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
         ['bindings per 1 s window: average / p50 / p90 / p99', `${r.throughputWindows.average.toFixed(0)} / ${r.throughputWindows.p50} / ${r.throughputWindows.p90} / ${r.throughputWindows.p99}`],
         ['pods never bound', r.unbound],
         ['hollow nodes Ready: once registered / after every pod ran', `${r.nodesReady.afterRegistration} / ${r.nodesReady.afterScheduling} of ${r.nodes}`],
+        ['every node given its pod range, s after registration', r.podRangesSeconds],
         ['measured pods deleted during the run (evicted)', r.deletedDuringRun],
         ["benchmark watch relists (bindings then seen late)", r.watchRelists],
         ['pod creates retried (connect timeout, 503, 429)', `${r.createRetries}${Object.keys(r.createRetryReasons ?? {}).length ? ` (${Object.entries(r.createRetryReasons!).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${v}× ${k}`).join('; ')})` : ''}`],
