@@ -4,6 +4,9 @@ import { createLogger } from '@flotilla/observability';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from './agent.js';
 import { FakeRuntime } from './runtime/fake-runtime.js';
+import { testStateDir } from './testing/state-dir.js';
+
+const stateDir = testStateDir();
 
 const log = createLogger('agent-test', { level: 'silent' });
 const stops: AbortController[] = [];
@@ -20,7 +23,7 @@ describe('Agent: pods get the cluster DNS and the service variables', () => {
     );
     const runtime = new FakeRuntime();
     const agent = new Agent({
-      config: { nodeName: 'n1', nodeIP: '192.0.2.10', logger: log, relistIntervalMs: 200, heartbeatIntervalMs: 100, clusterDNS: ['10.96.0.10'], clusterDomain: 'cluster.local', resolvConf: '' },
+      config: { nodeName: 'n1', stateDir, nodeIP: '192.0.2.10', logger: log, relistIntervalMs: 200, heartbeatIntervalMs: 100, clusterDNS: ['10.96.0.10'], clusterDomain: 'cluster.local', resolvConf: '' },
       client,
       runtime,
     });

@@ -4,6 +4,9 @@ import { createLogger } from '@flotilla/observability';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent, jitteredInterval, LEASE_RENEW_JITTER } from './agent.js';
 import { FakeRuntime, type FakeBehavior } from './runtime/fake-runtime.js';
+import { testStateDir } from './testing/state-dir.js';
+
+const stateDir = testStateDir();
 
 const log = createLogger('agent-test', { level: 'silent' });
 const stops: AbortController[] = [];
@@ -24,7 +27,7 @@ function start(opts: { runtime?: FakeRuntime; client?: FakeApiClient; backoffIni
   const client = opts.client ?? new FakeApiClient();
   const runtime = opts.runtime ?? new FakeRuntime();
   const agent = new Agent({
-    config: { nodeName: 'n1', nodeIP: '192.0.2.10', logger: log, relistIntervalMs: 200, heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 100, backoffInitialMs: opts.backoffInitialMs ?? 200, backoffMaxMs: 2000 },
+    config: { nodeName: 'n1', stateDir, nodeIP: '192.0.2.10', logger: log, relistIntervalMs: 200, heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 100, backoffInitialMs: opts.backoffInitialMs ?? 200, backoffMaxMs: 2000 },
     client,
     runtime,
   });

@@ -8,6 +8,9 @@ import { createLogger } from '@flotilla/observability';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from './agent.js';
 import { FakeRuntime, type FakeRuntimeOptions } from './runtime/fake-runtime.js';
+import { testStateDir } from './testing/state-dir.js';
+
+const stateDir = testStateDir();
 
 const log = createLogger('podspec-test', { level: 'silent' });
 const stops: AbortController[] = [];
@@ -28,7 +31,7 @@ function start(opts: FakeRuntimeOptions = {}) {
   const client = new FakeApiClient();
   const runtime = new FakeRuntime(opts);
   const agent = new Agent({
-    config: { nodeName: 'n1', nodeIP: '192.0.2.10', logger: log, relistIntervalMs: 200, heartbeatIntervalMs: 100, backoffInitialMs: 200, backoffMaxMs: 2000 },
+    config: { nodeName: 'n1', stateDir, nodeIP: '192.0.2.10', logger: log, relistIntervalMs: 200, heartbeatIntervalMs: 100, backoffInitialMs: 200, backoffMaxMs: 2000 },
     client,
     runtime,
   });

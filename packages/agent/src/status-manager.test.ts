@@ -5,6 +5,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Agent } from './agent.js';
 import { FakeRuntime } from './runtime/fake-runtime.js';
 import { StatusManager } from './status-manager.js';
+import { testStateDir } from './testing/state-dir.js';
+
+const stateDir = testStateDir();
 
 const log = createLogger('status-test', { level: 'silent' });
 
@@ -23,7 +26,7 @@ describe('StatusManager', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(new Date('2030-01-01T00:00:00.400Z'));
     const client = new FakeApiClient();
-    const agent = new Agent({ config: { nodeName: 'n1', nodeIP: '192.0.2.10', logger: log }, client, runtime: new FakeRuntime() });
+    const agent = new Agent({ config: { nodeName: 'n1', stateDir, nodeIP: '192.0.2.10', logger: log }, client, runtime: new FakeRuntime() });
     // The copy the informer holds: it has not seen the agent's own write yet.
     const stale = await client.resource<Pod>('pods').create(boundPod('web'));
     client.clearActions();

@@ -8,6 +8,9 @@ import { Agent } from '../agent.js';
 import { FakeRuntime } from '../runtime/fake-runtime.js';
 import type { PodNetworkInfo } from '../runtime/types.js';
 import { PodNetworkManager } from './pod-network.js';
+import { testStateDir } from '../testing/state-dir.js';
+
+const stateDir = testStateDir();
 
 const log = createLogger('pod-network-test', { level: 'silent' });
 const stops: AbortController[] = [];
@@ -94,7 +97,7 @@ describe('Agent with the pod network', () => {
   it('holds a pod Pending (NetworkNotReady) until its Node has a range, then runs it', async () => {
     const client = new FakeApiClient();
     const agent = new Agent({
-      config: { nodeName: 'n1', nodeIP: '192.0.2.10', logger: log, podNetwork: true, relistIntervalMs: 200, heartbeatIntervalMs: 100 },
+      config: { nodeName: 'n1', stateDir, nodeIP: '192.0.2.10', logger: log, podNetwork: true, relistIntervalMs: 200, heartbeatIntervalMs: 100 },
       client,
       runtime: new FakeRuntime(),
       hostRoutes: new FakeRouteTable(),
