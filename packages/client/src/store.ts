@@ -40,6 +40,8 @@ export interface ReadonlyStore<T extends KubeObject> {
   size(): number;
   /** The objects whose index `name` contains `value`. */
   byIndex(name: string, value: string): T[];
+  /** How many objects index `name` holds under `value`, without building the list (for "is any?" and "how many?"). */
+  countIndexed(name: string, value: string): number;
   /** The objects in one namespace. */
   byNamespace(namespace: string): T[];
   /** The objects (pods) whose `spec.nodeName` is `node`. */
@@ -99,6 +101,12 @@ export class Store<T extends KubeObject> implements ReadonlyStore<T> {
       if (obj) out.push(obj);
     }
     return out;
+  }
+
+  countIndexed(name: string, value: string): number {
+    const index = this.indices.get(name);
+    if (!index) throw new Error(`no indexer "${name}"`);
+    return index.get(value)?.size ?? 0;
   }
 
   byNamespace(namespace: string): T[] {

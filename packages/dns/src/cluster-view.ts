@@ -5,7 +5,7 @@
  * `@flotilla/dns/testing`.
  */
 import { SERVICE_NAME_LABEL, type EndpointSlice, type Service } from '@flotilla/api';
-import type { Informer } from '@flotilla/client';
+import { NAMESPACE_INDEX, type Informer } from '@flotilla/client';
 
 /** Read-only lookups the zone answers from. Objects are shared: never mutate them. */
 export interface ClusterView {
@@ -41,6 +41,6 @@ export class InformerClusterView implements ClusterView {
   }
 
   hasServicesIn(namespace: string): boolean {
-    return this.services.store.byNamespace(namespace).length > 0;
+    return this.services.store.countIndexed(NAMESPACE_INDEX, namespace) > 0;
   }
 }

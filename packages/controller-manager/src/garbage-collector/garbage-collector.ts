@@ -212,7 +212,7 @@ export class GarbageCollector {
     // A namespaced owner of a cluster-scoped dependent is invalid in Kubernetes; leave such objects alone.
     if (info.namespaced && !t.info.namespaced) return 'unknown';
     const cached = this.tracked.get(resId(info));
-    if (cached?.informer.store.byIndex(UID_INDEX, ref.uid).length) return 'present';
+    if (cached?.informer.store.countIndexed(UID_INDEX, ref.uid)) return 'present';
     const api = cached?.api ?? this.client.resource<KubeObject>(info);
     try {
       const live = await api.get(info.namespaced ? dependent.metadata.namespace : undefined, ref.name);

@@ -196,7 +196,7 @@ export class NodeIpamController {
   /** Whether a node's range or a claim covers the slot. */
   private slotTaken(slot: Ipv4Cidr): boolean {
     const key = String(slot.base);
-    return this.nodes.store.byIndex(this.slotIndex, key).length > 0 || this.claims.store.byIndex(this.slotIndex, key).length > 0;
+    return this.nodes.store.countIndexed(this.slotIndex, key) > 0 || this.claims.store.countIndexed(this.slotIndex, key) > 0;
   }
 
   /** One node: allocate a range, or keep (claim) the one it has, or release what a deleted node held. */
