@@ -107,6 +107,13 @@ export interface NodeSilence {
   cause: 'agent-down' | 'silent' | 'lease';
 }
 
+/** The last signs of life seen of a node: its Lease's renewal, its Ready heartbeat, and when either last changed. */
+interface Heartbeat {
+  lease?: string;
+  status?: string;
+  at: number;
+}
+
 /** The conditions Kubernetes turns Unknown when the agent goes silent. */
 const AGENT_CONDITIONS = ['Ready', 'MemoryPressure', 'DiskPressure', 'PIDPressure'];
 
@@ -125,7 +132,7 @@ export class NodeLifecycleController {
   private readonly graceMs: number;
   private readonly defaults: Record<string, number>;
   /** Local time at which each node's heartbeat was last seen to change. */
-  private readonly heartbeats = new Map<string, { lease?: string; status?: string; at: number }>();
+  private readonly heartbeats = new Map<string, Heartbeat>();
   /**
    * What the monitor reads of each node, taken from the informer's events:
    * a pass over 5,000 nodes then touches no Node object (their conditions
@@ -257,7 +264,8 @@ export class NodeLifecycleController {
     const now = this.clock.now();
     const entries: Array<{ name: string; zone: string; ready: boolean; alive: boolean }> = [];
     for (const [name, facts] of this.monitored) {
-      const alive = this.silence(name, now).alive;
+      // Heartbeats are added and removed with `monitored`, by the Node informer's handlers.
+      const alive = this.silence(name, this.heartbeats.get(name)!, now).alive;
       const ready = alive && !facts.readyFalse;
       entries.push({ name, zone: facts.zone, ready, alive });
       if (this.verdicts.get(name) !== alive) {
@@ -321,17 +329,13 @@ export class NodeLifecycleController {
   /** Whether the node shows signs of life, judged on the fast signal when it has one. */
   health(node: Node, now = this.clock.now()): NodeSilence {
     const name = node.metadata.name!;
-    if (!this.heartbeats.has(name)) this.heartbeat(name, { status: readyHeartbeat(node) });
-    return this.silence(name, now);
+    // First sight (a node not yet seen by the informer's handlers) starts its grace now.
+    const hb = this.heartbeats.get(name) ?? this.heartbeat(name, { status: readyHeartbeat(node) });
+    return this.silence(name, hb, now);
   }
 
-  /** health() of a node whose heartbeat is recorded (first sight starts its grace now). */
-  private silence(name: string, now: number): NodeSilence {
-    let hb = this.heartbeats.get(name);
-    if (!hb) {
-      this.heartbeat(name, {});
-      hb = this.heartbeats.get(name)!;
-    }
+  /** health() of a node, given its recorded heartbeat. */
+  private silence(name: string, hb: Heartbeat, now: number): NodeSilence {
     const probe = this.liveness?.view(name);
     let last = Math.max(hb.at, this.graceResetAt);
     if (probe?.everAnswered) {
@@ -369,18 +373,20 @@ export class NodeLifecycleController {
   }
 
   /** Records a heartbeat when the Lease renewal or the agent's Ready heartbeat changed (or on first sight). */
-  private heartbeat(node: string, seen: { lease?: string; status?: string }): void {
+  private heartbeat(node: string, seen: { lease?: string; status?: string }): Heartbeat {
     const prev = this.heartbeats.get(node);
     const now = this.clock.now();
     if (!prev) {
       // First sight (also after a restart or a leadership change): the grace period starts now.
-      this.heartbeats.set(node, { ...seen, at: now });
-      return;
+      const hb = { ...seen, at: now };
+      this.heartbeats.set(node, hb);
+      return hb;
     }
     const changed = (seen.lease !== undefined && seen.lease !== prev.lease) || (seen.status !== undefined && seen.status !== prev.status);
     if (seen.lease !== undefined) prev.lease = seen.lease;
     if (seen.status !== undefined) prev.status = seen.status;
     if (changed) prev.at = now;
+    return prev;
   }
 
   /** One node: Unknown + unreachable taints when silent; taints off when it is back. */
