@@ -45,6 +45,7 @@ import {
 import {
   resolveResource,
   type ApiClient,
+  type GetOptions,
   type ListOptions,
   type PatchType,
   type ResourceClient,
@@ -66,6 +67,8 @@ export interface FakeAction {
   /** The body sent (create/update) or the patch. */
   object?: unknown;
   patchType?: PatchType;
+  /** The resourceVersion a get asked for ('0': any version, the apiserver's cache); the fake always serves the current object. */
+  resourceVersion?: string;
 }
 
 /** Runs before the fake handles a request; throw (e.g. an ApiError) to make the request fail. */
@@ -446,8 +449,8 @@ class FakeResourceClient<T extends KubeObject> implements ResourceClient<T> {
     return this.resource.namespaced ? namespace : undefined;
   }
 
-  async get(namespace: string | undefined, name: string): Promise<T> {
-    this.fake.act({ verb: 'get', resource: this.resource.plural, namespace: this.ns(namespace), name });
+  async get(namespace: string | undefined, name: string, options: GetOptions = {}): Promise<T> {
+    this.fake.act({ verb: 'get', resource: this.resource.plural, namespace: this.ns(namespace), name, resourceVersion: options.resourceVersion });
     return copy(this.fake.mustGet(this.resource, namespace, name)) as T;
   }
 
