@@ -303,10 +303,17 @@ export function startHollow(kubeconfig: string, count: number, prefix: string, l
   };
 }
 
-/** Nodes named `<prefix>…` whose Ready condition is True. */
-async function readyNodes(nodesApi: { list(ns?: string): Promise<{ items: KubeObject[] }> }, prefix: string): Promise<number> {
+/** Of the nodes named `<prefix>…` (one LIST): how many are Ready, and how many have no pod range yet. */
+async function fleetState(nodesApi: { list(ns?: string): Promise<{ items: KubeObject[] }> }, prefix: string): Promise<{ ready: number; withoutRange: number }> {
   const { items } = await nodesApi.list();
-  return items.filter((n) => n.metadata.name?.startsWith(prefix) && ((n.status as { conditions?: Array<{ type: string; status: string }> })?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')).length;
+  let ready = 0;
+  let withoutRange = 0;
+  for (const n of items) {
+    if (!n.metadata.name?.startsWith(prefix)) continue;
+    if (((n.status as { conditions?: Array<{ type: string; status: string }> })?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')) ready++;
+    if (!(n as { spec?: { podCIDR?: string } }).spec?.podCIDR) withoutRange++;
+  }
+  return { ready, withoutRange };
 }
 
 async function until<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined> | T | undefined, intervalMs = 50): Promise<T> {
@@ -424,7 +431,8 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const fleet = startHollowFleet(kubeconfig, opts.nodes, 'hollow-', join(server.dir, 'hollow.log'), hollowEvents, opts.nodesPerProcess, [], profile('hollow-nodes'));
     started.push({ stop: () => fleet.stop() });
     await fleet.ready;
-    const readyAfterRegistration = await readyNodes(nodesApi, 'hollow-');
+    const atRegistration = await fleetState(nodesApi, 'hollow-');
+    const readyAfterRegistration = atRegistration.ready;
     const rssByProcess = (): Record<string, number> => ({
       apiserver: rssMiB(server.pids()),
       scheduler: rssMiB(scheduler.pid),
@@ -436,7 +444,10 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     // Node IPAM gives each node its pod range after it registers (a claim and a Node write each): part of
     // bringing the fleet up, not of the pods' work, so the windows below start once it is done.
     const t0ranges = performance.now();
-    await until('every hollow node to have a pod range', 600_000, async () => (await nodesApi.list()).items.every((n) => !n.metadata.name!.startsWith('hollow-') || (n as { spec?: { podCIDR?: string } }).spec?.podCIDR) || undefined, 2000);
+    for (let state = atRegistration; state.withoutRange > 0; state = await fleetState(nodesApi, 'hollow-')) {
+      if (performance.now() - t0ranges > 600_000) throw new Error(`timed out after 600 s waiting for every hollow node to have a pod range (${state.withoutRange} without)`);
+      await new Promise((r) => setTimeout(r, 2000));
+    }
     const podRangesSeconds = (performance.now() - t0ranges) / 1000;
     progress(`every hollow node has a pod range, ${podRangesSeconds.toFixed(1)} s after registration`);
 
@@ -592,7 +603,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       }
     }
 
-    const readyAfterScheduling = await readyNodes(nodesApi, 'hollow-');
+    const readyAfterScheduling = (await fleetState(nodesApi, 'hollow-')).ready;
     const latencies: number[] = [];
     const toRunning: number[] = [];
     for (const [k, t] of created) {
