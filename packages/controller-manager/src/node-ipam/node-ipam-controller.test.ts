@@ -173,6 +173,31 @@ describe('NodeIpamController.sync', () => {
     expect(['c', 'd', 'e'].map((n) => podCIDR(c, n)?.podCIDR)).toEqual(['10.9.0.128/26', '10.9.0.192/26', '10.9.0.0/26']);
   });
 
+  it('nodes joining together, synced in parallel (the workers), get distinct ranges with one claim create each', async () => {
+    const names = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const { cluster: c, c: ctrl } = await setup(names.map((n) => withUid(node(n))), { clusterCIDR: '10.9.0.0/24', nodeCIDRMaskSize: 27 });
+    await Promise.all(names.map((n) => ctrl.sync(n)));
+    const ranges = names.map((n) => podCIDR(c, n)?.podCIDR);
+    expect(ranges.every((r) => r !== undefined)).toBe(true);
+    expect(new Set(ranges).size).toBe(names.length);
+    expect(claims(c)).toEqual(names.map((n, i) => `${ranges[i]}=${n}`).sort());
+    // Each worker skips the slots others are claiming instead of racing them to a failed create.
+    expect(c.writes().filter((w) => w.startsWith('create leases'))).toHaveLength(names.length);
+  });
+
+  it('a worker whose claim lost (a range taken by another manager, not yet in the cache) passes over the slot another worker is claiming', async () => {
+    const { cluster: c, c: ctrl } = await setup([withUid(node('a')), withUid(node('b'))], { clusterCIDR: '10.9.0.0/24', nodeCIDRMaskSize: 27 });
+    await c.client.resource<Lease>('leases').create(claim('10.9.0.0/27', 'elsewhere'));
+    c.client.clearActions();
+    await Promise.all([ctrl.sync('a'), ctrl.sync('b')]);
+    expect([podCIDR(c, 'a')?.podCIDR, podCIDR(c, 'b')?.podCIDR]).toEqual(['10.9.0.64/27', '10.9.0.32/27']);
+    expect(c.writes().filter((w) => w.startsWith('create leases'))).toEqual([
+      'create leases kube-system/pod-cidr-10.9.0.0-27', // a: lost to the other manager
+      'create leases kube-system/pod-cidr-10.9.0.32-27', // b
+      'create leases kube-system/pod-cidr-10.9.0.64-27', // a again, past b's
+    ]);
+  });
+
   it('a waiting node is looked at again when a range is freed, not on each of its status writes', async () => {
     const { cluster: c, c: ctrl } = await setup(
       [withUid(node('a', { podCIDR: '10.9.0.0/25' })), claim('10.9.0.0/25', 'a'), withUid(node('b', { podCIDR: '10.9.0.128/25' })), claim('10.9.0.128/25', 'b'), withUid(node('c'))],

@@ -41,6 +41,8 @@ export const POD_CIDR_CLAIM_RANGE = 'flotilla.io/pod-cidr';
 export const DEFAULT_CLUSTER_CIDR = '10.244.0.0/16';
 /** Default per-node prefix length. */
 export const DEFAULT_NODE_CIDR_MASK_SIZE = 24;
+/** Parallel allocations by default (Kubernetes' range allocator runs 30 CIDR update workers). */
+export const DEFAULT_NODE_IPAM_WORKERS = 30;
 
 /** Options of the node IPAM controller besides the shared dependencies. */
 export interface NodeIpamOptions extends ControllerDeps {
@@ -74,6 +76,12 @@ export class NodeIpamController {
   private readonly parsed = new Map<string, Ipv4Cidr | undefined>();
   /** Where allocation looks first: after the last range handed out (next fit), so a pass does not rescan the taken ones. */
   private nextSlot = 0;
+  /**
+   * Pool slots (by position) a worker is creating a claim on right now. The cache shows a claim
+   * only once its watch event arrives; without this, workers allocating in parallel would all try
+   * the same free slot (safe, one create wins, but each loser pays a failed create per slot).
+   */
+  private readonly reserving = new Set<number>();
   /** Index names (per pool: informers are shared by every controller of the process). */
   private readonly slotIndex: string;
   private readonly outsideIndex: string;
@@ -111,7 +119,9 @@ export class NodeIpamController {
       name: 'node-ipam',
       reconcile: deps.metrics ? deps.metrics.instrument('node-ipam', reconcile) : reconcile,
       informers: [this.nodes, this.claims],
-      workers: deps.workers ?? 1,
+      // As kube-controller-manager's range allocator (30 CIDR update workers): a range costs two
+      // writes one after the other, so one worker gives ~70 nodes/s; a fleet joining at once waits.
+      workers: deps.workers ?? DEFAULT_NODE_IPAM_WORKERS,
       logger: deps.logger,
       clock: deps.clock,
     });
@@ -366,13 +376,21 @@ export class NodeIpamController {
       return;
     }
     // Next fit: from after the last range handed out, round the pool once.
+    const start = this.nextSlot;
     for (let i = 0; i < this.pool.length; i++) {
-      const at = (this.nextSlot + i) % this.pool.length;
+      const at = (start + i) % this.pool.length;
       const slot = this.pool[at]!;
-      if (this.slotTaken(slot)) continue;
+      if (this.reserving.has(at) || this.slotTaken(slot)) continue;
       const cidr = formatCidr(slot);
-      if (!(await this.createClaim(slot, node, cidr))) continue; // our cache lags: someone holds it
-      this.nextSlot = (at + 1) % this.pool.length;
+      this.reserving.add(at);
+      this.nextSlot = (at + 1) % this.pool.length; // parallel allocations look past it
+      let won: boolean;
+      try {
+        won = await this.createClaim(slot, node, cidr);
+      } finally {
+        this.reserving.delete(at);
+      }
+      if (!won) continue; // our cache lags: someone holds it
       const claim = { metadata: { name: claimName(slot) } } as Lease;
       await this.assign(node, cidr, claim);
       return;
