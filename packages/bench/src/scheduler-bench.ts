@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -89,6 +89,13 @@ export interface SchedulerBenchOptions {
    * own `Scheduled` event is always recorded.
    */
   hollowEvents?: boolean;
+  /**
+   * Scheduling priority (nice, -20..19) of the hollow-node processes. The fleet stands for other
+   * machines; here it shares the cores with the control plane it loads (Kubernetes' 5,000-node
+   * figures come from a control plane on machines of its own). A positive value lets the control
+   * plane go first. Default 0: everything at one priority.
+   */
+  fleetNice?: number;
   /** Figures of an earlier run (its BENCH_JSON), printed beside this run's. */
   previous?: PreviousFigures;
   /** The name on the BENCH_JSON line (`scheduler` or `scale`). */
@@ -122,6 +129,8 @@ export interface SchedulerBenchResult {
   pods: number;
   /** Whether the hollow fleet recorded kubelet Events. */
   hollowEvents: boolean;
+  /** The hollow-node processes' nice value (0: the control plane's). */
+  fleetNice: number;
   /** Pods created per second by the benchmark (the offered load). */
   createdPerSec: number;
   /** Pods bound per second: bound ÷ (last binding − first creation). */
@@ -379,6 +388,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
   const hollowEvents = opts.hollowEvents ?? process.env.FLOTILLA_BENCH_HOLLOW_EVENTS === '1';
   section(`scheduler benchmark: ${opts.nodes} hollow nodes, ${opts.pods} pods, ${opts.createConcurrency} concurrent creates${opts.createRate ? ` paced at ${opts.createRate}/s` : ''}`);
   print(`hollow nodes' kubelet Events (Pulled/Created/Started): ${hollowEvents ? 'recorded' : 'off (FLOTILLA_BENCH_HOLLOW_EVENTS=1 records them)'}; the scheduler's Scheduled event: recorded`);
+  print(`hollow-node processes' nice: ${opts.fleetNice ?? 0}${opts.fleetNice ? ' (the control plane, at 0, goes first)' : ' (as the control plane; --fleet-nice N lowers them)'}`);
   const loadBefore = loadavg()[0]!;
   // Node's default heap limit (about 4 GiB on this machine) is under what the
   // scheduler's and controller-manager's pod caches hold at 150,000 pods.
@@ -430,6 +440,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const t0nodes = performance.now();
     const fleet = startHollowFleet(kubeconfig, opts.nodes, 'hollow-', join(server.dir, 'hollow.log'), hollowEvents, opts.nodesPerProcess, [], profile('hollow-nodes'));
     started.push({ stop: () => fleet.stop() });
+    if (opts.fleetNice) for (const pid of fleet.pids) setPriority(pid, opts.fleetNice);
     await fleet.ready;
     const atRegistration = await fleetState(nodesApi, 'hollow-');
     const readyAfterRegistration = atRegistration.ready;
@@ -650,6 +661,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       nodes: opts.nodes,
       pods: opts.pods,
       hollowEvents,
+      fleetNice: opts.fleetNice ?? 0,
       createdPerSec,
       boundPerSec,
       throughputWindows: {
@@ -747,6 +759,7 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
         ["benchmark watch relists (bindings then seen late)", r.watchRelists],
         ['pod creates retried (connect timeout, 503, 429)', `${r.createRetries}${Object.keys(r.createRetryReasons ?? {}).length ? ` (${Object.entries(r.createRetryReasons!).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${v}× ${k}`).join('; ')})` : ''}`],
         ["hollow nodes' kubelet Events", r.hollowEvents ? 'recorded' : 'off'],
+        ['hollow-node processes\' nice (control plane: 0)', r.fleetNice ?? 0],
       ],
     ),
   );

@@ -83,6 +83,7 @@ interface SizeFlags extends Flags {
   createRate?: string;
   nodesPerProcess?: string;
   previous?: string;
+  fleetNice?: string;
 }
 
 function positive(v: string | undefined, what: string): number | undefined {
@@ -98,10 +99,12 @@ async function scheduler(flags: SizeFlags, base: SchedulerBenchOptions = flags.q
   const pods = positive(flags.pods, 'pods');
   const createRate = positive(flags.createRate, 'create-rate');
   const nodesPerProcess = positive(flags.nodesPerProcess, 'nodes-per-process');
+  const fleetNice = flags.fleetNice === undefined ? undefined : Number(flags.fleetNice);
+  if (fleetNice !== undefined && !(Number.isInteger(fleetNice) && fleetNice >= -20 && fleetNice <= 19)) throw new Error(`--fleet-nice must be an integer from -20 to 19, got ${flags.fleetNice}`);
   const previous = flags.previous ? readPreviousFigures(flags.previous) : undefined;
   // The benchmark's own client shares the machine with the cluster: its CPU is a figure too.
   const self = dir ? await profileSelf(join(dir, 'bench')) : undefined;
-  await runSchedulerBench({ ...base, benchName: what, ...(previous ? { previous } : {}), ...(nodes ? { nodes } : {}), ...(pods ? { pods } : {}), ...(createRate ? { createRate } : {}), ...(nodesPerProcess ? { nodesPerProcess } : {}), ...(dir ? { cpuProfDir: dir } : {}) });
+  await runSchedulerBench({ ...base, benchName: what, ...(previous ? { previous } : {}), ...(nodes ? { nodes } : {}), ...(pods ? { pods } : {}), ...(createRate ? { createRate } : {}), ...(nodesPerProcess ? { nodesPerProcess } : {}), ...(fleetNice ? { fleetNice } : {}), ...(dir ? { cpuProfDir: dir } : {}) });
   await self?.();
   printProfiles(dir);
 }
@@ -116,7 +119,7 @@ const withFlags = (c: Command) =>
 withFlags(program.command('apiserver').description('GET/create/LIST/watch of the real apiserver vs bare etcd')).action(apiserver);
 withFlags(program.command('agent').description('pod start and restart through the agent vs raw docker run')).action(agent);
 const withSize = (c: Command) =>
-  c.option('--nodes <n>', 'hollow nodes').option('--pods <n>', 'pods created and scheduled').option('--create-rate <n>', 'create pods at this rate (per second) instead of as fast as the apiserver answers').option('--nodes-per-process <n>', 'hollow nodes per process (default 1,000)').option('--previous <file>', "an earlier run's output (its BENCH_JSON line): print its figures beside this run's");
+  c.option('--nodes <n>', 'hollow nodes').option('--pods <n>', 'pods created and scheduled').option('--create-rate <n>', 'create pods at this rate (per second) instead of as fast as the apiserver answers').option('--nodes-per-process <n>', 'hollow nodes per process (default 1,000)').option('--previous <file>', "an earlier run's output (its BENCH_JSON line): print its figures beside this run's").option('--fleet-nice <n>', 'nice value of the hollow-node processes (they stand for other machines; a positive value lets the control plane go first; default 0)');
 withSize(withFlags(program.command('scheduler').description('scheduler_perf: pods bound per second on hollow nodes (1,000 nodes, 10,000 pods)'))).action((flags: SizeFlags) => scheduler(flags));
 withSize(withFlags(program.command('scale').description("the scheduler benchmark at Kubernetes' largest size: 5,000 hollow nodes, 150,000 pods"))).action((flags: SizeFlags) =>
   scheduler(flags, flags.quick ? SCHEDULER_QUICK : SCALE_DEFAULTS, 'scale'),
