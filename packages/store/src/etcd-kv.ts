@@ -569,9 +569,16 @@ export class EtcdKv {
         } else resolve(value as T);
       };
       const timer = setTimeout(() => {
-        finish(new EtcdCallError(GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded'));
-        // A silent etcd may be a dead one: check the connection now rather than in keepaliveTimeMs.
-        this.ping(s);
+        // After a stall of this process (a long GC pause, a starved CPU) the deadline and etcd's answer
+        // fall due in the same turn of the event loop, and timers run before I/O: the answer, already
+        // in the socket, would be thrown away as late, and the call retried (a create then meets
+        // itself). Give that turn's I/O first; only a call still unanswered after it is late.
+        setImmediate(() => {
+          if (done) return;
+          finish(new EtcdCallError(GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded'));
+          // A silent etcd may be a dead one: check the connection now rather than in keepaliveTimeMs.
+          this.ping(s);
+        });
       }, Math.max(0, deadline - Date.now()));
       const readStatus = (headers: http2.IncomingHttpHeaders) => {
         const got = grpcStatusOf(headers);

@@ -146,6 +146,39 @@ describe('EtcdKv on one etcd', () => {
     }
   });
 
+  it('takes an answer that came in while this process was stalled past the deadline, instead of calling it late and retrying', async () => {
+    const kv = new EtcdKv({ endpoints: [etcd.endpoint], requestTimeoutMs: 300, logger: quiet });
+    const pid = etcd.pid()!;
+    try {
+      await kv.range({ key: '/etcd-kv-test/stall' }); // connected
+      await freezeProcess(pid);
+      const call = kv.range({ key: '/etcd-kv-test/stall' }).then(
+        (res) => ({ res }),
+        (err: unknown) => ({ err }),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50)); // the request is in etcd's socket
+      // etcd goes on and this process stalls (as in a long GC pause) past the 300 ms deadline while etcd
+      // answers. The stall runs in the loop's check phase, so the next turn starts with timers (the
+      // deadline), and only then reads sockets: as after a stall in any I/O callback.
+      await new Promise<void>((resolve) =>
+        setImmediate(() => {
+          process.kill(pid, 'SIGCONT');
+          const until = Date.now() + 700;
+          while (Date.now() < until) {
+            // busy
+          }
+          resolve();
+        }),
+      );
+      const outcome = await call;
+      expect(outcome).toHaveProperty('res');
+      expect(kv.stats.retries).toBe(0);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+      kv.close();
+    }
+  });
+
   it('reads a range of 10,000 keys (~20 MB, far beyond gRPC\'s default 4 MiB) in one response', async () => {
     const kv = new EtcdKv({ endpoints: [etcd.endpoint], requestTimeoutMs: 30_000, logger: quiet });
     const prefix = `${uniquePrefix()}/`;
