@@ -35,3 +35,23 @@ describe('Registry', () => {
     expect(r.render()).toContain('h{path="line\\nbreak",plain="x"} 2');
   });
 });
+
+describe('runtime metrics', () => {
+  it("every registry reports the process's GC pauses and event-loop delay, as cumulative histograms", async () => {
+    const r = new Registry();
+    // A collection (no --expose-gc here: allocate until one happens) and a blocked loop.
+    const junk: unknown[] = [];
+    for (let i = 0; i < 200_000; i++) junk.push({ i, s: `x${i}` });
+    junk.length = 0;
+    const until = Date.now() + 300;
+    while (Date.now() < until) {
+      // blocks the event loop for 300 ms
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const text = r.render();
+    expect(text).toMatch(/^nodejs_gc_duration_seconds_count\{kind="(minor|major|incremental|weakcb)"\} [1-9]/m);
+    // The 300 ms block shows as a probe at least 0.2 s late.
+    const bucket = (le: string) => Number(text.match(new RegExp(`^nodejs_eventloop_delay_seconds_bucket\\{le="${le.replace('+', '\\+')}"\\} (\\d+)`, 'm'))?.[1]);
+    expect(bucket('+Inf') - bucket('0.1')).toBeGreaterThanOrEqual(1);
+  });
+});

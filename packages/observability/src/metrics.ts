@@ -3,6 +3,8 @@
  * rendered in the text exposition format (version 0.0.4).
  */
 
+import { runtimeMetrics } from './runtime-metrics.js';
+
 type Labels = Record<string, string | number>;
 
 // Most label values need no escaping: one scan instead of three replaces (every request records two series).
@@ -115,6 +117,8 @@ export class Histogram implements Metric {
 /** A set of metrics served together on `/metrics`. */
 export class Registry {
   private readonly metrics: Metric[] = [];
+  /** The process's GC pauses and event-loop delay, shared by every registry of the process. */
+  private readonly runtime = runtimeMetrics();
   counter(name: string, help: string): Counter {
     return this.add(new Counter(name, help));
   }
@@ -142,7 +146,7 @@ export class Registry {
       '# TYPE process_uptime_seconds gauge',
       `process_uptime_seconds ${process.uptime()}`,
     ];
-    return [...this.metrics.map((m) => m.render()), ...proc].join('\n') + '\n';
+    return [...this.metrics.map((m) => m.render()), this.runtime.gc.render(), this.runtime.eventLoopDelay.render(), ...proc].join('\n') + '\n';
   }
   private add<T extends Metric>(m: T): T {
     this.metrics.push(m);
