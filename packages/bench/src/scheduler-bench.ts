@@ -25,6 +25,7 @@ import { retryReason } from './retry-reason.js';
 import { CpuMeter, etcdEndpoints, etcdPid, flotillaBin, repoRoot, rssMiB, spawnNode, startApiServer, type BenchApiServer, type Started } from './processes.js';
 import { print, printJson, progress, section, table, targetTable, type TargetCheck } from './report.js';
 import { latencyBetween, parseLatencyHistogram, type ApiCallLatency } from './api-slo.js';
+import { runtimePauses, type Pauses } from './runtime-pauses.js';
 import { comparePrevious, type PreviousFigures } from './previous-figures.js';
 import { percentile, summarize, type LatencySummary } from './stats.js';
 
@@ -185,6 +186,8 @@ export interface SchedulerBenchResult {
   rssMiBPer1000Pods: Record<string, number>;
   /** Kubernetes' API call latency SLOs over the window (p99 per verb, resource and scope, from the apiserver's histogram). */
   apiLatency: ApiCallLatency[];
+  /** GC pauses and event-loop delays of the apiserver and the scheduler over the same window (their /metrics). */
+  runtimePauses?: Record<string, { gc?: Pauses; eventLoop?: Pauses }>;
   /** Create acknowledged → its ADDED event seen by the benchmark's watch (ms; 0 when the event came first). */
   watchDelivery: LatencySummary;
   /**
@@ -496,6 +499,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const cpu = new CpuMeter(pids);
     const rss0 = rssByProcess();
     const metrics0 = await apiserverMetrics(server);
+    const schedulerMetrics0 = await metricsText(`http://127.0.0.1:${schedulerMetricsPort}/metrics`);
     const requests0 = await requestCounts(server, metrics0);
     const etcdCalls0 = await etcdCallCounts().catch(() => new Map<string, number>());
     const tCreate = performance.now();
@@ -569,6 +573,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       for (const [k, n] of calls1) if (n > (calls0.get(k) ?? 0)) atRestPerSec[`etcd ${k}`] = (n - (calls0.get(k) ?? 0)) / secs;
     }
     const metrics1 = await apiserverMetrics(server);
+    const pauses = { apiserver: runtimePauses(metrics0, metrics1), scheduler: runtimePauses(schedulerMetrics0, await metricsText(`http://127.0.0.1:${schedulerMetricsPort}/metrics`)) };
     const requests1 = await requestCounts(server, metrics1);
     const apiLatency = latencyBetween(parseLatencyHistogram(metrics0), parseLatencyHistogram(metrics1));
     const etcdCalls1 = await etcdCallCounts().catch(() => new Map<string, number>());
@@ -691,6 +696,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       rssMiB: rss,
       rssMiBPer1000Pods,
       apiLatency,
+      runtimePauses: pauses,
       watchDelivery: summarize(delivery),
       listAllPods,
       deployment: { replicas: opts.deploymentReplicas, availableMs: deploymentMs },
@@ -801,6 +807,7 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
   print(table(['etcd method', 'per pod'], [...calls.map(([k, v]) => [k, v.toFixed(3)]), ['all', calls.reduce((a, [, v]) => a + v, 0).toFixed(3)]]));
   section(`API call latency (apiserver_request_duration_seconds, create -> last Running; p99 is a bucket's upper bound)`);
   print(table(['call', 'scope', 'count', 'p99 (s)', 'SLO (s)', 'status'], r.apiLatency.map((c) => [c.call, c.scope, c.count, Number.isFinite(c.p99) ? c.p99 : '> 60', c.threshold, c.met ? 'OK' : 'MISS'])));
+  printPauses(r.runtimePauses);
   print('');
   print(
     table(
@@ -867,6 +874,31 @@ function sloSummary(calls: readonly ApiCallLatency[]): string {
   const worst = [...calls].sort((a, b) => b.p99 / b.threshold - a.p99 / a.threshold)[0]!;
   const missed = calls.filter((c) => !c.met).length;
   return `${missed ? `${missed} of ${calls.length} call kinds over` : `all ${calls.length} call kinds within`}; worst ${worst.call} (${worst.scope}) p99 <= ${Number.isFinite(worst.p99) ? worst.p99 : '> 60'} s of ${worst.threshold} s`;
+}
+
+/** A process's /metrics text; empty when it cannot be read (the figures from it are then left out). */
+async function metricsText(url: string): Promise<string> {
+  try {
+    const res = await request(url);
+    return await res.body.text();
+  } catch {
+    return '';
+  }
+}
+
+/** The window's GC pauses and event-loop delays per process, when the processes report them. */
+function printPauses(pauses: SchedulerBenchResult['runtimePauses']): void {
+  const rows = Object.entries(pauses ?? {}).filter(([, p]) => p.gc || p.eventLoop);
+  if (rows.length === 0) return;
+  const bound = (p: Pauses | undefined) => (!p ? '-' : p.longestUnder === Infinity ? '> 10' : String(p.longestUnder));
+  print('');
+  print('stops of the event loop over the same window (every request in flight waits them out; "longest" is a bucket bound, s):');
+  print(
+    table(
+      ['process', 'GC pauses', 'GC total s', 'GC > 0.1 s', 'GC > 1 s', 'longest GC', 'loop late > 0.1 s', 'late > 1 s', 'longest late'],
+      rows.map(([name, p]) => [name, p.gc?.count ?? '-', p.gc ? p.gc.seconds.toFixed(1) : '-', p.gc?.over100ms ?? '-', p.gc?.over1s ?? '-', bound(p.gc), p.eventLoop?.over100ms ?? '-', p.eventLoop?.over1s ?? '-', bound(p.eventLoop)]),
+    ),
+  );
 }
 
 /** The scheduler's mean filter + score time per decision (ms), from scheduler_scheduling_algorithm_duration_seconds on its /metrics. */
