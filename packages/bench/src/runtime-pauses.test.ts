@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { histogramTotals, pausesBetween, runtimePauses } from './runtime-pauses.js';
+import { etcdStops, histogramTotals, pausesBetween, runtimePauses } from './runtime-pauses.js';
 
 const gcText = (minor: [number, number, number, number], major: [number, number, number, number], sums: [number, number]) =>
   [
@@ -36,5 +36,25 @@ describe('runtime pauses between two scrapes', () => {
     expect(runtimePauses(before, after).gc?.longestUnder).toBe(Infinity);
     expect(pausesBetween(histogramTotals('', 'x'), histogramTotals('', 'x'))).toBeUndefined();
     expect(runtimePauses('', 'process_uptime_seconds 1')).toEqual({});
+  });
+
+  it("reads etcd's disk and apply figures, whose buckets are powers of two", () => {
+    const etcd = (fsyncs: [number, number, number, number], sum: number, slow: number) =>
+      [
+        `etcd_disk_wal_fsync_duration_seconds_bucket{le="0.064"} ${fsyncs[0]}`,
+        `etcd_disk_wal_fsync_duration_seconds_bucket{le="0.128"} ${fsyncs[1]}`,
+        `etcd_disk_wal_fsync_duration_seconds_bucket{le="1.024"} ${fsyncs[2]}`,
+        `etcd_disk_wal_fsync_duration_seconds_bucket{le="+Inf"} ${fsyncs[3]}`,
+        `etcd_disk_wal_fsync_duration_seconds_sum ${sum}`,
+        `etcd_disk_wal_fsync_duration_seconds_count ${fsyncs[3]}`,
+        `etcd_server_slow_apply_total ${slow}`,
+        'etcd_mvcc_db_total_size_in_bytes 1.048576e+06',
+      ].join('\n');
+    const stops = etcdStops(etcd([10, 10, 10, 10], 0.2, 3), etcd([100, 105, 109, 110], 4.2, 10));
+    // 100 fsyncs: 90 under 64 ms, 5 under 128 ms, 4 under 1.024 s, 1 beyond; "over 0.1 s" is over the 0.128 bound.
+    expect(stops.walFsync).toMatchObject({ count: 100, over100ms: 5, over1s: 1, longestUnder: Infinity });
+    expect(stops.slowApplies).toBe(7);
+    expect(stops.dbBytes).toBe(1_048_576);
+    expect(stops.snapshotSave).toBeUndefined();
   });
 });

@@ -36,7 +36,7 @@ export interface Pauses {
   count: number;
   /** Their total, seconds. */
   seconds: number;
-  /** How many lasted longer than 0.1 s and than 1 s. */
+  /** How many lasted longer than 0.1 s and than 1 s (than the smallest bucket bound at or above each, when neither is a bound). */
   over100ms: number;
   over1s: number;
   /** The smallest bucket bound every one of them fits under (s); Infinity when one went past the last. */
@@ -50,7 +50,54 @@ export function pausesBetween(before: HistogramTotals, after: HistogramTotals): 
   const count = delta(Infinity);
   const bounds = [...after.buckets.keys()].sort((a, b) => a - b);
   const longestUnder = count === 0 ? 0 : (bounds.find((b) => delta(b) === count) ?? Infinity);
-  return { count, seconds: after.sum - before.sum, over100ms: count - delta(0.1), over1s: count - delta(1), longestUnder };
+  const over = (t: number) => count - delta(bounds.find((b) => b >= t) ?? Infinity);
+  return { count, seconds: after.sum - before.sum, over100ms: over(0.1), over1s: over(1), longestUnder };
+}
+
+/** A counter (or gauge) `name` from exposition text, summed over its label sets; undefined when absent. */
+export function sampleTotal(text: string, name: string): number | undefined {
+  let total: number | undefined;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name} `) && !line.startsWith(`${name}{`)) continue;
+    total = (total ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
+}
+
+/** What etcd's disk and apply loop did in a window: the stops every write waits on. */
+export interface EtcdStops {
+  walFsync?: Pauses;
+  backendCommit?: Pauses;
+  snapshotSave?: Pauses;
+  /** Applies etcd logged as slower than expected (100 ms). */
+  slowApplies?: number;
+  /** Linearizable reads that waited longer than expected for the apply loop (ReadIndex). */
+  slowReadIndexes?: number;
+  /** Size of the backend database at the end (bytes). */
+  dbBytes?: number;
+}
+
+/** EtcdStops between two texts of etcd's /metrics. */
+export function etcdStops(before: string, after: string): EtcdStops {
+  const between = (name: string) => pausesBetween(histogramTotals(before, name), histogramTotals(after, name));
+  const walFsync = between('etcd_disk_wal_fsync_duration_seconds');
+  const backendCommit = between('etcd_disk_backend_commit_duration_seconds');
+  const snapshotSave = between('etcd_debugging_snap_save_total_duration_seconds');
+  const counted = (name: string) => {
+    const end = sampleTotal(after, name);
+    return end === undefined ? undefined : end - (sampleTotal(before, name) ?? 0);
+  };
+  const slowApplies = counted('etcd_server_slow_apply_total');
+  const slowReadIndexes = counted('etcd_server_slow_read_indexes_total');
+  const dbBytes = sampleTotal(after, 'etcd_mvcc_db_total_size_in_bytes');
+  return {
+    ...(walFsync ? { walFsync } : {}),
+    ...(backendCommit ? { backendCommit } : {}),
+    ...(snapshotSave ? { snapshotSave } : {}),
+    ...(slowApplies !== undefined ? { slowApplies } : {}),
+    ...(slowReadIndexes !== undefined ? { slowReadIndexes } : {}),
+    ...(dbBytes !== undefined ? { dbBytes } : {}),
+  };
 }
 
 /** The GC and event-loop stops of one process between two /metrics texts. */

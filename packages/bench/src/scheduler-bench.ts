@@ -25,7 +25,7 @@ import { retryReason } from './retry-reason.js';
 import { CpuMeter, etcdEndpoints, etcdPid, flotillaBin, repoRoot, rssMiB, spawnNode, startApiServer, type BenchApiServer, type Started } from './processes.js';
 import { print, printJson, progress, section, table, targetTable, type TargetCheck } from './report.js';
 import { latencyBetween, parseLatencyHistogram, type ApiCallLatency } from './api-slo.js';
-import { runtimePauses, type Pauses } from './runtime-pauses.js';
+import { etcdStops, runtimePauses, type EtcdStops, type Pauses } from './runtime-pauses.js';
 import { comparePrevious, type PreviousFigures } from './previous-figures.js';
 import { percentile, summarize, type LatencySummary } from './stats.js';
 
@@ -188,6 +188,8 @@ export interface SchedulerBenchResult {
   apiLatency: ApiCallLatency[];
   /** GC pauses and event-loop delays of the apiserver and the scheduler over the same window (their /metrics). */
   runtimePauses?: Record<string, { gc?: Pauses; eventLoop?: Pauses }>;
+  /** etcd's WAL fsyncs, backend commits, snapshots and slow applies over the same window (its /metrics). */
+  etcdStops?: EtcdStops;
   /** Create acknowledged → its ADDED event seen by the benchmark's watch (ms; 0 when the event came first). */
   watchDelivery: LatencySummary;
   /**
@@ -502,6 +504,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const schedulerMetrics0 = await metricsText(`http://127.0.0.1:${schedulerMetricsPort}/metrics`);
     const requests0 = await requestCounts(server, metrics0);
     const etcdCalls0 = await etcdCallCounts().catch(() => new Map<string, number>());
+    const etcdMetrics0 = await metricsText(`${etcdEndpoints()[0]}/metrics`);
     const tCreate = performance.now();
     const fill = await runClosedLoop({
       concurrency: opts.createConcurrency,
@@ -577,6 +580,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const requests1 = await requestCounts(server, metrics1);
     const apiLatency = latencyBetween(parseLatencyHistogram(metrics0), parseLatencyHistogram(metrics1));
     const etcdCalls1 = await etcdCallCounts().catch(() => new Map<string, number>());
+    const etcdWindow = etcdStops(etcdMetrics0, await metricsText(`${etcdEndpoints()[0]}/metrics`));
     const etcdCallsPerPod: Record<string, number> = {};
     for (const [k, n] of etcdCalls1) if (n > (etcdCalls0.get(k) ?? 0)) etcdCallsPerPod[k] = (n - (etcdCalls0.get(k) ?? 0)) / opts.pods;
     const requestWindowSeconds = (performance.now() - tCreate) / 1000;
@@ -697,6 +701,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       rssMiBPer1000Pods,
       apiLatency,
       runtimePauses: pauses,
+      etcdStops: etcdWindow,
       watchDelivery: summarize(delivery),
       listAllPods,
       deployment: { replicas: opts.deploymentReplicas, availableMs: deploymentMs },
@@ -808,6 +813,7 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
   section(`API call latency (apiserver_request_duration_seconds, create -> last Running; p99 is a bucket's upper bound)`);
   print(table(['call', 'scope', 'count', 'p99 (s)', 'SLO (s)', 'status'], r.apiLatency.map((c) => [c.call, c.scope, c.count, Number.isFinite(c.p99) ? c.p99 : '> 60', c.threshold, c.met ? 'OK' : 'MISS'])));
   printPauses(r.runtimePauses);
+  printEtcdStops(r.etcdStops);
   print('');
   print(
     table(
@@ -897,6 +903,29 @@ function printPauses(pauses: SchedulerBenchResult['runtimePauses']): void {
     table(
       ['process', 'GC pauses', 'GC total s', 'GC > 0.1 s', 'GC > 1 s', 'longest GC', 'loop late > 0.1 s', 'late > 1 s', 'longest late'],
       rows.map(([name, p]) => [name, p.gc?.count ?? '-', p.gc ? p.gc.seconds.toFixed(1) : '-', p.gc?.over100ms ?? '-', p.gc?.over1s ?? '-', bound(p.gc), p.eventLoop?.over100ms ?? '-', p.eventLoop?.over1s ?? '-', bound(p.eventLoop)]),
+    ),
+  );
+}
+
+/** What etcd's disk and apply loop did over the window, when it reports it. */
+function printEtcdStops(stops: EtcdStops | undefined): void {
+  if (!stops) return;
+  const rows = (
+    [
+      ['WAL fsync', stops.walFsync],
+      ['backend commit', stops.backendCommit],
+      ['snapshot save', stops.snapshotSave],
+    ] as const
+  ).filter(([, p]) => p !== undefined);
+  if (rows.length === 0) return;
+  print('');
+  print(
+    `etcd over the same window (its buckets are powers of two: "> 0.1 s" counts those over 0.128 s)${stops.slowApplies !== undefined ? `; applies slower than 100 ms: ${stops.slowApplies}` : ''}${stops.slowReadIndexes !== undefined ? `; slow linearizable reads: ${stops.slowReadIndexes}` : ''}${stops.dbBytes !== undefined ? `; database ${(stops.dbBytes / 2 ** 20).toFixed(0)} MiB at the end` : ''}:`,
+  );
+  print(
+    table(
+      ['etcd', 'count', 'total s', '> 0.1 s', '> 1 s', 'longest'],
+      rows.map(([name, p]) => [name, p!.count, p!.seconds.toFixed(1), p!.over100ms, p!.over1s, p!.longestUnder === Infinity ? 'beyond the last bucket' : String(p!.longestUnder)]),
     ),
   );
 }
