@@ -56,5 +56,17 @@ describe('runtime pauses between two scrapes', () => {
     expect(stops.slowApplies).toBe(7);
     expect(stops.dbBytes).toBe(1_048_576);
     expect(stops.snapshotSave).toBeUndefined();
+    // etcd 3.4 times compactions in milliseconds.
+    const compaction = (n: [number, number, number], sum: number) =>
+      [
+        `etcd_debugging_mvcc_db_compaction_total_duration_milliseconds_bucket{le="100"} ${n[0]}`,
+        `etcd_debugging_mvcc_db_compaction_total_duration_milliseconds_bucket{le="1600"} ${n[1]}`,
+        `etcd_debugging_mvcc_db_compaction_total_duration_milliseconds_bucket{le="+Inf"} ${n[2]}`,
+        `etcd_debugging_mvcc_db_compaction_total_duration_milliseconds_sum ${sum}`,
+      ].join('\n');
+    const c = etcdStops(compaction([1, 1, 1], 50), compaction([1, 3, 3], 2050)).compaction!;
+    // Both took 0.1–1.6 s: over 0.1 s, and not over the 1.6 s bound (the first at or above 1 s).
+    expect(c).toMatchObject({ count: 2, over100ms: 2, over1s: 0, longestUnder: 1.6 });
+    expect(c.seconds).toBeCloseTo(2, 9);
   });
 });

@@ -13,8 +13,8 @@ export interface HistogramTotals {
   sum: number;
 }
 
-/** The histogram `name` from exposition text, summed over every label set but `le`. */
-export function histogramTotals(text: string, name: string): HistogramTotals {
+/** The histogram `name` from exposition text, summed over every label set but `le`, in seconds (`perSecond`: 1000 for one in milliseconds). */
+export function histogramTotals(text: string, name: string, perSecond = 1): HistogramTotals {
   const buckets = new Map<number, number>();
   let sum = 0;
   for (const line of text.split('\n')) {
@@ -22,10 +22,10 @@ export function histogramTotals(text: string, name: string): HistogramTotals {
     if (line.startsWith(`${name}_bucket{`)) {
       const le = /le="([^"]+)"/.exec(line)?.[1];
       if (le === undefined) continue;
-      const bound = le === '+Inf' ? Infinity : Number(le);
+      const bound = le === '+Inf' ? Infinity : Number(le) / perSecond;
       buckets.set(bound, (buckets.get(bound) ?? 0) + value);
     } else if (line.startsWith(`${name}_sum `) || line.startsWith(`${name}_sum{`)) {
-      sum += value;
+      sum += value / perSecond;
     }
   }
   return { buckets, sum };
@@ -69,6 +69,9 @@ export interface EtcdStops {
   walFsync?: Pauses;
   backendCommit?: Pauses;
   snapshotSave?: Pauses;
+  /** History compactions (each whole run), and the pauses within them during which writes wait. */
+  compaction?: Pauses;
+  compactionPause?: Pauses;
   /** Applies etcd logged as slower than expected (100 ms). */
   slowApplies?: number;
   /** Linearizable reads that waited longer than expected for the apply loop (ReadIndex). */
@@ -79,10 +82,12 @@ export interface EtcdStops {
 
 /** EtcdStops between two texts of etcd's /metrics. */
 export function etcdStops(before: string, after: string): EtcdStops {
-  const between = (name: string) => pausesBetween(histogramTotals(before, name), histogramTotals(after, name));
+  const between = (name: string, perSecond = 1) => pausesBetween(histogramTotals(before, name, perSecond), histogramTotals(after, name, perSecond));
   const walFsync = between('etcd_disk_wal_fsync_duration_seconds');
   const backendCommit = between('etcd_disk_backend_commit_duration_seconds');
   const snapshotSave = between('etcd_debugging_snap_save_total_duration_seconds');
+  const compaction = between('etcd_debugging_mvcc_db_compaction_total_duration_milliseconds', 1000);
+  const compactionPause = between('etcd_debugging_mvcc_db_compaction_pause_duration_milliseconds', 1000);
   const counted = (name: string) => {
     const end = sampleTotal(after, name);
     return end === undefined ? undefined : end - (sampleTotal(before, name) ?? 0);
@@ -94,6 +99,8 @@ export function etcdStops(before: string, after: string): EtcdStops {
     ...(walFsync ? { walFsync } : {}),
     ...(backendCommit ? { backendCommit } : {}),
     ...(snapshotSave ? { snapshotSave } : {}),
+    ...(compaction ? { compaction } : {}),
+    ...(compactionPause ? { compactionPause } : {}),
     ...(slowApplies !== undefined ? { slowApplies } : {}),
     ...(slowReadIndexes !== undefined ? { slowReadIndexes } : {}),
     ...(dbBytes !== undefined ? { dbBytes } : {}),

@@ -915,12 +915,14 @@ function printEtcdStops(stops: EtcdStops | undefined): void {
       ['WAL fsync', stops.walFsync],
       ['backend commit', stops.backendCommit],
       ['snapshot save', stops.snapshotSave],
+      ['history compaction', stops.compaction],
+      ['  its pauses (writes wait)', stops.compactionPause],
     ] as const
   ).filter(([, p]) => p !== undefined);
   if (rows.length === 0) return;
   print('');
   print(
-    `etcd over the same window (its buckets are powers of two: "> 0.1 s" counts those over 0.128 s)${stops.slowApplies !== undefined ? `; applies slower than 100 ms: ${stops.slowApplies}` : ''}${stops.slowReadIndexes !== undefined ? `; slow linearizable reads: ${stops.slowReadIndexes}` : ''}${stops.dbBytes !== undefined ? `; database ${(stops.dbBytes / 2 ** 20).toFixed(0)} MiB at the end` : ''}:`,
+    `etcd over the same window ("> 0.1 s" and "> 1 s" count those over the first bucket bound at or above: 0.128 and 1.024 s for fsyncs and commits, 1.6 s for compactions)${stops.slowApplies !== undefined ? `; applies slower than 100 ms: ${stops.slowApplies}` : ''}${stops.slowReadIndexes !== undefined ? `; slow linearizable reads: ${stops.slowReadIndexes}` : ''}${stops.dbBytes !== undefined ? `; database ${(stops.dbBytes / 2 ** 20).toFixed(0)} MiB at the end` : ''}:`,
   );
   print(
     table(
