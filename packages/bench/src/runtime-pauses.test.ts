@@ -1,23 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { etcdStops, histogramTotals, pausesBetween, runtimePauses } from './runtime-pauses.js';
 
-const gcText = (minor: [number, number, number, number], major: [number, number, number, number], sums: [number, number]) =>
-  [
-    '# TYPE nodejs_gc_duration_seconds histogram',
-    `nodejs_gc_duration_seconds_bucket{kind="minor",le="0.1"} ${minor[0]}`,
-    `nodejs_gc_duration_seconds_bucket{kind="minor",le="1"} ${minor[1]}`,
-    `nodejs_gc_duration_seconds_bucket{kind="minor",le="5"} ${minor[2]}`,
-    `nodejs_gc_duration_seconds_bucket{kind="minor",le="+Inf"} ${minor[3]}`,
-    `nodejs_gc_duration_seconds_sum{kind="minor"} ${sums[0]}`,
-    `nodejs_gc_duration_seconds_count{kind="minor"} ${minor[3]}`,
-    `nodejs_gc_duration_seconds_bucket{kind="major",le="0.1"} ${major[0]}`,
-    `nodejs_gc_duration_seconds_bucket{kind="major",le="1"} ${major[1]}`,
-    `nodejs_gc_duration_seconds_bucket{kind="major",le="5"} ${major[2]}`,
-    `nodejs_gc_duration_seconds_bucket{kind="major",le="+Inf"} ${major[3]}`,
-    `nodejs_gc_duration_seconds_sum{kind="major"} ${sums[1]}`,
-    `nodejs_gc_duration_seconds_count{kind="major"} ${major[3]}`,
-    'process_uptime_seconds 12',
-  ].join('\n');
+type Buckets = [number, number, number, number];
+/** One GC kind's series, buckets at 0.1, 1, 5 s and +Inf. */
+const gcSeries = (kind: string, b: Buckets, sum: number) => [
+  ...(['0.1', '1', '5', '+Inf'] as const).map((le, i) => `nodejs_gc_duration_seconds_bucket{kind="${kind}",le="${le}"} ${b[i]}`),
+  `nodejs_gc_duration_seconds_sum{kind="${kind}"} ${sum}`,
+  `nodejs_gc_duration_seconds_count{kind="${kind}"} ${b[3]}`,
+];
+const gcText = (minor: Buckets, major: Buckets, sums: [number, number]) =>
+  ['# TYPE nodejs_gc_duration_seconds histogram', ...gcSeries('minor', minor, sums[0]), ...gcSeries('major', major, sums[1]), 'process_uptime_seconds 12'].join('\n');
 
 describe('runtime pauses between two scrapes', () => {
   it('sums the series, and counts and bounds the stops of the window only', () => {
