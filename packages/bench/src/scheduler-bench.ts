@@ -319,7 +319,18 @@ export function startHollow(kubeconfig: string, count: number, prefix: string, l
 
 /** Of the nodes named `<prefix>…` (one LIST): how many are Ready, and how many have no pod range yet. */
 async function fleetState(nodesApi: { list(ns?: string): Promise<{ items: KubeObject[] }> }, prefix: string): Promise<{ ready: number; withoutRange: number }> {
-  const { items } = await nodesApi.list();
+  // A 503 (etcd behind) is retried for a while: one lost LIST must not end a run of many minutes.
+  let items: KubeObject[] = [];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      ({ items } = await nodesApi.list());
+      break;
+    } catch (err) {
+      if (attempt >= 10 || !isReason(err, 'ServiceUnavailable')) throw err;
+      progress(`LIST of nodes: ${(err as Error).message.slice(0, 120)}; again in 5 s`);
+      await new Promise((r) => setTimeout(r, 5000));
+    }
+  }
   let ready = 0;
   let withoutRange = 0;
   for (const n of items) {
