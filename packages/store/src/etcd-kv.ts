@@ -90,6 +90,28 @@ export function isRecoverableCallError(err: unknown): boolean {
   return err instanceof EtcdCallError && err.recoverable;
 }
 
+/**
+ * A timer for a deadline on an answer from etcd, run by `expire` unless
+ * cancelled first. After a stall of this process (a long GC pause, a starved
+ * CPU) the deadline and etcd's answer fall due in the same turn of the event
+ * loop, and timers run before sockets are read: the answer already received
+ * would be taken for no answer (a call retried, and a create then meets
+ * itself; a session dropped under its calls and watches). So when the timer
+ * falls due, that turn's I/O goes first; only what is still unanswered after
+ * it has missed the deadline.
+ */
+function deadlineTimer(ms: number, expire: () => void, options: { unref?: boolean } = {}): { cancel(): void } {
+  let cancelled = false;
+  const timer = setTimeout(() => setImmediate(() => cancelled || expire()), Math.max(0, ms));
+  if (options.unref) timer.unref();
+  return {
+    cancel() {
+      cancelled = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
 /** How to reach etcd. */
 export interface EtcdKvOptions {
   /** Client URLs, `http://host:port` (TLS is not supported). */
@@ -302,14 +324,14 @@ export class EtcdKv {
     if (wait <= 0) return Promise.reject(new EtcdCallError(GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded while connecting to etcd'));
     // A caller's deadline may end before the dial does.
     return new Promise<Session>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new EtcdCallError(GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded while connecting to etcd')), wait);
+      const timer = deadlineTimer(wait, () => reject(new EtcdCallError(GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded while connecting to etcd')));
       dial.then(
         (v) => {
-          clearTimeout(timer);
+          timer.cancel();
           resolve(v);
         },
         (e: unknown) => {
-          clearTimeout(timer);
+          timer.cancel();
           reject(e);
         },
       );
@@ -352,17 +374,17 @@ export class EtcdKv {
         maxSessionMemory: 256,
       });
       let settled = false;
-      const timer = setTimeout(() => {
+      const timer = deadlineTimer(this.connectTimeoutMs, () => {
         if (settled) return;
         settled = true;
         h2.destroy();
         reject(new Error(`no answer within ${this.connectTimeoutMs} ms`));
-      }, this.connectTimeoutMs);
+      });
       // 'on', not 'once': a second error after the first must not go unhandled.
       h2.on('error', (err) => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        timer.cancel();
         h2.destroy();
         reject(err);
       });
@@ -370,7 +392,7 @@ export class EtcdKv {
       h2.once('remoteSettings', () => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        timer.cancel();
         if (this.closed) {
           h2.destroy();
           reject(new EtcdCallError(GrpcStatus.CANCELLED, 'etcd client is closed'));
@@ -430,20 +452,19 @@ export class EtcdKv {
     if (s.pinging || now - s.lastPingAt < 5000 || s.h2.destroyed) return;
     s.pinging = true;
     s.lastPingAt = now;
-    const timer = setTimeout(() => {
+    const timer = deadlineTimer(this.keepaliveTimeoutMs, () => {
       if (!s.pinging) return;
       this.log?.warn({ endpoint: s.endpoint.url, timeoutMs: this.keepaliveTimeoutMs }, 'etcd did not answer a PING; reconnecting');
       s.h2.destroy(new Error(`etcd did not answer a PING within ${this.keepaliveTimeoutMs} ms`));
-    }, this.keepaliveTimeoutMs);
-    timer.unref();
+    }, { unref: true });
     const sent = s.h2.ping((err) => {
       s.pinging = false;
-      clearTimeout(timer);
+      timer.cancel();
       if (!err) s.heardAt = Date.now();
     });
     if (!sent) {
       s.pinging = false;
-      clearTimeout(timer);
+      timer.cancel();
     }
   }
 
@@ -562,24 +583,17 @@ export class EtcdKv {
         if (done) return;
         done = true;
         s.active--;
-        clearTimeout(timer);
+        timer.cancel();
         if (err) {
           if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
           reject(err);
         } else resolve(value as T);
       };
-      const timer = setTimeout(() => {
-        // After a stall of this process (a long GC pause, a starved CPU) the deadline and etcd's answer
-        // fall due in the same turn of the event loop, and timers run before I/O: the answer, already
-        // in the socket, would be thrown away as late, and the call retried (a create then meets
-        // itself). Give that turn's I/O first; only a call still unanswered after it is late.
-        setImmediate(() => {
-          if (done) return;
-          finish(new EtcdCallError(GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded'));
-          // A silent etcd may be a dead one: check the connection now rather than in keepaliveTimeMs.
-          this.ping(s);
-        });
-      }, Math.max(0, deadline - Date.now()));
+      const timer = deadlineTimer(deadline - Date.now(), () => {
+        finish(new EtcdCallError(GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded'));
+        // A silent etcd may be a dead one: check the connection now rather than in keepaliveTimeMs.
+        this.ping(s);
+      });
       const readStatus = (headers: http2.IncomingHttpHeaders) => {
         const got = grpcStatusOf(headers);
         if (!got) return;
