@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { etcdStops, histogramTotals, pausesBetween, runtimePauses } from './runtime-pauses.js';
+import { etcdStops, histogramTotals, longestText, pausesBetween, runtimePauses } from './runtime-pauses.js';
 
 type Buckets = [number, number, number, number];
 /** One GC kind's series, buckets at 0.1, 1, 5 s and +Inf. */
@@ -26,6 +26,8 @@ describe('runtime pauses between two scrapes', () => {
     const before = gcText([0, 0, 0, 0], [0, 0, 0, 0], [0, 0]);
     const after = gcText([0, 0, 0, 0], [0, 0, 0, 1], [0, 7]);
     expect(runtimePauses(before, after).gc?.longestUnder).toBe(Infinity);
+    expect(longestText(runtimePauses(before, after).gc)).toBe('beyond the last bucket'); // not the last bound of another histogram
+    expect(longestText(undefined)).toBe('-');
     expect(pausesBetween(histogramTotals('', 'x'), histogramTotals('', 'x'))).toBeUndefined();
     expect(runtimePauses('', 'process_uptime_seconds 1')).toEqual({});
   });

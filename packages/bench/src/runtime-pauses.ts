@@ -54,6 +54,17 @@ export function pausesBetween(before: HistogramTotals, after: HistogramTotals): 
   return { count, seconds: after.sum - before.sum, over100ms: over(0.1), over1s: over(1), longestUnder };
 }
 
+/** The stops recorded by histogram `name` between two /metrics texts. */
+function stopsBetween(before: string, after: string, name: string, perSecond = 1): Pauses | undefined {
+  return pausesBetween(histogramTotals(before, name, perSecond), histogramTotals(after, name, perSecond));
+}
+
+/** The longest stop for a table: its bucket bound, or that it went past the last one. */
+export function longestText(p: Pauses | undefined): string {
+  if (!p) return '-';
+  return p.longestUnder === Infinity ? 'beyond the last bucket' : String(p.longestUnder);
+}
+
 /** A counter (or gauge) `name` from exposition text, summed over its label sets; undefined when absent. */
 export function sampleTotal(text: string, name: string): number | undefined {
   let total: number | undefined;
@@ -82,7 +93,7 @@ export interface EtcdStops {
 
 /** EtcdStops between two texts of etcd's /metrics. */
 export function etcdStops(before: string, after: string): EtcdStops {
-  const between = (name: string, perSecond = 1) => pausesBetween(histogramTotals(before, name, perSecond), histogramTotals(after, name, perSecond));
+  const between = (name: string, perSecond = 1) => stopsBetween(before, after, name, perSecond);
   const walFsync = between('etcd_disk_wal_fsync_duration_seconds');
   const backendCommit = between('etcd_disk_backend_commit_duration_seconds');
   const snapshotSave = between('etcd_debugging_snap_save_total_duration_seconds');
@@ -109,7 +120,7 @@ export function etcdStops(before: string, after: string): EtcdStops {
 
 /** The GC and event-loop stops of one process between two /metrics texts. */
 export function runtimePauses(before: string, after: string): { gc?: Pauses; eventLoop?: Pauses } {
-  const gc = pausesBetween(histogramTotals(before, 'nodejs_gc_duration_seconds'), histogramTotals(after, 'nodejs_gc_duration_seconds'));
-  const eventLoop = pausesBetween(histogramTotals(before, 'nodejs_eventloop_delay_seconds'), histogramTotals(after, 'nodejs_eventloop_delay_seconds'));
+  const gc = stopsBetween(before, after, 'nodejs_gc_duration_seconds');
+  const eventLoop = stopsBetween(before, after, 'nodejs_eventloop_delay_seconds');
   return { ...(gc ? { gc } : {}), ...(eventLoop ? { eventLoop } : {}) };
 }

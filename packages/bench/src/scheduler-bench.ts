@@ -25,7 +25,7 @@ import { retryReason } from './retry-reason.js';
 import { CpuMeter, etcdEndpoints, etcdPid, flotillaBin, repoRoot, rssMiB, spawnNode, startApiServer, type BenchApiServer, type Started } from './processes.js';
 import { print, printJson, progress, section, table, targetTable, type TargetCheck } from './report.js';
 import { latencyBetween, parseLatencyHistogram, type ApiCallLatency } from './api-slo.js';
-import { etcdStops, runtimePauses, type EtcdStops, type Pauses } from './runtime-pauses.js';
+import { etcdStops, longestText, runtimePauses, sampleTotal, type EtcdStops, type Pauses } from './runtime-pauses.js';
 import { comparePrevious, type PreviousFigures } from './previous-figures.js';
 import { percentile, summarize, type LatencySummary } from './stats.js';
 
@@ -514,8 +514,8 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const metrics0 = await apiserverMetrics(server);
     const schedulerMetrics0 = await metricsText(`http://127.0.0.1:${schedulerMetricsPort}/metrics`);
     const requests0 = await requestCounts(server, metrics0);
-    const etcdCalls0 = await etcdCallCounts().catch(() => new Map<string, number>());
-    const etcdMetrics0 = await metricsText(`${etcdEndpoints()[0]}/metrics`);
+    const etcdMetrics0 = await etcdMetrics();
+    const etcdCalls0 = etcdCallCounts(etcdMetrics0);
     const tCreate = performance.now();
     const fill = await runClosedLoop({
       concurrency: opts.createConcurrency,
@@ -578,20 +578,22 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
         if (now !== last) (last = now), (stableSince = performance.now());
       }
       progress(`measuring each process's CPU with no pod work for ${restSeconds} s, every pod in place`);
-      const [req0, calls0] = [await requestCounts(server), await etcdCallCounts().catch(() => new Map<string, number>())];
+      const [req0, calls0] = [await requestCounts(server), etcdCallCounts(await etcdMetrics())];
       const t0 = performance.now();
       Object.assign(idleAfterCpuMsPerSec, await idleCpu(pids, restSeconds));
-      const [req1, calls1] = [await requestCounts(server), await etcdCallCounts().catch(() => new Map<string, number>())];
+      const [req1, calls1] = [await requestCounts(server), etcdCallCounts(await etcdMetrics())];
       const secs = (performance.now() - t0) / 1000;
       for (const [k, n] of req1) if (n > (req0.get(k) ?? 0)) atRestPerSec[k] = (n - (req0.get(k) ?? 0)) / secs;
       for (const [k, n] of calls1) if (n > (calls0.get(k) ?? 0)) atRestPerSec[`etcd ${k}`] = (n - (calls0.get(k) ?? 0)) / secs;
     }
     const metrics1 = await apiserverMetrics(server);
-    const pauses = { apiserver: runtimePauses(metrics0, metrics1), scheduler: runtimePauses(schedulerMetrics0, await metricsText(`http://127.0.0.1:${schedulerMetricsPort}/metrics`)) };
+    const schedulerMetrics1 = await metricsText(`http://127.0.0.1:${schedulerMetricsPort}/metrics`);
+    const pauses = { apiserver: runtimePauses(metrics0, metrics1), scheduler: runtimePauses(schedulerMetrics0, schedulerMetrics1) };
     const requests1 = await requestCounts(server, metrics1);
     const apiLatency = latencyBetween(parseLatencyHistogram(metrics0), parseLatencyHistogram(metrics1));
-    const etcdCalls1 = await etcdCallCounts().catch(() => new Map<string, number>());
-    const etcdWindow = etcdStops(etcdMetrics0, await metricsText(`${etcdEndpoints()[0]}/metrics`));
+    const etcdMetrics1 = await etcdMetrics();
+    const etcdCalls1 = etcdCallCounts(etcdMetrics1);
+    const etcdWindow = etcdStops(etcdMetrics0, etcdMetrics1);
     const etcdCallsPerPod: Record<string, number> = {};
     for (const [k, n] of etcdCalls1) if (n > (etcdCalls0.get(k) ?? 0)) etcdCallsPerPod[k] = (n - (etcdCalls0.get(k) ?? 0)) / opts.pods;
     const requestWindowSeconds = (performance.now() - tCreate) / 1000;
@@ -653,7 +655,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       while (i < bindTimes.length && bindTimes[i]! < w + 1000) (n++, i++);
       windows.push(n);
     }
-    const decision = await schedulerDecisionMs(schedulerMetricsPort).catch(() => Number.NaN);
+    const decision = schedulerDecisionMs(schedulerMetrics1);
     const sortedWindows = [...windows].sort((a, b) => a - b);
 
     progress(`Deployment of ${opts.deploymentReplicas} replicas to fully available`);
@@ -907,13 +909,12 @@ async function metricsText(url: string): Promise<string> {
 function printPauses(pauses: SchedulerBenchResult['runtimePauses']): void {
   const rows = Object.entries(pauses ?? {}).filter(([, p]) => p.gc || p.eventLoop);
   if (rows.length === 0) return;
-  const bound = (p: Pauses | undefined) => (!p ? '-' : p.longestUnder === Infinity ? '> 10' : String(p.longestUnder));
   print('');
   print('stops of the event loop over the same window (every request in flight waits them out; "longest" is a bucket bound, s):');
   print(
     table(
       ['process', 'GC pauses', 'GC total s', 'GC > 0.1 s', 'GC > 1 s', 'longest GC', 'loop late > 0.1 s', 'late > 1 s', 'longest late'],
-      rows.map(([name, p]) => [name, p.gc?.count ?? '-', p.gc ? p.gc.seconds.toFixed(1) : '-', p.gc?.over100ms ?? '-', p.gc?.over1s ?? '-', bound(p.gc), p.eventLoop?.over100ms ?? '-', p.eventLoop?.over1s ?? '-', bound(p.eventLoop)]),
+      rows.map(([name, p]) => [name, p.gc?.count ?? '-', p.gc ? p.gc.seconds.toFixed(1) : '-', p.gc?.over100ms ?? '-', p.gc?.over1s ?? '-', longestText(p.gc), p.eventLoop?.over100ms ?? '-', p.eventLoop?.over1s ?? '-', longestText(p.eventLoop)]),
     ),
   );
 }
@@ -938,37 +939,34 @@ function printEtcdStops(stops: EtcdStops | undefined): void {
   print(
     table(
       ['etcd', 'count', 'total s', '> 0.1 s', '> 1 s', 'longest'],
-      rows.map(([name, p]) => [name, p!.count, p!.seconds.toFixed(1), p!.over100ms, p!.over1s, p!.longestUnder === Infinity ? 'beyond the last bucket' : String(p!.longestUnder)]),
+      rows.map(([name, p]) => [name, p!.count, p!.seconds.toFixed(1), p!.over100ms, p!.over1s, longestText(p)]),
     ),
   );
 }
 
-/** The scheduler's mean filter + score time per decision (ms), from scheduler_scheduling_algorithm_duration_seconds on its /metrics. */
-async function schedulerDecisionMs(port: number): Promise<number> {
-  const res = await request(`http://127.0.0.1:${port}/metrics`);
-  const text = await res.body.text();
-  // Unlabelled series: `name value`; summed in case a label set is ever added.
-  const value = (name: string) => text.split('\n').filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`)).reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
-  const sum = value('scheduler_scheduling_algorithm_duration_seconds_sum');
-  const count = value('scheduler_scheduling_algorithm_duration_seconds_count');
-  return (sum / count) * 1000;
+/** The scheduler's mean filter + score time per decision (ms), from scheduler_scheduling_algorithm_duration_seconds in its /metrics text; NaN without it. */
+function schedulerDecisionMs(text: string): number {
+  const sum = sampleTotal(text, 'scheduler_scheduling_algorithm_duration_seconds_sum');
+  const count = sampleTotal(text, 'scheduler_scheduling_algorithm_duration_seconds_count');
+  return sum === undefined || !count ? Number.NaN : (sum / count) * 1000;
 }
 
-/** Unary gRPC calls etcd has started, by method (`KV/Range`, `KV/Txn`, `Lease/LeaseGrant`, ...), from its /metrics. */
-export async function etcdCallCounts(): Promise<Map<string, number>> {
+/** Every etcd member's /metrics text, one after the other (series of the same name add up); empty when unreadable. */
+async function etcdMetrics(): Promise<string> {
+  return (await Promise.all(etcdEndpoints().map((endpoint) => metricsText(`${endpoint}/metrics`)))).join('\n');
+}
+
+/** Unary gRPC calls etcd has started, by method (`KV/Range`, `KV/Txn`, `Lease/LeaseGrant`, ...), from its /metrics text. */
+export function etcdCallCounts(text: string): Map<string, number> {
   const out = new Map<string, number>();
-  for (const endpoint of etcdEndpoints()) {
-    const res = await request(`${endpoint}/metrics`);
-    const text = await res.body.text();
-    for (const line of text.split('\n')) {
-      if (!line.startsWith('grpc_server_started_total{') || !line.includes('grpc_type="unary"')) continue;
-      const method = /grpc_method="([^"]+)"/.exec(line)?.[1];
-      const service = /grpc_service="(?:etcdserverpb\.)?([^"]+)"/.exec(line)?.[1];
-      const n = Number(line.slice(line.lastIndexOf(' ') + 1));
-      if (!method || !n) continue;
-      const k = `${service}/${method}`;
-      out.set(k, (out.get(k) ?? 0) + n);
-    }
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('grpc_server_started_total{') || !line.includes('grpc_type="unary"')) continue;
+    const method = /grpc_method="([^"]+)"/.exec(line)?.[1];
+    const service = /grpc_service="(?:etcdserverpb\.)?([^"]+)"/.exec(line)?.[1];
+    const n = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (!method || !n) continue;
+    const k = `${service}/${method}`;
+    out.set(k, (out.get(k) ?? 0) + n);
   }
   return out;
 }
