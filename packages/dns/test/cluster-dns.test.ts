@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { EndpointSlice, Endpoints, Namespace, Service } from '@flotilla/api';
 import { RestClient } from '@flotilla/client';
 import { flotillaBin, freePort, startApiServer, waitFor, type TestApiServer } from '@flotilla/e2e';
-import { superviseProcess, type SupervisedProcess } from '../../e2e/src/child-process.js';
+import { healthyStatusPort, superviseProcess, type SupervisedProcess } from '../../e2e/src/child-process.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryDns, startFakeUpstream, type FakeUpstream } from '../src/testing/index.js';
 
@@ -22,15 +22,6 @@ let dns: SupervisedProcess | undefined;
 let dnsPort = 0;
 let metricsPort = 0;
 
-async function healthy(port: number): Promise<boolean> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1000) });
-    return res.ok;
-  } catch {
-    return false;
-  }
-}
-
 const ask = (name: string, type = 'A', tcp = false) => queryDns('127.0.0.1', dnsPort, name, type, { tcp });
 const ips = async (name: string) => (await ask(name)).answers.filter((a) => a.type === 'A').map((a) => a.data as string).sort();
 
@@ -39,7 +30,6 @@ beforeAll(async () => {
   client = RestClient.fromKubeconfig(api.kubeconfigPath);
   upstream = await startFakeUpstream({ 'outside.test': '192.0.2.7' });
   dnsPort = await freePort();
-  metricsPort = await freePort();
   dns = superviseProcess({
     name: 'dns',
     readyMessage: 'flotilla dns to serve',
@@ -53,10 +43,14 @@ beforeAll(async () => {
         '--port', String(dnsPort),
         '--upstream', `127.0.0.1:${upstream!.port}`,
         '--forward-timeout', '1s',
-        '--metrics-port', String(metricsPort),
+        '--metrics-port', '0',
         '--identity', `test-${ns}`,
       ];
-      return { args, command: `flotilla dns --port ${dnsPort}`, ready: () => healthy(metricsPort) };
+      return { args, command: `flotilla dns --port ${dnsPort}`, ready: async (_, output) => {
+          metricsPort = (await healthyStatusPort(output())) ?? 0;
+          return metricsPort > 0;
+        },
+      };
     },
   });
   await dns.launch();

@@ -14,8 +14,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Namespace, Pod, Service } from '@flotilla/api';
-import { flotillaBin, freePort, startCluster, waitFor, type TestCluster } from '@flotilla/e2e';
-import { superviseProcess, type SupervisedProcess } from '../../e2e/src/child-process.js';
+import { flotillaBin, startCluster, waitFor, type TestCluster } from '@flotilla/e2e';
+import { healthyStatusPort, superviseProcess, type SupervisedProcess } from '../../e2e/src/child-process.js';
 import { createHosts, type HostCluster } from '../../e2e/src/hosts.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from '../src/testing/index.js';
@@ -62,16 +62,15 @@ beforeAll(async () => {
     schedulers: 0,
   });
   upstream = await startFakeUpstream({ 'outside.test': '192.0.2.7' });
-  const metricsPort = await freePort();
   dns = superviseProcess({
     name: 'dns',
     readyMessage: 'flotilla dns to serve',
     readyTimeout: 30_000,
     stopGraceMs: 10_000,
     incarnation: async () => ({
-      args: [flotillaBin(), 'dns', '--kubeconfig', cluster!.api.kubeconfigPath, '--bind-address', hosts!.gateway, '--port', '53', '--upstream', `127.0.0.1:${upstream!.port}`, '--forward-timeout', '1s', '--metrics-port', String(metricsPort), '--identity', `test-${ns}`],
+      args: [flotillaBin(), 'dns', '--kubeconfig', cluster!.api.kubeconfigPath, '--bind-address', hosts!.gateway, '--port', '53', '--upstream', `127.0.0.1:${upstream!.port}`, '--forward-timeout', '1s', '--metrics-port', '0', '--identity', `test-${ns}`],
       command: `flotilla dns --bind-address ${hosts!.gateway}`,
-      ready: async () => (await fetch(`http://127.0.0.1:${metricsPort}/healthz`).catch(() => undefined))?.ok === true,
+      ready: async (_, output) => (await healthyStatusPort(output())) !== undefined,
     }),
   });
   await dns.launch();

@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { repoRoot } from './env.js';
 import { readProcStat } from './proc-stat.js';
 import { waitFor } from './wait-for.js';
@@ -44,8 +45,28 @@ export interface Incarnation {
   file?: string;
   /** What the start line of the log shows, e.g. `flotilla scheduler --port 1`. */
   command: string;
-  /** Polled until true; `startedAt` is when this incarnation was spawned. */
-  ready: (startedAt: number) => Promise<boolean>;
+  /** Polled until true; `startedAt` is when this incarnation was spawned, `output` what it has written so far. */
+  ready: (startedAt: number, output: () => string) => Promise<boolean>;
+}
+
+/**
+ * The port a Flotilla server bound for /metrics and /healthz, from its
+ * `serving /metrics and /healthz` log line (pino JSON, level info), or
+ * undefined before that line. Started with `--metrics-port 0`, a server takes
+ * the port the kernel gives it: a port picked free in advance can be taken by
+ * another process before the server binds it.
+ */
+export function statusPort(output: string): number | undefined {
+  for (const line of output.split('\n')) {
+    if (!line.includes('"serving /metrics and /healthz"')) continue;
+    try {
+      const port = (JSON.parse(line) as { port?: unknown }).port;
+      if (typeof port === 'number' && port > 0) return port;
+    } catch {
+      // Not a JSON line after all.
+    }
+  }
+  return undefined;
 }
 
 /** A supervised child process. */
@@ -77,21 +98,47 @@ export interface SuperviseOptions {
   stopGraceMs: number;
 }
 
+/** statusPort(output), once GET http://127.0.0.1:<it>/healthz answers 200; undefined until then. */
+export async function healthyStatusPort(output: string): Promise<number | undefined> {
+  const port = statusPort(output);
+  return port !== undefined && (await healthz(port)) ? port : undefined;
+}
+
+function healthz(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path: '/healthz', timeout: 2_000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.once('error', () => resolve(false));
+    req.once('timeout', () => {
+      req.destroy();
+      resolve(false);
+    });
+    req.end();
+  });
+}
+
 /** A process handle; nothing runs until launch(). */
 export function superviseProcess(options: SuperviseOptions): SupervisedProcess {
   const { name } = options;
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   let log = '';
+  // The current incarnation's output from its start (its head is what ready() looks at).
+  let current = '';
   const append = (chunk: Buffer) => {
-    log += chunk.toString('utf8');
+    const text = chunk.toString('utf8');
+    log += text;
     if (log.length > MAX_LOG) log = log.slice(log.length - MAX_LOG);
+    if (current.length < MAX_LOG) current += text;
   };
   const alive = () => !!child && child.exitCode === null && child.signalCode === null;
 
   const launch = async () => {
     const { args, command, ready, file } = await options.incarnation();
     const startedAt = Date.now();
+    current = '';
     log += `--- start ${new Date(startedAt).toISOString()}: ${command}\n`;
     const proc = spawn(file ?? process.execPath, args, { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
     child = proc;
@@ -107,7 +154,7 @@ export function superviseProcess(options: SuperviseOptions): SupervisedProcess {
         resolve();
       });
     });
-    const isReady = waitFor(() => ready(startedAt), { timeout: options.readyTimeout, interval: 100, message: options.readyMessage });
+    const isReady = waitFor(() => ready(startedAt, () => current), { timeout: options.readyTimeout, interval: 100, message: options.readyMessage });
     // A process that dies while starting fails the start at once, not at the deadline.
     const died = exited.then(() => {
       throw new Error(`${name} ${exitInfo} before it was ready`);

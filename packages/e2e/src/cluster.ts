@@ -10,16 +10,14 @@
  * (a host of scripts/hosts.sh) for the scenarios where Docker is the point.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Lease, Node } from '@flotilla/api';
 import { RestClient } from '@flotilla/client';
 import { cidrContains, IpRouteTable, parseCidr } from '@flotilla/network';
 import { startApiServer, type StartApiServerOptions, type TestApiServer } from './apiserver.js';
-import { superviseProcess } from './child-process.js';
+import { healthyStatusPort, superviseProcess, type Incarnation } from './child-process.js';
 import { flotillaBin } from './env.js';
-import { freePort } from './free-port.js';
 import { writeKubeconfig } from './kubeconfig.js';
 
 /** The components a cluster runs as processes besides the apiserver. */
@@ -83,8 +81,11 @@ export interface StartClusterOptions {
    * range, as on the control plane's machine, so tests reach pods by IP.
    */
   clusterCIDR?: string;
-  /** pino level of the component processes; default info (their logs are kept for failure reports). */
-  logLevel?: string;
+  /**
+   * pino level of the component processes; default info (their logs are kept for failure reports).
+   * Not above info: the harness learns a component's /healthz port from its info line.
+   */
+  logLevel?: 'info' | 'debug' | 'trace';
   /** How long a process may take to become ready; default 60 s (six processes loading at once on a busy 2-core machine are slow). */
   readyTimeout?: number;
 }
@@ -131,22 +132,6 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-/** GET http://127.0.0.1:port/healthz answered 200. */
-function healthz(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path: '/healthz', timeout: 2_000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.once('error', () => resolve(false));
-    req.once('timeout', () => {
-      req.destroy();
-      resolve(false);
-    });
-    req.end();
-  });
-}
-
 /**
  * Spawns one cluster process and returns its handle once `ready()` holds.
  * `args` are computed per incarnation so a restart can pick a new free port.
@@ -154,7 +139,7 @@ function healthz(port: number): Promise<boolean> {
 async function spawnProcess(
   name: string,
   component: ClusterComponent,
-  args: () => Promise<{ argv: string[]; ready: (startedAt: number) => Promise<boolean> }>,
+  args: () => Promise<{ argv: string[]; ready: Incarnation['ready'] }>,
   readyTimeout: number,
   netns?: string,
 ): Promise<ClusterProcess> {
@@ -245,21 +230,18 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
       const p = await spawnProcess(
         name,
         component,
-        async () => {
-          const port = await freePort();
-          return {
-            argv: [
-              '--kubeconfig', kubeconfig,
-              '--identity', name,
-              '--metrics-port', String(port),
-              '--log-level', logLevel,
-              // Explicit both ways: the default is on, and a lone process restarted in a test must act at once.
-              leaderElect ? '--leader-elect=true' : '--leader-elect=false',
-              ...extra,
-            ],
-            ready: () => healthz(port),
-          };
-        },
+        async () => ({
+          argv: [
+            '--kubeconfig', kubeconfig,
+            '--identity', name,
+            '--metrics-port', '0',
+            '--log-level', logLevel,
+            // Explicit both ways: the default is on, and a lone process restarted in a test must act at once.
+            leaderElect ? '--leader-elect=true' : '--leader-elect=false',
+            ...extra,
+          ],
+          ready: async (_, output) => (await healthyStatusPort(output())) !== undefined,
+        }),
         readyTimeout,
       );
       processes.set(name, p);
@@ -332,11 +314,8 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
           const p = await spawnProcess(
             'host-routes',
             'host-routes',
-            async () => {
-              const port = await freePort();
-              // The sink is hosts.sh's (it must exist before any agent starts).
-              return { argv: ['--kubeconfig', kubeconfig, '--within', within, '--no-sink', '--metrics-port', String(port), '--log-level', logLevel], ready: () => healthz(port) };
-            },
+            // The sink is hosts.sh's (it must exist before any agent starts).
+            async () => ({ argv: ['--kubeconfig', kubeconfig, '--within', within, '--no-sink', '--metrics-port', '0', '--log-level', logLevel], ready: async (_, output) => (await healthyStatusPort(output())) !== undefined }),
             readyTimeout,
           );
           processes.set('host-routes', p);

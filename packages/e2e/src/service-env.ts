@@ -19,7 +19,7 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Pod } from '@flotilla/api';
-import { superviseProcess, type SupervisedProcess } from './child-process.js';
+import { healthyStatusPort, superviseProcess, type SupervisedProcess } from './child-process.js';
 import { startCluster, type TestCluster } from './cluster.js';
 import { flotillaBin, repoRoot } from './env.js';
 import { freePort } from './free-port.js';
@@ -231,16 +231,15 @@ export async function startServiceEnv(options: ServiceEnvOptions = {}): Promise<
     proxies.set('root', root);
     await Promise.all([root.start(), ...h.hosts.slice(0, withAgents).map(startProxy)]);
     if (clusterDNS) {
-      const metricsPort = await freePort();
       dns = superviseProcess({
         name: 'dns',
         readyMessage: 'flotilla dns to serve',
         readyTimeout: 30_000,
         stopGraceMs: 10_000,
         incarnation: async () => ({
-          args: [flotillaBin(), 'dns', '--kubeconfig', c.api.kubeconfigPath, '--bind-address', h.gateway, '--port', '53', '--cluster-dns', clusterDNS, '--no-forward', '--metrics-port', String(metricsPort)],
+          args: [flotillaBin(), 'dns', '--kubeconfig', c.api.kubeconfigPath, '--bind-address', h.gateway, '--port', '53', '--cluster-dns', clusterDNS, '--no-forward', '--metrics-port', '0'],
           command: `flotilla dns --bind-address ${h.gateway} --cluster-dns ${clusterDNS}`,
-          ready: async () => (await fetch(`http://127.0.0.1:${metricsPort}/healthz`).catch(() => undefined))?.ok === true,
+          ready: async (_, output) => (await healthyStatusPort(output())) !== undefined,
         }),
       });
       await dns.launch();
