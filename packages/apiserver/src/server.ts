@@ -154,7 +154,7 @@ function toApiError(err: unknown): ApiError | undefined {
 /** What an etcd-backed store counts (EtcdStorage); other stores count nothing. */
 interface StorageStats {
   etcdCallStats?: { calls: number; retries: number; sessions: number };
-  readStats?: { cacheHits: number; etcdReads: number; cacheLists?: number; etcdLists?: number };
+  readStats?: { cacheHits: number; etcdReads: number; cacheLists?: number; etcdLists?: number; lagWaits?: number; lagWaitTimeouts?: number };
 }
 
 /** The store's own counts on /metrics: etcd calls (how many a request costs) and where consistent GETs and LISTs were served from. */
@@ -175,6 +175,17 @@ function registerStorageMetrics(registry: Registry, storage: unknown): void {
         [{ from: 'cache' }, st.readStats!.cacheLists ?? 0],
         [{ from: 'etcd' }, st.readStats!.etcdLists ?? 0],
       ]);
+    }
+    if (st.readStats.lagWaits !== undefined) {
+      registry.callback(
+        'flotilla_storage_read_cache_lag_waits_total',
+        'Consistent GETs and LISTs that waited for the read cache to apply this apiserver\'s own writes, by outcome: caught up, or gave up and read etcd.',
+        'counter',
+        () => [
+          [{ outcome: 'caught-up' }, st.readStats!.lagWaits! - (st.readStats!.lagWaitTimeouts ?? 0)],
+          [{ outcome: 'gave-up' }, st.readStats!.lagWaitTimeouts ?? 0],
+        ],
+      );
     }
   }
 }

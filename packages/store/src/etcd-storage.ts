@@ -74,6 +74,14 @@ export interface EtcdStorageOptions {
    */
   readCacheListWaitMs?: number;
   /**
+   * How long a consistent get or list waits for the read cache to apply a
+   * write this store made and etcd acknowledged, before it reads etcd
+   * instead. Default 3,000 ms (Kubernetes waits up to 3 s for its watch
+   * cache); 0 never waits. The wait for the rest of etcd's revision is
+   * `readCacheListWaitMs` for a list and none for a get.
+   */
+  readCacheLagWaitMs?: number;
+  /**
    * Compact etcd's history every this many ms, keeping at least one
    * interval of it (kube-apiserver's --etcd-compaction-interval, 5 min).
    * 0 or unset: never (tests that need old revisions, embedded uses).
@@ -115,6 +123,17 @@ const CACHE_MISS_BACKOFF_MS = 250;
  * etcd) advances etcd's revision but never the copy's.
  */
 const CACHE_LIST_WAIT_MS = 250;
+
+/**
+ * How long a read waits for the read cache to apply this store's own
+ * acknowledged writes. Such a cache is behind, not blind (its watch will
+ * bring the write), and is typically behind because this process or etcd
+ * was busy: a read sent to etcd instead adds a linearizable range to the
+ * very etcd that is slow (a LIST of every pod, at scale), and every client's
+ * retry adds one more. Kubernetes' consistent reads wait up to 3 s for its
+ * watch cache.
+ */
+const CACHE_LAG_WAIT_MS = 3000;
 
 const MODIFIED = 'the object has been modified; please apply your changes to the latest version and try again';
 const MAX_RETRIES = 16;
@@ -214,6 +233,9 @@ export class EtcdStorage implements Storage {
   private cacheSkipUntil = 0;
   private readonly cacheMissBackoffMs: number;
   private readonly cacheListWaitMs: number;
+  private readonly cacheLagWaitMs: number;
+  /** The highest revision of any write this instance made and had acknowledged (lastWriteRevision's maximum). */
+  private lastOwnWrite = 0;
   /** Lists skip the cache until then (a catch-up wait timed out). */
   private cacheListSkipUntil = 0;
   private revisionBatch: Promise<number> | undefined;
@@ -244,7 +266,7 @@ export class EtcdStorage implements Storage {
   /** getCachedShared's objects, by the read cache's value they were decoded from (a new version is a new value). */
   private readonly sharedDecoded = new WeakMap<CachedValue, KubeObject>();
   /** Gets and first list pages served from the read cache, and those that had to read etcd (for tests and metrics). */
-  readonly readStats = { cacheHits: 0, etcdReads: 0, cacheLists: 0, etcdLists: 0 };
+  readonly readStats = { cacheHits: 0, etcdReads: 0, cacheLists: 0, etcdLists: 0, lagWaits: 0, lagWaitTimeouts: 0 };
   /** The history compaction loop, when compactionIntervalMs is set. */
   readonly compactor: Compactor | undefined;
 
@@ -294,6 +316,7 @@ export class EtcdStorage implements Storage {
     }
     this.cacheMissBackoffMs = options.readCacheMissBackoffMs ?? CACHE_MISS_BACKOFF_MS;
     this.cacheListWaitMs = options.readCacheListWaitMs ?? CACHE_LIST_WAIT_MS;
+    this.cacheLagWaitMs = options.readCacheLagWaitMs ?? CACHE_LAG_WAIT_MS;
     if (options.readCache !== false) {
       this.readCache = new ReadCache({ client: this.kv, stream: this.watchStream, keyPrefix: `${this.prefix}/`, log: this.log });
     }
@@ -361,6 +384,7 @@ export class EtcdStorage implements Storage {
 
   private wrote(resource: string, key: string, revision: number, value: Buffer | string | undefined): number {
     if (revision > (this.lastWriteRevision.get(resource) ?? 0)) this.lastWriteRevision.set(resource, revision);
+    if (revision > this.lastOwnWrite) this.lastOwnWrite = revision;
     const cache = this.readCache;
     // Only writes the cache has not applied yet need remembering (see getCached).
     if (cache && revision > cache.revision && revision > (this.unappliedWrites.get(key)?.rev ?? 0)) {
@@ -436,14 +460,17 @@ export class EtcdStorage implements Storage {
    * {@inheritDoc Storage.get}
    * Consistent: reflects every write acknowledged before the call. Served
    * from the read cache when it has caught up with etcd's current revision
-   * (fetched once for all gets of the same tick), else read from etcd.
+   * (fetched once for all gets of the same tick), waiting for it while it
+   * applies this store's own writes (see cacheReaches), else read from etcd.
    */
   async get(resource: string, namespace: string | undefined, name: string): Promise<KubeObject> {
     const key = this.key(resource, namespace, name);
     const cache = this.readCache;
-    if (cache && !this.closed && Date.now() >= this.cacheSkipUntil) {
+    if (cache && !this.closed && (Date.now() >= this.cacheSkipUntil || this.cacheLags())) {
       if (cache.ready) {
-        const hit = cache.lookup(key, await this.sharedRevision());
+        const revision = await this.sharedRevision();
+        let hit = cache.lookup(key, revision);
+        if (hit === STALE && (await this.cacheReaches(revision, 0)) && !this.closed) hit = cache.lookup(key, revision);
         if (hit !== STALE) {
           this.readStats.cacheHits++;
           if (!hit) throw notFound(resource, name);
@@ -458,6 +485,33 @@ export class EtcdStorage implements Storage {
     const kv = await this.readKv(key);
     if (!kv) throw notFound(resource, name);
     return this.decode(key, kv, true);
+  }
+
+  /** Whether the read cache has not yet applied a write this instance made and etcd acknowledged. */
+  private cacheLags(): boolean {
+    const cache = this.readCache;
+    return !!cache && cache.ready && cache.revision < this.lastOwnWrite;
+  }
+
+  /**
+   * Whether the read cache has applied `revision`, waiting for it: up to
+   * readCacheLagWaitMs for the part of it that is this instance's own
+   * acknowledged writes (the cache's watch will bring them), then up to
+   * `moreMs` for the rest, which may be writes outside the prefix (another
+   * cluster on the same etcd) that the copy never sees.
+   */
+  private async cacheReaches(revision: number, moreMs: number): Promise<boolean> {
+    const cache = this.readCache;
+    if (!cache) return false;
+    const own = Math.min(this.lastOwnWrite, revision);
+    if (cache.revision < own) {
+      this.readStats.lagWaits++;
+      if (!(await cache.caughtUp(own, this.cacheLagWaitMs))) {
+        this.readStats.lagWaitTimeouts++;
+        return false;
+      }
+    }
+    return cache.caughtUp(revision, moreMs);
   }
 
   /**
@@ -766,7 +820,7 @@ export class EtcdStorage implements Storage {
    */
   private async cachedRange(base: string): Promise<{ revision: number; kvs: Array<[string, CachedValue]> } | undefined> {
     const cache = this.readCache;
-    if (!cache || this.closed || Date.now() < this.cacheListSkipUntil) {
+    if (!cache || this.closed || (Date.now() < this.cacheListSkipUntil && !this.cacheLags())) {
       this.readStats.etcdLists++;
       return undefined;
     }
@@ -777,7 +831,7 @@ export class EtcdStorage implements Storage {
     }
     const revision = await this.sharedRevision();
     let snapshot = cache.range(base, revision);
-    if (snapshot === STALE && (await cache.caughtUp(revision, this.cacheListWaitMs)) && !this.closed) snapshot = cache.range(base, revision);
+    if (snapshot === STALE && (await this.cacheReaches(revision, this.cacheListWaitMs)) && !this.closed) snapshot = cache.range(base, revision);
     if (snapshot === STALE) {
       this.cacheListSkipUntil = Date.now() + this.cacheMissBackoffMs;
       this.readStats.etcdLists++;

@@ -1,5 +1,20 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { EtcdStorage } from '../src/index.js';
 import { eventually, Fixture, mapLimit, pod, privateEtcdFixture, rejection } from './helpers.js';
+
+/**
+ * Holds back the events of `s`'s read cache watch until release(), as a
+ * busy process or a slow watch connection does: the copy falls behind.
+ */
+function holdCacheEvents(s: EtcdStorage): () => void {
+  const cache = (s as unknown as { readCache: { apply(events: unknown[]): void } }).readCache;
+  const held: unknown[][] = [];
+  cache.apply = (events) => void held.push(events);
+  return () => {
+    delete (cache as { apply?: unknown }).apply; // the class's own again
+    for (const events of held) cache.apply(events);
+  };
+}
 
 let fx: Fixture;
 beforeEach(() => {
@@ -213,6 +228,45 @@ describe('EtcdStorage list from the read cache', () => {
       await writes;
     }
     expect(seen).toEqual(names);
+  });
+
+  it('a get and a list the read cache lags behind this store\'s own write wait for the cache instead of reading etcd', async () => {
+    // The list's wait for the rest of etcd's revision is 0 and a miss would send every read to etcd for a minute:
+    // only the wait for this store's own writes keeps both in the cache.
+    const s = own().store({ readCacheListWaitMs: 0, readCacheMissBackoffMs: 60_000 });
+    await s.create('pods', pod('lag', 'p-1'));
+    await eventually(async () => (await s.get('pods', 'lag', 'p-1'), s.readStats.cacheHits > 0));
+    const release = holdCacheEvents(s);
+    let released = false;
+    try {
+      const made = await s.create('pods', pod('lag', 'p-2'));
+      const before = { ...s.readStats };
+      const get = s.get('pods', 'lag', 'p-2');
+      const list = s.list('pods', 'lag');
+      await eventually(() => s.readStats.lagWaits === before.lagWaits + 2, 10_000, 'the get and the list to wait for the cache');
+      release();
+      released = true;
+      expect((await get).metadata.resourceVersion).toBe(made.metadata.resourceVersion);
+      expect((await list).items.map((o) => o.metadata.name)).toEqual(['p-1', 'p-2']);
+      expect(s.readStats).toMatchObject({ cacheHits: before.cacheHits + 1, etcdReads: before.etcdReads, cacheLists: before.cacheLists + 1, etcdLists: before.etcdLists, lagWaitTimeouts: 0 });
+    } finally {
+      if (!released) release();
+    }
+  });
+
+  it('a read gives up waiting for a cache that lags too long and reads etcd, with the same answer', async () => {
+    const s = own().store({ readCacheLagWaitMs: 100 });
+    await s.create('pods', pod('stuck', 'p-1'));
+    await eventually(async () => (await s.get('pods', 'stuck', 'p-1'), s.readStats.cacheHits > 0));
+    const release = holdCacheEvents(s);
+    try {
+      const made = await s.create('pods', pod('stuck', 'p-2'));
+      const before = { ...s.readStats };
+      expect((await s.get('pods', 'stuck', 'p-2')).metadata.resourceVersion).toBe(made.metadata.resourceVersion);
+      expect(s.readStats).toMatchObject({ etcdReads: before.etcdReads + 1, lagWaits: before.lagWaits + 1, lagWaitTimeouts: before.lagWaitTimeouts + 1 });
+    } finally {
+      release();
+    }
   });
 
   it('a write outside the prefix (another cluster on the same etcd) sends the list to etcd after a bounded wait, with the same answer', async () => {

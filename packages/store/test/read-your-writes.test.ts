@@ -70,7 +70,7 @@ describe('consistent gets (read cache)', () => {
     await s.get('pods', 'default', 'a');
     await s.get('pods', 'default', 'a');
     await s.list('pods', 'default');
-    expect(s.readStats).toEqual({ cacheHits: 0, etcdReads: 2, cacheLists: 0, etcdLists: 1 });
+    expect(s.readStats).toEqual({ cacheHits: 0, etcdReads: 2, cacheLists: 0, etcdLists: 1, lagWaits: 0, lagWaitTimeouts: 0 });
   });
 });
 
