@@ -25,7 +25,7 @@ import { retryReason } from './retry-reason.js';
 import { CpuMeter, etcdEndpoints, etcdPid, flotillaBin, repoRoot, rssMiB, spawnNode, startApiServer, type BenchApiServer, type Started } from './processes.js';
 import { print, printJson, progress, section, table, targetTable, type TargetCheck } from './report.js';
 import { latencyBetween, parseLatencyHistogram, type ApiCallLatency } from './api-slo.js';
-import { etcdStops, longestText, runtimePauses, sampleTotal, type EtcdStops, type Pauses } from './runtime-pauses.js';
+import { etcdStops, longestText, readSources, readSourcesText, runtimePauses, sampleTotal, type EtcdStops, type Pauses, type ReadSources } from './runtime-pauses.js';
 import { comparePrevious, type PreviousFigures } from './previous-figures.js';
 import { percentile, summarize, type LatencySummary } from './stats.js';
 
@@ -190,6 +190,8 @@ export interface SchedulerBenchResult {
   runtimePauses?: Record<string, { gc?: Pauses; eventLoop?: Pauses }>;
   /** etcd's WAL fsyncs, backend commits, snapshots and slow applies over the same window (its /metrics). */
   etcdStops?: EtcdStops;
+  /** Where the apiserver served consistent GETs and LISTs over the same window, and during the LISTs of every pod. */
+  readSources?: { window?: ReadSources; listAllPods?: ReadSources };
   /** Create acknowledged → its ADDED event seen by the benchmark's watch (ms; 0 when the event came first). */
   watchDelivery: LatencySummary;
   /**
@@ -616,6 +618,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     }
     progress('LIST of every pod in the cluster, three times');
     const listAllPods = { items: 0, ms: [] as number[], bodyMs: [] as number[], parseMs: [] as number[], bytes: 0, errors: [] as string[] };
+    const beforeLists = await apiserverMetrics(server);
     for (let i = 0; i < 3; i++) {
       const t = performance.now();
       // A failed LIST is a figure too (it failed, after so long): the run goes on to print the rest.
@@ -636,6 +639,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       }
     }
 
+    const readsDuringLists = readSources(beforeLists, await apiserverMetrics(server));
     const readyAfterScheduling = (await fleetState(nodesApi, 'hollow-')).ready;
     const latencies: number[] = [];
     const toRunning: number[] = [];
@@ -715,6 +719,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       apiLatency,
       runtimePauses: pauses,
       etcdStops: etcdWindow,
+      readSources: { window: readSources(metrics0, metrics1), listAllPods: readsDuringLists },
       watchDelivery: summarize(delivery),
       listAllPods,
       deployment: { replicas: opts.deploymentReplicas, availableMs: deploymentMs },
@@ -825,6 +830,7 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
   print(table(['etcd method', 'per pod'], [...calls.map(([k, v]) => [k, v.toFixed(3)]), ['all', calls.reduce((a, [, v]) => a + v, 0).toFixed(3)]]));
   section(`API call latency (apiserver_request_duration_seconds, create -> last Running; p99 is a bucket's upper bound)`);
   print(table(['call', 'scope', 'count', 'p99 (s)', 'SLO (s)', 'status'], r.apiLatency.map((c) => [c.call, c.scope, c.count, Number.isFinite(c.p99) ? c.p99 : '> 60', c.threshold, c.met ? 'OK' : 'MISS'])));
+  if (r.readSources?.window) print(`\napiserver's consistent reads over the window: ${readSourcesText(r.readSources.window)}`);
   printPauses(r.runtimePauses);
   printEtcdStops(r.etcdStops);
   print('');
@@ -843,6 +849,7 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
       ],
     ),
   );
+  if (r.readSources?.listAllPods) print(`during the LISTs of every pod: ${readSourcesText(r.readSources.listAllPods)}`);
   section('memory (RSS MiB after scheduling; growth per 1,000 pods from registration to every pod Running)');
   print(table(['process', 'RSS MiB', 'MiB per 1,000 pods'], Object.entries(r.rssMiB).map(([k, v]) => [k, v, r.rssMiBPer1000Pods[k]])));
   section('control loops');
