@@ -227,6 +227,11 @@ delete_host() { # N
   rm -rf "$hd"
 }
 
+# `docker save` of the images in the root engine into the engine at $1.
+copy_images() { # SOCK
+  DOCKER_HOST="$root_docker" docker save "${image_refs[@]}" | docker -H "$1" load -q >/dev/null
+}
+
 # Builds the images in the root engine (once, serialised between concurrent
 # callers) and copies them into every host whose copy differs.
 load_images() { # N...
@@ -239,7 +244,8 @@ load_images() { # N...
       sock="unix://$(sock_of "$n")"
       have="$(docker -H "$sock" image inspect -f '{{.Id}}' "${image_refs[@]}" 2>/dev/null || true)"
       [[ "$have" == "$want" ]] && continue
-      (DOCKER_HOST="$root_docker" docker save "${image_refs[@]}" | docker -H "$sock" load -q >/dev/null) &
+      # Tried twice: one load in a full test run failed with "Error processing tar file(signal: terminated)" (a SIGTERM to the engine's untar process, from no one known).
+      (copy_images "$sock" || { warn "loading the images into host $n failed; trying once more"; copy_images "$sock"; }) &
       pids+=($!)
     done
   else
