@@ -118,7 +118,7 @@ export class Histogram implements Metric {
 export class Registry {
   private readonly metrics: Metric[] = [];
   /** The process's GC pauses and event-loop delay, shared by every registry of the process. */
-  private readonly runtime = runtimeMetrics();
+  private readonly runtime = runtimeMetrics((name, help, buckets) => new Histogram(name, help, buckets));
   counter(name: string, help: string): Counter {
     return this.add(new Counter(name, help));
   }

@@ -13,7 +13,7 @@
  * process alive.
  */
 import { constants, PerformanceObserver } from 'node:perf_hooks';
-import { Histogram } from './metrics.js';
+import type { Histogram } from './metrics.js';
 
 /** Buckets of GC pauses (s): minor collections take ~1 ms, a major one of a large heap up to seconds. */
 export const GC_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -37,11 +37,15 @@ export interface RuntimeMetrics {
 
 let runtime: RuntimeMetrics | undefined;
 
-/** The process-wide runtime histograms, started on first use. */
-export function runtimeMetrics(): RuntimeMetrics {
+/**
+ * The process-wide runtime histograms, started on first use; `histogram`
+ * makes them (the Registry passes its Histogram, so this module imports
+ * none of metrics.ts at run time and the two do not load each other).
+ */
+export function runtimeMetrics(histogram: (name: string, help: string, buckets: number[]) => Histogram): RuntimeMetrics {
   if (runtime) return runtime;
-  const gc = new Histogram('nodejs_gc_duration_seconds', 'Garbage collection pauses of this process, by kind (minor, major, incremental, weakcb).', GC_BUCKETS);
-  const eventLoopDelay = new Histogram('nodejs_eventloop_delay_seconds', `How late a ${PROBE_MS} ms timer fired: time the event loop was busy or stopped (GC, CPU starvation, synchronous work).`, EVENT_LOOP_BUCKETS);
+  const gc = histogram('nodejs_gc_duration_seconds', 'Garbage collection pauses of this process, by kind (minor, major, incremental, weakcb).', GC_BUCKETS);
+  const eventLoopDelay = histogram('nodejs_eventloop_delay_seconds', `How late a ${PROBE_MS} ms timer fired: time the event loop was busy or stopped (GC, CPU starvation, synchronous work).`, EVENT_LOOP_BUCKETS);
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
       const kind = (e as { detail?: { kind?: number } }).detail?.kind;
