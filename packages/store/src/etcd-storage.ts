@@ -236,6 +236,8 @@ export class EtcdStorage implements Storage {
   private readonly cacheLagWaitMs: number;
   /** The highest revision of any write this instance made and had acknowledged (lastWriteRevision's maximum). */
   private lastOwnWrite = 0;
+  /** After a wait for the cache gave up: reads do not wait for it again until then (a stuck watch would hold every read for the whole wait). */
+  private lagWaitsOffUntil = 0;
   /** Lists skip the cache until then (a catch-up wait timed out). */
   private cacheListSkipUntil = 0;
   private revisionBatch: Promise<number> | undefined;
@@ -487,10 +489,10 @@ export class EtcdStorage implements Storage {
     return this.decode(key, kv, true);
   }
 
-  /** Whether the read cache has not yet applied a write this instance made and etcd acknowledged. */
+  /** Whether the read cache has not yet applied a write this instance made and etcd acknowledged, and reads wait for it. */
   private cacheLags(): boolean {
     const cache = this.readCache;
-    return !!cache && cache.ready && cache.revision < this.lastOwnWrite;
+    return !!cache && cache.ready && cache.revision < this.lastOwnWrite && Date.now() >= this.lagWaitsOffUntil;
   }
 
   /**
@@ -498,16 +500,19 @@ export class EtcdStorage implements Storage {
    * readCacheLagWaitMs for the part of it that is this instance's own
    * acknowledged writes (the cache's watch will bring them), then up to
    * `moreMs` for the rest, which may be writes outside the prefix (another
-   * cluster on the same etcd) that the copy never sees.
+   * cluster on the same etcd) that the copy never sees. A wait that gives
+   * up turns the waits off for as long again: the reads in between go to
+   * etcd at once, as they did before the cache lagged.
    */
   private async cacheReaches(revision: number, moreMs: number): Promise<boolean> {
     const cache = this.readCache;
     if (!cache) return false;
     const own = Math.min(this.lastOwnWrite, revision);
-    if (cache.revision < own) {
+    if (cache.revision < own && Date.now() >= this.lagWaitsOffUntil) {
       this.readStats.lagWaits++;
       if (!(await cache.caughtUp(own, this.cacheLagWaitMs))) {
         this.readStats.lagWaitTimeouts++;
+        this.lagWaitsOffUntil = Date.now() + this.cacheLagWaitMs;
         return false;
       }
     }

@@ -255,7 +255,7 @@ describe('EtcdStorage list from the read cache', () => {
   });
 
   it('a read gives up waiting for a cache that lags too long and reads etcd, with the same answer', async () => {
-    const s = own().store({ readCacheLagWaitMs: 100 });
+    const s = own().store({ readCacheLagWaitMs: 1000, readCacheMissBackoffMs: 0 });
     await s.create('pods', pod('stuck', 'p-1'));
     await eventually(async () => (await s.get('pods', 'stuck', 'p-1'), s.readStats.cacheHits > 0));
     const release = holdCacheEvents(s);
@@ -264,6 +264,9 @@ describe('EtcdStorage list from the read cache', () => {
       const before = { ...s.readStats };
       expect((await s.get('pods', 'stuck', 'p-2')).metadata.resourceVersion).toBe(made.metadata.resourceVersion);
       expect(s.readStats).toMatchObject({ etcdReads: before.etcdReads + 1, lagWaits: before.lagWaits + 1, lagWaitTimeouts: before.lagWaitTimeouts + 1 });
+      // Having given up, the next reads go to etcd at once rather than each wait out a stuck cache.
+      await s.get('pods', 'stuck', 'p-2');
+      expect(s.readStats).toMatchObject({ etcdReads: before.etcdReads + 2, lagWaits: before.lagWaits + 1 });
     } finally {
       release();
     }
