@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Namespace, Pod, Service } from '@flotilla/api';
 import { flotillaBin, startCluster, waitFor, type TestCluster } from '@flotilla/e2e';
-import { healthyStatusPort, superviseProcess, type SupervisedProcess } from '../../e2e/src/child-process.js';
+import { statusPortReady, superviseProcess, type SupervisedProcess } from '../../e2e/src/child-process.js';
 import { createHosts, type HostCluster } from '../../e2e/src/hosts.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from '../src/testing/index.js';
@@ -70,7 +70,7 @@ beforeAll(async () => {
     incarnation: async () => ({
       args: [flotillaBin(), 'dns', '--kubeconfig', cluster!.api.kubeconfigPath, '--bind-address', hosts!.gateway, '--port', '53', '--upstream', `127.0.0.1:${upstream!.port}`, '--forward-timeout', '1s', '--metrics-port', '0', '--identity', `test-${ns}`],
       command: `flotilla dns --bind-address ${hosts!.gateway}`,
-      ready: async (_, output) => (await healthyStatusPort(output())) !== undefined,
+      ready: statusPortReady,
     }),
   });
   await dns.launch();

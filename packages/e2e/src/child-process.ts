@@ -104,6 +104,9 @@ export async function healthyStatusPort(output: string): Promise<number | undefi
   return port !== undefined && (await healthz(port)) ? port : undefined;
 }
 
+/** `ready` of a server started with `--metrics-port 0`: the port its log names answers /healthz. */
+export const statusPortReady: Incarnation['ready'] = async (_, output) => (await healthyStatusPort(output())) !== undefined;
+
 function healthz(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const req = httpRequest({ host: '127.0.0.1', port, path: '/healthz', timeout: 2_000 }, (res) => {

@@ -16,7 +16,7 @@ import type { Lease, Node } from '@flotilla/api';
 import { RestClient } from '@flotilla/client';
 import { cidrContains, IpRouteTable, parseCidr } from '@flotilla/network';
 import { startApiServer, type StartApiServerOptions, type TestApiServer } from './apiserver.js';
-import { healthyStatusPort, superviseProcess, type Incarnation } from './child-process.js';
+import { statusPortReady, superviseProcess, type Incarnation } from './child-process.js';
 import { flotillaBin } from './env.js';
 import { writeKubeconfig } from './kubeconfig.js';
 
@@ -240,7 +240,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
             leaderElect ? '--leader-elect=true' : '--leader-elect=false',
             ...extra,
           ],
-          ready: async (_, output) => (await healthyStatusPort(output())) !== undefined,
+          ready: statusPortReady,
         }),
         readyTimeout,
       );
@@ -315,7 +315,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
             'host-routes',
             'host-routes',
             // The sink is hosts.sh's (it must exist before any agent starts).
-            async () => ({ argv: ['--kubeconfig', kubeconfig, '--within', within, '--no-sink', '--metrics-port', '0', '--log-level', logLevel], ready: async (_, output) => (await healthyStatusPort(output())) !== undefined }),
+            async () => ({ argv: ['--kubeconfig', kubeconfig, '--within', within, '--no-sink', '--metrics-port', '0', '--log-level', logLevel], ready: statusPortReady }),
             readyTimeout,
           );
           processes.set('host-routes', p);

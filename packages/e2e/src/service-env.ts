@@ -19,7 +19,7 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Pod } from '@flotilla/api';
-import { healthyStatusPort, superviseProcess, type SupervisedProcess } from './child-process.js';
+import { statusPortReady, superviseProcess, type SupervisedProcess } from './child-process.js';
 import { startCluster, type TestCluster } from './cluster.js';
 import { flotillaBin, repoRoot } from './env.js';
 import { freePort } from './free-port.js';
@@ -239,7 +239,7 @@ export async function startServiceEnv(options: ServiceEnvOptions = {}): Promise<
         incarnation: async () => ({
           args: [flotillaBin(), 'dns', '--kubeconfig', c.api.kubeconfigPath, '--bind-address', h.gateway, '--port', '53', '--cluster-dns', clusterDNS, '--no-forward', '--metrics-port', '0'],
           command: `flotilla dns --bind-address ${h.gateway} --cluster-dns ${clusterDNS}`,
-          ready: async (_, output) => (await healthyStatusPort(output())) !== undefined,
+          ready: statusPortReady,
         }),
       });
       await dns.launch();
