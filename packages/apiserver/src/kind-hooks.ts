@@ -63,6 +63,8 @@ function priorityForbidden(pod: KubeObject, why: string): ApiError {
  */
 export function podPriorityHooks(storage: Storage): KindHooks {
   const lookup = async (name: string): Promise<PriorityClass | undefined> => {
+    const cached = storage.getCached?.('priorityclasses', undefined, name);
+    if (cached) return cached as PriorityClass;
     try {
       return (await storage.get('priorityclasses', undefined, name)) as PriorityClass;
     } catch (err) {
@@ -71,14 +73,18 @@ export function podPriorityHooks(storage: Storage): KindHooks {
       return value === undefined ? undefined : { metadata: { name }, value, preemptionPolicy: 'PreemptLowerPriority' };
     }
   };
+  // Several defaults: the lowest value wins, as Kubernetes does.
+  const lowest = (items: KubeObject[]) =>
+    (items as PriorityClass[]).reduce<PriorityClass | undefined>((low, c) => (low === undefined || c.value < low.value ? c : low), undefined);
+  const isDefault = (o: KubeObject) => (o as PriorityClass).globalDefault === true;
   // Read at most once a second: every pod create asks, and Kubernetes' admission reads a lister that lags as well.
+  // From the store's in-memory copy when it can answer: a consistent list waits for the copy to catch up with
+  // etcd (seconds under load), and every create of that second would wait with it.
   let defaultRead: { at: number; pc: Promise<PriorityClass | undefined> } | undefined;
   const globalDefault = (): Promise<PriorityClass | undefined> => {
     if (defaultRead && Date.now() - defaultRead.at < DEFAULT_CLASS_CACHE_MS) return defaultRead.pc;
-    const pc = storage.list('priorityclasses', undefined, { predicate: (o) => (o as PriorityClass).globalDefault === true }).then(({ items }) =>
-      // Several defaults: the lowest value wins, as Kubernetes does.
-      (items as PriorityClass[]).reduce<PriorityClass | undefined>((low, c) => (low === undefined || c.value < low.value ? c : low), undefined),
-    );
+    const cached = storage.listCached?.('priorityclasses', undefined, isDefault);
+    const pc = cached ? Promise.resolve(lowest(cached)) : storage.list('priorityclasses', undefined, { predicate: isDefault }).then(({ items }) => lowest(items));
     defaultRead = { at: Date.now(), pc };
     pc.catch(() => (defaultRead = undefined));
     return pc;

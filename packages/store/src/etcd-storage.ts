@@ -545,6 +545,28 @@ export class EtcdStorage implements Storage {
     return obj;
   }
 
+  /**
+   * {@inheritDoc Storage.listCached}
+   * Undefined while the read cache is behind any write this instance made of the resource.
+   */
+  listCached(resource: string, namespace: string | undefined, predicate?: (obj: KubeObject) => boolean): KubeObject[] | undefined {
+    const cache = this.readCache;
+    if (!cache || this.closed) return undefined;
+    if (!cache.ready) {
+      cache.start();
+      return undefined;
+    }
+    if (cache.revision < (this.lastWriteRevision.get(resource) ?? 0)) return undefined;
+    const snapshot = cache.range(listPrefix(this.prefix, resource, namespace || undefined), 0);
+    if (snapshot === STALE) return undefined;
+    const items: KubeObject[] = [];
+    for (const [key, hit] of snapshot.kvs) {
+      const obj = this.decode(key, { value: hit.value, mod_revision: hit.modRevision });
+      if (!predicate || predicate(obj)) items.push(obj);
+    }
+    return items;
+  }
+
   /** The read cache's value of `key` when it has applied every write this instance made of it (see getCached). */
   private cachedValue(resource: string, key: string): CachedValue | undefined {
     const cache = this.readCache;

@@ -95,6 +95,15 @@ export interface Storage {
    */
   getCachedShared?(resource: string, namespace: string | undefined, name: string): KubeObject | undefined;
   /**
+   * A list from the same in-memory copy as getCached, at whatever revision it
+   * has reached: it may lag writes made elsewhere, never this instance's own
+   * acknowledged writes of the resource. For admission lookups that accept
+   * that (the default PriorityClass), as Kubernetes' admission reads its
+   * listers: never waits, never reads the backend. undefined when the copy
+   * cannot answer (not loaded, or behind this instance's writes): use list().
+   */
+  listCached?(resource: string, namespace: string | undefined, predicate?: (obj: KubeObject) => boolean): KubeObject[] | undefined;
+  /**
    * Replaces an object. When `obj.metadata.resourceVersion` is set it must
    * equal the stored one (compare-and-swap), otherwise 409 Conflict.
    * Bumps `metadata.generation` when anything but metadata and status changed.

@@ -107,6 +107,31 @@ describe('writes on cached copies', () => {
     }
   });
 
+  it('listCached answers from the copy, at once: one namespace, the predicate, never from before its own writes', async () => {
+    const s = fx.store();
+    const other = fx.store();
+    await s.create('pods', pod('default', 'a'));
+    await s.create('pods', pod('default', 'b'));
+    await s.create('pods', pod('elsewhere', 'c'));
+    await s.get('pods', 'default', 'a');
+    const names = (items: Array<{ metadata: { name?: string } }> | undefined) => items?.map((o) => o.metadata.name);
+    await eventually(() => s.listCached('pods', 'default')?.length === 2, 10_000, 'read cache loaded');
+    expect(names(s.listCached('pods', 'default'))).toEqual(['a', 'b']);
+    expect(names(s.listCached('pods', undefined))).toEqual(['a', 'b', 'c']);
+    expect(names(s.listCached('pods', undefined, (o) => o.metadata.name !== 'a'))).toEqual(['b', 'c']);
+    for (let i = 0; i < 20; i++) {
+      const cur = await s.get('pods', 'default', 'b');
+      cur.metadata.labels = { round: String(i) };
+      const updated = await s.update('pods', cur);
+      // Right after the write: the new version or no answer (the caller then lists), never the old one.
+      const b = s.listCached('pods', 'default')?.find((o) => o.metadata.name === 'b');
+      if (b) expect(b.metadata.resourceVersion).toBe(updated.metadata.resourceVersion);
+    }
+    // A write through another store reaches the copy through its watch.
+    await other.create('pods', pod('default', 'd'));
+    await eventually(() => names(s.listCached('pods', 'default'))?.includes('d') === true, 10_000, "another store's write seen");
+  });
+
   it("an update or guaranteedUpdate right after this store's own write swaps on the bytes it wrote, without reading etcd first", async () => {
     const s = fx.store();
     await s.create('pods', pod('default', 'warm'));
