@@ -33,4 +33,35 @@ describe('summarizeProfile', () => {
     expect(s.attributed[0]).toMatchObject({ name: 'etcd3 + grpc-js + protobuf', ms: 3 });
     expect(s.functions[0]!.name).toBe('writev');
   });
+
+  it('finds the stretches without an idle sample and names the Flotilla functions on their stacks', () => {
+    // root → listOnTimeout → list (store) → JSON parse; root → handler (apiserver); root → (idle)
+    const store = 'file:///w/packages/store/dist/etcd-storage.js';
+    const profile = {
+      nodes: [
+        { id: 1, callFrame: frame('(root)'), children: [2, 5, 6] },
+        { id: 2, callFrame: frame('listOnTimeout', 'node:internal/timers'), children: [3] },
+        { id: 3, callFrame: frame('list', store), children: [4] },
+        { id: 4, callFrame: frame('parse'), children: [] },
+        { id: 5, callFrame: frame('handler', 'file:///w/packages/apiserver/dist/rest-handlers.js'), children: [] },
+        { id: 6, callFrame: frame('(idle)'), children: [] },
+      ],
+      // 3 ms busy (too short), idle, then 700 ms: 600 in list → parse, 100 in handler, then idle.
+      samples: [5, 5, 5, 6, 4, 4, 4, 4, 4, 4, 5, 6],
+      timeDeltas: [1000, 1000, 1000, 1000, 100_000, 100_000, 100_000, 100_000, 100_000, 100_000, 100_000, 100_000],
+      startTime: 0,
+      endTime: 804_000,
+    };
+    const file = join(dir, 'b.cpuprofile');
+    writeFileSync(file, JSON.stringify(profile));
+    const { stalls } = summarizeProfile(file);
+    expect(stalls).toHaveLength(1);
+    expect(stalls[0]!.ms).toBe(700);
+    expect(stalls[0]!.atMs).toBe(104);
+    expect(stalls[0]!.frames.map((f) => [f.name, Math.round(f.percent)])).toEqual([
+      ['list store/dist/etcd-storage.js:1', 86],
+      ['handler apiserver/dist/rest-handlers.js:1', 14],
+    ]);
+    expect(stalls[0]!.leaves[0]).toMatchObject({ name: 'parse', ms: 600 });
+  });
 });

@@ -39,6 +39,23 @@ export interface ProfileSummary {
    */
   attributed: ProfileEntry[];
   functions: ProfileEntry[];
+  /** The longest stretches without one idle sample (the event loop never waited), longest first. */
+  stalls: ProfileStall[];
+}
+
+/**
+ * A stretch of the profile in which the thread never went idle: one piece of
+ * synchronous work (or GC, or several back to back) that every request in
+ * flight waited out. `frames` are Flotilla's own functions on the stack
+ * during it, by the share of its samples they were on the stack for
+ * (inclusive); `leaves` the functions the samples were in (self).
+ */
+export interface ProfileStall {
+  /** Start, in ms from the profile's start. */
+  atMs: number;
+  ms: number;
+  frames: ProfileEntry[];
+  leaves: ProfileEntry[];
 }
 
 const AREAS: Array<[string, (url: string, fn: string) => boolean]> = [
@@ -59,8 +76,64 @@ const AREAS: Array<[string, (url: string, fn: string) => boolean]> = [
   ['(program) / native', () => true],
 ];
 
+/** Stretches at least this long are reported as stalls. */
+const STALL_MS = 500;
+/** At most this many stalls are reported. */
+const STALLS_SHOWN = 10;
+
+const shortUrl = (url: string) => url.replace(/^.*\/node_modules\//, '').replace(/^.*\/packages\//, '').replace(/^file:\/\//, '');
+const frameName = (f: ProfileNode['callFrame']) => {
+  const short = shortUrl(f.url);
+  return `${f.functionName || '(anonymous)'} ${short ? `${short}:${f.lineNumber + 1}` : ''}`.trim();
+};
+
+/** The stretches of `minMs` or more in which no sample was idle, longest first. */
+function findStalls(profile: CpuProfile, byId: Map<number, ProfileNode>, parent: Map<number, number>, minMs: number): ProfileStall[] {
+  const idle = (id: number) => byId.get(id)!.callFrame.functionName === '(idle)';
+  const found: Array<{ from: number; to: number; atUs: number; us: number }> = [];
+  let at = 0;
+  let from = -1;
+  let fromAt = 0;
+  const close = (to: number, endAt: number) => {
+    if (from >= 0 && endAt - fromAt >= minMs * 1000) found.push({ from, to, atUs: fromAt, us: endAt - fromAt });
+    from = -1;
+  };
+  for (let i = 0; i < profile.samples.length; i++) {
+    at += profile.timeDeltas[i] ?? 0;
+    if (idle(profile.samples[i]!)) close(i, at);
+    else if (from < 0) {
+      from = i;
+      fromAt = at;
+    }
+  }
+  close(profile.samples.length, at);
+  found.sort((a, b) => b.us - a.us);
+  return found.slice(0, STALLS_SHOWN).map(({ from, to, atUs, us }) => {
+    const inclusive = new Map<string, number>();
+    const self = new Map<string, number>();
+    const n = to - from;
+    for (let i = from; i < to; i++) {
+      const leaf = profile.samples[i]!;
+      const leafName = frameName(byId.get(leaf)!.callFrame);
+      self.set(leafName, (self.get(leafName) ?? 0) + 1);
+      const seen = new Set<string>();
+      for (let cur: number | undefined = leaf; cur !== undefined; cur = parent.get(cur)) {
+        const f = byId.get(cur)!.callFrame;
+        if (!f.url.includes('/packages/')) continue;
+        const name = frameName(f);
+        if (seen.has(name)) continue;
+        seen.add(name);
+        inclusive.set(name, (inclusive.get(name) ?? 0) + 1);
+      }
+    }
+    const top = (m: Map<string, number>, k: number) =>
+      [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, k).map(([name, c]) => ({ name, ms: (c / n) * (us / 1000), percent: (100 * c) / n }));
+    return { atMs: atUs / 1000, ms: us / 1000, frames: top(inclusive, 8), leaves: top(self, 4) };
+  });
+}
+
 /** Loads and summarises a .cpuprofile file. */
-export function summarizeProfile(file: string, top = 25): ProfileSummary {
+export function summarizeProfile(file: string, top = 25, stallMs = STALL_MS): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
@@ -95,8 +168,7 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
     areas.set(area, (areas.get(area) ?? 0) + us);
     const attr = attributedArea(id);
     attributed.set(attr, (attributed.get(attr) ?? 0) + us);
-    const short = url.replace(/^.*\/node_modules\//, '').replace(/^.*\/packages\//, '').replace(/^file:\/\//, '');
-    const key = `${fn} ${short ? `${short}:${lineNumber + 1}` : ''}`.trim();
+    const key = frameName({ functionName: fn, url, lineNumber });
     fns.set(key, (fns.get(key) ?? 0) + us);
   }
   const busy = total - idle;
@@ -105,5 +177,5 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
       .filter(([k]) => !(skipIdle && (k === 'idle' || k.startsWith('(idle)'))))
       .sort((a, b) => b[1] - a[1])
       .map(([name, us]) => ({ name, ms: us / 1000, percent: busy > 0 ? (100 * us) / busy : 0 }));
-  return { totalMs: total / 1000, idleMs: idle / 1000, areas: entries(areas, true), attributed: entries(attributed, true), functions: entries(fns, true).slice(0, top) };
+  return { totalMs: total / 1000, idleMs: idle / 1000, areas: entries(areas, true), attributed: entries(attributed, true), functions: entries(fns, true).slice(0, top), stalls: findStalls(profile, byId, parent, stallMs) };
 }

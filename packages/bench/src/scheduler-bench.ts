@@ -83,6 +83,8 @@ export interface SchedulerBenchOptions {
   restSeconds?: number;
   /** Profile the apiserver, scheduler, controller-manager and hollow-node processes into subdirectories of this directory. */
   cpuProfDir?: string;
+  /** Profile only these processes (apiserver, scheduler, controller-manager, hollow-nodes, bench); default every one. */
+  cpuProfOnly?: string[];
   /**
    * Whether the hollow fleet's kubelets record their Events (Pulled, Created,
    * Started: three writes per pod that are not scheduling). Off unless
@@ -411,7 +413,8 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
   // Node's default heap limit (about 4 GiB on this machine) is under what the
   // scheduler's and controller-manager's pod caches hold at 150,000 pods.
   const heap = opts.pods > 20_000 ? [`--max-old-space-size=${LARGE_HEAP_MIB}`] : [];
-  const profile = (what: string) => [...heap, ...(opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(opts.cpuProfDir, what)}`] : [])];
+  const profiled = (what: string) => opts.cpuProfDir !== undefined && (!opts.cpuProfOnly || opts.cpuProfOnly.includes(what));
+  const profile = (what: string) => [...heap, ...(profiled(what) ? ['--cpu-prof', `--cpu-prof-dir=${join(opts.cpuProfDir!, what)}`] : [])];
   const server = await startApiServer({ port: await freePort(), nodeFlags: profile('apiserver') });
   const kubeconfig = join(server.dir, 'admin.kubeconfig');
   await writeKubeconfig(kubeconfig, server.url, server.caPem, server.adminToken, 'admin');

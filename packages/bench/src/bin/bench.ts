@@ -34,6 +34,15 @@ function printProfile(file: string): void {
   print(table(['area (native/node time charged to its nearest JS caller)', 'ms', '% of busy'], s.attributed.map((a) => [a.name, a.ms, a.percent])));
   print('');
   print(table(['function (self time)', 'ms', '% of busy'], s.functions.map((a) => [a.name, a.ms, a.percent])));
+  if (s.stalls.length === 0) return;
+  print('');
+  print(`stretches of 0.5 s or more without an idle sample (the event loop never waited; every request in flight waited them out), longest first:`);
+  for (const st of s.stalls) {
+    print('');
+    print(`at ${(st.atMs / 1000).toFixed(1)} s: ${st.ms.toFixed(0)} ms`);
+    print(table(['Flotilla function on the stack', 'ms', '% of stretch'], st.frames.map((f) => [f.name, f.ms, f.percent])));
+    print(table(['leaf function (self)', 'ms', '% of stretch'], st.leaves.map((f) => [f.name, f.ms, f.percent])));
+  }
 }
 
 function profileDir(flags: Flags, what: string): string | undefined {
@@ -84,6 +93,7 @@ interface SizeFlags extends Flags {
   nodesPerProcess?: string;
   previous?: string;
   fleetNice?: string;
+  cpuProfOnly?: string;
 }
 
 function positive(v: string | undefined, what: string): number | undefined {
@@ -92,6 +102,9 @@ function positive(v: string | undefined, what: string): number | undefined {
   if (!Number.isInteger(n) || n <= 0) throw new Error(`--${what} must be a positive integer, got ${v}`);
   return n;
 }
+
+/** The processes of the scheduler and scale benchmarks that --cpu-prof-only can name. */
+const PROFILED_PROCESSES = ['apiserver', 'scheduler', 'controller-manager', 'hollow-nodes', 'bench'];
 
 async function scheduler(flags: SizeFlags, base: SchedulerBenchOptions = flags.quick ? SCHEDULER_QUICK : SCHEDULER_DEFAULTS, what = 'scheduler'): Promise<void> {
   const dir = profileDir(flags, what);
@@ -103,8 +116,11 @@ async function scheduler(flags: SizeFlags, base: SchedulerBenchOptions = flags.q
   if (fleetNice !== undefined && !(Number.isInteger(fleetNice) && fleetNice >= -20 && fleetNice <= 19)) throw new Error(`--fleet-nice must be an integer from -20 to 19, got ${flags.fleetNice}`);
   const previous = flags.previous ? readPreviousFigures(flags.previous) : undefined;
   // The benchmark's own client shares the machine with the cluster: its CPU is a figure too.
-  const self = dir ? await profileSelf(join(dir, 'bench')) : undefined;
-  await runSchedulerBench({ ...base, benchName: what, ...(previous ? { previous } : {}), ...(nodes ? { nodes } : {}), ...(pods ? { pods } : {}), ...(createRate ? { createRate } : {}), ...(nodesPerProcess ? { nodesPerProcess } : {}), ...(fleetNice ? { fleetNice } : {}), ...(dir ? { cpuProfDir: dir } : {}) });
+  const only = flags.cpuProfOnly?.split(',').map((p) => p.trim());
+  const unknown = only?.filter((p) => !PROFILED_PROCESSES.includes(p));
+  if (unknown?.length) throw new Error(`--cpu-prof-only: unknown process ${unknown.join(', ')} (${PROFILED_PROCESSES.join(', ')})`);
+  const self = dir && (!only || only.includes('bench')) ? await profileSelf(join(dir, 'bench')) : undefined;
+  await runSchedulerBench({ ...base, benchName: what, ...(previous ? { previous } : {}), ...(nodes ? { nodes } : {}), ...(pods ? { pods } : {}), ...(createRate ? { createRate } : {}), ...(nodesPerProcess ? { nodesPerProcess } : {}), ...(fleetNice ? { fleetNice } : {}), ...(dir ? { cpuProfDir: dir } : {}), ...(only ? { cpuProfOnly: only } : {}) });
   await self?.();
   printProfiles(dir);
 }
@@ -119,7 +135,7 @@ const withFlags = (c: Command) =>
 withFlags(program.command('apiserver').description('GET/create/LIST/watch of the real apiserver vs bare etcd')).action(apiserver);
 withFlags(program.command('agent').description('pod start and restart through the agent vs raw docker run')).action(agent);
 const withSize = (c: Command) =>
-  c.option('--nodes <n>', 'hollow nodes').option('--pods <n>', 'pods created and scheduled').option('--create-rate <n>', 'create pods at this rate (per second) instead of as fast as the apiserver answers').option('--nodes-per-process <n>', 'hollow nodes per process (default 1,000)').option('--previous <file>', "an earlier run's output (its BENCH_JSON line): print its figures beside this run's").option('--fleet-nice <n>', 'nice value of the hollow-node processes (they stand for other machines; a positive value lets the control plane go first; default 0)');
+  c.option('--nodes <n>', 'hollow nodes').option('--pods <n>', 'pods created and scheduled').option('--create-rate <n>', 'create pods at this rate (per second) instead of as fast as the apiserver answers').option('--nodes-per-process <n>', 'hollow nodes per process (default 1,000)').option('--previous <file>', "an earlier run's output (its BENCH_JSON line): print its figures beside this run's").option('--fleet-nice <n>', 'nice value of the hollow-node processes (they stand for other machines; a positive value lets the control plane go first; default 0)').option('--cpu-prof-only <processes>', `with --cpu-prof: profile only these, comma-separated (${PROFILED_PROCESSES.join(', ')})`);
 withSize(withFlags(program.command('scheduler').description('scheduler_perf: pods bound per second on hollow nodes (1,000 nodes, 10,000 pods)'))).action((flags: SizeFlags) => scheduler(flags));
 withSize(withFlags(program.command('scale').description("the scheduler benchmark at Kubernetes' largest size: 5,000 hollow nodes, 150,000 pods"))).action((flags: SizeFlags) =>
   scheduler(flags, flags.quick ? SCHEDULER_QUICK : SCALE_DEFAULTS, 'scale'),
