@@ -404,6 +404,9 @@ function deployment(ns: string, name: string, replicas: number, extraSpec: Recor
 const available = (d: KubeObject | undefined) => (d?.status as { availableReplicas?: number } | undefined)?.availableReplicas ?? 0;
 
 /** Runs the scheduler benchmark; prints as it goes and returns the figures. */
+/** How long a profiled process is given to exit (and write its profile) before SIGKILL. */
+const PROFILED_STOP_GRACE_MS = 120_000;
+
 export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<SchedulerBenchResult> {
   const hollowEvents = opts.hollowEvents ?? process.env.FLOTILLA_BENCH_HOLLOW_EVENTS === '1';
   section(`scheduler benchmark: ${opts.nodes} hollow nodes, ${opts.pods} pods, ${opts.createConcurrency} concurrent creates${opts.createRate ? ` paced at ${opts.createRate}/s` : ''}`);
@@ -422,7 +425,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
   const pods = client.resource<Pod>('pods');
   const deployments = client.resource('deployments');
   const nodesApi = client.resource('nodes');
-  const started: Array<{ stop(): Promise<void> }> = [];
+  const started: Array<{ stop(graceMs?: number): Promise<void> }> = [];
   const ns = 'bench-sched';
   const lostName = 'lost-0';
   // Only the lost node's pods and their replacements are looked up afterwards; every other pod is counted from its events.
@@ -765,9 +768,11 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
   } finally {
     progress('stopping');
     await watch.stop().catch(() => undefined);
-    for (const s of started.reverse()) await s.stop().catch(() => undefined);
+    // A profiled process writes its profile as it exits: minutes of samples take a while.
+    const grace = opts.cpuProfDir ? PROFILED_STOP_GRACE_MS : undefined;
+    for (const s of started.reverse()) await s.stop(grace).catch(() => undefined);
     await client.close().catch(() => undefined);
-    await server.stop();
+    await server.stop(grace);
     const etcd = etcdClient(etcdEndpoints());
     await etcd.delete().prefix(`${server.prefix}/`).catch(() => undefined);
     etcd.close();
