@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { etcdStops, histogramTotals, longestText, pausesBetween, readSources, runtimePauses } from './runtime-pauses.js';
+import { etcdStops, histogramTotals, longestText, pausesBetween, runtimePauses } from './runtime-pauses.js';
 
 type Buckets = [number, number, number, number];
 /** One GC kind's series, buckets at 0.1, 1, 5 s and +Inf. */
@@ -62,26 +62,5 @@ describe('runtime pauses between two scrapes', () => {
     // Both took 0.1–1.6 s: over 0.1 s, and not over the 1.6 s bound (the first at or above 1 s).
     expect(c).toMatchObject({ count: 2, over100ms: 2, over1s: 0, longestUnder: 1.6 });
     expect(c.seconds).toBeCloseTo(2, 9);
-  });
-});
-
-describe("where the apiserver served its consistent reads", () => {
-  const text = (n: [number, number, number, number, number, number]) =>
-    [
-      `flotilla_storage_consistent_reads_total{from="cache"} ${n[0]}`,
-      `flotilla_storage_consistent_reads_total{from="etcd"} ${n[1]}`,
-      `flotilla_storage_consistent_lists_total{from="cache"} ${n[2]}`,
-      `flotilla_storage_consistent_lists_total{from="etcd"} ${n[3]}`,
-      `flotilla_storage_read_cache_lag_waits_total{outcome="caught-up"} ${n[4]}`,
-      `flotilla_storage_read_cache_lag_waits_total{outcome="gave-up"} ${n[5]}`,
-    ].join('\n');
-
-  it('counts each source over the window only, and nothing of an apiserver that does not count them', () => {
-    expect(readSources(text([10, 2, 5, 1, 3, 0]), text([110, 4, 8, 1, 13, 2]))).toEqual({
-      gets: { cache: 100, etcd: 2 },
-      lists: { cache: 3, etcd: 0 },
-      lagWaits: { caughtUp: 10, gaveUp: 2 },
-    });
-    expect(readSources('', 'process_uptime_seconds 1')).toBeUndefined();
   });
 });

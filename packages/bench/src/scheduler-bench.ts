@@ -12,6 +12,7 @@ import { cpus, loadavg, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent as HttpAgent, request } from 'undici';
 import { ApiError, isReason, type KubeObject, type Pod } from '@flotilla/api';
 import { RestClient } from '@flotilla/client';
@@ -25,7 +26,8 @@ import { retryReason } from './retry-reason.js';
 import { CpuMeter, etcdEndpoints, etcdPid, flotillaBin, repoRoot, rssMiB, spawnNode, startApiServer, type BenchApiServer, type Started } from './processes.js';
 import { print, printJson, progress, section, table, targetTable, type TargetCheck } from './report.js';
 import { latencyBetween, parseLatencyHistogram, type ApiCallLatency } from './api-slo.js';
-import { etcdStops, longestText, readSources, readSourcesText, runtimePauses, sampleTotal, type EtcdStops, type Pauses, type ReadSources } from './runtime-pauses.js';
+import { readSources, readSourcesText, type ReadSources } from './read-sources.js';
+import { etcdStops, longestText, runtimePauses, sampleTotal, type EtcdStops, type Pauses } from './runtime-pauses.js';
 import { comparePrevious, type PreviousFigures } from './previous-figures.js';
 import { percentile, summarize, type LatencySummary } from './stats.js';
 
@@ -260,7 +262,7 @@ export function startHollowFleet(kubeconfig: string, count: number, prefix: stri
 async function idleCpu(pids: ConstructorParameters<typeof CpuMeter>[0], seconds: number): Promise<Record<string, number>> {
   const meter = new CpuMeter(pids);
   const t0 = performance.now();
-  await new Promise((r) => setTimeout(r, seconds * 1000));
+  await sleep(seconds * 1000);
   const used = meter.read();
   const secs = (performance.now() - t0) / 1000;
   return Object.fromEntries(Object.entries(used).map(([k, v]) => [k, (v * 1000) / secs]));
@@ -332,7 +334,7 @@ async function fleetState(nodesApi: { list(ns?: string): Promise<{ items: KubeOb
     } catch (err) {
       if (attempt >= 10 || !isReason(err, 'ServiceUnavailable')) throw err;
       progress(`LIST of nodes: ${(err as Error).message.slice(0, 120)}; again in 5 s`);
-      await new Promise((r) => setTimeout(r, 5000));
+      await sleep(5000);
     }
   }
   let ready = 0;
@@ -351,7 +353,7 @@ async function until<T>(what: string, timeoutMs: number, fn: () => Promise<T | u
     const v = await fn();
     if (v !== undefined && v !== false) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
+    await sleep(intervalMs);
   }
 }
 
@@ -481,7 +483,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const t0ranges = performance.now();
     for (let state = atRegistration; state.withoutRange > 0; state = await fleetState(nodesApi, 'hollow-')) {
       if (performance.now() - t0ranges > 600_000) throw new Error(`timed out after 600 s waiting for every hollow node to have a pod range (${state.withoutRange} without)`);
-      await new Promise((r) => setTimeout(r, 2000));
+      await sleep(2000);
     }
     const podRangesSeconds = (performance.now() - t0ranges) / 1000;
     progress(`every hollow node has a pod range, ${podRangesSeconds.toFixed(1)} s after registration`);
@@ -552,7 +554,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
             createRetries++;
             const why = retryReason(err);
             createRetryReasons[why] = (createRetryReasons[why] ?? 0) + 1;
-            await new Promise((r) => setTimeout(r, Math.min(200 * attempt, 2000)));
+            await sleep(Math.min(200 * attempt, 2000));
           }
         }
       },
@@ -581,7 +583,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       let stableSince = performance.now();
       const deadline = performance.now() + 120_000;
       while (performance.now() - stableSince < 3000 && performance.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 500));
+        await sleep(500);
         const now = await events();
         if (now !== last) (last = now), (stableSince = performance.now());
       }

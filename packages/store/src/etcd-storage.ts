@@ -507,10 +507,9 @@ export class EtcdStorage implements Storage {
   private async cacheReaches(revision: number, moreMs: number): Promise<boolean> {
     const cache = this.readCache;
     if (!cache) return false;
-    const own = Math.min(this.lastOwnWrite, revision);
-    if (cache.revision < own && Date.now() >= this.lagWaitsOffUntil) {
+    if (this.cacheLags()) {
       this.readStats.lagWaits++;
-      if (!(await cache.caughtUp(own, this.cacheLagWaitMs))) {
+      if (!(await cache.caughtUp(Math.min(this.lastOwnWrite, revision), this.cacheLagWaitMs))) {
         this.readStats.lagWaitTimeouts++;
         this.lagWaitsOffUntil = Date.now() + this.cacheLagWaitMs;
         return false;
