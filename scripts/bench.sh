@@ -37,7 +37,10 @@
 #            elsewhere, p50/p99 over 10 trials on 3 real hosts, per step of the
 #            failover chain, vs the 10 s target (issue 11; root, Docker)
 # --quick    smoke-sized run (seconds); --cpu-prof DIR profiles the measured
-#            processes and prints where their CPU time went.
+#            processes and prints where their CPU time went, and the stretches
+#            of 0.5 s or more in which one never went idle (a blocked event
+#            loop) with the functions on its stack; for scheduler and scale,
+#            --cpu-prof-only apiserver,scheduler profiles only those.
 #
 # A private etcd is started on FLOTILLA_BENCH_ETCD_PORT (default 23890) with
 # a fresh data directory, so the numbers are not polluted by other data, and
@@ -48,7 +51,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$FLOTILLA_ROOT"
 
-case "${1:-}" in -h|--help|help) sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h|--help|help) sed -n '2,49p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 what="apiserver"
 if [[ $# -gt 0 && "$1" != -* ]]; then what="$1"; shift; fi
 case "$what" in
