@@ -3,6 +3,7 @@
  * to etcd. Kubernetes key layout and semantics; resourceVersion is the
  * key's etcd mod revision and is never stored inside the value.
  */
+import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import {
   ApiError,
   badRequest,
@@ -57,6 +58,12 @@ export interface EtcdStorageOptions {
   watchHistorySize?: number;
   /** Keys read from etcd per range call of a list (all at one revision). Default 10,000. */
   listChunkSize?: number;
+  /**
+   * A list served from the read cache hands the event loop back after this
+   * many items (the rest of the snapshot is kept): a LIST of 150,000 pods
+   * otherwise held it for 3-5 s, and every request in flight waited. Default 2,000.
+   */
+  listYieldEvery?: number;
   /** Undelivered events a single watcher may have before it is ended with 410 Gone. Default 10,000. */
   watchBufferSize?: number;
   /**
@@ -95,6 +102,9 @@ export interface EtcdStorageOptions {
    */
   watchClient?: 'lean' | 'etcd3';
 }
+
+/** Items of a list from the read cache between two turns of the event loop. */
+const LIST_YIELD_EVERY = 2000;
 
 /** Unapplied writes remembered per key before the ones the read cache has applied are pruned. */
 const UNAPPLIED_WRITES_PRUNE_AT = 4096;
@@ -225,6 +235,7 @@ export class EtcdStorage implements Storage {
   private readonly timeoutMs: number;
   private readonly historySize: number;
   private readonly listChunk: number;
+  private readonly listYieldEvery: number;
   private readonly bufferSize: number;
   private readonly hubs = new Map<string, Promise<ResourceHub>>();
   private readonly subs = new Set<Subscription>();
@@ -279,6 +290,7 @@ export class EtcdStorage implements Storage {
     this.timeoutMs = options.requestTimeoutMs ?? 5000;
     this.historySize = options.watchHistorySize ?? 10_000;
     this.listChunk = Math.max(1, Math.floor(options.listChunkSize ?? MAX_LIST_CHUNK));
+    this.listYieldEvery = Math.max(1, Math.floor(options.listYieldEvery ?? LIST_YIELD_EVERY));
     this.bufferSize = options.watchBufferSize ?? 10_000;
     this.transformer = options.transformer ?? IDENTITY_TRANSFORMER;
     const timeout = this.timeoutMs;
@@ -783,6 +795,11 @@ export class EtcdStorage implements Storage {
       revision = snapshot.revision;
       const kvs = snapshot.kvs;
       for (let i = 0; i < kvs.length; i++) {
+        // The snapshot is one state of the copy: the loop may hand the event loop back between items.
+        if (i > 0 && i % this.listYieldEvery === 0) {
+          await setImmediatePromise();
+          if (this.closed) throw serviceUnavailable(`storage is closed (list ${base})`);
+        }
         const [key, hit] = kvs[i]!;
         const kv = { value: hit.value, mod_revision: hit.modRevision };
         if (pred) {

@@ -57,6 +57,8 @@ export class ReadCache {
   private readonly entries = new Map<string, CachedValue>();
   /** The keys of each resource (the key's first segment under the prefix): a list looks only at its resource's. */
   private readonly byResource = new Map<string, Set<string>>();
+  /** byResource's keys in etcd's order, made by the first range after a key came or went (an update moves none). */
+  private readonly sortedByResource = new Map<string, string[]>();
   private state: 'idle' | 'loading' | 'ready' = 'idle';
   private cancelWatch: (() => void) | undefined;
   private closed = false;
@@ -229,6 +231,7 @@ export class ReadCache {
       let keys = this.byResource.get(r);
       if (!keys) this.byResource.set(r, (keys = new Set()));
       keys.add(key);
+      this.sortedByResource.delete(r);
     }
     this.entries.set(key, value);
   }
@@ -238,6 +241,7 @@ export class ReadCache {
     const r = this.resourceOf(key);
     const keys = this.byResource.get(r);
     keys?.delete(key);
+    this.sortedByResource.delete(r);
     if (keys?.size === 0) this.byResource.delete(r);
   }
 
@@ -246,6 +250,7 @@ export class ReadCache {
     this.cancelWatch = undefined;
     this.entries.clear();
     this.byResource.clear();
+    this.sortedByResource.clear();
     this.revision = 0;
     this.state = 'idle';
     const feeds = [...this.feeds.values()].flatMap((set) => [...set]);
@@ -285,13 +290,26 @@ export class ReadCache {
   range(base: string, atLeast: number): { revision: number; kvs: Array<[string, CachedValue]> } | typeof STALE {
     if (this.state !== 'ready' || this.revision < atLeast) return STALE;
     const kvs: Array<[string, CachedValue]> = [];
-    const keys = base.length > this.opts.keyPrefix.length ? this.byResource.get(this.resourceOf(base)) : undefined;
-    for (const key of keys ?? (base === this.opts.keyPrefix ? this.entries.keys() : [])) {
-      if (key.startsWith(base)) kvs.push([key, this.entries.get(key)!]);
+    if (base.length > this.opts.keyPrefix.length) {
+      // One resource: its keys are kept sorted between creations and deletions, so a LIST of
+      // 150,000 pods does not sort them again (half a second with the event loop held).
+      const keys = this.sortedKeys(this.resourceOf(base));
+      for (let i = firstAtOrAfter(keys, base); i < keys.length && keys[i]!.startsWith(base); i++) kvs.push([keys[i]!, this.entries.get(keys[i]!)!]);
+      return { revision: this.revision, kvs };
     }
-    // Keys are ASCII (names are DNS labels), where UTF-16 order is etcd's byte order.
-    kvs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    if (base === this.opts.keyPrefix) for (const [key, value] of this.entries) kvs.push([key, value]);
+    kvs.sort((a, b) => compareKeys(a[0], b[0]));
     return { revision: this.revision, kvs };
+  }
+
+  /** The keys of one resource in etcd's order. */
+  private sortedKeys(resource: string): string[] {
+    let keys = this.sortedByResource.get(resource);
+    if (!keys) {
+      keys = [...(this.byResource.get(resource) ?? [])].sort(compareKeys);
+      this.sortedByResource.set(resource, keys);
+    }
+    return keys;
   }
 
   /** Stops the watch and drops the copy. */
@@ -299,4 +317,21 @@ export class ReadCache {
     this.closed = true;
     this.reset();
   }
+}
+
+/** etcd's key order. Keys are ASCII (names are DNS labels), where UTF-16 order is etcd's byte order. */
+function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The index of the first of the sorted `keys` at or after `key`. */
+function firstAtOrAfter(keys: string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -193,6 +193,29 @@ describe('EtcdStorage list from the read cache', () => {
     }
   });
 
+  it('a list from the cache hands the event loop back while it goes through the items (one LIST of 150,000 pods must not hold every other request)', async () => {
+    const s = own().store({ readCacheMissBackoffMs: 0, readCacheListWaitMs: 30_000, listYieldEvery: 50 });
+    await mapLimit(Array.from({ length: 1000 }, (_, i) => i), 32, (i) => s.create('pods', pod('yield', `y-${String(i).padStart(4, '0')}`)));
+    await eventually(async () => (await s.list('pods', 'yield'), s.readStats.cacheLists > 0));
+    // A turn counter the event loop advances whenever it gets control; the predicate records it for every item.
+    let turn = 0;
+    let ticking = true;
+    const tick = () => {
+      turn++;
+      if (ticking) setImmediate(tick);
+    };
+    tick();
+    const seen: number[] = [];
+    const before = s.readStats.cacheLists;
+    const l = await s.list('pods', 'yield', { predicate: () => (seen.push(turn), true) });
+    ticking = false;
+    expect(s.readStats.cacheLists).toBe(before + 1);
+    expect(l.items).toHaveLength(1000);
+    expect(seen).toHaveLength(1000);
+    // 1,000 items, 50 per turn: the loop got control at least 19 times in between.
+    expect(new Set(seen).size).toBeGreaterThanOrEqual(20);
+  });
+
   it('pages continue from etcd at the cached page\'s revision while writes happen: each pod exactly once', async () => {
     // No write outside this store's prefix on this etcd: a list may wait for the cache as long as it takes.
     const s = own().store({ readCacheMissBackoffMs: 0, readCacheListWaitMs: 30_000 });
