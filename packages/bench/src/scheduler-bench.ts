@@ -204,6 +204,8 @@ export interface SchedulerBenchResult {
    * `parseMs` the client's JSON.parse; `bytes` of the last answer.
    */
   listAllPods: { items: number; ms: number[]; bodyMs?: number[]; parseMs?: number[]; bytes?: number; errors: string[] };
+  /** The apiserver's event loop during those LISTs: how late its 100 ms timer fired (every request in flight waited as long). */
+  listAllPodsLoop?: Pauses;
   deployment: { replicas: number; availableMs: number };
   lostNode: { pods: number; graceSeconds: number; notReadyMs: number; evictedMs: number; runningElsewhereMs: number };
   /** Hollow fleet nodes with Ready=True once registered and once every pod was bound and Running (they must stay Ready). */
@@ -647,7 +649,9 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       }
     }
 
-    const readsDuringLists = readSources(beforeLists, await apiserverMetrics(server));
+    const afterLists = await apiserverMetrics(server);
+    const readsDuringLists = readSources(beforeLists, afterLists);
+    const listAllPodsLoop = runtimePauses(beforeLists, afterLists).eventLoop;
     const readyAfterScheduling = (await fleetState(nodesApi, 'hollow-')).ready;
     const latencies: number[] = [];
     const toRunning: number[] = [];
@@ -730,6 +734,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       readSources: { window: readSources(metrics0, metrics1), listAllPods: readsDuringLists },
       watchDelivery: summarize(delivery),
       listAllPods,
+      ...(listAllPodsLoop ? { listAllPodsLoop } : {}),
       deployment: { replicas: opts.deploymentReplicas, availableMs: deploymentMs },
       lostNode: { pods: lostPods.length, graceSeconds: opts.nodeMonitorGraceSeconds, notReadyMs, evictedMs, runningElsewhereMs },
       nodesReady: { afterRegistration: readyAfterRegistration, afterScheduling: readyAfterScheduling },
@@ -860,6 +865,7 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
     ),
   );
   if (r.readSources?.listAllPods) print(`during the LISTs of every pod: ${readSourcesText(r.readSources.listAllPods)}`);
+  if (r.listAllPodsLoop) print(`during the LISTs of every pod, the apiserver's event loop was late by over 0.1 s ${r.listAllPodsLoop.over100ms} times, by over 1 s ${r.listAllPodsLoop.over1s} times, at most ${longestText(r.listAllPodsLoop)} s (every request in flight waited as long)`);
   section('memory (RSS MiB after scheduling; growth per 1,000 pods from registration to every pod Running)');
   print(table(['process', 'RSS MiB', 'MiB per 1,000 pods'], Object.entries(r.rssMiB).map(([k, v]) => [k, v, r.rssMiBPer1000Pods[k]])));
   section('control loops');
