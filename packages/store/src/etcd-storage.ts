@@ -86,8 +86,15 @@ export interface EtcdStorageOptions {
    * instead. Default 3,000 ms (Kubernetes waits up to 3 s for its watch
    * cache); 0 never waits. The wait for the rest of etcd's revision is
    * `readCacheListWaitMs` for a list and none for a get.
+   *
+   * A wait that gives up turns the waits off for as long again, and each
+   * further give-up without a caught-up wait in between doubles that, up to
+   * 30 s: in a lag that lasts, reads go to etcd at once instead of each
+   * waiting out the whole wait first.
    */
   readCacheLagWaitMs?: number;
+  /** The clock of the read cache's back-offs (tests move it by hand). Default Date.now. */
+  clock?: () => number;
   /**
    * Compact etcd's history every this many ms, keeping at least one
    * interval of it (kube-apiserver's --etcd-compaction-interval, 5 min).
@@ -144,6 +151,9 @@ const CACHE_LIST_WAIT_MS = 250;
  * watch cache.
  */
 const CACHE_LAG_WAIT_MS = 3000;
+
+/** The longest the lag waits stay off after consecutive give-ups (each doubles the last). */
+const CACHE_LAG_WAIT_OFF_MAX_MS = 30_000;
 
 const MODIFIED = 'the object has been modified; please apply your changes to the latest version and try again';
 const MAX_RETRIES = 16;
@@ -249,6 +259,9 @@ export class EtcdStorage implements Storage {
   private lastOwnWrite = 0;
   /** After a wait for the cache gave up: reads do not wait for it again until then (a stuck watch would hold every read for the whole wait). */
   private lagWaitsOffUntil = 0;
+  /** How long the next give-up turns the waits off: cacheLagWaitMs, doubled by each consecutive give-up, reset by a wait that caught up. */
+  private lagWaitsOffMs: number;
+  private readonly now: () => number;
   /** Lists skip the cache until then (a catch-up wait timed out). */
   private cacheListSkipUntil = 0;
   private revisionBatch: Promise<number> | undefined;
@@ -331,6 +344,8 @@ export class EtcdStorage implements Storage {
     this.cacheMissBackoffMs = options.readCacheMissBackoffMs ?? CACHE_MISS_BACKOFF_MS;
     this.cacheListWaitMs = options.readCacheListWaitMs ?? CACHE_LIST_WAIT_MS;
     this.cacheLagWaitMs = options.readCacheLagWaitMs ?? CACHE_LAG_WAIT_MS;
+    this.lagWaitsOffMs = this.cacheLagWaitMs;
+    this.now = options.clock ?? Date.now;
     if (options.readCache !== false) {
       this.readCache = new ReadCache({ client: this.kv, stream: this.watchStream, keyPrefix: `${this.prefix}/`, log: this.log });
     }
@@ -480,7 +495,7 @@ export class EtcdStorage implements Storage {
   async get(resource: string, namespace: string | undefined, name: string): Promise<KubeObject> {
     const key = this.key(resource, namespace, name);
     const cache = this.readCache;
-    if (cache && !this.closed && (Date.now() >= this.cacheSkipUntil || this.cacheLags())) {
+    if (cache && !this.closed && (this.now() >= this.cacheSkipUntil || this.cacheLags())) {
       if (cache.ready) {
         const revision = await this.sharedRevision();
         let hit = cache.lookup(key, revision);
@@ -490,7 +505,7 @@ export class EtcdStorage implements Storage {
           if (!hit) throw notFound(resource, name);
           return this.decode(key, { value: hit.value, mod_revision: hit.modRevision }, true);
         }
-        this.cacheSkipUntil = Date.now() + this.cacheMissBackoffMs;
+        this.cacheSkipUntil = this.now() + this.cacheMissBackoffMs;
       } else {
         cache.start();
       }
@@ -504,7 +519,7 @@ export class EtcdStorage implements Storage {
   /** Whether the read cache has not yet applied a write this instance made and etcd acknowledged, and reads wait for it. */
   private cacheLags(): boolean {
     const cache = this.readCache;
-    return !!cache && cache.ready && cache.revision < this.lastOwnWrite && Date.now() >= this.lagWaitsOffUntil;
+    return !!cache && cache.ready && cache.revision < this.lastOwnWrite && this.now() >= this.lagWaitsOffUntil;
   }
 
   /**
@@ -513,7 +528,7 @@ export class EtcdStorage implements Storage {
    * acknowledged writes (the cache's watch will bring them), then up to
    * `moreMs` for the rest, which may be writes outside the prefix (another
    * cluster on the same etcd) that the copy never sees. A wait that gives
-   * up turns the waits off for as long again: the reads in between go to
+   * up turns the waits off (see lagWaitGaveUp): the reads in between go to
    * etcd at once, as they did before the cache lagged.
    */
   private async cacheReaches(revision: number, moreMs: number): Promise<boolean> {
@@ -523,11 +538,24 @@ export class EtcdStorage implements Storage {
       this.readStats.lagWaits++;
       if (!(await cache.caughtUp(Math.min(this.lastOwnWrite, revision), this.cacheLagWaitMs))) {
         this.readStats.lagWaitTimeouts++;
-        this.lagWaitsOffUntil = Date.now() + this.cacheLagWaitMs;
+        this.lagWaitGaveUp();
         return false;
       }
+      this.lagWaitsOffMs = this.cacheLagWaitMs;
     }
     return cache.caughtUp(revision, moreMs);
+  }
+
+  /**
+   * Turns the lag waits off for lagWaitsOffMs and doubles that for the next
+   * give-up. The reads that waited together give up together: only the
+   * first of them, the one that finds the waits still on, counts.
+   */
+  private lagWaitGaveUp(): void {
+    const now = this.now();
+    if (now < this.lagWaitsOffUntil) return;
+    this.lagWaitsOffUntil = now + this.lagWaitsOffMs;
+    this.lagWaitsOffMs = Math.min(this.lagWaitsOffMs * 2, Math.max(CACHE_LAG_WAIT_OFF_MAX_MS, this.cacheLagWaitMs));
   }
 
   /**
@@ -863,7 +891,7 @@ export class EtcdStorage implements Storage {
    */
   private async cachedRange(base: string): Promise<{ revision: number; kvs: Array<[string, CachedValue]> } | undefined> {
     const cache = this.readCache;
-    if (!cache || this.closed || (Date.now() < this.cacheListSkipUntil && !this.cacheLags())) {
+    if (!cache || this.closed || (this.now() < this.cacheListSkipUntil && !this.cacheLags())) {
       this.readStats.etcdLists++;
       return undefined;
     }
@@ -876,7 +904,7 @@ export class EtcdStorage implements Storage {
     let snapshot = cache.range(base, revision);
     if (snapshot === STALE && (await this.cacheReaches(revision, this.cacheListWaitMs)) && !this.closed) snapshot = cache.range(base, revision);
     if (snapshot === STALE) {
-      this.cacheListSkipUntil = Date.now() + this.cacheMissBackoffMs;
+      this.cacheListSkipUntil = this.now() + this.cacheMissBackoffMs;
       this.readStats.etcdLists++;
       return undefined;
     }

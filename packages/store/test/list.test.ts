@@ -295,6 +295,53 @@ describe('EtcdStorage list from the read cache', () => {
     }
   });
 
+  it('while the cache keeps lagging, each give-up keeps reads off the wait twice as long; a wait that catches up resets it', async () => {
+    let now = 1_000_000;
+    const s = own().store({ readCacheLagWaitMs: 100, readCacheMissBackoffMs: 0, clock: () => now });
+    await s.create('pods', pod('long', 'p-1'));
+    await eventually(async () => (await s.get('pods', 'long', 'p-1'), s.readStats.cacheHits > 0));
+    let release = holdCacheEvents(s);
+    try {
+      await s.create('pods', pod('long', 'p-2'));
+      const { lagWaits: waits, lagWaitTimeouts: timeouts } = s.readStats;
+      /** Reads p-2 (always the right answer) and says whether the read waited for the cache. */
+      const waited = async (): Promise<boolean> => {
+        const before = s.readStats.lagWaits;
+        expect((await s.get('pods', 'long', 'p-2')).metadata.name).toBe('p-2');
+        return s.readStats.lagWaits > before;
+      };
+      // Two reads that wait together and give up together count as one give-up: off for 100 ms.
+      await Promise.all([s.get('pods', 'long', 'p-2'), s.get('pods', 'long', 'p-2')]);
+      expect(s.readStats.lagWaits - waits).toBe(2);
+      now += 99;
+      expect(await waited()).toBe(false);
+      now += 1;
+      expect(await waited()).toBe(true); // gave up again: off for 200 ms
+      now += 199;
+      expect(await waited()).toBe(false);
+      now += 1;
+      expect(await waited()).toBe(true); // and again: 400 ms
+      now += 399;
+      expect(await waited()).toBe(false);
+      now += 1;
+      const waiting = s.readStats.lagWaits;
+      const caughtUp = s.get('pods', 'long', 'p-2');
+      await eventually(() => s.readStats.lagWaits > waiting, 10_000, 'the read to wait for the cache');
+      release(); // the wait catches up
+      expect((await caughtUp).metadata.name).toBe('p-2');
+      expect(s.readStats.lagWaitTimeouts - timeouts).toBe(4); // reads that gave up: 2 + 1 + 1
+
+      release = holdCacheEvents(s);
+      await s.create('pods', pod('long', 'p-3'));
+      expect(await waited()).toBe(true); // gave up: off for 100 ms, not 800
+      now += 100;
+      expect(await waited()).toBe(true);
+      expect(s.readStats.lagWaitTimeouts - timeouts).toBe(6);
+    } finally {
+      release();
+    }
+  });
+
   it('a write outside the prefix (another cluster on the same etcd) sends the list to etcd after a bounded wait, with the same answer', async () => {
     const s = own().store({ readCacheListWaitMs: 50, readCacheMissBackoffMs: 60_000 });
     await s.create('pods', pod('foreign', 'p-1'));
