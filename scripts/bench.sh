@@ -95,7 +95,9 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 etcd_started=1
 FLOTILLA_ETCD_ENDPOINTS="$("$FLOTILLA_ROOT/scripts/etcd.sh" start --port "$etcd_port")"
 FLOTILLA_BENCH_ETCD_PID="$(cat "$FLOTILLA_STATE/etcd/$etcd_port/etcd.pid")"
-export FLOTILLA_ETCD_ENDPOINTS FLOTILLA_BENCH_ETCD_PID
+# Its log names the requests behind etcd's slow applies (the scheduler and scale tables).
+FLOTILLA_BENCH_ETCD_LOG="$FLOTILLA_STATE/etcd/$etcd_port/etcd.log"
+export FLOTILLA_ETCD_ENDPOINTS FLOTILLA_BENCH_ETCD_PID FLOTILLA_BENCH_ETCD_LOG
 
 if [[ "$what" == agent || "$what" == network || "$what" == e2e || "$what" == failover || "$what" == all ]]; then
   [[ -s "$FLOTILLA_STATE/dockerd/dockerd.pid" ]] || dockerd_started=1

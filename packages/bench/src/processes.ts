@@ -193,3 +193,14 @@ export function etcdPid(): number | undefined {
   const v = Number(process.env.FLOTILLA_BENCH_ETCD_PID);
   return Number.isInteger(v) && v > 0 ? v : undefined;
 }
+
+/** The text of the benchmark etcd's log (scripts/bench.sh names it in FLOTILLA_BENCH_ETCD_LOG); undefined without one. */
+export function etcdLogText(): string | undefined {
+  const path = process.env.FLOTILLA_BENCH_ETCD_LOG;
+  if (!path) return undefined;
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}

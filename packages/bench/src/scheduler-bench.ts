@@ -23,10 +23,11 @@ import { writeKubeconfig } from './kubeconfig.js';
 import { runClosedLoop } from './load.js';
 import { isRunning, key, PodWatch } from './pod-watch.js';
 import { retryReason } from './retry-reason.js';
-import { CpuMeter, etcdEndpoints, etcdPid, flotillaBin, repoRoot, rssMiB, spawnNode, startApiServer, type BenchApiServer, type Started } from './processes.js';
+import { CpuMeter, etcdEndpoints, etcdLogText, etcdPid, flotillaBin, repoRoot, rssMiB, spawnNode, startApiServer, type BenchApiServer, type Started } from './processes.js';
 import { print, printJson, progress, section, table, targetTable, type TargetCheck } from './report.js';
 import { latencyBetween, parseLatencyHistogram, type ApiCallLatency } from './api-slo.js';
 import { readSources, readSourcesText, type ReadSources } from './read-sources.js';
+import { summarizeEtcdSlowLog, type EtcdSlowLog } from './etcd-slow-log.js';
 import { etcdStops, longestText, runtimePauses, sampleTotal, type EtcdStops, type Pauses } from './runtime-pauses.js';
 import { comparePrevious, type PreviousFigures } from './previous-figures.js';
 import { percentile, summarize, type LatencySummary } from './stats.js';
@@ -194,6 +195,8 @@ export interface SchedulerBenchResult {
   runtimePauses?: Record<string, { gc?: Pauses; eventLoop?: Pauses }>;
   /** etcd's WAL fsyncs, backend commits, snapshots and slow applies over the same window (its /metrics). */
   etcdStops?: EtcdStops;
+  /** The same window's slow applies from etcd's log: which requests, and whether a history compaction ran. */
+  etcdSlowLog?: EtcdSlowLog;
   /** Where the apiserver served consistent GETs and LISTs over the same window, and during the LISTs of every pod. */
   readSources?: { window?: ReadSources; listAllPods?: ReadSources };
   /** Create acknowledged → its ADDED event seen by the benchmark's watch (ms; 0 when the event came first). */
@@ -527,6 +530,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const schedulerMetrics0 = await metricsText(`http://127.0.0.1:${schedulerMetricsPort}/metrics`);
     const requests0 = await requestCounts(server, metrics0);
     const etcdMetrics0 = await etcdMetrics();
+    const etcdWindowFrom = Date.now();
     const etcdCalls0 = etcdCallCounts(etcdMetrics0);
     const tCreate = performance.now();
     const fill = await runClosedLoop({
@@ -606,6 +610,8 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const etcdMetrics1 = await etcdMetrics();
     const etcdCalls1 = etcdCallCounts(etcdMetrics1);
     const etcdWindow = etcdStops(etcdMetrics0, etcdMetrics1);
+    const etcdLog = etcdLogText();
+    const etcdSlowLog = etcdLog !== undefined ? summarizeEtcdSlowLog(etcdLog, etcdWindowFrom, Date.now()) : undefined;
     const etcdCallsPerPod: Record<string, number> = {};
     for (const [k, n] of etcdCalls1) if (n > (etcdCalls0.get(k) ?? 0)) etcdCallsPerPod[k] = (n - (etcdCalls0.get(k) ?? 0)) / opts.pods;
     const requestWindowSeconds = (performance.now() - tCreate) / 1000;
@@ -731,6 +737,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       apiLatency,
       runtimePauses: pauses,
       etcdStops: etcdWindow,
+      ...(etcdSlowLog ? { etcdSlowLog } : {}),
       readSources: { window: readSources(metrics0, metrics1), listAllPods: readsDuringLists },
       watchDelivery: summarize(delivery),
       listAllPods,
@@ -848,6 +855,7 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
   if (r.readSources?.window) print(`\napiserver's consistent reads over the window: ${readSourcesText(r.readSources.window)}`);
   printPauses(r.runtimePauses);
   printEtcdStops(r.etcdStops);
+  printEtcdSlowLog(r.etcdSlowLog);
   print('');
   print(
     table(
@@ -965,6 +973,23 @@ function printEtcdStops(stops: EtcdStops | undefined): void {
       rows.map(([name, p]) => [name, p!.count, p!.seconds.toFixed(1), p!.over100ms, p!.over1s, longestText(p)]),
     ),
   );
+}
+
+/** etcd's slow applies by request, from its log, when the benchmark could read it. */
+function printEtcdSlowLog(log: EtcdSlowLog | undefined): void {
+  if (!log || log.count === 0) return;
+  const during = log.kinds.reduce((a, k) => a + k.duringCompaction, 0);
+  print('');
+  print(
+    `etcd's applies over 100 ms by request (its log, same window): ${log.count}; ${during} of them while a history compaction ran (${log.compactions} compaction${log.compactions === 1 ? '' : 's'}, ${log.compactionSeconds.toFixed(1)} s of the ${log.windowSeconds.toFixed(0)} s window)`,
+  );
+  print(
+    table(
+      ['request', 'count', 'during a compaction', 'p50 took (ms)', 'longest (ms)'],
+      log.kinds.slice(0, 12).map((k) => [k.kind, k.count, k.duringCompaction, k.p50Ms.toFixed(0), k.maxMs.toFixed(0)]),
+    ),
+  );
+  print(`busiest 10 s stretches (s after the window's start: count): ${log.busiest.map((b) => `${b.atSeconds}: ${b.count}`).join(', ')}`);
 }
 
 /** The scheduler's mean filter + score time per decision (ms), from scheduler_scheduling_algorithm_duration_seconds in its /metrics text; NaN without it. */
