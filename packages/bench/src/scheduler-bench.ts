@@ -410,10 +410,10 @@ function deployment(ns: string, name: string, replicas: number, extraSpec: Recor
 
 const available = (d: KubeObject | undefined) => (d?.status as { availableReplicas?: number } | undefined)?.availableReplicas ?? 0;
 
-/** Runs the scheduler benchmark; prints as it goes and returns the figures. */
 /** How long a profiled process is given to exit (and write its profile) before SIGKILL. */
 const PROFILED_STOP_GRACE_MS = 120_000;
 
+/** Runs the scheduler benchmark; prints as it goes and returns the figures. */
 export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<SchedulerBenchResult> {
   const hollowEvents = opts.hollowEvents ?? process.env.FLOTILLA_BENCH_HOLLOW_EVENTS === '1';
   section(`scheduler benchmark: ${opts.nodes} hollow nodes, ${opts.pods} pods, ${opts.createConcurrency} concurrent creates${opts.createRate ? ` paced at ${opts.createRate}/s` : ''}`);

@@ -589,13 +589,8 @@ export class EtcdStorage implements Storage {
    * Undefined while the read cache is behind any write this instance made of the resource.
    */
   listCached(resource: string, namespace: string | undefined, predicate?: (obj: KubeObject) => boolean): KubeObject[] | undefined {
-    const cache = this.readCache;
-    if (!cache || this.closed) return undefined;
-    if (!cache.ready) {
-      cache.start();
-      return undefined;
-    }
-    if (cache.revision < (this.lastWriteRevision.get(resource) ?? 0)) return undefined;
+    const cache = this.loadedCache();
+    if (!cache || cache.revision < (this.lastWriteRevision.get(resource) ?? 0)) return undefined;
     const snapshot = cache.range(listPrefix(this.prefix, resource, namespace || undefined), 0);
     if (snapshot === STALE) return undefined;
     const items: KubeObject[] = [];
@@ -606,14 +601,21 @@ export class EtcdStorage implements Storage {
     return items;
   }
 
-  /** The read cache's value of `key` when it has applied every write this instance made of it (see getCached). */
-  private cachedValue(resource: string, key: string): CachedValue | undefined {
+  /** The read cache when it is loaded (and this store open); undefined otherwise, starting the load. */
+  private loadedCache(): ReadCache | undefined {
     const cache = this.readCache;
     if (!cache || this.closed) return undefined;
     if (!cache.ready) {
       cache.start();
       return undefined;
     }
+    return cache;
+  }
+
+  /** The read cache's value of `key` when it has applied every write this instance made of it (see getCached). */
+  private cachedValue(resource: string, key: string): CachedValue | undefined {
+    const cache = this.loadedCache();
+    if (!cache) return undefined;
     if (cache.revision < (this.lastWriteRevision.get(resource) ?? 0)) {
       // Behind this instance's writes of the resource, but maybe not of this key.
       if (cache.revision < this.unappliedOverflow) return undefined;
