@@ -3,7 +3,7 @@ import type { IEvent, IKeyValue } from 'etcd3';
 import type { RangeResponse } from './etcd-proto.js';
 import type { ReadCacheOptions } from './read-cache.js';
 import { describe, expect, it } from 'vitest';
-import { ReadCache, STALE } from './read-cache.js';
+import { mergeKeys, ReadCache, STALE } from './read-cache.js';
 import { ResourceHub, Subscription } from './watch-hub.js';
 import type { WatchHandlers, WatchRequest, WatchStream } from './watch-stream.js';
 
@@ -77,6 +77,50 @@ describe('ReadCache', () => {
     expect(r !== STALE && r.revision).toBe(14);
     expect(r !== STALE && r.kvs.map(([k, v]) => [k, v.modRevision])).toEqual([['/r/pods/a/a', '11'], ['/r/pods/a/c', '14']]);
     expect(keys('/r/podtemplates/', 14)).toEqual([]);
+  });
+
+  it('keeps a resource in key order across rounds of creations and deletions between ranges (a key deleted and created again once)', async () => {
+    const f = fakes([], 1);
+    const cache = new ReadCache({ client: f.client, stream: f.stream, keyPrefix: '/r/', log: createLogger('test', { level: 'silent' }) });
+    cache.start();
+    await settle();
+    const live = new Set<string>();
+    let rev = 1;
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let round = 0; round < 40; round++) {
+      const events: IEvent[] = [];
+      for (let i = 0; i < 25; i++) {
+        const key = `/r/pods/ns-${Math.floor(random() * 4)}/p-${Math.floor(random() * 60)}`;
+        rev++;
+        if (live.has(key) && random() < 0.5) {
+          live.delete(key);
+          events.push({ type: 'Delete', kv: kv(key, rev, '') } as IEvent);
+        } else {
+          live.add(key);
+          events.push({ type: 'Put', kv: kv(key, rev) } as IEvent);
+        }
+      }
+      f.watches[0]!.handlers.onEvents(events);
+      // Some rounds range, some do not: the changes of several rounds are merged at once.
+      if (round % 3 === 2) continue;
+      const all = cache.range('/r/pods/', rev);
+      expect(all !== STALE && all.kvs.map(([k]) => k)).toEqual([...live].sort());
+      const one = cache.range('/r/pods/ns-2/', rev);
+      expect(one !== STALE && one.kvs.map(([k]) => k)).toEqual([...live].filter((k) => k.startsWith('/r/pods/ns-2/')).sort());
+    }
+    // Deletions alone between two ranges.
+    const gone = [...live].slice(0, 3);
+    f.watches[0]!.handlers.onEvents(gone.map((key) => ({ type: 'Delete', kv: kv(key, ++rev, '') }) as IEvent));
+    for (const key of gone) live.delete(key);
+    const after = cache.range('/r/pods/', rev);
+    expect(after !== STALE && after.kvs.map(([k]) => k)).toEqual([...live].sort());
+  });
+
+  it('mergeKeys: the sorted union, each key once, only the keys that exist', () => {
+    expect(mergeKeys(['a', 'c', 'e'], ['b', 'c', 'd'], new Set(['a', 'b', 'c', 'd']))).toEqual(['a', 'b', 'c', 'd']);
+    expect(mergeKeys([], ['x'], new Set(['x']))).toEqual(['x']);
+    expect(mergeKeys(['x'], [], new Set())).toEqual([]);
   });
 
   it('caughtUp resolves once the copy applies the revision, false at its deadline or when the copy is dropped', async () => {
