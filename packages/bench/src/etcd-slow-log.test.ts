@@ -26,6 +26,8 @@ describe("etcd's slow applies, from its log", () => {
     expect(requestKind('read-only range ', 'key:"/registry/pods/" range_end:"/registry/pods0" count_only:true ')).toBe('range pods (count)');
     expect(requestKind('read-only range ', 'key:"/registry/pods/" range_end:"/registry/pods0" keys_only:true ')).toBe('range pods (keys)');
     expect(requestKind('read-only range ', 'key:"/registry/leases/kube-node-lease/n1" ')).toBe('range leases');
+    expect(requestKind('read-only range ', 'key:"/bench-34d17417/pods/a/b" ')).toBe('range pods');
+    expect(requestKind('read-only range ', 'key:"/bench-34d17417/" count_only:true limit:1 ')).toBe('range (prefix key) (count)');
     expect(requestKind('', 'header:<ID:5 > compaction:<revision:1000 >')).toBe('compaction');
     expect(requestKind('', 'header:<ID:6 > lease_grant:<ttl:15-second id:42 >')).toBe('lease_grant');
     expect(requestKind('', 'header:<ID:7 > put:<key:"/registry/events/a/b" value_size:300 >')).toBe('put events');

@@ -48,12 +48,14 @@ export function goDurationMs(text: string): number {
 /**
  * The kind of a slow request from the `request` and `prefix` fields of its
  * warning: the operation and the resource of its first key
- * (`/registry/pods/ns/name` → pods), e.g. `txn put pods`, `range leases`,
+ * (`/registry/pods/ns/name` → pods; the prefix's own key, `/registry/`,
+ * is `(prefix key)`), e.g. `txn put pods`, `range leases`,
  * `range pods (count)`, `lease_grant`, `compaction`.
  */
 export function requestKind(prefix: string, request: string): string {
   const key = /key:"([^"]*)"/.exec(request)?.[1];
-  const resource = key !== undefined ? (key.split('/').filter(Boolean)[1] ?? key) : undefined;
+  // Keys are <prefix>/<resource>/...; the prefix's own key is what a revision probe reads.
+  const resource = key !== undefined ? (key.split('/').filter(Boolean)[1] ?? '(prefix key)') : undefined;
   const on = (op: string) => (resource !== undefined ? `${op} ${resource}` : op);
   if (prefix.includes('range')) {
     const how = request.includes('count_only:true') ? ' (count)' : request.includes('keys_only:true') ? ' (keys)' : request.includes('range_end:') ? ' (prefix)' : '';
