@@ -16,8 +16,9 @@
 # scale      the same at Kubernetes' largest size: 150,000 pods on 5,000
 #            hollow nodes, created at 100/s; API call latency p99 per verb and
 #            resource against Kubernetes' SLOs, pod startup, watch delivery,
-#            LIST of every pod, RSS and CPU per process (issue 11; 35-50 min:
-#            run it by hand, on a machine with nothing else running)
+#            LIST of every pod, RSS and CPU per process, etcd's slow applies
+#            by request (from its log) (issue 11; 35-50 min: run it by hand,
+#            on a machine with nothing else running)
 # dns        flotilla dns queries/s and p50/p99 (zone name, NXDOMAIN, forwarded)
 #            vs dnsmasq answering a local name on loopback (issue 7; needs
 #            dnsmasq-base, installed when missing)
@@ -51,7 +52,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$FLOTILLA_ROOT"
 
-case "${1:-}" in -h|--help|help) sed -n '2,49p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+# The help is the comment block at the top, however long it grows.
+case "${1:-}" in -h|--help|help) awk 'NR == 1 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "$0"; exit 0 ;; esac
 what="apiserver"
 if [[ $# -gt 0 && "$1" != -* ]]; then what="$1"; shift; fi
 case "$what" in
