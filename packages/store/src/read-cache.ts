@@ -60,8 +60,8 @@ export class ReadCache {
   /**
    * byResource's keys in etcd's order, made by a resource's first range and
    * kept by the next ones: the keys created since (`added`) are sorted and
-   * merged in, and deleted ones dropped (`removed`), instead of sorting every
-   * key again. An update moves no key.
+   * merged in, and deleted ones dropped (fewer sorted keys than members left
+   * means some were), instead of sorting every key again. An update moves no key.
    */
   private readonly sortedByResource = new Map<string, SortedKeys>();
   private state: 'idle' | 'loading' | 'ready' = 'idle';
@@ -251,8 +251,6 @@ export class ReadCache {
     const r = this.resourceOf(key);
     const keys = this.byResource.get(r);
     keys?.delete(key);
-    const sorted = this.sortedByResource.get(r);
-    if (sorted) sorted.removed = true;
     if (keys?.size === 0) {
       this.byResource.delete(r);
       this.sortedByResource.delete(r);
@@ -322,12 +320,12 @@ export class ReadCache {
     if (!members) return [];
     let sorted = this.sortedByResource.get(resource);
     if (!sorted) {
-      sorted = { keys: [...members].sort(compareKeys), added: [], removed: false };
+      sorted = { keys: [...members].sort(compareKeys), added: [] };
       this.sortedByResource.set(resource, sorted);
-    } else if (sorted.added.length > 0 || sorted.removed) {
+    } else if (sorted.added.length > 0 || sorted.keys.length !== members.size) {
+      // With nothing added, every member is among the sorted keys: as many means none was deleted.
       sorted.keys = mergeKeys(sorted.keys, sorted.added.sort(compareKeys), members);
       sorted.added = [];
-      sorted.removed = false;
     }
     return sorted.keys;
   }
@@ -344,8 +342,6 @@ interface SortedKeys {
   keys: string[];
   /** Keys created since, in creation order (one may have been deleted again, or deleted and created again). */
   added: string[];
-  /** A key was deleted since. */
-  removed: boolean;
 }
 
 /**
