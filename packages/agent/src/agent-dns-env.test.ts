@@ -1,6 +1,9 @@
 import type { Pod, Service } from '@flotilla/api';
 import { FakeApiClient, waitFor } from '@flotilla/client/testing';
 import { createLogger } from '@flotilla/observability';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from './agent.js';
 import { FakeRuntime } from './runtime/fake-runtime.js';
@@ -39,5 +42,40 @@ describe('Agent: pods get the cluster DNS and the service variables', () => {
     const id = await waitFor(() => runtime.all().find((c) => c.type === 'container' && c.podName === 'p')?.id, { what: 'container created' });
     expect(runtime.sandboxConfig(pod.metadata.uid!)?.dns).toEqual({ servers: ['10.96.0.10'], searches: ['shop.svc.cluster.local', 'svc.cluster.local', 'cluster.local'], options: ['ndots:5'] });
     expect(runtime.envOf(id)).toMatchObject({ KUBERNETES_SERVICE_HOST: '10.96.0.1', WEB_SERVICE_HOST: '10.96.0.20', WEB_SERVICE_PORT_HTTP: '80', WEB_PORT: 'tcp://10.96.0.20:80', MINE: 'x' });
+  });
+
+  it('gives a dnsPolicy Default pod the host resolv.conf as it is when the pod starts, not as the agent first read it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flotilla-resolv-'));
+    try {
+      const resolvConf = join(dir, 'resolv.conf');
+      writeFileSync(resolvConf, 'nameserver 192.0.2.53\nsearch corp.example\n');
+      const client = new FakeApiClient();
+      const runtime = new FakeRuntime();
+      const agent = new Agent({
+        config: { nodeName: 'n1', stateDir, nodeIP: '192.0.2.10', logger: log, relistIntervalMs: 200, heartbeatIntervalMs: 100, clusterDNS: ['10.96.0.10'], clusterDomain: 'cluster.local', resolvConf },
+        client,
+        runtime,
+      });
+      const ac = new AbortController();
+      stops.push(ac);
+      void agent.run(ac.signal);
+      const start = async (name: string) => {
+        const pod = await client.resource<Pod>('pods').create({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name, namespace: 'default' },
+          spec: { nodeName: 'n1', dnsPolicy: 'Default', restartPolicy: 'Always', containers: [{ name: 'app', image: 'flotilla/busybox:1' }] },
+        });
+        return waitFor(() => runtime.sandboxConfig(pod.metadata.uid!)?.dns, { what: `${name}'s sandbox` });
+      };
+      expect(await start('before')).toEqual({ servers: ['192.0.2.53'], searches: ['corp.example'], options: [] });
+      writeFileSync(resolvConf, 'nameserver 192.0.2.54\n');
+      const changed = Date.now();
+      // A reading serves sandboxes for up to a second; one made after that sees the new file.
+      await waitFor(() => Date.now() - changed > 1100 || undefined, { what: 'a second after the change' });
+      expect(await start('after')).toEqual({ servers: ['192.0.2.54'], searches: [], options: [] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

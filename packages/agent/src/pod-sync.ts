@@ -34,6 +34,8 @@ const errorMessage = (err: unknown): string => (err instanceof Error ? err.messa
 
 /** The longest a postStart hook may run before it counts as failed. */
 const POST_START_TIMEOUT_MS = 120_000;
+/** How long a reading of the host's resolv.conf serves new sandboxes before the file is read again. */
+const HOST_DNS_REREAD_MS = 1000;
 
 /** What a PodSyncer works with. */
 export interface PodSyncerDeps {
@@ -92,6 +94,8 @@ export class PodSyncer {
   /** Pods whose containers are being stopped, so the orphan sweep leaves them to their worker. */
   readonly terminating = new Set<string>();
   private readonly now: () => number;
+  /** The last reading of the host's resolv.conf (see hostDns). */
+  private hostDnsRead: { at: number; dns: HostDns } | undefined;
   private warnedNoClusterDNS = false;
 
   constructor(private readonly d: PodSyncerDeps) {
@@ -553,14 +557,24 @@ export class PodSyncer {
     }
   }
 
-  /** The host's resolver settings (--resolv-conf), read when a sandbox is made: the file may change. */
+  /**
+   * The host's resolver settings (--resolv-conf) for a new sandbox. The file
+   * may change, so it is read again once the last reading is a second old:
+   * read for every sandbox, it cost a start burst of a thousand pods a
+   * thousand reads of the same file.
+   */
   private hostDns(): HostDns {
     if (!this.d.config.resolvConf) return { servers: [], searches: [], options: [] };
+    const now = this.now();
+    if (this.hostDnsRead && now - this.hostDnsRead.at < HOST_DNS_REREAD_MS && now >= this.hostDnsRead.at) return this.hostDnsRead.dns;
+    let dns: HostDns;
     try {
-      return parseResolvConf(readFileSync(this.d.config.resolvConf, 'utf8'));
+      dns = parseResolvConf(readFileSync(this.d.config.resolvConf, 'utf8'));
     } catch {
-      return { servers: [], searches: [], options: [] };
+      dns = { servers: [], searches: [], options: [] };
     }
+    this.hostDnsRead = { at: now, dns };
+    return dns;
   }
 
   /** Pulls (per policy), creates and starts one container; a waiting reason when it could not. */
