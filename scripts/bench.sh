@@ -6,7 +6,9 @@
 #   scripts/bench.sh apiserver-op get|create|list [-c N] [-d SECONDS] [--cpu-prof DIR]
 #
 # apiserver  GET/create at 1/16/64 clients, LIST of 10,000 pods and watch
-#            delivery with 1,000 watches, vs etcd3 put/get (issue 2)
+#            delivery with 1,000 watches, vs etcd3 put/get (issue 2);
+#            -d SECONDS measured per run (default 5), --warmup SECONDS
+#            discarded before each (default 1)
 # agent      pod start and container restart through the agent vs raw
 #            `docker run -d` (issue 3; needs Docker and the flotilla/busybox image)
 # scheduler  scheduler_perf: 10,000 pods on 1,000 hollow nodes (issue 4);

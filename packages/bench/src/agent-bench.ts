@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import type { Pod } from '@flotilla/api';
 import { RestClient } from '@flotilla/client';
 import { DockerApi } from './docker-api.js';
-import { etcdClient } from './etcd-baseline.js';
+import { deletePrefixPaced, etcdClient } from './etcd-baseline.js';
 import { benchPod } from './fixtures.js';
 import { freePort } from '@flotilla/e2e';
 import { writeKubeconfig } from './kubeconfig.js';
@@ -165,7 +165,7 @@ export async function runAgentBench(opts: AgentBenchOptions): Promise<AgentBench
     await client.close().catch(() => undefined);
     await server.stop();
     const etcd = etcdClient(etcdEndpoints());
-    await etcd.delete().prefix(`${server.prefix}/`).catch(() => undefined);
+    await deletePrefixPaced(etcd, `${server.prefix}/`).catch(() => undefined);
     etcd.close();
     await docker.close();
   }

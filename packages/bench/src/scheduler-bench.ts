@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent as HttpAgent, request } from 'undici';
 import { ApiError, isReason, type KubeObject, type Pod } from '@flotilla/api';
 import { RestClient } from '@flotilla/client';
-import { etcdClient, measureEtcdBaseline } from './etcd-baseline.js';
+import { deletePrefixPaced, etcdClient, measureEtcdBaseline } from './etcd-baseline.js';
 import { benchPod } from './fixtures.js';
 import { freePort } from '@flotilla/e2e';
 import { writeKubeconfig } from './kubeconfig.js';
@@ -788,7 +788,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     await client.close().catch(() => undefined);
     await server.stop(grace);
     const etcd = etcdClient(etcdEndpoints());
-    await etcd.delete().prefix(`${server.prefix}/`).catch(() => undefined);
+    await deletePrefixPaced(etcd, `${server.prefix}/`).catch(() => undefined);
     etcd.close();
   }
 }

@@ -76,9 +76,12 @@ function printProfiles(dir: string | undefined): void {
   }
 }
 
-async function apiserver(flags: Flags): Promise<void> {
+async function apiserver(flags: Flags & { duration?: string; warmup?: string }): Promise<void> {
   const dir = profileDir(flags, 'apiserver');
-  await runApiserverBench({ ...(flags.quick ? APISERVER_QUICK : APISERVER_DEFAULTS), ...(dir ? { cpuProfDir: dir } : {}) });
+  const base = flags.quick ? APISERVER_QUICK : APISERVER_DEFAULTS;
+  const durationMs = (positive(flags.duration, 'duration') ?? base.durationMs / 1000) * 1000;
+  const warmupMs = flags.warmup === undefined ? base.warmupMs : nonNegative(flags.warmup, 'warmup') * 1000;
+  await runApiserverBench({ ...base, durationMs, warmupMs, ...(dir ? { cpuProfDir: dir } : {}) });
   printProfiles(dir);
 }
 
@@ -100,6 +103,12 @@ function positive(v: string | undefined, what: string): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isInteger(n) || n <= 0) throw new Error(`--${what} must be a positive integer, got ${v}`);
+  return n;
+}
+
+function nonNegative(v: string, what: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${what} must be a number of seconds (0 or more), got ${v}`);
   return n;
 }
 
@@ -132,7 +141,10 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) proce
 const program = new Command('bench').description("Flotilla's benchmarks, each against a baseline measured in the same run");
 const withFlags = (c: Command) =>
   c.option('--quick', 'smoke-sized run (seconds)').option('--cpu-prof <dir>', 'run the measured processes under node --cpu-prof and summarise the profiles');
-withFlags(program.command('apiserver').description('GET/create/LIST/watch of the real apiserver vs bare etcd')).action(apiserver);
+withFlags(program.command('apiserver').description('GET/create/LIST/watch of the real apiserver vs bare etcd'))
+  .option('-d, --duration <seconds>', 'measured seconds of each GET and create run (default 5)')
+  .option('--warmup <seconds>', 'discarded seconds before each measured run (default 1)')
+  .action(apiserver);
 withFlags(program.command('agent').description('pod start and restart through the agent vs raw docker run')).action(agent);
 const withSize = (c: Command) =>
   c.option('--nodes <n>', 'hollow nodes').option('--pods <n>', 'pods created and scheduled').option('--create-rate <n>', 'create pods at this rate (per second) instead of as fast as the apiserver answers').option('--nodes-per-process <n>', 'hollow nodes per process (default 1,000)').option('--previous <file>', "an earlier run's output (its BENCH_JSON line): print its figures beside this run's").option('--fleet-nice <n>', 'nice value of the hollow-node processes (they stand for other machines; a positive value lets the control plane go first; default 0)').option('--cpu-prof-only <processes>', `with --cpu-prof: profile only these, comma-separated (${PROFILED_PROCESSES.join(', ')})`);
