@@ -18,10 +18,17 @@
 # pods and their history outgrow, and past it etcd refuses every write), and
 # bbolt keeps its free pages in a map: with the default array, finding free
 # pages in a large, compacted database costs etcd CPU on every commit.
+# etcd 3.4 (Debian's) copies its buffer of uncommitted writes for every
+# request, and the buffer keeps the size of the largest batch it ever held
+# while writes go on: after one delete of many keys at once (`etcdctl del
+# --prefix` over thousands of them) every later request pays for it; one of
+# 210,000 keys made each cost ~10 ms of etcd CPU. Delete a few hundred keys
+# at a time, or restart the member afterwards.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+# The usage is the comment block at the top, however long it grows.
+usage() { awk 'NR == 1 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "$0" >&2; exit 2; }
 
 cmd="${1:-}"
 [[ -n "$cmd" ]] || usage
