@@ -13,9 +13,9 @@ import { promisify } from 'node:util';
 import type { Pod } from '@flotilla/api';
 import { RestClient } from '@flotilla/client';
 import { DockerApi } from './docker-api.js';
-import { deletePrefixPaced, etcdClient } from './etcd-baseline.js';
+import { etcdClient } from './etcd-baseline.js';
 import { benchPod } from './fixtures.js';
-import { freePort } from '@flotilla/e2e';
+import { deleteEtcdPrefix, freePort } from '@flotilla/e2e';
 import { writeKubeconfig } from './kubeconfig.js';
 import { isRunning, PodWatch } from './pod-watch.js';
 import { etcdEndpoints, flotillaBin, rssMiB, spawnNode, startApiServer } from './processes.js';
@@ -165,7 +165,7 @@ export async function runAgentBench(opts: AgentBenchOptions): Promise<AgentBench
     await client.close().catch(() => undefined);
     await server.stop();
     const etcd = etcdClient(etcdEndpoints());
-    await deletePrefixPaced(etcd, `${server.prefix}/`).catch(() => undefined);
+    await deleteEtcdPrefix(etcdEndpoints(), `${server.prefix}/`).catch(() => undefined);
     etcd.close();
     await docker.close();
   }

@@ -11,10 +11,10 @@ import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { KubeObject, Pod } from '@flotilla/api';
 import { RestClient, type ResourceClient } from '@flotilla/client';
-import { deletePrefixPaced, etcdClient, measureEtcdBaseline, type EtcdBaseline } from './etcd-baseline.js';
+import { etcdClient, measureEtcdBaseline, type EtcdBaseline } from './etcd-baseline.js';
 import { benchPod, WRITTEN_AT_ANNOTATION } from './fixtures.js';
 import { mapLimit, runClosedLoop, type ClosedLoopResult } from './load.js';
-import { freePort } from '@flotilla/e2e';
+import { deleteEtcdPrefix, freePort } from '@flotilla/e2e';
 import { cpuSeconds, etcdEndpoints, etcdPid, rssMiB, startApiServer, type BenchApiServer } from './processes.js';
 import type { WatchersMessage } from './bin/watchers.js';
 import { print, printJson, progress, section, table, targetTable, type TargetCheck } from './report.js';
@@ -165,7 +165,7 @@ export async function runApiserverBench(opts: ApiserverBenchOptions): Promise<Ap
   } finally {
     await client.close().catch(() => undefined);
     await server.stop();
-    await deletePrefixPaced(etcd, `${server.prefix}/`).catch(() => undefined);
+    await deleteEtcdPrefix(etcdEndpoints(), `${server.prefix}/`).catch(() => undefined);
     etcd.close();
     if (opts.cpuProfDir) progress(`apiserver CPU profile in ${opts.cpuProfDir} (summarise: bench profile <file>)`);
   }
@@ -431,7 +431,7 @@ export async function runApiserverOp(op: ApiserverOp, concurrency: number, durat
   } finally {
     await client.close().catch(() => undefined);
     await server.stop();
-    await deletePrefixPaced(etcd, `${server.prefix}/`).catch(() => undefined);
+    await deleteEtcdPrefix(etcdEndpoints(), `${server.prefix}/`).catch(() => undefined);
     etcd.close();
   }
 }

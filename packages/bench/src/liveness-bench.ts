@@ -19,8 +19,8 @@
 import { loadavg, cpus } from 'node:os';
 import { join } from 'node:path';
 import { Agent as HttpAgent, request } from 'undici';
-import { freePort } from '@flotilla/e2e';
-import { deletePrefixPaced, etcdClient } from './etcd-baseline.js';
+import { deleteEtcdPrefix, freePort } from '@flotilla/e2e';
+import { etcdClient } from './etcd-baseline.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import { CpuMeter, etcdEndpoints, etcdPid, flotillaBin, rssMiB, spawnNode, startApiServer, type Started } from './processes.js';
 import { print, printJson, progress, section, table, targetTable, type TargetCheck } from './report.js';
@@ -176,7 +176,7 @@ async function runPhase(p: LivenessPhase, settleS: number): Promise<LivenessPhas
     for (const s of started.reverse()) await s.stop().catch(() => undefined);
     await server.stop();
     const etcd = etcdClient(etcdEndpoints());
-    await deletePrefixPaced(etcd, `${server.prefix}/`).catch(() => undefined);
+    await deleteEtcdPrefix(etcdEndpoints(), `${server.prefix}/`).catch(() => undefined);
     etcd.close();
   }
 }

@@ -16,9 +16,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent as HttpAgent, request } from 'undici';
 import { ApiError, isReason, type KubeObject, type Pod } from '@flotilla/api';
 import { RestClient } from '@flotilla/client';
-import { deletePrefixPaced, etcdClient, measureEtcdBaseline } from './etcd-baseline.js';
+import { etcdClient, measureEtcdBaseline } from './etcd-baseline.js';
 import { benchPod } from './fixtures.js';
-import { freePort } from '@flotilla/e2e';
+import { deleteEtcdPrefix, freePort } from '@flotilla/e2e';
 import { writeKubeconfig } from './kubeconfig.js';
 import { runClosedLoop } from './load.js';
 import { isRunning, key, PodWatch } from './pod-watch.js';
@@ -788,7 +788,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     await client.close().catch(() => undefined);
     await server.stop(grace);
     const etcd = etcdClient(etcdEndpoints());
-    await deletePrefixPaced(etcd, `${server.prefix}/`).catch(() => undefined);
+    await deleteEtcdPrefix(etcdEndpoints(), `${server.prefix}/`).catch(() => undefined);
     etcd.close();
   }
 }

@@ -29,6 +29,15 @@ describe('deleteEtcdPrefix', () => {
     expect(await countEtcdPrefix(etcdEndpoints(), `${base}/ab/`)).toBe(1);
   });
 
+  it('deletes a prefix of more keys than one deletion takes, in several, and nothing beside it', async () => {
+    // 1,000 keys: two full chunks of 400 and a last one of 200.
+    for (let i = 0; i < 1000; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => put(`${base}/many/${i + j}`, 'x')));
+    await put(`${base}/manyx`, 'x');
+    expect(await deleteEtcdPrefix(etcdEndpoints(), `${base}/many/`)).toBe(1000);
+    expect(await countEtcdPrefix(etcdEndpoints(), `${base}/many/`)).toBe(0);
+    expect(await countEtcdPrefix(etcdEndpoints(), `${base}/manyx`)).toBe(1);
+  });
+
   it('refuses to delete the whole keyspace', async () => {
     await expect(deleteEtcdPrefix(etcdEndpoints(), '/')).rejects.toThrow(/refusing/);
   });
