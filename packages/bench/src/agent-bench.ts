@@ -13,7 +13,6 @@ import { promisify } from 'node:util';
 import type { Pod } from '@flotilla/api';
 import { RestClient } from '@flotilla/client';
 import { DockerApi } from './docker-api.js';
-import { etcdClient } from './etcd-baseline.js';
 import { benchPod } from './fixtures.js';
 import { deleteEtcdPrefix, freePort } from '@flotilla/e2e';
 import { writeKubeconfig } from './kubeconfig.js';
@@ -164,9 +163,7 @@ export async function runAgentBench(opts: AgentBenchOptions): Promise<AgentBench
     for (const id of await docker.listByLabel(`io.flotilla.pod.namespace=${ns}`)) await docker.remove(id);
     await client.close().catch(() => undefined);
     await server.stop();
-    const etcd = etcdClient(etcdEndpoints());
     await deleteEtcdPrefix(etcdEndpoints(), `${server.prefix}/`).catch(() => undefined);
-    etcd.close();
     await docker.close();
   }
 }

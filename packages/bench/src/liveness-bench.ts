@@ -175,9 +175,7 @@ async function runPhase(p: LivenessPhase, settleS: number): Promise<LivenessPhas
   } finally {
     for (const s of started.reverse()) await s.stop().catch(() => undefined);
     await server.stop();
-    const etcd = etcdClient(etcdEndpoints());
     await deleteEtcdPrefix(etcdEndpoints(), `${server.prefix}/`).catch(() => undefined);
-    etcd.close();
   }
 }
 

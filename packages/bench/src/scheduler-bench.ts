@@ -787,9 +787,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     for (const s of started.reverse()) await s.stop(grace).catch(() => undefined);
     await client.close().catch(() => undefined);
     await server.stop(grace);
-    const etcd = etcdClient(etcdEndpoints());
     await deleteEtcdPrefix(etcdEndpoints(), `${server.prefix}/`).catch(() => undefined);
-    etcd.close();
   }
 }
 
