@@ -213,6 +213,36 @@ describe('Agent over FakeRuntime', () => {
     start({ runtime });
     await waitFor(() => runtime.all().length === 0, { what: 'orphans removed', timeoutMs: 3000 });
   });
+
+  it('does not take the containers of a pod that arrived while the runtime was listing for orphans', async () => {
+    const runtime = new FakeRuntime();
+    const { client, agent } = start({ runtime });
+    await agent.whenReady();
+    // The relist's listing of every container answers late, as a busy dockerd does; a pod's own listings do not wait.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let held = 0;
+    let answered = 0;
+    const list = runtime.listContainers.bind(runtime);
+    runtime.listContainers = async (filter = {}) => {
+      if (filter.podUid || filter.type) return list(filter);
+      held++;
+      await gate;
+      answered++;
+      return list(filter);
+    };
+    await waitFor(() => held > 0, { what: 'a relist waiting on the runtime' });
+    await client.resource<Pod>('pods').create(pod('late'));
+    const running = await podWhen(client, 'late', (p) => p.status?.phase === 'Running', 'Running');
+    const uid = running.metadata.uid!;
+    const ids = runtime.all().filter((c) => c.podUid === uid).map((c) => c.id).sort();
+    expect(ids).toHaveLength(2); // its sandbox and its container
+    release();
+    await waitFor(() => answered >= 3, { what: 'two more relists' });
+    expect(runtime.calls.filter((c) => c.startsWith('remove'))).toEqual([]);
+    expect(runtime.all().filter((c) => c.podUid === uid).map((c) => c.id).sort()).toEqual(ids);
+    expect(getPod(client, 'late')?.status?.containerStatuses?.[0]?.restartCount).toBe(0);
+  });
 });
 
 describe('Lease renewal jitter', () => {

@@ -288,7 +288,7 @@ export class Agent {
   private async reconcile(key: string) {
     const pod = this.pods?.get(this.config.nodeName, key);
     if (!pod) {
-      await this.syncer.removeOrphans((uid) => this.isKnown(uid), key);
+      await this.syncer.removeOrphans((uid) => this.isKnown(uid), { onlyKey: key });
       return {};
     }
     let result;
@@ -308,11 +308,13 @@ export class Agent {
 
   /** The backstop: the pods whose containers changed (or whose resync is due), and containers of vanished pods removed. */
   private async relist(): Promise<void> {
-    const pods = this.pods!.podsOf(this.config.nodeName);
+    // The containers first, the pods after: a pod that arrives while the runtime answers has its
+    // sandbox made by a worker meanwhile, and a pod list taken before would call that sandbox an orphan.
     const containers = await this.o.runtime.listContainers();
+    const pods = this.pods!.podsOf(this.config.nodeName);
     for (const p of this.relisted.select(pods, containers)) this.controller.enqueue(objectKey(p));
     const uids = new Set(pods.map((p) => p.metadata.uid ?? ''));
-    await this.syncer.removeOrphans((uid) => uids.has(uid));
+    await this.syncer.removeOrphans((uid) => uids.has(uid), { listed: containers });
     this.syncer.gc(new Set(containers.map((c) => c.id)));
   }
 

@@ -820,9 +820,12 @@ export class PodSyncer {
   /**
    * Removes the containers of pods that are no longer in the API
    * (`keep(uid)` false), stopping them with their recorded grace period.
+   * `listed` is a listing of every container to use instead of a new one;
+   * `keep` must then answer from a pod list taken after that listing.
    */
-  async removeOrphans(keep: (uid: string) => boolean, onlyKey?: string): Promise<number> {
-    const all = await this.d.runtime.listContainers();
+  async removeOrphans(keep: (uid: string) => boolean, opts: { onlyKey?: string; listed?: ContainerInfo[] } = {}): Promise<number> {
+    const { onlyKey } = opts;
+    const all = opts.listed ?? await this.d.runtime.listContainers();
     const uids = new Map<string, ContainerInfo[]>();
     for (const c of all) {
       if (keep(c.podUid) || this.terminating.has(c.podUid)) continue;
