@@ -66,6 +66,8 @@ export interface AgentOptions {
   liveness?: { server: LivenessServer; endpoint: string };
   /** The containers' termination-log files (PodSyncerDeps.terminationLogs; host files by default). */
   terminationLogs?: PodSyncerDeps['terminationLogs'];
+  /** The pod syncer's clock (back-offs, deadlines, the host resolv.conf's re-reading); Date.now by default. */
+  now?: () => number;
 }
 
 /** A node agent. */
@@ -122,6 +124,7 @@ export class Agent {
       services: () => this.services.store.list(),
       networkNotReady: () => (this.network ? this.network.notReadyReason() : this.config.podNetwork ? 'the agent is starting' : undefined),
       ...(o.terminationLogs ? { terminationLogs: o.terminationLogs } : {}),
+      ...(o.now ? { now: o.now } : {}),
     });
     this.controller = new Controller({
       name: `agent-${this.config.nodeName}`,
