@@ -110,7 +110,7 @@ export async function runApiserverBench(opts: ApiserverBenchOptions): Promise<Ap
   section(`apiserver benchmark (etcd ${endpoints.join(',')}, ${opts.durationMs} ms per run after ${opts.warmupMs} ms warm-up)`);
 
   progress('bare etcd baseline (etcd3 put/get)');
-  const baseline = await measureEtcdBaseline(etcd, opts.concurrencies, opts.durationMs, opts.warmupMs, { etcd: etcdPid() });
+  const baseline = await measureEtcdBaseline(endpoints, opts.concurrencies, opts.durationMs, opts.warmupMs, { etcd: etcdPid() });
 
   progress('starting flotilla apiserver');
   const server = await startApiServer({
@@ -382,7 +382,6 @@ export type ApiserverOp = 'get' | 'create' | 'list';
  * profile (`cpuProfDir`) holds only that operation's work.
  */
 export async function runApiserverOp(op: ApiserverOp, concurrency: number, durationMs: number, cpuProfDir?: string, listSize = 10_000, workers = 1): Promise<ClosedLoopResult> {
-  const etcd = etcdClient(etcdEndpoints());
   const server = await startApiServer({
     port: await freePort(),
     nodeFlags: cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [],
@@ -412,7 +411,7 @@ export async function runApiserverOp(op: ApiserverOp, concurrency: number, durat
     });
     // The same run's floor: bare etcd3 puts (pod-sized values) or gets at the same concurrency, for as long.
     progress(`baseline: bare etcd ${op === 'create' ? 'put' : 'get'} at ${concurrency} clients`);
-    const base = await measureEtcdBaseline(etcd, [concurrency], durationMs, 1000, { etcd: etcdPid() });
+    const base = await measureEtcdBaseline(etcdEndpoints(), [concurrency], durationMs, 1000, { etcd: etcdPid() });
     const floor = (op === 'create' ? base.put : base.get)[0]!;
     section(`apiserver${workers > 1 ? ` (${workers} workers)` : ''} ${op} alone, ${concurrency} clients, against bare etcd ${op === 'create' ? 'put' : 'get'} in the same run`);
     print(
@@ -432,6 +431,5 @@ export async function runApiserverOp(op: ApiserverOp, concurrency: number, durat
     await client.close().catch(() => undefined);
     await server.stop();
     await deleteEtcdPrefix(etcdEndpoints(), `${server.prefix}/`).catch(() => undefined);
-    etcd.close();
   }
 }

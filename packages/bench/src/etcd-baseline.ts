@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Etcd3 } from 'etcd3';
-import { deleteEtcdPrefix, etcdEndpoints } from '@flotilla/e2e';
+import { deleteEtcdPrefix } from '@flotilla/e2e';
 import { runClosedLoop, type ClosedLoopResult } from './load.js';
 import { podSizedValue } from './fixtures.js';
 
@@ -32,9 +32,13 @@ export function etcdClient(endpoints: string[]): Etcd3 {
  */
 export const BASELINE_KEYS = 4096;
 
-/** Measures put (pod-sized values over BASELINE_KEYS keys) and get (one key) at each concurrency. */
+/**
+ * Measures put (pod-sized values over BASELINE_KEYS keys) and get (one key)
+ * at each concurrency, through a client of its own to `endpoints`, and
+ * deletes its keys from the same etcd afterwards.
+ */
 export async function measureEtcdBaseline(
-  client: Etcd3,
+  endpoints: string[],
   concurrencies: readonly number[],
   durationMs: number,
   warmupMs: number,
@@ -44,6 +48,7 @@ export async function measureEtcdBaseline(
   const value = podSizedValue();
   const put: ClosedLoopResult[] = [];
   const get: ClosedLoopResult[] = [];
+  const client = etcdClient(endpoints);
   try {
     await client.put(`${prefix}target`).value(value);
     for (const c of concurrencies) {
@@ -63,7 +68,8 @@ export async function measureEtcdBaseline(
     }
   } finally {
     // A few hundred keys at a time: see deleteEtcdPrefix (one deletion of them all taxed every later etcd request).
-    await deleteEtcdPrefix(etcdEndpoints(), prefix);
+    client.close();
+    await deleteEtcdPrefix(endpoints, prefix);
   }
   return { put, get, valueBytes: value.length };
 }

@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent as HttpAgent, request } from 'undici';
 import { ApiError, isReason, type KubeObject, type Pod } from '@flotilla/api';
 import { RestClient } from '@flotilla/client';
-import { etcdClient, measureEtcdBaseline } from './etcd-baseline.js';
+import { measureEtcdBaseline } from './etcd-baseline.js';
 import { benchPod } from './fixtures.js';
 import { deleteEtcdPrefix, freePort } from '@flotilla/e2e';
 import { writeKubeconfig } from './kubeconfig.js';
@@ -495,8 +495,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
 
     // scheduler_perf: creation → binding seen.
     progress(`baseline: bare etcd puts at ${opts.createConcurrency} clients`);
-    const etcdBase = etcdClient(etcdEndpoints());
-    const base = await measureEtcdBaseline(etcdBase, [opts.createConcurrency], 5000, 1000).finally(() => etcdBase.close());
+    const base = await measureEtcdBaseline(etcdEndpoints(), [opts.createConcurrency], 5000, 1000);
     const put = base.put[0]!;
 
     const created = new Map<string, number>();
