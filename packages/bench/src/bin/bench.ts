@@ -79,8 +79,8 @@ function printProfiles(dir: string | undefined): void {
 async function apiserver(flags: Flags & { duration?: string; warmup?: string }): Promise<void> {
   const dir = profileDir(flags, 'apiserver');
   const base = flags.quick ? APISERVER_QUICK : APISERVER_DEFAULTS;
-  const durationMs = (positive(flags.duration, 'duration') ?? base.durationMs / 1000) * 1000;
-  const warmupMs = flags.warmup === undefined ? base.warmupMs : nonNegative(flags.warmup, 'warmup') * 1000;
+  const durationMs = flags.duration === undefined ? base.durationMs : seconds(flags.duration, 'duration', false) * 1000;
+  const warmupMs = flags.warmup === undefined ? base.warmupMs : seconds(flags.warmup, 'warmup', true) * 1000;
   await runApiserverBench({ ...base, durationMs, warmupMs, ...(dir ? { cpuProfDir: dir } : {}) });
   printProfiles(dir);
 }
@@ -99,16 +99,20 @@ interface SizeFlags extends Flags {
   cpuProfOnly?: string;
 }
 
+/** A bad flag: its message is the whole report (no stack). */
+class UsageError extends Error {}
+
 function positive(v: string | undefined, what: string): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${what} must be a positive integer, got ${v}`);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${what} must be a positive integer, got ${v}`);
   return n;
 }
 
-function nonNegative(v: string, what: string): number {
+/** A number of seconds, fractions allowed: more than 0, or 0 too when `zero` is allowed. */
+function seconds(v: string, what: string, zero: boolean): number {
   const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`--${what} must be a number of seconds (0 or more), got ${v}`);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || (n === 0 && !zero)) throw new UsageError(`--${what} must be a number of seconds (${zero ? '0' : 'more than 0'}), got ${v}`);
   return n;
 }
 
@@ -122,12 +126,12 @@ async function scheduler(flags: SizeFlags, base: SchedulerBenchOptions = flags.q
   const createRate = positive(flags.createRate, 'create-rate');
   const nodesPerProcess = positive(flags.nodesPerProcess, 'nodes-per-process');
   const fleetNice = flags.fleetNice === undefined ? undefined : Number(flags.fleetNice);
-  if (fleetNice !== undefined && !(Number.isInteger(fleetNice) && fleetNice >= -20 && fleetNice <= 19)) throw new Error(`--fleet-nice must be an integer from -20 to 19, got ${flags.fleetNice}`);
+  if (fleetNice !== undefined && !(Number.isInteger(fleetNice) && fleetNice >= -20 && fleetNice <= 19)) throw new UsageError(`--fleet-nice must be an integer from -20 to 19, got ${flags.fleetNice}`);
   const previous = flags.previous ? readPreviousFigures(flags.previous) : undefined;
   // The benchmark's own client shares the machine with the cluster: its CPU is a figure too.
   const only = flags.cpuProfOnly?.split(',').map((p) => p.trim());
   const unknown = only?.filter((p) => !PROFILED_PROCESSES.includes(p));
-  if (unknown?.length) throw new Error(`--cpu-prof-only: unknown process ${unknown.join(', ')} (${PROFILED_PROCESSES.join(', ')})`);
+  if (unknown?.length) throw new UsageError(`--cpu-prof-only: unknown process ${unknown.join(', ')} (${PROFILED_PROCESSES.join(', ')})`);
   const self = dir && (!only || only.includes('bench')) ? await profileSelf(join(dir, 'bench')) : undefined;
   await runSchedulerBench({ ...base, benchName: what, ...(previous ? { previous } : {}), ...(nodes ? { nodes } : {}), ...(pods ? { pods } : {}), ...(createRate ? { createRate } : {}), ...(nodesPerProcess ? { nodesPerProcess } : {}), ...(fleetNice ? { fleetNice } : {}), ...(dir ? { cpuProfDir: dir } : {}), ...(only ? { cpuProfOnly: only } : {}) });
   await self?.();
@@ -218,7 +222,7 @@ withFlags(program.command('apiserver-op <op>').description('one apiserver operat
   .option('--list-size <n>', 'pods in the list', '10000')
   .option('--workers <n>', 'apiserver worker processes (flotilla apiserver --workers)', '1')
   .action(async (op: string, flags: Flags & { concurrency: string; duration: string; listSize: string; workers: string }) => {
-    if (!['get', 'create', 'list'].includes(op)) throw new Error(`unknown op ${op}: get, create or list`);
+    if (!['get', 'create', 'list'].includes(op)) throw new UsageError(`unknown op ${op}: get, create or list`);
     const dir = profileDir(flags, `apiserver-${op}`);
     await runApiserverOp(op as ApiserverOp, Number(flags.concurrency), Number(flags.duration) * 1000, dir, Number(flags.listSize), positive(flags.workers, 'workers') ?? 1);
     printProfiles(dir);
@@ -231,7 +235,7 @@ program
 program.parseAsync(process.argv).then(
   () => process.exit(0),
   (err: unknown) => {
-    process.stderr.write(`[bench] failed: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.stderr.write(err instanceof UsageError ? `bench: ${err.message}\n` : `[bench] failed: ${(err as Error)?.stack ?? String(err)}\n`);
     process.exit(1);
   },
 );
