@@ -28,6 +28,8 @@ export interface ApiServerConfig {
   etcdPrefix: string;
   /** Compact etcd's history this often, keeping one interval of it (--etcd-compaction-interval); 0 never. Default 5 min. */
   etcdCompactionIntervalMs?: number;
+  /** How long an Event lives after its last write (--event-ttl); 0 for ever. Default 1 h, as kube-apiserver's. */
+  eventTtlMs?: number;
   /** Address to listen on (--bind-address). */
   bindAddress: string;
   /** HTTPS port (--secure-port); 0 lets the kernel choose, and the `listening` log line says which. */
@@ -125,6 +127,7 @@ export async function run(config: ApiServerConfig, signal: AbortSignal): Promise
     watchClient: process.env.FLOTILLA_ETCD_WATCH === 'etcd3' ? 'etcd3' : 'lean',
     compactionIntervalMs: config.etcdCompactionIntervalMs ?? 5 * 60_000,
     transformer: encryption.transformer,
+    objectTtlSeconds: { events: Math.ceil((config.eventTtlMs ?? 60 * 60_000) / 1000) },
   });
   // The cluster CA also vouches for client certificates (nodes that joined with a bootstrap token); tokens are checked after them.
   const clientCa = certs.ca ?? (await readFile(join(config.certDir, CERT_FILES.caCert), 'utf8').catch(() => undefined));

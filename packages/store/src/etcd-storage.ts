@@ -43,6 +43,7 @@ import { Change, deepFreeze, ResourceHub, Subscription } from './watch-hub.js';
 import { etcd3WatchOpener, WatchStream } from './watch-stream.js';
 import { ReadCache, STALE, type CachedValue } from './read-cache.js';
 import { Compactor } from './compactor.js';
+import { isLeaseNotFound, LeasePool } from './lease-pool.js';
 import { encodeStored, rememberJson, spliceRevision, spliceRevisionText } from './object-json.js';
 
 /** How to reach etcd and how much to keep in memory for watches. */
@@ -103,6 +104,12 @@ export interface EtcdStorageOptions {
   compactionIntervalMs?: number;
   /** Encryption at rest (see encryption.ts); values are stored as they are by default. */
   transformer?: ValueTransformer;
+  /**
+   * Resources whose objects expire, by resource: seconds an object lives
+   * after its last write, at least (etcd leases shared per window, see
+   * lease-pool.ts). kube-apiserver gives Events 1 h (--event-ttl).
+   */
+  objectTtlSeconds?: Record<string, number>;
   /**
    * The client of the watch stream: 'lean' (default; EtcdKv's, on a
    * connection of its own) or 'etcd3' (grpc-js, as before).
@@ -295,6 +302,8 @@ export class EtcdStorage implements Storage {
   readonly readStats = { cacheHits: 0, etcdReads: 0, cacheLists: 0, etcdLists: 0, lagWaits: 0, lagWaitTimeouts: 0 };
   /** The history compaction loop, when compactionIntervalMs is set. */
   readonly compactor: Compactor | undefined;
+  /** The leases of resources whose objects expire (objectTtlSeconds). */
+  readonly leasePools = new Map<string, LeasePool>();
 
   constructor(options: EtcdStorageOptions) {
     if (!options.endpoints?.length) throw new Error('EtcdStorage needs at least one etcd endpoint');
@@ -349,6 +358,10 @@ export class EtcdStorage implements Storage {
     if (options.readCache !== false) {
       this.readCache = new ReadCache({ client: this.kv, stream: this.watchStream, keyPrefix: `${this.prefix}/`, log: this.log });
     }
+    const grant = async (ttl: number) => String((await this.client.leaseClient.leaseGrant({ TTL: ttl, ID: 0 })).ID);
+    for (const [resource, ttlSeconds] of Object.entries(options.objectTtlSeconds ?? {})) {
+      if (ttlSeconds > 0) this.leasePools.set(resource, new LeasePool({ ttlSeconds, grant, now: this.now }));
+    }
     if (options.compactionIntervalMs && options.compactionIntervalMs > 0) {
       this.compactor = new Compactor(this.client, this.log);
       this.compactor.start(options.compactionIntervalMs);
@@ -397,16 +410,36 @@ export class EtcdStorage implements Storage {
     return res.kvs[0];
   }
 
+  /**
+   * Runs a write with the lease its resource's TTL gives (none for a resource
+   * without one); once more on a new lease when etcd no longer knew the lease.
+   */
+  private async withLease<T>(resource: string, key: string, write: (lease: string | undefined) => Promise<T>): Promise<T> {
+    const pool = this.leasePools.get(resource);
+    if (!pool) return write(undefined);
+    for (let attempt = 0; ; attempt++) {
+      const lease = await this.call('grant a lease for', key, () => pool.lease());
+      try {
+        return await write(lease);
+      } catch (err) {
+        if (attempt > 0 || !isLeaseNotFound(err)) throw err;
+        pool.forget(lease);
+      }
+    }
+  }
+
   // One compare-and-swap on the key's mod revision; undefined when someone else wrote first.
   private async swap(resource: string, key: string, revision: string, op: 'put' | 'delete', value?: Buffer | string): Promise<number | undefined> {
     const kb = Buffer.from(key);
-    const res = await this.call(op === 'put' ? 'update' : 'delete', key, () =>
-      this.kv.txn({
-        compare: [{ key: kb, target: 'Mod', result: 'Equal', mod_revision: revision }],
-        success: [op === 'put' ? { request_put: { key: kb, value } } : { request_delete_range: { key: kb } }],
-        failure: [],
-      }),
-    );
+    const txn = (lease: string | undefined) =>
+      this.call(op === 'put' ? 'update' : 'delete', key, () =>
+        this.kv.txn({
+          compare: [{ key: kb, target: 'Mod', result: 'Equal', mod_revision: revision }],
+          success: [op === 'put' ? { request_put: { key: kb, value, ...(lease ? { lease } : {}) } } : { request_delete_range: { key: kb } }],
+          failure: [],
+        }),
+      );
+    const res = op === 'put' ? await this.withLease(resource, key, txn) : await txn(undefined);
     if (!res.succeeded) return undefined;
     return this.wrote(resource, key, Number(res.header.revision), value);
   }
@@ -470,12 +503,14 @@ export class EtcdStorage implements Storage {
       const kb = Buffer.from(key);
       const json = encodeJson(next);
       const value = this.seal(resource, key, json);
-      const res = await this.call('create', key, () =>
-        this.kv.txn({
-          compare: [{ key: kb, target: 'Version', result: 'Equal', version: 0 }],
-          success: [{ request_put: { key: kb, value } }],
-          failure: [],
-        }),
+      const res = await this.withLease(resource, key, (lease) =>
+        this.call('create', key, () =>
+          this.kv.txn({
+            compare: [{ key: kb, target: 'Version', result: 'Equal', version: 0 }],
+            success: [{ request_put: { key: kb, value, ...(lease ? { lease } : {}) } }],
+            failure: [],
+          }),
+        ),
       );
       if (res.succeeded) return storedObject(next, json, this.wrote(resource, key, Number(res.header.revision), value));
       if (meta.name) throw alreadyExists(resource, name);

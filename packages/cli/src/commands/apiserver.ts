@@ -9,6 +9,7 @@ interface ApiServerFlags {
   etcdServers: string[];
   etcdPrefix: string;
   etcdCompactionInterval: number;
+  eventTtl: number;
   bindAddress: string;
   securePort?: number;
   port?: number;
@@ -49,6 +50,7 @@ export function apiserverCommand(): Command {
     .addOption(new Option('--etcd-servers <urls>', 'comma-separated etcd client URLs').argParser(parseUrlList).default(['http://127.0.0.1:2379'], 'http://127.0.0.1:2379'))
     .option('--etcd-prefix <prefix>', 'key prefix of every object in etcd', '/registry')
     .option('--etcd-compaction-interval <duration>', "compact etcd's history this often, keeping one interval of it (0: never; several apiservers on one etcd compact once between them)", parseDuration, 5 * 60_000)
+    .option('--event-ttl <duration>', 'how long an Event is kept after its last change (0: for ever)', parseDuration, 60 * 60_000)
     .option('--bind-address <ip>', 'address to listen on', parseIp, '0.0.0.0')
     .option('--secure-port <port>', 'HTTPS port (0: any free port, logged at start) [default: 6443]', parsePort)
     .addOption(new Option('--port <port>', 'alias of --secure-port').argParser(parsePort).conflicts('securePort'))
@@ -72,6 +74,7 @@ export function apiserverCommand(): Command {
         etcdServers: flags.etcdServers,
         etcdPrefix: flags.etcdPrefix,
         etcdCompactionIntervalMs: flags.etcdCompactionInterval,
+        eventTtlMs: flags.eventTtl,
         bindAddress: flags.bindAddress,
         securePort: apiServerWorkerPort() ?? flags.securePort ?? flags.port ?? 6443,
         certDir: flags.certDir,
