@@ -83,4 +83,45 @@ describe('Agent: pods get the cluster DNS and the service variables', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('shares one reading of a resolv.conf among the agents of a process (a hollow-node fleet runs a thousand)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flotilla-resolv-'));
+    try {
+      const resolvConf = join(dir, 'resolv.conf');
+      writeFileSync(resolvConf, 'nameserver 192.0.2.53\n');
+      let clock = 2_000_000;
+      const client = new FakeApiClient();
+      const runtimes = ['n1', 'n2'].map((nodeName) => {
+        const runtime = new FakeRuntime();
+        const agent = new Agent({
+          config: { nodeName, stateDir, nodeIP: '192.0.2.10', logger: log, relistIntervalMs: 200, heartbeatIntervalMs: 100, clusterDNS: ['10.96.0.10'], clusterDomain: 'cluster.local', resolvConf },
+          client,
+          runtime,
+          now: () => clock,
+        });
+        const ac = new AbortController();
+        stops.push(ac);
+        void agent.run(ac.signal);
+        return runtime;
+      });
+      const start = async (name: string, node: 'n1' | 'n2') => {
+        const pod = await client.resource<Pod>('pods').create({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name, namespace: 'default' },
+          spec: { nodeName: node, dnsPolicy: 'Default', restartPolicy: 'Always', containers: [{ name: 'app', image: 'flotilla/busybox:1' }] },
+        });
+        return waitFor(() => runtimes[node === 'n1' ? 0 : 1]!.sandboxConfig(pod.metadata.uid!)?.dns?.servers, { what: `${name}'s sandbox` });
+      };
+      expect(await start('on-n1', 'n1')).toEqual(['192.0.2.53']);
+      writeFileSync(resolvConf, 'nameserver 192.0.2.54\n');
+      clock += 500;
+      // The other agent's first sandbox, within the second: n1's reading, not a read of its own.
+      expect(await start('on-n2', 'n2')).toEqual(['192.0.2.53']);
+      clock += 600;
+      expect(await start('later-on-n2', 'n2')).toEqual(['192.0.2.54']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

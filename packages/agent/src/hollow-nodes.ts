@@ -128,7 +128,7 @@ export function runHollowNodes(o: HollowNodesOptions): HollowNodes {
   };
   for (let i = first; i < first + o.count; i++) {
     const nodeName = `${prefix}${i}`;
-    const runtime = new FakeRuntime({ ipPrefix: `10.${100 + ((i >> 8) & 127)}.${i & 255}`, ...o.runtime });
+    const runtime = new FakeRuntime({ ipPrefix: `10.${100 + ((i >> 8) & 127)}.${i & 255}`, record: false, ...o.runtime });
     const agent = new Agent({
       config: {
         relistIntervalMs: 30_000,

@@ -36,6 +36,12 @@ const errorMessage = (err: unknown): string => (err instanceof Error ? err.messa
 const POST_START_TIMEOUT_MS = 120_000;
 /** How long a reading of the host's resolv.conf serves new sandboxes before the file is read again. */
 const HOST_DNS_REREAD_MS = 1000;
+/**
+ * The last reading of each host resolv.conf, for every PodSyncer of the
+ * process: a hollow-node process runs a thousand agents on the same file,
+ * and one reading each made the cache miss for nearly every sandbox.
+ */
+const hostDnsReads = new Map<string, { at: number; dns: HostDns }>();
 
 /** What a PodSyncer works with. */
 export interface PodSyncerDeps {
@@ -94,8 +100,6 @@ export class PodSyncer {
   /** Pods whose containers are being stopped, so the orphan sweep leaves them to their worker. */
   readonly terminating = new Set<string>();
   private readonly now: () => number;
-  /** The last reading of the host's resolv.conf (see hostDns). */
-  private hostDnsRead: { at: number; dns: HostDns } | undefined;
   private warnedNoClusterDNS = false;
 
   constructor(private readonly d: PodSyncerDeps) {
@@ -564,16 +568,18 @@ export class PodSyncer {
    * thousand reads of the same file.
    */
   private hostDns(): HostDns {
-    if (!this.d.config.resolvConf) return { servers: [], searches: [], options: [] };
+    const file = this.d.config.resolvConf;
+    if (!file) return { servers: [], searches: [], options: [] };
     const now = this.now();
-    if (this.hostDnsRead && now - this.hostDnsRead.at < HOST_DNS_REREAD_MS && now >= this.hostDnsRead.at) return this.hostDnsRead.dns;
+    const last = hostDnsReads.get(file);
+    if (last && now - last.at < HOST_DNS_REREAD_MS && now >= last.at) return last.dns;
     let dns: HostDns;
     try {
-      dns = parseResolvConf(readFileSync(this.d.config.resolvConf, 'utf8'));
+      dns = parseResolvConf(readFileSync(file, 'utf8'));
     } catch {
       dns = { servers: [], searches: [], options: [] };
     }
-    this.hostDnsRead = { at: now, dns };
+    hostDnsReads.set(file, { at: now, dns });
     return dns;
   }
 

@@ -5,6 +5,21 @@ import { isRuntimeError, type RuntimeEvent } from './types.js';
 const pod = (name: string, uid = `uid-${name}`) => ({ uid, namespace: 'default', name, terminationGracePeriodSeconds: 30 });
 
 describe('FakeRuntime', () => {
+  it('with record false (hollow nodes) keeps no call log, yet answers for the configs it was handed', async () => {
+    const rt = new FakeRuntime({ record: false });
+    const sb = await rt.ensureSandbox(pod('web'));
+    const id = await rt.createContainer(sb, { name: 'app', image: 'flotilla/busybox:1' }, { attempt: 0, env: [{ name: 'A', value: '1' }] });
+    await rt.startContainer(id);
+    await rt.stopContainer(id, 5);
+    await rt.removeSandbox('uid-web');
+    expect(rt.calls).toEqual([]);
+    expect(rt.sandboxConfig('uid-web')).toMatchObject({ name: 'web' });
+    // The default records every mutating call.
+    const recording = new FakeRuntime();
+    await recording.startContainer(await recording.createContainer(await recording.ensureSandbox(pod('db')), { name: 'app', image: 'flotilla/busybox:1' }, { attempt: 0 }));
+    expect(recording.calls).toEqual(['ensureSandbox default/db 0', 'createContainer default/db app 0', 'startContainer default/db app 0']);
+  });
+
   it('runs a pod and reports container deaths as events', async () => {
     const rt = new FakeRuntime();
     const ac = new AbortController();

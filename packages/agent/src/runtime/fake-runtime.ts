@@ -52,6 +52,13 @@ export interface FakeRuntimeOptions {
   imageUsers?: Record<string, string>;
   /** Also log exec calls in `calls` (`exec ns/pod container cmd…`), e.g. to check hook order. */
   recordExec?: boolean;
+  /**
+   * Keep `calls`, and copies of what containers and sandboxes were made
+   * with, for tests to assert (default true). A hollow node runs for hours:
+   * it keeps no call log (it would grow for ever) and keeps the configs it
+   * is handed instead of copying each.
+   */
+  record?: boolean;
 }
 
 interface FakeContainer {
@@ -78,6 +85,10 @@ function copyInfo(info: ContainerInfo): ContainerInfo {
 export class FakeRuntime implements ContainerRuntime {
   /** One line per mutating call (`createContainer ns/pod web 0`), for tests to assert the agent's actions. */
   readonly calls: string[] = [];
+  /** calls.push, or nothing when not recording. */
+  private readonly log: (line: string) => void;
+  /** structuredClone, or the value itself when not recording. */
+  private readonly copy: <T>(v: T) => T;
   private readonly containers = new Map<string, FakeContainer>();
   /**
    * The same containers by pod uid, in creation order: a pod's sync lists its own containers several
@@ -95,6 +106,9 @@ export class FakeRuntime implements ContainerRuntime {
 
   constructor(options: FakeRuntimeOptions = {}) {
     this.opts = options;
+    const record = options.record !== false;
+    this.log = record ? (line) => void this.calls.push(line) : () => undefined;
+    this.copy = record ? structuredClone : (v) => v;
     this.images = new Set(options.images ?? ['flotilla/pause:1', 'flotilla/busybox:1', 'flotilla/echo:1']);
     this.pullable = new Set(options.pullable ?? []);
   }
@@ -160,9 +174,9 @@ export class FakeRuntime implements ContainerRuntime {
     }
     const c = this.add('sandbox', pod.uid, pod.namespace, pod.name, SANDBOX_CONTAINER_NAME, attempt, 'flotilla/pause:1', pod.terminationGracePeriodSeconds, {});
     c.ports = wanted;
-    this.sandboxConfigs.set(pod.uid, structuredClone(pod));
+    this.sandboxConfigs.set(pod.uid, this.copy(pod));
     c.info.ip = pod.hostNetwork ? (pod.hostIP ?? '127.0.0.1') : `${this.opts.ipPrefix ?? '10.88.0'}.${this.nextIp++}`;
-    this.calls.push(`ensureSandbox ${pod.namespace}/${pod.name} ${attempt}`);
+    this.log(`ensureSandbox ${pod.namespace}/${pod.name} ${attempt}`);
     // As the Docker runtime: the caller's work alongside the start sees the sandbox without its IP.
     await whileStarting?.({ ...this.toSandbox(c, true), ip: '' }).catch(() => undefined);
     this.begin(c);
@@ -179,8 +193,8 @@ export class FakeRuntime implements ContainerRuntime {
     c.info.sandboxId = sandbox.id;
     c.spec = spec;
     c.env = env;
-    c.options = structuredClone(options);
-    this.calls.push(`createContainer ${sandbox.podNamespace}/${sandbox.podName} ${spec.name} ${options.attempt}`);
+    c.options = this.copy(options);
+    this.log(`createContainer ${sandbox.podNamespace}/${sandbox.podName} ${spec.name} ${options.attempt}`);
     return c.info.id;
   }
 
@@ -188,21 +202,21 @@ export class FakeRuntime implements ContainerRuntime {
     const c = this.must(id);
     if (c.info.state === 'running') return;
     if (c.info.state === 'exited') throw new RuntimeError('RunContainerError', `container ${id} has exited; create a new one`);
-    this.calls.push(`startContainer ${c.info.podNamespace}/${c.info.podName} ${c.info.containerName} ${c.info.attempt}`);
+    this.log(`startContainer ${c.info.podNamespace}/${c.info.podName} ${c.info.containerName} ${c.info.attempt}`);
     this.begin(c);
   }
 
   async stopContainer(id: string, graceSeconds: number): Promise<void> {
     const c = this.containers.get(id);
     if (!c || c.info.state !== 'running') return;
-    this.calls.push(`stopContainer ${c.info.podNamespace}/${c.info.podName} ${c.info.containerName} ${graceSeconds}`);
+    this.log(`stopContainer ${c.info.podNamespace}/${c.info.podName} ${c.info.containerName} ${graceSeconds}`);
     this.finish(c, this.opts.stopExitCode ?? 0);
   }
 
   async removeContainer(id: string): Promise<void> {
     const c = this.containers.get(id);
     if (!c) return;
-    this.calls.push(`removeContainer ${c.info.podNamespace}/${c.info.podName} ${c.info.containerName} ${c.info.attempt}`);
+    this.log(`removeContainer ${c.info.podNamespace}/${c.info.podName} ${c.info.containerName} ${c.info.attempt}`);
     if (c.info.state === 'running') this.finish(c, 137);
     this.containers.delete(id);
     const mine = this.byPod.get(c.info.podUid);
@@ -281,7 +295,7 @@ export class FakeRuntime implements ContainerRuntime {
   async exec(id: string, command: string[], _timeoutMs: number): Promise<ExecResult> {
     const c = this.must(id);
     if (c.info.state !== 'running') throw new RuntimeError('RunContainerError', `container ${id} is not running`, 409);
-    if (this.opts.recordExec) this.calls.push(`exec ${c.info.podNamespace}/${c.info.podName} ${c.info.containerName} ${command.join(' ')}`);
+    if (this.opts.recordExec) this.log(`exec ${c.info.podNamespace}/${c.info.podName} ${c.info.containerName} ${command.join(' ')}`);
     const r = this.opts.execHandler?.(copyInfo(c.info), command) ?? { exitCode: 0 };
     return { exitCode: r.exitCode, output: r.output ?? '', timedOut: false };
   }
@@ -293,7 +307,7 @@ export class FakeRuntime implements ContainerRuntime {
       return;
     }
     if (pullPolicy === 'IfNotPresent' && present) return;
-    this.calls.push(`pull ${image}`);
+    this.log(`pull ${image}`);
     if (!this.pullable.has(image)) throw new RuntimeError('ErrImagePull', `Failed to pull image "${image}": repository does not exist or no registry is reachable`);
     this.images.add(image);
   }
