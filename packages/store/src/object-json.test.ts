@@ -37,9 +37,20 @@ describe('one serialisation per object version', () => {
     expect(spliceRevisionText(encodeStored({ apiVersion: 'v1', kind: 'P"od', metadata: {} }), 1)).toBeUndefined();
   });
 
-  it('remembers the JSON per object', () => {
-    const o = {};
+  it('remembers the JSON per object, and no copy, serialisation or comparison of the object carries it', () => {
+    const o = pod();
     expect(encodedJson(o)).toBeUndefined();
+    const text = JSON.stringify(o);
+    rememberJson(o, text);
+    expect(encodedJson(o)).toBe(text);
+    // A copy may be changed: it must be encoded afresh, so it has no JSON of its own.
+    expect(encodedJson({ ...o })).toBeUndefined();
+    expect(encodedJson(Object.assign({}, o))).toBeUndefined();
+    expect(encodedJson(structuredClone(o))).toBeUndefined();
+    expect(JSON.stringify(o)).toBe(text);
+    expect(Object.keys(o)).toEqual(['kind', 'spec', 'apiVersion', 'metadata']);
+    expect(o).toStrictEqual(pod());
+    // Remembered again (a newer text for the same object): the newer one.
     rememberJson(o, '{}');
     expect(encodedJson(o)).toBe('{}');
   });

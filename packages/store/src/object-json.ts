@@ -7,8 +7,16 @@
  */
 import type { KubeObject } from '@flotilla/api';
 
-/** The JSON of an object as the store returned it, by object (see encodedJson). */
-const encoded = new WeakMap<object, string>();
+/**
+ * The JSON of an object as the store returned it (see encodedJson): a
+ * non-enumerable symbol property of the object itself, which spreads,
+ * Object.assign, structuredClone and JSON.stringify all leave out. It was a
+ * WeakMap of every such object: at 150,000 pods, its table (live objects,
+ * and dead ones a scavenge had promoted) was rehashed on the event loop for
+ * 80-250 ms at a time, in half of the apiserver's longest stalls, and every
+ * major GC had to trace it as ephemerons.
+ */
+const JSON_TEXT = Symbol('flotilla.storedJson');
 
 /**
  * The stored form: apiVersion, kind and metadata first (so the revision can be
@@ -53,9 +61,9 @@ export function spliceRevisionText(stored: string, rev: string | number): string
   return `${stored.slice(0, at)}"resourceVersion":${JSON.stringify(String(rev))}${sep}${stored.slice(at)}`;
 }
 
-/** Records that `text` is the JSON of `obj` (as it is now); returns obj. */
+/** Records that `text` is the JSON of `obj` (as it is now); returns obj. `obj` must not be frozen yet. */
 export function rememberJson<T extends object>(obj: T, text: string | undefined): T {
-  if (text !== undefined) encoded.set(obj, text);
+  if (text !== undefined) Object.defineProperty(obj, JSON_TEXT, { value: text, writable: true, configurable: true });
   return obj;
 }
 
@@ -67,5 +75,5 @@ export function rememberJson<T extends object>(obj: T, text: string | undefined)
  * itself. undefined when unknown.
  */
 export function encodedJson(obj: object): string | undefined {
-  return encoded.get(obj);
+  return (obj as { [JSON_TEXT]?: string })[JSON_TEXT];
 }

@@ -42,7 +42,7 @@ function parseStamped(buf: Buffer, rev: number): KubeObject {
   const obj = JSON.parse(text) as KubeObject;
   if (typeof obj.metadata !== 'object' || obj.metadata === null) obj.metadata = {};
   obj.metadata.resourceVersion = String(rev);
-  return rememberJson(deepFreeze(obj), spliceRevision(text, obj, rev));
+  return deepFreeze(rememberJson(obj, spliceRevision(text, obj, rev)));
 }
 
 /** One change read from etcd, decoded lazily and at most once, then shared read-only by every watcher. */
