@@ -8,7 +8,7 @@
 import type { ServerResponse } from 'node:http';
 import { ApiError, badRequest, groupVersion, internalError } from '@flotilla/api';
 import type { KubeObject, ResourceInfo } from '@flotilla/api';
-import { encodedJson, type Storage } from '@flotilla/store';
+import { encodedJson, encodedLines, type Storage } from '@flotilla/store';
 import type { Logger } from '@flotilla/observability';
 import { withType } from './rest-handlers.js';
 import type { ResourcePath } from './request-info.js';
@@ -32,8 +32,11 @@ export function defaultWatchTimings(): WatchTimings {
 }
 
 // The JSON line of each shared (frozen) watch object, per event type and
-// kind, so 1,000 watchers of one change cost one JSON.stringify, not 1,000.
-const encodedLines = new WeakMap<object, Map<string, Buffer>>();
+// kind, so 1,000 watchers of one change cost one JSON.stringify, not 1,000:
+// kept on the object (see encodedLines), or here for an object the store
+// has no JSON of (a WeakMap of every watch object was rehashed for
+// hundreds of ms at a time at 150,000 pods).
+const unstoredLines = new WeakMap<object, Map<string, Buffer>>();
 
 /** One event line: the object's stored JSON when the store has it (see encodedJson), else a serialisation of its own. */
 function encodeLine(info: ResourceInfo, type: string, obj: KubeObject): Buffer {
@@ -45,8 +48,8 @@ function encodeLine(info: ResourceInfo, type: string, obj: KubeObject): Buffer {
 /** The `{"type":…,"object":…}\n` line of a store event as bytes, encoded once per frozen object. */
 export function eventLine(info: ResourceInfo, type: string, obj: KubeObject): Buffer {
   if (!Object.isFrozen(obj)) return encodeLine(info, type, obj);
-  let lines = encodedLines.get(obj);
-  if (!lines) encodedLines.set(obj, (lines = new Map()));
+  let lines = encodedLines(obj) ?? unstoredLines.get(obj);
+  if (!lines) unstoredLines.set(obj, (lines = new Map()));
   // From the stored JSON the line depends on the event type alone (the object carries its own type): no key to build per watcher.
   let line = lines.get(type);
   if (line) return line;

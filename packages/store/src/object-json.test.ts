@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '@flotilla/api';
-import { encodeStored, encodedJson, rememberJson, spliceRevision, spliceRevisionText } from './object-json.js';
+import { encodeStored, encodedJson, encodedLines, rememberJson, spliceRevision, spliceRevisionText } from './object-json.js';
 
 const pod = (): KubeObject => ({ kind: 'Pod', spec: { containers: [{ name: 'c', image: 'i' }] }, apiVersion: 'v1', metadata: { name: 'p', namespace: 'd', resourceVersion: '9' } });
 
@@ -53,5 +53,14 @@ describe('one serialisation per object version', () => {
     // Remembered again (a newer text for the same object): the newer one.
     rememberJson(o, '{}');
     expect(encodedJson(o)).toBe('{}');
+  });
+
+  it('keeps the lines built from a remembered object on it, frozen or not; none for an object without stored JSON', () => {
+    expect(encodedLines(pod())).toBeUndefined();
+    const o = Object.freeze(rememberJson(pod(), '{"kind":"Pod"}'));
+    const lines = encodedLines(o)!;
+    lines.set('ADDED', Buffer.from('line'));
+    expect(encodedLines(o)).toBe(lines);
+    expect(encodedJson(o)).toBe('{"kind":"Pod"}');
   });
 });

@@ -16,7 +16,13 @@ import type { KubeObject } from '@flotilla/api';
  * 80-250 ms at a time, in half of the apiserver's longest stalls, and every
  * major GC had to trace it as ephemerons.
  */
-const JSON_TEXT = Symbol('flotilla.storedJson');
+const REMEMBERED = Symbol('flotilla.storedJson');
+
+/** What an object carries under REMEMBERED: its JSON, and lines built from it (see encodedLines). Not frozen with the object. */
+interface Remembered {
+  json: string;
+  lines?: Map<string, Buffer>;
+}
 
 /**
  * The stored form: apiVersion, kind and metadata first (so the revision can be
@@ -63,7 +69,7 @@ export function spliceRevisionText(stored: string, rev: string | number): string
 
 /** Records that `text` is the JSON of `obj` (as it is now); returns obj. `obj` must not be frozen yet. */
 export function rememberJson<T extends object>(obj: T, text: string | undefined): T {
-  if (text !== undefined) Object.defineProperty(obj, JSON_TEXT, { value: text, writable: true, configurable: true });
+  if (text !== undefined) Object.defineProperty(obj, REMEMBERED, { value: { json: text } satisfies Remembered, writable: true, configurable: true });
   return obj;
 }
 
@@ -75,5 +81,15 @@ export function rememberJson<T extends object>(obj: T, text: string | undefined)
  * itself. undefined when unknown.
  */
 export function encodedJson(obj: object): string | undefined {
-  return (obj as { [JSON_TEXT]?: string })[JSON_TEXT];
+  return (obj as { [REMEMBERED]?: Remembered })[REMEMBERED]?.json;
+}
+
+/**
+ * A place to keep what is built from an object's stored JSON (the watch
+ * lines of each event type), which lives and dies with the object, even a
+ * frozen one; undefined when the object has no stored JSON.
+ */
+export function encodedLines(obj: object): Map<string, Buffer> | undefined {
+  const r = (obj as { [REMEMBERED]?: Remembered })[REMEMBERED];
+  return r ? (r.lines ??= new Map()) : undefined;
 }
