@@ -414,9 +414,13 @@ export class EtcdStorage implements Storage {
    * Runs a write with the lease its resource's TTL gives (none for a resource
    * without one); once more on a new lease when etcd no longer knew the lease.
    */
-  private async withLease<T>(resource: string, key: string, write: (lease: string | undefined) => Promise<T>): Promise<T> {
+  private withLease<T>(resource: string, key: string, write: (lease: string | undefined) => Promise<T>): Promise<T> {
     const pool = this.leasePools.get(resource);
-    if (!pool) return write(undefined);
+    // Most resources have no TTL: their writes go as they are, with no promise of this method's own.
+    return pool ? this.withPoolLease(pool, key, write) : write(undefined);
+  }
+
+  private async withPoolLease<T>(pool: LeasePool, key: string, write: (lease: string | undefined) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const lease = await this.call('grant a lease for', key, () => pool.lease());
       try {
