@@ -46,8 +46,6 @@ export class LeasePool {
   private readonly now: () => number;
   private current: Current | undefined;
   private granting: Promise<Current> | undefined;
-  /** Leases granted (for tests and metrics). */
-  granted = 0;
 
   constructor(o: LeasePoolOptions) {
     if (!(o.ttlSeconds > 0)) throw new Error(`a TTL must be more than 0 seconds, got ${o.ttlSeconds}`);
@@ -81,7 +79,6 @@ export class LeasePool {
     const ttl = this.ttlSeconds + this.reuseSeconds;
     const asked = this.now();
     const id = await this.grantLease(ttl);
-    this.granted++;
     this.current = { id, expiresAt: asked + ttl * 1000, attached: 0 };
     return this.current;
   }
