@@ -17,6 +17,17 @@ afterEach(() => {
   for (const s of stops.splice(0)) s.abort();
 });
 
+/** Creates a dnsPolicy Default pod on `node` and waits for the DNS settings its sandbox got. */
+async function startDefaultDnsPod(client: FakeApiClient, runtime: FakeRuntime, name: string, node: string) {
+  const pod = await client.resource<Pod>('pods').create({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'default' },
+    spec: { nodeName: node, dnsPolicy: 'Default', restartPolicy: 'Always', containers: [{ name: 'app', image: 'flotilla/busybox:1' }] },
+  });
+  return waitFor(() => runtime.sandboxConfig(pod.metadata.uid!)?.dns, { what: `${name}'s sandbox` });
+}
+
 describe('Agent: pods get the cluster DNS and the service variables', () => {
   it('passes resolv.conf settings to the sandbox and service variables to the containers', async () => {
     const client = new FakeApiClient();
@@ -61,15 +72,7 @@ describe('Agent: pods get the cluster DNS and the service variables', () => {
       const ac = new AbortController();
       stops.push(ac);
       void agent.run(ac.signal);
-      const start = async (name: string) => {
-        const pod = await client.resource<Pod>('pods').create({
-          apiVersion: 'v1',
-          kind: 'Pod',
-          metadata: { name, namespace: 'default' },
-          spec: { nodeName: 'n1', dnsPolicy: 'Default', restartPolicy: 'Always', containers: [{ name: 'app', image: 'flotilla/busybox:1' }] },
-        });
-        return waitFor(() => runtime.sandboxConfig(pod.metadata.uid!)?.dns, { what: `${name}'s sandbox` });
-      };
+      const start = (name: string) => startDefaultDnsPod(client, runtime, name, 'n1');
       const old = { servers: ['192.0.2.53'], searches: ['corp.example'], options: [] };
       expect(await start('first')).toEqual(old);
       writeFileSync(resolvConf, 'nameserver 192.0.2.54\n');
@@ -104,15 +107,7 @@ describe('Agent: pods get the cluster DNS and the service variables', () => {
         void agent.run(ac.signal);
         return runtime;
       });
-      const start = async (name: string, node: 'n1' | 'n2') => {
-        const pod = await client.resource<Pod>('pods').create({
-          apiVersion: 'v1',
-          kind: 'Pod',
-          metadata: { name, namespace: 'default' },
-          spec: { nodeName: node, dnsPolicy: 'Default', restartPolicy: 'Always', containers: [{ name: 'app', image: 'flotilla/busybox:1' }] },
-        });
-        return waitFor(() => runtimes[node === 'n1' ? 0 : 1]!.sandboxConfig(pod.metadata.uid!)?.dns?.servers, { what: `${name}'s sandbox` });
-      };
+      const start = async (name: string, node: 'n1' | 'n2') => (await startDefaultDnsPod(client, runtimes[node === 'n1' ? 0 : 1]!, name, node))?.servers;
       expect(await start('on-n1', 'n1')).toEqual(['192.0.2.53']);
       writeFileSync(resolvConf, 'nameserver 192.0.2.54\n');
       clock += 500;

@@ -4,7 +4,7 @@ import type { KubeObject } from '@flotilla/api';
 import { createLogger } from '@flotilla/observability';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll } from 'vitest';
-import { startPrivateEtcd, type PrivateEtcd } from '@flotilla/e2e';
+import { deleteEtcdPrefix, startPrivateEtcd, type PrivateEtcd } from '@flotilla/e2e';
 import { EtcdStorage, type EtcdStorageOptions } from '../src/index.js';
 
 /** etcd endpoints from FLOTILLA_ETCD_ENDPOINTS (comma separated), default the local dev etcd. */
@@ -33,10 +33,10 @@ export class Fixture {
     return s;
   }
 
-  /** Closes every store, deletes the prefix, closes the raw client. */
+  /** Closes every store, deletes the prefix (in small chunks: see deleteEtcdPrefix), closes the raw client. */
   async cleanup(): Promise<void> {
     await Promise.allSettled(this.stores.map((s) => s.close()));
-    await this.etcd.delete().prefix(`${this.prefix}/`).catch(() => undefined);
+    await deleteEtcdPrefix(this.hosts, `${this.prefix}/`).catch(() => undefined);
     this.etcd.close();
   }
 }
