@@ -60,4 +60,15 @@ describe('runtime metrics', () => {
     // The 300 ms block shows as a probe at least 0.2 s late.
     expect(bucket(text, '+Inf') - bucket(text, '0.1')).toBeGreaterThanOrEqual(1);
   });
+
+  it('every registry reports the V8 heap (used and reserved) and the memory Buffers hold outside it', () => {
+    const held = Buffer.alloc(8 << 20, 1);
+    const text = new Registry().render();
+    const value = (name: string) => Number(text.match(new RegExp(`^${name} (\\d+)$`, 'm'))?.[1]);
+    expect(value('nodejs_heap_used_bytes')).toBeGreaterThan(0);
+    expect(value('nodejs_heap_total_bytes')).toBeGreaterThanOrEqual(value('nodejs_heap_used_bytes'));
+    // The 8 MiB buffer lives outside the heap, and is counted here.
+    expect(value('nodejs_external_memory_bytes')).toBeGreaterThanOrEqual(held.length);
+    expect(value('process_resident_memory_bytes')).toBeGreaterThan(value('nodejs_heap_used_bytes'));
+  });
 });
