@@ -2,6 +2,7 @@ import type { KubeObject } from '@flotilla/api';
 import type { IEvent } from 'etcd3';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '@flotilla/observability';
+import type { ValueTransformer } from './encryption.js';
 import { Change, ResourceHub, Subscription } from './watch-hub.js';
 
 let rev = 100;
@@ -56,7 +57,7 @@ describe('Subscription', () => {
 
 describe('ResourceHub with indexed watchers', () => {
   // A stream that records the hub's handlers, so the test feeds it etcd events directly.
-  function fakeHub() {
+  function fakeHub(transformer?: ValueTransformer) {
     let handlers: { onEvents: (events: IEvent[]) => void; onCreated?: () => void } | undefined;
     const stream = {
       watch: (_req: unknown, h: typeof handlers) => {
@@ -65,7 +66,7 @@ describe('ResourceHub with indexed watchers', () => {
         return () => undefined;
       },
     };
-    const hub = new ResourceHub({ stream: stream as never, resourcePrefix: '/r/pods/', historySize: 100, log: createLogger('test', { level: 'silent' }), onBroken: () => undefined });
+    const hub = new ResourceHub({ stream: stream as never, resourcePrefix: '/r/pods/', historySize: 100, log: createLogger('test', { level: 'silent' }), onBroken: () => undefined, ...(transformer ? { transformer } : {}) });
     return { hub, started: hub.start(100), feed: (...changes: Change[]) => handlers!.onEvents(changes.map((c) => (c as unknown as { ev: IEvent }).ev)) };
   }
 
@@ -112,5 +113,56 @@ describe('ResourceHub with indexed watchers', () => {
     const moved = change('Put', 'b', 'n2', 'n1');
     feed(moved);
     expect(await drain(n1)).toEqual([`DELETED n1 ${moved.rev}`]);
+  });
+
+  it('shares one decoded object among the watchers of a fan-out, and decodes the stored bytes again for a watcher resuming from the history', async () => {
+    const { hub, started, feed } = fakeHub();
+    await started;
+    const first = new Subscription({ keyPrefix: '/r/pods/', afterRevision: 100, bufferSize: 100 });
+    const second = new Subscription({ keyPrefix: '/r/pods/', afterRevision: 100, bufferSize: 100 });
+    hub.attach(first);
+    hub.attach(second);
+    rev = 100;
+    const c = change('Put', 'a', 'n1', null, '1');
+    feed(c);
+    const [a, b] = [(await first.events().next()).value!, (await second.events().next()).value!];
+    expect(a.object).toBe(b.object);
+    // The history keeps the bytes, not the object: a late watcher gets its own copy, equal and as frozen.
+    const late = new Subscription({ keyPrefix: '/r/pods/', afterRevision: 100, bufferSize: 100 });
+    hub.attach(late);
+    const replayed = (await late.events().next()).value!;
+    expect(replayed.object).not.toBe(a.object);
+    expect(replayed).toEqual(a);
+    expect(replayed.object.metadata.resourceVersion).toBe(String(c.rev));
+    expect(Object.isFrozen(replayed.object.spec)).toBe(true);
+  });
+
+  it("replays to a node's resuming watcher its own pods' changes, and decodes no other node's", async () => {
+    const decoded: string[] = [];
+    const counting: ValueTransformer = {
+      toStorage: (_r, _k, plain) => plain,
+      fromStorage: (key, stored) => (decoded.push(key), stored),
+    };
+    const { hub, started, feed } = fakeHub(counting);
+    await started;
+    const nodeName = (o: KubeObject) => (o.spec as { nodeName?: string } | undefined)?.nodeName ?? '';
+    const onNode = (n: string) => ({ predicate: (o: KubeObject) => nodeName(o) === n, index: { name: 'spec.nodeName', value: n, valueOf: nodeName } });
+    hub.attach(new Subscription({ keyPrefix: '/r/pods/', afterRevision: 100, bufferSize: 100, ...onNode('n1') }));
+    rev = 100;
+    const changes: Change[] = [];
+    for (let i = 0; i < 30; i++) changes.push(change('Put', `p${i}`, `n${i % 3}`, null, '1'));
+    changes.push(change('Put', 'p1', 'n2', 'n1')); // leaves n1 for n2
+    feed(...changes);
+    decoded.length = 0;
+    const resumed = new Subscription({ keyPrefix: '/r/pods/', afterRevision: 100, bufferSize: 100, ...onNode('n2') });
+    hub.attach(resumed);
+    const got = await drain(resumed);
+    expect(got).toHaveLength(11);
+    expect(got.slice(0, 2)).toEqual([`ADDED n2 ${changes[2]!.rev}`, `ADDED n2 ${changes[5]!.rev}`]);
+    expect(got.at(-1)).toBe(`ADDED n2 ${changes[30]!.rev}`);
+    // The 10 pods created on n2, and the move (its new and previous state): nothing of n0's.
+    const concerned = new Set(['/r/pods/default/p1', ...Array.from({ length: 10 }, (_, j) => `/r/pods/default/p${3 * j + 2}`)]);
+    expect(decoded.filter((k) => !concerned.has(k))).toEqual([]);
+    expect(decoded).toHaveLength(12);
   });
 });
