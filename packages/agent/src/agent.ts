@@ -210,7 +210,7 @@ export class Agent {
       registered = true;
       const lease = new LeaseHeartbeat(this.o.client, nodeName, this.config.leaseDurationSeconds, node.metadata.uid);
       tasks.push(every(signal, this.config.heartbeatIntervalMs, this.log, 'renew lease', () => lease.renew().then(() => undefined), true, LEASE_RENEW_JITTER, new Backoff(LEASE_RETRY.initialMs, LEASE_RETRY.maxMs)));
-      tasks.push(every(signal, this.config.nodeStatusIntervalMs, this.log, 'update node status', () => reporter.update(), false));
+      tasks.push(every(signal, this.config.nodeStatusIntervalMs, this.log, 'update node status', () => reporter.update(), false, LOOP_JITTER));
       if (ns?.obtainCert && this.nodeServer) {
         // The apiserver signs only for a registered Node (it takes the names from it), hence after register.
         const server = this.nodeServer;
@@ -254,7 +254,7 @@ export class Agent {
       this.markReady();
       tasks.push(this.watchRuntime(signal));
       tasks.push(
-        this.pods.waitForSync(signal).then((ok) => (ok ? every(signal, this.config.relistIntervalMs, this.log, 'relist', () => this.relist(), false) : undefined)),
+        this.pods.waitForSync(signal).then((ok) => (ok ? every(signal, this.config.relistIntervalMs, this.log, 'relist', () => this.relist(), false, LOOP_JITTER) : undefined)),
       );
       await this.controller.run(signal);
       unsubscribe();
@@ -360,6 +360,10 @@ async function retry<T>(signal: AbortSignal, log: Logger, what: string, fn: () =
  * Runs `fn` every `ms` until `signal` aborts; failures are logged, never
  * fatal. With `retry`, a failed run is tried again after that back-off
  * (never later than the interval) instead of a whole interval later.
+ * Unless `immediately`, the first run comes at a random point of the first
+ * interval: a thousand hollow nodes started together in one process
+ * otherwise relisted together, a burst of most of a core every 30 s (and
+ * jitter keeps a stall from lining them up again).
  */
 async function every(
   signal: AbortSignal,
@@ -371,7 +375,7 @@ async function every(
   jitter = 0,
   retry?: Backoff,
 ): Promise<void> {
-  if (!immediately) await sleep(realClock, jitteredInterval(ms, jitter), signal);
+  if (!immediately) await sleep(realClock, Math.max(1, Math.random() * ms), signal);
   while (!signal.aborted) {
     let wait = jitteredInterval(ms, jitter);
     try {
@@ -385,6 +389,9 @@ async function every(
     await sleep(realClock, wait, signal);
   }
 }
+
+/** How far the relist and node-status intervals stray either way (see every). */
+const LOOP_JITTER = 0.1;
 
 /**
  * The back-off of a failed Lease renewal (1 s doubling, at most 16 s, as the
