@@ -14,6 +14,8 @@
 # scheduler  scheduler_perf: 10,000 pods on 1,000 hollow nodes (issue 4);
 #            --nodes N --pods N for another size, --create-rate N to pace creates,
 #            --nodes-per-process N hollow nodes per process (default 1,000),
+#            --fleet-pod-watch per-node: each hollow node watches its own pods
+#            (as a kubelet; default shared: one watch per fleet process),
 #            --previous FILE prints an earlier run's figures (its output) beside
 # scale      the same at Kubernetes' largest size: 150,000 pods on 5,000
 #            hollow nodes, created at 100/s; API call latency p99 per verb and
@@ -49,7 +51,9 @@
 # a fresh data directory, so the numbers are not polluted by other data, and
 # deleted afterwards; a Docker engine is started only when none answers.
 # Whatever this script started is stopped on exit. FLOTILLA_BENCH_KEEP=1
-# keeps the logs of the processes a benchmark started.
+# keeps the logs of the processes a benchmark started;
+# FLOTILLA_BENCH_APISERVER_NODE_FLAGS adds node flags to the scheduler and
+# scale benchmarks' apiserver (e.g. "--trace-gc", written into its log).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$FLOTILLA_ROOT"

@@ -1,8 +1,9 @@
 /**
  * Hollow nodes: many agents in one process on FakeRuntimes, for control-loop
  * tests and scale benchmarks. They share one pod informer (indexed by
- * spec.nodeName), one client and one metrics registry; each has its own
- * Node, Lease, work queue and runtime. Probes always succeed (no network).
+ * spec.nodeName; or each watches its own pods, see podWatch), one client
+ * and one metrics registry; each has its own Node, Lease, work queue and
+ * runtime. Probes always succeed (no network).
  *
  * They speak the node liveness protocol as real agents do, through one
  * liveness server on loopback that answers for all of them: each Node
@@ -48,6 +49,15 @@ export interface HollowNodesOptions {
    * scheduling, and it must say so in its output.
    */
   events?: boolean;
+  /**
+   * How the nodes watch their pods. `shared` (default): one watch of every
+   * pod for the whole process, each node served from its cache by name.
+   * `per-node`: each node watches its own (`fieldSelector=spec.nodeName=`),
+   * as a real kubelet does: the apiserver then writes each pod event once,
+   * to its node's watch, instead of once to every fleet process, at the
+   * price of one connection per node (give the client as many).
+   */
+  podWatch?: 'shared' | 'per-node';
   /** Serve the liveness protocol (one shared server on 127.0.0.1). Default true; false: Lease only, as before it existed. */
   liveness?: boolean;
   logger?: Logger;
@@ -107,9 +117,12 @@ export function runHollowNodes(o: HollowNodesOptions): HollowNodes {
   for (let i = first; i < first + o.count; i++) mine.add(`${prefix}${i}`);
   // Only this process's nodes' pods: with the fleet split over processes, each one parsing and caching every
   // pod of the cluster made each pod cost every process (5 at 5,000 nodes) and each process hold all 150,000.
-  const informer = new Informer<Pod>(o.client, { apiVersion: 'v1', kind: 'Pod' }, { logger: log, select: nodePodSelection(mine) });
-  const index = new NodePodIndex(informer);
-  informer.start(o.signal);
+  let index: NodePodIndex | undefined;
+  if (o.podWatch !== 'per-node') {
+    const informer = new Informer<Pod>(o.client, { apiVersion: 'v1', kind: 'Pod' }, { logger: log, select: nodePodSelection(mine) });
+    index = new NodePodIndex(informer);
+    informer.start(o.signal);
+  }
   // One Service watch for every hollow node, as one pod watch.
   const services = new Informer<Service>(o.client, { apiVersion: 'v1', kind: 'Service' }, { logger: log });
   services.start(o.signal);
@@ -143,7 +156,8 @@ export function runHollowNodes(o: HollowNodesOptions): HollowNodes {
       },
       client: o.client,
       runtime,
-      pods: index,
+      // Without a shared index, the agent watches its own pods.
+      ...(index ? { pods: index } : {}),
       services,
       metrics,
       probeRunner: async () => ({ ok: true, message: '' }),

@@ -175,4 +175,22 @@ describe('runHollowNodes', () => {
       ac.abort();
     }
   });
+
+  it('with podWatch per-node, each node watches its own pods, as a kubelet does', async () => {
+    const client = new FakeApiClient();
+    const ac = new AbortController();
+    try {
+      const h = runHollowNodes({ count: 20, client, signal: ac.signal, podWatch: 'per-node', logger: createLogger('hollow', { level: 'silent' }) });
+      await h.ready;
+      for (const [name, node] of [['x', 'hollow-7'], ['y', 'hollow-8']] as const)
+        await client.resource<Pod>('pods').create({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' }, spec: { nodeName: node, containers: [{ name: 'c', image: 'flotilla/busybox:1' }] } });
+      for (const name of ['x', 'y']) await waitFor(() => client.peek<Pod>('pods', 'default', name)?.status?.phase === 'Running' || undefined, { what: `${name} Running` });
+      expect(client.peek<Pod>('pods', 'default', 'x')?.status?.hostIP).toBe('10.250.0.7');
+      expect([h.runtimes[7]!.all().length, h.runtimes[8]!.all().length, h.runtimes[9]!.all().length]).toEqual([2, 2, 0]);
+      // A pod watch per node, and the one shared Service watch.
+      expect(client.openWatches()).toBe(21);
+    } finally {
+      ac.abort();
+    }
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { etcdStops, histogramTotals, longestText, pausesBetween, runtimePauses } from './runtime-pauses.js';
+import { etcdStops, histogramTotals, longestText, memoryMiB, pausesBetween, runtimePauses } from './runtime-pauses.js';
 
 type Buckets = [number, number, number, number];
 /** One GC kind's series, buckets at 0.1, 1, 5 s and +Inf. */
@@ -62,5 +62,15 @@ describe('runtime pauses between two scrapes', () => {
     // Both took 0.1–1.6 s: over 0.1 s, and not over the 1.6 s bound (the first at or above 1 s).
     expect(c).toMatchObject({ count: 2, over100ms: 2, over1s: 0, longestUnder: 1.6 });
     expect(c.seconds).toBeCloseTo(2, 9);
+  });
+});
+
+describe('memoryMiB', () => {
+  it("reads a process's heap and external memory in MiB, NaN for what an older process does not report", () => {
+    const text = ['nodejs_heap_used_bytes 1048576', 'nodejs_heap_total_bytes 3145728', 'process_resident_memory_bytes 9999999'].join('\n');
+    const m = memoryMiB(text);
+    expect(m.heapUsed).toBe(1);
+    expect(m.heapTotal).toBe(3);
+    expect(m.external).toBeNaN();
   });
 });

@@ -76,6 +76,12 @@ export function sampleTotal(text: string, name: string, label?: string): number 
   return total;
 }
 
+/** A Flotilla process's V8 heap (used, reserved) and the memory its Buffers hold outside it, MiB, from its /metrics text; NaN where absent. */
+export function memoryMiB(text: string): { heapUsed: number; heapTotal: number; external: number } {
+  const v = (name: string) => (sampleTotal(text, name) ?? Number.NaN) / 1048576;
+  return { heapUsed: v('nodejs_heap_used_bytes'), heapTotal: v('nodejs_heap_total_bytes'), external: v('nodejs_external_memory_bytes') };
+}
+
 /** What etcd's disk and apply loop did in a window: the stops every write waits on. */
 export interface EtcdStops {
   walFsync?: Pauses;

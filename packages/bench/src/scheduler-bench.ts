@@ -28,9 +28,9 @@ import { print, printJson, progress, section, table, targetTable, type TargetChe
 import { latencyBetween, parseLatencyHistogram, type ApiCallLatency } from './api-slo.js';
 import { readSources, readSourcesText, type ReadSources } from './read-sources.js';
 import { summarizeEtcdSlowLog, type EtcdSlowLog } from './etcd-slow-log.js';
-import { etcdStops, longestText, runtimePauses, sampleTotal, type EtcdStops, type Pauses } from './runtime-pauses.js';
+import { etcdStops, longestText, memoryMiB, runtimePauses, sampleTotal, type EtcdStops, type Pauses } from './runtime-pauses.js';
 import { comparePrevious, type PreviousFigures } from './previous-figures.js';
-import { percentile, summarize, type LatencySummary } from './stats.js';
+import { percentile, slowStretches, summarize, type LatencySummary, type SlowStretch } from './stats.js';
 
 /** Knobs of the scheduler benchmark. */
 export interface SchedulerBenchOptions {
@@ -38,6 +38,8 @@ export interface SchedulerBenchOptions {
   nodes: number;
   /** Hollow nodes per process (HOLLOW_NODES_PER_PROCESS by default). */
   nodesPerProcess?: number;
+  /** How the hollow nodes watch their pods (HollowNodesOptions.podWatch; default shared: one watch per fleet process). */
+  fleetPodWatch?: 'shared' | 'per-node';
   /** Pods created and scheduled. */
   pods: number;
   /** Concurrent pod creates (at most this many in flight). */
@@ -147,6 +149,12 @@ export interface SchedulerBenchResult {
   schedulingLatency: LatencySummary;
   /** Creation → Running reported by the hollow node (ms). */
   runningLatency: LatencySummary;
+  /**
+   * Where the binding tail is: pods bound more than 2 s after their creation,
+   * by the 10 s stretch they were created in (busiest 5), with the stretch's
+   * wall-clock start (ISO) to find it in the processes' logs. Absent in older runs.
+   */
+  slowBindings?: Array<SlowStretch & { at: string }>;
   unbound: number;
   /** Measured pods deleted before the end (evicted from a node judged lost): scheduling work the run did twice. */
   deletedDuringRun: number;
@@ -189,6 +197,8 @@ export interface SchedulerBenchResult {
   rssMiB: Record<string, number>;
   /** RSS growth per 1,000 measured pods (MiB), registration → every pod bound and Running. */
   rssMiBPer1000Pods: Record<string, number>;
+  /** The apiserver's memory by kind at the same moment (its /metrics, MiB): V8 heap used and reserved, and what Buffers hold outside it. Absent in older runs. */
+  apiserverMemoryMiB?: { heapUsed: number; heapTotal: number; external: number };
   /** Kubernetes' API call latency SLOs over the window (p99 per verb, resource and scope, from the apiserver's histogram). */
   apiLatency: ApiCallLatency[];
   /** GC pauses and event-loop delays of the apiserver and the scheduler over the same window (their /metrics). */
@@ -418,6 +428,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
   const hollowEvents = opts.hollowEvents ?? process.env.FLOTILLA_BENCH_HOLLOW_EVENTS === '1';
   section(`scheduler benchmark: ${opts.nodes} hollow nodes, ${opts.pods} pods, ${opts.createConcurrency} concurrent creates${opts.createRate ? ` paced at ${opts.createRate}/s` : ''}`);
   print(`hollow nodes' kubelet Events (Pulled/Created/Started): ${hollowEvents ? 'recorded' : 'off (FLOTILLA_BENCH_HOLLOW_EVENTS=1 records them)'}; the scheduler's Scheduled event: recorded`);
+  print(`hollow nodes' pod watch: ${opts.fleetPodWatch === 'per-node' ? 'one per node (spec.nodeName=), as kubelets have' : 'one per fleet process, every pod (--fleet-pod-watch per-node: one per node)'}`);
   print(`hollow-node processes' nice: ${opts.fleetNice ?? 0}${opts.fleetNice ? ' (the control plane, at 0, goes first)' : ' (as the control plane; --fleet-nice N lowers them)'}`);
   const loadBefore = loadavg()[0]!;
   // Node's default heap limit (about 4 GiB on this machine) is under what the
@@ -425,7 +436,10 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
   const heap = opts.pods > 20_000 ? [`--max-old-space-size=${LARGE_HEAP_MIB}`] : [];
   const profiled = (what: string) => opts.cpuProfDir !== undefined && (!opts.cpuProfOnly || opts.cpuProfOnly.includes(what));
   const profile = (what: string) => [...heap, ...(profiled(what) ? ['--cpu-prof', `--cpu-prof-dir=${join(opts.cpuProfDir!, what)}`] : [])];
-  const server = await startApiServer({ port: await freePort(), nodeFlags: profile('apiserver') });
+  // Extra V8 flags for the apiserver alone (e.g. `--trace-gc`, into its log: keep it with FLOTILLA_BENCH_KEEP=1).
+  const apiserverFlags = (process.env.FLOTILLA_BENCH_APISERVER_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+  if (apiserverFlags.length) print(`apiserver's extra node flags (FLOTILLA_BENCH_APISERVER_NODE_FLAGS): ${apiserverFlags.join(' ')}`);
+  const server = await startApiServer({ port: await freePort(), nodeFlags: [...profile('apiserver'), ...apiserverFlags] });
   const kubeconfig = join(server.dir, 'admin.kubeconfig');
   await writeKubeconfig(kubeconfig, server.url, server.caPem, server.adminToken, 'admin');
   const client = new RestClient({ server: server.url, ca: server.caPem, token: server.adminToken }, { connections: opts.createConcurrency + 16, userAgent: 'flotilla-bench' });
@@ -469,7 +483,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
 
     progress(`starting ${opts.nodes} hollow nodes`);
     const t0nodes = performance.now();
-    const fleet = startHollowFleet(kubeconfig, opts.nodes, 'hollow-', join(server.dir, 'hollow.log'), hollowEvents, opts.nodesPerProcess, [], profile('hollow-nodes'));
+    const fleet = startHollowFleet(kubeconfig, opts.nodes, 'hollow-', join(server.dir, 'hollow.log'), hollowEvents, opts.nodesPerProcess, opts.fleetPodWatch === 'per-node' ? ['pod-watch=per-node'] : [], profile('hollow-nodes'));
     started.push({ stop: () => fleet.stop() });
     if (opts.fleetNice) for (const pid of fleet.pids) setPriority(pid, opts.fleetNice);
     await fleet.ready;
@@ -715,6 +729,8 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       },
       schedulingLatency: summarize(latencies),
       runningLatency: summarize(toRunning),
+      // performance.now() and the wall clock differ by a constant: etcdWindowFrom was taken just before tCreate.
+      slowBindings: slowStretches(created, bound, { t0: tCreate, thresholdMs: 2000, windowMs: 10_000, top: 5 }).map((st) => ({ ...st, at: new Date(etcdWindowFrom + st.atMs).toISOString() })),
       unbound: opts.pods - bound.size,
       deletedDuringRun: deleted.size,
       createRetries,
@@ -733,6 +749,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       requestWindowSeconds,
       rssMiB: rss,
       rssMiBPer1000Pods,
+      apiserverMemoryMiB: memoryMiB(metrics1),
       apiLatency,
       runtimePauses: pauses,
       etcdStops: etcdWindow,
@@ -821,6 +838,8 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
       ],
     ),
   );
+  if (r.slowBindings?.length)
+    print(`bindings over 2 s, by the 10 s stretch of creation (s after the first create, UTC: count, slowest s): ${r.slowBindings.map((b) => `${b.atMs / 1000} (${b.at.slice(11, 19)}): ${b.count}, ${(b.maxMs / 1000).toFixed(1)}`).join('; ')}`);
   section('baselines measured in the same run');
   print(
     table(
@@ -873,6 +892,8 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
   if (r.listAllPodsLoop) print(`during the LISTs of every pod, the apiserver's event loop was late by over 0.1 s ${r.listAllPodsLoop.over100ms} times, by over 1 s ${r.listAllPodsLoop.over1s} times, at most ${longestText(r.listAllPodsLoop)} s (every request in flight waited as long)`);
   section('memory (RSS MiB after scheduling; growth per 1,000 pods from registration to every pod Running)');
   print(table(['process', 'RSS MiB', 'MiB per 1,000 pods'], Object.entries(r.rssMiB).map(([k, v]) => [k, v, r.rssMiBPer1000Pods[k]])));
+  const m = r.apiserverMemoryMiB;
+  if (m && Number.isFinite(m.heapUsed)) print(`apiserver: V8 heap ${m.heapUsed.toFixed(0)} MiB used of ${m.heapTotal.toFixed(0)} reserved; Buffers outside the heap ${m.external.toFixed(0)} MiB`);
   section('control loops');
   print(
     table(

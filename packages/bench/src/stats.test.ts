@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { percentile, ratio, round, summarize } from './stats.js';
+import { percentile, ratio, round, slowStretches, summarize } from './stats.js';
 
 describe('percentile', () => {
   it('is nearest-rank: p50 of 1..100 is 50, p99 is 99, p100 is 100', () => {
@@ -34,5 +34,32 @@ describe('ratio and round', () => {
     expect(round(1.23456)).toBe(1.23);
     expect(round(12.345)).toBe(12.3);
     expect(round(1234.5)).toBe(1235);
+  });
+});
+
+describe('slowStretches', () => {
+  it('counts the samples over the threshold by the stretch they started in, busiest first', () => {
+    const starts = new Map([
+      ['a', 1_000],
+      ['b', 1_500],
+      ['c', 12_000],
+      ['d', 12_100],
+      ['e', 12_200],
+      ['f', 25_000],
+      ['never-ended', 25_100],
+    ]);
+    const ends = new Map([
+      ['a', 4_000], // 3 s: slow, stretch 0
+      ['b', 1_600], // fast
+      ['c', 15_000], // slow, stretch 10 s
+      ['d', 18_100], // slow (6 s), stretch 10 s
+      ['e', 14_300], // slow, stretch 10 s
+      ['f', 26_999], // 1,999 ms: not over 2 s
+    ]);
+    expect(slowStretches(starts, ends, { t0: 0, thresholdMs: 2000, windowMs: 10_000, top: 5 })).toEqual([
+      { atMs: 10_000, count: 3, maxMs: 6000 },
+      { atMs: 0, count: 1, maxMs: 3000 },
+    ]);
+    expect(slowStretches(starts, ends, { t0: 0, thresholdMs: 2000, windowMs: 10_000, top: 1 })).toHaveLength(1);
   });
 });

@@ -53,3 +53,34 @@ export function round(v: number): number {
   if (a < 100) return Math.round(v * 10) / 10;
   return Math.round(v);
 }
+
+/** A stretch of start times in which samples were slow (see slowStretches). */
+export interface SlowStretch {
+  /** Start of the stretch, ms after `t0`. */
+  atMs: number;
+  /** Samples that started in it and took longer than the threshold. */
+  count: number;
+  /** The slowest of them (ms). */
+  maxMs: number;
+}
+
+/**
+ * Where a latency's tail is: the samples over `thresholdMs`, counted by the
+ * `windowMs` stretch their start fell in (after `t0`), busiest first, at
+ * most `top`. A tail made of a few stretches points at a stall (a GC, an
+ * etcd compaction) at those times; one spread thin over the run, at a
+ * steady cost.
+ */
+export function slowStretches(starts: ReadonlyMap<string, number>, ends: ReadonlyMap<string, number>, o: { t0: number; thresholdMs: number; windowMs: number; top: number }): SlowStretch[] {
+  const by = new Map<number, SlowStretch>();
+  for (const [k, start] of starts) {
+    const end = ends.get(k);
+    if (end === undefined || end - start <= o.thresholdMs) continue;
+    const at = Math.floor((start - o.t0) / o.windowMs) * o.windowMs;
+    const s = by.get(at) ?? { atMs: at, count: 0, maxMs: 0 };
+    s.count++;
+    s.maxMs = Math.max(s.maxMs, end - start);
+    by.set(at, s);
+  }
+  return [...by.values()].sort((a, b) => b.count - a.count || a.atMs - b.atMs).slice(0, o.top);
+}

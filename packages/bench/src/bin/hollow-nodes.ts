@@ -1,5 +1,5 @@
 /**
- * `node hollow-nodes.js KUBECONFIG COUNT PREFIX [no-events] [old-liveness] [first=N]`: many hollow nodes (the
+ * `node hollow-nodes.js KUBECONFIG COUNT PREFIX [no-events] [old-liveness] [first=N] [pod-watch=per-node]`: many hollow nodes (the
  * agent's own code on FakeRuntimes, @flotilla/agent runHollowNodes) in one
  * process of their own, so the scheduler benchmark can measure and kill
  * them apart from itself. Writes `READY` once every node has registered
@@ -11,6 +11,8 @@
  * renewed every 2 s, Node status written every 10 s, no liveness server),
  * the liveness benchmark's baseline. `first=N`: the first node is
  * `<PREFIX>N` (a fleet split over several processes, each its own range).
+ * `pod-watch=per-node`: each node watches its own pods, as a kubelet does
+ * (HollowNodesOptions.podWatch), over a connection of its own.
  */
 import { writeSync } from 'node:fs';
 import { RestClient } from '@flotilla/client';
@@ -22,7 +24,9 @@ const firstIndex = Number(flags.find((f) => f.startsWith('first='))?.slice('firs
 const abort = new AbortController();
 process.on('SIGTERM', () => abort.abort());
 process.on('SIGINT', () => abort.abort());
-const client = RestClient.fromKubeconfig(kubeconfig, { connections: 256, userAgent: 'flotilla-bench-hollow' });
+const podWatch = flags.includes('pod-watch=per-node') ? 'per-node' : 'shared';
+// Each open watch holds a connection: one per node when each watches its own pods.
+const client = RestClient.fromKubeconfig(kubeconfig, { connections: podWatch === 'per-node' ? Number(countArg) + 256 : 256, userAgent: 'flotilla-bench-hollow' });
 const nodes = runHollowNodes({
   count: Number(countArg),
   namePrefix: prefix ?? 'hollow-',
@@ -30,6 +34,7 @@ const nodes = runHollowNodes({
   client,
   signal: abort.signal,
   events: !flags.includes('no-events'),
+  podWatch,
   ...(oldLiveness ? { liveness: false, config: { heartbeatIntervalMs: 2_000, leaseDurationSeconds: 40, nodeStatusIntervalMs: 10_000, nodeStatusReportIntervalMs: 10_000 } } : {}),
 });
 const report = (line: string): void => {
