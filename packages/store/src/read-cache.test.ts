@@ -3,7 +3,7 @@ import type { IEvent, IKeyValue } from 'etcd3';
 import type { RangeResponse } from './etcd-proto.js';
 import type { ReadCacheOptions } from './read-cache.js';
 import { describe, expect, it } from 'vitest';
-import { mergeKeys, ReadCache, STALE } from './read-cache.js';
+import { mergeKeys, ownBytes, ReadCache, STALE } from './read-cache.js';
 import { ResourceHub, Subscription } from './watch-hub.js';
 import type { WatchHandlers, WatchRequest, WatchStream } from './watch-stream.js';
 
@@ -200,5 +200,44 @@ describe('ReadCache feeding a watch hub', () => {
     const cache = new ReadCache({ client: { range: async () => Promise.reject(new Error('etcd down')) }, stream: f.stream, keyPrefix: '/r/', log: createLogger('test', { level: 'silent' }) });
     expect(cache.feed('/r/pods/', { onEvents: () => undefined, onReset: () => undefined })).toBeUndefined();
     expect(await cache.whenReady()).toBe(false);
+  });
+});
+
+describe('ownBytes', () => {
+  it('copies a view out of its larger buffer, and keeps a buffer that is already its own', () => {
+    const message = Buffer.alloc(64 * 1024, 0x61);
+    const view = message.subarray(100, 120);
+    const own = ownBytes(view);
+    expect(own.equals(view)).toBe(true);
+    expect(own.buffer.byteLength).toBe(20);
+    expect(ownBytes(own)).toBe(own);
+  });
+
+  it('the read cache keeps no etcd message alive: loaded and watched values are held in buffers of their own size', async () => {
+    // One 64 KiB "message" holding every value, as a decoded range or watch response does.
+    const message = Buffer.alloc(64 * 1024);
+    let at = 0;
+    const inMessage = (text: string) => {
+      const n = message.write(text, at);
+      const view = message.subarray(at, at + n);
+      at += n;
+      return view;
+    };
+    const kvIn = (key: string, rev: number) => ({ ...kv(key, rev), value: inMessage(`{"metadata":{"name":"${key}"}}`) }) as IKeyValue;
+    const f = fakes([kvIn('/r/pods/default/a', 5)], 10);
+    const cache = new ReadCache({ client: f.client, stream: f.stream, keyPrefix: '/r/', log: createLogger('test', { level: 'silent' }) });
+    const fed: Buffer[] = [];
+    cache.start();
+    await settle();
+    cache.feed('/r/pods/', { onEvents: (events) => fed.push(...events.map((e) => e.kv.value)), onReset: () => undefined });
+    f.watches[0]!.handlers.onEvents([{ type: 'Put', kv: kvIn('/r/pods/default/b', 11) }] as IEvent[]);
+    for (const key of ['/r/pods/default/a', '/r/pods/default/b']) {
+      const v = (cache.lookup(key, 11) as { value: Buffer }).value;
+      expect(JSON.parse(v.toString()).metadata.name).toBe(key);
+      expect(v.buffer.byteLength).toBe(v.length);
+    }
+    // The watch hubs are fed the same copy the cache keeps, not a second one.
+    expect(fed).toHaveLength(1);
+    expect(fed[0]).toBe((cache.lookup('/r/pods/default/b', 11) as { value: Buffer }).value);
   });
 });

@@ -43,6 +43,21 @@ export interface CacheFeed {
   onReset(): void;
 }
 
+/**
+ * `buf` in an allocation of its own: a value decoded from an etcd message is
+ * a view of the whole message, and a copy that keeps it keeps the message.
+ * The read cache holds values for as long as their keys are unchanged: an
+ * Event's for its whole TTL, and nearly every watch message carries one, so
+ * with views the cache held every message of the run (1.3 GiB of Buffers
+ * beside 245 MiB of heap at 150,000 pods).
+ */
+export function ownBytes(buf: Buffer): Buffer {
+  if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength) return buf;
+  const own = Buffer.allocUnsafeSlow(buf.byteLength);
+  buf.copy(own);
+  return own;
+}
+
 /** Returned by `lookup` when the copy is behind the asked revision: read etcd instead. */
 export const STALE = Symbol('stale');
 
@@ -176,7 +191,8 @@ export class ReadCache {
     const res = await client.range({ key: Buffer.from(keyPrefix), range_end: prefixRangeEnd(keyPrefix) });
     if (this.closed) return;
     const rev = Number(res.header.revision);
-    for (const kv of res.kvs) this.put(kv.key.toString('utf8'), { value: kv.value, modRevision: kv.mod_revision });
+    // One message holds every value: each is copied out, or the first load would be kept until every key changed.
+    for (const kv of res.kvs) this.put(kv.key.toString('utf8'), { value: ownBytes(kv.value), modRevision: kv.mod_revision });
     this.revision = rev;
     this.state = 'ready';
     this.cancelWatch = stream.watch(
@@ -200,13 +216,15 @@ export class ReadCache {
       const rev = Number(ev.kv.mod_revision);
       if (rev <= this.revision) continue; // replay after a reconnect
       const key = ev.kv.key.toString('utf8');
+      // The copy kept here is also the one the watch hubs keep in their history.
+      const kv = ev.type === 'Delete' ? ev.kv : { ...ev.kv, value: ownBytes(ev.kv.value) };
       if (this.feeds.size > 0) {
         const feeds = this.feeds.get(this.resourceOf(key));
         if (feeds) {
           const prev = this.entries.get(key);
           const out: WatchEvent = {
             type: ev.type,
-            kv: ev.kv,
+            kv,
             prev_kv: prev ? { key: ev.kv.key, value: prev.value, mod_revision: prev.modRevision, create_revision: '0', version: '0', lease: '0' } : null,
           };
           fed ??= new Map();
@@ -216,7 +234,7 @@ export class ReadCache {
         }
       }
       if (ev.type === 'Delete') this.remove(key);
-      else this.put(key, { value: ev.kv.value, modRevision: ev.kv.mod_revision });
+      else this.put(key, { value: kv.value, modRevision: kv.mod_revision });
       this.revision = rev;
     }
     if (fed) for (const [feeds, batch] of fed) for (const f of [...feeds]) f.onEvents(batch);
