@@ -361,9 +361,9 @@ async function retry<T>(signal: AbortSignal, log: Logger, what: string, fn: () =
  * fatal. With `retry`, a failed run is tried again after that back-off
  * (never later than the interval) instead of a whole interval later.
  * Unless `immediately`, the first run comes at a random point of the first
- * interval: a thousand hollow nodes started together in one process
- * otherwise relisted together, a burst of most of a core every 30 s (and
- * jitter keeps a stall from lining them up again).
+ * interval, so a thousand hollow nodes started together in one process do
+ * not run their loops in step (and jitter keeps a stall from lining them
+ * up again).
  */
 async function every(
   signal: AbortSignal,

@@ -135,22 +135,13 @@ export class Registry {
   /** The exposition text, with the process metrics every server reports. */
   render(): string {
     const mem = process.memoryUsage();
+    const gauge = (name: string, help: string, value: number) => [`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${value}`];
     const proc = [
-      '# HELP process_resident_memory_bytes Resident memory size in bytes.',
-      '# TYPE process_resident_memory_bytes gauge',
-      `process_resident_memory_bytes ${mem.rss}`,
-      '# HELP nodejs_heap_used_bytes V8 heap in use.',
-      '# TYPE nodejs_heap_used_bytes gauge',
-      `nodejs_heap_used_bytes ${mem.heapUsed}`,
-      '# HELP nodejs_heap_total_bytes V8 heap reserved (used and free).',
-      '# TYPE nodejs_heap_total_bytes gauge',
-      `nodejs_heap_total_bytes ${mem.heapTotal}`,
-      '# HELP nodejs_external_memory_bytes Memory outside the V8 heap held by JS objects (Buffers, ArrayBuffers).',
-      '# TYPE nodejs_external_memory_bytes gauge',
-      `nodejs_external_memory_bytes ${mem.external}`,
-      '# HELP process_uptime_seconds Seconds since the process started.',
-      '# TYPE process_uptime_seconds gauge',
-      `process_uptime_seconds ${process.uptime()}`,
+      ...gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', mem.rss),
+      ...gauge('nodejs_heap_used_bytes', 'V8 heap in use.', mem.heapUsed),
+      ...gauge('nodejs_heap_total_bytes', 'V8 heap reserved (used and free).', mem.heapTotal),
+      ...gauge('nodejs_external_memory_bytes', 'Memory outside the V8 heap held by JS objects (Buffers, ArrayBuffers).', mem.external),
+      ...gauge('process_uptime_seconds', 'Seconds since the process started.', process.uptime()),
     ];
     return [...this.metrics.map((m) => m.render()), this.runtime.gc.render(), this.runtime.eventLoopDelay.render(), ...proc].join('\n') + '\n';
   }
