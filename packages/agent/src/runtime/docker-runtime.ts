@@ -194,6 +194,15 @@ export function infoFromInspect(c: Docker.ContainerInspectInfo): ContainerInfo {
   return info;
 }
 
+/**
+ * A container SIGKILLed (exit 137) under a memory limit that the engine does
+ * not call OOM-killed: possibly an OOM kill whose report lost a race inside
+ * the engine (see DockerRuntime.oomEventSince).
+ */
+export function mayHideOomKill(c: Docker.ContainerInspectInfo): boolean {
+  return c.State?.Status === 'exited' && c.State.ExitCode === 137 && !c.State.OOMKilled && (c.HostConfig?.Memory ?? 0) > 0;
+}
+
 /** Runs `fn` over items with at most `limit` calls in flight. */
 async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
@@ -570,8 +579,38 @@ export class DockerRuntime implements ContainerRuntime {
       throw wrap(err, 'Unknown', `inspect container ${id.slice(0, 12)}`);
     }
     const info = infoFromInspect(raw);
+    if (mayHideOomKill(raw)) info.oomKilled = await this.oomEventSince(raw);
     this.remember(raw, info);
     return info;
+  }
+
+  /**
+   * Whether the engine published an `oom` event for this container since it
+   * started. Docker 20.10 records OOMKilled with the exit only when
+   * containerd's OOM event arrives before the exit event; the two come from
+   * different goroutines of the shim, and under load the OOM event can come
+   * second: the container then says OOMKilled=false while the engine still
+   * publishes its `oom` event (an agent following events re-syncs the pod on
+   * it, and this inspect looks again). Best effort: an engine that cannot
+   * answer leaves the flag as the container has it.
+   */
+  private async oomEventSince(raw: Docker.ContainerInspectInfo): Promise<boolean> {
+    const started = Date.parse(raw.State?.StartedAt ?? '');
+    const opts = {
+      since: Number.isFinite(started) ? Math.floor(started / 1000) : 0,
+      until: Math.ceil(Date.now() / 1000) + 1,
+      filters: { container: [raw.Id], event: ['oom'] },
+      abortSignal: AbortSignal.timeout(5_000),
+    };
+    try {
+      const stream = (await this.docker.getEvents(opts as Docker.GetEventsOptions)) as unknown as AsyncIterable<Buffer | string>;
+      let text = '';
+      for await (const chunk of stream) text += chunk.toString();
+      return text.split('\n').some((line) => parseEvent(line)?.type === 'oom');
+    } catch (err) {
+      this.log.warn({ container: raw.Id.slice(0, 12), err: (err as Error)?.message ?? String(err) }, 'could not read the engine events to confirm an OOM kill');
+      return Boolean(raw.State?.OOMKilled);
+    }
   }
 
   /** Caches an inspect answer under the engine's state word (what a listing shows). */
