@@ -5,8 +5,9 @@
 #   scripts/bench.sh [apiserver|agent|scheduler|scale|dns|ingress|network|e2e|liveness|failover|all] [--quick] [--cpu-prof DIR]
 #   scripts/bench.sh apiserver-op get|create|list [-c N] [-d SECONDS] [--cpu-prof DIR]
 #
-# apiserver  GET/create at 1/16/64 clients, LIST of 10,000 pods and watch
-#            delivery with 1,000 watches, vs etcd3 put/get (issue 2);
+# apiserver  GET/create at 1/16/64 clients, LIST of 10,000 pods, watch
+#            delivery with 1,000 watches, and GET again once the store holds
+#            300,000 more keys, vs etcd3 put/get (issues 2 and 11);
 #            -d SECONDS measured per run (default 5), --warmup SECONDS
 #            discarded before each (default 1)
 # agent      pod start and container restart through the agent vs raw

@@ -38,6 +38,10 @@ export interface ApiserverBenchOptions {
   watchWrites: number;
   /** Pause between two of those writes (ms), so delivery, not a backlog, is measured. */
   watchIntervalMs: number;
+  /** Keys written beside the GET target for the full-store GET (default 300,000, about 150,000 pods and their Events). */
+  storeFill: number;
+  /** Concurrent clients of the full-store GET (default 1 and 16). */
+  fullStoreConcurrencies: number[];
   /** Start the apiserver with node --cpu-prof, writing the profile into this directory. */
   cpuProfDir?: string;
 }
@@ -52,6 +56,8 @@ export const APISERVER_DEFAULTS: ApiserverBenchOptions = {
   watchers: 1_000,
   watchWrites: 100,
   watchIntervalMs: 100,
+  storeFill: 300_000,
+  fullStoreConcurrencies: [1, 16],
 };
 
 /** A smoke-sized run that finishes in seconds (for tests and a quick check). */
@@ -64,6 +70,8 @@ export const APISERVER_QUICK: ApiserverBenchOptions = {
   watchers: 10,
   watchWrites: 10,
   watchIntervalMs: 10,
+  storeFill: 2_000,
+  fullStoreConcurrencies: [1],
 };
 
 /** Watch delivery figures. */
@@ -92,6 +100,8 @@ export interface ApiserverBenchResult {
   create: ClosedLoopResult[];
   list: { pods: number; bytes: number; fill: ClosedLoopResult; apiserver: LatencySummary; etcdRange: LatencySummary };
   watch: WatchResult;
+  /** GET of one pod again once the store holds `keys` more keys, beside bare etcd gets in that store. */
+  fullStore: { keys: number; fillMs: number; get: ClosedLoopResult[]; etcdGet: ClosedLoopResult[] };
   apiserverRssMiB: { idle: number; afterList: number; withWatches: number };
   cpuSeconds: { apiserver: number; bench: number };
   targets: TargetCheck[];
@@ -148,12 +158,15 @@ export async function runApiserverBench(opts: ApiserverBenchOptions): Promise<Ap
     progress(`watch delivery with ${opts.watchers} watches`);
     const watch = await measureWatch(pods, server, etcd, opts, () => (rss.withWatches = rssMiB(server.pids())));
 
+    const fullStore = await measureFullStoreGet(pods, server, etcd, opts);
+
     const result: ApiserverBenchResult = {
       baseline,
       get,
       create,
       list: { ...list, fill },
       watch,
+      fullStore,
       apiserverRssMiB: rss,
       cpuSeconds: { apiserver: cpuSeconds(server.pids()) - apiCpu0, bench: (process.cpuUsage(benchCpu0).user + process.cpuUsage(benchCpu0).system) / 1e6 },
       targets: [],
@@ -169,6 +182,36 @@ export async function runApiserverBench(opts: ApiserverBenchOptions): Promise<Ap
     etcd.close();
     if (opts.cpuProfDir) progress(`apiserver CPU profile in ${opts.cpuProfDir} (summarise: bench profile <file>)`);
   }
+}
+
+/**
+ * GET of one pod in a store grown to `storeFill` more keys (Events, written
+ * straight into etcd under the apiserver's prefix), at each of
+ * `fullStoreConcurrencies`, beside bare etcd gets in the same store. A GET
+ * that cost more as the store grows (etcd 3.4 walks every key of a range
+ * for a count) shows here as etcd CPU per GET far above the empty store's.
+ */
+async function measureFullStoreGet(pods: ResourceClient<Pod>, server: BenchApiServer, etcd: ReturnType<typeof etcdClient>, opts: ApiserverBenchOptions) {
+  progress(`writing ${opts.storeFill} Events straight into etcd (128 a transaction)`);
+  const t0 = now();
+  for (let i = 0; i < opts.storeFill; i += 128) {
+    const ops = [];
+    for (let j = i; j < Math.min(opts.storeFill, i + 128); j++) {
+      const name = `fill-${j}`;
+      const event = { apiVersion: 'v1', kind: 'Event', metadata: { name, namespace: 'bench-fill', uid: `00000000-0000-4000-8000-${String(j).padStart(12, '0')}` }, involvedObject: { kind: 'Pod', namespace: 'bench-fill', name: `pod-${j}` }, reason: 'Scheduled', message: `Successfully assigned bench-fill/pod-${j} to node-${j % 5000}`, type: 'Normal', count: 1 };
+      ops.push({ request_put: { key: Buffer.from(`${server.prefix}/events/bench-fill/${name}`), value: Buffer.from(JSON.stringify(event)) } });
+    }
+    await etcd.kv.txn({ success: ops });
+  }
+  const fillMs = now() - t0;
+  const get: ClosedLoopResult[] = [];
+  for (const c of opts.fullStoreConcurrencies) {
+    progress(`GET at ${c} concurrent clients in a store of ${opts.storeFill} more keys`);
+    get.push(await runClosedLoop({ concurrency: c, durationMs: opts.durationMs, warmupMs: opts.warmupMs, cpuOf: { apiserver: server.pids(), etcd: etcdPid() }, op: () => pods.get('bench', 'get-target') }));
+  }
+  progress('bare etcd get in the same store');
+  const base = await measureEtcdBaseline(etcdEndpoints(), opts.fullStoreConcurrencies, opts.durationMs, opts.warmupMs, { etcd: etcdPid() });
+  return { keys: opts.storeFill, fillMs, get, etcdGet: base.get };
 }
 
 async function measureList(client: RestClient, etcd: ReturnType<typeof etcdClient>, prefix: string, opts: ApiserverBenchOptions) {
@@ -366,6 +409,18 @@ function printApiserverResult(r: ApiserverBenchResult, opts: ApiserverBenchOptio
     ),
   );
   print(`(${w.missing} deliveries missing; opening the ${w.watchers} watches took ${(w.openMs / 1000).toFixed(1)} s; the watcher process used ${w.watcherCpuSeconds.toFixed(1)} CPU s)`);
+  const fs = r.fullStore;
+  section(`GET of one pod in a store of ${fs.keys} more keys (Events written straight into etcd in ${(fs.fillMs / 1000).toFixed(1)} s) vs the same GET before, and bare etcd get in the same store`);
+  const fsRows: (string | number)[][] = [];
+  opts.fullStoreConcurrencies.forEach((c, i) => {
+    const g = fs.get[i]!;
+    const eg = fs.etcdGet[i]!;
+    const before = r.get[opts.concurrencies.indexOf(c)];
+    if (before) fsRows.push([`apiserver GET, before the fill`, c, before.opsPerSec, before.latency.p50, before.latency.p99, cpu(before, 'apiserver'), cpu(before, 'etcd'), '1.0x']);
+    fsRows.push([`apiserver GET, full store`, c, g.opsPerSec, g.latency.p50, g.latency.p99, cpu(g, 'apiserver'), cpu(g, 'etcd'), before ? `${ratio(cpu(g, 'etcd'), cpu(before, 'etcd'))}x` : '']);
+    fsRows.push([`etcd get, full store`, c, eg.opsPerSec, eg.latency.p50, eg.latency.p99, '', cpu(eg, 'etcd'), '']);
+  });
+  print(table(['operation', 'clients', 'ops/s', 'p50 ms', 'p99 ms', 'CPU ms/op apiserver', 'etcd', 'etcd CPU vs before'], fsRows));
   section('resources');
   print(`apiserver RSS: idle ${r.apiserverRssMiB.idle.toFixed(0)} MiB, after the LIST ${r.apiserverRssMiB.afterList.toFixed(0)} MiB, with ${w.watchers} watches ${r.apiserverRssMiB.withWatches.toFixed(0)} MiB`);
   print(`CPU used: apiserver ${r.cpuSeconds.apiserver.toFixed(1)} s, benchmark clients ${r.cpuSeconds.bench.toFixed(1)} s (same 2 cores)`);
