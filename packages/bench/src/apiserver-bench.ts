@@ -210,7 +210,7 @@ async function measureFullStoreGet(pods: ResourceClient<Pod>, server: BenchApiSe
     get.push(await runClosedLoop({ concurrency: c, durationMs: opts.durationMs, warmupMs: opts.warmupMs, cpuOf: { apiserver: server.pids(), etcd: etcdPid() }, op: () => pods.get('bench', 'get-target') }));
   }
   progress('bare etcd get in the same store');
-  const base = await measureEtcdBaseline(etcdEndpoints(), opts.fullStoreConcurrencies, opts.durationMs, opts.warmupMs, { etcd: etcdPid() });
+  const base = await measureEtcdBaseline(etcdEndpoints(), opts.fullStoreConcurrencies, opts.durationMs, opts.warmupMs, { etcd: etcdPid() }, ['get']);
   return { keys: opts.storeFill, fillMs, get, etcdGet: base.get };
 }
 

@@ -35,7 +35,8 @@ export const BASELINE_KEYS = 4096;
 /**
  * Measures put (pod-sized values over BASELINE_KEYS keys) and get (one key)
  * at each concurrency, through a client of its own to `endpoints`, and
- * deletes its keys from the same etcd afterwards.
+ * deletes its keys from the same etcd afterwards. `ops` picks which of the
+ * two (the other comes back empty).
  */
 export async function measureEtcdBaseline(
   endpoints: string[],
@@ -43,6 +44,7 @@ export async function measureEtcdBaseline(
   durationMs: number,
   warmupMs: number,
   cpuOf: Record<string, number | number[] | undefined> = {},
+  ops: readonly ('put' | 'get')[] = ['put', 'get'],
 ): Promise<EtcdBaseline> {
   const prefix = `/bench-baseline-${randomBytes(4).toString('hex')}/`;
   const value = podSizedValue();
@@ -52,8 +54,8 @@ export async function measureEtcdBaseline(
   try {
     await client.put(`${prefix}target`).value(value);
     for (const c of concurrencies) {
-      put.push(await runClosedLoop({ concurrency: c, durationMs, warmupMs, cpuOf, op: (seq) => client.put(`${prefix}k${seq % BASELINE_KEYS}`).value(value).exec() }));
-      get.push(
+      if (ops.includes('put')) put.push(await runClosedLoop({ concurrency: c, durationMs, warmupMs, cpuOf, op: (seq) => client.put(`${prefix}k${seq % BASELINE_KEYS}`).value(value).exec() }));
+      if (ops.includes('get')) get.push(
         await runClosedLoop({
           concurrency: c,
           durationMs,

@@ -603,10 +603,8 @@ export class DockerRuntime implements ContainerRuntime {
       abortSignal: AbortSignal.timeout(5_000),
     };
     try {
-      const stream = (await this.docker.getEvents(opts as Docker.GetEventsOptions)) as unknown as AsyncIterable<Buffer | string>;
-      let text = '';
-      for await (const chunk of stream) text += chunk.toString();
-      return text.split('\n').some((line) => parseEvent(line)?.type === 'oom');
+      for await (const ev of engineEvents((await this.docker.getEvents(opts as Docker.GetEventsOptions)) as NodeJS.ReadableStream)) if (ev.type === 'oom') return true;
+      return false;
     } catch (err) {
       this.log.warn({ container: raw.Id.slice(0, 12), err: (err as Error)?.message ?? String(err) }, 'could not read the engine events to confirm an OOM kill');
       return Boolean(raw.State?.OOMKilled);
@@ -655,20 +653,10 @@ export class DockerRuntime implements ContainerRuntime {
     }
     const onAbort = () => (stream as Readable).destroy?.();
     signal.addEventListener('abort', onAbort, { once: true });
-    let buf = '';
     try {
-      for await (const chunk of stream as AsyncIterable<Buffer | string>) {
-        buf += chunk.toString();
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl).trim();
-          buf = buf.slice(nl + 1);
-          if (!line) continue;
-          const ev = parseEvent(line);
-          if (!ev) continue;
-          this.inspected.delete(ev.id);
-          yield ev;
-        }
+      for await (const ev of engineEvents(stream)) {
+        this.inspected.delete(ev.id);
+        yield ev;
       }
     } catch (err) {
       if (signal.aborted) return;
@@ -1022,6 +1010,21 @@ export class DockerRuntime implements ContainerRuntime {
 export function stdioConfig(spec: Pick<ContainerSpec, 'stdin' | 'stdinOnce' | 'tty'>): Pick<Docker.ContainerCreateOptions, 'Tty' | 'OpenStdin' | 'StdinOnce' | 'AttachStdin' | 'AttachStdout' | 'AttachStderr'> {
   const stdin = spec.stdin === true;
   return { Tty: spec.tty === true, OpenStdin: stdin, StdinOnce: stdin && spec.stdinOnce === true, AttachStdin: stdin, AttachStdout: false, AttachStderr: false };
+}
+
+/** The events of ours in an engine event stream (one JSON object a line). */
+async function* engineEvents(stream: NodeJS.ReadableStream): AsyncGenerator<RuntimeEvent> {
+  let buf = '';
+  for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+    buf += chunk.toString();
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      const ev = line ? parseEvent(line) : undefined;
+      if (ev) yield ev;
+    }
+  }
 }
 
 /** Parses one engine event line; undefined for events that are not ours. */
