@@ -2,6 +2,7 @@ export * from './api-client.js';
 export * from './clock.js';
 export * from './controller.js';
 export * from './events.js';
+export * from './exit.js';
 export * from './informer.js';
 export * from './kubeconfig.js';
 export * from './leader-election.js';

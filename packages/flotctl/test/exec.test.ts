@@ -94,6 +94,7 @@ describe('flotctl exec', () => {
     const data = randomBytes(256 * 1024);
     const r = await flotctl(['exec', '-i', 'sh', '-c', 'main', '--', 'sh', '-c', 'cat; echo done >&2'], data);
     expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.length).toBe(data.length);
     expect(r.stdout.equals(data)).toBe(true);
     expect(r.stderr).toBe('done\n');
   });

@@ -7,6 +7,7 @@
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { join, resolve } from 'node:path';
+import { exitWhenFlushed } from '@flotilla/client';
 import { Command } from 'commander';
 import { APISERVER_DEFAULTS, APISERVER_QUICK, runApiserverBench, runApiserverOp, type ApiserverOp } from '../apiserver-bench.js';
 import { AGENT_DEFAULTS, AGENT_QUICK, runAgentBench } from '../agent-bench.js';
@@ -235,10 +236,11 @@ program
   .description('summarise a .cpuprofile: self time by area and by function')
   .action((file: string) => printProfile(file));
 
+// The tables go through `tee` in scripts/bench.sh: let them all out before exiting.
 program.parseAsync(process.argv).then(
-  () => process.exit(0),
+  () => exitWhenFlushed(0),
   (err: unknown) => {
     process.stderr.write(err instanceof UsageError ? `bench: ${err.message}\n` : `[bench] failed: ${(err as Error)?.stack ?? String(err)}\n`);
-    process.exit(1);
+    return exitWhenFlushed(1);
   },
 );

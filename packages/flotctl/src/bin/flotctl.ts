@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { exitWhenFlushed } from '@flotilla/client';
 import { main } from '../program.js';
 
 const controller = new AbortController();
@@ -18,6 +19,5 @@ const code = await main(process.argv, {
   },
   signal: controller.signal,
 });
-process.exitCode = code;
-// Open keep-alive sockets must not hold the process.
-setImmediate(() => process.exit(code));
+// Open keep-alive sockets must not hold the process; what is still on its way to a slow pipe must not be cut off.
+await exitWhenFlushed(code);
