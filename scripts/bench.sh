@@ -56,72 +56,78 @@
 # FLOTILLA_BENCH_APISERVER_NODE_FLAGS adds node flags to the scheduler and
 # scale benchmarks' apiserver (e.g. "--trace-gc", written into its log).
 set -euo pipefail
-. "$(dirname "$0")/lib.sh"
-cd "$FLOTILLA_ROOT"
 
-# The help is the comment block at the top, however long it grows.
-case "${1:-}" in -h|--help|help) awk 'NR == 1 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "$0"; exit 0 ;; esac
-what="apiserver"
-if [[ $# -gt 0 && "$1" != -* ]]; then what="$1"; shift; fi
-case "$what" in
-  apiserver|apiserver-op|agent|scheduler|scale|dns|ingress|network|e2e|liveness|failover|all) ;;
-  *) die "unknown benchmark '$what' (apiserver|agent|scheduler|scale|dns|ingress|network|e2e|liveness|failover|all)" ;;
-esac
+# The whole script is one function, read in full before it runs: editing this
+# file during a long benchmark cannot make bash resume mid-line in the new text.
+main() {
+  . "$(dirname "$0")/lib.sh"
+  cd "$FLOTILLA_ROOT"
 
-etcd_port="${FLOTILLA_BENCH_ETCD_PORT:-23890}"
-etcd_started=0
-dockerd_started=0
+  # The help is the comment block at the top, however long it grows.
+  case "${1:-}" in -h|--help|help) awk 'NR == 1 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "$0"; exit 0 ;; esac
+  what="apiserver"
+  if [[ $# -gt 0 && "$1" != -* ]]; then what="$1"; shift; fi
+  case "$what" in
+    apiserver|apiserver-op|agent|scheduler|scale|dns|ingress|network|e2e|liveness|failover|all) ;;
+    *) die "unknown benchmark '$what' (apiserver|agent|scheduler|scale|dns|ingress|network|e2e|liveness|failover|all)" ;;
+  esac
 
-cleanup() {
-  local rc=$?
-  set +e
-  trap - EXIT INT TERM
-  if [[ -n "${DOCKER_HOST:-}" ]] && command -v docker >/dev/null; then
-    local leftovers
-    leftovers="$(docker ps -aq --filter label=flotilla.bench 2>/dev/null)"
-    # shellcheck disable=SC2086
-    [[ -n "$leftovers" ]] && docker rm -f $leftovers >/dev/null 2>&1
+  etcd_port="${FLOTILLA_BENCH_ETCD_PORT:-23890}"
+  etcd_started=0
+  dockerd_started=0
+
+  cleanup() {
+    local rc=$?
+    set +e
+    trap - EXIT INT TERM
+    if [[ -n "${DOCKER_HOST:-}" ]] && command -v docker >/dev/null; then
+      local leftovers
+      leftovers="$(docker ps -aq --filter label=flotilla.bench 2>/dev/null)"
+      # shellcheck disable=SC2086
+      [[ -n "$leftovers" ]] && docker rm -f $leftovers >/dev/null 2>&1
+    fi
+    ((etcd_started)) && "$FLOTILLA_ROOT/scripts/etcd.sh" stop --port "$etcd_port" --purge
+    ((dockerd_started)) && "$FLOTILLA_ROOT/scripts/dockerd.sh" stop
+    exit "$rc"
+  }
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+
+  log "building (npx tsc -b)"
+  # A compile error elsewhere in the tree should not block measuring what is
+  # built; tsc still emits every project it could build.
+  npx tsc -b >&2 || warn "the build reported errors (above); running what is built"
+  [[ -f packages/bench/dist/bin/bench.js && -f packages/cli/dist/bin/flotilla.js ]] || die "nothing to run: packages/bench or packages/cli is not built"
+
+  # 1,000 watches need 1,000 sockets on each side.
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+  # A fresh etcd: drop any data an earlier run left on this port.
+  "$FLOTILLA_ROOT/scripts/etcd.sh" stop --port "$etcd_port" --purge
+  etcd_started=1
+  FLOTILLA_ETCD_ENDPOINTS="$("$FLOTILLA_ROOT/scripts/etcd.sh" start --port "$etcd_port")"
+  FLOTILLA_BENCH_ETCD_PID="$(cat "$FLOTILLA_STATE/etcd/$etcd_port/etcd.pid")"
+  # Its log names the requests behind etcd's slow applies (the scheduler and scale tables).
+  FLOTILLA_BENCH_ETCD_LOG="$FLOTILLA_STATE/etcd/$etcd_port/etcd.log"
+  export FLOTILLA_ETCD_ENDPOINTS FLOTILLA_BENCH_ETCD_PID FLOTILLA_BENCH_ETCD_LOG
+
+  if [[ "$what" == agent || "$what" == network || "$what" == e2e || "$what" == failover || "$what" == all ]]; then
+    [[ -s "$FLOTILLA_STATE/dockerd/dockerd.pid" ]] || dockerd_started=1
+    DOCKER_HOST="$("$FLOTILLA_ROOT/scripts/dockerd.sh" start)"
+    export DOCKER_HOST
+    # dockerd.sh leaves an engine it did not start alone; only ours is stopped.
+    [[ -s "$FLOTILLA_STATE/dockerd/dockerd.pid" ]] || dockerd_started=0
+    "$FLOTILLA_ROOT/scripts/images.sh" >&2
   fi
-  ((etcd_started)) && "$FLOTILLA_ROOT/scripts/etcd.sh" stop --port "$etcd_port" --purge
-  ((dockerd_started)) && "$FLOTILLA_ROOT/scripts/dockerd.sh" stop
-  exit "$rc"
+
+  if [[ "$what" == dns ]] && ! command -v dnsmasq >/dev/null; then
+    log "installing dnsmasq-base (the DNS baseline)"
+    apt-get install -y dnsmasq-base >&2 || die "dnsmasq is needed for the dns benchmark: apt-get install -y dnsmasq-base"
+  fi
+
+  log "running '$what' $* (etcd $FLOTILLA_ETCD_ENDPOINTS)"
+  # The scale run's own pod watch holds 150,000 pods: more than Node's default heap.
+  node --max-old-space-size=12288 packages/bench/dist/bin/bench.js "$what" "$@"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-log "building (npx tsc -b)"
-# A compile error elsewhere in the tree should not block measuring what is
-# built; tsc still emits every project it could build.
-npx tsc -b >&2 || warn "the build reported errors (above); running what is built"
-[[ -f packages/bench/dist/bin/bench.js && -f packages/cli/dist/bin/flotilla.js ]] || die "nothing to run: packages/bench or packages/cli is not built"
-
-# 1,000 watches need 1,000 sockets on each side.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-# A fresh etcd: drop any data an earlier run left on this port.
-"$FLOTILLA_ROOT/scripts/etcd.sh" stop --port "$etcd_port" --purge
-etcd_started=1
-FLOTILLA_ETCD_ENDPOINTS="$("$FLOTILLA_ROOT/scripts/etcd.sh" start --port "$etcd_port")"
-FLOTILLA_BENCH_ETCD_PID="$(cat "$FLOTILLA_STATE/etcd/$etcd_port/etcd.pid")"
-# Its log names the requests behind etcd's slow applies (the scheduler and scale tables).
-FLOTILLA_BENCH_ETCD_LOG="$FLOTILLA_STATE/etcd/$etcd_port/etcd.log"
-export FLOTILLA_ETCD_ENDPOINTS FLOTILLA_BENCH_ETCD_PID FLOTILLA_BENCH_ETCD_LOG
-
-if [[ "$what" == agent || "$what" == network || "$what" == e2e || "$what" == failover || "$what" == all ]]; then
-  [[ -s "$FLOTILLA_STATE/dockerd/dockerd.pid" ]] || dockerd_started=1
-  DOCKER_HOST="$("$FLOTILLA_ROOT/scripts/dockerd.sh" start)"
-  export DOCKER_HOST
-  # dockerd.sh leaves an engine it did not start alone; only ours is stopped.
-  [[ -s "$FLOTILLA_STATE/dockerd/dockerd.pid" ]] || dockerd_started=0
-  "$FLOTILLA_ROOT/scripts/images.sh" >&2
-fi
-
-if [[ "$what" == dns ]] && ! command -v dnsmasq >/dev/null; then
-  log "installing dnsmasq-base (the DNS baseline)"
-  apt-get install -y dnsmasq-base >&2 || die "dnsmasq is needed for the dns benchmark: apt-get install -y dnsmasq-base"
-fi
-
-log "running '$what' $* (etcd $FLOTILLA_ETCD_ENDPOINTS)"
-# The scale run's own pod watch holds 150,000 pods: more than Node's default heap.
-node --max-old-space-size=12288 packages/bench/dist/bin/bench.js "$what" "$@"
+main "$@"; exit

@@ -24,6 +24,8 @@
 # --prefix` over thousands of them) every later request pays for it; one of
 # 210,000 keys made each cost ~10 ms of etcd CPU. Delete a few hundred keys
 # at a time, or restart the member afterwards.
+# FLOTILLA_ETCD_FLAGS adds etcd flags (split on spaces), e.g. --enable-pprof
+# to read etcd's profiles at /debug/pprof on its client port.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -104,7 +106,8 @@ case "$cmd" in
         --auto-compaction-retention "$retention" \
         --quota-backend-bytes 8589934592 \
         --experimental-backend-bbolt-freelist-type map \
-        --logger zap --log-outputs stderr
+        --logger zap --log-outputs stderr \
+        ${FLOTILLA_ETCD_FLAGS:-}
       started+=("$i")
     done
     # Members of a new cluster wait for each other (quorum): check them once all run.
