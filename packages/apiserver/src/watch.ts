@@ -8,7 +8,7 @@
 import type { ServerResponse } from 'node:http';
 import { ApiError, badRequest, groupVersion, internalError } from '@flotilla/api';
 import type { KubeObject, ResourceInfo } from '@flotilla/api';
-import { encodedJson, encodedLines, type Storage } from '@flotilla/store';
+import { encodedJson, encodedLines, type Storage, type StoreWatch } from '@flotilla/store';
 import type { Logger } from '@flotilla/observability';
 import { withType } from './rest-handlers.js';
 import type { ResourcePath } from './request-info.js';
@@ -109,15 +109,32 @@ export async function serveWatch(
   const abort = () => ac.abort();
   signal.addEventListener('abort', abort, { once: true });
   res.on('close', abort);
-  const timer = params.timeoutSeconds > 0 ? setTimeout(abort, params.timeoutSeconds * 1000) : undefined;
+  let timedOut = false;
+  const timer =
+    params.timeoutSeconds > 0
+      ? setTimeout(() => {
+          timedOut = true;
+          abort();
+        }, params.timeoutSeconds * 1000)
+      : undefined;
   let lastRv = params.rv;
   let bookmarkTimer: NodeJS.Timeout | undefined;
+  let events: StoreWatch | undefined;
+  // Set when an event was taken from the store but not written (the watch ended first).
+  let dropped = false;
 
   // Lines queued in one turn of the event loop leave in one chunk (see watch-writer.ts).
   const writer = new WatchWriter(res, ac.signal);
   const write = (line: Buffer | object): Promise<void> | undefined => writer.write(Buffer.isBuffer(line) ? line : JSON.stringify(line) + '\n');
+  // A bookmark carries how far the store has got for this watcher, not just its last event: a watch of a
+  // quiet namespace would otherwise resume, minutes later, from a revision long out of the store's memory
+  // (etcd then replays every change since, which cost etcd seconds of CPU at 150,000 pods).
+  const progress = (): string => {
+    const p = dropped ? undefined : events?.progress?.();
+    return p !== undefined && Number(p) > Number(lastRv) ? p : lastRv;
+  };
   const bookmark = (annotations?: Record<string, string>) =>
-    write({ type: 'BOOKMARK', object: { kind: info.kind, apiVersion: groupVersion(info), metadata: { resourceVersion: lastRv, ...(annotations ? { annotations } : {}) } } });
+    write({ type: 'BOOKMARK', object: { kind: info.kind, apiVersion: groupVersion(info), metadata: { resourceVersion: progress(), ...(annotations ? { annotations } : {}) } } });
 
   res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'transfer-encoding': 'chunked' });
   res.flushHeaders();
@@ -139,20 +156,25 @@ export async function serveWatch(
     }
     if (params.bookmarks) bookmarkTimer = setInterval(() => void bookmark(), timings.bookmarkIntervalMs);
     if (ac.signal.aborted) return;
-    const events = storage.watch(info.plural, path.namespace, {
+    events = storage.watch(info.plural, path.namespace, {
       resourceVersion: from,
       signal: ac.signal,
       ...(params.predicate ? { predicate: params.predicate } : {}),
       ...(params.predicate && params.index ? { index: params.index } : {}),
     });
     for await (const ev of events) {
-      if (ac.signal.aborted) break;
+      if (ac.signal.aborted) {
+        dropped = true;
+        break;
+      }
       lastRv = ev.object.metadata.resourceVersion ?? lastRv;
       const obj = ev.object as KubeObject;
       // Awaited only when the client's socket is full: no promise per event otherwise.
       const wait = write(render ? { type: ev.type, object: render(withType(info, obj)) } : eventLine(info, ev.type, obj));
       if (wait) await wait;
     }
+    // Kubernetes' watch cache, too, sends a bookmark as a watch times out: the client resumes from there.
+    if (timedOut && params.bookmarks && !signal.aborted && !res.destroyed) void bookmark();
   } catch (err) {
     if (!ac.signal.aborted) {
       const status = err instanceof ApiError ? err.status : internalError('watch failed').status;

@@ -52,9 +52,11 @@ afterAll(async () => {
 
 function watchLines(path: string) {
   const events: any[] = [];
+  let ended = false;
   const req = request(base + path, (res) => {
     let buf = '';
     res.setEncoding('utf8');
+    res.on('end', () => (ended = true));
     res.on('data', (c: string) => {
       buf += c;
       let i;
@@ -66,7 +68,13 @@ function watchLines(path: string) {
   });
   req.on('error', () => undefined);
   req.end();
-  return { events, close: () => req.destroy() };
+  return {
+    events,
+    get ended() {
+      return ended;
+    },
+    close: () => req.destroy(),
+  };
 }
 
 async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
@@ -187,6 +195,24 @@ describe('apiserver over etcd', () => {
     await until(() => r.events.length >= 2, 'replayed events');
     expect(r.events.slice(0, 2).map((e) => `${e.type} ${e.object.metadata.name}`)).toEqual(['ADDED w2', 'DELETED w1']);
     r.close();
+  });
+
+  it("a watch of a quiet namespace ends on its timeout with a BOOKMARK past the writes made elsewhere; resuming from it sees what comes next", async () => {
+    const quiet = 'kube-public';
+    const QUIET = `/api/v1/namespaces/${quiet}/pods`;
+    const before = (await s.request('POST', PODS, testPod('bm-before'))).body;
+    const w = watchLines(`${QUIET}?watch=1&allowWatchBookmarks=true&timeoutSeconds=2&resourceVersion=${before.metadata.resourceVersion}`);
+    const elsewhere = (await s.request('POST', PODS, testPod('bm-elsewhere'))).body;
+    await until(() => w.ended, 'the watch to time out');
+    // Nothing happened in the namespace: the only line is the bookmark, and it is not stuck at the starting point.
+    expect(w.events.map((e) => e.type)).toEqual(['BOOKMARK']);
+    const rv = w.events[0].object.metadata.resourceVersion;
+    expect(Number(rv)).toBeGreaterThanOrEqual(Number(elsewhere.metadata.resourceVersion));
+    const resumed = watchLines(`${QUIET}?watch=1&allowWatchBookmarks=true&resourceVersion=${rv}`);
+    await s.request('POST', QUIET, { ...testPod('bm-next'), metadata: { name: 'bm-next', namespace: quiet } });
+    await until(() => resumed.events.some((e) => e.type === 'ADDED'), 'the next pod');
+    expect(resumed.events.filter((e) => e.type !== 'BOOKMARK').map((e) => `${e.type} ${e.object.metadata.name}`)).toEqual(['ADDED bm-next']);
+    resumed.close();
   });
 
   it("watches by spec.nodeName (the store's index) see exactly their node's pods: bound, updated, deleted", async () => {

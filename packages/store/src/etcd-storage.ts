@@ -36,6 +36,7 @@ import type {
   StoreDeleteResult,
   StoreListOptions,
   StoreListResult,
+  StoreWatch,
   StoreWatchEvent,
   StoreWatchOptions,
 } from './storage.js';
@@ -982,10 +983,13 @@ export class EtcdStorage implements Storage {
    * 410 case the client must relist. 503 while etcd is unreachable. Ends
    * normally on `signal` abort or close().
    */
-  watch(resource: string, namespace: string | undefined, options: StoreWatchOptions = {}): AsyncIterable<StoreWatchEvent> {
+  watch(resource: string, namespace: string | undefined, options: StoreWatchOptions = {}): StoreWatch {
     const open = () => this.openWatch(resource, namespace || undefined, options);
     const finished = (): Promise<IteratorResult<StoreWatchEvent, undefined>> => Promise.resolve({ value: undefined, done: true });
+    // The subscription of the latest iteration, whose progress a bookmark reports.
+    let latest: Subscription | undefined;
     return {
+      progress: () => (latest ? String(latest.progress()) : undefined),
       [Symbol.asyncIterator]: () => {
         // Set-up (hub, revision) runs on the first next(); later calls go straight to the subscription.
         let sub: Subscription | undefined;
@@ -997,6 +1001,7 @@ export class EtcdStorage implements Storage {
             if (stopped) return finished();
             setup ??= open().then((s) => {
               if (stopped) void s?.return();
+              latest = s;
               return (sub = s);
             });
             return setup.then((s) => (s && !stopped ? s.next() : finished()));

@@ -34,6 +34,19 @@ export interface StoreWatchEvent {
   object: KubeObject;
 }
 
+/** A watch's events, and how far it has got. */
+export interface StoreWatch extends AsyncIterable<StoreWatchEvent> {
+  /**
+   * The revision up to which this watcher has been handed every event it
+   * will ever get, the changes it filtered out included: what a BOOKMARK
+   * may carry. It moves on with the resource's changes in other namespaces
+   * or outside a selector, so a client that resumes from it is not sent
+   * back into history the store no longer holds in memory. undefined until
+   * the watch has started (or where the store cannot tell).
+   */
+  progress?(): string | undefined;
+}
+
 /**
  * An equality the predicate implies (`spec.nodeName=node-7`), so the store
  * can hand a change only to the watchers whose value it has, or had, rather
@@ -126,7 +139,7 @@ export interface Storage {
   /** Lists one namespace, or all when namespace is undefined, at one revision. */
   list(resource: string, namespace: string | undefined, options?: StoreListOptions): Promise<StoreListResult>;
   /** Streams changes after a revision; throws Gone (410) if it was compacted. */
-  watch(resource: string, namespace: string | undefined, options?: StoreWatchOptions): AsyncIterable<StoreWatchEvent>;
+  watch(resource: string, namespace: string | undefined, options?: StoreWatchOptions): StoreWatch;
   /** The current revision of the store. */
   currentRevision(): Promise<string>;
   close(): Promise<void>;

@@ -102,6 +102,34 @@ describe('ResourceHub with indexed watchers', () => {
     expect(hub.size).toBe(0);
   });
 
+  it("reports progress for bookmarks: the hub's revision once nothing is queued (changes it was never offered included), else the last event handed out", async () => {
+    const { hub, started, feed } = fakeHub();
+    await started;
+    const nodeName = (o: KubeObject) => (o.spec as { nodeName?: string } | undefined)?.nodeName ?? '';
+    const n1 = new Subscription({ keyPrefix: '/r/pods/', afterRevision: 100, bufferSize: 100, predicate: (o) => nodeName(o) === 'n1', index: { name: 'spec.nodeName', value: 'n1', valueOf: nodeName } });
+    hub.attach(n1);
+    expect(n1.progress()).toBe(100);
+    rev = 100;
+    const elsewhere = [change('Put', 'x', 'n2', null, '1'), change('Put', 'y', 'n2', null, '1')];
+    feed(...elsewhere);
+    // Never offered to n1 (another node's pods), yet nothing can be missing up to there.
+    expect(n1.progress()).toBe(elsewhere[1]!.rev);
+    const mine = [change('Put', 'a', 'n1', null, '1'), change('Put', 'b', 'n1', null, '1')];
+    const later = change('Put', 'z', 'n2', null, '1');
+    feed(...mine, later);
+    // Two events queued: nothing is handed out yet, so no further than before them.
+    expect(n1.progress()).toBe(elsewhere[1]!.rev);
+    const it = n1.events();
+    await it.next();
+    expect(n1.progress()).toBe(mine[0]!.rev);
+    await it.next();
+    expect(n1.progress()).toBe(later.rev);
+    // Ended, it no longer follows the hub: later changes were never offered to it.
+    n1.end();
+    feed(change('Put', 'w', 'n2', null, '1'));
+    expect(n1.progress()).toBe(later.rev);
+  });
+
   it('learns the previous value of a key it has not seen from the previous version', async () => {
     const { hub, started, feed } = fakeHub();
     await started;

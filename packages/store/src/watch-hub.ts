@@ -137,7 +137,11 @@ export class Subscription {
   /** Highest revision this subscription has looked at (delivered or filtered out). */
   cursor: number;
   private queue: StoreWatchEvent[] = [];
+  /** The revision of the change behind each queued event (a DELETED for leaving a selection carries an older object). */
+  private revs: number[] = [];
   private head = 0;
+  /** The revision the hub this subscription is attached to has processed. */
+  private hubRevision: (() => number) | undefined;
   private wake: (() => void) | undefined;
   private finished = false;
   private error: ApiError | undefined;
@@ -146,6 +150,24 @@ export class Subscription {
 
   constructor(private readonly opts: SubscriptionOptions) {
     this.cursor = opts.afterRevision;
+  }
+
+  /**
+   * The revision up to which this watcher has been handed every event it
+   * will get. With nothing queued, every change its hub has processed has
+   * been offered to it (a hub offers synchronously, in order), so that is
+   * the hub's revision, whether or not the change concerned this watcher
+   * (an indexed watcher is not even offered the others). With events
+   * queued, just short of the first of them.
+   */
+  progress(): number {
+    if (this.head < this.queue.length) return this.revs[this.head]! - 1;
+    return Math.max(this.cursor, this.hubRevision?.() ?? 0);
+  }
+
+  /** Called by the hub that feeds this subscription from now on. */
+  follow(hubRevision: () => number): void {
+    this.hubRevision = hubRevision;
   }
 
   /** The index this watcher's predicate implies, if any. */
@@ -176,6 +198,7 @@ export class Subscription {
       return;
     }
     this.queue.push(event);
+    this.revs.push(change.rev);
     this.notify();
   }
 
@@ -210,6 +233,7 @@ export class Subscription {
     this.error = err;
     this.finished = true;
     this.queue = [];
+    this.revs = [];
     this.head = 0;
     this.notify();
     this.runCleanups();
@@ -224,6 +248,9 @@ export class Subscription {
   private runCleanups(): void {
     this.finished = true;
     this.cleanedUp = true;
+    // Detached from its hub: everything it processed so far was offered here (or concerned another index value), nothing later will be.
+    if (this.hubRevision) this.cursor = Math.max(this.cursor, this.hubRevision());
+    this.hubRevision = undefined;
     for (const fn of this.cleanups.splice(0)) {
       try {
         fn();
@@ -238,6 +265,7 @@ export class Subscription {
     this.queue[this.head++] = undefined as unknown as StoreWatchEvent;
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
+      this.revs = this.revs.slice(this.head);
       this.head = 0;
     }
     return e;
@@ -270,6 +298,7 @@ export class Subscription {
   return(): Promise<IteratorResult<StoreWatchEvent, undefined>> {
     this.end();
     this.queue = [];
+    this.revs = [];
     this.head = 0;
     this.error = undefined;
     this.runCleanups();
@@ -435,6 +464,7 @@ export class ResourceHub {
       change.release();
     }
     if (sub.closed) return;
+    sub.follow(() => this.lastRevision);
     if (!spec) {
       this.subs.add(sub);
       sub.onEnd(() => this.subs.delete(sub));
