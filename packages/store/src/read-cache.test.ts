@@ -195,6 +195,38 @@ describe('ReadCache feeding a watch hub', () => {
     await expect(it.next()).rejects.toMatchObject({ code: 410 });
   });
 
+  it("a hub it feeds serves watches from as far back as the resource has been quiet since the load, and its watchers' progress moves with every resource", async () => {
+    const f = fakes([kv('/r/daemonsets/default/d', 3), kv('/r/pods/default/a', 5, podValue('n1'))], 10);
+    const cache = new ReadCache({ client: f.client, stream: f.stream, keyPrefix: '/r/', log: createLogger('test', { level: 'silent' }) });
+    expect(await cache.whenReady()).toBe(true);
+    // Changes after the load, before either hub starts: pods changed at 12, daemonsets not at all.
+    f.watches[0]!.handlers.onEvents([
+      { type: 'Put', kv: kv('/r/nodes/n1', 11) },
+      { type: 'Put', kv: { ...kv('/r/pods/default/a', 12, podValue('n2')), version: '2' } },
+      { type: 'Put', kv: kv('/r/nodes/n2', 13) },
+    ] as IEvent[]);
+    const hubOf = (resource: string) => {
+      const hub = new ResourceHub({ stream: f.stream, resourcePrefix: `/r/${resource}/`, historySize: 100, log: createLogger('test', { level: 'silent' }), onBroken: () => undefined });
+      expect(hub.startFromCache(cache)).toBe(true);
+      return hub;
+    };
+    const daemonsets = hubOf('daemonsets');
+    const pods = hubOf('pods');
+    // An informer that listed at 10 and watches from there: nothing of daemonsets changed since, so memory serves it.
+    expect(daemonsets.canServe(10)).toBe(true);
+    // Before the load the copy cannot tell; and pods changed at 12, which no history holds.
+    expect(daemonsets.canServe(9)).toBe(false);
+    expect(pods.canServe(11)).toBe(false);
+    expect(pods.canServe(12)).toBe(true);
+    const sub = new Subscription({ keyPrefix: '/r/daemonsets/default/', afterRevision: 10, bufferSize: 100 });
+    daemonsets.attach(sub);
+    expect(sub.progress()).toBe(13);
+    // Writes to other resources move it on: a bookmark taken now lets the watch resume from there.
+    f.watches[0]!.handlers.onEvents([{ type: 'Put', kv: kv('/r/nodes/n3', 14) }] as IEvent[]);
+    expect(sub.progress()).toBe(14);
+    expect(daemonsets.canServe(sub.progress())).toBe(true);
+  });
+
   it('whenReady answers false when the load fails, and a feed is refused until loaded', async () => {
     const f = fakes([], 10);
     const cache = new ReadCache({ client: { range: async () => Promise.reject(new Error('etcd down')) }, stream: f.stream, keyPrefix: '/r/', log: createLogger('test', { level: 'silent' }) });

@@ -69,6 +69,10 @@ export const STALE = Symbol('stale');
 export class ReadCache {
   /** Every change under the prefix with a revision up to this is applied (0 while not loaded). */
   revision = 0;
+  /** The revision the copy was loaded at: it has seen every change after it. */
+  private loadedAt = 0;
+  /** The revision of each resource's last change since the load (its key's first segment under the prefix). */
+  private readonly lastChange = new Map<string, number>();
   private readonly entries = new Map<string, CachedValue>();
   /** The keys of each resource (the key's first segment under the prefix): a list looks only at its resource's. */
   private readonly byResource = new Map<string, Set<string>>();
@@ -167,10 +171,14 @@ export class ReadCache {
 
   /**
    * Feeds `feed` every change under `resourcePrefix` (a resource's list
-   * prefix, with its trailing slash) applied after the returned revision;
-   * undefined when the copy is not loaded.
+   * prefix, with its trailing slash) applied after the returned `revision`;
+   * undefined when the copy is not loaded. `quietSince`: the resource has
+   * not changed after it up to `revision` (its last change since the load,
+   * else the load's revision), so a watch from there on misses nothing
+   * that the feed does not bring. `current()`: every change up to it has
+   * been fed (the copy's revision, which moves with every resource).
    */
-  feed(resourcePrefix: string, feed: CacheFeed): { revision: number; cancel: () => void } | undefined {
+  feed(resourcePrefix: string, feed: CacheFeed): { revision: number; quietSince: number; current: () => number; cancel: () => void } | undefined {
     if (this.state !== 'ready') return undefined;
     const r = this.resourceOf(resourcePrefix);
     let set = this.feeds.get(r);
@@ -178,6 +186,8 @@ export class ReadCache {
     set.add(feed);
     return {
       revision: this.revision,
+      quietSince: this.lastChange.get(r) ?? this.loadedAt,
+      current: () => this.revision,
       cancel: () => {
         const now = this.feeds.get(r);
         now?.delete(feed);
@@ -194,6 +204,7 @@ export class ReadCache {
     // One message holds every value: each is copied out, or the first load would be kept until every key changed.
     for (const kv of res.kvs) this.put(kv.key.toString('utf8'), { value: ownBytes(kv.value), modRevision: kv.mod_revision });
     this.revision = rev;
+    this.loadedAt = rev;
     this.state = 'ready';
     this.cancelWatch = stream.watch(
       { key: Buffer.from(keyPrefix), rangeEnd: prefixRangeEnd(keyPrefix), startRevision: rev + 1, prevKv: false },
@@ -218,8 +229,10 @@ export class ReadCache {
       const key = ev.kv.key.toString('utf8');
       // The copy kept here is also the one the watch hubs keep in their history.
       const kv = ev.type === 'Delete' ? ev.kv : { ...ev.kv, value: ownBytes(ev.kv.value) };
+      const resource = this.resourceOf(key);
+      this.lastChange.set(resource, rev);
       if (this.feeds.size > 0) {
-        const feeds = this.feeds.get(this.resourceOf(key));
+        const feeds = this.feeds.get(resource);
         if (feeds) {
           const prev = this.entries.get(key);
           const out: WatchEvent = {
@@ -281,7 +294,9 @@ export class ReadCache {
     this.entries.clear();
     this.byResource.clear();
     this.sortedByResource.clear();
+    this.lastChange.clear();
     this.revision = 0;
+    this.loadedAt = 0;
     this.state = 'idle';
     const feeds = [...this.feeds.values()].flatMap((set) => [...set]);
     this.feeds.clear();

@@ -338,8 +338,10 @@ export interface HubOptions {
 export class ResourceHub {
   /** Every change with a revision above this is in `history` (or was never made). */
   historyStart = 0;
-  /** The last revision this hub has processed. */
+  /** The revision of the last change this hub has processed. */
   lastRevision = 0;
+  /** When fed by the read cache: the revision up to which it has fed this hub every change (it moves with every resource). */
+  private fedUpTo: (() => number) | undefined;
   private history: Change[] = [];
   private historyHead = 0;
   /** Watchers without an index: offered every change. */
@@ -396,8 +398,10 @@ export class ResourceHub {
       },
     });
     if (!started) return false;
-    this.historyStart = started.revision;
+    // Nothing of this resource changed between quietSince and now: a watch from there on finds all it needs in the history to come.
+    this.historyStart = started.quietSince;
     this.lastRevision = started.revision;
+    this.fedUpTo = started.current;
     this.cancelWatch = started.cancel;
     return true;
   }
@@ -432,6 +436,11 @@ export class ResourceHub {
     }
   }
 
+  /** Every change of the resource up to this revision has been offered to the attached subscriptions. */
+  processedRevision(): number {
+    return Math.max(this.lastRevision, this.fedUpTo?.() ?? 0);
+  }
+
   /** True when a watch from `revision` can be served from memory. */
   canServe(revision: number): boolean {
     return !this.broken && revision >= this.historyStart;
@@ -464,7 +473,7 @@ export class ResourceHub {
       change.release();
     }
     if (sub.closed) return;
-    sub.follow(() => this.lastRevision);
+    sub.follow(() => this.processedRevision());
     if (!spec) {
       this.subs.add(sub);
       sub.onEnd(() => this.subs.delete(sub));

@@ -248,6 +248,31 @@ describe('EtcdStorage watch hubs fed by the read cache', () => {
     return Number(/^etcd_debugging_mvcc_watcher_total (\d+)/m.exec(text)?.[1]);
   };
 
+  it("a list then a watch of a resource nobody writes is served from memory, even from a revision etcd has compacted since, with no etcd watch of its own", async () => {
+    const s = own().store();
+    const ac = new AbortController();
+    // Another resource's watch: once it sees a change, the read cache is loaded (it feeds the hub).
+    const pods = collect(s.watch('pods', undefined, { signal: ac.signal }));
+    await eventually(async () => {
+      await s.create('pods', pod('default', `quiet-${Date.now()}-${Math.random().toString(36).slice(2, 6)}`));
+      return pods.events.length > 0;
+    }, 10_000, 'the pod watch');
+    // An informer's list: its revision is where its watch starts.
+    const listed = await s.list('configmaps', undefined);
+    for (let i = 0; i < 5; i++) await s.create('pods', pod('default', `busy-${i}`));
+    await own().etcd.kv.compact({ revision: Number(await s.currentRevision()), physical: true });
+    // Nothing of configmaps changed after the list: the store's memory has all this watch needs, etcd's compacted history nothing.
+    const configmaps = collect(s.watch('configmaps', undefined, { resourceVersion: listed.resourceVersion, signal: ac.signal }));
+    await s.create('configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'later', namespace: 'default' }, data: {} } as KubeObject);
+    await eventually(() => configmaps.state.done || configmaps.events.some((e) => e.type === 'ADDED' && e.object.metadata.name === 'later'), 10_000, 'the configmap on the watch');
+    expect(configmaps.state.error).toBeUndefined();
+    expect(summary(configmaps.events).map((l) => l.split(' ').slice(0, 2).join(' '))).toEqual(['ADDED later']);
+    expect(await etcdWatchers()).toBe(1);
+    ac.abort();
+    await s.close();
+    await eventually(async () => (await etcdWatchers()) === 0, 10_000, 'etcd watches gone with the store');
+  });
+
   it('one etcd watch serves the read cache and the hubs of every resource; without the cache, one per hub', async () => {
     for (const [options, expected] of [[{}, 1], [{ readCache: false }, 3]] as const) {
       const s = own().store(options);
