@@ -9,7 +9,7 @@
  */
 
 /** Resolves once every write already made to `stream` has been handed to the OS (at once when it is closed). */
-export function flushed(stream: NodeJS.WritableStream & { destroyed?: boolean; writableNeedDrain?: boolean }): Promise<void> {
+function flushed(stream: NodeJS.WritableStream & { destroyed?: boolean }): Promise<void> {
   if (stream.destroyed || !stream.writable) return Promise.resolve();
   // Writes complete in order: an empty one's callback runs after all before it (or with the error that ended them).
   return new Promise((resolve) => stream.write('', () => resolve()));
