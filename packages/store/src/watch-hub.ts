@@ -232,9 +232,7 @@ export class Subscription {
     if (this.finished) return;
     this.error = err;
     this.finished = true;
-    this.queue = [];
-    this.revs = [];
-    this.head = 0;
+    this.dropQueue();
     this.notify();
     this.runCleanups();
   }
@@ -258,6 +256,13 @@ export class Subscription {
         // cleanup is best effort; the watcher is gone either way
       }
     }
+  }
+
+  /** Forgets the queued events and their revisions together. */
+  private dropQueue(): void {
+    this.queue = [];
+    this.revs = [];
+    this.head = 0;
   }
 
   private take(): StoreWatchEvent {
@@ -297,9 +302,7 @@ export class Subscription {
   /** Stops the watch early (a `break` out of `for await`). */
   return(): Promise<IteratorResult<StoreWatchEvent, undefined>> {
     this.end();
-    this.queue = [];
-    this.revs = [];
-    this.head = 0;
+    this.dropQueue();
     this.error = undefined;
     this.runCleanups();
     return Promise.resolve({ value: undefined, done: true });
