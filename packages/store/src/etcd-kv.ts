@@ -589,7 +589,14 @@ export class EtcdKv {
           reject(err);
         } else resolve(value as T);
       };
-      const timer = deadlineTimer(deadline - Date.now(), () => {
+      const sentAt = Date.now();
+      let answeredAt = 0;
+      const timer = deadlineTimer(deadline - sentAt, () => {
+        // Where the time went, for the one who must find out why etcd was late: no answer at all, or an answer cut short.
+        this.log?.warn(
+          { call: headers[':path'], ms: Date.now() - sentAt, answeredAfterMs: answeredAt ? answeredAt - sentAt : undefined, bytes: received, sessionCalls: s.active, sessionSilentMs: Date.now() - s.heardAt },
+          'etcd call missed its deadline',
+        );
         finish(new EtcdCallError(GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded'));
         // A silent etcd may be a dead one: check the connection now rather than in keepaliveTimeMs.
         this.ping(s);
@@ -601,7 +608,7 @@ export class EtcdKv {
         if (got.message) message = got.message;
       };
       stream.on('response', (headers) => {
-        s.heardAt = Date.now();
+        s.heardAt = answeredAt = Date.now();
         const code = headers[':status'];
         if (code !== 200) {
           finish(new EtcdCallError(httpToGrpc(Number(code)), `etcd answered HTTP ${code}`));

@@ -124,8 +124,10 @@ describe('EtcdKv on one etcd', () => {
     }
   });
 
-  it('gives up at the deadline on a frozen etcd (503 from the store), and works again once it answers', async () => {
-    const store = new EtcdStorage({ endpoints: [etcd.endpoint], prefix: uniquePrefix(), requestTimeoutMs: 500, logger: quiet, readCache: false });
+  it('gives up at the deadline on a frozen etcd (503 from the store), says so in its log, and works again once it answers', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = createLogger('etcd-kv-test', { level: 'warn', destination: { write: (line: string) => lines.push(JSON.parse(line)) } });
+    const store = new EtcdStorage({ endpoints: [etcd.endpoint], prefix: uniquePrefix(), requestTimeoutMs: 500, logger, readCache: false });
     try {
       await store.create('pods', pod('default', 'a'));
       const pid = etcd.pid()!;
@@ -137,6 +139,13 @@ describe('EtcdKv on one etcd', () => {
         expect(err.message).toMatch(/DEADLINE_EXCEEDED/);
         // One try and one retry, each bounded by the deadline.
         expect(Date.now() - started).toBeLessThan(5000);
+        // Each miss is a warning naming the call and that nothing at all came back.
+        const missed = lines.filter((l) => l.msg === 'etcd call missed its deadline');
+        expect(missed).toHaveLength(2);
+        for (const l of missed) {
+          expect(l).toMatchObject({ call: '/etcdserverpb.KV/Range', bytes: 0 });
+          expect(l.answeredAfterMs).toBeUndefined();
+        }
       } finally {
         process.kill(pid, 'SIGCONT');
       }
