@@ -343,11 +343,12 @@ describe('securityContext on Docker', () => {
         subdomain: 'backends',
         hostAliases: [{ ip: '10.1.2.3', hostnames: ['db.local', 'db'] }],
         securityContext: { sysctls: [{ name: 'net.ipv4.tcp_syncookies', value: '0' }, { name: 'net.ipv4.ip_local_port_range', value: '20000 21000' }] },
-        containers: [{ name: 'app', image: 'flotilla/busybox:1', command: sh('echo syncookies=$(cat /proc/sys/net/ipv4/tcp_syncookies); echo range=$(cat /proc/sys/net/ipv4/ip_local_port_range); echo pid1=$(cat /proc/1/cmdline | tr "\\0" " "); echo hostname=$(hostname); cat /etc/hosts; sleep 3600') }],
+        containers: [{ name: 'app', image: 'flotilla/busybox:1', command: sh('echo syncookies=$(cat /proc/sys/net/ipv4/tcp_syncookies); echo range=$(cat /proc/sys/net/ipv4/ip_local_port_range); echo pid1=$(cat /proc/1/cmdline | tr "\\0" " "); echo hostname=$(hostname); cat /etc/hosts; echo end-of-output; sleep 3600') }],
       }),
     );
     await podWhen('kernel', (p) => p.status?.phase === 'Running', 'Running');
-    await waitFor(async () => ((await output('kernel')).includes('pid1=') ? true : undefined), { what: 'output', timeoutMs: 10_000 });
+    // Wait for the last line: /etc/hosts comes from a `cat` after the shell's builtin echoes, and a log read can fall between them.
+    await waitFor(async () => ((await output('kernel')).includes('end-of-output') ? true : undefined), { what: 'output', timeoutMs: 10_000 });
     const out = await output('kernel');
     expect(out).toMatch(/^syncookies=0$/m);
     expect(out).toMatch(/^range=20000 21000$/m);
