@@ -15,7 +15,7 @@ import { KubernetesServiceReconciler } from './kubernetes-service.js';
 import { MetricsApi } from './metrics-api.js';
 import { registerNodeCertificates } from './node-certificate-endpoint.js';
 import { createPodLogProxy, registerTokenReview } from './pod-log-proxy.js';
-import { createApiServer, LISTEN_BACKLOG, type ApiServer } from './server.js';
+import { createApiServer, type ApiServer } from './server.js';
 import { ensureKubeletClientCert } from './tls/node-certs.js';
 import { CERT_FILES, ensureServingCerts } from './tls/serving-certs.js';
 import { apiServerWorkerNumber, joinApiServerWorkers } from './workers.js';
@@ -165,7 +165,7 @@ export async function run(config: ApiServerConfig, signal: AbortSignal): Promise
     });
     registerTokenReview(server, new UnionAuthenticator([tokenFile, new BootstrapTokenAuthenticator(storage)]));
     registerNodeCertificates(server, storage, config.certDir);
-    await server.listen({ host: config.bindAddress, port: config.securePort, backlog: LISTEN_BACKLOG });
+    await server.listen({ host: config.bindAddress, port: config.securePort });
     const port = (server.server.address() as AddressInfo).port;
     const host = config.advertiseAddress ?? (WILDCARDS.has(config.bindAddress) ? '127.0.0.1' : config.bindAddress);
     log.info({ url: httpsUrl(host, port), port, bindAddress: config.bindAddress, etcd: config.etcdServers, prefix: config.etcdPrefix }, 'listening');

@@ -94,17 +94,6 @@ export type ApiServer = FastifyInstance & {
 };
 
 const DEFAULT_MAX_BODY = 1.5 * 1024 * 1024;
-
-/**
- * Connections the kernel completes for the apiserver before it accepts them
- * (listen's backlog; Linux caps it at net.core.somaxconn). Node's default,
- * 511, overflowed at 5,000 hollow nodes: when requests slow, every client's
- * pool opens connections at once, the kernel drops the handshakes past the
- * backlog, and the clients give up after their 10 s connect timeout and dial
- * again. Go's servers, Kubernetes' apiserver among them, listen with
- * somaxconn; so does this one, with Linux's default of it.
- */
-export const LISTEN_BACKLOG = 4096;
 const UNAUTHENTICATED_PATHS = new Set(['/healthz', '/readyz', '/livez']);
 
 const VERB_BY_METHOD: Record<string, Verb | undefined> = { POST: 'create', PUT: 'update', PATCH: 'patch' };
@@ -553,7 +542,7 @@ export interface RunApiServerOptions extends ApiServerOptions {
  */
 export async function runApiServer(options: RunApiServerOptions, signal: AbortSignal): Promise<void> {
   const app = createApiServer(options);
-  const address = await app.listen({ host: options.host ?? '0.0.0.0', port: options.port, backlog: LISTEN_BACKLOG });
+  const address = await app.listen({ host: options.host ?? '0.0.0.0', port: options.port });
   options.logger.info({ address }, 'apiserver listening');
   if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   await app.close();
