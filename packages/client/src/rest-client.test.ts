@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NetworkError, RestClient } from './rest-client.js';
+import { waitFor } from './testing/wait-for.js';
 
 // A server that closes the connection, without a word, on the requests `drop` picks.
 async function serve(drop: (req: IncomingMessage, n: number) => boolean): Promise<{ server: Server; url: string; seen: string[] }> {
@@ -53,3 +54,53 @@ describe('RestClient on a connection closed before the answer', () => {
     expect(s.seen).toEqual(['POST /api/v1/namespaces']);
   });
 });
+
+describe('RestClient connections', () => {
+  let server: Server | undefined;
+  let client: RestClient | undefined;
+  afterEach(async () => {
+    await client?.close();
+    server?.closeAllConnections();
+    await new Promise((r) => server?.close(r));
+  });
+
+  it('a slow server does not make it dial: requests past `connections` wait in the client, and a watch still opens on a connection of its own', async () => {
+    const held: (() => void)[] = [];
+    const sockets = new Set<unknown>();
+    server = createServer((req, res) => {
+      sockets.add(req.socket);
+      req.resume();
+      if (req.url?.includes('watch=1')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write(`${JSON.stringify({ type: 'ADDED', object: { kind: 'Pod', apiVersion: 'v1', metadata: { name: 'w' } } })}\n`);
+        return; // the watch stays open
+      }
+      held.push(() => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Pod', apiVersion: 'v1', metadata: { name: req.url } })));
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    client = new RestClient({ server: url }, { connections: 4 });
+
+    const gets = Array.from({ length: 20 }, (_, i) => client!.request<{ metadata: { name: string } }>({ method: 'GET', path: `/api/v1/namespaces/default/pods/p${i}` }));
+    await waitFor(() => held.length === 4, { what: 'four requests at the server' });
+    // Every request connection is busy, and the client opened no more.
+    expect(sockets.size).toBe(4);
+
+    const watch = client.resource('pods').watch('default')[Symbol.asyncIterator]();
+    const first = await watch.next();
+    expect(first.value?.object?.metadata?.name).toBe('w');
+    expect(sockets.size).toBe(5);
+
+    // The server answers as it can; the waiting requests go over the same four connections.
+    let answered = 0;
+    await waitFor(() => {
+      answered += held.length;
+      held.splice(0).forEach((answer) => answer());
+      return answered === 20;
+    }, { what: 'every request answered' });
+    expect((await Promise.all(gets)).map((g) => g.metadata.name)).toEqual(Array.from({ length: 20 }, (_, i) => `/api/v1/namespaces/default/pods/p${i}`));
+    expect(sockets.size).toBe(5);
+    await watch.return?.();
+  });
+});
+

@@ -1,7 +1,19 @@
 /**
- * The HTTP client of the Kubernetes REST API, on one undici Pool per
- * apiserver (keep-alive, the cluster CA as TLS trust, many connections so
- * concurrent watches and benchmark clients are not serialised).
+ * The HTTP client of the Kubernetes REST API, on two undici Pools per
+ * apiserver (keep-alive, the cluster CA as TLS trust): one for requests,
+ * with few connections, and one for watches and other long streams, each of
+ * which holds a connection of its own for as long as it is open.
+ *
+ * Requests have a pool of their own, and a small one, so that a slow
+ * apiserver never makes its clients dial. When every request connection is
+ * busy, a further request waits in the client for one. Before, one pool of
+ * 128 or 256 connections served both: when the apiserver paused for a
+ * second, each client opened up to a hundred new connections at once, the
+ * apiserver's one thread then spent its time on TLS handshakes (it accepts
+ * one connection per turn of its event loop), clients gave up after the
+ * connect timeout and dialled again, and the storm fed itself for minutes
+ * (issue 11, 5,000 hollow nodes). Kubernetes' clients avoid it the same
+ * way, with one HTTP/2 connection per client.
  */
 import { ApiError, isStatus, type DeleteOptions, type KubeList, type KubeObject, type Scale, type WatchEvent } from '@flotilla/api';
 import { createSecureContext } from 'node:tls';
@@ -27,8 +39,14 @@ import { apiErrorFromStatus, decodeWatchStream, reasonForCode } from './watch.js
 
 /** Options of the REST client beyond where the server is. */
 export interface RestClientOptions {
-  /** Parallel connections to the apiserver (each open watch holds one). Default 128. */
+  /**
+   * Connections for requests (reads and writes; not watches). When all are
+   * busy, further requests wait in the client instead of dialling more.
+   * Default 32: at 20 ms a request that is 1,600 requests a second.
+   */
   connections?: number;
+  /** Connections for watches and streamed bodies (logs -f): each open one holds a connection. Default 128. */
+  streamConnections?: number;
   /** Timeout of an ordinary request, in ms. Default 60 s. */
   requestTimeoutMs?: number;
   /** User-Agent header, e.g. `flotilla-scheduler`. */
@@ -69,10 +87,15 @@ export interface RequestOptions {
 /** The real ApiClient: talks to an apiserver over HTTP(S). */
 export class RestClient implements ApiClient {
   readonly server: string;
+  /** Requests (few connections, see the module comment). */
   private pool: Pool;
+  /** Watches and streamed bodies, a connection each. */
+  private streams: Pool;
   /** Pools replaced by setClientCertificate, draining their requests in flight (watches); destroyed by close(). */
   private readonly draining = new Set<Pool>();
-  private readonly makePool: (cert?: { cert: string; key: string }) => Pool;
+  private readonly makePool: (connections: number, cert?: { cert: string; key: string }) => Pool;
+  private readonly connections: number;
+  private readonly streamConnections: number;
   private readonly headers: Record<string, string>;
   private readonly requestTimeoutMs: number;
   private readonly resources = new Map<string, RestResourceClient<KubeObject>>();
@@ -82,21 +105,28 @@ export class RestClient implements ApiClient {
     const url = new URL(config.server);
     this.server = url.origin;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
-    const connections = options.connections ?? 128;
-    this.makePool = (cred) =>
+    this.connections = options.connections ?? 32;
+    this.streamConnections = options.streamConnections ?? 128;
+    this.makePool = (connections, cred) =>
       new Pool(url.origin, {
         connections,
         keepAliveTimeout: 30_000,
         // Watches can be quiet for minutes; they end through the server's timeoutSeconds instead.
         bodyTimeout: 0,
-        // One TLS context per pool, made once: given `ca`, `cert` and `key` instead, every new connection parsed them into a
-        // context of its own (a busy scheduler opens a hundred connections, and that parsing was a tenth of its TLS cost).
-        connect:
-          url.protocol === 'https:'
+        connect: {
+          // TCP and TLS together; client-go allows 30 s to dial. undici's 10 s was shorter than a busy apiserver's
+          // queue of handshakes, so a client gave up on a connection that was about to be served, and dialled again.
+          timeout: CONNECT_TIMEOUT_MS,
+          // One TLS context per pool, made once: given `ca`, `cert` and `key` instead, every new connection parsed them into a
+          // context of its own (a busy scheduler opens a hundred connections, and that parsing was a tenth of its TLS cost).
+          ...(url.protocol === 'https:'
             ? { secureContext: createSecureContext({ ...(config.ca ? { ca: config.ca } : {}), ...(cred ? { cert: cred.cert, key: cred.key } : {}) }), rejectUnauthorized: !config.insecureSkipTlsVerify }
-            : undefined,
+            : {}),
+        },
       });
-    this.pool = this.makePool(config.clientCert && config.clientKey ? { cert: config.clientCert, key: config.clientKey } : undefined);
+    const cred = config.clientCert && config.clientKey ? { cert: config.clientCert, key: config.clientKey } : undefined;
+    this.pool = this.makePool(this.connections, cred);
+    this.streams = this.makePool(this.streamConnections, cred);
     this.headers = { accept: 'application/json', 'user-agent': options.userAgent ?? 'flotilla-client' };
     if (config.token) this.headers.authorization = `Bearer ${config.token}`;
   }
@@ -191,7 +221,7 @@ export class RestClient implements ApiClient {
   private async openLong(path: string, headers: Record<string, string>, signal?: AbortSignal) {
     let res;
     try {
-      res = await this.pool.request({ method: 'GET', path, headers, signal, headersTimeout: this.requestTimeoutMs, bodyTimeout: 0 });
+      res = await this.streams.request({ method: 'GET', path, headers, signal, headersTimeout: this.requestTimeoutMs, bodyTimeout: 0 });
     } catch (err) {
       if (signal?.aborted) return undefined;
       throw this.wrap({ method: 'GET', path }, err);
@@ -236,16 +266,19 @@ export class RestClient implements ApiClient {
    * still valid, and the old connections close once idle.
    */
   setClientCertificate(cert: string, key: string): void {
-    const old = this.pool;
-    this.pool = this.makePool({ cert, key });
-    this.draining.add(old);
-    void old.close().catch(() => undefined).finally(() => this.draining.delete(old));
+    const old = [this.pool, this.streams];
+    this.pool = this.makePool(this.connections, { cert, key });
+    this.streams = this.makePool(this.streamConnections, { cert, key });
+    for (const p of old) {
+      this.draining.add(p);
+      void p.close().catch(() => undefined).finally(() => this.draining.delete(p));
+    }
   }
 
   /** Closes every connection; open watches end. */
   async close(): Promise<void> {
     this.stopReloading?.();
-    await Promise.all([this.pool.destroy(), ...[...this.draining].map((p) => p.destroy().catch(() => undefined))]);
+    await Promise.all([this.pool.destroy(), this.streams.destroy(), ...[...this.draining].map((p) => p.destroy().catch(() => undefined))]);
   }
 
   private wrap(opts: { method: string; path: string }, err: unknown): Error {
@@ -253,6 +286,9 @@ export class RestClient implements ApiClient {
     return new NetworkError(opts.method, opts.path, err);
   }
 }
+
+/** How long a new connection may take, TCP and TLS handshakes together. */
+const CONNECT_TIMEOUT_MS = 30_000;
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
 const isIdempotent = (method: string) => IDEMPOTENT.has(method.toUpperCase());

@@ -25,8 +25,9 @@ const abort = new AbortController();
 process.on('SIGTERM', () => abort.abort());
 process.on('SIGINT', () => abort.abort());
 const podWatch = flags.includes('pod-watch=per-node') ? 'per-node' : 'shared';
-// Each open watch holds a connection: one per node when each watches its own pods.
-const client = RestClient.fromKubeconfig(kubeconfig, { connections: podWatch === 'per-node' ? Number(countArg) + 256 : 256, userAgent: 'flotilla-bench-hollow' });
+// Each open watch holds a connection: one per node when each watches its own pods. Requests share the client's few
+// (RestClient's default), as a thousand kubelets' requests would share one HTTP/2 connection each.
+const client = RestClient.fromKubeconfig(kubeconfig, { streamConnections: podWatch === 'per-node' ? Number(countArg) + 32 : 32, userAgent: 'flotilla-bench-hollow' });
 const nodes = runHollowNodes({
   count: Number(countArg),
   namePrefix: prefix ?? 'hollow-',

@@ -22,7 +22,7 @@ export type WatchersMessage =
 const [url, caFile, token, namespace, countArg] = process.argv.slice(2);
 const count = Number(countArg);
 const send = (m: WatchersMessage) => process.send!(m);
-const client = new RestClient({ server: url!, ca: readFileSync(caFile!, 'utf8'), token: token! }, { connections: count + 8, userAgent: 'flotilla-bench-watch' });
+const client = new RestClient({ server: url!, ca: readFileSync(caFile!, 'utf8'), token: token! }, { streamConnections: count + 8, userAgent: 'flotilla-bench-watch' });
 const pods = client.resource<Pod>('pods');
 const abort = new AbortController();
 // One signal is shared by every watch on purpose; it is not a leak.
