@@ -4,6 +4,8 @@
  * fastify routes, so every path shape and every error is a Status.
  */
 import { createHash } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ApiError, badRequest, findResource as findBuiltinResource, forbidden, internalError, parseLabelSelector, RESOURCES, unauthorized } from '@flotilla/api';
@@ -151,6 +153,28 @@ function toApiError(err: unknown): ApiError | undefined {
   return undefined;
 }
 
+/**
+ * Connections on /metrics: how many the server accepted, how many of those
+ * failed their TLS handshake (mostly a client that gave up waiting for it),
+ * and how many are open. A storm of clients dialling shows here first.
+ */
+function countConnections(server: Server, registry: Registry): void {
+  let accepted = 0;
+  let tlsFailed = 0;
+  let open = 0;
+  server.on('connection', (socket: Socket) => {
+    accepted++;
+    open++;
+    socket.once('close', () => open--);
+  });
+  server.on('tlsClientError', () => tlsFailed++);
+  registry.callback('flotilla_apiserver_connections_total', 'TCP connections accepted, and those whose TLS handshake then failed (result="tls_failed").', 'counter', () => [
+    [{ result: 'accepted' }, accepted],
+    [{ result: 'tls_failed' }, tlsFailed],
+  ]);
+  registry.callback('flotilla_apiserver_open_connections', 'Client connections open now.', 'gauge', () => [[undefined, open]]);
+}
+
 /** What an etcd-backed store counts (EtcdStorage); other stores count nothing. */
 interface StorageStats {
   etcdCallStats?: { calls: number; retries: number; sessions: number };
@@ -238,6 +262,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   app.decorateRequest('flotilla', undefined as unknown as ApiRequestState);
   app.decorate('apiMetrics', metrics);
   app.decorate('serviceAllocator', serviceAllocator);
+  countConnections(app.server, registry);
 
   // Every body arrives raw; decoding happens where the endpoint knows what it expects.
   app.removeAllContentTypeParsers();

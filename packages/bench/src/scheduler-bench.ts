@@ -23,6 +23,7 @@ import { writeKubeconfig } from './kubeconfig.js';
 import { runClosedLoop } from './load.js';
 import { isRunning, key, PodWatch } from './pod-watch.js';
 import { retryReason } from './retry-reason.js';
+import { connectionCounts, connectionsBetween, type ConnectionCounts } from './connection-counts.js';
 import { CpuMeter, etcdEndpoints, etcdLogText, etcdPid, flotillaBin, repoRoot, rssMiB, spawnNode, startApiServer, type BenchApiServer, type Started } from './processes.js';
 import { print, printJson, progress, section, table, targetTable, type TargetCheck } from './report.js';
 import { latencyBetween, parseLatencyHistogram, type ApiCallLatency } from './api-slo.js';
@@ -225,6 +226,8 @@ export interface SchedulerBenchResult {
   nodesReady: { afterRegistration: number; afterScheduling: number };
   /** Seconds from the fleet's registration until every node had its pod range (node IPAM). */
   podRangesSeconds: number;
+  /** Connections to the apiserver while the fleet registered (start → every node with its pod range) and while the pods ran (the request window). */
+  connections?: { registration: ConnectionCounts; pods: ConnectionCounts };
   machine: { cpus: number; loadBefore: number; loadAfter: number };
   targets: TargetCheck[];
 }
@@ -482,6 +485,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     await nodesApi.patch(undefined, lostName, { spec: { unschedulable: true } });
 
     progress(`starting ${opts.nodes} hollow nodes`);
+    const connectionsAtStart = connectionCounts(await apiserverMetrics(server));
     const t0nodes = performance.now();
     const fleet = startHollowFleet(kubeconfig, opts.nodes, 'hollow-', join(server.dir, 'hollow.log'), hollowEvents, opts.nodesPerProcess, opts.fleetPodWatch === 'per-node' ? ['pod-watch=per-node'] : [], profile('hollow-nodes'));
     started.push({ stop: () => fleet.stop() });
@@ -540,6 +544,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const cpu = new CpuMeter(pids);
     const rss0 = rssByProcess();
     const metrics0 = await apiserverMetrics(server);
+    const connections0 = connectionCounts(metrics0);
     const schedulerMetrics0 = await metricsText(`http://127.0.0.1:${schedulerMetricsPort}/metrics`);
     const requests0 = await requestCounts(server, metrics0);
     const etcdMetrics0 = await etcdMetrics();
@@ -616,6 +621,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       for (const [k, n] of calls1) if (n > (calls0.get(k) ?? 0)) atRestPerSec[`etcd ${k}`] = (n - (calls0.get(k) ?? 0)) / secs;
     }
     const metrics1 = await apiserverMetrics(server);
+    const connections1 = connectionCounts(metrics1);
     const schedulerMetrics1 = await metricsText(`http://127.0.0.1:${schedulerMetricsPort}/metrics`);
     const pauses = { apiserver: runtimePauses(metrics0, metrics1), scheduler: runtimePauses(schedulerMetrics0, schedulerMetrics1) };
     const requests1 = await requestCounts(server, metrics1);
@@ -762,6 +768,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       lostNode: { pods: lostPods.length, graceSeconds: opts.nodeMonitorGraceSeconds, notReadyMs, evictedMs, runningElsewhereMs },
       nodesReady: { afterRegistration: readyAfterRegistration, afterScheduling: readyAfterScheduling },
       podRangesSeconds,
+      connections: { registration: connectionsBetween(connectionsAtStart, connections0), pods: connectionsBetween(connections0, connections1) },
       machine: { cpus: cpus().length, loadBefore, loadAfter: loadavg()[0]! },
       targets: [],
     };
@@ -807,6 +814,8 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
   }
 }
 
+const showConnections = (c: ConnectionCounts) => `${c.accepted} / ${c.tlsFailed} / ${c.listenOverflows}`;
+
 function printSchedulerResult(r: SchedulerBenchResult): void {
   print(`machine: ${r.machine.cpus} cores, 1-min load average ${r.machine.loadBefore.toFixed(1)} at start, ${r.machine.loadAfter.toFixed(1)} at end`);
   section(`scheduling ${r.pods} pods on ${r.nodes} hollow nodes`);
@@ -820,6 +829,12 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
         ['pods never bound', r.unbound],
         ['hollow nodes Ready: once registered / after every pod ran', `${r.nodesReady.afterRegistration} / ${r.nodesReady.afterScheduling} of ${r.nodes}`],
         ['every node given its pod range, s after registration', r.podRangesSeconds],
+        ...(r.connections
+          ? ([
+              ['apiserver connections accepted / TLS handshakes failed / dropped by the kernel (listen queue full), fleet registering', showConnections(r.connections.registration)],
+              ['the same while the pods were created and ran', showConnections(r.connections.pods)],
+            ] as [string, string][])
+          : []),
         ['measured pods deleted during the run (evicted)', r.deletedDuringRun],
         ["benchmark watch relists (bindings then seen late)", r.watchRelists],
         ['pod creates retried (connect timeout, 503, 429)', `${r.createRetries}${Object.keys(r.createRetryReasons ?? {}).length ? ` (${Object.entries(r.createRetryReasons!).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${v}× ${k}`).join('; ')})` : ''}`],

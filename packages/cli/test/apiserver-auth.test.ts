@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiRequest, etcdEndpoints, openWatch, flotillaBin, repoRoot, startApiServer, type TestApiServer } from '@flotilla/e2e';
+import { apiRequest, etcdEndpoints, openWatch, flotillaBin, repoRoot, startApiServer, waitFor, type TestApiServer } from '@flotilla/e2e';
 
 const run = promisify(execFile);
 
@@ -85,6 +85,48 @@ describe('flotilla apiserver: TLS', () => {
     expect(byName.checkHost('localhost')).toBe('localhost');
     // A name not in the certificate is refused by an ordinary client.
     await expect(peerCert(srv.port, caPem, 'not-this-host.example')).rejects.toThrow(/altnames|does not match/i);
+  });
+});
+
+describe('flotilla apiserver: connections on /metrics', () => {
+  const counts = async () => {
+    const text = (await apiRequest(srv.endpoint(), 'GET', '/metrics')).text;
+    const read = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
+    return {
+      accepted: read(/^flotilla_apiserver_connections_total\{result="accepted"\} (\d+)$/m),
+      tlsFailed: read(/^flotilla_apiserver_connections_total\{result="tls_failed"\} (\d+)$/m),
+      open: read(/^flotilla_apiserver_open_connections (\d+)$/m),
+    };
+  };
+
+  it('counts accepted connections, failed TLS handshakes and open connections', async () => {
+    const before = await counts();
+    // A client that speaks plain HTTP to the TLS port fails its handshake.
+    await new Promise<void>((resolve) => {
+      const req = httpRequest({ host: '127.0.0.1', port: srv.port, path: '/version', timeout: 5_000 }, (res) => res.resume());
+      req.once('timeout', () => req.destroy(new Error('timeout')));
+      req.once('error', () => resolve());
+      req.once('close', () => resolve());
+      req.end();
+    });
+    // One that completes its handshake and stays.
+    const caPem = await readFile(join(srv.certDir, 'ca.crt'), 'utf8');
+    const held = await new Promise<ReturnType<typeof connect>>((resolve, reject) => {
+      const s = connect({ host: '127.0.0.1', port: srv.port, ca: caPem }, () => resolve(s));
+      s.once('error', reject);
+    });
+    try {
+      const during = await counts();
+      expect(during.tlsFailed - before.tlsFailed).toBe(1);
+      // The two above (the /metrics requests go over one kept-alive connection, accepted before `before`).
+      expect(during.accepted - before.accepted).toBe(2);
+      // The held one is open (the /metrics requests reuse one kept-alive connection, open in both counts).
+      expect(during.open - before.open).toBeGreaterThanOrEqual(1);
+      held.destroy();
+      await waitFor(async () => ((await counts()).open <= during.open - 1 ? true : undefined), { what: 'the held connection to be counted closed', timeoutMs: 10_000 });
+    } finally {
+      held.destroy();
+    }
   });
 });
 
