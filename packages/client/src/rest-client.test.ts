@@ -20,15 +20,20 @@ async function serve(drop: (req: IncomingMessage, n: number) => boolean): Promis
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
 }
 
-describe('RestClient on a connection closed before the answer', () => {
-  let server: Server | undefined;
-  let client: RestClient | undefined;
-  afterEach(async () => {
-    await client?.close();
-    server?.closeAllConnections();
-    await new Promise((r) => server?.close(r));
-  });
+// Each test's server and client, closed after it.
+let server: Server | undefined;
+let client: RestClient | undefined;
+afterEach(async () => {
+  await client?.close();
+  if (server) {
+    server.closeAllConnections();
+    await new Promise((r) => server!.close(r));
+  }
+  server = undefined;
+  client = undefined;
+});
 
+describe('RestClient on a connection closed before the answer', () => {
   it('sends a GET once more (the LIST of 150,000 pods failed this way after 0.1 s in a scale run)', async () => {
     const s = await serve((_req, n) => n === 1);
     server = s.server;
@@ -56,14 +61,6 @@ describe('RestClient on a connection closed before the answer', () => {
 });
 
 describe('RestClient connections', () => {
-  let server: Server | undefined;
-  let client: RestClient | undefined;
-  afterEach(async () => {
-    await client?.close();
-    server?.closeAllConnections();
-    await new Promise((r) => server?.close(r));
-  });
-
   it('a slow server does not make it dial: requests past `connections` wait in the client, and a watch still opens on a connection of its own', async () => {
     const held: (() => void)[] = [];
     const sockets = new Set<unknown>();
