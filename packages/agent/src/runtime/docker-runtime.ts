@@ -796,6 +796,13 @@ export class DockerRuntime implements ContainerRuntime {
   private session(socket: Duplex, options: StreamOptions, resize: (w: number, h: number) => Promise<void>): StreamSession {
     const stdout = options.stdout ? new PassThrough() : undefined;
     const stderr = options.stderr && !options.tty ? new PassThrough() : undefined;
+    // The engine ends the connection when the process exits, and stdin may still be flowing into it then (a
+    // terminal's user typing as the shell exits): that write fails with EPIPE. It ends this session ('close'
+    // follows), and must not be an unhandled error, which took the whole agent down.
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.log.debug({ err: err.message, code: err.code }, 'exec/attach connection to the engine failed');
+      socket.destroy();
+    });
     if (options.tty) {
       if (stdout) socket.pipe(stdout);
       else socket.resume();

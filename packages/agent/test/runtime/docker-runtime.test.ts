@@ -263,6 +263,29 @@ describe('DockerRuntime', () => {
     expect(Date.now() - t0).toBeLessThan(2000);
   });
 
+  it('an exec session whose process exits while stdin still flows ends; the engine closing the connection under a write is no crash', async () => {
+    const sb = await rt.ensureSandbox(pod('exec-stdin'));
+    const id = await startApp(sb, 'app', 'flotilla/busybox:1', ['sleep', '3600']);
+    // A terminal session as `kubectl exec -it` opens it, whose shell exits at once while the client keeps typing.
+    // Seen in CI: the agent wrote stdin into the connection the engine had just ended, and died of the EPIPE.
+    for (let round = 0; round < 5; round++) {
+      const session = await rt.execStream(id, ['sh', '-c', 'exit 7'], { stdin: true, stdout: true, stderr: true, tty: true });
+      session.stdout?.resume();
+      let ended = false;
+      const typing = (async () => {
+        while (!ended) {
+          session.stdin?.write('echo typed\n');
+          await new Promise((r) => setImmediate(r));
+        }
+      })();
+      expect(await session.done).toBe(7);
+      // Keep typing a moment past the end, as a client whose close is still on its way.
+      await new Promise((r) => setTimeout(r, 50));
+      ended = true;
+      await typing;
+    }
+  });
+
   it('publishes hostPorts and reports a clash as HostPortConflict', async () => {
     const port = await freePort();
     const a = await rt.ensureSandbox(pod('first', { ports: [{ containerPort: 8080, hostPort: port }] }));
