@@ -227,7 +227,7 @@ export interface SchedulerBenchResult {
   /** Seconds from the fleet's registration until every node had its pod range (node IPAM). */
   podRangesSeconds: number;
   /** Connections to the apiserver while the fleet registered (start → every node with its pod range) and while the pods ran (the request window). */
-  connections?: { registration: ConnectionCounts; pods: ConnectionCounts };
+  connections: { registration: ConnectionCounts; pods: ConnectionCounts };
   machine: { cpus: number; loadBefore: number; loadAfter: number };
   targets: TargetCheck[];
 }
@@ -829,12 +829,8 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
         ['pods never bound', r.unbound],
         ['hollow nodes Ready: once registered / after every pod ran', `${r.nodesReady.afterRegistration} / ${r.nodesReady.afterScheduling} of ${r.nodes}`],
         ['every node given its pod range, s after registration', r.podRangesSeconds],
-        ...(r.connections
-          ? ([
-              ['apiserver connections accepted / TLS handshakes failed / dropped by the kernel (listen queue full), fleet registering', showConnections(r.connections.registration)],
-              ['the same while the pods were created and ran', showConnections(r.connections.pods)],
-            ] as [string, string][])
-          : []),
+        ['apiserver connections accepted / TLS handshakes failed / dropped by the kernel (listen queue full), fleet registering', showConnections(r.connections.registration)],
+        ['the same while the pods were created and ran', showConnections(r.connections.pods)],
         ['measured pods deleted during the run (evicted)', r.deletedDuringRun],
         ["benchmark watch relists (bindings then seen late)", r.watchRelists],
         ['pod creates retried (connect timeout, 503, 429)', `${r.createRetries}${Object.keys(r.createRetryReasons ?? {}).length ? ` (${Object.entries(r.createRetryReasons!).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${v}× ${k}`).join('; ')})` : ''}`],
