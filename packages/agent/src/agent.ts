@@ -205,12 +205,12 @@ export class Agent {
       });
     }
     try {
-      const node = await retry(signal, this.log, 'register node', () => reporter.register());
+      const node = await retry(signal, this.log, 'register node', () => reporter.register(signal));
       if (!node || signal.aborted) return;
       registered = true;
       const lease = new LeaseHeartbeat(this.o.client, nodeName, this.config.leaseDurationSeconds, node.metadata.uid);
-      tasks.push(every(signal, this.config.heartbeatIntervalMs, this.log, 'renew lease', () => lease.renew().then(() => undefined), true, LEASE_RENEW_JITTER, new Backoff(LEASE_RETRY.initialMs, LEASE_RETRY.maxMs)));
-      tasks.push(every(signal, this.config.nodeStatusIntervalMs, this.log, 'update node status', () => reporter.update(), false, LOOP_JITTER));
+      tasks.push(every(signal, this.config.heartbeatIntervalMs, this.log, 'renew lease', () => lease.renew(signal).then(() => undefined), true, LEASE_RENEW_JITTER, new Backoff(LEASE_RETRY.initialMs, LEASE_RETRY.maxMs)));
+      tasks.push(every(signal, this.config.nodeStatusIntervalMs, this.log, 'update node status', () => reporter.update({ signal }), false, LOOP_JITTER));
       if (ns?.obtainCert && this.nodeServer) {
         // The apiserver signs only for a registered Node (it takes the names from it), hence after register.
         const server = this.nodeServer;
@@ -264,7 +264,8 @@ export class Agent {
       this.markReady();
       this.prober.stop();
       await Promise.allSettled(tasks);
-      await this.recorder.flush();
+      // Events are worth a moment, not a stop held up by an apiserver that does not answer.
+      await Promise.race([this.recorder.flush(), sleep(realClock, EVENTS_FLUSH_TIMEOUT_MS)]);
       await this.nodeServer?.close();
     }
   }
@@ -389,6 +390,9 @@ async function every(
     await sleep(realClock, wait, signal);
   }
 }
+
+/** How long a stopping agent waits for its last Events to be written. */
+const EVENTS_FLUSH_TIMEOUT_MS = 2_000;
 
 /** How far the relist and node-status intervals stray either way (see every). */
 const LOOP_JITTER = 0.1;

@@ -32,14 +32,14 @@ export class LeaseHeartbeat {
     this.leases = client.resource<Lease>({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease' });
   }
 
-  /** Creates the Lease or moves its renewTime to now; a conflict re-reads and retries. */
-  async renew(): Promise<Lease> {
+  /** Creates the Lease or moves its renewTime to now; a conflict re-reads and retries. `signal` gives it up. */
+  async renew(signal?: AbortSignal): Promise<Lease> {
     for (let attempt = 0; ; attempt++) {
       const now = nowMicroTimestamp();
       try {
         if (!this.cached) {
           try {
-            this.cached = await this.leases.get(NODE_LEASE_NAMESPACE, this.nodeName);
+            this.cached = await this.leases.get(NODE_LEASE_NAMESPACE, this.nodeName, { signal });
           } catch (err) {
             if (!isReason(err, 'NotFound')) throw err;
             const lease: Lease = {
@@ -52,12 +52,12 @@ export class LeaseHeartbeat {
               },
               spec: { holderIdentity: this.nodeName, leaseDurationSeconds: this.durationSeconds, renewTime: now },
             };
-            this.cached = await this.leases.create(lease);
+            this.cached = await this.leases.create(lease, { signal });
             return this.cached;
           }
         }
         const next: Lease = { ...this.cached, spec: { ...this.cached.spec, holderIdentity: this.nodeName, leaseDurationSeconds: this.durationSeconds, renewTime: now } };
-        this.cached = await this.leases.update(next);
+        this.cached = await this.leases.update(next, { signal });
         return this.cached;
       } catch (err) {
         this.cached = undefined;

@@ -130,24 +130,24 @@ export class NodeStatusReporter {
     this.nodes = client.resource<Node>({ apiVersion: 'v1', kind: 'Node' });
   }
 
-  /** Registers the node (create, or update labels/spec of an existing one) and writes its status. */
-  async register(): Promise<Node> {
+  /** Registers the node (create, or update labels/spec of an existing one) and writes its status. `signal` gives it up. */
+  async register(signal?: AbortSignal): Promise<Node> {
     for (let attempt = 0; ; attempt++) {
       let current: Node | undefined;
       try {
-        current = await this.nodes.get(undefined, this.facts.nodeName);
+        current = await this.nodes.get(undefined, this.facts.nodeName, { signal });
       } catch (err) {
         if (!isReason(err, 'NotFound')) throw err;
       }
       try {
         if (!current) {
-          const created = await this.nodes.create(desiredNode(this.facts));
+          const created = await this.nodes.create(desiredNode(this.facts), { signal });
           this.log.info({ node: this.facts.nodeName }, 'node registered');
           return this.written(created);
         }
         const want = desiredNode(this.facts, current);
-        const updated = await this.nodes.update({ ...want, status: current.status ?? {} });
-        return this.written(await this.nodes.updateStatus({ ...updated, status: desiredNode(this.facts, updated).status }));
+        const updated = await this.nodes.update({ ...want, status: current.status ?? {} }, { signal });
+        return this.written(await this.nodes.updateStatus({ ...updated, status: desiredNode(this.facts, updated).status }, { signal }));
       } catch (err) {
         if ((isReason(err, 'Conflict') || isReason(err, 'AlreadyExists')) && attempt < 5) continue;
         throw err;
@@ -165,9 +165,10 @@ export class NodeStatusReporter {
    * Refreshes the status (Ready heartbeat, capacity) when it is due: what the
    * agent would write differs from its last write, or the report interval
    * ran out. With `check`, reads the Node and writes when the stored status
-   * differs (someone else wrote it) even inside the interval.
+   * differs (someone else wrote it) even inside the interval. `signal` gives it up.
    */
-  async update(options: { check?: boolean } = {}): Promise<void> {
+  async update(options: { check?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+    const { signal } = options;
     const due = !this.lastWrite || this.now() >= this.lastWrite.due;
     // The facts are fixed for the reporter's life: inside the interval only someone else's write can make a change.
     if (!due && !options.check) return;
@@ -176,15 +177,15 @@ export class NodeStatusReporter {
         // First from the apiserver's cache, as the kubelet does: a consistent read waits for etcd to apply
         // everything before it (GET nodes p99 10 s at 150,000 pods on a starved etcd); a stale copy only
         // makes the write conflict, and the retry reads the current Node.
-        const current = await this.nodes.get(undefined, this.facts.nodeName, attempt === 0 ? { resourceVersion: '0' } : {});
+        const current = await this.nodes.get(undefined, this.facts.nodeName, attempt === 0 ? { resourceVersion: '0', signal } : { signal });
         const next = desiredNode(this.facts, current).status;
         if (!due && statusSignature(current.status) === statusSignature(next)) return;
-        this.written(await this.nodes.updateStatus({ ...current, status: next }));
+        this.written(await this.nodes.updateStatus({ ...current, status: next }, { signal }));
         return;
       } catch (err) {
         if (isReason(err, 'NotFound')) {
           // Someone deleted our Node: register again, as the kubelet does.
-          await this.register();
+          await this.register(signal);
           return;
         }
         if (isReason(err, 'Conflict') && attempt < 5) continue;

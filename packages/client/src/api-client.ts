@@ -41,6 +41,14 @@ export interface GetOptions {
    * status update); unset = the most recent.
    */
   resourceVersion?: string;
+  /** Gives the request up (it rejects with the signal's reason; the connection is not reused). */
+  signal?: AbortSignal;
+}
+
+/** Options of a create or an update. */
+export interface WriteOptions {
+  /** Gives the request up; whether the write was applied is then unknown, as after a dropped connection. */
+  signal?: AbortSignal;
 }
 
 /** Options of a watch. */
@@ -79,11 +87,11 @@ export interface ResourceClient<T extends KubeObject = KubeObject> {
   get(namespace: string | undefined, name: string, options?: GetOptions): Promise<T>;
   list(namespace?: string, options?: ListOptions): Promise<KubeList<T>>;
   /** Creates in `obj.metadata.namespace` (namespaced resources default to `default`). */
-  create(obj: T): Promise<T>;
+  create(obj: T, options?: WriteOptions): Promise<T>;
   /** Replaces the object; `metadata.resourceVersion` makes it compare-and-swap (409 Conflict). */
-  update(obj: T): Promise<T>;
+  update(obj: T, options?: WriteOptions): Promise<T>;
   /** Writes only `.status` through the status subresource. */
-  updateStatus(obj: T): Promise<T>;
+  updateStatus(obj: T, options?: WriteOptions): Promise<T>;
   patch(namespace: string | undefined, name: string, patch: unknown, type?: PatchType): Promise<T>;
   /** Patches through the status subresource. */
   patchStatus(namespace: string | undefined, name: string, patch: unknown, type?: PatchType): Promise<T>;

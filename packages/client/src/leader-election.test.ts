@@ -1,4 +1,5 @@
-import type { Lease } from '@flotilla/api';
+import type { KubeObject, Lease } from '@flotilla/api';
+import type { ApiClient, GetOptions, ResourceClient, ResourceTarget, WriteOptions } from './api-client.js';
 import { describe, expect, it } from 'vitest';
 import { LeaderElector, runWithLeaderElection } from './leader-election.js';
 import { FakeApiClient } from './testing/fake-api-client.js';
@@ -20,6 +21,36 @@ function candidate(fake: FakeApiClient, identity: string, extra: Partial<typeof 
     onStoppedLeading: () => (state.stopped = true),
   });
   return { elector, ac, state, done };
+}
+
+/**
+ * The fake, except that once `hang` is set its Lease requests never answer (an apiserver behind a
+ * dropped network); `pending` counts the requests still open, `aborted` those their caller gave up.
+ */
+function hangingLeases(fake: FakeApiClient) {
+  const state = { hang: false, pending: 0, aborted: 0 };
+  const hold = (signal?: AbortSignal) =>
+    new Promise<never>((_, reject) => {
+      state.pending++;
+      signal?.addEventListener('abort', () => {
+        state.pending--;
+        state.aborted++;
+        reject(signal.reason);
+      });
+    });
+  const client: ApiClient = {
+    bind: (ns, pod, node) => fake.bind(ns, pod, node),
+    resource<T extends KubeObject>(target: ResourceTarget): ResourceClient<T> {
+      const real = fake.resource<T>(target);
+      if (real.resource.plural !== 'leases') return real;
+      return Object.assign(Object.create(real) as ResourceClient<T>, {
+        get: (ns: string | undefined, name: string, o?: GetOptions) => (state.hang ? hold(o?.signal) : real.get(ns, name, o)),
+        create: (obj: T, o?: WriteOptions) => (state.hang ? hold(o?.signal) : real.create(obj, o)),
+        update: (obj: T, o?: WriteOptions) => (state.hang ? hold(o?.signal) : real.update(obj, o)),
+      });
+    },
+  };
+  return { client, state };
 }
 
 describe('LeaderElector', () => {
@@ -61,6 +92,55 @@ describe('LeaderElector', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(500);
     b.ac.abort();
     await b.done;
+  });
+
+  it('steps down by the renew deadline when its Lease requests go unanswered, and aborts them', async () => {
+    const fake = new FakeApiClient();
+    const { client, state } = hangingLeases(fake);
+    const elector = new LeaderElector(client, { ...opts, identity: 'a' });
+    const ac = new AbortController();
+    let leading = false;
+    let stopped = false;
+    const done = elector.run(ac.signal, {
+      onStartedLeading: async (signal) => {
+        leading = true;
+        await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+        leading = false;
+      },
+      onStoppedLeading: () => (stopped = true),
+    });
+    await waitFor(() => leading);
+    state.hang = true;
+    // A request that never answers must not keep it leading past the deadline: others take the
+    // Lease once it expires (1 s here), and two leaders would then work at once.
+    await waitFor(() => stopped, { timeoutMs: 5000 });
+    expect(leading).toBe(false);
+    expect(elector.isLeader()).toBe(false);
+    await done;
+    expect(state.aborted).toBeGreaterThan(0);
+    expect(state.pending).toBe(0);
+  });
+
+  it('stops when told even with its Lease requests unanswered (the release is given up)', async () => {
+    const fake = new FakeApiClient();
+    const { client, state } = hangingLeases(fake);
+    const elector = new LeaderElector(client, { ...opts, identity: 'b', renewDeadlineSeconds: 60, leaseDurationSeconds: 90 });
+    const ac = new AbortController();
+    let leading = false;
+    const done = elector.run(ac.signal, {
+      onStartedLeading: async (signal) => {
+        leading = true;
+        await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+      },
+    });
+    await waitFor(() => leading);
+    state.hang = true;
+    await waitFor(() => state.pending > 0, { timeoutMs: 5000 });
+    ac.abort();
+    // The renewal in flight is aborted at once; the release waits RELEASE_TIMEOUT_MS at most.
+    await done;
+    expect(state.pending).toBe(0);
+    expect(fake.peek<Lease>('leases', 'kube-system', 'lock')?.spec?.holderIdentity).toBe('b');
   });
 
   it('steps down when another holder took the lease', async () => {

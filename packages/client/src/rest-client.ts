@@ -32,6 +32,7 @@ import {
   type ResourceRef,
   type ResourceTarget,
   type WatchOptions,
+  type WriteOptions,
 } from './api-client.js';
 import { followClientCertificate } from './certificate-reload.js';
 import { loadKubeconfig, type ClientConfig } from './kubeconfig.js';
@@ -318,7 +319,7 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
   ) {}
 
   get(namespace: string | undefined, name: string, options: GetOptions = {}): Promise<T> {
-    return this.client.request<T>({ method: 'GET', path: resourcePath(this.resource, namespace, name) + queryString({ resourceVersion: options.resourceVersion }) });
+    return this.client.request<T>({ method: 'GET', path: resourcePath(this.resource, namespace, name) + queryString({ resourceVersion: options.resourceVersion }), signal: options.signal });
   }
 
   list(namespace?: string, options: ListOptions = {}): Promise<KubeList<T>> {
@@ -332,16 +333,16 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
     return this.client.request<KubeList<T>>({ method: 'GET', path: resourcePath(this.resource, namespace) + q });
   }
 
-  create(obj: T): Promise<T> {
-    return this.client.request<T>({ method: 'POST', path: resourcePath(this.resource, namespaceOf(this.resource, obj)), body: this.typed(obj) });
+  create(obj: T, options: WriteOptions = {}): Promise<T> {
+    return this.client.request<T>({ method: 'POST', path: resourcePath(this.resource, namespaceOf(this.resource, obj)), body: this.typed(obj), signal: options.signal });
   }
 
-  update(obj: T): Promise<T> {
-    return this.client.request<T>({ method: 'PUT', path: this.objectPath(obj), body: this.typed(obj) });
+  update(obj: T, options: WriteOptions = {}): Promise<T> {
+    return this.client.request<T>({ method: 'PUT', path: this.objectPath(obj), body: this.typed(obj), signal: options.signal });
   }
 
-  updateStatus(obj: T): Promise<T> {
-    return this.client.request<T>({ method: 'PUT', path: this.objectPath(obj, 'status'), body: this.typed(obj) });
+  updateStatus(obj: T, options: WriteOptions = {}): Promise<T> {
+    return this.client.request<T>({ method: 'PUT', path: this.objectPath(obj, 'status'), body: this.typed(obj), signal: options.signal });
   }
 
   patch(namespace: string | undefined, name: string, patch: unknown, type: PatchType = 'merge'): Promise<T> {

@@ -13,7 +13,7 @@ import {
   PROXY_LEASE_PREFIX,
   type Lease,
 } from '@flotilla/api';
-import { realClock, silentLogger, type ApiClient, type Clock, type Logger } from '@flotilla/client';
+import { realClock, silentLogger, sleep, type ApiClient, type Clock, type Logger } from '@flotilla/client';
 
 /** Options of an AppliedReporter. */
 export interface AppliedReporterOptions {
@@ -62,26 +62,21 @@ export class AppliedReporter {
     this.schedule();
   }
 
-  /** Renews until `signal` aborts; the Lease is left in place (it simply expires). */
+  /**
+   * Renews until `signal` aborts; the Lease is left in place (it simply
+   * expires). A write still in flight is not waited for: an apiserver that
+   * does not answer must not hold the proxy's stop (closing the client ends
+   * the request).
+   */
   async run(signal: AbortSignal): Promise<void> {
     const renew = this.options.renewIntervalMs ?? 5_000;
+    const stopped = new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
     while (!signal.aborted) {
-      await this.write().catch(() => undefined);
-      await new Promise<void>((resolve) => {
-        const onAbort = () => {
-          this.clock.clearTimeout(t);
-          resolve();
-        };
-        const t = this.clock.setTimeout(() => {
-          signal.removeEventListener('abort', onAbort);
-          resolve();
-        }, renew);
-        signal.addEventListener('abort', onAbort, { once: true });
-      });
+      await Promise.race([this.write().catch(() => undefined), stopped]);
+      await sleep(this.clock, renew, signal);
     }
     this.stopped = true;
     if (this.timer) this.clock.clearTimeout(this.timer as never);
-    await this.writing;
   }
 
   private schedule(): void {
