@@ -75,7 +75,8 @@ describe('NodeStatusReporter writes', () => {
   it('writes an unchanged status only when the report interval ran out; a check rewrites what someone else changed', async () => {
     let now = 1_000_000;
     const client = new FakeApiClient();
-    const r = new NodeStatusReporter(client, facts, log, 600_000, () => now);
+    // random 0: the first report is due a whole interval after registering.
+    const r = new NodeStatusReporter(client, facts, log, 600_000, () => now, () => 0);
     const writes = () => client.actions.filter((a) => a.verb !== 'get' && a.verb !== 'list').map((a) => `${a.verb} ${a.subresource ?? ''}`.trim());
     const registered = await r.register();
     expect(registered.metadata.annotations).toEqual({ 'node.flotilla.io/liveness-endpoint': '192.0.2.1:10248' });
@@ -127,28 +128,35 @@ describe('NodeStatusReporter writes', () => {
     expect(client.actions.filter((a) => a.verb === 'update' && a.subresource === 'status')).toHaveLength(2); // the one that conflicted and the retry
   });
 
-  it('spreads the unchanged reports of nodes registered together over the last quarter of the interval, never later', async () => {
+  it('spreads the unchanged reports of nodes registered together: the first over the whole interval, later ones over its last quarter, never later', async () => {
     let now = 1_000_000;
-    const firstReport: number[] = [];
+    // Per node: ms from registering to its first report, and from the first report to the second.
+    const first: number[] = [];
+    const second: number[] = [];
     for (let i = 0; i < 20; i++) {
       const client = new FakeApiClient();
       const r = new NodeStatusReporter(client, { ...facts, nodeName: `n${i}` }, log, 600_000, () => now, () => i / 19);
+      const writes: number[] = [];
       const start = now;
       await r.register();
       client.clearActions();
-      for (let t = 0; t <= 600_000; t += 10_000) {
-        now = start + t;
+      // The agent's loop checks every 10 s.
+      while (writes.length < 2) {
+        now += 10_000;
         await r.update();
-        if (client.actions.some((a) => a.verb === 'update')) {
-          firstReport.push(t);
-          break;
-        }
+        if (client.actions.some((a) => a.verb === 'update')) writes.push(now);
+        client.clearActions();
       }
+      first.push(writes[0]! - start);
+      second.push(writes[1]! - writes[0]!);
     }
-    expect(firstReport).toHaveLength(20);
-    expect(Math.min(...firstReport)).toBeGreaterThanOrEqual(450_000);
-    expect(Math.max(...firstReport)).toBeLessThanOrEqual(600_000);
-    expect(new Set(firstReport).size).toBeGreaterThan(10);
+    expect(Math.min(...first)).toBeLessThanOrEqual(60_000);
+    expect(Math.max(...first)).toBeGreaterThanOrEqual(540_000);
+    expect(Math.max(...first)).toBeLessThanOrEqual(600_000);
+    expect(new Set(first.map((t) => Math.ceil(t / 60_000))).size).toBe(10); // in every minute of the interval
+    expect(Math.min(...second)).toBeGreaterThanOrEqual(450_000);
+    expect(Math.max(...second)).toBeLessThanOrEqual(600_000);
+    expect(new Set(second).size).toBeGreaterThan(10);
   });
 
   it('removes the liveness annotation when the agent runs without a liveness server', () => {

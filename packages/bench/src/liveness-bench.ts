@@ -227,13 +227,9 @@ export async function runLivenessBench(o: LivenessBenchOptions): Promise<Livenes
         },
       ]
     : [];
-  if (best) {
-    // A window shortly after registration holds no 10-minute status refresh (each node wrote its status on registering): add it by formula.
-    const measured = best.nodes === 5000 ? best.etcdWritesPerSec : best.at5000PerSec;
-    const refresh = 5000 / 600;
-    print(`by design at 5,000 nodes: 5000/60 Lease renewals + 5000/600 unchanged-status refreshes = ${(5000 / 60).toFixed(1)} + ${refresh.toFixed(1)} = ${(5000 / 60 + refresh).toFixed(1)} writes/s`);
-    checks.push({ name: 'the same plus the 10-min status refresh (not in the window)', target: '≤ 100/s', measured: `${(measured + refresh).toFixed(1)}/s`, met: measured + refresh <= 100 });
-  }
+  // By design; the measured window holds the 10-minute status refreshes too, as a node's first one after
+  // registering comes at a random point of the interval (NodeStatusReporter).
+  print(`by design at 5,000 nodes: 5000/60 Lease renewals + 5000/600 unchanged-status refreshes = ${(5000 / 60).toFixed(1)} + ${(5000 / 600).toFixed(1)} = ${(5000 / 60 + 5000 / 600).toFixed(1)} writes/s`);
   if (checks.length) print(targetTable(checks));
   printJson('liveness', { results, targets: checks });
   return results;
