@@ -133,7 +133,8 @@ export class LeaderElector {
     try {
       return await abandonOnAbort(this.tryAcquireOrRenew(callbacks, deadline.signal), deadline.signal);
     } catch (err) {
-      return this.failed(err);
+      // Stopping is not a failure worth a warning.
+      return signal.aborted ? 'failed' : this.failed(err);
     } finally {
       this.clock.clearTimeout(timer);
       forget();
@@ -148,7 +149,7 @@ export class LeaderElector {
     try {
       lease = await this.leases.get(namespace, name, { signal });
     } catch (err) {
-      if (!isReason(err, 'NotFound')) return this.failed(err);
+      if (!isReason(err, 'NotFound')) return this.failed(err, signal);
       try {
         const created = await this.leases.create(
           {
@@ -162,7 +163,7 @@ export class LeaderElector {
         this.observe(created, now, callbacks);
         return 'held';
       } catch (e) {
-        return isReason(e, 'AlreadyExists') ? 'other' : this.failed(e);
+        return isReason(e, 'AlreadyExists') ? 'other' : this.failed(e, signal);
       }
     }
     this.observe(lease, now, callbacks);
@@ -182,7 +183,7 @@ export class LeaderElector {
       this.observe(updated, now, callbacks);
       return 'held';
     } catch (err) {
-      return isReason(err, 'Conflict') ? 'other' : this.failed(err);
+      return isReason(err, 'Conflict') ? 'other' : this.failed(err, signal);
     }
   }
 
@@ -198,7 +199,9 @@ export class LeaderElector {
     }
   }
 
-  private failed(err: unknown): Attempt {
+  /** Logs a failed request, unless `signal` says the attempt was already given up (and logged as such). */
+  private failed(err: unknown, signal?: AbortSignal): Attempt {
+    if (signal?.aborted) return 'failed';
     this.log.warn({ lease: `${this.options.namespace}/${this.options.name}`, err: (err as Error)?.message ?? String(err) }, 'lease request failed');
     return 'failed';
   }
