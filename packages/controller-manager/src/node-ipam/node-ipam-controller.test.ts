@@ -1,4 +1,5 @@
-import type { Event, KubeObject, Lease, Node } from '@flotilla/api';
+import { conflict, type Event, type KubeObject, type Lease, type Node } from '@flotilla/api';
+import type { ApiClient, ResourceClient, ResourceTarget } from '@flotilla/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fakeCluster, node, type FakeCluster } from '../fixtures.js';
 import { claimName, NodeIpamController, POD_CIDR_CLAIM_LABEL, POD_CIDR_CLAIM_NODE_UID, POD_CIDR_CLAIM_RANGE } from './node-ipam-controller.js';
@@ -196,6 +197,40 @@ describe('NodeIpamController.sync', () => {
       'create leases kube-system/pod-cidr-10.9.0.32-27', // b
       'create leases kube-system/pod-cidr-10.9.0.64-27', // a again, past b's
     ]);
+  });
+
+  it('a lost claim is dropped only if it is still ours: a claim made since for another node under the same name stays', async () => {
+    const { cluster: c } = await setup([withUid(node('y')), withUid(node('z'))], { clusterCIDR: '10.9.0.0/24', nodeCIDRMaskSize: 26 });
+    const leases = c.client.resource<Lease>('leases');
+    const nodes = c.client.resource<Node>('nodes');
+    const ours = claimName(parseCidr('10.9.0.0/26')!);
+    // While this manager writes y's range, another one gives y 10.9.0.64/26, releases our claim as stale
+    // (y holds another range) and claims 10.9.0.0/26 again, for z. Our write of y then conflicts.
+    let raced = false;
+    const client: ApiClient = {
+      bind: (ns, pod, n) => c.client.bind(ns, pod, n),
+      resource<T extends KubeObject>(target: ResourceTarget): ResourceClient<T> {
+        const real = c.client.resource<T>(target);
+        if (real.resource.plural !== 'nodes') return real;
+        return Object.assign(Object.create(real) as ResourceClient<T>, {
+          update: async (obj: T) => {
+            if (raced || obj.metadata.name !== 'y') return real.update(obj);
+            raced = true;
+            const y = await nodes.get(undefined, 'y');
+            await nodes.update({ ...y, spec: { podCIDR: '10.9.0.64/26', podCIDRs: ['10.9.0.64/26'] } });
+            await leases.create(claim('10.9.0.64/26', 'y'));
+            await leases.delete('kube-system', ours);
+            await leases.create(claim('10.9.0.0/26', 'z'));
+            throw conflict('nodes', 'y', 'the object has been modified');
+          },
+        });
+      },
+    };
+    const ctrl = new NodeIpamController({ ...c.deps, client, clusterCIDR: '10.9.0.0/24', nodeCIDRMaskSize: 26 });
+    await ctrl.sync('y');
+    expect(raced).toBe(true);
+    expect(podCIDR(c, 'y')?.podCIDR).toBe('10.9.0.64/26');
+    expect(claims(c)).toEqual(['10.9.0.0/26=z', '10.9.0.64/26=y']);
   });
 
   it('a waiting node is looked at again when a range is freed, not on each of its status writes', async () => {

@@ -345,13 +345,12 @@ export class NodeIpamController {
     };
   }
 
-  /** Creates a claim; false when someone else created it first. */
-  private async createClaim(slot: Ipv4Cidr, node: Node, podCIDR: string): Promise<boolean> {
+  /** Creates a claim; undefined when someone else created it first. */
+  private async createClaim(slot: Ipv4Cidr, node: Node, podCIDR: string): Promise<Lease | undefined> {
     try {
-      await this.claimApi.create(this.claimObject(slot, node, podCIDR));
-      return true;
+      return await this.claimApi.create(this.claimObject(slot, node, podCIDR));
     } catch (err) {
-      if (isReason(err, 'AlreadyExists')) return false;
+      if (isReason(err, 'AlreadyExists')) return undefined;
       throw err;
     }
   }
@@ -384,14 +383,13 @@ export class NodeIpamController {
       const cidr = formatCidr(slot);
       this.reserving.add(at);
       this.nextSlot = (at + 1) % this.pool.length; // parallel allocations look past it
-      let won: boolean;
+      let claim: Lease | undefined;
       try {
-        won = await this.createClaim(slot, node, cidr);
+        claim = await this.createClaim(slot, node, cidr);
       } finally {
         this.reserving.delete(at);
       }
-      if (!won) continue; // our cache lags: someone holds it
-      const claim = { metadata: { name: claimName(slot) } } as Lease;
+      if (!claim) continue; // our cache lags: someone holds it
       await this.assign(node, cidr, claim);
       return;
     }
@@ -439,12 +437,19 @@ export class NodeIpamController {
     throw new Error(`node ${cached.metadata.name}: writing podCIDR ${cidr} kept conflicting`);
   }
 
+  /**
+   * Deletes our claim, and only that object (UID precondition): once it was
+   * released as stale, the range may have been claimed again, under the same
+   * name, for another node, and deleting that claim would let a third node be
+   * given the range that node holds.
+   */
   private async dropClaim(claim: Lease, why: string): Promise<void> {
     try {
-      await this.claimApi.delete(this.ns, claim.metadata.name!);
+      await this.claimApi.delete(this.ns, claim.metadata.name!, { preconditions: { uid: claim.metadata.uid! } });
       this.log.info({ claim: claim.metadata.name, why }, 'pod CIDR claim dropped');
     } catch (err) {
-      if (!isReason(err, 'NotFound')) throw err;
+      // Gone, or no longer ours.
+      if (!isReason(err, 'NotFound') && !isReason(err, 'Conflict')) throw err;
     }
   }
 }
