@@ -1,8 +1,8 @@
-import type { KubeObject, Lease } from '@flotilla/api';
-import type { ApiClient, GetOptions, ResourceClient, ResourceTarget, WriteOptions } from './api-client.js';
+import type { Lease } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { LeaderElector, runWithLeaderElection } from './leader-election.js';
 import { FakeApiClient } from './testing/fake-api-client.js';
+import { overrideResource } from './testing/override-resource.js';
 import { waitFor } from './testing/wait-for.js';
 
 const opts = { namespace: 'kube-system', name: 'lock', leaseDurationSeconds: 1, renewDeadlineSeconds: 0.5, retryPeriodSeconds: 0.05 };
@@ -38,18 +38,11 @@ function hangingLeases(fake: FakeApiClient) {
         reject(signal.reason);
       });
     });
-  const client: ApiClient = {
-    bind: (ns, pod, node) => fake.bind(ns, pod, node),
-    resource<T extends KubeObject>(target: ResourceTarget): ResourceClient<T> {
-      const real = fake.resource<T>(target);
-      if (real.resource.plural !== 'leases') return real;
-      return Object.assign(Object.create(real) as ResourceClient<T>, {
-        get: (ns: string | undefined, name: string, o?: GetOptions) => (state.hang ? hold(o?.signal) : real.get(ns, name, o)),
-        create: (obj: T, o?: WriteOptions) => (state.hang ? hold(o?.signal) : real.create(obj, o)),
-        update: (obj: T, o?: WriteOptions) => (state.hang ? hold(o?.signal) : real.update(obj, o)),
-      });
-    },
-  };
+  const client = overrideResource(fake, 'leases', (real) => ({
+    get: (ns, name, o) => (state.hang ? hold(o?.signal) : real.get(ns, name, o)),
+    create: (obj, o) => (state.hang ? hold(o?.signal) : real.create(obj, o)),
+    update: (obj, o) => (state.hang ? hold(o?.signal) : real.update(obj, o)),
+  }));
   return { client, state };
 }
 

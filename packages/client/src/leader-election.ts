@@ -127,17 +127,29 @@ export class LeaderElector {
    * `signal` aborts; its requests are aborted with it.
    */
   private async attempt(callbacks: LeaderCallbacks, withinMs: number, signal: AbortSignal): Promise<Attempt> {
-    const deadline = new AbortController();
-    const forget = onAbort(signal, () => deadline.abort(new Error('stopping')));
-    const timer = this.clock.setTimeout(() => deadline.abort(new Error(`no answer within the renew deadline (${this.renewDeadlineMs} ms)`)), Math.max(0, withinMs));
     try {
-      return await abandonOnAbort(this.tryAcquireOrRenew(callbacks, deadline.signal), deadline.signal);
+      return await this.withDeadline(withinMs, `no answer within the renew deadline (${this.renewDeadlineMs} ms)`, (s) => this.tryAcquireOrRenew(callbacks, s), signal);
     } catch (err) {
       // Stopping is not a failure worth a warning.
       return signal.aborted ? 'failed' : this.failed(err);
+    }
+  }
+
+  /**
+   * `work(s)`, given up (rejected, and `s` aborted, so its requests are too)
+   * after `ms` on this elector's clock or when `stop` aborts: it waits for no
+   * request however long that could hang, even with clients that cannot
+   * abort one (in-memory fakes).
+   */
+  private async withDeadline<T>(ms: number, why: string, work: (s: AbortSignal) => Promise<T>, stop?: AbortSignal): Promise<T> {
+    const deadline = new AbortController();
+    const forget = stop ? onAbort(stop, () => deadline.abort(new Error('stopping'))) : undefined;
+    const timer = this.clock.setTimeout(() => deadline.abort(new Error(why)), Math.max(0, ms));
+    try {
+      return await abandonOnAbort(work(deadline.signal), deadline.signal);
     } finally {
       this.clock.clearTimeout(timer);
-      forget();
+      forget?.();
     }
   }
 
@@ -213,27 +225,19 @@ export class LeaderElector {
    */
   private async release(): Promise<void> {
     const { namespace, name, identity } = this.options;
-    const deadline = new AbortController();
-    const timer = this.clock.setTimeout(() => deadline.abort(new Error(`no answer within ${RELEASE_TIMEOUT_MS} ms`)), RELEASE_TIMEOUT_MS);
-    const signal = deadline.signal;
     try {
-      await abandonOnAbort(
-        (async () => {
-          const lease = await this.leases.get(namespace, name, { signal });
-          if (lease.spec?.holderIdentity !== identity) return;
-          const next = deepCopy(lease);
-          const stamp = nowMicroTimestamp(new Date(this.clock.now()));
-          next.spec = { ...lease.spec, leaseDurationSeconds: 1, renewTime: stamp };
-          delete next.spec.holderIdentity;
-          await this.leases.update(next, { signal });
-          this.log.info({ lease: `${namespace}/${name}`, identity }, 'released leadership');
-        })(),
-        signal,
-      );
+      await this.withDeadline(RELEASE_TIMEOUT_MS, `no answer within ${RELEASE_TIMEOUT_MS} ms`, async (signal) => {
+        const lease = await this.leases.get(namespace, name, { signal });
+        if (lease.spec?.holderIdentity !== identity) return;
+        const next = deepCopy(lease);
+        const stamp = nowMicroTimestamp(new Date(this.clock.now()));
+        next.spec = { ...lease.spec, leaseDurationSeconds: 1, renewTime: stamp };
+        delete next.spec.holderIdentity;
+        await this.leases.update(next, { signal });
+        this.log.info({ lease: `${namespace}/${name}`, identity }, 'released leadership');
+      });
     } catch (err) {
       this.log.warn({ lease: `${namespace}/${name}`, err: (err as Error)?.message ?? String(err) }, 'could not release lease');
-    } finally {
-      this.clock.clearTimeout(timer);
     }
   }
 }

@@ -1,6 +1,5 @@
-import { APPLIED_ENDPOINTSLICE_RV_ANNOTATION, appliedRevision, PROXY_LEASE_LABEL, type KubeObject, type Lease } from '@flotilla/api';
-import type { ApiClient, ResourceClient, ResourceTarget } from '@flotilla/client';
-import { FakeApiClient, waitFor } from '@flotilla/client/testing';
+import { APPLIED_ENDPOINTSLICE_RV_ANNOTATION, appliedRevision, PROXY_LEASE_LABEL, type Lease } from '@flotilla/api';
+import { FakeApiClient, overrideResource, waitFor } from '@flotilla/client/testing';
 import { describe, expect, it } from 'vitest';
 import { AppliedReporter } from './applied-reporter.js';
 
@@ -28,14 +27,10 @@ describe('AppliedReporter', () => {
     const fake = new FakeApiClient();
     let hung = 0;
     // Lease writes that never answer: an apiserver behind a dropped network.
-    const client: ApiClient = {
-      bind: (ns, pod, node) => fake.bind(ns, pod, node),
-      resource: <T extends KubeObject>(target: ResourceTarget) =>
-        Object.assign(Object.create(fake.resource<T>(target)) as ResourceClient<T>, {
-          patch: () => ((hung++, new Promise<never>(() => undefined))),
-          create: () => ((hung++, new Promise<never>(() => undefined))),
-        }),
-    };
+    const client = overrideResource(fake, 'leases', () => ({
+      patch: () => ((hung++, new Promise<never>(() => undefined))),
+      create: () => ((hung++, new Promise<never>(() => undefined))),
+    }));
     const r = new AppliedReporter({ client, name: 'node-1', minIntervalMs: 50, renewIntervalMs: 60_000 });
     const ac = new AbortController();
     const running = r.run(ac.signal);

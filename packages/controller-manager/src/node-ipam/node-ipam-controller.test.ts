@@ -1,5 +1,5 @@
 import { conflict, type Event, type KubeObject, type Lease, type Node } from '@flotilla/api';
-import type { ApiClient, ResourceClient, ResourceTarget } from '@flotilla/client';
+import { overrideResource } from '@flotilla/client/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fakeCluster, node, type FakeCluster } from '../fixtures.js';
 import { claimName, NodeIpamController, POD_CIDR_CLAIM_LABEL, POD_CIDR_CLAIM_NODE_UID, POD_CIDR_CLAIM_RANGE } from './node-ipam-controller.js';
@@ -207,25 +207,18 @@ describe('NodeIpamController.sync', () => {
     // While this manager writes y's range, another one gives y 10.9.0.64/26, releases our claim as stale
     // (y holds another range) and claims 10.9.0.0/26 again, for z. Our write of y then conflicts.
     let raced = false;
-    const client: ApiClient = {
-      bind: (ns, pod, n) => c.client.bind(ns, pod, n),
-      resource<T extends KubeObject>(target: ResourceTarget): ResourceClient<T> {
-        const real = c.client.resource<T>(target);
-        if (real.resource.plural !== 'nodes') return real;
-        return Object.assign(Object.create(real) as ResourceClient<T>, {
-          update: async (obj: T) => {
-            if (raced || obj.metadata.name !== 'y') return real.update(obj);
-            raced = true;
-            const y = await nodes.get(undefined, 'y');
-            await nodes.update({ ...y, spec: { podCIDR: '10.9.0.64/26', podCIDRs: ['10.9.0.64/26'] } });
-            await leases.create(claim('10.9.0.64/26', 'y'));
-            await leases.delete('kube-system', ours);
-            await leases.create(claim('10.9.0.0/26', 'z'));
-            throw conflict('nodes', 'y', 'the object has been modified');
-          },
-        });
+    const client = overrideResource(c.client, 'nodes', (real) => ({
+      update: async (obj) => {
+        if (raced || obj.metadata.name !== 'y') return real.update(obj);
+        raced = true;
+        const y = await nodes.get(undefined, 'y');
+        await nodes.update({ ...y, spec: { podCIDR: '10.9.0.64/26', podCIDRs: ['10.9.0.64/26'] } });
+        await leases.create(claim('10.9.0.64/26', 'y'));
+        await leases.delete('kube-system', ours);
+        await leases.create(claim('10.9.0.0/26', 'z'));
+        throw conflict('nodes', 'y', 'the object has been modified');
       },
-    };
+    }));
     const ctrl = new NodeIpamController({ ...c.deps, client, clusterCIDR: '10.9.0.0/24', nodeCIDRMaskSize: 26 });
     await ctrl.sync('y');
     expect(raced).toBe(true);
