@@ -109,6 +109,37 @@ export interface ApiClient {
   resource<T extends KubeObject = KubeObject>(target: ResourceTarget): ResourceClient<T>;
   /** Binds a pod to a node (POST pods/{name}/binding): what the scheduler writes. */
   bind(namespace: string, podName: string, nodeName: string): Promise<void>;
+  /**
+   * This client with every request made through it aborted when `signal`
+   * aborts (RestClient.withSignal). Optional: a client whose requests
+   * cannot hang (the in-memory one of tests) need not have it.
+   */
+  withSignal?(signal: AbortSignal): ApiClient;
+}
+
+/**
+ * `client` for work that finishes what it has in hand when it stops (a
+ * controller's item, a scheduler's bindings): its requests still in flight
+ * `graceMs` after `stop` aborts are given up, rather than held for the
+ * response timeout by an apiserver that stopped answering. `dispose` when
+ * the work is done.
+ */
+export function givingUpAfterStop(client: ApiClient, stop: AbortSignal, graceMs: number): { client: ApiClient; dispose: () => void } {
+  const requests = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const giveUp = () => {
+    timer = setTimeout(() => requests.abort(), graceMs);
+    timer.unref();
+  };
+  if (stop.aborted) giveUp();
+  else stop.addEventListener('abort', giveUp, { once: true });
+  return {
+    client: client.withSignal?.(requests.signal) ?? client,
+    dispose: () => {
+      stop.removeEventListener('abort', giveUp);
+      clearTimeout(timer);
+    },
+  };
 }
 
 /** Resolves a target to its resource; throws a plain Error naming what was not found. */

@@ -101,3 +101,51 @@ describe('RestClient connections', () => {
   });
 });
 
+
+describe('RestClient.withSignal', () => {
+  it('aborts the requests and watches made through it when its signal aborts, and only those', async () => {
+    const seen: string[] = [];
+    const held: (() => void)[] = [];
+    server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      req.resume();
+      if (req.url?.includes('watch=1')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return; // a watch with nothing to say
+      }
+      // Every other request waits for an answer that comes only when the test says (an apiserver that stopped answering).
+      held.push(() => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Node', apiVersion: 'v1', metadata: { name: 'n' } })));
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    client = new RestClient({ server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+    const stop = new AbortController();
+    const view = client.withSignal(stop.signal);
+
+    const nodes = view.resource('nodes');
+    const get = nodes.get(undefined, 'n');
+    const patch = nodes.patch(undefined, 'n', { metadata: { labels: { a: 'b' } } });
+    const bind = view.bind('default', 'p', 'n');
+    // A signal of the caller's own still works beside the view's.
+    const own = new AbortController();
+    const create = nodes.create({ metadata: { name: 'm' } }, { signal: own.signal });
+    const events = nodes.watch(undefined, { signal: new AbortController().signal })[Symbol.asyncIterator]();
+    const watched = events.next();
+    const direct = client.resource('nodes').get(undefined, 'n');
+    await waitFor(() => seen.length === 6, { what: 'six requests at the server' });
+
+    own.abort();
+    await expect(create).rejects.toMatchObject({ name: 'AbortError' });
+    stop.abort();
+    await expect(get).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(patch).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(bind).rejects.toMatchObject({ name: 'AbortError' });
+    // The watch ends quietly, as when its own signal aborts.
+    await expect(watched).resolves.toMatchObject({ done: true });
+    // A request made after the stop does not go out.
+    await expect(nodes.list()).rejects.toMatchObject({ name: 'AbortError' });
+    expect(seen).toHaveLength(6);
+    // The client's own requests are untouched.
+    held.forEach((answer) => answer());
+    await expect(direct).resolves.toMatchObject({ metadata: { name: 'n' } });
+  });
+});

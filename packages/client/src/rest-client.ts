@@ -16,6 +16,7 @@
  * way, with one HTTP/2 connection per client.
  */
 import { ApiError, isStatus, type DeleteOptions, type KubeList, type KubeObject, type Scale, type WatchEvent } from '@flotilla/api';
+import { setMaxListeners } from 'node:events';
 import { createSecureContext } from 'node:tls';
 import { Pool } from 'undici';
 import {
@@ -144,23 +145,22 @@ export class RestClient implements ApiClient {
   }
 
   resource<T extends KubeObject = KubeObject>(target: ResourceTarget): ResourceClient<T> {
-    const ref = resolveResource(target);
-    const key = `${ref.group}/${ref.version}/${ref.plural}`;
-    let rc = this.resources.get(key);
-    if (!rc) {
-      rc = new RestResourceClient(this, ref);
-      this.resources.set(key, rc);
-    }
-    return rc as unknown as ResourceClient<T>;
+    return resourceClientOf<T>(this, this.resources, target);
   }
 
-  async bind(namespace: string, podName: string, nodeName: string): Promise<void> {
-    const pods = resolveResource({ apiVersion: 'v1', kind: 'Pod' });
-    await this.request({
-      method: 'POST',
-      path: resourcePath(pods, namespace, podName, 'binding'),
-      body: { apiVersion: 'v1', kind: 'Binding', metadata: { name: podName, namespace }, target: { apiVersion: 'v1', kind: 'Node', name: nodeName } },
-    });
+  bind(namespace: string, podName: string, nodeName: string): Promise<void> {
+    return bindPod(this, namespace, podName, nodeName);
+  }
+
+  /**
+   * This client, with every request made through it (and every watch)
+   * aborted when `signal` aborts: for work that must not outlive a stop,
+   * such as the controllers' requests, which would otherwise hold a stop
+   * for the response timeout when the apiserver stops answering. Shares
+   * this client's connections; closing stays with this client.
+   */
+  withSignal(signal: AbortSignal): ApiClient {
+    return new SignalledClient(this, signal);
   }
 
   /** One JSON request; non-2xx throws the ApiError of the returned Status. */
@@ -312,9 +312,69 @@ export function errorFromResponse(code: number, text: string): ApiError {
   return apiErrorFromStatus({ code, reason: reasonForCode(code), message: `the server responded with status ${code}${snippet ? `: ${snippet}` : ''}` }, code);
 }
 
-class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
+/** What a RestResourceClient sends its requests through: a RestClient, or a view of one. */
+interface Transport {
+  request<R = unknown>(opts: RequestOptions): Promise<R>;
+  stream<T>(path: string, signal?: AbortSignal, skipLine?: (line: string) => boolean): AsyncIterable<WatchEvent<T>>;
+}
+
+/** The transport's client of one resource, made once and kept in `made`. */
+function resourceClientOf<T extends KubeObject>(transport: Transport, made: Map<string, RestResourceClient<KubeObject>>, target: ResourceTarget): ResourceClient<T> {
+  const ref = resolveResource(target);
+  const key = `${ref.group}/${ref.version}/${ref.plural}`;
+  let rc = made.get(key);
+  if (!rc) {
+    rc = new RestResourceClient(transport, ref);
+    made.set(key, rc);
+  }
+  return rc as unknown as ResourceClient<T>;
+}
+
+function bindPod(transport: Transport, namespace: string, podName: string, nodeName: string): Promise<void> {
+  const pods = resolveResource({ apiVersion: 'v1', kind: 'Pod' });
+  return transport.request<void>({
+    method: 'POST',
+    path: resourcePath(pods, namespace, podName, 'binding'),
+    body: { apiVersion: 'v1', kind: 'Binding', metadata: { name: podName, namespace }, target: { apiVersion: 'v1', kind: 'Node', name: nodeName } },
+  });
+}
+
+/** RestClient.withSignal's view: the client's requests, each also ended by one signal. */
+class SignalledClient implements ApiClient, Transport {
+  private readonly resources = new Map<string, RestResourceClient<KubeObject>>();
+
   constructor(
     private readonly client: RestClient,
+    private readonly signal: AbortSignal,
+  ) {
+    // Every request in flight listens on this one signal (a worker each, and more).
+    setMaxListeners(0, signal);
+  }
+
+  resource<T extends KubeObject = KubeObject>(target: ResourceTarget): ResourceClient<T> {
+    return resourceClientOf<T>(this, this.resources, target);
+  }
+
+  bind(namespace: string, podName: string, nodeName: string): Promise<void> {
+    return bindPod(this, namespace, podName, nodeName);
+  }
+
+  request<R = unknown>(opts: RequestOptions): Promise<R> {
+    return this.client.request<R>({ ...opts, signal: this.and(opts.signal) });
+  }
+
+  stream<T>(path: string, signal?: AbortSignal, skipLine?: (line: string) => boolean): AsyncIterable<WatchEvent<T>> {
+    return this.client.stream<T>(path, this.and(signal), skipLine);
+  }
+
+  private and(signal: AbortSignal | undefined): AbortSignal {
+    return signal && signal !== this.signal ? AbortSignal.any([signal, this.signal]) : this.signal;
+  }
+}
+
+class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
+  constructor(
+    private readonly client: Transport,
     readonly resource: ResourceRef,
   ) {}
 

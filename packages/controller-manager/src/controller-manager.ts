@@ -4,7 +4,7 @@
  * however many controllers read it. It knows nothing of flags, kubeconfigs
  * or leader election: run.ts does that and hands it a client and a signal.
  */
-import { EventRecorder, InformerFactory, realClock, type ApiClient, type Clock, type Logger } from '@flotilla/client';
+import { EventRecorder, givingUpAfterStop, InformerFactory, realClock, type ApiClient, type Clock, type Logger } from '@flotilla/client';
 import { ControllerMetrics } from './controller-metrics.js';
 import { CronJobController } from './cronjob/index.js';
 import { DaemonSetController } from './daemonset/index.js';
@@ -28,6 +28,9 @@ export const CONTROLLER_NAMES = ['replicaset', 'deployment', 'node-lifecycle', '
 
 /** A controller name. */
 export type ControllerName = (typeof CONTROLLER_NAMES)[number];
+
+/** How long the controllers' requests in flight may go on after the stop (see ControllerManager.run). */
+export const REQUEST_GRACE_MS = 1_000;
 
 /** What the manager needs of a controller: run until the signal aborts. */
 export interface RunnableController {
@@ -134,7 +137,19 @@ export class ControllerManager {
 
   /** Builds the controllers on a fresh informer factory, starts it, and runs them until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
-    const { client, logger } = this.options;
+    // The controllers finish the item in hand when they stop. With an apiserver that stopped
+    // answering, a request of that item would hold the stop for the client's response timeout
+    // (60 s): REQUEST_GRACE_MS after the stop, whatever is still in flight is given up.
+    const requests = givingUpAfterStop(this.options.client, signal, REQUEST_GRACE_MS);
+    try {
+      await this.runWith(requests.client, signal);
+    } finally {
+      requests.dispose();
+    }
+  }
+
+  private async runWith(client: ApiClient, signal: AbortSignal): Promise<void> {
+    const { logger } = this.options;
     const informers = new InformerFactory(client, { clock: this.clock, logger, watchTimeoutSeconds: this.options.watchTimeoutSeconds });
     const recorders: EventRecorder[] = [];
     this.running.clear();

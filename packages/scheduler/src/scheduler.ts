@@ -8,7 +8,7 @@
  * fit nowhere are parked until the cluster changes.
  */
 import { ApiError, getCondition, isReason, nowTimestamp, objectKey, setCondition, deepCopy, type KubeObject, type Node, type Pod } from '@flotilla/api';
-import { Controller, defaultControllerRateLimiter, Informer, realClock, type RateLimiter, silentLogger, WorkQueue, type ApiClient, type Clock, type Logger, type TimerHandle } from '@flotilla/client';
+import { Controller, defaultControllerRateLimiter, givingUpAfterStop, Informer, realClock, type RateLimiter, silentLogger, WorkQueue, type ApiClient, type Clock, type Logger, type TimerHandle } from '@flotilla/client';
 import { Registry, type Counter, type Gauge, type Histogram } from '@flotilla/observability';
 import { schedule, type ScheduleOptions } from './schedule.js';
 import { podInfo, Snapshot } from './snapshot.js';
@@ -18,6 +18,9 @@ export const DEFAULT_SCHEDULER_NAME = 'default-scheduler';
 
 /** Name of the pod informer index of unassigned pods that this scheduler owns. */
 export const UNASSIGNED_INDEX = 'unassigned';
+
+/** How long bindings in flight may go on after the stop before they are given up. */
+export const BINDING_GRACE_MS = 1_000;
 
 /** The part of an event recorder the scheduler needs (FailedScheduling, Scheduled). */
 export interface SchedulerEventSink {
@@ -97,6 +100,8 @@ export class Scheduler {
   private readonly pending = new Set<string>();
   private flushTimer: TimerHandle | undefined;
   private readonly maxBindings: number;
+  /** What bindings are posted through: the client, with its requests given up after a stop while running. */
+  private binder: ApiClient;
   /** Bindings posted and not yet answered. */
   private readonly bindings = new Set<Promise<void>>();
   /** Workers waiting for a binding slot. */
@@ -110,6 +115,7 @@ export class Scheduler {
 
   constructor(options: SchedulerOptions) {
     this.client = options.client;
+    this.binder = options.client;
     this.schedulerName = options.schedulerName ?? DEFAULT_SCHEDULER_NAME;
     this.flushIntervalMs = options.flushIntervalMs ?? 30_000;
     this.clock = options.clock ?? realClock;
@@ -145,12 +151,18 @@ export class Scheduler {
       this.podInformer.start(signal);
     }
     this.scheduleFlush();
+    // The bindings in flight are waited for on stop, but not for the client's response timeout
+    // (60 s) when the apiserver stopped answering.
+    const requests = givingUpAfterStop(this.client, signal, BINDING_GRACE_MS);
+    this.binder = requests.client;
     try {
       await this.controller.run(signal);
     } finally {
       if (this.flushTimer !== undefined) this.clock.clearTimeout(this.flushTimer);
       this.flushTimer = undefined;
       while (this.bindings.size > 0) await Promise.allSettled([...this.bindings]);
+      requests.dispose();
+      this.binder = this.client;
     }
   }
 
@@ -283,7 +295,7 @@ export class Scheduler {
   private async bind(pod: Pod, key: string, node: string, start: number): Promise<void> {
     const { namespace, name } = pod.metadata;
     try {
-      await this.client.bind(namespace ?? 'default', name ?? '', node);
+      await this.binder.bind(namespace ?? 'default', name ?? '', node);
     } catch (err) {
       this.snapshot.forget(key);
       if (isReason(err, 'Conflict') || isReason(err, 'NotFound')) {
