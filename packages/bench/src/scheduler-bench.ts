@@ -41,6 +41,8 @@ export interface SchedulerBenchOptions {
   nodesPerProcess?: number;
   /** How the hollow nodes watch their pods (HollowNodesOptions.podWatch; default shared: one watch per fleet process). */
   fleetPodWatch?: 'shared' | 'per-node';
+  /** `flotilla apiserver --workers N`: apiserver processes behind the one port (default 1). */
+  apiserverWorkers?: number;
   /** Pods created and scheduled. */
   pods: number;
   /** Concurrent pod creates (at most this many in flight). */
@@ -442,7 +444,8 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
   // Extra V8 flags for the apiserver alone (e.g. `--trace-gc`, into its log: keep it with FLOTILLA_BENCH_KEEP=1).
   const apiserverFlags = (process.env.FLOTILLA_BENCH_APISERVER_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
   if (apiserverFlags.length) print(`apiserver's extra node flags (FLOTILLA_BENCH_APISERVER_NODE_FLAGS): ${apiserverFlags.join(' ')}`);
-  const server = await startApiServer({ port: await freePort(), nodeFlags: [...profile('apiserver'), ...apiserverFlags] });
+  if (opts.apiserverWorkers && opts.apiserverWorkers > 1) print(`apiserver: ${opts.apiserverWorkers} worker processes behind its port (--apiserver-workers)`);
+  const server = await startApiServer({ port: await freePort(), nodeFlags: [...profile('apiserver'), ...apiserverFlags], ...(opts.apiserverWorkers ? { workers: opts.apiserverWorkers } : {}) });
   const kubeconfig = join(server.dir, 'admin.kubeconfig');
   await writeKubeconfig(kubeconfig, server.url, server.caPem, server.adminToken, 'admin');
   const client = new RestClient({ server: server.url, ca: server.caPem, token: server.adminToken }, { connections: opts.createConcurrency + 16, userAgent: 'flotilla-bench' });
