@@ -39,8 +39,8 @@ export function cpuSeconds(pid: number | number[] | undefined): number {
 export interface Started {
   pid: number;
   logFile: string;
-  /** SIGTERM, SIGKILL after `graceMs`; resolves once it exited. */
-  stop(graceMs?: number): Promise<void>;
+  /** `signal` (SIGTERM), SIGKILL after `graceMs`; resolves once it exited. */
+  stop(graceMs?: number, signal?: NodeJS.Signals): Promise<void>;
 }
 
 /** Spawns `node <args>` with output into `logFile`; node flags (e.g. --cpu-prof) go first. */
@@ -54,10 +54,10 @@ export function spawnNode(args: string[], logFile: string, nodeFlags: string[] =
   return {
     pid: child.pid!,
     logFile,
-    async stop(graceMs = 15_000) {
+    async stop(graceMs = 15_000, signal: NodeJS.Signals = 'SIGTERM') {
       process.off('exit', kill);
       if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
+      child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
       await exited;
       clearTimeout(timer);
@@ -78,6 +78,12 @@ export interface BenchApiServer extends Started {
   pids(): number[];
   /** Stops the process and removes its temporary files (the etcd data goes with the bench etcd). */
   stop(graceMs?: number): Promise<void>;
+  /**
+   * Kills the apiserver with `signal` (SIGKILL: a crash), starts it again on
+   * the same port, etcd data, certificates and tokens, and waits for /readyz.
+   * `pid`, `pids()` and `stop()` then refer to the new process.
+   */
+  restart(signal?: NodeJS.Signals): Promise<void>;
 }
 
 /** Options of startApiServer. */
@@ -111,55 +117,74 @@ export async function startApiServer(options: StartApiServerOptions): Promise<Be
   await writeFile(tokenFile, `${lines.join('\n')}\n`, { mode: 0o600 });
   const prefix = options.prefix ?? `/bench-${randomBytes(4).toString('hex')}`;
   const url = `https://127.0.0.1:${options.port}`;
-  const proc = spawnNode(
-    [
-      flotillaBin(),
-      'apiserver',
-      '--etcd-servers', etcdEndpoints().join(','),
-      '--etcd-prefix', prefix,
-      '--bind-address', '127.0.0.1',
-      '--secure-port', String(options.port),
-      '--cert-dir', certDir,
-      '--token-auth-file', tokenFile,
-      ...(options.workers && options.workers > 1 ? ['--workers', String(options.workers)] : []),
-      ...(options.extraArgs ?? []),
-    ],
-    join(dir, 'apiserver.log'),
-    options.nodeFlags ?? [],
-  );
+  const launch = () =>
+    spawnNode(
+      [
+        flotillaBin(),
+        'apiserver',
+        '--etcd-servers', etcdEndpoints().join(','),
+        '--etcd-prefix', prefix,
+        '--bind-address', '127.0.0.1',
+        '--secure-port', String(options.port),
+        '--cert-dir', certDir,
+        '--token-auth-file', tokenFile,
+        ...(options.workers && options.workers > 1 ? ['--workers', String(options.workers)] : []),
+        ...(options.extraArgs ?? []),
+      ],
+      join(dir, 'apiserver.log'),
+      options.nodeFlags ?? [],
+    );
   let caPem = '';
   // Workers start one after another on a busy machine: 30 s each.
   const readyS = 30 * Math.max(1, options.workers ?? 1);
-  const deadline = Date.now() + readyS * 1000;
-  for (;;) {
-    try {
-      caPem ||= await readFile(join(certDir, 'ca.crt'), 'utf8');
-      const dispatcher = new Agent({ connect: { ca: caPem } });
-      const res = await request(`${url}/readyz`, { dispatcher, headers: { authorization: `Bearer ${adminToken}` } });
-      await res.body.text();
-      await dispatcher.close();
-      // With workers, every one of them must be listening, not just the one that answered.
-      const listening = options.workers && options.workers > 1 ? (await readFile(proc.logFile, 'utf8')).split('\n').filter((l) => l.includes('"msg":"listening"')).length : 1;
-      if (res.statusCode === 200 && listening >= (options.workers ?? 1)) break;
-    } catch {
-      // not up yet
+  const waitReady = async (proc: Started) => {
+    // Lines logged before this start (a restart appends to the same log) do not count.
+    const logFrom = (await readFile(proc.logFile, 'utf8').catch(() => '')).length;
+    const deadline = Date.now() + readyS * 1000;
+    for (;;) {
+      try {
+        caPem ||= await readFile(join(certDir, 'ca.crt'), 'utf8');
+        const dispatcher = new Agent({ connect: { ca: caPem } });
+        const res = await request(`${url}/readyz`, { dispatcher, headers: { authorization: `Bearer ${adminToken}` } });
+        await res.body.text();
+        await dispatcher.close();
+        // With workers, every one of them must be listening, not just the one that answered.
+        const listening = options.workers && options.workers > 1 ? (await readFile(proc.logFile, 'utf8')).slice(logFrom).split('\n').filter((l) => l.includes('"msg":"listening"')).length : 1;
+        if (res.statusCode === 200 && listening >= (options.workers ?? 1)) return;
+      } catch {
+        // not up yet
+      }
+      if (Date.now() > deadline) {
+        await proc.stop(1000);
+        const log = await readFile(proc.logFile, 'utf8').catch(() => '');
+        throw new Error(`apiserver on ${url} not ready after ${readyS} s; log:\n${log.slice(-3000)}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
     }
-    if (Date.now() > deadline) {
-      await proc.stop(1000);
-      const log = await readFile(proc.logFile, 'utf8').catch(() => '');
-      throw new Error(`apiserver on ${url} not ready after ${readyS} s; log:\n${log.slice(-3000)}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  };
+  let proc = launch();
+  await waitReady(proc);
   return {
-    ...proc,
+    get pid() {
+      return proc.pid;
+    },
+    get logFile() {
+      return proc.logFile;
+    },
     url,
-    caPem,
+    get caPem() {
+      return caPem;
+    },
     adminToken,
     nodeTokens,
     prefix,
     dir,
     pids: () => (options.workers && options.workers > 1 ? [proc.pid, ...childPids(proc.pid)] : [proc.pid]),
+    async restart(signal: NodeJS.Signals = 'SIGKILL') {
+      await proc.stop(0, signal);
+      proc = launch();
+      await waitReady(proc);
+    },
     async stop(graceMs?: number) {
       await proc.stop(graceMs);
       // FLOTILLA_BENCH_KEEP=1 keeps the processes' logs for a post-mortem.

@@ -224,6 +224,13 @@ export interface SchedulerBenchResult {
   listAllPodsLoop?: Pauses;
   deployment: { replicas: number; availableMs: number };
   lostNode: { pods: number; graceSeconds: number; notReadyMs: number; evictedMs: number; runningElsewhereMs: number };
+  /**
+   * The apiserver SIGKILLed with every node and pod in place, and started again at once: its
+   * /readyz after (ms from the kill); a new Deployment fully available after (ms from ready);
+   * the measured pods that were live before and are not after; fleet nodes Ready before and
+   * RESTART_SETTLE_MS after the kill; connections the new apiserver accepted meanwhile.
+   */
+  apiserverRestart?: { readyMs: number; deploymentAvailableMs: number; podsLost: number; nodesReadyBefore: number; nodesReadyAfter: number; connections: ConnectionCounts; benchWatchRelists: number };
   /** Hollow fleet nodes with Ready=True once registered and once every pod was bound and Running (they must stay Ready). */
   nodesReady: { afterRegistration: number; afterScheduling: number };
   /** Seconds from the fleet's registration until every node had its pod range (node IPAM). */
@@ -233,6 +240,9 @@ export interface SchedulerBenchResult {
   machine: { cpus: number; loadBefore: number; loadAfter: number };
   targets: TargetCheck[];
 }
+
+/** From the apiserver's SIGKILL until the nodes are counted Ready again: past a node-lifecycle controller's first judgement after it. */
+const RESTART_SETTLE_MS = 20_000;
 
 /** A running hollow-nodes process. */
 export interface Hollow {
@@ -723,6 +733,32 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       return live.length >= opts.lostNodePods ? performance.now() - tLost : undefined;
     }, 50);
 
+    // Every client at once loses its connections and watches and comes back: nothing may be lost or judged dead.
+    progress('apiserver crash: SIGKILL, started again at once');
+    const measuredLive = () => [...watch.pods.values()].filter((p) => p.metadata.namespace === ns && p.metadata.name!.startsWith('p-') && !p.metadata.deletionTimestamp).map(key);
+    const liveBefore = measuredLive();
+    const readyBefore = (await fleetState(nodesApi, 'hollow-')).ready;
+    const relistsBefore = watch.relists;
+    const tKill = performance.now();
+    await server.restart('SIGKILL');
+    const restartReadyMs = performance.now() - tKill;
+    const tReady = performance.now();
+    await deployments.create(deployment(ns, 'after-restart', opts.deploymentReplicas));
+    await until('the deployment made after the restart to be available', 300_000, async () => available(await deployments.get(ns, 'after-restart')) >= opts.deploymentReplicas || undefined);
+    const restartDeploymentMs = performance.now() - tReady;
+    // Long enough for a node-lifecycle controller that misjudged its nodes (Leases not renewed during the outage) to say so.
+    await sleep(Math.max(0, RESTART_SETTLE_MS - (performance.now() - tKill)));
+    const liveAfter = new Set(measuredLive());
+    const apiserverRestart = {
+      readyMs: restartReadyMs,
+      deploymentAvailableMs: restartDeploymentMs,
+      podsLost: liveBefore.filter((k) => !liveAfter.has(k)).length,
+      nodesReadyBefore: readyBefore,
+      nodesReadyAfter: (await fleetState(nodesApi, 'hollow-')).ready,
+      connections: connectionCounts(await apiserverMetrics(server)),
+      benchWatchRelists: watch.relists - relistsBefore,
+    };
+
     const result: SchedulerBenchResult = {
       nodes: opts.nodes,
       pods: opts.pods,
@@ -769,6 +805,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       ...(listAllPodsLoop ? { listAllPodsLoop } : {}),
       deployment: { replicas: opts.deploymentReplicas, availableMs: deploymentMs },
       lostNode: { pods: lostPods.length, graceSeconds: opts.nodeMonitorGraceSeconds, notReadyMs, evictedMs, runningElsewhereMs },
+      apiserverRestart,
       nodesReady: { afterRegistration: readyAfterRegistration, afterScheduling: readyAfterScheduling },
       podRangesSeconds,
       connections: { registration: connectionsBetween(connectionsAtStart, connections0), pods: connectionsBetween(connections0, connections1) },
@@ -793,6 +830,12 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
         target: '<= 5 s',
         measured: `${(result.runningLatency.p99 / 1000).toFixed(2)} s`,
         met: result.runningLatency.p99 <= 5000,
+      },
+      {
+        name: 'apiserver crash and restart: nothing lost',
+        target: '0 pods lost, every node Ready',
+        measured: `${apiserverRestart.podsLost} pods lost; ${apiserverRestart.nodesReadyAfter} of ${apiserverRestart.nodesReadyBefore} nodes Ready`,
+        met: apiserverRestart.podsLost === 0 && apiserverRestart.nodesReadyAfter >= apiserverRestart.nodesReadyBefore,
       },
       {
         name: 'API call latency p99 (every verb, resource, scope)',
@@ -917,9 +960,22 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
         [`lost node (${r.lostNode.pods} pods, grace ${r.lostNode.graceSeconds} s): NotReady after`, r.lostNode.notReadyMs / 1000],
         ['   its pods evicted after', r.lostNode.evictedMs / 1000],
         ['   replacements Running elsewhere after', r.lostNode.runningElsewhereMs / 1000],
+        ...(r.apiserverRestart
+          ? [
+              ['apiserver SIGKILLed and started again: ready after', r.apiserverRestart.readyMs / 1000],
+              [`   then a Deployment of ${r.deployment.replicas} fully available after`, r.apiserverRestart.deploymentAvailableMs / 1000],
+            ]
+          : []),
       ],
     ),
   );
+  const ar = r.apiserverRestart;
+  if (ar) {
+    print(
+      `across the apiserver's restart: measured pods lost ${ar.podsLost}; fleet nodes Ready ${ar.nodesReadyBefore} before, ${ar.nodesReadyAfter} ${RESTART_SETTLE_MS / 1000} s after the kill; ` +
+        `connections accepted / TLS failed / kernel-dropped by the new apiserver ${showConnections(ar.connections)}; benchmark watch relists ${ar.benchWatchRelists}`,
+    );
+  }
   section('targets (issues 4 and 11)');
   print(targetTable(r.targets));
 }
@@ -942,6 +998,8 @@ const COMPARED: ReadonlyArray<readonly [string, string]> = [
   ['RSS MiB: controller-manager', 'rssMiB.controller-manager'],
   ['RSS MiB: etcd', 'rssMiB.etcd'],
   ['Deployment available (ms)', 'deployment.availableMs'],
+  ['apiserver restart: ready (ms)', 'apiserverRestart.readyMs'],
+  ['apiserver restart: then a Deployment available (ms)', 'apiserverRestart.deploymentAvailableMs'],
 ];
 
 /** Prints this run beside an earlier one (`--previous FILE`). */
