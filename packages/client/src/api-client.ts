@@ -31,6 +31,8 @@ export interface ListOptions {
   continue?: string;
   /** `0` = any (possibly cached) version; unset = most recent. */
   resourceVersion?: string;
+  /** Aborts the request (clients whose requests cannot hang may ignore it). */
+  signal?: AbortSignal;
 }
 
 /** Options of a get. */

@@ -2,6 +2,7 @@ import type { Pod } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { Informer, InformerFactory } from './informer.js';
 import { FakeApiClient } from './testing/fake-api-client.js';
+import { overrideResource } from './testing/override-resource.js';
 import { waitFor } from './testing/wait-for.js';
 
 const pod = (ns: string, name: string, extra: Partial<Pod['spec']> = {}, labels: Record<string, string> = {}): Pod => ({
@@ -184,6 +185,27 @@ describe('Informer', () => {
     await unbound.waitForSync();
     expect(unbound.store.keys()).toEqual(['a/web']);
     ac2.abort();
+  });
+});
+
+describe('Informer stopping', () => {
+  it('gives up a LIST that never answers when stopped, instead of waiting on it', async () => {
+    let listing = 0;
+    // An apiserver that stopped answering: the LIST hangs until its signal (if any) aborts it, as RestClient's do.
+    const client = overrideResource(new FakeApiClient(), 'pods', () => ({
+      list: (_ns, options) => {
+        listing++;
+        return new Promise<never>((_, reject) => options?.signal?.addEventListener('abort', () => reject(options.signal!.reason), { once: true }));
+      },
+    }));
+    const inf = new Informer<Pod>(client, 'pods');
+    const ac = new AbortController();
+    const running = inf.run(ac.signal);
+    await waitFor(() => listing > 0, { what: 'a LIST in flight' });
+    ac.abort();
+    // Without the signal on the LIST, this never returns.
+    await running;
+    expect(inf.hasSynced()).toBe(false);
   });
 });
 

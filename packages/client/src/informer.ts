@@ -231,6 +231,8 @@ export class Informer<T extends KubeObject = KubeObject> {
         fieldSelector: this.options.fieldSelector,
         limit: this.options.pageSize ?? 500,
         continue: cont,
+        // A stop must not wait for a page from an apiserver that stopped answering.
+        signal,
       });
       if (signal.aborted) return;
       const select = this.options.select;

@@ -390,7 +390,7 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
       continue: options.continue,
       resourceVersion: options.resourceVersion,
     });
-    return this.client.request<KubeList<T>>({ method: 'GET', path: resourcePath(this.resource, namespace) + q });
+    return this.client.request<KubeList<T>>({ method: 'GET', path: resourcePath(this.resource, namespace) + q, signal: options.signal });
   }
 
   create(obj: T, options: WriteOptions = {}): Promise<T> {
