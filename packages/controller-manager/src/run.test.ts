@@ -1,5 +1,5 @@
-import { silentLogger, type ApiClient } from '@flotilla/client';
-import { FakeApiClient, overrideResource, waitFor } from '@flotilla/client/testing';
+import { silentLogger } from '@flotilla/client';
+import { FakeApiClient, unansweredResource, waitFor, type Unanswered } from '@flotilla/client/testing';
 import { describe, expect, it } from 'vitest';
 import { ControllerManager, resolveControllers } from './controller-manager.js';
 import { pod, service } from './fixtures.js';
@@ -71,27 +71,16 @@ describe('ControllerManager with the app controllers', () => {
 describe('ControllerManager stopping', () => {
   it('gives up a controller\'s request that never answers, a second after the stop, instead of waiting on it', async () => {
     const fake = new FakeApiClient({ objects: [service('web', { app: 'web' }), pod('a', { ip: '10.0.0.1' })] });
-    let hung = 0;
-    let givenUp = 0;
-    // An apiserver that stopped answering, for the Endpoints writes: each hangs, until the signal of the
-    // client it was made through (if any) aborts it, as RestClient's do.
-    const hanging = (signal?: AbortSignal): ApiClient => ({
-      ...overrideResource(fake, 'endpoints', () => ({
-        create: () => {
-          hung++;
-          return new Promise<never>((_, reject) => signal?.addEventListener('abort', () => (givenUp++, reject(signal.reason)), { once: true }));
-        },
-      })),
-      withSignal: (s) => hanging(s),
-    });
-    const client = hanging();
+    // An apiserver that stopped answering, for the Endpoints writes.
+    const hung: Unanswered = { calls: 0, givenUp: 0 };
+    const client = unansweredResource(fake, 'endpoints', ['create'], hung);
     const m = new ControllerManager({ client, controllers: ['endpoints'], logger: silentLogger });
     const ac = new AbortController();
     const running = m.run(ac.signal);
-    await waitFor(() => hung > 0, { what: 'an Endpoints create in flight' });
+    await waitFor(() => hung.calls > 0, { what: 'an Endpoints create in flight' });
     ac.abort();
     // Without the manager's signal on its requests, this never returns.
     await running;
-    expect(givenUp).toBe(hung);
+    expect(hung.givenUp).toBe(hung.calls);
   });
 });

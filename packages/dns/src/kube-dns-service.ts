@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isReason, nowMicroTimestamp, SERVICE_NAME_LABEL, MANAGED_BY_LABEL, type EndpointSlice, type Endpoints, type Lease, type Service } from '@flotilla/api';
-import { sleep, realClock, type ApiClient, type ResourceClient } from '@flotilla/client';
+import { givingUpAfterStop, sleep, realClock, type ApiClient, type ResourceClient } from '@flotilla/client';
 import type { Logger } from '@flotilla/observability';
 
 /** Namespace and name of the cluster DNS Service, as in Kubernetes. */
@@ -45,26 +45,26 @@ export interface KubeDnsRegistrarOptions {
   now?: () => number;
 }
 
+/** How long a stopping server's requests may take (the round in flight, then leaving the endpoints). */
+export const DEREGISTER_TIMEOUT_MS = 2_000;
+
 /** Keeps the kube-dns Service and this server's place in its endpoints. */
 export class KubeDnsRegistrar {
   /** This server's EndpointSlice and Lease name. */
   readonly objectName: string;
-  private readonly services: ResourceClient<Service>;
-  private readonly slices: ResourceClient<EndpointSlice>;
-  private readonly endpoints: ResourceClient<Endpoints>;
-  private readonly leases: ResourceClient<Lease>;
+  private services!: ResourceClient<Service>;
+  private slices!: ResourceClient<EndpointSlice>;
+  private endpoints!: ResourceClient<Endpoints>;
+  private leases!: ResourceClient<Lease>;
   private readonly now: () => number;
   private readonly leaseSeconds: number;
 
   constructor(
-    client: ApiClient,
+    private readonly client: ApiClient,
     private readonly o: KubeDnsRegistrarOptions,
   ) {
     this.objectName = `kube-dns-${createHash('sha256').update(o.identity).digest('hex').slice(0, 10)}`;
-    this.services = client.resource<Service>({ apiVersion: 'v1', kind: 'Service' });
-    this.slices = client.resource<EndpointSlice>({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice' });
-    this.endpoints = client.resource<Endpoints>({ apiVersion: 'v1', kind: 'Endpoints' });
-    this.leases = client.resource<Lease>({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease' });
+    this.use(client);
     this.now = o.now ?? Date.now;
     this.leaseSeconds = o.leaseSeconds ?? 15;
   }
@@ -78,18 +78,37 @@ export class KubeDnsRegistrar {
     await this.writeEndpoints(live);
   }
 
-  /** Rounds until `signal` aborts; then takes this server out of the endpoints. */
+  private use(client: ApiClient): void {
+    this.services = client.resource<Service>({ apiVersion: 'v1', kind: 'Service' });
+    this.slices = client.resource<EndpointSlice>({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice' });
+    this.endpoints = client.resource<Endpoints>({ apiVersion: 'v1', kind: 'Endpoints' });
+    this.leases = client.resource<Lease>({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease' });
+  }
+
+  /**
+   * Rounds until `signal` aborts; then takes this server out of the
+   * endpoints. The round in flight and the leaving get DEREGISTER_TIMEOUT_MS
+   * together: leaving is a courtesy (the others drop a server whose Lease
+   * expired), not worth holding a stop for an apiserver that stopped answering.
+   */
   async run(signal: AbortSignal): Promise<void> {
     const log = this.o.logger;
-    while (!signal.aborted) {
-      try {
-        await this.reconcileOnce();
-      } catch (err) {
-        if (!signal.aborted) log?.warn({ err: (err as Error).message, service: `${KUBE_DNS_NAMESPACE}/${KUBE_DNS_NAME}` }, 'could not reconcile the kube-dns service; retrying');
+    const requests = givingUpAfterStop(this.client, signal, DEREGISTER_TIMEOUT_MS);
+    this.use(requests.client);
+    try {
+      while (!signal.aborted) {
+        try {
+          await this.reconcileOnce();
+        } catch (err) {
+          if (!signal.aborted) log?.warn({ err: (err as Error).message, service: `${KUBE_DNS_NAMESPACE}/${KUBE_DNS_NAME}` }, 'could not reconcile the kube-dns service; retrying');
+        }
+        await sleep(realClock, this.o.intervalMs ?? 5000, signal);
       }
-      await sleep(realClock, this.o.intervalMs ?? 5000, signal);
+      await this.deregister();
+    } finally {
+      requests.dispose();
+      this.use(this.client);
     }
-    await this.deregister();
   }
 
   /** Removes this server's slice and Lease and rewrites the Endpoints without it. */
