@@ -1,7 +1,7 @@
 /** The control plane against the in-memory FakeApiClient: snapshots, status writes and Events. */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EndpointSlice, Ingress, IngressClass, KubeObject, Service } from '@flotilla/api';
-import { FakeApiClient, waitFor } from '@flotilla/client/testing';
+import { FakeApiClient, unansweredResource, waitFor, type Unanswered } from '@flotilla/client/testing';
 import { createLogger } from '@flotilla/observability';
 import { IngressController } from './ingress-controller.js';
 import { IngressMetrics } from './metrics.js';
@@ -61,5 +61,25 @@ describe('IngressController', () => {
     await waitFor(() => (events.length >= 2 ? true : undefined));
     expect(events.map((e) => [e.obj.metadata.name, e.reason]).sort()).toEqual([['gone', 'ServiceNotFound'], ['noport', 'PortNotFound']]);
     expect(events.find((e) => e.reason === 'ServiceNotFound')!.message).toContain('service default/nope not found');
+  });
+});
+
+describe('IngressController stopping', () => {
+  it('gives up a status write that never answers a second after the stop, instead of waiting on it', async () => {
+    const fake = new FakeApiClient({ objects: [cls, svc, slice([true]), ing('a', 'flotilla', 'web')] });
+    // An apiserver that stopped answering, for the Ingress status writes.
+    const hung: Unanswered = { calls: 0, givenUp: 0 };
+    const client = unansweredResource(fake, 'ingresses', ['patchStatus'], hung);
+    const c = new IngressController({
+      client, className: 'flotilla', controllerName: 'flotilla.dev/ingress', publishAddress: '10.250.0.1',
+      logger: createLogger('test', { level: 'silent' }), metrics: new IngressMetrics(), events: { event: () => undefined }, onSnapshot: () => undefined,
+    });
+    const ac = new AbortController();
+    const running = c.run(ac.signal);
+    await waitFor(() => hung.calls > 0, { what: 'a status write in flight' });
+    ac.abort();
+    // Without the stop's signal on the status writes, this never returns.
+    await running;
+    expect(hung.givenUp).toBe(hung.calls);
   });
 });

@@ -12,7 +12,7 @@
  */
 import { isIP } from 'node:net';
 import { findResource, isReason, type KubeObject, type Endpoints, type EndpointSlice, type Ingress, type IngressClass, type Service } from '@flotilla/api';
-import { Controller, Informer, type ApiClient, type EventRecorder } from '@flotilla/client';
+import { Controller, givingUpAfterStop, Informer, type ApiClient, type EventRecorder } from '@flotilla/client';
 import type { Logger } from '@flotilla/observability';
 import { endpointsEndpointSource, resolveBackend, sliceEndpointSource, sliceServiceIndex, SLICE_SERVICE_INDEX, type EndpointSource } from './backends.js';
 import { classFilter, type ClassIdentity } from './ingress-class.js';
@@ -50,6 +50,9 @@ export interface IngressControllerOptions extends ClassIdentity {
 }
 
 /** Builds snapshots from informers and keeps Ingress status. */
+/** How long a status write in flight may go on after the stop before it is given up. */
+export const STATUS_GRACE_MS = 1_000;
+
 export class IngressController {
   private readonly opts: IngressControllerOptions;
   private readonly log: Logger;
@@ -61,6 +64,8 @@ export class IngressController {
   readonly secrets: Informer<TlsSecret> | undefined;
   private readonly source: EndpointSource;
   private readonly status: Controller;
+  /** What status writes go through: the client, with its requests given up after a stop while running. */
+  private statusClient: ApiClient;
   private scheduled = false;
   private synced = false;
   private last: Snapshot | undefined;
@@ -72,6 +77,7 @@ export class IngressController {
   constructor(opts: IngressControllerOptions) {
     this.opts = opts;
     this.log = opts.logger;
+    this.statusClient = opts.client;
     const informerOpts = { logger: opts.logger };
     this.ingresses = new Informer<Ingress>(opts.client, { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress' }, informerOpts);
     this.classes = new Informer<IngressClass>(opts.client, { apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass' }, informerOpts);
@@ -224,7 +230,7 @@ export class IngressController {
     const have = ing.status?.loadBalancer?.ingress ?? [];
     if (JSON.stringify(have) === JSON.stringify(want)) return;
     try {
-      await this.opts.client
+      await this.statusClient
         .resource<Ingress>({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress' })
         .patchStatus(ing.metadata.namespace, ing.metadata.name!, { status: { loadBalancer: { ingress: want } } }, 'merge');
       this.log.info({ key, address: addr }, 'ingress status updated');
@@ -242,6 +248,14 @@ export class IngressController {
     this.synced = true;
     this.build();
     onReady?.();
-    await this.status.run(signal);
+    // A status write in flight is finished on stop, but not waited on for the response timeout of an apiserver that stopped answering.
+    const requests = givingUpAfterStop(this.opts.client, signal, STATUS_GRACE_MS);
+    this.statusClient = requests.client;
+    try {
+      await this.status.run(signal);
+    } finally {
+      requests.dispose();
+      this.statusClient = this.opts.client;
+    }
   }
 }
