@@ -127,6 +127,9 @@ export async function runApiServerWorkers(workers: number, listen: { host: strin
   const fork = (n: number) => {
     const w = cluster.fork({ [APISERVER_WORKER_ENV]: String(n), [APISERVER_WORKER_PORT_ENV]: String(port) });
     live.set(n, w);
+    // A message to a worker whose channel has just closed (the cluster module's own, as a worker
+    // disconnects on stop) fails with EPIPE on this Worker: without a listener, that ended the process.
+    w.on('error', (err) => log[signal.aborted ? 'debug' : 'warn']({ worker: n, pid: w.process.pid, err: err.message }, 'apiserver worker channel error'));
     w.on('message', (m: unknown) => {
       if (!isMessage(m)) return;
       if (m.t === 'metrics?') gather(w, m.id);

@@ -224,6 +224,9 @@ export class WorkerPool {
     const worker = cluster.fork({ FLOTILLA_INGRESS_WORKER: String(index) });
     const slot: Slot = { index, worker, listening: false, applied: 0, appliedRevision: 0 };
     this.slots[index] = slot;
+    // A message to a worker whose channel has just closed (the cluster module's own, as a worker
+    // disconnects on stop) fails with EPIPE on this Worker: without a listener, that ended the process.
+    worker.on('error', (err) => this.log[this.stopping ? 'debug' : 'warn']({ worker: index, pid: worker.process.pid, err: err.message }, 'ingress worker channel error'));
     worker.on('message', (msg: FromWorker) => {
       if (msg.t === 'applied') {
         slot.applied = msg.version;
