@@ -13,24 +13,65 @@
  */
 import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startCluster, type TestCluster } from '../../src/index.js';
+import { flotillaBin, freePort, startCluster, statusPortReady, superviseProcess, type SupervisedProcess, type TestCluster } from '../../src/index.js';
 
 /** Stops well before the components' 15 s backstop (runComponent's STOP_TIMEOUT_MS) and the old 30–60 s waits. */
 const PROMPT_STOP_MS = 8_000;
 
 let cluster: TestCluster | undefined;
 let unblock: (() => void) | undefined;
+const servers: SupervisedProcess[] = [];
 afterEach(async ({ task }) => {
   unblock?.();
   unblock = undefined;
-  if (task.result?.state === 'fail' && cluster) console.error(`--- cluster logs after "${task.name}" failed\n${cluster.dumpLogs()}`);
+  if (task.result?.state === 'fail' && cluster) console.error(`--- cluster logs after "${task.name}" failed\n${cluster.dumpLogs()}\n${servers.map((s) => s.logs().slice(-4000)).join('\n')}`);
+  await Promise.all(servers.splice(0).map((s) => s.stop()));
   await cluster?.stop();
   cluster = undefined;
 });
 
+/** What stop() needs of a process: the cluster's own or a supervised one. */
+interface Stoppable {
+  running(): boolean;
+  kill(signal: NodeJS.Signals): Promise<void>;
+  logs(): string;
+}
+
+/** `flotilla dns` and `flotilla ingress` on loopback, beside the cluster, each with its writes to the apiserver (kube-dns endpoints, Ingress status). */
+async function startServers(c: TestCluster): Promise<Record<string, Stoppable>> {
+  const kubeconfig = c.api.kubeconfigPath;
+  const dnsPort = await freePort();
+  const httpPort = await freePort();
+  const dns = superviseProcess({
+    name: 'dns',
+    readyMessage: 'flotilla dns to serve',
+    readyTimeout: 30_000,
+    stopGraceMs: 5_000,
+    incarnation: async () => ({
+      args: [flotillaBin(), 'dns', '--kubeconfig', kubeconfig, '--bind-address', '127.0.0.1', '--port', String(dnsPort), '--no-forward', '--metrics-port', '0'],
+      command: 'flotilla dns',
+      ready: statusPortReady,
+    }),
+  });
+  const ingress = superviseProcess({
+    name: 'ingress',
+    readyMessage: 'flotilla ingress to serve',
+    readyTimeout: 30_000,
+    stopGraceMs: 5_000,
+    incarnation: async () => ({
+      args: [flotillaBin(), 'ingress', '--kubeconfig', kubeconfig, '--bind-address', '127.0.0.1', '--http-port', String(httpPort), '--https-port', '-1', '--publish-address', '10.250.0.1', '--metrics-bind-address', '127.0.0.1:-1'],
+      command: 'flotilla ingress',
+      ready: async (_, output) => output().includes('"msg":"serving HTTP"'),
+    }),
+  });
+  servers.push(dns, ingress);
+  await Promise.all([dns.launch(), ingress.launch()]);
+  const stoppable = (p: SupervisedProcess): Stoppable => ({ running: p.alive, kill: (signal) => p.kill(signal), logs: p.logs });
+  return { dns: stoppable(dns), ingress: stoppable(ingress) };
+}
+
 /** SIGTERMs a process; its time to exit and the exit line the harness wrote. */
-async function stop(c: TestCluster, name: string): Promise<{ ms: number; exit: string }> {
-  const p = c.process(name);
+async function stop(name: string, p: Stoppable): Promise<{ ms: number; exit: string }> {
   expect(p.running(), `${name} still running before the stop`).toBe(true);
   const t0 = Date.now();
   const kill = setTimeout(() => void p.kill('SIGKILL'), 60_000);
@@ -41,9 +82,10 @@ async function stop(c: TestCluster, name: string): Promise<{ ms: number; exit: s
 }
 
 describe('components stopping with their apiserver unreachable', () => {
-  it.each(['blackholed', 'refused'] as const)('the apiserver %s: controller-manager, scheduler and agent stop gracefully at once', async (how) => {
+  it.each(['blackholed', 'refused'] as const)('the apiserver %s: controller-manager, scheduler, agent, DNS and ingress servers stop gracefully at once', async (how) => {
     cluster = await startCluster({ nodes: ['node-1'], leaderElect: true });
     const c = cluster;
+    const others = await startServers(c);
     await expect.poll(() => c.leader('controller-manager'), { timeout: 30_000 }).toBe('controller-manager-1');
     await expect.poll(() => c.leader('scheduler'), { timeout: 30_000 }).toBe('scheduler-1');
     if (how === 'blackholed') {
@@ -54,10 +96,11 @@ describe('components stopping with their apiserver unreachable', () => {
     } else {
       await c.api.kill('SIGKILL');
     }
-    // Long enough for every component to have a request out to it (Lease renewals every 1–2 s).
+    // Long enough for every component to have a request out to it (Lease renewals every 1–2 s, the DNS server's every 5 s).
     await new Promise((r) => setTimeout(r, 3_000));
-    const names = ['controller-manager-1', 'scheduler-1', 'node-1'];
-    const stopped = await Promise.all(names.map((name) => stop(c, name)));
+    const all: Record<string, Stoppable> = { ...Object.fromEntries(['controller-manager-1', 'scheduler-1', 'node-1'].map((n) => [n, c.process(n)])), ...others };
+    const names = Object.keys(all);
+    const stopped = await Promise.all(names.map((name) => stop(name, all[name]!)));
     const times: Record<string, number> = {};
     names.forEach((name, i) => {
       const { ms, exit } = stopped[i]!;
