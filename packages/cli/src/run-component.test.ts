@@ -39,4 +39,26 @@ describe('runComponent', () => {
     finish();
     await done;
   });
+
+  it('lets the whole component listen on its stop signal without a MaxListenersExceededWarning', async () => {
+    const codes = exits();
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      // Informers, controllers, sleeps: a component has dozens of listeners on the one signal.
+      const done = runComponent('test', async (_c, signal) => {
+        await Promise.all(Array.from({ length: 30 }, () => new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }))));
+      }, {}, log, 1_000);
+      await new Promise((r) => setTimeout(r, 10));
+      process.emit('SIGTERM', 'SIGTERM');
+      await done;
+      // Warnings are emitted on the next tick.
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(codes).toEqual([0]);
+    expect(warnings).not.toContain('MaxListenersExceededWarning');
+  });
 });

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Logger } from '@flotilla/observability';
 
 /** A component's entry point: runs until `signal` aborts, then cleans up and resolves. */
@@ -21,6 +22,9 @@ export const STOP_TIMEOUT_MS = 15_000;
  */
 export async function runComponent<C>(name: string, run: ComponentRun<C>, config: C, log: Logger, stopTimeoutMs = STOP_TIMEOUT_MS): Promise<never> {
   const controller = new AbortController();
+  // Every informer, controller, sleep and server of the component listens for the stop: dozens of
+  // listeners on this one signal are the design, not a leak (Node warned past 10, in every log).
+  setMaxListeners(0, controller.signal);
   let stopTimer: NodeJS.Timeout | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
     if (controller.signal.aborted) {
