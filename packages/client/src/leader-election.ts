@@ -4,6 +4,7 @@
  * with compare-and-swap on resourceVersion, and release it on shutdown so a
  * standby takes over at once instead of waiting out the lease.
  */
+import { setMaxListeners } from 'node:events';
 import { deepCopy, isReason, nowMicroTimestamp, type Lease } from '@flotilla/api';
 import type { ApiClient, ResourceClient } from './api-client.js';
 import { onAbort, realClock, sleep, type Clock } from './clock.js';
@@ -94,6 +95,8 @@ export class LeaderElector {
     this.leading = true;
     this.log.info(who, 'became leader');
     const leaderAc = new AbortController();
+    // The leader's whole work (every controller and informer) listens on it: not a leak.
+    setMaxListeners(0, leaderAc.signal);
     const onAbort = () => leaderAc.abort();
     signal.addEventListener('abort', onAbort, { once: true });
     const work = Promise.resolve()
