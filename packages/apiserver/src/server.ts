@@ -3,6 +3,7 @@
  * over a Storage. Routing is by Kubernetes path rules (request-info.ts), not
  * fastify routes, so every path shape and every error is a Status.
  */
+import { setMaxListeners } from 'node:events';
 import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
@@ -234,6 +235,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   );
   const handlers = new RestHandlers(storage, authorizer, serviceAllocator);
   const shutdown = new AbortController();
+  // Every open watch listens for the shutdown: thousands of listeners are the design, not a leak.
+  setMaxListeners(0, shutdown.signal);
   const find = (group: string, version: string, plural: string) =>
     options.resources ? resources.find((r) => r.group === group && r.version === version && r.plural === plural) : findBuiltinResource(group, version, plural);
 

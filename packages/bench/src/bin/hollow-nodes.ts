@@ -14,6 +14,7 @@
  * `pod-watch=per-node`: each node watches its own pods, as a kubelet does
  * (HollowNodesOptions.podWatch), over a connection of its own.
  */
+import { setMaxListeners } from 'node:events';
 import { writeSync } from 'node:fs';
 import { RestClient } from '@flotilla/client';
 import { runHollowNodes } from '@flotilla/agent';
@@ -22,6 +23,8 @@ const [kubeconfig, countArg, prefix, ...flags] = process.argv.slice(2);
 const oldLiveness = flags.includes('old-liveness');
 const firstIndex = Number(flags.find((f) => f.startsWith('first='))?.slice('first='.length) ?? 0);
 const abort = new AbortController();
+// A thousand nodes' loops listen for the stop on this one signal.
+setMaxListeners(0, abort.signal);
 process.on('SIGTERM', () => abort.abort());
 process.on('SIGINT', () => abort.abort());
 const podWatch = flags.includes('pod-watch=per-node') ? 'per-node' : 'shared';
