@@ -105,6 +105,9 @@ export interface StartApiServerOptions {
 
 const token = () => randomBytes(24).toString('base64url');
 
+/** How long BenchApiServer.restart waits for /readyz. */
+const RESTART_READY_S = 300;
+
 /** Starts the real apiserver over HTTPS on `port` and waits for /readyz. */
 export async function startApiServer(options: StartApiServerOptions): Promise<BenchApiServer> {
   const dir = await mkdtemp(join(tmpdir(), 'flotilla-bench-'));
@@ -137,10 +140,10 @@ export async function startApiServer(options: StartApiServerOptions): Promise<Be
   let caPem = '';
   // Workers start one after another on a busy machine: 30 s each.
   const readyS = 30 * Math.max(1, options.workers ?? 1);
-  const waitReady = async (proc: Started) => {
+  const waitReady = async (proc: Started, waitS = readyS) => {
     // Lines logged before this start (a restart appends to the same log) do not count.
     const logFrom = (await readFile(proc.logFile, 'utf8').catch(() => '')).length;
-    const deadline = Date.now() + readyS * 1000;
+    const deadline = Date.now() + waitS * 1000;
     for (;;) {
       try {
         caPem ||= await readFile(join(certDir, 'ca.crt'), 'utf8');
@@ -157,7 +160,7 @@ export async function startApiServer(options: StartApiServerOptions): Promise<Be
       if (Date.now() > deadline) {
         await proc.stop(1000);
         const log = await readFile(proc.logFile, 'utf8').catch(() => '');
-        throw new Error(`apiserver on ${url} not ready after ${readyS} s; log:\n${log.slice(-3000)}`);
+        throw new Error(`apiserver on ${url} not ready after ${waitS} s; log:\n${log.slice(-3000)}`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -183,7 +186,8 @@ export async function startApiServer(options: StartApiServerOptions): Promise<Be
     async restart(signal: NodeJS.Signals = 'SIGKILL') {
       await proc.stop(0, signal);
       proc = launch();
-      await waitReady(proc);
+      // It loads every object into its read cache first: 150,000 pods take a while.
+      await waitReady(proc, RESTART_READY_S);
     },
     async stop(graceMs?: number) {
       await proc.stop(graceMs);
