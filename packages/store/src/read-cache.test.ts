@@ -27,6 +27,34 @@ function fakes(kvs: IKeyValue[], revision: number) {
 const settle = () => new Promise((r) => setImmediate(r));
 
 describe('ReadCache', () => {
+  it('loads in chunks, every one at the first one\'s revision', async () => {
+    const all = Array.from({ length: 25 }, (_, i) => kv(`/r/pods/default/p${String(i).padStart(2, '0')}`, i + 1));
+    const asked: Array<{ key: string; limit: number; revision?: number }> = [];
+    // A fake etcd that honours key, limit and revision as a range does.
+    const client: ReadCacheOptions['client'] = {
+      range: async (req) => {
+        const from = req.key.toString();
+        asked.push({ key: from, limit: Number(req.limit), ...(req.revision ? { revision: Number(req.revision) } : {}) });
+        const rest = all.filter((k) => k.key.toString() >= from);
+        const kvs = rest.slice(0, Number(req.limit));
+        return { kvs, more: rest.length > kvs.length, header: { revision: String(req.revision ?? 40) } } as unknown as RangeResponse;
+      },
+    };
+    const f = fakes([], 0);
+    const cache = new ReadCache({ client, stream: f.stream, keyPrefix: '/r/', log: createLogger('test', { level: 'silent' }), loadChunk: 10 });
+    cache.start();
+    await settle();
+    await settle();
+    expect(cache.ready).toBe(true);
+    expect(cache.size).toBe(25);
+    expect(asked).toEqual([
+      { key: '/r/', limit: 10 },
+      { key: '/r/pods/default/p09\u0000', limit: 10, revision: 40 },
+      { key: '/r/pods/default/p19\u0000', limit: 10, revision: 40 },
+    ]);
+    expect(f.watches[0]!.req.startRevision).toBe(41);
+  });
+
   it('answers only revisions it has caught up with, and applies puts and deletes in order', async () => {
     const f = fakes([kv('/r/pods/default/a', 5)], 10);
     const cache = new ReadCache({ client: f.client, stream: f.stream, keyPrefix: '/r/', log: createLogger('test', { level: 'silent' }) });

@@ -29,7 +29,17 @@ export interface ReadCacheOptions {
   /** Every key under this prefix (with its trailing slash) is kept. */
   keyPrefix: string;
   log: Logger;
+  /** Keys per etcd range while loading (default LOAD_CHUNK). */
+  loadChunk?: number;
 }
+
+/**
+ * Keys per range of the load, as Kubernetes' watch cache lists in pages of
+ * 10,000: one range of the whole prefix (150,000 pods, half a gigabyte)
+ * outlasted the etcd request deadline, and an apiserver restarted on a
+ * large cluster served every read from etcd while it tried again and again.
+ */
+export const LOAD_CHUNK = 10_000;
 
 /**
  * A consumer of one resource's changes as the copy applies them (a watch
@@ -198,11 +208,20 @@ export class ReadCache {
 
   private async load(): Promise<void> {
     const { client, stream, keyPrefix, log } = this.opts;
-    const res = await client.range({ key: Buffer.from(keyPrefix), range_end: prefixRangeEnd(keyPrefix) });
-    if (this.closed) return;
-    const rev = Number(res.header.revision);
-    // One message holds every value: each is copied out, or the first load would be kept until every key changed.
-    for (const kv of res.kvs) this.put(kv.key.toString('utf8'), { value: ownBytes(kv.value), modRevision: kv.mod_revision });
+    const end = prefixRangeEnd(keyPrefix);
+    const chunk = Math.max(1, this.opts.loadChunk ?? LOAD_CHUNK);
+    // In chunks, every one at the first one's revision: one consistent snapshot.
+    let rev = 0;
+    let start = Buffer.from(keyPrefix);
+    for (;;) {
+      const res = await client.range({ key: start, range_end: end, limit: chunk, ...(rev ? { revision: rev } : {}) });
+      if (this.closed) return;
+      if (!rev) rev = Number(res.header.revision);
+      // One message holds many values: each is copied out, or the load would be kept until every key changed.
+      for (const kv of res.kvs) this.put(kv.key.toString('utf8'), { value: ownBytes(kv.value), modRevision: kv.mod_revision });
+      if (!res.more || res.kvs.length === 0) break;
+      start = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.from([0])]);
+    }
     this.revision = rev;
     this.loadedAt = rev;
     this.state = 'ready';
