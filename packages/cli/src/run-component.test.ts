@@ -50,7 +50,7 @@ describe('runComponent', () => {
       const done = runComponent('test', async (_c, signal) => {
         await Promise.all(Array.from({ length: 30 }, () => new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }))));
       }, {}, log, 1_000);
-      await new Promise((r) => setTimeout(r, 10));
+      // The run added its listeners as runComponent called it.
       process.emit('SIGTERM', 'SIGTERM');
       await done;
       // Warnings are emitted on the next tick.

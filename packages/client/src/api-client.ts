@@ -120,28 +120,37 @@ export interface ApiClient {
 }
 
 /**
- * `client` for work that finishes what it has in hand when it stops (a
- * controller's item, a scheduler's bindings): its requests still in flight
- * `graceMs` after `stop` aborts are given up, rather than held for the
- * response timeout by an apiserver that stopped answering. `dispose` when
- * the work is done.
+ * The requests of work that finishes what it has in hand when it stops (a
+ * controller's item, a scheduler's bindings): made through `client`, those
+ * still in flight `graceMs` after the stop are given up, rather than held
+ * for the response timeout by an apiserver that stopped answering.
  */
-export function givingUpAfterStop(client: ApiClient, stop: AbortSignal, graceMs: number): { client: ApiClient; dispose: () => void } {
-  const requests = new AbortController();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const giveUp = () => {
-    timer = setTimeout(() => requests.abort(), graceMs);
-    timer.unref();
-  };
-  if (stop.aborted) giveUp();
-  else stop.addEventListener('abort', giveUp, { once: true });
-  return {
-    client: client.withSignal?.(requests.signal) ?? client,
-    dispose: () => {
+export class StopGrace {
+  /** What the work makes its requests through. */
+  readonly client: ApiClient;
+  private readonly requests = new AbortController();
+
+  constructor(
+    client: ApiClient,
+    private readonly graceMs: number,
+  ) {
+    this.client = client.withSignal?.(this.requests.signal) ?? client;
+  }
+
+  /** Gives the requests up `graceMs` after `stop` aborts, unless the returned function (the work is over) is called first. */
+  arm(stop: AbortSignal): () => void {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const giveUp = () => {
+      timer = setTimeout(() => this.requests.abort(), this.graceMs);
+      timer.unref();
+    };
+    if (stop.aborted) giveUp();
+    else stop.addEventListener('abort', giveUp, { once: true });
+    return () => {
       stop.removeEventListener('abort', giveUp);
       clearTimeout(timer);
-    },
-  };
+    };
+  }
 }
 
 /** Resolves a target to its resource; throws a plain Error naming what was not found. */

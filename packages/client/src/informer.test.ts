@@ -2,7 +2,7 @@ import type { Pod } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { Informer, InformerFactory } from './informer.js';
 import { FakeApiClient } from './testing/fake-api-client.js';
-import { overrideResource } from './testing/override-resource.js';
+import { hangUntilAborted, overrideResource, stopWithRequestsInFlight, type Unanswered } from './testing/override-resource.js';
 import { waitFor } from './testing/wait-for.js';
 
 const pod = (ns: string, name: string, extra: Partial<Pod['spec']> = {}, labels: Record<string, string> = {}): Pod => ({
@@ -190,21 +190,12 @@ describe('Informer', () => {
 
 describe('Informer stopping', () => {
   it('gives up a LIST that never answers when stopped, instead of waiting on it', async () => {
-    let listing = 0;
-    // An apiserver that stopped answering: the LIST hangs until its signal (if any) aborts it, as RestClient's do.
-    const client = overrideResource(new FakeApiClient(), 'pods', () => ({
-      list: (_ns, options) => {
-        listing++;
-        return new Promise<never>((_, reject) => options?.signal?.addEventListener('abort', () => reject(options.signal!.reason), { once: true }));
-      },
-    }));
+    // An apiserver that stopped answering: the LIST hangs until its own signal (if any) aborts it.
+    const hung: Unanswered = { calls: 0, givenUp: 0 };
+    const client = overrideResource(new FakeApiClient(), 'pods', () => ({ list: (_ns, options) => hangUntilAborted(options?.signal, hung) }));
     const inf = new Informer<Pod>(client, 'pods');
-    const ac = new AbortController();
-    const running = inf.run(ac.signal);
-    await waitFor(() => listing > 0, { what: 'a LIST in flight' });
-    ac.abort();
     // Without the signal on the LIST, this never returns.
-    await running;
+    await stopWithRequestsInFlight(hung, (signal) => inf.run(signal));
     expect(inf.hasSynced()).toBe(false);
   });
 });

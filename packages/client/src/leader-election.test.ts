@@ -2,7 +2,7 @@ import type { Lease } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { LeaderElector, runWithLeaderElection } from './leader-election.js';
 import { FakeApiClient } from './testing/fake-api-client.js';
-import { overrideResource } from './testing/override-resource.js';
+import { hangUntilAborted, overrideResource } from './testing/override-resource.js';
 import { waitFor } from './testing/wait-for.js';
 
 const opts = { namespace: 'kube-system', name: 'lock', leaseDurationSeconds: 1, renewDeadlineSeconds: 0.5, retryPeriodSeconds: 0.05 };
@@ -25,19 +25,11 @@ function candidate(fake: FakeApiClient, identity: string, extra: Partial<typeof 
 
 /**
  * The fake, except that once `hang` is set its Lease requests never answer (an apiserver behind a
- * dropped network); `pending` counts the requests still open, `aborted` those their caller gave up.
+ * dropped network); `calls` counts them, `givenUp` those their caller gave up, `open()` those still open.
  */
 function hangingLeases(fake: FakeApiClient) {
-  const state = { hang: false, pending: 0, aborted: 0 };
-  const hold = (signal?: AbortSignal) =>
-    new Promise<never>((_, reject) => {
-      state.pending++;
-      signal?.addEventListener('abort', () => {
-        state.pending--;
-        state.aborted++;
-        reject(signal.reason);
-      });
-    });
+  const state = { hang: false, calls: 0, givenUp: 0, open: () => state.calls - state.givenUp };
+  const hold = (signal?: AbortSignal) => hangUntilAborted(signal, state);
   const client = overrideResource(fake, 'leases', (real) => ({
     get: (ns, name, o) => (state.hang ? hold(o?.signal) : real.get(ns, name, o)),
     create: (obj, o) => (state.hang ? hold(o?.signal) : real.create(obj, o)),
@@ -110,8 +102,8 @@ describe('LeaderElector', () => {
     expect(leading).toBe(false);
     expect(elector.isLeader()).toBe(false);
     await done;
-    expect(state.aborted).toBeGreaterThan(0);
-    expect(state.pending).toBe(0);
+    expect(state.givenUp).toBeGreaterThan(0);
+    expect(state.open()).toBe(0);
   });
 
   it('stops when told even with its Lease requests unanswered (the release is given up)', async () => {
@@ -128,11 +120,11 @@ describe('LeaderElector', () => {
     });
     await waitFor(() => leading);
     state.hang = true;
-    await waitFor(() => state.pending > 0, { timeoutMs: 5000 });
+    await waitFor(() => state.open() > 0, { timeoutMs: 5000 });
     ac.abort();
     // The renewal in flight is aborted at once; the release waits RELEASE_TIMEOUT_MS at most.
     await done;
-    expect(state.pending).toBe(0);
+    expect(state.open()).toBe(0);
     expect(fake.peek<Lease>('leases', 'kube-system', 'lock')?.spec?.holderIdentity).toBe('b');
   });
 

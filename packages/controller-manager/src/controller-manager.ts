@@ -4,7 +4,7 @@
  * however many controllers read it. It knows nothing of flags, kubeconfigs
  * or leader election: run.ts does that and hands it a client and a signal.
  */
-import { EventRecorder, givingUpAfterStop, InformerFactory, realClock, type ApiClient, type Clock, type Logger } from '@flotilla/client';
+import { EventRecorder, InformerFactory, StopGrace, realClock, type ApiClient, type Clock, type Logger } from '@flotilla/client';
 import { ControllerMetrics } from './controller-metrics.js';
 import { CronJobController } from './cronjob/index.js';
 import { DaemonSetController } from './daemonset/index.js';
@@ -140,11 +140,12 @@ export class ControllerManager {
     // The controllers finish the item in hand when they stop. With an apiserver that stopped
     // answering, a request of that item would hold the stop for the client's response timeout
     // (60 s): REQUEST_GRACE_MS after the stop, whatever is still in flight is given up.
-    const requests = givingUpAfterStop(this.options.client, signal, REQUEST_GRACE_MS);
+    const requests = new StopGrace(this.options.client, REQUEST_GRACE_MS);
+    const disarm = requests.arm(signal);
     try {
       await this.runWith(requests.client, signal);
     } finally {
-      requests.dispose();
+      disarm();
     }
   }
 

@@ -1,5 +1,5 @@
 import { silentLogger } from '@flotilla/client';
-import { FakeApiClient, unansweredResource, waitFor, type Unanswered } from '@flotilla/client/testing';
+import { FakeApiClient, stopWithRequestsInFlight, unansweredResource, waitFor, type Unanswered } from '@flotilla/client/testing';
 import { describe, expect, it } from 'vitest';
 import { ControllerManager, resolveControllers } from './controller-manager.js';
 import { pod, service } from './fixtures.js';
@@ -75,12 +75,8 @@ describe('ControllerManager stopping', () => {
     const hung: Unanswered = { calls: 0, givenUp: 0 };
     const client = unansweredResource(fake, 'endpoints', ['create'], hung);
     const m = new ControllerManager({ client, controllers: ['endpoints'], logger: silentLogger });
-    const ac = new AbortController();
-    const running = m.run(ac.signal);
-    await waitFor(() => hung.calls > 0, { what: 'an Endpoints create in flight' });
-    ac.abort();
     // Without the manager's signal on its requests, this never returns.
-    await running;
+    await stopWithRequestsInFlight(hung, (signal) => m.run(signal));
     expect(hung.givenUp).toBe(hung.calls);
   });
 });

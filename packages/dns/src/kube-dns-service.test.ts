@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { EndpointSlice, Endpoints, Service } from '@flotilla/api';
-import { FakeApiClient, unansweredResource, waitFor, type Unanswered } from '@flotilla/client/testing';
+import { FakeApiClient, stopWithRequestsInFlight, unansweredResource, type Unanswered } from '@flotilla/client/testing';
 import { KubeDnsRegistrar, SKIP_MIRROR_LABEL } from './kube-dns-service.js';
 
 const get = async <T>(c: FakeApiClient, kind: string, apiVersion: string, name: string) => (await c.resource<T & { metadata: object; apiVersion: string; kind: string }>({ apiVersion, kind }).get('kube-system', name)) as T;
@@ -63,12 +63,8 @@ describe('KubeDnsRegistrar', () => {
     const hung: Unanswered = { calls: 0, givenUp: 0 };
     const client = unansweredResource(new FakeApiClient(), 'leases', ['get', 'create', 'update', 'delete', 'list'], hung);
     const r = new KubeDnsRegistrar(client, { clusterIP: '10.96.0.10', address: '10.250.0.1', port: 53, identity: 'a' });
-    const ac = new AbortController();
-    const running = r.run(ac.signal);
-    await waitFor(() => hung.calls > 0, { what: 'a Lease request in flight' });
-    ac.abort();
     // Without a deadline on the registrar's requests, this never returns.
-    await running;
+    await stopWithRequestsInFlight(hung, (signal) => r.run(signal));
     expect(hung.givenUp).toBe(hung.calls);
   });
 });

@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isReason, nowMicroTimestamp, SERVICE_NAME_LABEL, MANAGED_BY_LABEL, type EndpointSlice, type Endpoints, type Lease, type Service } from '@flotilla/api';
-import { givingUpAfterStop, sleep, realClock, type ApiClient, type ResourceClient } from '@flotilla/client';
+import { sleep, realClock, StopGrace, type ApiClient, type ResourceClient } from '@flotilla/client';
 import type { Logger } from '@flotilla/observability';
 
 /** Namespace and name of the cluster DNS Service, as in Kubernetes. */
@@ -52,19 +52,26 @@ export const DEREGISTER_TIMEOUT_MS = 2_000;
 export class KubeDnsRegistrar {
   /** This server's EndpointSlice and Lease name. */
   readonly objectName: string;
-  private services!: ResourceClient<Service>;
-  private slices!: ResourceClient<EndpointSlice>;
-  private endpoints!: ResourceClient<Endpoints>;
-  private leases!: ResourceClient<Lease>;
+  /** What every request goes through: those of a stopping server are given up DEREGISTER_TIMEOUT_MS after the stop. */
+  private readonly requests: StopGrace;
+  private readonly services: ResourceClient<Service>;
+  private readonly slices: ResourceClient<EndpointSlice>;
+  private readonly endpoints: ResourceClient<Endpoints>;
+  private readonly leases: ResourceClient<Lease>;
   private readonly now: () => number;
   private readonly leaseSeconds: number;
 
   constructor(
-    private readonly client: ApiClient,
+    client: ApiClient,
     private readonly o: KubeDnsRegistrarOptions,
   ) {
     this.objectName = `kube-dns-${createHash('sha256').update(o.identity).digest('hex').slice(0, 10)}`;
-    this.use(client);
+    this.requests = new StopGrace(client, DEREGISTER_TIMEOUT_MS);
+    const api = this.requests.client;
+    this.services = api.resource<Service>({ apiVersion: 'v1', kind: 'Service' });
+    this.slices = api.resource<EndpointSlice>({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice' });
+    this.endpoints = api.resource<Endpoints>({ apiVersion: 'v1', kind: 'Endpoints' });
+    this.leases = api.resource<Lease>({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease' });
     this.now = o.now ?? Date.now;
     this.leaseSeconds = o.leaseSeconds ?? 15;
   }
@@ -78,13 +85,6 @@ export class KubeDnsRegistrar {
     await this.writeEndpoints(live);
   }
 
-  private use(client: ApiClient): void {
-    this.services = client.resource<Service>({ apiVersion: 'v1', kind: 'Service' });
-    this.slices = client.resource<EndpointSlice>({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice' });
-    this.endpoints = client.resource<Endpoints>({ apiVersion: 'v1', kind: 'Endpoints' });
-    this.leases = client.resource<Lease>({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease' });
-  }
-
   /**
    * Rounds until `signal` aborts; then takes this server out of the
    * endpoints. The round in flight and the leaving get DEREGISTER_TIMEOUT_MS
@@ -93,8 +93,7 @@ export class KubeDnsRegistrar {
    */
   async run(signal: AbortSignal): Promise<void> {
     const log = this.o.logger;
-    const requests = givingUpAfterStop(this.client, signal, DEREGISTER_TIMEOUT_MS);
-    this.use(requests.client);
+    const disarm = this.requests.arm(signal);
     try {
       while (!signal.aborted) {
         try {
@@ -106,8 +105,7 @@ export class KubeDnsRegistrar {
       }
       await this.deregister();
     } finally {
-      requests.dispose();
-      this.use(this.client);
+      disarm();
     }
   }
 

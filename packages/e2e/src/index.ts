@@ -1,5 +1,5 @@
 export * from './apiserver.js';
-export { childPids, freezeProcess, healthyStatusPort, statusPort, statusPortReady, superviseProcess, type SupervisedProcess } from './child-process.js';
+export { childPids, freezeProcess, healthyStatusPort, statusPort, statusPortReady, superviseProcess, type Incarnation, type SupervisedProcess } from './child-process.js';
 export * from './proc-stat.js';
 export * from './cluster.js';
 export * from './env.js';

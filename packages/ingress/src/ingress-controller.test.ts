@@ -1,7 +1,7 @@
 /** The control plane against the in-memory FakeApiClient: snapshots, status writes and Events. */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EndpointSlice, Ingress, IngressClass, KubeObject, Service } from '@flotilla/api';
-import { FakeApiClient, unansweredResource, waitFor, type Unanswered } from '@flotilla/client/testing';
+import { FakeApiClient, stopWithRequestsInFlight, unansweredResource, waitFor, type Unanswered } from '@flotilla/client/testing';
 import { createLogger } from '@flotilla/observability';
 import { IngressController } from './ingress-controller.js';
 import { IngressMetrics } from './metrics.js';
@@ -74,12 +74,8 @@ describe('IngressController stopping', () => {
       client, className: 'flotilla', controllerName: 'flotilla.dev/ingress', publishAddress: '10.250.0.1',
       logger: createLogger('test', { level: 'silent' }), metrics: new IngressMetrics(), events: { event: () => undefined }, onSnapshot: () => undefined,
     });
-    const ac = new AbortController();
-    const running = c.run(ac.signal);
-    await waitFor(() => hung.calls > 0, { what: 'a status write in flight' });
-    ac.abort();
     // Without the stop's signal on the status writes, this never returns.
-    await running;
+    await stopWithRequestsInFlight(hung, (signal) => c.run(signal));
     expect(hung.givenUp).toBe(hung.calls);
   });
 });

@@ -12,7 +12,7 @@
  */
 import { isIP } from 'node:net';
 import { findResource, isReason, type KubeObject, type Endpoints, type EndpointSlice, type Ingress, type IngressClass, type Service } from '@flotilla/api';
-import { Controller, givingUpAfterStop, Informer, type ApiClient, type EventRecorder } from '@flotilla/client';
+import { Controller, Informer, StopGrace, type ApiClient, type EventRecorder } from '@flotilla/client';
 import type { Logger } from '@flotilla/observability';
 import { endpointsEndpointSource, resolveBackend, sliceEndpointSource, sliceServiceIndex, SLICE_SERVICE_INDEX, type EndpointSource } from './backends.js';
 import { classFilter, type ClassIdentity } from './ingress-class.js';
@@ -49,10 +49,10 @@ export interface IngressControllerOptions extends ClassIdentity {
   tls?: TlsStore;
 }
 
-/** Builds snapshots from informers and keeps Ingress status. */
 /** How long a status write in flight may go on after the stop before it is given up. */
 export const STATUS_GRACE_MS = 1_000;
 
+/** Builds snapshots from informers and keeps Ingress status. */
 export class IngressController {
   private readonly opts: IngressControllerOptions;
   private readonly log: Logger;
@@ -64,8 +64,8 @@ export class IngressController {
   readonly secrets: Informer<TlsSecret> | undefined;
   private readonly source: EndpointSource;
   private readonly status: Controller;
-  /** What status writes go through: the client, with its requests given up after a stop while running. */
-  private statusClient: ApiClient;
+  /** What status writes go through: their requests are given up STATUS_GRACE_MS after a stop. */
+  private readonly statusRequests: StopGrace;
   private scheduled = false;
   private synced = false;
   private last: Snapshot | undefined;
@@ -77,7 +77,7 @@ export class IngressController {
   constructor(opts: IngressControllerOptions) {
     this.opts = opts;
     this.log = opts.logger;
-    this.statusClient = opts.client;
+    this.statusRequests = new StopGrace(opts.client, STATUS_GRACE_MS);
     const informerOpts = { logger: opts.logger };
     this.ingresses = new Informer<Ingress>(opts.client, { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress' }, informerOpts);
     this.classes = new Informer<IngressClass>(opts.client, { apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass' }, informerOpts);
@@ -230,7 +230,7 @@ export class IngressController {
     const have = ing.status?.loadBalancer?.ingress ?? [];
     if (JSON.stringify(have) === JSON.stringify(want)) return;
     try {
-      await this.statusClient
+      await this.statusRequests.client
         .resource<Ingress>({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress' })
         .patchStatus(ing.metadata.namespace, ing.metadata.name!, { status: { loadBalancer: { ingress: want } } }, 'merge');
       this.log.info({ key, address: addr }, 'ingress status updated');
@@ -249,13 +249,11 @@ export class IngressController {
     this.build();
     onReady?.();
     // A status write in flight is finished on stop, but not waited on for the response timeout of an apiserver that stopped answering.
-    const requests = givingUpAfterStop(this.opts.client, signal, STATUS_GRACE_MS);
-    this.statusClient = requests.client;
+    const disarm = this.statusRequests.arm(signal);
     try {
       await this.status.run(signal);
     } finally {
-      requests.dispose();
-      this.statusClient = this.opts.client;
+      disarm();
     }
   }
 }

@@ -1,5 +1,5 @@
 import { APPLIED_ENDPOINTSLICE_RV_ANNOTATION, appliedRevision, PROXY_LEASE_LABEL, type Lease } from '@flotilla/api';
-import { FakeApiClient, overrideResource, waitFor } from '@flotilla/client/testing';
+import { FakeApiClient, stopWithRequestsInFlight, unansweredResource, waitFor, type Unanswered } from '@flotilla/client/testing';
 import { describe, expect, it } from 'vitest';
 import { AppliedReporter } from './applied-reporter.js';
 
@@ -24,18 +24,10 @@ describe('AppliedReporter', () => {
   });
 
   it('stops at once with a write the apiserver never answers', async () => {
-    const fake = new FakeApiClient();
-    let hung = 0;
     // Lease writes that never answer: an apiserver behind a dropped network.
-    const client = overrideResource(fake, 'leases', () => ({
-      patch: () => ((hung++, new Promise<never>(() => undefined))),
-      create: () => ((hung++, new Promise<never>(() => undefined))),
-    }));
+    const hung: Unanswered = { calls: 0, givenUp: 0 };
+    const client = unansweredResource(new FakeApiClient(), 'leases', ['patch', 'create'], hung);
     const r = new AppliedReporter({ client, name: 'node-1', minIntervalMs: 50, renewIntervalMs: 60_000 });
-    const ac = new AbortController();
-    const running = r.run(ac.signal);
-    await waitFor(() => hung > 0, { what: 'a write in flight' });
-    ac.abort();
-    await running;
+    await stopWithRequestsInFlight(hung, (signal) => r.run(signal));
   });
 });

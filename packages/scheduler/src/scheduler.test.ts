@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { getCondition, type KubeObject, type Node, type Pod } from '@flotilla/api';
 import type { ApiClient } from '@flotilla/client';
-import { FakeApiClient } from '@flotilla/client/testing';
+import { FakeApiClient, hangUntilAborted, stopWithRequestsInFlight, type Unanswered } from '@flotilla/client/testing';
 import { makeNode, makePod } from './fixtures.js';
 import { Scheduler, type SchedulerEventSink } from './scheduler.js';
 
@@ -196,23 +196,15 @@ describe('Scheduler with a FakeApiClient', () => {
 describe('Scheduler stopping', () => {
   it('gives up bindings that never answer a second after the stop, instead of waiting on them', async () => {
     const client = new FakeApiClient({ objects: [makeNode('n0', { cpu: '8' }), makePod('p0', { cpu: '100m' }), makePod('p1', { cpu: '100m' })] });
-    let hung = 0;
-    let givenUp = 0;
     // An apiserver that stopped answering: each binding hangs, until the signal of the client it was
     // posted through (if any) aborts it, as RestClient's do.
-    const hangingBind = (signal?: AbortSignal) => () => {
-      hung++;
-      return new Promise<never>((_, reject) => signal?.addEventListener('abort', () => (givenUp++, reject(signal.reason)), { once: true }));
-    };
+    const hung: Unanswered = { calls: 0, givenUp: 0 };
+    const hangingBind = (signal?: AbortSignal) => () => hangUntilAborted(signal, hung);
     client.bind = hangingBind();
     Object.assign(client, { withSignal: (signal: AbortSignal): ApiClient => ({ resource: (t) => client.resource(t), bind: hangingBind(signal) }) });
     const scheduler = new Scheduler({ client, events: new RecordingEvents(), flushIntervalMs: 3_600_000 });
-    const ac = new AbortController();
-    const running = scheduler.run(ac.signal);
-    await until(() => hung === 2, 'two bindings in flight');
-    ac.abort();
     // Without the stop's signal on the bindings, this never returns.
-    await running;
-    expect(givenUp).toBe(2);
+    await stopWithRequestsInFlight(hung, (signal) => scheduler.run(signal), 2);
+    expect(hung.givenUp).toBe(2);
   });
 });

@@ -8,7 +8,7 @@
  * fit nowhere are parked until the cluster changes.
  */
 import { ApiError, getCondition, isReason, nowTimestamp, objectKey, setCondition, deepCopy, type KubeObject, type Node, type Pod } from '@flotilla/api';
-import { Controller, defaultControllerRateLimiter, givingUpAfterStop, Informer, realClock, type RateLimiter, silentLogger, WorkQueue, type ApiClient, type Clock, type Logger, type TimerHandle } from '@flotilla/client';
+import { Controller, defaultControllerRateLimiter, Informer, StopGrace, realClock, type RateLimiter, silentLogger, WorkQueue, type ApiClient, type Clock, type Logger, type TimerHandle } from '@flotilla/client';
 import { Registry, type Counter, type Gauge, type Histogram } from '@flotilla/observability';
 import { schedule, type ScheduleOptions } from './schedule.js';
 import { podInfo, Snapshot } from './snapshot.js';
@@ -100,8 +100,8 @@ export class Scheduler {
   private readonly pending = new Set<string>();
   private flushTimer: TimerHandle | undefined;
   private readonly maxBindings: number;
-  /** What bindings are posted through: the client, with its requests given up after a stop while running. */
-  private binder: ApiClient;
+  /** What bindings are posted through: their requests are given up BINDING_GRACE_MS after a stop. */
+  private readonly bindingRequests: StopGrace;
   /** Bindings posted and not yet answered. */
   private readonly bindings = new Set<Promise<void>>();
   /** Workers waiting for a binding slot. */
@@ -115,7 +115,7 @@ export class Scheduler {
 
   constructor(options: SchedulerOptions) {
     this.client = options.client;
-    this.binder = options.client;
+    this.bindingRequests = new StopGrace(options.client, BINDING_GRACE_MS);
     this.schedulerName = options.schedulerName ?? DEFAULT_SCHEDULER_NAME;
     this.flushIntervalMs = options.flushIntervalMs ?? 30_000;
     this.clock = options.clock ?? realClock;
@@ -153,16 +153,14 @@ export class Scheduler {
     this.scheduleFlush();
     // The bindings in flight are waited for on stop, but not for the client's response timeout
     // (60 s) when the apiserver stopped answering.
-    const requests = givingUpAfterStop(this.client, signal, BINDING_GRACE_MS);
-    this.binder = requests.client;
+    const disarm = this.bindingRequests.arm(signal);
     try {
       await this.controller.run(signal);
     } finally {
       if (this.flushTimer !== undefined) this.clock.clearTimeout(this.flushTimer);
       this.flushTimer = undefined;
       while (this.bindings.size > 0) await Promise.allSettled([...this.bindings]);
-      requests.dispose();
-      this.binder = this.client;
+      disarm();
     }
   }
 
@@ -295,7 +293,7 @@ export class Scheduler {
   private async bind(pod: Pod, key: string, node: string, start: number): Promise<void> {
     const { namespace, name } = pod.metadata;
     try {
-      await this.binder.bind(namespace ?? 'default', name ?? '', node);
+      await this.bindingRequests.client.bind(namespace ?? 'default', name ?? '', node);
     } catch (err) {
       this.snapshot.forget(key);
       if (isReason(err, 'Conflict') || isReason(err, 'NotFound')) {

@@ -29,7 +29,7 @@ import type { KeyValue } from './etcd-proto.js';
 import { decodeContinue, encodeContinue } from './continue-token.js';
 import { IDENTITY_TRANSFORMER, type ValueTransformer } from './encryption.js';
 import { isCompactedError, isFutureRevisionError, toApiError } from './etcd-errors.js';
-import { listPrefix, normalizePrefix, objectKey, prefixRangeEnd } from './keys.js';
+import { listPrefix, normalizePrefix, objectKey, prefixRangeEnd, RANGE_CHUNK } from './keys.js';
 import { rfc3339 } from './names.js';
 import type {
   Storage,
@@ -58,7 +58,7 @@ export interface EtcdStorageOptions {
   requestTimeoutMs?: number;
   /** Changes per resource kept in memory so recent watch resumptions need no etcd watch. Default 10,000. */
   watchHistorySize?: number;
-  /** Keys read from etcd per range call of a list (all at one revision). Default 10,000. */
+  /** Keys read from etcd per range call of a list and of the read cache's load (all at one revision). Default RANGE_CHUNK, 10,000. */
   listChunkSize?: number;
   /**
    * A list served from the read cache hands the event loop back after this
@@ -165,7 +165,6 @@ const CACHE_LAG_WAIT_OFF_MAX_MS = 30_000;
 
 const MODIFIED = 'the object has been modified; please apply your changes to the latest version and try again';
 const MAX_RETRIES = 16;
-const MAX_LIST_CHUNK = 10_000;
 
 type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
 type Backoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>;
@@ -312,7 +311,7 @@ export class EtcdStorage implements Storage {
     this.log = options.logger ?? createLogger('store');
     this.timeoutMs = options.requestTimeoutMs ?? 5000;
     this.historySize = options.watchHistorySize ?? 10_000;
-    this.listChunk = Math.max(1, Math.floor(options.listChunkSize ?? MAX_LIST_CHUNK));
+    this.listChunk = Math.max(1, Math.floor(options.listChunkSize ?? RANGE_CHUNK));
     this.listYieldEvery = Math.max(1, Math.floor(options.listYieldEvery ?? LIST_YIELD_EVERY));
     this.bufferSize = options.watchBufferSize ?? 10_000;
     this.transformer = options.transformer ?? IDENTITY_TRANSFORMER;
@@ -357,7 +356,7 @@ export class EtcdStorage implements Storage {
     this.lagWaitsOffMs = this.cacheLagWaitMs;
     this.now = options.clock ?? Date.now;
     if (options.readCache !== false) {
-      this.readCache = new ReadCache({ client: this.kv, stream: this.watchStream, keyPrefix: `${this.prefix}/`, log: this.log });
+      this.readCache = new ReadCache({ client: this.kv, stream: this.watchStream, keyPrefix: `${this.prefix}/`, log: this.log, loadChunk: this.listChunk });
     }
     const grant = async (ttl: number) => String((await this.client.leaseClient.leaseGrant({ TTL: ttl, ID: 0 })).ID);
     for (const [resource, ttlSeconds] of Object.entries(options.objectTtlSeconds ?? {})) {

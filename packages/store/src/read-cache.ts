@@ -12,7 +12,7 @@
  */
 import type { Logger } from '@flotilla/observability';
 import type { RangeRequest, RangeResponse, WatchEvent } from './etcd-proto.js';
-import { prefixRangeEnd } from './keys.js';
+import { prefixRangeEnd, RANGE_CHUNK } from './keys.js';
 import type { WatchStream } from './watch-stream.js';
 
 /** The stored bytes of one key and its mod revision. */
@@ -29,17 +29,9 @@ export interface ReadCacheOptions {
   /** Every key under this prefix (with its trailing slash) is kept. */
   keyPrefix: string;
   log: Logger;
-  /** Keys per etcd range while loading (default LOAD_CHUNK). */
+  /** Keys per etcd range while loading (default RANGE_CHUNK). */
   loadChunk?: number;
 }
-
-/**
- * Keys per range of the load, as Kubernetes' watch cache lists in pages of
- * 10,000: one range of the whole prefix (150,000 pods, half a gigabyte)
- * outlasted the etcd request deadline, and an apiserver restarted on a
- * large cluster served every read from etcd while it tried again and again.
- */
-export const LOAD_CHUNK = 10_000;
 
 /**
  * A consumer of one resource's changes as the copy applies them (a watch
@@ -209,7 +201,7 @@ export class ReadCache {
   private async load(): Promise<void> {
     const { client, stream, keyPrefix, log } = this.opts;
     const end = prefixRangeEnd(keyPrefix);
-    const chunk = Math.max(1, this.opts.loadChunk ?? LOAD_CHUNK);
+    const chunk = Math.max(1, this.opts.loadChunk ?? RANGE_CHUNK);
     // In chunks, every one at the first one's revision: one consistent snapshot.
     let rev = 0;
     let start = Buffer.from(keyPrefix);

@@ -1,5 +1,6 @@
 import type { KubeObject } from '@flotilla/api';
 import type { ApiClient, ResourceClient, ResourceTarget } from '../api-client.js';
+import { waitFor } from './wait-for.js';
 
 /**
  * `client`, except that the methods in `overrides` replace those of one
@@ -28,29 +29,45 @@ export interface Unanswered {
 }
 
 /**
- * `client`, with the `methods` of one resource never answered, as by an
- * apiserver that stopped answering: each hangs until the signal of the
- * client view it was made through (`withSignal`, as RestClient's) aborts,
- * and forever when made through `client` itself.
+ * A request that never answers, as from an apiserver that stopped
+ * answering: it rejects only when `signal` aborts (at once when it already
+ * has), as RestClient's requests do, and never without one. Counted in
+ * `counts` when given.
+ */
+export function hangUntilAborted(signal: AbortSignal | undefined, counts?: Unanswered): Promise<never> {
+  if (counts) counts.calls++;
+  return new Promise<never>((_, reject) => {
+    const giveUp = () => {
+      if (counts) counts.givenUp++;
+      reject(signal!.reason);
+    };
+    if (signal?.aborted) giveUp();
+    else signal?.addEventListener('abort', giveUp, { once: true });
+  });
+}
+
+/**
+ * Runs `run` until `inFlight` requests counted in `counts` are out, then
+ * stops it (aborts its signal) and resolves once it has returned: it never
+ * does when the stop waits on them.
+ */
+export async function stopWithRequestsInFlight(counts: Unanswered, run: (signal: AbortSignal) => Promise<unknown>, inFlight = 1): Promise<void> {
+  const ac = new AbortController();
+  const running = run(ac.signal);
+  await waitFor(() => counts.calls >= inFlight, { what: `${inFlight} request(s) in flight` });
+  ac.abort();
+  await running;
+}
+
+/**
+ * `client`, with the `methods` of one resource never answered
+ * (hangUntilAborted): each hangs until the signal of the client view it was
+ * made through (`withSignal`, as RestClient's) aborts, and forever when
+ * made through `client` itself.
  */
 export function unansweredResource(client: ApiClient, plural: string, methods: ReadonlyArray<keyof ResourceClient<KubeObject>>, counts: Unanswered): ApiClient {
   const view = (signal?: AbortSignal): ApiClient => ({
-    ...overrideResource(client, plural, () =>
-      Object.fromEntries(
-        methods.map((m) => [
-          m,
-          () => {
-            counts.calls++;
-            return new Promise<never>((_, reject) => {
-              const giveUp = () => (counts.givenUp++, reject(signal!.reason));
-              // Made after the abort: refused at once, as RestClient's are.
-              if (signal?.aborted) giveUp();
-              else signal?.addEventListener('abort', giveUp, { once: true });
-            });
-          },
-        ]),
-      ),
-    ),
+    ...overrideResource(client, plural, () => Object.fromEntries(methods.map((m) => [m, () => hangUntilAborted(signal, counts)]))),
     withSignal: (s) => view(s),
   });
   return view();
