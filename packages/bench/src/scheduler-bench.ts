@@ -230,7 +230,7 @@ export interface SchedulerBenchResult {
    * the measured pods live before (a LIST) and gone or terminating after (another); fleet nodes Ready before and
    * RESTART_SETTLE_MS after the kill; connections the new apiserver accepted meanwhile.
    */
-  apiserverRestart?: { readyMs: number; deploymentAvailableMs: number; podsLost: number; podsBefore: number; nodesReadyBefore: number; nodesReadyAfter: number; connections: ConnectionCounts; benchWatchRelists: number };
+  apiserverRestart?: { readyMs: number; deploymentAvailableMs: number; podsLost: number; podsBefore: number; nodesReadyBefore: number; nodesReadyAfter: number; connections: ConnectionCounts; benchWatchRelists: number; benchWatchResumes: number };
   /** Hollow fleet nodes with Ready=True once registered and once every pod was bound and Running (they must stay Ready). */
   nodesReady: { afterRegistration: number; afterScheduling: number };
   /** Seconds from the fleet's registration until every node had its pod range (node IPAM). */
@@ -741,6 +741,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       const liveBefore = await liveMeasured();
       const readyBefore = (await fleetState(nodesApi, 'hollow-')).ready;
       const relistsBefore = watch.relists;
+      const resumesBefore = watch.resumes;
       const tKill = performance.now();
       await server.restart('SIGKILL');
       const restartReadyMs = performance.now() - tKill;
@@ -760,6 +761,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
         nodesReadyAfter: (await fleetState(nodesApi, 'hollow-')).ready,
         connections: connectionCounts(await apiserverMetrics(server)),
         benchWatchRelists: watch.relists - relistsBefore,
+        benchWatchResumes: watch.resumes - resumesBefore,
       };
     };
     // Every client at once loses its connections and watches and comes back: nothing may be lost or judged dead.
@@ -983,7 +985,7 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
   if (ar) {
     print(
       `across the apiserver's restart: measured pods lost ${ar.podsLost} of ${ar.podsBefore}; fleet nodes Ready ${ar.nodesReadyBefore} before, ${ar.nodesReadyAfter} ${RESTART_SETTLE_MS / 1000} s after the kill; ` +
-        `connections accepted / TLS failed / kernel-dropped by the new apiserver ${showConnections(ar.connections)}; benchmark watch relists ${ar.benchWatchRelists}`,
+        `connections accepted / TLS failed / kernel-dropped by the new apiserver ${showConnections(ar.connections)}; benchmark watch resumed ${ar.benchWatchResumes}× / relisted ${ar.benchWatchRelists}×`,
     );
   }
   section('targets (issues 4 and 11)');
