@@ -298,7 +298,8 @@ export class Scheduler {
       this.snapshot.forget(key);
       if (isReason(err, 'Conflict') || isReason(err, 'NotFound')) {
         this.metrics.attempts.inc({ result: 'dropped' });
-        this.log.debug({ pod: key, node, err: (err as Error).message }, 'binding not needed');
+        // Rare (another scheduler bound it, or it was deleted), and it records no Scheduled event: worth a line.
+        this.log.info({ pod: key, node, err: (err as Error).message }, 'binding not needed');
         return;
       }
       this.metrics.attempts.inc({ result: 'error' });

@@ -79,7 +79,10 @@ describe('leader failover', () => {
       const scheduled = await waitFor(
         async () => {
           const events = (await cluster.client.resource<Event>('events').list(ns)).items.filter((e) => e.reason === 'Scheduled');
-          return names.every((n) => events.some((e) => e.involvedObject?.name === n)) ? events : undefined;
+          const missing = names.filter((n) => !events.some((e) => e.involvedObject?.name === n));
+          // Thrown, so the timeout names the pods without one and the events there are.
+          if (missing.length) throw new Error(`no Scheduled event for ${missing.join(', ')}; there are: ${events.map((e) => `${e.involvedObject?.name} by ${e.reportingInstance}`).join(', ')}`);
+          return events;
         },
         { timeout: 10_000, message: 'a Scheduled event for every pod' },
       );
