@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -147,5 +148,47 @@ describe('RestClient.withSignal', () => {
     // The client's own requests are untouched.
     held.forEach((answer) => answer());
     await expect(direct).resolves.toMatchObject({ metadata: { name: 'n' } });
+  });
+});
+
+describe('RestClient requests sharing one signal', () => {
+  it('put one abort listener on it however many are in flight, and still end every one when it aborts', async () => {
+    const held: (() => void)[] = [];
+    let seen = 0;
+    server = createServer((req, res) => {
+      seen++;
+      req.resume();
+      if (req.url?.includes('watch=1')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return;
+      }
+      held.push(() => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Node', apiVersion: 'v1', metadata: { name: 'n' } })));
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    client = new RestClient({ server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+    const nodes = client.resource('nodes');
+
+    // Requests answered and a watch ended by the signal, as before.
+    const done = new AbortController();
+    const answered = Array.from({ length: 10 }, () => nodes.get(undefined, 'n', { signal: done.signal }));
+    await waitFor(() => held.length === 10, { what: 'ten requests at the server' });
+    held.splice(0).forEach((answer) => answer());
+    await Promise.all(answered);
+    const events = nodes.watch(undefined, { signal: done.signal })[Symbol.asyncIterator]();
+    const watched = events.next();
+    await waitFor(() => seen === 11, { what: 'the watch at the server' });
+    done.abort();
+    await expect(watched).resolves.toMatchObject({ done: true });
+
+    // Node's EventTarget scans a signal's listeners on every add and remove: one per request in flight made each request cost them all.
+    const stop = new AbortController();
+    const requests = Array.from({ length: 20 }, (_, i) => nodes.get(undefined, `n${i}`, { signal: stop.signal }));
+    const watches = Array.from({ length: 5 }, () => nodes.watch(undefined, { signal: stop.signal })[Symbol.asyncIterator]().next());
+    await waitFor(() => seen === 36, { what: 'twenty requests and five watches at the server' });
+    expect(getEventListeners(stop.signal, 'abort')).toHaveLength(1);
+
+    stop.abort();
+    for (const r of requests) await expect(r).rejects.toMatchObject({ name: 'AbortError' });
+    for (const w of watches) await expect(w).resolves.toMatchObject({ done: true });
   });
 });
