@@ -146,6 +146,110 @@ describe('EventRecorder', () => {
   });
 });
 
+describe('EventRecorder when the apiserver cannot take a write', () => {
+  /** A fake whose event creates fail with `err` (made per try) while `failing()` says so; the creates that reached it are counted. */
+  function flaky(failing: () => boolean, err: () => Error) {
+    const clock = new FakeClock();
+    const fake = new FakeApiClient({ clock });
+    const tried = { creates: 0 };
+    fake.prependReactor((a) => {
+      if (a.resource !== 'events' || a.verb !== 'create') return;
+      tried.creates++;
+      if (failing()) throw err();
+    });
+    const logged: string[] = [];
+    const logger = { debug: (_f: unknown, m?: string) => logged.push(`debug ${m}`), info() {}, error() {}, warn: (_f: unknown, m?: string) => logged.push(`warn ${m}`) };
+    return { clock, fake, tried, logged, logger };
+  }
+
+  it('tries again 10 s apart, with the repeats that arrived meanwhile, and creates one Event once it can', async () => {
+    let down = 3;
+    const { clock, fake, tried, logged, logger } = flaky(() => down-- > 0, () => new ApiError('ServiceUnavailable', 'etcd down'));
+    const rec = new EventRecorder(fake, { component: 'c', clock, logger });
+    rec.event(pod, 'Normal', 'Scheduled', 'assigned');
+    await settle();
+    expect(tried.creates).toBe(1);
+    rec.event(pod, 'Normal', 'Scheduled', 'assigned');
+    // The first wait is a random share of the delay; the next ones the whole delay.
+    const first = clock.nextTimerAt()! - clock.now();
+    expect(first).toBeLessThanOrEqual(10_000);
+    await clock.tick(first);
+    expect(tried.creates).toBe(2);
+    expect(clock.nextTimerAt()! - clock.now()).toBe(10_000);
+    await clock.tick(9_999);
+    expect(tried.creates).toBe(2);
+    await clock.tick(1);
+    expect(tried.creates).toBe(3);
+    await clock.tick(10_000);
+    await rec.flush();
+    expect(tried.creates).toBe(4);
+    const events = fake.peekAll<Event>('events');
+    expect(events.map((e) => [e.reason, e.count])).toEqual([['Scheduled', 2]]);
+    expect(logged).toEqual(['debug could not record event; trying again', 'debug could not record event; trying again', 'debug could not record event; trying again']);
+  });
+
+  it('gives up after maxTries, and logs it', async () => {
+    const { clock, fake, tried, logged, logger } = flaky(() => true, () => new ApiError('InternalError', 'boom'));
+    const rec = new EventRecorder(fake, { component: 'c', clock, logger, maxTries: 3 });
+    rec.event(pod, 'Normal', 'Scheduled', 'assigned');
+    await clock.tick(60_000);
+    expect(tried.creates).toBe(3);
+    expect(logged.filter((l) => l.startsWith('warn'))).toEqual(['warn could not record event']);
+    await rec.flush();
+    expect(fake.peekAll('events')).toHaveLength(0);
+  });
+
+  it('does not try again an Event the apiserver refused (4xx), nor after a stop aborted the write', async () => {
+    for (const err of [() => new ApiError('Invalid', 'bad event'), () => Object.assign(new Error('stopped'), { name: 'AbortError' })]) {
+      const { clock, fake, tried, logged, logger } = flaky(() => true, err);
+      const rec = new EventRecorder(fake, { component: 'c', clock, logger });
+      rec.event(pod, 'Normal', 'Scheduled', 'assigned');
+      await clock.tick(120_000);
+      expect(tried.creates).toBe(1);
+      expect(logged).toEqual(['warn could not record event']);
+    }
+  });
+
+  it('on flush, tries a waiting event once more at once and resolves, not waiting out the retries', async () => {
+    let down = true;
+    const { clock, fake, tried, logger } = flaky(() => down, () => new ApiError('ServiceUnavailable', 'etcd down'));
+    const rec = new EventRecorder(fake, { component: 'c', clock, logger });
+    rec.event(pod, 'Normal', 'Scheduled', 'assigned');
+    await settle();
+    expect(tried.creates).toBe(1);
+    down = false;
+    await rec.flush();
+    expect(tried.creates).toBe(2);
+    expect(fake.peekAll('events')).toHaveLength(1);
+    expect(clock.pending()).toBe(0);
+  });
+
+  it('a create whose answer was lost is tried again under the same name: one Event, not two', async () => {
+    const { clock, fake, tried, logger } = flaky(() => false, () => new Error('unused'));
+    let lose = true;
+    const client = Object.create(fake) as ApiClient;
+    client.resource = <T extends KubeObject>(ref: Parameters<ApiClient['resource']>[0]) => {
+      const inner = fake.resource<T>(ref);
+      const wrapped: ResourceClient<T> = Object.create(inner);
+      wrapped.create = async (obj) => {
+        const out = await inner.create(obj);
+        if (lose) {
+          lose = false;
+          throw Object.assign(new Error('socket hang up'), { name: 'NetworkError' });
+        }
+        return out;
+      };
+      return wrapped;
+    };
+    const rec = new EventRecorder(client, { component: 'c', clock, logger });
+    rec.event(pod, 'Normal', 'Scheduled', 'assigned');
+    await clock.tick(10_000);
+    await rec.flush();
+    expect(tried.creates).toBe(2);
+    expect(fake.peekAll<Event>('events').map((e) => e.count)).toEqual([1]);
+  });
+});
+
 function podNamed(name: string): Pod {
   return { apiVersion: 'v1', kind: 'Pod', metadata: { namespace: 'ns', name, uid: `uid-${name}` }, spec: { containers: [] } };
 }

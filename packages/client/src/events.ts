@@ -5,12 +5,14 @@
  * Repeats that arrive while an identical event is still waiting to be
  * written are folded into that write (one API call for a burst). Writes for
  * different events run in the background with bounded concurrency.
- * Recording never blocks nor throws: failures are logged, and events beyond
- * the pending cap are dropped and counted in `dropped`.
+ * Recording never blocks nor throws. A write the apiserver could not take
+ * (unreachable, 5xx, 429) is tried again, as Kubernetes' event broadcaster
+ * does (12 tries, 10 s apart); other failures, and the last try, are
+ * logged. Events beyond the pending cap are dropped and counted in `dropped`.
  */
-import { groupVersion, isReason, nowTimestamp, type Event, type KubeObject } from '@flotilla/api';
+import { ApiError, groupVersion, isReason, nowTimestamp, type Event, type KubeObject } from '@flotilla/api';
 import { resolveResource, type ApiClient, type ResourceClient } from './api-client.js';
-import { realClock, type Clock } from './clock.js';
+import { realClock, type Clock, type TimerHandle } from './clock.js';
 import { silentLogger, type Logger } from './logger.js';
 
 /** Options of an EventRecorder. */
@@ -29,6 +31,10 @@ export interface EventRecorderOptions {
   maxInFlight?: number;
   /** Drops are logged at most once per this interval, with the count since the last log. */
   dropLogIntervalMs?: number;
+  /** Writes of one event before it is given up when the apiserver cannot take it (Kubernetes: 12). */
+  maxTries?: number;
+  /** Wait between tries (Kubernetes: 10 s; the first wait is a random share of it, so clients do not retry in step). */
+  retryDelayMs?: number;
   clock?: Clock;
   logger?: Logger;
 }
@@ -54,6 +60,12 @@ interface Job {
   hits: number;
   firstAt: number;
   lastAt: number;
+  /** Writes tried so far. */
+  tries: number;
+  /** The Event's name once a create was tried: a retried create whose first answer was lost finds it (AlreadyExists) instead of making a second. */
+  name?: string;
+  /** Set by flush: one more try, now, and no retry after it. */
+  final?: boolean;
 }
 
 const CACHE_LIMIT = 4096;
@@ -65,7 +77,7 @@ export class EventRecorder {
   /** Occurrences folded into an event already waiting to be written instead of costing a write of their own. */
   aggregated = 0;
   private readonly events: ResourceClient<Event>;
-  private readonly opts: Required<Pick<EventRecorderOptions, 'component' | 'dedupeWindowMs' | 'maxPending' | 'maxInFlight' | 'dropLogIntervalMs'>> &
+  private readonly opts: Required<Pick<EventRecorderOptions, 'component' | 'dedupeWindowMs' | 'maxPending' | 'maxInFlight' | 'dropLogIntervalMs' | 'maxTries' | 'retryDelayMs'>> &
     EventRecorderOptions;
   private readonly clock: Clock;
   private readonly log: Logger;
@@ -73,6 +85,8 @@ export class EventRecorder {
   /** Waiting or in-flight events by dedupe key. */
   private readonly jobs = new Map<string, Job>();
   private readonly queue: Job[] = [];
+  /** Jobs waiting to be tried again, with their timers. */
+  private readonly retries = new Map<Job, TimerHandle>();
   private inFlight = 0;
   private pumpScheduled = false;
   private idleWaiters: Array<() => void> = [];
@@ -82,7 +96,7 @@ export class EventRecorder {
 
   constructor(client: ApiClient, options: EventRecorderOptions) {
     this.events = client.resource<Event>({ apiVersion: 'v1', kind: 'Event' });
-    this.opts = { dedupeWindowMs: 10 * 60_000, maxPending: 1000, maxInFlight: 16, dropLogIntervalMs: 10_000, ...options };
+    this.opts = { dedupeWindowMs: 10 * 60_000, maxPending: 1000, maxInFlight: 16, dropLogIntervalMs: 10_000, maxTries: 12, retryDelayMs: 10_000, ...options };
     this.clock = options.clock ?? realClock;
     this.log = options.logger ?? silentLogger;
   }
@@ -105,11 +119,15 @@ export class EventRecorder {
       this.drop(obj, reason, at);
       return;
     }
-    const fresh: Job = { key, obj, type, reason, message, hits: 1, firstAt: at, lastAt: at };
+    const fresh: Job = { key, obj, type, reason, message, hits: 1, firstAt: at, lastAt: at, tries: 0 };
     this.jobs.set(key, fresh);
     this.queue.push(fresh);
-    // Writes start on a microtask: never inside the caller's own synchronous
-    // work (its writes go first), and a same-tick burst folds into one write.
+    this.schedulePump();
+  }
+
+  // Writes start on a microtask: never inside the caller's own synchronous
+  // work (its writes go first), and a same-tick burst folds into one write.
+  private schedulePump(): void {
     if (!this.pumpScheduled) {
       this.pumpScheduled = true;
       queueMicrotask(() => {
@@ -119,9 +137,20 @@ export class EventRecorder {
     }
   }
 
-  /** Resolves when every event recorded so far has been written (or has failed). */
+  /**
+   * Resolves when every event recorded so far has been written or has
+   * failed: one waiting for a retry is tried once more at once, and not
+   * again (a component stopping does not wait out the retries).
+   */
   flush(): Promise<void> {
     if (this.jobs.size === 0) return Promise.resolve();
+    for (const job of this.jobs.values()) job.final = true;
+    for (const [job, timer] of this.retries) {
+      this.clock.clearTimeout(timer);
+      this.retries.delete(job);
+      this.queue.push(job);
+    }
+    this.pump();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -154,19 +183,41 @@ export class EventRecorder {
     }
   }
 
-  /** Writes a job, then again while repeats arrived during the write (they must follow the create in order). */
+  /**
+   * Writes a job, then again while repeats arrived during the write (they
+   * must follow the create in order); on a failure the apiserver may get
+   * over, schedules the next try with every occurrence not yet written.
+   */
   private async run(job: Job): Promise<void> {
+    let hits = 0;
     try {
       while (job.hits > 0) {
-        const hits = job.hits;
+        hits = job.hits;
         job.hits = 0;
+        job.tries++;
         await this.write(job, hits, job.firstAt, job.lastAt);
+        job.tries = 0;
+        hits = 0;
       }
     } catch (err) {
-      this.log.warn({ object: describe(job.obj), reason: job.reason, err: (err as Error)?.message ?? String(err) }, 'could not record event');
-    } finally {
-      this.jobs.delete(job.key);
+      const fields = { object: describe(job.obj), reason: job.reason, tries: job.tries, err: (err as Error)?.message ?? String(err) };
+      if (!job.final && job.tries < this.opts.maxTries && mayTryAgain(err)) {
+        job.hits += hits;
+        this.log.debug(fields, 'could not record event; trying again');
+        const delay = job.tries === 1 ? Math.random() * this.opts.retryDelayMs : this.opts.retryDelayMs;
+        this.retries.set(
+          job,
+          this.clock.setTimeout(() => {
+            this.retries.delete(job);
+            this.queue.push(job);
+            this.schedulePump();
+          }, delay),
+        );
+        return;
+      }
+      this.log.warn(fields, 'could not record event');
     }
+    this.jobs.delete(job.key);
   }
 
   private async write(job: Job, hits: number, firstAt: number, lastAt: number): Promise<void> {
@@ -186,7 +237,7 @@ export class EventRecorder {
         if (!isReason(err, 'NotFound')) throw err;
       }
     }
-    const name = `${md.name ?? 'unknown'}.${this.suffix(firstAt)}`;
+    const name = (job.name ??= `${md.name ?? 'unknown'}.${this.suffix(firstAt)}`);
     const ev: Event = {
       apiVersion: 'v1',
       kind: 'Event',
@@ -228,6 +279,13 @@ export class EventRecorder {
     this.seen.set(key, s);
     if (this.seen.size > CACHE_LIMIT) this.seen.delete(this.seen.keys().next().value as string);
   }
+}
+
+/** A failure the apiserver may get over: unreachable, 5xx, 429. Not a stop (AbortError) nor a refusal of the Event itself. */
+function mayTryAgain(err: unknown): boolean {
+  if ((err as Error)?.name === 'AbortError') return false;
+  if (err instanceof ApiError) return err.status.code >= 500 || err.status.code === 429;
+  return true;
 }
 
 function describe(obj: KubeObject): string {
