@@ -14,12 +14,18 @@ describe('PodWatch', () => {
     watch = undefined;
   });
 
-  it('resumes a dropped stream from its last resourceVersion without a relist, and sees what happened meanwhile', async () => {
+  /** A PodWatch of namespace bench started on a counting fake, its stream open, waiting for pod a to run. */
+  async function watching() {
     const { fake, reads } = fakeCounting();
     watch = new PodWatch(fake, 'bench');
     await watch.start();
     const running = watch.waitFor('bench/a', isRunning, 10_000);
-    await waitOpen(fake);
+    await waitFor(() => fake.openWatches() === 1, { what: 'the watch open' });
+    return { fake, reads, running };
+  }
+
+  it('resumes a dropped stream from its last resourceVersion without a relist, and sees what happened meanwhile', async () => {
+    const { fake, reads, running } = await watching();
 
     fake.dropWatches();
     await waitFor(() => fake.openWatches() === 0, { what: 'the stream closed' });
@@ -28,17 +34,13 @@ describe('PodWatch', () => {
     await running;
 
     expect(reads.list).toBe(1);
-    expect(watch.relists).toBe(0);
-    expect(watch.resumes).toBe(1);
+    expect(watch!.relists).toBe(0);
+    expect(watch!.resumes).toBe(1);
     expect(reads.watch).toBe(2);
   });
 
   it('relists only when its resourceVersion is gone (410), and passes the listed state to the waiters', async () => {
-    const { fake, reads } = fakeCounting();
-    watch = new PodWatch(fake, 'bench');
-    await watch.start();
-    const running = watch.waitFor('bench/a', isRunning, 10_000);
-    await waitOpen(fake);
+    const { fake, reads, running } = await watching();
 
     fake.seed(pod('a', 'Running'));
     await running;
@@ -47,7 +49,7 @@ describe('PodWatch', () => {
     await waitFor(() => watch!.relists === 1 && fake.openWatches() === 1, { what: 'a relist and a new watch' });
 
     expect(reads.list).toBe(2);
-    expect([...watch.pods.keys()].sort()).toEqual(['bench/a', 'bench/b']);
+    expect([...watch!.pods.keys()].sort()).toEqual(['bench/a', 'bench/b']);
   });
 });
 
@@ -61,6 +63,3 @@ function fakeCounting(): { fake: FakeApiClient; reads: { list: number; watch: nu
   return { fake, reads };
 }
 
-async function waitOpen(fake: FakeApiClient): Promise<void> {
-  await waitFor(() => fake.openWatches() === 1, { what: 'the watch open' });
-}
