@@ -859,7 +859,8 @@ export class EtcdStorage implements Storage {
     // A first page is served from the read cache when it has caught up with etcd, as Kubernetes serves
     // lists from its watch cache: a LIST of 150,000 pods read half a gigabyte out of etcd. Further pages
     // (a continue token) read etcd at the first page's revision.
-    const snapshot = options.continue ? undefined : await this.cachedRange(base);
+    // Without a predicate the page is the first `limit` keys: only those (and one more, to know there are more) are taken.
+    const snapshot = options.continue ? undefined : await this.cachedRange(base, limit && !pred ? limit + 1 : Infinity);
     if (snapshot) {
       revision = snapshot.revision;
       const kvs = snapshot.kvs;
@@ -878,7 +879,7 @@ export class EtcdStorage implements Storage {
         } else add(key, kv);
         if (limit && count() === limit && i < kvs.length - 1) {
           const result: StoreListResult = { items, resourceVersion: String(revision), continue: encodeContinue({ rv: revision, start: key.slice(base.length) + '\u0000' }) };
-          if (!pred) result.remainingItemCount = kvs.length - (i + 1);
+          if (!pred) result.remainingItemCount = snapshot.total - (i + 1);
           return done(result);
         }
       }
@@ -930,7 +931,7 @@ export class EtcdStorage implements Storage {
    * current one; undefined when the cache is not there, not loaded (which
    * starts it) or behind (then lists and gets skip it for a moment, as get).
    */
-  private async cachedRange(base: string): Promise<{ revision: number; kvs: Array<[string, CachedValue]> } | undefined> {
+  private async cachedRange(base: string, max = Infinity): Promise<{ revision: number; kvs: Array<[string, CachedValue]>; total: number } | undefined> {
     const cache = this.readCache;
     if (!cache || this.closed || (this.now() < this.cacheListSkipUntil && !this.cacheLags())) {
       this.readStats.etcdLists++;
@@ -942,8 +943,8 @@ export class EtcdStorage implements Storage {
       return undefined;
     }
     const revision = await this.sharedRevision();
-    let snapshot = cache.range(base, revision);
-    if (snapshot === STALE && (await this.cacheReaches(revision, this.cacheListWaitMs)) && !this.closed) snapshot = cache.range(base, revision);
+    let snapshot = cache.range(base, revision, max);
+    if (snapshot === STALE && (await this.cacheReaches(revision, this.cacheListWaitMs)) && !this.closed) snapshot = cache.range(base, revision, max);
     if (snapshot === STALE) {
       this.cacheListSkipUntil = this.now() + this.cacheMissBackoffMs;
       this.readStats.etcdLists++;

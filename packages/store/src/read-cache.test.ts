@@ -135,7 +135,13 @@ describe('ReadCache', () => {
       const all = cache.range('/r/pods/', rev);
       expect(all !== STALE && all.kvs.map(([k]) => k)).toEqual([...live].sort());
       const one = cache.range('/r/pods/ns-2/', rev);
-      expect(one !== STALE && one.kvs.map(([k]) => k)).toEqual([...live].filter((k) => k.startsWith('/r/pods/ns-2/')).sort());
+      const ns2 = [...live].filter((k) => k.startsWith('/r/pods/ns-2/')).sort();
+      expect(one !== STALE && one.kvs.map(([k]) => k)).toEqual(ns2);
+      // A page: the first keys in order, and the count of all of them.
+      const page = cache.range('/r/pods/ns-2/', rev, 3);
+      expect(page !== STALE && [page.kvs.map(([k]) => k), page.total]).toEqual([ns2.slice(0, 3), ns2.length]);
+      const allPage = cache.range('/r/pods/', rev, 5);
+      expect(allPage !== STALE && [allPage.kvs.map(([k]) => k), allPage.total]).toEqual([[...live].sort().slice(0, 5), live.size]);
     }
     // Deletions alone between two ranges.
     const gone = [...live].slice(0, 3);

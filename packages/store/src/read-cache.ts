@@ -341,21 +341,29 @@ export class ReadCache {
    * resource and optionally a namespace, with a trailing slash) and its
    * value, in etcd's key order, as of `revision`, a revision at least
    * `atLeast`; STALE when the copy has not caught up (or is not loaded).
-   * Synchronous: the snapshot is one state of the copy.
+   * `max`: at most that many of them, the first in key order; `total` is
+   * the count of all. Synchronous: the snapshot is one state of the copy.
    */
-  range(base: string, atLeast: number): { revision: number; kvs: Array<[string, CachedValue]> } | typeof STALE {
+  range(base: string, atLeast: number, max = Infinity): { revision: number; kvs: Array<[string, CachedValue]>; total: number } | typeof STALE {
     if (this.state !== 'ready' || this.revision < atLeast) return STALE;
     const kvs: Array<[string, CachedValue]> = [];
     if (base.length > this.opts.keyPrefix.length) {
       // One resource: its keys are kept sorted (creations merged in, deletions dropped), so a LIST of
-      // 150,000 pods does not sort them again (half a second with the event loop held).
+      // 150,000 pods does not sort them again (half a second with the event loop held). The prefix's
+      // keys are found by two binary searches: a first page (limit=500) of 150,000 pods copied all
+      // 150,000 into the snapshot, 70–100 ms of the event loop for 500 items.
       const keys = this.sortedKeys(this.resourceOf(base));
-      for (let i = firstAtOrAfter(keys, base); i < keys.length && keys[i]!.startsWith(base); i++) kvs.push([keys[i]!, this.entries.get(keys[i]!)!]);
-      return { revision: this.revision, kvs };
+      const first = firstAtOrAfter(keys, base);
+      // Keys are ASCII (see compareKeys): the first key past the prefix's is the prefix with its last character raised.
+      const end = firstAtOrAfter(keys, base.slice(0, -1) + String.fromCharCode(base.charCodeAt(base.length - 1) + 1));
+      for (let i = first; i < end && kvs.length < max; i++) kvs.push([keys[i]!, this.entries.get(keys[i]!)!]);
+      return { revision: this.revision, kvs, total: end - first };
     }
     if (base === this.opts.keyPrefix) for (const [key, value] of this.entries) kvs.push([key, value]);
     kvs.sort((a, b) => compareKeys(a[0], b[0]));
-    return { revision: this.revision, kvs };
+    const total = kvs.length;
+    if (kvs.length > max) kvs.length = max;
+    return { revision: this.revision, kvs, total };
   }
 
   /** The keys of one resource in etcd's order. */
