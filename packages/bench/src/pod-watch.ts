@@ -66,10 +66,8 @@ export class PodWatch {
     const signal = this.abort.signal;
     const backoff = new Backoff();
     let needList = false;
-    let opened = 0;
     while (!signal.aborted) {
       try {
-        if (!needList && opened > 0) this.resumes++;
         if (needList) {
           const relist = await pods.list(this.namespace, { signal });
           rv = relist.metadata?.resourceVersion;
@@ -77,7 +75,6 @@ export class PodWatch {
           needList = false;
         }
         const openedAt = performance.now();
-        opened++;
         let events = 0;
         for await (const ev of pods.watch(this.namespace, { resourceVersion: rv, signal, allowWatchBookmarks: true })) {
           events++;
@@ -98,6 +95,8 @@ export class PodWatch {
         if (isReason(err, 'Gone')) needList = true;
         else await sleep(realClock, backoff.next(), signal);
       }
+      // The stream ended or failed, and the next one opens from `rv`.
+      if (!needList && !signal.aborted) this.resumes++;
     }
   }
 

@@ -354,9 +354,9 @@ export class ReadCache {
       // 150,000 into the snapshot, 70–100 ms of the event loop for 500 items.
       const keys = this.sortedKeys(this.resourceOf(base));
       const first = firstAtOrAfter(keys, base);
-      // Keys are ASCII (see compareKeys): the first key past the prefix's is the prefix with its last character raised.
-      const end = firstAtOrAfter(keys, base.slice(0, -1) + String.fromCharCode(base.charCodeAt(base.length - 1) + 1));
-      for (let i = first; i < end && kvs.length < max; i++) kvs.push([keys[i]!, this.entries.get(keys[i]!)!]);
+      // Keys are ASCII (see compareKeys), so etcd's range end of the prefix, as text, bounds its keys.
+      const end = firstAtOrAfter(keys, prefixRangeEnd(base).toString('latin1'));
+      for (let i = first, stop = Math.min(end, first + max); i < stop; i++) kvs.push([keys[i]!, this.entries.get(keys[i]!)!]);
       return { revision: this.revision, kvs, total: end - first };
     }
     if (base === this.opts.keyPrefix) for (const [key, value] of this.entries) kvs.push([key, value]);
