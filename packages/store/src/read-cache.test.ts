@@ -279,31 +279,52 @@ describe('ownBytes', () => {
     expect(ownBytes(own)).toBe(own);
   });
 
-  it('the read cache keeps no etcd message alive: loaded and watched values are held in buffers of their own size', async () => {
-    // One 64 KiB "message" holding every value, as a decoded range or watch response does.
-    const message = Buffer.alloc(64 * 1024);
-    let at = 0;
-    const inMessage = (text: string) => {
-      const n = message.write(text, at);
-      const view = message.subarray(at, at + n);
-      at += n;
-      return view;
+  it('the read cache keeps no watch message alive, and a loaded answer only while half its values are held', async () => {
+    // "Messages" holding several values, as a decoded range or watch response does.
+    const inMessage = (message: Buffer) => {
+      let at = 0;
+      return (key: string, rev: number) => {
+        const n = message.write(`{"metadata":{"name":"${key}"}}`, at);
+        const value = message.subarray(at, at + n);
+        at += n;
+        return { ...kv(key, rev), value } as IKeyValue;
+      };
     };
-    const kvIn = (key: string, rev: number) => ({ ...kv(key, rev), value: inMessage(`{"metadata":{"name":"${key}"}}`) }) as IKeyValue;
-    const f = fakes([kvIn('/r/pods/default/a', 5)], 10);
+    const loadAnswer = Buffer.alloc(64 * 1024);
+    const loaded = inMessage(loadAnswer);
+    const watched = inMessage(Buffer.alloc(64 * 1024));
+    const keys = ['a', 'b', 'c', 'd'].map((k) => `/r/pods/default/${k}`);
+    const f = fakes(keys.map((k, i) => loaded(k, i + 1)), 10);
     const cache = new ReadCache({ client: f.client, stream: f.stream, keyPrefix: '/r/', log: createLogger('test', { level: 'silent' }) });
     const fed: Buffer[] = [];
     cache.start();
     await settle();
-    cache.feed('/r/pods/', { onEvents: (events) => fed.push(...events.map((e) => e.kv.value)), onReset: () => undefined });
-    f.watches[0]!.handlers.onEvents([{ type: 'Put', kv: kvIn('/r/pods/default/b', 11) }] as IEvent[]);
-    for (const key of ['/r/pods/default/a', '/r/pods/default/b']) {
-      const v = (cache.lookup(key, 11) as { value: Buffer }).value;
-      expect(JSON.parse(v.toString()).metadata.name).toBe(key);
-      expect(v.buffer.byteLength).toBe(v.length);
+    const valueOf = (key: string) => (cache.lookup(key, 0) as { value: Buffer }).value;
+    // Loaded values are not copied: views of the answer.
+    for (const key of keys) {
+      expect(JSON.parse(valueOf(key).toString()).metadata.name).toBe(key);
+      expect(valueOf(key).buffer).toBe(loadAnswer.buffer);
     }
-    // The watch hubs are fed the same copy the cache keeps, not a second one.
-    expect(fed).toHaveLength(1);
-    expect(fed[0]).toBe((cache.lookup('/r/pods/default/b', 11) as { value: Buffer }).value);
+    cache.feed('/r/pods/', { onEvents: (events) => fed.push(...events.map((e) => e.kv.value)), onReset: () => undefined });
+    // A watched value is copied out of its message, and the watch hubs are fed that copy, not a second one.
+    f.watches[0]!.handlers.onEvents([{ type: 'Put', kv: watched('/r/pods/default/e', 11) }] as IEvent[]);
+    expect(valueOf('/r/pods/default/e').buffer.byteLength).toBe(valueOf('/r/pods/default/e').length);
+    expect(fed).toEqual([valueOf('/r/pods/default/e')]);
+    expect(fed[0]).toBe(valueOf('/r/pods/default/e'));
+    // Two of the four loaded values replaced or deleted: half are still held, the answer stays.
+    f.watches[0]!.handlers.onEvents([
+      { type: 'Put', kv: watched(keys[0]!, 12) },
+      { type: 'Delete', kv: { ...kv(keys[1]!, 13, ''), value: Buffer.alloc(0) } },
+    ] as IEvent[]);
+    expect(valueOf(keys[2]!).buffer).toBe(loadAnswer.buffer);
+    // A third: the last one is copied out and the answer let go.
+    f.watches[0]!.handlers.onEvents([{ type: 'Put', kv: watched(keys[2]!, 14) }] as IEvent[]);
+    const last = valueOf(keys[3]!);
+    expect(last.buffer).not.toBe(loadAnswer.buffer);
+    expect(last.buffer.byteLength).toBe(last.length);
+    expect(JSON.parse(last.toString()).metadata.name).toBe(keys[3]);
+    expect((cache.lookup(keys[3]!, 14) as { modRevision: string }).modRevision).toBe('4');
+    expect(cache.lookup(keys[1]!, 14)).toBeUndefined();
+    for (const key of [keys[0]!, keys[2]!, '/r/pods/default/e']) expect(JSON.parse(valueOf(key).toString()).metadata.name).toBe(key);
   });
 });
