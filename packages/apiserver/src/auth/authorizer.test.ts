@@ -1,8 +1,8 @@
-import type { KubeObject } from '@flotilla/api';
+import type { KubeObject, Pod } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../testing/memory-storage.js';
 import { DefaultAuthorizer, nodeNameOf } from './authorizer.js';
-import { NodeGraph } from './node-graph.js';
+import { mayReference, NodeGraph, podReferences } from './node-graph.js';
 import type { RequestAttributes, UserInfo, Verb } from './types.js';
 
 const admin: UserInfo = { name: 'admin', groups: ['system:masters', 'system:authenticated'] };
@@ -148,6 +148,62 @@ describe('node graph: a node reads only the Secrets and ConfigMaps its pods refe
       stop.abort();
       await running;
     }
+  });
+});
+
+describe('node graph: the first list', () => {
+  const pod = (name: string, nodeName: string, spec: Record<string, unknown> = {}): KubeObject => ({
+    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' },
+    spec: { nodeName, containers: [{ name: 'c', image: 'x' }], ...spec },
+  });
+
+  it('builds the graph from the stored JSON, as the etcd store answers a jsonOnly list', async () => {
+    const storage = new MemoryStorage();
+    await storage.create('pods', pod('plain', 'n1'));
+    await storage.create('pods', pod('mounts', 'n1', { volumes: [{ name: 'v', secret: { secretName: 'certs' } }] }));
+    await storage.create('pods', pod('env', 'n2', { containers: [{ name: 'c', image: 'x', envFrom: [{ configMapRef: { name: 'env' } }] }] }));
+    // The etcd store's answer to jsonOnly: the items' JSON, no objects.
+    const asText = Object.assign(Object.create(storage) as MemoryStorage, {
+      list: async (...args: Parameters<MemoryStorage['list']>) => {
+        const res = await storage.list(...args);
+        return args[2]?.jsonOnly ? { ...res, items: [], json: res.items.map((o) => JSON.stringify(o)) } : res;
+      },
+    });
+    const graph = new NodeGraph(asText);
+    const stop = new AbortController();
+    const running = graph.run(stop.signal);
+    const authz = new DefaultAuthorizer({ nodeGraph: graph });
+    const get = (user: UserInfo, resource: string, name: string) => req(user, 'get', resource, { namespace: 'default', name });
+    const n2: UserInfo = { name: 'system:node:n2', groups: ['system:nodes'] };
+    try {
+      await waitUntil(() => graph.ready);
+      expect(authz.authorize(get(n1, 'secrets', 'certs')).allowed).toBe(true);
+      expect(authz.authorize(get(n2, 'configmaps', 'env')).allowed).toBe(true);
+      expect(authz.authorize(get(n2, 'secrets', 'certs')).allowed).toBe(false);
+      expect(authz.authorize(get(n1, 'configmaps', 'env')).allowed).toBe(false);
+    } finally {
+      stop.abort();
+      await running;
+    }
+  });
+
+  it('decodes only pods whose JSON names a field that references a Secret or ConfigMap', () => {
+    for (const spec of [
+      { volumes: [{ name: 'v', secret: { secretName: 's' } }] },
+      { volumes: [{ name: 'v', configMap: { name: 'c' } }] },
+      { containers: [{ name: 'c', image: 'x', env: [{ name: 'A', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }] }] },
+      { containers: [{ name: 'c', image: 'x', env: [{ name: 'A', valueFrom: { configMapKeyRef: { name: 'c', key: 'k' } } }] }] },
+      { initContainers: [{ name: 'c', image: 'x', envFrom: [{ secretRef: { name: 's' } }] }] },
+      { ephemeralContainers: [{ name: 'c', image: 'x', envFrom: [{ configMapRef: { name: 'c' } }] }] },
+    ]) {
+      const text = JSON.stringify(pod('p', 'n1', spec));
+      expect(podReferences(JSON.parse(text) as Pod).length, text).toBe(1);
+      expect(mayReference(text), text).toBe(true);
+    }
+    // A pod that references nothing is not decoded (one with the words in its values would only cost a decode).
+    const plain = pod('p', 'n1', { containers: [{ name: 'c', image: 'x', args: ['sleep', '3600'] }] });
+    expect(podReferences(plain as Pod)).toEqual([]);
+    expect(mayReference(JSON.stringify(plain))).toBe(false);
   });
 });
 
