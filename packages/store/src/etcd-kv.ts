@@ -169,6 +169,8 @@ const WATCH_PATH = '/etcdserverpb.Watch/Watch';
 const WATCH_HEADERS: http2.OutgoingHttpHeaders = { ':method': 'POST', ':path': WATCH_PATH, 'content-type': 'application/grpc', te: 'trailers' };
 
 const HTTP2_WINDOW = 16 * 1024 * 1024;
+/** A response at least this large is gathered into a buffer of its size as it arrives (see send). */
+const LARGE_MESSAGE = 256 * 1024;
 const REQUEST_OPTIONS: http2.ClientSessionRequestOptions = { endStream: false };
 
 /** An open etcd Watch stream (see EtcdKv.openWatch). */
@@ -575,9 +577,12 @@ export class EtcdKv {
       let done = false;
       let status: number | undefined;
       let message = '';
-      // Usually one DATA chunk holds the whole message; more are gathered.
+      // Usually one DATA chunk holds the whole message; more are gathered. A large one (a range of 10,000 pods is
+      // 31 MB) is copied into a buffer of its size, known from the frame header, as its chunks arrive: copied at the
+      // end in one go, it held the event loop for tens of milliseconds, and its chunks and the copy were both held.
       let first: Buffer | undefined;
       let chunks: Buffer[] | undefined;
+      let whole: Buffer | undefined;
       let received = 0;
       const finish = (err: EtcdCallError | undefined, value?: T) => {
         if (done) return;
@@ -617,13 +622,28 @@ export class EtcdKv {
         readStatus(headers); // trailers-only answers carry the status here
       });
       stream.on('data', (chunk: Buffer) => {
+        const at = received;
         received += chunk.length;
         if (received > this.maxReceive + GRPC_FRAME_HEADER) {
           finish(new EtcdCallError(GrpcStatus.RESOURCE_EXHAUSTED, `response larger than the limit of ${this.maxReceive} bytes`));
           return;
         }
-        if (!first) first = chunk;
-        else (chunks ??= [first]).push(chunk);
+        if (whole) {
+          // More than the header said is caught by the length check at the end.
+          if (received <= whole.length) chunk.copy(whole, at);
+          return;
+        }
+        if (first) {
+          (chunks ??= [first]).push(chunk);
+          return;
+        }
+        first = chunk;
+        const size = chunk.length >= GRPC_FRAME_HEADER ? GRPC_FRAME_HEADER + chunk.readUInt32BE(1) : 0;
+        if (size >= LARGE_MESSAGE && size > chunk.length && size <= this.maxReceive + GRPC_FRAME_HEADER) {
+          whole = Buffer.allocUnsafeSlow(size);
+          chunk.copy(whole, 0);
+          first = undefined;
+        }
       });
       stream.on('trailers', (headers) => {
         s.heardAt = Date.now();
@@ -644,7 +664,11 @@ export class EtcdKv {
           finish(new EtcdCallError(status, message || `etcd answered status ${status}`));
           return;
         }
-        const body = chunks ? Buffer.concat(chunks, received) : first;
+        if (whole && received !== whole.length) {
+          finish(new EtcdCallError(GrpcStatus.INTERNAL, `etcd sent ${received - GRPC_FRAME_HEADER} bytes for a message of ${whole.length - GRPC_FRAME_HEADER}`));
+          return;
+        }
+        const body = whole ?? (chunks ? Buffer.concat(chunks, received) : first);
         if (!body || body.length < GRPC_FRAME_HEADER) {
           finish(new EtcdCallError(GrpcStatus.INTERNAL, 'etcd answered OK without a message'));
           return;
