@@ -5,7 +5,7 @@
  * retry with back-off on error. Workers start only after the caches synced.
  */
 import { isReason, objectKey, type KubeObject } from '@flotilla/api';
-import { realClock, type Clock } from './clock.js';
+import { onAbort, realClock, type Clock } from './clock.js';
 import type { Informer } from './informer.js';
 import { silentLogger, type Logger } from './logger.js';
 import { WorkQueue } from './workqueue.js';
@@ -77,8 +77,8 @@ export class Controller {
    * aborts; in-flight reconciles finish before this resolves.
    */
   async run(signal: AbortSignal): Promise<void> {
-    const onAbort = () => this.queue.shutDown();
-    signal.addEventListener('abort', onAbort, { once: true });
+    // Through the shared registry: a process runs many controllers (a thousand hollow nodes' agents) on one signal.
+    const forget = onAbort(signal, () => this.queue.shutDown());
     try {
       if (signal.aborted) return;
       this.log.info({ controller: this.name }, 'waiting for caches to sync');
@@ -88,7 +88,7 @@ export class Controller {
       await Promise.all(Array.from({ length: this.workers }, () => this.worker(signal)));
       this.log.info({ controller: this.name }, 'workers stopped');
     } finally {
-      signal.removeEventListener('abort', onAbort);
+      forget();
       this.queue.shutDown();
     }
   }

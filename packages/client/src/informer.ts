@@ -10,7 +10,7 @@
  */
 import { groupVersion, isReason, objectKey, type KubeObject, type WatchEvent } from '@flotilla/api';
 import { resolveResource, type ApiClient, type ResourceClient, type ResourceRef, type ResourceTarget } from './api-client.js';
-import { Backoff, realClock, sleep, type Clock } from './clock.js';
+import { Backoff, onAbort, realClock, sleep, type Clock } from './clock.js';
 import { silentLogger, type Logger } from './logger.js';
 import { Store, type IndexFunc, type ReadonlyStore } from './store.js';
 
@@ -150,10 +150,10 @@ export class Informer<T extends KubeObject = KubeObject> {
     if (this.synced) return Promise.resolve(true);
     if (signal?.aborted) return Promise.resolve(false);
     return new Promise((resolve) => {
-      const onAbort = () => resolve(false);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      // Through the shared registry: a controller manager waits for dozens of informers on one signal.
+      const forget = signal ? onAbort(signal, () => resolve(false)) : undefined;
       this.syncWaiters.push(() => {
-        signal?.removeEventListener('abort', onAbort);
+        forget?.();
         resolve(true);
       });
     });

@@ -6,6 +6,7 @@
  */
 import { Readable } from 'node:stream';
 import type { PullPolicy } from '@flotilla/api';
+import { onAbort } from '@flotilla/client';
 import {
   LABELS,
   RuntimeError,
@@ -246,9 +247,9 @@ export class FakeRuntime implements ContainerRuntime {
       queue.push(e);
       wake?.();
     };
-    const onAbort = () => wake?.();
     this.subscribers.add(sub);
-    signal.addEventListener('abort', onAbort, { once: true });
+    // Through the shared registry: a process of hollow nodes has a thousand of these streams on one signal.
+    const forget = onAbort(signal, () => wake?.());
     try {
       while (!signal.aborted) {
         const e = queue.shift();
@@ -261,7 +262,7 @@ export class FakeRuntime implements ContainerRuntime {
       }
     } finally {
       this.subscribers.delete(sub);
-      signal.removeEventListener('abort', onAbort);
+      forget();
     }
   }
 

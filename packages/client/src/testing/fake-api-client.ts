@@ -53,7 +53,7 @@ import {
   type ResourceTarget,
   type WatchOptions,
 } from '../api-client.js';
-import { realClock, type Clock } from '../clock.js';
+import { onAbort, realClock, type Clock } from '../clock.js';
 import { applyJsonPatch, applyMergePatch } from './patch.js';
 
 /** One request the fake served. Writes are kept in `actions`; reads only reach reactors. */
@@ -403,8 +403,7 @@ export class FakeApiClient implements ApiClient {
       }
     }
     this.watchers.add(watcher);
-    const onAbort = () => watcher.end();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const forget = options.signal ? onAbort(options.signal, () => watcher.end()) : undefined;
     try {
       for (;;) {
         while (queue.length) yield queue.shift()!;
@@ -415,7 +414,7 @@ export class FakeApiClient implements ApiClient {
       if (endError) throw endError;
     } finally {
       this.watchers.delete(watcher);
-      options.signal?.removeEventListener('abort', onAbort);
+      forget?.();
     }
   }
 
