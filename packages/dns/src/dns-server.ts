@@ -13,6 +13,7 @@ import type { Logger } from '@flotilla/observability';
 import { RCODE, RCODE_NAME, type ClusterZone, type ZoneAnswer } from './cluster-zone.js';
 import type { ForwardTransport, Forwarder } from './forwarder.js';
 import type { DnsMetrics } from './metrics.js';
+import { bindSamePort } from './same-port.js';
 
 /** What a DnsServer is built from. */
 export interface DnsServerOptions {
@@ -72,29 +73,18 @@ export class DnsServer {
     return this.boundPort;
   }
 
-  /** Binds UDP then TCP on the same port. */
+  /** Binds UDP and TCP on the same port (with port 0, a free number both can have). */
   async listen(): Promise<void> {
     const family = this.o.host.includes(':') ? 'udp6' : 'udp4';
-    const udp = createSocket({ type: family, reuseAddr: false });
-    udp.on('message', (msg, rinfo) => void this.onUdp(msg, rinfo));
-    udp.on('error', (err) => this.o.logger?.error({ err }, 'dns udp socket error'));
-    await new Promise<void>((resolve, reject) => {
-      udp.once('error', reject);
-      udp.bind(this.o.port, this.o.host, () => {
-        udp.off('error', reject);
-        resolve();
-      });
-    });
-    this.udp = udp;
-    this.boundPort = udp.address().port;
     const tcp = createServer((sock) => this.onTcp(sock));
-    await new Promise<void>((resolve, reject) => {
-      tcp.once('error', reject);
-      tcp.listen(this.boundPort, this.o.host, () => {
-        tcp.off('error', reject);
-        resolve();
-      });
-    });
+    const { udp, port } = await bindSamePort(this.o.host, this.o.port, () => {
+      const udp = createSocket({ type: family, reuseAddr: false });
+      udp.on('message', (msg, rinfo) => void this.onUdp(msg, rinfo));
+      udp.on('error', (err) => this.o.logger?.error({ err }, 'dns udp socket error'));
+      return udp;
+    }, tcp);
+    this.udp = udp;
+    this.boundPort = port;
     this.tcp = tcp;
     this.o.logger?.info({ host: this.o.host, port: (tcp.address() as AddressInfo).port, zone: this.o.zone.domain, upstreams: this.o.forwarder.upstreams }, 'dns serving (udp, tcp)');
   }

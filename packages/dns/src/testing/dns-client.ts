@@ -6,6 +6,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { connect, createServer, type Server } from 'node:net';
 import * as packet from 'dns-packet';
+import { bindSamePort } from '../same-port.js';
 
 /** Options of queryDns. */
 export interface QueryOptions {
@@ -117,10 +118,6 @@ export async function startFakeUpstream(records: Record<string, string>, host = 
     const answers: packet.Answer[] = ip && question.type === 'A' ? [{ name: question.name, type: 'A', class: 'IN', ttl: 60, data: ip }] : [];
     return packet.encode({ id: q.id, type: 'response', flags: packet.RECURSION_AVAILABLE | (q.flags! & packet.RECURSION_DESIRED) | (ip ? 0 : 3), questions: q.questions, answers });
   };
-  const udp = createSocket('udp4');
-  udp.on('message', (msg, r) => udp.send(answer(msg), r.port, r.address));
-  await new Promise<void>((resolve) => udp.bind(port, host, resolve));
-  const bound = udp.address().port;
   const tcp: Server = createServer((sock) => {
     let buf = Buffer.alloc(0);
     sock.on('error', () => sock.destroy());
@@ -135,7 +132,11 @@ export async function startFakeUpstream(records: Record<string, string>, host = 
       }
     });
   });
-  await new Promise<void>((resolve) => tcp.listen(bound, host, resolve));
+  const { udp, port: bound } = await bindSamePort(host, port, () => {
+    const udp = createSocket('udp4');
+    udp.on('message', (msg, r) => udp.send(answer(msg), r.port, r.address));
+    return udp;
+  }, tcp);
   return {
     host,
     port: bound,
