@@ -860,7 +860,7 @@ export class EtcdStorage implements Storage {
     // lists from its watch cache: a LIST of 150,000 pods read half a gigabyte out of etcd. Further pages
     // (a continue token) read etcd at the first page's revision.
     // Without a predicate the page is the first `limit` keys: only those (and one more, to know there are more) are taken.
-    const snapshot = options.continue ? undefined : await this.cachedRange(base, limit && !pred ? limit + 1 : Infinity);
+    const snapshot = options.continue ? undefined : await this.cachedRange(base, limit && !pred ? limit + 1 : Infinity, options.fromCache === true);
     if (snapshot) {
       revision = snapshot.revision;
       const kvs = snapshot.kvs;
@@ -930,9 +930,18 @@ export class EtcdStorage implements Storage {
    * The keys under `base` from the read cache, at a revision at least etcd's
    * current one; undefined when the cache is not there, not loaded (which
    * starts it) or behind (then lists and gets skip it for a moment, as get).
+   * `anyState` (StoreListOptions.fromCache): whatever the loaded cache holds
+   * will do, and its load is waited for.
    */
-  private async cachedRange(base: string, max = Infinity): Promise<{ revision: number; kvs: Array<[string, CachedValue]>; total: number } | undefined> {
+  private async cachedRange(base: string, max = Infinity, anyState = false): Promise<{ revision: number; kvs: Array<[string, CachedValue]>; total: number } | undefined> {
     const cache = this.readCache;
+    if (anyState && cache && !this.closed && (await cache.whenReady()) && !this.closed) {
+      const snapshot = cache.range(base, 0, max);
+      if (snapshot !== STALE) {
+        this.readStats.cacheLists++;
+        return snapshot;
+      }
+    }
     if (!cache || this.closed || (this.now() < this.cacheListSkipUntil && !this.cacheLags())) {
       this.readStats.etcdLists++;
       return undefined;

@@ -193,6 +193,25 @@ describe('EtcdStorage list from the read cache', () => {
     }
   });
 
+  it('a fromCache list waits for the read cache to load and reads nothing from etcd beside it', async () => {
+    const writer = own().store();
+    await mapLimit(Array.from({ length: 30 }, (_, i) => i), 16, (i) => writer.create('pods', pod('from-cache', `f-${String(i).padStart(2, '0')}`)));
+    const s = own().store();
+    // The first list of a fresh store: its cache is not loaded yet, and is loaded for this list.
+    const l = await s.list('pods', 'from-cache', { fromCache: true, jsonOnly: true });
+    expect(s.readStats).toMatchObject({ cacheLists: 1, etcdLists: 0 });
+    // Every pod, in etcd's order, as etcd itself answers.
+    const read = await own().store({ readCache: false }).list('pods', 'from-cache');
+    expect(l.json!.map((t) => (JSON.parse(t) as { metadata: { name: string } }).metadata.name)).toEqual(read.items.map((o) => o.metadata.name));
+    expect(l.json).toHaveLength(30);
+    // A watch from its resourceVersion misses nothing written after it.
+    const events = s.watch('pods', 'from-cache', { resourceVersion: l.resourceVersion })[Symbol.asyncIterator]();
+    await writer.create('pods', pod('from-cache', 'after'));
+    const ev = await events.next();
+    expect(ev.value).toMatchObject({ type: 'ADDED', object: { metadata: { name: 'after' } } });
+    await events.return?.();
+  });
+
   it('a list from the cache hands the event loop back while it goes through the items (one LIST of 150,000 pods must not hold every other request)', async () => {
     const s = own().store({ readCacheMissBackoffMs: 0, readCacheListWaitMs: 30_000, listYieldEvery: 50 });
     await mapLimit(Array.from({ length: 1000 }, (_, i) => i), 32, (i) => s.create('pods', pod('yield', `y-${String(i).padStart(4, '0')}`)));

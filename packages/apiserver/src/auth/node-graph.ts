@@ -87,7 +87,8 @@ export class NodeGraph {
       try {
         // As text: only a pod that may reference a Secret or ConfigMap is decoded (at 150,000 pods, decoding
         // every one was a second of the restarted apiserver's event loop for a graph of a few hundred edges).
-        const list = await this.storage.list('pods', undefined, { jsonOnly: true });
+        // From the read cache, once loaded: at a restart the cache loads every pod anyway.
+        const list = await this.storage.list('pods', undefined, { jsonOnly: true, fromCache: true });
         this.pods.clear();
         this.edges.clear();
         for (const p of list.items) this.apply(p, false);
