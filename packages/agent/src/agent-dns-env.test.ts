@@ -12,9 +12,12 @@ import { testStateDir } from './testing/state-dir.js';
 const stateDir = testStateDir();
 
 const log = createLogger('agent-test', { level: 'silent' });
-const stops: AbortController[] = [];
-afterEach(() => {
-  for (const s of stops.splice(0)) s.abort();
+const running: Array<{ ac: AbortController; done: Promise<void> }> = [];
+// Each agent is stopped and waited for: one still stopping wrote into the state directory after it was removed.
+afterEach(async () => {
+  const stopping = running.splice(0);
+  for (const r of stopping) r.ac.abort();
+  await Promise.all(stopping.map((r) => r.done.catch(() => undefined)));
 });
 
 /** Creates a dnsPolicy Default pod on `node` and waits for the DNS settings its sandbox got. */
@@ -42,8 +45,7 @@ describe('Agent: pods get the cluster DNS and the service variables', () => {
       runtime,
     });
     const ac = new AbortController();
-    stops.push(ac);
-    void agent.run(ac.signal);
+    running.push({ ac, done: agent.run(ac.signal) });
     const pod = await client.resource<Pod>('pods').create({
       apiVersion: 'v1',
       kind: 'Pod',
@@ -70,8 +72,7 @@ describe('Agent: pods get the cluster DNS and the service variables', () => {
         now: () => clock,
       });
       const ac = new AbortController();
-      stops.push(ac);
-      void agent.run(ac.signal);
+      running.push({ ac, done: agent.run(ac.signal) });
       const start = (name: string) => startDefaultDnsPod(client, runtime, name, 'n1');
       const old = { servers: ['192.0.2.53'], searches: ['corp.example'], options: [] };
       expect(await start('first')).toEqual(old);
@@ -103,8 +104,7 @@ describe('Agent: pods get the cluster DNS and the service variables', () => {
           now: () => clock,
         });
         const ac = new AbortController();
-        stops.push(ac);
-        void agent.run(ac.signal);
+        running.push({ ac, done: agent.run(ac.signal) });
         return runtime;
       });
       const start = async (name: string, node: 'n1' | 'n2') => (await startDefaultDnsPod(client, runtimes[node === 'n1' ? 0 : 1]!, name, node))?.servers;

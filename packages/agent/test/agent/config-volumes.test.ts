@@ -110,7 +110,8 @@ afterAll(async () => {
     await agentRun.done.catch(() => undefined);
   }
   if (runtime) {
-    const leftovers = await runtime.docker.listContainers({ all: true, filters: { label: [`${LABELS.podNamespace}=${ns}`] } });
+    // An engine that never answered (beforeAll failed on it) must not stop the cleanup below.
+    const leftovers = await runtime.docker.listContainers({ all: true, filters: { label: [`${LABELS.podNamespace}=${ns}`] } }).catch(() => []);
     await Promise.all(leftovers.map((c) => runtime.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
   }
   graphStop.abort();
