@@ -5,6 +5,7 @@
  * watch on every pod; `confirm` re-checks one namespace against the store
  * for a request the watch has not caught up with (a pod bound a moment ago).
  */
+import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import type { KubeObject, Pod } from '@flotilla/api';
 import type { Logger } from '@flotilla/observability';
 import type { Storage } from '@flotilla/store';
@@ -95,7 +96,7 @@ export class NodeGraph {
         const texts = list.json ?? [];
         for (let i = 0; i < texts.length; i++) {
           // The requests waiting meanwhile get a turn now and then.
-          if (i > 0 && i % APPLY_YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
+          if (i > 0 && i % APPLY_YIELD_EVERY === 0) await setImmediatePromise();
           if (mayReference(texts[i]!)) this.apply(JSON.parse(texts[i]!) as KubeObject, false);
         }
         this.synced = true;
