@@ -29,3 +29,28 @@ describe('createLogger', () => {
     expect(JSON.stringify(line)).not.toContain('s3cret');
   });
 });
+
+describe('createLogger to standard output', () => {
+  // Lines are written asynchronously: a process that logs and exits at once must still have written every line.
+  const child = (ending: string) => `
+    import { createLogger } from ${JSON.stringify(new URL('../dist/logger.js', import.meta.url).href)};
+    const log = createLogger('exit-test');
+    for (let i = 0; i < 2000; i++) log.info({ key: 'default/p-' + i, i }, 'line');
+    ${ending}
+  `;
+
+  for (const [how, ending, code] of [
+    ['process.exit', 'process.exit(3);', 3],
+    ['an uncaught exception', "setImmediate(() => { throw new Error('boom'); });", 1],
+    ['the event loop emptying', '', 0],
+  ] as const) {
+    it(`writes every line when the process ends by ${how}`, async () => {
+      const { spawnSync } = await import('node:child_process');
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', child(ending)], { encoding: 'utf8', maxBuffer: 64 << 20 });
+      expect(r.status).toBe(code);
+      const lines = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { i: number; key: string });
+      expect(lines.map((l) => l.i)).toEqual(Array.from({ length: 2000 }, (_, i) => i));
+      expect(lines[1999]).toMatchObject({ key: 'default/p-1999', component: 'exit-test' });
+    });
+  }
+});

@@ -10,6 +10,21 @@ export interface LoggerOptions {
 }
 
 /**
+ * Standard output, written asynchronously: lines logged while a write is
+ * under way go out together in the next one. Synchronous writes (pino's
+ * default) cost a write(2) per line on the event loop: the apiserver logs
+ * every mutating request, three to four lines per pod created, and those
+ * writes were 1.5 % of its CPU at 500 pods/s. Nothing is lost when the
+ * process exits (process.exit, an uncaught exception, a signal handled by
+ * the component): pino flushes what is left synchronously on 'exit'. A
+ * SIGKILL loses at most the lines of one write in flight; the kubelet's and
+ * kube-apiserver's klog buffers up to 5 s.
+ */
+function standardOutput(): pino.DestinationStream {
+  return pino.destination({ dest: 1, sync: false });
+}
+
+/**
  * A pino JSON logger for one component. Bearer tokens and private keys are
  * redacted wherever they appear under these keys, so secrets never reach a log.
  */
@@ -24,5 +39,5 @@ export function createLogger(component: string, options: LoggerOptions = {}): Lo
       censor: '[redacted]',
     },
   };
-  return options.destination ? pino(opts, options.destination as pino.DestinationStream) : pino(opts);
+  return pino(opts, (options.destination as pino.DestinationStream | undefined) ?? standardOutput());
 }
