@@ -388,6 +388,9 @@ describe('discovery and misc endpoints', () => {
     const m = (await s.request('GET', '/metrics')).body as string;
     expect(m).toContain('apiserver_request_total{code="200",resource="pods",subresource="",verb="LIST"} 1');
     expect(m).toContain('apiserver_request_duration_seconds_bucket{resource="pods",scope="namespace",subresource="",verb="LIST",le="+Inf"} 1');
+    // The watch responses' lines and the socket writes that carried them (the writer's pacing is their ratio).
+    expect(m).toMatch(/^flotilla_apiserver_watch_lines_total \d+$/m);
+    expect(m).toMatch(/^flotilla_apiserver_watch_writes_total \d+$/m);
     s.storage.failWith = new (await import('@flotilla/api')).ApiError('ServiceUnavailable', 'etcd down');
     expect((await s.request('GET', '/readyz')).status).toBe(503);
     const r = await s.request('GET', PODS);

@@ -193,6 +193,8 @@ export interface SchedulerBenchResult {
   requestsPerPod: Record<string, number>;
   /** Every write (CREATE/UPDATE/PATCH/DELETE, failed ones included) per pod in the same window. */
   writesPerPod: number;
+  /** Watch lines written by the apiserver and the socket writes that carried them, same window (absent from apiservers without the counters). */
+  watchWrites?: { lines: number; writes: number };
   /** etcd gRPC calls per pod by method (Range, Txn, Put, ...; from etcd's own /metrics), same window. */
   etcdCallsPerPod: Record<string, number>;
   /** Seconds of that window, to put the heartbeat writes in proportion. */
@@ -396,6 +398,17 @@ export async function apiserverMetrics(server: BenchApiServer): Promise<string> 
   } finally {
     await dispatcher.close();
   }
+}
+
+/** The apiserver's watch lines and the socket writes that carried them, from its /metrics; undefined without the counters. */
+export function watchWriteCounts(metricsText: string): { lines: number; writes: number } | undefined {
+  const value = (name: string) => {
+    const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(metricsText);
+    return m ? Number(m[1]) : undefined;
+  };
+  const lines = value('flotilla_apiserver_watch_lines_total');
+  const writes = value('flotilla_apiserver_watch_writes_total');
+  return lines === undefined || writes === undefined ? undefined : { lines, writes };
 }
 
 /** `VERB resource[/subresource]` → count, summed over response codes, from the apiserver's /metrics. */
@@ -638,6 +651,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const schedulerMetrics1 = await metricsText(`http://127.0.0.1:${schedulerMetricsPort}/metrics`);
     const pauses = { apiserver: runtimePauses(metrics0, metrics1), scheduler: runtimePauses(schedulerMetrics0, schedulerMetrics1) };
     const requests1 = await requestCounts(server, metrics1);
+    const [watch0, watch1] = [watchWriteCounts(metrics0), watchWriteCounts(metrics1)];
     const apiLatency = latencyBetween(parseLatencyHistogram(metrics0), parseLatencyHistogram(metrics1));
     const etcdMetrics1 = await etcdMetrics();
     const etcdCalls1 = etcdCallCounts(etcdMetrics1);
@@ -802,6 +816,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       cpuMsPerPodToRunning: perPod(cpuToRunning, opts.pods),
       requestsPerPod,
       writesPerPod: writes / opts.pods,
+      ...(watch0 && watch1 ? { watchWrites: { lines: watch1.lines - watch0.lines, writes: watch1.writes - watch0.writes } } : {}),
       etcdCallsPerPod,
       requestWindowSeconds,
       rssMiB: rss,
@@ -932,6 +947,8 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
   section(`apiserver requests per pod (create -> last Running, ${r.requestWindowSeconds.toFixed(0)} s; node heartbeats included)`);
   const reqs = Object.entries(r.requestsPerPod).sort((a, b) => b[1] - a[1]);
   print(table(['request', 'per pod'], [...reqs.filter(([, v]) => v >= 0.005).map(([k, v]) => [k, v.toFixed(3)]), ['all writes', r.writesPerPod.toFixed(3)]]));
+  const ww = r.watchWrites;
+  if (ww && ww.writes > 0) print(`watch responses: ${(ww.lines / r.requestWindowSeconds).toFixed(0)} lines/s in ${(ww.writes / r.requestWindowSeconds).toFixed(0)} socket writes/s (${(ww.lines / ww.writes).toFixed(1)} lines a write)`);
   section('etcd calls per pod (from etcd /metrics, same window; other apiservers on this etcd would count too)');
   const calls = Object.entries(r.etcdCallsPerPod).sort((a, b) => b[1] - a[1]);
   print(table(['etcd method', 'per pod'], [...calls.map(([k, v]) => [k, v.toFixed(3)]), ['all', calls.reduce((a, [, v]) => a + v, 0).toFixed(3)]]));
