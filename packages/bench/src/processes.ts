@@ -35,6 +35,52 @@ export function cpuSeconds(pid: number | number[] | undefined): number {
   return stat ? stat.cpuTicks / 100 : Number.NaN; // clock ticks, USER_HZ = 100
 }
 
+/** Read and write syscalls of a process (or processes, summed) so far, from /proc/PID/io; undefined when unreadable. */
+export function ioSyscalls(pid: number | number[] | undefined): { reads: number; writes: number } | undefined {
+  if (Array.isArray(pid)) {
+    let reads = 0;
+    let writes = 0;
+    for (const p of pid) {
+      const one = ioSyscalls(p);
+      if (!one) return undefined;
+      reads += one.reads;
+      writes += one.writes;
+    }
+    return { reads, writes };
+  }
+  if (!pid) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/io`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+  const reads = field('syscr');
+  const writes = field('syscw');
+  return Number.isFinite(reads) && Number.isFinite(writes) ? { reads, writes } : undefined;
+}
+
+/** Read and write syscalls of each named process (and this one, as `bench`) since construction. */
+export class SyscallMeter {
+  private readonly start0: Map<string, { reads: number; writes: number } | undefined>;
+
+  constructor(private readonly pids: Record<string, number | number[] | undefined>) {
+    this.start0 = new Map([...Object.entries(pids), ['bench', process.pid] as const].map(([k, pid]) => [k, ioSyscalls(pid)]));
+  }
+
+  /** Per name, the syscalls since construction; names whose counts could not be read are left out. */
+  read(): Record<string, { reads: number; writes: number }> {
+    const out: Record<string, { reads: number; writes: number }> = {};
+    for (const [k, pid] of [...Object.entries(this.pids), ['bench', process.pid] as const]) {
+      const a = this.start0.get(k);
+      const b = ioSyscalls(pid);
+      if (a && b) out[k] = { reads: b.reads - a.reads, writes: b.writes - a.writes };
+    }
+    return out;
+  }
+}
+
 /** A child process the benchmark started, and how to stop it. */
 export interface Started {
   pid: number;

@@ -24,7 +24,7 @@ import { runClosedLoop } from './load.js';
 import { isRunning, key, PodWatch } from './pod-watch.js';
 import { retryReason } from './retry-reason.js';
 import { connectionCounts, connectionsBetween, type ConnectionCounts } from './connection-counts.js';
-import { CpuMeter, etcdEndpoints, etcdLogText, etcdPid, flotillaBin, repoRoot, rssMiB, spawnNode, startApiServer, type BenchApiServer, type Started } from './processes.js';
+import { CpuMeter, SyscallMeter, etcdEndpoints, etcdLogText, etcdPid, flotillaBin, repoRoot, rssMiB, spawnNode, startApiServer, type BenchApiServer, type Started } from './processes.js';
 import { print, printJson, progress, section, table, targetTable, type TargetCheck } from './report.js';
 import { latencyBetween, parseLatencyHistogram, type ApiCallLatency } from './api-slo.js';
 import { readSources, readSourcesText, type ReadSources } from './read-sources.js';
@@ -189,6 +189,8 @@ export interface SchedulerBenchResult {
   cpuMsPerPodToBound: Record<string, number>;
   /** CPU ms per pod of each process, first create → last pod Running (includes the hollow nodes' work). */
   cpuMsPerPodToRunning: Record<string, number>;
+  /** Read and write syscalls per pod of each process (from /proc/PID/io), first create → last pod Running. */
+  syscallsPerPod?: Record<string, { reads: number; writes: number }>;
   /** apiserver requests per pod (`VERB resource[/subresource]`), first create → last pod Running; heartbeats included. */
   requestsPerPod: Record<string, number>;
   /** Every write (CREATE/UPDATE/PATCH/DELETE, failed ones included) per pod in the same window. */
@@ -568,6 +570,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     }
     progress(`creating ${opts.pods} pods`);
     const cpu = new CpuMeter(pids);
+    const syscalls = new SyscallMeter(pids);
     const rss0 = rssByProcess();
     const metrics0 = await apiserverMetrics(server);
     const connections0 = connectionCounts(metrics0);
@@ -619,6 +622,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const cpuToBound = cpu.read();
     await until(`${opts.pods} pods Running`, waitMs / 2, () => running.size >= opts.pods || undefined, 100).catch((e: Error) => progress(e.message));
     const cpuToRunning = cpu.read();
+    const syscallsToRunning = syscalls.read();
     // The steady cost again, with every pod in place: what the cluster's size costs when nothing happens
     // (hollow relists over more pods, larger heaps to collect), which the per-pod figure includes.
     const idleAfterCpuMsPerSec: Record<string, number> = {};
@@ -814,6 +818,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       cpuMsPerPodNetOfIdle,
       cpuMsPerPodToBound: perPod(cpuToBound, opts.pods),
       cpuMsPerPodToRunning: perPod(cpuToRunning, opts.pods),
+      syscallsPerPod: Object.fromEntries(Object.entries(syscallsToRunning).map(([k, v]) => [k, { reads: v.reads / opts.pods, writes: v.writes / opts.pods }])),
       requestsPerPod,
       writesPerPod: writes / opts.pods,
       ...(watch0 && watch1 ? { watchWrites: { lines: watch1.lines - watch0.lines, writes: watch1.writes - watch0.writes } } : {}),
@@ -937,6 +942,12 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
   section('CPU ms per pod (from /proc; the figure a shared machine distorts least)');
   const procs = Object.keys(r.cpuMsPerPodToRunning);
   print(table(['process', 'create -> last bound', 'create -> last Running'], procs.map((k) => [k, r.cpuMsPerPodToBound[k], r.cpuMsPerPodToRunning[k]])));
+  const sys = r.syscallsPerPod;
+  if (sys && Object.keys(sys).length) {
+    print('');
+    print('syscalls per pod, create -> last Running (from /proc/PID/io: each socket read and write is one, and on loopback a write also runs the receiver\'s TCP path):');
+    print(table(['process', 'reads', 'writes'], Object.entries(sys).map(([k, v]) => [k, v.reads.toFixed(1), v.writes.toFixed(1)])));
+  }
   if (Object.keys(r.idleCpuMsPerSec).length) {
     print('');
     print(`steady cost (CPU ms per second with no pod work, measured before the pods and again after the last one ran) and the per-pod figure net of the first over the ${r.requestWindowSeconds.toFixed(0)} s window:`);
