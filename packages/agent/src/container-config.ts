@@ -21,11 +21,24 @@ export const SPEC_HASH_LABEL = 'io.flotilla.container.hash';
 // every sync of a running pod compares its containers' hashes, and re-hashing an unchanged spec each time was a sha256 per container per sync.
 const frozenHashes = new WeakMap<Container, string>();
 
+// Hashes by the spec's plain JSON. Each version of a pod (bound, then its own status written back) is a new object, and
+// the containers of a ReplicaSet's pods are the same spec: a canonical form and a sha256 (~40 µs) for each was 6 % of a
+// hollow-node fleet's CPU. JSON.stringify is a few µs; a spec whose keys come in another order is a miss, hashed afresh,
+// to the same value. Bounded: cleared when full.
+const hashesByJson = new Map<string, string>();
+const HASHES_BY_JSON_MAX = 1024;
+
 /** A short stable hash of a container spec. */
 export function containerHash(c: Container): string {
   const cached = frozenHashes.get(c);
   if (cached !== undefined) return cached;
-  const hash = createHash('sha256').update(canonicalJson(c)).digest('hex').slice(0, 16);
+  const json = JSON.stringify(c);
+  let hash = hashesByJson.get(json);
+  if (hash === undefined) {
+    hash = createHash('sha256').update(canonicalJson(c)).digest('hex').slice(0, 16);
+    if (hashesByJson.size >= HASHES_BY_JSON_MAX) hashesByJson.clear();
+    hashesByJson.set(json, hash);
+  }
   if (Object.isFrozen(c)) frozenHashes.set(c, hash);
   return hash;
 }
