@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { PACE_MS, WatchWriter, watchWriteStats } from './watch-writer.js';
+import { describe, expect, it } from 'vitest';
+import { WatchWriter, watchWriteStats } from './watch-writer.js';
 
 /** The parts of a ServerResponse a WatchWriter uses; `accept` decides what write() answers. */
 class FakeResponse extends EventEmitter {
@@ -15,9 +15,7 @@ class FakeResponse extends EventEmitter {
   }
 }
 
-// The writer's clock and timers are faked: a turn is the setImmediate queue, time moves only when told.
-const turn = () => vi.advanceTimersByTimeAsync(0);
-const pass = (ms: number) => vi.advanceTimersByTimeAsync(ms);
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 function writer() {
   const res = new FakeResponse();
@@ -26,13 +24,6 @@ function writer() {
 }
 
 describe('WatchWriter', () => {
-  beforeEach(() => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate', 'performance'] });
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-  });
-
   it('sends the lines of one turn as one chunk, in order, each a whole line', async () => {
     const { res, w } = writer();
     for (let i = 0; i < 5; i++) expect(w.write(Buffer.from(`{"n":${i}}\n`))).toBeUndefined();
@@ -41,55 +32,13 @@ describe('WatchWriter', () => {
     await turn();
     expect(res.writes).toHaveLength(1);
     expect(res.writes[0]!.split('\n').slice(0, -1).map((l) => JSON.parse(l).n)).toEqual([0, 1, 2, 3, 4, 5]);
-    await pass(PACE_MS);
     w.write('{"n":6}\n');
     await turn();
     expect(res.writes).toEqual([res.writes[0], '{"n":6}\n']);
   });
 
-  it('writes a busy watch at most once every PACE_MS, with every line queued meanwhile', async () => {
-    const { res, w } = writer();
+  it('flushes every watch queued in the turn, and counts the writes and their lines', async () => {
     const before = { ...watchWriteStats };
-    w.write('1\n');
-    await turn();
-    expect(res.writes).toEqual(['1\n']);
-    // Events keep coming, turn after turn: they wait for the pace, then leave together.
-    await pass(1);
-    w.write('2\n');
-    await turn();
-    w.write('3\n');
-    await turn();
-    expect(res.writes).toEqual(['1\n']);
-    await pass(PACE_MS);
-    expect(res.writes).toEqual(['1\n', '2\n3\n']);
-    // Quiet for PACE_MS: the next event leaves at the end of its turn again.
-    await pass(PACE_MS);
-    w.write('4\n');
-    await turn();
-    expect(res.writes).toEqual(['1\n', '2\n3\n', '4\n']);
-    expect(watchWriteStats.writes - before.writes).toBe(3);
-    expect(watchWriteStats.lines - before.lines).toBe(4);
-  });
-
-  it('paces every busy watch on one timer, and a watch that ends writes what it has at once', async () => {
-    const a = writer();
-    const b = writer();
-    a.w.write('a1\n');
-    b.w.write('b1\n');
-    await turn();
-    await pass(2);
-    a.w.write('a2\n');
-    await pass(1);
-    b.w.write('b2\n');
-    expect(vi.getTimerCount()).toBe(1);
-    b.w.flush();
-    expect(b.res.writes).toEqual(['b1\n', 'b2\n']);
-    await pass(PACE_MS);
-    expect(a.res.writes).toEqual(['a1\n', 'a2\n']);
-    expect(b.res.writes).toEqual(['b1\n', 'b2\n']);
-  });
-
-  it('flushes every watch queued in the turn', async () => {
     const a = writer();
     const b = writer();
     a.w.write('a1\n');
@@ -98,6 +47,7 @@ describe('WatchWriter', () => {
     await turn();
     expect(a.res.writes).toEqual(['a1\na2\n']);
     expect(b.res.writes).toEqual(['b1\n']);
+    expect({ writes: watchWriteStats.writes - before.writes, lines: watchWriteStats.lines - before.lines }).toEqual({ writes: 2, lines: 3 });
   });
 
   it('flush() writes at once (before the response ends) and the turn does not write it again', async () => {
@@ -121,12 +71,12 @@ describe('WatchWriter', () => {
     res.emit('drain');
     await wait;
     expect(w.write('3\n')).toBeUndefined();
-    await pass(PACE_MS);
+    await turn();
     expect(res.writes).toEqual(['1\n', '2\n3\n']);
 
     res.accept = false;
     w.write('4\n');
-    await pass(PACE_MS);
+    await turn();
     const blocked = w.write('5\n')!;
     ac.abort();
     await blocked;
