@@ -23,6 +23,7 @@ run_started=$SECONDS
 etcd_port=""
 stop_dockerd=0
 vitest_pgid=""
+watchdog_pid=""
 summary=""
 # Per run: several runs may share a checkout (and its .flotilla/).
 report_dir="$FLOTILLA_STATE/test-reports/run-$(date +%Y%m%d-%H%M%S)-$$"
@@ -31,6 +32,7 @@ cleanup() {
   local rc=$?
   set +e
   trap - EXIT INT TERM
+  [[ -n "$watchdog_pid" ]] && kill "$watchdog_pid" 2>/dev/null
   # timeout(1) leads its own process group: this reaches vitest's workers and
   # any server a test spawned and left behind, and nothing else.
   [[ -n "$vitest_pgid" ]] && kill -TERM -- "-$vitest_pgid" 2>/dev/null
@@ -81,6 +83,13 @@ pidfile_alive "$dockerd_pidfile" >/dev/null && dockerd_was_ours=1 || dockerd_was
 DOCKER_HOST="$("$FLOTILLA_ROOT/scripts/dockerd.sh" start)"
 export DOCKER_HOST
 if ((!dockerd_was_ours)) && pidfile_alive "$dockerd_pidfile" >/dev/null; then stop_dockerd=1; fi
+# An engine that hangs (Docker 20.10's libnetwork deadlock) ends the run at once, with its goroutine dump
+# when it is ours, instead of every later test that needs it timing out (see engine-watchdog.sh).
+if [[ "$DOCKER_HOST" == unix://* ]]; then
+  engine_pid="$(pidfile_alive "$dockerd_pidfile" || true)"
+  "$FLOTILLA_ROOT/scripts/engine-watchdog.sh" --socket "${DOCKER_HOST#unix://}" --signal-pid $$ ${engine_pid:+--engine-pid "$engine_pid"} &
+  watchdog_pid=$!
+fi
 
 if [[ -f "$FLOTILLA_ROOT/scripts/images.sh" ]]; then
   log "building images (scripts/images.sh)"
