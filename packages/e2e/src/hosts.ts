@@ -95,7 +95,8 @@ function slotDir(): string {
 /** Runs a command; resolves with its output and exit status instead of throwing. */
 export const run = runCommand;
 
-function pidAlive(pid: number): boolean {
+/** Whether a process with this PID exists (signal 0). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

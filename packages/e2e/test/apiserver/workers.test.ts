@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiRequest, childPids, startApiServer, waitFor, type TestApiServer } from '../../src/index.js';
+import { apiRequest, childPids, pidAlive, startApiServer, waitFor, type TestApiServer } from '../../src/index.js';
 
 // `flotilla apiserver --workers 2`: one address, two apiserver processes on
 // the same etcd. Each connection goes to one worker in turn; a client must
@@ -9,15 +9,6 @@ const ns = 'e2e-workers';
 const base = `/api/v1/namespaces/${ns}/configmaps`;
 // A new connection per request (the global agent would keep one alive), so requests land on both workers.
 const fresh = { connection: 'close' };
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('apiserver --workers 2', () => {
   let api: TestApiServer;
@@ -96,7 +87,7 @@ describe('apiserver --workers 2', () => {
     }, { timeout: 60_000, message: `a replacement worker beside ${other}` }).catch((err: Error) => {
       throw new Error(`${err.message}; the apiserver's last lines:\n${lastLines()}`);
     });
-    expect(alive(victim!), `the killed worker ${victim} is gone`).toBe(false);
+    expect(pidAlive(victim!), `the killed worker ${victim} is gone`).toBe(false);
     // The new worker listens on the same port: it gets connections too.
     let n = 100;
     await waitFor(async () => {
@@ -110,7 +101,7 @@ describe('apiserver --workers 2', () => {
     const workers = childPids(api.pid()!);
     expect(workers).toHaveLength(2);
     await api.kill('SIGTERM');
-    await waitFor(() => workers.every((p) => !alive(p)), { timeout: 30_000, message: 'both workers exited' });
+    await waitFor(() => workers.every((p) => !pidAlive(p)), { timeout: 30_000, message: 'both workers exited' });
     expect(api.logs()).toContain('stopping apiserver workers');
   });
 });

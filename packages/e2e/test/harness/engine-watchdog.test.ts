@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { waitFor } from '../../src/index.js';
+import { pidAlive, waitFor } from '../../src/index.js';
 
 const WATCHDOG = resolve(fileURLToPath(import.meta.url), '../../../../../scripts/engine-watchdog.sh');
 
@@ -98,15 +98,7 @@ describe('scripts/engine-watchdog.sh', () => {
     }, { timeout: 10_000, message: "the watchdog's sleep" });
     w.proc.kill('SIGTERM');
     expect(await w.exited).toBe(0);
-    const alive = (pid: number) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    await waitFor(() => !alive(sleepPid), { timeout: 5_000, message: 'the sleep to be gone with the watchdog' });
+    await waitFor(() => !pidAlive(sleepPid), { timeout: 5_000, message: 'the sleep to be gone with the watchdog' });
     expect(engine.infos()).toBe(0);
   });
 });
