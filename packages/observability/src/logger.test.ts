@@ -34,8 +34,9 @@ describe('createLogger to standard output', () => {
   // Lines are written asynchronously: a process that logs and exits at once must still have written every line.
   const child = (ending: string) => `
     import { createLogger } from ${JSON.stringify(new URL('../dist/logger.js', import.meta.url).href)};
-    const log = createLogger('exit-test');
-    for (let i = 0; i < 2000; i++) log.info({ key: 'default/p-' + i, i }, 'line');
+    // Two loggers, as a process has (the component's, the store's): their lines stay in order.
+    const logs = [createLogger('exit-test'), createLogger('exit-test-b')];
+    for (let i = 0; i < 2000; i++) logs[i % 2].info({ key: 'default/p-' + i, i }, 'line');
     ${ending}
   `;
 
@@ -50,7 +51,8 @@ describe('createLogger to standard output', () => {
       expect(r.status).toBe(code);
       const lines = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { i: number; key: string });
       expect(lines.map((l) => l.i)).toEqual(Array.from({ length: 2000 }, (_, i) => i));
-      expect(lines[1999]).toMatchObject({ key: 'default/p-1999', component: 'exit-test' });
+      expect(lines[1998]).toMatchObject({ key: 'default/p-1998', component: 'exit-test' });
+      expect(lines[1999]).toMatchObject({ key: 'default/p-1999', component: 'exit-test-b' });
     });
   }
 });

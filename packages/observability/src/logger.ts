@@ -20,8 +20,11 @@ export interface LoggerOptions {
  * SIGKILL loses at most the lines of one write in flight; the kubelet's and
  * kube-apiserver's klog buffers up to 5 s.
  */
+let stdout: pino.DestinationStream | undefined;
 function standardOutput(): pino.DestinationStream {
-  return pino.destination({ dest: 1, sync: false });
+  // One for every logger of the process: their lines stay in the order they were logged.
+  stdout ??= pino.destination({ dest: 1, sync: false });
+  return stdout;
 }
 
 /**
