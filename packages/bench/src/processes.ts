@@ -63,16 +63,18 @@ export function ioSyscalls(pid: number | number[] | undefined): { reads: number;
 
 /** Read and write syscalls of each named process (and this one, as `bench`) since construction. */
 export class SyscallMeter {
+  private readonly targets: Array<[string, number | number[] | undefined]>;
   private readonly start0: Map<string, { reads: number; writes: number } | undefined>;
 
-  constructor(private readonly pids: Record<string, number | number[] | undefined>) {
-    this.start0 = new Map([...Object.entries(pids), ['bench', process.pid] as const].map(([k, pid]) => [k, ioSyscalls(pid)]));
+  constructor(pids: Record<string, number | number[] | undefined>) {
+    this.targets = [...Object.entries(pids), ['bench', process.pid]];
+    this.start0 = new Map(this.targets.map(([k, pid]) => [k, ioSyscalls(pid)]));
   }
 
   /** Per name, the syscalls since construction; names whose counts could not be read are left out. */
   read(): Record<string, { reads: number; writes: number }> {
     const out: Record<string, { reads: number; writes: number }> = {};
-    for (const [k, pid] of [...Object.entries(this.pids), ['bench', process.pid] as const]) {
+    for (const [k, pid] of this.targets) {
       const a = this.start0.get(k);
       const b = ioSyscalls(pid);
       if (a && b) out[k] = { reads: b.reads - a.reads, writes: b.writes - a.writes };
