@@ -56,3 +56,28 @@ describe('createLogger to standard output', () => {
     });
   }
 });
+
+describe('createLogger when standard output is gone', () => {
+  // A component whose log reader died (its parent, a closed pipe) must still stop: with an asynchronous
+  // destination, pino's flush at exit retried a write that failed with EPIPE forever, and an agent
+  // outlived its test run, deaf to SIGTERM.
+  it('a process that logs to a closed pipe and exits, exits', async () => {
+    const { spawn } = await import('node:child_process');
+    const script = `
+      import { createLogger } from ${JSON.stringify(new URL('../dist/logger.js', import.meta.url).href)};
+      const log = createLogger('broken-stdout');
+      process.stdin.once('data', () => {
+        for (let i = 0; i < 200; i++) log.info({ key: 'default/p-' + i, i }, 'line');
+        process.exit(0);
+      });
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // The reader goes away, then the child logs and exits.
+    child.stdout!.destroy();
+    child.stdin!.end('go\n');
+    const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 10_000).unref())]);
+    if (code === 'hung') child.kill('SIGKILL');
+    expect(code).toBe(0);
+  });
+});

@@ -10,20 +10,21 @@ export interface LoggerOptions {
 }
 
 /**
- * Standard output, written asynchronously: lines logged while a write is
- * under way go out together in the next one. Synchronous writes (pino's
- * default) cost a write(2) per line on the event loop: the apiserver logs
- * every mutating request, three to four lines per pod created, and those
- * writes were 1.5 % of its CPU at 500 pods/s. Nothing is lost when the
- * process exits (process.exit, an uncaught exception, a signal handled by
- * the component): pino flushes what is left synchronously on 'exit'. A
- * SIGKILL loses at most the lines of one write in flight; the kubelet's and
- * kube-apiserver's klog buffers up to 5 s.
+ * Standard output, one for every logger of the process, written
+ * synchronously. pino's default is a destination of its own per logger,
+ * written asynchronously: lines of two loggers (a component's and its
+ * store's) could leave out of order, and the lines of all but one were lost
+ * at process.exit. Worse, when nobody reads standard output any more (the
+ * parent is gone, the pipe closed), pino's flush at exit retries the failed
+ * write forever (sonic-boom's flushSync sleeps and retries on any error, not
+ * only EAGAIN): an agent outlived its test run that way, deaf to SIGTERM.
+ * Synchronous writes cost a write(2) per line (about three per pod created
+ * in the apiserver's request log) and have none of these problems: a write
+ * to a closed pipe fails once and logging stops.
  */
 let stdout: pino.DestinationStream | undefined;
 function standardOutput(): pino.DestinationStream {
-  // One for every logger of the process: their lines stay in the order they were logged.
-  stdout ??= pino.destination({ dest: 1, sync: false });
+  stdout ??= pino.destination({ dest: 1, sync: true });
   return stdout;
 }
 
