@@ -404,12 +404,8 @@ export async function apiserverMetrics(server: BenchApiServer): Promise<string> 
 
 /** The apiserver's watch lines and the socket writes that carried them, from its /metrics; undefined without the counters. */
 export function watchWriteCounts(metricsText: string): { lines: number; writes: number } | undefined {
-  const value = (name: string) => {
-    const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(metricsText);
-    return m ? Number(m[1]) : undefined;
-  };
-  const lines = value('flotilla_apiserver_watch_lines_total');
-  const writes = value('flotilla_apiserver_watch_writes_total');
+  const lines = sampleTotal(metricsText, 'flotilla_apiserver_watch_lines_total');
+  const writes = sampleTotal(metricsText, 'flotilla_apiserver_watch_writes_total');
   return lines === undefined || writes === undefined ? undefined : { lines, writes };
 }
 

@@ -49,7 +49,6 @@ export async function runComponent<C>(name: string, run: ComponentRun<C>, config
     log.fatal({ err }, `${name} failed`);
   }
   clearTimeout(stopTimer);
-  // pino writes to stdout asynchronously; let the last lines out before exiting.
-  await new Promise((r) => setImmediate(r));
+  // Log lines are written synchronously (createLogger): every one is out by now.
   process.exit(code);
 }

@@ -30,15 +30,18 @@ describe('createLogger', () => {
   });
 });
 
+/** A module for `node --input-type=module -e` that has createLogger (the built one) and runs `body`. */
+const withLogger = (body: string) => `import { createLogger } from ${JSON.stringify(new URL('../dist/logger.js', import.meta.url).href)};\n${body}`;
+
 describe('createLogger to standard output', () => {
-  // Lines are written asynchronously: a process that logs and exits at once must still have written every line.
-  const child = (ending: string) => `
-    import { createLogger } from ${JSON.stringify(new URL('../dist/logger.js', import.meta.url).href)};
+  // A process that logs and exits at once must still have written every line, in order.
+  const child = (ending: string) =>
+    withLogger(`
     // Two loggers, as a process has (the component's, the store's): their lines stay in order.
     const logs = [createLogger('exit-test'), createLogger('exit-test-b')];
     for (let i = 0; i < 2000; i++) logs[i % 2].info({ key: 'default/p-' + i, i }, 'line');
     ${ending}
-  `;
+  `);
 
   for (const [how, ending, code] of [
     ['process.exit', 'process.exit(3);', 3],
@@ -58,19 +61,18 @@ describe('createLogger to standard output', () => {
 });
 
 describe('createLogger when standard output is gone', () => {
-  // A component whose log reader died (its parent, a closed pipe) must still stop: with an asynchronous
-  // destination, pino's flush at exit retried a write that failed with EPIPE forever, and an agent
+  // A component whose log reader died (its parent, a closed pipe) must still stop: with pino's asynchronous
+  // destination, its flush at exit retried a write that failed with EPIPE forever, and an agent
   // outlived its test run, deaf to SIGTERM.
   it('a process that logs to a closed pipe and exits, exits', async () => {
     const { spawn } = await import('node:child_process');
-    const script = `
-      import { createLogger } from ${JSON.stringify(new URL('../dist/logger.js', import.meta.url).href)};
+    const script = withLogger(`
       const log = createLogger('broken-stdout');
       process.stdin.once('data', () => {
         for (let i = 0; i < 200; i++) log.info({ key: 'default/p-' + i, i }, 'line');
         process.exit(0);
       });
-    `;
+    `);
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     // The reader goes away, then the child logs and exits.
