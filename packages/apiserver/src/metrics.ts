@@ -1,5 +1,6 @@
 /** The apiserver's Prometheus metrics, named as Kubernetes names them. */
 import type { Counter, Gauge, Histogram, Registry } from '@flotilla/observability';
+import { watchEventCounts } from './watch.js';
 import { watchWriteStats } from './watch-writer.js';
 
 /** The scope label of apiserver_request_duration_seconds (Kubernetes' SLO scopes). */
@@ -21,6 +22,9 @@ export class ApiServerMetrics {
     this.duration = registry.histogram('apiserver_request_duration_seconds', 'Request latency by verb, resource, subresource and scope (resource, namespace or cluster), as Kubernetes labels it for its API call latency SLOs.');
     this.longRunning = registry.gauge('apiserver_longrunning_requests', 'Open long-running requests (watches).');
     registry.callback('flotilla_apiserver_watch_lines_total', 'Lines (events and bookmarks) written to watch responses, every resource.', 'counter', () => [[undefined, watchWriteStats.lines]]);
+    registry.callback('apiserver_watch_events_total', 'Watch events sent to watchers, by group, version and kind (one change seen by three watchers counts three).', 'counter', () =>
+      [...watchEventCounts.values()].map(({ events, ...labels }) => [labels, events]),
+    );
     registry.callback('flotilla_apiserver_watch_writes_total', 'Socket writes of watch responses; each carries the lines gathered since the last (see watch-writer.ts).', 'counter', () => [[undefined, watchWriteStats.writes]]);
   }
 

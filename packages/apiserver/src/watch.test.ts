@@ -80,6 +80,27 @@ describe('watch', () => {
     await until(() => s.app.apiMetrics.openWatches('pods') === 0, 'watch gauge back to 0');
   });
 
+  it('counts the events it sends by group, version and kind, once per watcher', async () => {
+    const count = async (kind: string, version = 'v1', group = '') => {
+      const text = (await s.request('GET', '/metrics')).body as string;
+      const line = text.split('\n').find((l) => l.startsWith(`apiserver_watch_events_total{group="${group}",kind="${kind}",version="${version}"} `));
+      return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+    };
+    const pods0 = await count('Pod');
+    const deployments0 = await count('Deployment', 'v1', 'apps');
+    const one = openWatch(base, `${PODS}?watch=1`);
+    const two = openWatch(base, `/api/v1/pods?watch=1&allowWatchBookmarks=true`);
+    await until(() => one.status === 200 && two.status === 200, 'watches open');
+    await s.request('POST', PODS, testPod('a'));
+    await s.request('PATCH', `${PODS}/a`, { metadata: { labels: { x: 'y' } } }, { 'content-type': 'application/merge-patch+json' });
+    await until(() => one.events.length === 2 && two.events.filter((e) => e.type !== 'BOOKMARK').length === 2, 'both changes at both watchers');
+    // Two changes, two watchers; bookmarks are not counted.
+    expect((await count('Pod')) - pods0).toBe(4);
+    expect((await count('Deployment', 'v1', 'apps')) - deployments0).toBe(0);
+    one.close();
+    two.close();
+  });
+
   it('many changes at once still arrive in order, each a whole JSON line', async () => {
     const w = openWatch(base, `${PODS}?watch=1&allowWatchBookmarks=true`);
     await until(() => w.status === 200, 'watch open');

@@ -16,6 +16,14 @@ import { selectorIndex, selectorPredicate } from './selectors.js';
 import { boolParam } from './query-params.js';
 import { WatchWriter } from './watch-writer.js';
 
+/**
+ * Watch events sent, by the group, version and kind of their objects, summed
+ * over every watcher, the initial ADDED of sendInitialEvents included
+ * (Kubernetes' apiserver_watch_events_total): one change seen by three
+ * watchers counts three. Bookmarks and errors are not events.
+ */
+export const watchEventCounts = new Map<string, { group: string; version: string; kind: string; events: number }>();
+
 /** Timing of watches; tests shorten them. */
 export interface WatchTimings {
   /** Interval between BOOKMARK events when the client allows them. */
@@ -39,6 +47,13 @@ export function defaultWatchTimings(): WatchTimings {
 const unstoredLines = new WeakMap<object, Map<string, Buffer>>();
 
 /** One event line: the object's stored JSON when the store has it (see encodedJson), else a serialisation of its own. */
+function countEvent(info: ResourceInfo): void {
+  const key = `${info.group}/${info.version}/${info.kind}`;
+  const c = watchEventCounts.get(key);
+  if (c) c.events++;
+  else watchEventCounts.set(key, { group: info.group, version: info.version, kind: info.kind, events: 1 });
+}
+
 function encodeLine(info: ResourceInfo, type: string, obj: KubeObject): Buffer {
   const json = encodedJson(obj);
   if (json === undefined) return Buffer.from(JSON.stringify({ type, object: withType(info, obj) }) + '\n');
@@ -143,6 +158,7 @@ export async function serveWatch(
     if (params.sendInitial) {
       const list = await storage.list(info.plural, path.namespace, params.predicate ? { predicate: params.predicate } : {});
       for (const item of list.items) {
+        countEvent(info);
         const wait = write(render ? { type: 'ADDED', object: render(withType(info, item)) } : eventLine(info, 'ADDED', item));
         if (wait) await wait;
       }
@@ -168,6 +184,7 @@ export async function serveWatch(
         break;
       }
       lastRv = ev.object.metadata.resourceVersion ?? lastRv;
+      countEvent(info);
       const obj = ev.object as KubeObject;
       // Awaited only when the client's socket is full: no promise per event otherwise.
       const wait = write(render ? { type: ev.type, object: render(withType(info, obj)) } : eventLine(info, ev.type, obj));

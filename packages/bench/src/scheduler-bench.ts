@@ -197,6 +197,8 @@ export interface SchedulerBenchResult {
   writesPerPod: number;
   /** Watch lines written by the apiserver and the socket writes that carried them, same window (absent from apiservers without the counters). */
   watchWrites?: { lines: number; writes: number };
+  /** Watch events sent per pod, by kind, every watcher counted (create -> last Running). */
+  watchEventsPerPod?: Record<string, number>;
   /** etcd gRPC calls per pod by method (Range, Txn, Put, ...; from etcd's own /metrics), same window. */
   etcdCallsPerPod: Record<string, number>;
   /** Seconds of that window, to put the heartbeat writes in proportion. */
@@ -407,6 +409,17 @@ export function watchWriteCounts(metricsText: string): { lines: number; writes: 
   const lines = sampleTotal(metricsText, 'flotilla_apiserver_watch_lines_total');
   const writes = sampleTotal(metricsText, 'flotilla_apiserver_watch_writes_total');
   return lines === undefined || writes === undefined ? undefined : { lines, writes };
+}
+
+/** Watch events the apiserver sent, by kind (apiserver_watch_events_total, every watcher counted), from its /metrics. */
+export function watchEventsByKind(metricsText: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of metricsText.split('\n')) {
+    if (!line.startsWith('apiserver_watch_events_total{')) continue;
+    const kind = /kind="([^"]*)"/.exec(line)?.[1];
+    if (kind) out.set(kind, (out.get(kind) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return out;
 }
 
 /** `VERB resource[/subresource]` → count, summed over response codes, from the apiserver's /metrics. */
@@ -652,6 +665,8 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const pauses = { apiserver: runtimePauses(metrics0, metrics1), scheduler: runtimePauses(schedulerMetrics0, schedulerMetrics1) };
     const requests1 = await requestCounts(server, metrics1);
     const [watch0, watch1] = [watchWriteCounts(metrics0), watchWriteCounts(metrics1)];
+    const [events0, events1] = [watchEventsByKind(metrics0), watchEventsByKind(metrics1)];
+    const watchEventsPerPod = Object.fromEntries([...events1].map(([kind, n]) => [kind, (n - (events0.get(kind) ?? 0)) / opts.pods]).filter(([, v]) => (v as number) > 0));
     const apiLatency = latencyBetween(parseLatencyHistogram(metrics0), parseLatencyHistogram(metrics1));
     const etcdMetrics1 = await etcdMetrics();
     const etcdCalls1 = etcdCallCounts(etcdMetrics1);
@@ -818,6 +833,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       requestsPerPod,
       writesPerPod: writes / opts.pods,
       ...(watch0 && watch1 ? { watchWrites: { lines: watch1.lines - watch0.lines, writes: watch1.writes - watch0.writes } } : {}),
+      ...(events1.size ? { watchEventsPerPod } : {}),
       etcdCallsPerPod,
       requestWindowSeconds,
       rssMiB: rss,
@@ -956,6 +972,8 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
   print(table(['request', 'per pod'], [...reqs.filter(([, v]) => v >= 0.005).map(([k, v]) => [k, v.toFixed(3)]), ['all writes', r.writesPerPod.toFixed(3)]]));
   const ww = r.watchWrites;
   if (ww && ww.writes > 0) print(`watch responses: ${(ww.lines / r.requestWindowSeconds).toFixed(0)} lines/s in ${(ww.writes / r.requestWindowSeconds).toFixed(0)} socket writes/s (${(ww.lines / ww.writes).toFixed(1)} lines a write)`);
+  const we = Object.entries(r.watchEventsPerPod ?? {}).sort((a, b) => b[1] - a[1]);
+  if (we.length) print(`watch events sent per pod, every watcher counted: ${we.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`);
   section('etcd calls per pod (from etcd /metrics, same window; other apiservers on this etcd would count too)');
   const calls = Object.entries(r.etcdCallsPerPod).sort((a, b) => b[1] - a[1]);
   print(table(['etcd method', 'per pod'], [...calls.map(([k, v]) => [k, v.toFixed(3)]), ['all', calls.reduce((a, [, v]) => a + v, 0).toFixed(3)]]));
