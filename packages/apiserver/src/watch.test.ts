@@ -129,6 +129,23 @@ describe('watch', () => {
     w.close();
   });
 
+  it('spec.nodeName!= (bound pods, as a node fleet watches them): a pod enters the watch as ADDED when it is bound', async () => {
+    await s.request('POST', PODS, testPod('early'));
+    const w = openWatch(base, `/api/v1/pods?watch=1&fieldSelector=${encodeURIComponent('spec.nodeName!=')}`);
+    await until(() => w.status === 200, 'watch open');
+    await s.request('POST', PODS, testPod('late'));
+    const bound = await s.request('POST', `${PODS}/early/binding`, { apiVersion: 'v1', kind: 'Binding', metadata: { name: 'early' }, target: { apiVersion: 'v1', kind: 'Node', name: 'n1' } });
+    expect(bound.status).toBe(201);
+    await until(() => w.events.length === 1, 'the binding');
+    expect(w.events[0]).toMatchObject({ type: 'ADDED', object: { metadata: { name: 'early' }, spec: { nodeName: 'n1' } } });
+    // 'late' was never bound: nothing about it reached this watch.
+    await s.request('PATCH', `${PODS}/late`, { metadata: { labels: { x: 'y' } } }, { 'content-type': 'application/merge-patch+json' });
+    await s.request('PATCH', `${PODS}/early`, { metadata: { labels: { x: 'y' } } }, { 'content-type': 'application/merge-patch+json' });
+    await until(() => w.events.length === 2, 'the label on the bound pod');
+    expect(w.events.map((e) => `${e.type} ${e.object.metadata.name}`)).toEqual(['ADDED early', 'MODIFIED early']);
+    w.close();
+  });
+
   it('watches one object by name and by fieldSelector across namespaces', async () => {
     await s.request('POST', PODS, testPod('a'));
     await s.request('POST', PODS, testPod('b'));

@@ -513,7 +513,8 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
 
     // The node that will be lost, with its pods, first and alone, so every one of them lands on it.
     progress(`the node to lose (${lostName}) and its ${opts.lostNodePods} pods`);
-    const lost = startHollow(kubeconfig, 1, 'lost-', join(server.dir, 'hollow-lost.log'));
+    // One node: it watches its own pods, as a kubelet does (a fleet's shared watch would bring it every pod of the run).
+    const lost = startHollow(kubeconfig, 1, 'lost-', join(server.dir, 'hollow-lost.log'), true, ['pod-watch=per-node']);
     started.push({ stop: () => lost.stop() });
     await lost.ready;
     await deployments.create(deployment(ns, 'lost', opts.lostNodePods));
