@@ -35,6 +35,7 @@ import { hookKey, kindHooks, type KindHooks, type KindHookTable, type Undo } fro
 import { checkNamespaceAcceptsCreate } from './namespaces.js';
 import { applyPatch, PATCH_TYPES } from './patch.js';
 import { boolParam } from './query-params.js';
+import { withoutManagedFields } from './omit-managed-fields.js';
 import type { ResourcePath } from './request-info.js';
 import { selectorPredicate } from './selectors.js';
 import type { ServiceAllocator } from './service-allocator.js';
@@ -275,9 +276,10 @@ export class RestHandlers {
     if (result.continue) metadata.continue = result.continue;
     if (result.remainingItemCount !== undefined) metadata.remainingItemCount = result.remainingItemCount;
     const head = JSON.stringify({ kind: info.listKind, apiVersion: groupVersion(info), metadata });
+    const omitManagedFields = boolParam(query, 'omitManagedFields') === true;
     if (result.json) {
       // Sent as stored, never decoded; the body is made only if something asks for it.
-      const items = result.json;
+      const items = omitManagedFields ? result.json.map(withoutManagedFields) : result.json;
       if (textLength(items) > LIST_STREAM_BYTES) {
         return {
           code: 200,
@@ -296,13 +298,21 @@ export class RestHandlers {
         json,
       };
     }
-    const body = { kind: info.listKind, apiVersion: groupVersion(info), metadata, items: result.items.map((o) => withType(info, o)) };
+    const typed = (o: KubeObject): KubeObject => {
+      const t = withType(info, o);
+      if (omitManagedFields && t.metadata?.managedFields) {
+        const { managedFields: _, ...md } = t.metadata;
+        t.metadata = md;
+      }
+      return t;
+    };
+    const body = { kind: info.listKind, apiVersion: groupVersion(info), metadata, items: result.items.map(typed) };
     // The items' stored JSON, joined: a LIST of 10,000 pods is not serialised again.
     const texts: string[] = [];
     for (const o of result.items) {
       const t = encodedJson(o);
       if (t === undefined) return { code: 200, body };
-      texts.push(t);
+      texts.push(omitManagedFields ? withoutManagedFields(t) : t);
     }
     return { code: 200, body, json: listJson(head, texts) };
   }

@@ -101,6 +101,28 @@ describe('watch', () => {
     two.close();
   });
 
+  it('omitManagedFields=true: the watch and the list leave metadata.managedFields out, and only for whoever asks', async () => {
+    await s.request('POST', PODS, testPod('a'));
+    const lean = openWatch(base, `${PODS}?watch=1&omitManagedFields=true`);
+    const full = openWatch(base, `${PODS}?watch=1`);
+    await until(() => lean.events.length === 1 && full.events.length === 1, 'the initial ADDED');
+    await s.request('POST', PODS, testPod('b'));
+    await s.request('PATCH', `${PODS}/b`, { metadata: { labels: { x: 'y' } } }, { 'content-type': 'application/merge-patch+json' });
+    await until(() => lean.events.length === 3 && full.events.length === 3, 'both changes');
+    for (let i = 0; i < 3; i++) {
+      expect(full.events[i].object.metadata.managedFields.length).toBeGreaterThan(0);
+      const { managedFields: _, ...rest } = full.events[i].object.metadata;
+      expect(lean.events[i]).toEqual({ ...full.events[i], object: { ...full.events[i].object, metadata: rest } });
+    }
+    const listed = (await s.request('GET', `${PODS}?omitManagedFields=true`)).body;
+    expect(listed.items.map((p: any) => p.metadata.name)).toEqual(['a', 'b']);
+    expect(listed.items.every((p: any) => p.metadata.managedFields === undefined && p.metadata.uid)).toBe(true);
+    expect((await s.request('GET', PODS)).body.items.every((p: any) => p.metadata.managedFields.length > 0)).toBe(true);
+    expect((await s.request('GET', `${PODS}?omitManagedFields=maybe`)).status).toBe(400);
+    lean.close();
+    full.close();
+  });
+
   it('many changes at once still arrive in order, each a whole JSON line', async () => {
     const w = openWatch(base, `${PODS}?watch=1&allowWatchBookmarks=true`);
     await until(() => w.status === 200, 'watch open');

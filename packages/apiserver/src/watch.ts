@@ -15,6 +15,7 @@ import type { ResourcePath } from './request-info.js';
 import { selectorIndex, selectorPredicate } from './selectors.js';
 import { boolParam } from './query-params.js';
 import { WatchWriter } from './watch-writer.js';
+import { withoutManagedFields } from './omit-managed-fields.js';
 
 /**
  * Watch events sent, by the group, version and kind of their objects, summed
@@ -46,7 +47,6 @@ export function defaultWatchTimings(): WatchTimings {
 // hundreds of ms at a time at 150,000 pods).
 const unstoredLines = new WeakMap<object, Map<string, Buffer>>();
 
-/** One event line: the object's stored JSON when the store has it (see encodedJson), else a serialisation of its own. */
 function countEvent(info: ResourceInfo): void {
   const key = `${info.group}/${info.version}/${info.kind}`;
   const c = watchEventCounts.get(key);
@@ -54,23 +54,29 @@ function countEvent(info: ResourceInfo): void {
   else watchEventCounts.set(key, { group: info.group, version: info.version, kind: info.kind, events: 1 });
 }
 
-function encodeLine(info: ResourceInfo, type: string, obj: KubeObject): Buffer {
-  const json = encodedJson(obj);
-  if (json === undefined) return Buffer.from(JSON.stringify({ type, object: withType(info, obj) }) + '\n');
-  return Buffer.from(`{"type":${JSON.stringify(type)},"object":${json}}\n`);
+/** One event line: the object's stored JSON when the store has it (see encodedJson), else a serialisation of its own. */
+function encodeLine(info: ResourceInfo, type: string, obj: KubeObject, omitManagedFields: boolean): Buffer {
+  let json = encodedJson(obj);
+  if (json === undefined) json = JSON.stringify(withType(info, obj));
+  return Buffer.from(`{"type":${JSON.stringify(type)},"object":${omitManagedFields ? withoutManagedFields(json) : json}}\n`);
 }
 
-/** The `{"type":…,"object":…}\n` line of a store event as bytes, encoded once per frozen object. */
-export function eventLine(info: ResourceInfo, type: string, obj: KubeObject): Buffer {
-  if (!Object.isFrozen(obj)) return encodeLine(info, type, obj);
+/**
+ * The `{"type":…,"object":…}\n` line of a store event as bytes, encoded once
+ * per frozen object (and once more without managedFields when a watcher
+ * asks for that, see omit-managed-fields.ts).
+ */
+export function eventLine(info: ResourceInfo, type: string, obj: KubeObject, omitManagedFields = false): Buffer {
+  if (!Object.isFrozen(obj)) return encodeLine(info, type, obj, omitManagedFields);
   let lines = encodedLines(obj) ?? unstoredLines.get(obj);
   if (!lines) unstoredLines.set(obj, (lines = new Map()));
   // From the stored JSON the line depends on the event type alone (the object carries its own type): no key to build per watcher.
-  let line = lines.get(type);
+  const variant = omitManagedFields ? `${type} -managedFields` : type;
+  let line = lines.get(variant);
   if (line) return line;
-  const k = encodedJson(obj) === undefined ? `${type} ${info.group}/${info.version} ${info.kind}` : type;
+  const k = encodedJson(obj) === undefined ? `${variant} ${info.group}/${info.version} ${info.kind}` : variant;
   line = lines.get(k);
-  if (!line) lines.set(k, (line = encodeLine(info, type, obj)));
+  if (!line) lines.set(k, (line = encodeLine(info, type, obj, omitManagedFields)));
   return line;
 }
 
@@ -101,7 +107,16 @@ export function watchParams(req: WatchRequest, timings: WatchTimings) {
   const sendInitial = sendInitialEvents === undefined ? rv === '' || rv === '0' : sendInitialEvents;
   // Only alongside the predicate it is derived from.
   const index = predicate ? selectorIndex(info, query.fieldSelector) : undefined;
-  return { predicate, index, rv, timeoutSeconds, sendInitial, bookmarks: boolParam(query, 'allowWatchBookmarks') === true, initialEnd: sendInitialEvents === true };
+  return {
+    predicate,
+    index,
+    rv,
+    timeoutSeconds,
+    sendInitial,
+    bookmarks: boolParam(query, 'allowWatchBookmarks') === true,
+    initialEnd: sendInitialEvents === true,
+    omitManagedFields: boolParam(query, 'omitManagedFields') === true,
+  };
 }
 
 /**
@@ -159,7 +174,7 @@ export async function serveWatch(
       const list = await storage.list(info.plural, path.namespace, params.predicate ? { predicate: params.predicate } : {});
       for (const item of list.items) {
         countEvent(info);
-        const wait = write(render ? { type: 'ADDED', object: render(withType(info, item)) } : eventLine(info, 'ADDED', item));
+        const wait = write(render ? { type: 'ADDED', object: render(withType(info, item)) } : eventLine(info, 'ADDED', item, params.omitManagedFields));
         if (wait) await wait;
       }
       // A list without resourceVersion is "from now"; with one, keep the caller's starting point.
@@ -187,7 +202,7 @@ export async function serveWatch(
       countEvent(info);
       const obj = ev.object as KubeObject;
       // Awaited only when the client's socket is full: no promise per event otherwise.
-      const wait = write(render ? { type: ev.type, object: render(withType(info, obj)) } : eventLine(info, ev.type, obj));
+      const wait = write(render ? { type: ev.type, object: render(withType(info, obj)) } : eventLine(info, ev.type, obj, params.omitManagedFields));
       if (wait) await wait;
     }
     // Kubernetes' watch cache, too, sends a bookmark as a watch times out: the client resumes from there.

@@ -31,6 +31,11 @@ export interface ListOptions {
   continue?: string;
   /** `0` = any (possibly cached) version; unset = most recent. */
   resourceVersion?: string;
+  /**
+   * Leave out each object's metadata.managedFields (Flotilla's
+   * `omitManagedFields=true`; a Kubernetes apiserver ignores it and sends them).
+   */
+  omitManagedFields?: boolean;
   /** Aborts the request (clients whose requests cannot hang may ignore it). */
   signal?: AbortSignal;
 }
@@ -60,6 +65,11 @@ export interface WatchOptions {
   /** Start after this version; unset = synthetic ADDED events for the current state first. */
   resourceVersion?: string;
   allowWatchBookmarks?: boolean;
+  /**
+   * Leave out each object's metadata.managedFields (Flotilla's
+   * `omitManagedFields=true`; a Kubernetes apiserver ignores it and sends them).
+   */
+  omitManagedFields?: boolean;
   /** Ask the server to end the watch after this many seconds. */
   timeoutSeconds?: number;
   /** Ends the watch (the iterator returns). */

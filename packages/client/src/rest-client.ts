@@ -425,6 +425,7 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
       limit: options.limit,
       continue: options.continue,
       resourceVersion: options.resourceVersion,
+      omitManagedFields: options.omitManagedFields ? 'true' : undefined,
     });
     return this.client.request<KubeList<T>>({ method: 'GET', path: resourcePath(this.resource, namespace) + q, signal: options.signal });
   }
@@ -462,6 +463,7 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
       fieldSelector: options.fieldSelector,
       resourceVersion: options.resourceVersion,
       allowWatchBookmarks: options.allowWatchBookmarks ? 'true' : undefined,
+      omitManagedFields: options.omitManagedFields ? 'true' : undefined,
       timeoutSeconds: options.timeoutSeconds,
     });
     return this.client.stream<T>(resourcePath(this.resource, namespace) + q, options.signal, options.skipLine);

@@ -181,6 +181,39 @@ describe('RestClient against the real apiserver over HTTPS', () => {
     await running;
   });
 
+  it("an informer's objects come without managedFields (from the list and the watch) unless it asks for them; an update from the cache keeps the stored ones", async () => {
+    const pods = client.resource<Pod>('pods');
+    await pods.create(pod('mf1', { group: 'mf' }));
+    const lean = new Informer<Pod>(client, 'pods', { namespace: ns, labelSelector: 'group=mf' });
+    const full = new Informer<Pod>(client, 'pods', { namespace: ns, labelSelector: 'group=mf', managedFields: true });
+    const ac = new AbortController();
+    lean.start(ac.signal);
+    full.start(ac.signal);
+    try {
+      await waitFor(() => lean.store.get(`${ns}/mf1`) && full.store.get(`${ns}/mf1`), { timeoutMs: 10_000, what: 'mf1 listed' });
+      await pods.create(pod('mf2', { group: 'mf' }));
+      await waitFor(() => lean.store.get(`${ns}/mf2`) && full.store.get(`${ns}/mf2`), { timeoutMs: 10_000, what: 'mf2 watched' });
+      const stored = await pods.get(ns, 'mf2');
+      expect(stored.metadata.managedFields?.length).toBeGreaterThan(0);
+      for (const name of ['mf1', 'mf2']) {
+        expect(lean.store.get(`${ns}/${name}`)!.metadata.managedFields).toBeUndefined();
+        expect(full.store.get(`${ns}/${name}`)!.metadata.managedFields?.length).toBeGreaterThan(0);
+      }
+      // Everything else is what the apiserver stored.
+      const { managedFields: _, ...rest } = stored.metadata;
+      expect(lean.store.get(`${ns}/mf2`)!.metadata).toEqual(rest);
+      // A controller's update of its cached copy (no managedFields in the body) keeps the stored entries, and adds its own.
+      const cached = lean.store.get(`${ns}/mf2`)!;
+      const updated = await pods.update({ ...cached, metadata: { ...cached.metadata, labels: { ...cached.metadata.labels, touched: 'yes' } } });
+      // (Reset, they would hold only this update's own field, the new label.)
+      expect(JSON.stringify(updated.metadata.managedFields)).toContain('"f:containers"');
+      await waitFor(() => lean.store.get(`${ns}/mf2`)?.metadata.labels?.touched === 'yes', { timeoutMs: 10_000, what: 'the update watched' });
+      expect(lean.store.get(`${ns}/mf2`)!.metadata.managedFields).toBeUndefined();
+    } finally {
+      ac.abort();
+    }
+  });
+
   it('serves 64 concurrent requests without serialising them on a few sockets', async () => {
     const pods = client.resource<Pod>('pods');
     const t0 = performance.now();
