@@ -26,7 +26,7 @@ import {
   unknownFields,
 } from '@flotilla/api';
 import type { DeleteOptions, FieldError, KubeObject, ManagedFieldsEntry, ResourceInfo } from '@flotilla/api';
-import { encodedJson, type Storage } from '@flotilla/store';
+import { deepFreeze, encodedJson, type Storage } from '@flotilla/store';
 import type { Authorizer, RequestAttributes } from './auth/types.js';
 import { applyConfiguration, checkFieldManager } from './apply.js';
 import { decodeApplyBody, decodeObjectBody, decodePatchBody, duplicateFields, mediaType, patchTypeOf } from './body.js';
@@ -376,7 +376,8 @@ export class RestHandlers {
     for (let attempt = 0; ; attempt++) {
       const cached = optimistic ? this.storage.getCached?.(info.plural, path.namespace, path.name!) : undefined;
       optimistic = false;
-      const cur = cached ?? (await this.storage.get(info.plural, path.namespace, path.name!));
+      // Frozen: nothing on the way may change it, so the store compares the result with it as it is (no second decode).
+      const cur = deepFreeze(cached ?? (await this.storage.get(info.plural, path.namespace, path.name!)));
       try {
         return await this.writeOnce(req, build, cur, attempt < MAX_CONFLICT_RETRIES && Date.now() < deadline);
       } catch (err) {
@@ -413,7 +414,7 @@ export class RestHandlers {
     let undo: Undo | undefined;
     try {
       undo = await hooks?.beforeUpdate?.(next, cur, false);
-      const updated = await this.storage.update(info.plural, next);
+      const updated = await this.storage.update(info.plural, next, { current: cur });
       await hooks?.afterUpdate?.(cur, updated);
       return updated;
     } catch (err) {
@@ -556,11 +557,17 @@ export class RestHandlers {
     }
     const attrs = { ...req.attrs, name };
     const extra = annotations && typeof annotations === 'object' && !Array.isArray(annotations) ? (annotations as Record<string, string>) : undefined;
-    await this.storage.guaranteedUpdate(info.plural, path.namespace, name, (pod) => {
-      const next = bindPod(pod, node, extra);
-      this.admit(attrs, pod, next);
-      return next;
-    });
+    await this.storage.guaranteedUpdate(
+      info.plural,
+      path.namespace,
+      name,
+      (pod) => {
+        const next = bindPod(pod, node, extra);
+        this.admit(attrs, pod, next);
+        return next;
+      },
+      { frozen: true },
+    );
     return { code: 201, body: successStatus() };
   }
 

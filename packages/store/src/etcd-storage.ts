@@ -32,10 +32,12 @@ import { isCompactedError, isFutureRevisionError, toApiError } from './etcd-erro
 import { listPrefix, normalizePrefix, objectKey, prefixRangeEnd, RANGE_CHUNK } from './keys.js';
 import { rfc3339 } from './names.js';
 import type {
+  GuaranteedUpdateOptions,
   Storage,
   StoreDeleteResult,
   StoreListOptions,
   StoreListResult,
+  StoreUpdateOptions,
   StoreWatch,
   StoreWatchEvent,
   StoreWatchOptions,
@@ -689,7 +691,7 @@ export class EtcdStorage implements Storage {
    * deleted instead (deletionTimestamp, no finalizers, no grace left) the
    * returned object carries the deletion revision.
    */
-  async update(resource: string, obj: KubeObject): Promise<KubeObject> {
+  async update(resource: string, obj: KubeObject, options: StoreUpdateOptions = {}): Promise<KubeObject> {
     const name = obj.metadata?.name;
     if (!name) throw invalid(resource, '', [{ type: 'FieldValueRequired', field: 'metadata.name', message: 'name is required' }]);
     const key = this.key(resource, obj.metadata.namespace, name);
@@ -708,7 +710,9 @@ export class EtcdStorage implements Storage {
       const kv = fromCache ?? (await this.readKv(key));
       if (!kv) throw notFound(resource, name);
       if (wanted && wanted !== kv.mod_revision) throw conflict(resource, name, MODIFIED);
-      const stored = this.decode(key, kv, true);
+      // The caller's frozen copy of exactly this version is what etcd holds there: no second decode.
+      const given = options.current;
+      const stored = given && Object.isFrozen(given) && given.metadata.resourceVersion === kv.mod_revision ? given : this.decode(key, kv, true);
       // Shallow: only metadata is changed here; the caller hands its object's parts over.
       const next: KubeObject = { ...obj };
       next.metadata = { ...next.metadata, resourceVersion: kv.mod_revision };
@@ -718,7 +722,8 @@ export class EtcdStorage implements Storage {
       if (!finalize && jsonEqual(stored, next)) {
         // Nothing to write: only a read of etcd can say the wanted revision is still current.
         if (fromCache) continue;
-        return stored;
+        // The answer is a private object carrying its stored JSON, not the caller's frozen one.
+        return stored === given ? this.decode(key, kv, true) : stored;
       }
       const json = encodeJson(next);
       const rev = finalize ? await this.swap(resource, key, kv.mod_revision, 'delete') : await this.swap(resource, key, kv.mod_revision, 'put', this.seal(resource, key, json));
@@ -741,6 +746,7 @@ export class EtcdStorage implements Storage {
     namespace: string | undefined,
     name: string,
     mutate: (current: KubeObject) => KubeObject | Promise<KubeObject>,
+    options: GuaranteedUpdateOptions = {},
   ): Promise<KubeObject> {
     // First try on the cached copy, as Kubernetes does: the swap fails if it
     // was stale, and only then is the object read (consistently) from etcd.
@@ -750,8 +756,9 @@ export class EtcdStorage implements Storage {
       const hit = optimistic ? this.peek(key) : undefined;
       optimistic = false;
       const cached = hit ? this.decode(key, { value: hit.value, mod_revision: hit.modRevision }) : undefined;
-      // Either way a private copy (decoded afresh): no clone needed.
-      const current = cached ?? (await this.get(resource, namespace, name));
+      // Either way a private copy (decoded afresh): no clone needed. Frozen when asked, and then compared with as it is.
+      const read = cached ?? (await this.get(resource, namespace, name));
+      const current = options.frozen ? deepFreeze(read) : read;
       const rv = current.metadata.resourceVersion!;
       let out: KubeObject;
       try {
@@ -769,7 +776,7 @@ export class EtcdStorage implements Storage {
       const next: KubeObject = { ...out, metadata: { ...out.metadata, name, resourceVersion: rv } };
       if (namespace) next.metadata.namespace = namespace;
       try {
-        return await this.update(resource, next);
+        return await this.update(resource, next, options.frozen ? { current } : {});
       } catch (err) {
         if (!isReason(err, 'Conflict') && !(cached && isReason(err, 'NotFound'))) throw err;
         // A stale cache is not contention: read etcd at once.

@@ -6,3 +6,4 @@ export { EncryptingTransformer, IDENTITY_TRANSFORMER, newEncryptionConfiguration
 export type { EncryptionConfiguration, EncryptionKey, EncryptionProvider, ValueTransformer } from './encryption.js';
 export { encodedJson, encodedLines } from './object-json.js';
 export { LeasePool, LEASE_MAX_OBJECTS, type LeasePoolOptions } from './lease-pool.js';
+export { deepFreeze } from './watch-hub.js';

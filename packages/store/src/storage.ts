@@ -87,6 +87,27 @@ export interface StoreDeleteResult {
   deleted: boolean;
 }
 
+/** Options of Storage.update. */
+export interface StoreUpdateOptions {
+  /**
+   * The object at `obj`'s resourceVersion as this store gave it, deep-frozen
+   * (so surely as it was read): the update compares with it instead of
+   * decoding the stored value a second time. Ignored unless frozen and at the
+   * revision being replaced.
+   */
+  current?: KubeObject;
+}
+
+/** Options of Storage.guaranteedUpdate. */
+export interface GuaranteedUpdateOptions {
+  /**
+   * `mutate` gets the current object deep-frozen and returns a new one
+   * (copying what it changes): the write then compares with that object
+   * instead of decoding it again (see StoreUpdateOptions.current).
+   */
+  frozen?: boolean;
+}
+
 /**
  * The store of record. Keys are `/<prefix>/<resource>/<namespace>/<name>`
  * (cluster-scoped: no namespace segment). `metadata.resourceVersion` is the
@@ -131,13 +152,17 @@ export interface Storage {
    * An object with a deletionTimestamp whose finalizers become empty is deleted.
    * The result may share parts with `obj`: the caller hands it over (and does not change it after).
    */
-  update(resource: string, obj: KubeObject): Promise<KubeObject>;
-  /** Read-modify-write that retries on conflict; `mutate` gets a private copy. */
+  update(resource: string, obj: KubeObject, options?: StoreUpdateOptions): Promise<KubeObject>;
+  /**
+   * Read-modify-write that retries on conflict; `mutate` gets a private copy,
+   * or with `frozen` a deep-frozen one it must copy what it changes from.
+   */
   guaranteedUpdate(
     resource: string,
     namespace: string | undefined,
     name: string,
     mutate: (current: KubeObject) => KubeObject | Promise<KubeObject>,
+    options?: GuaranteedUpdateOptions,
   ): Promise<KubeObject>;
   /**
    * Deletes, honouring preconditions. With finalizers, or a grace period > 0,

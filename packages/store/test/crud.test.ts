@@ -1,6 +1,6 @@
 import type { KubeObject } from '@flotilla/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EtcdStorage } from '../src/index.js';
+import { deepFreeze, EtcdStorage } from '../src/index.js';
 import { Fixture, pod, rejection } from './helpers.js';
 
 let fx: Fixture;
@@ -105,6 +105,50 @@ describe('EtcdStorage CRUD', () => {
       ),
     );
     expect((await s.get('pods', 'default', 'web')).metadata.annotations?.count).toBe('20');
+  });
+
+  it("compares with the caller's frozen copy of the replaced version instead of decoding it again, and only with a frozen one at that version", async () => {
+    const s = fx.store();
+    const created = await s.create('pods', pod('default', 'web'));
+    // A copy that claims a generation etcd does not hold, at the version being replaced: the update takes it
+    // as the stored object (the proof that nothing was decoded), which a real caller's copy always is.
+    const claim = (generation: number) => deepFreeze({ ...structuredClone(created), metadata: { ...structuredClone(created.metadata), generation } });
+    const next = (image: string) => {
+      const p = structuredClone(created);
+      (p.spec as { containers: Array<{ image: string }> }).containers[0]!.image = image;
+      return p;
+    };
+    expect((await s.update('pods', next('flotilla/busybox:2'), { current: claim(7) })).metadata.generation).toBe(8);
+    const latest = await s.get('pods', 'default', 'web');
+    expect(latest.metadata.generation).toBe(8);
+    // Not frozen, or of another version: decoded from etcd as before.
+    const unfrozen = { ...structuredClone(latest), metadata: { ...structuredClone(latest.metadata), generation: 40 } };
+    expect((await s.update('pods', { ...next('flotilla/busybox:3'), metadata: { ...latest.metadata } }, { current: unfrozen })).metadata.generation).toBe(9);
+    const stale = claim(70);
+    expect((await s.update('pods', { ...next('flotilla/busybox:4'), metadata: { ...(await s.get('pods', 'default', 'web')).metadata } }, { current: stale })).metadata.generation).toBe(10);
+    // A write that changes nothing answers a private object, not the caller's frozen one.
+    const cur = deepFreeze(await s.get('pods', 'default', 'web'));
+    const same = await s.update('pods', structuredClone(cur), { current: cur });
+    expect(same).toEqual(cur);
+    expect(same).not.toBe(cur);
+    expect(Object.isFrozen(same)).toBe(false);
+  });
+
+  it('guaranteedUpdate with frozen: mutate gets a frozen object, a change of it throws, and a copy is written', async () => {
+    const s = fx.store();
+    await s.create('pods', pod('default', 'web'));
+    await expect(
+      s.guaranteedUpdate('pods', 'default', 'web', (cur) => {
+        cur.metadata.labels = { changed: 'in place' };
+        return cur;
+      }, { frozen: true }),
+    ).rejects.toThrow(TypeError);
+    const out = await s.guaranteedUpdate('pods', 'default', 'web', (cur) => {
+      expect(Object.isFrozen(cur.metadata)).toBe(true);
+      return { ...cur, metadata: { ...cur.metadata, labels: { copied: 'yes' } } };
+    }, { frozen: true });
+    expect(out.metadata.labels).toEqual({ copied: 'yes' });
+    expect((await s.get('pods', 'default', 'web')).metadata.labels).toEqual({ copied: 'yes' });
   });
 
   it('bumps generation only when something besides metadata and status changes', async () => {

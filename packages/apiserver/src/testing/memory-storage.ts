@@ -6,7 +6,9 @@
  */
 import { alreadyExists, completeObjectMetaForCreate, conflict, gone, markForDeletion, notFound, nowTimestamp, prepareObjectMetaForUpdate, ApiError } from '@flotilla/api';
 import type { DeleteOptions, KubeObject } from '@flotilla/api';
+import { deepFreeze } from '@flotilla/store';
 import type {
+  GuaranteedUpdateOptions,
   Storage,
   StoreDeleteResult,
   StoreListOptions,
@@ -103,11 +105,13 @@ export class MemoryStorage implements Storage {
     namespace: string | undefined,
     name: string,
     mutate: (current: KubeObject) => KubeObject | Promise<KubeObject>,
+    options: GuaranteedUpdateOptions = {},
   ): Promise<KubeObject> {
     for (;;) {
       const cur = await this.get(resource, namespace, name);
-      const next = await mutate(copy(cur));
-      next.metadata.resourceVersion = cur.metadata.resourceVersion;
+      // Frozen as etcd's storage hands it over: a mutate that changes it throws here too.
+      const out = await mutate(options.frozen ? deepFreeze(copy(cur)) : copy(cur));
+      const next = { ...out, metadata: { ...out.metadata, resourceVersion: cur.metadata.resourceVersion } };
       try {
         return await this.update(resource, next);
       } catch (err) {
