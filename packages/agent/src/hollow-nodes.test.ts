@@ -41,28 +41,6 @@ describe('runHollowNodes writes', () => {
   });
 });
 
-describe('runHollowNodes pod watch', () => {
-  it('the fleet lists and watches bound pods only, and starts a pod bound after it was created', async () => {
-    const client = new FakeApiClient();
-    const asked: string[] = [];
-    client.prependReactor((a) => {
-      if ((a.verb === 'list' || a.verb === 'watch') && a.resource === 'pods') asked.push(`${a.verb} ${a.fieldSelector ?? '(every pod)'}`);
-    });
-    const ac = new AbortController();
-    try {
-      const h = runHollowNodes({ count: 2, client, signal: ac.signal, logger: log, events: false });
-      await h.ready;
-      await client.resource<Pod>('pods').create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'late', namespace: 'default' }, spec: { containers: [{ name: 'c', image: 'flotilla/busybox:1' }] } });
-      await client.bind('default', 'late', 'hollow-0');
-      await waitFor(() => (client.peek<Pod>('pods', 'default', 'late')?.status?.phase === 'Running' ? true : undefined), { what: 'the pod bound after its creation Running' });
-      expect(asked.length).toBeGreaterThanOrEqual(2);
-      expect(new Set(asked)).toEqual(new Set(['list spec.nodeName!=', 'watch spec.nodeName!=']));
-    } finally {
-      ac.abort();
-    }
-  });
-});
-
 describe('runHollowNodes state', () => {
   it('keeps no termination-log files (fake containers write none), while the container still gets its mount', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hollow-state-'));

@@ -119,9 +119,10 @@ export function runHollowNodes(o: HollowNodesOptions): HollowNodes {
   // pod of the cluster made each pod cost every process (5 at 5,000 nodes) and each process hold all 150,000.
   let index: NodePodIndex | undefined;
   if (o.podWatch !== 'per-node') {
-    // Bound pods only (no node acts on a pod before it is bound): the apiserver leaves out each pod's first
-    // version, a third of what this watch would otherwise carry.
-    const informer = new Informer<Pod>(o.client, { apiVersion: 'v1', kind: 'Pod' }, { logger: log, fieldSelector: 'spec.nodeName!=', select: nodePodSelection(mine) });
+    // Every pod, filtered here by its line (cheap), not by a fieldSelector: spec.nodeName!= would spare each pod's
+    // unbound version, but the apiserver would parse every change's previous version to decide it (measured: its
+    // watch hub's parsing went from 3.5 % to 6.5 % of its CPU).
+    const informer = new Informer<Pod>(o.client, { apiVersion: 'v1', kind: 'Pod' }, { logger: log, select: nodePodSelection(mine) });
     index = new NodePodIndex(informer);
     informer.start(o.signal);
   }
