@@ -28,6 +28,39 @@ describe('createLogger', () => {
     expect(line).toMatchObject({ component: 'test', key: 'default/web', token: '[redacted]', headers: { authorization: '[redacted]' }, privateKey: '[redacted]', msg: 'hello' });
     expect(JSON.stringify(line)).not.toContain('s3cret');
   });
+
+  it('censors secrets one level down, under req.headers, and in a child logger\'s bindings, without changing what it was given', async () => {
+    const out = capture();
+    const log = createLogger('test', { destination: out.stream });
+    const fields = {
+      key: 'default/web',
+      user: { name: 'alice', password: 'pw-s3cret' },
+      req: { method: 'GET', headers: { authorization: 'Bearer s3cret', accept: 'json' } },
+      kubeconfig: { token: 'tok-s3cret', server: 'https://x' },
+      err: new Error('boom'),
+      list: ['token'],
+    };
+    log.info(fields, 'one');
+    log.child({ node: 'n1', authorization: 'Basic s3cret' }).warn({ n: 1 }, 'two');
+    log.info('three');
+    log.flush();
+    await new Promise((r) => setImmediate(r));
+    const [one, two, three] = out.lines();
+    expect(one).toMatchObject({
+      key: 'default/web',
+      user: { name: 'alice', password: '[redacted]' },
+      req: { method: 'GET', headers: { authorization: '[redacted]', accept: 'json' } },
+      kubeconfig: { token: '[redacted]', server: 'https://x' },
+      err: { message: 'boom' },
+      list: ['token'],
+    });
+    expect(two).toMatchObject({ node: 'n1', authorization: '[redacted]', n: 1, msg: 'two' });
+    expect(three).toMatchObject({ component: 'test', msg: 'three' });
+    expect(out.lines().map((l) => JSON.stringify(l)).join('\n')).not.toContain('s3cret');
+    // The caller's objects are as they were.
+    expect(fields.user.password).toBe('pw-s3cret');
+    expect(fields.req.headers.authorization).toBe('Bearer s3cret');
+  });
 });
 
 /** A module for `node --input-type=module -e` that has createLogger (the built one) and runs `body`. */

@@ -28,20 +28,60 @@ function standardOutput(): pino.DestinationStream {
   return stdout;
 }
 
+/** Keys whose values never reach a log. Not `key`: every line carries the object key (`ns/name`) under that name. */
+const SECRET_KEYS = new Set(['token', 'authorization', 'privateKey', 'password']);
+const CENSOR = '[redacted]';
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== 'object') return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/** `obj` with the values of its secret keys censored (a copy), or `obj` itself when it has none. */
+function censorKeys(obj: Record<string, unknown>, deeper?: (k: string, v: Record<string, unknown>) => Record<string, unknown>): Record<string, unknown> {
+  let out: Record<string, unknown> | undefined;
+  for (const k in obj) {
+    const v = obj[k];
+    let now = v;
+    if (SECRET_KEYS.has(k)) now = CENSOR;
+    else if (deeper && isPlainObject(v)) now = deeper(k, v);
+    if (now !== v) (out ??= { ...obj })[k] = now;
+  }
+  return out ?? obj;
+}
+
 /**
- * A pino JSON logger for one component. Bearer tokens and private keys are
- * redacted wherever they appear under these keys, so secrets never reach a log.
+ * A log line's fields with every secret censored: under a secret key at the
+ * top or one level down (`token`, `*.token`, ... `headers.authorization`),
+ * and `req.headers.authorization`. Only plain objects are looked into. It
+ * replaces pino's `redact` (fast-redact), which cost 17 us of a line's
+ * 21 us with these wildcard paths: one log line per pod started was 5 % of
+ * the hollow fleet's CPU.
+ */
+export function censorSecrets(obj: Record<string, unknown>): Record<string, unknown> {
+  return censorKeys(obj, (k, v) => censorKeys(v, k === 'req' ? (k2, v2) => (k2 === 'headers' ? censorKeys(v2) : v2) : undefined));
+}
+
+/**
+ * A pino JSON logger for one component. Bearer tokens, passwords and private
+ * keys are censored wherever they appear under these keys (see
+ * censorSecrets), in a line's fields and in a child logger's bindings, so
+ * secrets never reach a log.
  */
 export function createLogger(component: string, options: LoggerOptions = {}): Logger {
   const level = options.level ?? process.env.FLOTILLA_LOG_LEVEL ?? 'info';
-  const opts = {
+  const opts: pino.LoggerOptions = {
     level,
     base: { component, pid: process.pid },
-    redact: {
-      // Not `key`: every line carries the object key (`ns/name`) under that name.
-      paths: ['token', '*.token', 'authorization', '*.authorization', 'headers.authorization', 'req.headers.authorization', 'privateKey', '*.privateKey', 'password', '*.password'],
-      censor: '[redacted]',
-    },
+    formatters: { log: censorSecrets, bindings: censorSecrets },
   };
-  return pino(opts, (options.destination as pino.DestinationStream | undefined) ?? standardOutput());
+  const root = pino(opts, (options.destination as pino.DestinationStream | undefined) ?? standardOutput());
+  // pino gives a child's bindings no formatter of its own: censor them on the way in. Children (and
+  // theirs) are made from their parent's prototype chain, so this one method serves them all.
+  const child = root.child as unknown as (this: Logger, bindings: pino.Bindings, childOptions?: pino.ChildLoggerOptions) => Logger;
+  root.child = function (this: Logger, bindings: pino.Bindings, childOptions?: pino.ChildLoggerOptions) {
+    return child.call(this, censorSecrets(bindings), childOptions);
+  } as unknown as typeof root.child;
+  return root;
 }
