@@ -57,9 +57,16 @@ export function selectorIndex(info: ResourceInfo, fieldSelector?: string): Store
   const eq = parseFieldSelector(fieldSelector).requirements.find((r) => r.op === '=');
   if (!eq) return undefined;
   const field = eq.field;
+  // The kubelets' index is worked out for every change of every pod: read straight off the pod,
+  // as the pods' field labels read it, not by building all of them.
+  const podNodeName = field === 'spec.nodeName' && info.group === '' && info.plural === 'pods';
   const valueOf = (obj: KubeObject): string => {
     if (field === 'metadata.name') return obj.metadata?.name ?? '';
     if (field === 'metadata.namespace') return obj.metadata?.namespace ?? '';
+    if (podNodeName) {
+      const n = (obj.spec as { nodeName?: unknown } | undefined)?.nodeName;
+      return n === undefined || n === null ? '' : String(n);
+    }
     return safeFieldLabels(info, obj)[field] ?? '';
   };
   return { name: `${info.group}/${info.plural}/${field}`, value: eq.value, valueOf };
