@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { withoutManagedFields } from './omit-managed-fields.js';
 import { listJsonParts, sameJson } from './rest-handlers.js';
 
 describe('sameJson', () => {
@@ -33,5 +34,12 @@ describe('listJsonParts', () => {
       for (const p of parts) expect(p.length).toBeLessThan((256 << 10) + 300_100);
       if (n === 1000) expect(parts.length).toBeGreaterThan(100);
     }
+  });
+
+  it('rewrites each item as its part is made (omitManagedFields on a streamed list)', () => {
+    const items = Array.from({ length: 300 }, (_, i) => JSON.stringify({ metadata: { name: `p${i}`, managedFields: [{ manager: 'm', fieldsV1: { 'f:spec': {} } }] }, pad: 'y'.repeat(2_000) }));
+    const parts = [...listJsonParts(head, items, withoutManagedFields)];
+    expect(parts.length).toBeGreaterThan(1);
+    expect(JSON.parse(parts.join(''))).toEqual({ ...JSON.parse(head), items: items.map((t) => ({ metadata: { name: JSON.parse(t).metadata.name }, pad: 'y'.repeat(2_000) })) });
   });
 });

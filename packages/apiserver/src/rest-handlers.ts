@@ -69,12 +69,14 @@ const LIST_PART_BYTES = 256 << 10;
  * A list's JSON as parts of about LIST_PART_BYTES: the same text as
  * listJson, made one part at a time as the socket drains. 150,000 pods are
  * ~500 MB of JSON, about V8's longest string: one string of them fails, and
- * the client saw no byte until the whole of it was built.
+ * the client saw no byte until the whole of it was built. `each` rewrites
+ * each item's text as its part is made (omitManagedFields).
  */
-export function* listJsonParts(head: string, items: string[]): Generator<string> {
+export function* listJsonParts(head: string, items: string[], each: (item: string) => string = (item) => item): Generator<string> {
   let part = `${head.slice(0, -1)},"items":[`;
   for (let i = 0; i < items.length; i++) {
-    part += i === 0 ? items[i]! : `,${items[i]!}`;
+    const item = each(items[i]!);
+    part += i === 0 ? item : `,${item}`;
     if (part.length >= LIST_PART_BYTES) {
       yield part;
       part = '';
@@ -279,17 +281,19 @@ export class RestHandlers {
     const omitManagedFields = boolParam(query, 'omitManagedFields') === true;
     if (result.json) {
       // Sent as stored, never decoded; the body is made only if something asks for it.
-      const items = omitManagedFields ? result.json.map(withoutManagedFields) : result.json;
-      if (textLength(items) > LIST_STREAM_BYTES) {
+      const stored = result.json;
+      // A streamed list is cut part by part as it is sent: 150,000 pods' texts are not all copied at once.
+      const each = omitManagedFields ? withoutManagedFields : undefined;
+      if (textLength(stored) > LIST_STREAM_BYTES) {
         return {
           code: 200,
           get body() {
-            return JSON.parse([...listJsonParts(head, items)].join('')) as unknown;
+            return JSON.parse([...listJsonParts(head, stored, each)].join('')) as unknown;
           },
-          jsonParts: () => listJsonParts(head, items),
+          jsonParts: () => listJsonParts(head, stored, each),
         };
       }
-      const json = listJson(head, items);
+      const json = listJson(head, each ? stored.map(each) : stored);
       return {
         code: 200,
         get body() {
