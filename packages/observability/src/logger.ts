@@ -59,7 +59,7 @@ function censorKeys(obj: Record<string, unknown>, deeper?: (k: string, v: Record
  * 21 us with these wildcard paths: one log line per pod started was 5 % of
  * the hollow fleet's CPU.
  */
-export function censorSecrets(obj: Record<string, unknown>): Record<string, unknown> {
+function censorSecrets(obj: Record<string, unknown>): Record<string, unknown> {
   return censorKeys(obj, (k, v) => censorKeys(v, k === 'req' ? (k2, v2) => (k2 === 'headers' ? censorKeys(v2) : v2) : undefined));
 }
 

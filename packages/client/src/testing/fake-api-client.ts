@@ -69,14 +69,6 @@ export interface FakeAction {
   patchType?: PatchType;
   /** The resourceVersion a get asked for ('0': any version, the apiserver's cache); the fake always serves the current object. */
   resourceVersion?: string;
-  /** The selectors a list or watch asked for. */
-  labelSelector?: string;
-  fieldSelector?: string;
-}
-
-/** The selectors of a list or watch, for its FakeAction (absent ones left out). */
-function selectors(options: { labelSelector?: string; fieldSelector?: string }): Pick<FakeAction, 'labelSelector' | 'fieldSelector'> {
-  return { ...(options.labelSelector ? { labelSelector: options.labelSelector } : {}), ...(options.fieldSelector ? { fieldSelector: options.fieldSelector } : {}) };
 }
 
 /** Runs before the fake handles a request; throw (e.g. an ApiError) to make the request fail. */
@@ -462,7 +454,7 @@ class FakeResourceClient<T extends KubeObject> implements ResourceClient<T> {
   }
 
   async list(namespace?: string, options: ListOptions = {}): Promise<KubeList<T>> {
-    this.fake.act({ verb: 'list', resource: this.resource.plural, namespace: this.ns(namespace), ...selectors(options) });
+    this.fake.act({ verb: 'list', resource: this.resource.plural, namespace: this.ns(namespace) });
     return this.fake.list(this.resource, this.ns(namespace), options) as KubeList<T>;
   }
 
@@ -505,7 +497,7 @@ class FakeResourceClient<T extends KubeObject> implements ResourceClient<T> {
   }
 
   watch(namespace?: string, options: WatchOptions = {}): AsyncIterable<WatchEvent<T>> {
-    this.fake.act({ verb: 'watch', resource: this.resource.plural, namespace: this.ns(namespace), ...selectors(options) });
+    this.fake.act({ verb: 'watch', resource: this.resource.plural, namespace: this.ns(namespace) });
     return this.fake.watch(this.resource, this.ns(namespace), options) as AsyncIterable<WatchEvent<T>>;
   }
 
