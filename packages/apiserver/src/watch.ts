@@ -47,11 +47,12 @@ export function defaultWatchTimings(): WatchTimings {
 // hundreds of ms at a time at 150,000 pods).
 const unstoredLines = new WeakMap<object, Map<string, Buffer>>();
 
-function countEvent(info: ResourceInfo): void {
+/** The counter of `info`'s watch events (made on first use): each watch looks it up once, not once per event. */
+function eventCounter(info: ResourceInfo): { events: number } {
   const key = `${info.group}/${info.version}/${info.kind}`;
-  const c = watchEventCounts.get(key);
-  if (c) c.events++;
-  else watchEventCounts.set(key, { group: info.group, version: info.version, kind: info.kind, events: 1 });
+  let c = watchEventCounts.get(key);
+  if (!c) watchEventCounts.set(key, (c = { group: info.group, version: info.version, kind: info.kind, events: 0 }));
+  return c;
 }
 
 /** One event line: the object's stored JSON when the store has it (see encodedJson), else a serialisation of its own. */
@@ -155,6 +156,7 @@ export async function serveWatch(
 
   // Lines queued in one turn of the event loop leave in one chunk (see watch-writer.ts).
   const writer = new WatchWriter(res, ac.signal);
+  const counter = eventCounter(info);
   const write = (line: Buffer | object): Promise<void> | undefined => writer.write(Buffer.isBuffer(line) ? line : JSON.stringify(line) + '\n');
   // A bookmark carries how far the store has got for this watcher, not just its last event: a watch of a
   // quiet namespace would otherwise resume, minutes later, from a revision long out of the store's memory
@@ -173,7 +175,7 @@ export async function serveWatch(
     if (params.sendInitial) {
       const list = await storage.list(info.plural, path.namespace, params.predicate ? { predicate: params.predicate } : {});
       for (const item of list.items) {
-        countEvent(info);
+        counter.events++;
         const wait = write(render ? { type: 'ADDED', object: render(withType(info, item)) } : eventLine(info, 'ADDED', item, params.omitManagedFields));
         if (wait) await wait;
       }
@@ -199,7 +201,7 @@ export async function serveWatch(
         break;
       }
       lastRv = ev.object.metadata.resourceVersion ?? lastRv;
-      countEvent(info);
+      counter.events++;
       const obj = ev.object as KubeObject;
       // Awaited only when the client's socket is full: no promise per event otherwise.
       const wait = write(render ? { type: ev.type, object: render(withType(info, obj)) } : eventLine(info, ev.type, obj, params.omitManagedFields));

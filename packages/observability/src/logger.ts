@@ -60,7 +60,16 @@ function censorKeys(obj: Record<string, unknown>, deeper?: (k: string, v: Record
  * the hollow fleet's CPU.
  */
 function censorSecrets(obj: Record<string, unknown>): Record<string, unknown> {
-  return censorKeys(obj, (k, v) => censorKeys(v, k === 'req' ? (k2, v2) => (k2 === 'headers' ? censorKeys(v2) : v2) : undefined));
+  return censorKeys(obj, censorOneDown);
+}
+
+/** A field's own object: its secret keys, and a request's headers. */
+function censorOneDown(k: string, v: Record<string, unknown>): Record<string, unknown> {
+  return censorKeys(v, k === 'req' ? censorHeaders : undefined);
+}
+
+function censorHeaders(k: string, v: Record<string, unknown>): Record<string, unknown> {
+  return k === 'headers' ? censorKeys(v) : v;
 }
 
 /**
