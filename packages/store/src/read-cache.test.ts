@@ -269,6 +269,95 @@ describe('ReadCache feeding a watch hub', () => {
   });
 });
 
+describe('a watch hub that started on an etcd watch of its own while the cache loaded', () => {
+  const log = createLogger('test', { level: 'silent' });
+  const put = (key: string, rev: number) => ({ type: 'Put', kv: kv(key, rev) }) as unknown as IEvent;
+  /** A loaded cache (revision 10) and a hub of pods on a watch of its own from `from`, with one watcher from there. */
+  async function setup(from: number, historySize = 100) {
+    const f = fakes([kv('/r/pods/default/a', 5)], 10);
+    const cache = new ReadCache({ client: f.client, stream: f.stream, keyPrefix: '/r/', log });
+    expect(await cache.whenReady()).toBe(true);
+    const cacheWatch = f.watches[0]!;
+    const hub = new ResourceHub({ stream: f.stream, resourcePrefix: '/r/pods/', historySize, log, onBroken: () => undefined });
+    const started = hub.start(from);
+    const own = f.watches[1]!;
+    own.handlers.onCreated?.();
+    await started;
+    const sub = new Subscription({ keyPrefix: '/r/pods/', afterRevision: from, bufferSize: 100 });
+    hub.attach(sub);
+    const seen: number[] = [];
+    void (async () => {
+      for await (const e of sub.events()) seen.push(Number(e.object.metadata.resourceVersion));
+    })();
+    return { cache, hub, cacheWatch, own, seen };
+  }
+
+  it('moves onto the cache once its own watch has delivered every change the cache had applied: nothing lost, nothing twice, its own watch cancelled', async () => {
+    const { cache, hub, cacheWatch, own, seen } = await setup(8);
+    own.handlers.onEvents([put('/r/pods/default/b', 9)] as never);
+    // The copy applied a pod change at 12 (not yet delivered by the hub's own watch) and a node's at 13.
+    cacheWatch.handlers.onEvents([put('/r/pods/default/c', 12), put('/r/nodes/n1', 13)] as never);
+    expect(hub.moveToCache(cache)).toBe(true);
+    // What the copy feeds now waits: the own watch has not delivered 12 yet.
+    cacheWatch.handlers.onEvents([put('/r/pods/default/d', 14)] as never);
+    await settle();
+    expect(seen).toEqual([9]);
+    expect(own.cancelled).toBe(false);
+    own.handlers.onEvents([put('/r/pods/default/c', 12)] as never);
+    expect(own.cancelled).toBe(true);
+    // The own watch's late events are the feed's too: ignored.
+    own.handlers.onEvents([put('/r/pods/default/d', 14), put('/r/pods/default/x', 15)] as never);
+    cacheWatch.handlers.onEvents([put('/r/pods/default/e', 16)] as never);
+    await settle();
+    expect(seen).toEqual([9, 12, 14, 16]);
+    expect(hub.processedRevision()).toBe(16);
+  });
+
+  it('moves at once when its own watch is ahead of the cache, or the resource was quiet since the load, skipping what it already delivered', async () => {
+    const ahead = await setup(8);
+    ahead.cacheWatch.handlers.onEvents([put('/r/pods/default/c', 12)] as never);
+    ahead.own.handlers.onEvents([put('/r/pods/default/c', 12), put('/r/pods/default/d', 14)] as never);
+    expect(ahead.hub.moveToCache(ahead.cache)).toBe(true);
+    expect(ahead.own.cancelled).toBe(true);
+    ahead.cacheWatch.handlers.onEvents([put('/r/pods/default/d', 14), put('/r/pods/default/e', 15)] as never);
+    await settle();
+    expect(ahead.seen).toEqual([12, 14, 15]);
+
+    // No pod changed since the load (10), and the own watch started there.
+    const quiet = await setup(10);
+    expect(quiet.hub.moveToCache(quiet.cache)).toBe(true);
+    expect(quiet.own.cancelled).toBe(true);
+    quiet.cacheWatch.handlers.onEvents([put('/r/pods/default/b', 11)] as never);
+    await settle();
+    expect(quiet.seen).toEqual([11]);
+    // Moved once: a second call is refused.
+    expect(quiet.hub.moveToCache(quiet.cache)).toBe(false);
+  });
+
+  it('stays on its own watch, missing nothing, when more changes wait than its history holds, or the cache is reset first', async () => {
+    const { cache, hub, cacheWatch, own, seen } = await setup(8, 2);
+    cacheWatch.handlers.onEvents([put('/r/pods/default/c', 12)] as never);
+    expect(hub.moveToCache(cache)).toBe(true);
+    cacheWatch.handlers.onEvents([put('/r/pods/default/d', 13), put('/r/pods/default/e', 14), put('/r/pods/default/f', 15)] as never);
+    own.handlers.onEvents([put('/r/pods/default/c', 12), put('/r/pods/default/d', 13)] as never);
+    expect(own.cancelled).toBe(false);
+    // No longer fed by the copy: its changes reach the watcher through the own watch only, once each.
+    cacheWatch.handlers.onEvents([put('/r/pods/default/g', 16)] as never);
+    own.handlers.onEvents([put('/r/pods/default/e', 14), put('/r/pods/default/f', 15), put('/r/pods/default/g', 16)] as never);
+    await settle();
+    expect(seen).toEqual([12, 13, 14, 15, 16]);
+
+    const reset = await setup(8);
+    reset.cacheWatch.handlers.onEvents([put('/r/pods/default/c', 12)] as never);
+    expect(reset.hub.moveToCache(reset.cache)).toBe(true);
+    reset.cacheWatch.handlers.onCanceled(20, 'compacted');
+    reset.own.handlers.onEvents([put('/r/pods/default/c', 12), put('/r/pods/default/d', 13)] as never);
+    await settle();
+    expect(reset.own.cancelled).toBe(false);
+    expect(reset.seen).toEqual([12, 13]);
+  });
+});
+
 describe('ownBytes', () => {
   it('copies a view out of its larger buffer, and keeps a buffer that is already its own', () => {
     const message = Buffer.alloc(64 * 1024, 0x61);

@@ -353,6 +353,8 @@ export class ResourceHub {
   private readonly indexes = new Map<string, HubIndex>();
   private cancelWatch: (() => void) | undefined;
   private broken = false;
+  /** A move onto the read cache's feed under way (see moveToCache). */
+  private moving: { until: number; finish: () => void; abandon: (why: string) => void } | undefined;
 
   constructor(private readonly opts: HubOptions) {}
 
@@ -374,7 +376,7 @@ export class ResourceHub {
               log.info({ prefix: resourcePrefix, revision: this.lastRevision }, 'shared watch re-established');
             }
           },
-          onEvents: (events) => this.onEvents(events),
+          onEvents: (events) => this.ownEvents(events),
           onCanceled: (compactRevision, reason) => {
             log.warn({ prefix: resourcePrefix, revision: this.lastRevision, compactRevision, reason }, 'shared watch cancelled by etcd');
             const err = gone(`too old resource version: ${this.lastRevision} (${compactRevision})`);
@@ -407,6 +409,70 @@ export class ResourceHub {
     this.fedUpTo = started.current;
     this.cancelWatch = started.cancel;
     return true;
+  }
+
+  /**
+   * Moves a hub that started on an etcd watch of its own (the read cache was
+   * still loading: seconds at 150,000 pods) onto the cache's feed, so that
+   * etcd does not send every change of the resource twice for good. The
+   * feed brings the changes after the cache's revision C, and the resource
+   * did not change between `quietSince` (Q) and C; so once the own watch
+   * has delivered everything up to Q, the feed takes over with nothing
+   * missed: its changes wait until then, and those the own watch already
+   * delivered are skipped by revision. A resource that stays quiet keeps
+   * its own (idle) watch until its next change. False when the cache is
+   * not loaded or the hub is not on a watch of its own.
+   */
+  moveToCache(cache: Pick<ReadCache, 'feed'>): boolean {
+    if (this.broken || this.fedUpTo || this.moving || !this.cancelWatch) return false;
+    const { resourcePrefix, log, historySize } = this.opts;
+    let state: 'waiting' | 'moved' | 'abandoned' = 'waiting';
+    let waiting: WatchEvent[] = [];
+    const started = cache.feed(resourcePrefix, {
+      onEvents: (events) => {
+        if (state === 'moved') this.onEvents(events);
+        else if (state === 'waiting') {
+          for (const ev of events) waiting.push(ev);
+          // The own watch is far behind: the hub stays on it rather than hold more.
+          if (waiting.length > historySize) abandon(`more than ${historySize} changes waited for the watch of its own to catch up`);
+        }
+      },
+      onReset: () => {
+        if (state !== 'moved') return abandon('the read cache was reset');
+        log.warn({ prefix: resourcePrefix, revision: this.lastRevision }, 'read cache feeding the shared watch was reset');
+        this.breakDown(gone(`too old resource version: ${this.lastRevision} (the shared watch was reset)`));
+      },
+    });
+    if (!started) return false;
+    const abandon = (why: string): void => {
+      if (state !== 'waiting') return;
+      state = 'abandoned';
+      this.moving = undefined;
+      waiting = [];
+      started.cancel();
+      log.info({ prefix: resourcePrefix, revision: this.lastRevision, why }, 'shared watch stays on its own etcd watch');
+    };
+    const finish = (): void => {
+      state = 'moved';
+      this.moving = undefined;
+      const own = this.cancelWatch;
+      this.cancelWatch = started.cancel;
+      this.fedUpTo = started.current;
+      own?.();
+      const held = waiting;
+      waiting = [];
+      if (held.length) this.onEvents(held);
+    };
+    this.moving = { until: started.quietSince, finish, abandon };
+    if (this.lastRevision >= started.quietSince) finish();
+    return true;
+  }
+
+  /** The hub's own etcd watch: ignored once the read cache feeds the hub (its late events are the feed's too). */
+  private ownEvents(events: WatchEvent[]): void {
+    if (this.fedUpTo) return;
+    this.onEvents(events);
+    if (this.moving && this.lastRevision >= this.moving.until) this.moving.finish();
   }
 
   private onEvents(events: WatchEvent[]): void {
@@ -499,6 +565,7 @@ export class ResourceHub {
   private breakDown(err: ApiError): void {
     if (this.broken) return;
     this.broken = true;
+    this.moving?.abandon('the shared watch broke down');
     this.forEachSub((sub) => sub.fail(err));
     this.subs.clear();
     this.indexes.clear();
@@ -507,6 +574,7 @@ export class ResourceHub {
 
   /** Ends every subscription and cancels the etcd watch. */
   async close(): Promise<void> {
+    this.moving?.abandon('closed');
     this.broken = true;
     this.forEachSub((sub) => sub.end());
     this.subs.clear();

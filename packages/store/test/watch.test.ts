@@ -1,7 +1,7 @@
 import type { KubeObject } from '@flotilla/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StoreWatchEvent } from '../src/index.js';
-import { eventually, Fixture, pod, privateEtcdFixture, rejection } from './helpers.js';
+import { eventually, Fixture, mapLimit, pod, privateEtcdFixture, rejection } from './helpers.js';
 
 let fx: Fixture;
 beforeEach(() => {
@@ -240,13 +240,15 @@ describe('EtcdStorage watch after a compaction', () => {
   });
 });
 
-// etcd's count of watchers is the whole server's: on an etcd of its own.
+/** etcd's count of watchers: the whole server's, so tests that read it run on an etcd of their own. */
+async function watchersOf(f: Fixture): Promise<number> {
+  const text = await (await fetch(`${f.hosts[0]}/metrics`)).text();
+  return Number(/^etcd_debugging_mvcc_watcher_total (\d+)/m.exec(text)?.[1]);
+}
+
 describe('EtcdStorage watch hubs fed by the read cache', () => {
   const own = privateEtcdFixture();
-  const etcdWatchers = async () => {
-    const text = await (await fetch(`${own().hosts[0]}/metrics`)).text();
-    return Number(/^etcd_debugging_mvcc_watcher_total (\d+)/m.exec(text)?.[1]);
-  };
+  const etcdWatchers = () => watchersOf(own());
 
   it("a list then a watch of a resource nobody writes is served from memory, even from a revision etcd has compacted since, with no etcd watch of its own", async () => {
     const s = own().store();
@@ -299,5 +301,50 @@ describe('EtcdStorage watch hubs fed by the read cache', () => {
       await s.close();
       await eventually(async () => (await etcdWatchers()) === 0, 10_000, 'etcd watches gone with the store');
     }
+  });
+});
+
+// A store of many keys, so the read cache takes seconds to load: on an etcd of its own, whose watchers are counted.
+describe('EtcdStorage watch while the read cache loads', () => {
+  const own = privateEtcdFixture();
+  const etcdWatchers = () => watchersOf(own());
+
+  it('a watch opened while the read cache loads is served from an etcd watch of its own at once, then moves onto the cache: nothing lost or twice, one etcd watch again', async () => {
+    // Enough keys that the load, one key per etcd range, outlasts the hub's wait for it (1 s) by far.
+    const filler = own().store();
+    await mapLimit(Array.from({ length: 6000 }, (_, i) => i), 64, (i) =>
+      filler.create('configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `fill-${i}`, namespace: 'fill' }, data: { n: String(i) } } as KubeObject),
+    );
+    await filler.close();
+    const s = own().store({ listChunkSize: 1 });
+    const from = await s.currentRevision();
+    const ac = new AbortController();
+    const watch = collect(s.watch('pods', undefined, { resourceVersion: from, signal: ac.signal }));
+    let loaded = false;
+    const load = s.list('configmaps', 'fill', { fromCache: true }).then((l) => {
+      loaded = true;
+      return l;
+    });
+    // Pods made while the copy loads and after: each seen once, in order, the first before the copy is loaded.
+    const made: KubeObject[] = [await s.create('pods', pod('default', 'during-0'))];
+    await eventually(() => watch.events.length > 0, 10_000, 'the first pod on the watch');
+    expect(loaded).toBe(false);
+    for (let i = 1; !loaded; i++) {
+      made.push(await s.create('pods', pod('default', `during-${i}`)));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect((await load).items).toHaveLength(6000);
+    for (let i = 0; i < 5; i++) made.push(await s.create('pods', pod('default', `after-${i}`)));
+    await eventually(() => watch.events.length >= made.length, 10_000, 'every pod on the watch');
+    expect(summary(watch.events)).toEqual(made.map((p) => `ADDED ${p.metadata.name} ${p.metadata.resourceVersion}`));
+    // The hub left its own etcd watch for the cache's.
+    await eventually(async () => (await etcdWatchers()) === 1, 10_000, 'one etcd watch');
+    made.push(await s.create('pods', pod('default', 'last')));
+    await eventually(() => watch.events.length === made.length, 10_000, 'the last pod on the watch');
+    expect(watch.events.at(-1)!.object.metadata.name).toBe('last');
+    expect(watch.state.error).toBeUndefined();
+    ac.abort();
+    await s.close();
+    await eventually(async () => (await etcdWatchers()) === 0, 10_000, 'etcd watches gone with the store');
   });
 });
