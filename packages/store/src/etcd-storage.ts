@@ -1130,7 +1130,8 @@ export class EtcdStorage implements Storage {
       } finally {
         clearTimeout(timer);
       }
-      // Still loading: the hub serves from a watch of its own meanwhile and moves onto the copy once it is loaded.
+      // Still loading: the hub serves from a watch of its own meanwhile and moves onto the copy once it is
+      // loaded (a resource nobody writes keeps its idle etcd watch until its next change: see moveToCache).
       if (cache && !this.closed) void cache.whenReady().then((ok) => ok && !this.closed && hub.moveToCache(cache));
       return hub;
     })();

@@ -428,7 +428,28 @@ export class ResourceHub {
     const { resourcePrefix, log, historySize } = this.opts;
     let state: 'waiting' | 'moved' | 'abandoned' = 'waiting';
     let waiting: WatchEvent[] = [];
-    const started = cache.feed(resourcePrefix, {
+    let feed: ReturnType<ReadCache['feed']>;
+    const abandon = (why: string): void => {
+      if (state !== 'waiting') return;
+      state = 'abandoned';
+      this.moving = undefined;
+      waiting = [];
+      feed?.cancel();
+      log.info({ prefix: resourcePrefix, revision: this.lastRevision, why }, 'shared watch stays on its own etcd watch');
+    };
+    const finish = (): void => {
+      if (state !== 'waiting' || !feed) return;
+      state = 'moved';
+      this.moving = undefined;
+      const own = this.cancelWatch;
+      this.cancelWatch = feed.cancel;
+      this.fedUpTo = feed.current;
+      own?.();
+      const held = waiting;
+      waiting = [];
+      if (held.length) this.onEvents(held);
+    };
+    feed = cache.feed(resourcePrefix, {
       onEvents: (events) => {
         if (state === 'moved') this.onEvents(events);
         else if (state === 'waiting') {
@@ -443,28 +464,9 @@ export class ResourceHub {
         this.breakDown(gone(`too old resource version: ${this.lastRevision} (the shared watch was reset)`));
       },
     });
-    if (!started) return false;
-    const abandon = (why: string): void => {
-      if (state !== 'waiting') return;
-      state = 'abandoned';
-      this.moving = undefined;
-      waiting = [];
-      started.cancel();
-      log.info({ prefix: resourcePrefix, revision: this.lastRevision, why }, 'shared watch stays on its own etcd watch');
-    };
-    const finish = (): void => {
-      state = 'moved';
-      this.moving = undefined;
-      const own = this.cancelWatch;
-      this.cancelWatch = started.cancel;
-      this.fedUpTo = started.current;
-      own?.();
-      const held = waiting;
-      waiting = [];
-      if (held.length) this.onEvents(held);
-    };
-    this.moving = { until: started.quietSince, finish, abandon };
-    if (this.lastRevision >= started.quietSince) finish();
+    if (!feed) return false;
+    this.moving = { until: feed.quietSince, finish, abandon };
+    if (this.lastRevision >= feed.quietSince) finish();
     return true;
   }
 
