@@ -1114,7 +1114,8 @@ export class EtcdStorage implements Storage {
     pending = (async () => {
       // Fed by the read cache when it loads in time: one etcd watch for the cache and every hub, not one each.
       const cache = this.readCache;
-      if (cache && (await this.within(cache.whenReady(), false, HUB_CACHE_WAIT_MS)) && !this.closed && hub.startFromCache(cache)) return hub;
+      const ready = cache?.whenReady();
+      if (cache && ready && (await this.within(ready, false, HUB_CACHE_WAIT_MS)) && !this.closed && hub.startFromCache(cache)) return hub;
       const rev = Number(await this.currentRevision());
       let timer: NodeJS.Timeout | undefined;
       try {
@@ -1132,7 +1133,7 @@ export class EtcdStorage implements Storage {
       }
       // Still loading: the hub serves from a watch of its own meanwhile and moves onto the copy once it is
       // loaded (a resource nobody writes keeps its idle etcd watch until its next change: see moveToCache).
-      if (cache && !this.closed) void cache.whenReady().then((ok) => ok && !this.closed && hub.moveToCache(cache));
+      if (cache && ready && !this.closed) void ready.then((ok) => ok && !this.closed && hub.moveToCache(cache));
       return hub;
     })();
     pending.catch(drop);

@@ -394,14 +394,7 @@ export class ResourceHub {
    * previous value (the cache has it). False when the cache is not loaded.
    */
   startFromCache(cache: Pick<ReadCache, 'feed'>): boolean {
-    const { resourcePrefix, log } = this.opts;
-    const started = cache.feed(resourcePrefix, {
-      onEvents: (events) => this.onEvents(events),
-      onReset: () => {
-        log.warn({ prefix: resourcePrefix, revision: this.lastRevision }, 'read cache feeding the shared watch was reset');
-        this.breakDown(gone(`too old resource version: ${this.lastRevision} (the shared watch was reset)`));
-      },
-    });
+    const started = cache.feed(this.opts.resourcePrefix, { onEvents: (events) => this.onEvents(events), onReset: () => this.cacheReset() });
     if (!started) return false;
     // Nothing of this resource changed between quietSince and now: a watch from there on finds all it needs in the history to come.
     this.historyStart = started.quietSince;
@@ -458,16 +451,18 @@ export class ResourceHub {
           if (waiting.length > historySize) abandon(`more than ${historySize} changes waited for the watch of its own to catch up`);
         }
       },
-      onReset: () => {
-        if (state !== 'moved') return abandon('the read cache was reset');
-        log.warn({ prefix: resourcePrefix, revision: this.lastRevision }, 'read cache feeding the shared watch was reset');
-        this.breakDown(gone(`too old resource version: ${this.lastRevision} (the shared watch was reset)`));
-      },
+      onReset: () => (state === 'moved' ? this.cacheReset() : abandon('the read cache was reset')),
     });
     if (!feed) return false;
     this.moving = { until: feed.quietSince, finish, abandon };
     if (this.lastRevision >= feed.quietSince) finish();
     return true;
+  }
+
+  /** The read cache feeding this hub was dropped: it can no longer vouch for what follows, so its watchers relist. */
+  private cacheReset(): void {
+    this.opts.log.warn({ prefix: this.opts.resourcePrefix, revision: this.lastRevision }, 'read cache feeding the shared watch was reset');
+    this.breakDown(gone(`too old resource version: ${this.lastRevision} (the shared watch was reset)`));
   }
 
   /** The hub's own etcd watch: ignored once the read cache feeds the hub (its late events are the feed's too). */
