@@ -88,6 +88,17 @@ describe('resource registry', () => {
     expect(findResource('', 'v1', 'namespaces')!.fieldLabels({ metadata: { name: 'n' }, status: { phase: 'Active' } })['status.phase']).toBe('Active');
   });
 
+  it("names every kind's field labels, and each reader gives what fieldLabels gives; a cluster-scoped kind's namespace is ''", () => {
+    const obj = { metadata: { name: 'x', namespace: 'ns' }, spec: { nodeName: 'n1', type: 'ClusterIP' }, status: { phase: 'Running' } };
+    for (const r of RESOURCES) {
+      const all = r.fieldLabels(obj);
+      expect(Object.keys(r.fields).sort(), r.plural).toEqual(Object.keys(all).sort());
+      expect(Object.keys(r.fields), r.plural).toEqual(expect.arrayContaining(['metadata.name', 'metadata.namespace']));
+      for (const [field, read] of Object.entries(r.fields)) expect(read(obj), `${r.plural} ${field}`).toBe(all[field]);
+      expect(all['metadata.namespace'], r.plural).toBe(r.namespaced ? 'ns' : '');
+    }
+  });
+
   it('knows subresource kinds for discovery', () => {
     const deploy = resourceByName('deploy')!;
     expect(subresourceKind(deploy, 'scale')).toEqual({ group: 'autoscaling', version: 'v1', kind: 'Scale' });

@@ -15,7 +15,7 @@
  *    subresource), `prepareForUpdate` (what a write of the object or a
  *    subresource may change), `validateUpdate`, `deletion` (grace period,
  *    finalizers), `table` (its `kubectl get` columns, in table-columns.ts),
- *    `extraFields` (field selectors); a row in GROUP_VERSIONS for a new
+ *    `fields` (what `fieldSelector` may name); a row in GROUP_VERSIONS for a new
  *    group, and its known fields in known-fields.ts;
  * 4. its controller in packages/controller-manager.
  * Hooks that need I/O (a Service's cluster IP and node ports) are the
@@ -45,7 +45,7 @@ import type { FieldError } from './errors.js';
 import { defaultIngressClass, validateIngressClass } from './ingressclass.js';
 import type { KubeObject } from './meta.js';
 import { validatePodDisruptionBudget } from './policy-validation.js';
-import { groupVersion, type Requester, type ResourceInfo } from './resource.js';
+import { groupVersion, type FieldLabel, type Requester, type ResourceInfo } from './resource.js';
 import { defaultPriorityClass, validatePriorityClass } from './priorityclass-validation.js';
 import { genericPrepareForCreate, genericPrepareForUpdate, IMMEDIATE_DELETION } from './strategy.js';
 import { DEFAULT_TABLE, TABLES, type TablePrinter } from './table-columns.js';
@@ -63,17 +63,14 @@ import {
 
 const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 
-function metaFields(obj: KubeObject, namespaced: boolean): Record<string, string> {
-  return {
-    'metadata.name': obj.metadata?.name ?? '',
-    'metadata.namespace': namespaced ? (obj.metadata?.namespace ?? '') : '',
-  };
-}
+const metadataName: FieldLabel = (obj) => obj.metadata?.name ?? '';
+const metadataNamespace: FieldLabel = (obj) => obj.metadata?.namespace ?? '';
+const noNamespace: FieldLabel = () => '';
 
 const str = (x: unknown): string => (x === undefined || x === null ? '' : String(x));
 
 /** One kind's entry as written below: what is not given is the generic strategy. */
-interface Def extends Omit<ResourceInfo, 'listKind' | 'verbs' | 'fieldLabels' | 'validate' | 'validateUpdate' | 'prepareForCreate' | 'prepareForUpdate' | 'deletion' | 'table'> {
+interface Def extends Omit<ResourceInfo, 'listKind' | 'verbs' | 'fields' | 'fieldLabels' | 'validate' | 'validateUpdate' | 'prepareForCreate' | 'prepareForUpdate' | 'deletion' | 'table'> {
   verbs?: string[];
   /** Create and update validation in one function (old given on update), as the validation files write it. */
   validate(obj: KubeObject, old?: KubeObject): FieldError[];
@@ -90,14 +87,17 @@ interface Def extends Omit<ResourceInfo, 'listKind' | 'verbs' | 'fieldLabels' | 
   deletion?: ResourceInfo['deletion'];
   /** Its `kubectl get` columns; name and age when not given. */
   table?: TablePrinter;
-  extraFields?: (obj: KubeObject) => Record<string, string>;
+  /** Its field labels besides metadata.name and metadata.namespace, which every kind has. */
+  fields?: Record<string, FieldLabel>;
 }
 
 /** A registry entry: the kind's own hooks over the generic strategy. */
 function resource(d: Def): ResourceInfo {
-  const { extraFields, createStatus, validate, validateUpdate, prepareForCreate, prepareForUpdate, deletion, table, ...rest } = d;
+  const { fields: own, createStatus, validate, validateUpdate, prepareForCreate, prepareForUpdate, deletion, table, ...rest } = d;
   const hasStatus = d.subresources.includes('status');
   const resetStatus = genericPrepareForCreate(hasStatus && createStatus !== 'keep');
+  const fields: Readonly<Record<string, FieldLabel>> = Object.freeze({ 'metadata.name': metadataName, 'metadata.namespace': d.namespaced ? metadataNamespace : noNamespace, ...own });
+  const names = Object.keys(fields);
   return {
     ...rest,
     listKind: `${d.kind}List`,
@@ -111,7 +111,12 @@ function resource(d: Def): ResourceInfo {
     prepareForUpdate: prepareForUpdate ?? genericPrepareForUpdate(hasStatus),
     deletion: deletion ?? IMMEDIATE_DELETION,
     table: table ?? DEFAULT_TABLE,
-    fieldLabels: (obj) => ({ ...metaFields(obj, d.namespaced), ...(extraFields ? extraFields(obj) : {}) }),
+    fields,
+    fieldLabels: (obj) => {
+      const out: Record<string, string> = {};
+      for (const n of names) out[n] = fields[n]!(obj);
+      return out;
+    },
   };
 }
 
@@ -123,14 +128,14 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     applyDefaults: defaultNamespace, validate: v.validateNamespace,
     table: TABLES.namespaces,
     prepareForCreate: prepareNamespaceForCreate, deletion: NAMESPACE_DELETION,
-    extraFields: (o) => ({ 'status.phase': str((o as Namespace).status?.phase) }),
+    fields: { 'status.phase': (o) => str((o as Namespace).status?.phase) },
   }),
   resource({
     group: '', version: 'v1', kind: 'Node', plural: 'nodes', singular: 'node', shortNames: ['no'],
     namespaced: false, subresources: ['status', 'proxy'],
     applyDefaults: defaultNode, validate: v.validateNode, createStatus: 'keep',
     table: TABLES.nodes,
-    extraFields: (o) => ({ 'spec.unschedulable': String((o as Node).spec?.unschedulable === true) }),
+    fields: { 'spec.unschedulable': (o) => String((o as Node).spec?.unschedulable === true) },
   }),
   resource({
     group: '', version: 'v1', kind: 'Pod', plural: 'pods', singular: 'pod', shortNames: ['po'],
@@ -138,18 +143,15 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     applyDefaults: defaultPod, validate: v.validatePod,
     table: TABLES.pods,
     prepareForCreate: preparePodForCreate, deletion: POD_DELETION,
-    extraFields: (o) => {
-      const p = o as Pod;
-      return {
-        'spec.nodeName': str(p.spec?.nodeName),
-        'spec.restartPolicy': str(p.spec?.restartPolicy),
-        'spec.schedulerName': str(p.spec?.schedulerName),
-        'spec.serviceAccountName': str(p.spec?.serviceAccountName),
-        'spec.hostNetwork': String(p.spec?.hostNetwork === true),
-        'status.phase': str(p.status?.phase),
-        'status.podIP': str(p.status?.podIP),
-        'status.nominatedNodeName': str(p.status?.nominatedNodeName),
-      };
+    fields: {
+      'spec.nodeName': (o) => str((o as Pod).spec?.nodeName),
+      'spec.restartPolicy': (o) => str((o as Pod).spec?.restartPolicy),
+      'spec.schedulerName': (o) => str((o as Pod).spec?.schedulerName),
+      'spec.serviceAccountName': (o) => str((o as Pod).spec?.serviceAccountName),
+      'spec.hostNetwork': (o) => String((o as Pod).spec?.hostNetwork === true),
+      'status.phase': (o) => str((o as Pod).status?.phase),
+      'status.podIP': (o) => str((o as Pod).status?.podIP),
+      'status.nominatedNodeName': (o) => str((o as Pod).status?.nominatedNodeName),
     },
   }),
   resource({
@@ -157,7 +159,7 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     namespaced: true, subresources: ['status', 'scale'],
     applyDefaults: defaultReplicaSet, validate: v.validateReplicaSet,
     table: TABLES.replicasets,
-    extraFields: (o) => ({ 'status.replicas': str((o as ReplicaSet).status?.replicas ?? 0) }),
+    fields: { 'status.replicas': (o) => str((o as ReplicaSet).status?.replicas ?? 0) },
   }),
   resource({
     group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments', singular: 'deployment', shortNames: ['deploy'],
@@ -170,7 +172,7 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     namespaced: true, subresources: ['status'],
     applyDefaults: defaultDaemonSet, validate: validateDaemonSet,
     table: TABLES.daemonsets,
-    extraFields: (o) => ({ 'status.desiredNumberScheduled': str((o as DaemonSet).status?.desiredNumberScheduled ?? 0) }),
+    fields: { 'status.desiredNumberScheduled': (o) => str((o as DaemonSet).status?.desiredNumberScheduled ?? 0) },
   }),
   resource({
     group: 'apps', version: 'v1', kind: 'ControllerRevision', plural: 'controllerrevisions', singular: 'controllerrevision', shortNames: [],
@@ -183,7 +185,7 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     namespaced: true, subresources: ['status'],
     applyDefaults: defaultJob, validate: validateJob, prepareForCreate: prepareJobForCreate,
     table: TABLES.jobs,
-    extraFields: (o) => ({ 'status.successful': str((o as Job).status?.succeeded ?? 0) }),
+    fields: { 'status.successful': (o) => str((o as Job).status?.succeeded ?? 0) },
   }),
   resource({
     group: 'batch', version: 'v1', kind: 'CronJob', plural: 'cronjobs', singular: 'cronjob', shortNames: ['cj'],
@@ -196,7 +198,7 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     namespaced: true, subresources: ['status', 'proxy'],
     applyDefaults: defaultService, validate: v.validateService,
     table: TABLES.services,
-    extraFields: (o) => ({ 'spec.clusterIP': str((o as Service).spec?.clusterIP), 'spec.type': str((o as Service).spec?.type) }),
+    fields: { 'spec.clusterIP': (o) => str((o as Service).spec?.clusterIP), 'spec.type': (o) => str((o as Service).spec?.type) },
   }),
   resource({
     group: '', version: 'v1', kind: 'Endpoints', plural: 'endpoints', singular: 'endpoints', shortNames: ['ep'],
@@ -209,7 +211,7 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     namespaced: true, subresources: [],
     applyDefaults: defaultEndpointSlice, validate: v.validateEndpointSlice,
     table: TABLES.endpointslices,
-    extraFields: (o) => ({ addressType: str((o as EndpointSlice).addressType) }),
+    fields: { addressType: (o) => str((o as EndpointSlice).addressType) },
   }),
   resource({
     group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', singular: 'configmap', shortNames: ['cm'],
@@ -222,7 +224,7 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     namespaced: true, subresources: [],
     applyDefaults: defaultSecret, validate: validateSecret,
     table: TABLES.secrets,
-    extraFields: (o) => ({ type: str((o as Secret).type) }),
+    fields: { type: (o) => str((o as Secret).type) },
   }),
   resource({
     group: 'networking.k8s.io', version: 'v1', kind: 'Ingress', plural: 'ingresses', singular: 'ingress', shortNames: ['ing'],
@@ -241,22 +243,18 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     namespaced: true, subresources: [],
     applyDefaults: noDefaults, validate: v.validateEvent,
     table: TABLES.events,
-    extraFields: (o) => {
-      const e = o as Event;
-      const io = e.involvedObject ?? {};
-      return {
-        'involvedObject.kind': str(io.kind),
-        'involvedObject.namespace': str(io.namespace),
-        'involvedObject.name': str(io.name),
-        'involvedObject.uid': str(io.uid),
-        'involvedObject.apiVersion': str(io.apiVersion),
-        'involvedObject.resourceVersion': str(io.resourceVersion),
-        'involvedObject.fieldPath': str(io.fieldPath),
-        reason: str(e.reason),
-        reportingComponent: str(e.reportingComponent),
-        source: str(e.source?.component),
-        type: str(e.type),
-      };
+    fields: {
+      'involvedObject.kind': (o) => str((o as Event).involvedObject?.kind),
+      'involvedObject.namespace': (o) => str((o as Event).involvedObject?.namespace),
+      'involvedObject.name': (o) => str((o as Event).involvedObject?.name),
+      'involvedObject.uid': (o) => str((o as Event).involvedObject?.uid),
+      'involvedObject.apiVersion': (o) => str((o as Event).involvedObject?.apiVersion),
+      'involvedObject.resourceVersion': (o) => str((o as Event).involvedObject?.resourceVersion),
+      'involvedObject.fieldPath': (o) => str((o as Event).involvedObject?.fieldPath),
+      reason: (o) => str((o as Event).reason),
+      reportingComponent: (o) => str((o as Event).reportingComponent),
+      source: (o) => str((o as Event).source?.component),
+      type: (o) => str((o as Event).type),
     },
   }),
   resource({
@@ -286,7 +284,7 @@ export const RESOURCES: readonly ResourceInfo[] = Object.freeze([
     },
     validate: validateCertificateSigningRequest,
     prepareForCreate: stampCsrRequester, prepareForUpdate: prepareCsrForUpdate,
-    extraFields: (o) => ({ 'spec.signerName': str((o as CertificateSigningRequest).spec?.signerName) }),
+    fields: { 'spec.signerName': (o) => str((o as CertificateSigningRequest).spec?.signerName) },
   }),
 ]);
 

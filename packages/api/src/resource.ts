@@ -83,9 +83,18 @@ export interface ResourceInfo {
   deletion: DeletionPolicy;
   /** The columns `kubectl get` shows (server-side printing). */
   table: TablePrinter;
-  /** Field values for `fieldSelector`: `metadata.name`, `spec.nodeName`, … */
+  /**
+   * The fields a `fieldSelector` may name (`metadata.name`, `spec.nodeName`,
+   * …), each with how it reads an object: a selector reads only the fields
+   * it names, and a watch index (`spec.nodeName=`) reads its one field.
+   */
+  fields: Readonly<Record<string, FieldLabel>>;
+  /** Every field label's value of `obj` (see `fields`). */
   fieldLabels(obj: KubeObject): Record<string, string>;
 }
+
+/** One field label's value of an object, as a field selector compares it ('' when the object has none). */
+export type FieldLabel = (obj: KubeObject) => string;
 
 /** `apps/v1`, or `v1` for the core group. */
 export function groupVersion(info: Pick<ResourceInfo, 'group' | 'version'>): string {

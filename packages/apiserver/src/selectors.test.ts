@@ -28,3 +28,30 @@ describe('selectorIndex', () => {
     expect(selectorIndex(pods, undefined)).toBeUndefined();
   });
 });
+
+describe('selectorPredicate', () => {
+  const events = resourceForKind('v1', 'Event')!;
+  const event = (extra: Record<string, unknown>): KubeObject => ({ apiVersion: 'v1', kind: 'Event', metadata: { name: 'e', namespace: 'd' }, ...extra });
+
+  it('refuses a field the kind does not expose (400), before any object is read', () => {
+    expect(() => selectorPredicate(pods, undefined, 'spec.nodeName=n1,spec.hostname=h')).toThrow(/field label not supported: spec.hostname/);
+    expect(() => selectorPredicate(nodes, undefined, 'status.phase=Running')).toThrow(/field label not supported: status.phase/);
+  });
+
+  it('ANDs every term with labels; != matches a missing field unless the value is empty', () => {
+    const p = { ...pod({ nodeName: 'n1' }), metadata: { name: 'p', namespace: 'd', labels: { app: 'web' } }, status: { phase: 'Running' } };
+    expect(selectorPredicate(pods, 'app=web', 'spec.nodeName=n1,status.phase!=Failed')!(p)).toBe(true);
+    expect(selectorPredicate(pods, 'app=db', 'spec.nodeName=n1')!(p)).toBe(false);
+    expect(selectorPredicate(pods, undefined, 'spec.nodeName=n1,status.phase=Pending')!(p)).toBe(false);
+    expect(selectorPredicate(pods, undefined, 'spec.nodeName!=')!(pod({}))).toBe(false);
+    expect(selectorPredicate(pods, undefined, 'metadata.namespace=d,metadata.name=p')!(p)).toBe(true);
+    expect(selectorPredicate(nodes, undefined, 'metadata.namespace=')!({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'n' } })).toBe(true);
+  });
+
+  it('reads a malformed stored object as empty fields rather than failing the watch', () => {
+    const match = selectorPredicate(events, undefined, 'involvedObject.name=p,reason=')!;
+    expect(match(event({ involvedObject: 'not an object', reason: null }))).toBe(false);
+    expect(match(event({ involvedObject: { name: 'p' } }))).toBe(true);
+    expect(selectorPredicate(events, undefined, 'involvedObject.name=')!(event({ involvedObject: null }))).toBe(true);
+  });
+});
