@@ -5,8 +5,8 @@
  * cluster's own components do.
  */
 import { performance } from 'node:perf_hooks';
-import { isReason, type Pod } from '@flotilla/api';
-import { Backoff, realClock, sleep, type ApiClient } from '@flotilla/client';
+import type { Pod } from '@flotilla/api';
+import { runListWatch, type ApiClient } from '@flotilla/client';
 
 interface Waiter {
   name: string;
@@ -56,50 +56,43 @@ export class PodWatch {
   }
 
   /**
-   * Watches from `rv`, as an informer does: a dropped stream (the apiserver
-   * restarted, a connection reset) resumes from the last resourceVersion
-   * seen, after a back-off; only 410 Gone (that version compacted, or the
-   * watcher fell behind the apiserver's buffer) costs a relist. At 150,000
-   * pods a relist is 470 MB and about 20 s of this process's event loop,
-   * which the benchmark's own clocks then measure.
+   * Watches from `rv`, as an informer does (runListWatch): a dropped stream
+   * (the apiserver restarted, a connection reset) resumes from the last
+   * resourceVersion seen, after a back-off; only 410 Gone (that version
+   * compacted, or the watcher fell behind the apiserver's buffer) costs a
+   * relist. At 150,000 pods a relist is 470 MB and about 20 s of this
+   * process's event loop, which the benchmark's own clocks then measure.
    */
-  private async watchFrom(rv: string | undefined): Promise<void> {
+  private watchFrom(rv: string | undefined): Promise<void> {
     const pods = this.client.resource<Pod>('pods');
-    const signal = this.abort.signal;
-    const backoff = new Backoff();
-    let needList = false;
-    while (!signal.aborted) {
-      try {
-        if (needList) {
+    return runListWatch(
+      {
+        list: async (signal) => {
           const relist = await pods.list(this.namespace, { signal, omitManagedFields: true });
           rv = relist.metadata?.resourceVersion;
           this.replace(relist.items);
-          needList = false;
-        }
-        const openedAt = performance.now();
-        let events = 0;
-        for await (const ev of pods.watch(this.namespace, { resourceVersion: rv, signal, allowWatchBookmarks: true, omitManagedFields: true })) {
-          events++;
-          const at = performance.now();
-          rv = ev.object.metadata?.resourceVersion ?? rv;
-          if (ev.type === 'BOOKMARK') continue;
-          const k = key(ev.object);
-          if (ev.type === 'DELETED') this.pods.delete(k);
-          else this.keep(k, ev.object);
-          this.onEvent?.(ev.type, ev.object, at);
-          if (ev.type !== 'DELETED') for (const w of this.waiters) if (w.name === k && w.pred(ev.object)) this.settle(w, at);
-        }
-        if (events > 0) backoff.reset();
-        // A stream that closes at once without an event: don't spin against the server.
-        else if (performance.now() - openedAt < 1000) await sleep(realClock, backoff.next(), signal);
-      } catch (err) {
-        if (signal.aborted) return;
-        if (isReason(err, 'Gone')) needList = true;
-        else await sleep(realClock, backoff.next(), signal);
-      }
-      // The stream ended or failed, and the next one opens from `rv`.
-      if (!needList && !signal.aborted) this.resumes++;
-    }
+        },
+        watch: async (signal) => {
+          let events = 0;
+          for await (const ev of pods.watch(this.namespace, { resourceVersion: rv, signal, allowWatchBookmarks: true, omitManagedFields: true })) {
+            events++;
+            const at = performance.now();
+            rv = ev.object.metadata?.resourceVersion ?? rv;
+            if (ev.type === 'BOOKMARK') continue;
+            const k = key(ev.object);
+            if (ev.type === 'DELETED') this.pods.delete(k);
+            else this.keep(k, ev.object);
+            this.onEvent?.(ev.type, ev.object, at);
+            if (ev.type !== 'DELETED') for (const w of this.waiters) if (w.name === k && w.pred(ev.object)) this.settle(w, at);
+          }
+          return events;
+        },
+        onResume: () => this.resumes++,
+      },
+      this.abort.signal,
+      // start() listed already.
+      { listFirst: false },
+    );
   }
 
   /** Resolves with the performance.now() time at which `namespace/name` (or `name` for all-namespace watches) first satisfied `pred`. */

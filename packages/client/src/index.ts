@@ -6,6 +6,7 @@ export * from './exit.js';
 export * from './informer.js';
 export * from './kubeconfig.js';
 export * from './leader-election.js';
+export * from './list-watch.js';
 export * from './logger.js';
 export * from './rate-limiter.js';
 export * from './rest-client.js';

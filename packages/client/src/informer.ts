@@ -8,9 +8,10 @@
  * Objects handed to handlers and returned by the store are shared by every
  * consumer in the process and are frozen: never mutate them (deepCopy first).
  */
-import { groupVersion, isReason, objectKey, type KubeObject, type WatchEvent } from '@flotilla/api';
+import { groupVersion, objectKey, type KubeObject, type WatchEvent } from '@flotilla/api';
 import { resolveResource, type ApiClient, type ResourceClient, type ResourceRef, type ResourceTarget } from './api-client.js';
-import { Backoff, onAbort, realClock, sleep, type Clock } from './clock.js';
+import { onAbort, realClock, type Clock } from './clock.js';
+import { runListWatch } from './list-watch.js';
 import { silentLogger, type Logger } from './logger.js';
 import { Store, type IndexFunc, type ReadonlyStore } from './store.js';
 
@@ -196,37 +197,17 @@ export class Informer<T extends KubeObject = KubeObject> {
     return { resource: this.resource.plural, namespace: this.options.namespace, labelSelector: this.options.labelSelector, fieldSelector: this.options.fieldSelector };
   }
 
-  private async loop(signal: AbortSignal): Promise<void> {
-    const backoff = new Backoff();
-    let needList = true;
-    let gonesInARow = 0;
-    while (!signal.aborted) {
-      try {
-        if (needList) {
-          await this.listAndReplace(signal);
-          needList = false;
-        }
-        const started = this.clock.now();
-        const events = await this.watch(signal);
-        gonesInARow = 0;
-        if (events > 0) backoff.reset();
-        else if (this.clock.now() - started < 1000 && !signal.aborted) {
-          // A watch that closes at once without a single event: don't spin against the server.
-          await sleep(this.clock, backoff.next(), signal);
-        }
-      } catch (err) {
-        if (signal.aborted) break;
-        if (isReason(err, 'Gone')) {
-          // Our resourceVersion was compacted: only a fresh list can bring us back in step.
-          this.log.info({ ...this.what, resourceVersion: this.lastRV }, 'watch expired (410 Gone); relisting');
-          needList = true;
-          if (++gonesInARow > 1) await sleep(this.clock, backoff.next(), signal);
-          continue;
-        }
-        this.log.warn({ ...this.what, err: (err as Error)?.message ?? String(err), relist: needList }, needList ? 'list failed; retrying' : 'watch failed; resuming');
-        await sleep(this.clock, backoff.next(), signal);
-      }
-    }
+  private loop(signal: AbortSignal): Promise<void> {
+    return runListWatch(
+      {
+        list: (s) => this.listAndReplace(s),
+        watch: (s) => this.watch(s),
+        onGone: () => this.log.info({ ...this.what, resourceVersion: this.lastRV }, 'watch expired (410 Gone); relisting'),
+        onError: (err, relist) => this.log.warn({ ...this.what, err: (err as Error)?.message ?? String(err), relist }, relist ? 'list failed; retrying' : 'watch failed; resuming'),
+      },
+      signal,
+      { clock: this.clock },
+    );
   }
 
   private async listAndReplace(signal: AbortSignal): Promise<void> {
