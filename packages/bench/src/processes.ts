@@ -5,10 +5,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { Agent, request } from 'undici';
 import { childPids, etcdEndpoints, flotillaBin, readProcStat, repoRoot } from '@flotilla/e2e';
 
@@ -279,5 +280,87 @@ export function etcdLogText(): string | undefined {
     return readFileSync(path, 'utf8');
   } catch {
     return undefined;
+  }
+}
+
+/** Nanoseconds a thread has run and has waited on a run queue (ready but not running), from /proc/.../schedstat. */
+export interface SchedTimes {
+  runNs: number;
+  waitNs: number;
+}
+
+/** The first two fields of a schedstat line (`run wait timeslices`); undefined when they are not numbers. */
+export function parseSchedstat(text: string): SchedTimes | undefined {
+  const [run, wait] = text.trim().split(/\s+/).map(Number);
+  return Number.isFinite(run) && Number.isFinite(wait) ? { runNs: run!, waitNs: wait! } : undefined;
+}
+
+function schedTimes(path: string): SchedTimes | undefined {
+  try {
+    return parseSchedstat(readFileSync(path, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Run and run-queue wait of a process's main thread, and summed over all of
+ * its threads (those alive at the reading: a thread that ended takes its
+ * share with it, so the sum is for long-lived pools like etcd's).
+ */
+export function processSchedTimes(pid: number): { main: SchedTimes; all: SchedTimes } | undefined {
+  const main = schedTimes(`/proc/${pid}/schedstat`);
+  if (!main) return undefined;
+  const all = { runNs: 0, waitNs: 0 };
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return undefined;
+  }
+  for (const tid of tids) {
+    const t = schedTimes(`/proc/${pid}/task/${tid}/schedstat`);
+    if (t) (all.runNs += t.runNs), (all.waitNs += t.waitNs);
+  }
+  return { main, all };
+}
+
+/** Per process, ms per second of running and of waiting for a core: its main thread, and all its threads. */
+export interface RunQueueFigures {
+  mainRunMsPerSec: number;
+  mainWaitMsPerSec: number;
+  allWaitMsPerSec: number;
+}
+
+/**
+ * How long each process ran and how long it was ready to run but waited
+ * for a core, between construction and read (the kernel's schedstat). On a
+ * machine whose cores the processes share, a main thread that waits about
+ * as long as it runs is starved, not slow: its work per pod is not what
+ * limits it. A name given several PIDs (apiserver workers, a fleet split
+ * over processes) is left out: one main thread stands for one event loop.
+ */
+export class RunQueueMeter {
+  private readonly start0 = new Map<string, { pid: number; at: number; times: { main: SchedTimes; all: SchedTimes } }>();
+
+  constructor(pids: Record<string, number | number[] | undefined>) {
+    for (const [k, given] of [...Object.entries(pids), ['bench', process.pid] as const]) {
+      const pid = Array.isArray(given) ? (given.length === 1 ? given[0] : undefined) : given;
+      if (typeof pid !== 'number') continue;
+      const times = processSchedTimes(pid);
+      if (times) this.start0.set(k, { pid, at: performance.now(), times });
+    }
+  }
+
+  read(): Record<string, RunQueueFigures> {
+    const out: Record<string, RunQueueFigures> = {};
+    for (const [k, s] of this.start0) {
+      const now = processSchedTimes(s.pid);
+      const secs = (performance.now() - s.at) / 1000;
+      if (!now || secs <= 0) continue;
+      const per = (ns: number) => ns / 1e6 / secs;
+      out[k] = { mainRunMsPerSec: per(now.main.runNs - s.times.main.runNs), mainWaitMsPerSec: per(now.main.waitNs - s.times.main.waitNs), allWaitMsPerSec: per(now.all.waitNs - s.times.all.waitNs) };
+    }
+    return out;
   }
 }

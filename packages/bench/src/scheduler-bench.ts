@@ -24,7 +24,7 @@ import { runClosedLoop } from './load.js';
 import { isRunning, key, PodWatch } from './pod-watch.js';
 import { retryReason } from './retry-reason.js';
 import { connectionCounts, connectionsBetween, type ConnectionCounts } from './connection-counts.js';
-import { CpuMeter, SyscallMeter, etcdEndpoints, etcdLogText, etcdPid, flotillaBin, repoRoot, rssMiB, spawnNode, startApiServer, type BenchApiServer, type Started } from './processes.js';
+import { CpuMeter, RunQueueMeter, SyscallMeter, etcdEndpoints, etcdLogText, etcdPid, flotillaBin, repoRoot, rssMiB, spawnNode, startApiServer, type BenchApiServer, type RunQueueFigures, type Started } from './processes.js';
 import { print, printJson, progress, section, table, targetTable, type TargetCheck } from './report.js';
 import { latencyBetween, parseLatencyHistogram, type ApiCallLatency } from './api-slo.js';
 import { readSources, readSourcesText, type ReadSources } from './read-sources.js';
@@ -191,6 +191,8 @@ export interface SchedulerBenchResult {
   cpuMsPerPodToRunning: Record<string, number>;
   /** Read and write syscalls per pod of each process (from /proc/PID/io), first create → last pod Running. */
   syscallsPerPod?: Record<string, { reads: number; writes: number }>;
+  /** Per process, ms per second run and waited for a core (schedstat), first create → last binding seen. */
+  runQueue?: Record<string, RunQueueFigures>;
   /** apiserver requests per pod (`VERB resource[/subresource]`), first create → last pod Running; heartbeats included. */
   requestsPerPod: Record<string, number>;
   /** Every write (CREATE/UPDATE/PATCH/DELETE, failed ones included) per pod in the same window. */
@@ -581,6 +583,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     progress(`creating ${opts.pods} pods`);
     const cpu = new CpuMeter(pids);
     const syscalls = new SyscallMeter(pids);
+    const runQueue = new RunQueueMeter(pids);
     const rss0 = rssByProcess();
     const metrics0 = await apiserverMetrics(server);
     const connections0 = connectionCounts(metrics0);
@@ -630,6 +633,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const waitMs = Math.max(600_000, opts.pods * 20);
     await until(`${opts.pods} pods bound`, waitMs, () => bound.size >= opts.pods || undefined, 100).catch((e: Error) => progress(e.message));
     const cpuToBound = cpu.read();
+    const runQueueToBound = runQueue.read();
     await until(`${opts.pods} pods Running`, waitMs / 2, () => running.size >= opts.pods || undefined, 100).catch((e: Error) => progress(e.message));
     const cpuToRunning = cpu.read();
     const syscallsToRunning = syscalls.read();
@@ -835,6 +839,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       cpuMsPerPodNetOfIdle,
       cpuMsPerPodToBound: perPod(cpuToBound, opts.pods),
       cpuMsPerPodToRunning: perPod(cpuToRunning, opts.pods),
+      runQueue: runQueueToBound,
       syscallsPerPod: Object.fromEntries(Object.entries(syscallsToRunning).map(([k, v]) => [k, { reads: v.reads / opts.pods, writes: v.writes / opts.pods }])),
       requestsPerPod,
       writesPerPod: writes / opts.pods,
@@ -969,6 +974,12 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
     print('');
     print('syscalls per pod, create -> last Running (from /proc/PID/io: each socket read and write is one, and on loopback a write also runs the receiver\'s TCP path):');
     print(table(['process', 'reads', 'writes'], Object.entries(sys).map(([k, v]) => [k, v.reads.toFixed(1), v.writes.toFixed(1)])));
+  }
+  const rq = r.runQueue;
+  if (rq && Object.keys(rq).length) {
+    print('');
+    print("waiting for a core, create -> last bound (from /proc/PID/task/*/schedstat; a main thread that waits about as long as it runs is starved by the others, not slow of itself):");
+    print(table(['process', 'main thread runs ms/s', 'main thread waits ms/s', 'all threads wait ms/s'], Object.entries(rq).map(([k, v]) => [k, v.mainRunMsPerSec.toFixed(0), v.mainWaitMsPerSec.toFixed(0), v.allWaitMsPerSec.toFixed(0)])));
   }
   if (Object.keys(r.idleCpuMsPerSec).length) {
     print('');
