@@ -36,6 +36,9 @@ describe('selectorPredicate', () => {
   it('refuses a field the kind does not expose (400), before any object is read', () => {
     expect(() => selectorPredicate(pods, undefined, 'spec.nodeName=n1,spec.hostname=h')).toThrow(/field label not supported: spec.hostname/);
     expect(() => selectorPredicate(nodes, undefined, 'status.phase=Running')).toThrow(/field label not supported: status.phase/);
+    // Names of the object prototype are not fields either.
+    expect(() => selectorPredicate(pods, undefined, 'constructor=x')).toThrow(/field label not supported: constructor/);
+    expect(selectorIndex(pods, 'toString=x')!.valueOf(pod({}))).toBe('');
   });
 
   it('ANDs every term with labels; != matches a missing field unless the value is empty', () => {

@@ -9,7 +9,7 @@ import type { StoreWatchIndex } from '@flotilla/store';
 
 /** How a selector reads `field` of an object: the resource's own reader, never throwing (a malformed stored object reads as ''). */
 function reader(info: ResourceInfo, field: string): FieldLabel {
-  const read = info.fields[field];
+  const read = Object.hasOwn(info.fields, field) ? info.fields[field] : undefined;
   if (!read) return () => '';
   return (obj) => {
     try {
