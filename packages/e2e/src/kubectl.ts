@@ -25,6 +25,11 @@ export function runKubectl(kubeconfigPath: string, args: string[], options: Kube
       const raw = (err as NodeJS.ErrnoException | null)?.code;
       resolve({ code: err ? (typeof raw === 'number' ? raw : 1) : 0, stdout, stderr: err && typeof raw === 'string' ? `${stderr}${err.message}` : stderr });
     });
-    child.stdin?.end(options.input ?? '');
+    // kubectl closes its stdin when it exits, and most commands never read it: a write that meets the closed
+    // pipe (EPIPE) is not this run's outcome, which comes from the exit. Without a listener it was an uncaught
+    // exception of the whole test run (seen after `kubectl explain`).
+    child.stdin?.on('error', () => undefined);
+    if (options.input !== undefined) child.stdin?.end(options.input);
+    else child.stdin?.end();
   });
 }

@@ -293,6 +293,8 @@ export async function removeRootRules(prefix: string): Promise<void> {
       await new Promise<void>((resolve) => {
         const p = spawn('iptables-restore', ['-w', '5', '--noflush'], { stdio: ['pipe', 'ignore', 'inherit'] });
         p.on('close', () => resolve());
+        // A restore that fails at once closes the pipe under the write; its exit is what counts here.
+        p.stdin.on('error', () => undefined);
         p.stdin.end(text);
       });
     }

@@ -30,6 +30,8 @@ function flotctl(args: string[], input?: string): Promise<Run> {
       { cwd: work, env: { PATH: process.env.PATH ?? '', HOME: work, KUBECONFIG: cluster.api.kubeconfigPath }, timeout: 90_000 },
       (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) }),
     );
+    // flotctl may refuse its arguments before reading the input: the closed pipe is not the result (the exit is).
+    child.stdin?.on('error', () => undefined);
     if (input !== undefined) child.stdin?.end(input);
   });
 }
