@@ -871,7 +871,8 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       {
         name: `pods bound per second (${opts.nodes} nodes)`,
         target: '>= 500/s',
-        measured: `${boundPerSec.toFixed(0)}/s (created at ${createdPerSec.toFixed(0)}/s; ${(boundPerSec / put.opsPerSec).toFixed(2)}x bare etcd puts)`,
+        // Paced creates cap bindings at their rate: such a run says whether binding kept up, the unpaced one what it can do.
+        measured: `${boundPerSec.toFixed(0)}/s (created at ${createdPerSec.toFixed(0)}/s${opts.createRate ? ', which caps it' : ''}; ${(boundPerSec / put.opsPerSec).toFixed(2)}x bare etcd puts)`,
         met: boundPerSec >= 500,
       },
       {
