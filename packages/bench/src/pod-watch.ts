@@ -56,12 +56,10 @@ export class PodWatch {
   }
 
   /**
-   * Watches from `rv`, as an informer does (runListWatch): a dropped stream
-   * (the apiserver restarted, a connection reset) resumes from the last
-   * resourceVersion seen, after a back-off; only 410 Gone (that version
-   * compacted, or the watcher fell behind the apiserver's buffer) costs a
-   * relist. At 150,000 pods a relist is 470 MB and about 20 s of this
-   * process's event loop, which the benchmark's own clocks then measure.
+   * Watches from `rv` as an informer does (runListWatch: a dropped stream
+   * resumes, only 410 Gone relists). At 150,000 pods a relist is 470 MB and
+   * about 20 s of this process's event loop, which the benchmark's own
+   * clocks then measure.
    */
   private watchFrom(rv: string | undefined): Promise<void> {
     const pods = this.client.resource<Pod>('pods');

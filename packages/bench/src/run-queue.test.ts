@@ -19,7 +19,12 @@ describe('run-queue wait (schedstat)', () => {
     // Busy children, one more than the cores, started before the meter: each wants a core all the time.
     const children = Array.from({ length: availableParallelism() + 1 }, () => spawn(process.execPath, ['-e', 'for (;;);'], { stdio: 'ignore' }));
     try {
-      await new Promise((r) => setTimeout(r, 200));
+      // Until every child spins (has run 20 ms), with a deadline.
+      const deadline = Date.now() + 10_000;
+      while (!children.every((c) => (processSchedTimes(c.pid!)?.main.runNs ?? 0) > 20e6)) {
+        if (Date.now() > deadline) throw new Error('the busy children did not start within 10 s');
+        await new Promise((r) => setImmediate(r));
+      }
       const meter = new RunQueueMeter({ self: process.pid, several: [process.pid, process.pid] });
       spin(500);
       const got = meter.read();
