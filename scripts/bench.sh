@@ -17,6 +17,7 @@
 #            --nodes-per-process N hollow nodes per process (default 1,000),
 #            --fleet-pod-watch per-node: each hollow node watches its own pods
 #            (as a kubelet; default shared: one watch per fleet process),
+#            --node-probe-interval S the controller-manager's PING period per node,
 #            --previous FILE prints an earlier run's figures (its output) beside
 # scale      the same at Kubernetes' largest size: 150,000 pods on 5,000
 #            hollow nodes, created at 100/s; API call latency p99 per verb and
