@@ -1,13 +1,27 @@
 /**
  * The frame every controller that owns dependents shares (ReplicaSet →
  * Pods, Deployment → ReplicaSets, DaemonSet → Pods, Job → Pods, CronJob →
- * Jobs), as Kubernetes' controllers share it: one harness over the
- * informers the reconcile reads, owner events that queue the owner, and
- * dependent events mapped back to their controlling owner — counting the
- * owner's expectations, and queueing the owners that may adopt an orphan.
+ * Jobs), as Kubernetes' controllers share it: one base class with the
+ * clock, logger and Event sink and a harness over the informers the
+ * reconcile reads, owner events that queue the owner, and dependent events
+ * mapped back to their controlling owner — counting the owner's
+ * expectations, and queueing the owners that may adopt an orphan.
  */
 import { controllerRef, jsonEqual, objectKey, type KubeObject, type OwnerReference, type Selector } from '@flotilla/api';
-import { Controller, type ApiClient, type Clock, type EventRecorder, type Informer, type InformerFactory, type Logger, type ReadonlyStore, type ReconcileFunc } from '@flotilla/client';
+import {
+  Controller,
+  realClock,
+  silentLogger,
+  type ApiClient,
+  type Clock,
+  type EventRecorder,
+  type Informer,
+  type InformerFactory,
+  type Logger,
+  type ReadonlyStore,
+  type ReconcileFunc,
+  type ReconcileResult,
+} from '@flotilla/client';
 import type { ControllerMetrics } from './controller-metrics.js';
 import { informersSynced, resolveControllerRef, startInformers } from './owner-lookup.js';
 import type { Expectations } from './replicaset/expectations.js';
@@ -30,18 +44,15 @@ export interface OwningControllerOptions {
   clock?: Clock;
 }
 
-/** Options of an OwnerQueue. */
+/** What an owning controller's queue is built over (OwningController.initQueue). */
 export interface OwnerQueueOptions<O extends KubeObject> {
   /** The controller's name: in logs and, with `metrics`, the metric label. */
   name: string;
   workers: number;
-  reconcile: ReconcileFunc;
   /** The owners' informer: every change queues the owner. */
   owners: Informer<O>;
   /** The other informers the reconcile reads: waited for before the first reconcile, started by run() if nobody has. */
   reads: ReadonlyArray<Informer<KubeObject>>;
-  logger: Logger;
-  clock: Clock;
   /** Reconcile counts, durations and queue depth; none recorded when unset. */
   metrics?: ControllerMetrics;
   /** Forgotten when an owner is deleted. */
@@ -50,25 +61,59 @@ export interface OwnerQueueOptions<O extends KubeObject> {
   onOwnerDeleted?(owner: O): void;
 }
 
-/** The harness of an owning controller: queue and workers over its informers, owner events queueing the owner. */
-export class OwnerQueue<O extends KubeObject> {
-  /** The work queue and workers (key: the owner's namespace/name). */
-  readonly controller: Controller;
-  private readonly informers: ReadonlyArray<Informer<KubeObject>>;
+/** The queue and workers of an owning controller, and every informer they wait for. */
+interface Harness {
+  controller: Controller;
+  informers: ReadonlyArray<Informer<KubeObject>>;
+}
 
-  constructor(options: OwnerQueueOptions<O>) {
-    const { name, reconcile, metrics, expectations } = options;
-    this.informers = [options.owners, ...options.reads];
-    this.controller = new Controller({
+/**
+ * The base of an owning controller: its clock, logger and Event sink, and
+ * the harness — queue and workers over its informers, owner events
+ * queueing the owner — that the subclass builds with initQueue() once it
+ * has requested its informers (in its own order, which the shared factory
+ * keeps).
+ */
+export abstract class OwningController<O extends KubeObject> {
+  protected readonly clock: Clock;
+  protected readonly log: Logger;
+  protected readonly recorder: EventSink;
+  private harness?: Harness;
+
+  protected constructor(options: OwningControllerOptions) {
+    this.clock = options.clock ?? realClock;
+    this.log = options.logger ?? silentLogger;
+    this.recorder = options.recorder ?? noEvents;
+  }
+
+  /** The work queue and workers (key: the owner's namespace/name); exposed so tests and the process can enqueue and inspect. */
+  get controller(): Controller {
+    return this.queue.controller;
+  }
+
+  private get queue(): Harness {
+    if (!this.harness) throw new Error(`${this.constructor.name}: initQueue() was not called`);
+    return this.harness;
+  }
+
+  /** Reconciles one owner by key (`namespace/name`); exposed for tests. */
+  abstract reconcile(key: string): Promise<ReconcileResult | void>;
+
+  /** Builds the harness over `options.owners` and `options.reads`; called once, from the subclass's constructor. */
+  protected initQueue(options: OwnerQueueOptions<O>): void {
+    const { name, metrics, expectations } = options;
+    const reconcile: ReconcileFunc = (key) => this.reconcile(key);
+    const informers = [options.owners, ...options.reads];
+    const controller = new Controller({
       name,
       workers: options.workers,
       reconcile: metrics ? metrics.instrument(name, reconcile) : reconcile,
-      informers: [...this.informers],
-      logger: options.logger,
-      clock: options.clock,
+      informers: [...informers],
+      logger: this.log,
+      clock: this.clock,
     });
-    metrics?.watchQueue(name, this.controller.queue);
-    const controller = this.controller;
+    this.harness = { controller, informers };
+    metrics?.watchQueue(name, controller.queue);
     options.owners.addEventHandler({
       onAdd: (o) => controller.enqueue(o),
       onUpdate: (_old, o) => controller.enqueue(o),
@@ -80,15 +125,15 @@ export class OwnerQueue<O extends KubeObject> {
     });
   }
 
-  /** Starts the informers unless something (the manager's factory) already runs them, then reconciles until `signal` aborts. */
+  /** Starts the informers unless something (the manager's factory) already runs them, then reconciles until `signal` aborts (in-flight keys finish). */
   async run(signal: AbortSignal): Promise<void> {
-    startInformers(this.informers, signal);
-    await this.controller.run(signal);
+    startInformers(this.queue.informers, signal);
+    await this.queue.controller.run(signal);
   }
 
   /** Resolves true once every cache has synced (false if `signal` aborts first). */
   waitForSync(signal?: AbortSignal): Promise<boolean> {
-    return informersSynced(this.informers, signal);
+    return informersSynced(this.queue.informers, signal);
   }
 }
 

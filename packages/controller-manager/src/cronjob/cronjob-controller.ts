@@ -26,20 +26,11 @@ import {
   type JobReference,
   type KubeObject,
 } from '@flotilla/api';
-import {
-  Controller,
-  realClock,
-  silentLogger,
-  type Clock,
-  type Informer,
-  type Logger,
-  type ReconcileResult,
-  type ResourceClient,
-} from '@flotilla/client';
+import type { Informer, ReconcileResult, ResourceClient } from '@flotilla/client';
 import { errMessage } from '../context.js';
 import type { ControllerMetrics } from '../controller-metrics.js';
 import { isJobFinished } from '../job/job-util.js';
-import { noEvents, OwnerQueue, ownedBy, watchDependents, type EventSink, type OwningControllerOptions } from '../owning-controller.js';
+import { ownedBy, OwningController, watchDependents, type OwningControllerOptions } from '../owning-controller.js';
 import { newControllerRef } from '../replicaset/controller-ref.js';
 
 /** Options of a CronJobController. */
@@ -101,55 +92,27 @@ const ts = (ms: number) => nowTimestamp(new Date(ms));
 const parseTime = (s: string | undefined) => (s ? Date.parse(s) : NaN);
 
 /** Creates Jobs on schedule for every CronJob. */
-export class CronJobController {
-  /** The harness (queue + workers). */
-  readonly controller: Controller;
-  private readonly queue: OwnerQueue<CronJob>;
+export class CronJobController extends OwningController<CronJob> {
   private readonly jobs: ResourceClient<Job>;
   private readonly cronJobs: ResourceClient<CronJob>;
   private readonly jobInformer: Informer<Job>;
   private readonly cjInformer: Informer<CronJob>;
-  private readonly recorder: EventSink;
-  private readonly log: Logger;
-  private readonly clock: Clock;
   /** Unexpected jobs already reported, so the Warning is said once. */
   private readonly reported = new Set<string>();
 
   constructor(options: CronJobControllerOptions) {
-    this.clock = options.clock ?? realClock;
-    this.log = options.logger ?? silentLogger;
-    this.recorder = options.recorder ?? noEvents;
+    super(options);
     this.jobs = options.client.resource<Job>({ apiVersion: 'batch/v1', kind: 'Job' });
     this.cronJobs = options.client.resource<CronJob>({ apiVersion: CJ_API_VERSION, kind: CJ_KIND });
     this.jobInformer = options.informers.informer<Job>('jobs');
     this.cjInformer = options.informers.informer<CronJob>('cronjobs');
-    this.queue = new OwnerQueue({
-      name: 'cronjob',
-      workers: options.workers ?? 5,
-      reconcile: (key) => this.reconcile(key),
-      owners: this.cjInformer,
-      reads: [this.jobInformer],
-      logger: this.log,
-      clock: this.clock,
-      metrics: options.metrics,
-    });
-    this.controller = this.queue.controller;
+    this.initQueue({ name: 'cronjob', workers: options.workers ?? 5, owners: this.cjInformer, reads: [this.jobInformer], metrics: options.metrics });
     // Jobs are not adopted: only the CronJob that controls a Job hears of it.
     watchDependents({ dependents: this.jobInformer, owners: this.cjInformer.store, ownerKind: CJ_KIND, controller: this.controller });
   }
 
-  /** Starts the informers unless something already runs them, then reconciles until `signal` aborts. */
-  run(signal: AbortSignal): Promise<void> {
-    return this.queue.run(signal);
-  }
-
-  /** Resolves true once the caches have synced. */
-  waitForSync(signal?: AbortSignal): Promise<boolean> {
-    return this.queue.waitForSync(signal);
-  }
-
   /** Reconciles one CronJob by key; exposed for tests. */
-  async reconcile(key: string): Promise<ReconcileResult | void> {
+  override async reconcile(key: string): Promise<ReconcileResult | void> {
     const cj = this.cjInformer.store.get(key);
     if (!cj) return;
     const children = ownedBy(this.jobInformer.store, cj);

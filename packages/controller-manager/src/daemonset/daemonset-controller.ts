@@ -21,19 +21,10 @@ import {
   type Node,
   type Pod,
 } from '@flotilla/api';
-import {
-  Controller,
-  realClock,
-  silentLogger,
-  type Clock,
-  type Informer,
-  type Logger,
-  type ReconcileResult,
-  type ResourceClient,
-} from '@flotilla/client';
+import type { Informer, ReconcileResult, ResourceClient } from '@flotilla/client';
 import { errMessage } from '../context.js';
 import type { ControllerMetrics } from '../controller-metrics.js';
-import { noEvents, OwnerQueue, ownedBy, watchDependents, type EventSink, type OwningControllerOptions } from '../owning-controller.js';
+import { ownedBy, OwningController, watchDependents, type OwningControllerOptions } from '../owning-controller.js';
 import { newControllerRef } from '../replicaset/controller-ref.js';
 import { Expectations } from '../replicaset/expectations.js';
 import { isPodAvailable, msUntilFirstAvailable } from '../replicaset/pod-util.js';
@@ -226,12 +217,9 @@ export function daemonSetStatus(ds: DaemonSet, nodes: readonly Node[], pods: rea
 }
 
 /** Keeps one daemon pod on every eligible node. */
-export class DaemonSetController {
-  /** The harness (queue + workers). */
-  readonly controller: Controller;
+export class DaemonSetController extends OwningController<DaemonSet> {
   /** Outstanding creations/deletions per DaemonSet key. */
   readonly expectations: Expectations;
-  private readonly queue: OwnerQueue<DaemonSet>;
   private readonly pods: ResourceClient<Pod>;
   private readonly daemonSets: ResourceClient<DaemonSet>;
   private readonly podInformer: Informer<Pod>;
@@ -239,14 +227,9 @@ export class DaemonSetController {
   private readonly nodeInformer: Informer<Node>;
   private readonly revisions: ResourceClient<ControllerRevision>;
   private readonly revisionInformer: Informer<ControllerRevision>;
-  private readonly recorder: EventSink;
-  private readonly log: Logger;
-  private readonly clock: Clock;
 
   constructor(options: DaemonSetControllerOptions) {
-    this.clock = options.clock ?? realClock;
-    this.log = options.logger ?? silentLogger;
-    this.recorder = options.recorder ?? noEvents;
+    super(options);
     this.expectations = new Expectations(this.clock);
     this.pods = options.client.resource<Pod>({ apiVersion: 'v1', kind: 'Pod' });
     this.daemonSets = options.client.resource<DaemonSet>({ apiVersion: DS_API_VERSION, kind: DS_KIND });
@@ -255,18 +238,14 @@ export class DaemonSetController {
     this.nodeInformer = options.informers.informer<Node>('nodes');
     this.revisions = options.client.resource<ControllerRevision>({ apiVersion: DS_API_VERSION, kind: 'ControllerRevision' });
     this.revisionInformer = options.informers.informer<ControllerRevision>('controllerrevisions');
-    this.queue = new OwnerQueue({
+    this.initQueue({
       name: 'daemonset',
       workers: options.workers ?? 2,
-      reconcile: (key) => this.reconcile(key),
       owners: this.dsInformer,
       reads: [this.podInformer, this.nodeInformer, this.revisionInformer],
-      logger: this.log,
-      clock: this.clock,
       metrics: options.metrics,
       expectations: this.expectations,
     });
-    this.controller = this.queue.controller;
     const all = () => this.dsInformer.store.list().forEach((ds) => this.controller.enqueue(ds));
     this.nodeInformer.addEventHandler({
       onAdd: all,
@@ -281,18 +260,8 @@ export class DaemonSetController {
     watchDependents({ dependents: this.podInformer, owners: this.dsInformer.store, ownerKind: DS_KIND, controller: this.controller, expectations: this.expectations });
   }
 
-  /** Starts the informers unless something already runs them, then reconciles until `signal` aborts. */
-  run(signal: AbortSignal): Promise<void> {
-    return this.queue.run(signal);
-  }
-
-  /** Resolves true once the caches have synced. */
-  waitForSync(signal?: AbortSignal): Promise<boolean> {
-    return this.queue.waitForSync(signal);
-  }
-
   /** Reconciles one DaemonSet by key; exposed for tests. */
-  async reconcile(key: string): Promise<ReconcileResult | void> {
+  override async reconcile(key: string): Promise<ReconcileResult | void> {
     const ds = this.dsInformer.store.get(key);
     if (!ds) {
       this.expectations.delete(key);

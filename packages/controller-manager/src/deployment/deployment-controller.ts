@@ -16,18 +16,9 @@ import {
   type Pod,
   type ReplicaSet,
 } from '@flotilla/api';
-import {
-  Controller,
-  realClock,
-  silentLogger,
-  type Clock,
-  type Informer,
-  type Logger,
-  type ReconcileResult,
-  type ResourceClient,
-} from '@flotilla/client';
+import type { Informer, ReconcileResult, ResourceClient } from '@flotilla/client';
 import { resolveControllerRef, SelectorCache } from '../owner-lookup.js';
-import { noEvents, OwnerQueue, watchDependents, type EventSink, type OwningControllerOptions } from '../owning-controller.js';
+import { OwningController, watchDependents, type OwningControllerOptions } from '../owning-controller.js';
 import { claim, newControllerRef } from '../replicaset/controller-ref.js';
 import {
   activeReplicaSets,
@@ -90,39 +81,22 @@ interface SyncState {
 }
 
 /** Keeps every Deployment's ReplicaSets rolled out to its template. */
-export class DeploymentController {
-  /** The harness (queue + workers). */
-  readonly controller: Controller;
-  private readonly queue: OwnerQueue<Deployment>;
+export class DeploymentController extends OwningController<Deployment> {
   private readonly deployments: ResourceClient<Deployment>;
   private readonly replicaSets: ResourceClient<ReplicaSet>;
   private readonly dInformer: Informer<Deployment>;
   private readonly rsInformer: Informer<ReplicaSet>;
   private readonly podInformer: Informer<Pod>;
-  private readonly recorder: EventSink;
-  private readonly log: Logger;
-  private readonly clock: Clock;
   private readonly selectors = new SelectorCache<Deployment>();
 
   constructor(options: DeploymentControllerOptions) {
-    this.clock = options.clock ?? realClock;
-    this.log = options.logger ?? silentLogger;
-    this.recorder = options.recorder ?? noEvents;
+    super(options);
     this.deployments = options.client.resource<Deployment>({ apiVersion: D_API_VERSION, kind: D_KIND });
     this.replicaSets = options.client.resource<ReplicaSet>({ apiVersion: 'apps/v1', kind: 'ReplicaSet' });
     this.dInformer = options.informers.informer<Deployment>('deployments');
     this.rsInformer = options.informers.informer<ReplicaSet>('replicasets');
     this.podInformer = options.informers.informer<Pod>('pods');
-    this.queue = new OwnerQueue({
-      name: 'deployment',
-      workers: options.workers ?? 5,
-      reconcile: (key) => this.reconcile(key),
-      owners: this.dInformer,
-      reads: [this.rsInformer, this.podInformer],
-      logger: this.log,
-      clock: this.clock,
-    });
-    this.controller = this.queue.controller;
+    this.initQueue({ name: 'deployment', workers: options.workers ?? 5, owners: this.dInformer, reads: [this.rsInformer, this.podInformer] });
     watchDependents({
       dependents: this.rsInformer,
       owners: this.dInformer.store,
@@ -132,16 +106,6 @@ export class DeploymentController {
     });
     // Only Recreate cares about pods: it waits until the old ones are gone.
     this.podInformer.addEventHandler({ onDelete: (pod) => this.podDeleted(pod) });
-  }
-
-  /** Starts the informers it uses unless something already runs them, then reconciles until `signal` aborts. */
-  run(signal: AbortSignal): Promise<void> {
-    return this.queue.run(signal);
-  }
-
-  /** Resolves true once its caches have synced (false if `signal` aborts first). */
-  waitForSync(signal?: AbortSignal): Promise<boolean> {
-    return this.queue.waitForSync(signal);
   }
 
   // ------------------------------------------------------------------ handlers
@@ -158,7 +122,7 @@ export class DeploymentController {
   // ------------------------------------------------------------------ sync
 
   /** Reconciles one Deployment by key (`namespace/name`); exposed for tests. */
-  async reconcile(key: string): Promise<ReconcileResult | void> {
+  override async reconcile(key: string): Promise<ReconcileResult | void> {
     const cached = this.dInformer.store.get(key);
     if (!cached) return;
     const d = deepCopy(cached) as Deployment;

@@ -25,20 +25,11 @@ import {
   type KubeObject,
   type Pod,
 } from '@flotilla/api';
-import {
-  Controller,
-  realClock,
-  silentLogger,
-  type Clock,
-  type Informer,
-  type Logger,
-  type ReconcileResult,
-  type ResourceClient,
-} from '@flotilla/client';
+import type { Informer, ReconcileResult, ResourceClient } from '@flotilla/client';
 import { errMessage } from '../context.js';
 import type { ControllerMetrics } from '../controller-metrics.js';
 import { resolveControllerRef } from '../owner-lookup.js';
-import { noEvents, OwnerQueue, ownedBy, watchDependents, type EventSink, type OwningControllerOptions } from '../owning-controller.js';
+import { ownedBy, OwningController, watchDependents, type OwningControllerOptions } from '../owning-controller.js';
 import { newControllerRef } from '../replicaset/controller-ref.js';
 import { Expectations } from '../replicaset/expectations.js';
 import {
@@ -75,19 +66,13 @@ interface BackoffRecord {
 }
 
 /** Runs every Job's pods to completion. */
-export class JobController {
-  /** The harness (queue + workers). */
-  readonly controller: Controller;
+export class JobController extends OwningController<Job> {
   /** Outstanding pod creations/deletions per Job key. */
   readonly expectations: Expectations;
-  private readonly queue: OwnerQueue<Job>;
   private readonly pods: ResourceClient<Pod>;
   private readonly jobs: ResourceClient<Job>;
   private readonly podInformer: Informer<Pod>;
   private readonly jobInformer: Informer<Job>;
-  private readonly recorder: EventSink;
-  private readonly log: Logger;
-  private readonly clock: Clock;
   /** Per Job key: consecutive failures since the last success, for the pod back-off. */
   private readonly backoff = new Map<string, BackoffRecord>();
   /** Per Job key: uids whose finalizer this controller removed and the cache may not show yet (never count twice). */
@@ -98,22 +83,17 @@ export class JobController {
   private readonly lastWrite = new Map<string, number>();
 
   constructor(options: JobControllerOptions) {
-    this.clock = options.clock ?? realClock;
-    this.log = options.logger ?? silentLogger;
-    this.recorder = options.recorder ?? noEvents;
+    super(options);
     this.expectations = new Expectations(this.clock);
     this.pods = options.client.resource<Pod>({ apiVersion: 'v1', kind: 'Pod' });
     this.jobs = options.client.resource<Job>({ apiVersion: JOB_API_VERSION, kind: JOB_KIND });
     this.podInformer = options.informers.informer<Pod>('pods');
     this.jobInformer = options.informers.informer<Job>('jobs');
-    this.queue = new OwnerQueue({
+    this.initQueue({
       name: 'job',
       workers: options.workers ?? 5,
-      reconcile: (key) => this.reconcile(key),
       owners: this.jobInformer,
       reads: [this.podInformer],
-      logger: this.log,
-      clock: this.clock,
       metrics: options.metrics,
       expectations: this.expectations,
       onOwnerDeleted: (j) => {
@@ -122,7 +102,6 @@ export class JobController {
         for (const p of this.podInformer.store.byControllerUid(j.metadata.uid ?? '')) if (hasFinalizer(p)) this.controller.enqueue(ORPHAN_PREFIX + objectKey(p));
       },
     });
-    this.controller = this.queue.controller;
     watchDependents({
       dependents: this.podInformer,
       owners: this.jobInformer.store,
@@ -144,18 +123,8 @@ export class JobController {
     this.lastWrite.delete(key);
   }
 
-  /** Starts the informers unless something already runs them, then reconciles until `signal` aborts. */
-  run(signal: AbortSignal): Promise<void> {
-    return this.queue.run(signal);
-  }
-
-  /** Resolves true once the caches have synced. */
-  waitForSync(signal?: AbortSignal): Promise<boolean> {
-    return this.queue.waitForSync(signal);
-  }
-
   /** Reconciles one Job by key (or an orphaned pod's finalizer); exposed for tests. */
-  async reconcile(key: string): Promise<ReconcileResult | void> {
+  override async reconcile(key: string): Promise<ReconcileResult | void> {
     if (key.startsWith(ORPHAN_PREFIX)) return this.releaseOrphan(key.slice(ORPHAN_PREFIX.length));
     const job = this.jobInformer.store.get(key);
     if (!job) {

@@ -23,18 +23,9 @@ import {
   type ReplicaSet,
   type ReplicaSetStatus,
 } from '@flotilla/api';
-import {
-  Controller,
-  realClock,
-  silentLogger,
-  type Clock,
-  type Informer,
-  type Logger,
-  type ReconcileResult,
-  type ResourceClient,
-} from '@flotilla/client';
+import type { Informer, ReconcileResult, ResourceClient } from '@flotilla/client';
 import { SelectorCache } from '../owner-lookup.js';
-import { noEvents, OwnerQueue, ownedBy, watchDependents, type EventSink, type OwningControllerOptions } from '../owning-controller.js';
+import { ownedBy, OwningController, watchDependents, type OwningControllerOptions } from '../owning-controller.js';
 import { claim, newControllerRef } from './controller-ref.js';
 import { Expectations } from './expectations.js';
 import { isPodActive, isPodAvailable, msUntilFirstAvailable, podsToDelete } from './pod-util.js';
@@ -80,26 +71,18 @@ function isNamespaceTerminating(err: unknown): boolean {
 const errText = (err: unknown) => (err as Error)?.message ?? String(err);
 
 /** Keeps the pods of every ReplicaSet at `spec.replicas`. */
-export class ReplicaSetController {
-  /** The harness (queue + workers); exposed so tests and the process can enqueue and inspect. */
-  readonly controller: Controller;
+export class ReplicaSetController extends OwningController<ReplicaSet> {
   /** Outstanding creations/deletions per ReplicaSet key. */
   readonly expectations: Expectations;
-  private readonly queue: OwnerQueue<ReplicaSet>;
   private readonly pods: ResourceClient<Pod>;
   private readonly replicaSets: ResourceClient<ReplicaSet>;
   private readonly podInformer: Informer<Pod>;
   private readonly rsInformer: Informer<ReplicaSet>;
-  private readonly recorder: EventSink;
-  private readonly log: Logger;
-  private readonly clock: Clock;
   private readonly burst: number;
   private readonly selectors = new SelectorCache<ReplicaSet>();
 
   constructor(options: ReplicaSetControllerOptions) {
-    this.clock = options.clock ?? realClock;
-    this.log = options.logger ?? silentLogger;
-    this.recorder = options.recorder ?? noEvents;
+    super(options);
     this.burst = options.burstReplicas ?? 500;
     this.expectations = new Expectations(this.clock, options.expectationsTimeoutMs);
     this.pods = options.client.resource<Pod>({ apiVersion: 'v1', kind: 'Pod' });
@@ -107,17 +90,7 @@ export class ReplicaSetController {
     this.podInformer = options.informers.informer<Pod>('pods');
     this.rsInformer = options.informers.informer<ReplicaSet>('replicasets');
     this.podInformer.addIndexer(ORPHAN_PODS_INDEX, (p) => (controllerRef(p) || !p.metadata.namespace ? [] : [p.metadata.namespace]));
-    this.queue = new OwnerQueue({
-      name: 'replicaset',
-      workers: options.workers ?? 5,
-      reconcile: (key) => this.reconcile(key),
-      owners: this.rsInformer,
-      reads: [this.podInformer],
-      logger: this.log,
-      clock: this.clock,
-      expectations: this.expectations,
-    });
-    this.controller = this.queue.controller;
+    this.initQueue({ name: 'replicaset', workers: options.workers ?? 5, owners: this.rsInformer, reads: [this.podInformer], expectations: this.expectations });
     watchDependents({
       dependents: this.podInformer,
       owners: this.rsInformer.store,
@@ -133,23 +106,10 @@ export class ReplicaSetController {
     });
   }
 
-  /**
-   * Starts the pod and ReplicaSet informers unless something already runs
-   * them, then reconciles until `signal` aborts (in-flight keys finish).
-   */
-  run(signal: AbortSignal): Promise<void> {
-    return this.queue.run(signal);
-  }
-
-  /** Resolves true once both caches have synced (false if `signal` aborts first). */
-  waitForSync(signal?: AbortSignal): Promise<boolean> {
-    return this.queue.waitForSync(signal);
-  }
-
   // ------------------------------------------------------------------ reconcile
 
   /** Reconciles one ReplicaSet by key (`namespace/name`); exposed for tests. */
-  async reconcile(key: string): Promise<ReconcileResult | void> {
+  override async reconcile(key: string): Promise<ReconcileResult | void> {
     const rs = this.rsInformer.store.get(key);
     if (!rs) {
       this.expectations.delete(key);
