@@ -7,7 +7,7 @@
  * mapped back to their controlling owner — counting the owner's
  * expectations, and queueing the owners that may adopt an orphan.
  */
-import { controllerRef, jsonEqual, objectKey, type KubeObject, type OwnerReference, type Selector } from '@flotilla/api';
+import { controllerRef, isReason, jsonEqual, objectKey, type KubeObject, type OwnerReference, type Pod, type Selector } from '@flotilla/api';
 import {
   Controller,
   realClock,
@@ -21,7 +21,9 @@ import {
   type ReadonlyStore,
   type ReconcileFunc,
   type ReconcileResult,
+  type ResourceClient,
 } from '@flotilla/client';
+import { errMessage } from './context.js';
 import type { ControllerMetrics } from './controller-metrics.js';
 import { informersSynced, resolveControllerRef, startInformers } from './owner-lookup.js';
 import type { Expectations } from './replicaset/expectations.js';
@@ -134,6 +136,25 @@ export abstract class OwningController<O extends KubeObject> {
   /** Resolves true once every cache has synced (false if `signal` aborts first). */
   waitForSync(signal?: AbortSignal): Promise<boolean> {
     return informersSynced(this.queue.informers, signal);
+  }
+
+  /**
+   * Deletes one of `owner`'s pods whose deletion `expectations` awaits under
+   * `key`: SuccessfulDelete, or FailedDelete with the error pushed to
+   * `errors`. A pod already gone counts as deleted. A failed delete is
+   * observed at once: its delete event will never come.
+   */
+  protected async deleteDependentPod(owner: O, pod: Pod, pods: ResourceClient<Pod>, expectations: Expectations, key: string, errors: unknown[]): Promise<void> {
+    try {
+      await pods.delete(pod.metadata.namespace, pod.metadata.name!);
+      this.recorder.event(owner, 'Normal', 'SuccessfulDelete', `Deleted pod: ${pod.metadata.name}`);
+    } catch (err) {
+      expectations.deletionObserved(key, objectKey(pod));
+      if (!isReason(err, 'NotFound')) {
+        this.recorder.event(owner, 'Warning', 'FailedDelete', `Error deleting: ${errMessage(err)}`);
+        errors.push(err);
+      }
+    }
   }
 }
 

@@ -306,16 +306,7 @@ export class DaemonSetController extends OwningController<DaemonSet> {
         if (reason === 'failed') {
           this.recorder.event(ds, 'Warning', 'FailedDaemonPod', `Found failed daemon pod ${objectKey(pod)} on node ${pod.spec?.nodeName ?? ''}, will try to kill it`);
         }
-        try {
-          await this.pods.delete(pod.metadata.namespace, pod.metadata.name!);
-          this.recorder.event(ds, 'Normal', 'SuccessfulDelete', `Deleted pod: ${pod.metadata.name}`);
-        } catch (err) {
-          this.expectations.deletionObserved(key, objectKey(pod));
-          if (!isReason(err, 'NotFound')) {
-            this.recorder.event(ds, 'Warning', 'FailedDelete', `Error deleting: ${errMessage(err)}`);
-            errors.push(err);
-          }
-        }
+        await this.deleteDependentPod(ds, pod, this.pods, this.expectations, key, errors);
       }),
     ]);
     if (errors.length) throw errors[0];

@@ -175,21 +175,7 @@ export class ReplicaSetController extends OwningController<ReplicaSet> {
       this.expectations.expectDeletions(key, victims.map(objectKey));
       this.log.debug({ replicaset: key, need: desired, have: pods.length, deleting: victims.length }, 'too many replicas');
       const errors: unknown[] = [];
-      await Promise.all(
-        victims.map(async (pod) => {
-          try {
-            await this.pods.delete(pod.metadata.namespace, pod.metadata.name!);
-            this.recorder.event(rs, 'Normal', 'SuccessfulDelete', `Deleted pod: ${pod.metadata.name}`);
-          } catch (err) {
-            // The delete event will never come for a pod we failed to delete (or that was already gone).
-            this.expectations.deletionObserved(key, objectKey(pod));
-            if (!isReason(err, 'NotFound')) {
-              this.recorder.event(rs, 'Warning', 'FailedDelete', `Error deleting: ${errText(err)}`);
-              errors.push(err);
-            }
-          }
-        }),
-      );
+      await Promise.all(victims.map((pod) => this.deleteDependentPod(rs, pod, this.pods, this.expectations, key, errors)));
       if (errors.length) throw errors[0];
     }
   }
