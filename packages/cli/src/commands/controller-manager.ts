@@ -22,7 +22,7 @@ interface ControllerManagerFlags {
   metricsHost: string;
   nodeMonitorGracePeriod: number;
   defaultUnreachableTolerationSeconds: number;
-  nodeProbeInterval: number;
+  nodeProbeInterval?: number;
   nodeProbeGracePeriod: number;
   nodeProbes: boolean;
   allocateNodeCidrs: boolean;
@@ -94,7 +94,7 @@ export function controllerManagerCommand(): Command {
     .option('--metrics-port <port>', 'port of /metrics and /healthz (0: any free port, -1: none)', parseMetricsPort, 10257)
     .option('--metrics-host <ip>', 'address of /metrics and /healthz', '127.0.0.1')
     .option('--node-monitor-grace-period <duration>', 'silence before a node judged on its Lease (no liveness server answering) is Unknown; never shorter than the Lease\'s own duration (Kubernetes: 40s)', parseSeconds, 8)
-    .option('--node-probe-interval <duration>', 'HTTP/2 PING period of each node\'s liveness server (the fast heartbeat, no etcd writes)', parseSeconds, 0.5)
+    .option('--node-probe-interval <duration>', 'HTTP/2 PING period of each node\'s liveness server (the fast heartbeat, no etcd writes; default: a sixth of --node-probe-grace-period, 0.5s at its default)', parseSeconds)
     .option('--node-probe-grace-period <duration>', 'silence of a probed node before it is Unknown and tainted unreachable (six PING periods: a busy node answers late, not never)', parseSeconds, 3)
     .option('--no-node-probes', 'judge nodes on their Lease only (no liveness probes)')
     .option('--default-unreachable-toleration-seconds <n>', 'how long pods without their own toleration stay on an unreachable node (Kubernetes: 300)', parseNonNegativeInt, 1)

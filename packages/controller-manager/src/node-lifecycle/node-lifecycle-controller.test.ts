@@ -2,7 +2,7 @@ import { getCondition, type Lease, type Node, type Pod } from '@flotilla/api';
 import { waitFor } from '@flotilla/client/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fakeCluster, lease, node, pod, type FakeCluster } from '../fixtures.js';
-import { LIVENESS_ENDPOINT_ANNOTATION, NodeLifecycleController } from './node-lifecycle-controller.js';
+import { defaultProbeIntervalMs, LIVENESS_ENDPOINT_ANNOTATION, NodeLifecycleController } from './node-lifecycle-controller.js';
 import type { LivenessSource, ProbeView } from './node-prober.js';
 import { evictionDelayMs, TAINT_NOT_READY, TAINT_UNREACHABLE, toleratesTaint } from './taints.js';
 
@@ -237,6 +237,15 @@ const probed = (name: string, labels: Record<string, string> = {}) => {
 };
 
 describe('NodeLifecycleController with the fast liveness signal', () => {
+  it('PINGs six times per grace unless told a period: 500 ms at the default 3 s grace, 1.67 s at 10 s; a given period is kept', async () => {
+    cluster = fakeCluster([]);
+    const live = new FakeLiveness();
+    expect(new NodeLifecycleController({ ...cluster.deps, liveness: live }).probeIntervalMs).toBe(500);
+    expect(new NodeLifecycleController({ ...cluster.deps, liveness: live, probeGracePeriodMs: 10_000 }).probeIntervalMs).toBe(1_667);
+    expect(new NodeLifecycleController({ ...cluster.deps, liveness: live, probeGracePeriodMs: 10_000, probeIntervalMs: 2_000 }).probeIntervalMs).toBe(2_000);
+    expect(defaultProbeIntervalMs(300)).toBe(100);
+  });
+
   it('learns endpoints from the Node annotation; a probed node is Unknown after the probe grace (3 s) although its Lease says 40 s; the message tells agent-down from silence', async () => {
     const live = new FakeLiveness();
     const { cluster, c } = await setup([probed('n1'), lease('n1'), probed('n2'), lease('n2'), probed('n3'), lease('n3'), probed('n4'), lease('n4')], live);
