@@ -302,7 +302,7 @@ export class Agent {
       this.relisted.synced(pod, false);
       throw err;
     }
-    this.relisted.synced(pod, result.requeueAfter === undefined);
+    this.relisted.synced(pod, result.requeueAfter === undefined, result.containers, result.writtenVersion);
     return result;
   }
 

@@ -44,6 +44,14 @@ const HOST_DNS_REREAD_MS = 1000;
 const hostDnsReads = new Map<string, { at: number; dns: HostDns }>();
 
 /** What a PodSyncer works with. */
+/** A sync's outcome: when to come back, and what the relist compares with next (relist.ts). */
+export interface PodSyncResult extends ReconcileResult {
+  /** The pod's containers as the sync last listed them. */
+  containers?: readonly ContainerInfo[];
+  /** The pod's resourceVersion after the sync's own status write, when it wrote one. */
+  writtenVersion?: string;
+}
+
 export interface PodSyncerDeps {
   runtime: ContainerRuntime;
   client: ApiClient;
@@ -118,7 +126,7 @@ export class PodSyncer {
   }
 
   /** One reconcile of a pod that is in the API. */
-  async sync(pod: Pod): Promise<ReconcileResult> {
+  async sync(pod: Pod): Promise<PodSyncResult> {
     const started = this.now();
     try {
       if (pod.metadata.deletionTimestamp) {
@@ -131,7 +139,7 @@ export class PodSyncer {
     }
   }
 
-  private async syncRunning(pod: Pod): Promise<ReconcileResult> {
+  private async syncRunning(pod: Pod): Promise<PodSyncResult> {
     const uid = pod.metadata.uid ?? '';
     const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
     const spec = pod.spec ?? { containers: [] };
@@ -318,13 +326,15 @@ export class PodSyncer {
       this.d.metrics.podStartLatency.observe((this.now() - mem.firstSeen) / 1000);
     }
     step('computed');
-    await this.d.status.write(pod, status);
+    const written = await this.d.status.write(pod, status);
     if (startedNow && mem.steps) {
       step('status');
       this.d.log.info({ pod: key, uid, firstSeen: mem.firstSeen, steps: mem.steps }, 'pod started');
       delete mem.steps;
     }
-    return requeue !== undefined ? { requeueAfter: requeue } : {};
+    if (requeue !== undefined) return { requeueAfter: requeue };
+    const writtenVersion = written?.metadata.resourceVersion;
+    return writtenVersion ? { containers, writtenVersion } : { containers };
   }
 
   /**

@@ -55,6 +55,35 @@ describe('RelistSelection', () => {
     expect(names(r.select([a2, b], [container('b', 'c2', 'exited', 137)]))).toEqual(['a']);
   });
 
+  it('compares with the containers a clean sync ended with: a pod synced after its start is not synced again at its first relist', () => {
+    const r = new RelistSelection(5_000, 3_600_000);
+    const a = pod('a');
+    const b = pod('b');
+    const c = pod('c');
+    // Each pod arrived after the last relist and was synced (clean) by its worker, which listed its containers.
+    r.synced(a, true, [container('a', 'c1')]);
+    r.synced(b, true, [container('b', 'c2')]);
+    // c's sync asked to come back: what it listed is not trusted.
+    r.synced(c, false, [container('c', 'c3')]);
+    // b's container died after its sync listed it.
+    const listed = [container('a', 'c1'), container('b', 'c2', 'exited', 1), container('c', 'c3')];
+    expect(names(r.select([a, b, c], listed))).toEqual(['b', 'c']);
+    r.synced(b, true, [container('b', 'c2', 'exited', 1)]);
+    r.synced(c, true, [container('c', 'c3')]);
+    expect(names(r.select([a, b, c], listed))).toEqual([]);
+  });
+
+  it("takes the version a sync's own status write made as settled, and a later sync of the informer's older copy does not undo it", () => {
+    const r = new RelistSelection(5_000, 3_600_000);
+    const a1 = pod('a', '1');
+    const listed = [container('a', 'c1')];
+    r.synced(a1, true, listed, '3'); // started the container, wrote the status: the pod is at 3
+    r.synced(a1, true, listed); // a runtime event's sync, before the informer showed 3: nothing to do
+    expect(names(r.select([pod('a', '3')], listed))).toEqual([]);
+    // Someone else changed the pod since: that version no sync has seen.
+    expect(names(r.select([pod('a', '4')], listed))).toEqual(['a']);
+  });
+
   it('resyncs every pod once per resync period, spread over the relists', () => {
     const r = new RelistSelection(5_000, 60_000); // 12 relists per period
     const pods = Array.from({ length: 240 }, (_, i) => pod(`p${i}`));
