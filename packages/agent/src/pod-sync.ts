@@ -43,7 +43,6 @@ const HOST_DNS_REREAD_MS = 1000;
  */
 const hostDnsReads = new Map<string, { at: number; dns: HostDns }>();
 
-/** What a PodSyncer works with. */
 /** A sync's outcome: when to come back, and what the relist compares with next (relist.ts). */
 export interface PodSyncResult extends ReconcileResult {
   /** The pod's containers as the sync last listed them. */
@@ -52,6 +51,7 @@ export interface PodSyncResult extends ReconcileResult {
   writtenVersion?: string;
 }
 
+/** What a PodSyncer works with. */
 export interface PodSyncerDeps {
   runtime: ContainerRuntime;
   client: ApiClient;

@@ -471,7 +471,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
   print(`hollow nodes' kubelet Events (Pulled/Created/Started): ${hollowEvents ? 'recorded' : 'off (FLOTILLA_BENCH_HOLLOW_EVENTS=1 records them)'}; the scheduler's Scheduled event: recorded`);
   print(`hollow nodes' pod watch: ${opts.fleetPodWatch === 'per-node' ? 'one per node (spec.nodeName=), as kubelets have' : 'one per fleet process, every pod (--fleet-pod-watch per-node: one per node)'}`);
   print(`hollow-node processes' nice: ${opts.fleetNice ?? 0}${opts.fleetNice ? ' (the control plane, at 0, goes first)' : ' (as the control plane; --fleet-nice N lowers them)'}`);
-  print(`node liveness: silent ${opts.nodeProbeGraceSeconds ?? 10} s before Unknown; a PING to each node every ${opts.nodeProbeIntervalSeconds ? `${opts.nodeProbeIntervalSeconds} s (--node-probe-interval)` : "sixth of that (the controller-manager's default)"}`);
+  print(`node liveness: silent ${opts.nodeProbeGraceSeconds ?? 10} s before Unknown; a PING to each node every ${opts.nodeProbeIntervalSeconds ? `${opts.nodeProbeIntervalSeconds} s (--node-probe-interval)` : "sixth of that time (the controller-manager's default)"}`);
   const loadBefore = loadavg()[0]!;
   // Node's default heap limit (about 4 GiB on this machine) is under what the
   // scheduler's and controller-manager's pod caches hold at 150,000 pods.

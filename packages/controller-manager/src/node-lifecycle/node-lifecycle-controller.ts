@@ -71,11 +71,12 @@ export const PINGS_PER_PROBE_GRACE = 6;
 
 /**
  * The default PING period for a probe grace: the grace over
- * PINGS_PER_PROBE_GRACE, never under 100 ms. Each PING is a write and a
- * wakeup at both ends per node; 5 PINGs in the grace or 20 tell the same
- * (silence is judged against the grace), but at 1,000 nodes a 10 s grace
- * with 500 ms PINGs cost this process 17 ms of CPU a second and the nodes
- * 10 ms more than at 1 s.
+ * PINGS_PER_PROBE_GRACE, never under 100 ms. The verdict is the silence
+ * since the last answer against the grace; the period only says how old
+ * a healthy node's last answer may be (a sixth of the grace leaves the rest
+ * for a busy node to answer late). Each PING is a write and a wakeup at both
+ * ends per node: at 1,000 nodes and a 10 s grace, 500 ms PINGs cost this
+ * process 17 ms of CPU a second and the nodes 10 ms more than 1 s PINGs.
  */
 export function defaultProbeIntervalMs(graceMs: number): number {
   return Math.max(100, Math.round(graceMs / PINGS_PER_PROBE_GRACE));
