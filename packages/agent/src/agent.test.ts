@@ -90,6 +90,26 @@ describe('Agent over FakeRuntime', () => {
     await waitFor(() => client.peekAll<Event>('events').some((e) => e.reason === 'Started'), { what: 'Started event' });
   });
 
+  it('a pod that starts is synced once: the runtime events of what its own sync did (its sandbox started) ask for no second sync; a container that dies later does', async () => {
+    const { client, agent, runtime } = start();
+    const synced: string[] = [];
+    const sync = agent.syncer.sync.bind(agent.syncer);
+    agent.syncer.sync = (p: Pod) => {
+      synced.push(p.metadata.name!);
+      return sync(p);
+    };
+    const q = agent.controller.queue as unknown as { len(): number; processing: Set<string> };
+    const idle = () => waitFor(() => (q.len() === 0 && q.processing.size === 0 ? true : undefined), { what: 'the pod workers idle' });
+    await client.resource<Pod>('pods').create(pod('once'));
+    await podWhen(client, 'once', (p) => p.status?.phase === 'Running', 'Running');
+    await idle();
+    expect(synced).toEqual(['once']);
+    const id = getPod(client, 'once')!.status!.containerStatuses![0]!.containerID!.replace(/^[a-z]+:\/\//, '');
+    runtime.exit(id, 1);
+    await podWhen(client, 'once', (p) => p.status?.containerStatuses?.[0]?.restartCount === 1, 'restarted');
+    expect(synced.length).toBeGreaterThan(1);
+  });
+
   it('creates a container whose environment takes the pod IP only once the sandbox runs, with that IP', async () => {
     const { client, runtime } = start();
     const env = [{ name: 'MY_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }];

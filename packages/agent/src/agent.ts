@@ -20,7 +20,7 @@ import { NodePodIndex } from './pod-source.js';
 import { PodSyncer, type PodSyncerDeps } from './pod-sync.js';
 import { ProbeManager, type ProbeRunner } from './prober.js';
 import { RelistSelection } from './relist.js';
-import type { ContainerRuntime } from './runtime/types.js';
+import type { ContainerRuntime, RuntimeEvent } from './runtime/types.js';
 import { StatusManager } from './status-manager.js';
 
 /** The node server (logs, exec, attach, port-forward) an agent runs, if any. */
@@ -81,6 +81,8 @@ export class Agent {
   private readonly recorder: EventRecorder;
   private pods: NodePodIndex | undefined;
   private readonly relisted: RelistSelection;
+  /** Pods being synced now (key), with the runtime events that came meanwhile: judged once the sync has listed its containers. */
+  private readonly syncing = new Map<string, RuntimeEvent[]>();
   private readonly services: Informer<Service>;
   private nodeServer: NodeServer | undefined;
   /** The pod network, when the agent manages it (set in run()). */
@@ -296,13 +298,19 @@ export class Agent {
       return {};
     }
     let result;
+    const during: RuntimeEvent[] = [];
+    this.syncing.set(key, during);
     try {
       result = await this.syncer.sync(pod);
     } catch (err) {
       this.relisted.synced(pod, false);
       throw err;
+    } finally {
+      this.syncing.delete(key);
     }
     this.relisted.synced(pod, result.requeueAfter === undefined, result.containers, result.writtenVersion);
+    // Most are the sync's own doings (its sandbox started): the pod is synced again only for what it did not see.
+    if (during.some((ev) => !this.relisted.reflects(ev))) this.controller.enqueue(key);
     return result;
   }
 
@@ -332,7 +340,10 @@ export class Agent {
           since = new Date(ev.time);
           backoff.reset();
           if (ev.type === 'start' && ev.containerType === 'container') continue;
-          this.controller.enqueue(`${ev.podNamespace}/${ev.podName}`);
+          const key = `${ev.podNamespace}/${ev.podName}`;
+          const during = this.syncing.get(key);
+          if (during) during.push(ev);
+          else if (!this.relisted.reflects(ev)) this.controller.enqueue(key);
         }
       } catch (err) {
         if (signal.aborted) return;

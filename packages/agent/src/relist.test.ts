@@ -1,7 +1,7 @@
 import type { Pod } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { RelistSelection } from './relist.js';
-import type { ContainerInfo } from './runtime/types.js';
+import type { ContainerInfo, RuntimeEvent } from './runtime/types.js';
 
 const pod = (name: string, rv = '1', extra: Partial<Pod['spec']> = {}): Pod => ({
   apiVersion: 'v1',
@@ -82,6 +82,25 @@ describe('RelistSelection', () => {
     expect(names(r.select([pod('a', '3')], listed))).toEqual([]);
     // Someone else changed the pod since: that version no sync has seen.
     expect(names(r.select([pod('a', '4')], listed))).toEqual(['a']);
+  });
+
+  it('tells whether a runtime event shows nothing the last recorded listing had not', () => {
+    const r = new RelistSelection(5_000, 3_600_000);
+    const a = pod('a');
+    const ev = (type: RuntimeEvent['type'], id: string, exitCode?: number): RuntimeEvent => ({ type, id, podUid: 'uid-a', podNamespace: 'default', podName: 'a', containerName: 'app', containerType: 'container', attempt: 0, time: 0, ...(exitCode !== undefined ? { exitCode } : {}) });
+    expect(r.reflects(ev('start', 'c1'))).toBe(false); // nothing recorded yet
+    r.synced(a, true, [container('a', 'c1'), container('a', 'c0', 'exited', 2)]);
+    expect(r.reflects(ev('start', 'c1'))).toBe(true);
+    expect(r.reflects(ev('die', 'c0', 2))).toBe(true);
+    expect(r.reflects(ev('die', 'c1', 137))).toBe(false); // running when listed
+    expect(r.reflects(ev('die', 'c0', 1))).toBe(false); // another exit code
+    expect(r.reflects(ev('oom', 'c1'))).toBe(false);
+    expect(r.reflects(ev('destroy', 'c0'))).toBe(false); // still listed
+    expect(r.reflects(ev('destroy', 'c9'))).toBe(true);
+    expect(r.reflects(ev('start', 'c9'))).toBe(false); // not listed
+    // A sync that asked to come back records nothing: what it listed is not trusted.
+    r.synced(a, false, [container('a', 'c2')]);
+    expect(r.reflects(ev('start', 'c2'))).toBe(false);
   });
 
   it('resyncs every pod once per resync period, spread over the relists', () => {

@@ -16,7 +16,7 @@
  */
 import type { Pod } from '@flotilla/api';
 import { referencedSources } from './config-sources.js';
-import type { ContainerInfo } from './runtime/types.js';
+import type { ContainerInfo, RuntimeEvent } from './runtime/types.js';
 
 /** The relist's memory of each pod: its containers at the last relist, and the pod version its last clean sync saw. */
 export class RelistSelection {
@@ -47,6 +47,25 @@ export class RelistSelection {
     // Not lowered by a sync of an older copy: the informer shows the version a status write made after the next sync.
     else if (!(Number(this.settled.get(uid)) > Number(version))) this.settled.set(uid, version);
     if (clean && containers) this.seen.set(uid, signatures(containers).get(uid) ?? '');
+  }
+
+  /**
+   * Whether the pod's containers as last recorded (by a clean sync or a
+   * relist) already show what `ev` reports: the container running after a
+   * start, exited with its code after a death, OOM-killed, gone after a
+   * destroy. Such an event asks for no sync: the one that saw it is done, or
+   * the relist that saw it has queued one.
+   */
+  reflects(ev: RuntimeEvent): boolean {
+    const sig = this.seen.get(ev.podUid);
+    if (sig === undefined) return false;
+    const mine = sig.split(',').find((line) => line.startsWith(`${ev.id}:`));
+    if (ev.type === 'destroy') return mine === undefined;
+    if (mine === undefined) return false;
+    const [, state, exitCode, oom] = mine.split(':');
+    if (ev.type === 'start') return state === 'running';
+    if (ev.type === 'oom') return oom === '1';
+    return state === 'exited' && exitCode === String(ev.exitCode ?? '');
   }
 
   /**
