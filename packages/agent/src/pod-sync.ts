@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isReason, type Container, type LifecycleHandler, type Pod, type PodStatus, type Service } from '@flotilla/api';
+import { isReason, type Container, type LifecycleHandler, type Pod, type PodSpec, type PodStatus, type Service } from '@flotilla/api';
 import type { ApiClient, EventRecorder, ReconcileResult, ResourceClient } from '@flotilla/client';
 import type { Logger } from '@flotilla/observability';
 import { RestartBackoff } from './backoff.js';
@@ -49,6 +49,17 @@ export interface PodSyncResult extends ReconcileResult {
   containers?: readonly ContainerInfo[];
   /** The pod's resourceVersion after the sync's own status write, when it wrote one. */
   writtenVersion?: string;
+}
+
+/** Whether `status` shows every container of `spec` running, init containers done and sidecars running. */
+function fullyUp(spec: PodSpec, status: PodStatus): boolean {
+  if (status.phase !== 'Running') return false;
+  const app = (c: Container) => status.containerStatuses?.find((s) => s.name === c.name)?.state?.running !== undefined;
+  const init = (c: Container) => {
+    const s = status.initContainerStatuses?.find((x) => x.name === c.name)?.state;
+    return isSidecar(c) ? s?.running !== undefined : s?.terminated?.exitCode === 0;
+  };
+  return spec.containers.every(app) && (spec.initContainers ?? []).every(init);
 }
 
 /** What a PodSyncer works with. */
@@ -334,6 +345,9 @@ export class PodSyncer {
     }
     if (requeue !== undefined) return { requeueAfter: requeue };
     const writtenVersion = written?.metadata.resourceVersion;
+    // The listing is the relist's to compare with only when this sync left the pod fully up: one it left half-way
+    // (an init container yet to start, a container that died as the sync ended) must still come back to a sync.
+    if (!fullyUp(spec, status)) return writtenVersion ? { writtenVersion } : {};
     return writtenVersion ? { containers, writtenVersion } : { containers };
   }
 

@@ -35,9 +35,9 @@ export class RelistSelection {
   /**
    * Records a sync's outcome: clean (no error, no requeue) for the pod
    * version it synced, or not. For a clean one, `containers` are the pod's
-   * containers as the sync last listed them, and `writtenVersion` the
-   * version its status write produced (the sync's own result, so settled
-   * too); the next relist compares with both.
+   * containers as the sync last listed them (given only when it left the
+   * pod fully up: pod-sync.ts), and `writtenVersion` the version its status write produced (the sync's
+   * own result, so settled too); the next relist compares with both.
    */
   synced(pod: Pod, clean: boolean, containers?: readonly ContainerInfo[], writtenVersion?: string): void {
     const uid = pod.metadata.uid;
