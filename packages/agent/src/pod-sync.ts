@@ -347,8 +347,7 @@ export class PodSyncer {
     const writtenVersion = written?.metadata.resourceVersion;
     // The listing is the relist's to compare with only when this sync left the pod fully up: one it left half-way
     // (an init container yet to start, a container that died as the sync ended) must still come back to a sync.
-    if (!fullyUp(spec, status)) return writtenVersion ? { writtenVersion } : {};
-    return writtenVersion ? { containers, writtenVersion } : { containers };
+    return { ...(fullyUp(spec, status) ? { containers } : {}), ...(writtenVersion ? { writtenVersion } : {}) };
   }
 
   /**

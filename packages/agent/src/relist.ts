@@ -36,8 +36,9 @@ export class RelistSelection {
    * Records a sync's outcome: clean (no error, no requeue) for the pod
    * version it synced, or not. For a clean one, `containers` are the pod's
    * containers as the sync last listed them (given only when it left the
-   * pod fully up: pod-sync.ts), and `writtenVersion` the version its status write produced (the sync's
-   * own result, so settled too); the next relist compares with both.
+   * pod fully up: pod-sync.ts), and `writtenVersion` the version its status
+   * write produced (the sync's own result, so settled too); the next relist
+   * compares with both.
    */
   synced(pod: Pod, clean: boolean, containers?: readonly ContainerInfo[], writtenVersion?: string): void {
     const uid = pod.metadata.uid;
@@ -62,9 +63,9 @@ export class RelistSelection {
     const mine = sig.split(',').find((line) => line.startsWith(`${ev.id}:`));
     if (ev.type === 'destroy') return mine === undefined;
     if (mine === undefined) return false;
-    const [, state, exitCode, oom] = mine.split(':');
+    const { state, exitCode, oom } = lineFields(mine);
     if (ev.type === 'start') return state === 'running';
-    if (ev.type === 'oom') return oom === '1';
+    if (ev.type === 'oom') return oom;
     return state === 'exited' && exitCode === String(ev.exitCode ?? '');
   }
 
@@ -100,11 +101,21 @@ export class RelistSelection {
   }
 }
 
+/** One container as a signature holds it: `id:state:exitCode:oom` (lineFields reads it back). */
+function lineOf(c: ContainerInfo): string {
+  return `${c.id}:${c.state}:${c.exitCode ?? ''}:${c.oomKilled ? 1 : 0}`;
+}
+
+function lineFields(line: string): { state: string; exitCode: string; oom: boolean } {
+  const [, state = '', exitCode = '', oom] = line.split(':');
+  return { state, exitCode, oom: oom === '1' };
+}
+
 /** Per pod uid, its containers as one comparable string. */
 function signatures(containers: readonly ContainerInfo[]): Map<string, string> {
   const parts = new Map<string, string[]>();
   for (const c of containers) {
-    const line = `${c.id}:${c.state}:${c.exitCode ?? ''}:${c.oomKilled ? 1 : 0}`;
+    const line = lineOf(c);
     const list = parts.get(c.podUid);
     if (list) list.push(line);
     else parts.set(c.podUid, [line]);

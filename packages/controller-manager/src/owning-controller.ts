@@ -110,7 +110,7 @@ export abstract class OwningController<O extends KubeObject> {
       name,
       workers: options.workers,
       reconcile: metrics ? metrics.instrument(name, reconcile) : reconcile,
-      informers: [...informers],
+      informers,
       logger: this.log,
       clock: this.clock,
     });
@@ -139,17 +139,17 @@ export abstract class OwningController<O extends KubeObject> {
   }
 
   /**
-   * Deletes one of `owner`'s pods whose deletion `expectations` awaits under
-   * `key`: SuccessfulDelete, or FailedDelete with the error pushed to
-   * `errors`. A pod already gone counts as deleted. A failed delete is
+   * Deletes one of `owner`'s pods whose deletion `expectations` awaits (under
+   * the owner's key): SuccessfulDelete, or FailedDelete with the error pushed
+   * to `errors`. A pod already gone counts as deleted. A failed delete is
    * observed at once: its delete event will never come.
    */
-  protected async deleteDependentPod(owner: O, pod: Pod, pods: ResourceClient<Pod>, expectations: Expectations, key: string, errors: unknown[]): Promise<void> {
+  protected async deleteDependentPod(owner: O, pod: Pod, pods: ResourceClient<Pod>, expectations: Expectations, errors: unknown[]): Promise<void> {
     try {
       await pods.delete(pod.metadata.namespace, pod.metadata.name!);
       this.recorder.event(owner, 'Normal', 'SuccessfulDelete', `Deleted pod: ${pod.metadata.name}`);
     } catch (err) {
-      expectations.deletionObserved(key, objectKey(pod));
+      expectations.deletionObserved(objectKey(owner), objectKey(pod));
       if (!isReason(err, 'NotFound')) {
         this.recorder.event(owner, 'Warning', 'FailedDelete', `Error deleting: ${errMessage(err)}`);
         errors.push(err);

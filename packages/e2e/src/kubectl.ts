@@ -29,7 +29,6 @@ export function runKubectl(kubeconfigPath: string, args: string[], options: Kube
     // pipe (EPIPE) is not this run's outcome, which comes from the exit. Without a listener it was an uncaught
     // exception of the whole test run (seen after `kubectl explain`).
     child.stdin?.on('error', () => undefined);
-    if (options.input !== undefined) child.stdin?.end(options.input);
-    else child.stdin?.end();
+    child.stdin?.end(options.input);
   });
 }

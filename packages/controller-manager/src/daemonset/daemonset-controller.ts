@@ -306,7 +306,7 @@ export class DaemonSetController extends OwningController<DaemonSet> {
         if (reason === 'failed') {
           this.recorder.event(ds, 'Warning', 'FailedDaemonPod', `Found failed daemon pod ${objectKey(pod)} on node ${pod.spec?.nodeName ?? ''}, will try to kill it`);
         }
-        await this.deleteDependentPod(ds, pod, this.pods, this.expectations, key, errors);
+        await this.deleteDependentPod(ds, pod, this.pods, this.expectations, errors);
       }),
     ]);
     if (errors.length) throw errors[0];

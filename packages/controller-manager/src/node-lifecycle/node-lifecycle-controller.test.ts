@@ -237,7 +237,7 @@ const probed = (name: string, labels: Record<string, string> = {}) => {
 };
 
 describe('NodeLifecycleController with the fast liveness signal', () => {
-  it('PINGs six times per grace unless told a period: 500 ms at the default 3 s grace, 1.67 s at 10 s; a given period is kept', async () => {
+  it('PINGs six times per grace unless told a period: 500 ms at the default 3 s grace, 1.67 s at 10 s; a given period is kept', () => {
     cluster = fakeCluster([]);
     const live = new FakeLiveness();
     expect(new NodeLifecycleController({ ...cluster.deps, liveness: live }).probeIntervalMs).toBe(500);

@@ -175,7 +175,7 @@ export class ReplicaSetController extends OwningController<ReplicaSet> {
       this.expectations.expectDeletions(key, victims.map(objectKey));
       this.log.debug({ replicaset: key, need: desired, have: pods.length, deleting: victims.length }, 'too many replicas');
       const errors: unknown[] = [];
-      await Promise.all(victims.map((pod) => this.deleteDependentPod(rs, pod, this.pods, this.expectations, key, errors)));
+      await Promise.all(victims.map((pod) => this.deleteDependentPod(rs, pod, this.pods, this.expectations, errors)));
       if (errors.length) throw errors[0];
     }
   }
