@@ -18,6 +18,9 @@
 #            --fleet-pod-watch per-node: each hollow node watches its own pods
 #            (as a kubelet; default shared: one watch per fleet process),
 #            --node-probe-interval S the controller-manager's PING period per node,
+#            --init-pods N pods created, bound and run first and measured apart
+#            (scheduler_perf's initPods: the processes' cold start; default one
+#            per node, at most 1,000; 0 measures the first pods they see),
 #            --previous FILE prints an earlier run's figures (its output) beside
 # scale      the same at Kubernetes' largest size: 150,000 pods on 5,000
 #            hollow nodes, created at 100/s; API call latency p99 per verb and

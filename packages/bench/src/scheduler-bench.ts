@@ -45,6 +45,17 @@ export interface SchedulerBenchOptions {
   apiserverWorkers?: number;
   /** Pods created and scheduled. */
   pods: number;
+  /**
+   * Pods created, bound and run before the measured ones, at the same rate,
+   * and measured apart (scheduler_perf's initPods: its SchedulingBasic
+   * workloads create 500 at 500 nodes and 1,000 at 5,000 before measuring).
+   * Processes started a minute before meet their first pods with cold code
+   * (V8 interprets until it has compiled the hot paths), small heaps and no
+   * pooled connections, and each hollow node does its first pod's one-time
+   * work. Default: one per node, at most 1,000 (initPodsDefault); 0 measures
+   * the first pods the processes ever see.
+   */
+  initPods?: number;
   /** Concurrent pod creates (at most this many in flight). */
   createConcurrency: number;
   /**
@@ -113,6 +124,50 @@ export interface SchedulerBenchOptions {
   benchName?: string;
 }
 
+/** What the init pods (SchedulerBenchOptions.initPods) showed: the same figures as the measured pods', for the cold processes. */
+export interface InitPodsFigures {
+  count: number;
+  createdPerSec: number;
+  boundPerSec: number;
+  schedulingLatency: LatencySummary;
+  runningLatency: LatencySummary;
+}
+
+/** Creation, acknowledgement and watch times (performance.now(), ms) of one phase's pods, by key. */
+export interface PodTimes {
+  created: Map<string, number>;
+  acked: Map<string, number>;
+  addedSeen: Map<string, number>;
+  bound: Map<string, number>;
+  running: Map<string, number>;
+  deleted: Set<string>;
+}
+
+export function podTimes(): PodTimes {
+  return { created: new Map(), acked: new Map(), addedSeen: new Map(), bound: new Map(), running: new Map(), deleted: new Set() };
+}
+
+/** One phase's creation -> binding and -> Running latencies, and its binding rate: bound ÷ (last binding − first create). */
+export function phaseLatencies(t: PodTimes): { boundPerSec: number; schedulingLatency: LatencySummary; runningLatency: LatencySummary } {
+  const toBound: number[] = [];
+  const toRunning: number[] = [];
+  let first = Number.POSITIVE_INFINITY;
+  let last = Number.NEGATIVE_INFINITY;
+  for (const [k, c] of t.created) {
+    first = Math.min(first, c);
+    const b = t.bound.get(k);
+    if (b !== undefined) (toBound.push(b - c), (last = Math.max(last, b)));
+    const r = t.running.get(k);
+    if (r !== undefined) toRunning.push(r - c);
+  }
+  return { boundPerSec: last > first ? (t.bound.size / (last - first)) * 1000 : Number.NaN, schedulingLatency: summarize(toBound), runningLatency: summarize(toRunning) };
+}
+
+/** The default of SchedulerBenchOptions.initPods: one pod per node, at most 1,000 (scheduler_perf's largest SchedulingBasic initPods). */
+export function initPodsDefault(nodes: number): number {
+  return Math.min(nodes, 1000);
+}
+
 /** Full-size defaults (the issue's figures). */
 export const SCHEDULER_DEFAULTS: SchedulerBenchOptions = { nodes: 1000, pods: 10_000, createConcurrency: 64, deploymentReplicas: 100, lostNodePods: 30, nodeMonitorGraceSeconds: 40 };
 /**
@@ -123,7 +178,7 @@ export const SCHEDULER_DEFAULTS: SchedulerBenchOptions = { nodes: 1000, pods: 10
  */
 export const SCALE_CREATE_RATE = 100;
 /** Kubernetes' largest supported cluster (issue 11): 5,000 hollow nodes and 150,000 pods. */
-export const SCALE_DEFAULTS: SchedulerBenchOptions = { ...SCHEDULER_DEFAULTS, nodes: 5000, pods: 150_000, nodeProbeIntervalSeconds: 2, createRate: SCALE_CREATE_RATE };
+export const SCALE_DEFAULTS: SchedulerBenchOptions = { ...SCHEDULER_DEFAULTS, nodes: 5000, pods: 150_000, nodeProbeIntervalSeconds: 2, createRate: SCALE_CREATE_RATE, initPods: 0 };
 /** The V8 heap limit (MiB) of every process of a run with more than 20,000 pods. */
 export const LARGE_HEAP_MIB = 12_288;
 /** Smoke-sized run. */
@@ -148,6 +203,10 @@ export interface SchedulerBenchResult {
   boundPerSec: number;
   /** Bindings per one-second window while scheduling ran (scheduler_perf's SchedulingThroughput). */
   throughputWindows: { average: number; p50: number; p90: number; p99: number };
+  /** Bindings in each of the first ten 1 s windows: where a slow start shows. */
+  firstWindows?: number[];
+  /** The unmeasured pods created first (SchedulerBenchOptions.initPods): the processes' cold start. */
+  initPods?: InitPodsFigures;
   /** Creation request start → binding seen through the watch (ms). */
   schedulingLatency: LatencySummary;
   /** Creation → Running reported by the hollow node (ms). */
@@ -471,6 +530,8 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
   print(`hollow nodes' kubelet Events (Pulled/Created/Started): ${hollowEvents ? 'recorded' : 'off (FLOTILLA_BENCH_HOLLOW_EVENTS=1 records them)'}; the scheduler's Scheduled event: recorded`);
   print(`hollow nodes' pod watch: ${opts.fleetPodWatch === 'per-node' ? 'one per node (spec.nodeName=), as kubelets have' : 'one per fleet process, every pod (--fleet-pod-watch per-node: one per node)'}`);
   print(`hollow-node processes' nice: ${opts.fleetNice ?? 0}${opts.fleetNice ? ' (the control plane, at 0, goes first)' : ' (as the control plane; --fleet-nice N lowers them)'}`);
+  const initCount = opts.initPods ?? initPodsDefault(opts.nodes);
+  print(`init pods: ${initCount ? `${initCount}, created, bound and run first at the same rate and measured apart (scheduler_perf's initPods: the processes' cold start); --init-pods 0 measures the first pods they see` : 'none (--init-pods 0): the measured pods are the first the processes see'}`);
   print(`node liveness: silent ${opts.nodeProbeGraceSeconds ?? 10} s before Unknown; a PING to each node every ${opts.nodeProbeIntervalSeconds ? `${opts.nodeProbeIntervalSeconds} s (--node-probe-interval)` : "sixth of that time (the controller-manager's default)"}`);
   const loadBefore = loadavg()[0]!;
   // Node's default heap limit (about 4 GiB on this machine) is under what the
@@ -557,23 +618,75 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const base = await measureEtcdBaseline(etcdEndpoints(), [opts.createConcurrency], 5000, 1000);
     const put = base.put[0]!;
 
-    const created = new Map<string, number>();
-    const acked = new Map<string, number>();
-    const addedSeen = new Map<string, number>();
-    const bound = new Map<string, number>();
-    const running = new Map<string, number>();
-    const deleted = new Set<string>();
-    let createRetries = 0;
-    const createRetryReasons: Record<string, number> = {};
-    let landed = 0;
+    const measured = podTimes();
+    const { created, acked, addedSeen, bound, running, deleted } = measured;
+    // The init pods (`i-`) are measured apart, before the measured ones (`p-`).
+    const initial = podTimes();
     watch.onEvent = (type, pod, at) => {
-      if (pod.metadata.namespace !== ns || !pod.metadata.name!.startsWith('p-')) return;
+      if (pod.metadata.namespace !== ns) return;
+      const name = pod.metadata.name!;
+      const t = name.startsWith('p-') ? measured : name.startsWith('i-') ? initial : undefined;
+      if (!t) return;
       const k = key(pod);
-      if (type === 'DELETED') deleted.add(k);
-      if (type === 'ADDED' && !addedSeen.has(k)) addedSeen.set(k, at);
-      if (pod.spec?.nodeName && !bound.has(k)) bound.set(k, at);
-      if (isRunning(pod) && !running.has(k)) running.set(k, at);
+      if (type === 'DELETED') t.deleted.add(k);
+      if (type === 'ADDED' && !t.addedSeen.has(k)) t.addedSeen.set(k, at);
+      if (pod.spec?.nodeName && !t.bound.has(k)) t.bound.set(k, at);
+      if (isRunning(pod) && !t.running.has(k)) t.running.set(k, at);
     };
+    /** Creates `count` pods named `<prefix><seq>` at the run's rate and concurrency, recording their times; resolves once every create landed. */
+    const createPods = async (prefix: string, count: number, times: PodTimes): Promise<{ seconds: number; retries: number; retryReasons: Record<string, number> }> => {
+      const t0 = performance.now();
+      let retries = 0;
+      const retryReasons: Record<string, number> = {};
+      let landed = 0;
+      const fill = await runClosedLoop({
+        concurrency: opts.createConcurrency,
+        // Long enough for every pod at the paced rate: the scale run's 150,000 at 75/s take 33 min, and a fixed
+        // 30 min once cut it short at 134,987 pods, then waited for bindings that could never come.
+        durationMs: Math.max(30 * 60_000, opts.createRate ? (count / opts.createRate) * 2000 : 0),
+        maxOps: count,
+        ...(opts.createRate ? { ratePerSec: opts.createRate } : {}),
+        op: async (seq) => {
+          const name = `${prefix}${seq}`;
+          times.created.set(`${ns}/${name}`, performance.now());
+          // A starved apiserver on a shared machine times out connects now and then: one failed create must not end a long run.
+          for (let attempt = 1; ; attempt++) {
+            try {
+              await pods.create(benchPod(ns, name));
+              times.acked.set(`${ns}/${name}`, performance.now());
+              landed++;
+              return;
+            } catch (err) {
+              // Names are unique per run: an AlreadyExists means an earlier attempt (ours or the client's own retry) did land.
+              if (isReason(err, 'AlreadyExists')) {
+                landed++;
+                return;
+              }
+              if (attempt >= 20 || (err instanceof ApiError && !isReason(err, 'ServiceUnavailable') && !isReason(err, 'TooManyRequests') && !isReason(err, 'Timeout'))) throw err;
+              retries++;
+              const why = retryReason(err);
+              retryReasons[why] = (retryReasons[why] ?? 0) + 1;
+              await sleep(Math.min(200 * attempt, 2000));
+            }
+          }
+        },
+      });
+      if (fill.errors) throw new Error(`${fill.errors} pod creates failed: ${fill.firstError}`);
+      if (landed < count) throw new Error(`only ${landed} of ${count} pods were created in ${((performance.now() - t0) / 60_000).toFixed(1)} min`);
+      return { seconds: (performance.now() - t0) / 1000, retries, retryReasons };
+    };
+    // At least 50 bindings a second, or 10 minutes.
+    const waitMs = (count: number) => Math.max(600_000, count * 20);
+
+    let initFigures: InitPodsFigures | undefined;
+    if (initCount > 0) {
+      progress(`creating ${initCount} init pods (unmeasured, as scheduler_perf's initPods: the processes' cold start)`);
+      const made = await createPods('i-', initCount, initial);
+      await until(`${initCount} init pods bound`, waitMs(initCount), () => initial.bound.size >= initCount || undefined, 100);
+      await until(`${initCount} init pods Running`, waitMs(initCount) / 2, () => initial.running.size >= initCount || undefined, 100);
+      initFigures = { count: initCount, createdPerSec: initCount / made.seconds, ...phaseLatencies(initial) };
+      progress(`init pods bound at ${initFigures.boundPerSec.toFixed(0)}/s, creation -> binding p99 ${(initFigures.schedulingLatency.p99 / 1000).toFixed(2)} s`);
+    }
     const pids = { apiserver: server.pids(), scheduler: scheduler.pid, 'controller-manager': cm.pid, etcd: etcdPid(), 'hollow nodes': fleet.pids };
     const idleSeconds = opts.idleSeconds ?? 10;
     const idleCpuMsPerSec: Record<string, number> = {};
@@ -594,48 +707,13 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const etcdWindowFrom = Date.now();
     const etcdCalls0 = etcdCallCounts(etcdMetrics0);
     const tCreate = performance.now();
-    const fill = await runClosedLoop({
-      concurrency: opts.createConcurrency,
-      // Long enough for every pod at the paced rate: the scale run's 150,000 at 75/s take 33 min, and a fixed
-      // 30 min once cut it short at 134,987 pods, then waited for bindings that could never come.
-      durationMs: Math.max(30 * 60_000, opts.createRate ? (opts.pods / opts.createRate) * 2000 : 0),
-      maxOps: opts.pods,
-      ...(opts.createRate ? { ratePerSec: opts.createRate } : {}),
-      op: async (seq) => {
-        const name = `p-${seq}`;
-        created.set(`${ns}/${name}`, performance.now());
-        // A starved apiserver on a shared machine times out connects now and then: one failed create must not end a long run.
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await pods.create(benchPod(ns, name));
-            acked.set(`${ns}/${name}`, performance.now());
-            landed++;
-            return;
-          } catch (err) {
-            // Names are unique per run: an AlreadyExists means an earlier attempt (ours or the client's own retry) did land.
-            if (isReason(err, 'AlreadyExists')) {
-              landed++;
-              return;
-            }
-            if (attempt >= 20 || (err instanceof ApiError && !isReason(err, 'ServiceUnavailable') && !isReason(err, 'TooManyRequests') && !isReason(err, 'Timeout'))) throw err;
-            createRetries++;
-            const why = retryReason(err);
-            createRetryReasons[why] = (createRetryReasons[why] ?? 0) + 1;
-            await sleep(Math.min(200 * attempt, 2000));
-          }
-        }
-      },
-    });
-    if (fill.errors) throw new Error(`${fill.errors} pod creates failed: ${fill.firstError}`);
-    if (landed < opts.pods) throw new Error(`only ${landed} of ${opts.pods} pods were created in ${((performance.now() - tCreate) / 60_000).toFixed(1)} min`);
-    const createdPerSec = (opts.pods / (performance.now() - tCreate)) * 1000;
+    const { seconds: createSeconds, retries: createRetries, retryReasons: createRetryReasons } = await createPods('p-', opts.pods, measured);
+    const createdPerSec = opts.pods / createSeconds;
     progress(`created at ${createdPerSec.toFixed(0)}/s; waiting for every binding`);
-    // At least 50 bindings a second, or 10 minutes.
-    const waitMs = Math.max(600_000, opts.pods * 20);
-    await until(`${opts.pods} pods bound`, waitMs, () => bound.size >= opts.pods || undefined, 100).catch((e: Error) => progress(e.message));
+    await until(`${opts.pods} pods bound`, waitMs(opts.pods), () => bound.size >= opts.pods || undefined, 100).catch((e: Error) => progress(e.message));
     const cpuToBound = cpu.read();
     const runQueueToBound = runQueue.read();
-    await until(`${opts.pods} pods Running`, waitMs / 2, () => running.size >= opts.pods || undefined, 100).catch((e: Error) => progress(e.message));
+    await until(`${opts.pods} pods Running`, waitMs(opts.pods) / 2, () => running.size >= opts.pods || undefined, 100).catch((e: Error) => progress(e.message));
     const cpuToRunning = cpu.read();
     const syscallsToRunning = syscalls.read();
     // The steady cost again, with every pod in place: what the cluster's size costs when nothing happens
@@ -726,17 +804,9 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
     const readsDuringLists = readSources(beforeLists, afterLists);
     const listAllPodsLoop = runtimePauses(beforeLists, afterLists).eventLoop;
     const readyAfterScheduling = (await fleetState(nodesApi, 'hollow-')).ready;
-    const latencies: number[] = [];
-    const toRunning: number[] = [];
-    for (const [k, t] of created) {
-      const b = bound.get(k);
-      if (b !== undefined) latencies.push(b - t);
-      const r = running.get(k);
-      if (r !== undefined) toRunning.push(r - t);
-    }
+    const { boundPerSec, schedulingLatency, runningLatency } = phaseLatencies(measured);
     const bindTimes = [...bound.values()].sort((a, b) => a - b);
     const lastBind = bindTimes[bindTimes.length - 1] ?? tCreate;
-    const boundPerSec = (bound.size / (lastBind - tCreate)) * 1000;
     const windows: number[] = [];
     // One pass over the sorted times: 150,000 bindings make a filter per window too slow.
     for (let w = bindTimes[0] ?? 0, i = 0; w < lastBind; w += 1000) {
@@ -824,8 +894,10 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
         p90: percentile(sortedWindows, 90),
         p99: percentile(sortedWindows, 99),
       },
-      schedulingLatency: summarize(latencies),
-      runningLatency: summarize(toRunning),
+      firstWindows: windows.slice(0, 10),
+      ...(initFigures ? { initPods: initFigures } : {}),
+      schedulingLatency,
+      runningLatency,
       // performance.now() and the wall clock differ by a constant: etcdWindowFrom was taken just before tCreate.
       slowBindings: slowStretches(created, bound, { t0: tCreate, thresholdMs: 2000, windowMs: 10_000, top: 5 }).map((st) => ({ ...st, at: new Date(etcdWindowFrom + st.atMs).toISOString() })),
       unbound: opts.pods - bound.size,
@@ -879,7 +951,7 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       {
         name: 'creation -> binding p99',
         target: '<= 2 s',
-        measured: `${(result.schedulingLatency.p99 / 1000).toFixed(2)} s${opts.createRate ? ` (creates paced at ${opts.createRate}/s)` : ' (creates unpaced: queueing included)'}`,
+        measured: `${(result.schedulingLatency.p99 / 1000).toFixed(2)} s${opts.createRate ? ` (creates paced at ${opts.createRate}/s)` : ' (creates unpaced: queueing included)'}${initFigures ? `; the ${initFigures.count} init pods before: ${(initFigures.schedulingLatency.p99 / 1000).toFixed(2)} s` : '; no init pods'}`,
         met: result.schedulingLatency.p99 <= 2000,
       },
       {
@@ -933,6 +1005,11 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
         ['pods created per second (offered load)', r.createdPerSec],
         ['pods bound per second (bound ÷ first create → last binding)', r.boundPerSec],
         ['bindings per 1 s window: average / p50 / p90 / p99', `${r.throughputWindows.average.toFixed(0)} / ${r.throughputWindows.p50} / ${r.throughputWindows.p90} / ${r.throughputWindows.p99}`],
+        ['bindings in each of the first 10 s', r.firstWindows?.join(' ') ?? '-'],
+        [
+          'init pods created first, unmeasured (scheduler_perf initPods): count, created/s, bound/s',
+          r.initPods ? `${r.initPods.count}, ${r.initPods.createdPerSec.toFixed(0)}/s, ${r.initPods.boundPerSec.toFixed(0)}/s` : 'none',
+        ],
         ['pods never bound', r.unbound],
         ['hollow nodes Ready: once registered / after every pod ran', `${r.nodesReady.afterRegistration} / ${r.nodesReady.afterScheduling} of ${r.nodes}`],
         ['every node given its pod range, s after registration', r.podRangesSeconds],
@@ -953,6 +1030,12 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
       [
         ['creation -> binding seen', r.schedulingLatency.count, r.schedulingLatency.p50, r.schedulingLatency.p90, r.schedulingLatency.p99, r.schedulingLatency.max],
         ['creation -> Running (hollow node)', r.runningLatency.count, r.runningLatency.p50, r.runningLatency.p90, r.runningLatency.p99, r.runningLatency.max],
+        ...(r.initPods
+          ? [
+              ['init pods (cold start): creation -> binding', r.initPods.schedulingLatency.count, r.initPods.schedulingLatency.p50, r.initPods.schedulingLatency.p90, r.initPods.schedulingLatency.p99, r.initPods.schedulingLatency.max],
+              ['init pods (cold start): creation -> Running', r.initPods.runningLatency.count, r.initPods.runningLatency.p50, r.initPods.runningLatency.p90, r.initPods.runningLatency.p99, r.initPods.runningLatency.max],
+            ]
+          : []),
       ],
     ),
   );
@@ -1062,6 +1145,7 @@ const COMPARED: ReadonlyArray<readonly [string, string]> = [
   ['pods created per second', 'createdPerSec'],
   ['pods bound per second', 'boundPerSec'],
   ['creation -> binding p99 (ms)', 'schedulingLatency.p99'],
+  ['init pods: creation -> binding p99 (ms)', 'initPods.schedulingLatency.p99'],
   ['creation -> Running p99 (ms)', 'runningLatency.p99'],
   ['watch delivery p99 (ms)', 'watchDelivery.p99'],
   ['CPU ms per pod: apiserver', 'cpuMsPerPodToRunning.apiserver'],

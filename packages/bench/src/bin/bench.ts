@@ -101,6 +101,7 @@ interface SizeFlags extends Flags {
   apiserverWorkers?: string;
   cpuProfOnly?: string;
   nodeProbeInterval?: string;
+  initPods?: string;
 }
 
 /** A bad flag: its message is the whole report (no stack). */
@@ -135,13 +136,15 @@ async function scheduler(flags: SizeFlags, base: SchedulerBenchOptions = flags.q
   if (fleetPodWatch !== undefined && fleetPodWatch !== 'shared' && fleetPodWatch !== 'per-node') throw new UsageError(`--fleet-pod-watch must be shared or per-node, got ${fleetPodWatch}`);
   const apiserverWorkers = positive(flags.apiserverWorkers, 'apiserver-workers');
   const nodeProbeIntervalSeconds = flags.nodeProbeInterval === undefined ? undefined : seconds(flags.nodeProbeInterval, 'node-probe-interval', false);
+  const initPods = flags.initPods === undefined ? undefined : Number(flags.initPods);
+  if (initPods !== undefined && !(Number.isInteger(initPods) && initPods >= 0)) throw new UsageError(`--init-pods must be a whole number (0 for none), got ${flags.initPods}`);
   const previous = flags.previous ? readPreviousFigures(flags.previous) : undefined;
   // The benchmark's own client shares the machine with the cluster: its CPU is a figure too.
   const only = flags.cpuProfOnly?.split(',').map((p) => p.trim());
   const unknown = only?.filter((p) => !PROFILED_PROCESSES.includes(p));
   if (unknown?.length) throw new UsageError(`--cpu-prof-only: unknown process ${unknown.join(', ')} (${PROFILED_PROCESSES.join(', ')})`);
   const self = dir && (!only || only.includes('bench')) ? await profileSelf(join(dir, 'bench')) : undefined;
-  await runSchedulerBench({ ...base, benchName: what, ...(previous ? { previous } : {}), ...(nodes ? { nodes } : {}), ...(pods ? { pods } : {}), ...(createRate ? { createRate } : {}), ...(nodesPerProcess ? { nodesPerProcess } : {}), ...(fleetNice ? { fleetNice } : {}), ...(fleetPodWatch ? { fleetPodWatch } : {}), ...(apiserverWorkers ? { apiserverWorkers } : {}), ...(nodeProbeIntervalSeconds ? { nodeProbeIntervalSeconds } : {}), ...(dir ? { cpuProfDir: dir } : {}), ...(only ? { cpuProfOnly: only } : {}) });
+  await runSchedulerBench({ ...base, benchName: what, ...(previous ? { previous } : {}), ...(nodes ? { nodes } : {}), ...(pods ? { pods } : {}), ...(createRate ? { createRate } : {}), ...(nodesPerProcess ? { nodesPerProcess } : {}), ...(fleetNice ? { fleetNice } : {}), ...(fleetPodWatch ? { fleetPodWatch } : {}), ...(apiserverWorkers ? { apiserverWorkers } : {}), ...(nodeProbeIntervalSeconds ? { nodeProbeIntervalSeconds } : {}), ...(initPods !== undefined ? { initPods } : {}), ...(dir ? { cpuProfDir: dir } : {}), ...(only ? { cpuProfOnly: only } : {}) });
   await self?.();
   printProfiles(dir);
 }
@@ -159,7 +162,7 @@ withFlags(program.command('apiserver').description('GET/create/LIST/watch of the
   .action(apiserver);
 withFlags(program.command('agent').description('pod start and restart through the agent vs raw docker run')).action(agent);
 const withSize = (c: Command) =>
-  c.option('--nodes <n>', 'hollow nodes').option('--pods <n>', 'pods created and scheduled').option('--create-rate <n>', 'create pods at this rate (per second) instead of as fast as the apiserver answers').option('--nodes-per-process <n>', 'hollow nodes per process (default 1,000)').option('--previous <file>', "an earlier run's output (its BENCH_JSON line): print its figures beside this run's").option('--fleet-nice <n>', 'nice value of the hollow-node processes (they stand for other machines; a positive value lets the control plane go first; default 0)').option('--fleet-pod-watch <mode>', "how hollow nodes watch their pods: shared (one watch per fleet process, default) or per-node (spec.nodeName=, as kubelets)").option('--apiserver-workers <n>', 'apiserver processes behind its one port (flotilla apiserver --workers; default 1)').option('--cpu-prof-only <processes>', `with --cpu-prof: profile only these, comma-separated (${PROFILED_PROCESSES.join(', ')})`).option('--node-probe-interval <seconds>', "the controller-manager's --node-probe-interval: PING period per hollow node (default: the controller-manager's own, a sixth of the benchmark's 10 s grace; scale: 2 s)");
+  c.option('--nodes <n>', 'hollow nodes').option('--pods <n>', 'pods created and scheduled').option('--create-rate <n>', 'create pods at this rate (per second) instead of as fast as the apiserver answers').option('--nodes-per-process <n>', 'hollow nodes per process (default 1,000)').option('--previous <file>', "an earlier run's output (its BENCH_JSON line): print its figures beside this run's").option('--fleet-nice <n>', 'nice value of the hollow-node processes (they stand for other machines; a positive value lets the control plane go first; default 0)').option('--fleet-pod-watch <mode>', "how hollow nodes watch their pods: shared (one watch per fleet process, default) or per-node (spec.nodeName=, as kubelets)").option('--apiserver-workers <n>', 'apiserver processes behind its one port (flotilla apiserver --workers; default 1)').option('--cpu-prof-only <processes>', `with --cpu-prof: profile only these, comma-separated (${PROFILED_PROCESSES.join(', ')})`).option('--init-pods <n>', "pods created, bound and run first, unmeasured (scheduler_perf's initPods; default one per node, at most 1,000; scale: 0)").option('--node-probe-interval <seconds>', "the controller-manager's --node-probe-interval: PING period per hollow node (default: the controller-manager's own, a sixth of the benchmark's 10 s grace; scale: 2 s)");
 withSize(withFlags(program.command('scheduler').description('scheduler_perf: pods bound per second on hollow nodes (1,000 nodes, 10,000 pods)'))).action((flags: SizeFlags) => scheduler(flags));
 withSize(withFlags(program.command('scale').description("the scheduler benchmark at Kubernetes' largest size: 5,000 hollow nodes, 150,000 pods"))).action((flags: SizeFlags) =>
   scheduler(flags, flags.quick ? SCHEDULER_QUICK : SCALE_DEFAULTS, 'scale'),
