@@ -143,6 +143,7 @@ export interface PodTimes {
   deleted: Set<string>;
 }
 
+/** Empty PodTimes, for one phase. */
 export function podTimes(): PodTimes {
   return { created: new Map(), acked: new Map(), addedSeen: new Map(), bound: new Map(), running: new Map(), deleted: new Set() };
 }
