@@ -942,13 +942,18 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       targets: [],
     };
     result.targets = [
-      {
-        name: `pods bound per second (${opts.nodes} nodes)`,
-        target: '>= 500/s',
-        // Paced creates cap bindings at their rate: such a run says whether binding kept up, the unpaced one what it can do.
-        measured: `${boundPerSec.toFixed(0)}/s (created at ${createdPerSec.toFixed(0)}/s${opts.createRate ? ', which caps it' : ''}; ${(boundPerSec / put.opsPerSec).toFixed(2)}x bare etcd puts)`,
-        met: boundPerSec >= 500,
-      },
+      // Issue 11 asks 500/s of the 1,000-node run; the scale run is paced under it (SCALE_CREATE_RATE) and judged on latencies.
+      ...(opts.benchName === 'scale'
+        ? []
+        : [
+            {
+              name: `pods bound per second (${opts.nodes} nodes)`,
+              target: '>= 500/s',
+              // Paced creates cap bindings at their rate: such a run says whether binding kept up, the unpaced one what it can do.
+              measured: `${boundPerSec.toFixed(0)}/s (created at ${createdPerSec.toFixed(0)}/s${opts.createRate ? ', which caps it' : ''}; ${(boundPerSec / put.opsPerSec).toFixed(2)}x bare etcd puts)`,
+              met: boundPerSec >= 500,
+            },
+          ]),
       {
         name: 'creation -> binding p99',
         target: '<= 2 s',
