@@ -23,7 +23,7 @@
 #            per node, at most 1,000; 0 measures the first pods they see),
 #            --previous FILE prints an earlier run's figures (its output) beside
 # scale      the same at Kubernetes' largest size: 150,000 pods on 5,000
-#            hollow nodes, created at 100/s; API call latency p99 per verb and
+#            hollow nodes, created at 75/s; API call latency p99 per verb and
 #            resource against Kubernetes' SLOs, pod startup, watch delivery,
 #            LIST of every pod, RSS and CPU per process, etcd's slow applies
 #            by request (from its log) (issue 11; 35-50 min: run it by hand,
