@@ -106,6 +106,7 @@ function lineOf(c: ContainerInfo): string {
   return `${c.id}:${c.state}:${c.exitCode ?? ''}:${c.oomKilled ? 1 : 0}`;
 }
 
+/** The fields of a lineOf line. */
 function lineFields(line: string): { state: string; exitCode: string; oom: boolean } {
   const [, state = '', exitCode = '', oom] = line.split(':');
   return { state, exitCode, oom: oom === '1' };

@@ -32,7 +32,7 @@ import { httpGet, run, startServiceEnv, waitFor, type ServiceEnv } from '@flotil
 import { DEFAULT_MAX_CHAINS_PER_RESTORE, ExecIptables, Proxier, type Iptables } from '@flotilla/proxy';
 import { FakeIptables } from '@flotilla/proxy/testing';
 import { print, printJson, progress, section, table, targetTable, type TargetCheck } from './report.js';
-import { summarize, type LatencySummary } from './stats.js';
+import { latencyCells, summarize, type LatencySummary } from './stats.js';
 
 /** Knobs of the network benchmark. */
 export interface NetworkBenchOptions {
@@ -368,19 +368,19 @@ export async function runNetworkBench(o: NetworkBenchOptions): Promise<void> {
     const appliedSummary = summarize(applied.map((s) => Math.max(0, s)));
     section('endpoint propagation, 3 hosts + the root namespace (ms)');
     print(table(['from', 'to', 'n', 'p50', 'p90', 'p99', 'max'], [
-      ['pod unready (watch event)', "last proxy's restore returned (its log)", appliedSummary.count, appliedSummary.p50, appliedSummary.p90, appliedSummary.p99, appliedSummary.max],
-      ['pod unready in the API (GET polling)', 'bench sees no DNAT in any namespace (iptables-save polling)', prop.count, prop.p50, prop.p90, prop.p99, prop.max],
-      ['readiness file removed (probe period 1 s)', 'last namespace without its DNAT', probeToRules.count, probeToRules.p50, probeToRules.p90, probeToRules.p99, probeToRules.max],
+      ['pod unready (watch event)', "last proxy's restore returned (its log)", ...latencyCells(appliedSummary)],
+      ['pod unready in the API (GET polling)', 'bench sees no DNAT in any namespace (iptables-save polling)', ...latencyCells(prop)],
+      ['readiness file removed (probe period 1 s)', 'last namespace without its DNAT', ...latencyCells(probeToRules)],
     ]));
     const st = Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, summarize(v.map((x) => Math.max(0, x)))]));
     section('endpoint propagation, stage by stage (ms; watch events and proxy logs)');
     print(table(['stage', 'n', 'p50', 'p90', 'p99', 'max'], [
-      ['readiness file removed → pod unready (agent probe + status write)', st.probe!.count, st.probe!.p50, st.probe!.p90, st.probe!.p99, st.probe!.max],
-      ['pod unready → EndpointSlice updated (controller manager)', st.slice!.count, st.slice!.p50, st.slice!.p90, st.slice!.p99, st.slice!.max],
-      ['slice updated → first proxy synced', st.firstProxy!.count, st.firstProxy!.p50, st.firstProxy!.p90, st.firstProxy!.p99, st.firstProxy!.max],
-      ['slice updated → last proxy synced', st.lastProxy!.count, st.lastProxy!.p50, st.lastProxy!.p90, st.lastProxy!.p99, st.lastProxy!.max],
-      ['  of which: one proxy sync (rules + iptables-restore)', st.syncMs!.count, st.syncMs!.p50, st.syncMs!.p90, st.syncMs!.p99, st.syncMs!.max],
-      ['last proxy synced → bench saw it (iptables-save polling)', st.observed!.count, st.observed!.p50, st.observed!.p90, st.observed!.p99, st.observed!.max],
+      ['readiness file removed → pod unready (agent probe + status write)', ...latencyCells(st.probe!)],
+      ['pod unready → EndpointSlice updated (controller manager)', ...latencyCells(st.slice!)],
+      ['slice updated → first proxy synced', ...latencyCells(st.firstProxy!)],
+      ['slice updated → last proxy synced', ...latencyCells(st.lastProxy!)],
+      ['  of which: one proxy sync (rules + iptables-restore)', ...latencyCells(st.syncMs!)],
+      ['last proxy synced → bench saw it (iptables-save polling)', ...latencyCells(st.observed!)],
     ]));
     result.propagation = { apiToLastProxy: appliedSummary, apiToRules: prop, probeToRules, stages: st };
     checks.push({ name: "endpoint propagation p99 (API unready → last host's rules, proxy logs)", target: '≤ 500 ms', measured: `${Math.round(appliedSummary.p99)} ms`, met: appliedSummary.p99 <= 500 });

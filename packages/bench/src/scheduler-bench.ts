@@ -31,7 +31,7 @@ import { readSources, readSourcesText, type ReadSources } from './read-sources.j
 import { summarizeEtcdSlowLog, type EtcdSlowLog } from './etcd-slow-log.js';
 import { etcdStops, longestText, memoryMiB, runtimePauses, sampleTotal, type EtcdStops, type Pauses } from './runtime-pauses.js';
 import { comparePrevious, type PreviousFigures } from './previous-figures.js';
-import { percentile, slowStretches, summarize, type LatencySummary, type SlowStretch } from './stats.js';
+import { latencyCells, percentile, slowStretches, summarize, type LatencySummary, type SlowStretch } from './stats.js';
 
 /** Knobs of the scheduler benchmark. */
 export interface SchedulerBenchOptions {
@@ -124,13 +124,17 @@ export interface SchedulerBenchOptions {
   benchName?: string;
 }
 
-/** What the init pods (SchedulerBenchOptions.initPods) showed: the same figures as the measured pods', for the cold processes. */
-export interface InitPodsFigures {
-  count: number;
-  createdPerSec: number;
+/** One phase's binding rate and latencies (phaseLatencies). */
+export interface PhaseFigures {
   boundPerSec: number;
   schedulingLatency: LatencySummary;
   runningLatency: LatencySummary;
+}
+
+/** What the init pods (SchedulerBenchOptions.initPods) showed: the same figures as the measured pods', for the cold processes. */
+export interface InitPodsFigures extends PhaseFigures {
+  count: number;
+  createdPerSec: number;
 }
 
 /** Creation, acknowledgement and watch times (performance.now(), ms) of one phase's pods, by key. */
@@ -149,7 +153,7 @@ export function podTimes(): PodTimes {
 }
 
 /** One phase's creation -> binding and -> Running latencies, and its binding rate: bound ÷ (last binding − first create). */
-export function phaseLatencies(t: PodTimes): { boundPerSec: number; schedulingLatency: LatencySummary; runningLatency: LatencySummary } {
+export function phaseLatencies(t: PodTimes): PhaseFigures {
   const toBound: number[] = [];
   const toRunning: number[] = [];
   let first = Number.POSITIVE_INFINITY;
@@ -163,6 +167,9 @@ export function phaseLatencies(t: PodTimes): { boundPerSec: number; schedulingLa
   }
   return { boundPerSec: last > first ? (t.bound.size / (last - first)) * 1000 : Number.NaN, schedulingLatency: summarize(toBound), runningLatency: summarize(toRunning) };
 }
+
+/** Pods bound per second that issue 11 asks of the 1,000-node run. */
+const BIND_RATE_TARGET = 500;
 
 /** The default of SchedulerBenchOptions.initPods: one pod per node, at most 1,000 (scheduler_perf's largest SchedulingBasic initPods). */
 export function initPodsDefault(nodes: number): number {
@@ -944,16 +951,16 @@ export async function runSchedulerBench(opts: SchedulerBenchOptions): Promise<Sc
       targets: [],
     };
     result.targets = [
-      // Issue 11 asks 500/s of the 1,000-node run; the scale run is paced under it (SCALE_CREATE_RATE) and judged on latencies.
-      ...(opts.benchName === 'scale'
+      // Only a run offered 500 creates a second or more can bind 500: the scale run, paced under it (SCALE_CREATE_RATE), is judged on latencies.
+      ...(opts.createRate !== undefined && opts.createRate < BIND_RATE_TARGET
         ? []
         : [
             {
               name: `pods bound per second (${opts.nodes} nodes)`,
-              target: '>= 500/s',
+              target: `>= ${BIND_RATE_TARGET}/s`,
               // Paced creates cap bindings at their rate: such a run says whether binding kept up, the unpaced one what it can do.
               measured: `${boundPerSec.toFixed(0)}/s (created at ${createdPerSec.toFixed(0)}/s${opts.createRate ? ', which caps it' : ''}; ${(boundPerSec / put.opsPerSec).toFixed(2)}x bare etcd puts)`,
-              met: boundPerSec >= 500,
+              met: boundPerSec >= BIND_RATE_TARGET,
             },
           ]),
       {
@@ -1036,12 +1043,12 @@ function printSchedulerResult(r: SchedulerBenchResult): void {
     table(
       ['latency (ms)', 'n', 'p50', 'p90', 'p99', 'max'],
       [
-        ['creation -> binding seen', r.schedulingLatency.count, r.schedulingLatency.p50, r.schedulingLatency.p90, r.schedulingLatency.p99, r.schedulingLatency.max],
-        ['creation -> Running (hollow node)', r.runningLatency.count, r.runningLatency.p50, r.runningLatency.p90, r.runningLatency.p99, r.runningLatency.max],
+        ['creation -> binding seen', ...latencyCells(r.schedulingLatency)],
+        ['creation -> Running (hollow node)', ...latencyCells(r.runningLatency)],
         ...(r.initPods
           ? [
-              ['init pods (cold start): creation -> binding', r.initPods.schedulingLatency.count, r.initPods.schedulingLatency.p50, r.initPods.schedulingLatency.p90, r.initPods.schedulingLatency.p99, r.initPods.schedulingLatency.max],
-              ['init pods (cold start): creation -> Running', r.initPods.runningLatency.count, r.initPods.runningLatency.p50, r.initPods.runningLatency.p90, r.initPods.runningLatency.p99, r.initPods.runningLatency.max],
+              ['init pods (cold start): creation -> binding', ...latencyCells(r.initPods.schedulingLatency)],
+              ['init pods (cold start): creation -> Running', ...latencyCells(r.initPods.runningLatency)],
             ]
           : []),
       ],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { percentile, ratio, round, slowStretches, summarize } from './stats.js';
+import { latencyCells, percentile, ratio, round, slowStretches, summarize } from './stats.js';
 
 describe('percentile', () => {
   it('is nearest-rank: p50 of 1..100 is 50, p99 is 99, p100 is 100', () => {
@@ -21,6 +21,10 @@ describe('summarize', () => {
   it('sorts numerically (not as strings) and reports min/max/mean', () => {
     const s = summarize([10, 9, 100, 1]);
     expect(s).toMatchObject({ count: 4, min: 1, max: 100, p50: 9, mean: 30 });
+  });
+
+  it("gives a table row's cells in the order n, p50, p90, p99, max", () => {
+    expect(latencyCells({ count: 4, min: 1, p50: 2, p90: 3, p99: 4, max: 5, mean: 2.5 })).toEqual([4, 2, 3, 4, 5]);
   });
 });
 

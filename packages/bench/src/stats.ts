@@ -39,6 +39,11 @@ export function summarize(samples: readonly number[]): LatencySummary {
   };
 }
 
+/** A summary's cells for a `n, p50, p90, p99, max` table row. */
+export function latencyCells(s: LatencySummary): [number, number, number, number, number] {
+  return [s.count, s.p50, s.p90, s.p99, s.max];
+}
+
 /** `value / baseline` rounded to one decimal, or NaN when the baseline is 0 or missing. */
 export function ratio(value: number, baseline: number): number {
   if (!Number.isFinite(value) || !Number.isFinite(baseline) || baseline === 0) return Number.NaN;
